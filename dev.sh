@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# hwctl developer entry point: sets everything up on a fresh Debian 12 machine, then runs a job.
+#   ./dev.sh demo      set up, then run the end-to-end demo on the software twin
+#   ./dev.sh test      set up, then run the whole test suite (what CI runs)
+#   ./dev.sh bench     set up, then run the benchmarks
+#   ./dev.sh setup     only set up
+# Set-up is idempotent: system packages (Icarus Verilog, Verilator) via apt-get when missing,
+# and a virtual environment in .venv with hwctl installed in editable mode.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=.venv
+STAMP=$VENV/.hwctl-setup-stamp
+
+need_apt=()
+command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
+command -v verilator >/dev/null 2>&1 || need_apt+=(verilator)
+
+setup() {
+    if [ ${#need_apt[@]} -gt 0 ]; then
+        echo "[setup] installing system packages: ${need_apt[*]}" >&2
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+    fi
+    if [ ! -x $VENV/bin/python ]; then
+        echo "[setup] creating $VENV" >&2
+        python3 -m venv $VENV
+    fi
+    if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ]; then
+        echo "[setup] installing hwctl and its dependencies into $VENV" >&2
+        $VENV/bin/python -m pip install -q --upgrade pip >&2
+        $VENV/bin/python -m pip install -q -e '.[test,fpga]' >&2
+        touch $STAMP
+    fi
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+    setup) setup ;;
+    demo) setup; exec $VENV/bin/hwctl demo "$@" ;;
+    test)
+        setup
+        $VENV/bin/ruff check .
+        $VENV/bin/python -m hwctl.wire.gen --check
+        exec $VENV/bin/python -m pytest -n 2 "$@"
+        ;;
+    bench) setup; exec $VENV/bin/python -m benchmarks "$@" ;;
+    *) sed -n '2,8p' "$0"; exit 2 ;;
+esac

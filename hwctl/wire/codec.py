@@ -1,0 +1,177 @@
+"""Host side of the wire format: COBS framing, CRC-16/CCITT-FALSE and message (de)serialisation.
+
+The frame layout is documented in ``spec.toml``. The decoder is a push parser: feed it bytes in any
+split (one at a time, whole buffers, garbage in between) and it yields the frames it completes.
+A corrupted frame never raises; it is counted in :class:`DecoderStats` and yielded as a
+:class:`FrameError` so the caller can surface it (no silent loss).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, Message
+
+#: Largest decoded frame: seq + opcode + payload + crc.
+MAX_FRAME = 2 + MAX_PAYLOAD + 2
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection); check value 0x29B1."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8/SMBUS (poly 0x07, init 0x00), used by the midpoint header (spec ``[header]``)."""
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing; the result contains no 0x00 byte."""
+    out = bytearray()
+    idx = 0
+    n = len(data)
+    while True:
+        block_end = min(idx + 254, n)
+        zero = data.find(0, idx, block_end)
+        if zero == -1:
+            chunk = data[idx:block_end]
+            out.append(len(chunk) + 1)
+            out += chunk
+            idx = block_end
+            if idx >= n and len(chunk) < 254:
+                break
+            if idx >= n:
+                out.append(1)
+                break
+        else:
+            out.append(zero - idx + 1)
+            out += data[idx:zero]
+            idx = zero + 1
+            if idx == n:
+                out.append(1)
+                break
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Inverse of :func:`cobs_encode`; raises ``ValueError`` on malformed input."""
+    out = bytearray()
+    idx = 0
+    n = len(data)
+    while idx < n:
+        code = data[idx]
+        if code == 0:
+            raise ValueError("zero byte inside COBS data")
+        end = idx + code
+        if end > n:
+            raise ValueError("COBS block runs past the end")
+        block = data[idx + 1 : end]
+        if 0 in block:
+            raise ValueError("zero byte inside COBS data")
+        out += block
+        idx = end
+        if code < 0xFF and idx < n:
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame: sequence number and typed message."""
+
+    seq: int
+    msg: Message
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError:
+    """A frame that could not be decoded, with the reason (an :class:`ErrorCode`)."""
+
+    code: ErrorCode
+    raw: bytes
+
+
+def encode(msg: Message, seq: int) -> bytes:
+    """Serialise ``msg`` with sequence number ``seq`` into a delimited COBS frame."""
+    body = bytes((seq & 0xFF, msg.OPCODE)) + msg.pack()
+    body += crc16(body).to_bytes(2, "big")
+    return cobs_encode(body) + b"\x00"
+
+
+def decode_body(body: bytes) -> Frame | FrameError:
+    """Decode one COBS-decoded frame body (seq, opcode, payload, crc)."""
+    if len(body) < 4 or len(body) > MAX_FRAME:
+        return FrameError(ErrorCode.FRAMING, body)
+    if crc16(body[:-2]) != int.from_bytes(body[-2:], "big"):
+        return FrameError(ErrorCode.CRC, body)
+    cls = MESSAGES.get(body[1])
+    if cls is None:
+        return FrameError(ErrorCode.BAD_OPCODE, body)
+    payload = body[2:-2]
+    if len(payload) != cls.STRUCT.size:
+        return FrameError(ErrorCode.BAD_LENGTH, body)
+    return Frame(body[0], cls(*cls.STRUCT.unpack(payload)))
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    frames: int = 0
+    errors: dict[ErrorCode, int] = field(default_factory=dict)
+
+    @property
+    def error_total(self) -> int:
+        return sum(self.errors.values())
+
+
+class FrameDecoder:
+    """Streaming decoder: ``for item in dec.feed(chunk): ...`` yields Frame or FrameError."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._overlong = False
+        self.stats = DecoderStats()
+
+    def feed(self, data: bytes) -> Iterator[Frame | FrameError]:
+        start = 0
+        while True:
+            zero = data.find(0, start)
+            if zero == -1:
+                self._append(data[start:])
+                return
+            self._append(data[start:zero])
+            start = zero + 1
+            raw = bytes(self._buf)
+            overlong = self._overlong
+            self._buf.clear()
+            self._overlong = False
+            if not raw and not overlong:
+                continue  # idle delimiters between frames
+            if overlong:
+                item: Frame | FrameError = FrameError(ErrorCode.FRAMING, raw)
+            else:
+                try:
+                    item = decode_body(cobs_decode(raw))
+                except ValueError:
+                    item = FrameError(ErrorCode.FRAMING, raw)
+            if isinstance(item, FrameError):
+                self.stats.errors[item.code] = self.stats.errors.get(item.code, 0) + 1
+            else:
+                self.stats.frames += 1
+            yield item
+
+    def _append(self, data: bytes) -> None:
+        if self._overlong:
+            return
+        self._buf += data
+        # COBS adds at most one byte per 254, plus one.
+        if len(self._buf) > MAX_FRAME + 2:
+            self._overlong = True
+            self._buf.clear()

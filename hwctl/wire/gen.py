@@ -1,0 +1,191 @@
+"""Generate the Python constants and the Verilog include from ``spec.toml``.
+
+``python -m hwctl.wire.gen`` rewrites both files; ``--check`` exits 1 (and says which file) when a
+generated file differs from what the spec produces, so CI catches a stale file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SPEC = HERE / "spec.toml"
+REPO = HERE.parent.parent
+PY_OUT = HERE / "_spec.py"
+VH_OUT = REPO / "fpga" / "rtl" / "wire_spec.vh"
+
+TYPE_SIZE = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
+STRUCT_CHAR = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
+KINDS = ("commands", "responses", "events")
+
+
+def load_spec(path: Path = SPEC) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.lower().split("_"))
+
+
+def payload_len(fields: list[list[str]]) -> int:
+    return sum(TYPE_SIZE[t] for _, t in fields)
+
+
+def render_python(spec: dict[str, Any]) -> str:
+    meta = spec["meta"]
+    out: list[str] = [
+        '"""GENERATED from hwctl/wire/spec.toml by hwctl.wire.gen. Do not edit."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "import struct",
+        "from dataclasses import dataclass",
+        "from enum import IntEnum",
+        "from typing import ClassVar",
+        "",
+        f"WIRE_VERSION = {meta['wire_version']}",
+        f"DEVICE_ID = 0x{meta['device_id']:08X}",
+        f"CLOCK_HZ = {meta['clock_hz']}",
+        f"UART_BAUD = {meta['uart_baud']}",
+        f"MAX_PAYLOAD = {meta['max_payload']}",
+        f"HEADER_MARKER = 0x{spec['header']['marker']:02X}",
+        f"HEADER_BIT_CYCLES = {spec['header']['bit_cycles']}",
+        "",
+        "",
+        "class ErrorCode(IntEnum):",
+        '    """Error codes shared by NAK responses and ERROR events."""',
+        "",
+    ]
+    for name, e in spec["errors"].items():
+        out.append(f"    {name} = {e['code']}  # {e['doc']}")
+    out += ["", "", "class DoneReason(IntEnum):", ""]
+    for name, v in spec["done_reasons"].items():
+        out.append(f"    {name} = {v}")
+    out += ["", "", "class Reg(IntEnum):", '    """Register addresses."""', ""]
+    for name, r in spec["registers"].items():
+        out.append(f"    {name} = 0x{r['addr']:02X}  # {r['access']}: {r['doc']}")
+    out += ["", "", "WRITABLE_REGS = frozenset({"]
+    for name, r in spec["registers"].items():
+        if r["access"] == "rw":
+            out.append(f"    Reg.{name},")
+    out += ["})", "", "", "class ControlBit(IntEnum):", ""]
+    for name, v in spec["control_bits"].items():
+        out.append(f"    {name} = {v}")
+    out += ["", "", "class StatusBit(IntEnum):", ""]
+    for name, v in spec["status_bits"].items():
+        out.append(f"    {name} = {v}")
+    out += ["", "", "class Opcode(IntEnum):", ""]
+    for kind in KINDS:
+        for name, m in spec[kind].items():
+            out.append(f"    {name} = 0x{m['opcode']:02X}")
+    out += [
+        "",
+        "",
+        "@dataclass(frozen=True, slots=True)",
+        "class Message:",
+        '    """Base class of every frame payload; subclasses are generated per opcode."""',
+        "",
+        "    OPCODE: ClassVar[int] = -1",
+        "    KIND: ClassVar[str] = ''",
+        "    STRUCT: ClassVar[struct.Struct] = struct.Struct('>')",
+        "",
+        "    def pack(self) -> bytes:",
+        "        return self.STRUCT.pack(*(getattr(self, f) for f in self.__slots__))",
+        "",
+    ]
+    names_by_kind: dict[str, list[str]] = {}
+    for kind in KINDS:
+        for name, m in spec[kind].items():
+            cls = _camel(name)
+            names_by_kind.setdefault(kind, []).append(cls)
+            fmt = ">" + "".join(STRUCT_CHAR[t] for _, t in m["fields"])
+            doc = " ".join(m["doc"].split())
+            out += [
+                "",
+                "@dataclass(frozen=True, slots=True)",
+                f"class {cls}(Message):",
+                f'    """{name} ({kind[:-1]}, opcode 0x{m["opcode"]:02X}): {doc}"""',
+                "",
+                f"    OPCODE: ClassVar[int] = 0x{m['opcode']:02X}",
+                f"    KIND: ClassVar[str] = {kind[:-1]!r}",
+                f"    STRUCT: ClassVar[struct.Struct] = struct.Struct({fmt!r})",
+            ]
+            for fname, _ in m["fields"]:
+                out.append(f"    {fname}: int")
+            out.append("")
+    out += ["", "MESSAGES: dict[int, type[Message]] = {"]
+    for kind in KINDS:
+        for cls in names_by_kind[kind]:
+            out.append(f"    {cls}.OPCODE: {cls},")
+    out += ["}", ""]
+    return "\n".join(out)
+
+
+def render_verilog(spec: dict[str, Any]) -> str:
+    meta = spec["meta"]
+    out = [
+        "// GENERATED from hwctl/wire/spec.toml by hwctl.wire.gen. Do not edit.",
+        "`ifndef HWCTL_WIRE_SPEC_VH",
+        "`define HWCTL_WIRE_SPEC_VH",
+        f"`define HW_WIRE_VERSION 16'd{meta['wire_version']}",
+        f"`define HW_DEVICE_ID 32'h{meta['device_id']:08X}",
+        f"`define HW_MAX_PAYLOAD {meta['max_payload']}",
+        f"`define HW_HEADER_MARKER 8'h{spec['header']['marker']:02X}",
+        f"`define HW_HEADER_BIT_CYCLES {spec['header']['bit_cycles']}",
+        "// opcodes and payload lengths (bytes)",
+    ]
+    for kind in KINDS:
+        for name, m in spec[kind].items():
+            out.append(f"`define HW_OP_{name} 8'h{m['opcode']:02X}")
+            out.append(f"`define HW_LEN_{name} {payload_len(m['fields'])}")
+    out.append("// error codes")
+    for name, e in spec["errors"].items():
+        out.append(f"`define HW_ERR_{name} 8'd{e['code']}")
+    out.append("// DONE reasons")
+    for name, v in spec["done_reasons"].items():
+        out.append(f"`define HW_DONE_{name} 8'd{v}")
+    out.append("// register addresses")
+    for name, r in spec["registers"].items():
+        out.append(f"`define HW_REG_{name} 8'h{r['addr']:02X}")
+    out.append("// CONTROL / STATUS bits")
+    for name, v in spec["control_bits"].items():
+        out.append(f"`define HW_CTRL_{name} {v}")
+    for name, v in spec["status_bits"].items():
+        out.append(f"`define HW_STAT_{name} {v}")
+    out += ["`endif", ""]
+    return "\n".join(out)
+
+
+def outputs(spec: dict[str, Any] | None = None) -> dict[Path, str]:
+    spec = spec or load_spec()
+    return {PY_OUT: render_python(spec), VH_OUT: render_verilog(spec)}
+
+
+def stale_files() -> list[Path]:
+    return [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--check", action="store_true", help="fail if a generated file is stale")
+    args = ap.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        for p in stale:
+            print(f"stale generated file: {p.relative_to(REPO)} (run python -m hwctl.wire.gen)",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
