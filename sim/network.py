@@ -1,0 +1,420 @@
+"""Discrete-event network simulator that drives the real sans-IO protocol cores.
+
+The simulator replaces the node service and the FPGA backend (shared/design.md): control messages
+are delivered after the fibre delay of their path, the physical layer samples the generation time
+of a request from :mod:`hwctl.physics.heralding` (one event per request, not one per 500 ns cycle),
+and the workload is the ESP paper's (§VI-B, Table IV): for every edge, one request at a time from a
+randomly chosen end, |R| uniform in 1..6, then an exponential back-off of mean 50 ms before the
+edge's next request. Each edge's first request also comes after one back-off, so requests form a
+Poisson-like process from t = 0.
+
+Protocols: ``esp`` (:class:`~hwctl.protocols.esp.EspNode` per node, control network = quantum
+topology), ``dqp`` (:class:`~hwctl.protocols.dqp.DqpNode` per node + a central
+:class:`~hwctl.protocols.dqp.DqpScheduler`, star control network; S sits ``scheduler_distance_m`` of
+fibre from every node) and ``oracle`` (simulator only: global knowledge, zero control delay; starts
+any waiting request whose two nodes are free, oldest first; the lower bound for lock-based
+schedulers).
+
+Metrics per request follow §VI-A: L = NL_finish - NL_start (3), SL = L/|R| (5), B = PL_finish -
+PL_start (7), W = PL_start - NL_start (8); per run J = population standard deviation of L (4) and
+T = pairs generated / (|E_Q| * t) (6). Requests still open when the run ends are counted, not
+averaged.
+
+Invariant (1) of §IV (a node entangles with at most one peer at a time) is checked on every
+generation the physical layer starts; a violation raises ProtocolViolation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import random
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from hwctl import __version__
+from hwctl.physics import fibre, heralding
+from hwctl.protocols.base import (
+    Completed,
+    NodeId,
+    ProtocolViolation,
+    Request,
+    Send,
+    StartAttempts,
+)
+from hwctl.protocols.dqp import SCHEDULER, DqpNode, DqpScheduler
+from hwctl.protocols.esp import EspNode
+
+PROTOCOLS = ("esp", "dqp", "oracle")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Parameters of one run (Table IV defaults)."""
+
+    protocol: str = "esp"
+    fidelity: float = 0.75
+    duration: float = 120.0
+    seed: int = 1
+    link_length_m: float = heralding.LINK_LENGTH_M
+    mean_backoff: float = heralding.MEAN_BACKOFF
+    pairs_min: int = heralding.PAIRS_MIN
+    pairs_max: int = heralding.PAIRS_MAX
+    qubits_per_node: int = heralding.QUBITS_PER_NODE
+    scheduler_distance_m: float = heralding.LINK_LENGTH_M
+    eta: float = heralding.ETA
+    debug: bool = False
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if not 0.5 <= self.fidelity < 1.0:
+            raise ValueError(f"fidelity must be in [0.5, 1), got {self.fidelity}")
+        if self.duration <= 0:
+            raise ValueError(f"duration must be > 0 s, got {self.duration}")
+        if not 1 <= self.pairs_min <= self.pairs_max:
+            raise ValueError("need 1 <= pairs_min <= pairs_max")
+        if self.pairs_max > self.qubits_per_node:
+            raise ValueError(f"requests of up to {self.pairs_max} pairs do not fit in "
+                             f"{self.qubits_per_node} qubits per node")
+        if self.mean_backoff <= 0:
+            raise ValueError("mean_backoff must be > 0")
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    rid: int
+    initiator: str
+    remote: str
+    pairs: int
+    fidelity: float
+    t_request: float
+    pl_start: float = math.nan
+    pl_finish: float = math.nan
+    t_finish: float = math.nan
+    attempts: int = 0
+
+    @property
+    def done(self) -> bool:
+        return not math.isnan(self.t_finish)
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    topology: str
+    nodes: list[str]
+    edges: list[tuple[str, str]]
+    records: list[RequestRecord]
+    events: int
+    messages: int
+    wall_seconds: float = 0.0
+    summary: dict[str, float] = field(default_factory=dict)
+
+    def completed(self) -> list[RequestRecord]:
+        return [r for r in self.records if r.done]
+
+    def compute_summary(self) -> dict[str, float]:
+        done = self.completed()
+        lat = [r.t_finish - r.t_request for r in done]
+        n = len(lat)
+        mean = sum(lat) / n if n else math.nan
+        jitter = math.sqrt(sum((x - mean) ** 2 for x in lat) / n) if n else math.nan
+        pairs = sum(r.pairs for r in done)
+        self.summary = {
+            "requests": float(n),
+            "open_requests": float(len(self.records) - n),
+            "mean_latency_ms": mean * 1e3,
+            "jitter_ms": jitter * 1e3,
+            "mean_scaled_latency_ms": (sum(x / r.pairs for x, r in zip(lat, done, strict=True)) / n
+                                       * 1e3) if n else math.nan,
+            "mean_busy_ms": (sum(r.pl_finish - r.pl_start for r in done) / n * 1e3)
+            if n else math.nan,
+            "mean_queue_ms": (sum(r.pl_start - r.t_request for r in done) / n * 1e3)
+            if n else math.nan,
+            "throughput_per_edge_s": pairs / (len(self.edges) * self.config.duration),
+            "pairs": float(pairs),
+            "messages": float(self.messages),
+        }
+        return self.summary
+
+    def columns(self) -> dict[str, list[Any]]:
+        recs = self.records
+        cols: dict[str, list[Any]] = {
+            "rid": [r.rid for r in recs],
+            "initiator": [r.initiator for r in recs],
+            "remote": [r.remote for r in recs],
+            "pairs": [r.pairs for r in recs],
+            "fidelity": [r.fidelity for r in recs],
+            "t_request_s": [r.t_request for r in recs],
+            "pl_start_s": [r.pl_start for r in recs],
+            "pl_finish_s": [r.pl_finish for r in recs],
+            "t_finish_s": [r.t_finish for r in recs],
+            "attempts": [r.attempts for r in recs],
+        }
+        cols["latency_s"] = [f - t for f, t in zip(cols["t_finish_s"], cols["t_request_s"],
+                                                    strict=True)]
+        cols["scaled_latency_s"] = [lat / p for lat, p in zip(cols["latency_s"], cols["pairs"],
+                                                              strict=True)]
+        cols["busy_s"] = [f - s for f, s in zip(cols["pl_finish_s"], cols["pl_start_s"],
+                                                strict=True)]
+        cols["queue_s"] = [s - t for s, t in zip(cols["pl_start_s"], cols["t_request_s"],
+                                                 strict=True)]
+        return cols
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "hwctl_version": __version__,
+            "git_rev": _git_rev(),
+            "topology": self.topology,
+            "edges": json.dumps(self.edges),
+            "config": json.dumps(asdict(self.config)),
+            "summary": json.dumps(self.summary or self.compute_summary()),
+        }
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Store per-request metrics with the run's parameters, seed and code version."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(self.columns())
+        table = table.replace_schema_metadata(self.metadata())
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        return path
+
+
+def _git_rev() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class NetworkSim:
+    """One simulation run. ``workload=None`` uses the paper's; else a fixed list of requests."""
+
+    def __init__(self, graph: nx.Graph, config: SimConfig, *, topology_name: str = "custom",
+                 workload: Iterable[Request] | None = None) -> None:
+        config.validate()
+        self.g = graph
+        self.cfg = config
+        self.topology_name = topology_name
+        self.rng = random.Random(config.seed)
+        self.now = 0.0
+        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self.events = 0
+        self.messages = 0
+        self.records: dict[int, RequestRecord] = {}
+        self._rids = itertools.count(1)
+        self._edges = [tuple(sorted(e)) for e in graph.edges]
+        self._fixed_workload = workload is not None
+        self._p = heralding.success_probability(config.fidelity, config.eta)
+        # physical layer bookkeeping
+        self._pending_start: dict[int, tuple[NodeId, float]] = {}
+        self._node_free_at: dict[NodeId, float] = {n: 0.0 for n in graph.nodes}
+        self._node_peer: dict[NodeId, NodeId | None] = {n: None for n in graph.nodes}
+        self._edge_of: dict[int, tuple[NodeId, NodeId]] = {}
+        self._timer_at: dict[NodeId, float] = {}
+        self._link_delay = {
+            (u, v): fibre.delay(graph.edges[u, v].get("length_m", config.link_length_m))
+            for u, v in graph.edges
+        }
+        self._link_delay.update({(v, u): d for (u, v), d in list(self._link_delay.items())})
+        self._setup_protocol()
+        if workload is not None:
+            for req in workload:
+                self._at(req.t, self._arrive, req)
+        else:
+            for edge in self._edges:
+                self._at(self._backoff(), self._new_request, edge)
+
+    # -- protocol wiring -------------------------------------------------------------------------
+
+    def _setup_protocol(self) -> None:
+        proto = self.cfg.protocol
+        self.cores: dict[NodeId, Any] = {}
+        if proto == "esp":
+            for n in self.g.nodes:
+                delays = {m: self._link_delay[n, m] for m in self.g.neighbors(n)}
+                self.cores[n] = EspNode(n, delays, debug=self.cfg.debug)
+        elif proto == "dqp":
+            d_s = fibre.delay(self.cfg.scheduler_distance_m)
+            for n in self.g.nodes:
+                self.cores[n] = DqpNode(n)
+                self._link_delay[n, SCHEDULER] = d_s
+                self._link_delay[SCHEDULER, n] = d_s
+            self.cores[SCHEDULER] = DqpScheduler({n: d_s for n in self.g.nodes})
+        else:
+            self._waiting: list[Request] = []
+
+    # -- event loop ------------------------------------------------------------------------------
+
+    def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (t, next(self._seq), fn, args))
+
+    def run(self, until: float | None = None) -> SimResult:
+        end = self.cfg.duration if until is None else until
+        heap = self._heap
+        pop = heapq.heappop
+        while heap and heap[0][0] <= end:
+            t, _, fn, args = pop(heap)
+            self.now = t
+            self.events += 1
+            fn(*args)
+        self.now = max(self.now, end) if until is None else self.now
+        return self.result()
+
+    def run_to_quiescence(self, limit: float = 3600.0) -> SimResult:
+        """Run until no event is left (fixed workloads); ``limit`` guards against livelock."""
+        heap = self._heap
+        while heap:
+            t, _, fn, args = heapq.heappop(heap)
+            if t > limit:
+                raise ProtocolViolation(f"no quiescence before t = {limit} s")
+            self.now = t
+            self.events += 1
+            fn(*args)
+        return self.result()
+
+    def result(self) -> SimResult:
+        res = SimResult(self.cfg, self.topology_name, sorted(self.g.nodes), self._edges,
+                        sorted(self.records.values(), key=lambda r: r.rid), self.events,
+                        self.messages)
+        res.compute_summary()
+        return res
+
+    # -- workload --------------------------------------------------------------------------------
+
+    def _backoff(self) -> float:
+        return self.now + self.rng.expovariate(1.0 / self.cfg.mean_backoff)
+
+    def _new_request(self, edge: tuple[NodeId, NodeId]) -> None:
+        a, b = edge
+        if self.rng.random() < 0.5:
+            a, b = b, a
+        pairs = self.rng.randint(self.cfg.pairs_min, self.cfg.pairs_max)
+        req = Request(next(self._rids), a, b, self.cfg.fidelity, pairs, self.now)
+        self._arrive(req)
+
+    def _arrive(self, req: Request) -> None:
+        if req.rid in self.records:
+            raise ValueError(f"duplicate request id {req.rid}")
+        if not self.g.has_edge(req.initiator, req.remote):
+            raise ValueError(f"request {req.rid}: {req.initiator}-{req.remote} is not an edge")
+        if req.pairs > self.cfg.qubits_per_node:
+            raise ValueError(f"request {req.rid}: {req.pairs} pairs > qubits per node")
+        self.records[req.rid] = RequestRecord(req.rid, req.initiator, req.remote, req.pairs,
+                                              req.fidelity, self.now)
+        if self.cfg.protocol == "oracle":
+            self._waiting.append(req)
+            self._oracle_schedule()
+        else:
+            self._apply(req.initiator, self.cores[req.initiator].submit(req, self.now))
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def _apply(self, node: NodeId, actions: list[Any]) -> None:
+        for act in actions:
+            if type(act) is Send:
+                msg = act.msg
+                self.messages += 1
+                self._at(self.now + self._link_delay[node, msg.dst], self._deliver, msg)
+            elif type(act) is StartAttempts:
+                self._start_attempts(node, act)
+            elif type(act) is Completed:
+                self._completed(act)
+            else:  # pragma: no cover - cores only emit the three kinds
+                raise ProtocolViolation(f"unknown action {act!r}")
+        core = self.cores[node]
+        t = core.get_timer()
+        if t is not None and self._timer_at.get(node) != t:
+            self._timer_at[node] = t
+            self._at(max(t, self.now), self._timer, node)
+
+    def _deliver(self, msg: Any) -> None:
+        self._apply(msg.dst, self.cores[msg.dst].receive(msg, self.now))
+
+    def _timer(self, node: NodeId) -> None:
+        self._timer_at.pop(node, None)
+        self._apply(node, self.cores[node].handle_timer(self.now))
+
+    def _start_attempts(self, node: NodeId, act: StartAttempts) -> None:
+        rid = act.request.rid
+        other = self._pending_start.pop(rid, None)
+        if other is None:
+            self._pending_start[rid] = (node, act.t_min)
+            return
+        other_node, t_min = other
+        if other_node != act.peer or abs(t_min - act.t_min) > 1e-12:
+            raise ProtocolViolation(f"request {rid}: ends disagree ({other_node}@{t_min} vs "
+                                    f"{node}@{act.t_min})")
+        self._generate(act.request, max(t_min, self.now))
+
+    def _generate(self, req: Request, t_start: float) -> None:
+        i, j = req.initiator, req.remote
+        for n, peer in ((i, j), (j, i)):
+            if self._node_free_at[n] > t_start or self._node_peer[n] is not None:
+                raise ProtocolViolation(f"invariant (1) violated: {n} starts with {peer} while "
+                                        f"entangling with {self._node_peer[n]}")
+            self._node_peer[n] = peer
+        duration, attempts = heralding.sample_generation_time(
+            self.rng, req.pairs, req.fidelity,
+            self.g.edges[i, j].get("length_m", self.cfg.link_length_m), self.cfg.eta)
+        rec = self.records[req.rid]
+        rec.pl_start = t_start
+        rec.attempts = attempts
+        self._at(t_start + duration, self._finish, req)
+
+    def _finish(self, req: Request) -> None:
+        rec = self.records[req.rid]
+        rec.pl_finish = self.now
+        for n in (req.initiator, req.remote):
+            self._node_peer[n] = None
+            self._node_free_at[n] = self.now
+        if self.cfg.protocol == "oracle":
+            self._completed(Completed(req, rec.pl_start, self.now, self.now))
+            self._oracle_schedule()
+            return
+        for n in (req.initiator, req.remote):
+            self._apply(n, self.cores[n].attempts_finished(req.rid, self.now))
+
+    def _completed(self, c: Completed) -> None:
+        rec = self.records[c.request.rid]
+        rec.t_finish = c.t_finish
+        if not self._fixed_workload:
+            edge = tuple(sorted((c.request.initiator, c.request.remote)))
+            self._at(self._backoff(), self._new_request, edge)
+
+    # -- oracle ----------------------------------------------------------------------------------
+
+    def _oracle_schedule(self) -> None:
+        still: list[Request] = []
+        for req in self._waiting:  # oldest first
+            i, j = req.initiator, req.remote
+            if self._node_peer[i] is None and self._node_peer[j] is None:
+                self._generate(req, self.now)
+            else:
+                still.append(req)
+        self._waiting = still
+
+
+def simulate(graph: nx.Graph, config: SimConfig, topology_name: str = "custom") -> SimResult:
+    """Run one simulation with the paper's workload and return its result (with wall time)."""
+    import time
+
+    t0 = time.perf_counter()
+    res = NetworkSim(graph, config, topology_name=topology_name).run()
+    res.wall_seconds = time.perf_counter() - t0
+    return res
