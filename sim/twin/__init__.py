@@ -1,0 +1,11 @@
+"""Software twin of the hwctl FPGA module.
+
+- :mod:`sim.twin.model`   sans-IO, cycle-level model (bytes in, bytes out, advance_to(cycle))
+- :mod:`sim.twin.header`  midpoint header bytes / line waveform for test benches
+- :mod:`sim.twin.serve`   drivers: virtual or real time, in-process, pseudo-terminal, ZeroMQ;
+                          also the ``hwctl twin`` subcommand
+"""
+
+from sim.twin.model import BLOCK, UART_CYCLES_PER_BYTE, TwinConfig, TwinModel, TxRecord
+
+__all__ = ["BLOCK", "UART_CYCLES_PER_BYTE", "TwinConfig", "TwinModel", "TxRecord"]

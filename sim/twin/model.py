@@ -1,0 +1,581 @@
+"""Sans-IO software twin of the hwctl FPGA module: bytes in, bytes out, ``advance_to(cycle)``.
+
+The model speaks exactly the wire spec (``hwctl/wire/spec.toml``): same registers, commands,
+responses (with the one-deep retry memory), events and errors. It never reads a clock and never
+does I/O; a driver (``sim.twin.serve``) or a test bench owns time and bytes:
+
+    twin = TwinModel(TwinConfig(p_photon=1e-3, seed=7))
+    twin.feed(encode(Schedule(t_start=1000, count=10_000, period=50, window=2), seq=1))
+    twin.advance_to(2_000_000)          # runs every attempt whose cycle is <= 2_000_000
+    out = twin.read()                   # ACK, then HERALD or DONE, as COBS frames
+
+Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md):
+
+- A command is executed at the cycle ``now`` at which :meth:`feed` completes its frame (the RTL's
+  UART receive latency is the driver's business). Its response is queued at that cycle.
+- SCHEDULE entry with ``t_start < now`` when it reaches the FIFO head -> LATE(t_start, now),
+  ERR_LATE += 1. Otherwise attempt ``k`` fires at ``t_k = t_start + k*period``; its detection
+  window is ``[t_k, t_k + window)``. The outcome of attempt ``k`` is decided at
+  ``t_k + window`` (window closed): exactly one detector clicked -> HERALD(ts=click cycle,
+  detector, attempt=k) at that cycle and the schedule ends; both clicked -> CNT_BOTH += 1 and
+  the schedule goes on. After the last attempt's window closes without success:
+  DONE(ts=t_last + window, attempts=count, EXHAUSTED). The next FIFO entry is popped at the cycle
+  the previous one ended.
+- ABORT at ``now``: DONE(ts=now, attempts=attempts fired so far (t_k <= now), ABORTED) if a
+  schedule was running, queued entries dropped; ACK in every case.
+- Transmit: one UART, ``uart_cycles_per_byte`` cycles per byte (8N1 at spec.uart_baud), frames
+  leave whole; a waiting response goes before waiting events. Events wait in an event FIFO of
+  ``event_fifo_depth`` frames; an event generated while it is full is lost (its 8-bit event seq
+  is still consumed, so the host sees a gap), EVT_LOST += 1, and as soon as the FIFO has room one
+  ERROR(EVENT_OVERFLOW, info=events lost since the last report) is queued.
+- Bad frames: CRC or COBS/length framing error -> ERR_CRC += 1 and ERROR(code, info=ERR_CRC);
+  valid CRC but unknown opcode / wrong payload length / not a command -> NAK(opcode, code).
+- Midpoint headers: HEADER(seq, ts, slot) with the lowest free slot, or ERROR(NO_SLOT, info=seq);
+  malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
+
+Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and design.md): per attempt a
+heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
+equally likely either one, and each detector adds a dark click with probability ``dark_prob`` per
+window. Exactly one detector clicking is a herald (a dark-count herald is a false herald, which is
+what the hardware would see too). A test bench can instead inject clicks with :meth:`inject_click`
+(set ``p_photon = dark_prob = 0``) and header arrivals with :meth:`inject_header`.
+
+Attempts are decided in vectorised blocks of up to ``BLOCK`` attempts drawn from a seeded numpy
+generator: the outcome of attempt ``k`` depends only on the seed and on the command history, never
+on how the caller slices time, so a run is reproducible in virtual time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwctl.wire import (
+    CLOCK_HZ,
+    DEVICE_ID,
+    UART_BAUD,
+    WIRE_VERSION,
+    Abort,
+    Ack,
+    ControlBit,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    Free,
+    Header,
+    Herald,
+    Late,
+    Message,
+    Nak,
+    Reg,
+    RegRead,
+    RegValue,
+    RegWrite,
+    Schedule,
+    StatusBit,
+    Time,
+    TimeValue,
+    encode,
+)
+
+#: Attempts decided per vectorised block.
+BLOCK = 1 << 15
+#: Default UART time per byte: 10 bit times (8N1) at the spec baud rate, in device cycles.
+UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
+U32 = 0xFFFF_FFFF
+U64 = (1 << 64) - 1
+
+_COUNTERS = (
+    Reg.ERR_CRC,
+    Reg.ERR_LATE,
+    Reg.ERR_OVERFLOW,
+    Reg.ERR_BAD_HEADER,
+    Reg.CNT_HERALD,
+    Reg.CNT_BOTH,
+    Reg.CNT_ATTEMPTS,
+    Reg.CNT_HEADERS,
+    Reg.EVT_LOST,
+)
+
+
+@dataclass(slots=True)
+class TwinConfig:
+    """Parameters of one twin. Defaults match the reference RTL build (see docs/twin.md)."""
+
+    #: probability per attempt that a heralding photon is detected (single click: ~2*alpha*eta)
+    p_photon: float = 1e-3
+    #: dark-click probability per detector per detection window
+    dark_prob: float = 0.0
+    #: queued SCHEDULE entries (not counting the running one)
+    sched_fifo_depth: int = 4
+    #: event frames waiting for the UART
+    event_fifo_depth: int = 16
+    #: memory slots managed by the header decoder
+    n_slots: int = 8
+    #: UART transmit time per byte in device cycles; 0 = infinitely fast line
+    uart_cycles_per_byte: int = UART_CYCLES_PER_BYTE
+    #: midpoint source: one header every `header_period` cycles (0 = no source)
+    header_period: int = 0
+    #: cycle of the first header
+    header_phase: int = 0
+    #: probability a header survives the channel (losses make gaps in seq)
+    header_arrival: float = 1.0
+    #: probability an arriving header is malformed
+    header_corrupt: float = 0.0
+    #: CONTROL after reset
+    control_reset: int = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("p_photon", "dark_prob", "header_arrival", "header_corrupt"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
+        if self.sched_fifo_depth < 1 or self.event_fifo_depth < 1 or not 1 <= self.n_slots <= 255:
+            raise ValueError("FIFO depths must be >= 1 and n_slots in 1..255")
+
+    @classmethod
+    def for_fidelity(
+        cls,
+        fidelity: float,
+        *,
+        eta: float | None = None,
+        dark_rate_hz: float = 0.0,
+        window_cycles: int = 2,
+        **kw,
+    ) -> TwinConfig:
+        """Detectors for a request of fidelity F: p_photon = 2*(1-F)*eta from
+        :func:`hwctl.physics.heralding.success_probability` (eta: the K2-calibrated end-to-end
+        efficiency unless given); dark_prob = dark_rate * window duration (Poisson, small rate)."""
+        from hwctl.physics import heralding
+
+        p = heralding.success_probability(fidelity, eta)
+        d = -math.expm1(-dark_rate_hz * window_cycles / CLOCK_HZ)
+        return cls(p_photon=p, dark_prob=d, **kw)
+
+    def outcome_probs(self) -> tuple[float, float, float, float]:
+        """P(no click), P(only det0), P(only det1), P(both) for one attempt."""
+        p, d = self.p_photon, self.dark_prob
+        only0 = 0.5 * p * (1 - d) + (1 - p) * d * (1 - d)
+        both = p * d + (1 - p) * d * d
+        none = (1 - p) * (1 - d) ** 2
+        return none, only0, only0, both
+
+
+@dataclass(slots=True)
+class _Entry:
+    t_start: int
+    count: int
+    period: int
+    window: int
+
+
+@dataclass(slots=True)
+class _Run:
+    """The running schedule and its current block of decided attempts."""
+
+    e: _Entry
+    base: int = 0  # attempt index of block[0]
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    hit: int | None = None  # index in block of the first single click
+    click_ts: dict[int, int] = field(default_factory=dict)  # injected clicks: attempt -> first cycle
+    end: int = 0  # cycle at which this block (or the schedule) resolves
+
+    def t(self, k: int) -> int:
+        return self.e.t_start + k * self.e.period
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    """One frame as it left the UART (for scoring): completion cycle, seq and message."""
+
+    cycle: int
+    seq: int
+    msg: Message
+
+
+class TwinModel:
+    """Deterministic, cycle-level model of the FPGA module behind the wire protocol."""
+
+    def __init__(self, config: TwinConfig | None = None, *, record: bool = False) -> None:
+        self.cfg = config or TwinConfig()
+        ss = np.random.SeedSequence(self.cfg.seed)
+        att, off, hdr = ss.spawn(3)
+        self._rng_att = np.random.default_rng(att)
+        self._rng_off = np.random.default_rng(off)
+        self._rng_hdr = np.random.default_rng(hdr)
+        self._cum = np.cumsum(self.cfg.outcome_probs()[:3])
+        self.now = 0
+        self._dec = FrameDecoder()
+        self._regs: dict[Reg, int] = {r: 0 for r in _COUNTERS}
+        self._control = self.cfg.control_reset & 0b11
+        self._scratch = 0
+        self._last_seq: int | None = None
+        self._last_resp = b""
+        self._fifo: deque[_Entry] = deque()
+        self._run: _Run | None = None
+        self._clicks: list[tuple[int, int]] = []  # injected (cycle, detector), unsorted
+        self._slots = [False] * self.cfg.n_slots
+        self._hdr_seq = 0
+        self._hdr_next = self.cfg.header_phase if self.cfg.header_period > 0 else None
+        self._ev_seq = 0
+        self._lost_pending = 0
+        self._resp_q: deque[bytes] = deque()
+        self._ev_q: deque[bytes] = deque()
+        self._tx_cur: bytes | None = None
+        self._tx_done = 0
+        self._out = bytearray()
+        self.record = record
+        #: every frame sent, with the cycle it left the UART (only when record=True)
+        self.tx_log: list[TxRecord] = []
+
+    # ------------------------------------------------------------------ public API
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host's UART line; every completed frame is executed at ``self.now``."""
+        for item in self._dec.feed(data):
+            self._on_frame(item)
+
+    def read(self) -> bytes:
+        """Bytes the UART has finished sending since the last call."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def advance(self, cycles: int) -> None:
+        self.advance_to(self.now + cycles)
+
+    def advance_to(self, cycle: int) -> None:
+        """Run every internal event up to and including ``cycle``; then ``now = cycle``."""
+        if cycle < self.now:
+            raise ValueError(f"time runs forward only: now={self.now}, asked {cycle}")
+        while True:
+            d = self.next_deadline()
+            if d is None or d > cycle:
+                break
+            self.now = d
+            self._step()
+        self.now = cycle
+
+    def next_deadline(self) -> int | None:
+        """Next cycle at which the model does something on its own (None: only input wakes it)."""
+        cands = []
+        if self._run is not None:
+            cands.append(self._run.end)
+        if self._hdr_next is not None:
+            cands.append(self._hdr_next)
+        if self._tx_cur is not None:
+            cands.append(self._tx_done)
+        return min(cands) if cands else None
+
+    def inject_click(self, cycle: int, detector: int) -> None:
+        """A detector pulse at ``cycle`` (test benches; ignored unless inside a detection window)."""
+        if detector not in (0, 1):
+            raise ValueError("detector must be 0 or 1")
+        if cycle < self.now:
+            raise ValueError(f"click at {cycle} is in the past (now={self.now})")
+        self._clicks.append((cycle, detector))
+        run = self._run
+        if run is not None and len(run.codes):
+            k = self._attempt_of(run, cycle)
+            if k is not None and run.base <= k < run.base + len(run.codes):
+                self._mark_click(run, k, cycle, detector)
+                self._resolve_block(run)
+
+    def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
+        """A midpoint header whose last stop bit is sampled at ``self.now``."""
+        self._on_header(seq & U32, corrupt)
+
+    def reg(self, addr: int) -> int:
+        """Register value as a REG_READ at ``now`` would return it (KeyError if unknown)."""
+        a = Reg(addr)
+        if a == Reg.ID:
+            return DEVICE_ID
+        if a == Reg.VERSION:
+            return WIRE_VERSION & 0xFFFF
+        if a == Reg.CONTROL:
+            return self._control
+        if a == Reg.SCRATCH:
+            return self._scratch
+        if a == Reg.STATUS:
+            return (
+                (self._run is not None) << StatusBit.RUNNING
+                | (len(self._fifo) >= self.cfg.sched_fifo_depth) << StatusBit.SCHED_FULL
+                | (bool(self._ev_q) or self._lost_pending > 0) << StatusBit.EVT_PENDING
+            )
+        if a == Reg.SLOTS_FREE:
+            return self._slots.count(False)
+        v = self._regs[a]
+        run = self._run
+        if run is not None and a in (Reg.CNT_ATTEMPTS, Reg.CNT_BOTH):
+            v += self._partial(run, a)
+        return v & U32
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    @property
+    def decoder_stats(self):
+        return self._dec.stats
+
+    # ------------------------------------------------------------------ frames in
+    def _on_frame(self, item: Frame | FrameError) -> None:
+        if isinstance(item, FrameError):
+            if item.code in (ErrorCode.CRC, ErrorCode.FRAMING):
+                self._bump(Reg.ERR_CRC)
+                self._emit(Error(int(item.code), self._regs[Reg.ERR_CRC]))
+                return
+            seq, opcode = item.raw[0], item.raw[1]
+            self._respond(seq, Nak(opcode, int(item.code)))
+            return
+        seq, msg = item.seq, item.msg
+        if seq == self._last_seq and not isinstance(msg, RegRead | Time):
+            self._resp_q.append(self._last_resp)  # retry: repeat, do not execute again
+            self._tx_kick()
+            return
+        if msg.KIND != "command":
+            self._respond(seq, Nak(msg.OPCODE, int(ErrorCode.BAD_OPCODE)))
+            return
+        self._respond(seq, self._execute(msg))
+        if isinstance(msg, Schedule):
+            self._pump()
+
+    def _respond(self, seq: int, msg: Message) -> None:
+        frame = encode(msg, seq)
+        self._last_seq, self._last_resp = seq, frame
+        self._resp_q.append(frame)
+        self._tx_kick()
+
+    def _execute(self, msg: Message) -> Message:
+        op = msg.OPCODE
+        if isinstance(msg, RegRead):
+            try:
+                return RegValue(msg.addr, self.reg(msg.addr))
+            except ValueError:
+                return Nak(op, int(ErrorCode.BAD_REG))
+        if isinstance(msg, RegWrite):
+            if msg.addr == Reg.SCRATCH:
+                self._scratch = msg.value
+            elif msg.addr == Reg.CONTROL:
+                if msg.value >> ControlBit.CLEAR_COUNTERS & 1:
+                    for r in _COUNTERS:
+                        self._regs[r] = 0
+                self._control = msg.value & 0b11
+            else:
+                return Nak(op, int(ErrorCode.BAD_REG))
+            return Ack(op)
+        if isinstance(msg, Schedule):
+            if msg.count == 0 or msg.window == 0 or msg.period < msg.window + 2:
+                return Nak(op, int(ErrorCode.BAD_ARG))
+            if len(self._fifo) >= self.cfg.sched_fifo_depth:
+                self._bump(Reg.ERR_OVERFLOW)
+                return Nak(op, int(ErrorCode.OVERFLOW))
+            self._fifo.append(_Entry(msg.t_start, msg.count, msg.period, msg.window))
+            return Ack(op)
+        if isinstance(msg, Abort):
+            self._fifo.clear()
+            run = self._run
+            if run is not None:
+                fired = self._fired(run)
+                self._commit(run, fired, closed=self._closed(run))
+                self._run = None
+                self._emit(Done(self.now, (run.base + fired) & U32, int(DoneReason.ABORTED)))
+            return Ack(op)
+        if isinstance(msg, Free):
+            if msg.slot < len(self._slots) and self._slots[msg.slot]:
+                self._slots[msg.slot] = False
+                return Ack(op)
+            return Nak(op, int(ErrorCode.BAD_SLOT))
+        if isinstance(msg, Time):
+            return TimeValue(self.now)
+        return Nak(op, int(ErrorCode.BAD_OPCODE))  # pragma: no cover - all commands handled
+
+    # ------------------------------------------------------------------ scheduler
+    def _pump(self) -> None:
+        """Pop FIFO entries while idle: LATE ones are refused, the first on-time one starts."""
+        while self._run is None and self._fifo:
+            e = self._fifo.popleft()
+            if e.t_start < self.now:
+                self._bump(Reg.ERR_LATE)
+                self._emit(Late(e.t_start, self.now))
+                continue
+            self._run = run = _Run(e)
+            self._new_block(run)
+
+    def _new_block(self, run: _Run) -> None:
+        n = min(run.e.count - run.base, BLOCK)
+        if self._control >> ControlBit.HERALD_EN & 1:
+            u = self._rng_att.random(n)
+            run.codes = np.searchsorted(self._cum, u, side="right").astype(np.int8)
+        else:
+            run.codes = np.zeros(n, np.int8)
+        run.click_ts = {}
+        if self._clicks:
+            t_lo, t_hi = run.t(run.base), run.t(run.base + n - 1) + run.e.window
+            keep = []
+            for c, det in self._clicks:
+                if c >= t_hi:
+                    keep.append((c, det))
+                elif c >= t_lo:
+                    k = self._attempt_of(run, c)
+                    if k is not None:
+                        self._mark_click(run, k, c, det)
+            self._clicks = keep
+        self._resolve_block(run)
+
+    def _resolve_block(self, run: _Run) -> None:
+        singles = np.flatnonzero((run.codes == 1) | (run.codes == 2))
+        run.hit = int(singles[0]) if len(singles) else None
+        last = run.hit if run.hit is not None else len(run.codes) - 1
+        run.end = run.t(run.base + last) + run.e.window
+
+    @staticmethod
+    def _attempt_of(run: _Run, cycle: int) -> int | None:
+        d = cycle - run.e.t_start
+        if d < 0:
+            return None
+        k, r = divmod(d, run.e.period)
+        return k if r < run.e.window and k < run.e.count else None
+
+    def _mark_click(self, run: _Run, k: int, cycle: int, det: int) -> None:
+        if not self._control >> ControlBit.HERALD_EN & 1:
+            return
+        i = k - run.base
+        run.codes[i] |= 1 << det
+        run.click_ts[k] = min(cycle, run.click_ts.get(k, cycle))
+
+    def _fired(self, run: _Run) -> int:
+        """Attempts of the current block whose trigger cycle is <= now."""
+        if self.now < run.t(run.base):
+            return 0
+        n = (self.now - run.t(run.base)) // run.e.period + 1
+        cap = run.hit + 1 if run.hit is not None else len(run.codes)
+        return min(n, cap)
+
+    def _closed(self, run: _Run) -> int:
+        """Attempts of the current block whose window has closed by now."""
+        t0 = run.t(run.base) + run.e.window
+        if self.now < t0:
+            return 0
+        n = (self.now - t0) // run.e.period + 1
+        cap = run.hit + 1 if run.hit is not None else len(run.codes)
+        return min(n, cap)
+
+    def _partial(self, run: _Run, reg: Reg) -> int:
+        if reg == Reg.CNT_ATTEMPTS:
+            return self._fired(run)
+        return int(np.count_nonzero(run.codes[: self._closed(run)] == 3))
+
+    def _commit(self, run: _Run, fired: int, closed: int) -> None:
+        self._bump(Reg.CNT_ATTEMPTS, fired)
+        self._bump(Reg.CNT_BOTH, int(np.count_nonzero(run.codes[:closed] == 3)))
+
+    def _end_of_block(self, run: _Run) -> None:
+        if run.hit is not None:
+            k = run.base + run.hit
+            self._commit(run, run.hit + 1, run.hit + 1)
+            det = int(run.codes[run.hit]) - 1
+            ts = run.click_ts.get(k)
+            if ts is None:
+                ts = run.t(k) + int(self._rng_off.integers(run.e.window))
+            self._bump(Reg.CNT_HERALD)
+            self._run = None
+            self._emit(Herald(ts & U64, det, k & U32))
+            self._pump()
+            return
+        n = len(run.codes)
+        self._commit(run, n, n)
+        run.base += n
+        if run.base >= run.e.count:
+            self._run = None
+            self._emit(Done(self.now & U64, run.e.count & U32, int(DoneReason.EXHAUSTED)))
+            self._pump()
+        else:
+            self._new_block(run)
+
+    # ------------------------------------------------------------------ headers
+    def _on_header(self, seq: int, corrupt: bool) -> None:
+        if not self._control >> ControlBit.HEADER_EN & 1:
+            return
+        if corrupt:
+            self._bump(Reg.ERR_BAD_HEADER)
+            self._emit(Error(int(ErrorCode.BAD_HEADER), self._regs[Reg.ERR_BAD_HEADER]))
+            return
+        self._bump(Reg.CNT_HEADERS)
+        try:
+            slot = self._slots.index(False)
+        except ValueError:
+            self._emit(Error(int(ErrorCode.NO_SLOT), seq))
+            return
+        self._slots[slot] = True
+        self._emit(Header(seq, self.now & U64, slot))
+
+    def _header_tick(self) -> None:
+        seq = self._hdr_seq
+        self._hdr_seq = (seq + 1) & U32
+        assert self._hdr_next is not None
+        self._hdr_next += self.cfg.header_period
+        u = self._rng_hdr.random(2)
+        if u[0] < self.cfg.header_arrival:
+            self._on_header(seq, corrupt=bool(u[1] < self.cfg.header_corrupt))
+
+    # ------------------------------------------------------------------ transmit
+    def _emit(self, msg: Message) -> None:
+        seq = self._ev_seq
+        self._ev_seq = (seq + 1) & 0xFF
+        if len(self._ev_q) >= self.cfg.event_fifo_depth:
+            self._lost_pending += 1
+            self._bump(Reg.EVT_LOST)
+        else:
+            self._ev_q.append(encode(msg, seq))
+        self._tx_kick()
+
+    def _tx_kick(self) -> None:
+        cpb = self.cfg.uart_cycles_per_byte
+        while self._tx_cur is None:
+            if self._resp_q:
+                frame = self._resp_q.popleft()
+            elif self._ev_q:
+                frame = self._ev_q.popleft()
+                if self._lost_pending and len(self._ev_q) < self.cfg.event_fifo_depth:
+                    lost, self._lost_pending = self._lost_pending, 0
+                    seq = self._ev_seq
+                    self._ev_seq = (seq + 1) & 0xFF
+                    self._ev_q.append(encode(Error(int(ErrorCode.EVENT_OVERFLOW), lost), seq))
+            else:
+                return
+            if cpb == 0:
+                self._send(frame)
+            else:
+                self._tx_cur = frame
+                self._tx_done = self.now + len(frame) * cpb
+
+    def _send(self, frame: bytes) -> None:
+        self._out += frame
+        if self.record:
+            item = next(iter(FrameDecoder().feed(frame)))
+            assert isinstance(item, Frame)
+            self.tx_log.append(TxRecord(self.now, item.seq, item.msg))
+
+    # ------------------------------------------------------------------ internals
+    def _step(self) -> None:
+        """Handle every internal event due at ``self.now`` (called by advance_to)."""
+        if self._tx_cur is not None and self._tx_done == self.now:
+            frame, self._tx_cur = self._tx_cur, None
+            self._send(frame)
+        run = self._run
+        if run is not None and run.end == self.now:
+            self._end_of_block(run)
+        if self._hdr_next is not None and self._hdr_next == self.now:
+            self._header_tick()
+        self._tx_kick()
+
+    def _bump(self, reg: Reg, n: int = 1) -> None:
+        self._regs[reg] = (self._regs[reg] + n) & U32
