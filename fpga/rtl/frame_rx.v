@@ -1,0 +1,120 @@
+// Frame receiver: COBS decoding on the fly, CRC-16/CCITT-FALSE check, frame buffer.
+//
+// Input: bytes from uart_rx (byte_valid_i) plus UART framing errors (byte_err_i).
+// A 0x00 byte ends a frame. A decoded frame is seq | opcode | payload | crc16 (big-endian), 4..
+// MAX_FRAME bytes. Good frames are presented on frame_valid_o (held until frame_ready_i) with
+// seq_o, op_o, plen_o and payload_o (payload byte i at payload_o[8*(PMAX-i)-1 -: 8]). Bad frames
+// give one err_valid_o pulse with err_code_o = CRC or FRAMING, never a frame. Empty frames (idle
+// delimiters) are ignored. Bytes that arrive while a frame is still held make the new frame bad
+// (FRAMING) instead of overwriting the held one.
+`default_nettype none
+`include "wire_spec.vh"
+module frame_rx #(
+    parameter PMAX = `HW_MAX_PAYLOAD
+) (
+    input  wire            clk_i,
+    input  wire            rst_i,
+    input  wire [7:0]      byte_i,
+    input  wire            byte_valid_i,
+    input  wire            byte_err_i,
+    output reg             frame_valid_o,
+    input  wire            frame_ready_i,
+    output wire [7:0]      seq_o,
+    output wire [7:0]      op_o,
+    output reg  [5:0]      plen_o,
+    output wire [8*PMAX-1:0] payload_o,
+    output reg             err_valid_o,
+    output reg  [7:0]      err_code_o
+);
+    localparam FMAX = PMAX + 4;
+
+    reg [7:0]  buf_q [0:FMAX-1];
+    reg [5:0]  len_q;        // decoded bytes so far
+    reg [7:0]  rem_q;        // bytes left in the current COBS block
+    reg        first_q;      // next byte is the first code byte of a frame
+    reg        ff_q;         // current block code was 0xFF (no implicit zero after it)
+    reg        bad_q;        // UART error, overlong, or arrived while a frame was held
+    reg        any_q;        // at least one byte since the last delimiter
+    reg [15:0] crc_q;
+
+    // Decoded byte produced by this input byte (if any).
+    wire       is_code  = first_q || (rem_q == 8'd0);
+    wire       emit     = byte_valid_i && (byte_i != 8'h00) && (is_code ? (!first_q && !ff_q) : 1'b1);
+    wire [7:0] dbyte    = is_code ? 8'h00 : byte_i;
+    wire [15:0] crc_nx;
+    crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte), .crc_o(crc_nx));
+
+    assign seq_o = buf_q[0];
+    assign op_o  = buf_q[1];
+    genvar g;
+    generate
+        for (g = 0; g < PMAX; g = g + 1) begin : g_pl
+            assign payload_o[8*(PMAX-g)-1 -: 8] = buf_q[g+2];
+        end
+    endgenerate
+
+    integer i;
+    always @(posedge clk_i) begin
+        err_valid_o <= 1'b0;
+        if (rst_i) begin
+            for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
+            len_q  <= 6'd0;
+            rem_q  <= 8'd0;
+            first_q <= 1'b1;
+            ff_q   <= 1'b0;
+            bad_q  <= 1'b0;
+            any_q  <= 1'b0;
+            crc_q  <= 16'hFFFF;
+            frame_valid_o <= 1'b0;
+            plen_o <= 6'd0;
+            err_code_o <= 8'd0;
+        end else begin
+            if (frame_valid_o && frame_ready_i) frame_valid_o <= 1'b0;
+            if (byte_err_i) begin
+                bad_q <= 1'b1;
+                any_q <= 1'b1;
+            end else if (byte_valid_i && byte_i == 8'h00) begin
+                // End of frame: evaluate, then reset the decoder.
+                if (any_q) begin
+                    if (bad_q || rem_q != 8'd0 || len_q < 6'd4) begin
+                        err_valid_o <= 1'b1;
+                        err_code_o  <= `HW_ERR_FRAMING;
+                    end else if (crc_q != 16'h0000) begin
+                        err_valid_o <= 1'b1;
+                        err_code_o  <= `HW_ERR_CRC;
+                    end else begin
+                        frame_valid_o <= 1'b1;
+                        plen_o <= len_q - 6'd4;
+                    end
+                end
+                len_q  <= 6'd0;
+                rem_q  <= 8'd0;
+                first_q <= 1'b1;
+                ff_q   <= 1'b0;
+                bad_q  <= 1'b0;
+                any_q  <= 1'b0;
+                crc_q  <= 16'hFFFF;
+            end else if (byte_valid_i) begin
+                any_q <= 1'b1;
+                if (frame_valid_o && !frame_ready_i) bad_q <= 1'b1;
+                if (is_code) begin
+                    rem_q   <= byte_i - 8'd1;
+                    ff_q    <= (byte_i == 8'hFF);
+                    first_q <= 1'b0;
+                end else begin
+                    rem_q <= rem_q - 8'd1;
+                end
+                if (emit && !bad_q && !(frame_valid_o && !frame_ready_i)) begin
+                    if (len_q == FMAX) begin
+                        bad_q <= 1'b1;                  // overlong
+                    end else begin
+                        buf_q[len_q] <= dbyte;
+                        len_q <= len_q + 6'd1;
+                        crc_q <= crc_nx;
+                    end
+                end
+            end
+        end
+    end
+endmodule
+`default_nettype wire

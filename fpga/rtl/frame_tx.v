@@ -1,0 +1,108 @@
+// Frame transmitter: builds seq | opcode | payload | CRC-16/CCITT-FALSE (big-endian), COBS-encodes
+// it and ends it with 0x00. One frame at a time (valid/ready); output is a valid/ready byte stream
+// for uart_tx. The encoder scans for the next zero one byte per cycle: far faster than the UART,
+// so it never starves the line. Frames are at most 4 + PMAX bytes (< 254, one COBS block size).
+// Payload byte i is payload_i[8*(PMAX-i)-1 -: 8].
+`default_nettype none
+module frame_tx #(
+    parameter PMAX = 16
+) (
+    input  wire              clk_i,
+    input  wire              rst_i,
+    input  wire              valid_i,
+    output wire              ready_o,
+    input  wire [7:0]        seq_i,
+    input  wire [7:0]        op_i,
+    input  wire [5:0]        len_i,
+    input  wire [8*PMAX-1:0] payload_i,
+    output reg  [7:0]        byte_o,
+    output reg               byte_valid_o,
+    input  wire              byte_ready_i
+);
+    localparam FMAX = PMAX + 4;
+    localparam IW = $clog2(FMAX + 1);
+    localparam [2:0] S_IDLE = 3'd0, S_CRC = 3'd1, S_SCAN = 3'd2, S_CODE = 3'd3, S_DATA = 3'd4,
+                     S_DELIM = 3'd5;
+
+    reg [2:0]  state_q;
+    reg [7:0]  buf_q [0:FMAX-1];
+    reg [IW-1:0] n_q;      // frame length without the CRC, then with it
+    reg [IW-1:0] j_q;      // scan / send index
+    reg [IW-1:0] idx_q;    // start of the current COBS block
+    reg [15:0] crc_q;
+
+    wire [15:0] crc_nx;
+    crc16_byte u_crc (.crc_i(crc_q), .data_i(buf_q[j_q]), .crc_o(crc_nx));
+
+    assign ready_o = (state_q == S_IDLE);
+    wire [IW-1:0] blk_len = j_q - idx_q;
+    wire out_free = !byte_valid_o || byte_ready_i;
+
+    integer i;
+    always @(posedge clk_i) begin
+        if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
+        if (rst_i) begin
+            state_q <= S_IDLE;
+            for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
+            n_q <= {IW{1'b0}};
+            j_q <= {IW{1'b0}};
+            idx_q <= {IW{1'b0}};
+            crc_q <= 16'hFFFF;
+            byte_o <= 8'd0;
+            byte_valid_o <= 1'b0;
+        end else begin
+            case (state_q)
+                S_IDLE: if (valid_i) begin
+                    buf_q[0] <= seq_i;
+                    buf_q[1] <= op_i;
+                    for (i = 0; i < PMAX; i = i + 1) buf_q[i+2] <= payload_i[8*(PMAX-i)-1 -: 8];
+                    n_q   <= IW'(len_i + 6'd2);
+                    j_q   <= {IW{1'b0}};
+                    crc_q <= 16'hFFFF;
+                    state_q <= S_CRC;
+                end
+                S_CRC: if (j_q == n_q) begin
+                    buf_q[n_q]        <= crc_q[15:8];
+                    buf_q[n_q + {{(IW-1){1'b0}}, 1'b1}] <= crc_q[7:0];
+                    n_q   <= n_q + IW'(2);
+                    j_q   <= {IW{1'b0}};
+                    idx_q <= {IW{1'b0}};
+                    state_q <= S_SCAN;
+                end else begin
+                    crc_q <= crc_nx;
+                    j_q   <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                end
+                S_SCAN: if (j_q == n_q || buf_q[j_q] == 8'h00) state_q <= S_CODE;
+                        else j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                S_CODE: if (out_free) begin
+                    byte_o <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
+                    byte_valid_o <= 1'b1;
+                    state_q <= S_DATA;
+                end
+                S_DATA: if (out_free) begin
+                    if (idx_q == j_q) begin
+                        if (j_q == n_q) begin
+                            state_q <= S_DELIM;
+                        end else begin
+                            // skip the zero; the next block starts after it
+                            idx_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                            j_q   <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                            state_q <= S_SCAN;
+                        end
+                    end else begin
+                        byte_o <= buf_q[idx_q];
+                        byte_valid_o <= 1'b1;
+                        idx_q <= idx_q + {{(IW-1){1'b0}}, 1'b1};
+                    end
+                end
+                S_DELIM: if (out_free) begin
+                    byte_o <= 8'h00;
+                    byte_valid_o <= 1'b1;
+                    state_q <= S_IDLE;
+                end
+                default: state_q <= S_IDLE;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,70 @@
+// UART receiver, 8N1, LSB first. CLKS_PER_BIT = clock frequency / baud rate (>= 4).
+// The line is synchronized (2 FF) here; each bit is sampled at its middle. valid_o pulses for one
+// cycle with data_o; err_o pulses instead when the stop bit is 0 (framing error).
+`default_nettype none
+module uart_rx #(
+    parameter CLKS_PER_BIT = 33
+) (
+    input  wire       clk_i,
+    input  wire       rst_i,
+    input  wire       rx_i,
+    output reg  [7:0] data_o,
+    output reg        valid_o,
+    output reg        err_o
+);
+    localparam CW = 16;
+    localparam [1:0] S_IDLE = 2'd0, S_START = 2'd1, S_DATA = 2'd2, S_STOP = 2'd3;
+
+    wire rx_s;
+    sync2 #(.RESET_VAL(1'b1)) u_sync (.clk_i(clk_i), .rst_i(rst_i), .d_i(rx_i), .q_o(rx_s));
+
+    reg [1:0]    state_q;
+    reg [CW-1:0] cnt_q;
+    reg [2:0]    bit_q;
+    reg [7:0]    shift_q;
+
+    always @(posedge clk_i) begin
+        valid_o <= 1'b0;
+        err_o   <= 1'b0;
+        if (rst_i) begin
+            state_q <= S_IDLE;
+            cnt_q   <= {CW{1'b0}};
+            bit_q   <= 3'd0;
+            shift_q <= 8'd0;
+            data_o  <= 8'd0;
+        end else begin
+            case (state_q)
+                S_IDLE: if (!rx_s) begin
+                    state_q <= S_START;
+                    cnt_q   <= CLKS_PER_BIT / 2 - 1;
+                end
+                S_START: if (cnt_q == 0) begin
+                    if (!rx_s) begin
+                        state_q <= S_DATA;
+                        cnt_q   <= CLKS_PER_BIT - 1;
+                        bit_q   <= 3'd0;
+                    end else begin
+                        state_q <= S_IDLE;          // glitch, not a start bit
+                    end
+                end else cnt_q <= cnt_q - 1'b1;
+                S_DATA: if (cnt_q == 0) begin
+                    shift_q <= {rx_s, shift_q[7:1]};
+                    cnt_q   <= CLKS_PER_BIT - 1;
+                    bit_q   <= bit_q + 3'd1;
+                    if (bit_q == 3'd7) state_q <= S_STOP;
+                end else cnt_q <= cnt_q - 1'b1;
+                S_STOP: if (cnt_q == 0) begin
+                    // Return to idle at mid stop bit so back-to-back bytes are caught.
+                    state_q <= S_IDLE;
+                    if (rx_s) begin
+                        data_o  <= shift_q;
+                        valid_o <= 1'b1;
+                    end else begin
+                        err_o   <= 1'b1;
+                    end
+                end else cnt_q <= cnt_q - 1'b1;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire

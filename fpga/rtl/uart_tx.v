@@ -1,0 +1,50 @@
+// UART transmitter, 8N1, LSB first, valid/ready byte input. tx_o is a register (idle high).
+`default_nettype none
+module uart_tx #(
+    parameter CLKS_PER_BIT = 33
+) (
+    input  wire       clk_i,
+    input  wire       rst_i,
+    input  wire [7:0] data_i,
+    input  wire       valid_i,
+    output wire       ready_o,
+    output reg        tx_o
+);
+    localparam CW = 16;
+    reg          busy_q;
+    reg [CW-1:0] cnt_q;
+    reg [3:0]    bit_q;     // 0 start, 1..8 data, 9 stop
+    reg [8:0]    shift_q;   // {stop, data}
+
+    assign ready_o = !busy_q;
+
+    always @(posedge clk_i) begin
+        if (rst_i) begin
+            busy_q  <= 1'b0;
+            cnt_q   <= {CW{1'b0}};
+            bit_q   <= 4'd0;
+            shift_q <= 9'h1FF;
+            tx_o    <= 1'b1;
+        end else if (!busy_q) begin
+            tx_o <= 1'b1;
+            if (valid_i) begin
+                busy_q  <= 1'b1;
+                shift_q <= {1'b1, data_i};
+                tx_o    <= 1'b0;           // start bit
+                cnt_q   <= CLKS_PER_BIT - 1;
+                bit_q   <= 4'd0;
+            end
+        end else if (cnt_q != 0) begin
+            cnt_q <= cnt_q - 1'b1;
+        end else if (bit_q == 4'd9) begin
+            busy_q <= 1'b0;                // stop bit done
+            tx_o   <= 1'b1;
+        end else begin
+            tx_o    <= shift_q[0];
+            shift_q <= {1'b1, shift_q[8:1]};
+            bit_q   <= bit_q + 4'd1;
+            cnt_q   <= CLKS_PER_BIT - 1;
+        end
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,40 @@
+"""Helpers shared by the frame and top-level testbenches: random wire messages, byte packing."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from hwctl.wire import MESSAGES
+from hwctl.wire._spec import Message
+
+_WIDTH = {"B": 8, "H": 16, "I": 32, "Q": 64}
+
+
+def random_message(rng: random.Random, kinds: tuple[str, ...]) -> Message:
+    """A message of a random opcode among ``kinds`` with random field values."""
+    classes = [c for c in MESSAGES.values() if c.KIND in kinds]
+    cls = rng.choice(classes)
+    fmt = cls.STRUCT.format.lstrip(">")
+    values = []
+    for ch in fmt:
+        width = _WIDTH[ch]
+        values.append(rng.choice([0, 2**width - 1, rng.randrange(2**width), rng.randrange(256)]))
+    return cls(*values)
+
+
+def pack_payload(data: bytes, pmax: int) -> int:
+    """Payload bytes as the RTL's flat vector: byte 0 in the most significant position."""
+    assert len(data) <= pmax
+    return int.from_bytes(data.ljust(pmax, b"\x00"), "big")
+
+
+def unpack_payload(value: int, pmax: int, length: int) -> bytes:
+    return value.to_bytes(pmax, "big")[:length]
+
+
+def msg_bytes(msg: Message) -> bytes:
+    return msg.pack()
+
+
+__all__ = ["random_message", "pack_payload", "unpack_payload", "msg_bytes", "struct"]
