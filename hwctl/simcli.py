@@ -203,6 +203,32 @@ def format_table5(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def latency_growth(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float, float]]:
+    """Least-squares fit of mean latency (ms) against |E_Q| per protocol (ESP paper Fig. 8):
+    protocol -> (slope ms/edge, intercept ms, R^2)."""
+    import numpy as np
+
+    fits = {}
+    for proto in dict.fromkeys(r["protocol"] for r in rows):
+        xs = np.array([r["edges"] for r in rows if r["protocol"] == proto], dtype=float)
+        ys = np.array([r["mean_latency_ms"] for r in rows if r["protocol"] == proto])
+        slope, icept = np.polyfit(xs, ys, 1)
+        resid = ys - (slope * xs + icept)
+        r2 = 1 - float(resid @ resid) / float(((ys - ys.mean()) ** 2).sum())
+        fits[proto] = (float(slope), float(icept), r2)
+    return fits
+
+
+def growth_lines(rows: list[dict[str, Any]]) -> list[str]:
+    fits = latency_growth(rows)
+    lines = [f"latency growth {p.upper():6s}: {m:7.2f} ms per edge (intercept {c:6.2f} ms, "
+             f"R^2 {r2:.2f})" for p, (m, c, r2) in fits.items()]
+    if "dqp" in fits and "esp" in fits and fits["esp"][0] > 0:
+        lines.append(f"DQP/ESP growth ratio: {fits['dqp'][0] / fits['esp'][0]:.1f}x "
+                     "(paper: about sixfold)")
+    return lines
+
+
 def _table5(args: argparse.Namespace) -> int:
     _config(args)  # validates fidelity/duration
     if args.jobs < 1:
@@ -217,6 +243,8 @@ def _table5(args: argparse.Namespace) -> int:
     print(format_table5(rows))
     print("Paper (Table V, K2 row, the calibration point): DQP 18.82 ms / 13.89 ms, "
           "ESP 18.75 ms / 13.47 ms")
+    for line in growth_lines(rows):
+        print(line)
     print(f"{len(rows)} runs in {wall:.1f} s wall on {args.jobs} worker(s)")
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
