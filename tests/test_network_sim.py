@@ -217,3 +217,21 @@ def test_table5_small_run_has_every_topology() -> None:
     text = format_table5(rows)
     for topo in topologies.PAPER_TOPOLOGIES:
         assert topo in text
+
+
+def test_paper_claims_reproduced_from_protocols() -> None:
+    """§VI-D/E: ESP gains nothing when nu(G) = 1 and wins clearly when nu(G) > 1; mean latency
+    grows much more slowly with |E| under ESP than under DQP (paper: about sixfold)."""
+    from hwctl.simcli import latency_growth, table5_rows
+
+    rows = table5_rows(duration=60.0, seed=2, jobs=1, oracle=False)
+    by = {(r["topology"], r["protocol"]): r for r in rows}
+    for topo in topologies.PAPER_TOPOLOGIES:
+        esp, dqp = by[topo, "esp"], by[topo, "dqp"]
+        gain = dqp["mean_latency_ms"] / esp["mean_latency_ms"]
+        if esp["matching_number"] == 1:
+            assert 0.9 < gain < 1.1, (topo, gain)
+        else:
+            assert gain > 1.3, (topo, gain)
+    fits = latency_growth(rows)
+    assert fits["dqp"][0] / fits["esp"][0] > 4.0
