@@ -1,0 +1,266 @@
+"""One asyncio API over any link: registers, attempt schedules, device time and the event stream.
+
+Commands are sent one at a time. Each gets a fresh 8-bit sequence number; when no response comes
+within ``timeout`` seconds the *same bytes* are sent again (up to ``retries`` times), and the
+device's one-deep retry memory (spec.toml) guarantees a retried command is executed at most once.
+Everything that goes wrong is counted in :class:`LinkStats` and never dropped quietly: frames that
+fail CRC/COBS, timeouts, retries, stale responses, NAKs and gaps in the 8-bit event sequence
+(events lost on the device or the line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+
+from hwctl.errors import DeviceError, DeviceNotFound, LinkError, LinkTimeout, VersionMismatch
+from hwctl.transport.links import Link
+from hwctl.wire import (
+    CLOCK_HZ,
+    DEVICE_ID,
+    WIRE_VERSION,
+    Abort,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Free,
+    Message,
+    Nak,
+    Opcode,
+    Reg,
+    RegRead,
+    RegValue,
+    RegWrite,
+    Schedule,
+    Time,
+    TimeValue,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+
+def cycles_to_seconds(cycles: int, clock_hz: int = CLOCK_HZ) -> float:
+    """The one place device-cycle differences become seconds (timestamps stay integers)."""
+    return cycles / clock_hz
+
+
+def seconds_to_cycles(seconds: float, clock_hz: int = CLOCK_HZ) -> int:
+    return round(seconds * clock_hz)
+
+
+@dataclass(slots=True)
+class LinkStats:
+    commands: int = 0
+    retries: int = 0
+    timeouts: int = 0  # commands that failed after every retry
+    rx_frame_errors: int = 0  # frames from the device that failed CRC / COBS / length
+    stale_responses: int = 0
+    naks: int = 0
+    events: int = 0
+    events_lost: int = 0  # gaps in the 8-bit event sequence
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Backend:
+    """A device (FPGA, board bridge or twin) behind a byte link. Use :func:`open_backend`."""
+
+    def __init__(self, link: Link, url: str, *, timeout: float = 0.25, retries: int = 4) -> None:
+        self.link = link
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+        self.stats = LinkStats()
+        self.clock_hz = CLOCK_HZ
+        self._dec = FrameDecoder()
+        self._seq = random.randrange(256)
+        self._lock = asyncio.Lock()
+        self._pending: tuple[int, asyncio.Future[Message]] | None = None
+        self._events: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._last_ev_seq: int | None = None
+        self._closed = False
+        self.rx_error: BaseException | None = None
+        self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
+
+    # ---------------------------------------------------------------- lifecycle
+    async def handshake(self) -> None:
+        """Synchronise the retry memory (TIME is always re-executed) and check ID and VERSION."""
+        try:
+            await self.time()
+        except LinkTimeout:
+            raise DeviceNotFound(
+                f"no hwctl device answered at {self.url} (checked {self.retries + 1} times in "
+                f"{(self.retries + 1) * self.timeout:.2f} s)"
+            ) from None
+        dev_id = await self.read_reg(Reg.ID)
+        if dev_id != DEVICE_ID:
+            raise VersionMismatch(f"device at {self.url} is not an hwctl device (ID 0x{dev_id:08x})")
+        version = await self.read_reg(Reg.VERSION) & 0xFFFF
+        if version != WIRE_VERSION:
+            raise VersionMismatch(
+                f"device at {self.url} speaks wire version {version}, this host speaks "
+                f"{WIRE_VERSION}: update the bitstream/firmware or hwctl"
+            )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.link.close()
+        self._rx_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._rx_task
+        self._events.put_nowait(None)
+
+    async def __aenter__(self) -> Backend:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- commands
+    async def command(self, msg: Message) -> Message:
+        """Send one command and return its response (ACK, NAK, REG_VALUE or TIME_VALUE)."""
+        async with self._lock:
+            if self._closed:
+                raise LinkError(f"backend {self.url} is closed")
+            self._seq = (self._seq + 1) & 0xFF
+            seq = self._seq
+            frame = encode(msg, seq)
+            fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            self._pending = (seq, fut)
+            self.stats.commands += 1
+            try:
+                for attempt in range(self.retries + 1):
+                    if attempt:
+                        self.stats.retries += 1
+                    await self.link.send(frame)
+                    try:
+                        return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+                    except TimeoutError:
+                        if self.rx_error is not None:
+                            raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
+                        continue
+                self.stats.timeouts += 1
+                raise LinkTimeout(
+                    f"no response to {type(msg).__name__} from {self.url} after "
+                    f"{self.retries + 1} tries"
+                )
+            finally:
+                self._pending = None
+
+    async def _ok(self, msg: Message) -> Message:
+        resp = await self.command(msg)
+        if isinstance(resp, Nak):
+            self.stats.naks += 1
+            raise DeviceError(
+                f"{Opcode(msg.OPCODE).name} refused by {self.url}: {_code_name(resp.code)}",
+                resp.code,
+            )
+        return resp
+
+    async def read_reg(self, addr: int) -> int:
+        resp = await self._ok(RegRead(int(addr)))
+        assert isinstance(resp, RegValue)
+        return resp.value
+
+    async def write_reg(self, addr: int, value: int) -> None:
+        await self._ok(RegWrite(int(addr), value & 0xFFFF_FFFF))
+
+    async def schedule(self, t_start: int, count: int, period: int, window: int) -> None:
+        """Queue ``count`` attempts from device cycle ``t_start`` (DeviceError on NAK)."""
+        await self._ok(Schedule(t_start, count, period, window))
+
+    async def abort(self) -> None:
+        await self._ok(Abort())
+
+    async def free(self, slot: int) -> None:
+        await self._ok(Free(slot))
+
+    async def time(self) -> int:
+        """Device time in cycles (value at decode on the device)."""
+        resp = await self._ok(Time())
+        assert isinstance(resp, TimeValue)
+        return resp.ts
+
+    # ---------------------------------------------------------------- events
+    async def next_event(self, timeout: float | None = None) -> Message:
+        """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR)."""
+        try:
+            ev = await asyncio.wait_for(self._events.get(), timeout)
+        except TimeoutError:
+            raise LinkTimeout(f"no event from {self.url} within {timeout} s") from None
+        if ev is None:
+            self._events.put_nowait(None)
+            raise LinkError(f"backend {self.url} is closed" + (f": {self.rx_error!r}" if self.rx_error else ""))
+        return ev
+
+    def pending_events(self) -> int:
+        return self._events.qsize()
+
+    async def events(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                yield await self.next_event()
+            except LinkError:
+                if self._closed:
+                    return
+                raise
+
+    def health(self) -> dict:
+        """Link counters (and decoder counters) for status displays and result files."""
+        d = self.stats.as_dict()
+        d["bytes_out"], d["bytes_in"] = self.link.bytes_out, self.link.bytes_in
+        return d
+
+    # ---------------------------------------------------------------- receive
+    async def _rx_loop(self) -> None:
+        try:
+            while True:
+                chunk = await self.link.recv()
+                if not chunk:
+                    break
+                for item in self._dec.feed(chunk):
+                    if not isinstance(item, Frame):
+                        self.stats.rx_frame_errors += 1
+                        log.warning("%s: bad frame from device (%s)", self.url, item.code.name)
+                        continue
+                    self._on_frame(item)
+        except Exception as exc:
+            self.rx_error = exc
+        finally:
+            if not self._closed:
+                self._events.put_nowait(None)
+
+    def _on_frame(self, f: Frame) -> None:
+        if f.msg.KIND == "response":
+            p = self._pending
+            if p is not None and p[0] == f.seq and not p[1].done():
+                p[1].set_result(f.msg)
+            else:
+                self.stats.stale_responses += 1
+            return
+        if f.msg.KIND != "event":
+            self.stats.rx_frame_errors += 1
+            return
+        if self._last_ev_seq is not None:
+            gap = (f.seq - self._last_ev_seq - 1) & 0xFF
+            if gap:
+                self.stats.events_lost += gap
+                log.warning("%s: %d event(s) lost before event seq %d", self.url, gap, f.seq)
+        self._last_ev_seq = f.seq
+        self.stats.events += 1
+        self._events.put_nowait(f.msg)
+
+
+def _code_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"error {code}"

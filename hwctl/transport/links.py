@@ -1,0 +1,218 @@
+"""Byte links under the backend: in-process twin, serial (pyserial ``serial_for_url``), ZeroMQ.
+
+Every link moves raw wire bytes both ways and knows nothing about frames: ``await send(data)``,
+``await recv()`` (next chunk, ``b""`` once closed), ``await close()``. Small on purpose (see
+shared/design.md "Transports"): pyserial-asyncio needs a real file descriptor, so the serial link
+reads in one thread and hands chunks to the event loop, which works for ``loop://``,
+``socket://``, ``spy://`` and real ports alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+
+from hwctl.errors import DeviceNotFound, LinkError
+
+
+class Link(ABC):
+    """A bidirectional byte pipe to one device."""
+
+    def __init__(self) -> None:
+        self._rx: asyncio.Queue[bytes] = asyncio.Queue()
+        self._closed = False
+        self.bytes_out = 0
+        self.bytes_in = 0
+
+    @abstractmethod
+    async def send(self, data: bytes) -> None: ...
+
+    async def recv(self) -> bytes:
+        """Next chunk of bytes from the device; ``b""`` when the link is closed."""
+        if self._closed and self._rx.empty():
+            return b""
+        return await self._rx.get()
+
+    def _deliver(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self._rx.put_nowait(data)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._rx.put_nowait(b"")
+
+
+class MemoryLink(Link):
+    """One end of an in-memory pipe (tests); :func:`memory_pair` makes two joined ends."""
+
+    peer: MemoryLink
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed")
+        self.bytes_out += len(data)
+        self.peer._deliver(data)
+
+
+def memory_pair() -> tuple[MemoryLink, MemoryLink]:
+    a, b = MemoryLink(), MemoryLink()
+    a.peer, b.peer = b, a
+    return a, b
+
+
+class TwinLink(Link):
+    """An in-process twin driven by an asyncio task (``twin://``)."""
+
+    def __init__(self, model, *, mode: str = "virtual", speed: float = 1.0,
+                 idle_grace: float = 2e-4) -> None:
+        from sim.twin.pacing import Pacer
+
+        super().__init__()
+        self.model = model
+        self.pacer = Pacer(model, mode, speed=speed, idle_grace=idle_grace)
+        self._inbox = bytearray()
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed")
+        self.bytes_out += len(data)
+        self._inbox += data
+        self._wake.set()
+
+    async def _run(self) -> None:
+        pacer, model = self.pacer, self.model
+        while not self._closed:
+            if not self._inbox:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), pacer.timeout())
+            self._wake.clear()
+            data = bytes(self._inbox)
+            self._inbox.clear()
+            if data:
+                pacer.on_input(data)
+            else:
+                pacer.on_idle()
+            out = model.read()
+            if out:
+                self._deliver(out)
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        await super().close()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class SerialLink(Link):
+    """pyserial ``serial_for_url`` with a reader thread (real ports, ptys, loop://, socket://)."""
+
+    def __init__(self, port_url: str, *, baud: int) -> None:
+        import serial
+
+        super().__init__()
+        try:
+            self.ser = serial.serial_for_url(port_url, baudrate=baud, timeout=0.02, write_timeout=2)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise DeviceNotFound(f"cannot open serial port {port_url!r}: {_short(exc)}") from None
+        self._loop = asyncio.get_running_loop()
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._reader, name=f"serial-rx {port_url}", daemon=True)
+        self._thread.start()
+
+    def _reader(self) -> None:
+        ser = self.ser
+        try:
+            while not self._stop.is_set():
+                data = ser.read(max(1, min(ser.in_waiting, 65536)))
+                if data:
+                    self._loop.call_soon_threadsafe(self._deliver, data)
+        except Exception as exc:  # port vanished (USB unplugged): surfaced, not swallowed
+            if not self._stop.is_set():
+                self.error = exc
+                self._loop.call_soon_threadsafe(self._rx.put_nowait, b"")
+
+    async def send(self, data: bytes) -> None:
+        if self._closed or self.error:
+            raise LinkError(f"serial link down: {self.error!r}" if self.error else "link closed")
+        self.bytes_out += len(data)
+        self.ser.write(data)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._stop.set()
+        await super().close()
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 1.0)
+        self.ser.close()
+
+
+class ZmqLink(Link):
+    """ZeroMQ DEALER to a board bridge or twin ROUTER (``zmq+tcp://host:port``)."""
+
+    def __init__(self, endpoint: str) -> None:
+        import zmq
+        import zmq.asyncio
+
+        super().__init__()
+        self._zmq = zmq
+        self.ctx = zmq.asyncio.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        try:
+            self.sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            self.sock.close(0)
+            raise DeviceNotFound(f"cannot connect to {endpoint!r}: {exc}") from None
+        self.endpoint = endpoint
+        self._ctl: asyncio.Queue[bytes] = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._reader())
+
+    async def _reader(self) -> None:
+        from hwctl.transport.zmqwire import is_control
+
+        while True:
+            parts = await self.sock.recv_multipart()
+            if is_control(parts):
+                self._ctl.put_nowait(parts[1])
+            elif len(parts) == 1:
+                self._deliver(parts[0])
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed")
+        self.bytes_out += len(data)
+        await self.sock.send(data)
+
+    async def status(self, timeout: float = 1.0) -> dict:
+        """Ask the bridge (or twin server) for its status/health JSON."""
+        import json
+
+        from hwctl.errors import LinkTimeout
+        from hwctl.transport.zmqwire import CONTROL, STATUS
+
+        await self.sock.send_multipart([CONTROL, STATUS])
+        try:
+            return json.loads(await asyncio.wait_for(self._ctl.get(), timeout))
+        except TimeoutError:
+            raise LinkTimeout(f"no status reply from {self.endpoint} within {timeout} s") from None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await super().close()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        self.sock.close(0)
+
+
+def _short(exc: BaseException) -> str:
+    s = str(exc).strip() or type(exc).__name__
+    return s.splitlines()[0]

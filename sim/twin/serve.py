@@ -1,0 +1,272 @@
+"""Serve a software twin on a pseudo-terminal or a ZeroMQ socket (also ``hwctl twin``).
+
+- :class:`PtyTwinServer`: the twin behind a pty; pyserial opens the slave side like a real UART
+  (``serial:///dev/pts/N`` or the ``--link`` symlink). Output is paced at the modelled UART rate
+  (3 Mbaud 8N1), so a pty behaves like the real line even though ptys ignore baud rates.
+- :class:`ZmqTwinServer`: the twin behind a ZeroMQ ROUTER speaking :mod:`hwctl.transport.zmqwire`,
+  exactly like the board bridge (``zmq+tcp://host:port``).
+
+Both run the sans-IO model in a background thread with a :class:`~sim.twin.pacing.Pacer`
+(``realtime`` or ``virtual`` time). ``hwctl twin`` runs one in the foreground:
+
+    hwctl twin --pty --link /tmp/twin0          # then: hwctl node ... backend serial:///tmp/twin0
+    hwctl twin --zmq tcp://127.0.0.1:5555 --mode virtual --seed 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import select
+import threading
+import time
+import tty
+
+from sim.twin.model import TwinConfig, TwinModel
+from sim.twin.pacing import Pacer, TimeMode
+
+
+class _ServerBase:
+    kind = "twin"
+
+    def __init__(self, model: TwinModel, *, mode: TimeMode | str = TimeMode.REALTIME,
+                 speed: float = 1.0, idle_grace: float = 2e-4) -> None:
+        self.model = model
+        self.pacer = Pacer(model, mode, speed=speed, idle_grace=idle_grace)
+        self.lock = threading.Lock()  # held while the model is touched (for snapshots)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.error: BaseException | None = None
+
+    def start(self):
+        self.pacer.restart()
+        self._thread = threading.Thread(target=self._main, name=f"{type(self).__name__}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # surfaced by status() / the CLI, never silent
+            self.error = exc
+
+    def status(self) -> dict:
+        with self.lock:
+            return {
+                "kind": self.kind,
+                "ok": self.error is None,
+                "mode": self.pacer.mode.value,
+                "now": self.model.now,
+                "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out,
+                "error": repr(self.error) if self.error else None,
+            }
+
+    def _step(self, data: bytes | None) -> bytes:
+        with self.lock:
+            if data:
+                self.bytes_in += len(data)
+                self.pacer.on_input(data)
+            else:
+                self.pacer.on_idle()
+            out = self.model.read()
+        self.bytes_out += len(out)
+        return out
+
+    def _wake(self) -> None: ...
+    def _close(self) -> None: ...
+    def _loop(self) -> None: ...
+
+
+class PtyTwinServer(_ServerBase):
+    """Twin behind a pseudo-terminal. ``port`` is the slave path to open with pyserial."""
+
+    def __init__(self, model: TwinModel, *, link: str | None = None, **kw) -> None:
+        super().__init__(model, **kw)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no line discipline: a byte pipe like a UART
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+        self.link = link
+        if link:
+            if os.path.islink(link):
+                os.unlink(link)
+            os.symlink(self.port, link)
+        self._wake_r, self._wake_w = os.pipe()
+        self._pending = bytearray()
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.link or self.port}"
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _loop(self) -> None:
+        m = self._master
+        while not self._stop.is_set():
+            wl = [m] if self._pending else []
+            r, w, _ = select.select([m, self._wake_r], wl, [], self.pacer.timeout())
+            if self._wake_r in r:
+                os.read(self._wake_r, 64)
+            data = b""
+            if m in r:
+                try:
+                    data = os.read(m, 65536)
+                except OSError as exc:  # EIO: no slave open right now
+                    if exc.errno != errno.EIO:
+                        raise
+            self._pending += self._step(data)
+            if self._pending:
+                try:
+                    n = os.write(m, self._pending)
+                    del self._pending[:n]
+                except BlockingIOError:
+                    pass
+
+    def _close(self) -> None:
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+
+class ZmqTwinServer(_ServerBase):
+    """Twin behind a ZeroMQ ROUTER (same message format as the board bridge)."""
+
+    def __init__(self, model: TwinModel, endpoint: str = "tcp://127.0.0.1:0", **kw) -> None:
+        import zmq
+
+        super().__init__(model, **kw)
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.linger = 0
+        self._sock.bind(endpoint)
+        self.endpoint = self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._peers: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return "zmq+" + self.endpoint
+
+    def _loop(self) -> None:
+        import zmq
+
+        from hwctl.transport.zmqwire import CONTROL, is_control
+
+        sock = self._sock
+        while not self._stop.is_set():
+            data = bytearray()
+            if sock.poll(int(self.pacer.timeout() * 1000)):
+                while True:
+                    try:
+                        ident, *parts = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if ident not in self._peers:
+                        self._peers.append(ident)
+                    if is_control(parts):
+                        sock.send_multipart([ident, CONTROL, json.dumps(self.status()).encode()])
+                    elif len(parts) == 1:
+                        data += parts[0]
+            out = self._step(bytes(data))
+            if out:
+                for ident in self._peers:
+                    sock.send_multipart([ident, out])
+
+    def _close(self) -> None:
+        self._sock.close(0)
+
+
+# ---------------------------------------------------------------------------- CLI
+def config_from_args(args: argparse.Namespace) -> TwinConfig:
+    kw = dict(
+        dark_prob=0.0,
+        seed=args.seed,
+        header_period=args.header_period,
+        header_arrival=args.header_arrival,
+    )
+    if args.fidelity is not None:
+        return TwinConfig.for_fidelity(args.fidelity, dark_rate_hz=args.dark_rate, **{
+            k: v for k, v in kw.items() if k != "dark_prob"})
+    return TwinConfig(p_photon=args.p_photon, **kw)
+
+
+def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("twin physics")
+    g.add_argument("--fidelity", type=float, default=None,
+                   help="target fidelity F: p = 2(1-F)*eta from hwctl.physics.heralding")
+    g.add_argument("--p-photon", type=float, default=1e-3,
+                   help="per-attempt herald probability when --fidelity is not given (default 1e-3)")
+    g.add_argument("--dark-rate", type=float, default=0.0, help="detector dark-count rate in Hz")
+    g.add_argument("--header-period", type=int, default=0,
+                   help="midpoint header every N device cycles (0 = no header source)")
+    g.add_argument("--header-arrival", type=float, default=1.0,
+                   help="probability a header survives the channel")
+    g.add_argument("--seed", type=int, default=0, help="random seed (virtual time is reproducible)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    where.add_argument("--zmq", metavar="ENDPOINT", help="serve on a ZeroMQ ROUTER, e.g. tcp://127.0.0.1:5555")
+    parser.add_argument("--link", metavar="PATH", help="with --pty: create a symlink PATH to the pty")
+    parser.add_argument("--mode", choices=[m.value for m in TimeMode], default="realtime",
+                        help="realtime: cycles follow the wall clock; virtual: as fast as possible")
+    parser.add_argument("--speed", type=float, default=1.0, help="realtime clock speed factor")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    add_physics_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from hwctl.errors import UserError
+
+    console = Console(stderr=True)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    model = TwinModel(cfg)
+    try:
+        if args.zmq:
+            server: _ServerBase = ZmqTwinServer(model, args.zmq, mode=args.mode, speed=args.speed)
+        else:
+            server = PtyTwinServer(model, link=args.link, mode=args.mode, speed=args.speed)
+    except Exception as exc:  # bad endpoint, address in use, pty unavailable
+        raise UserError(f"cannot serve the twin: {exc}") from None
+    print(server.url, flush=True)  # machine-readable: the URL to give open_backend / hwctl node
+    console.print(f"[green]twin[/] serving on {server.url} ({args.mode} time, p={cfg.p_photon:.3g}); Ctrl-C stops")
+    t_end = None if args.duration is None else time.monotonic() + args.duration
+    with server:
+        while t_end is None or time.monotonic() < t_end:
+            time.sleep(0.2)
+            if server.error:
+                raise UserError(f"twin stopped: {server.error!r}")
+    st = server.status()
+    console.print(f"twin stopped at cycle {st['now']}: {st['bytes_in']} bytes in, {st['bytes_out']} out")
+    return 0

@@ -1,0 +1,251 @@
+"""Host transports: open_backend(url) over an in-process twin, a pty serial link, ZeroMQ and
+in-memory pipes with injected faults (retry idempotence, counted errors, one-line user errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from hwctl.errors import (
+    BadUrl,
+    DeviceError,
+    DeviceNotFound,
+    LinkTimeout,
+    UserError,
+    VersionMismatch,
+)
+from hwctl.transport import Backend, memory_pair, open_backend
+from hwctl.wire import Done, ErrorCode, Herald, Reg, Schedule
+from sim.twin import TwinConfig, TwinModel
+from sim.twin.serve import PtyTwinServer, ZmqTwinServer
+
+
+def arun(coro, timeout: float = 30.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def _exercise(b: Backend) -> list:
+    """The same script against every backend: registers, one schedule, its outcome."""
+    await b.write_reg(Reg.SCRATCH, 0x1234_5678)
+    assert await b.read_reg(Reg.SCRATCH) == 0x1234_5678
+    with pytest.raises(DeviceError) as ei:
+        await b.write_reg(Reg.ID, 0)
+    assert ei.value.code == ErrorCode.BAD_REG
+    with pytest.raises(DeviceError):
+        await b.schedule(0, 0, 50, 2)  # count == 0 -> BAD_ARG
+    now = await b.time()
+    await b.schedule(now + 200_000, 100_000, 50, 2)
+    ev = await b.next_event(timeout=10)
+    assert isinstance(ev, Herald | Done)
+    assert await b.read_reg(Reg.CNT_ATTEMPTS) >= 1
+    return [ev]
+
+
+def test_twin_url_virtual_and_deterministic() -> None:
+    async def go(seed: int):
+        b = await open_backend(f"twin://?mode=virtual&seed={seed}&p=1e-3")
+        async with b:
+            out = []
+            for _ in range(20):
+                now = await b.time()
+                await b.schedule(now + 50_000, 1_000_000, 50, 2)  # > one UART round trip
+                ev = await b.next_event(timeout=5)
+                assert isinstance(ev, Herald)
+                out.append(ev.attempt)
+            assert b.stats.retries == 0 and b.stats.events_lost == 0
+            return out
+
+    a = arun(go(4))
+    assert a == arun(go(4)) and a != arun(go(5))
+
+
+def test_twin_url_runs_the_common_script() -> None:
+    async def go():
+        async with await open_backend("twin://?p=0.01") as b:
+            await _exercise(b)
+
+    arun(go())
+
+
+def test_serial_over_pty_realtime() -> None:
+    with PtyTwinServer(TwinModel(TwinConfig(p_photon=0.01, seed=2)), mode="realtime") as srv:
+        async def go():
+            async with await open_backend(f"serial://{srv.port}?baud=3000000") as b:
+                await _exercise(b)
+                assert b.stats.rx_frame_errors == 0
+
+        arun(go())
+        assert srv.error is None
+
+
+def test_zmq_twin_server_and_status() -> None:
+    with ZmqTwinServer(TwinModel(TwinConfig(p_photon=0.01)), mode="realtime") as srv:
+        async def go():
+            async with await open_backend(srv.url) as b:
+                await _exercise(b)
+                st = await b.link.status()
+                assert st["kind"] == "twin" and st["ok"] and st["bytes_in"] > 0
+
+        arun(go())
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["", "http://x", "tcp://127.0.0.1:5", "serial://", "serial:///dev/x?speed=9",
+     "twin://?mode=warp", "twin://?p=abc", "twin://?p=3", "twin://?colour=red", "zmq+tcp://"],
+)
+def test_bad_urls_are_one_line_user_errors(url: str) -> None:
+    with pytest.raises(BadUrl) as ei:
+        arun(open_backend(url))
+    assert isinstance(ei.value, UserError) and "\n" not in str(ei.value)
+
+
+def test_missing_devices() -> None:
+    with pytest.raises(DeviceNotFound):
+        arun(open_backend("serial:///dev/does-not-exist-hwctl"))
+    # loop:// echoes our own commands back: nothing answers
+    with pytest.raises(DeviceNotFound, match="no hwctl device answered"):
+        arun(open_backend("loop://?timeout=0.05&retries=1"))
+    # nobody listens on this zmq port
+    with pytest.raises(DeviceNotFound):
+        arun(open_backend("zmq+tcp://127.0.0.1:9?timeout=0.05&retries=1"))
+
+
+# ---------------------------------------------------------------- fault injection
+class FaultyDevice:
+    """A twin behind an in-memory link that drops or corrupts chosen frames."""
+
+    def __init__(self, model: TwinModel, *, drop_responses=(), corrupt_commands=()) -> None:
+        self.model = model
+        self.host, self.dev = memory_pair()
+        self.drop_responses = set(drop_responses)  # indices of response frames to drop
+        self.corrupt_commands = set(corrupt_commands)
+        self.n_resp = 0
+        self.n_cmd = 0
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        buf = bytearray()
+        while True:
+            chunk = await self.dev.recv()
+            if not chunk:
+                return
+            buf += chunk
+            while b"\x00" in buf:
+                i = buf.index(0) + 1
+                frame, buf = bytearray(buf[:i]), buf[i:]
+                if self.n_cmd in self.corrupt_commands:
+                    frame[1] ^= 0x20
+                self.n_cmd += 1
+                self.model.feed(bytes(frame))
+                out = self.model.read()
+                for f in out.split(b"\x00")[:-1]:
+                    f += b"\x00"
+                    is_resp = len(f) > 2
+                    if self.n_resp in self.drop_responses:
+                        self.n_resp += 1
+                        continue
+                    self.n_resp += is_resp
+                    await self.dev.send(f)
+
+
+def test_lost_response_is_retried_and_executed_once() -> None:
+    async def go():
+        model = TwinModel(TwinConfig(p_photon=0.0, uart_cycles_per_byte=0))
+        dev = FaultyDevice(model, drop_responses={3})  # 0..2 handshake, 3 = SCHEDULE's ACK
+        b = Backend(dev.host, "mem://", timeout=0.05, retries=3)
+        await b.handshake()
+        await b.schedule(100, 5, 50, 2)
+        assert b.stats.retries == 1
+        model.advance_to(10_000)
+        await dev.dev.send(model.read())
+        ev = await b.next_event(timeout=2)
+        assert ev == Done(100 + 4 * 50 + 2, 5, 0)
+        assert model.reg(Reg.CNT_ATTEMPTS) == 5  # one schedule ran, not two
+        with pytest.raises(LinkTimeout):
+            await b.next_event(timeout=0.05)
+        await b.close()
+
+    arun(go())
+
+
+def test_corrupted_command_counted_on_device_and_retried() -> None:
+    async def go():
+        model = TwinModel(TwinConfig(p_photon=0.0, uart_cycles_per_byte=0))
+        dev = FaultyDevice(model, corrupt_commands={3})
+        b = Backend(dev.host, "mem://", timeout=0.05, retries=3)
+        await b.handshake()
+        await b.write_reg(Reg.SCRATCH, 7)
+        assert b.stats.retries == 1
+        assert await b.read_reg(Reg.ERR_CRC) == 1
+        ev = await b.next_event(timeout=1)  # the device reported the bad frame as an event
+        assert ev.code == ErrorCode.CRC
+        await b.close()
+
+    arun(go())
+
+
+def test_no_answer_at_all_times_out() -> None:
+    async def go():
+        host, dev = memory_pair()
+        b = Backend(host, "mem://", timeout=0.02, retries=2)
+        with pytest.raises(LinkTimeout):
+            await b.read_reg(Reg.ID)
+        assert b.stats.timeouts == 1 and b.stats.retries == 2
+        await b.close()
+
+    arun(go())
+
+
+def test_version_mismatch_is_a_user_error() -> None:
+    async def go():
+        model = TwinModel(TwinConfig(uart_cycles_per_byte=0))
+        real = model.reg
+        model.reg = lambda a: 99 if a == Reg.VERSION else real(a)  # a future bitstream
+        dev = FaultyDevice(model)
+        b = Backend(dev.host, "mem://", timeout=0.2)
+        with pytest.raises(VersionMismatch, match="wire version 99"):
+            await b.handshake()
+        await b.close()
+
+    arun(go())
+
+
+def test_event_gaps_are_counted() -> None:
+    async def go():
+        model = TwinModel(TwinConfig(header_period=200, n_slots=255, event_fifo_depth=2))
+        b = Backend((await _pumped(model)), "mem://")
+        n_overflow = 0
+        with contextlib.suppress(LinkTimeout):
+            while True:
+                ev = await b.next_event(timeout=0.3)
+                n_overflow += getattr(ev, "code", 0) == ErrorCode.EVENT_OVERFLOW
+        assert b.stats.events_lost > 0 and n_overflow > 0
+        await b.close()
+
+    arun(go())
+
+
+async def _pumped(model: TwinModel):
+    host, dev = memory_pair()
+    model.advance_to(100_000)
+    await dev.send(model.read())
+    return host
+
+
+def test_schedule_overflow_nak_names_the_error() -> None:
+    async def go():
+        async with await open_backend("twin://?p=0") as b:
+            now = await b.time()
+            for _ in range(5):
+                await b.schedule(now + 10**9, 10, 50, 2)
+            with pytest.raises(DeviceError, match="SCHEDULE refused .*OVERFLOW"):
+                await b.schedule(now + 10**9, 10, 50, 2)
+
+    arun(go())
+
+
+def test_schedule_message_type_exported() -> None:
+    assert Schedule.OPCODE == 0x03
