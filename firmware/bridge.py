@@ -1,0 +1,264 @@
+"""Board bridge: ZeroMQ <-> UART, run next to the FPGA (Linux SoC or a host with the USB UART).
+
+``hwctl bridge --port serial:///dev/ttyUSB0 --listen tcp://0.0.0.0:5555`` exposes the board's UART
+on a ZeroMQ ROUTER speaking :mod:`hwctl.transport.zmqwire`; hosts then open
+``zmq+tcp://board:5555`` exactly as they would open the serial port. Bytes pass through unchanged
+(the host keeps end-to-end sequence numbers and CRCs); the bridge only *watches* them with two
+frame decoders to report health:
+
+- frames and bytes each way, frames that fail CRC/COBS in each direction,
+- serial port state, the last serial error and how often the port was reopened,
+- connected clients and uptime.
+
+Health is answered on the same socket (``[CONTROL, b"status"]`` -> JSON), printed periodically by
+the CLI, and ``ok`` turns false while the port is down. If the port disappears (USB unplugged) the
+bridge keeps serving status and reopens the port every ``reopen_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+import zmq
+
+from hwctl.errors import BadUrl, UserError
+from hwctl.transport.zmqwire import CONTROL, is_control
+from hwctl.wire import UART_BAUD, FrameDecoder
+
+
+def parse_port(port: str) -> tuple[str, int]:
+    """``serial:///dev/x?baud=N``, a plain device path or a pyserial URL -> (pyserial url, baud)."""
+    parts = urlsplit(port)
+    params = dict(parse_qsl(parts.query))
+    try:
+        baud = int(params.pop("baud", UART_BAUD))
+    except ValueError:
+        raise BadUrl(f"bad baud rate in {port!r}") from None
+    if parts.scheme == "serial":
+        if not parts.path or params:
+            raise BadUrl(f"bad serial URL {port!r}: expected serial:///dev/ttyX[?baud=N]")
+        return parts.path, baud
+    if parts.scheme and "://" in port:
+        base = port.split("?", 1)[0]
+        rest = "&".join(f"{k}={v}" for k, v in params.items())
+        return base + (f"?{rest}" if rest else ""), baud
+    if not port:
+        raise BadUrl("no serial port given")
+    return port, baud
+
+
+class Bridge:
+    """ZeroMQ ROUTER <-> serial port. ``start()`` runs it in background threads."""
+
+    def __init__(self, port: str, listen: str = "tcp://127.0.0.1:0", *, reopen_s: float = 1.0) -> None:
+        self.port_url, self.baud = parse_port(port)
+        self.reopen_s = reopen_s
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.linger = 0
+        try:
+            self.sock.bind(listen)
+        except zmq.ZMQError as exc:
+            self.sock.close(0)
+            raise UserError(f"cannot listen on {listen!r}: {exc}") from None
+        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._wake_addr = f"inproc://bridge-wake-{id(self)}"
+        self._wake_rx = self.ctx.socket(zmq.PAIR)
+        self._wake_rx.bind(self._wake_addr)
+        self.ser = None
+        self._ser_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._peers: list[bytes] = []
+        self._dec_up = FrameDecoder()  # host -> device
+        self._dec_down = FrameDecoder()  # device -> host
+        self.t0 = time.monotonic()
+        self.bytes_to_device = 0
+        self.bytes_from_device = 0
+        self.reopens = 0
+        self.serial_error: str | None = None
+        self.dropped_to_device = 0  # bytes from hosts while the port was down
+        self._open_serial(first=True)
+
+    @property
+    def url(self) -> str:
+        return "zmq+" + self.endpoint
+
+    # ---------------------------------------------------------------- serial side
+    def _open_serial(self, first: bool = False) -> bool:
+        import serial
+
+        try:
+            ser = serial.serial_for_url(self.port_url, baudrate=self.baud, timeout=0.02, write_timeout=1)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if first:
+                self.sock.close(0)
+                self._wake_rx.close(0)
+                raise UserError(f"cannot open serial port {self.port_url!r}: {msg}") from None
+            self.serial_error = msg
+            return False
+        with self._ser_lock:
+            self.ser = ser
+        if not first:
+            self.reopens += 1
+        self.serial_error = None
+        return True
+
+    def _serial_reader(self) -> None:
+        wake = self.ctx.socket(zmq.PAIR)
+        wake.connect(self._wake_addr)
+        try:
+            while not self._stop.is_set():
+                ser = self.ser
+                if ser is None:
+                    time.sleep(self.reopen_s)
+                    if not self._stop.is_set():
+                        self._open_serial()
+                    continue
+                try:
+                    data = ser.read(max(1, min(ser.in_waiting, 65536)))
+                except Exception as exc:  # port vanished
+                    self.serial_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    with self._ser_lock:
+                        self.ser = None
+                    try:
+                        ser.close()
+                    except Exception:
+                        pass
+                    continue
+                if data:
+                    wake.send(data)
+        finally:
+            wake.close(0)
+
+    # ---------------------------------------------------------------- zmq side
+    def _zmq_loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self._wake_rx, zmq.POLLIN)
+        while not self._stop.is_set():
+            ready = dict(poller.poll(50))
+            if self._wake_rx in ready:
+                while True:
+                    try:
+                        data = self._wake_rx.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.bytes_from_device += len(data)
+                    for _ in self._dec_down.feed(data):
+                        pass
+                    for ident in self._peers:
+                        self.sock.send_multipart([ident, data])
+            if self.sock in ready:
+                while True:
+                    try:
+                        ident, *parts = self.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if ident not in self._peers:
+                        self._peers.append(ident)
+                    if is_control(parts):
+                        self.sock.send_multipart([ident, CONTROL, json.dumps(self.status()).encode()])
+                    elif len(parts) == 1:
+                        self._to_device(parts[0])
+
+    def _to_device(self, data: bytes) -> None:
+        for _ in self._dec_up.feed(data):
+            pass
+        with self._ser_lock:
+            ser = self.ser
+            if ser is None:
+                self.dropped_to_device += len(data)  # counted and reported, host will retry
+                return
+            try:
+                ser.write(data)
+                self.bytes_to_device += len(data)
+            except Exception as exc:
+                self.serial_error = str(exc).strip().splitlines()[0] or repr(exc)
+                self.dropped_to_device += len(data)
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> dict:
+        return {
+            "kind": "bridge",
+            "ok": self.ser is not None,
+            "port": self.port_url,
+            "baud": self.baud,
+            "uptime_s": round(time.monotonic() - self.t0, 3),
+            "clients": len(self._peers),
+            "bytes_to_device": self.bytes_to_device,
+            "bytes_from_device": self.bytes_from_device,
+            "frames_to_device": self._dec_up.stats.frames,
+            "frames_from_device": self._dec_down.stats.frames,
+            "bad_frames_from_host": self._dec_up.stats.error_total,
+            "bad_frames_from_device": self._dec_down.stats.error_total,
+            "dropped_to_device": self.dropped_to_device,
+            "reopens": self.reopens,
+            "serial_error": self.serial_error,
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> Bridge:
+        for target in (self._serial_reader, self._zmq_loop):
+            t = threading.Thread(target=target, name=f"bridge-{target.__name__}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3)
+        with self._ser_lock:
+            if self.ser is not None:
+                self.ser.close()
+                self.ser = None
+        self.sock.close(0)
+        self._wake_rx.close(0)
+
+    def __enter__(self) -> Bridge:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", required=True,
+                        help="serial port: serial:///dev/ttyUSB0?baud=3000000, a device path or a pyserial URL")
+    parser.add_argument("--listen", default="tcp://127.0.0.1:5555",
+                        help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:5555; tcp://0.0.0.0:5555 for the LAN)")
+    parser.add_argument("--health-every", type=float, default=10.0,
+                        help="print a health line every N seconds (0: never)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    bridge = Bridge(args.port, args.listen)
+    print(bridge.url, flush=True)
+    console.print(f"[green]bridge[/] {bridge.port_url} @ {bridge.baud} baud <-> {bridge.endpoint}; Ctrl-C stops")
+    t_end = None if args.duration is None else time.monotonic() + args.duration
+    next_health = time.monotonic() + (args.health_every or float("inf"))
+    with bridge:
+        while t_end is None or time.monotonic() < t_end:
+            time.sleep(0.1)
+            if time.monotonic() >= next_health:
+                next_health += args.health_every
+                s = bridge.status()
+                colour = "green" if s["ok"] else "red"
+                console.print(
+                    f"[{colour}]health[/] ok={s['ok']} clients={s['clients']} "
+                    f"frames up/down={s['frames_to_device']}/{s['frames_from_device']} "
+                    f"bad up/down={s['bad_frames_from_host']}/{s['bad_frames_from_device']} "
+                    f"reopens={s['reopens']} err={s['serial_error']}"
+                )
+    return 0
