@@ -1,0 +1,48 @@
+// Timestamp counter + herald logic + attempt scheduler, wired together (the timing core of top).
+`default_nettype none
+module attempt_core #(
+    parameter [63:0] TS_INIT = 64'd0,
+    parameter        AW      = 2
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [1:0]   det_i,
+    input  wire         herald_en_i,
+    input  wire         push_i,
+    input  wire [63:0]  t_start_i,
+    input  wire [31:0]  count_i,
+    input  wire [31:0]  period_i,
+    input  wire [15:0]  window_i,
+    output wire         full_o,
+    input  wire         abort_i,
+    output wire [63:0]  ts_o,
+    output wire         fire_o,
+    output wire         in_win_o,
+    output wire         running_o,
+    output wire         cnt_late_o,
+    output wire         cnt_both_o,
+    output wire         cnt_herald_o,
+    output wire         ev_valid_o,
+    output wire [7:0]   ev_op_o,
+    output wire [127:0] ev_payload_o
+);
+    wire [1:0]  clicked;
+    wire [63:0] t0, t1;
+    /* verilator lint_off PINCONNECTEMPTY */
+    ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts_o));
+    herald u_herald (
+        .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
+        .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .t0_o(t0), .t1_o(t1), .rise_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+    scheduler #(.AW(AW)) u_sched (
+        .clk_i(clk_i), .rst_i(rst_i), .ts_i(ts_o),
+        .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
+        .window_i(window_i), .full_o(full_o), .abort_i(abort_i),
+        .clicked_i(clicked), .t0_i(t0), .t1_i(t1), .fire_o(fire_o), .in_win_o(in_win_o),
+        .running_o(running_o), .cnt_late_o(cnt_late_o), .cnt_both_o(cnt_both_o),
+        .cnt_herald_o(cnt_herald_o), .ev_valid_o(ev_valid_o), .ev_op_o(ev_op_o),
+        .ev_payload_o(ev_payload_o)
+    );
+endmodule
+`default_nettype wire

@@ -1,0 +1,45 @@
+// Herald logic (single-click scheme, ESP paper Sec. II-B): two detector click inputs, each
+// synchronized (2 FF) and rising-edge detected. While the scheduler holds the detection window
+// open (in_win_i; fire_i marks its first cycle and clears the previous attempt's record), the first
+// click of each detector is recorded with its timestamp (the cycle its synchronized edge is seen,
+// i.e. 2 cycles after the pin). clicked_o/t0_o/t1_o hold the record for the scheduler's verdict
+// in the cycle after the window closes: exactly one detector = success, none or both = failure.
+// en_i = CONTROL.HERALD_EN; clicks are ignored while it is 0.
+`default_nettype none
+module herald (
+    input  wire        clk_i,
+    input  wire        rst_i,
+    input  wire [1:0]  det_i,
+    input  wire        en_i,
+    input  wire [63:0] ts_i,
+    input  wire        fire_i,
+    input  wire        in_win_i,
+    output reg  [1:0]  clicked_o,
+    output reg  [63:0] t0_o,
+    output reg  [63:0] t1_o,
+    output wire [1:0]  rise_o
+);
+    wire [1:0] det_s;
+    reg  [1:0] det_prev_q;
+    sync2 u_s0 (.clk_i(clk_i), .rst_i(rst_i), .d_i(det_i[0]), .q_o(det_s[0]));
+    sync2 u_s1 (.clk_i(clk_i), .rst_i(rst_i), .d_i(det_i[1]), .q_o(det_s[1]));
+
+    assign rise_o = det_s & ~det_prev_q;
+    wire [1:0] hit  = rise_o & {2{in_win_i & en_i}};
+    wire [1:0] prev = fire_i ? 2'b00 : clicked_o;
+
+    always @(posedge clk_i) begin
+        if (rst_i) begin
+            det_prev_q <= 2'b00;
+            clicked_o  <= 2'b00;
+            t0_o <= 64'd0;
+            t1_o <= 64'd0;
+        end else begin
+            det_prev_q <= det_s;
+            clicked_o  <= prev | hit;
+            if (hit[0] && !prev[0]) t0_o <= ts_i;
+            if (hit[1] && !prev[1]) t1_o <= ts_i;
+        end
+    end
+endmodule
+`default_nettype wire

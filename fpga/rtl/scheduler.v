@@ -1,0 +1,200 @@
+// Attempt scheduler (spec [commands.SCHEDULE] / [commands.ABORT]).
+//
+// SCHEDULE entries (t_start, count, period, window) wait in a FIFO of 2^AW entries; the running
+// entry is not in the FIFO. When the scheduler is idle it pops the head and checks it against the
+// timestamp: t_start < now -> LATE(t_start, now) event, nothing fires. Otherwise attempt k fires
+// (fire_o high for one cycle, in the cycle whose timestamp is t_start + k*period) and the detection
+// window is open (in_win_o) for `window` cycles from that cycle. In the cycle after the window
+// closes the herald record decides: exactly one detector -> HERALD(ts, detector, k) and the entry
+// ends; otherwise (none / both, both counted) the next attempt follows, and after `count`
+// attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
+// and flushes the FIFO.
+//
+// Timing: no 64-bit arithmetic in one cycle. t_start - 1 is computed in two 32-bit halves, then a
+// two-stage compare (registered 32-bit compares, combined next cycle) watches the counter, so the
+// first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter.
+// Event payloads are 16 bytes, byte 0 in bits [127:120].
+`default_nettype none
+`include "wire_spec.vh"
+module scheduler #(
+    parameter AW = 2
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [63:0]  ts_i,
+    // command side
+    input  wire         push_i,
+    input  wire [63:0]  t_start_i,
+    input  wire [31:0]  count_i,
+    input  wire [31:0]  period_i,
+    input  wire [15:0]  window_i,
+    output wire         full_o,
+    input  wire         abort_i,
+    // herald side
+    input  wire [1:0]   clicked_i,
+    input  wire [63:0]  t0_i,
+    input  wire [63:0]  t1_i,
+    output wire         fire_o,
+    output wire         in_win_o,
+    // status, counters, events
+    output wire         running_o,
+    output wire         cnt_late_o,
+    output wire         cnt_both_o,
+    output wire         cnt_herald_o,
+    output reg          ev_valid_o,
+    output reg  [7:0]   ev_op_o,
+    output reg  [127:0] ev_payload_o
+);
+    localparam [2:0] S_IDLE = 3'd0, S_LOAD = 3'd1, S_SUB1 = 3'd2, S_SUB2 = 3'd3, S_CMP = 3'd4,
+                     S_WAIT = 3'd5, S_RUN = 3'd6;
+
+    // ---------------------------------------------------------------- state
+    reg [2:0]  state_q;
+    reg [63:0] t_start_q;
+    reg [31:0] count_q, period_m1_q;
+    reg [15:0] window_m1_q;
+    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 1
+    reg        borrow_q, uf_q;      // uf: t_start == 0 (always late)
+    reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;
+    reg [31:0] per_cnt_q;           // cycles to the next attempt
+    reg        next_pend_q;         // another attempt is due when per_cnt_q reaches 0
+    reg [15:0] win_left_q;          // window cycles left after the current one
+    reg        eval_q;              // the window closed last cycle: decide now
+    reg [31:0] att_q;               // index of the current attempt
+    reg [31:0] nfired_q;            // attempts fired
+
+    // ---------------------------------------------------------------- FIFO
+    wire         fifo_empty;
+    wire [143:0] fifo_dout;
+    wire         pop = (state_q == S_IDLE) && !fifo_empty && !abort_i;
+    /* verilator lint_off PINCONNECTEMPTY */
+    sync_fifo #(.WIDTH(144), .AW(AW)) u_fifo (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
+        .wr_en_i(push_i), .din_i({t_start_i, count_i, period_i, window_i}),
+        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    wire ts_gt = hi_gt_q || (hi_eq_q && lo_gt_q);   // ts(prev cycle) > t_start - 1
+    wire ts_eq = hi_eq_q && lo_eq_q;                // ts(prev cycle) == t_start - 1
+    wire late  = (state_q == S_WAIT) && (uf_q || ts_gt);
+    wire fire0 = (state_q == S_WAIT) && !uf_q && ts_eq;
+    wire fireN = (state_q == S_RUN) && next_pend_q && (per_cnt_q == 32'd0);
+    wire fire  = (fire0 || fireN) && !abort_i;
+    wire win_on = (win_left_q != 16'd0);
+    wire last_win = fire ? (window_m1_q == 16'd0) : (win_left_q == 16'd1);
+    wire single = (clicked_i == 2'b01) || (clicked_i == 2'b10);
+    wire eval   = eval_q && (state_q == S_RUN) && !abort_i;
+
+    assign fire_o       = fire;
+    assign in_win_o     = fire || win_on;
+    assign running_o    = (state_q != S_IDLE);
+    assign cnt_late_o   = late && !abort_i;
+    assign cnt_both_o   = eval && (clicked_i == 2'b11);
+    assign cnt_herald_o = eval && single;
+
+    always @(posedge clk_i) begin
+        hi_gt_q <= ts_i[63:32] > tp_hi_q;
+        hi_eq_q <= ts_i[63:32] == tp_hi_q;
+        lo_gt_q <= ts_i[31:0] > tp_lo_q;
+        lo_eq_q <= ts_i[31:0] == tp_lo_q;
+    end
+
+    always @(posedge clk_i) begin
+        ev_valid_o <= 1'b0;
+        if (rst_i) begin
+            state_q <= S_IDLE;
+            t_start_q <= 64'd0;
+            count_q <= 32'd0;
+            period_m1_q <= 32'd0;
+            window_m1_q <= 16'd0;
+            tp_lo_q <= 32'hFFFF_FFFF;
+            tp_hi_q <= 32'hFFFF_FFFF;
+            borrow_q <= 1'b0;
+            uf_q <= 1'b0;
+            per_cnt_q <= 32'd0;
+            next_pend_q <= 1'b0;
+            win_left_q <= 16'd0;
+            eval_q <= 1'b0;
+            att_q <= 32'd0;
+            nfired_q <= 32'd0;
+            ev_op_o <= 8'd0;
+            ev_payload_o <= 128'd0;
+        end else begin
+            per_cnt_q <= per_cnt_q - 32'd1;
+            eval_q <= 1'b0;
+            if (fire) begin
+                win_left_q <= window_m1_q;
+                per_cnt_q <= period_m1_q;
+                next_pend_q <= 1'b0;
+                nfired_q <= nfired_q + 32'd1;
+                if (fireN) att_q <= att_q + 32'd1;
+            end else if (win_on) begin
+                win_left_q <= win_left_q - 16'd1;
+            end
+            if (last_win && (fire || win_on)) eval_q <= 1'b1;
+
+            if (abort_i) begin
+                if (state_q != S_IDLE) begin
+                    ev_valid_o <= 1'b1;
+                    ev_op_o <= `HW_OP_DONE;
+                    ev_payload_o <= {ts_i, nfired_q, `HW_DONE_ABORTED, 24'd0};
+                end
+                state_q <= S_IDLE;
+                win_left_q <= 16'd0;
+                eval_q <= 1'b0;
+                next_pend_q <= 1'b0;
+            end else begin
+                case (state_q)
+                    S_IDLE: if (pop) state_q <= S_LOAD;
+                    S_LOAD: begin
+                        {t_start_q, count_q} <= fifo_dout[143:48];
+                        period_m1_q <= fifo_dout[47:16] - 32'd1;
+                        window_m1_q <= fifo_dout[15:0] - 16'd1;
+                        tp_lo_q <= fifo_dout[111:80] - 32'd1;
+                        borrow_q <= (fifo_dout[111:80] == 32'd0);
+                        tp_hi_q <= fifo_dout[143:112];
+                        att_q <= 32'd0;
+                        nfired_q <= 32'd0;
+                        state_q <= S_SUB1;
+                    end
+                    S_SUB1: begin
+                        tp_hi_q <= tp_hi_q - {31'd0, borrow_q};
+                        uf_q <= borrow_q && (tp_hi_q == 32'd0);
+                        state_q <= S_SUB2;
+                    end
+                    S_SUB2: state_q <= S_CMP;     // compare stage loads the new t_start - 1
+                    S_CMP:  state_q <= S_WAIT;
+                    S_WAIT: begin
+                        if (late) begin
+                            ev_valid_o <= 1'b1;
+                            ev_op_o <= `HW_OP_LATE;
+                            ev_payload_o <= {t_start_q, ts_i};
+                            state_q <= S_IDLE;
+                        end else if (fire0) begin
+                            state_q <= S_RUN;
+                        end
+                    end
+                    S_RUN: if (eval) begin
+                        if (single) begin
+                            ev_valid_o <= 1'b1;
+                            ev_op_o <= `HW_OP_HERALD;
+                            ev_payload_o <= {clicked_i[0] ? t0_i : t1_i,
+                                             clicked_i[0] ? 8'd0 : 8'd1, att_q, 24'd0};
+                            state_q <= S_IDLE;
+                        end else if (nfired_q == count_q) begin
+                            ev_valid_o <= 1'b1;
+                            ev_op_o <= `HW_OP_DONE;
+                            ev_payload_o <= {ts_i, count_q, `HW_DONE_EXHAUSTED, 24'd0};
+                            state_q <= S_IDLE;
+                        end else begin
+                            next_pend_q <= 1'b1;
+                        end
+                    end
+                    default: state_q <= S_IDLE;
+                endcase
+            end
+        end
+    end
+endmodule
+`default_nettype wire
