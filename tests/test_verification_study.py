@@ -1,0 +1,56 @@
+"""`hwctl study verification`: the quick study end to end (CLI, data files, plots, physics checks)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from hwctl import cli
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_quick_study_via_cli(tmp_path, capsys) -> None:
+    out = tmp_path / "study"
+    assert cli.main(["study", "verification", "--quick", "--out", str(out), "--seed", "3"]) == 0
+    for stem in ("fig3_fidelity_vs_latency", "fig4_buffer_vs_latency", "fig5_rate_vs_timeout"):
+        assert (out / f"{stem}.png").stat().st_size > 10_000
+        assert (out / f"{stem}.csv").exists() and (out / f"{stem}.parquet").exists()
+    params = json.loads((out / "params.json").read_text())
+    assert params["config"]["seed"] == 3 and params["code_version"]
+    # Fig. 3: the simulated fidelity at verification sits just below the closed form at t_lat
+    pts = _rows(out / "fig3_sim_points.csv")
+    assert pts
+    for r in pts:
+        assert float(r["fidelity_sim"]) <= float(r["fidelity_closed_form"]) + 1e-12
+        assert float(r["fidelity_sim"]) == pytest.approx(float(r["fidelity_closed_form"]), abs=0.01)
+    # Fig. 4: buffer grows with latency and follows Little's law
+    b = [r for r in _rows(out / "fig4_buffer_vs_latency.csv") if r["node_pair"] == "C-E" and r["node"] == "a"]
+    assert float(b[-1]["occupancy_mean"]) > float(b[0]["occupancy_mean"])
+    for r in b:
+        assert float(r["occupancy_mean"]) == pytest.approx(float(r["littles_law"]), rel=0.15)
+    # Fig. 5: longer timeouts never lose rate; superconducting cavities get nothing at F >= 0.81
+    rates = [float(r["rate_hz"]) for r in _rows(out / "fig5_rate_vs_timeout.csv")]
+    assert rates == sorted(rates) and rates[-1] > 0
+    pts5 = {(r["memory"], float(r["f_th"])): float(r["rate_hz"]) for r in _rows(out / "fig5_memory_points.csv")}
+    assert pts5[("sc-reagor", 0.81)] == 0.0 and pts5[("ion-yb", 0.81)] > 0
+    assert "sc-milul" in capsys.readouterr().out
+
+
+def test_study_bad_output_dir_is_a_user_error(tmp_path, capsys) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["study", "verification", "--quick", "--no-plots", "--out", str(f / "sub")]) == 2
+    assert "cannot create output directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_study(tmp_path) -> None:
+    assert cli.main(["study", "verification", "--out", str(tmp_path), "--no-plots"]) == 0
+    pts5 = {(r["memory"], float(r["f_th"])): float(r["rate_hz"]) for r in _rows(tmp_path / "fig5_memory_points.csv")}
+    assert pts5[("ion-yb", 0.81)] >= pts5[("ion-ca", 0.81)] >= pts5[("sc-milul", 0.81)]
