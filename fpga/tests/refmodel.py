@@ -113,3 +113,6 @@ class SlotPool:
 
 #: Cycles from a detector pin rising to the synchronized edge the herald logic timestamps.
 DET_LAT = 2
+
+#: Cycles from a pin change on hdr_i to the header decoder seeing it (2-FF synchronizer).
+HDR_LAT = 2

@@ -1,0 +1,179 @@
+// Midpoint-source header decoder (spec [header]; pair-verification paper Sec. II-B).
+//
+// hdr_i is a UART-like line (idle high, start bit, 8 data bits LSB first, stop bit, BIT_CYCLES
+// cycles per bit), synchronized by 2 FF and sampled mid-bit. A header is marker, seq (4 bytes,
+// big-endian), CRC-8/SMBUS over the seq bytes. A good header takes the lowest free memory slot
+// and gives HEADER(seq, ts, slot), ts = the cycle the CRC byte's stop bit is sampled (on the
+// synchronized line, 2 cycles after the pin); with no free slot it gives ERROR(NO_SLOT, info=seq).
+// Anything else is malformed: ERROR(BAD_HEADER, info = ERR_BAD_HEADER after the increment), never
+// a HEADER. Malformed = wrong marker, wrong CRC, stop bit 0 (framing), or more than 2 byte times
+// (20 bit periods) between the stop bit of one byte and the start bit of the next inside a header.
+// After a framing error the decoder waits for the line to go high again. FREE (free_i) returns a
+// slot; free_ok_o says whether the slot was allocated. en_i = CONTROL.HEADER_EN: while 0, headers
+// are still received (to stay in sync) but produce no event and no count.
+// Event payloads are 16 bytes, byte 0 in bits [127:120].
+`default_nettype none
+`include "wire_spec.vh"
+module header_decoder #(
+    parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
+    parameter N_SLOTS    = 8
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire         hdr_i,
+    input  wire         en_i,
+    input  wire [63:0]  ts_i,
+    input  wire [31:0]  bad_cnt_i,       // ERR_BAD_HEADER (register file)
+    input  wire         free_i,
+    input  wire [7:0]   free_slot_i,
+    output wire         free_ok_o,
+    output reg  [7:0]   slots_free_o,
+    output reg          cnt_good_o,      // CNT_HEADERS += 1
+    output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
+    output reg          ev_valid_o,
+    output reg  [7:0]   ev_op_o,
+    output reg  [127:0] ev_payload_o
+);
+    localparam CW = 16;
+    localparam [CW-1:0] GAP_MAX = 20 * BIT_CYCLES;
+    localparam [2:0] S_IDLE = 3'd0, S_START = 3'd1, S_DATA = 3'd2, S_STOP = 3'd3, S_HIGH = 3'd4;
+
+    wire line;
+    sync2 #(.RESET_VAL(1'b1)) u_sync (.clk_i(clk_i), .rst_i(rst_i), .d_i(hdr_i), .q_o(line));
+
+    reg [2:0]    state_q;
+    reg [CW-1:0] cnt_q;
+    reg [CW-1:0] gap_q;
+    reg [2:0]    bit_q;
+    reg [7:0]    shift_q;
+    reg [2:0]    idx_q;          // header byte index expected next (0 = marker)
+    reg [31:0]   seq_q;
+    reg [7:0]    crc_q;
+    reg [N_SLOTS-1:0] used_q;
+
+    wire [7:0] crc_nx;
+    crc8_byte u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
+
+    // lowest free slot
+    reg             have_free;
+    reg [7:0]       free_idx;
+    integer i;
+    always @* begin
+        have_free = 1'b0;
+        free_idx  = 8'd0;
+        for (i = N_SLOTS - 1; i >= 0; i = i - 1)
+            if (!used_q[i]) begin
+                have_free = 1'b1;
+                free_idx  = i[7:0];
+            end
+    end
+
+    reg [7:0] nfree;
+    always @* begin
+        nfree = 8'd0;
+        for (i = 0; i < N_SLOTS; i = i + 1) nfree = nfree + {7'd0, !used_q[i]};
+    end
+
+    assign free_ok_o = (free_slot_i < N_SLOTS) && used_q[free_slot_i[$clog2(N_SLOTS)-1:0]];
+
+    // byte-level outcome, evaluated in S_STOP at the stop-bit sample
+    wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
+
+    task bad;
+        begin
+            if (en_i) begin
+                cnt_bad_o    <= 1'b1;
+                ev_valid_o   <= 1'b1;
+                ev_op_o      <= `HW_OP_ERROR;
+                ev_payload_o <= {`HW_ERR_BAD_HEADER, bad_cnt_i + 32'd1, 88'd0};
+            end
+            idx_q <= 3'd0;
+        end
+    endtask
+
+    always @(posedge clk_i) begin
+        ev_valid_o <= 1'b0;
+        cnt_good_o <= 1'b0;
+        cnt_bad_o  <= 1'b0;
+        slots_free_o <= nfree;
+        if (rst_i) begin
+            state_q <= S_HIGH;
+            cnt_q   <= {CW{1'b0}};
+            gap_q   <= {CW{1'b0}};
+            bit_q   <= 3'd0;
+            shift_q <= 8'd0;
+            idx_q   <= 3'd0;
+            seq_q   <= 32'd0;
+            crc_q   <= 8'd0;
+            used_q  <= {N_SLOTS{1'b0}};
+            ev_op_o <= 8'd0;
+            ev_payload_o <= 128'd0;
+        end else begin
+            if (free_i && free_ok_o) used_q[free_slot_i[$clog2(N_SLOTS)-1:0]] <= 1'b0;
+            case (state_q)
+                S_HIGH: if (line) state_q <= S_IDLE;
+                S_IDLE: begin
+                    if (!line) begin
+                        state_q <= S_START;
+                        cnt_q   <= BIT_CYCLES / 2 - 1;
+                    end else if (idx_q != 3'd0) begin
+                        if (gap_q == GAP_MAX) bad;
+                        gap_q <= gap_q + 1'b1;
+                    end
+                end
+                S_START: if (cnt_q == 0) begin
+                    if (!line) begin
+                        state_q <= S_DATA;
+                        cnt_q   <= BIT_CYCLES - 1;
+                        bit_q   <= 3'd0;
+                    end else begin
+                        state_q <= S_IDLE;          // glitch
+                    end
+                end else cnt_q <= cnt_q - 1'b1;
+                S_DATA: if (cnt_q == 0) begin
+                    shift_q <= {line, shift_q[7:1]};
+                    cnt_q   <= BIT_CYCLES - 1;
+                    bit_q   <= bit_q + 3'd1;
+                    if (bit_q == 3'd7) state_q <= S_STOP;
+                end else cnt_q <= cnt_q - 1'b1;
+                S_STOP: if (stop_now) begin
+                    gap_q <= {CW{1'b0}};
+                    if (!line) begin
+                        state_q <= S_HIGH;
+                        bad;
+                    end else begin
+                        state_q <= S_IDLE;
+                        if (idx_q == 3'd0) begin
+                            if (shift_q == `HW_HEADER_MARKER) begin
+                                idx_q <= 3'd1;
+                                crc_q <= 8'd0;
+                            end else bad;
+                        end else if (idx_q != 3'd5) begin
+                            seq_q <= {seq_q[23:0], shift_q};
+                            crc_q <= crc_nx;
+                            idx_q <= idx_q + 3'd1;
+                        end else if (shift_q != crc_q) begin
+                            bad;
+                        end else begin
+                            idx_q <= 3'd0;
+                            if (en_i) begin
+                                cnt_good_o <= 1'b1;
+                                ev_valid_o <= 1'b1;
+                                if (have_free) begin
+                                    used_q[free_idx[$clog2(N_SLOTS)-1:0]] <= 1'b1;
+                                    ev_op_o <= `HW_OP_HEADER;
+                                    ev_payload_o <= {seq_q, ts_i, free_idx, 24'd0};
+                                end else begin
+                                    ev_op_o <= `HW_OP_ERROR;
+                                    ev_payload_o <= {`HW_ERR_NO_SLOT, seq_q, 88'd0};
+                                end
+                            end
+                        end
+                    end
+                end else cnt_q <= cnt_q - 1'b1;
+                default: state_q <= S_IDLE;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire

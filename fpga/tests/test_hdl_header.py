@@ -1,0 +1,176 @@
+"""header_decoder: random good / malformed headers, slot pool with FREE, NO_SLOT, HEADER_EN.
+
+The hdr_i waveform and the ts_i input are generated together, one entry per cycle, so every
+expected timestamp follows from the waveform: HEADER.ts = middle of the CRC byte's stop bit on the
+pin + HDR_LAT (synchronizer).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb_run import run_cocotb
+from refmodel import HDR_LAT, SlotPool
+
+from hwctl.wire import HEADER_MARKER, ErrorCode, Opcode, crc8
+
+N_SLOTS = 4
+BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
+
+
+class Wave:
+    """hdr_i level per cycle, plus FREE strobes and HEADER_EN per cycle."""
+
+    def __init__(self, bit: int) -> None:
+        self.bit = bit
+        self.level: list[int] = []
+        self.free: dict[int, int] = {}
+        self.en: list[int] = []
+        self.cur_en = 1
+
+    def idle(self, n: int) -> None:
+        self.level += [1] * n
+        self.en += [self.cur_en] * n
+
+    def byte(self, b: int, stop: int = 1) -> int:
+        """Append one byte; returns the cycle index of the middle of its stop bit."""
+        start = len(self.level)
+        for v in [0] + [(b >> i) & 1 for i in range(8)] + [stop]:
+            self.level += [v] * self.bit
+            self.en += [self.cur_en] * self.bit
+        self.level += [1] * 2  # stop bit(s) long enough to return high
+        self.en += [self.cur_en] * 2
+        return start + 9 * self.bit + self.bit // 2
+
+
+def header(seq: int) -> bytes:
+    body = seq.to_bytes(4, "big")
+    return bytes((HEADER_MARKER,)) + body + bytes((crc8(body),))
+
+
+def build(rng: random.Random, n: int, bit: int):
+    w = Wave(bit)
+    pool = SlotPool(N_SLOTS)
+    exp: list[tuple] = []
+    free_exp: list[bool] = []
+    bad = good = 0
+    w.idle(10)
+    for _ in range(n):
+        kind = rng.choice(["good"] * 5 + ["crc", "marker", "framing", "gap", "gapok", "free", "en"])
+        seq = rng.randrange(2**32)
+        hb = header(seq)
+        en = w.cur_en
+        if kind in ("good", "gapok"):
+            stop = 0
+            for i, b in enumerate(hb):
+                stop = w.byte(b)
+                if kind == "gapok" and i == 2:
+                    w.idle(15 * bit)
+            if en:
+                good += 1
+                slot = pool.alloc()
+                if slot is None:
+                    exp.append(("ERROR", ErrorCode.NO_SLOT, seq))
+                else:
+                    exp.append(("HEADER", seq, BASE + stop + HDR_LAT, slot))
+        elif kind == "crc":
+            for b in hb[:-1] + bytes((hb[-1] ^ (1 << rng.randrange(8)),)):
+                w.byte(b)
+        elif kind == "marker":
+            w.byte(rng.choice([b for b in range(256) if b != HEADER_MARKER]))
+        elif kind == "framing":
+            j = rng.randrange(6)
+            for b in hb[:j]:
+                w.byte(b)
+            w.byte(hb[j], stop=0)
+        elif kind == "gap":
+            # marker + 2 seq bytes, then silence: one timeout. Nothing else follows.
+            for b in hb[:3]:
+                w.byte(b)
+            w.idle(22 * bit)
+        elif kind == "free":
+            slot = rng.randrange(N_SLOTS + 1)
+            w.free[len(w.level)] = slot
+            free_exp.append(pool.free(slot))
+            w.idle(2)
+            continue
+        else:
+            w.cur_en ^= 1
+            w.idle(2)
+            continue
+        if kind in ("crc", "marker", "framing", "gap") and en:
+            bad += 1
+            exp.append(("ERROR", ErrorCode.BAD_HEADER, bad))
+        w.idle(rng.randint(1, 3 * bit))
+    w.idle(30 * bit)
+    return w, exp, free_exp, pool.n_free, good, bad
+
+
+def decode(op: int, payload: int) -> tuple:
+    b = payload.to_bytes(16, "big")
+    if op == Opcode.HEADER:
+        return ("HEADER", int.from_bytes(b[0:4], "big"), int.from_bytes(b[4:12], "big"), b[12])
+    if op == Opcode.ERROR:
+        return ("ERROR", ErrorCode(b[0]), int.from_bytes(b[1:5], "big"))
+    raise AssertionError(f"opcode {op:#x}")
+
+
+@cocotb.test()
+async def header_random(dut) -> None:
+    seed = int(os.environ.get("HWCTL_SEED", "7"))
+    n = int(os.environ.get("HWCTL_HEADERS", "60"))
+    bit = int(os.environ.get("HWCTL_BIT", "8"))
+    w, exp, free_exp, n_free, good, bad = build(random.Random(seed), n, bit)
+    assert any(e[0] == "ERROR" and e[1] == ErrorCode.NO_SLOT for e in exp)
+    cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+    dut.hdr_i.value = 1
+    dut.en_i.value = 1
+    dut.free_i.value = 0
+    dut.free_slot_i.value = 0
+    dut.bad_cnt_i.value = 0
+    dut.ts_i.value = 0
+    dut.rst_i.value = 1
+    await ClockCycles(dut.clk_i, 3)
+    dut.rst_i.value = 0
+    got: list[tuple] = []
+    frees: list[bool] = []
+    n_good = n_bad = 0
+    for i, level in enumerate(w.level):
+        dut.hdr_i.value = level
+        dut.en_i.value = w.en[i]
+        dut.ts_i.value = BASE + i
+        dut.bad_cnt_i.value = n_bad
+        if i in w.free:
+            dut.free_i.value = 1
+            dut.free_slot_i.value = w.free[i]
+        await RisingEdge(dut.clk_i)
+        if int(dut.free_i.value):
+            frees.append(bool(int(dut.free_ok_o.value)))
+            dut.free_i.value = 0
+        n_good += int(dut.cnt_good_o.value)
+        n_bad += int(dut.cnt_bad_o.value)
+        if int(dut.ev_valid_o.value):
+            got.append(decode(int(dut.ev_op_o.value), int(dut.ev_payload_o.value)))
+    assert got == exp
+    assert frees == free_exp
+    assert (n_good, n_bad) == (good, bad)
+    assert int(dut.slots_free_o.value) == n_free
+
+
+@pytest.mark.rtl
+def test_header_decoder(tmp_path) -> None:
+    run_cocotb(tmp_path, "header_decoder", "test_hdl_header",
+               parameters={"BIT_CYCLES": 8, "N_SLOTS": N_SLOTS})
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_header_decoder_spec_rate_long(tmp_path) -> None:
+    run_cocotb(tmp_path, "header_decoder", "test_hdl_header",
+               parameters={"BIT_CYCLES": 16, "N_SLOTS": N_SLOTS},
+               extra_env={"HWCTL_SEED": "17", "HWCTL_HEADERS": "600", "HWCTL_BIT": "16"})
