@@ -57,7 +57,7 @@ from hwctl.physics import fibre
 from hwctl.protocols.base import Completed, Request, Send, StartAttempts
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.transport import Backend, open_backend
-from hwctl.wire import Done, Error, Herald, Late
+from hwctl.wire import Done, Error, Header, Herald, Late
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class RequestRecord:
     pairs: int
     fidelity: float
     t_submit: float
-    t_syn: float | None = None
+    t_syn: float | None = None  # last SYN sent (earlier ones were rejected: SYNREJ / NACK)
     t_ack: float | None = None  # SYN -> SYNACK -> ACK done at the initiator
     t_min: float | None = None
     t_pl_start: float | None = None
@@ -163,6 +163,7 @@ class NodeCounters:
     attempts: int = 0
     late: int = 0
     device_errors: int = 0
+    headers: int = 0
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0
@@ -203,8 +204,9 @@ class NodeService:
         return c0 + round((t - t0) * (self.backend.clock_hz if self.backend else 1e8))
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> None:
-        self.backend = await open_backend(self.cfg.backend)
+    async def start(self, backend: Backend | None = None) -> None:
+        """Open the backend by URL (or adopt an open ``backend``) and the ZeroMQ sockets."""
+        self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         t_before = self.now()
         c = await self.backend.time()
         self._dev0 = (c, (t_before + self.now()) / 2)
@@ -284,7 +286,7 @@ class NodeService:
                 msg: EspMessage = act.msg
                 rec = self.records.get(msg.rid)
                 if rec is not None and not msg.wake:
-                    if msg.kind is MsgType.SYN and rec.t_syn is None:
+                    if msg.kind is MsgType.SYN:  # the last SYN: the one that got SYNACK
                         rec.t_syn = now
                     elif msg.kind is MsgType.ACK:
                         rec.t_ack = now
@@ -351,6 +353,12 @@ class NodeService:
             if isinstance(ev, Error):
                 self.counters.device_errors += 1
                 log.warning("%s: device error %s", self.cfg.name, ev)
+                continue
+            if isinstance(ev, Header):
+                # midpoint headers belong to the verification core (not run here): count them
+                # and hand the memory slot back so the decoder never runs out
+                self.counters.headers += 1
+                await self.backend.free(ev.slot)
                 continue
             self._events.put_nowait(ev)
 
