@@ -10,7 +10,7 @@ import sys
 import time
 
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
-MODULES = ["sim"]
+MODULES = ["sim", "verification", "link"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -274,7 +274,7 @@ def _plots(out: Path, lat, f3, LAT, rows3, rows4, rows5, rows5p) -> None:  # noq
             ax.plot(x, [r[6] for r in rs], "-", color=line.get_color(), lw=0.5)
     ax.set_xlabel("classical latency t_lat (ms)")
     ax.set_ylabel("buffer size (memory slots in use)")
-    ax.set_title("Fig. 4: buffer vs latency at 1.3 MHz (triangles: max, thin: R*eta*t)")
+    ax.set_title("Fig. 4: buffer vs latency, 1.3 MHz (▲ max, thin: R·η·t)", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "fig4_buffer_vs_latency.png", dpi=120)

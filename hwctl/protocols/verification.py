@@ -274,7 +274,7 @@ def decode_records(data: bytes) -> list[tuple[RecordKind, int, np.ndarray]]:
             raise VerificationProtocolError(f"verification message: unknown record kind {kind}") from None
         bits = np.unpackbits(np.frombuffer(mv[off : off + nb], dtype=np.uint8), count=n, bitorder="little")
         off += nb
-        out.append((k, base, bits.astype(bool)))
+        out.append((k, base, bits.view(bool)))
     return out
 
 
@@ -304,6 +304,9 @@ class VerificationCore:
         self._st_seq: list[int] = []
         self._st_ts: list[int] = []
         self._st_slot: list[int] = []
+        self._app_seq = self._st_seq.append
+        self._app_ts = self._st_ts.append
+        self._app_slot = self._st_slot.append
         # own sequence state (extended sequence numbers); None until the first header
         self._front: int | None = None  # newest ext seq received
         self._last32 = 0
@@ -322,11 +325,9 @@ class VerificationCore:
     def handle_header(self, seq: int, ts: int, slot: int) -> None:
         """HEADER(seq, ts, slot) from the backend: a qubit with entanglement ID ``seq`` was stored
         in ``slot`` at device tick ``ts`` (paper §II-C2 step 1). O(1), no numpy."""
-        if self._unrep_ts is None:
-            self._unrep_ts = ts
-        self._st_seq.append(seq)
-        self._st_ts.append(ts)
-        self._st_slot.append(slot)
+        self._app_seq(seq)
+        self._app_ts(ts)
+        self._app_slot(slot)
 
     def handle_headers(self, seqs: np.ndarray, ts: np.ndarray, slots: np.ndarray) -> None:
         """Many HEADERs at once (arrays in arrival order); same semantics as :meth:`handle_header`."""
@@ -344,7 +345,14 @@ class VerificationCore:
     def handle_message(self, data: bytes, now: int) -> None:
         """Bytes from the partner's :class:`SendToPartner`, received at tick ``now``."""
         records = decode_records(data)
-        self._ingest()
+        # Staged headers need ingesting first only if this message covers them (channel skew
+        # larger than the latency); otherwise they are matched against the bits when ingested.
+        if self._st_seq:
+            first = self._st_seq[0] & SEQ_MASK
+            for _, base32, bits in records:
+                if serial_diff((base32 + bits.size - 1) & SEQ_MASK, first) >= 0:
+                    self._ingest()
+                    break
         self.metrics.messages_received += 1
         for kind, base32, bits in records:
             if kind is RecordKind.HAVE:
@@ -357,8 +365,11 @@ class VerificationCore:
     def get_timer(self) -> int | None:
         """Tick of the next deadline (report flush or oldest qubit's timeout), or None."""
         best: int | None = None
-        if self._unrep_ts is not None:
-            best = self._unrep_ts + min(self.config.report_interval_ticks, self.config.timeout_ticks)
+        unrep = self._unrep_ts
+        if unrep is None and self._st_ts:
+            unrep = self._st_ts[0]
+        if unrep is not None:
+            best = unrep + min(self.config.report_interval_ticks, self.config.timeout_ticks)
         if self._front is not None and self._tail <= self._front:
             i = self._tail & self._mask
             if self._state[i] == PENDING:
@@ -427,9 +438,21 @@ class VerificationCore:
             return SEQ_MOD + (seq32 & SEQ_MASK)  # offset keeps early ext numbers positive
         return ref + serial_diff(seq32, ref & SEQ_MASK)
 
-    def _idx(self, lo: int, hi: int) -> np.ndarray:
-        """Ring indices of extended sequence numbers lo..hi inclusive."""
+    def _idx(self, lo: int, hi: int) -> slice | np.ndarray:
+        """Ring positions of extended sequence numbers lo..hi inclusive: a slice (a view, the
+        common case) or an index array when the range wraps around the ring."""
+        a = lo & self._mask
+        b = a + (hi - lo)
+        if b < self._w:
+            return slice(a, b + 1)
         return np.arange(lo, hi + 1, dtype=np.int64) & self._mask
+
+    @staticmethod
+    def _pick(sel: slice | np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Ring positions of ``sel`` where boolean ``m`` is set."""
+        if isinstance(sel, slice):
+            return np.flatnonzero(m) + sel.start
+        return sel[m]
 
     def _ingest(self) -> None:
         if not self._st_seq:
@@ -437,7 +460,11 @@ class VerificationCore:
         seqs = np.array(self._st_seq, dtype=np.int64)
         ts = np.array(self._st_ts, dtype=np.int64)
         slots = np.array(self._st_slot, dtype=np.int64)
-        self._st_seq, self._st_ts, self._st_slot = [], [], []
+        self._st_seq.clear()
+        self._st_ts.clear()
+        self._st_slot.clear()
+        if self._unrep_ts is None:
+            self._unrep_ts = int(ts[0])
         self._ingest_arrays(seqs & SEQ_MASK, ts, slots)
 
     def _ingest_arrays(self, seq32: np.ndarray, ts: np.ndarray, slots: np.ndarray) -> None:
@@ -512,7 +539,7 @@ class VerificationCore:
         if hi >= lo:
             lo = max(lo, hi - self._w + 1)
             idx = self._idx(lo, hi)
-            p = idx[self._state[idx] == PENDING]
+            p = self._pick(idx, self._state[idx] == PENDING)
             if p.size:
                 self._discard(p, lo, Cause.WINDOW)
         self._tail = max(self._tail, lim)
@@ -525,7 +552,7 @@ class VerificationCore:
         valid_lo = self._p_front - self._w + 1
         if lo < valid_lo:  # partner info already overwritten: cannot match any more
             idx = self._idx(lo, min(hi, valid_lo - 1))
-            p = idx[self._state[idx] == PENDING]
+            p = self._pick(idx, self._state[idx] == PENDING)
             if p.size:
                 self._discard(p, lo, Cause.WINDOW)
             lo = valid_lo
@@ -539,14 +566,14 @@ class VerificationCore:
         if now is not None:  # timeouts are scanned lazily: never verify a qubit past its timeout
             late = pend & (self._ts[idx] + self.config.timeout_ticks < now)
             if late.any():
-                li = idx[late]
+                li = self._pick(idx, late)
                 self._discard(li, lo, Cause.TIMEOUT)
                 self._discard_notices.append(lo + ((li - lo) & self._mask))
                 if self._unrep_ts is None:
                     self._unrep_ts = now
                 pend &= ~late
-        ver = idx[pend & have]
-        miss = idx[pend & ~have]
+        ver = self._pick(idx, pend & have)
+        miss = self._pick(idx, pend & ~have)
         if ver.size:
             self._verify(ver, lo, now)
         if miss.size:
@@ -616,12 +643,13 @@ class VerificationCore:
             idx = self._idx(lo, hi)
             pend = st[idx] == PENDING
             young = pend & (ts[idx] > cutoff)
-            j = int(np.argmax(young)) if young.any() else idx.size
-            late = idx[:j][pend[:j]]
+            j = int(np.argmax(young)) if young.any() else young.size
+            pend[j:] = False
+            late = self._pick(idx, pend)
             if late.size:
                 self._discard(late, lo, Cause.TIMEOUT)
                 self._discard_notices.append(lo + ((late - lo) & self._mask))
-            if j < idx.size:
+            if j < young.size:
                 self._tail = lo + j
                 return
             self._tail = hi + 1
