@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
@@ -84,6 +85,7 @@ class Backend:
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
         self._events: asyncio.Queue[Message | None] = asyncio.Queue()
         self._last_ev_seq: int | None = None
+        self._last_gap_log = -1e9
         self._closed = False
         self.rx_error: BaseException | None = None
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
@@ -229,7 +231,9 @@ class Backend:
                 for item in self._dec.feed(chunk):
                     if not isinstance(item, Frame):
                         self.stats.rx_frame_errors += 1
-                        log.warning("%s: bad frame from device (%s)", self.url, item.code.name)
+                        if self.stats.rx_frame_errors & (self.stats.rx_frame_errors - 1) == 0:
+                            log.warning("%s: bad frame from device (%s), %d so far", self.url,
+                                        item.code.name, self.stats.rx_frame_errors)
                         continue
                     self._on_frame(item)
         except Exception as exc:
@@ -253,7 +257,11 @@ class Backend:
             gap = (f.seq - self._last_ev_seq - 1) & 0xFF
             if gap:
                 self.stats.events_lost += gap
-                log.warning("%s: %d event(s) lost before event seq %d", self.url, gap, f.seq)
+                now = time.monotonic()
+                if now - self._last_gap_log >= 1.0:  # counted always, logged at most 1/s
+                    self._last_gap_log = now
+                    log.warning("%s: %d event(s) lost before event seq %d (%d lost so far)",
+                                self.url, gap, f.seq, self.stats.events_lost)
         self._last_ev_seq = f.seq
         self.stats.events += 1
         self._events.put_nowait(f.msg)

@@ -85,8 +85,10 @@ from hwctl.wire import (
     encode,
 )
 
-#: Attempts decided per vectorised block.
-BLOCK = 1 << 15
+#: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
+#: one 4x more, up to BLOCK.
+BLOCK_MIN = 1 << 12
+BLOCK = 1 << 18
 #: Default UART time per byte: 10 bit times (8N1) at the spec baud rate, in device cycles.
 UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
 U32 = 0xFFFF_FFFF
@@ -183,6 +185,7 @@ class _Run:
 
     e: _Entry
     base: int = 0  # attempt index of block[0]
+    n_blocks: int = 0
     codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     hit: int | None = None  # index in block of the first single click
     click_ts: dict[int, int] = field(default_factory=dict)  # injected clicks: attempt -> first cycle
@@ -410,12 +413,17 @@ class TwinModel:
             self._new_block(run)
 
     def _new_block(self, run: _Run) -> None:
-        n = min(run.e.count - run.base, BLOCK)
+        # blocks grow geometrically (BLOCK_MIN, x4, ... BLOCK) so a short schedule draws little;
+        # the sizes depend only on the schedule, so outcomes stay independent of time slicing
+        n = min(run.e.count - run.base, BLOCK, BLOCK_MIN << 2 * min(run.n_blocks, 8))
+        run.n_blocks += 1
+        codes = np.zeros(n, np.int8)
         if self._control >> ControlBit.HERALD_EN & 1:
             u = self._rng_att.random(n)
-            run.codes = np.searchsorted(self._cum, u, side="right").astype(np.int8)
-        else:
-            run.codes = np.zeros(n, np.int8)
+            rare = np.flatnonzero(u >= self._cum[0])  # any click at all: rare, classify only those
+            if len(rare):
+                codes[rare] = np.searchsorted(self._cum, u[rare], side="right")
+        run.codes = codes
         run.click_ts = {}
         if self._clicks:
             t_lo, t_hi = run.t(run.base), run.t(run.base + n - 1) + run.e.window
