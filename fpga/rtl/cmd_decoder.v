@@ -1,0 +1,177 @@
+// Command decoder (spec [commands], retry rule in the spec header).
+//
+// Takes good frames from frame_rx, one at a time, when the response slot is free, and answers each
+// with exactly one response (seq echoed). Order of checks (same as the software twin):
+// unknown opcode -> NAK(BAD_OPCODE); wrong payload length -> NAK(BAD_LENGTH); same seq as the
+// previous command and not REG_READ/TIME -> the previous response again, nothing executed;
+// a response/event opcode -> NAK(BAD_OPCODE); otherwise execute. Bad frames from frame_rx
+// (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
+`default_nettype none
+`include "wire_spec.vh"
+module cmd_decoder (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [63:0]  ts_i,
+    // from frame_rx
+    input  wire         frame_valid_i,
+    output wire         frame_ready_o,
+    input  wire [7:0]   seq_i,
+    input  wire [7:0]   op_i,
+    input  wire [5:0]   plen_i,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [255:0] payload_i,       // only the first 18 bytes are ever used
+    /* verilator lint_on UNUSEDSIGNAL */
+    input  wire         rx_err_i,
+    input  wire [7:0]   rx_err_code_i,
+    // register file
+    output wire [7:0]   reg_addr_o,
+    output wire         reg_we_o,
+    output wire [31:0]  reg_wdata_o,
+    input  wire [31:0]  reg_rdata_i,
+    input  wire         reg_rd_ok_i,
+    input  wire         reg_wr_ok_i,
+    input  wire [31:0]  err_crc_i,
+    output wire         inc_crc_o,
+    output wire         inc_overflow_o,
+    // scheduler
+    output wire         push_o,
+    output wire [63:0]  t_start_o,
+    output wire [31:0]  count_o,
+    output wire [31:0]  period_o,
+    output wire [15:0]  window_o,
+    input  wire         sched_full_i,
+    output wire         abort_o,
+    // header decoder slots
+    output wire         free_o,
+    output wire [7:0]   free_slot_o,
+    input  wire         free_ok_i,
+    // response to tx_arb
+    output reg          resp_valid_o,
+    input  wire         resp_ready_i,
+    output reg  [7:0]   resp_seq_o,
+    output reg  [7:0]   resp_op_o,
+    output reg  [5:0]   resp_len_o,
+    output reg  [63:0]  resp_pl_o,
+    // link-error events to event_arb
+    output reg          ev_valid_o,
+    output reg  [7:0]   ev_op_o,
+    output reg  [127:0] ev_payload_o
+);
+    wire acc = frame_valid_i && !resp_valid_o;
+    assign frame_ready_o = !resp_valid_o;
+
+    // opcode table: known, is a command, payload length
+    reg       known, is_cmd;
+    reg [5:0] len;
+    always @* begin
+        known = 1'b1;
+        is_cmd = 1'b1;
+        len = 6'd0;
+        case (op_i)
+            `HW_OP_REG_READ:   len = `HW_LEN_REG_READ;
+            `HW_OP_REG_WRITE:  len = `HW_LEN_REG_WRITE;
+            `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
+            `HW_OP_ABORT:      len = `HW_LEN_ABORT;
+            `HW_OP_FREE:       len = `HW_LEN_FREE;
+            `HW_OP_TIME:       len = `HW_LEN_TIME;
+            `HW_OP_ACK:        begin is_cmd = 1'b0; len = `HW_LEN_ACK; end
+            `HW_OP_NAK:        begin is_cmd = 1'b0; len = `HW_LEN_NAK; end
+            `HW_OP_REG_VALUE:  begin is_cmd = 1'b0; len = `HW_LEN_REG_VALUE; end
+            `HW_OP_TIME_VALUE: begin is_cmd = 1'b0; len = `HW_LEN_TIME_VALUE; end
+            `HW_OP_HERALD:     begin is_cmd = 1'b0; len = `HW_LEN_HERALD; end
+            `HW_OP_DONE:       begin is_cmd = 1'b0; len = `HW_LEN_DONE; end
+            `HW_OP_LATE:       begin is_cmd = 1'b0; len = `HW_LEN_LATE; end
+            `HW_OP_HEADER:     begin is_cmd = 1'b0; len = `HW_LEN_HEADER; end
+            `HW_OP_ERROR:      begin is_cmd = 1'b0; len = `HW_LEN_ERROR; end
+            default:           begin known = 1'b0; is_cmd = 1'b0; end
+        endcase
+    end
+
+    reg       last_v_q;
+    reg [7:0] last_seq_q;
+    wire retry  = last_v_q && (seq_i == last_seq_q) && (op_i != `HW_OP_REG_READ) && (op_i != `HW_OP_TIME);
+    wire len_ok = (plen_i == len);
+    wire exec   = acc && known && len_ok && !retry && is_cmd;
+
+    wire [7:0] b0 = payload_i[255:248];
+    assign reg_addr_o  = b0;
+    assign reg_wdata_o = payload_i[247:216];
+    assign t_start_o = payload_i[255:192];
+    assign count_o   = payload_i[191:160];
+    assign period_o  = payload_i[159:128];
+    assign window_o  = payload_i[127:112];
+    wire bad_arg = (count_o == 32'd0) || (window_o == 16'd0) ||
+                   ({1'b0, period_o} < {17'd0, window_o} + 33'd2);
+
+    assign reg_we_o   = exec && (op_i == `HW_OP_REG_WRITE) && reg_wr_ok_i;
+    assign push_o     = exec && (op_i == `HW_OP_SCHEDULE) && !bad_arg && !sched_full_i;
+    assign inc_overflow_o = exec && (op_i == `HW_OP_SCHEDULE) && !bad_arg && sched_full_i;
+    assign abort_o    = exec && (op_i == `HW_OP_ABORT);
+    assign free_slot_o = b0;
+    assign free_o     = exec && (op_i == `HW_OP_FREE) && free_ok_i;
+    assign inc_crc_o  = rx_err_i;
+
+    task respond(input [7:0] op, input [5:0] n, input [63:0] pl);
+        begin
+            resp_valid_o <= 1'b1;
+            resp_seq_o <= seq_i;
+            resp_op_o <= op;
+            resp_len_o <= n;
+            resp_pl_o <= pl;
+            last_v_q <= 1'b1;
+            last_seq_q <= seq_i;
+        end
+    endtask
+
+    always @(posedge clk_i) begin
+        ev_valid_o <= 1'b0;
+        if (rst_i) begin
+            resp_valid_o <= 1'b0;
+            resp_seq_o <= 8'd0;
+            resp_op_o <= 8'd0;
+            resp_len_o <= 6'd0;
+            resp_pl_o <= 64'd0;
+            last_v_q <= 1'b0;
+            last_seq_q <= 8'd0;
+            ev_op_o <= 8'd0;
+            ev_payload_o <= 128'd0;
+        end else begin
+            if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
+            if (rx_err_i) begin
+                ev_valid_o <= 1'b1;
+                ev_op_o <= `HW_OP_ERROR;
+                ev_payload_o <= {rx_err_code_i, err_crc_i + 32'd1, 88'd0};
+            end
+            if (acc) begin
+                if (!known)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_OPCODE, 48'd0});
+                else if (!len_ok)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_LENGTH, 48'd0});
+                else if (retry)
+                    resp_valid_o <= 1'b1;                   // same response again
+                else if (!is_cmd)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_OPCODE, 48'd0});
+                else case (op_i)
+                    `HW_OP_REG_READ:
+                        if (reg_rd_ok_i) respond(`HW_OP_REG_VALUE, `HW_LEN_REG_VALUE, {b0, reg_rdata_i, 24'd0});
+                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_REG, 48'd0});
+                    `HW_OP_REG_WRITE:
+                        if (reg_wr_ok_i) respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_REG, 48'd0});
+                    `HW_OP_SCHEDULE:
+                        if (bad_arg) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_ARG, 48'd0});
+                        else if (sched_full_i) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_OVERFLOW, 48'd0});
+                        else respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                    `HW_OP_FREE:
+                        if (free_ok_i) respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_SLOT, 48'd0});
+                    `HW_OP_TIME:
+                        respond(`HW_OP_TIME_VALUE, `HW_LEN_TIME_VALUE, ts_i);
+                    default:    // ABORT
+                        respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                endcase
+            end
+        end
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,87 @@
+// Event arbitration and event FIFO.
+//
+// Three sources (0 scheduler, 1 header decoder, 2 link errors) each give one-cycle event pulses
+// (opcode + 16-byte payload) into a one-deep holding register; each cycle the lowest-numbered
+// pending source is pushed into the event FIFO (2^AW entries) with the next 8-bit event seq.
+// Nothing is ever dropped quietly: when the FIFO is full (or a source pulses while its holding
+// register is still occupied) the event is lost, its seq is consumed (the host sees a gap),
+// lost_o gives the number lost per cycle (EVT_LOST), and as soon as the FIFO has room ERROR(EVENT_OVERFLOW,
+// info = events lost since the last report) is pushed ahead of other events.
+// Read side: rd_en_i, then {seq, op, payload} on dout_o the next cycle.
+`default_nettype none
+`include "wire_spec.vh"
+module event_arb #(
+    parameter AW = 4
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [2:0]   valid_i,
+    input  wire [23:0]  op_i,          // source s at [8*s +: 8]
+    input  wire [383:0] payload_i,     // source s at [128*s +: 128]
+    input  wire         rd_en_i,
+    output wire [143:0] dout_o,
+    output wire         empty_o,
+    output wire         pending_o,
+    output reg  [2:0]   lost_o         // events lost (EVT_LOST += lost_o)
+);
+    reg [2:0]   hold_v_q;
+    reg [7:0]   hold_op_q [0:2];
+    reg [127:0] hold_pl_q [0:2];
+    reg [7:0]   seq_q;
+    reg [31:0]  lost_pend_q;
+
+    wire full;
+    wire report = (lost_pend_q != 32'd0) && !full;
+    // lowest pending source (when no overflow report this cycle)
+    wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
+    wire       any  = |hold_v_q;
+    wire       serve = any && !report;             // push or drop hold[pick] this cycle
+    wire       push  = report || (serve && !full);
+    wire [143:0] din = report
+        ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_pend_q, 88'd0}
+        : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
+
+    /* verilator lint_off PINCONNECTEMPTY */
+    sync_fifo #(.WIDTH(144), .AW(AW)) u_fifo (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push), .din_i(din),
+        .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(full), .empty_o(empty_o), .count_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    assign pending_o = !empty_o || (lost_pend_q != 32'd0);
+
+    integer s;
+    reg [2:0] lost_now;     // events lost this cycle
+    always @* begin
+        lost_now = {2'd0, serve && full};
+        for (s = 0; s < 3; s = s + 1)
+            if (valid_i[s] && hold_v_q[s] && !(serve && pick == s[1:0]))
+                lost_now = lost_now + 3'd1;
+    end
+
+    always @(posedge clk_i) begin
+        if (rst_i) begin
+            hold_v_q <= 3'd0;
+            seq_q <= 8'd0;
+            lost_pend_q <= 32'd0;
+            lost_o <= 3'd0;
+            for (s = 0; s < 3; s = s + 1) begin
+                hold_op_q[s] <= 8'd0;
+                hold_pl_q[s] <= 128'd0;
+            end
+        end else begin
+            lost_o <= lost_now;
+            seq_q <= seq_q + {7'd0, push} + {5'd0, lost_now};
+            if (report) lost_pend_q <= {29'd0, lost_now};
+            else        lost_pend_q <= lost_pend_q + {29'd0, lost_now};
+            if (serve) hold_v_q[pick] <= 1'b0;
+            for (s = 0; s < 3; s = s + 1)
+                if (valid_i[s] && !(hold_v_q[s] && !(serve && pick == s[1:0]))) begin
+                    hold_v_q[s]  <= 1'b1;
+                    hold_op_q[s] <= op_i[8*s +: 8];
+                    hold_pl_q[s] <= payload_i[128*s +: 128];
+                end
+        end
+    end
+endmodule
+`default_nettype wire

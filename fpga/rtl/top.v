@@ -1,0 +1,161 @@
+// hwctl FPGA top: 64-bit timestamp, attempt scheduler + herald, midpoint header decoder, and the
+// host link (UART 8N1 -> COBS/CRC-16 frames -> command decoder / register file; responses and
+// events -> frames -> UART). Wire format: hwctl/wire/spec.toml (wire_spec.vh is generated).
+//
+// Pins: uart_rx_i / uart_tx_o (host link), hdr_i (midpoint header line), det_i[1:0] (detector
+// clicks), trig_o (one-cycle excitation trigger per attempt), win_o (detection window open).
+// All inputs pass a 2-FF synchronizer; all outputs are registered, so trig_o/win_o are one cycle
+// after the internal fire/window (the attempt's timestamp is the internal cycle).
+// Reset: rst_i (synchronized) or the power-on counter.
+`default_nettype none
+`include "wire_spec.vh"
+module top #(
+    parameter        CLKS_PER_BIT   = 33,                      // 100 MHz / 3 Mbaud
+    parameter        HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
+    parameter        N_SLOTS        = 8,
+    parameter        SCHED_AW       = 2,                       // 4 queued schedules
+    parameter        EVT_AW         = 4,                       // 16 queued events
+    parameter [63:0] TS_INIT        = 64'd0
+) (
+    input  wire       clk_i,
+    input  wire       rst_i,
+    input  wire       uart_rx_i,
+    output wire       uart_tx_o,
+    input  wire       hdr_i,
+    input  wire [1:0] det_i,
+    output reg        trig_o,
+    output reg        win_o
+);
+    // ---------------------------------------------------------------- reset
+    reg [3:0] por_q = 4'd0;
+    wire rst_s;
+    sync2 #(.RESET_VAL(1'b1)) u_rst (.clk_i(clk_i), .rst_i(1'b0), .d_i(rst_i), .q_o(rst_s));
+    always @(posedge clk_i) if (por_q != 4'hF) por_q <= por_q + 4'd1;
+    reg rst_q = 1'b1;
+    always @(posedge clk_i) rst_q <= rst_s || (por_q != 4'hF);
+    wire rst = rst_q;
+
+    // ---------------------------------------------------------------- nets
+    wire [63:0]  ts;
+    wire         herald_en, header_en;
+    wire [31:0]  err_crc, err_bad_header;
+    wire [7:0]   rx_byte;
+    wire         rx_valid, rx_err;
+    wire         f_valid, f_ready;
+    wire [7:0]   f_seq, f_op;
+    wire [5:0]   f_plen;
+    wire [255:0] f_payload;
+    wire         f_err;
+    wire [7:0]   f_err_code;
+    wire [7:0]   reg_addr;
+    wire         reg_we, reg_rd_ok, reg_wr_ok;
+    wire [31:0]  reg_wdata, reg_rdata;
+    wire         inc_crc, inc_overflow;
+    wire         push, sched_full, abort;
+    wire [63:0]  t_start;
+    wire [31:0]  count, period;
+    wire [15:0]  window;
+    wire         free, free_ok;
+    wire [7:0]   free_slot, slots_free;
+    wire         fire, in_win, running, cnt_late, cnt_both, cnt_herald;
+    wire         hdr_good, hdr_bad;
+    wire [2:0]   ev_valid;
+    wire [23:0]  ev_op;
+    wire [383:0] ev_payload;
+    wire         evq_empty, evq_pending, evq_rd;
+    wire [2:0]   evq_lost;
+    wire [143:0] evq_dout;
+    wire         resp_valid, resp_ready;
+    wire [7:0]   resp_seq, resp_op;
+    wire [5:0]   resp_len;
+    wire [63:0]  resp_pl;
+    wire         tx_valid, tx_ready;
+    wire [7:0]   tx_seq, tx_op;
+    wire [5:0]   tx_len;
+    wire [127:0] tx_pl;
+    wire [7:0]   tx_byte;
+    wire         tx_byte_valid, tx_byte_ready;
+
+    // ---------------------------------------------------------------- timing core
+    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW)) u_core (
+        .clk_i(clk_i), .rst_i(rst), .det_i(det_i), .herald_en_i(herald_en),
+        .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
+        .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
+        .running_o(running), .cnt_late_o(cnt_late), .cnt_both_o(cnt_both),
+        .cnt_herald_o(cnt_herald), .ev_valid_o(ev_valid[0]), .ev_op_o(ev_op[7:0]),
+        .ev_payload_o(ev_payload[127:0])
+    );
+
+    always @(posedge clk_i) begin
+        trig_o <= fire;
+        win_o  <= in_win;
+    end
+
+    header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
+        .clk_i(clk_i), .rst_i(rst), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
+        .bad_cnt_i(err_bad_header), .free_i(free), .free_slot_i(free_slot), .free_ok_o(free_ok),
+        .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
+        .ev_valid_o(ev_valid[1]), .ev_op_o(ev_op[15:8]), .ev_payload_o(ev_payload[255:128])
+    );
+
+    // ---------------------------------------------------------------- host link: receive
+    uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_urx (
+        .clk_i(clk_i), .rst_i(rst), .rx_i(uart_rx_i), .data_o(rx_byte), .valid_o(rx_valid),
+        .err_o(rx_err)
+    );
+    frame_rx u_frx (
+        .clk_i(clk_i), .rst_i(rst), .byte_i(rx_byte), .byte_valid_i(rx_valid), .byte_err_i(rx_err),
+        .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq), .op_o(f_op),
+        .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err), .err_code_o(f_err_code)
+    );
+    cmd_decoder u_dec (
+        .clk_i(clk_i), .rst_i(rst), .ts_i(ts),
+        .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
+        .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
+        .reg_addr_o(reg_addr), .reg_we_o(reg_we), .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
+        .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_i(err_crc),
+        .inc_crc_o(inc_crc), .inc_overflow_o(inc_overflow),
+        .push_o(push), .t_start_o(t_start), .count_o(count), .period_o(period), .window_o(window),
+        .sched_full_i(sched_full), .abort_o(abort),
+        .free_o(free), .free_slot_o(free_slot), .free_ok_i(free_ok),
+        .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
+        .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
+        .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
+    );
+    regfile u_regs (
+        .clk_i(clk_i), .rst_i(rst), .addr_i(reg_addr), .we_i(reg_we), .wdata_i(reg_wdata),
+        .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
+        .running_i(running), .sched_full_i(sched_full), .evt_pending_i(evq_pending),
+        .slots_free_i(slots_free),
+        .inc_crc_i(inc_crc), .inc_late_i(cnt_late), .inc_overflow_i(inc_overflow),
+        .inc_bad_header_i(hdr_bad), .inc_herald_i(cnt_herald), .inc_both_i(cnt_both),
+        .inc_attempts_i(fire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
+        .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
+        .err_bad_header_o(err_bad_header)
+    );
+
+    // ---------------------------------------------------------------- host link: transmit
+    event_arb #(.AW(EVT_AW)) u_evt (
+        .clk_i(clk_i), .rst_i(rst), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
+        .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
+        .lost_o(evq_lost)
+    );
+    tx_arb u_txa (
+        .clk_i(clk_i), .rst_i(rst),
+        .resp_valid_i(resp_valid), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
+        .resp_op_i(resp_op), .resp_len_i(resp_len), .resp_pl_i(resp_pl),
+        .ev_empty_i(evq_empty), .ev_rd_o(evq_rd), .ev_dout_i(evq_dout),
+        .tx_valid_o(tx_valid), .tx_ready_i(tx_ready), .tx_seq_o(tx_seq), .tx_op_o(tx_op),
+        .tx_len_o(tx_len), .tx_pl_o(tx_pl)
+    );
+    frame_tx #(.PMAX(16)) u_ftx (
+        .clk_i(clk_i), .rst_i(rst), .valid_i(tx_valid), .ready_o(tx_ready), .seq_i(tx_seq),
+        .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(tx_byte),
+        .byte_valid_o(tx_byte_valid), .byte_ready_i(tx_byte_ready)
+    );
+    uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_utx (
+        .clk_i(clk_i), .rst_i(rst), .data_i(tx_byte), .valid_i(tx_byte_valid),
+        .ready_o(tx_byte_ready), .tx_o(uart_tx_o)
+    );
+endmodule
+`default_nettype wire

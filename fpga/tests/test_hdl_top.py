@@ -1,0 +1,204 @@
+"""top: the whole device through its pins, speaking the real wire protocol with the host codec.
+
+Registers, retry semantics, every NAK code, bad frames, schedules (herald, LATE, OVERFLOW,
+ABORT), headers and FREE, and event-FIFO overflow with seq gaps and the EVENT_OVERFLOW report.
+"""
+
+from __future__ import annotations
+
+import cocotb
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles
+from cocotb_run import run_cocotb
+from hostbfm import Host
+from refmodel import HDR_LAT
+from test_hdl_header import header
+from uartbfm import send_bytes
+
+from hwctl.wire import (
+    DEVICE_ID,
+    WIRE_VERSION,
+    Abort,
+    Ack,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    FrameDecoder,
+    Free,
+    Header,
+    Herald,
+    Late,
+    Nak,
+    Opcode,
+    Reg,
+    RegRead,
+    RegValue,
+    RegWrite,
+    Schedule,
+    Time,
+    TimeValue,
+    crc16,
+    encode,
+)
+
+CPB = 4
+HDR_BIT = 4
+TS_INIT = 2**32 - 20_000
+
+
+async def setup(dut) -> Host:
+    cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+    host = Host(dut, CPB)
+    await host.start()
+    return host
+
+
+@cocotb.test()
+async def top_registers_retry_and_naks(dut) -> None:
+    host = await setup(dut)
+    rq = host.request
+    assert await rq(RegRead(Reg.ID), 1) == RegValue(Reg.ID, DEVICE_ID)
+    assert await rq(RegRead(Reg.VERSION), 2) == RegValue(Reg.VERSION, WIRE_VERSION)
+    assert await rq(RegRead(Reg.CONTROL), 3) == RegValue(Reg.CONTROL, 3)
+    assert await rq(RegRead(0x0E), 4) == Nak(Opcode.REG_READ, ErrorCode.BAD_REG)
+    assert await rq(RegWrite(Reg.ID, 5), 5) == Nak(Opcode.REG_WRITE, ErrorCode.BAD_REG)
+    assert await rq(RegWrite(Reg.SCRATCH, 0xDEADBEEF), 6) == Ack(Opcode.REG_WRITE)
+    # Retry: same seq -> same response, not executed again.
+    assert await rq(RegWrite(Reg.SCRATCH, 0x12345678), 6) == Ack(Opcode.REG_WRITE)
+    assert await rq(RegRead(Reg.SCRATCH), 7) == RegValue(Reg.SCRATCH, 0xDEADBEEF)
+    # REG_READ and TIME are re-executed on retry.
+    assert await rq(RegWrite(Reg.SCRATCH, 1), 8) == Ack(Opcode.REG_WRITE)
+    assert await rq(RegRead(Reg.SCRATCH), 8) == RegValue(Reg.SCRATCH, 1)
+    t_a = await rq(Time(), 9)
+    t_b = await rq(Time(), 9)
+    assert isinstance(t_a, TimeValue) and isinstance(t_b, TimeValue) and t_b.ts > t_a.ts
+    assert TS_INIT < t_a.ts < host.now()
+    # NAK codes.
+    assert await rq(Free(3), 10) == Nak(Opcode.FREE, ErrorCode.BAD_SLOT)
+    assert await rq(Schedule(host.now() + 10**6, 0, 10, 2), 11) == Nak(Opcode.SCHEDULE, ErrorCode.BAD_ARG)
+    assert await rq(Schedule(host.now() + 10**6, 1, 3, 2), 12) == Nak(Opcode.SCHEDULE, ErrorCode.BAD_ARG)
+    assert await rq(Schedule(host.now() + 10**6, 1, 4, 0), 13) == Nak(Opcode.SCHEDULE, ErrorCode.BAD_ARG)
+    assert await rq(Ack(1), 14) == Nak(Opcode.ACK, ErrorCode.BAD_OPCODE)
+
+    def raw(seq: int, op: int, payload: bytes) -> bytes:
+        from hwctl.wire import cobs_encode
+
+        body = bytes((seq, op)) + payload
+        return cobs_encode(body + crc16(body).to_bytes(2, "big")) + b"\x00"
+
+    n = len(host.responses)
+    await host.send_raw(raw(15, 0x77, b""))
+    await host.send_raw(raw(16, Opcode.REG_READ, b"\x00\x00"))
+    await ClockCycles(dut.clk_i, 40 * CPB * 10)
+    assert [f.msg for f in host.responses[n:]] == [
+        Nak(0x77, ErrorCode.BAD_OPCODE), Nak(Opcode.REG_READ, ErrorCode.BAD_LENGTH)]
+    # A corrupted frame: no response, ERROR(CRC, info=ERR_CRC) event, counted.
+    bad = bytearray(encode(RegWrite(Reg.SCRATCH, 0x11111111), 17))
+    bad[4] ^= 0x02  # a data byte, stays non-zero: COBS is fine, the CRC is not
+    assert [e.code for e in FrameDecoder().feed(bytes(bad))] == [ErrorCode.CRC]
+    await host.send_raw(bytes(bad))
+    await host.send_raw(b"\x05\x01\x00")  # COBS block runs past the delimiter: FRAMING
+    ev = await host.wait_events(2)
+    assert [e.msg for e in ev] == [Error(ErrorCode.CRC, 1), Error(ErrorCode.FRAMING, 2)]
+    assert [e.seq for e in ev] == [0, 1]
+    assert await rq(RegRead(Reg.ERR_CRC), 18) == RegValue(Reg.ERR_CRC, 2)
+    # CLEAR_COUNTERS.
+    assert await rq(RegWrite(Reg.CONTROL, 0b111), 19) == Ack(Opcode.REG_WRITE)
+    assert await rq(RegRead(Reg.ERR_CRC), 20) == RegValue(Reg.ERR_CRC, 0)
+    assert await rq(RegRead(Reg.CONTROL), 21) == RegValue(Reg.CONTROL, 3)
+    assert not host.errors
+
+
+@cocotb.test()
+async def top_schedules(dut) -> None:
+    host = await setup(dut)
+    rq = host.request
+    # Herald on the third attempt (detector 1); attempt 1 has both detectors (counted).
+    t0 = host.now() + 3000
+    assert await rq(Schedule(t0, 10, 50, 5), 1) == Ack(Opcode.SCHEDULE)
+    clicks = [(t0 + 50 + 1, 0), (t0 + 50 + 3, 1), (t0 + 100 + 4, 1), (t0 + 150 + 5, 0)]
+    for ts, det in clicks:
+        cocotb.start_soon(host.click(ts, det))
+    ev = await host.wait_events(1)
+    assert ev[0].msg == Herald(t0 + 104, 1, 2)
+    # Late by one cycle is LATE (t_start < now); the LATE event carries the check time.
+    t_late = host.now() - 1
+    assert await rq(Schedule(t_late, 1, 4, 1), 2) == Ack(Opcode.SCHEDULE)
+    ev = await host.wait_events(2)
+    assert isinstance(ev[1].msg, Late) and ev[1].msg.t_start == t_late
+    assert t_late < ev[1].msg.now < host.now()
+    # Overflow: one waiting + 4 queued, the sixth is refused.
+    far = host.now() + 10**7
+    for i in range(5):
+        assert await rq(Schedule(far + i * 1000, 3, 10, 2), 10 + i) == Ack(Opcode.SCHEDULE)
+    assert await rq(Schedule(far, 3, 10, 2), 15) == Nak(Opcode.SCHEDULE, ErrorCode.OVERFLOW)
+    st = await rq(RegRead(Reg.STATUS), 16)
+    assert st == RegValue(Reg.STATUS, 0b011)
+    assert await rq(Abort(), 17) == Ack(Opcode.ABORT)
+    ev = await host.wait_events(3)
+    assert isinstance(ev[2].msg, Done) and ev[2].msg.reason == DoneReason.ABORTED
+    assert ev[2].msg.attempts == 0
+    # Exhaustion.
+    t1 = host.now() + 3000
+    assert await rq(Schedule(t1, 3, 20, 4), 18) == Ack(Opcode.SCHEDULE)
+    ev = await host.wait_events(4)
+    assert ev[3].msg == Done(t1 + 2 * 20 + 4, 3, DoneReason.EXHAUSTED)
+    expect = {Reg.ERR_LATE: 1, Reg.ERR_OVERFLOW: 1, Reg.CNT_HERALD: 1, Reg.CNT_BOTH: 1,
+              Reg.CNT_ATTEMPTS: 6, Reg.STATUS: 0}
+    for i, (reg, value) in enumerate(expect.items()):
+        assert await rq(RegRead(reg), 30 + i) == RegValue(reg, value)
+    assert [e.seq for e in host.events] == [0, 1, 2, 3]
+    assert host.now() > 2**32  # ran across the low-word wrap
+    assert not host.errors
+
+
+async def send_header(dut, data: bytes) -> int:
+    """Drive a header on hdr_i; returns the timestamp its CRC stop bit is sampled."""
+    host_ts = int(dut.u_core.ts_o.value)
+    await send_bytes(dut.clk_i, dut.hdr_i, data, HDR_BIT)
+    # send_bytes starts driving in the cycle after host_ts; stop bit middle of the last byte:
+    return host_ts + 1 + (len(data) - 1) * 10 * HDR_BIT + 9 * HDR_BIT + HDR_BIT // 2 + HDR_LAT
+
+
+@cocotb.test()
+async def top_headers_and_event_overflow(dut) -> None:
+    host = await setup(dut)
+    rq = host.request
+    ts = await send_header(dut, header(0x01020304))
+    ev = await host.wait_events(1)
+    assert ev[0].msg == Header(0x01020304, ts, 0)
+    bad = bytearray(header(5))
+    bad[-1] ^= 0x10
+    await send_header(dut, bytes(bad))
+    ev = await host.wait_events(2)
+    assert ev[1].msg == Error(ErrorCode.BAD_HEADER, 1)
+    assert await rq(RegRead(Reg.SLOTS_FREE), 1) == RegValue(Reg.SLOTS_FREE, 1)
+    assert await rq(Free(0), 2) == Ack(Opcode.FREE)
+    assert await rq(Free(0), 3) == Nak(Opcode.FREE, ErrorCode.BAD_SLOT)
+    # Headers arrive faster than event frames drain (2-entry event FIFO): events are lost loudly.
+    n_hdr = 12
+    for i in range(n_hdr):
+        await send_header(dut, header(100 + i))
+    await ClockCycles(dut.clk_i, 40 * 10 * CPB * 6)
+    evs = host.events[2:]
+    lost = (await rq(RegRead(Reg.EVT_LOST), 4)).value
+    assert lost > 0
+    over = [e for e in evs if isinstance(e.msg, Error) and e.msg.code == ErrorCode.EVENT_OVERFLOW]
+    assert sum(e.msg.info for e in over) == lost
+    # Every event seq is accounted for: received + lost = consumed.
+    seqs = [e.seq for e in evs]
+    assert seqs[-1] - seqs[0] + 1 == len(evs) + lost
+    # 2 slots: the first two headers get slots, the rest NO_SLOT (those not lost).
+    got_hdr = [e.msg for e in evs if isinstance(e.msg, Header)]
+    assert [h.slot for h in got_hdr] == [0, 1][: len(got_hdr)]
+    assert await rq(RegRead(Reg.CNT_HEADERS), 5) == RegValue(Reg.CNT_HEADERS, 1 + n_hdr)
+    assert not host.errors
+
+
+@pytest.mark.rtl
+def test_top(tmp_path) -> None:
+    run_cocotb(tmp_path, "top", "test_hdl_top", parameters={
+        "CLKS_PER_BIT": CPB, "HDR_BIT_CYCLES": HDR_BIT, "N_SLOTS": 2, "EVT_AW": 1,
+        "TS_INIT": TS_INIT})
