@@ -48,11 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table5", action="store_true",
                    help="run the 14 paper topologies x (DQP, ESP, oracle) at --fidelity and print "
                         "the Table V comparison")
+    p.add_argument("--sweep-fidelity", action="store_true",
+                   help="with --table5: repeat for F = 0.50, 0.55, ..., 0.90 and print the latency "
+                        "range per topology (ESP paper Fig. 11); slow (9x the runs)")
     p.add_argument("--no-oracle", action="store_true", help="with --table5: skip the oracle runs")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="worker processes for --table5 (default: all cores)")
-    p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run and "
-                                                "table5.json here")
+    p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run, "
+                                                "table5.json and plots (fig8.png, fig11.png) here")
 
 
 def _config(args: argparse.Namespace, protocol: str | None = None, seed: int | None = None):
@@ -249,5 +252,92 @@ def _table5(args: argparse.Namespace) -> int:
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         (args.out_dir / "table5.json").write_text(json.dumps(rows, indent=2))
-        print(f"per-run Parquet files and table5.json written to {args.out_dir}")
+        plot_fig8(rows, args.out_dir / "fig8.png")
+        print(f"per-run Parquet files, table5.json and fig8.png written to {args.out_dir}")
+    if args.sweep_fidelity:
+        sweep = fidelity_sweep(args.duration, args.seed, args.jobs, progress=True)
+        print(format_sweep(sweep))
+        if args.out_dir:
+            (args.out_dir / "fidelity_sweep.json").write_text(json.dumps(sweep, indent=2))
+            plot_fig11(sweep, args.out_dir / "fig11.png")
+            print(f"fidelity_sweep.json and fig11.png written to {args.out_dir}")
     return 0
+
+
+FIDELITIES = [round(0.5 + 0.05 * k, 2) for k in range(9)]
+
+
+def fidelity_sweep(duration: float = 120.0, seed: int = 1, jobs: int = 1,
+                   fidelities: list[float] | None = None, progress: bool = False
+                   ) -> list[dict[str, Any]]:
+    """Table V rows for every F in ``fidelities`` (default 0.50..0.90 in 0.05 steps)."""
+    rows: list[dict[str, Any]] = []
+    for f in fidelities or FIDELITIES:
+        for r in table5_rows(f, duration, seed, jobs, oracle=False, progress=progress):
+            rows.append({"fidelity": f, **r})
+    return rows
+
+
+def format_sweep(rows: list[dict[str, Any]]) -> str:
+    """Range of mean latency between the lowest and highest F per topology (Fig. 11)."""
+    lines = [f"{'Topology':9s} {'DQP range (ms)':>22s} {'ESP range (ms)':>22s}"]
+    topos = list(dict.fromkeys(r["topology"] for r in rows))
+    for t in topos:
+        cells = []
+        for proto in ("dqp", "esp"):
+            lat = [r["mean_latency_ms"] for r in rows if r["topology"] == t
+                   and r["protocol"] == proto]
+            cells.append(f"{min(lat):7.1f} .. {max(lat):7.1f} ({max(lat) - min(lat):6.1f})")
+        lines.append(f"{t:9s} {cells[0]:>22s} {cells[1]:>22s}")
+    return "\n".join(lines)
+
+
+def plot_fig8(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean latency against |E_Q| with least-squares lines per protocol (ESP paper Fig. 8)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fits = latency_growth(rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for proto, (m, c, r2) in fits.items():
+        pts = [(r["edges"], r["mean_latency_ms"]) for r in rows if r["protocol"] == proto]
+        xs, ys = zip(*pts, strict=True)
+        line = ax.scatter(xs, ys, label=f"{proto.upper()}: {m:.2f} ms/edge, R$^2$={r2:.2f}", s=18)
+        xx = np.linspace(min(xs), max(xs), 10)
+        ax.plot(xx, m * xx + c, "--", color=line.get_facecolor()[0])
+    ax.set_xlabel("edges |E_Q|")
+    ax.set_ylabel("mean request latency (ms)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_fig11(rows: list[dict[str, Any]], path: Path) -> None:
+    """Latency range between F = 0.5 and 0.9 per topology and protocol (ESP paper Fig. 11)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    topos = list(dict.fromkeys(r["topology"] for r in rows))
+    x = np.arange(len(topos))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for k, proto in enumerate(("dqp", "esp")):
+        ranges = []
+        for t in topos:
+            lat = [r["mean_latency_ms"] for r in rows if r["topology"] == t
+                   and r["protocol"] == proto]
+            ranges.append(max(lat) - min(lat))
+        ax.bar(x + (k - 0.5) * 0.4, ranges, 0.4, label=proto.upper())
+    ax.set_xticks(x, topos, rotation=45)
+    ax.set_ylabel("latency range F=0.5..0.9 (ms)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

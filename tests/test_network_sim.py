@@ -235,3 +235,22 @@ def test_paper_claims_reproduced_from_protocols() -> None:
             assert gain > 1.3, (topo, gain)
     fits = latency_growth(rows)
     assert fits["dqp"][0] / fits["esp"][0] > 4.0
+
+
+@pytest.mark.slow
+def test_fidelity_sweep_esp_range_tighter_on_larger_graphs() -> None:
+    """§VI-F / Fig. 11: higher F widens the latency range, much less so under ESP when nu > 1."""
+    from hwctl.simcli import fidelity_sweep
+
+    rows = fidelity_sweep(duration=60.0, seed=3, jobs=2, fidelities=[0.5, 0.7, 0.9])
+    for topo in topologies.PAPER_TOPOLOGIES:
+        rng = {}
+        for proto in ("dqp", "esp"):
+            lat = [r["mean_latency_ms"] for r in rows if r["topology"] == topo
+                   and r["protocol"] == proto]
+            rng[proto] = max(lat) - min(lat)
+        nu = topologies.matching_number(topologies.by_name(topo))
+        if nu > 1:
+            assert rng["esp"] < 0.8 * rng["dqp"], (topo, rng)
+        else:
+            assert rng["esp"] == pytest.approx(rng["dqp"], rel=0.15), (topo, rng)
