@@ -6,6 +6,11 @@
 // previous command and not REG_READ/TIME -> the previous response again, nothing executed;
 // a response/event opcode -> NAK(BAD_OPCODE); otherwise execute. Bad frames from frame_rx
 // (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
+//
+// Pipeline (for timing): cycle A accepts the frame and registers the decoded flags, fields and the
+// register read; cycle B picks the response and registers the action strobes (push/abort/free/
+// reg write), which take effect in cycle C. FIFO-full and slot checks are made in B; only this
+// decoder pushes or frees, so they still hold in C.
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder (
@@ -24,7 +29,8 @@ module cmd_decoder (
     input  wire         rx_err_i,
     input  wire [7:0]   rx_err_code_i,
     // register file
-    output wire [7:0]   reg_addr_o,
+    output wire [7:0]   reg_addr_o,      // read address (stage A)
+    output wire [7:0]   reg_waddr_o,     // write address (with reg_we_o)
     output wire         reg_we_o,
     output wire [31:0]  reg_wdata_o,
     input  wire [31:0]  reg_rdata_i,
@@ -57,8 +63,9 @@ module cmd_decoder (
     output reg  [7:0]   ev_op_o,
     output reg  [127:0] ev_payload_o
 );
-    wire acc = frame_valid_i && !resp_valid_o;
-    assign frame_ready_o = !resp_valid_o;
+    reg  busy_q;                // stage B holds a command
+    wire acc = frame_valid_i && !resp_valid_o && !busy_q;
+    assign frame_ready_o = !resp_valid_o && !busy_q;
 
     // opcode table: known, is a command, payload length
     reg       known, is_cmd;
@@ -89,43 +96,59 @@ module cmd_decoder (
 
     reg       last_v_q;
     reg [7:0] last_seq_q;
-    wire retry  = last_v_q && (seq_i == last_seq_q) && (op_i != `HW_OP_REG_READ) && (op_i != `HW_OP_TIME);
-    wire len_ok = (plen_i == len);
-    wire exec   = acc && known && len_ok && !retry && is_cmd;
+    wire retry = last_v_q && (seq_i == last_seq_q) && (op_i != `HW_OP_REG_READ) && (op_i != `HW_OP_TIME);
 
-    wire [7:0] b0 = payload_i[255:248];
-    assign reg_addr_o  = b0;
-    assign reg_wdata_o = payload_i[247:216];
-    assign t_start_o = payload_i[255:192];
-    assign count_o   = payload_i[191:160];
-    assign period_o  = payload_i[159:128];
-    assign window_o  = payload_i[127:112];
-    wire bad_arg = (count_o == 32'd0) || (window_o == 16'd0) ||
-                   ({1'b0, period_o} < {17'd0, window_o} + 33'd2);
+    wire [63:0] f_t_start = payload_i[255:192];
+    wire [31:0] f_count   = payload_i[191:160];
+    wire [31:0] f_period  = payload_i[159:128];
+    wire [15:0] f_window  = payload_i[127:112];
+    assign reg_addr_o = payload_i[255:248];
 
-    assign reg_we_o   = exec && (op_i == `HW_OP_REG_WRITE) && reg_wr_ok_i;
-    assign push_o     = exec && (op_i == `HW_OP_SCHEDULE) && !bad_arg && !sched_full_i;
-    assign inc_overflow_o = exec && (op_i == `HW_OP_SCHEDULE) && !bad_arg && sched_full_i;
-    assign abort_o    = exec && (op_i == `HW_OP_ABORT);
-    assign free_slot_o = b0;
-    assign free_o     = exec && (op_i == `HW_OP_FREE) && free_ok_i;
-    assign inc_crc_o  = rx_err_i;
+    // ---------------------------------------------------------------- stage A registers
+    reg [7:0]  seq_a, op_a, b0_a;
+    reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
+    reg [31:0] rdata_a, wdata_a;
+    reg [63:0] t_start_a;
+    reg [31:0] count_a, period_a;
+    reg [15:0] window_a;
+
+    // ---------------------------------------------------------------- stage B -> C actions
+    reg push_q, abort_q, free_q, we_q, ovf_q;
+    assign push_o = push_q;
+    assign abort_o = abort_q;
+    assign free_o = free_q;
+    assign free_slot_o = b0_a;
+    assign reg_we_o = we_q;
+    assign reg_waddr_o = b0_a;
+    assign reg_wdata_o = wdata_a;
+    assign t_start_o = t_start_a;
+    assign count_o = count_a;
+    assign period_o = period_a;
+    assign window_o = window_a;
+    assign inc_overflow_o = ovf_q;
+    assign inc_crc_o = rx_err_i;
 
     task respond(input [7:0] op, input [5:0] n, input [63:0] pl);
         begin
             resp_valid_o <= 1'b1;
-            resp_seq_o <= seq_i;
+            resp_seq_o <= seq_a;
             resp_op_o <= op;
             resp_len_o <= n;
             resp_pl_o <= pl;
             last_v_q <= 1'b1;
-            last_seq_q <= seq_i;
+            last_seq_q <= seq_a;
         end
     endtask
 
     always @(posedge clk_i) begin
         ev_valid_o <= 1'b0;
+        push_q <= 1'b0;
+        abort_q <= 1'b0;
+        free_q <= 1'b0;
+        we_q <= 1'b0;
+        ovf_q <= 1'b0;
         if (rst_i) begin
+            busy_q <= 1'b0;
             resp_valid_o <= 1'b0;
             resp_seq_o <= 8'd0;
             resp_op_o <= 8'd0;
@@ -135,6 +158,10 @@ module cmd_decoder (
             last_seq_q <= 8'd0;
             ev_op_o <= 8'd0;
             ev_payload_o <= 128'd0;
+            seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
+            {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
+            rdata_a <= 32'd0; wdata_a <= 32'd0;
+            t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
             if (rx_err_i) begin
@@ -142,33 +169,67 @@ module cmd_decoder (
                 ev_op_o <= `HW_OP_ERROR;
                 ev_payload_o <= {rx_err_code_i, err_crc_i + 32'd1, 88'd0};
             end
+            // stage A
             if (acc) begin
-                if (!known)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_OPCODE, 48'd0});
-                else if (!len_ok)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_LENGTH, 48'd0});
-                else if (retry)
+                busy_q <= 1'b1;
+                seq_a <= seq_i;
+                op_a <= op_i;
+                b0_a <= payload_i[255:248];
+                known_a <= known;
+                is_cmd_a <= is_cmd;
+                len_ok_a <= (plen_i == len);
+                retry_a <= retry;
+                bad_arg_a <= (f_count == 32'd0) || (f_window == 16'd0) ||
+                             ({1'b0, f_period} < {17'd0, f_window} + 33'd2);
+                rd_ok_a <= reg_rd_ok_i;
+                wr_ok_a <= reg_wr_ok_i;
+                rdata_a <= reg_rdata_i;
+                wdata_a <= payload_i[247:216];
+                t_start_a <= f_t_start;
+                count_a <= f_count;
+                period_a <= f_period;
+                window_a <= f_window;
+            end
+            // stage B
+            if (busy_q) begin
+                busy_q <= 1'b0;
+                if (!known_a)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_OPCODE, 48'd0});
+                else if (!len_ok_a)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_LENGTH, 48'd0});
+                else if (retry_a)
                     resp_valid_o <= 1'b1;                   // same response again
-                else if (!is_cmd)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_OPCODE, 48'd0});
-                else case (op_i)
+                else if (!is_cmd_a)
+                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_OPCODE, 48'd0});
+                else case (op_a)
                     `HW_OP_REG_READ:
-                        if (reg_rd_ok_i) respond(`HW_OP_REG_VALUE, `HW_LEN_REG_VALUE, {b0, reg_rdata_i, 24'd0});
-                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_REG, 48'd0});
+                        if (rd_ok_a) respond(`HW_OP_REG_VALUE, `HW_LEN_REG_VALUE, {b0_a, rdata_a, 24'd0});
+                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_REG, 48'd0});
                     `HW_OP_REG_WRITE:
-                        if (reg_wr_ok_i) respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
-                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_REG, 48'd0});
+                        if (wr_ok_a) begin
+                            we_q <= 1'b1;
+                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                        end else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_REG, 48'd0});
                     `HW_OP_SCHEDULE:
-                        if (bad_arg) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_ARG, 48'd0});
-                        else if (sched_full_i) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_OVERFLOW, 48'd0});
-                        else respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                        if (bad_arg_a) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_ARG, 48'd0});
+                        else if (sched_full_i) begin
+                            ovf_q <= 1'b1;
+                            respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_OVERFLOW, 48'd0});
+                        end else begin
+                            push_q <= 1'b1;
+                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                        end
                     `HW_OP_FREE:
-                        if (free_ok_i) respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
-                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_i, `HW_ERR_BAD_SLOT, 48'd0});
+                        if (free_ok_i) begin
+                            free_q <= 1'b1;
+                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                        end else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_SLOT, 48'd0});
                     `HW_OP_TIME:
                         respond(`HW_OP_TIME_VALUE, `HW_LEN_TIME_VALUE, ts_i);
-                    default:    // ABORT
-                        respond(`HW_OP_ACK, `HW_LEN_ACK, {op_i, 56'd0});
+                    default: begin  // ABORT
+                        abort_q <= 1'b1;
+                        respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                    end
                 endcase
             end
         end

@@ -50,14 +50,16 @@ module event_arb #(
 
     assign pending_o = !empty_o || (lost_pend_q != 32'd0);
 
-    integer s;
+    integer k;
     reg [2:0] lost_now;     // events lost this cycle
     always @* begin
         lost_now = {2'd0, serve && full};
-        for (s = 0; s < 3; s = s + 1)
-            if (valid_i[s] && hold_v_q[s] && !(serve && pick == s[1:0]))
+        for (k = 0; k < 3; k = k + 1)
+            if (valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]))
                 lost_now = lost_now + 3'd1;
     end
+
+    integer s;
 
     always @(posedge clk_i) begin
         if (rst_i) begin

@@ -22,7 +22,7 @@ module frame_tx #(
     localparam FMAX = PMAX + 4;
     localparam IW = $clog2(FMAX + 1);
     localparam [2:0] S_IDLE = 3'd0, S_CRC = 3'd1, S_SCAN = 3'd2, S_CODE = 3'd3, S_DATA = 3'd4,
-                     S_DELIM = 3'd5;
+                     S_DELIM = 3'd5, S_APPEND = 3'd6;
 
     reg [2:0]  state_q;
     reg [7:0]  buf_q [0:FMAX-1];
@@ -30,9 +30,11 @@ module frame_tx #(
     reg [IW-1:0] j_q;      // scan / send index
     reg [IW-1:0] idx_q;    // start of the current COBS block
     reg [15:0] crc_q;
+    reg [7:0]  rd_q;     // buf_q[j_q] of the previous cycle (CRC input, registered for timing)
+    reg        crc_en_q; // rd_q holds a byte to add to the CRC
 
     wire [15:0] crc_nx;
-    crc16_byte u_crc (.crc_i(crc_q), .data_i(buf_q[j_q]), .crc_o(crc_nx));
+    crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
 
     assign ready_o = (state_q == S_IDLE);
     wire [IW-1:0] blk_len = j_q - idx_q;
@@ -48,6 +50,8 @@ module frame_tx #(
             j_q <= {IW{1'b0}};
             idx_q <= {IW{1'b0}};
             crc_q <= 16'hFFFF;
+            rd_q <= 8'd0;
+            crc_en_q <= 1'b0;
             byte_o <= 8'd0;
             byte_valid_o <= 1'b0;
         end else begin
@@ -59,18 +63,27 @@ module frame_tx #(
                     n_q   <= IW'(len_i + 6'd2);
                     j_q   <= {IW{1'b0}};
                     crc_q <= 16'hFFFF;
+                    crc_en_q <= 1'b0;
                     state_q <= S_CRC;
                 end
-                S_CRC: if (j_q == n_q) begin
+                S_CRC: begin
+                    if (crc_en_q) crc_q <= crc_nx;
+                    if (j_q == n_q) begin
+                        crc_en_q <= 1'b0;
+                        state_q <= S_APPEND;
+                    end else begin
+                        rd_q <= buf_q[j_q];
+                        crc_en_q <= 1'b1;
+                        j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                    end
+                end
+                S_APPEND: begin
                     buf_q[n_q]        <= crc_q[15:8];
                     buf_q[n_q + {{(IW-1){1'b0}}, 1'b1}] <= crc_q[7:0];
                     n_q   <= n_q + IW'(2);
                     j_q   <= {IW{1'b0}};
                     idx_q <= {IW{1'b0}};
                     state_q <= S_SCAN;
-                end else begin
-                    crc_q <= crc_nx;
-                    j_q   <= j_q + {{(IW-1){1'b0}}, 1'b1};
                 end
                 S_SCAN: if (j_q == n_q || buf_q[j_q] == 8'h00) state_q <= S_CODE;
                         else j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};

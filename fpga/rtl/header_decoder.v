@@ -69,9 +69,10 @@ module header_decoder #(
     end
 
     reg [7:0] nfree;
+    integer j;
     always @* begin
         nfree = 8'd0;
-        for (i = 0; i < N_SLOTS; i = i + 1) nfree = nfree + {7'd0, !used_q[i]};
+        for (j = 0; j < N_SLOTS; j = j + 1) nfree = nfree + {7'd0, !used_q[j]};
     end
 
     assign free_ok_o = (free_slot_i < N_SLOTS) && used_q[free_slot_i[$clog2(N_SLOTS)-1:0]];

@@ -3,8 +3,11 @@
 // open (in_win_i; fire_i marks its first cycle and clears the previous attempt's record), the first
 // click of each detector is recorded with its timestamp (the cycle its synchronized edge is seen,
 // i.e. 2 cycles after the pin). clicked_o/t0_o/t1_o hold the record for the scheduler's verdict
-// in the cycle after the window closes: exactly one detector = success, none or both = failure.
+// two cycles after the window closes: exactly one detector = success, none or both = failure.
 // en_i = CONTROL.HERALD_EN; clicks are ignored while it is 0.
+// For timing, edge, window, fire and timestamp are registered once before the record is updated
+// (no combinational path from the scheduler into the 130 capture flip-flops); ts_d_o is that
+// delayed timestamp (ts_i - 1), which the scheduler uses to stamp DONE at the window's end.
 `default_nettype none
 module herald (
     input  wire        clk_i,
@@ -17,7 +20,8 @@ module herald (
     output reg  [1:0]  clicked_o,
     output reg  [63:0] t0_o,
     output reg  [63:0] t1_o,
-    output wire [1:0]  rise_o
+    output wire [1:0]  rise_o,
+    output reg  [63:0] ts_d_o
 );
     wire [1:0] det_s;
     reg  [1:0] det_prev_q;
@@ -25,20 +29,30 @@ module herald (
     sync2 u_s1 (.clk_i(clk_i), .rst_i(rst_i), .d_i(det_i[1]), .q_o(det_s[1]));
 
     assign rise_o = det_s & ~det_prev_q;
-    wire [1:0] hit  = rise_o & {2{in_win_i & en_i}};
-    wire [1:0] prev = fire_i ? 2'b00 : clicked_o;
+    reg  [1:0] rise_d_q;
+    reg        win_d_q, fire_d_q;
+    wire [1:0] hit  = rise_d_q & {2{win_d_q & en_i}};
+    wire [1:0] prev = fire_d_q ? 2'b00 : clicked_o;
 
     always @(posedge clk_i) begin
         if (rst_i) begin
             det_prev_q <= 2'b00;
+            rise_d_q   <= 2'b00;
+            win_d_q    <= 1'b0;
+            fire_d_q   <= 1'b0;
+            ts_d_o     <= 64'd0;
             clicked_o  <= 2'b00;
             t0_o <= 64'd0;
             t1_o <= 64'd0;
         end else begin
             det_prev_q <= det_s;
+            rise_d_q   <= rise_o;
+            win_d_q    <= in_win_i;
+            fire_d_q   <= fire_i;
+            ts_d_o     <= ts_i;
             clicked_o  <= prev | hit;
-            if (hit[0] && !prev[0]) t0_o <= ts_i;
-            if (hit[1] && !prev[1]) t1_o <= ts_i;
+            if (hit[0] && !prev[0]) t0_o <= ts_d_o;
+            if (hit[1] && !prev[1]) t1_o <= ts_d_o;
         end
     end
 endmodule

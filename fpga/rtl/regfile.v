@@ -1,14 +1,16 @@
 // Register file (spec [registers]): ID, VERSION, CONTROL, STATUS, error and event counters,
 // SLOTS_FREE, EVT_LOST, SCRATCH. Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
-// every counter (the bit itself reads back 0). Reads are combinational (rd_ok_o: address exists);
-// writes (we_i) only take effect when wr_ok_o (CONTROL or SCRATCH).
+// every counter (the bit itself reads back 0). Reads are combinational on addr_i (rd_ok_o: the
+// address exists; wr_ok_o: it is writable, CONTROL or SCRATCH); writes use waddr_i with we_i and
+// are ignored for read-only addresses.
 `default_nettype none
 `include "wire_spec.vh"
 module regfile (
     input  wire        clk_i,
     input  wire        rst_i,
     input  wire [7:0]  addr_i,
+    input  wire [7:0]  waddr_i,
     input  wire        we_i,
     input  wire [31:0] wdata_i,
     output reg  [31:0] rdata_o,
@@ -46,7 +48,7 @@ module regfile (
     assign err_bad_header_o = err_hdr_q;
     assign wr_ok_o = (addr_i == `HW_REG_CONTROL) || (addr_i == `HW_REG_SCRATCH);
 
-    wire clear = we_i && (addr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+    wire clear = we_i && (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
 
     always @(posedge clk_i) begin
         if (rst_i || clear) begin
@@ -71,8 +73,8 @@ module regfile (
             control_q <= 2'b11;
             scratch_q <= 32'd0;
         end else if (we_i) begin
-            if (addr_i == `HW_REG_CONTROL) control_q <= wdata_i[1:0];
-            if (addr_i == `HW_REG_SCRATCH) scratch_q <= wdata_i;
+            if (waddr_i == `HW_REG_CONTROL) control_q <= wdata_i[1:0];
+            if (waddr_i == `HW_REG_SCRATCH) scratch_q <= wdata_i;
         end
     end
 

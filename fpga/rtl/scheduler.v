@@ -4,8 +4,8 @@
 // entry is not in the FIFO. When the scheduler is idle it pops the head and checks it against the
 // timestamp: t_start < now -> LATE(t_start, now) event, nothing fires. Otherwise attempt k fires
 // (fire_o high for one cycle, in the cycle whose timestamp is t_start + k*period) and the detection
-// window is open (in_win_o) for `window` cycles from that cycle. In the cycle after the window
-// closes the herald record decides: exactly one detector -> HERALD(ts, detector, k) and the entry
+// window is open (in_win_o) for `window` cycles from that cycle. Two cycles after the window
+// closes (the herald record is pipelined) it decides: exactly one detector -> HERALD(ts, detector, k) and the entry
 // ends; otherwise (none / both, both counted) the next attempt follows, and after `count`
 // attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
 // and flushes the FIFO.
@@ -34,6 +34,7 @@ module scheduler #(
     input  wire [1:0]   clicked_i,
     input  wire [63:0]  t0_i,
     input  wire [63:0]  t1_i,
+    input  wire [63:0]  ts_d_i,     // ts_i - 1 (from herald): DONE is stamped at the window's end
     output wire         fire_o,
     output wire         in_win_o,
     // status, counters, events
@@ -57,9 +58,10 @@ module scheduler #(
     reg        borrow_q, uf_q;      // uf: t_start == 0 (always late)
     reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;
     reg [31:0] per_cnt_q;           // cycles to the next attempt
-    reg        next_pend_q;         // another attempt is due when per_cnt_q reaches 0
     reg [15:0] win_left_q;          // window cycles left after the current one
-    reg        eval_q;              // the window closed last cycle: decide now
+    reg        eval_q;              // the window closed last cycle
+    reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
+    reg [31:0] rem_q;               // attempts not yet fired
     reg [31:0] att_q;               // index of the current attempt
     reg [31:0] nfired_q;            // attempts fired
 
@@ -79,12 +81,13 @@ module scheduler #(
     wire ts_eq = hi_eq_q && lo_eq_q;                // ts(prev cycle) == t_start - 1
     wire late  = (state_q == S_WAIT) && (uf_q || ts_gt);
     wire fire0 = (state_q == S_WAIT) && !uf_q && ts_eq;
-    wire fireN = (state_q == S_RUN) && next_pend_q && (per_cnt_q == 32'd0);
+    reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
+    wire fireN = fireN_q && (state_q == S_RUN);
     wire fire  = (fire0 || fireN) && !abort_i;
     wire win_on = (win_left_q != 16'd0);
     wire last_win = fire ? (window_m1_q == 16'd0) : (win_left_q == 16'd1);
     wire single = (clicked_i == 2'b01) || (clicked_i == 2'b10);
-    wire eval   = eval_q && (state_q == S_RUN) && !abort_i;
+    wire eval   = eval2_q && (state_q == S_RUN) && !abort_i;
 
     assign fire_o       = fire;
     assign in_win_o     = fire || win_on;
@@ -113,9 +116,11 @@ module scheduler #(
             borrow_q <= 1'b0;
             uf_q <= 1'b0;
             per_cnt_q <= 32'd0;
-            next_pend_q <= 1'b0;
+            fireN_q <= 1'b0;
             win_left_q <= 16'd0;
             eval_q <= 1'b0;
+            eval2_q <= 1'b0;
+            rem_q <= 32'd0;
             att_q <= 32'd0;
             nfired_q <= 32'd0;
             ev_op_o <= 8'd0;
@@ -123,11 +128,15 @@ module scheduler #(
         end else begin
             per_cnt_q <= per_cnt_q - 32'd1;
             eval_q <= 1'b0;
+            eval2_q <= eval_q;
+            // Next attempt: decided a cycle ahead, cancelled by the state leaving S_RUN (a herald
+            // ends the entry in the same cycle at the latest, since period >= window + 2).
+            fireN_q <= (state_q == S_RUN) && (rem_q != 32'd0) && (per_cnt_q == 32'd1);
             if (fire) begin
                 win_left_q <= window_m1_q;
                 per_cnt_q <= period_m1_q;
-                next_pend_q <= 1'b0;
                 nfired_q <= nfired_q + 32'd1;
+                rem_q <= rem_q - 32'd1;
                 if (fireN) att_q <= att_q + 32'd1;
             end else if (win_on) begin
                 win_left_q <= win_left_q - 16'd1;
@@ -143,12 +152,14 @@ module scheduler #(
                 state_q <= S_IDLE;
                 win_left_q <= 16'd0;
                 eval_q <= 1'b0;
-                next_pend_q <= 1'b0;
+                eval2_q <= 1'b0;
+                fireN_q <= 1'b0;
             end else begin
                 case (state_q)
                     S_IDLE: if (pop) state_q <= S_LOAD;
                     S_LOAD: begin
                         {t_start_q, count_q} <= fifo_dout[143:48];
+                        rem_q <= fifo_dout[79:48];
                         period_m1_q <= fifo_dout[47:16] - 32'd1;
                         window_m1_q <= fifo_dout[15:0] - 16'd1;
                         tp_lo_q <= fifo_dout[111:80] - 32'd1;
@@ -182,13 +193,11 @@ module scheduler #(
                             ev_payload_o <= {clicked_i[0] ? t0_i : t1_i,
                                              clicked_i[0] ? 8'd0 : 8'd1, att_q, 24'd0};
                             state_q <= S_IDLE;
-                        end else if (nfired_q == count_q) begin
+                        end else if (rem_q == 32'd0) begin
                             ev_valid_o <= 1'b1;
                             ev_op_o <= `HW_OP_DONE;
-                            ev_payload_o <= {ts_i, count_q, `HW_DONE_EXHAUSTED, 24'd0};
+                            ev_payload_o <= {ts_d_i, count_q, `HW_DONE_EXHAUSTED, 24'd0};
                             state_q <= S_IDLE;
-                        end else begin
-                            next_pend_q <= 1'b1;
                         end
                     end
                     default: state_q <= S_IDLE;

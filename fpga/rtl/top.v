@@ -47,7 +47,7 @@ module top #(
     wire [255:0] f_payload;
     wire         f_err;
     wire [7:0]   f_err_code;
-    wire [7:0]   reg_addr;
+    wire [7:0]   reg_addr, reg_waddr;
     wire         reg_we, reg_rd_ok, reg_wr_ok;
     wire [31:0]  reg_wdata, reg_rdata;
     wire         inc_crc, inc_overflow;
@@ -112,7 +112,7 @@ module top #(
         .clk_i(clk_i), .rst_i(rst), .ts_i(ts),
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
-        .reg_addr_o(reg_addr), .reg_we_o(reg_we), .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
+        .reg_addr_o(reg_addr), .reg_waddr_o(reg_waddr), .reg_we_o(reg_we), .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
         .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_i(err_crc),
         .inc_crc_o(inc_crc), .inc_overflow_o(inc_overflow),
         .push_o(push), .t_start_o(t_start), .count_o(count), .period_o(period), .window_o(window),
@@ -123,7 +123,7 @@ module top #(
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
     regfile u_regs (
-        .clk_i(clk_i), .rst_i(rst), .addr_i(reg_addr), .we_i(reg_we), .wdata_i(reg_wdata),
+        .clk_i(clk_i), .rst_i(rst), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running), .sched_full_i(sched_full), .evt_pending_i(evq_pending),
         .slots_free_i(slots_free),

@@ -7,6 +7,7 @@ The only RTL-specific numbers are pipeline latencies, named here once:
 - ``SCHED_CHECK_LAT``: an entry popped when the scheduler goes idle is checked (LATE or wait)
   this many cycles after the cycle the previous entry ended (or after the push cycle when the
   scheduler was idle). The twin checks at the end cycle itself (latency 0).
+- ``EVAL_LAT``: an entry ends this many cycles after its last window closes (twin: 0).
 - Clicks are in synchronized-timestamp terms (the testbench drives the pin earlier by the
   synchronizer latency).
 """
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from hwctl.wire import DoneReason
 
 SCHED_CHECK_LAT = 6
+#: The RTL decides an attempt EVAL_LAT cycles after its window's end (herald record pipeline);
+#: the entry ends (and the next pop starts) at that cycle. Event timestamps are not affected.
+EVAL_LAT = 1
 U64 = (1 << 64) - 1
 
 
@@ -76,7 +80,7 @@ def run_schedules(
                 (det, ts), = first.items()
                 res.events.append(("HERALD", ts, det, k))
                 res.heralds += 1
-                end = tk + e.window
+                end = tk + e.window + EVAL_LAT
                 done = True
                 break
             if len(first) == 2:
@@ -84,6 +88,7 @@ def run_schedules(
         if not done:
             end = e.t(e.count - 1) + e.window
             res.events.append(("DONE", end, e.count, int(DoneReason.EXHAUSTED)))
+            end += EVAL_LAT
     res.end = end
     return res
 

