@@ -131,6 +131,13 @@ class TwinConfig:
     header_arrival: float = 1.0
     #: probability an arriving header is malformed
     header_corrupt: float = 0.0
+    #: sequence number of the first header (both arms of one source must agree)
+    header_seq0: int = 0
+    #: seed of the header source's loss draws (None: derived from ``seed``). Two twins fed by one
+    #: midpoint source share ``header_seed`` and differ in ``header_arm`` (0/1): same sequence
+    #: numbers at the same cycles, independent losses per arm (see sim.twin.header.HeaderSource)
+    header_seed: int | None = None
+    header_arm: int = 0
     #: CONTROL after reset
     control_reset: int = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
     seed: int = 0
@@ -142,6 +149,9 @@ class TwinConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         if self.sched_fifo_depth < 1 or self.event_fifo_depth < 1 or not 1 <= self.n_slots <= 255:
             raise ValueError("FIFO depths must be >= 1 and n_slots in 1..255")
+        if self.header_period < 0 or (self.header_seed is not None and self.header_seed < 0) \
+                or self.header_arm < 0:
+            raise ValueError("header_period, header_seed and header_arm must be >= 0")
 
     @classmethod
     def for_fidelity(
@@ -214,6 +224,9 @@ class TwinModel:
         self._rng_att = np.random.default_rng(att)
         self._rng_off = np.random.default_rng(off)
         self._rng_hdr = np.random.default_rng(hdr)
+        if self.cfg.header_seed is not None:
+            self._rng_hdr = np.random.default_rng(
+                np.random.SeedSequence([self.cfg.header_seed, self.cfg.header_arm]))
         self._cum = np.cumsum(self.cfg.outcome_probs()[:3])
         self.now = 0
         self._dec = FrameDecoder()
@@ -226,7 +239,7 @@ class TwinModel:
         self._run: _Run | None = None
         self._clicks: list[tuple[int, int]] = []  # injected (cycle, detector), unsorted
         self._slots = [False] * self.cfg.n_slots
-        self._hdr_seq = 0
+        self._hdr_seq = self.cfg.header_seq0 & U32
         self._hdr_next = self.cfg.header_phase if self.cfg.header_period > 0 else None
         self._ev_seq = 0
         self._lost_pending = 0

@@ -46,8 +46,10 @@ class Pacer:
         self._t0 = time.monotonic()
         self._c0 = model.now
 
-    def restart(self) -> None:
-        self._t0 = time.monotonic()
+    def restart(self, t0: float | None = None) -> None:
+        """Re-anchor: cycle ``model.now`` is wall time ``t0`` (default: now). Twins that share a
+        ``t0`` (and start at cycle 0) share a time base: cycle c is the same instant on all."""
+        self._t0 = time.monotonic() if t0 is None else t0
         self._c0 = self.model.now
 
     def wall_cycle(self) -> int:

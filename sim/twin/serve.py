@@ -42,8 +42,9 @@ class _ServerBase:
         self.bytes_out = 0
         self.error: BaseException | None = None
 
-    def start(self):
-        self.pacer.restart()
+    def start(self, t0: float | None = None):
+        """Serve in a background thread; ``t0`` (time.monotonic()) anchors cycle ``model.now``."""
+        self.pacer.restart(t0)
         self._thread = threading.Thread(target=self._main, name=f"{type(self).__name__}", daemon=True)
         self._thread.start()
         return self
