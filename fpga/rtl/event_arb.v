@@ -8,6 +8,9 @@
 // lost_o gives the number lost per cycle (EVT_LOST), and as soon as the FIFO has room ERROR(EVENT_OVERFLOW,
 // info = events lost since the last report) is pushed ahead of other events.
 // Read side: rd_en_i, then {seq, op, payload} on dout_o the next cycle.
+// For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
+// a lost event's seq can land after an event pushed in the very next cycle; every loss still
+// consumes exactly one seq and is reported once.
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
@@ -48,7 +51,7 @@ module event_arb #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || (lost_pend_q != 32'd0);
+    assign pending_o = !empty_o || (lost_pend_q != 32'd0) || (lost_o != 3'd0);
 
     integer k;
     reg [2:0] lost_now;     // events lost this cycle
@@ -73,9 +76,9 @@ module event_arb #(
             end
         end else begin
             lost_o <= lost_now;
-            seq_q <= seq_q + {7'd0, push} + {5'd0, lost_now};
-            if (report) lost_pend_q <= {29'd0, lost_now};
-            else        lost_pend_q <= lost_pend_q + {29'd0, lost_now};
+            seq_q <= seq_q + {7'd0, push} + {5'd0, lost_o};
+            if (report) lost_pend_q <= {29'd0, lost_o};
+            else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
             if (serve) hold_v_q[pick] <= 1'b0;
             for (s = 0; s < 3; s = s + 1)
                 if (valid_i[s] && !(hold_v_q[s] && !(serve && pick == s[1:0]))) begin

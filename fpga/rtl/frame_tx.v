@@ -32,6 +32,7 @@ module frame_tx #(
     reg [15:0] crc_q;
     reg [7:0]  rd_q;     // buf_q[j_q] of the previous cycle (CRC input, registered for timing)
     reg        crc_en_q; // rd_q holds a byte to add to the CRC
+    reg [FMAX-1:0] zero_q;   // zero_q[i]: buf_q[i] == 0, registered (the scan reads one bit)
 
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
@@ -39,6 +40,10 @@ module frame_tx #(
     assign ready_o = (state_q == S_IDLE);
     wire [IW-1:0] blk_len = j_q - idx_q;
     wire out_free = !byte_valid_o || byte_ready_i;
+
+    integer z;
+    always @(posedge clk_i)
+        for (z = 0; z < FMAX; z = z + 1) zero_q[z] <= (buf_q[z] == 8'h00);
 
     integer i;
     always @(posedge clk_i) begin
@@ -85,7 +90,9 @@ module frame_tx #(
                     idx_q <= {IW{1'b0}};
                     state_q <= S_SCAN;
                 end
-                S_SCAN: if (j_q == n_q || buf_q[j_q] == 8'h00) state_q <= S_CODE;
+                // zero_q lags buf_q by a cycle; the CRC bytes at n-2, n-1 (n >= 4) are reached
+                // at least 2 cycles after S_APPEND wrote them.
+                S_SCAN: if (j_q == n_q || zero_q[j_q]) state_q <= S_CODE;
                         else j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
                 S_CODE: if (out_free) begin
                     byte_o <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
