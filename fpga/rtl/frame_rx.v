@@ -7,6 +7,9 @@
 // give one err_valid_o pulse with err_code_o = CRC or FRAMING, never a frame. Empty frames (idle
 // delimiters) are ignored. Bytes that arrive while a frame is still held make the new frame bad
 // (FRAMING) instead of overwriting the held one.
+// Timing: decoded bytes are written to the buffer/CRC one cycle after their input byte, and the
+// "frame held" flag is registered; both rely on input bytes being >= 2 cycles apart (a UART byte
+// takes 10 bit times).
 `default_nettype none
 `include "wire_spec.vh"
 module frame_rx #(
@@ -36,13 +39,16 @@ module frame_rx #(
     reg        bad_q;        // UART error, overlong, or arrived while a frame was held
     reg        any_q;        // at least one byte since the last delimiter
     reg [15:0] crc_q;
+    reg        blocked_q;    // a frame was held (not taken) last cycle
+    reg        wr_q;         // write dbyte_q to the buffer and CRC this cycle
+    reg [7:0]  dbyte_q;
 
     // Decoded byte produced by this input byte (if any).
     wire       is_code  = first_q || (rem_q == 8'd0);
     wire       emit     = byte_valid_i && (byte_i != 8'h00) && (is_code ? (!first_q && !ff_q) : 1'b1);
     wire [7:0] dbyte    = is_code ? 8'h00 : byte_i;
     wire [15:0] crc_nx;
-    crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte), .crc_o(crc_nx));
+    crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
     assign seq_o = buf_q[0];
     assign op_o  = buf_q[1];
@@ -56,7 +62,11 @@ module frame_rx #(
     integer i;
     always @(posedge clk_i) begin
         err_valid_o <= 1'b0;
+        wr_q <= 1'b0;
+        blocked_q <= frame_valid_o && !frame_ready_i;
         if (rst_i) begin
+            blocked_q <= 1'b0;
+            dbyte_q <= 8'd0;
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
             rem_q  <= 8'd0;
@@ -96,7 +106,7 @@ module frame_rx #(
                 crc_q  <= 16'hFFFF;
             end else if (byte_valid_i) begin
                 any_q <= 1'b1;
-                if (frame_valid_o && !frame_ready_i) bad_q <= 1'b1;
+                if (blocked_q) bad_q <= 1'b1;
                 if (is_code) begin
                     rem_q   <= byte_i - 8'd1;
                     ff_q    <= (byte_i == 8'hFF);
@@ -104,15 +114,19 @@ module frame_rx #(
                 end else begin
                     rem_q <= rem_q - 8'd1;
                 end
-                if (emit && !bad_q && !(frame_valid_o && !frame_ready_i)) begin
+                if (emit && !bad_q && !blocked_q) begin
                     if (len_q == FMAX) begin
                         bad_q <= 1'b1;                  // overlong
                     end else begin
-                        buf_q[len_q] <= dbyte;
+                        wr_q <= 1'b1;
+                        dbyte_q <= dbyte;
                         len_q <= len_q + 6'd1;
-                        crc_q <= crc_nx;
                     end
                 end
+            end
+            if (wr_q) begin
+                buf_q[len_q - 6'd1] <= dbyte_q;
+                crc_q <= crc_nx;
             end
         end
     end

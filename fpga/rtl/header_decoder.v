@@ -34,8 +34,11 @@ module header_decoder #(
     output reg  [7:0]   ev_op_o,
     output reg  [127:0] ev_payload_o
 );
-    localparam CW = 16;
-    localparam [CW-1:0] GAP_MAX = 20 * BIT_CYCLES;
+    localparam CW = $clog2(BIT_CYCLES);            // bit timer
+    localparam [CW-1:0] BIT_M1 = CW'(BIT_CYCLES - 1);
+    localparam [CW-1:0] HALF_M1 = CW'(BIT_CYCLES / 2 - 1);
+    localparam GW = $clog2(20 * BIT_CYCLES + 1);   // inter-byte gap timer
+    localparam [GW-1:0] GAP_MAX = 20 * BIT_CYCLES;
     localparam [2:0] S_IDLE = 3'd0, S_START = 3'd1, S_DATA = 3'd2, S_STOP = 3'd3, S_HIGH = 3'd4;
 
     wire line;
@@ -43,7 +46,7 @@ module header_decoder #(
 
     reg [2:0]    state_q;
     reg [CW-1:0] cnt_q;
-    reg [CW-1:0] gap_q;
+    reg [GW-1:0] gap_q;
     reg [2:0]    bit_q;
     reg [7:0]    shift_q;
     reg [2:0]    idx_q;          // header byte index expected next (0 = marker)
@@ -100,7 +103,7 @@ module header_decoder #(
         if (rst_i) begin
             state_q <= S_HIGH;
             cnt_q   <= {CW{1'b0}};
-            gap_q   <= {CW{1'b0}};
+            gap_q   <= {GW{1'b0}};
             bit_q   <= 3'd0;
             shift_q <= 8'd0;
             idx_q   <= 3'd0;
@@ -116,7 +119,7 @@ module header_decoder #(
                 S_IDLE: begin
                     if (!line) begin
                         state_q <= S_START;
-                        cnt_q   <= BIT_CYCLES / 2 - 1;
+                        cnt_q   <= HALF_M1;
                     end else if (idx_q != 3'd0) begin
                         if (gap_q == GAP_MAX) bad;
                         gap_q <= gap_q + 1'b1;
@@ -125,7 +128,7 @@ module header_decoder #(
                 S_START: if (cnt_q == 0) begin
                     if (!line) begin
                         state_q <= S_DATA;
-                        cnt_q   <= BIT_CYCLES - 1;
+                        cnt_q   <= BIT_M1;
                         bit_q   <= 3'd0;
                     end else begin
                         state_q <= S_IDLE;          // glitch
@@ -133,12 +136,12 @@ module header_decoder #(
                 end else cnt_q <= cnt_q - 1'b1;
                 S_DATA: if (cnt_q == 0) begin
                     shift_q <= {line, shift_q[7:1]};
-                    cnt_q   <= BIT_CYCLES - 1;
+                    cnt_q   <= BIT_M1;
                     bit_q   <= bit_q + 3'd1;
                     if (bit_q == 3'd7) state_q <= S_STOP;
                 end else cnt_q <= cnt_q - 1'b1;
                 S_STOP: if (stop_now) begin
-                    gap_q <= {CW{1'b0}};
+                    gap_q <= {GW{1'b0}};
                     if (!line) begin
                         state_q <= S_HIGH;
                         bad;

@@ -12,7 +12,9 @@ module uart_rx #(
     output reg        valid_o,
     output reg        err_o
 );
-    localparam CW = 16;
+    localparam CW = $clog2(CLKS_PER_BIT);   // bit timer width (counts CLKS_PER_BIT-1..0)
+    localparam [CW-1:0] BIT_M1 = CW'(CLKS_PER_BIT - 1);
+    localparam [CW-1:0] HALF_M1 = CW'(CLKS_PER_BIT / 2 - 1);
     localparam [1:0] S_IDLE = 2'd0, S_START = 2'd1, S_DATA = 2'd2, S_STOP = 2'd3;
 
     wire rx_s;
@@ -36,12 +38,12 @@ module uart_rx #(
             case (state_q)
                 S_IDLE: if (!rx_s) begin
                     state_q <= S_START;
-                    cnt_q   <= CLKS_PER_BIT / 2 - 1;
+                    cnt_q   <= HALF_M1;
                 end
                 S_START: if (cnt_q == 0) begin
                     if (!rx_s) begin
                         state_q <= S_DATA;
-                        cnt_q   <= CLKS_PER_BIT - 1;
+                        cnt_q   <= BIT_M1;
                         bit_q   <= 3'd0;
                     end else begin
                         state_q <= S_IDLE;          // glitch, not a start bit
@@ -49,7 +51,7 @@ module uart_rx #(
                 end else cnt_q <= cnt_q - 1'b1;
                 S_DATA: if (cnt_q == 0) begin
                     shift_q <= {rx_s, shift_q[7:1]};
-                    cnt_q   <= CLKS_PER_BIT - 1;
+                    cnt_q   <= BIT_M1;
                     bit_q   <= bit_q + 3'd1;
                     if (bit_q == 3'd7) state_q <= S_STOP;
                 end else cnt_q <= cnt_q - 1'b1;

@@ -10,7 +10,8 @@ module uart_tx #(
     output wire       ready_o,
     output reg        tx_o
 );
-    localparam CW = 16;
+    localparam CW = $clog2(CLKS_PER_BIT);   // bit timer width (counts CLKS_PER_BIT-1..0)
+    localparam [CW-1:0] BIT_M1 = CW'(CLKS_PER_BIT - 1);
     reg          busy_q;
     reg [CW-1:0] cnt_q;
     reg [3:0]    bit_q;     // 0 start, 1..8 data, 9 stop
@@ -31,7 +32,7 @@ module uart_tx #(
                 busy_q  <= 1'b1;
                 shift_q <= {1'b1, data_i};
                 tx_o    <= 1'b0;           // start bit
-                cnt_q   <= CLKS_PER_BIT - 1;
+                cnt_q   <= BIT_M1;
                 bit_q   <= 4'd0;
             end
         end else if (cnt_q != 0) begin
@@ -43,7 +44,7 @@ module uart_tx #(
             tx_o    <= shift_q[0];
             shift_q <= {1'b1, shift_q[8:1]};
             bit_q   <= bit_q + 4'd1;
-            cnt_q   <= CLKS_PER_BIT - 1;
+            cnt_q   <= BIT_M1;
         end
     end
 endmodule
