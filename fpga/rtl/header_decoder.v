@@ -11,6 +11,9 @@
 // After a framing error the decoder waits for the line to go high again. FREE (free_i) returns a
 // slot; free_ok_o says whether the slot was allocated. en_i = CONTROL.HEADER_EN: while 0, headers
 // are still received (to stay in sync) but produce no event and no count.
+// Timing: each byte is judged in the cycle after its stop-bit sample (registered byte, stop bit
+// and timestamp), and the lowest free slot is registered too; a slot freed in the cycle just
+// before a header's verdict is only seen by the next header.
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
 `default_nettype none
 `include "wire_spec.vh"
@@ -53,6 +56,11 @@ module header_decoder #(
     reg [31:0]   seq_q;
     reg [7:0]    crc_q;
     reg [N_SLOTS-1:0] used_q;
+    reg          done_q;         // a byte's stop bit was sampled last cycle: judge it now
+    reg          stop_ok_q;      // ... and it was 1
+    reg [63:0]   ts_stop_q;      // timestamp of that sample
+    reg          have_free_q;
+    reg [7:0]    free_idx_q;
 
     wire [7:0] crc_nx;
     crc8_byte u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
@@ -100,7 +108,14 @@ module header_decoder #(
         cnt_good_o <= 1'b0;
         cnt_bad_o  <= 1'b0;
         slots_free_o <= nfree;
+        have_free_q <= have_free;
+        free_idx_q <= free_idx;
+        done_q <= 1'b0;
         if (rst_i) begin
+            stop_ok_q <= 1'b0;
+            ts_stop_q <= 64'd0;
+            have_free_q <= 1'b0;
+            free_idx_q <= 8'd0;
             state_q <= S_HIGH;
             cnt_q   <= {CW{1'b0}};
             gap_q   <= {GW{1'b0}};
@@ -142,41 +157,44 @@ module header_decoder #(
                 end else cnt_q <= cnt_q - 1'b1;
                 S_STOP: if (stop_now) begin
                     gap_q <= {GW{1'b0}};
-                    if (!line) begin
-                        state_q <= S_HIGH;
-                        bad;
-                    end else begin
-                        state_q <= S_IDLE;
-                        if (idx_q == 3'd0) begin
-                            if (shift_q == `HW_HEADER_MARKER) begin
-                                idx_q <= 3'd1;
-                                crc_q <= 8'd0;
-                            end else bad;
-                        end else if (idx_q != 3'd5) begin
-                            seq_q <= {seq_q[23:0], shift_q};
-                            crc_q <= crc_nx;
-                            idx_q <= idx_q + 3'd1;
-                        end else if (shift_q != crc_q) begin
-                            bad;
-                        end else begin
-                            idx_q <= 3'd0;
-                            if (en_i) begin
-                                cnt_good_o <= 1'b1;
-                                ev_valid_o <= 1'b1;
-                                if (have_free) begin
-                                    used_q[free_idx[$clog2(N_SLOTS)-1:0]] <= 1'b1;
-                                    ev_op_o <= `HW_OP_HEADER;
-                                    ev_payload_o <= {seq_q, ts_i, free_idx, 24'd0};
-                                end else begin
-                                    ev_op_o <= `HW_OP_ERROR;
-                                    ev_payload_o <= {`HW_ERR_NO_SLOT, seq_q, 88'd0};
-                                end
-                            end
-                        end
-                    end
+                    done_q <= 1'b1;
+                    stop_ok_q <= line;
+                    ts_stop_q <= ts_i;
+                    state_q <= line ? S_IDLE : S_HIGH;
                 end else cnt_q <= cnt_q - 1'b1;
                 default: state_q <= S_IDLE;
             endcase
+            // verdict on the byte whose stop bit was sampled last cycle
+            if (done_q) begin
+                if (!stop_ok_q) begin
+                    bad;
+                end else if (idx_q == 3'd0) begin
+                    if (shift_q == `HW_HEADER_MARKER) begin
+                        idx_q <= 3'd1;
+                        crc_q <= 8'd0;
+                    end else bad;
+                end else if (idx_q != 3'd5) begin
+                    seq_q <= {seq_q[23:0], shift_q};
+                    crc_q <= crc_nx;
+                    idx_q <= idx_q + 3'd1;
+                end else if (shift_q != crc_q) begin
+                    bad;
+                end else begin
+                    idx_q <= 3'd0;
+                    if (en_i) begin
+                        cnt_good_o <= 1'b1;
+                        ev_valid_o <= 1'b1;
+                        if (have_free_q) begin
+                            used_q[free_idx_q[$clog2(N_SLOTS)-1:0]] <= 1'b1;
+                            ev_op_o <= `HW_OP_HEADER;
+                            ev_payload_o <= {seq_q, ts_stop_q, free_idx_q, 24'd0};
+                        end else begin
+                            ev_op_o <= `HW_OP_ERROR;
+                            ev_payload_o <= {`HW_ERR_NO_SLOT, seq_q, 88'd0};
+                        end
+                    end
+                end
+            end
         end
     end
 endmodule
