@@ -34,7 +34,8 @@ module event_arb #(
     reg [31:0]  lost_pend_q;
 
     wire full;
-    wire report = (lost_pend_q != 32'd0) && !full;
+    reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
+    wire report = pend_nz_q && !full;
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
@@ -51,7 +52,7 @@ module event_arb #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || (lost_pend_q != 32'd0) || (lost_o != 3'd0);
+    assign pending_o = !empty_o || pend_nz_q || (lost_o != 3'd0);
 
     integer k;
     reg [2:0] lost_now;     // events lost this cycle
@@ -69,6 +70,7 @@ module event_arb #(
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;
             lost_pend_q <= 32'd0;
+            pend_nz_q <= 1'b0;
             lost_o <= 3'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
@@ -79,6 +81,7 @@ module event_arb #(
             seq_q <= seq_q + {7'd0, push} + {5'd0, lost_o};
             if (report) lost_pend_q <= {29'd0, lost_o};
             else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
+            pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             if (serve) hold_v_q[pick] <= 1'b0;
             for (s = 0; s < 3; s = s + 1)
                 if (valid_i[s] && !(hold_v_q[s] && !(serve && pick == s[1:0]))) begin

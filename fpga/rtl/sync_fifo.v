@@ -17,6 +17,7 @@ module sync_fifo #(
     output wire             empty_o,
     output wire [AW:0]      count_o
 );
+    (* ram_style = "block" *)
     reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
     reg [AW:0] wr_q, rd_q;
 
