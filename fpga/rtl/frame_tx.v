@@ -3,6 +3,8 @@
 // for uart_tx. The encoder scans for the next zero one byte per cycle: far faster than the UART,
 // so it never starves the line. Frames are at most 4 + PMAX bytes (< 254, one COBS block size).
 // Payload byte i is payload_i[8*(PMAX-i)-1 -: 8].
+// The two CRC bytes are not copied into the buffer: positions n and n+1 of the frame read crc_q
+// directly (saves a dynamically indexed write). Zero flags are registered for the scan (timing).
 `default_nettype none
 module frame_tx #(
     parameter PMAX = 16
@@ -19,44 +21,56 @@ module frame_tx #(
     output reg               byte_valid_o,
     input  wire              byte_ready_i
 );
-    localparam FMAX = PMAX + 4;
-    localparam IW = $clog2(FMAX + 1);
+    localparam BMAX = PMAX + 2;              // seq, op, payload
+    localparam IW = $clog2(BMAX + 3);        // indices up to n + 2
     localparam [2:0] S_IDLE = 3'd0, S_CRC = 3'd1, S_SCAN = 3'd2, S_CODE = 3'd3, S_DATA = 3'd4,
                      S_DELIM = 3'd5, S_APPEND = 3'd6;
+    localparam [IW-1:0] ONE = {{(IW-1){1'b0}}, 1'b1};
 
-    reg [2:0]  state_q;
-    reg [7:0]  buf_q [0:FMAX-1];
-    reg [IW-1:0] n_q;      // frame length without the CRC, then with it
-    reg [IW-1:0] j_q;      // scan / send index
-    reg [IW-1:0] idx_q;    // start of the current COBS block
-    reg [15:0] crc_q;
-    reg [7:0]  rd_q;     // buf_q[j_q] of the previous cycle (CRC input, registered for timing)
-    reg        crc_en_q; // rd_q holds a byte to add to the CRC
-    reg [FMAX-1:0] zero_q;   // zero_q[i]: buf_q[i] == 0, registered (the scan reads one bit)
+    reg [2:0]    state_q;
+    reg [7:0]    buf_q [0:BMAX-1];
+    reg [BMAX-1:0] zero_q;   // zero_q[i]: buf_q[i] == 0 (registered)
+    reg [IW-1:0] n_q;        // bytes in buf_q (seq, op, payload); the frame has n_q + 2
+    reg [IW-1:0] j_q;        // scan / CRC index
+    reg [IW-1:0] idx_q;      // next byte to send of the current COBS block
+    reg [15:0]   crc_q;
+    reg [7:0]    rd_q;       // buf_q[j_q] of the previous cycle (CRC input)
+    reg          crc_en_q;   // rd_q holds a byte to add to the CRC
+    reg          hz_q, lz_q; // CRC high / low byte is zero
 
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
 
-    assign ready_o = (state_q == S_IDLE);
+    wire [IW-1:0] n_end = n_q + IW'(2);          // frame length
     wire [IW-1:0] blk_len = j_q - idx_q;
+    // frame byte k: buffer below n, then the CRC (big-endian)
+    wire in_buf_j   = (j_q < n_q);
+    wire in_buf_idx = (idx_q < n_q);
+    wire zero_j = in_buf_j ? zero_q[j_q[$clog2(BMAX)-1:0]] : ((j_q == n_q) ? hz_q : lz_q);
+    wire [7:0] byte_idx = in_buf_idx ? buf_q[idx_q[$clog2(BMAX)-1:0]]
+                                     : ((idx_q == n_q) ? crc_q[15:8] : crc_q[7:0]);
+
+    assign ready_o = (state_q == S_IDLE);
     wire out_free = !byte_valid_o || byte_ready_i;
 
     integer z;
     always @(posedge clk_i)
-        for (z = 0; z < FMAX; z = z + 1) zero_q[z] <= (buf_q[z] == 8'h00);
+        for (z = 0; z < BMAX; z = z + 1) zero_q[z] <= (buf_q[z] == 8'h00);
 
     integer i;
     always @(posedge clk_i) begin
         if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
         if (rst_i) begin
             state_q <= S_IDLE;
-            for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
+            for (i = 0; i < BMAX; i = i + 1) buf_q[i] <= 8'd0;
             n_q <= {IW{1'b0}};
             j_q <= {IW{1'b0}};
             idx_q <= {IW{1'b0}};
             crc_q <= 16'hFFFF;
             rd_q <= 8'd0;
             crc_en_q <= 1'b0;
+            hz_q <= 1'b0;
+            lz_q <= 1'b0;
             byte_o <= 8'd0;
             byte_valid_o <= 1'b0;
         end else begin
@@ -77,23 +91,20 @@ module frame_tx #(
                         crc_en_q <= 1'b0;
                         state_q <= S_APPEND;
                     end else begin
-                        rd_q <= buf_q[j_q];
+                        rd_q <= buf_q[j_q[$clog2(BMAX)-1:0]];
                         crc_en_q <= 1'b1;
-                        j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                        j_q <= j_q + ONE;
                     end
                 end
-                S_APPEND: begin
-                    buf_q[n_q]        <= crc_q[15:8];
-                    buf_q[n_q + {{(IW-1){1'b0}}, 1'b1}] <= crc_q[7:0];
-                    n_q   <= n_q + IW'(2);
+                S_APPEND: begin            // crc_q is final; zero_q is current by now
+                    hz_q  <= (crc_q[15:8] == 8'h00);
+                    lz_q  <= (crc_q[7:0] == 8'h00);
                     j_q   <= {IW{1'b0}};
                     idx_q <= {IW{1'b0}};
                     state_q <= S_SCAN;
                 end
-                // zero_q lags buf_q by a cycle; the CRC bytes at n-2, n-1 (n >= 4) are reached
-                // at least 2 cycles after S_APPEND wrote them.
-                S_SCAN: if (j_q == n_q || zero_q[j_q]) state_q <= S_CODE;
-                        else j_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                S_SCAN: if (j_q == n_end || zero_j) state_q <= S_CODE;
+                        else j_q <= j_q + ONE;
                 S_CODE: if (out_free) begin
                     byte_o <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
                     byte_valid_o <= 1'b1;
@@ -101,18 +112,18 @@ module frame_tx #(
                 end
                 S_DATA: if (out_free) begin
                     if (idx_q == j_q) begin
-                        if (j_q == n_q) begin
+                        if (j_q == n_end) begin
                             state_q <= S_DELIM;
                         end else begin
                             // skip the zero; the next block starts after it
-                            idx_q <= j_q + {{(IW-1){1'b0}}, 1'b1};
-                            j_q   <= j_q + {{(IW-1){1'b0}}, 1'b1};
+                            idx_q <= j_q + ONE;
+                            j_q   <= j_q + ONE;
                             state_q <= S_SCAN;
                         end
                     end else begin
-                        byte_o <= buf_q[idx_q];
+                        byte_o <= byte_idx;
                         byte_valid_o <= 1'b1;
-                        idx_q <= idx_q + {{(IW-1){1'b0}}, 1'b1};
+                        idx_q <= idx_q + ONE;
                     end
                 end
                 S_DELIM: if (out_free) begin
