@@ -10,9 +10,10 @@
 // attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
 // and flushes the FIFO.
 //
-// Timing: no 64-bit arithmetic in one cycle. t_start - 1 is computed in two 32-bit halves, then a
-// two-stage compare (registered 32-bit compares, combined next cycle) watches the counter, so the
-// first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter.
+// Timing: no 64-bit arithmetic in one cycle. t_start - 2 is computed in two 32-bit halves, then a
+// two-stage registered compare (32-bit halves, then combined) watches the counter, so the first
+// attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The LATE
+// check happens 7 cycles after the scheduler pops the entry (refmodel.SCHED_CHECK_LAT).
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
 `default_nettype none
 `include "wire_spec.vh"
@@ -46,17 +47,18 @@ module scheduler #(
     output reg  [7:0]   ev_op_o,
     output reg  [127:0] ev_payload_o
 );
-    localparam [2:0] S_IDLE = 3'd0, S_LOAD = 3'd1, S_SUB1 = 3'd2, S_SUB2 = 3'd3, S_CMP = 3'd4,
-                     S_WAIT = 3'd5, S_RUN = 3'd6;
+    localparam [2:0] S_IDLE = 3'd0, S_LOAD = 3'd1, S_SUB1 = 3'd2, S_SUB2 = 3'd3, S_CMP1 = 3'd4,
+                     S_CMP2 = 3'd5, S_WAIT = 3'd6, S_RUN = 3'd7;
 
     // ---------------------------------------------------------------- state
     reg [2:0]  state_q;
     reg [63:0] t_start_q;
     reg [31:0] count_q, period_m1_q;
     reg [15:0] window_m1_q;
-    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 1
-    reg        borrow_q, uf_q;      // uf: t_start == 0 (always late)
-    reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;
+    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 2
+    reg        borrow_q, uf_q;      // uf: t_start < 2 (always late)
+    reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;   // compare stage 1 (32-bit halves)
+    reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
     reg [31:0] per_cnt_q;           // cycles to the next attempt
     reg [15:0] win_left_q;          // window cycles left after the current one
     reg        eval_q;              // the window closed last cycle
@@ -77,10 +79,9 @@ module scheduler #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    wire ts_gt = hi_gt_q || (hi_eq_q && lo_gt_q);   // ts(prev cycle) > t_start - 1
-    wire ts_eq = hi_eq_q && lo_eq_q;                // ts(prev cycle) == t_start - 1
-    wire late  = (state_q == S_WAIT) && (uf_q || ts_gt);
-    wire fire0 = (state_q == S_WAIT) && !uf_q && ts_eq;
+    // gt_q / eq_q compare ts of two cycles ago with t_start - 2, i.e. now with t_start.
+    wire late  = (state_q == S_WAIT) && (uf_q || gt_q);
+    wire fire0 = (state_q == S_WAIT) && !uf_q && eq_q;
     reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
     wire fireN = fireN_q && (state_q == S_RUN);
     wire fire  = (fire0 || fireN) && !abort_i;
@@ -101,6 +102,8 @@ module scheduler #(
         hi_eq_q <= ts_i[63:32] == tp_hi_q;
         lo_gt_q <= ts_i[31:0] > tp_lo_q;
         lo_eq_q <= ts_i[31:0] == tp_lo_q;
+        gt_q <= hi_gt_q || (hi_eq_q && lo_gt_q);
+        eq_q <= hi_eq_q && lo_eq_q;
     end
 
     always @(posedge clk_i) begin
@@ -157,25 +160,28 @@ module scheduler #(
             end else begin
                 case (state_q)
                     S_IDLE: if (pop) state_q <= S_LOAD;
-                    S_LOAD: begin
-                        {t_start_q, count_q} <= fifo_dout[143:48];
+                    S_LOAD: begin               // block RAM output straight into registers
+                        {t_start_q, count_q, period_m1_q, window_m1_q} <= fifo_dout;
                         rem_q <= fifo_dout[79:48];
-                        period_m1_q <= fifo_dout[47:16] - 32'd1;
-                        window_m1_q <= fifo_dout[15:0] - 16'd1;
-                        tp_lo_q <= fifo_dout[111:80] - 32'd1;
-                        borrow_q <= (fifo_dout[111:80] == 32'd0);
                         tp_hi_q <= fifo_dout[143:112];
                         att_q <= 32'd0;
                         nfired_q <= 32'd0;
                         state_q <= S_SUB1;
                     end
                     S_SUB1: begin
-                        tp_hi_q <= tp_hi_q - {31'd0, borrow_q};
-                        uf_q <= borrow_q && (tp_hi_q == 32'd0);
+                        period_m1_q <= period_m1_q - 32'd1;
+                        window_m1_q <= window_m1_q - 16'd1;
+                        tp_lo_q <= t_start_q[31:0] - 32'd2;
+                        borrow_q <= (t_start_q[31:0] < 32'd2);
                         state_q <= S_SUB2;
                     end
-                    S_SUB2: state_q <= S_CMP;     // compare stage loads the new t_start - 1
-                    S_CMP:  state_q <= S_WAIT;
+                    S_SUB2: begin
+                        tp_hi_q <= tp_hi_q - {31'd0, borrow_q};
+                        uf_q <= borrow_q && (tp_hi_q == 32'd0);
+                        state_q <= S_CMP1;
+                    end
+                    S_CMP1: state_q <= S_CMP2;    // compare stages load the new t_start - 2
+                    S_CMP2: state_q <= S_WAIT;
                     S_WAIT: begin
                         if (late) begin
                             ev_valid_o <= 1'b1;
