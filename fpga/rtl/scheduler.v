@@ -64,6 +64,7 @@ module scheduler #(
     reg        eval_q;              // the window closed last cycle
     reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
     reg [31:0] rem_q;               // attempts not yet fired
+    reg        rem0_q;              // rem_q == 0 (registered flag, timing)
     reg [31:0] att_q;               // index of the current attempt
     reg [31:0] nfired_q;            // attempts fired
 
@@ -124,6 +125,7 @@ module scheduler #(
             eval_q <= 1'b0;
             eval2_q <= 1'b0;
             rem_q <= 32'd0;
+            rem0_q <= 1'b1;
             att_q <= 32'd0;
             nfired_q <= 32'd0;
             ev_op_o <= 8'd0;
@@ -134,12 +136,13 @@ module scheduler #(
             eval2_q <= eval_q;
             // Next attempt: decided a cycle ahead, cancelled by the state leaving S_RUN (a herald
             // ends the entry in the same cycle at the latest, since period >= window + 2).
-            fireN_q <= (state_q == S_RUN) && (rem_q != 32'd0) && (per_cnt_q == 32'd1);
+            fireN_q <= (state_q == S_RUN) && !rem0_q && (per_cnt_q == 32'd1);
             if (fire) begin
                 win_left_q <= window_m1_q;
                 per_cnt_q <= period_m1_q;
                 nfired_q <= nfired_q + 32'd1;
                 rem_q <= rem_q - 32'd1;
+                rem0_q <= (rem_q == 32'd1);
                 if (fireN) att_q <= att_q + 32'd1;
             end else if (win_on) begin
                 win_left_q <= win_left_q - 16'd1;
@@ -163,6 +166,7 @@ module scheduler #(
                     S_LOAD: begin               // block RAM output straight into registers
                         {t_start_q, count_q, period_m1_q, window_m1_q} <= fifo_dout;
                         rem_q <= fifo_dout[79:48];
+                        rem0_q <= 1'b0;     // count >= 1 (BAD_ARG otherwise)
                         tp_hi_q <= fifo_dout[143:112];
                         att_q <= 32'd0;
                         nfired_q <= 32'd0;
@@ -199,7 +203,7 @@ module scheduler #(
                             ev_payload_o <= {clicked_i[0] ? t0_i : t1_i,
                                              clicked_i[0] ? 8'd0 : 8'd1, att_q, 24'd0};
                             state_q <= S_IDLE;
-                        end else if (rem_q == 32'd0) begin
+                        end else if (rem0_q) begin
                             ev_valid_o <= 1'b1;
                             ev_op_o <= `HW_OP_DONE;
                             ev_payload_o <= {ts_d_i, count_q, `HW_DONE_EXHAUSTED, 24'd0};
