@@ -61,6 +61,10 @@ module header_decoder #(
     reg [63:0]   ts_stop_q;      // timestamp of that sample
     reg          have_free_q;
     reg [7:0]    free_idx_q;
+    // byte verdict inputs, registered at the stop-bit sample (timing)
+    reg          idx0_q, idx5_q, marker_q, crc_ok_q;
+    reg          gap_hit_q;      // the inter-byte gap limit was reached last cycle
+    reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
 
     wire [7:0] crc_nx;
     crc8_byte u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
@@ -97,7 +101,7 @@ module header_decoder #(
                 cnt_bad_o    <= 1'b1;
                 ev_valid_o   <= 1'b1;
                 ev_op_o      <= `HW_OP_ERROR;
-                ev_payload_o <= {`HW_ERR_BAD_HEADER, bad_cnt_i + 32'd1, 88'd0};
+                ev_payload_o <= {`HW_ERR_BAD_HEADER, bad_info_q, 88'd0};
             end
             idx_q <= 3'd0;
         end
@@ -110,10 +114,13 @@ module header_decoder #(
         slots_free_o <= nfree;
         have_free_q <= have_free;
         free_idx_q <= free_idx;
+        bad_info_q <= bad_cnt_i + 32'd1;
+        gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
         done_q <= 1'b0;
         if (rst_i) begin
             stop_ok_q <= 1'b0;
             ts_stop_q <= 64'd0;
+            {idx0_q, idx5_q, marker_q, crc_ok_q} <= 4'd0;
             have_free_q <= 1'b0;
             free_idx_q <= 8'd0;
             state_q <= S_HIGH;
@@ -136,7 +143,6 @@ module header_decoder #(
                         state_q <= S_START;
                         cnt_q   <= HALF_M1;
                     end else if (idx_q != 3'd0) begin
-                        if (gap_q == GAP_MAX) bad;
                         gap_q <= gap_q + 1'b1;
                     end
                 end
@@ -160,24 +166,30 @@ module header_decoder #(
                     done_q <= 1'b1;
                     stop_ok_q <= line;
                     ts_stop_q <= ts_i;
+                    idx0_q <= (idx_q == 3'd0);
+                    idx5_q <= (idx_q == 3'd5);
+                    marker_q <= (shift_q == `HW_HEADER_MARKER);
+                    crc_ok_q <= (shift_q == crc_q);
                     state_q <= line ? S_IDLE : S_HIGH;
                 end else cnt_q <= cnt_q - 1'b1;
                 default: state_q <= S_IDLE;
             endcase
+            // more than 2 byte times of silence inside a header
+            if (gap_hit_q && !done_q) bad;
             // verdict on the byte whose stop bit was sampled last cycle
             if (done_q) begin
                 if (!stop_ok_q) begin
                     bad;
-                end else if (idx_q == 3'd0) begin
-                    if (shift_q == `HW_HEADER_MARKER) begin
+                end else if (idx0_q) begin
+                    if (marker_q) begin
                         idx_q <= 3'd1;
                         crc_q <= 8'd0;
                     end else bad;
-                end else if (idx_q != 3'd5) begin
+                end else if (!idx5_q) begin
                     seq_q <= {seq_q[23:0], shift_q};
                     crc_q <= crc_nx;
                     idx_q <= idx_q + 3'd1;
-                end else if (shift_q != crc_q) begin
+                end else if (!crc_ok_q) begin
                     bad;
                 end else begin
                     idx_q <= 3'd0;
