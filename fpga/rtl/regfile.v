@@ -50,21 +50,33 @@ module regfile (
 
     wire clear = we_i && (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
 
+    // Strobes are registered before the 32-bit adders (timing): counters lag their events by one
+    // cycle.
+    reg inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
+        inc_hdrs_q;
+    reg [2:0] add_lost_q;
+    always @(posedge clk_i) begin
+        {inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
+         inc_hdrs_q} <= rst_i ? 8'd0 : {inc_crc_i, inc_late_i, inc_overflow_i, inc_bad_header_i,
+                                        inc_herald_i, inc_both_i, inc_attempts_i, inc_headers_i};
+        add_lost_q <= rst_i ? 3'd0 : add_evt_lost_i;
+    end
+
     always @(posedge clk_i) begin
         if (rst_i || clear) begin
             err_crc_q <= 32'd0; err_late_q <= 32'd0; err_ovf_q <= 32'd0; err_hdr_q <= 32'd0;
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
         end else begin
-            err_crc_q    <= err_crc_q    + {31'd0, inc_crc_i};
-            err_late_q   <= err_late_q   + {31'd0, inc_late_i};
-            err_ovf_q    <= err_ovf_q    + {31'd0, inc_overflow_i};
-            err_hdr_q    <= err_hdr_q    + {31'd0, inc_bad_header_i};
-            cnt_herald_q <= cnt_herald_q + {31'd0, inc_herald_i};
-            cnt_both_q   <= cnt_both_q   + {31'd0, inc_both_i};
-            cnt_att_q    <= cnt_att_q    + {31'd0, inc_attempts_i};
-            cnt_hdrs_q   <= cnt_hdrs_q   + {31'd0, inc_headers_i};
-            evt_lost_q   <= evt_lost_q   + {29'd0, add_evt_lost_i};
+            err_crc_q    <= err_crc_q    + {31'd0, inc_crc_q};
+            err_late_q   <= err_late_q   + {31'd0, inc_late_q};
+            err_ovf_q    <= err_ovf_q    + {31'd0, inc_ovf_q};
+            err_hdr_q    <= err_hdr_q    + {31'd0, inc_hdr_q};
+            cnt_herald_q <= cnt_herald_q + {31'd0, inc_herald_q};
+            cnt_both_q   <= cnt_both_q   + {31'd0, inc_both_q};
+            cnt_att_q    <= cnt_att_q    + {31'd0, inc_att_q};
+            cnt_hdrs_q   <= cnt_hdrs_q   + {31'd0, inc_hdrs_q};
+            evt_lost_q   <= evt_lost_q   + {29'd0, add_lost_q};
         end
     end
 
