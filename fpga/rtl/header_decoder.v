@@ -63,6 +63,9 @@ module header_decoder #(
     reg [7:0]    free_idx_q;
     // byte verdict inputs, registered at the stop-bit sample (timing)
     reg          idx0_q, idx5_q, marker_q, crc_ok_q;
+    reg          done2_q;        // second verdict stage: apply the category
+    reg          cat_bad_q, cat_marker_q, cat_seq_q, cat_good_q;
+    reg [N_SLOTS-1:0] free_oh_q; // lowest free slot, one-hot
     reg          gap_hit_q;      // the inter-byte gap limit was reached last cycle
     reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
 
@@ -95,6 +98,10 @@ module header_decoder #(
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
     wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
 
+    wire alloc = done2_q && cat_good_q && en_i && have_free_q;
+    wire [N_SLOTS-1:0] free_clr = (free_i && free_ok_o)
+        ? ({{(N_SLOTS-1){1'b0}}, 1'b1} << free_slot_i[$clog2(N_SLOTS)-1:0]) : {N_SLOTS{1'b0}};
+
     task bad;
         begin
             if (en_i) begin
@@ -114,6 +121,12 @@ module header_decoder #(
         slots_free_o <= nfree;
         have_free_q <= have_free;
         free_idx_q <= free_idx;
+        free_oh_q <= ~used_q & (used_q + {{(N_SLOTS-1){1'b0}}, 1'b1});
+        done2_q <= done_q;
+        cat_bad_q    <= !stop_ok_q || (idx0_q && !marker_q) || (idx5_q && !crc_ok_q);
+        cat_marker_q <= stop_ok_q && idx0_q && marker_q;
+        cat_seq_q    <= stop_ok_q && !idx0_q && !idx5_q;
+        cat_good_q   <= stop_ok_q && idx5_q && crc_ok_q;
         bad_info_q <= bad_cnt_i + 32'd1;
         gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
         done_q <= 1'b0;
@@ -135,7 +148,7 @@ module header_decoder #(
             ev_op_o <= 8'd0;
             ev_payload_o <= 128'd0;
         end else begin
-            if (free_i && free_ok_o) used_q[free_slot_i[$clog2(N_SLOTS)-1:0]] <= 1'b0;
+            used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
             case (state_q)
                 S_HIGH: if (line) state_q <= S_IDLE;
                 S_IDLE: begin
@@ -175,29 +188,25 @@ module header_decoder #(
                 default: state_q <= S_IDLE;
             endcase
             // more than 2 byte times of silence inside a header
-            if (gap_hit_q && !done_q) bad;
-            // verdict on the byte whose stop bit was sampled last cycle
-            if (done_q) begin
-                if (!stop_ok_q) begin
-                    bad;
-                end else if (idx0_q) begin
-                    if (marker_q) begin
-                        idx_q <= 3'd1;
-                        crc_q <= 8'd0;
-                    end else bad;
-                end else if (!idx5_q) begin
+            if (gap_hit_q && !done_q && !done2_q) bad;
+            // verdict on the byte whose stop bit was sampled two cycles ago
+            if (done2_q) begin
+                if (cat_bad_q) bad;
+                if (cat_marker_q) begin
+                    idx_q <= 3'd1;
+                    crc_q <= 8'd0;
+                end
+                if (cat_seq_q) begin
                     seq_q <= {seq_q[23:0], shift_q};
                     crc_q <= crc_nx;
                     idx_q <= idx_q + 3'd1;
-                end else if (!crc_ok_q) begin
-                    bad;
-                end else begin
+                end
+                if (cat_good_q) begin
                     idx_q <= 3'd0;
                     if (en_i) begin
                         cnt_good_o <= 1'b1;
                         ev_valid_o <= 1'b1;
                         if (have_free_q) begin
-                            used_q[free_idx_q[$clog2(N_SLOTS)-1:0]] <= 1'b1;
                             ev_op_o <= `HW_OP_HEADER;
                             ev_payload_o <= {seq_q, ts_stop_q, free_idx_q, 24'd0};
                         end else begin
