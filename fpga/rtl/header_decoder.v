@@ -11,9 +11,9 @@
 // After a framing error the decoder waits for the line to go high again. FREE (free_i) returns a
 // slot; free_ok_o says whether the slot was allocated. en_i = CONTROL.HEADER_EN: while 0, headers
 // are still received (to stay in sync) but produce no event and no count.
-// Timing: each byte is judged in the cycle after its stop-bit sample (registered byte, stop bit
-// and timestamp), and the lowest free slot is registered too; a slot freed in the cycle just
-// before a header's verdict is only seen by the next header.
+// Timing: each byte is judged in registered stages after its stop-bit sample (the event leaves 3
+// cycles after it; HEADER.ts is the sample cycle), and the lowest free slot is registered too: a
+// slot freed in the 2 cycles just before a header's verdict is only seen by the next header.
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
 `default_nettype none
 `include "wire_spec.vh"
@@ -64,7 +64,7 @@ module header_decoder #(
     // byte verdict inputs, registered at the stop-bit sample (timing)
     reg          idx0_q, idx5_q, marker_q, crc_ok_q;
     reg          done2_q;        // second verdict stage: apply the category
-    reg          cat_bad_q, cat_marker_q, cat_seq_q, cat_good_q;
+    reg          cat_marker_q, cat_seq_q, cat_good_q;
     reg [N_SLOTS-1:0] free_oh_q; // lowest free slot, one-hot
     reg          gap_hit_q;      // the inter-byte gap limit was reached last cycle
     reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
@@ -98,35 +98,37 @@ module header_decoder #(
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
     wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
 
-    wire alloc = done2_q && cat_good_q && en_i && have_free_q;
+    // Actions, decided one cycle ahead from registered flags so the event registers need no
+    // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
+    reg act_bad_q, act_hdr_q, act_ns_q, idx_rst_q;
+    wire alloc = act_hdr_q;
     wire [N_SLOTS-1:0] free_clr = (free_i && free_ok_o)
         ? ({{(N_SLOTS-1){1'b0}}, 1'b1} << free_slot_i[$clog2(N_SLOTS)-1:0]) : {N_SLOTS{1'b0}};
 
-    task bad;
-        begin
-            if (en_i) begin
-                cnt_bad_o    <= 1'b1;
-                ev_valid_o   <= 1'b1;
-                ev_op_o      <= `HW_OP_ERROR;
-                ev_payload_o <= {`HW_ERR_BAD_HEADER, bad_info_q, 88'd0};
-            end
-            idx_q <= 3'd0;
-        end
-    endtask
 
     always @(posedge clk_i) begin
-        ev_valid_o <= 1'b0;
-        cnt_good_o <= 1'b0;
-        cnt_bad_o  <= 1'b0;
         slots_free_o <= nfree;
         have_free_q <= have_free;
         free_idx_q <= free_idx;
         free_oh_q <= ~used_q & (used_q + {{(N_SLOTS-1){1'b0}}, 1'b1});
         done2_q <= done_q;
-        cat_bad_q    <= !stop_ok_q || (idx0_q && !marker_q) || (idx5_q && !crc_ok_q);
         cat_marker_q <= stop_ok_q && idx0_q && marker_q;
         cat_seq_q    <= stop_ok_q && !idx0_q && !idx5_q;
         cat_good_q   <= stop_ok_q && idx5_q && crc_ok_q;
+        // bad byte, or more than 2 byte times of silence inside a header
+        idx_rst_q <= (done_q && (!stop_ok_q || (idx0_q && !marker_q) || (idx5_q && !crc_ok_q)))
+                     || (gap_hit_q && !done_q);
+        act_bad_q <= en_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
+                                          (idx5_q && !crc_ok_q))) || (gap_hit_q && !done_q));
+        act_hdr_q <= en_i && done_q && stop_ok_q && idx5_q && crc_ok_q && have_free_q;
+        act_ns_q  <= en_i && done_q && stop_ok_q && idx5_q && crc_ok_q && !have_free_q;
+        ev_valid_o <= act_bad_q || act_hdr_q || act_ns_q;
+        cnt_bad_o  <= act_bad_q;
+        cnt_good_o <= act_hdr_q || act_ns_q;
+        ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
+        ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, free_idx_q, 24'd0})
+                      | ({128{act_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
+                      | ({128{act_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info_q, 88'd0});
         bad_info_q <= bad_cnt_i + 32'd1;
         gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
         done_q <= 1'b0;
@@ -145,8 +147,8 @@ module header_decoder #(
             seq_q   <= 32'd0;
             crc_q   <= 8'd0;
             used_q  <= {N_SLOTS{1'b0}};
-            ev_op_o <= 8'd0;
-            ev_payload_o <= 128'd0;
+            {act_bad_q, act_hdr_q, act_ns_q, idx_rst_q} <= 4'd0;
+            {ev_valid_o, cnt_bad_o, cnt_good_o} <= 3'd0;
         end else begin
             used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
             case (state_q)
@@ -187,11 +189,9 @@ module header_decoder #(
                 end else cnt_q <= cnt_q - 1'b1;
                 default: state_q <= S_IDLE;
             endcase
-            // more than 2 byte times of silence inside a header
-            if (gap_hit_q && !done_q && !done2_q) bad;
+            if (idx_rst_q) idx_q <= 3'd0;
             // verdict on the byte whose stop bit was sampled two cycles ago
             if (done2_q) begin
-                if (cat_bad_q) bad;
                 if (cat_marker_q) begin
                     idx_q <= 3'd1;
                     crc_q <= 8'd0;
@@ -201,20 +201,7 @@ module header_decoder #(
                     crc_q <= crc_nx;
                     idx_q <= idx_q + 3'd1;
                 end
-                if (cat_good_q) begin
-                    idx_q <= 3'd0;
-                    if (en_i) begin
-                        cnt_good_o <= 1'b1;
-                        ev_valid_o <= 1'b1;
-                        if (have_free_q) begin
-                            ev_op_o <= `HW_OP_HEADER;
-                            ev_payload_o <= {seq_q, ts_stop_q, free_idx_q, 24'd0};
-                        end else begin
-                            ev_op_o <= `HW_OP_ERROR;
-                            ev_payload_o <= {`HW_ERR_NO_SLOT, seq_q, 88'd0};
-                        end
-                    end
-                end
+                if (cat_good_q) idx_q <= 3'd0;
             end
         end
     end
