@@ -89,20 +89,28 @@ def rtl_sources(rtl_dir: Path = RTL_DIR) -> list[Path]:
     return files
 
 
-def _visible(path: Path, cwd: Path | None) -> Path:
-    """YoWASP tools see their working directory reliably; name files below it relative to it."""
-    if cwd is not None:
-        try:
-            return path.resolve().relative_to(cwd.resolve())
-        except ValueError:
-            pass
-    return path
+def _stage_sources(rtl_dir: Path, cwd: Path | None) -> tuple[list[Path], Path]:
+    """Copy the RTL (and its includes) below the tools' working directory; return relative names.
+
+    YoWASP (WASI) tools reliably see only their working directory: absolute paths elsewhere fail
+    in some places (seen for every path under /tmp), so the sources are always staged.
+    """
+    files = rtl_sources(rtl_dir)
+    if cwd is None:
+        return files, rtl_dir
+    dest = cwd / "rtl_src"
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in [*files, *sorted(rtl_dir.glob("*.vh"))]:
+        shutil.copy2(src, dest / src.name)
+    rel = Path("rtl_src")
+    return [rel / f.name for f in files], rel
 
 
 def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
                  rtl_dir: Path = RTL_DIR, cwd: Path | None = None) -> str:
-    files = " ".join(str(_visible(p, cwd)) for p in rtl_sources(rtl_dir))
-    lines = [f"read_verilog -sv -I{_visible(rtl_dir, cwd)} {files}", "hierarchy -check -top top"]
+    staged, inc = _stage_sources(rtl_dir, cwd)
+    files = " ".join(str(p) for p in staged)
+    lines = [f"read_verilog -sv -I{inc} {files}", "hierarchy -check -top top"]
     for k, v in params.items():
         lines.append(f"chparam -set {k} {v} top")
     if synth_cmd:
@@ -150,7 +158,7 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"top_{target}.json"
-    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params)
+    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir)
     result = SynthResult(target, tgt.device, None, tgt.goal_mhz)
     result.commands.append(f"yosys -p \"{script}\"")
     if status:
