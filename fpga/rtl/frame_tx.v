@@ -37,6 +37,8 @@ module frame_tx #(
     reg [7:0]    rd_q;       // buf_q[j_q] of the previous cycle (CRC input)
     reg          crc_en_q;   // rd_q holds a byte to add to the CRC
     reg          hz_q, lz_q; // CRC high / low byte is zero
+    reg          ph_q;       // scan phase: 0 = look at byte j_q, 1 = act on it (timing)
+    reg          stop_q;     // byte j_q ends the block (end of frame or a zero)
 
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
@@ -71,6 +73,8 @@ module frame_tx #(
             crc_en_q <= 1'b0;
             hz_q <= 1'b0;
             lz_q <= 1'b0;
+            ph_q <= 1'b0;
+            stop_q <= 1'b0;
             byte_o <= 8'd0;
             byte_valid_o <= 1'b0;
         end else begin
@@ -103,8 +107,12 @@ module frame_tx #(
                     idx_q <= {IW{1'b0}};
                     state_q <= S_SCAN;
                 end
-                S_SCAN: if (j_q == n_end || zero_j) state_q <= S_CODE;
-                        else j_q <= j_q + ONE;
+                S_SCAN: begin          // two cycles per byte: the UART is far slower anyway
+                    ph_q <= !ph_q;
+                    if (!ph_q) stop_q <= (j_q == n_end) || zero_j;
+                    else if (stop_q) state_q <= S_CODE;
+                    else j_q <= j_q + ONE;
+                end
                 S_CODE: if (out_free) begin
                     byte_o <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
                     byte_valid_o <= 1'b1;

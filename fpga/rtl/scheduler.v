@@ -10,10 +10,11 @@
 // attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
 // and flushes the FIFO.
 //
-// Timing: no 64-bit arithmetic in one cycle. t_start - 2 is computed in two 32-bit halves, then a
-// two-stage registered compare (32-bit halves, then combined) watches the counter, so the first
-// attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The LATE
-// check happens 7 cycles after the scheduler pops the entry (refmodel.SCHED_CHECK_LAT).
+// Timing: no 64-bit arithmetic in one cycle. t_start - 3 is computed in two 32-bit halves, then a
+// registered compare (32-bit halves, combined, then the decision) watches the counter, so the
+// first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The
+// LATE check is made 8 cycles after the entry is popped (refmodel.SCHED_CHECK_LAT), with
+// now = the timestamp of that cycle: LATE iff t_start < now, exactly as the spec says.
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
 `default_nettype none
 `include "wire_spec.vh"
@@ -55,8 +56,9 @@ module scheduler #(
     reg [63:0] t_start_q;
     reg [31:0] count_q, period_m1_q;
     reg [15:0] window_m1_q;
-    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 2
-    reg        borrow_q, uf_q;      // uf: t_start < 2 (always late)
+    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 3
+    reg        borrow_q, uf_q;      // uf: t_start < 3 (always late)
+    reg        late_q, fire0_q;     // decisions for this cycle, made last cycle in S_WAIT
     reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;   // compare stage 1 (32-bit halves)
     reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
     reg [31:0] per_cnt_q;           // cycles to the next attempt
@@ -80,9 +82,11 @@ module scheduler #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    // gt_q / eq_q compare ts of two cycles ago with t_start - 2, i.e. now with t_start.
-    wire late  = (state_q == S_WAIT) && (uf_q || gt_q);
-    wire fire0 = (state_q == S_WAIT) && !uf_q && eq_q;
+    // gt_q / eq_q compare ts of two cycles ago with t_start - 3, i.e. the next cycle's ts with
+    // t_start: registered, they say "the next cycle is t_start" (fire0_q) or "the next cycle is
+    // past t_start" (late_q). So both decisions come straight from flip-flops.
+    wire late  = (state_q == S_WAIT) && late_q;
+    wire fire0 = (state_q == S_WAIT) && fire0_q;
     reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
     wire fireN = fireN_q && (state_q == S_RUN);
     wire fire  = (fire0 || fireN) && !abort_i;
@@ -105,6 +109,8 @@ module scheduler #(
         lo_eq_q <= ts_i[31:0] == tp_lo_q;
         gt_q <= hi_gt_q || (hi_eq_q && lo_gt_q);
         eq_q <= hi_eq_q && lo_eq_q;
+        late_q  <= !rst_i && (state_q == S_WAIT) && (uf_q || gt_q);
+        fire0_q <= !rst_i && (state_q == S_WAIT) && !uf_q && eq_q;
     end
 
     always @(posedge clk_i) begin
@@ -175,8 +181,8 @@ module scheduler #(
                     S_SUB1: begin
                         period_m1_q <= period_m1_q - 32'd1;
                         window_m1_q <= window_m1_q - 16'd1;
-                        tp_lo_q <= t_start_q[31:0] - 32'd2;
-                        borrow_q <= (t_start_q[31:0] < 32'd2);
+                        tp_lo_q <= t_start_q[31:0] - 32'd3;
+                        borrow_q <= (t_start_q[31:0] < 32'd3);
                         state_q <= S_SUB2;
                     end
                     S_SUB2: begin
@@ -184,7 +190,7 @@ module scheduler #(
                         uf_q <= borrow_q && (tp_hi_q == 32'd0);
                         state_q <= S_CMP1;
                     end
-                    S_CMP1: state_q <= S_CMP2;    // compare stages load the new t_start - 2
+                    S_CMP1: state_q <= S_CMP2;    // compare stages load the new t_start - 3
                     S_CMP2: state_q <= S_WAIT;
                     S_WAIT: begin
                         if (late) begin

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hwctl.wire import DoneReason
 
-SCHED_CHECK_LAT = 7
+SCHED_CHECK_LAT = 8
 #: The RTL decides an attempt EVAL_LAT cycles after its window's end (herald record pipeline);
 #: the entry ends (and the next pop starts) at that cycle. Event timestamps are not affected.
 EVAL_LAT = 1
