@@ -8,9 +8,9 @@
 // (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
 //
 // Pipeline (for timing): cycle A accepts the frame and registers the decoded flags, fields and the
-// register read; cycle B picks the response and registers the action strobes (push/abort/free/
-// reg write), which take effect in cycle C. FIFO-full and slot checks are made in B; only this
-// decoder pushes or frees, so they still hold in C.
+// register read; cycle B decides (response kind, NAK code) and registers the action strobes
+// (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
+// and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder (
@@ -64,8 +64,12 @@ module cmd_decoder (
     output reg  [127:0] ev_payload_o
 );
     reg  busy_q;                // stage B holds a command
-    wire acc = frame_valid_i && !resp_valid_o && !busy_q;
-    assign frame_ready_o = !resp_valid_o && !busy_q;
+    reg  c_q;                   // stage C holds a command (response being written)
+    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q;
+    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q;
+    // stage B -> C: response kind (one-hot) and NAK code
+    reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
+    reg [7:0] c_code_q;
 
     // opcode table: known, is a command, payload length
     reg       known, is_cmd;
@@ -128,17 +132,6 @@ module cmd_decoder (
     assign inc_overflow_o = ovf_q;
     assign inc_crc_o = rx_err_i;
 
-    task respond(input [7:0] op, input [5:0] n, input [63:0] pl);
-        begin
-            resp_valid_o <= 1'b1;
-            resp_seq_o <= seq_a;
-            resp_op_o <= op;
-            resp_len_o <= n;
-            resp_pl_o <= pl;
-            last_v_q <= 1'b1;
-            last_seq_q <= seq_a;
-        end
-    endtask
 
     always @(posedge clk_i) begin
         ev_valid_o <= 1'b0;
@@ -149,6 +142,9 @@ module cmd_decoder (
         ovf_q <= 1'b0;
         if (rst_i) begin
             busy_q <= 1'b0;
+            c_q <= 1'b0;
+            {c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q} <= 5'd0;
+            c_code_q <= 8'd0;
             resp_valid_o <= 1'b0;
             resp_seq_o <= 8'd0;
             resp_op_o <= 8'd0;
@@ -190,47 +186,73 @@ module cmd_decoder (
                 period_a <= f_period;
                 window_a <= f_window;
             end
-            // stage B
+            // stage B: decide (small outputs only)
+            c_q <= busy_q;
             if (busy_q) begin
                 busy_q <= 1'b0;
-                if (!known_a)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_OPCODE, 48'd0});
-                else if (!len_ok_a)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_LENGTH, 48'd0});
-                else if (retry_a)
-                    resp_valid_o <= 1'b1;                   // same response again
-                else if (!is_cmd_a)
-                    respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_OPCODE, 48'd0});
-                else case (op_a)
+                {c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q} <= 5'd0;
+                c_code_q <= 8'd0;
+                if (!known_a) begin
+                    c_nak_q <= 1'b1;
+                    c_code_q <= `HW_ERR_BAD_OPCODE;
+                end else if (!len_ok_a) begin
+                    c_nak_q <= 1'b1;
+                    c_code_q <= `HW_ERR_BAD_LENGTH;
+                end else if (retry_a) begin
+                    c_retry_q <= 1'b1;                      // same response again
+                end else if (!is_cmd_a) begin
+                    c_nak_q <= 1'b1;
+                    c_code_q <= `HW_ERR_BAD_OPCODE;
+                end else case (op_a)
                     `HW_OP_REG_READ:
-                        if (rd_ok_a) respond(`HW_OP_REG_VALUE, `HW_LEN_REG_VALUE, {b0_a, rdata_a, 24'd0});
-                        else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_REG, 48'd0});
+                        if (rd_ok_a) c_val_q <= 1'b1;
+                        else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_REG; end
                     `HW_OP_REG_WRITE:
                         if (wr_ok_a) begin
                             we_q <= 1'b1;
-                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
-                        end else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_REG, 48'd0});
+                            c_ack_q <= 1'b1;
+                        end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_REG; end
                     `HW_OP_SCHEDULE:
-                        if (bad_arg_a) respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_ARG, 48'd0});
-                        else if (sched_full_i) begin
+                        if (bad_arg_a) begin
+                            c_nak_q <= 1'b1;
+                            c_code_q <= `HW_ERR_BAD_ARG;
+                        end else if (sched_full_i) begin
                             ovf_q <= 1'b1;
-                            respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_OVERFLOW, 48'd0});
+                            c_nak_q <= 1'b1;
+                            c_code_q <= `HW_ERR_OVERFLOW;
                         end else begin
                             push_q <= 1'b1;
-                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                            c_ack_q <= 1'b1;
                         end
                     `HW_OP_FREE:
                         if (free_ok_i) begin
                             free_q <= 1'b1;
-                            respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
-                        end else respond(`HW_OP_NAK, `HW_LEN_NAK, {op_a, `HW_ERR_BAD_SLOT, 48'd0});
+                            c_ack_q <= 1'b1;
+                        end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_SLOT; end
                     `HW_OP_TIME:
-                        respond(`HW_OP_TIME_VALUE, `HW_LEN_TIME_VALUE, ts_i);
+                        c_time_q <= 1'b1;
                     default: begin  // ABORT
                         abort_q <= 1'b1;
-                        respond(`HW_OP_ACK, `HW_LEN_ACK, {op_a, 56'd0});
+                        c_ack_q <= 1'b1;
                     end
                 endcase
+            end
+            // stage C: write the response (one-hot AND-OR mux)
+            if (c_q) begin
+                resp_valid_o <= 1'b1;
+                if (!c_retry_q) begin
+                    resp_seq_o <= seq_a;
+                    resp_op_o <= c_val_q ? `HW_OP_REG_VALUE : c_time_q ? `HW_OP_TIME_VALUE :
+                                 c_ack_q ? `HW_OP_ACK : `HW_OP_NAK;
+                    resp_len_o <= c_val_q ? 6'(`HW_LEN_REG_VALUE) : c_time_q ? 6'(`HW_LEN_TIME_VALUE) :
+                                  c_ack_q ? 6'(`HW_LEN_ACK) : 6'(`HW_LEN_NAK);
+                    resp_pl_o <= ({64{c_val_q}}  & {b0_a, rdata_a, 24'd0})
+                               | ({64{c_time_q}} & ts_i)
+                               | ({64{c_ack_q}}  & {op_a, 56'd0})
+                               | ({64{c_nak_q}}  & {op_a, c_code_q, 48'd0});
+                    last_v_q <= 1'b1;
+                    last_seq_q <= seq_a;
+                end
             end
         end
     end

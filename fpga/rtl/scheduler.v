@@ -58,7 +58,9 @@ module scheduler #(
     reg [15:0] window_m1_q;
     reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 3
     reg        borrow_q, uf_q;      // uf: t_start < 3 (always late)
-    reg        late_q, fire0_q;     // decisions for this cycle, made last cycle in S_WAIT
+    reg        late_q, fire0_q;
+    reg [31:0] hi_m1_q;             // t_start[63:32] - 1
+    reg        hi_zero_q;           // t_start[63:32] == 0     // decisions for this cycle, made last cycle in S_WAIT
     reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;   // compare stage 1 (32-bit halves)
     reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
     reg [31:0] per_cnt_q;           // cycles to the next attempt
@@ -183,11 +185,13 @@ module scheduler #(
                         window_m1_q <= window_m1_q - 16'd1;
                         tp_lo_q <= t_start_q[31:0] - 32'd3;
                         borrow_q <= (t_start_q[31:0] < 32'd3);
+                        hi_m1_q <= t_start_q[63:32] - 32'd1;
+                        hi_zero_q <= (t_start_q[63:32] == 32'd0);
                         state_q <= S_SUB2;
                     end
                     S_SUB2: begin
-                        tp_hi_q <= tp_hi_q - {31'd0, borrow_q};
-                        uf_q <= borrow_q && (tp_hi_q == 32'd0);
+                        if (borrow_q) tp_hi_q <= hi_m1_q;
+                        uf_q <= borrow_q && hi_zero_q;
                         state_q <= S_CMP1;
                     end
                     S_CMP1: state_q <= S_CMP2;    // compare stages load the new t_start - 3
