@@ -1,19 +1,38 @@
-"""Node service: the ESP core (ESP paper §V) driving a device by URL, peers over ZeroMQ.
+"""Node service: ESP (ESP paper §V) and pair verification (pair-verification paper §II-C2) driving
+a device by URL, peers over ZeroMQ.
 
-``hwctl node --config node.toml`` runs one node. The service is an asyncio driver around the
-sans-IO :class:`hwctl.protocols.esp.EspNode`: it feeds the core requests (its own workload),
-control messages from peers and timer expiries, and carries out the core's actions:
+``hwctl node --config node.toml`` runs one node. The service is an asyncio driver around two
+sans-IO cores, :class:`hwctl.protocols.esp.EspNode` and (optionally)
+:class:`hwctl.protocols.verification.VerificationCore`. It feeds them requests (its own workload),
+peer messages, device events and timer expiries, and carries out their actions:
 
-- ``Send``           -> ZeroMQ to the peer (one DEALER per neighbour, our ROUTER for incoming)
-- ``StartAttempts``  -> attempt schedules on the device (initiator side, see below)
-- ``Completed``      -> a result record (latency L = NL_finish - NL_start, ESP paper eq. (3))
+- ESP ``Send``            -> ZeroMQ to the peer (one DEALER per neighbour, our ROUTER for incoming)
+- ESP ``StartAttempts``   -> attempt schedules on the device, at *both* ends (see below)
+- ESP ``Completed``       -> a result record (latency L = NL_finish - NL_start, ESP paper eq. (3))
+- HEADER events           -> ``VerificationCore.handle_header`` (the memory slot stays allocated)
+- ``SendToPartner``       -> ZeroMQ to the verification partner (same peer sockets as ESP)
+- ``FreeSlots``           -> one FREE command per slot (each slot freed exactly once, checked)
+- ``PairsVerified``       -> result rows (seq, slot, store/verify ticks, fidelity at verification)
 
-Physical layer. The heralding station's verdict is one event seen by both ends of a link. In this
-service the *initiator* of a request drives the link: it converts ``t_min`` (seconds, node clock)
-to a device cycle, queues SCHEDULE(t_start, count, period, window) with one attempt per
-``period_cycles`` (500 ns by default, ESP Table IV), and relays every HERALD to the remote node
-(``pl`` messages) until the request has its pairs; then both cores get ``attempts_finished``.
-LATE schedules are retried with twice the margin and counted; DONE(EXHAUSTED) re-arms.
+Every ZeroMQ message is ``[kind, payload]``; ``kind`` tells the streams apart on one link:
+``esp`` (an EspMessage), ``pl`` (physical-layer coordination, JSON) and ``vrf`` (a verification
+partner message, :func:`hwctl.protocols.verification.encode_records`).
+
+Time. Protocol cores for ESP use node seconds; the verification core and the device use device
+cycles (ticks). :class:`DeviceClock` is the one conversion (a linear map fixed by a TIME read at
+start). ESP's ``t_min`` travels between nodes, so node clocks must agree (one process: a shared
+``epoch``; separate hosts: synchronised clocks, see docs/node.md).
+
+Physical layer (both ends fire). On ``StartAttempts`` both nodes queue SCHEDULE(t_start, 2^32-1,
+period, window) at ``t_start = t_min + margin`` on their own device, so both lasers fire the same
+attempt k at ``t_start + k*period``. The heralding station's verdict is decided once, by the
+*initiator's* device (its detector inputs model the station; the remote sets CONTROL.HERALD_EN = 0
+so its own detector inputs are ignored). The initiator relays each HERALD to the remote together
+with the start time of the next round (``pl`` messages); the remote ABORTs its schedule on the
+relay, checks from CNT_ATTEMPTS that it fired the heralded attempt, and queues the next round (or
+finishes on the last herald). A LATE at either end restarts the round at both with twice the
+margin. Disagreements (the remote did not fire the heralded attempt, was LATE, heralded itself,
+exhausted, a herald from an aborted round) are counted in ``NodeCounters.disagree``.
 
 Config (TOML)::
 
@@ -21,7 +40,7 @@ Config (TOML)::
     listen = "tcp://127.0.0.1:6001"
     backend = "serial:///tmp/twinA"          # or twin://..., zmq+tcp://...
     duration = 30.0                          # seconds (omit: run until Ctrl-C)
-    out = "results/A"                        # optional: write requests.parquet + meta.json
+    out = "results/A"                        # optional: write <name>.parquet + meta.json
     [peers.B]
     endpoint = "tcp://127.0.0.1:6002"
     length_m = 2000                          # fibre length of the link (control delay)
@@ -33,7 +52,13 @@ Config (TOML)::
     [physical]
     period_cycles = 50
     window_cycles = 2
-    margin_s = 0.002                         # scheduling slack added to t_min
+    margin_s = 0.004                         # scheduling slack of each round (adapts on LATE)
+    [verification]                           # optional: pair verification with one partner
+    partner = "B"                            # one of [peers]; its device sees the same source
+    memory = "nv"                            # Table I memory (short or full name)
+    f_th = 0.81                              # fidelity threshold -> timeout (paper Eq. 1)
+    skew_s = 0.0                             # partner's store time minus ours (s)
+    report_interval_s = 0.001                # batching of ID reports
 """
 
 from __future__ import annotations
@@ -46,6 +71,7 @@ import logging
 import random
 import time
 import tomllib
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,16 +80,46 @@ import zmq.asyncio
 
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.physics import fibre
+from hwctl.physics import memory as _memory
 from hwctl.protocols.base import Completed, Request, Send, StartAttempts
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
+from hwctl.protocols.verification import (
+    FreeSlots,
+    HeaderRejected,
+    PairsDiscarded,
+    PairsRevoked,
+    PairsVerified,
+    SendToPartner,
+    VerificationConfig,
+    VerificationCore,
+    VerificationProtocolError,
+)
 from hwctl.transport import Backend, open_backend
-from hwctl.wire import Done, Error, Header, Herald, Late
+from hwctl.wire import (
+    CLOCK_HZ,
+    ControlBit,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    Header,
+    Herald,
+    Late,
+    Reg,
+)
 
 log = logging.getLogger(__name__)
 
 #: ZeroMQ message kinds between node services (first frame)
 K_ESP = b"esp"  # an EspMessage
-K_PL = b"pl"  # physical-layer relay from initiator to remote: JSON {rid, pairs, attempt, done}
+K_PL = b"pl"  # physical-layer coordination, JSON (see NodeService._station / _follow)
+K_VRF = b"vrf"  # a verification-core partner message (bitmap records)
+
+U32 = 0xFFFF_FFFF
+#: the HEADER frame is ~19 bytes on the wire: a 3 Mbaud UART carries at most ~16k HEADERs/s
+UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
+#: the adaptive scheduling margin never grows beyond this (s)
+MAX_MARGIN_S = 0.05
 
 
 @dataclass
@@ -71,6 +127,32 @@ class PeerConfig:
     name: str
     endpoint: str
     length_m: float = 2000.0
+
+
+@dataclass
+class VerifyConfig:
+    """``[verification]``: the partner node, the memory (paper Table I) and the threshold F_th."""
+
+    partner: str
+    memory: str = "nv"
+    f_th: float = _memory.F_QKD
+    skew_s: float = 0.0
+    report_interval_s: float = 1e-3
+    window_bits: int = 20
+
+    def memory_model(self) -> _memory.Memory:
+        for m in _memory.TABLE_I:
+            if self.memory in (m.short, m.name):
+                return m
+        raise UserError(f"[verification] memory {self.memory!r} is not in Table I; known: "
+                        f"{', '.join(m.short for m in _memory.TABLE_I)}")
+
+    def core_config(self, clock_hz: float = CLOCK_HZ) -> VerificationConfig:
+        """Timeout from T1/T2 and F_th (paper Eq. 1, exact), report interval in device ticks."""
+        return VerificationConfig.from_memory(
+            self.memory_model(), self.f_th, clock_hz=clock_hz, skew_s=self.skew_s,
+            report_interval_ticks=max(1, round(self.report_interval_s * clock_hz)),
+            window_bits=self.window_bits)
 
 
 @dataclass
@@ -88,15 +170,24 @@ class NodeConfig:
     workload: bool = True
     period_cycles: int = 50
     window_cycles: int = 2
-    margin_s: float = 0.002
+    margin_s: float = 0.004
+    verification: VerifyConfig | None = None
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
         try:
             wl = d.get("workload", {})
             ph = d.get("physical", {})
+            vf = d.get("verification")
             peers = [PeerConfig(n, p["endpoint"], float(p.get("length_m", 2000.0)))
                      for n, p in d.get("peers", {}).items()]
+            vcfg = None
+            if vf is not None:
+                vcfg = VerifyConfig(
+                    partner=str(vf["partner"]), memory=str(vf.get("memory", "nv")),
+                    f_th=float(vf.get("f_th", _memory.F_QKD)), skew_s=float(vf.get("skew_s", 0.0)),
+                    report_interval_s=float(vf.get("report_interval_s", 1e-3)),
+                    window_bits=int(vf.get("window_bits", 20)))
             cfg = cls(
                 name=str(d["name"]), listen=str(d["listen"]), backend=str(d["backend"]), peers=peers,
                 duration=None if d.get("duration") is None else float(d["duration"]),
@@ -107,7 +198,8 @@ class NodeConfig:
                 workload=bool(wl.get("enabled", True)),
                 period_cycles=int(ph.get("period_cycles", 50)),
                 window_cycles=int(ph.get("window_cycles", 2)),
-                margin_s=float(ph.get("margin_s", 0.002)),
+                margin_s=float(ph.get("margin_s", 0.004)),
+                verification=vcfg,
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -117,6 +209,17 @@ class NodeConfig:
             raise UserError(f"{source}: node {cfg.name!r} has no [peers]")
         if len(cfg.pairs) != 2 or not 1 <= cfg.pairs[0] <= cfg.pairs[1]:
             raise UserError(f"{source}: workload.pairs must be [min, max] with 1 <= min <= max")
+        if vcfg is not None:
+            if vcfg.partner not in {p.name for p in cfg.peers}:
+                raise UserError(f"{source}: verification.partner {vcfg.partner!r} is not one of [peers]")
+            if not 0.5 < vcfg.f_th < 1.0:
+                raise UserError(f"{source}: verification.f_th must be in (0.5, 1)")
+            if vcfg.report_interval_s <= 0:
+                raise UserError(f"{source}: verification.report_interval_s must be > 0")
+            try:
+                vcfg.core_config()
+            except ValueError as exc:
+                raise UserError(f"{source}: verification: {exc}") from None
         return cfg
 
     @classmethod
@@ -148,6 +251,7 @@ class RequestRecord:
     t_finish: float | None = None
     attempts: int = 0
     late: int = 0
+    restarts: int = 0  # rounds restarted at both ends (a LATE at either end)
     herald_ts: list[int] = field(default_factory=list)
 
     @property
@@ -155,22 +259,88 @@ class RequestRecord:
         return None if self.t_finish is None else self.t_finish - self.t_submit
 
 
+#: kinds of physical-layer disagreement between the two ends of a link (NodeCounters.disagree)
+DISAGREE_KINDS = (
+    "remote_short",  # remote's device had not fired the heralded attempt when the relay came
+    "remote_late",  # remote's device refused the round's start (LATE): it fired nothing
+    "remote_herald",  # remote's own detectors heralded (HERALD_EN should be 0 there)
+    "exhausted",  # a schedule ran out of attempts before the request was done
+    "stale_herald",  # initiator: a herald from a round already aborted/closed (not counted)
+    "late_notice",  # initiator: the remote's LATE for a round already heralded
+)
+
+
 @dataclass
 class NodeCounters:
     requests: int = 0
     completed: int = 0
     heralds: int = 0
-    attempts: int = 0
+    attempts: int = 0  # attempts fired by this node's device (both roles)
+    schedules: int = 0  # SCHEDULE commands accepted by this node's device
+    generations: int = 0  # requests this node took part in at the physical layer (both roles)
     late: int = 0
     device_errors: int = 0
     headers: int = 0
+    no_slot: int = 0  # ERROR(NO_SLOT): a header came with every slot in use (qubit lost here)
+    bad_headers: int = 0
+    slots_freed: int = 0  # FREE commands acknowledged
+    double_free: int = 0  # the core asked to free a slot that is not held (must stay 0)
+    slot_conflicts: int = 0  # a HEADER gave a slot we still hold (must stay 0)
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0
+    stale_msgs: int = 0  # pl messages for a request no longer running here
+    disagree: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DISAGREE_KINDS, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceClock:
+    """The one host-time <-> device-tick conversion of a node: device cycle ``c0`` is node time
+    ``t0`` (fixed by a TIME read at start, midpoint of its round trip), ``hz`` cycles per second."""
+
+    c0: int = 0
+    t0: float = 0.0
+    hz: float = float(CLOCK_HZ)
+
+    def cycle_at(self, t: float) -> int:
+        return self.c0 + round((t - self.t0) * self.hz)
+
+    def time_at(self, cycle: int) -> float:
+        return self.t0 + (cycle - self.c0) / self.hz
+
+
+async def _cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel and reap ``tasks``, cancelling again while any survives: on Python 3.11 a
+    cancellation that races with ``asyncio.wait_for`` (used by the backend's retry loop) can be
+    swallowed, and a task that loops on would then never end."""
+    pending = set(tasks)
+    while pending:
+        for t in pending:
+            t.cancel()
+        done, pending = await asyncio.wait(pending, timeout=0.2)
+        for t in done:
+            if not t.cancelled():
+                t.exception()  # reaped (a task's error was raised by run() already)
+
+
+async def _wait_event(ev: asyncio.Event, delay: float) -> None:
+    """Wait for ``ev`` at most ``delay`` seconds. Uses ``asyncio.timeout``: Python 3.11's
+    ``wait_for`` can swallow a cancellation that races with the event (the task then never ends)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):
+            await ev.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class PlMsg:
+    """A ``pl`` message from a peer, queued with the device events of the running generation."""
+
+    src: str
+    d: dict
 
 
 class NodeService:
-    """One node: ESP core + backend + ZeroMQ peers. ``await run()``; ``stop()`` ends it."""
+    """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
     def __init__(self, cfg: NodeConfig, *, epoch: float | None = None, rid_base: int = 0,
                  ctx: zmq.asyncio.Context | None = None) -> None:
@@ -183,6 +353,7 @@ class NodeService:
         self.records: dict[int, RequestRecord] = {}
         self.counters = NodeCounters()
         self.backend: Backend | None = None
+        self.clock = DeviceClock()
         self._rid_base = rid_base
         self._rid_next = 0
         self._stop = asyncio.Event()
@@ -190,18 +361,35 @@ class NodeService:
         self._out: dict[str, zmq.asyncio.Socket] = {}
         self._router: zmq.asyncio.Socket | None = None
         self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
-        self._events: asyncio.Queue = asyncio.Queue()
-        self._dev0: tuple[int, float] = (0, 0.0)
+        self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
+        self._pl_rid: int | None = None  # request running at the physical layer here
+        self._control: int | None = None  # last CONTROL value written
+        self._margin = cfg.margin_s  # adaptive scheduling margin (doubles on LATE, decays back)
+        self._stash: deque = deque()  # events taken out of order while waiting for a DONE
         self.error: BaseException | None = None
+        # verification
+        v = cfg.verification
+        self.vcore = VerificationCore(v.core_config()) if v is not None else None
+        self.partner = v.partner if v is not None else None
+        self._vwake = asyncio.Event()
+        self._held: set[int] = set()  # slots allocated by HEADERs and not yet handed to FREE
+        self._free_q: asyncio.Queue[int] = asyncio.Queue()
+        self._free_busy = False  # a FREE command is on its way
+        self._max_ts = 0
+        self._pairs: list[PairsVerified] = []
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
         return time.monotonic() - self.epoch
 
     def device_cycle_at(self, t: float) -> int:
-        """Device cycle at node time ``t`` (linear map fixed at start from one TIME read)."""
-        c0, t0 = self._dev0
-        return c0 + round((t - t0) * (self.backend.clock_hz if self.backend else 1e8))
+        """Device cycle at node time ``t`` (see :class:`DeviceClock`)."""
+        return self.clock.cycle_at(t)
+
+    def device_now(self) -> int:
+        """Device ticks now, never before a HEADER timestamp already seen (the verification core's
+        ``now``; the TIME map is only good to about half a command round trip)."""
+        return max(self.clock.cycle_at(self.now()), self._max_ts)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
@@ -209,7 +397,7 @@ class NodeService:
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         t_before = self.now()
         c = await self.backend.time()
-        self._dev0 = (c, (t_before + self.now()) / 2)
+        self.clock = DeviceClock(c, (t_before + self.now()) / 2, float(self.backend.clock_hz))
         self._router = self.ctx.socket(zmq.ROUTER)
         self._router.linger = 0
         try:
@@ -228,8 +416,11 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
-        tasks = [asyncio.create_task(c) for c in
-                 (self._rx_loop(), self._timer_loop(), self._pl_loop(), self._event_pump())]
+        coros = [self._rx_loop(), self._timer_loop(), self._pl_loop(), self._event_pump(),
+                 self._free_loop()]
+        if self.vcore is not None:
+            coros.append(self._vrf_timer_loop())
+        tasks = [asyncio.create_task(c) for c in coros]
         if self.cfg.workload:
             tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
         stopper = asyncio.create_task(self._stop.wait())
@@ -242,11 +433,7 @@ class NodeService:
                     self.error = t.exception()
                     raise t.exception()  # type: ignore[misc]
         finally:
-            for t in [*tasks, stopper]:
-                t.cancel()
-            for t in [*tasks, stopper]:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await _cancel_all([*tasks, stopper])
             await self.close()
 
     def stop(self) -> None:
@@ -292,8 +479,7 @@ class NodeService:
                         rec.t_ack = now
                 self._send(msg.dst, K_ESP, msg.to_bytes())
             elif type(act) is StartAttempts:
-                if act.request.initiator == self.cfg.name:
-                    self._pl_queue.put_nowait((act.request, act.peer, act.t_min))
+                self._pl_queue.put_nowait((act.request, act.peer, act.t_min))  # both ends fire
             elif type(act) is Completed:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
@@ -307,6 +493,9 @@ class NodeService:
         self.counters.msgs_out += 1
         sock.send_multipart([kind, payload], zmq.NOBLOCK)
 
+    def _send_pl(self, peer: str, **d: object) -> None:
+        self._send(peer, K_PL, json.dumps(d).encode())
+
     async def _rx_loop(self) -> None:
         assert self._router is not None
         while True:
@@ -316,17 +505,25 @@ class NodeService:
                 self.counters.bad_msgs += 1
                 continue
             kind, payload = parts
+            src = ident.decode(errors="replace")
             try:
                 if kind == K_ESP:
                     msg = EspMessage.from_bytes(payload)
                     self._apply(self.core.receive(msg, self.now()))
                 elif kind == K_PL:
                     d = json.loads(payload)
-                    if d.get("done"):
-                        self._apply(self.core.attempts_finished(int(d["rid"]), self.now()))
+                    if not isinstance(d, dict) or not isinstance(d.get("rid"), int):
+                        raise ValueError("pl message without rid")
+                    if d["rid"] == self._pl_rid or self._pl_rid is None:
+                        self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
+                    else:
+                        self.counters.stale_msgs += 1
+                elif kind == K_VRF and self.vcore is not None and src == self.partner:
+                    self.vcore.handle_message(payload, self.device_now())
+                    self._vrf_apply()
                 else:
                     self.counters.bad_msgs += 1
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, VerificationProtocolError) as exc:
                 self.counters.bad_msgs += 1
                 log.warning("%s: bad message from %r: %s", self.cfg.name, ident, exc)
 
@@ -339,73 +536,335 @@ class NodeService:
                 continue
             delay = t - self.now()
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), delay)
+                await _wait_event(self._timer_wake, delay)
                 continue
             self._apply(self.core.handle_timer(self.now()))
 
+    # ------------------------------------------------------------------ verification
+    def _vrf_apply(self) -> None:
+        """Carry out the verification core's actions (paper §II-C2 steps 2-6)."""
+        assert self.vcore is not None
+        for act in self.vcore.drain():
+            t = type(act)
+            if t is SendToPartner:
+                assert self.partner is not None
+                self._send(self.partner, K_VRF, act.data)
+            elif t is FreeSlots:
+                for s in act.slots.tolist():
+                    if s in self._held:
+                        self._held.discard(s)
+                        self._free_q.put_nowait(s)
+                    else:
+                        self.counters.double_free += 1
+                        log.error("%s: verification core freed slot %d which is not held",
+                                  self.cfg.name, s)
+            elif t is PairsVerified:
+                self._pairs.append(act)
+            elif t is HeaderRejected:
+                log.warning("%s: HEADER seq %d rejected (duplicate or backwards)", self.cfg.name, act.seq)
+            elif t in (PairsDiscarded, PairsRevoked):
+                pass  # counted in vcore.metrics (discards by cause, revoked)
+        self._vwake.set()
+
+    def _on_header(self, ev: Header) -> None:
+        self.counters.headers += 1
+        if self.vcore is None:
+            # no verification partner configured: nothing will match, hand the slot back
+            self._free_q.put_nowait(ev.slot)
+            return
+        if ev.slot in self._held:
+            self.counters.slot_conflicts += 1
+            log.error("%s: HEADER seq %d in slot %d, which is still held", self.cfg.name, ev.seq, ev.slot)
+        self._held.add(ev.slot)
+        self._max_ts = max(self._max_ts, ev.ts)
+        self.vcore.handle_header(ev.seq, ev.ts, ev.slot)  # O(1); may move the core's timer earlier
+        self._vwake.set()
+
+    async def _vrf_timer_loop(self) -> None:
+        """Drive the verification core's timer (device ticks) like the ESP one (node seconds)."""
+        core = self.vcore
+        assert core is not None
+        while True:
+            self._vwake.clear()
+            t = core.get_timer()
+            if t is None:
+                await self._vwake.wait()
+                continue
+            delay = self.clock.time_at(t) - self.now()
+            if delay > 0:
+                await _wait_event(self._vwake, delay)
+                continue
+            # due by the host clock: never pass a tick before the deadline (rounding in the map)
+            core.handle_timer(max(self.device_now(), t))
+            self._vrf_apply()
+            await asyncio.sleep(0)
+
+    async def _free_loop(self) -> None:
+        """FREE commands, one per slot handed back (the device NAKs a double free: BAD_SLOT)."""
+        b = self.backend
+        assert b is not None
+        while True:
+            s = await self._free_q.get()
+            self._free_busy = True  # stays set if we are cancelled mid-command (then unknown)
+            try:
+                await b.free(s)
+                self.counters.slots_freed += 1
+            except DeviceError as exc:
+                self.counters.device_errors += 1
+                log.warning("%s: %s", self.cfg.name, exc)
+            self._free_busy = False
+
+    def verification_summary(self) -> dict | None:
+        """Metrics of the verification core (JSON-friendly), or None without one."""
+        if self.vcore is None:
+            return None
+        v = self.cfg.verification
+        assert v is not None
+        m = self.vcore.metrics
+        c = self.counters
+        return {
+            "partner": v.partner, "memory": v.memory_model().name, "f_th": v.f_th,
+            "timeout_s": self.vcore.config.timeout_ticks / self.vcore.config.clock_hz,
+            "headers": m.headers, "missing_local": m.missing_local, "verified": m.verified,
+            "discards": {k.name: n for k, n in m.discards.items()}, "revoked": m.revoked,
+            "rejected_headers": m.rejected_headers,
+            "fidelity_mean": None if not m.verified else m.mean_fidelity,
+            "fidelity_min": None if not m.verified else m.fidelity_min,
+            "occupancy": m.occupancy, "max_occupancy": m.max_occupancy,
+            "messages_sent": m.messages_sent, "bytes_sent": m.bytes_sent,
+            "messages_received": m.messages_received,
+            "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": len(self._held),
+            "free_pending": self._free_q.qsize() + self._free_busy, "double_free": c.double_free,
+            "slot_conflicts": c.slot_conflicts,
+        }
+
+    def pair_rows(self) -> list[dict]:
+        """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
+        rows = []
+        for a in self._pairs:
+            fid = a.fidelity.tolist() if a.fidelity is not None else [None] * len(a.seqs)
+            for s, sl, st, vt, f in zip(a.seqs.tolist(), a.slots.tolist(), a.store_ts.tolist(),
+                                        a.verify_ts.tolist(), fid, strict=True):
+                rows.append({"node": self.cfg.name, "partner": self.partner, "seq": s, "slot": sl,
+                             "store_ts": st, "verify_ts": vt, "fidelity": f})
+        return rows
+
     # ------------------------------------------------------------------ physical layer
     async def _event_pump(self) -> None:
-        """Device events go to the running generation; stray errors are counted, never dropped."""
+        """Device events: HEADERs to the verification core, the rest to the running generation;
+        errors are counted, never dropped."""
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
-            if isinstance(ev, Error):
-                self.counters.device_errors += 1
-                log.warning("%s: device error %s", self.cfg.name, ev)
-                continue
             if isinstance(ev, Header):
-                # midpoint headers belong to the verification core (not run here): count them
-                # and hand the memory slot back so the decoder never runs out
-                self.counters.headers += 1
-                await self.backend.free(ev.slot)
-                continue
-            self._events.put_nowait(ev)
+                self._on_header(ev)
+            elif isinstance(ev, Error):
+                if ev.code == ErrorCode.NO_SLOT:
+                    self.counters.no_slot += 1  # that qubit is lost here: a gap for the core
+                elif ev.code == ErrorCode.BAD_HEADER:
+                    self.counters.bad_headers += 1
+                else:
+                    self.counters.device_errors += 1
+                    log.warning("%s: device error %s", self.cfg.name, ev)
+            else:
+                self._events.put_nowait(ev)
 
     async def _pl_loop(self) -> None:
         while True:
             req, peer, t_min = await self._pl_queue.get()
-            await self._generate(req, peer, t_min)
+            self._pl_rid = req.rid
+            self.counters.generations += 1
+            try:
+                if req.initiator == self.cfg.name:
+                    await self._station(req, peer, t_min)
+                else:
+                    await self._follow(req, peer, t_min)
+            finally:
+                self._pl_rid = None
 
-    async def _generate(self, req: Request, peer: str, t_min: float) -> None:
-        """Run attempts until ``req.pairs`` heralds, then release both ends."""
+    async def _set_station(self, station: bool) -> None:
+        """CONTROL.HERALD_EN = 1 at the station's device (initiator), 0 at the remote's."""
+        assert self.backend is not None
+        want = (1 << ControlBit.HEADER_EN) | ((1 << ControlBit.HERALD_EN) if station else 0)
+        if self._control != want:
+            await self.backend.write_reg(Reg.CONTROL, want)
+            self._control = want
+
+    async def _schedule(self, t: float) -> int | None:
+        """SCHEDULE(cycle of node time ``t``, 2^32-1 attempts); the t_start cycle, None if NAKed."""
+        b = self.backend
+        assert b is not None
+        tc = self.clock.cycle_at(t)
+        try:
+            await b.schedule(tc, U32, self.cfg.period_cycles, self.cfg.window_cycles)
+        except DeviceError as exc:
+            self.counters.device_errors += 1
+            log.warning("%s: %s", self.cfg.name, exc)
+            return None
+        self.counters.schedules += 1
+        return tc
+
+    def _disagree(self, kind: str, detail: str = "") -> None:
+        self.counters.disagree[kind] += 1
+        log.info("%s: physical-layer disagreement: %s %s", self.cfg.name, kind, detail)
+
+    async def _next(self):
+        """Next item of the running generation: stashed first, then device events / pl messages."""
+        if self._stash:
+            return self._stash.popleft()
+        return await self._events.get()
+
+    async def _abort_done(self, wait_s: float = 0.002) -> int | None:
+        """After an ABORT: attempts fired by the aborted schedule, from its DONE(ABORTED).
+
+        ABORT of a schedule that had not started (still queued) emits no DONE: then None after
+        ``wait_s``. The device sends the DONE right after the ABORT's ACK, so normally it is
+        already queued here. Other items met meanwhile are stashed for :meth:`_next`."""
+        t_end = time.monotonic() + wait_s
+        while True:
+            try:
+                ev = self._events.get_nowait()
+            except asyncio.QueueEmpty:
+                if time.monotonic() >= t_end:
+                    return None
+                await asyncio.sleep(0.0002)
+                continue
+            if isinstance(ev, Done) and ev.reason == DoneReason.ABORTED:
+                return ev.attempts
+            self._stash.append(ev)
+
+    def _late(self) -> None:
+        self._margin = min(2 * self._margin, MAX_MARGIN_S)
+
+    async def _station(self, req: Request, peer: str, t_min: float) -> None:
+        """Initiator: its device models the heralding station. Runs rounds until ``req.pairs``
+        heralds. Every round's start (node time) is decided here and sent to the remote first
+        (``pl`` message ``{rid, round, start}``, with the previous round's herald)."""
         b = self.backend
         assert b is not None
         rec = self.records[req.rid]
-        cfg = self.cfg
-        margin = cfg.margin_s
-        pairs = 0
-        while pairs < req.pairs:
-            t0 = max(t_min, self.now() + margin)
-            t_start = self.device_cycle_at(t0)
-            try:
-                await b.schedule(t_start, 0xFFFF_FFFF, cfg.period_cycles, cfg.window_cycles)
-            except DeviceError as exc:
-                self.counters.device_errors += 1
-                log.warning("%s: %s", cfg.name, exc)
-                await asyncio.sleep(margin)
+        c = self.counters
+        await self._set_station(True)
+        rnd, pairs, attempts = 0, 0, 0
+        herald: dict | None = None
+        tc: int | None = None
+
+        async def begin(restart: bool) -> int | None:
+            """Start round ``rnd`` at both ends ``margin`` from now; retry (margin x2) on a NAK."""
+            nonlocal herald
+            if restart:
+                rec.restarts += 1
+                self._late()
+            while True:
+                t = max(t_min, self.now()) + self._margin
+                if rec.t_pl_start is None:
+                    rec.t_min, rec.t_pl_start = t_min, t
+                self._send_pl(peer, rid=req.rid, round=rnd, start=t, herald=herald)
+                herald = None
+                tc = await self._schedule(t)
+                if tc is not None:
+                    return tc
+                rec.restarts += 1
+                self._late()
+
+        tc = await begin(False)
+        clean = True  # no LATE in this round
+        while True:
+            ev = await self._next()
+            if isinstance(ev, PlMsg):
+                d = ev.d
+                if d.get("rid") != req.rid or not d.get("late"):
+                    c.stale_msgs += 1
+                elif d.get("round") == rnd:
+                    await b.abort()  # the remote cannot fire this round: restart it at both ends
+                    attempts += await self._abort_done() or 0
+                    clean = False
+                    tc = await begin(True)
+                else:
+                    self._disagree("late_notice", f"rid {req.rid} round {d.get('round')}")
                 continue
-            if rec.t_pl_start is None:
-                rec.t_pl_start = t0
-                rec.t_min = t_min
-            ev = await self._events.get()
             if isinstance(ev, Late):
+                if ev.t_start != tc:
+                    continue
                 rec.late += 1
-                self.counters.late += 1
-                margin *= 2
+                c.late += 1
+                clean = False
+                tc = await begin(True)
+                continue
+            if isinstance(ev, Done):
+                if ev.reason == DoneReason.EXHAUSTED:
+                    attempts += ev.attempts
+                    self._disagree("exhausted")
+                    tc = await begin(True)
                 continue
             if isinstance(ev, Herald):
+                if ev.ts < tc:
+                    self._disagree("stale_herald", f"rid {req.rid}: ts {ev.ts} < t_start {tc}")
+                    continue
                 pairs += 1
-                rec.attempts += ev.attempt + 1
+                attempts += ev.attempt + 1
                 rec.herald_ts.append(ev.ts)
-                self.counters.heralds += 1
-                self.counters.attempts += ev.attempt + 1
-                t_min = self.now()
-                self._send(peer, K_PL, json.dumps({"rid": req.rid, "pairs": pairs, "attempt": ev.attempt}).encode())
-            elif isinstance(ev, Done):
-                rec.attempts += ev.attempts
+                c.heralds += 1
+                if clean:
+                    self._margin = max(self.cfg.margin_s, 0.9 * self._margin)
+                herald = {"attempt": ev.attempt, "ts": ev.ts}
+                if pairs >= req.pairs:
+                    self._send_pl(peer, rid=req.rid, round=rnd, herald=herald, done=True)
+                    break
+                rnd += 1
+                clean = True
+                tc = await begin(False)
+        rec.attempts += attempts
+        c.attempts += attempts
+        self._apply(self.core.attempts_finished(req.rid, self.now()))
+
+    async def _follow(self, req: Request, peer: str, t_min: float) -> None:
+        """Remote: fire the rounds the initiator announces on our device (HERALD_EN = 0). On each
+        announcement ABORT the running round, queue the next, then check from the aborted round's
+        DONE that we fired the heralded attempt; finish on the last herald."""
+        b = self.backend
+        assert b is not None
+        await self._set_station(False)
+        rnd: int | None = None
+        tc: int | None = None
+        active = False
+        while True:
+            ev = await self._next()
+            if isinstance(ev, PlMsg):
+                d = ev.d
+                if d.get("rid") != req.rid:
+                    self.counters.stale_msgs += 1
+                    continue
+                was_active, active = active, False
+                if was_active:
+                    await b.abort()
+                if not d.get("done"):  # queue the next round first: it is on the critical path
+                    rnd = int(d["round"])
+                    tc = await self._schedule(float(d["start"]))
+                    active = tc is not None
+                    if not active:
+                        self._send_pl(peer, rid=req.rid, round=rnd, late=True)
+                fired = (await self._abort_done() or 0) if was_active else 0
+                self.counters.attempts += fired
+                h = d.get("herald")
+                if h is not None and fired < int(h["attempt"]) + 1:
+                    self._disagree("remote_short", f"rid {req.rid}: fired {fired}, heralded "
+                                   f"attempt {h['attempt']}")
+                if d.get("done"):
+                    break
+            elif isinstance(ev, Late):
+                if ev.t_start == tc and active:
+                    active = False
+                    self.counters.late += 1
+                    self._disagree("remote_late", f"rid {req.rid} round {rnd}")
+                    self._send_pl(peer, rid=req.rid, round=rnd, late=True)
+            elif isinstance(ev, Herald):
+                self._disagree("remote_herald")
+                active = False
+            elif isinstance(ev, Done) and ev.reason == DoneReason.EXHAUSTED:
                 self.counters.attempts += ev.attempts
-        self._send(peer, K_PL, json.dumps({"rid": req.rid, "done": True}).encode())
+                self._disagree("exhausted")
+                active = False
         self._apply(self.core.attempts_finished(req.rid, self.now()))
 
     # ------------------------------------------------------------------ results
@@ -414,6 +873,9 @@ class NodeService:
         d["state"] = self.core.state.value
         if self.backend is not None:
             d["link"] = self.backend.health()
+        v = self.verification_summary()
+        if v is not None:
+            d["verification"] = v
         return d
 
     def result_rows(self) -> list[dict]:
@@ -426,18 +888,31 @@ class NodeService:
         return rows
 
 
-def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests") -> Path:
-    """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it."""
+def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
+                  pairs: list[dict] | None = None) -> Path:
+    """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
+    with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.parquet"
     cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
-            "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "herald_ts"]
+            "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
+            "herald_ts"]
     table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
                      {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows], pa.list_(pa.uint64()))})
     pq.write_table(table, path)
+    if pairs is not None:
+        pq.write_table(pa.table({
+            "node": pa.array([r["node"] for r in pairs], pa.string()),
+            "partner": pa.array([r["partner"] for r in pairs], pa.string()),
+            "seq": pa.array([r["seq"] for r in pairs], pa.uint32()),
+            "slot": pa.array([r["slot"] for r in pairs], pa.uint16()),
+            "store_ts": pa.array([r["store_ts"] for r in pairs], pa.int64()),
+            "verify_ts": pa.array([r["verify_ts"] for r in pairs], pa.int64()),
+            "fidelity": pa.array([r["fidelity"] for r in pairs], pa.float64()),
+        }), out / f"{name}.pairs.parquet")
     (out / f"{name}.meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return path
 
@@ -491,7 +966,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"node {cfg.name}: {node.snapshot()}")
     if cfg.out:
         path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
-                                                  "counters": node.snapshot()}, Path(cfg.out), cfg.name)
+                                                  "counters": node.snapshot()}, Path(cfg.out), cfg.name,
+                             pairs=node.pair_rows() if node.vcore is not None else None)
         console.print(f"results: {path}")
     return 0
 
@@ -500,5 +976,9 @@ async def _report(node: NodeService, console) -> None:
     while True:
         await asyncio.sleep(2.0)
         c = node.counters
+        v = node.verification_summary()
+        vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
+                                     f"{v['headers']} headers, discards {v['discards']}")
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
-                      f"state {node.core.state.value}, link {node.backend.stats.as_dict() if node.backend else {}}")
+                      f"{sum(c.disagree.values())} PL disagreements{vtxt}, state "
+                      f"{node.core.state.value}, link {node.backend.stats.as_dict() if node.backend else {}}")
