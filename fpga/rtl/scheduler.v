@@ -65,6 +65,9 @@ module scheduler #(
     reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
     reg [31:0] per_cnt_q;           // cycles to the next attempt
     reg [15:0] win_left_q;          // window cycles left after the current one
+    reg        win_on_q;            // win_left_q != 0       (registered flags, timing)
+    reg        wl1_q;               // win_left_q == 1
+    reg        win1_q, wm1_is1_q;   // window == 1, window == 2 (per entry)
     reg        eval_q;              // the window closed last cycle
     reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
     reg [31:0] rem_q;               // attempts not yet fired
@@ -92,8 +95,7 @@ module scheduler #(
     reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
     wire fireN = fireN_q && (state_q == S_RUN);
     wire fire  = (fire0 || fireN) && !abort_i;
-    wire win_on = (win_left_q != 16'd0);
-    wire last_win = fire ? (window_m1_q == 16'd0) : (win_left_q == 16'd1);
+    wire win_on = win_on_q;
     wire single = (clicked_i == 2'b01) || (clicked_i == 2'b10);
     wire eval   = eval2_q && (state_q == S_RUN) && !abort_i;
 
@@ -130,6 +132,10 @@ module scheduler #(
             per_cnt_q <= 32'd0;
             fireN_q <= 1'b0;
             win_left_q <= 16'd0;
+            win_on_q <= 1'b0;
+            wl1_q <= 1'b0;
+            win1_q <= 1'b0;
+            wm1_is1_q <= 1'b0;
             eval_q <= 1'b0;
             eval2_q <= 1'b0;
             rem_q <= 32'd0;
@@ -145,17 +151,21 @@ module scheduler #(
             // Next attempt: decided a cycle ahead, cancelled by the state leaving S_RUN (a herald
             // ends the entry in the same cycle at the latest, since period >= window + 2).
             fireN_q <= (state_q == S_RUN) && !rem0_q && (per_cnt_q == 32'd1);
+            win_left_q <= win_left_q - 16'd1;
+            win_on_q <= win_on_q && !wl1_q;
+            wl1_q <= (win_left_q == 16'd2);
+            eval_q <= win_on_q && wl1_q;                // last window cycle now: decide next
             if (fire) begin
                 win_left_q <= window_m1_q;
+                win_on_q <= !win1_q;
+                wl1_q <= wm1_is1_q;
+                eval_q <= win1_q;
                 per_cnt_q <= period_m1_q;
                 nfired_q <= nfired_q + 32'd1;
                 rem_q <= rem_q - 32'd1;
                 rem0_q <= (rem_q == 32'd1);
                 if (fireN) att_q <= att_q + 32'd1;
-            end else if (win_on) begin
-                win_left_q <= win_left_q - 16'd1;
             end
-            if (last_win && (fire || win_on)) eval_q <= 1'b1;
 
             if (abort_i) begin
                 if (state_q != S_IDLE) begin
@@ -165,6 +175,7 @@ module scheduler #(
                 end
                 state_q <= S_IDLE;
                 win_left_q <= 16'd0;
+                win_on_q <= 1'b0;
                 eval_q <= 1'b0;
                 eval2_q <= 1'b0;
                 fireN_q <= 1'b0;
@@ -190,6 +201,8 @@ module scheduler #(
                         state_q <= S_SUB2;
                     end
                     S_SUB2: begin
+                        win1_q <= (window_m1_q == 16'd0);
+                        wm1_is1_q <= (window_m1_q == 16'd1);
                         if (borrow_q) tp_hi_q <= hi_m1_q;
                         uf_q <= borrow_q && hi_zero_q;
                         state_q <= S_CMP1;

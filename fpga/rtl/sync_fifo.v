@@ -41,8 +41,14 @@ module sync_fifo #(
             if (wr_ok) wr_q <= wr_q + 1'b1;
             if (rd_ok) rd_q <= rd_q + 1'b1;
             count_o <= count_nx;
-            full_o <= (count_nx == (1 << AW));
-            empty_o <= (count_nx == 0);
+            // flags from registered count compares, not from count_nx (timing)
+            if (wr_ok && !rd_ok) begin
+                full_o <= (count_o == (1 << AW) - 1);
+                empty_o <= 1'b0;
+            end else if (rd_ok && !wr_ok) begin
+                full_o <= 1'b0;
+                empty_o <= (count_o == 1);
+            end
         end
     end
 endmodule
