@@ -13,6 +13,14 @@ then the demo writes
 
 and prints a summary. The twins' per-attempt success probability comes from
 :mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2).
+Both ends of a link fire every attempt schedule; the initiator's twin plays the heralding station.
+
+Pair verification (pair-verification paper §II-C2) runs next to ESP: the nodes are paired along a
+matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint source
+(:class:`sim.twin.header.HeaderSource`, ``--header-rate`` pairs/s) whose two arms feed the two
+twins: same sequence numbers at the same instants (all twins share one time origin), independent
+losses per arm from the loss budget of half the edge's fibre (:mod:`hwctl.physics.loss`). The node
+services verify pairs against ``--memory`` / ``--f-th``; verified pairs go to ``pairs.parquet``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "zmq (twin behind a ZeroMQ socket, as with the board bridge) or inproc")
     parser.add_argument("--mean-backoff", type=float, default=0.05,
                         help="mean back-off between requests on an edge, s (ESP Table IV: 0.05)")
+    parser.add_argument("--memory", default="nv",
+                        help="memory for pair verification, a Table I short name (default nv)")
+    parser.add_argument("--f-th", type=float, default=0.81,
+                        help="verification fidelity threshold F_th (default 0.81, QKD)")
+    parser.add_argument("--header-rate", type=float, default=250.0,
+                        help="midpoint source pairs/s per verification pair (default 250; 0 = no "
+                             "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -60,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--duration must be > 0")
     if not 0.5 <= args.fidelity < 1.0:
         raise UserError("--fidelity must be in [0.5, 1)")
+    if not 0.5 < args.f_th < 1.0:
+        raise UserError("--f-th must be in (0.5, 1)")
+    if not 0 <= args.header_rate <= 5000:
+        raise UserError("--header-rate must be in [0, 5000] pairs/s (UART limit ~16k HEADERs/s; "
+                        "Python node services keep up with a few hundred per second)")
+    from hwctl.physics.memory import memory_by_short
+
+    try:
+        memory_by_short(args.memory)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
     console = Console()
     result = asyncio.run(run_demo(g, args, console))
@@ -73,6 +99,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from rich.table import Table
 
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
+    from hwctl.protocols.verification import Cause
     from sim.twin import TwinConfig, TwinModel
     from sim.twin.serve import PtyTwinServer, ZmqTwinServer
 
@@ -82,40 +109,57 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     servers = []
     urls: dict[str, str] = {}
     twin_cfgs = {}
+    # one time origin for every twin (and node clock): cycle c is the same instant on all twins,
+    # so both arms of a midpoint source deliver seq N together
+    epoch = time.monotonic()
+    vpairs = verification_pairs(g) if args.header_rate > 0 else []
+    sources = {}
+    arm_of: dict[str, tuple[object, int, str]] = {}
+    for k, (u, v) in enumerate(vpairs):
+        src = header_source(g, u, v, args.header_rate, seed=args.seed * 7919 + k)
+        sources[f"{u}-{v}"] = asdict(src)
+        arm_of[u], arm_of[v] = (src, 0, v), (src, 1, u)
     for i, n in enumerate(names):
-        cfg = TwinConfig.for_fidelity(args.fidelity, seed=args.seed * 1000 + i)
+        hdr = arm_of[n][0].arm(arm_of[n][1]) if n in arm_of else {}  # type: ignore[attr-defined]
+        cfg = TwinConfig.for_fidelity(args.fidelity, seed=args.seed * 1000 + i, **hdr)
         twin_cfgs[n] = asdict(cfg)
         model = TwinModel(cfg)
         twins[n] = model
         if args.transport == "pty":
-            srv = PtyTwinServer(model, mode="realtime").start()
+            srv = PtyTwinServer(model, mode="realtime").start(epoch)
             servers.append(srv)
             urls[n] = srv.url
         elif args.transport == "zmq":
-            srv = ZmqTwinServer(model, mode="realtime").start()
+            srv = ZmqTwinServer(model, mode="realtime").start(epoch)
             servers.append(srv)
             urls[n] = srv.url
         else:
             urls[n] = "twin://?mode=realtime"
     nodes: list[NodeService] = []
-    epoch = time.monotonic()
     try:
         for i, n in enumerate(names):
             peers = {m: {"endpoint": f"tcp://127.0.0.1:{ports[m]}",
                          "length_m": g.edges[n, m].get("length_m", 2000.0)} for m in g.neighbors(n)}
-            cfg = NodeConfig.from_dict({
+            d = {
                 "name": n, "listen": f"tcp://127.0.0.1:{ports[n]}", "backend": urls[n],
                 "peers": peers,
                 # each end of an edge initiates at half the edge's request rate
                 "workload": {"fidelity": args.fidelity, "pairs": [1, 6],
                              "mean_backoff": 2 * args.mean_backoff, "seed": args.seed * 1000 + i},
-            })
+            }
+            if n in arm_of:
+                d["verification"] = {"partner": arm_of[n][2], "memory": args.memory,
+                                     "f_th": args.f_th, "report_interval_s": 0.001,
+                                     "window_bits": 16}
+            cfg = NodeConfig.from_dict(d)
             node = NodeService(cfg, epoch=epoch, rid_base=(i + 1) * 1_000_000)
             if args.transport == "inproc":
                 # share the model so meta/snapshots see it (twin:// builds its own otherwise)
                 from hwctl.transport import Backend, TwinLink
 
-                backend = Backend(TwinLink(twins[n], mode="realtime"), urls[n])
+                link = TwinLink(twins[n], mode="realtime")
+                link.pacer.restart(epoch)  # the shared time origin (model still at cycle 0)
+                backend = Backend(link, urls[n])
                 await backend.handshake()
                 await node.start(backend)
             else:
@@ -129,19 +173,24 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             t = Table(title=f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
                             f"{args.transport} transport, F={args.fidelity} "
                             f"[{min(el, args.duration):5.1f}/{args.duration:.0f} s]")
-            for col in ("node", "state", "done", "heralds", "attempts",
-                        "mean L", "frames", "retry", "lost"):
+            for col in ("node", "state", "done", "heralds", "mean L", "PL dis", "verified",
+                        "F ver", "disc m/t/p", "frames", "retry/lost"):
                 t.add_column(col, justify="right")
             for nd in nodes:
                 c = nd.counters
                 lat = [r.latency for r in nd.records.values() if r.latency is not None]
                 st = nd.backend.stats if nd.backend else None
+                v = nd.vcore.metrics if nd.vcore is not None else None
                 t.add_row(nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
-                          str(c.heralds), f"{c.attempts / 1e6:.1f}M",
-                          f"{1e3 * statistics.fmean(lat):.1f} ms" if lat else "-",
+                          str(c.heralds),
+                          f"{1e3 * statistics.fmean(lat):.0f} ms" if lat else "-",
+                          str(sum(c.disagree.values())),
+                          f"{v.verified} w/{nd.partner}" if v else "-",
+                          f"{v.mean_fidelity:.4f}" if v and v.verified else "-",
+                          "/".join(str(v.discards[k]) for k in (Cause.PARTNER_MISSING, Cause.TIMEOUT,
+                                                                Cause.PARTNER_TIMEOUT)) if v else "-",
                           f"{st.commands + st.events}" if st else "-",
-                          str(st.retries) if st else "-",
-                          str(st.events_lost + st.rx_frame_errors) if st else "-")
+                          f"{st.retries}/{st.events_lost + st.rx_frame_errors}" if st else "-")
             return t
 
         live_ctx = Live(table(), console=console, refresh_per_second=4, transient=False) if console \
@@ -161,6 +210,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
         rows = [row for nd in nodes for row in nd.result_rows()]
+        pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {
             "command": "hwctl demo",
             "args": vars(args) | {"_module": None},
@@ -169,18 +219,45 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "backends": urls,
             "twins": twin_cfgs,
             "nodes": {nd.cfg.name: nd.snapshot() for nd in nodes},
+            "verification": {"pairs": [list(p) for p in vpairs], "sources": sources,
+                             "memory": args.memory, "f_th": args.f_th},
             "wall_seconds": time.monotonic() - t0,
         }
         out = Path(args.out)
-        path = write_results(rows, meta, out)
+        path = write_results(rows, meta, out, pairs=pair_rows)
         png = None if args.no_plot else plot(rows, out / "demo.png", args)
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
-                "edges": g.number_of_edges()}
+                "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}
     finally:
         for nd in nodes:
             await nd.close()
         for srv in servers:
             srv.stop()
+
+
+def verification_pairs(g) -> list[tuple[str, str]]:
+    """Disjoint node pairs along the edges (greedy over sorted edges): each twin has one header
+    input, so a node verifies with at most one partner (2x2 grid: A-B, C-D)."""
+    used: set[str] = set()
+    out = []
+    for u, v in sorted(tuple(sorted(e)) for e in g.edges):
+        if u not in used and v not in used:
+            out.append((u, v))
+            used |= {u, v}
+    return out
+
+
+def header_source(g, u: str, v: str, rate_hz: float, seed: int):
+    """The midpoint source of pair u-v: ``rate_hz`` pairs/s, first pair 0.5 s after the time
+    origin (the services are up by then), each arm half the edge's fibre, paper §IV losses."""
+    from hwctl.physics.loss import arrival_probability
+    from hwctl.wire import CLOCK_HZ
+    from sim.twin.header import HeaderSource
+
+    arm_km = g.edges[u, v].get("length_m", 2000.0) / 2 / 1000
+    eta = arrival_probability(arm_km)
+    return HeaderSource(period=max(1, round(CLOCK_HZ / rate_hz)), seed=seed, phase=CLOCK_HZ // 2,
+                        arrival=(eta, eta))
 
 
 class _NullLive:
@@ -255,4 +332,31 @@ def summarize(result: dict, console) -> None:
                   f"{sum(x['rx_frame_errors'] for x in links)} bad frames, "
                   f"{sum(x['events_lost'] for x in links)} events lost; "
                   f"{sum(n['late'] for n in nodes.values())} LATE schedules")
-    console.print(f"results: {result['parquet']}" + (f", plot: {result['png']}" if result["png"] else ""))
+    dis: dict[str, int] = {}
+    for n in nodes.values():
+        for k, x in n["disagree"].items():
+            dis[k] = dis.get(k, 0) + x
+    console.print(f"[bold]physical layer[/]: both ends fired, {sum(n['schedules'] for n in nodes.values())} "
+                  f"SCHEDULEs over {sum(n['generations'] for n in nodes.values()) // 2} requests; "
+                  f"disagreements {sum(dis.values())}"
+                  + (" (" + ", ".join(f"{k} {x}" for k, x in dis.items() if x) + ")" if any(dis.values()) else ""))
+    ver = result["meta"].get("verification", {})
+    for u, v in ver.get("pairs", []):
+        a, b = nodes[u].get("verification"), nodes[v].get("verification")
+        if a is None or b is None:
+            continue
+        n_ver = min(a["verified"], b["verified"])
+        fids = [x for x in (a["fidelity_mean"], b["fidelity_mean"]) if x is not None]
+        fmin = [x for x in (a["fidelity_min"], b["fidelity_min"]) if x is not None]
+        disc = {k: a["discards"][k] + b["discards"][k] for k in a["discards"]}
+        console.print(
+            f"[bold]verified pairs {u}-{v}[/]: {n_ver} ({n_ver / result['duration']:.1f}/s) of "
+            f"{a['headers']}/{b['headers']} headers stored; F at verification mean "
+            + (f"{statistics.fmean(fids):.4f}, min {min(fmin):.4f}" if fids else "-")
+            + f" ({a['memory']}, F_th {a['f_th']}, timeout {1e3 * a['timeout_s']:.1f} ms); discards "
+            + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
+            + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
+              f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
+    console.print(f"results: {result['parquet']}"
+                  + (f", {result['pairs_parquet']}" if ver.get("pairs") else "")
+                  + (f", plot: {result['png']}" if result["png"] else ""))

@@ -806,7 +806,7 @@ class NodeService:
                 rec.herald_ts.append(ev.ts)
                 c.heralds += 1
                 if clean:
-                    self._margin = max(self.cfg.margin_s, 0.9 * self._margin)
+                    self._margin = max(self.cfg.margin_s, 0.98 * self._margin)
                 herald = {"attempt": ev.attempt, "ts": ev.ts}
                 if pairs >= req.pairs:
                     self._send_pl(peer, rid=req.rid, round=rnd, herald=herald, done=True)

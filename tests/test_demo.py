@@ -14,7 +14,7 @@ from hwctl.cli import main
 def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None:
     out = tmp_path / "demo"
     rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
-               "--fidelity", "0.5", "--out", str(out)])
+               "--fidelity", "0.5", "--header-rate", "1000", "--out", str(out)])
     assert rc == 0
     t = pq.read_table(out / "requests.parquet").to_pylist()
     done = [r for r in t if r["latency"] is not None]
@@ -27,8 +27,28 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     for node in meta["nodes"].values():
         assert node["link"]["rx_frame_errors"] == 0 and node["link"]["events_lost"] == 0
     assert (out / "demo.png").stat().st_size > 1000
+    # both ends fired: each twin's node sent SCHEDULEs, as initiator and as remote
+    for node in meta["nodes"].values():
+        assert node["schedules"] > 0 and node["generations"] > 0 and node["attempts"] > 0
+        assert node["device_errors"] == 0 and node["disagree"]["remote_herald"] == 0
+    # pair verification A-B next to ESP: one shared source, same pairs at both ends
+    ver = meta["verification"]
+    assert ver["pairs"] == [["A", "B"]] and set(ver["sources"]) == {"A-B"}
+    assert meta["twins"]["A"]["header_seed"] == meta["twins"]["B"]["header_seed"]
+    assert {meta["twins"][n]["header_arm"] for n in "AB"} == {0, 1}
+    va, vb = meta["nodes"]["A"]["verification"], meta["nodes"]["B"]["verification"]
+    assert va["partner"] == "B" and vb["partner"] == "A"
+    for v in (va, vb):
+        assert v["headers"] > 0 and v["double_free"] == 0 and v["slot_conflicts"] == 0
+        assert v["slots_freed"] + v["free_pending"] + v["slots_held"] == v["headers"]
+    pairs = pq.read_table(out / "requests.pairs.parquet").to_pylist()
+    by_node = {n: {p["seq"] for p in pairs if p["node"] == n} for n in "AB"}
+    assert len(by_node["A"]) == va["verified"] and len(by_node["B"]) == vb["verified"]
+    assert len(by_node["A"] & by_node["B"]) >= 5, (va, vb)
+    assert all(p["fidelity"] > 0.81 for p in pairs)
     text = capsys.readouterr().out
     assert "requests" in text and "latency L" in text
+    assert "verified pairs A-B" in text and "physical layer" in text
 
 
 def test_demo_bad_topology_is_one_line(capsys) -> None:
