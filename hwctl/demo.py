@@ -313,6 +313,7 @@ def summarize(result: dict, console) -> None:
     links = [n["link"] for n in nodes.values()]
     hs = [r["t_ack"] - r["t_syn"] for r in done if r["t_ack"] is not None and r["t_syn"] is not None]
 
+    console.print()  # a non-terminal Live leaves the cursor at the end of the table
     def pct(xs: list[float], q: float) -> float:
         return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
