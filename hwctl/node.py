@@ -620,6 +620,8 @@ class NodeService:
             return None
         v = self.cfg.verification
         assert v is not None
+        _ = self.vcore.occupancy  # ingest staged headers (the core does it lazily) ...
+        self._vrf_apply()  # ... and carry out what that decided, so the books balance
         m = self.vcore.metrics
         c = self.counters
         return {
