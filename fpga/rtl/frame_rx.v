@@ -42,6 +42,8 @@ module frame_rx #(
     reg        blocked_q;    // a frame was held (not taken) last cycle
     reg        wr_q;         // write dbyte_q to the buffer and CRC this cycle
     reg [7:0]  dbyte_q;
+    reg [FMAX-1:0] wsel_q;   // one-hot position of the next decoded byte
+    reg [FMAX-1:0] wcur_q;   // one-hot position of dbyte_q (no index decode: timing)
 
     // Decoded byte produced by this input byte (if any).
     wire       is_code  = first_q || (rem_q == 8'd0);
@@ -67,6 +69,8 @@ module frame_rx #(
         if (rst_i) begin
             blocked_q <= 1'b0;
             dbyte_q <= 8'd0;
+            wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
+            wcur_q <= {FMAX{1'b0}};
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
             rem_q  <= 8'd0;
@@ -98,6 +102,7 @@ module frame_rx #(
                     end
                 end
                 len_q  <= 6'd0;
+                wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
                 rem_q  <= 8'd0;
                 first_q <= 1'b1;
                 ff_q   <= 1'b0;
@@ -120,12 +125,15 @@ module frame_rx #(
                     end else begin
                         wr_q <= 1'b1;
                         dbyte_q <= dbyte;
+                        wcur_q <= wsel_q;
+                        wsel_q <= wsel_q << 1;
                         len_q <= len_q + 6'd1;
                     end
                 end
             end
             if (wr_q) begin
-                buf_q[len_q - 6'd1] <= dbyte_q;
+                for (i = 0; i < FMAX; i = i + 1)
+                    if (wcur_q[i]) buf_q[i] <= dbyte_q;
                 crc_q <= crc_nx;
             end
         end
