@@ -209,6 +209,9 @@ class NodeConfig:
             raise UserError(f"{source}: node {cfg.name!r} has no [peers]")
         if len(cfg.pairs) != 2 or not 1 <= cfg.pairs[0] <= cfg.pairs[1]:
             raise UserError(f"{source}: workload.pairs must be [min, max] with 1 <= min <= max")
+        if cfg.window_cycles < 1 or cfg.period_cycles < cfg.window_cycles + 2 or cfg.margin_s <= 0:
+            raise UserError(f"{source}: physical: need window_cycles >= 1, period_cycles >= "
+                            "window_cycles + 2 and margin_s > 0")
         if vcfg is not None:
             if vcfg.partner not in {p.name for p in cfg.peers}:
                 raise UserError(f"{source}: verification.partner {vcfg.partner!r} is not one of [peers]")

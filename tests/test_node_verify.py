@@ -147,6 +147,8 @@ def test_verification_config_errors() -> None:
         NodeConfig.from_dict(base | {"verification": {"partner": "B", "f_th": 0.4}})
     with pytest.raises(UserError, match="missing key 'partner'"):
         NodeConfig.from_dict(base | {"verification": {"memory": "nv"}})
+    with pytest.raises(UserError, match="period_cycles"):
+        NodeConfig.from_dict(base | {"physical": {"period_cycles": 3, "window_cycles": 2}})
     cfg = NodeConfig.from_dict(base | {"verification": {"partner": "B", "memory": "Ion trap (40Ca+)"}})
     assert cfg.verification is not None
     cc = cfg.verification.core_config()
