@@ -144,7 +144,10 @@ class Backend:
                         self.stats.retries += 1
                     await self.link.send(frame)
                     try:
-                        return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                        # cancellation that races with the response, and the caller never ends.
+                        async with asyncio.timeout(self.timeout):
+                            return await asyncio.shield(fut)
                     except TimeoutError:
                         if self.rx_error is not None:
                             raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
@@ -195,7 +198,8 @@ class Backend:
     async def next_event(self, timeout: float | None = None) -> Message:
         """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR)."""
         try:
-            ev = await asyncio.wait_for(self._events.get(), timeout)
+            async with asyncio.timeout(timeout):
+                ev = await self._events.get()
         except TimeoutError:
             raise LinkTimeout(f"no event from {self.url} within {timeout} s") from None
         if ev is None:
