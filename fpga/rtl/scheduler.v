@@ -59,6 +59,8 @@ module scheduler #(
     reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 3
     reg        borrow_q, uf_q;      // uf: t_start < 3 (always late)
     reg        late_q, fire0_q;
+    reg        act_late_q, act_her_q, act_done_q, act_abort_q, her_det_q;
+    reg [63:0] ts_ev_q;
     reg [31:0] hi_m1_q;             // t_start[63:32] - 1
     reg        hi_zero_q;           // t_start[63:32] == 0     // decisions for this cycle, made last cycle in S_WAIT
     reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;   // compare stage 1 (32-bit halves)
@@ -118,7 +120,18 @@ module scheduler #(
     end
 
     always @(posedge clk_i) begin
-        ev_valid_o <= 1'b0;
+        // Events leave one cycle after the decision, from registered one-hot flags through an
+        // AND-OR mux (no wide enables: timing). ts_d_i = ts - 1 is the decision cycle's ts;
+        // ts_ev_q = ts - 2 is the cycle before it (the window's end for DONE(EXHAUSTED)).
+        {act_late_q, act_her_q, act_done_q, act_abort_q} <= 4'd0;
+        ts_ev_q <= ts_d_i;
+        ev_valid_o <= act_late_q || act_her_q || act_done_q || act_abort_q;
+        ev_op_o <= (act_late_q ? `HW_OP_LATE : 8'd0) | (act_her_q ? `HW_OP_HERALD : 8'd0)
+                 | ((act_done_q || act_abort_q) ? `HW_OP_DONE : 8'd0);
+        ev_payload_o <= ({128{act_late_q}}  & {t_start_q, ts_d_i})
+                      | ({128{act_her_q}}   & {her_det_q ? t1_i : t0_i, 7'd0, her_det_q, att_q, 24'd0})
+                      | ({128{act_done_q}}  & {ts_ev_q, count_q, `HW_DONE_EXHAUSTED, 24'd0})
+                      | ({128{act_abort_q}} & {ts_d_i, nfired_q, `HW_DONE_ABORTED, 24'd0});
         if (rst_i) begin
             state_q <= S_IDLE;
             t_start_q <= 64'd0;
@@ -142,8 +155,8 @@ module scheduler #(
             rem0_q <= 1'b1;
             att_q <= 32'd0;
             nfired_q <= 32'd0;
-            ev_op_o <= 8'd0;
-            ev_payload_o <= 128'd0;
+            ev_valid_o <= 1'b0;
+            her_det_q <= 1'b0;
         end else begin
             per_cnt_q <= per_cnt_q - 32'd1;
             eval_q <= 1'b0;
@@ -169,9 +182,7 @@ module scheduler #(
 
             if (abort_i) begin
                 if (state_q != S_IDLE) begin
-                    ev_valid_o <= 1'b1;
-                    ev_op_o <= `HW_OP_DONE;
-                    ev_payload_o <= {ts_i, nfired_q, `HW_DONE_ABORTED, 24'd0};
+                    act_abort_q <= 1'b1;
                 end
                 state_q <= S_IDLE;
                 win_left_q <= 16'd0;
@@ -211,9 +222,7 @@ module scheduler #(
                     S_CMP2: state_q <= S_WAIT;
                     S_WAIT: begin
                         if (late) begin
-                            ev_valid_o <= 1'b1;
-                            ev_op_o <= `HW_OP_LATE;
-                            ev_payload_o <= {t_start_q, ts_i};
+                            act_late_q <= 1'b1;
                             state_q <= S_IDLE;
                         end else if (fire0) begin
                             state_q <= S_RUN;
@@ -221,15 +230,11 @@ module scheduler #(
                     end
                     S_RUN: if (eval) begin
                         if (single) begin
-                            ev_valid_o <= 1'b1;
-                            ev_op_o <= `HW_OP_HERALD;
-                            ev_payload_o <= {clicked_i[0] ? t0_i : t1_i,
-                                             clicked_i[0] ? 8'd0 : 8'd1, att_q, 24'd0};
+                            act_her_q <= 1'b1;
+                            her_det_q <= !clicked_i[0];
                             state_q <= S_IDLE;
                         end else if (rem0_q) begin
-                            ev_valid_o <= 1'b1;
-                            ev_op_o <= `HW_OP_DONE;
-                            ev_payload_o <= {ts_d_i, count_q, `HW_DONE_EXHAUSTED, 24'd0};
+                            act_done_q <= 1'b1;
                             state_q <= S_IDLE;
                         end
                     end

@@ -1,6 +1,6 @@
 // Transmit arbitration: a waiting response goes before waiting events (one frame at a time into
-// frame_tx). Events come from the event FIFO (registered read: pop, then load next cycle); their
-// payload length follows from the opcode.
+// frame_tx). Events come from the event FIFO (registered read: pop, load next cycle, then decode
+// the payload length from the opcode one cycle later, for timing).
 `default_nettype none
 `include "wire_spec.vh"
 module tx_arb (
@@ -23,13 +23,14 @@ module tx_arb (
     output reg  [127:0] tx_pl_o
 );
     reg ev_q;   // an event is being read from the FIFO
-    wire idle = !tx_valid_o && !ev_q && tx_ready_i;
+    reg ev2_q;  // ... and was loaded last cycle: its length is decoded now (timing)
+    wire idle = !tx_valid_o && !ev_q && !ev2_q && tx_ready_i;
     assign resp_ready_o = idle;
     assign ev_rd_o = idle && !resp_valid_i && !ev_empty_i;
 
     reg [5:0] ev_len;
     always @* begin
-        case (ev_dout_i[135:128])
+        case (tx_op_o)
             `HW_OP_HERALD: ev_len = `HW_LEN_HERALD;
             `HW_OP_DONE:   ev_len = `HW_LEN_DONE;
             `HW_OP_LATE:   ev_len = `HW_LEN_LATE;
@@ -41,6 +42,7 @@ module tx_arb (
     always @(posedge clk_i) begin
         if (rst_i) begin
             ev_q <= 1'b0;
+            ev2_q <= 1'b0;
             tx_valid_o <= 1'b0;
             tx_seq_o <= 8'd0;
             tx_op_o <= 8'd0;
@@ -49,6 +51,7 @@ module tx_arb (
         end else begin
             if (tx_valid_o && tx_ready_i) tx_valid_o <= 1'b0;
             ev_q <= ev_rd_o;
+            ev2_q <= ev_q;
             if (idle && resp_valid_i) begin
                 tx_valid_o <= 1'b1;
                 tx_seq_o <= resp_seq_i;
@@ -56,8 +59,9 @@ module tx_arb (
                 tx_len_o <= resp_len_i;
                 tx_pl_o <= {resp_pl_i, 64'd0};
             end else if (ev_q) begin
-                tx_valid_o <= 1'b1;
                 {tx_seq_o, tx_op_o, tx_pl_o} <= ev_dout_i;
+            end else if (ev2_q) begin
+                tx_valid_o <= 1'b1;
                 tx_len_o <= ev_len;
             end
         end
