@@ -4,9 +4,10 @@
 // (opcode + 16-byte payload) into a one-deep holding register; each cycle the lowest-numbered
 // pending source is pushed into the event FIFO (2^AW entries) with the next 8-bit event seq.
 // Nothing is ever dropped quietly: when the FIFO is full (or a source pulses while its holding
-// register is still occupied) the event is lost, its seq is consumed (the host sees a gap),
-// lost_o gives the number lost per cycle (EVT_LOST), and as soon as the FIFO has room ERROR(EVENT_OVERFLOW,
-// info = events lost since the last report) is pushed ahead of other events.
+// register still holds an older event, which is then overwritten) an event is lost, its seq is
+// consumed (the host sees a gap), lost_o gives the number lost per cycle (EVT_LOST), and as soon
+// as the FIFO has room ERROR(EVENT_OVERFLOW, info = events lost since the last report) is pushed
+// ahead of other events.
 // Read side: rd_en_i, then {seq, op, payload} on dout_o the next cycle.
 // For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
 // a lost event's seq can land after an event pushed in the very next cycle; every loss still
@@ -83,8 +84,10 @@ module event_arb #(
             else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             if (serve) hold_v_q[pick] <= 1'b0;
+            // A new event always enters its holding register (enable = the source's pulse only,
+            // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < 3; s = s + 1)
-                if (valid_i[s] && !(hold_v_q[s] && !(serve && pick == s[1:0]))) begin
+                if (valid_i[s]) begin
                     hold_v_q[s]  <= 1'b1;
                     hold_op_q[s] <= op_i[8*s +: 8];
                     hold_pl_q[s] <= payload_i[128*s +: 128];
