@@ -63,6 +63,8 @@ class SynthResult:
     resources: dict[str, tuple[int, int]] = field(default_factory=dict)
     latches: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    seed: int | None = None
+    per_seed: dict[int, float | None] = field(default_factory=dict)
 
     @property
     def met(self) -> bool:
@@ -151,8 +153,9 @@ def check_latches(workdir: Path, params: dict[str, int] | None = None,
 
 
 def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,
-               params: dict[str, int] | None = None, status=None) -> SynthResult:
-    """Synthesize and place/route ``top`` for ``target``; parse nextpnr's JSON report."""
+               params: dict[str, int] | None = None, status=None, seeds: int = 1) -> SynthResult:
+    """Synthesize ``top`` for ``target`` once, place/route it with placement seeds
+    ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded."""
     tgt = TARGETS[target]
     params = params or {}
     freq = freq_mhz or tgt.goal_mhz
@@ -166,23 +169,28 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
     result.latches = run_yosys(script, workdir / f"yosys_{target}.log", workdir)
     if result.latches:
         raise SynthError(f"inferred latches: {', '.join(result.latches)}")
-    report = workdir / f"report_{target}.json"
-    pnr = [find_tool(tgt.pnr_tool), *tgt.pnr_args, "--json", netlist.name, "--freq", str(freq),
-           "--seed", str(seed), "--timing-allow-fail", "--report", report.name,
-           "-l", f"nextpnr_{target}.log", "-q"]
-    result.commands.append(" ".join([tgt.pnr_tool, *pnr[1:]]))
-    if status:
-        status.update(f"{tgt.pnr_tool} place and route (about 1-3 min)...")
-    res = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
-    if res.returncode != 0 or not report.exists():
-        raise SynthError(f"{tgt.pnr_tool} failed:\n{(res.stderr or res.stdout)[-3000:]}")
-    rep = json.loads(report.read_text())
-    fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
-    result.fmax_mhz = min(fmax) if fmax else None
-    util = rep.get("utilization", {})
-    for cell in tgt.cells:
-        if cell in util:
-            result.resources[cell] = (int(util[cell]["used"]), int(util[cell]["available"]))
+    for sd in range(seed, seed + max(1, seeds)):
+        report = workdir / f"report_{target}_seed{sd}.json"
+        pnr = [find_tool(tgt.pnr_tool), *tgt.pnr_args, "--json", netlist.name, "--freq", str(freq),
+               "--seed", str(sd), "--timing-allow-fail", "--report", report.name,
+               "-l", f"nextpnr_{target}_seed{sd}.log", "-q"]
+        result.commands.append(" ".join([tgt.pnr_tool, *pnr[1:]]))
+        if status:
+            status.update(f"{tgt.pnr_tool} place and route, seed {sd} (about 1-3 min)...")
+        res = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
+        if res.returncode != 0 or not report.exists():
+            raise SynthError(f"{tgt.pnr_tool} failed:\n{(res.stderr or res.stdout)[-3000:]}")
+        rep = json.loads(report.read_text())
+        fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+        f = min(fmax) if fmax else None
+        result.per_seed[sd] = f
+        if f is not None and (result.fmax_mhz is None or f > result.fmax_mhz):
+            result.fmax_mhz, result.seed = f, sd
+            util = rep.get("utilization", {})
+            result.resources = {
+                cell: (int(util[cell]["used"]), int(util[cell]["available"]))
+                for cell in tgt.cells if cell in util
+            }
     return result
 
 
@@ -205,6 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freq", type=float, default=None,
                         help="clock constraint for nextpnr in MHz (default: the target's goal)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="try N placement seeds from --seed on and report the best (Fmax "
+                             "varies by +-10%% with placement); every seed's Fmax is listed")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
     parser.add_argument("--out", type=Path, default=None,
@@ -222,13 +233,14 @@ def run(args: argparse.Namespace) -> int:
         workdir = args.out
     try:
         if args.json:
-            res = synthesize(args.target, workdir, args.freq, args.seed, params)
+            res = synthesize(args.target, workdir, args.freq, args.seed, params, seeds=args.seeds)
         else:
             from rich.console import Console
 
             console = Console(stderr=True)
             with console.status("starting...") as status:
-                res = synthesize(args.target, workdir, args.freq, args.seed, params, status)
+                res = synthesize(args.target, workdir, args.freq, args.seed, params, status,
+                                 seeds=args.seeds)
     except SynthError as exc:
         print(f"hwctl synth: {exc}", file=sys.stderr)
         return 1
@@ -237,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
             tmp.cleanup()
     if args.json:
         print(json.dumps({"target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
-                          "goal_mhz": res.goal_mhz, "met": res.met,
+                          "goal_mhz": res.goal_mhz, "met": res.met, "seed": res.seed,
+                          "per_seed_fmax_mhz": res.per_seed,
                           "resources": {k: {"used": u, "available": a}
                                         for k, (u, a) in res.resources.items()},
                           "commands": res.commands}, indent=2))
@@ -256,7 +269,11 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
-    console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}); no inferred latches")
+    console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "
+                  f"{res.seed}; no inferred latches")
+    if len(res.per_seed) > 1:
+        console.print("per seed: " + ", ".join(
+            f"{sd}: {f:.1f} MHz" if f is not None else f"{sd}: ?" for sd, f in res.per_seed.items()))
     if args.out is not None:
         console.print(f"netlist, logs and report in {workdir}")
     return 0
