@@ -23,11 +23,13 @@ def test_bridge_forwards_frames_and_reports_health() -> None:
     twin = TwinModel(TwinConfig(p_photon=0.02, seed=9))
     with PtyTwinServer(twin, mode="realtime") as srv, Bridge(f"serial://{srv.port}?baud=3000000") as br:
         async def go():
-            async with await open_backend(br.url) as b:
+            # generous timeout: on a loaded CI machine a 0.25 s retry would be legal but would
+            # break the exact frame accounting checked below
+            async with await open_backend(br.url, timeout=2.0) as b:
                 await b.write_reg(Reg.SCRATCH, 0xABCD)
                 assert await b.read_reg(Reg.SCRATCH) == 0xABCD
                 now = await b.time()
-                await b.schedule(now + 100_000, 100_000, 50, 2)
+                await b.schedule(now + 20_000_000, 100_000, 50, 2)  # 200 ms: never LATE
                 ev = await b.next_event(timeout=10)
                 assert isinstance(ev, Herald)
                 st = await b.link.status()
