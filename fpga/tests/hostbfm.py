@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
-from refmodel import DET_LAT
+from twin_oracle import DET_LAT
 from uartbfm import send_bytes
 
 from hwctl.wire import Frame, FrameDecoder, encode

@@ -1,8 +1,9 @@
 """header_decoder: random good / malformed headers, slot pool with FREE, NO_SLOT, HEADER_EN.
 
-The hdr_i waveform and the ts_i input are generated together, one entry per cycle, so every
-expected timestamp follows from the waveform: HEADER.ts = middle of the CRC byte's stop bit on the
-pin + HDR_LAT (synchronizer).
+The hdr_i waveform and the ts_i input are generated together, one entry per cycle. Expected events,
+FREE results and counters come from the software twin (twin_oracle.HeaderOracle): each header is
+injected into it at the cycle the RTL samples the CRC byte's stop bit (middle of the stop bit on
+the pin + HDR_LAT, the synchronizer), which is the expected HEADER.ts.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
-from refmodel import HDR_LAT, SlotPool
+from twin_oracle import HDR_LAT, HeaderOracle, decode_event
 
-from hwctl.wire import HEADER_MARKER, ErrorCode, Opcode, crc8
+from hwctl.wire import HEADER_MARKER, Error, ErrorCode, crc8
 
 N_SLOTS = 4
 BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
@@ -55,29 +56,20 @@ def header(seq: int) -> bytes:
 
 def build(rng: random.Random, n: int, bit: int):
     w = Wave(bit)
-    pool = SlotPool(N_SLOTS)
-    exp: list[tuple] = []
+    twin = HeaderOracle(BASE, N_SLOTS)
     free_exp: list[bool] = []
-    bad = good = 0
     w.idle(10)
     for _ in range(n):
         kind = rng.choice(["good"] * 5 + ["crc", "marker", "framing", "gap", "gapok", "free", "en"])
         seq = rng.randrange(2**32)
         hb = header(seq)
-        en = w.cur_en
         if kind in ("good", "gapok"):
             stop = 0
             for i, b in enumerate(hb):
                 stop = w.byte(b)
                 if kind == "gapok" and i == 2:
                     w.idle(15 * bit)
-            if en:
-                good += 1
-                slot = pool.alloc()
-                if slot is None:
-                    exp.append(("ERROR", ErrorCode.NO_SLOT, seq))
-                else:
-                    exp.append(("HEADER", seq, BASE + stop + HDR_LAT, slot))
+            twin.header(BASE + stop + HDR_LAT, seq)
         elif kind == "crc":
             for b in hb[:-1] + bytes((hb[-1] ^ (1 << rng.randrange(8)),)):
                 w.byte(b)
@@ -96,28 +88,19 @@ def build(rng: random.Random, n: int, bit: int):
         elif kind == "free":
             slot = rng.randrange(N_SLOTS + 1)
             w.free[len(w.level)] = slot
-            free_exp.append(pool.free(slot))
+            free_exp.append(twin.free(BASE + len(w.level), slot))
             w.idle(2)
             continue
         else:
             w.cur_en ^= 1
+            twin.set_header_en(BASE + len(w.level), bool(w.cur_en))
             w.idle(2)
             continue
-        if kind in ("crc", "marker", "framing", "gap") and en:
-            bad += 1
-            exp.append(("ERROR", ErrorCode.BAD_HEADER, bad))
+        if kind in ("crc", "marker", "framing", "gap"):
+            twin.header(BASE + len(w.level), seq, corrupt=True)
         w.idle(rng.randint(1, 3 * bit))
     w.idle(30 * bit)
-    return w, exp, free_exp, pool.n_free, good, bad
-
-
-def decode(op: int, payload: int) -> tuple:
-    b = payload.to_bytes(16, "big")
-    if op == Opcode.HEADER:
-        return ("HEADER", int.from_bytes(b[0:4], "big"), int.from_bytes(b[4:12], "big"), b[12])
-    if op == Opcode.ERROR:
-        return ("ERROR", ErrorCode(b[0]), int.from_bytes(b[1:5], "big"))
-    raise AssertionError(f"opcode {op:#x}")
+    return w, twin.events(), free_exp, twin.n_free, twin.good, twin.bad
 
 
 @cocotb.test()
@@ -126,7 +109,7 @@ async def header_random(dut) -> None:
     n = int(os.environ.get("HWCTL_HEADERS", "60"))
     bit = int(os.environ.get("HWCTL_BIT", "8"))
     w, exp, free_exp, n_free, good, bad = build(random.Random(seed), n, bit)
-    assert any(e[0] == "ERROR" and e[1] == ErrorCode.NO_SLOT for e in exp)
+    assert any(isinstance(e, Error) and e.code == ErrorCode.NO_SLOT for e in exp)
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.hdr_i.value = 1
     dut.en_i.value = 1
@@ -137,7 +120,7 @@ async def header_random(dut) -> None:
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 3)
     dut.rst_i.value = 0
-    got: list[tuple] = []
+    got: list = []
     frees: list[bool] = []
     n_good = n_bad = 0
     for i, level in enumerate(w.level):
@@ -155,7 +138,7 @@ async def header_random(dut) -> None:
         n_good += int(dut.cnt_good_o.value)
         n_bad += int(dut.cnt_bad_o.value)
         if int(dut.ev_valid_o.value):
-            got.append(decode(int(dut.ev_op_o.value), int(dut.ev_payload_o.value)))
+            got.append(decode_event(int(dut.ev_op_o.value), int(dut.ev_payload_o.value)))
     assert got == exp
     assert frees == free_exp
     assert (n_good, n_bad) == (good, bad)

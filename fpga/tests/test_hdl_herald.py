@@ -7,7 +7,7 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
-from refmodel import DET_LAT
+from twin_oracle import DET_LAT
 
 
 @cocotb.test()

@@ -1,4 +1,4 @@
-"""Scheduler + herald + counter (attempt_core) against the reference model (refmodel.py).
+"""Scheduler + herald + counter (attempt_core) scored against the software twin (twin_oracle.py).
 
 Randomized batches of SCHEDULE entries (late by a few cycles, exactly on time, in the future) with
 random detector clicks (none, one, both, repeated, just outside the window), across the 2^32
@@ -15,9 +15,9 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
-from refmodel import DET_LAT, SCHED_CHECK_LAT, Entry, run_schedules
+from twin_oracle import DET_LAT, SCHED_CHECK_LAT, Entry, decode_event, run_schedules
 
-from hwctl.wire import DoneReason, Opcode
+from hwctl.wire import Done, DoneReason, Herald, Message
 
 TS_INIT = 2**32 - 1500
 AW = 2
@@ -26,7 +26,7 @@ AW = 2
 class Bench:
     def __init__(self, dut) -> None:
         self.dut = dut
-        self.events: list[tuple] = []
+        self.events: list[Message] = []
         self.fires: list[int] = []
         self.counts = {"late": 0, "both": 0, "herald": 0}
         self.ts = 0
@@ -104,17 +104,6 @@ class Bench:
             dut.det_i.value = level[0] | (level[1] << 1)
 
 
-def decode_event(op: int, payload: int) -> tuple:
-    b = payload.to_bytes(16, "big")
-    if op == Opcode.HERALD:
-        return ("HERALD", int.from_bytes(b[0:8], "big"), b[8], int.from_bytes(b[9:13], "big"))
-    if op == Opcode.DONE:
-        return ("DONE", int.from_bytes(b[0:8], "big"), int.from_bytes(b[8:12], "big"), b[12])
-    if op == Opcode.LATE:
-        return ("LATE", int.from_bytes(b[0:8], "big"), int.from_bytes(b[8:16], "big"))
-    raise AssertionError(f"unexpected event opcode {op:#x}")
-
-
 def gen_batch(rng: random.Random, t_idle: int, n: int, last_click: dict[int, int]):
     """Entries and clicks for one batch, choosing start times relative to the model's checks."""
     entries: list[Entry] = []
@@ -187,6 +176,7 @@ async def scheduler_random_batches(dut) -> None:
         totals["late"] += exp.late
         totals["both"] += exp.both
         totals["herald"] += exp.heralds
+        assert [type(m) for m in exp.events].count(Herald) == exp.heralds
         assert tb.counts == totals
         crossed |= t_idle < 2**32 <= exp.end
     assert tb.ts > 2**32, "test must run across the low-word wrap"
@@ -210,7 +200,7 @@ async def scheduler_fifo_full_and_abort(dut) -> None:
     t_abort = int(dut.ts_o.value)
     dut.abort_i.value = 0
     await ClockCycles(dut.clk_i, 3)
-    assert tb.events == [("DONE", t_abort, 0, int(DoneReason.ABORTED))]
+    assert tb.events == [Done(t_abort, 0, int(DoneReason.ABORTED))]
     assert int(dut.full_o.value) == 0 and int(dut.running_o.value) == 0
     # Abort in the middle of a run: attempts = fired so far; nothing fires afterwards.
     tb.events.clear()
@@ -222,17 +212,19 @@ async def scheduler_fifo_full_and_abort(dut) -> None:
     t_abort = int(dut.ts_o.value)
     dut.abort_i.value = 0
     await ClockCycles(dut.clk_i, 30)
-    assert tb.events == [("DONE", t_abort, 4, int(DoneReason.ABORTED))]
+    assert tb.events == [Done(t_abort, 4, int(DoneReason.ABORTED))]
     assert tb.fires[-4:] == [t0, t0 + 10, t0 + 20, t0 + 30] and tb.fires[-1] == t0 + 30
     # HERALD_EN = 0: clicks are ignored, the schedule exhausts.
     tb.events.clear()
     dut.herald_en_i.value = 0
     t0 = tb.ts + 30
-    clicker = cocotb.start_soon(tb.drive_clicks([(t0 + 1, 0), (t0 + 11, 1)]))
+    clicks = [(t0 + 1, 0), (t0 + 11, 1)]
+    clicker = cocotb.start_soon(tb.drive_clicks(clicks))
     await tb.push_at(t0 - 20, [Entry(t0, 2, 10, 4)])
     await tb.wait_ts(t0 + 25)
     await clicker
-    assert tb.events == [("DONE", t0 + 14, 2, int(DoneReason.EXHAUSTED))]
+    assert tb.events == [Done(t0 + 14, 2, int(DoneReason.EXHAUSTED))]
+    assert tb.events == run_schedules([Entry(t0, 2, 10, 4)], clicks, t0 - 20, herald_en=False).events
 
 
 @pytest.mark.rtl

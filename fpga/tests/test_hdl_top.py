@@ -15,8 +15,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotb_run import run_cocotb
 from hostbfm import Host
-from refmodel import HDR_LAT
 from test_hdl_header import header
+from twin_oracle import HDR_LAT
 from uartbfm import send_bytes
 
 from hwctl.wire import (
