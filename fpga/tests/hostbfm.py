@@ -10,10 +10,10 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 from twin_oracle import DET_LAT
-from uartbfm import send_bytes
 
 from hwctl.wire import Frame, FrameDecoder, encode
 from hwctl.wire._spec import Message
+from sim.uartbfm import UartMonitor, send_bytes
 
 
 class Host:
@@ -42,26 +42,17 @@ class Host:
 
     async def _rx(self) -> None:
         """Sample uart_tx_o (8N1) and feed every byte to the host decoder."""
-        dut, cpb = self.dut, self.cpb
-        line = dut.uart_tx_o
-        while True:
-            await RisingEdge(dut.clk_i)
-            if int(line.value) != 0:
-                continue
-            await ClockCycles(dut.clk_i, cpb // 2)
-            value = 0
-            for i in range(8):
-                await ClockCycles(dut.clk_i, cpb)
-                value |= int(line.value) << i
-            await ClockCycles(dut.clk_i, cpb)
-            assert int(line.value) == 1, "device sent a UART framing error"
-            for item in self.dec.feed(bytes((value,))):
-                if not isinstance(item, Frame):
-                    self.errors.append(item)
-                elif item.msg.KIND == "event":
-                    self.events.append(item)
-                else:
-                    self.responses.append(item)
+        await UartMonitor(self.dut.clk_i, self.dut.uart_tx_o, self.cpb, on_byte=self._on_byte,
+                          strict=True).run()
+
+    def _on_byte(self, value: int) -> None:
+        for item in self.dec.feed(bytes((value,))):
+            if not isinstance(item, Frame):
+                self.errors.append(item)
+            elif item.msg.KIND == "event":
+                self.events.append(item)
+            else:
+                self.responses.append(item)
 
     async def send_raw(self, data: bytes) -> None:
         await send_bytes(self.dut.clk_i, self.dut.uart_rx_i, data, self.cpb)

@@ -17,7 +17,6 @@ from cocotb_run import run_cocotb
 from hostbfm import Host
 from test_hdl_header import header
 from twin_oracle import HDR_LAT
-from uartbfm import send_bytes
 
 from hwctl.wire import (
     DEVICE_ID,
@@ -46,6 +45,7 @@ from hwctl.wire import (
     crc16,
     encode,
 )
+from sim.uartbfm import send_bytes
 
 try:  # the software twin is the golden model where timing does not matter
     from sim.twin.model import TwinConfig, TwinModel

@@ -9,7 +9,8 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
-from uartbfm import send_byte
+
+from sim.uartbfm import send_byte
 
 CPB = 8
 

@@ -77,35 +77,19 @@ try:  # the cocotb half is only importable inside a simulator run
     import cocotb
     from cocotb.clock import Clock
     from cocotb.triggers import ClockCycles, RisingEdge
+
+    from sim.uartbfm import UartMonitor, send_byte
 except ImportError:  # pragma: no cover
     cocotb = None
 
 if cocotb is not None:
 
     async def _uart_tx_to_dut(dut, q: bytearray, cpb: int) -> None:
-        line = dut.uart_rx_i
         while True:
             if not q:
                 await ClockCycles(dut.clk_i, 8)
                 continue
-            b = q.pop(0)
-            for bit in [0] + [(b >> i) & 1 for i in range(8)] + [1]:
-                line.value = bit
-                await ClockCycles(dut.clk_i, cpb)
-
-    async def _uart_rx_from_dut(dut, out: bytearray, cpb: int) -> None:
-        line = dut.uart_tx_o
-        while True:
-            await RisingEdge(dut.clk_i)
-            if int(line.value) != 0:
-                continue
-            await ClockCycles(dut.clk_i, cpb // 2)
-            v = 0
-            for i in range(8):
-                await ClockCycles(dut.clk_i, cpb)
-                v |= int(line.value) << i
-            await ClockCycles(dut.clk_i, cpb)
-            out.append(v)
+            await send_byte(dut.clk_i, dut.uart_rx_i, q.pop(0), cpb)
 
     async def _clicker(dut) -> None:
         while True:
@@ -128,7 +112,7 @@ if cocotb is not None:
         await ClockCycles(dut.clk_i, 5)
         to_dut, from_dut = bytearray(), bytearray()
         cocotb.start_soon(_uart_tx_to_dut(dut, to_dut, cpb))
-        cocotb.start_soon(_uart_rx_from_dut(dut, from_dut, cpb))
+        cocotb.start_soon(UartMonitor(dut.clk_i, dut.uart_tx_o, cpb, on_byte=from_dut.append).run())
         cocotb.start_soon(_clicker(dut))
         srv = socket.socket()
         srv.bind(("127.0.0.1", 0))

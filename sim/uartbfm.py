@@ -1,5 +1,8 @@
 """Cycle-counted UART bus functional models (8N1, LSB first) for cocotb testbenches.
 
+Shared by the RTL testbenches (fpga/tests) and the co-simulation bridge (sim/twin/cosim.py);
+importable only inside a simulator run (it imports cocotb).
+
 Bit period is ``cpb`` clock cycles, matching the RTL's CLKS_PER_BIT parameter; the same driver
 serves the midpoint header line (spec [header] is UART-like with HDR_BIT_CYCLES).
 """
@@ -26,12 +29,18 @@ async def send_bytes(clk, line, data: bytes, cpb: int, gap: int = 0) -> None:
 
 
 class UartMonitor:
-    """Samples a UART line every clock and collects the received bytes in ``self.data``."""
+    """Samples a UART line every clock and collects the received bytes in ``self.data``.
 
-    def __init__(self, clk, line, cpb: int) -> None:
+    ``on_byte`` (if given) is called with every good byte as well; ``strict`` turns a framing
+    error (stop bit 0) into an AssertionError instead of a count.
+    """
+
+    def __init__(self, clk, line, cpb: int, on_byte=None, strict: bool = False) -> None:
         self.clk, self.line, self.cpb = clk, line, cpb
         self.data = bytearray()
         self.framing_errors = 0
+        self.on_byte = on_byte
+        self.strict = strict
 
     async def run(self) -> None:
         clk, line, cpb = self.clk, self.line, self.cpb
@@ -48,6 +57,9 @@ class UartMonitor:
                 value |= int(line.value) << i
             await ClockCycles(clk, cpb)
             if int(line.value) != 1:
+                assert not self.strict, "UART framing error: stop bit is 0"
                 self.framing_errors += 1
                 continue
             self.data.append(value)
+            if self.on_byte is not None:
+                self.on_byte(value)
