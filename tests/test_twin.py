@@ -339,3 +339,19 @@ def test_config_from_physics() -> None:
     cfg = TwinConfig.for_fidelity(0.75, dark_rate_hz=100.0, window_cycles=2)
     assert math.isclose(cfg.p_photon, heralding.success_probability(0.75))
     assert math.isclose(cfg.dark_prob, 100.0 * 2e-8, rel_tol=1e-6)
+
+
+def test_click_after_an_early_herald_is_kept_for_the_next_schedule() -> None:
+    """A click injected ahead of time inside a schedule's planned span, but after the herald that
+    ended it, belongs to the next schedule whose window covers it (seen by the RTL scoreboard)."""
+    t = fast(p_photon=0.0)
+    h = Host(t)
+    t0 = t.now + 1000
+    h.cmd(Schedule(t0, 10, 100, 10))        # planned span t0 .. t0 + 910
+    h.cmd(Schedule(t0 + 500, 3, 100, 10))   # queued behind it
+    t.inject_click(t0 + 205, 0)              # attempt 2 of the first: herald, ends it at t0 + 210
+    t.inject_click(t0 + 505, 1)              # inside the first's plan, after its end
+    t.advance_to(t0 + 2000)
+    h.pump()
+    heralds = [e for e in h.events() if isinstance(e, Herald)]
+    assert [(e.attempt, e.detector) for e in heralds] == [(2, 0), (0, 1)]

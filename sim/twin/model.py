@@ -438,6 +438,7 @@ class TwinModel:
                 codes[rare] = np.searchsorted(self._cum, u[rare], side="right")
         run.codes = codes
         run.click_ts = {}
+        marked: list[tuple[int, int]] = []
         if self._clicks:
             t_lo, t_hi = run.t(run.base), run.t(run.base + n - 1) + run.e.window
             keep = []
@@ -448,8 +449,12 @@ class TwinModel:
                     k = self._attempt_of(run, c)
                     if k is not None:
                         self._mark_click(run, k, c, det)
+                        marked.append((c, det))
             self._clicks = keep
         self._resolve_block(run)
+        # clicks planned for attempts after the run's actual end (an earlier herald) were not
+        # seen by this schedule: a later schedule's window may still catch them
+        self._clicks.extend((c, det) for c, det in marked if c >= run.end)
 
     def _resolve_block(self, run: _Run) -> None:
         singles = np.flatnonzero((run.codes == 1) | (run.codes == 2))
