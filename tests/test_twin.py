@@ -347,10 +347,10 @@ def test_click_after_an_early_herald_is_kept_for_the_next_schedule() -> None:
     t = fast(p_photon=0.0)
     h = Host(t)
     t0 = t.now + 1000
-    h.cmd(Schedule(t0, 10, 100, 10))        # planned span t0 .. t0 + 910
-    h.cmd(Schedule(t0 + 500, 3, 100, 10))   # queued behind it
     t.inject_click(t0 + 205, 0)              # attempt 2 of the first: herald, ends it at t0 + 210
     t.inject_click(t0 + 505, 1)              # inside the first's plan, after its end
+    h.cmd(Schedule(t0, 10, 100, 10))        # planned span t0 .. t0 + 910
+    h.cmd(Schedule(t0 + 500, 3, 100, 10))   # queued behind it
     t.advance_to(t0 + 2000)
     h.pump()
     heralds = [e for e in h.events() if isinstance(e, Herald)]
