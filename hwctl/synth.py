@@ -36,6 +36,8 @@ class Target:
     goal_mhz: float
     #: resource rows to report (nextpnr utilization names)
     cells: tuple[str, ...]
+    #: top parameters for this target (``--param`` overrides them)
+    params: tuple[tuple[str, int], ...] = ()
 
 
 TARGETS: dict[str, Target] = {
@@ -45,7 +47,10 @@ TARGETS: dict[str, Target] = {
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
-        "ECP5 LFE5U-25F (CABGA256)", 200.0, ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO"),
+        "ECP5 LFE5U-25F (CABGA256)", 200.0,
+        ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DP16KD", "TRELLIS_IO"),
+        # FIFOs in LUT RAM: a DP16KD without output register has 5.8 ns clock-to-out
+        (("FIFO_LUTRAM", 1),),
     ),
 }
 
@@ -112,9 +117,11 @@ def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
                  rtl_dir: Path = RTL_DIR, cwd: Path | None = None) -> str:
     staged, inc = _stage_sources(rtl_dir, cwd)
     files = " ".join(str(p) for p in staged)
-    lines = [f"read_verilog -sv -I{inc} {files}", "hierarchy -check -top top"]
+    lines = [f"read_verilog -sv -I{inc} {files}"]
+    # chparam before hierarchy: afterwards the submodules are already derived for the defaults
     for k, v in params.items():
         lines.append(f"chparam -set {k} {v} top")
+    lines.append("hierarchy -check -top top")
     if synth_cmd:
         lines.append(f"{synth_cmd} -top top" + (f" -json {json_out}" if json_out else ""))
     else:  # latch check only: elaborate and convert processes
@@ -157,7 +164,7 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
     """Synthesize ``top`` for ``target`` once, place/route it with placement seeds
     ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded."""
     tgt = TARGETS[target]
-    params = params or {}
+    params = {**dict(tgt.params), **(params or {})}
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"top_{target}.json"

@@ -2,7 +2,8 @@
 `default_nettype none
 module attempt_core #(
     parameter [63:0] TS_INIT = 64'd0,
-    parameter        AW      = 2
+    parameter        AW      = 2,
+    parameter        LUTRAM  = 0     // schedule FIFO in LUT RAM (see sync_fifo)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -36,7 +37,7 @@ module attempt_core #(
         .ts_d_o(ts_d)
     );
     /* verilator lint_on PINCONNECTEMPTY */
-    scheduler #(.AW(AW)) u_sched (
+    scheduler #(.AW(AW), .LUTRAM(LUTRAM)) u_sched (
         .clk_i(clk_i), .rst_i(rst_i), .ts_i(ts_o),
         .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
         .window_i(window_i), .full_o(full_o), .abort_i(abort_i),

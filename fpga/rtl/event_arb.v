@@ -15,7 +15,8 @@
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
-    parameter AW = 4
+    parameter AW = 4,
+    parameter LUTRAM = 0            // FIFO storage in LUT RAM (see sync_fifo)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -47,7 +48,7 @@ module event_arb #(
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
-    sync_fifo #(.WIDTH(144), .AW(AW)) u_fifo (
+    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push), .din_i(din),
         .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(full), .empty_o(empty_o), .count_o()
     );

@@ -19,7 +19,8 @@
 `default_nettype none
 `include "wire_spec.vh"
 module scheduler #(
-    parameter AW = 2
+    parameter AW = 2,
+    parameter LUTRAM = 0            // FIFO storage in LUT RAM (see sync_fifo)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -82,7 +83,7 @@ module scheduler #(
     wire [143:0] fifo_dout;
     wire         pop = (state_q == S_IDLE) && !fifo_empty && !abort_i;
     /* verilator lint_off PINCONNECTEMPTY */
-    sync_fifo #(.WIDTH(144), .AW(AW)) u_fifo (
+    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
         .wr_en_i(push_i), .din_i({t_start_i, count_i, period_i, window_i}),
         .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o()

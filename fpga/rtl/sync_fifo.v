@@ -1,11 +1,14 @@
 // Synchronous FIFO, DEPTH a power of two. Registered read (dout_o is valid the cycle after
 // rd_en_i), so synthesis can map the storage to block RAM. Writes to a full FIFO and reads from an
 // empty one are ignored (callers check full_o / empty_o). flush_i empties it. full_o, empty_o and
-// count_o are registers (timing).
+// count_o are registers (timing). LUTRAM = 1 keeps the storage in LUT (distributed) RAM, where the
+// read is a LUT delay into the dout_o flip-flops (ECP5: a DP16KD without output register has a
+// 5.8 ns clock-to-out); LUTRAM = 0 asks for block RAM (iCE40 has no LUT RAM). Same behaviour.
 `default_nettype none
 module sync_fifo #(
     parameter WIDTH = 8,
-    parameter AW    = 2
+    parameter AW    = 2,
+    parameter LUTRAM = 0
 ) (
     input  wire             clk_i,
     input  wire             rst_i,
@@ -18,17 +21,28 @@ module sync_fifo #(
     output reg              empty_o,
     output reg  [AW:0]      count_o
 );
-    (* ram_style = "block" *)
-    reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
     reg [AW-1:0] wr_q, rd_q;
     wire wr_ok = wr_en_i && !full_o;
     wire rd_ok = rd_en_i && !empty_o;
     wire [AW:0] count_nx = count_o + {{AW{1'b0}}, wr_ok} - {{AW{1'b0}}, rd_ok};
 
-    always @(posedge clk_i) begin
-        if (wr_ok) mem_q[wr_q] <= din_i;
-        if (rd_ok) dout_o <= mem_q[rd_q];
-    end
+    generate
+        if (LUTRAM != 0) begin : g_lut
+            (* ram_style = "distributed" *)
+            reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
+            always @(posedge clk_i) begin
+                if (wr_ok) mem_q[wr_q] <= din_i;
+                if (rd_ok) dout_o <= mem_q[rd_q];
+            end
+        end else begin : g_block
+            (* ram_style = "block" *)
+            reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
+            always @(posedge clk_i) begin
+                if (wr_ok) mem_q[wr_q] <= din_i;
+                if (rd_ok) dout_o <= mem_q[rd_q];
+            end
+        end
+    endgenerate
 
     always @(posedge clk_i) begin
         if (rst_i || flush_i) begin

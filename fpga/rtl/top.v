@@ -15,7 +15,8 @@ module top #(
     parameter        N_SLOTS        = 8,
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
-    parameter [63:0] TS_INIT        = 64'd0
+    parameter [63:0] TS_INIT        = 64'd0,
+    parameter        FIFO_LUTRAM    = 0                        // 1: FIFOs in LUT RAM (ECP5)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -77,7 +78,7 @@ module top #(
     wire         tx_byte_valid, tx_byte_ready;
 
     // ---------------------------------------------------------------- timing core
-    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW)) u_core (
+    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_core (
         .clk_i(clk_i), .rst_i(rst), .det_i(det_i), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
         .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
@@ -135,7 +136,7 @@ module top #(
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW)) u_evt (
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM)) u_evt (
         .clk_i(clk_i), .rst_i(rst), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)

@@ -52,5 +52,8 @@ async def fifo_random(dut) -> None:
 
 
 @pytest.mark.rtl
-def test_sync_fifo(tmp_path) -> None:
-    run_cocotb(tmp_path, "sync_fifo", "test_hdl_sync_fifo", parameters={"WIDTH": 8, "AW": AW})
+@pytest.mark.parametrize("lutram", [0, 1])
+def test_sync_fifo(tmp_path, lutram: int) -> None:
+    """Both storage styles (block RAM / LUT RAM inference) behave the same."""
+    run_cocotb(tmp_path, "sync_fifo", "test_hdl_sync_fifo",
+               parameters={"WIDTH": 8, "AW": AW, "LUTRAM": lutram})

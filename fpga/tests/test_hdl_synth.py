@@ -26,6 +26,15 @@ def test_top_has_no_latches(tmp_path: Path) -> None:
 
 
 @pytest.mark.synth
+def test_top_has_no_latches_with_target_params(tmp_path: Path) -> None:
+    """The per-target top parameters (ECP5: FIFOs in LUT RAM) elaborate cleanly too."""
+    _need_yosys()
+    params = dict(synth.TARGETS["ecp5"].params)
+    assert params
+    assert synth.check_latches(tmp_path, params=params) == []
+
+
+@pytest.mark.synth
 def test_latch_check_catches_a_latch(tmp_path: Path) -> None:
     """The check itself must be able to fail: a deliberately latchy `top`."""
     _need_yosys()
