@@ -54,6 +54,7 @@ module scheduler #(
 
     // ---------------------------------------------------------------- state
     reg [2:0]  state_q;
+    reg        st_idle_q, st_wait_q, st_run_q;  // state_q == S_IDLE / S_WAIT / S_RUN (one-hot copies, timing)
     reg [63:0] t_start_q;
     reg [31:0] count_q, period_m1_q;
     reg [15:0] window_m1_q;
@@ -81,7 +82,7 @@ module scheduler #(
     // ---------------------------------------------------------------- FIFO
     wire         fifo_empty;
     wire [143:0] fifo_dout;
-    wire         pop = (state_q == S_IDLE) && !fifo_empty && !abort_i;
+    wire         pop = st_idle_q && !fifo_empty && !abort_i;
     /* verilator lint_off PINCONNECTEMPTY */
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
@@ -93,18 +94,18 @@ module scheduler #(
     // gt_q / eq_q compare ts of two cycles ago with t_start - 3, i.e. the next cycle's ts with
     // t_start: registered, they say "the next cycle is t_start" (fire0_q) or "the next cycle is
     // past t_start" (late_q). So both decisions come straight from flip-flops.
-    wire late  = (state_q == S_WAIT) && late_q;
-    wire fire0 = (state_q == S_WAIT) && fire0_q;
+    wire late  = st_wait_q && late_q;
+    wire fire0 = st_wait_q && fire0_q;
     reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
-    wire fireN = fireN_q && (state_q == S_RUN);
+    wire fireN = fireN_q && st_run_q;
     wire fire  = (fire0 || fireN) && !abort_i;
     wire win_on = win_on_q;
     wire single = (clicked_i == 2'b01) || (clicked_i == 2'b10);
-    wire eval   = eval2_q && (state_q == S_RUN) && !abort_i;
+    wire eval   = eval2_q && st_run_q && !abort_i;
 
     assign fire_o       = fire;
     assign in_win_o     = fire || win_on;
-    assign running_o    = (state_q != S_IDLE);
+    assign running_o    = !st_idle_q;
     assign cnt_late_o   = late && !abort_i;
     assign cnt_both_o   = eval && (clicked_i == 2'b11);
     assign cnt_herald_o = eval && single;
@@ -116,9 +117,19 @@ module scheduler #(
         lo_eq_q <= ts_i[31:0] == tp_lo_q;
         gt_q <= hi_gt_q || (hi_eq_q && lo_gt_q);
         eq_q <= hi_eq_q && lo_eq_q;
-        late_q  <= !rst_i && (state_q == S_WAIT) && (uf_q || gt_q);
-        fire0_q <= !rst_i && (state_q == S_WAIT) && !uf_q && eq_q;
+        late_q  <= !rst_i && st_wait_q && (uf_q || gt_q);
+        fire0_q <= !rst_i && st_wait_q && !uf_q && eq_q;
     end
+
+    // every state change goes through go(), which also loads the one-hot copies
+    task go(input [2:0] s);
+        begin
+            state_q <= s;
+            st_idle_q <= (s == S_IDLE);
+            st_wait_q <= (s == S_WAIT);
+            st_run_q <= (s == S_RUN);
+        end
+    endtask
 
     always @(posedge clk_i) begin
         // Events leave one cycle after the decision, from registered one-hot flags through an
@@ -134,7 +145,7 @@ module scheduler #(
                       | ({128{act_done_q}}  & {ts_ev_q, count_q, `HW_DONE_EXHAUSTED, 24'd0})
                       | ({128{act_abort_q}} & {ts_d_i, nfired_q, `HW_DONE_ABORTED, 24'd0});
         if (rst_i) begin
-            state_q <= S_IDLE;
+            go(S_IDLE);
             t_start_q <= 64'd0;
             count_q <= 32'd0;
             period_m1_q <= 32'd0;
@@ -164,7 +175,7 @@ module scheduler #(
             eval2_q <= eval_q;
             // Next attempt: decided a cycle ahead, cancelled by the state leaving S_RUN (a herald
             // ends the entry in the same cycle at the latest, since period >= window + 2).
-            fireN_q <= (state_q == S_RUN) && !rem0_q && (per_cnt_q == 32'd1);
+            fireN_q <= st_run_q && !rem0_q && (per_cnt_q == 32'd1);
             win_left_q <= win_left_q - 16'd1;
             win_on_q <= win_on_q && !wl1_q;
             wl1_q <= (win_left_q == 16'd2);
@@ -182,10 +193,10 @@ module scheduler #(
             end
 
             if (abort_i) begin
-                if (state_q != S_IDLE) begin
+                if (!st_idle_q) begin
                     act_abort_q <= 1'b1;
                 end
-                state_q <= S_IDLE;
+                go(S_IDLE);
                 win_left_q <= 16'd0;
                 win_on_q <= 1'b0;
                 eval_q <= 1'b0;
@@ -193,7 +204,7 @@ module scheduler #(
                 fireN_q <= 1'b0;
             end else begin
                 case (state_q)
-                    S_IDLE: if (pop) state_q <= S_LOAD;
+                    S_IDLE: if (pop) go(S_LOAD);
                     S_LOAD: begin               // block RAM output straight into registers
                         {t_start_q, count_q, period_m1_q, window_m1_q} <= fifo_dout;
                         rem_q <= fifo_dout[79:48];
@@ -201,7 +212,7 @@ module scheduler #(
                         tp_hi_q <= fifo_dout[143:112];
                         att_q <= 32'd0;
                         nfired_q <= 32'd0;
-                        state_q <= S_SUB1;
+                        go(S_SUB1);
                     end
                     S_SUB1: begin
                         period_m1_q <= period_m1_q - 32'd1;
@@ -210,36 +221,36 @@ module scheduler #(
                         borrow_q <= (t_start_q[31:0] < 32'd3);
                         hi_m1_q <= t_start_q[63:32] - 32'd1;
                         hi_zero_q <= (t_start_q[63:32] == 32'd0);
-                        state_q <= S_SUB2;
+                        go(S_SUB2);
                     end
                     S_SUB2: begin
                         win1_q <= (window_m1_q == 16'd0);
                         wm1_is1_q <= (window_m1_q == 16'd1);
                         if (borrow_q) tp_hi_q <= hi_m1_q;
                         uf_q <= borrow_q && hi_zero_q;
-                        state_q <= S_CMP1;
+                        go(S_CMP1);
                     end
-                    S_CMP1: state_q <= S_CMP2;    // compare stages load the new t_start - 3
-                    S_CMP2: state_q <= S_WAIT;
+                    S_CMP1: go(S_CMP2);    // compare stages load the new t_start - 3
+                    S_CMP2: go(S_WAIT);
                     S_WAIT: begin
                         if (late) begin
                             act_late_q <= 1'b1;
-                            state_q <= S_IDLE;
+                            go(S_IDLE);
                         end else if (fire0) begin
-                            state_q <= S_RUN;
+                            go(S_RUN);
                         end
                     end
                     S_RUN: if (eval) begin
                         if (single) begin
                             act_her_q <= 1'b1;
                             her_det_q <= !clicked_i[0];
-                            state_q <= S_IDLE;
+                            go(S_IDLE);
                         end else if (rem0_q) begin
                             act_done_q <= 1'b1;
-                            state_q <= S_IDLE;
+                            go(S_IDLE);
                         end
                     end
-                    default: state_q <= S_IDLE;
+                    default: go(S_IDLE);
                 endcase
             end
         end
