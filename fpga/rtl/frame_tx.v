@@ -5,6 +5,8 @@
 // Payload byte i is payload_i[8*(PMAX-i)-1 -: 8].
 // The two CRC bytes are not copied into the buffer: positions n and n+1 of the frame read crc_q
 // directly (saves a dynamically indexed write). Zero flags are registered for the scan (timing).
+// Scan and data bytes take two cycles each: the first registers the index compares and the byte at
+// idx_q, the second acts on them (timing; the UART takes a byte every 10 bit times anyway).
 `default_nettype none
 module frame_tx #(
     parameter PMAX = 16
@@ -38,7 +40,13 @@ module frame_tx #(
     reg          crc_en_q;   // rd_q holds a byte to add to the CRC
     reg          hz_q, lz_q; // CRC high / low byte is zero
     reg          ph_q;       // scan phase: 0 = look at byte j_q, 1 = act on it (timing)
-    reg          stop_q;     // byte j_q ends the block (end of frame or a zero)
+    // registered every cycle from the indices of this cycle; used in the second phase, when
+    // j_q / idx_q still hold the values they had in the first (timing)
+    reg          jend_q;     // j_q == n_end
+    reg          zj_q;       // frame byte j_q is zero
+    reg          last_q;     // idx_q == j_q
+    reg  [7:0]   bidx_q;     // frame byte idx_q
+    reg  [7:0]   code_q;     // COBS code byte: j_q - idx_q + 1
 
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
@@ -59,6 +67,14 @@ module frame_tx #(
     always @(posedge clk_i)
         for (z = 0; z < BMAX; z = z + 1) zero_q[z] <= (buf_q[z] == 8'h00);
 
+    always @(posedge clk_i) begin
+        jend_q <= (j_q == n_end);
+        zj_q   <= zero_j;
+        last_q <= (idx_q == j_q);
+        bidx_q <= byte_idx;
+        code_q <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
+    end
+
     integer i;
     always @(posedge clk_i) begin
         if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
@@ -74,7 +90,6 @@ module frame_tx #(
             hz_q <= 1'b0;
             lz_q <= 1'b0;
             ph_q <= 1'b0;
-            stop_q <= 1'b0;
             byte_o <= 8'd0;
             byte_valid_o <= 1'b0;
         end else begin
@@ -109,18 +124,22 @@ module frame_tx #(
                 end
                 S_SCAN: begin          // two cycles per byte: the UART is far slower anyway
                     ph_q <= !ph_q;
-                    if (!ph_q) stop_q <= (j_q == n_end) || zero_j;
-                    else if (stop_q) state_q <= S_CODE;
-                    else j_q <= j_q + ONE;
+                    if (ph_q) begin
+                        if (jend_q || zj_q) state_q <= S_CODE;  // byte j_q ends the block
+                        else j_q <= j_q + ONE;
+                    end
                 end
-                S_CODE: if (out_free) begin
-                    byte_o <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
+                S_CODE: if (out_free) begin    // j_q, idx_q unchanged since the last scan cycle
+                    byte_o <= code_q;
                     byte_valid_o <= 1'b1;
                     state_q <= S_DATA;
                 end
-                S_DATA: if (out_free) begin
-                    if (idx_q == j_q) begin
-                        if (j_q == n_end) begin
+                S_DATA: if (!ph_q) begin
+                    ph_q <= 1'b1;              // last_q / jend_q / bidx_q load from idx_q, j_q
+                end else if (out_free) begin
+                    ph_q <= 1'b0;
+                    if (last_q) begin
+                        if (jend_q) begin
                             state_q <= S_DELIM;
                         end else begin
                             // skip the zero; the next block starts after it
@@ -129,7 +148,7 @@ module frame_tx #(
                             state_q <= S_SCAN;
                         end
                     end else begin
-                        byte_o <= byte_idx;
+                        byte_o <= bidx_q;
                         byte_valid_o <= 1'b1;
                         idx_q <= idx_q + ONE;
                     end
