@@ -45,7 +45,9 @@ module frame_tx #(
     reg          jend_q;     // j_q == n_end
     reg          zj_q;       // frame byte j_q is zero
     reg          last_q;     // idx_q == j_q
-    reg  [7:0]   bidx_q;     // frame byte idx_q
+    reg          ib_q;       // idx_q < n_q: frame byte idx_q is in buf_q ...
+    reg          ihi_q;      // ... else idx_q == n_q: CRC high byte, else low byte
+    reg  [7:0]   bbuf_q;     // buf_q[idx_q]
     reg  [7:0]   code_q;     // COBS code byte: j_q - idx_q + 1
 
     wire [15:0] crc_nx;
@@ -57,8 +59,7 @@ module frame_tx #(
     wire in_buf_j   = (j_q < n_q);
     wire in_buf_idx = (idx_q < n_q);
     wire zero_j = in_buf_j ? zero_q[j_q[$clog2(BMAX)-1:0]] : ((j_q == n_q) ? hz_q : lz_q);
-    wire [7:0] byte_idx = in_buf_idx ? buf_q[idx_q[$clog2(BMAX)-1:0]]
-                                     : ((idx_q == n_q) ? crc_q[15:8] : crc_q[7:0]);
+    wire [7:0] byte_idx = ib_q ? bbuf_q : (ihi_q ? crc_q[15:8] : crc_q[7:0]);  // from registers
 
     assign ready_o = (state_q == S_IDLE);
     wire out_free = !byte_valid_o || byte_ready_i;
@@ -71,7 +72,9 @@ module frame_tx #(
         jend_q <= (j_q == n_end);
         zj_q   <= zero_j;
         last_q <= (idx_q == j_q);
-        bidx_q <= byte_idx;
+        ib_q   <= in_buf_idx;
+        ihi_q  <= (idx_q == n_q);
+        bbuf_q <= buf_q[idx_q[$clog2(BMAX)-1:0]];
         code_q <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
     end
 
@@ -135,7 +138,7 @@ module frame_tx #(
                     state_q <= S_DATA;
                 end
                 S_DATA: if (!ph_q) begin
-                    ph_q <= 1'b1;              // last_q / jend_q / bidx_q load from idx_q, j_q
+                    ph_q <= 1'b1;              // last_q, jend_q, ib_q, ihi_q, bbuf_q load
                 end else if (out_free) begin
                     ph_q <= 1'b0;
                     if (last_q) begin
@@ -148,7 +151,7 @@ module frame_tx #(
                             state_q <= S_SCAN;
                         end
                     end else begin
-                        byte_o <= bidx_q;
+                        byte_o <= byte_idx;
                         byte_valid_o <= 1'b1;
                         idx_q <= idx_q + ONE;
                     end
