@@ -9,7 +9,9 @@
 // (FRAMING) instead of overwriting the held one.
 // Timing: decoded bytes are written to the buffer/CRC one cycle after their input byte, and the
 // "frame held" flag is registered; both rely on input bytes being >= 2 cycles apart (a UART byte
-// takes 10 bit times).
+// takes 10 bit times). The input byte is registered first, with its compares (== 0x00, 0x01, 0xFF,
+// byte - 1) and "block ends" / "buffer full" flags are kept as registers, so no path runs from the
+// UART byte through the COBS state into the buffer write enables (timing; one cycle of latency).
 `default_nettype none
 `include "wire_spec.vh"
 module frame_rx #(
@@ -44,11 +46,27 @@ module frame_rx #(
     reg [7:0]  dbyte_q;
     reg [FMAX-1:0] wsel_q;   // one-hot position of the next decoded byte
     reg [FMAX-1:0] wcur_q;   // one-hot position of dbyte_q (no index decode: timing)
+    reg        rem0_q;       // rem_q == 0
+    reg        full_q;       // len_q == FMAX
+    // input stage
+    reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
+    reg        in_v_q, in_err_q;              // valid, UART error
+    reg        in_z_q, in_one_q, in_ff_q;     // byte == 0x00 / 0x01 / 0xFF
+
+    always @(posedge clk_i) begin
+        in_q     <= byte_i;
+        in_m1_q  <= byte_i - 8'd1;
+        in_v_q   <= byte_valid_i && !rst_i;
+        in_err_q <= byte_err_i && !rst_i;
+        in_z_q   <= (byte_i == 8'h00);
+        in_one_q <= (byte_i == 8'h01);
+        in_ff_q  <= (byte_i == 8'hFF);
+    end
 
     // Decoded byte produced by this input byte (if any).
-    wire       is_code  = first_q || (rem_q == 8'd0);
-    wire       emit     = byte_valid_i && (byte_i != 8'h00) && (is_code ? (!first_q && !ff_q) : 1'b1);
-    wire [7:0] dbyte    = is_code ? 8'h00 : byte_i;
+    wire       is_code  = first_q || rem0_q;
+    wire       emit     = !first_q && !(rem0_q && ff_q);   // for a valid nonzero byte
+    wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
@@ -73,7 +91,9 @@ module frame_rx #(
             wcur_q <= {FMAX{1'b0}};
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
+            full_q <= 1'b0;
             rem_q  <= 8'd0;
+            rem0_q <= 1'b1;
             first_q <= 1'b1;
             ff_q   <= 1'b0;
             bad_q  <= 1'b0;
@@ -84,10 +104,10 @@ module frame_rx #(
             err_code_o <= 8'd0;
         end else begin
             if (frame_valid_o && frame_ready_i) frame_valid_o <= 1'b0;
-            if (byte_err_i) begin
+            if (in_err_q) begin
                 bad_q <= 1'b1;
                 any_q <= 1'b1;
-            end else if (byte_valid_i && byte_i == 8'h00) begin
+            end else if (in_v_q && in_z_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
                     if (bad_q || rem_q != 8'd0 || len_q < 6'd4) begin
@@ -102,25 +122,29 @@ module frame_rx #(
                     end
                 end
                 len_q  <= 6'd0;
+                full_q <= 1'b0;
                 wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
                 rem_q  <= 8'd0;
+                rem0_q <= 1'b1;
                 first_q <= 1'b1;
                 ff_q   <= 1'b0;
                 bad_q  <= 1'b0;
                 any_q  <= 1'b0;
                 crc_q  <= 16'hFFFF;
-            end else if (byte_valid_i) begin
+            end else if (in_v_q) begin
                 any_q <= 1'b1;
                 if (blocked_q) bad_q <= 1'b1;
                 if (is_code) begin
-                    rem_q   <= byte_i - 8'd1;
-                    ff_q    <= (byte_i == 8'hFF);
+                    rem_q   <= in_m1_q;
+                    rem0_q  <= in_one_q;
+                    ff_q    <= in_ff_q;
                     first_q <= 1'b0;
                 end else begin
                     rem_q <= rem_q - 8'd1;
+                    rem0_q <= (rem_q == 8'd1);
                 end
                 if (emit && !bad_q && !blocked_q) begin
-                    if (len_q == FMAX) begin
+                    if (full_q) begin
                         bad_q <= 1'b1;                  // overlong
                     end else begin
                         wr_q <= 1'b1;
@@ -128,6 +152,7 @@ module frame_rx #(
                         wcur_q <= wsel_q;
                         wsel_q <= wsel_q << 1;
                         len_q <= len_q + 6'd1;
+                        full_q <= (len_q == FMAX - 1);
                     end
                 end
             end
