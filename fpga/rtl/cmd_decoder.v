@@ -108,6 +108,14 @@ module cmd_decoder (
     wire [15:0] f_window  = payload_i[127:112];
     assign reg_addr_o = payload_i[255:248];
 
+    // SCHEDULE argument check, registered every cycle from the frame buffer (timing: the add and
+    // the compare are two carry chains). frame_rx writes its last byte >= 2 cycles before
+    // frame_valid_i rises, so barg_q already describes the held frame when stage A samples it.
+    reg barg_q;
+    always @(posedge clk_i)
+        barg_q <= (f_count == 32'd0) || (f_window == 16'd0) ||
+                  ({1'b0, f_period} < {17'd0, f_window} + 33'd2);
+
     // ---------------------------------------------------------------- stage A registers
     reg [7:0]  seq_a, op_a, b0_a;
     reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
@@ -175,8 +183,7 @@ module cmd_decoder (
                 is_cmd_a <= is_cmd;
                 len_ok_a <= (plen_i == len);
                 retry_a <= retry;
-                bad_arg_a <= (f_count == 32'd0) || (f_window == 16'd0) ||
-                             ({1'b0, f_period} < {17'd0, f_window} + 33'd2);
+                bad_arg_a <= barg_q;
                 rd_ok_a <= reg_rd_ok_i;
                 wr_ok_a <= reg_wr_ok_i;
                 rdata_a <= reg_rdata_i;
