@@ -53,6 +53,7 @@ module frame_rx #(
     reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
     reg        in_v_q, in_err_q;              // valid, UART error
     reg        in_z_q, in_one_q, in_ff_q;     // byte == 0x00 / 0x01 / 0xFF
+    reg        in_d_q;                        // valid nonzero byte, no UART error
 
     always @(posedge clk_i) begin
         in_q     <= byte_i;
@@ -62,12 +63,14 @@ module frame_rx #(
         in_z_q   <= (byte_i == 8'h00);
         in_one_q <= (byte_i == 8'h01);
         in_ff_q  <= (byte_i == 8'hFF);
+        in_d_q   <= byte_valid_i && !byte_err_i && (byte_i != 8'h00) && !rst_i;
     end
 
     // Decoded byte produced by this input byte (if any).
     wire       is_code  = first_q || rem0_q;
     wire       emit     = !first_q && !(rem0_q && ff_q);   // for a valid nonzero byte
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
+    wire       wen      = in_d_q && emit && !bad_q && !blocked_q && !full_q;
     wire [15:0] crc_nx;
     crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
@@ -144,18 +147,17 @@ module frame_rx #(
                     rem_q <= rem_q - 8'd1;
                     rem0_q <= (rem_q == 8'd1);
                 end
-                if (emit && !bad_q && !blocked_q) begin
-                    if (full_q) begin
-                        bad_q <= 1'b1;                  // overlong
-                    end else begin
-                        wr_q <= 1'b1;
-                        dbyte_q <= dbyte;
-                        wcur_q <= wsel_q;
-                        wsel_q <= wsel_q << 1;
-                        len_q <= len_q + 6'd1;
-                        full_q <= (len_q == FMAX - 1);
-                    end
-                end
+                if (emit && !bad_q && !blocked_q && full_q) bad_q <= 1'b1;  // overlong
+            end
+            // buffer write, apart from the branches above (in_d_q excludes delimiter and error),
+            // so its enable is a few registered flags (timing)
+            if (wen) begin
+                wr_q <= 1'b1;
+                dbyte_q <= dbyte;
+                wcur_q <= wsel_q;
+                wsel_q <= wsel_q << 1;
+                len_q <= len_q + 6'd1;
+                full_q <= (len_q == FMAX - 1);
             end
             if (wr_q) begin
                 for (i = 0; i < FMAX; i = i + 1)
