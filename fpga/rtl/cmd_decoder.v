@@ -108,13 +108,17 @@ module cmd_decoder (
     wire [15:0] f_window  = payload_i[127:112];
     assign reg_addr_o = payload_i[255:248];
 
-    // SCHEDULE argument check, registered every cycle from the frame buffer (timing: the add and
-    // the compare are two carry chains). frame_rx writes its last byte >= 2 cycles before
-    // frame_valid_i rises, so barg_q already describes the held frame when stage A samples it.
-    reg barg_q;
-    always @(posedge clk_i)
-        barg_q <= (f_count == 32'd0) || (f_window == 16'd0) ||
-                  ({1'b0, f_period} < {17'd0, f_window} + 33'd2);
+    // SCHEDULE argument check, in two registered steps that run every cycle on the frame buffer
+    // (timing: window + 2, then the compare: one carry chain each). frame_rx writes its last
+    // byte >= 3 cycles before frame_valid_i rises when its input bytes are >= 3 cycles apart (a
+    // UART byte takes 10 bit times), so barg_q describes the held frame when stage A samples it.
+    reg [32:0] wp2_q;
+    reg        cw0_q, barg_q;
+    always @(posedge clk_i) begin
+        wp2_q  <= {17'd0, f_window} + 33'd2;
+        cw0_q  <= (f_count == 32'd0) || (f_window == 16'd0);
+        barg_q <= cw0_q || ({1'b0, f_period} < wp2_q);
+    end
 
     // ---------------------------------------------------------------- stage A registers
     reg [7:0]  seq_a, op_a, b0_a;

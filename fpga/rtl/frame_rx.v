@@ -10,7 +10,7 @@
 // Timing: decoded bytes are written to the buffer/CRC one cycle after their input byte, and the
 // "frame held" flag is registered; both rely on input bytes being >= 2 cycles apart (a UART byte
 // takes 10 bit times); so the buffer (payload_o) is final at least one cycle before frame_valid_o
-// rises (cmd_decoder relies on it). The input byte is registered first, with its compares (== 0x00, 0x01, 0xFF,
+// rises, two cycles when the bytes are >= 3 cycles apart (cmd_decoder relies on it). The input byte is registered first, with its compares (== 0x00, 0x01, 0xFF,
 // byte - 1) and "block ends" / "buffer full" flags are kept as registers, so no path runs from the
 // UART byte through the COBS state into the buffer write enables (timing; one cycle of latency).
 `default_nettype none
