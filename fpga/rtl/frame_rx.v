@@ -114,7 +114,7 @@ module frame_rx #(
             end else if (in_v_q && in_z_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
-                    if (bad_q || rem_q != 8'd0 || len_q < 6'd4) begin
+                    if (bad_q || !rem0_q || len_q < 6'd4) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_FRAMING;
                     end else if (crc_q != 16'h0000) begin
