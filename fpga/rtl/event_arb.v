@@ -43,7 +43,9 @@ module event_arb #(
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     wire       push  = report || (serve && !full);
-    wire [143:0] din = report
+    // selected by pend_nz_q, not report: they differ only when full, when nothing is pushed
+    // (keeps full out of the FIFO data path: timing)
+    wire [143:0] din = pend_nz_q
         ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_pend_q, 88'd0}
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
