@@ -67,6 +67,9 @@ module event_arb #(
                 lost_now = lost_now + 3'd1;
     end
 
+    wire [7:0] seq_l  = seq_q + {5'd0, lost_o};
+    wire [7:0] seq_l1 = seq_q + {5'd0, lost_o} + 8'd1;
+
     integer s;
 
     always @(posedge clk_i) begin
@@ -82,7 +85,8 @@ module event_arb #(
             end
         end else begin
             lost_o <= lost_now;
-            seq_q <= seq_q + {7'd0, push} + {5'd0, lost_o};
+            // both sums from registers, push only selects (timing)
+            seq_q <= push ? seq_l1 : seq_l;
             if (report) lost_pend_q <= {29'd0, lost_o};
             else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
