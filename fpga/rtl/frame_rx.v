@@ -49,6 +49,8 @@ module frame_rx #(
     reg [FMAX-1:0] wcur_q;   // one-hot position of dbyte_q (no index decode: timing)
     reg        rem0_q;       // rem_q == 0
     reg        full_q;       // len_q == FMAX
+    reg        short_q;      // len_q < 4
+    reg [5:0]  lm4_q;        // len_q - 4 (registered flags: timing)
     // input stage
     reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
     reg        in_v_q, in_err_q;              // valid, UART error
@@ -96,6 +98,8 @@ module frame_rx #(
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
             full_q <= 1'b0;
+            short_q <= 1'b1;
+            lm4_q  <= 6'd0 - 6'd4;
             rem_q  <= 8'd0;
             rem0_q <= 1'b1;
             first_q <= 1'b1;
@@ -114,7 +118,7 @@ module frame_rx #(
             end else if (in_v_q && in_z_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
-                    if (bad_q || !rem0_q || len_q < 6'd4) begin
+                    if (bad_q || !rem0_q || short_q) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_FRAMING;
                     end else if (crc_q != 16'h0000) begin
@@ -122,11 +126,13 @@ module frame_rx #(
                         err_code_o  <= `HW_ERR_CRC;
                     end else begin
                         frame_valid_o <= 1'b1;
-                        plen_o <= len_q - 6'd4;
+                        plen_o <= lm4_q;
                     end
                 end
                 len_q  <= 6'd0;
                 full_q <= 1'b0;
+                short_q <= 1'b1;
+                lm4_q  <= 6'd0 - 6'd4;
                 wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
                 rem_q  <= 8'd0;
                 rem0_q <= 1'b1;
@@ -158,6 +164,8 @@ module frame_rx #(
                 wsel_q <= wsel_q << 1;
                 len_q <= len_q + 6'd1;
                 full_q <= (len_q == FMAX - 1);
+                short_q <= (len_q < 6'd3);
+                lm4_q <= len_q - 6'd3;
             end
             if (wr_q) begin
                 for (i = 0; i < FMAX; i = i + 1)
