@@ -74,7 +74,7 @@ module frame_rx #(
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
     wire       wen      = in_d_q && emit && !bad_q && !blocked_q && !full_q;
     wire [15:0] crc_nx;
-    crc16_byte u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
+    crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
     assign seq_o = buf_q[0];
     assign op_o  = buf_q[1];

@@ -51,7 +51,7 @@ module frame_tx #(
     reg  [7:0]   code_q;     // COBS code byte: j_q - idx_q + 1
 
     wire [15:0] crc_nx;
-    crc16_byte u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
+    crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
 
     wire [IW-1:0] n_end = n_q + IW'(2);          // frame length
     wire [IW-1:0] blk_len = j_q - idx_q;

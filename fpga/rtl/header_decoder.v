@@ -70,7 +70,7 @@ module header_decoder #(
     reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
 
     wire [7:0] crc_nx;
-    crc8_byte u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
+    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
 
     // lowest free slot
     reg             have_free;

@@ -1,4 +1,4 @@
-"""crc16_byte / crc8_byte: check values and random data against the host's crc16 / crc8."""
+"""crc_byte (WIDTH 16 and 8): check values and random data against the host's crc16 / crc8."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ async def crc8_matches_host(dut) -> None:
 
 @pytest.mark.rtl
 def test_crc16(tmp_path) -> None:
-    run_cocotb(tmp_path, "crc16_byte", "test_hdl_crc", testcase="crc16_matches_host")
+    run_cocotb(tmp_path, "crc_byte", "test_hdl_crc", parameters={"WIDTH": 16, "POLY": 0x1021},
+               testcase="crc16_matches_host")
 
 
 @pytest.mark.rtl
 def test_crc8(tmp_path) -> None:
-    run_cocotb(tmp_path, "crc8_byte", "test_hdl_crc", testcase="crc8_matches_host")
+    run_cocotb(tmp_path, "crc_byte", "test_hdl_crc", parameters={"WIDTH": 8, "POLY": 0x07},
+               testcase="crc8_matches_host")
