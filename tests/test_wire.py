@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from hwctl.wire import (
     crc8,
     crc16,
     encode,
+    free_masks,
     gen,
 )
 
@@ -93,3 +95,21 @@ def test_stale_file_is_detected(tmp_path, monkeypatch) -> None:
     fake.write_text("// old\n")
     monkeypatch.setattr(gen, "VH_OUT", fake)
     assert gen.stale_files() == [fake]
+
+
+@given(st.sets(st.integers(0, 0xFFFF), max_size=300))
+def test_free_masks_name_every_slot_once(slots: set[int]) -> None:
+    masks = free_masks(slots)
+    named = [b + i for b, m in masks for i in range(32) if m >> i & 1]
+    assert sorted(named) == sorted(slots)
+    assert all(m & 1 and 0 < m < 2**32 and b + m.bit_length() - 1 <= 0xFFFF for b, m in masks)
+    assert len(masks) <= len(slots)
+
+
+def test_free_masks_pack_runs_and_refuse_duplicates() -> None:
+    assert free_masks(range(40)) == [(0, 2**32 - 1), (32, 0xFF)]
+    assert free_masks([7, 3, 9]) == [(3, 0b1010001)]
+    with pytest.raises(ValueError, match="twice"):
+        free_masks([1, 1])
+    with pytest.raises(ValueError, match="u16"):
+        free_masks([70000])

@@ -8,7 +8,7 @@
 // (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
 //
 // Pipeline (for timing): cycle A accepts the frame and registers the decoded flags, fields and the
-// register read; cycle B decides (response kind, NAK code) and registers the action strobes
+// register read, and the FREE slot check the header decoder made on the frame buffer; cycle B decides (response kind, NAK code) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
 `default_nettype none
@@ -48,9 +48,12 @@ module cmd_decoder (
     input  wire         sched_full_i,
     output wire         abort_o,
     // header decoder slots
+    output reg  [15:0]  chk_base_o,      // slots named by the frame in the buffer (FREE: mask 1)
+    output reg  [31:0]  chk_mask_o,
+    input  wire         free_ok_i,       // header decoder: all of them allocated (registered)
     output wire         free_o,
-    output wire [7:0]   free_slot_o,
-    input  wire         free_ok_i,
+    output wire [15:0]  free_base_o,
+    output wire [31:0]  free_mask_o,
     // response to tx_arb
     output reg          resp_valid_o,
     input  wire         resp_ready_i,
@@ -84,6 +87,7 @@ module cmd_decoder (
             `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
             `HW_OP_ABORT:      len = `HW_LEN_ABORT;
             `HW_OP_FREE:       len = `HW_LEN_FREE;
+            `HW_OP_FREE_MASK:  len = `HW_LEN_FREE_MASK;
             `HW_OP_TIME:       len = `HW_LEN_TIME;
             `HW_OP_ACK:        begin is_cmd = 1'b0; len = `HW_LEN_ACK; end
             `HW_OP_NAK:        begin is_cmd = 1'b0; len = `HW_LEN_NAK; end
@@ -118,11 +122,18 @@ module cmd_decoder (
         wp2_q  <= {17'd0, f_window} + 33'd2;
         cw0_q  <= (f_count == 32'd0) || (f_window == 16'd0);
         barg_q <= cw0_q || ({1'b0, f_period} < wp2_q);
+        // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
+        // cycle before stage A, same argument as barg_q)
+        chk_base_o <= payload_i[255:240];
+        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:208] : 32'd1;
     end
 
     // ---------------------------------------------------------------- stage A registers
     reg [7:0]  seq_a, op_a, b0_a;
     reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
+    reg        free_ok_a, mask0_a;
+    reg [15:0] free_base_a;
+    reg [31:0] free_mask_a;
     reg [31:0] rdata_a, wdata_a;
     reg [63:0] t_start_a;
     reg [31:0] count_a, period_a;
@@ -133,7 +144,8 @@ module cmd_decoder (
     assign push_o = push_q;
     assign abort_o = abort_q;
     assign free_o = free_q;
-    assign free_slot_o = b0_a;
+    assign free_base_o = free_base_a;
+    assign free_mask_o = free_mask_a;
     assign reg_we_o = we_q;
     assign reg_waddr_o = b0_a;
     assign reg_wdata_o = wdata_a;
@@ -168,6 +180,9 @@ module cmd_decoder (
             ev_payload_o <= 128'd0;
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
+            {free_ok_a, mask0_a} <= 2'd0;
+            free_base_a <= 16'd0;
+            free_mask_a <= 32'd0;
             rdata_a <= 32'd0; wdata_a <= 32'd0;
             t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
@@ -191,6 +206,10 @@ module cmd_decoder (
                 rd_ok_a <= reg_rd_ok_i;
                 wr_ok_a <= reg_wr_ok_i;
                 rdata_a <= reg_rdata_i;
+                free_ok_a <= free_ok_i;
+                mask0_a <= (chk_mask_o == 32'd0);
+                free_base_a <= chk_base_o;
+                free_mask_a <= chk_mask_o;
                 wdata_a <= payload_i[247:216];
                 t_start_a <= f_t_start;
                 count_a <= f_count;
@@ -235,8 +254,11 @@ module cmd_decoder (
                             push_q <= 1'b1;
                             c_ack_q <= 1'b1;
                         end
-                    `HW_OP_FREE:
-                        if (free_ok_i) begin
+                    `HW_OP_FREE, `HW_OP_FREE_MASK:
+                        if (mask0_a) begin
+                            c_nak_q <= 1'b1;
+                            c_code_q <= `HW_ERR_BAD_ARG;
+                        end else if (free_ok_a) begin
                             free_q <= 1'b1;
                             c_ack_q <= 1'b1;
                         end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_SLOT; end

@@ -29,6 +29,7 @@ from hwctl.wire import (
     Frame,
     FrameDecoder,
     Free,
+    FreeMask,
     Message,
     Nak,
     Opcode,
@@ -186,7 +187,13 @@ class Backend:
         await self._ok(Abort())
 
     async def free(self, slot: int) -> None:
+        """FREE one memory slot (DeviceError NAK(BAD_SLOT) if it is not allocated)."""
         await self._ok(Free(slot))
+
+    async def free_mask(self, base: int, mask: int) -> None:
+        """FREE_MASK: slots ``base + i`` for each set bit i of ``mask``, all or nothing (see
+        :func:`hwctl.wire.free_masks` to pack a set of slots)."""
+        await self._ok(FreeMask(base, mask))
 
     async def time(self) -> int:
         """Device time in cycles (value at decode on the device)."""

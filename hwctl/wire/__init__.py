@@ -11,4 +11,5 @@ from hwctl.wire.codec import (  # noqa: F401
     crc16,
     decode_body,
     encode,
+    free_masks,
 )

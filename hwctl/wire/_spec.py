@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 DEVICE_ID = 0x48574354
 CLOCK_HZ = 100000000
 UART_BAUD = 3000000
@@ -27,7 +27,7 @@ class ErrorCode(IntEnum):
     EVENT_OVERFLOW = 6  # event FIFO was full; info = events lost
     BAD_HEADER = 7  # malformed midpoint header
     NO_SLOT = 8  # header decoded but no free memory slot; info = header seq
-    BAD_SLOT = 9  # FREE of a slot that is not allocated
+    BAD_SLOT = 9  # FREE / FREE_MASK of a slot that is not allocated
     BAD_REG = 10  # unknown or read-only register
     BAD_ARG = 11  # argument out of range
 
@@ -86,6 +86,7 @@ class Opcode(IntEnum):
     ABORT = 0x04
     FREE = 0x05
     TIME = 0x06
+    FREE_MASK = 0x07
     ACK = 0x80
     NAK = 0x81
     REG_VALUE = 0x82
@@ -158,7 +159,7 @@ class Free(Message):
 
     OPCODE: ClassVar[int] = 0x05
     KIND: ClassVar[str] = 'command'
-    STRUCT: ClassVar[struct.Struct] = struct.Struct('>B')
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>H')
     slot: int
 
 
@@ -169,6 +170,17 @@ class Time(Message):
     OPCODE: ClassVar[int] = 0x06
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>')
+
+
+@dataclass(frozen=True, slots=True)
+class FreeMask(Message):
+    """FREE_MASK (command, opcode 0x07): Return up to 32 memory slots at once: slot base + i for every set bit i of mask (bit 0 = base). Response: ACK when every named slot was allocated (all are freed), NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when any named slot is not allocated or beyond the pool (then none is freed). One command per 32 slots instead of one per slot: the host frees at the source's rate."""
+
+    OPCODE: ClassVar[int] = 0x07
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>HI')
+    base: int
+    mask: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +266,7 @@ class Header(Message):
 
     OPCODE: ClassVar[int] = 0xA3
     KIND: ClassVar[str] = 'event'
-    STRUCT: ClassVar[struct.Struct] = struct.Struct('>IQB')
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>IQH')
     seq: int
     ts: int
     slot: int
@@ -278,6 +290,7 @@ MESSAGES: dict[int, type[Message]] = {
     Abort.OPCODE: Abort,
     Free.OPCODE: Free,
     Time.OPCODE: Time,
+    FreeMask.OPCODE: FreeMask,
     Ack.OPCODE: Ack,
     Nak.OPCODE: Nak,
     RegValue.OPCODE: RegValue,

@@ -33,6 +33,27 @@ def crc8(data: bytes) -> int:
     return crc
 
 
+def free_masks(slots) -> list[tuple[int, int]]:
+    """Pack memory slots into FREE_MASK arguments ``(base, mask)``: slot ``base + i`` for each set
+    bit i, at most 32 slots per command, lowest slots first. Duplicates are an error (freeing a
+    slot twice is a host bug the device would NAK)."""
+    ordered = sorted(slots)
+    out: list[tuple[int, int]] = []
+    prev = -1
+    for s in ordered:
+        if s == prev:
+            raise ValueError(f"slot {s} named twice")
+        if not 0 <= s <= 0xFFFF:
+            raise ValueError(f"slot {s} out of the u16 range")
+        prev = s
+        if out and s - out[-1][0] < 32:
+            base, mask = out[-1]
+            out[-1] = (base, mask | 1 << (s - base))
+        else:
+            out.append((s, 1))
+    return out
+
+
 def cobs_encode(data: bytes) -> bytes:
     """Consistent Overhead Byte Stuffing; the result contains no 0x00 byte."""
     out = bytearray()
