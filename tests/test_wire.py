@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hwctl.wire import (
+    FREE_MASK_BITS,
     MESSAGES,
     ErrorCode,
     Frame,
@@ -39,8 +40,7 @@ def test_cobs_round_trip(data: bytes) -> None:
 
 def _random_message(rng: random.Random):
     cls = rng.choice(list(MESSAGES.values()))
-    sizes = {"B": 8, "H": 16, "I": 32, "Q": 64}
-    args = [rng.getrandbits(sizes[c]) for c in cls.STRUCT.format.lstrip(">")]
+    args = [rng.getrandbits(bits) for _, bits in cls.FIELDS]
     return cls(*args)
 
 
@@ -100,14 +100,15 @@ def test_stale_file_is_detected(tmp_path, monkeypatch) -> None:
 @given(st.sets(st.integers(0, 0xFFFF), max_size=300))
 def test_free_masks_name_every_slot_once(slots: set[int]) -> None:
     masks = free_masks(slots)
-    named = [b + i for b, m in masks for i in range(32) if m >> i & 1]
+    named = [b + i for b, m in masks for i in range(FREE_MASK_BITS) if m >> i & 1]
     assert sorted(named) == sorted(slots)
-    assert all(m & 1 and 0 < m < 2**32 and b + m.bit_length() - 1 <= 0xFFFF for b, m in masks)
+    assert all(m & 1 and 0 < m < 2**FREE_MASK_BITS and b + m.bit_length() - 1 <= 0xFFFF
+               for b, m in masks)
     assert len(masks) <= len(slots)
 
 
 def test_free_masks_pack_runs_and_refuse_duplicates() -> None:
-    assert free_masks(range(40)) == [(0, 2**32 - 1), (32, 0xFF)]
+    assert free_masks(range(250)) == [(0, 2**240 - 1), (240, 0x3FF)]
     assert free_masks([7, 3, 9]) == [(3, 0b1010001)]
     with pytest.raises(ValueError, match="twice"):
         free_masks([1, 1])

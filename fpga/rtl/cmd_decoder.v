@@ -11,9 +11,14 @@
 // register read, and the FREE slot check the header decoder made on the frame buffer; cycle B decides (response kind, NAK code) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
+// FREE / FREE_MASK free the slots in chk_base_o / chk_mask_o, computed every cycle from the frame
+// buffer: the frame is held until stage A, and the next frame's first payload byte cannot arrive
+// (UART: >= 10 bit times per byte, seq and opcode come first) before cycle C.
 `default_nettype none
 `include "wire_spec.vh"
-module cmd_decoder (
+module cmd_decoder #(
+    parameter MW = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
+) (
     input  wire         clk_i,
     input  wire         rst_i,
     input  wire [63:0]  ts_i,
@@ -48,12 +53,12 @@ module cmd_decoder (
     input  wire         sched_full_i,
     output wire         abort_o,
     // header decoder slots
-    output reg  [15:0]  chk_base_o,      // slots named by the frame in the buffer (FREE: mask 1)
-    output reg  [31:0]  chk_mask_o,
+    // slots named by the FREE / FREE_MASK frame in the buffer (FREE: mask 1); also what free_o
+    // frees (the buffer holds still until then, see the pipeline note above)
+    output reg  [15:0]  chk_base_o,
+    output reg  [MW-1:0] chk_mask_o,
     input  wire         free_ok_i,       // header decoder: all of them allocated (registered)
     output wire         free_o,
-    output wire [15:0]  free_base_o,
-    output wire [31:0]  free_mask_o,
     // response to tx_arb
     output reg          resp_valid_o,
     input  wire         resp_ready_i,
@@ -125,15 +130,13 @@ module cmd_decoder (
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
-        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:208] : 32'd1;
+        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
     end
 
     // ---------------------------------------------------------------- stage A registers
     reg [7:0]  seq_a, op_a, b0_a;
     reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
     reg        free_ok_a, mask0_a;
-    reg [15:0] free_base_a;
-    reg [31:0] free_mask_a;
     reg [31:0] rdata_a, wdata_a;
     reg [63:0] t_start_a;
     reg [31:0] count_a, period_a;
@@ -144,8 +147,7 @@ module cmd_decoder (
     assign push_o = push_q;
     assign abort_o = abort_q;
     assign free_o = free_q;
-    assign free_base_o = free_base_a;
-    assign free_mask_o = free_mask_a;
+
     assign reg_we_o = we_q;
     assign reg_waddr_o = b0_a;
     assign reg_wdata_o = wdata_a;
@@ -181,8 +183,6 @@ module cmd_decoder (
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
             {free_ok_a, mask0_a} <= 2'd0;
-            free_base_a <= 16'd0;
-            free_mask_a <= 32'd0;
             rdata_a <= 32'd0; wdata_a <= 32'd0;
             t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
@@ -207,9 +207,7 @@ module cmd_decoder (
                 wr_ok_a <= reg_wr_ok_i;
                 rdata_a <= reg_rdata_i;
                 free_ok_a <= free_ok_i;
-                mask0_a <= (chk_mask_o == 32'd0);
-                free_base_a <= chk_base_o;
-                free_mask_a <= chk_mask_o;
+                mask0_a <= (chk_mask_o == {MW{1'b0}});
                 wdata_a <= payload_i[247:216];
                 t_start_a <= f_t_start;
                 count_a <= f_count;

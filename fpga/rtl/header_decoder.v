@@ -22,7 +22,8 @@
 `include "wire_spec.vh"
 module header_decoder #(
     parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
-    parameter N_SLOTS    = 8
+    parameter N_SLOTS    = 8,
+    parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -33,11 +34,11 @@ module header_decoder #(
     // FREE / FREE_MASK: check the slots the command in the frame buffer names (base + i for each
     // set bit i of mask; registered answer one cycle later), then free them on free_i
     input  wire [15:0]  chk_base_i,
-    input  wire [31:0]  chk_mask_i,
+    input  wire [MW-1:0] chk_mask_i,
     output reg          free_ok_o,       // every named slot is allocated (none beyond the pool)
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
-    input  wire [31:0]  free_mask_i,
+    input  wire [MW-1:0] free_mask_i,
     output reg  [7:0]   slots_free_o,
     output reg          cnt_good_o,      // CNT_HEADERS += 1
     output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
@@ -101,10 +102,10 @@ module header_decoder #(
         for (j = 0; j < N_SLOTS; j = j + 1) nfree = nfree + {7'd0, !used_q[j]};
     end
 
-    // slot base + i is allocated, for i = 0..31 (0 beyond the pool)
+    // slot base + i is allocated, for i = 0..MW-1 (0 beyond the pool)
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [N_SLOTS+31:0] avail_ext = {32'd0, used_q} >> chk_base_i;
-    wire [N_SLOTS+31:0] clr_ext = {{N_SLOTS{1'b0}}, free_mask_i} << free_base_i;
+    wire [N_SLOTS+MW-1:0] avail_ext = {{MW{1'b0}}, used_q} >> chk_base_i;
+    wire [N_SLOTS+MW-1:0] clr_ext = {{N_SLOTS{1'b0}}, free_mask_i} << free_base_i;
     /* verilator lint_on UNUSEDSIGNAL */
 
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
@@ -118,7 +119,7 @@ module header_decoder #(
 
 
     always @(posedge clk_i) begin
-        free_ok_o <= (chk_mask_i & ~avail_ext[31:0]) == 32'd0;
+        free_ok_o <= (chk_mask_i & ~avail_ext[MW-1:0]) == {MW{1'b0}};
         slots_free_o <= nfree;
         have_free_q <= have_free;
         free_idx_q <= free_idx;

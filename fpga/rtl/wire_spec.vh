@@ -20,7 +20,7 @@
 `define HW_OP_TIME 8'h06
 `define HW_LEN_TIME 0
 `define HW_OP_FREE_MASK 8'h07
-`define HW_LEN_FREE_MASK 6
+`define HW_LEN_FREE_MASK 32
 `define HW_OP_ACK 8'h80
 `define HW_LEN_ACK 1
 `define HW_OP_NAK 8'h81

@@ -101,7 +101,8 @@ def build(rng: random.Random, n: int, bit: int):
             elif r < 0.7:  # FREE of any slot, held or not (or beyond the pool)
                 base, mask = rng.randrange(N_SLOTS + 1), 1
             else:  # FREE_MASK naming slots beyond the pool or free ones: NAK
-                base, mask = rng.randrange(N_SLOTS + 2), rng.randrange(1, 2**32)
+                base = rng.randrange(N_SLOTS + 2)
+                mask = rng.choice([rng.randrange(1, 2**240), rng.randrange(1, 2**(N_SLOTS + 1))])
             w.free[len(w.level)] = (base, mask)
             free_exp.append(twin.free(BASE + len(w.level) + FREE_APPLY, base, mask))
             w.idle(FREE_APPLY + 2)

@@ -229,7 +229,7 @@ def random_command(rng: random.Random) -> bytes | Message:
     if k == 2:
         if rng.random() < 0.5:
             return Free(rng.randrange(4))
-        return FreeMask(rng.randrange(5), rng.choice([0, 1, 3, rng.getrandbits(32)]))
+        return FreeMask(rng.randrange(5), rng.choice([0, 1, 3, rng.getrandbits(240)]))
     if k == 3:
         return Abort()
     if k == 4:

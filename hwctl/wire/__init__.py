@@ -2,6 +2,7 @@
 
 from hwctl.wire._spec import *  # noqa: F403
 from hwctl.wire.codec import (  # noqa: F401
+    FREE_MASK_BITS,
     Frame,
     FrameDecoder,
     FrameError,

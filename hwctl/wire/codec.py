@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, Message
+from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, FreeMask, Message
 
 #: Largest decoded frame: seq + opcode + payload + crc.
 MAX_FRAME = 2 + MAX_PAYLOAD + 2
@@ -33,9 +33,13 @@ def crc8(data: bytes) -> int:
     return crc
 
 
+#: slots one FREE_MASK can name (bits of its mask field)
+FREE_MASK_BITS = dict(FreeMask.FIELDS)["mask"]
+
+
 def free_masks(slots) -> list[tuple[int, int]]:
     """Pack memory slots into FREE_MASK arguments ``(base, mask)``: slot ``base + i`` for each set
-    bit i, at most 32 slots per command, lowest slots first. Duplicates are an error (freeing a
+    bit i, at most ``FREE_MASK_BITS`` (240) slots per command, lowest slots first. Duplicates are an error (freeing a
     slot twice is a host bug the device would NAK)."""
     ordered = sorted(slots)
     out: list[tuple[int, int]] = []
@@ -46,7 +50,7 @@ def free_masks(slots) -> list[tuple[int, int]]:
         if not 0 <= s <= 0xFFFF:
             raise ValueError(f"slot {s} out of the u16 range")
         prev = s
-        if out and s - out[-1][0] < 32:
+        if out and s - out[-1][0] < FREE_MASK_BITS:
             base, mask = out[-1]
             out[-1] = (base, mask | 1 << (s - base))
         else:
@@ -139,7 +143,7 @@ def decode_body(body: bytes) -> Frame | FrameError:
     payload = body[2:-2]
     if len(payload) != cls.STRUCT.size:
         return FrameError(ErrorCode.BAD_LENGTH, body)
-    return Frame(body[0], cls(*cls.STRUCT.unpack(payload)))
+    return Frame(body[0], cls.unpack(payload))
 
 
 @dataclass(slots=True)

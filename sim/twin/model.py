@@ -420,7 +420,7 @@ class TwinModel:
             else:
                 if msg.mask == 0:
                     return Nak(op, int(ErrorCode.BAD_ARG))
-                named = [msg.base + i for i in range(32) if msg.mask >> i & 1]
+                named = [msg.base + i for i in range(msg.mask.bit_length()) if msg.mask >> i & 1]
             n = len(self._slots)
             if not all(s < n and self._slots[s] for s in named):
                 return Nak(op, int(ErrorCode.BAD_SLOT))  # all or nothing
