@@ -11,9 +11,12 @@
 // register read, and the FREE slot check the header decoder made on the frame buffer; cycle B decides (response kind, NAK code) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
-// FREE / FREE_MASK free the slots in chk_base_o / chk_mask_o, computed every cycle from the frame
-// buffer: the frame is held until stage A, and the next frame's first payload byte cannot arrive
-// (UART: >= 10 bit times per byte, seq and opcode come first) before cycle C.
+// FREE / FREE_MASK: chk_base_o / chk_mask_o are computed every cycle from the frame buffer and the
+// header decoder answers free_ok_i 3 cycles later. Payload bytes are final at least two UART byte
+// times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the answer describes
+// the held frame at stage A; the slots are freed from the same registers in cycle C, before the
+// next frame's first payload byte can arrive (seq and opcode come first). After a free, the
+// decoder takes no frame for 3 cycles, so the next check sees the freed slots.
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder #(
@@ -73,8 +76,9 @@ module cmd_decoder #(
 );
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
-    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q;
-    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q;
+    reg  [1:0] fhold_q;         // cycles left after a free before the next frame is taken
+    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
+    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
     // stage B -> C: response kind (one-hot) and NAK code
     reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
     reg [7:0] c_code_q;
@@ -121,6 +125,10 @@ module cmd_decoder #(
     // (timing: window + 2, then the compare: one carry chain each). frame_rx writes its last
     // byte >= 3 cycles before frame_valid_i rises when its input bytes are >= 3 cycles apart (a
     // UART byte takes 10 bit times), so barg_q describes the held frame when stage A samples it.
+    localparam MG = (MW + 15) / 16;
+    wire [16*MG-1:0] chk_mask_pad = {{(16*MG-MW){1'b0}}, chk_mask_o};
+    reg [MG-1:0] mnz_q;          // 16-bit groups of chk_mask_o with a set bit (timing)
+    integer gi;
     reg [32:0] wp2_q;
     reg        cw0_q, barg_q;
     always @(posedge clk_i) begin
@@ -131,6 +139,7 @@ module cmd_decoder #(
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
         chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
+        for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |chk_mask_pad[16*gi +: 16];
     end
 
     // ---------------------------------------------------------------- stage A registers
@@ -183,10 +192,12 @@ module cmd_decoder #(
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
             {free_ok_a, mask0_a} <= 2'd0;
+            fhold_q <= 2'd0;
             rdata_a <= 32'd0; wdata_a <= 32'd0;
             t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
+            fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
             if (rx_err_i) begin
                 ev_valid_o <= 1'b1;
                 ev_op_o <= `HW_OP_ERROR;
@@ -207,7 +218,7 @@ module cmd_decoder #(
                 wr_ok_a <= reg_wr_ok_i;
                 rdata_a <= reg_rdata_i;
                 free_ok_a <= free_ok_i;
-                mask0_a <= (chk_mask_o == {MW{1'b0}});
+                mask0_a <= (mnz_q == {MG{1'b0}});
                 wdata_a <= payload_i[247:216];
                 t_start_a <= f_t_start;
                 count_a <= f_count;

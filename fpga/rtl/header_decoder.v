@@ -10,7 +10,7 @@
 // (20 bit periods) between the stop bit of one byte and the start bit of the next inside a header.
 // After a framing error the decoder waits for the line to go high again. FREE / FREE_MASK: the
 // command decoder presents the named slots (chk_*) while the frame waits, free_ok_o answers whether
-// all are allocated (registered), and free_i then returns them (all or nothing). N_SLOTS <= 255:
+// all are allocated (registered), and free_i then returns them (all or nothing). N_SLOTS <= 240:
 // the slot index is 8 bits here (the wire field is u16; a pool of thousands would need a free
 // list in block RAM instead of this bit vector). en_i = CONTROL.HEADER_EN: while 0, headers
 // are still received (to stay in sync) but produce no event and no count.
@@ -35,7 +35,8 @@ module header_decoder #(
     // set bit i of mask; registered answer one cycle later), then free them on free_i
     input  wire [15:0]  chk_base_i,
     input  wire [MW-1:0] chk_mask_i,
-    output reg          free_ok_o,       // every named slot is allocated (none beyond the pool)
+    output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
+                                         // 2 cycles after chk_*
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
     input  wire [MW-1:0] free_mask_i,
@@ -102,11 +103,25 @@ module header_decoder #(
         for (j = 0; j < N_SLOTS; j = j + 1) nfree = nfree + {7'd0, !used_q[j]};
     end
 
-    // slot base + i is allocated, for i = 0..MW-1 (0 beyond the pool)
+    // FREE check in two registered steps (timing): (1) slot base + i allocated, for i < N_SLOTS,
+    // the low mask bits, and 16-bit group ORs of the mask bits >= N_SLOTS (which name no slot);
+    // (2) all named slots allocated and no bit beyond the pool. Allocation in between only sets
+    // bits, and the host frees only slots it was told of, so the check cannot go stale.
+    localparam G = (MW + 15) / 16;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [N_SLOTS+MW-1:0] avail_ext = {{MW{1'b0}}, used_q} >> chk_base_i;
     wire [N_SLOTS+MW-1:0] clr_ext = {{N_SLOTS{1'b0}}, free_mask_i} << free_base_i;
+    wire [16*G-1:0] mask_hi = {{(16*G-MW){1'b0}}, chk_mask_i & ~{{(MW-N_SLOTS){1'b0}}, {N_SLOTS{1'b1}}}};
     /* verilator lint_on UNUSEDSIGNAL */
+    reg [N_SLOTS-1:0] avail_q, mlo_q;
+    reg [G-1:0]       hi_nz_q;
+    integer g;
+    always @(posedge clk_i) begin
+        avail_q <= avail_ext[N_SLOTS-1:0];
+        mlo_q <= chk_mask_i[N_SLOTS-1:0];
+        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |mask_hi[16*g +: 16];
+        free_ok_o <= (hi_nz_q == {G{1'b0}}) && ((mlo_q & ~avail_q) == {N_SLOTS{1'b0}});
+    end
 
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
     wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
@@ -119,7 +134,6 @@ module header_decoder #(
 
 
     always @(posedge clk_i) begin
-        free_ok_o <= (chk_mask_i & ~avail_ext[MW-1:0]) == {MW{1'b0}};
         slots_free_o <= nfree;
         have_free_q <= have_free;
         free_idx_q <= free_idx;

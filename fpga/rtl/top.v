@@ -12,7 +12,7 @@
 module top #(
     parameter        CLKS_PER_BIT   = 33,                      // 100 MHz / 3 Mbaud
     parameter        HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
-    parameter        N_SLOTS        = 8,                       // <= 255 (see header_decoder)
+    parameter        N_SLOTS        = 8,                       // <= 240 (see header_decoder)
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
     parameter [63:0] TS_INIT        = 64'd0,

@@ -23,8 +23,8 @@ from hwctl.wire import HEADER_MARKER, Error, ErrorCode, crc8
 N_SLOTS = 4
 BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
 # FREE protocol of the command decoder: chk_base_i / chk_mask_i from cycle c, free_ok_o read and
-# free_i pulsed at cycle c + FREE_APPLY (the registered answer is ready after one cycle).
-FREE_APPLY = 2
+# free_i pulsed at cycle c + FREE_APPLY (the registered answer takes two cycles).
+FREE_APPLY = 3
 
 
 class Wave:
