@@ -102,14 +102,15 @@ def test_free_masks_name_every_slot_once(slots: set[int]) -> None:
     masks = free_masks(slots)
     named = [b + i for b, m in masks for i in range(FREE_MASK_BITS) if m >> i & 1]
     assert sorted(named) == sorted(slots)
-    assert all(m & 1 and 0 < m < 2**FREE_MASK_BITS and b + m.bit_length() - 1 <= 0xFFFF
-               for b, m in masks)
+    assert all(b % FREE_MASK_BITS == 0 and 0 < m < 2**FREE_MASK_BITS
+               and b + m.bit_length() - 1 <= 0xFFFF for b, m in masks)
     assert len(masks) <= len(slots)
 
 
 def test_free_masks_pack_runs_and_refuse_duplicates() -> None:
     assert free_masks(range(250)) == [(0, 2**240 - 1), (240, 0x3FF)]
-    assert free_masks([7, 3, 9]) == [(3, 0b1010001)]
+    assert free_masks([7, 3, 9, 241]) == [(0, 0b1010001000), (240, 0b10)]
+    assert free_masks([]) == []
     with pytest.raises(ValueError, match="twice"):
         free_masks([1, 1])
     with pytest.raises(ValueError, match="u16"):

@@ -12,6 +12,8 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, FreeMask, Message
 
 #: Largest decoded frame: seq + opcode + payload + crc.
@@ -39,23 +41,25 @@ FREE_MASK_BITS = dict(FreeMask.FIELDS)["mask"]
 
 def free_masks(slots) -> list[tuple[int, int]]:
     """Pack memory slots into FREE_MASK arguments ``(base, mask)``: slot ``base + i`` for each set
-    bit i, at most ``FREE_MASK_BITS`` (240) slots per command, lowest slots first. Duplicates are an error (freeing a
-    slot twice is a host bug the device would NAK)."""
-    ordered = sorted(slots)
-    out: list[tuple[int, int]] = []
-    prev = -1
-    for s in ordered:
-        if s == prev:
-            raise ValueError(f"slot {s} named twice")
-        if not 0 <= s <= 0xFFFF:
-            raise ValueError(f"slot {s} out of the u16 range")
-        prev = s
-        if out and s - out[-1][0] < FREE_MASK_BITS:
-            base, mask = out[-1]
-            out[-1] = (base, mask | 1 << (s - base))
-        else:
-            out.append((s, 1))
-    return out
+    bit i. Windows are aligned to ``FREE_MASK_BITS`` (240) slots, lowest first, so packing is
+    vectorised (numpy) and a run of up to 240 consecutive slots costs one or two commands.
+    Duplicates are an error (freeing a slot twice is a host bug the device would NAK)."""
+    if not isinstance(slots, np.ndarray):
+        slots = list(slots)
+    a = np.asarray(slots, dtype=np.int64).ravel()
+    if a.size == 0:
+        return []
+    if a.min() < 0 or a.max() > 0xFFFF:
+        raise ValueError(f"slot out of the u16 range: {int(a.min())}..{int(a.max())}")
+    win, pos = np.divmod(a, FREE_MASK_BITS)
+    wins, inv = np.unique(win, return_inverse=True)
+    bits = np.zeros((wins.size, FREE_MASK_BITS), dtype=bool)
+    bits[inv, FREE_MASK_BITS - 1 - pos] = True  # big-endian bit string: mask bit 0 last
+    if int(bits.sum()) != a.size:
+        raise ValueError("a slot is named twice")
+    packed = np.packbits(bits, axis=1)
+    return [(int(w) * FREE_MASK_BITS, int.from_bytes(row.tobytes(), "big"))
+            for w, row in zip(wins.tolist(), packed, strict=True)]
 
 
 def cobs_encode(data: bytes) -> bytes:
