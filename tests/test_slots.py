@@ -29,3 +29,12 @@ def test_conflicts_and_double_frees_are_counted_not_hidden() -> None:
     assert b.release(np.array([1, 8])) == 2  # 1 already released, 8 never held
     assert b.release(np.array([2, 2])) == 1  # freed once, the second counted
     assert sorted(b.take().tolist()) == [1, 2]
+
+
+def test_a_slot_waiting_for_its_free_is_not_queued_twice() -> None:
+    b = SlotBook()
+    b.allocated(np.array([5]))
+    b.release(np.array([5]))
+    assert b.allocated(np.array([5])) == 1  # a (buggy) device handed it out before its FREE
+    assert b.release(np.array([5])) == 0
+    assert b.take().tolist() == [5]

@@ -26,23 +26,29 @@ from hwctl.wire.codec import MAX_FRAME, Frame, FrameDecoder, FrameError, cobs_de
 BODY_LEN = 2 + Header.STRUCT.size + 2
 #: COBS-encoded length (no delimiter)
 ENC_LEN = BODY_LEN + 1
+assert BODY_LEN % 2 == 0, "the CRC check below works on 16-bit words"
 _BODY = np.dtype({"names": ["ev", "op", "seq", "ts", "slot", "crc"],
                   "formats": ["u1", "u1", ">u4", ">u8", ">u2", ">u2"],
                   "offsets": [0, 1, 2, 6, 14, 16], "itemsize": BODY_LEN})
 assert dict(Header.FIELDS) == {"seq": 32, "ts": 64, "slot": 16}, "update _BODY with the spec"
 
 
-def _crc_table() -> np.ndarray:
-    t = np.zeros(256, np.uint16)
+def _crc_table16() -> np.ndarray:
+    """CRC-16/CCITT-FALSE two bytes at a time: crc' = T[crc ^ (b0 << 8 | b1)], T[v] = v * x^16 mod P
+    (16-bit register, no reflection)."""
+    t8 = np.zeros(256, np.uint32)
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else c << 1
-        t[i] = c & 0xFFFF
-    return t
+        t8[i] = c & 0xFFFF
+    v = np.arange(65536, dtype=np.uint32)
+    for _ in range(2):  # two byte steps with zero data bytes
+        v = ((v << 8) & 0xFFFF) ^ t8[v >> 8]
+    return v.astype(np.uint16)
 
 
-_CRC_TABLE = _crc_table()
+_CRC16 = _crc_table16()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,26 +72,25 @@ class HeaderBlock:
 
 
 def decode_headers(enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised COBS + CRC + opcode check of an ``(M, ENC_LEN)`` uint8 array of COBS-encoded
-    frames (no delimiters). Returns ``(ok, bodies)``: which rows are good HEADER frames, and the
-    decoded ``(M, BODY_LEN)`` bodies (meaningful where ok)."""
-    m = enc.shape[0]
-    rows = np.arange(m)
-    p = np.zeros(m, np.int64)  # position of the next COBS code byte in each row
-    is_code = np.zeros((m, ENC_LEN), bool)
-    act = rows
-    while act.size:
-        pa = p[act]
-        is_code[act, pa] = True
-        p[act] = pa + enc[act, pa]
-        act = act[p[act] < ENC_LEN]
-    ok = p == ENC_LEN  # the chain ends exactly at the end of the frame
-    body = np.where(is_code[:, 1:], 0, enc[:, 1:]).astype(np.uint8)  # code byte = a zero byte
+    """Vectorised COBS + CRC + opcode check of a ``(ENC_LEN, M)`` uint8 array (one COBS-encoded
+    frame per column, no delimiters). Returns ``(ok, body)``: which columns are good HEADER frames
+    and the decoded ``(BODY_LEN, M)`` bodies (meaningful where ok)."""
+    m = enc.shape[1]
+    nxt = np.zeros(m, np.int64)  # position of the next COBS code byte, per frame
+    body = np.empty((BODY_LEN, m), np.uint8)
+    for j in range(ENC_LEN):
+        code = nxt == j  # a code byte stands for a zero in the decoded frame (none at j = 0)
+        if j:
+            body[j - 1] = np.where(code, 0, enc[j])
+        nxt = np.where(code, j + enc[j], nxt)
+    ok = nxt == ENC_LEN  # the chain ends exactly at the end of the frame
+    w = body.astype(np.uint16)
+    w = (w[0::2] << 8) | w[1::2]  # big-endian 16-bit words
     crc = np.full(m, 0xFFFF, np.uint16)
-    for j in range(BODY_LEN - 2):
-        crc = (crc << 8) ^ _CRC_TABLE[(crc >> 8) ^ body[:, j]]
-    ok &= crc == (body[:, -2].astype(np.uint16) << 8 | body[:, -1])
-    ok &= body[:, 1] == Opcode.HEADER
+    for k in range(BODY_LEN // 2 - 1):
+        crc = _CRC16[crc ^ w[k]]
+    ok &= crc == w[-1]
+    ok &= body[1] == Opcode.HEADER
     return ok, body
 
 
@@ -124,10 +129,10 @@ class BulkDecoder:
         good = np.zeros(lens.size, bool)
         block = None
         if idx_fast.size:
-            enc = arr[starts[idx_fast, None] + np.arange(ENC_LEN)]
+            enc = arr[np.arange(ENC_LEN)[:, None] + starts[idx_fast]]
             ok, body = decode_headers(enc)
             good[idx_fast[ok]] = True
-            block = np.ascontiguousarray(body[ok]).view(_BODY).ravel()
+            block = np.ascontiguousarray(body[:, ok].T).view(_BODY).ravel()
         # frames that need the scalar path (or are idle delimiters), in stream order
         other = np.flatnonzero(~good & ((lens > 0) | (np.arange(lens.size) == 0) & first_overlong))
         if other.size == 0 and block is not None:
