@@ -18,9 +18,13 @@ STROBES = {
 }
 
 
+READ_LAT = 3  # registered read: outputs show addr_i of three cycles earlier
+
+
 async def read(dut, addr: int) -> tuple[int, bool, bool]:
     dut.addr_i.value = addr
-    await FallingEdge(dut.clk_i)
+    for _ in range(READ_LAT):
+        await FallingEdge(dut.clk_i)
     return int(dut.rdata_o.value), bool(int(dut.rd_ok_o.value)), bool(int(dut.wr_ok_o.value))
 
 
