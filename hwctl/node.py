@@ -75,6 +75,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import zmq
 import zmq.asyncio
 
@@ -94,6 +95,7 @@ from hwctl.protocols.verification import (
     VerificationCore,
     VerificationProtocolError,
 )
+from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.wire import (
     CLOCK_HZ,
@@ -106,7 +108,9 @@ from hwctl.wire import (
     Herald,
     Late,
     Reg,
+    free_masks,
 )
+from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +290,7 @@ class NodeCounters:
     headers: int = 0
     no_slot: int = 0  # ERROR(NO_SLOT): a header came with every slot in use (qubit lost here)
     bad_headers: int = 0
-    slots_freed: int = 0  # FREE commands acknowledged
+    slots_freed: int = 0  # slots freed (acknowledged FREE_MASK / FREE commands)
     double_free: int = 0  # the core asked to free a slot that is not held (must stay 0)
     slot_conflicts: int = 0  # a HEADER gave a slot we still hold (must stay 0)
     msgs_in: int = 0
@@ -375,9 +379,9 @@ class NodeService:
         self.vcore = VerificationCore(v.core_config()) if v is not None else None
         self.partner = v.partner if v is not None else None
         self._vwake = asyncio.Event()
-        self._held: set[int] = set()  # slots allocated by HEADERs and not yet handed to FREE
-        self._free_q: asyncio.Queue[int] = asyncio.Queue()
-        self._free_busy = False  # a FREE command is on its way
+        self._slots = SlotBook()  # slots allocated by HEADERs and not yet freed; FREE queue
+        self._free_wake = asyncio.Event()
+        self._free_busy = 0  # slots in the FREE_MASK commands on their way
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
 
@@ -398,6 +402,7 @@ class NodeService:
     async def start(self, backend: Backend | None = None) -> None:
         """Open the backend by URL (or adopt an open ``backend``) and the ZeroMQ sockets."""
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
+        self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         t_before = self.now()
         c = await self.backend.time()
         self.clock = DeviceClock(c, (t_before + self.now()) / 2, float(self.backend.clock_hz))
@@ -553,14 +558,11 @@ class NodeService:
                 assert self.partner is not None
                 self._send(self.partner, K_VRF, act.data)
             elif t is FreeSlots:
-                for s in act.slots.tolist():
-                    if s in self._held:
-                        self._held.discard(s)
-                        self._free_q.put_nowait(s)
-                    else:
-                        self.counters.double_free += 1
-                        log.error("%s: verification core freed slot %d which is not held",
-                                  self.cfg.name, s)
+                bad = self._slots.release(act.slots)
+                self._free_wake.set()
+                if bad:
+                    self.counters.double_free += bad
+                    log.error("%s: verification core freed %d slot(s) not held", self.cfg.name, bad)
             elif t is PairsVerified:
                 self._pairs.append(act)
             elif t is HeaderRejected:
@@ -570,18 +572,30 @@ class NodeService:
         self._vwake.set()
 
     def _on_header(self, ev: Header) -> None:
-        self.counters.headers += 1
-        if self.vcore is None:
-            # no verification partner configured: nothing will match, hand the slot back
-            self._free_q.put_nowait(ev.slot)
-            return
-        if ev.slot in self._held:
-            self.counters.slot_conflicts += 1
-            log.error("%s: HEADER seq %d in slot %d, which is still held", self.cfg.name, ev.seq, ev.slot)
-        self._held.add(ev.slot)
+        self._hold(np.array([ev.slot], dtype=np.int64), ev.seq)
         self._max_ts = max(self._max_ts, ev.ts)
-        self.vcore.handle_header(ev.seq, ev.ts, ev.slot)  # O(1); may move the core's timer earlier
-        self._vwake.set()
+        if self.vcore is not None:
+            self.vcore.handle_header(ev.seq, ev.ts, ev.slot)  # O(1); may move the core's timer
+            self._vwake.set()
+
+    def _on_headers(self, b: HeaderBlock) -> None:
+        """A run of HEADERs decoded in bulk (the path that keeps pace with a 1.3 MHz source)."""
+        self._hold(b.slot, int(b.seq[0]))
+        self._max_ts = max(self._max_ts, int(b.ts[-1]))
+        if self.vcore is not None:
+            self.vcore.handle_headers(b.seq, b.ts, b.slot)
+            self._vwake.set()
+
+    def _hold(self, slots: np.ndarray, seq0: int) -> None:
+        self.counters.headers += int(slots.size)
+        conflicts = self._slots.allocated(slots)
+        if conflicts:
+            self.counters.slot_conflicts += conflicts
+            log.error("%s: %d HEADER(s) from seq %d in slots still held", self.cfg.name, conflicts, seq0)
+        if self.vcore is None:
+            # no verification partner configured: nothing will match, hand the slots back
+            self._slots.release(slots)
+            self._free_wake.set()
 
     async def _vrf_timer_loop(self) -> None:
         """Drive the verification core's timer (device ticks) like the ESP one (node seconds)."""
@@ -603,19 +617,38 @@ class NodeService:
             await asyncio.sleep(0)
 
     async def _free_loop(self) -> None:
-        """FREE commands, one per slot handed back (the device NAKs a double free: BAD_SLOT)."""
+        """Slots handed back to the device: everything queued so far, packed into FREE_MASK
+        commands of up to 240 slots (one command in flight, as the link requires). A NAK (some
+        slot not allocated: a bug somewhere) falls back to FREE per slot so the others are not
+        lost, and counts the refused ones."""
         b = self.backend
         assert b is not None
         while True:
-            s = await self._free_q.get()
-            self._free_busy = True  # stays set if we are cancelled mid-command (then unknown)
-            try:
-                await b.free(s)
-                self.counters.slots_freed += 1
-            except DeviceError as exc:
-                self.counters.device_errors += 1
-                log.warning("%s: %s", self.cfg.name, exc)
-            self._free_busy = False
+            await self._free_wake.wait()
+            self._free_wake.clear()
+            while self._slots.n_pending:
+                for base, mask in free_masks(self._slots.take()):
+                    n = mask.bit_count()
+                    self._free_busy = n  # stays set if we are cancelled mid-command (then unknown)
+                    try:
+                        await b.free_mask(base, mask)
+                        self.counters.slots_freed += n
+                    except DeviceError as exc:
+                        log.warning("%s: %s; freeing those %d slots one by one", self.cfg.name, exc, n)
+                        await self._free_each(base, mask)
+                    self._free_busy = 0
+
+    async def _free_each(self, base: int, mask: int) -> None:
+        b = self.backend
+        assert b is not None
+        for i in range(mask.bit_length()):
+            if mask >> i & 1:
+                try:
+                    await b.free(base + i)
+                    self.counters.slots_freed += 1
+                except DeviceError as exc:
+                    self.counters.device_errors += 1
+                    log.warning("%s: %s", self.cfg.name, exc)
 
     def verification_summary(self) -> dict | None:
         """Metrics of the verification core (JSON-friendly), or None without one."""
@@ -638,8 +671,8 @@ class NodeService:
             "occupancy": m.occupancy, "max_occupancy": m.max_occupancy,
             "messages_sent": m.messages_sent, "bytes_sent": m.bytes_sent,
             "messages_received": m.messages_received,
-            "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": len(self._held),
-            "free_pending": self._free_q.qsize() + self._free_busy, "double_free": c.double_free,
+            "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
+            "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
             "slot_conflicts": c.slot_conflicts,
         }
 
@@ -661,7 +694,9 @@ class NodeService:
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
-            if isinstance(ev, Header):
+            if type(ev) is HeaderBlock:
+                self._on_headers(ev)
+            elif isinstance(ev, Header):
                 self._on_header(ev)
             elif isinstance(ev, Error):
                 if ev.code == ErrorCode.NO_SLOT:

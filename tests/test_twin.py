@@ -18,6 +18,7 @@ from hwctl.wire import (
     Frame,
     FrameDecoder,
     Free,
+    FreeMask,
     Header,
     Herald,
     Late,
@@ -261,6 +262,16 @@ def test_headers_slots_losses_and_no_slot() -> None:
     assert len(seqs) < 21  # some were lost in the channel (gaps)
     assert h.cmd(Free(2)) == Ack(Free.OPCODE)
     assert h.cmd(Free(2)) == Nak(Free.OPCODE, ErrorCode.BAD_SLOT)
+    # FREE_MASK: all or nothing, slot base + i per set bit i
+    assert h.cmd(FreeMask(0, 0b1111)) == Nak(FreeMask.OPCODE, ErrorCode.BAD_SLOT)  # 2 is free
+    assert h.cmd(FreeMask(3, 1 << 5)) == Nak(FreeMask.OPCODE, ErrorCode.BAD_SLOT)  # beyond pool
+    assert h.cmd(FreeMask(1, 0)) == Nak(FreeMask.OPCODE, ErrorCode.BAD_ARG)
+    assert t.reg(Reg.SLOTS_FREE) == 1 and t.allocated_slots() == [0, 1, 3]
+    assert h.cmd(FreeMask(0, 0b1011)) == Ack(FreeMask.OPCODE)
+    assert t.reg(Reg.SLOTS_FREE) == 4 and t.allocated_slots() == []
+    t.advance_to(30_000)
+    new = [f.msg.slot for f in h.pump() if isinstance(f.msg, Header)]
+    assert new == [0, 1, 2, 3]  # the pool is used again from the lowest slot
 
 
 def test_injected_bad_header_and_header_bits() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hwctl.wire import (
+    FREE_MASK_BITS,
     MESSAGES,
     ErrorCode,
     Frame,
@@ -19,6 +21,7 @@ from hwctl.wire import (
     crc8,
     crc16,
     encode,
+    free_masks,
     gen,
 )
 
@@ -37,8 +40,7 @@ def test_cobs_round_trip(data: bytes) -> None:
 
 def _random_message(rng: random.Random):
     cls = rng.choice(list(MESSAGES.values()))
-    sizes = {"B": 8, "H": 16, "I": 32, "Q": 64}
-    args = [rng.getrandbits(sizes[c]) for c in cls.STRUCT.format.lstrip(">")]
+    args = [rng.getrandbits(bits) for _, bits in cls.FIELDS]
     return cls(*args)
 
 
@@ -93,3 +95,23 @@ def test_stale_file_is_detected(tmp_path, monkeypatch) -> None:
     fake.write_text("// old\n")
     monkeypatch.setattr(gen, "VH_OUT", fake)
     assert gen.stale_files() == [fake]
+
+
+@given(st.sets(st.integers(0, 0xFFFF), max_size=300))
+def test_free_masks_name_every_slot_once(slots: set[int]) -> None:
+    masks = free_masks(slots)
+    named = [b + i for b, m in masks for i in range(FREE_MASK_BITS) if m >> i & 1]
+    assert sorted(named) == sorted(slots)
+    assert all(b % FREE_MASK_BITS == 0 and 0 < m < 2**FREE_MASK_BITS
+               and b + m.bit_length() - 1 <= 0xFFFF for b, m in masks)
+    assert len(masks) <= len(slots)
+
+
+def test_free_masks_pack_runs_and_refuse_duplicates() -> None:
+    assert free_masks(range(250)) == [(0, 2**240 - 1), (240, 0x3FF)]
+    assert free_masks([7, 3, 9, 241]) == [(0, 0b1010001000), (240, 0b10)]
+    assert free_masks([]) == []
+    with pytest.raises(ValueError, match="twice"):
+        free_masks([1, 1])
+    with pytest.raises(ValueError, match="u16"):
+        free_masks([70000])

@@ -8,12 +8,20 @@
 // (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
 //
 // Pipeline (for timing): cycle A accepts the frame and registers the decoded flags, fields and the
-// register read; cycle B decides (response kind, NAK code) and registers the action strobes
+// register read, and the FREE slot check the header decoder made on the frame buffer; cycle B decides (response kind, NAK code) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
+// FREE / FREE_MASK: chk_base_o / chk_mask_o are computed every cycle from the frame buffer and the
+// header decoder answers free_ok_i 3 cycles later. Payload bytes are final at least two UART byte
+// times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the answer describes
+// the held frame at stage A; the slots are freed from the same registers in cycle C, before the
+// next frame's first payload byte can arrive (seq and opcode come first). After a free, the
+// decoder takes no frame for 3 cycles, so the next check sees the freed slots.
 `default_nettype none
 `include "wire_spec.vh"
-module cmd_decoder (
+module cmd_decoder #(
+    parameter MW = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
+) (
     input  wire         clk_i,
     input  wire         rst_i,
     input  wire [63:0]  ts_i,
@@ -48,9 +56,12 @@ module cmd_decoder (
     input  wire         sched_full_i,
     output wire         abort_o,
     // header decoder slots
+    // slots named by the FREE / FREE_MASK frame in the buffer (FREE: mask 1); also what free_o
+    // frees (the buffer holds still until then, see the pipeline note above)
+    output reg  [15:0]  chk_base_o,
+    output reg  [MW-1:0] chk_mask_o,
+    input  wire         free_ok_i,       // header decoder: all of them allocated (registered)
     output wire         free_o,
-    output wire [7:0]   free_slot_o,
-    input  wire         free_ok_i,
     // response to tx_arb
     output reg          resp_valid_o,
     input  wire         resp_ready_i,
@@ -65,8 +76,9 @@ module cmd_decoder (
 );
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
-    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q;
-    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q;
+    reg  [1:0] fhold_q;         // cycles left after a free before the next frame is taken
+    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
+    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
     // stage B -> C: response kind (one-hot) and NAK code
     reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
     reg [7:0] c_code_q;
@@ -84,6 +96,7 @@ module cmd_decoder (
             `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
             `HW_OP_ABORT:      len = `HW_LEN_ABORT;
             `HW_OP_FREE:       len = `HW_LEN_FREE;
+            `HW_OP_FREE_MASK:  len = `HW_LEN_FREE_MASK;
             `HW_OP_TIME:       len = `HW_LEN_TIME;
             `HW_OP_ACK:        begin is_cmd = 1'b0; len = `HW_LEN_ACK; end
             `HW_OP_NAK:        begin is_cmd = 1'b0; len = `HW_LEN_NAK; end
@@ -112,17 +125,27 @@ module cmd_decoder (
     // (timing: window + 2, then the compare: one carry chain each). frame_rx writes its last
     // byte >= 3 cycles before frame_valid_i rises when its input bytes are >= 3 cycles apart (a
     // UART byte takes 10 bit times), so barg_q describes the held frame when stage A samples it.
+    localparam MG = (MW + 15) / 16;
+    wire [16*MG-1:0] chk_mask_pad = {{(16*MG-MW){1'b0}}, chk_mask_o};
+    reg [MG-1:0] mnz_q;          // 16-bit groups of chk_mask_o with a set bit (timing)
+    integer gi;
     reg [32:0] wp2_q;
     reg        cw0_q, barg_q;
     always @(posedge clk_i) begin
         wp2_q  <= {17'd0, f_window} + 33'd2;
         cw0_q  <= (f_count == 32'd0) || (f_window == 16'd0);
         barg_q <= cw0_q || ({1'b0, f_period} < wp2_q);
+        // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
+        // cycle before stage A, same argument as barg_q)
+        chk_base_o <= payload_i[255:240];
+        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
+        for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |chk_mask_pad[16*gi +: 16];
     end
 
     // ---------------------------------------------------------------- stage A registers
     reg [7:0]  seq_a, op_a, b0_a;
     reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
+    reg        free_ok_a, mask0_a;
     reg [31:0] rdata_a, wdata_a;
     reg [63:0] t_start_a;
     reg [31:0] count_a, period_a;
@@ -133,7 +156,7 @@ module cmd_decoder (
     assign push_o = push_q;
     assign abort_o = abort_q;
     assign free_o = free_q;
-    assign free_slot_o = b0_a;
+
     assign reg_we_o = we_q;
     assign reg_waddr_o = b0_a;
     assign reg_wdata_o = wdata_a;
@@ -168,10 +191,13 @@ module cmd_decoder (
             ev_payload_o <= 128'd0;
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
+            {free_ok_a, mask0_a} <= 2'd0;
+            fhold_q <= 2'd0;
             rdata_a <= 32'd0; wdata_a <= 32'd0;
             t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
+            fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
             if (rx_err_i) begin
                 ev_valid_o <= 1'b1;
                 ev_op_o <= `HW_OP_ERROR;
@@ -191,6 +217,8 @@ module cmd_decoder (
                 rd_ok_a <= reg_rd_ok_i;
                 wr_ok_a <= reg_wr_ok_i;
                 rdata_a <= reg_rdata_i;
+                free_ok_a <= free_ok_i;
+                mask0_a <= (mnz_q == {MG{1'b0}});
                 wdata_a <= payload_i[247:216];
                 t_start_a <= f_t_start;
                 count_a <= f_count;
@@ -235,8 +263,11 @@ module cmd_decoder (
                             push_q <= 1'b1;
                             c_ack_q <= 1'b1;
                         end
-                    `HW_OP_FREE:
-                        if (free_ok_i) begin
+                    `HW_OP_FREE, `HW_OP_FREE_MASK:
+                        if (mask0_a) begin
+                            c_nak_q <= 1'b1;
+                            c_code_q <= `HW_ERR_BAD_ARG;
+                        end else if (free_ok_a) begin
                             free_q <= 1'b1;
                             c_ack_q <= 1'b1;
                         end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_SLOT; end

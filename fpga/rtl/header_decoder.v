@@ -8,8 +8,11 @@
 // Anything else is malformed: ERROR(BAD_HEADER, info = ERR_BAD_HEADER after the increment), never
 // a HEADER. Malformed = wrong marker, wrong CRC, stop bit 0 (framing), or more than 2 byte times
 // (20 bit periods) between the stop bit of one byte and the start bit of the next inside a header.
-// After a framing error the decoder waits for the line to go high again. FREE (free_i) returns a
-// slot; free_ok_o says whether the slot was allocated. en_i = CONTROL.HEADER_EN: while 0, headers
+// After a framing error the decoder waits for the line to go high again. FREE / FREE_MASK: the
+// command decoder presents the named slots (chk_*) while the frame waits, free_ok_o answers whether
+// all are allocated (registered), and free_i then returns them (all or nothing). N_SLOTS <= 240:
+// the slot index is 8 bits here (the wire field is u16; a pool of thousands would need a free
+// list in block RAM instead of this bit vector). en_i = CONTROL.HEADER_EN: while 0, headers
 // are still received (to stay in sync) but produce no event and no count.
 // Timing: each byte is judged in registered stages after its stop-bit sample (the event leaves 3
 // cycles after it; HEADER.ts is the sample cycle), and the lowest free slot is registered too: a
@@ -19,7 +22,8 @@
 `include "wire_spec.vh"
 module header_decoder #(
     parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
-    parameter N_SLOTS    = 8
+    parameter N_SLOTS    = 8,
+    parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -27,9 +31,15 @@ module header_decoder #(
     input  wire         en_i,
     input  wire [63:0]  ts_i,
     input  wire [31:0]  bad_cnt_i,       // ERR_BAD_HEADER (register file)
+    // FREE / FREE_MASK: check the slots the command in the frame buffer names (base + i for each
+    // set bit i of mask; registered answer one cycle later), then free them on free_i
+    input  wire [15:0]  chk_base_i,
+    input  wire [MW-1:0] chk_mask_i,
+    output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
+                                         // 2 cycles after chk_*
     input  wire         free_i,
-    input  wire [7:0]   free_slot_i,
-    output wire         free_ok_o,
+    input  wire [15:0]  free_base_i,
+    input  wire [MW-1:0] free_mask_i,
     output reg  [7:0]   slots_free_o,
     output reg          cnt_good_o,      // CNT_HEADERS += 1
     output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
@@ -93,7 +103,25 @@ module header_decoder #(
         for (j = 0; j < N_SLOTS; j = j + 1) nfree = nfree + {7'd0, !used_q[j]};
     end
 
-    assign free_ok_o = (free_slot_i < N_SLOTS) && used_q[free_slot_i[$clog2(N_SLOTS)-1:0]];
+    // FREE check in two registered steps (timing): (1) slot base + i allocated, for i < N_SLOTS,
+    // the low mask bits, and 16-bit group ORs of the mask bits >= N_SLOTS (which name no slot);
+    // (2) all named slots allocated and no bit beyond the pool. Allocation in between only sets
+    // bits, and the host frees only slots it was told of, so the check cannot go stale.
+    localparam G = (MW + 15) / 16;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [N_SLOTS+MW-1:0] avail_ext = {{MW{1'b0}}, used_q} >> chk_base_i;
+    wire [N_SLOTS+MW-1:0] clr_ext = {{N_SLOTS{1'b0}}, free_mask_i} << free_base_i;
+    wire [16*G-1:0] mask_hi = {{(16*G-MW){1'b0}}, chk_mask_i & ~{{(MW-N_SLOTS){1'b0}}, {N_SLOTS{1'b1}}}};
+    /* verilator lint_on UNUSEDSIGNAL */
+    reg [N_SLOTS-1:0] avail_q, mlo_q;
+    reg [G-1:0]       hi_nz_q;
+    integer g;
+    always @(posedge clk_i) begin
+        avail_q <= avail_ext[N_SLOTS-1:0];
+        mlo_q <= chk_mask_i[N_SLOTS-1:0];
+        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |mask_hi[16*g +: 16];
+        free_ok_o <= (hi_nz_q == {G{1'b0}}) && ((mlo_q & ~avail_q) == {N_SLOTS{1'b0}});
+    end
 
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
     wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
@@ -102,8 +130,7 @@ module header_decoder #(
     // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
     reg act_bad_q, act_hdr_q, act_ns_q, idx_rst_q;
     wire alloc = act_hdr_q;
-    wire [N_SLOTS-1:0] free_clr = (free_i && free_ok_o)
-        ? ({{(N_SLOTS-1){1'b0}}, 1'b1} << free_slot_i[$clog2(N_SLOTS)-1:0]) : {N_SLOTS{1'b0}};
+    wire [N_SLOTS-1:0] free_clr = free_i ? clr_ext[N_SLOTS-1:0] : {N_SLOTS{1'b0}};
 
 
     always @(posedge clk_i) begin
@@ -126,7 +153,7 @@ module header_decoder #(
         cnt_bad_o  <= act_bad_q;
         cnt_good_o <= act_hdr_q || act_ns_q;
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
-        ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, free_idx_q, 24'd0})
+        ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, 8'd0, free_idx_q, 16'd0})
                       | ({128{act_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
                       | ({128{act_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info_q, 88'd0});
         bad_info_q <= bad_cnt_i + 32'd1;

@@ -12,7 +12,7 @@
 module top #(
     parameter        CLKS_PER_BIT   = 33,                      // 100 MHz / 3 Mbaud
     parameter        HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
-    parameter        N_SLOTS        = 8,
+    parameter        N_SLOTS        = 8,                       // <= 240 (see header_decoder)
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
     parameter [63:0] TS_INIT        = 64'd0,
@@ -57,7 +57,9 @@ module top #(
     wire [31:0]  count, period;
     wire [15:0]  window;
     wire         free, free_ok;
-    wire [7:0]   free_slot, slots_free;
+    wire [15:0]  chk_base;
+    wire [8*(`HW_LEN_FREE_MASK-2)-1:0] chk_mask;
+    wire [7:0]   slots_free;
     wire         fire, in_win, running, cnt_late, cnt_both, cnt_herald;
     wire         hdr_good, hdr_bad;
     wire [2:0]   ev_valid;
@@ -94,7 +96,8 @@ module top #(
 
     header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
         .clk_i(clk_i), .rst_i(rst), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
-        .bad_cnt_i(err_bad_header), .free_i(free), .free_slot_i(free_slot), .free_ok_o(free_ok),
+        .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
+        .free_ok_o(free_ok), .free_i(free), .free_base_i(chk_base), .free_mask_i(chk_mask),
         .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
         .ev_valid_o(ev_valid[1]), .ev_op_o(ev_op[15:8]), .ev_payload_o(ev_payload[255:128])
     );
@@ -118,7 +121,8 @@ module top #(
         .inc_crc_o(inc_crc), .inc_overflow_o(inc_overflow),
         .push_o(push), .t_start_o(t_start), .count_o(count), .period_o(period), .window_o(window),
         .sched_full_i(sched_full), .abort_o(abort),
-        .free_o(free), .free_slot_o(free_slot), .free_ok_i(free_ok),
+        .chk_base_o(chk_base), .chk_mask_o(chk_mask), .free_ok_i(free_ok),
+        .free_o(free),
         .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])

@@ -1,7 +1,7 @@
 // GENERATED from hwctl/wire/spec.toml by hwctl.wire.gen. Do not edit.
 `ifndef HWCTL_WIRE_SPEC_VH
 `define HWCTL_WIRE_SPEC_VH
-`define HW_WIRE_VERSION 16'd1
+`define HW_WIRE_VERSION 16'd2
 `define HW_DEVICE_ID 32'h48574354
 `define HW_MAX_PAYLOAD 32
 `define HW_HEADER_MARKER 8'h7E
@@ -16,9 +16,11 @@
 `define HW_OP_ABORT 8'h04
 `define HW_LEN_ABORT 0
 `define HW_OP_FREE 8'h05
-`define HW_LEN_FREE 1
+`define HW_LEN_FREE 2
 `define HW_OP_TIME 8'h06
 `define HW_LEN_TIME 0
+`define HW_OP_FREE_MASK 8'h07
+`define HW_LEN_FREE_MASK 32
 `define HW_OP_ACK 8'h80
 `define HW_LEN_ACK 1
 `define HW_OP_NAK 8'h81
@@ -34,7 +36,7 @@
 `define HW_OP_LATE 8'hA2
 `define HW_LEN_LATE 16
 `define HW_OP_HEADER 8'hA3
-`define HW_LEN_HEADER 13
+`define HW_LEN_HEADER 14
 `define HW_OP_ERROR 8'hA4
 `define HW_LEN_ERROR 5
 // error codes

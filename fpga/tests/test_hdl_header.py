@@ -1,4 +1,4 @@
-"""header_decoder: random good / malformed headers, slot pool with FREE, NO_SLOT, HEADER_EN.
+"""header_decoder: random good / malformed headers, slot pool with FREE / FREE_MASK, NO_SLOT, HEADER_EN.
 
 The hdr_i waveform and the ts_i input are generated together, one entry per cycle. Expected events,
 FREE results and counters come from the software twin (twin_oracle.HeaderOracle): each header is
@@ -22,6 +22,9 @@ from hwctl.wire import HEADER_MARKER, Error, ErrorCode, crc8
 
 N_SLOTS = 4
 BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
+# FREE protocol of the command decoder: chk_base_i / chk_mask_i from cycle c, free_ok_o read and
+# free_i pulsed at cycle c + FREE_APPLY (the registered answer takes two cycles).
+FREE_APPLY = 3
 
 
 class Wave:
@@ -30,7 +33,7 @@ class Wave:
     def __init__(self, bit: int) -> None:
         self.bit = bit
         self.level: list[int] = []
-        self.free: dict[int, int] = {}
+        self.free: dict[int, tuple[int, int]] = {}  # cycle the check starts -> (base, mask)
         self.en: list[int] = []
         self.cur_en = 1
 
@@ -60,7 +63,7 @@ def build(rng: random.Random, n: int, bit: int):
     free_exp: list[bool] = []
     w.idle(10)
     for _ in range(n):
-        kind = rng.choice(["good"] * 5 + ["crc", "marker", "framing", "gap", "gapok", "free", "en"])
+        kind = rng.choice(["good"] * 5 + ["crc", "marker", "framing", "gap", "gapok", "en"] + ["free"] * 3)
         seq = rng.randrange(2**32)
         hb = header(seq)
         if kind in ("good", "gapok"):
@@ -86,10 +89,23 @@ def build(rng: random.Random, n: int, bit: int):
                 w.byte(b)
             w.idle(22 * bit)
         elif kind == "free":
-            slot = rng.randrange(N_SLOTS + 1)
-            w.free[len(w.level)] = slot
-            free_exp.append(twin.free(BASE + len(w.level), slot))
-            w.idle(2)
+            # The host frees only slots it was told of, so a FREE never races a header verdict:
+            # keep the check/apply cycles clear of the last byte's verdict.
+            w.idle(2 * bit)
+            held = twin.allocated()
+            r = rng.random()
+            if r < 0.4 and held:  # FREE_MASK of a random subset of the held slots: ACK
+                pick = sorted(rng.sample(held, rng.randint(1, len(held))))
+                base = pick[0] - rng.randint(0, pick[0])
+                mask = sum(1 << (s - base) for s in pick)
+            elif r < 0.7:  # FREE of any slot, held or not (or beyond the pool)
+                base, mask = rng.randrange(N_SLOTS + 1), 1
+            else:  # FREE_MASK naming slots beyond the pool or free ones: NAK
+                base = rng.randrange(N_SLOTS + 2)
+                mask = rng.choice([rng.randrange(1, 2**240), rng.randrange(1, 2**(N_SLOTS + 1))])
+            w.free[len(w.level)] = (base, mask)
+            free_exp.append(twin.free(BASE + len(w.level) + FREE_APPLY, base, mask))
+            w.idle(FREE_APPLY + 2)
             continue
         else:
             w.cur_en ^= 1
@@ -114,7 +130,10 @@ async def header_random(dut) -> None:
     dut.hdr_i.value = 1
     dut.en_i.value = 1
     dut.free_i.value = 0
-    dut.free_slot_i.value = 0
+    dut.free_base_i.value = 0
+    dut.free_mask_i.value = 0
+    dut.chk_base_i.value = 0
+    dut.chk_mask_i.value = 0
     dut.bad_cnt_i.value = 0
     dut.ts_i.value = 0
     dut.rst_i.value = 1
@@ -129,12 +148,14 @@ async def header_random(dut) -> None:
         dut.ts_i.value = BASE + i
         dut.bad_cnt_i.value = n_bad
         if i in w.free:
-            dut.free_i.value = 1
-            dut.free_slot_i.value = w.free[i]
+            dut.chk_base_i.value, dut.chk_mask_i.value = w.free[i]
+        if i - FREE_APPLY in w.free:
+            ok = bool(int(dut.free_ok_o.value))
+            frees.append(ok)
+            dut.free_i.value = int(ok)  # the command decoder frees only on ok
+            dut.free_base_i.value, dut.free_mask_i.value = w.free[i - FREE_APPLY]
         await RisingEdge(dut.clk_i)
-        if int(dut.free_i.value):
-            frees.append(bool(int(dut.free_ok_o.value)))
-            dut.free_i.value = 0
+        dut.free_i.value = 0
         n_good += int(dut.cnt_good_o.value)
         n_bad += int(dut.cnt_bad_o.value)
         if int(dut.ev_valid_o.value):

@@ -29,6 +29,7 @@ from hwctl.wire import (
     ErrorCode,
     FrameDecoder,
     Free,
+    FreeMask,
     Header,
     Herald,
     Late,
@@ -188,13 +189,21 @@ async def top_headers_and_event_overflow(dut) -> None:
     assert await rq(RegRead(Reg.SLOTS_FREE), 1) == RegValue(Reg.SLOTS_FREE, 1)
     assert await rq(Free(0), 2) == Ack(Opcode.FREE)
     assert await rq(Free(0), 3) == Nak(Opcode.FREE, ErrorCode.BAD_SLOT)
+    ts = await send_header(dut, header(7))
+    ev = await host.wait_events(3)
+    assert ev[2].msg == Header(7, ts, 0)
+    # FREE_MASK is all or nothing: slot 1 is not allocated, so slot 0 stays held
+    assert await rq(FreeMask(0, 0b11), 4) == Nak(Opcode.FREE_MASK, ErrorCode.BAD_SLOT)
+    assert await rq(FreeMask(0, 0), 5) == Nak(Opcode.FREE_MASK, ErrorCode.BAD_ARG)
+    assert await rq(FreeMask(0, 1), 6) == Ack(Opcode.FREE_MASK)
+    assert await rq(RegRead(Reg.SLOTS_FREE), 7) == RegValue(Reg.SLOTS_FREE, 2)
     # Headers arrive faster than event frames drain (2-entry event FIFO): events are lost loudly.
     n_hdr = 12
     for i in range(n_hdr):
         await send_header(dut, header(100 + i))
     await ClockCycles(dut.clk_i, 40 * 10 * CPB * 6)
-    evs = host.events[2:]
-    lost = (await rq(RegRead(Reg.EVT_LOST), 4)).value
+    evs = host.events[3:]
+    lost = (await rq(RegRead(Reg.EVT_LOST), 8)).value
     assert lost > 0
     over = [e for e in evs if isinstance(e.msg, Error) and e.msg.code == ErrorCode.EVENT_OVERFLOW]
     assert sum(e.msg.info for e in over) == lost
@@ -204,7 +213,7 @@ async def top_headers_and_event_overflow(dut) -> None:
     # 2 slots: the first two headers get slots, the rest NO_SLOT (those not lost).
     got_hdr = [e.msg for e in evs if isinstance(e.msg, Header)]
     assert [h.slot for h in got_hdr] == [0, 1][: len(got_hdr)]
-    assert await rq(RegRead(Reg.CNT_HEADERS), 5) == RegValue(Reg.CNT_HEADERS, 1 + n_hdr)
+    assert await rq(RegRead(Reg.CNT_HEADERS), 9) == RegValue(Reg.CNT_HEADERS, 2 + n_hdr)
     assert not host.errors
 
 
@@ -218,7 +227,9 @@ def random_command(rng: random.Random) -> bytes | Message:
         value = rng.randrange(8) if addr == Reg.CONTROL else rng.getrandbits(32)
         return RegWrite(addr, value)
     if k == 2:
-        return Free(rng.randrange(4))
+        if rng.random() < 0.5:
+            return Free(rng.randrange(4))
+        return FreeMask(rng.randrange(5), rng.choice([0, 1, 3, rng.getrandbits(240)]))
     if k == 3:
         return Abort()
     if k == 4:

@@ -22,7 +22,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hwctl.wire import MESSAGES, Ack, ControlBit, Free, Message, Reg, RegWrite, Schedule, encode
+from hwctl.wire import (
+    MESSAGES,
+    Ack,
+    ControlBit,
+    Free,
+    FreeMask,
+    Message,
+    Reg,
+    RegWrite,
+    Schedule,
+    encode,
+)
 from sim.twin.model import TwinConfig, TwinModel
 
 SCHED_CHECK_LAT = 8
@@ -159,9 +170,15 @@ class HeaderOracle:
         self._at(cycle)
         self.d.twin.inject_header(seq, corrupt=corrupt)
 
-    def free(self, cycle: int, slot: int) -> bool:
+    def free(self, cycle: int, base: int, mask: int = 1) -> bool:
+        """FREE(base) for mask 1, else FREE_MASK(base, mask), applied at ``cycle``; ACKed?"""
         self._at(cycle)
-        return isinstance(self.d.command(Free(slot)), Ack)
+        cmd = Free(base) if mask == 1 else FreeMask(base, mask)
+        return isinstance(self.d.command(cmd), Ack)
+
+    def allocated(self) -> list[int]:
+        """Slots the twin holds allocated now."""
+        return self.d.twin.allocated_slots()
 
     def set_header_en(self, cycle: int, en: bool) -> None:
         self._at(cycle)

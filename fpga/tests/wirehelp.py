@@ -8,17 +8,13 @@ import struct
 from hwctl.wire import MESSAGES
 from hwctl.wire._spec import Message
 
-_WIDTH = {"B": 8, "H": 16, "I": 32, "Q": 64}
-
 
 def random_message(rng: random.Random, kinds: tuple[str, ...]) -> Message:
     """A message of a random opcode among ``kinds`` with random field values."""
     classes = [c for c in MESSAGES.values() if c.KIND in kinds]
     cls = rng.choice(classes)
-    fmt = cls.STRUCT.format.lstrip(">")
     values = []
-    for ch in fmt:
-        width = _WIDTH[ch]
+    for _, width in cls.FIELDS:
         values.append(rng.choice([0, 2**width - 1, rng.randrange(2**width), rng.randrange(256)]))
     return cls(*values)
 

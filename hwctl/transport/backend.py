@@ -18,6 +18,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from hwctl.errors import DeviceError, DeviceNotFound, LinkError, LinkTimeout, VersionMismatch
 from hwctl.transport.links import Link
 from hwctl.wire import (
@@ -27,8 +29,8 @@ from hwctl.wire import (
     Abort,
     ErrorCode,
     Frame,
-    FrameDecoder,
     Free,
+    FreeMask,
     Message,
     Nak,
     Opcode,
@@ -41,6 +43,7 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
+from hwctl.wire.bulk import BulkDecoder, HeaderBlock
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,10 @@ class Backend:
         self.retries = retries
         self.stats = LinkStats()
         self.clock_hz = CLOCK_HZ
-        self._dec = FrameDecoder()
+        self._dec = BulkDecoder()
+        #: deliver runs of HEADER events as one HeaderBlock (numpy arrays) instead of one Header
+        #: message each: what a consumer at the source's rate wants (the node service sets it)
+        self.header_blocks = False
         self._seq = random.randrange(256)
         self._lock = asyncio.Lock()
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
@@ -186,7 +192,13 @@ class Backend:
         await self._ok(Abort())
 
     async def free(self, slot: int) -> None:
+        """FREE one memory slot (DeviceError NAK(BAD_SLOT) if it is not allocated)."""
         await self._ok(Free(slot))
+
+    async def free_mask(self, base: int, mask: int) -> None:
+        """FREE_MASK: slots ``base + i`` for each set bit i of ``mask``, all or nothing (see
+        :func:`hwctl.wire.free_masks` to pack a set of slots)."""
+        await self._ok(FreeMask(base, mask))
 
     async def time(self) -> int:
         """Device time in cycles (value at decode on the device)."""
@@ -196,7 +208,8 @@ class Backend:
 
     # ---------------------------------------------------------------- events
     async def next_event(self, timeout: float | None = None) -> Message:
-        """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR)."""
+        """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR; with
+        ``header_blocks`` set, runs of HEADERs come as one :class:`HeaderBlock`)."""
         try:
             async with asyncio.timeout(timeout):
                 ev = await self._events.get()
@@ -233,6 +246,9 @@ class Backend:
                 if not chunk:
                     break
                 for item in self._dec.feed(chunk):
+                    if type(item) is HeaderBlock:
+                        self._on_block(item)
+                        continue
                     if not isinstance(item, Frame):
                         self.stats.rx_frame_errors += 1
                         if self.stats.rx_frame_errors & (self.stats.rx_frame_errors - 1) == 0:
@@ -258,17 +274,34 @@ class Backend:
             self.stats.rx_frame_errors += 1
             return
         if self._last_ev_seq is not None:
-            gap = (f.seq - self._last_ev_seq - 1) & 0xFF
-            if gap:
-                self.stats.events_lost += gap
-                now = time.monotonic()
-                if now - self._last_gap_log >= 1.0:  # counted always, logged at most 1/s
-                    self._last_gap_log = now
-                    log.warning("%s: %d event(s) lost before event seq %d (%d lost so far)",
-                                self.url, gap, f.seq, self.stats.events_lost)
+            self._count_lost((f.seq - self._last_ev_seq - 1) & 0xFF, f.seq)
         self._last_ev_seq = f.seq
         self.stats.events += 1
         self._events.put_nowait(f.msg)
+
+    def _on_block(self, b: HeaderBlock) -> None:
+        """HEADER events decoded in bulk: the same event-seq accounting, vectorised."""
+        ev = b.ev_seq.astype(np.int64)
+        gaps = int(((ev[1:] - ev[:-1] - 1) & 0xFF).sum())
+        if self._last_ev_seq is not None:
+            gaps += (int(ev[0]) - self._last_ev_seq - 1) & 0xFF
+        self._count_lost(gaps, int(ev[-1]))
+        self._last_ev_seq = int(ev[-1])
+        self.stats.events += len(b)
+        if self.header_blocks:
+            self._events.put_nowait(b)
+        else:
+            for f in b.frames():
+                self._events.put_nowait(f.msg)
+
+    def _count_lost(self, gap: int, seq: int) -> None:
+        if gap:
+            self.stats.events_lost += gap
+            now = time.monotonic()
+            if now - self._last_gap_log >= 1.0:  # counted always, logged at most 1/s
+                self._last_gap_log = now
+                log.warning("%s: %d event(s) lost before event seq %d (%d lost so far)",
+                            self.url, gap, seq, self.stats.events_lost)
 
 
 def _code_name(code: int) -> str:

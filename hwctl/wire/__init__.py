@@ -2,6 +2,7 @@
 
 from hwctl.wire._spec import *  # noqa: F403
 from hwctl.wire.codec import (  # noqa: F401
+    FREE_MASK_BITS,
     Frame,
     FrameDecoder,
     FrameError,
@@ -11,4 +12,5 @@ from hwctl.wire.codec import (  # noqa: F401
     crc16,
     decode_body,
     encode,
+    free_masks,
 )

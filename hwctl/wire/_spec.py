@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 DEVICE_ID = 0x48574354
 CLOCK_HZ = 100000000
 UART_BAUD = 3000000
@@ -27,7 +27,7 @@ class ErrorCode(IntEnum):
     EVENT_OVERFLOW = 6  # event FIFO was full; info = events lost
     BAD_HEADER = 7  # malformed midpoint header
     NO_SLOT = 8  # header decoded but no free memory slot; info = header seq
-    BAD_SLOT = 9  # FREE of a slot that is not allocated
+    BAD_SLOT = 9  # FREE / FREE_MASK of a slot that is not allocated
     BAD_REG = 10  # unknown or read-only register
     BAD_ARG = 11  # argument out of range
 
@@ -86,6 +86,7 @@ class Opcode(IntEnum):
     ABORT = 0x04
     FREE = 0x05
     TIME = 0x06
+    FREE_MASK = 0x07
     ACK = 0x80
     NAK = 0x81
     REG_VALUE = 0x82
@@ -105,8 +106,15 @@ class Message:
     KIND: ClassVar[str] = ''
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>')
 
+    #: (field name, bits) in wire order
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = ()
+
     def pack(self) -> bytes:
         return self.STRUCT.pack(*(getattr(self, f) for f in self.__slots__))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Message:
+        return cls(*cls.STRUCT.unpack(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,7 @@ class RegRead(Message):
     OPCODE: ClassVar[int] = 0x01
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>B')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('addr', 8),)
     addr: int
 
 
@@ -126,6 +135,7 @@ class RegWrite(Message):
     OPCODE: ClassVar[int] = 0x02
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>BI')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('addr', 8), ('value', 32))
     addr: int
     value: int
 
@@ -137,6 +147,7 @@ class Schedule(Message):
     OPCODE: ClassVar[int] = 0x03
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>QIIH')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('t_start', 64), ('count', 32), ('period', 32), ('window', 16))
     t_start: int
     count: int
     period: int
@@ -150,6 +161,7 @@ class Abort(Message):
     OPCODE: ClassVar[int] = 0x04
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +170,8 @@ class Free(Message):
 
     OPCODE: ClassVar[int] = 0x05
     KIND: ClassVar[str] = 'command'
-    STRUCT: ClassVar[struct.Struct] = struct.Struct('>B')
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>H')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('slot', 16),)
     slot: int
 
 
@@ -169,6 +182,27 @@ class Time(Message):
     OPCODE: ClassVar[int] = 0x06
     KIND: ClassVar[str] = 'command'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FreeMask(Message):
+    """FREE_MASK (command, opcode 0x07): Return up to 240 memory slots at once: slot base + i for every set bit i of mask (bit 0 = base). Response: ACK when every named slot was allocated (all are freed), NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when any named slot is not allocated or beyond the pool (then none is freed). One command per 240 slots instead of one per slot: the host frees at the source's rate (mask is big-endian: its last byte holds bits 7..0)."""
+
+    OPCODE: ClassVar[int] = 0x07
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>H30s')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('base', 16), ('mask', 240))
+    base: int
+    mask: int
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(self.base, self.mask.to_bytes(30, 'big'))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> FreeMask:
+        base, mask = cls.STRUCT.unpack(payload)
+        return cls(base, int.from_bytes(mask, 'big'))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +212,7 @@ class Ack(Message):
     OPCODE: ClassVar[int] = 0x80
     KIND: ClassVar[str] = 'response'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>B')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('opcode', 8),)
     opcode: int
 
 
@@ -188,6 +223,7 @@ class Nak(Message):
     OPCODE: ClassVar[int] = 0x81
     KIND: ClassVar[str] = 'response'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>BB')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('opcode', 8), ('code', 8))
     opcode: int
     code: int
 
@@ -199,6 +235,7 @@ class RegValue(Message):
     OPCODE: ClassVar[int] = 0x82
     KIND: ClassVar[str] = 'response'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>BI')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('addr', 8), ('value', 32))
     addr: int
     value: int
 
@@ -210,6 +247,7 @@ class TimeValue(Message):
     OPCODE: ClassVar[int] = 0x83
     KIND: ClassVar[str] = 'response'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>Q')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('ts', 64),)
     ts: int
 
 
@@ -220,6 +258,7 @@ class Herald(Message):
     OPCODE: ClassVar[int] = 0xA0
     KIND: ClassVar[str] = 'event'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>QBI')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('ts', 64), ('detector', 8), ('attempt', 32))
     ts: int
     detector: int
     attempt: int
@@ -232,6 +271,7 @@ class Done(Message):
     OPCODE: ClassVar[int] = 0xA1
     KIND: ClassVar[str] = 'event'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>QIB')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('ts', 64), ('attempts', 32), ('reason', 8))
     ts: int
     attempts: int
     reason: int
@@ -244,6 +284,7 @@ class Late(Message):
     OPCODE: ClassVar[int] = 0xA2
     KIND: ClassVar[str] = 'event'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>QQ')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('t_start', 64), ('now', 64))
     t_start: int
     now: int
 
@@ -254,7 +295,8 @@ class Header(Message):
 
     OPCODE: ClassVar[int] = 0xA3
     KIND: ClassVar[str] = 'event'
-    STRUCT: ClassVar[struct.Struct] = struct.Struct('>IQB')
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>IQH')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('seq', 32), ('ts', 64), ('slot', 16))
     seq: int
     ts: int
     slot: int
@@ -267,6 +309,7 @@ class Error(Message):
     OPCODE: ClassVar[int] = 0xA4
     KIND: ClassVar[str] = 'event'
     STRUCT: ClassVar[struct.Struct] = struct.Struct('>BI')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('code', 8), ('info', 32))
     code: int
     info: int
 
@@ -278,6 +321,7 @@ MESSAGES: dict[int, type[Message]] = {
     Abort.OPCODE: Abort,
     Free.OPCODE: Free,
     Time.OPCODE: Time,
+    FreeMask.OPCODE: FreeMask,
     Ack.OPCODE: Ack,
     Nak.OPCODE: Nak,
     RegValue.OPCODE: RegValue,

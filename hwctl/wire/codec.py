@@ -12,7 +12,9 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, Message
+import numpy as np
+
+from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, FreeMask, Message
 
 #: Largest decoded frame: seq + opcode + payload + crc.
 MAX_FRAME = 2 + MAX_PAYLOAD + 2
@@ -31,6 +33,33 @@ def crc8(data: bytes) -> int:
         for _ in range(8):
             crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
     return crc
+
+
+#: slots one FREE_MASK can name (bits of its mask field)
+FREE_MASK_BITS = dict(FreeMask.FIELDS)["mask"]
+
+
+def free_masks(slots) -> list[tuple[int, int]]:
+    """Pack memory slots into FREE_MASK arguments ``(base, mask)``: slot ``base + i`` for each set
+    bit i. Windows are aligned to ``FREE_MASK_BITS`` (240) slots, lowest first, so packing is
+    vectorised (numpy) and a run of up to 240 consecutive slots costs one or two commands.
+    Duplicates are an error (freeing a slot twice is a host bug the device would NAK)."""
+    if not isinstance(slots, np.ndarray):
+        slots = list(slots)
+    a = np.asarray(slots, dtype=np.int64).ravel()
+    if a.size == 0:
+        return []
+    if a.min() < 0 or a.max() > 0xFFFF:
+        raise ValueError(f"slot out of the u16 range: {int(a.min())}..{int(a.max())}")
+    win, pos = np.divmod(a, FREE_MASK_BITS)
+    wins, inv = np.unique(win, return_inverse=True)
+    bits = np.zeros((wins.size, FREE_MASK_BITS), dtype=bool)
+    bits[inv, FREE_MASK_BITS - 1 - pos] = True  # big-endian bit string: mask bit 0 last
+    if int(bits.sum()) != a.size:
+        raise ValueError("a slot is named twice")
+    packed = np.packbits(bits, axis=1)
+    return [(int(w) * FREE_MASK_BITS, int.from_bytes(row.tobytes(), "big"))
+            for w, row in zip(wins.tolist(), packed, strict=True)]
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -118,7 +147,7 @@ def decode_body(body: bytes) -> Frame | FrameError:
     payload = body[2:-2]
     if len(payload) != cls.STRUCT.size:
         return FrameError(ErrorCode.BAD_LENGTH, body)
-    return Frame(body[0], cls(*cls.STRUCT.unpack(payload)))
+    return Frame(body[0], cls.unpack(payload))
 
 
 @dataclass(slots=True)

@@ -18,8 +18,19 @@ REPO = HERE.parent.parent
 PY_OUT = HERE / "_spec.py"
 VH_OUT = REPO / "fpga" / "rtl" / "wire_spec.vh"
 
-TYPE_SIZE = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 STRUCT_CHAR = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
+
+
+def type_bits(t: str) -> int:
+    """Bits of a field type: u8/u16/u32/u64, or a wide unsigned uN (N a multiple of 8, for bit
+    masks; big-endian on the wire, an ``int`` in Python)."""
+    if not (t.startswith("u") and t[1:].isdigit()) or int(t[1:]) % 8 or int(t[1:]) == 0:
+        raise ValueError(f"unknown field type {t!r}")
+    return int(t[1:])
+
+
+def struct_char(t: str) -> str:
+    return STRUCT_CHAR.get(t) or f"{type_bits(t) // 8}s"
 KINDS = ("commands", "responses", "events")
 
 
@@ -33,7 +44,7 @@ def _camel(name: str) -> str:
 
 
 def payload_len(fields: list[list[str]]) -> int:
-    return sum(TYPE_SIZE[t] for _, t in fields)
+    return sum(type_bits(t) // 8 for _, t in fields)
 
 
 def render_python(spec: dict[str, Any]) -> str:
@@ -94,8 +105,15 @@ def render_python(spec: dict[str, Any]) -> str:
         "    KIND: ClassVar[str] = ''",
         "    STRUCT: ClassVar[struct.Struct] = struct.Struct('>')",
         "",
+        "    #: (field name, bits) in wire order",
+        "    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = ()",
+        "",
         "    def pack(self) -> bytes:",
         "        return self.STRUCT.pack(*(getattr(self, f) for f in self.__slots__))",
+        "",
+        "    @classmethod",
+        "    def unpack(cls, payload: bytes) -> Message:",
+        "        return cls(*cls.STRUCT.unpack(payload))",
         "",
     ]
     names_by_kind: dict[str, list[str]] = {}
@@ -103,7 +121,8 @@ def render_python(spec: dict[str, Any]) -> str:
         for name, m in spec[kind].items():
             cls = _camel(name)
             names_by_kind.setdefault(kind, []).append(cls)
-            fmt = ">" + "".join(STRUCT_CHAR[t] for _, t in m["fields"])
+            fmt = ">" + "".join(struct_char(t) for _, t in m["fields"])
+            fields = tuple((f, type_bits(t)) for f, t in m["fields"])
             doc = " ".join(m["doc"].split())
             out += [
                 "",
@@ -114,9 +133,27 @@ def render_python(spec: dict[str, Any]) -> str:
                 f"    OPCODE: ClassVar[int] = 0x{m['opcode']:02X}",
                 f"    KIND: ClassVar[str] = {kind[:-1]!r}",
                 f"    STRUCT: ClassVar[struct.Struct] = struct.Struct({fmt!r})",
+                f"    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = {fields!r}",
             ]
             for fname, _ in m["fields"]:
                 out.append(f"    {fname}: int")
+            wide = [t not in STRUCT_CHAR for _, t in m["fields"]]
+            if any(wide):  # wide fields travel as bytes, big-endian
+                names = [f for f, _ in m["fields"]]
+                packed = ", ".join(f"self.{f}.to_bytes({b // 8}, 'big')" if w else f"self.{f}"
+                                   for (f, b), w in zip(fields, wide, strict=True))
+                conv = ", ".join(f"int.from_bytes({f}, 'big')" if w else f
+                                 for f, w in zip(names, wide, strict=True))
+                out += [
+                    "",
+                    "    def pack(self) -> bytes:",
+                    f"        return self.STRUCT.pack({packed})",
+                    "",
+                    "    @classmethod",
+                    f"    def unpack(cls, payload: bytes) -> {cls}:",
+                    f"        {', '.join(names)} = cls.STRUCT.unpack(payload)",
+                    f"        return cls({conv})",
+                ]
             out.append("")
     out += ["", "MESSAGES: dict[int, type[Message]] = {"]
     for kind in KINDS:

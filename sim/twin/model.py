@@ -31,6 +31,8 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
 - Bad frames: CRC or COBS/length framing error -> ERR_CRC += 1 and ERROR(code, info=ERR_CRC);
   valid CRC but unknown opcode / wrong payload length / not a command -> NAK(opcode, code).
 - Midpoint headers: HEADER(seq, ts, slot) with the lowest free slot, or ERROR(NO_SLOT, info=seq);
+  FREE(slot) / FREE_MASK(base, mask) return slots, all or nothing (NAK(BAD_SLOT) if any named
+  slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
 
 Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and design.md): per attempt a
@@ -47,6 +49,7 @@ on how the caller slices time, so a run is reproducible in virtual time.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -69,6 +72,7 @@ from hwctl.wire import (
     FrameDecoder,
     FrameError,
     Free,
+    FreeMask,
     Header,
     Herald,
     Late,
@@ -147,8 +151,8 @@ class TwinConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
-        if self.sched_fifo_depth < 1 or self.event_fifo_depth < 1 or not 1 <= self.n_slots <= 255:
-            raise ValueError("FIFO depths must be >= 1 and n_slots in 1..255")
+        if self.sched_fifo_depth < 1 or self.event_fifo_depth < 1 or not 1 <= self.n_slots <= 65535:
+            raise ValueError("FIFO depths must be >= 1 and n_slots in 1..65535 (u16 slot field)")
         if self.header_period < 0 or (self.header_seed is not None and self.header_seed < 0) \
                 or self.header_arm < 0:
             raise ValueError("header_period, header_seed and header_arm must be >= 0")
@@ -238,7 +242,9 @@ class TwinModel:
         self._fifo: deque[_Entry] = deque()
         self._run: _Run | None = None
         self._clicks: list[tuple[int, int]] = []  # injected (cycle, detector), unsorted
-        self._slots = [False] * self.cfg.n_slots
+        self._slots = [False] * self.cfg.n_slots  # allocated?
+        self._free_heap = list(range(self.cfg.n_slots))  # free slots; lowest first (a heap)
+        self._n_free = self.cfg.n_slots
         self._hdr_seq = self.cfg.header_seq0 & U32
         self._hdr_next = self.cfg.header_phase if self.cfg.header_period > 0 else None
         self._ev_seq = 0
@@ -308,6 +314,10 @@ class TwinModel:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
         self._on_header(seq & U32, corrupt)
 
+    def allocated_slots(self) -> list[int]:
+        """Memory slots the header decoder holds (allocated by a HEADER, not yet freed)."""
+        return [i for i, used in enumerate(self._slots) if used]
+
     def reg(self, addr: int) -> int:
         """Register value as a REG_READ at ``now`` would return it (KeyError if unknown)."""
         a = Reg(addr)
@@ -326,7 +336,7 @@ class TwinModel:
                 | (bool(self._ev_q) or self._lost_pending > 0) << StatusBit.EVT_PENDING
             )
         if a == Reg.SLOTS_FREE:
-            return self._slots.count(False)
+            return self._n_free
         v = self._regs[a]
         run = self._run
         if run is not None and a in (Reg.CNT_ATTEMPTS, Reg.CNT_BOTH):
@@ -404,11 +414,21 @@ class TwinModel:
                 self._run = None
                 self._emit(Done(self.now, (run.base + fired) & U32, int(DoneReason.ABORTED)))
             return Ack(op)
-        if isinstance(msg, Free):
-            if msg.slot < len(self._slots) and self._slots[msg.slot]:
-                self._slots[msg.slot] = False
-                return Ack(op)
-            return Nak(op, int(ErrorCode.BAD_SLOT))
+        if isinstance(msg, Free | FreeMask):
+            if isinstance(msg, Free):
+                named = [msg.slot]
+            else:
+                if msg.mask == 0:
+                    return Nak(op, int(ErrorCode.BAD_ARG))
+                named = [msg.base + i for i in range(msg.mask.bit_length()) if msg.mask >> i & 1]
+            n = len(self._slots)
+            if not all(s < n and self._slots[s] for s in named):
+                return Nak(op, int(ErrorCode.BAD_SLOT))  # all or nothing
+            for s in named:
+                self._slots[s] = False
+                heapq.heappush(self._free_heap, s)
+            self._n_free += len(named)
+            return Ack(op)
         if isinstance(msg, Time):
             return TimeValue(self.now)
         return Nak(op, int(ErrorCode.BAD_OPCODE))  # pragma: no cover - all commands handled
@@ -535,11 +555,11 @@ class TwinModel:
             self._emit(Error(int(ErrorCode.BAD_HEADER), self._regs[Reg.ERR_BAD_HEADER]))
             return
         self._bump(Reg.CNT_HEADERS)
-        try:
-            slot = self._slots.index(False)
-        except ValueError:
+        if not self._free_heap:
             self._emit(Error(int(ErrorCode.NO_SLOT), seq))
             return
+        slot = heapq.heappop(self._free_heap)  # the lowest free slot
+        self._n_free -= 1
         self._slots[slot] = True
         self._emit(Header(seq, self.now & U64, slot))
 
