@@ -12,7 +12,7 @@
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
 // FREE / FREE_MASK: chk_base_o / chk_mask_o are computed every cycle from the frame buffer and the
-// header decoder answers free_ok_i 3 cycles later. Payload bytes are final at least two UART byte
+// header decoder answers free_ok_i 4 cycles later. Payload bytes are final at least two UART byte
 // times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the answer describes
 // the held frame at stage A; the slots are freed from the same registers in cycle C, before the
 // next frame's first payload byte can arrive (seq and opcode come first). After a free, the
