@@ -125,7 +125,7 @@ module cmd_decoder #(
     // Opcode decode and the retry compare, registered every cycle from the frame buffer (timing).
     // seq and opcode are the first bytes of a frame, final long before frame_valid_i; last_seq_q
     // changes in stage C, and resp_valid_o keeps the next frame out until >= 2 cycles later.
-    reg       known_p, is_cmd_p, go_p, seq_eq_p, no_retry_op_p;
+    reg       known_p, is_cmd_p, go_p, seq_eq_p, no_retry_op_p, fm_p;
     reg       op_rd_p, op_wr_p, op_sched_p, op_free_p, op_time_p, op_abort_p;
     reg [5:0] len_p;
     always @(posedge clk_i) begin
@@ -139,6 +139,7 @@ module cmd_decoder #(
         op_time_p  <= (op_i == `HW_OP_TIME);
         op_abort_p <= (op_i == `HW_OP_ABORT);
         no_retry_op_p <= (op_i == `HW_OP_REG_READ) || (op_i == `HW_OP_TIME);
+        fm_p <= (op_i == `HW_OP_FREE_MASK);
         seq_eq_p <= (seq_i == last_seq_q);
         go_p     <= known && is_cmd;
     end
@@ -167,7 +168,7 @@ module cmd_decoder #(
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
-        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
+        chk_mask_o <= fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
         for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |chk_mask_pad[16*gi +: 16];
     end
     // per-command outcome parts, one more registered step on the same frame-buffer data

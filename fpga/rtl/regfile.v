@@ -54,9 +54,17 @@ module regfile (
     // strobes pass two registers before the 32-bit adders (timing): counters lag their events by
     // two cycles, and the clear keeps its place among the strobes (a strobe of the write's cycle
     // or earlier is cleared, a later one counts).
+    // The write address compares are registered every cycle (timing): waddr_i / wdata_i must be
+    // stable the cycle before we_i (the command decoder sets them in its stage A, we_i in C).
+    reg wa_ctl_q, wa_scr_q, wa_clr_q;
+    always @(posedge clk_i) begin
+        wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
+        wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
+        wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+    end
     reg clear_q;
     always @(posedge clk_i)
-        clear_q <= !rst_i && we_i && (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+        clear_q <= !rst_i && we_i && wa_clr_q;
 
     reg inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
         inc_hdrs_p;
@@ -97,8 +105,8 @@ module regfile (
             control_q <= 2'b11;
             scratch_q <= 32'd0;
         end else if (we_i) begin
-            if (waddr_i == `HW_REG_CONTROL) control_q <= wdata_i[1:0];
-            if (waddr_i == `HW_REG_SCRATCH) scratch_q <= wdata_i;
+            if (wa_ctl_q) control_q <= wdata_i[1:0];
+            if (wa_scr_q) scratch_q <= wdata_i;
         end
     end
 

@@ -29,8 +29,11 @@ async def read(dut, addr: int) -> tuple[int, bool, bool]:
 
 
 async def write(dut, addr: int, value: int) -> None:
+    # address and data one cycle before we_i (the command decoder's order; the regfile registers
+    # its write-address compares)
     dut.waddr_i.value = addr
     dut.wdata_i.value = value
+    await FallingEdge(dut.clk_i)
     dut.we_i.value = 1
     await FallingEdge(dut.clk_i)
     dut.we_i.value = 0
