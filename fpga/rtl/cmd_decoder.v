@@ -7,12 +7,16 @@
 // a response/event opcode -> NAK(BAD_OPCODE); otherwise execute. Bad frames from frame_rx
 // (CRC/FRAMING) count in ERR_CRC and become ERROR(code, info = ERR_CRC after the increment).
 //
-// Pipeline (for timing): cycle A accepts the frame and registers the decoded flags, fields and the
-// register read, and the FREE slot check the header decoder made on the frame buffer; cycle B decides (response kind, NAK code) and registers the action strobes
+// Pipeline (for timing): the opcode decode, retry compare, argument checks and per-command NAK
+// code are registered every cycle from the frame buffer (it holds still from long before
+// frame_valid_i until the command is done); cycle A accepts the frame and registers those flags,
+// the fields, the register read, the FIFO-full flag and the FREE slot check the header decoder
+// made on the frame buffer, combined into the command's outcome; cycle B decides (response kind,
+// NAK code: few-input functions of A's flags) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
-// and slot checks are made in B; only this decoder pushes or frees, so they still hold in C.
+// and slot checks are made in A; only this decoder pushes or frees, so they still hold in C.
 // FREE / FREE_MASK: chk_base_o / chk_mask_o are computed every cycle from the frame buffer and the
-// header decoder answers free_ok_i 3 cycles later. Payload bytes are final at least two UART byte
+// header decoder answers free_ok_i 4 cycles later. Payload bytes are final at least two UART byte
 // times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the answer describes
 // the held frame at stage A; the slots are freed from the same registers in cycle C, before the
 // next frame's first payload byte can arrive (seq and opcode come first). After a free, the
@@ -77,8 +81,12 @@ module cmd_decoder #(
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
     reg  [1:0] fhold_q;         // cycles left after a free before the next frame is taken
-    wire acc = frame_valid_i && !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
-    assign frame_ready_o = !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0);
+    // rdy_q: the decoder was idle last cycle and took no frame, so it is idle now (nothing but
+    // acc starts a command); a registered ready keeps acc, the stage A load enable of ~300
+    // flip-flops, one LUT from flip-flops (timing; a frame may wait one more cycle)
+    reg  rdy_q;
+    wire acc = frame_valid_i && rdy_q;
+    assign frame_ready_o = rdy_q;
     // stage B -> C: response kind (one-hot) and NAK code
     reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
     reg [7:0] c_code_q;
@@ -113,7 +121,29 @@ module cmd_decoder #(
 
     reg       last_v_q;
     reg [7:0] last_seq_q;
-    wire retry = last_v_q && (seq_i == last_seq_q) && (op_i != `HW_OP_REG_READ) && (op_i != `HW_OP_TIME);
+
+    // Opcode decode and the retry compare, registered every cycle from the frame buffer (timing).
+    // seq and opcode are the first bytes of a frame, final long before frame_valid_i; last_seq_q
+    // changes in stage C, and resp_valid_o keeps the next frame out until >= 2 cycles later.
+    reg       known_p, is_cmd_p, go_p, seq_eq_p, no_retry_op_p, fm_p;
+    reg       op_rd_p, op_wr_p, op_sched_p, op_free_p, op_time_p, op_abort_p;
+    reg [5:0] len_p;
+    always @(posedge clk_i) begin
+        known_p  <= known;
+        is_cmd_p <= is_cmd;
+        len_p    <= len;
+        op_rd_p    <= (op_i == `HW_OP_REG_READ);
+        op_wr_p    <= (op_i == `HW_OP_REG_WRITE);
+        op_sched_p <= (op_i == `HW_OP_SCHEDULE);
+        op_free_p  <= (op_i == `HW_OP_FREE) || (op_i == `HW_OP_FREE_MASK);
+        op_time_p  <= (op_i == `HW_OP_TIME);
+        op_abort_p <= (op_i == `HW_OP_ABORT);
+        no_retry_op_p <= (op_i == `HW_OP_REG_READ) || (op_i == `HW_OP_TIME);
+        fm_p <= (op_i == `HW_OP_FREE_MASK);
+        seq_eq_p <= (seq_i == last_seq_q);
+        go_p     <= known && is_cmd;
+    end
+    wire retry = last_v_q && seq_eq_p && !no_retry_op_p;
 
     wire [63:0] f_t_start = payload_i[255:192];
     wire [31:0] f_count   = payload_i[191:160];
@@ -138,14 +168,30 @@ module cmd_decoder #(
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
-        chk_mask_o <= (op_i == `HW_OP_FREE_MASK) ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
+        chk_mask_o <= fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
         for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |chk_mask_pad[16*gi +: 16];
+    end
+    // per-command outcome parts, one more registered step on the same frame-buffer data
+    reg       mask0_p, sched_ok_p, free_pre_p;
+    reg [7:0] xcode_p;             // NAK code if the command's own check fails
+    reg [31:0] crc_p1_q;           // ERR_CRC + 1
+    always @(posedge clk_i) begin
+        mask0_p    <= (mnz_q == {MG{1'b0}});
+        sched_ok_p <= op_sched_p && !barg_q;
+        free_pre_p <= op_free_p && (mnz_q != {MG{1'b0}});
+        xcode_p    <= (op_rd_p || op_wr_p) ? `HW_ERR_BAD_REG
+                    : op_sched_p ? (barg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
+                    : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
+        crc_p1_q   <= err_crc_i + 32'd1;
     end
 
     // ---------------------------------------------------------------- stage A registers
-    reg [7:0]  seq_a, op_a, b0_a;
-    reg        known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a;
-    reg        free_ok_a, mask0_a;
+    reg [7:0]  seq_a, op_a, b0_a, xcode_a;
+    reg        known_a, is_cmd_a, len_ok_a, retry_a, go_a;
+    // the command's outcome if it executes: REG_VALUE / ACK / TIME_VALUE (k_ok_a: one of them),
+    // and its action strobe
+    reg        k_val_a, k_ack_a, k_time_a, k_ok_a;
+    reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a;
     reg [31:0] rdata_a, wdata_a;
     reg [63:0] t_start_a;
     reg [31:0] count_a, period_a;
@@ -178,6 +224,7 @@ module cmd_decoder #(
         if (rst_i) begin
             busy_q <= 1'b0;
             c_q <= 1'b0;
+            rdy_q <= 1'b0;
             {c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q} <= 5'd0;
             c_code_q <= 8'd0;
             resp_valid_o <= 1'b0;
@@ -189,95 +236,70 @@ module cmd_decoder #(
             last_seq_q <= 8'd0;
             ev_op_o <= 8'd0;
             ev_payload_o <= 128'd0;
-            seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0;
-            {known_a, is_cmd_a, len_ok_a, retry_a, bad_arg_a, rd_ok_a, wr_ok_a} <= 7'd0;
-            {free_ok_a, mask0_a} <= 2'd0;
+            seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0; xcode_a <= 8'd0;
+            {known_a, is_cmd_a, len_ok_a, retry_a, go_a} <= 5'd0;
+            {k_val_a, k_ack_a, k_time_a, k_ok_a} <= 4'd0;
+            {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a} <= 5'd0;
             fhold_q <= 2'd0;
             rdata_a <= 32'd0; wdata_a <= 32'd0;
             t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
             fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
+            rdy_q <= !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0) && !acc;
             if (rx_err_i) begin
                 ev_valid_o <= 1'b1;
                 ev_op_o <= `HW_OP_ERROR;
-                ev_payload_o <= {rx_err_code_i, err_crc_i + 32'd1, 88'd0};
+                ev_payload_o <= {rx_err_code_i, crc_p1_q, 88'd0};
             end
-            // stage A
+            // stage A: capture the frame and the outcome of its own checks. The FIFO-full flag
+            // is sampled here: only this decoder pushes, so "not full" still holds in C.
             if (acc) begin
                 busy_q <= 1'b1;
                 seq_a <= seq_i;
                 op_a <= op_i;
                 b0_a <= payload_i[255:248];
-                known_a <= known;
-                is_cmd_a <= is_cmd;
-                len_ok_a <= (plen_i == len);
+                xcode_a <= xcode_p;
+                known_a <= known_p;
+                is_cmd_a <= is_cmd_p;
+                len_ok_a <= (plen_i == len_p);
                 retry_a <= retry;
-                bad_arg_a <= barg_q;
-                rd_ok_a <= reg_rd_ok_i;
-                wr_ok_a <= reg_wr_ok_i;
+                go_a <= go_p && !retry;
+                k_val_a <= op_rd_p && reg_rd_ok_i;
+                k_time_a <= op_time_p;
+                k_ack_a <= (op_wr_p && reg_wr_ok_i) || (sched_ok_p && !sched_full_i)
+                        || (free_pre_p && free_ok_i) || op_abort_p;
+                k_ok_a <= (op_rd_p && reg_rd_ok_i) || op_time_p || (op_wr_p && reg_wr_ok_i)
+                       || (sched_ok_p && !sched_full_i) || (free_pre_p && free_ok_i) || op_abort_p;
+                k_we_a <= op_wr_p && reg_wr_ok_i;
+                k_push_a <= sched_ok_p && !sched_full_i;
+                k_ovf_a <= sched_ok_p && sched_full_i;
+                k_free_a <= free_pre_p && free_ok_i;
+                k_abort_a <= op_abort_p;
                 rdata_a <= reg_rdata_i;
-                free_ok_a <= free_ok_i;
-                mask0_a <= (mnz_q == {MG{1'b0}});
                 wdata_a <= payload_i[247:216];
                 t_start_a <= f_t_start;
                 count_a <= f_count;
                 period_a <= f_period;
                 window_a <= f_window;
             end
-            // stage B: decide (small outputs only)
+            // stage B: decide (few-input functions of stage A flags). Order of the checks:
+            // unknown opcode, length, retry, not a command, then the command's own outcome.
             c_q <= busy_q;
             if (busy_q) begin
                 busy_q <= 1'b0;
-                {c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q} <= 5'd0;
-                c_code_q <= 8'd0;
-                if (!known_a) begin
-                    c_nak_q <= 1'b1;
-                    c_code_q <= `HW_ERR_BAD_OPCODE;
-                end else if (!len_ok_a) begin
-                    c_nak_q <= 1'b1;
-                    c_code_q <= `HW_ERR_BAD_LENGTH;
-                end else if (retry_a) begin
-                    c_retry_q <= 1'b1;                      // same response again
-                end else if (!is_cmd_a) begin
-                    c_nak_q <= 1'b1;
-                    c_code_q <= `HW_ERR_BAD_OPCODE;
-                end else case (op_a)
-                    `HW_OP_REG_READ:
-                        if (rd_ok_a) c_val_q <= 1'b1;
-                        else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_REG; end
-                    `HW_OP_REG_WRITE:
-                        if (wr_ok_a) begin
-                            we_q <= 1'b1;
-                            c_ack_q <= 1'b1;
-                        end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_REG; end
-                    `HW_OP_SCHEDULE:
-                        if (bad_arg_a) begin
-                            c_nak_q <= 1'b1;
-                            c_code_q <= `HW_ERR_BAD_ARG;
-                        end else if (sched_full_i) begin
-                            ovf_q <= 1'b1;
-                            c_nak_q <= 1'b1;
-                            c_code_q <= `HW_ERR_OVERFLOW;
-                        end else begin
-                            push_q <= 1'b1;
-                            c_ack_q <= 1'b1;
-                        end
-                    `HW_OP_FREE, `HW_OP_FREE_MASK:
-                        if (mask0_a) begin
-                            c_nak_q <= 1'b1;
-                            c_code_q <= `HW_ERR_BAD_ARG;
-                        end else if (free_ok_a) begin
-                            free_q <= 1'b1;
-                            c_ack_q <= 1'b1;
-                        end else begin c_nak_q <= 1'b1; c_code_q <= `HW_ERR_BAD_SLOT; end
-                    `HW_OP_TIME:
-                        c_time_q <= 1'b1;
-                    default: begin  // ABORT
-                        abort_q <= 1'b1;
-                        c_ack_q <= 1'b1;
-                    end
-                endcase
+                c_retry_q <= known_a && len_ok_a && retry_a;
+                c_val_q   <= len_ok_a && go_a && k_val_a;
+                c_time_q  <= len_ok_a && go_a && k_time_a;
+                c_ack_q   <= len_ok_a && go_a && k_ack_a;
+                c_nak_q   <= !(known_a && len_ok_a && (retry_a || (go_a && k_ok_a)));
+                c_code_q  <= !known_a ? `HW_ERR_BAD_OPCODE : !len_ok_a ? `HW_ERR_BAD_LENGTH
+                           : !is_cmd_a ? `HW_ERR_BAD_OPCODE : xcode_a;
+                we_q    <= len_ok_a && go_a && k_we_a;
+                push_q  <= len_ok_a && go_a && k_push_a;
+                ovf_q   <= len_ok_a && go_a && k_ovf_a;
+                free_q  <= len_ok_a && go_a && k_free_a;
+                abort_q <= len_ok_a && go_a && k_abort_a;
             end
             // stage C: write the response (one-hot AND-OR mux)
             if (c_q) begin

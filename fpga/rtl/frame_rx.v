@@ -8,11 +8,12 @@
 // delimiters) are ignored. Bytes that arrive while a frame is still held make the new frame bad
 // (FRAMING) instead of overwriting the held one.
 // Timing: decoded bytes are written to the buffer/CRC one cycle after their input byte, and the
-// "frame held" flag is registered; both rely on input bytes being >= 2 cycles apart (a UART byte
-// takes 10 bit times); so the buffer (payload_o) is final at least one cycle before frame_valid_o
-// rises, two cycles when the bytes are >= 3 cycles apart (cmd_decoder relies on it). The input byte is registered first, with its compares (== 0x00, 0x01, 0xFF,
-// byte - 1) and "block ends" / "buffer full" flags are kept as registers, so no path runs from the
-// UART byte through the COBS state into the buffer write enables (timing; one cycle of latency).
+// "frame held" flag and "CRC is zero" are registered; all rely on input bytes being >= 3 cycles
+// apart (interface rule; a UART byte takes 10 bit times), and the buffer (payload_o) is final at
+// least two cycles before frame_valid_o rises (cmd_decoder relies on it). The input byte is
+// registered first, with its compares (== 0x00, 0x01, 0xFF, byte - 1) and "block ends" / "buffer
+// full" flags are kept as registers, so no path runs from the UART byte through the COBS state
+// into the buffer write enables (timing; one cycle of latency).
 `default_nettype none
 `include "wire_spec.vh"
 module frame_rx #(
@@ -51,6 +52,8 @@ module frame_rx #(
     reg        full_q;       // len_q == FMAX
     reg        short_q;      // len_q < 4
     reg [5:0]  lm4_q;        // len_q - 4 (registered flags: timing)
+    reg        crc0_q;       // crc_q == 0, registered (the CRC is final >= 2 cycles before the
+                             // delimiter is evaluated: input bytes are >= 3 cycles apart)
     // input stage
     reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
     reg        in_v_q, in_err_q;              // valid, UART error
@@ -87,6 +90,7 @@ module frame_rx #(
 
     integer i;
     always @(posedge clk_i) begin
+        crc0_q <= (crc_q == 16'h0000);
         err_valid_o <= 1'b0;
         wr_q <= 1'b0;
         blocked_q <= frame_valid_o && !frame_ready_i;
@@ -121,7 +125,7 @@ module frame_rx #(
                     if (bad_q || !rem0_q || short_q) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_FRAMING;
-                    end else if (crc_q != 16'h0000) begin
+                    end else if (!crc0_q) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_CRC;
                     end else begin

@@ -1,12 +1,16 @@
 // Frame transmitter: builds seq | opcode | payload | CRC-16/CCITT-FALSE (big-endian), COBS-encodes
 // it and ends it with 0x00. One frame at a time (valid/ready); output is a valid/ready byte stream
-// for uart_tx. The encoder scans for the next zero one byte per cycle: far faster than the UART,
-// so it never starves the line. Frames are at most 4 + PMAX bytes (< 254, one COBS block size).
+// for uart_tx. Frames are at most 4 + PMAX bytes (< 254, one COBS block size).
 // Payload byte i is payload_i[8*(PMAX-i)-1 -: 8].
-// The two CRC bytes are not copied into the buffer: positions n and n+1 of the frame read crc_q
-// directly (saves a dynamically indexed write). Zero flags are registered for the scan (timing).
-// Scan and data bytes take two cycles each: the first registers the index compares and the byte at
-// idx_q, the second acts on them (timing; the UART takes a byte every 10 bit times anyway).
+//
+// Timing: no indexed reads. The frame bytes sit in a ring of shift registers whose head (ring_q[0])
+// is the next byte: the CRC pass rotates the ring once round (BMAX steps, the head feeds the CRC
+// for the n = len + 2 frame bytes) and so leaves it as loaded; the COBS pass shifts it one byte per
+// byte sent or zero skipped. Per-position flags (zero byte / CRC high / CRC low / frame end) are
+// built once, from a registered thermometer code of n, and shift along with the head. A block's
+// length is found by shifting a copy of the zero-or-end flags until its bit 0 is set. Every
+// decision is a registered flag, every shift enable a flip-flop. Each data byte takes two cycles
+// (send, then shift) and the scan one per byte: far faster than the UART (10 bit times per byte).
 `default_nettype none
 module frame_tx #(
     parameter PMAX = 16
@@ -23,142 +27,189 @@ module frame_tx #(
     output reg               byte_valid_o,
     input  wire              byte_ready_i
 );
-    localparam BMAX = PMAX + 2;              // seq, op, payload
-    localparam IW = $clog2(BMAX + 3);        // indices up to n + 2
-    localparam [2:0] S_IDLE = 3'd0, S_CRC = 3'd1, S_SCAN = 3'd2, S_CODE = 3'd3, S_DATA = 3'd4,
-                     S_DELIM = 3'd5, S_APPEND = 3'd6;
-    localparam [IW-1:0] ONE = {{(IW-1){1'b0}}, 1'b1};
+    localparam BMAX = PMAX + 2;              // ring bytes: seq, op, payload
+    localparam L    = BMAX + 3;              // stream positions: frame, 2 CRC bytes, end marker
+    localparam CW   = $clog2(L + 1);         // block length / step counter width
+    localparam [2:0] S_IDLE = 3'd0, S_CRC = 3'd1, S_FIN = 3'd2, S_SETUP = 3'd3, S_SCAN = 3'd4,
+                     S_CODE = 3'd5, S_DATA = 3'd6, S_DELIM = 3'd7;
 
-    reg [2:0]    state_q;
-    reg [7:0]    buf_q [0:BMAX-1];
-    reg [BMAX-1:0] zero_q;   // zero_q[i]: buf_q[i] == 0 (registered)
-    reg [IW-1:0] n_q;        // bytes in buf_q (seq, op, payload); the frame has n_q + 2
-    reg [IW-1:0] j_q;        // scan / CRC index
-    reg [IW-1:0] idx_q;      // next byte to send of the current COBS block
-    reg [15:0]   crc_q;
-    reg [7:0]    rd_q;       // buf_q[j_q] of the previous cycle (CRC input)
-    reg          crc_en_q;   // rd_q holds a byte to add to the CRC
-    reg          hz_q, lz_q; // CRC high / low byte is zero
-    reg          ph_q;       // scan phase: 0 = look at byte j_q, 1 = act on it (timing)
-    // registered every cycle from the indices of this cycle; used in the second phase, when
-    // j_q / idx_q still hold the values they had in the first (timing)
-    reg          jend_q;     // j_q == n_end
-    reg          zj_q;       // frame byte j_q is zero
-    reg          last_q;     // idx_q == j_q
-    reg          ib_q;       // idx_q < n_q: frame byte idx_q is in buf_q ...
-    reg          ihi_q;      // ... else idx_q == n_q: CRC high byte, else low byte
-    reg  [7:0]   bbuf_q;     // buf_q[idx_q]
-    reg  [7:0]   code_q;     // COBS code byte: j_q - idx_q + 1
+    reg [2:0]      state_q;
+    reg            idle_q;          // state_q == S_IDLE (registered copy: ready_o)
+    reg [7:0]      ring_q [0:BMAX-1];
+    reg            shift_q;         // rotate the ring (and the stream flags) this cycle
+    reg [L-1:0]    th_q;            // th_q[i]: i < n (position i is a frame byte), from len_i
+    reg [BMAX-1:0] crcen_q;         // CRC pass: the head is a frame byte (rotates with the ring)
+    reg [CW-1:0]   cnt_q;           // CRC pass steps left / block bytes left to send
+    reg            cnt1_q;          // CRC pass: cnt_q == 1; COBS pass: no block byte left
+    reg [15:0]     crc_q;
+    reg [7:0]      rd_q;            // head byte of the last CRC step
+    reg            crc_en_q;        // ... a frame byte: add it to the CRC
+    reg [1:0]      fin_q;           // S_FIN cycles left (CRC pipeline, zero flags)
+    reg            hz_q, lz_q;      // CRC high / low byte is zero
+    reg [BMAX-1:0] zero_q;          // zero_q[i]: ring_q[i] == 0 (registered)
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg [L-1:0]    zr_q;            // stream position i (from the head) ends a block: 0x00 or end
+    /* verilator lint_on UNUSEDSIGNAL */                // (bit 0 is scan_q's job)
+    reg [L-1:0]    er_q;            // ... is the frame end
+    reg [L-1:0]    hr_q, lr_q;      // ... is the CRC high / low byte
+    reg [L-1:0]    scan_q;          // copy of zr_q shifted by the scan
+    reg [CW-1:0]   blk_q;           // bytes before the block's end (scan count)
+    reg            ph_q;            // S_DATA: 0 = send the head byte, 1 = shift (timing)
 
     wire [15:0] crc_nx;
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
 
-    wire [IW-1:0] n_end = n_q + IW'(2);          // frame length
-    wire [IW-1:0] blk_len = j_q - idx_q;
-    // frame byte k: buffer below n, then the CRC (big-endian)
-    wire in_buf_j   = (j_q < n_q);
-    wire in_buf_idx = (idx_q < n_q);
-    wire zero_j = in_buf_j ? zero_q[j_q[$clog2(BMAX)-1:0]] : ((j_q == n_q) ? hz_q : lz_q);
-    wire [7:0] byte_idx = ib_q ? bbuf_q : (ihi_q ? crc_q[15:8] : crc_q[7:0]);  // from registers
-
-    assign ready_o = (state_q == S_IDLE);
+    assign ready_o = idle_q;
     wire out_free = !byte_valid_o || byte_ready_i;
-
-    integer z;
-    always @(posedge clk_i)
-        for (z = 0; z < BMAX; z = z + 1) zero_q[z] <= (buf_q[z] == 8'h00);
-
-    always @(posedge clk_i) begin
-        jend_q <= (j_q == n_end);
-        zj_q   <= zero_j;
-        last_q <= (idx_q == j_q);
-        ib_q   <= in_buf_idx;
-        ihi_q  <= (idx_q == n_q);
-        bbuf_q <= buf_q[idx_q[$clog2(BMAX)-1:0]];
-        code_q <= {{(8-IW){1'b0}}, blk_len} + 8'd1;
-    end
+    wire load = idle_q && valid_i;
 
     integer i;
     always @(posedge clk_i) begin
+        for (i = 0; i < BMAX; i = i + 1) zero_q[i] <= (ring_q[i] == 8'h00);
+        // ring: load or rotate (enables from flip-flops and the handshake only)
+        if (load) begin
+            ring_q[0] <= seq_i;
+            ring_q[1] <= op_i;
+            for (i = 0; i < PMAX; i = i + 1) ring_q[i+2] <= payload_i[8*(PMAX-i)-1 -: 8];
+        end else if (shift_q) begin
+            for (i = 0; i < BMAX - 1; i = i + 1) ring_q[i] <= ring_q[i+1];
+            ring_q[BMAX-1] <= ring_q[0];
+        end
+    end
+
+    // stream flags of position p from th_q (p < n), the CRC zero flags and the byte zero flags
+    reg [L-1:0] z_init, e_init, h_init, l_init;
+    integer p;
+    always @* begin
+        for (p = 0; p < L; p = p + 1) begin
+            h_init[p] = !th_q[p] && (p >= 1 && th_q[(p >= 1) ? p - 1 : 0]);              // p == n
+            l_init[p] = !th_q[p] && (p >= 2 && th_q[(p >= 2) ? p - 2 : 0])              // p == n + 1
+                        && !(p >= 1 && th_q[(p >= 1) ? p - 1 : 0]);
+            e_init[p] = !th_q[p] && !(p >= 1 && th_q[(p >= 1) ? p - 1 : 0])             // p >= n + 2
+                        && !(p >= 2 && th_q[(p >= 2) ? p - 2 : 0]);
+            z_init[p] = th_q[p] ? ((p < BMAX) ? zero_q[(p < BMAX) ? p : 0] : 1'b1)
+                      : h_init[p] ? hz_q : l_init[p] ? lz_q : 1'b1;
+        end
+    end
+
+    integer k;
+    always @(posedge clk_i) begin
         if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
+        shift_q <= 1'b0;
+        crc_en_q <= 1'b0;
+        if (crc_en_q) crc_q <= crc_nx;
         if (rst_i) begin
             state_q <= S_IDLE;
-            for (i = 0; i < BMAX; i = i + 1) buf_q[i] <= 8'd0;
-            n_q <= {IW{1'b0}};
-            j_q <= {IW{1'b0}};
-            idx_q <= {IW{1'b0}};
+            idle_q <= 1'b1;
+            th_q <= {L{1'b0}};
+            crcen_q <= {BMAX{1'b0}};
+            cnt_q <= {CW{1'b0}};
+            cnt1_q <= 1'b0;
             crc_q <= 16'hFFFF;
             rd_q <= 8'd0;
-            crc_en_q <= 1'b0;
+            fin_q <= 2'd0;
             hz_q <= 1'b0;
             lz_q <= 1'b0;
+            zr_q <= {L{1'b0}};
+            er_q <= {L{1'b0}};
+            hr_q <= {L{1'b0}};
+            lr_q <= {L{1'b0}};
+            scan_q <= {L{1'b0}};
+            blk_q <= {CW{1'b0}};
             ph_q <= 1'b0;
             byte_o <= 8'd0;
             byte_valid_o <= 1'b0;
         end else begin
             case (state_q)
                 S_IDLE: if (valid_i) begin
-                    buf_q[0] <= seq_i;
-                    buf_q[1] <= op_i;
-                    for (i = 0; i < PMAX; i = i + 1) buf_q[i+2] <= payload_i[8*(PMAX-i)-1 -: 8];
-                    n_q   <= IW'(len_i + 6'd2);
-                    j_q   <= {IW{1'b0}};
+                    // k < len + 2: a compare of len_i with a constant per bit
+                    for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
+                    for (k = 0; k < BMAX; k = k + 1)
+                        crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
                     crc_q <= 16'hFFFF;
-                    crc_en_q <= 1'b0;
+                    cnt_q <= CW'(BMAX);
+                    cnt1_q <= 1'b0;
+                    shift_q <= 1'b1;        // the first rotation step reads the loaded head
+                    idle_q <= 1'b0;
                     state_q <= S_CRC;
                 end
-                S_CRC: begin
-                    if (crc_en_q) crc_q <= crc_nx;
-                    if (j_q == n_q) begin
-                        crc_en_q <= 1'b0;
-                        state_q <= S_APPEND;
+                S_CRC: begin                // one rotation step per cycle (shift_q)
+                    rd_q <= ring_q[0];
+                    crc_en_q <= crcen_q[0];
+                    crcen_q <= {crcen_q[0], crcen_q[BMAX-1:1]};
+                    cnt_q <= cnt_q - 1'b1;
+                    cnt1_q <= (cnt_q == CW'(2));
+                    if (cnt1_q) begin
+                        fin_q <= 2'd3;
+                        state_q <= S_FIN;
                     end else begin
-                        rd_q <= buf_q[j_q[$clog2(BMAX)-1:0]];
-                        crc_en_q <= 1'b1;
-                        j_q <= j_q + ONE;
+                        shift_q <= 1'b1;
                     end
                 end
-                S_APPEND: begin            // crc_q is final; zero_q is current by now
-                    hz_q  <= (crc_q[15:8] == 8'h00);
-                    lz_q  <= (crc_q[7:0] == 8'h00);
-                    j_q   <= {IW{1'b0}};
-                    idx_q <= {IW{1'b0}};
+                S_FIN: begin                // last CRC step, then its zero flags
+                    fin_q <= fin_q - 2'd1;
+                    hz_q <= (crc_q[15:8] == 8'h00);
+                    lz_q <= (crc_q[7:0] == 8'h00);
+                    if (fin_q == 2'd1) state_q <= S_SETUP;
+                end
+                S_SETUP: begin
+                    zr_q <= z_init;
+                    scan_q <= z_init;
+                    er_q <= e_init;
+                    hr_q <= h_init;
+                    lr_q <= l_init;
+                    blk_q <= {CW{1'b0}};
                     state_q <= S_SCAN;
                 end
-                S_SCAN: begin          // two cycles per byte: the UART is far slower anyway
-                    ph_q <= !ph_q;
-                    if (ph_q) begin
-                        if (jend_q || zj_q) state_q <= S_CODE;  // byte j_q ends the block
-                        else j_q <= j_q + ONE;
+                S_SCAN: begin               // scan_q[0]: the block ends blk_q bytes after the head
+                    if (scan_q[0]) begin
+                        state_q <= S_CODE;
+                    end else begin
+                        scan_q <= {1'b1, scan_q[L-1:1]};
+                        blk_q <= blk_q + 1'b1;
                     end
                 end
-                S_CODE: if (out_free) begin    // j_q, idx_q unchanged since the last scan cycle
-                    byte_o <= code_q;
+                S_CODE: if (out_free) begin
+                    byte_o <= 8'(blk_q) + 8'd1;
                     byte_valid_o <= 1'b1;
+                    cnt_q <= blk_q;
+                    cnt1_q <= (blk_q == {CW{1'b0}});   // from here: no block byte left
+                    ph_q <= 1'b0;
                     state_q <= S_DATA;
                 end
                 S_DATA: if (!ph_q) begin
-                    ph_q <= 1'b1;              // last_q, jend_q, ib_q, ihi_q, bbuf_q load
-                end else if (out_free) begin
-                    ph_q <= 1'b0;
-                    if (last_q) begin
-                        if (jend_q) begin
+                    if (cnt1_q) begin       // block sent: the head is the frame end or a zero
+                        if (er_q[0]) begin
                             state_q <= S_DELIM;
-                        end else begin
-                            // skip the zero; the next block starts after it
-                            idx_q <= j_q + ONE;
-                            j_q   <= j_q + ONE;
-                            state_q <= S_SCAN;
+                        end else begin      // skip the zero
+                            shift_q <= 1'b1;
+                            ph_q <= 1'b1;
                         end
-                    end else begin
-                        byte_o <= byte_idx;
+                    end else if (out_free) begin
+                        byte_o <= hr_q[0] ? crc_q[15:8] : lr_q[0] ? crc_q[7:0] : ring_q[0];
                         byte_valid_o <= 1'b1;
-                        idx_q <= idx_q + ONE;
+                        shift_q <= 1'b1;
+                        cnt_q <= cnt_q - 1'b1;
+                        ph_q <= 1'b1;
+                    end
+                end else begin              // the ring shifts now; shift the flags with it
+                    ph_q <= 1'b0;
+                    zr_q <= {1'b1, zr_q[L-1:1]};
+                    er_q <= {1'b1, er_q[L-1:1]};
+                    hr_q <= {1'b0, hr_q[L-1:1]};
+                    lr_q <= {1'b0, lr_q[L-1:1]};
+                    if (cnt1_q) begin       // that was the skipped zero: next block
+                        scan_q <= {1'b1, zr_q[L-1:1]};
+                        blk_q <= {CW{1'b0}};
+                        state_q <= S_SCAN;
+                    end else begin
+                        cnt1_q <= (cnt_q == {CW{1'b0}});
                     end
                 end
                 S_DELIM: if (out_free) begin
                     byte_o <= 8'h00;
                     byte_valid_o <= 1'b1;
+                    idle_q <= 1'b1;
                     state_q <= S_IDLE;
                 end
                 default: state_q <= S_IDLE;

@@ -36,10 +36,12 @@ module header_decoder #(
     input  wire [15:0]  chk_base_i,
     input  wire [MW-1:0] chk_mask_i,
     output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
-                                         // 2 cycles after chk_*
+                                         // 3 cycles after chk_*
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
-    input  wire [MW-1:0] free_mask_i,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [MW-1:0] free_mask_i,    // only bits < N_SLOTS can name a slot
+    /* verilator lint_on UNUSEDSIGNAL */
     output reg  [7:0]   slots_free_o,
     output reg          cnt_good_o,      // CNT_HEADERS += 1
     output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
@@ -96,31 +98,56 @@ module header_decoder #(
             end
     end
 
+    // SLOTS_FREE: free slots counted in groups of 4 (registered), then summed (timing)
+    localparam NG = (N_SLOTS + 3) / 4;
+    wire [4*NG-1:0] unused_pad = {{(4*NG-N_SLOTS){1'b0}}, ~used_q};
+    reg [3*NG-1:0] gcnt_q;
     reg [7:0] nfree;
     integer j;
     always @* begin
         nfree = 8'd0;
-        for (j = 0; j < N_SLOTS; j = j + 1) nfree = nfree + {7'd0, !used_q[j]};
+        for (j = 0; j < NG; j = j + 1) nfree = nfree + {5'd0, gcnt_q[3*j +: 3]};
     end
+    integer jg;
+    always @(posedge clk_i)
+        for (jg = 0; jg < NG; jg = jg + 1)
+            gcnt_q[3*jg +: 3] <= {2'd0, unused_pad[4*jg]} + {2'd0, unused_pad[4*jg+1]}
+                               + {2'd0, unused_pad[4*jg+2]} + {2'd0, unused_pad[4*jg+3]};
 
     // FREE check in two registered steps (timing): (1) slot base + i allocated, for i < N_SLOTS,
     // the low mask bits, and 16-bit group ORs of the mask bits >= N_SLOTS (which name no slot);
     // (2) all named slots allocated and no bit beyond the pool. Allocation in between only sets
     // bits, and the host frees only slots it was told of, so the check cannot go stale.
+    // A base >= N_SLOTS names no slot; below it only its low SW bits matter, so the base compare
+    // is registered first and the shifts are by SW bits only (timing: a shift by the 16-bit base
+    // was the critical path). chk_* / free_* hold still for many cycles (see cmd_decoder), so the
+    // extra stage only delays free_ok_o (3 cycles after chk_*); the used_q -> free_ok_o path,
+    // which the decoder's hold after a free relies on, is still 2 cycles.
     localparam G = (MW + 15) / 16;
+    localparam SW = (N_SLOTS > 1) ? $clog2(N_SLOTS) : 1;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [N_SLOTS+MW-1:0] avail_ext = {{MW{1'b0}}, used_q} >> chk_base_i;
-    wire [N_SLOTS+MW-1:0] clr_ext = {{N_SLOTS{1'b0}}, free_mask_i} << free_base_i;
     wire [16*G-1:0] mask_hi = {{(16*G-MW){1'b0}}, chk_mask_i & ~{{(MW-N_SLOTS){1'b0}}, {N_SLOTS{1'b1}}}};
     /* verilator lint_on UNUSEDSIGNAL */
-    reg [N_SLOTS-1:0] avail_q, mlo_q;
-    reg [G-1:0]       hi_nz_q;
+    reg               cbok_q, fbok_q;      // chk / free base < N_SLOTS
+    reg [SW-1:0]      cbl_q, fbl_q;        // ... its low bits
+    reg [N_SLOTS-1:0] mlo_q, mlo2_q, fml_q; // mask bits that can name a slot
+    reg [N_SLOTS-1:0] avail_q, clr_q;
+    reg [G-1:0]       hi_nz_q, hi_nz2_q;
     integer g;
     always @(posedge clk_i) begin
-        avail_q <= avail_ext[N_SLOTS-1:0];
+        cbok_q <= ({16'd0, chk_base_i} < 32'(N_SLOTS));
+        cbl_q <= chk_base_i[SW-1:0];
         mlo_q <= chk_mask_i[N_SLOTS-1:0];
         for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |mask_hi[16*g +: 16];
-        free_ok_o <= (hi_nz_q == {G{1'b0}}) && ((mlo_q & ~avail_q) == {N_SLOTS{1'b0}});
+        avail_q <= cbok_q ? (used_q >> cbl_q) : {N_SLOTS{1'b0}};
+        mlo2_q <= mlo_q;
+        hi_nz2_q <= hi_nz_q;
+        free_ok_o <= (hi_nz2_q == {G{1'b0}}) && ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        // slots to free: mask << base, in the same two steps
+        fbok_q <= ({16'd0, free_base_i} < 32'(N_SLOTS));
+        fbl_q <= free_base_i[SW-1:0];
+        fml_q <= free_mask_i[N_SLOTS-1:0];
+        clr_q <= fbok_q ? (fml_q << fbl_q) : {N_SLOTS{1'b0}};
     end
 
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
@@ -130,7 +157,7 @@ module header_decoder #(
     // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
     reg act_bad_q, act_hdr_q, act_ns_q, idx_rst_q;
     wire alloc = act_hdr_q;
-    wire [N_SLOTS-1:0] free_clr = free_i ? clr_ext[N_SLOTS-1:0] : {N_SLOTS{1'b0}};
+    wire [N_SLOTS-1:0] free_clr = free_i ? clr_q : {N_SLOTS{1'b0}};
 
 
     always @(posedge clk_i) begin

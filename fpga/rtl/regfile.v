@@ -1,9 +1,13 @@
 // Register file (spec [registers]): ID, VERSION, CONTROL, STATUS, error and event counters,
 // SLOTS_FREE, EVT_LOST, SCRATCH. Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
-// every counter (the bit itself reads back 0). Reads are combinational on addr_i (rd_ok_o: the
-// address exists; wr_ok_o: it is writable, CONTROL or SCRATCH); writes use waddr_i with we_i and
-// are ignored for read-only addresses.
+// every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
+// exists) and wr_ok_o (it is writable, CONTROL or SCRATCH) show, every cycle, the register at
+// addr_i of three cycles earlier, read two cycles earlier (timing: decode, AND-OR groups, OR; no
+// read mux in front of the command decoder). The decoder's address is a frame-buffer byte that is
+// final many cycles (>= 2 UART bytes) before the decoder samples rdata_o, so it sees the register
+// it asked for, at most 3 cycles old. Writes use waddr_i with we_i and are ignored for read-only
+// addresses.
 `default_nettype none
 `include "wire_spec.vh"
 module regfile (
@@ -15,7 +19,7 @@ module regfile (
     input  wire [31:0] wdata_i,
     output reg  [31:0] rdata_o,
     output reg         rd_ok_o,
-    output wire        wr_ok_o,
+    output reg         wr_ok_o,
     // status
     input  wire        running_i,
     input  wire        sched_full_i,
@@ -46,24 +50,40 @@ module regfile (
     assign header_en_o = control_q[`HW_CTRL_HEADER_EN];
     assign err_crc_o = err_crc_q;
     assign err_bad_header_o = err_hdr_q;
-    assign wr_ok_o = (addr_i == `HW_REG_CONTROL) || (addr_i == `HW_REG_SCRATCH);
+    // CLEAR_COUNTERS is registered (clear_q) before it resets the 288 counter flip-flops, and the
+    // strobes pass two registers before the 32-bit adders (timing): counters lag their events by
+    // two cycles, and the clear keeps its place among the strobes (a strobe of the write's cycle
+    // or earlier is cleared, a later one counts).
+    // The write address compares are registered every cycle (timing): waddr_i / wdata_i must be
+    // stable the cycle before we_i (the command decoder sets them in its stage A, we_i in C).
+    reg wa_ctl_q, wa_scr_q, wa_clr_q;
+    always @(posedge clk_i) begin
+        wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
+        wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
+        wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+    end
+    reg clear_q;
+    always @(posedge clk_i)
+        clear_q <= !rst_i && we_i && wa_clr_q;
 
-    wire clear = we_i && (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
-
-    // Strobes are registered before the 32-bit adders (timing): counters lag their events by one
-    // cycle.
+    reg inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
+        inc_hdrs_p;
     reg inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
         inc_hdrs_q;
-    reg [2:0] add_lost_q;
+    reg [2:0] add_lost_p, add_lost_q;
     always @(posedge clk_i) begin
-        {inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
-         inc_hdrs_q} <= rst_i ? 8'd0 : {inc_crc_i, inc_late_i, inc_overflow_i, inc_bad_header_i,
+        {inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
+         inc_hdrs_p} <= rst_i ? 8'd0 : {inc_crc_i, inc_late_i, inc_overflow_i, inc_bad_header_i,
                                         inc_herald_i, inc_both_i, inc_attempts_i, inc_headers_i};
-        add_lost_q <= rst_i ? 3'd0 : add_evt_lost_i;
+        add_lost_p <= rst_i ? 3'd0 : add_evt_lost_i;
+        {inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
+         inc_hdrs_q} <= rst_i ? 8'd0 : {inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p,
+                                        inc_both_p, inc_att_p, inc_hdrs_p};
+        add_lost_q <= rst_i ? 3'd0 : add_lost_p;
     end
 
     always @(posedge clk_i) begin
-        if (rst_i || clear) begin
+        if (rst_i || clear_q) begin
             err_crc_q <= 32'd0; err_late_q <= 32'd0; err_ovf_q <= 32'd0; err_hdr_q <= 32'd0;
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
@@ -85,34 +105,46 @@ module regfile (
             control_q <= 2'b11;
             scratch_q <= 32'd0;
         end else if (we_i) begin
-            if (waddr_i == `HW_REG_CONTROL) control_q <= wdata_i[1:0];
-            if (waddr_i == `HW_REG_SCRATCH) scratch_q <= wdata_i;
+            if (wa_ctl_q) control_q <= wdata_i[1:0];
+            if (wa_scr_q) scratch_q <= wdata_i;
         end
     end
 
+    // Read path, three registered steps (timing): the address decode (one-hot select and the
+    // rd_ok / wr_ok flags), then four AND-OR groups of at most four registers each, then their OR.
+    localparam NR = 15;
+    wire [32*NR-1:0] vals = {
+        scratch_q, evt_lost_q, {24'd0, slots_free_i}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
+        cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
+        {29'd0, evt_pending_i, sched_full_i, running_i}, {30'd0, control_q},
+        {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
+    localparam [8*NR-1:0] ADDRS = {
+        8'(`HW_REG_SCRATCH), 8'(`HW_REG_EVT_LOST), 8'(`HW_REG_SLOTS_FREE),
+        8'(`HW_REG_CNT_HEADERS), 8'(`HW_REG_CNT_ATTEMPTS), 8'(`HW_REG_CNT_BOTH),
+        8'(`HW_REG_CNT_HERALD), 8'(`HW_REG_ERR_BAD_HEADER), 8'(`HW_REG_ERR_OVERFLOW),
+        8'(`HW_REG_ERR_LATE), 8'(`HW_REG_ERR_CRC), 8'(`HW_REG_STATUS), 8'(`HW_REG_CONTROL),
+        8'(`HW_REG_VERSION), 8'(`HW_REG_ID)};
+
+    reg [NR-1:0] sel_q;
+    reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
+    reg [127:0]  grp, grp_q;
+    integer r, g, k;
     always @* begin
-        rd_ok_o = 1'b1;
-        case (addr_i)
-            `HW_REG_ID:             rdata_o = `HW_DEVICE_ID;
-            `HW_REG_VERSION:        rdata_o = {16'd0, `HW_WIRE_VERSION};
-            `HW_REG_CONTROL:        rdata_o = {30'd0, control_q};
-            `HW_REG_STATUS:         rdata_o = {29'd0, evt_pending_i, sched_full_i, running_i};
-            `HW_REG_ERR_CRC:        rdata_o = err_crc_q;
-            `HW_REG_ERR_LATE:       rdata_o = err_late_q;
-            `HW_REG_ERR_OVERFLOW:   rdata_o = err_ovf_q;
-            `HW_REG_ERR_BAD_HEADER: rdata_o = err_hdr_q;
-            `HW_REG_CNT_HERALD:     rdata_o = cnt_herald_q;
-            `HW_REG_CNT_BOTH:       rdata_o = cnt_both_q;
-            `HW_REG_CNT_ATTEMPTS:   rdata_o = cnt_att_q;
-            `HW_REG_CNT_HEADERS:    rdata_o = cnt_hdrs_q;
-            `HW_REG_SLOTS_FREE:     rdata_o = {24'd0, slots_free_i};
-            `HW_REG_EVT_LOST:       rdata_o = evt_lost_q;
-            `HW_REG_SCRATCH:        rdata_o = scratch_q;
-            default: begin
-                rdata_o = 32'd0;
-                rd_ok_o = 1'b0;
-            end
-        endcase
+        for (g = 0; g < 4; g = g + 1) begin
+            grp[32*g +: 32] = 32'd0;
+            for (r = 4 * g; r < 4 * g + 4 && r < NR; r = r + 1)
+                grp[32*g +: 32] = grp[32*g +: 32] | ({32{sel_q[r]}} & vals[32*r +: 32]);
+        end
+    end
+    always @(posedge clk_i) begin
+        for (k = 0; k < NR; k = k + 1) sel_q[k] <= (addr_i == ADDRS[8*k +: 8]);
+        rd_ok_q <= 1'b0;
+        for (k = 0; k < NR; k = k + 1) if (addr_i == ADDRS[8*k +: 8]) rd_ok_q <= 1'b1;
+        wr_ok_q <= (addr_i == `HW_REG_CONTROL) || (addr_i == `HW_REG_SCRATCH);
+        grp_q <= grp;
+        {rd_ok_q2, wr_ok_q2} <= {rd_ok_q, wr_ok_q};
+        rdata_o <= grp_q[31:0] | grp_q[63:32] | grp_q[95:64] | grp_q[127:96];
+        {rd_ok_o, wr_ok_o} <= {rd_ok_q2, wr_ok_q2};
     end
 endmodule
 `default_nettype wire

@@ -11,7 +11,7 @@
 // and flushes the FIFO.
 //
 // Timing: no 64-bit arithmetic in one cycle. t_start - 3 is computed in two 32-bit halves, then a
-// registered compare (32-bit halves, combined, then the decision) watches the counter, so the
+// registered compare (16-bit quarters, combined, then the decision) watches the counter, so the
 // first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The
 // LATE check is made 8 cycles after the entry is popped (refmodel.SCHED_CHECK_LAT), with
 // now = the timestamp of that cycle: LATE iff t_start < now, exactly as the spec says.
@@ -65,7 +65,7 @@ module scheduler #(
     reg [63:0] ts_ev_q;
     reg [31:0] hi_m1_q;             // t_start[63:32] - 1
     reg        hi_zero_q;           // t_start[63:32] == 0     // decisions for this cycle, made last cycle in S_WAIT
-    reg        hi_gt_q, hi_eq_q, lo_gt_q, lo_eq_q;   // compare stage 1 (32-bit halves)
+    reg [3:0]  q_gt_q, q_eq_q;                       // compare stage 1 (16-bit quarters)
     reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
     reg [31:0] per_cnt_q;           // cycles to the next attempt
     reg [15:0] win_left_q;          // window cycles left after the current one
@@ -76,6 +76,8 @@ module scheduler #(
     reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
     reg [31:0] rem_q;               // attempts not yet fired
     reg        rem0_q;              // rem_q == 0 (registered flag, timing)
+    reg        rem_hz_q, rem_l1_q;  // rem_q[31:16] == 0, rem_q[15:0] == 1: rem_q == 1, from
+                                    // registers (rem_q is stable >= 2 cycles before a fire)
     reg [31:0] att_q;               // index of the current attempt
     reg [31:0] nfired_q;            // attempts fired
 
@@ -111,13 +113,16 @@ module scheduler #(
     assign cnt_herald_o = eval && single;
 
     always @(posedge clk_i) begin
-        hi_gt_q <= ts_i[63:32] > tp_hi_q;
-        hi_eq_q <= ts_i[63:32] == tp_hi_q;
-        lo_gt_q <= ts_i[31:0] > tp_lo_q;
-        lo_eq_q <= ts_i[31:0] == tp_lo_q;
-        gt_q <= hi_gt_q || (hi_eq_q && lo_gt_q);
-        eq_q <= hi_eq_q && lo_eq_q;
+        q_gt_q <= {ts_i[63:48] > tp_hi_q[31:16], ts_i[47:32] > tp_hi_q[15:0],
+                   ts_i[31:16] > tp_lo_q[31:16], ts_i[15:0] > tp_lo_q[15:0]};
+        q_eq_q <= {ts_i[63:48] == tp_hi_q[31:16], ts_i[47:32] == tp_hi_q[15:0],
+                   ts_i[31:16] == tp_lo_q[31:16], ts_i[15:0] == tp_lo_q[15:0]};
+        gt_q <= q_gt_q[3] || (q_eq_q[3] && q_gt_q[2]) || (&q_eq_q[3:2] && q_gt_q[1])
+             || (&q_eq_q[3:1] && q_gt_q[0]);
+        eq_q <= &q_eq_q;
         late_q  <= !rst_i && st_wait_q && (uf_q || gt_q);
+        rem_hz_q <= (rem_q[31:16] == 16'd0);
+        rem_l1_q <= (rem_q[15:0] == 16'd1);
         fire0_q <= !rst_i && st_wait_q && !uf_q && eq_q;
     end
 
@@ -188,7 +193,7 @@ module scheduler #(
                 per_cnt_q <= period_m1_q;
                 nfired_q <= nfired_q + 32'd1;
                 rem_q <= rem_q - 32'd1;
-                rem0_q <= (rem_q == 32'd1);
+                rem0_q <= rem_hz_q && rem_l1_q;
                 if (fireN) att_q <= att_q + 32'd1;
             end
 

@@ -1,6 +1,8 @@
 // Transmit arbitration: a waiting response goes before waiting events (one frame at a time into
 // frame_tx). Events come from the event FIFO (registered read: pop, load next cycle, then decode
-// the payload length from the opcode one cycle later, for timing).
+// the payload length from the opcode one cycle later, for timing). Which one goes next is decided
+// a cycle ahead from registers, so each frame starts a cycle later than it could (the UART takes
+// CLKS_PER_BIT * 10 cycles per byte anyway).
 `default_nettype none
 `include "wire_spec.vh"
 module tx_arb (
@@ -22,11 +24,18 @@ module tx_arb (
     output reg  [5:0]   tx_len_o,
     output reg  [127:0] tx_pl_o
 );
-    reg ev_q;   // an event is being read from the FIFO
-    reg ev2_q;  // ... and was loaded last cycle: its length is decoded now (timing)
-    wire idle = !tx_valid_o && !ev_q && !ev2_q && tx_ready_i;
-    assign resp_ready_o = idle;
-    assign ev_rd_o = idle && !resp_valid_i && !ev_empty_i;
+    // Every decision is registered (timing: no path from the handshake inputs into the 150 load
+    // enables): idle_q && tx_ready_i picks, for the next cycle, either the response (rsp_q: load
+    // it, resp_ready_o) or an event (rd_q: FIFO read, ev_q: load the FIFO output, ev2_q: decode
+    // its payload length and present it).
+    reg idle_q;     // no frame presented or being fetched
+    reg rsp_q;      // load the response this cycle (resp_ready_o)
+    reg rd_q;       // read the event FIFO this cycle
+    reg ev_q;       // the FIFO output holds the event: load it
+    reg ev2_q;      // ... loaded last cycle: its length is decoded now
+    wire start = idle_q && tx_ready_i;
+    assign resp_ready_o = rsp_q;
+    assign ev_rd_o = rd_q;
 
     reg [5:0] ev_len;
     always @* begin
@@ -41,6 +50,9 @@ module tx_arb (
 
     always @(posedge clk_i) begin
         if (rst_i) begin
+            idle_q <= 1'b1;
+            rsp_q <= 1'b0;
+            rd_q <= 1'b0;
             ev_q <= 1'b0;
             ev2_q <= 1'b0;
             tx_valid_o <= 1'b0;
@@ -49,10 +61,22 @@ module tx_arb (
             tx_len_o <= 6'd0;
             tx_pl_o <= 128'd0;
         end else begin
-            if (tx_valid_o && tx_ready_i) tx_valid_o <= 1'b0;
-            ev_q <= ev_rd_o;
+            rsp_q <= 1'b0;
+            rd_q <= 1'b0;
+            ev_q <= rd_q;
             ev2_q <= ev_q;
-            if (idle && resp_valid_i) begin
+            if (start && resp_valid_i) begin
+                rsp_q <= 1'b1;
+                idle_q <= 1'b0;
+            end else if (start && !ev_empty_i) begin
+                rd_q <= 1'b1;
+                idle_q <= 1'b0;
+            end
+            if (tx_valid_o && tx_ready_i) begin
+                tx_valid_o <= 1'b0;
+                idle_q <= 1'b1;
+            end
+            if (rsp_q) begin
                 tx_valid_o <= 1'b1;
                 tx_seq_o <= resp_seq_i;
                 tx_op_o <= resp_op_i;

@@ -24,6 +24,8 @@ module uart_rx #(
     reg [CW-1:0] cnt_q;
     reg [2:0]    bit_q;
     reg [7:0]    shift_q;
+    reg          cz_q;          // cnt_q == 0, registered: every reload value is >= 1, so it is
+                                // "the count just stepped from 1" (timing)
 
     always @(posedge clk_i) begin
         valid_o <= 1'b0;
@@ -34,28 +36,34 @@ module uart_rx #(
             bit_q   <= 3'd0;
             shift_q <= 8'd0;
             data_o  <= 8'd0;
+            cz_q    <= 1'b0;
         end else begin
+            cz_q <= 1'b0;
+            if (cnt_q == {{(CW-1){1'b0}}, 1'b1}) cz_q <= 1'b1;
             case (state_q)
                 S_IDLE: if (!rx_s) begin
                     state_q <= S_START;
                     cnt_q   <= HALF_M1;
+                    cz_q    <= 1'b0;
                 end
-                S_START: if (cnt_q == 0) begin
+                S_START: if (cz_q) begin
                     if (!rx_s) begin
                         state_q <= S_DATA;
                         cnt_q   <= BIT_M1;
+                        cz_q    <= 1'b0;
                         bit_q   <= 3'd0;
                     end else begin
                         state_q <= S_IDLE;          // glitch, not a start bit
                     end
                 end else cnt_q <= cnt_q - 1'b1;
-                S_DATA: if (cnt_q == 0) begin
+                S_DATA: if (cz_q) begin
                     shift_q <= {rx_s, shift_q[7:1]};
                     cnt_q   <= BIT_M1;
+                    cz_q    <= 1'b0;
                     bit_q   <= bit_q + 3'd1;
                     if (bit_q == 3'd7) state_q <= S_STOP;
                 end else cnt_q <= cnt_q - 1'b1;
-                S_STOP: if (cnt_q == 0) begin
+                S_STOP: if (cz_q) begin
                     // Return to idle at mid stop bit so back-to-back bytes are caught.
                     state_q <= S_IDLE;
                     if (rx_s) begin

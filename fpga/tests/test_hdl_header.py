@@ -22,9 +22,10 @@ from hwctl.wire import HEADER_MARKER, Error, ErrorCode, crc8
 
 N_SLOTS = 4
 BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
-# FREE protocol of the command decoder: chk_base_i / chk_mask_i from cycle c, free_ok_o read and
-# free_i pulsed at cycle c + FREE_APPLY (the registered answer takes two cycles).
-FREE_APPLY = 3
+# FREE protocol of the command decoder: chk_base_i / chk_mask_i (and free_base_i / free_mask_i,
+# the same registers in top) from cycle c on, free_ok_o read and free_i pulsed at cycle
+# c + FREE_APPLY (the registered answer takes three cycles).
+FREE_APPLY = 4
 
 
 class Wave:
@@ -149,11 +150,11 @@ async def header_random(dut) -> None:
         dut.bad_cnt_i.value = n_bad
         if i in w.free:
             dut.chk_base_i.value, dut.chk_mask_i.value = w.free[i]
+            dut.free_base_i.value, dut.free_mask_i.value = w.free[i]
         if i - FREE_APPLY in w.free:
             ok = bool(int(dut.free_ok_o.value))
             frees.append(ok)
             dut.free_i.value = int(ok)  # the command decoder frees only on ok
-            dut.free_base_i.value, dut.free_mask_i.value = w.free[i - FREE_APPLY]
         await RisingEdge(dut.clk_i)
         dut.free_i.value = 0
         n_good += int(dut.cnt_good_o.value)

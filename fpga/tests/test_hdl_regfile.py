@@ -18,15 +18,22 @@ STROBES = {
 }
 
 
+READ_LAT = 3  # registered read: outputs show addr_i of three cycles earlier
+
+
 async def read(dut, addr: int) -> tuple[int, bool, bool]:
     dut.addr_i.value = addr
-    await FallingEdge(dut.clk_i)
+    for _ in range(READ_LAT):
+        await FallingEdge(dut.clk_i)
     return int(dut.rdata_o.value), bool(int(dut.rd_ok_o.value)), bool(int(dut.wr_ok_o.value))
 
 
 async def write(dut, addr: int, value: int) -> None:
+    # address and data one cycle before we_i (the command decoder's order; the regfile registers
+    # its write-address compares)
     dut.waddr_i.value = addr
     dut.wdata_i.value = value
+    await FallingEdge(dut.clk_i)
     dut.we_i.value = 1
     await FallingEdge(dut.clk_i)
     dut.we_i.value = 0
