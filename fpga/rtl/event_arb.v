@@ -12,11 +12,14 @@
 // For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
 // a lost event's seq can land after an event pushed in the very next cycle; every loss still
 // consumes exactly one seq and is reported once.
+// The pending count is two halves (LPW low bits) with a registered carry; the report waits the
+// one cycle a carry is pending (after every 2^LPW losses), and an event may go first then.
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
     parameter AW = 4,
-    parameter LUTRAM = 0            // FIFO storage in LUT RAM (see sync_fifo)
+    parameter LUTRAM = 0,           // FIFO storage in LUT RAM (see sync_fifo)
+    parameter LPW = 16              // low half of the lost-event count (>= 3; tests use 3)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -33,19 +36,20 @@ module event_arb #(
     reg [7:0]   hold_op_q [0:2];
     reg [127:0] hold_pl_q [0:2];
     reg [7:0]   seq_q;
-    reg [31:0]  lost_pend_q;
+    reg [31:0]  lost_pend_q;       // events lost since the last report: low half + pending carry
+    reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
 
     wire full;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
-    wire report = pend_nz_q && !full;
+    wire report = pend_nz_q && !full && !lp_c_q;   // (a pending carry delays it one cycle)
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     wire       push  = report || (serve && !full);
-    // selected by pend_nz_q, not report: they differ only when full, when nothing is pushed
-    // (keeps full out of the FIFO data path: timing)
-    wire [143:0] din = pend_nz_q
+    // selected by pend_nz_q && !lp_c_q, not report: they differ only when full, when nothing is
+    // pushed (keeps full out of the FIFO data path: timing)
+    wire [143:0] din = (pend_nz_q && !lp_c_q)
         ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_pend_q, 88'd0}
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
@@ -77,6 +81,7 @@ module event_arb #(
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;
             lost_pend_q <= 32'd0;
+            lp_c_q <= 1'b0;
             pend_nz_q <= 1'b0;
             lost_o <= 3'd0;
             for (s = 0; s < 3; s = s + 1) begin
@@ -87,8 +92,14 @@ module event_arb #(
             lost_o <= lost_now;
             // both sums from registers, push only selects (timing)
             seq_q <= push ? seq_l1 : seq_l;
-            if (report) lost_pend_q <= {29'd0, lost_o};
-            else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
+            if (report) begin
+                lost_pend_q <= {29'd0, lost_o};
+                lp_c_q <= 1'b0;
+            end else begin
+                {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lost_pend_q[LPW-1:0]}
+                                                  + {{(LPW-2){1'b0}}, lost_o};
+                lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
+            end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             if (serve) hold_v_q[pick] <= 1'b0;
             // A new event always enters its holding register (enable = the source's pulse only,
