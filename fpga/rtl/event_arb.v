@@ -72,7 +72,11 @@ module event_arb #(
     end
 
     wire [7:0] seq_l  = seq_q + {5'd0, lost_o};
-    wire [7:0] seq_l1 = seq_q + {5'd0, lost_o} + 8'd1;
+    // seq + lost + 1 as one carry chain (carry-in 1), not two chained adders (timing)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [8:0] seq_l1c = {seq_q, 1'b1} + {5'd0, lost_o, 1'b1};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [7:0] seq_l1 = seq_l1c[8:1];
 
     integer s;
 
