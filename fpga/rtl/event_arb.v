@@ -12,8 +12,8 @@
 // For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
 // a lost event's seq can land after an event pushed in the very next cycle; every loss still
 // consumes exactly one seq and is reported once.
-// The pending count is two halves (LPW low bits) with a registered carry; the report waits the
-// one cycle a carry is pending (after every 2^LPW losses), and an event may go first then.
+// The pending count is two halves (LPW low bits) with a registered carry; the report adds a
+// pending carry by choosing a precomputed high half + 1.
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
@@ -38,19 +38,21 @@ module event_arb #(
     reg [7:0]   seq_q;
     reg [31:0]  lost_pend_q;       // events lost since the last report: low half + pending carry
     reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
+    reg [31-LPW:0] hi_p1_q;        // high half + 1: the reported value is {hi + lp_c_q, low}
 
     wire full;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
-    wire report = pend_nz_q && !full && !lp_c_q;   // (a pending carry delays it one cycle)
+    wire report = pend_nz_q && !full;
+    wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     wire       push  = report || (serve && !full);
-    // selected by pend_nz_q && !lp_c_q, not report: they differ only when full, when nothing is
-    // pushed (keeps full out of the FIFO data path: timing)
-    wire [143:0] din = (pend_nz_q && !lp_c_q)
-        ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_pend_q, 88'd0}
+    // selected by pend_nz_q, not report: they differ only when full, when nothing is pushed
+    // (keeps full out of the FIFO data path: timing)
+    wire [143:0] din = pend_nz_q
+        ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
@@ -78,6 +80,11 @@ module event_arb #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire [7:0] seq_l1 = seq_l1c[8:1];
 
+    // high half + carry + 1, one carry chain (carry-in 1)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [32-LPW:0] hi_p1c = {lost_pend_q[31:LPW], 1'b1} + {{(31-LPW){1'b0}}, lp_c_q, 1'b1};
+    /* verilator lint_on UNUSEDSIGNAL */
+
     integer s;
 
     always @(posedge clk_i) begin
@@ -86,6 +93,7 @@ module event_arb #(
             seq_q <= 8'd0;
             lost_pend_q <= 32'd0;
             lp_c_q <= 1'b0;
+            hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             pend_nz_q <= 1'b0;
             lost_o <= 3'd0;
             for (s = 0; s < 3; s = s + 1) begin
@@ -99,7 +107,9 @@ module event_arb #(
             if (report) begin
                 lost_pend_q <= {29'd0, lost_o};
                 lp_c_q <= 1'b0;
+                hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             end else begin
+                hi_p1_q <= hi_p1c[32-LPW:1];
                 {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lost_pend_q[LPW-1:0]}
                                                   + {{(LPW-2){1'b0}}, lost_o};
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};

@@ -1,9 +1,10 @@
 // Synchronous FIFO, DEPTH a power of two. Registered read (dout_o is valid the cycle after
 // rd_en_i), so synthesis can map the storage to block RAM. Writes to a full FIFO and reads from an
 // empty one are ignored (callers check full_o / empty_o). flush_i empties it. full_o, empty_o and
-// count_o are registers (timing). LUTRAM = 1 keeps the storage in LUT (distributed) RAM, where the
-// read is a LUT delay into the dout_o flip-flops (ECP5: a DP16KD without output register has a
-// 5.8 ns clock-to-out); LUTRAM = 0 asks for block RAM (iCE40 has no LUT RAM). Same behaviour.
+// count_o are registers (timing); the flags follow a thermometer copy of the count. LUTRAM = 1
+// keeps the storage in LUT (distributed) RAM, where the read is a LUT delay into the dout_o
+// flip-flops (ECP5: a DP16KD without output register has a 5.8 ns clock-to-out); LUTRAM = 0 asks
+// for block RAM (iCE40 has no LUT RAM). Same behaviour.
 `default_nettype none
 module sync_fifo #(
     parameter WIDTH = 8,
@@ -21,7 +22,10 @@ module sync_fifo #(
     output reg              empty_o,
     output reg  [AW:0]      count_o
 );
+    localparam DEPTH = 1 << AW;
     reg [AW-1:0] wr_q, rd_q;
+    reg [DEPTH:1] th_q;     // thermometer count: th_q[k] = (count >= k); full/empty from its
+                            // neighbours, no count compare (timing)
     wire wr_ok = wr_en_i && !full_o;
     wire rd_ok = rd_en_i && !empty_o;
     wire [AW:0] count_nx = count_o + {{AW{1'b0}}, wr_ok} - {{AW{1'b0}}, rd_ok};
@@ -49,19 +53,21 @@ module sync_fifo #(
             wr_q <= {AW{1'b0}};
             rd_q <= {AW{1'b0}};
             count_o <= {(AW+1){1'b0}};
+            th_q <= {DEPTH{1'b0}};
             full_o <= 1'b0;
             empty_o <= 1'b1;
         end else begin
             if (wr_ok) wr_q <= wr_q + 1'b1;
             if (rd_ok) rd_q <= rd_q + 1'b1;
             count_o <= count_nx;
-            // flags from registered count compares, not from count_nx (timing)
             if (wr_ok && !rd_ok) begin
-                full_o <= (count_o == (1 << AW) - 1);
+                th_q <= {th_q[DEPTH-1:1], 1'b1};
+                full_o <= th_q[DEPTH-1];
                 empty_o <= 1'b0;
             end else if (rd_ok && !wr_ok) begin
+                th_q <= {1'b0, th_q[DEPTH:2]};
                 full_o <= 1'b0;
-                empty_o <= (count_o == 1);
+                empty_o <= !th_q[2];
             end
         end
     end
