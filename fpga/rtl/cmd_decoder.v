@@ -91,6 +91,13 @@ module cmd_decoder #(
     reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
     reg [7:0] c_code_q;
 
+    // local copies of the frame's seq and opcode bytes (timing: frame_rx is far away)
+    reg [7:0] op_r, seq_r;
+    always @(posedge clk_i) begin
+        op_r  <= op_i;
+        seq_r <= seq_i;
+    end
+
     // opcode table: known, is a command, payload length
     reg       known, is_cmd;
     reg [5:0] len;
@@ -98,7 +105,7 @@ module cmd_decoder #(
         known = 1'b1;
         is_cmd = 1'b1;
         len = 6'd0;
-        case (op_i)
+        case (op_r)
             `HW_OP_REG_READ:   len = `HW_LEN_REG_READ;
             `HW_OP_REG_WRITE:  len = `HW_LEN_REG_WRITE;
             `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
@@ -132,15 +139,15 @@ module cmd_decoder #(
         known_p  <= known;
         is_cmd_p <= is_cmd;
         len_p    <= len;
-        op_rd_p    <= (op_i == `HW_OP_REG_READ);
-        op_wr_p    <= (op_i == `HW_OP_REG_WRITE);
-        op_sched_p <= (op_i == `HW_OP_SCHEDULE);
-        op_free_p  <= (op_i == `HW_OP_FREE) || (op_i == `HW_OP_FREE_MASK);
-        op_time_p  <= (op_i == `HW_OP_TIME);
-        op_abort_p <= (op_i == `HW_OP_ABORT);
-        no_retry_op_p <= (op_i == `HW_OP_REG_READ) || (op_i == `HW_OP_TIME);
-        fm_p <= (op_i == `HW_OP_FREE_MASK);
-        seq_eq_p <= (seq_i == last_seq_q);
+        op_rd_p    <= (op_r == `HW_OP_REG_READ);
+        op_wr_p    <= (op_r == `HW_OP_REG_WRITE);
+        op_sched_p <= (op_r == `HW_OP_SCHEDULE);
+        op_free_p  <= (op_r == `HW_OP_FREE) || (op_r == `HW_OP_FREE_MASK);
+        op_time_p  <= (op_r == `HW_OP_TIME);
+        op_abort_p <= (op_r == `HW_OP_ABORT);
+        no_retry_op_p <= (op_r == `HW_OP_REG_READ) || (op_r == `HW_OP_TIME);
+        fm_p <= (op_r == `HW_OP_FREE_MASK);
+        seq_eq_p <= (seq_r == last_seq_q);
         go_p     <= known && is_cmd;
     end
     wire retry = last_v_q && seq_eq_p && !no_retry_op_p;
