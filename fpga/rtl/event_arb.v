@@ -40,34 +40,40 @@ module event_arb #(
     reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
     reg [31-LPW:0] hi_p1_q;        // high half + 1: the reported value is {hi + lp_c_q, low}
 
-    wire full;
+    // The event pushed is registered (wr_q, din_q) and written to the FIFO a cycle later (timing:
+    // no path from the holding registers through the choice into the FIFO's flags and pointers).
+    // room: that write will fit, counting the write and read of this cycle (the FIFO's room_o).
+    wire room;
+    reg          wr_q;
+    reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
-    wire report = pend_nz_q && !full;
+    wire report = pend_nz_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
-    wire       push  = report || (serve && !full);
-    // selected by pend_nz_q, not report: they differ only when full, when nothing is pushed
-    // (keeps full out of the FIFO data path: timing)
+    wire       push  = report || (serve && room);
+    // selected by pend_nz_q, not report: they differ only without room, when nothing is pushed
+    // (keeps room out of the FIFO data path: timing)
     wire [143:0] din = pend_nz_q
         ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
-        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push), .din_i(din),
-        .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(full), .empty_o(empty_o), .count_o()
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr_q), .din_i(din_q),
+        .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(), .empty_o(empty_o), .count_o(),
+        .room_o(room)
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || pend_nz_q || (lost_o != 3'd0);
+    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0);
 
     integer k;
     reg [2:0] lost_now;     // events lost this cycle
     always @* begin
-        lost_now = {2'd0, serve && full};
+        lost_now = {2'd0, serve && !room};
         for (k = 0; k < 3; k = k + 1)
             if (valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]))
                 lost_now = lost_now + 3'd1;
@@ -88,6 +94,8 @@ module event_arb #(
     integer s;
 
     always @(posedge clk_i) begin
+        wr_q  <= !rst_i && push;
+        din_q <= din;
         if (rst_i) begin
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;

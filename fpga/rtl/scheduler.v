@@ -89,7 +89,8 @@ module scheduler #(
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
         .wr_en_i(push_i), .din_i({t_start_i, count_i, period_i, window_i}),
-        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o()
+        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o(),
+        .room_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
 

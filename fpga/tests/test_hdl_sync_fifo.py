@@ -8,7 +8,7 @@ from collections import deque
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb_run import run_cocotb
 
 AW = 2
@@ -43,6 +43,10 @@ async def fifo_random(dut) -> None:
             model.append(din)
         if flush:
             model.clear()
+        else:
+            # room_o: a write presented next cycle will fit (after this cycle's write and read)
+            await ReadOnly()
+            assert int(dut.room_o.value) == (len(model) < 2**AW)
         await RisingEdge(dut.clk_i)
         await FallingEdge(dut.clk_i)
         if popped is not None:
