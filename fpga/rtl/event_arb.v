@@ -47,16 +47,20 @@ module event_arb #(
     reg          wr_q;
     reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
-    wire report = pend_nz_q && room;
+    // A report restarts the count a cycle later (rep_q, from the registered lost_o of the report
+    // cycle), so report has no 32-bit fanout; no second report in that cycle (timing).
+    reg         rep_q;
+    reg  [2:0]  lost_prev_q;
+    wire report = pend_nz_q && room && !rep_q;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     wire       push  = report || (serve && room);
-    // selected by pend_nz_q, not report: they differ only without room, when nothing is pushed
-    // (keeps room out of the FIFO data path: timing)
-    wire [143:0] din = pend_nz_q
+    // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
+    // pushed (keeps room out of the FIFO data path: timing)
+    wire [143:0] din = (pend_nz_q && !rep_q)
         ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
@@ -103,6 +107,8 @@ module event_arb #(
             lp_c_q <= 1'b0;
             hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             pend_nz_q <= 1'b0;
+            rep_q <= 1'b0;
+            lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
@@ -112,8 +118,10 @@ module event_arb #(
             lost_o <= lost_now;
             // both sums from registers, push only selects (timing)
             seq_q <= push ? seq_l1 : seq_l;
-            if (report) begin
-                lost_pend_q <= {29'd0, lost_o};
+            rep_q <= report;
+            lost_prev_q <= lost_o;
+            if (rep_q) begin
+                lost_pend_q <= {29'd0, lost_prev_q} + {29'd0, lost_o};
                 lp_c_q <= 1'b0;
                 hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             end else begin
