@@ -42,7 +42,8 @@ module event_arb #(
 
     // The event pushed is registered (wr_q, din_q) and written to the FIFO a cycle later (timing:
     // no path from the holding registers through the choice into the FIFO's flags and pointers).
-    // room: that write will fit, counting the write and read of this cycle (the FIFO's room_o).
+    // room: that write will fit, counting the write of this cycle (the FIFO's room_o; like the
+    // FIFO's full flag it ignores this cycle's read).
     wire room;
     reg          wr_q;
     reg  [143:0] din_q;

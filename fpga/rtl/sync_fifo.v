@@ -22,7 +22,7 @@ module sync_fifo #(
     output reg              empty_o,
     output reg  [AW:0]      count_o,
     output wire             room_o      // a write presented next cycle will fit (counts this
-                                        // cycle's write and read; from flip-flops and the enables)
+                                        // cycle's write, not its read, as full_o ignores reads)
 );
     localparam DEPTH = 1 << AW;
     reg [AW-1:0] wr_q, rd_q;
@@ -30,7 +30,7 @@ module sync_fifo #(
                             // neighbours, no count compare (timing)
     wire wr_ok = wr_en_i && !full_o;
     wire rd_ok = rd_en_i && !empty_o;
-    assign room_o = rd_ok || !(th_q[DEPTH] || (wr_en_i && th_q[DEPTH-1]));
+    assign room_o = !(th_q[DEPTH] || (wr_en_i && th_q[DEPTH-1]));
     wire [AW:0] count_nx = count_o + {{AW{1'b0}}, wr_ok} - {{AW{1'b0}}, rd_ok};
 
     generate
