@@ -132,17 +132,18 @@ module header_decoder #(
     reg [SW-1:0]      cbl_q, fbl_q;        // ... its low bits
     reg [N_SLOTS-1:0] mlo_q, mlo2_q, fml_q; // mask bits that can name a slot
     reg [N_SLOTS-1:0] avail_q, clr_q;
-    reg [G-1:0]       hi_nz_q, hi_nz2_q;
+    reg [4*G-1:0]     hq4_q;               // 4-bit groups of the mask above the pool, set bit
+    reg [G-1:0]       hi_nz_q;             // 16-bit groups
     integer g;
     always @(posedge clk_i) begin
         cbok_q <= ({16'd0, chk_base_i} < 32'(N_SLOTS));
         cbl_q <= chk_base_i[SW-1:0];
         mlo_q <= chk_mask_i[N_SLOTS-1:0];
-        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |mask_hi[16*g +: 16];
+        for (g = 0; g < 4 * G; g = g + 1) hq4_q[g] <= |mask_hi[4*g +: 4];
+        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |hq4_q[4*g +: 4];
         avail_q <= cbok_q ? (used_q >> cbl_q) : {N_SLOTS{1'b0}};
         mlo2_q <= mlo_q;
-        hi_nz2_q <= hi_nz_q;
-        free_ok_o <= (hi_nz2_q == {G{1'b0}}) && ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        free_ok_o <= (hi_nz_q == {G{1'b0}}) && ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
         // slots to free: mask << base, in the same two steps
         fbok_q <= ({16'd0, free_base_i} < 32'(N_SLOTS));
         fbl_q <= free_base_i[SW-1:0];
