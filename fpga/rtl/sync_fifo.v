@@ -35,14 +35,17 @@ module sync_fifo #(
 
     generate
         if (LUTRAM != 0) begin : g_lut
-            (* ram_style = "distributed" *)
+            (* ram_style = "distributed", no_rw_check *)
             reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
             always @(posedge clk_i) begin
                 if (wr_ok) mem_q[wr_q] <= din_i;
                 if (rd_ok) dout_o <= mem_q[rd_q];
             end
         end else begin : g_block
-            (* ram_style = "block" *)
+            // no_rw_check: a FIFO never reads the address it writes in the same cycle (that needs
+            // count 0 or 2^AW, where the read or the write is refused), so yosys need not emulate
+            // read-during-write around the block RAM (it cost ~290 flip-flops + 150 LUTs per FIFO)
+            (* ram_style = "block", no_rw_check *)
             reg [WIDTH-1:0] mem_q [0:(1<<AW)-1];
             always @(posedge clk_i) begin
                 if (wr_ok) mem_q[wr_q] <= din_i;
