@@ -185,13 +185,14 @@ module cmd_decoder #(
         for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |q4_q[4*gi +: 4];
     end
     // per-command outcome parts, one more registered step on the same frame-buffer data
-    reg       mask0_p, sched_ok_p, free_pre_p;
+    reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p;
     reg [7:0] xcode_p;             // NAK code if the command's own check fails
     reg [31:0] crc_p1_q;           // ERR_CRC + 1
     always @(posedge clk_i) begin
-        mask0_p    <= (mnz_q == {MG{1'b0}});
+        mnz_any_p  <= (mnz_q != {MG{1'b0}});
+        mask0_p    <= !mnz_any_p;
         sched_ok_p <= op_sched_p && !barg_q;
-        free_pre_p <= op_free_p && (mnz_q != {MG{1'b0}});
+        free_pre_p <= op_free_p && mnz_any_p;
         xcode_p    <= (op_rd_p || op_wr_p) ? `HW_ERR_BAD_REG
                     : op_sched_p ? (barg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);

@@ -52,6 +52,8 @@ module frame_rx #(
     reg        full_q;       // len_q == FMAX
     reg        short_q;      // len_q < 4
     reg [5:0]  lm4_q;        // len_q - 4 (registered flags: timing)
+    reg        framing_q;    // bad_q || !rem0_q || short_q, registered (the delimiter is judged
+                             // from flip-flops: timing)
     reg        crc0_q;       // crc_q == 0, registered (the CRC is final >= 2 cycles before the
                              // delimiter is evaluated: input bytes are >= 3 cycles apart)
     // input stage
@@ -91,6 +93,7 @@ module frame_rx #(
     integer i;
     always @(posedge clk_i) begin
         crc0_q <= (crc_q == 16'h0000);
+        framing_q <= bad_q || !rem0_q || short_q;
         err_valid_o <= 1'b0;
         wr_q <= 1'b0;
         blocked_q <= frame_valid_o && !frame_ready_i;
@@ -122,7 +125,7 @@ module frame_rx #(
             end else if (in_v_q && in_z_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
-                    if (bad_q || !rem0_q || short_q) begin
+                    if (framing_q) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_FRAMING;
                     end else if (!crc0_q) begin
