@@ -8,7 +8,8 @@
 // consumed (the host sees a gap), lost_o gives the number lost per cycle (EVT_LOST), and as soon
 // as the FIFO has room ERROR(EVENT_OVERFLOW, info = events lost since the last report) is pushed
 // ahead of other events.
-// Read side: rd_en_i, then {seq, op, payload} on dout_o the next cycle.
+// Read side: rd_en_i (only while empty_o is low), then {seq, op, payload} on dout_o the next
+// cycle.
 // For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
 // a lost event's seq can land after an event pushed in the very next cycle; every loss still
 // consumes exactly one seq and is reported once.
@@ -66,7 +67,9 @@ module event_arb #(
         : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
-    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
+    // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
+    // the FIFO non-empty the cycle before
+    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM), .CHECKED(1)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr_q), .din_i(din_q),
         .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(), .empty_o(empty_o), .count_o(),
         .room_o(room)

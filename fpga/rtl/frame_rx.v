@@ -77,7 +77,10 @@ module frame_rx #(
     wire       is_code  = first_q || rem0_q;
     wire       emit     = !first_q && !(rem0_q && ff_q);   // for a valid nonzero byte
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
-    wire       wen      = in_d_q && emit && !bad_q && !blocked_q && !full_q;
+    // wok_q: emit && !bad_q && !full_q, registered (these change only when a byte is processed,
+    // and bytes are >= 3 cycles apart); blocked_q can change any cycle and stays direct (timing)
+    reg        wok_q;
+    wire       wen      = in_d_q && wok_q && !blocked_q;
     wire [15:0] crc_nx;
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
@@ -94,6 +97,7 @@ module frame_rx #(
     always @(posedge clk_i) begin
         crc0_q <= (crc_q == 16'h0000);
         framing_q <= bad_q || !rem0_q || short_q;
+        wok_q <= emit && !bad_q && !full_q;
         err_valid_o <= 1'b0;
         wr_q <= 1'b0;
         blocked_q <= frame_valid_o && !frame_ready_i;

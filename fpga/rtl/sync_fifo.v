@@ -9,7 +9,9 @@
 module sync_fifo #(
     parameter WIDTH = 8,
     parameter AW    = 2,
-    parameter LUTRAM = 0
+    parameter LUTRAM = 0,
+    parameter CHECKED = 0       // 1: the caller never writes when full nor reads when empty, so
+                                // no guard logic (timing); 0: such requests are ignored
 ) (
     input  wire             clk_i,
     input  wire             rst_i,
@@ -28,8 +30,8 @@ module sync_fifo #(
     reg [AW-1:0] wr_q, rd_q;
     reg [DEPTH:1] th_q;     // thermometer count: th_q[k] = (count >= k); full/empty from its
                             // neighbours, no count compare (timing)
-    wire wr_ok = wr_en_i && !full_o;
-    wire rd_ok = rd_en_i && !empty_o;
+    wire wr_ok = wr_en_i && (CHECKED != 0 || !full_o);
+    wire rd_ok = rd_en_i && (CHECKED != 0 || !empty_o);
     assign room_o = !(th_q[DEPTH] || (wr_en_i && th_q[DEPTH-1]));
     wire [AW:0] count_nx = count_o + {{AW{1'b0}}, wr_ok} - {{AW{1'b0}}, rd_ok};
 
