@@ -16,7 +16,7 @@
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in A; only this decoder pushes or frees, so they still hold in C.
 // FREE / FREE_MASK: chk_base_o (registered) / chk_mask_o (not a copy) come from the frame buffer
-// and the header decoder answers free_ok_i <= 4 cycles later. Payload bytes are final at least
+// and the header decoder answers free_ok_i <= 5 cycles later. Payload bytes are final at least
 // two UART byte times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the
 // answer describes the held frame at stage A. The buffer also holds still until cycle C (the next
 // frame's first payload byte comes >= 3 UART bytes after stage A: code, seq and opcode first), so

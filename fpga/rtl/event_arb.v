@@ -10,8 +10,8 @@
 // ahead of other events.
 // Read side: rd_en_i (only while empty_o is low), then {seq, op, payload} on dout_o the next
 // cycle.
-// For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
-// a lost event's seq can land after an event pushed in the very next cycle; every loss still
+// For timing, losses enter the pending count and the seq counter two cycles late (via lost_o), so
+// a lost event's seq can land after events pushed in the next two cycles; every loss still
 // consumes exactly one seq and is reported once.
 // The pending count is two halves (LPW low bits) with a registered carry; the report adds a
 // pending carry by choosing a precomputed high half + 1.
@@ -76,15 +76,16 @@ module event_arb #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0);
+    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != 4'd0);
 
+    // events lost this cycle, one flag per cause (registered, then counted: timing)
     integer k;
-    reg [2:0] lost_now;     // events lost this cycle
+    reg [3:0] lost_now;
+    reg [3:0] lost_f_q;
     always @* begin
-        lost_now = {2'd0, serve && !room};
+        lost_now[3] = serve && !room;
         for (k = 0; k < 3; k = k + 1)
-            if (valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]))
-                lost_now = lost_now + 3'd1;
+            lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]);
     end
 
     wire [7:0] seq_l  = seq_q + {5'd0, lost_o};
@@ -114,12 +115,15 @@ module event_arb #(
             rep_q <= 1'b0;
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
+            lost_f_q <= 4'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
                 hold_pl_q[s] <= 128'd0;
             end
         end else begin
-            lost_o <= lost_now;
+            lost_f_q <= lost_now;
+            lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
+                    + {2'd0, lost_f_q[3]};
             // both sums from registers, push only selects (timing)
             seq_q <= push ? seq_l1 : seq_l;
             rep_q <= report;

@@ -36,7 +36,7 @@ module header_decoder #(
     input  wire [15:0]  chk_base_i,
     input  wire [MW-1:0] chk_mask_i,
     output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
-                                         // 3 cycles after chk_*
+                                         // 4 cycles after chk_*
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
     /* verilator lint_off UNUSEDSIGNAL */
@@ -120,9 +120,10 @@ module header_decoder #(
     // bits, and the host frees only slots it was told of, so the check cannot go stale.
     // A base >= N_SLOTS names no slot; below it only its low SW bits matter, so the base compare
     // is registered first and the shifts are by SW bits only (timing: a shift by the 16-bit base
-    // was the critical path). chk_* / free_* hold still for many cycles (see cmd_decoder), so the
-    // extra stage only delays free_ok_o (3 cycles after chk_*); the used_q -> free_ok_o path,
-    // which the decoder's hold after a free relies on, is still 2 cycles.
+    // was the critical path); the mask ORs and the final AND take registered steps as well.
+    // chk_* / free_* hold still for many cycles (see cmd_decoder), so the extra stages only delay
+    // free_ok_o (4 cycles after chk_*); the used_q -> free_ok_o path is 3 cycles, which the
+    // decoder's hold after a free (3 cycles, then a registered ready) covers.
     localparam G = (MW + 15) / 16;
     localparam SW = (N_SLOTS > 1) ? $clog2(N_SLOTS) : 1;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -134,6 +135,7 @@ module header_decoder #(
     reg [N_SLOTS-1:0] avail_q, clr_q;
     reg [4*G-1:0]     hq4_q;               // 4-bit groups of the mask above the pool, set bit
     reg [G-1:0]       hi_nz_q;             // 16-bit groups
+    reg               hz_q, okl_q;         // no mask bit above the pool / every named slot used
     integer g;
     always @(posedge clk_i) begin
         cbok_q <= ({16'd0, chk_base_i} < 32'(N_SLOTS));
@@ -143,7 +145,9 @@ module header_decoder #(
         for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |hq4_q[4*g +: 4];
         avail_q <= cbok_q ? (used_q >> cbl_q) : {N_SLOTS{1'b0}};
         mlo2_q <= mlo_q;
-        free_ok_o <= (hi_nz_q == {G{1'b0}}) && ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        hz_q  <= (hi_nz_q == {G{1'b0}});
+        okl_q <= ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        free_ok_o <= hz_q && okl_q;
         // slots to free: mask << base, in the same two steps
         fbok_q <= ({16'd0, free_base_i} < 32'(N_SLOTS));
         fbl_q <= free_base_i[SW-1:0];
