@@ -36,7 +36,7 @@ module event_arb #(
     reg [2:0]   hold_v_q;
     reg [7:0]   hold_op_q [0:2];
     reg [127:0] hold_pl_q [0:2];
-    reg [7:0]   seq_q;
+    reg [7:0]   seq_q, seq_p1_q;
     reg [31:0]  lost_pend_q;       // events lost since the last report: low half + pending carry
     reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
     reg [31-LPW:0] hi_p1_q;        // high half + 1: the reported value is {hi + lp_c_q, low}
@@ -60,11 +60,18 @@ module event_arb #(
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     wire       push  = report || (serve && room);
+    // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
+    // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
+    wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
+    wire [3:0] lw = {1'b0, lost_o} + {3'd0, wr_q};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw, 1'b1};   // one carry chain, carry-in 1
+    /* verilator lint_on UNUSEDSIGNAL */
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
     wire [143:0] din = (pend_nz_q && !rep_q)
-        ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
-        : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
+        ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
     // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
@@ -88,12 +95,6 @@ module event_arb #(
             lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]);
     end
 
-    wire [7:0] seq_l  = seq_q + {5'd0, lost_o};
-    // seq + lost + 1 as one carry chain (carry-in 1), not two chained adders (timing)
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [8:0] seq_l1c = {seq_q, 1'b1} + {5'd0, lost_o, 1'b1};
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [7:0] seq_l1 = seq_l1c[8:1];
 
     // high half + carry + 1, one carry chain (carry-in 1)
     /* verilator lint_off UNUSEDSIGNAL */
@@ -108,6 +109,7 @@ module event_arb #(
         if (rst_i) begin
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;
+            seq_p1_q <= 8'd1;
             lost_pend_q <= 32'd0;
             lp_c_q <= 1'b0;
             hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
@@ -124,8 +126,8 @@ module event_arb #(
             lost_f_q <= lost_now;
             lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
                     + {2'd0, lost_f_q[3]};
-            // both sums from registers, push only selects (timing)
-            seq_q <= push ? seq_l1 : seq_l;
+            seq_q <= seq_q + {4'd0, lw};
+            seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
             lost_prev_q <= lost_o;
             if (rep_q) begin
