@@ -59,18 +59,19 @@ module frame_rx #(
     // input stage
     reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
     reg        in_v_q, in_err_q;              // valid, UART error
-    reg        in_z_q, in_one_q, in_ff_q;     // byte == 0x00 / 0x01 / 0xFF
+    reg        in_one_q, in_ff_q;             // byte == 0x01 / 0xFF
     reg        in_d_q;                        // valid nonzero byte, no UART error
+    reg        in_dl_q;                       // valid 0x00 byte (delimiter), no UART error
 
     always @(posedge clk_i) begin
         in_q     <= byte_i;
         in_m1_q  <= byte_i - 8'd1;
         in_v_q   <= byte_valid_i && !rst_i;
         in_err_q <= byte_err_i && !rst_i;
-        in_z_q   <= (byte_i == 8'h00);
         in_one_q <= (byte_i == 8'h01);
         in_ff_q  <= (byte_i == 8'hFF);
         in_d_q   <= byte_valid_i && !byte_err_i && (byte_i != 8'h00) && !rst_i;
+        in_dl_q  <= byte_valid_i && !byte_err_i && (byte_i == 8'h00) && !rst_i;
     end
 
     // Decoded byte produced by this input byte (if any).
@@ -126,7 +127,7 @@ module frame_rx #(
             if (in_err_q) begin
                 bad_q <= 1'b1;
                 any_q <= 1'b1;
-            end else if (in_v_q && in_z_q) begin
+            end else if (in_dl_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
                     if (framing_q) begin
