@@ -75,10 +75,7 @@ module scheduler #(
     reg        win1_q, wm1_is1_q;   // window == 1, window == 2 (per entry)
     reg        eval_q;              // the window closed last cycle
     reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
-    reg [31:0] rem_q;               // attempts not yet fired: two 16-bit halves, the borrow
-    reg        rem_b_q;             // into the high half registered (timing; fires are >= 3
-                                    // cycles apart, so it is settled before the flags are used)
-    reg        rem_lz_q;            // rem_q[15:0] == 0 (registered: the borrow of the next fire)
+    reg [31:0] rem_q;               // attempts not yet fired
     reg        rem0_q;              // rem_q == 0 (registered flag, timing)
     reg        rem_hz_q, rem_l1_q;  // rem_q[31:16] == 0, rem_q[15:0] == 1: rem_q == 1, from
                                     // registers (rem_q is stable >= 2 cycles before a fire)
@@ -129,7 +126,6 @@ module scheduler #(
         late_q  <= !rst_i && st_wait_q && (uf_q || gt_q);
         rem_hz_q <= (rem_q[31:16] == 16'd0);
         rem_l1_q <= (rem_q[15:0] == 16'd1);
-        rem_lz_q <= (rem_q[15:0] == 16'd0);
         fire0_q <= !rst_i && st_wait_q && !uf_q && eq_q;
     end
 
@@ -176,7 +172,6 @@ module scheduler #(
             eval_q <= 1'b0;
             eval2_q <= 1'b0;
             rem_q <= 32'd0;
-            rem_b_q <= 1'b0;
             rem0_q <= 1'b1;
             att_q <= 32'd0;
             nfired_q <= 32'd0;
@@ -193,10 +188,6 @@ module scheduler #(
             win_on_q <= win_on_q && !wl1_q;
             wl1_q <= (win_left_q == 16'd2);
             eval_q <= win_on_q && wl1_q;                // last window cycle now: decide next
-            if (rem_b_q) begin
-                rem_q[31:16] <= rem_q[31:16] - 16'd1;
-                rem_b_q <= 1'b0;
-            end
             if (fire) begin
                 win_left_q <= window_m1_q;
                 win_on_q <= !win1_q;
@@ -204,8 +195,7 @@ module scheduler #(
                 eval_q <= win1_q;
                 per_cnt_q <= period_m1_q;
                 nfired_q <= nfired_q + 32'd1;
-                rem_q[15:0] <= rem_q[15:0] - 16'd1;
-                rem_b_q <= rem_lz_q;
+                rem_q <= rem_q - 32'd1;
                 rem0_q <= rem_hz_q && rem_l1_q;
                 if (fireN) att_q <= att_q + 32'd1;
             end
@@ -226,7 +216,6 @@ module scheduler #(
                     S_LOAD: begin               // block RAM output straight into registers
                         {t_start_q, count_q, period_m1_q, window_m1_q} <= fifo_dout;
                         rem_q <= fifo_dout[79:48];
-                        rem_b_q <= 1'b0;
                         rem0_q <= 1'b0;     // count >= 1 (BAD_ARG otherwise)
                         tp_hi_q <= fifo_dout[143:112];
                         att_q <= 32'd0;
