@@ -15,12 +15,14 @@
 // NAK code: few-input functions of A's flags) and registers the action strobes
 // (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
 // and slot checks are made in A; only this decoder pushes or frees, so they still hold in C.
-// FREE / FREE_MASK: chk_base_o / chk_mask_o are computed every cycle from the frame buffer and the
-// header decoder answers free_ok_i 4 cycles later. Payload bytes are final at least two UART byte
-// times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the answer describes
-// the held frame at stage A; the slots are freed from the same registers in cycle C, before the
-// next frame's first payload byte can arrive (seq and opcode come first). After a free, the
-// decoder takes no frame for 3 cycles, so the next check sees the freed slots.
+// FREE / FREE_MASK: chk_base_o (registered) / chk_mask_o (not a copy) come from the frame buffer
+// and the header decoder answers free_ok_i <= 5 cycles later. Payload bytes are final at least
+// two UART byte times (the CRC bytes and the delimiter follow them) before frame_valid_i, so the
+// answer describes the held frame at stage A. The buffer also holds still until cycle C (the next
+// frame's first payload byte comes >= 3 UART bytes after stage A: code, seq and opcode first), so
+// the slots are freed, and the SCHEDULE fields and the register write data are taken, straight
+// from it in cycle C. After a free, the decoder takes no frame for 3 cycles, so the next check
+// sees the freed slots.
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder #(
@@ -63,7 +65,7 @@ module cmd_decoder #(
     // slots named by the FREE / FREE_MASK frame in the buffer (FREE: mask 1); also what free_o
     // frees (the buffer holds still until then, see the pipeline note above)
     output reg  [15:0]  chk_base_o,
-    output reg  [MW-1:0] chk_mask_o,
+    output wire [MW-1:0] chk_mask_o,     // (from the frame buffer and a registered opcode flag)
     input  wire         free_ok_i,       // header decoder: all of them allocated (registered)
     output wire         free_o,
     // response to tx_arb
@@ -91,6 +93,13 @@ module cmd_decoder #(
     reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
     reg [7:0] c_code_q;
 
+    // local copies of the frame's seq and opcode bytes (timing: frame_rx is far away)
+    reg [7:0] op_r, seq_r;
+    always @(posedge clk_i) begin
+        op_r  <= op_i;
+        seq_r <= seq_i;
+    end
+
     // opcode table: known, is a command, payload length
     reg       known, is_cmd;
     reg [5:0] len;
@@ -98,7 +107,7 @@ module cmd_decoder #(
         known = 1'b1;
         is_cmd = 1'b1;
         len = 6'd0;
-        case (op_i)
+        case (op_r)
             `HW_OP_REG_READ:   len = `HW_LEN_REG_READ;
             `HW_OP_REG_WRITE:  len = `HW_LEN_REG_WRITE;
             `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
@@ -132,15 +141,15 @@ module cmd_decoder #(
         known_p  <= known;
         is_cmd_p <= is_cmd;
         len_p    <= len;
-        op_rd_p    <= (op_i == `HW_OP_REG_READ);
-        op_wr_p    <= (op_i == `HW_OP_REG_WRITE);
-        op_sched_p <= (op_i == `HW_OP_SCHEDULE);
-        op_free_p  <= (op_i == `HW_OP_FREE) || (op_i == `HW_OP_FREE_MASK);
-        op_time_p  <= (op_i == `HW_OP_TIME);
-        op_abort_p <= (op_i == `HW_OP_ABORT);
-        no_retry_op_p <= (op_i == `HW_OP_REG_READ) || (op_i == `HW_OP_TIME);
-        fm_p <= (op_i == `HW_OP_FREE_MASK);
-        seq_eq_p <= (seq_i == last_seq_q);
+        op_rd_p    <= (op_r == `HW_OP_REG_READ);
+        op_wr_p    <= (op_r == `HW_OP_REG_WRITE);
+        op_sched_p <= (op_r == `HW_OP_SCHEDULE);
+        op_free_p  <= (op_r == `HW_OP_FREE) || (op_r == `HW_OP_FREE_MASK);
+        op_time_p  <= (op_r == `HW_OP_TIME);
+        op_abort_p <= (op_r == `HW_OP_ABORT);
+        no_retry_op_p <= (op_r == `HW_OP_REG_READ) || (op_r == `HW_OP_TIME);
+        fm_p <= (op_r == `HW_OP_FREE_MASK);
+        seq_eq_p <= (seq_r == last_seq_q);
         go_p     <= known && is_cmd;
     end
     wire retry = last_v_q && seq_eq_p && !no_retry_op_p;
@@ -156,8 +165,11 @@ module cmd_decoder #(
     // byte >= 3 cycles before frame_valid_i rises when its input bytes are >= 3 cycles apart (a
     // UART byte takes 10 bit times), so barg_q describes the held frame when stage A samples it.
     localparam MG = (MW + 15) / 16;
-    wire [16*MG-1:0] chk_mask_pad = {{(16*MG-MW){1'b0}}, chk_mask_o};
-    reg [MG-1:0] mnz_q;          // 16-bit groups of chk_mask_o with a set bit (timing)
+    localparam Q4 = MW / 4;
+    reg [4*MG-1:0] q4_q;         // 4-bit groups of chk_mask_o with a set bit (timing)
+    reg [MG-1:0] mnz_q;          // 16-bit groups of chk_mask_o with a set bit
+    // the mask is not copied (area): the frame buffer holds still until the command is done
+    assign chk_mask_o = fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
     integer gi;
     reg [32:0] wp2_q;
     reg        cw0_q, barg_q;
@@ -168,17 +180,19 @@ module cmd_decoder #(
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
-        chk_mask_o <= fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
-        for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |chk_mask_pad[16*gi +: 16];
+        for (gi = 0; gi < 4 * MG; gi = gi + 1)
+            q4_q[gi] <= (gi < Q4) && |chk_mask_o[4*((gi < Q4) ? gi : 0) +: 4];
+        for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |q4_q[4*gi +: 4];
     end
     // per-command outcome parts, one more registered step on the same frame-buffer data
-    reg       mask0_p, sched_ok_p, free_pre_p;
+    reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p;
     reg [7:0] xcode_p;             // NAK code if the command's own check fails
     reg [31:0] crc_p1_q;           // ERR_CRC + 1
     always @(posedge clk_i) begin
-        mask0_p    <= (mnz_q == {MG{1'b0}});
+        mnz_any_p  <= (mnz_q != {MG{1'b0}});
+        mask0_p    <= !mnz_any_p;
         sched_ok_p <= op_sched_p && !barg_q;
-        free_pre_p <= op_free_p && (mnz_q != {MG{1'b0}});
+        free_pre_p <= op_free_p && mnz_any_p;
         xcode_p    <= (op_rd_p || op_wr_p) ? `HW_ERR_BAD_REG
                     : op_sched_p ? (barg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
@@ -192,10 +206,7 @@ module cmd_decoder #(
     // and its action strobe
     reg        k_val_a, k_ack_a, k_time_a, k_ok_a;
     reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a;
-    reg [31:0] rdata_a, wdata_a;
-    reg [63:0] t_start_a;
-    reg [31:0] count_a, period_a;
-    reg [15:0] window_a;
+    reg [31:0] rdata_a;
 
     // ---------------------------------------------------------------- stage B -> C actions
     reg push_q, abort_q, free_q, we_q, ovf_q;
@@ -205,11 +216,13 @@ module cmd_decoder #(
 
     assign reg_we_o = we_q;
     assign reg_waddr_o = b0_a;
-    assign reg_wdata_o = wdata_a;
-    assign t_start_o = t_start_a;
-    assign count_o = count_a;
-    assign period_o = period_a;
-    assign window_o = window_a;
+    // SCHEDULE fields and the write data straight from the frame buffer (area: it holds still
+    // until the command is done, see the FREE note above)
+    assign reg_wdata_o = payload_i[247:216];
+    assign t_start_o = f_t_start;
+    assign count_o = f_count;
+    assign period_o = f_period;
+    assign window_o = f_window;
     assign inc_overflow_o = ovf_q;
     assign inc_crc_o = rx_err_i;
 
@@ -241,8 +254,7 @@ module cmd_decoder #(
             {k_val_a, k_ack_a, k_time_a, k_ok_a} <= 4'd0;
             {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a} <= 5'd0;
             fhold_q <= 2'd0;
-            rdata_a <= 32'd0; wdata_a <= 32'd0;
-            t_start_a <= 64'd0; count_a <= 32'd0; period_a <= 32'd0; window_a <= 16'd0;
+            rdata_a <= 32'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
             fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
@@ -277,11 +289,6 @@ module cmd_decoder #(
                 k_free_a <= free_pre_p && free_ok_i;
                 k_abort_a <= op_abort_p;
                 rdata_a <= reg_rdata_i;
-                wdata_a <= payload_i[247:216];
-                t_start_a <= f_t_start;
-                count_a <= f_count;
-                period_a <= f_period;
-                window_a <= f_window;
             end
             // stage B: decide (few-input functions of stage A flags). Order of the checks:
             // unknown opcode, length, retry, not a command, then the command's own outcome.

@@ -8,15 +8,19 @@
 // consumed (the host sees a gap), lost_o gives the number lost per cycle (EVT_LOST), and as soon
 // as the FIFO has room ERROR(EVENT_OVERFLOW, info = events lost since the last report) is pushed
 // ahead of other events.
-// Read side: rd_en_i, then {seq, op, payload} on dout_o the next cycle.
-// For timing, losses enter the pending count and the seq counter one cycle late (via lost_o), so
-// a lost event's seq can land after an event pushed in the very next cycle; every loss still
+// Read side: rd_en_i (only while empty_o is low), then {seq, op, payload} on dout_o the next
+// cycle.
+// For timing, losses enter the pending count and the seq counter two cycles late (via lost_o), so
+// a lost event's seq can land after events pushed in the next two cycles; every loss still
 // consumes exactly one seq and is reported once.
+// The pending count is two halves (LPW low bits) with a registered carry; the report adds a
+// pending carry by choosing a precomputed high half + 1.
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
     parameter AW = 4,
-    parameter LUTRAM = 0            // FIFO storage in LUT RAM (see sync_fifo)
+    parameter LUTRAM = 0,           // FIFO storage in LUT RAM (see sync_fifo)
+    parameter LPW = 16              // low half of the lost-event count (>= 3; tests use 3)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -32,63 +36,110 @@ module event_arb #(
     reg [2:0]   hold_v_q;
     reg [7:0]   hold_op_q [0:2];
     reg [127:0] hold_pl_q [0:2];
-    reg [7:0]   seq_q;
-    reg [31:0]  lost_pend_q;
+    reg [7:0]   seq_q, seq_p1_q;
+    reg [31:0]  lost_pend_q;       // events lost since the last report: low half + pending carry
+    reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
+    reg [31-LPW:0] hi_p1_q;        // high half + 1: the reported value is {hi + lp_c_q, low}
 
-    wire full;
+    // The event pushed is registered (wr_q, din_q) and written to the FIFO a cycle later (timing:
+    // no path from the holding registers through the choice into the FIFO's flags and pointers).
+    // room: that write will fit, counting the write of this cycle (the FIFO's room_o; like the
+    // FIFO's full flag it ignores this cycle's read).
+    wire room;
+    reg          wr_q;
+    reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
-    wire report = pend_nz_q && !full;
+    // A report restarts the count a cycle later (rep_q, from the registered lost_o of the report
+    // cycle), so report has no 32-bit fanout; no second report in that cycle (timing).
+    reg         rep_q;
+    reg  [2:0]  lost_prev_q;
+    wire report = pend_nz_q && room && !rep_q;
+    wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
-    wire       push  = report || (serve && !full);
-    // selected by pend_nz_q, not report: they differ only when full, when nothing is pushed
-    // (keeps full out of the FIFO data path: timing)
-    wire [143:0] din = pend_nz_q
-        ? {seq_q, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_pend_q, 88'd0}
-        : {seq_q, hold_op_q[pick], hold_pl_q[pick]};
+    wire       push  = report || (serve && room);
+    // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
+    // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
+    wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
+    wire [3:0] lw = {1'b0, lost_o} + {3'd0, wr_q};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw, 1'b1};   // one carry chain, carry-in 1
+    /* verilator lint_on UNUSEDSIGNAL */
+    // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
+    // pushed (keeps room out of the FIFO data path: timing)
+    wire [143:0] din = (pend_nz_q && !rep_q)
+        ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
-    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
-        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push), .din_i(din),
-        .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(full), .empty_o(empty_o), .count_o()
+    // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
+    // the FIFO non-empty the cycle before
+    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM), .CHECKED(1)) u_fifo (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr_q), .din_i(din_q),
+        .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(), .empty_o(empty_o), .count_o(),
+        .room_o(room)
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || pend_nz_q || (lost_o != 3'd0);
+    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != 4'd0);
 
+    // events lost this cycle, one flag per cause (registered, then counted: timing)
     integer k;
-    reg [2:0] lost_now;     // events lost this cycle
+    reg [3:0] lost_now;
+    reg [3:0] lost_f_q;
     always @* begin
-        lost_now = {2'd0, serve && full};
+        lost_now[3] = serve && !room;
         for (k = 0; k < 3; k = k + 1)
-            if (valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]))
-                lost_now = lost_now + 3'd1;
+            lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]);
     end
 
-    wire [7:0] seq_l  = seq_q + {5'd0, lost_o};
-    wire [7:0] seq_l1 = seq_q + {5'd0, lost_o} + 8'd1;
+
+    // high half + carry + 1, one carry chain (carry-in 1)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [32-LPW:0] hi_p1c = {lost_pend_q[31:LPW], 1'b1} + {{(31-LPW){1'b0}}, lp_c_q, 1'b1};
+    /* verilator lint_on UNUSEDSIGNAL */
 
     integer s;
 
     always @(posedge clk_i) begin
+        wr_q  <= !rst_i && push;
+        din_q <= din;
         if (rst_i) begin
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;
+            seq_p1_q <= 8'd1;
             lost_pend_q <= 32'd0;
+            lp_c_q <= 1'b0;
+            hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             pend_nz_q <= 1'b0;
+            rep_q <= 1'b0;
+            lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
+            lost_f_q <= 4'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
                 hold_pl_q[s] <= 128'd0;
             end
         end else begin
-            lost_o <= lost_now;
-            // both sums from registers, push only selects (timing)
-            seq_q <= push ? seq_l1 : seq_l;
-            if (report) lost_pend_q <= {29'd0, lost_o};
-            else        lost_pend_q <= lost_pend_q + {29'd0, lost_o};
+            lost_f_q <= lost_now;
+            lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
+                    + {2'd0, lost_f_q[3]};
+            seq_q <= seq_q + {4'd0, lw};
+            seq_p1_q <= seq_p1c[8:1];
+            rep_q <= report;
+            lost_prev_q <= lost_o;
+            if (rep_q) begin
+                lost_pend_q <= {29'd0, lost_prev_q} + {29'd0, lost_o};
+                lp_c_q <= 1'b0;
+                hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
+            end else begin
+                hi_p1_q <= hi_p1c[32-LPW:1];
+                {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lost_pend_q[LPW-1:0]}
+                                                  + {{(LPW-2){1'b0}}, lost_o};
+                lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
+            end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             if (serve) hold_v_q[pick] <= 1'b0;
             // A new event always enters its holding register (enable = the source's pulse only,

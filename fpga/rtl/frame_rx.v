@@ -52,30 +52,36 @@ module frame_rx #(
     reg        full_q;       // len_q == FMAX
     reg        short_q;      // len_q < 4
     reg [5:0]  lm4_q;        // len_q - 4 (registered flags: timing)
+    reg        framing_q;    // bad_q || !rem0_q || short_q, registered (the delimiter is judged
+                             // from flip-flops: timing)
     reg        crc0_q;       // crc_q == 0, registered (the CRC is final >= 2 cycles before the
                              // delimiter is evaluated: input bytes are >= 3 cycles apart)
     // input stage
     reg [7:0]  in_q, in_m1_q;                 // byte, byte - 1
     reg        in_v_q, in_err_q;              // valid, UART error
-    reg        in_z_q, in_one_q, in_ff_q;     // byte == 0x00 / 0x01 / 0xFF
+    reg        in_one_q, in_ff_q;             // byte == 0x01 / 0xFF
     reg        in_d_q;                        // valid nonzero byte, no UART error
+    reg        in_dl_q;                       // valid 0x00 byte (delimiter), no UART error
 
     always @(posedge clk_i) begin
         in_q     <= byte_i;
         in_m1_q  <= byte_i - 8'd1;
         in_v_q   <= byte_valid_i && !rst_i;
         in_err_q <= byte_err_i && !rst_i;
-        in_z_q   <= (byte_i == 8'h00);
         in_one_q <= (byte_i == 8'h01);
         in_ff_q  <= (byte_i == 8'hFF);
         in_d_q   <= byte_valid_i && !byte_err_i && (byte_i != 8'h00) && !rst_i;
+        in_dl_q  <= byte_valid_i && !byte_err_i && (byte_i == 8'h00) && !rst_i;
     end
 
     // Decoded byte produced by this input byte (if any).
     wire       is_code  = first_q || rem0_q;
     wire       emit     = !first_q && !(rem0_q && ff_q);   // for a valid nonzero byte
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
-    wire       wen      = in_d_q && emit && !bad_q && !blocked_q && !full_q;
+    // wok_q: emit && !bad_q && !full_q, registered (these change only when a byte is processed,
+    // and bytes are >= 3 cycles apart); blocked_q can change any cycle and stays direct (timing)
+    reg        wok_q;
+    wire       wen      = in_d_q && wok_q && !blocked_q;
     wire [15:0] crc_nx;
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
@@ -91,6 +97,8 @@ module frame_rx #(
     integer i;
     always @(posedge clk_i) begin
         crc0_q <= (crc_q == 16'h0000);
+        framing_q <= bad_q || !rem0_q || short_q;
+        wok_q <= emit && !bad_q && !full_q;
         err_valid_o <= 1'b0;
         wr_q <= 1'b0;
         blocked_q <= frame_valid_o && !frame_ready_i;
@@ -119,10 +127,10 @@ module frame_rx #(
             if (in_err_q) begin
                 bad_q <= 1'b1;
                 any_q <= 1'b1;
-            end else if (in_v_q && in_z_q) begin
+            end else if (in_dl_q) begin
                 // End of frame: evaluate, then reset the decoder.
                 if (any_q) begin
-                    if (bad_q || !rem0_q || short_q) begin
+                    if (framing_q) begin
                         err_valid_o <= 1'b1;
                         err_code_o  <= `HW_ERR_FRAMING;
                     end else if (!crc0_q) begin

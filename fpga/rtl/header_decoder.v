@@ -21,7 +21,7 @@
 `default_nettype none
 `include "wire_spec.vh"
 module header_decoder #(
-    parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
+    parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,    // >= 4
     parameter N_SLOTS    = 8,
     parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
 ) (
@@ -36,7 +36,7 @@ module header_decoder #(
     input  wire [15:0]  chk_base_i,
     input  wire [MW-1:0] chk_mask_i,
     output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
-                                         // 3 cycles after chk_*
+                                         // 4 cycles after chk_*
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
     /* verilator lint_off UNUSEDSIGNAL */
@@ -71,6 +71,9 @@ module header_decoder #(
     reg          done_q;         // a byte's stop bit was sampled last cycle: judge it now
     reg          stop_ok_q;      // ... and it was 1
     reg [63:0]   ts_stop_q;      // timestamp of that sample
+    reg [63:0]   ts_d1_q;        // ts_i of the last cycle: ts_stop_q loads it with done_q (an
+                                 // enable straight from a flip-flop: timing)
+    reg          cz_q;           // cnt_q == 0, registered (every reload value is >= 1: timing)
     reg          have_free_q;
     reg [7:0]    free_idx_q;
     // byte verdict inputs, registered at the stop-bit sample (timing)
@@ -120,9 +123,10 @@ module header_decoder #(
     // bits, and the host frees only slots it was told of, so the check cannot go stale.
     // A base >= N_SLOTS names no slot; below it only its low SW bits matter, so the base compare
     // is registered first and the shifts are by SW bits only (timing: a shift by the 16-bit base
-    // was the critical path). chk_* / free_* hold still for many cycles (see cmd_decoder), so the
-    // extra stage only delays free_ok_o (3 cycles after chk_*); the used_q -> free_ok_o path,
-    // which the decoder's hold after a free relies on, is still 2 cycles.
+    // was the critical path); the mask ORs and the final AND take registered steps as well.
+    // chk_* / free_* hold still for many cycles (see cmd_decoder), so the extra stages only delay
+    // free_ok_o (4 cycles after chk_*); the used_q -> free_ok_o path is 3 cycles, which the
+    // decoder's hold after a free (3 cycles, then a registered ready) covers.
     localparam G = (MW + 15) / 16;
     localparam SW = (N_SLOTS > 1) ? $clog2(N_SLOTS) : 1;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -132,17 +136,21 @@ module header_decoder #(
     reg [SW-1:0]      cbl_q, fbl_q;        // ... its low bits
     reg [N_SLOTS-1:0] mlo_q, mlo2_q, fml_q; // mask bits that can name a slot
     reg [N_SLOTS-1:0] avail_q, clr_q;
-    reg [G-1:0]       hi_nz_q, hi_nz2_q;
+    reg [4*G-1:0]     hq4_q;               // 4-bit groups of the mask above the pool, set bit
+    reg [G-1:0]       hi_nz_q;             // 16-bit groups
+    reg               hz_q, okl_q;         // no mask bit above the pool / every named slot used
     integer g;
     always @(posedge clk_i) begin
         cbok_q <= ({16'd0, chk_base_i} < 32'(N_SLOTS));
         cbl_q <= chk_base_i[SW-1:0];
         mlo_q <= chk_mask_i[N_SLOTS-1:0];
-        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |mask_hi[16*g +: 16];
+        for (g = 0; g < 4 * G; g = g + 1) hq4_q[g] <= |mask_hi[4*g +: 4];
+        for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |hq4_q[4*g +: 4];
         avail_q <= cbok_q ? (used_q >> cbl_q) : {N_SLOTS{1'b0}};
         mlo2_q <= mlo_q;
-        hi_nz2_q <= hi_nz_q;
-        free_ok_o <= (hi_nz2_q == {G{1'b0}}) && ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        hz_q  <= (hi_nz_q == {G{1'b0}});
+        okl_q <= ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
+        free_ok_o <= hz_q && okl_q;
         // slots to free: mask << base, in the same two steps
         fbok_q <= ({16'd0, free_base_i} < 32'(N_SLOTS));
         fbl_q <= free_base_i[SW-1:0];
@@ -151,7 +159,7 @@ module header_decoder #(
     end
 
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
-    wire stop_now = (state_q == S_STOP) && (cnt_q == {CW{1'b0}});
+    wire stop_now = (state_q == S_STOP) && cz_q;
 
     // Actions, decided one cycle ahead from registered flags so the event registers need no
     // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
@@ -189,6 +197,8 @@ module header_decoder #(
         if (rst_i) begin
             stop_ok_q <= 1'b0;
             ts_stop_q <= 64'd0;
+            ts_d1_q <= 64'd0;
+            cz_q <= 1'b0;
             {idx0_q, idx5_q, marker_q, crc_ok_q} <= 4'd0;
             have_free_q <= 1'b0;
             free_idx_q <= 8'd0;
@@ -205,28 +215,34 @@ module header_decoder #(
             {ev_valid_o, cnt_bad_o, cnt_good_o} <= 3'd0;
         end else begin
             used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
+            ts_d1_q <= ts_i;
+            if (done_q) ts_stop_q <= ts_d1_q;
+            cz_q <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
             case (state_q)
                 S_HIGH: if (line) state_q <= S_IDLE;
                 S_IDLE: begin
                     if (!line) begin
                         state_q <= S_START;
                         cnt_q   <= HALF_M1;
+                        cz_q    <= 1'b0;
                     end else if (idx_q != 3'd0) begin
                         gap_q <= gap_q + 1'b1;
                     end
                 end
-                S_START: if (cnt_q == 0) begin
+                S_START: if (cz_q) begin
                     if (!line) begin
                         state_q <= S_DATA;
                         cnt_q   <= BIT_M1;
+                        cz_q    <= 1'b0;
                         bit_q   <= 3'd0;
                     end else begin
                         state_q <= S_IDLE;          // glitch
                     end
                 end else cnt_q <= cnt_q - 1'b1;
-                S_DATA: if (cnt_q == 0) begin
+                S_DATA: if (cz_q) begin
                     shift_q <= {line, shift_q[7:1]};
                     cnt_q   <= BIT_M1;
+                    cz_q    <= 1'b0;
                     bit_q   <= bit_q + 3'd1;
                     if (bit_q == 3'd7) state_q <= S_STOP;
                 end else cnt_q <= cnt_q - 1'b1;
@@ -234,7 +250,6 @@ module header_decoder #(
                     gap_q <= {GW{1'b0}};
                     done_q <= 1'b1;
                     stop_ok_q <= line;
-                    ts_stop_q <= ts_i;
                     idx0_q <= (idx_q == 3'd0);
                     idx5_q <= (idx_q == 3'd5);
                     marker_q <= (shift_q == `HW_HEADER_MARKER);

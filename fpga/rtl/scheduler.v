@@ -10,7 +10,7 @@
 // attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
 // and flushes the FIFO.
 //
-// Timing: no 64-bit arithmetic in one cycle. t_start - 3 is computed in two 32-bit halves, then a
+// Timing: no 64-bit arithmetic in one cycle. t_start - 4 is computed in two 32-bit halves, then a
 // registered compare (16-bit quarters, combined, then the decision) watches the counter, so the
 // first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The
 // LATE check is made 8 cycles after the entry is popped (refmodel.SCHED_CHECK_LAT), with
@@ -58,8 +58,9 @@ module scheduler #(
     reg [63:0] t_start_q;
     reg [31:0] count_q, period_m1_q;
     reg [15:0] window_m1_q;
-    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 3
-    reg        borrow_q, uf_q;      // uf: t_start < 3 (always late)
+    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 4
+    reg [63:0] ts_l_q;              // local copy of ts_i (timing: the counter's fanout), ts - 1
+    reg        borrow_q, uf_q;      // uf: t_start < 4 (always late)
     reg        late_q, fire0_q;
     reg        act_late_q, act_her_q, act_done_q, act_abort_q, her_det_q;
     reg [63:0] ts_ev_q;
@@ -89,13 +90,14 @@ module scheduler #(
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
         .wr_en_i(push_i), .din_i({t_start_i, count_i, period_i, window_i}),
-        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o()
+        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o(),
+        .room_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    // gt_q / eq_q compare ts of two cycles ago with t_start - 3, i.e. the next cycle's ts with
-    // t_start: registered, they say "the next cycle is t_start" (fire0_q) or "the next cycle is
-    // past t_start" (late_q). So both decisions come straight from flip-flops.
+    // gt_q / eq_q compare ts of three cycles ago (ts_l_q of two) with t_start - 4, i.e. the next
+    // cycle's ts with t_start: registered, they say "the next cycle is t_start" (fire0_q) or "the
+    // next cycle is past t_start" (late_q). So both decisions come straight from flip-flops.
     wire late  = st_wait_q && late_q;
     wire fire0 = st_wait_q && fire0_q;
     reg  fireN_q;                   // next attempt fires this cycle (decided last cycle)
@@ -113,10 +115,11 @@ module scheduler #(
     assign cnt_herald_o = eval && single;
 
     always @(posedge clk_i) begin
-        q_gt_q <= {ts_i[63:48] > tp_hi_q[31:16], ts_i[47:32] > tp_hi_q[15:0],
-                   ts_i[31:16] > tp_lo_q[31:16], ts_i[15:0] > tp_lo_q[15:0]};
-        q_eq_q <= {ts_i[63:48] == tp_hi_q[31:16], ts_i[47:32] == tp_hi_q[15:0],
-                   ts_i[31:16] == tp_lo_q[31:16], ts_i[15:0] == tp_lo_q[15:0]};
+        ts_l_q <= ts_i;
+        q_gt_q <= {ts_l_q[63:48] > tp_hi_q[31:16], ts_l_q[47:32] > tp_hi_q[15:0],
+                   ts_l_q[31:16] > tp_lo_q[31:16], ts_l_q[15:0] > tp_lo_q[15:0]};
+        q_eq_q <= {ts_l_q[63:48] == tp_hi_q[31:16], ts_l_q[47:32] == tp_hi_q[15:0],
+                   ts_l_q[31:16] == tp_lo_q[31:16], ts_l_q[15:0] == tp_lo_q[15:0]};
         gt_q <= q_gt_q[3] || (q_eq_q[3] && q_gt_q[2]) || (&q_eq_q[3:2] && q_gt_q[1])
              || (&q_eq_q[3:1] && q_gt_q[0]);
         eq_q <= &q_eq_q;
@@ -222,8 +225,8 @@ module scheduler #(
                     S_SUB1: begin
                         period_m1_q <= period_m1_q - 32'd1;
                         window_m1_q <= window_m1_q - 16'd1;
-                        tp_lo_q <= t_start_q[31:0] - 32'd3;
-                        borrow_q <= (t_start_q[31:0] < 32'd3);
+                        tp_lo_q <= t_start_q[31:0] - 32'd4;
+                        borrow_q <= (t_start_q[31:0] < 32'd4);
                         hi_m1_q <= t_start_q[63:32] - 32'd1;
                         hi_zero_q <= (t_start_q[63:32] == 32'd0);
                         go(S_SUB2);
@@ -235,7 +238,7 @@ module scheduler #(
                         uf_q <= borrow_q && hi_zero_q;
                         go(S_CMP1);
                     end
-                    S_CMP1: go(S_CMP2);    // compare stages load the new t_start - 3
+                    S_CMP1: go(S_CMP2);    // compare stages load the new t_start - 4
                     S_CMP2: go(S_WAIT);
                     S_WAIT: begin
                         if (late) begin

@@ -103,5 +103,7 @@ async def event_arb_overflow_accounting(dut) -> None:
 
 
 @pytest.mark.rtl
-def test_event_arb(tmp_path) -> None:
-    run_cocotb(tmp_path, "event_arb", "test_hdl_event_arb", parameters={"AW": AW})
+@pytest.mark.parametrize("lpw", [16, 3])
+def test_event_arb(tmp_path, lpw: int) -> None:
+    # LPW = 3: the lost count's low half carries every 8 losses (the split-adder path)
+    run_cocotb(tmp_path, "event_arb", "test_hdl_event_arb", parameters={"AW": AW, "LPW": lpw})

@@ -24,8 +24,8 @@ N_SLOTS = 4
 BASE = 2**32 - 3000  # ts_i base: crosses the low-word wrap
 # FREE protocol of the command decoder: chk_base_i / chk_mask_i (and free_base_i / free_mask_i,
 # the same registers in top) from cycle c on, free_ok_o read and free_i pulsed at cycle
-# c + FREE_APPLY (the registered answer takes three cycles).
-FREE_APPLY = 4
+# c + FREE_APPLY (the registered answer takes four cycles).
+FREE_APPLY = 5
 
 
 class Wave:

@@ -8,7 +8,7 @@ from collections import deque
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb_run import run_cocotb
 
 AW = 2
@@ -37,12 +37,17 @@ async def fifo_random(dut) -> None:
         dut.din_i.value = din
         popped = model[0] if rd and model else None
         pushed = wr and len(model) < 2**AW
+        room = len(model) + int(pushed) < 2**AW  # this cycle's write counts, its read does not
         if popped is not None:
             model.popleft()
         if pushed:
             model.append(din)
         if flush:
             model.clear()
+        else:
+            # room_o: a write presented next cycle will fit (after this cycle's write)
+            await ReadOnly()
+            assert int(dut.room_o.value) == room
         await RisingEdge(dut.clk_i)
         await FallingEdge(dut.clk_i)
         if popped is not None:
