@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,12 +86,25 @@ def test_headers_come_as_blocks_in_order() -> None:
     assert dec.stats.frames == 500
 
 
-def test_overlong_garbage_is_one_framing_error() -> None:
+@pytest.mark.parametrize("sep", [b"\x00", b""])  # garbage ended by a delimiter, or by a frame
+@pytest.mark.parametrize("step", [13, 50, 150])  # 13, 50: scalar path (small chunks)
+def test_overlong_garbage_is_one_framing_error(step: int, sep: bytes) -> None:
+    hdrs = [Header(1 + i, 2 * i, 3 + i) for i in range(6)]
+    data = b"\x01" * 100 + b"\x02" * 50 + sep + b"".join(encode(h, 9 + i) for i, h in enumerate(hdrs))
     dec, ref = BulkDecoder(), FrameDecoder()
-    data = b"\x01" * 100 + b"\x02" * 50 + b"\x00" + encode(Header(1, 2, 3), 9)
-    for d in (dec, ref):
-        got = []
-        for i in range(0, len(data), 13):
-            got += _flat(d.feed(data[i : i + 13])) if d is dec else list(d.feed(data[i : i + 13]))
-        assert [_key(x) for x in got][-1] == ("frame", 9, Header(1, 2, 3))
-        assert d.stats.errors and sum(d.stats.errors.values()) == 1
+    got, want = [], []
+    for i in range(0, len(data), step):
+        got += _flat(dec.feed(data[i : i + step]))
+        want += list(ref.feed(data[i : i + step]))
+    assert [_key(x) for x in got] == [_key(x) for x in want]
+    n = 6 if sep else 5  # without the delimiter the first HEADER is part of the overlong frame
+    assert [_key(x) for x in got][-n:] == [("frame", 9 + i, h) for i, h in enumerate(hdrs)][-n:]
+    assert sum(dec.stats.errors.values()) == 1 and dec.stats.frames == n
+    assert dec.stats.errors == ref.stats.errors and dec.stats.frames == ref.stats.frames
+
+
+def test_small_chunks_come_as_frames() -> None:
+    """A chunk of a few frames (a command's response) is decoded frame by frame."""
+    dec = BulkDecoder()
+    items = dec.feed(encode(Header(5, 6, 7), 1))
+    assert [type(x) for x in items] == [Frame] and items[0].msg == Header(5, 6, 7)

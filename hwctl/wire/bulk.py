@@ -10,7 +10,9 @@ delimiter, since COBS of fewer than 254 bytes always adds exactly one byte), so 
 length in a chunk is decoded at once: COBS by following the code-byte chain column by column, the
 CRC-16/CCITT-FALSE with a byte table over the 16 columns, the fields by a structured dtype view.
 Anything that does not check out (other lengths, other opcodes, bad CRC or COBS) takes the scalar
-path of the reference decoder, in stream order, so errors are classified exactly as before.
+path of the reference decoder, in stream order, so errors are classified exactly as before. So
+does a chunk of only a few frames (a command's response): numpy's per-call set-up (~30 us) would
+cost more than decoding it frame by frame, and its HEADERs then come as single frames.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def _crc_table16() -> np.ndarray:
 
 
 _CRC16 = _crc_table16()
+#: chunks shorter than this (up to a few frames, e.g. command responses) take the scalar path
+_SMALL = 4 * (ENC_LEN + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,13 @@ class BulkDecoder:
             self._keep(buf)
             return []
         tail = buf[last + 1 :]
+        if last < _SMALL:  # a few frames (command responses): numpy's set-up would cost more
+            first_overlong = self._overlong
+            self._overlong = False
+            self._keep(tail)
+            return [self._scalar(raw, overlong=(k == 0 and first_overlong))
+                    for k, raw in enumerate(buf[:last].split(b"\0"))
+                    if raw or (k == 0 and first_overlong)]
         arr = np.frombuffer(buf, np.uint8, last + 1)
         ends = np.flatnonzero(arr == 0)
         starts = np.empty_like(ends)
