@@ -89,6 +89,8 @@ class _Device:
         self.held = np.zeros(N_SLOTS, bool)
         self.conflicts = 0
         self.freed = 0
+        self.freed_now = asyncio.Event()  # the feeder waits on it for slots to come back
+        self._acks: dict[tuple[int, int], bytes] = {}  # (opcode, seq) -> encoded ACK
 
     def allocate(self, slots: np.ndarray) -> None:
         self.conflicts += int(self.held[slots].sum())
@@ -109,8 +111,14 @@ class _Device:
                         self.conflicts += int((~self.held[named]).sum())  # freeing a free slot
                         self.held[named] = False
                         self.freed += named.size
-                    resp = TimeValue(10**9) if isinstance(m, Time) else Ack(m.OPCODE)
-                    await self.link.send(encode(resp, f.seq))
+                        self.freed_now.set()
+                    if isinstance(m, Time):
+                        await self.link.send(encode(TimeValue(10**9), f.seq))
+                        continue
+                    key = (m.OPCODE, f.seq)
+                    if key not in self._acks:
+                        self._acks[key] = encode(Ack(m.OPCODE), f.seq)
+                    await self.link.send(self._acks[key])
 
 
 def _encode_stream(seqs, ts) -> bytes:
@@ -149,7 +157,8 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK) -> tu
     for lo in range(0, n, per):
         hi = min(lo + per, n)
         while dev.held[slots[lo:hi]].any():  # flow control: the device hands out free slots only
-            await asyncio.sleep(0)
+            dev.freed_now.clear()
+            await dev.freed_now.wait()
         dev.allocate(slots[lo:hi])
         await dev_end.send(stream[lo * fl : hi * fl])
         await asyncio.sleep(0)

@@ -52,10 +52,12 @@ def free_masks(slots) -> list[tuple[int, int]]:
     if a.min() < 0 or a.max() > 0xFFFF:
         raise ValueError(f"slot out of the u16 range: {int(a.min())}..{int(a.max())}")
     win, pos = np.divmod(a, FREE_MASK_BITS)
-    wins, inv = np.unique(win, return_inverse=True)
-    bits = np.zeros((wins.size, FREE_MASK_BITS), dtype=bool)
-    bits[inv, FREE_MASK_BITS - 1 - pos] = True  # big-endian bit string: mask bit 0 last
-    if int(bits.sum()) != a.size:
+    # one row per window of the whole u16 slot range (273 x 240 bits): no sort needed
+    bits = np.zeros((0xFFFF // FREE_MASK_BITS + 1, FREE_MASK_BITS), dtype=bool)
+    bits[win, FREE_MASK_BITS - 1 - pos] = True  # big-endian bit string: mask bit 0 last
+    wins = np.flatnonzero(bits.any(axis=1))
+    bits = bits[wins]
+    if int(np.count_nonzero(bits)) != a.size:
         raise ValueError("a slot is named twice")
     packed = np.packbits(bits, axis=1)
     return [(int(w) * FREE_MASK_BITS, int.from_bytes(row.tobytes(), "big"))
