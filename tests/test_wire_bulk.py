@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwctl.wire import MESSAGES, Frame, FrameDecoder, FrameError, Header, encode
-from hwctl.wire.bulk import BulkDecoder, HeaderBlock
+from hwctl.wire.bulk import ENC_LEN, BulkDecoder, HeaderBlock
 
 
 def _flat(items) -> list:
@@ -108,3 +108,17 @@ def test_small_chunks_come_as_frames() -> None:
     dec = BulkDecoder()
     items = dec.feed(encode(Header(5, 6, 7), 1))
     assert [type(x) for x in items] == [Frame] and items[0].msg == Header(5, 6, 7)
+
+
+def test_frames_with_long_cobs_jumps_match_reference() -> None:
+    """19-byte frames whose COBS code bytes point far past the frame (j + code > 255 included)."""
+    rng = np.random.default_rng(3)
+    raw = rng.integers(1, 256, size=(4000, ENC_LEN), dtype=np.uint8)
+    raw[::2, 0] = rng.integers(200, 256, size=2000)  # first jump far out
+    raw[1::2, 5] = rng.integers(240, 256, size=2000)  # a later jump that wraps in uint8
+    raw[1::2, 0] = 5
+    good = [encode(Header(i, i, i), i) for i in range(100)]
+    stream = b"".join(bytes(r) + b"\x00" for r in raw) + b"".join(good)
+    ref, bulk = FrameDecoder(), BulkDecoder()
+    assert [_key(x) for x in ref.feed(stream)] == [_key(x) for x in _flat(bulk.feed(stream))]
+    assert ref.stats.errors == bulk.stats.errors and bulk.stats.frames == ref.stats.frames == 100

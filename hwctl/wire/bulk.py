@@ -80,16 +80,20 @@ def decode_headers(enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     frame per column, no delimiters). Returns ``(ok, body)``: which columns are good HEADER frames
     and the decoded ``(BODY_LEN, M)`` bodies (meaningful where ok)."""
     m = enc.shape[1]
-    nxt = np.zeros(m, np.int64)  # position of the next COBS code byte, per frame
-    body = np.empty((BODY_LEN, m), np.uint8)
-    for j in range(ENC_LEN):
-        code = nxt == j  # a code byte stands for a zero in the decoded frame (none at j = 0)
-        if j:
-            body[j - 1] = np.where(code, 0, enc[j])
-        nxt = np.where(code, j + enc[j], nxt)
+    # Position of the next COBS code byte, per frame, in uint8. j + enc[j] may wrap past 255;
+    # the wrapped value j + enc[j] - 256 is below the current column j, so no later column (nor
+    # ENC_LEN) ever matches it and the chain stays broken, as with the true value (>= 256).
+    nxt = np.zeros(m, np.uint8)
+    codes = np.empty((ENC_LEN, m), bool)  # a code byte stands for a zero in the decoded frame
+    step = np.empty(m, np.uint8)
+    for j in range(ENC_LEN):  # three ufuncs per column, no temporaries
+        np.equal(nxt, j, out=codes[j])
+        np.add(enc[j], j, out=step)
+        np.copyto(nxt, step, where=codes[j])
     ok = nxt == ENC_LEN  # the chain ends exactly at the end of the frame
-    w = body.astype(np.uint16)
-    w = (w[0::2] << 8) | w[1::2]  # big-endian 16-bit words
+    body = np.where(codes[1:], np.uint8(0), enc[1:])
+    pairs = body.reshape(BODY_LEN // 2, 2, m)
+    w = (pairs[:, 0].astype(np.uint16) << 8) | pairs[:, 1]  # big-endian 16-bit words
     crc = np.full(m, 0xFFFF, np.uint16)
     for k in range(BODY_LEN // 2 - 1):
         crc = _CRC16[crc ^ w[k]]
