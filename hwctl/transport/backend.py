@@ -84,7 +84,8 @@ class Backend:
         self.clock_hz = CLOCK_HZ
         self._dec = BulkDecoder()
         #: deliver runs of HEADER events as one HeaderBlock (numpy arrays) instead of one Header
-        #: message each: what a consumer at the source's rate wants (the node service sets it)
+        #: message each: what a consumer at the source's rate wants (the node service sets it).
+        #: Reads of only a few frames still come as single Header messages: handle both.
         self.header_blocks = False
         self._seq = random.randrange(256)
         self._lock = asyncio.Lock()
@@ -209,7 +210,8 @@ class Backend:
     # ---------------------------------------------------------------- events
     async def next_event(self, timeout: float | None = None) -> Message:
         """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR; with
-        ``header_blocks`` set, runs of HEADERs come as one :class:`HeaderBlock`)."""
+        ``header_blocks`` set, runs of HEADERs decoded in bulk come as one :class:`HeaderBlock`,
+        while a read of only a few frames still gives single HEADERs)."""
         try:
             async with asyncio.timeout(timeout):
                 ev = await self._events.get()
