@@ -249,3 +249,20 @@ def test_schedule_overflow_nak_names_the_error() -> None:
 
 def test_schedule_message_type_exported() -> None:
     assert Schedule.OPCODE == 0x03
+
+
+def test_link_joins_waiting_chunks_and_keeps_the_end() -> None:
+    """recv() joins chunks already queued (bounded by COALESCE) and still reports the close."""
+
+    async def main() -> list[bytes]:
+        host, dev = memory_pair()
+        host.COALESCE = 10
+        for piece in (b"ab", b"cd", b"efghijk", b"lm"):
+            await dev.send(piece)
+        got = [await host.recv()]  # ab + cd + efghijk: stops once 10 bytes are reached
+        await dev.send(b"no")
+        await host.close()  # end marker queued behind lm + no
+        got += [await host.recv(), await host.recv(), await host.recv()]
+        return got
+
+    assert asyncio.run(main()) == [b"abcdefghijk", b"lmno", b"", b""]

@@ -20,9 +20,13 @@ from hwctl.errors import DeviceNotFound, LinkError
 class Link(ABC):
     """A bidirectional byte pipe to one device."""
 
+    #: most bytes one :meth:`recv` joins from chunks already waiting
+    COALESCE = 1 << 18
+
     def __init__(self) -> None:
         self._rx: asyncio.Queue[bytes] = asyncio.Queue()
         self._closed = False
+        self._eof = False  # the end marker was taken while joining chunks
         self.bytes_out = 0
         self.bytes_in = 0
 
@@ -30,10 +34,26 @@ class Link(ABC):
     async def send(self, data: bytes) -> None: ...
 
     async def recv(self) -> bytes:
-        """Next chunk of bytes from the device; ``b""`` when the link is closed."""
-        if self._closed and self._rx.empty():
+        """Next chunk of bytes from the device; ``b""`` when the link is closed.
+
+        Chunks that are already waiting (the consumer fell behind) are joined, up to
+        :attr:`COALESCE` bytes, so the per-read cost of the decoder is paid once per look rather
+        than once per small device read (a tty hands over at most ~4 KiB at a time)."""
+        if self._eof or (self._closed and self._rx.empty()):
             return b""
-        return await self._rx.get()
+        data = await self._rx.get()
+        if not data or self._rx.empty():
+            return data
+        parts = [data]
+        n = len(data)
+        while n < self.COALESCE and not self._rx.empty():
+            more = self._rx.get_nowait()
+            if not more:
+                self._eof = True  # closed after these bytes: the next recv says so
+                break
+            parts.append(more)
+            n += len(more)
+        return b"".join(parts)
 
     def _deliver(self, data: bytes) -> None:
         self.bytes_in += len(data)
