@@ -71,7 +71,8 @@ def test_verified_pairs_and_both_ends_fire(tmp_path) -> None:
     ta.start(t0)
     tb.start(t0)
     try:
-        a, b = vconfigs(ta.url, tb.url)
+        # a generous command timeout: a loaded CI machine must not turn a slow ACK into a retry
+        a, b = vconfigs(ta.url + "?timeout=2", tb.url + "?timeout=2")
         na, nb = asyncio.run(run_verified(a, b, t0, verified=60, completed=4))
     finally:
         ta.stop()
