@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 TRANSPORTS = ("pty", "zmq", "inproc")
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header-rate", type=float, default=250.0,
                         help="midpoint source pairs/s per verification pair (default 250; 0 = no "
                              "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
 

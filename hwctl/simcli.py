@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 METRIC_LABELS = [
@@ -42,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="esp", choices=["esp", "dqp", "oracle"])
     p.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity F in [0.5, 1)")
     p.add_argument("--duration", type=float, default=120.0, help="simulated seconds (default 120)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     p.add_argument("--out", type=Path, help="write per-request metrics to this Parquet file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--table5", action="store_true",

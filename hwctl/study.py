@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 F_THRESHOLDS = (0.81, 0.9, 0.95, 0.99)
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="output directory (created; default: ./study-verification)")
     p.add_argument("--quick", action="store_true",
                    help="small grids and short runs (seconds instead of minutes)")
-    p.add_argument("--seed", type=int, default=1, help="random seed of the simulations")
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulations (>= 0)")
     p.add_argument("--no-plots", action="store_true", help="write data files only")
 
 

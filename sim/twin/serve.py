@@ -24,6 +24,7 @@ import threading
 import time
 import tty
 
+from hwctl import argtypes
 from sim.twin.model import TwinConfig, TwinModel
 from sim.twin.pacing import Pacer, TimeMode
 
@@ -227,7 +228,7 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
                    help="midpoint header every N device cycles (0 = no header source)")
     g.add_argument("--header-arrival", type=float, default=1.0,
                    help="probability a header survives the channel")
-    g.add_argument("--seed", type=int, default=0, help="random seed (virtual time is reproducible)")
+    g.add_argument("--seed", type=argtypes.seed, default=0, help="random seed >= 0 (virtual time is reproducible)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
