@@ -9,9 +9,11 @@ peer messages, device events and timer expiries, and carries out their actions:
 - ESP ``Send``            -> ZeroMQ to the peer (one DEALER per neighbour, our ROUTER for incoming)
 - ESP ``StartAttempts``   -> attempt schedules on the device, at *both* ends (see below)
 - ESP ``Completed``       -> a result record (latency L = NL_finish - NL_start, ESP paper eq. (3))
-- HEADER events           -> ``VerificationCore.handle_header`` (the memory slot stays allocated)
+- HEADER events           -> ``VerificationCore.handle_headers`` (runs decoded in bulk) or
+  ``handle_header`` (single frames); the memory slot stays allocated
 - ``SendToPartner``       -> ZeroMQ to the verification partner (same peer sockets as ESP)
-- ``FreeSlots``           -> one FREE command per slot (each slot freed exactly once, checked)
+- ``FreeSlots``           -> FREE_MASK commands of up to 240 slots (each slot freed exactly once,
+  checked; a NAK falls back to FREE per slot)
 - ``PairsVerified``       -> result rows (seq, slot, store/verify ticks, fidelity at verification)
 
 Every ZeroMQ message is ``[kind, payload]``; ``kind`` tells the streams apart on one link:

@@ -197,7 +197,8 @@ class VerificationConfig:
         skew_s: float = 0.0,
         **kw: object,
     ) -> VerificationConfig:
-        """Timeout from the memory's T1/T2 and threshold ``f_th`` (paper Eq. 1, exact closed form).
+        """Timeout from the memory's T1/T2 and threshold ``f_th``: F(t, t + skew) = F_th solved exactly
+        with T1 included (paper Eq. 1 is its T1 >> T2 limit; see hwctl.physics.memory.timeout).
 
         ``skew_s`` is the signed store-time offset of the partner's qubit (partner minus us, s).
         """
