@@ -666,6 +666,7 @@ class NodeService:
             "partner": v.partner, "memory": v.memory_model().name, "f_th": v.f_th,
             "timeout_s": self.vcore.config.timeout_ticks / self.vcore.config.clock_hz,
             "headers": m.headers, "missing_local": m.missing_local, "verified": m.verified,
+            "verified_rate_hz": m.verified_rate(self.vcore.config.clock_hz),
             "discards": {k.name: n for k, n in m.discards.items()}, "revoked": m.revoked,
             "rejected_headers": m.rejected_headers,
             "fidelity_mean": None if not m.verified else m.mean_fidelity,

@@ -158,6 +158,10 @@ def test_missing_ids_inferred_from_gaps_discard_partner_half() -> None:
     p.run_until(5000)
     both = sorted(set(a_has) & set(b_has))
     assert p.verified(0) == p.verified(1) == both
+    m = p.c[0].metrics  # first store at tick 0, newest verification at the last PairsVerified
+    last = max(int(t) for a in p.of(0, PairsVerified) for t in a.verify_ts)
+    assert m.first_ts == 0 and m.last_verify_ts == last
+    assert m.verified_rate(100e6) == pytest.approx(len(both) / (last / 100e6))
     assert p.discarded(0, Cause.PARTNER_MISSING) == sorted(set(a_has) - set(b_has))
     assert p.discarded(1, Cause.PARTNER_MISSING) == sorted(set(b_has) - set(a_has))
     assert p.c[0].metrics.missing_local == 2 and p.c[1].metrics.missing_local == 3
@@ -178,6 +182,27 @@ def test_timeout_discards_and_notifies_partner() -> None:
         assert p.c[x].occupancy == 0
     assert p.c[0].metrics.discards[Cause.TIMEOUT] == 5
     assert not p.of(0, PairsRevoked)
+    for x in range(2):  # each side told the other, in DISCARD records
+        told = sorted(int(r[1]) + int(i) for a in p.of(x, SendToPartner)
+                      for r in decode_records(a.data) if r[0] is RecordKind.DISCARD
+                      for i in np.flatnonzero(r[2]))
+        assert told == list(range(5))
+
+
+def test_partner_timeout_notice_discards_the_late_half() -> None:
+    # channel skew above the timeout: A stores 0..4 and times them out before B stores them; A's
+    # HAVE then DISCARD reach B first, so B drops each on arrival as PARTNER_TIMEOUT (B's slots
+    # are freed at once instead of idling for a whole timeout)
+    p = Pair(latency=100)
+    for s in range(5):
+        p.header(0, s, 100 * s)
+    for s in range(5):
+        p.header(1, s, 3 * TAU + 100 * s)
+    p.run_until(6 * TAU)
+    assert p.discarded(0, Cause.TIMEOUT) == list(range(5))
+    assert p.discarded(1, Cause.PARTNER_TIMEOUT) == list(range(5))
+    assert p.verified(0) == p.verified(1) == [] and not p.of(1, PairsRevoked)
+    assert sorted(p.freed[1]) == list(range(5)) and p.c[1].occupancy == 0
 
 
 def test_timeout_race_is_reported_as_revocation() -> None:
@@ -206,8 +231,31 @@ def test_partner_timeout_before_partner_stores() -> None:
     c.handle_timer(10 + RI)
     acts = c.drain()
     disc = [a for a in acts if isinstance(a, PairsDiscarded)]
-    assert [int(s) for s in disc[0].seqs] == [100] and disc[0].cause is Cause.PARTNER_MISSING
-    assert c.occupancy == 0
+    assert [int(s) for s in disc[0].seqs] == [100] and disc[0].cause is Cause.PARTNER_TIMEOUT
+    assert c.occupancy == 0 and c.metrics.discards[Cause.PARTNER_MISSING] == 0
+
+
+def test_partner_timeout_and_missing_are_told_apart() -> None:
+    c = mk()
+    # partner: 200 and 202 stored, 201 never arrived; then 202 timed out there
+    have = np.array([True, False, True])
+    c.handle_message(encode_records([(RecordKind.HAVE, 200, have),
+                                     (RecordKind.DISCARD, 202, np.array([True]))]), 0)
+    for s in (200, 201, 202):
+        c.handle_header(s, 10 + s, s - 200)
+    c.handle_timer(1000 + RI)
+    causes = {int(s): a.cause for a in c.drain() if isinstance(a, PairsDiscarded) for s in a.seqs}
+    assert causes == {201: Cause.PARTNER_MISSING, 202: Cause.PARTNER_TIMEOUT}
+    assert c.metrics.verified == 1
+    # the ring slot of 202 is reused by a later partner report: the old notice must not stick
+    w = 1 << c.config.window_bits
+    bits = np.ones(w, bool)
+    bits[-1] = False  # 202 + w (same ring slot as 202) never reached the partner
+    c.handle_message(encode_records([(RecordKind.HAVE, 203, bits)]), 2000)
+    c.handle_header(202 + w, 3000, 9)
+    c.handle_timer(3000 + RI)
+    assert c.metrics.discards[Cause.PARTNER_TIMEOUT] == 1
+    assert c.metrics.discards[Cause.PARTNER_MISSING] == 2
 
 
 def test_no_verification_past_timeout_even_if_timer_is_late() -> None:

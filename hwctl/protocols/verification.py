@@ -231,10 +231,21 @@ class VerificationMetrics:
     fidelity_sum: float = 0.0
     fidelity_min: float = 1.0
     occupancy_trace: list[tuple[int, int]] = field(default_factory=list)  # (tick, occupancy)
+    first_ts: int | None = None  # tick of the first stored qubit
+    last_verify_ts: int | None = None  # tick of the newest verification
 
     @property
     def mean_fidelity(self) -> float:
         return self.fidelity_sum / self.verified if self.verified else float("nan")
+
+    def verified_rate(self, clock_hz: float) -> float:
+        """Verified pairs per second (paper §IV "entangled pair rate"): pairs verified here over
+        the device time from the first stored qubit to the newest verification (0 while that
+        span is still empty)."""
+        if not self.verified or self.first_ts is None or self.last_verify_ts is None:
+            return 0.0
+        span = (self.last_verify_ts - self.first_ts) / clock_hz
+        return self.verified / span if span > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------------- codec
@@ -301,6 +312,7 @@ class VerificationCore:
         self._ts = np.zeros(w, dtype=np.int64)
         self._slot = np.zeros(w, dtype=np.int64)
         self._pbits = np.zeros(w, dtype=bool)  # partner HAVE bits
+        self._pdisc = np.zeros(w, dtype=bool)  # partner DISCARD notices (it had them, timed out)
         # staged headers (hot path)
         self._st_seq: list[int] = []
         self._st_ts: list[int] = []
@@ -504,6 +516,8 @@ class VerificationCore:
         self._front = new_front
         self._last32 = int(seq32[-1])
         m = self.metrics
+        if m.first_ts is None:
+            m.first_ts = int(ts[0])
         m.headers += n
         m.missing_local += (new_front - old_front) - n
         m.occupancy += n
@@ -574,11 +588,17 @@ class VerificationCore:
                     self._unrep_ts = now
                 pend &= ~late
         ver = self._pick(idx, pend & have)
-        miss = self._pick(idx, pend & ~have)
         if ver.size:
             self._verify(ver, lo, now)
-        if miss.size:
-            self._discard(miss, lo, Cause.PARTNER_MISSING)
+        gone = pend & ~have
+        if gone.any():
+            timed_out = gone & self._pdisc[idx]  # the partner had it and timed it out
+            if timed_out.any():
+                self._discard(self._pick(idx, timed_out), lo, Cause.PARTNER_TIMEOUT)
+                gone &= ~timed_out
+            miss = self._pick(idx, gone)
+            if miss.size:
+                self._discard(miss, lo, Cause.PARTNER_MISSING)
 
     def _seq32_of(self, idx: np.ndarray, ref_lo: int) -> np.ndarray:
         """32-bit sequence numbers of ring indices that lie within ref_lo .. ref_lo + W - 1."""
@@ -602,6 +622,7 @@ class VerificationCore:
         slots = self._slot[idx].copy()
         self._actions.append(PairsVerified(self._seq32_of(idx, ref_lo), slots, store, vts, fid))
         m.verified += idx.size
+        m.last_verify_ts = max(m.last_verify_ts or 0, int(vts.max()))
         if self.config.consume_on_verify:
             self._state[idx] = CONSUMED
             self._free(slots)
@@ -706,6 +727,7 @@ class VerificationCore:
             bits = bits[-self._w :]
             base = new - self._w + 1
         self._pbits[self._idx(base, new)] = bits
+        self._pdisc[self._idx(max(old + 1, new - self._w + 1), new)] = False  # fresh partner seqs
         self._p_front = new
         if self._front is None:
             return
@@ -723,6 +745,7 @@ class VerificationCore:
         if self._p_front is not None:
             inp = ext[(ext <= self._p_front) & (ext > self._p_front - self._w)]
             self._pbits[inp & self._mask] = False
+            self._pdisc[inp & self._mask] = True
         if self._front is None:
             return
         ext = ext[(ext <= self._front) & (ext > self._front - self._w)]
