@@ -43,9 +43,11 @@ module event_arb #(
 
     // The event pushed is registered (wr_q, din_q) and written to the FIFO a cycle later (timing:
     // no path from the holding registers through the choice into the FIFO's flags and pointers).
-    // room: that write will fit, counting the write of this cycle (the FIFO's room_o; like the
-    // FIFO's full flag it ignores this cycle's read).
-    wire room;
+    // room: that write will fit, counting the write of this cycle and ignoring its read (like
+    // the FIFO's room_o), kept here as a count of the FIFO's entries plus the write in din_q
+    // (occ_q), so room is a flip-flop (timing: no path wr_q -> room -> choice -> enables).
+    reg [AW:0]   occ_q;
+    wire room = !occ_q[AW];
     reg          wr_q;
     reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
@@ -53,7 +55,8 @@ module event_arb #(
     // cycle), so report has no 32-bit fanout; no second report in that cycle (timing).
     reg         rep_q;
     reg  [2:0]  lost_prev_q;
-    wire report = pend_nz_q && room && !rep_q;
+    reg  ovf_sel_q;                 // pend_nz_q && !rep_q (registered: timing)
+    wire report = ovf_sel_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
@@ -69,7 +72,8 @@ module event_arb #(
     /* verilator lint_on UNUSEDSIGNAL */
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
-    wire [143:0] din = (pend_nz_q && !rep_q)
+    // (ovf_sel_q, registered: it selects 144 bits)
+    wire [143:0] din = ovf_sel_q
         ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
@@ -79,7 +83,7 @@ module event_arb #(
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM), .CHECKED(1)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr_q), .din_i(din_q),
         .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(), .empty_o(empty_o), .count_o(),
-        .room_o(room)
+        .room_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
@@ -106,6 +110,8 @@ module event_arb #(
     always @(posedge clk_i) begin
         wr_q  <= !rst_i && push;
         din_q <= din;
+        // entries in the FIFO + the one in din_q: + this cycle's push - this cycle's read
+        occ_q <= rst_i ? {(AW+1){1'b0}} : occ_q + {{AW{1'b0}}, push} - {{AW{1'b0}}, rd_en_i};
         if (rst_i) begin
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;
@@ -114,6 +120,7 @@ module event_arb #(
             lp_c_q <= 1'b0;
             hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             pend_nz_q <= 1'b0;
+            ovf_sel_q <= 1'b0;
             rep_q <= 1'b0;
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
@@ -141,6 +148,7 @@ module event_arb #(
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
+            ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             if (serve) hold_v_q[pick] <= 1'b0;
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
