@@ -61,13 +61,13 @@ module frame_tx #(
 
     assign ready_o = idle_q;
     wire out_free = !byte_valid_o || byte_ready_i;
-    wire load = idle_q && valid_i;
 
     integer i;
     always @(posedge clk_i) begin
         for (i = 0; i < BMAX; i = i + 1) zero_q[i] <= (ring_q[i] == 8'h00);
-        // ring: load or rotate (enables from flip-flops and the handshake only)
-        if (load) begin
+        // ring: loaded in every idle cycle (the last one is the load: idle_q falls after it) or
+        // rotated (enables from flip-flops only: timing)
+        if (idle_q) begin
             ring_q[0] <= seq_i;
             ring_q[1] <= op_i;
             for (i = 0; i < PMAX; i = i + 1) ring_q[i+2] <= payload_i[8*(PMAX-i)-1 -: 8];

@@ -170,7 +170,7 @@ module header_decoder #(
 
     always @(posedge clk_i) begin
         slots_free_o <= nfree;
-        have_free_q <= have_free;
+        have_free_q <= have_free;       // (no reset: recomputed every cycle; timing)
         free_idx_q <= free_idx;
         free_oh_q <= ~used_q & (used_q + {{(N_SLOTS-1){1'b0}}, 1'b1});
         done2_q <= done_q;
@@ -200,8 +200,6 @@ module header_decoder #(
             ts_d1_q <= 64'd0;
             cz_q <= 1'b0;
             {idx0_q, idx5_q, marker_q, crc_ok_q} <= 4'd0;
-            have_free_q <= 1'b0;
-            free_idx_q <= 8'd0;
             state_q <= S_HIGH;
             cnt_q   <= {CW{1'b0}};
             gap_q   <= {GW{1'b0}};

@@ -60,16 +60,23 @@ module scheduler #(
     reg [15:0] window_m1_q;
     reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 4
     reg [63:0] ts_l_q;              // local copy of ts_i (timing: the counter's fanout), ts - 1
-    reg        borrow_q, uf_q;      // uf: t_start < 4 (always late)
+    reg        b_lo_q, b_hi_q;      // t_start[15:2] == 0, t_start[31:16] == 0: t_start - 4 borrows
+    reg        uf_q;                // uf: t_start < 4 (always late)
     reg        late_q, fire0_q;
     reg        act_late_q, act_her_q, act_done_q, act_abort_q, her_det_q;
     reg [63:0] ts_ev_q;
     reg [31:0] hi_m1_q;             // t_start[63:32] - 1
-    reg        hi_zero_q;           // t_start[63:32] == 0
+    reg        hz_lo_q, hz_hi_q;    // t_start[47:32] == 0, t_start[63:48] == 0
     reg [3:0]  q_gt_q, q_eq_q;                       // compare stage 1 (16-bit quarters)
     reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
-    reg [31:0] per_cnt_q;           // cycles to the next attempt, minus 2 (0 two cycles before it)
-    reg        pcz_q;               // per_cnt_q was 0 last cycle (registered borrow, timing)
+    // period counter {pch_q, pcl_q}: cycles to the next attempt, minus 2 (0 two cycles before
+    // it); two 16-bit halves, the high one counts on a registered borrow flag (pcl0_q)
+    reg [15:0] pcl_q, pch_q;
+    reg        pcl0_q;              // pcl_q == 0
+    reg        pchz_q;              // pch_q == 0 last cycle
+    reg        p_lz_q, p_hz_q, pm3z_q;   // period - 3: low half == 0, high half == 0, all == 0
+    reg        fire_d_q;            // fire_q last cycle
+    reg        pcz_q;               // the period counter was 0 last cycle
     reg [15:0] win_left_q;          // window cycles left after the current one
     reg        win_on_q;            // win_left_q != 0       (registered flags, timing)
     reg        wl1_q;               // win_left_q == 1
@@ -115,9 +122,6 @@ module scheduler #(
     wire fire   = fire_q && !abort_i;
     // the entry ends this cycle (besides abort): LATE, HERALD, DONE(EXHAUSTED)
     wire ends   = late || (eval && (single || last_q));
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [32:0] pc_dec = {1'b0, per_cnt_q} - 33'd1;     // [32]: per_cnt_q == 0 (borrow)
-    /* verilator lint_on UNUSEDSIGNAL */
     // next attempt: the period counter ran out, attempts are left and the entry is not ending
     // now (a herald may end it in the cycle before, since period >= window + 2)
     wire fireN_d = !rst_i && !abort_i && st_run_q && pcz_q && !last_q && !(eval2_q && single);
@@ -147,9 +151,20 @@ module scheduler #(
         a_eq_q  <= {att_q[31:24] == cm2_q[31:24], att_q[23:16] == cm2_q[23:16],
                     att_q[15:8] == cm2_q[15:8], att_q[7:0] == cm2_q[7:0]};
         // period counter: free-running, reloaded by each attempt (P - 3, so it reaches 0 two
-        // cycles before the next attempt, pcz_q one cycle before)
-        per_cnt_q <= fire_q ? period_m3_q : pc_dec[31:0];
-        pcz_q <= pc_dec[32] && !fire_q;
+        // cycles before the next attempt, pcz_q one cycle before). Zero = low half zero (a
+        // flag) and high half zero (a flag of last cycle: the high half cannot have changed when
+        // the low half is 0, except by a reload, when the per-entry flag pm3z_q says it).
+        fire_d_q <= !rst_i && fire_q;
+        pchz_q <= (pch_q == 16'd0);
+        pcz_q <= !fire_q && (fire_d_q ? pm3z_q : (pcl0_q && pchz_q));
+        if (fire_q) begin
+            {pch_q, pcl_q} <= period_m3_q;
+            pcl0_q <= p_lz_q;
+        end else begin
+            pcl_q <= pcl_q - 16'd1;
+            pcl0_q <= (pcl_q == 16'd1);
+            if (pcl0_q) pch_q <= pch_q - 16'd1;
+        end
         // last attempt: updated by each attempt (an aborted one does not matter: idle next)
         if (fire_q) last_q <= fire0_q ? c_is1_q : &a_eq_q;
         // the datapath, loaded by one state flag each
@@ -163,17 +178,22 @@ module scheduler #(
             c_hz_q <= (count_q[31:16] == 16'd0);
             c_l1_q <= (count_q[15:0] == 16'd1);
             tp_lo_q <= t_start_q[31:0] - 32'd4;
-            borrow_q <= (t_start_q[31:0] < 32'd4);
+            b_lo_q <= (t_start_q[15:2] == 14'd0);
+            b_hi_q <= (t_start_q[31:16] == 16'd0);
             hi_m1_q <= t_start_q[63:32] - 32'd1;
-            hi_zero_q <= (t_start_q[63:32] == 32'd0);
+            hz_lo_q <= (t_start_q[47:32] == 16'd0);
+            hz_hi_q <= (t_start_q[63:48] == 16'd0);
         end
         if (st_sub2_q) begin
             win1_q <= (window_m1_q == 16'd0);
             wm1_is1_q <= (window_m1_q == 16'd1);
             c_is1_q <= c_hz_q && c_l1_q;
-            tp_hi_q <= borrow_q ? hi_m1_q : t_start_q[63:32];
-            uf_q <= borrow_q && hi_zero_q;
+            tp_hi_q <= (b_lo_q && b_hi_q) ? hi_m1_q : t_start_q[63:32];
+            uf_q <= b_lo_q && b_hi_q && hz_lo_q && hz_hi_q;
+            p_lz_q <= (period_m3_q[15:0] == 16'd0);
+            p_hz_q <= (period_m3_q[31:16] == 16'd0);
         end
+        if (st_cmp1_q) pm3z_q <= p_lz_q && p_hz_q;
         // attempt counters: cleared while idle, counted at the (not aborted) attempts
         if (st_idle_q) begin
             att_q <= 32'd0;
@@ -230,9 +250,13 @@ module scheduler #(
             window_m1_q <= 16'd0;
             tp_lo_q <= 32'hFFFF_FFFF;
             tp_hi_q <= 32'hFFFF_FFFF;
-            borrow_q <= 1'b0;
+            {b_lo_q, b_hi_q, hz_lo_q, hz_hi_q} <= 4'd0;
             uf_q <= 1'b0;
-            per_cnt_q <= 32'd1;
+            pcl_q <= 16'd1;
+            pch_q <= 16'd0;
+            pcl0_q <= 1'b0;
+            pchz_q <= 1'b0;
+            {p_lz_q, p_hz_q, pm3z_q} <= 3'd0;
             pcz_q <= 1'b0;
             win_left_q <= 16'd0;
             wl1_q <= 1'b0;
