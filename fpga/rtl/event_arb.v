@@ -45,9 +45,11 @@ module event_arb #(
     // no path from the holding registers through the choice into the FIFO's flags and pointers).
     // room: that write will fit, counting the write of this cycle and ignoring its read (like
     // the FIFO's room_o), kept here as a count of the FIFO's entries plus the write in din_q
-    // (occ_q), so room is a flip-flop (timing: no path wr_q -> room -> choice -> enables).
-    reg [AW:0]   occ_q;
-    wire room = !occ_q[AW];
+    // (occ_q, a thermometer code: occ_q[k] = at least k+1), so room is a flip-flop (timing: no
+    // path wr_q -> room -> choice -> enables, and no carry chain after the push decision).
+    localparam DEPTH = 1 << AW;
+    reg [DEPTH-1:0] occ_q;
+    wire room = !occ_q[DEPTH-1];
     reg          wr_q;
     reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
@@ -111,7 +113,9 @@ module event_arb #(
         wr_q  <= !rst_i && push;
         din_q <= din;
         // entries in the FIFO + the one in din_q: + this cycle's push - this cycle's read
-        occ_q <= rst_i ? {(AW+1){1'b0}} : occ_q + {{AW{1'b0}}, push} - {{AW{1'b0}}, rd_en_i};
+        if (rst_i) occ_q <= {DEPTH{1'b0}};
+        else if (push && !rd_en_i) occ_q <= {occ_q[DEPTH-2:0], 1'b1};
+        else if (rd_en_i && !push) occ_q <= {1'b0, occ_q[DEPTH-1:1]};
         if (rst_i) begin
             hold_v_q <= 3'd0;
             seq_q <= 8'd0;

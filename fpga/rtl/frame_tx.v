@@ -98,6 +98,12 @@ module frame_tx #(
         shift_q <= 1'b0;
         crc_en_q <= 1'b0;
         if (crc_en_q) crc_q <= crc_nx;
+        // k < len + 2: a compare of len_i with a constant per bit, taken in every idle cycle (the
+        // last one is the load; enable from a flip-flop: timing)
+        if (idle_q) begin
+            for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
+            for (k = 0; k < BMAX; k = k + 1) crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
+        end
         if (rst_i) begin
             state_q <= S_IDLE;
             idle_q <= 1'b1;
@@ -122,10 +128,6 @@ module frame_tx #(
         end else begin
             case (state_q)
                 S_IDLE: if (valid_i) begin
-                    // k < len + 2: a compare of len_i with a constant per bit
-                    for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
-                    for (k = 0; k < BMAX; k = k + 1)
-                        crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
                     crc_q <= 16'hFFFF;
                     cnt_q <= CW'(BMAX);
                     cnt1_q <= 1'b0;

@@ -10,9 +10,10 @@
 // attempts DONE(ts, count, EXHAUSTED). ABORT ends a popped entry with DONE(ts, fired, ABORTED)
 // and flushes the FIFO.
 //
-// Timing: no 64-bit arithmetic in one cycle. t_start - 4 is computed in two 32-bit halves, then a
-// registered compare (16-bit quarters, combined, then the decision) watches the counter, so the
-// first attempt fires exactly at t_start; later attempts use a 32-bit period down-counter. The
+// Timing: no 64-bit arithmetic in one cycle. A registered compare of t_start with ts + 4 (a second
+// timestamp counter, 4 ahead: no subtraction, no borrow, no "t_start < 4" case) in 8-bit groups,
+// then 16-bit quarters, then the 64-bit result, then the decision, so the first attempt fires
+// exactly at t_start; later attempts use a 32-bit period down-counter. The
 // LATE check is made 8 cycles after the entry is popped (refmodel.SCHED_CHECK_LAT), with
 // now = the timestamp of that cycle: LATE iff t_start < now, exactly as the spec says.
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
@@ -24,7 +25,7 @@ module scheduler #(
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
-    input  wire [63:0]  ts_i,
+    input  wire [63:0]  ts4_i,      // timestamp + 4 (its own counter: the timestamp's fanout)
     // command side
     input  wire         push_i,
     input  wire [63:0]  t_start_i,
@@ -58,17 +59,12 @@ module scheduler #(
     reg [63:0] t_start_q;
     reg [31:0] count_q, period_m3_q;
     reg [15:0] window_m1_q;
-    reg [31:0] tp_lo_q, tp_hi_q;    // t_start - 4
-    reg [63:0] ts_l_q;              // local copy of ts_i (timing: the counter's fanout), ts - 1
-    reg        b_lo_q, b_hi_q;      // t_start[15:2] == 0, t_start[31:16] == 0: t_start - 4 borrows
-    reg        uf_q;                // uf: t_start < 4 (always late)
+    reg [7:0]  o_gt_q, o_eq_q;      // compare stage 1 (8-bit groups)
     reg        late_q, fire0_q;
     reg        act_late_q, act_her_q, act_done_q, act_abort_q, her_det_q;
     reg [63:0] ts_ev_q;
-    reg [31:0] hi_m1_q;             // t_start[63:32] - 1
-    reg        hz_lo_q, hz_hi_q;    // t_start[47:32] == 0, t_start[63:48] == 0
-    reg [3:0]  q_gt_q, q_eq_q;                       // compare stage 1 (16-bit quarters)
-    reg        gt_q, eq_q;                           // compare stage 2 (64-bit result)
+    reg [3:0]  q_gt_q, q_eq_q;                       // compare stage 2 (16-bit quarters)
+    reg        gt_q, eq_q;                           // compare stage 3 (64-bit result)
     // period counter {pch_q, pcl_q}: cycles to the next attempt, minus 2 (0 two cycles before
     // it); two 16-bit halves, the high one counts on a registered borrow flag (pcl0_q)
     reg [15:0] pcl_q, pch_q;
@@ -111,8 +107,8 @@ module scheduler #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    // gt_q / eq_q compare ts of three cycles ago (ts_l_q of two) with t_start - 4, i.e. the next
-    // cycle's ts with t_start: registered, they say "the next cycle is t_start" (fire0_q) or "the
+    // gt_q / eq_q compare ts + 4 of three cycles ago with t_start, i.e. the next cycle's ts with
+    // t_start (ts + 4 wraps only 4 cycles before 2^64): registered, they say "the next cycle is t_start" (fire0_q) or "the
     // next cycle is past t_start" (late_q). So both decisions come straight from flip-flops.
     // fire0_q implies S_WAIT: it is cleared by an abort, and late / fire0 in the cycle before
     // exclude eq_q (the timestamp only grows).
@@ -125,7 +121,7 @@ module scheduler #(
     // next attempt: the period counter ran out, attempts are left and the entry is not ending
     // now (a herald may end it in the cycle before, since period >= window + 2)
     wire fireN_d = !rst_i && !abort_i && st_run_q && pcz_q && !last_q && !(eval2_q && single);
-    wire fire0_d = !rst_i && !abort_i && st_wait_q && !uf_q && eq_q;
+    wire fire0_d = !rst_i && !abort_i && st_wait_q && eq_q;
 
     assign fire_o       = fire;
     assign in_win_o     = fire || win_on_q;
@@ -134,16 +130,20 @@ module scheduler #(
     assign cnt_both_o   = eval && (clicked_i == 2'b11);
     assign cnt_herald_o = eval && single;
 
+    integer oi;
     always @(posedge clk_i) begin
-        ts_l_q <= ts_i;
-        q_gt_q <= {ts_l_q[63:48] > tp_hi_q[31:16], ts_l_q[47:32] > tp_hi_q[15:0],
-                   ts_l_q[31:16] > tp_lo_q[31:16], ts_l_q[15:0] > tp_lo_q[15:0]};
-        q_eq_q <= {ts_l_q[63:48] == tp_hi_q[31:16], ts_l_q[47:32] == tp_hi_q[15:0],
-                   ts_l_q[31:16] == tp_lo_q[31:16], ts_l_q[15:0] == tp_lo_q[15:0]};
+        for (oi = 0; oi < 8; oi = oi + 1) begin
+            o_gt_q[oi] <= ts4_i[8*oi +: 8] > t_start_q[8*oi +: 8];
+            o_eq_q[oi] <= ts4_i[8*oi +: 8] == t_start_q[8*oi +: 8];
+        end
+        for (oi = 0; oi < 4; oi = oi + 1) begin
+            q_gt_q[oi] <= o_gt_q[2*oi+1] || (o_eq_q[2*oi+1] && o_gt_q[2*oi]);
+            q_eq_q[oi] <= o_eq_q[2*oi+1] && o_eq_q[2*oi];
+        end
         gt_q <= q_gt_q[3] || (q_eq_q[3] && q_gt_q[2]) || (&q_eq_q[3:2] && q_gt_q[1])
              || (&q_eq_q[3:1] && q_gt_q[0]);
         eq_q <= &q_eq_q;
-        late_q  <= !rst_i && st_wait_q && (uf_q || gt_q);
+        late_q  <= !rst_i && st_wait_q && gt_q;
         fire0_q <= fire0_d;
         fireN_q <= fireN_d;
         fire_q  <= fire0_d || fireN_d;
@@ -177,19 +177,11 @@ module scheduler #(
             cm2_q <= count_q - 32'd2;
             c_hz_q <= (count_q[31:16] == 16'd0);
             c_l1_q <= (count_q[15:0] == 16'd1);
-            tp_lo_q <= t_start_q[31:0] - 32'd4;
-            b_lo_q <= (t_start_q[15:2] == 14'd0);
-            b_hi_q <= (t_start_q[31:16] == 16'd0);
-            hi_m1_q <= t_start_q[63:32] - 32'd1;
-            hz_lo_q <= (t_start_q[47:32] == 16'd0);
-            hz_hi_q <= (t_start_q[63:48] == 16'd0);
         end
         if (st_sub2_q) begin
             win1_q <= (window_m1_q == 16'd0);
             wm1_is1_q <= (window_m1_q == 16'd1);
             c_is1_q <= c_hz_q && c_l1_q;
-            tp_hi_q <= (b_lo_q && b_hi_q) ? hi_m1_q : t_start_q[63:32];
-            uf_q <= b_lo_q && b_hi_q && hz_lo_q && hz_hi_q;
             p_lz_q <= (period_m3_q[15:0] == 16'd0);
             p_hz_q <= (period_m3_q[31:16] == 16'd0);
         end
@@ -234,7 +226,7 @@ module scheduler #(
             st_load_q <= pop;
             st_sub1_q <= st_load_q;
             st_sub2_q <= st_sub1_q;
-            st_cmp1_q <= st_sub2_q;     // compare stages load the new t_start - 4
+            st_cmp1_q <= st_sub2_q;     // the compare stages take in the new t_start
             st_cmp2_q <= st_cmp1_q;
             st_wait_q <= st_cmp2_q || (st_wait_q && !late && !fire0_q);
             st_run_q <= fire0_q || (st_run_q && !ends);
@@ -248,10 +240,6 @@ module scheduler #(
             count_q <= 32'd0;
             period_m3_q <= 32'd0;
             window_m1_q <= 16'd0;
-            tp_lo_q <= 32'hFFFF_FFFF;
-            tp_hi_q <= 32'hFFFF_FFFF;
-            {b_lo_q, b_hi_q, hz_lo_q, hz_hi_q} <= 4'd0;
-            uf_q <= 1'b0;
             pcl_q <= 16'd1;
             pch_q <= 16'd0;
             pcl0_q <= 1'b0;
