@@ -68,9 +68,10 @@ module event_arb #(
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
     wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
-    wire [3:0] lw = {1'b0, lost_o} + {3'd0, wr_q};
+    // lw_q = lost_o + wr_q, registered from their own inputs (timing: lost_o's fanout)
+    reg  [3:0] lw_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw, 1'b1};   // one carry chain, carry-in 1
+    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw_q, 1'b1};   // one carry chain, carry-in 1
     /* verilator lint_on UNUSEDSIGNAL */
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
@@ -128,6 +129,7 @@ module event_arb #(
             rep_q <= 1'b0;
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
+            lw_q <= 4'd0;
             lost_f_q <= 4'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
@@ -137,7 +139,9 @@ module event_arb #(
             lost_f_q <= lost_now;
             lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
                     + {2'd0, lost_f_q[3]};
-            seq_q <= seq_q + {4'd0, lw};
+            lw_q <= {3'd0, lost_f_q[0]} + {3'd0, lost_f_q[1]} + {3'd0, lost_f_q[2]}
+                + {3'd0, lost_f_q[3]} + {3'd0, push};
+            seq_q <= seq_q + {4'd0, lw_q};
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
             lost_prev_q <= lost_o;

@@ -134,7 +134,9 @@ module scheduler #(
     always @(posedge clk_i) begin
         for (oi = 0; oi < 8; oi = oi + 1) begin
             o_gt_q[oi] <= ts4_i[8*oi +: 8] > t_start_q[8*oi +: 8];
-            o_eq_q[oi] <= ts4_i[8*oi +: 8] == t_start_q[8*oi +: 8];
+            // (as a NOR of XORs: yosys would otherwise build it from the > compare's carry
+            // chain, a longer path)
+            o_eq_q[oi] <= ~|(ts4_i[8*oi +: 8] ^ t_start_q[8*oi +: 8]);
         end
         for (oi = 0; oi < 4; oi = oi + 1) begin
             q_gt_q[oi] <= o_gt_q[2*oi+1] || (o_eq_q[2*oi+1] && o_gt_q[2*oi]);
