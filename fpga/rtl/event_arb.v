@@ -64,7 +64,9 @@ module event_arb #(
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
-    wire       push  = report || (serve && room);
+    // (keep: a LUT output of its own, so synthesis does not fold the choice into each user,
+    // which made 4 LUT levels to the occupancy count)
+    (* keep *) wire push = report || (serve && room);
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
     wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;

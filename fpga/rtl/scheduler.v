@@ -120,8 +120,13 @@ module scheduler #(
     wire ends   = late || (eval && (single || last_q));
     // next attempt: the period counter ran out, attempts are left and the entry is not ending
     // now (a herald may end it in the cycle before, since period >= window + 2)
-    wire fireN_d = !rst_i && !abort_i && st_run_q && pcz_q && !last_q && !(eval2_q && single);
-    wire fire0_d = !rst_i && !abort_i && st_wait_q && eq_q;
+    // (keep: the terms are LUT outputs of their own, two LUT levels to fire_q; synthesis had
+    // made four)
+    (* keep *) wire f_run  = st_run_q && pcz_q;
+    (* keep *) wire f_cont = !last_q && !(eval2_q && single);
+    (* keep *) wire f_wait = st_wait_q && eq_q;
+    wire fireN_d = !rst_i && !abort_i && f_run && f_cont;
+    wire fire0_d = !rst_i && !abort_i && f_wait;
 
     assign fire_o       = fire;
     assign in_win_o     = fire || win_on_q;
