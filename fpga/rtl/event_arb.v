@@ -63,10 +63,11 @@ module event_arb #(
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
+    reg        any_q;              // |hold_v_q, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     // (keep: a LUT output of its own, so synthesis does not fold the choice into each user,
     // which made 4 LUT levels to the occupancy count)
-    (* keep *) wire push = report || (serve && room);
+    (* keep *) wire push = room && (ovf_sel_q || any_q);    // = report || (serve && room)
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
     wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
@@ -121,6 +122,7 @@ module event_arb #(
         else if (rd_en_i && !push) occ_q <= {1'b0, occ_q[DEPTH-1:1]};
         if (rst_i) begin
             hold_v_q <= 3'd0;
+            any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
             lost_pend_q <= 32'd0;
@@ -160,6 +162,9 @@ module event_arb #(
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             if (serve) hold_v_q[pick] <= 1'b0;
+            // the next |hold_v_q: a new event, a second one waiting, or none served now
+            any_q <= (|valid_i) || (hold_v_q[0] && hold_v_q[1]) || (hold_v_q[0] && hold_v_q[2])
+                  || (hold_v_q[1] && hold_v_q[2]) || (any && report);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < 3; s = s + 1)

@@ -136,9 +136,21 @@ module scheduler #(
     assign cnt_herald_o = eval && single;
 
     integer oi;
+    // ts + 4 > t_start per 8-bit group, as the borrow of t_start - (ts + 4): one short carry
+    // chain (yosys had mapped the > into LUTs after the chain)
+    wire [7:0] gt_b;
+    genvar gb;
+    generate
+        for (gb = 0; gb < 8; gb = gb + 1) begin : g_gt
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [8:0] d = {1'b0, t_start_q[8*gb +: 8]} - {1'b0, ts4_i[8*gb +: 8]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign gt_b[gb] = d[8];
+        end
+    endgenerate
     always @(posedge clk_i) begin
         for (oi = 0; oi < 8; oi = oi + 1) begin
-            o_gt_q[oi] <= ts4_i[8*oi +: 8] > t_start_q[8*oi +: 8];
+            o_gt_q[oi] <= gt_b[oi];
             // (as a NOR of XORs: yosys would otherwise build it from the > compare's carry
             // chain, a longer path)
             o_eq_q[oi] <= ~|(ts4_i[8*oi +: 8] ^ t_start_q[8*oi +: 8]);
