@@ -179,14 +179,16 @@ module cmd_decoder #(
     // the mask is not copied (area): the frame buffer holds still until the command is done
     assign chk_mask_o = fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
     integer gi;
-    reg [32:0] wp2_q;
+    reg [16:0] wp2_q;             // window + 2
+    reg        phz_q;             // period[31:17] == 0 (else period >= 2^17 > window + 2)
     reg        cz_lo_q, cz_hi_q, wz_q, barg_q;   // count halves == 0, window == 0
     always @(posedge clk_i) begin
-        wp2_q  <= {17'd0, f_window} + 33'd2;
+        wp2_q  <= {1'b0, f_window} + 17'd2;
+        phz_q  <= (f_period[31:17] == 15'd0);
         cz_lo_q <= (f_count[15:0] == 16'd0);
         cz_hi_q <= (f_count[31:16] == 16'd0);
         wz_q    <= (f_window == 16'd0);
-        barg_q <= (cz_lo_q && cz_hi_q) || wz_q || ({1'b0, f_period} < wp2_q);
+        barg_q <= (cz_lo_q && cz_hi_q) || wz_q || (phz_q && (f_period[16:0] < wp2_q));
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
