@@ -31,6 +31,10 @@ module attempt_core #(
     wire [63:0] t0, t1, ts_d;
     /* verilator lint_off PINCONNECTEMPTY */
     ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts_o));
+    // the same count + 4, for the scheduler's t_start compare (no subtraction there; and the
+    // timestamp's fanout stays low)
+    wire [63:0] ts4;
+    ts_counter #(.INIT(TS_INIT + 64'd4)) u_ts4 (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts4));
     herald u_herald (
         .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
         .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .t0_o(t0), .t1_o(t1), .rise_o(),
@@ -38,7 +42,7 @@ module attempt_core #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
     scheduler #(.AW(AW), .LUTRAM(LUTRAM)) u_sched (
-        .clk_i(clk_i), .rst_i(rst_i), .ts_i(ts_o),
+        .clk_i(clk_i), .rst_i(rst_i), .ts4_i(ts4),
         .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
         .window_i(window_i), .full_o(full_o), .abort_i(abort_i),
         .clicked_i(clicked), .t0_i(t0), .t1_i(t1), .ts_d_i(ts_d), .fire_o(fire_o), .in_win_o(in_win_o),

@@ -100,33 +100,41 @@ module cmd_decoder #(
         seq_r <= seq_i;
     end
 
-    // opcode table: known, is a command, payload length
-    reg       known, is_cmd;
-    reg [5:0] len;
-    always @* begin
-        known = 1'b1;
-        is_cmd = 1'b1;
-        len = 6'd0;
-        case (op_r)
-            `HW_OP_REG_READ:   len = `HW_LEN_REG_READ;
-            `HW_OP_REG_WRITE:  len = `HW_LEN_REG_WRITE;
-            `HW_OP_SCHEDULE:   len = `HW_LEN_SCHEDULE;
-            `HW_OP_ABORT:      len = `HW_LEN_ABORT;
-            `HW_OP_FREE:       len = `HW_LEN_FREE;
-            `HW_OP_FREE_MASK:  len = `HW_LEN_FREE_MASK;
-            `HW_OP_TIME:       len = `HW_LEN_TIME;
-            `HW_OP_ACK:        begin is_cmd = 1'b0; len = `HW_LEN_ACK; end
-            `HW_OP_NAK:        begin is_cmd = 1'b0; len = `HW_LEN_NAK; end
-            `HW_OP_REG_VALUE:  begin is_cmd = 1'b0; len = `HW_LEN_REG_VALUE; end
-            `HW_OP_TIME_VALUE: begin is_cmd = 1'b0; len = `HW_LEN_TIME_VALUE; end
-            `HW_OP_HERALD:     begin is_cmd = 1'b0; len = `HW_LEN_HERALD; end
-            `HW_OP_DONE:       begin is_cmd = 1'b0; len = `HW_LEN_DONE; end
-            `HW_OP_LATE:       begin is_cmd = 1'b0; len = `HW_LEN_LATE; end
-            `HW_OP_HEADER:     begin is_cmd = 1'b0; len = `HW_LEN_HEADER; end
-            `HW_OP_ERROR:      begin is_cmd = 1'b0; len = `HW_LEN_ERROR; end
-            default:           begin known = 1'b0; is_cmd = 1'b0; end
-        endcase
+    // opcode table, one registered stage before the decode below (timing: an 8-input table
+    // was 4 LUT levels): one flag per known opcode, then known / is a command / payload length
+    // are ORs of those flags. Bits 0-6 are the commands.
+    localparam NOPS = 16;
+    reg [NOPS-1:0] oh_q;
+    always @(posedge clk_i) begin
+        oh_q[0] <= (op_r == `HW_OP_REG_READ);
+        oh_q[1] <= (op_r == `HW_OP_REG_WRITE);
+        oh_q[2] <= (op_r == `HW_OP_SCHEDULE);
+        oh_q[3] <= (op_r == `HW_OP_ABORT);
+        oh_q[4] <= (op_r == `HW_OP_FREE);
+        oh_q[5] <= (op_r == `HW_OP_TIME);
+        oh_q[6] <= (op_r == `HW_OP_FREE_MASK);
+        oh_q[7] <= (op_r == `HW_OP_ACK);
+        oh_q[8] <= (op_r == `HW_OP_NAK);
+        oh_q[9] <= (op_r == `HW_OP_REG_VALUE);
+        oh_q[10] <= (op_r == `HW_OP_TIME_VALUE);
+        oh_q[11] <= (op_r == `HW_OP_HERALD);
+        oh_q[12] <= (op_r == `HW_OP_DONE);
+        oh_q[13] <= (op_r == `HW_OP_LATE);
+        oh_q[14] <= (op_r == `HW_OP_HEADER);
+        oh_q[15] <= (op_r == `HW_OP_ERROR);
     end
+    wire       known  = |oh_q;
+    wire       is_cmd = |oh_q[6:0];
+    wire [5:0] len    = ({6{oh_q[0]}} & 6'(`HW_LEN_REG_READ)) |
+                      ({6{oh_q[1]}} & 6'(`HW_LEN_REG_WRITE)) |
+                      ({6{oh_q[2]}} & 6'(`HW_LEN_SCHEDULE)) | ({6{oh_q[3]}} & 6'(`HW_LEN_ABORT)) |
+                      ({6{oh_q[4]}} & 6'(`HW_LEN_FREE)) | ({6{oh_q[5]}} & 6'(`HW_LEN_TIME)) |
+                      ({6{oh_q[6]}} & 6'(`HW_LEN_FREE_MASK)) | ({6{oh_q[7]}} & 6'(`HW_LEN_ACK)) |
+                      ({6{oh_q[8]}} & 6'(`HW_LEN_NAK)) | ({6{oh_q[9]}} & 6'(`HW_LEN_REG_VALUE)) |
+                      ({6{oh_q[10]}} & 6'(`HW_LEN_TIME_VALUE)) |
+                      ({6{oh_q[11]}} & 6'(`HW_LEN_HERALD)) | ({6{oh_q[12]}} & 6'(`HW_LEN_DONE)) |
+                      ({6{oh_q[13]}} & 6'(`HW_LEN_LATE)) | ({6{oh_q[14]}} & 6'(`HW_LEN_HEADER)) |
+                      ({6{oh_q[15]}} & 6'(`HW_LEN_ERROR));
 
     reg       last_v_q;
     reg [7:0] last_seq_q;
@@ -141,14 +149,14 @@ module cmd_decoder #(
         known_p  <= known;
         is_cmd_p <= is_cmd;
         len_p    <= len;
-        op_rd_p    <= (op_r == `HW_OP_REG_READ);
-        op_wr_p    <= (op_r == `HW_OP_REG_WRITE);
-        op_sched_p <= (op_r == `HW_OP_SCHEDULE);
-        op_free_p  <= (op_r == `HW_OP_FREE) || (op_r == `HW_OP_FREE_MASK);
-        op_time_p  <= (op_r == `HW_OP_TIME);
-        op_abort_p <= (op_r == `HW_OP_ABORT);
-        no_retry_op_p <= (op_r == `HW_OP_REG_READ) || (op_r == `HW_OP_TIME);
-        fm_p <= (op_r == `HW_OP_FREE_MASK);
+        op_rd_p    <= oh_q[0];
+        op_wr_p    <= oh_q[1];
+        op_sched_p <= oh_q[2];
+        op_free_p  <= oh_q[4] || oh_q[6];
+        op_time_p  <= oh_q[5];
+        op_abort_p <= oh_q[3];
+        no_retry_op_p <= oh_q[0] || oh_q[5];
+        fm_p <= oh_q[6];
         seq_eq_p <= (seq_r == last_seq_q);
         go_p     <= known && is_cmd;
     end
@@ -171,12 +179,16 @@ module cmd_decoder #(
     // the mask is not copied (area): the frame buffer holds still until the command is done
     assign chk_mask_o = fm_p ? payload_i[239:240-MW] : {{(MW-1){1'b0}}, 1'b1};
     integer gi;
-    reg [32:0] wp2_q;
-    reg        cw0_q, barg_q;
+    reg [16:0] wp2_q;             // window + 2
+    reg        phz_q;             // period[31:17] == 0 (else period >= 2^17 > window + 2)
+    reg        cz_lo_q, cz_hi_q, wz_q, barg_q;   // count halves == 0, window == 0
     always @(posedge clk_i) begin
-        wp2_q  <= {17'd0, f_window} + 33'd2;
-        cw0_q  <= (f_count == 32'd0) || (f_window == 16'd0);
-        barg_q <= cw0_q || ({1'b0, f_period} < wp2_q);
+        wp2_q  <= {1'b0, f_window} + 17'd2;
+        phz_q  <= (f_period[31:17] == 15'd0);
+        cz_lo_q <= (f_count[15:0] == 16'd0);
+        cz_hi_q <= (f_count[31:16] == 16'd0);
+        wz_q    <= (f_window == 16'd0);
+        barg_q <= (cz_lo_q && cz_hi_q) || wz_q || (phz_q && (f_period[16:0] < wp2_q));
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];

@@ -43,9 +43,13 @@ module event_arb #(
 
     // The event pushed is registered (wr_q, din_q) and written to the FIFO a cycle later (timing:
     // no path from the holding registers through the choice into the FIFO's flags and pointers).
-    // room: that write will fit, counting the write of this cycle (the FIFO's room_o; like the
-    // FIFO's full flag it ignores this cycle's read).
-    wire room;
+    // room: that write will fit, counting the write of this cycle and ignoring its read (like
+    // the FIFO's room_o), kept here as a count of the FIFO's entries plus the write in din_q
+    // (occ_q, a thermometer code: occ_q[k] = at least k+1), so room is a flip-flop (timing: no
+    // path wr_q -> room -> choice -> enables, and no carry chain after the push decision).
+    localparam DEPTH = 1 << AW;
+    reg [DEPTH-1:0] occ_q;
+    wire room = !occ_q[DEPTH-1];
     reg          wr_q;
     reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
@@ -53,23 +57,29 @@ module event_arb #(
     // cycle), so report has no 32-bit fanout; no second report in that cycle (timing).
     reg         rep_q;
     reg  [2:0]  lost_prev_q;
-    wire report = pend_nz_q && room && !rep_q;
+    reg  ovf_sel_q;                 // pend_nz_q && !rep_q (registered: timing)
+    wire report = ovf_sel_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
     wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
     wire       any  = |hold_v_q;
+    reg        any_q;              // |hold_v_q, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
-    wire       push  = report || (serve && room);
+    // (keep: a LUT output of its own, so synthesis does not fold the choice into each user,
+    // which made 4 LUT levels to the occupancy count)
+    (* keep *) wire push = room && (ovf_sel_q || any_q);    // = report || (serve && room)
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
     wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
-    wire [3:0] lw = {1'b0, lost_o} + {3'd0, wr_q};
+    // lw_q = lost_o + wr_q, registered from their own inputs (timing: lost_o's fanout)
+    reg  [3:0] lw_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw, 1'b1};   // one carry chain, carry-in 1
+    wire [8:0] seq_p1c = {seq_q, 1'b1} + {4'd0, lw_q, 1'b1};   // one carry chain, carry-in 1
     /* verilator lint_on UNUSEDSIGNAL */
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
-    wire [143:0] din = (pend_nz_q && !rep_q)
+    // (ovf_sel_q, registered: it selects 144 bits)
+    wire [143:0] din = ovf_sel_q
         ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
@@ -79,7 +89,7 @@ module event_arb #(
     sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM), .CHECKED(1)) u_fifo (
         .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr_q), .din_i(din_q),
         .rd_en_i(rd_en_i), .dout_o(dout_o), .full_o(), .empty_o(empty_o), .count_o(),
-        .room_o(room)
+        .room_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
@@ -106,17 +116,24 @@ module event_arb #(
     always @(posedge clk_i) begin
         wr_q  <= !rst_i && push;
         din_q <= din;
+        // entries in the FIFO + the one in din_q: + this cycle's push - this cycle's read
+        if (rst_i) occ_q <= {DEPTH{1'b0}};
+        else if (push && !rd_en_i) occ_q <= {occ_q[DEPTH-2:0], 1'b1};
+        else if (rd_en_i && !push) occ_q <= {1'b0, occ_q[DEPTH-1:1]};
         if (rst_i) begin
             hold_v_q <= 3'd0;
+            any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
             lost_pend_q <= 32'd0;
             lp_c_q <= 1'b0;
             hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             pend_nz_q <= 1'b0;
+            ovf_sel_q <= 1'b0;
             rep_q <= 1'b0;
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
+            lw_q <= 4'd0;
             lost_f_q <= 4'd0;
             for (s = 0; s < 3; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
@@ -126,7 +143,9 @@ module event_arb #(
             lost_f_q <= lost_now;
             lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
                     + {2'd0, lost_f_q[3]};
-            seq_q <= seq_q + {4'd0, lw};
+            lw_q <= {3'd0, lost_f_q[0]} + {3'd0, lost_f_q[1]} + {3'd0, lost_f_q[2]}
+                + {3'd0, lost_f_q[3]} + {3'd0, push};
+            seq_q <= seq_q + {4'd0, lw_q};
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
             lost_prev_q <= lost_o;
@@ -141,7 +160,11 @@ module event_arb #(
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
+            ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             if (serve) hold_v_q[pick] <= 1'b0;
+            // the next |hold_v_q: a new event, a second one waiting, or none served now
+            any_q <= (|valid_i) || (hold_v_q[0] && hold_v_q[1]) || (hold_v_q[0] && hold_v_q[2])
+                  || (hold_v_q[1] && hold_v_q[2]) || (any && report);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < 3; s = s + 1)

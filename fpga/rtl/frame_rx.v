@@ -145,7 +145,6 @@ module frame_rx #(
                 full_q <= 1'b0;
                 short_q <= 1'b1;
                 lm4_q  <= 6'd0 - 6'd4;
-                wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
                 rem_q  <= 8'd0;
                 rem0_q <= 1'b1;
                 first_q <= 1'b1;
@@ -173,12 +172,15 @@ module frame_rx #(
                 wr_q <= 1'b1;
                 dbyte_q <= dbyte;
                 wcur_q <= wsel_q;
-                wsel_q <= wsel_q << 1;
                 len_q <= len_q + 6'd1;
                 full_q <= (len_q == FMAX - 1);
                 short_q <= (len_q < 6'd3);
                 lm4_q <= len_q - 6'd3;
             end
+            // write position: back to 0 at a delimiter (in_dl_q excludes a UART error), else
+            // one on per written byte (an enable of few registered inputs: timing)
+            if (in_dl_q) wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
+            else if (wen) wsel_q <= wsel_q << 1;
             if (wr_q) begin
                 for (i = 0; i < FMAX; i = i + 1)
                     if (wcur_q[i]) buf_q[i] <= dbyte_q;

@@ -61,13 +61,13 @@ module frame_tx #(
 
     assign ready_o = idle_q;
     wire out_free = !byte_valid_o || byte_ready_i;
-    wire load = idle_q && valid_i;
 
     integer i;
     always @(posedge clk_i) begin
         for (i = 0; i < BMAX; i = i + 1) zero_q[i] <= (ring_q[i] == 8'h00);
-        // ring: load or rotate (enables from flip-flops and the handshake only)
-        if (load) begin
+        // ring: loaded in every idle cycle (the last one is the load: idle_q falls after it) or
+        // rotated (enables from flip-flops only: timing)
+        if (idle_q) begin
             ring_q[0] <= seq_i;
             ring_q[1] <= op_i;
             for (i = 0; i < PMAX; i = i + 1) ring_q[i+2] <= payload_i[8*(PMAX-i)-1 -: 8];
@@ -98,6 +98,12 @@ module frame_tx #(
         shift_q <= 1'b0;
         crc_en_q <= 1'b0;
         if (crc_en_q) crc_q <= crc_nx;
+        // k < len + 2: a compare of len_i with a constant per bit, taken in every idle cycle (the
+        // last one is the load; enable from a flip-flop: timing)
+        if (idle_q) begin
+            for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
+            for (k = 0; k < BMAX; k = k + 1) crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
+        end
         if (rst_i) begin
             state_q <= S_IDLE;
             idle_q <= 1'b1;
@@ -122,10 +128,6 @@ module frame_tx #(
         end else begin
             case (state_q)
                 S_IDLE: if (valid_i) begin
-                    // k < len + 2: a compare of len_i with a constant per bit
-                    for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
-                    for (k = 0; k < BMAX; k = k + 1)
-                        crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
                     crc_q <= 16'hFFFF;
                     cnt_q <= CW'(BMAX);
                     cnt1_q <= 1'b0;

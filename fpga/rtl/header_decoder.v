@@ -36,7 +36,7 @@ module header_decoder #(
     input  wire [15:0]  chk_base_i,
     input  wire [MW-1:0] chk_mask_i,
     output reg          free_ok_o,       // every named slot is allocated (none beyond the pool);
-                                         // 4 cycles after chk_*
+                                         // 5 cycles after chk_*
     input  wire         free_i,
     input  wire [15:0]  free_base_i,
     /* verilator lint_off UNUSEDSIGNAL */
@@ -125,7 +125,7 @@ module header_decoder #(
     // is registered first and the shifts are by SW bits only (timing: a shift by the 16-bit base
     // was the critical path); the mask ORs and the final AND take registered steps as well.
     // chk_* / free_* hold still for many cycles (see cmd_decoder), so the extra stages only delay
-    // free_ok_o (4 cycles after chk_*); the used_q -> free_ok_o path is 3 cycles, which the
+    // free_ok_o (5 cycles after chk_*); the used_q -> free_ok_o path is 3 cycles, which the
     // decoder's hold after a free (3 cycles, then a registered ready) covers.
     localparam G = (MW + 15) / 16;
     localparam SW = (N_SLOTS > 1) ? $clog2(N_SLOTS) : 1;
@@ -138,6 +138,9 @@ module header_decoder #(
     reg [N_SLOTS-1:0] avail_q, clr_q;
     reg [4*G-1:0]     hq4_q;               // 4-bit groups of the mask above the pool, set bit
     reg [G-1:0]       hi_nz_q;             // 16-bit groups
+    localparam G4 = (G + 3) / 4;
+    reg [G4-1:0]      hi_nz4_q;            // 64-bit groups
+    wire [4*G4-1:0]   hnz_pad = {{(4*G4-G){1'b0}}, hi_nz_q};
     reg               hz_q, okl_q;         // no mask bit above the pool / every named slot used
     integer g;
     always @(posedge clk_i) begin
@@ -148,7 +151,8 @@ module header_decoder #(
         for (g = 0; g < G; g = g + 1) hi_nz_q[g] <= |hq4_q[4*g +: 4];
         avail_q <= cbok_q ? (used_q >> cbl_q) : {N_SLOTS{1'b0}};
         mlo2_q <= mlo_q;
-        hz_q  <= (hi_nz_q == {G{1'b0}});
+        for (g = 0; g < G4; g = g + 1) hi_nz4_q[g] <= |hnz_pad[4*g +: 4];
+        hz_q  <= (hi_nz4_q == {G4{1'b0}});
         okl_q <= ((mlo2_q & ~avail_q) == {N_SLOTS{1'b0}});
         free_ok_o <= hz_q && okl_q;
         // slots to free: mask << base, in the same two steps
@@ -170,7 +174,7 @@ module header_decoder #(
 
     always @(posedge clk_i) begin
         slots_free_o <= nfree;
-        have_free_q <= have_free;
+        have_free_q <= have_free;       // (no reset: recomputed every cycle; timing)
         free_idx_q <= free_idx;
         free_oh_q <= ~used_q & (used_q + {{(N_SLOTS-1){1'b0}}, 1'b1});
         done2_q <= done_q;
@@ -200,8 +204,6 @@ module header_decoder #(
             ts_d1_q <= 64'd0;
             cz_q <= 1'b0;
             {idx0_q, idx5_q, marker_q, crc_ok_q} <= 4'd0;
-            have_free_q <= 1'b0;
-            free_idx_q <= 8'd0;
             state_q <= S_HIGH;
             cnt_q   <= {CW{1'b0}};
             gap_q   <= {GW{1'b0}};

@@ -8,6 +8,8 @@
 // For timing, edge, window, fire and timestamp are registered once before the record is updated
 // (no combinational path from the scheduler into the 130 capture flip-flops); ts_d_o is that
 // delayed timestamp (ts_i - 1), which the scheduler uses to stamp DONE at the window's end.
+// t0_o / t1_o follow clicked_o one cycle later (registered capture enables: timing); the
+// scheduler reads them for the HERALD payload a cycle after its verdict.
 `default_nettype none
 module herald (
     input  wire        clk_i,
@@ -31,6 +33,8 @@ module herald (
     assign rise_o = det_s & ~det_prev_q;
     reg  [1:0] rise_d_q;
     reg        win_d_q, fire_d_q;
+    reg  [1:0] cap_q;               // record t0 / t1 (first click of the window)
+    reg [63:0] ts_dd_q;             // ts_d_o delayed (the capture cycle's ts_d_o)
     wire [1:0] hit  = rise_d_q & {2{win_d_q & en_i}};
     wire [1:0] prev = fire_d_q ? 2'b00 : clicked_o;
 
@@ -42,6 +46,8 @@ module herald (
             fire_d_q   <= 1'b0;
             ts_d_o     <= 64'd0;
             clicked_o  <= 2'b00;
+            cap_q      <= 2'b00;
+            ts_dd_q    <= 64'd0;
             t0_o <= 64'd0;
             t1_o <= 64'd0;
         end else begin
@@ -51,8 +57,12 @@ module herald (
             fire_d_q   <= fire_i;
             ts_d_o     <= ts_i;
             clicked_o  <= prev | hit;
-            if (hit[0] && !prev[0]) t0_o <= ts_d_o;
-            if (hit[1] && !prev[1]) t1_o <= ts_d_o;
+            // the timestamps follow a cycle later, from flip-flop enables (timing: 64 enables
+            // each; only HERALD payloads read them, a cycle after the verdict)
+            cap_q      <= hit & ~prev;
+            ts_dd_q    <= ts_d_o;
+            if (cap_q[0]) t0_o <= ts_dd_q;
+            if (cap_q[1]) t1_o <= ts_dd_q;
         end
     end
 endmodule

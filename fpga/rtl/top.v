@@ -32,8 +32,10 @@ module top #(
     wire rst_s;
     sync2 #(.RESET_VAL(1'b1)) u_rst (.clk_i(clk_i), .rst_i(1'b0), .d_i(rst_i), .q_o(rst_s));
     always @(posedge clk_i) if (por_q != 4'hF) por_q <= por_q + 4'd1;
+    reg por_done_q = 1'b0;          // por_q == 15, registered (timing)
+    always @(posedge clk_i) por_done_q <= (por_q == 4'hF);
     reg rst_q = 1'b1;
-    always @(posedge clk_i) rst_q <= rst_s || (por_q != 4'hF);
+    always @(posedge clk_i) rst_q <= rst_s || !por_done_q;
     wire rst = rst_q;
 
     // ---------------------------------------------------------------- nets

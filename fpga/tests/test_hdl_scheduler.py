@@ -227,6 +227,32 @@ async def scheduler_fifo_full_and_abort(dut) -> None:
     assert tb.events == run_schedules([Entry(t0, 2, 10, 4)], clicks, t0 - 20, herald_en=False).events
 
 
+@cocotb.test()
+async def scheduler_period_extremes(dut) -> None:
+    """Shortest period (3 = window + 2) and a period past 2^16 (the period counter's high half
+    counts; the low half reaches 0 while the high half is 1; period - 3 = 0x10000 starts the low
+    half at 0), against the twin."""
+    tb = Bench(dut)
+    await tb.start()
+    t_idle = tb.ts + 20
+    t0 = t_idle + 40
+    t2 = t0 + 100 + 0x10008 + 40
+    entries = [Entry(t0, 4, 3, 1), Entry(t0 + 100, 2, 0x10008, 1), Entry(t2, 2, 0x10003, 2)]
+    clicks = [(t0 + 100 + 0x10008, 1)]     # heralds the second entry's second attempt
+    exp = run_schedules(entries, clicks, t_idle)
+    tb.events.clear()
+    tb.fires.clear()
+    clicker = cocotb.start_soon(tb.drive_clicks(clicks))
+    await tb.push_at(t_idle, entries)
+    while tb.ts < exp.end + 4:
+        await RisingEdge(dut.clk_i)
+    await clicker
+    assert tb.fires == exp.fires == [t0, t0 + 3, t0 + 6, t0 + 9, t0 + 100, t0 + 100 + 0x10008,
+                                     t2, t2 + 0x10003]
+    assert tb.events == exp.events
+    assert exp.heralds == 1
+
+
 @pytest.mark.rtl
 def test_scheduler(tmp_path) -> None:
     run_cocotb(tmp_path, "attempt_core", "test_hdl_scheduler",
