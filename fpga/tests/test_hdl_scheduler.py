@@ -103,6 +103,20 @@ class Bench:
             assert not todo or todo[0][0] > cur, "click schedule fell behind"
             dut.det_i.value = level[0] | (level[1] << 1)
 
+    async def run(self, entries: list[Entry], clicks: list[tuple[int, int]], t_idle: int):
+        """Push ``entries`` at ``t_idle`` with ``clicks`` on the detector pins, run until the
+        twin's prediction says the last entry is over, and return that prediction (events and
+        fires recorded from the RTL in this bench's lists, cleared first)."""
+        exp = run_schedules(entries, clicks, t_idle)
+        self.events.clear()
+        self.fires.clear()
+        clicker = cocotb.start_soon(self.drive_clicks(clicks))
+        await self.push_at(t_idle, entries)
+        while self.ts < exp.end + 4:
+            await RisingEdge(self.dut.clk_i)
+        await clicker
+        return exp
+
 
 def gen_batch(rng: random.Random, t_idle: int, n: int, last_click: dict[int, int]):
     """Entries and clicks for one batch, choosing start times relative to the model's checks."""
@@ -163,14 +177,7 @@ async def scheduler_random_batches(dut) -> None:
     for _ in range(batches):
         t_idle = tb.ts + 20
         entries, clicks = gen_batch(rng, t_idle, 2**AW + 1, last_click)
-        exp = run_schedules(entries, clicks, t_idle)
-        tb.events.clear()
-        tb.fires.clear()
-        clicker = cocotb.start_soon(tb.drive_clicks(clicks))
-        await tb.push_at(t_idle, entries)
-        while tb.ts < exp.end + 4:
-            await RisingEdge(dut.clk_i)
-        await clicker
+        exp = await tb.run(entries, clicks, t_idle)
         assert tb.events == exp.events
         assert tb.fires == exp.fires
         totals["late"] += exp.late
@@ -239,14 +246,7 @@ async def scheduler_period_extremes(dut) -> None:
     t2 = t0 + 100 + 0x10008 + 40
     entries = [Entry(t0, 4, 3, 1), Entry(t0 + 100, 2, 0x10008, 1), Entry(t2, 2, 0x10003, 2)]
     clicks = [(t0 + 100 + 0x10008, 1)]     # heralds the second entry's second attempt
-    exp = run_schedules(entries, clicks, t_idle)
-    tb.events.clear()
-    tb.fires.clear()
-    clicker = cocotb.start_soon(tb.drive_clicks(clicks))
-    await tb.push_at(t_idle, entries)
-    while tb.ts < exp.end + 4:
-        await RisingEdge(dut.clk_i)
-    await clicker
+    exp = await tb.run(entries, clicks, t_idle)
     assert tb.fires == exp.fires == [t0, t0 + 3, t0 + 6, t0 + 9, t0 + 100, t0 + 100 + 0x10008,
                                      t2, t2 + 0x10003]
     assert tb.events == exp.events
