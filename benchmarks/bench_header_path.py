@@ -14,9 +14,10 @@ What runs, all in one process and one event loop, with the node service's own co
   ``HeaderBlock``\\ s; ``NodeService._event_pump`` / ``_on_headers`` (slot book, verification core)
   and ``NodeService._free_loop`` (FREE_MASK packing and one command round trip at a time) run as
   in ``hwctl node``;
-- the partner's real HAVE reports (from a second core on its own arm, unmeasured) are handed to
-  the core 1 ms of device time later through ``NodeService._vrf_apply``, the way ``_rx_loop`` does
-  after ZeroMQ (the ZeroMQ hop itself is not included), and the core timer is serviced per block.
+- the partner's real HAVE reports (made beforehand by a second core on its own arm, unmeasured)
+  arrive 1 ms of device time after they were made, over ZeroMQ (a DEALER named like the partner
+  into the node's ROUTER) and through the node's own ``_rx_loop``; the core timer is serviced per
+  block.
 
 The workload is bench_verification's: ~90 % of a 1.3 MHz source's pulses arrive (gaps), 32-bit
 sequence numbers wrap mid-run, NV memory. The run ends when every header is in the core and every
@@ -34,7 +35,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from hwctl.node import NodeConfig, NodeService, PeerConfig, VerifyConfig
+from hwctl.node import K_VRF, NodeConfig, NodeService, PeerConfig, VerifyConfig
 from hwctl.protocols.verification import SendToPartner, VerificationCore
 from hwctl.transport.backend import Backend
 from hwctl.transport.links import memory_pair
@@ -58,6 +59,7 @@ N_SLOTS = 65536  # device pool of the stand-in: the whole u16 slot field
 CHUNK = 65536  # bytes per read: what SerialLink reads at most (in_waiting, capped) under load
 N = 400_000
 GOAL = 1.3e6
+REPEAT = 3
 
 
 def _arms(n: int, seed: int = 0):
@@ -150,7 +152,13 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK,
         while True:
             await sink.recv_multipart()
 
-    tasks = [asyncio.create_task(c) for c in (node._event_pump(), node._free_loop(), drain_sink())]
+    tasks = [asyncio.create_task(c) for c in (node._event_pump(), node._free_loop(), drain_sink(),
+                                              node._rx_loop())]
+    assert node._router is not None
+    partner = ctx.socket(zmq.DEALER)  # the partner's reports, as its node service sends them
+    partner.linger = 0
+    partner.identity = b"B"
+    partner.connect(node._router.getsockopt(zmq.LAST_ENDPOINT).decode())
     core = node.vcore
     assert core is not None
     n = seqs.size
@@ -173,7 +181,7 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK,
         # device time = the newest HEADER (the stream runs faster than real time)
         now = node._max_ts
         while mi < len(reports) and reports[mi][0] <= now:
-            core.handle_message(reports[mi][1], reports[mi][0])
+            await partner.send_multipart([K_VRF, reports[mi][1]])
             mi += 1
         tm = core.get_timer()
         if tm is not None and tm <= now:
@@ -182,8 +190,10 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK,
     while core.metrics.headers < n or backend.pending_events():
         await asyncio.sleep(0)
     while mi < len(reports):
-        core.handle_message(reports[mi][1], reports[mi][0])
+        await partner.send_multipart([K_VRF, reports[mi][1]])
         mi += 1
+    while core.metrics.messages_received < len(reports):
+        await asyncio.sleep(0)
     core.handle_timer(node._max_ts + LAT)
     node._vrf_apply()
     while node._slots.n_pending or node._free_busy:
@@ -199,6 +209,7 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK,
     if node._router is not None:
         node._router.close()
     sink.close()
+    partner.close()
     ctx.term()
     summary["dev_freed"] = dev.freed
     summary["dev_conflicts"] = dev.conflicts
@@ -222,6 +233,11 @@ def _baseline(stream: bytes, vcfg) -> float:
     return got / (time.perf_counter() - t0)
 
 
+def _median(runs: list[tuple[float, dict]]) -> tuple[float, dict]:
+    """The run with the median rate (REPEAT is odd), with its summary."""
+    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+
+
 def run(n: int = N) -> list[dict]:
     (sa, ta), (sb, tb) = _arms(n)
     vcfg = VerifyConfig(partner="B", memory="nv").core_config()
@@ -232,9 +248,12 @@ def run(n: int = N) -> list[dict]:
     asyncio.run(_node_path(sa, ta, stream, reports))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    rate, summ = asyncio.run(_node_path(sa, ta, stream, reports))  # timed without tracemalloc
-    rate16, summ16 = asyncio.run(_node_path(sa, ta, stream, reports, 16384))
-    rate4, _ = asyncio.run(_node_path(sa, ta, stream, reports, CHUNK, 4096))
+    # timed without tracemalloc; the median of REPEAT runs (a shared VM's noise is +-15 %)
+    rate, summ = _median([asyncio.run(_node_path(sa, ta, stream, reports)) for _ in range(REPEAT)])
+    rate16, _ = _median([asyncio.run(_node_path(sa, ta, stream, reports, 16384))
+                         for _ in range(REPEAT)])
+    rate4, _ = _median([asyncio.run(_node_path(sa, ta, stream, reports, CHUNK, 4096))
+                        for _ in range(REPEAT)])
     assert summ["headers"] == n and summ["double_free"] == 0 and summ["dev_conflicts"] == 0, summ
     assert summ["slots_freed"] == summ["dev_freed"] > 0.5 * n, summ
     assert summ["verified"] > 0.5 * n, summ
