@@ -174,11 +174,12 @@ async def _node_path(seqs, ts, stream: bytes, reports, chunk: int = CHUNK,
             await dev.freed_now.wait()
         dev.allocate(slots[lo:hi])
         data = stream[lo * fl : hi * fl]
-        for k in range(0, len(data), piece or len(data)):  # device reads of `piece` bytes each
-            await dev_end.send(data[k : k + (piece or len(data))])
+        step = piece or len(data)
+        for k in range(0, len(data), step):  # device reads of `piece` bytes each
+            await dev_end.send(data[k : k + step])
         await asyncio.sleep(0)
-        # what _rx_loop does with the partner's reports (minus ZeroMQ), and the core timer with
-        # device time = the newest HEADER (the stream runs faster than real time)
+        # the partner's reports that are due (over ZeroMQ to the node's _rx_loop), and the core
+        # timer with device time = the newest HEADER (the stream runs faster than real time)
         now = node._max_ts
         while mi < len(reports) and reports[mi][0] <= now:
             await partner.send_multipart([K_VRF, reports[mi][1]])

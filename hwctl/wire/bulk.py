@@ -118,11 +118,10 @@ class BulkDecoder:
         if last < 0:
             self._keep(buf)
             return []
-        tail = buf[last + 1 :]
+        first_overlong = self._overlong  # the first frame here began in an overlong run
+        self._overlong = False
+        self._keep(buf[last + 1 :])
         if last < _SMALL:  # a few frames (command responses): numpy's set-up would cost more
-            first_overlong = self._overlong
-            self._overlong = False
-            self._keep(tail)
             return [self._scalar(raw, overlong=(k == 0 and first_overlong))
                     for k, raw in enumerate(buf[:last].split(b"\0"))
                     if raw or (k == 0 and first_overlong)]
@@ -132,9 +131,6 @@ class BulkDecoder:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
         lens = ends - starts
-        first_overlong = self._overlong
-        self._overlong = False
-        self._keep(tail)
 
         fast = lens == ENC_LEN
         if first_overlong:
