@@ -168,10 +168,11 @@ module cmd_decoder #(
     wire [15:0] f_window  = payload_i[127:112];
     assign reg_addr_o = payload_i[255:248];
 
-    // SCHEDULE argument check, in two registered steps that run every cycle on the frame buffer
-    // (timing: window + 2, then the compare: one carry chain each). frame_rx writes its last
-    // byte >= 3 cycles before frame_valid_i rises when its input bytes are >= 3 cycles apart (a
-    // UART byte takes 10 bit times), so barg_q describes the held frame when stage A samples it.
+    // SCHEDULE argument check, in three registered steps that run every cycle on the frame
+    // buffer (timing: window + 2, then the compare, one carry chain each, then the OR with the
+    // zero flags). The SCHEDULE fields are followed by the two CRC bytes in the frame, so frame_rx
+    // writes them >= 2 UART bytes (>= 20 bit times) before frame_valid_i rises: barg_q (and
+    // sched_ok_p / xcode_p a step later) describe the held frame long before stage A samples it.
     localparam MG = (MW + 15) / 16;
     localparam Q4 = MW / 4;
     reg [4*MG-1:0] q4_q;         // 4-bit groups of chk_mask_o with a set bit (timing)
@@ -182,13 +183,15 @@ module cmd_decoder #(
     reg [16:0] wp2_q;             // window + 2
     reg        phz_q;             // period[31:17] == 0 (else period >= 2^17 > window + 2)
     reg        cz_lo_q, cz_hi_q, wz_q, barg_q;   // count halves == 0, window == 0
+    reg        plt_q;             // period[16:0] < window + 2
     always @(posedge clk_i) begin
         wp2_q  <= {1'b0, f_window} + 17'd2;
         phz_q  <= (f_period[31:17] == 15'd0);
         cz_lo_q <= (f_count[15:0] == 16'd0);
         cz_hi_q <= (f_count[31:16] == 16'd0);
         wz_q    <= (f_window == 16'd0);
-        barg_q <= (cz_lo_q && cz_hi_q) || wz_q || (phz_q && (f_period[16:0] < wp2_q));
+        plt_q  <= (f_period[16:0] < wp2_q);
+        barg_q <= (cz_lo_q && cz_hi_q) || wz_q || (phz_q && plt_q);
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];

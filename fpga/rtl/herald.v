@@ -9,7 +9,8 @@
 // (no combinational path from the scheduler into the 130 capture flip-flops); ts_d_o is that
 // delayed timestamp (ts_i - 1), which the scheduler uses to stamp DONE at the window's end.
 // t0_o / t1_o follow clicked_o one cycle later (registered capture enables: timing); the
-// scheduler reads them for the HERALD payload a cycle after its verdict.
+// scheduler reads them for the HERALD payload a cycle after its verdict. single_o (exactly one
+// detector) is registered beside clicked_o, so the verdict is one flip-flop.
 `default_nettype none
 module herald (
     input  wire        clk_i,
@@ -20,6 +21,7 @@ module herald (
     input  wire        fire_i,
     input  wire        in_win_i,
     output reg  [1:0]  clicked_o,
+    output reg         single_o,    // clicked_o is 01 or 10 (registered with it: timing)
     output reg  [63:0] t0_o,
     output reg  [63:0] t1_o,
     output wire [1:0]  rise_o,
@@ -46,6 +48,7 @@ module herald (
             fire_d_q   <= 1'b0;
             ts_d_o     <= 64'd0;
             clicked_o  <= 2'b00;
+            single_o   <= 1'b0;
             cap_q      <= 2'b00;
             ts_dd_q    <= 64'd0;
             t0_o <= 64'd0;
@@ -57,6 +60,7 @@ module herald (
             fire_d_q   <= fire_i;
             ts_d_o     <= ts_i;
             clicked_o  <= prev | hit;
+            single_o   <= (prev[0] | hit[0]) ^ (prev[1] | hit[1]);
             // the timestamps follow a cycle later, from flip-flop enables (timing: 64 enables
             // each; only HERALD payloads read them, a cycle after the verdict)
             cap_q      <= hit & ~prev;

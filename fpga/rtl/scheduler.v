@@ -36,6 +36,7 @@ module scheduler #(
     input  wire         abort_i,
     // herald side
     input  wire [1:0]   clicked_i,
+    input  wire         single_i,   // clicked_i is 01 or 10 (herald, registered)
     input  wire [63:0]  t0_i,
     input  wire [63:0]  t1_i,
     input  wire [63:0]  ts_d_i,     // ts_i - 1 (from herald): DONE is stamped at the window's end
@@ -79,6 +80,7 @@ module scheduler #(
     reg        win1_q, wm1_is1_q;   // window == 1, window == 2 (per entry)
     reg        eval_q;              // the window closed last cycle
     reg        eval2_q;             // ... two cycles ago: the herald record is complete, decide now
+    reg        evl_q;               // eval2_q && last_q, registered a cycle ahead
     // Attempts left: no down-counter. The attempt just fired is the last one (last_q) iff its
     // index is count - 1: set at each fire from flags registered while att_q stood still (att_q
     // changes only at a fire, fires are >= 3 cycles apart): count == 1 for the first attempt,
@@ -113,11 +115,14 @@ module scheduler #(
     // fire0_q implies S_WAIT: it is cleared by an abort, and late / fire0 in the cycle before
     // exclude eq_q (the timestamp only grows).
     wire late   = st_wait_q && late_q;
-    wire single = (clicked_i == 2'b01) || (clicked_i == 2'b10);
+    wire single = single_i;
     wire eval   = eval2_q && st_run_q && !abort_i;
     wire fire   = fire_q && !abort_i;
-    // the entry ends this cycle (besides abort): LATE, HERALD, DONE(EXHAUSTED)
-    wire ends   = late || (eval && (single || last_q));
+    // the entry ends this cycle (besides abort): LATE, HERALD, DONE(EXHAUSTED). evl_q = "the
+    // verdict comes now and this is the last attempt", registered a cycle ahead (last_q holds
+    // still from the attempt to its verdict: period >= window + 2, so the next attempt fires
+    // after the verdict's cycle), so the state flags see two flip-flops and single_i, not a 3-level function.
+    wire ends   = late || (st_run_q && (evl_q || (eval2_q && single)));
     // next attempt: the period counter ran out, attempts are left and the entry is not ending
     // now (a herald may end it in the cycle before, since period >= window + 2)
     // (keep: the terms are LUT outputs of their own, two LUT levels to fire_q; synthesis had
@@ -240,6 +245,7 @@ module scheduler #(
             win_on_q <= 1'b0;
             eval_q <= 1'b0;
             eval2_q <= 1'b0;
+            evl_q <= 1'b0;
         end else begin
             st_idle_q <= (st_idle_q && !pop) || ends;
             st_load_q <= pop;
@@ -253,6 +259,7 @@ module scheduler #(
             win_on_q <= fw_q ? !win1_q : (win_on_q && !wl1_q);
             eval_q <= fw_q ? win1_q : (win_on_q && wl1_q);
             eval2_q <= eval_q;
+            evl_q <= eval_q && last_q;
         end
         if (rst_i) begin
             t_start_q <= 64'd0;

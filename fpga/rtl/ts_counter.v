@@ -4,6 +4,9 @@
 // (carry_q is set while the low half holds 0xFFFF_FFFE), so the high half increments on the same
 // edge the low half wraps. ts_o is therefore always a consistent 64-bit value, and the longest
 // carry chain is 32 bits instead of 64 (157 MHz vs 90 MHz on iCE40 HX8K).
+// carry_q itself is not a 32-bit compare in one cycle (three LUT levels with long routes on ECP5):
+// nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFD here", i.e. the cycle before
+// 0xFFFF_FFFE, and carry_q is the AND of those eight flags (one LUT level each step).
 // INIT sets the reset value (tests start near 2^32 to exercise the low-word wrap).
 `default_nettype none
 module ts_counter #(
@@ -13,18 +16,23 @@ module ts_counter #(
     input  wire        rst_i,
     output wire [63:0] ts_o
 );
+    localparam [31:0] PRE = 32'hFFFF_FFFD;   // low half two cycles before it wraps
     reg [31:0] lo_q, hi_q;
-    reg        carry_q;
+    reg        carry_q;                        // lo_q == 0xFFFF_FFFF: hi_q counts at this edge
+    reg [7:0]  nib_q;                          // per nibble: lo_q was PRE last cycle
 
+    integer k;
     always @(posedge clk_i) begin
         if (rst_i) begin
             lo_q    <= INIT[31:0];
             hi_q    <= INIT[63:32];
             carry_q <= (INIT[31:0] == 32'hFFFF_FFFF);
+            nib_q   <= {8{INIT[31:0] == 32'hFFFF_FFFE}};
         end else begin
             lo_q    <= lo_q + 32'd1;
             hi_q    <= hi_q + {31'd0, carry_q};
-            carry_q <= (lo_q == 32'hFFFF_FFFE);
+            carry_q <= &nib_q;
+            for (k = 0; k < 8; k = k + 1) nib_q[k] <= (lo_q[4*k +: 4] == PRE[4*k +: 4]);
         end
     end
 

@@ -1,6 +1,13 @@
-"""ts_counter: 64-bit split-carry timestamp counter, including the low-word wrap."""
+"""ts_counter: 64-bit split-carry timestamp counter, including the low-word wrap.
+
+The carry into the high half is predicted from registered per-nibble flags two cycles ahead, so
+the reset values right before the wrap (the flags must start consistent with INIT) and the full
+2^64 wrap are tested as well.
+"""
 
 from __future__ import annotations
+
+import os
 
 import cocotb
 import pytest
@@ -8,27 +15,34 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
 
-INIT = 2**32 - 5
+#: reset values: a few cycles before the low-word wrap, each of the last cycles before it (the
+#: carry flags are loaded at reset), a wrap with a non-zero high half, and the 2^64 wrap
+INITS = [2**32 - 5, 2**32 - 3, 2**32 - 2, 2**32 - 1, 7 * 2**32 - 4, 2**64 - 3]
 
 
 @cocotb.test()
 async def counter_counts_through_low_word_wrap(dut) -> None:
-    """ts_o increments by exactly one per cycle, including across 2^32 (split carry)."""
+    """ts_o increments by exactly one per cycle (mod 2^64), including across 2^32."""
+    init = int(os.environ["TS_INIT"])
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 2)
     dut.rst_i.value = 0
     await RisingEdge(dut.clk_i)
     prev = int(dut.ts_o.value)
-    assert prev == INIT
+    assert prev == init
+    wrapped = False
     for _ in range(20):
         await RisingEdge(dut.clk_i)
         cur = int(dut.ts_o.value)
-        assert cur == prev + 1, f"{cur:#x} after {prev:#x}"
+        assert cur == (prev + 1) % 2**64, f"{cur:#x} after {prev:#x}"
+        wrapped |= (cur & 0xFFFF_FFFF) == 0
         prev = cur
-    assert prev > 2**32
+    assert wrapped
 
 
 @pytest.mark.rtl
-def test_counter(tmp_path) -> None:
-    run_cocotb(tmp_path, "ts_counter", "test_hdl_counter", parameters={"INIT": INIT})
+@pytest.mark.parametrize("init", INITS, ids=hex)
+def test_counter(tmp_path, init: int) -> None:
+    run_cocotb(tmp_path, "ts_counter", "test_hdl_counter", parameters={"INIT": init},
+               extra_env={"TS_INIT": str(init)})

@@ -1,11 +1,12 @@
-"""herald: 2-FF synchronization latency, edge detection, first click per detector, enable."""
+"""herald: 2-FF synchronization latency, edge detection, first click per detector, enable; the
+registered single_o flag agrees with clicked_o in every cycle."""
 
 from __future__ import annotations
 
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotb_run import run_cocotb
 from twin_oracle import DET_LAT
 
@@ -20,6 +21,16 @@ async def herald_records_first_clicks(dut) -> None:
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 3)
     dut.rst_i.value = 0
+    seen: set[int] = set()
+
+    async def single_matches_clicked() -> None:
+        while True:
+            await FallingEdge(dut.clk_i)
+            clicked = int(dut.clicked_o.value)
+            seen.add(clicked)
+            assert int(dut.single_o.value) == (clicked in (0b01, 0b10)), f"clicked {clicked:02b}"
+
+    cocotb.start_soon(single_matches_clicked())
     ts = 1000
     dut.ts_i.value = ts
 
@@ -76,6 +87,7 @@ async def herald_records_first_clicks(dut) -> None:
     dut.det_i.value = 0
     await tick(2)
     assert int(dut.clicked_o.value) == 0
+    assert seen == {0b00, 0b01, 0b11}
 
 
 @pytest.mark.rtl
