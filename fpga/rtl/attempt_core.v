@@ -29,7 +29,7 @@ module attempt_core #(
 );
     wire [1:0]  clicked;
     wire        single;
-    wire [63:0] t0, t1, ts_d;
+    wire [63:0] tw, ts_d;
     /* verilator lint_off PINCONNECTEMPTY */
     ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts_o));
     // the same count + 4, for the scheduler's t_start compare (no subtraction there; and the
@@ -38,7 +38,7 @@ module attempt_core #(
     ts_counter #(.INIT(TS_INIT + 64'd4)) u_ts4 (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts4));
     herald u_herald (
         .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
-        .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .single_o(single), .t0_o(t0), .t1_o(t1), .rise_o(),
+        .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .single_o(single), .tw_o(tw), .rise_o(),
         .ts_d_o(ts_d)
     );
     /* verilator lint_on PINCONNECTEMPTY */
@@ -46,7 +46,7 @@ module attempt_core #(
         .clk_i(clk_i), .rst_i(rst_i), .ts4_i(ts4),
         .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
         .window_i(window_i), .full_o(full_o), .abort_i(abort_i),
-        .clicked_i(clicked), .single_i(single), .t0_i(t0), .t1_i(t1), .ts_d_i(ts_d), .fire_o(fire_o), .in_win_o(in_win_o),
+        .clicked_i(clicked), .single_i(single), .tw_i(tw), .ts_d_i(ts_d), .fire_o(fire_o), .in_win_o(in_win_o),
         .running_o(running_o), .cnt_late_o(cnt_late_o), .cnt_both_o(cnt_both_o),
         .cnt_herald_o(cnt_herald_o), .ev_valid_o(ev_valid_o), .ev_op_o(ev_op_o),
         .ev_payload_o(ev_payload_o)

@@ -90,7 +90,9 @@ module cmd_decoder #(
     wire acc = frame_valid_i && rdy_q;
     assign frame_ready_o = rdy_q;
     // stage B -> C: response kind (one-hot) and NAK code
-    reg  c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q;
+    reg  c_val_q, c_time_q, c_ack_q, c_nak_q;
+    reg  c_wr_q;                   // stage C writes a new response (c_q && !c_retry_q: a
+                                   // flip-flop for the ~90 response enables, timing)
     reg [7:0] c_code_q;
 
     // local copies of the frame's seq and opcode bytes (timing: frame_rx is far away)
@@ -253,7 +255,8 @@ module cmd_decoder #(
             busy_q <= 1'b0;
             c_q <= 1'b0;
             rdy_q <= 1'b0;
-            {c_retry_q, c_val_q, c_time_q, c_ack_q, c_nak_q} <= 5'd0;
+            {c_val_q, c_time_q, c_ack_q, c_nak_q} <= 4'd0;
+            c_wr_q <= 1'b0;
             c_code_q <= 8'd0;
             resp_valid_o <= 1'b0;
             resp_seq_o <= 8'd0;
@@ -308,9 +311,9 @@ module cmd_decoder #(
             // stage B: decide (few-input functions of stage A flags). Order of the checks:
             // unknown opcode, length, retry, not a command, then the command's own outcome.
             c_q <= busy_q;
+            c_wr_q <= busy_q && !(known_a && len_ok_a && retry_a);
             if (busy_q) begin
                 busy_q <= 1'b0;
-                c_retry_q <= known_a && len_ok_a && retry_a;
                 c_val_q   <= len_ok_a && go_a && k_val_a;
                 c_time_q  <= len_ok_a && go_a && k_time_a;
                 c_ack_q   <= len_ok_a && go_a && k_ack_a;
@@ -324,21 +327,19 @@ module cmd_decoder #(
                 abort_q <= len_ok_a && go_a && k_abort_a;
             end
             // stage C: write the response (one-hot AND-OR mux)
-            if (c_q) begin
-                resp_valid_o <= 1'b1;
-                if (!c_retry_q) begin
-                    resp_seq_o <= seq_a;
-                    resp_op_o <= c_val_q ? `HW_OP_REG_VALUE : c_time_q ? `HW_OP_TIME_VALUE :
-                                 c_ack_q ? `HW_OP_ACK : `HW_OP_NAK;
-                    resp_len_o <= c_val_q ? 6'(`HW_LEN_REG_VALUE) : c_time_q ? 6'(`HW_LEN_TIME_VALUE) :
-                                  c_ack_q ? 6'(`HW_LEN_ACK) : 6'(`HW_LEN_NAK);
-                    resp_pl_o <= ({64{c_val_q}}  & {b0_a, rdata_a, 24'd0})
-                               | ({64{c_time_q}} & ts_i)
-                               | ({64{c_ack_q}}  & {op_a, 56'd0})
-                               | ({64{c_nak_q}}  & {op_a, c_code_q, 48'd0});
-                    last_v_q <= 1'b1;
-                    last_seq_q <= seq_a;
-                end
+            if (c_q) resp_valid_o <= 1'b1;   // (a retry re-sends the last response)
+            if (c_wr_q) begin
+                resp_seq_o <= seq_a;
+                resp_op_o <= c_val_q ? `HW_OP_REG_VALUE : c_time_q ? `HW_OP_TIME_VALUE :
+                             c_ack_q ? `HW_OP_ACK : `HW_OP_NAK;
+                resp_len_o <= c_val_q ? 6'(`HW_LEN_REG_VALUE) : c_time_q ? 6'(`HW_LEN_TIME_VALUE) :
+                              c_ack_q ? 6'(`HW_LEN_ACK) : 6'(`HW_LEN_NAK);
+                resp_pl_o <= ({64{c_val_q}}  & {b0_a, rdata_a, 24'd0})
+                           | ({64{c_time_q}} & ts_i)
+                           | ({64{c_ack_q}}  & {op_a, 56'd0})
+                           | ({64{c_nak_q}}  & {op_a, c_code_q, 48'd0});
+                last_v_q <= 1'b1;
+                last_seq_q <= seq_a;
             end
         end
     end

@@ -46,8 +46,9 @@ module frame_rx #(
     reg        blocked_q;    // a frame was held (not taken) last cycle
     reg        wr_q;         // write dbyte_q to the buffer and CRC this cycle
     reg [7:0]  dbyte_q;
-    reg [FMAX-1:0] wsel_q;   // one-hot position of the next decoded byte
-    reg [FMAX-1:0] wcur_q;   // one-hot position of dbyte_q (no index decode: timing)
+    reg [FMAX-1:0] wsel_q;   // one-hot position of dbyte_q / the next decoded byte; it moves
+                             // on with the write (wr_q), a cycle after wen (timing: wen is a
+                             // LUT output and had fanned out to two position vectors)
     reg        rem0_q;       // rem_q == 0
     reg        full_q;       // len_q == FMAX
     reg        short_q;      // len_q < 4
@@ -106,7 +107,6 @@ module frame_rx #(
             blocked_q <= 1'b0;
             dbyte_q <= 8'd0;
             wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
-            wcur_q <= {FMAX{1'b0}};
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
             full_q <= 1'b0;
@@ -171,19 +171,19 @@ module frame_rx #(
             if (wen) begin
                 wr_q <= 1'b1;
                 dbyte_q <= dbyte;
-                wcur_q <= wsel_q;
                 len_q <= len_q + 6'd1;
                 full_q <= (len_q == FMAX - 1);
                 short_q <= (len_q < 6'd3);
                 lm4_q <= len_q - 6'd3;
             end
             // write position: back to 0 at a delimiter (in_dl_q excludes a UART error), else
-            // one on per written byte (an enable of few registered inputs: timing)
+            // one on after each write (enable from flip-flops: timing; a write and the next
+            // input byte's flags are >= 2 cycles apart)
             if (in_dl_q) wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
-            else if (wen) wsel_q <= wsel_q << 1;
+            else if (wr_q) wsel_q <= wsel_q << 1;
             if (wr_q) begin
                 for (i = 0; i < FMAX; i = i + 1)
-                    if (wcur_q[i]) buf_q[i] <= dbyte_q;
+                    if (wsel_q[i]) buf_q[i] <= dbyte_q;
                 crc_q <= crc_nx;
             end
         end

@@ -99,7 +99,9 @@ module frame_tx #(
         crc_en_q <= 1'b0;
         if (crc_en_q) crc_q <= crc_nx;
         // k < len + 2: a compare of len_i with a constant per bit, taken in every idle cycle (the
-        // last one is the load; enable from a flip-flop: timing)
+        // last one is the load; enable from a flip-flop: timing). No reset: the state is idle
+        // after reset, so they are loaded before any frame starts (a reset term had put one more
+        // LUT level behind the compare).
         if (idle_q) begin
             for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
             for (k = 0; k < BMAX; k = k + 1) crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
@@ -107,8 +109,6 @@ module frame_tx #(
         if (rst_i) begin
             state_q <= S_IDLE;
             idle_q <= 1'b1;
-            th_q <= {L{1'b0}};
-            crcen_q <= {BMAX{1'b0}};
             cnt_q <= {CW{1'b0}};
             cnt1_q <= 1'b0;
             crc_q <= 16'hFFFF;

@@ -1,15 +1,18 @@
 // Herald logic (single-click scheme, ESP paper Sec. II-B): two detector click inputs, each
 // synchronized (2 FF) and rising-edge detected. While the scheduler holds the detection window
 // open (in_win_i; fire_i marks its first cycle and clears the previous attempt's record), the first
-// click of each detector is recorded with its timestamp (the cycle its synchronized edge is seen,
-// i.e. 2 cycles after the pin). clicked_o/t0_o/t1_o hold the record for the scheduler's verdict
-// two cycles after the window closes: exactly one detector = success, none or both = failure.
+// click of each detector is recorded (clicked_o), and the timestamp of the window's first click
+// (tw_o: the cycle its synchronized edge is seen, i.e. 2 cycles after the pin). With exactly one
+// detector, the only one a HERALD reports, that is its first click. clicked_o / tw_o hold the
+// record for the scheduler's verdict two cycles after the window closes: exactly one detector =
+// success, none or both = failure.
 // en_i = CONTROL.HERALD_EN; clicks are ignored while it is 0.
 // For timing, edge, window, fire and timestamp are registered once before the record is updated
 // (no combinational path from the scheduler into the 130 capture flip-flops); ts_d_o is that
 // delayed timestamp (ts_i - 1), which the scheduler uses to stamp DONE at the window's end.
-// t0_o / t1_o follow clicked_o one cycle later (registered capture enables: timing); the
-// scheduler reads them for the HERALD payload a cycle after its verdict. single_o (exactly one
+// tw_o follows clicked_o one cycle later (registered capture enable: timing); the scheduler
+// reads it for the HERALD payload a cycle after its verdict (one timestamp, not a choice of two
+// by the detector: that select had fanned out to 64 payload bits). single_o (exactly one
 // detector) is registered beside clicked_o, so the verdict is one flip-flop.
 `default_nettype none
 module herald (
@@ -22,8 +25,7 @@ module herald (
     input  wire        in_win_i,
     output reg  [1:0]  clicked_o,
     output reg         single_o,    // clicked_o is 01 or 10 (registered with it: timing)
-    output reg  [63:0] t0_o,
-    output reg  [63:0] t1_o,
+    output reg  [63:0] tw_o,        // timestamp of the window's first click (either detector)
     output wire [1:0]  rise_o,
     output reg  [63:0] ts_d_o
 );
@@ -35,7 +37,7 @@ module herald (
     assign rise_o = det_s & ~det_prev_q;
     reg  [1:0] rise_d_q;
     reg        win_d_q, fire_d_q;
-    reg  [1:0] cap_q;               // record t0 / t1 (first click of the window)
+    reg        cap_q;               // record tw_o (first click of the window)
     reg [63:0] ts_dd_q;             // ts_d_o delayed (the capture cycle's ts_d_o)
     wire [1:0] hit  = rise_d_q & {2{win_d_q & en_i}};
     wire [1:0] prev = fire_d_q ? 2'b00 : clicked_o;
@@ -49,10 +51,9 @@ module herald (
             ts_d_o     <= 64'd0;
             clicked_o  <= 2'b00;
             single_o   <= 1'b0;
-            cap_q      <= 2'b00;
+            cap_q      <= 1'b0;
             ts_dd_q    <= 64'd0;
-            t0_o <= 64'd0;
-            t1_o <= 64'd0;
+            tw_o <= 64'd0;
         end else begin
             det_prev_q <= det_s;
             rise_d_q   <= rise_o;
@@ -63,10 +64,9 @@ module herald (
             single_o   <= (prev[0] | hit[0]) ^ (prev[1] | hit[1]);
             // the timestamps follow a cycle later, from flip-flop enables (timing: 64 enables
             // each; only HERALD payloads read them, a cycle after the verdict)
-            cap_q      <= hit & ~prev;
+            cap_q      <= (hit != 2'b00) && (prev == 2'b00);
             ts_dd_q    <= ts_d_o;
-            if (cap_q[0]) t0_o <= ts_dd_q;
-            if (cap_q[1]) t1_o <= ts_dd_q;
+            if (cap_q) tw_o <= ts_dd_q;
         end
     end
 endmodule

@@ -37,8 +37,7 @@ module scheduler #(
     // herald side
     input  wire [1:0]   clicked_i,
     input  wire         single_i,   // clicked_i is 01 or 10 (herald, registered)
-    input  wire [63:0]  t0_i,
-    input  wire [63:0]  t1_i,
+    input  wire [63:0]  tw_i,       // timestamp of the window's first click (herald)
     input  wire [63:0]  ts_d_i,     // ts_i - 1 (from herald): DONE is stamped at the window's end
     output wire         fire_o,
     output wire         in_win_o,
@@ -58,8 +57,8 @@ module scheduler #(
     // ABORT fans out into wide enables (timing).
     reg        st_idle_q, st_load_q, st_sub1_q, st_sub2_q, st_cmp1_q, st_cmp2_q, st_wait_q, st_run_q;
     reg [63:0] t_start_q;
-    reg [31:0] count_q, period_m3_q;
-    reg [15:0] window_m1_q;
+    reg [31:0] count_q, period_q, period_m3_q;
+    reg [15:0] window_q, window_m1_q;
     reg [7:0]  o_gt_q, o_eq_q;      // compare stage 1 (8-bit groups)
     reg        late_q, fire0_q;
     reg        act_late_q, act_her_q, act_done_q, act_abort_q, her_det_q;
@@ -193,12 +192,15 @@ module scheduler #(
         if (fire_q) last_q <= fire0_q ? c_is1_q : &a_eq_q;
         // the datapath, loaded by one state flag each
         if (st_load_q) begin            // FIFO output straight into registers
-            {t_start_q, count_q, period_m3_q, window_m1_q} <= fifo_dout;
+            {t_start_q, count_q, period_q, window_q} <= fifo_dout;
         end
+        // derived values, free-running (no enable, no load mux: a carry chain straight into the
+        // flip-flops, timing); valid from SUB2 on, and the entry's registers hold still until
+        // the next LOAD
+        period_m3_q <= period_q - 32'd3;
+        window_m1_q <= window_q - 16'd1;
+        cm2_q <= count_q - 32'd2;
         if (st_sub1_q) begin
-            period_m3_q <= period_m3_q - 32'd3;
-            window_m1_q <= window_m1_q - 16'd1;
-            cm2_q <= count_q - 32'd2;
             c_hz_q <= (count_q[31:16] == 16'd0);
             c_l1_q <= (count_q[15:0] == 16'd1);
         end
@@ -235,7 +237,7 @@ module scheduler #(
         ev_op_o <= (act_late_q ? `HW_OP_LATE : 8'd0) | (act_her_q ? `HW_OP_HERALD : 8'd0)
                  | ((act_done_q || act_abort_q) ? `HW_OP_DONE : 8'd0);
         ev_payload_o <= ({128{act_late_q}}  & {t_start_q, ts_d_i})
-                      | ({128{act_her_q}}   & {her_det_q ? t1_i : t0_i, 7'd0, her_det_q, att_q, 24'd0})
+                      | ({128{act_her_q}}   & {tw_i, 7'd0, her_det_q, att_q, 24'd0})
                       | ({128{act_done_q}}  & {ts_ev_q, count_q, `HW_DONE_EXHAUSTED, 24'd0})
                       | ({128{act_abort_q}} & {ts_d_i, nfired_q, `HW_DONE_ABORTED, 24'd0});
 
@@ -264,8 +266,8 @@ module scheduler #(
         if (rst_i) begin
             t_start_q <= 64'd0;
             count_q <= 32'd0;
-            period_m3_q <= 32'd0;
-            window_m1_q <= 16'd0;
+            period_q <= 32'd0;
+            window_q <= 16'd0;
             pcl_q <= 16'd1;
             pch_q <= 16'd0;
             pcl0_q <= 1'b0;

@@ -34,9 +34,19 @@ module top #(
     always @(posedge clk_i) if (por_q != 4'hF) por_q <= por_q + 4'd1;
     reg por_done_q = 1'b0;          // por_q == 15, registered (timing)
     always @(posedge clk_i) por_done_q <= (por_q == 4'hF);
-    reg rst_q = 1'b1;
-    always @(posedge clk_i) rst_q <= rst_s || !por_done_q;
-    wire rst = rst_q;
+    // One reset flip-flop per block (rst_copy: timing, a single one fanned out to ~4000
+    // flip-flops across the die was a 2+ ns route). All copies switch together.
+    localparam NRST = 10;
+    localparam R_CORE = 0, R_HDR = 1, R_URX = 2, R_FRX = 3, R_DEC = 4, R_REGS = 5, R_EVT = 6,
+               R_TXA = 7, R_FTX = 8, R_UTX = 9;
+    wire [NRST-1:0] rst_q;
+    wire            rst_d = rst_s || !por_done_q;
+    genvar gr;
+    generate
+        for (gr = 0; gr < NRST; gr = gr + 1) begin : g_rst
+            rst_copy u_rst_copy (.clk_i(clk_i), .d_i(rst_d), .q_o(rst_q[gr]));
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- nets
     wire [63:0]  ts;
@@ -83,7 +93,7 @@ module top #(
 
     // ---------------------------------------------------------------- timing core
     attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_core (
-        .clk_i(clk_i), .rst_i(rst), .det_i(det_i), .herald_en_i(herald_en),
+        .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .det_i(det_i), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
         .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
         .running_o(running), .cnt_late_o(cnt_late), .cnt_both_o(cnt_both),
@@ -97,7 +107,7 @@ module top #(
     end
 
     header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
-        .clk_i(clk_i), .rst_i(rst), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
+        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
         .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
         .free_ok_o(free_ok), .free_i(free), .free_base_i(chk_base), .free_mask_i(chk_mask),
         .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
@@ -106,16 +116,16 @@ module top #(
 
     // ---------------------------------------------------------------- host link: receive
     uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_urx (
-        .clk_i(clk_i), .rst_i(rst), .rx_i(uart_rx_i), .data_o(rx_byte), .valid_o(rx_valid),
+        .clk_i(clk_i), .rst_i(rst_q[R_URX]), .rx_i(uart_rx_i), .data_o(rx_byte), .valid_o(rx_valid),
         .err_o(rx_err)
     );
     frame_rx u_frx (
-        .clk_i(clk_i), .rst_i(rst), .byte_i(rx_byte), .byte_valid_i(rx_valid), .byte_err_i(rx_err),
+        .clk_i(clk_i), .rst_i(rst_q[R_FRX]), .byte_i(rx_byte), .byte_valid_i(rx_valid), .byte_err_i(rx_err),
         .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq), .op_o(f_op),
         .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err), .err_code_o(f_err_code)
     );
     cmd_decoder u_dec (
-        .clk_i(clk_i), .rst_i(rst), .ts_i(ts),
+        .clk_i(clk_i), .rst_i(rst_q[R_DEC]), .ts_i(ts),
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
         .reg_addr_o(reg_addr), .reg_waddr_o(reg_waddr), .reg_we_o(reg_we), .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
@@ -130,7 +140,7 @@ module top #(
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
     regfile u_regs (
-        .clk_i(clk_i), .rst_i(rst), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
+        .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running), .sched_full_i(sched_full), .evt_pending_i(evq_pending),
         .slots_free_i(slots_free),
@@ -143,12 +153,12 @@ module top #(
 
     // ---------------------------------------------------------------- host link: transmit
     event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM)) u_evt (
-        .clk_i(clk_i), .rst_i(rst), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
+        .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)
     );
     tx_arb u_txa (
-        .clk_i(clk_i), .rst_i(rst),
+        .clk_i(clk_i), .rst_i(rst_q[R_TXA]),
         .resp_valid_i(resp_valid), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
         .resp_op_i(resp_op), .resp_len_i(resp_len), .resp_pl_i(resp_pl),
         .ev_empty_i(evq_empty), .ev_rd_o(evq_rd), .ev_dout_i(evq_dout),
@@ -156,12 +166,12 @@ module top #(
         .tx_len_o(tx_len), .tx_pl_o(tx_pl)
     );
     frame_tx #(.PMAX(16)) u_ftx (
-        .clk_i(clk_i), .rst_i(rst), .valid_i(tx_valid), .ready_o(tx_ready), .seq_i(tx_seq),
+        .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(tx_valid), .ready_o(tx_ready), .seq_i(tx_seq),
         .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(tx_byte),
         .byte_valid_o(tx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
     uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_utx (
-        .clk_i(clk_i), .rst_i(rst), .data_i(tx_byte), .valid_i(tx_byte_valid),
+        .clk_i(clk_i), .rst_i(rst_q[R_UTX]), .data_i(tx_byte), .valid_i(tx_byte_valid),
         .ready_o(tx_byte_ready), .tx_o(uart_tx_o)
     );
 endmodule

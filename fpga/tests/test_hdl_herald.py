@@ -59,7 +59,7 @@ async def herald_records_first_clicks(dut) -> None:
     dut.in_win_i.value = 0
     await tick(2)
     assert int(dut.clicked_o.value) == 0b01
-    assert int(dut.t0_o.value) == t_pin + DET_LAT
+    assert int(dut.tw_o.value) == t_pin + DET_LAT
     # A click outside the window is not recorded; the next fire clears the record.
     dut.det_i.value = 2
     await tick(3)
