@@ -3,10 +3,10 @@
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
 // exists) and wr_ok_o (it is writable, CONTROL or SCRATCH) show, every cycle, the register at
-// addr_i of three cycles earlier, read two cycles earlier (timing: decode, AND-OR groups, OR; no
-// read mux in front of the command decoder). The decoder's address is a frame-buffer byte that is
-// final many cycles (>= 2 UART bytes) before the decoder samples rdata_o, so it sees the register
-// it asked for, at most 3 cycles old. Writes use waddr_i with we_i and are ignored for read-only
+// addr_i of four cycles earlier, read two cycles earlier (timing: nibble decode, select, AND-OR
+// groups, OR; no read mux in front of the command decoder). The decoder's address is a
+// frame-buffer byte that is final many cycles (>= 2 UART bytes) before the decoder samples
+// rdata_o, so it sees the register it asked for, at most 3 cycles old. Writes use waddr_i with we_i and are ignored for read-only
 // addresses.
 `default_nettype none
 `include "wire_spec.vh"
@@ -110,8 +110,10 @@ module regfile (
         end
     end
 
-    // Read path, three registered steps (timing): the address decode (one-hot select and the
-    // rd_ok / wr_ok flags), then four AND-OR groups of at most four registers each, then their OR.
+    // Read path, four registered steps (timing): each address nibble decoded to one-hot, the
+    // select (an AND of two of those flags) and wr_ok, then four AND-OR groups of at most four
+    // registers each and rd_ok (OR of the selects), then their OR. (A direct 8-bit compare per
+    // register had been mapped with shared terms: 3 LUT levels behind a high-fanout node.)
     localparam NR = 15;
     wire [32*NR-1:0] vals = {
         scratch_q, evt_lost_q, {24'd0, slots_free_i}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
@@ -125,8 +127,10 @@ module regfile (
         8'(`HW_REG_ERR_LATE), 8'(`HW_REG_ERR_CRC), 8'(`HW_REG_STATUS), 8'(`HW_REG_CONTROL),
         8'(`HW_REG_VERSION), 8'(`HW_REG_ID)};
 
+    reg [15:0]   ahi_q, alo_q;          // one-hot addr_i[7:4] / addr_i[3:0]
+    localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH);
     reg [NR-1:0] sel_q;
-    reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
+    reg          wr_ok_q, rd_ok_q2, wr_ok_q2;
     reg [127:0]  grp, grp_q;
     integer r, g, k;
     always @* begin
@@ -137,12 +141,17 @@ module regfile (
         end
     end
     always @(posedge clk_i) begin
-        for (k = 0; k < NR; k = k + 1) sel_q[k] <= (addr_i == ADDRS[8*k +: 8]);
-        rd_ok_q <= 1'b0;
-        for (k = 0; k < NR; k = k + 1) if (addr_i == ADDRS[8*k +: 8]) rd_ok_q <= 1'b1;
-        wr_ok_q <= (addr_i == `HW_REG_CONTROL) || (addr_i == `HW_REG_SCRATCH);
+        for (k = 0; k < 16; k = k + 1) begin
+            ahi_q[k] <= (addr_i[7:4] == k[3:0]);
+            alo_q[k] <= (addr_i[3:0] == k[3:0]);
+        end
+        for (k = 0; k < NR; k = k + 1)
+            sel_q[k] <= ahi_q[ADDRS[8*k+4 +: 4]] && alo_q[ADDRS[8*k +: 4]];
+        wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
+                || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]]);
         grp_q <= grp;
-        {rd_ok_q2, wr_ok_q2} <= {rd_ok_q, wr_ok_q};
+        rd_ok_q2 <= |sel_q;
+        wr_ok_q2 <= wr_ok_q;
         rdata_o <= grp_q[31:0] | grp_q[63:32] | grp_q[95:64] | grp_q[127:96];
         {rd_ok_o, wr_ok_o} <= {rd_ok_q2, wr_ok_q2};
     end

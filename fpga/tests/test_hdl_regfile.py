@@ -18,7 +18,7 @@ STROBES = {
 }
 
 
-READ_LAT = 3  # registered read: outputs show addr_i of three cycles earlier
+READ_LAT = 4  # registered read: outputs show addr_i of four cycles earlier
 
 
 async def read(dut, addr: int) -> tuple[int, bool, bool]:
