@@ -111,11 +111,17 @@ module header_decoder #(
         nfree = 8'd0;
         for (j = 0; j < NG; j = j + 1) nfree = nfree + {5'd0, gcnt_q[3*j +: 3]};
     end
+    // population count of 4 bits as plain logic, one LUT per output bit (written as a sum,
+    // synthesis had built it from carry chains, shared with the free-slot search's)
+    function automatic [2:0] pop4(input [3:0] v);
+        pop4[2] = &v;
+        pop4[1] = !(&v) && ((v[0] && v[1]) || (v[0] && v[2]) || (v[0] && v[3]) || (v[1] && v[2])
+                            || (v[1] && v[3]) || (v[2] && v[3]));
+        pop4[0] = ^v;
+    endfunction
     integer jg;
     always @(posedge clk_i)
-        for (jg = 0; jg < NG; jg = jg + 1)
-            gcnt_q[3*jg +: 3] <= {2'd0, unused_pad[4*jg]} + {2'd0, unused_pad[4*jg+1]}
-                               + {2'd0, unused_pad[4*jg+2]} + {2'd0, unused_pad[4*jg+3]};
+        for (jg = 0; jg < NG; jg = jg + 1) gcnt_q[3*jg +: 3] <= pop4(unused_pad[4*jg +: 4]);
 
     // FREE check in two registered steps (timing): (1) slot base + i allocated, for i < N_SLOTS,
     // the low mask bits, and 16-bit group ORs of the mask bits >= N_SLOTS (which name no slot);
