@@ -38,6 +38,10 @@ class Target:
     cells: tuple[str, ...]
     #: top parameters for this target (``--param`` overrides them)
     params: tuple[tuple[str, int], ...] = ()
+    #: nextpnr placer (``--placer`` overrides it)
+    placer: str = "heap"
+    #: rough place-and-route time per seed on one core, for the progress message
+    pnr_time: str = "1-3 min"
 
 
 TARGETS: dict[str, Target] = {
@@ -51,8 +55,14 @@ TARGETS: dict[str, Target] = {
         ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DP16KD", "TRELLIS_IO"),
         # FIFOs in LUT RAM: a DP16KD without output register has 5.8 ns clock-to-out
         (("FIFO_LUTRAM", 1),),
+        # simulated annealing: slower, but its placements are both faster and far less spread
+        # over seeds than HeAP's for this design (fpga/README.md, "Third fmax round")
+        placer="sa", pnr_time="3-6 min",
     ),
 }
+
+
+PLACERS = ("heap", "sa")
 
 
 class SynthError(HwctlError):
@@ -70,6 +80,7 @@ class SynthResult:
     commands: list[str] = field(default_factory=list)
     seed: int | None = None
     per_seed: dict[int, float | None] = field(default_factory=dict)
+    placer: str = ""
 
     @property
     def met(self) -> bool:
@@ -160,16 +171,21 @@ def check_latches(workdir: Path, params: dict[str, int] | None = None,
 
 
 def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,
-               params: dict[str, int] | None = None, status=None, seeds: int = 1) -> SynthResult:
+               params: dict[str, int] | None = None, status=None, seeds: int = 1,
+               placer: str | None = None) -> SynthResult:
     """Synthesize ``top`` for ``target`` once, place/route it with placement seeds
-    ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded."""
+    ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded.
+    ``placer`` is nextpnr's placer (``heap`` or ``sa``; default: the target's)."""
     tgt = TARGETS[target]
+    placer = placer or tgt.placer
+    if placer not in PLACERS:
+        raise UserError(f"unknown placer {placer!r} (choose from {', '.join(PLACERS)})")
     params = {**dict(tgt.params), **(params or {})}
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"top_{target}.json"
     script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir)
-    result = SynthResult(target, tgt.device, None, tgt.goal_mhz)
+    result = SynthResult(target, tgt.device, None, tgt.goal_mhz, placer=placer)
     result.commands.append(f"yosys -p \"{script}\"")
     if status:
         status.update(f"yosys {tgt.synth_cmd} (about 10-60 s)...")
@@ -179,11 +195,12 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
     for sd in range(seed, seed + max(1, seeds)):
         report = workdir / f"report_{target}_seed{sd}.json"
         pnr = [find_tool(tgt.pnr_tool), *tgt.pnr_args, "--json", netlist.name, "--freq", str(freq),
-               "--seed", str(sd), "--timing-allow-fail", "--report", report.name,
+               "--seed", str(sd), "--placer", placer, "--timing-allow-fail", "--report", report.name,
                "-l", f"nextpnr_{target}_seed{sd}.log", "-q"]
         result.commands.append(" ".join([tgt.pnr_tool, *pnr[1:]]))
         if status:
-            status.update(f"{tgt.pnr_tool} place and route, seed {sd} (about 1-3 min)...")
+            status.update(f"{tgt.pnr_tool} place and route ({placer} placer), seed {sd} "
+                          f"(about {tgt.pnr_time if placer == tgt.placer else '1-6 min'})...")
         res = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
         if res.returncode != 0 or not report.exists():
             raise SynthError(f"{tgt.pnr_tool} failed:\n{(res.stderr or res.stdout)[-3000:]}")
@@ -223,6 +240,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="try N placement seeds from --seed on and report the best (Fmax "
                              "varies by +-10%% with placement); every seed's Fmax is listed")
+    parser.add_argument("--placer", choices=PLACERS, default=None,
+                        help="nextpnr placer (default: sa for ecp5, heap for ice40)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
     parser.add_argument("--out", type=Path, default=None,
@@ -240,14 +259,15 @@ def run(args: argparse.Namespace) -> int:
         workdir = args.out
     try:
         if args.json:
-            res = synthesize(args.target, workdir, args.freq, args.seed, params, seeds=args.seeds)
+            res = synthesize(args.target, workdir, args.freq, args.seed, params, seeds=args.seeds,
+                             placer=args.placer)
         else:
             from rich.console import Console
 
             console = Console(stderr=True)
             with console.status("starting...") as status:
                 res = synthesize(args.target, workdir, args.freq, args.seed, params, status,
-                                 seeds=args.seeds)
+                                 seeds=args.seeds, placer=args.placer)
     except SynthError as exc:
         print(f"hwctl synth: {exc}", file=sys.stderr)
         return 1
@@ -256,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
             tmp.cleanup()
     if args.json:
         print(json.dumps({"target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
-                          "goal_mhz": res.goal_mhz, "met": res.met, "seed": res.seed,
+                          "goal_mhz": res.goal_mhz, "met": res.met, "seed": res.seed, "placer": res.placer,
                           "per_seed_fmax_mhz": res.per_seed,
                           "resources": {k: {"used": u, "available": a}
                                         for k, (u, a) in res.resources.items()},
@@ -277,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
     console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "
-                  f"{res.seed}; no inferred latches")
+                  f"{res.seed} ({res.placer} placer); no inferred latches")
     if len(res.per_seed) > 1:
         console.print("per seed: " + ", ".join(
             f"{sd}: {f:.1f} MHz" if f is not None else f"{sd}: ?" for sd, f in res.per_seed.items()))

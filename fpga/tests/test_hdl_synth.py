@@ -3,6 +3,7 @@ full place-and-route via `hwctl synth` (slow)."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_param_parsing() -> None:
         "CLKS_PER_BIT": 4, "TS_INIT": 16}
     with pytest.raises(synth.UserError):
         synth._parse_params(["nonsense"])
+
+
+def test_unknown_placer_is_a_user_error(tmp_path: Path) -> None:
+    # refused before yosys runs; the CLI offers only the known ones
+    with pytest.raises(synth.UserError, match="placer"):
+        synth.synthesize("ecp5", tmp_path, placer="fastest")
+    parser = argparse.ArgumentParser()
+    synth.add_arguments(parser)
+    assert parser.parse_args(["--target", "ecp5"]).placer is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--placer", "fastest"])
 
 
 @pytest.mark.synth
