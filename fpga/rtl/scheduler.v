@@ -129,8 +129,10 @@ module scheduler #(
     (* keep *) wire f_run  = st_run_q && pcz_q;
     (* keep *) wire f_cont = !last_q && !(eval2_q && single);
     (* keep *) wire f_wait = st_wait_q && eq_q;
-    wire fireN_d = !rst_i && !abort_i && f_run && f_cont;
-    wire fire0_d = !rst_i && !abort_i && f_wait;
+    // (reset and abort clear the fire flags through the flip-flops' synchronous reset, not as
+    // data: one LUT level less on this path)
+    wire fireN_d = f_run && f_cont;
+    wire fire0_d = f_wait;
 
     assign fire_o       = fire;
     assign in_win_o     = fire || win_on_q;
@@ -167,10 +169,14 @@ module scheduler #(
              || (&q_eq_q[3:1] && q_gt_q[0]);
         eq_q <= &q_eq_q;
         late_q  <= !rst_i && st_wait_q && gt_q;
-        fire0_q <= fire0_d;
-        fireN_q <= fireN_d;
-        fire_q  <= fire0_d || fireN_d;
-        fw_q    <= fire0_d || fireN_d;
+        if (rst_i || abort_i) begin
+            {fire0_q, fireN_q, fire_q, fw_q} <= 4'd0;
+        end else begin
+            fire0_q <= fire0_d;
+            fireN_q <= fireN_d;
+            fire_q  <= fire0_d || fireN_d;
+            fw_q    <= fire0_d || fireN_d;
+        end
         a_eq_q  <= {att_q[31:24] == cm2_q[31:24], att_q[23:16] == cm2_q[23:16],
                     att_q[15:8] == cm2_q[15:8], att_q[7:0] == cm2_q[7:0]};
         // period counter: free-running, reloaded by each attempt (P - 3, so it reaches 0 two
