@@ -111,8 +111,8 @@ module regfile (
     end
 
     // Read path, four registered steps (timing): each address nibble decoded to one-hot, the
-    // select (an AND of two of those flags) and wr_ok, then four AND-OR groups of at most four
-    // registers each and rd_ok (OR of the selects), then their OR. (A direct 8-bit compare per
+    // select (an AND of two of those flags), rd_ok and wr_ok, then four AND-OR groups of at most
+    // four registers each, then their OR. (A direct 8-bit compare per
     // register had been mapped with shared terms: 3 LUT levels behind a high-fanout node.)
     localparam NR = 15;
     wire [32*NR-1:0] vals = {
@@ -128,11 +128,13 @@ module regfile (
         8'(`HW_REG_VERSION), 8'(`HW_REG_ID)};
 
     reg [15:0]   ahi_q, alo_q;          // one-hot addr_i[7:4] / addr_i[3:0]
+    reg [15:0]   lok_q;                 // lok_q[h]: a register has address {h, addr_i[3:0]}
     localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH);
     reg [NR-1:0] sel_q;
-    reg          wr_ok_q, rd_ok_q2, wr_ok_q2;
+    reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
+    reg [15:0]   lok;
     reg [127:0]  grp, grp_q;
-    integer r, g, k;
+    integer r, g, k, rr;
     always @* begin
         for (g = 0; g < 4; g = g + 1) begin
             grp[32*g +: 32] = 32'd0;
@@ -140,17 +142,27 @@ module regfile (
                 grp[32*g +: 32] = grp[32*g +: 32] | ({32{sel_q[r]}} & vals[32*r +: 32]);
         end
     end
+    integer h;
+    always @* begin
+        for (h = 0; h < 16; h = h + 1) begin
+            lok[h] = 1'b0;
+            for (rr = 0; rr < NR; rr = rr + 1)
+                lok[h] = lok[h] || ((ADDRS[8*rr+4 +: 4] == h[3:0]) && (addr_i[3:0] == ADDRS[8*rr +: 4]));
+        end
+    end
     always @(posedge clk_i) begin
         for (k = 0; k < 16; k = k + 1) begin
             ahi_q[k] <= (addr_i[7:4] == k[3:0]);
             alo_q[k] <= (addr_i[3:0] == k[3:0]);
+            lok_q[k] <= lok[k];
         end
+        rd_ok_q <= |(ahi_q & lok_q);
         for (k = 0; k < NR; k = k + 1)
             sel_q[k] <= ahi_q[ADDRS[8*k+4 +: 4]] && alo_q[ADDRS[8*k +: 4]];
         wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
                 || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]]);
         grp_q <= grp;
-        rd_ok_q2 <= |sel_q;
+        rd_ok_q2 <= rd_ok_q;
         wr_ok_q2 <= wr_ok_q;
         rdata_o <= grp_q[31:0] | grp_q[63:32] | grp_q[95:64] | grp_q[127:96];
         {rd_ok_o, wr_ok_o} <= {rd_ok_q2, wr_ok_q2};
