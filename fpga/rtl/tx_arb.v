@@ -1,6 +1,6 @@
 // Transmit arbitration: a waiting response goes before waiting events (one frame at a time into
-// frame_tx). Events come from the event FIFO (registered read: pop, load next cycle, then decode
-// the payload length from the opcode one cycle later, for timing). Which one goes next is decided
+// frame_tx). Events come from the event FIFO (registered read: pop, load next cycle, then the
+// payload length from opcode flags registered in the load cycle, for timing). Which one goes next is decided
 // a cycle ahead from registers, so each frame starts a cycle later than it could (the UART takes
 // CLKS_PER_BIT * 10 cycles per byte anyway).
 `default_nettype none
@@ -37,16 +37,20 @@ module tx_arb (
     assign resp_ready_o = rsp_q;
     assign ev_rd_o = rd_q;
 
-    reg [5:0] ev_len;
-    always @* begin
-        case (tx_op_o)
-            `HW_OP_HERALD: ev_len = `HW_LEN_HERALD;
-            `HW_OP_DONE:   ev_len = `HW_LEN_DONE;
-            `HW_OP_LATE:   ev_len = `HW_LEN_LATE;
-            `HW_OP_HEADER: ev_len = `HW_LEN_HEADER;
-            default:       ev_len = `HW_LEN_ERROR;
-        endcase
+    // the event's payload length from registered opcode flags of the FIFO output (free-running:
+    // in the ev2_q cycle they describe the event loaded by ev_q; timing: the opcode compare and
+    // the length select had been three LUT levels into tx_len_o)
+    wire [7:0] fifo_op = ev_dout_i[135:128];
+    reg        op_her_q, op_done_q, op_late_q, op_hdr_q;
+    always @(posedge clk_i) begin
+        op_her_q  <= (fifo_op == `HW_OP_HERALD);
+        op_done_q <= (fifo_op == `HW_OP_DONE);
+        op_late_q <= (fifo_op == `HW_OP_LATE);
+        op_hdr_q  <= (fifo_op == `HW_OP_HEADER);
     end
+    wire [5:0] ev_len = op_her_q ? 6'(`HW_LEN_HERALD) : op_done_q ? 6'(`HW_LEN_DONE)
+                      : op_late_q ? 6'(`HW_LEN_LATE) : op_hdr_q ? 6'(`HW_LEN_HEADER)
+                      : 6'(`HW_LEN_ERROR);
 
     always @(posedge clk_i) begin
         if (rst_i) begin

@@ -27,12 +27,22 @@ module uart_rx #(
     reg          cz_q;          // cnt_q == 0, registered: every reload value is >= 1, so it is
                                 // "the count just stepped from 1" (timing)
 
+    // Bit timer: reloaded by two flags (one LUT each, from flip-flops), else counting down (also
+    // while idle, where it is not looked at). Timing: the reload mux is one LUT after the
+    // decrement's carry chain; the state case had made it three levels.
+    (* keep *) wire ld_half = (state_q == S_IDLE) && !rx_s;
+    (* keep *) wire ld_bit  = cz_q && (((state_q == S_START) && !rx_s) || (state_q == S_DATA));
+
+    always @(posedge clk_i) begin
+        if (rst_i) cnt_q <= {CW{1'b0}};
+        else cnt_q <= ld_half ? HALF_M1 : ld_bit ? BIT_M1 : cnt_q - 1'b1;
+    end
+
     always @(posedge clk_i) begin
         valid_o <= 1'b0;
         err_o   <= 1'b0;
         if (rst_i) begin
             state_q <= S_IDLE;
-            cnt_q   <= {CW{1'b0}};
             bit_q   <= 3'd0;
             shift_q <= 8'd0;
             data_o  <= 8'd0;
@@ -43,26 +53,23 @@ module uart_rx #(
             case (state_q)
                 S_IDLE: if (!rx_s) begin
                     state_q <= S_START;
-                    cnt_q   <= HALF_M1;
                     cz_q    <= 1'b0;
                 end
                 S_START: if (cz_q) begin
                     if (!rx_s) begin
                         state_q <= S_DATA;
-                        cnt_q   <= BIT_M1;
                         cz_q    <= 1'b0;
                         bit_q   <= 3'd0;
                     end else begin
                         state_q <= S_IDLE;          // glitch, not a start bit
                     end
-                end else cnt_q <= cnt_q - 1'b1;
+                end
                 S_DATA: if (cz_q) begin
                     shift_q <= {rx_s, shift_q[7:1]};
-                    cnt_q   <= BIT_M1;
                     cz_q    <= 1'b0;
                     bit_q   <= bit_q + 3'd1;
                     if (bit_q == 3'd7) state_q <= S_STOP;
-                end else cnt_q <= cnt_q - 1'b1;
+                end
                 S_STOP: if (cz_q) begin
                     // Return to idle at mid stop bit so back-to-back bytes are caught.
                     state_q <= S_IDLE;
@@ -72,7 +79,7 @@ module uart_rx #(
                     end else begin
                         err_o   <= 1'b1;
                     end
-                end else cnt_q <= cnt_q - 1'b1;
+                end
             endcase
         end
     end
