@@ -92,6 +92,17 @@ module frame_tx #(
         end
     end
 
+    // the same, registered every cycle (S_SETUP loads these: timing, the flags are three LUT
+    // levels from th_q / the CRC zero flags). They are final in the last S_FIN cycle (the CRC
+    // zero flags are set in the one before), so the registered copy is final in S_SETUP.
+    reg [L-1:0] zi_q, ei_q, hi_q, li_q;
+    always @(posedge clk_i) begin
+        zi_q <= z_init;
+        ei_q <= e_init;
+        hi_q <= h_init;
+        li_q <= l_init;
+    end
+
     integer k;
     always @(posedge clk_i) begin
         if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
@@ -155,11 +166,11 @@ module frame_tx #(
                     if (fin_q == 2'd1) state_q <= S_SETUP;
                 end
                 S_SETUP: begin
-                    zr_q <= z_init;
-                    scan_q <= z_init;
-                    er_q <= e_init;
-                    hr_q <= h_init;
-                    lr_q <= l_init;
+                    zr_q <= zi_q;
+                    scan_q <= zi_q;
+                    er_q <= ei_q;
+                    hr_q <= hi_q;
+                    lr_q <= li_q;
                     blk_q <= {CW{1'b0}};
                     state_q <= S_SCAN;
                 end
