@@ -16,6 +16,8 @@ module uart_tx #(
     reg [CW-1:0] cnt_q;
     reg [3:0]    bit_q;     // 0 start, 1..8 data, 9 stop
     reg [8:0]    shift_q;   // {stop, data}
+    reg          z_q;       // cnt_q == 0, kept as a flag (timing: the compare had fanned out
+                            // into every enable of this block)
 
     assign ready_o = !busy_q;
 
@@ -23,6 +25,7 @@ module uart_tx #(
         if (rst_i) begin
             busy_q  <= 1'b0;
             cnt_q   <= {CW{1'b0}};
+            z_q     <= 1'b1;
             bit_q   <= 4'd0;
             shift_q <= 9'h1FF;
             tx_o    <= 1'b1;
@@ -33,10 +36,12 @@ module uart_tx #(
                 shift_q <= {1'b1, data_i};
                 tx_o    <= 1'b0;           // start bit
                 cnt_q   <= BIT_M1;
+                z_q     <= (BIT_M1 == 0);
                 bit_q   <= 4'd0;
             end
-        end else if (cnt_q != 0) begin
+        end else if (!z_q) begin
             cnt_q <= cnt_q - 1'b1;
+            z_q   <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
         end else if (bit_q == 4'd9) begin
             busy_q <= 1'b0;                // stop bit done
             tx_o   <= 1'b1;
@@ -45,6 +50,7 @@ module uart_tx #(
             shift_q <= {1'b1, shift_q[8:1]};
             bit_q   <= bit_q + 4'd1;
             cnt_q   <= BIT_M1;
+            z_q     <= (BIT_M1 == 0);
         end
     end
 endmodule
