@@ -50,6 +50,9 @@ module event_arb #(
     localparam DEPTH = 1 << AW;
     reg [DEPTH-1:0] occ_q;
     wire room = !occ_q[DEPTH-1];
+    // next occupancy with / without a push this cycle
+    (* keep *) wire [DEPTH-1:0] occ_up = rd_en_i ? occ_q : {occ_q[DEPTH-2:0], 1'b1};
+    (* keep *) wire [DEPTH-1:0] occ_dn = rd_en_i ? {1'b0, occ_q[DEPTH-1:1]} : occ_q;
     reg          wr_q;
     reg  [143:0] din_q;
     reg         pend_nz_q;     // lost_pend_q != 0, kept as a flag (timing)
@@ -117,9 +120,10 @@ module event_arb #(
         wr_q  <= !rst_i && push;
         din_q <= din;
         // entries in the FIFO + the one in din_q: + this cycle's push - this cycle's read
+        // (the two outcomes of the read are formed from flip-flops first, so push is one LUT
+        // before the occupancy flip-flops: timing)
         if (rst_i) occ_q <= {DEPTH{1'b0}};
-        else if (push && !rd_en_i) occ_q <= {occ_q[DEPTH-2:0], 1'b1};
-        else if (rd_en_i && !push) occ_q <= {1'b0, occ_q[DEPTH-1:1]};
+        else occ_q <= push ? occ_up : occ_dn;
         if (rst_i) begin
             hold_v_q <= 3'd0;
             any_q <= 1'b0;
