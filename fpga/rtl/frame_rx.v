@@ -49,6 +49,9 @@ module frame_rx #(
     reg [FMAX-1:0] wsel_q;   // one-hot position of dbyte_q / the next decoded byte; it moves
                              // on with the write (wr_q), a cycle after wen (timing: wen is a
                              // LUT output and had fanned out to two position vectors)
+    reg [FMAX-1:0] wbe_q;    // per-byte write enable, wen && wsel_q registered: the buffer
+                             // bytes sit near their readers, far apart, so their enables come
+                             // straight from flip-flops (a LUT there had a 3.6 ns route after it)
     reg        rem0_q;       // rem_q == 0
     reg        full_q;       // len_q == FMAX
     reg        short_q;      // len_q < 4
@@ -107,6 +110,7 @@ module frame_rx #(
             blocked_q <= 1'b0;
             dbyte_q <= 8'd0;
             wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
+            wbe_q <= {FMAX{1'b0}};
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
             full_q <= 1'b0;
@@ -181,9 +185,11 @@ module frame_rx #(
             // input byte's flags are >= 2 cycles apart)
             if (in_dl_q) wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
             else if (wr_q) wsel_q <= wsel_q << 1;
+            for (i = 0; i < FMAX; i = i + 1) begin
+                wbe_q[i] <= wen && wsel_q[i];
+                if (wbe_q[i]) buf_q[i] <= dbyte_q;
+            end
             if (wr_q) begin
-                for (i = 0; i < FMAX; i = i + 1)
-                    if (wsel_q[i]) buf_q[i] <= dbyte_q;
                 crc_q <= crc_nx;
             end
         end
