@@ -88,14 +88,16 @@ module regfile (
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
         end else begin
-            err_crc_q    <= err_crc_q    + {31'd0, inc_crc_q};
-            err_late_q   <= err_late_q   + {31'd0, inc_late_q};
-            err_ovf_q    <= err_ovf_q    + {31'd0, inc_ovf_q};
-            err_hdr_q    <= err_hdr_q    + {31'd0, inc_hdr_q};
-            cnt_herald_q <= cnt_herald_q + {31'd0, inc_herald_q};
-            cnt_both_q   <= cnt_both_q   + {31'd0, inc_both_q};
-            cnt_att_q    <= cnt_att_q    + {31'd0, inc_att_q};
-            cnt_hdrs_q   <= cnt_hdrs_q   + {31'd0, inc_hdrs_q};
+            // the strobe is the counter's enable, not an adder input (timing: the strobe
+            // flip-flop then drives enable pins directly instead of the head of a carry chain)
+            if (inc_crc_q)    err_crc_q    <= err_crc_q    + 32'd1;
+            if (inc_late_q)   err_late_q   <= err_late_q   + 32'd1;
+            if (inc_ovf_q)    err_ovf_q    <= err_ovf_q    + 32'd1;
+            if (inc_hdr_q)    err_hdr_q    <= err_hdr_q    + 32'd1;
+            if (inc_herald_q) cnt_herald_q <= cnt_herald_q + 32'd1;
+            if (inc_both_q)   cnt_both_q   <= cnt_both_q   + 32'd1;
+            if (inc_att_q)    cnt_att_q    <= cnt_att_q    + 32'd1;
+            if (inc_hdrs_q)   cnt_hdrs_q   <= cnt_hdrs_q   + 32'd1;
             evt_lost_q   <= evt_lost_q   + {29'd0, add_lost_q};
         end
     end
