@@ -60,7 +60,11 @@ module frame_tx #(
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(rd_q), .crc_o(crc_nx));
 
     assign ready_o = idle_q;
-    wire out_free = !byte_valid_o || byte_ready_i;
+    // The output register is free once its byte has been taken (a cycle after the handshake).
+    // Not "|| byte_ready_i": the UART's ready is a far flip-flop and fed every enable of this
+    // block through three LUTs (ECP5 critical path). One idle cycle per byte against
+    // 10 * CLKS_PER_BIT per byte on the line.
+    wire out_free = !byte_valid_o;
 
     integer i;
     always @(posedge clk_i) begin
