@@ -39,6 +39,7 @@ module frame_tx #(
     reg            shift_q;         // rotate the ring (and the stream flags) this cycle
     reg [L-1:0]    th_q;            // th_q[i]: i < n (position i is a frame byte), from len_i
     reg [BMAX-1:0] crcen_q;         // CRC pass: the head is a frame byte (rotates with the ring)
+    reg            crc1_q;          // first CRC step: crcen_q is taken from th_q now
     reg [CW-1:0]   cnt_q;           // CRC pass steps left / block bytes left to send
     reg            cnt1_q;          // CRC pass: cnt_q == 1; COBS pass: no block byte left
     reg [15:0]     crc_q;
@@ -117,15 +118,17 @@ module frame_tx #(
         // last one is the load; enable from a flip-flop: timing). No reset: the state is idle
         // after reset, so they are loaded before any frame starts (a reset term had put one more
         // LUT level behind the compare).
+        // crcen_q is not compared here as well: it is th_q's first BMAX bits, taken by the first
+        // CRC step (the compare into crcen's rotate mux had been 3 levels after a carry chain).
         if (idle_q) begin
             for (k = 0; k < L; k = k + 1) th_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
-            for (k = 0; k < BMAX; k = k + 1) crcen_q[k] <= (k < 2) || ({26'd0, len_i} > k - 2);
         end
         if (rst_i) begin
             state_q <= S_IDLE;
             idle_q <= 1'b1;
             cnt_q <= {CW{1'b0}};
             cnt1_q <= 1'b0;
+            crc1_q <= 1'b0;
             crc_q <= 16'hFFFF;
             rd_q <= 8'd0;
             fin_q <= 2'd0;
@@ -146,14 +149,17 @@ module frame_tx #(
                     crc_q <= 16'hFFFF;
                     cnt_q <= CW'(BMAX);
                     cnt1_q <= 1'b0;
+                    crc1_q <= 1'b1;
                     shift_q <= 1'b1;        // the first rotation step reads the loaded head
                     idle_q <= 1'b0;
                     state_q <= S_CRC;
                 end
                 S_CRC: begin                // one rotation step per cycle (shift_q)
                     rd_q <= ring_q[0];
-                    crc_en_q <= crcen_q[0];
-                    crcen_q <= {crcen_q[0], crcen_q[BMAX-1:1]};
+                    // step 0: position 0 (seq) is always a frame byte; crcen = th_q rotated once
+                    crc1_q <= 1'b0;
+                    crc_en_q <= crc1_q || crcen_q[0];
+                    crcen_q <= crc1_q ? {th_q[0], th_q[BMAX-1:1]} : {crcen_q[0], crcen_q[BMAX-1:1]};
                     cnt_q <= cnt_q - 1'b1;
                     cnt1_q <= (cnt_q == CW'(2));
                     if (cnt1_q) begin
