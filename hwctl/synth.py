@@ -84,7 +84,13 @@ class SynthResult:
 
     @property
     def met(self) -> bool:
+        """The best placement reaches the goal (the one a build would keep)."""
         return self.fmax_mhz is not None and self.fmax_mhz >= self.goal_mhz
+
+    @property
+    def seeds_met(self) -> int:
+        """How many of the tried placement seeds reach the goal (placement noise is +-5-10 %)."""
+        return sum(1 for f in self.per_seed.values() if f is not None and f >= self.goal_mhz)
 
 
 def find_tool(name: str) -> str:
@@ -277,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
                           "goal_mhz": res.goal_mhz, "met": res.met, "seed": res.seed, "placer": res.placer,
-                          "per_seed_fmax_mhz": res.per_seed,
+                          "per_seed_fmax_mhz": res.per_seed, "seeds_met": res.seeds_met,
                           "resources": {k: {"used": u, "available": a}
                                         for k, (u, a) in res.resources.items()},
                           "commands": res.commands}, indent=2))
@@ -300,7 +306,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{res.seed} ({res.placer} placer); no inferred latches")
     if len(res.per_seed) > 1:
         console.print("per seed: " + ", ".join(
-            f"{sd}: {f:.1f} MHz" if f is not None else f"{sd}: ?" for sd, f in res.per_seed.items()))
+            f"{sd}: {f:.1f} MHz" if f is not None else f"{sd}: ?" for sd, f in res.per_seed.items())
+            + f" (goal reached on {res.seeds_met} of {len(res.per_seed)} seeds)")
     if args.out is not None:
         console.print(f"netlist, logs and report in {workdir}")
     return 0

@@ -66,6 +66,15 @@ def test_unknown_placer_is_a_user_error(tmp_path: Path) -> None:
         parser.parse_args(["--placer", "fastest"])
 
 
+def test_best_seed_and_seeds_met() -> None:
+    # "met" is the best placement (the one a build keeps); seeds_met says how many reached it
+    res = synth.SynthResult("ecp5", "dev", 205.0, 200.0, seed=2,
+                            per_seed={1: 185.4, 2: 205.0, 3: 200.0, 4: None})
+    assert res.met and res.seeds_met == 2
+    res = synth.SynthResult("ecp5", "dev", 199.9, 200.0, per_seed={1: 199.9})
+    assert not res.met and res.seeds_met == 0
+
+
 @pytest.mark.synth
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["ice40", "ecp5"])
