@@ -40,13 +40,24 @@ module tx_arb (
     // the event's payload length from registered opcode flags of the FIFO output (free-running:
     // in the ev2_q cycle they describe the event loaded by ev_q; timing: the opcode compare and
     // the length select had been three LUT levels into tx_len_o)
+    // Each compare is two kept nibble LUTs and their AND (yosys had shared terms between the four
+    // compares: 3 LUT levels with a 2.5 ns route between them, ECP5).
     wire [7:0] fifo_op = ev_dout_i[135:128];
+    localparam [31:0] OPS = {`HW_OP_HERALD, `HW_OP_DONE, `HW_OP_LATE, `HW_OP_HEADER};
+    (* keep *) wire [3:0] op_hi, op_lo;   // per opcode (3 = HERALD .. 0 = HEADER): nibble matches
+    genvar go;
+    generate
+        for (go = 0; go < 4; go = go + 1) begin : g_op
+            assign op_hi[go] = (fifo_op[7:4] == OPS[8*go+4 +: 4]);
+            assign op_lo[go] = (fifo_op[3:0] == OPS[8*go +: 4]);
+        end
+    endgenerate
     reg        op_her_q, op_done_q, op_late_q, op_hdr_q;
     always @(posedge clk_i) begin
-        op_her_q  <= (fifo_op == `HW_OP_HERALD);
-        op_done_q <= (fifo_op == `HW_OP_DONE);
-        op_late_q <= (fifo_op == `HW_OP_LATE);
-        op_hdr_q  <= (fifo_op == `HW_OP_HEADER);
+        op_her_q  <= op_hi[3] && op_lo[3];
+        op_done_q <= op_hi[2] && op_lo[2];
+        op_late_q <= op_hi[1] && op_lo[1];
+        op_hdr_q  <= op_hi[0] && op_lo[0];
     end
     wire [5:0] ev_len = op_her_q ? 6'(`HW_LEN_HERALD) : op_done_q ? 6'(`HW_LEN_DONE)
                       : op_late_q ? 6'(`HW_LEN_LATE) : op_hdr_q ? 6'(`HW_LEN_HEADER)
