@@ -63,8 +63,8 @@ module frame_tx #(
     assign ready_o = idle_q;
     // The output register is free once its byte has been taken (a cycle after the handshake).
     // Not "|| byte_ready_i": the UART's ready is a far flip-flop and fed every enable of this
-    // block through three LUTs (ECP5 critical path). One idle cycle per byte against
-    // 10 * CLKS_PER_BIT per byte on the line.
+    // block through three LUTs (ECP5 critical path). No gap on the line: the next byte is
+    // written while the UART sends this one (10 * CLKS_PER_BIT cycles).
     wire out_free = !byte_valid_o;
 
     integer i;
