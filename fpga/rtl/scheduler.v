@@ -114,20 +114,19 @@ module scheduler #(
     // fire0_q implies S_WAIT: it is cleared by an abort, and late / fire0 in the cycle before
     // exclude eq_q (the timestamp only grows).
     wire late   = st_wait_q && late_q;
-    wire single = single_i;
     wire eval   = eval2_q && st_run_q && !abort_i;
     wire fire   = fire_q && !abort_i;
     // the entry ends this cycle (besides abort): LATE, HERALD, DONE(EXHAUSTED). evl_q = "the
     // verdict comes now and this is the last attempt", registered a cycle ahead (last_q holds
     // still from the attempt to its verdict: period >= window + 2, so the next attempt fires
     // after the verdict's cycle), so the state flags see two flip-flops and single_i, not a 3-level function.
-    wire ends   = late || (st_run_q && (evl_q || (eval2_q && single)));
+    wire ends   = late || (st_run_q && (evl_q || (eval2_q && single_i)));
     // next attempt: the period counter ran out, attempts are left and the entry is not ending
     // now (a herald may end it in the cycle before, since period >= window + 2)
     // (keep: the terms are LUT outputs of their own, two LUT levels to fire_q; synthesis had
     // made four)
     (* keep *) wire f_run  = st_run_q && pcz_q;
-    (* keep *) wire f_cont = !last_q && !(eval2_q && single);
+    (* keep *) wire f_cont = !last_q && !(eval2_q && single_i);
     (* keep *) wire f_wait = st_wait_q && eq_q;
     // (reset and abort clear the fire flags through the flip-flops' synchronous reset, not as
     // data: one LUT level less on this path)
@@ -139,7 +138,7 @@ module scheduler #(
     assign running_o    = !st_idle_q;
     assign cnt_late_o   = late && !abort_i;
     assign cnt_both_o   = eval && (clicked_i == 2'b11);
-    assign cnt_herald_o = eval && single;
+    assign cnt_herald_o = eval && single_i;
 
     integer oi;
     // ts + 4 > t_start per 8-bit group, as the borrow of t_start - (ts + 4): one short carry
@@ -235,10 +234,10 @@ module scheduler #(
         // ts_ev_q = ts - 2 is the cycle before it (the window's end for DONE(EXHAUSTED)).
         ts_ev_q <= ts_d_i;
         act_late_q  <= !rst_i && late && !abort_i;
-        act_her_q   <= !rst_i && eval && single;
-        act_done_q  <= !rst_i && eval && !single && last_q;
+        act_her_q   <= !rst_i && eval && single_i;
+        act_done_q  <= !rst_i && eval && !single_i && last_q;
         act_abort_q <= !rst_i && abort_i && !st_idle_q;
-        if (eval && single) her_det_q <= !clicked_i[0];
+        if (eval && single_i) her_det_q <= !clicked_i[0];
         ev_valid_o <= act_late_q || act_her_q || act_done_q || act_abort_q;
         ev_op_o <= (act_late_q ? `HW_OP_LATE : 8'd0) | (act_her_q ? `HW_OP_HERALD : 8'd0)
                  | ((act_done_q || act_abort_q) ? `HW_OP_DONE : 8'd0);
