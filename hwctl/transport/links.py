@@ -176,6 +176,9 @@ class SerialLink(Link):
 class ZmqLink(Link):
     """ZeroMQ DEALER to a board bridge or twin ROUTER (``zmq+tcp://host:port``)."""
 
+    #: seconds between keep-alive pings (servers forget clients silent for 30 s by default)
+    KEEPALIVE_S = 1.0
+
     def __init__(self, endpoint: str) -> None:
         import zmq
         import zmq.asyncio
@@ -191,8 +194,17 @@ class ZmqLink(Link):
             self.sock.close(0)
             raise DeviceNotFound(f"cannot connect to {endpoint!r}: {exc}") from None
         self.endpoint = endpoint
-        self._ctl: asyncio.Queue[bytes] = asyncio.Queue()
+        self._ctl: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
         self._task = asyncio.get_running_loop().create_task(self._reader())
+        self._ping = asyncio.get_running_loop().create_task(self._keepalive())
+
+    async def _keepalive(self) -> None:
+        """A ping every KEEPALIVE_S: servers forget silent clients (hwctl.transport.devserver)."""
+        from hwctl.transport.zmqwire import CONTROL, PING
+
+        while True:
+            await asyncio.sleep(self.KEEPALIVE_S)
+            await self.sock.send_multipart([CONTROL, PING])
 
     async def _reader(self) -> None:
         from hwctl.transport.zmqwire import is_control
@@ -200,6 +212,8 @@ class ZmqLink(Link):
         while True:
             parts = await self.sock.recv_multipart()
             if is_control(parts):
+                if self._ctl.full():  # nobody asked: an unsolicited reply is dropped
+                    continue
                 self._ctl.put_nowait(parts[1])
             elif len(parts) == 1:
                 self._deliver(parts[0])
@@ -227,9 +241,10 @@ class ZmqLink(Link):
         if self._closed:
             return
         await super().close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        for task in (self._task, self._ping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self.sock.close(0)
 
 

@@ -25,6 +25,7 @@ import time
 import tty
 
 from hwctl import argtypes
+from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
 from sim.twin.model import TwinConfig, TwinModel
 from sim.twin.pacing import Pacer, TimeMode
 
@@ -159,45 +160,58 @@ class PtyTwinServer(_ServerBase):
 class ZmqTwinServer(_ServerBase):
     """Twin behind a ZeroMQ ROUTER (same message format as the board bridge)."""
 
-    def __init__(self, model: TwinModel, endpoint: str = "tcp://127.0.0.1:0", **kw) -> None:
+    def __init__(self, model: TwinModel, endpoint: str = "tcp://127.0.0.1:0", *,
+                 limits: ServerLimits | None = None, **kw) -> None:
         import zmq
 
         super().__init__(model, **kw)
+        #: client table, command serialiser and drop counters (hwctl.transport.devserver)
+        self.sessions = DeviceSessions(limits)
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.ROUTER)
-        self._sock.linger = 0
+        configure_router(self._sock, self.sessions.limits)
         self._sock.bind(endpoint)
         self.endpoint = self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._peers: list[bytes] = []
 
     @property
     def url(self) -> str:
         return "zmq+" + self.endpoint
 
+    def status(self) -> dict:
+        return {**super().status(), **self.sessions.counters()}
+
     def _loop(self) -> None:
         import zmq
 
-        from hwctl.transport.zmqwire import CONTROL, is_control
+        from hwctl.transport.zmqwire import CONTROL
 
-        sock = self._sock
+        sock, sessions = self._sock, self.sessions
+        next_expiry = 0.0
+
+        def apply(step: Step, data: bytearray) -> None:
+            data += step.to_device
+            for ident, parts in step.to_clients:
+                send(sock, ident, parts, sessions)
+            for ident in step.status_for:
+                send(sock, ident, [CONTROL, json.dumps(self.status()).encode()], sessions)
+
+        carry = bytearray()  # a queued command whose turn came with the last device output
         while not self._stop.is_set():
-            data = bytearray()
-            if sock.poll(int(self.pacer.timeout() * 1000)):
-                while True:
+            data, carry = carry, bytearray()
+            now = time.monotonic()
+            if sock.poll(0 if data else int(self.pacer.timeout() * 1000)):
+                for _ in range(1000):  # bounded per turn: the model runs in between
                     try:
-                        ident, *parts = sock.recv_multipart(zmq.NOBLOCK)
+                        msg = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    if ident not in self._peers:
-                        self._peers.append(ident)
-                    if is_control(parts):
-                        sock.send_multipart([ident, CONTROL, json.dumps(self.status()).encode()])
-                    elif len(parts) == 1:
-                        data += parts[0]
+                    apply(sessions.client_message(msg[0], msg[1:], now), data)
+            if now >= next_expiry:
+                next_expiry = now + 0.5
+                apply(sessions.expire(now), data)
             out = self._step(bytes(data))
             if out:
-                for ident in self._peers:
-                    sock.send_multipart([ident, out])
+                apply(sessions.device_data(out, time.monotonic()), carry)
 
     def _close(self) -> None:
         self._sock.close(0)
