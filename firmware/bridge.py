@@ -32,6 +32,13 @@ import zmq
 from hwctl import argtypes
 from hwctl.errors import BadUrl, UserError
 from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
+from hwctl.transport.security import (
+    CurveServer,
+    KeyPair,
+    add_curve_arguments,
+    curve_from_args,
+    require_curve_off_loopback,
+)
 from hwctl.transport.zmqwire import CONTROL
 from hwctl.wire import UART_BAUD, FrameDecoder
 
@@ -61,17 +68,27 @@ class Bridge:
     """ZeroMQ ROUTER <-> serial port. ``start()`` runs it in background threads."""
 
     def __init__(self, port: str, listen: str = "tcp://127.0.0.1:0", *, reopen_s: float = 1.0,
-                 limits: ServerLimits | None = None) -> None:
+                 limits: ServerLimits | None = None, keys: KeyPair | None = None,
+                 allow: dict[bytes, str] | None = None) -> None:
+        """``keys`` + ``allow``: CurveZMQ, only the allowlisted client keys get in
+        (hwctl.transport.security); without them the bridge listens on loopback only."""
+        if (keys is None) != (allow is None):
+            raise UserError("the bridge needs both a key pair and an allowlist, or neither")
+        require_curve_off_loopback(listen, keys is not None, "bridge --listen")
         self.port_url, self.baud = parse_port(port)
         self.reopen_s = reopen_s
         self.sessions = DeviceSessions(limits)
-        self.ctx = zmq.Context.instance()
+        # its own context: the ZAP handler (allowlist) is per context
+        self.ctx = zmq.Context()
+        self.curve = CurveServer(self.ctx, keys, allow) if keys is not None and allow else None
         self.sock = self.ctx.socket(zmq.ROUTER)
         configure_router(self.sock, self.sessions.limits)
+        if self.curve is not None:
+            self.curve.secure(self.sock)
         try:
             self.sock.bind(listen)
         except zmq.ZMQError as exc:
-            self.sock.close(0)
+            self._close_zmq()
             raise UserError(f"cannot listen on {listen!r}: {exc}") from None
         self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._wake_addr = f"inproc://bridge-wake-{id(self)}"
@@ -104,8 +121,7 @@ class Bridge:
         except (serial.SerialException, ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first:
-                self.sock.close(0)
-                self._wake_rx.close(0)
+                self._close_zmq()
                 raise UserError(f"cannot open serial port {self.port_url!r}: {msg}") from None
             self.serial_error = msg
             return False
@@ -215,6 +231,8 @@ class Bridge:
             "dropped_to_device": self.dropped_to_device,
             "reopens": self.reopens,
             "serial_error": self.serial_error,
+            "curve": self.curve is not None,
+            "auth_refused": self.curve.refused if self.curve else 0,
             **self.sessions.counters(),
         }
 
@@ -234,8 +252,12 @@ class Bridge:
             if self.ser is not None:
                 self.ser.close()
                 self.ser = None
-        self.sock.close(0)
-        self._wake_rx.close(0)
+        self._close_zmq()
+
+    def _close_zmq(self) -> None:
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.destroy(linger=0)  # the bridge's own context: every socket of it
 
     def __enter__(self) -> Bridge:
         return self.start()
@@ -250,6 +272,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serial port: serial:///dev/ttyUSB0?baud=3000000, a device path or a pyserial URL")
     parser.add_argument("--listen", default="tcp://127.0.0.1:5555", type=argtypes.bind_endpoint,
                         help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:5555; tcp://0.0.0.0:5555 for the LAN)")
+    add_curve_arguments(parser)
     parser.add_argument("--health-every", type=argtypes.real(0.0, 86400.0, what="--health-every"),
                         default=10.0,
                         help="print a health line every N seconds (0: never)")
@@ -261,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    bridge = Bridge(args.port, args.listen)
+    keys, allow = curve_from_args(args)
+    bridge = Bridge(args.port, args.listen, keys=keys, allow=allow)
     print(bridge.url, flush=True)
     console.print(f"[green]bridge[/] {bridge.port_url} @ {bridge.baud} baud <-> {bridge.endpoint}; Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration

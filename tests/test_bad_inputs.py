@@ -99,6 +99,21 @@ CLI_CASES: list[list[str]] = [
     *[["bridge", "--port", "loop://", *a] for a in [
         ["--health-every", "-1"], ["--health-every", "nan"], ["--duration", "nan"],
         ["--duration", "-1"], ["--duration", "0"], ["--duration", "inf"]]],
+    # --- plain servers on loopback only; keys (hwctl.transport.security)
+    ["twin", "--zmq", "tcp://0.0.0.0:0"],
+    ["twin", "--zmq", "tcp://192.0.2.1:5555"],
+    ["bridge", "--port", "loop://", "--listen", "tcp://0.0.0.0:5555"],
+    ["bridge", "--port", "loop://", "--listen", "tcp://*:5555"],
+    ["twin", "--zmq", "tcp://127.0.0.1:0", "--key", "/nonexistent", "--allow", "{tmp}"],
+    ["twin", "--zmq", "tcp://127.0.0.1:0", "--key", "{file}", "--allow", "{tmp}"],
+    ["twin", "--pty", "--key", "{file}", "--allow", "{tmp}"],
+    ["bridge", "--port", "loop://", "--key", "{file}"],
+    ["bridge", "--port", "loop://", "--allow", "{tmp}"],
+    ["keys", "new", "bad name!"],
+    ["keys", "new", ""],
+    ["keys", "show", "/nonexistent"],
+    ["keys", "show", "{file}"],
+    ["keys"],
     # --- study / synth
     ["study", "verification", "--quick", "--seed", "-5"],
     ["study", "verification", "--out", "{file}/sub"],
@@ -153,6 +168,8 @@ URL_CASES = [
     "serial://", "serial:///dev/x?baud=0", "serial:///dev/x?foo=1", "serial:///dev/x?baud=9e99",
     "socket://localhost:99999", "ftp://x", "", "nonsense", "twin://?" + "a=1&" * 1000,
     "twin://?seed=\x00", "zmq+ipc://",
+    "zmq+tcp://127.0.0.1:5555?key=/nonexistent&serverkey=/nonexistent",
+    "zmq+tcp://127.0.0.1:5555?key=/etc/hostname", "zmq+tcp://127.0.0.1:5555?serverkey=abc",
 ]
 
 

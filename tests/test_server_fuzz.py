@@ -189,8 +189,10 @@ def test_two_hosts_with_colliding_seqs_are_not_confused() -> None:
                 # the same seq as the device's last command: without the server's seq mapping the
                 # device would take it for a retry, answer ACK and never run it
                 await a.schedule(now + 200_000, 10, 50, 2)
-                ev = await a.next_event(timeout=20)
-                assert type(ev).__name__ == "Herald"  # the schedule ran
+                ev = await a.next_event(timeout=60)
+                # the device ran it: HERALD, or LATE when a loaded machine made it late; a
+                # command taken for a retry gives an ACK and no event at all
+                assert type(ev).__name__ in ("Herald", "Late")
                 assert await a.read_reg(Reg.SCRATCH) == 2
 
         asyncio.run(asyncio.wait_for(go(), 60))

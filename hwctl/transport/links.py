@@ -179,7 +179,9 @@ class ZmqLink(Link):
     #: seconds between keep-alive pings (servers forget clients silent for 30 s by default)
     KEEPALIVE_S = 1.0
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, *, curve: tuple | None = None) -> None:
+        """``curve``: (our KeyPair, the server's public key) for CurveZMQ
+        (hwctl.transport.security)."""
         import zmq
         import zmq.asyncio
 
@@ -188,12 +190,17 @@ class ZmqLink(Link):
         self.ctx = zmq.asyncio.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        if curve is not None:
+            from hwctl.transport.security import secure_client
+
+            secure_client(self.sock, *curve)
         try:
             self.sock.connect(endpoint)
         except zmq.ZMQError as exc:
             self.sock.close(0)
             raise DeviceNotFound(f"cannot connect to {endpoint!r}: {exc}") from None
         self.endpoint = endpoint
+        self.send_dropped = 0  # frames not sent: no connection up or its queue full
         self._ctl: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
         self._task = asyncio.get_running_loop().create_task(self._reader())
         self._ping = asyncio.get_running_loop().create_task(self._keepalive())
@@ -204,7 +211,8 @@ class ZmqLink(Link):
 
         while True:
             await asyncio.sleep(self.KEEPALIVE_S)
-            await self.sock.send_multipart([CONTROL, PING])
+            with contextlib.suppress(self._zmq.Again):
+                await self.sock.send_multipart([CONTROL, PING], self._zmq.NOBLOCK)
 
     async def _reader(self) -> None:
         from hwctl.transport.zmqwire import is_control
@@ -221,8 +229,14 @@ class ZmqLink(Link):
     async def send(self, data: bytes) -> None:
         if self._closed:
             raise LinkError("link closed")
-        self.bytes_out += len(data)
-        await self.sock.send(data)
+        try:
+            # never block: with no connection up (server gone, CURVE handshake refused) or its
+            # queue full, the frame is lost like on a noisy line; the backend's retry and
+            # timeout take over
+            await self.sock.send(data, self._zmq.NOBLOCK)
+            self.bytes_out += len(data)
+        except self._zmq.Again:
+            self.send_dropped += 1
 
     async def status(self, timeout: float = 1.0) -> dict:
         """Ask the bridge (or twin server) for its status/health JSON."""
@@ -231,7 +245,8 @@ class ZmqLink(Link):
         from hwctl.errors import LinkTimeout
         from hwctl.transport.zmqwire import CONTROL, STATUS
 
-        await self.sock.send_multipart([CONTROL, STATUS])
+        with contextlib.suppress(self._zmq.Again):  # no connection: times out below
+            await self.sock.send_multipart([CONTROL, STATUS], self._zmq.NOBLOCK)
         try:
             return json.loads(await asyncio.wait_for(self._ctl.get(), timeout))
         except TimeoutError:
