@@ -352,21 +352,24 @@ def _progress(enabled: bool):
 # CLI
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("sweep"),
+    p.add_argument("--out", type=argtypes.out_dir, default=Path("sweep"),
                    help="dataset directory (default ./sweep); re-running skips finished runs")
-    p.add_argument("--replicates", type=int, default=1, help="seeded replicates per cell")
+    p.add_argument("--replicates", type=argtypes.integer(1, 100_000, what="--replicates"),
+                   default=1, help="seeded replicates per cell")
     p.add_argument("--seed", type=argtypes.seed, default=1,
                    help="base seed: replicate r uses seed + r (default 1)")
-    p.add_argument("--duration", type=float, default=120.0, help="simulated seconds per run")
+    p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
+                   help="simulated seconds per run (default 120)")
     p.add_argument("--topologies", nargs="+", metavar="T",
                    help="topologies (default: the paper's 14); also NxM grids, ER:n:k[:seed], "
                         "WAX:n:k[:seed]")
-    p.add_argument("--fidelities", nargs="+", type=float, metavar="F",
+    p.add_argument("--fidelities", nargs="+", type=argtypes.fidelity, metavar="F",
                    help="fidelities (default 0.50 0.55 ... 0.90)")
     p.add_argument("--protocols", nargs="+", metavar="P", default=list(PROTOCOLS),
                    help="dqp esp greedy (default all three; 'oracle' is a deprecated alias of "
                         "greedy)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"),
+                   default=os.cpu_count() or 1,
                    help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask distributed scheduler instead of the local pool (workers "
@@ -379,8 +382,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim.topologies import PAPER_TOPOLOGIES
 
-    if args.jobs < 1:
-        raise UserError("--jobs must be >= 1")
     if args.scheduler and "://" not in args.scheduler:
         raise UserError(f"--scheduler {args.scheduler!r}: expected tcp://host:port")
     if "oracle" in args.protocols:
