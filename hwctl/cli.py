@@ -22,7 +22,9 @@ from hwctl.errors import UserError
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hwctl.demo", "end-to-end demo: node services driving software twins over real transports"),
-    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / oracle over a topology, or --table5"),
+    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / centralized greedy over a topology, or --table5"),
+    "sweep": ("hwctl.sweep", "the ESP paper's whole evaluation grid with replicates (local pool or Dask)"),
+    "report": ("hwctl.report", "Table V with confidence intervals and Figs. 6-11 from a sweep dataset"),
     "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
