@@ -41,8 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "F2 F3 W6 C5 C6); default 2x2")
     p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line")
     p.add_argument("--protocol", default="esp", choices=["esp", "dqp", "oracle"])
-    p.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity F in [0.5, 1)")
-    p.add_argument("--duration", type=float, default=120.0, help="simulated seconds (default 120)")
+    p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
+                   help="requested fidelity F in [0.5, 1)")
+    p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
+                   help=f"simulated seconds, at most {argtypes.MAX_SIM_S:g} (default 120)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     p.add_argument("--out", type=Path, help="write per-request metrics to this Parquet file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --table5: repeat for F = 0.50, 0.55, ..., 0.90 and print the latency "
                         "range per topology (ESP paper Fig. 11); slow (9x the runs)")
     p.add_argument("--no-oracle", action="store_true", help="with --table5: skip the oracle runs")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"), default=os.cpu_count() or 1,
                    help="worker processes for --table5 (default: all cores)")
     p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run, "
                                                 "table5.json and plots (fig8.png, fig11.png) here")
@@ -79,7 +81,19 @@ def _graph(args: argparse.Namespace):
     return topologies.by_name(args.topology), args.topology
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """An unwritable --out / --out-dir is found before the run, not after it."""
+    try:
+        if args.out is not None:
+            argtypes.check_out_path(args.out, "--out")
+        if args.out_dir is not None:
+            argtypes.check_out_path(args.out_dir, "--out-dir", directory=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     if args.table5:
         return _table5(args)
     from sim.network import simulate
@@ -235,8 +249,6 @@ def growth_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def _table5(args: argparse.Namespace) -> int:
     _config(args)  # validates fidelity/duration
-    if args.jobs < 1:
-        raise UserError("--jobs must be >= 1")
     import time
 
     t0 = time.perf_counter()

@@ -77,14 +77,14 @@ class SimConfig:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not 0.5 <= self.fidelity < 1.0:
             raise ValueError(f"fidelity must be in [0.5, 1), got {self.fidelity}")
-        if self.duration <= 0:
-            raise ValueError(f"duration must be > 0 s, got {self.duration}")
+        if not 0 < self.duration < math.inf:
+            raise ValueError(f"duration must be a finite number > 0 s, got {self.duration}")
         if not 1 <= self.pairs_min <= self.pairs_max:
             raise ValueError("need 1 <= pairs_min <= pairs_max")
         if self.pairs_max > self.qubits_per_node:
             raise ValueError(f"requests of up to {self.pairs_max} pairs do not fit in "
                              f"{self.qubits_per_node} qubits per node")
-        if self.mean_backoff <= 0:
+        if not 0 < self.mean_backoff < math.inf:
             raise ValueError("mean_backoff must be > 0")
 
 
