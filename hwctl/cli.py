@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
     "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
+    "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }
 
 
