@@ -13,7 +13,7 @@ import pytest
 from hwctl.cli import main
 from hwctl.errors import UserError
 from hwctl.instruments import SIM_FILE
-from hwctl.instruments.bench import Bench, BenchConfig
+from hwctl.instruments.bench import Bench, BenchConfig, BenchConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node-bench.toml"
 
@@ -67,9 +67,10 @@ driver = "keithley-2400"
 resource = "GPIB0::24::INSTR"
 bias_current_ua = 500
 """)
-    with pytest.raises(UserError) as exc:
+    with pytest.raises(BenchConfigError) as exc:
         BenchConfig.from_node_config(node)
-    lines = str(exc.value).splitlines()
+    lines = exc.value.mistakes
+    assert str(exc.value) == " ; ".join(lines) and "\n" not in str(exc.value)
     expect = [
         ("bench.visa_library", "expected a string"),
         ("bench.timeout_ms", "expected a number of ms"),
@@ -160,6 +161,14 @@ def test_check_cli_reports_a_missing_instrument(tmp_path: Path, capsys) -> None:
 
 
 def test_cli_user_mistakes_exit_2(tmp_path: Path, capsys) -> None:
+    node = tmp_path / "bad.toml"
+    node.write_text('[bench.voa]\ndriver = "keysight-n7764a"\nresource = "GPIB0::2::INSTR"\n'
+                    'attenuation_db = -1\nport = 3\n')
+    assert main(["instruments", "check", "--config", str(node)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert "bench.voa.attenuation_db: -1 dB is out of range [0, 45] dB" in err[0]
+    assert "bench.voa.port: not a setting of keysight-n7764a" in err[0]
     assert main(["instruments", "check", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "not found" in capsys.readouterr().err
     node = tmp_path / "node.toml"

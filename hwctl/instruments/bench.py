@@ -15,8 +15,8 @@ In the node config (``hwctl node --config node.toml``) either a ``[bench]`` tabl
     wavelength_nm = 1550
     output = true
 
-Validation happens before any instrument is opened and reports every mistake, one line each, as
-``file: bench.<name>.<key>: why``. At start the bench opens every instrument (``*IDN?`` checked),
+Validation happens before any instrument is opened and reports every mistake, each as
+``file: bench.<name>.<key>: why`` (:class:`BenchConfigError`). At start the bench opens every instrument (``*IDN?`` checked),
 applies the settings in the driver's order (the error queue read after each write) and takes a
 :meth:`Bench.snapshot` (identity, settings read back, readings) for the run's metadata.
 :meth:`Bench.physics_inputs` gives the numbers the physics layer needs
@@ -40,6 +40,15 @@ from hwctl.instruments.base import BenchInstrument, Health
 BENCH_KEYS = {"visa_library": str, "timeout_ms": (int, float)}
 #: keys of an instrument table that are not settings
 INSTRUMENT_KEYS = {"driver", "resource", "timeout_ms"}
+
+
+class BenchConfigError(UserError):
+    """Every mistake of a bench table, each ``file: key: why`` (in ``mistakes``); the message
+    lists them on one line, separated by `` ; `` (the CLI prints a user error as one line)."""
+
+    def __init__(self, mistakes: list[str]) -> None:
+        super().__init__(" ; ".join(mistakes))
+        self.mistakes = mistakes
 
 
 @dataclass
@@ -127,7 +136,7 @@ class BenchConfig:
                     bad(f"{at}.{key}", str(exc).partition(": ")[2])
             cfg.instruments.append(inst)
         if errors:
-            raise UserError("\n".join(errors))
+            raise BenchConfigError(errors)
         return cfg
 
     @classmethod

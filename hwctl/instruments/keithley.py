@@ -11,9 +11,37 @@ whether the wire is superconducting (about 0 V) or latched in the normal state.
 
 from __future__ import annotations
 
-from pymeasure.instruments.keithley.keithley2400 import Keithley2400
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import pymeasure.instruments
 
 from hwctl.instruments.base import BenchInstrument, Reading, Setting
+
+
+def _import_keithley2400() -> type:
+    """PyMeasure's ``Keithley2400`` without running ``pymeasure.instruments.keithley/__init__``,
+    which imports every Keithley driver and, through the 2281S, pandas (0.8 s of start-up, most
+    of ``hwctl instruments check``). The package is stood in for by a bare module with the same
+    ``__path__`` while the submodule loads, then removed: a later ``import
+    pymeasure.instruments.keithley`` runs the real ``__init__`` and reuses the loaded submodule
+    (the same class)."""
+    name = "pymeasure.instruments.keithley"
+    if name in sys.modules:
+        return sys.modules[name].keithley2400.Keithley2400
+    stub = types.ModuleType(name)
+    stub.__path__ = [str(Path(pymeasure.instruments.__file__).with_name("keithley"))]
+    sys.modules[name] = stub
+    try:
+        return importlib.import_module(f"{name}.keithley2400").Keithley2400
+    finally:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+
+
+Keithley2400 = _import_keithley2400()
 
 MAX_BIAS_UA = 100.0
 
