@@ -183,3 +183,16 @@ def test_list_cli(capsys) -> None:
     assert "keysight-n7764a" in out and "attenuation_db" in out and "[0, 45] dB" in out
     assert "TCPIP0::n7764a-0.bench::inst0::INSTR" in out
     assert "VISA resources (56)" in out
+
+
+def test_template_bench_for_node_n() -> None:
+    template = EXAMPLE.with_name("demo-bench.toml")
+    with pytest.raises(BenchConfigError, match=r"bench\.voa\.resource: .*\{n\} only in a template"):
+        BenchConfig.load(template)
+    cfg = BenchConfig.load(template, index=3)
+    assert cfg.instrument("voa").resource == "TCPIP0::n7764a-3.bench::inst0::INSTR"
+    assert cfg.instrument("monitor").resource == "USB0::0x1313::0x8072::P2000003::INSTR"
+    assert cfg.instrument("counter").resource == "USB0::0x0957::0x1907::MY54100003::INSTR"
+    with Bench(cfg) as bench:  # every resource of bench 3 exists on the simulated bench
+        health = bench.check()
+    assert all(h.ok for h in health), [h.problem for h in health if not h.ok]

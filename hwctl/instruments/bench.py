@@ -26,6 +26,7 @@ applies the settings in the driver's order (the error queue read after each writ
 from __future__ import annotations
 
 import math
+import re
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -68,8 +69,11 @@ class BenchConfig:
     timeout_ms: float = 1000.0
 
     @classmethod
-    def from_dict(cls, table: Any, source: str, prefix: str = "bench") -> BenchConfig:
-        """Validate a bench table; raise UserError listing every mistake (file: key: why)."""
+    def from_dict(cls, table: Any, source: str, prefix: str = "bench",
+                  index: int | None = None) -> BenchConfig:
+        """Validate a bench table; raise BenchConfigError listing every mistake (file: key:
+        why). With ``index``, ``{n}`` in a resource string becomes it, ``{n:02}`` zero-padded to
+        2 digits (a template bench shared by the nodes of a demo, node n on simulated bench n)."""
         errors: list[str] = []
 
         def bad(key: str, why: str) -> None:
@@ -99,15 +103,20 @@ class BenchConfig:
                         "table with driver and resource)")
                 continue
             driver, resource = entry.get("driver"), entry.get("resource")
+            if index is not None and isinstance(resource, str):
+                resource = re.sub(r"\{n(?::(\d+))?\}",
+                                  lambda m: format(index, f"0{m.group(1)}" if m.group(1) else ""),
+                                  resource)
             if driver is None:
                 bad(f"{at}.driver", f"missing; one of {', '.join(DRIVERS)}")
                 continue
             if driver not in DRIVERS:
                 bad(f"{at}.driver", f"unknown driver {driver!r}; one of {', '.join(DRIVERS)}")
                 continue
-            if not isinstance(resource, str) or "::" not in resource:
+            if not isinstance(resource, str) or "::" not in resource or "{" in resource:
                 bad(f"{at}.resource", "missing or not a VISA resource string "
-                                      "(e.g. \"GPIB0::24::INSTR\", \"TCPIP0::host::inst0::INSTR\")")
+                                      "(e.g. \"GPIB0::24::INSTR\", \"TCPIP0::host::inst0::INSTR\"; {n} only in a "
+                                      "template bench)")
                 continue
             if resource in resources:
                 bad(f"{at}.resource", f"{resource!r} is already used by bench.{resources[resource]}")
@@ -140,9 +149,11 @@ class BenchConfig:
         return cfg
 
     @classmethod
-    def from_node_config(cls, path: str | Path, node: dict | None = None) -> BenchConfig | None:
+    def from_node_config(cls, path: str | Path, node: dict | None = None,
+                         index: int | None = None) -> BenchConfig | None:
         """The bench of a node config file (``[bench]`` or ``bench = "file"``), None if it has
-        none. ``node`` is the already parsed file, if the caller has it."""
+        none. ``node`` is the already parsed file, if the caller has it; ``index`` fills ``{n}``
+        in resource strings."""
         path = Path(path)
         if node is None:
             node = _load_toml(path)
@@ -151,8 +162,13 @@ class BenchConfig:
             return None
         if isinstance(bench, str):
             file = (path.parent / bench) if not Path(bench).is_absolute() else Path(bench)
-            return cls.from_dict(_load_toml(file, f"{path}: bench"), str(file), prefix="bench")
-        return cls.from_dict(bench, str(path))
+            return cls.from_dict(_load_toml(file, f"{path}: bench"), str(file), index=index)
+        return cls.from_dict(bench, str(path), index=index)
+
+    @classmethod
+    def load(cls, path: str | Path, index: int | None = None) -> BenchConfig:
+        """A bench file (the keys of ``[bench]`` at its top)."""
+        return cls.from_dict(_load_toml(Path(path), "bench file"), str(path), index=index)
 
     def instrument(self, name: str) -> InstrumentConfig:
         for i in self.instruments:
