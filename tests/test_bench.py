@@ -196,3 +196,26 @@ def test_template_bench_for_node_n() -> None:
     with Bench(cfg) as bench:  # every resource of bench 3 exists on the simulated bench
         health = bench.check()
     assert all(h.ok for h in health), [h.problem for h in health if not h.ok]
+
+
+def test_start_bench_for_a_node(tmp_path: Path) -> None:
+    from hwctl.instruments.bench import start_bench
+
+    assert start_bench(None) == (None, None)
+    node = _fresh_example(tmp_path)
+    bench, snap = start_bench(BenchConfig.from_node_config(node))
+    try:
+        assert snap["instruments"]["voa"]["settings"]["attenuation_db"] == 3.0
+    finally:
+        bench.close()
+    # a setting the instrument refuses (this simulated VOA stops at 2 dB) stops the node with
+    # one UserError naming the instrument and the instrument's own error
+    sim = Path(str(BenchConfig.from_node_config(node).visa_library).removesuffix("@sim"))
+    sim.write_text(sim.read_text().replace(
+        'q: ":INP1:ATT {}DB"\n        specs:\n          type: float\n          min: 0\n          max: 45',
+        'q: ":INP1:ATT {}DB"\n        specs:\n          type: float\n          min: 0\n          max: 2'))
+    node2 = tmp_path / "node2.toml"
+    node2.write_text(node.read_text().replace(str(sim), str(tmp_path / "sim2.yaml")))
+    shutil.copy(sim, tmp_path / "sim2.yaml")
+    with pytest.raises(UserError, match=r"bench start failed: bench\.voa .*-222 Data out of range"):
+        start_bench(BenchConfig.from_node_config(node2))

@@ -195,6 +195,17 @@ def test_wrong_instrument_and_missing_resource(sim) -> None:
     assert issubclass(IdentityMismatch, UserError) and issubclass(InstrumentNotFound, UserError)
 
 
+def test_pm100_without_sensor_head(sim) -> None:
+    def unplug(data: dict) -> None:
+        for d in data["devices"]["pm100usb"]["dialogues"]:
+            if d["q"] == "SYST:SENSOR:IDN?":
+                d["r"] = "no sensor,0,0,0,0,0"
+
+    with pytest.raises(InstrumentError, match="No sensor connected"):
+        driver_class("thorlabs-pm100usb").connect(CASES["thorlabs-pm100usb"][0],
+                                                  visa_library=sim(unplug))
+
+
 def test_pm100_refuses_wavelength_outside_the_head(sim) -> None:
     """PyMeasure's PM100 driver truncates silently; the bench driver refuses (head: 700-1800 nm)."""
     pm = driver_class("thorlabs-pm100usb").connect(CASES["thorlabs-pm100usb"][0],

@@ -192,7 +192,14 @@ class BenchInstrument:
         if not re.search(cls.IDN_PATTERN, idn, re.IGNORECASE):
             adapter.close()
             raise IdentityMismatch(f"{where}: expected a {cls.MODEL}, but *IDN? answers {idn!r}")
-        inst = cls(adapter, name or cls.DRIVER)  # type: ignore[call-arg]
+        try:  # the driver's own start-up commands (e.g. the PM100 asks for its sensor head)
+            inst = cls(adapter, name or cls.DRIVER)  # type: ignore[call-arg]
+        except pyvisa.errors.VisaIOError as exc:
+            adapter.close()
+            raise _visa_fault(exc, where, "driver start-up", timeout_ms) from None
+        except (OSError, ValueError) as exc:
+            adapter.close()
+            raise InstrumentError(f"{where}: driver start-up failed: {exc}") from None
         inst.identity = Identity.parse(idn)
         inst.resource = resource if isinstance(resource, str) else "(adapter)"
         inst.timeout_ms = timeout_ms if isinstance(resource, str) else None

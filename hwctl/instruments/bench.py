@@ -297,3 +297,21 @@ class Bench:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_bench(config: BenchConfig | None) -> tuple[Bench | None, dict[str, Any] | None]:
+    """What a node does at start with its bench: open every instrument, apply the bench file's
+    settings and take the snapshot for the run's metadata. ``(None, None)`` without a bench. A
+    failure (instrument missing, wrong identity, setting refused) closes the bench and is one
+    UserError naming the instrument, so the node stops with one line before it runs. Blocking
+    VISA I/O: an asyncio caller runs it in a thread (``asyncio.to_thread``)."""
+    if config is None:
+        return None, None
+    bench = Bench(config)
+    try:
+        return bench, bench.start()
+    except HwctlError as exc:
+        bench.close()
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"{config.source}: bench start failed: {exc}") from None
