@@ -219,3 +219,19 @@ def test_start_bench_for_a_node(tmp_path: Path) -> None:
     shutil.copy(sim, tmp_path / "sim2.yaml")
     with pytest.raises(UserError, match=r"bench start failed: bench\.voa .*-222 Data out of range"):
         start_bench(BenchConfig.from_node_config(node2))
+
+
+def test_physics_cli_follows_the_bench_file(tmp_path: Path, capsys) -> None:
+    from hwctl.physics.bench import link_physics
+
+    def p_photon(att: str) -> float:
+        node = tmp_path / f"n{att}.toml"
+        node.write_text(EXAMPLE.read_text().replace("attenuation_db = 3.0", f"attenuation_db = {att}"))
+        assert main(["instruments", "physics", "--config", str(node), "--fidelity", "0.8"]) == 0
+        line = capsys.readouterr().out.splitlines()[-1]
+        return float(line.split("p_photon = ")[1].split(",")[0])
+
+    for att in ("0.0", "3.0", "10.0"):
+        expect = link_physics(0.8, (float(att), 0.0), 9.0).p_photon
+        assert p_photon(att) == pytest.approx(expect, rel=1e-3)
+    assert main(["instruments", "physics", "--config", str(EXAMPLE), "--fidelity", "1.5"]) == 2

@@ -9,6 +9,10 @@
   does at start); ``--snapshot FILE`` writes the bench snapshot (identity, settings, readings) as
   JSON.
 
+- ``hwctl instruments physics --config A.toml [--peer B.toml] [--fidelity F]`` — the per-attempt
+  physics the twin takes from the benches (hwctl.physics.bench.link_physics): this node's VOA on
+  arm A, the peer's on arm B, this bench's detector bias for the station's detectors.
+
 A mistake in the bench file is reported as ``file: bench.<name>.<key>: why`` (exit 2).
 """
 
@@ -34,6 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ck.add_argument("--apply", action="store_true", help="apply the bench file's settings first")
     ck.add_argument("--snapshot", metavar="FILE", help="write the bench snapshot as JSON")
     ck.add_argument("--json", action="store_true", help="print the health report as JSON")
+    ph = sub.add_parser("physics", help="the twin physics a link takes from two nodes' benches")
+    ph.add_argument("--config", metavar="NODE_TOML", required=True,
+                    help="this node's config (its VOA: arm A; its detector bias: the station's)")
+    ph.add_argument("--peer", metavar="NODE_TOML", help="the other end's config (its VOA: arm B)")
+    ph.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity F (alpha = 1-F)")
+    ph.add_argument("--from-instruments", action="store_true",
+                    help="read attenuation and bias back from the instruments (default: the file)")
 
 
 def _bench_config(path: str):
@@ -112,5 +123,29 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if all(h.ok for h in health) else 1
 
 
+def _physics(args: argparse.Namespace) -> int:
+    from hwctl.instruments.bench import Bench
+    from hwctl.physics.bench import link_physics
+
+    if not 0.5 <= args.fidelity < 1.0:
+        raise UserError(f"--fidelity must be in [0.5, 1), got {args.fidelity}")
+    inputs = []
+    for path in [args.config] + ([args.peer] if args.peer else []):
+        with Bench(_bench_config(path)) as bench:
+            try:
+                inputs.append(bench.physics_inputs(from_instruments=args.from_instruments))
+            except HwctlError as exc:
+                raise UserError(f"{path}: {exc}") from None
+    att_b = inputs[1].attenuation_db if len(inputs) > 1 else 0.0
+    lp = link_physics(args.fidelity, (inputs[0].attenuation_db, att_b), inputs[0].bias_current_ua)
+    print(f"arm A: {inputs[0].attenuation_db:g} dB, arm B: {att_b:g} dB, detector bias: "
+          f"{inputs[0].bias_current_ua if inputs[0].bias_current_ua is not None else 'nominal'} uA")
+    print(f"eta_A = {lp.eta_a:.4g}, eta_B = {lp.eta_b:.4g}, detector efficiency "
+          f"{lp.detector_efficiency:.3f}, dark rate {lp.dark_rate_hz:.3g} Hz")
+    print(f"per attempt: p_photon = {lp.p_photon:.4g}, dark_prob = {lp.dark_prob:.3g}, "
+          f"herald probability = {lp.herald_probability:.4g}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return _list(args) if args.action == "list" else _check(args)
+    return {"list": _list, "check": _check, "physics": _physics}[args.action](args)
