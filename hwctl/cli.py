@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
+    "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }
 
 
@@ -43,13 +45,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand named in it imports its module (the others
+    are listed by name and help line): start-up does not pay for every subcommand's imports."""
     parser = OneLineParser(prog="hwctl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hwctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
+        if chosen is not None and name != chosen:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -62,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
