@@ -291,18 +291,13 @@ def run(args: argparse.Namespace) -> int:
                                         for k, (u, a) in res.resources.items()},
                           "commands": res.commands}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from hwctl.output import fit_table, stdout_console
 
-    table = Table(title=f"top on {res.device}")
-    table.add_column("resource")
-    table.add_column("used", justify="right")
-    table.add_column("available", justify="right")
-    table.add_column("%", justify="right")
-    for cell, (used, avail) in res.resources.items():
-        table.add_row(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
-    console = Console()
-    console.print(table)
+    console = stdout_console()
+    rows = [(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
+            for cell, (used, avail) in res.resources.items()]
+    console.print(fit_table(("resource", "used", "available", "%"), rows,
+                            title=f"top on {res.device}", width=min(console.width, 200)))
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
     console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "
