@@ -24,7 +24,23 @@ from pathlib import Path
 from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
-RTL_DIR = Path(__file__).resolve().parents[1] / "fpga" / "rtl"
+
+def find_rtl_dir() -> Path:
+    """Where the Verilog sources are: ``fpga/rtl`` of the source checkout this package sits in,
+    else the copy installed with the wheel as the data package ``hwctl/rtl`` (setup.py maps it).
+
+    The checkout comes first so a worktree on ``PYTHONPATH`` never synthesizes another checkout's
+    (e.g. an editable install's) RTL."""
+    here = Path(__file__).resolve().parent
+    repo = here.parent / "fpga" / "rtl"
+    for candidate in (repo, here / "rtl"):
+        if any(candidate.glob("*.v")):
+            return candidate
+    return repo
+
+
+#: the RTL that ``hwctl synth`` synthesizes (:func:`find_rtl_dir`)
+RTL_DIR = find_rtl_dir()
 
 
 @dataclass(frozen=True)
