@@ -22,12 +22,16 @@ from hwctl.errors import UserError
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hwctl.demo", "end-to-end demo: node services driving software twins over real transports"),
-    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / oracle over a topology, or --table5"),
+    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / centralized greedy over a topology, or --table5"),
+    "sweep": ("hwctl.sweep", "the ESP paper's whole evaluation grid with replicates (local pool or Dask)"),
+    "report": ("hwctl.report", "Table V with confidence intervals and Figs. 6-11 from a sweep dataset"),
     "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
+    "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }
 
 
@@ -41,13 +45,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand named in it imports its module (the others
+    are listed by name and help line): start-up does not pay for every subcommand's imports."""
     parser = OneLineParser(prog="hwctl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hwctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
+        if chosen is not None and name != chosen:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -60,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
