@@ -197,8 +197,10 @@ def _progress(enabled: bool):
         return _NoBar()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from hwctl.output import stderr_console
+
     return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
+                    TimeElapsedColumn(), transient=True, console=stderr_console())
 
 
 def format_table5(rows: list[dict[str, Any]]) -> str:

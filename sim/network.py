@@ -1,6 +1,6 @@
 """Discrete-event network simulator that drives the real sans-IO protocol cores.
 
-The simulator replaces the node service and the FPGA backend (shared/design.md): control messages
+The simulator replaces the node service and the FPGA backend (docs/esp.md "How the cores are driven"): control messages
 are delivered after the fibre delay of their path, the physical layer samples the generation time
 of a request from :mod:`hwctl.physics.heralding` (one event per request, not one per 500 ns cycle),
 and the workload is the ESP paper's (§VI-B, Table IV): for every edge, one request at a time from a
