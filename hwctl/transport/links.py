@@ -129,6 +129,23 @@ class TwinLink(Link):
             await self._task
 
 
+class LabLink(Link):
+    """One node device of an in-process lab (:class:`sim.twin.lab.LabServer`, real time on the
+    shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
+
+    def __init__(self, server, node: str) -> None:
+        super().__init__()
+        self.server, self.node = server, node
+        loop = asyncio.get_running_loop()
+        server.attach(node, lambda data: loop.call_soon_threadsafe(self._deliver, data))
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed")
+        self.bytes_out += len(data)
+        self.server.send(self.node, data)
+
+
 class SerialLink(Link):
     """pyserial ``serial_for_url`` with a reader thread (real ports, ptys, loop://, socket://)."""
 
