@@ -188,6 +188,9 @@ class NodeConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
+        from hwctl.nodeconfig import check_node_dict
+
+        check_node_dict(d, source)  # every key known, every value typed and in range
         try:
             wl = d.get("workload", {})
             ph = d.get("physical", {})
@@ -975,8 +978,10 @@ def code_version() -> str:
 # ---------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="node TOML file (see `pydoc hwctl.node`)")
-    parser.add_argument("--duration", type=float, default=None, help="override the config's duration (s)")
-    parser.add_argument("--out", default=None, help="write requests.parquet and meta JSON here")
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="override the config's duration (s)")
+    parser.add_argument("--out", type=argtypes.out_dir, default=None,
+                        help="write requests.parquet and meta JSON here")
     parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
                                                              what="--report-every"), default=2.0,
                         help="seconds between status lines on stderr (default 2)")
