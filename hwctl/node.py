@@ -75,6 +75,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import signal
 import tomllib
@@ -90,7 +91,7 @@ from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
-from hwctl.protocols.base import Completed, Request, Send, StartAttempts
+from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.verification import (
     FreeSlots,
@@ -101,7 +102,6 @@ from hwctl.protocols.verification import (
     SendToPartner,
     VerificationConfig,
     VerificationCore,
-    VerificationProtocolError,
 )
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
@@ -124,6 +124,15 @@ log = logging.getLogger(__name__)
 K_ESP = b"esp"  # an EspMessage
 K_PL = b"pl"  # physical-layer coordination, JSON (see NodeService._generate)
 K_VRF = b"vrf"  # a verification-core partner message (bitmap records)
+#: received-message limits per peer: sustained rate (messages/s) and burst
+RX_RATE = 5000.0
+RX_BURST = 10000.0
+#: largest message a peer may send (bytes; ZeroMQ disconnects a peer sending more)
+MAX_MSG_BYTES = 1 << 18
+#: requests a peer may keep buffered here before we know them (early pl messages, pair lists)
+MAX_PENDING_RIDS = 256
+#: a time in a peer message further than this from our clock is refused (s)
+MAX_CLOCK_GAP_S = 3600.0
 
 U32 = 0xFFFF_FFFF
 #: the HEADER frame is ~19 bytes on the wire: a 3 Mbaud UART carries at most ~16k HEADERs/s
@@ -307,6 +316,10 @@ class NodeCounters:
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0
+    #: messages dropped, by cause (docs/reliability.md): never handled, never fatal
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: messages not sent per peer: the peer is down and its send queue (1000) is full
+    send_dropped: dict[str, int] = field(default_factory=dict)
     stale_msgs: int = 0  # pl messages / events for a request or round no longer running here
     pair_checks: int = 0  # requests whose pair lists were compared with the other end
     disagree: int = 0  # pairs held at one end only (must stay 0)
@@ -383,6 +396,10 @@ class NodeService:
         self._pl_rid: int | None = None  # request running at the physical layer here
         self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
         self._pl_done: deque[int] = deque(maxlen=1024)  # requests finished here
+        self._peer_names = {p.name for p in cfg.peers}
+        self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
+        self._last_drop_log = -1e9
+        self._curve = None  # CurveServer of the listener (hwctl.transport.security)
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
@@ -423,6 +440,8 @@ class NodeService:
         await self._sync_clock()
         self._router = self.ctx.socket(zmq.ROUTER)
         self._router.linger = 0
+        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
+        self._router.setsockopt(zmq.RCVHWM, 1000)
         try:
             self._router.bind(self.cfg.listen)
         except zmq.ZMQError as exc:
@@ -431,6 +450,7 @@ class NodeService:
         for p in self.cfg.peers:
             s = self.ctx.socket(zmq.DEALER)
             s.linger = 0
+            s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
             s.connect(p.endpoint)
             self._out[p.name] = s
@@ -553,47 +573,158 @@ class NodeService:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+        try:
+            sock.send_multipart([kind, payload], zmq.NOBLOCK)
+        except zmq.Again:  # peer down and its queue full: counted, never silent
+            self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
+            return
         self.counters.msgs_out += 1
-        sock.send_multipart([kind, payload], zmq.NOBLOCK)
 
     def _send_pl(self, peer: str, **d: object) -> None:
         self._send(peer, K_PL, json.dumps(d).encode())
 
     async def _rx_loop(self) -> None:
+        """Every received message is checked and handled on its own: a bad, forged, unexpected
+        or excess message is counted by cause (``counters.dropped``) and dropped; no input from
+        the network ends the service (docs/reliability.md)."""
         assert self._router is not None
         while True:
-            ident, *parts = await self._router.recv_multipart()
+            frames = await self._router.recv_multipart(copy=False)
             self.counters.msgs_in += 1
-            if len(parts) != 2:
-                self.counters.bad_msgs += 1
-                continue
-            kind, payload = parts
-            src = ident.decode(errors="replace")
             try:
-                if kind == K_ESP:
-                    msg = EspMessage.from_bytes(payload)
-                    self._apply(self.core.receive(msg, self.now()))
-                elif kind == K_PL:
-                    d = json.loads(payload)
-                    if not isinstance(d, dict) or not isinstance(d.get("rid"), int):
-                        raise ValueError("pl message without rid")
-                    rid = d["rid"]
-                    if "pairs" in d:
-                        self._check_pairs(rid, theirs=d["pairs"])
-                    elif rid == self._pl_rid:
-                        self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
-                    elif rid in self._pl_done:
-                        self.counters.stale_msgs += 1
-                    else:  # before our StartAttempts for it
-                        self._pl_early.setdefault(rid, []).append(d)
-                elif kind == K_VRF and self.vcore is not None and src == self.partner:
-                    self.vcore.handle_message(payload, self.device_now())
-                    self._vrf_apply()
-                else:
-                    self.counters.bad_msgs += 1
-            except (ValueError, KeyError, VerificationProtocolError) as exc:
-                self.counters.bad_msgs += 1
-                log.warning("%s: bad message from %r: %s", self.cfg.name, ident, exc)
+                cause = self._rx_one(frames)
+            except Exception as exc:  # the last line of defence: a bug must not end the node
+                cause = f"error_{type(exc).__name__}"
+                if self._drop_log_ok():
+                    log.warning("%s: message dropped (%s: %s)", self.cfg.name,
+                                type(exc).__name__, exc)
+            if cause:
+                self._drop(cause)
+
+    def _drop(self, cause: str) -> None:
+        d = self.counters.dropped
+        d[cause] = d.get(cause, 0) + 1
+        self.counters.bad_msgs += 1
+
+    def _drop_log_ok(self) -> bool:
+        now = self.now()
+        if now - self._last_drop_log >= 1.0:  # counted always, logged at most once a second
+            self._last_drop_log = now
+            return True
+        return False
+
+    def _rx_one(self, frames: list) -> str | None:
+        """Check and handle one message; returns the cause when it is dropped."""
+        if len(frames) != 3:
+            return "bad_parts"
+        src = self._sender(frames)
+        if src is None:
+            return "unknown_peer"
+        if not self._rate_ok(src):
+            return "rate_limited"
+        kind, payload = frames[1].bytes, frames[2].bytes
+        if kind == K_ESP:
+            try:
+                msg = EspMessage.from_bytes(payload)
+            except ValueError:  # bad layout, or a request the core's types refuse
+                return "esp_malformed"
+            if msg.src != src:
+                return "esp_forged_src"  # a peer speaking for another node
+            if msg.dst != self.cfg.name:
+                return "esp_wrong_dst"
+            if msg.kind is MsgType.ACK and (not math.isfinite(msg.t_min)
+                                            or abs(msg.t_min - self.now()) > MAX_CLOCK_GAP_S):
+                return "esp_bad_time"  # only ACK carries t_min (others send 0.0)
+            r = msg.request
+            if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
+                                      and {r.initiator, r.remote} == {src, self.cfg.name}):
+                return "esp_bad_request"
+            try:
+                acts = self.core.receive(msg, self.now())
+            except ProtocolViolation:  # out of turn for the core's state: refused by the core
+                return "esp_protocol_violation"
+            self._apply(acts)
+        elif kind == K_PL:
+            try:
+                d = json.loads(payload)
+            except ValueError:
+                return "pl_not_json"
+            cause = self._check_pl(d)
+            if cause:
+                return cause
+            rid = d["rid"]
+            if "pairs" in d:
+                if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
+                    return "pl_pairs_table_full"
+                self._check_pairs(rid, theirs=d["pairs"])
+            elif rid == self._pl_rid:
+                self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
+            elif rid in self._pl_done:
+                self.counters.stale_msgs += 1
+            else:  # before our StartAttempts for it
+                early = self._pl_early.get(rid)
+                if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:
+                    return "pl_early_table_full"
+                if early is not None and len(early) >= 8:
+                    return "pl_early_full"
+                self._pl_early.setdefault(rid, []).append({**d, "_src": src})
+        elif kind == K_VRF and self.vcore is not None and src == self.partner:
+            self.vcore.handle_message(payload, self.device_now())
+            self._vrf_apply()
+        else:
+            return "unexpected_kind"
+        return None
+
+    def _sender(self, frames: list) -> str | None:
+        """The peer a message is from: the name the allowlist gives its CurveZMQ key when the
+        listener runs CURVE (identity = key), else the routing id it chose; None when that is not
+        a configured peer."""
+        if self._curve is not None:
+            from hwctl.transport.security import user_id
+
+            name = self._curve.peer_name(user_id(frames[-1]))
+        else:
+            name = frames[0].bytes.decode(errors="replace")
+        return name if name in self._peer_names else None
+
+    def _rate_ok(self, src: str) -> bool:
+        """Token bucket per peer: RX_RATE messages/s sustained, RX_BURST at once."""
+        now = self.now()
+        tokens, last = self._rx_tokens.get(src, (RX_BURST, now))
+        tokens = min(RX_BURST, tokens + (now - last) * RX_RATE)
+        if tokens < 1.0:
+            self._rx_tokens[src] = (tokens, now)
+            return False
+        self._rx_tokens[src] = (tokens - 1.0, now)
+        return True
+
+    def _check_pl(self, d: object) -> str | None:
+        """Shape and ranges of a ``pl`` message (see :meth:`_generate`)."""
+        if not isinstance(d, dict):
+            return "pl_not_object"
+        rid = d.get("rid")
+        if type(rid) is not int or not 0 <= rid < 2**63:
+            return "pl_bad_rid"
+        keys = set(d) - {"rid"}
+        if keys == {"pairs"}:
+            p = d["pairs"]
+            if not isinstance(p, list) or len(p) > 1000 or not all(
+                    isinstance(x, list) and len(x) == 3
+                    and all(type(v) is int and 0 <= v < 2**64 for v in x) for x in p):
+                return "pl_bad_pairs"
+        elif keys == {"late"}:
+            if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
+                return "pl_bad_round"
+        elif keys == {"restart", "start"}:
+            if type(d["restart"]) is not int or not 1 <= d["restart"] <= 10**6:
+                return "pl_bad_round"
+            t = d["start"]
+            if type(t) not in (int, float) or not math.isfinite(t) \
+                    or abs(t - self.now()) > MAX_CLOCK_GAP_S:
+                return "pl_bad_start"
+        else:
+            return "pl_bad_shape"
+        return None
 
     async def _timer_loop(self) -> None:
         while True:
@@ -779,7 +910,7 @@ class NodeService:
             req, peer, t_min = await self._pl_queue.get()
             self._pl_rid = req.rid
             for d in self._pl_early.pop(req.rid, []):
-                self._events.put_nowait(PlMsg(peer, d))
+                self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
             self.counters.generations += 1
             try:
                 await self._generate(req, peer, t_min)
@@ -847,7 +978,9 @@ class NodeService:
             ev = await self._events.get()
             if isinstance(ev, PlMsg):
                 d = ev.d
-                if initiator and d.get("late") == rnd:
+                if ev.src != peer:  # a third node meddling with this request
+                    self._drop("pl_not_from_partner")
+                elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
                     rnd = d["restart"]
