@@ -194,6 +194,10 @@ class NodeConfig:
     period_cycles: int = 50
     lead_s: float = 0.002
     verification: VerifyConfig | None = None
+    #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
+    #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
+    key: str | None = None
+    allow: dict[str, str] | str | None = None
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -225,6 +229,8 @@ class NodeConfig:
                 period_cycles=int(ph.get("period_cycles", 50)),
                 lead_s=float(ph.get("lead_s", 0.002)),
                 verification=vcfg,
+                key=d.get("security", {}).get("key"),
+                allow=d.get("security", {}).get("allow"),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -242,6 +248,23 @@ class NodeConfig:
         if gone:
             raise UserError(f"{source}: physical: {', '.join(gone)} no longer exist (the window is "
                             "the station's; lead_s replaces the per-round margin)")
+        if (cfg.key is None) != (cfg.allow is None):
+            raise UserError(f"{source}: [security] needs both key and allow (or neither)")
+        from hwctl.transport.security import (
+            load_allowlist,
+            load_keypair,
+            require_curve_off_loopback,
+        )
+
+        if cfg.key is None:
+            require_curve_off_loopback(cfg.listen, False, f"{source}: listen")
+        else:  # read now: a missing or wrong key file is found before anything opens
+            load_keypair(cfg.key)
+            names = set(load_allowlist(cfg.allow).values())
+            missing = sorted({p.name for p in cfg.peers} - names)
+            if missing:
+                raise UserError(f"{source}: [security] allow has no key for peer(s) "
+                                f"{', '.join(missing)}")
         if any(p.port is not None and not 0 <= p.port <= 255 for p in cfg.peers):
             raise UserError(f"{source}: peers: port must be in 0..255")
         if vcfg is not None:
@@ -400,6 +423,7 @@ class NodeService:
         self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
         self._last_drop_log = -1e9
         self._curve = None  # CurveServer of the listener (hwctl.transport.security)
+        self._curve_ctx: zmq.asyncio.Context | None = None
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
@@ -438,7 +462,23 @@ class NodeService:
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
-        self._router = self.ctx.socket(zmq.ROUTER)
+        keys = allow = None
+        if self.cfg.key is not None:
+            from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
+
+            keys, allow = load_keypair(self.cfg.key), load_allowlist(self.cfg.allow)
+            missing = self._peer_names - set(allow.values())
+            if missing:
+                await self.backend.close()
+                raise UserError(f"node {self.cfg.name}: [security] allow has no key for "
+                                f"peer(s) {', '.join(sorted(missing))}")
+            # the listener's own context: the ZAP handler (allowlist) is per context
+            self._curve_ctx = zmq.asyncio.Context()
+            self._curve = CurveServer(self._curve_ctx, keys, allow)
+            self._router = self._curve_ctx.socket(zmq.ROUTER)
+            self._curve.secure(self._router)
+        else:
+            self._router = self.ctx.socket(zmq.ROUTER)
         self._router.linger = 0
         self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
         self._router.setsockopt(zmq.RCVHWM, 1000)
@@ -452,6 +492,10 @@ class NodeService:
             s.linger = 0
             s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
+            if keys is not None and allow is not None:
+                from hwctl.transport.security import secure_client
+
+                secure_client(s, keys, next(k for k, n in allow.items() if n == p.name))
             s.connect(p.endpoint)
             self._out[p.name] = s
 
@@ -506,6 +550,12 @@ class NodeService:
             await self.backend.close()
         for s in [*self._out.values(), *([self._router] if self._router else [])]:
             s.close(0)
+        if self._curve is not None:
+            self._curve.stop()
+            self._curve = None
+        if self._curve_ctx is not None:
+            self._curve_ctx.term()
+            self._curve_ctx = None
 
     # ------------------------------------------------------------------ requests
     def submit(self, remote: str, pairs: int, fidelity: float | None = None) -> Request:

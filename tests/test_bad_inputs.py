@@ -183,6 +183,10 @@ NODE_CASES: list[str] = [
     GOOD_NODE + "[verification]\npartner = \"B\"\nmemory = \"floppy\"\n",
     GOOD_NODE + "[verification]\npartner = \"B\"\nwindow_bits = 99\n",
     GOOD_NODE + "workload = 5\n",
+    GOOD_NODE.replace("tcp://127.0.0.1:6001", "tcp://0.0.0.0:6001"),  # plain off loopback
+    GOOD_NODE + '[security]\nkey = "/nonexistent.key_secret"\n',
+    GOOD_NODE + '[security]\nkey = "/nonexistent.key_secret"\nallow = "/nonexistent"\n',
+    GOOD_NODE + '[security]\nkey = "/nonexistent.key_secret"\nallow = "/nonexistent"\nx = 1\n',
     "this is not toml",
     "",
 ]

@@ -5,9 +5,11 @@ a peer's identity is its key, not the name it claims; plain servers stay on loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import zmq
+import zmq.asyncio
 
 from firmware.bridge import Bridge
 from hwctl.cli import main
@@ -119,3 +121,77 @@ def test_key_errors_are_one_line(keys, capsys) -> None:
     assert main(["keys", "new", "A", "--dir", str(keys)]) == 2  # never overwritten
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("hwctl") for line in err)
+
+
+def test_nodes_with_keys_complete_requests_and_refuse_strangers(keys) -> None:
+    """Node to node: CurveZMQ both ways; a stranger's key gets nothing to the core; a listed peer
+    claiming another node's name in its ESP messages is dropped (esp_forged_src)."""
+    from hwctl import timebase
+    from hwctl.node import NodeConfig, NodeService
+    from hwctl.protocols.esp import EspMessage, MsgType
+    from sim import topologies
+    from sim.twin.lab import Lab, LabServer
+    from tests.test_node import free_port
+
+    lab = Lab(topologies.by_name("K2"), p_photon=0.02, seed=3, start=timebase.cycle_now())
+    pa, pb = free_port(), free_port()
+
+    def cfg(me: str, other: str, port: int, other_port: int, url: str) -> NodeConfig:
+        return NodeConfig.from_dict({
+            "name": me, "listen": f"tcp://127.0.0.1:{port}", "backend": url,
+            "peers": {other: {"endpoint": f"tcp://127.0.0.1:{other_port}"}},
+            "workload": {"pairs": [1, 2], "mean_backoff": 0.02},
+            "security": {"key": str(keys / f"{me}.key_secret"),
+                         "allow": {other: str(keys / f"{other}.key")}}})
+
+    async def go(srv) -> tuple[NodeService, NodeService, int]:
+        na = NodeService(cfg("A", "B", pa, pb, srv.urls["A"]), rid_base=0)
+        nb = NodeService(cfg("B", "A", pb, pa, srv.urls["B"]), rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
+        # a stranger (the twin's key, not in A's allowlist) and B's own key speaking for "C"
+        ctx = zmq.asyncio.Context.instance()
+        stranger = ctx.socket(zmq.DEALER)
+        secure_client(stranger, load_keypair(keys / "twin.key_secret"),
+                      load_allowlist({"A": keys / "A.key"}).popitem()[0])
+        stranger.setsockopt(zmq.IDENTITY, b"B")
+        stranger.linger = 0
+        stranger.connect(f"tcp://127.0.0.1:{pa}")
+        now = timebase.seconds()
+        with contextlib.suppress(zmq.Again):  # never admitted: nothing to send to
+            await stranger.send_multipart(
+                [b"esp", EspMessage(MsgType.ACK, "B", "A", 1, None, now).to_bytes()], zmq.NOBLOCK)
+        liar = ctx.socket(zmq.DEALER)
+        secure_client(liar, load_keypair(keys / "B.key_secret"),
+                      load_allowlist({"A": keys / "A.key"}).popitem()[0])
+        liar.setsockopt(zmq.IDENTITY, b"C")
+        liar.linger = 0
+        liar.connect(f"tcp://127.0.0.1:{pa}")
+        await liar.send_multipart([b"esp", EspMessage(MsgType.SYN, "C", "A", 1, None,
+                                                      now).to_bytes()])
+        while na.counters.completed + nb.counters.completed < 4:
+            for r in runs:
+                if r.done():
+                    r.result()
+            await asyncio.sleep(0.02)
+        for _ in range(1000):  # until both got their answer (events, not a time budget)
+            if na.counters.dropped and na._curve.refused:
+                break
+            await asyncio.sleep(0.01)
+        refused = na._curve.refused
+        stranger.close(0)
+        liar.close(0)
+        na.stop()
+        nb.stop()
+        await asyncio.gather(*runs)
+        await na.close()
+        await nb.close()
+        return na, nb, refused
+
+    with LabServer(lab) as srv:
+        na, nb, refused = asyncio.run(asyncio.wait_for(go(srv), 120))
+    assert refused >= 1  # the stranger's handshake: refused by the ZAP allowlist
+    assert na.counters.completed + nb.counters.completed >= 4
+    # the liar (B's key, routing id "C") is B: its "C" message is B speaking for another node
+    assert na.counters.dropped == {"esp_forged_src": 1}  # nothing else dropped or delivered
