@@ -21,9 +21,26 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
-RTL_DIR = Path(__file__).resolve().parents[1] / "fpga" / "rtl"
+
+def find_rtl_dir() -> Path:
+    """Where the Verilog sources are: ``fpga/rtl`` of the source checkout this package sits in,
+    else the copy installed with the wheel as the data package ``hwctl/rtl`` (setup.py maps it).
+
+    The checkout comes first so a worktree on ``PYTHONPATH`` never synthesizes another checkout's
+    (e.g. an editable install's) RTL."""
+    here = Path(__file__).resolve().parent
+    repo = here.parent / "fpga" / "rtl"
+    for candidate in (repo, here / "rtl"):
+        if any(candidate.glob("*.v")):
+            return candidate
+    return repo
+
+
+#: the RTL that ``hwctl synth`` synthesizes (:func:`find_rtl_dir`)
+RTL_DIR = find_rtl_dir()
 
 
 @dataclass(frozen=True)
@@ -240,17 +257,19 @@ def _parse_params(items: list[str]) -> dict[str, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="ice40",
                         help="ice40 = iCE40 HX8K ct256 (goal 100 MHz), ecp5 = LFE5U-25F (goal 200 MHz)")
-    parser.add_argument("--freq", type=float, default=None,
+    parser.add_argument("--freq", type=argtypes.real(1.0, 2000.0, what="--freq (MHz)"), default=None,
                         help="clock constraint for nextpnr in MHz (default: the target's goal)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+    parser.add_argument("--seed", type=argtypes.integer(0, 2**31 - 1, what="--seed"), default=1,
+                        help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seeds", type=argtypes.integer(1, 64, what="--seeds"), default=1,
+                        metavar="N",
                         help="try N placement seeds from --seed on and report the best (Fmax "
                              "varies by +-10%% with placement); every seed's Fmax is listed")
     parser.add_argument("--placer", choices=PLACERS, default=None,
                         help="nextpnr placer (default: sa for ecp5, heap for ice40)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=argtypes.out_dir, default=None,
                         help="directory for netlist, logs and the nextpnr report (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -288,18 +307,13 @@ def run(args: argparse.Namespace) -> int:
                                         for k, (u, a) in res.resources.items()},
                           "commands": res.commands}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from hwctl.output import fit_table, stdout_console
 
-    table = Table(title=f"top on {res.device}")
-    table.add_column("resource")
-    table.add_column("used", justify="right")
-    table.add_column("available", justify="right")
-    table.add_column("%", justify="right")
-    for cell, (used, avail) in res.resources.items():
-        table.add_row(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
-    console = Console()
-    console.print(table)
+    console = stdout_console()
+    rows = [(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
+            for cell, (used, avail) in res.resources.items()]
+    console.print(fit_table(("resource", "used", "available", "%"), rows,
+                            title=f"top on {res.device}", width=min(console.width, 200)))
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
     console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "
