@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "fpga": ("hwctl.fpga.cli", "FPGA boards and proofs: prove, build, flash, selftest"),
     "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
     "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }
