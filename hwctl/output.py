@@ -131,3 +131,35 @@ def fit_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: s
             line.append(cell)
         parts.append(line)
     return Group(*parts)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with proper JSON types: NaN/inf become ``null`` (strict JSON has no NaN), numpy
+    scalars become ints/floats, tuples and sets become lists, dataclasses become objects."""
+    import dataclasses
+    import math
+
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [jsonable(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return jsonable(obj.item())
+    if hasattr(obj, "tolist"):  # numpy array
+        return jsonable(obj.tolist())
+    return str(obj)
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` to stdout as strict JSON (:func:`jsonable`), indented, one document."""
+    import json
+
+    print(json.dumps(jsonable(obj), indent=2, allow_nan=False))
