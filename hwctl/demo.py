@@ -16,7 +16,8 @@ and prints a summary. The stations' per-attempt success probability comes from
 :mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2),
 scaled by each node's simulated bench (``--bench``, :mod:`hwctl.physics.bench`): the VOA on each
 end's arm and the SNSPD bias of the station's detectors. Every node service opens its bench,
-applies the settings and stores the snapshot, which the metadata holds (``bench``).
+applies the settings and stores the snapshot, which the metadata holds (``instruments``, per
+node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
 (docs/physical-layer.md). ``--processes`` runs every node service as its own ``hwctl node``
 process instead of in this one (same figures; docs/node.md).
@@ -228,8 +229,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "lab": lab_meta,
             "nodes": {nd.cfg.name: nd.snapshot() for nd in nodes},
             "bench": {"file": str(next(iter(benches.values())).source) if benches else None,
-                      "physics": {f"{u}-{v}": asdict(lp) for (u, v), lp in bench_physics.items()},
-                      "snapshots": {nd.cfg.name: nd.bench_snapshot for nd in nodes}},
+                      "physics": {f"{u}-{v}": asdict(lp) for (u, v), lp in bench_physics.items()}},
+            "instruments": {nd.cfg.name: nd.bench_snapshot for nd in nodes} if benches else None,
             "verification": {"pairs": [list(p) for p in vpairs], "sources": sources,
                              "memory": args.memory, "f_th": args.f_th},
             "wall_seconds": time.monotonic() - t0,

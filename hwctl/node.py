@@ -69,7 +69,7 @@ Config (TOML)::
     [bench]                                  # optional: the node's instruments by VISA resource
     visa_library = "@sim"                    # (docs/instruments.md); or bench = "bench.toml";
     [bench.voa]                              # opened, set and snapshotted at start, snapshot in
-    driver = "keysight-n7764a"               # the run's metadata ("bench")
+    driver = "keysight-n7764a"               # the run's metadata ("instruments")
     resource = "TCPIP0::n7764a-0.bench::inst0::INSTR"
     attenuation_db = 3.0
 """
@@ -1044,7 +1044,7 @@ def run(args: argparse.Namespace) -> int:
     if cfg.out:
         path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
                                                   "counters": node.snapshot(),
-                                                  "bench": node.bench_snapshot}, Path(cfg.out), cfg.name,
+                                                  "instruments": node.bench_snapshot}, Path(cfg.out), cfg.name,
                              pairs=node.pair_rows() if node.vcore is not None else None)
         console.print(f"results: {path}", soft_wrap=True)
     return 0

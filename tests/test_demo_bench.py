@@ -38,7 +38,7 @@ def test_demo_heralding_rate_follows_the_bench_voa(tmp_path: Path, capsys) -> No
         b = meta["bench"]
         # the snapshot each node took at start: identity, settings read back, readings
         for i, n in enumerate("AB"):
-            snap = b["snapshots"][n]["instruments"]
+            snap = meta["instruments"][n]["instruments"]
             assert set(snap) == {"trigger", "laser", "voa", "switch", "monitor", "snspd_bias",
                                  "counter"}
             assert snap["voa"]["settings"]["attenuation_db"] == att
@@ -97,7 +97,7 @@ def test_node_cli_applies_the_bench_and_stores_its_snapshot(tmp_path: Path, caps
     out = tmp_path / "out"
     assert main(["node", "--config", str(node), "--duration", "0.3", "--out", str(out)]) == 0
     meta = json.loads((out / "A.meta.json").read_text())
-    snap = meta["bench"]["instruments"]
+    snap = meta["instruments"]["instruments"]
     assert snap["voa"]["resource"] == "TCPIP0::n7764a-5.bench::inst0::INSTR"
     assert snap["laser"]["settings"] == {"wavelength_nm": 1550.12, "power_dbm": 3.0,
                                          "diode_on": True, "shutter_open": True}
