@@ -22,16 +22,18 @@ def run_demo(tmp_path: Path, att_db: float) -> dict:
     bench.write_text(DEMO_BENCH.read_text().replace("attenuation_db = 0.0",
                                                     f"attenuation_db = {att_db}"))
     out = tmp_path / f"demo{att_db}"
-    assert main(["demo", "--duration", "2.5", "--topology", "K2", "--transport", "inproc",
+    assert main(["demo", "--duration", "3", "--topology", "K2", "--transport", "inproc",
+                 "--fidelity", "0.5",
                  "--header-rate", "0", "--no-plot", "--bench", str(bench), "--out", str(out)]) == 0
     return json.loads((out / "requests.meta.json").read_text())
 
 
 def test_demo_heralding_rate_follows_the_bench_voa(tmp_path: Path, capsys) -> None:
-    """Both nodes' VOAs at 0 dB, then at 10 dB (F = 0.75, SNSPD at its nominal 9 uA). The
-    station's herald probability per common window (CNT_HERALD over the windows both ends fired,
-    (CNT_MARKS - CNT_ONE_END) / 2) must match hwctl.physics.bench within 4 sigma, sigma =
-    expected / sqrt(heralds) (Poisson; ~100 heralds at 0 dB: 10 %, ~60 at 10 dB: 13 %)."""
+    """Both nodes' VOAs at 0 dB, then at 10 dB (F = 0.5, SNSPD at its nominal 9 uA; 3 s of real
+    time each). The station's herald probability per common window (CNT_HERALD over the windows
+    both ends fired, (CNT_MARKS - CNT_ONE_END) / 2) must match hwctl.physics.bench within 4 sigma,
+    sigma = expected / sqrt(heralds) (Poisson; on a loaded 2-vCPU VM about 100 heralds at 0 dB,
+    10 %, and 60 at 10 dB, 13 %; at least 15 are required for the comparison to mean something)."""
     rates = {}
     for att in (0.0, 10.0):
         meta = run_demo(tmp_path, att)
@@ -45,20 +47,20 @@ def test_demo_heralding_rate_follows_the_bench_voa(tmp_path: Path, capsys) -> No
             assert snap["voa"]["resource"] == f"TCPIP0::n7764a-{i}.bench::inst0::INSTR"
             assert snap["snspd_bias"]["identity"]["model"] == "MODEL 2400"
             assert snap["snspd_bias"]["settings"]["bias_current_ua"] == 9.0
-        lp = link_physics(0.75, (att, att), 9.0)
+        lp = link_physics(0.5, (att, att), 9.0)
         assert b["physics"]["A-B"]["p_photon"] == pytest.approx(lp.p_photon)
         assert meta["lab"]["stations"]["A-B"]["p_photon"] == pytest.approx(lp.p_photon)
         st = meta["lab"]["station_counters"]["A-B"]
         windows = (st["CNT_MARKS"] - st["CNT_ONE_END"]) / 2
         heralds = st["CNT_HERALD"]
-        assert heralds >= 20, st
+        assert heralds >= 15, st
         rate = heralds / windows
         z = (rate - lp.herald_probability) / (lp.herald_probability / math.sqrt(heralds))
         assert abs(z) < 4, (att, rate, lp.herald_probability, z)
         rates[att] = rate
     # 10 dB on both arms: the rate falls to the loss budget's ~0.1 (plus the dark heralds)
-    expect = link_physics(0.75, (10, 10), 9.0).herald_probability / \
-        link_physics(0.75, (0, 0), 9.0).herald_probability
+    expect = link_physics(0.5, (10, 10), 9.0).herald_probability / \
+        link_physics(0.5, (0, 0), 9.0).herald_probability
     assert rates[10.0] / rates[0.0] == pytest.approx(expect, rel=0.4)
     assert "requests" in capsys.readouterr().out
 
