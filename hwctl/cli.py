@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("hwctl.keys", "CurveZMQ key pairs for nodes, bridges and served twins"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "fpga": ("hwctl.fpga.cli", "FPGA boards and proofs: prove, build, flash, selftest"),
     "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
     "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }

@@ -66,6 +66,12 @@ Config (TOML)::
     f_th = 0.81                              # fidelity threshold -> timeout (paper Eq. 1)
     skew_s = 0.0                             # partner's store time minus ours (s)
     report_interval_s = 0.001                # batching of ID reports
+    [bench]                                  # optional: the node's instruments by VISA resource
+    visa_library = "@sim"                    # (docs/instruments.md); or bench = "bench.toml";
+    [bench.voa]                              # opened, set and snapshotted at start, snapshot in
+    driver = "keysight-n7764a"               # the run's metadata ("instruments")
+    resource = "TCPIP0::n7764a-0.bench::inst0::INSTR"
+    attenuation_db = 3.0
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ import tomllib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zmq
@@ -117,6 +124,9 @@ from hwctl.wire import (
     free_masks,
 )
 from hwctl.wire.bulk import HeaderBlock
+
+if TYPE_CHECKING:
+    from hwctl.instruments.bench import Bench, BenchConfig
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +208,7 @@ class NodeConfig:
     #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
     key: str | None = None
     allow: dict[str, str] | str | None = None
+    bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -278,6 +289,13 @@ class NodeConfig:
                 vcfg.core_config()
             except ValueError as exc:
                 raise UserError(f"{source}: verification: {exc}") from None
+        if "bench" in d:  # bench_index fills {n} in a template bench's resource strings
+            from hwctl.instruments.bench import BenchConfig
+
+            idx = d.get("bench_index")
+            if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
+                raise UserError(f"{source}: bench_index must be an integer >= 0")
+            cfg.bench = BenchConfig.from_node_config(source, d, index=idx)
         return cfg
 
     @classmethod
@@ -435,6 +453,8 @@ class NodeService:
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
+        self.bench: Bench | None = None  # open instruments, when cfg.bench
+        self.bench_snapshot: dict | None = None  # identity/settings/readings at start, for the run
         # verification
         v = cfg.verification
         self.vcore = VerificationCore(v.core_config()) if v is not None else None
@@ -462,7 +482,12 @@ class NodeService:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
-        """Open the backend by URL (or adopt an open ``backend``) and the ZeroMQ sockets."""
+        """Open the bench (apply its settings, snapshot), the backend by URL (or adopt an open
+        ``backend``) and the ZeroMQ sockets."""
+        if self.cfg.bench is not None and self.bench is None:
+            from hwctl.instruments.bench import start_bench
+
+            self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
@@ -550,6 +575,9 @@ class NodeService:
         self._stop.set()
 
     async def close(self) -> None:
+        if self.bench is not None:
+            self.bench.close()
+            self.bench = None
         if self.backend is not None:
             await self.backend.close()
         for s in [*self._out.values(), *([self._router] if self._router else [])]:
@@ -1269,8 +1297,8 @@ def run(args: argparse.Namespace) -> int:
         path = writer.close(final_rows=node.unwritten_rows())
         write_results([], {"config": asdict(cfg), "version": code_version(),
                            "run_id": writer.run_id, "results": str(path),
-                           "counters": node.snapshot()}, Path(cfg.out),
-                      path.name.removesuffix(".parquet"),
+                           "counters": node.snapshot(), "instruments": node.bench_snapshot},
+                      Path(cfg.out), path.name.removesuffix(".parquet"),
                       pairs=node.pair_rows() if node.vcore is not None else None, requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0

@@ -85,6 +85,10 @@ TOP: dict[str, Callable[[Any, str], Any]] = {
     "backend": _backend,
     "duration": _num(argtypes.check_duration),
     "out": lambda v, what: argtypes.check_out_path(v, what, directory=True),
+    # the bench (a [bench] table or a bench file) is checked key by key by
+    # hwctl.instruments.bench.BenchConfig, with file, key and reason in one line
+    "bench": _any,
+    "bench_index": _any,
 }
 PEER = {
     "endpoint": argtypes.check_endpoint,
