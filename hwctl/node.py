@@ -442,6 +442,10 @@ class NodeService:
         self._last_drop_log = -1e9
         self._curve = None  # CurveServer of the listener (hwctl.transport.security)
         self._curve_ctx: zmq.asyncio.Context | None = None
+        #: crash-safe results (hwctl.results.ResultsWriter), set by ``hwctl node --out``
+        self.results = None
+        self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
+        self._rows_written: set[int] = set()
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
@@ -642,6 +646,7 @@ class NodeService:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
+                self._row_ready(rec.rid, completed=True)
                 ev = self._finished.get(rec.rid)
                 if ev is not None:
                     ev.set()
@@ -1112,6 +1117,7 @@ class NodeService:
         if theirs is not None:
             self._pairs_peer[rid] = [tuple(x) for x in theirs]
         if rid in self._pairs_mine and rid in self._pairs_peer:
+            self._row_ready(rid, checked=True)  # after the counts below (call_soon)
             a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
             bad = len(a ^ b)
             self.counters.pair_checks += 1
@@ -1123,6 +1129,35 @@ class NodeService:
                 log.error("%s: request %d: %d pair(s) not held at both ends", self.cfg.name, rid, bad)
 
     # ------------------------------------------------------------------ results
+    def _row_ready(self, rid: int, *, completed: bool = False, checked: bool = False) -> None:
+        """A request's row goes to the results writer once it is completed *and* its pair lists
+        were compared (``disagree`` final): at most ~1 s of rows is lost on a crash."""
+        if self.results is None or rid not in self.records:
+            return
+        st = self._row_state.setdefault(rid, [False, False])
+        st[0] |= completed
+        st[1] |= checked
+        if st[0] and st[1]:
+            del self._row_state[rid]
+            self._rows_written.add(rid)
+            # after the current handler: _check_pairs updates the record's disagree first
+            asyncio.get_running_loop().call_soon(self._write_row, rid)
+
+    def _write_row(self, rid: int) -> None:
+        if self.results is not None:
+            self.results.append(self._row(self.records[rid]))
+
+    @staticmethod
+    def _row(r: RequestRecord) -> dict:
+        d = asdict(r)
+        d["latency"] = r.latency
+        d["herald_ts"] = list(r.herald_ts)
+        return d
+
+    def unwritten_rows(self) -> list[dict]:
+        """Rows the results writer has not had yet (open requests, unchecked pair lists)."""
+        return [self._row(r) for rid, r in self.records.items() if rid not in self._rows_written]
+
     def snapshot(self) -> dict:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
@@ -1144,8 +1179,20 @@ class NodeService:
         return rows
 
 
+#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter
+def requests_schema():
+    import pyarrow as pa
+
+    f, i, s = pa.float64(), pa.int64(), pa.string()
+    return pa.schema([("rid", i), ("initiator", s), ("remote", s), ("pairs", i), ("fidelity", f),
+                      ("t_submit", f), ("t_syn", f), ("t_ack", f), ("t_min", f),
+                      ("t_pl_start", f), ("t_finish", f), ("latency", f), ("attempts", i),
+                      ("late", i), ("restarts", i), ("disagree", i),
+                      ("herald_ts", pa.list_(pa.uint64()))])
+
+
 def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None) -> Path:
+                  pairs: list[dict] | None = None, *, requests: bool = True) -> Path:
     """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
     with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
     import pyarrow as pa
@@ -1156,9 +1203,11 @@ def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests
     cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
             "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
             "disagree", "herald_ts"]
-    table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
-                     {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows], pa.list_(pa.uint64()))})
-    pq.write_table(table, path)
+    if requests:  # (hwctl node --out writes them incrementally: hwctl.results)
+        table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
+                         {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows],
+                                                pa.list_(pa.uint64()))})
+        pq.write_table(table, path)
     if pairs is not None:
         pq.write_table(pa.table({
             "node": pa.array([r["node"] for r in pairs], pa.string()),
@@ -1208,8 +1257,18 @@ def run(args: argparse.Namespace) -> int:
         cfg.out = args.out
     console = Console(stderr=True)
 
+    writer = None
+    if cfg.out:
+        from hwctl.results import ResultsWriter
+
+        writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
+                               {"source": "node", "node": cfg.name, "version": code_version()})
+        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
+                      f"second), final Parquet when the node stops", soft_wrap=True)
+
     async def main() -> NodeService:
         node = NodeService(cfg)
+        node.results = writer
         await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
@@ -1226,14 +1285,21 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         node = asyncio.run(main())
-    except LinkError as exc:
-        raise UserError(f"link failed: {exc}") from None
+    except BaseException as exc:
+        if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
+            writer.abandon()
+            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+        if isinstance(exc, LinkError):
+            raise UserError(f"link failed: {exc}") from None
+        raise
     console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
-    if cfg.out:
-        path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
-                                                  "counters": node.snapshot(),
-                                                  "instruments": node.bench_snapshot}, Path(cfg.out), cfg.name,
-                             pairs=node.pair_rows() if node.vcore is not None else None)
+    if writer is not None:
+        path = writer.close(final_rows=node.unwritten_rows())
+        write_results([], {"config": asdict(cfg), "version": code_version(),
+                           "run_id": writer.run_id, "results": str(path),
+                           "counters": node.snapshot(), "instruments": node.bench_snapshot},
+                      Path(cfg.out), path.name.removesuffix(".parquet"),
+                      pairs=node.pair_rows() if node.vcore is not None else None, requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
 
