@@ -7,6 +7,9 @@ module attempt_core #(
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
+    input  wire         load_i,     // TIME_SET (time_set): both counters load
+    input  wire [63:0]  val_i,
+    input  wire [63:0]  val4_i,     // val_i + 4
     input  wire [1:0]   det_i,
     input  wire         herald_en_i,
     input  wire         push_i,
@@ -17,6 +20,7 @@ module attempt_core #(
     output wire         full_o,
     input  wire         abort_i,
     output wire [63:0]  ts_o,
+    output wire [63:0]  ts4_o,      // ts_o + 4 (for pair_sched)
     output wire         fire_o,
     output wire         in_win_o,
     output wire         running_o,
@@ -31,11 +35,14 @@ module attempt_core #(
     wire        single;
     wire [63:0] tw, ts_d;
     /* verilator lint_off PINCONNECTEMPTY */
-    ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts_o));
+    ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_i), .load_i(load_i),
+                                       .val_i(val_i), .ts_o(ts_o));
     // the same count + 4, for the scheduler's t_start compare (no subtraction there; and the
     // timestamp's fanout stays low)
     wire [63:0] ts4;
-    ts_counter #(.INIT(TS_INIT + 64'd4)) u_ts4 (.clk_i(clk_i), .rst_i(rst_i), .ts_o(ts4));
+    ts_counter #(.INIT(TS_INIT + 64'd4)) u_ts4 (.clk_i(clk_i), .rst_i(rst_i), .load_i(load_i),
+                                                .val_i(val4_i), .ts_o(ts4));
+    assign ts4_o = ts4;
     herald u_herald (
         .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
         .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .single_o(single), .tw_o(tw), .rise_o(),
