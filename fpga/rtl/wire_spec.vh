@@ -99,27 +99,4 @@
 `define HW_STAT_RUNNING 0
 `define HW_STAT_SCHED_FULL 1
 `define HW_STAT_EVT_PENDING 2
-// PROVISIONAL (until the v3 spec lands on main)
-`define HW_HERALD_MARKER 8'hA5
-`define HW_HERALD_BIT_CYCLES 4
-`define HW_STATION_ID 32'h48575354
-`define HW_OP_SCHEDULE_PAIRS 8'h08
-`define HW_LEN_SCHEDULE_PAIRS 18
-`define HW_OP_TIME_SET 8'h09
-`define HW_LEN_TIME_SET 9
-`define HW_OP_PAIR 8'hA5
-`define HW_LEN_PAIR 15
-`define HW_ERR_BAD_HERALD 8'd12
-`define HW_DONE_COMPLETE 8'd2
-`define HW_REG_QUBITS 8'h10
-`define HW_REG_N_PORTS 8'h11
-`define HW_REG_HERALD_WAIT 8'h12
-`define HW_REG_ERR_HERALD 8'h13
-`define HW_REG_CNT_PAIRS 8'h14
-`define HW_REG_ST_DELAY 8'h20
-`define HW_REG_ST_WINDOW 8'h21
-`define HW_REG_CNT_ONE_END 8'h22
-`define HW_REG_CNT_DARK 8'h23
-`define HW_REG_CNT_MARKS 8'h24
-`define HW_REG_CNT_HL_DROP 8'h25
 `endif

@@ -221,7 +221,9 @@ def random_command(rng: random.Random) -> bytes | Message:
     """A command whose response does not depend on timing (no valid SCHEDULE, no TIME)."""
     k = rng.randrange(10)
     if k == 0:
-        return RegRead(rng.choice([*range(0x11), 0x3F, 0xFF]))
+        # (0x10..0x14, the v3 node registers, are checked by top_pairs_*: the twin does not
+        # model them yet)
+        return RegRead(rng.choice([*range(0x10), 0x15, 0x3F, 0xFF]))
     if k == 1:
         addr = rng.choice([Reg.CONTROL, Reg.SCRATCH, Reg.SCRATCH, Reg.ID, Reg.ERR_CRC, 0x0E])
         value = rng.randrange(8) if addr == Reg.CONTROL else rng.getrandbits(32)
