@@ -9,7 +9,7 @@ serves the midpoint header line (spec [header] is UART-like with HDR_BIT_CYCLES)
 
 from __future__ import annotations
 
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 
 async def send_byte(clk, line, value: int, cpb: int, stop: int = 1) -> None:
@@ -47,7 +47,12 @@ class UartMonitor:
         while True:
             await RisingEdge(clk)
             if int(line.value) != 0:
-                continue
+                # idle: sleep until the line falls (a per-cycle poll dominated long runs); the
+                # start bit is then seen at the same clock edge as by polling
+                await FallingEdge(line)
+                await RisingEdge(clk)
+                if int(line.value) != 0:
+                    continue
             await ClockCycles(clk, cpb // 2)
             if int(line.value) != 0:
                 continue

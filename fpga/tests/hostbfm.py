@@ -72,11 +72,12 @@ class Host:
                 return frame.msg
         raise AssertionError(f"no response to {msg}")
 
-    async def wait_events(self, n: int, timeout: int = 50000) -> list[Frame]:
-        for _ in range(timeout):
+    async def wait_events(self, n: int, timeout: int = 50000, step: int = 1) -> list[Frame]:
+        """Wait for ``n`` events, checking every ``step`` cycles."""
+        for _ in range(0, timeout, step):
             if len(self.events) >= n:
                 return self.events[:n]
-            await RisingEdge(self.dut.clk_i)
+            await ClockCycles(self.dut.clk_i, step)
         raise AssertionError(f"only {len(self.events)} of {n} events: {self.events}")
 
     async def wait_ts(self, t: int) -> None:
