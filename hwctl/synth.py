@@ -39,6 +39,8 @@ class Target:
     cells: tuple[str, ...]
     #: top parameters for this target (``--param`` overrides them)
     params: tuple[tuple[str, int], ...] = ()
+    #: parameters of the node top only (``--top top``)
+    node_params: tuple[tuple[str, int], ...] = ()
     #: nextpnr placer (``--placer`` overrides it)
     placer: str = "heap"
     #: rough place-and-route time per seed on one core, for the progress message
@@ -49,6 +51,9 @@ TARGETS: dict[str, Target] = {
     "ice40": Target(
         "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256"),
         "iCE40 HX8K (ct256)", 100.0, ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB"),
+        # the node with wire v3 and the v2 single-device mode needs ~8700 LC of 7680: the HX8K
+        # build leaves the v2 SCHEDULE mode out (fpga/README.md, "Wire v3")
+        node_params=(("V2", 0),),
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
@@ -193,7 +198,8 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
         raise UserError(f"unknown placer {placer!r} (choose from {', '.join(PLACERS)})")
     if top not in TOPS:
         raise UserError(f"unknown top {top!r} (choose from {', '.join(TOPS)})")
-    params = {**dict(tgt.params), **(params or {})}
+    params = {**dict(tgt.params), **(dict(tgt.node_params) if top == "top" else {}),
+              **(params or {})}
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"{top}_{target}.json"

@@ -3,7 +3,8 @@
 module attempt_core #(
     parameter [63:0] TS_INIT = 64'd0,
     parameter        AW      = 2,
-    parameter        LUTRAM  = 0     // schedule FIFO in LUT RAM (see sync_fifo)
+    parameter        LUTRAM  = 0,    // schedule FIFO in LUT RAM (see sync_fifo)
+    parameter        V2      = 1     // 0: no v2 SCHEDULE / herald logic (area: iCE40 HX8K)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -43,20 +44,31 @@ module attempt_core #(
     ts_counter #(.INIT(TS_INIT + 64'd4)) u_ts4 (.clk_i(clk_i), .rst_i(rst_i), .load_i(load_i),
                                                 .val_i(val4_i), .ts_o(ts4));
     assign ts4_o = ts4;
-    herald u_herald (
-        .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
-        .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .single_o(single), .tw_o(tw), .rise_o(),
-        .ts_d_o(ts_d)
-    );
+    generate
+        if (V2 != 0) begin : g_v2
+            herald u_herald (
+                .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .en_i(herald_en_i), .ts_i(ts_o),
+                .fire_i(fire_o), .in_win_i(in_win_o), .clicked_o(clicked), .single_o(single),
+                .tw_o(tw), .rise_o(), .ts_d_o(ts_d)
+            );
+            scheduler #(.AW(AW), .LUTRAM(LUTRAM)) u_sched (
+                .clk_i(clk_i), .rst_i(rst_i), .ts4_i(ts4),
+                .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
+                .window_i(window_i), .full_o(full_o), .abort_i(abort_i),
+                .clicked_i(clicked), .single_i(single), .tw_i(tw), .ts_d_i(ts_d), .fire_o(fire_o),
+                .in_win_o(in_win_o), .running_o(running_o), .cnt_late_o(cnt_late_o),
+                .cnt_both_o(cnt_both_o), .cnt_herald_o(cnt_herald_o), .ev_valid_o(ev_valid_o),
+                .ev_op_o(ev_op_o), .ev_payload_o(ev_payload_o)
+            );
+        end else begin : g_no_v2
+            // no v2 SCHEDULE / det_i mode (the command decoder refuses SCHEDULE as unknown)
+            assign {clicked, single, tw, ts_d} = 131'd0;
+            assign {full_o, fire_o, in_win_o, running_o, cnt_late_o, cnt_both_o, cnt_herald_o,
+                    ev_valid_o} = 8'd0;
+            assign ev_op_o = 8'd0;
+            assign ev_payload_o = 128'd0;
+        end
+    endgenerate
     /* verilator lint_on PINCONNECTEMPTY */
-    scheduler #(.AW(AW), .LUTRAM(LUTRAM)) u_sched (
-        .clk_i(clk_i), .rst_i(rst_i), .ts4_i(ts4),
-        .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
-        .window_i(window_i), .full_o(full_o), .abort_i(abort_i),
-        .clicked_i(clicked), .single_i(single), .tw_i(tw), .ts_d_i(ts_d), .fire_o(fire_o), .in_win_o(in_win_o),
-        .running_o(running_o), .cnt_late_o(cnt_late_o), .cnt_both_o(cnt_both_o),
-        .cnt_herald_o(cnt_herald_o), .ev_valid_o(ev_valid_o), .ev_op_o(ev_op_o),
-        .ev_payload_o(ev_payload_o)
-    );
 endmodule
 `default_nettype wire

@@ -30,7 +30,8 @@ module cmd_decoder #(
     parameter NODE = 1,             // 0: the heralding station (only REG_READ / REG_WRITE / TIME
                                     // / TIME_SET are commands; the node's are unknown opcodes)
     parameter QUBITS = 6,           // SCHEDULE_PAIRS: pairs <= QUBITS
-    parameter N_PORTS = 2           // SCHEDULE_PAIRS: port < N_PORTS
+    parameter N_PORTS = 2,          // SCHEDULE_PAIRS: port < N_PORTS
+    parameter V2 = 1                // 0: SCHEDULE (v2 single-device mode) is an unknown opcode
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -119,11 +120,12 @@ module cmd_decoder #(
     // are ORs of those flags. Bits 0-6 are the commands.
     localparam NOPS = 19;
     localparam [0:0] ND = (NODE != 0);
+    localparam [0:0] V2S = (NODE != 0) && (V2 != 0);
     reg [NOPS-1:0] oh_q;
     always @(posedge clk_i) begin
         oh_q[0] <= (op_r == `HW_OP_REG_READ);
         oh_q[1] <= (op_r == `HW_OP_REG_WRITE);
-        oh_q[2] <= ND && (op_r == `HW_OP_SCHEDULE);
+        oh_q[2] <= V2S && (op_r == `HW_OP_SCHEDULE);
         oh_q[3] <= ND && (op_r == `HW_OP_ABORT);
         oh_q[4] <= ND && (op_r == `HW_OP_FREE);
         oh_q[5] <= (op_r == `HW_OP_TIME);

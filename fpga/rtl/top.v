@@ -26,7 +26,8 @@ module top #(
     parameter        N_PORTS        = 2,                       // herald inputs / triggers (<= 8)
     parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
-    parameter        PSCHED_AW      = 1                        // 2 queued SCHEDULE_PAIRS
+    parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
+    parameter        V2             = 1                        // 0: no v2 SCHEDULE (area)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -114,7 +115,7 @@ module top #(
     wire         tx_byte_valid, tx_byte_ready;
 
     // ---------------------------------------------------------------- timing core
-    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_core (
+    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
         .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load), .val_i(tset_val),
         .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_i), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
@@ -186,7 +187,7 @@ module top #(
         .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq), .op_o(f_op),
         .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err), .err_code_o(f_err_code)
     );
-    cmd_decoder #(.NODE(1), .QUBITS(QUBITS), .N_PORTS(N_PORTS)) u_dec (
+    cmd_decoder #(.NODE(1), .QUBITS(QUBITS), .N_PORTS(N_PORTS), .V2(V2)) u_dec (
         .clk_i(clk_i), .rst_i(rst_q[R_DEC]), .ts_i(ts),
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),

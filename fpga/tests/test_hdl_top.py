@@ -300,7 +300,10 @@ async def top_random_commands_vs_twin(dut) -> None:
 
 
 @pytest.mark.rtl
-def test_top(tmp_path) -> None:
+@pytest.mark.parametrize("case", ["top_registers_retry_and_naks", "top_schedules",
+                                  "top_headers_and_event_overflow", "top_random_commands_vs_twin"])
+def test_top(tmp_path, case: str) -> None:
+    # one simulator run per case (each within the per-test timeout on a loaded machine)
     run_cocotb(tmp_path, "top", "test_hdl_top", parameters={
         "CLKS_PER_BIT": CPB, "HDR_BIT_CYCLES": HDR_BIT, "N_SLOTS": 2, "EVT_AW": 1,
-        "TS_INIT": TS_INIT})
+        "TS_INIT": TS_INIT}, testcase=case)
