@@ -221,9 +221,9 @@ def random_command(rng: random.Random) -> bytes | Message:
     """A command whose response does not depend on timing (no valid SCHEDULE, no TIME)."""
     k = rng.randrange(10)
     if k == 0:
-        # (0x10..0x14, the v3 node registers, are checked by top_pairs_*: the twin does not
-        # model them yet)
-        return RegRead(rng.choice([*range(0x10), 0x15, 0x3F, 0xFF]))
+        # every register address of the node and the station, and beyond (the station's read
+        # as unknown on a node)
+        return RegRead(rng.choice([*range(0x20), 0x3F, 0xFF]))
     if k == 1:
         addr = rng.choice([Reg.CONTROL, Reg.SCRATCH, Reg.SCRATCH, Reg.ID, Reg.ERR_CRC, 0x0E])
         value = rng.randrange(8) if addr == Reg.CONTROL else rng.getrandbits(32)
@@ -256,7 +256,7 @@ async def top_random_commands_vs_twin(dut) -> None:
     rng = random.Random(int(os.environ.get("HWCTL_SEED", "12")))
     n_cmds = int(os.environ.get("HWCTL_CMDS", "60"))
     host = await setup(dut)
-    twin = TwinModel(TwinConfig(n_slots=2, uart_cycles_per_byte=0, p_photon=0.0))
+    twin = TwinModel(TwinConfig(n_slots=2, uart_cycles_per_byte=0, p_photon=0.0, n_ports=2))
     tdec = FrameDecoder()
     twin_events = []
     seq = 0

@@ -19,13 +19,22 @@ from __future__ import annotations
 
 from hwctl.errors import BadUrl
 from hwctl.transport.backend import Backend, LinkStats, cycles_to_seconds, seconds_to_cycles
-from hwctl.transport.links import Link, MemoryLink, SerialLink, TwinLink, ZmqLink, memory_pair
+from hwctl.transport.links import (
+    LabLink,
+    Link,
+    MemoryLink,
+    SerialLink,
+    TwinLink,
+    ZmqLink,
+    memory_pair,
+)
 from hwctl.transport.urls import PYSERIAL_SCHEMES, SCHEMES, BackendSpec, parse_backend_url
 
 __all__ = [
     "SCHEMES",
     "Backend",
     "BackendSpec",
+    "LabLink",
     "Link",
     "LinkStats",
     "MemoryLink",

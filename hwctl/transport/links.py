@@ -2,7 +2,7 @@
 
 Every link moves raw wire bytes both ways and knows nothing about frames: ``await send(data)``,
 ``await recv()`` (next chunk, ``b""`` once closed), ``await close()``. Small on purpose (see
-shared/design.md "Transports"): pyserial-asyncio needs a real file descriptor, so the serial link
+docs/twin.md "Transports"): pyserial-asyncio needs a real file descriptor, so the serial link
 reads in one thread and hands chunks to the event loop, which works for ``loop://``,
 ``socket://``, ``spy://`` and real ports alike.
 """
@@ -127,6 +127,23 @@ class TwinLink(Link):
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class LabLink(Link):
+    """One node device of an in-process lab (:class:`sim.twin.lab.LabServer`, real time on the
+    shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
+
+    def __init__(self, server, node: str) -> None:
+        super().__init__()
+        self.server, self.node = server, node
+        loop = asyncio.get_running_loop()
+        server.attach(node, lambda data: loop.call_soon_threadsafe(self._deliver, data))
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkError("link closed")
+        self.bytes_out += len(data)
+        self.server.send(self.node, data)
 
 
 class SerialLink(Link):

@@ -25,6 +25,7 @@ import time
 import tty
 
 from hwctl import argtypes
+from hwctl.wire import Reg
 from sim.twin.model import TwinConfig, TwinModel
 from sim.twin.pacing import Pacer, TimeMode
 
@@ -244,6 +245,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=1.0, help="realtime clock speed factor, > 0")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="stop after this many seconds")
+    parser.add_argument("--lab", metavar="TOPOLOGY", default=None,
+                        help="serve a whole lab on the shared clock: one node device per node of "
+                             "TOPOLOGY (2x2, K2, ...) on its own pty, a heralding station per edge "
+                             "(docs/twin.md 'Lab'); prints 'NAME URL' per node")
+    parser.add_argument("--link-dir", metavar="DIR", default=None,
+                        help="with --lab: symlinks DIR/<node> to the ptys")
     add_physics_arguments(parser)
 
 
@@ -259,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.lab is not None:
+        return _run_lab(args, cfg, console)
     model = TwinModel(cfg)
     try:
         if args.zmq:
@@ -277,4 +286,36 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"twin stopped: {server.error!r}")
     st = server.status()
     console.print(f"twin stopped at cycle {st['now']}: {st['bytes_in']} bytes in, {st['bytes_out']} out")
+    return 0
+
+
+def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
+    """``hwctl twin --lab TOPOLOGY``: node devices + stations on the shared clock, on ptys."""
+    from hwctl import timebase
+    from hwctl.errors import UserError
+    from sim import topologies
+    from sim.twin.lab import Lab, LabServer
+
+    if args.zmq or args.mode != "realtime":
+        raise UserError("--lab serves ptys in real time on the shared clock (no --zmq, no --mode virtual)")
+    g = topologies.by_name(args.lab)  # UserError for an unknown form
+    lab = Lab(g, p_photon=cfg.p_photon, dark_prob=cfg.dark_prob, seed=cfg.seed,
+              start=timebase.cycle_now())
+    server = LabServer(lab, link_dir=args.link_dir)
+    for n in lab.names:
+        print(n, server.urls[n], flush=True)  # machine-readable: NAME URL per node device
+    console.print(f"[green]lab[/] {args.lab}: {len(lab.names)} node devices, {len(lab.stations)} "
+                  f"stations on the shared clock (p={cfg.p_photon:.3g}); Ctrl-C stops")
+    t_end = None if args.duration is None else time.monotonic() + args.duration
+    with server:
+        try:
+            while t_end is None or time.monotonic() < t_end:
+                time.sleep(0.2)
+                if server.error:
+                    raise UserError(f"lab stopped: {server.error!r}")
+        except KeyboardInterrupt:
+            pass
+    for (u, v), st in lab.stations.items():
+        console.print(f"station {u}-{v}: {st.reg(Reg.CNT_HERALD)} heralds, "
+                      f"{st.reg(Reg.CNT_ONE_END)} one-end windows, {st.reg(Reg.CNT_MARKS)} markers")
     return 0
