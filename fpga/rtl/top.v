@@ -127,10 +127,11 @@ module top #(
 
     // trigger pins: port p fires for the pair scheduler's attempts on p (and port 0 for v2)
     integer tp;
+    // (reset: the pins drive other devices; no undefined level while the core comes up)
     always @(posedge clk_i) begin
         for (tp = 0; tp < N_PORTS; tp = tp + 1)
-            trig_o[tp] <= (pfire && (pport_run == tp[7:0])) || (tp == 0 && fire);
-        win_o  <= in_win;
+            trig_o[tp] <= !rst_q[R_CORE] && ((pfire && (pport_run == tp[7:0])) || (tp == 0 && fire));
+        win_o  <= !rst_q[R_CORE] && in_win;
     end
 
     /* verilator lint_off PINCONNECTEMPTY */

@@ -84,9 +84,13 @@ async def link_both_nodes_agree(dut) -> None:
         await ClockCycles(dut.clk_i, 1)
         dut.det_i.value = 0
     dut._log.info("clicks done (now %d)", a.now())
-    await a.wait_events(4, step=64)
-    await b.wait_events(4, step=64)
-    await s.wait_events(3, step=64)
+    # the last herald reaches the nodes ~2*D + 440 (frame) + 40 (matcher) cycles after its
+    # attempt
+    await skip(dut.clk_i, 4 * D + 1000)
+    # (events then take ~800 cycles each through the 4-cycle-per-bit UART)
+    await a.wait_events(4, timeout=20_000, step=64)
+    await b.wait_events(4, timeout=20_000, step=64)
+    await s.wait_events(3, timeout=20_000, step=64)
     pa = [e.msg for e in a.events]
     pb = [e.msg for e in b.events]
     heralded = [(6, 1), (9, 0), (15, 1)]

@@ -235,6 +235,7 @@ async def node_time_set(dut) -> None:
     assert [v for _, v in jumps] == [target]
     tv = await rq(Time(), 2)
     assert isinstance(tv, TimeValue) and target < tv.ts < target + 5000
+    assert int(dut.u_core.ts4_o.value) == node.now() + 4
     # mode 1: armed, nothing moves until sync_i rises; then the value SYNC_LAT cycles later
     target2 = 2**40 + 7
     assert await rq(TimeSet(target2, 1), 3) == Ack(Opcode.TIME_SET)
@@ -256,6 +257,13 @@ async def node_time_set(dut) -> None:
     # the counter reads the value SYNC_LAT edges after the pin rose
     ts_after = node.now()
     assert ts_after == target2 + c0 - SYNC_LAT, (ts_after, target2, c0)
+    # the scheduler's second counter (ts + 4) moved with it
+    assert int(dut.u_core.ts4_o.value) == ts_after + 4
+    # and a schedule on the new time base fires on its grid
+    t_start = node.now() + 2000
+    assert await rq(SchedulePairs(t_start, 3, 5, 1, 1), 4) == Ack(Opcode.SCHEDULE_PAIRS)
+    await ClockCycles(dut.clk_i, t_start + 20 - node.now())
+    assert node.trigs[1] == [t_start, t_start + 5, t_start + 10]
     # a second sync edge does nothing (disarmed)
     dut.sync_i.value = 1
     await ClockCycles(dut.clk_i, 10)

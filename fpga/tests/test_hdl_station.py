@@ -203,6 +203,72 @@ async def station_random(dut) -> None:
         assert len(bench.heralds) - n >= 5  # the stream exercises the herald path
 
 
+@cocotb.test()
+async def station_vs_twin(dut) -> None:
+    """Scored against the twin's station (sim/twin/station.py, StationModel, clicks injected):
+    two ends firing arithmetic programs (end B starts later and stops earlier, so some windows
+    are one-end), clicks in common windows, in one-end windows, both detectors, and dark clicks;
+    heralds (attempt cycle, Bell state) and CNT_HERALD / CNT_ONE_END / CNT_MARKS / CNT_DARK."""
+    from sim.twin.station import StationConfig, StationModel
+
+    from hwctl.wire import Reg
+
+    bench = Bench(dut)
+    await bench.start()
+    rng = random.Random(21)
+    for window, period, delay in ((2, 7, 30), (3, 11, 5), (1, 4, 60)):
+        base = bench.ts() + 40
+        a0, na = base, 60
+        b0, nb = base + 4 * period, 45
+        model = StationModel(StationConfig(p_photon=0.0, dark_prob=0.0, delay=delay,
+                                           window=window), now=base - 1)
+        model.mark(0, a0, period, na)
+        model.mark(1, b0, period, nb)
+        events = [(a0 + k * period + delay, 1, 0) for k in range(na)]
+        events += [(b0 + k * period + delay, 2, 0) for k in range(nb)]
+        clicks: list[tuple[int, int]] = []
+        for k in range(na):
+            if rng.random() < 0.35:
+                o = a0 + k * period + delay
+                for det in rng.choice([[0], [1], [0, 1]]):
+                    clicks.append((o + rng.randrange(window), det))
+        for _ in range(6):  # dark: just before a window (markers are 'period' apart)
+            k = rng.randrange(na)
+            if period - window >= 2:
+                clicks.append((a0 + k * period + delay - 1, rng.randrange(2)))
+        clicks = sorted(set(clicks))
+        # an input's edges must be >= 2 cycles apart: drop clicks too close on one detector
+        kept: list[tuple[int, int]] = []
+        last = {0: -10, 1: -10}
+        for c, det in clicks:
+            if c - last[det] >= 2:
+                kept.append((c, det))
+                last[det] = c
+        events += [(c, 0, 1 << det) for c, det in kept]
+        for c, det in kept:
+            model.inject_click(c, det)
+        end = max(e[0] for e in events) + window + 10
+        model.advance_to(end)
+        n_her = len(bench.heralds)
+        cnt0 = dict(bench.cnt)
+        dut.delay_i.value = delay
+        dut.window_i.value = window
+        await ClockCycles(dut.clk_i, 3)
+        for ts, m, d in sorted(events):
+            bench.put(ts, m, d)
+        while bench.ts() < end + 10:
+            await RisingEdge(dut.clk_i)
+        got = [(t, b) for _, t, b in bench.heralds[n_her:]]
+        want = [(t, b) for _, t, b in model.heralds]
+        assert got == want and want, (got, want)
+        cnt = {k: bench.cnt[k] - cnt0[k] for k in cnt0}
+        assert cnt["herald"] == model.reg(Reg.CNT_HERALD)
+        assert cnt["one_end"] == model.reg(Reg.CNT_ONE_END)
+        assert cnt["marks"] == model.reg(Reg.CNT_MARKS)
+        assert cnt["dark"] == model.reg(Reg.CNT_DARK)
+        assert cnt["both"] == model.reg(Reg.CNT_BOTH)
+
+
 @pytest.mark.rtl
 def test_station_core(tmp_path) -> None:
     run_cocotb(tmp_path, "station_core", "test_hdl_station")

@@ -23,11 +23,13 @@ module tb_link #(
     wire       win_a, win_b;
     reg  [D-1:0] f_ma = {D{1'b0}}, f_mb = {D{1'b0}};   // markers, node -> station
     reg  [D-1:0] f_ha = {D{1'b1}}, f_hb = {D{1'b1}};   // herald lines, station -> node
+    // (the lines carry defined levels only: the devices' output registers are undefined in
+    // simulation before their first clock edge, a fibre carries light or none)
     always @(posedge clk_i) begin
-        f_ma <= {f_ma[D-2:0], trig_a[1]};
-        f_mb <= {f_mb[D-2:0], trig_b[0]};
-        f_ha <= {f_ha[D-2:0], hl_s[0]};
-        f_hb <= {f_hb[D-2:0], hl_s[1]};
+        f_ma <= {f_ma[D-2:0], trig_a[1] === 1'b1};
+        f_mb <= {f_mb[D-2:0], trig_b[0] === 1'b1};
+        f_ha <= {f_ha[D-2:0], hl_s[0] !== 1'b0};
+        f_hb <= {f_hb[D-2:0], hl_s[1] !== 1'b0};
     end
     top #(.CLKS_PER_BIT(CPB), .HDR_BIT_CYCLES(4), .HL_BIT_CYCLES(HL), .TS_INIT(TS_INIT)) u_a (
         .clk_i(clk_i), .rst_i(rst_i), .uart_rx_i(uart_rx_a), .uart_tx_o(uart_tx_a), .hdr_i(1'b1),
