@@ -78,6 +78,7 @@ import logging
 import random
 import signal
 import tomllib
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,8 +131,12 @@ U32 = 0xFFFF_FFFF
 UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
 #: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
 CLOCK_TOLERANCE_S = 1e-3
-#: a restart's lead doubles per LATE round of a request, up to this (s)
-MAX_RESTART_LEAD_S = 1.0
+#: the lead (t_start - t_min) never exceeds this (s): a restart's doubles per LATE round, and an
+#: edge's doubles after a request that needed a restart
+MAX_LEAD_S = 1.0
+MAX_EDGE_LEAD_S = 0.05
+#: after a request with no restart the edge's lead decays by this factor, down to lead_s
+LEAD_DECAY = 0.95
 
 
 @dataclass
@@ -358,9 +363,14 @@ class PlMsg:
 class NodeService:
     """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
-    def __init__(self, cfg: NodeConfig, *, rid_base: int = 0,
+    def __init__(self, cfg: NodeConfig, *, rid_base: int | None = None,
                  ctx: zmq.asyncio.Context | None = None) -> None:
+        """``rid_base``: request ids are ``rid_base + 1, + 2, ...`` and must not collide with
+        another node's (ESP and the ``pl`` messages name requests by id). Default: derived from
+        the node's name (CRC-32 << 24), so separately started ``hwctl node`` processes differ."""
         self.cfg = cfg
+        if rid_base is None:
+            rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = EspNode(cfg.name, delays)
         self.rng = random.Random(cfg.seed)
@@ -384,6 +394,7 @@ class NodeService:
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
+        self._lead: dict[str, float] = {}  # adaptive lead per edge (initiator side), >= lead_s
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
@@ -806,13 +817,16 @@ class NodeService:
     async def _generate(self, req: Request, peer: str, t_min: float) -> None:
         """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead_s)`` (the same ``t_min`` from
+        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead)`` (the same ``t_min`` from
         ESP, the same device clock), then collect PAIR events until DONE(COMPLETE): the station
         heralds only attempts both ends fired, and both get every herald at the same cycle, so
-        both record the same pairs. A LATE at either end (that end fired nothing, so no pair
-        exists anywhere) restarts the request at both ends from a start the initiator chooses
-        (``pl`` messages ``{rid, late: round}`` to the initiator, ``{rid, restart: round, start}``
-        to the remote); the late end's round is aborted. Afterwards each end sends its pair list
+        both record the same pairs. The initiator picks the start and sends it with
+        ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
+        with t_min); ``lead`` is ``lead_s``, adapted per edge (doubled after a request that needed
+        a restart, then x0.95 per clean request back to ``lead_s``). A LATE at either end (that
+        end fired nothing, so no pair exists anywhere) restarts the request at both ends from a
+        start the initiator chooses (``{rid, late: round}`` to the initiator,
+        ``{rid, restart: round, start}`` to the remote); the running rounds are aborted. Afterwards each end sends its pair list
         ``{rid, pairs}`` to the other, which counts any mismatch in ``counters.disagree``."""
         b = self.backend
         assert b is not None
@@ -820,14 +834,21 @@ class NodeService:
         initiator = req.initiator == self.cfg.name
         rec = self.records.get(req.rid) if initiator else None
         port = self._port(peer)
-        lead = self.cfg.lead_s
-        rnd = 0
-        start = t_min + lead
-        if rec is not None:
-            rec.t_min, rec.t_pl_start = t_min, start
-        tc: int | None = await self._schedule(start, req.pairs, port)
+        lead = self._lead.get(peer, self.cfg.lead_s)
         pairs: list[tuple[int, int, int]] = []
         attempts = 0
+        tc: int | None = None
+        if initiator:
+            rnd = 0
+            start = t_min + lead
+            if rec is not None:
+                rec.t_min, rec.t_pl_start = t_min, start
+            # the start travels right behind ESP's ACK on the same socket: the remote has it
+            # as soon as it has t_min
+            self._send_pl(peer, rid=req.rid, restart=0, start=start)
+            tc = await self._schedule(start, req.pairs, port)
+        else:
+            rnd = -1  # waiting for the initiator's start of round 0
 
         async def restart() -> int:
             """Initiator: a new round at both ends, far enough ahead for the remote."""
@@ -835,7 +856,7 @@ class NodeService:
             rnd += 1
             if rec is not None:
                 rec.restarts += 1
-            t = self.now() + min(lead * 2.0**rnd, MAX_RESTART_LEAD_S)
+            t = self.now() + min(lead * 2.0**rnd, MAX_LEAD_S)
             self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
             await b.abort()
             return await self._schedule(t, req.pairs, port)
@@ -847,8 +868,9 @@ class NodeService:
                 if initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
+                    if rnd >= 0:
+                        await b.abort()
                     rnd = d["restart"]
-                    await b.abort()
                     tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
                 else:
                     c.stale_msgs += 1
@@ -881,6 +903,9 @@ class NodeService:
                     else:
                         self._send_pl(peer, rid=req.rid, late=rnd)
         c.attempts += attempts
+        if initiator:  # adapt this edge's lead: up after a restart, slowly back to lead_s
+            self._lead[peer] = (min(2 * lead, MAX_EDGE_LEAD_S) if rnd else
+                                max(self.cfg.lead_s, LEAD_DECAY * lead))
         if rec is not None:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
