@@ -61,8 +61,8 @@ def _breakdown(rows: list[dict], period_s: float = 500e-9, herald_s: float = 14.
         "t_min lead": mean(lambda r: r["t_pl_start"] - r["t_min"]),
         "generation": mean(lambda r: r["t_finish"] - r["t_pl_start"]),
         "generation excess": mean(lambda r: r["t_finish"] - r["t_pl_start"]
-                                  - r["attempts"] / 2 * period_s - herald_s),
-        "restarts/request": statistics.fmean(r["restarts"] for r in done) / 1e3 * 1e3,
+                                  - r["attempts"] * period_s - herald_s),
+        "restarts/request": statistics.fmean(r["restarts"] for r in done),
         "requests": float(len(done)),
     }
 

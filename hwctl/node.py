@@ -131,12 +131,14 @@ U32 = 0xFFFF_FFFF
 UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
 #: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
 CLOCK_TOLERANCE_S = 1e-3
-#: the lead (t_start - t_min) never exceeds this (s): a restart's doubles per LATE round, and an
-#: edge's doubles after a request that needed a restart
+#: a restart's lead doubles per LATE round of a request, up to this (s)
 MAX_LEAD_S = 1.0
+#: an edge's lead: LEAD_SAFETY x the largest time either end needed (t_min -> its SCHEDULE_PAIRS
+#: acknowledged) over its last LEAD_WINDOW requests, + LEAD_PAD, in [lead_s, MAX_EDGE_LEAD_S]
+LEAD_WINDOW = 16
+LEAD_SAFETY = 1.25
+LEAD_PAD = 0.0005
 MAX_EDGE_LEAD_S = 0.05
-#: after a request with no restart the edge's lead decays by this factor, down to lead_s
-LEAD_DECAY = 0.95
 
 
 @dataclass
@@ -394,7 +396,7 @@ class NodeService:
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
-        self._lead: dict[str, float] = {}  # adaptive lead per edge (initiator side), >= lead_s
+        self._needs: dict[str, deque[float]] = {}  # per edge: recent t_min -> ACK times (s)
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
@@ -588,6 +590,8 @@ class NodeService:
                     rid = d["rid"]
                     if "pairs" in d:
                         self._check_pairs(rid, theirs=d["pairs"])
+                        if isinstance(d.get("need"), float | int):
+                            self._note_need(src, float(d["need"]))
                     elif rid == self._pl_rid:
                         self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
                     elif rid in self._pl_done:
@@ -822,8 +826,8 @@ class NodeService:
         heralds only attempts both ends fired, and both get every herald at the same cycle, so
         both record the same pairs. The initiator picks the start and sends it with
         ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
-        with t_min); ``lead`` is ``lead_s``, adapted per edge (doubled after a request that needed
-        a restart, then x0.95 per clean request back to ``lead_s``). A LATE at either end (that
+        with t_min); ``lead`` follows what the two ends needed on this edge recently
+        (:meth:`_lead`), never below ``lead_s``. A LATE at either end (that
         end fired nothing, so no pair exists anywhere) restarts the request at both ends from a
         start the initiator chooses (``{rid, late: round}`` to the initiator,
         ``{rid, restart: round, start}`` to the remote); the running rounds are aborted. Afterwards each end sends its pair list
@@ -834,7 +838,8 @@ class NodeService:
         initiator = req.initiator == self.cfg.name
         rec = self.records.get(req.rid) if initiator else None
         port = self._port(peer)
-        lead = self._lead.get(peer, self.cfg.lead_s)
+        lead = self._lead(peer)
+        need: float | None = None
         pairs: list[tuple[int, int, int]] = []
         attempts = 0
         tc: int | None = None
@@ -847,6 +852,7 @@ class NodeService:
             # as soon as it has t_min
             self._send_pl(peer, rid=req.rid, restart=0, start=start)
             tc = await self._schedule(start, req.pairs, port)
+            need = self.now() - t_min
         else:
             rnd = -1  # waiting for the initiator's start of round 0
 
@@ -856,7 +862,7 @@ class NodeService:
             rnd += 1
             if rec is not None:
                 rec.restarts += 1
-            t = self.now() + min(lead * 2.0**rnd, MAX_LEAD_S)
+            t = self.now() + min(max(lead, self.cfg.lead_s * 2.0**rnd), MAX_LEAD_S)
             self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
             await b.abort()
             return await self._schedule(t, req.pairs, port)
@@ -872,6 +878,8 @@ class NodeService:
                         await b.abort()
                     rnd = d["restart"]
                     tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
+                    if need is None:
+                        need = self.now() - t_min
                 else:
                     c.stale_msgs += 1
             elif isinstance(ev, Pair):
@@ -903,17 +911,29 @@ class NodeService:
                     else:
                         self._send_pl(peer, rid=req.rid, late=rnd)
         c.attempts += attempts
-        if initiator:  # adapt this edge's lead: up after a restart, slowly back to lead_s
-            self._lead[peer] = (min(2 * lead, MAX_EDGE_LEAD_S) if rnd else
-                                max(self.cfg.lead_s, LEAD_DECAY * lead))
+        if need is not None:
+            self._note_need(peer, need)
         if rec is not None:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
-        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs])
+        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
         self._check_pairs(req.rid, mine=pairs)
+
+    def _note_need(self, peer: str, need: float) -> None:
+        """Time an end needed from t_min to its SCHEDULE_PAIRS acknowledged (ours, or the peer's
+        from its pair-list message): the edge's lead follows the recent maximum."""
+        if need == need and need >= 0:  # not NaN
+            self._needs.setdefault(peer, deque(maxlen=LEAD_WINDOW)).append(need)
+
+    def _lead(self, peer: str) -> float:
+        """The lead for our next request to ``peer`` (docs/node.md "Physical layer")."""
+        needs = self._needs.get(peer)
+        if not needs:
+            return self.cfg.lead_s
+        return min(MAX_EDGE_LEAD_S, max(self.cfg.lead_s, LEAD_SAFETY * max(needs) + LEAD_PAD))
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
