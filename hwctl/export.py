@@ -42,15 +42,9 @@ def read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise UserError(f"{path}: not a Parquet file ({exc})") from None
-    meta: dict[str, Any] = {}
-    for k, v in (table.schema.metadata or {}).items():
-        key, text = k.decode(), v.decode(errors="replace")
-        if key == "ARROW:schema":
-            continue
-        try:
-            meta[key] = json.loads(text)
-        except ValueError:
-            meta[key] = text
+    from hwctl.schema import decode_metadata
+
+    meta: dict[str, Any] = decode_metadata(table.schema.metadata)
     stem = path.name.removesuffix(".parquet")
     side = path.with_name(f"{stem}.meta.json")
     if side.is_file():

@@ -377,6 +377,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-requests", action="store_true",
                    help="store only per-run rows, not per-request rows (Fig. 7 needs them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="print the run counts and timings as one JSON document on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -402,6 +404,11 @@ def run(args: argparse.Namespace) -> int:
     }
     (args.out / "sweep.json").write_text(json.dumps(manifest, indent=2) + "\n")
     rate = stats.events / stats.run_wall_s if stats.run_wall_s else 0.0
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json({**asdict(stats), "events_per_s_per_worker": rate, "out": str(args.out)})
+        return 0
     print(f"{stats.ran} runs done, {stats.skipped} already there, of {stats.planned}; "
           f"{stats.wall_s:.1f} s wall on {stats.executor}; {stats.events:,} events, "
           f"{rate:,.0f} events/s per worker")

@@ -105,3 +105,9 @@ def test_dark_counts_from_detector_bias_on_the_twin() -> None:
     p_hat, _ = _measure(lp, 400, seed=7)
     expect = 2 * lp.dark_prob * (1 - lp.dark_prob)
     assert abs(p_hat - expect) < 4 * expect / math.sqrt(400)
+
+
+def test_herald_probability_is_the_twins_detector_model() -> None:
+    for p, d in ((1e-4, 0.0), (1e-3, 1e-5), (0.2, 0.05)):
+        assert bp.herald_probability(p, d) == pytest.approx(
+            p * (1 - d) + 2 * (1 - p) * d * (1 - d), rel=1e-12)

@@ -77,7 +77,7 @@ def test_simulator_run_metadata_from_parquet_schema(tmp_path: Path, capsys) -> N
     with h5py.File(out) as f:
         assert f["requests"].attrs["rows"] == rows > 0
         assert f["meta"].attrs["topology"] == "K2"
-        assert "protocol" in json.loads(f.attrs["meta_json"])["config"]
+        assert "protocol" in json.loads(f.attrs["meta_json"])["parameters"]
 
 
 def test_export_mistakes_exit_2(tmp_path: Path, capsys) -> None:

@@ -42,7 +42,8 @@ detector may also dark-click) is
 
     P_herald = p (1 - d) + 2 (1 - p) d (1 - d)          (:func:`herald_probability`)
 
-which is what the twin draws per attempt (``sim.twin.model.TwinConfig.outcome_probs``).
+which is what the twin's node device and station draw per window
+(:func:`hwctl.physics.heralding.outcome_probs`, the one detector model).
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ def arm_arrival_probability(length_km: float, intermediate_nodes: int = 0,
 
 
 def herald_probability(p_photon: float, dark_prob: float) -> float:
-    """Probability that exactly one of the two detectors clicks in one attempt."""
-    p, d = p_photon, dark_prob
-    return p * (1 - d) + 2 * (1 - p) * d * (1 - d)
+    """Probability that exactly one of the two detectors clicks in one attempt, from the one
+    detector model of the twin (:func:`hwctl.physics.heralding.outcome_probs`)."""
+    _, only0, only1, _ = heralding.outcome_probs(p_photon, dark_prob)
+    return only0 + only1
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ efficiency eta (emission, fibre, coupling, detector), a single click at H herald
     F        ~= 1 - alpha                  (the two-photon term is the infidelity)
 
 so a request for fidelity F sets alpha = 1 - F (Hermans et al., NJP 25 013011 (2023), the ESP
-paper's ref. [14]; shared/design.md). One attempt per physical-layer cycle; the cycle is uniform in
+paper's ref. [14]; docs/esp.md "Physics and the one calibration"). One attempt per physical-layer cycle; the cycle is uniform in
 [450, 550] ns (Table IV), drawn per attempt. The number of attempts to the first success is
 geometric, so a request of p pairs needs a sum of p geometric numbers of attempts; the simulator
 samples that sum directly (one event per request) instead of simulating every 500 ns cycle. The last

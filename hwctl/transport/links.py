@@ -2,7 +2,7 @@
 
 Every link moves raw wire bytes both ways and knows nothing about frames: ``await send(data)``,
 ``await recv()`` (next chunk, ``b""`` once closed), ``await close()``. Small on purpose (see
-shared/design.md "Transports"): pyserial-asyncio needs a real file descriptor, so the serial link
+docs/twin.md "Transports"): pyserial-asyncio needs a real file descriptor, so the serial link
 reads in one thread and hands chunks to the event loop, which works for ``loop://``,
 ``socket://``, ``spy://`` and real ports alike.
 """

@@ -35,7 +35,7 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
 
-Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and design.md): per attempt a
+Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and docs/twin.md "Physics"): per attempt a
 heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
 equally likely either one, and each detector adds a dark click with probability ``dark_prob`` per
 window. Exactly one detector clicking is a herald (a dark-count herald is a false herald, which is
