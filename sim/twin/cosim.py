@@ -24,6 +24,9 @@ from hwctl.wire import Done, Herald, Late, Reg
 
 #: slack between TIME and t_start: covers a TIME response and a SCHEDULE at 3 Mbaud on the twin
 SLACK = 50_000
+#: safety net only: under cocotb + Icarus on a loaded 2-core machine 50k simulated cycles took
+#: more than 60 s of wall time (load average 16), so the script waits on events up to this long
+EVENT_TIMEOUT_S = 300
 
 
 async def script(b) -> list[tuple]:
@@ -43,11 +46,11 @@ async def script(b) -> list[tuple]:
     now = await b.time()
     t0 = now + SLACK
     await b.schedule(t0, 7, 50, 2)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=EVENT_TIMEOUT_S)
     assert isinstance(ev, Done), ev
     obs.append(("done", ev.attempts, ev.reason, ev.ts - t0))
     await b.schedule(1, 3, 50, 2)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=EVENT_TIMEOUT_S)
     assert isinstance(ev, Late), ev
     obs.append(("late", ev.t_start, ev.now > 1))
     far = (await b.time()) + 10**9
@@ -59,13 +62,13 @@ async def script(b) -> list[tuple]:
     except DeviceError as exc:
         obs.append(("overflow", exc.code))
     await b.abort()
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=EVENT_TIMEOUT_S)
     assert isinstance(ev, Done), ev
     obs.append(("abort", ev.attempts, ev.reason))
     await b.write_reg(Reg.CONTROL, 0b11)
     t0 = (await b.time()) + SLACK
     await b.schedule(t0, 100, 100, 40)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=EVENT_TIMEOUT_S)
     assert isinstance(ev, Herald), ev
     obs.append(("herald", ev.attempt, 0 <= ev.ts - t0 < 40))
     for r in (Reg.CNT_ATTEMPTS, Reg.CNT_HERALD, Reg.ERR_LATE, Reg.ERR_OVERFLOW, Reg.CNT_BOTH):
