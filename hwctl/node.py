@@ -85,6 +85,7 @@ import math
 import random
 import signal
 import tomllib
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,7 +151,13 @@ UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
 #: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
 CLOCK_TOLERANCE_S = 1e-3
 #: a restart's lead doubles per LATE round of a request, up to this (s)
-MAX_RESTART_LEAD_S = 1.0
+MAX_LEAD_S = 1.0
+#: an edge's lead: LEAD_SAFETY x the largest time either end needed (t_min -> its SCHEDULE_PAIRS
+#: acknowledged) over its last LEAD_WINDOW requests, + LEAD_PAD, in [lead_s, MAX_EDGE_LEAD_S]
+LEAD_WINDOW = 16
+LEAD_SAFETY = 1.25
+LEAD_PAD = 0.0005
+MAX_EDGE_LEAD_S = 0.05
 
 
 @dataclass
@@ -415,9 +422,14 @@ class PlMsg:
 class NodeService:
     """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
-    def __init__(self, cfg: NodeConfig, *, rid_base: int = 0,
+    def __init__(self, cfg: NodeConfig, *, rid_base: int | None = None,
                  ctx: zmq.asyncio.Context | None = None) -> None:
+        """``rid_base``: request ids are ``rid_base + 1, + 2, ...`` and must not collide with
+        another node's (ESP and the ``pl`` messages name requests by id). Default: derived from
+        the node's name (CRC-32 << 24), so separately started ``hwctl node`` processes differ."""
         self.cfg = cfg
+        if rid_base is None:
+            rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = EspNode(cfg.name, delays)
         self.rng = random.Random(cfg.seed)
@@ -442,10 +454,15 @@ class NodeService:
         self._last_drop_log = -1e9
         self._curve = None  # CurveServer of the listener (hwctl.transport.security)
         self._curve_ctx: zmq.asyncio.Context | None = None
+        #: crash-safe results (hwctl.results.ResultsWriter), set by ``hwctl node --out``
+        self.results = None
+        self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
+        self._rows_written: set[int] = set()
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
+        self._needs: dict[str, deque[float]] = {}  # per edge: recent t_min -> ACK times (s)
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
@@ -642,6 +659,7 @@ class NodeService:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
+                self._row_ready(rec.rid, completed=True)
                 ev = self._finished.get(rec.rid)
                 if ev is not None:
                     ev.set()
@@ -735,6 +753,8 @@ class NodeService:
                 if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
                     return "pl_pairs_table_full"
                 self._check_pairs(rid, theirs=d["pairs"])
+                if d.get("need") is not None:
+                    self._note_need(src, float(d["need"]))
             elif rid == self._pl_rid:
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
             elif rid in self._pl_done:
@@ -784,7 +804,10 @@ class NodeService:
         if type(rid) is not int or not 0 <= rid < 2**63:
             return "pl_bad_rid"
         keys = set(d) - {"rid"}
-        if keys == {"pairs"}:
+        if keys in ({"pairs"}, {"pairs", "need"}):
+            need = d.get("need")
+            if need is not None and (type(need) not in (int, float) or not 0 <= need <= 3600):
+                return "pl_bad_need"  # (NaN and inf fail the range test)
             p = d["pairs"]
             if not isinstance(p, list) or len(p) > 1000 or not all(
                     isinstance(x, list) and len(x) == 3
@@ -794,7 +817,7 @@ class NodeService:
             if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
                 return "pl_bad_round"
         elif keys == {"restart", "start"}:
-            if type(d["restart"]) is not int or not 1 <= d["restart"] <= 10**6:
+            if type(d["restart"]) is not int or not 0 <= d["restart"] <= 10**6:
                 return "pl_bad_round"
             t = d["start"]
             if type(t) not in (int, float) or not math.isfinite(t) \
@@ -1018,13 +1041,16 @@ class NodeService:
     async def _generate(self, req: Request, peer: str, t_min: float) -> None:
         """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead_s)`` (the same ``t_min`` from
+        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead)`` (the same ``t_min`` from
         ESP, the same device clock), then collect PAIR events until DONE(COMPLETE): the station
         heralds only attempts both ends fired, and both get every herald at the same cycle, so
-        both record the same pairs. A LATE at either end (that end fired nothing, so no pair
-        exists anywhere) restarts the request at both ends from a start the initiator chooses
-        (``pl`` messages ``{rid, late: round}`` to the initiator, ``{rid, restart: round, start}``
-        to the remote); the late end's round is aborted. Afterwards each end sends its pair list
+        both record the same pairs. The initiator picks the start and sends it with
+        ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
+        with t_min); ``lead`` follows what the two ends needed on this edge recently
+        (:meth:`_lead`), never below ``lead_s``. A LATE at either end (that
+        end fired nothing, so no pair exists anywhere) restarts the request at both ends from a
+        start the initiator chooses (``{rid, late: round}`` to the initiator,
+        ``{rid, restart: round, start}`` to the remote); the running rounds are aborted. Afterwards each end sends its pair list
         ``{rid, pairs}`` to the other, which counts any mismatch in ``counters.disagree``."""
         b = self.backend
         assert b is not None
@@ -1032,14 +1058,23 @@ class NodeService:
         initiator = req.initiator == self.cfg.name
         rec = self.records.get(req.rid) if initiator else None
         port = self._port(peer)
-        lead = self.cfg.lead_s
-        rnd = 0
-        start = t_min + lead
-        if rec is not None:
-            rec.t_min, rec.t_pl_start = t_min, start
-        tc: int | None = await self._schedule(start, req.pairs, port)
+        lead = self._lead(peer)
+        need: float | None = None
         pairs: list[tuple[int, int, int]] = []
         attempts = 0
+        tc: int | None = None
+        if initiator:
+            rnd = 0
+            start = t_min + lead
+            if rec is not None:
+                rec.t_min, rec.t_pl_start = t_min, start
+            # the start travels right behind ESP's ACK on the same socket: the remote has it
+            # as soon as it has t_min
+            self._send_pl(peer, rid=req.rid, restart=0, start=start)
+            tc = await self._schedule(start, req.pairs, port)
+            need = self.now() - t_min
+        else:
+            rnd = -1  # waiting for the initiator's start of round 0
 
         async def restart() -> int:
             """Initiator: a new round at both ends, far enough ahead for the remote."""
@@ -1047,7 +1082,7 @@ class NodeService:
             rnd += 1
             if rec is not None:
                 rec.restarts += 1
-            t = self.now() + min(lead * 2.0**rnd, MAX_RESTART_LEAD_S)
+            t = self.now() + min(max(lead, self.cfg.lead_s * 2.0**rnd), MAX_LEAD_S)
             self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
             await b.abort()
             return await self._schedule(t, req.pairs, port)
@@ -1061,9 +1096,12 @@ class NodeService:
                 elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
+                    if rnd >= 0:
+                        await b.abort()
                     rnd = d["restart"]
-                    await b.abort()
                     tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
+                    if need is None:
+                        need = self.now() - t_min
                 else:
                     c.stale_msgs += 1
             elif isinstance(ev, Pair):
@@ -1095,14 +1133,29 @@ class NodeService:
                     else:
                         self._send_pl(peer, rid=req.rid, late=rnd)
         c.attempts += attempts
+        if need is not None:
+            self._note_need(peer, need)
         if rec is not None:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
-        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs])
+        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
         self._check_pairs(req.rid, mine=pairs)
+
+    def _note_need(self, peer: str, need: float) -> None:
+        """Time an end needed from t_min to its SCHEDULE_PAIRS acknowledged (ours, or the peer's
+        from its pair-list message): the edge's lead follows the recent maximum."""
+        if need == need and need >= 0:  # not NaN
+            self._needs.setdefault(peer, deque(maxlen=LEAD_WINDOW)).append(need)
+
+    def _lead(self, peer: str) -> float:
+        """The lead for our next request to ``peer`` (docs/node.md "Physical layer")."""
+        needs = self._needs.get(peer)
+        if not needs:
+            return self.cfg.lead_s
+        return min(MAX_EDGE_LEAD_S, max(self.cfg.lead_s, LEAD_SAFETY * max(needs) + LEAD_PAD))
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
@@ -1112,6 +1165,7 @@ class NodeService:
         if theirs is not None:
             self._pairs_peer[rid] = [tuple(x) for x in theirs]
         if rid in self._pairs_mine and rid in self._pairs_peer:
+            self._row_ready(rid, checked=True)  # after the counts below (call_soon)
             a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
             bad = len(a ^ b)
             self.counters.pair_checks += 1
@@ -1123,6 +1177,35 @@ class NodeService:
                 log.error("%s: request %d: %d pair(s) not held at both ends", self.cfg.name, rid, bad)
 
     # ------------------------------------------------------------------ results
+    def _row_ready(self, rid: int, *, completed: bool = False, checked: bool = False) -> None:
+        """A request's row goes to the results writer once it is completed *and* its pair lists
+        were compared (``disagree`` final): at most ~1 s of rows is lost on a crash."""
+        if self.results is None or rid not in self.records:
+            return
+        st = self._row_state.setdefault(rid, [False, False])
+        st[0] |= completed
+        st[1] |= checked
+        if st[0] and st[1]:
+            del self._row_state[rid]
+            self._rows_written.add(rid)
+            # after the current handler: _check_pairs updates the record's disagree first
+            asyncio.get_running_loop().call_soon(self._write_row, rid)
+
+    def _write_row(self, rid: int) -> None:
+        if self.results is not None:
+            self.results.append(self._row(self.records[rid]))
+
+    @staticmethod
+    def _row(r: RequestRecord) -> dict:
+        d = asdict(r)
+        d["latency"] = r.latency
+        d["herald_ts"] = list(r.herald_ts)
+        return d
+
+    def unwritten_rows(self) -> list[dict]:
+        """Rows the results writer has not had yet (open requests, unchecked pair lists)."""
+        return [self._row(r) for rid, r in self.records.items() if rid not in self._rows_written]
+
     def snapshot(self) -> dict:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
@@ -1144,8 +1227,20 @@ class NodeService:
         return rows
 
 
+#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter
+def requests_schema():
+    import pyarrow as pa
+
+    f, i, s = pa.float64(), pa.int64(), pa.string()
+    return pa.schema([("rid", i), ("initiator", s), ("remote", s), ("pairs", i), ("fidelity", f),
+                      ("t_submit", f), ("t_syn", f), ("t_ack", f), ("t_min", f),
+                      ("t_pl_start", f), ("t_finish", f), ("latency", f), ("attempts", i),
+                      ("late", i), ("restarts", i), ("disagree", i),
+                      ("herald_ts", pa.list_(pa.uint64()))])
+
+
 def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None) -> Path:
+                  pairs: list[dict] | None = None, *, requests: bool = True) -> Path:
     """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
     with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
     import pyarrow as pa
@@ -1156,9 +1251,11 @@ def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests
     cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
             "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
             "disagree", "herald_ts"]
-    table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
-                     {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows], pa.list_(pa.uint64()))})
-    pq.write_table(table, path)
+    if requests:  # (hwctl node --out writes them incrementally: hwctl.results)
+        table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
+                         {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows],
+                                                pa.list_(pa.uint64()))})
+        pq.write_table(table, path)
     if pairs is not None:
         pq.write_table(pa.table({
             "node": pa.array([r["node"] for r in pairs], pa.string()),
@@ -1208,8 +1305,18 @@ def run(args: argparse.Namespace) -> int:
         cfg.out = args.out
     console = Console(stderr=True)
 
+    writer = None
+    if cfg.out:
+        from hwctl.results import ResultsWriter
+
+        writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
+                               {"source": "node", "node": cfg.name, "version": code_version()})
+        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
+                      f"second), final Parquet when the node stops", soft_wrap=True)
+
     async def main() -> NodeService:
         node = NodeService(cfg)
+        node.results = writer
         await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
@@ -1226,14 +1333,21 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         node = asyncio.run(main())
-    except LinkError as exc:
-        raise UserError(f"link failed: {exc}") from None
+    except BaseException as exc:
+        if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
+            writer.abandon()
+            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+        if isinstance(exc, LinkError):
+            raise UserError(f"link failed: {exc}") from None
+        raise
     console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
-    if cfg.out:
-        path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
-                                                  "counters": node.snapshot(),
-                                                  "instruments": node.bench_snapshot}, Path(cfg.out), cfg.name,
-                             pairs=node.pair_rows() if node.vcore is not None else None)
+    if writer is not None:
+        path = writer.close(final_rows=node.unwritten_rows())
+        write_results([], {"config": asdict(cfg), "version": code_version(),
+                           "run_id": writer.run_id, "results": str(path),
+                           "counters": node.snapshot(), "instruments": node.bench_snapshot},
+                      Path(cfg.out), path.name.removesuffix(".parquet"),
+                      pairs=node.pair_rows() if node.vcore is not None else None, requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
 

@@ -54,6 +54,9 @@ class ResultsWriter:
         self.partial_path = self.out_dir / f"{name}.{self.run_id}.partial.arrows"
         self._file = open(self.partial_path, "wb")  # noqa: SIM115 - closed in close()
         self._stream = pa.ipc.new_stream(self._file, self.schema)
+        # Arrow writes the schema with the first batch: an empty one puts it on disk now, so
+        # even a run killed before its first row leaves a file that opens
+        self._stream.write_batch(pa.RecordBatch.from_pylist([], schema=self.schema))
         self._file.flush()
         os.fsync(self._file.fileno())
         self._pending: list[dict] = []
