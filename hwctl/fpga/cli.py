@@ -4,6 +4,7 @@
     hwctl fpga boards                    the supported boards, their clocks and pins
     hwctl fpga build --board NAME        bitstream + report (resources, Fmax vs the board clock)
     hwctl fpga flash --board NAME        program it with openFPGALoader
+    hwctl fpga selftest URL              bring-up check over the host link, a line per block
 """
 
 from __future__ import annotations
@@ -41,12 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--write-flash", action="store_true",
                    help="write the configuration flash (survives power-off) instead of SRAM")
     p.set_defaults(_fpga=_run_flash)
+    p = sub.add_parser("selftest", help="bring-up check over the host link (PASS/FAIL per block)")
+    p.add_argument("url", help="device URL, e.g. serial:///dev/ttyUSB1 or twin://?mode=realtime")
+    p.add_argument("--board", choices=sorted(BOARDS), default=None,
+                   help="take the expected clock from this board (e.g. 100.5 MHz on hx8k_breakout)")
+    p.add_argument("--clock-hz", type=int, default=None, help="expected device clock")
+    p.add_argument("--rate-s", type=float, default=1.0, help="host seconds for the rate check")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an event")
+    p.set_defaults(_fpga=_run_selftest)
 
 
 def run(args: argparse.Namespace) -> int:
     fn = getattr(args, "_fpga", None)
     if fn is None:
-        print("hwctl fpga: choose a subcommand (prove, boards, build, flash)", file=sys.stderr)
+        print("hwctl fpga: choose a subcommand (prove, boards, build, flash, selftest)",
+              file=sys.stderr)
         return 2
     return int(fn(args))
 
@@ -132,3 +142,19 @@ def _run_flash(args: argparse.Namespace) -> int:
     boards.flash(board, bit, to_flash=args.write_flash)
     print(f"programmed {board.title} with {bit}")
     return 0
+
+
+def _run_selftest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hwctl.fpga import boards
+    from hwctl.fpga.selftest import CLOCK_HZ, run_selftest
+
+    clock = args.clock_hz or (boards.get_board(args.board).clock_hz if args.board else CLOCK_HZ)
+
+    def show(line) -> None:
+        print(f"{line.status:4s} {line.block:10s} {line.detail}", flush=True)
+
+    lines = asyncio.run(run_selftest(args.url, clock_hz=clock, rate_s=args.rate_s,
+                                     timeout=args.timeout, on_line=show))
+    return 1 if any(ln.status == "FAIL" for ln in lines) else 0
