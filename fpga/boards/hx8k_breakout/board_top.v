@@ -32,16 +32,20 @@ module board_top (
         .RESETB(1'b1), .BYPASS(1'b0), .EXTFEEDBACK(1'b0), .DYNAMICDELAY(8'd0),
         .LATCHINPUTVALUE(1'b0), .SCLK(1'b0), .SDI(1'b0), .SDO()
     );
-    wire trig, win;
-    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0)) u_top (
+    // (V2 = 0: the v2 SCHEDULE mode and wire v3 together do not fit the HX8K, fpga/README.md;
+    // herald lines idle and sync low until the board has pins for them)
+    wire [1:0] trig;   // wire v3: one trigger per herald port; the board's pin is port 0
+    wire win;
+    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0), .V2(0)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
-        .hdr_i(hdr_i), .det_i(det_i), .trig_o(trig), .win_o(win)
+        .hdr_i(hdr_i), .det_i(det_i), .hl_i(2'b11), .sync_i(1'b0), .trig_o(trig),
+        .win_o(win)
     );
-    assign trig_o = trig;
+    assign trig_o = trig[0];
     assign win_o = win;
     board_leds u_leds (
         .clk_i(clk), .locked_i(locked), .uart_rx_i(uart_rx_i), .uart_tx_i(uart_tx_o),
-        .det_i(det_i), .hdr_i(hdr_i), .trig_i(trig), .led_o(led_o)
+        .det_i(det_i), .hdr_i(hdr_i), .trig_i(trig[0]), .led_o(led_o)
     );
 endmodule
 `default_nettype wire
