@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from hwctl.protocols.base import ProtocolViolation, Request
+from hwctl.protocols.dqp import SCHEDULER
 from hwctl.protocols.esp import State
 from hwctl.protocols.reliable import RobustConfig
 from sim import topologies
@@ -57,6 +58,7 @@ class Outcome:
     faults: str
     fair: bool
     ttl: float = 0.0
+    protocol: str = "esp"
     requests: int = 0
     completed: int = 0
     expired: int = 0
@@ -71,7 +73,7 @@ class Outcome:
         return f"PYTHONPATH=. python -m sim.dst --seed {self.seed}"
 
 
-def _scenario(seed: int) -> tuple[str, nx.Graph, list[Request], FaultConfig, bool, float]:
+def _scenario(seed: int) -> tuple[str, nx.Graph, list[Request], FaultConfig, bool, float, str]:
     rng = random.Random(f"dst-{seed}")
     name = rng.choice(TOPOLOGIES)
     g = topologies.by_name(name)
@@ -96,19 +98,23 @@ def _scenario(seed: int) -> tuple[str, nx.Graph, list[Request], FaultConfig, boo
                          partition_duration=rng.uniform(0.1e-3, 20e-3), until=FAULT_WINDOW)
     # short lifetimes in some runs, so that expiry (with its reason) is exercised too
     ttl = rng.choice([DST_ROBUST.request_ttl, rng.uniform(2e-3, 50e-3)])
-    return name, g, reqs, faults, rng.random() < 0.5, ttl
+    protocol = "dqp" if rng.random() < 0.25 else "esp"
+    return name, g, reqs, faults, rng.random() < 0.5, ttl, protocol
 
 
 def run_one(seed: int, *, verbose: bool = False) -> Outcome:
-    name, g, reqs, fcfg, fair, ttl = _scenario(seed)
+    name, g, reqs, fcfg, fair, ttl, protocol = _scenario(seed)
     robust = dataclasses.replace(DST_ROBUST, request_ttl=ttl)
     n0 = len(reqs)
     edges = sorted(tuple(sorted(e)) for e in g.edges)
     t_probe = FAULT_WINDOW + 2 * DST_ROBUST.busy_lease
-    probes = [Request(n0 + k + 1, u, v, 0.75, 1, t_probe) for k, (u, v) in enumerate(edges)]
+    # one probe per edge, 1 ms apart: even DQP (one request at a time) meets the shortest lifetime
+    probes = [Request(n0 + k + 1, u, v, 0.75, 1, t_probe + 1e-3 * k)
+              for k, (u, v) in enumerate(edges)]
     model = FaultModel(fcfg, seed)
-    cfg = SimConfig(seed=seed, eta=0.05, robust=True, fair=fair, duration=FAULT_WINDOW)
-    out = Outcome(seed, False, name, fcfg.describe(), fair, ttl)
+    cfg = SimConfig(protocol=protocol, seed=seed, eta=0.05, robust=True, fair=fair,
+                    duration=FAULT_WINDOW)
+    out = Outcome(seed, False, name, fcfg.describe(), fair, ttl, protocol)
     sim: NetworkSim | None = None
     try:
         sim = NetworkSim(g, cfg, workload=reqs + probes, faults=model, robust=robust)
@@ -120,9 +126,14 @@ def run_one(seed: int, *, verbose: bool = False) -> Outcome:
             sim.now = t
             sim.events += 1
             fn(*args)
-            for n, core in sim.cores.items():
-                if n not in sim.down and core.lock_deadline() < t:
-                    raise ProtocolViolation(f"{n}: Lock kept past its lease at t = {t}")
+            if protocol == "esp":
+                for n, core in sim.cores.items():
+                    if n not in sim.down and core.lock_deadline() < t:
+                        raise ProtocolViolation(f"{n}: Lock kept past its lease at t = {t}")
+            else:
+                sched = sim.cores[SCHEDULER]
+                if SCHEDULER not in sim.down and sched.running is not None and sched._lease < t:
+                    raise ProtocolViolation(f"S: request {sched.running.rid} past its lease")
         res = sim.result()
         if sim.lock_violations:
             raise ProtocolViolation(sim.lock_violations[0])
@@ -142,8 +153,14 @@ def run_one(seed: int, *, verbose: bool = False) -> Outcome:
                 raise ProtocolViolation(f"probe {pr.rid} ({pr.initiator}-{pr.remote}) after the "
                                         f"faults stopped did not complete: no recovery")
         for n, core in sim.cores.items():
-            if core.state is not State.IDLE or core.q_main or core.s_sleep or core.q_ready:
-                raise ProtocolViolation(f"{n} did not return to IDLE with empty queues")
+            if protocol == "esp":
+                idle = core.state is State.IDLE and not (core.q_main or core.s_sleep or core.q_ready)
+            elif n == SCHEDULER:
+                idle = core.running is None and not core.queue
+            else:
+                idle = core.active is None and not core.open
+            if not idle:
+                raise ProtocolViolation(f"{n} did not return to idle with empty queues")
         out.ok = True
     except ProtocolViolation as exc:
         out.error = str(exc)
@@ -157,7 +174,7 @@ def run_one(seed: int, *, verbose: bool = False) -> Outcome:
 
 def _report(o: Outcome) -> None:
     status = "ok" if o.ok else "FAIL"
-    print(f"seed {o.seed}: {status} topology={o.topology} fair={o.fair} ttl={o.ttl * 1e3:.1f}ms "
+    print(f"seed {o.seed}: {status} {o.protocol} topology={o.topology} fair={o.fair} ttl={o.ttl * 1e3:.1f}ms "
           f"{o.faults}",
           file=sys.stderr)
     print(f"  requests={o.requests} completed={o.completed} expired={o.expired} {o.reasons} "

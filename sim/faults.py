@@ -116,13 +116,13 @@ class FaultModel:
         up to ``min(until, sim duration)``."""
         c = self.cfg
         end = min(c.until, sim.cfg.duration)
-        nodes = sorted(sim.g.nodes)
+        nodes = list(getattr(sim, "crashable", sorted(sim.g.nodes)))
         if c.crash_rate > 0:
             t = self.rng.expovariate(c.crash_rate)
             while t < end:
                 sim._at(t, self._crash, sim, nodes)
                 t += self.rng.expovariate(c.crash_rate)
-        if c.partition_rate > 0 and len(nodes) > 1:
+        if c.partition_rate > 0 and len(nodes) > 1:  # the scheduler S can be cut off too
             t = self.rng.expovariate(c.partition_rate)
             while t < end:
                 k = self.rng.randint(1, len(nodes) - 1)

@@ -237,13 +237,15 @@ class NetworkSim:
         self.robust_cfg = robust if robust is not None else (RobustConfig() if config.robust
                                                               else None)
         self.down: set[NodeId] = set()  # crashed nodes
-        self.incarnation: dict[NodeId, int] = {n: 0 for n in graph.nodes}
+        self.incarnation: dict[NodeId, int] = {n: 0 for n in [*graph.nodes, SCHEDULER]}
         self._running: dict[int, Request] = {}  # generations in progress
         self.remote_errors: list[RemoteError] = []
         self.lock_violations: list[str] = []
         self._p = heralding.success_probability(config.fidelity, config.eta)
         # physical layer bookkeeping
         self._pending_start: dict[int, tuple[NodeId, float]] = {}
+        #: robust mode: the start time each end scheduled, per request (ends meet when they agree)
+        self._pending_ends: dict[int, dict[NodeId, float]] = {}
         self._node_free_at: dict[NodeId, float] = {n: 0.0 for n in graph.nodes}
         self._node_peer: dict[NodeId, NodeId | None] = {n: None for n in graph.nodes}
         self._edge_of: dict[int, tuple[NodeId, NodeId]] = {}
@@ -272,14 +274,26 @@ class NetworkSim:
         elif proto == "dqp":
             d_s = fibre.delay(self.cfg.scheduler_distance_m)
             for n in self.g.nodes:
-                self.cores[n] = DqpNode(n)
+                self.cores[n] = self._dqp_core(n)
                 self._link_delay[n, SCHEDULER] = d_s
                 self._link_delay[SCHEDULER, n] = d_s
-            self.cores[SCHEDULER] = DqpScheduler({n: d_s for n in self.g.nodes})
+            self.cores[SCHEDULER] = self._dqp_core(SCHEDULER)
         else:
             self._waiting: list[Request] = []
         if self.faults is not None:
             self.faults.install(self)
+
+    @property
+    def crashable(self) -> list[NodeId]:
+        """Nodes the fault model may crash (DQP: the scheduler too)."""
+        return sorted(self.cores) if self.cfg.protocol == "dqp" else sorted(self.g.nodes)
+
+    def _dqp_core(self, n: NodeId) -> DqpNode | DqpScheduler:
+        if n == SCHEDULER:
+            d_s = fibre.delay(self.cfg.scheduler_distance_m)
+            return DqpScheduler({m: d_s for m in self.g.nodes}, robust=self.robust_cfg,
+                                incarnation=self.incarnation[n])
+        return DqpNode(n, robust=self.robust_cfg, incarnation=self.incarnation[n])
 
     def _esp_core(self, n: NodeId) -> EspNode:
         delays = {m: self._link_delay[n, m] for m in self.g.neighbors(n)}
@@ -398,6 +412,16 @@ class NetworkSim:
 
     def _start_attempts(self, node: NodeId, act: StartAttempts) -> None:
         rid = act.request.rid
+        if self.robust_cfg is not None:
+            # Under faults an end may still hold the schedule of an aborted earlier attempt (its
+            # abort is on the way): the ends meet only when both scheduled the same t_min.
+            ends = self._pending_ends.setdefault(rid, {})
+            ends[node] = act.t_min
+            other_t = ends.get(act.peer)
+            if other_t is not None and abs(other_t - act.t_min) <= 1e-12:
+                del self._pending_ends[rid]
+                self._generate(act.request, max(act.t_min, self.now))
+            return
         other = self._pending_start.pop(rid, None)
         if other is None:
             self._pending_start[rid] = (node, act.t_min)
@@ -468,6 +492,16 @@ class NetworkSim:
         pend = self._pending_start.pop(rid, None)
         if pend is not None and pend[0] != by and pend[0] not in self.down:
             self._apply(pend[0], self.cores[pend[0]].attempts_failed(rid, self.now))
+        ends = self._pending_ends.get(rid)
+        if ends is not None and by in ends:
+            t_by = ends.pop(by)
+            for n, t in list(ends.items()):  # the other end of the same attempt
+                if abs(t - t_by) <= 1e-12:
+                    del ends[n]
+                    if n not in self.down:
+                        self._apply(n, self.cores[n].attempts_failed(rid, self.now))
+            if not ends:
+                self._pending_ends.pop(rid, None)
         req = self._running.pop(rid, None)
         if req is not None:
             for n in (req.initiator, req.remote):
@@ -488,6 +522,9 @@ class NetworkSim:
         for rid, (n, _) in list(self._pending_start.items()):
             if n == node:
                 del self._pending_start[rid]
+        for rid, ends in list(self._pending_ends.items()):
+            if node in ends:
+                self._stop_generation(rid, node)
         for rid, req in list(self._running.items()):
             if node in (req.initiator, req.remote):
                 self._stop_generation(rid, node)
@@ -498,11 +535,17 @@ class NetworkSim:
             return
         self.down.discard(node)
         self.incarnation[node] += 1
-        if self.cfg.protocol != "esp":
-            raise ProtocolViolation("crash/restart is modelled for ESP only")
-        core = self._esp_core(node)
-        self.cores[node] = core
         self._timer_at.pop(node, None)
+        if self.cfg.protocol == "dqp" and node == SCHEDULER:
+            sched = self._dqp_core(node)
+            assert isinstance(sched, DqpScheduler)
+            self.cores[node] = sched
+            self._apply(node, sched.recover(self.now))
+            return
+        if self.cfg.protocol not in ("esp", "dqp"):
+            raise ProtocolViolation("crash/restart needs a protocol with cores")
+        core = self._esp_core(node) if self.cfg.protocol == "esp" else self._dqp_core(node)
+        self.cores[node] = core
         mine = [Request(r.rid, r.initiator, r.remote, r.fidelity, r.pairs, r.t_request)
                 for r in self.records.values()
                 if r.initiator == node and not r.done and not r.expired]

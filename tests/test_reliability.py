@@ -278,3 +278,105 @@ def test_dst_short_slice() -> None:
 def test_dst_ten_thousand_seeds() -> None:
     outs = dst.run_many(0, 10_000)
     assert [o.seed for o in outs if not o.ok] == []
+
+
+# ------------------------------------------------------------------------------------------------
+# DQP: the same for the scheduler and its clients
+
+def _dqp(robust: RobustConfig | None = RC):
+    from hwctl.protocols.dqp import DqpNode, DqpScheduler
+    s = DqpScheduler({"A": D, "B": D, "C": D}, robust=robust)
+    return s, {n: DqpNode(n, robust=robust) for n in "ABC"}
+
+
+def _pump(s, nodes, acts_by: list, t: float = 0.0, drop=lambda m: False) -> tuple[list, float]:
+    """Deliver every Send (in order, D apart) between S and the nodes; return the other actions."""
+    out = []
+    q = list(acts_by)
+    while q:
+        src, act = q.pop(0)
+        if not isinstance(act, Send):
+            out.append((src, act))
+            continue
+        if drop(act.msg):
+            continue
+        t += D
+        core = s if act.msg.dst == "S" else nodes[act.msg.dst]
+        q += [(act.msg.dst, a) for a in core.receive(act.msg, t)]
+    return out, t
+
+
+def test_dqp_validation_and_duplicates() -> None:
+    from hwctl.protocols.dqp import DqpMessage, DqpMsgType
+    s, nodes = _dqp(None)
+    forged = DqpMessage(DqpMsgType.ADD, "B", "S", req(1, "A", "C"))
+    assert [type(x) for x in s.receive(forged, 0.0)] == [RemoteError]
+    assert [type(x) for x in s.receive(DqpMessage(DqpMsgType.ADD, "Z", "S", req(2, "Z", "A")),
+                                       0.0)] == [RemoteError]
+    assert [type(x) for x in nodes["A"].receive(DqpMessage(DqpMsgType.DONE, "S", "A",
+                                                           req(3, "B", "C")), 0.0)] == [RemoteError]
+    # robust: a duplicated ADD is queued once, a duplicated START starts once
+    s, nodes = _dqp()
+    add = nodes["A"].submit(req(4, "A", "B"), 0.0)[0].msg
+    first = s.receive(add, D)
+    assert len([a for a in first if isinstance(a, Send) and a.msg.kind is DqpMsgType.START]) == 2
+    again = s.receive(add, 2 * D)
+    assert [a.msg.kind for a in again] == [DqpMsgType.LINK_ACK] and not s.queue
+    start_a = [a.msg for a in first if isinstance(a, Send) and a.msg.dst == "A"
+               and a.msg.kind is DqpMsgType.START][0]
+    assert len([x for x in nodes["A"].receive(start_a, 2 * D) if isinstance(x, StartAttempts)]) == 1
+    assert [x for x in nodes["A"].receive(start_a, 3 * D) if isinstance(x, StartAttempts)] == []
+
+
+def test_dqp_lease_aborts_silent_run_and_expiry_reaches_requester() -> None:
+    from hwctl.protocols.dqp import DqpMsgType
+    s, nodes = _dqp()
+    acts = [("A", a) for a in nodes["A"].submit(req(1, "A", "B"), 0.0)]
+    acts += [("C", a) for a in nodes["C"].submit(req(2, "C", "B", t=0.0), 0.0)]
+    other, t = _pump(s, nodes, acts)
+    assert s.running is not None and s.running.rid == 1
+    # A and B never report DONE: the lease ends the run, both ends are told to stop
+    aborts: list[str] = []
+    while not aborts:
+        t = s.get_timer()
+        out = s.handle_timer(t)
+        aborts = [a.msg.dst for a in out if isinstance(a, Send) and a.msg.kind is DqpMsgType.ABORT]
+    assert sorted(aborts) == ["A", "B"] and t >= RC.busy_lease
+    assert s.running.rid == 1  # back at the head of the queue and started again
+    other, t2 = _pump(s, nodes, [("S", a) for a in out], t)
+    assert any(isinstance(a, AbortAttempts) for _, a in other)
+    # a request that cannot start before its lifetime ends expires at its initiator, with reason
+    s2, nodes2 = _dqp()
+    acts = [("A", a) for a in nodes2["A"].submit(req(5, "A", "B"), 0.0)]
+    acts += [("C", a) for a in nodes2["C"].submit(req(6, "C", "B"), 0.0)]
+    _pump(s2, nodes2, acts)  # 5 runs (never finishes), 6 waits
+    exp = []
+    t = 0.0
+    while not exp:
+        t = min(x for x in (s2.get_timer(), nodes2["C"].get_timer()) if x is not None)
+        outs = [("S", a) for a in s2.handle_timer(t)] + [("C", a) for a in
+                                                         nodes2["C"].handle_timer(t)]
+        other, _ = _pump(s2, nodes2, outs, t)
+        exp = [a for _, a in other if isinstance(a, Expired)]
+    assert exp[0].request.rid == 6 and "ttl" in exp[0].reason
+
+
+def test_dqp_scheduler_restart_recovers_queue_from_clients() -> None:
+    from hwctl.protocols.dqp import DqpScheduler
+    s, nodes = _dqp()
+    acts = [("A", a) for a in nodes["A"].submit(req(1, "A", "B"), 0.0)]
+    acts += [("C", a) for a in nodes["C"].submit(req(2, "C", "B"), 0.0)]
+    _pump(s, nodes, acts)
+    s_new = DqpScheduler({"A": D, "B": D, "C": D}, robust=RC, incarnation=1)
+    other, _ = _pump(s_new, nodes, [("S", a) for a in s_new.recover(1e-3)], 1e-3)
+    # A's running request was aborted and sent again; C's queued one too
+    assert any(isinstance(a, AbortAttempts) for _, a in other)
+    assert s_new.running is not None and s_new.running.rid == 1
+    assert [r.rid for r in s_new.queue] == [2]
+
+
+def test_dqp_under_faults_in_the_simulator() -> None:
+    seeds = [s for s in range(1000) if dst._scenario(s)[6] == "dqp"][:80]
+    outs = [dst.run_one(s) for s in seeds]
+    assert all(o.ok and o.protocol == "dqp" for o in outs)
+    assert sum(o.crashes for o in outs) > 20
