@@ -45,10 +45,10 @@ def run() -> list[dict]:
                 "baseline": base, "ratio": speed / base, "goal": ">= 100x real time",
                 "met": speed >= 100.0})
     t0 = time.perf_counter()
-    table5_rows(duration=120.0, seed=1, jobs=2, oracle=False)
+    table5_rows(duration=120.0, seed=1, jobs=2, greedy=False)
     par = time.perf_counter() - t0
     t0 = time.perf_counter()
-    table5_rows(duration=120.0, seed=1, jobs=1, oracle=False)
+    table5_rows(duration=120.0, seed=1, jobs=1, greedy=False)
     ser = time.perf_counter() - t0
     out.append({"name": "sim --table5 (28 runs x 120 s), 2 workers", "value": par, "unit": "s wall",
                 "baseline": ser, "ratio": ser / par, "goal": "< 20 s", "met": par < 20.0})

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import zmq
 
+from hwctl import argtypes
 from hwctl.errors import BadUrl, UserError
 from hwctl.transport.zmqwire import CONTROL, is_control
 from hwctl.wire import UART_BAUD, FrameDecoder
@@ -35,9 +36,9 @@ def parse_port(port: str) -> tuple[str, int]:
     parts = urlsplit(port)
     params = dict(parse_qsl(parts.query))
     try:
-        baud = int(params.pop("baud", UART_BAUD))
-    except ValueError:
-        raise BadUrl(f"bad baud rate in {port!r}") from None
+        baud = argtypes.check_int(params.pop("baud", UART_BAUD), "baud", 300, 50_000_000)
+    except ValueError as exc:
+        raise BadUrl(f"{exc} (in {port!r})") from None
     if parts.scheme == "serial":
         if not parts.path or params:
             raise BadUrl(f"bad serial URL {port!r}: expected serial:///dev/ttyX[?baud=N]")
@@ -232,11 +233,13 @@ class Bridge:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True,
                         help="serial port: serial:///dev/ttyUSB0?baud=3000000, a device path or a pyserial URL")
-    parser.add_argument("--listen", default="tcp://127.0.0.1:5555",
+    parser.add_argument("--listen", default="tcp://127.0.0.1:5555", type=argtypes.bind_endpoint,
                         help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:5555; tcp://0.0.0.0:5555 for the LAN)")
-    parser.add_argument("--health-every", type=float, default=10.0,
+    parser.add_argument("--health-every", type=argtypes.real(0.0, 86400.0, what="--health-every"),
+                        default=10.0,
                         help="print a health line every N seconds (0: never)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="stop after this many seconds")
 
 
 def run(args: argparse.Namespace) -> int:

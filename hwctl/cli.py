@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from hwctl import __version__
 from hwctl.errors import UserError
@@ -21,7 +22,9 @@ from hwctl.errors import UserError
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hwctl.demo", "end-to-end demo: node services driving software twins over real transports"),
-    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / oracle over a topology, or --table5"),
+    "sim": ("hwctl.simcli", "network simulator: ESP / DQP / centralized greedy over a topology, or --table5"),
+    "sweep": ("hwctl.sweep", "the ESP paper's whole evaluation grid with replicates (local pool or Dask)"),
+    "report": ("hwctl.report", "Table V with confidence intervals and Figs. 6-11 from a sweep dataset"),
     "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
@@ -30,8 +33,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is the one line ``hwctl CMD: error: ...`` (exit 2) instead of
+    the usage block followed by the error: the message is what the user needs, ``--help`` has the
+    rest."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hwctl", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="hwctl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hwctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(mod.run(args) or 0)
     except UserError as exc:
-        print(f"hwctl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hwctl {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hwctl {args.command}: interrupted", file=sys.stderr)

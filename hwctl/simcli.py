@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,20 +41,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="NxM, Kn, Km,n, Fn, Wn, Cn (paper: 2x2 2x3 3x3 K2 K3 K4 K2,3 K1,3 K1,4 "
                         "F2 F3 W6 C5 C6); default 2x2")
     p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line")
-    p.add_argument("--protocol", default="esp", choices=["esp", "dqp", "oracle"])
-    p.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity F in [0.5, 1)")
-    p.add_argument("--duration", type=float, default=120.0, help="simulated seconds (default 120)")
+    p.add_argument("--protocol", default="esp", choices=["esp", "dqp", "greedy", "oracle"],
+                   help="esp, dqp, or greedy: the centralized greedy scheduler with zero control "
+                        "delay (simulator only; 'oracle' is its deprecated old name)")
+    p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
+                   help="requested fidelity F in [0.5, 1)")
+    p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
+                   help=f"simulated seconds, at most {argtypes.MAX_SIM_S:g} (default 120)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     p.add_argument("--out", type=Path, help="write per-request metrics to this Parquet file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--table5", action="store_true",
-                   help="run the 14 paper topologies x (DQP, ESP, oracle) at --fidelity and print "
+                   help="run the 14 paper topologies x (DQP, ESP, greedy) at --fidelity and print "
                         "the Table V comparison")
     p.add_argument("--sweep-fidelity", action="store_true",
                    help="with --table5: repeat for F = 0.50, 0.55, ..., 0.90 and print the latency "
                         "range per topology (ESP paper Fig. 11); slow (9x the runs)")
-    p.add_argument("--no-oracle", action="store_true", help="with --table5: skip the oracle runs")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--no-greedy", "--no-oracle", dest="no_greedy", action="store_true",
+                   help="with --table5: skip the centralized greedy scheduler's runs")
+    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"), default=os.cpu_count() or 1,
                    help="worker processes for --table5 (default: all cores)")
     p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run, "
                                                 "table5.json and plots (fig8.png, fig11.png) here")
@@ -79,7 +85,23 @@ def _graph(args: argparse.Namespace):
     return topologies.by_name(args.topology), args.topology
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """An unwritable --out / --out-dir is found before the run, not after it."""
+    try:
+        if args.out is not None:
+            argtypes.check_out_path(args.out, "--out")
+        if args.out_dir is not None:
+            argtypes.check_out_path(args.out_dir, "--out-dir", directory=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.protocol == "oracle":
+        print("hwctl sim: --protocol oracle is deprecated: it is the centralized greedy scheduler "
+              "(zero control delay), not a bound; use --protocol greedy", file=sys.stderr)
+        args.protocol = "greedy"
+    _check_outputs(args)
     if args.table5:
         return _table5(args)
     from sim.network import simulate
@@ -120,12 +142,13 @@ def _one(job: tuple[str, str, float, float, int, str | None]) -> dict[str, Any]:
 
 
 def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, jobs: int = 1,
-                oracle: bool = True, out_dir: Path | None = None, progress: bool = False
+                greedy: bool = True, out_dir: Path | None = None, progress: bool = False
                 ) -> list[dict[str, Any]]:
-    """Run every paper topology with DQP, ESP (and the oracle); rows in paper order."""
+    """Run every paper topology with DQP, ESP (and the centralized greedy scheduler); rows in
+    paper order."""
     from sim.topologies import PAPER_TOPOLOGIES
 
-    protos = ["dqp", "esp"] + (["oracle"] if oracle else [])
+    protos = ["dqp", "esp"] + (["greedy"] if greedy else [])
     jobs_list = [(t, p, fidelity, duration, seed, str(out_dir) if out_dir else None)
                  for t in PAPER_TOPOLOGIES for p in protos]
     # Longest runs first so the pool stays busy.
@@ -152,7 +175,7 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
 def _cost(job: tuple[str, str, float, float, int, str | None]) -> float:
     from sim.topologies import by_name
 
-    return by_name(job[0]).number_of_edges() * (0.3 if job[1] == "oracle" else 1.0)
+    return by_name(job[0]).number_of_edges() * (0.3 if job[1] == "greedy" else 1.0)
 
 
 class _NoBar:
@@ -179,31 +202,32 @@ def _progress(enabled: bool):
 
 
 def format_table5(rows: list[dict[str, Any]]) -> str:
-    """Table V layout plus throughput, matching number and the oracle lower bound."""
+    """Table V layout plus throughput, matching number and the distance to the centralized greedy
+    scheduler (zero control delay; a reference point, not a bound)."""
     by = {(r["topology"], r["protocol"]): r for r in rows}
     topos = list(dict.fromkeys(r["topology"] for r in rows))
-    has_oracle = any(r["protocol"] == "oracle" for r in rows)
+    has_greedy = any(r["protocol"] == "greedy" for r in rows)
     head = (f"{'Topology':9s} {'|E|':>3s} {'nu':>2s} {'Protocol':8s} {'Mean L (ms)':>11s} "
             f"{'Jitter (ms)':>11s} {'T (/edge/s)':>11s} {'Requests':>8s}")
-    if has_oracle:
-        head += f" {'vs oracle':>9s}"
+    if has_greedy:
+        head += f" {'vs greedy':>9s}"
     lines = [head, "-" * len(head)]
     for t in topos:
-        oracle = by.get((t, "oracle"))
+        greedy = by.get((t, "greedy"))
         for proto in ("dqp", "esp"):
             r = by[(t, proto)]
             line = (f"{t if proto == 'dqp' else '':9s} {r['edges'] if proto == 'dqp' else '':>3} "
                     f"{r['matching_number'] if proto == 'dqp' else '':>2} {proto.upper():8s} "
                     f"{r['mean_latency_ms']:11.2f} {r['jitter_ms']:11.2f} "
                     f"{r['throughput_per_edge_s']:11.2f} {r['requests']:8.0f}")
-            if oracle:
-                gap = (r["mean_latency_ms"] / oracle["mean_latency_ms"] - 1) * 100
+            if greedy:
+                gap = (r["mean_latency_ms"] / greedy["mean_latency_ms"] - 1) * 100
                 line += f" {gap:+8.1f}%"
             lines.append(line)
-        if oracle:
-            lines.append(f"{'':9s} {'':>3} {'':>2} {'ORACLE':8s} {oracle['mean_latency_ms']:11.2f} "
-                         f"{oracle['jitter_ms']:11.2f} {oracle['throughput_per_edge_s']:11.2f} "
-                         f"{oracle['requests']:8.0f}")
+        if greedy:
+            lines.append(f"{'':9s} {'':>3} {'':>2} {'GREEDY':8s} {greedy['mean_latency_ms']:11.2f} "
+                         f"{greedy['jitter_ms']:11.2f} {greedy['throughput_per_edge_s']:11.2f} "
+                         f"{greedy['requests']:8.0f}")
     return "\n".join(lines)
 
 
@@ -235,12 +259,10 @@ def growth_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def _table5(args: argparse.Namespace) -> int:
     _config(args)  # validates fidelity/duration
-    if args.jobs < 1:
-        raise UserError("--jobs must be >= 1")
     import time
 
     t0 = time.perf_counter()
-    rows = table5_rows(args.fidelity, args.duration, args.seed, args.jobs, not args.no_oracle,
+    rows = table5_rows(args.fidelity, args.duration, args.seed, args.jobs, not args.no_greedy,
                        args.out_dir, progress=True)
     wall = time.perf_counter() - t0
     print(f"Table V: F = {args.fidelity}, {args.duration:g} s simulated per run, seed {args.seed}")
@@ -274,7 +296,7 @@ def fidelity_sweep(duration: float = 120.0, seed: int = 1, jobs: int = 1,
     """Table V rows for every F in ``fidelities`` (default 0.50..0.90 in 0.05 steps)."""
     rows: list[dict[str, Any]] = []
     for f in fidelities or FIDELITIES:
-        for r in table5_rows(f, duration, seed, jobs, oracle=False, progress=progress):
+        for r in table5_rows(f, duration, seed, jobs, greedy=False, progress=progress):
             rows.append({"fidelity": f, **r})
     return rows
 

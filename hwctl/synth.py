@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
 RTL_DIR = Path(__file__).resolve().parents[1] / "fpga" / "rtl"
@@ -240,17 +241,19 @@ def _parse_params(items: list[str]) -> dict[str, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="ice40",
                         help="ice40 = iCE40 HX8K ct256 (goal 100 MHz), ecp5 = LFE5U-25F (goal 200 MHz)")
-    parser.add_argument("--freq", type=float, default=None,
+    parser.add_argument("--freq", type=argtypes.real(1.0, 2000.0, what="--freq (MHz)"), default=None,
                         help="clock constraint for nextpnr in MHz (default: the target's goal)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+    parser.add_argument("--seed", type=argtypes.integer(0, 2**31 - 1, what="--seed"), default=1,
+                        help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seeds", type=argtypes.integer(1, 64, what="--seeds"), default=1,
+                        metavar="N",
                         help="try N placement seeds from --seed on and report the best (Fmax "
                              "varies by +-10%% with placement); every seed's Fmax is listed")
     parser.add_argument("--placer", choices=PLACERS, default=None,
                         help="nextpnr placer (default: sa for ecp5, heap for ice40)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=argtypes.out_dir, default=None,
                         help="directory for netlist, logs and the nextpnr report (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 

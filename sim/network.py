@@ -11,9 +11,12 @@ Poisson-like process from t = 0.
 Protocols: ``esp`` (:class:`~hwctl.protocols.esp.EspNode` per node, control network = quantum
 topology), ``dqp`` (:class:`~hwctl.protocols.dqp.DqpNode` per node + a central
 :class:`~hwctl.protocols.dqp.DqpScheduler`, star control network; S sits ``scheduler_distance_m`` of
-fibre from every node) and ``oracle`` (simulator only: global knowledge, zero control delay; starts
-any waiting request whose two nodes are free, oldest first; the lower bound for lock-based
-schedulers).
+fibre from every node) and ``greedy`` (simulator only: a centralized greedy scheduler with global
+knowledge and zero control delay; whenever a request arrives or a generation ends it starts every
+waiting request whose two nodes are free, oldest first). ``greedy`` is a reference point, not a
+bound: a greedy oldest-first schedule is not optimal, and ESP lands within noise on either side of
+it. The provable lower bound on mean latency is in :mod:`sim.bound` (docs/esp-scale.md). The old
+name ``oracle`` is accepted as a deprecated alias of ``greedy``.
 
 Metrics per request follow §VI-A: L = NL_finish - NL_start (3), SL = L/|R| (5), B = PL_finish -
 PL_start (7), W = PL_start - NL_start (8); per run J = population standard deviation of L (4) and
@@ -56,7 +59,9 @@ from hwctl.protocols.dqp import SCHEDULER, DqpNode, DqpScheduler
 from hwctl.protocols.esp import EspNode
 from hwctl.protocols.reliable import RobustConfig
 
-PROTOCOLS = ("esp", "dqp", "oracle")
+PROTOCOLS = ("esp", "dqp", "greedy")
+#: deprecated protocol names -> current ones (``oracle`` was the greedy scheduler's first name)
+PROTOCOL_ALIASES = {"oracle": "greedy"}
 
 
 @dataclass(frozen=True)
@@ -80,19 +85,23 @@ class SimConfig:
     #: bounded waiting (ESP: age tie-break and held WAKE; docs/reliability.md)
     fair: bool = False
 
+    def __post_init__(self) -> None:
+        if self.protocol in PROTOCOL_ALIASES:
+            object.__setattr__(self, "protocol", PROTOCOL_ALIASES[self.protocol])
+
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not 0.5 <= self.fidelity < 1.0:
             raise ValueError(f"fidelity must be in [0.5, 1), got {self.fidelity}")
-        if self.duration <= 0:
-            raise ValueError(f"duration must be > 0 s, got {self.duration}")
+        if not 0 < self.duration < math.inf:
+            raise ValueError(f"duration must be a finite number > 0 s, got {self.duration}")
         if not 1 <= self.pairs_min <= self.pairs_max:
             raise ValueError("need 1 <= pairs_min <= pairs_max")
         if self.pairs_max > self.qubits_per_node:
             raise ValueError(f"requests of up to {self.pairs_max} pairs do not fit in "
                              f"{self.qubits_per_node} qubits per node")
-        if self.mean_backoff <= 0:
+        if not 0 < self.mean_backoff < math.inf:
             raise ValueError("mean_backoff must be > 0")
 
 
@@ -279,7 +288,11 @@ class NetworkSim:
                 self._link_delay[SCHEDULER, n] = d_s
             self.cores[SCHEDULER] = self._dqp_core(SCHEDULER)
         else:
-            self._waiting: list[Request] = []
+            # per node: waiting requests touching it, oldest first, as (arrival seq, request);
+            # entries of requests already started are dropped lazily (seq not in _live)
+            self._wait_at: dict[NodeId, list[tuple[int, Request]]] = {n: [] for n in self.g.nodes}
+            self._live: set[int] = set()
+            self._wait_seq = itertools.count()
         if self.faults is not None:
             self.faults.install(self)
 
@@ -359,9 +372,8 @@ class NetworkSim:
             raise ValueError(f"request {req.rid}: {req.pairs} pairs > qubits per node")
         self.records[req.rid] = RequestRecord(req.rid, req.initiator, req.remote, req.pairs,
                                               req.fidelity, self.now)
-        if self.cfg.protocol == "oracle":
-            self._waiting.append(req)
-            self._oracle_schedule()
+        if self.cfg.protocol == "greedy":
+            self._greedy_arrive(req)
         else:
             self._apply(req.initiator, self.cores[req.initiator].submit(req, self.now))
 
@@ -457,9 +469,9 @@ class NetworkSim:
         for n in (req.initiator, req.remote):
             self._node_peer[n] = None
             self._node_free_at[n] = self.now
-        if self.cfg.protocol == "oracle":
+        if self.cfg.protocol == "greedy":
             self._completed(Completed(req, rec.pl_start, self.now, self.now))
-            self._oracle_schedule()
+            self._greedy_release(req.initiator, req.remote)
             return
         for n in (req.initiator, req.remote):
             self._apply(n, self.cores[n].attempts_finished(req.rid, self.now))
@@ -551,17 +563,36 @@ class NetworkSim:
                 if r.initiator == node and not r.done and not r.expired]
         self._apply(node, core.recover(mine, self.now))
 
-    # -- oracle ----------------------------------------------------------------------------------
+    # -- centralized greedy scheduler (zero control delay) ----------------------------------------
 
-    def _oracle_schedule(self) -> None:
-        still: list[Request] = []
-        for req in self._waiting:  # oldest first
-            i, j = req.initiator, req.remote
-            if self._node_peer[i] is None and self._node_peer[j] is None:
+    # Semantics: after every arrival and every finished generation, scan all waiting requests
+    # oldest first and start each one whose two nodes are free. Invariant between scans: no
+    # waiting request has both nodes free (a scan only makes nodes busy). So on an arrival only the
+    # new request can start, and when a generation on (i, j) ends only requests touching i or j
+    # can; scanning just those, oldest first, starts exactly the requests the full scan would, in
+    # the same order (so the same random draws), in O(requests waiting at i and j).
+
+    def _greedy_arrive(self, req: Request) -> None:
+        i, j = req.initiator, req.remote
+        if self._node_peer[i] is None and self._node_peer[j] is None:
+            self._generate(req, self.now)
+            return
+        entry = (next(self._wait_seq), req)
+        self._live.add(entry[0])
+        self._wait_at[i].append(entry)
+        self._wait_at[j].append(entry)
+
+    def _greedy_release(self, i: NodeId, j: NodeId) -> None:
+        live = self._live
+        peer = self._node_peer
+        cands = sorted({e[0]: e for e in self._wait_at[i] + self._wait_at[j] if e[0] in live}
+                       .values(), key=lambda e: e[0])
+        for seq, req in cands:
+            if peer[req.initiator] is None and peer[req.remote] is None:
+                live.discard(seq)
                 self._generate(req, self.now)
-            else:
-                still.append(req)
-        self._waiting = still
+        self._wait_at[i] = [e for e in self._wait_at[i] if e[0] in live]
+        self._wait_at[j] = [e for e in self._wait_at[j] if e[0] in live]
 
 
 def simulate(graph: nx.Graph, config: SimConfig, topology_name: str = "custom") -> SimResult:

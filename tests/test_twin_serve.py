@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hwctl.cli import main
 from hwctl.transport import open_backend
 from hwctl.wire import Reg
@@ -20,13 +22,17 @@ def test_twin_cli_pty_with_link(tmp_path, capsys) -> None:
 
 
 def test_twin_cli_bad_endpoint_is_one_line(capsys) -> None:
-    assert main(["twin", "--zmq", "nonsense://x", "--duration", "0.1"]) == 2
+    with pytest.raises(SystemExit) as exc:  # refused by the argument parser, before serving
+        main(["twin", "--zmq", "nonsense://x", "--duration", "0.1"])
+    assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot serve the twin" in err[0]
+    assert len(err) == 1 and "endpoint 'nonsense://x'" in err[0]
 
 
 def test_twin_cli_bad_physics_is_one_line(capsys) -> None:
-    assert main(["twin", "--fidelity", "1.5", "--duration", "0.1"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["twin", "--fidelity", "1.5", "--duration", "0.1"])
+    assert exc.value.code == 2
     assert "fidelity" in capsys.readouterr().err
 
 

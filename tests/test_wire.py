@@ -115,3 +115,37 @@ def test_free_masks_pack_runs_and_refuse_duplicates() -> None:
         free_masks([1, 1])
     with pytest.raises(ValueError, match="u16"):
         free_masks([70000])
+
+
+def test_wire_v3_additions_round_trip() -> None:
+    """docs/physical-layer.md section 4: the v3 messages, their layouts and constants."""
+    from hwctl.wire import (
+        HERALD_BIT_CYCLES,
+        HERALD_MARKER,
+        NODE_REGS,
+        STATION_ID,
+        STATION_REGS,
+        WIRE_VERSION,
+        DoneReason,
+        Opcode,
+        Pair,
+        Reg,
+        SchedulePairs,
+        TimeSet,
+    )
+
+    assert WIRE_VERSION == 3 and STATION_ID == 0x48575354
+    assert (HERALD_MARKER, HERALD_BIT_CYCLES) == (0xA5, 4)
+    assert (Opcode.SCHEDULE_PAIRS, Opcode.TIME_SET, Opcode.PAIR) == (0x08, 0x09, 0xA5)
+    assert DoneReason.COMPLETE == 2 and ErrorCode.BAD_HERALD == 12
+    assert SchedulePairs.STRUCT.size == 18 and TimeSet.STRUCT.size == 9 and Pair.STRUCT.size == 15
+    msgs = [SchedulePairs(2**64 - 1, 2**32 - 1, 200, 6, 1), TimeSet(123456789, 1),
+            Pair(10_000, 7, 1, 5, 0)]
+    stream = b"".join(encode(m, i) for i, m in enumerate(msgs))
+    assert list(FrameDecoder().feed(stream)) == [Frame(i, m) for i, m in enumerate(msgs)]
+    # v2 layouts unchanged
+    assert Schedule.STRUCT.size == 18 and MESSAGES[0xA1].STRUCT.size == 13
+    # register sets: the shared ones in both, station-only ones never in a node and vice versa
+    assert {Reg.ID, Reg.VERSION, Reg.CONTROL, Reg.CNT_HERALD, Reg.CNT_BOTH} <= NODE_REGS & STATION_REGS
+    assert Reg.ST_DELAY in STATION_REGS - NODE_REGS and Reg.QUBITS in NODE_REGS - STATION_REGS
+    assert NODE_REGS | STATION_REGS == set(Reg)

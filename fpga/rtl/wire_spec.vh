@@ -1,11 +1,14 @@
 // GENERATED from hwctl/wire/spec.toml by hwctl.wire.gen. Do not edit.
 `ifndef HWCTL_WIRE_SPEC_VH
 `define HWCTL_WIRE_SPEC_VH
-`define HW_WIRE_VERSION 16'd2
+`define HW_WIRE_VERSION 16'd3
 `define HW_DEVICE_ID 32'h48574354
+`define HW_STATION_ID 32'h48575354
 `define HW_MAX_PAYLOAD 32
 `define HW_HEADER_MARKER 8'h7E
 `define HW_HEADER_BIT_CYCLES 16
+`define HW_HERALD_MARKER 8'hA5
+`define HW_HERALD_BIT_CYCLES 4
 // opcodes and payload lengths (bytes)
 `define HW_OP_REG_READ 8'h01
 `define HW_LEN_REG_READ 1
@@ -21,6 +24,10 @@
 `define HW_LEN_TIME 0
 `define HW_OP_FREE_MASK 8'h07
 `define HW_LEN_FREE_MASK 32
+`define HW_OP_SCHEDULE_PAIRS 8'h08
+`define HW_LEN_SCHEDULE_PAIRS 18
+`define HW_OP_TIME_SET 8'h09
+`define HW_LEN_TIME_SET 9
 `define HW_OP_ACK 8'h80
 `define HW_LEN_ACK 1
 `define HW_OP_NAK 8'h81
@@ -39,6 +46,8 @@
 `define HW_LEN_HEADER 14
 `define HW_OP_ERROR 8'hA4
 `define HW_LEN_ERROR 5
+`define HW_OP_PAIR 8'hA5
+`define HW_LEN_PAIR 15
 // error codes
 `define HW_ERR_CRC 8'd1
 `define HW_ERR_FRAMING 8'd2
@@ -51,9 +60,11 @@
 `define HW_ERR_BAD_SLOT 8'd9
 `define HW_ERR_BAD_REG 8'd10
 `define HW_ERR_BAD_ARG 8'd11
+`define HW_ERR_BAD_HERALD 8'd12
 // DONE reasons
 `define HW_DONE_EXHAUSTED 8'd0
 `define HW_DONE_ABORTED 8'd1
+`define HW_DONE_COMPLETE 8'd2
 // register addresses
 `define HW_REG_ID 8'h00
 `define HW_REG_VERSION 8'h01
@@ -70,6 +81,17 @@
 `define HW_REG_SLOTS_FREE 8'h0C
 `define HW_REG_EVT_LOST 8'h0D
 `define HW_REG_SCRATCH 8'h0F
+`define HW_REG_QUBITS 8'h10
+`define HW_REG_N_PORTS 8'h11
+`define HW_REG_HERALD_WAIT 8'h12
+`define HW_REG_ERR_HERALD 8'h13
+`define HW_REG_CNT_PAIRS 8'h14
+`define HW_REG_ST_DELAY 8'h18
+`define HW_REG_ST_WINDOW 8'h19
+`define HW_REG_CNT_ONE_END 8'h1A
+`define HW_REG_CNT_DARK 8'h1B
+`define HW_REG_CNT_MARKS 8'h1C
+`define HW_REG_CNT_HL_DROP 8'h1D
 // CONTROL / STATUS bits
 `define HW_CTRL_HERALD_EN 0
 `define HW_CTRL_HEADER_EN 1

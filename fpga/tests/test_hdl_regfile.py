@@ -8,7 +8,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 from cocotb_run import run_cocotb
 
-from hwctl.wire import DEVICE_ID, WIRE_VERSION, WRITABLE_REGS, Reg
+from hwctl.wire import DEVICE_ID, NODE_REGS, WIRE_VERSION, WRITABLE_REGS, Reg
+
+#: node registers of wire v3 (docs/physical-layer.md section 4) that this regfile does not
+#: implement yet (issue 13, RTL half): until it does they read as unknown (NAK(BAD_REG))
+V3_PENDING = frozenset({Reg.QUBITS, Reg.N_PORTS, Reg.HERALD_WAIT, Reg.ERR_HERALD, Reg.CNT_PAIRS})
+RTL_REGS = NODE_REGS - V3_PENDING
 
 STROBES = {
     Reg.ERR_CRC: "inc_crc_i", Reg.ERR_LATE: "inc_late_i", Reg.ERR_OVERFLOW: "inc_overflow_i",
@@ -56,8 +61,8 @@ async def regfile_all(dut) -> None:
     assert await read(dut, Reg.SLOTS_FREE) == (5, True, False)
     for addr in range(256):
         _, rd_ok, wr_ok = await read(dut, addr)
-        assert rd_ok == (addr in set(Reg))
-        assert wr_ok == (addr in WRITABLE_REGS)
+        assert rd_ok == (addr in RTL_REGS)
+        assert wr_ok == (addr in WRITABLE_REGS & RTL_REGS)
     dut.running_i.value = 1
     dut.evt_pending_i.value = 1
     assert (await read(dut, Reg.STATUS))[0] == 0b101

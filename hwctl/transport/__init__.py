@@ -17,15 +17,15 @@ A bad URL raises :class:`~hwctl.errors.BadUrl`, a missing device
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit
-
 from hwctl.errors import BadUrl
 from hwctl.transport.backend import Backend, LinkStats, cycles_to_seconds, seconds_to_cycles
 from hwctl.transport.links import Link, MemoryLink, SerialLink, TwinLink, ZmqLink, memory_pair
-from hwctl.wire import UART_BAUD
+from hwctl.transport.urls import PYSERIAL_SCHEMES, SCHEMES, BackendSpec, parse_backend_url
 
 __all__ = [
+    "SCHEMES",
     "Backend",
+    "BackendSpec",
     "Link",
     "LinkStats",
     "MemoryLink",
@@ -35,57 +35,23 @@ __all__ = [
     "cycles_to_seconds",
     "memory_pair",
     "open_backend",
+    "parse_backend_url",
     "seconds_to_cycles",
 ]
-
-#: pyserial URL handlers passed through as they are
-PYSERIAL_SCHEMES = ("loop", "socket", "spy", "rfc2217", "hwgrep", "alt")
-SCHEMES = ("twin", "serial", "zmq+tcp", "zmq+ipc", *PYSERIAL_SCHEMES)
-
-
-def _num(params: dict[str, str], key: str, conv, default, url: str):
-    if key not in params:
-        return default
-    try:
-        return conv(params.pop(key))
-    except ValueError:
-        raise BadUrl(f"bad value for {key!r} in {url!r}") from None
 
 
 async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Backend:
     """Open the device named by ``url``, check it is an hwctl device of our wire version."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise BadUrl(
-            f"unsupported backend URL {url!r}: expected one of "
-            + ", ".join(f"{s}://" for s in SCHEMES[:4]) + " or a pyserial URL (loop://, socket://...)"
-        )
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    timeout = float(overrides.pop("timeout", _num(params, "timeout", float, 0.25, url)))
-    retries = int(overrides.pop("retries", _num(params, "retries", int, 4, url)))
+    spec = parse_backend_url(url)
+    timeout = float(overrides.pop("timeout", spec.timeout))
+    retries = int(overrides.pop("retries", spec.retries))
     link: Link
-    if scheme == "twin":
-        link = _twin_link(params, url, overrides)
-    elif scheme == "serial" or scheme in PYSERIAL_SCHEMES:
-        baud = _num(params, "baud", int, UART_BAUD, url)
-        if scheme == "serial":
-            if not parts.path or parts.netloc:
-                raise BadUrl(f"serial URL needs a device path, e.g. serial:///dev/ttyUSB0 (got {url!r})")
-            if params:
-                raise BadUrl(f"unknown parameter(s) {sorted(params)} in {url!r}")
-            port = parts.path
-        else:
-            query = urlencode(params)
-            port = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
-        link = SerialLink(port, baud=baud)
+    if spec.scheme == "twin":
+        link = _twin_link(spec, overrides)
+    elif spec.scheme == "serial" or spec.scheme in PYSERIAL_SCHEMES:
+        link = SerialLink(spec.target, baud=spec.baud)
     else:
-        if not parts.netloc and scheme == "zmq+tcp":
-            raise BadUrl(f"zmq URL needs host:port, e.g. zmq+tcp://127.0.0.1:5555 (got {url!r})")
-        if params:
-            raise BadUrl(f"unknown parameter(s) {sorted(params)} in {url!r}")
-        endpoint = scheme.removeprefix("zmq+") + "://" + parts.netloc + parts.path
-        link = ZmqLink(endpoint)
+        link = ZmqLink(spec.target)
     backend = Backend(link, url, timeout=timeout, retries=retries)
     if handshake:
         try:
@@ -96,33 +62,20 @@ async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Back
     return backend
 
 
-def _twin_link(params: dict[str, str], url: str, overrides: dict) -> TwinLink:
-    from sim.twin.model import TwinConfig, TwinModel
+def _twin_link(spec: BackendSpec, overrides: dict) -> TwinLink:
+    from sim.twin.model import CLOCK_HZ, TwinConfig, TwinModel
 
-    mode = params.pop("mode", "virtual")
-    if mode not in ("virtual", "realtime"):
-        raise BadUrl(f"twin mode must be virtual or realtime (got {mode!r} in {url!r})")
-    speed = _num(params, "speed", float, 1.0, url)
-    kw = dict(
-        seed=_num(params, "seed", int, 0, url),
-        header_period=_num(params, "headers", int, 0, url),
-        header_arrival=_num(params, "arrival", float, 1.0, url),
-    )
-    fidelity = _num(params, "fidelity", float, None, url)
-    dark = _num(params, "dark", float, 0.0, url)
-    p = _num(params, "p", float, 1e-3, url)
-    if params:
-        raise BadUrl(f"unknown twin parameter(s) {sorted(params)} in {url!r}")
+    t = spec.twin
+    kw = dict(seed=t["seed"], header_period=t["header_period"], header_arrival=t["header_arrival"])
     model = overrides.pop("model", None)
     if model is None:
         try:
-            if fidelity is not None:
-                cfg = TwinConfig.for_fidelity(fidelity, dark_rate_hz=dark, **kw)
+            if t["fidelity"] is not None:
+                cfg = TwinConfig.for_fidelity(t["fidelity"], dark_rate_hz=t["dark"], **kw)
             else:
-                from sim.twin.model import CLOCK_HZ
-
-                cfg = TwinConfig(p_photon=p, dark_prob=dark * 2 / CLOCK_HZ, **kw)
+                cfg = TwinConfig(p_photon=t["p"], dark_prob=min(1.0, t["dark"] * 2 / CLOCK_HZ),
+                                 **kw)
         except ValueError as exc:
-            raise BadUrl(f"{exc} (in {url!r})") from None
+            raise BadUrl(f"{exc} (in {spec.url!r})") from None
         model = TwinModel(cfg)
-    return TwinLink(model, mode=mode, speed=speed)
+    return TwinLink(model, mode=t["mode"], speed=t["speed"])

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 DEVICE_ID = 0x48574354
+STATION_ID = 0x48575354
 CLOCK_HZ = 100000000
 UART_BAUD = 3000000
 MAX_PAYLOAD = 32
 HEADER_MARKER = 0x7E
 HEADER_BIT_CYCLES = 16
+HERALD_MARKER = 0xA5
+HERALD_BIT_CYCLES = 4
 
 
 class ErrorCode(IntEnum):
@@ -30,12 +33,14 @@ class ErrorCode(IntEnum):
     BAD_SLOT = 9  # FREE / FREE_MASK of a slot that is not allocated
     BAD_REG = 10  # unknown or read-only register
     BAD_ARG = 11  # argument out of range
+    BAD_HERALD = 12  # herald frame for no running schedule, an attempt not fired, or bad CRC/framing; info = ERR_HERALD
 
 
 class DoneReason(IntEnum):
 
     EXHAUSTED = 0
     ABORTED = 1
+    COMPLETE = 2
 
 
 class Reg(IntEnum):
@@ -56,11 +61,68 @@ class Reg(IntEnum):
     SLOTS_FREE = 0x0C  # ro: free memory slots
     EVT_LOST = 0x0D  # ro: events lost to a full event FIFO
     SCRATCH = 0x0F  # rw: scratch register for link tests
+    QUBITS = 0x10  # ro: memory qubits per schedule (device parameter, 6 by default)
+    N_PORTS = 0x11  # ro: herald ports (hl_i / trig_o pairs)
+    HERALD_WAIT = 0x12  # rw: cycles to wait for heralds in flight after the last attempt (default 4000)
+    ERR_HERALD = 0x13  # ro: herald frames refused (BAD_HERALD)
+    CNT_PAIRS = 0x14  # ro: pairs recorded (PAIR events)
+    ST_DELAY = 0x18  # rw: station: fibre delay from an end to the station, cycles
+    ST_WINDOW = 0x19  # rw: station: detection window, cycles (default 2 = 20 ns)
+    CNT_ONE_END = 0x1A  # ro: station: windows with only one end's marker (never a herald)
+    CNT_DARK = 0x1B  # ro: station: clicks with no window open
+    CNT_MARKS = 0x1C  # ro: station: attempt markers seen (both ends)
+    CNT_HL_DROP = 0x1D  # ro: station: herald frames dropped for a full line queue
 
 
 WRITABLE_REGS = frozenset({
     Reg.CONTROL,
     Reg.SCRATCH,
+    Reg.HERALD_WAIT,
+    Reg.ST_DELAY,
+    Reg.ST_WINDOW,
+})
+
+#: registers a node device answers (the others: NAK(BAD_REG))
+NODE_REGS = frozenset({
+    Reg.ID,
+    Reg.VERSION,
+    Reg.CONTROL,
+    Reg.STATUS,
+    Reg.ERR_CRC,
+    Reg.ERR_LATE,
+    Reg.ERR_OVERFLOW,
+    Reg.ERR_BAD_HEADER,
+    Reg.CNT_HERALD,
+    Reg.CNT_BOTH,
+    Reg.CNT_ATTEMPTS,
+    Reg.CNT_HEADERS,
+    Reg.SLOTS_FREE,
+    Reg.EVT_LOST,
+    Reg.SCRATCH,
+    Reg.QUBITS,
+    Reg.N_PORTS,
+    Reg.HERALD_WAIT,
+    Reg.ERR_HERALD,
+    Reg.CNT_PAIRS,
+})
+
+#: registers a station device answers (the others: NAK(BAD_REG))
+STATION_REGS = frozenset({
+    Reg.ID,
+    Reg.VERSION,
+    Reg.CONTROL,
+    Reg.STATUS,
+    Reg.ERR_CRC,
+    Reg.CNT_HERALD,
+    Reg.CNT_BOTH,
+    Reg.EVT_LOST,
+    Reg.SCRATCH,
+    Reg.ST_DELAY,
+    Reg.ST_WINDOW,
+    Reg.CNT_ONE_END,
+    Reg.CNT_DARK,
+    Reg.CNT_MARKS,
+    Reg.CNT_HL_DROP,
 })
 
 
@@ -87,6 +149,8 @@ class Opcode(IntEnum):
     FREE = 0x05
     TIME = 0x06
     FREE_MASK = 0x07
+    SCHEDULE_PAIRS = 0x08
+    TIME_SET = 0x09
     ACK = 0x80
     NAK = 0x81
     REG_VALUE = 0x82
@@ -96,6 +160,7 @@ class Opcode(IntEnum):
     LATE = 0xA2
     HEADER = 0xA3
     ERROR = 0xA4
+    PAIR = 0xA5
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +271,33 @@ class FreeMask(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulePairs(Message):
+    """SCHEDULE_PAIRS (command, opcode 0x08): Multi-pair schedule on herald port `port` (docs/physical-layer.md section 3): attempt k fires trig_o[port] at t_start + k*period, k = 0..count-1 (count = 2^32-1: until done), until `pairs` pairs are recorded. Each valid herald frame on hl_i[port] for an attempt this schedule fired records a pair on the next memory qubit (PAIR event); the `pairs`-th ends it with DONE(COMPLETE). After the last attempt the device waits HERALD_WAIT cycles for heralds in flight, then DONE(EXHAUSTED). Response: ACK when queued, NAK(OVERFLOW) when the schedule FIFO is full, NAK(BAD_ARG) when count == 0, period < 2, pairs == 0, pairs > QUBITS or port >= N_PORTS. LATE as for SCHEDULE."""
+
+    OPCODE: ClassVar[int] = 0x08
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>QIIBB')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('t_start', 64), ('count', 32), ('period', 32), ('pairs', 8), ('port', 8))
+    t_start: int
+    count: int
+    period: int
+    pairs: int
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSet(Message):
+    """TIME_SET (command, opcode 0x09): Set the device clock (docs/physical-layer.md section 1): mode 0 loads the timestamp counter with ts at the cycle the command executes; mode 1 arms it and loads ts at the next rising edge of input sync_i (PPS / White Rabbit style). Response: ACK, or NAK(BAD_ARG) for mode > 1."""
+
+    OPCODE: ClassVar[int] = 0x09
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>QB')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('ts', 64), ('mode', 8))
+    ts: int
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ack(Message):
     """ACK (response, opcode 0x80): Command accepted and executed."""
 
@@ -266,7 +358,7 @@ class Herald(Message):
 
 @dataclass(frozen=True, slots=True)
 class Done(Message):
-    """DONE (event, opcode 0xA1): Schedule ended without success: reason EXHAUSTED (all attempts failed) or ABORTED."""
+    """DONE (event, opcode 0xA1): Schedule ended: reason EXHAUSTED (all attempts failed), ABORTED, or COMPLETE (SCHEDULE_PAIRS: all pairs recorded); attempts = attempts fired."""
 
     OPCODE: ClassVar[int] = 0xA1
     KIND: ClassVar[str] = 'event'
@@ -304,7 +396,7 @@ class Header(Message):
 
 @dataclass(frozen=True, slots=True)
 class Error(Message):
-    """ERROR (event, opcode 0xA4): Asynchronous error (bad frame, malformed header, no free slot, lost events)."""
+    """ERROR (event, opcode 0xA4): Asynchronous error (bad frame, malformed header, no free slot, lost events, bad herald)."""
 
     OPCODE: ClassVar[int] = 0xA4
     KIND: ClassVar[str] = 'event'
@@ -312,6 +404,21 @@ class Error(Message):
     FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('code', 8), ('info', 32))
     code: int
     info: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pair(Message):
+    """PAIR (event, opcode 0xA5): A heralded pair of a SCHEDULE_PAIRS schedule: ts = the attempt's fire cycle (t_start + attempt*period), attempt counts from 0 within the schedule, bell = the station's detector (0: Psi+, 1: Psi-), qubit = memory qubit (0, 1, ... in order within the schedule), port = herald port."""
+
+    OPCODE: ClassVar[int] = 0xA5
+    KIND: ClassVar[str] = 'event'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>QIBBB')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('ts', 64), ('attempt', 32), ('bell', 8), ('qubit', 8), ('port', 8))
+    ts: int
+    attempt: int
+    bell: int
+    qubit: int
+    port: int
 
 
 MESSAGES: dict[int, type[Message]] = {
@@ -322,6 +429,8 @@ MESSAGES: dict[int, type[Message]] = {
     Free.OPCODE: Free,
     Time.OPCODE: Time,
     FreeMask.OPCODE: FreeMask,
+    SchedulePairs.OPCODE: SchedulePairs,
+    TimeSet.OPCODE: TimeSet,
     Ack.OPCODE: Ack,
     Nak.OPCODE: Nak,
     RegValue.OPCODE: RegValue,
@@ -331,4 +440,5 @@ MESSAGES: dict[int, type[Message]] = {
     Late.OPCODE: Late,
     Header.OPCODE: Header,
     Error.OPCODE: Error,
+    Pair.OPCODE: Pair,
 }

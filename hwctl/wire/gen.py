@@ -61,11 +61,14 @@ def render_python(spec: dict[str, Any]) -> str:
         "",
         f"WIRE_VERSION = {meta['wire_version']}",
         f"DEVICE_ID = 0x{meta['device_id']:08X}",
+        f"STATION_ID = 0x{meta['station_id']:08X}",
         f"CLOCK_HZ = {meta['clock_hz']}",
         f"UART_BAUD = {meta['uart_baud']}",
         f"MAX_PAYLOAD = {meta['max_payload']}",
         f"HEADER_MARKER = 0x{spec['header']['marker']:02X}",
         f"HEADER_BIT_CYCLES = {spec['header']['bit_cycles']}",
+        f"HERALD_MARKER = 0x{spec['herald']['marker']:02X}",
+        f"HERALD_BIT_CYCLES = {spec['herald']['bit_cycles']}",
         "",
         "",
         "class ErrorCode(IntEnum):",
@@ -84,7 +87,15 @@ def render_python(spec: dict[str, Any]) -> str:
     for name, r in spec["registers"].items():
         if r["access"] == "rw":
             out.append(f"    Reg.{name},")
-    out += ["})", "", "", "class ControlBit(IntEnum):", ""]
+    out.append("})")
+    for dev in ("node", "station"):
+        out += ["", f"#: registers a {dev} device answers (the others: NAK(BAD_REG))",
+                f"{dev.upper()}_REGS = frozenset({{"]
+        for name, r in spec["registers"].items():
+            if r.get("device", "node") in (dev, "both"):
+                out.append(f"    Reg.{name},")
+        out.append("})")
+    out += ["", "", "class ControlBit(IntEnum):", ""]
     for name, v in spec["control_bits"].items():
         out.append(f"    {name} = {v}")
     out += ["", "", "class StatusBit(IntEnum):", ""]
@@ -171,9 +182,12 @@ def render_verilog(spec: dict[str, Any]) -> str:
         "`define HWCTL_WIRE_SPEC_VH",
         f"`define HW_WIRE_VERSION 16'd{meta['wire_version']}",
         f"`define HW_DEVICE_ID 32'h{meta['device_id']:08X}",
+        f"`define HW_STATION_ID 32'h{meta['station_id']:08X}",
         f"`define HW_MAX_PAYLOAD {meta['max_payload']}",
         f"`define HW_HEADER_MARKER 8'h{spec['header']['marker']:02X}",
         f"`define HW_HEADER_BIT_CYCLES {spec['header']['bit_cycles']}",
+        f"`define HW_HERALD_MARKER 8'h{spec['herald']['marker']:02X}",
+        f"`define HW_HERALD_BIT_CYCLES {spec['herald']['bit_cycles']}",
         "// opcodes and payload lengths (bytes)",
     ]
     for kind in KINDS:

@@ -384,7 +384,7 @@ class TwinModel:
         if isinstance(msg, RegRead):
             try:
                 return RegValue(msg.addr, self.reg(msg.addr))
-            except ValueError:
+            except (ValueError, KeyError):  # not a register, or not one of this model
                 return Nak(op, int(ErrorCode.BAD_REG))
         if isinstance(msg, RegWrite):
             if msg.addr == Reg.SCRATCH:

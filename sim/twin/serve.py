@@ -219,14 +219,16 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
 
 def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("twin physics")
-    g.add_argument("--fidelity", type=float, default=None,
+    g.add_argument("--fidelity", type=argtypes.fidelity, default=None,
                    help="target fidelity F: p = 2(1-F)*eta from hwctl.physics.heralding")
-    g.add_argument("--p-photon", type=float, default=1e-3,
+    g.add_argument("--p-photon", type=argtypes.real(0.0, 1.0, what="--p-photon"), default=1e-3,
                    help="per-attempt herald probability when --fidelity is not given (default 1e-3)")
-    g.add_argument("--dark-rate", type=float, default=0.0, help="detector dark-count rate in Hz")
-    g.add_argument("--header-period", type=int, default=0,
+    g.add_argument("--dark-rate", type=argtypes.real(0.0, 1e9, what="--dark-rate"), default=0.0, help="detector dark-count rate in Hz")
+    g.add_argument("--header-period", type=argtypes.integer(0, 2**32 - 1, what="--header-period"),
+                   default=0,
                    help="midpoint header every N device cycles (0 = no header source)")
-    g.add_argument("--header-arrival", type=float, default=1.0,
+    g.add_argument("--header-arrival", type=argtypes.real(0.0, 1.0, what="--header-arrival"),
+                   default=1.0,
                    help="probability a header survives the channel")
     g.add_argument("--seed", type=argtypes.seed, default=0, help="random seed >= 0 (virtual time is reproducible)")
 
@@ -234,12 +236,14 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    where.add_argument("--zmq", metavar="ENDPOINT", help="serve on a ZeroMQ ROUTER, e.g. tcp://127.0.0.1:5555")
+    where.add_argument("--zmq", metavar="ENDPOINT", type=argtypes.bind_endpoint, help="serve on a ZeroMQ ROUTER, e.g. tcp://127.0.0.1:5555")
     parser.add_argument("--link", metavar="PATH", help="with --pty: create a symlink PATH to the pty")
     parser.add_argument("--mode", choices=[m.value for m in TimeMode], default="realtime",
                         help="realtime: cycles follow the wall clock; virtual: as fast as possible")
-    parser.add_argument("--speed", type=float, default=1.0, help="realtime clock speed factor")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--speed", type=argtypes.real(0.0, 1e6, lo_open=True, what="--speed"),
+                        default=1.0, help="realtime clock speed factor, > 0")
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="stop after this many seconds")
     add_physics_arguments(parser)
 
 
@@ -249,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
     from hwctl.errors import UserError
 
     console = Console(stderr=True)
+    if args.link and args.zmq:
+        raise UserError("--link is for --pty (a ZeroMQ twin has no device path)")
     try:
         cfg = config_from_args(args)
     except ValueError as exc:

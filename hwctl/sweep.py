@@ -1,0 +1,410 @@
+"""``hwctl sweep``: the ESP paper's whole evaluation grid (§VI-C) with replicates, resumable, on a
+local process pool or a Dask distributed cluster.
+
+Grid (defaults): the 14 topologies of Table V / Fig. 5 x F = 0.50, 0.55, ..., 0.90 x {DQP, ESP, the
+centralized greedy scheduler} x N replicates, 120 s simulated per run. Replicate r of every cell
+uses seed ``base_seed + r``, so DQP, ESP and the greedy scheduler of one replicate see the same
+random streams (common random numbers) and replicate 0 with base seed 1 is ``hwctl sim --seed 1``.
+
+Dataset (one directory, a Parquet dataset readable with ``pyarrow.dataset.dataset(DIR/"runs")``):
+
+- ``runs/<key>.parquet``: one row per run, the run's parameters (topology, |V|, |E|, matching
+  number, protocol, fidelity, duration, replicate, seed), code version and the §VI-A metrics.
+- ``requests/<key>.parquet``: one row per request of the run (eqs. 3, 5, 7, 8 inputs), with the
+  same parameter, seed and code-version columns (omitted with ``--no-requests``).
+- ``timings.jsonl``: wall time and event count of each run as it was executed (not results: wall
+  time is the only part of a run that is not a function of its parameters).
+- ``sweep.json``: the grid of the last invocation and its totals.
+
+Every result file is a pure function of (parameters, seed, code): workers return the Parquet bytes
+and the driver writes them, so the local pool and a Dask cluster give byte-identical files
+(``tests/test_sweep.py``). A run whose ``runs/<key>.parquet`` exists is skipped, so an interrupted
+sweep resumes where it stopped and adding replicates runs only the new ones. Files are written to a
+temporary name and renamed, so a killed sweep never leaves a half-written run behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hwctl import __version__, argtypes
+from hwctl.errors import UserError
+
+#: F = 0.50 ... 0.90 in 0.05 steps (§VI-C)
+FIDELITIES = [round(0.5 + 0.05 * k, 2) for k in range(9)]
+PROTOCOLS = ("dqp", "esp", "greedy")
+#: relative cost per edge of one simulated second, for longest-first ordering (measured roughly)
+_PROTOCOL_COST = {"esp": 1.0, "dqp": 0.3, "greedy": 0.35}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One simulation run of the grid."""
+
+    topology: str
+    protocol: str
+    fidelity: float
+    duration: float
+    replicate: int
+    seed: int
+    code_version: str
+    requests: bool = True
+
+    @property
+    def key(self) -> str:
+        """File-name-safe identity of the run (every parameter that changes its result)."""
+        topo = self.topology.replace(",", "_").replace(":", "-")
+        return (f"{topo}__{self.protocol}__F{self.fidelity:g}__t{self.duration:g}"
+                f"__s{self.seed}")
+
+    def cost(self) -> float:
+        return _edges(self.topology) * self.duration * _PROTOCOL_COST.get(self.protocol, 1.0) * (
+            1.6 - self.fidelity)
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    key: str
+    run: bytes
+    requests: bytes | None
+    wall_s: float
+    events: int
+
+
+# ------------------------------------------------------------------------------------------------
+# one run (executes on a worker: a pool process or a Dask worker)
+
+@lru_cache(maxsize=64)
+def _graph(topology: str):
+    from sim import topologies
+
+    return topologies.by_name(topology)
+
+
+@lru_cache(maxsize=64)
+def _matching_number(topology: str) -> int:
+    from sim import topologies
+
+    return topologies.matching_number(_graph(topology))
+
+
+@lru_cache(maxsize=256)
+def _edges(topology: str) -> int:
+    return _graph(topology).number_of_edges()
+
+
+RUN_METRICS = ["requests", "open_requests", "mean_latency_ms", "jitter_ms",
+               "mean_scaled_latency_ms", "mean_busy_ms", "mean_queue_ms",
+               "throughput_per_edge_s", "pairs", "messages"]
+
+
+def _parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _param_columns(spec: RunSpec, n: int, graph_info: dict[str, int]) -> dict[str, Any]:
+    import pyarrow as pa
+
+    def rep(value: Any, typ: Any) -> Any:
+        return pa.array([value] * n, typ)
+
+    return {
+        "topology": rep(spec.topology, pa.string()),
+        "nodes": rep(graph_info["nodes"], pa.int32()),
+        "edges": rep(graph_info["edges"], pa.int32()),
+        "matching_number": rep(graph_info["matching_number"], pa.int32()),
+        "protocol": rep(spec.protocol, pa.string()),
+        "fidelity": rep(spec.fidelity, pa.float64()),
+        "duration_s": rep(spec.duration, pa.float64()),
+        "replicate": rep(spec.replicate, pa.int32()),
+        "seed": rep(spec.seed, pa.int64()),
+        "code_version": rep(spec.code_version, pa.string()),
+    }
+
+
+def run_one(spec: RunSpec) -> RunOutput:
+    """Simulate one run and return its Parquet rows (a pure function of ``spec``) and timing."""
+    import math
+
+    import numpy as np
+    import pyarrow as pa
+
+    from sim.network import SimConfig, simulate
+
+    g = _graph(spec.topology)
+    res = simulate(g, SimConfig(protocol=spec.protocol, fidelity=spec.fidelity,
+                                duration=spec.duration, seed=spec.seed), spec.topology)
+    info = {"nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
+            "matching_number": _matching_number(spec.topology)}
+    summ = res.summary
+    done = [r.t_finish - r.t_request for r in res.records if r.done]
+    run_cols = _param_columns(spec, 1, info)
+    for name in RUN_METRICS:
+        run_cols[name] = pa.array([summ[name]], pa.float64())
+    n_req = len(res.records)
+    run_cols["messages_per_request"] = pa.array(
+        [res.messages / n_req if n_req else math.nan], pa.float64())
+    run_cols["p99_latency_ms"] = pa.array(
+        [float(np.percentile(done, 99)) * 1e3 if done else math.nan], pa.float64())
+    run_cols["events"] = pa.array([res.events], pa.int64())
+    run_bytes = _parquet_bytes(pa.table(run_cols))
+    req_bytes = None
+    if spec.requests:
+        cols = res.columns()
+        req_cols = _param_columns(spec, n_req, info)
+        req_cols.update({
+            "rid": pa.array(cols["rid"], pa.int64()),
+            "initiator": pa.array(cols["initiator"], pa.string()),
+            "remote": pa.array(cols["remote"], pa.string()),
+            "pairs": pa.array(cols["pairs"], pa.int8()),
+            "attempts": pa.array(cols["attempts"], pa.int64()),
+        })
+        # latency = t_finish - t_request and SL = latency / pairs are derived by the reader
+        for name in ("t_request_s", "pl_start_s", "pl_finish_s", "t_finish_s"):
+            req_cols[name] = pa.array(cols[name], pa.float64())
+        req_bytes = _parquet_bytes(pa.table(req_cols))
+    return RunOutput(spec.key, run_bytes, req_bytes, res.wall_seconds, res.events)
+
+
+# ------------------------------------------------------------------------------------------------
+# planning and execution (driver side)
+
+def code_version() -> str:
+    """hwctl version plus the git commit of the code that runs (``-dirty`` if modified)."""
+    rev = "nogit"
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=10"],
+                             capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        rev = out.stdout.strip() or rev
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{__version__}+{rev}"
+
+
+def plan(topologies: Sequence[str], fidelities: Sequence[float], protocols: Sequence[str],
+         replicates: int = 1, base_seed: int = 1, duration: float = 120.0,
+         requests: bool = True, version: str | None = None) -> list[RunSpec]:
+    """Every run of the grid, in (topology, fidelity, protocol, replicate) order."""
+    from sim.network import PROTOCOL_ALIASES, SimConfig
+    from sim.network import PROTOCOLS as SIM_PROTOCOLS
+
+    version = code_version() if version is None else version
+    protos = [PROTOCOL_ALIASES.get(p, p) for p in protocols]
+    for p in protos:
+        if p not in SIM_PROTOCOLS:
+            raise UserError(f"unknown protocol {p!r}: use {', '.join(SIM_PROTOCOLS)}")
+    if replicates < 1:
+        raise UserError("--replicates must be >= 1")
+    for f in fidelities:
+        try:
+            SimConfig(fidelity=f, duration=duration).validate()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    for t in topologies:
+        _graph(t)  # raises UserError for a bad name
+    return [RunSpec(t, p, float(f), float(duration), r, base_seed + r, version, requests)
+            for t in topologies for f in fidelities for p in dict.fromkeys(protos)
+            for r in range(replicates)]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@dataclass
+class SweepStats:
+    planned: int
+    skipped: int
+    ran: int
+    wall_s: float
+    events: int
+    run_wall_s: float
+    executor: str
+
+
+def pending(specs: Iterable[RunSpec], out_dir: Path) -> list[RunSpec]:
+    """The runs whose result file does not exist yet."""
+    runs = Path(out_dir) / "runs"
+    return [s for s in specs if not (runs / f"{s.key}.parquet").exists()]
+
+
+def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
+            scheduler: str | None = None, progress: bool = False) -> SweepStats:
+    """Run every spec whose result is missing, write its files as it finishes."""
+    out_dir = Path(out_dir)
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "requests").mkdir(parents=True, exist_ok=True)
+    todo = sorted(pending(specs, out_dir), key=lambda s: -s.cost())
+    executor = f"dask {scheduler}" if scheduler else (f"pool x{jobs}" if jobs > 1 else "serial")
+    stats = SweepStats(len(specs), len(specs) - len(todo), 0, 0.0, 0, 0.0, executor)
+    t0 = time.perf_counter()
+    with _progress(progress) as bar, open(out_dir / "timings.jsonl", "a") as tlog:
+        task = bar.add_task(f"sweep ({stats.skipped} of {len(specs)} runs already done)",
+                            total=len(todo))
+
+        def done(out: RunOutput) -> None:
+            if out.requests is not None:
+                _write_atomic(out_dir / "requests" / f"{out.key}.parquet", out.requests)
+            _write_atomic(out_dir / "runs" / f"{out.key}.parquet", out.run)
+            tlog.write(json.dumps({"key": out.key, "wall_s": round(out.wall_s, 4),
+                                   "events": out.events, "executor": executor}) + "\n")
+            tlog.flush()
+            stats.ran += 1
+            stats.events += out.events
+            stats.run_wall_s += out.wall_s
+            bar.advance(task)
+
+        if scheduler:
+            _run_dask(todo, scheduler, done)
+        elif jobs > 1 and len(todo) > 1:
+            _run_pool(todo, jobs, done)
+        else:
+            for spec in todo:
+                done(run_one(spec))
+    stats.wall_s = time.perf_counter() - t0
+    return stats
+
+
+def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], None]) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = [pool.submit(run_one, s) for s in todo]
+        try:
+            for fut in as_completed(futs):
+                done(fut.result())
+        except BaseException:
+            for f in futs:
+                f.cancel()
+            raise
+
+
+def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput], None]) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise UserError("--scheduler needs dask.distributed: pip install 'hwctl[dask]'") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UserError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
+    try:
+        futs = [client.submit(run_one, s, key=f"hwctl-sweep-{s.key}", priority=int(s.cost()),
+                              pure=False)
+                for s in todo]
+        for fut in as_completed(futs):
+            done(fut.result())
+            fut.release()
+    finally:
+        client.close()
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: object, **k: object) -> int:
+        return 0
+
+    def advance(self, *a: object) -> None:
+        return None
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True))
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=argtypes.out_dir, default=Path("sweep"),
+                   help="dataset directory (default ./sweep); re-running skips finished runs")
+    p.add_argument("--replicates", type=argtypes.integer(1, 100_000, what="--replicates"),
+                   default=1, help="seeded replicates per cell")
+    p.add_argument("--seed", type=argtypes.seed, default=1,
+                   help="base seed: replicate r uses seed + r (default 1)")
+    p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
+                   help="simulated seconds per run (default 120)")
+    p.add_argument("--topologies", nargs="+", metavar="T",
+                   help="topologies (default: the paper's 14); also NxM grids, ER:n:k[:seed], "
+                        "WAX:n:k[:seed]")
+    p.add_argument("--fidelities", nargs="+", type=argtypes.fidelity, metavar="F",
+                   help="fidelities (default 0.50 0.55 ... 0.90)")
+    p.add_argument("--protocols", nargs="+", metavar="P", default=list(PROTOCOLS),
+                   help="dqp esp greedy (default all three; 'oracle' is a deprecated alias of "
+                        "greedy)")
+    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"),
+                   default=os.cpu_count() or 1,
+                   help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on this Dask distributed scheduler instead of the local pool (workers "
+                        "need the same hwctl installed)")
+    p.add_argument("--no-requests", action="store_true",
+                   help="store only per-run rows, not per-request rows (Fig. 7 needs them)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.topologies import PAPER_TOPOLOGIES
+
+    if args.scheduler and "://" not in args.scheduler:
+        raise UserError(f"--scheduler {args.scheduler!r}: expected tcp://host:port")
+    if "oracle" in args.protocols:
+        print("hwctl sweep: 'oracle' is deprecated, it is the centralized greedy scheduler: "
+              "use 'greedy'", file=sys.stderr)
+    specs = plan(args.topologies or PAPER_TOPOLOGIES, args.fidelities or FIDELITIES,
+                 args.protocols, args.replicates, args.seed, args.duration,
+                 requests=not args.no_requests)
+    stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                    progress=not args.quiet)
+    manifest = {
+        "topologies": list(dict.fromkeys(s.topology for s in specs)),
+        "fidelities": list(dict.fromkeys(s.fidelity for s in specs)),
+        "protocols": list(dict.fromkeys(s.protocol for s in specs)),
+        "replicates": args.replicates, "base_seed": args.seed, "duration_s": args.duration,
+        "code_version": specs[0].code_version if specs else code_version(),
+        "last_invocation": asdict(stats),
+    }
+    (args.out / "sweep.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    rate = stats.events / stats.run_wall_s if stats.run_wall_s else 0.0
+    print(f"{stats.ran} runs done, {stats.skipped} already there, of {stats.planned}; "
+          f"{stats.wall_s:.1f} s wall on {stats.executor}; {stats.events:,} events, "
+          f"{rate:,.0f} events/s per worker")
+    print(f"dataset: {args.out}/runs (one row per run), {args.out}/requests; "
+          f"next: hwctl report {args.out}")
+    return 0

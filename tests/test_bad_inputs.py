@@ -1,0 +1,196 @@
+"""Every bad CLI option, backend URL parameter and config key is one line on stderr and exit 2.
+
+Table-driven (issue 16): the cases found by trying hwctl as a new user and as a hostile one, plus
+more of each kind. The commands' work (simulation, serving, synthesis...) is replaced by a sentinel
+that fails the test: a bad input must be refused *before* any work starts, not found at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from hwctl.cli import main
+from hwctl.errors import BadUrl
+
+
+class Accepted(BaseException):
+    """Raised where the real command would start its work: the input was not refused."""
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    def accepted(*a, **k):
+        raise Accepted
+
+    import firmware.bridge
+    import hwctl.simcli
+    import hwctl.study
+    import hwctl.synth
+    import sim.network
+    import sim.twin.serve
+
+    monkeypatch.setattr(sim.network, "simulate", accepted)
+    monkeypatch.setattr(hwctl.simcli, "table5_rows", accepted)
+    monkeypatch.setattr(sim.twin.serve._ServerBase, "start", accepted)
+    monkeypatch.setattr(firmware.bridge.Bridge, "start", accepted)
+    monkeypatch.setattr(hwctl.study, "run_study", accepted)
+    monkeypatch.setattr(hwctl.synth, "synthesize", accepted)
+
+
+def _file(tmp: str) -> str:
+    path = os.path.join(tmp, "a-file")
+    with open(path, "w") as f:
+        f.write("x")
+    return path
+
+
+BIG = "9" * 5000
+# argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it
+CLI_CASES: list[list[str]] = [
+    # --- sim: topology (issue: 0x5, C1, a 3000x3000 grid)
+    *[["sim", "--topology", t] for t in [
+        "0x5", "5x0", "1x1", "C1", "C2", "W3", "K1", "K0", "K0,3", "K3,0", "F0", "3000x3000",
+        "K5000", "C9999999", "", "Z9", "2x", "x2", "2x2x2", "-1x2", "K-2", "K2,", "\u0663x\u0663",
+        f"{BIG}x2", "K2,3,4", "W", "C 1"]],
+    # --- sim: custom edges
+    *[["sim", "--edges", e] for e in ["A-A", "A-", "-B", "A-B-C", ",", "A", "A-B,B-B", " - "]],
+    # --- sim: numbers (issue: --duration nan / -1 / inf, fidelity)
+    *[["sim", "--duration", d] for d in ["nan", "-1", "0", "inf", "-inf", "1e9", "abc", "",
+                                         "1e400", "0x10"]],
+    *[["sim", "--fidelity", f] for f in ["7.5", "0.4", "1", "1.0", "nan", "inf", "-0.75", "x",
+                                         "0.49999"]],
+    *[["sim", "--seed", s] for s in ["-1", str(2**63), "1.5", "x", ""]],
+    ["sim", "--protocol", "bogus"],
+    *[["sim", "--table5", "--jobs", j] for j in ["0", "-1", "100000", "x"]],
+    ["sim", "--out", "/proc/hwctl-cannot-write/x.parquet"],
+    ["sim", "--out", "{file}/x.parquet"],
+    ["sim", "--out", "{tmp}"],
+    ["sim", "--table5", "--out-dir", "{file}"],
+    ["sim", "--table5", "--out-dir", "/proc/hwctl-cannot-write"],
+    ["sim", "--bogus"],
+    ["sim", "--durationn", "5"],
+    ["sim", "extra-positional"],
+    # --- twin (issue: speed=0)
+    *[["twin", "--zmq", "tcp://127.0.0.1:0", "--speed", s]
+      for s in ["0", "-1", "nan", "inf", "1e9", "x"]],
+    *[["twin", "--zmq", e] for e in [
+        "tcp://127.0.0.1:99999", "tcp://127.0.0.1:-1", "tcp://:5555", "udp://127.0.0.1:5",
+        "tcp://127.0.0.1", "garbage", "tcp://127.0.0.1:abc", "tcp://bad host:5", "ipc://",
+        "tcp://[::zz]:5"]],
+    *[["twin", "--zmq", "tcp://127.0.0.1:0", *a] for a in [
+        ["--fidelity", "7.5"], ["--fidelity", "nan"], ["--p-photon", "2"], ["--p-photon", "-0.1"],
+        ["--p-photon", "nan"], ["--dark-rate", "-1"], ["--dark-rate", "inf"],
+        ["--header-period", "-1"], ["--header-period", "1.5"], ["--header-period", str(2**40)],
+        ["--header-arrival", "1.5"], ["--header-arrival", "-0"  "1"], ["--duration", "nan"],
+        ["--duration", "0"], ["--duration", "-1"], ["--duration", "inf"], ["--seed", "-1"],
+        ["--mode", "fast"], ["--link", "{tmp}/l"]]],
+    ["twin", "--pty", "--zmq", "tcp://127.0.0.1:0"],
+    # --- bridge (issue: port :99999)
+    *[["bridge", "--port", "loop://", "--listen", e] for e in [
+        "tcp://127.0.0.1:99999", "tcp://0.0.0.0:70000", "nonsense", "tcp://127.0.0.1:-5",
+        "pgm://x:1"]],
+    *[["bridge", "--port", p] for p in [
+        "", "serial:///dev/x?baud=0", "serial:///dev/x?baud=-5", "serial:///dev/x?baud=abc",
+        "serial://", "serial:///dev/hwctl-no-such-tty", "/dev/hwctl-no-such-tty",
+        "serial:///dev/x?bogus=1", "loop://?baud=1e99"]],
+    *[["bridge", "--port", "loop://", *a] for a in [
+        ["--health-every", "-1"], ["--health-every", "nan"], ["--duration", "nan"],
+        ["--duration", "-1"], ["--duration", "0"], ["--duration", "inf"]]],
+    # --- study / synth
+    ["study", "verification", "--quick", "--seed", "-5"],
+    ["study", "verification", "--out", "{file}/sub"],
+    ["study", "verification", "--out", "/proc/hwctl-cannot-write"],
+    ["study", "bogus"],
+    *[["synth", *a] for a in [
+        ["--freq", "nan"], ["--freq", "-1"], ["--freq", "0"], ["--freq", "inf"], ["--seed", "-1"],
+        ["--seeds", "0"], ["--seeds", "-1"], ["--seeds", "100000"], ["--param", "X"],
+        ["--param", "X=abc"], ["--target", "foo"], ["--placer", "foo"], ["--out", "{file}"]]],
+    # --- top level
+    ["bogus-command"],
+    ["--bogus"],
+]
+
+
+def _fmt(argv: list[str], tmp: str, file: str) -> list[str]:
+    return [a.replace("{tmp}", tmp).replace("{file}", file) for a in argv]
+
+
+def _check_one_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", CLI_CASES, ids=lambda a: " ".join(a)[:60])
+def test_bad_cli_input_is_one_line_and_exit_2(argv, tmp_path, capsys, no_work) -> None:
+    argv = _fmt(argv, str(tmp_path), _file(str(tmp_path)))
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    except Accepted:
+        pytest.fail(f"accepted: hwctl {' '.join(argv)}")
+    assert code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert line.startswith("hwctl")
+
+
+URL_CASES = [
+    # issue: speed=0, seed=-1 and a port :99999
+    "twin://?speed=0", "twin://?seed=-1", "zmq+tcp://127.0.0.1:99999",
+    "twin://?speed=-1", "twin://?speed=nan", "twin://?speed=inf", "twin://?seed=x",
+    f"twin://?seed={2**63}", "twin://?seed=1.5", "twin://?p=2", "twin://?p=nan", "twin://?p=-1",
+    "twin://?fidelity=7.5", "twin://?fidelity=0.2", "twin://?dark=-1", "twin://?dark=inf",
+    "twin://?headers=-1", "twin://?headers=0.5", "twin://?arrival=2", "twin://?mode=fast",
+    "twin://?bogus=1", "twin://?timeout=0", "twin://?timeout=nan", "twin://?timeout=1e9",
+    "twin://?retries=-1", "twin://?retries=1000", "twin://?seed=1&seed=2", "twin://host?seed=1",
+    "twin://?speed", "zmq+tcp://127.0.0.1", "zmq+tcp://:5555", "zmq+tcp://127.0.0.1:5555?x=1",
+    "zmq+tcp://127.0.0.1:abc", "zmq+tcp://127.0.0.1:0", "zmq+tcp://127.0.0.1:5555/path",
+    "serial://", "serial:///dev/x?baud=0", "serial:///dev/x?foo=1", "serial:///dev/x?baud=9e99",
+    "socket://localhost:99999", "ftp://x", "", "nonsense", "twin://?" + "a=1&" * 1000,
+    "twin://?seed=\x00", "zmq+ipc://",
+]
+
+
+@pytest.mark.parametrize("url", URL_CASES, ids=lambda u: u[:50])
+def test_bad_backend_url_is_one_line(url: str) -> None:
+    from hwctl.transport import open_backend
+
+    async def go() -> None:
+        backend = await open_backend(url, handshake=False)
+        await backend.close()
+        pytest.fail(f"accepted: {url!r}")
+
+    with pytest.raises(BadUrl) as exc:
+        asyncio.run(go())
+    assert "\n" not in str(exc.value) and len(str(exc.value)) < 400
+
+
+def test_good_inputs_still_pass(tmp_path) -> None:
+    """The validators refuse nonsense, not the documented forms."""
+    from hwctl import argtypes
+    from hwctl.transport import parse_backend_url
+    from sim import topologies
+
+    for t in topologies.PAPER_TOPOLOGIES + ["1x2", "K2", "W4", "C3", "70x70"]:
+        assert topologies.by_name(t).number_of_edges() > 0
+    for u in ["twin://?mode=virtual&seed=1&p=1e-3", "twin://", "zmq+tcp://127.0.0.1:5555",
+              "serial:///dev/ttyUSB0?baud=3000000", "loop://", "socket://localhost:7777",
+              "twin://?fidelity=0.8&dark=10&headers=4000&arrival=0.5&speed=2&timeout=0.5"]:
+        parse_backend_url(u)
+    for e in ["tcp://127.0.0.1:5555", "tcp://localhost:1", "tcp://[::1]:65535", "ipc:///tmp/x"]:
+        assert argtypes.check_endpoint(e) == e
+    assert argtypes.check_endpoint("tcp://*:0", bind=True)
+    assert argtypes.check_out_path(tmp_path / "new" / "deeper" / "x.parquet")
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    assert argtypes.is_loopback_endpoint("tcp://127.0.0.1:5") and not \
+        argtypes.is_loopback_endpoint("tcp://0.0.0.0:5")
+
+
+def test_case_count() -> None:
+    """The issue asks for at least 130 bad inputs."""
+    assert len(CLI_CASES) + len(URL_CASES) >= 130

@@ -1,0 +1,94 @@
+"""``hwctl report`` on a tiny sweep: Table V statistics against a direct computation, every figure
+and its data, the index page, and user errors."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pyarrow.dataset as ds
+import pytest
+from scipy import stats as sst
+
+from hwctl.cli import main as cli_main
+from hwctl.report import linfit, make_report, stat
+from hwctl.sweep import execute, plan
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    specs = plan(["K2", "2x2", "K1,3", "C5"], [0.6, 0.75], ["dqp", "esp", "greedy"],
+                 replicates=3, base_seed=2, duration=8.0, version="test")
+    execute(specs, root)
+    return root
+
+
+def test_stat_is_student_t() -> None:
+    s = stat([1.0, 2.0, 3.0])
+    assert s.mean == 2.0 and s.n == 3
+    assert s.half == pytest.approx(sst.t.ppf(0.975, 2) * 1.0 / math.sqrt(3))
+    one = stat([5.0])
+    assert one.mean == 5.0 and math.isnan(one.half) and one.fmt() == "5.00"
+
+
+def test_linfit_recovers_a_line() -> None:
+    fit = linfit([1, 2, 3, 4], [3.0, 5.0, 7.0, 9.0])
+    assert fit.slope == pytest.approx(2.0) and fit.intercept == pytest.approx(1.0)
+    assert fit.r2 == pytest.approx(1.0) and fit.slope_ci95 == pytest.approx(0.0, abs=1e-9)
+
+
+def test_report_files_and_table_statistics(tiny, tmp_path) -> None:
+    out = tmp_path / "rep"
+    index = make_report(tiny, out)
+    for name in ("table5.md", "table5.csv", "bound.csv", "index.md"):
+        assert (out / name).stat().st_size > 0
+    for k in (6, 7, 8, 9, 10, 11):
+        assert (out / f"fig{k}.png").stat().st_size > 1000
+        assert (out / f"fig{k}.csv").stat().st_size > 0
+    text = index.read_text()
+    assert "Table V (F = 0.75)" in text and "fig11.png" in text and "not drawn" not in text
+    runs = ds.dataset(tiny / "runs").to_table().to_pylist()
+    rows = list(csv.DictReader((out / "table5.csv").open()))
+    assert len(rows) == 4 * 3
+    row = next(r for r in rows if r["topology"] == "2x2" and r["protocol"] == "esp")
+    lat = [r["mean_latency_ms"] for r in runs if r["topology"] == "2x2"
+           and r["protocol"] == "esp" and r["fidelity"] == 0.75]
+    assert len(lat) == 3 and int(row["replicates"]) == 3
+    assert float(row["mean_latency_ms"]) == pytest.approx(sum(lat) / 3, rel=1e-5)
+    sd = math.sqrt(sum((x - sum(lat) / 3) ** 2 for x in lat) / 2)
+    assert float(row["mean_latency_ci95"]) == pytest.approx(
+        sst.t.ppf(0.975, 2) * sd / math.sqrt(3), rel=1e-4)
+    # paired difference to the greedy scheduler, replicate by replicate
+    greedy = {r["replicate"]: r["mean_latency_ms"] for r in runs if r["topology"] == "2x2"
+              and r["protocol"] == "greedy" and r["fidelity"] == 0.75}
+    esp = {r["replicate"]: r["mean_latency_ms"] for r in runs if r["topology"] == "2x2"
+           and r["protocol"] == "esp" and r["fidelity"] == 0.75}
+    diffs = [(esp[k] / greedy[k] - 1) * 100 for k in esp]
+    assert float(row["vs_greedy_pct"]) == pytest.approx(sum(diffs) / 3, rel=1e-4, abs=1e-6)
+    # Fig. 11: per-replicate range over F, then the mean
+    fig11 = {(r["topology"], r["protocol"]): float(r["range_ms"])
+             for r in csv.DictReader((out / "fig11.csv").open())}
+    rng = []
+    for k in range(3):
+        v = [r["mean_latency_ms"] for r in runs if r["topology"] == "C5" and r["protocol"] == "dqp"
+             and r["replicate"] == k]
+        rng.append(max(v) - min(v))
+    assert fig11["C5", "dqp"] == pytest.approx(sum(rng) / 3, rel=1e-4)
+
+
+def test_report_on_a_partial_grid_says_what_it_cannot_draw(tmp_path) -> None:
+    root = tmp_path / "sw"
+    execute(plan(["K2", "C5"], [0.75], ["esp"], duration=2.0, version="t", requests=False), root)
+    text = make_report(root, root / "report").read_text()
+    assert text.count("not drawn") == 3  # Fig. 7 (no requests), Fig. 10 (no DQP), Fig. 11
+
+
+def test_cli_report(tmp_path, capsys) -> None:
+    root = tmp_path / "sw"
+    execute(plan(["K2"], [0.75], ["esp"], duration=1.0, version="t", requests=False), root)
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r")]) == 0
+    assert "report written" in capsys.readouterr().out
+    assert cli_main(["report", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "no sweep dataset" in err and err.count("\n") == 1

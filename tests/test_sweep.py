@@ -1,0 +1,103 @@
+"""``hwctl sweep``: a tiny grid end to end, resumption, the dataset's columns, and byte-identical
+results from the local process pool and a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from hwctl.cli import main as cli_main
+from hwctl.sweep import execute, plan
+
+TINY = dict(topologies=["K2", "2x2", "K1,3"], fidelities=[0.6, 0.8],
+            protocols=["dqp", "esp", "greedy"], replicates=2, base_seed=5, duration=2.0,
+            version="test")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for sub in ("runs", "requests") for p in sorted((root / sub).glob("*.parquet"))}
+
+
+def test_tiny_grid_rows_and_resume(tmp_path) -> None:
+    specs = plan(**TINY)
+    assert len(specs) == 3 * 2 * 3 * 2
+    stats = execute(specs, tmp_path)
+    assert (stats.ran, stats.skipped) == (len(specs), 0)
+    runs = ds.dataset(tmp_path / "runs").to_table().to_pylist()
+    assert len(runs) == len(specs)
+    keys = {(r["topology"], r["protocol"], r["fidelity"], r["replicate"]) for r in runs}
+    assert keys == {(s.topology, s.protocol, s.fidelity, s.replicate) for s in specs}
+    for r in runs:
+        assert r["seed"] == 5 + r["replicate"] and r["code_version"] == "test"
+        assert r["duration_s"] == 2.0 and r["requests"] > 0 and r["mean_latency_ms"] > 0
+        assert r["edges"] == {"K2": 1, "2x2": 4, "K1,3": 3}[r["topology"]]
+        assert r["matching_number"] == {"K2": 1, "2x2": 2, "K1,3": 1}[r["topology"]]
+    reqs = ds.dataset(tmp_path / "requests").to_table()
+    assert reqs.num_rows == sum(r["requests"] + r["open_requests"] for r in runs)
+    assert {"seed", "code_version", "protocol", "t_finish_s", "t_request_s"} <= set(
+        reqs.column_names)
+    first = execute(specs, tmp_path)
+    assert (first.ran, first.skipped) == (0, len(specs))
+    before = _files(tmp_path)
+    victim = tmp_path / "runs" / f"{specs[7].key}.parquet"
+    victim.unlink()
+    again = execute(specs, tmp_path)
+    assert (again.ran, again.skipped) == (1, len(specs) - 1)
+    assert _files(tmp_path) == before
+    timings = [json.loads(line) for line in (tmp_path / "timings.jsonl").read_text().splitlines()]
+    assert len(timings) == len(specs) + 1 and all(t["events"] > 0 for t in timings)
+
+
+def test_more_replicates_run_only_the_new_ones(tmp_path) -> None:
+    small = {**TINY, "topologies": ["K2"], "fidelities": [0.7], "protocols": ["esp"]}
+    execute(plan(**{**small, "replicates": 1}), tmp_path)
+    stats = execute(plan(**{**small, "replicates": 3}), tmp_path)
+    assert (stats.ran, stats.skipped) == (2, 1)
+
+
+def test_local_pool_and_dask_localcluster_give_byte_identical_results(tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    specs = plan(**{**TINY, "replicates": 1})
+    execute(specs, tmp_path / "pool", jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        stats = execute(specs, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    assert stats.ran == len(specs) and stats.executor.startswith("dask")
+    pool, dask = _files(tmp_path / "pool"), _files(tmp_path / "dask")
+    assert len(pool) == 2 * len(specs)
+    assert pool == dask
+
+
+def test_cli_sweep_tiny(tmp_path, capsys) -> None:
+    out = tmp_path / "sw"
+    argv = ["sweep", "--out", str(out), "--topologies", "K2", "C5", "--fidelities", "0.75",
+            "--protocols", "esp", "oracle", "--duration", "1", "--jobs", "1", "--quiet"]
+    assert cli_main(argv) == 0
+    cap = capsys.readouterr()
+    assert "4 runs done" in cap.out and "deprecated" in cap.err
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["protocols"] == ["esp", "greedy"]
+    assert cli_main(argv) == 0
+    assert "0 runs done, 4 already there" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["sweep", "--topologies", "Q7"], "unknown topology"),
+    (["sweep", "--fidelities", "0.2"], "fidelity must be in"),
+    (["sweep", "--protocols", "tdma"], "unknown protocol"),
+    (["sweep", "--replicates", "0"], "--replicates"),
+    (["sweep", "--scheduler", "localhost"], "expected tcp://host:port"),
+    (["sweep", "--topologies", "ER:10:20"], "mean degree"),
+])
+def test_cli_sweep_user_errors_are_one_line(tmp_path, capsys, argv, needle) -> None:
+    try:
+        code = cli_main(argv + ["--out", str(tmp_path / "x"), "--quiet"])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and err.count("\n") == 1
