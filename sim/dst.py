@@ -189,12 +189,65 @@ def run_many(start: int, runs: int) -> list[Outcome]:
     return [run_one(s) for s in range(start, start + runs)]
 
 
+def _cost_row(job: tuple[str, str, str, float, int]) -> dict:
+    from sim.network import simulate
+
+    topo, protocol, mode, duration, seed = job
+    g = topologies.by_name(topo)
+    cfg = SimConfig(protocol=protocol, duration=duration, seed=seed, robust=mode != "paper")
+    if mode == "faults":
+        model = FaultModel(FaultConfig(loss=0.01, crash_rate=1 / 60, downtime=1.0), seed)
+        t0 = time.perf_counter()
+        res = NetworkSim(g, cfg, topology_name=topo, faults=model).run()
+        res.wall_seconds = time.perf_counter() - t0
+        crashes = model.crashes
+    else:
+        res = simulate(g, cfg, topo)
+        crashes = 0
+    s = res.summary
+    return {"topology": topo, "protocol": protocol, "mode": mode, "crashes": crashes, **s}
+
+
+def cost_table(duration: float = 120.0, seed: int = 1, jobs: int = 2) -> list[dict]:
+    """Table V rows for ESP and DQP in three modes: paper (robustness off, no faults), robust with
+    no faults, robust with 1 % message loss and a crash per minute (mean downtime 1 s)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs_list = [(t, p, m, duration, seed) for t in topologies.PAPER_TOPOLOGIES
+                 for p in ("esp", "dqp") for m in ("paper", "robust", "faults")]
+    with ProcessPoolExecutor(jobs) as ex:
+        return list(ex.map(_cost_row, jobs_list))
+
+
+def format_cost_table(rows: list[dict]) -> str:
+    out = ["Cost of robustness: mean latency L (ms) / throughput T (pairs/edge/s) / expired",
+           f"{'Topology':9s} {'Proto':5s} {'paper (off)':>18s} {'robust, no faults':>20s} "
+           f"{'1% loss + 1 crash/min':>28s}"]
+    by = {(r["topology"], r["protocol"], r["mode"]): r for r in rows}
+    for t in topologies.PAPER_TOPOLOGIES:
+        for p in ("esp", "dqp"):
+            cells = []
+            for m in ("paper", "robust", "faults"):
+                r = by[(t, p, m)]
+                cell = f"{r['mean_latency_ms']:7.2f} / {r['throughput_per_edge_s']:5.2f}"
+                if m == "faults":
+                    cell += f" / {int(r['expired_requests']):d} ({r['crashes']} cr)"
+                cells.append(cell)
+            out.append(f"{t:9s} {p.upper():5s} {cells[0]:>18s} {cells[1]:>20s} {cells[2]:>28s}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.dst", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, help="replay one seed (verbose)")
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--cost-table", action="store_true",
+                    help="Table V topologies: paper vs robust vs 1%% loss + a crash per minute")
     a = ap.parse_args(argv)
+    if a.cost_table:
+        print(format_cost_table(cost_table()))
+        return 0
     if a.seed is not None:
         return 0 if run_one(a.seed, verbose=True).ok else 1
     t0 = time.perf_counter()

@@ -75,7 +75,6 @@ behaviour and Table V are unchanged:
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import struct
 from collections.abc import Iterable
@@ -198,6 +197,10 @@ class _Lock:
     lease_until: float = math.inf  # robust mode: released when this passes
 
 
+def _copy_lock(lk: _Lock) -> _Lock:
+    return _Lock(lk.peer, lk.request, lk.arrival, lk.state, lk.t_min, lk.lease_until)
+
+
 def _age(r: Request) -> tuple[float, int]:
     return (r.t, r.rid)
 
@@ -219,7 +222,7 @@ class EspNode:
         self.robust = robust
         self.fair = fair
         self.qubits = qubits
-        self._arrivals = itertools.count(1)
+        self._arrival = 0  # last arrival number given (strictly increasing, §V-A)
         self.q_main: list[_Item] = []
         self.q_ready: list[_Lock] = []
         self.s_sent: _Item | None = None
@@ -239,6 +242,30 @@ class EspNode:
         self.poll_log: list[tuple[int, int]] | None = [] if debug else None
         self.transitions: list[tuple[float, State]] | None = [] if debug else None
         self.remote_errors = 0
+
+    def clone(self) -> EspNode:
+        """An independent copy of this core (for explicit-state exploration of interleavings):
+        the mutable containers are copied, immutable requests and messages shared."""
+        c = object.__new__(EspNode)
+        c.__dict__.update(self.__dict__)
+        c.q_main = [_Item(i.arrival, i.request, i.wake_target, i.woken) for i in self.q_main]
+        c.s_sleep = [_Item(i.arrival, i.request, i.wake_target, i.woken) for i in self.s_sleep]
+        c.s_sent = None if self.s_sent is None else _Item(
+            self.s_sent.arrival, self.s_sent.request, self.s_sent.wake_target, self.s_sent.woken)
+        c.s_wake = None if self.s_wake is None else _Item(
+            self.s_wake.arrival, self.s_wake.request, self.s_wake.wake_target, self.s_wake.woken)
+        lock_map: dict[int, _Lock] = {}
+        if self.lock is not None:
+            c.lock = _copy_lock(self.lock)
+            lock_map[id(self.lock)] = c.lock
+        c.q_ready = [lock_map.get(id(lk)) or _copy_lock(lk) for lk in self.q_ready]
+        c.owed = dict(self.owed)
+        c._dead = set(self._dead)
+        c.poll_log = None if self.poll_log is None else list(self.poll_log)
+        c.transitions = None if self.transitions is None else list(self.transitions)
+        if self.arq is not None:
+            c.arq = self.arq.clone()
+        return c
 
     # -- derived state ---------------------------------------------------------------------------
 
@@ -293,7 +320,7 @@ class EspNode:
         if self.qubits is not None and request.pairs > self.qubits:
             raise ValueError(f"{self.name}: request {request.rid} needs {request.pairs} pairs, "
                              f"the node has {self.qubits} qubits")
-        heapq.heappush(self.q_main, _Item(next(self._arrivals), request=request))
+        heapq.heappush(self.q_main, _Item(self._next_arrival(), request=request))
         return self._process(now)
 
     def recover(self, requests: Iterable[Request], now: float) -> list[Action]:
@@ -309,7 +336,7 @@ class EspNode:
             if self.robust is not None and now >= r.t + self.robust.request_ttl:
                 acts.append(Expired(r, "restarted", now))
             else:
-                heapq.heappush(self.q_main, _Item(next(self._arrivals), request=r))
+                heapq.heappush(self.q_main, _Item(self._next_arrival(), request=r))
         return acts + self._process(now)
 
     def receive(self, msg: EspMessage, now: float) -> list[Action]:
@@ -475,7 +502,7 @@ class EspNode:
             return
         if self.s_wake is not None and self.s_wake.wake_target == target:
             return
-        heapq.heappush(self.q_main, _Item(next(self._arrivals), wake_target=target))
+        heapq.heappush(self.q_main, _Item(self._next_arrival(), wake_target=target))
 
     def _take_sent(self, msg: EspMessage) -> _Item | None:
         item = self.s_sent
@@ -616,7 +643,7 @@ class EspNode:
                 acts.append(Expired(lock.request, "ttl", now))
                 acts += self._unowe(lock.peer)
             else:
-                arrival = lock.arrival if lock.arrival is not None else next(self._arrivals)
+                arrival = lock.arrival if lock.arrival is not None else self._next_arrival()
                 heapq.heappush(self.q_main, _Item(arrival, request=lock.request))
         self._trace(now)
         return acts
@@ -682,6 +709,10 @@ class EspNode:
         return acts
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _next_arrival(self) -> int:
+        self._arrival += 1
+        return self._arrival
 
     def _link_ack(self, dst: NodeId, seq: int) -> EspMessage:
         return EspMessage(MsgType.LINK_ACK, self.name, dst, seq)

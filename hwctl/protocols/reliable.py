@@ -111,6 +111,17 @@ class Arq:
         self._hello_kind = hello_kind
         self.stats = ArqStats()
 
+    def clone(self) -> Arq:
+        """An independent copy (for explicit-state exploration)."""
+        c = object.__new__(Arq)
+        c.__dict__.update(self.__dict__)
+        c.links = {p: _Link(ln.peer_inc, ln.out_seq,
+                            {s: _Out(o.msg, o.deadline, o.rto) for s, o in ln.unacked.items()},
+                            ln.in_key, ln.in_next, dict(ln.inbuf))
+                   for p, ln in self.links.items()}
+        c.stats = dataclasses.replace(self.stats)
+        return c
+
     def add_peer(self, peer: NodeId) -> None:
         self.links.setdefault(peer, _Link())
 
