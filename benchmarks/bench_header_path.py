@@ -42,11 +42,14 @@ from hwctl.transport.links import memory_pair
 from hwctl.wire import (
     FREE_MASK_BITS,
     Ack,
+    ErrorCode,
     Frame,
     FrameDecoder,
     FreeMask,
     Header,
+    Nak,
     Time,
+    TimeSet,
     TimeValue,
     encode,
 )
@@ -120,6 +123,9 @@ class _Device:
                         self.freed_now.set()
                     if isinstance(m, Time):
                         await self.link.send(encode(TimeValue(10**9), f.seq))
+                        continue
+                    if isinstance(m, TimeSet):  # a v2 device: the node maps its counter
+                        await self.link.send(encode(Nak(m.OPCODE, ErrorCode.BAD_OPCODE), f.seq))
                         continue
                     key = (m.OPCODE, f.seq)
                     if key not in self._acks:

@@ -67,18 +67,27 @@ async def _zmq_pingpong(n: int) -> list[float]:
 
 
 async def _esp_handshakes(n: int) -> list[float]:
+    from hwctl import timebase
     from hwctl.node import NodeConfig, NodeService
+    from hwctl.transport import Backend, LabLink
+    from sim import topologies
+    from sim.twin.lab import Lab, LabServer
 
     pa, pb = _free_port(), _free_port()
     common = {"workload": {"enabled": False}}
+    # a lab with p = 1: every request's pair is heralded by the first common attempt
+    srv = LabServer(Lab(topologies.by_name("K2"), p_photon=1.0, start=timebase.cycle_now()),
+                    pty=False).start()
     a = NodeService(NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{pa}",
-                                          "backend": "twin://?mode=realtime&p=1",
+                                          "backend": "lab://A",
                                           "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{pb}"}}, **common}))
     b = NodeService(NodeConfig.from_dict({"name": "B", "listen": f"tcp://127.0.0.1:{pb}",
-                                          "backend": "twin://?mode=realtime&p=1",
+                                          "backend": "lab://B",
                                           "peers": {"A": {"endpoint": f"tcp://127.0.0.1:{pa}"}}, **common}))
-    await a.start()
-    await b.start()
+    for node, name in ((a, "A"), (b, "B")):
+        backend = Backend(LabLink(srv, name), f"lab://{name}")
+        await backend.handshake()
+        await node.start(backend)
     runs = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
     out = []
     for i in range(n + 20):
@@ -91,6 +100,7 @@ async def _esp_handshakes(n: int) -> list[float]:
     a.stop()
     b.stop()
     await asyncio.gather(*runs)
+    srv.stop()
     return out
 
 

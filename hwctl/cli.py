@@ -7,6 +7,9 @@ provides ``add_arguments(parser)`` and ``run(args) -> int``.
 User mistakes (bad arguments, bad URLs, missing devices, bad config files) are reported as one
 clear line on stderr with exit status 2; they never produce a traceback. Modules signal them by
 raising :class:`hwctl.errors.UserError`.
+
+Every command takes ``-v``/``-vv``/``--log-level LEVEL`` (before or after the subcommand): logs go
+to stderr through rich's handler, results to stdout (:mod:`hwctl.output`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import NoReturn
 
 from hwctl import __version__
 from hwctl.errors import UserError
+from hwctl.output import add_output_options, add_output_options_tree, log_level, setup_logging
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,8 +32,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
+    "keys": ("hwctl.keys", "CurveZMQ key pairs for nodes, bridges and served twins"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "fpga": ("hwctl.fpga.cli", "FPGA boards and proofs: prove, build, flash, selftest"),
+    "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
+    "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }
 
 
@@ -43,26 +51,47 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _subcommand(argv: list[str]) -> str:
+    """The first positional argument: the subcommand (skipping ``--log-level``'s value)."""
+    it = iter(argv)
+    for a in it:
+        if a == "--log-level":
+            next(it, None)
+        elif not a.startswith("-"):
+            return a
+    return ""
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand named in it imports its module (the others
+    are listed by name and help line): start-up does not pay for every subcommand's imports."""
     parser = OneLineParser(prog="hwctl", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hwctl {__version__}")
+    add_output_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = None if argv is None else _subcommand(argv)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
+        if chosen is not None and name != chosen:
+            add_output_options(p)
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name and module.startswith(exc.name):
                 p.set_defaults(_missing=True)
+                add_output_options(p)
                 continue
             raise
         mod.add_arguments(p)
+        add_output_options_tree(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -70,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         print(f"hwctl {args.command}: not available in this build", file=sys.stderr)
         return 2
+    setup_logging(log_level(args))
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)

@@ -1,9 +1,10 @@
 """``hwctl demo``: a small quantum network on software twins, through the real transports.
 
-One command, no hardware. For every node of the topology (default: the ESP paper's 2x2 grid) the
-demo starts a software twin of the FPGA on its own pseudo-terminal (a real serial link: pyserial,
-COBS frames, CRCs, retries) and a node service running the ESP core; node services talk to each
-other over ZeroMQ on loopback. The ESP paper's workload (§VI-B: one request at a time per edge,
+One command, no hardware. The demo starts a lab twin of the topology (default: the ESP paper's
+2x2 grid; :class:`sim.twin.lab.LabServer`): a node device per node, each on its own
+pseudo-terminal (a real serial link: pyserial, COBS frames, CRCs, retries), and a heralding
+station per edge, all on one device clock (the shared reference, :mod:`hwctl.timebase`). A node
+service per node runs the ESP core; node services talk to each other over ZeroMQ on loopback. The ESP paper's workload (§VI-B: one request at a time per edge,
 1-6 pairs, exponential back-off) runs for ``--duration`` seconds in real time with live progress;
 then the demo writes
 
@@ -11,9 +12,15 @@ then the demo writes
 - ``requests.meta.json`` parameters, code version, twin settings and link health,
 - ``demo.png``          request latency distribution and completions over time,
 
-and prints a summary. The twins' per-attempt success probability comes from
-:mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2).
-Both ends of a link fire every attempt schedule; the initiator's twin plays the heralding station.
+and prints a summary. The stations' per-attempt success probability comes from
+:mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2),
+scaled by each node's simulated bench (``--bench``, :mod:`hwctl.physics.bench`): the VOA on each
+end's arm and the SNSPD bias of the station's detectors. Every node service opens its bench,
+applies the settings and stores the snapshot, which the metadata holds (``instruments``, per
+node; ``bench``: the bench file and each station's physics).
+Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
+(docs/physical-layer.md). ``--processes`` runs every node service as its own ``hwctl node``
+process instead of in this one (same figures; docs/node.md).
 
 Pair verification (pair-verification paper §II-C2) runs next to ESP: the nodes are paired along a
 matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint source
@@ -30,13 +37,13 @@ import asyncio
 import socket
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from hwctl import argtypes
 from hwctl.errors import UserError
 
-TRANSPORTS = ("pty", "zmq", "inproc")
+TRANSPORTS = ("pty", "inproc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
     parser.add_argument("--transport", choices=TRANSPORTS, default="pty",
-                        help="node <-> twin link: pty (serial over a pseudo-terminal, default), "
-                             "zmq (twin behind a ZeroMQ socket, as with the board bridge) or inproc")
+                        help="node <-> device link: pty (serial over a pseudo-terminal, default) "
+                             "or inproc")
     parser.add_argument("--mean-backoff", type=float, default=0.05,
                         help="mean back-off between requests on an edge, s (ESP Table IV: 0.05)")
     parser.add_argument("--memory", default="nv",
@@ -56,7 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header-rate", type=float, default=250.0,
                         help="midpoint source pairs/s per verification pair (default 250; 0 = no "
                              "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
+    parser.add_argument("--lead", type=argtypes.real(0.0, 1.0, lo_open=True, what="--lead"),
+                        default=0.002, help="t_start = t_min + LEAD s: covers the remote's ESP "
+                        "ACK and the host -> device command (default 0.002)")
     parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
+    parser.add_argument("--bench", default=None, metavar="FILE",
+                        help="bench template of every node (node n: {n} in its resource strings, "
+                             "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
+                             "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
 
@@ -99,68 +113,56 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from rich.live import Live
     from rich.table import Table
 
+    from hwctl import timebase
+    from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
+    from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
-    from sim.twin import TwinConfig, TwinModel
-    from sim.twin.serve import PtyTwinServer, ZmqTwinServer
+    from hwctl.transport import Backend, LabLink
+    from hwctl.wire import CLOCK_HZ
+    from sim.twin.lab import Lab, LabServer
+    from sim.twin.station import StationModel
 
     names = sorted(g.nodes)
     ports = {n: _free_port() for n in names}
-    twins: dict[str, object] = {}
-    servers = []
-    urls: dict[str, str] = {}
-    twin_cfgs = {}
-    # one time origin for every twin (and node clock): cycle c is the same instant on all twins,
-    # so both arms of a midpoint source deliver seq N together
-    epoch = time.monotonic()
+    # every node's bench, opened, applied and snapshotted before the clock starts (it takes a few
+    # 100 ms per node); the node services adopt them
+    benches, opened = demo_benches(args, names)
+    # one device clock for every device: the shared reference; both arms of a midpoint source
+    # deliver seq N at the same cycle
+    start = timebase.cycle_now()
     vpairs = verification_pairs(g) if args.header_rate > 0 else []
     sources = {}
     arm_of: dict[str, tuple[object, int, str]] = {}
     for k, (u, v) in enumerate(vpairs):
-        src = header_source(g, u, v, args.header_rate, seed=args.seed * 7919 + k)
+        src = header_source(g, u, v, args.header_rate, seed=args.seed * 7919 + k,
+                            phase=start + CLOCK_HZ // 2)
         sources[f"{u}-{v}"] = asdict(src)
         arm_of[u], arm_of[v] = (src, 0, v), (src, 1, u)
-    for i, n in enumerate(names):
-        hdr = arm_of[n][0].arm(arm_of[n][1]) if n in arm_of else {}  # type: ignore[attr-defined]
-        cfg = TwinConfig.for_fidelity(args.fidelity, seed=args.seed * 1000 + i, **hdr)
-        twin_cfgs[n] = asdict(cfg)
-        model = TwinModel(cfg)
-        twins[n] = model
-        if args.transport == "pty":
-            srv = PtyTwinServer(model, mode="realtime").start(epoch)
-            servers.append(srv)
-            urls[n] = srv.url
-        elif args.transport == "zmq":
-            srv = ZmqTwinServer(model, mode="realtime").start(epoch)
-            servers.append(srv)
-            urls[n] = srv.url
-        else:
-            urls[n] = "twin://?mode=realtime"
+    node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
+    p_photon = heralding.success_probability(args.fidelity)
+    lab = Lab(g, p_photon=p_photon, seed=args.seed, start=start, node_kw=node_kw)
+    bench_physics = edge_physics(
+        {n: b.physics_inputs(from_instruments=True) for n, (b, _) in opened.items()},
+        list(lab.stations), args.fidelity) if opened else {}
+    for (u, v), lp in bench_physics.items():  # the stations take their physics from the benches
+        lab.stations[u, v] = StationModel(replace(lab.stations[u, v].cfg, p_photon=lp.p_photon,
+                                                  dark_prob=lp.dark_prob), now=start)
+    twin_cfgs = {n: asdict(lab.nodes[n].cfg) for n in names}
+    lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
+                                                    for (u, v), st in lab.stations.items()}}
+    server = LabServer(lab, pty=args.transport == "pty").start()
+    urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
     nodes: list[NodeService] = []
     try:
         for i, n in enumerate(names):
-            peers = {m: {"endpoint": f"tcp://127.0.0.1:{ports[m]}",
-                         "length_m": g.edges[n, m].get("length_m", 2000.0)} for m in g.neighbors(n)}
-            d = {
-                "name": n, "listen": f"tcp://127.0.0.1:{ports[n]}", "backend": urls[n],
-                "peers": peers,
-                # each end of an edge initiates at half the edge's request rate
-                "workload": {"fidelity": args.fidelity, "pairs": [1, 6],
-                             "mean_backoff": 2 * args.mean_backoff, "seed": args.seed * 1000 + i},
-            }
-            if n in arm_of:
-                d["verification"] = {"partner": arm_of[n][2], "memory": args.memory,
-                                     "f_th": args.f_th, "report_interval_s": 0.001,
-                                     "window_bits": 16}
-            cfg = NodeConfig.from_dict(d)
-            node = NodeService(cfg, epoch=epoch, rid_base=(i + 1) * 1_000_000)
+            cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
+                {"bench": str(benches[n].source), "bench_index": i} if benches else {}))
+            node = NodeService(cfg, rid_base=(i + 1) * 1_000_000)
+            if n in opened:
+                node.bench, node.bench_snapshot = opened.pop(n)
             if args.transport == "inproc":
-                # share the model so meta/snapshots see it (twin:// builds its own otherwise)
-                from hwctl.transport import Backend, TwinLink
-
-                link = TwinLink(twins[n], mode="realtime")
-                link.pacer.restart(epoch)  # the shared time origin (model still at cycle 0)
-                backend = Backend(link, urls[n])
+                backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
                 await node.start(backend)
             else:
@@ -185,7 +187,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                 t.add_row(nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
                           str(c.heralds),
                           f"{1e3 * statistics.fmean(lat):.0f} ms" if lat else "-",
-                          str(sum(c.disagree.values())),
+                          str(c.disagree),
                           f"{v.verified} w/{nd.partner}" if v else "-",
                           f"{v.mean_fidelity:.4f}" if v and v.verified else "-",
                           "/".join(str(v.discards[k]) for k in (Cause.PARTNER_MISSING, Cause.TIMEOUT,
@@ -210,6 +212,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        if server.error is not None:
+            raise server.error
+        with server.lock:
+            lab_meta["station_counters"] = {
+                f"{u}-{v}": {r.name: st.reg(r) for r in st.regs} for (u, v), st in lab.stations.items()}
         rows = [row for nd in nodes for row in nd.result_rows()]
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {
@@ -219,7 +226,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "topology": sorted(tuple(sorted(e)) for e in g.edges),
             "backends": urls,
             "twins": twin_cfgs,
+            "lab": lab_meta,
             "nodes": {nd.cfg.name: nd.snapshot() for nd in nodes},
+            "bench": {"file": str(next(iter(benches.values())).source) if benches else None,
+                      "physics": {f"{u}-{v}": asdict(lp) for (u, v), lp in bench_physics.items()}},
+            "instruments": {nd.cfg.name: nd.bench_snapshot for nd in nodes} if benches else None,
             "verification": {"pairs": [list(p) for p in vpairs], "sources": sources,
                              "memory": args.memory, "f_th": args.f_th},
             "wall_seconds": time.monotonic() - t0,
@@ -232,8 +243,52 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     finally:
         for nd in nodes:
             await nd.close()
-        for srv in servers:
-            srv.stop()
+        for b, _ in opened.values():  # benches no node service adopted
+            b.close()
+        server.stop()
+
+
+def demo_benches(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
+    """Each node's bench config (the ``--bench`` template, node i on simulated bench i) and the
+    bench opened, applied and snapshotted (:func:`hwctl.instruments.bench.start_bench`). The
+    stations then take their physics from what the instruments read back
+    (:func:`hwctl.instruments.bench.edge_physics`: VOA of u on arm A, of v on arm B, detectors
+    biased by u's bench). Empty with ``--bench none``."""
+    from hwctl.instruments import DEMO_BENCH
+    from hwctl.instruments.bench import BenchConfig, start_bench
+
+    if args.bench == "none":
+        return {}, {}
+    path = Path(args.bench or DEMO_BENCH).resolve()
+    benches = {n: BenchConfig.load(path, index=i) for i, n in enumerate(names)}
+    opened: dict = {}
+    try:
+        for n, cfg in benches.items():
+            opened[n] = start_bench(cfg)
+    except BaseException:
+        for b, _ in opened.values():
+            b.close()
+        raise
+    return benches, opened
+
+
+def node_dict(g, n: str, i: int, url: str, ports: dict[str, int], args: argparse.Namespace,
+              arm_of: dict) -> dict:
+    """The node config of node ``n`` (the i-th in name order) as a TOML-shaped dict."""
+    peers = {m: {"endpoint": f"tcp://127.0.0.1:{ports[m]}",
+                 "length_m": g.edges[n, m].get("length_m", 2000.0)} for m in g.neighbors(n)}
+    d = {
+        "name": n, "listen": f"tcp://127.0.0.1:{ports[n]}", "backend": url, "peers": peers,
+        # the simulator's workload rule: per edge one request at a time, random initiator,
+        # back-off after each completion (both ends draw it from the same seeded sequence)
+        "workload": {"fidelity": args.fidelity, "pairs": [1, 6], "rule": "edge",
+                     "mean_backoff": args.mean_backoff, "seed": args.seed},
+        "physical": {"lead_s": args.lead},
+    }
+    if n in arm_of:
+        d["verification"] = {"partner": arm_of[n][2], "memory": args.memory, "f_th": args.f_th,
+                             "report_interval_s": 0.001, "window_bits": 16}
+    return d
 
 
 def verification_pairs(g) -> list[tuple[str, str]]:
@@ -248,16 +303,17 @@ def verification_pairs(g) -> list[tuple[str, str]]:
     return out
 
 
-def header_source(g, u: str, v: str, rate_hz: float, seed: int):
-    """The midpoint source of pair u-v: ``rate_hz`` pairs/s, first pair 0.5 s after the time
-    origin (the services are up by then), each arm half the edge's fibre, paper §IV losses."""
+def header_source(g, u: str, v: str, rate_hz: float, seed: int, phase: int = 0):
+    """The midpoint source of pair u-v: ``rate_hz`` pairs/s, first pair at cycle ``phase`` (the
+    demo: 0.5 s after the lab starts, the services are up by then), each arm half the edge's
+    fibre, paper §IV losses."""
     from hwctl.physics.loss import arrival_probability
     from hwctl.wire import CLOCK_HZ
     from sim.twin.header import HeaderSource
 
     arm_km = g.edges[u, v].get("length_m", 2000.0) / 2 / 1000
     eta = arrival_probability(arm_km)
-    return HeaderSource(period=max(1, round(CLOCK_HZ / rate_hz)), seed=seed, phase=CLOCK_HZ // 2,
+    return HeaderSource(period=max(1, round(CLOCK_HZ / rate_hz)), seed=seed, phase=phase,
                         arrival=(eta, eta))
 
 
@@ -334,14 +390,14 @@ def summarize(result: dict, console) -> None:
                   f"{sum(x['rx_frame_errors'] for x in links)} bad frames, "
                   f"{sum(x['events_lost'] for x in links)} events lost; "
                   f"{sum(n['late'] for n in nodes.values())} LATE schedules")
-    dis: dict[str, int] = {}
-    for n in nodes.values():
-        for k, x in n["disagree"].items():
-            dis[k] = dis.get(k, 0) + x
-    console.print(f"[bold]physical layer[/]: both ends fired, {sum(n['schedules'] for n in nodes.values())} "
-                  f"SCHEDULEs over {sum(n['generations'] for n in nodes.values()) // 2} requests; "
-                  f"disagreements {sum(dis.values())}"
-                  + (" (" + ", ".join(f"{k} {x}" for k, x in dis.items() if x) + ")" if any(dis.values()) else ""))
+    n_req = sum(n["generations"] for n in nodes.values()) // 2
+    console.print(f"[bold]physical layer[/]: {sum(n['schedules'] for n in nodes.values())} "
+                  f"SCHEDULE_PAIRS over {n_req} requests (one per end per request"
+                  f"{', plus restarts' if any(r['restarts'] for r in rows) else ''}), "
+                  f"{sum(n['heralds'] for n in nodes.values())} pairs recorded at the ends; "
+                  f"pair lists compared for {sum(n['pair_checks'] for n in nodes.values())} "
+                  f"(request, end) couples: disagreements "
+                  f"{sum(n['disagree'] for n in nodes.values())}")
     ver = result["meta"].get("verification", {})
     for u, v in ver.get("pairs", []):
         a, b = nodes[u].get("verification"), nodes[v].get("verification")

@@ -42,3 +42,27 @@ class DeviceError(LinkError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InstrumentNotFound(UserError):
+    """A bench instrument's VISA resource cannot be opened (wrong address, instrument off)."""
+
+
+class IdentityMismatch(UserError):
+    """The instrument at a VISA resource answers ``*IDN?`` as another model than configured."""
+
+
+class SettingOutOfRange(UserError, ValueError):
+    """A bench setting with a wrong type, unit or range; refused before anything is sent."""
+
+
+class InstrumentError(HwctlError):
+    """A bench instrument reported an error in its error queue (e.g. SCPI ``SYST:ERR?``)."""
+
+    def __init__(self, message: str, errors: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class InstrumentTimeout(InstrumentError):
+    """A bench instrument did not answer within its VISA timeout."""

@@ -20,21 +20,21 @@ Every ZeroMQ message is ``[kind, payload]``; ``kind`` tells the streams apart on
 ``esp`` (an EspMessage), ``pl`` (physical-layer coordination, JSON) and ``vrf`` (a verification
 partner message, :func:`hwctl.protocols.verification.encode_records`).
 
-Time. Protocol cores for ESP use node seconds; the verification core and the device use device
-cycles (ticks). :class:`DeviceClock` is the one conversion (a linear map fixed by a TIME read at
-start). ESP's ``t_min`` travels between nodes, so node clocks must agree (one process: a shared
-``epoch``; separate hosts: synchronised clocks, see docs/node.md).
+Time. Every node and device of a network counts one timebase (docs/physical-layer.md section 1):
+node seconds are seconds since the shared epoch (:mod:`hwctl.timebase`, the system clock, so
+separately started processes agree; across hosts the clocks must be disciplined: PTP, White
+Rabbit), and the device counts cycles of the same reference. At start the service reads TIME: a
+device already on the reference (the lab twin, a White Rabbit node) is used as it is; otherwise it
+is set with TIME_SET; a device without TIME_SET (v2 RTL) gets a linear map from that TIME read
+(:class:`DeviceClock`). ESP's ``t_min`` travels between nodes in shared seconds.
 
-Physical layer (both ends fire). On ``StartAttempts`` both nodes queue SCHEDULE(t_start, 2^32-1,
-period, window) at ``t_start = t_min + margin`` on their own device, so both lasers fire the same
-attempt k at ``t_start + k*period``. The heralding station's verdict is decided once, by the
-*initiator's* device (its detector inputs model the station; the remote sets CONTROL.HERALD_EN = 0
-so its own detector inputs are ignored). The initiator relays each HERALD to the remote together
-with the start time of the next round (``pl`` messages); the remote ABORTs its schedule on the
-relay, checks from CNT_ATTEMPTS that it fired the heralded attempt, and queues the next round (or
-finishes on the last herald). A LATE at either end restarts the round at both with twice the
-margin. Disagreements (the remote did not fire the heralded attempt, was LATE, heralded itself,
-exhausted, a herald from an aborted round) are counted in ``NodeCounters.disagree``.
+Physical layer, per request (docs/physical-layer.md section 5). On ``StartAttempts`` each end
+sends one SCHEDULE_PAIRS(cycle_of(t_min + lead_s), 2^32-1, period, pairs, port) to its device; the
+heralding station of the link (its own device) heralds only attempts both ends fired and sends
+each herald to both ends, whose devices record the pairs (PAIR events) until DONE(COMPLETE). Then
+the service tells ESP ``attempts_finished``. A LATE at either end restarts the request at both
+ends from a start chosen by the initiator (one ``pl`` message each way). The two ends exchange
+their pair lists once per request and count any mismatch in ``NodeCounters.disagree`` (must stay 0).
 
 Config (TOML)::
 
@@ -46,21 +46,32 @@ Config (TOML)::
     [peers.B]
     endpoint = "tcp://127.0.0.1:6002"
     length_m = 2000                          # fibre length of the link (control delay)
+    port = 0                                 # herald port of this link on our device
+                                             # (default: index of the peer in sorted names)
     [workload]                               # requests this node initiates (ESP §VI-B workload)
     fidelity = 0.75
     pairs = [1, 6]
     mean_backoff = 0.1                       # s, exponential between a completion and the next
     seed = 1
+    rule = "node"                            # "node": this node initiates on each edge, one
+                                             # request at a time; "edge": per edge one request at
+                                             # a time, random initiator (the simulator's rule;
+                                             # both ends need the same seed)
     [physical]
-    period_cycles = 50
-    window_cycles = 2
-    margin_s = 0.004                         # scheduling slack of each round (adapts on LATE)
+    period_cycles = 50                       # attempt period (500 ns, ESP Table IV)
+    lead_s = 0.002                           # t_start = t_min + lead_s: host -> device latency
     [verification]                           # optional: pair verification with one partner
     partner = "B"                            # one of [peers]; its device sees the same source
     memory = "nv"                            # Table I memory (short or full name)
     f_th = 0.81                              # fidelity threshold -> timeout (paper Eq. 1)
     skew_s = 0.0                             # partner's store time minus ours (s)
     report_interval_s = 0.001                # batching of ID reports
+    [bench]                                  # optional: the node's instruments by VISA resource
+    visa_library = "@sim"                    # (docs/instruments.md); or bench = "bench.toml";
+    [bench.voa]                              # opened, set and snapshotted at start, snapshot in
+    driver = "keysight-n7764a"               # the run's metadata ("instruments")
+    resource = "TCPIP0::n7764a-0.bench::inst0::INSTR"
+    attenuation_db = 3.0
 """
 
 from __future__ import annotations
@@ -70,21 +81,24 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
-import time
+import signal
 import tomllib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zmq
 import zmq.asyncio
 
+from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
-from hwctl.protocols.base import Completed, Request, Send, StartAttempts
+from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.verification import (
     FreeSlots,
@@ -95,37 +109,48 @@ from hwctl.protocols.verification import (
     SendToPartner,
     VerificationConfig,
     VerificationCore,
-    VerificationProtocolError,
 )
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.wire import (
     CLOCK_HZ,
-    ControlBit,
     Done,
     DoneReason,
     Error,
     ErrorCode,
     Header,
-    Herald,
     Late,
-    Reg,
+    Pair,
     free_masks,
 )
 from hwctl.wire.bulk import HeaderBlock
+
+if TYPE_CHECKING:
+    from hwctl.instruments.bench import Bench, BenchConfig
 
 log = logging.getLogger(__name__)
 
 #: ZeroMQ message kinds between node services (first frame)
 K_ESP = b"esp"  # an EspMessage
-K_PL = b"pl"  # physical-layer coordination, JSON (see NodeService._station / _follow)
+K_PL = b"pl"  # physical-layer coordination, JSON (see NodeService._generate)
 K_VRF = b"vrf"  # a verification-core partner message (bitmap records)
+#: received-message limits per peer: sustained rate (messages/s) and burst
+RX_RATE = 5000.0
+RX_BURST = 10000.0
+#: largest message a peer may send (bytes; ZeroMQ disconnects a peer sending more)
+MAX_MSG_BYTES = 1 << 18
+#: requests a peer may keep buffered here before we know them (early pl messages, pair lists)
+MAX_PENDING_RIDS = 256
+#: a time in a peer message further than this from our clock is refused (s)
+MAX_CLOCK_GAP_S = 3600.0
 
 U32 = 0xFFFF_FFFF
 #: the HEADER frame is ~19 bytes on the wire: a 3 Mbaud UART carries at most ~16k HEADERs/s
 UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
-#: the adaptive scheduling margin never grows beyond this (s)
-MAX_MARGIN_S = 0.05
+#: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
+CLOCK_TOLERANCE_S = 1e-3
+#: a restart's lead doubles per LATE round of a request, up to this (s)
+MAX_RESTART_LEAD_S = 1.0
 
 
 @dataclass
@@ -133,6 +158,7 @@ class PeerConfig:
     name: str
     endpoint: str
     length_m: float = 2000.0
+    port: int | None = None  # herald port on our device (None: index in sorted peer names)
 
 
 @dataclass
@@ -174,18 +200,27 @@ class NodeConfig:
     mean_backoff: float = 0.1
     seed: int = 0
     workload: bool = True
+    rule: str = "node"
     period_cycles: int = 50
-    window_cycles: int = 2
-    margin_s: float = 0.004
+    lead_s: float = 0.002
     verification: VerifyConfig | None = None
+    #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
+    #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
+    key: str | None = None
+    allow: dict[str, str] | str | None = None
+    bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
+        from hwctl.nodeconfig import check_node_dict
+
+        check_node_dict(d, source)  # every key known, every value typed and in range
         try:
             wl = d.get("workload", {})
             ph = d.get("physical", {})
             vf = d.get("verification")
-            peers = [PeerConfig(n, p["endpoint"], float(p.get("length_m", 2000.0)))
+            peers = [PeerConfig(n, p["endpoint"], float(p.get("length_m", 2000.0)),
+                                None if p.get("port") is None else int(p["port"]))
                      for n, p in d.get("peers", {}).items()]
             vcfg = None
             if vf is not None:
@@ -201,11 +236,12 @@ class NodeConfig:
                 fidelity=float(wl.get("fidelity", 0.75)),
                 pairs=tuple(int(x) for x in wl.get("pairs", (1, 6))),  # type: ignore[arg-type]
                 mean_backoff=float(wl.get("mean_backoff", 0.1)), seed=int(wl.get("seed", 0)),
-                workload=bool(wl.get("enabled", True)),
+                workload=bool(wl.get("enabled", True)), rule=str(wl.get("rule", "node")),
                 period_cycles=int(ph.get("period_cycles", 50)),
-                window_cycles=int(ph.get("window_cycles", 2)),
-                margin_s=float(ph.get("margin_s", 0.004)),
+                lead_s=float(ph.get("lead_s", 0.002)),
                 verification=vcfg,
+                key=d.get("security", {}).get("key"),
+                allow=d.get("security", {}).get("allow"),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -213,11 +249,35 @@ class NodeConfig:
             raise UserError(f"{source}: {exc}") from None
         if not cfg.peers:
             raise UserError(f"{source}: node {cfg.name!r} has no [peers]")
+        if cfg.rule not in ("node", "edge"):
+            raise UserError(f"{source}: workload.rule must be \"node\" or \"edge\"")
         if len(cfg.pairs) != 2 or not 1 <= cfg.pairs[0] <= cfg.pairs[1]:
             raise UserError(f"{source}: workload.pairs must be [min, max] with 1 <= min <= max")
-        if cfg.window_cycles < 1 or cfg.period_cycles < cfg.window_cycles + 2 or cfg.margin_s <= 0:
-            raise UserError(f"{source}: physical: need window_cycles >= 1, period_cycles >= "
-                            "window_cycles + 2 and margin_s > 0")
+        if not 2 <= cfg.period_cycles <= U32 or not 0 < cfg.lead_s <= 10:
+            raise UserError(f"{source}: physical: need period_cycles in 2..2^32-1 and lead_s in (0, 10]")
+        gone = sorted({"window_cycles", "margin_s"} & set(ph))
+        if gone:
+            raise UserError(f"{source}: physical: {', '.join(gone)} no longer exist (the window is "
+                            "the station's; lead_s replaces the per-round margin)")
+        if (cfg.key is None) != (cfg.allow is None):
+            raise UserError(f"{source}: [security] needs both key and allow (or neither)")
+        from hwctl.transport.security import (
+            load_allowlist,
+            load_keypair,
+            require_curve_off_loopback,
+        )
+
+        if cfg.key is None:
+            require_curve_off_loopback(cfg.listen, False, f"{source}: listen")
+        else:  # read now: a missing or wrong key file is found before anything opens
+            load_keypair(cfg.key)
+            names = set(load_allowlist(cfg.allow).values())
+            missing = sorted({p.name for p in cfg.peers} - names)
+            if missing:
+                raise UserError(f"{source}: [security] allow has no key for peer(s) "
+                                f"{', '.join(missing)}")
+        if any(p.port is not None and not 0 <= p.port <= 255 for p in cfg.peers):
+            raise UserError(f"{source}: peers: port must be in 0..255")
         if vcfg is not None:
             if vcfg.partner not in {p.name for p in cfg.peers}:
                 raise UserError(f"{source}: verification.partner {vcfg.partner!r} is not one of [peers]")
@@ -229,6 +289,13 @@ class NodeConfig:
                 vcfg.core_config()
             except ValueError as exc:
                 raise UserError(f"{source}: verification: {exc}") from None
+        if "bench" in d:  # bench_index fills {n} in a template bench's resource strings
+            from hwctl.instruments.bench import BenchConfig
+
+            idx = d.get("bench_index")
+            if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
+                raise UserError(f"{source}: bench_index must be an integer >= 0")
+            cfg.bench = BenchConfig.from_node_config(source, d, index=idx)
         return cfg
 
     @classmethod
@@ -256,38 +323,30 @@ class RequestRecord:
     t_syn: float | None = None  # last SYN sent (earlier ones were rejected: SYNREJ / NACK)
     t_ack: float | None = None  # SYN -> SYNACK -> ACK done at the initiator
     t_min: float | None = None
-    t_pl_start: float | None = None
+    t_pl_start: float | None = None  # t_min + lead_s: the first SCHEDULE_PAIRS start
     t_finish: float | None = None
     attempts: int = 0
     late: int = 0
     restarts: int = 0  # rounds restarted at both ends (a LATE at either end)
-    herald_ts: list[int] = field(default_factory=list)
+    disagree: int = 0  # pairs not held at both ends (checked once per request; must be 0)
+    herald_ts: list[int] = field(default_factory=list)  # attempt cycle of each pair
 
     @property
     def latency(self) -> float | None:
         return None if self.t_finish is None else self.t_finish - self.t_submit
 
 
-#: kinds of physical-layer disagreement between the two ends of a link (NodeCounters.disagree)
-DISAGREE_KINDS = (
-    "remote_short",  # remote's device had not fired the heralded attempt when the relay came
-    "remote_late",  # remote's device refused the round's start (LATE): it fired nothing
-    "remote_herald",  # remote's own detectors heralded (HERALD_EN should be 0 there)
-    "exhausted",  # a schedule ran out of attempts before the request was done
-    "stale_herald",  # initiator: a herald from a round already aborted/closed (not counted)
-    "late_notice",  # initiator: the remote's LATE for a round already heralded
-)
-
-
 @dataclass
 class NodeCounters:
     requests: int = 0
     completed: int = 0
-    heralds: int = 0
+    heralds: int = 0  # pairs recorded by this node's device (PAIR events, both roles)
     attempts: int = 0  # attempts fired by this node's device (both roles)
-    schedules: int = 0  # SCHEDULE commands accepted by this node's device
+    schedules: int = 0  # SCHEDULE_PAIRS commands accepted by this node's device
     generations: int = 0  # requests this node took part in at the physical layer (both roles)
     late: int = 0
+    exhausted: int = 0  # schedules that ran out of attempts (restarted)
+    late_heralds: int = 0  # BAD_HERALD: heralds still in flight when a schedule ended (refused)
     device_errors: int = 0
     headers: int = 0
     no_slot: int = 0  # ERROR(NO_SLOT): a header came with every slot in use (qubit lost here)
@@ -298,8 +357,13 @@ class NodeCounters:
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0
-    stale_msgs: int = 0  # pl messages for a request no longer running here
-    disagree: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DISAGREE_KINDS, 0))
+    #: messages dropped, by cause (docs/reliability.md): never handled, never fatal
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: messages not sent per peer: the peer is down and its send queue (1000) is full
+    send_dropped: dict[str, int] = field(default_factory=dict)
+    stale_msgs: int = 0  # pl messages / events for a request or round no longer running here
+    pair_checks: int = 0  # requests whose pair lists were compared with the other end
+    disagree: int = 0  # pairs held at one end only (must stay 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,10 +415,9 @@ class PlMsg:
 class NodeService:
     """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
-    def __init__(self, cfg: NodeConfig, *, epoch: float | None = None, rid_base: int = 0,
+    def __init__(self, cfg: NodeConfig, *, rid_base: int = 0,
                  ctx: zmq.asyncio.Context | None = None) -> None:
         self.cfg = cfg
-        self.epoch = time.monotonic() if epoch is None else epoch
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = EspNode(cfg.name, delays)
         self.rng = random.Random(cfg.seed)
@@ -372,10 +435,26 @@ class NodeService:
         self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
-        self._control: int | None = None  # last CONTROL value written
-        self._margin = cfg.margin_s  # adaptive scheduling margin (doubles on LATE, decays back)
-        self._stash: deque = deque()  # events taken out of order while waiting for a DONE
+        self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
+        self._pl_done: deque[int] = deque(maxlen=1024)  # requests finished here
+        self._peer_names = {p.name for p in cfg.peers}
+        self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
+        self._last_drop_log = -1e9
+        self._curve = None  # CurveServer of the listener (hwctl.transport.security)
+        self._curve_ctx: zmq.asyncio.Context | None = None
+        #: crash-safe results (hwctl.results.ResultsWriter), set by ``hwctl node --out``
+        self.results = None
+        self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
+        self._rows_written: set[int] = set()
+        self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
+        self._pairs_peer: dict[int, list] = {}
+        self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
+        self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
+        #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
+        self.clock_sync = ""
         self.error: BaseException | None = None
+        self.bench: Bench | None = None  # open instruments, when cfg.bench
+        self.bench_snapshot: dict | None = None  # identity/settings/readings at start, for the run
         # verification
         v = cfg.verification
         self.vcore = VerificationCore(v.core_config()) if v is not None else None
@@ -389,7 +468,8 @@ class NodeService:
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
-        return time.monotonic() - self.epoch
+        """Node time: seconds since the shared epoch (:mod:`hwctl.timebase`)."""
+        return timebase.seconds()
 
     def device_cycle_at(self, t: float) -> int:
         """Device cycle at node time ``t`` (see :class:`DeviceClock`)."""
@@ -402,14 +482,35 @@ class NodeService:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
-        """Open the backend by URL (or adopt an open ``backend``) and the ZeroMQ sockets."""
+        """Open the bench (apply its settings, snapshot), the backend by URL (or adopt an open
+        ``backend``) and the ZeroMQ sockets."""
+        if self.cfg.bench is not None and self.bench is None:
+            from hwctl.instruments.bench import start_bench
+
+            self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
-        t_before = self.now()
-        c = await self.backend.time()
-        self.clock = DeviceClock(c, (t_before + self.now()) / 2, float(self.backend.clock_hz))
-        self._router = self.ctx.socket(zmq.ROUTER)
+        await self._sync_clock()
+        keys = allow = None
+        if self.cfg.key is not None:
+            from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
+
+            keys, allow = load_keypair(self.cfg.key), load_allowlist(self.cfg.allow)
+            missing = self._peer_names - set(allow.values())
+            if missing:
+                await self.backend.close()
+                raise UserError(f"node {self.cfg.name}: [security] allow has no key for "
+                                f"peer(s) {', '.join(sorted(missing))}")
+            # the listener's own context: the ZAP handler (allowlist) is per context
+            self._curve_ctx = zmq.asyncio.Context()
+            self._curve = CurveServer(self._curve_ctx, keys, allow)
+            self._router = self._curve_ctx.socket(zmq.ROUTER)
+            self._curve.secure(self._router)
+        else:
+            self._router = self.ctx.socket(zmq.ROUTER)
         self._router.linger = 0
+        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
+        self._router.setsockopt(zmq.RCVHWM, 1000)
         try:
             self._router.bind(self.cfg.listen)
         except zmq.ZMQError as exc:
@@ -418,9 +519,33 @@ class NodeService:
         for p in self.cfg.peers:
             s = self.ctx.socket(zmq.DEALER)
             s.linger = 0
+            s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
+            if keys is not None and allow is not None:
+                from hwctl.transport.security import secure_client
+
+                secure_client(s, keys, next(k for k, n in allow.items() if n == p.name))
             s.connect(p.endpoint)
             self._out[p.name] = s
+
+    async def _sync_clock(self) -> None:
+        """Put the device on the shared reference (docs/physical-layer.md section 1)."""
+        b = self.backend
+        assert b is not None
+        hz = float(b.clock_hz)
+        t0 = self.now()
+        c = await b.time()
+        t1 = self.now()
+        mid = (t0 + t1) / 2
+        if abs(c / hz - mid) <= max(CLOCK_TOLERANCE_S, t1 - t0):
+            self.clock, self.clock_sync = DeviceClock(0, 0.0, hz), "shared"
+            return
+        try:
+            await b.time_set(round(self.now() * hz), 0)
+            self.clock, self.clock_sync = DeviceClock(0, 0.0, hz), "time_set"
+        except DeviceError:  # a v2 device: map its counter instead
+            self.clock, self.clock_sync = DeviceClock(c, mid, hz), "mapped"
+        log.info("%s: device clock %s", self.cfg.name, self.clock_sync)
 
     async def run(self) -> None:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
@@ -450,10 +575,19 @@ class NodeService:
         self._stop.set()
 
     async def close(self) -> None:
+        if self.bench is not None:
+            self.bench.close()
+            self.bench = None
         if self.backend is not None:
             await self.backend.close()
         for s in [*self._out.values(), *([self._router] if self._router else [])]:
             s.close(0)
+        if self._curve is not None:
+            self._curve.stop()
+            self._curve = None
+        if self._curve_ctx is not None:
+            self._curve_ctx.term()
+            self._curve_ctx = None
 
     # ------------------------------------------------------------------ requests
     def submit(self, remote: str, pairs: int, fidelity: float | None = None) -> Request:
@@ -463,17 +597,35 @@ class NodeService:
         self.records[req.rid] = RequestRecord(req.rid, req.initiator, req.remote, req.pairs,
                                               req.fidelity, req.t)
         self.counters.requests += 1
+        self._finished[req.rid] = asyncio.Event()
         self._apply(self.core.submit(req, req.t))
         return req
 
     async def _workload(self, peer: str) -> None:
-        """ESP §VI-B-style workload on one edge: one request at a time, exponential back-off."""
+        """ESP §VI-B-style workload on one edge: one request at a time, exponential back-off.
+        Rule "node": this node initiates every request (each end of an edge runs one). Rule
+        "edge" (the simulator's, sim.network): per edge one request at a time with a random
+        initiator, back-off from the previous completion; both ends draw the same sequence from
+        an RNG seeded by (seed, edge), so they agree without messages."""
         lo, hi = self.cfg.pairs
+        if self.cfg.rule == "edge":
+            u, v = sorted((self.cfg.name, peer))
+            rng = random.Random(f"{self.cfg.seed}:{u}-{v}")
+            while True:
+                await asyncio.sleep(rng.expovariate(1.0 / self.cfg.mean_backoff))
+                initiator = u if rng.random() < 0.5 else v
+                pairs = rng.randint(lo, hi)
+                if initiator == self.cfg.name:
+                    req = self.submit(peer, pairs)
+                    await self._finished[req.rid].wait()
+                    del self._finished[req.rid]
+                else:  # the peer's request on this edge: wait until it finished here
+                    await self._remote_done(peer).get()
         while True:
             await asyncio.sleep(self.rng.expovariate(1.0 / self.cfg.mean_backoff))
             req = self.submit(peer, self.rng.randint(lo, hi))
-            while self.records[req.rid].t_finish is None:
-                await asyncio.sleep(0.005)
+            await self._finished[req.rid].wait()
+            del self._finished[req.rid]
 
     # ------------------------------------------------------------------ core actions
     def _apply(self, actions: list) -> None:
@@ -494,48 +646,168 @@ class NodeService:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
+                self._row_ready(rec.rid, completed=True)
+                ev = self._finished.get(rec.rid)
+                if ev is not None:
+                    ev.set()
         self._timer_wake.set()
 
     def _send(self, peer: str, kind: bytes, payload: bytes) -> None:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+        try:
+            sock.send_multipart([kind, payload], zmq.NOBLOCK)
+        except zmq.Again:  # peer down and its queue full: counted, never silent
+            self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
+            return
         self.counters.msgs_out += 1
-        sock.send_multipart([kind, payload], zmq.NOBLOCK)
 
     def _send_pl(self, peer: str, **d: object) -> None:
         self._send(peer, K_PL, json.dumps(d).encode())
 
     async def _rx_loop(self) -> None:
+        """Every received message is checked and handled on its own: a bad, forged, unexpected
+        or excess message is counted by cause (``counters.dropped``) and dropped; no input from
+        the network ends the service (docs/reliability.md)."""
         assert self._router is not None
         while True:
-            ident, *parts = await self._router.recv_multipart()
+            frames = await self._router.recv_multipart(copy=False)
             self.counters.msgs_in += 1
-            if len(parts) != 2:
-                self.counters.bad_msgs += 1
-                continue
-            kind, payload = parts
-            src = ident.decode(errors="replace")
             try:
-                if kind == K_ESP:
-                    msg = EspMessage.from_bytes(payload)
-                    self._apply(self.core.receive(msg, self.now()))
-                elif kind == K_PL:
-                    d = json.loads(payload)
-                    if not isinstance(d, dict) or not isinstance(d.get("rid"), int):
-                        raise ValueError("pl message without rid")
-                    if d["rid"] == self._pl_rid or self._pl_rid is None:
-                        self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
-                    else:
-                        self.counters.stale_msgs += 1
-                elif kind == K_VRF and self.vcore is not None and src == self.partner:
-                    self.vcore.handle_message(payload, self.device_now())
-                    self._vrf_apply()
-                else:
-                    self.counters.bad_msgs += 1
-            except (ValueError, KeyError, VerificationProtocolError) as exc:
-                self.counters.bad_msgs += 1
-                log.warning("%s: bad message from %r: %s", self.cfg.name, ident, exc)
+                cause = self._rx_one(frames)
+            except Exception as exc:  # the last line of defence: a bug must not end the node
+                cause = f"error_{type(exc).__name__}"
+                if self._drop_log_ok():
+                    log.warning("%s: message dropped (%s: %s)", self.cfg.name,
+                                type(exc).__name__, exc)
+            if cause:
+                self._drop(cause)
+
+    def _drop(self, cause: str) -> None:
+        d = self.counters.dropped
+        d[cause] = d.get(cause, 0) + 1
+        self.counters.bad_msgs += 1
+
+    def _drop_log_ok(self) -> bool:
+        now = self.now()
+        if now - self._last_drop_log >= 1.0:  # counted always, logged at most once a second
+            self._last_drop_log = now
+            return True
+        return False
+
+    def _rx_one(self, frames: list) -> str | None:
+        """Check and handle one message; returns the cause when it is dropped."""
+        if len(frames) != 3:
+            return "bad_parts"
+        src = self._sender(frames)
+        if src is None:
+            return "unknown_peer"
+        if not self._rate_ok(src):
+            return "rate_limited"
+        kind, payload = frames[1].bytes, frames[2].bytes
+        if kind == K_ESP:
+            try:
+                msg = EspMessage.from_bytes(payload)
+            except ValueError:  # bad layout, or a request the core's types refuse
+                return "esp_malformed"
+            if msg.src != src:
+                return "esp_forged_src"  # a peer speaking for another node
+            if msg.dst != self.cfg.name:
+                return "esp_wrong_dst"
+            if msg.kind is MsgType.ACK and (not math.isfinite(msg.t_min)
+                                            or abs(msg.t_min - self.now()) > MAX_CLOCK_GAP_S):
+                return "esp_bad_time"  # only ACK carries t_min (others send 0.0)
+            r = msg.request
+            if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
+                                      and {r.initiator, r.remote} == {src, self.cfg.name}):
+                return "esp_bad_request"
+            try:
+                acts = self.core.receive(msg, self.now())
+            except ProtocolViolation:  # out of turn for the core's state: refused by the core
+                return "esp_protocol_violation"
+            self._apply(acts)
+        elif kind == K_PL:
+            try:
+                d = json.loads(payload)
+            except ValueError:
+                return "pl_not_json"
+            cause = self._check_pl(d)
+            if cause:
+                return cause
+            rid = d["rid"]
+            if "pairs" in d:
+                if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
+                    return "pl_pairs_table_full"
+                self._check_pairs(rid, theirs=d["pairs"])
+            elif rid == self._pl_rid:
+                self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
+            elif rid in self._pl_done:
+                self.counters.stale_msgs += 1
+            else:  # before our StartAttempts for it
+                early = self._pl_early.get(rid)
+                if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:
+                    return "pl_early_table_full"
+                if early is not None and len(early) >= 8:
+                    return "pl_early_full"
+                self._pl_early.setdefault(rid, []).append({**d, "_src": src})
+        elif kind == K_VRF and self.vcore is not None and src == self.partner:
+            self.vcore.handle_message(payload, self.device_now())
+            self._vrf_apply()
+        else:
+            return "unexpected_kind"
+        return None
+
+    def _sender(self, frames: list) -> str | None:
+        """The peer a message is from: the name the allowlist gives its CurveZMQ key when the
+        listener runs CURVE (identity = key), else the routing id it chose; None when that is not
+        a configured peer."""
+        if self._curve is not None:
+            from hwctl.transport.security import user_id
+
+            name = self._curve.peer_name(user_id(frames[-1]))
+        else:
+            name = frames[0].bytes.decode(errors="replace")
+        return name if name in self._peer_names else None
+
+    def _rate_ok(self, src: str) -> bool:
+        """Token bucket per peer: RX_RATE messages/s sustained, RX_BURST at once."""
+        now = self.now()
+        tokens, last = self._rx_tokens.get(src, (RX_BURST, now))
+        tokens = min(RX_BURST, tokens + (now - last) * RX_RATE)
+        if tokens < 1.0:
+            self._rx_tokens[src] = (tokens, now)
+            return False
+        self._rx_tokens[src] = (tokens - 1.0, now)
+        return True
+
+    def _check_pl(self, d: object) -> str | None:
+        """Shape and ranges of a ``pl`` message (see :meth:`_generate`)."""
+        if not isinstance(d, dict):
+            return "pl_not_object"
+        rid = d.get("rid")
+        if type(rid) is not int or not 0 <= rid < 2**63:
+            return "pl_bad_rid"
+        keys = set(d) - {"rid"}
+        if keys == {"pairs"}:
+            p = d["pairs"]
+            if not isinstance(p, list) or len(p) > 1000 or not all(
+                    isinstance(x, list) and len(x) == 3
+                    and all(type(v) is int and 0 <= v < 2**64 for v in x) for x in p):
+                return "pl_bad_pairs"
+        elif keys == {"late"}:
+            if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
+                return "pl_bad_round"
+        elif keys == {"restart", "start"}:
+            if type(d["restart"]) is not int or not 1 <= d["restart"] <= 10**6:
+                return "pl_bad_round"
+            t = d["start"]
+            if type(t) not in (int, float) or not math.isfinite(t) \
+                    or abs(t - self.now()) > MAX_CLOCK_GAP_S:
+                return "pl_bad_start"
+        else:
+            return "pl_bad_shape"
+        return None
 
     async def _timer_loop(self) -> None:
         while True:
@@ -692,8 +964,8 @@ class NodeService:
 
     # ------------------------------------------------------------------ physical layer
     async def _event_pump(self) -> None:
-        """Device events: HEADERs to the verification core, the rest to the running generation;
-        errors are counted, never dropped."""
+        """Device events: HEADERs to the verification core, PAIR/DONE/LATE to the running
+        generation; errors are counted, never dropped."""
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
@@ -706,6 +978,10 @@ class NodeService:
                     self.counters.no_slot += 1  # that qubit is lost here: a gap for the core
                 elif ev.code == ErrorCode.BAD_HEADER:
                     self.counters.bad_headers += 1
+                elif ev.code == ErrorCode.BAD_HERALD:
+                    # a herald for an attempt after the last pair (still in flight at COMPLETE)
+                    # or for an aborted round: refused by the device at both ends alike
+                    self.counters.late_heralds += 1
                 else:
                     self.counters.device_errors += 1
                     log.warning("%s: device error %s", self.cfg.name, ev)
@@ -716,204 +992,176 @@ class NodeService:
         while True:
             req, peer, t_min = await self._pl_queue.get()
             self._pl_rid = req.rid
+            for d in self._pl_early.pop(req.rid, []):
+                self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
             self.counters.generations += 1
             try:
-                if req.initiator == self.cfg.name:
-                    await self._station(req, peer, t_min)
-                else:
-                    await self._follow(req, peer, t_min)
+                await self._generate(req, peer, t_min)
             finally:
                 self._pl_rid = None
+                self._pl_done.append(req.rid)
 
-    async def _set_station(self, station: bool) -> None:
-        """CONTROL.HERALD_EN = 1 at the station's device (initiator), 0 at the remote's."""
-        assert self.backend is not None
-        want = (1 << ControlBit.HEADER_EN) | ((1 << ControlBit.HERALD_EN) if station else 0)
-        if self._control != want:
-            await self.backend.write_reg(Reg.CONTROL, want)
-            self._control = want
+    def _remote_done(self, peer: str) -> asyncio.Queue[int]:
+        """Requests of ``peer`` on our edge that finished here (for the "edge" workload rule)."""
+        return self._remote_q.setdefault(peer, asyncio.Queue())
 
-    async def _schedule(self, t: float) -> int | None:
-        """SCHEDULE(cycle of node time ``t``, 2^32-1 attempts); the t_start cycle, None if NAKed."""
+    def _port(self, peer: str) -> int:
+        for p in self.cfg.peers:
+            if p.name == peer:
+                return p.port if p.port is not None else sorted(q.name for q in self.cfg.peers).index(peer)
+        raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+
+    async def _schedule(self, t: float, pairs: int, port: int) -> int:
+        """SCHEDULE_PAIRS from the device cycle of shared time ``t``; the t_start cycle."""
         b = self.backend
         assert b is not None
         tc = self.clock.cycle_at(t)
-        try:
-            await b.schedule(tc, U32, self.cfg.period_cycles, self.cfg.window_cycles)
-        except DeviceError as exc:
-            self.counters.device_errors += 1
-            log.warning("%s: %s", self.cfg.name, exc)
-            return None
+        await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
         self.counters.schedules += 1
         return tc
 
-    def _disagree(self, kind: str, detail: str = "") -> None:
-        self.counters.disagree[kind] += 1
-        log.info("%s: physical-layer disagreement: %s %s", self.cfg.name, kind, detail)
+    async def _generate(self, req: Request, peer: str, t_min: float) -> None:
+        """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-    async def _next(self):
-        """Next item of the running generation: stashed first, then device events / pl messages."""
-        if self._stash:
-            return self._stash.popleft()
-        return await self._events.get()
-
-    async def _abort_done(self, wait_s: float = 0.002) -> int | None:
-        """After an ABORT: attempts fired by the aborted schedule, from its DONE(ABORTED).
-
-        ABORT of a schedule that had not started (still queued) emits no DONE: then None after
-        ``wait_s``. The device sends the DONE right after the ABORT's ACK, so normally it is
-        already queued here. Other items met meanwhile are stashed for :meth:`_next`."""
-        t_end = time.monotonic() + wait_s
-        while True:
-            try:
-                ev = self._events.get_nowait()
-            except asyncio.QueueEmpty:
-                if time.monotonic() >= t_end:
-                    return None
-                await asyncio.sleep(0.0002)
-                continue
-            if isinstance(ev, Done) and ev.reason == DoneReason.ABORTED:
-                return ev.attempts
-            self._stash.append(ev)
-
-    def _late(self) -> None:
-        self._margin = min(2 * self._margin, MAX_MARGIN_S)
-
-    async def _station(self, req: Request, peer: str, t_min: float) -> None:
-        """Initiator: its device models the heralding station. Runs rounds until ``req.pairs``
-        heralds. Every round's start (node time) is decided here and sent to the remote first
-        (``pl`` message ``{rid, round, start}``, with the previous round's herald)."""
+        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead_s)`` (the same ``t_min`` from
+        ESP, the same device clock), then collect PAIR events until DONE(COMPLETE): the station
+        heralds only attempts both ends fired, and both get every herald at the same cycle, so
+        both record the same pairs. A LATE at either end (that end fired nothing, so no pair
+        exists anywhere) restarts the request at both ends from a start the initiator chooses
+        (``pl`` messages ``{rid, late: round}`` to the initiator, ``{rid, restart: round, start}``
+        to the remote); the late end's round is aborted. Afterwards each end sends its pair list
+        ``{rid, pairs}`` to the other, which counts any mismatch in ``counters.disagree``."""
         b = self.backend
         assert b is not None
-        rec = self.records[req.rid]
         c = self.counters
-        await self._set_station(True)
-        rnd, pairs, attempts = 0, 0, 0
-        herald: dict | None = None
-        tc: int | None = None
+        initiator = req.initiator == self.cfg.name
+        rec = self.records.get(req.rid) if initiator else None
+        port = self._port(peer)
+        lead = self.cfg.lead_s
+        rnd = 0
+        start = t_min + lead
+        if rec is not None:
+            rec.t_min, rec.t_pl_start = t_min, start
+        tc: int | None = await self._schedule(start, req.pairs, port)
+        pairs: list[tuple[int, int, int]] = []
+        attempts = 0
 
-        async def begin(restart: bool) -> int | None:
-            """Start round ``rnd`` at both ends ``margin`` from now; retry (margin x2) on a NAK."""
-            nonlocal herald
-            if restart:
+        async def restart() -> int:
+            """Initiator: a new round at both ends, far enough ahead for the remote."""
+            nonlocal rnd
+            rnd += 1
+            if rec is not None:
                 rec.restarts += 1
-                self._late()
-            while True:
-                t = max(t_min, self.now()) + self._margin
-                if rec.t_pl_start is None:
-                    rec.t_min, rec.t_pl_start = t_min, t
-                self._send_pl(peer, rid=req.rid, round=rnd, start=t, herald=herald)
-                herald = None
-                tc = await self._schedule(t)
-                if tc is not None:
-                    return tc
-                rec.restarts += 1
-                self._late()
+            t = self.now() + min(lead * 2.0**rnd, MAX_RESTART_LEAD_S)
+            self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
+            await b.abort()
+            return await self._schedule(t, req.pairs, port)
 
-        tc = await begin(False)
-        clean = True  # no LATE in this round
         while True:
-            ev = await self._next()
+            ev = await self._events.get()
             if isinstance(ev, PlMsg):
                 d = ev.d
-                if d.get("rid") != req.rid or not d.get("late"):
-                    c.stale_msgs += 1
-                elif d.get("round") == rnd:
-                    await b.abort()  # the remote cannot fire this round: restart it at both ends
-                    attempts += await self._abort_done() or 0
-                    clean = False
-                    tc = await begin(True)
+                if ev.src != peer:  # a third node meddling with this request
+                    self._drop("pl_not_from_partner")
+                elif initiator and d.get("late") == rnd:
+                    tc, pairs = await restart(), []
+                elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
+                    rnd = d["restart"]
+                    await b.abort()
+                    tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
                 else:
-                    self._disagree("late_notice", f"rid {req.rid} round {d.get('round')}")
-                continue
-            if isinstance(ev, Late):
+                    c.stale_msgs += 1
+            elif isinstance(ev, Pair):
+                if tc is not None and ev.ts >= tc:
+                    pairs.append((ev.ts, ev.attempt, ev.bell))
+                    c.heralds += 1
+                else:
+                    c.stale_msgs += 1
+            elif isinstance(ev, Late):
                 if ev.t_start != tc:
                     continue
-                rec.late += 1
                 c.late += 1
-                clean = False
-                tc = await begin(True)
-                continue
-            if isinstance(ev, Done):
-                if ev.reason == DoneReason.EXHAUSTED:
-                    attempts += ev.attempts
-                    self._disagree("exhausted")
-                    tc = await begin(True)
-                continue
-            if isinstance(ev, Herald):
-                if ev.ts < tc:
-                    self._disagree("stale_herald", f"rid {req.rid}: ts {ev.ts} < t_start {tc}")
-                    continue
-                pairs += 1
-                attempts += ev.attempt + 1
-                rec.herald_ts.append(ev.ts)
-                c.heralds += 1
-                if clean:
-                    self._margin = max(self.cfg.margin_s, 0.98 * self._margin)
-                herald = {"attempt": ev.attempt, "ts": ev.ts}
-                if pairs >= req.pairs:
-                    self._send_pl(peer, rid=req.rid, round=rnd, herald=herald, done=True)
+                if rec is not None:
+                    rec.late += 1
+                tc = None
+                if initiator:
+                    tc, pairs = await restart(), []
+                else:
+                    self._send_pl(peer, rid=req.rid, late=rnd)
+            elif isinstance(ev, Done):
+                attempts += ev.attempts
+                if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
-                rnd += 1
-                clean = True
-                tc = await begin(False)
-        rec.attempts += attempts
+                if ev.reason == DoneReason.EXHAUSTED and tc is not None:
+                    c.exhausted += 1  # 2^32-1 attempts without the pairs: start over
+                    tc = None
+                    if initiator:
+                        tc, pairs = await restart(), []
+                    else:
+                        self._send_pl(peer, rid=req.rid, late=rnd)
         c.attempts += attempts
+        if rec is not None:
+            rec.attempts += attempts
+            rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
+        if not initiator and self.cfg.rule == "edge":
+            self._remote_done(peer).put_nowait(req.rid)
+        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs])
+        self._check_pairs(req.rid, mine=pairs)
 
-    async def _follow(self, req: Request, peer: str, t_min: float) -> None:
-        """Remote: fire the rounds the initiator announces on our device (HERALD_EN = 0). On each
-        announcement ABORT the running round, queue the next, then check from the aborted round's
-        DONE that we fired the heralded attempt; finish on the last herald."""
-        b = self.backend
-        assert b is not None
-        await self._set_station(False)
-        rnd: int | None = None
-        tc: int | None = None
-        active = False
-        while True:
-            ev = await self._next()
-            if isinstance(ev, PlMsg):
-                d = ev.d
-                if d.get("rid") != req.rid:
-                    self.counters.stale_msgs += 1
-                    continue
-                was_active, active = active, False
-                if was_active:
-                    await b.abort()
-                if not d.get("done"):  # queue the next round first: it is on the critical path
-                    rnd = int(d["round"])
-                    tc = await self._schedule(float(d["start"]))
-                    active = tc is not None
-                    if not active:
-                        self._send_pl(peer, rid=req.rid, round=rnd, late=True)
-                fired = (await self._abort_done() or 0) if was_active else 0
-                self.counters.attempts += fired
-                h = d.get("herald")
-                if h is not None and fired < int(h["attempt"]) + 1:
-                    self._disagree("remote_short", f"rid {req.rid}: fired {fired}, heralded "
-                                   f"attempt {h['attempt']}")
-                if d.get("done"):
-                    break
-            elif isinstance(ev, Late):
-                if ev.t_start == tc and active:
-                    active = False
-                    self.counters.late += 1
-                    self._disagree("remote_late", f"rid {req.rid} round {rnd}")
-                    self._send_pl(peer, rid=req.rid, round=rnd, late=True)
-            elif isinstance(ev, Herald):
-                self._disagree("remote_herald")
-                active = False
-            elif isinstance(ev, Done) and ev.reason == DoneReason.EXHAUSTED:
-                self.counters.attempts += ev.attempts
-                self._disagree("exhausted")
-                active = False
-        self._apply(self.core.attempts_finished(req.rid, self.now()))
+    def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
+        """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
+        appear at both ends with the same attempt cycle, attempt number and Bell state."""
+        if mine is not None:
+            self._pairs_mine[rid] = [tuple(x) for x in mine]
+        if theirs is not None:
+            self._pairs_peer[rid] = [tuple(x) for x in theirs]
+        if rid in self._pairs_mine and rid in self._pairs_peer:
+            self._row_ready(rid, checked=True)  # after the counts below (call_soon)
+            a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
+            bad = len(a ^ b)
+            self.counters.pair_checks += 1
+            if bad:
+                self.counters.disagree += bad
+                rec = self.records.get(rid)
+                if rec is not None:
+                    rec.disagree += bad
+                log.error("%s: request %d: %d pair(s) not held at both ends", self.cfg.name, rid, bad)
 
     # ------------------------------------------------------------------ results
+    def _row_ready(self, rid: int, *, completed: bool = False, checked: bool = False) -> None:
+        """A request's row goes to the results writer once it is completed *and* its pair lists
+        were compared (``disagree`` final): at most ~1 s of rows is lost on a crash."""
+        if self.results is None or rid not in self.records:
+            return
+        st = self._row_state.setdefault(rid, [False, False])
+        st[0] |= completed
+        st[1] |= checked
+        if st[0] and st[1]:
+            del self._row_state[rid]
+            self._rows_written.add(rid)
+            # after the current handler: _check_pairs updates the record's disagree first
+            asyncio.get_running_loop().call_soon(self._write_row, rid)
+
+    def _write_row(self, rid: int) -> None:
+        if self.results is not None:
+            self.results.append(self._row(self.records[rid]))
+
+    @staticmethod
+    def _row(r: RequestRecord) -> dict:
+        d = asdict(r)
+        d["latency"] = r.latency
+        d["herald_ts"] = list(r.herald_ts)
+        return d
+
+    def unwritten_rows(self) -> list[dict]:
+        """Rows the results writer has not had yet (open requests, unchecked pair lists)."""
+        return [self._row(r) for rid, r in self.records.items() if rid not in self._rows_written]
+
     def snapshot(self) -> dict:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
+        d["clock_sync"] = self.clock_sync
         if self.backend is not None:
             d["link"] = self.backend.health()
         v = self.verification_summary()
@@ -931,8 +1179,20 @@ class NodeService:
         return rows
 
 
+#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter
+def requests_schema():
+    import pyarrow as pa
+
+    f, i, s = pa.float64(), pa.int64(), pa.string()
+    return pa.schema([("rid", i), ("initiator", s), ("remote", s), ("pairs", i), ("fidelity", f),
+                      ("t_submit", f), ("t_syn", f), ("t_ack", f), ("t_min", f),
+                      ("t_pl_start", f), ("t_finish", f), ("latency", f), ("attempts", i),
+                      ("late", i), ("restarts", i), ("disagree", i),
+                      ("herald_ts", pa.list_(pa.uint64()))])
+
+
 def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None) -> Path:
+                  pairs: list[dict] | None = None, *, requests: bool = True) -> Path:
     """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
     with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
     import pyarrow as pa
@@ -942,10 +1202,12 @@ def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests
     path = out / f"{name}.parquet"
     cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
             "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
-            "herald_ts"]
-    table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
-                     {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows], pa.list_(pa.uint64()))})
-    pq.write_table(table, path)
+            "disagree", "herald_ts"]
+    if requests:  # (hwctl node --out writes them incrementally: hwctl.results)
+        table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
+                         {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows],
+                                                pa.list_(pa.uint64()))})
+        pq.write_table(table, path)
     if pairs is not None:
         pq.write_table(pa.table({
             "node": pa.array([r["node"] for r in pairs], pa.string()),
@@ -976,8 +1238,13 @@ def code_version() -> str:
 # ---------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="node TOML file (see `pydoc hwctl.node`)")
-    parser.add_argument("--duration", type=float, default=None, help="override the config's duration (s)")
-    parser.add_argument("--out", default=None, help="write requests.parquet and meta JSON here")
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="override the config's duration (s)")
+    parser.add_argument("--out", type=argtypes.out_dir, default=None,
+                        help="write requests.parquet and meta JSON here")
+    parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
+                                                             what="--report-every"), default=2.0,
+                        help="seconds between status lines on stderr (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -990,12 +1257,26 @@ def run(args: argparse.Namespace) -> int:
         cfg.out = args.out
     console = Console(stderr=True)
 
+    writer = None
+    if cfg.out:
+        from hwctl.results import ResultsWriter
+
+        writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
+                               {"source": "node", "node": cfg.name, "version": code_version()})
+        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
+                      f"second), final Parquet when the node stops", soft_wrap=True)
+
     async def main() -> NodeService:
         node = NodeService(cfg)
+        node.results = writer
         await node.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
+            loop.add_signal_handler(sig, node.stop)
         console.print(f"[green]node {cfg.name}[/] on {cfg.listen}, backend {cfg.backend}, "
-                      f"peers {', '.join(p.name for p in cfg.peers)}")
-        reporter = asyncio.create_task(_report(node, console))
+                      f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
+                      f"{node.clock_sync}", soft_wrap=True)
+        reporter = asyncio.create_task(_report(node, console, args.report_every))
         try:
             await node.run()
         finally:
@@ -1004,24 +1285,34 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         node = asyncio.run(main())
-    except LinkError as exc:
-        raise UserError(f"link failed: {exc}") from None
-    console.print(f"node {cfg.name}: {node.snapshot()}")
-    if cfg.out:
-        path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
-                                                  "counters": node.snapshot()}, Path(cfg.out), cfg.name,
-                             pairs=node.pair_rows() if node.vcore is not None else None)
-        console.print(f"results: {path}")
+    except BaseException as exc:
+        if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
+            writer.abandon()
+            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+        if isinstance(exc, LinkError):
+            raise UserError(f"link failed: {exc}") from None
+        raise
+    console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
+    if writer is not None:
+        path = writer.close(final_rows=node.unwritten_rows())
+        write_results([], {"config": asdict(cfg), "version": code_version(),
+                           "run_id": writer.run_id, "results": str(path),
+                           "counters": node.snapshot(), "instruments": node.bench_snapshot},
+                      Path(cfg.out), path.name.removesuffix(".parquet"),
+                      pairs=node.pair_rows() if node.vcore is not None else None, requests=False)
+        console.print(f"results: {path}", soft_wrap=True)
     return 0
 
 
-async def _report(node: NodeService, console) -> None:
+async def _report(node: NodeService, console, every: float = 2.0) -> None:
+    """One status line per ``every`` seconds: ``NAME: done/requests requests, ...``."""
     while True:
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(every)
         c = node.counters
         v = node.verification_summary()
         vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
                                      f"{v['headers']} headers, discards {v['discards']}")
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
-                      f"{sum(c.disagree.values())} PL disagreements{vtxt}, state "
-                      f"{node.core.state.value}, link {node.backend.stats.as_dict() if node.backend else {}}")
+                      f"{c.disagree} PL disagreements{vtxt}, state "
+                      f"{node.core.state.value}, {c.late} LATE, link "
+                      f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True)

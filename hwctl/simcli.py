@@ -50,7 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"simulated seconds, at most {argtypes.MAX_SIM_S:g} (default 120)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     p.add_argument("--out", type=Path, help="write per-request metrics to this Parquet file")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the figures as one JSON document on stdout (with --table5: the "
+                        "rows, growth fits and, with --sweep-fidelity, the sweep)")
     p.add_argument("--table5", action="store_true",
                    help="run the 14 paper topologies x (DQP, ESP, greedy) at --fidelity and print "
                         "the Table V comparison")
@@ -112,8 +114,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         res.to_parquet(args.out)
     if args.json:
-        print(json.dumps({"topology": name, "protocol": cfg.protocol, "seed": cfg.seed,
-                          **res.summary}, indent=2))
+        from hwctl.output import print_json
+        from hwctl.schema import SCHEMA_VERSION
+
+        print_json({"schema_version": SCHEMA_VERSION, "topology": name, "nodes": len(res.nodes),
+                    "edges": len(res.edges), "protocol": cfg.protocol, "fidelity": cfg.fidelity,
+                    "duration_s": cfg.duration, "seed": cfg.seed, **res.summary,
+                    "wall_s": res.wall_seconds, "out": str(args.out) if args.out else None})
     else:
         print(f"{name} ({len(res.nodes)} nodes, {len(res.edges)} edges), {cfg.protocol.upper()}, "
               f"F = {cfg.fidelity}, {cfg.duration:g} s simulated, seed {cfg.seed}")
@@ -197,8 +204,10 @@ def _progress(enabled: bool):
         return _NoBar()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from hwctl.output import stderr_console
+
     return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
+                    TimeElapsedColumn(), transient=True, console=stderr_console())
 
 
 def format_table5(rows: list[dict[str, Any]]) -> str:
@@ -265,6 +274,23 @@ def _table5(args: argparse.Namespace) -> int:
     rows = table5_rows(args.fidelity, args.duration, args.seed, args.jobs, not args.no_greedy,
                        args.out_dir, progress=True)
     wall = time.perf_counter() - t0
+    sweep = fidelity_sweep(args.duration, args.seed, args.jobs, progress=True) \
+        if args.sweep_fidelity else None
+    if args.out_dir:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        (args.out_dir / "table5.json").write_text(json.dumps(rows, indent=2))
+        plot_fig8(rows, args.out_dir / "fig8.png")
+        if sweep is not None:
+            (args.out_dir / "fidelity_sweep.json").write_text(json.dumps(sweep, indent=2))
+            plot_fig11(sweep, args.out_dir / "fig11.png")
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json({"fidelity": args.fidelity, "duration_s": args.duration, "seed": args.seed,
+                    "rows": rows, "growth": growth_lines(rows), "fidelity_sweep": sweep,
+                    "runs": len(rows), "wall_s": wall,
+                    "out_dir": str(args.out_dir) if args.out_dir else None})
+        return 0
     print(f"Table V: F = {args.fidelity}, {args.duration:g} s simulated per run, seed {args.seed}")
     print(format_table5(rows))
     print("Paper (Table V, K2 row, the calibration point): DQP 18.82 ms / 13.89 ms, "
@@ -273,16 +299,10 @@ def _table5(args: argparse.Namespace) -> int:
         print(line)
     print(f"{len(rows)} runs in {wall:.1f} s wall on {args.jobs} worker(s)")
     if args.out_dir:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        (args.out_dir / "table5.json").write_text(json.dumps(rows, indent=2))
-        plot_fig8(rows, args.out_dir / "fig8.png")
         print(f"per-run Parquet files, table5.json and fig8.png written to {args.out_dir}")
-    if args.sweep_fidelity:
-        sweep = fidelity_sweep(args.duration, args.seed, args.jobs, progress=True)
+    if sweep is not None:
         print(format_sweep(sweep))
         if args.out_dir:
-            (args.out_dir / "fidelity_sweep.json").write_text(json.dumps(sweep, indent=2))
-            plot_fig11(sweep, args.out_dir / "fig11.png")
             print(f"fidelity_sweep.json and fig11.png written to {args.out_dir}")
     return 0
 

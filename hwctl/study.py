@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot create output directory {out}: {exc}") from None
     from rich.progress import Progress
 
-    with Progress(transient=False) as progress:
+    from hwctl.output import stderr_console
+
+    with Progress(transient=False, console=stderr_console()) as progress:
         task = progress.add_task("verification study", total=None)
 
         def tick(total: int, label: str) -> None:

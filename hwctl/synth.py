@@ -24,7 +24,23 @@ from pathlib import Path
 from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
-RTL_DIR = Path(__file__).resolve().parents[1] / "fpga" / "rtl"
+
+def find_rtl_dir() -> Path:
+    """Where the Verilog sources are: ``fpga/rtl`` of the source checkout this package sits in,
+    else the copy installed with the wheel as the data package ``hwctl/rtl`` (setup.py maps it).
+
+    The checkout comes first so a worktree on ``PYTHONPATH`` never synthesizes another checkout's
+    (e.g. an editable install's) RTL."""
+    here = Path(__file__).resolve().parent
+    repo = here.parent / "fpga" / "rtl"
+    for candidate in (repo, here / "rtl"):
+        if any(candidate.glob("*.v")):
+            return candidate
+    return repo
+
+
+#: the RTL that ``hwctl synth`` synthesizes (:func:`find_rtl_dir`)
+RTL_DIR = find_rtl_dir()
 
 
 @dataclass(frozen=True)
@@ -291,18 +307,13 @@ def run(args: argparse.Namespace) -> int:
                                         for k, (u, a) in res.resources.items()},
                           "commands": res.commands}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from hwctl.output import fit_table, stdout_console
 
-    table = Table(title=f"top on {res.device}")
-    table.add_column("resource")
-    table.add_column("used", justify="right")
-    table.add_column("available", justify="right")
-    table.add_column("%", justify="right")
-    for cell, (used, avail) in res.resources.items():
-        table.add_row(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
-    console = Console()
-    console.print(table)
+    console = stdout_console()
+    rows = [(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
+            for cell, (used, avail) in res.resources.items()]
+    console.print(fit_table(("resource", "used", "available", "%"), rows,
+                            title=f"top on {res.device}", width=min(console.width, 200)))
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
     console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "

@@ -1,6 +1,6 @@
 """Discrete-event network simulator that drives the real sans-IO protocol cores.
 
-The simulator replaces the node service and the FPGA backend (shared/design.md): control messages
+The simulator replaces the node service and the FPGA backend (docs/esp.md "How the cores are driven"): control messages
 are delivered after the fibre delay of their path, the physical layer samples the generation time
 of a request from :mod:`hwctl.physics.heralding` (one event per request, not one per 500 ns cycle),
 and the workload is the ESP paper's (§VI-B, Table IV): for every edge, one request at a time from a
@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import math
 import random
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +40,6 @@ from typing import Any
 
 import networkx as nx
 
-from hwctl import __version__
 from hwctl.physics import fibre, heralding
 from hwctl.protocols.base import (
     AbortAttempts,
@@ -135,12 +132,13 @@ class SimResult:
     events: int
     messages: int
     wall_seconds: float = 0.0
-    summary: dict[str, float] = field(default_factory=dict)
+    #: figures of the run; counts (requests, open_requests, pairs, messages) are ints
+    summary: dict[str, float | int] = field(default_factory=dict)
 
     def completed(self) -> list[RequestRecord]:
         return [r for r in self.records if r.done]
 
-    def compute_summary(self) -> dict[str, float]:
+    def compute_summary(self) -> dict[str, float | int]:
         done = self.completed()
         lat = [r.t_finish - r.t_request for r in done]
         n = len(lat)
@@ -148,9 +146,9 @@ class SimResult:
         jitter = math.sqrt(sum((x - mean) ** 2 for x in lat) / n) if n else math.nan
         pairs = sum(r.pairs for r in done)
         self.summary = {
-            "requests": float(n),
-            "open_requests": float(sum(1 for r in self.records if not r.done and not r.expired)),
-            "expired_requests": float(sum(1 for r in self.records if r.expired)),
+            "requests": n,
+            "open_requests": sum(1 for r in self.records if not r.done and not r.expired),
+            "expired_requests": sum(1 for r in self.records if r.expired),
             "mean_latency_ms": mean * 1e3,
             "jitter_ms": jitter * 1e3,
             "mean_scaled_latency_ms": (sum(x / r.pairs for x, r in zip(lat, done, strict=True)) / n
@@ -160,8 +158,8 @@ class SimResult:
             "mean_queue_ms": (sum(r.pl_start - r.t_request for r in done) / n * 1e3)
             if n else math.nan,
             "throughput_per_edge_s": pairs / (len(self.edges) * self.config.duration),
-            "pairs": float(pairs),
-            "messages": float(self.messages),
+            "pairs": pairs,
+            "messages": self.messages,
         }
         return self.summary
 
@@ -189,36 +187,20 @@ class SimResult:
                                                  strict=True)]
         return cols
 
-    def metadata(self) -> dict[str, str]:
-        return {
-            "hwctl_version": __version__,
-            "git_rev": _git_rev(),
-            "topology": self.topology,
-            "edges": json.dumps(self.edges),
-            "config": json.dumps(asdict(self.config)),
-            "summary": json.dumps(self.summary or self.compute_summary()),
-        }
+    def metadata(self) -> dict[str, Any]:
+        """The run's metadata in the shared schema (:func:`hwctl.schema.run_metadata`)."""
+        from hwctl import schema
+
+        return schema.run_metadata("sim", asdict(self.config), seed=self.config.seed,
+                                   summary=self.summary or self.compute_summary(),
+                                   topology=self.topology, edges=self.edges)
 
     def to_parquet(self, path: str | Path) -> Path:
-        """Store per-request metrics with the run's parameters, seed and code version."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        """Store per-request metrics with the run's parameters, seed and code version, in the
+        shared schema (hwctl.schema, docs/data.md)."""
+        from hwctl import schema
 
-        table = pa.table(self.columns())
-        table = table.replace_schema_metadata(self.metadata())
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
-        return path
-
-
-def _git_rev() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return schema.write(path, "requests", "sim", self.columns(), self.metadata())
 
 
 class NetworkSim:

@@ -10,7 +10,7 @@ import pytest
 from hwctl.cli import main
 
 
-@pytest.mark.parametrize("transport", ["pty", "zmq", "inproc"])
+@pytest.mark.parametrize("transport", ["pty", "inproc"])
 def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None:
     out = tmp_path / "demo"
     rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
@@ -23,14 +23,20 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
         assert len(r["herald_ts"]) == r["pairs"] and r["latency"] > 0
     meta = json.loads((out / "requests.meta.json").read_text())
     assert meta["topology"] == [["A", "B"]] and meta["version"]
-    assert set(meta["twins"]) == {"A", "B"} and meta["twins"]["A"]["p_photon"] > 0
+    assert set(meta["twins"]) == {"A", "B"} and meta["lab"]["p_photon"] > 0
+    assert set(meta["lab"]["stations"]) == {"A-B"}
+    st = meta["lab"]["station_counters"]["A-B"]
+    assert st["CNT_HERALD"] > 0 and st["CNT_MARKS"] > 0
     for node in meta["nodes"].values():
         assert node["link"]["rx_frame_errors"] == 0 and node["link"]["events_lost"] == 0
     assert (out / "demo.png").stat().st_size > 1000
-    # both ends fired: each twin's node sent SCHEDULEs, as initiator and as remote
+    # both ends fired: each node sent SCHEDULE_PAIRS, as initiator and as remote; every pair is
+    # held at both ends (pair lists compared per request)
     for node in meta["nodes"].values():
         assert node["schedules"] > 0 and node["generations"] > 0 and node["attempts"] > 0
-        assert node["device_errors"] == 0 and node["disagree"]["remote_herald"] == 0
+        assert node["device_errors"] == 0 and node["disagree"] == 0 and node["pair_checks"] > 0
+        assert node["clock_sync"] == "shared"
+    assert sum(r["disagree"] for r in t) == 0
     # pair verification A-B next to ESP: one shared source, same pairs at both ends
     ver = meta["verification"]
     assert ver["pairs"] == [["A", "B"]] and set(ver["sources"]) == {"A-B"}

@@ -178,9 +178,11 @@ def test_parquet_has_metrics_and_run_parameters(tmp_path) -> None:
     path = res.to_parquet(tmp_path / "run.parquet")
     table = pq.read_table(path)
     assert {"latency_s", "scaled_latency_s", "busy_s", "queue_s", "pairs"} <= set(table.column_names)
-    meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
-    cfg = json.loads(meta["config"])
+    meta = {k.decode(): json.loads(v) for k, v in table.schema.metadata.items()
+            if k != b"ARROW:schema"}
+    cfg = meta["parameters"]
     assert cfg["seed"] == 2 and cfg["protocol"] == "esp" and meta["topology"] == "K3"
+    assert meta["seed"] == 2 and meta["source"] == "sim" and meta["schema"] == "hwctl.requests"
     assert table.num_rows == len(res.records)
 
 

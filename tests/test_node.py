@@ -1,4 +1,5 @@
-"""Node service: two ESP nodes over ZeroMQ on loopback, each driving its own twin by URL."""
+"""Node service: two ESP nodes over ZeroMQ on loopback, each driving its node device of a lab twin
+(node devices + heralding station on the shared clock) by URL."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import socket
 
 import pytest
 
+from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import NodeConfig, NodeService, write_results
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.serve import PtyTwinServer
+from sim import topologies
+from sim.twin.lab import Lab, LabServer
 
 
 def free_port() -> int:
@@ -52,36 +54,51 @@ def _check(na: NodeService, nb: NodeService) -> None:
     done = [r for n in (na, nb) for r in n.records.values() if r.t_finish is not None]
     assert done
     for r in done:
-        assert len(r.herald_ts) == r.pairs  # exactly the requested pairs, each a device herald
+        assert len(r.herald_ts) == r.pairs  # exactly the requested pairs, each a device PAIR
         assert r.t_syn is not None and r.t_ack is not None and r.t_syn <= r.t_ack <= r.t_finish
         assert r.attempts >= r.pairs and r.latency > 0
-        assert r.herald_ts == sorted(r.herald_ts)
+        assert r.herald_ts == sorted(r.herald_ts) and r.disagree == 0
     for n in (na, nb):
-        assert n.counters.bad_msgs == 0 and n.counters.device_errors == 0
+        c = n.counters
+        assert c.bad_msgs == 0 and c.device_errors == 0 and c.disagree == 0
         assert n.backend.stats.events_lost == 0 and n.backend.stats.timeouts == 0
+        assert n.clock_sync == "shared"  # the lab's devices count the shared reference
+    # every completed request's pair lists were compared at both ends (the last may be in flight)
+    assert na.counters.pair_checks + nb.counters.pair_checks >= 2 * (len(done) - 1)
 
 
-def test_two_nodes_in_process_twins() -> None:
-    a, b = pair_configs("twin://?mode=realtime&p=0.02&seed=1", "twin://?mode=realtime&p=0.02&seed=2")
-    na, nb = asyncio.run(run_pair(a, b, until_completed=12))
+def k2_lab(p: float = 0.02, seed: int = 3) -> Lab:
+    return Lab(topologies.by_name("K2"), p_photon=p, seed=seed, start=timebase.cycle_now())
+
+
+def test_two_nodes_on_the_lab_over_pty(tmp_path) -> None:
+    with LabServer(k2_lab()) as srv:
+        a, b = pair_configs(srv.urls["A"], srv.urls["B"])
+        na, nb = asyncio.run(run_pair(a, b, until_completed=8))
+    assert srv.error is None
     _check(na, nb)
     # both ends generated requests and the contention was resolved by ESP, not by luck
     assert na.counters.completed > 0 and nb.counters.completed > 0
-
-
-def test_two_nodes_over_pty_serial(tmp_path) -> None:
-    ta = PtyTwinServer(TwinModel(TwinConfig(p_photon=0.02, seed=3)), mode="realtime")
-    tb = PtyTwinServer(TwinModel(TwinConfig(p_photon=0.02, seed=4)), mode="realtime")
-    with ta, tb:
-        a, b = pair_configs(ta.url, tb.url)
-        na, nb = asyncio.run(run_pair(a, b, until_completed=6))
-    _check(na, nb)
     rows = na.result_rows() + nb.result_rows()
     path = write_results(rows, {"test": True}, tmp_path)
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
     assert t.num_rows == len(rows) and t.schema.field("herald_ts").type.value_type.bit_width == 64
+    assert set(t.column("disagree").to_pylist()) <= {0}
+
+
+def test_late_end_restarts_both_ends() -> None:
+    """A lead shorter than the host -> device latency makes the first schedules LATE: the
+    initiator restarts the request at both ends, pairs still agree."""
+    with LabServer(k2_lab(p=0.05, seed=4)) as srv:
+        a, b = pair_configs(srv.urls["A"], srv.urls["B"])
+        for c in (a, b):
+            c.lead_s = 1e-6
+        na, nb = asyncio.run(run_pair(a, b, until_completed=4))
+    _check(na, nb)
+    assert na.counters.late + nb.counters.late > 0
+    assert sum(r.restarts for n in (na, nb) for r in n.records.values()) > 0
 
 
 def test_config_errors_are_one_line(tmp_path) -> None:

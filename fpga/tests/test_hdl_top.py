@@ -217,11 +217,16 @@ async def top_headers_and_event_overflow(dut) -> None:
     assert not host.errors
 
 
+#: node registers of wire v3 that this RTL does not implement yet (issue 13, RTL half)
+V3_PENDING = frozenset({Reg.QUBITS, Reg.N_PORTS, Reg.HERALD_WAIT, Reg.ERR_HERALD, Reg.CNT_PAIRS})
+
+
 def random_command(rng: random.Random) -> bytes | Message:
     """A command whose response does not depend on timing (no valid SCHEDULE, no TIME)."""
     k = rng.randrange(10)
     if k == 0:
-        return RegRead(rng.choice([*range(0x11), 0x3F, 0xFF]))
+        # v3 node registers the RTL does not implement yet answer differently on the twin
+        return RegRead(rng.choice([*(a for a in range(0x20) if a not in V3_PENDING), 0x3F, 0xFF]))
     if k == 1:
         addr = rng.choice([Reg.CONTROL, Reg.SCRATCH, Reg.SCRATCH, Reg.ID, Reg.ERR_CRC, 0x0E])
         value = rng.randrange(8) if addr == Reg.CONTROL else rng.getrandbits(32)

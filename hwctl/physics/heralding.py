@@ -10,7 +10,7 @@ efficiency eta (emission, fibre, coupling, detector), a single click at H herald
     F        ~= 1 - alpha                  (the two-photon term is the infidelity)
 
 so a request for fidelity F sets alpha = 1 - F (Hermans et al., NJP 25 013011 (2023), the ESP
-paper's ref. [14]; shared/design.md). One attempt per physical-layer cycle; the cycle is uniform in
+paper's ref. [14]; docs/esp.md "Physics and the one calibration"). One attempt per physical-layer cycle; the cycle is uniform in
 [450, 550] ns (Table IV), drawn per attempt. The number of attempts to the first success is
 geometric, so a request of p pairs needs a sum of p geometric numbers of attempts; the simulator
 samples that sum directly (one event per request) instead of simulating every 500 ns cycle. The last
@@ -130,3 +130,20 @@ def mean_generation_time(pairs: float, fidelity: float, eta: float | None = None
                          link_length_m: float = LINK_LENGTH_M) -> float:
     """Analytic mean of :func:`sample_generation_time`."""
     return pairs * CYCLE_MEAN / success_probability(fidelity, eta) + herald_flight(link_length_m)
+
+
+def outcome_probs(p_photon: float, dark_prob: float) -> tuple[float, float, float, float]:
+    """Detector outcome of one detection window at the heralding station (single-click scheme,
+    ESP paper §II-B): a heralding photon reaches one of the two detectors with probability
+    ``p_photon`` (~ 2*alpha*eta, :func:`success_probability`), equally likely either one; each
+    detector adds a dark click with probability ``dark_prob`` per window. Returns P(no click),
+    P(only detector 0), P(only detector 1), P(both). Exactly one click is a herald (the detector
+    names the Bell state: 0 = Psi+, 1 = Psi-); a dark-count herald is a false herald, as on
+    hardware. The one place the twin's node and station models take their detector physics from."""
+    p, d = p_photon, dark_prob
+    if not (0.0 <= p <= 1.0 and 0.0 <= d <= 1.0):
+        raise ValueError(f"p_photon and dark_prob must be in [0, 1] (got {p}, {d})")
+    only = 0.5 * p * (1 - d) + (1 - p) * d * (1 - d)
+    both = p * d + (1 - p) * d * d
+    none = (1 - p) * (1 - d) ** 2
+    return none, only, only, both

@@ -39,7 +39,9 @@ from hwctl.wire import (
     RegValue,
     RegWrite,
     Schedule,
+    SchedulePairs,
     Time,
+    TimeSet,
     TimeValue,
     encode,
 )
@@ -188,6 +190,17 @@ class Backend:
     async def schedule(self, t_start: int, count: int, period: int, window: int) -> None:
         """Queue ``count`` attempts from device cycle ``t_start`` (DeviceError on NAK)."""
         await self._ok(Schedule(t_start, count, period, window))
+
+    async def schedule_pairs(self, t_start: int, count: int, period: int, pairs: int,
+                             port: int) -> None:
+        """SCHEDULE_PAIRS (wire v3): attempts on herald port ``port`` from device cycle
+        ``t_start`` until ``pairs`` pairs are recorded (DeviceError on NAK)."""
+        await self._ok(SchedulePairs(t_start, count, period, pairs, port))
+
+    async def time_set(self, ts: int, mode: int = 0) -> None:
+        """TIME_SET (wire v3): load the device counter with ``ts`` now (mode 0) or at the next
+        sync_i edge (mode 1). DeviceError(BAD_OPCODE) from a device without it."""
+        await self._ok(TimeSet(ts, mode))
 
     async def abort(self) -> None:
         await self._ok(Abort())

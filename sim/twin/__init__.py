@@ -2,6 +2,8 @@
 
 - :mod:`sim.twin.model`   sans-IO, cycle-level model (bytes in, bytes out, advance_to(cycle))
 - :mod:`sim.twin.header`  midpoint header bytes / line waveform for test benches
+- :mod:`sim.twin.station` sans-IO heralding station (docs/physical-layer.md section 2)
+- :mod:`sim.twin.lab`     node devices + stations of a topology on one clock, served on ptys
 - :mod:`sim.twin.serve`   drivers: virtual or real time, in-process, pseudo-terminal, ZeroMQ;
                           also the ``hwctl twin`` subcommand
 """

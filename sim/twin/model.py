@@ -35,7 +35,7 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
 
-Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and design.md): per attempt a
+Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and docs/twin.md "Physics"): per attempt a
 heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
 equally likely either one, and each detector adds a dark click with probability ``dark_prob`` per
 window. Exactly one detector clicking is a herald (a dark-count herald is a false herald, which is
@@ -49,6 +49,7 @@ on how the caller slices time, so a run is reproducible in virtual time.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections import deque
@@ -78,13 +79,16 @@ from hwctl.wire import (
     Late,
     Message,
     Nak,
+    Pair,
     Reg,
     RegRead,
     RegValue,
     RegWrite,
     Schedule,
+    SchedulePairs,
     StatusBit,
     Time,
+    TimeSet,
     TimeValue,
     encode,
 )
@@ -108,7 +112,11 @@ _COUNTERS = (
     Reg.CNT_ATTEMPTS,
     Reg.CNT_HEADERS,
     Reg.EVT_LOST,
+    Reg.ERR_HERALD,
+    Reg.CNT_PAIRS,
 )
+#: event fields that carry device time (translated by the TIME_SET offset)
+_TIME_FIELDS = ("ts", "t_start", "now")
 
 
 @dataclass(slots=True)
@@ -145,6 +153,12 @@ class TwinConfig:
     #: CONTROL after reset
     control_reset: int = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
     seed: int = 0
+    #: memory qubits per SCHEDULE_PAIRS schedule (QUBITS register; 6 in the ESP paper, Table IV)
+    qubits: int = 6
+    #: herald ports (hl_i / trig_o pairs; N_PORTS register)
+    n_ports: int = 4
+    #: HERALD_WAIT after reset: cycles to wait for heralds in flight after the last attempt
+    herald_wait: int = 4000
 
     def __post_init__(self) -> None:
         for name in ("p_photon", "dark_prob", "header_arrival", "header_corrupt"):
@@ -153,6 +167,8 @@ class TwinConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         if self.sched_fifo_depth < 1 or self.event_fifo_depth < 1 or not 1 <= self.n_slots <= 65535:
             raise ValueError("FIFO depths must be >= 1 and n_slots in 1..65535 (u16 slot field)")
+        if not 1 <= self.qubits <= 255 or not 1 <= self.n_ports <= 255 or self.herald_wait < 0:
+            raise ValueError("qubits and n_ports must be in 1..255 (u8 fields), herald_wait >= 0")
         if self.header_period < 0 or (self.header_seed is not None and self.header_seed < 0) \
                 or self.header_arm < 0:
             raise ValueError("header_period, header_seed and header_arm must be >= 0")
@@ -177,12 +193,11 @@ class TwinConfig:
         return cls(p_photon=p, dark_prob=d, **kw)
 
     def outcome_probs(self) -> tuple[float, float, float, float]:
-        """P(no click), P(only det0), P(only det1), P(both) for one attempt."""
-        p, d = self.p_photon, self.dark_prob
-        only0 = 0.5 * p * (1 - d) + (1 - p) * d * (1 - d)
-        both = p * d + (1 - p) * d * d
-        none = (1 - p) * (1 - d) ** 2
-        return none, only0, only0, both
+        """P(no click), P(only det0), P(only det1), P(both) for one attempt
+        (:func:`hwctl.physics.heralding.outcome_probs`)."""
+        from hwctl.physics.heralding import outcome_probs
+
+        return outcome_probs(self.p_photon, self.dark_prob)
 
 
 @dataclass(slots=True)
@@ -207,6 +222,49 @@ class _Run:
 
     def t(self, k: int) -> int:
         return self.e.t_start + k * self.e.period
+
+
+@dataclass(slots=True)
+class _PairsEntry:
+    t_start: int
+    count: int
+    period: int
+    pairs: int
+    port: int
+
+
+@dataclass(slots=True)
+class _PairsRun:
+    """A running SCHEDULE_PAIRS schedule (docs/physical-layer.md section 3)."""
+
+    e: _PairsEntry
+    last_k: int = -1  # attempt of the last recorded pair
+    n_pairs: int = 0
+
+    @property
+    def t_last(self) -> int:
+        return self.e.t_start + (self.e.count - 1) * self.e.period
+
+    def fired(self, now: int) -> int:
+        """Attempts fired by cycle ``now`` (t_k <= now)."""
+        if now < self.e.t_start:
+            return 0
+        return min(self.e.count, (now - self.e.t_start) // self.e.period + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A change of a node's fire program on one port, for the station of that port's link
+    (``TwinModel.programs`` when ``export_programs`` is set): ``start`` (attempts at
+    ``t_start + k*period``, k < count) at cycle ``cycle``, or ``stop`` (nothing fires after
+    ``cycle``)."""
+
+    kind: str  # "start" | "stop"
+    cycle: int
+    port: int
+    t_start: int = 0
+    period: int = 0
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +297,15 @@ class TwinModel:
         self._scratch = 0
         self._last_seq: int | None = None
         self._last_resp = b""
-        self._fifo: deque[_Entry] = deque()
+        self._fifo: deque[_Entry | _PairsEntry] = deque()
         self._run: _Run | None = None
+        self._prun: _PairsRun | None = None
+        self._herald_wait = self.cfg.herald_wait
+        self._offset = 0  # device time - internal time (TIME_SET)
+        self._sync_armed: int | None = None  # TIME_SET mode 1: ts loaded at the next sync edge
+        #: set by a lab: fire-program changes are appended to ``programs`` for its stations
+        self.export_programs = False
+        self.programs: list[Program] = []
         self._clicks: list[tuple[int, int]] = []  # injected (cycle, detector), unsorted
         self._slots = [False] * self.cfg.n_slots  # allocated?
         self._free_heap = list(range(self.cfg.n_slots))  # free slots; lowest first (a heap)
@@ -290,6 +355,8 @@ class TwinModel:
         cands = []
         if self._run is not None:
             cands.append(self._run.end)
+        if self._prun is not None:
+            cands.append(max(self.now, self._prun.t_last + self._herald_wait))
         if self._hdr_next is not None:
             cands.append(self._hdr_next)
         if self._tx_cur is not None:
@@ -331,21 +398,60 @@ class TwinModel:
             return self._scratch
         if a == Reg.STATUS:
             return (
-                (self._run is not None) << StatusBit.RUNNING
+                (self._run is not None or self._prun is not None) << StatusBit.RUNNING
                 | (len(self._fifo) >= self.cfg.sched_fifo_depth) << StatusBit.SCHED_FULL
                 | (bool(self._ev_q) or self._lost_pending > 0) << StatusBit.EVT_PENDING
             )
         if a == Reg.SLOTS_FREE:
             return self._n_free
+        if a == Reg.QUBITS:
+            return self.cfg.qubits
+        if a == Reg.N_PORTS:
+            return self.cfg.n_ports
+        if a == Reg.HERALD_WAIT:
+            return self._herald_wait
         v = self._regs[a]
         run = self._run
         if run is not None and a in (Reg.CNT_ATTEMPTS, Reg.CNT_BOTH):
             v += self._partial(run, a)
+        if self._prun is not None and a == Reg.CNT_ATTEMPTS:
+            v += self._prun.fired(self.now)
         return v & U32
 
     @property
     def running(self) -> bool:
-        return self._run is not None
+        return self._run is not None or self._prun is not None
+
+    def device_time(self, cycle: int | None = None) -> int:
+        """Device counter value (after TIME_SET) at internal cycle ``cycle`` (default now)."""
+        return ((self.now if cycle is None else cycle) + self._offset) & U64
+
+    def sync_edge(self) -> None:
+        """A rising edge on ``sync_i`` at ``now``: an armed TIME_SET mode 1 loads its value."""
+        if self._sync_armed is not None:
+            self._offset = self._sync_armed - self.now
+            self._sync_armed = None
+
+    def inject_herald(self, port: int, t: int, bell: int, *, corrupt: bool = False) -> None:
+        """A herald frame on ``hl_i[port]`` whose last stop bit is sampled at ``now``: attempt
+        cycle ``t`` (internal time, the lab's shared clock), Bell state ``bell``; ``corrupt``
+        models a bad CRC or framing (docs/physical-layer.md section 3)."""
+        run = self._prun
+        ok = (not corrupt and run is not None and run.e.port == port and t >= run.e.t_start
+              and (t - run.e.t_start) % run.e.period == 0)
+        k = (t - run.e.t_start) // run.e.period if ok and run is not None else -1
+        if not ok or run is None or k >= run.fired(self.now) or k <= run.last_k:
+            self._bump(Reg.ERR_HERALD)
+            self._emit(Error(int(ErrorCode.BAD_HERALD), self._regs[Reg.ERR_HERALD]))
+            return
+        qubit = run.n_pairs
+        run.n_pairs += 1
+        run.last_k = k
+        self._bump(Reg.CNT_PAIRS)
+        self._emit(Pair(t & U64, k & U32, bell & 0xFF, qubit, port))
+        if run.n_pairs >= run.e.pairs:
+            self._end_pairs(run, DoneReason.COMPLETE)
+            self._pump()
 
     @property
     def decoder_stats(self):
@@ -370,7 +476,7 @@ class TwinModel:
             self._respond(seq, Nak(msg.OPCODE, int(ErrorCode.BAD_OPCODE)))
             return
         self._respond(seq, self._execute(msg))
-        if isinstance(msg, Schedule):
+        if isinstance(msg, Schedule | SchedulePairs):
             self._pump()
 
     def _respond(self, seq: int, msg: Message) -> None:
@@ -389,6 +495,8 @@ class TwinModel:
         if isinstance(msg, RegWrite):
             if msg.addr == Reg.SCRATCH:
                 self._scratch = msg.value
+            elif msg.addr == Reg.HERALD_WAIT:
+                self._herald_wait = msg.value
             elif msg.addr == Reg.CONTROL:
                 if msg.value >> ControlBit.CLEAR_COUNTERS & 1:
                     for r in _COUNTERS:
@@ -403,7 +511,25 @@ class TwinModel:
             if len(self._fifo) >= self.cfg.sched_fifo_depth:
                 self._bump(Reg.ERR_OVERFLOW)
                 return Nak(op, int(ErrorCode.OVERFLOW))
-            self._fifo.append(_Entry(msg.t_start, msg.count, msg.period, msg.window))
+            self._fifo.append(_Entry(msg.t_start - self._offset, msg.count, msg.period, msg.window))
+            return Ack(op)
+        if isinstance(msg, SchedulePairs):
+            if (msg.count == 0 or msg.period < 2 or msg.pairs == 0 or msg.pairs > self.cfg.qubits
+                    or msg.port >= self.cfg.n_ports):
+                return Nak(op, int(ErrorCode.BAD_ARG))
+            if len(self._fifo) >= self.cfg.sched_fifo_depth:
+                self._bump(Reg.ERR_OVERFLOW)
+                return Nak(op, int(ErrorCode.OVERFLOW))
+            self._fifo.append(_PairsEntry(msg.t_start - self._offset, msg.count, msg.period,
+                                          msg.pairs, msg.port))
+            return Ack(op)
+        if isinstance(msg, TimeSet):
+            if msg.mode > 1:
+                return Nak(op, int(ErrorCode.BAD_ARG))
+            if msg.mode == 0:
+                self._offset = msg.ts - self.now
+            else:
+                self._sync_armed = msg.ts
             return Ack(op)
         if isinstance(msg, Abort):
             self._fifo.clear()
@@ -413,6 +539,8 @@ class TwinModel:
                 self._commit(run, fired, closed=self._closed(run))
                 self._run = None
                 self._emit(Done(self.now, (run.base + fired) & U32, int(DoneReason.ABORTED)))
+            if self._prun is not None:
+                self._end_pairs(self._prun, DoneReason.ABORTED)
             return Ack(op)
         if isinstance(msg, Free | FreeMask):
             if isinstance(msg, Free):
@@ -430,20 +558,35 @@ class TwinModel:
             self._n_free += len(named)
             return Ack(op)
         if isinstance(msg, Time):
-            return TimeValue(self.now)
+            return TimeValue(self.device_time())
         return Nak(op, int(ErrorCode.BAD_OPCODE))  # pragma: no cover - all commands handled
 
     # ------------------------------------------------------------------ scheduler
     def _pump(self) -> None:
         """Pop FIFO entries while idle: LATE ones are refused, the first on-time one starts."""
-        while self._run is None and self._fifo:
+        while self._run is None and self._prun is None and self._fifo:
             e = self._fifo.popleft()
             if e.t_start < self.now:
                 self._bump(Reg.ERR_LATE)
-                self._emit(Late(e.t_start, self.now))
+                self._emit(Late(e.t_start & U64, self.now))
+                continue
+            if isinstance(e, _PairsEntry):
+                self._prun = _PairsRun(e)
+                if self.export_programs:
+                    self.programs.append(Program("start", self.now, e.port, e.t_start, e.period,
+                                                 e.count))
                 continue
             self._run = run = _Run(e)
             self._new_block(run)
+
+    def _end_pairs(self, run: _PairsRun, reason: DoneReason) -> None:
+        """End the SCHEDULE_PAIRS schedule at ``now``: DONE(now, attempts fired, reason)."""
+        fired = run.fired(self.now)
+        self._bump(Reg.CNT_ATTEMPTS, fired)
+        self._prun = None
+        if self.export_programs:
+            self.programs.append(Program("stop", self.now, run.e.port))
+        self._emit(Done(self.now, fired & U32, int(reason)))
 
     def _new_block(self, run: _Run) -> None:
         # blocks grow geometrically (BLOCK_MIN, x4, ... BLOCK) so a short schedule draws little;
@@ -574,6 +717,9 @@ class TwinModel:
 
     # ------------------------------------------------------------------ transmit
     def _emit(self, msg: Message) -> None:
+        if self._offset:
+            msg = dataclasses.replace(msg, **{f: (getattr(msg, f) + self._offset) & U64
+                                              for f in _TIME_FIELDS if hasattr(msg, f)})
         seq = self._ev_seq
         self._ev_seq = (seq + 1) & 0xFF
         if len(self._ev_q) >= self.cfg.event_fifo_depth:
@@ -619,6 +765,10 @@ class TwinModel:
         run = self._run
         if run is not None and run.end == self.now:
             self._end_of_block(run)
+        prun = self._prun
+        if prun is not None and prun.t_last + self._herald_wait <= self.now:
+            self._end_pairs(prun, DoneReason.EXHAUSTED)
+            self._pump()
         if self._hdr_next is not None and self._hdr_next == self.now:
             self._header_tick()
         self._tx_kick()

@@ -1,0 +1,208 @@
+"""Per-request physical layer in the devices (issue 13): the hardware-in-the-loop path against
+the protocol it runs.
+
+1. ``hwctl demo`` 2x2 (default workload: F = 0.75, 1-6 pairs per request, per edge one request
+   at a time with a random initiator and a 50 ms exponential back-off after each completion,
+   which is the simulator's rule; pty links, verification on), ``DEMO_S`` seconds: mean request
+   latency. Baseline in the same run: ``hwctl sim --topology 2x2 --protocol esp`` on the same
+   workload (120 simulated s). Goal: ratio <= 1.15. The remaining overhead is broken down per
+   request: waiting for the ESP lock (submit -> SYN, shared with the simulator's queueing), ESP
+   handshake (SYN -> ACK over ZeroMQ), t_min lead (``lead_s``), and the generation's excess over
+   its own attempts (attempts x 500 ns + herald flight): event loop, LATE restarts.
+2. Separately started ``hwctl node`` processes, one per node of 2x2, on a ``hwctl twin --lab 2x2``
+   process, each started 0.5 s after the previous: LATE schedules (restarts) after each node's
+   first request. Goal: 0. Their mean latency is printed next to the simulator's and next to the
+   in-process demo of part 1 (same workload: the figures should agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEMO_S = 30.0
+PROC_REQUESTS = 25  # per node, in part 2
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
+
+
+def _sim_latency_ms(topology: str, seed: int = 1) -> float:
+    from sim import topologies
+    from sim.network import SimConfig, simulate
+
+    res = simulate(topologies.by_name(topology), SimConfig(protocol="esp", duration=120.0, seed=seed),
+                   topology)
+    return res.compute_summary()["mean_latency_ms"]
+
+
+def _breakdown(rows: list[dict], period_s: float = 500e-9, herald_s: float = 14.2e-6) -> dict:
+    done = [r for r in rows if r["latency"] is not None]
+
+    def mean(f) -> float:
+        return 1e3 * statistics.fmean(f(r) for r in done)
+
+    return {
+        "latency": mean(lambda r: r["latency"]),
+        "queue (submit->SYN)": mean(lambda r: r["t_syn"] - r["t_submit"]),
+        "handshake (SYN->ACK)": mean(lambda r: r["t_ack"] - r["t_syn"]),
+        "ACK->t_min": mean(lambda r: r["t_min"] - r["t_ack"]),
+        "t_min lead": mean(lambda r: r["t_pl_start"] - r["t_min"]),
+        "generation": mean(lambda r: r["t_finish"] - r["t_pl_start"]),
+        "generation excess": mean(lambda r: r["t_finish"] - r["t_pl_start"]
+                                  - r["attempts"] / 2 * period_s - herald_s),
+        "restarts/request": statistics.fmean(r["restarts"] for r in done) / 1e3 * 1e3,
+        "requests": float(len(done)),
+    }
+
+
+def bench_demo(duration: float = DEMO_S) -> list[dict]:
+    import asyncio
+
+    from hwctl import demo
+    from sim import topologies
+
+    ap = argparse.ArgumentParser()
+    demo.add_arguments(ap)
+    with tempfile.TemporaryDirectory() as out:
+        args = ap.parse_args(["--duration", str(duration), "--no-plot", "--out", out])
+        res = asyncio.run(demo.run_demo(topologies.by_name("2x2"), args, None))
+    rows = res["rows"]
+    b = _breakdown(rows)
+    dis = sum(n["disagree"] for n in res["meta"]["nodes"].values())
+    sim = _sim_latency_ms("2x2")
+    ratio = b["latency"] / sim
+    out = [dict(name="demo 2x2 mean latency vs sim 2x2 ESP", value=b["latency"], unit="ms",
+                baseline=sim, ratio=ratio, goal="ratio <= 1.15", met=ratio <= 1.15),
+           dict(name="demo 2x2 pair disagreements", value=float(dis), unit="pairs", baseline=0.0,
+                ratio=0.0, goal="== 0", met=dis == 0)]
+    for k, v in b.items():
+        if k != "latency":
+            out.append(dict(name=f"  demo 2x2 {k}", value=v,
+                            unit="" if k in ("requests", "restarts/request") else "ms",
+                            baseline=0.0, ratio=0.0, goal="(info)", met=True))
+    return out
+
+
+# ---------------------------------------------------------------------------- separate processes
+class _Proc:
+    def __init__(self, args: list[str]) -> None:
+        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        self.p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        for s in (self.p.stdout, self.p.stderr):
+            threading.Thread(target=lambda s=s: [self.lines.put(x.rstrip()) for x in s],
+                             daemon=True).start()
+
+    def wait_line(self, pat: str, timeout: float = 120.0) -> str:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            try:
+                line = self.lines.get(timeout=1.0)
+            except queue.Empty:
+                if self.p.poll() is not None:
+                    break
+                continue
+            if re.match(pat, line):
+                return line
+        raise RuntimeError(f"no line matching {pat!r}")
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_processes(topology: str = "2x2", skew: float = 0.5, requests: int = PROC_REQUESTS,
+                  seed: int = 1) -> list[dict]:
+    """A lab twin process and one ``hwctl node`` process per node, started ``skew`` s apart;
+    the demo's workload (edge rule); stopped once every node initiated ``requests``."""
+    from hwctl.physics import heralding
+    from sim import topologies
+
+    g = topologies.by_name(topology)
+    names = sorted(g.nodes)
+    tmp = Path(tempfile.mkdtemp(prefix="hwctl-bench-node-"))
+    p = heralding.success_probability(0.75)
+    lab = _Proc(["twin", "--lab", topology, "--p-photon", repr(p), "--seed", str(seed),
+                 "--link-dir", str(tmp / "lab")])
+    procs: list[_Proc] = []
+    try:
+        urls = dict(lab.wait_line(r"^[A-Z]+ serial://").split() for _ in names)
+        ports = {n: _free_port() for n in names}
+        for n in names:
+            peers = "".join(f'[peers.{m}]\nendpoint = "tcp://127.0.0.1:{ports[m]}"\n'
+                            for m in sorted(g.neighbors(n)))
+            (tmp / f"{n}.toml").write_text(
+                f'name = "{n}"\nlisten = "tcp://127.0.0.1:{ports[n]}"\nbackend = "{urls[n]}"\n'
+                f'out = "{tmp / "out"}"\n{peers}'
+                f'[workload]\nfidelity = 0.75\npairs = [1, 6]\nmean_backoff = 0.05\n'
+                f'seed = {seed}\nrule = "edge"\n')
+        for i, n in enumerate(names):
+            if i:
+                time.sleep(skew)
+            procs.append(_Proc(["node", "--config", str(tmp / f"{n}.toml"), "--report-every", "0.5"]))
+        for pr in procs:
+            while True:
+                m = REPORT.match(pr.wait_line(REPORT.pattern))
+                if m and int(m[3]) >= requests:
+                    break
+    finally:
+        for pr in procs:
+            pr.stop()
+        lab.stop()
+    import pyarrow.parquet as pq
+
+    rows, metas = [], {}
+    for n in names:
+        rows += pq.read_table(tmp / "out" / f"{n}.parquet").to_pylist()
+        metas[n] = json.loads((tmp / "out" / f"{n}.meta.json").read_text())["counters"]
+    done = [r for r in rows if r["latency"] is not None]
+    late_after_first = 0
+    for n in names:
+        mine = sorted((r for r in done if r["initiator"] == n), key=lambda r: r["t_submit"])
+        late_after_first += sum(r["restarts"] for r in mine[1:])
+    return [dict(
+        name=f"{len(names)} node processes ({topology}), {skew} s skew: restarts after 1st request",
+        value=float(late_after_first), unit="restarts", baseline=0.0, ratio=0.0, goal="== 0",
+        met=late_after_first == 0),
+        dict(name=f"  {topology} processes mean latency vs sim {topology}",
+             value=1e3 * statistics.fmean(r["latency"] for r in done), unit="ms",
+             baseline=_sim_latency_ms(topology, seed),
+             ratio=1e3 * statistics.fmean(r["latency"] for r in done) / _sim_latency_ms(topology, seed),
+             goal="(info)", met=True),
+        dict(name=f"  {topology} processes disagreements / clock", unit="pairs",
+             value=float(sum(m["disagree"] for m in metas.values())), baseline=0.0, ratio=0.0,
+             goal="== 0 (" + ",".join(sorted({m['clock_sync'] for m in metas.values()})) + ")",
+             met=sum(m["disagree"] for m in metas.values()) == 0)]
+
+
+def run() -> list[dict]:
+    demo = bench_demo()
+    procs = run_processes("2x2")
+    lat_demo, lat_procs = demo[0]["value"], procs[1]["value"]
+    same = dict(name="  2x2 separate processes vs in-process demo, mean latency", value=lat_procs,
+                unit="ms", baseline=lat_demo, ratio=lat_procs / lat_demo,
+                goal="(info: same figures)", met=True)
+    return demo + procs + [same]

@@ -1,0 +1,165 @@
+"""Terminal output shared by every ``hwctl`` command: logging options, stderr consoles, tables that
+fit the terminal.
+
+Conventions (docs in README "Output and logging"):
+
+* stdout carries results only (tables, summaries, ``--json``), so ``hwctl sim > out.txt`` or
+  ``hwctl sim --json | jq`` get clean data;
+* logs, progress bars and spinners go to stderr (:func:`stderr_console`);
+* ``-v`` (INFO), ``-vv`` (DEBUG) or ``--log-level LEVEL`` on every command select what the
+  ``logging`` loggers of hwctl show, through rich's :class:`~rich.logging.RichHandler` on stderr;
+  the default is WARNING.
+* tables: :func:`fit_table` gives a rich table when it fits the console's width and a compact
+  one-block-per-row layout otherwise (an 80-column terminal never sees ``26/…``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``-v/--verbose`` (repeatable) and ``--log-level`` on ``parser``.
+
+    Defaults are :data:`argparse.SUPPRESS` so the options may be given before or after the
+    subcommand (``hwctl -v sim`` and ``hwctl sim -v``) without the subparser resetting them."""
+    group = parser.add_argument_group("output")
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                       help="show INFO logs on stderr (-vv: DEBUG)")
+    group.add_argument("--log-level", choices=LEVELS, type=str.lower, default=argparse.SUPPRESS,
+                       metavar="LEVEL",
+                       help="log level on stderr: " + ", ".join(LEVELS) + " (default warning; "
+                            "overrides -v)")
+
+
+def add_output_options_tree(parser: argparse.ArgumentParser) -> None:
+    """:func:`add_output_options` on ``parser`` and every nested subcommand parser under it
+    (``hwctl instruments check -v`` works like ``hwctl sim -v``)."""
+    if not any("--log-level" in a.option_strings for a in parser._actions):
+        add_output_options(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                add_output_options_tree(child)
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """The numeric level selected by ``--log-level`` or the ``-v`` count (WARNING by default)."""
+    name = getattr(args, "log_level", None)
+    if name:
+        return int(getattr(logging, name.upper()))
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
+def setup_logging(level: int) -> logging.Handler:
+    """Route the ``hwctl``, ``sim`` and ``firmware`` loggers to a RichHandler on stderr at
+    ``level`` (other libraries' loggers are left alone). Idempotent: a second call replaces the
+    handler it installed before."""
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=stderr_console(), show_path=level <= logging.DEBUG,
+                          rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
+    handler.set_name("hwctl-cli")
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    for name in ("hwctl", "sim", "firmware"):
+        lg = logging.getLogger(name)
+        for old in [h for h in lg.handlers if h.get_name() == "hwctl-cli"]:
+            lg.removeHandler(old)
+        lg.addHandler(handler)
+        lg.setLevel(level)
+    return handler
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr: for progress bars, spinners, live views and logs."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def stdout_console(width: int | None = None) -> Console:
+    """A rich console on stdout for results (no colour codes when stdout is not a terminal)."""
+    from rich.console import Console
+
+    return Console(width=width)
+
+
+def table_width(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    """Characters a rich table with a simple box needs to show every cell on one line: per column
+    the widest cell or header plus two of padding, plus one border per column and one."""
+    widths = [len(c) for c in columns]
+    for row in rows:
+        for k, cell in enumerate(row):
+            widths[k] = max(widths[k], len(cell))
+    return sum(w + 2 for w in widths) + len(widths) + 1
+
+
+def fit_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None,
+              width: int = 80, justify: str = "right") -> RenderableType:
+    """``rows`` under ``columns`` as a rich table when that fits ``width`` (never truncating a
+    cell), else a compact layout: one block per row, the first cell as its heading and the other
+    cells as ``column value`` pairs wrapped to the width."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    if table_width(columns, rows) <= width:
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for row in rows:
+            t.add_row(*row)
+        return t
+    parts: list[Any] = []
+    if title:
+        parts.append(Text(title, style="bold"))
+    for row in rows:
+        line = Text()
+        line.append(f"{columns[0]} {row[0]}", style="bold")
+        for c, cell in zip(columns[1:], row[1:], strict=True):
+            line.append("  ")
+            line.append(f"{c} ", style="dim")
+            line.append(cell)
+        parts.append(line)
+    return Group(*parts)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with proper JSON types: NaN/inf become ``null`` (strict JSON has no NaN), numpy
+    scalars become ints/floats, tuples and sets become lists, dataclasses become objects."""
+    import dataclasses
+    import math
+
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [jsonable(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return jsonable(obj.item())
+    if hasattr(obj, "tolist"):  # numpy array
+        return jsonable(obj.tolist())
+    return str(obj)
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` to stdout as strict JSON (:func:`jsonable`), indented, one document."""
+    import json
+
+    print(json.dumps(jsonable(obj), indent=2, allow_nan=False))

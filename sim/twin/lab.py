@@ -1,0 +1,284 @@
+"""A lab on one clock: the node devices and heralding stations of a topology (sans-IO core and
+its real-time server, ``hwctl twin --lab 2x2``).
+
+:class:`Lab` holds one :class:`~sim.twin.model.TwinModel` per node (its node device: ports in the
+order of the sorted neighbour names) and one :class:`~sim.twin.station.StationModel` per edge,
+at the edge's midpoint (``delay`` = fibre delay of half the edge). Everything runs on one device
+clock: ``lab.now``. A node's fire program on a port goes to the station of that edge (the
+station learns it when the schedule starts, before its first marker arrives); the station's
+heralds reach both ends' ``hl_i`` after the line and fibre time and are fed to the node devices
+at that cycle (docs/physical-layer.md sections 2-3, docs/twin.md "Lab").
+
+    lab = Lab(topologies.by_name("K2"), p_photon=1e-3, seed=1)
+    lab.feed("A", encode(SchedulePairs(...), seq=1)); lab.feed("B", ...)
+    lab.advance_to(lab.now + 10_000_000)
+    frames_a = lab.read("A")
+
+:class:`LabServer` serves every node device of a lab on its own pseudo-terminal (or to in-process
+links) in real time on the shared reference (:mod:`hwctl.timebase`), so node services started
+separately, in any order, see one network of devices on one clock.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import os
+import select
+import threading
+import tty
+from collections.abc import Callable
+
+from hwctl import timebase
+from hwctl.wire import CLOCK_HZ
+from sim.twin.model import TwinConfig, TwinModel
+from sim.twin.station import StationConfig, StationModel
+
+
+class Lab:
+    """Node devices and stations of topology ``g`` on one clock (sans-IO)."""
+
+    def __init__(self, g, *, p_photon: float, dark_prob: float = 0.0, seed: int = 0,
+                 start: int = 0, node_kw: dict[str, dict] | None = None,
+                 station_kw: dict | None = None) -> None:
+        self.g = g
+        self.names = sorted(g.nodes)
+        self.ports = {n: {m: i for i, m in enumerate(sorted(g.neighbors(n)))} for n in self.names}
+        self.nodes: dict[str, TwinModel] = {}
+        for i, n in enumerate(self.names):
+            kw = dict(p_photon=0.0, dark_prob=0.0, seed=seed * 1000 + i,
+                      n_ports=max(1, len(self.ports[n]))) | (node_kw or {}).get(n, {})
+            m = TwinModel(TwinConfig(**kw))
+            m.export_programs = True
+            m.advance_to(start)
+            self.nodes[n] = m
+        self.stations: dict[tuple[str, str], StationModel] = {}
+        for k, (u, v) in enumerate(sorted(tuple(sorted(e)) for e in g.edges)):
+            length = g.edges[u, v].get("length_m", 2000.0)
+            cfg = StationConfig.for_link(length, p_photon=p_photon, dark_prob=dark_prob,
+                                         seed=seed * 7919 + k, **(station_kw or {}))
+            self.stations[u, v] = StationModel(cfg, now=start)
+        self.now = start
+        self._flight: list[tuple[int, int, str, int, int, int]] = []  # (arrive, n, node, port, t, bell)
+        self._n = 0
+
+    # ------------------------------------------------------------------ topology helpers
+    def port(self, node: str, peer: str) -> int:
+        """Herald port of ``node`` towards ``peer``."""
+        return self.ports[node][peer]
+
+    def station(self, u: str, v: str) -> StationModel:
+        return self.stations[min(u, v), max(u, v)]
+
+    # ------------------------------------------------------------------ I/O
+    def feed(self, node: str, data: bytes) -> None:
+        """Host bytes for ``node``'s device, executed at ``now``."""
+        self.nodes[node].feed(data)
+        self._forward(node)
+
+    def read(self, node: str) -> bytes:
+        return self.nodes[node].read()
+
+    # ------------------------------------------------------------------ time
+    def next_deadline(self) -> int | None:
+        c = [d for d in (m.next_deadline() for m in self.nodes.values()) if d is not None]
+        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
+        if self._flight:
+            c.append(self._flight[0][0])
+        return min(c) if c else None
+
+    def advance_to(self, cycle: int) -> None:
+        if cycle < self.now:
+            raise ValueError(f"time runs forward only: now={self.now}, asked {cycle}")
+        while True:
+            d = self.next_deadline()
+            if d is None or d > cycle:
+                break
+            self._step_to(max(d, self.now))
+        self._step_to(cycle)
+
+    def advance(self, cycles: int) -> None:
+        self.advance_to(self.now + cycles)
+
+    def _step_to(self, d: int) -> None:
+        self.now = d
+        for n, m in self.nodes.items():
+            m.advance_to(d)
+            self._forward(n)
+        while self._flight and self._flight[0][0] <= d:
+            _, _, n, port, t, bell = heapq.heappop(self._flight)
+            self.nodes[n].inject_herald(port, t, bell)
+            self._forward(n)
+        for (u, v), s in self.stations.items():
+            s.advance_to(d)
+            for h in s.read():
+                dst = u if h.line == 0 else v
+                peer = v if h.line == 0 else u
+                self._n += 1
+                heapq.heappush(self._flight, (h.arrive, self._n, dst, self.port(dst, peer), h.t, h.bell))
+
+    def _forward(self, node: str) -> None:
+        """The node's fire-program changes to the stations of those ports."""
+        m = self.nodes[node]
+        if not m.programs:
+            return
+        peers = sorted(self.ports[node])
+        for p in m.programs:
+            if p.port >= len(peers):
+                continue  # a port with no link: its trigger reaches no station
+            peer = peers[p.port]
+            st = self.station(node, peer)
+            end = 0 if node < peer else 1
+            if p.kind == "start":
+                st.mark(end, p.t_start, p.period, p.count)
+            else:
+                st.stop(end, p.cycle)
+        m.programs.clear()
+
+
+class LabServer:
+    """Serve a :class:`Lab` in real time on the shared reference: one pseudo-terminal per node
+    device (``urls``), and/or in-process endpoints (:meth:`attach`). A background thread owns the
+    lab; ``lock`` guards it for snapshots."""
+
+    MAX_WAIT = 0.05
+
+    def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
+                 hz: int = CLOCK_HZ) -> None:
+        self.lab = lab
+        self.hz = hz
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._fds: dict[int, str] = {}
+        self._masters: dict[str, int] = {}
+        self._slaves: list[int] = []
+        self._pending: dict[str, bytearray] = {n: bytearray() for n in lab.names}
+        self._inbox: dict[str, bytearray] = {n: bytearray() for n in lab.names}
+        self._sinks: dict[str, Callable[[bytes], None]] = {}
+        self.urls: dict[str, str] = {}
+        self._links: list[str] = []
+        if pty:
+            for n in lab.names:
+                master, slave = os.openpty()
+                tty.setraw(slave)
+                os.set_blocking(master, False)
+                self._masters[n] = master
+                self._fds[master] = n
+                self._slaves.append(slave)
+                path = os.ttyname(slave)
+                if link_dir:
+                    os.makedirs(link_dir, exist_ok=True)
+                    link = os.path.join(link_dir, n)
+                    if os.path.islink(link):
+                        os.unlink(link)
+                    os.symlink(path, link)
+                    self._links.append(link)
+                    path = link
+                self.urls[n] = f"serial://{path}"
+
+    # ------------------------------------------------------------------ in-process endpoints
+    def attach(self, node: str, sink: Callable[[bytes], None]) -> None:
+        """Device -> host bytes of ``node`` go to ``sink`` (called from the server thread)."""
+        self._sinks[node] = sink
+
+    def send(self, node: str, data: bytes) -> None:
+        """Host -> device bytes for ``node`` (any thread)."""
+        with self.lock:
+            self._inbox[node] += data
+        self._wake()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LabServer:
+        with self.lock:
+            self.lab.advance_to(max(self.lab.now, timebase.cycle_now(self.hz)))
+        self._thread = threading.Thread(target=self._main, name="lab", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in [*self._masters.values(), *self._slaves, self._wake_r, self._wake_w]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for link in self._links:
+            if os.path.islink(link):
+                os.unlink(link)
+
+    def __enter__(self) -> LabServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _main(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # surfaced by the CLI / callers, never silent
+            self.error = exc
+
+    def _timeout(self) -> float:
+        d = self.lab.next_deadline()
+        if d is None:
+            return self.MAX_WAIT
+        return min(self.MAX_WAIT, max(0.0, (d - timebase.cycle_now(self.hz)) / self.hz))
+
+    def _loop(self) -> None:
+        lab = self.lab
+        while not self._stop.is_set():
+            with self.lock:
+                timeout = self._timeout()
+            wl = [self._masters[n] for n, p in self._pending.items() if p and n in self._masters]
+            r, w, _ = select.select([*self._masters.values(), self._wake_r], wl, [], timeout)
+            if self._wake_r in r:
+                os.read(self._wake_r, 4096)
+            chunks: list[tuple[str, bytes]] = []
+            for fd in r:
+                if fd == self._wake_r:
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except OSError as exc:  # EIO: no slave open right now
+                    if exc.errno != errno.EIO:
+                        raise
+                    continue
+                if data:
+                    chunks.append((self._fds[fd], data))
+            with self.lock:
+                lab.advance_to(max(lab.now, timebase.cycle_now(self.hz)))
+                for n, box in self._inbox.items():
+                    if box:
+                        chunks.append((n, bytes(box)))
+                        box.clear()
+                for n, data in chunks:
+                    lab.feed(n, data)
+                outs = {n: lab.read(n) for n in lab.names}
+            for n, out in outs.items():
+                if not out:
+                    continue
+                sink = self._sinks.get(n)
+                if sink is not None:
+                    sink(out)
+                elif n in self._masters:
+                    self._pending[n] += out
+            for n, buf in self._pending.items():
+                if buf:
+                    try:
+                        k = os.write(self._masters[n], buf)
+                        del buf[:k]
+                    except BlockingIOError:
+                        pass

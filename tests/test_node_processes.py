@@ -1,0 +1,122 @@
+"""Separately started processes (the way a lab runs them): ``hwctl twin --lab K2`` and two
+``hwctl node`` processes started one after the other, half a second apart. They agree on device
+time through the shared reference (hwctl.timebase), complete requests, and every pair is held at
+both ends (0 disagreements). Waits on the processes' own output lines, never on elapsed time;
+the timeouts are only a safety net."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+SAFETY_S = 180.0  # only if something hangs; the test ends on events
+REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A subprocess whose stdout and stderr lines arrive on one queue."""
+
+    def __init__(self, args: list[str]) -> None:
+        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        self.p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        for stream in (self.p.stdout, self.p.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, pred, deadline: float) -> str:
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"safety timeout; output so far: {self.log[-20:]}"
+            assert self.p.poll() is None or not self.lines.empty(), \
+                f"process ended (rc {self.p.returncode}): {self.log[-20:]}"
+            try:
+                line = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            self.log.append(line)
+            if pred(line):
+                return line
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+
+
+def node_toml(name: str, peer: str, url: str, ports: dict[str, int], out: Path, seed: int) -> str:
+    return (f'name = "{name}"\nlisten = "tcp://127.0.0.1:{ports[name]}"\nbackend = "{url}"\n'
+            f'out = "{out}"\n'
+            f'[peers.{peer}]\nendpoint = "tcp://127.0.0.1:{ports[peer]}"\n'
+            f'[workload]\nfidelity = 0.75\npairs = [1, 4]\nmean_backoff = 0.02\nseed = {seed}\n'
+            f'[physical]\nlead_s = 0.004\n')
+
+
+def test_separately_started_nodes_complete_requests_and_agree(tmp_path) -> None:
+    deadline = time.monotonic() + SAFETY_S
+    lab = Proc(["twin", "--lab", "K2", "--p-photon", "0.005", "--seed", "3",
+                "--link-dir", str(tmp_path / "lab")])
+    nodes: dict[str, Proc] = {}
+    try:
+        urls = {}
+        for _ in range(2):
+            name, url = lab.wait_line(lambda s: re.match(r"^[AB] serial://", s) is not None,
+                                      deadline).split()
+            urls[name] = url
+        ports = {n: free_port() for n in "AB"}
+        for n, peer, seed in (("B", "A", 2), ("A", "B", 1)):
+            cfg = tmp_path / f"{n}.toml"
+            cfg.write_text(node_toml(n, peer, urls[n], ports, tmp_path / "out", seed))
+            nodes[n] = Proc(["node", "--config", str(cfg), "--report-every", "0.2"])
+            nodes[n].wait_line(lambda s, n=n: s.startswith(f"node {n} on"), deadline)
+            time.sleep(0.5)  # the start skew between the two processes (not a budget)
+        done = dict.fromkeys("AB", 0)
+        while min(done.values()) < 4:
+            for n, p in nodes.items():
+                m = REPORT.match(p.wait_line(lambda s: REPORT.match(s) is not None, deadline))
+                assert m is not None
+                done[n] = int(m[2])
+        for n in "AB":
+            assert nodes[n].stop() == 0, nodes[n].log[-10:]
+    finally:
+        for p in nodes.values():
+            p.stop()
+        lab.stop()
+    rows = []
+    for n in "AB":
+        meta = json.loads((tmp_path / "out" / f"{n}.meta.json").read_text())
+        c = meta["counters"]
+        assert c["clock_sync"] == "shared"  # device time from the shared reference, no handshake
+        assert c["disagree"] == 0 and c["pair_checks"] >= 3 and c["device_errors"] == 0
+        assert c["completed"] >= 4
+        rows += pq.read_table(tmp_path / "out" / f"{n}.parquet").to_pylist()
+    finished = [r for r in rows if r["latency"] is not None]
+    assert all(len(r["herald_ts"]) == r["pairs"] and r["disagree"] == 0 for r in finished)
+    # (LATE counts depend on the machine's load: measured in benchmarks/bench_node.py, not here)

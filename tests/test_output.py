@@ -1,0 +1,128 @@
+"""Output conventions of the CLI (hwctl.output): -v/--log-level on every command, logs and progress
+on stderr (stdout stays clean data), tables that fit 80 columns."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+
+import pytest
+
+from hwctl import cli
+from hwctl.output import fit_table, log_level, setup_logging, table_width
+
+
+def _parsers(p: argparse.ArgumentParser, path: str):
+    yield path, p
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, child in a.choices.items():
+                yield from _parsers(child, f"{path} {name}")
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_every_command_has_log_options(name: str) -> None:
+    parser = cli.build_parser([name])
+    seen = 0
+    for path, p in _parsers(parser, "hwctl"):
+        opts = {o for a in p._actions for o in a.option_strings}
+        assert {"-v", "--verbose", "--log-level"} <= opts, path
+        seen += 1
+    assert seen >= 2
+
+
+@pytest.mark.parametrize("argv,level", [
+    (["sim"], logging.WARNING),
+    (["sim", "-v"], logging.INFO),
+    (["-v", "sim"], logging.INFO),
+    (["sim", "-vv"], logging.DEBUG),
+    (["--log-level", "error", "sim"], logging.ERROR),
+    (["sim", "--log-level", "DEBUG"], logging.DEBUG),
+    (["-vv", "sim", "--log-level", "warning"], logging.WARNING),
+])
+def test_log_level_from_args(argv: list[str], level: int) -> None:
+    args = cli.build_parser(argv).parse_args(argv)
+    assert args.command == "sim"
+    assert log_level(args) == level
+
+
+def test_bad_log_level_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sim", "--log-level", "loud"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--log-level" in err
+
+
+def test_logs_go_to_stderr_through_rich(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        setup_logging(logging.INFO)
+        logging.getLogger("hwctl.node").info("hello from the node")
+        logging.getLogger("sim.network").debug("not shown at INFO")
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert "hello from the node" in err and "INFO" in err
+        assert "not shown" not in err
+    finally:
+        setup_logging(logging.WARNING)
+
+
+def test_sim_stdout_is_data_only(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    rc = cli.main(["sim", "-v", "--topology", "K2", "--duration", "0.2", "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    json.loads(out)  # nothing but the JSON document on stdout
+
+
+def test_progress_bars_draw_on_stderr(monkeypatch: pytest.MonkeyPatch, tmp_path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``hwctl study`` used to draw its bar on stdout (into redirected output)."""
+    from hwctl import simcli, study
+
+    def fake_study(cfg, out, plots, progress):
+        for _ in range(3):
+            progress(3, "fake step")
+        return ["summary line"]
+
+    monkeypatch.setattr(study, "run_study", fake_study)
+    rc = cli.main(["study", "verification", "--quick", "--no-plots", "--out", str(tmp_path)])
+    assert rc == 0
+    out, _err = capsys.readouterr()
+    assert out == "summary line\n"
+    assert simcli._progress(True).console.stderr
+
+
+DEMO_COLUMNS = ("node", "state", "done", "heralds", "mean L", "PL dis", "verified", "F ver",
+                "disc m/t/p", "frames", "retry/lost")
+DEMO_ROWS = [(n, "BUSY", "26/30", "1234", "31 ms", "0", "12 w/B", "0.9812", "0/1/0", "45678",
+              "0/0") for n in "ABCD"]
+
+
+def _render(renderable, width: int) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, legacy_windows=False).print(renderable)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_wide_table_switches_to_compact_layout(width: int) -> None:
+    text = _render(fit_table(DEMO_COLUMNS, DEMO_ROWS, title="demo", width=width), width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    for row in DEMO_ROWS:  # every value is still there
+        for cell in row:
+            assert cell in text
+    assert table_width(DEMO_COLUMNS, DEMO_ROWS) > 100  # so all three used the compact layout
+    assert "│" not in text
+
+
+def test_narrow_table_stays_a_table() -> None:
+    cols, rows = ("resource", "used", "available", "%"), [("LUT4", "1234", "7680", "16")]
+    text = _render(fit_table(cols, rows, title="top", width=80), 80)
+    assert "│" in text and "LUT4" in text and "7680" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -1,0 +1,82 @@
+"""One data schema (hwctl.schema, docs/data.md): declared columns and types, embedded metadata,
+strict JSON with proper types."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hwctl import cli, schema
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "data.md"
+
+
+def test_docs_list_every_column() -> None:
+    text = DOCS.read_text()
+    for cols in (schema.REQUESTS_COMMON, schema.REQUESTS_SIM, schema.PAIRS):
+        for c in cols:
+            assert f"`{c.name}`" in text, f"docs/data.md does not list {c.name}"
+
+
+def test_unit_suffixes_are_consistent() -> None:
+    for cols in (schema.REQUESTS_COMMON, schema.REQUESTS_SIM, schema.PAIRS):
+        for c in cols:
+            if c.unit == "s":
+                assert c.name.endswith("_s"), c.name
+            if c.unit == "cycles":
+                assert c.name.endswith("_cycles") and c.type == "int64", c.name
+
+
+def test_undeclared_column_is_refused() -> None:
+    with pytest.raises(ValueError, match="not in the schema"):
+        schema.table("requests", "sim", {"rid": [1], "t_submit": [0.0]})
+    with pytest.raises(ValueError):
+        schema.columns("requests", "lab")
+
+
+def test_table_casts_to_declared_types_and_fills_missing(tmp_path: Path) -> None:
+    meta = schema.run_metadata("node", {"name": "A"}, seed=None, instruments={"voa": {"db": 3}})
+    path = schema.write(tmp_path / "r.parquet", "requests", "node",
+                        {"rid": [1, 2], "pairs": [3, 1], "latency_s": [0.5, math.nan]}, meta)
+    t = pq.read_table(path)
+    assert t.column_names == [c.name for c in schema.columns("requests", "node")]
+    assert t.schema.field("pairs").type == pa.int64()
+    assert t.column("initiator").null_count == 2
+    back = schema.read_metadata(path)
+    assert back["schema"] == "hwctl.requests" and back["schema_version"] == schema.SCHEMA_VERSION
+    assert back["source"] == "node" and back["seed"] is None
+    assert back["instruments"] == {"voa": {"db": 3}} and back["parameters"] == {"name": "A"}
+
+
+def test_sim_file_has_exactly_the_schema(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run.parquet"
+    assert cli.main(["sim", "--topology", "K3", "--duration", "1", "--seed", "4",
+                     "--out", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    t = pq.read_table(run)
+    assert t.column_names == [c.name for c in schema.columns("requests", "sim")]
+    for c in schema.columns("requests", "sim"):
+        assert str(t.schema.field(c.name).type) == {"float64": "double"}.get(c.type, c.type)
+    meta = schema.read_metadata(run)
+    assert meta["seed"] == 4 and meta["parameters"]["seed"] == 4 and meta["source"] == "sim"
+    assert meta["topology"] == "K3" and len(meta["edges"]) == 3 and meta["git_rev"]
+    # --json: proper types, the same figures as the file's summary
+    for key in ("requests", "open_requests", "pairs", "messages", "seed", "nodes", "edges"):
+        assert type(out[key]) is int, key
+    assert out["fidelity"] == 0.75 and out["duration_s"] == 1.0
+    assert out["requests"] == meta["summary"]["requests"]
+    assert out["requests"] == sum(1 for x in t.column("latency_s").to_pylist() if not math.isnan(x))
+
+
+def test_json_is_strict_without_nan(capsys) -> None:
+    # 1 ms: shorter than the first back-off, so no request completes and the means are NaN
+    assert cli.main(["sim", "--topology", "K2", "--duration", "0.001", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text
+    out = json.loads(text)
+    assert out["requests"] == 0 and out["mean_latency_ms"] is None

@@ -1,0 +1,306 @@
+"""Physical layer in the twin (docs/physical-layer.md, docs/twin.md "Station", "Lab"): node device
+SCHEDULE_PAIRS / PAIR / DONE(COMPLETE) / BAD_HERALD / TIME_SET, the heralding station and the lab,
+all in virtual time."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwctl.wire import (
+    Abort,
+    Ack,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Late,
+    Nak,
+    Pair,
+    Reg,
+    RegRead,
+    RegValue,
+    RegWrite,
+    SchedulePairs,
+    Time,
+    TimeSet,
+    TimeValue,
+    encode,
+)
+from sim import topologies
+from sim.twin import TwinConfig, TwinModel
+from sim.twin.lab import Lab
+from sim.twin.station import StationConfig, StationModel
+
+U32 = 2**32 - 1
+FAST = {"uart_cycles_per_byte": 0}
+
+
+def k2(p: float, seed: int = 1, **kw) -> Lab:
+    return Lab(topologies.by_name("K2"), p_photon=p, seed=seed,
+               node_kw={n: FAST for n in "AB"}, **kw)
+
+
+def msgs(lab: Lab, node: str) -> list:
+    return [f.msg for f in FrameDecoder().feed(lab.read(node)) if isinstance(f, Frame)]
+
+
+_seq = iter(range(10**9))
+
+
+def schedule_both(lab: Lab, t0: int, pairs: int, count: int = U32, period: int = 50) -> None:
+    seq = next(_seq) & 0xFF  # a fresh seq: the same seq twice is a retry, not executed again
+    for n, peer in (("A", "B"), ("B", "A")):
+        lab.feed(n, encode(SchedulePairs(t0, count, period, pairs, lab.port(n, peer)), seq))
+
+
+def until_done(lab: Lab, step: int, limit: int = 1000) -> dict[str, list]:
+    """Advance in steps of ``step`` cycles until both ends sent DONE (bounded: never hangs)."""
+    outs: dict[str, list] = {"A": [], "B": []}
+    for _ in range(limit):
+        if all(any(isinstance(m, Done) for m in outs[n]) for n in "AB"):
+            return outs
+        lab.advance(step)
+        for n in "AB":
+            outs[n] += msgs(lab, n)
+    raise AssertionError(f"no DONE after {limit} steps: {outs}")
+
+
+def pairs_of(ms: list) -> list[tuple[int, int, int, int]]:
+    return [(m.ts, m.attempt, m.bell, m.qubit) for m in ms if isinstance(m, Pair)]
+
+
+@pytest.mark.parametrize("p", [0.001, 0.02, 0.3])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_both_ends_always_see_the_same_pairs(p: float, seed: int) -> None:
+    lab = k2(p, seed)
+    t0 = 20_000
+    for rnd in range(3):
+        schedule_both(lab, t0, 6)
+        outs = until_done(lab, 2_000_000)
+        pa, pb = pairs_of(outs["A"]), pairs_of(outs["B"])
+        assert len(pa) == 6 and pa == pb, (rnd, pa, pb)
+        assert [q for *_, q in pa] == list(range(6))
+        da = next(m for m in outs["A"] if isinstance(m, Done))
+        db = next(m for m in outs["B"] if isinstance(m, Done))
+        assert da == db and da.reason == DoneReason.COMPLETE
+        # attempts include those fired after the last successful one, before its herald came
+        assert da.attempts > pa[-1][1] + 1
+        # heralds for attempts after the 6th pair arrive after COMPLETE: refused at both ends alike
+        bad = [[m for m in outs[n] if isinstance(m, Error)] for n in "AB"]
+        assert bad[0] == bad[1] and all(m.code == ErrorCode.BAD_HERALD for m in bad[0])
+        t0 = lab.now + 10_000
+
+
+def test_herald_timing_and_line_queue() -> None:
+    lab = k2(0.02, seed=5)
+    st = lab.station("A", "B")
+    D, W, F = st.delay, st.window, st.cfg.frame_cycles
+    assert abs(D - 1000 / 2.0e8 * 1e8) < 30  # for_link: half of the 2 km fibre (~5 us)
+    schedule_both(lab, 10_000, 1)
+    lab.advance(1_000_000)
+    (dec, t, _), = st.heralds
+    assert dec == t + D + W
+    done = next(m for m in msgs(lab, "A") if isinstance(m, Done))
+    assert done.ts == t + 2 * D + W + F  # idle line: decided, framed, fibre back
+    assert done.attempts == (done.ts - 10_000) // 50 + 1
+
+
+def test_one_end_late_never_pairs() -> None:
+    lab = k2(0.5)
+    lab.advance_to(100_000)
+    lab.feed("A", encode(SchedulePairs(200_000, 1000, 50, 3, 0), 1))
+    lab.feed("B", encode(SchedulePairs(50_000, 1000, 50, 3, 0), 1))  # in the past: LATE
+    lab.advance_to(2_000_000)
+    a, b = msgs(lab, "A"), msgs(lab, "B")
+    assert [type(m) for m in b] == [Ack, Late]
+    assert not pairs_of(a) and not pairs_of(b)
+    done = a[-1]
+    assert isinstance(done, Done) and done.reason == DoneReason.EXHAUSTED
+    assert done.attempts == 1000 and done.ts == 200_000 + 999 * 50 + 4000  # HERALD_WAIT
+    st = lab.station("A", "B")
+    assert st.reg(Reg.CNT_ONE_END) == 1000 and st.reg(Reg.CNT_HERALD) == 0
+    assert st.reg(Reg.CNT_MARKS) == 1000
+
+
+def test_shifted_grids_never_pair() -> None:
+    """Both fire, but on grids 25 cycles apart (> window): every window is one end's."""
+    lab = k2(0.9)
+    lab.feed("A", encode(SchedulePairs(10_000, 100, 50, 1, 0), 1))
+    lab.feed("B", encode(SchedulePairs(10_025, 100, 50, 1, 0), 1))
+    lab.advance(1_000_000)
+    assert not pairs_of(msgs(lab, "A")) and not pairs_of(msgs(lab, "B"))
+    assert lab.station("A", "B").reg(Reg.CNT_ONE_END) == 200
+
+
+def test_abort_mid_way_keeps_both_ends_equal() -> None:
+    lab = k2(0.01, seed=4)
+    schedule_both(lab, 10_000, 6)
+    lab.advance_to(30_000)
+    for n in "AB":
+        lab.feed(n, encode(Abort(), 2))
+    lab.advance(1_000_000)
+    a, b = msgs(lab, "A"), msgs(lab, "B")
+    assert pairs_of(a) == pairs_of(b) and len(pairs_of(a)) < 6
+    da = next(m for m in a if isinstance(m, Done))
+    assert da.reason == DoneReason.ABORTED and da.ts == 30_000
+    assert da.attempts == (30_000 - 10_000) // 50 + 1
+    # heralds of attempts fired before the abort arrive afterwards: refused, never recorded
+    ea = [m for m in a if isinstance(m, Error)]
+    assert ea == [m for m in b if isinstance(m, Error)]
+
+
+def test_exhaustion_waits_for_heralds_in_flight() -> None:
+    m = TwinModel(TwinConfig(p_photon=0.0, **FAST), record=True)
+    m.feed(encode(RegWrite(Reg.HERALD_WAIT, 1000), 1))
+    m.feed(encode(SchedulePairs(100, 10, 50, 2, 1), 2))
+    m.advance_to(100 + 9 * 50 + 500)
+    m.inject_herald(1, 100 + 9 * 50, 1)  # the last attempt, heralded inside HERALD_WAIT
+    m.advance_to(10_000)
+    out = [r.msg for r in m.tx_log]
+    assert out[2] == Pair(550, 9, 1, 0, 1)
+    assert out[3] == Done(100 + 9 * 50 + 1000, 10, int(DoneReason.EXHAUSTED))
+    assert m.reg(Reg.CNT_ATTEMPTS) == 10 and m.reg(Reg.CNT_PAIRS) == 1
+
+
+def test_heralds_for_attempts_not_fired_are_refused() -> None:
+    m = TwinModel(TwinConfig(p_photon=0.0, **FAST), record=True)
+    m.inject_herald(0, 0, 0)  # no schedule
+    m.feed(encode(SchedulePairs(1000, 100, 50, 3, 2), 1))
+    m.advance_to(2000)  # attempts 0..20 fired
+    m.inject_herald(2, 1000 + 21 * 50, 0)  # not fired yet
+    m.inject_herald(2, 1010, 0)  # not on the attempt grid
+    m.inject_herald(1, 1050, 0)  # another port
+    m.inject_herald(2, 1050, 0, corrupt=True)  # bad CRC
+    m.inject_herald(2, 1100, 1)  # good: attempt 2
+    m.inject_herald(2, 1050, 0)  # before the last recorded one
+    m.inject_herald(2, 1100, 1)  # the same attempt again
+    out = [r.msg for r in m.tx_log]
+    errs = [x for x in out if isinstance(x, Error)]
+    assert [e.code for e in errs] == [ErrorCode.BAD_HERALD] * 7
+    assert [e.info for e in errs] == [1, 2, 3, 4, 5, 6, 7]
+    assert [x for x in out if isinstance(x, Pair)] == [Pair(1100, 2, 1, 0, 2)]
+    assert m.reg(Reg.ERR_HERALD) == 7
+
+
+def test_schedule_pairs_arguments_registers_and_time_set() -> None:
+    m = TwinModel(TwinConfig(p_photon=0.0, qubits=6, n_ports=2, **FAST), record=True)
+    bad = [SchedulePairs(10, 0, 50, 1, 0), SchedulePairs(10, 5, 1, 1, 0),
+           SchedulePairs(10, 5, 50, 0, 0), SchedulePairs(10, 5, 50, 7, 0),
+           SchedulePairs(10, 5, 50, 1, 2), TimeSet(0, 2)]
+    for i, c in enumerate(bad):
+        m.feed(encode(c, i))
+    assert [r.msg for r in m.tx_log] == [Nak(c.OPCODE, ErrorCode.BAD_ARG) for c in bad]
+    m.tx_log.clear()
+    m.advance_to(500)
+    for i, c in enumerate([RegRead(Reg.QUBITS), RegRead(Reg.N_PORTS), RegRead(Reg.HERALD_WAIT),
+                           RegRead(Reg.ST_DELAY), TimeSet(10_000, 0), Time()]):
+        m.feed(encode(c, 20 + i))
+    assert [r.msg for r in m.tx_log] == [
+        RegValue(Reg.QUBITS, 6), RegValue(Reg.N_PORTS, 2), RegValue(Reg.HERALD_WAIT, 4000),
+        Nak(RegRead.OPCODE, ErrorCode.BAD_REG), Ack(TimeSet.OPCODE), TimeValue(10_000)]
+    # schedules and events are in device time after TIME_SET
+    m.tx_log.clear()
+    m.feed(encode(SchedulePairs(10_100, 3, 50, 1, 0), 30))
+    m.advance_to(500 + 100 + 2 * 50 + 4000)
+    assert m.tx_log[-1].msg == Done(10_100 + 100 + 4000, 3, int(DoneReason.EXHAUSTED))
+    # mode 1 loads at the sync edge only
+    m.feed(encode(TimeSet(1_000_000, 1), 31))
+    m.advance(10)
+    m.feed(encode(Time(), 32))
+    assert m.tx_log[-1].msg.ts != 1_000_000
+    m.sync_edge()
+    m.feed(encode(Time(), 33))
+    assert m.tx_log[-1].msg == TimeValue(1_000_000)
+
+
+def test_outcomes_do_not_depend_on_time_slicing() -> None:
+    def run(step: int) -> list:
+        lab = k2(0.005, seed=9)
+        schedule_both(lab, 5_000, 6)
+        return pairs_of(until_done(lab, step, limit=10**5)["A"])
+
+    assert run(1_000_000) == run(7_919) == run(100_003)
+
+
+def test_attempts_per_pair_follow_p() -> None:
+    p = 0.004
+    lab = k2(p, seed=11)
+    attempts = pairs = 0
+    for _ in range(40):
+        schedule_both(lab, lab.now + 1000, 6)
+        out = until_done(lab, 5_000_000)["A"]
+        last = pairs_of(out)[-1]
+        attempts += last[1] + 1
+        pairs += 6
+    assert abs(attempts / pairs - 1 / p) < 0.15 / p  # 240 geometric draws: ~4 % s.e.
+
+
+def test_station_injected_clicks() -> None:
+    """Station window/verdict with clicks from a bench: both ends, one end, no end, both
+    detectors (p_photon = dark_prob = 0)."""
+    st = StationModel(StationConfig(p_photon=0.0, delay=100, window=2))
+    st.mark(0, 1000, 50, 4)
+    st.mark(1, 1000, 50, 3)  # B fires attempts 0..2 only
+    st.inject_click(1000 + 100 + 1, 1)  # attempt 0: both ends, det 1 -> herald Psi-
+    st.inject_click(1050 + 100, 0)  # attempt 1: both detectors -> CNT_BOTH
+    st.inject_click(1050 + 100 + 1, 1)
+    st.inject_click(1150 + 100, 0)  # attempt 3: only A fired -> never a herald
+    st.inject_click(1175 + 100, 0)  # no window open -> dark
+    st.advance_to(5000)
+    assert st.heralds == [(1000 + 100 + 2, 1000, 1)]
+    assert [(h.line, h.arrive, h.t, h.bell) for h in st.read()] == [
+        (0, 1102 + 440 + 100, 1000, 1), (1, 1102 + 440 + 100, 1000, 1)]
+    assert st.reg(Reg.CNT_BOTH) == 1 and st.reg(Reg.CNT_DARK) == 1
+    assert st.reg(Reg.CNT_MARKS) == 7 and st.reg(Reg.CNT_ONE_END) == 1
+    assert st.reg(Reg.CNT_HERALD) == 1
+
+
+def test_station_line_queue_drops_when_full() -> None:
+    st = StationModel(StationConfig(p_photon=0.0, delay=10, window=2, queue_depth=2))
+    st.mark(0, 0, 10, 100)
+    st.mark(1, 0, 10, 100)
+    for k in range(5):  # five heralds 10 cycles apart; a frame takes 440
+        st.inject_click(k * 10 + 10, 0)
+    st.advance_to(10_000)
+    out = st.read()
+    assert len(out) == 2 * 3 and st.reg(Reg.CNT_HL_DROP) == 2 * 2
+    arr = sorted({h.arrive for h in out})
+    assert arr == [12 + 440 + 10, 12 + 880 + 10, 12 + 1320 + 10]
+
+
+def test_lab_server_devices_count_the_shared_clock() -> None:
+    """Served on ptys in real time, every node device reads the shared reference: a TIME read
+    lies between the reference's cycle before and after the command (hwctl.timebase)."""
+    import asyncio
+
+    from hwctl import timebase
+    from hwctl.transport import open_backend
+    from sim.twin.lab import LabServer
+
+    lab = Lab(topologies.by_name("K2"), p_photon=0.01, start=timebase.cycle_now())
+
+    async def main(urls: dict[str, str]) -> None:
+        for n in "AB":
+            b = await open_backend(urls[n])
+            try:
+                lo = timebase.cycle_now()
+                t = await b.time()
+                hi = timebase.cycle_now()
+                assert lo <= t <= hi
+                assert await b.read_reg(Reg.N_PORTS) == 1
+            finally:
+                await b.close()
+
+    with LabServer(lab) as srv:
+        asyncio.run(main(srv.urls))
+    assert srv.error is None
+
+
+def test_twin_lab_cli_bad_topology_is_one_line(capsys) -> None:
+    from hwctl.cli import main
+
+    assert main(["twin", "--lab", "Q9", "--duration", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "topology" in err[0]
