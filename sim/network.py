@@ -23,6 +23,11 @@ PL_start (7), W = PL_start - NL_start (8); per run J = population standard devia
 T = pairs generated / (|E_Q| * t) (6). Requests still open when the run ends are counted, not
 averaged.
 
+Faults (issue 15): ``NetworkSim(..., faults=FaultModel(...))`` (sim/faults.py) decides each
+message's fate and crashes/restarts nodes through :meth:`NetworkSim.crash`/:meth:`NetworkSim.restart`;
+``SimConfig(robust=True, fair=True)`` turns on the cores' robust and fair modes
+(docs/reliability.md).
+
 Invariant (1) of §IV (a node entangles with at most one peer at a time) is checked on every
 generation the physical layer starts; a violation raises ProtocolViolation.
 """
