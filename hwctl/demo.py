@@ -8,8 +8,10 @@ service per node runs the ESP core; node services talk to each other over ZeroMQ
 1-6 pairs, exponential back-off) runs for ``--duration`` seconds in real time with live progress;
 then the demo writes
 
-- ``requests.parquet``  one row per request (times in s, herald timestamps as integer cycles),
-- ``requests.meta.json`` parameters, code version, twin settings and link health,
+- ``requests.parquet``  one row per request in the shared schema (docs/data.md: times in s,
+  herald cycles as integers) with the metadata inside (parameters, seed, code version, twin
+  settings, link health, per-node counters),
+- ``requests.pairs.parquet`` the verified pairs, same metadata,
 - ``demo.png``          request latency distribution and completions over time,
 
 and prints a summary. The stations' per-attempt success probability comes from
@@ -199,9 +201,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {
             "command": "hwctl demo",
-            "args": vars(args) | {"_module": None},
+            "parameters": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+            "seed": args.seed,
             "version": code_version(),
-            "topology": sorted(tuple(sorted(e)) for e in g.edges),
+            "topology": "custom" if args.edges else args.topology,
+            "edges": sorted(tuple(sorted(e)) for e in g.edges),
             "backends": urls,
             "twins": twin_cfgs,
             "lab": lab_meta,
@@ -211,7 +215,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "wall_seconds": time.monotonic() - t0,
         }
         out = Path(args.out)
-        path = write_results(rows, meta, out, pairs=pair_rows)
+        path = write_results(rows, meta, out, pairs=pair_rows, source="demo")
         png = None if args.no_plot else plot(rows, out / "demo.png", args)
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}

@@ -42,7 +42,7 @@ Config (TOML)::
     listen = "tcp://127.0.0.1:6001"
     backend = "serial:///tmp/twinA"          # or twin://..., zmq+tcp://...
     duration = 30.0                          # seconds (omit: run until Ctrl-C)
-    out = "results/A"                        # optional: write <name>.parquet + meta.json
+    out = "results/A"                        # optional: write results/A/A.parquet (+ A.pairs.parquet)
     [peers.B]
     endpoint = "tcp://127.0.0.1:6002"
     length_m = 2000                          # fibre length of the link (control delay)
@@ -930,32 +930,42 @@ class NodeService:
         return rows
 
 
-def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None) -> Path:
-    """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
-    with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+#: node result row key -> schema column (hwctl.schema, docs/data.md); rows keep their in-memory names
+REQUEST_COLUMNS = {"rid": "rid", "initiator": "initiator", "remote": "remote", "pairs": "pairs",
+                   "fidelity": "fidelity", "t_submit": "t_request_s", "t_syn": "t_syn_s",
+                   "t_ack": "t_ack_s", "t_min": "t_min_s", "t_pl_start": "pl_start_s",
+                   "t_finish": "t_finish_s", "latency": "latency_s", "attempts": "attempts",
+                   "late": "late", "restarts": "restarts", "disagree": "disagree",
+                   "herald_ts": "herald_ts_cycles"}
+PAIR_COLUMNS = {"node": "node", "partner": "partner", "seq": "seq", "slot": "slot",
+                "store_ts": "store_ts_cycles", "verify_ts": "verify_ts_cycles",
+                "fidelity": "fidelity"}
 
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.parquet"
-    cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
-            "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
-            "disagree", "herald_ts"]
-    table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
-                     {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows], pa.list_(pa.uint64()))})
-    pq.write_table(table, path)
+
+def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
+                  pairs: list[dict] | None = None, source: str = "node") -> Path:
+    """Requests as ``<name>.parquet`` and, with ``pairs`` (verified pairs,
+    :meth:`NodeService.pair_rows`), ``<name>.pairs.parquet``, both in the shared schema
+    (:mod:`hwctl.schema`: unit-suffixed columns, unknown times NaN, herald cycles as int64 lists)
+    with the run's metadata inside the file. ``meta`` may give ``parameters`` and ``seed``; its
+    other keys are stored as they are."""
+    from hwctl import schema
+
+    rest = dict(meta)
+    full = schema.run_metadata(source, rest.pop("parameters", {}), seed=rest.pop("seed", None),
+                               **rest)
+
+    def cols(records: list[dict], names: dict[str, str], floats: set[str]) -> dict[str, list]:
+        return {col: [float("nan") if (r.get(key) is None and col in floats) else r.get(key)
+                      for r in records] for key, col in names.items()}
+
+    floats = {c.name for c in schema.columns("requests", source) if c.type == "float64"}
+    path = schema.write(out / f"{name}.parquet", "requests", source,
+                        cols(rows, REQUEST_COLUMNS, floats), full)
     if pairs is not None:
-        pq.write_table(pa.table({
-            "node": pa.array([r["node"] for r in pairs], pa.string()),
-            "partner": pa.array([r["partner"] for r in pairs], pa.string()),
-            "seq": pa.array([r["seq"] for r in pairs], pa.uint32()),
-            "slot": pa.array([r["slot"] for r in pairs], pa.uint16()),
-            "store_ts": pa.array([r["store_ts"] for r in pairs], pa.int64()),
-            "verify_ts": pa.array([r["verify_ts"] for r in pairs], pa.int64()),
-            "fidelity": pa.array([r["fidelity"] for r in pairs], pa.float64()),
-        }), out / f"{name}.pairs.parquet")
-    (out / f"{name}.meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        floats = {c.name for c in schema.PAIRS if c.type == "float64"}
+        schema.write(out / f"{name}.pairs.parquet", "pairs", source,
+                     cols(pairs, PAIR_COLUMNS, floats), full)
     return path
 
 
@@ -976,7 +986,11 @@ def code_version() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="node TOML file (see `pydoc hwctl.node`)")
     parser.add_argument("--duration", type=float, default=None, help="override the config's duration (s)")
-    parser.add_argument("--out", default=None, help="write requests.parquet and meta JSON here")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="write the results to DIR/NAME.parquet (requests) and, with "
+                             "[verification], DIR/NAME.pairs.parquet, run metadata inside "
+                             "(docs/data.md); overrides the config's out; default: the config's "
+                             "out, else nothing is written")
     parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
                                                              what="--report-every"), default=2.0,
                         help="seconds between status lines on stderr (default 2)")
@@ -1014,9 +1028,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"link failed: {exc}") from None
     console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
     if cfg.out:
-        path = write_results(node.result_rows(), {"config": asdict(cfg), "version": code_version(),
-                                                  "counters": node.snapshot()}, Path(cfg.out), cfg.name,
-                             pairs=node.pair_rows() if node.vcore is not None else None)
+        path = write_results(node.result_rows(), {"parameters": asdict(cfg), "seed": cfg.seed,
+                                                  "summary": node.snapshot()}, Path(cfg.out),
+                             cfg.name, pairs=node.pair_rows() if node.vcore is not None else None)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
 

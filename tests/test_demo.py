@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
 
+from hwctl import schema
 from hwctl.cli import main
 
 
@@ -17,12 +18,13 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
                "--fidelity", "0.5", "--header-rate", "1000", "--out", str(out)])
     assert rc == 0
     t = pq.read_table(out / "requests.parquet").to_pylist()
-    done = [r for r in t if r["latency"] is not None]
+    done = [r for r in t if not math.isnan(r["latency_s"])]
     assert done, "no request completed in 2 s"
     for r in done:
-        assert len(r["herald_ts"]) == r["pairs"] and r["latency"] > 0
-    meta = json.loads((out / "requests.meta.json").read_text())
-    assert meta["topology"] == [["A", "B"]] and meta["version"]
+        assert len(r["herald_ts_cycles"]) == r["pairs"] and r["latency_s"] > 0
+    meta = schema.read_metadata(out / "requests.parquet")
+    assert meta["edges"] == [["A", "B"]] and meta["code_version"] and meta["source"] == "demo"
+    assert meta["topology"] == "K2" and meta["seed"] == meta["parameters"]["seed"]
     assert set(meta["twins"]) == {"A", "B"} and meta["lab"]["p_photon"] > 0
     assert set(meta["lab"]["stations"]) == {"A-B"}
     st = meta["lab"]["station_counters"]["A-B"]
