@@ -984,7 +984,9 @@ def code_version() -> str:
 
 # ---------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="node TOML file (see `pydoc hwctl.node`)")
+    parser.add_argument("--config", required=True,
+                        help="node TOML file; examples/node.toml in the repository shows and "
+                             "explains every key (docs/node.md)")
     parser.add_argument("--duration", type=float, default=None, help="override the config's duration (s)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write the results to DIR/NAME.parquet (requests) and, with "
