@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import socket
 import statistics
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -67,6 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--web", metavar="[HOST:]PORT", type=_web_addr, default="127.0.0.1:8765",
+                        help="serve the live view (network graph, per-node ESP state, latency, "
+                             "heralds, verified pairs, link health) at http://HOST:PORT/; "
+                             "default 127.0.0.1:8765 (loopback; a free port if that one is taken)")
+    parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
+
+
+def _web_addr(text: str) -> str:
+    from hwctl.live import parse_addr
+
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _free_port() -> int:
@@ -104,11 +120,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     """Start twins + node services, run the workload, return rows/meta/snapshots."""
+    from rich.console import RenderableType
     from rich.live import Live
-    from rich.table import Table
 
     from hwctl import timebase
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
+    from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
     from hwctl.transport import Backend, LabLink
@@ -151,20 +168,19 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         t0 = time.monotonic()
         runs = [asyncio.create_task(nd.run()) for nd in nodes]
 
-        def table() -> Table:
+        title = (f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
+                 f"{args.transport} transport, F={args.fidelity}")
+        live_console = stderr_console() if console else None
+
+        def table() -> RenderableType:
             el = time.monotonic() - t0
-            t = Table(title=f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
-                            f"{args.transport} transport, F={args.fidelity} "
-                            f"[{min(el, args.duration):5.1f}/{args.duration:.0f} s]")
-            for col in ("node", "state", "done", "heralds", "mean L", "PL dis", "verified",
-                        "F ver", "disc m/t/p", "frames", "retry/lost"):
-                t.add_column(col, justify="right")
+            rows = []
             for nd in nodes:
                 c = nd.counters
                 lat = [r.latency for r in nd.records.values() if r.latency is not None]
                 st = nd.backend.stats if nd.backend else None
                 v = nd.vcore.metrics if nd.vcore is not None else None
-                t.add_row(nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
+                rows.append((nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
                           str(c.heralds),
                           f"{1e3 * statistics.fmean(lat):.0f} ms" if lat else "-",
                           str(c.disagree),
@@ -173,22 +189,38 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                           "/".join(str(v.discards[k]) for k in (Cause.PARTNER_MISSING, Cause.TIMEOUT,
                                                                 Cause.PARTNER_TIMEOUT)) if v else "-",
                           f"{st.commands + st.events}" if st else "-",
-                          f"{st.retries}/{st.events_lost + st.rx_frame_errors}" if st else "-")
-            return t
+                          f"{st.retries}/{st.events_lost + st.rx_frame_errors}" if st else "-"))
+            return fit_table(("node", "state", "done", "heralds", "mean L", "PL dis", "verified",
+                              "F ver", "disc m/t/p", "frames", "retry/lost"), rows,
+                             title=f"{title} [{min(el, args.duration):5.1f}/{args.duration:.0f} s]",
+                             width=live_console.width if live_console else 80)
 
-        live_ctx = Live(table(), console=console, refresh_per_second=4, transient=False) if console \
-            else _NullLive()
-        with live_ctx as live:
-            while time.monotonic() - t0 < args.duration:
-                for r in runs:
-                    if r.done() and r.exception():
-                        raise r.exception()  # type: ignore[misc]
-                await asyncio.sleep(0.25)
+        web = None
+        if not getattr(args, "no_web", True):
+            from hwctl.live import LiveServer, layout, snapshot
+
+            pos = layout(names, list(g.edges))
+            web = LiveServer(lambda: snapshot(nodes, title=title, t0=t0, duration=args.duration,
+                                              edges=list(g.edges), pos=pos), args.web)
+            url = await web.start()
+            print(f"live view: {url}", file=sys.stderr, flush=True)
+        live_ctx = Live(table(), console=live_console, refresh_per_second=4, transient=False) \
+            if live_console else _NullLive()
+        try:
+            with live_ctx as live:
+                while time.monotonic() - t0 < args.duration:
+                    for r in runs:
+                        if r.done() and r.exception():
+                            raise r.exception()  # type: ignore[misc]
+                    await asyncio.sleep(0.25)
+                    live.update(table())
+                for nd in nodes:
+                    nd.stop()
+                await asyncio.gather(*runs, return_exceptions=True)
                 live.update(table())
-            for nd in nodes:
-                nd.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            live.update(table())
+        finally:
+            if web is not None:
+                await web.close()
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]

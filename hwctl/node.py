@@ -996,6 +996,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
                                                              what="--report-every"), default=2.0,
                         help="seconds between status lines on stderr (default 2)")
+    parser.add_argument("--web", metavar="[HOST:]PORT", nargs="?", const="127.0.0.1:8765",
+                        default=None, type=_web_addr,
+                        help="serve a live view of this node (ESP state, requests, heralds, "
+                             "latency, verified pairs, link health) at http://HOST:PORT/; "
+                             "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1018,10 +1023,15 @@ def run(args: argparse.Namespace) -> int:
                       f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
                       f"{node.clock_sync}", soft_wrap=True)
         reporter = asyncio.create_task(_report(node, console, args.report_every))
+        web = await _start_web(node, args.web) if args.web else None
+        if web is not None:
+            console.print(f"live view: {web.url}", soft_wrap=True)
         try:
             await node.run()
         finally:
             reporter.cancel()
+            if web is not None:
+                await web.close()
         return node
 
     try:
@@ -1035,6 +1045,29 @@ def run(args: argparse.Namespace) -> int:
                              cfg.name, pairs=node.pair_rows() if node.vcore is not None else None)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
+
+
+def _web_addr(text: str) -> str:
+    from hwctl.live import parse_addr
+
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+async def _start_web(node: NodeService, addr: str):
+    """The live view of this node (hwctl.live) on ``addr``, served from the node's loop."""
+    import time
+
+    from hwctl.live import LiveServer, snapshot
+
+    t0 = time.monotonic()
+    server = LiveServer(lambda: snapshot([node], title=f"hwctl node {node.cfg.name}", t0=t0,
+                                         duration=node.cfg.duration), addr)
+    await server.start()
+    return server
 
 
 async def _report(node: NodeService, console, every: float = 2.0) -> None:
