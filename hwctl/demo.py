@@ -73,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "heralds, verified pairs, link health) at http://HOST:PORT/; "
                              "default 127.0.0.1:8765 (loopback; a free port if that one is taken)")
     parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary figures as one JSON document on stdout")
 
 
 def _web_addr(text: str) -> str:
@@ -114,8 +116,54 @@ def run(args: argparse.Namespace) -> int:
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
     console = Console()
     result = asyncio.run(run_demo(g, args, console))
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json(figures(result))
+        return 0
     summarize(result, console)
     return 0
+
+
+def figures(result: dict) -> dict:
+    """The demo's summary figures (what :func:`summarize` prints) with proper types."""
+    rows = result["rows"]
+    done = [r for r in rows if r["latency"] is not None]
+    lat = sorted(r["latency"] for r in done)
+    hs = sorted(r["t_ack"] - r["t_syn"] for r in done
+                if r["t_ack"] is not None and r["t_syn"] is not None)
+    nodes = result["meta"]["nodes"]
+    links = [n["link"] for n in nodes.values()]
+    pairs = sum(r["pairs"] for r in done)
+
+    def pct(xs: list[float], q: float) -> float | None:
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+
+    def total(key: str, of: list[dict]) -> int:
+        return int(sum(x[key] for x in of))
+
+    return {
+        "requests_completed": len(done), "requests_submitted": len(rows), "pairs": pairs,
+        "links": result["edges"], "duration_s": result["duration"],
+        "throughput_per_link_s": pairs / result["edges"] / result["duration"],
+        "latency_ms": {"mean": 1e3 * statistics.fmean(lat) if lat else None,
+                       "p50": 1e3 * pct(lat, 0.5) if lat else None,  # type: ignore[operator]
+                       "p99": 1e3 * pct(lat, 0.99) if lat else None,  # type: ignore[operator]
+                       "jitter": 1e3 * statistics.pstdev(lat) if lat else None},
+        "handshake_us": {"p50": 1e6 * pct(hs, 0.5) if hs else None,  # type: ignore[operator]
+                         "p99": 1e6 * pct(hs, 0.99) if hs else None},  # type: ignore[operator]
+        "link": {k: total(k, links) for k in ("commands", "events", "retries",
+                                              "rx_frame_errors", "events_lost")},
+        "physical": {k: total(k, list(nodes.values()))
+                     for k in ("schedules", "heralds", "pair_checks", "disagree", "late")},
+        "verification": {f"{u}-{v}": {"verified": min(nodes[u]["verification"]["verified"],
+                                                      nodes[v]["verification"]["verified"])}
+                         for u, v in result["meta"].get("verification", {}).get("pairs", [])
+                         if nodes[u].get("verification") and nodes[v].get("verification")},
+        "results": [str(result["parquet"])]
+        + ([str(result["pairs_parquet"])] if result["meta"].get("verification", {}).get("pairs")
+           else []),
+    }
 
 
 async def run_demo(g, args: argparse.Namespace, console=None) -> dict:

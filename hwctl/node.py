@@ -1001,6 +1001,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve a live view of this node (ESP state, requests, heralds, "
                              "latency, verified pairs, link health) at http://HOST:PORT/; "
                              "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
+    parser.add_argument("--json", action="store_true",
+                        help="at the end, print the node's counters as one JSON document on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1038,7 +1040,12 @@ def run(args: argparse.Namespace) -> int:
         node = asyncio.run(main())
     except LinkError as exc:
         raise UserError(f"link failed: {exc}") from None
-    console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json(node.snapshot())
+    else:
+        console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
     if cfg.out:
         path = write_results(node.result_rows(), {"parameters": asdict(cfg), "seed": cfg.seed,
                                                   "summary": node.snapshot()}, Path(cfg.out),
