@@ -10,7 +10,8 @@ import sys
 import time
 
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
-MODULES = ["sim", "verification", "link", "header_path", "instruments", "node"]
+
+MODULES = ["sim", "sweep", "verification", "link", "header_path", "instruments", "node"]
 
 
 def main(argv: list[str] | None = None) -> int:

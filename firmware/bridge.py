@@ -2,9 +2,13 @@
 
 ``hwctl bridge --port serial:///dev/ttyUSB0 --listen tcp://0.0.0.0:5555`` exposes the board's UART
 on a ZeroMQ ROUTER speaking :mod:`hwctl.transport.zmqwire`; hosts then open
-``zmq+tcp://board:5555`` exactly as they would open the serial port. Bytes pass through unchanged
-(the host keeps end-to-end sequence numbers and CRCs); the bridge only *watches* them with two
-frame decoders to report health:
+``zmq+tcp://board:5555`` exactly as they would open the serial port. The bridge owns the device's
+command sequence numbers (:mod:`hwctl.transport.devserver`): it serialises the clients' commands,
+re-encodes each with a seq of its own and each response with the client's seq, so two clients can
+never be confused by the device's one-deep retry memory; events pass through unchanged to every
+live client. Clients are forgotten after a silence (they send keep-alives), the client table,
+the command queue, message sizes and per-client byte rates are bounded, and every drop is
+counted by cause. Two frame decoders watch the line to report health:
 
 - frames and bytes each way, frames that fail CRC/COBS in each direction,
 - serial port state, the last serial error and how often the port was reopened,
@@ -27,7 +31,15 @@ import zmq
 
 from hwctl import argtypes
 from hwctl.errors import BadUrl, UserError
-from hwctl.transport.zmqwire import CONTROL, is_control
+from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
+from hwctl.transport.security import (
+    CurveServer,
+    KeyPair,
+    add_curve_arguments,
+    curve_from_args,
+    require_curve_off_loopback,
+)
+from hwctl.transport.zmqwire import CONTROL
 from hwctl.wire import UART_BAUD, FrameDecoder
 
 
@@ -55,16 +67,28 @@ def parse_port(port: str) -> tuple[str, int]:
 class Bridge:
     """ZeroMQ ROUTER <-> serial port. ``start()`` runs it in background threads."""
 
-    def __init__(self, port: str, listen: str = "tcp://127.0.0.1:0", *, reopen_s: float = 1.0) -> None:
+    def __init__(self, port: str, listen: str = "tcp://127.0.0.1:0", *, reopen_s: float = 1.0,
+                 limits: ServerLimits | None = None, keys: KeyPair | None = None,
+                 allow: dict[bytes, str] | None = None) -> None:
+        """``keys`` + ``allow``: CurveZMQ, only the allowlisted client keys get in
+        (hwctl.transport.security); without them the bridge listens on loopback only."""
+        if (keys is None) != (allow is None):
+            raise UserError("the bridge needs both a key pair and an allowlist, or neither")
+        require_curve_off_loopback(listen, keys is not None, "bridge --listen")
         self.port_url, self.baud = parse_port(port)
         self.reopen_s = reopen_s
-        self.ctx = zmq.Context.instance()
+        self.sessions = DeviceSessions(limits)
+        # its own context: the ZAP handler (allowlist) is per context
+        self.ctx = zmq.Context()
+        self.curve = CurveServer(self.ctx, keys, allow) if keys is not None and allow else None
         self.sock = self.ctx.socket(zmq.ROUTER)
-        self.sock.linger = 0
+        configure_router(self.sock, self.sessions.limits)
+        if self.curve is not None:
+            self.curve.secure(self.sock)
         try:
             self.sock.bind(listen)
         except zmq.ZMQError as exc:
-            self.sock.close(0)
+            self._close_zmq()
             raise UserError(f"cannot listen on {listen!r}: {exc}") from None
         self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._wake_addr = f"inproc://bridge-wake-{id(self)}"
@@ -74,7 +98,6 @@ class Bridge:
         self._ser_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._peers: list[bytes] = []
         self._dec_up = FrameDecoder()  # host -> device
         self._dec_down = FrameDecoder()  # device -> host
         self.t0 = time.monotonic()
@@ -98,8 +121,7 @@ class Bridge:
         except (serial.SerialException, ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first:
-                self.sock.close(0)
-                self._wake_rx.close(0)
+                self._close_zmq()
                 raise UserError(f"cannot open serial port {self.port_url!r}: {msg}") from None
             self.serial_error = msg
             return False
@@ -142,10 +164,13 @@ class Bridge:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self._wake_rx, zmq.POLLIN)
+        sessions = self.sessions
+        next_expiry = 0.0
         while not self._stop.is_set():
             ready = dict(poller.poll(50))
+            now = time.monotonic()
             if self._wake_rx in ready:
-                while True:
+                for _ in range(1000):  # bounded per turn: clients are served in between
                     try:
                         data = self._wake_rx.recv(zmq.NOBLOCK)
                     except zmq.Again:
@@ -153,20 +178,25 @@ class Bridge:
                     self.bytes_from_device += len(data)
                     for _ in self._dec_down.feed(data):
                         pass
-                    for ident in self._peers:
-                        self.sock.send_multipart([ident, data])
+                    self._apply(sessions.device_data(data, now))
             if self.sock in ready:
-                while True:
+                for _ in range(1000):
                     try:
-                        ident, *parts = self.sock.recv_multipart(zmq.NOBLOCK)
+                        msg = self.sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    if ident not in self._peers:
-                        self._peers.append(ident)
-                    if is_control(parts):
-                        self.sock.send_multipart([ident, CONTROL, json.dumps(self.status()).encode()])
-                    elif len(parts) == 1:
-                        self._to_device(parts[0])
+                    self._apply(sessions.client_message(msg[0], msg[1:], now))
+            if now >= next_expiry:
+                next_expiry = now + 0.5
+                self._apply(sessions.expire(now))
+
+    def _apply(self, step: Step) -> None:
+        if step.to_device:
+            self._to_device(bytes(step.to_device))
+        for ident, parts in step.to_clients:
+            send(self.sock, ident, parts, self.sessions)
+        for ident in step.status_for:
+            send(self.sock, ident, [CONTROL, json.dumps(self.status()).encode()], self.sessions)
 
     def _to_device(self, data: bytes) -> None:
         for _ in self._dec_up.feed(data):
@@ -191,16 +221,19 @@ class Bridge:
             "port": self.port_url,
             "baud": self.baud,
             "uptime_s": round(time.monotonic() - self.t0, 3),
-            "clients": len(self._peers),
+            "clients": len(self.sessions.clients),
             "bytes_to_device": self.bytes_to_device,
             "bytes_from_device": self.bytes_from_device,
             "frames_to_device": self._dec_up.stats.frames,
             "frames_from_device": self._dec_down.stats.frames,
-            "bad_frames_from_host": self._dec_up.stats.error_total,
+            "bad_frames_from_host": self.sessions.drops["bad_frame_from_client"],
             "bad_frames_from_device": self._dec_down.stats.error_total,
             "dropped_to_device": self.dropped_to_device,
             "reopens": self.reopens,
             "serial_error": self.serial_error,
+            "curve": self.curve is not None,
+            "auth_refused": self.curve.refused if self.curve else 0,
+            **self.sessions.counters(),
         }
 
     # ---------------------------------------------------------------- lifecycle
@@ -219,8 +252,12 @@ class Bridge:
             if self.ser is not None:
                 self.ser.close()
                 self.ser = None
-        self.sock.close(0)
-        self._wake_rx.close(0)
+        self._close_zmq()
+
+    def _close_zmq(self) -> None:
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.destroy(linger=0)  # the bridge's own context: every socket of it
 
     def __enter__(self) -> Bridge:
         return self.start()
@@ -235,6 +272,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serial port: serial:///dev/ttyUSB0?baud=3000000, a device path or a pyserial URL")
     parser.add_argument("--listen", default="tcp://127.0.0.1:5555", type=argtypes.bind_endpoint,
                         help="ZeroMQ endpoint to bind (default tcp://127.0.0.1:5555; tcp://0.0.0.0:5555 for the LAN)")
+    add_curve_arguments(parser)
     parser.add_argument("--health-every", type=argtypes.real(0.0, 86400.0, what="--health-every"),
                         default=10.0,
                         help="print a health line every N seconds (0: never)")
@@ -246,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    bridge = Bridge(args.port, args.listen)
+    keys, allow = curve_from_args(args)
+    bridge = Bridge(args.port, args.listen, keys=keys, allow=allow)
     print(bridge.url, flush=True)
     console.print(f"[green]bridge[/] {bridge.port_url} @ {bridge.baud} baud <-> {bridge.endpoint}; Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration

@@ -231,6 +231,7 @@ def duration(hi: float = MAX_SERVICE_S, what: str = "duration") -> Callable[[str
 
 
 fidelity = _argtype(check_fidelity, "fidelity")
+check_name_arg = _argtype(lambda t: check_name(t, "name"), "name")
 probability = _argtype(lambda t: check_probability(t, "probability"), "probability")
 endpoint = _argtype(lambda t: check_endpoint(t, "endpoint", bind=False), "endpoint")
 bind_endpoint = _argtype(lambda t: check_endpoint(t, "endpoint", bind=True), "endpoint")

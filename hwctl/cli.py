@@ -32,8 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),
+    "keys": ("hwctl.keys", "CurveZMQ key pairs for nodes, bridges and served twins"),
     "study": ("hwctl.study", "regenerate paper studies (e.g. `hwctl study verification`)"),
     "synth": ("hwctl.synth", "synthesize the FPGA top with yosys + nextpnr (iCE40 / ECP5)"),
+    "fpga": ("hwctl.fpga.cli", "FPGA boards and proofs: prove, build, flash, selftest"),
     "instruments": ("hwctl.instruments.cli", "lab instruments over VISA: drivers, bench check"),
     "export": ("hwctl.export", "export a run (Parquet + its metadata) to HDF5"),
 }

@@ -15,7 +15,11 @@ then the demo writes
 - ``demo.png``          request latency distribution and completions over time,
 
 and prints a summary. The stations' per-attempt success probability comes from
-:mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2).
+:mod:`hwctl.physics.heralding` for the requested fidelity (p = 2(1-F)*eta, eta calibrated on K2),
+scaled by each node's simulated bench (``--bench``, :mod:`hwctl.physics.bench`): the VOA on each
+end's arm and the SNSPD bias of the station's detectors. Every node service opens its bench,
+applies the settings and stores the snapshot, which the metadata holds (``instruments``, per
+node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
 (docs/physical-layer.md). ``--processes`` runs every node service as its own ``hwctl node``
 process instead of in this one (same figures; docs/node.md).
@@ -36,7 +40,7 @@ import socket
 import statistics
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from hwctl import argtypes
@@ -66,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=0.002, help="t_start = t_min + LEAD s: covers the remote's ESP "
                         "ACK and the host -> device command (default 0.002)")
     parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
+    parser.add_argument("--bench", default=None, metavar="FILE",
+                        help="bench template of every node (node n: {n} in its resource strings, "
+                             "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
+                             "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=_web_addr, default="127.0.0.1:8765",
@@ -172,6 +180,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from rich.live import Live
 
     from hwctl import timebase
+    from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
     from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
@@ -179,9 +188,13 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl.transport import Backend, LabLink
     from hwctl.wire import CLOCK_HZ
     from sim.twin.lab import Lab, LabServer
+    from sim.twin.station import StationModel
 
     names = sorted(g.nodes)
     ports = {n: _free_port() for n in names}
+    # every node's bench, opened, applied and snapshotted before the clock starts (it takes a few
+    # 100 ms per node); the node services adopt them
+    benches, opened = demo_benches(args, names)
     # one device clock for every device: the shared reference; both arms of a midpoint source
     # deliver seq N at the same cycle
     start = timebase.cycle_now()
@@ -196,6 +209,12 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
     p_photon = heralding.success_probability(args.fidelity)
     lab = Lab(g, p_photon=p_photon, seed=args.seed, start=start, node_kw=node_kw)
+    bench_physics = edge_physics(
+        {n: b.physics_inputs(from_instruments=True) for n, (b, _) in opened.items()},
+        list(lab.stations), args.fidelity) if opened else {}
+    for (u, v), lp in bench_physics.items():  # the stations take their physics from the benches
+        lab.stations[u, v] = StationModel(replace(lab.stations[u, v].cfg, p_photon=lp.p_photon,
+                                                  dark_prob=lp.dark_prob), now=start)
     twin_cfgs = {n: asdict(lab.nodes[n].cfg) for n in names}
     lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
                                                     for (u, v), st in lab.stations.items()}}
@@ -204,8 +223,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     nodes: list[NodeService] = []
     try:
         for i, n in enumerate(names):
-            cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of))
+            cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
+                {"bench": str(benches[n].source), "bench_index": i} if benches else {}))
             node = NodeService(cfg, rid_base=(i + 1) * 1_000_000)
+            if n in opened:
+                node.bench, node.bench_snapshot = opened.pop(n)
             if args.transport == "inproc":
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
@@ -290,6 +312,9 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "twins": twin_cfgs,
             "lab": lab_meta,
             "nodes": {nd.cfg.name: nd.snapshot() for nd in nodes},
+            "bench": {"file": str(next(iter(benches.values())).source) if benches else None,
+                      "physics": {f"{u}-{v}": asdict(lp) for (u, v), lp in bench_physics.items()}},
+            "instruments": {nd.cfg.name: nd.bench_snapshot for nd in nodes} if benches else None,
             "verification": {"pairs": [list(p) for p in vpairs], "sources": sources,
                              "memory": args.memory, "f_th": args.f_th},
             "wall_seconds": time.monotonic() - t0,
@@ -302,7 +327,33 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     finally:
         for nd in nodes:
             await nd.close()
+        for b, _ in opened.values():  # benches no node service adopted
+            b.close()
         server.stop()
+
+
+def demo_benches(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
+    """Each node's bench config (the ``--bench`` template, node i on simulated bench i) and the
+    bench opened, applied and snapshotted (:func:`hwctl.instruments.bench.start_bench`). The
+    stations then take their physics from what the instruments read back
+    (:func:`hwctl.instruments.bench.edge_physics`: VOA of u on arm A, of v on arm B, detectors
+    biased by u's bench). Empty with ``--bench none``."""
+    from hwctl.instruments import DEMO_BENCH
+    from hwctl.instruments.bench import BenchConfig, start_bench
+
+    if args.bench == "none":
+        return {}, {}
+    path = Path(args.bench or DEMO_BENCH).resolve()
+    benches = {n: BenchConfig.load(path, index=i) for i, n in enumerate(names)}
+    opened: dict = {}
+    try:
+        for n, cfg in benches.items():
+            opened[n] = start_bench(cfg)
+    except BaseException:
+        for b, _ in opened.values():
+            b.close()
+        raise
+    return benches, opened
 
 
 def node_dict(g, n: str, i: int, url: str, ports: dict[str, int], args: argparse.Namespace,

@@ -10,7 +10,7 @@ service and demo, including the bench's instrument snapshot); verified pairs, wh
   missing values hold NaN, a column of lists (e.g. ``herald_ts``) is a variable-length dataset,
   strings are UTF-8;
 - ``/meta``: the metadata as a tree of groups whose attributes are the scalar values (lists become
-  arrays, or a JSON string when mixed), so ``f["meta/bench/instruments/voa/settings"].attrs``
+  arrays, or a JSON string when mixed), so ``f["meta/instruments/instruments/voa/settings"].attrs``
   holds a VOA's settings;
 - the root attribute ``meta_json``: the whole metadata as JSON, exactly as read.
 """

@@ -66,6 +66,12 @@ Config (TOML)::
     f_th = 0.81                              # fidelity threshold -> timeout (paper Eq. 1)
     skew_s = 0.0                             # partner's store time minus ours (s)
     report_interval_s = 0.001                # batching of ID reports
+    [bench]                                  # optional: the node's instruments by VISA resource
+    visa_library = "@sim"                    # (docs/instruments.md); or bench = "bench.toml";
+    [bench.voa]                              # opened, set and snapshotted at start, snapshot in
+    driver = "keysight-n7764a"               # the run's metadata ("instruments")
+    resource = "TCPIP0::n7764a-0.bench::inst0::INSTR"
+    attenuation_db = 3.0
 """
 
 from __future__ import annotations
@@ -75,12 +81,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import signal
 import tomllib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zmq
@@ -90,7 +98,7 @@ from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
-from hwctl.protocols.base import Completed, Request, Send, StartAttempts
+from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.verification import (
     FreeSlots,
@@ -101,7 +109,6 @@ from hwctl.protocols.verification import (
     SendToPartner,
     VerificationConfig,
     VerificationCore,
-    VerificationProtocolError,
 )
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
@@ -118,12 +125,24 @@ from hwctl.wire import (
 )
 from hwctl.wire.bulk import HeaderBlock
 
+if TYPE_CHECKING:
+    from hwctl.instruments.bench import Bench, BenchConfig
+
 log = logging.getLogger(__name__)
 
 #: ZeroMQ message kinds between node services (first frame)
 K_ESP = b"esp"  # an EspMessage
 K_PL = b"pl"  # physical-layer coordination, JSON (see NodeService._generate)
 K_VRF = b"vrf"  # a verification-core partner message (bitmap records)
+#: received-message limits per peer: sustained rate (messages/s) and burst
+RX_RATE = 5000.0
+RX_BURST = 10000.0
+#: largest message a peer may send (bytes; ZeroMQ disconnects a peer sending more)
+MAX_MSG_BYTES = 1 << 18
+#: requests a peer may keep buffered here before we know them (early pl messages, pair lists)
+MAX_PENDING_RIDS = 256
+#: a time in a peer message further than this from our clock is refused (s)
+MAX_CLOCK_GAP_S = 3600.0
 
 U32 = 0xFFFF_FFFF
 #: the HEADER frame is ~19 bytes on the wire: a 3 Mbaud UART carries at most ~16k HEADERs/s
@@ -185,9 +204,17 @@ class NodeConfig:
     period_cycles: int = 50
     lead_s: float = 0.002
     verification: VerifyConfig | None = None
+    #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
+    #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
+    key: str | None = None
+    allow: dict[str, str] | str | None = None
+    bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
+        from hwctl.nodeconfig import check_node_dict
+
+        check_node_dict(d, source)  # every key known, every value typed and in range
         try:
             wl = d.get("workload", {})
             ph = d.get("physical", {})
@@ -213,6 +240,8 @@ class NodeConfig:
                 period_cycles=int(ph.get("period_cycles", 50)),
                 lead_s=float(ph.get("lead_s", 0.002)),
                 verification=vcfg,
+                key=d.get("security", {}).get("key"),
+                allow=d.get("security", {}).get("allow"),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -230,6 +259,23 @@ class NodeConfig:
         if gone:
             raise UserError(f"{source}: physical: {', '.join(gone)} no longer exist (the window is "
                             "the station's; lead_s replaces the per-round margin)")
+        if (cfg.key is None) != (cfg.allow is None):
+            raise UserError(f"{source}: [security] needs both key and allow (or neither)")
+        from hwctl.transport.security import (
+            load_allowlist,
+            load_keypair,
+            require_curve_off_loopback,
+        )
+
+        if cfg.key is None:
+            require_curve_off_loopback(cfg.listen, False, f"{source}: listen")
+        else:  # read now: a missing or wrong key file is found before anything opens
+            load_keypair(cfg.key)
+            names = set(load_allowlist(cfg.allow).values())
+            missing = sorted({p.name for p in cfg.peers} - names)
+            if missing:
+                raise UserError(f"{source}: [security] allow has no key for peer(s) "
+                                f"{', '.join(missing)}")
         if any(p.port is not None and not 0 <= p.port <= 255 for p in cfg.peers):
             raise UserError(f"{source}: peers: port must be in 0..255")
         if vcfg is not None:
@@ -243,6 +289,13 @@ class NodeConfig:
                 vcfg.core_config()
             except ValueError as exc:
                 raise UserError(f"{source}: verification: {exc}") from None
+        if "bench" in d:  # bench_index fills {n} in a template bench's resource strings
+            from hwctl.instruments.bench import BenchConfig
+
+            idx = d.get("bench_index")
+            if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
+                raise UserError(f"{source}: bench_index must be an integer >= 0")
+            cfg.bench = BenchConfig.from_node_config(source, d, index=idx)
         return cfg
 
     @classmethod
@@ -304,6 +357,10 @@ class NodeCounters:
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0
+    #: messages dropped, by cause (docs/reliability.md): never handled, never fatal
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: messages not sent per peer: the peer is down and its send queue (1000) is full
+    send_dropped: dict[str, int] = field(default_factory=dict)
     stale_msgs: int = 0  # pl messages / events for a request or round no longer running here
     pair_checks: int = 0  # requests whose pair lists were compared with the other end
     disagree: int = 0  # pairs held at one end only (must stay 0)
@@ -380,6 +437,11 @@ class NodeService:
         self._pl_rid: int | None = None  # request running at the physical layer here
         self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
         self._pl_done: deque[int] = deque(maxlen=1024)  # requests finished here
+        self._peer_names = {p.name for p in cfg.peers}
+        self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
+        self._last_drop_log = -1e9
+        self._curve = None  # CurveServer of the listener (hwctl.transport.security)
+        self._curve_ctx: zmq.asyncio.Context | None = None
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
@@ -387,6 +449,8 @@ class NodeService:
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
+        self.bench: Bench | None = None  # open instruments, when cfg.bench
+        self.bench_snapshot: dict | None = None  # identity/settings/readings at start, for the run
         # verification
         v = cfg.verification
         self.vcore = VerificationCore(v.core_config()) if v is not None else None
@@ -414,12 +478,35 @@ class NodeService:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
-        """Open the backend by URL (or adopt an open ``backend``) and the ZeroMQ sockets."""
+        """Open the bench (apply its settings, snapshot), the backend by URL (or adopt an open
+        ``backend``) and the ZeroMQ sockets."""
+        if self.cfg.bench is not None and self.bench is None:
+            from hwctl.instruments.bench import start_bench
+
+            self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
-        self._router = self.ctx.socket(zmq.ROUTER)
+        keys = allow = None
+        if self.cfg.key is not None:
+            from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
+
+            keys, allow = load_keypair(self.cfg.key), load_allowlist(self.cfg.allow)
+            missing = self._peer_names - set(allow.values())
+            if missing:
+                await self.backend.close()
+                raise UserError(f"node {self.cfg.name}: [security] allow has no key for "
+                                f"peer(s) {', '.join(sorted(missing))}")
+            # the listener's own context: the ZAP handler (allowlist) is per context
+            self._curve_ctx = zmq.asyncio.Context()
+            self._curve = CurveServer(self._curve_ctx, keys, allow)
+            self._router = self._curve_ctx.socket(zmq.ROUTER)
+            self._curve.secure(self._router)
+        else:
+            self._router = self.ctx.socket(zmq.ROUTER)
         self._router.linger = 0
+        self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
+        self._router.setsockopt(zmq.RCVHWM, 1000)
         try:
             self._router.bind(self.cfg.listen)
         except zmq.ZMQError as exc:
@@ -428,7 +515,12 @@ class NodeService:
         for p in self.cfg.peers:
             s = self.ctx.socket(zmq.DEALER)
             s.linger = 0
+            s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
+            if keys is not None and allow is not None:
+                from hwctl.transport.security import secure_client
+
+                secure_client(s, keys, next(k for k, n in allow.items() if n == p.name))
             s.connect(p.endpoint)
             self._out[p.name] = s
 
@@ -479,10 +571,19 @@ class NodeService:
         self._stop.set()
 
     async def close(self) -> None:
+        if self.bench is not None:
+            self.bench.close()
+            self.bench = None
         if self.backend is not None:
             await self.backend.close()
         for s in [*self._out.values(), *([self._router] if self._router else [])]:
             s.close(0)
+        if self._curve is not None:
+            self._curve.stop()
+            self._curve = None
+        if self._curve_ctx is not None:
+            self._curve_ctx.term()
+            self._curve_ctx = None
 
     # ------------------------------------------------------------------ requests
     def submit(self, remote: str, pairs: int, fidelity: float | None = None) -> Request:
@@ -550,47 +651,158 @@ class NodeService:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+        try:
+            sock.send_multipart([kind, payload], zmq.NOBLOCK)
+        except zmq.Again:  # peer down and its queue full: counted, never silent
+            self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
+            return
         self.counters.msgs_out += 1
-        sock.send_multipart([kind, payload], zmq.NOBLOCK)
 
     def _send_pl(self, peer: str, **d: object) -> None:
         self._send(peer, K_PL, json.dumps(d).encode())
 
     async def _rx_loop(self) -> None:
+        """Every received message is checked and handled on its own: a bad, forged, unexpected
+        or excess message is counted by cause (``counters.dropped``) and dropped; no input from
+        the network ends the service (docs/reliability.md)."""
         assert self._router is not None
         while True:
-            ident, *parts = await self._router.recv_multipart()
+            frames = await self._router.recv_multipart(copy=False)
             self.counters.msgs_in += 1
-            if len(parts) != 2:
-                self.counters.bad_msgs += 1
-                continue
-            kind, payload = parts
-            src = ident.decode(errors="replace")
             try:
-                if kind == K_ESP:
-                    msg = EspMessage.from_bytes(payload)
-                    self._apply(self.core.receive(msg, self.now()))
-                elif kind == K_PL:
-                    d = json.loads(payload)
-                    if not isinstance(d, dict) or not isinstance(d.get("rid"), int):
-                        raise ValueError("pl message without rid")
-                    rid = d["rid"]
-                    if "pairs" in d:
-                        self._check_pairs(rid, theirs=d["pairs"])
-                    elif rid == self._pl_rid:
-                        self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
-                    elif rid in self._pl_done:
-                        self.counters.stale_msgs += 1
-                    else:  # before our StartAttempts for it
-                        self._pl_early.setdefault(rid, []).append(d)
-                elif kind == K_VRF and self.vcore is not None and src == self.partner:
-                    self.vcore.handle_message(payload, self.device_now())
-                    self._vrf_apply()
-                else:
-                    self.counters.bad_msgs += 1
-            except (ValueError, KeyError, VerificationProtocolError) as exc:
-                self.counters.bad_msgs += 1
-                log.warning("%s: bad message from %r: %s", self.cfg.name, ident, exc)
+                cause = self._rx_one(frames)
+            except Exception as exc:  # the last line of defence: a bug must not end the node
+                cause = f"error_{type(exc).__name__}"
+                if self._drop_log_ok():
+                    log.warning("%s: message dropped (%s: %s)", self.cfg.name,
+                                type(exc).__name__, exc)
+            if cause:
+                self._drop(cause)
+
+    def _drop(self, cause: str) -> None:
+        d = self.counters.dropped
+        d[cause] = d.get(cause, 0) + 1
+        self.counters.bad_msgs += 1
+
+    def _drop_log_ok(self) -> bool:
+        now = self.now()
+        if now - self._last_drop_log >= 1.0:  # counted always, logged at most once a second
+            self._last_drop_log = now
+            return True
+        return False
+
+    def _rx_one(self, frames: list) -> str | None:
+        """Check and handle one message; returns the cause when it is dropped."""
+        if len(frames) != 3:
+            return "bad_parts"
+        src = self._sender(frames)
+        if src is None:
+            return "unknown_peer"
+        if not self._rate_ok(src):
+            return "rate_limited"
+        kind, payload = frames[1].bytes, frames[2].bytes
+        if kind == K_ESP:
+            try:
+                msg = EspMessage.from_bytes(payload)
+            except ValueError:  # bad layout, or a request the core's types refuse
+                return "esp_malformed"
+            if msg.src != src:
+                return "esp_forged_src"  # a peer speaking for another node
+            if msg.dst != self.cfg.name:
+                return "esp_wrong_dst"
+            if msg.kind is MsgType.ACK and (not math.isfinite(msg.t_min)
+                                            or abs(msg.t_min - self.now()) > MAX_CLOCK_GAP_S):
+                return "esp_bad_time"  # only ACK carries t_min (others send 0.0)
+            r = msg.request
+            if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
+                                      and {r.initiator, r.remote} == {src, self.cfg.name}):
+                return "esp_bad_request"
+            try:
+                acts = self.core.receive(msg, self.now())
+            except ProtocolViolation:  # out of turn for the core's state: refused by the core
+                return "esp_protocol_violation"
+            self._apply(acts)
+        elif kind == K_PL:
+            try:
+                d = json.loads(payload)
+            except ValueError:
+                return "pl_not_json"
+            cause = self._check_pl(d)
+            if cause:
+                return cause
+            rid = d["rid"]
+            if "pairs" in d:
+                if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
+                    return "pl_pairs_table_full"
+                self._check_pairs(rid, theirs=d["pairs"])
+            elif rid == self._pl_rid:
+                self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
+            elif rid in self._pl_done:
+                self.counters.stale_msgs += 1
+            else:  # before our StartAttempts for it
+                early = self._pl_early.get(rid)
+                if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:
+                    return "pl_early_table_full"
+                if early is not None and len(early) >= 8:
+                    return "pl_early_full"
+                self._pl_early.setdefault(rid, []).append({**d, "_src": src})
+        elif kind == K_VRF and self.vcore is not None and src == self.partner:
+            self.vcore.handle_message(payload, self.device_now())
+            self._vrf_apply()
+        else:
+            return "unexpected_kind"
+        return None
+
+    def _sender(self, frames: list) -> str | None:
+        """The peer a message is from: the name the allowlist gives its CurveZMQ key when the
+        listener runs CURVE (identity = key), else the routing id it chose; None when that is not
+        a configured peer."""
+        if self._curve is not None:
+            from hwctl.transport.security import user_id
+
+            name = self._curve.peer_name(user_id(frames[-1]))
+        else:
+            name = frames[0].bytes.decode(errors="replace")
+        return name if name in self._peer_names else None
+
+    def _rate_ok(self, src: str) -> bool:
+        """Token bucket per peer: RX_RATE messages/s sustained, RX_BURST at once."""
+        now = self.now()
+        tokens, last = self._rx_tokens.get(src, (RX_BURST, now))
+        tokens = min(RX_BURST, tokens + (now - last) * RX_RATE)
+        if tokens < 1.0:
+            self._rx_tokens[src] = (tokens, now)
+            return False
+        self._rx_tokens[src] = (tokens - 1.0, now)
+        return True
+
+    def _check_pl(self, d: object) -> str | None:
+        """Shape and ranges of a ``pl`` message (see :meth:`_generate`)."""
+        if not isinstance(d, dict):
+            return "pl_not_object"
+        rid = d.get("rid")
+        if type(rid) is not int or not 0 <= rid < 2**63:
+            return "pl_bad_rid"
+        keys = set(d) - {"rid"}
+        if keys == {"pairs"}:
+            p = d["pairs"]
+            if not isinstance(p, list) or len(p) > 1000 or not all(
+                    isinstance(x, list) and len(x) == 3
+                    and all(type(v) is int and 0 <= v < 2**64 for v in x) for x in p):
+                return "pl_bad_pairs"
+        elif keys == {"late"}:
+            if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
+                return "pl_bad_round"
+        elif keys == {"restart", "start"}:
+            if type(d["restart"]) is not int or not 1 <= d["restart"] <= 10**6:
+                return "pl_bad_round"
+            t = d["start"]
+            if type(t) not in (int, float) or not math.isfinite(t) \
+                    or abs(t - self.now()) > MAX_CLOCK_GAP_S:
+                return "pl_bad_start"
+        else:
+            return "pl_bad_shape"
+        return None
 
     async def _timer_loop(self) -> None:
         while True:
@@ -776,7 +988,7 @@ class NodeService:
             req, peer, t_min = await self._pl_queue.get()
             self._pl_rid = req.rid
             for d in self._pl_early.pop(req.rid, []):
-                self._events.put_nowait(PlMsg(peer, d))
+                self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
             self.counters.generations += 1
             try:
                 await self._generate(req, peer, t_min)
@@ -844,7 +1056,9 @@ class NodeService:
             ev = await self._events.get()
             if isinstance(ev, PlMsg):
                 d = ev.d
-                if initiator and d.get("late") == rnd:
+                if ev.src != peer:  # a third node meddling with this request
+                    self._drop("pl_not_from_partner")
+                elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
                     rnd = d["restart"]
@@ -987,8 +1201,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
                         help="node TOML file; examples/node.toml in the repository shows and "
                              "explains every key (docs/node.md)")
-    parser.add_argument("--duration", type=float, default=None, help="override the config's duration (s)")
-    parser.add_argument("--out", default=None, metavar="DIR",
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="override the config's duration (s)")
+    parser.add_argument("--out", type=argtypes.out_dir, default=None, metavar="DIR",
                         help="write the results to DIR/NAME.parquet (requests) and, with "
                              "[verification], DIR/NAME.pairs.parquet, run metadata inside "
                              "(docs/data.md); overrides the config's out; default: the config's "
@@ -1048,8 +1263,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
     if cfg.out:
         path = write_results(node.result_rows(), {"parameters": asdict(cfg), "seed": cfg.seed,
-                                                  "summary": node.snapshot()}, Path(cfg.out),
-                             cfg.name, pairs=node.pair_rows() if node.vcore is not None else None)
+                                                  "summary": node.snapshot(),
+                                                  "instruments": node.bench_snapshot},
+                             Path(cfg.out), cfg.name,
+                             pairs=node.pair_rows() if node.vcore is not None else None)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
 

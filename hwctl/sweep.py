@@ -80,6 +80,7 @@ class RunOutput:
     requests: bytes | None
     wall_s: float
     events: int
+    cpu_s: float = 0.0  # CPU time of the worker for this run (wall time includes waiting)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -146,6 +147,7 @@ def run_one(spec: RunSpec) -> RunOutput:
 
     from sim.network import SimConfig, simulate
 
+    cpu0 = time.process_time()
     g = _graph(spec.topology)
     res = simulate(g, SimConfig(protocol=spec.protocol, fidelity=spec.fidelity,
                                 duration=spec.duration, seed=spec.seed), spec.topology)
@@ -178,7 +180,8 @@ def run_one(spec: RunSpec) -> RunOutput:
         for name in ("t_request_s", "pl_start_s", "pl_finish_s", "t_finish_s"):
             req_cols[name] = pa.array(cols[name], pa.float64())
         req_bytes = _parquet_bytes(pa.table(req_cols))
-    return RunOutput(spec.key, run_bytes, req_bytes, res.wall_seconds, res.events)
+    return RunOutput(spec.key, run_bytes, req_bytes, res.wall_seconds, res.events,
+                     time.process_time() - cpu0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,6 +241,7 @@ class SweepStats:
     events: int
     run_wall_s: float
     executor: str
+    cpu_s: float = 0.0
 
 
 def pending(specs: Iterable[RunSpec], out_dir: Path) -> list[RunSpec]:
@@ -265,11 +269,13 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
                 _write_atomic(out_dir / "requests" / f"{out.key}.parquet", out.requests)
             _write_atomic(out_dir / "runs" / f"{out.key}.parquet", out.run)
             tlog.write(json.dumps({"key": out.key, "wall_s": round(out.wall_s, 4),
-                                   "events": out.events, "executor": executor}) + "\n")
+                                   "cpu_s": round(out.cpu_s, 4), "events": out.events,
+                                   "executor": executor}) + "\n")
             tlog.flush()
             stats.ran += 1
             stats.events += out.events
             stats.run_wall_s += out.wall_s
+            stats.cpu_s += out.cpu_s
             bar.advance(task)
 
         if scheduler:
@@ -410,8 +416,8 @@ def run(args: argparse.Namespace) -> int:
         print_json({**asdict(stats), "events_per_s_per_worker": rate, "out": str(args.out)})
         return 0
     print(f"{stats.ran} runs done, {stats.skipped} already there, of {stats.planned}; "
-          f"{stats.wall_s:.1f} s wall on {stats.executor}; {stats.events:,} events, "
-          f"{rate:,.0f} events/s per worker")
+          f"{stats.wall_s:.1f} s wall on {stats.executor} ({stats.cpu_s:.1f} s CPU in the "
+          f"runs); {stats.events:,} events, {rate:,.0f} events/s per worker")
     print(f"dataset: {args.out}/runs (one row per run), {args.out}/requests; "
           f"next: hwctl report {args.out}")
     return 0

@@ -12,7 +12,7 @@ import pytest
 
 from hwctl.cli import main
 from hwctl.errors import UserError
-from hwctl.instruments import SIM_FILE
+from hwctl.instruments import DEMO_BENCH, SIM_FILE
 from hwctl.instruments.bench import Bench, BenchConfig, BenchConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node-bench.toml"
@@ -186,7 +186,7 @@ def test_list_cli(capsys) -> None:
 
 
 def test_template_bench_for_node_n() -> None:
-    template = EXAMPLE.with_name("demo-bench.toml")
+    template = DEMO_BENCH
     with pytest.raises(BenchConfigError, match=r"bench\.voa\.resource: .*\{n\} only in a template"):
         BenchConfig.load(template)
     cfg = BenchConfig.load(template, index=3)

@@ -1,5 +1,5 @@
 """The lab twin takes its physics from the nodes' benches: two nodes on simulated benches 0 and 1
-(examples/demo-bench.toml), their VOAs set from the bench file, the physics read back from the
+(hwctl/instruments/sim/demo-bench.toml), their VOAs set from the bench file, the physics read back from the
 instruments, and the pair rate of the lab (node devices + heralding station, SCHEDULE_PAIRS)
 measured against the loss budget."""
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hwctl.instruments import SIM_FILE
+from hwctl.instruments import DEMO_BENCH, SIM_FILE
 from hwctl.instruments.bench import Bench, BenchConfig
 from hwctl.physics.bench import link_physics
 from hwctl.wire import Done, Frame, FrameDecoder, Pair, SchedulePairs, encode
 from sim import topologies
 from sim.twin.lab import Lab
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "demo-bench.toml"
+TEMPLATE = DEMO_BENCH
 FIDELITY = 0.5
 PAIRS_PER_ROUND = 6
 ROUNDS = 60  # 360 pairs per point: relative standard error sqrt(1/360) = 5.3 %

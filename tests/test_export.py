@@ -39,7 +39,7 @@ def test_node_style_run_with_bench_snapshot(tmp_path: Path, capsys) -> None:
     }), run)
     pq.write_table(pa.table({"seq": pa.array([4, 9], pa.uint32()),
                              "fidelity": [0.9, 0.8]}), tmp_path / "requests.pairs.parquet")
-    meta = {"seed": 3, "nodes": {"A": {"counters": {"heralds": 2}}}, "bench": snapshot,
+    meta = {"seed": 3, "nodes": {"A": {"counters": {"heralds": 2}}}, "instruments": snapshot,
             "names": ["A", "B"], "mixed": [1, "x"]}
     (tmp_path / "requests.meta.json").write_text(json.dumps(meta))
 
@@ -57,10 +57,10 @@ def test_node_style_run_with_bench_snapshot(tmp_path: Path, capsys) -> None:
         assert [list(map(int, x)) for x in r["herald_ts"][:]] == herald_ts
         assert list(f["pairs/seq"][:]) == [4, 9]
         assert json.loads(f.attrs["meta_json"]) == meta
-        voa = f["meta/bench/instruments/voa"]
+        voa = f["meta/instruments/instruments/voa"]
         assert voa["settings"].attrs["attenuation_db"] == 3.0
         assert voa["identity"].attrs["model"] == "N7764A"
-        assert f["meta/bench/instruments/snspd_bias/settings"].attrs["bias_current_ua"] == 9.0
+        assert f["meta/instruments/instruments/snspd_bias/settings"].attrs["bias_current_ua"] == 9.0
         assert f["meta/nodes/A/counters"].attrs["heralds"] == 2
         assert list(f["meta"].attrs["names"]) == ["A", "B"]
         assert json.loads(f["meta"].attrs["mixed"]) == [1, "x"]

@@ -101,3 +101,32 @@ def test_cli_sweep_user_errors_are_one_line(tmp_path, capsys, argv, needle) -> N
     assert code == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_whole_grid_one_replicate_reproduces_the_papers_claims(tmp_path) -> None:
+    """The full grid (14 x 9 x 3 runs of 120 s): report written; on every paper topology and F,
+    ESP's mean latency is within 8 % of the zero-delay greedy scheduler's; ESP gains nothing
+    over DQP when nu = 1 and at least 25 % when nu > 1 (F = 0.75); and no cell is below the
+    lower bound by more than 8 % (one replicate: sampling noise where the bound is tight)."""
+    from hwctl.report import make_report
+    from hwctl.sweep import FIDELITIES
+    from sim.topologies import PAPER_TOPOLOGIES
+
+    specs = plan(PAPER_TOPOLOGIES, FIDELITIES, ["dqp", "esp", "greedy"], 1, 1, 120.0,
+                 requests=False, version="test")
+    execute(specs, tmp_path, jobs=2)
+    make_report(tmp_path, tmp_path / "report")
+    rows = ds.dataset(tmp_path / "runs").to_table().to_pylist()
+    by = {(r["topology"], r["fidelity"], r["protocol"]): r for r in rows}
+    for t in PAPER_TOPOLOGIES:
+        for f in FIDELITIES:
+            esp, greedy = by[t, f, "esp"], by[t, f, "greedy"]
+            assert abs(esp["mean_latency_ms"] / greedy["mean_latency_ms"] - 1) < 0.08, (t, f)
+        esp, dqp = by[t, 0.75, "esp"], by[t, 0.75, "dqp"]
+        gain = dqp["mean_latency_ms"] / esp["mean_latency_ms"]
+        assert (0.9 < gain < 1.1) if esp["matching_number"] == 1 else gain > 1.25, (t, gain)
+    import csv
+
+    for c in csv.DictReader((tmp_path / "report" / "bound.csv").open()):
+        assert float(c["ratio_to_bound"]) > 0.92, c

@@ -45,6 +45,8 @@ DRIVERS: dict[str, str] = {
 
 #: pyvisa-sim definitions of every driver's instrument (package data)
 SIM_FILE = Path(__file__).with_name("sim") / "bench.yaml"
+#: the bench of every node of ``hwctl demo`` (a template: node n on simulated bench n)
+DEMO_BENCH = Path(__file__).with_name("sim") / "demo-bench.toml"
 
 
 def driver_class(key: str) -> type[BenchInstrument]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -182,7 +183,9 @@ class BenchInstrument:
                 raise InstrumentNotFound(f"{where}: cannot open VISA resource ({exc})") from None
         try:
             adapter.write("*IDN?")
-            idn = adapter.read().strip()
+            with warnings.catch_warnings():  # an empty answer is reported below, not as a warning
+                warnings.filterwarnings("ignore", "read string doesn't end with termination")
+                idn = adapter.read().strip()
         except pyvisa.errors.VisaIOError as exc:
             adapter.close()
             raise _visa_fault(exc, where, "*IDN?", timeout_ms) from None

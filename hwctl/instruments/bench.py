@@ -315,3 +315,19 @@ def start_bench(config: BenchConfig | None) -> tuple[Bench | None, dict[str, Any
         if isinstance(exc, UserError):
             raise
         raise UserError(f"{config.source}: bench start failed: {exc}") from None
+
+
+def edge_physics(inputs: dict[str, PhysicsInputs], edges: list[tuple[str, str]],
+                 fidelity: float) -> dict[tuple[str, str], Any]:
+    """The per-attempt physics of each link ``(u, v)`` from its ends' benches
+    (:func:`hwctl.physics.bench.link_physics`; ``inputs`` from :meth:`Bench.physics_inputs`):
+    u's attenuators on arm A, v's on arm B, and the station's detectors biased by u's detector
+    bias source (the lower-named end's bench holds the station's SNSPD bias, a convention of the
+    demo). A node without a bench: 0 dB; no bias source: the calibrated detector."""
+    from hwctl.physics.bench import link_physics
+
+    out = {}
+    for u, v in edges:
+        a, b = inputs.get(u, PhysicsInputs()), inputs.get(v, PhysicsInputs())
+        out[u, v] = link_physics(fidelity, (a.attenuation_db, b.attenuation_db), a.bias_current_ua)
+    return out

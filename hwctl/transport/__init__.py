@@ -6,7 +6,8 @@
     backend = await open_backend("zmq+tcp://127.0.0.1:5555")         # board bridge or twin server
 
 URL parameters understood everywhere: ``timeout`` (seconds per try, default 0.25) and ``retries``
-(default 4). ``serial``: ``baud`` (default spec.uart_baud). ``twin``: ``mode`` (virtual|realtime,
+(default 4). ``serial``: ``baud`` (default spec.uart_baud). ``zmq+tcp``: ``key`` (our
+``NAME.key_secret``) and ``serverkey`` (the bridge's or twin's public key) for CurveZMQ. ``twin``: ``mode`` (virtual|realtime,
 default virtual), ``speed``, ``seed``, ``p`` (per-attempt herald probability) or ``fidelity``,
 ``dark`` (dark-count rate, Hz), ``headers`` (header period in cycles), ``arrival``.
 
@@ -59,7 +60,7 @@ async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Back
     elif spec.scheme == "serial" or spec.scheme in PYSERIAL_SCHEMES:
         link = SerialLink(spec.target, baud=spec.baud)
     else:
-        link = ZmqLink(spec.target)
+        link = ZmqLink(spec.target, curve=spec.curve)
     backend = Backend(link, url, timeout=timeout, retries=retries)
     if handshake:
         try:

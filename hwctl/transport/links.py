@@ -149,7 +149,12 @@ class SerialLink(Link):
 class ZmqLink(Link):
     """ZeroMQ DEALER to a board bridge or twin ROUTER (``zmq+tcp://host:port``)."""
 
-    def __init__(self, endpoint: str) -> None:
+    #: seconds between keep-alive pings (servers forget clients silent for 30 s by default)
+    KEEPALIVE_S = 1.0
+
+    def __init__(self, endpoint: str, *, curve: tuple | None = None) -> None:
+        """``curve``: (our KeyPair, the server's public key) for CurveZMQ
+        (hwctl.transport.security)."""
         import zmq
         import zmq.asyncio
 
@@ -158,14 +163,29 @@ class ZmqLink(Link):
         self.ctx = zmq.asyncio.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        if curve is not None:
+            from hwctl.transport.security import secure_client
+
+            secure_client(self.sock, *curve)
         try:
             self.sock.connect(endpoint)
         except zmq.ZMQError as exc:
             self.sock.close(0)
             raise DeviceNotFound(f"cannot connect to {endpoint!r}: {exc}") from None
         self.endpoint = endpoint
-        self._ctl: asyncio.Queue[bytes] = asyncio.Queue()
+        self.send_dropped = 0  # frames not sent: no connection up or its queue full
+        self._ctl: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
         self._task = asyncio.get_running_loop().create_task(self._reader())
+        self._ping = asyncio.get_running_loop().create_task(self._keepalive())
+
+    async def _keepalive(self) -> None:
+        """A ping every KEEPALIVE_S: servers forget silent clients (hwctl.transport.devserver)."""
+        from hwctl.transport.zmqwire import CONTROL, PING
+
+        while True:
+            await asyncio.sleep(self.KEEPALIVE_S)
+            with contextlib.suppress(self._zmq.Again):
+                await self.sock.send_multipart([CONTROL, PING], self._zmq.NOBLOCK)
 
     async def _reader(self) -> None:
         from hwctl.transport.zmqwire import is_control
@@ -173,6 +193,8 @@ class ZmqLink(Link):
         while True:
             parts = await self.sock.recv_multipart()
             if is_control(parts):
+                if self._ctl.full():  # nobody asked: an unsolicited reply is dropped
+                    continue
                 self._ctl.put_nowait(parts[1])
             elif len(parts) == 1:
                 self._deliver(parts[0])
@@ -180,8 +202,14 @@ class ZmqLink(Link):
     async def send(self, data: bytes) -> None:
         if self._closed:
             raise LinkError("link closed")
-        self.bytes_out += len(data)
-        await self.sock.send(data)
+        try:
+            # never block: with no connection up (server gone, CURVE handshake refused) or its
+            # queue full, the frame is lost like on a noisy line; the backend's retry and
+            # timeout take over
+            await self.sock.send(data, self._zmq.NOBLOCK)
+            self.bytes_out += len(data)
+        except self._zmq.Again:
+            self.send_dropped += 1
 
     async def status(self, timeout: float = 1.0) -> dict:
         """Ask the bridge (or twin server) for its status/health JSON."""
@@ -190,7 +218,8 @@ class ZmqLink(Link):
         from hwctl.errors import LinkTimeout
         from hwctl.transport.zmqwire import CONTROL, STATUS
 
-        await self.sock.send_multipart([CONTROL, STATUS])
+        with contextlib.suppress(self._zmq.Again):  # no connection: times out below
+            await self.sock.send_multipart([CONTROL, STATUS], self._zmq.NOBLOCK)
         try:
             return json.loads(await asyncio.wait_for(self._ctl.get(), timeout))
         except TimeoutError:
@@ -200,9 +229,10 @@ class ZmqLink(Link):
         if self._closed:
             return
         await super().close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        for task in (self._task, self._ping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self.sock.close(0)
 
 

@@ -37,6 +37,8 @@ class BackendSpec:
     baud: int = 0
     #: twin: mode, speed and the TwinConfig keyword arguments (``fidelity``/``dark``/``p``)
     twin: dict[str, Any] = field(default_factory=dict)
+    #: zmq with CurveZMQ: (our KeyPair, the server's public key)
+    curve: tuple[Any, bytes] | None = None
 
 
 def _take(params: dict[str, str], key: str, check, default, url: str):
@@ -115,9 +117,21 @@ def parse_backend_url(url: str) -> BackendSpec:
             query = urlencode(params)
             spec.target = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
         return spec
-    # zmq+tcp / zmq+ipc
+    # zmq+tcp / zmq+ipc; CurveZMQ with key= (our NAME.key_secret) and serverkey= (the server's
+    # public key: a NAME.key file or its 40 z85 characters)
+    key, server_key = params.pop("key", None), params.pop("serverkey", None)
     if params:
         raise BadUrl(f"unknown parameter(s) {sorted(params)} in {_short(url)}")
+    if (key is None) != (server_key is None):
+        raise BadUrl(f"key= and serverkey= go together (CurveZMQ needs both) in {_short(url)}")
+    if key is not None:
+        from hwctl.errors import UserError
+        from hwctl.transport.security import load_keypair, load_public
+
+        try:
+            spec.curve = (load_keypair(key), load_public(server_key))
+        except UserError as exc:
+            raise BadUrl(f"{exc} (in {_short(url)})") from None
     if scheme == "zmq+tcp":
         if not parts.hostname or port is None or parts.path not in ("", "/"):
             raise BadUrl(f"zmq URL needs host:port, e.g. zmq+tcp://127.0.0.1:5555 "

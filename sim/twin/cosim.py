@@ -26,8 +26,12 @@ from hwctl.wire import Done, Herald, Late, Reg
 SLACK = 50_000
 
 
-async def script(b) -> list[tuple]:
-    """Commands with a deterministic outcome on any conforming device; returns observations."""
+async def script(b, event_timeout: float | None = 60) -> list[tuple]:
+    """Commands with a deterministic outcome on any conforming device; returns observations.
+
+    ``event_timeout`` bounds each wait for a device event in wall-clock seconds; ``None`` waits
+    for the event itself (the RTL co-simulation: a loaded machine only makes the simulator slower,
+    and a dead simulator closes the socket, which ends the wait with LinkError)."""
     obs: list[tuple] = []
     await b.write_reg(Reg.SCRATCH, 0xC0FFEE01)
     obs.append(("scratch", await b.read_reg(Reg.SCRATCH)))
@@ -43,11 +47,11 @@ async def script(b) -> list[tuple]:
     now = await b.time()
     t0 = now + SLACK
     await b.schedule(t0, 7, 50, 2)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=event_timeout)
     assert isinstance(ev, Done), ev
     obs.append(("done", ev.attempts, ev.reason, ev.ts - t0))
     await b.schedule(1, 3, 50, 2)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=event_timeout)
     assert isinstance(ev, Late), ev
     obs.append(("late", ev.t_start, ev.now > 1))
     far = (await b.time()) + 10**9
@@ -59,13 +63,13 @@ async def script(b) -> list[tuple]:
     except DeviceError as exc:
         obs.append(("overflow", exc.code))
     await b.abort()
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=event_timeout)
     assert isinstance(ev, Done), ev
     obs.append(("abort", ev.attempts, ev.reason))
     await b.write_reg(Reg.CONTROL, 0b11)
     t0 = (await b.time()) + SLACK
     await b.schedule(t0, 100, 100, 40)
-    ev = await b.next_event(timeout=60)
+    ev = await b.next_event(timeout=event_timeout)
     assert isinstance(ev, Herald), ev
     obs.append(("herald", ev.attempt, 0 <= ev.ts - t0 < 40))
     for r in (Reg.CNT_ATTEMPTS, Reg.CNT_HERALD, Reg.ERR_LATE, Reg.ERR_OVERFLOW, Reg.CNT_BOTH):
@@ -101,7 +105,10 @@ if cocotb is not None:
     @cocotb.test()
     async def socket_bridge(dut) -> None:
         cpb = int(os.environ.get("HWCTL_COSIM_CPB", "4"))
-        max_s = float(os.environ.get("HWCTL_COSIM_MAX_S", "240"))
+        # No wall-clock budget by default: a loaded machine only makes the simulation slower. The
+        # loop ends when the host closes the link; HWCTL_COSIM_MAX_S is an optional guard for
+        # manual runs (pytest-timeout guards the test suite).
+        max_s = float(os.environ.get("HWCTL_COSIM_MAX_S", "inf"))
         cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
         dut.uart_rx_i.value = 1
         dut.hdr_i.value = 1

@@ -25,6 +25,14 @@ import time
 import tty
 
 from hwctl import argtypes
+from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
+from hwctl.transport.security import (
+    CurveServer,
+    KeyPair,
+    add_curve_arguments,
+    curve_from_args,
+    require_curve_off_loopback,
+)
 from hwctl.wire import Reg
 from sim.twin.model import TwinConfig, TwinModel
 from sim.twin.pacing import Pacer, TimeMode
@@ -160,48 +168,80 @@ class PtyTwinServer(_ServerBase):
 class ZmqTwinServer(_ServerBase):
     """Twin behind a ZeroMQ ROUTER (same message format as the board bridge)."""
 
-    def __init__(self, model: TwinModel, endpoint: str = "tcp://127.0.0.1:0", **kw) -> None:
+    def __init__(self, model: TwinModel, endpoint: str = "tcp://127.0.0.1:0", *,
+                 limits: ServerLimits | None = None, keys: KeyPair | None = None,
+                 allow: dict[bytes, str] | None = None, **kw) -> None:
+        """``keys`` + ``allow``: CurveZMQ, only allowlisted client keys get in
+        (hwctl.transport.security); without them it serves on loopback only."""
         import zmq
 
+        from hwctl.errors import UserError
+
+        if (keys is None) != (allow is None):
+            raise UserError("a served twin needs both a key pair and an allowlist, or neither")
+        require_curve_off_loopback(endpoint, keys is not None, "twin --zmq")
         super().__init__(model, **kw)
-        self._ctx = zmq.Context.instance()
+        #: client table, command serialiser and drop counters (hwctl.transport.devserver)
+        self.sessions = DeviceSessions(limits)
+        self._ctx = zmq.Context()  # its own: the ZAP handler (allowlist) is per context
+        self.curve = CurveServer(self._ctx, keys, allow) if keys is not None and allow else None
         self._sock = self._ctx.socket(zmq.ROUTER)
-        self._sock.linger = 0
-        self._sock.bind(endpoint)
+        configure_router(self._sock, self.sessions.limits)
+        if self.curve is not None:
+            self.curve.secure(self._sock)
+        try:
+            self._sock.bind(endpoint)
+        except zmq.ZMQError:
+            self._close()
+            raise
         self.endpoint = self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._peers: list[bytes] = []
 
     @property
     def url(self) -> str:
         return "zmq+" + self.endpoint
 
+    def status(self) -> dict:
+        return {**super().status(), "curve": self.curve is not None,
+                "auth_refused": self.curve.refused if self.curve else 0,
+                **self.sessions.counters()}
+
     def _loop(self) -> None:
         import zmq
 
-        from hwctl.transport.zmqwire import CONTROL, is_control
+        from hwctl.transport.zmqwire import CONTROL
 
-        sock = self._sock
+        sock, sessions = self._sock, self.sessions
+        next_expiry = 0.0
+
+        def apply(step: Step, data: bytearray) -> None:
+            data += step.to_device
+            for ident, parts in step.to_clients:
+                send(sock, ident, parts, sessions)
+            for ident in step.status_for:
+                send(sock, ident, [CONTROL, json.dumps(self.status()).encode()], sessions)
+
+        carry = bytearray()  # a queued command whose turn came with the last device output
         while not self._stop.is_set():
-            data = bytearray()
-            if sock.poll(int(self.pacer.timeout() * 1000)):
-                while True:
+            data, carry = carry, bytearray()
+            now = time.monotonic()
+            if sock.poll(0 if data else int(self.pacer.timeout() * 1000)):
+                for _ in range(1000):  # bounded per turn: the model runs in between
                     try:
-                        ident, *parts = sock.recv_multipart(zmq.NOBLOCK)
+                        msg = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    if ident not in self._peers:
-                        self._peers.append(ident)
-                    if is_control(parts):
-                        sock.send_multipart([ident, CONTROL, json.dumps(self.status()).encode()])
-                    elif len(parts) == 1:
-                        data += parts[0]
+                    apply(sessions.client_message(msg[0], msg[1:], now), data)
+            if now >= next_expiry:
+                next_expiry = now + 0.5
+                apply(sessions.expire(now), data)
             out = self._step(bytes(data))
             if out:
-                for ident in self._peers:
-                    sock.send_multipart([ident, out])
+                apply(sessions.device_data(out, time.monotonic()), carry)
 
     def _close(self) -> None:
-        self._sock.close(0)
+        if self.curve is not None:
+            self.curve.stop()
+        self._ctx.destroy(linger=0)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -238,6 +278,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
     where.add_argument("--zmq", metavar="ENDPOINT", type=argtypes.bind_endpoint, help="serve on a ZeroMQ ROUTER, e.g. tcp://127.0.0.1:5555")
+    add_curve_arguments(parser)
     parser.add_argument("--link", metavar="PATH", help="with --pty: create a symlink PATH to the pty")
     parser.add_argument("--mode", choices=[m.value for m in TimeMode], default="realtime",
                         help="realtime: cycles follow the wall clock; virtual: as fast as possible")
@@ -262,6 +303,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.link and args.zmq:
         raise UserError("--link is for --pty (a ZeroMQ twin has no device path)")
+    if args.key and not args.zmq:
+        raise UserError("--key and --allow are for --zmq (a pty has no network peer)")
     try:
         cfg = config_from_args(args)
     except ValueError as exc:
@@ -271,9 +314,13 @@ def run(args: argparse.Namespace) -> int:
     model = TwinModel(cfg)
     try:
         if args.zmq:
-            server: _ServerBase = ZmqTwinServer(model, args.zmq, mode=args.mode, speed=args.speed)
+            keys, allow = curve_from_args(args)
+            server: _ServerBase = ZmqTwinServer(model, args.zmq, mode=args.mode, speed=args.speed,
+                                                keys=keys, allow=allow)
         else:
             server = PtyTwinServer(model, link=args.link, mode=args.mode, speed=args.speed)
+    except UserError:
+        raise
     except Exception as exc:  # bad endpoint, address in use, pty unavailable
         raise UserError(f"cannot serve the twin: {exc}") from None
     print(server.url, flush=True)  # machine-readable: the URL to give open_backend / hwctl node

