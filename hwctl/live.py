@@ -49,8 +49,9 @@ def parse_addr(text: str) -> tuple[str, int]:
 
 
 def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, list[float]]:
-    """Node positions in [0.08, 0.92]^2: a grid's own coordinates when the names say so (the
-    simulator's NxM topologies are lettered row by row), else a seeded spring layout."""
+    """Node positions in [0.08, 0.92]^2: Kamada-Kawai, started from a planar embedding when the
+    network is planar (so grids and rings are drawn without crossing links), else from a seeded
+    spring layout."""
     import networkx as nx
 
     g = nx.Graph()
@@ -61,7 +62,14 @@ def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, 
     if len(g) == 2:
         a, b = sorted(g)
         return {a: [0.2, 0.5], b: [0.8, 0.5]}
-    pos = nx.kamada_kawai_layout(g) if nx.is_connected(g) else nx.spring_layout(g, seed=1)
+    if nx.is_connected(g):
+        candidates = [nx.kamada_kawai_layout(g)]
+        if nx.check_planarity(g)[0]:
+            planar = nx.planar_layout(g)
+            candidates = [nx.kamada_kawai_layout(g, pos=planar), *candidates, planar]
+        pos = min(candidates, key=lambda p: crossings(p, list(g.edges)))
+    else:
+        pos = nx.spring_layout(g, seed=1)
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
 
@@ -70,6 +78,20 @@ def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, 
 
     return {n: [scale(float(pos[n][0]), min(xs), max(xs)), scale(float(pos[n][1]), min(ys), max(ys))]
             for n in g}
+
+
+def crossings(pos: dict[str, Any], edges: Sequence[tuple[str, str]]) -> int:
+    """How many pairs of links without a common end cross when drawn at ``pos``."""
+    def side(a: Any, b: Any, c: Any) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    n = 0
+    for k, (a, b) in enumerate(edges):
+        for c, d in edges[k + 1:]:
+            if len({a, b, c, d}) == 4:
+                p, q, r, s = pos[a], pos[b], pos[c], pos[d]
+                n += side(p, q, r) * side(p, q, s) < 0 and side(r, s, p) * side(r, s, q) < 0
+    return n
 
 
 def _pct(xs: list[float], q: float) -> float | None:
@@ -249,7 +271,7 @@ PAGE = r"""<!doctype html>
  .ok{color:#1a7f37} .bad{color:#c62828} #status.ok{color:#7ee2a0} #status.bad{color:#ff9a9a}
  main{display:flex;flex-wrap:wrap;gap:1em;padding:1em}
  section{background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:.6em}
- #graph{flex:0 0 440px} #tablebox{flex:1 1 100%;overflow-x:auto}
+ #graph{flex:0 0 600px} #tablebox{flex:1 1 100%;overflow-x:auto}
  table{border-collapse:collapse;width:100%} th,td{padding:.25em .5em;text-align:right;border-bottom:1px solid #eceff3;white-space:nowrap}
  th{font-weight:600;color:#50596b} td:first-child,th:first-child{text-align:left}
  .state{display:inline-block;padding:0 .4em;border-radius:3px;color:#fff;font-size:.85em}
@@ -260,7 +282,7 @@ PAGE = r"""<!doctype html>
 <header><h1 id="title">hwctl live</h1><span id="clock"></span><span id="status" class="bad">connecting…</span></header>
 <div id="bar"></div>
 <main>
- <section id="graph"><svg id="net" viewBox="0 0 440 330" width="440" height="330" role="img" aria-label="network"></svg>
+ <section id="graph"><svg id="net" viewBox="0 0 600 420" width="600" height="420" role="img" aria-label="network"></svg>
   <div class="legend">node colour: ESP state (grey IDLE, purple SYN, blue WAKE/READY, green BUSY: generating) · link width: pairs delivered · red ring: link trouble</div></section>
  <section id="tablebox"><table><thead><tr>
   <th>node</th><th>ESP state</th><th>requests</th><th>heralds</th><th>mean L</th><th>p99 L</th>
@@ -282,7 +304,7 @@ function spark(xs) {
   return `<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><polyline fill="none" stroke="#3b82f6" stroke-width="1.5" points="${pts.join(" ")}"/></svg>`;
 }
 function draw(s) {
-  const W = 440, H = 330, P = s.layout, byName = {};
+  const W = 600, H = 420, P = s.layout, byName = {};
   for (const n of s.nodes) byName[n.name] = n;
   const maxPairs = Math.max(1, ...s.edges.map(e => e.pairs));
   let g = "";
@@ -290,7 +312,9 @@ function draw(s) {
     const a = P[e.a], b = P[e.b]; if (!a || !b) continue;
     const x1 = a[0]*W, y1 = a[1]*H, x2 = b[0]*W, y2 = b[1]*H;
     g += `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="#94a3b8" stroke-width="${2 + 8 * e.pairs / maxPairs}" stroke-linecap="round"/>`;
-    g += `<text x="${(x1+x2)/2}" y="${(y1+y2)/2 - 6}" text-anchor="middle" fill="#50596b">${e.pairs} pairs</text>`;
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1, nx = -(y2 - y1) / len, ny = (x2 - x1) / len;
+    const lx = (x1 + x2) / 2 + 12 * (ny > 0 ? -nx : nx), ly = (y1 + y2) / 2 + 12 * (ny > 0 ? -ny : ny);
+    g += `<text x="${lx.toFixed(1)}" y="${(ly + 4).toFixed(1)}" text-anchor="middle" fill="#50596b">${e.pairs} pairs</text>`;
   }
   for (const [name, p] of Object.entries(P)) {
     const n = byName[name], x = p[0]*W, y = p[1]*H;

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hwctl import timebase
-from hwctl.live import PAGE, LiveServer, layout, parse_addr, snapshot
+from hwctl.live import PAGE, LiveServer, crossings, layout, parse_addr, snapshot
 from hwctl.node import NodeConfig, NodeService
 from sim import topologies
 from sim.twin.lab import Lab, LabServer
@@ -135,11 +135,15 @@ def test_addresses_and_layout() -> None:
     for bad in ("x", "127.0.0.1:70000", "host:"):
         with pytest.raises(ValueError):
             parse_addr(bad)
-    g = topologies.by_name("2x2")
-    pos = layout(list(g.nodes), list(g.edges))
-    assert set(pos) == set(g.nodes)
-    assert all(0.0 <= c <= 1.0 for p in pos.values() for c in p)
-    assert len({tuple(round(c, 3) for c in p) for p in pos.values()}) == len(pos)  # no overlap
+    for name in ("2x2", "3x3", "2x4", "C6", "W5", "K4"):  # planar: drawn without crossing links
+        g = topologies.by_name(name)
+        pos = layout(list(g.nodes), list(g.edges))
+        assert set(pos) == set(g.nodes)
+        assert all(0.0 <= c <= 1.0 for p in pos.values() for c in p)
+        assert len({tuple(round(c, 3) for c in p) for p in pos.values()}) == len(pos)
+        assert crossings(pos, list(g.edges)) == 0, name
+    square = {"A": [0, 0], "B": [1, 0], "C": [0, 1], "D": [1, 1]}
+    assert crossings(square, [("A", "D"), ("B", "C")]) == 1  # the diagonals cross
 
 
 def test_cli_options(capsys) -> None:
