@@ -442,6 +442,10 @@ class NodeService:
         self._last_drop_log = -1e9
         self._curve = None  # CurveServer of the listener (hwctl.transport.security)
         self._curve_ctx: zmq.asyncio.Context | None = None
+        #: crash-safe results (hwctl.results.ResultsWriter), set by ``hwctl node --out``
+        self.results = None
+        self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
+        self._rows_written: set[int] = set()
         self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
@@ -642,6 +646,7 @@ class NodeService:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
+                self._row_ready(rec.rid, completed=True)
                 ev = self._finished.get(rec.rid)
                 if ev is not None:
                     ev.set()
@@ -1112,6 +1117,7 @@ class NodeService:
         if theirs is not None:
             self._pairs_peer[rid] = [tuple(x) for x in theirs]
         if rid in self._pairs_mine and rid in self._pairs_peer:
+            self._row_ready(rid, checked=True)  # after the counts below (call_soon)
             a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
             bad = len(a ^ b)
             self.counters.pair_checks += 1
@@ -1123,6 +1129,36 @@ class NodeService:
                 log.error("%s: request %d: %d pair(s) not held at both ends", self.cfg.name, rid, bad)
 
     # ------------------------------------------------------------------ results
+    def _row_ready(self, rid: int, *, completed: bool = False, checked: bool = False) -> None:
+        """A request's row goes to the results writer once it is completed *and* its pair lists
+        were compared (``disagree`` final): at most ~1 s of rows is lost on a crash."""
+        if self.results is None or rid not in self.records:
+            return
+        st = self._row_state.setdefault(rid, [False, False])
+        st[0] |= completed
+        st[1] |= checked
+        if st[0] and st[1]:
+            del self._row_state[rid]
+            self._rows_written.add(rid)
+            # after the current handler: _check_pairs updates the record's disagree first
+            asyncio.get_running_loop().call_soon(self._write_row, rid)
+
+    def _write_row(self, rid: int) -> None:
+        if self.results is not None:
+            self.results.append(self._row(self.records[rid]))
+
+    @staticmethod
+    def _row(r: RequestRecord) -> dict:
+        """The results writer's row: the shared schema's columns (hwctl.schema)."""
+        d = asdict(r)
+        d["latency"] = r.latency
+        d["herald_ts"] = list(r.herald_ts)
+        return schema_row(d)
+
+    def unwritten_rows(self) -> list[dict]:
+        """Rows the results writer has not had yet (open requests, unchecked pair lists)."""
+        return [self._row(r) for rid, r in self.records.items() if rid not in self._rows_written]
+
     def snapshot(self) -> dict:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
@@ -1156,30 +1192,50 @@ PAIR_COLUMNS = {"node": "node", "partner": "partner", "seq": "seq", "slot": "slo
                 "fidelity": "fidelity"}
 
 
+def _schema_cols(records: list[dict], names: dict[str, str], kind: str,
+                 source: str) -> dict[str, list]:
+    """In-memory rows -> schema columns (unknown times NaN, as the simulator writes them)."""
+    from hwctl import schema
+
+    floats = {c.name for c in schema.columns(kind, source) if c.type == "float64"}
+    return {col: [float("nan") if (r.get(key) is None and col in floats) else r.get(key)
+                  for r in records] for key, col in names.items()}
+
+
+def schema_row(row: dict, source: str = "node") -> dict:
+    """One in-memory request row (:meth:`NodeService.result_rows`) as a row of the shared schema."""
+    return {k: v[0] for k, v in _schema_cols([row], REQUEST_COLUMNS, "requests", source).items()}
+
+
+#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter:
+#: the shared schema (hwctl.schema, docs/data.md)
+def requests_schema(source: str = "node"):
+    from hwctl import schema
+
+    return schema.table("requests", source, {}).schema.remove_metadata()
+
+
 def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None, source: str = "node") -> Path:
+                  pairs: list[dict] | None = None, source: str = "node", *,
+                  requests: bool = True) -> Path:
     """Requests as ``<name>.parquet`` and, with ``pairs`` (verified pairs,
     :meth:`NodeService.pair_rows`), ``<name>.pairs.parquet``, both in the shared schema
     (:mod:`hwctl.schema`: unit-suffixed columns, unknown times NaN, herald cycles as int64 lists)
     with the run's metadata inside the file. ``meta`` may give ``parameters`` and ``seed``; its
-    other keys are stored as they are."""
+    other keys are stored as they are. ``requests=False``: only the pairs (``hwctl node --out``
+    writes the requests incrementally, :mod:`hwctl.results`)."""
     from hwctl import schema
 
     rest = dict(meta)
     full = schema.run_metadata(source, rest.pop("parameters", {}), seed=rest.pop("seed", None),
                                **rest)
-
-    def cols(records: list[dict], names: dict[str, str], floats: set[str]) -> dict[str, list]:
-        return {col: [float("nan") if (r.get(key) is None and col in floats) else r.get(key)
-                      for r in records] for key, col in names.items()}
-
-    floats = {c.name for c in schema.columns("requests", source) if c.type == "float64"}
-    path = schema.write(out / f"{name}.parquet", "requests", source,
-                        cols(rows, REQUEST_COLUMNS, floats), full)
+    path = out / f"{name}.parquet"
+    if requests:
+        schema.write(path, "requests", source,
+                     _schema_cols(rows, REQUEST_COLUMNS, "requests", source), full)
     if pairs is not None:
-        floats = {c.name for c in schema.PAIRS if c.type == "float64"}
         schema.write(out / f"{name}.pairs.parquet", "pairs", source,
-                     cols(pairs, PAIR_COLUMNS, floats), full)
+                     _schema_cols(pairs, PAIR_COLUMNS, "pairs", source), full)
     return path
 
 
@@ -1230,8 +1286,20 @@ def run(args: argparse.Namespace) -> int:
         cfg.out = args.out
     console = Console(stderr=True)
 
+    writer = None
+    if cfg.out:
+        from hwctl import schema
+        from hwctl.results import ResultsWriter
+
+        writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
+                               schema.run_metadata("node", asdict(cfg), seed=cfg.seed)
+                               | {"schema": "hwctl.requests"})
+        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
+                      f"second), final Parquet when the node stops", soft_wrap=True)
+
     async def main() -> NodeService:
         node = NodeService(cfg)
+        node.results = writer
         await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
@@ -1253,20 +1321,27 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         node = asyncio.run(main())
-    except LinkError as exc:
-        raise UserError(f"link failed: {exc}") from None
+    except BaseException as exc:
+        if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
+            writer.abandon()
+            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+        if isinstance(exc, LinkError):
+            raise UserError(f"link failed: {exc}") from None
+        raise
     if args.json:
         from hwctl.output import print_json
 
         print_json(node.snapshot())
     else:
         console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
-    if cfg.out:
-        path = write_results(node.result_rows(), {"parameters": asdict(cfg), "seed": cfg.seed,
-                                                  "summary": node.snapshot(),
-                                                  "instruments": node.bench_snapshot},
-                             Path(cfg.out), cfg.name,
-                             pairs=node.pair_rows() if node.vcore is not None else None)
+    if writer is not None:
+        end = {"summary": node.snapshot(), "instruments": node.bench_snapshot}
+        path = writer.close(final_rows=node.unwritten_rows(), metadata=end)
+        if node.vcore is not None:
+            write_results([], {"parameters": asdict(cfg), "seed": cfg.seed,
+                               "run_id": writer.run_id, "requests_file": path.name, **end},
+                          Path(cfg.out), path.name.removesuffix(".parquet"),
+                          pairs=node.pair_rows(), requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
 

@@ -108,3 +108,9 @@ def test_final_rows_and_abandon(tmp_path) -> None:
     w2 = ResultsWriter(tmp_path, "r", SCHEMA, autoflush=False)
     path = w2.close(final_rows=[{"i": 7, "t": 1.0, "ts": None}])
     assert pq.read_table(path).column("i").to_pylist() == [7]
+
+
+def test_a_run_killed_before_its_first_row_opens(tmp_path) -> None:
+    w = ResultsWriter(tmp_path, "r", SCHEMA, autoflush=False)  # then "killed": never closed
+    t = read_partial(w.partial_path)
+    assert t.num_rows == 0 and t.schema.names == SCHEMA.names

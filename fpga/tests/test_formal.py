@@ -28,7 +28,8 @@ needs_tools = pytest.mark.skipif(bool(_MISSING), reason=f"missing {', '.join(_MI
 
 
 @needs_tools
-@pytest.mark.parametrize("proof", formal.PROOFS, ids=lambda p: p.name)
+@pytest.mark.parametrize("proof", [pytest.param(p, marks=pytest.mark.slow) if p.slow else p
+                                   for p in formal.PROOFS], ids=lambda p: p.name)
 def test_proof_passes(proof: formal.Proof, tmp_path: Path) -> None:
     res = formal.run_proof(proof, tmp_path)
     assert res.passed, f"{proof.name}: {res.status}\n{res.log_tail}"
@@ -43,6 +44,16 @@ MUTANTS = [
     (formal.Proof("sync_fifo", "lut_aw2", ""),
      ("sync_fifo.v", "wire wr_ok = wr_en_i && (CHECKED != 0 || !full_o);",
       "wire wr_ok = wr_en_i;")),
+    # the delimiter no longer clears the UART-error flag: garbage poisons the next frame
+    (formal.Proof("frame_rx", "resync", ""),
+     ("frame_rx.v", "                bad_q  <= 1'b0;\n                any_q  <= 1'b0;\n"
+                    "                crc_q  <= 16'hFFFF;\n            end else if (in_v_q)",
+      "                any_q  <= 1'b0;\n"
+      "                crc_q  <= 16'hFFFF;\n            end else if (in_v_q)")),
+    # a FREE of one slot also clears its neighbour (the pool then hands out a held slot)
+    (formal.Proof("header_decoder", "prove", ""),
+     ("header_decoder.v", "clr_q <= fbok_q ? (fml_q << fbl_q) : {N_SLOTS{1'b0}};",
+      "clr_q <= fbok_q ? ((fml_q | (fml_q << 1)) << fbl_q) : {N_SLOTS{1'b0}};")),
 ]
 
 
@@ -50,7 +61,11 @@ MUTANTS = [
 @pytest.mark.parametrize("proof,bug", MUTANTS, ids=lambda x: getattr(x, "name", ""))
 def test_planted_bug_fails(proof: formal.Proof, bug: tuple[str, str, str], tmp_path: Path) -> None:
     res = formal.run_proof(proof, tmp_path, mutate=bug)
-    assert res.status == "FAIL", f"{proof.name} with {bug[1]!r} -> {bug[2]!r}: {res.status}"
+    # FAIL: a counterexample from reset within the bound. UNKNOWN: the base case holds within
+    # the bound but the induction step fails; accepted only where a counterexample from reset
+    # needs more cycles than the bound (a second header is 240 cycles after reset)
+    ok = {"FAIL", "UNKNOWN"} if proof.sby == "header_decoder" else {"FAIL"}
+    assert res.status in ok, f"{proof.name} with {bug[1]!r} -> {bug[2]!r}: {res.status}"
 
 
 def test_select_unknown_is_user_error() -> None:

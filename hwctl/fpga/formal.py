@@ -43,6 +43,8 @@ class Proof:
     sby: str
     task: str
     what: str
+    #: minutes of solver time: pytest runs it only with -m slow (hwctl fpga prove runs all)
+    slow: bool = False
 
     @property
     def name(self) -> str:
@@ -57,6 +59,11 @@ PROOFS: tuple[Proof, ...] = (
     Proof("sync_fifo", "block_aw2", "FIFO = ideal queue, refuses only when full (block-RAM form)"),
     Proof("sync_fifo", "lut_aw2", "same, LUT-RAM form"),
     Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
+    Proof("frame_rx", "resync", "decoder in its reset state after every delimiter (k-induction)"),
+    Proof("frame_rx", "cover", "a bad frame, then a good one delivered (not vacuous)"),
+    Proof("frame_rx", "bmc", "good frames delivered with their bytes, bad CRC / COBS never "
+          "(BMC from reset, depth 24; slow)", slow=True),
+    Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction)"),
 )
 
 
@@ -134,6 +141,11 @@ def run_proof(proof: Proof, workdir: Path, mutate: tuple[str, str, str] | None =
     dt = time.monotonic() - t0
     found = _DONE.findall(res.stdout)
     status = found[-1] if found else "ERROR"
+    # an undriven wire is an unconstrained input to the solver: a tap that lost its connection
+    # would make a proof meaningless, so it is an error, not a result
+    log = formal / f"{proof.sby}_{proof.task}" / "model" / "design.log"
+    if log.exists() and "used but has no driver" in log.read_text(errors="replace"):
+        return ProofResult(proof, "ERROR", dt, f"undriven wire in the model, see {log}")
     tail = "\n".join(line for line in res.stdout.splitlines()
                      if "summary" in line or "ERROR" in line or "rror:" in line)[-3000:]
     return ProofResult(proof, status, dt, tail or res.stderr[-3000:])
