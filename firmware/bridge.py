@@ -290,9 +290,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[green]bridge[/] {bridge.port_url} @ {bridge.baud} baud <-> {bridge.endpoint}; Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration
     next_health = time.monotonic() + (args.health_every or float("inf"))
-    with bridge:
-        while t_end is None or time.monotonic() < t_end:
-            time.sleep(0.1)
+    # SIGINT / SIGTERM: clean stop, exit 0
+    with argtypes.stop_on_signals() as stop, bridge:
+        while (t_end is None or time.monotonic() < t_end) and not stop.wait(0.1):
             if time.monotonic() >= next_health:
                 next_health += args.health_every
                 s = bridge.status()

@@ -12,10 +12,12 @@ finite on purpose: a value that would make the work unbounded (``--duration inf`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import math
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +239,19 @@ endpoint = _argtype(lambda t: check_endpoint(t, "endpoint", bind=False), "endpoi
 bind_endpoint = _argtype(lambda t: check_endpoint(t, "endpoint", bind=True), "endpoint")
 out_file = _argtype(lambda t: check_out_path(t, "--out"), "out_file")
 out_dir = _argtype(lambda t: check_out_path(t, "--out", directory=True), "out_dir")
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs (main thread only; the previous
+    handlers come back after it): a service loop waiting on it stops cleanly, exit status 0,
+    instead of dying mid-write."""
+    import signal
+
+    ev = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: ev.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield ev
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -85,6 +85,7 @@ import math
 import random
 import signal
 import tomllib
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,7 +151,13 @@ UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
 #: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
 CLOCK_TOLERANCE_S = 1e-3
 #: a restart's lead doubles per LATE round of a request, up to this (s)
-MAX_RESTART_LEAD_S = 1.0
+MAX_LEAD_S = 1.0
+#: an edge's lead: LEAD_SAFETY x the largest time either end needed (t_min -> its SCHEDULE_PAIRS
+#: acknowledged) over its last LEAD_WINDOW requests, + LEAD_PAD, in [lead_s, MAX_EDGE_LEAD_S]
+LEAD_WINDOW = 16
+LEAD_SAFETY = 1.25
+LEAD_PAD = 0.0005
+MAX_EDGE_LEAD_S = 0.05
 
 
 @dataclass
@@ -415,9 +422,14 @@ class PlMsg:
 class NodeService:
     """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
-    def __init__(self, cfg: NodeConfig, *, rid_base: int = 0,
+    def __init__(self, cfg: NodeConfig, *, rid_base: int | None = None,
                  ctx: zmq.asyncio.Context | None = None) -> None:
+        """``rid_base``: request ids are ``rid_base + 1, + 2, ...`` and must not collide with
+        another node's (ESP and the ``pl`` messages name requests by id). Default: derived from
+        the node's name (CRC-32 << 24), so separately started ``hwctl node`` processes differ."""
         self.cfg = cfg
+        if rid_base is None:
+            rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = EspNode(cfg.name, delays)
         self.rng = random.Random(cfg.seed)
@@ -450,6 +462,7 @@ class NodeService:
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
+        self._needs: dict[str, deque[float]] = {}  # per edge: recent t_min -> ACK times (s)
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
@@ -740,6 +753,8 @@ class NodeService:
                 if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
                     return "pl_pairs_table_full"
                 self._check_pairs(rid, theirs=d["pairs"])
+                if d.get("need") is not None:
+                    self._note_need(src, float(d["need"]))
             elif rid == self._pl_rid:
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
             elif rid in self._pl_done:
@@ -789,7 +804,10 @@ class NodeService:
         if type(rid) is not int or not 0 <= rid < 2**63:
             return "pl_bad_rid"
         keys = set(d) - {"rid"}
-        if keys == {"pairs"}:
+        if keys in ({"pairs"}, {"pairs", "need"}):
+            need = d.get("need")
+            if need is not None and (type(need) not in (int, float) or not 0 <= need <= 3600):
+                return "pl_bad_need"  # (NaN and inf fail the range test)
             p = d["pairs"]
             if not isinstance(p, list) or len(p) > 1000 or not all(
                     isinstance(x, list) and len(x) == 3
@@ -799,7 +817,7 @@ class NodeService:
             if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
                 return "pl_bad_round"
         elif keys == {"restart", "start"}:
-            if type(d["restart"]) is not int or not 1 <= d["restart"] <= 10**6:
+            if type(d["restart"]) is not int or not 0 <= d["restart"] <= 10**6:
                 return "pl_bad_round"
             t = d["start"]
             if type(t) not in (int, float) or not math.isfinite(t) \
@@ -1023,13 +1041,16 @@ class NodeService:
     async def _generate(self, req: Request, peer: str, t_min: float) -> None:
         """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead_s)`` (the same ``t_min`` from
+        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead)`` (the same ``t_min`` from
         ESP, the same device clock), then collect PAIR events until DONE(COMPLETE): the station
         heralds only attempts both ends fired, and both get every herald at the same cycle, so
-        both record the same pairs. A LATE at either end (that end fired nothing, so no pair
-        exists anywhere) restarts the request at both ends from a start the initiator chooses
-        (``pl`` messages ``{rid, late: round}`` to the initiator, ``{rid, restart: round, start}``
-        to the remote); the late end's round is aborted. Afterwards each end sends its pair list
+        both record the same pairs. The initiator picks the start and sends it with
+        ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
+        with t_min); ``lead`` follows what the two ends needed on this edge recently
+        (:meth:`_lead`), never below ``lead_s``. A LATE at either end (that
+        end fired nothing, so no pair exists anywhere) restarts the request at both ends from a
+        start the initiator chooses (``{rid, late: round}`` to the initiator,
+        ``{rid, restart: round, start}`` to the remote); the running rounds are aborted. Afterwards each end sends its pair list
         ``{rid, pairs}`` to the other, which counts any mismatch in ``counters.disagree``."""
         b = self.backend
         assert b is not None
@@ -1037,14 +1058,23 @@ class NodeService:
         initiator = req.initiator == self.cfg.name
         rec = self.records.get(req.rid) if initiator else None
         port = self._port(peer)
-        lead = self.cfg.lead_s
-        rnd = 0
-        start = t_min + lead
-        if rec is not None:
-            rec.t_min, rec.t_pl_start = t_min, start
-        tc: int | None = await self._schedule(start, req.pairs, port)
+        lead = self._lead(peer)
+        need: float | None = None
         pairs: list[tuple[int, int, int]] = []
         attempts = 0
+        tc: int | None = None
+        if initiator:
+            rnd = 0
+            start = t_min + lead
+            if rec is not None:
+                rec.t_min, rec.t_pl_start = t_min, start
+            # the start travels right behind ESP's ACK on the same socket: the remote has it
+            # as soon as it has t_min
+            self._send_pl(peer, rid=req.rid, restart=0, start=start)
+            tc = await self._schedule(start, req.pairs, port)
+            need = self.now() - t_min
+        else:
+            rnd = -1  # waiting for the initiator's start of round 0
 
         async def restart() -> int:
             """Initiator: a new round at both ends, far enough ahead for the remote."""
@@ -1052,7 +1082,7 @@ class NodeService:
             rnd += 1
             if rec is not None:
                 rec.restarts += 1
-            t = self.now() + min(lead * 2.0**rnd, MAX_RESTART_LEAD_S)
+            t = self.now() + min(max(lead, self.cfg.lead_s * 2.0**rnd), MAX_LEAD_S)
             self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
             await b.abort()
             return await self._schedule(t, req.pairs, port)
@@ -1066,9 +1096,12 @@ class NodeService:
                 elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
+                    if rnd >= 0:
+                        await b.abort()
                     rnd = d["restart"]
-                    await b.abort()
                     tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
+                    if need is None:
+                        need = self.now() - t_min
                 else:
                     c.stale_msgs += 1
             elif isinstance(ev, Pair):
@@ -1100,14 +1133,29 @@ class NodeService:
                     else:
                         self._send_pl(peer, rid=req.rid, late=rnd)
         c.attempts += attempts
+        if need is not None:
+            self._note_need(peer, need)
         if rec is not None:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
-        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs])
+        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
         self._check_pairs(req.rid, mine=pairs)
+
+    def _note_need(self, peer: str, need: float) -> None:
+        """Time an end needed from t_min to its SCHEDULE_PAIRS acknowledged (ours, or the peer's
+        from its pair-list message): the edge's lead follows the recent maximum."""
+        if need == need and need >= 0:  # not NaN
+            self._needs.setdefault(peer, deque(maxlen=LEAD_WINDOW)).append(need)
+
+    def _lead(self, peer: str) -> float:
+        """The lead for our next request to ``peer`` (docs/node.md "Physical layer")."""
+        needs = self._needs.get(peer)
+        if not needs:
+            return self.cfg.lead_s
+        return min(MAX_EDGE_LEAD_S, max(self.cfg.lead_s, LEAD_SAFETY * max(needs) + LEAD_PAD))
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must

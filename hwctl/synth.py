@@ -55,6 +55,8 @@ class Target:
     cells: tuple[str, ...]
     #: top parameters for this target (``--param`` overrides them)
     params: tuple[tuple[str, int], ...] = ()
+    #: parameters of the node top only (``--top top``)
+    node_params: tuple[tuple[str, int], ...] = ()
     #: nextpnr placer (``--placer`` overrides it)
     placer: str = "heap"
     #: rough place-and-route time per seed on one core, for the progress message
@@ -65,6 +67,9 @@ TARGETS: dict[str, Target] = {
     "ice40": Target(
         "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256"),
         "iCE40 HX8K (ct256)", 100.0, ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB"),
+        # the node with wire v3 and the v2 single-device mode needs ~8700 LC of 7680: the HX8K
+        # build leaves the v2 SCHEDULE mode out (fpga/README.md, "Wire v3")
+        node_params=(("V2", 0),),
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
@@ -147,17 +152,21 @@ def _stage_sources(rtl_dir: Path, cwd: Path | None) -> tuple[list[Path], Path]:
     return [rel / f.name for f in files], rel
 
 
+#: synthesizable top modules: the node device and the heralding station (docs/physical-layer.md)
+TOPS = ("top", "station_top")
+
+
 def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
-                 rtl_dir: Path = RTL_DIR, cwd: Path | None = None) -> str:
+                 rtl_dir: Path = RTL_DIR, cwd: Path | None = None, top: str = "top") -> str:
     staged, inc = _stage_sources(rtl_dir, cwd)
     files = " ".join(str(p) for p in staged)
     lines = [f"read_verilog -sv -I{inc} {files}"]
     # chparam before hierarchy: afterwards the submodules are already derived for the defaults
     for k, v in params.items():
-        lines.append(f"chparam -set {k} {v} top")
-    lines.append("hierarchy -check -top top")
+        lines.append(f"chparam -set {k} {v} {top}")
+    lines.append(f"hierarchy -check -top {top}")
     if synth_cmd:
-        lines.append(f"{synth_cmd} -top top" + (f" -json {json_out}" if json_out else ""))
+        lines.append(f"{synth_cmd} -top {top}" + (f" -json {json_out}" if json_out else ""))
     else:  # latch check only: elaborate and convert processes
         lines += ["proc", "check"]
     return "; ".join(lines)
@@ -181,12 +190,12 @@ _PROBLEMS = re.compile(r"Found and reported (\d+) problems")
 
 
 def check_latches(workdir: Path, params: dict[str, int] | None = None,
-                  rtl_dir: Path = RTL_DIR) -> list[str]:
+                  rtl_dir: Path = RTL_DIR, top: str = "top") -> list[str]:
     """Elaborate ``top`` (yosys proc + check) and return inferred latches and ``check`` problems
     (e.g. multiple drivers), as messages. Fast: no technology mapping."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "latch.log"
-    found = run_yosys(yosys_script("", None, params or {}, rtl_dir, workdir), log, workdir)
+    found = run_yosys(yosys_script("", None, params or {}, rtl_dir, workdir, top), log, workdir)
     problems = sum(int(n) for n in _PROBLEMS.findall(log.read_text(errors="replace")))
     if problems and not found:
         found.append(f"yosys check reported {problems} problem(s), see {log}")
@@ -195,19 +204,22 @@ def check_latches(workdir: Path, params: dict[str, int] | None = None,
 
 def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,
                params: dict[str, int] | None = None, status=None, seeds: int = 1,
-               placer: str | None = None) -> SynthResult:
-    """Synthesize ``top`` for ``target`` once, place/route it with placement seeds
+               placer: str | None = None, top: str = "top") -> SynthResult:
+    """Synthesize ``top`` (a module of :data:`TOPS`) for ``target`` once, place/route it with placement seeds
     ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded.
     ``placer`` is nextpnr's placer (``heap`` or ``sa``; default: the target's)."""
     tgt = TARGETS[target]
     placer = placer or tgt.placer
     if placer not in PLACERS:
         raise UserError(f"unknown placer {placer!r} (choose from {', '.join(PLACERS)})")
-    params = {**dict(tgt.params), **(params or {})}
+    if top not in TOPS:
+        raise UserError(f"unknown top {top!r} (choose from {', '.join(TOPS)})")
+    params = {**dict(tgt.params), **(dict(tgt.node_params) if top == "top" else {}),
+              **(params or {})}
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
-    netlist = workdir / f"top_{target}.json"
-    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir)
+    netlist = workdir / f"{top}_{target}.json"
+    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir, top=top)
     result = SynthResult(target, tgt.device, None, tgt.goal_mhz, placer=placer)
     result.commands.append(f"yosys -p \"{script}\"")
     if status:
@@ -267,6 +279,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "varies by +-10%% with placement); every seed's Fmax is listed")
     parser.add_argument("--placer", choices=PLACERS, default=None,
                         help="nextpnr placer (default: sa for ecp5, heap for ice40)")
+    parser.add_argument("--top", choices=TOPS, default="top",
+                        help="module to build: top (node device, default) or station_top "
+                             "(heralding station)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
     parser.add_argument("--out", type=argtypes.out_dir, default=None,
@@ -285,14 +300,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.json:
             res = synthesize(args.target, workdir, args.freq, args.seed, params, seeds=args.seeds,
-                             placer=args.placer)
+                             placer=args.placer, top=args.top)
         else:
             from rich.console import Console
 
             console = Console(stderr=True)
             with console.status("starting...") as status:
                 res = synthesize(args.target, workdir, args.freq, args.seed, params, status,
-                                 seeds=args.seeds, placer=args.placer)
+                                 seeds=args.seeds, placer=args.placer, top=args.top)
     except SynthError as exc:
         print(f"hwctl synth: {exc}", file=sys.stderr)
         return 1
@@ -300,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         if tmp is not None and os.environ.get("HWCTL_KEEP_SYNTH") is None:
             tmp.cleanup()
     if args.json:
-        print(json.dumps({"target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
+        print(json.dumps({"top": args.top, "target": res.target, "device": res.device, "fmax_mhz": res.fmax_mhz,
                           "goal_mhz": res.goal_mhz, "met": res.met, "seed": res.seed, "placer": res.placer,
                           "per_seed_fmax_mhz": res.per_seed, "seeds_met": res.seeds_met,
                           "resources": {k: {"used": u, "available": a}
@@ -313,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [(cell, str(used), str(avail), f"{100 * used / avail:.0f}" if avail else "-")
             for cell, (used, avail) in res.resources.items()]
     console.print(fit_table(("resource", "used", "available", "%"), rows,
-                            title=f"top on {res.device}", width=min(console.width, 200)))
+                            title=f"{args.top} on {res.device}", width=min(console.width, 200)))
     fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
     verdict = "[green]met[/green]" if res.met else "[red]NOT met[/red]"
     console.print(f"Fmax {fmax} (goal {res.goal_mhz:.0f} MHz: {verdict}), placement seed "

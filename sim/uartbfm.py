@@ -9,7 +9,7 @@ serves the midpoint header line (spec [header] is UART-like with HDR_BIT_CYCLES)
 
 from __future__ import annotations
 
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 
 async def send_byte(clk, line, value: int, cpb: int, stop: int = 1) -> None:
@@ -41,13 +41,26 @@ class UartMonitor:
         self.framing_errors = 0
         self.on_byte = on_byte
         self.strict = strict
+        self._sleep = True
 
     async def run(self) -> None:
         clk, line, cpb = self.clk, self.line, self.cpb
         while True:
             await RisingEdge(clk)
             if int(line.value) != 0:
-                continue
+                if not self._sleep:
+                    continue
+                # idle: sleep until the line falls (a per-cycle poll dominated long runs); the
+                # start bit is then seen at the same clock edge as by polling. A bit of a vector
+                # cannot carry an edge trigger in every simulator: then poll.
+                try:
+                    await FallingEdge(line)
+                except RuntimeError:
+                    self._sleep = False
+                    continue
+                await RisingEdge(clk)
+                if int(line.value) != 0:
+                    continue
             await ClockCycles(clk, cpb // 2)
             if int(line.value) != 0:
                 continue

@@ -136,8 +136,21 @@ def test_node_survives_fuzzed_peer_messages() -> None:
 
 @pytest.mark.slow
 def test_node_fuzz_soak() -> None:
+    """docs/reliability.md: 10,000 fuzzed messages, 0 services ended (asserted in _fuzz). The
+    memory figure is printed, not asserted: node and fuzzer share this process (the fuzzer's
+    own ZeroMQ queues hold the 300 kB messages), so it is an upper bound, not the node's."""
+    import os
+
+    import psutil
+
+    proc = psutil.Process(os.getpid())
+    asyncio.run(asyncio.wait_for(_fuzz(1000, 99), 1200))  # warm up imports and allocators
     for seed in range(3):
-        asyncio.run(asyncio.wait_for(_fuzz(10_000, seed), 1200))
+        rss0 = proc.memory_info().rss
+        node = asyncio.run(asyncio.wait_for(_fuzz(10_000, seed), 1200))
+        growth = (proc.memory_info().rss - rss0) / 2**20
+        print(f"seed {seed}: 10000 messages, {sum(node.counters.dropped.values())} dropped, "
+              f"process memory growth {growth:.1f} MB (node and fuzzer in one process)")
 
 
 def test_forged_messages_are_counted(tmp_path) -> None:

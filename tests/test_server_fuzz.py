@@ -128,6 +128,7 @@ def _fuzz(served: Served, n: int) -> float:
     growth = served.rss_mb() - rss0
     assert served.proc.poll() is None, "the server ended"
     asyncio.run(_still_works(served.url))
+    assert served.stop() == 0  # SIGINT: a clean stop
     return growth
 
 

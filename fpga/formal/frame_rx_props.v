@@ -14,9 +14,9 @@
 // frame after a delimiter is delivered" is the resynchronisation property.
 // Assumed (the interface rule of frame_rx): input bytes (valid or UART error, never both) are
 // >= 3 cycles apart; reset only in the first cycle.
-// Abstraction: PMAX = 1 (frames of 4-5 bytes, 6 with 0xFF blocks possible on the wire); the
-// decoder's logic does not depend on PMAX except for the buffer size / overlong check, which
-// the 5-byte limit exercises (overlong frames are in the searched space).
+// Abstraction: PMAX = 1 (frames of 4-5 decoded bytes); the decoder's logic does not depend on
+// PMAX except for the buffer size / overlong check. Bound (frame_rx.sby, bmc): 21 cycles from
+// reset, i.e. up to 6 input bytes, so 5-byte and overlong frames lie beyond it.
 `default_nettype none
 module frame_rx_props #(
     parameter PMAX = 1

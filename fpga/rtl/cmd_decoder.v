@@ -26,7 +26,12 @@
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder #(
-    parameter MW = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
+    parameter MW = 8 * (`HW_LEN_FREE_MASK - 2), // FREE_MASK mask bits
+    parameter NODE = 1,             // 0: the heralding station (only REG_READ / REG_WRITE / TIME
+                                    // / TIME_SET are commands; the node's are unknown opcodes)
+    parameter QUBITS = 6,           // SCHEDULE_PAIRS: pairs <= QUBITS
+    parameter N_PORTS = 2,          // SCHEDULE_PAIRS: port < N_PORTS
+    parameter V2 = 1                // 0: SCHEDULE (v2 single-device mode) is an unknown opcode
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -61,6 +66,14 @@ module cmd_decoder #(
     output wire [15:0]  window_o,
     input  wire         sched_full_i,
     output wire         abort_o,
+    // pair scheduler (SCHEDULE_PAIRS: t_start / count / period on the ports above)
+    output wire         ppush_o,
+    output wire [7:0]   pairs_o,
+    output wire [7:0]   port_o,
+    input  wire         psched_full_i,
+    // TIME_SET (value on t_start_o)
+    output wire         tset_o,
+    output wire         tset_mode_o,
     // header decoder slots
     // slots named by the FREE / FREE_MASK frame in the buffer (FREE: mask 1); also what free_o
     // frees (the buffer holds still until then, see the pipeline note above)
@@ -105,16 +118,18 @@ module cmd_decoder #(
     // opcode table, one registered stage before the decode below (timing: an 8-input table
     // was 4 LUT levels): one flag per known opcode, then known / is a command / payload length
     // are ORs of those flags. Bits 0-6 are the commands.
-    localparam NOPS = 16;
+    localparam NOPS = 19;
+    localparam [0:0] ND = (NODE != 0);
+    localparam [0:0] V2S = (NODE != 0) && (V2 != 0);
     reg [NOPS-1:0] oh_q;
     always @(posedge clk_i) begin
         oh_q[0] <= (op_r == `HW_OP_REG_READ);
         oh_q[1] <= (op_r == `HW_OP_REG_WRITE);
-        oh_q[2] <= (op_r == `HW_OP_SCHEDULE);
-        oh_q[3] <= (op_r == `HW_OP_ABORT);
-        oh_q[4] <= (op_r == `HW_OP_FREE);
+        oh_q[2] <= V2S && (op_r == `HW_OP_SCHEDULE);
+        oh_q[3] <= ND && (op_r == `HW_OP_ABORT);
+        oh_q[4] <= ND && (op_r == `HW_OP_FREE);
         oh_q[5] <= (op_r == `HW_OP_TIME);
-        oh_q[6] <= (op_r == `HW_OP_FREE_MASK);
+        oh_q[6] <= ND && (op_r == `HW_OP_FREE_MASK);
         oh_q[7] <= (op_r == `HW_OP_ACK);
         oh_q[8] <= (op_r == `HW_OP_NAK);
         oh_q[9] <= (op_r == `HW_OP_REG_VALUE);
@@ -124,9 +139,12 @@ module cmd_decoder #(
         oh_q[13] <= (op_r == `HW_OP_LATE);
         oh_q[14] <= (op_r == `HW_OP_HEADER);
         oh_q[15] <= (op_r == `HW_OP_ERROR);
+        oh_q[16] <= ND && (op_r == `HW_OP_SCHEDULE_PAIRS);
+        oh_q[17] <= (op_r == `HW_OP_TIME_SET);
+        oh_q[18] <= (op_r == `HW_OP_PAIR);
     end
     wire       known  = |oh_q;
-    wire       is_cmd = |oh_q[6:0];
+    wire       is_cmd = |oh_q[6:0] || oh_q[16] || oh_q[17];
     wire [5:0] len    = ({6{oh_q[0]}} & 6'(`HW_LEN_REG_READ)) |
                       ({6{oh_q[1]}} & 6'(`HW_LEN_REG_WRITE)) |
                       ({6{oh_q[2]}} & 6'(`HW_LEN_SCHEDULE)) | ({6{oh_q[3]}} & 6'(`HW_LEN_ABORT)) |
@@ -136,7 +154,9 @@ module cmd_decoder #(
                       ({6{oh_q[10]}} & 6'(`HW_LEN_TIME_VALUE)) |
                       ({6{oh_q[11]}} & 6'(`HW_LEN_HERALD)) | ({6{oh_q[12]}} & 6'(`HW_LEN_DONE)) |
                       ({6{oh_q[13]}} & 6'(`HW_LEN_LATE)) | ({6{oh_q[14]}} & 6'(`HW_LEN_HEADER)) |
-                      ({6{oh_q[15]}} & 6'(`HW_LEN_ERROR));
+                      ({6{oh_q[15]}} & 6'(`HW_LEN_ERROR)) |
+                      ({6{oh_q[16]}} & 6'(`HW_LEN_SCHEDULE_PAIRS)) |
+                      ({6{oh_q[17]}} & 6'(`HW_LEN_TIME_SET)) | ({6{oh_q[18]}} & 6'(`HW_LEN_PAIR));
 
     reg       last_v_q;
     reg [7:0] last_seq_q;
@@ -145,7 +165,8 @@ module cmd_decoder #(
     // seq and opcode are the first bytes of a frame, final long before frame_valid_i; last_seq_q
     // changes in stage C, and resp_valid_o keeps the next frame out until >= 2 cycles later.
     reg       known_p, is_cmd_p, go_p, seq_eq_p, no_retry_op_p, fm_p;
-    reg       op_rd_p, op_wr_p, op_sched_p, op_free_p, op_time_p, op_abort_p;
+    reg       op_rd_p, op_wr_p, op_sched_p, op_free_p, op_time_p, op_abort_p, op_psched_p,
+              op_tset_p;
     reg [5:0] len_p;
     always @(posedge clk_i) begin
         known_p  <= known;
@@ -157,6 +178,8 @@ module cmd_decoder #(
         op_free_p  <= oh_q[4] || oh_q[6];
         op_time_p  <= oh_q[5];
         op_abort_p <= oh_q[3];
+        op_psched_p <= oh_q[16];
+        op_tset_p  <= oh_q[17];
         no_retry_op_p <= oh_q[0] || oh_q[5];
         fm_p <= oh_q[6];
         seq_eq_p <= (seq_r == last_seq_q);
@@ -168,6 +191,9 @@ module cmd_decoder #(
     wire [31:0] f_count   = payload_i[191:160];
     wire [31:0] f_period  = payload_i[159:128];
     wire [15:0] f_window  = payload_i[127:112];
+    wire [7:0]  f_pairs   = payload_i[127:120];     // SCHEDULE_PAIRS
+    wire [7:0]  f_port    = payload_i[119:112];
+    wire [7:0]  f_mode    = payload_i[191:184];     // TIME_SET
     assign reg_addr_o = payload_i[255:248];
 
     // SCHEDULE argument check, in three registered steps that run every cycle on the frame
@@ -186,6 +212,7 @@ module cmd_decoder #(
     reg        phz_q;             // period[31:17] == 0 (else period >= 2^17 > window + 2)
     reg        cz_lo_q, cz_hi_q, wz_q, barg_q;   // count halves == 0, window == 0
     reg        plt_q;             // period[16:0] < window + 2
+    reg        plt2_q, pz_q, pbig_q, portbad_q, parg_q, targ_q;   // SCHEDULE_PAIRS / TIME_SET
     always @(posedge clk_i) begin
         wp2_q  <= {1'b0, f_window} + 17'd2;
         phz_q  <= (f_period[31:17] == 15'd0);
@@ -194,6 +221,13 @@ module cmd_decoder #(
         wz_q    <= (f_window == 16'd0);
         plt_q  <= (f_period[16:0] < wp2_q);
         barg_q <= (cz_lo_q && cz_hi_q) || wz_q || (phz_q && plt_q);
+        // SCHEDULE_PAIRS: count == 0, period < 2, pairs == 0 or > QUBITS, port >= N_PORTS
+        plt2_q <= (f_period[31:1] == 31'd0);
+        pz_q <= (f_pairs == 8'd0);
+        pbig_q <= ({24'd0, f_pairs} > 32'(QUBITS));
+        portbad_q <= ({24'd0, f_port} >= 32'(N_PORTS));
+        parg_q <= (cz_lo_q && cz_hi_q) || plt2_q || pz_q || pbig_q || portbad_q;
+        targ_q <= (f_mode[7:1] != 7'd0);
         // FREE / FREE_MASK: the slots to check (answer free_ok_i one cycle later, still >= 1
         // cycle before stage A, same argument as barg_q)
         chk_base_o <= payload_i[255:240];
@@ -202,16 +236,20 @@ module cmd_decoder #(
         for (gi = 0; gi < MG; gi = gi + 1) mnz_q[gi] <= |q4_q[4*gi +: 4];
     end
     // per-command outcome parts, one more registered step on the same frame-buffer data
-    reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p;
+    reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p, psched_ok_p, tset_ok_p;
     reg [7:0] xcode_p;             // NAK code if the command's own check fails
     reg [31:0] crc_p1_q;           // ERR_CRC + 1
     always @(posedge clk_i) begin
         mnz_any_p  <= (mnz_q != {MG{1'b0}});
         mask0_p    <= !mnz_any_p;
         sched_ok_p <= op_sched_p && !barg_q;
+        psched_ok_p <= op_psched_p && !parg_q;
+        tset_ok_p  <= op_tset_p && !targ_q;
         free_pre_p <= op_free_p && mnz_any_p;
         xcode_p    <= (op_rd_p || op_wr_p) ? `HW_ERR_BAD_REG
                     : op_sched_p ? (barg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
+                    : op_psched_p ? (parg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
+                    : op_tset_p ? `HW_ERR_BAD_ARG
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
         crc_p1_q   <= err_crc_i + 32'd1;
     end
@@ -222,11 +260,16 @@ module cmd_decoder #(
     // the command's outcome if it executes: REG_VALUE / ACK / TIME_VALUE (k_ok_a: one of them),
     // and its action strobe
     reg        k_val_a, k_ack_a, k_time_a, k_ok_a;
-    reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a;
+    reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a;
     reg [31:0] rdata_a;
 
     // ---------------------------------------------------------------- stage B -> C actions
-    reg push_q, abort_q, free_q, we_q, ovf_q;
+    reg push_q, abort_q, free_q, we_q, ovf_q, ppush_q, tset_q;
+    assign ppush_o = ppush_q;
+    assign tset_o = tset_q;
+    assign pairs_o = f_pairs;
+    assign port_o = f_port;
+    assign tset_mode_o = f_mode[0];
     assign push_o = push_q;
     assign abort_o = abort_q;
     assign free_o = free_q;
@@ -251,6 +294,8 @@ module cmd_decoder #(
         free_q <= 1'b0;
         we_q <= 1'b0;
         ovf_q <= 1'b0;
+        ppush_q <= 1'b0;
+        tset_q <= 1'b0;
         if (rst_i) begin
             busy_q <= 1'b0;
             c_q <= 1'b0;
@@ -270,7 +315,7 @@ module cmd_decoder #(
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0; xcode_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, go_a} <= 5'd0;
             {k_val_a, k_ack_a, k_time_a, k_ok_a} <= 4'd0;
-            {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a} <= 5'd0;
+            {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a} <= 7'd0;
             fhold_q <= 2'd0;
             rdata_a <= 32'd0;
         end else begin
@@ -298,12 +343,16 @@ module cmd_decoder #(
                 k_val_a <= op_rd_p && reg_rd_ok_i;
                 k_time_a <= op_time_p;
                 k_ack_a <= (op_wr_p && reg_wr_ok_i) || (sched_ok_p && !sched_full_i)
-                        || (free_pre_p && free_ok_i) || op_abort_p;
+                        || (free_pre_p && free_ok_i) || op_abort_p
+                        || (psched_ok_p && !psched_full_i) || tset_ok_p;
                 k_ok_a <= (op_rd_p && reg_rd_ok_i) || op_time_p || (op_wr_p && reg_wr_ok_i)
-                       || (sched_ok_p && !sched_full_i) || (free_pre_p && free_ok_i) || op_abort_p;
+                       || (sched_ok_p && !sched_full_i) || (free_pre_p && free_ok_i) || op_abort_p
+                       || (psched_ok_p && !psched_full_i) || tset_ok_p;
                 k_we_a <= op_wr_p && reg_wr_ok_i;
                 k_push_a <= sched_ok_p && !sched_full_i;
-                k_ovf_a <= sched_ok_p && sched_full_i;
+                k_ovf_a <= (sched_ok_p && sched_full_i) || (psched_ok_p && psched_full_i);
+                k_ppush_a <= psched_ok_p && !psched_full_i;
+                k_tset_a <= tset_ok_p;
                 k_free_a <= free_pre_p && free_ok_i;
                 k_abort_a <= op_abort_p;
                 rdata_a <= reg_rdata_i;
@@ -325,6 +374,8 @@ module cmd_decoder #(
                 ovf_q   <= len_ok_a && go_a && k_ovf_a;
                 free_q  <= len_ok_a && go_a && k_free_a;
                 abort_q <= len_ok_a && go_a && k_abort_a;
+                ppush_q <= len_ok_a && go_a && k_ppush_a;
+                tset_q  <= len_ok_a && go_a && k_tset_a;
             end
             // stage C: write the response (one-hot AND-OR mux)
             if (c_q) resp_valid_o <= 1'b1;   // (a retry re-sends the last response)

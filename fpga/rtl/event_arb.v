@@ -1,6 +1,7 @@
 // Event arbitration and event FIFO.
 //
-// Three sources (0 scheduler, 1 header decoder, 2 link errors) each give one-cycle event pulses
+// NS sources (top: 0 scheduler, 1 header decoder, 2 link errors, 3 herald matcher, 4 pair
+// scheduler; NS <= 6) each give one-cycle event pulses
 // (opcode + 16-byte payload) into a one-deep holding register; each cycle the lowest-numbered
 // pending source is pushed into the event FIFO (2^AW entries) with the next 8-bit event seq.
 // Nothing is ever dropped quietly: when the FIFO is full (or a source pulses while its holding
@@ -20,22 +21,23 @@
 module event_arb #(
     parameter AW = 4,
     parameter LUTRAM = 0,           // FIFO storage in LUT RAM (see sync_fifo)
-    parameter LPW = 16              // low half of the lost-event count (>= 3; tests use 3)
+    parameter LPW = 16,             // low half of the lost-event count (>= 3; tests use 3)
+    parameter NS = 3                // sources (<= 6)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
-    input  wire [2:0]   valid_i,
-    input  wire [23:0]  op_i,          // source s at [8*s +: 8]
-    input  wire [383:0] payload_i,     // source s at [128*s +: 128]
+    input  wire [NS-1:0]     valid_i,
+    input  wire [8*NS-1:0]   op_i,          // source s at [8*s +: 8]
+    input  wire [128*NS-1:0] payload_i,     // source s at [128*s +: 128]
     input  wire         rd_en_i,
     output wire [143:0] dout_o,
     output wire         empty_o,
     output wire         pending_o,
     output reg  [2:0]   lost_o         // events lost (EVT_LOST += lost_o)
 );
-    reg [2:0]   hold_v_q;
-    reg [7:0]   hold_op_q [0:2];
-    reg [127:0] hold_pl_q [0:2];
+    reg [NS-1:0] hold_v_q;
+    reg [7:0]   hold_op_q [0:NS-1];
+    reg [127:0] hold_pl_q [0:NS-1];
     reg [7:0]   seq_q, seq_p1_q;
     reg [31:0]  lost_pend_q;       // events lost since the last report: low half + pending carry
     reg         lp_c_q;            // into the high half (timing: two 16-bit adders)
@@ -64,7 +66,23 @@ module event_arb #(
     wire report = ovf_sel_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle)
-    wire [1:0] pick = hold_v_q[0] ? 2'd0 : hold_v_q[1] ? 2'd1 : 2'd2;
+    localparam PW = (NS > 1) ? $clog2(NS) : 1;
+    reg  [PW-1:0] pick;
+    integer pi;
+    always @* begin
+        pick = PW'(NS - 1);
+        for (pi = NS - 2; pi >= 0; pi = pi - 1)
+            if (hold_v_q[pi]) pick = pi[PW-1:0];
+    end
+    // two or more sources held
+    reg        two;
+    integer ti, tj;
+    always @* begin
+        two = 1'b0;
+        for (ti = 0; ti < NS; ti = ti + 1)
+            for (tj = ti + 1; tj < NS; tj = tj + 1)
+                two = two || (hold_v_q[ti] && hold_v_q[tj]);
+    end
     wire       any  = |hold_v_q;
     reg        any_q;              // |hold_v_q, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
@@ -96,17 +114,27 @@ module event_arb #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != 4'd0);
+    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+1){1'b0}});
 
     // events lost this cycle, one flag per cause (registered, then counted: timing)
     integer k;
-    reg [3:0] lost_now;
-    reg [3:0] lost_f_q;
+    reg [NS:0] lost_now;
+    reg [NS:0] lost_f_q;
     always @* begin
-        lost_now[3] = serve && !room;
-        for (k = 0; k < 3; k = k + 1)
-            lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[1:0]);
+        lost_now[NS] = serve && !room;
+        for (k = 0; k < NS; k = k + 1)
+            lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[PW-1:0]);
     end
+    function automatic [3:0] popc(input [NS:0] v);
+        integer n;
+        begin
+            popc = 4'd0;
+            for (n = 0; n <= NS; n = n + 1) popc = popc + {3'd0, v[n]};
+        end
+    endfunction
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [3:0] lost_n = popc(lost_f_q);     // <= NS + 1 <= 7
+    /* verilator lint_on UNUSEDSIGNAL */
 
 
     // high half + carry + 1, one carry chain (carry-in 1)
@@ -125,7 +153,7 @@ module event_arb #(
         if (rst_i) occ_q <= {DEPTH{1'b0}};
         else occ_q <= push ? occ_up : occ_dn;
         if (rst_i) begin
-            hold_v_q <= 3'd0;
+            hold_v_q <= {NS{1'b0}};
             any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
@@ -138,17 +166,15 @@ module event_arb #(
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
             lw_q <= 4'd0;
-            lost_f_q <= 4'd0;
-            for (s = 0; s < 3; s = s + 1) begin
+            lost_f_q <= {(NS+1){1'b0}};
+            for (s = 0; s < NS; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
                 hold_pl_q[s] <= 128'd0;
             end
         end else begin
             lost_f_q <= lost_now;
-            lost_o <= {2'd0, lost_f_q[0]} + {2'd0, lost_f_q[1]} + {2'd0, lost_f_q[2]}
-                    + {2'd0, lost_f_q[3]};
-            lw_q <= {3'd0, lost_f_q[0]} + {3'd0, lost_f_q[1]} + {3'd0, lost_f_q[2]}
-                + {3'd0, lost_f_q[3]} + {3'd0, push};
+            lost_o <= lost_n[2:0];
+            lw_q <= lost_n + {3'd0, push};
             seq_q <= seq_q + {4'd0, lw_q};
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
@@ -167,11 +193,10 @@ module event_arb #(
             ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             if (serve) hold_v_q[pick] <= 1'b0;
             // the next |hold_v_q: a new event, a second one waiting, or none served now
-            any_q <= (|valid_i) || (hold_v_q[0] && hold_v_q[1]) || (hold_v_q[0] && hold_v_q[2])
-                  || (hold_v_q[1] && hold_v_q[2]) || (any && report);
+            any_q <= (|valid_i) || two || (any && report);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
-            for (s = 0; s < 3; s = s + 1)
+            for (s = 0; s < NS; s = s + 1)
                 if (valid_i[s]) begin
                     hold_v_q[s]  <= 1'b1;
                     hold_op_q[s] <= op_i[8*s +: 8];

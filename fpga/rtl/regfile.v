@@ -1,8 +1,10 @@
 // Register file (spec [registers]): ID, VERSION, CONTROL, STATUS, error and event counters,
-// SLOTS_FREE, EVT_LOST, SCRATCH. Counters are 32-bit, wrap, and count the inc_* strobes.
+// SLOTS_FREE, EVT_LOST, SCRATCH, and (wire v3) QUBITS, N_PORTS (parameters), HERALD_WAIT (rw),
+// ERR_HERALD, CNT_PAIRS.
+// Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
-// exists) and wr_ok_o (it is writable, CONTROL or SCRATCH) show, every cycle, the register at
+// exists) and wr_ok_o (it is writable: CONTROL, SCRATCH, HERALD_WAIT) show, every cycle, the register at
 // addr_i of four cycles earlier, read two cycles earlier (timing: nibble decode, select, AND-OR
 // groups, OR; no read mux in front of the command decoder). The decoder's address is a
 // frame-buffer byte that is final many cycles (>= 2 UART bytes) before the decoder samples
@@ -10,7 +12,11 @@
 // addresses.
 `default_nettype none
 `include "wire_spec.vh"
-module regfile (
+module regfile #(
+    parameter QUBITS = 6,
+    parameter N_PORTS = 2,
+    parameter [31:0] HERALD_WAIT = 32'd4000    // reset value of HERALD_WAIT
+) (
     input  wire        clk_i,
     input  wire        rst_i,
     input  wire [7:0]  addr_i,
@@ -34,17 +40,23 @@ module regfile (
     input  wire        inc_both_i,
     input  wire        inc_attempts_i,
     input  wire        inc_headers_i,
+    input  wire        inc_pairs_i,
+    input  wire        inc_err_herald_i,
     input  wire [2:0]  add_evt_lost_i,
     // to the rest of the design
     output wire        herald_en_o,
     output wire        header_en_o,
     output wire [31:0] err_crc_o,
-    output wire [31:0] err_bad_header_o
+    output wire [31:0] err_bad_header_o,
+    output wire [31:0] err_herald_o,
+    output wire [31:0] herald_wait_o
 );
     reg [1:0]  control_q;
     reg [31:0] scratch_q;
     reg [31:0] err_crc_q, err_late_q, err_ovf_q, err_hdr_q, cnt_herald_q, cnt_both_q,
-               cnt_att_q, cnt_hdrs_q, evt_lost_q;
+               cnt_att_q, cnt_hdrs_q, evt_lost_q, cnt_pairs_q, err_her_q, hwait_q;
+    assign err_herald_o = err_her_q;
+    assign herald_wait_o = hwait_q;
 
     assign herald_en_o = control_q[`HW_CTRL_HERALD_EN];
     assign header_en_o = control_q[`HW_CTRL_HEADER_EN];
@@ -56,8 +68,9 @@ module regfile (
     // or earlier is cleared, a later one counts).
     // The write address compares are registered every cycle (timing): waddr_i / wdata_i must be
     // stable the cycle before we_i (the command decoder sets them in its stage A, we_i in C).
-    reg wa_ctl_q, wa_scr_q, wa_clr_q;
+    reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_hw_q;
     always @(posedge clk_i) begin
+        wa_hw_q  <= (waddr_i == `HW_REG_HERALD_WAIT);
         wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
         wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
         wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
@@ -67,15 +80,17 @@ module regfile (
         clear_q <= !rst_i && we_i && wa_clr_q;
 
     reg inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
-        inc_hdrs_p;
+        inc_hdrs_p, inc_pairs_p, inc_eh_p;
     reg inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
-        inc_hdrs_q;
+        inc_hdrs_q, inc_pairs_q, inc_eh_q;
     reg [2:0] add_lost_p, add_lost_q;
     always @(posedge clk_i) begin
         {inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
          inc_hdrs_p} <= rst_i ? 8'd0 : {inc_crc_i, inc_late_i, inc_overflow_i, inc_bad_header_i,
                                         inc_herald_i, inc_both_i, inc_attempts_i, inc_headers_i};
         add_lost_p <= rst_i ? 3'd0 : add_evt_lost_i;
+        {inc_pairs_p, inc_eh_p} <= rst_i ? 2'd0 : {inc_pairs_i, inc_err_herald_i};
+        {inc_pairs_q, inc_eh_q} <= rst_i ? 2'd0 : {inc_pairs_p, inc_eh_p};
         {inc_crc_q, inc_late_q, inc_ovf_q, inc_hdr_q, inc_herald_q, inc_both_q, inc_att_q,
          inc_hdrs_q} <= rst_i ? 8'd0 : {inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p,
                                         inc_both_p, inc_att_p, inc_hdrs_p};
@@ -87,7 +102,10 @@ module regfile (
             err_crc_q <= 32'd0; err_late_q <= 32'd0; err_ovf_q <= 32'd0; err_hdr_q <= 32'd0;
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
+            cnt_pairs_q <= 32'd0; err_her_q <= 32'd0;
         end else begin
+            if (inc_pairs_q)  cnt_pairs_q  <= cnt_pairs_q  + 32'd1;
+            if (inc_eh_q)     err_her_q    <= err_her_q    + 32'd1;
             // the strobe is the counter's enable, not an adder input (timing: the strobe
             // flip-flop then drives enable pins directly instead of the head of a carry chain)
             if (inc_crc_q)    err_crc_q    <= err_crc_q    + 32'd1;
@@ -106,7 +124,9 @@ module regfile (
         if (rst_i) begin
             control_q <= 2'b11;
             scratch_q <= 32'd0;
+            hwait_q <= HERALD_WAIT;
         end else if (we_i) begin
+            if (wa_hw_q) hwait_q <= wdata_i;
             if (wa_ctl_q) control_q <= wdata_i[1:0];
             if (wa_scr_q) scratch_q <= wdata_i;
         end
@@ -116,13 +136,16 @@ module regfile (
     // select (an AND of two of those flags), rd_ok and wr_ok, then four AND-OR groups of at most
     // four registers each, then their OR. (A direct 8-bit compare per
     // register had been mapped with shared terms: 3 LUT levels behind a high-fanout node.)
-    localparam NR = 15;
+    localparam NR = 20;
     wire [32*NR-1:0] vals = {
+        cnt_pairs_q, err_her_q, hwait_q, 32'(N_PORTS), 32'(QUBITS),
         scratch_q, evt_lost_q, {24'd0, slots_free_i}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
         cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
         {29'd0, evt_pending_i, sched_full_i, running_i}, {30'd0, control_q},
         {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
     localparam [8*NR-1:0] ADDRS = {
+        8'(`HW_REG_CNT_PAIRS), 8'(`HW_REG_ERR_HERALD), 8'(`HW_REG_HERALD_WAIT),
+        8'(`HW_REG_N_PORTS), 8'(`HW_REG_QUBITS),
         8'(`HW_REG_SCRATCH), 8'(`HW_REG_EVT_LOST), 8'(`HW_REG_SLOTS_FREE),
         8'(`HW_REG_CNT_HEADERS), 8'(`HW_REG_CNT_ATTEMPTS), 8'(`HW_REG_CNT_BOTH),
         8'(`HW_REG_CNT_HERALD), 8'(`HW_REG_ERR_BAD_HEADER), 8'(`HW_REG_ERR_OVERFLOW),
@@ -131,19 +154,28 @@ module regfile (
 
     reg [15:0]   ahi_q, alo_q;          // one-hot addr_i[7:4] / addr_i[3:0]
     reg [15:0]   lok_q;                 // lok_q[h]: a register has address {h, addr_i[3:0]}
-    localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH);
+    localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH),
+                     RA_HW = 8'(`HW_REG_HERALD_WAIT);
+    localparam NG = (NR + 3) / 4;       // AND-OR groups of 4 registers
     reg [NR-1:0] sel_q;
     reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
     reg [15:0]   lok;
-    reg [127:0]  grp, grp_q;
+    reg [32*NG-1:0] grp, grp_q;
     integer r, g, k, rr;
     always @* begin
-        for (g = 0; g < 4; g = g + 1) begin
+        for (g = 0; g < NG; g = g + 1) begin
             grp[32*g +: 32] = 32'd0;
             for (r = 4 * g; r < 4 * g + 4 && r < NR; r = r + 1)
                 grp[32*g +: 32] = grp[32*g +: 32] | ({32{sel_q[r]}} & vals[32*r +: 32]);
         end
     end
+    function automatic [31:0] rd_or(input [32*NG-1:0] v);
+        integer n;
+        begin
+            rd_or = 32'd0;
+            for (n = 0; n < NG; n = n + 1) rd_or = rd_or | v[32*n +: 32];
+        end
+    endfunction
     integer h;
     always @* begin
         for (h = 0; h < 16; h = h + 1) begin
@@ -162,11 +194,12 @@ module regfile (
         for (k = 0; k < NR; k = k + 1)
             sel_q[k] <= ahi_q[ADDRS[8*k+4 +: 4]] && alo_q[ADDRS[8*k +: 4]];
         wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
-                || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]]);
+                || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]])
+                || (ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]]);
         grp_q <= grp;
         rd_ok_q2 <= rd_ok_q;
         wr_ok_q2 <= wr_ok_q;
-        rdata_o <= grp_q[31:0] | grp_q[63:32] | grp_q[95:64] | grp_q[127:96];
+        rdata_o <= rd_or(grp_q);
         {rd_ok_o, wr_ok_o} <= {rd_ok_q2, wr_ok_q2};
     end
 endmodule

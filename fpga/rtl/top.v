@@ -2,8 +2,14 @@
 // host link (UART 8N1 -> COBS/CRC-16 frames -> command decoder / register file; responses and
 // events -> frames -> UART). Wire format: hwctl/wire/spec.toml (wire_spec.vh is generated).
 //
+// Wire v3 (docs/physical-layer.md section 3): herald lines from the stations (hl_i, one per
+// port: herald_rx), SCHEDULE_PAIRS (pair_sched, fires trig_o[port]; pair_match matches heralds to
+// fired attempts), TIME_SET (time_set; sync_i for mode 1).
+//
 // Pins: uart_rx_i / uart_tx_o (host link), hdr_i (midpoint header line), det_i[1:0] (detector
-// clicks), trig_o (one-cycle excitation trigger per attempt), win_o (detection window open).
+// clicks), hl_i[N_PORTS-1:0] (herald lines), sync_i (time sync pulse), trig_o[N_PORTS-1:0]
+// (one-cycle excitation trigger per attempt; the v2 SCHEDULE fires trig_o[0]), win_o (v2
+// detection window open).
 // All inputs pass a 2-FF synchronizer; all outputs are registered, so trig_o/win_o are one cycle
 // after the internal fire/window (the attempt's timestamp is the internal cycle).
 // Reset: rst_i (synchronized) or the power-on counter.
@@ -16,7 +22,12 @@ module top #(
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
     parameter [63:0] TS_INIT        = 64'd0,
-    parameter        FIFO_LUTRAM    = 0                        // 1: FIFOs in LUT RAM (ECP5)
+    parameter        FIFO_LUTRAM    = 0,                       // 1: FIFOs in LUT RAM (ECP5)
+    parameter        N_PORTS        = 2,                       // herald inputs / triggers (<= 8)
+    parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
+    parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
+    parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
+    parameter        V2             = 1                        // 0: no v2 SCHEDULE (area)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -24,7 +35,9 @@ module top #(
     output wire       uart_tx_o,
     input  wire       hdr_i,
     input  wire [1:0] det_i,
-    output reg        trig_o,
+    input  wire [N_PORTS-1:0] hl_i,
+    input  wire       sync_i,
+    output reg  [N_PORTS-1:0] trig_o,
     output reg        win_o
 );
     // ---------------------------------------------------------------- reset
@@ -36,9 +49,9 @@ module top #(
     always @(posedge clk_i) por_done_q <= (por_q == 4'hF);
     // One reset flip-flop per block (rst_copy: timing, a single one fanned out to ~4000
     // flip-flops across the die was a 2+ ns route). All copies switch together.
-    localparam NRST = 10;
+    localparam NRST = 13;
     localparam R_CORE = 0, R_HDR = 1, R_URX = 2, R_FRX = 3, R_DEC = 4, R_REGS = 5, R_EVT = 6,
-               R_TXA = 7, R_FTX = 8, R_UTX = 9;
+               R_TXA = 7, R_FTX = 8, R_UTX = 9, R_PS = 10, R_PM = 11, R_HL = 12;
     wire [NRST-1:0] rst_q;
     wire            rst_d = rst_s || !por_done_q;
     genvar gr;
@@ -74,9 +87,19 @@ module top #(
     wire [7:0]   slots_free;
     wire         fire, in_win, running, cnt_late, cnt_both, cnt_herald;
     wire         hdr_good, hdr_bad;
-    wire [2:0]   ev_valid;
-    wire [23:0]  ev_op;
-    wire [383:0] ev_payload;
+    localparam NS = 5;           // event sources
+    wire [NS-1:0]     ev_valid;
+    wire [8*NS-1:0]   ev_op;
+    wire [128*NS-1:0] ev_payload;
+    // wire v3
+    wire [63:0]  ts4, tset_val, tset_val4;
+    wire         tset, tset_mode, tset_load;
+    wire         ppush, psched_full, pfire, prunning, pcnt_late, pacc, pair, hbad;
+    wire [7:0]   pairs, pport, pport_run, pqubit;
+    wire [63:0]  pt_start;
+    wire [31:0]  pperiod, pnfired, herald_wait, err_herald;
+    wire [N_PORTS-1:0] hl_ok, hl_bad, hl_bell;
+    wire [64*N_PORTS-1:0] hl_t;
     wire         evq_empty, evq_pending, evq_rd;
     wire [2:0]   evq_lost;
     wire [143:0] evq_dout;
@@ -92,8 +115,9 @@ module top #(
     wire         tx_byte_valid, tx_byte_ready;
 
     // ---------------------------------------------------------------- timing core
-    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_core (
-        .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .det_i(det_i), .herald_en_i(herald_en),
+    attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
+        .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load), .val_i(tset_val),
+        .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_i), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
         .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
         .running_o(running), .cnt_late_o(cnt_late), .cnt_both_o(cnt_both),
@@ -101,10 +125,50 @@ module top #(
         .ev_payload_o(ev_payload[127:0])
     );
 
+    // trigger pins: port p fires for the pair scheduler's attempts on p (and port 0 for v2)
+    integer tp;
+    // (reset: the pins drive other devices; no undefined level while the core comes up)
     always @(posedge clk_i) begin
-        trig_o <= fire;
-        win_o  <= in_win;
+        for (tp = 0; tp < N_PORTS; tp = tp + 1)
+            trig_o[tp] <= !rst_q[R_CORE] && ((pfire && (pport_run == tp[7:0])) || (tp == 0 && fire));
+        win_o  <= !rst_q[R_CORE] && in_win;
     end
+
+    /* verilator lint_off PINCONNECTEMPTY */
+    time_set u_tset (
+        .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .set_i(tset), .val_i(t_start), .mode_i(tset_mode),
+        .sync_i(sync_i), .load_o(tset_load), .val_o(tset_val), .val4_o(tset_val4), .armed_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    // ---------------------------------------------------------------- pairs (wire v3)
+    genvar gp;
+    generate
+        for (gp = 0; gp < N_PORTS; gp = gp + 1) begin : g_hl
+            herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
+                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_i[gp]), .ok_o(hl_ok[gp]),
+                .bad_o(hl_bad[gp]), .t_o(hl_t[64*gp +: 64]), .bell_o(hl_bell[gp])
+            );
+        end
+    endgenerate
+    pair_sched #(.AW(PSCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_psched (
+        .clk_i(clk_i), .rst_i(rst_q[R_PS]), .ts4_i(ts4), .ts_i(ts),
+        .push_i(ppush), .t_start_i(t_start), .count_i(count), .period_i(period),
+        .pairs_i(pairs), .port_i(pport), .full_o(psched_full), .abort_i(abort),
+        .herald_wait_i(herald_wait), .pair_i(pair), .acc_o(pacc), .t_start_o(pt_start),
+        .period_o(pperiod), .port_o(pport_run), .nfired_o(pnfired), .qubit_o(pqubit),
+        .fire_o(pfire), .running_o(prunning), .cnt_late_o(pcnt_late),
+        .ev_valid_o(ev_valid[4]), .ev_op_o(ev_op[39:32]), .ev_payload_o(ev_payload[639:512])
+    );
+    /* verilator lint_off PINCONNECTEMPTY */
+    pair_match #(.NP(N_PORTS)) u_pmatch (
+        .clk_i(clk_i), .rst_i(rst_q[R_PM]), .ok_i(hl_ok), .bad_i(hl_bad), .t_i(hl_t),
+        .bell_i(hl_bell), .acc_i(pacc), .t_start_i(pt_start), .period_i(pperiod),
+        .port_i(pport_run), .nfired_i(pnfired), .qubit_i(pqubit), .err_herald_i(err_herald),
+        .pair_o(pair), .bad_o(hbad), .busy_o(),
+        .ev_valid_o(ev_valid[3]), .ev_op_o(ev_op[31:24]), .ev_payload_o(ev_payload[511:384])
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
 
     header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
         .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
@@ -124,7 +188,7 @@ module top #(
         .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq), .op_o(f_op),
         .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err), .err_code_o(f_err_code)
     );
-    cmd_decoder u_dec (
+    cmd_decoder #(.NODE(1), .QUBITS(QUBITS), .N_PORTS(N_PORTS), .V2(V2)) u_dec (
         .clk_i(clk_i), .rst_i(rst_q[R_DEC]), .ts_i(ts),
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
@@ -133,26 +197,31 @@ module top #(
         .inc_crc_o(inc_crc), .inc_overflow_o(inc_overflow),
         .push_o(push), .t_start_o(t_start), .count_o(count), .period_o(period), .window_o(window),
         .sched_full_i(sched_full), .abort_o(abort),
+        .ppush_o(ppush), .pairs_o(pairs), .port_o(pport), .psched_full_i(psched_full),
+        .tset_o(tset), .tset_mode_o(tset_mode),
         .chk_base_o(chk_base), .chk_mask_o(chk_mask), .free_ok_i(free_ok),
         .free_o(free),
         .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
-    regfile u_regs (
+    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS)) u_regs (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
-        .running_i(running), .sched_full_i(sched_full), .evt_pending_i(evq_pending),
+        .running_i(running || prunning), .sched_full_i(sched_full || psched_full),
+        .evt_pending_i(evq_pending),
         .slots_free_i(slots_free),
-        .inc_crc_i(inc_crc), .inc_late_i(cnt_late), .inc_overflow_i(inc_overflow),
+        .inc_crc_i(inc_crc), .inc_late_i(cnt_late || pcnt_late), .inc_overflow_i(inc_overflow),
         .inc_bad_header_i(hdr_bad), .inc_herald_i(cnt_herald), .inc_both_i(cnt_both),
-        .inc_attempts_i(fire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
+        .inc_attempts_i(fire || pfire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
+        .inc_pairs_i(pair), .inc_err_herald_i(hbad), .err_herald_o(err_herald),
+        .herald_wait_o(herald_wait),
         .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
         .err_bad_header_o(err_bad_header)
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM)) u_evt (
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)

@@ -43,17 +43,18 @@ module tx_arb (
     // Each compare is two kept nibble LUTs and their AND (yosys had shared terms between the four
     // compares: 3 LUT levels with a 2.5 ns route between them, ECP5).
     wire [7:0] fifo_op = ev_dout_i[135:128];
-    localparam [31:0] OPS = {`HW_OP_HERALD, `HW_OP_DONE, `HW_OP_LATE, `HW_OP_HEADER};
-    (* keep *) wire [3:0] op_hi, op_lo;   // per opcode (3 = HERALD .. 0 = HEADER): nibble matches
+    localparam [39:0] OPS = {`HW_OP_PAIR, `HW_OP_HERALD, `HW_OP_DONE, `HW_OP_LATE, `HW_OP_HEADER};
+    (* keep *) wire [4:0] op_hi, op_lo;   // per opcode (4 = PAIR .. 0 = HEADER): nibble matches
     genvar go;
     generate
-        for (go = 0; go < 4; go = go + 1) begin : g_op
+        for (go = 0; go < 5; go = go + 1) begin : g_op
             assign op_hi[go] = (fifo_op[7:4] == OPS[8*go+4 +: 4]);
             assign op_lo[go] = (fifo_op[3:0] == OPS[8*go +: 4]);
         end
     endgenerate
-    reg        op_her_q, op_done_q, op_late_q, op_hdr_q;
+    reg        op_her_q, op_done_q, op_late_q, op_hdr_q, op_pair_q;
     always @(posedge clk_i) begin
+        op_pair_q <= op_hi[4] && op_lo[4];
         op_her_q  <= op_hi[3] && op_lo[3];
         op_done_q <= op_hi[2] && op_lo[2];
         op_late_q <= op_hi[1] && op_lo[1];
@@ -61,7 +62,7 @@ module tx_arb (
     end
     wire [5:0] ev_len = op_her_q ? 6'(`HW_LEN_HERALD) : op_done_q ? 6'(`HW_LEN_DONE)
                       : op_late_q ? 6'(`HW_LEN_LATE) : op_hdr_q ? 6'(`HW_LEN_HEADER)
-                      : 6'(`HW_LEN_ERROR);
+                      : op_pair_q ? 6'(`HW_LEN_PAIR) : 6'(`HW_LEN_ERROR);
 
     always @(posedge clk_i) begin
         if (rst_i) begin

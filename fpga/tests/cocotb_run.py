@@ -17,6 +17,7 @@ import pytest
 
 RTL_DIR = Path(__file__).resolve().parents[1] / "rtl"
 TESTS_DIR = Path(__file__).resolve().parent
+TB_DIR = TESTS_DIR / "hdl"
 
 
 def rtl_sources() -> list[Path]:
@@ -31,7 +32,9 @@ def run_cocotb(
     parameters: Mapping[str, object] | None = None,
     extra_env: Mapping[str, str] | None = None,
     testcase: str | None = None,
+    extra_sources: list[Path] | None = None,
 ) -> None:
+    """``extra_sources``: testbench-only Verilog (fpga/tests/hdl) besides the RTL."""
     sim = os.getenv("SIM", "icarus")
     if sim == "icarus" and shutil.which("iverilog") is None:
         pytest.skip("Icarus Verilog (iverilog) is not installed; run ./dev.sh setup")
@@ -42,7 +45,7 @@ def run_cocotb(
     runner = get_runner(sim)
     build_dir = tmp_path / f"sim_{toplevel}"
     runner.build(
-        sources=rtl_sources(),
+        sources=[*rtl_sources(), *(extra_sources or [])],
         includes=[RTL_DIR],
         hdl_toplevel=toplevel,
         build_dir=build_dir,

@@ -25,6 +25,8 @@ async def counter_counts_through_low_word_wrap(dut) -> None:
     """ts_o increments by exactly one per cycle (mod 2^64), including across 2^32."""
     init = int(os.environ["TS_INIT"])
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+    dut.load_i.value = 0
+    dut.val_i.value = 0
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 2)
     dut.rst_i.value = 0
@@ -39,6 +41,33 @@ async def counter_counts_through_low_word_wrap(dut) -> None:
         wrapped |= (cur & 0xFFFF_FFFF) == 0
         prev = cur
     assert wrapped
+
+
+@cocotb.test()
+async def counter_loads_and_counts_on(dut) -> None:
+    """TIME_SET load: the counter reads val_i the cycle after load_i, then counts on through the
+    wrap (the carry flags are loaded consistently with the value, as at reset)."""
+    cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
+    dut.load_i.value = 0
+    dut.val_i.value = 0
+    dut.rst_i.value = 1
+    await ClockCycles(dut.clk_i, 2)
+    dut.rst_i.value = 0
+    for val in [*INITS, 12345, 2**32 - 4]:
+        await ClockCycles(dut.clk_i, 3)
+        dut.val_i.value = val
+        await RisingEdge(dut.clk_i)
+        dut.load_i.value = 1
+        await RisingEdge(dut.clk_i)
+        dut.load_i.value = 0
+        await RisingEdge(dut.clk_i)
+        prev = int(dut.ts_o.value)
+        assert prev == val, f"{prev:#x} != {val:#x}"
+        for _ in range(8):
+            await RisingEdge(dut.clk_i)
+            cur = int(dut.ts_o.value)
+            assert cur == (prev + 1) % 2**64, f"{cur:#x} after {prev:#x} (loaded {val:#x})"
+            prev = cur
 
 
 @pytest.mark.rtl

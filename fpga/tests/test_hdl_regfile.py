@@ -10,16 +10,14 @@ from cocotb_run import run_cocotb
 
 from hwctl.wire import DEVICE_ID, NODE_REGS, WIRE_VERSION, WRITABLE_REGS, Reg
 
-#: node registers of wire v3 (docs/physical-layer.md section 4) that this regfile does not
-#: implement yet (issue 13, RTL half): until it does they read as unknown (NAK(BAD_REG))
-V3_PENDING = frozenset({Reg.QUBITS, Reg.N_PORTS, Reg.HERALD_WAIT, Reg.ERR_HERALD, Reg.CNT_PAIRS})
-RTL_REGS = NODE_REGS - V3_PENDING
+RTL_REGS = NODE_REGS
 
 STROBES = {
     Reg.ERR_CRC: "inc_crc_i", Reg.ERR_LATE: "inc_late_i", Reg.ERR_OVERFLOW: "inc_overflow_i",
     Reg.ERR_BAD_HEADER: "inc_bad_header_i", Reg.CNT_HERALD: "inc_herald_i",
     Reg.CNT_BOTH: "inc_both_i", Reg.CNT_ATTEMPTS: "inc_attempts_i",
-    Reg.CNT_HEADERS: "inc_headers_i",
+    Reg.CNT_HEADERS: "inc_headers_i", Reg.CNT_PAIRS: "inc_pairs_i",
+    Reg.ERR_HERALD: "inc_err_herald_i",
 }
 
 
@@ -59,6 +57,10 @@ async def regfile_all(dut) -> None:
     assert await read(dut, Reg.VERSION) == (WIRE_VERSION, True, False)
     assert await read(dut, Reg.CONTROL) == (3, True, True)
     assert await read(dut, Reg.SLOTS_FREE) == (5, True, False)
+    # wire v3: parameters (defaults 6 qubits, 2 ports) and HERALD_WAIT (default 4000, rw)
+    assert await read(dut, Reg.QUBITS) == (6, True, False)
+    assert await read(dut, Reg.N_PORTS) == (2, True, False)
+    assert await read(dut, Reg.HERALD_WAIT) == (4000, True, True)
     for addr in range(256):
         _, rd_ok, wr_ok = await read(dut, addr)
         assert rd_ok == (addr in RTL_REGS)
@@ -84,6 +86,8 @@ async def regfile_all(dut) -> None:
     await write(dut, Reg.CONTROL, 0b01)
     assert (await read(dut, Reg.ERR_CRC))[0] == 1
     assert (await read(dut, Reg.SCRATCH))[0] == 0xCAFEF00D
+    await write(dut, Reg.HERALD_WAIT, 123456)
+    assert (await read(dut, Reg.HERALD_WAIT))[0] == 123456
     assert (await read(dut, Reg.CONTROL))[0] == 0b01
     assert int(dut.herald_en_o.value) == 1 and int(dut.header_en_o.value) == 0
     # CLEAR_COUNTERS clears every counter and reads back 0
@@ -92,6 +96,7 @@ async def regfile_all(dut) -> None:
         assert (await read(dut, reg))[0] == 0
     assert (await read(dut, Reg.CONTROL))[0] == 0b10
     assert (await read(dut, Reg.SCRATCH))[0] == 0xCAFEF00D
+    assert (await read(dut, Reg.HERALD_WAIT))[0] == 123456  # not a counter
 
 
 @pytest.mark.rtl

@@ -35,6 +35,9 @@ class Bench:
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
         dut.det_i.value = 0
+        dut.load_i.value = 0  # TIME_SET load (not used here)
+        dut.val_i.value = 0
+        dut.val4_i.value = 0
         dut.herald_en_i.value = 1
         dut.push_i.value = 0
         dut.abort_i.value = 0

@@ -36,6 +36,16 @@ def test_top_has_no_latches_with_target_params(tmp_path: Path) -> None:
 
 
 @pytest.mark.synth
+def test_station_top_and_small_node_have_no_latches(tmp_path: Path) -> None:
+    """The heralding station top, and the node top as the iCE40 build makes it (no v2 mode)."""
+    _need_yosys()
+    assert synth.check_latches(tmp_path / "st", top="station_top") == []
+    params = dict(synth.TARGETS["ice40"].node_params)
+    assert params == {"V2": 0}
+    assert synth.check_latches(tmp_path / "node", params=params) == []
+
+
+@pytest.mark.synth
 def test_latch_check_catches_a_latch(tmp_path: Path) -> None:
     """The check itself must be able to fail: a deliberately latchy `top`."""
     _need_yosys()
@@ -59,6 +69,8 @@ def test_unknown_placer_is_a_user_error(tmp_path: Path) -> None:
     # refused before yosys runs; the CLI offers only the known ones
     with pytest.raises(synth.UserError, match="placer"):
         synth.synthesize("ecp5", tmp_path, placer="fastest")
+    with pytest.raises(synth.UserError, match="top"):
+        synth.synthesize("ecp5", tmp_path, top="nonsense")
     parser = argparse.ArgumentParser()
     synth.add_arguments(parser)
     assert parser.parse_args(["--target", "ecp5"]).placer is None

@@ -1,6 +1,10 @@
 """``hwctl fpga``: formal proofs, board bitstreams, flashing and the bring-up self-test.
 
     hwctl fpga prove [NAME ...]          SymbiYosys proofs of fpga/formal (all by default)
+    hwctl fpga boards                    the supported boards, their clocks and pins
+    hwctl fpga build --board NAME        bitstream + report (resources, Fmax vs the board clock)
+    hwctl fpga flash --board NAME        program it with openFPGALoader
+    hwctl fpga selftest URL              bring-up check over the host link, a line per block
 """
 
 from __future__ import annotations
@@ -18,11 +22,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="keep the sby work directories here")
     p.set_defaults(_fpga=_run_prove)
 
+    from hwctl.fpga.boards import BOARDS, ECP5_DEVICES
+
+    p = sub.add_parser("boards", help="list the supported boards")
+    p.set_defaults(_fpga=_run_boards)
+    p = sub.add_parser("build", help="bitstream for a board (yosys, nextpnr, icepack/ecppack)")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for the bitstream, logs and report (default build/fpga/BOARD)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--device", choices=ECP5_DEVICES, default=None,
+                   help="ULX3S FPGA size (default 85k)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(_fpga=_run_build)
+    p = sub.add_parser("flash", help="program a board's bitstream with openFPGALoader")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--bitstream", type=Path, default=None,
+                   help="bitstream file (default: build/fpga/BOARD/board.bin|bit)")
+    p.add_argument("--write-flash", action="store_true",
+                   help="write the configuration flash (survives power-off) instead of SRAM")
+    p.set_defaults(_fpga=_run_flash)
+    p = sub.add_parser("selftest", help="bring-up check over the host link (PASS/FAIL per block)")
+    p.add_argument("url", help="device URL, e.g. serial:///dev/ttyUSB1 or twin://?mode=realtime")
+    p.add_argument("--board", choices=sorted(BOARDS), default=None,
+                   help="take the expected clock from this board (e.g. 100.5 MHz on hx8k_breakout)")
+    p.add_argument("--clock-hz", type=int, default=None, help="expected device clock")
+    p.add_argument("--rate-s", type=float, default=1.0, help="host seconds for the rate check")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an event")
+    p.set_defaults(_fpga=_run_selftest)
+
 
 def run(args: argparse.Namespace) -> int:
     fn = getattr(args, "_fpga", None)
     if fn is None:
-        print("hwctl fpga: choose a subcommand (prove)", file=sys.stderr)
+        print("hwctl fpga: choose a subcommand (prove, boards, build, flash, selftest)",
+              file=sys.stderr)
         return 2
     return int(fn(args))
 
@@ -49,3 +83,78 @@ def _run_prove(args: argparse.Namespace) -> int:
         if tmp is not None:
             tmp.cleanup()
     return 1 if failed else 0
+
+
+def _default_dir(board: str) -> Path:
+    return Path("build") / "fpga" / board
+
+
+def _run_boards(args: argparse.Namespace) -> int:
+    from hwctl.fpga.boards import BOARDS
+
+    for b in BOARDS.values():
+        print(f"{b.name:14s} {b.title}: {b.osc_hz / 1e6:g} MHz oscillator -> device clock "
+              f"{b.clock_hz / 1e6:g} MHz ({b.pll}); pins fpga/boards/{b.name}/{b.constraints}")
+    return 0
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    import json
+
+    from hwctl.fpga import boards
+    from hwctl.synth import SynthError
+
+    board = boards.get_board(args.board)
+    out = args.out or _default_dir(board.name)
+    try:
+        if args.json:
+            res = boards.build(board, out, seed=args.seed, device=args.device)
+        else:
+            from rich.console import Console
+
+            with Console(stderr=True).status("starting...") as status:
+                res = boards.build(board, out, seed=args.seed, device=args.device, status=status)
+    except SynthError as exc:
+        print(f"hwctl fpga build: {exc}", file=sys.stderr)
+        return 1
+    report = {"board": res.board, "bitstream": str(res.bitstream), "fmax_mhz": res.fmax_mhz,
+              "clock_mhz": res.clock_mhz, "met": res.met,
+              "resources": {k: {"used": u, "available": a} for k, (u, a) in res.resources.items()},
+              "commands": res.commands}
+    (out / "report_board.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for cell, (used, avail) in res.resources.items():
+            print(f"{cell:14s} {used:6d} / {avail:6d} ({100 * used / avail:.0f} %)")
+        fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
+        print(f"Fmax {fmax} vs device clock {res.clock_mhz:g} MHz: "
+              f"{'met' if res.met else 'NOT met'}; bitstream {res.bitstream}")
+    return 0 if res.met else 1
+
+
+def _run_flash(args: argparse.Namespace) -> int:
+    from hwctl.fpga import boards
+
+    board = boards.get_board(args.board)
+    bit = args.bitstream or _default_dir(board.name) / (
+        "board.bin" if board.family == "ice40" else "board.bit")
+    boards.flash(board, bit, to_flash=args.write_flash)
+    print(f"programmed {board.title} with {bit}")
+    return 0
+
+
+def _run_selftest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hwctl.fpga import boards
+    from hwctl.fpga.selftest import CLOCK_HZ, run_selftest
+
+    clock = args.clock_hz or (boards.get_board(args.board).clock_hz if args.board else CLOCK_HZ)
+
+    def show(line) -> None:
+        print(f"{line.status:4s} {line.block:10s} {line.detail}", flush=True)
+
+    lines = asyncio.run(run_selftest(args.url, clock_hz=clock, rate_s=args.rate_s,
+                                     timeout=args.timeout, on_line=show))
+    return 1 if any(ln.status == "FAIL" for ln in lines) else 0

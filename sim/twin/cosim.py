@@ -113,6 +113,8 @@ if cocotb is not None:
         dut.uart_rx_i.value = 1
         dut.hdr_i.value = 1
         dut.det_i.value = 0
+        dut.hl_i.value = (1 << len(dut.hl_i)) - 1  # wire v3 herald lines: idle high
+        dut.sync_i.value = 0
         dut.rst_i.value = 1
         await ClockCycles(dut.clk_i, 20)
         dut.rst_i.value = 0

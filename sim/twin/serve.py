@@ -326,9 +326,9 @@ def run(args: argparse.Namespace) -> int:
     print(server.url, flush=True)  # machine-readable: the URL to give open_backend / hwctl node
     console.print(f"[green]twin[/] serving on {server.url} ({args.mode} time, p={cfg.p_photon:.3g}); Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration
-    with server:
-        while t_end is None or time.monotonic() < t_end:
-            time.sleep(0.2)
+    # SIGINT / SIGTERM: clean stop, exit 0
+    with argtypes.stop_on_signals() as stop, server:
+        while (t_end is None or time.monotonic() < t_end) and not stop.wait(0.2):
             if server.error:
                 raise UserError(f"twin stopped: {server.error!r}")
     st = server.status()

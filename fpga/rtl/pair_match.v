@@ -1,0 +1,170 @@
+// Herald matcher of the node (docs/physical-layer.md section 3): decides, for each herald frame
+// from a port's herald_rx, whether it heralds an attempt the running SCHEDULE_PAIRS entry fired.
+//
+// Frames are taken one at a time (lowest pending port first) and decided MATCH_LAT cycles later
+// (a fixed pipeline: 64-bit subtraction in two halves, a range check, a 32-step restoring
+// division, the checks). A herald with attempt cycle t on port p is a pair iff, in the decision
+// cycle, the engine accepts heralds (acc_i), runs on port p, has accepted them since the frame
+// was taken (no other entry in between), and t = t_start + k*period with k < attempts fired
+// before that cycle. Then pair_o pulses and PAIR(ts = t, attempt = k, bell, qubit, port) is
+// emitted; anything else (also a malformed frame) is a bad herald: bad_o pulses (ERR_HERALD)
+// and ERROR(BAD_HERALD, info = ERR_HERALD after the increment) is emitted. Events leave one
+// cycle after the decision.
+// A port's frames are >= 11 bytes apart (~440 cycles at 4 cycles a bit), so with MATCH_LAT ~40
+// cycles no port's result is overwritten while it waits, for N_PORTS <= 8.
+`default_nettype none
+`include "wire_spec.vh"
+module pair_match #(
+    parameter NP = 2                // ports (herald inputs)
+) (
+    input  wire           clk_i,
+    input  wire           rst_i,
+    // herald receivers (one-cycle pulses; t / bell held until the port's next frame)
+    input  wire [NP-1:0]  ok_i,
+    input  wire [NP-1:0]  bad_i,
+    input  wire [64*NP-1:0] t_i,
+    input  wire [NP-1:0]  bell_i,
+    // running entry (pair_sched)
+    input  wire           acc_i,
+    input  wire [63:0]    t_start_i,
+    input  wire [31:0]    period_i,
+    input  wire [7:0]     port_i,
+    input  wire [31:0]    nfired_i,
+    input  wire [7:0]     qubit_i,
+    input  wire [31:0]    err_herald_i,   // ERR_HERALD (register file)
+    output reg            pair_o,
+    output reg            bad_o,
+    output wire           busy_o,
+    output reg            ev_valid_o,
+    output reg  [7:0]     ev_op_o,
+    output reg  [127:0]   ev_payload_o
+);
+    // ---------------------------------------------------------------- pending frames
+    reg  [NP-1:0] pend_q, pbad_q;
+    localparam PW = (NP > 1) ? $clog2(NP) : 1;
+    reg  [PW-1:0] pick;
+    reg  [63:0]   t_pick;
+    reg           bell_pick, bad_pick;
+    integer i, j;
+    always @* begin
+        pick = {PW{1'b0}};
+        for (i = NP - 1; i >= 0; i = i - 1)
+            if (pend_q[i]) pick = i[PW-1:0];
+        t_pick = 64'd0;
+        bell_pick = 1'b0;
+        bad_pick = 1'b0;
+        for (i = 0; i < NP; i = i + 1)
+            if (pick == i[PW-1:0]) begin
+                t_pick = t_i[64*i +: 64];
+                bell_pick = bell_i[i];
+                bad_pick = pbad_q[i];
+            end
+    end
+
+    // ---------------------------------------------------------------- pipeline
+    // S_TAKE -> SUB_LO -> SUB_HI -> RANGE -> DIV (32 cycles) -> CHK -> decide
+    reg         busy_q;
+    reg  [5:0]  step_q;              // 0 take/sub lo, 1 sub hi, 2 range, 3..34 division, 35 chk, 36 decide
+    reg  [63:0] t_q;
+    reg         bell_q, bad_q;
+    reg  [7:0]  port_q;
+    reg  [32:0] dlo_q;               // {borrow, low half of t - t_start}
+    reg  [31:0] dhi_q;
+    reg         neg_q;               // t < t_start
+    reg         ovf_q;               // (t - t_start) >= period * 2^32 (no attempt index < 2^32)
+    reg  [31:0] r_q, dq_q, k_q;      // remainder, dividend bits still to bring down, quotient
+    reg         stable_q;            // acc_i held since the take
+    reg         rz_q, klt_q, pmatch_q;
+    reg  [31:0] info_q;
+    reg  [7:0]  qubit_q;             // the qubit the engine assigns in the decision cycle
+    assign busy_o = busy_q;
+
+    localparam [5:0] ST_SUBHI = 6'd1, ST_RANGE = 6'd2, ST_DIV0 = 6'd3, ST_CHK = 6'd35,
+                     ST_DEC = 6'd36;
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [33:0] sub = {1'b0, r_q, dq_q[31]} - {2'b0, period_i};
+    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, dlo_q[32]};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire        dec = busy_q && (step_q == ST_DEC);
+    wire        good = !bad_q && !neg_q && !ovf_q && rz_q && klt_q && pmatch_q && stable_q && acc_i;
+
+    always @(posedge clk_i) begin
+        info_q <= err_herald_i + 32'd1;
+        pair_o <= 1'b0;
+        bad_o <= 1'b0;
+        if (rst_i) begin
+            pend_q <= {NP{1'b0}};
+            pbad_q <= {NP{1'b0}};
+            busy_q <= 1'b0;
+            step_q <= 6'd0;
+            t_q <= 64'd0;
+            bell_q <= 1'b0;
+            bad_q <= 1'b0;
+            port_q <= 8'd0;
+            dlo_q <= 33'd0;
+            dhi_q <= 32'd0;
+            {neg_q, ovf_q, rz_q, klt_q, pmatch_q, stable_q} <= 6'd0;
+            r_q <= 32'd0;
+            dq_q <= 32'd0;
+            k_q <= 32'd0;
+            ev_valid_o <= 1'b0;
+            ev_op_o <= 8'd0;
+            ev_payload_o <= 128'd0;
+        end else begin
+            // take the lowest pending port when idle
+            if (!busy_q && pend_q != {NP{1'b0}}) begin
+                busy_q <= 1'b1;
+                step_q <= 6'd0;
+                for (j = 0; j < NP; j = j + 1)
+                    if (pick == j[PW-1:0]) pend_q[j] <= 1'b0;
+                t_q <= t_pick;
+                bell_q <= bell_pick;
+                bad_q <= bad_pick;
+                port_q <= 8'(pick);
+                stable_q <= acc_i;
+            end else if (busy_q) begin
+                step_q <= step_q + 6'd1;
+                stable_q <= stable_q && acc_i;
+                if (step_q == 6'd0) dlo_q <= {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
+                if (step_q == ST_SUBHI) begin
+                    dhi_q <= dh[31:0];
+                    neg_q <= dh[32];
+                end
+                if (step_q == ST_RANGE) begin
+                    ovf_q <= (dhi_q >= period_i);
+                    r_q <= dhi_q;
+                    dq_q <= dlo_q[31:0];
+                end
+                if (step_q >= ST_DIV0 && step_q < ST_CHK) begin
+                    // restoring division step: bring down the next bit
+                    if (!sub[33]) r_q <= sub[31:0];
+                    else r_q <= {r_q[30:0], dq_q[31]};
+                    dq_q <= {dq_q[30:0], 1'b0};
+                    k_q <= {k_q[30:0], !sub[33]};
+                end
+                if (step_q == ST_CHK) begin
+                    rz_q <= (r_q == 32'd0);
+                    klt_q <= (k_q < nfired_i);
+                    pmatch_q <= (port_q == port_i);
+                end
+                if (dec) busy_q <= 1'b0;
+            end
+            // new frames (after the take: a port cannot deliver twice within a frame time)
+            for (j = 0; j < NP; j = j + 1)
+                if (ok_i[j] || bad_i[j]) begin
+                    pend_q[j] <= 1'b1;
+                    pbad_q[j] <= bad_i[j];
+                end
+            // decision, event a cycle later
+            pair_o <= dec && good;
+            bad_o <= dec && !good;
+            ev_valid_o <= pair_o || bad_o;
+            ev_op_o <= pair_o ? `HW_OP_PAIR : `HW_OP_ERROR;
+            ev_payload_o <= pair_o ? {t_q, k_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}
+                                   : {`HW_ERR_BAD_HERALD, info_q, 88'd0};
+        end
+    end
+    always @(posedge clk_i) if (dec) qubit_q <= qubit_i;
+endmodule
+`default_nettype wire

@@ -1,0 +1,223 @@
+// Multi-pair attempt scheduler (spec [commands.SCHEDULE_PAIRS]; docs/physical-layer.md
+// section 3): the node fires attempts on one port until the request's pairs exist.
+//
+// SCHEDULE_PAIRS entries (t_start, count, period, pairs, port) wait in a FIFO of 2^AW entries;
+// the running entry is not in the FIFO. The idle engine pops the head and checks it 8 cycles
+// later (as the v2 scheduler: the same state sequence and t_start compare against ts + 4):
+// t_start < now -> LATE(t_start, now), nothing fires. Otherwise attempt k fires trig (fire_o,
+// one cycle, port_o says which port) in the cycle whose timestamp is t_start + k*period,
+// k = 0..count-1, and the engine accepts heralds (acc_o) from the first attempt on. The herald
+// matcher (pair_match) reports each herald for a fired attempt of this entry (pair_i) in the
+// cycle it decides; the engine gives it the next memory qubit (qubit_o: 0, 1, ... within the
+// entry) and, on the `pairs`-th, ends the entry: DONE(ts = the decision cycle, attempts = fired,
+// COMPLETE). An attempt due in the decision cycle still fires (and counts); none after it.
+// After the last attempt (cycle t_last) heralds are accepted up to cycle t_last + HERALD_WAIT
+// (herald_wait_i), then DONE(t_last + HERALD_WAIT, count, EXHAUSTED) (decided a cycle later).
+// ABORT ends a popped entry with DONE(ts, fired, ABORTED) and flushes the FIFO (as v2).
+//
+// Timing: the attempt decision is registered a cycle ahead (fire_q) from a period down-counter
+// with a registered zero flag and a registered "attempts left" flag; ABORT and the completion
+// gate only the pin and the counters. Events leave one cycle after the decision.
+`default_nettype none
+`include "wire_spec.vh"
+module pair_sched #(
+    parameter AW = 2,
+    parameter LUTRAM = 0
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [63:0]  ts4_i,      // timestamp + 4 (attempt_core's second counter)
+    input  wire [63:0]  ts_i,
+    // command side
+    input  wire         push_i,
+    input  wire [63:0]  t_start_i,
+    input  wire [31:0]  count_i,
+    input  wire [31:0]  period_i,   // >= 2 (checked by the command decoder)
+    input  wire [7:0]   pairs_i,    // 1..QUBITS
+    input  wire [7:0]   port_i,     // < N_PORTS
+    output wire         full_o,
+    input  wire         abort_i,
+    input  wire [31:0]  herald_wait_i,
+    // to / from the herald matcher
+    input  wire         pair_i,     // a pair of this entry is recorded this cycle
+    output wire         acc_o,      // heralds are accepted this cycle
+    output reg  [63:0]  t_start_o,
+    output reg  [31:0]  period_o,
+    output reg  [7:0]   port_o,
+    output reg  [31:0]  nfired_o,   // attempts fired before this cycle
+    output reg  [7:0]   qubit_o,    // qubit of the next pair
+    // pins, status, counters, events
+    output wire         fire_o,
+    output wire         running_o,
+    output wire         cnt_late_o,
+    output reg          ev_valid_o,
+    output reg  [7:0]   ev_op_o,
+    output reg  [127:0] ev_payload_o
+);
+    // ---------------------------------------------------------------- state (one-hot)
+    reg        st_idle_q, st_load_q, st_sub1_q, st_sub2_q, st_cmp1_q, st_cmp2_q, st_wait_q, st_run_q;
+    reg [31:0] count_q;
+    reg [7:0]  pairs_q;
+    reg [7:0]  o_gt_q, o_eq_q;
+    reg [3:0]  q_gt_q, q_eq_q;
+    reg        gt_q, eq_q, late_q;
+    reg        fire_q;              // an attempt fires this cycle (decided last cycle)
+    reg [31:0] pc_q;                // cycles to the next attempt minus 1 (0: it fires next cycle)
+    reg        pcz_q;               // pc_q == 0
+    reg        p2_q;                // period == 2
+    reg [31:0] pm2_q;               // period - 2
+    reg [31:0] left_q;              // attempts left to fire
+    reg        lz_q;                // none left (the last one has fired)
+    reg [31:0] dw_q;                // drain: cycles of HERALD_WAIT left
+    reg        dz_q;                // the drain ran out: the entry ends now
+    reg        wz_q;                // HERALD_WAIT == 0
+    reg        lastp_q;             // the next pair is the entry's last (qubit_o + 1 == pairs)
+    reg        act_late_q, act_exh_q, act_cmp_q, act_abort_q;
+    reg [63:0] ts_d_q, ts_dd_q;     // ts - 1, ts - 2
+    reg [31:0] nf_ev_q;
+
+    // ---------------------------------------------------------------- FIFO
+    wire         fifo_empty;
+    wire [143:0] fifo_dout;
+    wire         pop = st_idle_q && !fifo_empty && !abort_i;
+    /* verilator lint_off PINCONNECTEMPTY */
+    sync_fifo #(.WIDTH(144), .AW(AW), .LUTRAM(LUTRAM)) u_fifo (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(abort_i),
+        .wr_en_i(push_i), .din_i({t_start_i, count_i, period_i, pairs_i, port_i}),
+        .rd_en_i(pop), .dout_o(fifo_dout), .full_o(full_o), .empty_o(fifo_empty), .count_o(),
+        .room_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+
+    wire complete = pair_i && lastp_q && st_run_q;
+    wire late     = st_wait_q && late_q;
+    wire exh      = st_run_q && lz_q && dz_q;
+    wire ends     = late || exh || complete;
+    wire fire     = fire_q && !abort_i;
+    assign fire_o    = fire;
+    assign running_o = !st_idle_q;
+    assign cnt_late_o = late && !abort_i;
+    assign acc_o     = st_run_q && !(lz_q && dz_q);
+
+    // first attempt: t_start compared with ts + 4 (as scheduler.v)
+    wire [7:0] gt_b;
+    genvar gb;
+    generate
+        for (gb = 0; gb < 8; gb = gb + 1) begin : g_gt
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [8:0] d = {1'b0, t_start_o[8*gb +: 8]} - {1'b0, ts4_i[8*gb +: 8]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign gt_b[gb] = d[8];
+        end
+    endgenerate
+    integer oi;
+    always @(posedge clk_i) begin
+        for (oi = 0; oi < 8; oi = oi + 1) begin
+            o_gt_q[oi] <= gt_b[oi];
+            o_eq_q[oi] <= ~|(ts4_i[8*oi +: 8] ^ t_start_o[8*oi +: 8]);
+        end
+        for (oi = 0; oi < 4; oi = oi + 1) begin
+            q_gt_q[oi] <= o_gt_q[2*oi+1] || (o_eq_q[2*oi+1] && o_gt_q[2*oi]);
+            q_eq_q[oi] <= o_eq_q[2*oi+1] && o_eq_q[2*oi];
+        end
+        gt_q <= q_gt_q[3] || (q_eq_q[3] && q_gt_q[2]) || (&q_eq_q[3:2] && q_gt_q[1])
+             || (&q_eq_q[3:1] && q_gt_q[0]);
+        eq_q <= &q_eq_q;
+        late_q <= !rst_i && st_wait_q && gt_q;
+        ts_d_q <= ts_i;
+        ts_dd_q <= ts_d_q;
+
+        // the entry's registers, loaded by LOAD alone; derived values free-running
+        if (st_load_q) {t_start_o, count_q, period_o, pairs_q, port_o} <= fifo_dout;
+        pm2_q <= period_o - 32'd2;
+        p2_q  <= (period_o == 32'd2);
+
+        // next attempt: the first at t_start (WAIT, eq_q: the next cycle is t_start), later
+        // ones when the period counter runs out, while attempts are left and the entry goes on
+        if (rst_i || abort_i || complete || late)
+            fire_q <= 1'b0;
+        else
+            fire_q <= (st_wait_q && eq_q) || (st_run_q && pcz_q && !lz_q && !fire_q);
+        // period counter: reloaded by each attempt (period - 2: it reaches 0 in the cycle
+        // before the next attempt), zero flag registered
+        if (fire_q) begin
+            pc_q <= pm2_q;
+            pcz_q <= p2_q;
+        end else begin
+            pc_q <= pc_q - 32'd1;
+            pcz_q <= (pc_q == 32'd1) || pcz_q;
+        end
+        // attempts left (loaded at SUB1; count >= 1), flag "none left" set by the last fire
+        if (st_sub1_q) begin
+            left_q <= count_q;
+            lz_q <= 1'b0;
+        end else if (fire_q) begin
+            left_q <= left_q - 32'd1;
+            lz_q <= (left_q == 32'd1);
+        end
+        // drain after the last attempt (cycle F): dz_q is set from cycle F + HERALD_WAIT + 1 on
+        // (dw_q = HERALD_WAIT - j + 1 in cycle F + j, saturating at 0; sticky flag)
+        wz_q <= (herald_wait_i == 32'd0);
+        if (fire_q) begin
+            dw_q <= herald_wait_i;
+            dz_q <= wz_q;
+        end else begin
+            dw_q <= dw_q - {31'd0, dw_q != 32'd0};
+            dz_q <= dz_q || (dw_q == 32'd1);
+        end
+        // attempts fired / pairs recorded: cleared while idle
+        if (st_idle_q) begin
+            nfired_o <= 32'd0;
+            qubit_o <= 8'd0;
+        end else begin
+            if (fire) nfired_o <= nfired_o + 32'd1;
+            if (pair_i && st_run_q) qubit_o <= qubit_o + 8'd1;
+        end
+        lastp_q <= st_idle_q ? 1'b0 : ((pair_i && st_run_q) ? (qubit_o + 8'd2 == pairs_q)
+                                                            : (qubit_o + 8'd1 == pairs_q));
+
+        // events, one cycle after the decision (ts_d_q = the decision cycle's ts)
+        act_late_q  <= !rst_i && late && !abort_i;
+        act_exh_q   <= !rst_i && exh && !complete && !abort_i;
+        act_cmp_q   <= !rst_i && complete && !abort_i;
+        act_abort_q <= !rst_i && abort_i && !st_idle_q;
+        nf_ev_q <= nfired_o + {31'd0, fire};
+        ev_valid_o <= act_late_q || act_exh_q || act_cmp_q || act_abort_q;
+        ev_op_o <= act_late_q ? `HW_OP_LATE : `HW_OP_DONE;
+        ev_payload_o <= ({128{act_late_q}}  & {t_start_o, ts_d_q})
+                      | ({128{act_exh_q}}   & {ts_dd_q, count_q, `HW_DONE_EXHAUSTED, 24'd0})
+                      | ({128{act_cmp_q}}   & {ts_d_q, nf_ev_q, `HW_DONE_COMPLETE, 24'd0})
+                      | ({128{act_abort_q}} & {ts_d_q, nf_ev_q, `HW_DONE_ABORTED, 24'd0});
+
+        if (rst_i || abort_i) begin
+            st_idle_q <= 1'b1;
+            {st_load_q, st_sub1_q, st_sub2_q, st_cmp1_q, st_cmp2_q, st_wait_q, st_run_q} <= 7'd0;
+        end else begin
+            st_idle_q <= (st_idle_q && !pop) || ends;
+            st_load_q <= pop;
+            st_sub1_q <= st_load_q;
+            st_sub2_q <= st_sub1_q;
+            st_cmp1_q <= st_sub2_q;
+            st_cmp2_q <= st_cmp1_q;
+            st_wait_q <= st_cmp2_q || (st_wait_q && !late && !eq_q);
+            st_run_q  <= (st_wait_q && eq_q && !late) || (st_run_q && !ends);
+        end
+        if (rst_i) begin
+            t_start_o <= 64'd0;
+            count_q <= 32'd0;
+            period_o <= 32'd0;
+            pairs_q <= 8'd0;
+            port_o <= 8'd0;
+            pc_q <= 32'd0;
+            pcz_q <= 1'b0;
+            left_q <= 32'd0;
+            lz_q <= 1'b0;
+            dw_q <= 32'd0;
+            dz_q <= 1'b0;
+            nfired_o <= 32'd0;
+            qubit_o <= 8'd0;
+            ev_valid_o <= 1'b0;
+        end
+    end
+endmodule
+`default_nettype wire

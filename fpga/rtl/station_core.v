@@ -1,0 +1,152 @@
+// Heralding station core (docs/physical-layer.md section 2; ESP paper Sec. II-B single-click
+// scheme): the attempt markers of the two ends (mark_i) and the two detectors (det_i), each
+// synchronized (2 FF) and rising-edge detected like herald.v, so every input is stamped with the
+// cycle its synchronized edge is seen (2 cycles after the pin).
+//
+// Per attempt: a window opens on the first marker seen while no window is open, at stamped cycle
+// o, and covers [o, o + window) (window_i, ST_WINDOW; 0 acts as 1). Markers and clicks inside it
+// belong to the attempt. At the close:
+//   both markers, exactly one detector -> herald: attempt cycle t = o - delay_i (ST_DELAY),
+//     Bell state = the detector (0: Psi+, 1: Psi-); her_o pulses (to the herald line
+//     transmitters) and a HERALD(ts = t, detector = bell, attempt = heralds before this one)
+//     event is emitted; CNT_HERALD += 1
+//   one end's marker only -> CNT_ONE_END += 1 (never a herald, whatever clicked)
+//   both markers, both detectors -> CNT_BOTH += 1; both markers, no click -> failure.
+// Markers are counted (CNT_MARKS += markers seen per cycle, 0-2); clicks with no window open
+// (and none opening in that cycle) are dark: CNT_DARK += clicks (0-2).
+// delay_i includes the node's trigger pin latency and this synchronizer: for t to be the cycle
+// both nodes fired, ST_DELAY = fibre cycles + 1 (node trig_o is registered) + 2 (sync here).
+//
+// Timing: inputs, edge flags and the timestamp are registered twice before the window logic;
+// t = ts - delay is computed alongside in two registered 32-bit halves (no 64-bit carry chain),
+// so the window's opening loads t directly; the verdict is registered from the window's record
+// a cycle after the close; the event leaves a cycle after the verdict.
+`default_nettype none
+module station_core #(
+    parameter [7:0] OP_HERALD = 8'hA0   // HERALD event opcode (spec)
+) (
+    input  wire         clk_i,
+    input  wire         rst_i,
+    input  wire [1:0]   mark_i,          // attempt markers, end A (0) and end B (1)
+    input  wire [1:0]   det_i,           // detectors 0 and 1
+    input  wire [63:0]  ts_i,
+    input  wire [31:0]  delay_i,         // ST_DELAY
+    input  wire [15:0]  window_i,        // ST_WINDOW (0 acts as 1)
+    // herald decision (one-cycle pulse, to the herald line transmitters)
+    output reg          her_o,
+    output reg  [63:0]  her_t_o,
+    output reg          her_bell_o,
+    // counter strobes
+    output reg          cnt_herald_o,
+    output reg          cnt_one_end_o,
+    output reg          cnt_both_o,
+    output reg  [1:0]   cnt_dark_o,
+    output reg  [1:0]   cnt_marks_o,
+    // HERALD monitoring event
+    output reg          ev_valid_o,
+    output wire [7:0]   ev_op_o,
+    output reg  [127:0] ev_payload_o
+);
+    assign ev_op_o = OP_HERALD;
+
+    // ---------------------------------------------------------------- inputs
+    wire [3:0] in_s;                 // {det, mark} synchronized
+    reg  [3:0] prev_q, rise_q, rise2_q;
+    genvar gi;
+    generate
+        for (gi = 0; gi < 4; gi = gi + 1) begin : g_sync
+            sync2 u_s (.clk_i(clk_i), .rst_i(rst_i), .d_i(gi < 2 ? mark_i[gi % 2] : det_i[gi % 2]),
+                       .q_o(in_s[gi]));
+        end
+    endgenerate
+    // t = ts - delay for the cycle the edge is seen: rise_q / the low half are registered from
+    // that cycle, rise2_q / tmd_q one cycle later (tmd_q = the stamped cycle - delay, aligned
+    // with rise2_q)
+    reg [32:0] dlo_q;                // {borrow, low half of ts - delay}
+    reg [31:0] thi_q;
+    reg [63:0] tmd_q;
+    always @(posedge clk_i) begin
+        dlo_q <= {1'b0, ts_i[31:0]} - {1'b0, delay_i};
+        thi_q <= ts_i[63:32];
+        tmd_q <= {thi_q - {31'd0, dlo_q[32]}, dlo_q[31:0]};
+    end
+
+    // ---------------------------------------------------------------- window
+    wire [1:0] mrk = rise2_q[1:0];
+    wire [1:0] det = rise2_q[3:2];
+    reg         open_q;              // the cycle processed now is inside the window
+    reg         wl1_q;               // ... and it is the window's last cycle
+    reg  [15:0] left_q;              // window cycles left after the current one
+    reg  [15:0] wm1_q;               // window - 1 (free-running, per register write)
+    reg         w1_q, w2_q;          // window <= 1, window == 2
+    reg         close_q;             // the window closed last cycle: its record is final
+    reg  [1:0]  seen_q, clk_q;       // markers seen, detectors clicked in the window
+    reg  [63:0] t_q;                 // attempt cycle of the window (o - delay)
+    // (keep: one LUT from flip-flops, it enables ~70 flip-flops)
+    (* keep *) wire opening = !open_q && (mrk != 2'b00);
+
+    // ---------------------------------------------------------------- verdict
+    reg [31:0] hcount_q;             // heralds so far (HERALD.attempt)
+
+    always @(posedge clk_i) begin
+        wm1_q <= (window_i == 16'd0) ? 16'd0 : window_i - 16'd1;
+        w1_q  <= (window_i[15:1] == 15'd0);
+        w2_q  <= (window_i == 16'd2);
+        if (opening) t_q <= tmd_q;
+        if (rst_i) begin
+            prev_q <= 4'd0;
+            rise_q <= 4'd0;
+            rise2_q <= 4'd0;
+            open_q <= 1'b0;
+            wl1_q <= 1'b0;
+            left_q <= 16'd0;
+            close_q <= 1'b0;
+            seen_q <= 2'b00;
+            clk_q <= 2'b00;
+            her_o <= 1'b0;
+            her_t_o <= 64'd0;
+            her_bell_o <= 1'b0;
+            {cnt_herald_o, cnt_one_end_o, cnt_both_o} <= 3'd0;
+            cnt_dark_o <= 2'd0;
+            cnt_marks_o <= 2'd0;
+            ev_valid_o <= 1'b0;
+            ev_payload_o <= 128'd0;
+            hcount_q <= 32'd0;
+        end else begin
+            prev_q <= in_s;
+            rise_q <= in_s & ~prev_q;
+            rise2_q <= rise_q;
+            // window (as the scheduler's: counter of cycles left + registered last-cycle flag)
+            open_q <= opening ? !w1_q : (open_q && !wl1_q);
+            close_q <= opening ? w1_q : (open_q && wl1_q);
+            left_q <= opening ? wm1_q : left_q - 16'd1;
+            wl1_q <= opening ? w2_q : (left_q == 16'd2);
+            if (opening) begin
+                seen_q <= mrk;
+                clk_q <= det;
+            end else if (open_q) begin
+                seen_q <= seen_q | mrk;
+                clk_q <= clk_q | det;
+            end
+            cnt_marks_o <= {1'b0, mrk[0]} + {1'b0, mrk[1]};
+            cnt_dark_o <= (open_q || opening) ? 2'd0 : ({1'b0, det[0]} + {1'b0, det[1]});
+            // verdict on the window that closed last cycle (its record is final now; a window
+            // opening this cycle overwrites it only at the end of the cycle)
+            her_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
+            cnt_herald_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
+            cnt_both_o <= close_q && (seen_q == 2'b11) && (clk_q == 2'b11);
+            cnt_one_end_o <= close_q && (seen_q[0] ^ seen_q[1]);
+            if (close_q) begin
+                her_t_o <= t_q;
+                her_bell_o <= clk_q[1];
+            end
+            // HERALD event, a cycle after the verdict
+            ev_valid_o <= her_o;
+            if (her_o) begin
+                ev_payload_o <= {her_t_o, 7'd0, her_bell_o, hcount_q, 24'd0};
+                hcount_q <= hcount_q + 32'd1;
+            end
+        end
+    end
+endmodule
+`default_nettype wire

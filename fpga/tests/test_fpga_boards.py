@@ -1,0 +1,126 @@
+"""Board support (hwctl fpga boards / build / flash): pin maps against the board tops, the
+board tops elaborate with the shared top, one-line errors from flash; full bitstream builds are
+``-m slow`` (place and route, minutes each)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwctl.errors import UserError
+from hwctl.fpga import boards
+from hwctl.fpga.cli import _run_flash  # noqa: F401  (import check: the CLI module loads)
+
+
+def _ports(board: boards.Board) -> set[str]:
+    """Every bit of board_top's ports, e.g. det_i[0], led_o[7], clk12_i."""
+    text = (board.dir / "board_top.v").read_text()
+    head = text[text.index("module board_top"):text.index(");")]
+    out: set[str] = set()
+    for m in re.finditer(r"(input|output)\s+wire\s*(\[(\d+):0\])?\s*(\w+)", head):
+        if m.group(3):
+            out |= {f"{m.group(4)}[{i}]" for i in range(int(m.group(3)) + 1)}
+        else:
+            out.add(m.group(4))
+    return out
+
+
+def _pins(board: boards.Board) -> dict[str, str]:
+    text = (board.dir / board.constraints).read_text()
+    if board.constraints.endswith(".pcf"):
+        pairs = re.findall(r"^set_io\s+(\S+)\s+(\S+)", text, re.M)
+    else:
+        pairs = re.findall(r'^LOCATE\s+COMP\s+"([^"]+)"\s+SITE\s+"([^"]+)"', text, re.M)
+    return dict(pairs)
+
+
+@pytest.mark.parametrize("name", sorted(boards.BOARDS))
+def test_pin_map_covers_every_port_once(name: str) -> None:
+    board = boards.BOARDS[name]
+    ports, pins = _ports(board), _pins(board)
+    assert ports, "no ports parsed"
+    assert set(pins) == ports, f"unconstrained {ports - set(pins)}, unknown {set(pins) - ports}"
+    assert len(set(pins.values())) == len(pins), "two signals on one site"
+
+
+def test_board_clocks_are_stated() -> None:
+    hx, ulx = boards.BOARDS["hx8k_breakout"], boards.BOARDS["ulx3s"]
+    # icepll: 12 MHz * (DIVF + 1) / 2^DIVQ with DIVF = 66, DIVQ = 3
+    assert hx.clock_hz == 12_000_000 * 67 // 8
+    # ecppll: 25 MHz * CLKFB_DIV / CLKI_DIV with 4 / 1
+    assert ulx.clock_hz == 25_000_000 * 4 == 100_000_000
+
+
+def test_unknown_board_is_user_error() -> None:
+    with pytest.raises(UserError):
+        boards.get_board("icestick")
+
+
+def test_flash_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    board = boards.BOARDS["ulx3s"]
+    with pytest.raises(UserError, match="no bitstream"):
+        boards.flash(board, tmp_path / "missing.bit")
+    bit = tmp_path / "board.bit"
+    bit.write_bytes(b"\0")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="openFPGALoader not found"):
+        boards.flash(board, bit)
+
+
+def test_flash_without_board_says_so(tmp_path: Path) -> None:
+    """A loader that fails (as openFPGALoader does with no board on USB) gives one line."""
+    fake = tmp_path / "openFPGALoader"
+    fake.write_text("#!/bin/sh\necho 'JTAG init failed with: unable to open ftdi device' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    bit = tmp_path / "board.bit"
+    bit.write_bytes(b"\0")
+    with pytest.raises(UserError, match="answered on USB.*unable to open ftdi device") as exc:
+        boards.flash(boards.BOARDS["ulx3s"], bit, loader=str(fake))
+    assert "\n" not in str(exc.value)
+
+
+def test_cli_flash_exit_2(tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "hwctl.cli", "fpga", "flash", "--board", "ulx3s",
+                          "--bitstream", str(tmp_path / "none.bit")], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "no bitstream" in res.stderr
+
+
+def _yosys() -> str | None:
+    try:
+        from hwctl.synth import find_tool
+
+        return find_tool("yosys")
+    except UserError:
+        return None
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(_yosys() is None, reason="yosys not installed")
+@pytest.mark.parametrize("name", sorted(boards.BOARDS))
+def test_board_top_elaborates(name: str, tmp_path: Path) -> None:
+    """board_top + top + the vendor PLL's cell model: hierarchy check, no latch (seconds)."""
+    board = boards.BOARDS[name]
+    files = boards._stage(board, tmp_path)
+    lib = "+/ice40/cells_sim.v" if board.family == "ice40" else "+/ecp5/cells_bb.v"
+    script = (f"read_verilog -lib {lib}; read_verilog -sv -Isrc {' '.join(files)}; "
+              "hierarchy -check -top board_top; proc; check -assert")
+    res = subprocess.run([_yosys(), "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr[-2000:] + res.stdout[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+@pytest.mark.skipif(_yosys() is None, reason="yosys not installed")
+@pytest.mark.parametrize("name", sorted(boards.BOARDS))
+def test_bitstream_builds_and_meets_board_clock(name: str, tmp_path: Path) -> None:
+    res = boards.build(boards.BOARDS[name], tmp_path)
+    assert res.bitstream.exists() and res.bitstream.stat().st_size > 10_000
+    assert res.met, f"Fmax {res.fmax_mhz} MHz < {res.clock_mhz} MHz"

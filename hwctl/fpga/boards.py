@@ -1,0 +1,174 @@
+"""Board support: bitstreams for real boards (``hwctl fpga build``) and flashing them
+(``hwctl fpga flash``).
+
+Each board has a top in ``fpga/boards/<name>/board_top.v`` (PLL from the board oscillator, the
+shared ``top``, LEDs) and its pin constraints (PCF / LPF). The flow is ``hwctl synth``'s (YoWASP
+yosys + nextpnr, sources staged below the working directory) plus the packer
+(``yowasp-icepack`` / ``yowasp-ecppack``). Programming uses openFPGALoader (Debian package
+``openfpgaloader``, installed by ``./dev.sh setup``).
+
+Device clock and timestamps: the wire spec's ``meta.clock_hz`` is 100 MHz. A board whose PLL
+cannot make exactly that (the iCE40-HX8K breakout: 12 MHz crystal -> 100.5 MHz) counts
+timestamps in its own cycles; :attr:`Board.clock_hz` says how long one is, and ``hwctl fpga
+selftest`` measures the rate against the host clock. Convert with ``t_s = ts / board.clock_hz``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwctl.errors import UserError
+from hwctl.synth import RTL_DIR, SynthError, find_tool, rtl_sources, run_yosys
+
+BOARDS_DIR = RTL_DIR.parent / "boards"
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    title: str
+    family: str                  # ice40 / ecp5
+    osc_hz: int                  # board oscillator
+    clock_hz: int                # device clock from the PLL (timestamp rate)
+    pnr_args: tuple[str, ...]
+    constraints: str             # file in fpga/boards/<name>/
+    loader_board: str            # openFPGALoader -b
+    cells: tuple[str, ...]
+    pll: str                     # how the PLL was computed
+
+    @property
+    def dir(self) -> Path:
+        return BOARDS_DIR / self.name
+
+
+BOARDS: dict[str, Board] = {
+    "hx8k_breakout": Board(
+        "hx8k_breakout", "Lattice iCE40-HX8K breakout (ICE40HX8K-B-EVN)", "ice40", 12_000_000,
+        100_500_000, ("--hx8k", "--package", "ct256"), "pins.pcf", "ice40_generic",
+        ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB", "ICESTORM_PLL"),
+        "icepll -i 12 -o 100: DIVR 0, DIVF 66, DIVQ 3 -> 100.5 MHz (100.0 not reachable)",
+    ),
+    "ulx3s": Board(
+        "ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F, CABGA381)", "ecp5", 25_000_000, 100_000_000,
+        ("--85k", "--package", "CABGA381"), "pins.lpf", "ulx3s",
+        ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DP16KD", "TRELLIS_IO", "EHXPLLL"),
+        "ecppll -i 25 -o 100: CLKI_DIV 1, CLKFB_DIV 4, CLKOP_DIV 6 -> 100.0 MHz",
+    ),
+}
+
+#: ULX3S devices (``--device``): nextpnr size flag
+ECP5_DEVICES = ("12k", "25k", "45k", "85k")
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UserError(f"unknown board {name!r} (choose from {', '.join(sorted(BOARDS))})") from None
+
+
+@dataclass
+class BuildResult:
+    board: str
+    bitstream: Path
+    fmax_mhz: float | None
+    clock_mhz: float
+    resources: dict[str, tuple[int, int]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        return self.fmax_mhz is not None and self.fmax_mhz >= self.clock_mhz
+
+
+def _stage(board: Board, workdir: Path) -> list[str]:
+    src = workdir / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    files = [*rtl_sources(), *sorted(BOARDS_DIR.glob("*.v")), *sorted(board.dir.glob("*.v"))]
+    for f in [*files, *sorted(RTL_DIR.glob("*.vh")), board.dir / board.constraints]:
+        shutil.copy2(f, src / f.name)
+    return [f"src/{f.name}" for f in files]
+
+
+def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
+          status=None) -> BuildResult:
+    """Synthesize ``board_top`` for ``board``, place and route it at the board's device clock
+    (one placement seed), pack the bitstream; report resources and Fmax."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = _stage(board, workdir)
+    pnr_args = list(board.pnr_args)
+    if device is not None:
+        if board.family != "ecp5" or device not in ECP5_DEVICES:
+            raise UserError(f"--device is for ulx3s only: one of {', '.join(ECP5_DEVICES)}")
+        pnr_args[0] = f"--{device}"
+    synth_cmd = "synth_ice40" if board.family == "ice40" else "synth_ecp5"
+    # (synth_* reads the vendor cell library, PLL included, before its own hierarchy -check)
+    script = (f"read_verilog -sv -Isrc {' '.join(files)}; "
+              f"{synth_cmd} -top board_top -json board.json")
+    res = BuildResult(board.name, workdir / ("board.bin" if board.family == "ice40" else "board.bit"),
+                      None, board.clock_hz / 1e6)
+    res.commands.append(f'yosys -p "{script}"')
+    if status:
+        status.update(f"yosys {synth_cmd} (about 1 min)...")
+    latches = run_yosys(script, workdir / "yosys.log", workdir)
+    if latches:
+        raise SynthError(f"inferred latches: {', '.join(latches)}")
+    freq = f"{board.clock_hz / 1e6:.2f}"
+    pnr_tool = f"nextpnr-{board.family}"
+    if board.family == "ice40":
+        out = ["--pcf", f"src/{board.constraints}", "--asc", "board.asc"]
+    else:
+        out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
+    pnr = [find_tool(pnr_tool), *pnr_args, "--json", "board.json", *out, "--freq", freq,
+           "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
+    res.commands.append(" ".join([pnr_tool, *pnr[1:]]))
+    if status:
+        status.update(f"{pnr_tool} place and route at {freq} MHz (one seed, 1-5 min)...")
+    run = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = (workdir / "nextpnr.log").read_text(errors="replace")[-3000:] \
+            if (workdir / "nextpnr.log").exists() else run.stderr[-3000:]
+        raise SynthError(f"{pnr_tool} failed (pin map or timing):\n{tail}")
+    rep = json.loads((workdir / "report.json").read_text())
+    fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+    res.fmax_mhz = min(fmax) if fmax else None
+    util = rep.get("utilization", {})
+    res.resources = {c: (int(util[c]["used"]), int(util[c]["available"]))
+                     for c in board.cells if c in util}
+    if board.family == "ice40":
+        pack = [find_tool("icepack"), "board.asc", res.bitstream.name]
+    else:
+        pack = [find_tool("ecppack"), "--compress", "board.config", res.bitstream.name]
+    res.commands.append(" ".join([Path(pack[0]).name, *pack[1:]]))
+    if status:
+        status.update("packing the bitstream...")
+    run = subprocess.run(pack, cwd=workdir, capture_output=True, text=True)
+    if run.returncode != 0 or not res.bitstream.exists():
+        raise SynthError(f"{Path(pack[0]).name} failed:\n{(run.stderr or run.stdout)[-2000:]}")
+    return res
+
+
+def flash(board: Board, bitstream: Path, to_flash: bool = False,
+          loader: str | None = None) -> str:
+    """Program ``bitstream`` with openFPGALoader (SRAM, or the configuration flash with
+    ``to_flash``). Returns the tool's output; raises UserError with one line when the tool is
+    missing or no board answers."""
+    if not bitstream.exists():
+        raise UserError(f"no bitstream at {bitstream}: run `hwctl fpga build --board {board.name}"
+                        f" --out {bitstream.parent}` first")
+    tool = loader or shutil.which("openFPGALoader")
+    if tool is None:
+        raise UserError("openFPGALoader not found: `./dev.sh setup` installs it (Debian package "
+                        "openfpgaloader)")
+    cmd = [tool, "-b", board.loader_board, *(["-f"] if to_flash else []), str(bitstream)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    text = (run.stdout + run.stderr).strip()
+    if run.returncode != 0:
+        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "no output")
+        raise UserError(f"no {board.title} answered on USB (openFPGALoader -b "
+                        f"{board.loader_board}: {last})")
+    return text
