@@ -349,9 +349,13 @@ function connect() {
     .catch(() => {});
   const es = new EventSource("/events");
   es.onopen = () => { st.textContent = "live"; st.className = "ok"; };
+  // ?updates=N: stop listening after N updates (a static capture, e.g. a headless screenshot)
+  const stopAfter = Number(new URLSearchParams(location.search).get("updates") || 0);
   es.onmessage = ev => {
     draw(JSON.parse(ev.data)); st.textContent = "live"; st.className = "ok";
-    document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+    const n = Number(document.body.dataset.updates || 0) + 1;
+    document.body.dataset.updates = String(n);
+    if (stopAfter && n >= stopAfter) { es.close(); st.textContent = `live (${n} updates, paused)`; }
   };
   es.onerror = () => { st.textContent = "disconnected (run ended?)"; st.className = "bad"; };
 }

@@ -193,29 +193,26 @@ def test_live_view_renders_in_headless_chromium(tmp_path: Path) -> None:
     async def render(nodes, server):
         common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,720",
-                  "--hide-scrollbars", "--timeout=10000"]
+                  "--hide-scrollbars", "--virtual-time-budget=3000"]
 
         async def run(*extra: str) -> str:
             p = await asyncio.create_subprocess_exec(
-                *common, *extra, server.url, stdout=asyncio.subprocess.PIPE,
+                *common, *extra, server.url + "?updates=2", stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE)
             out, err = await asyncio.wait_for(p.communicate(), 90)
             assert p.returncode == 0, err.decode(errors="replace")[-2000:]
             return out.decode(errors="replace")
 
-        # headless Chromium captures once the page settles; an open event stream makes that
-        # moment vary, so capture until the page shows a server-sent update (bounded tries)
-        for _ in range(5):
-            dom = await run("--dump-dom")
-            if re.search(r'data-updates="\d+"', dom):
-                break
+        # ?updates=2: the page closes its event stream after two server-sent updates, so the
+        # network goes idle and headless Chromium captures (virtual time) after exactly those
+        dom = await run("--dump-dom")
         await run(f"--screenshot={shot}")
         return dom
 
     dom = asyncio.run(asyncio.wait_for(_with_nodes(render), 240))
     # the page drew the snapshots it received over server-sent events
-    assert re.search(r'data-updates="\d+"', dom), dom[:2000]
-    assert 'id="status" class="ok"' in dom
+    assert 'data-updates="2"' in dom, dom[:2000]
+    assert 'id="status" class="ok">live (2 updates' in dom
     assert len(re.findall(r'<circle cx="[\d.]+"', dom)) == 2  # drawn (the script has ${x})
     assert re.search(r">\d+ pairs</text>", dom)
     rows = re.findall(r"<tr><td><b>([AB])</b>", dom)
