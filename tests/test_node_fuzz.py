@@ -125,7 +125,7 @@ async def _fuzz(n: int, seed: int) -> NodeService:
 
 
 def test_node_survives_fuzzed_peer_messages() -> None:
-    node = asyncio.run(asyncio.wait_for(_fuzz(3000, seed=16), 300))
+    node = asyncio.run(asyncio.wait_for(_fuzz(1000, seed=16), 300))
     d = node.counters.dropped
     assert sum(d.values()) > 0
     for cause in ("unknown_peer", "esp_forged_src", "esp_malformed", "pl_bad_rid", "pl_bad_shape",
