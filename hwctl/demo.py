@@ -332,6 +332,10 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         server.stop()
 
 
+#: benches n = 0..31 in hwctl/instruments/sim/bench.yaml (one per demo node)
+SIM_BENCHES = 32
+
+
 def demo_benches(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
     """Each node's bench config (the ``--bench`` template, node i on simulated bench i) and the
     bench opened, applied and snapshotted (:func:`hwctl.instruments.bench.start_bench`). The
@@ -343,6 +347,9 @@ def demo_benches(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict
 
     if args.bench == "none":
         return {}, {}
+    if args.bench is None and len(names) > SIM_BENCHES:
+        raise UserError(f"the built-in simulated bench has {SIM_BENCHES} benches, the topology has "
+                        f"{len(names)} nodes: use --bench none (calibrated eta) or your own bench")
     path = Path(args.bench or DEMO_BENCH).resolve()
     benches = {n: BenchConfig.load(path, index=i) for i, n in enumerate(names)}
     opened: dict = {}
