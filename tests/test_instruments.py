@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pymeasure.adapters import ProtocolAdapter
 
+from hwctl.demo import SIM_BENCHES
 from hwctl.errors import (
     IdentityMismatch,
     InstrumentError,
@@ -58,7 +59,7 @@ def test_every_driver_has_a_case_and_a_sim_device() -> None:
     for key, (resource, device, _, _) in CASES.items():
         assert sim["resources"][resource]["device"] == device, key
         # eight independent simulated benches: the same instruments on bench 0..7
-        assert sum(r["device"] == device for r in sim["resources"].values()) == 8
+        assert sum(r["device"] == device for r in sim["resources"].values()) == SIM_BENCHES
 
 
 @pytest.fixture
