@@ -86,6 +86,42 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
+class NoProgress:
+    """Stands in for a rich Progress when progress display is off (same calls, no output)."""
+
+    def __enter__(self) -> NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: object, **k: object) -> int:
+        return 0
+
+    def advance(self, *a: object) -> None:
+        return None
+
+
+def progress(enabled: bool, *, eta: bool = False, transient: bool = False):
+    """A progress bar on stderr (never into redirected results on stdout), or a
+    :class:`NoProgress` when ``enabled`` is false. ``eta`` adds the time-remaining column."""
+    if not enabled:
+        return NoProgress()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    cols = [BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    if eta:
+        cols.append(TimeRemainingColumn())
+    return Progress("[progress.description]{task.description}", *cols, transient=transient,
+                    console=stderr_console())
+
+
 def stdout_console(width: int | None = None) -> Console:
     """A rich console on stdout for results (no colour codes when stdout is not a terminal)."""
     from rich.console import Console

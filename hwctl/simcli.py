@@ -22,6 +22,7 @@ from typing import Any
 
 from hwctl import argtypes
 from hwctl.errors import UserError
+from hwctl.output import progress as progress_bar
 
 METRIC_LABELS = [
     ("requests", "requests completed", "{:.0f}"),
@@ -161,7 +162,7 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
     # Longest runs first so the pool stays busy.
     order = sorted(range(len(jobs_list)), key=lambda k: -_cost(jobs_list[k]))
     results: dict[int, dict[str, Any]] = {}
-    bar = _progress(progress)
+    bar = progress_bar(progress, transient=True)
     with bar:
         task = bar.add_task("Table V runs", total=len(jobs_list))
         if jobs <= 1:
@@ -183,31 +184,6 @@ def _cost(job: tuple[str, str, float, float, int, str | None]) -> float:
     from sim.topologies import by_name
 
     return by_name(job[0]).number_of_edges() * (0.3 if job[1] == "greedy" else 1.0)
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *a: object, **k: object) -> int:
-        return 0
-
-    def advance(self, *a: object) -> None:
-        return None
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from hwctl.output import stderr_console
-
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True, console=stderr_console())
 
 
 def format_table5(rows: list[dict[str, Any]]) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 
 from hwctl import __version__, argtypes
 from hwctl.errors import UserError
+from hwctl.output import progress as progress_bar
 
 #: F = 0.50 ... 0.90 in 0.05 steps (§VI-C)
 FIDELITIES = [round(0.5 + 0.05 * k, 2) for k in range(9)]
@@ -260,7 +261,7 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
     executor = f"dask {scheduler}" if scheduler else (f"pool x{jobs}" if jobs > 1 else "serial")
     stats = SweepStats(len(specs), len(specs) - len(todo), 0, 0.0, 0, 0.0, executor)
     t0 = time.perf_counter()
-    with _progress(progress) as bar, open(out_dir / "timings.jsonl", "a") as tlog:
+    with progress_bar(progress, eta=True) as bar, open(out_dir / "timings.jsonl", "a") as tlog:
         task = bar.add_task(f"sweep ({stats.skipped} of {len(specs)} runs already done)",
                             total=len(todo))
 
@@ -321,37 +322,6 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
             fut.release()
     finally:
         client.close()
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *a: object, **k: object) -> int:
-        return 0
-
-    def advance(self, *a: object) -> None:
-        return None
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress("[progress.description]{task.description}", BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True))
 
 
 # ------------------------------------------------------------------------------------------------

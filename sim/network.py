@@ -23,6 +23,11 @@ PL_start (7), W = PL_start - NL_start (8); per run J = population standard devia
 T = pairs generated / (|E_Q| * t) (6). Requests still open when the run ends are counted, not
 averaged.
 
+Faults (issue 15): ``NetworkSim(..., faults=FaultModel(...))`` (sim/faults.py) decides each
+message's fate and crashes/restarts nodes through :meth:`NetworkSim.crash`/:meth:`NetworkSim.restart`;
+``SimConfig(robust=True, fair=True)`` turns on the cores' robust and fair modes
+(docs/reliability.md).
+
 Invariant (1) of §IV (a node entangles with at most one peer at a time) is checked on every
 generation the physical layer starts; a violation raises ProtocolViolation.
 """
@@ -42,15 +47,19 @@ import networkx as nx
 
 from hwctl.physics import fibre, heralding
 from hwctl.protocols.base import (
+    AbortAttempts,
     Completed,
+    Expired,
     NodeId,
     ProtocolViolation,
+    RemoteError,
     Request,
     Send,
     StartAttempts,
 )
 from hwctl.protocols.dqp import SCHEDULER, DqpNode, DqpScheduler
 from hwctl.protocols.esp import EspNode
+from hwctl.protocols.reliable import RobustConfig
 
 PROTOCOLS = ("esp", "dqp", "greedy")
 #: deprecated protocol names -> current ones (``oracle`` was the greedy scheduler's first name)
@@ -73,6 +82,10 @@ class SimConfig:
     scheduler_distance_m: float = heralding.LINK_LENGTH_M
     eta: float = heralding.ETA
     debug: bool = False
+    #: robust mode of the cores (issue 15): retransmission, leases, expiry, restart recovery
+    robust: bool = False
+    #: bounded waiting (ESP: age tie-break and held WAKE; docs/reliability.md)
+    fair: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol in PROTOCOL_ALIASES:
@@ -106,6 +119,8 @@ class RequestRecord:
     pl_finish: float = math.nan
     t_finish: float = math.nan
     attempts: int = 0
+    expired: str = ""  #: reason, when the request ended without its pairs
+    t_expired: float = math.nan
 
     @property
     def done(self) -> bool:
@@ -137,7 +152,8 @@ class SimResult:
         pairs = sum(r.pairs for r in done)
         self.summary = {
             "requests": n,
-            "open_requests": len(self.records) - n,
+            "open_requests": sum(1 for r in self.records if not r.done and not r.expired),
+            "expired_requests": sum(1 for r in self.records if r.expired),
             "mean_latency_ms": mean * 1e3,
             "jitter_ms": jitter * 1e3,
             "mean_scaled_latency_ms": (sum(x / r.pairs for x, r in zip(lat, done, strict=True)) / n
@@ -196,7 +212,8 @@ class NetworkSim:
     """One simulation run. ``workload=None`` uses the paper's; else a fixed list of requests."""
 
     def __init__(self, graph: nx.Graph, config: SimConfig, *, topology_name: str = "custom",
-                 workload: Iterable[Request] | None = None) -> None:
+                 workload: Iterable[Request] | None = None, faults: Any = None,
+                 robust: RobustConfig | None = None) -> None:
         config.validate()
         self.g = graph
         self.cfg = config
@@ -211,9 +228,20 @@ class NetworkSim:
         self._rids = itertools.count(1)
         self._edges = [tuple(sorted(e)) for e in graph.edges]
         self._fixed_workload = workload is not None
+        #: fault model (sim/faults.py): decides each message's fate and crashes nodes
+        self.faults = faults
+        self.robust_cfg = robust if robust is not None else (RobustConfig() if config.robust
+                                                              else None)
+        self.down: set[NodeId] = set()  # crashed nodes
+        self.incarnation: dict[NodeId, int] = {n: 0 for n in [*graph.nodes, SCHEDULER]}
+        self._running: dict[int, Request] = {}  # generations in progress
+        self.remote_errors: list[RemoteError] = []
+        self.lock_violations: list[str] = []
         self._p = heralding.success_probability(config.fidelity, config.eta)
         # physical layer bookkeeping
         self._pending_start: dict[int, tuple[NodeId, float]] = {}
+        #: robust mode: the start time each end scheduled, per request (ends meet when they agree)
+        self._pending_ends: dict[int, dict[NodeId, float]] = {}
         self._node_free_at: dict[NodeId, float] = {n: 0.0 for n in graph.nodes}
         self._node_peer: dict[NodeId, NodeId | None] = {n: None for n in graph.nodes}
         self._edge_of: dict[int, tuple[NodeId, NodeId]] = {}
@@ -238,21 +266,40 @@ class NetworkSim:
         self.cores: dict[NodeId, Any] = {}
         if proto == "esp":
             for n in self.g.nodes:
-                delays = {m: self._link_delay[n, m] for m in self.g.neighbors(n)}
-                self.cores[n] = EspNode(n, delays, debug=self.cfg.debug)
+                self.cores[n] = self._esp_core(n)
         elif proto == "dqp":
             d_s = fibre.delay(self.cfg.scheduler_distance_m)
             for n in self.g.nodes:
-                self.cores[n] = DqpNode(n)
+                self.cores[n] = self._dqp_core(n)
                 self._link_delay[n, SCHEDULER] = d_s
                 self._link_delay[SCHEDULER, n] = d_s
-            self.cores[SCHEDULER] = DqpScheduler({n: d_s for n in self.g.nodes})
+            self.cores[SCHEDULER] = self._dqp_core(SCHEDULER)
         else:
             # per node: waiting requests touching it, oldest first, as (arrival seq, request);
             # entries of requests already started are dropped lazily (seq not in _live)
             self._wait_at: dict[NodeId, list[tuple[int, Request]]] = {n: [] for n in self.g.nodes}
             self._live: set[int] = set()
             self._wait_seq = itertools.count()
+        if self.faults is not None:
+            self.faults.install(self)
+
+    @property
+    def crashable(self) -> list[NodeId]:
+        """Nodes the fault model may crash (DQP: the scheduler too)."""
+        return sorted(self.cores) if self.cfg.protocol == "dqp" else sorted(self.g.nodes)
+
+    def _dqp_core(self, n: NodeId) -> DqpNode | DqpScheduler:
+        if n == SCHEDULER:
+            d_s = fibre.delay(self.cfg.scheduler_distance_m)
+            return DqpScheduler({m: d_s for m in self.g.nodes}, robust=self.robust_cfg,
+                                incarnation=self.incarnation[n])
+        return DqpNode(n, robust=self.robust_cfg, incarnation=self.incarnation[n])
+
+    def _esp_core(self, n: NodeId) -> EspNode:
+        delays = {m: self._link_delay[n, m] for m in self.g.neighbors(n)}
+        return EspNode(n, delays, debug=self.cfg.debug, robust=self.robust_cfg,
+                       fair=self.cfg.fair, incarnation=self.incarnation[n],
+                       qubits=self.cfg.qubits_per_node)
 
     # -- event loop ------------------------------------------------------------------------------
 
@@ -324,12 +371,23 @@ class NetworkSim:
             if type(act) is Send:
                 msg = act.msg
                 self.messages += 1
-                self._at(self.now + self._link_delay[node, msg.dst], self._deliver, msg)
+                delay = self._link_delay[node, msg.dst]
+                if self.faults is None:
+                    self._at(self.now + delay, self._deliver, msg)
+                else:
+                    for t in self.faults.arrivals(node, msg.dst, self.now, delay):
+                        self._at(t, self._deliver, msg)
             elif type(act) is StartAttempts:
                 self._start_attempts(node, act)
             elif type(act) is Completed:
                 self._completed(act)
-            else:  # pragma: no cover - cores only emit the three kinds
+            elif type(act) is Expired:
+                self._expired(act)
+            elif type(act) is AbortAttempts:
+                self._abort(node, act)
+            elif type(act) is RemoteError:
+                self.remote_errors.append(act)
+            else:  # pragma: no cover - cores only emit the kinds above
                 raise ProtocolViolation(f"unknown action {act!r}")
         core = self.cores[node]
         t = core.get_timer()
@@ -338,14 +396,31 @@ class NetworkSim:
             self._at(max(t, self.now), self._timer, node)
 
     def _deliver(self, msg: Any) -> None:
+        if msg.dst in self.down:
+            return  # a crashed node receives nothing
         self._apply(msg.dst, self.cores[msg.dst].receive(msg, self.now))
 
     def _timer(self, node: NodeId) -> None:
         self._timer_at.pop(node, None)
+        if node in self.down:
+            return
         self._apply(node, self.cores[node].handle_timer(self.now))
+        deadline = getattr(self.cores[node], "lock_deadline", None)
+        if deadline is not None and deadline() < self.now:
+            self.lock_violations.append(f"{node}: lock kept past its lease at t={self.now}")
 
     def _start_attempts(self, node: NodeId, act: StartAttempts) -> None:
         rid = act.request.rid
+        if self.robust_cfg is not None:
+            # Under faults an end may still hold the schedule of an aborted earlier attempt (its
+            # abort is on the way): the ends meet only when both scheduled the same t_min.
+            ends = self._pending_ends.setdefault(rid, {})
+            ends[node] = act.t_min
+            other_t = ends.get(act.peer)
+            if other_t is not None and abs(other_t - act.t_min) <= 1e-12:
+                del self._pending_ends[rid]
+                self._generate(act.request, max(act.t_min, self.now))
+            return
         other = self._pending_start.pop(rid, None)
         if other is None:
             self._pending_start[rid] = (node, act.t_min)
@@ -369,9 +444,13 @@ class NetworkSim:
         rec = self.records[req.rid]
         rec.pl_start = t_start
         rec.attempts = attempts
+        self._running[req.rid] = req
         self._at(t_start + duration, self._finish, req)
 
     def _finish(self, req: Request) -> None:
+        if self._running.get(req.rid) is not req:
+            return  # aborted (crash, lease) while it ran
+        del self._running[req.rid]
         rec = self.records[req.rid]
         rec.pl_finish = self.now
         for n in (req.initiator, req.remote):
@@ -386,10 +465,90 @@ class NetworkSim:
 
     def _completed(self, c: Completed) -> None:
         rec = self.records[c.request.rid]
+        if rec.done or rec.expired:
+            raise ProtocolViolation(f"request {rec.rid} ended twice")
         rec.t_finish = c.t_finish
+        self._next_on_edge(c.request)
+
+    def _next_on_edge(self, req: Request) -> None:
         if not self._fixed_workload:
-            edge = tuple(sorted((c.request.initiator, c.request.remote)))
+            edge = tuple(sorted((req.initiator, req.remote)))
             self._at(self._backoff(), self._new_request, edge)
+
+    def _expired(self, e: Expired) -> None:
+        rec = self.records[e.request.rid]
+        if rec.done or rec.expired:
+            raise ProtocolViolation(f"request {rec.rid} ended twice")
+        rec.expired = e.reason or "?"
+        rec.t_expired = e.t
+        self._next_on_edge(e.request)
+
+    # -- faults (driven by sim/faults.py) --------------------------------------------------------
+
+    def _stop_generation(self, rid: int, by: NodeId | None) -> None:
+        """Drop a pending start or a running generation of ``rid``; the end that still holds its
+        Lock (not ``by``, not crashed) is told through ``attempts_failed``."""
+        pend = self._pending_start.pop(rid, None)
+        if pend is not None and pend[0] != by and pend[0] not in self.down:
+            self._apply(pend[0], self.cores[pend[0]].attempts_failed(rid, self.now))
+        ends = self._pending_ends.get(rid)
+        if ends is not None and by in ends:
+            t_by = ends.pop(by)
+            for n, t in list(ends.items()):  # the other end of the same attempt
+                if abs(t - t_by) <= 1e-12:
+                    del ends[n]
+                    if n not in self.down:
+                        self._apply(n, self.cores[n].attempts_failed(rid, self.now))
+            if not ends:
+                self._pending_ends.pop(rid, None)
+        req = self._running.pop(rid, None)
+        if req is not None:
+            for n in (req.initiator, req.remote):
+                self._node_peer[n] = None
+                self._node_free_at[n] = self.now
+            for n in (req.initiator, req.remote):
+                if n != by and n not in self.down:
+                    self._apply(n, self.cores[n].attempts_failed(rid, self.now))
+
+    def _abort(self, node: NodeId, act: AbortAttempts) -> None:
+        self._stop_generation(act.request.rid, node)
+
+    def crash(self, node: NodeId) -> None:
+        """Node ``node`` loses all its state; its generations stop."""
+        if node in self.down:
+            return
+        self.down.add(node)
+        for rid, (n, _) in list(self._pending_start.items()):
+            if n == node:
+                del self._pending_start[rid]
+        for rid, ends in list(self._pending_ends.items()):
+            if node in ends:
+                self._stop_generation(rid, node)
+        for rid, req in list(self._running.items()):
+            if node in (req.initiator, req.remote):
+                self._stop_generation(rid, node)
+
+    def restart(self, node: NodeId) -> None:
+        """Node ``node`` comes back with a new incarnation and resumes its open requests."""
+        if node not in self.down:
+            return
+        self.down.discard(node)
+        self.incarnation[node] += 1
+        self._timer_at.pop(node, None)
+        if self.cfg.protocol == "dqp" and node == SCHEDULER:
+            sched = self._dqp_core(node)
+            assert isinstance(sched, DqpScheduler)
+            self.cores[node] = sched
+            self._apply(node, sched.recover(self.now))
+            return
+        if self.cfg.protocol not in ("esp", "dqp"):
+            raise ProtocolViolation("crash/restart needs a protocol with cores")
+        core = self._esp_core(node) if self.cfg.protocol == "esp" else self._dqp_core(node)
+        self.cores[node] = core
+        mine = [Request(r.rid, r.initiator, r.remote, r.fidelity, r.pairs, r.t_request)
+                for r in self.records.values()
+                if r.initiator == node and not r.done and not r.expired]
+        self._apply(node, core.recover(mine, self.now))
 
     # -- centralized greedy scheduler (zero control delay) ----------------------------------------
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
+from hwctl.protocols.base import (
+    Completed,
+    ProtocolViolation,
+    RemoteError,
+    Request,
+    Send,
+    StartAttempts,
+)
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType, State
 
 D = 10e-6  # one-way control delay of every link in these tests
@@ -212,11 +219,11 @@ def test_arrival_numbers_strictly_increase_including_wakes() -> None:
     assert kinds == ["A", "D", 4]
 
 
-def test_unexpected_messages_are_protocol_violations() -> None:
+def test_remote_errors_are_reported_local_misuse_raises() -> None:
     a = node("A", "B")
-    with pytest.raises(ProtocolViolation):
-        a.receive(EspMessage(MsgType.ACK, "B", "A", 7), 0.0)
-    with pytest.raises(ProtocolViolation):
+    acts = a.receive(EspMessage(MsgType.ACK, "B", "A", 7), 0.0)
+    assert [type(x) for x in acts] == [RemoteError] and acts[0].src == "B"
+    with pytest.raises(ProtocolViolation):  # the local driver's mistake, not a remote's
         a.attempts_finished(7, 0.0)
     with pytest.raises(ValueError):
         a.submit(req(1, "A", "Q"), 0.0)

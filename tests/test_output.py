@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from hwctl import cli
+from hwctl import cli, output
 from hwctl.output import fit_table, log_level, setup_logging, table_width
 
 
@@ -92,7 +92,8 @@ def test_progress_bars_draw_on_stderr(monkeypatch: pytest.MonkeyPatch, tmp_path,
     assert rc == 0
     out, _err = capsys.readouterr()
     assert out == "summary line\n"
-    assert simcli._progress(True).console.stderr
+    assert output.progress(True).console.stderr  # the one progress bar simcli and sweep use
+    assert simcli.progress_bar is output.progress
 
 
 DEMO_COLUMNS = ("node", "state", "done", "heralds", "mean L", "PL dis", "verified", "F ver",

@@ -107,8 +107,41 @@ class Completed:
     t_finish: float
 
 
-Action = Send | StartAttempts | Completed
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """Emitted by the initiator when ``request`` ends without its pairs; ``reason`` says why
+    (``ttl``: not started within the request lifetime; ``refused``: the remote cannot serve it;
+    ``restarted``: this node restarted and the request was too old to resume)."""
+
+    request: Request
+    reason: str
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class AbortAttempts:
+    """Stop (or never start) the physical layer for ``request``: its Lock was released (lease
+    expired, peer restarted). The driver drops a pending start and stops a running generation."""
+
+    request: Request
+    peer: NodeId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteError:
+    """A message from ``src`` was invalid (not a neighbour, wrong parties, unexpected in the
+    current state). Reported, never raised: the fault is the remote's or the network's."""
+
+    src: NodeId
+    msg: object
+    reason: str
+
+
+Action = Send | StartAttempts | Completed | Expired | AbortAttempts | RemoteError
 
 
 class ProtocolViolation(RuntimeError):
-    """An internal invariant of a core broke (raised only in debug mode or on impossible input)."""
+    """An internal invariant of a core broke, or its local driver misused it (e.g.
+    ``attempts_finished`` for a request it never started). Never raised for a remote's message:
+    those give :class:`RemoteError`."""

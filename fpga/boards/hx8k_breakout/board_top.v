@@ -36,7 +36,9 @@ module board_top (
     );
     wire [1:0] trig;
     wire       win;
-    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0)) u_top (
+    // V2 = 0: the v2 SCHEDULE mode and wire v3 together do not fit the HX8K (fpga/README.md);
+    // this board runs SCHEDULE_PAIRS only
+    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0), .V2(0)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
         .hdr_i(hdr_i), .det_i(det_i), .hl_i(hl_i), .sync_i(sync_i), .trig_o(trig), .win_o(win)
     );

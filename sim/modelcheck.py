@@ -1,0 +1,435 @@
+"""Explicit-state model checker for the real ESP cores (issue 15).
+
+Explores every interleaving of the events of a small network, breadth first, with each state
+stored once (by a canonical key built from every field of every core, the channels and the
+physical layer). The cores are the production objects of :mod:`hwctl.protocols.esp`; the checker
+only decides the order in which their events happen.
+
+Events of a state:
+
+- the requests (up to 3 per edge; the initiator alternates between the two ends) are all
+  submitted at t = 0 in rid order; with ``arrivals=True`` (``--arrivals``) each submission is an
+  event of its own instead (requests of one edge in order), a much larger space;
+- the delivery of a message: in paper mode the head of each directed link (the paper's
+  assumption: reliable FIFO links); in robust mode *any* message in flight (reordering), plus, up
+  to a budget per run, its loss, or its delivery with a copy left behind (duplication), and a
+  retransmission timeout at any node with unacknowledged messages (timeouts may fire at any time);
+- the physical layer: a generation starts when both ends have emitted ``StartAttempts``; then
+  each end's ``attempts_finished`` is an event of its own.
+
+Checked in every state: invariant (1) (a node is never in two generations at once), no request
+completes twice, no remote error in paper mode. A state without events is *terminal*; a terminal
+state where a request is not completed, or a node is not IDLE with empty queues, is a deadlock.
+After the search, every state is checked to still have *some* schedule that completes every
+request (``traps``: states from which none does, i.e. livelocks that no scheduler can escape).
+Arrival numbers are compared only relatively by the cores, so states are keyed with them renamed
+to ranks (else the search would never close: paper mode can loop SYN/SYNREJ/WAKE/NACK forever
+under an adversarial schedule, each loop drawing fresh arrival numbers).
+Time is abstract: every event happens at ``now = 0``; t_min and leases are constants then, and
+lease/lifetime expiry is not explored (the seeded simulation of :mod:`sim.dst` covers it).
+
+    python -m sim.modelcheck                  # K3, C4, K1,3 with 1..3 requests per edge
+    python -m sim.modelcheck --topology K3 --requests 2 --robust --loss 1 --dup 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from hwctl.protocols.base import (
+    AbortAttempts,
+    Completed,
+    Expired,
+    RemoteError,
+    Request,
+    Send,
+    StartAttempts,
+)
+from hwctl.protocols.esp import EspMessage, EspNode
+from hwctl.protocols.reliable import RobustConfig
+from sim import topologies
+
+D = 10e-6
+#: robust mode timeouts: leases and lifetimes never expire in the checker (time is abstract)
+MC_ROBUST = RobustConfig(rto=1e-4, rto_max=1e-3, lease=1e9, busy_lease=1e9, request_ttl=1e9)
+
+
+def _core_key(c: EspNode) -> tuple:
+    """Placeholder kept per core; the state key (with arrival numbers renamed) is built by
+    :func:`_state_key`."""
+    return ()
+
+
+def _live_arrivals(c: EspNode, out: dict[str, set[int]]) -> None:
+    mine = out.setdefault(c.name, set())
+    mine.update(it.arrival for it in c.q_main)
+    mine.update(it.arrival for it in c.s_sleep)
+    for it in (c.s_sent, c.s_wake):
+        if it is not None:
+            mine.add(it.arrival)
+    for lk in [c.lock, *c.q_ready]:
+        if lk is not None and lk.arrival is not None:
+            mine.add(lk.arrival)
+    for waker, wid in c.owed.items():
+        out.setdefault(waker, set()).add(wid)
+
+
+def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]]) -> tuple:
+    """Every field of the core, with arrival numbers replaced by their rank among the node's live
+    ones: the cores only compare arrival numbers (order, equality), and a new one is always
+    larger than all live ones, so states that differ only by an order-preserving renaming behave
+    the same (this keeps the state space finite although arrival numbers grow without bound)."""
+    r = rank[c.name]
+    lock = c.lock
+    arq = None
+    if c.arq is not None:
+        arq = tuple((p, ln.peer_inc, ln.out_seq, tuple(sorted(ln.unacked)), ln.in_key, ln.in_next,
+                     tuple(sorted(ln.inbuf))) for p, ln in sorted(c.arq.links.items()))
+    return (
+        tuple(sorted((r[it.arrival], it.request.rid if it.request else -1, it.wake_target or "",
+                      it.woken) for it in c.q_main)),
+        tuple(lk.request.rid for lk in c.q_ready),
+        None if c.s_sent is None else (c.s_sent.request.rid if c.s_sent.request else -1,
+                                       r[c.s_sent.arrival], c.s_sent.woken),
+        None if c.s_wake is None else (r[c.s_wake.arrival], c.s_wake.wake_target),
+        tuple((r[it.arrival], it.request.rid) for it in c.s_sleep if it.request is not None),
+        None if lock is None else (lock.peer, lock.request.rid,
+                                   None if lock.arrival is None else r[lock.arrival],
+                                   lock.state.value),
+        tuple(sorted((w, rank[w][wid]) for w, wid in c.owed.items())),
+        tuple(sorted(c._dead)),
+        arq,
+    )
+
+
+def _wake_owner(m: EspMessage) -> str | None:
+    """Whose arrival number a message carries: WAKE its sender's, a wake NACK its receiver's."""
+    if int(m.kind) == 6:
+        return m.src
+    if int(m.kind) == 5 and m.wake:
+        return m.dst
+    return None
+
+
+def _msg_key(m: EspMessage, rank: dict[str, dict[int, int]]) -> tuple:
+    owner = _wake_owner(m)
+    rid = rank[owner][m.rid] if owner is not None else m.rid
+    return (m.src, m.dst, int(m.kind), rid, m.wake, m.seq, m.inc, m.dinc)
+
+
+def _state_key(st: _State) -> tuple:
+    live: dict[str, set[int]] = {c.name: set() for c in st.cores}
+    for c in st.cores:
+        _live_arrivals(c, live)
+    msgs = list(st.chans) if not isinstance(st.chans, tuple) else [m for lk in st.chans for m in lk]
+    for m in msgs:
+        owner = _wake_owner(m)
+        if owner is not None:
+            live[owner].add(m.rid)
+    rank = {n: {a: k for k, a in enumerate(sorted(v))} for n, v in live.items()}
+    cores = tuple(_core_key_ranked(c, rank) for c in st.cores)
+    if isinstance(st.chans, tuple):
+        ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
+    else:
+        ch = tuple(sorted(_msg_key(m, rank) for m in st.chans))
+    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup)
+
+
+@dataclass(frozen=True)
+class _State:
+    cores: tuple[EspNode, ...]
+    keys: tuple[tuple, ...]
+    chans: tuple  # paper: tuple per directed link of message tuples; robust: frozenset of msgs
+    started: frozenset  # (rid, node) StartAttempts emitted, generation not begun
+    running: frozenset  # (rid, node) in a generation, not finished at that node
+    done: frozenset  # completed rids
+    submitted: tuple[int, ...]  # per edge: how many requests submitted
+    loss: int
+    dup: int
+
+    def key(self) -> tuple:
+        return _state_key(self)
+
+
+@dataclass
+class Result:
+    topology: str
+    requests_per_edge: int
+    robust: bool
+    fair: bool
+    states: int = 0
+    transitions: int = 0
+    terminal: int = 0
+    deadlocks: int = 0
+    violations: int = 0
+    traps: int = -1  #: states from which no schedule completes every request (-1: not checked)
+    wall_s: float = 0.0
+    complete: bool = True
+    first_problem: str = ""
+    examples: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        mode = ("robust" if self.robust else "paper") + ("+fair" if self.fair else "")
+        return (f"{self.topology:5s} {self.requests_per_edge} req/edge {mode:12s} "
+                f"states {self.states:>9,d} transitions {self.transitions:>10,d} "
+                f"terminal {self.terminal:>6,d} violations {self.violations} deadlocks "
+                f"{self.deadlocks} traps {self.traps} "
+                f"{'exhaustive' if self.complete else 'CUT at state limit'} "
+                f"{self.wall_s:7.1f} s")
+
+
+class Checker:
+    def __init__(self, g: nx.Graph, requests_per_edge: int, *, robust: bool = False,
+                 fair: bool = False, loss: int = 0, dup: int = 0, arrivals: bool = False,
+                 joint_finish: bool = False) -> None:
+        self.arrivals = arrivals
+        self.joint_finish = joint_finish
+        self.g = g
+        self.robust = robust
+        self.fair = fair
+        self.loss_budget = loss if robust else 0
+        self.dup_budget = dup if robust else 0
+        self.names = sorted(g.nodes)
+        self.idx = {n: k for k, n in enumerate(self.names)}
+        self.edges = sorted(tuple(sorted(e)) for e in g.edges)
+        self.links = [(u, v) for u in self.names for v in self.names if g.has_edge(u, v)]
+        self.link_idx = {lk: k for k, lk in enumerate(self.links)}
+        self.reqs: list[list[Request]] = []
+        rid = 0
+        for u, v in self.edges:
+            row = []
+            for k in range(requests_per_edge):
+                rid += 1
+                a, b = (u, v) if k % 2 == 0 else (v, u)
+                row.append(Request(rid, a, b, 0.75, 1, 0.0))
+            self.reqs.append(row)
+        self.n_requests = rid
+
+    def initial(self) -> _State:
+        cores = tuple(EspNode(n, {m: D for m in self.g.neighbors(n)},
+                              robust=MC_ROBUST if self.robust else None, fair=self.fair)
+                      for n in self.names)
+        chans: Any = frozenset() if self.robust else tuple(() for _ in self.links)
+        st = _State(cores, tuple(_core_key(c) for c in cores), chans, frozenset(), frozenset(),
+                    frozenset(), tuple(0 for _ in self.edges), 0, 0)
+        if not self.arrivals:  # every request is there at t = 0, in rid order
+            for row in self.reqs:
+                for r in row:
+                    st = self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0))
+            st = dataclasses.replace(st, submitted=tuple(len(row) for row in self.reqs))
+        return st
+
+    # -- successor generation ----------------------------------------------------------------
+
+    def _apply(self, st: _State, node: str, fn: Any, *, chans: Any = None, loss: int | None = None,
+               dup: int | None = None, submitted: tuple[int, ...] | None = None,
+               running: frozenset | None = None) -> _State:
+        """Run ``fn(core)`` on a copy of ``node``'s core and fold its actions into a new state."""
+        k = self.idx[node]
+        core = st.cores[k].clone()
+        acts = fn(core)
+        cores = list(st.cores)
+        keys = list(st.keys)
+        cores[k] = core
+        chans = st.chans if chans is None else chans
+        started = set(st.started)
+        run = set(st.running if running is None else running)
+        done = set(st.done)
+        sends = []
+        for a in acts:
+            if isinstance(a, Send):
+                sends.append(a.msg)
+            elif isinstance(a, StartAttempts):
+                started.add((a.request.rid, node))
+                if (a.request.rid, a.peer) in started:
+                    for n in (node, a.peer):
+                        if any(x[1] == n for x in run):
+                            raise _Violation(f"invariant (1): {n} starts {a.request.rid} while in "
+                                             f"another generation")
+                    started -= {(a.request.rid, node), (a.request.rid, a.peer)}
+                    run |= {(a.request.rid, node), (a.request.rid, a.peer)}
+            elif isinstance(a, Completed):
+                if a.request.rid in done:
+                    raise _Violation(f"request {a.request.rid} completed twice")
+                done.add(a.request.rid)
+            elif isinstance(a, RemoteError):
+                if not self.robust:
+                    raise _Violation(f"remote error in paper mode: {a.reason}")
+            elif isinstance(a, (Expired, AbortAttempts)):
+                raise _Violation(f"unexpected {type(a).__name__} with abstract time: {a}")
+        if self.robust:
+            chans = chans | frozenset(sends)
+        else:
+            chans = list(chans)
+            for m in sends:
+                li = self.link_idx[(m.src, m.dst)]
+                chans[li] = chans[li] + (m,)
+            chans = tuple(chans)
+        keys[k] = ()
+        return _State(tuple(cores), tuple(keys), chans, frozenset(started), frozenset(run),
+                      frozenset(done), st.submitted if submitted is None else submitted,
+                      st.loss if loss is None else loss, st.dup if dup is None else dup)
+
+    def successors(self, st: _State) -> list[_State]:
+        out = []
+        for e, row in enumerate(self.reqs):
+            n = st.submitted[e]
+            if n < len(row):
+                r = row[n]
+                sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
+                out.append(self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0),
+                                       submitted=sub))
+        if self.robust:
+            for m in st.chans:
+                rest = st.chans - {m}
+                out.append(self._apply(st, m.dst, lambda c, m=m: c.receive(m, 0.0), chans=rest))
+                if st.dup < self.dup_budget:
+                    out.append(self._apply(st, m.dst, lambda c, m=m: c.receive(m, 0.0),
+                                           dup=st.dup + 1))
+                if st.loss < self.loss_budget:
+                    out.append(_State(st.cores, st.keys, rest, st.started, st.running, st.done,
+                                      st.submitted, st.loss + 1, st.dup))
+            for k, c in enumerate(st.cores):
+                if c.arq is not None and c.arq.next_deadline() is not None:
+                    resend = {m for lk in c.arq.links.values() for m in
+                              (o.msg for o in lk.unacked.values())}
+                    if not resend <= st.chans:  # a timeout only matters if a copy is missing
+                        out.append(self._apply(st, self.names[k],
+                                               lambda c: [Send(m) for m in c.arq.due(1e18)]))
+        else:
+            for li, link in enumerate(st.chans):
+                if link:
+                    m = link[0]
+                    chans = st.chans[:li] + (link[1:],) + st.chans[li + 1:]
+                    out.append(self._apply(st, m.dst, lambda c, m=m: c.receive(m, 0.0),
+                                           chans=chans))
+        if self.joint_finish:  # both ends learn the end of a generation in one step
+            for rid in sorted({rid for rid, _ in st.running}):
+                ends = sorted(n for r, n in st.running if r == rid)
+                s2 = st
+                for node in ends:
+                    s2 = self._apply(s2, node, lambda c, rid=rid: c.attempts_finished(rid, 0.0),
+                                     running=s2.running - {(rid, node)})
+                out.append(s2)
+            return out
+        for rid, node in sorted(st.running):
+            out.append(self._apply(st, node, lambda c, rid=rid: c.attempts_finished(rid, 0.0),
+                                   running=st.running - {(rid, node)}))
+        return out
+
+    def terminal_problem(self, st: _State) -> str:
+        if len(st.done) != self.n_requests:
+            return f"deadlock: {self.n_requests - len(st.done)} request(s) never complete"
+        for c in st.cores:
+            if c.state.value != "IDLE" or c.q_main or c.q_ready or c.s_sleep:
+                return f"deadlock: {c.name} ends in {c.state.value} with queued work"
+        return ""
+
+    def run(self, max_states: int = 5_000_000, name: str = "?") -> Result:
+        res = Result(name, len(self.reqs[0]) if self.reqs else 0, self.robust, self.fair)
+        t0 = time.perf_counter()
+        init = self.initial()
+        seen = {init.key(): 0}
+        frontier = deque([(0, init)])
+        preds: list[list[int]] = [[]]  # predecessors of each state id, for the progress check
+        good: list[int] = []  # terminal states where everything completed
+        while frontier:
+            sid, st = frontier.popleft()
+            try:
+                succ = self.successors(st)
+            except _Violation as exc:
+                res.violations += 1
+                res.first_problem = res.first_problem or str(exc)
+                continue
+            if not succ:
+                res.terminal += 1
+                p = self.terminal_problem(st)
+                if p:
+                    res.deadlocks += 1
+                    res.first_problem = res.first_problem or p
+                else:
+                    good.append(sid)
+                continue
+            for s in succ:
+                res.transitions += 1
+                k = s.key()
+                tid = seen.get(k)
+                if tid is None:
+                    tid = len(seen)
+                    seen[k] = tid
+                    preds.append([])
+                    if len(seen) > max_states:
+                        res.complete = False
+                        frontier.clear()
+                        break
+                    frontier.append((tid, s))
+                preds[tid].append(sid)
+        res.states = len(seen)
+        if res.complete:
+            # progress: from every reachable state some schedule still completes every request
+            # (no livelock trap); backward search from the good terminal states
+            ok = bytearray(len(seen))
+            stack = list(good)
+            for g in good:
+                ok[g] = 1
+            while stack:
+                for p in preds[stack.pop()]:
+                    if not ok[p]:
+                        ok[p] = 1
+                        stack.append(p)
+            res.traps = len(seen) - sum(ok)
+            if res.traps and not res.first_problem:
+                res.first_problem = f"{res.traps} states from which no schedule completes"
+        del preds
+        res.wall_s = time.perf_counter() - t0
+        return res
+
+
+class _Violation(Exception):
+    pass
+
+
+TOPOLOGIES = ["K3", "C4", "K1,3"]
+
+
+def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
+    max_states = kw.pop("max_states", 5_000_000)
+    return Checker(topologies.by_name(topology), requests_per_edge, **kw).run(max_states,
+                                                                              topology)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.modelcheck",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--topology", action="append", help="K3, C4, K1,3, ... (repeatable)")
+    ap.add_argument("--requests", type=int, action="append", help="requests per edge (1..3)")
+    ap.add_argument("--robust", action="store_true", help="robust cores, reordering channels")
+    ap.add_argument("--fair", action="store_true", help="bounded-waiting mode")
+    ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
+    ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
+    ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--arrivals", action="store_true",
+                    help="interleave the submissions too (default: every request at t = 0)")
+    a = ap.parse_args(argv)
+    bad = 0
+    for topo in a.topology or TOPOLOGIES:
+        for n in a.requests or [1, 2, 3]:
+            r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
+                      max_states=a.max_states, arrivals=a.arrivals)
+            print(r.line(), flush=True)
+            if r.violations or r.deadlocks or r.traps or not r.complete:
+                bad += 1
+                print(f"  first problem: {r.first_problem}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
