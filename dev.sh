@@ -4,7 +4,8 @@
 #   ./dev.sh test      set up, then run the whole test suite (what CI runs)
 #   ./dev.sh bench     set up, then run the benchmarks
 #   ./dev.sh setup     only set up
-# Set-up is idempotent: system packages (Icarus Verilog, Verilator, openFPGALoader) via apt-get when missing,
+# Set-up is idempotent: system packages (Icarus Verilog, Verilator, openFPGALoader, Chromium for
+# the live-view browser test) via apt-get when missing,
 # and a virtual environment in .venv with hwctl installed in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +17,8 @@ command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v verilator >/dev/null 2>&1 || need_apt+=(verilator)
 # hwctl fpga flash: programs the boards' bitstreams over USB
 command -v openFPGALoader >/dev/null 2>&1 || need_apt+=(openfpgaloader)
+# headless Chromium: tests/test_live.py renders the live view (hwctl demo --web) and screenshots it
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
 
 setup() {
     if [ ${#need_apt[@]} -gt 0 ]; then

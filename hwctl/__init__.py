@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 #: public name -> (module, attribute)
 _API: dict[str, tuple[str, str]] = {
-    "open_backend": ("hwctl.transport", "open_backend"),
+    "open_backend": ("hwctl.backends", "open_backend"),
     "parse_backend_url": ("hwctl.transport", "parse_backend_url"),
     "Backend": ("hwctl.transport", "Backend"),
     "Request": ("hwctl.protocols.base", "Request"),
@@ -70,12 +70,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from hwctl.backends import open_backend
     from hwctl.errors import HwctlError, UserError
     from hwctl.protocols.base import Request
     from hwctl.protocols.dqp import DqpNode, DqpScheduler
     from hwctl.protocols.esp import EspNode
     from hwctl.protocols.verification import VerificationConfig, VerificationCore
-    from hwctl.transport import Backend, open_backend, parse_backend_url
+    from hwctl.transport import Backend, parse_backend_url
     from sim.network import SimConfig, SimResult, simulate
     from sim.topologies import by_name as topology
 

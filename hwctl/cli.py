@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hwctl {args.command}: not available in this build", file=sys.stderr)
         return 2
     setup_logging(log_level(args))
+    from hwctl.backends import register_defaults
+
+    register_defaults()  # twin:// etc. for every command that opens a backend (imports nothing)
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)

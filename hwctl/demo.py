@@ -8,8 +8,10 @@ service per node runs the ESP core; node services talk to each other over ZeroMQ
 1-6 pairs, exponential back-off) runs for ``--duration`` seconds in real time with live progress;
 then the demo writes
 
-- ``requests.parquet``  one row per request (times in s, herald timestamps as integer cycles),
-- ``requests.meta.json`` parameters, code version, twin settings and link health,
+- ``requests.parquet``  one row per request in the shared schema (docs/data.md: times in s,
+  herald cycles as integers) with the metadata inside (parameters, seed, code version, twin
+  settings, link health, per-node counters),
+- ``requests.pairs.parquet`` the verified pairs, same metadata,
 - ``demo.png``          request latency distribution and completions over time,
 
 and prints a summary. The stations' per-attempt success probability comes from
@@ -36,6 +38,7 @@ import argparse
 import asyncio
 import socket
 import statistics
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -73,6 +76,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--web", metavar="[HOST:]PORT", type=_web_addr, default="127.0.0.1:8765",
+                        help="serve the live view (network graph, per-node ESP state, latency, "
+                             "heralds, verified pairs, link health) at http://HOST:PORT/; "
+                             "default 127.0.0.1:8765 (loopback; a free port if that one is taken)")
+    parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary figures as one JSON document on stdout")
+
+
+def _web_addr(text: str) -> str:
+    from hwctl.live import parse_addr
+
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _free_port() -> int:
@@ -104,18 +124,65 @@ def run(args: argparse.Namespace) -> int:
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
     console = Console()
     result = asyncio.run(run_demo(g, args, console))
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json(figures(result))
+        return 0
     summarize(result, console)
     return 0
 
 
+def figures(result: dict) -> dict:
+    """The demo's summary figures (what :func:`summarize` prints) with proper types."""
+    rows = result["rows"]
+    done = [r for r in rows if r["latency"] is not None]
+    lat = sorted(r["latency"] for r in done)
+    hs = sorted(r["t_ack"] - r["t_syn"] for r in done
+                if r["t_ack"] is not None and r["t_syn"] is not None)
+    nodes = result["meta"]["nodes"]
+    links = [n["link"] for n in nodes.values()]
+    pairs = sum(r["pairs"] for r in done)
+
+    def pct(xs: list[float], q: float) -> float | None:
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+
+    def total(key: str, of: list[dict]) -> int:
+        return int(sum(x[key] for x in of))
+
+    return {
+        "requests_completed": len(done), "requests_submitted": len(rows), "pairs": pairs,
+        "links": result["edges"], "duration_s": result["duration"],
+        "throughput_per_link_s": pairs / result["edges"] / result["duration"],
+        "latency_ms": {"mean": 1e3 * statistics.fmean(lat) if lat else None,
+                       "p50": 1e3 * pct(lat, 0.5) if lat else None,  # type: ignore[operator]
+                       "p99": 1e3 * pct(lat, 0.99) if lat else None,  # type: ignore[operator]
+                       "jitter": 1e3 * statistics.pstdev(lat) if lat else None},
+        "handshake_us": {"p50": 1e6 * pct(hs, 0.5) if hs else None,  # type: ignore[operator]
+                         "p99": 1e6 * pct(hs, 0.99) if hs else None},  # type: ignore[operator]
+        "link": {k: total(k, links) for k in ("commands", "events", "retries",
+                                              "rx_frame_errors", "events_lost")},
+        "physical": {k: total(k, list(nodes.values()))
+                     for k in ("schedules", "heralds", "pair_checks", "disagree", "late")},
+        "verification": {f"{u}-{v}": {"verified": min(nodes[u]["verification"]["verified"],
+                                                      nodes[v]["verification"]["verified"])}
+                         for u, v in result["meta"].get("verification", {}).get("pairs", [])
+                         if nodes[u].get("verification") and nodes[v].get("verification")},
+        "results": [str(result["parquet"])]
+        + ([str(result["pairs_parquet"])] if result["meta"].get("verification", {}).get("pairs")
+           else []),
+    }
+
+
 async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     """Start twins + node services, run the workload, return rows/meta/snapshots."""
+    from rich.console import RenderableType
     from rich.live import Live
-    from rich.table import Table
 
     from hwctl import timebase
     from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
+    from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
     from hwctl.transport import Backend, LabLink
@@ -171,20 +238,19 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         t0 = time.monotonic()
         runs = [asyncio.create_task(nd.run()) for nd in nodes]
 
-        def table() -> Table:
+        title = (f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
+                 f"{args.transport} transport, F={args.fidelity}")
+        live_console = stderr_console() if console else None
+
+        def table() -> RenderableType:
             el = time.monotonic() - t0
-            t = Table(title=f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
-                            f"{args.transport} transport, F={args.fidelity} "
-                            f"[{min(el, args.duration):5.1f}/{args.duration:.0f} s]")
-            for col in ("node", "state", "done", "heralds", "mean L", "PL dis", "verified",
-                        "F ver", "disc m/t/p", "frames", "retry/lost"):
-                t.add_column(col, justify="right")
+            rows = []
             for nd in nodes:
                 c = nd.counters
                 lat = [r.latency for r in nd.records.values() if r.latency is not None]
                 st = nd.backend.stats if nd.backend else None
                 v = nd.vcore.metrics if nd.vcore is not None else None
-                t.add_row(nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
+                rows.append((nd.cfg.name, nd.core.state.value, f"{c.completed}/{c.requests}",
                           str(c.heralds),
                           f"{1e3 * statistics.fmean(lat):.0f} ms" if lat else "-",
                           str(c.disagree),
@@ -193,22 +259,38 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                           "/".join(str(v.discards[k]) for k in (Cause.PARTNER_MISSING, Cause.TIMEOUT,
                                                                 Cause.PARTNER_TIMEOUT)) if v else "-",
                           f"{st.commands + st.events}" if st else "-",
-                          f"{st.retries}/{st.events_lost + st.rx_frame_errors}" if st else "-")
-            return t
+                          f"{st.retries}/{st.events_lost + st.rx_frame_errors}" if st else "-"))
+            return fit_table(("node", "state", "done", "heralds", "mean L", "PL dis", "verified",
+                              "F ver", "disc m/t/p", "frames", "retry/lost"), rows,
+                             title=f"{title} [{min(el, args.duration):5.1f}/{args.duration:.0f} s]",
+                             width=live_console.width if live_console else 80)
 
-        live_ctx = Live(table(), console=console, refresh_per_second=4, transient=False) if console \
-            else _NullLive()
-        with live_ctx as live:
-            while time.monotonic() - t0 < args.duration:
-                for r in runs:
-                    if r.done() and r.exception():
-                        raise r.exception()  # type: ignore[misc]
-                await asyncio.sleep(0.25)
+        web = None
+        if not getattr(args, "no_web", True):
+            from hwctl.live import LiveServer, layout, snapshot
+
+            pos = layout(names, list(g.edges))
+            web = LiveServer(lambda: snapshot(nodes, title=title, t0=t0, duration=args.duration,
+                                              edges=list(g.edges), pos=pos), args.web)
+            url = await web.start()
+            print(f"live view: {url}", file=sys.stderr, flush=True)
+        live_ctx = Live(table(), console=live_console, refresh_per_second=4, transient=False) \
+            if live_console else _NullLive()
+        try:
+            with live_ctx as live:
+                while time.monotonic() - t0 < args.duration:
+                    for r in runs:
+                        if r.done() and r.exception():
+                            raise r.exception()  # type: ignore[misc]
+                    await asyncio.sleep(0.25)
+                    live.update(table())
+                for nd in nodes:
+                    nd.stop()
+                await asyncio.gather(*runs, return_exceptions=True)
                 live.update(table())
-            for nd in nodes:
-                nd.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            live.update(table())
+        finally:
+            if web is not None:
+                await web.close()
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
@@ -221,9 +303,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {
             "command": "hwctl demo",
-            "args": vars(args) | {"_module": None},
+            "parameters": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+            "seed": args.seed,
             "version": code_version(),
-            "topology": sorted(tuple(sorted(e)) for e in g.edges),
+            "topology": "custom" if args.edges else args.topology,
+            "edges": sorted(tuple(sorted(e)) for e in g.edges),
             "backends": urls,
             "twins": twin_cfgs,
             "lab": lab_meta,
@@ -236,7 +320,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "wall_seconds": time.monotonic() - t0,
         }
         out = Path(args.out)
-        path = write_results(rows, meta, out, pairs=pair_rows)
+        path = write_results(rows, meta, out, pairs=pair_rows, source="demo")
         png = None if args.no_plot else plot(rows, out / "demo.png", args)
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}

@@ -1,13 +1,14 @@
 """``hwctl export RUN.parquet --hdf5 [OUT.h5]``: a run and its metadata in one HDF5 file.
 
 A run is stored as Parquet (``hwctl sim --out``, ``hwctl node``/``hwctl demo`` results) with its
-metadata either in the Parquet schema (the simulator) or in ``<stem>.meta.json`` beside it (node
-service and demo, including the bench's instrument snapshot); verified pairs, when present, are in
+its metadata inside the Parquet file (docs/data.md: parameters, seed, code version, summary, the
+bench's instrument snapshot; a ``<stem>.meta.json`` beside it is read too, for runs written before
+the shared schema); verified pairs, when present, are in
 ``<stem>.pairs.parquet``. The export writes, as ARTIQ does for its results:
 
 - ``/<table>/<column>``: one dataset per column (``requests``; ``pairs`` if present); integer
   columns keep their type (cycle timestamps stay int64/uint64, never floats), float columns with
-  missing values hold NaN, a column of lists (e.g. ``herald_ts``) is a variable-length dataset,
+  missing values hold NaN, a column of lists (e.g. ``herald_ts_cycles``) is a variable-length dataset,
   strings are UTF-8;
 - ``/meta``: the metadata as a tree of groups whose attributes are the scalar values (lists become
   arrays, or a JSON string when mixed), so ``f["meta/instruments/instruments/voa/settings"].attrs``

@@ -42,7 +42,7 @@ Config (TOML)::
     listen = "tcp://127.0.0.1:6001"
     backend = "serial:///tmp/twinA"          # or twin://..., zmq+tcp://...
     duration = 30.0                          # seconds (omit: run until Ctrl-C)
-    out = "results/A"                        # optional: write <name>.parquet + meta.json
+    out = "results/A"                        # optional: write results/A/A.parquet (+ A.pairs.parquet)
     [peers.B]
     endpoint = "tcp://127.0.0.1:6002"
     length_m = 2000                          # fibre length of the link (control delay)
@@ -1197,10 +1197,11 @@ class NodeService:
 
     @staticmethod
     def _row(r: RequestRecord) -> dict:
+        """The results writer's row: the shared schema's columns (hwctl.schema)."""
         d = asdict(r)
         d["latency"] = r.latency
         d["herald_ts"] = list(r.herald_ts)
-        return d
+        return schema_row(d)
 
     def unwritten_rows(self) -> list[dict]:
         """Rows the results writer has not had yet (open requests, unchecked pair lists)."""
@@ -1227,46 +1228,62 @@ class NodeService:
         return rows
 
 
-#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter
-def requests_schema():
-    import pyarrow as pa
+#: node result row key -> schema column (hwctl.schema, docs/data.md); rows keep their in-memory names
+REQUEST_COLUMNS = {"rid": "rid", "initiator": "initiator", "remote": "remote", "pairs": "pairs",
+                   "fidelity": "fidelity", "t_submit": "t_request_s", "t_syn": "t_syn_s",
+                   "t_ack": "t_ack_s", "t_min": "t_min_s", "t_pl_start": "pl_start_s",
+                   "t_finish": "t_finish_s", "latency": "latency_s", "attempts": "attempts",
+                   "late": "late", "restarts": "restarts", "disagree": "disagree",
+                   "herald_ts": "herald_ts_cycles"}
+PAIR_COLUMNS = {"node": "node", "partner": "partner", "seq": "seq", "slot": "slot",
+                "store_ts": "store_ts_cycles", "verify_ts": "verify_ts_cycles",
+                "fidelity": "fidelity"}
 
-    f, i, s = pa.float64(), pa.int64(), pa.string()
-    return pa.schema([("rid", i), ("initiator", s), ("remote", s), ("pairs", i), ("fidelity", f),
-                      ("t_submit", f), ("t_syn", f), ("t_ack", f), ("t_min", f),
-                      ("t_pl_start", f), ("t_finish", f), ("latency", f), ("attempts", i),
-                      ("late", i), ("restarts", i), ("disagree", i),
-                      ("herald_ts", pa.list_(pa.uint64()))])
+
+def _schema_cols(records: list[dict], names: dict[str, str], kind: str,
+                 source: str) -> dict[str, list]:
+    """In-memory rows -> schema columns (unknown times NaN, as the simulator writes them)."""
+    from hwctl import schema
+
+    floats = {c.name for c in schema.columns(kind, source) if c.type == "float64"}
+    return {col: [float("nan") if (r.get(key) is None and col in floats) else r.get(key)
+                  for r in records] for key, col in names.items()}
+
+
+def schema_row(row: dict, source: str = "node") -> dict:
+    """One in-memory request row (:meth:`NodeService.result_rows`) as a row of the shared schema."""
+    return {k: v[0] for k, v in _schema_cols([row], REQUEST_COLUMNS, "requests", source).items()}
+
+
+#: the requests table of a node (``<name>.parquet``), as written by hwctl.results.ResultsWriter:
+#: the shared schema (hwctl.schema, docs/data.md)
+def requests_schema(source: str = "node"):
+    from hwctl import schema
+
+    return schema.table("requests", source, {}).schema.remove_metadata()
 
 
 def write_results(rows: list[dict], meta: dict, out: Path, name: str = "requests",
-                  pairs: list[dict] | None = None, *, requests: bool = True) -> Path:
-    """Requests as Parquet (integer cycle timestamps kept as int64 lists) + meta JSON beside it;
-    with ``pairs`` (verified pairs, :meth:`NodeService.pair_rows`) also ``<name>.pairs.parquet``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+                  pairs: list[dict] | None = None, source: str = "node", *,
+                  requests: bool = True) -> Path:
+    """Requests as ``<name>.parquet`` and, with ``pairs`` (verified pairs,
+    :meth:`NodeService.pair_rows`), ``<name>.pairs.parquet``, both in the shared schema
+    (:mod:`hwctl.schema`: unit-suffixed columns, unknown times NaN, herald cycles as int64 lists)
+    with the run's metadata inside the file. ``meta`` may give ``parameters`` and ``seed``; its
+    other keys are stored as they are. ``requests=False``: only the pairs (``hwctl node --out``
+    writes the requests incrementally, :mod:`hwctl.results`)."""
+    from hwctl import schema
 
-    out.mkdir(parents=True, exist_ok=True)
+    rest = dict(meta)
+    full = schema.run_metadata(source, rest.pop("parameters", {}), seed=rest.pop("seed", None),
+                               **rest)
     path = out / f"{name}.parquet"
-    cols = ["rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
-            "t_min", "t_pl_start", "t_finish", "latency", "attempts", "late", "restarts",
-            "disagree", "herald_ts"]
-    if requests:  # (hwctl node --out writes them incrementally: hwctl.results)
-        table = pa.table({c: [r.get(c) for r in rows] for c in cols[:-1]} |
-                         {"herald_ts": pa.array([r.get("herald_ts", []) for r in rows],
-                                                pa.list_(pa.uint64()))})
-        pq.write_table(table, path)
+    if requests:
+        schema.write(path, "requests", source,
+                     _schema_cols(rows, REQUEST_COLUMNS, "requests", source), full)
     if pairs is not None:
-        pq.write_table(pa.table({
-            "node": pa.array([r["node"] for r in pairs], pa.string()),
-            "partner": pa.array([r["partner"] for r in pairs], pa.string()),
-            "seq": pa.array([r["seq"] for r in pairs], pa.uint32()),
-            "slot": pa.array([r["slot"] for r in pairs], pa.uint16()),
-            "store_ts": pa.array([r["store_ts"] for r in pairs], pa.int64()),
-            "verify_ts": pa.array([r["verify_ts"] for r in pairs], pa.int64()),
-            "fidelity": pa.array([r["fidelity"] for r in pairs], pa.float64()),
-        }), out / f"{name}.pairs.parquet")
-    (out / f"{name}.meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        schema.write(out / f"{name}.pairs.parquet", "pairs", source,
+                     _schema_cols(pairs, PAIR_COLUMNS, "pairs", source), full)
     return path
 
 
@@ -1285,14 +1302,26 @@ def code_version() -> str:
 
 # ---------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="node TOML file (see `pydoc hwctl.node`)")
+    parser.add_argument("--config", required=True,
+                        help="node TOML file; examples/node.toml in the repository shows and "
+                             "explains every key (docs/node.md)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="override the config's duration (s)")
-    parser.add_argument("--out", type=argtypes.out_dir, default=None,
-                        help="write requests.parquet and meta JSON here")
+    parser.add_argument("--out", type=argtypes.out_dir, default=None, metavar="DIR",
+                        help="write the results to DIR/NAME.parquet (requests) and, with "
+                             "[verification], DIR/NAME.pairs.parquet, run metadata inside "
+                             "(docs/data.md); overrides the config's out; default: the config's "
+                             "out, else nothing is written")
     parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
                                                              what="--report-every"), default=2.0,
                         help="seconds between status lines on stderr (default 2)")
+    parser.add_argument("--web", metavar="[HOST:]PORT", nargs="?", const="127.0.0.1:8765",
+                        default=None, type=_web_addr,
+                        help="serve a live view of this node (ESP state, requests, heralds, "
+                             "latency, verified pairs, link health) at http://HOST:PORT/; "
+                             "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
+    parser.add_argument("--json", action="store_true",
+                        help="at the end, print the node's counters as one JSON document on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1307,10 +1336,12 @@ def run(args: argparse.Namespace) -> int:
 
     writer = None
     if cfg.out:
+        from hwctl import schema
         from hwctl.results import ResultsWriter
 
         writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
-                               {"source": "node", "node": cfg.name, "version": code_version()})
+                               schema.run_metadata("node", asdict(cfg), seed=cfg.seed)
+                               | {"schema": "hwctl.requests"})
         console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
                       f"second), final Parquet when the node stops", soft_wrap=True)
 
@@ -1325,10 +1356,15 @@ def run(args: argparse.Namespace) -> int:
                       f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
                       f"{node.clock_sync}", soft_wrap=True)
         reporter = asyncio.create_task(_report(node, console, args.report_every))
+        web = await _start_web(node, args.web) if args.web else None
+        if web is not None:
+            console.print(f"live view: {web.url}", soft_wrap=True)
         try:
             await node.run()
         finally:
             reporter.cancel()
+            if web is not None:
+                await web.close()
         return node
 
     try:
@@ -1340,16 +1376,45 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, LinkError):
             raise UserError(f"link failed: {exc}") from None
         raise
-    console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json(node.snapshot())
+    else:
+        console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
     if writer is not None:
-        path = writer.close(final_rows=node.unwritten_rows())
-        write_results([], {"config": asdict(cfg), "version": code_version(),
-                           "run_id": writer.run_id, "results": str(path),
-                           "counters": node.snapshot(), "instruments": node.bench_snapshot},
-                      Path(cfg.out), path.name.removesuffix(".parquet"),
-                      pairs=node.pair_rows() if node.vcore is not None else None, requests=False)
+        end = {"summary": node.snapshot(), "instruments": node.bench_snapshot}
+        path = writer.close(final_rows=node.unwritten_rows(), metadata=end)
+        if node.vcore is not None:
+            write_results([], {"parameters": asdict(cfg), "seed": cfg.seed,
+                               "run_id": writer.run_id, "requests_file": path.name, **end},
+                          Path(cfg.out), path.name.removesuffix(".parquet"),
+                          pairs=node.pair_rows(), requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
+
+
+def _web_addr(text: str) -> str:
+    from hwctl.live import parse_addr
+
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+async def _start_web(node: NodeService, addr: str):
+    """The live view of this node (hwctl.live) on ``addr``, served from the node's loop."""
+    import time
+
+    from hwctl.live import LiveServer, snapshot
+
+    t0 = time.monotonic()
+    server = LiveServer(lambda: snapshot([node], title=f"hwctl node {node.cfg.name}", t0=t0,
+                                         duration=node.cfg.duration), addr)
+    await server.start()
+    return server
 
 
 async def _report(node: NodeService, console, every: float = 2.0) -> None:

@@ -120,9 +120,11 @@ class ResultsWriter:
                     self._flush_locked()
 
     # ---------------------------------------------------------------- end
-    def close(self, final_rows: Sequence[Mapping[str, Any]] = ()) -> Path:
+    def close(self, final_rows: Sequence[Mapping[str, Any]] = (),
+              metadata: Mapping[str, Any] | None = None) -> Path:
         """Flush ``final_rows`` (e.g. requests still open) and everything pending, then write the
-        Parquet file atomically without replacing any file; returns its path."""
+        Parquet file atomically without replacing any file; returns its path. ``metadata`` adds
+        entries known only at the end (e.g. the run's summary) to the file's metadata."""
         import pyarrow.parquet as pq
 
         if final_rows:
@@ -136,6 +138,10 @@ class ResultsWriter:
             self._stream.close()
             self._file.close()
         table = read_partial(self.partial_path)
+        if metadata:
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}),
+                 **{k.encode(): json.dumps(v, default=str).encode() for k, v in metadata.items()}})
         tmp = self.out_dir / f".{self.name}.{self.run_id}.parquet.tmp"
         pq.write_table(table, tmp)
         with open(tmp, "rb") as f:

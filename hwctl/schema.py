@@ -85,8 +85,19 @@ PAIRS: tuple[Column, ...] = (
     Column("fidelity", "float64", "", "fidelity at verification (memory decay model, Table I)"),
 )
 
+#: extra request columns of the node service and the demo (docs/node.md)
+REQUESTS_NODE: tuple[Column, ...] = (
+    Column("t_syn_s", "float64", "s", "last SYN sent (ESP handshake); NaN at the remote end"),
+    Column("t_ack_s", "float64", "s", "SYN -> SYNACK -> ACK done at the initiator"),
+    Column("t_min_s", "float64", "s", "agreed earliest start t_min of the physical layer"),
+    Column("late", "int64", "", "schedules that reached the device too late (LATE)"),
+    Column("restarts", "int64", "", "rounds restarted at both ends after a LATE"),
+    Column("disagree", "int64", "pairs", "pairs not held at both ends (must be 0)"),
+    Column("herald_ts_cycles", "list<uint64>", "cycles", "device cycle of each pair's herald"),
+)
+
 _EXTRA: dict[str, dict[str, tuple[Column, ...]]] = {
-    "requests": {"sim": REQUESTS_SIM, "node": (), "demo": ()},
+    "requests": {"sim": REQUESTS_SIM, "node": REQUESTS_NODE, "demo": REQUESTS_NODE},
     "pairs": {"sim": (), "node": (), "demo": ()},
 }
 _BASE = {"requests": REQUESTS_COMMON, "pairs": PAIRS}

@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="small grids and short runs (seconds instead of minutes)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulations (>= 0)")
     p.add_argument("--no-plots", action="store_true", help="write data files only")
+    p.add_argument("--json", action="store_true",
+                   help="print the study's figures (params.json: memories, timeouts, F at 10 ms, "
+                        "Fig. 5 points) as one JSON document on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
             progress.advance(task)
 
         summary = run_study(cfg, out, plots=not args.no_plots, progress=tick)
+    if args.json:
+        import json
+
+        from hwctl.output import print_json
+
+        print_json(json.loads((out / "params.json").read_text()))
+        return 0
     for line in summary:
         print(line)
     return 0
@@ -220,7 +230,10 @@ def run_study(
                       "b_nodes": p.b.intermediate_nodes, "eta_a": p.a.eta, "eta_b": p.b.eta,
                       "skew_s": p.skew} for k, p in PATHS.items()},
         "memories": [{"name": m.name, "short": m.short, "t1_s": m.t1, "t2_s": m.t2,
-                      "timeout_f081_s": mem.timeout(m, 0.81, ce.skew)} for m in mems],
+                      "timeout_f081_s": mem.timeout(m, 0.81, ce.skew),
+                      "f_at_10ms": float(mem.fidelity(m, 10e-3 + ce.skew, 10e-3))} for m in mems],
+        "fig5_memory_points": [dict(zip(["memory", "f_th", "timeout_s", "rate_hz", "fidelity_mean"],
+                                        [r[0], *map(float, r[1:])], strict=True)) for r in rows5p],
         "wall_s": round(time.perf_counter() - t0, 2),
     }
     (out / "params.json").write_text(json.dumps(params, indent=2))

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
 
+from hwctl import schema
 from hwctl.cli import main
 
 
 @pytest.mark.parametrize("transport", ["pty", "inproc"])
 def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None:
     out = tmp_path / "demo"
+    as_json = transport == "inproc"  # one of the two runs reports with --json
     rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
-               "--fidelity", "0.5", "--header-rate", "1000", "--out", str(out)])
+               "--fidelity", "0.5", "--header-rate", "1000", "--out", str(out), "--web", ":0"]
+              + (["--json"] if as_json else []))
     assert rc == 0
     t = pq.read_table(out / "requests.parquet").to_pylist()
-    done = [r for r in t if r["latency"] is not None]
+    done = [r for r in t if not math.isnan(r["latency_s"])]
     assert done, "no request completed in 2 s"
     for r in done:
-        assert len(r["herald_ts"]) == r["pairs"] and r["latency"] > 0
-    meta = json.loads((out / "requests.meta.json").read_text())
-    assert meta["topology"] == [["A", "B"]] and meta["version"]
+        assert len(r["herald_ts_cycles"]) == r["pairs"] and r["latency_s"] > 0
+    meta = schema.read_metadata(out / "requests.parquet")
+    assert meta["edges"] == [["A", "B"]] and meta["code_version"] and meta["source"] == "demo"
+    assert meta["topology"] == "K2" and meta["seed"] == meta["parameters"]["seed"]
     assert set(meta["twins"]) == {"A", "B"} and meta["lab"]["p_photon"] > 0
     assert set(meta["lab"]["stations"]) == {"A-B"}
     st = meta["lab"]["station_counters"]["A-B"]
@@ -52,7 +57,16 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     assert len(by_node["A"]) == va["verified"] and len(by_node["B"]) == vb["verified"]
     assert len(by_node["A"] & by_node["B"]) >= 5, (va, vb)
     assert all(p["fidelity"] > 0.81 for p in pairs)
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "live view: http://127.0.0.1:" in captured.err
+    if as_json:
+        fig = json.loads(captured.out)  # nothing else on stdout
+        assert fig["requests_completed"] == len(done) and type(fig["pairs"]) is int
+        assert fig["pairs"] == sum(r["pairs"] for r in done)
+        assert fig["latency_ms"]["mean"] > 0 and fig["physical"]["disagree"] == 0
+        assert fig["verification"]["A-B"]["verified"] == min(va["verified"], vb["verified"])
+        return
+    text = captured.out
     assert "requests" in text and "latency L" in text
     assert "verified pairs A-B" in text and "physical layer" in text
 

@@ -4,12 +4,12 @@ setting in the bench file changes the measured heralding rate as the loss budget
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 
+from hwctl import schema
 from hwctl.cli import main
 from hwctl.errors import UserError
 from hwctl.instruments import DEMO_BENCH
@@ -25,7 +25,7 @@ def run_demo(tmp_path: Path, att_db: float) -> dict:
     assert main(["demo", "--duration", "3", "--topology", "K2", "--transport", "inproc",
                  "--fidelity", "0.5",
                  "--header-rate", "0", "--no-plot", "--bench", str(bench), "--out", str(out)]) == 0
-    return json.loads((out / "requests.meta.json").read_text())
+    return schema.read_metadata(out / "requests.parquet")
 
 
 def test_demo_heralding_rate_follows_the_bench_voa(tmp_path: Path, capsys) -> None:
@@ -98,13 +98,13 @@ def test_node_cli_applies_the_bench_and_stores_its_snapshot(tmp_path: Path, caps
     node = _node_toml(tmp_path, f'bench = "{DEMO_BENCH}"\nbench_index = 5')
     out = tmp_path / "out"
     assert main(["node", "--config", str(node), "--duration", "0.3", "--out", str(out)]) == 0
-    meta = json.loads((out / "A.meta.json").read_text())
+    meta = schema.read_metadata(out / "A.parquet")
     snap = meta["instruments"]["instruments"]
     assert snap["voa"]["resource"] == "TCPIP0::n7764a-5.bench::inst0::INSTR"
     assert snap["laser"]["settings"] == {"wavelength_nm": 1550.12, "power_dbm": 3.0,
                                          "diode_on": True, "shutter_open": True}
     assert snap["counter"]["readings"]["count_rate_hz"] > 0
-    assert meta["config"]["bench"]["instruments"][2]["name"] == "voa"
+    assert meta["parameters"]["bench"]["instruments"][2]["name"] == "voa"
     capsys.readouterr()
     # an instrument missing at start: the node stops before it runs, one line, exit 2
     bad = tmp_path / "bad.toml"

@@ -6,13 +6,14 @@ deadline is only a safety net)."""
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import signal
 import time
 
 import pyarrow.parquet as pq
 
+from hwctl import schema
 from hwctl.results import read_partial
 from tests.test_node_processes import REPORT, SAFETY_S, Proc, free_port, node_toml
 
@@ -73,9 +74,11 @@ def test_kill_9_leaves_readable_results_and_the_peer_survives(tmp_path) -> None:
     assert len(partial) == 1 and not (out / "A.parquet").exists()
     rows = read_partial(partial[0]).to_pylist()  # the file opens after kill -9
     assert rows, "nothing flushed in the seconds before the kill"
-    assert all(r["latency"] is not None and len(r["herald_ts"]) == r["pairs"] for r in rows)
+    assert all(not math.isnan(r["latency_s"]) and len(r["herald_ts_cycles"]) == r["pairs"]
+               for r in rows)
     # B's file is complete: every request it knew, finished or not
-    meta = json.loads((out / "B.meta.json").read_text())
+    meta = schema.read_metadata(out / "B.parquet")  # the run's metadata is inside the file
     b = pq.read_table(out / "B.parquet").to_pylist()
-    assert len(b) == meta["counters"]["requests"] and not list(out.glob("B.*.partial.arrows"))
-    assert sum(r["latency"] is not None for r in b) == meta["counters"]["completed"]
+    assert len(b) == meta["summary"]["requests"] and not list(out.glob("B.*.partial.arrows"))
+    assert sum(not math.isnan(r["latency_s"]) for r in b) == meta["summary"]["completed"]
+    assert meta["source"] == "node" and meta["run_id"] and meta["parameters"]["name"] == "B"

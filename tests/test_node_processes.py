@@ -6,7 +6,7 @@ the timeouts are only a safety net."""
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import queue
 import re
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from hwctl import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SAFETY_S = 180.0  # only if something hangs; the test ends on events
@@ -111,12 +113,12 @@ def test_separately_started_nodes_complete_requests_and_agree(tmp_path) -> None:
         lab.stop()
     rows = []
     for n in "AB":
-        meta = json.loads((tmp_path / "out" / f"{n}.meta.json").read_text())
-        c = meta["counters"]
+        meta = schema.read_metadata(tmp_path / "out" / f"{n}.parquet")
+        c = meta["summary"]
         assert c["clock_sync"] == "shared"  # device time from the shared reference, no handshake
         assert c["disagree"] == 0 and c["pair_checks"] >= 3 and c["device_errors"] == 0
         assert c["completed"] >= 4
         rows += pq.read_table(tmp_path / "out" / f"{n}.parquet").to_pylist()
-    finished = [r for r in rows if r["latency"] is not None]
-    assert all(len(r["herald_ts"]) == r["pairs"] and r["disagree"] == 0 for r in finished)
+    finished = [r for r in rows if not math.isnan(r["latency_s"])]
+    assert all(len(r["herald_ts_cycles"]) == r["pairs"] and r["disagree"] == 0 for r in finished)
     # (LATE counts depend on the machine's load: measured in benchmarks/bench_node.py, not here)

@@ -133,7 +133,8 @@ def test_verified_pairs_and_both_ends_fire(tmp_path) -> None:
                          pairs=na.pair_rows() + nb.pair_rows())
     t = pq.read_table(tmp_path / "requests.pairs.parquet")
     assert path.exists() and t.num_rows == len(pa) + len(pb)
-    assert t.schema.field("seq").type.bit_width == 32
+    assert t.schema.field("seq").type.bit_width == 64  # the schema's ints are int64
+    assert {"store_ts_cycles", "verify_ts_cycles"} <= set(t.column_names)
     assert 0.81 < min(t.column("fidelity").to_pylist())
 
 

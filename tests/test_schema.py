@@ -29,7 +29,7 @@ def test_unit_suffixes_are_consistent() -> None:
             if c.unit == "s":
                 assert c.name.endswith("_s"), c.name
             if c.unit == "cycles":
-                assert c.name.endswith("_cycles") and c.type == "int64", c.name
+                assert c.name.endswith("_cycles") and c.type in ("int64", "list<uint64>"), c.name
 
 
 def test_undeclared_column_is_refused() -> None:
@@ -80,3 +80,50 @@ def test_json_is_strict_without_nan(capsys) -> None:
     assert "NaN" not in text
     out = json.loads(text)
     assert out["requests"] == 0 and out["mean_latency_ms"] is None
+
+
+def _node_rows() -> list[dict]:
+    from dataclasses import asdict
+
+    from hwctl.node import RequestRecord
+
+    done = RequestRecord(rid=1, initiator="A", remote="B", pairs=2, fidelity=0.75, t_submit=0.5,
+                         t_syn=0.51, t_ack=0.52, t_min=0.53, t_pl_start=0.535, t_finish=0.6,
+                         attempts=900, herald_ts=[10, 20])
+    open_ = RequestRecord(rid=2, initiator="B", remote="A", pairs=1, fidelity=0.75, t_submit=0.7)
+    return [asdict(r) | {"latency": r.latency} for r in (done, open_)]
+
+
+def test_every_node_result_field_is_in_the_schema() -> None:
+    from hwctl.node import PAIR_COLUMNS, REQUEST_COLUMNS
+
+    assert set(_node_rows()[0]) == set(REQUEST_COLUMNS)
+    declared = {c.name for c in schema.columns("requests", "node")}
+    assert set(REQUEST_COLUMNS.values()) == declared
+    assert set(PAIR_COLUMNS.values()) == {c.name for c in schema.PAIRS}
+
+
+def test_sim_and_node_files_agree_on_shared_quantities(tmp_path: Path) -> None:
+    """Zero schema differences for the quantities both write: same names, types and units."""
+    from hwctl.node import write_results
+    from sim import topologies
+    from sim.network import SimConfig, simulate
+
+    sim_path = simulate(topologies.by_name("K2"), SimConfig(duration=1, seed=3), "K2") \
+        .to_parquet(tmp_path / "sim.parquet")
+    node_path = write_results(_node_rows(), {"parameters": {"name": "A"}, "seed": 3,
+                                             "summary": {"completed": 1}}, tmp_path / "node", "A")
+    sim_t, node_t = pq.read_table(sim_path), pq.read_table(node_path)
+    shared = set(sim_t.column_names) & set(node_t.column_names)
+    assert shared == {c.name for c in schema.REQUESTS_COMMON}
+    for name in shared:
+        assert sim_t.schema.field(name).type == node_t.schema.field(name).type, name
+    rows = node_t.to_pylist()
+    assert rows[0]["t_request_s"] == 0.5 and rows[0]["pl_start_s"] == 0.535
+    assert rows[0]["latency_s"] == pytest.approx(0.1) and rows[0]["herald_ts_cycles"] == [10, 20]
+    assert math.isnan(rows[1]["latency_s"]) and math.isnan(rows[1]["t_finish_s"])  # as in sim
+    sim_m, node_m = schema.read_metadata(sim_path), schema.read_metadata(node_path)
+    for key in ("schema", "schema_version", "code_version", "git_rev", "parameters", "seed",
+                "summary"):
+        assert key in sim_m and key in node_m, key
+    assert (sim_m["source"], node_m["source"]) == ("sim", "node") and node_m["seed"] == 3

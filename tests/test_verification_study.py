@@ -17,7 +17,17 @@ def _rows(path):
 
 def test_quick_study_via_cli(tmp_path, capsys) -> None:
     out = tmp_path / "study"
-    assert cli.main(["study", "verification", "--quick", "--out", str(out), "--seed", "3"]) == 0
+    assert cli.main(["study", "verification", "--quick", "--out", str(out), "--seed", "3",
+                     "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)  # --json: stdout is the figures only
+    from hwctl.output import jsonable
+
+    assert figures == jsonable(json.loads((out / "params.json").read_text()))  # NaN -> null
+    assert {m["short"] for m in figures["memories"]} >= {"nv"}
+    f10 = {m["short"]: m["f_at_10ms"] for m in figures["memories"]}
+    assert all(0.0 <= f <= 1.0 for f in f10.values())
+    assert f10["ion-yb"] > f10["nv"] >= 0.81 > f10["sc-reagor"]  # T2: seconds vs microseconds
+    assert figures["fig5_memory_points"] and "rate_hz" in figures["fig5_memory_points"][0]
     for stem in ("fig3_fidelity_vs_latency", "fig4_buffer_vs_latency", "fig5_rate_vs_timeout"):
         assert (out / f"{stem}.png").stat().st_size > 10_000
         assert (out / f"{stem}.csv").exists() and (out / f"{stem}.parquet").exists()
@@ -39,7 +49,7 @@ def test_quick_study_via_cli(tmp_path, capsys) -> None:
     assert rates == sorted(rates) and rates[-1] > 0
     pts5 = {(r["memory"], float(r["f_th"])): float(r["rate_hz"]) for r in _rows(out / "fig5_memory_points.csv")}
     assert pts5[("sc-reagor", 0.81)] == 0.0 and pts5[("ion-yb", 0.81)] > 0
-    assert "sc-milul" in capsys.readouterr().out
+    assert "sc-milul" in {m["short"] for m in figures["memories"]}
 
 
 def test_study_bad_output_dir_is_a_user_error(tmp_path, capsys) -> None:

@@ -18,17 +18,16 @@ A bad URL raises :class:`~hwctl.errors.BadUrl`, a missing device
 
 from __future__ import annotations
 
-from hwctl.errors import BadUrl
 from hwctl.transport.backend import Backend, LinkStats, cycles_to_seconds, seconds_to_cycles
 from hwctl.transport.links import (
     LabLink,
     Link,
     MemoryLink,
     SerialLink,
-    TwinLink,
     ZmqLink,
     memory_pair,
 )
+from hwctl.transport.schemes import open_link, register_scheme, registered
 from hwctl.transport.urls import PYSERIAL_SCHEMES, SCHEMES, BackendSpec, parse_backend_url
 
 __all__ = [
@@ -40,12 +39,12 @@ __all__ = [
     "LinkStats",
     "MemoryLink",
     "SerialLink",
-    "TwinLink",
     "ZmqLink",
     "cycles_to_seconds",
     "memory_pair",
     "open_backend",
     "parse_backend_url",
+    "register_scheme",
     "seconds_to_cycles",
 ]
 
@@ -56,8 +55,8 @@ async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Back
     timeout = float(overrides.pop("timeout", spec.timeout))
     retries = int(overrides.pop("retries", spec.retries))
     link: Link
-    if spec.scheme == "twin":
-        link = _twin_link(spec, overrides)
+    if spec.scheme == "twin" or registered(spec.scheme):
+        link = open_link(spec, overrides)
     elif spec.scheme == "serial" or spec.scheme in PYSERIAL_SCHEMES:
         link = SerialLink(spec.target, baud=spec.baud)
     else:
@@ -70,22 +69,3 @@ async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Back
             await backend.close()
             raise
     return backend
-
-
-def _twin_link(spec: BackendSpec, overrides: dict) -> TwinLink:
-    from sim.twin.model import CLOCK_HZ, TwinConfig, TwinModel
-
-    t = spec.twin
-    kw = dict(seed=t["seed"], header_period=t["header_period"], header_arrival=t["header_arrival"])
-    model = overrides.pop("model", None)
-    if model is None:
-        try:
-            if t["fidelity"] is not None:
-                cfg = TwinConfig.for_fidelity(t["fidelity"], dark_rate_hz=t["dark"], **kw)
-            else:
-                cfg = TwinConfig(p_photon=t["p"], dark_prob=min(1.0, t["dark"] * 2 / CLOCK_HZ),
-                                 **kw)
-        except ValueError as exc:
-            raise BadUrl(f"{exc} (in {spec.url!r})") from None
-        model = TwinModel(cfg)
-    return TwinLink(model, mode=t["mode"], speed=t["speed"])

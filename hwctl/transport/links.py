@@ -1,4 +1,6 @@
-"""Byte links under the backend: in-process twin, serial (pyserial ``serial_for_url``), ZeroMQ.
+"""Byte links under the backend: in-memory pairs, an in-process lab device, serial (pyserial
+``serial_for_url``), ZeroMQ. The in-process twin (``twin://``) lives with the twin
+(:mod:`sim.twin.link`) and registers itself in :mod:`hwctl.transport.schemes`.
 
 Every link moves raw wire bytes both ways and knows nothing about frames: ``await send(data)``,
 ``await recv()`` (next chunk, ``b""`` once closed), ``await close()``. Small on purpose (see
@@ -81,52 +83,6 @@ def memory_pair() -> tuple[MemoryLink, MemoryLink]:
     a, b = MemoryLink(), MemoryLink()
     a.peer, b.peer = b, a
     return a, b
-
-
-class TwinLink(Link):
-    """An in-process twin driven by an asyncio task (``twin://``)."""
-
-    def __init__(self, model, *, mode: str = "virtual", speed: float = 1.0,
-                 idle_grace: float = 2e-4) -> None:
-        from sim.twin.pacing import Pacer
-
-        super().__init__()
-        self.model = model
-        self.pacer = Pacer(model, mode, speed=speed, idle_grace=idle_grace)
-        self._inbox = bytearray()
-        self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def send(self, data: bytes) -> None:
-        if self._closed:
-            raise LinkError("link closed")
-        self.bytes_out += len(data)
-        self._inbox += data
-        self._wake.set()
-
-    async def _run(self) -> None:
-        pacer, model = self.pacer, self.model
-        while not self._closed:
-            if not self._inbox:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), pacer.timeout())
-            self._wake.clear()
-            data = bytes(self._inbox)
-            self._inbox.clear()
-            if data:
-                pacer.on_input(data)
-            else:
-                pacer.on_idle()
-            out = model.read()
-            if out:
-                self._deliver(out)
-            await asyncio.sleep(0)
-
-    async def close(self) -> None:
-        await super().close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 class LabLink(Link):
