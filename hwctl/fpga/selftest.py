@@ -179,8 +179,10 @@ async def run_selftest(url: str, *, clock_hz: int = CLOCK_HZ, rate_s: float = 1.
                        on_line: Callable[[Line], None] | None = None, **backend_kw) -> list[Line]:
     """Open ``url`` (no handshake: the link line reports ID / version itself) and run every
     block; a block that raises is a FAIL line with the exception's text."""
+    from hwctl.backends import register_defaults
     from hwctl.transport import open_backend
 
+    register_defaults()   # twin:// and friends (the CLI does this too; idempotent)
     be = await open_backend(url, handshake=False, **backend_kw)
     realtime = not url.startswith("twin:") or "mode=realtime" in url
     lines: list[Line] = []
