@@ -28,9 +28,10 @@ module attempt_core_props (
     wire [127:0] ev_payload;
     wire [63:0]  ts;
     attempt_core #(.TS_INIT(64'd0), .AW(1), .LUTRAM(1)) dut (
-        .clk_i(clk_i), .rst_i(rst_i), .det_i(det_i), .herald_en_i(herald_en_i),
+        .clk_i(clk_i), .rst_i(rst_i), .load_i(1'b0), .val_i(64'd0), .val4_i(64'd4),
+        .det_i(det_i), .herald_en_i(herald_en_i),
         .push_i(push_i), .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i),
-        .window_i(window_i), .full_o(full), .abort_i(1'b0), .ts_o(ts), .fire_o(fire),
+        .window_i(window_i), .full_o(full), .abort_i(1'b0), .ts_o(ts), .ts4_o(), .fire_o(fire),
         .in_win_o(in_win), .running_o(running), .cnt_late_o(c_late), .cnt_both_o(c_both),
         .cnt_herald_o(c_her), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_payload)
     );

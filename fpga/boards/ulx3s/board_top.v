@@ -17,7 +17,9 @@ module board_top (
     output wire       uart_tx_o,
     input  wire [1:0] det_i,
     input  wire       hdr_i,
-    output wire       trig_o,
+    input  wire [1:0] hl_i,
+    input  wire       sync_i,
+    output wire [1:0] trig_o,
     output wire       win_o,
     output wire [7:0] led_o
 );
@@ -37,18 +39,17 @@ module board_top (
         .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b1), .PHASESTEP(1'b1),
         .PHASELOADREG(1'b1), .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK(locked)
     );
-    wire [1:0] trig;   // wire v3: one trigger per herald port; the board's pin is port 0
-    wire win;
+    wire [1:0] trig;
+    wire       win;
     top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(1)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
-        .hdr_i(hdr_i), .det_i(det_i), .hl_i(2'b11), .sync_i(1'b0), .trig_o(trig),
-        .win_o(win)
+        .hdr_i(hdr_i), .det_i(det_i), .hl_i(hl_i), .sync_i(sync_i), .trig_o(trig), .win_o(win)
     );
-    assign trig_o = trig[0];
+    assign trig_o = trig;
     assign win_o = win;
     board_leds u_leds (
         .clk_i(clk), .locked_i(locked), .uart_rx_i(uart_rx_i), .uart_tx_i(uart_tx_o),
-        .det_i(det_i), .hdr_i(hdr_i), .trig_i(trig[0]), .led_o(led_o)
+        .det_i(det_i), .hdr_i(hdr_i), .trig_i(|trig), .led_o(led_o)
     );
 endmodule
 `default_nettype wire
