@@ -129,14 +129,7 @@ class ResultsWriter:
 
         if final_rows:
             self.extend(final_rows)
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        with self._lock:
-            self._flush_locked()
-            self._closed = True
-            self._stream.close()
-            self._file.close()
+        self._end_stream()
         table = read_partial(self.partial_path)
         if metadata:
             table = table.replace_schema_metadata(
@@ -154,6 +147,10 @@ class ResultsWriter:
 
     def abandon(self) -> None:
         """Stop without writing Parquet (the partial file stays for :func:`read_partial`)."""
+        self._end_stream()
+
+    def _end_stream(self) -> None:
+        """Stop the flusher, write what is pending and close the partial stream file."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
