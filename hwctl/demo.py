@@ -45,6 +45,7 @@ from pathlib import Path
 
 from hwctl import argtypes
 from hwctl.errors import UserError
+from hwctl.live import web_addr
 
 TRANSPORTS = ("pty", "inproc")
 
@@ -76,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
     parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    parser.add_argument("--web", metavar="[HOST:]PORT", type=_web_addr, default="127.0.0.1:8765",
+    parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
                         help="serve the live view (network graph, per-node ESP state, latency, "
                              "heralds, verified pairs, link health) at http://HOST:PORT/; "
                              "default 127.0.0.1:8765 (loopback; a free port if that one is taken)")
@@ -85,14 +86,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the summary figures as one JSON document on stdout")
 
 
-def _web_addr(text: str) -> str:
-    from hwctl.live import parse_addr
-
-    try:
-        parse_addr(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def _free_port() -> int:

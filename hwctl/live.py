@@ -17,6 +17,7 @@ the loop that runs them, so no locking).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ADDR = "127.0.0.1:8765"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def web_addr(text: str) -> str:
+    """argparse type of ``--web``: the address as given, checked by :func:`parse_addr`."""
+    try:
+        parse_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_addr(text: str) -> tuple[str, int]:

@@ -97,6 +97,7 @@ import zmq.asyncio
 
 from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
+from hwctl.live import web_addr
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
@@ -1316,7 +1317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              what="--report-every"), default=2.0,
                         help="seconds between status lines on stderr (default 2)")
     parser.add_argument("--web", metavar="[HOST:]PORT", nargs="?", const="127.0.0.1:8765",
-                        default=None, type=_web_addr,
+                        default=None, type=web_addr,
                         help="serve a live view of this node (ESP state, requests, heralds, "
                              "latency, verified pairs, link health) at http://HOST:PORT/; "
                              "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
@@ -1394,14 +1395,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _web_addr(text: str) -> str:
-    from hwctl.live import parse_addr
-
-    try:
-        parse_addr(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 async def _start_web(node: NodeService, addr: str):
