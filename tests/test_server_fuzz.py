@@ -19,10 +19,24 @@ from hwctl.transport.zmqwire import CONTROL, PING, STATUS
 from hwctl.wire import Reg, RegRead, RegWrite, Schedule, Time, encode
 from sim.twin import TwinConfig, TwinModel
 from sim.twin.serve import PtyTwinServer, ZmqTwinServer
-from tests.fuzzhelp import mutate
 
 GOOD = [encode(m, s) for s, m in enumerate(
     (RegRead(int(Reg.ID)), Time(), RegWrite(int(Reg.SCRATCH), 3), Schedule(1000, 5, 50, 2)))]
+
+
+def _mutate(rng: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(4)
+        if op == 0 and b:
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            b.insert(rng.randrange(len(b) + 1), rng.randrange(256))
+        elif op == 2 and b:
+            del b[rng.randrange(len(b))]
+        else:
+            b += rng.randbytes(rng.randrange(16))
+    return bytes(b)
 
 
 def _message(rng: random.Random) -> list[bytes]:
@@ -30,7 +44,7 @@ def _message(rng: random.Random) -> list[bytes]:
     if k < 0.3:
         return [rng.randbytes(rng.randrange(200))]
     if k < 0.7:
-        return [mutate(rng, rng.choice(GOOD))]
+        return [_mutate(rng, rng.choice(GOOD))]
     if k < 0.8:
         return [rng.choice(GOOD)]
     if k < 0.85:
