@@ -1,10 +1,11 @@
 // GENERATED from hwctl/wire/spec.toml by hwctl.wire.gen. Do not edit.
 `ifndef HWCTL_WIRE_SPEC_VH
 `define HWCTL_WIRE_SPEC_VH
-`define HW_WIRE_VERSION 16'd3
+`define HW_WIRE_VERSION 16'd4
 `define HW_DEVICE_ID 32'h48574354
 `define HW_STATION_ID 32'h48575354
 `define HW_MAX_PAYLOAD 32
+`define HW_MAX_EVENT_PAYLOAD 67
 `define HW_HEADER_MARKER 8'h7E
 `define HW_HEADER_BIT_CYCLES 16
 `define HW_HERALD_MARKER 8'hA5
@@ -28,6 +29,10 @@
 `define HW_LEN_SCHEDULE_PAIRS 18
 `define HW_OP_TIME_SET 8'h09
 `define HW_LEN_TIME_SET 9
+`define HW_OP_PIN_MASK 8'h0A
+`define HW_LEN_PIN_MASK 32
+`define HW_OP_UNPIN_MASK 8'h0B
+`define HW_LEN_UNPIN_MASK 32
 `define HW_OP_ACK 8'h80
 `define HW_LEN_ACK 1
 `define HW_OP_NAK 8'h81
@@ -48,6 +53,8 @@
 `define HW_LEN_ERROR 5
 `define HW_OP_PAIR 8'hA5
 `define HW_LEN_PAIR 15
+`define HW_OP_HDR_BLOCK 8'hA6
+`define HW_LEN_HDR_BLOCK 67
 // error codes
 `define HW_ERR_CRC 8'd1
 `define HW_ERR_FRAMING 8'd2
@@ -92,10 +99,15 @@
 `define HW_REG_CNT_DARK 8'h1B
 `define HW_REG_CNT_MARKS 8'h1C
 `define HW_REG_CNT_HL_DROP 8'h1D
+`define HW_REG_N_SLOTS 8'h1E
+`define HW_REG_BLOCK_FLUSH 8'h1F
+`define HW_REG_CNT_BLOCKS 8'h20
+`define HW_REG_CNT_PINNED 8'h21
 // CONTROL / STATUS bits
 `define HW_CTRL_HERALD_EN 0
 `define HW_CTRL_HEADER_EN 1
 `define HW_CTRL_CLEAR_COUNTERS 2
+`define HW_CTRL_HDR_BLOCK 3
 `define HW_STAT_RUNNING 0
 `define HW_STAT_SCHED_FULL 1
 `define HW_STAT_EVT_PENDING 2

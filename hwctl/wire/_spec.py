@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
-WIRE_VERSION = 3
+WIRE_VERSION = 4
 DEVICE_ID = 0x48574354
 STATION_ID = 0x48575354
 CLOCK_HZ = 100000000
 UART_BAUD = 3000000
 MAX_PAYLOAD = 32
+MAX_EVENT_PAYLOAD = 67
 HEADER_MARKER = 0x7E
 HEADER_BIT_CYCLES = 16
 HERALD_MARKER = 0xA5
@@ -48,7 +49,7 @@ class Reg(IntEnum):
 
     ID = 0x00  # ro: device id, meta.device_id
     VERSION = 0x01  # ro: wire_version in bits 15:0
-    CONTROL = 0x02  # rw: bit0 HERALD_EN, bit1 HEADER_EN, bit2 CLEAR_COUNTERS (self-clearing)
+    CONTROL = 0x02  # rw: bit0 HERALD_EN, bit1 HEADER_EN, bit2 CLEAR_COUNTERS (self-clearing), bit3 HDR_BLOCK (block mode, v4)
     STATUS = 0x03  # ro: bit0 schedule running, bit1 schedule FIFO full, bit2 event FIFO not empty
     ERR_CRC = 0x04  # ro: frames dropped for CRC or framing errors
     ERR_LATE = 0x05  # ro: schedules refused as LATE
@@ -72,6 +73,10 @@ class Reg(IntEnum):
     CNT_DARK = 0x1B  # ro: station: clicks with no window open
     CNT_MARKS = 0x1C  # ro: station: attempt markers seen (both ends)
     CNT_HL_DROP = 0x1D  # ro: station: herald frames dropped for a full line queue
+    N_SLOTS = 0x1E  # ro: block mode: ring slots (>= 2048)
+    BLOCK_FLUSH = 0x1F  # rw: block mode: close an open HDR_BLOCK this many cycles after its first arrival (default 10000 = 100 us)
+    CNT_BLOCKS = 0x20  # ro: block mode: HDR_BLOCK events emitted
+    CNT_PINNED = 0x21  # ro: block mode: ring slots pinned now
 
 
 WRITABLE_REGS = frozenset({
@@ -80,6 +85,7 @@ WRITABLE_REGS = frozenset({
     Reg.HERALD_WAIT,
     Reg.ST_DELAY,
     Reg.ST_WINDOW,
+    Reg.BLOCK_FLUSH,
 })
 
 #: registers a node device answers (the others: NAK(BAD_REG))
@@ -104,6 +110,10 @@ NODE_REGS = frozenset({
     Reg.HERALD_WAIT,
     Reg.ERR_HERALD,
     Reg.CNT_PAIRS,
+    Reg.N_SLOTS,
+    Reg.BLOCK_FLUSH,
+    Reg.CNT_BLOCKS,
+    Reg.CNT_PINNED,
 })
 
 #: registers a station device answers (the others: NAK(BAD_REG))
@@ -131,6 +141,7 @@ class ControlBit(IntEnum):
     HERALD_EN = 0
     HEADER_EN = 1
     CLEAR_COUNTERS = 2
+    HDR_BLOCK = 3
 
 
 class StatusBit(IntEnum):
@@ -151,6 +162,8 @@ class Opcode(IntEnum):
     FREE_MASK = 0x07
     SCHEDULE_PAIRS = 0x08
     TIME_SET = 0x09
+    PIN_MASK = 0x0A
+    UNPIN_MASK = 0x0B
     ACK = 0x80
     NAK = 0x81
     REG_VALUE = 0x82
@@ -161,6 +174,7 @@ class Opcode(IntEnum):
     HEADER = 0xA3
     ERROR = 0xA4
     PAIR = 0xA5
+    HDR_BLOCK = 0xA6
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +312,46 @@ class TimeSet(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class PinMask(Message):
+    """PIN_MASK (command, opcode 0x0A): Block mode (docs/header-path.md section 3): pin ring slots base + i for every set bit i of mask (same packing as FREE_MASK), so the ring skips them instead of overwriting them (a verified pair the application still holds). Before applying, the device closes its open HDR_BLOCK, so that block is on the wire before this command's ACK. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS (then nothing changes). Pinning a pinned slot is a no-op."""
+
+    OPCODE: ClassVar[int] = 0x0A
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>H30s')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('base', 16), ('mask', 240))
+    base: int
+    mask: int
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(self.base, self.mask.to_bytes(30, 'big'))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> PinMask:
+        base, mask = cls.STRUCT.unpack(payload)
+        return cls(base, int.from_bytes(mask, 'big'))
+
+
+@dataclass(frozen=True, slots=True)
+class UnpinMask(Message):
+    """UNPIN_MASK (command, opcode 0x0B): Block mode: unpin ring slots (the ring may overwrite them again when it comes round). Closes the open HDR_BLOCK first, like PIN_MASK. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS. Unpinning an unpinned slot is a no-op."""
+
+    OPCODE: ClassVar[int] = 0x0B
+    KIND: ClassVar[str] = 'command'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>H30s')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('base', 16), ('mask', 240))
+    base: int
+    mask: int
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(self.base, self.mask.to_bytes(30, 'big'))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> UnpinMask:
+        base, mask = cls.STRUCT.unpack(payload)
+        return cls(base, int.from_bytes(mask, 'big'))
+
+
+@dataclass(frozen=True, slots=True)
 class Ack(Message):
     """ACK (response, opcode 0x80): Command accepted and executed."""
 
@@ -421,6 +475,32 @@ class Pair(Message):
     port: int
 
 
+@dataclass(frozen=True, slots=True)
+class HdrBlock(Message):
+    """HDR_BLOCK (event, opcode 0xA6): Block mode (CONTROL.HDR_BLOCK set; docs/header-path.md section 2): arrivals of the midpoint stream, compactly. blk = block counter (u16, +1 per block, wraps; a gap = lost blocks), seq0/ts0/slot0 = header seq, decode timestamp and ring slot of the block's first arrival, n = arrivals in the block (>= 1, the first included), used = entry bytes used (0..48), bad = malformed headers since the previous block (saturating), entries = 48 bytes, big-endian (entry 0 in the first byte), unused bytes 0. Entry byte e: g = e >> 3, ph = e & 7. g = 31: 31 pulses without arrival (ph = 0). g < 31: g pulses without arrival, then one arrival at seq = previous + g + 1 whose decode timestamp has ts & 7 == ph and whose slot is the next unpinned ring slot after the previous arrival's."""
+
+    OPCODE: ClassVar[int] = 0xA6
+    KIND: ClassVar[str] = 'event'
+    STRUCT: ClassVar[struct.Struct] = struct.Struct('>HIQHBBB48s')
+    FIELDS: ClassVar[tuple[tuple[str, int], ...]] = (('blk', 16), ('seq0', 32), ('ts0', 64), ('slot0', 16), ('n', 8), ('used', 8), ('bad', 8), ('entries', 384))
+    blk: int
+    seq0: int
+    ts0: int
+    slot0: int
+    n: int
+    used: int
+    bad: int
+    entries: int
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(self.blk, self.seq0, self.ts0, self.slot0, self.n, self.used, self.bad, self.entries.to_bytes(48, 'big'))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> HdrBlock:
+        blk, seq0, ts0, slot0, n, used, bad, entries = cls.STRUCT.unpack(payload)
+        return cls(blk, seq0, ts0, slot0, n, used, bad, int.from_bytes(entries, 'big'))
+
+
 MESSAGES: dict[int, type[Message]] = {
     RegRead.OPCODE: RegRead,
     RegWrite.OPCODE: RegWrite,
@@ -431,6 +511,8 @@ MESSAGES: dict[int, type[Message]] = {
     FreeMask.OPCODE: FreeMask,
     SchedulePairs.OPCODE: SchedulePairs,
     TimeSet.OPCODE: TimeSet,
+    PinMask.OPCODE: PinMask,
+    UnpinMask.OPCODE: UnpinMask,
     Ack.OPCODE: Ack,
     Nak.OPCODE: Nak,
     RegValue.OPCODE: RegValue,
@@ -441,4 +523,5 @@ MESSAGES: dict[int, type[Message]] = {
     Header.OPCODE: Header,
     Error.OPCODE: Error,
     Pair.OPCODE: Pair,
+    HdrBlock.OPCODE: HdrBlock,
 }
