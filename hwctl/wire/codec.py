@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwctl.wire._spec import MAX_PAYLOAD, MESSAGES, ErrorCode, FreeMask, Message
+from hwctl.wire._spec import MAX_EVENT_PAYLOAD, MAX_PAYLOAD, MESSAGES, ErrorCode, FreeMask, Message
 
-#: Largest decoded frame: seq + opcode + payload + crc.
-MAX_FRAME = 2 + MAX_PAYLOAD + 2
+#: Largest decoded frame: seq + opcode + payload (commands or events, whichever is longer) + crc.
+MAX_FRAME = 2 + max(MAX_PAYLOAD, MAX_EVENT_PAYLOAD) + 2
 
 
 def crc16(data: bytes) -> int:
