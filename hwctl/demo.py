@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
     parser.add_argument("--json", action="store_true",
                         help="print the summary figures as one JSON document on stdout")
+    parser.add_argument("--record", metavar="DIR", default=None,
+                        help="record each node's session to DIR/NAME.rec for `hwctl replay` "
+                             "(docs/twin.md, \"Record and replay\")")
 
 
 
@@ -214,6 +217,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     server = LabServer(lab, pty=args.transport == "pty").start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
     nodes: list[NodeService] = []
+    recorders = []
     try:
         for i, n in enumerate(names):
             cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
@@ -221,10 +225,20 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             node = NodeService(cfg, rid_base=(i + 1) * 1_000_000)
             if n in opened:
                 node.bench, node.bench_snapshot = opened.pop(n)
+            rec = None
+            if getattr(args, "record", None):
+                from hwctl.record import Recorder
+
+                rec = Recorder(Path(args.record) / f"{n}.rec", node)
+                recorders.append(rec)
             if args.transport == "inproc":
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
-                await node.start(backend)
+                await node.start(rec.tap_backend(backend) if rec else backend)
+                if rec:
+                    rec.tap_sockets()
+            elif rec:
+                await rec.start()
             else:
                 await node.start()
             nodes.append(node)
@@ -287,6 +301,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        for rec in recorders:  # the end record: each node's final counters
+            rec.close()
         if server.error is not None:
             raise server.error
         with server.lock:
@@ -318,6 +334,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}
     finally:
+        for rec in recorders:
+            rec.abandon()  # (no-op when closed above)
         for nd in nodes:
             await nd.close()
         for b, _ in opened.values():  # benches no node service adopted
