@@ -495,11 +495,13 @@ class _Replayer:
 
     # -- the gate (hook of _Stepped)
     def step(self, thrown: bool) -> bool:
-        if not self.active:
-            return True
         key = self.key()
         if key == "main":
             return True
+        if not self.active:
+            # the replay is over: no step the recording does not have runs (a task woken at the
+            # very end would change the results); only the cancellations that stop the node
+            return thrown
         e = self.at()
         if e is not None and e.get("s") == key:
             # a step the recording began by throwing into the task is either a timed wait that
@@ -754,7 +756,7 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
             start.result()
     finally:
         consumed = rp.cursor
-        rp.active = False  # what is left runs ungated, to its cancellation
+        rp.active = False  # from here on only the node's stop runs (see _Replayer.step)
         node.stop()
         if run is not None:
             try:
@@ -793,8 +795,19 @@ def summary(res: ReplayResult) -> dict:
     }
     if res.recording.end is not None:
         want = {k: v for k, v in res.recording.end.items() if k != "link"}
-        d["same_counters_as_recorded"] = want == json.loads(json.dumps(d["counters"]))
+        diff = _diff(want, json.loads(json.dumps(d["counters"])))
+        d["same_counters_as_recorded"] = not diff
+        if diff:
+            d["counter_differences"] = diff
     return d
+
+
+def _diff(want: Any, got: Any, path: str = "") -> list[str]:
+    """Where two JSON documents differ: ``key.sub: recorded X, replayed Y`` lines."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [x for k in sorted(set(want) | set(got), key=str)
+                for x in _diff(want.get(k), got.get(k), f"{path}.{k}" if path else str(k))]
+    return [] if want == got else [f"{path}: recorded {want!r}, replayed {got!r}"]
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -848,6 +861,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hwctl replay: {d['diverged']}", file=sys.stderr)
         return 1
     if d.get("same_counters_as_recorded") is False:
-        print("hwctl replay: the replayed counters differ from the recorded ones", file=sys.stderr)
+        print("hwctl replay: the replayed counters differ from the recorded ones: "
+              + "; ".join(d["counter_differences"]), file=sys.stderr)
         return 1
     return 0

@@ -45,7 +45,8 @@ def test_replay_reproduces_the_recorded_results_exactly(recorded, capsys) -> Non
         rc = main(["replay", str(recorded / "rec" / f"{n}.rec"), "--out", str(out), "--json"])
         assert rc == 0, capsys.readouterr().err
         d = json.loads(capsys.readouterr().out)
-        assert d["diverged"] is None and d["complete"] and d["consumed"] == d["entries"]
+        assert d["diverged"] is None and d["complete"] and d["consumed"] == d["entries"], \
+            {k: d[k] for k in ("diverged", "truncated", "consumed", "entries")}
         assert d["sends_checked"] > 0 and d["commands_checked"] > 0
         # the same requests (every column: times, attempts, heralds) and verified pairs as the run
         want = _rows(demo / "requests.parquet", initiator=n)
