@@ -440,12 +440,17 @@ class PeerLiveness:
         if release is not None:
             node._apply(release(node.core, peer, node.now()))
 
+    def beat(self) -> None:
+        """One heartbeat to every peer (also sent at start, before any ESP message: a peer that
+        knew an earlier life of this node releases what it held with it first)."""
+        payload = json.dumps({"inc": self.incarnation}).encode()
+        for p in self.node.cfg.peers:
+            self.node._send(p.name, K_HB, payload)
+
     async def run(self) -> None:
         node = self.node
         while True:
-            payload = json.dumps({"inc": self.incarnation}).encode()
-            for p in node.cfg.peers:
-                node._send(p.name, K_HB, payload)
+            self.beat()
             now = node.now()
             for name, t in self.last.items():
                 if self.alive[name] and now - t > PEER_DEAD_S:
