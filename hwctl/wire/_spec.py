@@ -77,6 +77,7 @@ class Reg(IntEnum):
     BLOCK_FLUSH = 0x1F  # rw: block mode: close an open HDR_BLOCK this many cycles after its first arrival (32 bits; default 100000 = 1 ms)
     CNT_BLOCKS = 0x20  # ro: block mode: HDR_BLOCK events emitted
     CNT_PINNED = 0x21  # ro: block mode: ring slots pinned now
+    TEST = 0x22  # rw: test-pattern generators on the inputs (bring-up with nothing attached; docs/physical-layer.md section 6): bits in [test_bits], reset 0
 
 
 WRITABLE_REGS = frozenset({
@@ -86,6 +87,7 @@ WRITABLE_REGS = frozenset({
     Reg.ST_DELAY,
     Reg.ST_WINDOW,
     Reg.BLOCK_FLUSH,
+    Reg.TEST,
 })
 
 #: registers a node device answers (the others: NAK(BAD_REG))
@@ -114,6 +116,7 @@ NODE_REGS = frozenset({
     Reg.BLOCK_FLUSH,
     Reg.CNT_BLOCKS,
     Reg.CNT_PINNED,
+    Reg.TEST,
 })
 
 #: registers a station device answers (the others: NAK(BAD_REG))
@@ -142,6 +145,17 @@ class ControlBit(IntEnum):
     HEADER_EN = 1
     CLEAR_COUNTERS = 2
     HDR_BLOCK = 3
+
+
+class TestBit(IntEnum):
+
+    DET_GEN = 0
+    DET_SEL = 1
+    HL_GEN = 2
+    HDR_GEN = 3
+    HDR_BAD = 4
+    N_LSB = 8
+    GAP_LSB = 16
 
 
 class StatusBit(IntEnum):
