@@ -68,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="midpoint source pairs/s per verification pair (default 250; 0 = no "
                              "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
     parser.add_argument("--lead", type=argtypes.real(0.0, 1.0, lo_open=True, what="--lead"),
-                        default=0.002, help="t_start = t_min + LEAD s: covers the remote's ESP "
-                        "ACK and the host -> device command (default 0.002)")
+                        default=0.0005, help="least margin (s) between now and the attempt-grid "
+                        "point an end joins; above it the margin follows the measured command "
+                        "round trips (hwctl.pljoin; default 0.0005)")
     parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     parser.add_argument("--bench", default=None, metavar="FILE",
                         help="bench template of every node (node n: {n} in its resource strings, "
@@ -181,6 +182,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl.transport import Backend, LabLink
     from hwctl.wire import CLOCK_HZ
     from sim.twin.lab import Lab, LabServer
+    from sim.twin.labproc import LabProcess
     from sim.twin.station import StationModel
 
     names = sorted(g.nodes)
@@ -211,7 +213,10 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     twin_cfgs = {n: asdict(lab.nodes[n].cfg) for n in names}
     lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
                                                     for (u, v), st in lab.stations.items()}}
-    server = LabServer(lab, pty=args.transport == "pty").start()
+    # pty: the lab in its own process (as separately started `hwctl twin --lab` would be), so its
+    # devices answer without waiting for the node services' interpreter lock (sim.twin.labproc)
+    server: LabServer | LabProcess = (LabProcess(lab) if args.transport == "pty"
+                                      else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
     nodes: list[NodeService] = []
     try:
@@ -221,7 +226,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             node = NodeService(cfg, rid_base=(i + 1) * 1_000_000)
             if n in opened:
                 node.bench, node.bench_snapshot = opened.pop(n)
-            if args.transport == "inproc":
+            if isinstance(server, LabServer):  # --transport inproc
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
                 await node.start(backend)
@@ -287,11 +292,15 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        if isinstance(server, LabProcess):
+            server.stop()  # the final counters, and the child's error if it had one
+            lab_meta["station_counters"] = server.station_counters()
+        else:
+            with server.lock:
+                lab_meta["station_counters"] = {f"{u}-{v}": {r.name: st.reg(r) for r in st.regs}
+                                                for (u, v), st in lab.stations.items()}
         if server.error is not None:
             raise server.error
-        with server.lock:
-            lab_meta["station_counters"] = {
-                f"{u}-{v}": {r.name: st.reg(r) for r in st.regs} for (u, v), st in lab.stations.items()}
         rows = [row for nd in nodes for row in nd.result_rows()]
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {
