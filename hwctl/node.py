@@ -502,6 +502,10 @@ class NodeService:
 
             self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
+        if self.backend.device_kind == "station":
+            await self.backend.close()
+            raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "
+                            "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
         keys = allow = None
