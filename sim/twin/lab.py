@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import math
 import os
 import select
 import threading
@@ -398,7 +399,8 @@ class _ZmqDevices:
         if self._wake_fd != wake_fd:
             self._poller.register(wake_fd, zmq.POLLIN)
             self._wake_fd = wake_fd
-        ready = dict(self._poller.poll(int(timeout * 1000)))
+        # (ZeroMQ polls in whole ms: round up, a deadline is met at most 1 ms late, no spinning)
+        ready = dict(self._poller.poll(math.ceil(timeout * 1000)))
         now = _time.monotonic()
         for n, sock in self.socks.items():
             if sock not in ready:
