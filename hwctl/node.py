@@ -101,6 +101,7 @@ import zmq.asyncio
 
 from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
+from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
@@ -121,12 +122,14 @@ from hwctl.protocols.verification import (
 from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
+from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
     CLOCK_HZ,
     Done,
     DoneReason,
     Error,
     ErrorCode,
+    HdrBlock,
     Header,
     Late,
     Pair,
@@ -178,6 +181,12 @@ class VerifyConfig:
     skew_s: float = 0.0
     report_interval_s: float = 1e-3
     window_bits: int = 20
+    #: block mode (wire v4, docs/header-path.md): HDR_BLOCK events, slot ring (hwctl.hdrpath)
+    header_blocks: bool = False
+    #: block mode: the application holds verified pairs this long (pinned), 0 = consumed at once
+    hold_s: float = 0.0
+    #: block mode: the source's pulse rate (first estimate of its period; refined from blocks)
+    source_hz: float = 1.3e6
 
     def memory_model(self) -> _memory.Memory:
         for m in _memory.TABLE_I:
@@ -191,7 +200,7 @@ class VerifyConfig:
         return VerificationConfig.from_memory(
             self.memory_model(), self.f_th, clock_hz=clock_hz, skew_s=self.skew_s,
             report_interval_ticks=max(1, round(self.report_interval_s * clock_hz)),
-            window_bits=self.window_bits)
+            window_bits=self.window_bits, consume_on_verify=self.hold_s == 0)
 
 
 @dataclass
@@ -235,7 +244,12 @@ class NodeConfig:
                     partner=str(vf["partner"]), memory=str(vf.get("memory", "nv")),
                     f_th=float(vf.get("f_th", _memory.F_QKD)), skew_s=float(vf.get("skew_s", 0.0)),
                     report_interval_s=float(vf.get("report_interval_s", 1e-3)),
-                    window_bits=int(vf.get("window_bits", 20)))
+                    window_bits=int(vf.get("window_bits", 20)),
+                    header_blocks=bool(vf.get("header_blocks", False)),
+                    hold_s=float(vf.get("hold_s", 0.0)),
+                    source_hz=float(vf.get("source_hz", 1.3e6)))
+                if vcfg.hold_s and not vcfg.header_blocks:
+                    raise ValueError("[verification] hold_s needs header_blocks = true")
             cfg = cls(
                 name=str(d["name"]), listen=str(d["listen"]), backend=str(d["backend"]), peers=peers,
                 duration=None if d.get("duration") is None else float(d["duration"]),
@@ -485,6 +499,7 @@ class NodeService:
         self._free_busy = 0  # slots in the FREE_MASK commands on their way
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
+        self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
@@ -520,6 +535,9 @@ class NodeService:
                             "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
+        v = self.cfg.verification
+        if v is not None and v.header_blocks:
+            self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
         await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
@@ -590,6 +608,8 @@ class NodeService:
                  self.liveness.run()]
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
+        if self.hdrpath is not None:
+            coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
         tasks = [asyncio.create_task(c) for c in coros]
         if self.cfg.workload:
             tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
@@ -892,6 +912,8 @@ class NodeService:
             if t is SendToPartner:
                 assert self.partner is not None
                 self._send(self.partner, K_VRF, act.data)
+            elif t is FreeSlots and self.hdrpath is not None:
+                self.hdrpath.release(act.slots)  # ring slots expire; only our pins are undone
             elif t is FreeSlots:
                 bad = self._slots.release(act.slots)
                 self._free_wake.set()
@@ -900,6 +922,8 @@ class NodeService:
                     log.error("%s: verification core freed %d slot(s) not held", self.cfg.name, bad)
             elif t is PairsVerified:
                 self._pairs.append(act)
+                if self.hdrpath is not None and self.hdrpath.hold_s:
+                    self.hdrpath.hold(act.slots, act.seqs, self.now())
             elif t is HeaderRejected:
                 log.warning("%s: HEADER seq %d rejected (duplicate or backwards)", self.cfg.name, act.seq)
             elif t in (PairsDiscarded, PairsRevoked):
@@ -920,6 +944,29 @@ class NodeService:
         if self.vcore is not None:
             self.vcore.handle_headers(b.seq, b.ts, b.slot)
             self._vwake.set()
+
+    def _on_block_event(self, ev: HdrBlock | OrderedResponse) -> None:
+        """Block mode: HDR_BLOCKs are decoded in batches (when the event queue runs dry or a batch
+        is full), pin responses at their place in the stream (hwctl.hdrpath)."""
+        hp = self.hdrpath
+        if hp is None:
+            self.counters.device_errors += 1  # block events without block mode: count, ignore
+            return
+        if type(ev) is OrderedResponse:
+            hp.on_ordered(ev)
+        else:
+            hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS or (hp.pending() and not self.backend.pending_events()):
+            self.counters.headers += hp.flush()
+            self._max_ts = max(self._max_ts, hp.max_ts)
+            if self.vcore is not None:
+                self._vrf_apply()
+
+    def _take(self, seqs: np.ndarray) -> None:
+        """The application takes held verified pairs (block mode, ``hold_s``)."""
+        if self.vcore is not None:
+            self.vcore.release(seqs.tolist())
+            self._vrf_apply()
 
     def _hold(self, slots: np.ndarray, seq0: int) -> None:
         self.counters.headers += int(slots.size)
@@ -1010,7 +1057,7 @@ class NodeService:
             "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
             "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
             "slot_conflicts": c.slot_conflicts,
-        }
+        } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
     def pair_rows(self) -> list[dict]:
         """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
@@ -1030,7 +1077,9 @@ class NodeService:
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
-            if type(ev) is HeaderBlock:
+            if type(ev) is HdrBlock or type(ev) is OrderedResponse:
+                self._on_block_event(ev)
+            elif type(ev) is HeaderBlock:
                 self._on_headers(ev)
             elif isinstance(ev, Header):
                 self._on_header(ev)
