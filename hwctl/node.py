@@ -95,13 +95,14 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from hwctl import argtypes, timebase
+from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.live import web_addr
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
-from hwctl.protocols.esp import EspMessage, EspNode, MsgType
+from hwctl.protocols.esp import EspMessage, MsgType
+from hwctl.protocols.reliable import RobustConfig
 from hwctl.protocols.verification import (
     FreeSlots,
     HeaderRejected,
@@ -217,6 +218,7 @@ class NodeConfig:
     key: str | None = None
     allow: dict[str, str] | str | None = None
     bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
+    robust: RobustConfig | None = None  # [robust]: ESP robust mode (hwctl.noderobust), off by default
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -250,6 +252,7 @@ class NodeConfig:
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),
+                robust=noderobust.from_table(d.get("robust")),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -413,6 +416,14 @@ async def _wait_event(ev: asyncio.Event, delay: float) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PlAbort:
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+
+    rid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlMsg:
     """A ``pl`` message from a peer, queued with the device events of the running generation."""
 
@@ -432,7 +443,11 @@ class NodeService:
         if rid_base is None:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
-        self.core = EspNode(cfg.name, delays)
+        self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.noderobust
+        self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
+                                            finished=self._request_ended)
+        self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -565,6 +580,7 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
+        self._apply(self.robust.hello(self.now()))  # robust mode: announce this incarnation
         coros = [self._rx_loop(), self._timer_loop(), self._pl_loop(), self._event_pump(),
                  self._free_loop()]
         if self.vcore is not None:
@@ -661,10 +677,24 @@ class NodeService:
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
                 self._row_ready(rec.rid, completed=True)
-                ev = self._finished.get(rec.rid)
-                if ev is not None:
-                    ev.set()
+                self._request_ended(rec.rid)
+            else:  # robust mode: Expired, AbortAttempts; RemoteError in either mode
+                self.robust.handle(act)
         self._timer_wake.set()
+
+    def _request_ended(self, rid: int) -> None:
+        """A request of ours completed or expired: the workload may go on."""
+        ev = self._finished.get(rid)
+        if ev is not None:
+            ev.set()
+
+    def _pl_abort(self, rid: int, reason: str) -> None:
+        """Robust mode: the core released the Lock of ``rid`` (lease, peer restarted): stop its
+        generation (or skip it when it has not started)."""
+        if self._pl_rid == rid:
+            self._events.put_nowait(PlAbort(rid, reason))
+        else:
+            self._pl_cancelled.add(rid)
 
     def _send(self, peer: str, kind: bytes, payload: bytes) -> None:
         sock = self._out.get(peer)
@@ -736,11 +766,14 @@ class NodeService:
             if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
                                       and {r.initiator, r.remote} == {src, self.cfg.name}):
                 return "esp_bad_request"
+            if self.robust.mode_mismatch(msg):
+                return "esp_mode_mismatch"  # a peer with the other [robust] setting
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core
                 return "esp_protocol_violation"
             self._apply(acts)
+            self.robust.after_receive()
         elif kind == K_PL:
             try:
                 d = json.loads(payload)
@@ -1010,6 +1043,9 @@ class NodeService:
     async def _pl_loop(self) -> None:
         while True:
             req, peer, t_min = await self._pl_queue.get()
+            if req.rid in self._pl_cancelled:
+                self._pl_cancelled.discard(req.rid)
+                continue
             self._pl_rid = req.rid
             for d in self._pl_early.pop(req.rid, []):
                 self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
@@ -1090,7 +1126,11 @@ class NodeService:
 
         while True:
             ev = await self._events.get()
-            if isinstance(ev, PlMsg):
+            if isinstance(ev, PlAbort):
+                if ev.rid == req.rid:  # robust mode: the core released the Lock
+                    await b.abort()
+                    return
+            elif isinstance(ev, PlMsg):
                 d = ev.d
                 if ev.src != peer:  # a third node meddling with this request
                     self._drop("pl_not_from_partner")
