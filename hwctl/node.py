@@ -113,6 +113,7 @@ from hwctl.protocols.verification import (
     VerificationConfig,
     VerificationCore,
 )
+from hwctl.recovery import K_HB, DeviceSupervisor, GenerationFailed, PeerLiveness, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.wire import (
@@ -465,6 +466,11 @@ class NodeService:
         self._pl_rid: int | None = None  # request running at the physical layer here
         self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
         self._pl_done: deque[int] = deque(maxlen=1024)  # requests finished here
+        #: rid -> t_min of the last generation started here (pl messages carry it as "tm": a
+        #: generation ended by a fault and run again never takes the old one's messages)
+        self._pl_tm: dict[int, float] = {}
+        self._pl_tmin: float | None = None  # t_min of the running generation
+        self._pl_peer: str | None = None  # its peer
         self._peer_names = {p.name for p in cfg.peers}
         self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
         self._last_drop_log = -1e9
@@ -494,6 +500,11 @@ class NodeService:
         self._free_busy = 0  # slots in the FREE_MASK commands on their way
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
+        #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
+        self.recovery = DeviceSupervisor(self)
+        self.liveness = PeerLiveness(self)
+        if self.robust.enabled:  # one life number for the heartbeats and the robust ESP core
+            self.liveness.incarnation = self.robust.incarnation
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -520,6 +531,7 @@ class NodeService:
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
+        await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
             from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
@@ -581,8 +593,10 @@ class NodeService:
         if self.backend is None:
             await self.start()
         self._apply(self.robust.hello(self.now()))  # robust mode: announce this incarnation
-        coros = [self._rx_loop(), self._timer_loop(), self._pl_loop(), self._event_pump(),
-                 self._free_loop()]
+        sup = self.recovery  # the device-facing loops survive a device restart
+        coros = [self._rx_loop(), self._timer_loop(), sup.supervise(self._pl_loop),
+                 sup.supervise(self._event_pump), sup.supervise(self._free_loop), sup.watchdog(),
+                 self.liveness.run()]
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
         tasks = [asyncio.create_task(c) for c in coros]
@@ -708,6 +722,8 @@ class NodeService:
         self.counters.msgs_out += 1
 
     def _send_pl(self, peer: str, **d: object) -> None:
+        if d.get("rid") == self._pl_rid and self._pl_tmin is not None:
+            d["tm"] = self._pl_tmin  # names the generation (see _pl_tm)
         self._send(peer, K_PL, json.dumps(d).encode())
 
     async def _rx_loop(self) -> None:
@@ -749,7 +765,10 @@ class NodeService:
             return "unknown_peer"
         if not self._rate_ok(src):
             return "rate_limited"
+        self.liveness.heard(src)
         kind, payload = frames[1].bytes, frames[2].bytes
+        if kind == K_HB:
+            return self.liveness.heartbeat(src, payload)
         if kind == K_ESP:
             try:
                 msg = EspMessage.from_bytes(payload)
@@ -782,17 +801,20 @@ class NodeService:
             cause = self._check_pl(d)
             if cause:
                 return cause
-            rid = d["rid"]
+            rid, tm = d["rid"], d.get("tm")
+            last = self._pl_tm.get(rid)
             if "pairs" in d:
                 if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
                     return "pl_pairs_table_full"
                 self._check_pairs(rid, theirs=d["pairs"])
                 if d.get("need") is not None:
                     self._note_need(src, float(d["need"]))
-            elif rid == self._pl_rid:
+            elif rid == self._pl_rid and (tm is None or tm == last):
+                if "failed" in d and src == self._pl_peer:
+                    peer_failed(self, rid, tm)  # now: a new SYN for rid may follow
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
-            elif rid in self._pl_done:
-                self.counters.stale_msgs += 1
+            elif last is not None and (tm is None or tm <= last):
+                self.counters.stale_msgs += 1  # a generation that ended here
             else:  # before our StartAttempts for it
                 early = self._pl_early.get(rid)
                 if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:
@@ -837,7 +859,11 @@ class NodeService:
         rid = d.get("rid")
         if type(rid) is not int or not 0 <= rid < 2**63:
             return "pl_bad_rid"
-        keys = set(d) - {"rid"}
+        tm = d.get("tm", 0.0)
+        if "tm" in d and (type(tm) not in (int, float) or not math.isfinite(tm)
+                          or abs(tm - self.now()) > MAX_CLOCK_GAP_S):
+            return "pl_bad_tm"
+        keys = set(d) - {"rid", "tm"}
         if keys in ({"pairs"}, {"pairs", "need"}):
             need = d.get("need")
             if need is not None and (type(need) not in (int, float) or not 0 <= need <= 3600):
@@ -847,6 +873,9 @@ class NodeService:
                     isinstance(x, list) and len(x) == 3
                     and all(type(v) is int and 0 <= v < 2**64 for v in x) for x in p):
                 return "pl_bad_pairs"
+        elif keys == {"failed"}:  # the sender's end of the generation failed (hwctl.recovery)
+            if not isinstance(d["failed"], str) or len(d["failed"]) > 200:
+                return "pl_bad_failed"
         elif keys == {"late"}:
             if type(d["late"]) is not int or not 0 <= d["late"] <= 10**6:
                 return "pl_bad_round"
@@ -1046,14 +1075,26 @@ class NodeService:
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
                 continue
-            self._pl_rid = req.rid
+            self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
+            self._pl_tm[req.rid] = t_min
+            if len(self._pl_tm) > 4096:
+                del self._pl_tm[next(iter(self._pl_tm))]  # bounded: the oldest request goes
+            later = []
             for d in self._pl_early.pop(req.rid, []):
-                self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
+                tm = d.get("tm")
+                if tm is None or tm == t_min:
+                    self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
+                elif tm > t_min:
+                    later.append(d)  # for a later generation of this request
+                else:
+                    self.counters.stale_msgs += 1
+            if later:
+                self._pl_early[req.rid] = later
             self.counters.generations += 1
             try:
-                await self._generate(req, peer, t_min)
+                await self.recovery.generate(req, peer, t_min)
             finally:
-                self._pl_rid = None
+                self._pl_rid = self._pl_tmin = None
                 self._pl_done.append(req.rid)
 
     def _remote_done(self, peer: str) -> asyncio.Queue[int]:
@@ -1126,10 +1167,12 @@ class NodeService:
 
         while True:
             ev = await self._events.get()
+            if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
+                continue
             if isinstance(ev, PlAbort):
-                if ev.rid == req.rid:  # robust mode: the core released the Lock
+                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
                     await b.abort()
-                    return
+                    raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
             elif isinstance(ev, PlMsg):
                 d = ev.d
                 if ev.src != peer:  # a third node meddling with this request
@@ -1149,6 +1192,7 @@ class NodeService:
                 if tc is not None and ev.ts >= tc:
                     pairs.append((ev.ts, ev.attempt, ev.bell))
                     c.heralds += 1
+                    self.recovery.note_pairs(len(pairs))
                 else:
                     c.stale_msgs += 1
             elif isinstance(ev, Late):
@@ -1252,6 +1296,8 @@ class NodeService:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
         d["clock_sync"] = self.clock_sync
+        d["recovery"] = self.recovery.snapshot()
+        d["peers"] = self.liveness.snapshot()
         if self.backend is not None:
             d["link"] = self.backend.health()
         v = self.verification_summary()
