@@ -99,7 +99,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from hwctl import argtypes, timebase
+from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
@@ -108,7 +108,8 @@ from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
 from hwctl.pljoin import JoinPlanner
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
-from hwctl.protocols.esp import EspMessage, EspNode, MsgType
+from hwctl.protocols.esp import EspMessage, MsgType
+from hwctl.protocols.reliable import RobustConfig
 from hwctl.protocols.verification import (
     FreeSlots,
     HeaderRejected,
@@ -119,7 +120,7 @@ from hwctl.protocols.verification import (
     VerificationConfig,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
+from hwctl.recovery import K_HB, DeviceSupervisor, GenerationFailed, PeerLiveness, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.transport.backend import OrderedResponse
@@ -225,6 +226,7 @@ class NodeConfig:
     key: str | None = None
     allow: dict[str, str] | str | None = None
     bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
+    robust: RobustConfig | None = None  # [robust]: ESP robust mode (hwctl.noderobust), off by default
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -263,6 +265,7 @@ class NodeConfig:
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),
+                robust=noderobust.from_table(d.get("robust")),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -427,6 +430,14 @@ async def _wait_event(ev: asyncio.Event, delay: float) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PlAbort:
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+
+    rid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlMsg:
     """A ``pl`` message from a peer, queued with the device events of the running generation."""
 
@@ -446,7 +457,11 @@ class NodeService:
         if rid_base is None:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
-        self.core = EspNode(cfg.name, delays)
+        self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.noderobust
+        self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
+                                            finished=self._request_ended)
+        self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -505,6 +520,8 @@ class NodeService:
         self.liveness = PeerLiveness(self)
         #: the request journal (hwctl.journal), set by ``hwctl node --out``
         self.journal: RequestJournal | None = None
+        if self.robust.enabled:  # one life number for the heartbeats and the robust ESP core
+            self.liveness.incarnation = self.robust.incarnation
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -600,7 +617,8 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
-        if self.journal is not None:
+        self._apply(self.robust.hello(self.now()))  # robust mode: announce this incarnation
+        if self.journal is not None:  # after HELLO, so peers have released the earlier life
             resume(self, self.journal)  # an earlier life's open requests (hwctl.journal)
         sup = self.recovery  # the device-facing loops survive a device restart
         coros = [self._rx_loop(), self._timer_loop(), sup.supervise(self._pl_loop),
@@ -708,10 +726,24 @@ class NodeService:
                 if self.journal is not None:
                     self.journal.completed(rec.rid, act.t_finish)
                 self._row_ready(rec.rid, completed=True)
-                ev = self._finished.get(rec.rid)
-                if ev is not None:
-                    ev.set()
+                self._request_ended(rec.rid)
+            else:  # robust mode: Expired, AbortAttempts; RemoteError in either mode
+                self.robust.handle(act)
         self._timer_wake.set()
+
+    def _request_ended(self, rid: int) -> None:
+        """A request of ours completed or expired: the workload may go on."""
+        ev = self._finished.get(rid)
+        if ev is not None:
+            ev.set()
+
+    def _pl_abort(self, rid: int, reason: str) -> None:
+        """Robust mode: the core released the Lock of ``rid`` (lease, peer restarted): stop its
+        generation (or skip it when it has not started)."""
+        if self._pl_rid == rid:
+            self._events.put_nowait(PlAbort(rid, reason))
+        else:
+            self._pl_cancelled.add(rid)
 
     def _send(self, peer: str, kind: bytes, payload: bytes) -> None:
         sock = self._out.get(peer)
@@ -788,11 +820,14 @@ class NodeService:
             if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
                                       and {r.initiator, r.remote} == {src, self.cfg.name}):
                 return "esp_bad_request"
+            if self.robust.mode_mismatch(msg):
+                return "esp_mode_mismatch"  # a peer with the other [robust] setting
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core
                 return "esp_protocol_violation"
             self._apply(acts)
+            self.robust.after_receive()
         elif kind == K_PL:
             try:
                 d = json.loads(payload)
@@ -1101,6 +1136,9 @@ class NodeService:
     async def _pl_loop(self) -> None:
         while True:
             req, peer, t_min = await self._pl_queue.get()
+            if req.rid in self._pl_cancelled:
+                self._pl_cancelled.discard(req.rid)
+                continue
             self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
             self._pl_tm[req.rid] = t_min
             if len(self._pl_tm) > 4096:
@@ -1208,7 +1246,11 @@ class NodeService:
             ev = await self._events.get()
             if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
                 continue
-            if isinstance(ev, PlMsg):
+            if isinstance(ev, PlAbort):
+                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
+                    await b.abort()
+                    raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
+            elif isinstance(ev, PlMsg):
                 d = ev.d
                 if ev.src != peer:  # a third node meddling with this request
                     self._drop("pl_not_from_partner")
