@@ -40,6 +40,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,42 @@ def _rebuild_err(d: dict) -> BaseException:
     return cls(d["msg"])
 
 
+def _initial_state(node: NodeService) -> dict:
+    """What the node holds before the recorder is attached: the peer-liveness incarnation
+    (random) and first "last heard" times (hwctl.recovery.PeerLiveness), the robust mode's
+    incarnation, and the request journal as it was (hwctl.journal: an earlier life's requests)."""
+    d: dict[str, Any] = {}
+    live = getattr(node, "liveness", None)
+    if live is not None:
+        d.update(incarnation=live.incarnation, last_heard=dict(live.last))
+    robust = getattr(node, "robust", None)
+    if robust is not None and hasattr(robust, "incarnation"):
+        d["robust_incarnation"] = robust.incarnation
+    journal = getattr(node, "journal", None)
+    if journal is not None:
+        try:
+            d["journal"] = journal.path.read_text()
+        except OSError:
+            d["journal"] = ""
+    return d
+
+
+def _restore_state(node: NodeService, state: dict, tmp: Path) -> None:
+    live = getattr(node, "liveness", None)
+    if live is not None and "incarnation" in state:
+        live.incarnation = state["incarnation"]
+        live.last.update(state["last_heard"])
+    robust = getattr(node, "robust", None)
+    if robust is not None and "robust_incarnation" in state:
+        robust.incarnation = state["robust_incarnation"]
+    if "journal" in state:  # the same journal in a scratch file: resume() decides the same way
+        from hwctl.journal import RequestJournal
+
+        path = tmp / f"{node.cfg.name}.journal.jsonl"
+        path.write_text(state["journal"])
+        node.journal = RequestJournal(path)
+
+
 def config_dict(cfg: NodeConfig) -> dict:
     """The node's configuration as the recording's header stores it (JSON)."""
     d = asdict(cfg)
@@ -135,8 +172,9 @@ def _install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task:
         frame = getattr(coro, "cr_frame", None)
         owner = frame.f_locals.get("self") if frame is not None else None
-        hook = _STEPPED.get(id(owner)) if owner is not None else None
-        if hook is not None and hook.node is owner:
+        node = owner if owner is None or id(owner) in _STEPPED else getattr(owner, "node", None)
+        hook = _STEPPED.get(id(node)) if node is not None else None
+        if hook is not None and hook.node is node:  # the node's, or its supervisor's / liveness'
             coro = _Stepped(coro, hook)
         return prev(loop, coro, **kw) if prev is not None else asyncio.Task(coro, loop=loop, **kw)
 
@@ -193,7 +231,8 @@ class Recorder:
         self._write({"format": FORMAT, "version": FORMAT_VERSION, "node": node.cfg.name,
                      "config": config_dict(node.cfg), "rid_base": node._rid_base,
                      "code_version": code_version(), "wire_version": WIRE_VERSION,
-                     "instruments": node.bench_snapshot, "started_s": timebase.seconds()})
+                     "instruments": node.bench_snapshot, "started_s": timebase.seconds(),
+                     "state": _initial_state(node)})
         self._tap_node()
         _STEPPED[id(node)] = self
         _install_task_factory(asyncio.get_running_loop())
@@ -313,6 +352,8 @@ class Recorder:
         backend = self.tap_backend(await open_backend(self.node.cfg.backend))
         await self.node.start(backend)
         self.tap_sockets()
+        if getattr(self.node, "hdrpath", None) is not None:  # its loops sleep on their own
+            self._write({"unsupported": "the header block mode (hwctl.hdrpath)"})
 
 
 class _TapRouter:
@@ -468,6 +509,7 @@ class _Replayer:
         self.prefix = f"{node.cfg.name}/"
         self.entries = [e for e in rec.entries if "backend" not in e]
         self.cursor = 0
+        self.rest_from: int | None = None  # where the node's stop begins in the recording
         self.active = True
         #: task key -> (wait kind, future, command name and args) of a task waiting for an input
         self.waiting: dict[str, tuple[str, asyncio.Future, tuple | None]] = {}
@@ -476,6 +518,8 @@ class _Replayer:
         self.commands_checked = 0
         self.last_t = rec.header.get("started_s", 0.0)
         self.handed: str | None = None  # the task whose input the driver just handed over
+        self.checking_sends = True
+        self.tail: deque[float] = deque()  # clock readings of "main" left when the replay ends
 
     def key(self) -> str:
         return _task_key(self.prefix)
@@ -517,7 +561,9 @@ class _Replayer:
     def now(self) -> float:
         e = self.at()
         if not self.active:
-            return self.last_t
+            # after the replay: the readings the recorder's final snapshot made (outside the
+            # node's tasks), so the replay's snapshot reads the same clock
+            return self.tail.popleft() if self.tail and self.key() == "main" else self.last_t
         if e is None or e.get("n") != self.key():
             raise self.diverge(f"the node reads its clock in task {self.key()}; the recording "
                                f"has {_describe(e)}")
@@ -549,7 +595,9 @@ class _Replayer:
         if not any(k in e for k in _CONSUMES[kind]) or e.get("k", e.get("w")) != key:
             return False
         if kind == "cmd":
-            if cmd is None or (e["c"], e["a"]) != (cmd[0], list(cmd[1])):
+            if cmd is not None and _is_token(cmd[0], list(cmd[1])) and _is_token(e["c"], e["a"]):
+                pass  # a fresh random SCRATCH token: the recorded one is used (_ReplayBackend)
+            elif cmd is None or (e["c"], e["a"]) != (cmd[0], list(cmd[1])):
                 raise self.diverge(f"the node sends the device {cmd and cmd[0]}"
                                    f"{cmd and tuple(cmd[1])}, the recording answers "
                                    f"{e['c']}{tuple(e['a'])}")
@@ -557,7 +605,7 @@ class _Replayer:
         return True
 
     def send(self, peer: str, parts: list[bytes]) -> None:
-        if not self.active:
+        if not self.active or not self.checking_sends:
             return
         e = self.at()
         got = [_b64(bytes(p)) for p in parts]
@@ -612,6 +660,13 @@ class _Replayer:
                    for e in self.entries[self.cursor:])
 
 
+def _is_token(name: str, args: list) -> bool:
+    """WRITE_REG of SCRATCH: the supervisor's random device-life token (hwctl.recovery)."""
+    from hwctl.wire import Reg
+
+    return name == "write_reg" and len(args) == 2 and args[0] == int(Reg.SCRATCH)
+
+
 def _describe(e: dict | None) -> str:
     if e is None:
         return "nothing more"
@@ -653,6 +708,10 @@ class _ReplayBackend:
         if name in COMMANDS:
             async def command(*args: Any) -> Any:
                 e = await self._rp.consume("cmd", (name, args))
+                if _is_token(name, list(args)):  # the token the device holds: the recorded one
+                    sup = getattr(self._rp.node, "recovery", None)
+                    if sup is not None:
+                        sup.token = e["a"][1]
                 if "x" in e:
                     raise _rebuild_err(e["x"])
                 return e.get("r")
@@ -723,13 +782,39 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
     node._router = _ReplayRouter(rp)  # type: ignore[assignment]
     node._out = {p.name: _ReplayDealer(rp, p.name) for p in cfg.peers}  # type: ignore[misc]
     node.bench_snapshot = h.get("instruments")
+    if any("unsupported" in e for e in rec.entries):
+        why = next(e["unsupported"] for e in rec.entries if "unsupported" in e)
+        raise UserError(f"{rec.path}: the session used {why}, which the replay does not support "
+                        "yet")
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory(prefix="hwctl-replay-")
+    _restore_state(node, h.get("state") or {}, Path(scratch.name))
+    sup = getattr(node, "recovery", None)
+    if sup is not None:
+        async def no_reconnect() -> None:
+            raise rp.diverge("the recording has a device reconnect (hwctl.recovery): replaying "
+                             "one is not supported yet")
+
+        sup._reconnect = no_reconnect  # never opens the device URL
+
+    async def start_node() -> None:
+        """What NodeService.start does besides opening things: the device clock, the
+        supervisor's marks, the first heartbeats (sent before the recorder saw the sockets)."""
+        await node._sync_clock()
+        if sup is not None:
+            await sup.install()
+        if getattr(node, "liveness", None) is not None:
+            rp.checking_sends = False
+            node.liveness.beat()
+            rp.checking_sends = True
 
     loop = asyncio.get_running_loop()
     old_factory = loop.get_task_factory()
     _STEPPED[id(node)] = rp
     _install_task_factory(loop)
     t0 = time.perf_counter()
-    start = asyncio.create_task(node._sync_clock(), name="replay/start")
+    start = asyncio.create_task(start_node(), name="replay/start")
     run: asyncio.Task | None = None
     notes: list[str] = []
     try:
@@ -737,6 +822,10 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
         while rp.active and rp.cursor < len(rp.entries):
             if run is None and start.done():
                 start.result()
+                # what the host did to the device between start and run (e.g. the demo enabling
+                # the header decoders): not the node's logic, nothing to replay
+                while (e := rp.at()) is not None and e.get("k") == "main" and "c" in e:
+                    rp.cursor += 1
                 run = asyncio.create_task(node.run(), name="replay/run")
             if run is not None and run.done():
                 break
@@ -748,6 +837,7 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
             stall += 1
             if stall >= STALL_TURNS:
                 if rp.rest_is_shutdown():
+                    rp.rest_from = rp.cursor
                     rp.cursor = len(rp.entries)  # the node's stop: replayed by stopping it
                 else:
                     rp.diverge(f"the node waits, the recording has {_describe(rp.at())}")
@@ -756,6 +846,8 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
             start.result()
     finally:
         consumed = rp.cursor
+        rest = rp.entries[rp.cursor if rp.rest_from is None else rp.rest_from:]
+        rp.tail.extend(e["t"] for e in rest if e.get("n") == "main")
         rp.active = False  # from here on only the node's stop runs (see _Replayer.step)
         node.stop()
         if run is not None:
@@ -770,6 +862,9 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
             start.cancel()
         _STEPPED.pop(id(node), None)
         loop.set_task_factory(old_factory)
+        if node.journal is not None:
+            node.journal.close()
+        scratch.cleanup()
     res = ReplayResult(node, rec, consumed, len(rp.entries), rp.diverged,
                        time.perf_counter() - t0, rp.sends_checked, rp.commands_checked, notes)
     return res
