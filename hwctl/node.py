@@ -87,7 +87,6 @@ import logging
 import math
 import random
 import signal
-import time
 import tomllib
 import zlib
 from collections import deque
@@ -1188,9 +1187,9 @@ class NodeService:
         """SCHEDULE_PAIRS from device cycle ``tc``; its round trip goes to the join planner."""
         b = self.backend
         assert b is not None
-        t0 = time.perf_counter()
+        t0 = self.now()  # the node's one clock (hwctl.record replays it)
         await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
-        self._join.note_rtt(time.perf_counter() - t0)
+        self._join.note_rtt(self.now() - t0)
         self.counters.schedules += 1
         return tc
 

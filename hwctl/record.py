@@ -101,15 +101,12 @@ def _rebuild_err(d: dict) -> BaseException:
 
 def _initial_state(node: NodeService) -> dict:
     """What the node holds before the recorder is attached: the peer-liveness incarnation
-    (random) and first "last heard" times (hwctl.recovery.PeerLiveness), the robust mode's
-    incarnation, and the request journal as it was (hwctl.journal: an earlier life's requests)."""
+    (random) and first "last heard" times (hwctl.recovery.PeerLiveness), and the request journal
+    as it was (hwctl.journal: an earlier life's requests)."""
     d: dict[str, Any] = {}
     live = getattr(node, "liveness", None)
     if live is not None:
         d.update(incarnation=live.incarnation, last_heard=dict(live.last))
-    robust = getattr(node, "robust", None)
-    if robust is not None and hasattr(robust, "incarnation"):
-        d["robust_incarnation"] = robust.incarnation
     journal = getattr(node, "journal", None)
     if journal is not None:
         try:
@@ -124,9 +121,6 @@ def _restore_state(node: NodeService, state: dict, tmp: Path) -> None:
     if live is not None and "incarnation" in state:
         live.incarnation = state["incarnation"]
         live.last.update(state["last_heard"])
-    robust = getattr(node, "robust", None)
-    if robust is not None and "robust_incarnation" in state:
-        robust.incarnation = state["robust_incarnation"]
     if "journal" in state:  # the same journal in a scratch file: resume() decides the same way
         from hwctl.journal import RequestJournal
 
@@ -354,6 +348,10 @@ class Recorder:
         self.tap_sockets()
         if getattr(self.node, "hdrpath", None) is not None:  # its loops sleep on their own
             self._write({"unsupported": "the header block mode (hwctl.hdrpath)"})
+        robust = getattr(self.node, "robust", None)
+        if robust is not None and getattr(robust, "enabled", False):
+            self._write({"unsupported": "the robust ESP mode (its incarnation comes from the "
+                                        "clock inside the core)"})
 
 
 class _TapRouter:
@@ -888,6 +886,10 @@ def summary(res: ReplayResult) -> dict:
         "sends_checked": res.sends_checked, "commands_checked": res.commands_checked,
         "counters": {k: v for k, v in snap.items() if k != "link"},
     }
+    end = res.recording.end or {}
+    if isinstance(d["counters"].get("journal"), dict) and isinstance(end.get("journal"), dict):
+        # the replay's journal is a scratch copy of the recorded one: name the original
+        d["counters"]["journal"]["path"] = end["journal"].get("path")
     if res.recording.end is not None:
         want = {k: v for k, v in res.recording.end.items() if k != "link"}
         diff = _diff(want, json.loads(json.dumps(d["counters"])))
