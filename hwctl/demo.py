@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
-    parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
+    parser.add_argument("--out", default="hwctl-demo", help="output directory: requests.parquet and requests.pairs.parquet "
+                             "(shared schema, run metadata inside; docs/data.md) and demo.png "
+                             "(default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
                         help="serve the live view (network graph, per-node ESP state, latency, "

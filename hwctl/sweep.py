@@ -356,7 +356,9 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=argtypes.out_dir, default=Path("sweep"),
-                   help="dataset directory (default ./sweep); re-running skips finished runs")
+                   help="dataset directory: runs/*.parquet (a row per run), "
+                        "requests/*.parquet, timings.jsonl, sweep.json (docs/data.md; default "
+                        "./sweep); re-running skips finished runs")
     p.add_argument("--replicates", type=argtypes.integer(1, 100_000, what="--replicates"),
                    default=1, help="seeded replicates per cell")
     p.add_argument("--seed", type=argtypes.seed, default=1,
