@@ -6,10 +6,16 @@
 2. Twin attempt loop in virtual time: attempts decided per wall second; baseline: a plain
    per-attempt Python loop (one random draw per attempt) measured in the same run. Goal: >= 10x
    real time, real time being one attempt per 500 ns cycle (2e6 attempts/s).
-3. Event streaming over a pseudo-terminal at 3 Mbaud: the twin floods events (header source far
-   faster than the line), the host backend decodes them; value = decoded bytes per second as a
-   fraction of the line rate (baud/10 bytes/s for 8N1). Baseline: raw bytes through the same kind
-   of pty with no framing, measured in the same run. Goal >= 90 % of line rate.
+3. Event streaming over a pseudo-terminal at 3 Mbaud: the twin's source offers events just below
+   the line rate (0.95 in 20-byte HEADERs, 0.92 and, for 30 s, 0.65 in 73-byte HDR_BLOCK-sized
+   events), the host (serial link, bulk decoder, Backend.next_events) takes them and frees the
+   slots in FREE_MASK batches; value = bytes received per second as a fraction of the line rate
+   (baud/10 bytes/s for 8N1), with every loss counted: event-seq gaps, the device's EVT_LOST,
+   host-side drops, bad frames. Goal >= 0.90 (or 0.98 of what is offered, below 0.92) with 0
+   lost. Baseline in the same run: the old per-event consumer (next_event per event), and the raw
+   capacity of the pty. The twin never sends faster than its modelled UART (3 Mbaud 8N1), so a
+   source offering more than the line loses events in the device FIFO, by design; the runs
+   here offer less, so any loss is the pipeline's.
 """
 
 from __future__ import annotations
@@ -161,6 +167,10 @@ def bench_twin(seconds: float = 2.0) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ 3. pty link
+#: 8N1 line rate of the device link in bytes/s (10 bit times per byte)
+LINE = 3_000_000 / 10
+
+
 def _raw_pty_rate(seconds: float, chunk: int = 4096) -> float:
     """Bytes/s through a raw pty (master writes as fast as it can, pyserial reads the slave)."""
     import threading
@@ -192,36 +202,107 @@ def _raw_pty_rate(seconds: float, chunk: int = 4096) -> float:
     return got[0] / dt
 
 
-async def _event_stream_rate(seconds: float) -> tuple[float, dict]:
+async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
+                        big: bool = False) -> dict:
+    """The twin on a pty at 3 Mbaud, its source offering ``offered`` of the line rate; the host
+    (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in FREE_MASK
+    batches like the node service. ``batched``: ``next_events`` + HeaderBlocks (what a consumer
+    at line rate uses); otherwise the old path, ``next_event`` per event with one Header each."""
+    import numpy as np
+
     from hwctl.transport import open_backend
-    from sim.twin import TwinConfig, TwinModel
+    from hwctl.wire import Error, Header, Reg, free_masks
+    from hwctl.wire.bulk import HeaderBlock
+    from sim.twin.flood import BLOCK_BYTES, HEADER_BYTES, flood_model
     from sim.twin.serve import PtyTwinServer
 
-    model = TwinModel(TwinConfig(header_period=3000, n_slots=255, seed=1))
+    model = flood_model(offered, big=big, seed=1)
+    out: dict = {"offered": offered, "frame": BLOCK_BYTES if big else HEADER_BYTES}
     with PtyTwinServer(model, mode="realtime") as srv:
         b = await open_backend(f"serial://{srv.port}?baud=3000000")
-        n0 = b.link.bytes_in
-        ev0 = b.stats.events
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            await b.next_event(timeout=1)
+        b.header_blocks = batched
+        to_free: asyncio.Queue = asyncio.Queue()
+
+        async def free_loop() -> None:  # one FREE_MASK round trip at a time, as the node does
+            while True:
+                slots = [await to_free.get()]
+                while not to_free.empty():
+                    slots.append(to_free.get_nowait())
+                for base, mask in free_masks(np.concatenate(slots)):
+                    await b.free_mask(base, mask)
+
+        freer = asyncio.create_task(free_loop())
+        n_ev = n_err = 0
+        pend: list[int] = []
+        t0 = None
+        while True:
+            evs = await b.next_events(timeout=2) if batched else [await b.next_event(timeout=2)]
+            if t0 is None:  # timed from the first event: the stream is up
+                t0, n0, lost0 = time.perf_counter(), b.link.bytes_in, b.stats.events_lost
+                continue
+            for ev in evs:
+                if type(ev) is HeaderBlock:
+                    n_ev += len(ev)
+                    to_free.put_nowait(ev.slot)
+                elif type(ev) is Header:
+                    n_ev += 1
+                    pend.append(ev.slot)
+                else:
+                    n_ev += 1
+                    n_err += type(ev) is Error
+            if len(pend) >= 240:
+                to_free.put_nowait(np.asarray(pend))
+                pend = []
+            if time.perf_counter() - t0 >= seconds:
+                break
         dt = time.perf_counter() - t0
-        rate = (b.link.bytes_in - n0) / dt
-        info = {"events": b.stats.events - ev0, "lost": b.stats.events_lost,
-                "bad": b.stats.rx_frame_errors}
+        out["fraction"] = (b.link.bytes_in - n0) / dt / LINE
+        out["events"] = n_ev
+        out["lost"] = b.stats.events_lost - lost0  # gaps in the event seq: device FIFO or line
+        out["dropped"] = b.stats.events_dropped
+        out["bad_frames"] = b.stats.rx_frame_errors
+        out["errors"] = n_err  # ERROR events (EVENT_OVERFLOW, NO_SLOT, ...)
+        freer.cancel()
         await b.close()
-    return rate, info
+        with srv.lock:
+            out["evt_lost"] = model.reg(Reg.EVT_LOST)  # the device's own count (whole run)
+        out["overrun_bytes"] = srv.backlog.overrun_bytes
+    return out
 
 
-def bench_pty(seconds: float = 3.0) -> list[dict]:
-    line = 3_000_000 / 10  # bytes/s, 8N1
+#: (name, seconds, offered fraction of the line rate, 73-byte events, batched consumer)
+PTY_RUNS = [
+    ("HEADER events, batched consumer", 10.0, 0.95, False, True),
+    ("HDR_BLOCK-size events (73 B), batched consumer", 10.0, 0.92, True, True),
+    ("HDR_BLOCK-size events at the header-path load, 30 s", 30.0, 0.65, True, True),
+]
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def bench_pty(runs=PTY_RUNS, old_seconds: float = 5.0) -> list[dict]:
     raw = _raw_pty_rate(1.0)
-    rate, info = asyncio.run(_event_stream_rate(seconds))
-    return [
-        dict(name=f"pty serial 3 Mbaud: event stream / line rate ({info['events']} ev)",
-             value=rate / line, unit="of line rate", baseline=raw / line, ratio=rate / raw,
-             goal=">= 0.90", met=rate / line >= 0.9),
-    ]
+    # the old path (one next_event per event, one Header object each) in the same run
+    old = asyncio.run(_event_stream(old_seconds, 0.95, batched=False))
+    out = [dict(name=f"pty 3 Mbaud: HEADER events, old per-event consumer ({_load()})",
+                value=old["fraction"], unit="of line rate", baseline=raw / LINE,
+                ratio=old["fraction"] * LINE / raw, goal="(info)", met=True,
+                detail=old)]
+    for name, seconds, offered, big, batched in runs:
+        r = asyncio.run(_event_stream(seconds, offered, batched=batched, big=big))
+        lost = r["lost"] + r["dropped"] + r["evt_lost"] + r["bad_frames"]
+        goal_frac = min(0.9, offered * 0.98)
+        out.append(dict(
+            name=f"pty 3 Mbaud: {name}, offered {offered:.2f}: {r['events']} ev, {lost} lost "
+                 f"({_load()})",
+            value=r["fraction"], unit="of line rate", baseline=old["fraction"],
+            ratio=r["fraction"] / old["fraction"] if old["fraction"] else float("inf"),
+            goal=f">= {goal_frac:.2f}, 0 lost", met=r["fraction"] >= goal_frac and lost == 0,
+            detail=r))
+    return out
 
 
 def run() -> list[dict]:

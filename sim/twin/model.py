@@ -97,6 +97,8 @@ from hwctl.wire import (
 #: one 4x more, up to BLOCK.
 BLOCK_MIN = 1 << 12
 BLOCK = 1 << 18
+#: headers whose loss/corruption draws are taken from the generator at once
+_HDR_DRAWS = 1024
 #: Default UART time per byte: 10 bit times (8N1) at the spec baud rate, in device cycles.
 UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
 U32 = 0xFFFF_FFFF
@@ -312,6 +314,8 @@ class TwinModel:
         self._n_free = self.cfg.n_slots
         self._hdr_seq = self.cfg.header_seq0 & U32
         self._hdr_next = self.cfg.header_phase if self.cfg.header_period > 0 else None
+        self._hdr_u: list[float] = []  # pre-drawn uniforms of the header source
+        self._hdr_i = 0
         self._ev_seq = 0
         self._lost_pending = 0
         self._resp_q: deque[bytes] = deque()
@@ -352,16 +356,16 @@ class TwinModel:
 
     def next_deadline(self) -> int | None:
         """Next cycle at which the model does something on its own (None: only input wakes it)."""
-        cands = []
-        if self._run is not None:
-            cands.append(self._run.end)
+        d = self._hdr_next  # called twice per header and per frame sent: no lists here
+        if self._tx_cur is not None and (d is None or self._tx_done < d):
+            d = self._tx_done
+        if self._run is not None and (d is None or self._run.end < d):
+            d = self._run.end
         if self._prun is not None:
-            cands.append(max(self.now, self._prun.t_last + self._herald_wait))
-        if self._hdr_next is not None:
-            cands.append(self._hdr_next)
-        if self._tx_cur is not None:
-            cands.append(self._tx_done)
-        return min(cands) if cands else None
+            p = max(self.now, self._prun.t_last + self._herald_wait)
+            if d is None or p < d:
+                d = p
+        return d
 
     def inject_click(self, cycle: int, detector: int) -> None:
         """A detector pulse at ``cycle`` (test benches; ignored unless inside a detection window)."""
@@ -711,9 +715,16 @@ class TwinModel:
         self._hdr_seq = (seq + 1) & U32
         assert self._hdr_next is not None
         self._hdr_next += self.cfg.header_period
-        u = self._rng_hdr.random(2)
-        if u[0] < self.cfg.header_arrival:
-            self._on_header(seq, corrupt=bool(u[1] < self.cfg.header_corrupt))
+        u = self._hdr_u
+        if self._hdr_i >= len(u):
+            # two draws per header, taken from the generator in batches: the same stream of
+            # numbers as one random(2) call per header (numpy fills arrays in stream order)
+            self._hdr_u = u = self._rng_hdr.random(2 * _HDR_DRAWS).tolist()
+            self._hdr_i = 0
+        i = self._hdr_i
+        self._hdr_i = i + 2
+        if u[i] < self.cfg.header_arrival:
+            self._on_header(seq, corrupt=u[i + 1] < self.cfg.header_corrupt)
 
     # ------------------------------------------------------------------ transmit
     def _emit(self, msg: Message) -> None:
