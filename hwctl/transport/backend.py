@@ -26,6 +26,7 @@ from hwctl.transport.links import Link
 from hwctl.wire import (
     CLOCK_HZ,
     DEVICE_ID,
+    STATION_ID,
     WIRE_VERSION,
     Abort,
     ErrorCode,
@@ -35,6 +36,7 @@ from hwctl.wire import (
     Message,
     Nak,
     Opcode,
+    PinMask,
     Reg,
     RegRead,
     RegValue,
@@ -44,11 +46,26 @@ from hwctl.wire import (
     Time,
     TimeSet,
     TimeValue,
+    UnpinMask,
     encode,
 )
 from hwctl.wire.bulk import BulkDecoder, HeaderBlock
 
 log = logging.getLogger(__name__)
+
+#: commands whose place among the events matters: the device orders their response after the
+#: events queued before them (docs/header-path.md section 3), and the backend also queues it,
+#: as an :class:`OrderedResponse`, on the event stream at the point it arrived
+ORDERED_COMMANDS = (PinMask, UnpinMask)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedResponse:
+    """The response (ACK/NAK) to an ordered command, at its place on the event stream: events
+    before it were sent by the device before the command executed, events after it after."""
+
+    command: Message
+    response: Message
 
 
 def cycles_to_seconds(cycles: int, clock_hz: int = CLOCK_HZ) -> float:
@@ -99,8 +116,9 @@ class Backend:
         self._seq = random.randrange(256)
         self._lock = asyncio.Lock()
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
+        self._pending_cmd: Message | None = None
         # decoded events for the consumer: a deque and a flag (next_events takes them in batches)
-        self._evq: deque[Message | HeaderBlock] = deque()
+        self._evq: deque[Message | HeaderBlock | OrderedResponse] = deque()
         self._ev_held = 0  # events in _evq, a HeaderBlock counted as its length
         self._ev_ready = asyncio.Event()
         self._ev_end = False  # closed / link failed: consumers get LinkError once _evq is empty
@@ -110,6 +128,9 @@ class Backend:
         self._last_gap_log = -1e9
         self._closed = False
         self.rx_error: BaseException | None = None
+        #: what :meth:`handshake` found: "node" (ID = meta.device_id) or "station" (a heralding
+        #: station's host link, ID = meta.station_id: registers and HERALD events only)
+        self.device_kind = ""
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
 
     # ---------------------------------------------------------------- lifecycle
@@ -123,8 +144,9 @@ class Backend:
                 f"{(self.retries + 1) * self.timeout:.2f} s)"
             ) from None
         dev_id = await self.read_reg(Reg.ID)
-        if dev_id != DEVICE_ID:
+        if dev_id not in (DEVICE_ID, STATION_ID):
             raise VersionMismatch(f"device at {self.url} is not an hwctl device (ID 0x{dev_id:08x})")
+        self.device_kind = "node" if dev_id == DEVICE_ID else "station"
         version = await self.read_reg(Reg.VERSION) & 0xFFFF
         if version != WIRE_VERSION:
             raise VersionMismatch(
@@ -159,6 +181,7 @@ class Backend:
             frame = encode(msg, seq)
             fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
             self._pending = (seq, fut)
+            self._pending_cmd = msg
             self.stats.commands += 1
             try:
                 for attempt in range(self.retries + 1):
@@ -227,6 +250,15 @@ class Backend:
         :func:`hwctl.wire.free_masks` to pack a set of slots)."""
         await self._ok(FreeMask(base, mask))
 
+    async def pin_mask(self, base: int, mask: int) -> Message:
+        """PIN_MASK (wire v4, block mode): returns ACK or NAK; the same response also comes on the
+        event stream as an :class:`OrderedResponse` at its place among the HDR_BLOCK events."""
+        return await self.command(PinMask(base, mask))
+
+    async def unpin_mask(self, base: int, mask: int) -> Message:
+        """UNPIN_MASK (wire v4): like :meth:`pin_mask`."""
+        return await self.command(UnpinMask(base, mask))
+
     async def time(self) -> int:
         """Device time in cycles (value at decode on the device)."""
         resp = await self._ok(Time())
@@ -245,7 +277,7 @@ class Backend:
         return ev  # type: ignore[return-value]
 
     async def next_events(self, max_items: int | None = None,
-                          timeout: float | None = None) -> list[Message | HeaderBlock]:
+                          timeout: float | None = None) -> list[Message | HeaderBlock | OrderedResponse]:
         """Every event decoded so far (at most ``max_items``), waiting up to ``timeout`` seconds
         for the first: a consumer at line rate pays the asyncio wake-up once per batch, not once
         per event (benchmarks/RESULTS.md, "pty link"). Items as :meth:`next_event` gives them, in
@@ -278,9 +310,10 @@ class Backend:
         """Events waiting for the consumer (a HeaderBlock counted as its length)."""
         return self._ev_held
 
-    def _put_event(self, ev: Message | HeaderBlock, n: int = 1) -> None:
+    def _put_event(self, ev: Message | HeaderBlock | OrderedResponse, n: int = 1, *,
+                   force: bool = False) -> None:
         room = self.max_held_events - self._ev_held
-        if n > room:
+        if n > room and not force:
             # the consumer stalled: keep what fits, drop and count the rest (like the device's
             # event FIFO), never grow without bound
             if room > 0 and type(ev) is HeaderBlock:
@@ -348,6 +381,9 @@ class Backend:
             p = self._pending
             if p is not None and p[0] == f.seq and not p[1].done():
                 p[1].set_result(f.msg)
+                if isinstance(self._pending_cmd, ORDERED_COMMANDS):
+                    # never dropped: one per command, and the consumer orders pins by it
+                    self._put_event(OrderedResponse(self._pending_cmd, f.msg), force=True)
             else:
                 self.stats.stale_responses += 1
             return
