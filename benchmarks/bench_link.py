@@ -7,9 +7,9 @@
    per-attempt Python loop (one random draw per attempt) measured in the same run. Goal: >= 10x
    real time, real time being one attempt per 500 ns cycle (2e6 attempts/s).
 3. Event streaming over a pseudo-terminal at 3 Mbaud: the twin (in its own process, as
-   `hwctl twin --pty` runs beside `hwctl node`) has a source offering events just below
-   the line rate (0.95 in 20-byte HEADERs, 0.92 and, for 30 s, 0.65 in 73-byte HDR_BLOCK-sized
-   events), the host (serial link, bulk decoder, Backend.next_events) takes them and frees the
+   `hwctl twin --pty` runs beside `hwctl node`) streams just below the line rate: 0.95 in
+   20-byte HEADERs (legacy mode), 0.93 and, for 30 s, 0.68 in 73-byte HDR_BLOCK events of its
+   block encoder (1.3 MHz source, arrival 0.143 and the header-path load 0.1); the host (serial link, bulk decoder, Backend.next_events) takes them and frees the
    slots in FREE_MASK batches; value = bytes received per second as a fraction of the line rate
    (baud/10 bytes/s for 8N1), with every loss counted: the twin's line overruns (a host that
    does not read in time) and event-FIFO overflows (EVT_LOST), host-side queue drops, bad frames.
@@ -204,15 +204,16 @@ def _raw_pty_rate(seconds: float, chunk: int = 4096) -> float:
     return got[0] / dt
 
 
-def _twin_process(conn, offered: float, big: bool) -> None:
+def _twin_process(conn, cfg) -> None:
     """Child process: the twin on a pty (as ``hwctl twin --pty`` runs beside ``hwctl node``), so
     twin and host do not share one interpreter lock. Sends the port, waits for "stop", sends the
     device's and the line's loss counters."""
     from hwctl.wire import Reg
-    from sim.twin.flood import flood_model
+    from sim.twin.flood import source_off
+    from sim.twin.model import TwinModel
     from sim.twin.serve import PtyTwinServer
 
-    model = flood_model(offered, big=big, seed=1)
+    model = TwinModel(source_off(cfg)[0])  # the source starts when the host writes CONTROL
     with PtyTwinServer(model, mode="realtime") as srv:
         conn.send(srv.port)
         conn.recv()
@@ -223,10 +224,9 @@ def _twin_process(conn, offered: float, big: bool) -> None:
                "twin_error": st["error"]})
 
 
-async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
-                        big: bool = False) -> dict:
-    """The twin (own process) on a pty at 3 Mbaud, its source offering ``offered`` of the line
-    rate; the host (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in
+async def _event_stream(seconds: float, cfg, *, batched: bool = True) -> dict:
+    """The twin of ``cfg`` (own process) on a pty at 3 Mbaud (its stream's share of the line:
+    :func:`sim.twin.flood.line_fraction`); the host (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in
     FREE_MASK batches like the node service. ``batched``: ``next_events`` + HeaderBlocks (what a
     consumer at line rate uses); otherwise the old path, ``next_event`` per event with one Header
     each. Timed from the first event to ``seconds`` later."""
@@ -235,14 +235,14 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
     import numpy as np
 
     from hwctl.transport import open_backend
-    from hwctl.wire import Error, Header, free_masks
+    from hwctl.wire import Error, HdrBlock, Header, Reg, free_masks
     from hwctl.wire.bulk import HeaderBlock
-    from sim.twin.flood import BLOCK_BYTES, HEADER_BYTES
+    from sim.twin.flood import line_fraction, source_off
 
-    out: dict = {"offered": offered, "frame": BLOCK_BYTES if big else HEADER_BYTES}
+    out: dict = {"offered": line_fraction(cfg)}
     ctx = mp.get_context("spawn")
     conn, child = ctx.Pipe()
-    proc = ctx.Process(target=_twin_process, args=(child, offered, big), daemon=True)
+    proc = ctx.Process(target=_twin_process, args=(child, cfg), daemon=True)
     proc.start()
     try:
         if not conn.poll(60):
@@ -250,6 +250,7 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
         port = conn.recv()
         b = await open_backend(f"serial://{port}?baud=3000000")
         b.header_blocks = batched
+        await b.write_reg(Reg.CONTROL, source_off(cfg)[1])
         to_free: asyncio.Queue = asyncio.Queue()
 
         async def free_loop() -> None:  # one FREE_MASK round trip at a time, as the node does
@@ -261,11 +262,12 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
                     await b.free_mask(base, mask)
 
         freer = asyncio.create_task(free_loop())
-        n_ev = n_err = 0
+        n_ev = n_err = n_arr = 0
         pend: list[int] = []
         t0 = None
         while True:
-            evs = await b.next_events(timeout=2) if batched else [await b.next_event(timeout=2)]
+            # timeouts only bound a hang (a niced run on a loaded machine can wait seconds)
+            evs = await b.next_events(timeout=30) if batched else [await b.next_event(timeout=30)]
             if t0 is None:  # the stream is up: count from here
                 t0, n0, lost0 = time.perf_counter(), b.link.bytes_in, b.stats.events_lost
                 evs = []
@@ -276,6 +278,9 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
                 elif type(ev) is Header:
                     n_ev += 1
                     pend.append(ev.slot)
+                elif type(ev) is HdrBlock:
+                    n_ev += 1
+                    n_arr += ev.n
                 else:
                     n_ev += 1
                     n_err += type(ev) is Error
@@ -287,6 +292,7 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
         dt = time.perf_counter() - t0
         out["fraction"] = (b.link.bytes_in - n0) / dt / LINE
         out["events"] = n_ev
+        out["arrivals"] = n_arr  # headers carried by HDR_BLOCK events
         out["gaps"] = b.stats.events_lost - lost0  # event-seq gaps: device FIFO or line overrun
         out["host_dropped"] = b.stats.events_dropped
         out["bad_frames"] = b.stats.rx_frame_errors
@@ -308,12 +314,16 @@ async def _event_stream(seconds: float, offered: float, *, batched: bool = True,
     return out
 
 
-#: (name, seconds, offered fraction of the line rate, 73-byte events, batched consumer)
-PTY_RUNS = [
-    ("HEADER events, batched consumer", 10.0, 0.95, False, True),
-    ("HDR_BLOCK-size events (73 B), batched consumer", 10.0, 0.92, True, True),
-    ("HDR_BLOCK-size events at the header-path load, 30 s", 30.0, 0.65, True, True),
-]
+def _pty_runs() -> list[tuple[str, float, object]]:
+    """(name, seconds, twin config) of the timed runs."""
+    from sim.twin.flood import block_config, flood_config
+
+    return [
+        ("HEADER events (legacy mode), batched consumer", 10.0, flood_config(0.95, seed=1)),
+        ("HDR_BLOCK events, 1.3 MHz source, arrival 0.143", 10.0, block_config(0.143, seed=1)),
+        ("HDR_BLOCK events, 1.3 MHz source, arrival 0.1 (header-path load), 30 s", 30.0,
+         block_config(0.1, seed=1)),
+    ]
 
 
 def _load() -> str:
@@ -321,17 +331,20 @@ def _load() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def bench_pty(runs=PTY_RUNS, old_seconds: float = 5.0) -> list[dict]:
+def bench_pty(runs=None, old_seconds: float = 5.0) -> list[dict]:
+    from sim.twin.flood import flood_config
+
     raw = _raw_pty_rate(1.0)
     # the per-event path (one next_event per event, one Header object each) in the same run
-    old = asyncio.run(_event_stream(old_seconds, 0.95, batched=False))
-    out = [dict(name=f"pty 3 Mbaud: HEADER events, per-event consumer (next_event), offered 0.95: "
-                     f"{old['lost']} lost ({_load()})",
+    old = asyncio.run(_event_stream(old_seconds, flood_config(0.95, seed=1), batched=False))
+    out = [dict(name=f"pty 3 Mbaud: HEADER events, per-event consumer (next_event), offered "
+                     f"{old['offered']:.2f}: {old['lost']} lost ({_load()})",
                 value=old["fraction"], unit="of line rate", baseline=raw / LINE,
                 ratio=old["fraction"] * LINE / raw, goal="(info)", met=True,
                 detail=old)]
-    for name, seconds, offered, big, batched in runs:
-        r = asyncio.run(_event_stream(seconds, offered, batched=batched, big=big))
+    for name, seconds, cfg in runs or _pty_runs():
+        r = asyncio.run(_event_stream(seconds, cfg))
+        offered = r["offered"]
         goal_frac = min(0.9, offered * 0.98)
         out.append(dict(
             name=f"pty 3 Mbaud: {name}, offered {offered:.2f}: {r['events']} ev, {r['lost']} lost "
