@@ -99,15 +99,17 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from hwctl import argtypes, timebase
+from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
+from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
 from hwctl.pljoin import JoinPlanner
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
-from hwctl.protocols.esp import EspMessage, EspNode, MsgType
+from hwctl.protocols.esp import EspMessage, MsgType
+from hwctl.protocols.reliable import RobustConfig
 from hwctl.protocols.verification import (
     FreeSlots,
     HeaderRejected,
@@ -118,9 +120,10 @@ from hwctl.protocols.verification import (
     VerificationConfig,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
+from hwctl.recovery import K_HB, DeviceSupervisor, GenerationFailed, PeerLiveness, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
+from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
     CLOCK_HZ,
     ControlBit,
@@ -128,6 +131,7 @@ from hwctl.wire import (
     DoneReason,
     Error,
     ErrorCode,
+    HdrBlock,
     Header,
     Late,
     Pair,
@@ -180,6 +184,12 @@ class VerifyConfig:
     skew_s: float = 0.0
     report_interval_s: float = 1e-3
     window_bits: int = 20
+    #: block mode (wire v4, docs/header-path.md): HDR_BLOCK events, slot ring (hwctl.hdrpath)
+    header_blocks: bool = False
+    #: block mode: the application holds verified pairs this long (pinned), 0 = consumed at once
+    hold_s: float = 0.0
+    #: block mode: the source's pulse rate (first estimate of its period; refined from blocks)
+    source_hz: float = 1.3e6
 
     def memory_model(self) -> _memory.Memory:
         for m in _memory.TABLE_I:
@@ -193,7 +203,7 @@ class VerifyConfig:
         return VerificationConfig.from_memory(
             self.memory_model(), self.f_th, clock_hz=clock_hz, skew_s=self.skew_s,
             report_interval_ticks=max(1, round(self.report_interval_s * clock_hz)),
-            window_bits=self.window_bits)
+            window_bits=self.window_bits, consume_on_verify=self.hold_s == 0)
 
 
 @dataclass
@@ -218,6 +228,7 @@ class NodeConfig:
     key: str | None = None
     allow: dict[str, str] | str | None = None
     bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
+    robust: RobustConfig | None = None  # [robust]: ESP robust mode (hwctl.noderobust), off by default
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -237,7 +248,12 @@ class NodeConfig:
                     partner=str(vf["partner"]), memory=str(vf.get("memory", "nv")),
                     f_th=float(vf.get("f_th", _memory.F_QKD)), skew_s=float(vf.get("skew_s", 0.0)),
                     report_interval_s=float(vf.get("report_interval_s", 1e-3)),
-                    window_bits=int(vf.get("window_bits", 20)))
+                    window_bits=int(vf.get("window_bits", 20)),
+                    header_blocks=bool(vf.get("header_blocks", False)),
+                    hold_s=float(vf.get("hold_s", 0.0)),
+                    source_hz=float(vf.get("source_hz", 1.3e6)))
+                if vcfg.hold_s and not vcfg.header_blocks:
+                    raise ValueError("[verification] hold_s needs header_blocks = true")
             cfg = cls(
                 name=str(d["name"]), listen=str(d["listen"]), backend=str(d["backend"]), peers=peers,
                 duration=None if d.get("duration") is None else float(d["duration"]),
@@ -251,6 +267,7 @@ class NodeConfig:
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),
+                robust=noderobust.from_table(d.get("robust")),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -415,6 +432,14 @@ async def _wait_event(ev: asyncio.Event, delay: float) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PlAbort:
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+
+    rid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlMsg:
     """A ``pl`` message from a peer, queued with the device events of the running generation."""
 
@@ -434,7 +459,11 @@ class NodeService:
         if rid_base is None:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
-        self.core = EspNode(cfg.name, delays)
+        self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.noderobust
+        self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
+                                            finished=self._request_ended)
+        self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -487,11 +516,14 @@ class NodeService:
         self._free_busy = 0  # slots in the FREE_MASK commands on their way
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
+        self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
         #: the request journal (hwctl.journal), set by ``hwctl node --out``
         self.journal: RequestJournal | None = None
+        if self.robust.enabled:  # one life number for the heartbeats and the robust ESP core
+            self.liveness.incarnation = self.robust.incarnation
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -522,6 +554,9 @@ class NodeService:
                             "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
+        v = self.cfg.verification
+        if v is not None and v.header_blocks:
+            self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
         await self._late_join_on()
         await self.recovery.install()
         keys = allow = None
@@ -598,7 +633,8 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
-        if self.journal is not None:
+        self._apply(self.robust.hello(self.now()))  # robust mode: announce this incarnation
+        if self.journal is not None:  # after HELLO, so peers have released the earlier life
             resume(self, self.journal)  # an earlier life's open requests (hwctl.journal)
         sup = self.recovery  # the device-facing loops survive a device restart
         coros = [self._rx_loop(), self._timer_loop(), sup.supervise(self._pl_loop),
@@ -606,6 +642,8 @@ class NodeService:
                  self.liveness.run()]
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
+        if self.hdrpath is not None:
+            coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
         tasks = [asyncio.create_task(c) for c in coros]
         if self.cfg.workload:
             tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
@@ -704,10 +742,24 @@ class NodeService:
                 if self.journal is not None:
                     self.journal.completed(rec.rid, act.t_finish)
                 self._row_ready(rec.rid, completed=True)
-                ev = self._finished.get(rec.rid)
-                if ev is not None:
-                    ev.set()
+                self._request_ended(rec.rid)
+            else:  # robust mode: Expired, AbortAttempts; RemoteError in either mode
+                self.robust.handle(act)
         self._timer_wake.set()
+
+    def _request_ended(self, rid: int) -> None:
+        """A request of ours completed or expired: the workload may go on."""
+        ev = self._finished.get(rid)
+        if ev is not None:
+            ev.set()
+
+    def _pl_abort(self, rid: int, reason: str) -> None:
+        """Robust mode: the core released the Lock of ``rid`` (lease, peer restarted): stop its
+        generation (or skip it when it has not started)."""
+        if self._pl_rid == rid:
+            self._events.put_nowait(PlAbort(rid, reason))
+        else:
+            self._pl_cancelled.add(rid)
 
     def _send(self, peer: str, kind: bytes, payload: bytes) -> None:
         sock = self._out.get(peer)
@@ -784,11 +836,14 @@ class NodeService:
             if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
                                       and {r.initiator, r.remote} == {src, self.cfg.name}):
                 return "esp_bad_request"
+            if self.robust.mode_mismatch(msg):
+                return "esp_mode_mismatch"  # a peer with the other [robust] setting
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core
                 return "esp_protocol_violation"
             self._apply(acts)
+            self.robust.after_receive()
         elif kind == K_PL:
             try:
                 d = json.loads(payload)
@@ -908,6 +963,8 @@ class NodeService:
             if t is SendToPartner:
                 assert self.partner is not None
                 self._send(self.partner, K_VRF, act.data)
+            elif t is FreeSlots and self.hdrpath is not None:
+                self.hdrpath.release(act.slots)  # ring slots expire; only our pins are undone
             elif t is FreeSlots:
                 bad = self._slots.release(act.slots)
                 self._free_wake.set()
@@ -916,6 +973,8 @@ class NodeService:
                     log.error("%s: verification core freed %d slot(s) not held", self.cfg.name, bad)
             elif t is PairsVerified:
                 self._pairs.append(act)
+                if self.hdrpath is not None and self.hdrpath.hold_s:
+                    self.hdrpath.hold(act.slots, act.seqs, self.now())
             elif t is HeaderRejected:
                 log.warning("%s: HEADER seq %d rejected (duplicate or backwards)", self.cfg.name, act.seq)
             elif t in (PairsDiscarded, PairsRevoked):
@@ -936,6 +995,29 @@ class NodeService:
         if self.vcore is not None:
             self.vcore.handle_headers(b.seq, b.ts, b.slot)
             self._vwake.set()
+
+    def _on_block_event(self, ev: HdrBlock | OrderedResponse) -> None:
+        """Block mode: HDR_BLOCKs are decoded in batches (when the event queue runs dry or a batch
+        is full), pin responses at their place in the stream (hwctl.hdrpath)."""
+        hp = self.hdrpath
+        if hp is None:
+            self.counters.device_errors += 1  # block events without block mode: count, ignore
+            return
+        if type(ev) is OrderedResponse:
+            hp.on_ordered(ev)
+        else:
+            hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS or (hp.pending() and not self.backend.pending_events()):
+            self.counters.headers += hp.flush()
+            self._max_ts = max(self._max_ts, hp.max_ts)
+            if self.vcore is not None:
+                self._vrf_apply()
+
+    def _take(self, seqs: np.ndarray) -> None:
+        """The application takes held verified pairs (block mode, ``hold_s``)."""
+        if self.vcore is not None:
+            self.vcore.release(seqs.tolist())
+            self._vrf_apply()
 
     def _hold(self, slots: np.ndarray, seq0: int) -> None:
         self.counters.headers += int(slots.size)
@@ -1026,7 +1108,7 @@ class NodeService:
             "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
             "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
             "slot_conflicts": c.slot_conflicts,
-        }
+        } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
     def pair_rows(self) -> list[dict]:
         """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
@@ -1046,7 +1128,9 @@ class NodeService:
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
-            if type(ev) is HeaderBlock:
+            if type(ev) is HdrBlock or type(ev) is OrderedResponse:
+                self._on_block_event(ev)
+            elif type(ev) is HeaderBlock:
                 self._on_headers(ev)
             elif isinstance(ev, Header):
                 self._on_header(ev)
@@ -1068,6 +1152,9 @@ class NodeService:
     async def _pl_loop(self) -> None:
         while True:
             req, peer, t_min = await self._pl_queue.get()
+            if req.rid in self._pl_cancelled:
+                self._pl_cancelled.discard(req.rid)
+                continue
             self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
             self._pl_tm[req.rid] = t_min
             if len(self._pl_tm) > 4096:
@@ -1175,7 +1262,11 @@ class NodeService:
             ev = await self._events.get()
             if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
                 continue
-            if isinstance(ev, PlMsg):
+            if isinstance(ev, PlAbort):
+                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
+                    await b.abort()
+                    raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
+            elif isinstance(ev, PlMsg):
                 d = ev.d
                 if ev.src != peer:  # a third node meddling with this request
                     self._drop("pl_not_from_partner")
