@@ -117,6 +117,9 @@ VERIFICATION = {
     "skew_s": _real(-1.0, 1.0),
     "report_interval_s": _real(0.0, 1.0, lo_open=True),
     "window_bits": _int(1, 32),
+    "header_blocks": _bool,
+    "hold_s": _real(0.0, 10.0),
+    "source_hz": _real(0.0, 1e9, lo_open=True),
 }
 SECURITY = {
     "key": _str,
