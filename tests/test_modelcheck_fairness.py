@@ -78,10 +78,11 @@ def test_model_checker_arrival_interleavings() -> None:
 ])
 def test_starvation_patterns_bounded_in_fair_mode(name, paper_at_least, fair_bound) -> None:
     paper = fairness.scenario(name, fair=False)
-    fair = fairness.scenario(name, fair=True)
-    assert paper["all_done"] and fair["all_done"]
+    assert paper["all_done"]
     assert paper["victim_overtaken"] >= paper_at_least  # grows with the stream: no bound
-    assert fair["worst_overtaken"] <= fair_bound
+    for seed in range(1, 9):  # the timed simulations stay within deg(i) + deg(j) - 2 <= B
+        fair = fairness.scenario(name, fair=True, seed=seed)
+        assert fair["all_done"] and fair["worst_overtaken"] <= fair_bound, (seed, fair)
 
 
 def test_fair_mode_is_robust_too() -> None:
