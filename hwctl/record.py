@@ -698,6 +698,7 @@ class _ReplayBackend:
         self.url = url
         self.clock_hz = clock_hz
         self.header_blocks = True
+        self.device_kind = "node"
         self.stats = LinkStats(**{k: v for k, v in health.items()
                                   if k in LinkStats.__dataclass_fields__})
         self._health = health
@@ -733,9 +734,32 @@ class _ReplayBackend:
         return None
 
 
+class _ReplayCtx:
+    """The node's ZeroMQ context in the replay: sockets that bind and connect nowhere."""
+
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.rp: _Replayer | None = None
+        self._peer_of = {p.endpoint: p.name for p in cfg.peers}
+
+    def socket(self, kind: int) -> Any:
+        import zmq
+
+        assert self.rp is not None
+        if kind == zmq.ROUTER:
+            return _ReplayRouter(self.rp)
+        return _ReplayDealer(self.rp, "", self._peer_of)
+
+
 class _ReplayRouter:
     def __init__(self, rp: _Replayer) -> None:
         self._rp = rp
+        self.linger = 0
+
+    def setsockopt(self, *_: Any) -> None:
+        return None
+
+    def bind(self, *_: Any) -> None:
+        return None
 
     async def recv_multipart(self, *_: Any, **__: Any) -> list:
         e = await self._rp.consume("rx")
@@ -746,8 +770,15 @@ class _ReplayRouter:
 
 
 class _ReplayDealer:
-    def __init__(self, rp: _Replayer, peer: str) -> None:
-        self._rp, self._peer = rp, peer
+    def __init__(self, rp: _Replayer, peer: str, peer_of: dict[str, str] | None = None) -> None:
+        self._rp, self._peer, self._peer_of = rp, peer, peer_of or {}
+        self.linger = 0
+
+    def setsockopt(self, *_: Any) -> None:
+        return None
+
+    def connect(self, endpoint: str) -> None:
+        self._peer = self._peer_of.get(endpoint, endpoint)
 
     def send_multipart(self, parts: list[bytes], *_: Any, **__: Any) -> None:
         self._rp.send(self._peer, parts)
@@ -768,17 +799,16 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{rec.path}: the recording's node configuration is not readable by this "
                         f"hwctl ({exc})") from None
-    node = NodeService(cfg, rid_base=int(h["rid_base"]))
+    ctx = _ReplayCtx(cfg)
+    node = NodeService(cfg, rid_base=int(h["rid_base"]), ctx=ctx)  # type: ignore[arg-type]
     rp = _Replayer(rec, node)
+    ctx.rp = rp
     meta = next((e["backend"] for e in rec.entries if "backend" in e), {})
     node.now = rp.now  # type: ignore[method-assign]
     node._sleep = rp.wake  # type: ignore[method-assign]
     node._wait = rp.wake  # type: ignore[method-assign]
-    node.backend = _ReplayBackend(rp, meta.get("url", cfg.backend),  # type: ignore[assignment]
-                                  float(meta.get("clock_hz", CLOCK_HZ)),
-                                  (rec.end or {}).get("link") or {})
-    node._router = _ReplayRouter(rp)  # type: ignore[assignment]
-    node._out = {p.name: _ReplayDealer(rp, p.name) for p in cfg.peers}  # type: ignore[misc]
+    backend = _ReplayBackend(rp, meta.get("url", cfg.backend), float(meta.get("clock_hz", CLOCK_HZ)),
+                             (rec.end or {}).get("link") or {})
     node.bench_snapshot = h.get("instruments")
     if any("unsupported" in e for e in rec.entries):
         why = next(e["unsupported"] for e in rec.entries if "unsupported" in e)
@@ -797,14 +827,12 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
         sup._reconnect = no_reconnect  # never opens the device URL
 
     async def start_node() -> None:
-        """What NodeService.start does besides opening things: the device clock, the
-        supervisor's marks, the first heartbeats (sent before the recorder saw the sockets)."""
-        await node._sync_clock()
-        if sup is not None:
-            await sup.install()
-        if getattr(node, "liveness", None) is not None:
-            rp.checking_sends = False
-            node.liveness.beat()
+        """NodeService.start on the recorded device and replay sockets (nothing is opened); what
+        it sends was not recorded (the recorder taps the sockets after start) and is not checked."""
+        rp.checking_sends = False
+        try:
+            await node.start(backend)  # type: ignore[arg-type]
+        finally:
             rp.checking_sends = True
 
     loop = asyncio.get_running_loop()
