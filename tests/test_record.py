@@ -89,10 +89,14 @@ def test_truncated_recording_replays_up_to_where_it_ends(recorded, tmp_path, cap
     assert "ends at line" in captured.err and "replayed up to there" in captured.err
     assert 0 < d["consumed"] <= d["entries"] < len(lines)
     # what the cut recording gives is what the full run had at that point: every request it
-    # completed is the same request of the full run, field for field
+    # completed has the full run's ESP times (a row is final only later, when the other end's
+    # pair list has been compared: disagree and the generation's counts may still change)
     res = asyncio.run(record.replay(cut))
     done = {r["rid"]: r for r in res.node.result_rows() if r["t_finish"] is not None}
-    assert done and all(full_rows[rid] == r for rid, r in done.items())
+    fixed = ("rid", "initiator", "remote", "pairs", "fidelity", "t_submit", "t_syn", "t_ack",
+             "t_min", "t_pl_start", "t_finish")
+    assert done and all({k: full_rows[rid][k] for k in fixed} == {k: r[k] for k in fixed}
+                        for rid, r in done.items())
 
 
 def test_replay_reports_a_recording_the_node_does_not_follow(recorded, tmp_path, capsys) -> None:
