@@ -16,8 +16,9 @@
 // slot; worst case (every word between pinned) N_SLOTS / W + 1 words: 2048 / 16 -> 129 reads,
 // 135 cycles from the take to nxt_rdy_o. With no pin the next slot is known 6 cycles after a take.
 //
-// Pin changes: pin_i (one-cycle pulse, while !busy_o) with set_i (1 pin, 0 unpin), base_i and
-// mask_i (held until pin_done_o): slots base_i + k for every set bit k. All or nothing: pass 1
+// Pin changes: load_i takes set_i (1 pin, 0 unpin), base_i and mask_i (the command's frame
+// buffer, which may change later); pin_i (one-cycle pulse, while !busy_o, after the load: the
+// open block is closed in between) applies them: slots base + k for every set bit k of mask. All or nothing: pass 1
 // rotates a copy of the mask (MW cycles) and checks it (mask == 0: err 1 = BAD_ARG; a named slot
 // >= N_SLOTS: err 2 = BAD_SLOT; then nothing changes); pass 2 applies it word by word
 // (read, modify bit by bit, write back: MW + 4 cycles per word touched, <= MW + 4 * (MW/W + 1)).
@@ -40,6 +41,7 @@ module slot_ring #(
     output reg           nxt_ok_o,
     output reg  [15:0]   nxt_slot_o,
     // pin changes
+    input  wire          load_i,
     input  wire          pin_i,
     input  wire          set_i,
     input  wire [15:0]   base_i,
@@ -118,6 +120,7 @@ module slot_ring #(
     reg [16:0]    s_q;            // slot base + i
     reg           ge_q;           // s_q >= N_SLOTS
     reg           set_q, any_q, bad_q, lastw_q;
+    reg [15:0]    base_q;
     wire [BW-1:0] sb = s_q[BW-1:0];
     wire          last_i = (i_q == IW'(MW - 1));
 
@@ -199,12 +202,15 @@ module slot_ring #(
                 default: ;
             endcase
             // ---- pin changes (pass 1: check)
-            if (pin_i && !busy_o) begin
+            if (load_i) begin
                 msk_q <= mask_i;
                 set_q <= set_i;
+                base_q <= base_i;
+            end
+            if (pin_i && !busy_o) begin
                 i_q <= {IW{1'b0}};
-                s_q <= {1'b0, base_i};
-                ge_q <= ({1'b0, base_i} >= 17'(N_SLOTS));
+                s_q <= {1'b0, base_q};
+                ge_q <= ({1'b0, base_q} >= 17'(N_SLOTS));
                 any_q <= 1'b0;
                 bad_q <= 1'b0;
                 nxt_rdy_o <= 1'b0;
@@ -219,7 +225,7 @@ module slot_ring #(
                 s_q <= s_q + 17'd1;
                 i_q <= i_q + 1'b1;
                 if (last_i) begin
-                    s_q <= {1'b0, base_i};
+                    s_q <= {1'b0, base_q};
                     i_q <= {IW{1'b0}};
                     if (!any_q && !msk_q[0]) begin
                         pin_err_o <= 2'd1;

@@ -54,6 +54,7 @@ async def reset(dut) -> None:
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.take_i.value = 0
     dut.pin_i.value = 0
+    dut.load_i.value = 0
     dut.set_i.value = 0
     dut.base_i.value = 0
     dut.mask_i.value = 0
@@ -101,6 +102,10 @@ async def pin(dut, m: RingModel, set_: bool, base: int, mask: int) -> None:
     dut.set_i.value = int(set_)
     dut.base_i.value = base
     dut.mask_i.value = mask
+    dut.load_i.value = 1
+    await RisingEdge(dut.clk_i)
+    dut.load_i.value = 0
+    dut.mask_i.value = 0   # (the frame buffer may change after the load)
     dut.pin_i.value = 1
     await RisingEdge(dut.clk_i)
     dut.pin_i.value = 0
