@@ -103,6 +103,7 @@
 `define HW_REG_BLOCK_FLUSH 8'h1F
 `define HW_REG_CNT_BLOCKS 8'h20
 `define HW_REG_CNT_PINNED 8'h21
+`define HW_REG_TEST 8'h22
 // CONTROL / STATUS bits
 `define HW_CTRL_HERALD_EN 0
 `define HW_CTRL_HEADER_EN 1
@@ -111,4 +112,11 @@
 `define HW_STAT_RUNNING 0
 `define HW_STAT_SCHED_FULL 1
 `define HW_STAT_EVT_PENDING 2
+`define HW_TEST_DET_GEN 0
+`define HW_TEST_DET_SEL 1
+`define HW_TEST_HL_GEN 2
+`define HW_TEST_HDR_GEN 3
+`define HW_TEST_HDR_BAD 4
+`define HW_TEST_N_LSB 8
+`define HW_TEST_GAP_LSB 16
 `endif

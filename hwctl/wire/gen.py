@@ -99,6 +99,9 @@ def render_python(spec: dict[str, Any]) -> str:
     out += ["", "", "class ControlBit(IntEnum):", ""]
     for name, v in spec["control_bits"].items():
         out.append(f"    {name} = {v}")
+    out += ["", "", "class TestBit(IntEnum):", ""]
+    for name, v in spec.get("test_bits", {}).items():
+        out.append(f"    {name} = {v}")
     out += ["", "", "class StatusBit(IntEnum):", ""]
     for name, v in spec["status_bits"].items():
         out.append(f"    {name} = {v}")
@@ -210,6 +213,8 @@ def render_verilog(spec: dict[str, Any]) -> str:
         out.append(f"`define HW_CTRL_{name} {v}")
     for name, v in spec["status_bits"].items():
         out.append(f"`define HW_STAT_{name} {v}")
+    for name, v in spec.get("test_bits", {}).items():
+        out.append(f"`define HW_TEST_{name} {v}")
     out += ["`endif", ""]
     return "\n".join(out)
 
