@@ -1,6 +1,6 @@
 // Register file (spec [registers]): ID, VERSION, CONTROL, STATUS, error and event counters,
 // SLOTS_FREE, EVT_LOST, SCRATCH, and (wire v3) QUBITS, N_PORTS (parameters), HERALD_WAIT (rw),
-// ERR_HERALD, CNT_PAIRS; (wire v4, block mode) N_SLOTS (parameter), BLOCK_FLUSH (rw, 10000),
+// ERR_HERALD, CNT_PAIRS; (wire v4, block mode) N_SLOTS (parameter), BLOCK_FLUSH (rw, 100000),
 // CNT_BLOCKS, CNT_PINNED, CONTROL bit 3 HDR_BLOCK; SLOTS_FREE is the ring's unpinned slots while
 // HDR_BLOCK is set, the legacy pool's free slots otherwise.
 // Counters are 32-bit, wrap, and count the inc_* strobes.
@@ -19,7 +19,7 @@ module regfile #(
     parameter N_PORTS = 2,
     parameter [31:0] HERALD_WAIT = 32'd4000,   // reset value of HERALD_WAIT
     parameter N_SLOTS = 2048,                  // ring slots (N_SLOTS register)
-    parameter [31:0] BLOCK_FLUSH = 32'd10000   // reset value of BLOCK_FLUSH
+    parameter [31:0] BLOCK_FLUSH = 32'd100000  // reset value of BLOCK_FLUSH (1 ms)
 ) (
     input  wire        clk_i,
     input  wire        rst_i,

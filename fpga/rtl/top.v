@@ -121,7 +121,7 @@ module top #(
     wire         tx_byte_valid, tx_byte_ready;
     // wire v4: block mode
     wire         hdr_blk, regs_clear, arr, blk_en, pin_go, pin_set, pin_start, pin_done;
-    wire         take, nxt_rdy, nxt_ok, tok, blk_lost, cnt_blk, ns_valid;
+    wire         take, nxt_rdy, nxt_ok, tok, blk_lost, cnt_blk, ns_valid, chk_ok;
     wire [1:0]   pin_err;
     wire [15:0]  nxt_slot;
     wire [16:0]  ring_free, ring_pinned;
@@ -209,12 +209,12 @@ module top #(
     assign ev_payload[255:128] = hdr_ev_valid ? hdr_ev_payload : ns_payload;
 
     // ---------------------------------------------------------------- block mode (wire v4)
-    assign blk_en = hdr_blk && header_en;
+    assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
     /* verilator lint_off PINCONNECTEMPTY */
     hdr_block #(.NB(NBLK)) u_blk (
         .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
         .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
-        .bad_i(hdr_bad && hdr_blk), .close_i(pin_go), .evq_idle_i(!evq_pending),
+        .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok), .evq_idle_i(!evq_pending),
         .pin_go_o(pin_start), .pin_done_i(pin_done), .nxt_rdy_i(nxt_rdy), .nxt_ok_i(nxt_ok),
         .nxt_slot_i(nxt_slot), .take_o(take), .tok_o(tok), .lost_o(blk_lost),
         .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_payload_o(ns_payload), .drop_o(),
@@ -224,6 +224,7 @@ module top #(
         .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .take_i(take), .nxt_rdy_o(nxt_rdy),
         .nxt_ok_o(nxt_ok), .nxt_slot_o(nxt_slot), .load_i(pin_go), .pin_i(pin_start),
         .set_i(pin_set), .base_i(chk_base), .mask_i(pin_mask), .pin_done_o(pin_done),
+        .chk_ok_o(chk_ok),
         .pin_err_o(pin_err), .busy_o(), .pinned_o(ring_pinned), .free_o(ring_free)
     );
     /* verilator lint_on PINCONNECTEMPTY */

@@ -63,7 +63,7 @@ async def regfile_all(dut) -> None:
     assert await read(dut, Reg.QUBITS) == (6, True, False)
     assert await read(dut, Reg.N_PORTS) == (2, True, False)
     assert await read(dut, Reg.HERALD_WAIT) == (4000, True, True)
-    # wire v4: N_SLOTS (parameter), BLOCK_FLUSH (default 10000, rw), CNT_PINNED (the ring's)
+    # wire v4: N_SLOTS (parameter), BLOCK_FLUSH (default 100000, rw), CNT_PINNED (the ring's)
     assert await read(dut, Reg.N_SLOTS) == (2048, True, False)
     assert await read(dut, Reg.BLOCK_FLUSH) == (10000, True, True)
     assert await read(dut, Reg.CNT_PINNED) == (8, True, False)
