@@ -44,7 +44,9 @@ from hwctl.wire import (
 from sim.twin.hdrblock import BlockEncoder, PinError
 from sim.uartbfm import send_bytes
 
-HDR_BIT = 16          # the spec's header bit period (a header: 960 cycles)
+HDR_BIT = 4           # header bit period: a header takes 240 cycles (spec 16: 960); arrivals
+                      # only need to be further apart than a ring search (<= 135 cycles), and
+                      # pin changes are sent while the header line is idle
 CTRL_BLOCK = 0b1011   # HERALD_EN | HEADER_EN | HDR_BLOCK
 CTRL_LEGACY = 0b0011
 
@@ -72,6 +74,7 @@ class Bench:
     def __init__(self, dut, cpb: int, flush: int, n_slots: int) -> None:
         self.dut = dut
         self.host = OrderedHost(dut, cpb)
+        self.host.poll = 16     # (fewer wake-ups: simulation speed)
         self.enc = BlockEncoder(n_slots=n_slots, flush_cycles=flush)
         self.want: list[HdrBlock] = []     # blocks the twin closed, in order
         self.seq = 0
@@ -136,23 +139,43 @@ class Bench:
         self.want += self.enc.tick(self.now())
         self.want += self.enc.set_enabled(False)
         assert await self.rq(RegWrite(Reg.CONTROL, CTRL_LEGACY)) == Ack(Opcode.REG_WRITE)
-        await self.idle(80 * 10 * self.host.cpb * 4)
+        # the UART drains: every block the twin closed (the loss case: those that were kept; the
+        # bound only ends a hang: 2^EVT_AW + NBLK frames of 73 bytes)
+        frame = 73 * 10 * self.host.cpb
+        for _ in range(20):
+            if len(self.blocks()) >= len(self.want):
+                break
+            await self.idle(frame)
+        await self.idle(frame)
 
     def blocks(self) -> list[HdrBlock]:
         return [f.msg for f in self.host.events if isinstance(f.msg, HdrBlock)]
 
 
-def rand_gap(rng: random.Random) -> int:
-    """Pulses from one arrival's seq to the next: mostly a source with p ~ 0.15, some gaps just
-    past one block's reach (> 124) and far beyond."""
+def same_blocks(got: list[HdrBlock], want: list[HdrBlock]) -> None:
+    """got == want, naming the first block and fields that differ."""
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
+        if g != w:
+            diff = {f: (getattr(g, f), getattr(w, f)) for f in
+                    ("blk", "seq0", "ts0", "slot0", "n", "used", "bad") if getattr(g, f) != getattr(w, f)}
+            if g.entries != w.entries:
+                diff["entries"] = (g.entries.to_bytes(48, "big").hex(), w.entries.to_bytes(48, "big").hex())
+            raise AssertionError(f"block {i} differs (device, twin): {diff}")
+    assert len(got) == len(want), (len(got), len(want))
+
+
+def rand_gap(rng: random.Random, skips: float = 0.1) -> int:
+    """Pulses from one arrival's seq to the next: mostly a source with p ~ 0.15, some gaps at
+    and just past one block's reach (skip entries, > 124: new block; ``skips`` of them) and far
+    beyond."""
     r = rng.random()
-    if r < 0.85:
+    if r < 0.95 - skips:
         g = 1
         while rng.random() > 0.15:
             g += 1
         return g
     if r < 0.95:
-        return rng.choice([31, 32, 62, 93, 124, 125, 126])
+        return rng.choice([31, 32, 62, 93, 94, 124, 124, 125, 126])
     return rng.randrange(126, 5000)
 
 
@@ -173,17 +196,26 @@ async def check_regs(b: Bench, lost: int = 0) -> None:
 async def hdr_block_random(dut) -> None:
     """Random arrivals across the seq wrap, bad headers, flush + fill closes, pin changes."""
     rng = random.Random(int(os.environ.get("HB_SEED", "14")))
-    n = int(os.environ.get("HB_ARRIVALS", "160"))
+    n = int(os.environ.get("HB_ARRIVALS", "44"))
     n_slots = int(dut.RING_SLOTS.value)
-    flush = 40_000
+    flush = 200_000                # first: blocks close by filling up
     b = Bench(dut, int(dut.CLKS_PER_BIT.value), flush, n_slots)
     await b.start(flush)
     assert await b.rq(RegRead(Reg.N_SLOTS)) == RegValue(Reg.N_SLOTS, n_slots)
-    seq = 2**32 - 40 * 12          # wraps after about a third of the run
-    for _ in range(n):
-        seq = (seq + rand_gap(rng)) & 0xFFFF_FFFF
+    seq = 2**32 - 600              # wraps after a few arrivals
+    for i in range(n):
+        if i == n // 2:            # then: mostly by the flush timer
+            flush = 2_500
+            assert await b.rq(RegWrite(Reg.BLOCK_FLUSH, flush)) == Ack(Opcode.REG_WRITE)
+            b.want += b.enc.tick(b.now())
+            b.enc.flush_cycles = flush
+        # (first half: many skip entries, so blocks fill up in few arrivals)
+        if i < 16:      # the first block fills up: skip entries, no gap past its reach
+            seq = (seq + rng.choice([2, 94, 125, 125])) & 0xFFFF_FFFF
+        else:
+            seq = (seq + rand_gap(rng)) & 0xFFFF_FFFF
         await b.arrival(seq, bad=rng.random() < 0.04)
-        r = rng.random()
+        r = 1.0 if i < 16 else rng.random()
         if r < 0.05:
             # pin slots just ahead of the ring (the next arrivals skip them) or unpin them
             cur = b.enc._last
@@ -195,14 +227,15 @@ async def hdr_block_random(dut) -> None:
             await b.pin(True, rng.randrange(n_slots), 0)                  # NAK(BAD_ARG)
         elif r < 0.09:
             await b.pin(False, n_slots - 3, 0b1001)                        # NAK(BAD_SLOT)
-        elif r < 0.13:
+        elif r < 0.15 and i >= n // 2:
             await b.idle(rng.randrange(flush // 2, 2 * flush))            # flush timer
         else:
-            await b.idle(rng.randrange(0, 600))
+            await b.idle(rng.randrange(0, 200))
     await b.finish()
     got = b.blocks()
-    assert len(b.want) >= 8 and any(w.used >= 44 for w in b.want), "the run should fill blocks"
-    assert got == b.want
+    same_blocks(got, b.want)
+    assert len(b.want) >= 6 and any(w.used >= 44 for w in b.want), \
+        ("the run should fill blocks", [(w.n, w.used) for w in b.want])
     seqs = [f.seq for f in b.host.events]
     assert seqs == list(range(len(seqs))), "no event lost or reordered"
     assert not b.host.errors
@@ -239,7 +272,7 @@ async def hdr_block_ring_full(dut) -> None:
         await b.arrival(seq)
     await b.finish()
     assert len(b.noslot) >= 4
-    assert b.blocks() == b.want
+    same_blocks(b.blocks(), b.want)
     errs = [f.msg for f in b.host.events if isinstance(f.msg, Error)]
     assert errs == [Error(ErrorCode.NO_SLOT, s) for s in b.noslot]
     assert not b.host.errors
@@ -257,12 +290,11 @@ async def hdr_block_loss(dut) -> None:
     b = Bench(dut, int(dut.CLKS_PER_BIT.value), flush, n_slots)
     await b.start(flush)
     seq = 77
-    for _ in range(40):
+    for _ in range(24):
         seq += rng.randrange(1, 300)
         await b.arrival(seq)
         await b.idle(rng.randrange(400, 700))
     await b.finish()
-    await b.idle(73 * 10 * b.host.cpb * 10)
     got = b.blocks()
     by_blk = {w.blk: w for w in b.want}
     assert all(g == by_blk[g.blk] for g in got)
@@ -296,7 +328,7 @@ def test_hdr_block_ring_full(tmp_path) -> None:
 
 @pytest.mark.rtl
 def test_hdr_block_loss(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_loss", {"RING_SLOTS": 64, "NBLK": 2, "CLKS_PER_BIT": 16})
+    _run(tmp_path, "hdr_block_loss", {"RING_SLOTS": 64, "NBLK": 2, "CLKS_PER_BIT": 8})
 
 
 @pytest.mark.rtl
