@@ -53,7 +53,7 @@ from hwctl.protocols.base import (
     Send,
     StartAttempts,
 )
-from hwctl.protocols.esp import EspMessage, EspNode
+from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.reliable import RobustConfig
 from sim import topologies
 
@@ -82,7 +82,8 @@ def _live_arrivals(c: EspNode, out: dict[str, set[int]]) -> None:
         out.setdefault(waker, set()).add(wid)
 
 
-def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]]) -> tuple:
+def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
+                     floor: dict[tuple[str, str], int]) -> tuple:
     """Every field of the core, with arrival numbers replaced by their rank among the node's live
     ones: the cores only compare arrival numbers (order, equality), and a new one is always
     larger than all live ones, so states that differ only by an order-preserving renaming behave
@@ -91,8 +92,12 @@ def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]]) -> tuple:
     lock = c.lock
     arq = None
     if c.arq is not None:
-        arq = tuple((p, ln.peer_inc, ln.out_seq, tuple(sorted(ln.unacked)), ln.in_key, ln.in_next,
-                     tuple(sorted(ln.inbuf))) for p, ln in sorted(c.arq.links.items()))
+        # sequence numbers relative to each stream's floor (see _floors)
+        arq = tuple((p, ln.peer_inc, ln.out_seq - floor[(c.name, p)],
+                     tuple(s - floor[(c.name, p)] for s in sorted(ln.unacked)), ln.in_key,
+                     ln.in_next - floor[(p, c.name)],
+                     tuple(s - floor[(p, c.name)] for s in sorted(ln.inbuf)))
+                    for p, ln in sorted(c.arq.links.items()))
     return (
         tuple(sorted((r[it.arrival], it.request.rid if it.request else -1, it.wake_target or "",
                       it.woken) for it in c.q_main)),
@@ -119,10 +124,41 @@ def _wake_owner(m: EspMessage) -> str | None:
     return None
 
 
-def _msg_key(m: EspMessage, rank: dict[str, dict[int, int]]) -> tuple:
+def _floors(cores: tuple[EspNode, ...]) -> dict[tuple[str, str], int]:
+    """Robust mode: the *floor* of each directed stream a -> b, the highest id that b has
+    acknowledged to a (a's unacknowledged ids are exactly floor+1 .. out_seq: a cumulative ack
+    removes a prefix and new ids are appended). Every id of the stream that still matters lies
+    in [floor, out_seq] (b's in_next - 1 >= floor, b's reorder buffer, data in flight not yet
+    acknowledged, acks >= floor), and :class:`~hwctl.protocols.reliable.Arq` only compares ids
+    of one stream with each other, so shifting them all by -floor is a bisimulation."""
+    out: dict[tuple[str, str], int] = {}
+    for c in cores:
+        if c.arq is None:
+            continue
+        for p, ln in c.arq.links.items():
+            out[(c.name, p)] = (min(ln.unacked) - 1) if ln.unacked else ln.out_seq
+    return out
+
+
+def _msg_key(m: EspMessage, rank: dict[str, dict[int, int]],
+             floor: dict[tuple[str, str], int] | None = None) -> tuple:
+    seq = m.seq
+    rid = m.rid
+    if floor:
+        if m.kind == MsgType.LINK_ACK:
+            f = floor[(m.dst, m.src)]
+            if rid < f:  # acknowledges nothing still unacknowledged, and no new ack can equal it
+                return (m.src, m.dst, int(m.kind), -1, False, 0, 0, 0)
+            rid -= f
+        else:
+            f = floor[(m.src, m.dst)]
+            if seq <= f:  # acknowledged: a duplicate on arrival, never sent again
+                return (m.src, m.dst, 0, 0, False, 0, 0, 0)
+            seq -= f
     owner = _wake_owner(m)
-    rid = rank[owner][m.rid] if owner is not None else m.rid
-    return (m.src, m.dst, int(m.kind), rid, m.wake, m.seq, m.inc, m.dinc)
+    if owner is not None:
+        rid = rank[owner][m.rid]
+    return (m.src, m.dst, int(m.kind), rid, m.wake, seq, m.inc, m.dinc)
 
 
 def _state_key(st: _State) -> tuple:
@@ -130,17 +166,19 @@ def _state_key(st: _State) -> tuple:
     for c in st.cores:
         _live_arrivals(c, live)
     msgs = list(st.chans) if not isinstance(st.chans, tuple) else [m for lk in st.chans for m in lk]
+    floor = _floors(st.cores)
     for m in msgs:
         owner = _wake_owner(m)
-        if owner is not None:
+        if owner is not None and not (floor and m.seq <= floor[(m.src, m.dst)]):
             live[owner].add(m.rid)
     rank = {n: {a: k for k, a in enumerate(sorted(v))} for n, v in live.items()}
-    cores = tuple(_core_key_ranked(c, rank) for c in st.cores)
+    cores = tuple(_core_key_ranked(c, rank, floor) for c in st.cores)
     if isinstance(st.chans, tuple):
         ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
-    else:
-        ch = tuple(sorted(_msg_key(m, rank) for m in st.chans))
-    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup)
+    else:  # a multiset: stale copies of one stream are interchangeable
+        ch = tuple(sorted(_msg_key(m, rank, floor) for m in st.chans))
+    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup,
+            st.waiting)
 
 
 @dataclass(frozen=True)
@@ -154,6 +192,9 @@ class _State:
     submitted: tuple[int, ...]  # per edge: how many requests submitted
     loss: int
     dup: int
+    #: streams mode: requests submitted and not started, in submission order, each with how
+    #: many requests sharing a node with it arrived later and started first (overtakes)
+    waiting: tuple[tuple[int, int], ...] = ()
 
     def key(self) -> tuple:
         return _state_key(self)
@@ -171,6 +212,8 @@ class Result:
     deadlocks: int = 0
     violations: int = 0
     traps: int = -1  #: states from which no schedule completes every request (-1: not checked)
+    cut: int = 0  #: states with a transition beyond the in-flight bound (not explored)
+    worst_overtaken: int = -1  #: streams mode: most overtakes of one request (-1: not checked)
     wall_s: float = 0.0
     complete: bool = True
     first_problem: str = ""
@@ -183,14 +226,26 @@ class Result:
                 f"terminal {self.terminal:>6,d} violations {self.violations} deadlocks "
                 f"{self.deadlocks} traps {self.traps} "
                 f"{'exhaustive' if self.complete else 'CUT at state limit'} "
-                f"{self.wall_s:7.1f} s")
+                + (f"worst overtaken {self.worst_overtaken} " if self.worst_overtaken >= 0 else "")
+                + (f"cut {self.cut} " if self.cut else "") + f"{self.wall_s:7.1f} s")
 
 
 class Checker:
     def __init__(self, g: nx.Graph, requests_per_edge: int, *, robust: bool = False,
                  fair: bool = False, loss: int = 0, dup: int = 0, arrivals: bool = False,
-                 joint_finish: bool = False) -> None:
+                 joint_finish: bool = False, inflight: int | None = None,
+                 premature_timeouts: bool = False, streams: bool = False,
+                 check_bound: bool = False) -> None:
         self.arrivals = arrivals
+        #: robust mode: at most this many messages in flight (a transition that would put more
+        #: on the network is not explored; states where that happened are counted as *cut*)
+        self.inflight = inflight
+        #: robust mode: timeouts may also fire while a message's ack is on its way (spurious
+        #: retransmissions); off: only a lost message is retransmitted (duplicates then come
+        #: from the duplication budget)
+        self.premature_timeouts = premature_timeouts
+        self._pruned = False
+        self.progress = False
         self.joint_finish = joint_finish
         self.g = g
         self.robust = robust
@@ -212,6 +267,16 @@ class Checker:
                 row.append(Request(rid, a, b, 0.75, 1, 0.0))
             self.reqs.append(row)
         self.n_requests = rid
+        #: streams mode (``--streams``): the paper's workload, one request at a time per edge:
+        #: request n+1 of an edge is submitted when request n completed; checks bounded waiting
+        self.streams = streams
+        self.ends = {r.rid: frozenset((r.initiator, r.remote)) for row in self.reqs for r in row}
+        #: B = 2 (deg i + deg j - 2) for a request on edge (i, j) (docs/reliability.md)
+        self.bound = {r.rid: 2 * (g.degree(r.initiator) + g.degree(r.remote) - 2)
+                      for row in self.reqs for r in row}
+        self.worst = 0  #: the most overtakes of one request seen (streams mode)
+        #: streams mode: a request overtaken more than B times is a violation (else: measured)
+        self.check_bound = check_bound
 
     def initial(self) -> _State:
         cores = tuple(EspNode(n, {m: D for m in self.g.neighbors(n)},
@@ -220,7 +285,10 @@ class Checker:
         chans: Any = frozenset() if self.robust else tuple(() for _ in self.links)
         st = _State(cores, tuple(_core_key(c) for c in cores), chans, frozenset(), frozenset(),
                     frozenset(), tuple(0 for _ in self.edges), 0, 0)
-        if not self.arrivals:  # every request is there at t = 0, in rid order
+        if self.streams:  # the first request of every edge is there at t = 0, in rid order
+            for e in range(len(self.reqs)):
+                st = self._submit(st, e)
+        elif not self.arrivals:  # every request is there at t = 0, in rid order
             for row in self.reqs:
                 for r in row:
                     st = self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0))
@@ -231,7 +299,8 @@ class Checker:
 
     def _apply(self, st: _State, node: str, fn: Any, *, chans: Any = None, loss: int | None = None,
                dup: int | None = None, submitted: tuple[int, ...] | None = None,
-               running: frozenset | None = None) -> _State:
+               running: frozenset | None = None,
+               waiting: tuple[tuple[int, int], ...] | None = None) -> _State:
         """Run ``fn(core)`` on a copy of ``node``'s core and fold its actions into a new state."""
         k = self.idx[node]
         core = st.cores[k].clone()
@@ -244,6 +313,7 @@ class Checker:
         run = set(st.running if running is None else running)
         done = set(st.done)
         sends = []
+        waiting = st.waiting if waiting is None else waiting
         for a in acts:
             if isinstance(a, Send):
                 sends.append(a.msg)
@@ -256,13 +326,16 @@ class Checker:
                                              f"another generation")
                     started -= {(a.request.rid, node), (a.request.rid, a.peer)}
                     run |= {(a.request.rid, node), (a.request.rid, a.peer)}
+                    if self.streams:
+                        waiting = self._started(waiting, a.request.rid)
             elif isinstance(a, Completed):
                 if a.request.rid in done:
                     raise _Violation(f"request {a.request.rid} completed twice")
                 done.add(a.request.rid)
             elif isinstance(a, RemoteError):
-                if not self.robust:
-                    raise _Violation(f"remote error in paper mode: {a.reason}")
+                # robust mode here has no restarts and no expiry: the link layer must hand ESP
+                # exactly-once, in-order delivery, so ESP may never see a bad message
+                raise _Violation(f"remote error: {a.reason}")
             elif isinstance(a, (Expired, AbortAttempts)):
                 raise _Violation(f"unexpected {type(a).__name__} with abstract time: {a}")
         if self.robust:
@@ -276,17 +349,50 @@ class Checker:
         keys[k] = ()
         return _State(tuple(cores), tuple(keys), chans, frozenset(started), frozenset(run),
                       frozenset(done), st.submitted if submitted is None else submitted,
-                      st.loss if loss is None else loss, st.dup if dup is None else dup)
+                      st.loss if loss is None else loss, st.dup if dup is None else dup, waiting)
+
+    def _submit(self, st: _State, e: int) -> _State:
+        n = st.submitted[e]
+        r = self.reqs[e][n]
+        sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
+        waiting = st.waiting + ((r.rid, 0),) if self.streams else st.waiting
+        return self._apply(st, r.initiator, lambda c: c.submit(r, 0.0), submitted=sub,
+                           waiting=waiting)
+
+    def _started(self, waiting: tuple[tuple[int, int], ...], rid: int) -> tuple:
+        """Request ``rid`` starts: every request waiting since before it at one of its nodes is
+        overtaken once more; the bound B is checked there (docs/reliability.md)."""
+        nodes = self.ends[rid]
+        out = []
+        before = True
+        for w, k in waiting:
+            if w == rid:
+                before = False
+                continue
+            if before and nodes & self.ends[w]:
+                k += 1
+                if self.check_bound and k > self.bound[w]:
+                    raise _Violation(f"bounded waiting: request {w} overtaken {k} times > "
+                                     f"B = {self.bound[w]}")
+                self.worst = max(self.worst, k)
+            out.append((w, k))
+        return tuple(out)
 
     def successors(self, st: _State) -> list[_State]:
+        out = self._successors(st)
+        self._pruned = False
+        if self.inflight is not None:
+            kept = [s for s in out if len(s.chans) <= self.inflight]
+            self._pruned = len(kept) != len(out)
+            out = kept
+        return out
+
+    def _successors(self, st: _State) -> list[_State]:
         out = []
         for e, row in enumerate(self.reqs):
             n = st.submitted[e]
-            if n < len(row):
-                r = row[n]
-                sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
-                out.append(self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0),
-                                       submitted=sub))
+            if n < len(row) and (not self.streams or row[n - 1].rid in st.done):
+                out.append(self._submit(st, e))
         if self.robust:
             for m in st.chans:
                 rest = st.chans - {m}
@@ -296,12 +402,18 @@ class Checker:
                                            dup=st.dup + 1))
                 if st.loss < self.loss_budget:
                     out.append(_State(st.cores, st.keys, rest, st.started, st.running, st.done,
-                                      st.submitted, st.loss + 1, st.dup))
+                                      st.submitted, st.loss + 1, st.dup, st.waiting))
             for k, c in enumerate(st.cores):
                 if c.arq is not None and c.arq.next_deadline() is not None:
                     resend = {m for lk in c.arq.links.values() for m in
                               (o.msg for o in lk.unacked.values())}
-                    if not resend <= st.chans:  # a timeout only matters if a copy is missing
+                    if self.premature_timeouts:
+                        missing = not resend <= st.chans  # delivered, or lost
+                    else:  # only a lost message or a lost ack times out (rto > round trip)
+                        missing = any(m not in st.chans and (self._undelivered(st, m)
+                                                             or not self._acked_in_flight(st, m))
+                                      for m in resend)
+                    if missing:
                         out.append(self._apply(st, self.names[k],
                                                lambda c: [Send(m) for m in c.arq.due(1e18)]))
         else:
@@ -325,12 +437,23 @@ class Checker:
                                    running=st.running - {(rid, node)}))
         return out
 
+    def _undelivered(self, st: _State, m: EspMessage) -> bool:
+        ln = st.cores[self.idx[m.dst]].arq.links[m.src]  # type: ignore[union-attr]
+        return m.seq >= ln.in_next and m.seq not in ln.inbuf
+
+    @staticmethod
+    def _acked_in_flight(st: _State, m: EspMessage) -> bool:
+        return any(a.kind == MsgType.LINK_ACK and a.src == m.dst and a.dst == m.src
+                   and a.rid >= m.seq for a in st.chans)
+
     def terminal_problem(self, st: _State) -> str:
         if len(st.done) != self.n_requests:
             return f"deadlock: {self.n_requests - len(st.done)} request(s) never complete"
         for c in st.cores:
             if c.state.value != "IDLE" or c.q_main or c.q_ready or c.s_sleep:
                 return f"deadlock: {c.name} ends in {c.state.value} with queued work"
+            if c.arq is not None and any(ln.unacked for ln in c.arq.links.values()):
+                return f"deadlock: {c.name} ends with unacknowledged messages"
         return ""
 
     def run(self, max_states: int = 5_000_000, name: str = "?") -> Result:
@@ -341,6 +464,7 @@ class Checker:
         frontier = deque([(0, init)])
         preds: list[list[int]] = [[]]  # predecessors of each state id, for the progress check
         good: list[int] = []  # terminal states where everything completed
+        cut: list[int] = []  # states with transitions beyond the in-flight bound
         while frontier:
             sid, st = frontier.popleft()
             try:
@@ -349,7 +473,11 @@ class Checker:
                 res.violations += 1
                 res.first_problem = res.first_problem or str(exc)
                 continue
+            if self._pruned:
+                cut.append(sid)
             if not succ:
+                if self._pruned:  # only transitions beyond the in-flight bound: not terminal
+                    continue
                 res.terminal += 1
                 p = self.terminal_problem(st)
                 if p:
@@ -366,6 +494,9 @@ class Checker:
                     tid = len(seen)
                     seen[k] = tid
                     preds.append([])
+                    if self.progress and tid % 100_000 == 0:
+                        print(f"  {name}: {tid:,d} states, frontier {len(frontier):,d}, "
+                              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
                     if len(seen) > max_states:
                         res.complete = False
                         frontier.clear()
@@ -373,12 +504,16 @@ class Checker:
                     frontier.append((tid, s))
                 preds[tid].append(sid)
         res.states = len(seen)
+        res.cut = len(cut)
+        if self.streams:
+            res.worst_overtaken = self.worst
         if res.complete:
             # progress: from every reachable state some schedule still completes every request
             # (no livelock trap); backward search from the good terminal states
+            # (a cut state counts as able to complete: what lies beyond the bound is unexplored)
             ok = bytearray(len(seen))
-            stack = list(good)
-            for g in good:
+            stack = list(good) + cut
+            for g in stack:
                 ok[g] = 1
             while stack:
                 for p in preds[stack.pop()]:
@@ -416,6 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
     ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
     ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--streams", action="store_true",
+                    help="one request at a time per edge (the next when the last completed); "
+                         "checks the bounded-waiting bound B")
+    ap.add_argument("--bound", action="store_true",
+                    help="streams: overtaken more than B = 2 (deg i + deg j - 2) is a violation")
+    ap.add_argument("--inflight", type=int, default=None,
+                    help="robust: at most this many messages in flight")
     ap.add_argument("--arrivals", action="store_true",
                     help="interleave the submissions too (default: every request at t = 0)")
     a = ap.parse_args(argv)
@@ -423,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     for topo in a.topology or TOPOLOGIES:
         for n in a.requests or [1, 2, 3]:
             r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
-                      max_states=a.max_states, arrivals=a.arrivals)
+                      max_states=a.max_states, arrivals=a.arrivals, streams=a.streams,
+                      inflight=a.inflight, check_bound=a.bound)
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1

@@ -107,14 +107,20 @@ class BlockEncoder:
         the flush timer's clock (default ``ts``; differs only after a TIME_SET)."""
         seq &= U32
         at = ts if at is None else at
-        out = self.tick(at)
-        slot = self._next_slot()
-        self.last_slot = slot
-        if slot is None:
+        o = self._open
+        out = []
+        if o is not None and at >= o.opened_at + self.flush_cycles:  # the flush timer first
+            out.append(self._close())
+            o = None
+        # the ring: next unpinned slot after the previous arrival's (inline _next_slot: hot path)
+        if self._n_pinned >= self.n_slots:
+            self.last_slot = None
             self.dropped += 1
             return out
-        self._last = slot
-        o = self._open
+        slot = self._pinned.find(0, self._last + 1)
+        if slot < 0:
+            slot = self._pinned.find(0)
+        self.last_slot = self._last = slot
         if o is not None:
             d = (seq - o.last_seq - 1) & U32
             if d <= MAX_GAP:

@@ -35,7 +35,7 @@ from hwctl.transport.security import (
 )
 from hwctl.wire import Reg
 from sim.twin.model import TwinConfig, TwinModel
-from sim.twin.pacing import Pacer, TimeMode
+from sim.twin.pacing import BACKLOG_MAX, MAX_WAIT, LatencyTimer, Pacer, TimeMode, UartBacklog
 
 
 class _ServerBase:
@@ -109,7 +109,10 @@ class _ServerBase:
 class PtyTwinServer(_ServerBase):
     """Twin behind a pseudo-terminal. ``port`` is the slave path to open with pyserial."""
 
-    def __init__(self, model: TwinModel, *, link: str | None = None, **kw) -> None:
+    def __init__(self, model: TwinModel, *, link: str | None = None,
+                 backlog_max: int = BACKLOG_MAX, **kw) -> None:
+        """``backlog_max``: device bytes held for a host that does not read before the line
+        overruns (real time; :class:`~sim.twin.pacing.UartBacklog`)."""
         super().__init__(model, **kw)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line discipline: a byte pipe like a UART
@@ -121,7 +124,8 @@ class PtyTwinServer(_ServerBase):
                 os.unlink(link)
             os.symlink(self.port, link)
         self._wake_r, self._wake_w = os.pipe()
-        self._pending = bytearray()
+        self.backlog = UartBacklog(backlog_max)
+        self.timer = LatencyTimer()
 
     @property
     def url(self) -> str:
@@ -133,11 +137,25 @@ class PtyTwinServer(_ServerBase):
         except OSError:
             pass
 
+    def status(self) -> dict:
+        st = super().status()
+        st["overrun_bytes"] = self.backlog.overrun_bytes
+        st["overrun_frames"] = self.backlog.overrun_frames
+        return st
+
     def _loop(self) -> None:
         m = self._master
+        backlog, timer = self.backlog, self.timer
+        realtime = self.pacer.mode is TimeMode.REALTIME  # virtual time: as fast as possible
         while not self._stop.is_set():
-            wl = [m] if self._pending else []
-            r, w, _ = select.select([m, self._wake_r], wl, [], self.pacer.timeout())
+            wl = [m] if backlog else []  # only left over when the pty was full
+            with self.lock:
+                timeout = self.pacer.timeout()
+            if realtime:
+                timeout = timer.wait(timeout, time.monotonic())
+            elif backlog.full():
+                timeout = MAX_WAIT  # the pty's becoming writable wakes us
+            r, w, _ = select.select([m, self._wake_r], wl, [], timeout)
             if self._wake_r in r:
                 os.read(self._wake_r, 64)
             data = b""
@@ -147,11 +165,12 @@ class PtyTwinServer(_ServerBase):
                 except OSError as exc:  # EIO: no slave open right now
                     if exc.errno != errno.EIO:
                         raise
-            self._pending += self._step(data)
-            if self._pending:
+            if realtime or data or not backlog.full():  # virtual time waits for the host
+                backlog.push(self._step(data), overrun=realtime)
+            if backlog:
                 try:
-                    n = os.write(m, self._pending)
-                    del self._pending[:n]
+                    backlog.sent(os.write(m, backlog.buf))
+                    timer.wrote(time.monotonic())
                 except BlockingIOError:
                     pass
 
@@ -288,8 +307,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds")
     parser.add_argument("--lab", metavar="TOPOLOGY", default=None,
                         help="serve a whole lab on the shared clock: one node device per node of "
-                             "TOPOLOGY (2x2, K2, ...) on its own pty, a heralding station per edge "
-                             "(docs/twin.md 'Lab'); prints 'NAME URL' per node")
+                             "TOPOLOGY (2x2, K2, ...) and a heralding station per edge, each on its "
+                             "own pty (or, with --zmq, its own ZeroMQ port) (docs/twin.md 'Lab'); "
+                             "prints 'NAME URL' per device (stations: 'A-B URL')")
     parser.add_argument("--link-dir", metavar="DIR", default=None,
                         help="with --lab: symlinks DIR/<node> to the ptys")
     add_physics_arguments(parser)
@@ -337,31 +357,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
-    """``hwctl twin --lab TOPOLOGY``: node devices + stations on the shared clock, on ptys."""
+    """``hwctl twin --lab TOPOLOGY``: node devices + stations on the shared clock, each on its own
+    pty (default) or its own ZeroMQ ROUTER (``--zmq``); the stations' host links too."""
     from hwctl import timebase
     from hwctl.errors import UserError
     from sim import topologies
     from sim.twin.lab import Lab, LabServer
 
-    if args.zmq or args.mode != "realtime":
-        raise UserError("--lab serves ptys in real time on the shared clock (no --zmq, no --mode virtual)")
+    if args.mode != "realtime":
+        raise UserError("--lab runs in real time on the shared clock (no --mode virtual)")
+    if args.link and not args.link_dir:
+        raise UserError("--lab takes --link-dir DIR (one link per device), not --link")
     g = topologies.by_name(args.lab)  # UserError for an unknown form
     lab = Lab(g, p_photon=cfg.p_photon, dark_prob=cfg.dark_prob, seed=cfg.seed,
               start=timebase.cycle_now())
-    server = LabServer(lab, link_dir=args.link_dir)
-    for n in lab.names:
-        print(n, server.urls[n], flush=True)  # machine-readable: NAME URL per node device
+    keys, allow = curve_from_args(args) if args.zmq else (None, None)
+    try:
+        server = LabServer(lab, link_dir=args.link_dir, zmq=args.zmq, keys=keys, allow=allow)
+    except UserError:
+        raise
+    except Exception as exc:  # pty unavailable, address in use
+        raise UserError(f"cannot serve the lab: {exc}") from None
+    for n in lab.devices:  # machine-readable: NAME URL per device (nodes, then stations u-v)
+        print(n, server.urls[n], flush=True)
+    how = "ZeroMQ" if args.zmq else "ptys"
     console.print(f"[green]lab[/] {args.lab}: {len(lab.names)} node devices, {len(lab.stations)} "
-                  f"stations on the shared clock (p={cfg.p_photon:.3g}); Ctrl-C stops")
+                  f"stations on the shared clock, on {how} (p={cfg.p_photon:.3g}); Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration
-    with server:
-        try:
-            while t_end is None or time.monotonic() < t_end:
-                time.sleep(0.2)
-                if server.error:
-                    raise UserError(f"lab stopped: {server.error!r}")
-        except KeyboardInterrupt:
-            pass
+    # SIGINT / SIGTERM: clean stop (links removed, counters printed), exit 0
+    with argtypes.stop_on_signals() as stop, server:
+        while (t_end is None or time.monotonic() < t_end) and not stop.wait(0.2):
+            if server.error:
+                raise UserError(f"lab stopped: {server.error!r}")
     for (u, v), st in lab.stations.items():
         console.print(f"station {u}-{v}: {st.reg(Reg.CNT_HERALD)} heralds, "
                       f"{st.reg(Reg.CNT_ONE_END)} one-end windows, {st.reg(Reg.CNT_MARKS)} markers")
