@@ -98,6 +98,7 @@ import zmq.asyncio
 from hwctl import argtypes, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S, BlockPath, enable_blocks
+from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
@@ -504,6 +505,8 @@ class NodeService:
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
+        #: the request journal (hwctl.journal), set by ``hwctl node --out``
+        self.journal: RequestJournal | None = None
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -570,6 +573,7 @@ class NodeService:
                 secure_client(s, keys, next(k for k, n in allow.items() if n == p.name))
             s.connect(p.endpoint)
             self._out[p.name] = s
+        self.liveness.beat()  # before any ESP message (hwctl.recovery.PeerLiveness.beat)
 
     async def _sync_clock(self) -> None:
         """Put the device on the shared reference (docs/physical-layer.md section 1)."""
@@ -594,6 +598,8 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
+        if self.journal is not None:
+            resume(self, self.journal)  # an earlier life's open requests (hwctl.journal)
         sup = self.recovery  # the device-facing loops survive a device restart
         coros = [self._rx_loop(), self._timer_loop(), sup.supervise(self._pl_loop),
                  sup.supervise(self._event_pump), sup.supervise(self._free_loop), sup.watchdog(),
@@ -627,6 +633,8 @@ class NodeService:
             self.bench = None
         if self.backend is not None:
             await self.backend.close()
+        if self.journal is not None:
+            self.journal.close()
         for s in [*self._out.values(), *([self._router] if self._router else [])]:
             s.close(0)
         if self._curve is not None:
@@ -645,6 +653,8 @@ class NodeService:
                                               req.fidelity, req.t)
         self.counters.requests += 1
         self._finished[req.rid] = asyncio.Event()
+        if self.journal is not None:
+            self.journal.submitted(req)
         self._apply(self.core.submit(req, req.t))
         return req
 
@@ -693,6 +703,8 @@ class NodeService:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish
                 self.counters.completed += 1
+                if self.journal is not None:
+                    self.journal.completed(rec.rid, act.t_finish)
                 self._row_ready(rec.rid, completed=True)
                 ev = self._finished.get(rec.rid)
                 if ev is not None:
@@ -1317,6 +1329,8 @@ class NodeService:
         d["clock_sync"] = self.clock_sync
         d["recovery"] = self.recovery.snapshot()
         d["peers"] = self.liveness.snapshot()
+        if self.journal is not None:
+            d["journal"] = self.journal.snapshot()
         if self.backend is not None:
             d["link"] = self.backend.health()
         v = self.verification_summary()
@@ -1454,6 +1468,8 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> NodeService:
         node = NodeService(cfg)
         node.results = writer
+        if cfg.out:  # the request journal: a restarted node resumes or expires its requests
+            node.journal = RequestJournal(Path(cfg.out) / f"{cfg.name}.journal.jsonl")
         await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written

@@ -404,6 +404,9 @@ class PeerLiveness:
         self.inc: dict[str, int | None] = {p.name: None for p in node.cfg.peers}
         self.deaths: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
         self.restarts: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
+        #: released at a death declaration since its incarnation was last heard: the restart
+        #: that follows needs no second release (the new life may already hold our new SYN)
+        self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -425,7 +428,9 @@ class PeerLiveness:
         self.inc[src] = d["inc"]
         if old is not None and old != d["inc"]:
             self.restarts[src] += 1
-            self._release(src, "peer restarted")
+            if not self._released[src]:
+                self._release(src, "peer restarted")
+        self._released[src] = False
         return None
 
     def _release(self, peer: str, reason: str) -> None:
@@ -437,15 +442,25 @@ class PeerLiveness:
         node._events.put_nowait(PeerDead(peer, reason, sup.gen_no if node._pl_rid is not None else -1))
         # the robust core's release path (EspNode, docs/reliability.md "Restart recovery")
         release = getattr(EspNode, "_peer_restarted", None)
-        if release is not None:
-            node._apply(release(node.core, peer, node.now()))
+        process = getattr(EspNode, "_process", None)
+        if release is not None and process is not None:
+            now = node.now()
+            # release, then poll Q_main (the released requests go out again; in paper mode
+            # nothing else would poll it until the next message)
+            node._apply(release(node.core, peer, now) + process(node.core, now))
+        self._released[peer] = True
+
+    def beat(self) -> None:
+        """One heartbeat to every peer (also sent at start, before any ESP message: a peer that
+        knew an earlier life of this node releases what it held with it first)."""
+        payload = json.dumps({"inc": self.incarnation}).encode()
+        for p in self.node.cfg.peers:
+            self.node._send(p.name, K_HB, payload)
 
     async def run(self) -> None:
         node = self.node
         while True:
-            payload = json.dumps({"inc": self.incarnation}).encode()
-            for p in node.cfg.peers:
-                node._send(p.name, K_HB, payload)
+            self.beat()
             now = node.now()
             for name, t in self.last.items():
                 if self.alive[name] and now - t > PEER_DEAD_S:
