@@ -179,10 +179,11 @@ class BlockPath:
 
 async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source_hz: float,
                         hold_s: float = 0.0) -> BlockPath:
-    """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits) and return the
-    path for it, sized by the device's N_SLOTS."""
+    """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits: HEADER_EN
+    stays as it is, e.g. off until every node of a lab is up) and return the path for it, sized
+    by the device's N_SLOTS."""
     n_slots = await backend.read_reg(Reg.N_SLOTS)
     ctrl = await backend.read_reg(Reg.CONTROL)
     path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
-    await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK | 1 << ControlBit.HEADER_EN)
+    await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK)
     return path

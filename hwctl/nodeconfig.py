@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from hwctl import argtypes
+from hwctl import argtypes, noderobust
 from hwctl.errors import UserError
 
 #: longest attempt period accepted: 10 ms at 100 MHz (ESP Table IV uses 500 ns; a period of
@@ -126,7 +126,7 @@ SECURITY = {
     "allow": _any,
 }
 SECTIONS = {"workload": WORKLOAD, "physical": PHYSICAL, "verification": VERIFICATION,
-            "security": SECURITY}
+            "security": SECURITY, "robust": noderobust.SCHEMA}
 REQUIRED = ("name", "listen", "backend")
 
 

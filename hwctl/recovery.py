@@ -407,6 +407,7 @@ class PeerLiveness:
         #: released at a death declaration since its incarnation was last heard: the restart
         #: that follows needs no second release (the new life may already hold our new SYN)
         self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self._last_log = -1e9
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -437,9 +438,12 @@ class PeerLiveness:
         from hwctl.protocols.esp import EspNode
 
         node = self.node
-        log.warning("%s: %s %s: releasing what it held", node.cfg.name, reason, peer)
-        sup = node.recovery
-        node._events.put_nowait(PeerDead(peer, reason, sup.gen_no if node._pl_rid is not None else -1))
+        now = node.now()
+        if now - self._last_log >= 1.0:  # counted always (deaths, restarts), logged <= 1/s
+            self._last_log = now
+            log.warning("%s: %s %s: releasing what it held", node.cfg.name, reason, peer)
+        if node._pl_rid is not None and node._pl_peer == peer:  # its generation ends
+            node._events.put_nowait(PeerDead(peer, reason, node.recovery.gen_no))
         # the robust core's release path (EspNode, docs/reliability.md "Restart recovery")
         release = getattr(EspNode, "_peer_restarted", None)
         process = getattr(EspNode, "_process", None)

@@ -43,7 +43,8 @@ async def run_until(a: NodeConfig, b: NodeConfig, verified: int, timeout: float 
     runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
     t_end = time.monotonic() + timeout
     while min(na.vcore.metrics.verified, nb.vcore.metrics.verified) < verified \
-            or min(na.hdrpath.taken, nb.hdrpath.taken) < verified // 2:
+            or min(na.hdrpath.taken, nb.hdrpath.taken) < verified // 2 \
+            or min(na.hdrpath.unpins_sent, nb.hdrpath.unpins_sent) == 0:  # unpins follow takes
         assert time.monotonic() < t_end, (na.verification_summary(), nb.verification_summary())
         for r in runs:
             if r.done():

@@ -25,6 +25,7 @@ from hwctl.transport.links import Link
 from hwctl.wire import (
     CLOCK_HZ,
     DEVICE_ID,
+    STATION_ID,
     WIRE_VERSION,
     Abort,
     ErrorCode,
@@ -114,6 +115,9 @@ class Backend:
         self._last_gap_log = -1e9
         self._closed = False
         self.rx_error: BaseException | None = None
+        #: what :meth:`handshake` found: "node" (ID = meta.device_id) or "station" (a heralding
+        #: station's host link, ID = meta.station_id: registers and HERALD events only)
+        self.device_kind = ""
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
 
     # ---------------------------------------------------------------- lifecycle
@@ -127,8 +131,9 @@ class Backend:
                 f"{(self.retries + 1) * self.timeout:.2f} s)"
             ) from None
         dev_id = await self.read_reg(Reg.ID)
-        if dev_id != DEVICE_ID:
+        if dev_id not in (DEVICE_ID, STATION_ID):
             raise VersionMismatch(f"device at {self.url} is not an hwctl device (ID 0x{dev_id:08x})")
+        self.device_kind = "node" if dev_id == DEVICE_ID else "station"
         version = await self.read_reg(Reg.VERSION) & 0xFFFF
         if version != WIRE_VERSION:
             raise VersionMismatch(
