@@ -407,6 +407,29 @@ class TwinModel:
                 d = p
         return d
 
+    def next_interaction(self) -> int | None:
+        """Next internal event that can matter to other models of a lab (schedule ends: fire
+        programs, heralds consumed, PAIR/DONE): a lab steps its models together only at these;
+        header arrivals, flushes and the UART only make this twin's own output bytes."""
+        cands = []
+        if self._run is not None:
+            cands.append(self._run.end)
+        if self._prun is not None:
+            cands.append(max(self.now, self._prun.t_last + self._herald_wait))
+        return min(cands) if cands else None
+
+    def next_wake(self, poll: int = 10_000) -> int | None:
+        """When a real-time server should run the model again to pass on its output: the next
+        interaction, UART completion or flush; in block mode header arrivals are only polled every
+        ``poll`` cycles (an arrival makes output only when it closes a block), in HEADER mode each
+        one is a wake-up."""
+        cands = [d for d in (self.next_interaction(), self._enc.deadline) if d is not None]
+        if self._tx_cur is not None:
+            cands.append(self._tx_done)
+        if self._hdr_next is not None:
+            cands.append(max(self._hdr_next, self.now + poll) if self._enc.enabled else self._hdr_next)
+        return min(cands) if cands else None
+
     def inject_click(self, cycle: int, detector: int) -> None:
         """A detector pulse at ``cycle`` (test benches; ignored unless inside a detection window)."""
         if detector not in (0, 1):
