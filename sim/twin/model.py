@@ -87,11 +87,13 @@ from hwctl.wire import (
     Schedule,
     SchedulePairs,
     StatusBit,
+    TestBit,
     Time,
     TimeSet,
     TimeValue,
     encode,
 )
+from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
 #: one 4x more, up to BLOCK.
@@ -301,6 +303,10 @@ class TwinModel:
         self._run: _Run | None = None
         self._prun: _PairsRun | None = None
         self._herald_wait = self.cfg.herald_wait
+        #: test-pattern generators (TEST register, sim/twin/testgen.py)
+        self._tp = TestPatterns()
+        self._tp_next: tuple[int, int] | None = None  # (t_k, k): next pair attempt to loop
+        self._tp_c0 = 0  # herald-loop count at the running pairs schedule's attempt 0
         self._offset = 0  # device time - internal time (TIME_SET)
         self._sync_armed: int | None = None  # TIME_SET mode 1: ts loaded at the next sync edge
         #: set by a lab: fire-program changes are appended to ``programs`` for its stations
@@ -361,6 +367,11 @@ class TwinModel:
             cands.append(self._hdr_next)
         if self._tx_cur is not None:
             cands.append(self._tx_done)
+        tp = self._tp.deadline()
+        if tp is not None:
+            cands.append(tp)
+        if self._tp_next is not None:
+            cands.append(self._tp_next[0])
         return min(cands) if cands else None
 
     def inject_click(self, cycle: int, detector: int) -> None:
@@ -369,6 +380,8 @@ class TwinModel:
             raise ValueError("detector must be 0 or 1")
         if cycle < self.now:
             raise ValueError(f"click at {cycle} is in the past (now={self.now})")
+        if self._tp.bit(TestBit.DET_GEN):
+            return  # det_i is replaced by the generator
         self._clicks.append((cycle, detector))
         run = self._run
         if run is not None and len(run.codes):
@@ -379,7 +392,8 @@ class TwinModel:
 
     def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
-        self._on_header(seq & U32, corrupt)
+        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+            self._on_header(seq & U32, corrupt)
 
     def allocated_slots(self) -> list[int]:
         """Memory slots the header decoder holds (allocated by a HEADER, not yet freed)."""
@@ -410,6 +424,8 @@ class TwinModel:
             return self.cfg.n_ports
         if a == Reg.HERALD_WAIT:
             return self._herald_wait
+        if a == Reg.TEST:
+            return self._tp.value
         v = self._regs[a]
         run = self._run
         if run is not None and a in (Reg.CNT_ATTEMPTS, Reg.CNT_BOTH):
@@ -436,6 +452,11 @@ class TwinModel:
         """A herald frame on ``hl_i[port]`` whose last stop bit is sampled at ``now``: attempt
         cycle ``t`` (internal time, the lab's shared clock), Bell state ``bell``; ``corrupt``
         models a bad CRC or framing (docs/physical-layer.md section 3)."""
+        if self._tp.bit(TestBit.HL_GEN):
+            return  # hl_i is replaced by the herald loop
+        self._herald(port, t, bell, corrupt)
+
+    def _herald(self, port: int, t: int, bell: int, corrupt: bool = False) -> None:
         run = self._prun
         ok = (not corrupt and run is not None and run.e.port == port and t >= run.e.t_start
               and (t - run.e.t_start) % run.e.period == 0)
@@ -497,6 +518,13 @@ class TwinModel:
                 self._scratch = msg.value
             elif msg.addr == Reg.HERALD_WAIT:
                 self._herald_wait = msg.value
+            elif msg.addr == Reg.TEST:
+                self._tp.write(msg.value, self.now)
+                self._tp_next = None
+                if self._prun is not None:  # a write restarts the loop's count now
+                    k = self._prun.fired(self.now)
+                    self._tp_c0 = -k
+                    self._plan_loop(k)
             elif msg.addr == Reg.CONTROL:
                 if msg.value >> ControlBit.CLEAR_COUNTERS & 1:
                     for r in _COUNTERS:
@@ -572,6 +600,8 @@ class TwinModel:
                 continue
             if isinstance(e, _PairsEntry):
                 self._prun = _PairsRun(e)
+                self._tp_c0 = self._tp.hl_cnt
+                self._plan_loop(0)
                 if self.export_programs:
                     self.programs.append(Program("start", self.now, e.port, e.t_start, e.period,
                                                  e.count))
@@ -584,6 +614,8 @@ class TwinModel:
         fired = run.fired(self.now)
         self._bump(Reg.CNT_ATTEMPTS, fired)
         self._prun = None
+        self._tp.hl_cnt = (self._tp_c0 + fired) % self._tp.n
+        self._tp_next = None
         if self.export_programs:
             self.programs.append(Program("stop", self.now, run.e.port))
         self._emit(Done(self.now, fired & U32, int(reason)))
@@ -594,7 +626,8 @@ class TwinModel:
         n = min(run.e.count - run.base, BLOCK, BLOCK_MIN << 2 * min(run.n_blocks, 8))
         run.n_blocks += 1
         codes = np.zeros(n, np.int8)
-        if self._control >> ControlBit.HERALD_EN & 1:
+        det_gen = self._tp.bit(TestBit.DET_GEN)
+        if self._control >> ControlBit.HERALD_EN & 1 and not det_gen:
             u = self._rng_att.random(n)
             rare = np.flatnonzero(u >= self._cum[0])  # any click at all: rare, classify only those
             if len(rare):
@@ -614,6 +647,10 @@ class TwinModel:
                         self._mark_click(run, k, c, det)
                         marked.append((c, det))
             self._clicks = keep
+        if det_gen and DET_GEN_LAT < run.e.window:  # generated clicks (TEST.DET_GEN)
+            for i in self._tp.det_clicks(run.base, n):
+                k = run.base + i
+                self._mark_click(run, k, run.t(k) + DET_GEN_LAT, self._tp.sel)
         self._resolve_block(run)
         # clicks planned for attempts after the run's actual end (an earlier herald) were not
         # seen by this schedule: a later schedule's window may still catch them
@@ -663,6 +700,7 @@ class TwinModel:
         return int(np.count_nonzero(run.codes[: self._closed(run)] == 3))
 
     def _commit(self, run: _Run, fired: int, closed: int) -> None:
+        self._tp.det_fired(fired)
         self._bump(Reg.CNT_ATTEMPTS, fired)
         self._bump(Reg.CNT_BOTH, int(np.count_nonzero(run.codes[:closed] == 3)))
 
@@ -712,7 +750,7 @@ class TwinModel:
         assert self._hdr_next is not None
         self._hdr_next += self.cfg.header_period
         u = self._rng_hdr.random(2)
-        if u[0] < self.cfg.header_arrival:
+        if u[0] < self.cfg.header_arrival and not self._tp.bit(TestBit.HDR_GEN):
             self._on_header(seq, corrupt=bool(u[1] < self.cfg.header_corrupt))
 
     # ------------------------------------------------------------------ transmit
@@ -771,7 +809,36 @@ class TwinModel:
             self._pump()
         if self._hdr_next is not None and self._hdr_next == self.now:
             self._header_tick()
+        self._tp_step()
         self._tx_kick()
+
+    # ------------------------------------------------------------------ test patterns
+    def _plan_loop(self, k_from: int) -> None:
+        """Plan the next pair attempt the herald loop takes (TEST.HL_GEN)."""
+        run = self._prun
+        self._tp_next = None
+        if run is None:
+            return
+        e = run.e
+        k = self._tp.hl_plan(e.port, e.t_start, e.period, e.count, k_from,
+                             (self._tp_c0 + k_from) % self._tp.n)
+        if k is not None:
+            self._tp_next = (e.t_start + k * e.period, k)
+
+    def _tp_step(self) -> None:
+        tp = self._tp
+        nxt = self._tp_next
+        if nxt is not None and nxt[0] == self.now and self._prun is not None:
+            tp.hl_take(self._prun.e.port, nxt[0])
+            self._plan_loop(nxt[1] + 1)
+        due = [x for x in tp.loop if x[0] == self.now]
+        if due:
+            tp.loop[:] = [x for x in tp.loop if x[0] != self.now]
+            for _, port, t in due:
+                self._herald(port, t, tp.sel)
+        if tp.hdr_next is not None and tp.hdr_next == self.now:
+            seq, bad = tp.next_header()
+            self._on_header(seq, bad)
 
     def _bump(self, reg: Reg, n: int = 1) -> None:
         self._regs[reg] = (self._regs[reg] + n) & U32
