@@ -11,7 +11,7 @@ import time
 
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
 
-MODULES = ["sim", "sweep", "verification", "link", "header_path", "instruments", "node"]
+MODULES = ["sim", "sweep", "verification", "link", "header_path", "instruments", "node", "node_memory"]
 
 
 def main(argv: list[str] | None = None) -> int:

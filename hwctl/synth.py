@@ -24,19 +24,31 @@ from pathlib import Path
 from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
+#: the HDL trees the package uses: ``fpga/<kind>`` in a checkout, ``hwctl/<kind>`` in a wheel
+#: (setup.py maps each to a data package), and a file that must be there for the tree to count
+HDL_TREES = {"rtl": "top.v", "boards": "board_leds.v", "formal": "README.md"}
 
-def find_rtl_dir() -> Path:
-    """Where the Verilog sources are: ``fpga/rtl`` of the source checkout this package sits in,
-    else the copy installed with the wheel as the data package ``hwctl/rtl`` (setup.py maps it).
 
-    The checkout comes first so a worktree on ``PYTHONPATH`` never synthesizes another checkout's
-    (e.g. an editable install's) RTL."""
+def hdl_dir(kind: str) -> Path:
+    """The one lookup of the package's HDL trees (``kind``: ``rtl``, ``boards`` or ``formal``):
+    ``fpga/<kind>`` of the source checkout this package sits in, else the copy installed with the
+    wheel as the data package ``hwctl/<kind>`` (setup.py maps them; pyproject lists their files).
+
+    The checkout comes first so a worktree on ``PYTHONPATH`` never uses another checkout's (e.g.
+    an editable install's) HDL. Neither there: the checkout path (the caller reports what is
+    missing)."""
+    marker = HDL_TREES[kind]
     here = Path(__file__).resolve().parent
-    repo = here.parent / "fpga" / "rtl"
-    for candidate in (repo, here / "rtl"):
-        if any(candidate.glob("*.v")):
+    repo = here.parent / "fpga" / kind
+    for candidate in (repo, here / kind):
+        if (candidate / marker).is_file():
             return candidate
     return repo
+
+
+def find_rtl_dir() -> Path:
+    """Where the Verilog sources are (:func:`hdl_dir` of ``rtl``)."""
+    return hdl_dir("rtl")
 
 
 #: the RTL that ``hwctl synth`` synthesizes (:func:`find_rtl_dir`)

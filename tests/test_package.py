@@ -1,6 +1,7 @@
 """The package as a user gets it: the public API of ``import hwctl``, and a wheel built from this
 checkout, installed into a fresh virtual environment, running ``hwctl sim``, ``hwctl synth --help``
-(with the RTL shipped inside the wheel) and the demo's imports."""
+(with the RTL shipped inside the wheel), the demo's imports, and ``hwctl fpga boards`` / ``build
+--dry-run`` / ``prove --dry-run`` (boards and formal harnesses shipped inside the wheel)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _copy_sources(dst: Path) -> None:
     for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, dst / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "sim_build")
-    for d in ("hwctl", "sim", "firmware", "fpga/rtl"):
+    for d in ("hwctl", "sim", "firmware", "fpga/rtl", "fpga/boards", "fpga/formal"):
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
 
 
@@ -67,6 +68,9 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         names = set(zf.namelist())
         meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "hwctl/rtl/top.v" in names and "hwctl/rtl/wire_spec.vh" in names
+    assert {"hwctl/boards/board_leds.v", "hwctl/boards/ulx3s/pins.lpf",
+            "hwctl/boards/hx8k_breakout/pins.pcf", "hwctl/boards/ulx3s/board_top.v",
+            "hwctl/formal/sync_fifo.sby", "hwctl/formal/sync_fifo_props.v"} <= names
     assert "hwctl/py.typed" in names and "hwctl/wire/spec.toml" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("fpga/", "tests/")) for n in names)
@@ -100,3 +104,15 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     assert out["topology"] == "K2"
     assert "--target" in _run([hw, "synth", "--help"], work, env).stdout
     assert "--duration" in _run([hw, "demo", "--help"], work, env).stdout
+
+    # boards and formal harnesses from the wheel: listed, staged with every file each flow reads
+    listed = _run([hw, "fpga", "boards"], work, env).stdout
+    assert "hx8k_breakout" in listed and str(purelib / "hwctl" / "boards" / "ulx3s") in listed
+    for board in ("hx8k_breakout", "ulx3s"):
+        plan = json.loads(_run([hw, "fpga", "build", "--board", board, "--dry-run", "--json",
+                                "--out", str(work / board)], work, env).stdout)
+        assert {"top.v", "board_top.v", "board_leds.v", "wire_spec.vh"} <= set(plan["staged"])
+        assert {"pins.pcf", "pins.lpf"} & set(plan["staged"])
+        assert any(c.startswith("nextpnr-") for c in plan["commands"]), plan
+    proofs = _run([hw, "fpga", "prove", "--dry-run"], work, env).stdout.splitlines()
+    assert len(proofs) >= 10 and all(ln.startswith("staged") for ln in proofs), proofs

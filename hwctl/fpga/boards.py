@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwctl.errors import UserError
-from hwctl.synth import RTL_DIR, SynthError, find_tool, rtl_sources, run_yosys
+from hwctl.synth import RTL_DIR, SynthError, find_tool, hdl_dir, rtl_sources, run_yosys
 
-BOARDS_DIR = RTL_DIR.parent / "boards"
+#: board tops and pin constraints: fpga/boards, or hwctl/boards in a wheel (:func:`hdl_dir`)
+BOARDS_DIR = hdl_dir("boards")
 
 
 @dataclass(frozen=True)
@@ -86,18 +87,27 @@ class BuildResult:
 
 
 def _stage(board: Board, workdir: Path) -> list[str]:
+    """Copy the RTL, the board's top and its constraints to ``workdir/src``; the Verilog files
+    to read, relative to ``workdir``. A file missing from the installed package is one line."""
     src = workdir / "src"
     src.mkdir(parents=True, exist_ok=True)
     files = [*rtl_sources(), *sorted(BOARDS_DIR.glob("*.v")), *sorted(board.dir.glob("*.v"))]
-    for f in [*files, *sorted(RTL_DIR.glob("*.vh")), board.dir / board.constraints]:
+    needed = [*files, *sorted(RTL_DIR.glob("*.vh")), board.dir / board.constraints,
+              board.dir / "board_top.v"]
+    missing = [str(f) for f in needed if not f.is_file()]
+    if missing or not rtl_sources():
+        raise UserError(f"board {board.name}: HDL sources missing ({', '.join(missing) or RTL_DIR})"
+                        ": reinstall hwctl, or run from a checkout")
+    for f in needed:
         shutil.copy2(f, src / f.name)
     return [f"src/{f.name}" for f in files]
 
 
 def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
-          status=None) -> BuildResult:
+          status=None, dry_run: bool = False) -> BuildResult:
     """Synthesize ``board_top`` for ``board``, place and route it at the board's device clock
-    (one placement seed), pack the bitstream; report resources and Fmax."""
+    (one placement seed), pack the bitstream; report resources and Fmax. ``dry_run``: stage the
+    sources and constraints in ``workdir/src`` and fill in the commands, run no tool."""
     workdir.mkdir(parents=True, exist_ok=True)
     files = _stage(board, workdir)
     pnr_args = list(board.pnr_args)
@@ -111,24 +121,28 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
               f"{synth_cmd} -top board_top -json board.json")
     res = BuildResult(board.name, workdir / ("board.bin" if board.family == "ice40" else "board.bit"),
                       None, board.clock_hz / 1e6)
-    res.commands.append(f'yosys -p "{script}"')
+    freq = f"{board.clock_hz / 1e6:.2f}"
+    pnr_tool = f"nextpnr-{board.family}"
+    if board.family == "ice40":
+        out = ["--pcf", f"src/{board.constraints}", "--asc", "board.asc"]
+        pack = ["icepack", "board.asc", res.bitstream.name]
+    else:
+        out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
+        pack = ["ecppack", "--compress", "board.config", res.bitstream.name]
+    pnr = [pnr_tool, *pnr_args, "--json", "board.json", *out, "--freq", freq,
+           "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
+    res.commands += [f'yosys -p "{script}"', " ".join(pnr), " ".join(pack)]
+    if dry_run:
+        return res
     if status:
         status.update(f"yosys {synth_cmd} (about 1 min)...")
     latches = run_yosys(script, workdir / "yosys.log", workdir)
     if latches:
         raise SynthError(f"inferred latches: {', '.join(latches)}")
-    freq = f"{board.clock_hz / 1e6:.2f}"
-    pnr_tool = f"nextpnr-{board.family}"
-    if board.family == "ice40":
-        out = ["--pcf", f"src/{board.constraints}", "--asc", "board.asc"]
-    else:
-        out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
-    pnr = [find_tool(pnr_tool), *pnr_args, "--json", "board.json", *out, "--freq", freq,
-           "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
-    res.commands.append(" ".join([pnr_tool, *pnr[1:]]))
     if status:
         status.update(f"{pnr_tool} place and route at {freq} MHz (one seed, 1-5 min)...")
-    run = subprocess.run(pnr, cwd=workdir, capture_output=True, text=True)
+    run = subprocess.run([find_tool(pnr_tool), *pnr[1:]], cwd=workdir, capture_output=True,
+                         text=True)
     if run.returncode != 0:
         tail = (workdir / "nextpnr.log").read_text(errors="replace")[-3000:] \
             if (workdir / "nextpnr.log").exists() else run.stderr[-3000:]
@@ -139,16 +153,12 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
     util = rep.get("utilization", {})
     res.resources = {c: (int(util[c]["used"]), int(util[c]["available"]))
                      for c in board.cells if c in util}
-    if board.family == "ice40":
-        pack = [find_tool("icepack"), "board.asc", res.bitstream.name]
-    else:
-        pack = [find_tool("ecppack"), "--compress", "board.config", res.bitstream.name]
-    res.commands.append(" ".join([Path(pack[0]).name, *pack[1:]]))
     if status:
         status.update("packing the bitstream...")
-    run = subprocess.run(pack, cwd=workdir, capture_output=True, text=True)
+    run = subprocess.run([find_tool(pack[0]), *pack[1:]], cwd=workdir, capture_output=True,
+                         text=True)
     if run.returncode != 0 or not res.bitstream.exists():
-        raise SynthError(f"{Path(pack[0]).name} failed:\n{(run.stderr or run.stdout)[-2000:]}")
+        raise SynthError(f"{pack[0]} failed:\n{(run.stderr or run.stdout)[-2000:]}")
     return res
 
 

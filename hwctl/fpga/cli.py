@@ -17,9 +17,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="fpga_cmd", metavar="SUBCOMMAND")
-    p = sub.add_parser("prove", help="run the SymbiYosys proofs of fpga/formal")
+    p = sub.add_parser("prove", help="run the SymbiYosys proofs of fpga/formal (shipped in the "
+                                     "wheel as hwctl/formal)")
     p.add_argument("names", nargs="*", help="proofs by harness (e.g. sync_fifo) or harness:task")
     p.add_argument("--out", type=Path, default=None, help="keep the sby work directories here")
+    p.add_argument("--dry-run", action="store_true",
+                   help="stage the RTL and harnesses (in --out, else a temporary directory) and "
+                        "print each proof's sby command; run no solver")
     p.set_defaults(_fpga=_run_prove)
 
     from hwctl.fpga.boards import BOARDS, ECP5_DEVICES
@@ -34,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--dry-run", action="store_true",
+                   help="stage the sources and constraints in OUT/src and print the yosys, "
+                        "nextpnr and pack commands; run no tool, write no report")
     p.set_defaults(_fpga=_run_build)
     p = sub.add_parser("flash", help="program a board's bitstream with openFPGALoader")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
@@ -74,6 +81,15 @@ def _run_prove(args: argparse.Namespace) -> int:
     failed = 0
     try:
         for proof in proofs:
+            if args.dry_run:
+                sby = formal.stage(base / proof.sby / proof.task) / f"{proof.sby}.sby"
+                missing = [f.name for f in [sby, *formal.sby_files(sby)] if not f.is_file()]
+                if missing:
+                    failed += 1
+                    print(f"MISSING {proof.name:28s} {', '.join(missing)}", flush=True)
+                else:
+                    print(f"staged  {proof.name:28s} sby -f {sby.name} {proof.task}", flush=True)
+                continue
             res = formal.run_proof(proof, base / proof.sby / proof.task)
             print(f"{res.status:7s} {proof.name:28s} {res.seconds:6.1f} s  {proof.what}", flush=True)
             if not res.passed:
@@ -94,7 +110,7 @@ def _run_boards(args: argparse.Namespace) -> int:
 
     for b in BOARDS.values():
         print(f"{b.name:14s} {b.title}: {b.osc_hz / 1e6:g} MHz oscillator -> device clock "
-              f"{b.clock_hz / 1e6:g} MHz ({b.pll}); pins fpga/boards/{b.name}/{b.constraints}")
+              f"{b.clock_hz / 1e6:g} MHz ({b.pll}); pins {b.dir / b.constraints}")
     return 0
 
 
@@ -107,8 +123,9 @@ def _run_build(args: argparse.Namespace) -> int:
     board = boards.get_board(args.board)
     out = args.out or _default_dir(board.name)
     try:
-        if args.json:
-            res = boards.build(board, out, seed=args.seed, device=args.device)
+        if args.json or args.dry_run:
+            res = boards.build(board, out, seed=args.seed, device=args.device,
+                               dry_run=args.dry_run)
         else:
             from rich.console import Console
 
@@ -117,6 +134,16 @@ def _run_build(args: argparse.Namespace) -> int:
     except SynthError as exc:
         print(f"hwctl fpga build: {exc}", file=sys.stderr)
         return 1
+    if args.dry_run:
+        staged = sorted(p.name for p in (out / "src").iterdir())
+        if args.json:
+            print(json.dumps({"board": res.board, "staged": staged, "commands": res.commands},
+                             indent=2))
+        else:
+            print(f"{board.title}: {len(staged)} files staged in {out / 'src'}")
+            for cmd in res.commands:
+                print(f"  {cmd}")
+        return 0
     report = {"board": res.board, "bitstream": str(res.bitstream), "fmax_mhz": res.fmax_mhz,
               "clock_mhz": res.clock_mhz, "met": res.met,
               "resources": {k: {"used": u, "available": a} for k, (u, a) in res.resources.items()},

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwctl.errors import HwctlError, UserError
+from hwctl.synth import hdl_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-FORMAL_DIR = ROOT / "fpga" / "formal"
-RTL_DIR = ROOT / "fpga" / "rtl"
+#: the harnesses (fpga/formal, or hwctl/formal in a wheel) and the RTL they prove
+#: (:func:`hwctl.synth.hdl_dir`)
+FORMAL_DIR = hdl_dir("formal")
+RTL_DIR = hdl_dir("rtl")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,19 @@ def stage(workdir: Path, mutate: tuple[str, str, str] | None = None) -> Path:
             raise FormalError(f"mutation text occurs {text.count(old)} times in {fname}")
         (rtl / fname).write_text(text.replace(old, new))
     return formal
+
+
+def sby_files(sby: Path) -> list[Path]:
+    """The files a staged ``.sby`` reads (its ``[files]`` section), resolved against its
+    directory; :func:`run_proof` needs every one of them (checked by ``prove --dry-run``)."""
+    files, inside = [], False
+    for line in sby.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            inside = line == "[files]"
+        elif inside and line and not line.startswith("#"):
+            files.append((sby.parent / line.split()[-1]).resolve())
+    return files
 
 
 _DONE = re.compile(r"DONE \((\w+)")

@@ -74,7 +74,7 @@ class Reg(IntEnum):
     CNT_MARKS = 0x1C  # ro: station: attempt markers seen (both ends)
     CNT_HL_DROP = 0x1D  # ro: station: herald frames dropped for a full line queue
     N_SLOTS = 0x1E  # ro: block mode: ring slots (>= 2048)
-    BLOCK_FLUSH = 0x1F  # rw: block mode: close an open HDR_BLOCK this many cycles after its first arrival (default 10000 = 100 us)
+    BLOCK_FLUSH = 0x1F  # rw: block mode: close an open HDR_BLOCK this many cycles after its first arrival (32 bits; default 100000 = 1 ms)
     CNT_BLOCKS = 0x20  # ro: block mode: HDR_BLOCK events emitted
     CNT_PINNED = 0x21  # ro: block mode: ring slots pinned now
     TEST = 0x22  # rw: test-pattern generators on the inputs (bring-up with nothing attached; docs/physical-layer.md section 6): bits in [test_bits], reset 0
@@ -327,7 +327,7 @@ class TimeSet(Message):
 
 @dataclass(frozen=True, slots=True)
 class PinMask(Message):
-    """PIN_MASK (command, opcode 0x0A): Block mode (docs/header-path.md section 3): pin ring slots base + i for every set bit i of mask (same packing as FREE_MASK), so the ring skips them instead of overwriting them (a verified pair the application still holds). Before applying, the device closes its open HDR_BLOCK, so that block is on the wire before this command's ACK. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS (then nothing changes). Pinning a pinned slot is a no-op."""
+    """PIN_MASK (command, opcode 0x0A): Block mode (docs/header-path.md section 3): pin ring slots base + i for every set bit i of mask (same packing as FREE_MASK), so the ring skips them instead of overwriting them (a verified pair the application still holds). Before applying, the device closes its open HDR_BLOCK. The response leaves after every event queued before the command executed (that block included) and before every event queued after, so the host sees pin changes in execution order among the blocks. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS (then nothing changes and no block is closed). Pinning a pinned slot is a no-op."""
 
     OPCODE: ClassVar[int] = 0x0A
     KIND: ClassVar[str] = 'command'
@@ -347,7 +347,7 @@ class PinMask(Message):
 
 @dataclass(frozen=True, slots=True)
 class UnpinMask(Message):
-    """UNPIN_MASK (command, opcode 0x0B): Block mode: unpin ring slots (the ring may overwrite them again when it comes round). Closes the open HDR_BLOCK first, like PIN_MASK. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS. Unpinning an unpinned slot is a no-op."""
+    """UNPIN_MASK (command, opcode 0x0B): Block mode: unpin ring slots (the ring may overwrite them again when it comes round). Closes the open HDR_BLOCK first and orders its response among the events, like PIN_MASK. Response: ACK, NAK(BAD_ARG) when mask == 0, NAK(BAD_SLOT) when a named slot is >= N_SLOTS. Unpinning an unpinned slot is a no-op."""
 
     OPCODE: ClassVar[int] = 0x0B
     KIND: ClassVar[str] = 'command'

@@ -34,6 +34,13 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   FREE(slot) / FREE_MASK(base, mask) return slots, all or nothing (NAK(BAD_SLOT) if any named
   slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
+- Block mode (CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): headers go to the slot ring and
+  HDR_BLOCK events of :class:`sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
+  against) instead: no HEADER and no per-header ERROR(BAD_HEADER); ERROR(NO_SLOT, info=seq) when
+  every ring slot is pinned. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
+  the open block and their response leaves after every event queued before them (an ordered
+  response; other responses still go before waiting events). SLOTS_FREE reads the ring's unpinned
+  slots while HDR_BLOCK is set, the legacy pool's free slots otherwise.
 
 Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and docs/twin.md "Physics"): per attempt a
 heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
@@ -80,6 +87,7 @@ from hwctl.wire import (
     Message,
     Nak,
     Pair,
+    PinMask,
     Reg,
     RegRead,
     RegValue,
@@ -91,8 +99,10 @@ from hwctl.wire import (
     Time,
     TimeSet,
     TimeValue,
+    UnpinMask,
     encode,
 )
+from sim.twin.hdrblock import DEFAULT_FLUSH, MIN_SLOTS, BlockEncoder, PinError
 from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
@@ -103,6 +113,11 @@ BLOCK = 1 << 18
 UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
 U32 = 0xFFFF_FFFF
 U64 = (1 << 64) - 1
+#: CONTROL bits kept by a write (CLEAR_COUNTERS self-clears)
+_CONTROL_MASK = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
+#: header-source pulses whose loss/corruption draws are made at once (2 draws per pulse, in pulse
+#: order: the outcomes do not depend on the chunking)
+SOURCE_CHUNK = 1 << 15
 
 _COUNTERS = (
     Reg.ERR_CRC,
@@ -133,8 +148,12 @@ class TwinConfig:
     sched_fifo_depth: int = 4
     #: event frames waiting for the UART
     event_fifo_depth: int = 16
-    #: memory slots managed by the header decoder
+    #: memory slots managed by the header decoder (legacy HEADER mode)
     n_slots: int = 8
+    #: block mode: slots of the ring (N_SLOTS register, >= 2048 on the RTL)
+    ring_slots: int = MIN_SLOTS
+    #: block mode: BLOCK_FLUSH after reset, cycles
+    block_flush: int = DEFAULT_FLUSH
     #: UART transmit time per byte in device cycles; 0 = infinitely fast line
     uart_cycles_per_byte: int = UART_CYCLES_PER_BYTE
     #: midpoint source: one header every `header_period` cycles (0 = no source)
@@ -171,6 +190,8 @@ class TwinConfig:
             raise ValueError("FIFO depths must be >= 1 and n_slots in 1..65535 (u16 slot field)")
         if not 1 <= self.qubits <= 255 or not 1 <= self.n_ports <= 255 or self.herald_wait < 0:
             raise ValueError("qubits and n_ports must be in 1..255 (u8 fields), herald_wait >= 0")
+        if not 1 <= self.ring_slots <= 65536 or self.block_flush < 1:
+            raise ValueError("ring_slots must be in 1..65536 and block_flush >= 1")
         if self.header_period < 0 or (self.header_seed is not None and self.header_seed < 0) \
                 or self.header_arm < 0:
             raise ValueError("header_period, header_seed and header_arm must be >= 0")
@@ -295,7 +316,12 @@ class TwinModel:
         self.now = 0
         self._dec = FrameDecoder()
         self._regs: dict[Reg, int] = {r: 0 for r in _COUNTERS}
-        self._control = self.cfg.control_reset & 0b11
+        self._control = self.cfg.control_reset & _CONTROL_MASK
+        self._enc = BlockEncoder(self.cfg.ring_slots, self.cfg.block_flush)
+        self._enc.enabled = bool(self._control >> ControlBit.HDR_BLOCK & 1)
+        #: process header-source arrivals in a tight loop between other events (same results as
+        #: the generic event loop; tests turn it off to compare)
+        self.burst = True
         self._scratch = 0
         self._last_seq: int | None = None
         self._last_resp = b""
@@ -316,11 +342,19 @@ class TwinModel:
         self._slots = [False] * self.cfg.n_slots  # allocated?
         self._free_heap = list(range(self.cfg.n_slots))  # free slots; lowest first (a heap)
         self._n_free = self.cfg.n_slots
-        self._hdr_seq = self.cfg.header_seq0 & U32
-        self._hdr_next = self.cfg.header_phase if self.cfg.header_period > 0 else None
+        # header source: pre-drawn arrivals (absolute pulse index k, seq = header_seq0 + k)
+        self._src_k = 0  # pulses drawn so far
+        self._src_arr = np.zeros(0, np.int64)  # pulse indices of arriving headers, drawn chunk
+        self._src_bad = np.zeros(0, bool)
+        self._src_i = 0
+        self._hdr_next: int | None = None  # cycle of the next arriving header
+        if self.cfg.header_period > 0 and self.cfg.header_arrival > 0:
+            self._src_load()
         self._ev_seq = 0
         self._lost_pending = 0
-        self._resp_q: deque[bytes] = deque()
+        self._ev_popped = 0  # event frames taken off the event FIFO so far
+        #: responses: (frame, barrier): sent once ``_ev_popped >= barrier`` (ordered responses)
+        self._resp_q: deque[tuple[bytes, int]] = deque()
         self._ev_q: deque[bytes] = deque()
         self._tx_cur: bytes | None = None
         self._tx_done = 0
@@ -352,6 +386,9 @@ class TwinModel:
             d = self.next_deadline()
             if d is None or d > cycle:
                 break
+            if self.burst and d == self._hdr_next and self._enc.enabled:
+                self._header_burst(cycle)
+                continue
             self.now = d
             self._step()
         self.now = cycle
@@ -365,6 +402,9 @@ class TwinModel:
             cands.append(max(self.now, self._prun.t_last + self._herald_wait))
         if self._hdr_next is not None:
             cands.append(self._hdr_next)
+        fd = self._enc.deadline
+        if fd is not None:
+            cands.append(fd)
         if self._tx_cur is not None:
             cands.append(self._tx_done)
         tp = self._tp.deadline()
@@ -417,7 +457,15 @@ class TwinModel:
                 | (bool(self._ev_q) or self._lost_pending > 0) << StatusBit.EVT_PENDING
             )
         if a == Reg.SLOTS_FREE:
-            return self._n_free
+            return self._enc.slots_free if self._enc.enabled else self._n_free
+        if a == Reg.N_SLOTS:
+            return self._enc.n_slots
+        if a == Reg.BLOCK_FLUSH:
+            return self._enc.flush_cycles & U32
+        if a == Reg.CNT_BLOCKS:
+            return self._enc.blocks_emitted
+        if a == Reg.CNT_PINNED:
+            return self._enc.pinned_count
         if a == Reg.QUBITS:
             return self.cfg.qubits
         if a == Reg.N_PORTS:
@@ -490,20 +538,24 @@ class TwinModel:
             return
         seq, msg = item.seq, item.msg
         if seq == self._last_seq and not isinstance(msg, RegRead | Time):
-            self._resp_q.append(self._last_resp)  # retry: repeat, do not execute again
+            self._resp_q.append((self._last_resp, 0))  # retry: repeat, do not execute again
             self._tx_kick()
             return
         if msg.KIND != "command":
             self._respond(seq, Nak(msg.OPCODE, int(ErrorCode.BAD_OPCODE)))
             return
-        self._respond(seq, self._execute(msg))
+        resp = self._execute(msg)
+        # PIN/UNPIN_MASK: the response leaves after the events queued so far (the block the
+        # command closed included), so the host sees pin changes in order among the blocks
+        ordered = isinstance(msg, PinMask | UnpinMask)
+        self._respond(seq, resp, barrier=self._ev_popped + len(self._ev_q) if ordered else 0)
         if isinstance(msg, Schedule | SchedulePairs):
             self._pump()
 
-    def _respond(self, seq: int, msg: Message) -> None:
+    def _respond(self, seq: int, msg: Message, barrier: int = 0) -> None:
         frame = encode(msg, seq)
         self._last_seq, self._last_resp = seq, frame
-        self._resp_q.append(frame)
+        self._resp_q.append((frame, barrier))
         self._tx_kick()
 
     def _execute(self, msg: Message) -> Message:
@@ -529,7 +581,12 @@ class TwinModel:
                 if msg.value >> ControlBit.CLEAR_COUNTERS & 1:
                     for r in _COUNTERS:
                         self._regs[r] = 0
-                self._control = msg.value & 0b11
+                    self._enc.clear_counters()
+                self._control = msg.value & _CONTROL_MASK
+                for b in self._enc.set_enabled(bool(self._control >> ControlBit.HDR_BLOCK & 1)):
+                    self._emit(b)
+            elif msg.addr == Reg.BLOCK_FLUSH:
+                self._enc.flush_cycles = max(1, msg.value)
             else:
                 return Nak(op, int(ErrorCode.BAD_REG))
             return Ack(op)
@@ -584,6 +641,15 @@ class TwinModel:
                 self._slots[s] = False
                 heapq.heappush(self._free_heap, s)
             self._n_free += len(named)
+            return Ack(op)
+        if isinstance(msg, PinMask | UnpinMask):
+            try:
+                blocks = (self._enc.pin if isinstance(msg, PinMask) else self._enc.unpin)(
+                    msg.base, msg.mask)
+            except PinError as e:
+                return Nak(op, int(e.code))
+            for b in blocks:
+                self._emit(b)
             return Ack(op)
         if isinstance(msg, Time):
             return TimeValue(self.device_time())
@@ -731,6 +797,18 @@ class TwinModel:
     def _on_header(self, seq: int, corrupt: bool) -> None:
         if not self._control >> ControlBit.HEADER_EN & 1:
             return
+        enc = self._enc
+        if enc.enabled:  # block mode (docs/header-path.md section 2)
+            if corrupt:
+                self._bump(Reg.ERR_BAD_HEADER)
+                enc.bad_header()
+                return
+            self._bump(Reg.CNT_HEADERS)
+            for b in enc.arrival(seq, self.device_time(), at=self.now):
+                self._emit(b)
+            if enc.last_slot is None:
+                self._emit(Error(int(ErrorCode.NO_SLOT), seq))
+            return
         if corrupt:
             self._bump(Reg.ERR_BAD_HEADER)
             self._emit(Error(int(ErrorCode.BAD_HEADER), self._regs[Reg.ERR_BAD_HEADER]))
@@ -744,14 +822,96 @@ class TwinModel:
         self._slots[slot] = True
         self._emit(Header(seq, self.now & U64, slot))
 
+    def _src_load(self) -> None:
+        """Point ``_hdr_next`` at the next arriving header, drawing chunks of pulses as needed.
+        Per pulse two uniform draws in pulse order (arrives: u0 < header_arrival; malformed:
+        u1 < header_corrupt): the same stream as drawing pulse by pulse."""
+        cfg = self.cfg
+        while self._src_i >= len(self._src_arr):
+            u = self._rng_hdr.random(2 * SOURCE_CHUNK).reshape(SOURCE_CHUNK, 2)
+            keep = u[:, 0] < cfg.header_arrival
+            self._src_arr = (self._src_k + np.flatnonzero(keep)).tolist()
+            self._src_bad = (u[keep, 1] < cfg.header_corrupt).tolist()
+            self._src_i = 0
+            self._src_k += SOURCE_CHUNK
+        self._hdr_next = cfg.header_phase + self._src_arr[self._src_i] * cfg.header_period
+
     def _header_tick(self) -> None:
-        seq = self._hdr_seq
-        self._hdr_seq = (seq + 1) & U32
-        assert self._hdr_next is not None
-        self._hdr_next += self.cfg.header_period
-        u = self._rng_hdr.random(2)
-        if u[0] < self.cfg.header_arrival and not self._tp.bit(TestBit.HDR_GEN):
-            self._on_header(seq, corrupt=bool(u[1] < self.cfg.header_corrupt))
+        i = self._src_i
+        k = self._src_arr[i]
+        bad = self._src_bad[i]
+        self._src_i = i + 1
+        self._src_load()
+        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+            self._on_header((self.cfg.header_seq0 + k) & U32, corrupt=bad)
+
+    def _header_burst(self, limit: int) -> None:
+        """Block mode: source arrivals up to ``limit`` (or the next scheduler event) in a tight
+        loop, with the UART and the flush timer handled in between in the order of :meth:`_step`
+        (the same events at the same cycles as the generic loop; tests compare the two)."""
+        bound = limit
+        if self._run is not None:
+            bound = min(bound, self._run.end - 1)
+        if self._prun is not None:
+            bound = min(bound, max(self.now, self._prun.t_last + self._herald_wait) - 1)
+        for d in (self._tp.deadline(), self._tp_next and self._tp_next[0]):
+            if d is not None:   # test-pattern events (sim/twin/testgen.py) keep their order
+                bound = min(bound, d - 1)
+        enc = self._enc
+        cfg = self.cfg
+        per, phase, seq0 = cfg.header_period, cfg.header_phase, cfg.header_seq0
+        header_en = bool(self._control >> ControlBit.HEADER_EN & 1)
+        arrival, emit = enc.arrival, self._emit
+        n_ok = n_bad = 0
+        while self._hdr_next is not None and self._hdr_next <= bound:
+            t = self._hdr_next
+            while True:  # UART completions and flushes due by t
+                m = self._tx_done if self._tx_cur is not None else None
+                o = enc._open
+                if o is not None:
+                    fd = o.opened_at + enc.flush_cycles
+                    if m is None or fd < m:
+                        m = fd
+                if m is None or m > t:
+                    break
+                self.now = m
+                self._step_io()
+            self.now = t
+            i = self._src_i
+            k = self._src_arr[i]
+            bad = self._src_bad[i]
+            self._src_i = i + 1
+            if self._src_i < len(self._src_arr):
+                self._hdr_next = phase + self._src_arr[i + 1] * per
+            else:
+                self._src_load()
+            if not header_en or self._tp.bit(TestBit.HDR_GEN):
+                continue
+            if bad:
+                n_bad += 1
+                enc.bad_header()
+                continue
+            n_ok += 1
+            seq = (seq0 + k) & U32
+            for b in arrival(seq, (t + self._offset) & U64, at=t):
+                emit(b)
+            if enc.last_slot is None:
+                emit(Error(int(ErrorCode.NO_SLOT), seq))
+            if self._tx_cur is None:
+                self._tx_kick()
+        self._bump(Reg.CNT_HEADERS, n_ok)
+        self._bump(Reg.ERR_BAD_HEADER, n_bad)
+
+    def _step_io(self) -> None:
+        """The UART completion and the flush timer due at ``now`` (part of :meth:`_step`)."""
+        if self._tx_cur is not None and self._tx_done == self.now:
+            frame, self._tx_cur = self._tx_cur, None
+            self._send(frame)
+        fd = self._enc.deadline
+        if fd is not None and fd <= self.now:
+            for b in self._enc.tick(self.now):
+                self._emit(b)
+        self._tx_kick()
 
     # ------------------------------------------------------------------ transmit
     def _emit(self, msg: Message) -> None:
@@ -770,10 +930,11 @@ class TwinModel:
     def _tx_kick(self) -> None:
         cpb = self.cfg.uart_cycles_per_byte
         while self._tx_cur is None:
-            if self._resp_q:
-                frame = self._resp_q.popleft()
+            if self._resp_q and self._resp_q[0][1] <= self._ev_popped:
+                frame = self._resp_q.popleft()[0]
             elif self._ev_q:
                 frame = self._ev_q.popleft()
+                self._ev_popped += 1
                 if self._lost_pending and len(self._ev_q) < self.cfg.event_fifo_depth:
                     lost, self._lost_pending = self._lost_pending, 0
                     seq = self._ev_seq
@@ -807,6 +968,10 @@ class TwinModel:
         if prun is not None and prun.t_last + self._herald_wait <= self.now:
             self._end_pairs(prun, DoneReason.EXHAUSTED)
             self._pump()
+        fd = self._enc.deadline
+        if fd is not None and fd <= self.now:
+            for b in self._enc.tick(self.now):
+                self._emit(b)
         if self._hdr_next is not None and self._hdr_next == self.now:
             self._header_tick()
         self._tp_step()

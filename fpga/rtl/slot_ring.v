@@ -1,0 +1,273 @@
+// Slot ring of the block-mode header path (wire v4, docs/header-path.md section 3).
+//
+// N_SLOTS memory slots form a ring; one pinned bit per slot, kept in a block RAM of N_SLOTS / W
+// words of W bits (a plain synchronous-read array: yosys maps it to SB_RAM40_4K / DP16KD).
+// Arrival k takes the next slot after arrival k-1's slot (mod N_SLOTS) that is not pinned; after
+// reset the first arrival takes slot 0 (or the first unpinned one). Slots are never freed: they
+// expire when the ring comes round; the host pins the ones it still needs (PIN_MASK) and unpins
+// them later (UNPIN_MASK).
+//
+// Allocation: the next slot is searched ahead, right after each take (and after reset or a pin
+// change), so a take is immediate: nxt_rdy_o says the search is done, nxt_ok_o that an unpinned
+// slot exists (0: every slot pinned -> the caller drops the arrival, NO_SLOT) and nxt_slot_o is
+// it. take_i (only while nxt_rdy_o && nxt_ok_o) makes nxt_slot_o the current slot and starts the
+// next search. The search reads one word per cycle (pipelined: read, mask, 4-bit groups, pick),
+// starting at the word after the current slot and ending at the first word with an unpinned
+// slot; worst case (every word between pinned) N_SLOTS / W + 1 words: 2048 / 16 -> 129 reads,
+// 135 cycles from the take to nxt_rdy_o. With no pin the next slot is known 6 cycles after a take.
+//
+// Pin changes: pin_i (one-cycle pulse, while !busy_o) with set_i (1 pin, 0 unpin), base_i and
+// mask_i (held until pin_done_o): slots base_i + k for every set bit k. All or nothing: pass 1
+// rotates a copy of the mask (MW cycles) and checks it (mask == 0: err 1 = BAD_ARG; a named slot
+// >= N_SLOTS: err 2 = BAD_SLOT; then nothing changes); pass 2 applies it word by word
+// (read, modify bit by bit, write back: MW + 4 cycles per word touched, <= MW + 4 * (MW/W + 1)).
+// pin_done_o pulses with pin_err_o; a running search is abandoned and restarted after the
+// change (pins do not move the current slot). Whole operation <= 2 * MW + 4 * (MW / W + 2) +
+// 135 cycles (= 690 for the defaults) before nxt_rdy_o again.
+// Reset clears every pinned bit (N_SLOTS / W write cycles, busy_o high), then searches.
+// pinned_o = CNT_PINNED, free_o = N_SLOTS - pinned_o (SLOTS_FREE in block mode).
+`default_nettype none
+module slot_ring #(
+    parameter N_SLOTS = 2048,      // multiple of W, <= 65536
+    parameter W       = 16,        // pinned bits per memory word (iCE40 RAM40: 16)
+    parameter MW      = 240        // PIN_MASK / UNPIN_MASK mask bits
+) (
+    input  wire          clk_i,
+    input  wire          rst_i,
+    // allocation
+    input  wire          take_i,
+    output reg           nxt_rdy_o,
+    output reg           nxt_ok_o,
+    output reg  [15:0]   nxt_slot_o,
+    // pin changes
+    input  wire          pin_i,
+    input  wire          set_i,
+    input  wire [15:0]   base_i,
+    input  wire [MW-1:0] mask_i,
+    output reg           pin_done_o,
+    output reg  [1:0]    pin_err_o,     // 0 applied, 1 mask == 0, 2 a slot >= N_SLOTS
+    output wire          busy_o,        // clearing after reset or changing pins
+    output reg  [16:0]   pinned_o,
+    output reg  [16:0]   free_o
+);
+    localparam NW  = N_SLOTS / W;                  // memory words
+    localparam AW  = (NW > 1) ? $clog2(NW) : 1;    // word address
+    localparam BW  = (W > 1) ? $clog2(W) : 1;      // bit in a word
+    localparam NG  = W / 4;                        // 4-bit groups per word
+    localparam GW  = (NG > 1) ? $clog2(NG) : 1;
+    localparam IW  = $clog2(MW + 1);               // mask bit counter
+    localparam [AW-1:0] LASTW = AW'(NW - 1);
+
+    // ------------------------------------------------------------ pinned bits (block RAM)
+    (* ram_style = "block", no_rw_check *)
+    reg [W-1:0] mem_q [0:NW-1];
+    reg [AW-1:0] ra_q, wa_q;
+    reg [W-1:0]  rd_q, wd_q;
+    reg          we_q;
+    always @(posedge clk_i) begin
+        if (we_q) mem_q[wa_q] <= wd_q;
+        rd_q <= mem_q[ra_q];
+    end
+
+    // ------------------------------------------------------------ control
+    localparam [3:0] M_CLR = 4'd0, M_SRCH = 4'd1, M_IDLE = 4'd2, M_CHK = 4'd3, M_RD = 4'd4,
+                     M_W1 = 4'd5, M_W2 = 4'd6, M_BIT = 4'd7, M_WR = 4'd8, M_FIN = 4'd9;
+    reg [3:0]     mode_q;
+    assign busy_o = (mode_q == M_CLR) || (mode_q >= M_CHK);
+    reg [15:0]    cur_q;          // current slot (the last one taken); reset: N_SLOTS - 1
+
+    // search pipeline: stage 0 address (ra_q, s0_*), 1 memory word (rd_q, s1_*), 2 unpinned
+    // bits (fr_q), 3 4-bit groups (gnz_q, glo_q), 4 decision
+    reg [AW:0]    left_q;         // words still to issue
+    reg           s0_v, s1_v, s2_v, s3_v;
+    reg           s0_f, s1_f;     // first word: mask the bits up to the current slot
+    reg [AW-1:0]  s1_w, s2_w, s3_w;
+    reg           s1_last, s2_last, s3_last;
+    reg [BW-1:0]  start_b_q;      // first bit of the first word
+    reg [W-1:0]   fr_q;
+    reg [NG-1:0]  gnz_q;
+    reg [2*NG-1:0] glo_q;
+    reg           hit_q;          // stop issuing: a word with an unpinned slot has been seen
+
+    // bits >= b of a word
+    function automatic [W-1:0] upmask(input [BW-1:0] b);
+        integer k;
+        for (k = 0; k < W; k = k + 1) upmask[k] = (k >= b);
+    endfunction
+    /* verilator lint_off UNUSEDSIGNAL */
+    function automatic [1:0] lo4(input [3:0] v);    // lowest set bit (v != 0; v[3] implied)
+        lo4 = v[0] ? 2'd0 : v[1] ? 2'd1 : v[2] ? 2'd2 : 2'd3;
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+    reg           pick_nz;
+    reg [BW-1:0]  pick_b;
+    integer g;
+    always @* begin
+        pick_nz = 1'b0;
+        pick_b  = {BW{1'b0}};
+        for (g = NG - 1; g >= 0; g = g - 1)
+            if (gnz_q[g]) begin
+                pick_nz = 1'b1;
+                pick_b  = BW'({g[GW-1:0], glo_q[2*g +: 2]});
+            end
+    end
+
+    // pin pass state
+    reg [MW-1:0]  msk_q;          // mask copy, rotated (check) / shifted (apply)
+    reg [IW-1:0]  i_q;            // mask bit index
+    reg [16:0]    s_q;            // slot base + i
+    reg           ge_q;           // s_q >= N_SLOTS
+    reg           set_q, any_q, bad_q, lastw_q;
+    wire [BW-1:0] sb = s_q[BW-1:0];
+    wire          last_i = (i_q == IW'(MW - 1));
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [15:0]   start = (cur_q == 16'(N_SLOTS - 1)) ? 16'd0 : cur_q + 16'd1;
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    integer k;
+    always @(posedge clk_i) begin
+        pin_done_o <= 1'b0;
+        we_q <= 1'b0;
+        // search pipeline, free-running (valid flags say what counts)
+        s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_f <= s0_f;  s1_last <= (left_q == {(AW+1){1'b0}});
+        s2_v <= s1_v;  s2_w <= s1_w;  s2_last <= s1_last;
+        fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});
+        s3_v <= s2_v;  s3_w <= s2_w;  s3_last <= s2_last;
+        for (k = 0; k < NG; k = k + 1) begin
+            gnz_q[k] <= |fr_q[4*k +: 4];
+            glo_q[2*k +: 2] <= lo4(fr_q[4*k +: 4]);
+        end
+        free_o <= 17'(N_SLOTS) - pinned_o;
+        if (rst_i) begin
+            mode_q <= M_CLR;
+            wa_q <= {AW{1'b0}};
+            wd_q <= {W{1'b0}};
+            we_q <= 1'b1;
+            cur_q <= 16'(N_SLOTS - 1);
+            pinned_o <= 17'd0;
+            nxt_rdy_o <= 1'b0;
+            nxt_ok_o <= 1'b0;
+            nxt_slot_o <= 16'd0;
+            pin_err_o <= 2'd0;
+            {s0_v, s1_v, s2_v, s3_v, hit_q} <= 5'd0;
+        end else begin
+            case (mode_q)
+                M_CLR: begin
+                    we_q <= 1'b1;
+                    wa_q <= wa_q + 1'b1;
+                    if (wa_q == LASTW) begin
+                        we_q <= 1'b0;
+                        mode_q <= M_FIN;
+                    end
+                end
+                M_FIN: begin                // start a search after the current slot
+                    ra_q <= start[AW+BW-1:BW];
+                    start_b_q <= start[BW-1:0];
+                    s0_v <= 1'b1;
+                    s0_f <= 1'b1;
+                    left_q <= (AW+1)'(NW);
+                    hit_q <= 1'b0;
+                    {s1_v, s2_v, s3_v} <= 3'd0;
+                    nxt_rdy_o <= 1'b0;
+                    mode_q <= M_SRCH;
+                end
+                M_SRCH: begin
+                    // issue the next word
+                    s0_f <= 1'b0;
+                    if (s0_v && !hit_q) begin
+                        ra_q <= (ra_q == LASTW) ? {AW{1'b0}} : ra_q + 1'b1;
+                        left_q <= left_q - 1'b1;
+                        if (left_q == {(AW+1){1'b0}}) s0_v <= 1'b0;
+                    end
+                    if (s2_v && |fr_q) hit_q <= 1'b1;
+                    // decide
+                    if (s3_v && (pick_nz || s3_last)) begin
+                        nxt_rdy_o <= 1'b1;
+                        nxt_ok_o <= pick_nz;
+                        nxt_slot_o <= 16'({s3_w, pick_b});
+                        s0_v <= 1'b0;
+                        hit_q <= 1'b1;
+                        mode_q <= M_IDLE;
+                    end
+                end
+                M_IDLE: if (take_i) begin
+                    cur_q <= nxt_slot_o;
+                    nxt_rdy_o <= 1'b0;
+                    mode_q <= M_FIN;
+                end
+                default: ;
+            endcase
+            // ---- pin changes (pass 1: check)
+            if (pin_i && !busy_o) begin
+                msk_q <= mask_i;
+                set_q <= set_i;
+                i_q <= {IW{1'b0}};
+                s_q <= {1'b0, base_i};
+                ge_q <= ({1'b0, base_i} >= 17'(N_SLOTS));
+                any_q <= 1'b0;
+                bad_q <= 1'b0;
+                nxt_rdy_o <= 1'b0;
+                s0_v <= 1'b0;
+                mode_q <= M_CHK;
+            end
+            if (mode_q == M_CHK) begin
+                msk_q <= {msk_q[0], msk_q[MW-1:1]};
+                any_q <= any_q || msk_q[0];
+                bad_q <= bad_q || (msk_q[0] && ge_q);
+                ge_q <= ge_q || (s_q == 17'(N_SLOTS - 1));
+                s_q <= s_q + 17'd1;
+                i_q <= i_q + 1'b1;
+                if (last_i) begin
+                    s_q <= {1'b0, base_i};
+                    i_q <= {IW{1'b0}};
+                    if (!any_q && !msk_q[0]) begin
+                        pin_err_o <= 2'd1;
+                        pin_done_o <= 1'b1;
+                        mode_q <= M_FIN;
+                    end else if (bad_q || (msk_q[0] && ge_q)) begin
+                        pin_err_o <= 2'd2;
+                        pin_done_o <= 1'b1;
+                        mode_q <= M_FIN;
+                    end else begin
+                        mode_q <= M_RD;
+                    end
+                end
+            end
+            // ---- pass 2: apply, word by word
+            if (mode_q == M_RD) begin
+                ra_q <= s_q[AW+BW-1:BW];
+                wa_q <= s_q[AW+BW-1:BW];
+                mode_q <= M_W1;
+            end
+            if (mode_q == M_W1) mode_q <= M_W2;
+            if (mode_q == M_W2) begin
+                wd_q <= rd_q;
+                mode_q <= M_BIT;
+            end
+            if (mode_q == M_BIT) begin
+                if (msk_q[0]) begin
+                    wd_q[sb] <= set_q;
+                    if (set_q && !wd_q[sb]) pinned_o <= pinned_o + 17'd1;
+                    if (!set_q && wd_q[sb]) pinned_o <= pinned_o - 17'd1;
+                end
+                msk_q <= {1'b0, msk_q[MW-1:1]};
+                s_q <= s_q + 17'd1;
+                i_q <= i_q + 1'b1;
+                lastw_q <= last_i;
+                if (last_i || sb == {BW{1'b1}}) mode_q <= M_WR;
+            end
+            if (mode_q == M_WR) begin
+                we_q <= 1'b1;
+                if (lastw_q || msk_q == {MW{1'b0}}) begin
+                    pin_err_o <= 2'd0;
+                    pin_done_o <= 1'b1;
+                    mode_q <= M_FIN;
+                end else begin
+                    mode_q <= M_RD;
+                end
+            end
+        end
+    end
+endmodule
+`default_nettype wire

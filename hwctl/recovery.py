@@ -1,0 +1,479 @@
+"""Device restart recovery and peer liveness for the node service (issue 16; docs/reliability.md
+"Device restart recovery" and "Peer liveness").
+
+The node service (:mod:`hwctl.node`) hands its device-facing loops and each physical-layer
+generation to a :class:`DeviceSupervisor`, and its peer bookkeeping to :class:`PeerLiveness`.
+
+Device. A link failure (a command unanswered after every retry, the serial port gone, the link
+closed) or a watchdog probe that finds the device changed makes the supervisor:
+
+1. mark the device down and end the running generation (a :class:`DeviceLost` marker in the
+   node's event queue);
+2. reconnect with exponential back-off (:class:`Backoff`, 50 ms doubling to 2 s, every attempt
+   logged) by opening the backend URL again;
+3. read the device's identity marks (:class:`DeviceMark`: the SCRATCH token this node wrote, TIME,
+   CNT_PAIRS) and decide whether it restarted (:func:`restart_reason`: the token is gone, the
+   clock went backwards or the counters were cleared) or only the path to it broke (a bridge or
+   served twin restarted while the device kept running: then its schedule is aborted);
+4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
+   TIME_SET or a new map, exactly as at start), a fresh SCRATCH token; a restarted device's
+   memory slots are all free again, so the node's slot book is emptied (counted ``slots_lost``);
+5. end the generation that was in flight with a reason: the ESP core is told
+   ``attempts_failed`` (the Lock is released; the initiator puts the request back in Q_main with
+   its arrival number, ESP paper §V-A) and the peer is told ``{rid, tm, failed: reason}`` so it
+   releases its end too. The pairs that generation had collected are discarded and counted
+   (``pairs_discarded``).
+
+The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
+
+Peers. Every node sends ``[hb, {"inc": N}]`` to each peer every :data:`HEARTBEAT_S`; any message
+from a peer counts as a sign of life. A peer silent for :data:`PEER_DEAD_S` is declared dead: its
+generation here ends with reason ``peer dead`` and everything the ESP core holds with it is
+released through the robust core's release path (``EspNode._peer_restarted``: the Lock, a SYN
+sent to it, a WAKE to it; requests sleeping on it go back to Q_main). A peer whose heartbeat
+carries a new incarnation number restarted: the same release happens at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from hwctl.errors import DeviceError, LinkError, UserError
+from hwctl.wire import Reg
+
+if TYPE_CHECKING:
+    from hwctl.node import NodeService
+    from hwctl.protocols.base import Request
+    from hwctl.transport import Backend
+
+log = logging.getLogger(__name__)
+
+#: reconnect back-off: first delay, factor 2 per failed attempt, at most this (s)
+RECONNECT_MIN_S = 0.05
+RECONNECT_MAX_S = 2.0
+#: watchdog: the device is probed this often (one SCRATCH read) (s)
+PROBE_S = 0.5
+#: heartbeat period between node services, and the silence after which a peer is dead (s)
+HEARTBEAT_S = 0.5
+PEER_DEAD_S = 3.0
+#: ZeroMQ message kind of a heartbeat
+K_HB = b"hb"
+
+
+class GenerationFailed(Exception):
+    """A physical-layer generation cannot go on: the device was lost, or the peer said so, or
+    the peer is dead. ``tell_peer``: the peer does not know yet."""
+
+    def __init__(self, reason: str, *, tell_peer: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tell_peer = tell_peer
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLost:
+    """Queued with the device events: the device of life ``epoch`` was lost."""
+
+    epoch: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDead:
+    """Queued with the device events: ``peer`` stopped answering (or restarted) while generation
+    number ``gen`` of this node was running (-1: none was)."""
+
+    peer: str
+    reason: str
+    gen: int
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential back-off (sans-IO): ``lo``, ``2 lo``, ... capped at ``hi``."""
+
+    lo: float = RECONNECT_MIN_S
+    hi: float = RECONNECT_MAX_S
+    n: int = 0
+
+    def next(self) -> float:
+        d = min(self.hi, self.lo * 2.0 ** min(self.n, 60))
+        self.n += 1
+        return d
+
+    def reset(self) -> None:
+        self.n = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMark:
+    """What identifies one life of a device: the SCRATCH token the node wrote (a reset device
+    reads 0), its TIME and its CNT_PAIRS counter (None when the device has no such register)."""
+
+    token: int
+    time: int
+    pairs: int | None
+
+
+def restart_reason(before: DeviceMark | None, after: DeviceMark, token: int) -> str | None:
+    """Why the device behind ``after`` is not the life we configured (None: the same life).
+    ``before``: the last mark of that life; ``token``: the SCRATCH value we wrote to it."""
+    if after.token != token:
+        return f"SCRATCH token 0x{token:08x} gone (reads 0x{after.token:08x})"
+    if before is not None:
+        if after.time < before.time:
+            return f"clock went backwards ({before.time} -> {after.time} cycles)"
+        if before.pairs is not None and after.pairs is not None and after.pairs < before.pairs:
+            return f"counters cleared (CNT_PAIRS {before.pairs} -> {after.pairs})"
+    return None
+
+
+async def read_mark(b: Backend) -> DeviceMark:
+    token = await b.read_reg(Reg.SCRATCH)
+    t = await b.time()
+    try:
+        pairs: int | None = await b.read_reg(Reg.CNT_PAIRS)
+    except DeviceError:
+        pairs = None
+    return DeviceMark(token, t, pairs)
+
+
+@dataclass
+class RecoveryCounters:
+    device_lost: int = 0  # link failures and restarts seen (each one recovery)
+    device_restarts: int = 0  # recoveries that found a restarted device (state lost there)
+    path_restarts: int = 0  # recoveries that found the same device life (bridge/server restart)
+    reconnect_attempts: int = 0
+    generations_failed: int = 0  # generations ended by a fault (device, peer), both roles
+    pairs_discarded: int = 0  # pairs of those generations (the request is run again)
+    slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
+    stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
+    downtime_s: float = 0.0
+    last_reason: str = ""
+    #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
+    failed_by: dict[str, int] = field(default_factory=dict)
+
+
+class DeviceSupervisor:
+    """Keeps a node's device link alive across device, bridge and server restarts."""
+
+    def __init__(self, node: NodeService) -> None:
+        self.node = node
+        self.epoch = 0  # device life as seen by this node: +1 per recovery
+        self.up = asyncio.Event()
+        self.up.set()
+        self.counters = RecoveryCounters()
+        self.backoff = Backoff()
+        self.token = 0
+        self.mark: DeviceMark | None = None
+        self._lock = asyncio.Lock()
+        self._gen_epoch = 0
+        self._gen_pairs = 0
+        self.gen_no = 0  # generations started here (PeerDead markers name the one they end)
+        self._gen_tmin: float | None = None
+
+    # ------------------------------------------------------------------ set-up
+    async def install(self) -> None:
+        """Mark the device life we configure: a fresh SCRATCH token, then the marks."""
+        b = self.node.backend
+        assert b is not None
+        # a schedule left running by an earlier life of this node (killed mid-generation) would
+        # keep the device's FIFO busy for ever: stop it (this node owns the device)
+        with contextlib.suppress(DeviceError):
+            if await b.read_reg(Reg.STATUS) & 1:
+                self.counters.stale_schedules += 1
+                log.warning("%s: the device runs a schedule this node did not start (an earlier "
+                            "life's): aborted", self.node.cfg.name)
+            await b.abort()
+        self.token = int.from_bytes(os.urandom(4), "big") | 1  # never 0 (a reset's value)
+        await b.write_reg(Reg.SCRATCH, self.token)
+        self.mark = await read_mark(b)
+
+    def snapshot(self) -> dict:
+        d = asdict(self.counters)
+        d["device_up"] = self.up.is_set()
+        d["epoch"] = self.epoch
+        return d
+
+    # ------------------------------------------------------------------ supervision
+    async def supervise(self, loop_fn) -> None:
+        """Run one of the node's device-facing loops; after a link failure recover the device
+        and run it again (on the new backend)."""
+        while True:
+            epoch = self.epoch
+            try:
+                await loop_fn()
+                return
+            except DeviceError:
+                raise  # a NAK is the device's answer, not a lost link
+            except LinkError as exc:
+                await self.lost(exc, epoch)
+
+    async def watchdog(self) -> None:
+        """Probe the device: one SCRATCH read per :data:`PROBE_S`. A timeout or a changed token
+        is a lost device life (a served twin or bridge that went away gives no link error by
+        itself: ZeroMQ reconnects quietly, commands just go unanswered)."""
+        while True:
+            await asyncio.sleep(PROBE_S)
+            await self.up.wait()
+            b, epoch = self.node.backend, self.epoch
+            if b is None:
+                continue
+            try:
+                token = await b.read_reg(Reg.SCRATCH)
+            except DeviceError:
+                continue
+            except LinkError as exc:
+                await self.lost(exc, epoch)
+                continue
+            if token != self.token and epoch == self.epoch:
+                await self.lost(LinkError(f"device restarted: SCRATCH token 0x{self.token:08x} "
+                                          f"gone (reads 0x{token:08x})"), epoch)
+
+    async def lost(self, exc: BaseException, epoch: int) -> None:
+        """The device of life ``epoch`` failed: recover it (once, whoever reports first); the
+        other reporters wait until it is back."""
+        async with self._lock:
+            if self.epoch != epoch:
+                return  # already recovered by another loop
+            node, c = self.node, self.counters
+            self.up.clear()
+            t0 = node.now()
+            c.device_lost += 1
+            c.last_reason = str(exc)[:200]
+            log.warning("%s: device %s lost (%s); reconnecting", node.cfg.name, node.cfg.backend,
+                        c.last_reason)
+            node._events.put_nowait(DeviceLost(epoch, c.last_reason))
+            old = node.backend
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.close()
+            await self._reconnect()
+            c.downtime_s += node.now() - t0
+            self.epoch += 1
+            self.backoff.reset()
+            self.up.set()
+            log.warning("%s: device back after %.2f s (%s), clock %s", node.cfg.name,
+                        node.now() - t0, "restarted" if c.last_reason.startswith("restart")
+                        else "same life", node.clock_sync)
+
+    async def _reconnect(self) -> None:
+        from hwctl.transport import open_backend
+
+        node, c = self.node, self.counters
+        while True:
+            delay = self.backoff.next()
+            c.reconnect_attempts += 1
+            await asyncio.sleep(delay)
+            try:
+                b = await open_backend(node.cfg.backend)
+            except (LinkError, UserError, OSError) as exc:
+                log.info("%s: reconnect attempt %d failed (%s); next in %.2f s", node.cfg.name,
+                         c.reconnect_attempts, exc, min(self.backoff.hi, delay * 2))
+                continue
+            try:
+                await self._resync(b)
+                return
+            except LinkError as exc:
+                log.info("%s: device answered, then failed during re-sync (%s)", node.cfg.name, exc)
+                with contextlib.suppress(Exception):
+                    await b.close()
+
+    async def _resync(self, b: Backend) -> None:
+        """Re-read the device's identity and clock, re-apply the configuration, reconcile."""
+        node, c = self.node, self.counters
+        b.header_blocks = True
+        node.backend = b
+        mark = await read_mark(b)
+        why = restart_reason(self.mark, mark, self.token)
+        if why is not None:
+            c.device_restarts += 1
+            c.last_reason = f"restarted: {why}"
+            held = node._slots.n_held + node._slots.n_pending
+            if held:
+                from hwctl.slots import SlotBook
+
+                c.slots_lost += held
+                node._slots = SlotBook()  # the restarted device freed every slot
+            log.warning("%s: device restarted (%s): its schedules, slots and events are gone",
+                        node.cfg.name, why)
+        else:
+            c.path_restarts += 1
+            with contextlib.suppress(DeviceError):
+                await b.abort()  # the same life: stop the schedule of the ended generation
+        await node._sync_clock()
+        self.token = int.from_bytes(os.urandom(4), "big") | 1
+        await b.write_reg(Reg.SCRATCH, self.token)
+        self.mark = await read_mark(b)
+
+    # ------------------------------------------------------------------ generations
+    def screen(self, ev: object, peer: str) -> bool:
+        """Called by the running generation for each queued item: raises
+        :class:`GenerationFailed` when the item ends it; True when the item is a stale marker
+        (skip it), False for a device event or ``pl`` message the generation handles."""
+        t = type(ev)
+        if t is DeviceLost:
+            if ev.epoch >= self._gen_epoch:  # type: ignore[attr-defined]
+                raise GenerationFailed(f"device lost: {ev.reason}", tell_peer=True)  # type: ignore[attr-defined]
+            return True
+        if t is PeerDead:
+            if ev.peer == peer and ev.gen == self.gen_no:  # type: ignore[attr-defined]
+                raise GenerationFailed(ev.reason, tell_peer=True)  # type: ignore[attr-defined]
+            return True
+        d = getattr(ev, "d", None)
+        if d is not None:
+            tm = d.get("tm")
+            if tm is not None and tm != self._gen_tmin:
+                self.node.counters.stale_msgs += 1  # queued for an earlier generation
+                return True
+            if "failed" in d and getattr(ev, "src", None) == peer:
+                raise GenerationFailed(f"peer failed: {d['failed']}", tell_peer=False)
+        return False
+
+    def note_pairs(self, n: int) -> None:
+        """The running generation holds ``n`` pairs (discarded if it fails)."""
+        self._gen_pairs = n
+
+    async def generate(self, req: Request, peer: str, t_min: float) -> None:
+        """Run one generation (:meth:`NodeService._generate`) on a live device; when it fails,
+        end it with a reason at both ends and hand the request back to ESP."""
+        node = self.node
+        await self.up.wait()
+        self.gen_no += 1
+        self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
+        epoch = self.epoch
+        try:
+            await node._generate(req, peer, t_min)
+            return
+        except GenerationFailed as exc:
+            reason, tell = exc.reason, exc.tell_peer
+        except DeviceError:
+            raise
+        except LinkError as exc:
+            reason, tell = f"device lost: {exc}", True
+            await self.lost(exc, epoch)
+        self.fail(req, peer, reason, tell_peer=tell)
+
+    def fail(self, req: Request, peer: str, reason: str, *, tell_peer: bool) -> None:
+        node, c = self.node, self.counters
+        c.generations_failed += 1
+        cause = reason.split(":", 1)[0]
+        c.failed_by[cause] = c.failed_by.get(cause, 0) + 1
+        c.pairs_discarded += self._gen_pairs
+        log.warning("%s: request %d with %s: generation ended (%s); %d pair(s) discarded, "
+                    "the request is run again", node.cfg.name, req.rid, peer, reason,
+                    self._gen_pairs)
+        if tell_peer:
+            node._send_pl(peer, rid=req.rid, failed=reason[:120])
+        release_generation(node, req.rid, self._gen_tmin)
+
+
+def release_generation(node: NodeService, rid: int, t_min: float | None) -> None:
+    """Tell the ESP core that the generation of ``rid`` started at ``t_min`` failed, unless its
+    Lock is already gone (or is a newer Lock of the same request: the initiator may have run it
+    again by the time the second report of the failure comes)."""
+    lock = node.core.lock
+    if lock is not None and lock.request.rid == rid and lock.t_min == t_min:
+        node._apply(node.core.attempts_failed(rid, node.now()))
+
+
+def peer_failed(node: NodeService, rid: int, tm: float | None) -> None:
+    """A ``{rid, tm, failed}`` message for the generation running here: release the ESP Lock at
+    once, before the next message on this link is handled (the initiator's new SYN for the same
+    request follows right behind it; a Lock still held would refuse it as a duplicate). The
+    running generation then ends on the same message (:meth:`DeviceSupervisor.screen`)."""
+    if tm is None or tm == node._pl_tmin:
+        release_generation(node, rid, node._pl_tmin)
+
+
+class PeerLiveness:
+    """Heartbeats to every peer, last sign of life from each, dead-peer release."""
+
+    def __init__(self, node: NodeService) -> None:
+        self.node = node
+        self.incarnation = int.from_bytes(os.urandom(6), "big")
+        now = node.now()
+        self.last: dict[str, float] = {p.name: now for p in node.cfg.peers}
+        self.alive: dict[str, bool] = {p.name: True for p in node.cfg.peers}
+        self.inc: dict[str, int | None] = {p.name: None for p in node.cfg.peers}
+        self.deaths: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
+        self.restarts: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
+        #: released at a death declaration since its incarnation was last heard: the restart
+        #: that follows needs no second release (the new life may already hold our new SYN)
+        self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self._last_log = -1e9
+
+    def heard(self, src: str) -> None:
+        """Any checked message from ``src``."""
+        self.last[src] = self.node.now()
+        if not self.alive[src]:
+            self.alive[src] = True
+            log.warning("%s: peer %s is back", self.node.cfg.name, src)
+
+    def heartbeat(self, src: str, payload: bytes) -> str | None:
+        """A ``hb`` message; returns a drop cause when it is malformed."""
+        try:
+            d = json.loads(payload)
+        except ValueError:
+            return "hb_not_json"
+        if not isinstance(d, dict) or set(d) != {"inc"} or type(d["inc"]) is not int \
+                or not 0 <= d["inc"] < 2**63:
+            return "hb_bad_shape"
+        old = self.inc[src]
+        self.inc[src] = d["inc"]
+        if old is not None and old != d["inc"]:
+            self.restarts[src] += 1
+            if not self._released[src]:
+                self._release(src, "peer restarted")
+        self._released[src] = False
+        return None
+
+    def _release(self, peer: str, reason: str) -> None:
+        from hwctl.protocols.esp import EspNode
+
+        node = self.node
+        now = node.now()
+        if now - self._last_log >= 1.0:  # counted always (deaths, restarts), logged <= 1/s
+            self._last_log = now
+            log.warning("%s: %s %s: releasing what it held", node.cfg.name, reason, peer)
+        if node._pl_rid is not None and node._pl_peer == peer:  # its generation ends
+            node._events.put_nowait(PeerDead(peer, reason, node.recovery.gen_no))
+        # the robust core's release path (EspNode, docs/reliability.md "Restart recovery")
+        release = getattr(EspNode, "_peer_restarted", None)
+        process = getattr(EspNode, "_process", None)
+        if release is not None and process is not None:
+            now = node.now()
+            # release, then poll Q_main (the released requests go out again; in paper mode
+            # nothing else would poll it until the next message)
+            node._apply(release(node.core, peer, now) + process(node.core, now))
+        self._released[peer] = True
+
+    def beat(self) -> None:
+        """One heartbeat to every peer (also sent at start, before any ESP message: a peer that
+        knew an earlier life of this node releases what it held with it first)."""
+        payload = json.dumps({"inc": self.incarnation}).encode()
+        for p in self.node.cfg.peers:
+            self.node._send(p.name, K_HB, payload)
+
+    async def run(self) -> None:
+        node = self.node
+        while True:
+            self.beat()
+            now = node.now()
+            for name, t in self.last.items():
+                if self.alive[name] and now - t > PEER_DEAD_S:
+                    self.alive[name] = False
+                    self.deaths[name] += 1
+                    self._release(name, f"peer dead: silent {now - t:.1f} s")
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def snapshot(self) -> dict:
+        now = self.node.now()
+        return {n: {"alive": self.alive[n], "silent_s": round(now - self.last[n], 3),
+                    "deaths": self.deaths[n], "restarts": self.restarts[n]} for n in self.last}

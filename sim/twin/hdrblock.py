@@ -1,0 +1,264 @@
+"""Reference model of block-mode header handling (docs/header-path.md sections 2-3, wire v4).
+
+Pure and sans-IO: no clock, no I/O, no randomness. The twin (:mod:`sim.twin.model`) drives it in
+virtual and real time and the RTL is scored against it in cocotb, cycle by cycle:
+
+    enc = BlockEncoder(n_slots=2048, flush_cycles=100_000)
+    blocks = enc.arrival(seq, ts)        # a well-formed header decoded at cycle ts
+    enc.bad_header()                     # a malformed one
+    blocks += enc.tick(now)              # the flush timer (call it at ``enc.deadline``)
+    blocks += enc.pin(base, mask)        # PIN_MASK: closes the open block, then pins
+
+Every method returns the :class:`~hwctl.wire.HdrBlock` events it closed, in order. Pair-verification
+paper section II-C2 step 1 (photon detection and storage) at the source rate of section IV
+(1.3 MHz): one compact block per ~49 arrivals instead of one HEADER event per photon, and a ring of
+memory slots that expire implicitly instead of one FREE round trip per slot.
+
+Ring (section 3): arrival k takes the next slot after arrival k-1's slot (mod ``n_slots``) that is
+not pinned; after reset the search starts at slot 0. With every slot pinned the arrival is dropped
+(``last_slot`` is None, ``dropped`` counts it; the device sends ERROR(NO_SLOT, info=seq)) and it is
+not recorded in any block.
+
+Block (section 2): opened at an arrival when none is open (seq0, ts0, slot0, n = 1). A later
+arrival with seq s appends d = (s - last_seq - 1) mod 2^32 as floor(d/31) skip bytes 0xF8 and one
+byte ``(d mod 31) << 3 | ts & 7``; if d > 124 or the bytes do not fit in the 48 entry bytes the
+open block is closed first and a new one opens at this arrival. The flush timer closes a block
+``flush_cycles`` after its first arrival (at that cycle, before an arrival of the same cycle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwctl.wire import ErrorCode, HdrBlock
+
+#: entry bytes per block (spec HDR_BLOCK.entries: u384)
+ENTRY_BYTES = 48
+#: g value of a skip entry: 31 pulses without arrival, no arrival
+SKIP_G = 31
+SKIP_BYTE = SKIP_G << 3
+#: largest gap (pulses without arrival) one block can carry between two arrivals: 4 skip entries
+MAX_GAP = 4 * SKIP_G
+#: minimum ring size (spec N_SLOTS)
+MIN_SLOTS = 2048
+#: BLOCK_FLUSH after reset, cycles (1 ms at 100 MHz; docs/header-path.md section 2)
+DEFAULT_FLUSH = 100_000
+U32 = 0xFFFF_FFFF
+
+
+class PinError(ValueError):
+    """PIN_MASK / UNPIN_MASK refused (the device answers NAK(code) and changes nothing)."""
+
+    def __init__(self, code: ErrorCode, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+@dataclass(slots=True)
+class _Open:
+    seq0: int
+    ts0: int
+    slot0: int
+    opened_at: int  # cycle of the first arrival (flush timer base)
+    last_seq: int
+    n: int = 1
+    entries: bytearray | None = None
+
+
+def mask_slots(base: int, mask: int) -> list[int]:
+    """Slots named by a PIN_MASK / UNPIN_MASK / FREE_MASK: base + i for every set bit i."""
+    out = []
+    i = 0
+    while mask:
+        if mask & 1:
+            out.append(base + i)
+        mask >>= 1
+        i += 1
+    return out
+
+
+class BlockEncoder:
+    """Block encoder, slot ring and pins of one node device in block mode (see module docstring)."""
+
+    def __init__(self, n_slots: int = MIN_SLOTS, flush_cycles: int = DEFAULT_FLUSH) -> None:
+        if not 1 <= n_slots <= 0x10000:
+            raise ValueError("n_slots must be in 1..65536 (u16 slot0)")
+        if flush_cycles < 1:
+            raise ValueError("flush_cycles must be >= 1")
+        self.n_slots = n_slots
+        #: BLOCK_FLUSH register (cycles); takes effect for blocks opened after a change
+        self.flush_cycles = flush_cycles
+        self._pinned = bytearray(n_slots)  # 1 = pinned
+        self._n_pinned = 0
+        self._last = n_slots - 1  # slot of the previous arrival (reset: search starts at 0)
+        self._open: _Open | None = None
+        self._blk = 0
+        self._emitted = 0
+        self._bad = 0  # malformed headers since the previous block (saturating at 255)
+        self.enabled = True
+        #: arrivals dropped because every slot was pinned (ERROR(NO_SLOT))
+        self.dropped = 0
+        #: ring slot of the latest arrival, None if it was dropped
+        self.last_slot: int | None = None
+
+    # ------------------------------------------------------------------ inputs
+    def arrival(self, seq: int, ts: int, *, at: int | None = None) -> list[HdrBlock]:
+        """A well-formed header ``seq`` decoded at device timestamp ``ts``; ``at`` is the cycle on
+        the flush timer's clock (default ``ts``; differs only after a TIME_SET)."""
+        seq &= U32
+        at = ts if at is None else at
+        o = self._open
+        out = []
+        if o is not None and at >= o.opened_at + self.flush_cycles:  # the flush timer first
+            out.append(self._close())
+            o = None
+        # the ring: next unpinned slot after the previous arrival's (inline _next_slot: hot path)
+        if self._n_pinned >= self.n_slots:
+            self.last_slot = None
+            self.dropped += 1
+            return out
+        slot = self._pinned.find(0, self._last + 1)
+        if slot < 0:
+            slot = self._pinned.find(0)
+        self.last_slot = self._last = slot
+        if o is not None:
+            d = (seq - o.last_seq - 1) & U32
+            if d <= MAX_GAP:
+                e = o.entries
+                if e is None:
+                    e = o.entries = bytearray()
+                skips, g = divmod(d, SKIP_G)
+                if len(e) + skips + 1 <= ENTRY_BYTES:
+                    if skips:
+                        e += b"\xf8" * skips
+                    e.append(g << 3 | (ts & 7))
+                    o.n += 1
+                    o.last_seq = seq
+                    return out
+            out.append(self._close())
+        self._open = _Open(seq, ts & 0xFFFF_FFFF_FFFF_FFFF, slot, at, seq)
+        return out
+
+    def bad_header(self) -> None:
+        """A malformed header: counted in the next block's ``bad`` (saturating at 255)."""
+        if self._bad < 255:
+            self._bad += 1
+
+    def tick(self, now: int) -> list[HdrBlock]:
+        """The flush timer at cycle ``now``: closes the open block if ``now >= deadline``."""
+        o = self._open
+        if o is not None and now >= o.opened_at + self.flush_cycles:
+            return [self._close()]
+        return []
+
+    def pin(self, base: int, mask: int) -> list[HdrBlock]:
+        """PIN_MASK(base, mask): close the open block, then pin the named slots.
+        Raises :class:`PinError` (BAD_ARG: mask == 0, BAD_SLOT: a slot >= n_slots); then nothing
+        changes and no block is closed."""
+        return self._change(base, mask, 1)
+
+    def unpin(self, base: int, mask: int) -> list[HdrBlock]:
+        """UNPIN_MASK(base, mask): close the open block, then unpin the named slots."""
+        return self._change(base, mask, 0)
+
+    def set_enabled(self, on: bool) -> list[HdrBlock]:
+        """CONTROL.HDR_BLOCK written: clearing it closes the open block."""
+        out = [self._close()] if not on and self._open is not None else []
+        self.enabled = bool(on)
+        return out
+
+    def clear_counters(self) -> None:
+        """CONTROL.CLEAR_COUNTERS: the block counter (next ``blk``) and CNT_BLOCKS restart at 0."""
+        self._blk = 0
+        self._emitted = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def slots_free(self) -> int:
+        """SLOTS_FREE in block mode: slots the ring may use (not pinned)."""
+        return self.n_slots - self._n_pinned
+
+    @property
+    def pinned_count(self) -> int:
+        """CNT_PINNED."""
+        return self._n_pinned
+
+    @property
+    def blocks_emitted(self) -> int:
+        """CNT_BLOCKS."""
+        return self._emitted
+
+    @property
+    def deadline(self) -> int | None:
+        """Cycle at which the flush timer closes the open block (None: no block open)."""
+        o = self._open
+        return None if o is None else o.opened_at + self.flush_cycles
+
+    @property
+    def open_arrivals(self) -> int:
+        """Arrivals in the open block (0: none open)."""
+        return 0 if self._open is None else self._open.n
+
+    def is_pinned(self, slot: int) -> bool:
+        return bool(self._pinned[slot])
+
+    def pinned_slots(self) -> list[int]:
+        return [i for i, p in enumerate(self._pinned) if p]
+
+    # ------------------------------------------------------------------ internals
+    def _next_slot(self) -> int | None:
+        if self._n_pinned >= self.n_slots:
+            return None
+        i = self._pinned.find(0, self._last + 1)
+        if i < 0:
+            i = self._pinned.find(0)
+        return i
+
+    def _change(self, base: int, mask: int, value: int) -> list[HdrBlock]:
+        if mask == 0:
+            raise PinError(ErrorCode.BAD_ARG, "empty mask")
+        if base < 0 or base + mask.bit_length() - 1 >= self.n_slots:
+            raise PinError(ErrorCode.BAD_SLOT, f"slot >= n_slots={self.n_slots}")
+        out = [self._close()] if self._open is not None else []
+        p = self._pinned
+        for s in mask_slots(base, mask):
+            if p[s] != value:
+                p[s] = value
+                self._n_pinned += 1 if value else -1
+        return out
+
+    def _close(self) -> HdrBlock:
+        o = self._open
+        assert o is not None
+        self._open = None
+        e = bytes(o.entries or b"")
+        blk = HdrBlock(self._blk, o.seq0, o.ts0, o.slot0, o.n, len(e), self._bad,
+                       int.from_bytes(e.ljust(ENTRY_BYTES, b"\0"), "big"))
+        self._blk = (self._blk + 1) & 0xFFFF
+        self._emitted = (self._emitted + 1) & U32
+        self._bad = 0
+        return blk
+
+
+def block_arrivals(b: HdrBlock) -> list[tuple[int, int]]:
+    """Reference decoding of one block (no ring, no timestamps): (seq, ts & 7) per arrival, the
+    first one as (seq0, ts0 & 7). Raises ValueError for a block that violates the format."""
+    e = b.entries.to_bytes(ENTRY_BYTES, "big")
+    if not 0 <= b.used <= ENTRY_BYTES or any(e[b.used:]):
+        raise ValueError("used out of range or nonzero unused entry bytes")
+    out = [(b.seq0, b.ts0 & 7)]
+    seq = b.seq0
+    skipped = 0
+    for byte in e[: b.used]:
+        g, ph = byte >> 3, byte & 7
+        if g == SKIP_G:
+            if ph:
+                raise ValueError("skip entry with ph != 0")
+            skipped += SKIP_G
+            continue
+        seq = (seq + skipped + g + 1) & U32
+        skipped = 0
+        out.append((seq, ph))
+    if skipped or len(out) != b.n:
+        raise ValueError("block ends in a skip or n does not match its entries")
+    return out

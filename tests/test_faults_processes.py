@@ -1,0 +1,225 @@
+"""Process-level faults (issue 16), separately started processes the way a lab runs them:
+``kill -9`` of the served lab twin, of the board bridge and of a peer node, each restarted under
+running nodes. The survivors carry on completing requests, nothing is silently lost (a killed
+node's open requests are resumed or expired with a reason from its journal), and every results
+file stays valid. Waits on the processes' own output lines; the deadline only bounds a hang."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from hwctl import schema
+from hwctl.journal import read_state
+from hwctl.results import read_partial
+
+ROOT = Path(__file__).resolve().parents[1]
+HANG_S = 240.0  # only if something hangs; every wait ends on an output line
+REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """An ``hwctl`` subprocess whose stdout and stderr lines arrive on one queue."""
+
+    def __init__(self, args: list[str]) -> None:
+        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                            "COLUMNS": "200"}
+        self.p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        for stream in (self.p.stdout, self.p.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, pred, deadline: float) -> str:
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"hang; output so far: {self.log[-20:]}"
+            assert self.p.poll() is None or not self.lines.empty(), \
+                f"process ended (rc {self.p.returncode}): {self.log[-20:]}"
+            try:
+                line = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            self.log.append(line)
+            if pred(line):
+                return line
+
+    def completed(self, deadline: float, at_least: int) -> int:
+        """Wait for a status line reporting at least ``at_least`` completed requests."""
+        while True:
+            m = REPORT.match(self.wait_line(lambda s: REPORT.match(s) is not None, deadline))
+            assert m is not None
+            if int(m[2]) >= at_least:
+                return int(m[2])
+
+    def kill9(self) -> None:
+        self.p.kill()
+        self.p.wait()
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+
+
+def _lab(d: Path, deadline: float) -> tuple[Proc, dict[str, str]]:
+    lab = Proc(["twin", "--lab", "K2", "--p-photon", "0.005", "--seed", "3", "--link-dir", str(d)])
+    urls = {}
+    for _ in range(2):
+        name, url = lab.wait_line(lambda s: re.match(r"^[AB] serial://", s) is not None,
+                                  deadline).split()
+        urls[name] = url
+    return lab, urls
+
+
+def _node_toml(name: str, peer: str, url: str, ports: dict[str, int], out: Path, seed: int) -> str:
+    return (f'name = "{name}"\nlisten = "tcp://127.0.0.1:{ports[name]}"\nbackend = "{url}"\n'
+            f'out = "{out}"\n'
+            f'[peers.{peer}]\nendpoint = "tcp://127.0.0.1:{ports[peer]}"\n'
+            f'[workload]\nfidelity = 0.75\npairs = [1, 4]\nmean_backoff = 0.02\nseed = {seed}\n'
+            f'[physical]\nlead_s = 0.004\n')
+
+
+def _node(tmp: Path, name: str, deadline: float) -> Proc:
+    p = Proc(["node", "--config", str(tmp / f"{name}.toml"), "--report-every", "0.2"])
+    p.wait_line(lambda s: s.startswith(f"node {name} on"), deadline)
+    return p
+
+
+def _write_configs(tmp: Path, urls: dict[str, str]) -> None:
+    ports = {n: _port() for n in "AB"}
+    for n, peer, seed in (("A", "B", 1), ("B", "A", 2)):
+        (tmp / f"{n}.toml").write_text(_node_toml(n, peer, urls[n], ports, tmp / "out", seed))
+
+
+def _summary(path: Path) -> dict:
+    meta = schema.read_metadata(path)
+    rows = pq.read_table(path).to_pylist()  # the file opens
+    assert len(rows) == meta["summary"]["requests"]
+    done = [r for r in rows if not math.isnan(r["latency_s"])]
+    assert len(done) == meta["summary"]["completed"]
+    assert all(len(r["herald_ts_cycles"]) == r["pairs"] and r["disagree"] == 0 for r in done)
+    return meta["summary"]
+
+
+def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
+    """kill -9 of the lab twin under two running nodes, a new lab on the same device paths:
+    both nodes recover and go on. Then kill -9 of node A mid-run and a new A with the same config:
+    B declares the old A gone (heartbeat incarnation), the new A resumes or expires every request
+    its journal held open, both go on; every results file opens."""
+    deadline = time.monotonic() + HANG_S
+    lab, urls = _lab(tmp_path / "lab", deadline)
+    _write_configs(tmp_path, urls)
+    nodes = {n: _node(tmp_path, n, deadline) for n in "BA"}
+    lab2 = a2 = None
+    try:
+        for n in "AB":
+            nodes[n].completed(deadline, 2)
+        lab.kill9()  # the served twin dies under both nodes
+        lab2, _ = _lab(tmp_path / "lab", deadline)
+        for n in "AB":
+            nodes[n].wait_line(lambda s: "device back after" in s, deadline)
+        for n in "AB":  # both go on after the restart
+            nodes[n].completed(deadline, nodes[n].completed(deadline, 0) + 2)
+        # kill -9 of A once its journal holds a request still open
+        journal = tmp_path / "out" / "A.journal.jsonl"
+        while not read_state(journal).open:
+            nodes["A"].completed(deadline, 0)
+        nodes["A"].kill9()
+        open_at_kill = set(read_state(journal).open)
+        assert open_at_kill
+        done_b = nodes["B"].completed(deadline, 0)
+        a2 = _node(tmp_path, "A", deadline)
+        a2.completed(deadline, 2)
+        nodes["B"].completed(deadline, done_b + 2)
+        assert a2.stop() == 0, a2.log[-10:]
+        assert nodes["B"].stop() == 0, nodes["B"].log[-10:]
+    finally:
+        for p in [*nodes.values(), *([a2] if a2 else [])]:
+            p.stop()
+        lab.stop()
+        if lab2 is not None:
+            lab2.stop()
+    out = tmp_path / "out"
+    # nothing silently lost: each request open at the kill was resumed under a new id or
+    # expired with a reason, in the journal
+    ends = {}
+    for line in journal.read_text().splitlines():
+        r = json.loads(line)
+        if r["op"] in ("res", "exp"):
+            ends[r["rid"]] = r
+    assert open_at_kill <= set(ends), (open_at_kill, ends)
+    assert all(r["op"] == "res" or r["reason"] for r in ends.values())
+    # the first A's partial file opens (kill -9), the second A's Parquet is complete
+    partial = list(out.glob("A.*.partial.arrows"))
+    assert len(partial) == 1 and read_partial(partial[0]).num_rows >= 2
+    sa = _summary(out / "A.parquet")
+    sb = _summary(out / "B.parquet")
+    assert sa["journal"]["resumed"] + sum(sa["journal"]["expired"].values()) == len(open_at_kill)
+    # both nodes saw the lab restart; B saw A's second life
+    rb = sb["recovery"]
+    assert rb["device_lost"] >= 1 and rb["device_restarts"] >= 1, rb
+    assert sb["peers"]["A"]["restarts"] + sb["peers"]["A"]["deaths"] >= 1, sb["peers"]
+    assert sa["completed"] >= 2 and sb["disagree"] == 0 and sa["disagree"] == 0
+
+
+def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
+    """Node A reaches its device through ``hwctl bridge`` (ZeroMQ <-> serial). kill -9 of the
+    bridge: A's commands go unanswered, its watchdog sees it, it reconnects to the new bridge on
+    the same port, finds the same device life (its SCRATCH token intact: only the path broke),
+    aborts the stale schedule and goes on."""
+    deadline = time.monotonic() + HANG_S
+    lab, urls = _lab(tmp_path / "lab", deadline)
+    port = _port()
+    bridge_args = ["bridge", "--port", urls["A"], "--listen", f"tcp://127.0.0.1:{port}"]
+    bridge = Proc(bridge_args)
+    bridge.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
+    _write_configs(tmp_path, {"A": f"zmq+tcp://127.0.0.1:{port}", "B": urls["B"]})
+    nodes = {n: _node(tmp_path, n, deadline) for n in "BA"}
+    bridge2 = None
+    try:
+        nodes["A"].completed(deadline, 2)
+        bridge.kill9()
+        bridge2 = Proc(bridge_args)
+        bridge2.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
+        nodes["A"].wait_line(lambda s: "device back after" in s, deadline)
+        nodes["A"].completed(deadline, nodes["A"].completed(deadline, 0) + 2)
+        for n in "AB":
+            assert nodes[n].stop() == 0, nodes[n].log[-10:]
+    finally:
+        for p in nodes.values():
+            p.stop()
+        for p in (bridge, bridge2, lab):
+            if p is not None:
+                p.stop()
+    sa = _summary(tmp_path / "out" / "A.parquet")
+    _summary(tmp_path / "out" / "B.parquet")
+    r = sa["recovery"]
+    assert r["device_lost"] >= 1 and r["path_restarts"] >= 1 and r["device_restarts"] == 0, r

@@ -1,0 +1,209 @@
+"""The twin in block mode (CONTROL.HDR_BLOCK, wire v4, docs/header-path.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwctl.wire import (
+    Ack,
+    ControlBit,
+    Error,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    HdrBlock,
+    Header,
+    Nak,
+    PinMask,
+    Reg,
+    RegRead,
+    RegValue,
+    RegWrite,
+    UnpinMask,
+    encode,
+)
+from sim.twin import TwinConfig, TwinModel
+from sim.twin.hdrblock import DEFAULT_FLUSH, BlockEncoder, block_arrivals
+
+BLOCK_CTRL = (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
+P = 77
+
+
+def twin(block: bool = True, **kw) -> TwinModel:
+    kw.setdefault("header_period", P)
+    kw.setdefault("header_arrival", 0.1)
+    kw.setdefault("seed", 4)
+    if block:
+        kw.setdefault("control_reset", BLOCK_CTRL)
+    return TwinModel(TwinConfig(**kw), record=True)
+
+
+def frames(t: TwinModel) -> list[Frame]:
+    return [f for f in FrameDecoder().feed(t.read()) if isinstance(f, Frame)]
+
+
+def test_blocks_equal_the_reference_fed_with_the_legacy_arrivals() -> None:
+    """Same seed: the legacy twin's HEADER stream (seq, ts) fed to the reference encoder (with
+    its flush timer) gives exactly the block twin's HDR_BLOCK events."""
+    n = 300_000
+    leg = twin(block=False, n_slots=65535, uart_cycles_per_byte=0, event_fifo_depth=1 << 20,
+               header_corrupt=0.02)
+    leg.advance_to(n)
+    heads = [f.msg for f in frames(leg) if isinstance(f.msg, Header)]
+    assert len(heads) > 300
+    blk = twin(uart_cycles_per_byte=0, event_fifo_depth=1 << 20, header_corrupt=0.02)
+    blk.advance_to(n)
+    got = [f.msg for f in frames(blk)]
+    assert all(isinstance(m, HdrBlock) for m in got)
+    enc = BlockEncoder()
+    want = []
+    for r in leg.tx_log:  # infinite line: each event left at the cycle it was made
+        want += enc.tick(r.cycle)
+        if isinstance(r.msg, Header):
+            want += enc.arrival(r.msg.seq, r.msg.ts)
+        else:
+            assert r.msg.code == ErrorCode.BAD_HEADER
+            enc.bad_header()
+    want += enc.tick(n)
+    assert len(want) > 5
+    assert got[: len(want)] == want
+    arrivals = [a for b in got for a in block_arrivals(b)]
+    assert [s for s, _ in arrivals] == [h.seq for h in heads][: len(arrivals)]
+    assert blk.reg(Reg.CNT_HEADERS) == leg.reg(Reg.CNT_HEADERS)
+    assert blk.reg(Reg.ERR_BAD_HEADER) == leg.reg(Reg.ERR_BAD_HEADER) > 0
+    assert sum(b.bad for b in got) <= blk.reg(Reg.ERR_BAD_HEADER)
+    assert blk.reg(Reg.CNT_BLOCKS) == len(got)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_burst_path_equals_event_loop_and_slicing(seed: int) -> None:
+    """The tight arrival loop gives the same bytes, at the same cycles, as the generic event
+    loop, whatever the caller's time slicing (slow UART: the FIFO and UART timing matter)."""
+    n = 6_000_000  # 78k pulses: crosses a SOURCE_CHUNK of pre-drawn pulses
+    a = twin(seed=seed, header_arrival=0.15, event_fifo_depth=4, header_corrupt=0.05)
+    a.advance_to(n)
+    b = twin(seed=seed, header_arrival=0.15, event_fifo_depth=4, header_corrupt=0.05)
+    b.burst = False
+    rng = np.random.default_rng(seed)
+    while b.now < n:
+        b.advance_to(min(n, b.now + int(rng.integers(1, 50_000))))
+    assert a.tx_log == b.tx_log
+    assert len(a.tx_log) > 50
+    assert a.reg(Reg.EVT_LOST) == b.reg(Reg.EVT_LOST)
+
+
+def test_registers_and_clear_counters() -> None:
+    t = twin(header_period=0)
+    assert t.reg(Reg.N_SLOTS) == 2048
+    assert t.reg(Reg.BLOCK_FLUSH) == DEFAULT_FLUSH
+    assert t.reg(Reg.SLOTS_FREE) == 2048 and t.reg(Reg.CNT_PINNED) == 0
+    t.feed(encode(RegWrite(Reg.BLOCK_FLUSH, 500), 1))
+    t.feed(encode(PinMask(10, 0b111), 2))
+    assert t.reg(Reg.BLOCK_FLUSH) == 500
+    assert t.reg(Reg.CNT_PINNED) == 3 and t.reg(Reg.SLOTS_FREE) == 2045
+    t.inject_header(5)
+    t.advance(499)
+    assert t.reg(Reg.CNT_BLOCKS) == 0
+    t.advance(1)
+    assert t.reg(Reg.CNT_BLOCKS) == 1
+    t.advance(10_000)
+    t.feed(encode(RegWrite(Reg.CONTROL, BLOCK_CTRL | 1 << ControlBit.CLEAR_COUNTERS), 3))
+    assert t.reg(Reg.CNT_BLOCKS) == 0 and t.reg(Reg.CONTROL) == BLOCK_CTRL
+    t.inject_header(6)
+    t.advance(100_000)  # a block takes 73 bytes x 333 cycles on the line
+    blocks = [f.msg for f in frames(t) if isinstance(f.msg, HdrBlock)]
+    assert [b.blk for b in blocks] == [0, 0]
+    # legacy mode: SLOTS_FREE is the legacy pool again
+    t.feed(encode(RegWrite(Reg.CONTROL, 1 << ControlBit.HEADER_EN), 4))
+    assert t.reg(Reg.SLOTS_FREE) == t.cfg.n_slots
+
+
+def test_clearing_hdr_block_closes_the_open_block_and_returns_to_headers() -> None:
+    t = twin(header_period=0, uart_cycles_per_byte=0)
+    t.inject_header(1)
+    t.inject_header(2)
+    t.feed(encode(RegWrite(Reg.CONTROL, 1 << ControlBit.HEADER_EN), 1))
+    t.inject_header(3)
+    msgs = [f.msg for f in frames(t)]
+    assert isinstance(msgs[0], HdrBlock) and msgs[0].n == 2
+    assert isinstance(msgs[1], Ack)
+    assert isinstance(msgs[2], Header) and msgs[2].seq == 3
+
+
+def test_bad_headers_and_no_slot_in_block_mode() -> None:
+    t = twin(header_period=0, uart_cycles_per_byte=0, ring_slots=2048)
+    t.inject_header(9, corrupt=True)
+    assert frames(t) == [] and t.reg(Reg.ERR_BAD_HEADER) == 1
+    for base in range(0, 2048, 240):
+        t.feed(encode(PinMask(base, (1 << min(240, 2048 - base)) - 1), base // 240 % 256))
+    assert t.reg(Reg.SLOTS_FREE) == 0
+    frames(t)
+    t.inject_header(10)
+    (f,) = frames(t)
+    assert f.msg == Error(int(ErrorCode.NO_SLOT), 10)
+    t.feed(encode(UnpinMask(3, 1), 99))
+    t.inject_header(11)
+    t.advance(DEFAULT_FLUSH)
+    msgs = [f.msg for f in frames(t)]
+    assert msgs[0] == Ack(UnpinMask.OPCODE)
+    (b,) = [m for m in msgs if isinstance(m, HdrBlock)]
+    assert (b.seq0, b.slot0, b.n, b.bad) == (11, 3, 1, 1)
+    t.feed(encode(PinMask(0, 0), 100))
+    t.feed(encode(PinMask(2047, 3), 101))
+    assert [f.msg for f in frames(t)] == [Nak(PinMask.OPCODE, int(ErrorCode.BAD_ARG)),
+                                         Nak(PinMask.OPCODE, int(ErrorCode.BAD_SLOT))]
+
+
+def test_pin_response_is_ordered_after_queued_events() -> None:
+    """Slow UART, several blocks waiting: the PIN_MASK ACK leaves after them and after the block
+    it closed, while a REG_READ response still overtakes waiting events."""
+    t = twin(header_period=0, block_flush=10**9)
+    for k in range(6):  # 6 one-arrival blocks (gaps > 124) waiting in the event FIFO
+        t.inject_header(1000 * k)
+    t.advance(10)
+    t.feed(encode(RegRead(Reg.ID), 1))
+    t.feed(encode(PinMask(100, 1), 2))
+    t.inject_header(10**6)  # opens a block after the pin
+    t.feed(encode(RegRead(Reg.ID), 3))
+    t.advance(100_000)
+    t.feed(encode(UnpinMask(100, 1), 4))
+    t.advance(100_000)
+    log = [(r.seq, r.msg) for r in t.tx_log]
+    kinds = [type(m).__name__ for _, m in log]
+    assert kinds == ["HdrBlock", "RegValue", "HdrBlock", "HdrBlock", "HdrBlock", "HdrBlock",
+                     "HdrBlock", "Ack", "RegValue", "HdrBlock", "Ack"]
+    blocks = [m for _, m in log if isinstance(m, HdrBlock)]
+    assert [b.seq0 for b in blocks] == [0, 1000, 2000, 3000, 4000, 5000, 10**6]
+    assert isinstance(log[1][1], RegValue) and log[1][0] == 1
+
+
+def test_real_time_pty_serves_blocks() -> None:
+    """Real-time twin on a pty in block mode: the host enables it, pins a slot and receives
+    HDR_BLOCK events whose blk counter is contiguous (timeouts only bound a hang)."""
+    import asyncio
+
+    from hwctl.transport import open_backend
+    from sim.twin.serve import PtyTwinServer
+
+    model = TwinModel(TwinConfig(header_period=7700, header_arrival=0.3, seed=2))
+
+    async def go() -> tuple[list[HdrBlock], int]:
+        async with await open_backend(srv.url) as b:
+            await b.write_reg(Reg.BLOCK_FLUSH, 20_000)
+            await b.write_reg(Reg.CONTROL, BLOCK_CTRL)
+            await b.command(PinMask(0, 1))
+            for _ in range(b.pending_events()):  # events before the ACK: before the pin
+                await b.next_event(timeout=1)
+            got: list[HdrBlock] = []
+            while len(got) < 5:
+                ev = await b.next_event(timeout=10)
+                if isinstance(ev, HdrBlock):
+                    got.append(ev)
+            return got, await b.read_reg(Reg.CNT_PINNED)
+
+    with PtyTwinServer(model) as srv:
+        blocks, pinned = asyncio.run(asyncio.wait_for(go(), 60))
+    assert pinned == 1
+    assert [b.blk for b in blocks] == list(range(blocks[0].blk, blocks[0].blk + 5))
+    assert all(b.slot0 != 0 for b in blocks)  # slot 0 pinned before these blocks
