@@ -82,14 +82,27 @@ module pair_match_props (
     wire [31:0] ev_k    = ev_pl[63:32];
     wire        ev_bell = ev_pl[24];
     wire [7:0]  ev_port = ev_pl[15:8];
-    wire [63:0] k_per   = {32'd0, ev_k} * {32'd0, period_i};
+    // the schedule inputs of the decision cycle (the event leaves a cycle later, when they may
+    // already have moved on)
+    reg        acc_d_q;
+    reg [63:0] t_start_d_q;
+    reg [31:0] period_d_q, nfired_d_q;
+    reg [7:0]  port_d_q;
+    always @(posedge clk_i) begin
+        acc_d_q <= acc_i;
+        t_start_d_q <= t_start_i;
+        period_d_q <= period_i;
+        nfired_d_q <= nfired_i;
+        port_d_q <= port_i;
+    end
+    wire [63:0] k_per   = {32'd0, ev_k} * {32'd0, period_d_q};
     always @(posedge clk_i) if (!init_q && ev_valid && ev_op == `HW_OP_PAIR) begin
         assert($past(pair));
         assert(!fbad_q);                              // a bad frame never pairs
         assert(ev_t == t_i && ev_bell == bell_i);     // the frame's attempt cycle and Bell state
-        assert(acc_i && ev_port == 8'd0 && port_i == 8'd0);  // the running entry, its port
-        assert(ev_k < nfired_i);                      // an attempt it fired ...
-        assert(ev_t == t_start_i + k_per);            // ... on its grid
+        assert(acc_d_q && ev_port == 8'd0 && port_d_q == 8'd0);  // the running entry, its port
+        assert(ev_k < nfired_d_q);                    // an attempt it fired ...
+        assert(ev_t == t_start_d_q + k_per);          // ... on its grid
     end
     always @(posedge clk_i) if (!init_q) cover(ev_valid && ev_op == `HW_OP_PAIR && ev_k == 32'd2);
 endmodule

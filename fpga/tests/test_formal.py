@@ -67,6 +67,11 @@ MUTANTS = [
 ]
 
 
+MUTANTS.append(pytest.param(
+    # the node records a pair for the attempt it is about to fire (k == attempts fired)
+    formal.Proof("pair_match", "bmc", ""),
+    ("pair_match.v", "klt_q <= (k_q < nfired_i);", "klt_q <= (k_q <= nfired_i);"),
+    marks=pytest.mark.slow))
 #: slow (the proof is -m slow), and on RTL that issue 13 is reworking (the text may move)
 MUTANTS.append(pytest.param(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early

@@ -8,8 +8,8 @@ cycle order; every event (PAIR / DONE / LATE / ERROR) is compared field by field
 
 Effective cycles (RTL pipeline latencies, named once):
 - a command: the cycle its frame starts on the UART (the twin executes it at once; the RTL a
-  frame time later, well before any t_start here), except ABORT, which acts at the cycle the
-  decoder's abort strobe fires (probed: u_dec.abort_o), since DONE(ABORTED) reports that cycle;
+  frame time later, well before any t_start here), except ABORT, which acts ABORT_LAT cycles
+  after the decoder's abort strobe (probed: u_dec.abort_o), the cycle DONE(ABORTED) reports;
 - a herald frame: MATCH_LAT cycles after its last stop bit ends (herald_rx + pair_match's
   division), where the twin's ``inject_herald`` takes it.
 """
@@ -22,7 +22,7 @@ import random
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotb_run import run_cocotb
 from hostbfm import skip
 from test_hdl_node import CPB, Node
@@ -33,7 +33,9 @@ from sim.twin.model import TwinConfig, TwinModel
 
 UNTIL_DONE = 2**32 - 1
 #: cycles from the end of a herald frame's last stop bit to the RTL's PAIR / BAD_HERALD decision
-MATCH_LAT = 44
+MATCH_LAT = 42
+#: cycles from the decoder's abort strobe to the cycle the pair engine stops (DONE(ABORTED).ts)
+ABORT_LAT = 0
 
 
 class Scored(Node):
@@ -50,6 +52,7 @@ class Scored(Node):
     async def _abort_mon(self) -> None:
         while True:
             await RisingEdge(self.dut.u_dec.abort_o)
+            await ReadOnly()   # the timestamp of the cycle the strobe is high (settled values)
             self.aborts.append(self.now())
 
     async def cmd(self, msg: Message) -> Message:
@@ -59,7 +62,7 @@ class Scored(Node):
         got = await self.request(msg, self.seq)
         if isinstance(msg, Abort):
             assert len(self.aborts) == n_ab + 1
-            t = self.aborts[-1]
+            t = self.aborts[-1] + ABORT_LAT
         self.inputs.append((t, len(self.inputs), "cmd", (msg, self.seq)))
         return got
 
@@ -143,7 +146,8 @@ async def node_vs_twin_random(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.timeout(1800)  # bounds a hang only: 14 min wall at load 10-20 on 2 cores
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_node_vs_twin(tmp_path, seed: int) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_node_twin", parameters={"CLKS_PER_BIT": CPB},
                extra_env={"HWCTL_NODE_SEED": str(seed)})
