@@ -2,7 +2,8 @@
 // SLOTS_FREE, EVT_LOST, SCRATCH, and (wire v3) QUBITS, N_PORTS (parameters), HERALD_WAIT (rw),
 // ERR_HERALD, CNT_PAIRS; (wire v4, block mode) N_SLOTS (parameter), BLOCK_FLUSH (rw, 100000),
 // CNT_BLOCKS, CNT_PINNED, CONTROL bit 3 HDR_BLOCK; SLOTS_FREE is the ring's unpinned slots while
-// HDR_BLOCK is set, the legacy pool's free slots otherwise.
+// HDR_BLOCK is set, the legacy pool's free slots otherwise; (wire v4) TEST (rw, the test-pattern
+// generators' bits).
 // Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
@@ -59,11 +60,17 @@ module regfile #(
     output wire [31:0] err_crc_o,
     output wire [31:0] err_bad_header_o,
     output wire [31:0] err_herald_o,
-    output wire [31:0] herald_wait_o
+    output wire [31:0] herald_wait_o,
+    // TEST (wire v4, test-pattern generators): value and a one-cycle strobe per write
+    output wire [23:0] test_o,
+    output reg         test_we_o
 );
     reg [3:0]  control_q;           // (bit 2 CLEAR_COUNTERS is not stored: always 0)
     reg [31:0] flush_q, cnt_blk_q;
     reg [31:0] scratch_q;
+    reg [23:0] test_q;                  // bits 4:0 and 23:8 (7:5 read 0)
+    reg        wa_test_q;
+    assign test_o = test_q;
     reg [31:0] err_crc_q, err_late_q, err_ovf_q, err_hdr_q, cnt_herald_q, cnt_both_q,
                cnt_att_q, cnt_hdrs_q, evt_lost_q, cnt_pairs_q, err_her_q, hwait_q;
     assign err_herald_o = err_her_q;
@@ -87,6 +94,7 @@ module regfile #(
         wa_hw_q  <= (waddr_i == `HW_REG_HERALD_WAIT);
         wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
         wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
+        wa_test_q <= (waddr_i == `HW_REG_TEST);
         wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
     end
     reg clear_q;
@@ -148,11 +156,17 @@ module regfile #(
             scratch_q <= 32'd0;
             hwait_q <= HERALD_WAIT;
             flush_q <= BLOCK_FLUSH;
-        end else if (we_i) begin
-            if (wa_hw_q) hwait_q <= wdata_i;
-            if (wa_fl_q) flush_q <= wdata_i;
-            if (wa_ctl_q) control_q <= {wdata_i[3], 1'b0, wdata_i[1:0]};
-            if (wa_scr_q) scratch_q <= wdata_i;
+            test_q <= 24'd0;
+            test_we_o <= 1'b0;
+        end else begin
+            test_we_o <= we_i && wa_test_q;
+            if (we_i) begin
+                if (wa_hw_q) hwait_q <= wdata_i;
+                if (wa_fl_q) flush_q <= wdata_i;
+                if (wa_ctl_q) control_q <= {wdata_i[3], 1'b0, wdata_i[1:0]};
+                if (wa_scr_q) scratch_q <= wdata_i;
+                if (wa_test_q) test_q <= {wdata_i[23:8], 3'd0, wdata_i[4:0]};
+            end
         end
     end
 
@@ -160,21 +174,21 @@ module regfile #(
     // select (an AND of two of those flags), rd_ok and wr_ok, then four AND-OR groups of at most
     // four registers each, then their OR. (A direct 8-bit compare per
     // register had been mapped with shared terms: 3 LUT levels behind a high-fanout node.)
-    localparam NR = 24;
+    localparam NR = 25;
     // SLOTS_FREE: the ring's (block mode) or the legacy pool's, chosen by a registered flag
     reg [16:0] sfree_q;
     always @(posedge clk_i)
         sfree_q <= control_q[`HW_CTRL_HDR_BLOCK] ? ring_free_i : {9'd0, slots_free_i};
     wire [32*NR-1:0] vals = {
-        {15'd0, pinned_i}, cnt_blk_q, flush_q, 32'(N_SLOTS),
+        {8'd0, test_q}, {15'd0, pinned_i}, cnt_blk_q, flush_q, 32'(N_SLOTS),
         cnt_pairs_q, err_her_q, hwait_q, 32'(N_PORTS), 32'(QUBITS),
         scratch_q, evt_lost_q, {15'd0, sfree_q}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
         cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
         {29'd0, evt_pending_i, sched_full_i, running_i}, {28'd0, control_q},
         {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
     localparam [8*NR-1:0] ADDRS = {
-        8'(`HW_REG_CNT_PINNED), 8'(`HW_REG_CNT_BLOCKS), 8'(`HW_REG_BLOCK_FLUSH),
-        8'(`HW_REG_N_SLOTS),
+        8'(`HW_REG_TEST), 8'(`HW_REG_CNT_PINNED), 8'(`HW_REG_CNT_BLOCKS),
+        8'(`HW_REG_BLOCK_FLUSH), 8'(`HW_REG_N_SLOTS),
         8'(`HW_REG_CNT_PAIRS), 8'(`HW_REG_ERR_HERALD), 8'(`HW_REG_HERALD_WAIT),
         8'(`HW_REG_N_PORTS), 8'(`HW_REG_QUBITS),
         8'(`HW_REG_SCRATCH), 8'(`HW_REG_EVT_LOST), 8'(`HW_REG_SLOTS_FREE),
@@ -186,7 +200,8 @@ module regfile #(
     reg [15:0]   ahi_q, alo_q;          // one-hot addr_i[7:4] / addr_i[3:0]
     reg [15:0]   lok_q;                 // lok_q[h]: a register has address {h, addr_i[3:0]}
     localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH),
-                     RA_HW = 8'(`HW_REG_HERALD_WAIT), RA_FL = 8'(`HW_REG_BLOCK_FLUSH);
+                     RA_HW = 8'(`HW_REG_HERALD_WAIT), RA_FL = 8'(`HW_REG_BLOCK_FLUSH),
+                     RA_TEST = 8'(`HW_REG_TEST);
     localparam NG = (NR + 3) / 4;       // AND-OR groups of 4 registers
     reg [NR-1:0] sel_q;
     reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
@@ -227,7 +242,8 @@ module regfile #(
         wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
                 || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]])
                 || (ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]])
-                || (ahi_q[RA_FL[7:4]] && alo_q[RA_FL[3:0]]);
+                || (ahi_q[RA_FL[7:4]] && alo_q[RA_FL[3:0]])
+                || (ahi_q[RA_TEST[7:4]] && alo_q[RA_TEST[3:0]]);
         grp_q <= grp;
         rd_ok_q2 <= rd_ok_q;
         wr_ok_q2 <= wr_ok_q;

@@ -138,11 +138,17 @@ module top #(
     wire         ftx_valid, ftx_ready, btx_valid, btx_ready;
     wire [7:0]   ftx_byte, btx_byte;
     wire         ftx_byte_valid, btx_byte_valid;
+    // test-pattern generators (wire v4 TEST): the inputs as the device sees them
+    wire [23:0]  test;
+    wire         test_we;
+    wire [1:0]   det_in;
+    wire [N_PORTS-1:0] hl_in;
+    wire         hdr_in;
 
     // ---------------------------------------------------------------- timing core
     attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
         .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load), .val_i(tset_val),
-        .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_i), .herald_en_i(herald_en),
+        .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_in), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
         .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
         .running_o(running), .cnt_late_o(cnt_late), .cnt_both_o(cnt_both),
@@ -171,7 +177,7 @@ module top #(
     generate
         for (gp = 0; gp < N_PORTS; gp = gp + 1) begin : g_hl
             herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
-                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_i[gp]), .ok_o(hl_ok[gp]),
+                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_in[gp]), .ok_o(hl_ok[gp]),
                 .bad_o(hl_bad[gp]), .t_o(hl_t[64*gp +: 64]), .bell_o(hl_bell[gp])
             );
         end
@@ -196,7 +202,7 @@ module top #(
     /* verilator lint_on PINCONNECTEMPTY */
 
     header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
-        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
+        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_in), .en_i(header_en), .ts_i(ts),
         .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
         .free_ok_o(free_ok), .free_i(free), .free_base_i(chk_base), .free_mask_i(chk_mask),
         .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
@@ -268,11 +274,18 @@ module top #(
         .inc_bad_header_i(hdr_bad), .inc_herald_i(cnt_herald), .inc_both_i(cnt_both),
         .inc_attempts_i(fire || pfire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
         .inc_pairs_i(pair), .inc_err_herald_i(hbad), .err_herald_o(err_herald),
-        .herald_wait_o(herald_wait),
+        .herald_wait_o(herald_wait), .test_o(test), .test_we_o(test_we),
         .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
         .err_bad_header_o(err_bad_header),
         .inc_blocks_i(cnt_blk), .ring_free_i(ring_free), .pinned_i(ring_pinned),
         .hdr_block_o(hdr_blk), .block_flush_o(blk_flush), .clear_o(regs_clear)
+    );
+
+    // ---------------------------------------------------------------- test patterns (TEST)
+    test_gen #(.NP(N_PORTS), .HL_BIT_CYCLES(HL_BIT_CYCLES), .HDR_BIT_CYCLES(HDR_BIT_CYCLES)) u_tgen (
+        .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .test_i(test), .restart_i(test_we), .fire_i(fire),
+        .pfire_i(pfire), .pport_i(pport_run), .ts_i(ts), .det_i(det_i), .hl_i(hl_i), .hdr_i(hdr_i),
+        .det_o(det_in), .hl_o(hl_in), .hdr_o(hdr_in)
     );
 
     // ---------------------------------------------------------------- host link: transmit
