@@ -10,8 +10,7 @@ from cocotb_run import run_cocotb
 
 from hwctl.wire import DEVICE_ID, NODE_REGS, WIRE_VERSION, WRITABLE_REGS, Reg
 
-# TEST (0x22, wire v4 test-pattern generators) is not in this register file yet (phy-rtl)
-RTL_REGS = NODE_REGS - {getattr(Reg, "TEST", -1)}
+RTL_REGS = NODE_REGS
 
 STROBES = {
     Reg.ERR_CRC: "inc_crc_i", Reg.ERR_LATE: "inc_late_i", Reg.ERR_OVERFLOW: "inc_overflow_i",
