@@ -95,7 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
-    parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
+    parser.add_argument("--out", default="hwctl-demo", help="output directory: requests.parquet and requests.pairs.parquet "
+                             "(shared schema, run metadata inside; docs/data.md) and demo.png "
+                             "(default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
                         help="serve the live view (network graph, per-node ESP state, latency, "
@@ -104,6 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
     parser.add_argument("--json", action="store_true",
                         help="print the summary figures as one JSON document on stdout")
+    parser.add_argument("--record", metavar="DIR", default=None,
+                        help="record each node's session to DIR/NAME.rec for `hwctl replay` "
+                             "(docs/twin.md, \"Record and replay\")")
 
 
 
@@ -248,19 +253,30 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     # pty: every node service in a process of its own too (hwctl.nodeproc), as in a lab; their
     # mirrors feed the table, the live view and the result files. inproc: all in this process.
     nodes: list[NodeService | NodeProcess] = []
+    recorders = []  # in-process nodes' (a node process records in the child)
+    record = getattr(args, "record", None)
     try:
         for i, n in enumerate(names):
             cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
                 {"bench": str(benches[n].source), "bench_index": i} if benches else {}))
             node: NodeService | NodeProcess = (
                 NodeService(cfg, rid_base=(i + 1) * 1_000_000) if isinstance(server, LabServer)
-                else NodeProcess(cfg, rid_base=(i + 1) * 1_000_000, enable_headers=n in node_kw))
+                else NodeProcess(cfg, rid_base=(i + 1) * 1_000_000, enable_headers=n in node_kw,
+                                 record=str(Path(record) / f"{n}.rec") if record else None))
             if n in opened:
                 node.bench, node.bench_snapshot = opened.pop(n)
             if isinstance(node, NodeService) and isinstance(server, LabServer):  # inproc
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
-                await node.start(backend)
+                if record:
+                    from hwctl.record import Recorder
+
+                    rec = Recorder(Path(record) / f"{n}.rec", node)
+                    recorders.append(rec)
+                    await node.start(rec.tap_backend(backend))
+                    rec.tap_sockets()
+                else:
+                    await node.start(backend)
             else:
                 await node.start()
             nodes.append(node)
@@ -330,6 +346,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        for rec in recorders:  # the end record: each node's final counters
+            rec.close()
         for p in procs:
             if p.error is not None:
                 raise p.error
@@ -368,6 +386,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}
     finally:
+        for rec in recorders:
+            rec.abandon()  # (nothing when closed above)
         for nd in nodes:
             await nd.close()
         for b, _ in opened.values():  # benches no node service adopted

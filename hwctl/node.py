@@ -87,7 +87,6 @@ import logging
 import math
 import random
 import signal
-import time
 import tomllib
 import zlib
 from collections import deque
@@ -540,6 +539,15 @@ class NodeService:
         ``now``; the TIME map is only good to about half a command round trip)."""
         return max(self.clock.cycle_at(self.now()), self._max_ts)
 
+    async def _sleep(self, delay: float) -> None:
+        """Every timed wait of the node goes through this and :meth:`_wait` (with :meth:`now`, the
+        node's only view of time: :mod:`hwctl.record` taps them to record and replay a session)."""
+        await asyncio.sleep(delay)
+
+    async def _wait(self, ev: asyncio.Event, delay: float) -> None:
+        """Wait for ``ev`` at most ``delay`` seconds (see :meth:`_sleep`)."""
+        await _wait_event(ev, delay)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
         """Open the bench (apply its settings, snapshot), the backend by URL (or adopt an open
@@ -645,9 +653,13 @@ class NodeService:
             coros.append(self._vrf_timer_loop())
         if self.hdrpath is not None:
             coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
-        tasks = [asyncio.create_task(c) for c in coros]
+        # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
+        tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
+                 for i, c in enumerate(coros)]
         if self.cfg.workload:
-            tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
+            tasks += [asyncio.create_task(self._workload(p.name),
+                                          name=f"{self.cfg.name}/_workload/{p.name}")
+                      for p in self.cfg.peers]
         stopper = asyncio.create_task(self._stop.wait())
         try:
             timeout = self.cfg.duration
@@ -706,7 +718,7 @@ class NodeService:
             u, v = sorted((self.cfg.name, peer))
             rng = random.Random(f"{self.cfg.seed}:{u}-{v}")
             while True:
-                await asyncio.sleep(rng.expovariate(1.0 / self.cfg.mean_backoff))
+                await self._sleep(rng.expovariate(1.0 / self.cfg.mean_backoff))
                 initiator = u if rng.random() < 0.5 else v
                 pairs = rng.randint(lo, hi)
                 if initiator == self.cfg.name:
@@ -716,7 +728,7 @@ class NodeService:
                 else:  # the peer's request on this edge: wait until it finished here
                     await self._remote_done(peer).get()
         while True:
-            await asyncio.sleep(self.rng.expovariate(1.0 / self.cfg.mean_backoff))
+            await self._sleep(self.rng.expovariate(1.0 / self.cfg.mean_backoff))
             req = self.submit(peer, self.rng.randint(lo, hi))
             await self._finished[req.rid].wait()
             del self._finished[req.rid]
@@ -951,7 +963,7 @@ class NodeService:
                 continue
             delay = t - self.now()
             if delay > 0:
-                await _wait_event(self._timer_wake, delay)
+                await self._wait(self._timer_wake, delay)
                 continue
             self._apply(self.core.handle_timer(self.now()))
 
@@ -1054,7 +1066,7 @@ class NodeService:
                 continue
             delay = self.clock.time_at(t) - self.now()
             if delay > 0:
-                await _wait_event(self._vwake, delay)
+                await self._wait(self._vwake, delay)
                 continue
             # due by the host clock: never pass a tick before the deadline (rounding in the map)
             core.handle_timer(max(self.device_now(), t))
@@ -1203,9 +1215,9 @@ class NodeService:
         """SCHEDULE_PAIRS from device cycle ``tc``; its round trip goes to the join planner."""
         b = self.backend
         assert b is not None
-        t0 = time.perf_counter()
+        t0 = self.now()  # the node's one clock (hwctl.record replays it)
         await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
-        self._join.note_rtt(time.perf_counter() - t0)
+        self._join.note_rtt(self.now() - t0)
         self.counters.schedules += 1
         return tc
 
@@ -1502,6 +1514,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
     parser.add_argument("--json", action="store_true",
                         help="at the end, print the node's counters as one JSON document on stdout")
+    parser.add_argument("--record", metavar="FILE", default=None,
+                        help="record the session to FILE (device events and answers, peer "
+                             "messages, clock readings; written as it happens) for `hwctl replay "
+                             "FILE` (docs/twin.md, \"Record and replay\")")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1530,7 +1546,14 @@ def run(args: argparse.Namespace) -> int:
         node.results = writer
         if cfg.out:  # the request journal: a restarted node resumes or expires its requests
             node.journal = RequestJournal(Path(cfg.out) / f"{cfg.name}.journal.jsonl")
-        await node.start()
+        recorder = None
+        if args.record:  # taps the backend, sockets, clock and waits (hwctl.record)
+            from hwctl.record import Recorder
+
+            recorder = Recorder(args.record, node)
+            await recorder.start()
+        else:
+            await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
             loop.add_signal_handler(sig, node.stop)
@@ -1543,10 +1566,18 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"live view: {web.url}", soft_wrap=True)
         try:
             await node.run()
+        except BaseException:
+            if recorder is not None:
+                recorder.abandon()  # no end record: the replay says where it stops
+            raise
         finally:
             reporter.cancel()
             if web is not None:
                 await web.close()
+        if recorder is not None:
+            recorder.close()
+            console.print(f"recording: {recorder.path} ({recorder.entries} entries)",
+                          soft_wrap=True)
         return node
 
     try:

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("build", help="bitstream for a board (yosys, nextpnr, icepack/ecppack)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--out", type=Path, default=None,
-                   help="directory for the bitstream, logs and report (default build/fpga/BOARD)")
+                   help="directory for the bitstream (board.bin / board.bit), the tool "
+                        "logs and report_board.json (default build/fpga/BOARD)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
