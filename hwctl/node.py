@@ -101,7 +101,7 @@ import zmq.asyncio
 
 from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
-from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
+from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
@@ -517,6 +517,7 @@ class NodeService:
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
         self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
+        self._block_timer = False  # a batch flush is scheduled
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
@@ -1004,14 +1005,25 @@ class NodeService:
             self.counters.device_errors += 1  # block events without block mode: count, ignore
             return
         if type(ev) is OrderedResponse:
+            self._flush_blocks()  # the blocks before the pin change, then the change
             hp.on_ordered(ev)
-        else:
-            hp.on_block(ev)
-        if hp.pending() >= BATCH_BLOCKS or (hp.pending() and not self.backend.pending_events()):
-            self.counters.headers += hp.flush()
-            self._max_ts = max(self._max_ts, hp.max_ts)
-            if self.vcore is not None:
-                self._vrf_apply()
+            return
+        hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS:
+            self._flush_blocks()
+        elif not self._block_timer:  # a few blocks: gather them for up to BATCH_WAIT_S
+            self._block_timer = True
+            asyncio.get_running_loop().call_later(BATCH_WAIT_S, self._flush_blocks)
+
+    def _flush_blocks(self) -> None:
+        hp = self.hdrpath
+        self._block_timer = False
+        if hp is None or not hp.pending():
+            return
+        self.counters.headers += hp.flush(self.clock.cycle_at(self.now()))
+        self._max_ts = max(self._max_ts, hp.max_ts)
+        if self.vcore is not None:
+            self._vrf_apply()
 
     def _take(self, seqs: np.ndarray) -> None:
         """The application takes held verified pairs (block mode, ``hold_s``)."""
