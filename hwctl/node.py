@@ -694,6 +694,10 @@ class NodeService:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+        if kind == K_ESP and not self.liveness.acked[peer]:  # no session yet (hwctl.recovery)
+            if not self.liveness.hold(peer, payload):
+                self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
+            return
         try:
             sock.send_multipart([kind, payload], zmq.NOBLOCK)
         except zmq.Again:  # peer down and its queue full: counted, never silent
@@ -765,6 +769,8 @@ class NodeService:
             if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
                                       and {r.initiator, r.remote} == {src, self.cfg.name}):
                 return "esp_bad_request"
+            if not self.liveness.acked[src]:
+                return "esp_no_session"  # for an earlier life of ours, or before the handshake
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core

@@ -62,8 +62,11 @@ PROBE_S = 0.5
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
-#: ZeroMQ message kind of a heartbeat
+#: ZeroMQ message kinds: a heartbeat, an ESP message
 K_HB = b"hb"
+K_ESP = b"esp"
+#: ESP messages held per peer while its session is not up
+OUTBOX = 1000
 
 
 class GenerationFailed(Exception):
@@ -408,6 +411,11 @@ class PeerLiveness:
         #: that follows needs no second release (the new life may already hold our new SYN)
         self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._last_log = -1e9
+        #: session per peer: its last heartbeat acknowledged our incarnation. ESP messages go
+        #: out only within a session (held before) and are taken in only within one: a message
+        #: queued in ZeroMQ for a peer's dead life never reaches its new life's core
+        self.acked: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self._outbox: dict[str, list[bytes]] = {p.name: [] for p in node.cfg.peers}
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -422,17 +430,38 @@ class PeerLiveness:
             d = json.loads(payload)
         except ValueError:
             return "hb_not_json"
-        if not isinstance(d, dict) or set(d) != {"inc"} or type(d["inc"]) is not int \
-                or not 0 <= d["inc"] < 2**63:
+        if not isinstance(d, dict) or "inc" not in d or not set(d) <= {"inc", "ack"} \
+                or any(type(v) is not int or not 0 <= v < 2**63 for v in d.values()):
             return "hb_bad_shape"
         old = self.inc[src]
-        self.inc[src] = d["inc"]
-        if old is not None and old != d["inc"]:
-            self.restarts[src] += 1
-            if not self._released[src]:
-                self._release(src, "peer restarted")
-        self._released[src] = False
+        new_life = old != d["inc"]
+        if new_life:
+            self.inc[src] = d["inc"]
+            self.acked[src] = False
+            if old is not None:
+                self.restarts[src] += 1
+                if not self._released[src]:
+                    self._outbox[src].clear()  # composed for the old life: released below
+                    self._release(src, "peer restarted")
+            self._released[src] = False
+        acked = d.get("ack") == self.incarnation
+        if new_life or not acked:
+            self.beat(src)  # at once: the session is up in one and a half round trips
+        if acked and not self.acked[src]:
+            self.acked[src] = True
+            held, self._outbox[src] = self._outbox[src], []
+            for payload in held:  # after our heartbeat: the peer knows our life first
+                self.node._send(src, K_ESP, payload)
         return None
+
+    def hold(self, peer: str, payload: bytes) -> bool:
+        """An ESP message for ``peer`` while no session is up (its life unknown, or it has not
+        acknowledged ours): kept until it is, at most :data:`OUTBOX`; False when full."""
+        box = self._outbox[peer]
+        if len(box) >= OUTBOX:
+            return False
+        box.append(payload)
+        return True
 
     def _release(self, peer: str, reason: str) -> None:
         from hwctl.protocols.esp import EspNode
@@ -454,12 +483,15 @@ class PeerLiveness:
             node._apply(release(node.core, peer, now) + process(node.core, now))
         self._released[peer] = True
 
-    def beat(self) -> None:
-        """One heartbeat to every peer (also sent at start, before any ESP message: a peer that
-        knew an earlier life of this node releases what it held with it first)."""
-        payload = json.dumps({"inc": self.incarnation}).encode()
+    def beat(self, only: str | None = None) -> None:
+        """One heartbeat to every peer (or ``only``): our incarnation and the peer's as we know
+        it (also sent at start, before any ESP message: a peer that knew an earlier life of this
+        node releases what it held with it first)."""
         for p in self.node.cfg.peers:
-            self.node._send(p.name, K_HB, payload)
+            if only is None or p.name == only:
+                payload = json.dumps({"inc": self.incarnation,
+                                      "ack": self.inc[p.name] or 0}).encode()
+                self.node._send(p.name, K_HB, payload)
 
     async def run(self) -> None:
         node = self.node
@@ -469,11 +501,14 @@ class PeerLiveness:
             for name, t in self.last.items():
                 if self.alive[name] and now - t > PEER_DEAD_S:
                     self.alive[name] = False
+                    self.acked[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
             await asyncio.sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:
         now = self.node.now()
-        return {n: {"alive": self.alive[n], "silent_s": round(now - self.last[n], 3),
-                    "deaths": self.deaths[n], "restarts": self.restarts[n]} for n in self.last}
+        return {n: {"alive": self.alive[n], "session": self.acked[n],
+                    "silent_s": round(now - self.last[n], 3), "deaths": self.deaths[n],
+                    "restarts": self.restarts[n], "held": len(self._outbox[n])}
+                for n in self.last}
