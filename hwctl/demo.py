@@ -21,8 +21,10 @@ end's arm and the SNSPD bias of the station's detectors. Every node service open
 applies the settings and stores the snapshot, which the metadata holds (``instruments``, per
 node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
-(docs/physical-layer.md). ``--processes`` runs every node service as its own ``hwctl node``
-process instead of in this one (same figures; docs/node.md).
+(docs/physical-layer.md). With the pty transport (default) the lab and every node service run in
+processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.nodeproc`), as in a lab: one
+interpreter lock shared by four services and the lab was most of the demo's overhead over the
+simulator; ``--transport inproc`` keeps everything in this process (docs/node.md).
 
 Pair verification (pair-verification paper §II-C2) runs next to ESP: the nodes are paired along a
 matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint source
@@ -68,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="midpoint source pairs/s per verification pair (default 250; 0 = no "
                              "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
     parser.add_argument("--lead", type=argtypes.real(0.0, 1.0, lo_open=True, what="--lead"),
-                        default=0.002, help="t_start = t_min + LEAD s: covers the remote's ESP "
-                        "ACK and the host -> device command (default 0.002)")
+                        default=0.0005, help="least margin (s) between now and the attempt-grid "
+                        "point an end joins; above it the margin follows the measured command "
+                        "round trips (hwctl.pljoin; default 0.0005)")
     parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
     parser.add_argument("--bench", default=None, metavar="FILE",
                         help="bench template of every node (node n: {n} in its resource strings, "
@@ -175,12 +178,14 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl import timebase
     from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
+    from hwctl.nodeproc import NodeProcess
     from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
     from hwctl.transport import Backend, LabLink
-    from hwctl.wire import CLOCK_HZ
+    from hwctl.wire import CLOCK_HZ, ControlBit
     from sim.twin.lab import Lab, LabServer
+    from sim.twin.labproc import LabProcess
     from sim.twin.station import StationModel
 
     names = sorted(g.nodes)
@@ -200,6 +205,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         sources[f"{u}-{v}"] = asdict(src)
         arm_of[u], arm_of[v] = (src, 0, v), (src, 1, u)
     node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
+    if args.transport == "pty":
+        # node processes start slower than the first header (0.5 s): the header decoders start
+        # off and each node turns its own on once every node is up (hwctl.nodeproc)
+        for n in node_kw:
+            node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
     p_photon = heralding.success_probability(args.fidelity)
     lab = Lab(g, p_photon=p_photon, seed=args.seed, start=start, node_kw=node_kw)
     bench_physics = edge_physics(
@@ -211,17 +221,24 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     twin_cfgs = {n: asdict(lab.nodes[n].cfg) for n in names}
     lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
                                                     for (u, v), st in lab.stations.items()}}
-    server = LabServer(lab, pty=args.transport == "pty").start()
+    # pty: the lab in its own process (as separately started `hwctl twin --lab` would be), so its
+    # devices answer without waiting for the node services' interpreter lock (sim.twin.labproc)
+    server: LabServer | LabProcess = (LabProcess(lab) if args.transport == "pty"
+                                      else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
-    nodes: list[NodeService] = []
+    # pty: every node service in a process of its own too (hwctl.nodeproc), as in a lab; their
+    # mirrors feed the table, the live view and the result files. inproc: all in this process.
+    nodes: list[NodeService | NodeProcess] = []
     try:
         for i, n in enumerate(names):
             cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
                 {"bench": str(benches[n].source), "bench_index": i} if benches else {}))
-            node = NodeService(cfg, rid_base=(i + 1) * 1_000_000)
+            node: NodeService | NodeProcess = (
+                NodeService(cfg, rid_base=(i + 1) * 1_000_000) if isinstance(server, LabServer)
+                else NodeProcess(cfg, rid_base=(i + 1) * 1_000_000, enable_headers=n in node_kw))
             if n in opened:
                 node.bench, node.bench_snapshot = opened.pop(n)
-            if args.transport == "inproc":
+            if isinstance(node, NodeService) and isinstance(server, LabServer):  # inproc
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
                 await node.start(backend)
@@ -229,7 +246,10 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                 await node.start()
             nodes.append(node)
         t0 = time.monotonic()
-        runs = [asyncio.create_task(nd.run()) for nd in nodes]
+        runs = [asyncio.create_task(nd.run()) for nd in nodes if isinstance(nd, NodeService)]
+        procs = [nd for nd in nodes if isinstance(nd, NodeProcess)]
+        for p in procs:
+            p.go()
 
         title = (f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
                  f"{args.transport} transport, F={args.fidelity}")
@@ -275,11 +295,15 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                     for r in runs:
                         if r.done() and r.exception():
                             raise r.exception()  # type: ignore[misc]
+                    for p in procs:
+                        p.poll()  # the child's counters and finished requests; its error
                     await asyncio.sleep(0.25)
                     live.update(table())
                 for nd in nodes:
                     nd.stop()
                 await asyncio.gather(*runs, return_exceptions=True)
+                for p in procs:
+                    await p.finish()
                 live.update(table())
         finally:
             if web is not None:
@@ -287,11 +311,18 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        for p in procs:
+            if p.error is not None:
+                raise p.error
+        if isinstance(server, LabProcess):
+            server.stop()  # the final counters, and the child's error if it had one
+            lab_meta["station_counters"] = server.station_counters()
+        else:
+            with server.lock:
+                lab_meta["station_counters"] = {f"{u}-{v}": {r.name: st.reg(r) for r in st.regs}
+                                                for (u, v), st in lab.stations.items()}
         if server.error is not None:
             raise server.error
-        with server.lock:
-            lab_meta["station_counters"] = {
-                f"{u}-{v}": {r.name: st.reg(r) for r in st.regs} for (u, v), st in lab.stations.items()}
         rows = [row for nd in nodes for row in nd.result_rows()]
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         meta = {

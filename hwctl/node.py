@@ -29,11 +29,12 @@ is set with TIME_SET; a device without TIME_SET (v2 RTL) gets a linear map from 
 (:class:`DeviceClock`). ESP's ``t_min`` travels between nodes in shared seconds.
 
 Physical layer, per request (docs/physical-layer.md section 5). On ``StartAttempts`` each end
-sends one SCHEDULE_PAIRS(cycle_of(t_min + lead_s), 2^32-1, period, pairs, port) to its device; the
-heralding station of the link (its own device) heralds only attempts both ends fired and sends
-each herald to both ends, whose devices record the pairs (PAIR events) until DONE(COMPLETE). Then
-the service tells ESP ``attempts_finished``. A LATE at either end restarts the request at both
-ends from a start chosen by the initiator (one ``pl`` message each way). The two ends exchange
+sends one SCHEDULE_PAIRS(t_join, 2^32-1, period, pairs, port) to its device, ``t_join`` the first
+point of the request's attempt grid (origin: t_min, sent by the initiator) that its command can
+reach in time (:mod:`hwctl.pljoin`); the heralding station of the link (its own device) heralds
+only attempts both ends fired and sends each herald to both ends, whose devices record the pairs
+(PAIR events) until DONE(COMPLETE). Then the service tells ESP ``attempts_finished``. A LATE is
+repaired by that end alone (it joins a later grid point). The two ends exchange
 their pair lists once per request and count any mismatch in ``NodeCounters.disagree`` (must stay 0).
 
 Config (TOML)::
@@ -59,7 +60,9 @@ Config (TOML)::
                                              # both ends need the same seed)
     [physical]
     period_cycles = 50                       # attempt period (500 ns, ESP Table IV)
-    lead_s = 0.002                           # t_start = t_min + lead_s: host -> device latency
+    lead_s = 0.0005                          # least margin between now and the grid point an
+                                             # end joins (the margin follows measured command
+                                             # round trips above it, hwctl.pljoin)
     [verification]                           # optional: pair verification with one partner
     partner = "B"                            # one of [peers]; its device sees the same source
     memory = "nv"                            # Table I memory (short or full name)
@@ -84,6 +87,7 @@ import logging
 import math
 import random
 import signal
+import time
 import tomllib
 import zlib
 from collections import deque
@@ -95,14 +99,17 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-from hwctl import argtypes, timebase
+from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
+from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
+from hwctl.pljoin import JoinPlanner
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
-from hwctl.protocols.esp import EspMessage, EspNode, MsgType
+from hwctl.protocols.esp import EspMessage, MsgType
+from hwctl.protocols.reliable import RobustConfig
 from hwctl.protocols.verification import (
     FreeSlots,
     HeaderRejected,
@@ -113,15 +120,17 @@ from hwctl.protocols.verification import (
     VerificationConfig,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
+from hwctl.recovery import K_HB, DeviceSupervisor, GenerationFailed, PeerLiveness, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
+from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
     CLOCK_HZ,
     Done,
     DoneReason,
     Error,
     ErrorCode,
+    HdrBlock,
     Header,
     Late,
     Pair,
@@ -153,14 +162,6 @@ U32 = 0xFFFF_FFFF
 UART_HEADER_LIMIT_HZ = 3_000_000 / 10 / 19
 #: a device whose TIME is further than this from the shared reference is set with TIME_SET (s)
 CLOCK_TOLERANCE_S = 1e-3
-#: a restart's lead doubles per LATE round of a request, up to this (s)
-MAX_LEAD_S = 1.0
-#: an edge's lead: LEAD_SAFETY x the largest time either end needed (t_min -> its SCHEDULE_PAIRS
-#: acknowledged) over its last LEAD_WINDOW requests, + LEAD_PAD, in [lead_s, MAX_EDGE_LEAD_S]
-LEAD_WINDOW = 16
-LEAD_SAFETY = 1.25
-LEAD_PAD = 0.0005
-MAX_EDGE_LEAD_S = 0.05
 
 
 @dataclass
@@ -181,6 +182,12 @@ class VerifyConfig:
     skew_s: float = 0.0
     report_interval_s: float = 1e-3
     window_bits: int = 20
+    #: block mode (wire v4, docs/header-path.md): HDR_BLOCK events, slot ring (hwctl.hdrpath)
+    header_blocks: bool = False
+    #: block mode: the application holds verified pairs this long (pinned), 0 = consumed at once
+    hold_s: float = 0.0
+    #: block mode: the source's pulse rate (first estimate of its period; refined from blocks)
+    source_hz: float = 1.3e6
 
     def memory_model(self) -> _memory.Memory:
         for m in _memory.TABLE_I:
@@ -194,7 +201,7 @@ class VerifyConfig:
         return VerificationConfig.from_memory(
             self.memory_model(), self.f_th, clock_hz=clock_hz, skew_s=self.skew_s,
             report_interval_ticks=max(1, round(self.report_interval_s * clock_hz)),
-            window_bits=self.window_bits)
+            window_bits=self.window_bits, consume_on_verify=self.hold_s == 0)
 
 
 @dataclass
@@ -212,13 +219,14 @@ class NodeConfig:
     workload: bool = True
     rule: str = "node"
     period_cycles: int = 50
-    lead_s: float = 0.002
+    lead_s: float = 0.0005
     verification: VerifyConfig | None = None
     #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
     #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
     key: str | None = None
     allow: dict[str, str] | str | None = None
     bench: BenchConfig | None = None  # [bench] / bench = "file": instruments (docs/instruments.md)
+    robust: RobustConfig | None = None  # [robust]: ESP robust mode (hwctl.noderobust), off by default
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> NodeConfig:
@@ -238,7 +246,12 @@ class NodeConfig:
                     partner=str(vf["partner"]), memory=str(vf.get("memory", "nv")),
                     f_th=float(vf.get("f_th", _memory.F_QKD)), skew_s=float(vf.get("skew_s", 0.0)),
                     report_interval_s=float(vf.get("report_interval_s", 1e-3)),
-                    window_bits=int(vf.get("window_bits", 20)))
+                    window_bits=int(vf.get("window_bits", 20)),
+                    header_blocks=bool(vf.get("header_blocks", False)),
+                    hold_s=float(vf.get("hold_s", 0.0)),
+                    source_hz=float(vf.get("source_hz", 1.3e6)))
+                if vcfg.hold_s and not vcfg.header_blocks:
+                    raise ValueError("[verification] hold_s needs header_blocks = true")
             cfg = cls(
                 name=str(d["name"]), listen=str(d["listen"]), backend=str(d["backend"]), peers=peers,
                 duration=None if d.get("duration") is None else float(d["duration"]),
@@ -248,10 +261,11 @@ class NodeConfig:
                 mean_backoff=float(wl.get("mean_backoff", 0.1)), seed=int(wl.get("seed", 0)),
                 workload=bool(wl.get("enabled", True)), rule=str(wl.get("rule", "node")),
                 period_cycles=int(ph.get("period_cycles", 50)),
-                lead_s=float(ph.get("lead_s", 0.002)),
+                lead_s=float(ph.get("lead_s", 0.0005)),
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),
+                robust=noderobust.from_table(d.get("robust")),
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing key {exc.args[0]!r}") from None
@@ -333,7 +347,7 @@ class RequestRecord:
     t_syn: float | None = None  # last SYN sent (earlier ones were rejected: SYNREJ / NACK)
     t_ack: float | None = None  # SYN -> SYNACK -> ACK done at the initiator
     t_min: float | None = None
-    t_pl_start: float | None = None  # t_min + lead_s: the first SCHEDULE_PAIRS start
+    t_pl_start: float | None = None  # the later of the two ends' first join of the grid
     t_finish: float | None = None
     attempts: int = 0
     late: int = 0
@@ -355,7 +369,8 @@ class NodeCounters:
     schedules: int = 0  # SCHEDULE_PAIRS commands accepted by this node's device
     generations: int = 0  # requests this node took part in at the physical layer (both roles)
     late: int = 0
-    exhausted: int = 0  # schedules that ran out of attempts (restarted)
+    late_after_first: int = 0  # LATEs after this node's first generation (goal: 0)
+    exhausted: int = 0  # schedules that ran out of attempts (re-joined)
     late_heralds: int = 0  # BAD_HERALD: heralds still in flight when a schedule ended (refused)
     device_errors: int = 0
     headers: int = 0
@@ -415,6 +430,14 @@ async def _wait_event(ev: asyncio.Event, delay: float) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PlAbort:
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+
+    rid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlMsg:
     """A ``pl`` message from a peer, queued with the device events of the running generation."""
 
@@ -434,7 +457,11 @@ class NodeService:
         if rid_base is None:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
-        self.core = EspNode(cfg.name, delays)
+        self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.noderobust
+        self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
+                                            finished=self._request_ended)
+        self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -470,7 +497,8 @@ class NodeService:
         self._pairs_peer: dict[int, list] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
-        self._needs: dict[str, deque[float]] = {}  # per edge: recent t_min -> ACK times (s)
+        #: where this end joins each request's attempt grid (margin from its command latency)
+        self._join = JoinPlanner(cfg.period_cycles, cfg.lead_s, CLOCK_HZ)
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
         self.clock_sync = ""
         self.error: BaseException | None = None
@@ -486,11 +514,14 @@ class NodeService:
         self._free_busy = 0  # slots in the FREE_MASK commands on their way
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
+        self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
         #: the request journal (hwctl.journal), set by ``hwctl node --out``
         self.journal: RequestJournal | None = None
+        if self.robust.enabled:  # one life number for the heartbeats and the robust ESP core
+            self.liveness.incarnation = self.robust.incarnation
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -515,8 +546,15 @@ class NodeService:
 
             self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
         self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
+        if self.backend.device_kind == "station":
+            await self.backend.close()
+            raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "
+                            "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
         await self._sync_clock()
+        v = self.cfg.verification
+        if v is not None and v.header_blocks:
+            self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
         await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
@@ -579,7 +617,8 @@ class NodeService:
         """Serve until ``stop()`` or ``cfg.duration``; raises the first fatal error."""
         if self.backend is None:
             await self.start()
-        if self.journal is not None:
+        self._apply(self.robust.hello(self.now()))  # robust mode: announce this incarnation
+        if self.journal is not None:  # after HELLO, so peers have released the earlier life
             resume(self, self.journal)  # an earlier life's open requests (hwctl.journal)
         sup = self.recovery  # the device-facing loops survive a device restart
         coros = [self._rx_loop(), self._timer_loop(), sup.supervise(self._pl_loop),
@@ -587,6 +626,8 @@ class NodeService:
                  self.liveness.run()]
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
+        if self.hdrpath is not None:
+            coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
         tasks = [asyncio.create_task(c) for c in coros]
         if self.cfg.workload:
             tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
@@ -685,10 +726,24 @@ class NodeService:
                 if self.journal is not None:
                     self.journal.completed(rec.rid, act.t_finish)
                 self._row_ready(rec.rid, completed=True)
-                ev = self._finished.get(rec.rid)
-                if ev is not None:
-                    ev.set()
+                self._request_ended(rec.rid)
+            else:  # robust mode: Expired, AbortAttempts; RemoteError in either mode
+                self.robust.handle(act)
         self._timer_wake.set()
+
+    def _request_ended(self, rid: int) -> None:
+        """A request of ours completed or expired: the workload may go on."""
+        ev = self._finished.get(rid)
+        if ev is not None:
+            ev.set()
+
+    def _pl_abort(self, rid: int, reason: str) -> None:
+        """Robust mode: the core released the Lock of ``rid`` (lease, peer restarted): stop its
+        generation (or skip it when it has not started)."""
+        if self._pl_rid == rid:
+            self._events.put_nowait(PlAbort(rid, reason))
+        else:
+            self._pl_cancelled.add(rid)
 
     def _send(self, peer: str, kind: bytes, payload: bytes) -> None:
         sock = self._out.get(peer)
@@ -769,6 +824,8 @@ class NodeService:
             if r is not None and not (1 <= r.pairs <= 1000 and 0.0 <= r.fidelity < 1.0
                                       and {r.initiator, r.remote} == {src, self.cfg.name}):
                 return "esp_bad_request"
+            if self.robust.mode_mismatch(msg):
+                return "esp_mode_mismatch"  # a peer with the other [robust] setting
             if not self.liveness.acked[src]:
                 return "esp_no_session"  # for an earlier life of ours, or before the handshake
             try:
@@ -776,6 +833,7 @@ class NodeService:
             except ProtocolViolation:  # out of turn for the core's state: refused by the core
                 return "esp_protocol_violation"
             self._apply(acts)
+            self.robust.after_receive()
         elif kind == K_PL:
             try:
                 d = json.loads(payload)
@@ -789,9 +847,9 @@ class NodeService:
             if "pairs" in d:
                 if rid not in self._pairs_mine and len(self._pairs_peer) >= MAX_PENDING_RIDS:
                     return "pl_pairs_table_full"
-                self._check_pairs(rid, theirs=d["pairs"])
                 if d.get("need") is not None:
-                    self._note_need(src, float(d["need"]))
+                    self._note_need(rid, float(d["need"]))
+                self._check_pairs(rid, theirs=d["pairs"])
             elif rid == self._pl_rid and (tm is None or tm == last):
                 if "failed" in d and src == self._pl_peer:
                     peer_failed(self, rid, tm)  # now: a new SYN for rid may follow
@@ -895,6 +953,8 @@ class NodeService:
             if t is SendToPartner:
                 assert self.partner is not None
                 self._send(self.partner, K_VRF, act.data)
+            elif t is FreeSlots and self.hdrpath is not None:
+                self.hdrpath.release(act.slots)  # ring slots expire; only our pins are undone
             elif t is FreeSlots:
                 bad = self._slots.release(act.slots)
                 self._free_wake.set()
@@ -903,6 +963,8 @@ class NodeService:
                     log.error("%s: verification core freed %d slot(s) not held", self.cfg.name, bad)
             elif t is PairsVerified:
                 self._pairs.append(act)
+                if self.hdrpath is not None and self.hdrpath.hold_s:
+                    self.hdrpath.hold(act.slots, act.seqs, self.now())
             elif t is HeaderRejected:
                 log.warning("%s: HEADER seq %d rejected (duplicate or backwards)", self.cfg.name, act.seq)
             elif t in (PairsDiscarded, PairsRevoked):
@@ -923,6 +985,29 @@ class NodeService:
         if self.vcore is not None:
             self.vcore.handle_headers(b.seq, b.ts, b.slot)
             self._vwake.set()
+
+    def _on_block_event(self, ev: HdrBlock | OrderedResponse) -> None:
+        """Block mode: HDR_BLOCKs are decoded in batches (when the event queue runs dry or a batch
+        is full), pin responses at their place in the stream (hwctl.hdrpath)."""
+        hp = self.hdrpath
+        if hp is None:
+            self.counters.device_errors += 1  # block events without block mode: count, ignore
+            return
+        if type(ev) is OrderedResponse:
+            hp.on_ordered(ev)
+        else:
+            hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS or (hp.pending() and not self.backend.pending_events()):
+            self.counters.headers += hp.flush()
+            self._max_ts = max(self._max_ts, hp.max_ts)
+            if self.vcore is not None:
+                self._vrf_apply()
+
+    def _take(self, seqs: np.ndarray) -> None:
+        """The application takes held verified pairs (block mode, ``hold_s``)."""
+        if self.vcore is not None:
+            self.vcore.release(seqs.tolist())
+            self._vrf_apply()
 
     def _hold(self, slots: np.ndarray, seq0: int) -> None:
         self.counters.headers += int(slots.size)
@@ -1013,7 +1098,7 @@ class NodeService:
             "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
             "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
             "slot_conflicts": c.slot_conflicts,
-        }
+        } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
     def pair_rows(self) -> list[dict]:
         """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
@@ -1033,7 +1118,9 @@ class NodeService:
         assert self.backend is not None
         while True:
             ev = await self.backend.next_event()
-            if type(ev) is HeaderBlock:
+            if type(ev) is HdrBlock or type(ev) is OrderedResponse:
+                self._on_block_event(ev)
+            elif type(ev) is HeaderBlock:
                 self._on_headers(ev)
             elif isinstance(ev, Header):
                 self._on_header(ev)
@@ -1055,6 +1142,9 @@ class NodeService:
     async def _pl_loop(self) -> None:
         while True:
             req, peer, t_min = await self._pl_queue.get()
+            if req.rid in self._pl_cancelled:
+                self._pl_cancelled.discard(req.rid)
+                continue
             self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
             self._pl_tm[req.rid] = t_min
             if len(self._pl_tm) > 4096:
@@ -1087,86 +1177,102 @@ class NodeService:
                 return p.port if p.port is not None else sorted(q.name for q in self.cfg.peers).index(peer)
         raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
 
-    async def _schedule(self, t: float, pairs: int, port: int) -> int:
-        """SCHEDULE_PAIRS from the device cycle of shared time ``t``; the t_start cycle."""
+    async def _schedule_at(self, tc: int, pairs: int, port: int) -> int:
+        """SCHEDULE_PAIRS from device cycle ``tc``; its round trip goes to the join planner."""
         b = self.backend
         assert b is not None
-        tc = self.clock.cycle_at(t)
+        t0 = time.perf_counter()
         await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
+        self._join.note_rtt(time.perf_counter() - t0)
         self.counters.schedules += 1
         return tc
 
     async def _generate(self, req: Request, peer: str, t_min: float) -> None:
         """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-        Both ends send one SCHEDULE_PAIRS at ``cycle_of(t_min + lead)`` (the same ``t_min`` from
-        ESP, the same device clock), then collect PAIR events until DONE(COMPLETE): the station
-        heralds only attempts both ends fired, and both get every herald at the same cycle, so
-        both record the same pairs. The initiator picks the start and sends it with
+        The initiator picks the grid origin ``start = t_min`` and sends it with
         ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
-        with t_min); ``lead`` follows what the two ends needed on this edge recently
-        (:meth:`_lead`), never below ``lead_s``. A LATE at either end (that
-        end fired nothing, so no pair exists anywhere) restarts the request at both ends from a
-        start the initiator chooses (``{rid, late: round}`` to the initiator,
-        ``{rid, restart: round, start}`` to the remote); the running rounds are aborted. Afterwards each end sends its pair list
-        ``{rid, pairs}`` to the other, which counts any mismatch in ``counters.disagree``."""
+        with t_min). Each end then joins the grid ``cycle_of(start) + k*period`` at the first
+        point its own command can reach its device in time (:class:`hwctl.pljoin.JoinPlanner`:
+        the margin follows its measured command round trips) with one SCHEDULE_PAIRS, and
+        collects PAIR events until DONE(COMPLETE): the station heralds only attempts both ends
+        fired, and both get every herald at the same cycle, so both record the same pairs
+        whichever grid point each joined at. A LATE (nothing fired) is repaired at that end alone
+        by joining a later grid point; so is an exhausted schedule. Afterwards each end sends its
+        pair list ``{rid, pairs, need}`` to the other, which counts any mismatch in
+        ``counters.disagree``. (``{rid, late: round}`` from an older remote still makes the
+        initiator restart both ends from a new start.)"""
         b = self.backend
         assert b is not None
         c = self.counters
+        jp = self._join
         initiator = req.initiator == self.cfg.name
         rec = self.records.get(req.rid) if initiator else None
         port = self._port(peer)
-        lead = self._lead(peer)
         need: float | None = None
         pairs: list[tuple[int, int, int]] = []
         attempts = 0
-        tc: int | None = None
+        tc: int | None = None  # our join cycle of the running schedule
+        origin = 0  # the request's grid origin (cycle of the initiator's start)
+        retry = 0  # LATE / exhausted schedules of this request here
+
+        async def join() -> int:
+            nonlocal need
+            t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()), retry),
+                                        req.pairs, port)
+            if need is None:
+                need = max(0.0, self.clock.time_at(t) - t_min)
+            return t
+
         if initiator:
             rnd = 0
-            start = t_min + lead
-            if rec is not None:
-                rec.t_min, rec.t_pl_start = t_min, start
+            origin = self.clock.cycle_at(t_min)
             # the start travels right behind ESP's ACK on the same socket: the remote has it
             # as soon as it has t_min
-            self._send_pl(peer, rid=req.rid, restart=0, start=start)
-            tc = await self._schedule(start, req.pairs, port)
-            need = self.now() - t_min
+            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)
+            tc = await join()
+            if rec is not None:
+                rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
         else:
             rnd = -1  # waiting for the initiator's start of round 0
 
         async def restart() -> int:
-            """Initiator: a new round at both ends, far enough ahead for the remote."""
-            nonlocal rnd
+            """Initiator, on an older remote's LATE notice: a new origin at both ends."""
+            nonlocal rnd, origin
             rnd += 1
             if rec is not None:
                 rec.restarts += 1
-            t = self.now() + min(max(lead, self.cfg.lead_s * 2.0**rnd), MAX_LEAD_S)
+            t = self.now() + jp.margin_s(rnd)
+            origin = self.clock.cycle_at(t)
             self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
             await b.abort()
-            return await self._schedule(t, req.pairs, port)
+            return await join()
 
         while True:
             ev = await self._events.get()
             if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
                 continue
-            if isinstance(ev, PlMsg):
+            if isinstance(ev, PlAbort):
+                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
+                    await b.abort()
+                    raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
+            elif isinstance(ev, PlMsg):
                 d = ev.d
                 if ev.src != peer:  # a third node meddling with this request
                     self._drop("pl_not_from_partner")
                 elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
                 elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
-                    if rnd >= 0:
+                    if rnd >= 0 and tc is not None:
                         await b.abort()
                     rnd = d["restart"]
-                    tc, pairs = await self._schedule(float(d["start"]), req.pairs, port), []
-                    if need is None:
-                        need = self.now() - t_min
+                    origin = self.clock.cycle_at(float(d["start"]))
+                    tc, pairs = await join(), []
                 else:
                     c.stale_msgs += 1
             elif isinstance(ev, Pair):
                 if tc is not None and ev.ts >= tc:
-                    pairs.append((ev.ts, ev.attempt, ev.bell))
+                    pairs.append((ev.ts, jp.attempt(origin, ev.ts), ev.bell))
                     c.heralds += 1
                     self.recovery.note_pairs(len(pairs))
                 else:
@@ -1175,27 +1281,19 @@ class NodeService:
                 if ev.t_start != tc:
                     continue
                 c.late += 1
+                c.late_after_first += c.generations > 1
                 if rec is not None:
                     rec.late += 1
-                tc = None
-                if initiator:
-                    tc, pairs = await restart(), []
-                else:
-                    self._send_pl(peer, rid=req.rid, late=rnd)
+                retry += 1  # nothing fired here: join a later grid point, alone
+                tc = await join()
             elif isinstance(ev, Done):
                 attempts += ev.attempts
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
                 if ev.reason == DoneReason.EXHAUSTED and tc is not None:
-                    c.exhausted += 1  # 2^32-1 attempts without the pairs: start over
-                    tc = None
-                    if initiator:
-                        tc, pairs = await restart(), []
-                    else:
-                        self._send_pl(peer, rid=req.rid, late=rnd)
+                    c.exhausted += 1  # 2^32-1 attempts without the pairs: go on from here
+                    tc = await join()
         c.attempts += attempts
-        if need is not None:
-            self._note_need(peer, need)
         if rec is not None:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
@@ -1205,18 +1303,12 @@ class NodeService:
         self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
         self._check_pairs(req.rid, mine=pairs)
 
-    def _note_need(self, peer: str, need: float) -> None:
-        """Time an end needed from t_min to its SCHEDULE_PAIRS acknowledged (ours, or the peer's
-        from its pair-list message): the edge's lead follows the recent maximum."""
-        if need == need and need >= 0:  # not NaN
-            self._needs.setdefault(peer, deque(maxlen=LEAD_WINDOW)).append(need)
-
-    def _lead(self, peer: str) -> float:
-        """The lead for our next request to ``peer`` (docs/node.md "Physical layer")."""
-        needs = self._needs.get(peer)
-        if not needs:
-            return self.cfg.lead_s
-        return min(MAX_EDGE_LEAD_S, max(self.cfg.lead_s, LEAD_SAFETY * max(needs) + LEAD_PAD))
+    def _note_need(self, rid: int, need: float) -> None:
+        """The remote end joined the grid ``need`` s after t_min: the request's generation started
+        at the later of the two joins (the breakdown's "t_min lead")."""
+        rec = self.records.get(rid)
+        if rec is not None and rec.t_min is not None and rec.t_pl_start is not None:
+            rec.t_pl_start = max(rec.t_pl_start, rec.t_min + need)
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must

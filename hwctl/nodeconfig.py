@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from hwctl import argtypes
+from hwctl import argtypes, noderobust
 from hwctl.errors import UserError
 
 #: longest attempt period accepted: 10 ms at 100 MHz (ESP Table IV uses 500 ns; a period of
@@ -117,13 +117,16 @@ VERIFICATION = {
     "skew_s": _real(-1.0, 1.0),
     "report_interval_s": _real(0.0, 1.0, lo_open=True),
     "window_bits": _int(1, 32),
+    "header_blocks": _bool,
+    "hold_s": _real(0.0, 10.0),
+    "source_hz": _real(0.0, 1e9, lo_open=True),
 }
 SECURITY = {
     "key": _str,
     "allow": _any,
 }
 SECTIONS = {"workload": WORKLOAD, "physical": PHYSICAL, "verification": VERIFICATION,
-            "security": SECURITY}
+            "security": SECURITY, "robust": noderobust.SCHEMA}
 REQUIRED = ("name", "listen", "backend")
 
 

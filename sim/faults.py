@@ -140,3 +140,34 @@ class FaultModel:
         self.crashes += 1
         sim.crash(n)
         sim._at(sim.now + self.rng.expovariate(1.0 / self.cfg.downtime), sim.restart, n)
+
+
+class SendShim:
+    """Faults on a node service's ZeroMQ path (tests of :mod:`hwctl.node` in robust mode).
+
+    Wraps a ``send(peer, kind, payload)`` function: each message of one of ``kinds`` (all when
+    None) is lost, duplicated, reordered or delayed as :meth:`FaultModel.arrivals` decides, and
+    its copies are sent later with ``call_later(delay, fn, *args)`` (an asyncio loop's); other
+    messages pass unchanged. ``now()`` is the loop's clock (faults stop at ``cfg.until``)."""
+
+    def __init__(self, model: FaultModel, src: NodeId, send: Any, call_later: Any, now: Any,
+                 kinds: frozenset[bytes] | None = None) -> None:
+        self.model = model
+        self.src = src
+        self._send = send
+        self._call_later = call_later
+        self._now = now
+        self.kinds = kinds
+        self.passed = 0
+
+    def __call__(self, peer: NodeId, kind: bytes, payload: bytes) -> None:
+        if self.kinds is not None and kind not in self.kinds:
+            self._send(peer, kind, payload)
+            return
+        now = self._now()
+        for t in self.model.arrivals(self.src, peer, now, 0.0):
+            self.passed += 1
+            if t <= now:
+                self._send(peer, kind, payload)
+            else:
+                self._call_later(t - now, self._send, peer, kind, payload)

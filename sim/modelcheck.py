@@ -53,7 +53,7 @@ from hwctl.protocols.base import (
     Send,
     StartAttempts,
 )
-from hwctl.protocols.esp import EspMessage, EspNode
+from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.reliable import RobustConfig
 from sim import topologies
 
@@ -82,7 +82,8 @@ def _live_arrivals(c: EspNode, out: dict[str, set[int]]) -> None:
         out.setdefault(waker, set()).add(wid)
 
 
-def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]]) -> tuple:
+def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
+                     floor: dict[tuple[str, str], int]) -> tuple:
     """Every field of the core, with arrival numbers replaced by their rank among the node's live
     ones: the cores only compare arrival numbers (order, equality), and a new one is always
     larger than all live ones, so states that differ only by an order-preserving renaming behave
@@ -91,8 +92,12 @@ def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]]) -> tuple:
     lock = c.lock
     arq = None
     if c.arq is not None:
-        arq = tuple((p, ln.peer_inc, ln.out_seq, tuple(sorted(ln.unacked)), ln.in_key, ln.in_next,
-                     tuple(sorted(ln.inbuf))) for p, ln in sorted(c.arq.links.items()))
+        # sequence numbers relative to each stream's floor (see _floors)
+        arq = tuple((p, ln.peer_inc, ln.out_seq - floor[(c.name, p)],
+                     tuple(s - floor[(c.name, p)] for s in sorted(ln.unacked)), ln.in_key,
+                     ln.in_next - floor[(p, c.name)],
+                     tuple(s - floor[(p, c.name)] for s in sorted(ln.inbuf)))
+                    for p, ln in sorted(c.arq.links.items()))
     return (
         tuple(sorted((r[it.arrival], it.request.rid if it.request else -1, it.wake_target or "",
                       it.woken) for it in c.q_main)),
@@ -119,10 +124,41 @@ def _wake_owner(m: EspMessage) -> str | None:
     return None
 
 
-def _msg_key(m: EspMessage, rank: dict[str, dict[int, int]]) -> tuple:
+def _floors(cores: tuple[EspNode, ...]) -> dict[tuple[str, str], int]:
+    """Robust mode: the *floor* of each directed stream a -> b, the highest id that b has
+    acknowledged to a (a's unacknowledged ids are exactly floor+1 .. out_seq: a cumulative ack
+    removes a prefix and new ids are appended). Every id of the stream that still matters lies
+    in [floor, out_seq] (b's in_next - 1 >= floor, b's reorder buffer, data in flight not yet
+    acknowledged, acks >= floor), and :class:`~hwctl.protocols.reliable.Arq` only compares ids
+    of one stream with each other, so shifting them all by -floor is a bisimulation."""
+    out: dict[tuple[str, str], int] = {}
+    for c in cores:
+        if c.arq is None:
+            continue
+        for p, ln in c.arq.links.items():
+            out[(c.name, p)] = (min(ln.unacked) - 1) if ln.unacked else ln.out_seq
+    return out
+
+
+def _msg_key(m: EspMessage, rank: dict[str, dict[int, int]],
+             floor: dict[tuple[str, str], int] | None = None) -> tuple:
+    seq = m.seq
+    rid = m.rid
+    if floor:
+        if m.kind == MsgType.LINK_ACK:
+            f = floor[(m.dst, m.src)]
+            if rid < f:  # acknowledges nothing still unacknowledged, and no new ack can equal it
+                return (m.src, m.dst, int(m.kind), -1, False, 0, 0, 0)
+            rid -= f
+        else:
+            f = floor[(m.src, m.dst)]
+            if seq <= f:  # acknowledged: a duplicate on arrival, never sent again
+                return (m.src, m.dst, 0, 0, False, 0, 0, 0)
+            seq -= f
     owner = _wake_owner(m)
-    rid = rank[owner][m.rid] if owner is not None else m.rid
-    return (m.src, m.dst, int(m.kind), rid, m.wake, m.seq, m.inc, m.dinc)
+    if owner is not None:
+        rid = rank[owner][m.rid]
+    return (m.src, m.dst, int(m.kind), rid, m.wake, seq, m.inc, m.dinc)
 
 
 def _state_key(st: _State) -> tuple:
@@ -130,16 +166,17 @@ def _state_key(st: _State) -> tuple:
     for c in st.cores:
         _live_arrivals(c, live)
     msgs = list(st.chans) if not isinstance(st.chans, tuple) else [m for lk in st.chans for m in lk]
+    floor = _floors(st.cores)
     for m in msgs:
         owner = _wake_owner(m)
-        if owner is not None:
+        if owner is not None and not (floor and m.seq <= floor[(m.src, m.dst)]):
             live[owner].add(m.rid)
     rank = {n: {a: k for k, a in enumerate(sorted(v))} for n, v in live.items()}
-    cores = tuple(_core_key_ranked(c, rank) for c in st.cores)
+    cores = tuple(_core_key_ranked(c, rank, floor) for c in st.cores)
     if isinstance(st.chans, tuple):
         ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
-    else:
-        ch = tuple(sorted(_msg_key(m, rank) for m in st.chans))
+    else:  # a multiset: stale copies of one stream are interchangeable
+        ch = tuple(sorted(_msg_key(m, rank, floor) for m in st.chans))
     return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup)
 
 
@@ -171,6 +208,7 @@ class Result:
     deadlocks: int = 0
     violations: int = 0
     traps: int = -1  #: states from which no schedule completes every request (-1: not checked)
+    cut: int = 0  #: states with a transition beyond the in-flight bound (not explored)
     wall_s: float = 0.0
     complete: bool = True
     first_problem: str = ""
@@ -189,8 +227,13 @@ class Result:
 class Checker:
     def __init__(self, g: nx.Graph, requests_per_edge: int, *, robust: bool = False,
                  fair: bool = False, loss: int = 0, dup: int = 0, arrivals: bool = False,
-                 joint_finish: bool = False) -> None:
+                 joint_finish: bool = False, inflight: int | None = None) -> None:
         self.arrivals = arrivals
+        #: robust mode: at most this many messages in flight (a transition that would put more
+        #: on the network is not explored; states where that happened are counted as *cut*)
+        self.inflight = inflight
+        self._pruned = False
+        self.progress = False
         self.joint_finish = joint_finish
         self.g = g
         self.robust = robust
@@ -261,8 +304,9 @@ class Checker:
                     raise _Violation(f"request {a.request.rid} completed twice")
                 done.add(a.request.rid)
             elif isinstance(a, RemoteError):
-                if not self.robust:
-                    raise _Violation(f"remote error in paper mode: {a.reason}")
+                # robust mode here has no restarts and no expiry: the link layer must hand ESP
+                # exactly-once, in-order delivery, so ESP may never see a bad message
+                raise _Violation(f"remote error: {a.reason}")
             elif isinstance(a, (Expired, AbortAttempts)):
                 raise _Violation(f"unexpected {type(a).__name__} with abstract time: {a}")
         if self.robust:
@@ -279,6 +323,15 @@ class Checker:
                       st.loss if loss is None else loss, st.dup if dup is None else dup)
 
     def successors(self, st: _State) -> list[_State]:
+        out = self._successors(st)
+        self._pruned = False
+        if self.inflight is not None:
+            kept = [s for s in out if len(s.chans) <= self.inflight]
+            self._pruned = len(kept) != len(out)
+            out = kept
+        return out
+
+    def _successors(self, st: _State) -> list[_State]:
         out = []
         for e, row in enumerate(self.reqs):
             n = st.submitted[e]
@@ -341,6 +394,7 @@ class Checker:
         frontier = deque([(0, init)])
         preds: list[list[int]] = [[]]  # predecessors of each state id, for the progress check
         good: list[int] = []  # terminal states where everything completed
+        cut: list[int] = []  # states with transitions beyond the in-flight bound
         while frontier:
             sid, st = frontier.popleft()
             try:
@@ -349,7 +403,11 @@ class Checker:
                 res.violations += 1
                 res.first_problem = res.first_problem or str(exc)
                 continue
+            if self._pruned:
+                cut.append(sid)
             if not succ:
+                if self._pruned:  # only transitions beyond the in-flight bound: not terminal
+                    continue
                 res.terminal += 1
                 p = self.terminal_problem(st)
                 if p:
@@ -366,6 +424,9 @@ class Checker:
                     tid = len(seen)
                     seen[k] = tid
                     preds.append([])
+                    if self.progress and tid % 100_000 == 0:
+                        print(f"  {name}: {tid:,d} states, frontier {len(frontier):,d}, "
+                              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
                     if len(seen) > max_states:
                         res.complete = False
                         frontier.clear()
@@ -373,12 +434,14 @@ class Checker:
                     frontier.append((tid, s))
                 preds[tid].append(sid)
         res.states = len(seen)
+        res.cut = len(cut)
         if res.complete:
             # progress: from every reachable state some schedule still completes every request
             # (no livelock trap); backward search from the good terminal states
+            # (a cut state counts as able to complete: what lies beyond the bound is unexplored)
             ok = bytearray(len(seen))
-            stack = list(good)
-            for g in good:
+            stack = list(good) + cut
+            for g in stack:
                 ok[g] = 1
             while stack:
                 for p in preds[stack.pop()]:

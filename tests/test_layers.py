@@ -28,6 +28,7 @@ LAYER_OF: dict[str, int] = {
     "hwctl.wire": CORE,
     "hwctl.physics": CORE,
     "hwctl.slots": CORE,
+    "hwctl.hdrblock": CORE,
     "hwctl.schema": CORE,
     "hwctl.timebase": CORE,
     "sim.topologies": CORE,

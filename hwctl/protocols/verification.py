@@ -99,6 +99,7 @@ class Cause(IntEnum):
     TIMEOUT = 2  # not matched within the timeout here
     PARTNER_TIMEOUT = 3  # the partner timed its half out
     WINDOW = 4  # older than the core's state window (would be overwritten): protocol starved
+    OVERWRITTEN = 5  # block mode: the device's slot ring came round to it (docs/header-path.md 3)
 
 
 class RecordKind(IntEnum):
@@ -431,6 +432,36 @@ class VerificationCore:
         if held.size:
             self._state[held] = CONSUMED
             self._free(self._slot[held])
+
+    def overwritten(self, seqs: np.ndarray) -> None:
+        """Block mode (docs/header-path.md section 3): the device's slot ring stored new photons
+        over these (32-bit seqs). A qubit still pending is discarded with cause OVERWRITTEN and
+        the partner gets a DISCARD notice (it drops its half, like after a timeout); a verified
+        one the application still holds is gone too (OVERWRITTEN: it was not pinned in time).
+        Vectorised; seqs outside the state window or already resolved are ignored."""
+        self._ingest()
+        seqs = np.asarray(seqs, dtype=np.int64)
+        if self._front is None or seqs.size == 0:
+            return
+        ref = self._front
+        d = (seqs - (ref & SEQ_MASK)) & SEQ_MASK
+        ext = ref + np.where(d >= SEQ_HALF, d - SEQ_MOD, d)
+        ext = ext[(ext <= self._front) & (ext > self._front - self._w)]
+        if ext.size == 0:
+            return
+        idx = ext & self._mask
+        st = self._state[idx]
+        lo = int(ext.min())
+        pend = st == PENDING
+        if pend.any():
+            self._discard(idx[pend], lo, Cause.OVERWRITTEN)
+            self._discard_notices.append(ext[pend])
+            if self._unrep_ts is None:
+                self._unrep_ts = int(self._ts[self._front & self._mask])
+        held = st == VERIFIED
+        if held.any():
+            self._discard(idx[held], lo, Cause.OVERWRITTEN)
+        self._advance_tail()
 
     def drain(self) -> list[Action]:
         """Return and clear the actions produced so far, in order."""

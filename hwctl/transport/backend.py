@@ -25,6 +25,7 @@ from hwctl.transport.links import Link
 from hwctl.wire import (
     CLOCK_HZ,
     DEVICE_ID,
+    STATION_ID,
     WIRE_VERSION,
     Abort,
     ErrorCode,
@@ -34,6 +35,7 @@ from hwctl.wire import (
     Message,
     Nak,
     Opcode,
+    PinMask,
     Reg,
     RegRead,
     RegValue,
@@ -43,11 +45,26 @@ from hwctl.wire import (
     Time,
     TimeSet,
     TimeValue,
+    UnpinMask,
     encode,
 )
 from hwctl.wire.bulk import BulkDecoder, HeaderBlock
 
 log = logging.getLogger(__name__)
+
+#: commands whose place among the events matters: the device orders their response after the
+#: events queued before them (docs/header-path.md section 3), and the backend also queues it,
+#: as an :class:`OrderedResponse`, on the event stream at the point it arrived
+ORDERED_COMMANDS = (PinMask, UnpinMask)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedResponse:
+    """The response (ACK/NAK) to an ordered command, at its place on the event stream: events
+    before it were sent by the device before the command executed, events after it after."""
+
+    command: Message
+    response: Message
 
 
 def cycles_to_seconds(cycles: int, clock_hz: int = CLOCK_HZ) -> float:
@@ -92,11 +109,15 @@ class Backend:
         self._seq = random.randrange(256)
         self._lock = asyncio.Lock()
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
+        self._pending_cmd: Message | None = None
         self._events: asyncio.Queue[Message | None] = asyncio.Queue()
         self._last_ev_seq: int | None = None
         self._last_gap_log = -1e9
         self._closed = False
         self.rx_error: BaseException | None = None
+        #: what :meth:`handshake` found: "node" (ID = meta.device_id) or "station" (a heralding
+        #: station's host link, ID = meta.station_id: registers and HERALD events only)
+        self.device_kind = ""
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
 
     # ---------------------------------------------------------------- lifecycle
@@ -110,8 +131,9 @@ class Backend:
                 f"{(self.retries + 1) * self.timeout:.2f} s)"
             ) from None
         dev_id = await self.read_reg(Reg.ID)
-        if dev_id != DEVICE_ID:
+        if dev_id not in (DEVICE_ID, STATION_ID):
             raise VersionMismatch(f"device at {self.url} is not an hwctl device (ID 0x{dev_id:08x})")
+        self.device_kind = "node" if dev_id == DEVICE_ID else "station"
         version = await self.read_reg(Reg.VERSION) & 0xFFFF
         if version != WIRE_VERSION:
             raise VersionMismatch(
@@ -146,6 +168,7 @@ class Backend:
             frame = encode(msg, seq)
             fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
             self._pending = (seq, fut)
+            self._pending_cmd = msg
             self.stats.commands += 1
             try:
                 for attempt in range(self.retries + 1):
@@ -213,6 +236,15 @@ class Backend:
         """FREE_MASK: slots ``base + i`` for each set bit i of ``mask``, all or nothing (see
         :func:`hwctl.wire.free_masks` to pack a set of slots)."""
         await self._ok(FreeMask(base, mask))
+
+    async def pin_mask(self, base: int, mask: int) -> Message:
+        """PIN_MASK (wire v4, block mode): returns ACK or NAK; the same response also comes on the
+        event stream as an :class:`OrderedResponse` at its place among the HDR_BLOCK events."""
+        return await self.command(PinMask(base, mask))
+
+    async def unpin_mask(self, base: int, mask: int) -> Message:
+        """UNPIN_MASK (wire v4): like :meth:`pin_mask`."""
+        return await self.command(UnpinMask(base, mask))
 
     async def time(self) -> int:
         """Device time in cycles (value at decode on the device)."""
@@ -282,6 +314,8 @@ class Backend:
             p = self._pending
             if p is not None and p[0] == f.seq and not p[1].done():
                 p[1].set_result(f.msg)
+                if isinstance(self._pending_cmd, ORDERED_COMMANDS):
+                    self._events.put_nowait(OrderedResponse(self._pending_cmd, f.msg))
             else:
                 self.stats.stale_responses += 1
             return

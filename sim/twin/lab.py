@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import math
 import os
 import select
 import threading
@@ -33,6 +34,7 @@ from hwctl import timebase
 from hwctl.wire import CLOCK_HZ
 from sim.twin.model import TwinConfig, TwinModel
 from sim.twin.station import StationConfig, StationModel
+from sim.twin.stationdev import StationHost
 
 
 class Lab:
@@ -61,6 +63,27 @@ class Lab:
         self.now = start
         self._flight: list[tuple[int, int, str, int, int, int]] = []  # (arrive, n, node, port, t, bell)
         self._n = 0
+        self._hosts: dict[tuple[str, str], StationHost] = {}  # stations' host links, on first use
+
+    @property
+    def station_names(self) -> list[str]:
+        """Device names of the stations, ``"u-v"`` per edge (u < v), for :meth:`feed`/:meth:`read`."""
+        return [f"{u}-{v}" for u, v in self.stations]
+
+    @property
+    def devices(self) -> list[str]:
+        """Every device of the lab: node devices, then stations."""
+        return [*self.names, *self.station_names]
+
+    def station_host(self, name: str) -> StationHost:
+        """The host link of station ``"u-v"`` (sim.twin.stationdev: registers, HERALD events)."""
+        u, _, v = name.partition("-")
+        key = (min(u, v), max(u, v))
+        st = self.stations[key]  # KeyError: no such station
+        h = self._hosts.get(key)
+        if h is None or h.model is not st:  # (a station replaced after construction)
+            h = self._hosts[key] = StationHost(st)
+        return h
 
     # ------------------------------------------------------------------ topology helpers
     def port(self, node: str, peer: str) -> int:
@@ -72,11 +95,16 @@ class Lab:
 
     # ------------------------------------------------------------------ I/O
     def feed(self, node: str, data: bytes) -> None:
-        """Host bytes for ``node``'s device, executed at ``now``."""
+        """Host bytes for device ``node`` (a node, or a station ``"u-v"``), executed at ``now``."""
+        if node not in self.nodes:
+            self.station_host(node).feed(data)
+            return
         self.nodes[node].feed(data)
         self._forward(node)
 
     def read(self, node: str) -> bytes:
+        if node not in self.nodes:
+            return self.station_host(node).read()
         return self.nodes[node].read()
 
     # ------------------------------------------------------------------ time
@@ -111,6 +139,9 @@ class Lab:
             self._forward(n)
         for (u, v), s in self.stations.items():
             s.advance_to(d)
+            host = self._hosts.get((u, v))
+            if host is not None and host.model is s:
+                host.collect()
             for h in s.read():
                 dst = u if h.line == 0 else v
                 peer = v if h.line == 0 else u
@@ -137,14 +168,21 @@ class Lab:
 
 
 class LabServer:
-    """Serve a :class:`Lab` in real time on the shared reference: one pseudo-terminal per node
-    device (``urls``), and/or in-process endpoints (:meth:`attach`). A background thread owns the
-    lab; ``lock`` guards it for snapshots."""
+    """Serve a :class:`Lab` in real time on the shared reference: every device of the lab (node
+    devices and stations, :attr:`Lab.devices`) on its own pseudo-terminal (``urls``), or each on
+    its own ZeroMQ ROUTER (``zmq``: ``zmq+tcp://`` URLs, the board bridge's message format,
+    :mod:`hwctl.transport.devserver`), and/or to in-process endpoints (:meth:`attach`). A
+    background thread owns the lab; ``lock`` guards it for snapshots.
+
+    ``zmq``: a bind endpoint; port 0 gives every device a free port, port P gives the devices
+    ports P, P+1, ... in :attr:`Lab.devices` order. ``keys`` + ``allow``: CurveZMQ with a client
+    allowlist (:mod:`hwctl.transport.security`); without them only loopback is served."""
 
     MAX_WAIT = 0.05
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
-                 hz: int = CLOCK_HZ) -> None:
+                 hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
+                 limits=None) -> None:
         self.lab = lab
         self.hz = hz
         self.lock = threading.Lock()
@@ -156,13 +194,17 @@ class LabServer:
         self._fds: dict[int, str] = {}
         self._masters: dict[str, int] = {}
         self._slaves: list[int] = []
-        self._pending: dict[str, bytearray] = {n: bytearray() for n in lab.names}
-        self._inbox: dict[str, bytearray] = {n: bytearray() for n in lab.names}
+        devices = lab.devices
+        self._pending: dict[str, bytearray] = {n: bytearray() for n in devices}
+        self._inbox: dict[str, bytearray] = {n: bytearray() for n in devices}
         self._sinks: dict[str, Callable[[bytes], None]] = {}
         self.urls: dict[str, str] = {}
         self._links: list[str] = []
-        if pty:
-            for n in lab.names:
+        self._zmq = _ZmqDevices(devices, zmq, keys, allow, limits) if zmq else None
+        if self._zmq is not None:
+            self.urls = dict(self._zmq.urls)
+        elif pty:
+            for n in devices:
                 master, slave = os.openpty()
                 tty.setraw(slave)
                 os.set_blocking(master, False)
@@ -179,6 +221,10 @@ class LabServer:
                     self._links.append(link)
                     path = link
                 self.urls[n] = f"serial://{path}"
+
+    def status(self, device: str) -> dict:
+        """A ZeroMQ-served device's client/drop counters (hwctl.transport.devserver)."""
+        return self._zmq.sessions[device].counters() if self._zmq is not None else {}
 
     # ------------------------------------------------------------------ in-process endpoints
     def attach(self, node: str, sink: Callable[[bytes], None]) -> None:
@@ -212,6 +258,8 @@ class LabServer:
         for link in self._links:
             if os.path.islink(link):
                 os.unlink(link)
+        if self._zmq is not None:
+            self._zmq.close()
 
     def __enter__(self) -> LabServer:
         return self.start()
@@ -237,16 +285,28 @@ class LabServer:
             return self.MAX_WAIT
         return min(self.MAX_WAIT, max(0.0, (d - timebase.cycle_now(self.hz)) / self.hz))
 
+    def _wait(self, timeout: float) -> tuple[list[int], list[int]]:
+        """Readable and writable file descriptors (ptys, the wake pipe); with ZeroMQ, the
+        devices' messages are received here too (into ``self._zmq``)."""
+        wl = [self._masters[n] for n, p in self._pending.items() if p and n in self._masters]
+        if self._zmq is None:
+            r, w, _ = select.select([*self._masters.values(), self._wake_r], wl, [], timeout)
+            return r, w
+        r = self._zmq.poll(self._wake_r, timeout)
+        return r, []
+
     def _loop(self) -> None:
         lab = self.lab
+        zdev = self._zmq
+        carry: list[tuple[str, bytes]] = []  # ZeroMQ commands released by the last device output
         while not self._stop.is_set():
             with self.lock:
-                timeout = self._timeout()
-            wl = [self._masters[n] for n, p in self._pending.items() if p and n in self._masters]
-            r, w, _ = select.select([*self._masters.values(), self._wake_r], wl, [], timeout)
+                timeout = 0.0 if carry else self._timeout()
+            r, w = self._wait(timeout)
             if self._wake_r in r:
                 os.read(self._wake_r, 4096)
-            chunks: list[tuple[str, bytes]] = []
+            chunks: list[tuple[str, bytes]] = carry
+            carry = []
             for fd in r:
                 if fd == self._wake_r:
                     continue
@@ -258,6 +318,8 @@ class LabServer:
                     continue
                 if data:
                     chunks.append((self._fds[fd], data))
+            if zdev is not None:
+                chunks += zdev.take()
             with self.lock:
                 lab.advance_to(max(lab.now, timebase.cycle_now(self.hz)))
                 for n, box in self._inbox.items():
@@ -266,13 +328,15 @@ class LabServer:
                         box.clear()
                 for n, data in chunks:
                     lab.feed(n, data)
-                outs = {n: lab.read(n) for n in lab.names}
+                outs = {n: lab.read(n) for n in self._pending}
             for n, out in outs.items():
                 if not out:
                     continue
                 sink = self._sinks.get(n)
                 if sink is not None:
                     sink(out)
+                elif zdev is not None:
+                    carry += zdev.device_data(n, out)
                 elif n in self._masters:
                     self._pending[n] += out
             for n, buf in self._pending.items():
@@ -282,3 +346,103 @@ class LabServer:
                         del buf[:k]
                     except BlockingIOError:
                         pass
+
+
+class _ZmqDevices:
+    """One ZeroMQ ROUTER per lab device, each with its own client table and command serialiser
+    (:class:`hwctl.transport.devserver.DeviceSessions`, as ``hwctl twin --zmq`` serves one twin)."""
+
+    def __init__(self, devices: list[str], endpoint: str, keys, allow, limits) -> None:
+        import zmq
+
+        from hwctl.errors import UserError
+        from hwctl.transport.devserver import DeviceSessions, configure_router
+        from hwctl.transport.security import CurveServer, require_curve_off_loopback
+
+        if (keys is None) != (allow is None):
+            raise UserError("a served lab needs both a key pair and an allowlist, or neither")
+        require_curve_off_loopback(endpoint, keys is not None, "twin --lab --zmq")
+        self._zmqmod = zmq
+        self.ctx = zmq.Context()  # its own: the ZAP handler (allowlist) is per context
+        self.curve = CurveServer(self.ctx, keys, allow) if keys is not None and allow else None
+        base, _, port = endpoint.rpartition(":")
+        self.socks: dict[str, object] = {}
+        self.sessions: dict[str, DeviceSessions] = {}
+        self.urls: dict[str, str] = {}
+        self._inbox: list[tuple[str, bytes]] = []
+        self._next_expiry = 0.0
+        try:
+            for i, n in enumerate(devices):
+                sock = self.ctx.socket(zmq.ROUTER)
+                self.sessions[n] = DeviceSessions(limits)
+                configure_router(sock, self.sessions[n].limits)
+                if self.curve is not None:
+                    self.curve.secure(sock)
+                self.socks[n] = sock
+                ep = endpoint if port in ("0", "*") else f"{base}:{int(port) + i}"
+                sock.bind(ep)
+                self.urls[n] = "zmq+" + sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        except (zmq.ZMQError, ValueError) as exc:
+            self.close()
+            raise UserError(f"cannot serve the lab on {endpoint}: {exc}") from None
+        self._poller = zmq.Poller()
+        for sock in self.socks.values():
+            self._poller.register(sock, zmq.POLLIN)
+        self._wake_fd: int | None = None
+
+    def poll(self, wake_fd: int, timeout: float) -> list[int]:
+        """Wait up to ``timeout`` s for a client message or the wake pipe; client messages are
+        handled (commands queued for :meth:`take`). Returns [wake_fd] if it is readable."""
+        import time as _time
+
+        zmq = self._zmqmod
+        if self._wake_fd != wake_fd:
+            self._poller.register(wake_fd, zmq.POLLIN)
+            self._wake_fd = wake_fd
+        # (ZeroMQ polls in whole ms: round up, a deadline is met at most 1 ms late, no spinning)
+        ready = dict(self._poller.poll(math.ceil(timeout * 1000)))
+        now = _time.monotonic()
+        for n, sock in self.socks.items():
+            if sock not in ready:
+                continue
+            for _ in range(1000):  # bounded per turn: the lab runs in between
+                try:
+                    msg = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._apply(n, self.sessions[n].client_message(msg[0], msg[1:], now))
+        if now >= self._next_expiry:
+            self._next_expiry = now + 0.5
+            for n, ses in self.sessions.items():
+                self._apply(n, ses.expire(now))
+        return [wake_fd] if wake_fd in ready else []
+
+    def take(self) -> list[tuple[str, bytes]]:
+        out, self._inbox = self._inbox, []
+        return out
+
+    def device_data(self, n: str, data: bytes) -> list[tuple[str, bytes]]:
+        """Device ``n``'s output to its clients; returns the commands it released."""
+        import time as _time
+
+        self._apply(n, self.sessions[n].device_data(data, _time.monotonic()))
+        return self.take()
+
+    def _apply(self, n: str, step) -> None:
+        import json
+
+        from hwctl.transport.devserver import send
+        from hwctl.transport.zmqwire import CONTROL
+
+        if step.to_device:
+            self._inbox.append((n, bytes(step.to_device)))
+        sock, ses = self.socks[n], self.sessions[n]
+        for ident, parts in step.to_clients:
+            send(sock, ident, parts, ses)
+        for ident in step.status_for:
+            send(sock, ident, [CONTROL, json.dumps({"device": n, **ses.counters()}).encode()], ses)
+
+    def close(self) -> None:
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.destroy(linger=0)

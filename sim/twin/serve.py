@@ -288,8 +288,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many seconds")
     parser.add_argument("--lab", metavar="TOPOLOGY", default=None,
                         help="serve a whole lab on the shared clock: one node device per node of "
-                             "TOPOLOGY (2x2, K2, ...) on its own pty, a heralding station per edge "
-                             "(docs/twin.md 'Lab'); prints 'NAME URL' per node")
+                             "TOPOLOGY (2x2, K2, ...) and a heralding station per edge, each on its "
+                             "own pty (or, with --zmq, its own ZeroMQ port) (docs/twin.md 'Lab'); "
+                             "prints 'NAME URL' per device (stations: 'A-B URL')")
     parser.add_argument("--link-dir", metavar="DIR", default=None,
                         help="with --lab: symlinks DIR/<node> to the ptys")
     add_physics_arguments(parser)
@@ -337,31 +338,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
-    """``hwctl twin --lab TOPOLOGY``: node devices + stations on the shared clock, on ptys."""
+    """``hwctl twin --lab TOPOLOGY``: node devices + stations on the shared clock, each on its own
+    pty (default) or its own ZeroMQ ROUTER (``--zmq``); the stations' host links too."""
     from hwctl import timebase
     from hwctl.errors import UserError
     from sim import topologies
     from sim.twin.lab import Lab, LabServer
 
-    if args.zmq or args.mode != "realtime":
-        raise UserError("--lab serves ptys in real time on the shared clock (no --zmq, no --mode virtual)")
+    if args.mode != "realtime":
+        raise UserError("--lab runs in real time on the shared clock (no --mode virtual)")
+    if args.link and not args.link_dir:
+        raise UserError("--lab takes --link-dir DIR (one link per device), not --link")
     g = topologies.by_name(args.lab)  # UserError for an unknown form
     lab = Lab(g, p_photon=cfg.p_photon, dark_prob=cfg.dark_prob, seed=cfg.seed,
               start=timebase.cycle_now())
-    server = LabServer(lab, link_dir=args.link_dir)
-    for n in lab.names:
-        print(n, server.urls[n], flush=True)  # machine-readable: NAME URL per node device
+    keys, allow = curve_from_args(args) if args.zmq else (None, None)
+    try:
+        server = LabServer(lab, link_dir=args.link_dir, zmq=args.zmq, keys=keys, allow=allow)
+    except UserError:
+        raise
+    except Exception as exc:  # pty unavailable, address in use
+        raise UserError(f"cannot serve the lab: {exc}") from None
+    for n in lab.devices:  # machine-readable: NAME URL per device (nodes, then stations u-v)
+        print(n, server.urls[n], flush=True)
+    how = "ZeroMQ" if args.zmq else "ptys"
     console.print(f"[green]lab[/] {args.lab}: {len(lab.names)} node devices, {len(lab.stations)} "
-                  f"stations on the shared clock (p={cfg.p_photon:.3g}); Ctrl-C stops")
+                  f"stations on the shared clock, on {how} (p={cfg.p_photon:.3g}); Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration
-    with server:
-        try:
-            while t_end is None or time.monotonic() < t_end:
-                time.sleep(0.2)
-                if server.error:
-                    raise UserError(f"lab stopped: {server.error!r}")
-        except KeyboardInterrupt:
-            pass
+    # SIGINT / SIGTERM: clean stop (links removed, counters printed), exit 0
+    with argtypes.stop_on_signals() as stop, server:
+        while (t_end is None or time.monotonic() < t_end) and not stop.wait(0.2):
+            if server.error:
+                raise UserError(f"lab stopped: {server.error!r}")
     for (u, v), st in lab.stations.items():
         console.print(f"station {u}-{v}: {st.reg(Reg.CNT_HERALD)} heralds, "
                       f"{st.reg(Reg.CNT_ONE_END)} one-end windows, {st.reg(Reg.CNT_MARKS)} markers")

@@ -1,0 +1,277 @@
+"""Host side of block mode (docs/header-path.md, wire v4): HDR_BLOCK events -> arrays, vectorised.
+
+Sans-IO, below the services layer. :class:`BlockDecoder` turns a batch of
+:class:`~hwctl.wire.HdrBlock` events into arrays (seq, ts, slot) of every arrival, in arrival
+order, the input of :meth:`hwctl.protocols.verification.VerificationCore.handle_headers`
+(pair-verification paper section II-C2 step 1, at the section IV source rate):
+
+- entries: numpy over a (blocks x 49) matrix (the first arrival and the 48 entry bytes): skips and
+  gaps by a row-wise cumulative sum, arrivals by a mask;
+- timestamps, to the device cycle (section 2): arrival i is the value with ``ts & 7 == ph`` nearest
+  to ``ts_{i-1} + (s_i - s_{i-1}) * P``, one vector step per entry column across the batch, with P
+  the source period: the configured one, refined from the blocks' (seq0, ts0) anchors;
+- slots (section 3): a mirror of the ring and its pins reproduces every slot from ``slot0``; the
+  mirror's prediction of each ``slot0`` is checked (``slot_mismatches``; it then resynchronises at
+  slot0) unless blocks were lost just before;
+- losses: a gap in ``blk`` counts lost blocks and marks the pulses from the previous block's last
+  arrival to this block's first as unknown (``unknown_ranges``): never guessed as lost or arrived;
+  ``bad`` adds to the malformed-header count; a block that violates the format is counted
+  (``malformed``) and treated like a lost one;
+- ``evicted``: the 32-bit seq of the photon each arrival overwrote in its slot (-1: none known),
+  so the verification core can discard still-unverified ones with cause OVERWRITTEN.
+
+Pin changes are applied with :meth:`BlockDecoder.pin` / :meth:`BlockDecoder.unpin` at their place
+in the event stream (the device orders the PIN_MASK / UNPIN_MASK response after the blocks queued
+before it): decode the blocks before the response, apply the change, go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwctl.wire import HdrBlock
+
+ENTRY_BYTES = 48
+SKIP_G = 31
+MAX_GAP = 4 * SKIP_G
+U32 = 0xFFFF_FFFF
+SEQ_MOD = 1 << 32
+#: anchors at least this many pulses apart refine the period estimate (with +-1 cycle of jitter
+#: the estimate is then within 2/128 cycle: inside the contract's 1/63 for 125-pulse steps)
+MIN_BASELINE = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """Every arrival of a batch of blocks, in order: 32-bit seq, device ts, ring slot, and the
+    seq of the photon the arrival overwrote in that slot (-1 if none known)."""
+
+    seq: np.ndarray  # int64, 0..2^32-1
+    ts: np.ndarray  # int64
+    slot: np.ndarray  # int64
+    evicted: np.ndarray  # int64, -1: nothing known overwritten
+
+    def __len__(self) -> int:
+        return int(self.seq.size)
+
+
+@dataclass
+class DecoderStats:
+    blocks: int = 0
+    arrivals: int = 0
+    lost_blocks: int = 0  # blk gaps
+    unknown_pulses: int = 0  # pulses in the ranges around lost blocks
+    bad_headers: int = 0  # sum of the blocks' bad counts
+    slot_mismatches: int = 0  # slot0 differed from the mirror's prediction
+    malformed: int = 0  # blocks violating the format (counted, their pulses unknown)
+    unknown_ranges: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seq32
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in vars(self).items() if k != "unknown_ranges"}
+
+
+def blocks_array(blocks: Sequence[HdrBlock]) -> dict[str, np.ndarray]:
+    """Header fields and the (n, 48) entry-byte matrix of ``blocks``."""
+    k = len(blocks)
+    ent = np.frombuffer(b"".join(b.entries.to_bytes(ENTRY_BYTES, "big") for b in blocks),
+                        dtype=np.uint8).reshape(k, ENTRY_BYTES)
+    cols = np.array([(b.blk, b.seq0, b.ts0, b.slot0, b.n, b.used, b.bad) for b in blocks],
+                    dtype=np.uint64).reshape(k, 7)
+    return {"blk": cols[:, 0].astype(np.int64), "seq0": cols[:, 1].astype(np.int64),
+            "ts0": cols[:, 2].astype(np.int64), "slot0": cols[:, 3].astype(np.int64),
+            "n": cols[:, 4].astype(np.int64), "used": cols[:, 5].astype(np.int64),
+            "bad": cols[:, 6].astype(np.int64), "entries": ent}
+
+
+class BlockDecoder:
+    """Decoder, ring mirror and loss accounting of one device's HDR_BLOCK stream."""
+
+    def __init__(self, n_slots: int = 2048, period: float = 77.0) -> None:
+        if n_slots < 1 or period <= 0:
+            raise ValueError("n_slots must be >= 1 and period > 0")
+        self.n_slots = n_slots
+        self.period_cfg = float(period)
+        self.period = float(period)  # current estimate (cycles per pulse)
+        self.stats = DecoderStats()
+        self._pinned = np.zeros(n_slots, dtype=bool)
+        self._free = np.arange(n_slots, dtype=np.int64)  # unpinned slots, ascending
+        self._occupant = np.full(n_slots, -1, dtype=np.int64)  # seq32 last stored per slot
+        self._last_blk: int | None = None
+        self._unknown_pending = False  # a malformed block since the last good one
+        self._prev_slot: int | None = None  # slot of the previous block's last arrival
+        self._last_seq: int | None = None  # seq of the previous block's last arrival
+        self._anchor: tuple[int, int] | None = None  # (ext seq, ts0) of the first anchor
+        self._ext = 0  # extended seq of the latest anchor
+        self._ext_last32: int | None = None
+
+    # ------------------------------------------------------------------ pins
+    def pin(self, slots: np.ndarray | Sequence[int]) -> None:
+        """A PIN_MASK took effect here in the stream (after its ACK)."""
+        self._set(slots, True)
+
+    def unpin(self, slots: np.ndarray | Sequence[int]) -> None:
+        self._set(slots, False)
+
+    def _set(self, slots, value: bool) -> None:
+        s = np.asarray(slots, dtype=np.int64)
+        self._pinned[s] = value
+        self._free = np.flatnonzero(~self._pinned)
+
+    @property
+    def pinned_count(self) -> int:
+        return int(self._pinned.sum())
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, blocks: Sequence[HdrBlock]) -> Arrivals:
+        """Every arrival of ``blocks`` (consecutive events of one device, in order)."""
+        if not blocks:
+            e = np.zeros(0, dtype=np.int64)
+            return Arrivals(e, e, e, e)
+        a = blocks_array(blocks)
+        k = len(blocks)
+        st = self.stats
+        st.blocks += k
+        st.bad_headers += int(a["bad"].sum())
+        ent = a["entries"]
+        used = a["used"]
+        col = np.arange(ENTRY_BYTES)
+        valid = col[None, :] < used[:, None]
+        g = (ent >> 3).astype(np.int64)
+        ph = (ent & 7).astype(np.int64)
+        skip = valid & (g == SKIP_G)
+        arr = valid & (g < SKIP_G)
+        # format checks: unused bytes zero, skips with ph 0, n matches, no trailing skip
+        ok = (used <= ENTRY_BYTES) & ~(~valid & (ent != 0)).any(axis=1) & ~(skip & (ph != 0)).any(axis=1)
+        ok &= arr.sum(axis=1) + 1 == a["n"]
+        last_arr = np.where(arr.any(axis=1), ENTRY_BYTES - 1 - np.argmax(arr[:, ::-1], axis=1), -1)
+        ok &= ~((used > 0) & (last_arr != used - 1))
+        steps = np.where(skip, SKIP_G, np.where(arr, g + 1, 0))
+        off = np.cumsum(steps, axis=1)  # pulses from seq0 to each entry's arrival
+        # 49 columns: the first arrival (offset 0, ph of ts0) then the entries
+        m = np.concatenate([np.ones((k, 1), dtype=bool), arr], axis=1) & ok[:, None]
+        offs = np.concatenate([np.zeros((k, 1), dtype=np.int64), off], axis=1)
+        for i in np.flatnonzero(ok).tolist():  # the batch's anchors refine P before it is used
+            self._refine(int(a["seq0"][i]), int(a["ts0"][i]))
+        ts = self._timestamps(a["ts0"], offs, np.concatenate([(a["ts0"] & 7)[:, None], ph], axis=1),
+                              m)
+        seq = (a["seq0"][:, None] + offs) & U32
+        counts = m.sum(axis=1)
+        # ring slots: rank of each arrival within its block, mapped through the unpinned list
+        slot0 = a["slot0"]
+        out_slot = np.zeros((k, ENTRY_BYTES + 1), dtype=np.int64)
+        for i in range(k):  # per block (bounded: one step per 49 arrivals), ring and losses
+            self._block_bookkeeping(int(a["blk"][i]), int(slot0[i]), int(a["seq0"][i]),
+                                    bool(ok[i]), a["ts0"][i])
+            if not ok[i]:
+                continue
+            n = int(counts[i])
+            free = self._free
+            j0 = int(np.searchsorted(free, slot0[i]))
+            if j0 >= free.size or free[j0] != slot0[i]:  # slot0 pinned in our mirror: resync
+                free = np.flatnonzero(~self._pinned | (np.arange(self.n_slots) == slot0[i]))
+                j0 = int(np.searchsorted(free, slot0[i]))
+            sl = free[(j0 + np.arange(n)) % free.size]
+            out_slot[i, :n] = sl
+            self._prev_slot = int(sl[-1])
+            last_off = int(offs[i][m[i]][-1])
+            self._last_seq = (int(a["seq0"][i]) + last_off) & U32
+        seq_f = seq[m]
+        ts_f = ts[m]
+        # slots in arrival order: out_slot holds each block's slots packed at the front
+        rank = np.cumsum(m, axis=1) - 1
+        slot_f = out_slot[np.nonzero(m)[0], rank[m]]
+        evicted = self._evict(slot_f, seq_f)
+        st.arrivals += int(seq_f.size)
+        return Arrivals(seq_f, ts_f, slot_f, evicted)
+
+    # ------------------------------------------------------------------ internals
+    def _block_bookkeeping(self, blk: int, slot0: int, seq0: int, ok: bool, ts0) -> None:
+        st = self.stats
+        gap = 0
+        if self._last_blk is not None:
+            gap = (blk - self._last_blk - 1) & 0xFFFF
+        self._last_blk = blk
+        st.lost_blocks += gap
+        if not ok:  # its pulses are unknown up to the next good block
+            st.malformed += 1
+            self._unknown_pending = True
+            self._prev_slot = None
+            return
+        if gap or self._unknown_pending:
+            if self._last_seq is not None:
+                lo = (self._last_seq + 1) & U32
+                hi = (seq0 - 1) & U32
+                st.unknown_pulses += (hi - lo + 1) & U32
+                st.unknown_ranges.append((lo, hi))
+            self._unknown_pending = False
+        elif self._prev_slot is not None:  # predicted slot0: next unpinned after the last
+            free = self._free
+            j = int(np.searchsorted(free, self._prev_slot + 1))
+            if free.size and int(free[j % free.size]) != slot0:
+                st.slot_mismatches += 1
+
+    def _refine(self, seq0: int, ts0: int) -> None:
+        """Period estimate from the anchors (seq0, ts0): first anchor to the newest one."""
+        if self._ext_last32 is None:
+            self._ext = SEQ_MOD + seq0
+        else:
+            d = (seq0 - self._ext_last32) & U32
+            self._ext += d if d < (1 << 31) else d - SEQ_MOD
+        self._ext_last32 = seq0
+        if self._anchor is None:
+            self._anchor = (self._ext, ts0)
+            return
+        ds = self._ext - self._anchor[0]
+        if ds >= MIN_BASELINE or ds <= 0:
+            p = (ts0 - self._anchor[1]) / ds if ds else 0.0
+            if abs(p - self.period_cfg) > 0.01 * self.period_cfg:
+                # not the configured source (restart, seq wrapped past 2^31, TIME_SET): start over
+                self._anchor = (self._ext, ts0)
+                self.period = self.period_cfg
+            else:
+                self.period = p
+
+    def _timestamps(self, ts0: np.ndarray, offs: np.ndarray, ph: np.ndarray,
+                    m: np.ndarray) -> np.ndarray:
+        """Column by column: ts_i = value with residue ph_i nearest to ts_{i-1} + ds * P."""
+        k, c = offs.shape
+        ts = np.zeros((k, c), dtype=np.int64)
+        ts[:, 0] = ts0
+        prev_ts = ts0.copy()
+        prev_off = np.zeros(k, dtype=np.int64)
+        p = self.period
+        last = int(np.flatnonzero(m.any(axis=0))[-1]) if m.any() else 0
+        for j in range(1, last + 1):
+            mj = m[:, j]
+            if not mj.any():
+                continue
+            pred = prev_ts + np.rint((offs[:, j] - prev_off) * p).astype(np.int64)
+            d = (ph[:, j] - pred) & 7
+            d = np.where(d >= 4, d - 8, d)
+            v = pred + d
+            ts[:, j] = v
+            prev_ts = np.where(mj, v, prev_ts)
+            prev_off = np.where(mj, offs[:, j], prev_off)
+        return ts
+
+    def _evict(self, slots: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+        """Previous occupant of each slot (in order: a slot used twice in the batch evicts the
+        batch's own earlier arrival), then record the new occupants."""
+        n = slots.size
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        ev = self._occupant[slots].copy()
+        order = np.lexsort((np.arange(n), slots))
+        s_sorted = slots[order]
+        same = np.zeros(n, dtype=bool)
+        same[1:] = s_sorted[1:] == s_sorted[:-1]
+        prev_idx = np.empty(n, dtype=np.int64)
+        prev_idx[1:] = order[:-1]
+        ev[order[same]] = seqs[prev_idx[same]]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = ~same[1:]
+        self._occupant[s_sorted[last]] = seqs[order[last]]
+        return ev

@@ -1,0 +1,174 @@
+"""Block-mode header path of the node service (docs/header-path.md, wire v4, issue 14).
+
+The node service (:mod:`hwctl.node`) hands this class the device's ``HDR_BLOCK`` events and the
+:class:`~hwctl.transport.backend.OrderedResponse` markers of its pin commands, in stream order.
+Batches of blocks are decoded with numpy (:class:`hwctl.hdrblock.BlockDecoder`) and given to the
+verification core as arrays (pair-verification paper section II-C2 step 1); the photons each
+arrival overwrote in its ring slot go to :meth:`VerificationCore.overwritten` (cause OVERWRITTEN
+when still unverified). No per-photon Python loop: per batch a few numpy calls, per block a few
+scalar steps.
+
+Pins (section 3). With an application hold time (``hold_s`` > 0) the core keeps verified qubits
+(``consume_on_verify`` off) until the application takes them: their slots are pinned in bulk
+(``PIN_MASK``, 240 slots per command, one command in flight) and, once the application has taken
+them ``hold_s`` later, unpinned (``UNPIN_MASK``). Every pin change closes the device's open block,
+so pins cost line rate; with ``hold_s`` = 0 (the paper's section IV assumption: pairs are consumed
+at verification) nothing is pinned and slots expire with the ring. The decoder's ring mirror
+applies each change where its response sits on the event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from hwctl.hdrblock import BlockDecoder
+from hwctl.protocols.verification import VerificationCore
+from hwctl.transport.backend import Backend, OrderedResponse
+from hwctl.wire import Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
+
+log = logging.getLogger(__name__)
+
+#: decode when this many blocks wait (or when the event queue is empty)
+BATCH_BLOCKS = 64
+#: pin / unpin changes are gathered this long (s) into bulk commands: each command closes the
+#: device's open block, so fewer, fuller commands keep the blocks full
+PIN_INTERVAL_S = 0.005
+
+
+class BlockPath:
+    """One node's block-mode header path: decoding, pins, application hand-over."""
+
+    def __init__(self, vcore: VerificationCore | None, *, n_slots: int = 2048,
+                 period: float = 77.0, hold_s: float = 0.0) -> None:
+        self.vcore = vcore
+        self.decoder = BlockDecoder(n_slots, period)
+        self.hold_s = hold_s
+        self._blocks: list[HdrBlock] = []
+        self._pin_q: set[int] = set()
+        self._unpin_q: set[int] = set()
+        self._pinned = np.zeros(n_slots, dtype=bool)  # pinned by us (sent), until unpin is sent
+        self._held: deque[tuple[float, np.ndarray]] = deque()  # (take at, seqs) for the app
+        self.wake = asyncio.Event()
+        self.max_ts = 0
+        self.pins_sent = 0
+        self.unpins_sent = 0
+        self.pin_naks = 0
+        self.taken = 0
+
+    # ------------------------------------------------------------------ events (stream order)
+    def on_block(self, b: HdrBlock) -> None:
+        self._blocks.append(b)
+
+    def pending(self) -> int:
+        return len(self._blocks)
+
+    def on_ordered(self, ev: OrderedResponse) -> None:
+        """A PIN/UNPIN response at its place on the stream: blocks before it, then the change."""
+        self.flush()
+        if not isinstance(ev.response, Ack):
+            return
+        c = ev.command
+        slots = [c.base + i for i in range(c.mask.bit_length()) if c.mask >> i & 1]  # type: ignore[attr-defined]
+        (self.decoder.pin if isinstance(c, PinMask) else self.decoder.unpin)(slots)
+
+    def flush(self) -> int:
+        """Decode the waiting blocks into the verification core; returns the arrivals."""
+        if not self._blocks:
+            return 0
+        blocks, self._blocks = self._blocks, []
+        a = self.decoder.decode(blocks)
+        if len(a) and self.vcore is not None:
+            self.vcore.handle_headers(a.seq, a.ts, a.slot)
+            ev = a.evicted[a.evicted >= 0]
+            if ev.size:
+                self.vcore.overwritten(ev)
+        if len(a):
+            self.max_ts = max(self.max_ts, int(a.ts[-1]))
+        return len(a)
+
+    # ------------------------------------------------------------------ pins
+    def hold(self, slots: np.ndarray, seqs: np.ndarray, now_s: float) -> None:
+        """Verified qubits the application holds for ``hold_s``: pin their slots."""
+        self._pin_q.update(slots.tolist())
+        self._held.append((now_s + self.hold_s, seqs))
+        self.wake.set()
+
+    def release(self, slots: np.ndarray) -> None:
+        """Slots the core let go (FreeSlots): unpin those we pinned; the others expire."""
+        for s in slots.tolist():
+            if s in self._pin_q:
+                self._pin_q.discard(s)
+            elif self._pinned[s]:
+                self._unpin_q.add(s)
+        if self._unpin_q:
+            self.wake.set()
+
+    def due(self, now_s: float) -> list[np.ndarray]:
+        """Held seqs whose hold time is over (the application takes them now)."""
+        out = []
+        while self._held and self._held[0][0] <= now_s:
+            out.append(self._held.popleft()[1])
+        self.taken += sum(x.size for x in out)
+        return out
+
+    def next_due(self) -> float | None:
+        return self._held[0][0] if self._held else None
+
+    async def pin_loop(self, backend: Backend) -> None:
+        """Pin / unpin queued slots in bulk, one command in flight (as the link requires)."""
+        while True:
+            await self.wake.wait()
+            await asyncio.sleep(PIN_INTERVAL_S)
+            self.wake.clear()
+            while self._pin_q or self._unpin_q:
+                if self._pin_q:
+                    slots = np.array(sorted(self._pin_q), dtype=np.int64)
+                    self._pin_q.clear()
+                    self._pinned[slots] = True
+                    for base, mask in free_masks(slots):
+                        r = await backend.pin_mask(base, mask)
+                        self.pins_sent += mask.bit_count()
+                        if not isinstance(r, Ack):
+                            self.pin_naks += 1
+                            log.warning("PIN_MASK(%d, ...) refused: %s", base, r)
+                if self._unpin_q:
+                    slots = np.array(sorted(self._unpin_q), dtype=np.int64)
+                    self._unpin_q.clear()
+                    self._pinned[slots] = False
+                    for base, mask in free_masks(slots):
+                        r = await backend.unpin_mask(base, mask)
+                        self.unpins_sent += mask.bit_count()
+                        if not isinstance(r, Ack):
+                            self.pin_naks += 1
+                            log.warning("UNPIN_MASK(%d, ...) refused: %s", base, r)
+
+    async def app_loop(self, now: Callable[[], float], take: Callable[[np.ndarray], None]) -> None:
+        """The application: takes held pairs ``hold_s`` after verification (``take(seqs)``)."""
+        while True:
+            t = self.next_due()
+            delay = 0.001 if t is None else max(0.0, t - now())
+            await asyncio.sleep(min(delay, 0.01))
+            for seqs in self.due(now()):
+                take(seqs)
+
+    def summary(self) -> dict[str, int]:
+        d = self.decoder.stats.as_dict()
+        d.update(pins_sent=self.pins_sent, unpins_sent=self.unpins_sent, pin_naks=self.pin_naks,
+                 pinned=int(self._pinned.sum()), taken=self.taken)
+        return d
+
+
+async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source_hz: float,
+                        hold_s: float = 0.0) -> BlockPath:
+    """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits) and return the
+    path for it, sized by the device's N_SLOTS."""
+    n_slots = await backend.read_reg(Reg.N_SLOTS)
+    ctrl = await backend.read_reg(Reg.CONTROL)
+    path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
+    await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK | 1 << ControlBit.HEADER_EN)
+    return path
