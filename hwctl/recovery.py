@@ -356,6 +356,11 @@ class DeviceSupervisor:
             return
         except GenerationFailed as exc:
             reason, tell = exc.reason, exc.tell_peer
+            if self.epoch == epoch and self.up.is_set() and node.backend is not None:
+                # our device may still run this generation's schedule (2^32-1 attempts): the
+                # next generation's would wait behind it in the device's FIFO for ever
+                with contextlib.suppress(LinkError):
+                    await node.backend.abort()
         except DeviceError:
             raise
         except LinkError as exc:
@@ -402,7 +407,8 @@ class PeerLiveness:
         self.node = node
         self.incarnation = int.from_bytes(os.urandom(6), "big")
         now = node.now()
-        self.last: dict[str, float] = {p.name: now for p in node.cfg.peers}
+        self.last: dict[str, float] = {p.name: now for p in node.cfg.peers}  # (never heard:
+        # not declared dead; nothing is held with a peer before its first heartbeat)
         self.alive: dict[str, bool] = {p.name: True for p in node.cfg.peers}
         self.inc: dict[str, int | None] = {p.name: None for p in node.cfg.peers}
         self.deaths: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
@@ -499,7 +505,7 @@ class PeerLiveness:
             self.beat()
             now = node.now()
             for name, t in self.last.items():
-                if self.alive[name] and now - t > PEER_DEAD_S:
+                if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
                     self.alive[name] = False
                     self.acked[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
