@@ -126,6 +126,7 @@ from hwctl.transport import Backend, open_backend
 from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
     CLOCK_HZ,
+    ControlBit,
     Done,
     DoneReason,
     Error,
@@ -134,6 +135,7 @@ from hwctl.wire import (
     Header,
     Late,
     Pair,
+    Reg,
     free_masks,
 )
 from hwctl.wire.bulk import HeaderBlock
@@ -555,6 +557,7 @@ class NodeService:
         v = self.cfg.verification
         if v is not None and v.header_blocks:
             self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
+        await self._late_join_on()
         await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
@@ -593,6 +596,19 @@ class NodeService:
             s.connect(p.endpoint)
             self._out[p.name] = s
         self.liveness.beat()  # before any ESP message (hwctl.recovery.PeerLiveness.beat)
+
+    async def _late_join_on(self) -> None:
+        """Set CONTROL.LATE_JOIN (the device joins a request's attempt grid by itself, no LATE:
+        hwctl.pljoin); a device that reads it back clear has no such bit: join by margin."""
+        b = self.backend
+        assert b is not None
+        bit = 1 << ControlBit.LATE_JOIN
+        try:
+            ctl = await b.read_reg(Reg.CONTROL)
+            await b.write_reg(Reg.CONTROL, ctl | bit)
+            self._join.device_joins = bool(await b.read_reg(Reg.CONTROL) & bit)
+        except DeviceError:
+            self._join.device_joins = False
 
     async def _sync_clock(self) -> None:
         """Put the device on the shared reference (docs/physical-layer.md section 1)."""
@@ -1220,8 +1236,8 @@ class NodeService:
             nonlocal need
             t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()), retry),
                                         req.pairs, port)
-            if need is None:
-                need = max(0.0, self.clock.time_at(t) - t_min)
+            if need is None:  # the later of the join cycle and the ACK (a device that joins
+                need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
             return t
 
         if initiator:
@@ -1284,6 +1300,7 @@ class NodeService:
                 c.late_after_first += c.generations > 1
                 if rec is not None:
                     rec.late += 1
+                jp.device_joins = False  # it did not join by itself (restarted?): margin from now
                 retry += 1  # nothing fired here: join a later grid point, alone
                 tc = await join()
             elif isinstance(ev, Done):

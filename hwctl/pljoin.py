@@ -19,6 +19,13 @@ not for a worst case of recent load spikes, and a LATE costs one local command.
 
 Attempt numbers are counted from ``origin`` (:meth:`JoinPlanner.attempt`), so both ends name each
 pair alike whatever grid point each joined at.
+
+A device with CONTROL.LATE_JOIN (wire spec ``[control_bits]``; the twin has it) does the join
+itself: a SCHEDULE_PAIRS that reaches it after its ``t_start`` starts at the next grid point
+instead of LATE. The host then schedules at ``origin`` with no margin at all (``device_joins``),
+so the request waits only for the slower end's command to arrive, and no LATE can happen; a
+device that answers LATE anyway (restarted, CONTROL back at reset) turns ``device_joins`` off
+and the margin takes over.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ class JoinPlanner:
     floor_s: float
     hz: int
     window: int = RTT_WINDOW
+    #: the device joins the grid itself (CONTROL.LATE_JOIN read back set): the host schedules
+    #: at the origin and needs no margin; cleared by the host when a LATE shows it does not
+    device_joins: bool = False
     _rtts: deque[float] = field(default_factory=deque, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +73,10 @@ class JoinPlanner:
         return min(MAX_MARGIN_S, m * 2.0**retry)
 
     def join(self, origin: int, now: int, retry: int = 0) -> int:
-        """The first grid point ``origin + k*period`` (k >= 0) at or after ``now + margin``."""
+        """The first grid point ``origin + k*period`` (k >= 0) at or after ``now + margin``;
+        the origin itself when the device joins by itself (``device_joins``, first try)."""
+        if self.device_joins and retry == 0:
+            return origin
         lo = now + round(self.margin_s(retry) * self.hz)
         if lo <= origin:
             return origin

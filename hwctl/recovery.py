@@ -16,7 +16,8 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
    clock went backwards or the counters were cleared) or only the path to it broke (a bridge or
    served twin restarted while the device kept running: then its schedule is aborted);
 4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
-   TIME_SET or a new map, exactly as at start), a fresh SCRATCH token; a restarted device's
+   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token (the
+   header-block mode of ``[verification] header_blocks`` is not re-applied yet); a restarted device's
    memory slots are all free again, so the node's slot book is emptied (counted ``slots_lost``);
 5. end the generation that was in flight with a reason: the ESP core is told
    ``attempts_failed`` (the Lock is released; the initiator puts the request back in Q_main with
@@ -311,6 +312,9 @@ class DeviceSupervisor:
             with contextlib.suppress(DeviceError):
                 await b.abort()  # the same life: stop the schedule of the ended generation
         await node._sync_clock()
+        late_join_on = getattr(node, "_late_join_on", None)  # CONTROL.LATE_JOIN, as at start
+        if late_join_on is not None:
+            await late_join_on()
         self.token = int.from_bytes(os.urandom(4), "big") | 1
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)

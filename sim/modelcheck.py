@@ -177,7 +177,8 @@ def _state_key(st: _State) -> tuple:
         ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
     else:  # a multiset: stale copies of one stream are interchangeable
         ch = tuple(sorted(_msg_key(m, rank, floor) for m in st.chans))
-    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup)
+    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup,
+            st.waiting)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,9 @@ class _State:
     submitted: tuple[int, ...]  # per edge: how many requests submitted
     loss: int
     dup: int
+    #: streams mode: requests submitted and not started, in submission order, each with how
+    #: many requests sharing a node with it arrived later and started first (overtakes)
+    waiting: tuple[tuple[int, int], ...] = ()
 
     def key(self) -> tuple:
         return _state_key(self)
@@ -209,6 +213,7 @@ class Result:
     violations: int = 0
     traps: int = -1  #: states from which no schedule completes every request (-1: not checked)
     cut: int = 0  #: states with a transition beyond the in-flight bound (not explored)
+    worst_overtaken: int = -1  #: streams mode: most overtakes of one request (-1: not checked)
     wall_s: float = 0.0
     complete: bool = True
     first_problem: str = ""
@@ -221,17 +226,24 @@ class Result:
                 f"terminal {self.terminal:>6,d} violations {self.violations} deadlocks "
                 f"{self.deadlocks} traps {self.traps} "
                 f"{'exhaustive' if self.complete else 'CUT at state limit'} "
-                f"{self.wall_s:7.1f} s")
+                + (f"worst overtaken {self.worst_overtaken} " if self.worst_overtaken >= 0 else "")
+                + (f"cut {self.cut} " if self.cut else "") + f"{self.wall_s:7.1f} s")
 
 
 class Checker:
     def __init__(self, g: nx.Graph, requests_per_edge: int, *, robust: bool = False,
                  fair: bool = False, loss: int = 0, dup: int = 0, arrivals: bool = False,
-                 joint_finish: bool = False, inflight: int | None = None) -> None:
+                 joint_finish: bool = False, inflight: int | None = None,
+                 premature_timeouts: bool = False, streams: bool = False,
+                 check_bound: bool = False) -> None:
         self.arrivals = arrivals
         #: robust mode: at most this many messages in flight (a transition that would put more
         #: on the network is not explored; states where that happened are counted as *cut*)
         self.inflight = inflight
+        #: robust mode: timeouts may also fire while a message's ack is on its way (spurious
+        #: retransmissions); off: only a lost message is retransmitted (duplicates then come
+        #: from the duplication budget)
+        self.premature_timeouts = premature_timeouts
         self._pruned = False
         self.progress = False
         self.joint_finish = joint_finish
@@ -255,6 +267,16 @@ class Checker:
                 row.append(Request(rid, a, b, 0.75, 1, 0.0))
             self.reqs.append(row)
         self.n_requests = rid
+        #: streams mode (``--streams``): the paper's workload, one request at a time per edge:
+        #: request n+1 of an edge is submitted when request n completed; checks bounded waiting
+        self.streams = streams
+        self.ends = {r.rid: frozenset((r.initiator, r.remote)) for row in self.reqs for r in row}
+        #: B = 2 (deg i + deg j - 2) for a request on edge (i, j) (docs/reliability.md)
+        self.bound = {r.rid: 2 * (g.degree(r.initiator) + g.degree(r.remote) - 2)
+                      for row in self.reqs for r in row}
+        self.worst = 0  #: the most overtakes of one request seen (streams mode)
+        #: streams mode: a request overtaken more than B times is a violation (else: measured)
+        self.check_bound = check_bound
 
     def initial(self) -> _State:
         cores = tuple(EspNode(n, {m: D for m in self.g.neighbors(n)},
@@ -263,7 +285,10 @@ class Checker:
         chans: Any = frozenset() if self.robust else tuple(() for _ in self.links)
         st = _State(cores, tuple(_core_key(c) for c in cores), chans, frozenset(), frozenset(),
                     frozenset(), tuple(0 for _ in self.edges), 0, 0)
-        if not self.arrivals:  # every request is there at t = 0, in rid order
+        if self.streams:  # the first request of every edge is there at t = 0, in rid order
+            for e in range(len(self.reqs)):
+                st = self._submit(st, e)
+        elif not self.arrivals:  # every request is there at t = 0, in rid order
             for row in self.reqs:
                 for r in row:
                     st = self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0))
@@ -274,7 +299,8 @@ class Checker:
 
     def _apply(self, st: _State, node: str, fn: Any, *, chans: Any = None, loss: int | None = None,
                dup: int | None = None, submitted: tuple[int, ...] | None = None,
-               running: frozenset | None = None) -> _State:
+               running: frozenset | None = None,
+               waiting: tuple[tuple[int, int], ...] | None = None) -> _State:
         """Run ``fn(core)`` on a copy of ``node``'s core and fold its actions into a new state."""
         k = self.idx[node]
         core = st.cores[k].clone()
@@ -287,6 +313,7 @@ class Checker:
         run = set(st.running if running is None else running)
         done = set(st.done)
         sends = []
+        waiting = st.waiting if waiting is None else waiting
         for a in acts:
             if isinstance(a, Send):
                 sends.append(a.msg)
@@ -299,6 +326,8 @@ class Checker:
                                              f"another generation")
                     started -= {(a.request.rid, node), (a.request.rid, a.peer)}
                     run |= {(a.request.rid, node), (a.request.rid, a.peer)}
+                    if self.streams:
+                        waiting = self._started(waiting, a.request.rid)
             elif isinstance(a, Completed):
                 if a.request.rid in done:
                     raise _Violation(f"request {a.request.rid} completed twice")
@@ -320,7 +349,34 @@ class Checker:
         keys[k] = ()
         return _State(tuple(cores), tuple(keys), chans, frozenset(started), frozenset(run),
                       frozenset(done), st.submitted if submitted is None else submitted,
-                      st.loss if loss is None else loss, st.dup if dup is None else dup)
+                      st.loss if loss is None else loss, st.dup if dup is None else dup, waiting)
+
+    def _submit(self, st: _State, e: int) -> _State:
+        n = st.submitted[e]
+        r = self.reqs[e][n]
+        sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
+        waiting = st.waiting + ((r.rid, 0),) if self.streams else st.waiting
+        return self._apply(st, r.initiator, lambda c: c.submit(r, 0.0), submitted=sub,
+                           waiting=waiting)
+
+    def _started(self, waiting: tuple[tuple[int, int], ...], rid: int) -> tuple:
+        """Request ``rid`` starts: every request waiting since before it at one of its nodes is
+        overtaken once more; the bound B is checked there (docs/reliability.md)."""
+        nodes = self.ends[rid]
+        out = []
+        before = True
+        for w, k in waiting:
+            if w == rid:
+                before = False
+                continue
+            if before and nodes & self.ends[w]:
+                k += 1
+                if self.check_bound and k > self.bound[w]:
+                    raise _Violation(f"bounded waiting: request {w} overtaken {k} times > "
+                                     f"B = {self.bound[w]}")
+                self.worst = max(self.worst, k)
+            out.append((w, k))
+        return tuple(out)
 
     def successors(self, st: _State) -> list[_State]:
         out = self._successors(st)
@@ -335,11 +391,8 @@ class Checker:
         out = []
         for e, row in enumerate(self.reqs):
             n = st.submitted[e]
-            if n < len(row):
-                r = row[n]
-                sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
-                out.append(self._apply(st, r.initiator, lambda c, r=r: c.submit(r, 0.0),
-                                       submitted=sub))
+            if n < len(row) and (not self.streams or row[n - 1].rid in st.done):
+                out.append(self._submit(st, e))
         if self.robust:
             for m in st.chans:
                 rest = st.chans - {m}
@@ -349,12 +402,18 @@ class Checker:
                                            dup=st.dup + 1))
                 if st.loss < self.loss_budget:
                     out.append(_State(st.cores, st.keys, rest, st.started, st.running, st.done,
-                                      st.submitted, st.loss + 1, st.dup))
+                                      st.submitted, st.loss + 1, st.dup, st.waiting))
             for k, c in enumerate(st.cores):
                 if c.arq is not None and c.arq.next_deadline() is not None:
                     resend = {m for lk in c.arq.links.values() for m in
                               (o.msg for o in lk.unacked.values())}
-                    if not resend <= st.chans:  # a timeout only matters if a copy is missing
+                    if self.premature_timeouts:
+                        missing = not resend <= st.chans  # delivered, or lost
+                    else:  # only a lost message or a lost ack times out (rto > round trip)
+                        missing = any(m not in st.chans and (self._undelivered(st, m)
+                                                             or not self._acked_in_flight(st, m))
+                                      for m in resend)
+                    if missing:
                         out.append(self._apply(st, self.names[k],
                                                lambda c: [Send(m) for m in c.arq.due(1e18)]))
         else:
@@ -378,12 +437,23 @@ class Checker:
                                    running=st.running - {(rid, node)}))
         return out
 
+    def _undelivered(self, st: _State, m: EspMessage) -> bool:
+        ln = st.cores[self.idx[m.dst]].arq.links[m.src]  # type: ignore[union-attr]
+        return m.seq >= ln.in_next and m.seq not in ln.inbuf
+
+    @staticmethod
+    def _acked_in_flight(st: _State, m: EspMessage) -> bool:
+        return any(a.kind == MsgType.LINK_ACK and a.src == m.dst and a.dst == m.src
+                   and a.rid >= m.seq for a in st.chans)
+
     def terminal_problem(self, st: _State) -> str:
         if len(st.done) != self.n_requests:
             return f"deadlock: {self.n_requests - len(st.done)} request(s) never complete"
         for c in st.cores:
             if c.state.value != "IDLE" or c.q_main or c.q_ready or c.s_sleep:
                 return f"deadlock: {c.name} ends in {c.state.value} with queued work"
+            if c.arq is not None and any(ln.unacked for ln in c.arq.links.values()):
+                return f"deadlock: {c.name} ends with unacknowledged messages"
         return ""
 
     def run(self, max_states: int = 5_000_000, name: str = "?") -> Result:
@@ -435,6 +505,8 @@ class Checker:
                 preds[tid].append(sid)
         res.states = len(seen)
         res.cut = len(cut)
+        if self.streams:
+            res.worst_overtaken = self.worst
         if res.complete:
             # progress: from every reachable state some schedule still completes every request
             # (no livelock trap); backward search from the good terminal states
@@ -479,6 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
     ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
     ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--streams", action="store_true",
+                    help="one request at a time per edge (the next when the last completed); "
+                         "checks the bounded-waiting bound B")
+    ap.add_argument("--bound", action="store_true",
+                    help="streams: overtaken more than B = 2 (deg i + deg j - 2) is a violation")
+    ap.add_argument("--inflight", type=int, default=None,
+                    help="robust: at most this many messages in flight")
     ap.add_argument("--arrivals", action="store_true",
                     help="interleave the submissions too (default: every request at t = 0)")
     a = ap.parse_args(argv)
@@ -486,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     for topo in a.topology or TOPOLOGIES:
         for n in a.requests or [1, 2, 3]:
             r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
-                      max_states=a.max_states, arrivals=a.arrivals)
+                      max_states=a.max_states, arrivals=a.arrivals, streams=a.streams,
+                      inflight=a.inflight, check_bound=a.bound)
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1

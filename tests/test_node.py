@@ -11,6 +11,7 @@ import pytest
 from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import NodeConfig, NodeService, write_results
+from hwctl.wire import Reg
 from sim import topologies
 from sim.twin.lab import Lab, LabServer
 
@@ -91,11 +92,28 @@ def test_two_nodes_on_the_lab_over_pty(tmp_path) -> None:
     assert set(t.column("disagree").to_pylist()) <= {0}
 
 
-def test_late_end_rejoins_alone() -> None:
-    """A margin shorter than the host -> device latency (and no round trip measured yet) makes
-    the first schedules LATE: the late end joins a later point of the attempt grid on its own
-    (no restart of the other end), and the pairs still agree (the station heralds only attempts
-    both ends fired)."""
+def test_devices_join_the_grid_themselves_no_late() -> None:
+    """The lab's devices have CONTROL.LATE_JOIN: each end schedules at the grid's origin (t_min,
+    already past when the command arrives) and its device starts at the next grid point, so no
+    schedule is ever LATE, whatever the host's latency, and the pairs agree."""
+    with LabServer(k2_lab(p=0.05, seed=4)) as srv:
+        a, b = pair_configs(srv.urls["A"], srv.urls["B"])
+        na, nb = asyncio.run(run_pair(a, b, until_completed=6))
+    _check(na, nb)
+    assert na._join.device_joins and nb._join.device_joins
+    assert na.counters.late + nb.counters.late == 0
+    assert all(m.reg(Reg.ERR_LATE) == 0 for m in srv.lab.nodes.values())
+
+
+def test_late_end_rejoins_alone(monkeypatch) -> None:
+    """Devices without LATE_JOIN (the bit left clear): a margin shorter than the host -> device
+    latency (and no round trip measured yet) makes the first schedules LATE: the late end joins
+    a later point of the attempt grid on its own (no restart of the other end), and the pairs
+    still agree (the station heralds only attempts both ends fired)."""
+    async def no_late_join(self) -> None:
+        return None
+
+    monkeypatch.setattr(NodeService, "_late_join_on", no_late_join)
     with LabServer(k2_lab(p=0.05, seed=4)) as srv:
         a, b = pair_configs(srv.urls["A"], srv.urls["B"])
         for c in (a, b):

@@ -6,7 +6,18 @@ from __future__ import annotations
 import pytest
 
 from hwctl.pljoin import MAX_MARGIN_S, JoinPlanner
-from hwctl.wire import Done, DoneReason, FrameDecoder, Pair, SchedulePairs, encode
+from hwctl.wire import (
+    ControlBit,
+    Done,
+    DoneReason,
+    FrameDecoder,
+    Late,
+    Pair,
+    Reg,
+    RegWrite,
+    SchedulePairs,
+    encode,
+)
 from sim import topologies
 from sim.twin.lab import Lab
 
@@ -60,3 +71,37 @@ def test_ends_joining_at_different_grid_points_agree() -> None:
     assert len(pairs["A"]) == 4 and pairs["A"] == pairs["B"]
     assert all(ts >= joins["B"] for ts, _, _ in pairs["A"])  # none before the late end joined
     assert [a - b for a, b in zip(device_k["A"], device_k["B"], strict=True)] == [40] * 4
+
+
+def test_device_late_join_starts_at_the_next_grid_point() -> None:
+    """CONTROL.LATE_JOIN on B's device: a SCHEDULE_PAIRS whose t_start has passed starts at the
+    next grid point instead of LATE, its PAIR attempts still count from t_start, and both ends
+    agree; without the bit the same command is LATE (nothing fires)."""
+    lab = Lab(topologies.by_name("K2"), p_photon=0.05, seed=6)
+    ctl = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.LATE_JOIN)
+    lab.feed("B", encode(RegWrite(Reg.CONTROL, ctl), 1))
+    origin = 10_000
+    lab.feed("A", encode(SchedulePairs(origin, 2**32 - 1, 50, 3, lab.port("A", "B")), 2))
+    lab.advance_to(origin + 777)  # B's command arrives 777 cycles after the origin
+    lab.feed("B", encode(SchedulePairs(origin, 2**32 - 1, 50, 3, lab.port("B", "A")), 2))
+    dec = {n: FrameDecoder() for n in "AB"}
+    got: dict[str, list] = {"A": [], "B": []}
+    for _ in range(10_000):  # bounded: virtual time
+        lab.advance(100_000)
+        for n in "AB":
+            got[n] += [f.msg for f in dec[n].feed(lab.read(n))]
+        if all(any(isinstance(m, Done) for m in got[n]) for n in "AB"):
+            break
+    assert not any(isinstance(m, Late) for n in "AB" for m in got[n])
+    pa = [(m.ts, m.attempt, m.bell) for m in got["A"] if isinstance(m, Pair)]
+    pb = [(m.ts, m.attempt, m.bell) for m in got["B"] if isinstance(m, Pair)]
+    assert len(pa) == 3 and pa == pb  # same attempt numbers: both count from t_start
+    first = origin + 16 * 50  # the first grid point at or after origin + 777
+    assert all(ts >= first and (ts - origin) // 50 == k for ts, k, _ in pa)
+    assert lab.nodes["B"].reg(Reg.ERR_LATE) == 0
+    # the same late command without the bit: LATE, nothing fires
+    lab2 = Lab(topologies.by_name("K2"), p_photon=0.05, seed=6)
+    lab2.advance_to(origin + 777)
+    lab2.feed("B", encode(SchedulePairs(origin, 2**32 - 1, 50, 3, 0), 2))
+    lab2.advance(10_000)  # the UART sends the ACK and the LATE
+    assert any(isinstance(f.msg, Late) for f in FrameDecoder().feed(lab2.read("B")))

@@ -17,6 +17,7 @@ from sim import topologies
 from sim.twin.lab import Lab, LabServer
 
 HANG_S = 60.0  # only if something hangs
+P_LONG = 5e-5  # per-attempt success probability for generations of tens of ms
 
 
 def _port() -> int:
@@ -77,7 +78,7 @@ def test_lab_restart_mid_generation_both_nodes_recover(tmp_path) -> None:
 
     async def main() -> tuple[NodeService, NodeService]:
         # the first lab heralds nothing: the first generation is certainly still running when
-        # the lab goes away
+        # the lab goes away (with LATE_JOIN a generation at p = 0.004 lasts < 1 ms)
         srv = LabServer(_lab(p=0.0), link_dir=str(tmp_path / "lab")).start()
         a, b = _configs(srv.urls["A"], srv.urls["B"])
         na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
@@ -93,7 +94,7 @@ def test_lab_restart_mid_generation_both_nodes_recover(tmp_path) -> None:
             srv.stop()
             await _until(lambda: not na.recovery.up.is_set() and not nb.recovery.up.is_set(),
                          runs, "both nodes see the device gone")
-            srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+            srv = LabServer(_lab(P_LONG), link_dir=str(tmp_path / "lab")).start()
             await _until(lambda: na.recovery.epoch == 1 and nb.recovery.epoch == 1, runs,
                          "both devices back")
             before = _done(na, nb)

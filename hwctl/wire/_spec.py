@@ -49,7 +49,7 @@ class Reg(IntEnum):
 
     ID = 0x00  # ro: device id, meta.device_id
     VERSION = 0x01  # ro: wire_version in bits 15:0
-    CONTROL = 0x02  # rw: bit0 HERALD_EN, bit1 HEADER_EN, bit2 CLEAR_COUNTERS (self-clearing), bit3 HDR_BLOCK (block mode, v4)
+    CONTROL = 0x02  # rw: bit0 HERALD_EN, bit1 HEADER_EN, bit2 CLEAR_COUNTERS (self-clearing), bit3 HDR_BLOCK (block mode, v4), bit4 LATE_JOIN (SCHEDULE_PAIRS past its t_start joins its grid, no LATE)
     STATUS = 0x03  # ro: bit0 schedule running, bit1 schedule FIFO full, bit2 event FIFO not empty
     ERR_CRC = 0x04  # ro: frames dropped for CRC or framing errors
     ERR_LATE = 0x05  # ro: schedules refused as LATE
@@ -145,6 +145,7 @@ class ControlBit(IntEnum):
     HEADER_EN = 1
     CLEAR_COUNTERS = 2
     HDR_BLOCK = 3
+    LATE_JOIN = 4
 
 
 class TestBit(IntEnum):

@@ -14,7 +14,9 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
 - A command is executed at the cycle ``now`` at which :meth:`feed` completes its frame (the RTL's
   UART receive latency is the driver's business). Its response is queued at that cycle.
 - SCHEDULE entry with ``t_start < now`` when it reaches the FIFO head -> LATE(t_start, now),
-  ERR_LATE += 1. Otherwise attempt ``k`` fires at ``t_k = t_start + k*period``; its detection
+  ERR_LATE += 1 (with CONTROL.LATE_JOIN set, a SCHEDULE_PAIRS entry instead starts at its next
+  grid point ``t_start + k*period >= now`` and its PAIR attempts still count from ``t_start``;
+  LATE only if no attempt of it is left). Otherwise attempt ``k`` fires at ``t_k = t_start + k*period``; its detection
   window is ``[t_k, t_k + window)``. The outcome of attempt ``k`` is decided at
   ``t_k + window`` (window closed): exactly one detector clicked -> HERALD(ts=click cycle,
   detector, attempt=k) at that cycle and the schedule ends; both clicked -> CNT_BOTH += 1 and
@@ -112,7 +114,8 @@ UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
 U32 = 0xFFFF_FFFF
 U64 = (1 << 64) - 1
 #: CONTROL bits kept by a write (CLEAR_COUNTERS self-clears)
-_CONTROL_MASK = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
+_CONTROL_MASK = ((1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
+                 | (1 << ControlBit.HDR_BLOCK) | (1 << ControlBit.LATE_JOIN))
 #: header-source pulses whose loss/corruption draws are made at once (2 draws per pulse, in pulse
 #: order: the outcomes do not depend on the chunking)
 SOURCE_CHUNK = 1 << 15
@@ -252,6 +255,7 @@ class _PairsEntry:
     period: int
     pairs: int
     port: int
+    k0: int = 0  # attempts of the commanded grid skipped by a late join (CONTROL.LATE_JOIN)
 
 
 @dataclass(slots=True)
@@ -496,7 +500,7 @@ class TwinModel:
         run.n_pairs += 1
         run.last_k = k
         self._bump(Reg.CNT_PAIRS)
-        self._emit(Pair(t & U64, k & U32, bell & 0xFF, qubit, port))
+        self._emit(Pair(t & U64, (k + run.e.k0) & U32, bell & 0xFF, qubit, port))
         if run.n_pairs >= run.e.pairs:
             self._end_pairs(run, DoneReason.COMPLETE)
             self._pump()
@@ -632,6 +636,13 @@ class TwinModel:
         """Pop FIFO entries while idle: LATE ones are refused, the first on-time one starts."""
         while self._run is None and self._prun is None and self._fifo:
             e = self._fifo.popleft()
+            if (e.t_start < self.now and isinstance(e, _PairsEntry)
+                    and self._control >> ControlBit.LATE_JOIN & 1):
+                skip = -(-(self.now - e.t_start) // e.period)  # join the grid, no LATE
+                if skip < e.count:
+                    e = _PairsEntry(e.t_start + skip * e.period,
+                                    e.count if e.count == U32 else e.count - skip,
+                                    e.period, e.pairs, e.port, e.k0 + skip)
             if e.t_start < self.now:
                 self._bump(Reg.ERR_LATE)
                 self._emit(Late(e.t_start & U64, self.now))
