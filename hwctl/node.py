@@ -765,7 +765,7 @@ class NodeService:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
-        if kind == K_ESP and not self.liveness.acked[peer]:  # no session yet (hwctl.recovery)
+        if kind == K_ESP and not self.liveness.send_ok[peer]:  # no session (hwctl.recovery)
             if not self.liveness.hold(peer, payload):
                 self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
             return

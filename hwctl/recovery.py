@@ -421,10 +421,12 @@ class PeerLiveness:
         #: that follows needs no second release (the new life may already hold our new SYN)
         self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._last_log = -1e9
-        #: session per peer: its last heartbeat acknowledged our incarnation. ESP messages go
-        #: out only within a session (held before) and are taken in only within one: a message
-        #: queued in ZeroMQ for a peer's dead life never reaches its new life's core
+        #: session per peer: this life of it acknowledged our incarnation (``acked``: its ESP
+        #: messages are taken in) and has since (``send_ok``: ours go out; held before, and
+        #: after it was declared dead). A message queued in ZeroMQ for a peer's dead life never
+        #: reaches its new life's core, and a peer wrongly declared dead loses nothing
         self.acked: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self.send_ok: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._outbox: dict[str, list[bytes]] = {p.name: [] for p in node.cfg.peers}
 
     def heard(self, src: str) -> None:
@@ -447,7 +449,7 @@ class PeerLiveness:
         new_life = old != d["inc"]
         if new_life:
             self.inc[src] = d["inc"]
-            self.acked[src] = False
+            self.acked[src] = self.send_ok[src] = False
             if old is not None:
                 self.restarts[src] += 1
                 if not self._released[src]:
@@ -457,8 +459,10 @@ class PeerLiveness:
         acked = d.get("ack") == self.incarnation
         if new_life or not acked:
             self.beat(src)  # at once: the session is up in one and a half round trips
-        if acked and not self.acked[src]:
+        if acked:
             self.acked[src] = True
+        if acked and not self.send_ok[src]:
+            self.send_ok[src] = True
             held, self._outbox[src] = self._outbox[src], []
             for payload in held:  # after our heartbeat: the peer knows our life first
                 self.node._send(src, K_ESP, payload)
@@ -511,14 +515,14 @@ class PeerLiveness:
             for name, t in self.last.items():
                 if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
                     self.alive[name] = False
-                    self.acked[name] = False  # what we send now waits for its (next) life
+                    self.send_ok[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
             await asyncio.sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:
         now = self.node.now()
-        return {n: {"alive": self.alive[n], "session": self.acked[n],
+        return {n: {"alive": self.alive[n], "session": self.send_ok[n],
                     "silent_s": round(now - self.last[n], 3), "deaths": self.deaths[n],
                     "restarts": self.restarts[n], "held": len(self._outbox[n])}
                 for n in self.last}
