@@ -6,10 +6,18 @@
 2. Twin attempt loop in virtual time: attempts decided per wall second; baseline: a plain
    per-attempt Python loop (one random draw per attempt) measured in the same run. Goal: >= 10x
    real time, real time being one attempt per 500 ns cycle (2e6 attempts/s).
-3. Event streaming over a pseudo-terminal at 3 Mbaud: the twin floods events (header source far
-   faster than the line), the host backend decodes them; value = decoded bytes per second as a
-   fraction of the line rate (baud/10 bytes/s for 8N1). Baseline: raw bytes through the same kind
-   of pty with no framing, measured in the same run. Goal >= 90 % of line rate.
+3. Event streaming over a pseudo-terminal at 3 Mbaud: the twin (in its own process, as
+   `hwctl twin --pty` runs beside `hwctl node`) streams just below the line rate: 0.95 in
+   20-byte HEADERs (legacy mode), 0.93 and, for 30 s, 0.68 in 73-byte HDR_BLOCK events of its
+   block encoder (1.3 MHz source, arrival 0.143 and the header-path load 0.1); the host (serial link, bulk decoder, Backend.next_events) takes them and frees the
+   slots in FREE_MASK batches; value = bytes received per second as a fraction of the line rate
+   (baud/10 bytes/s for 8N1), with every loss counted: the twin's line overruns (a host that
+   does not read in time) and event-FIFO overflows (EVT_LOST), host-side queue drops, bad frames.
+   Goal >= 0.90 (or 0.98 of what is offered, below 0.92) with 0 lost. Baseline in the same run:
+   the per-event consumer (next_event per event, one Header each), and the raw capacity of the
+   pty. The twin never sends faster than its modelled UART (3 Mbaud 8N1), so a source offering
+   more than the line loses events in the device FIFO, by design; the runs here offer less, so
+   any loss is the pipeline's.
 """
 
 from __future__ import annotations
@@ -161,6 +169,10 @@ def bench_twin(seconds: float = 2.0) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ 3. pty link
+#: 8N1 line rate of the device link in bytes/s (10 bit times per byte)
+LINE = 3_000_000 / 10
+
+
 def _raw_pty_rate(seconds: float, chunk: int = 4096) -> float:
     """Bytes/s through a raw pty (master writes as fast as it can, pyserial reads the slave)."""
     import threading
@@ -192,36 +204,159 @@ def _raw_pty_rate(seconds: float, chunk: int = 4096) -> float:
     return got[0] / dt
 
 
-async def _event_stream_rate(seconds: float) -> tuple[float, dict]:
-    from hwctl.transport import open_backend
-    from sim.twin import TwinConfig, TwinModel
+def _twin_process(conn, cfg) -> None:
+    """Child process: the twin on a pty (as ``hwctl twin --pty`` runs beside ``hwctl node``), so
+    twin and host do not share one interpreter lock. Sends the port, waits for "stop", sends the
+    device's and the line's loss counters."""
+    from hwctl.wire import Reg
+    from sim.twin.flood import source_off
+    from sim.twin.model import TwinModel
     from sim.twin.serve import PtyTwinServer
 
-    model = TwinModel(TwinConfig(header_period=3000, n_slots=255, seed=1))
+    model = TwinModel(source_off(cfg)[0])  # the source starts when the host writes CONTROL
     with PtyTwinServer(model, mode="realtime") as srv:
-        b = await open_backend(f"serial://{srv.port}?baud=3000000")
-        n0 = b.link.bytes_in
-        ev0 = b.stats.events
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            await b.next_event(timeout=1)
+        conn.send(srv.port)
+        conn.recv()
+        with srv.lock:
+            evt_lost = model.reg(Reg.EVT_LOST)  # the device's own count (whole run)
+        st = srv.status()
+    conn.send({"evt_lost": evt_lost, "overrun_frames": st["overrun_frames"],
+               "twin_error": st["error"]})
+
+
+async def _event_stream(seconds: float, cfg, *, batched: bool = True) -> dict:
+    """The twin of ``cfg`` (own process) on a pty at 3 Mbaud (its stream's share of the line:
+    :func:`sim.twin.flood.line_fraction`); the host (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in
+    FREE_MASK batches like the node service. ``batched``: ``next_events`` + HeaderBlocks (what a
+    consumer at line rate uses); otherwise the old path, ``next_event`` per event with one Header
+    each. Timed from the first event to ``seconds`` later."""
+    import multiprocessing as mp
+
+    import numpy as np
+
+    from hwctl.transport import open_backend
+    from hwctl.wire import Error, HdrBlock, Header, Reg, free_masks
+    from hwctl.wire.bulk import HeaderBlock
+    from sim.twin.flood import line_fraction, source_off
+
+    out: dict = {"offered": line_fraction(cfg)}
+    ctx = mp.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=_twin_process, args=(child, cfg), daemon=True)
+    proc.start()
+    try:
+        if not conn.poll(60):
+            raise RuntimeError("the twin process did not start within 60 s")
+        port = conn.recv()
+        b = await open_backend(f"serial://{port}?baud=3000000")
+        b.header_blocks = batched
+        await b.write_reg(Reg.CONTROL, source_off(cfg)[1])
+        to_free: asyncio.Queue = asyncio.Queue()
+
+        async def free_loop() -> None:  # one FREE_MASK round trip at a time, as the node does
+            while True:
+                slots = [await to_free.get()]
+                while not to_free.empty():
+                    slots.append(to_free.get_nowait())
+                for base, mask in free_masks(np.concatenate(slots)):
+                    await b.free_mask(base, mask)
+
+        freer = asyncio.create_task(free_loop())
+        n_ev = n_err = n_arr = 0
+        pend: list[int] = []
+        t0 = None
+        while True:
+            # timeouts only bound a hang (a niced run on a loaded machine can wait seconds)
+            evs = await b.next_events(timeout=30) if batched else [await b.next_event(timeout=30)]
+            if t0 is None:  # the stream is up: count from here
+                t0, n0, lost0 = time.perf_counter(), b.link.bytes_in, b.stats.events_lost
+                evs = []
+            for ev in evs:
+                if type(ev) is HeaderBlock:
+                    n_ev += len(ev)
+                    to_free.put_nowait(ev.slot)
+                elif type(ev) is Header:
+                    n_ev += 1
+                    pend.append(ev.slot)
+                elif type(ev) is HdrBlock:
+                    n_ev += 1
+                    n_arr += ev.n
+                else:
+                    n_ev += 1
+                    n_err += type(ev) is Error
+            if len(pend) >= 240:
+                to_free.put_nowait(np.asarray(pend))
+                pend = []
+            if time.perf_counter() - t0 >= seconds:
+                break
         dt = time.perf_counter() - t0
-        rate = (b.link.bytes_in - n0) / dt
-        info = {"events": b.stats.events - ev0, "lost": b.stats.events_lost,
-                "bad": b.stats.rx_frame_errors}
+        out["fraction"] = (b.link.bytes_in - n0) / dt / LINE
+        out["events"] = n_ev
+        out["arrivals"] = n_arr  # headers carried by HDR_BLOCK events
+        out["gaps"] = b.stats.events_lost - lost0  # event-seq gaps: device FIFO or line overrun
+        out["host_dropped"] = b.stats.events_dropped
+        out["bad_frames"] = b.stats.rx_frame_errors
+        out["errors"] = n_err  # ERROR events (EVENT_OVERFLOW, NO_SLOT, ...)
+        freer.cancel()
         await b.close()
-    return rate, info
+        conn.send("stop")
+        if not conn.poll(60):
+            raise RuntimeError("the twin process did not stop within 60 s")
+        out.update(conn.recv())
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+    # the twin's own counts are exact; the host's 8-bit seq gaps undercount a run of >= 256
+    # lost events, so they only count when larger (they cannot be, unless the pty lost bytes)
+    out["lost"] = (max(out["gaps"], out["overrun_frames"] + out["evt_lost"])
+                   + out["host_dropped"] + out["bad_frames"])
+    return out
 
 
-def bench_pty(seconds: float = 3.0) -> list[dict]:
-    line = 3_000_000 / 10  # bytes/s, 8N1
-    raw = _raw_pty_rate(1.0)
-    rate, info = asyncio.run(_event_stream_rate(seconds))
+def _pty_runs() -> list[tuple[str, float, object]]:
+    """(name, seconds, twin config) of the timed runs."""
+    from sim.twin.flood import block_config, flood_config
+
     return [
-        dict(name=f"pty serial 3 Mbaud: event stream / line rate ({info['events']} ev)",
-             value=rate / line, unit="of line rate", baseline=raw / line, ratio=rate / raw,
-             goal=">= 0.90", met=rate / line >= 0.9),
+        ("HEADER events (legacy mode), batched consumer", 10.0, flood_config(0.95, seed=1)),
+        ("HDR_BLOCK events, 1.3 MHz source, arrival 0.143", 10.0, block_config(0.143, seed=1)),
+        ("HDR_BLOCK events, 1.3 MHz source, arrival 0.1 (header-path load), 30 s", 30.0,
+         block_config(0.1, seed=1)),
     ]
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def bench_pty(runs=None, old_seconds: float = 5.0) -> list[dict]:
+    from sim.twin.flood import flood_config
+
+    raw = _raw_pty_rate(1.0)
+    # the per-event path (one next_event per event, one Header object each) in the same run
+    old = asyncio.run(_event_stream(old_seconds, flood_config(0.95, seed=1), batched=False))
+    out = [dict(name=f"pty 3 Mbaud: HEADER events, per-event consumer (next_event), offered "
+                     f"{old['offered']:.2f}: {old['lost']} lost ({_load()})",
+                value=old["fraction"], unit="of line rate", baseline=raw / LINE,
+                ratio=old["fraction"] * LINE / raw, goal="(info)", met=True,
+                detail=old)]
+    for name, seconds, cfg in runs or _pty_runs():
+        r = asyncio.run(_event_stream(seconds, cfg))
+        offered = r["offered"]
+        goal_frac = min(0.9, offered * 0.98)
+        out.append(dict(
+            name=f"pty 3 Mbaud: {name}, offered {offered:.2f}: {r['events']} ev, {r['lost']} lost "
+                 f"(line overrun {r['overrun_frames']}, device FIFO {r['evt_lost']}, host queue "
+                 f"{r['host_dropped']}, bad frames {r['bad_frames']}; seq gaps seen "
+                 f"{r['gaps']}) ({_load()})",
+            value=r["fraction"], unit="of line rate", baseline=old["fraction"],
+            ratio=r["fraction"] / old["fraction"] if old["fraction"] else float("inf"),
+            goal=f">= {goal_frac:.2f}, 0 lost",
+            met=r["fraction"] >= goal_frac and r["lost"] == 0 and not r["twin_error"],
+            detail=r))
+    return out
 
 
 def run() -> list[dict]:

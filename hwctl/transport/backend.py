@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
@@ -86,6 +87,8 @@ class LinkStats:
     naks: int = 0
     events: int = 0
     events_lost: int = 0  # gaps in the 8-bit event sequence
+    #: events decoded here but dropped because the consumer let ``max_held_events`` pile up
+    events_dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -93,6 +96,10 @@ class LinkStats:
 
 class Backend:
     """A device (FPGA, board bridge or twin) behind a byte link. Use :func:`open_backend`."""
+
+    #: decoded events held for a consumer that does not take them (a HeaderBlock counts as its
+    #: length); beyond it new events are dropped and counted in ``stats.events_dropped``
+    MAX_HELD_EVENTS = 1 << 20
 
     def __init__(self, link: Link, url: str, *, timeout: float = 0.25, retries: int = 4) -> None:
         self.link = link
@@ -110,7 +117,13 @@ class Backend:
         self._lock = asyncio.Lock()
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
         self._pending_cmd: Message | None = None
-        self._events: asyncio.Queue[Message | None] = asyncio.Queue()
+        # decoded events for the consumer: a deque and a flag (next_events takes them in batches)
+        self._evq: deque[Message | HeaderBlock | OrderedResponse] = deque()
+        self._ev_held = 0  # events in _evq, a HeaderBlock counted as its length
+        self._ev_ready = asyncio.Event()
+        self._ev_end = False  # closed / link failed: consumers get LinkError once _evq is empty
+        self.max_held_events = self.MAX_HELD_EVENTS
+        self._last_drop_log = -1e9
         self._last_ev_seq: int | None = None
         self._last_gap_log = -1e9
         self._closed = False
@@ -149,7 +162,7 @@ class Backend:
         self._rx_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._rx_task
-        self._events.put_nowait(None)
+        self._end_events()
 
     async def __aenter__(self) -> Backend:
         return self
@@ -257,18 +270,72 @@ class Backend:
         """Next event from the device (HERALD, DONE, LATE, HEADER, ERROR; with
         ``header_blocks`` set, runs of HEADERs decoded in bulk come as one :class:`HeaderBlock`,
         while a read of only a few frames still gives single HEADERs)."""
+        if not self._evq:
+            await self._wait_events(timeout)
+        ev = self._evq.popleft()
+        self._ev_held -= len(ev) if type(ev) is HeaderBlock else 1
+        return ev  # type: ignore[return-value]
+
+    async def next_events(self, max_items: int | None = None,
+                          timeout: float | None = None) -> list[Message | HeaderBlock | OrderedResponse]:
+        """Every event decoded so far (at most ``max_items``), waiting up to ``timeout`` seconds
+        for the first: a consumer at line rate pays the asyncio wake-up once per batch, not once
+        per event (benchmarks/RESULTS.md, "pty link"). Items as :meth:`next_event` gives them, in
+        arrival order (with ``header_blocks`` set, runs of HEADERs as :class:`HeaderBlock`)."""
+        if not self._evq:
+            await self._wait_events(timeout)
+        q = self._evq
+        if max_items is None or max_items >= len(q):
+            out = list(q)
+            q.clear()
+            self._ev_held = 0
+            return out
+        out = [q.popleft() for _ in range(max(1, max_items))]
+        self._ev_held -= sum(len(e) if type(e) is HeaderBlock else 1 for e in out)
+        return out
+
+    async def _wait_events(self, timeout: float | None) -> None:
         try:
             async with asyncio.timeout(timeout):
-                ev = await self._events.get()
+                while not self._evq:
+                    if self._ev_end:
+                        raise LinkError(f"backend {self.url} is closed"
+                                        + (f": {self.rx_error!r}" if self.rx_error else ""))
+                    self._ev_ready.clear()
+                    await self._ev_ready.wait()
         except TimeoutError:
             raise LinkTimeout(f"no event from {self.url} within {timeout} s") from None
-        if ev is None:
-            self._events.put_nowait(None)
-            raise LinkError(f"backend {self.url} is closed" + (f": {self.rx_error!r}" if self.rx_error else ""))
-        return ev
 
     def pending_events(self) -> int:
-        return self._events.qsize()
+        """Events waiting for the consumer (a HeaderBlock counted as its length)."""
+        return self._ev_held
+
+    def _put_event(self, ev: Message | HeaderBlock | OrderedResponse, n: int = 1, *,
+                   force: bool = False) -> None:
+        room = self.max_held_events - self._ev_held
+        if n > room and not force:
+            # the consumer stalled: keep what fits, drop and count the rest (like the device's
+            # event FIFO), never grow without bound
+            if room > 0 and type(ev) is HeaderBlock:
+                self._evq.append(HeaderBlock(ev.ev_seq[:room], ev.seq[:room], ev.ts[:room],
+                                             ev.slot[:room]))
+                self._ev_held += room
+                self._ev_ready.set()
+                n -= room
+            self.stats.events_dropped += n
+            now = time.monotonic()
+            if now - self._last_drop_log >= 1.0:
+                self._last_drop_log = now
+                log.warning("%s: consumer behind, %d event(s) dropped on the host so far",
+                            self.url, self.stats.events_dropped)
+            return
+        self._evq.append(ev)
+        self._ev_held += n
+        self._ev_ready.set()
+
+    def _end_events(self) -> None:
+        self._ev_end = True
+        self._ev_ready.set()
 
     async def events(self) -> AsyncIterator[Message]:
         while True:
@@ -307,7 +374,7 @@ class Backend:
             self.rx_error = exc
         finally:
             if not self._closed:
-                self._events.put_nowait(None)
+                self._end_events()
 
     def _on_frame(self, f: Frame) -> None:
         if f.msg.KIND == "response":
@@ -315,7 +382,8 @@ class Backend:
             if p is not None and p[0] == f.seq and not p[1].done():
                 p[1].set_result(f.msg)
                 if isinstance(self._pending_cmd, ORDERED_COMMANDS):
-                    self._events.put_nowait(OrderedResponse(self._pending_cmd, f.msg))
+                    # never dropped: one per command, and the consumer orders pins by it
+                    self._put_event(OrderedResponse(self._pending_cmd, f.msg), force=True)
             else:
                 self.stats.stale_responses += 1
             return
@@ -326,7 +394,7 @@ class Backend:
             self._count_lost((f.seq - self._last_ev_seq - 1) & 0xFF, f.seq)
         self._last_ev_seq = f.seq
         self.stats.events += 1
-        self._events.put_nowait(f.msg)
+        self._put_event(f.msg)
 
     def _on_block(self, b: HeaderBlock) -> None:
         """HEADER events decoded in bulk: the same event-seq accounting, vectorised."""
@@ -338,10 +406,10 @@ class Backend:
         self._last_ev_seq = int(ev[-1])
         self.stats.events += len(b)
         if self.header_blocks:
-            self._events.put_nowait(b)
+            self._put_event(b, len(b))
         else:
             for f in b.frames():
-                self._events.put_nowait(f.msg)
+                self._put_event(f.msg)
 
     def _count_lost(self, gap: int, seq: int) -> None:
         if gap:

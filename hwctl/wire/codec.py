@@ -65,7 +65,18 @@ def free_masks(slots) -> list[tuple[int, int]]:
 
 
 def cobs_encode(data: bytes) -> bytes:
-    """Consistent Overhead Byte Stuffing; the result contains no 0x00 byte."""
+    """Consistent Overhead Byte Stuffing; the result contains no 0x00 byte.
+
+    Every frame of the wire spec is shorter than 254 bytes, so each zero-free run is one COBS
+    block: the run's length + 1, then the run. That is one ``split`` and a short loop (~4x faster
+    than the general loop below on a HEADER frame, which the twin pays per event); longer
+    inputs take the general loop (blocks of at most 254 data bytes)."""
+    if len(data) < 254:
+        out = bytearray()
+        for run in bytes(data).split(b"\0"):
+            out.append(len(run) + 1)
+            out += run
+        return bytes(out)
     out = bytearray()
     idx = 0
     n = len(data)

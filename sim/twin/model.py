@@ -393,19 +393,19 @@ class TwinModel:
 
     def next_deadline(self) -> int | None:
         """Next cycle at which the model does something on its own (None: only input wakes it)."""
-        cands = []
-        if self._run is not None:
-            cands.append(self._run.end)
-        if self._prun is not None:
-            cands.append(max(self.now, self._prun.t_last + self._herald_wait))
-        if self._hdr_next is not None:
-            cands.append(self._hdr_next)
+        d = self._hdr_next  # called twice per header and per frame sent: no lists here
+        if self._tx_cur is not None and (d is None or self._tx_done < d):
+            d = self._tx_done
+        if self._run is not None and (d is None or self._run.end < d):
+            d = self._run.end
         fd = self._enc.deadline
-        if fd is not None:
-            cands.append(fd)
-        if self._tx_cur is not None:
-            cands.append(self._tx_done)
-        return min(cands) if cands else None
+        if fd is not None and (d is None or fd < d):
+            d = fd
+        if self._prun is not None:
+            p = max(self.now, self._prun.t_last + self._herald_wait)
+            if d is None or p < d:
+                d = p
+        return d
 
     def inject_click(self, cycle: int, detector: int) -> None:
         """A detector pulse at ``cycle`` (test benches; ignored unless inside a detection window)."""

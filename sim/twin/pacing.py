@@ -20,6 +20,12 @@ from sim.twin.model import TwinModel
 
 #: Longest a loop blocks with nothing to do (keeps stop requests responsive).
 MAX_WAIT = 0.05
+#: While the UART streams, device output is handed to the host at most once per this many
+#: seconds (see :class:`LatencyTimer`).
+QUANTUM = 1e-3
+#: Device bytes a served twin holds for a host that does not read (beyond the pty's own buffer);
+#: more is an overrun (see :class:`UartBacklog`).
+BACKLOG_MAX = 1 << 16
 
 
 class TimeMode(StrEnum):
@@ -80,3 +86,66 @@ class Pacer:
             d = m.next_deadline()
             if d is not None:
                 m.advance_to(d)
+
+
+class LatencyTimer:
+    """Coalesce device output while the line streams, like a USB-serial adapter's latency timer.
+
+    A paced loop that woke at every frame the UART finishes (one HEADER frame is 67 us at
+    3 Mbaud) spent its time in select/write system calls and woke the host's reader as often,
+    while the modelled line rate never needs that (profile in benchmarks/RESULTS.md, "pty link").
+    After a write the loop sleeps at least ``quantum`` seconds (input still wakes it at once), so
+    a stream goes out in one write per ``quantum``; the first output after a quiet spell (a
+    command's response) is written at its deadline. Pacing stays honest: nothing is written
+    before the model's UART has sent it (the model's clock follows the wall clock), so the bytes
+    handed over by wall time t never exceed the line rate times t.
+    """
+
+    def __init__(self, quantum: float = QUANTUM) -> None:
+        self.quantum = quantum
+        self._last = -1e18
+
+    def wait(self, until_deadline: float, now: float) -> float:
+        """How long to block, given the pacer's timeout ``until_deadline`` at time ``now``."""
+        hold = self._last + self.quantum - now
+        return max(until_deadline, hold) if hold > 0 else until_deadline
+
+    def wrote(self, now: float) -> None:
+        self._last = now
+
+
+class UartBacklog:
+    """Device bytes the line has sent that the pty has not taken yet (the host is not reading).
+
+    A pty blocks the writer when its buffer is full, but a UART does not wait for the host: a host
+    that stops reading loses bytes (receiver overrun). In real time, past ``limit`` bytes held
+    here further device output is dropped, whole frames at a time (``push`` gets whole frames from
+    ``TwinModel.read``), and counted in ``overrun_bytes`` / ``overrun_frames``; the host sees the
+    gap in the event sequence and counts the events as lost. In virtual time nothing is dropped
+    (``overrun=False``): the driver stops advancing the model instead (:meth:`full`), since
+    virtual time may wait for the host.
+    """
+
+    def __init__(self, limit: int = BACKLOG_MAX) -> None:
+        self.limit = limit
+        self.buf = bytearray()
+        self.overrun_bytes = 0
+        self.overrun_frames = 0
+
+    def push(self, out: bytes, *, overrun: bool = True) -> None:
+        if not out:
+            return
+        if overrun and len(self.buf) + len(out) > self.limit:
+            self.overrun_bytes += len(out)
+            self.overrun_frames += out.count(0)  # one delimiter per frame
+        else:
+            self.buf += out
+
+    def full(self) -> bool:
+        return len(self.buf) >= self.limit
+
+    def __len__(self) -> int:
+        return len(self.buf)
+
+    def sent(self, n: int) -> None:
+        del self.buf[:n]

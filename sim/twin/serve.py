@@ -35,7 +35,7 @@ from hwctl.transport.security import (
 )
 from hwctl.wire import Reg
 from sim.twin.model import TwinConfig, TwinModel
-from sim.twin.pacing import Pacer, TimeMode
+from sim.twin.pacing import BACKLOG_MAX, MAX_WAIT, LatencyTimer, Pacer, TimeMode, UartBacklog
 
 
 class _ServerBase:
@@ -109,7 +109,10 @@ class _ServerBase:
 class PtyTwinServer(_ServerBase):
     """Twin behind a pseudo-terminal. ``port`` is the slave path to open with pyserial."""
 
-    def __init__(self, model: TwinModel, *, link: str | None = None, **kw) -> None:
+    def __init__(self, model: TwinModel, *, link: str | None = None,
+                 backlog_max: int = BACKLOG_MAX, **kw) -> None:
+        """``backlog_max``: device bytes held for a host that does not read before the line
+        overruns (real time; :class:`~sim.twin.pacing.UartBacklog`)."""
         super().__init__(model, **kw)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line discipline: a byte pipe like a UART
@@ -121,7 +124,8 @@ class PtyTwinServer(_ServerBase):
                 os.unlink(link)
             os.symlink(self.port, link)
         self._wake_r, self._wake_w = os.pipe()
-        self._pending = bytearray()
+        self.backlog = UartBacklog(backlog_max)
+        self.timer = LatencyTimer()
 
     @property
     def url(self) -> str:
@@ -133,11 +137,25 @@ class PtyTwinServer(_ServerBase):
         except OSError:
             pass
 
+    def status(self) -> dict:
+        st = super().status()
+        st["overrun_bytes"] = self.backlog.overrun_bytes
+        st["overrun_frames"] = self.backlog.overrun_frames
+        return st
+
     def _loop(self) -> None:
         m = self._master
+        backlog, timer = self.backlog, self.timer
+        realtime = self.pacer.mode is TimeMode.REALTIME  # virtual time: as fast as possible
         while not self._stop.is_set():
-            wl = [m] if self._pending else []
-            r, w, _ = select.select([m, self._wake_r], wl, [], self.pacer.timeout())
+            wl = [m] if backlog else []  # only left over when the pty was full
+            with self.lock:
+                timeout = self.pacer.timeout()
+            if realtime:
+                timeout = timer.wait(timeout, time.monotonic())
+            elif backlog.full():
+                timeout = MAX_WAIT  # the pty's becoming writable wakes us
+            r, w, _ = select.select([m, self._wake_r], wl, [], timeout)
             if self._wake_r in r:
                 os.read(self._wake_r, 64)
             data = b""
@@ -147,11 +165,12 @@ class PtyTwinServer(_ServerBase):
                 except OSError as exc:  # EIO: no slave open right now
                     if exc.errno != errno.EIO:
                         raise
-            self._pending += self._step(data)
-            if self._pending:
+            if realtime or data or not backlog.full():  # virtual time waits for the host
+                backlog.push(self._step(data), overrun=realtime)
+            if backlog:
                 try:
-                    n = os.write(m, self._pending)
-                    del self._pending[:n]
+                    backlog.sent(os.write(m, backlog.buf))
+                    timer.wrote(time.monotonic())
                 except BlockingIOError:
                     pass
 
