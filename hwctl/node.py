@@ -643,7 +643,9 @@ class NodeService:
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
         if self.hdrpath is not None:
-            coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
+            hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
+            coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
+                      hp.app_loop(self.now, self._take)]
         tasks = [asyncio.create_task(c) for c in coros]
         if self.cfg.workload:
             tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
