@@ -9,9 +9,11 @@ from hwctl.wire import MESSAGES
 from hwctl.wire._spec import Message
 
 
-def random_message(rng: random.Random, kinds: tuple[str, ...]) -> Message:
-    """A message of a random opcode among ``kinds`` with random field values."""
-    classes = [c for c in MESSAGES.values() if c.KIND in kinds]
+def random_message(rng: random.Random, kinds: tuple[str, ...], pmax: int = 32) -> Message:
+    """A message of a random opcode among ``kinds`` with random field values, payload <= ``pmax``
+    bytes (the frame layer's parallel payload; HDR_BLOCK's 67 bytes stream past it, see
+    docs/header-path.md)."""
+    classes = [c for c in MESSAGES.values() if c.KIND in kinds and c.STRUCT.size <= pmax]
     cls = rng.choice(classes)
     values = []
     for _, width in cls.FIELDS:
