@@ -11,7 +11,8 @@ import time
 
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
 
-MODULES = ["sim", "sweep", "verification", "link", "header_path", "instruments", "node", "node_memory"]
+MODULES = ["sim", "sweep", "verification", "link", "header_path", "hdr_block", "instruments", "node",
+           "node_memory"]
 
 
 def main(argv: list[str] | None = None) -> int:

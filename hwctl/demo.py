@@ -32,6 +32,11 @@ matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint
 twins: same sequence numbers at the same instants (all twins share one time origin), independent
 losses per arm from the loss budget of half the edge's fibre (:mod:`hwctl.physics.loss`). The node
 services verify pairs against ``--memory`` / ``--f-th``; verified pairs go to ``pairs.parquet``.
+
+Above ``LEGACY_HEADER_RATE`` the devices run in block mode (wire v4, docs/header-path.md): the
+arrivals of every pulse in ``HDR_BLOCK`` events and a slot ring, so the paper's 1.3 MHz source fits
+the 3 Mbaud link (``hwctl demo --topology K2 --header-rate 1300000 --arm-km 10``); a rate whose
+blocks would need more than ``MAX_LINE_SHARE`` of the line is refused with one line.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ from hwctl.errors import UserError
 from hwctl.live import web_addr
 
 TRANSPORTS = ("pty", "inproc")
+#: HEADER mode (one event per stored photon) up to this source rate, block mode above
+LEGACY_HEADER_RATE = 5000.0
+#: block mode: the most of the device -> host line the header blocks may take (the rest: PAIR,
+#: DONE and command responses)
+MAX_LINE_SHARE = 0.9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verification fidelity threshold F_th (default 0.81, QKD)")
     parser.add_argument("--header-rate", type=float, default=250.0,
                         help="midpoint source pairs/s per verification pair (default 250; 0 = no "
-                             "verification; the 3 Mbaud UART carries at most ~16k HEADERs/s)")
+                             f"verification; above {LEGACY_HEADER_RATE:.0f} the devices use block "
+                             "mode: HDR_BLOCK events, up to the paper's 1.3e6 at 10 km arms)")
+    parser.add_argument("--arm-km", type=float, default=None,
+                        help="fibre of each source arm, km (default: half the edge; with 4+4 dB "
+                             "node losses and 0.2 dB/km, 10 km gives p = 0.1 per arm)")
+    parser.add_argument("--hold", type=float, default=0.0,
+                        help="block mode: the application holds verified pairs this long, s "
+                             "(their slots pinned meanwhile; default 0: consumed at verification)")
     parser.add_argument("--lead", type=argtypes.real(0.0, 1.0, lo_open=True, what="--lead"),
                         default=0.0005, help="least margin (s) between now and the attempt-grid "
                         "point an end joins; above it the margin follows the measured command "
@@ -78,7 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
-    parser.add_argument("--out", default="hwctl-demo", help="output directory (default ./hwctl-demo)")
+    parser.add_argument("--out", default="hwctl-demo", help="output directory: requests.parquet and requests.pairs.parquet "
+                             "(shared schema, run metadata inside; docs/data.md) and demo.png "
+                             "(default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
                         help="serve the live view (network graph, per-node ESP state, latency, "
@@ -87,6 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-web", action="store_true", help="no live view in the browser")
     parser.add_argument("--json", action="store_true",
                         help="print the summary figures as one JSON document on stdout")
+    parser.add_argument("--record", metavar="DIR", default=None,
+                        help="record each node's session to DIR/NAME.rec for `hwctl replay` "
+                             "(docs/twin.md, \"Record and replay\")")
 
 
 
@@ -108,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--fidelity must be in [0.5, 1)")
     if not 0.5 < args.f_th < 1.0:
         raise UserError("--f-th must be in (0.5, 1)")
-    if not 0 <= args.header_rate <= 5000:
-        raise UserError("--header-rate must be in [0, 5000] pairs/s (UART limit ~16k HEADERs/s; "
-                        "Python node services keep up with a few hundred per second)")
+    check_header_rate(args)
     from hwctl.physics.memory import memory_by_short
 
     try:
@@ -201,6 +221,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     arm_of: dict[str, tuple[object, int, str]] = {}
     for k, (u, v) in enumerate(vpairs):
         src = header_source(g, u, v, args.header_rate, seed=args.seed * 7919 + k,
+                            arm_km=getattr(args, "arm_km", None),
                             phase=start + CLOCK_HZ // 2)
         sources[f"{u}-{v}"] = asdict(src)
         arm_of[u], arm_of[v] = (src, 0, v), (src, 1, u)
@@ -210,6 +231,9 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         # off and each node turns its own on once every node is up (hwctl.nodeproc)
         for n in node_kw:
             node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
+    if args.header_rate > LEGACY_HEADER_RATE:  # block mode from reset (docs/header-path.md):
+        for kw in node_kw.values():           # never a per-photon HEADER flood
+            kw["control_reset"] = kw.get("control_reset", 0b11) | 1 << ControlBit.HDR_BLOCK
     p_photon = heralding.success_probability(args.fidelity)
     lab = Lab(g, p_photon=p_photon, seed=args.seed, start=start, node_kw=node_kw)
     bench_physics = edge_physics(
@@ -229,19 +253,30 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     # pty: every node service in a process of its own too (hwctl.nodeproc), as in a lab; their
     # mirrors feed the table, the live view and the result files. inproc: all in this process.
     nodes: list[NodeService | NodeProcess] = []
+    recorders = []  # in-process nodes' (a node process records in the child)
+    record = getattr(args, "record", None)
     try:
         for i, n in enumerate(names):
             cfg = NodeConfig.from_dict(node_dict(g, n, i, urls[n], ports, args, arm_of) | (
                 {"bench": str(benches[n].source), "bench_index": i} if benches else {}))
             node: NodeService | NodeProcess = (
                 NodeService(cfg, rid_base=(i + 1) * 1_000_000) if isinstance(server, LabServer)
-                else NodeProcess(cfg, rid_base=(i + 1) * 1_000_000, enable_headers=n in node_kw))
+                else NodeProcess(cfg, rid_base=(i + 1) * 1_000_000, enable_headers=n in node_kw,
+                                 record=str(Path(record) / f"{n}.rec") if record else None))
             if n in opened:
                 node.bench, node.bench_snapshot = opened.pop(n)
             if isinstance(node, NodeService) and isinstance(server, LabServer):  # inproc
                 backend = Backend(LabLink(server, n), urls[n])
                 await backend.handshake()
-                await node.start(backend)
+                if record:
+                    from hwctl.record import Recorder
+
+                    rec = Recorder(Path(record) / f"{n}.rec", node)
+                    recorders.append(rec)
+                    await node.start(rec.tap_backend(backend))
+                    rec.tap_sockets()
+                else:
+                    await node.start(backend)
             else:
                 await node.start()
             nodes.append(node)
@@ -311,6 +346,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         for r in runs:
             if r.exception() is not None:
                 raise r.exception()  # type: ignore[misc]
+        for rec in recorders:  # the end record: each node's final counters
+            rec.close()
         for p in procs:
             if p.error is not None:
                 raise p.error
@@ -349,6 +386,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}
     finally:
+        for rec in recorders:
+            rec.abandon()  # (nothing when closed above)
         for nd in nodes:
             await nd.close()
         for b, _ in opened.values():  # benches no node service adopted
@@ -403,6 +442,9 @@ def node_dict(g, n: str, i: int, url: str, ports: dict[str, int], args: argparse
     if n in arm_of:
         d["verification"] = {"partner": arm_of[n][2], "memory": args.memory, "f_th": args.f_th,
                              "report_interval_s": 0.001, "window_bits": 16}
+        if args.header_rate > LEGACY_HEADER_RATE:  # block mode (docs/header-path.md)
+            d["verification"] |= {"header_blocks": True, "hold_s": getattr(args, "hold", 0.0),
+                                  "source_hz": args.header_rate, "window_bits": 18}
     return d
 
 
@@ -418,15 +460,46 @@ def verification_pairs(g) -> list[tuple[str, str]]:
     return out
 
 
-def header_source(g, u: str, v: str, rate_hz: float, seed: int, phase: int = 0):
+def check_header_rate(args: argparse.Namespace, edge_m: float = 2000.0) -> None:
+    """``--header-rate`` / ``--arm-km`` / ``--hold``: one clear line when they cannot work."""
+    from hwctl.hdrblock import line_utilisation
+    from hwctl.physics.loss import arrival_probability
+
+    rate = args.header_rate
+    arm = getattr(args, "arm_km", None)
+    if arm is not None and not 0 <= arm <= 1000:
+        raise UserError("--arm-km must be in [0, 1000] km")
+    if not 0 <= getattr(args, "hold", 0.0) <= 10:
+        raise UserError("--hold must be in [0, 10] s")
+    if not 0 <= rate <= 1e8:
+        raise UserError("--header-rate must be in [0, 1e8] pairs/s")
+    if rate <= LEGACY_HEADER_RATE:
+        if getattr(args, "hold", 0.0):
+            raise UserError(f"--hold needs block mode (--header-rate > {LEGACY_HEADER_RATE:.0f})")
+        return
+    km = arm if arm is not None else edge_m / 2000
+    p = arrival_probability(km)
+    u = line_utilisation(rate, p)
+    if u > MAX_LINE_SHARE:
+        lo = next((x / 10 for x in range(0, 10_001) if line_utilisation(
+            rate, arrival_probability(x / 10)) <= MAX_LINE_SHARE), None)
+        hint = f"; use --arm-km >= {lo:.1f}" if lo is not None else ""
+        raise UserError(f"--header-rate {rate:.0f} cannot be carried by the 3 Mbaud device link "
+                        f"with {km:g} km arms (p = {p:.3f}): header blocks need {u:.2f} of the "
+                        f"line, at most {MAX_LINE_SHARE}{hint}")
+
+
+def header_source(g, u: str, v: str, rate_hz: float, seed: int, phase: int = 0,
+                  arm_km: float | None = None):
     """The midpoint source of pair u-v: ``rate_hz`` pairs/s, first pair at cycle ``phase`` (the
-    demo: 0.5 s after the lab starts, the services are up by then), each arm half the edge's
-    fibre, paper §IV losses."""
+    demo: 0.5 s after the lab starts, the services are up by then), each arm ``arm_km`` (default
+    half the edge's fibre), paper §IV losses."""
     from hwctl.physics.loss import arrival_probability
     from hwctl.wire import CLOCK_HZ
     from sim.twin.header import HeaderSource
 
-    arm_km = g.edges[u, v].get("length_m", 2000.0) / 2 / 1000
+    if arm_km is None:
+        arm_km = g.edges[u, v].get("length_m", 2000.0) / 2 / 1000
     eta = arrival_probability(arm_km)
     return HeaderSource(period=max(1, round(CLOCK_HZ / rate_hz)), seed=seed, phase=phase,
                         arrival=(eta, eta))
@@ -530,6 +603,15 @@ def summarize(result: dict, console) -> None:
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
             + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
               f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
+        for name, x in ((u, a), (v, b)):
+            bp = x.get("block_path")
+            if bp is not None:
+                console.print(
+                    f"  [bold]{name} block mode[/]: {bp['arrivals']} arrivals in {bp['blocks']} "
+                    f"HDR_BLOCKs; link losses: {bp['lost_blocks']} blocks lost "
+                    f"({bp['unknown_pulses']} pulses unknown), {bp['malformed']} malformed, "
+                    f"{bp['slot_mismatches']} slot0 mismatches, {bp['bad_headers']} bad headers; "
+                    f"pins {bp['pins_sent']}/{bp['unpins_sent']} (pin/unpin), NAKs {bp['pin_naks']}")
     console.print(f"results: {result['parquet']}"
                   + (f", {result['pairs_parquet']}" if ver.get("pairs") else "")
                   + (f", plot: {result['png']}" if result["png"] else ""))

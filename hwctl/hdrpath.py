@@ -33,8 +33,10 @@ from hwctl.wire import Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
 
 log = logging.getLogger(__name__)
 
-#: decode when this many blocks wait (or when the event queue is empty)
+#: decode when this many blocks wait, or this long (s) after the first of a batch arrived:
+#: one numpy decode per batch instead of per block at low rates (adds <= 1 ms of latency)
 BATCH_BLOCKS = 64
+BATCH_WAIT_S = 0.001
 #: pin / unpin changes are gathered this long (s) into bulk commands: each command closes the
 #: device's open block, so fewer, fuller commands keep the blocks full
 PIN_INTERVAL_S = 0.005
@@ -59,6 +61,9 @@ class BlockPath:
         self.unpins_sent = 0
         self.pin_naks = 0
         self.taken = 0
+        self.lag_max = 0  # device cycles from the newest arrival of a batch to its decoding
+        self.lag_sum = 0
+        self.lag_n = 0
 
     # ------------------------------------------------------------------ events (stream order)
     def on_block(self, b: HdrBlock) -> None:
@@ -76,8 +81,10 @@ class BlockPath:
         slots = [c.base + i for i in range(c.mask.bit_length()) if c.mask >> i & 1]  # type: ignore[attr-defined]
         (self.decoder.pin if isinstance(c, PinMask) else self.decoder.unpin)(slots)
 
-    def flush(self) -> int:
-        """Decode the waiting blocks into the verification core; returns the arrivals."""
+    def flush(self, now_cycle: int | None = None) -> int:
+        """Decode the waiting blocks into the verification core; returns the arrivals.
+        ``now_cycle`` (the device clock now): the age of the newest arrival is recorded (the
+        decode lag: flush timer + line + host; it adds to the verification latency)."""
         if not self._blocks:
             return 0
         blocks, self._blocks = self._blocks, []
@@ -89,6 +96,11 @@ class BlockPath:
                 self.vcore.overwritten(ev)
         if len(a):
             self.max_ts = max(self.max_ts, int(a.ts[-1]))
+            if now_cycle is not None:
+                lag = now_cycle - int(a.ts[-1])
+                self.lag_max = max(self.lag_max, lag)
+                self.lag_sum += lag
+                self.lag_n += 1
         return len(a)
 
     # ------------------------------------------------------------------ pins
@@ -159,16 +171,19 @@ class BlockPath:
     def summary(self) -> dict[str, int]:
         d = self.decoder.stats.as_dict()
         d.update(pins_sent=self.pins_sent, unpins_sent=self.unpins_sent, pin_naks=self.pin_naks,
-                 pinned=int(self._pinned.sum()), taken=self.taken)
+                 pinned=int(self._pinned.sum()), taken=self.taken,
+                 decode_lag_mean_cycles=self.lag_sum // max(1, self.lag_n),
+                 decode_lag_max_cycles=self.lag_max)
         return d
 
 
 async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source_hz: float,
                         hold_s: float = 0.0) -> BlockPath:
-    """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits) and return the
-    path for it, sized by the device's N_SLOTS."""
+    """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits: HEADER_EN
+    stays as it is, e.g. off until every node of a lab is up) and return the path for it, sized
+    by the device's N_SLOTS."""
     n_slots = await backend.read_reg(Reg.N_SLOTS)
     ctrl = await backend.read_reg(Reg.CONTROL)
     path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
-    await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK | 1 << ControlBit.HEADER_EN)
+    await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK)
     return path

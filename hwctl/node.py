@@ -87,7 +87,6 @@ import logging
 import math
 import random
 import signal
-import time
 import tomllib
 import zlib
 from collections import deque
@@ -101,7 +100,7 @@ import zmq.asyncio
 
 from hwctl import argtypes, noderobust, timebase
 from hwctl.errors import DeviceError, LinkError, UserError
-from hwctl.hdrpath import BATCH_BLOCKS, BlockPath, enable_blocks
+from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
 from hwctl.physics import fibre
@@ -517,6 +516,7 @@ class NodeService:
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
         self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
+        self._block_timer = False  # a batch flush is scheduled
         #: device restart recovery and peer heartbeats (hwctl.recovery, docs/reliability.md)
         self.recovery = DeviceSupervisor(self)
         self.liveness = PeerLiveness(self)
@@ -538,6 +538,15 @@ class NodeService:
         """Device ticks now, never before a HEADER timestamp already seen (the verification core's
         ``now``; the TIME map is only good to about half a command round trip)."""
         return max(self.clock.cycle_at(self.now()), self._max_ts)
+
+    async def _sleep(self, delay: float) -> None:
+        """Every timed wait of the node goes through this and :meth:`_wait` (with :meth:`now`, the
+        node's only view of time: :mod:`hwctl.record` taps them to record and replay a session)."""
+        await asyncio.sleep(delay)
+
+    async def _wait(self, ev: asyncio.Event, delay: float) -> None:
+        """Wait for ``ev`` at most ``delay`` seconds (see :meth:`_sleep`)."""
+        await _wait_event(ev, delay)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, backend: Backend | None = None) -> None:
@@ -646,9 +655,13 @@ class NodeService:
             hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
             coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
                       hp.app_loop(self.now, self._take)]
-        tasks = [asyncio.create_task(c) for c in coros]
+        # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
+        tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
+                 for i, c in enumerate(coros)]
         if self.cfg.workload:
-            tasks += [asyncio.create_task(self._workload(p.name)) for p in self.cfg.peers]
+            tasks += [asyncio.create_task(self._workload(p.name),
+                                          name=f"{self.cfg.name}/_workload/{p.name}")
+                      for p in self.cfg.peers]
         stopper = asyncio.create_task(self._stop.wait())
         try:
             timeout = self.cfg.duration
@@ -707,7 +720,7 @@ class NodeService:
             u, v = sorted((self.cfg.name, peer))
             rng = random.Random(f"{self.cfg.seed}:{u}-{v}")
             while True:
-                await asyncio.sleep(rng.expovariate(1.0 / self.cfg.mean_backoff))
+                await self._sleep(rng.expovariate(1.0 / self.cfg.mean_backoff))
                 initiator = u if rng.random() < 0.5 else v
                 pairs = rng.randint(lo, hi)
                 if initiator == self.cfg.name:
@@ -717,7 +730,7 @@ class NodeService:
                 else:  # the peer's request on this edge: wait until it finished here
                     await self._remote_done(peer).get()
         while True:
-            await asyncio.sleep(self.rng.expovariate(1.0 / self.cfg.mean_backoff))
+            await self._sleep(self.rng.expovariate(1.0 / self.cfg.mean_backoff))
             req = self.submit(peer, self.rng.randint(lo, hi))
             await self._finished[req.rid].wait()
             del self._finished[req.rid]
@@ -958,7 +971,7 @@ class NodeService:
                 continue
             delay = t - self.now()
             if delay > 0:
-                await _wait_event(self._timer_wake, delay)
+                await self._wait(self._timer_wake, delay)
                 continue
             self._apply(self.core.handle_timer(self.now()))
 
@@ -1012,14 +1025,25 @@ class NodeService:
             self.counters.device_errors += 1  # block events without block mode: count, ignore
             return
         if type(ev) is OrderedResponse:
+            self._flush_blocks()  # the blocks before the pin change, then the change
             hp.on_ordered(ev)
-        else:
-            hp.on_block(ev)
-        if hp.pending() >= BATCH_BLOCKS or (hp.pending() and not self.backend.pending_events()):
-            self.counters.headers += hp.flush()
-            self._max_ts = max(self._max_ts, hp.max_ts)
-            if self.vcore is not None:
-                self._vrf_apply()
+            return
+        hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS:
+            self._flush_blocks()
+        elif not self._block_timer:  # a few blocks: gather them for up to BATCH_WAIT_S
+            self._block_timer = True
+            asyncio.get_running_loop().call_later(BATCH_WAIT_S, self._flush_blocks)
+
+    def _flush_blocks(self) -> None:
+        hp = self.hdrpath
+        self._block_timer = False
+        if hp is None or not hp.pending():
+            return
+        self.counters.headers += hp.flush(self.clock.cycle_at(self.now()))
+        self._max_ts = max(self._max_ts, hp.max_ts)
+        if self.vcore is not None:
+            self._vrf_apply()
 
     def _take(self, seqs: np.ndarray) -> None:
         """The application takes held verified pairs (block mode, ``hold_s``)."""
@@ -1050,7 +1074,7 @@ class NodeService:
                 continue
             delay = self.clock.time_at(t) - self.now()
             if delay > 0:
-                await _wait_event(self._vwake, delay)
+                await self._wait(self._vwake, delay)
                 continue
             # due by the host clock: never pass a tick before the deadline (rounding in the map)
             core.handle_timer(max(self.device_now(), t))
@@ -1199,9 +1223,9 @@ class NodeService:
         """SCHEDULE_PAIRS from device cycle ``tc``; its round trip goes to the join planner."""
         b = self.backend
         assert b is not None
-        t0 = time.perf_counter()
+        t0 = self.now()  # the node's one clock (hwctl.record replays it)
         await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
-        self._join.note_rtt(time.perf_counter() - t0)
+        self._join.note_rtt(self.now() - t0)
         self.counters.schedules += 1
         return tc
 
@@ -1498,6 +1522,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
     parser.add_argument("--json", action="store_true",
                         help="at the end, print the node's counters as one JSON document on stdout")
+    parser.add_argument("--record", metavar="FILE", default=None,
+                        help="record the session to FILE (device events and answers, peer "
+                             "messages, clock readings; written as it happens) for `hwctl replay "
+                             "FILE` (docs/twin.md, \"Record and replay\")")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1526,7 +1554,14 @@ def run(args: argparse.Namespace) -> int:
         node.results = writer
         if cfg.out:  # the request journal: a restarted node resumes or expires its requests
             node.journal = RequestJournal(Path(cfg.out) / f"{cfg.name}.journal.jsonl")
-        await node.start()
+        recorder = None
+        if args.record:  # taps the backend, sockets, clock and waits (hwctl.record)
+            from hwctl.record import Recorder
+
+            recorder = Recorder(args.record, node)
+            await recorder.start()
+        else:
+            await node.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
             loop.add_signal_handler(sig, node.stop)
@@ -1539,10 +1574,18 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"live view: {web.url}", soft_wrap=True)
         try:
             await node.run()
+        except BaseException:
+            if recorder is not None:
+                recorder.abandon()  # no end record: the replay says where it stops
+            raise
         finally:
             reporter.cancel()
             if web is not None:
                 await web.close()
+        if recorder is not None:
+            recorder.close()
+            console.print(f"recording: {recorder.path} ({recorder.entries} entries)",
+                          soft_wrap=True)
         return node
 
     try:

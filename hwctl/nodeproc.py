@@ -72,12 +72,21 @@ def _view(node: NodeService, sent: set[int]) -> _View:
 
 
 async def _child_main(cfg: NodeConfig, rid_base: int, conn: Connection, bench, snap,
-                      enable_headers: bool) -> None:
+                      enable_headers: bool, record: str | None = None) -> None:
     node = NodeService(cfg, rid_base=rid_base)
     node.bench, node.bench_snapshot = bench, snap
+    rec = None
     try:
-        await node.start()
+        if record is not None:  # hwctl demo --record (hwctl.record)
+            from hwctl.record import Recorder
+
+            rec = Recorder(record, node)
+            await rec.start()
+        else:
+            await node.start()
     except BaseException as exc:
+        if rec is not None:
+            rec.abandon()
         conn.send(("error", _picklable(exc)))
         return
     loop = asyncio.get_running_loop()
@@ -113,6 +122,8 @@ async def _child_main(cfg: NodeConfig, rid_base: int, conn: Connection, bench, s
         await run
     except BaseException as exc:
         err = _picklable(exc)
+    if rec is not None:
+        rec.close() if err is None else rec.abandon()
     conn.send(("final", _view(node, sent), node.result_rows(), node.pair_rows(), node.snapshot(),
                err))
 
@@ -122,20 +133,22 @@ def _picklable(exc: BaseException) -> BaseException:
 
 
 def _child(cfg: NodeConfig, rid_base: int, conn: Connection, bench, snap,
-           enable_headers: bool) -> None:
+           enable_headers: bool, record: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (Ctrl-C reaches us too)
-    asyncio.run(_child_main(cfg, rid_base, conn, bench, snap, enable_headers))
+    asyncio.run(_child_main(cfg, rid_base, conn, bench, snap, enable_headers, record))
 
 
 class NodeProcess:
     """One node service in a forked process; a NodeService-like mirror for the parent."""
 
-    def __init__(self, cfg: NodeConfig, *, rid_base: int, enable_headers: bool = False) -> None:
+    def __init__(self, cfg: NodeConfig, *, rid_base: int, enable_headers: bool = False,
+                 record: str | None = None) -> None:
         """``enable_headers``: at :meth:`go`, set CONTROL.HEADER_EN on the device (a lab whose
         header decoders start off, so no header takes a slot before its node is there to free
         it: node processes take a while to start on a loaded machine)."""
         self.cfg = cfg
         self.enable_headers = enable_headers
+        self.record = record  # the child records its session there (hwctl.record)
         self.rid_base = rid_base
         self.counters = NodeCounters()
         self.records: dict[int, RequestRecord] = {}
@@ -156,7 +169,7 @@ class NodeProcess:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_child, name=f"hwctl-node-{self.cfg.name}", daemon=True,
                                  args=(self.cfg, self.rid_base, child, self.bench,
-                                       self.bench_snapshot, self.enable_headers))
+                                       self.bench_snapshot, self.enable_headers, self.record))
         self._proc.start()
         child.close()
         self.bench = None  # the child's now (it closes it)

@@ -224,7 +224,7 @@ class DeviceSupervisor:
         is a lost device life (a served twin or bridge that went away gives no link error by
         itself: ZeroMQ reconnects quietly, commands just go unanswered)."""
         while True:
-            await asyncio.sleep(PROBE_S)
+            await self.node._sleep(PROBE_S)  # the node's timed waits (hwctl.record taps them)
             await self.up.wait()
             b, epoch = self.node.backend, self.epoch
             if b is None:
@@ -274,7 +274,7 @@ class DeviceSupervisor:
         while True:
             delay = self.backoff.next()
             c.reconnect_attempts += 1
-            await asyncio.sleep(delay)
+            await node._sleep(delay)
             try:
                 b = await open_backend(node.cfg.backend)
             except (LinkError, UserError, OSError) as exc:
@@ -518,7 +518,7 @@ class PeerLiveness:
                     self.send_ok[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
-            await asyncio.sleep(HEARTBEAT_S)
+            await node._sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:
         now = self.node.now()

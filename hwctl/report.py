@@ -519,7 +519,8 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir", type=Path, help="a `hwctl sweep --out` directory")
-    p.add_argument("--out", type=Path, help="report directory (default SWEEP_DIR/report)")
+    p.add_argument("--out", type=Path, help="report directory: index.md, table5.md/.csv, figN.png with the "
+                        "data of each figure as CSV (default SWEEP_DIR/report)")
     p.add_argument("--fidelity", type=float, default=0.75,
                    help="F of Table V and Figs. 6-10 (nearest in the dataset; default 0.75)")
 

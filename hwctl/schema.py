@@ -1,15 +1,16 @@
 """One data schema for every hwctl output (simulator, node service, demo), versioned.
 
 A run is a Parquet file of **requests** (one row per entanglement request) and, where pairs are
-verified, a Parquet file of **pairs**. Both carry the run's metadata inside the file (Parquet
+verified, a Parquet file of **pairs**; a sweep (``hwctl sweep``) adds one **runs** row per
+simulation run, and its requests rows carry the run's parameters. Both carry the run's metadata inside the file (Parquet
 key-value metadata, every value a JSON document), so a file is self-describing:
 
 ========================  ====================================================================
 key                       value
 ========================  ====================================================================
-``schema``                ``"hwctl.requests"`` or ``"hwctl.pairs"``
+``schema``                ``"hwctl.requests"``, ``"hwctl.pairs"`` or ``"hwctl.runs"``
 ``schema_version``        :data:`SCHEMA_VERSION` (an int; bumped on any incompatible change)
-``source``                ``"sim"``, ``"node"`` or ``"demo"``
+``source``                ``"sim"``, ``"node"``, ``"demo"`` or ``"sweep"``
 ``code_version``          the hwctl version
 ``git_rev``               the commit of the code that wrote the file (``"unknown"`` outside git)
 ``parameters``            the run's parameters (simulator config, node config, demo arguments)
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SCHEMA_VERSION = 1
-SOURCES = ("sim", "node", "demo")
+SOURCES = ("sim", "node", "demo", "sweep")
 
 
 @dataclass(frozen=True)
@@ -96,19 +97,65 @@ REQUESTS_NODE: tuple[Column, ...] = (
     Column("herald_ts_cycles", "list<uint64>", "cycles", "device cycle of each pair's herald"),
 )
 
+#: the parameters of a sweep run: a column each in every row a sweep writes (runs and requests),
+#: so one ``pyarrow.dataset`` query can select by them (docs/esp-scale.md)
+SWEEP_PARAMS: tuple[Column, ...] = (
+    Column("topology", "string", "", "topology name (Table V names, NxM, ER:n:k[:seed], WAX:...)"),
+    Column("nodes", "int64", "nodes", "|V|"),
+    Column("edges", "int64", "links", "|E|: the links requests are made on (|E_Q|)"),
+    Column("matching_number", "int64", "links", "matching number nu(G) (ESP paper Fig. 10)"),
+    Column("protocol", "string", "", "dqp, esp or greedy (centralized greedy, zero control delay)"),
+    Column("duration_s", "float64", "s", "simulated seconds of the run"),
+    Column("replicate", "int64", "", "replicate index r; seed = base seed + r"),
+    Column("seed", "int64", "", "the run's seed"),
+    Column("code_version", "string", "", "hwctl version + git commit of the code that ran"),
+)
+
+#: extra request columns of a sweep (besides the shared ones: the simulator's pl_finish_s and the
+#: run's parameters)
+REQUESTS_SWEEP: tuple[Column, ...] = (REQUESTS_SIM[0], *SWEEP_PARAMS)
+
+#: one row per sweep run: its parameters and the ESP paper's §VI-A metrics of the run (the names
+#: of the simulator's ``summary``, :meth:`sim.network.SimResult.compute_summary`)
+RUNS: tuple[Column, ...] = (
+    *SWEEP_PARAMS[:5],
+    Column("fidelity", "float64", "", "requested fidelity F"),
+    *SWEEP_PARAMS[5:],
+    Column("requests", "int64", "requests", "requests completed"),
+    Column("open_requests", "int64", "requests", "requests still open at the end"),
+    Column("expired_requests", "int64", "requests", "requests dropped unfinished (expired)"),
+    Column("mean_latency_ms", "float64", "ms", "mean latency L (eq. 3) of completed requests"),
+    Column("jitter_ms", "float64", "ms", "jitter J (eq. 4): standard deviation of L"),
+    Column("mean_scaled_latency_ms", "float64", "ms", "mean scaled latency SL = L / |R| (eq. 5)"),
+    Column("mean_busy_ms", "float64", "ms", "mean time on the physical layer"),
+    Column("mean_queue_ms", "float64", "ms", "mean time queued before the physical layer"),
+    Column("throughput_per_edge_s", "float64", "1/s", "scaled throughput T (eq. 6): pairs "
+           "delivered per link per simulated second"),
+    Column("pairs", "int64", "pairs", "pairs delivered"),
+    Column("messages", "int64", "messages", "control messages sent"),
+    Column("messages_per_request", "float64", "messages", "messages / requests made"),
+    Column("p99_latency_ms", "float64", "ms", "99th percentile of L"),
+    Column("events", "int64", "events", "simulator events processed"),
+)
+
 _EXTRA: dict[str, dict[str, tuple[Column, ...]]] = {
-    "requests": {"sim": REQUESTS_SIM, "node": REQUESTS_NODE, "demo": REQUESTS_NODE},
+    "requests": {"sim": REQUESTS_SIM, "node": REQUESTS_NODE, "demo": REQUESTS_NODE,
+                 "sweep": REQUESTS_SWEEP},
     "pairs": {"sim": (), "node": (), "demo": ()},
+    "runs": {"sweep": ()},
 }
-_BASE = {"requests": REQUESTS_COMMON, "pairs": PAIRS}
+_BASE = {"requests": REQUESTS_COMMON, "pairs": PAIRS, "runs": RUNS}
 
 
 def columns(kind: str, source: str) -> tuple[Column, ...]:
-    """The columns a ``kind`` file (``requests`` / ``pairs``) written by ``source`` has, in order."""
+    """The columns a ``kind`` file (``requests`` / ``pairs`` / ``runs``) written by ``source``
+    has, in order."""
     if kind not in _BASE:
         raise ValueError(f"unknown table kind {kind!r}; known: {sorted(_BASE)}")
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; known: {SOURCES}")
+    if source not in _EXTRA[kind]:
+        raise ValueError(f"{source} writes no {kind} files")
     return _BASE[kind] + _EXTRA[kind][source]
 
 
@@ -146,8 +193,14 @@ def table(kind: str, source: str, data: Mapping[str, Sequence[Any]],
     arrays = {}
     for c in cols:
         values = data.get(c.name)
-        arrays[c.name] = pa.array(list(values) if values is not None else [None] * n,
-                                  type=_arrow_type(c.type))
+        typ = _arrow_type(c.type)
+        if values is None:
+            arrays[c.name] = pa.nulls(n, typ)
+        elif isinstance(values, pa.Array):
+            arrays[c.name] = values.cast(typ)
+        else:  # a list, or a numpy array (converted without a Python list)
+            arrays[c.name] = pa.array(values if hasattr(values, "dtype") else list(values),
+                                      type=typ)
     t = pa.table(arrays)
     return t.replace_schema_metadata(encode_metadata({**(meta or {}), "schema": f"hwctl.{kind}"}))
 
@@ -165,9 +218,11 @@ def git_rev() -> str:
 def run_metadata(source: str, parameters: Mapping[str, Any], *, seed: int | None,
                  summary: Mapping[str, Any] | None = None, topology: str | None = None,
                  edges: Sequence[Sequence[str]] | None = None,
-                 instruments: Any = None, **extra: Any) -> dict[str, Any]:
+                 instruments: Any = None, rev: str | None = None,
+                 **extra: Any) -> dict[str, Any]:
     """The metadata every run file carries (module docstring); ``extra`` adds source-specific
-    entries (e.g. the demo's link health)."""
+    entries (e.g. the demo's link health). ``rev``: the commit, when the caller knows it (a sweep
+    worker: no ``git`` call per run); default :func:`git_rev`."""
     from hwctl import __version__
 
     if source not in SOURCES:
@@ -176,7 +231,7 @@ def run_metadata(source: str, parameters: Mapping[str, Any], *, seed: int | None
         "schema_version": SCHEMA_VERSION,
         "source": source,
         "code_version": __version__,
-        "git_rev": git_rev(),
+        "git_rev": git_rev() if rev is None else rev,
         "parameters": dict(parameters),
         "seed": seed,
     }

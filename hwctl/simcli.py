@@ -50,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
                    help=f"simulated seconds, at most {argtypes.MAX_SIM_S:g} (default 120)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
-    p.add_argument("--out", type=Path, help="write per-request metrics to this Parquet file")
+    p.add_argument("--out", type=Path, help="write the requests to this Parquet file (shared schema, run "
+                        "metadata inside; docs/data.md)")
     p.add_argument("--json", action="store_true",
                    help="print the figures as one JSON document on stdout (with --table5: the "
                         "rows, growth fits and, with --sweep-fidelity, the sweep)")

@@ -12,6 +12,11 @@ Dataset (one directory, a Parquet dataset readable with ``pyarrow.dataset.datase
   number, protocol, fidelity, duration, replicate, seed), code version and the §VI-A metrics.
 - ``requests/<key>.parquet``: one row per request of the run (eqs. 3, 5, 7, 8 inputs), with the
   same parameter, seed and code-version columns (omitted with ``--no-requests``).
+
+Both are in the shared schema (:mod:`hwctl.schema`, ``source = "sweep"``, docs/data.md): the
+requests have the simulator's column names and types, and every file carries the run metadata
+(parameters, seed, code version, and for runs the summary). A dataset written before the schema is
+refused on resume with one line (:func:`check_dataset`).
 - ``timings.jsonl``: wall time and event count of each run as it was executed (not results: wall
   time is the only part of a run that is not a function of its parameters).
 - ``sweep.json``: the grid of the last invocation and its totals.
@@ -106,7 +111,8 @@ def _edges(topology: str) -> int:
     return _graph(topology).number_of_edges()
 
 
-RUN_METRICS = ["requests", "open_requests", "mean_latency_ms", "jitter_ms",
+#: the simulator's summary figures stored per run (columns of :data:`hwctl.schema.RUNS`)
+RUN_METRICS = ["requests", "open_requests", "expired_requests", "mean_latency_ms", "jitter_ms",
                "mean_scaled_latency_ms", "mean_busy_ms", "mean_queue_ms",
                "throughput_per_edge_s", "pairs", "messages"]
 
@@ -119,33 +125,41 @@ def _parquet_bytes(table) -> bytes:
     return buf.getvalue()
 
 
-def _param_columns(spec: RunSpec, n: int, graph_info: dict[str, int]) -> dict[str, Any]:
-    import pyarrow as pa
-
-    def rep(value: Any, typ: Any) -> Any:
-        return pa.array([value] * n, typ)
-
+def _param_columns(spec: RunSpec, n: int, graph_info: dict[str, int]) -> dict[str, list]:
+    """The run's parameters as ``n`` rows (:data:`hwctl.schema.SWEEP_PARAMS`)."""
     return {
-        "topology": rep(spec.topology, pa.string()),
-        "nodes": rep(graph_info["nodes"], pa.int32()),
-        "edges": rep(graph_info["edges"], pa.int32()),
-        "matching_number": rep(graph_info["matching_number"], pa.int32()),
-        "protocol": rep(spec.protocol, pa.string()),
-        "fidelity": rep(spec.fidelity, pa.float64()),
-        "duration_s": rep(spec.duration, pa.float64()),
-        "replicate": rep(spec.replicate, pa.int32()),
-        "seed": rep(spec.seed, pa.int64()),
-        "code_version": rep(spec.code_version, pa.string()),
+        "topology": [spec.topology] * n,
+        "nodes": [graph_info["nodes"]] * n,
+        "edges": [graph_info["edges"]] * n,
+        "matching_number": [graph_info["matching_number"]] * n,
+        "protocol": [spec.protocol] * n,
+        "duration_s": [spec.duration] * n,
+        "replicate": [spec.replicate] * n,
+        "seed": [spec.seed] * n,
+        "code_version": [spec.code_version] * n,
     }
 
 
+def _metadata(spec: RunSpec, summary: dict | None = None) -> dict[str, Any]:
+    """The shared run metadata (:func:`hwctl.schema.run_metadata`), a pure function of the spec:
+    the commit comes from ``spec.code_version``, not from a ``git`` call on the worker."""
+    from hwctl import schema
+
+    params = {k: v for k, v in asdict(spec).items() if k != "requests"}
+    return schema.run_metadata("sweep", params, seed=spec.seed, summary=summary,
+                               topology=spec.topology,
+                               rev=spec.code_version.partition("+")[2] or "unknown")
+
+
 def run_one(spec: RunSpec) -> RunOutput:
-    """Simulate one run and return its Parquet rows (a pure function of ``spec``) and timing."""
+    """Simulate one run and return its Parquet rows (a pure function of ``spec``) and timing:
+    a ``runs`` row and the ``requests`` rows in the shared schema (:mod:`hwctl.schema`, source
+    ``sweep``, docs/data.md)."""
     import math
 
     import numpy as np
-    import pyarrow as pa
 
+    from hwctl import schema
     from sim.network import SimConfig, simulate
 
     cpu0 = time.process_time()
@@ -156,33 +170,45 @@ def run_one(spec: RunSpec) -> RunOutput:
             "matching_number": _matching_number(spec.topology)}
     summ = res.summary
     done = [r.t_finish - r.t_request for r in res.records if r.done]
-    run_cols = _param_columns(spec, 1, info)
+    run_cols: dict[str, list] = {**_param_columns(spec, 1, info), "fidelity": [spec.fidelity]}
     for name in RUN_METRICS:
-        run_cols[name] = pa.array([summ[name]], pa.float64())
+        run_cols[name] = [summ[name]]
     n_req = len(res.records)
-    run_cols["messages_per_request"] = pa.array(
-        [res.messages / n_req if n_req else math.nan], pa.float64())
-    run_cols["p99_latency_ms"] = pa.array(
-        [float(np.percentile(done, 99)) * 1e3 if done else math.nan], pa.float64())
-    run_cols["events"] = pa.array([res.events], pa.int64())
-    run_bytes = _parquet_bytes(pa.table(run_cols))
+    run_cols["messages_per_request"] = [res.messages / n_req if n_req else math.nan]
+    run_cols["p99_latency_ms"] = [float(np.percentile(done, 99)) * 1e3 if done else math.nan]
+    run_cols["events"] = [res.events]
+    run_bytes = _parquet_bytes(schema.table("runs", "sweep", run_cols, _metadata(spec, summ)))
     req_bytes = None
     if spec.requests:
         cols = res.columns()
-        req_cols = _param_columns(spec, n_req, info)
-        req_cols.update({
-            "rid": pa.array(cols["rid"], pa.int64()),
-            "initiator": pa.array(cols["initiator"], pa.string()),
-            "remote": pa.array(cols["remote"], pa.string()),
-            "pairs": pa.array(cols["pairs"], pa.int8()),
-            "attempts": pa.array(cols["attempts"], pa.int64()),
-        })
-        # latency = t_finish - t_request and SL = latency / pairs are derived by the reader
-        for name in ("t_request_s", "pl_start_s", "pl_finish_s", "t_finish_s"):
-            req_cols[name] = pa.array(cols[name], pa.float64())
-        req_bytes = _parquet_bytes(pa.table(req_cols))
+        req_cols = {k: cols[k] for k in ("rid", "initiator", "remote", "pairs", "fidelity",
+                                         "t_request_s", "pl_start_s", "pl_finish_s",
+                                         "t_finish_s", "latency_s", "attempts")}
+        req_cols.update(_param_columns(spec, n_req, info))
+        req_bytes = _parquet_bytes(schema.table("requests", "sweep", req_cols, _metadata(spec)))
     return RunOutput(spec.key, run_bytes, req_bytes, res.wall_seconds, res.events,
                      time.process_time() - cpu0)
+
+
+def check_dataset(out_dir: Path) -> None:
+    """A sweep resumes only into a dataset of the same format: runs written before the shared
+    schema (or with another schema version) are one clear error, not a mixed dataset."""
+    from hwctl import schema
+
+    runs = sorted((Path(out_dir) / "runs").glob("*.parquet"))
+    if not runs:
+        return
+    try:
+        meta = schema.read_metadata(runs[0])
+    except Exception as exc:  # not Parquet at all
+        raise UserError(f"{out_dir}: {runs[0].name} is not a readable sweep file ({exc})") from None
+    if meta.get("schema") != "hwctl.runs" or meta.get("schema_version") != schema.SCHEMA_VERSION:
+        found = (f"schema version {meta['schema_version']}" if "schema_version" in meta
+                 else "the format before the shared schema")
+        raise UserError(f"{out_dir} holds a sweep dataset in {found}; this hwctl writes schema "
+                        f"version {schema.SCHEMA_VERSION} (docs/data.md) and does not mix them: "
+                        f"sweep into a new --out directory, or delete {out_dir}/runs and "
+                        f"{out_dir}/requests to recompute")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,6 +281,7 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
             scheduler: str | None = None, progress: bool = False) -> SweepStats:
     """Run every spec whose result is missing, write its files as it finishes."""
     out_dir = Path(out_dir)
+    check_dataset(out_dir)
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     (out_dir / "requests").mkdir(parents=True, exist_ok=True)
     todo = sorted(pending(specs, out_dir), key=lambda s: -s.cost())
@@ -329,7 +356,9 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=argtypes.out_dir, default=Path("sweep"),
-                   help="dataset directory (default ./sweep); re-running skips finished runs")
+                   help="dataset directory: runs/*.parquet (a row per run), "
+                        "requests/*.parquet, timings.jsonl, sweep.json (docs/data.md; default "
+                        "./sweep); re-running skips finished runs")
     p.add_argument("--replicates", type=argtypes.integer(1, 100_000, what="--replicates"),
                    default=1, help="seeded replicates per cell")
     p.add_argument("--seed", type=argtypes.seed, default=1,

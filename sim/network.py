@@ -92,6 +92,8 @@ class SimConfig:
             object.__setattr__(self, "protocol", PROTOCOL_ALIASES[self.protocol])
 
     def validate(self) -> None:
+        """Check the parameters (protocol, fidelity in [0.5, 1), a finite duration, ...): ValueError
+        with one line naming the bad one."""
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not 0.5 <= self.fidelity < 1.0:
@@ -141,9 +143,14 @@ class SimResult:
     summary: dict[str, float | int] = field(default_factory=dict)
 
     def completed(self) -> list[RequestRecord]:
+        """The requests that got all their pairs within the run."""
         return [r for r in self.records if r.done]
 
     def compute_summary(self) -> dict[str, float | int]:
+        """The run's figures (ESP paper §VI-A): completed/open/expired requests, mean latency L (eq. 3)
+        and jitter J (eq. 4), mean scaled latency SL (eq. 5), busy and queue times, scaled
+        throughput T (eq. 6), pairs and control messages; counts are ints. Also stored in
+        ``summary``."""
         done = self.completed()
         lat = [r.t_finish - r.t_request for r in done]
         n = len(lat)
@@ -169,6 +176,8 @@ class SimResult:
         return self.summary
 
     def columns(self) -> dict[str, list[Any]]:
+        """The requests as columns of the shared schema (:mod:`hwctl.schema`, source ``sim``): times in
+        seconds from the run's start, NaN while open, latency and its parts derived."""
         recs = self.records
         cols: dict[str, list[Any]] = {
             "rid": [r.rid for r in recs],

@@ -144,3 +144,20 @@ def test_malformed_block_is_counted_not_guessed() -> None:
     assert dec.stats.malformed == 1
     assert len(got) == len(sent) - b.n
     assert dec.stats.unknown_pulses >= b.n
+
+
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.15])
+def test_line_utilisation_matches_the_reference_encoder(p: float) -> None:
+    from hwctl.hdrblock import BLOCK_LINE_BYTES, line_utilisation
+    from hwctl.wire import encode
+
+    n = 200_000
+    arr = np.flatnonzero(np.random.default_rng(7).random(n) < p)
+    enc = BlockEncoder()
+    nbytes = 0
+    for s in arr.tolist():
+        for b in enc.tick(s * P) + enc.arrival(s, s * P):
+            assert len(encode(b, 0)) == BLOCK_LINE_BYTES
+            nbytes += BLOCK_LINE_BYTES
+    measured = nbytes * 10 / (n * P / 1e8) / 3e6
+    assert line_utilisation(1e8 / P, p) == pytest.approx(measured, rel=0.05)

@@ -102,7 +102,9 @@ def test_separately_started_nodes_complete_requests_and_agree(tmp_path, served: 
         for n, peer, seed in (("B", "A", 2), ("A", "B", 1)):
             cfg = tmp_path / f"{n}.toml"
             cfg.write_text(node_toml(n, peer, urls[n], ports, tmp_path / "out", seed))
-            nodes[n] = Proc(["node", "--config", str(cfg), "--report-every", "0.2"])
+            # A's session is recorded (the CLI path of hwctl.record) and replayed below
+            rec = ["--record", str(tmp_path / "A.rec")] if n == "A" else []
+            nodes[n] = Proc(["node", "--config", str(cfg), "--report-every", "0.2", *rec])
             nodes[n].wait_line(lambda s, n=n: s.startswith(f"node {n} on"), deadline)
             time.sleep(0.5)  # the start skew between the two processes (not a budget)
         done = dict.fromkeys("AB", 0)
@@ -128,3 +130,22 @@ def test_separately_started_nodes_complete_requests_and_agree(tmp_path, served: 
     finished = [r for r in rows if not math.isnan(r["latency_s"])]
     assert all(len(r["herald_ts_cycles"]) == r["pairs"] and r["disagree"] == 0 for r in finished)
     # (LATE counts depend on the machine's load: measured in benchmarks/bench_node.py, not here)
+
+    # the recorded node, replayed offline: the same request rows and counters as the run wrote
+    from hwctl.cli import main
+
+    assert main(["replay", str(tmp_path / "A.rec"), "--out", str(tmp_path / "replay")]) == 0
+
+    def by_rid(path: Path) -> list[dict]:
+        return sorted(({k: None if isinstance(v, float) and math.isnan(v) else v
+                        for k, v in r.items()} for r in pq.read_table(path).to_pylist()),
+                      key=lambda r: r["rid"])
+
+    assert by_rid(tmp_path / "replay" / "A.parquet") == by_rid(tmp_path / "out" / "A.parquet")
+    summary = schema.read_metadata(tmp_path / "replay" / "A.parquet")["summary"]
+    recorded = schema.read_metadata(tmp_path / "out" / "A.parquet")["summary"]
+    recorded.pop("link")
+    for d in (summary, recorded):  # seconds since a peer was heard, when the snapshot was taken
+        for p in d.get("peers", {}).values():
+            p.pop("silent_s")
+    assert summary == recorded

@@ -16,18 +16,24 @@ from hwctl import cli, schema
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "data.md"
 
 
+ALL = (schema.REQUESTS_COMMON, schema.REQUESTS_SIM, schema.REQUESTS_NODE, schema.PAIRS,
+       schema.SWEEP_PARAMS, schema.RUNS)
+
+
 def test_docs_list_every_column() -> None:
     text = DOCS.read_text()
-    for cols in (schema.REQUESTS_COMMON, schema.REQUESTS_SIM, schema.PAIRS):
+    for cols in ALL:
         for c in cols:
             assert f"`{c.name}`" in text, f"docs/data.md does not list {c.name}"
 
 
 def test_unit_suffixes_are_consistent() -> None:
-    for cols in (schema.REQUESTS_COMMON, schema.REQUESTS_SIM, schema.PAIRS):
+    for cols in ALL:
         for c in cols:
             if c.unit == "s":
                 assert c.name.endswith("_s"), c.name
+            if c.unit == "ms":
+                assert c.name.endswith("_ms"), c.name
             if c.unit == "cycles":
                 assert c.name.endswith("_cycles") and c.type in ("int64", "list<uint64>"), c.name
 

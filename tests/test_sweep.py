@@ -130,3 +130,66 @@ def test_whole_grid_one_replicate_reproduces_the_papers_claims(tmp_path) -> None
 
     for c in csv.DictReader((tmp_path / "report" / "bound.csv").open()):
         assert float(c["ratio_to_bound"]) > 0.92, c
+
+
+def test_sweep_rows_follow_the_shared_schema(tmp_path, capsys) -> None:
+    """Runs and requests of a sweep are in hwctl.schema (source "sweep"): the declared columns in
+    order and type, the run metadata inside, the simulator's names and types for every shared
+    request column; `hwctl report` reads the dataset."""
+    import math
+
+    import pyarrow.parquet as pq
+
+    from hwctl import schema
+
+    specs = plan(["K2", "2x2"], [0.7], ["esp", "greedy"], 1, 3, 2.0, version="0.1.0+abc")
+    execute(specs, tmp_path)
+    for kind, sub in (("runs", "runs"), ("requests", "requests")):
+        for spec in specs:
+            path = tmp_path / sub / f"{spec.key}.parquet"
+            t = pq.read_table(path)
+            want = schema.table(kind, "sweep", {}).schema.remove_metadata()
+            assert t.schema.remove_metadata() == want, (kind, t.schema)
+            meta = schema.read_metadata(path)
+            assert meta["schema"] == f"hwctl.{kind}" and meta["source"] == "sweep"
+            assert meta["schema_version"] == schema.SCHEMA_VERSION
+            assert meta["seed"] == spec.seed and meta["topology"] == spec.topology
+            assert meta["git_rev"] == "abc" and meta["parameters"]["protocol"] == spec.protocol
+            rows = t.to_pylist()
+            assert rows and all(r["seed"] == spec.seed and r["code_version"] == "0.1.0+abc"
+                                for r in rows)
+            if kind == "runs":
+                (row,) = rows
+                assert type(row["requests"]) is int and type(row["pairs"]) is int
+                assert meta["summary"]["requests"] == row["requests"]
+            else:
+                done = [r for r in rows if not math.isnan(r["t_finish_s"])]
+                assert done and all(r["latency_s"] == r["t_finish_s"] - r["t_request_s"]
+                                    for r in done)
+    # the same quantity, the same name and type as a `hwctl sim` file
+    sim = tmp_path / "sim.parquet"
+    assert cli_main(["sim", "--topology", "K2", "--duration", "1", "--out", str(sim)]) == 0
+    sim_types = {f.name: f.type for f in pq.read_schema(sim)}
+    sweep_types = {f.name: f.type for f in pq.read_schema(
+        tmp_path / "requests" / f"{specs[0].key}.parquet")}
+    shared = set(sim_types) & set(sweep_types)
+    assert {c.name for c in schema.REQUESTS_COMMON} | {"pl_finish_s"} <= shared
+    assert all(sim_types[n] == sweep_types[n] for n in shared)
+    capsys.readouterr()
+    assert cli_main(["report", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
+
+
+def test_resuming_an_old_format_dataset_is_one_line(tmp_path, capsys) -> None:
+    """A dataset written before the shared schema (plain Arrow tables, no run metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "runs").mkdir()
+    pq.write_table(pa.table({"topology": ["K2"], "nodes": pa.array([2], pa.int32())}),
+                   tmp_path / "runs" / "K2__esp__F0.7__t2__s1.parquet")
+    code = cli_main(["sweep", "--out", str(tmp_path), "--topologies", "K2", "--fidelities",
+                     "0.7", "--protocols", "esp", "--duration", "1", "--jobs", "1", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "format before the shared schema" in err
+    assert "new --out directory" in err

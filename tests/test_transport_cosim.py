@@ -37,8 +37,10 @@ def test_script_on_twin_is_deterministic() -> None:
     assert ("nak", "ro", 10) in obs and ("overflow", 5) in obs
 
 
-@pytest.mark.rtl
-def test_script_on_rtl_matches_twin(tmp_path) -> None:
+def _start_bridge(tmp_path):
+    """Start the RTL top under cocotb with the socket bridge (sim/twin/cosim.py) in a thread;
+    returns (port, thread, failures). Waits for the simulator itself (build + start), not for a
+    wall-clock budget: it either writes the port file or its thread ends with the failure."""
     if not (ROOT / "fpga" / "rtl" / "top.v").exists():
         pytest.skip("fpga/rtl/top.v not there yet")
     if shutil.which("iverilog") is None:
@@ -58,17 +60,21 @@ def test_script_on_rtl_matches_twin(tmp_path) -> None:
 
     th = threading.Thread(target=sim, daemon=True)
     th.start()
-    # wait for the simulator itself (build + start), not for a wall-clock budget: it either
-    # writes the port file or its thread ends with the failure
     while not portfile.exists():
         assert th.is_alive(), failure or "simulator ended without starting the bridge"
         th.join(timeout=0.2)
+    return int(portfile.read_text()), th, failure
+
+
+@pytest.mark.rtl
+def test_script_on_rtl_matches_twin(tmp_path) -> None:
+    port, th, failure = _start_bridge(tmp_path)
 
     async def go():
         # Wait on the simulator, not on the wall clock: under load the RTL simulation only runs
         # slower. A long command timeout (no retry storm) and no event timeout; a dead simulator
         # closes the socket, and pytest-timeout is the last safety net.
-        url = f"socket://127.0.0.1:{portfile.read_text()}?timeout=60&retries=1"
+        url = f"socket://127.0.0.1:{port}?timeout=60&retries=1"
         async with await open_backend(url) as b:
             return await script(b, event_timeout=None)
 
@@ -76,3 +82,24 @@ def test_script_on_rtl_matches_twin(tmp_path) -> None:
     th.join(timeout=120)
     assert not failure, failure
     assert rtl == twin_observations()
+
+
+@pytest.mark.rtl
+@pytest.mark.timeout(1800)  # bounds a hang only: ~100 s of CPU, 10 min wall at load 9 (2 cores)
+def test_selftest_on_rtl(tmp_path) -> None:
+    """``hwctl fpga selftest`` against the RTL top through the host link (issue 20): the
+    test-pattern generators stand in for detectors, station and header source; every block
+    passes except the host-clock rate (SKIP: simulated time has none). One line per block is
+    printed as the CLI prints it."""
+    from hwctl.fpga.selftest import Timing, run_selftest
+
+    port, th, failure = _start_bridge(tmp_path)
+    url = f"socket://127.0.0.1:{port}?timeout=60&retries=1"
+    lines = asyncio.run(run_selftest(url, timing=Timing.sim(), timeout=None, realtime=False,
+                                     rate_s=0.01, on_line=lambda ln: print(
+                                         f"{ln.status:4s} {ln.block:10s} {ln.detail}")))
+    th.join(timeout=120)
+    assert not failure, failure
+    got = {ln.block: ln.status for ln in lines}
+    assert got == {"link": "PASS", "registers": "PASS", "timestamp": "SKIP", "headers": "PASS",
+                   "schedule": "PASS", "pairs": "PASS"}, lines

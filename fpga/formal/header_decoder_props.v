@@ -36,11 +36,12 @@ module header_decoder_props #(
     wire [7:0]   slots_free, ev_op;
     wire [127:0] ev_payload;
     header_decoder #(.BIT_CYCLES(4), .N_SLOTS(N_SLOTS), .MW(MW)) dut (
-        .clk_i(clk_i), .rst_i(rst_i), .hdr_i(hdr_i), .en_i(en_i), .ts_i(ts_i),
+        .clk_i(clk_i), .rst_i(rst_i), .hdr_i(hdr_i), .en_i(en_i), .blk_i(1'b0), .ts_i(ts_i),
         .bad_cnt_i(bad_cnt_i), .chk_base_i(chk_base_i), .chk_mask_i(chk_mask_i),
         .free_ok_o(free_ok), .free_i(free_i), .free_base_i(free_base_i),
         .free_mask_i(free_mask_i), .slots_free_o(slots_free), .cnt_good_o(cnt_good),
-        .cnt_bad_o(cnt_bad), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_payload)
+        .cnt_bad_o(cnt_bad), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_payload),
+        .arr_o(), .arr_seq_o(), .arr_ts_o()
     );
     // taps, connected by header_decoder.sby after flattening
     wire [N_SLOTS-1:0] tap_used_q, tap_free_oh_q;

@@ -23,6 +23,10 @@
 // the slots are freed, and the SCHEDULE fields and the register write data are taken, straight
 // from it in cycle C. After a free, the decoder takes no frame for 3 cycles, so the next check
 // sees the freed slots.
+// PIN_MASK / UNPIN_MASK (wire v4, node): stage B pulses pin_go_o (the ring takes set / base /
+// mask from the frame buffer, hdr_block closes its open block, drains the event path and runs the
+// change) and the decoder waits, taking no frame, until pin_done_i (pin_err_i: 0 ACK, 1
+// NAK(BAD_ARG), 2 NAK(BAD_SLOT)); stage C then writes that response.
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder #(
@@ -81,6 +85,12 @@ module cmd_decoder #(
     output wire [MW-1:0] chk_mask_o,     // (from the frame buffer and a registered opcode flag)
     input  wire         free_ok_i,       // header decoder: all of them allocated (registered)
     output wire         free_o,
+    // PIN_MASK / UNPIN_MASK (slot ring; base / mask: chk_base_o / payload bits 239:0)
+    output reg          pin_go_o,
+    output reg          pin_set_o,
+    output wire [MW-1:0] pin_mask_o,
+    input  wire         pin_done_i,
+    input  wire [1:0]   pin_err_i,
     // response to tx_arb
     output reg          resp_valid_o,
     input  wire         resp_ready_i,
@@ -118,7 +128,7 @@ module cmd_decoder #(
     // opcode table, one registered stage before the decode below (timing: an 8-input table
     // was 4 LUT levels): one flag per known opcode, then known / is a command / payload length
     // are ORs of those flags. Bits 0-6 are the commands.
-    localparam NOPS = 19;
+    localparam NOPS = 21;
     localparam [0:0] ND = (NODE != 0);
     localparam [0:0] V2S = (NODE != 0) && (V2 != 0);
     reg [NOPS-1:0] oh_q;
@@ -142,9 +152,11 @@ module cmd_decoder #(
         oh_q[16] <= ND && (op_r == `HW_OP_SCHEDULE_PAIRS);
         oh_q[17] <= (op_r == `HW_OP_TIME_SET);
         oh_q[18] <= (op_r == `HW_OP_PAIR);
+        oh_q[19] <= ND && (op_r == `HW_OP_PIN_MASK);
+        oh_q[20] <= ND && (op_r == `HW_OP_UNPIN_MASK);
     end
     wire       known  = |oh_q;
-    wire       is_cmd = |oh_q[6:0] || oh_q[16] || oh_q[17];
+    wire       is_cmd = |oh_q[6:0] || oh_q[16] || oh_q[17] || oh_q[19] || oh_q[20];
     wire [5:0] len    = ({6{oh_q[0]}} & 6'(`HW_LEN_REG_READ)) |
                       ({6{oh_q[1]}} & 6'(`HW_LEN_REG_WRITE)) |
                       ({6{oh_q[2]}} & 6'(`HW_LEN_SCHEDULE)) | ({6{oh_q[3]}} & 6'(`HW_LEN_ABORT)) |
@@ -156,7 +168,8 @@ module cmd_decoder #(
                       ({6{oh_q[13]}} & 6'(`HW_LEN_LATE)) | ({6{oh_q[14]}} & 6'(`HW_LEN_HEADER)) |
                       ({6{oh_q[15]}} & 6'(`HW_LEN_ERROR)) |
                       ({6{oh_q[16]}} & 6'(`HW_LEN_SCHEDULE_PAIRS)) |
-                      ({6{oh_q[17]}} & 6'(`HW_LEN_TIME_SET)) | ({6{oh_q[18]}} & 6'(`HW_LEN_PAIR));
+                      ({6{oh_q[17]}} & 6'(`HW_LEN_TIME_SET)) | ({6{oh_q[18]}} & 6'(`HW_LEN_PAIR)) |
+                      ({6{oh_q[19]}} & 6'(`HW_LEN_PIN_MASK)) | ({6{oh_q[20]}} & 6'(`HW_LEN_UNPIN_MASK));
 
     reg       last_v_q;
     reg [7:0] last_seq_q;
@@ -166,7 +179,7 @@ module cmd_decoder #(
     // changes in stage C, and resp_valid_o keeps the next frame out until >= 2 cycles later.
     reg       known_p, is_cmd_p, go_p, seq_eq_p, no_retry_op_p, fm_p;
     reg       op_rd_p, op_wr_p, op_sched_p, op_free_p, op_time_p, op_abort_p, op_psched_p,
-              op_tset_p;
+              op_tset_p, op_pin_p, pin_set_p;
     reg [5:0] len_p;
     always @(posedge clk_i) begin
         known_p  <= known;
@@ -180,6 +193,8 @@ module cmd_decoder #(
         op_abort_p <= oh_q[3];
         op_psched_p <= oh_q[16];
         op_tset_p  <= oh_q[17];
+        op_pin_p   <= oh_q[19] || oh_q[20];
+        pin_set_p  <= oh_q[19];
         no_retry_op_p <= oh_q[0] || oh_q[5];
         fm_p <= oh_q[6];
         seq_eq_p <= (seq_r == last_seq_q);
@@ -195,6 +210,7 @@ module cmd_decoder #(
     wire [7:0]  f_port    = payload_i[119:112];
     wire [7:0]  f_mode    = payload_i[191:184];     // TIME_SET
     assign reg_addr_o = payload_i[255:248];
+    assign pin_mask_o = payload_i[255-16 -: MW];
 
     // SCHEDULE argument check, in three registered steps that run every cycle on the frame
     // buffer (timing: window + 2, then the compare, one carry chain each, then the OR with the
@@ -262,6 +278,9 @@ module cmd_decoder #(
     reg        k_val_a, k_ack_a, k_time_a, k_ok_a;
     reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a;
     reg [31:0] rdata_a;
+    reg        k_pin_a, pin_set_a;
+    reg        pwait_q;            // a pin change runs: wait for pin_done_i
+    wire       pin_b = len_ok_a && go_a && k_pin_a;   // (stage B) this command is a pin change
 
     // ---------------------------------------------------------------- stage B -> C actions
     reg push_q, abort_q, free_q, we_q, ovf_q, ppush_q, tset_q;
@@ -318,10 +337,12 @@ module cmd_decoder #(
             {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a} <= 7'd0;
             fhold_q <= 2'd0;
             rdata_a <= 32'd0;
+            {k_pin_a, pin_set_a, pwait_q, pin_go_o, pin_set_o} <= 5'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
             fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
-            rdy_q <= !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0) && !acc;
+            rdy_q <= !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0) && !acc && !pwait_q;
+            pin_go_o <= 1'b0;
             if (rx_err_i) begin
                 ev_valid_o <= 1'b1;
                 ev_op_o <= `HW_OP_ERROR;
@@ -356,11 +377,27 @@ module cmd_decoder #(
                 k_free_a <= free_pre_p && free_ok_i;
                 k_abort_a <= op_abort_p;
                 rdata_a <= reg_rdata_i;
+                k_pin_a <= op_pin_p;
+                pin_set_a <= pin_set_p;
             end
             // stage B: decide (few-input functions of stage A flags). Order of the checks:
             // unknown opcode, length, retry, not a command, then the command's own outcome.
-            c_q <= busy_q;
-            c_wr_q <= busy_q && !(known_a && len_ok_a && retry_a);
+            c_q <= (busy_q && !pin_b) || (pwait_q && pin_done_i);
+            c_wr_q <= (busy_q && !pin_b && !(known_a && len_ok_a && retry_a))
+                      || (pwait_q && pin_done_i);
+            if (busy_q && pin_b) begin
+                pin_go_o <= 1'b1;
+                pin_set_o <= pin_set_a;
+                pwait_q <= 1'b1;
+            end
+            if (pwait_q && pin_done_i) begin
+                pwait_q <= 1'b0;
+                c_val_q <= 1'b0;
+                c_time_q <= 1'b0;
+                c_ack_q <= (pin_err_i == 2'd0);
+                c_nak_q <= (pin_err_i != 2'd0);
+                c_code_q <= (pin_err_i == 2'd1) ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT;
+            end
             if (busy_q) begin
                 busy_q <= 1'b0;
                 c_val_q   <= len_ok_a && go_a && k_val_a;

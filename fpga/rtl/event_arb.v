@@ -16,19 +16,28 @@
 // consumes exactly one seq and is reported once.
 // The pending count is two halves (LPW low bits) with a registered carry; the report adds a
 // pending carry by choosing a precomputed high half + 1.
+// Block tokens (wire v4, TOK = 1): tok_i pulses once per HDR_BLOCK closed by hdr_block; each is
+// pushed as an HDR_BLOCK event (payload 0: blk_tx streams the block from hdr_block's buffer) when
+// no holding register is pending, no report is due and the FIFO has room, so a token is never
+// dropped (tokens wait; they are counted in tokc_q). lost_i: a block hdr_block lost (no buffer),
+// accounted like an event lost here (EVT_LOST, a seq, the EVENT_OVERFLOW report).
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
     parameter AW = 4,
     parameter LUTRAM = 0,           // FIFO storage in LUT RAM (see sync_fifo)
     parameter LPW = 16,             // low half of the lost-event count (>= 3; tests use 3)
-    parameter NS = 3                // sources (<= 6)
+    parameter NS = 3,               // sources (<= 5 with TOK)
+    parameter TOK = 0,              // 1: HDR_BLOCK tokens (tok_i, lost_i)
+    parameter TW = 4                // token counter bits (> log2 of hdr_block's NB)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
     input  wire [NS-1:0]     valid_i,
     input  wire [8*NS-1:0]   op_i,          // source s at [8*s +: 8]
     input  wire [128*NS-1:0] payload_i,     // source s at [128*s +: 128]
+    input  wire         tok_i,
+    input  wire         lost_i,
     input  wire         rd_en_i,
     output wire [143:0] dout_o,
     output wire         empty_o,
@@ -86,9 +95,16 @@ module event_arb #(
     wire       any  = |hold_v_q;
     reg        any_q;              // |hold_v_q, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
+    // block tokens waiting (tokc_q, tok_nz_q = tokc_q != 0 registered); a token is pushed when
+    // nothing else is (tok_take)
+    reg [TW-1:0] tokc_q;
+    reg          tok_nz_q;
+    wire         tok_sel = (TOK != 0) && !ovf_sel_q && !any_q;
+    wire         tok_take = tok_sel && tok_nz_q && room;
     // (keep: a LUT output of its own, so synthesis does not fold the choice into each user,
     // which made 4 LUT levels to the occupancy count)
-    (* keep *) wire push = room && (ovf_sel_q || any_q);    // = report || (serve && room)
+    (* keep *) wire push = room && (ovf_sel_q || any_q || ((TOK != 0) && tok_nz_q));
+                                                // = report || (serve && room) || tok_take
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
     wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
@@ -102,6 +118,7 @@ module event_arb #(
     // (ovf_sel_q, registered: it selects 144 bits)
     wire [143:0] din = ovf_sel_q
         ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : tok_sel ? {seq_cur, `HW_OP_HDR_BLOCK, 128'd0}
         : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
@@ -114,26 +131,28 @@ module event_arb #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
 
-    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+1){1'b0}});
+    assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+2){1'b0}})
+                       || tok_nz_q;
 
     // events lost this cycle, one flag per cause (registered, then counted: timing)
     integer k;
-    reg [NS:0] lost_now;
-    reg [NS:0] lost_f_q;
+    reg [NS+1:0] lost_now;
+    reg [NS+1:0] lost_f_q;
     always @* begin
+        lost_now[NS+1] = (TOK != 0) && lost_i;
         lost_now[NS] = serve && !room;
         for (k = 0; k < NS; k = k + 1)
             lost_now[k] = valid_i[k] && hold_v_q[k] && !(serve && pick == k[PW-1:0]);
     end
-    function automatic [3:0] popc(input [NS:0] v);
+    function automatic [3:0] popc(input [NS+1:0] v);
         integer n;
         begin
             popc = 4'd0;
-            for (n = 0; n <= NS; n = n + 1) popc = popc + {3'd0, v[n]};
+            for (n = 0; n <= NS + 1; n = n + 1) popc = popc + {3'd0, v[n]};
         end
     endfunction
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [3:0] lost_n = popc(lost_f_q);     // <= NS + 1 <= 7
+    wire [3:0] lost_n = popc(lost_f_q);     // <= NS + 2 <= 7
     /* verilator lint_on UNUSEDSIGNAL */
 
 
@@ -166,13 +185,20 @@ module event_arb #(
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
             lw_q <= 4'd0;
-            lost_f_q <= {(NS+1){1'b0}};
+            lost_f_q <= {(NS+2){1'b0}};
+            tokc_q <= {TW{1'b0}};
+            tok_nz_q <= 1'b0;
             for (s = 0; s < NS; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
                 hold_pl_q[s] <= 128'd0;
             end
         end else begin
             lost_f_q <= lost_now;
+            if (TOK != 0) begin
+                tokc_q <= tokc_q + {{(TW-1){1'b0}}, tok_i} - {{(TW-1){1'b0}}, tok_take};
+                tok_nz_q <= (tokc_q + {{(TW-1){1'b0}}, tok_i} - {{(TW-1){1'b0}}, tok_take})
+                            != {TW{1'b0}};
+            end
             lost_o <= lost_n[2:0];
             lw_q <= lost_n + {3'd0, push};
             seq_q <= seq_q + {4'd0, lw_q};

@@ -18,6 +18,9 @@
 // cycles after it; HEADER.ts is the sample cycle), and the lowest free slot is registered too: a
 // slot freed in the 2 cycles just before a header's verdict is only seen by the next header.
 // Event payloads are 16 bytes, byte 0 in bits [127:120].
+// Block mode (blk_i = CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): a good header is an
+// arrival (arr_o with arr_seq_o / arr_ts_o, for hdr_block; CNT_HEADERS counts it) instead of a
+// HEADER event or a pool slot; a malformed one counts in ERR_BAD_HEADER without an ERROR event.
 `default_nettype none
 `include "wire_spec.vh"
 module header_decoder #(
@@ -29,6 +32,7 @@ module header_decoder #(
     input  wire         rst_i,
     input  wire         hdr_i,
     input  wire         en_i,
+    input  wire         blk_i,
     input  wire [63:0]  ts_i,
     input  wire [31:0]  bad_cnt_i,       // ERR_BAD_HEADER (register file)
     // FREE / FREE_MASK: check the slots the command in the frame buffer names (base + i for each
@@ -47,8 +51,13 @@ module header_decoder #(
     output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
     output reg          ev_valid_o,
     output reg  [7:0]   ev_op_o,
-    output reg  [127:0] ev_payload_o
+    output reg  [127:0] ev_payload_o,
+    output reg          arr_o,           // block mode: an arrival (seq_q / ts_stop_q, held until
+    output wire [31:0]  arr_seq_o,       // the next header's bytes)
+    output wire [63:0]  arr_ts_o
 );
+    assign arr_seq_o = seq_q;
+    assign arr_ts_o = ts_stop_q;
     localparam CW = $clog2(BIT_CYCLES);            // bit timer
     localparam [CW-1:0] BIT_M1 = CW'(BIT_CYCLES - 1);
     localparam [CW-1:0] HALF_M1 = CW'(BIT_CYCLES / 2 - 1);
@@ -174,6 +183,7 @@ module header_decoder #(
     // Actions, decided one cycle ahead from registered flags so the event registers need no
     // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
     reg act_bad_q, act_hdr_q, act_ns_q, idx_rst_q;
+    reg act_arr_q, act_bb_q;            // block mode: arrival / malformed
     wire alloc = act_hdr_q;
     wire [N_SLOTS-1:0] free_clr = free_i ? clr_q : {N_SLOTS{1'b0}};
 
@@ -190,13 +200,17 @@ module header_decoder #(
         // bad byte, or more than 2 byte times of silence inside a header
         idx_rst_q <= (done_q && (!stop_ok_q || (idx0_q && !marker_q) || (idx5_q && !crc_ok_q)))
                      || (gap_hit_q && !done_q);
-        act_bad_q <= en_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
+        act_bb_q  <= en_i && blk_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
                                           (idx5_q && !crc_ok_q))) || (gap_hit_q && !done_q));
-        act_hdr_q <= en_i && done_q && stop_ok_q && idx5_q && crc_ok_q && have_free_q;
-        act_ns_q  <= en_i && done_q && stop_ok_q && idx5_q && crc_ok_q && !have_free_q;
+        act_arr_q <= en_i && blk_i && done_q && stop_ok_q && idx5_q && crc_ok_q;
+        act_bad_q <= en_i && !blk_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
+                                          (idx5_q && !crc_ok_q))) || (gap_hit_q && !done_q));
+        act_hdr_q <= en_i && !blk_i && done_q && stop_ok_q && idx5_q && crc_ok_q && have_free_q;
+        act_ns_q  <= en_i && !blk_i && done_q && stop_ok_q && idx5_q && crc_ok_q && !have_free_q;
         ev_valid_o <= act_bad_q || act_hdr_q || act_ns_q;
-        cnt_bad_o  <= act_bad_q;
-        cnt_good_o <= act_hdr_q || act_ns_q;
+        cnt_bad_o  <= act_bad_q || act_bb_q;
+        cnt_good_o <= act_hdr_q || act_ns_q || act_arr_q;
+        arr_o      <= act_arr_q;
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
         ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, 8'd0, free_idx_q, 16'd0})
                       | ({128{act_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
@@ -219,8 +233,8 @@ module header_decoder #(
             seq_q   <= 32'd0;
             crc_q   <= 8'd0;
             used_q  <= {N_SLOTS{1'b0}};
-            {act_bad_q, act_hdr_q, act_ns_q, idx_rst_q} <= 4'd0;
-            {ev_valid_o, cnt_bad_o, cnt_good_o} <= 3'd0;
+            {act_bad_q, act_hdr_q, act_ns_q, idx_rst_q, act_arr_q, act_bb_q} <= 6'd0;
+            {ev_valid_o, cnt_bad_o, cnt_good_o, arr_o} <= 4'd0;
         end else begin
             used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
             ts_d1_q <= ts_i;

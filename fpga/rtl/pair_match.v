@@ -6,7 +6,9 @@
 // division, the checks). A herald with attempt cycle t on port p is a pair iff, in the decision
 // cycle, the engine accepts heralds (acc_i), runs on port p, has accepted them since the frame
 // was taken (no other entry in between), and t = t_start + k*period with k < attempts fired
-// before that cycle. Then pair_o pulses and PAIR(ts = t, attempt = k, bell, qubit, port) is
+// before that cycle and k above the attempt of the entry's previous pair (heralds of one entry
+// are recorded in attempt order, each attempt at most once: a repeated or older frame is refused,
+// as in the twin). Then pair_o pulses and PAIR(ts = t, attempt = k, bell, qubit, port) is
 // emitted; anything else (also a malformed frame) is a bad herald: bad_o pulses (ERR_HERALD)
 // and ERROR(BAD_HERALD, info = ERR_HERALD after the increment) is emitted. Events leave one
 // cycle after the decision.
@@ -74,7 +76,9 @@ module pair_match #(
     reg         ovf_q;               // (t - t_start) >= period * 2^32 (no attempt index < 2^32)
     reg  [31:0] r_q, dq_q, k_q;      // remainder, dividend bits still to bring down, quotient
     reg         stable_q;            // acc_i held since the take
-    reg         rz_q, klt_q, pmatch_q;
+    reg         rz_q, klt_q, pmatch_q, kgt_q;
+    reg  [31:0] last_k_q;            // attempt of the running entry's last pair
+    reg         have_last_q;         // ... valid (cleared while no entry accepts heralds)
     reg  [31:0] info_q;
     reg  [7:0]  qubit_q;             // the qubit the engine assigns in the decision cycle
     assign busy_o = busy_q;
@@ -87,7 +91,8 @@ module pair_match #(
     wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, dlo_q[32]};
     /* verilator lint_on UNUSEDSIGNAL */
     wire        dec = busy_q && (step_q == ST_DEC);
-    wire        good = !bad_q && !neg_q && !ovf_q && rz_q && klt_q && pmatch_q && stable_q && acc_i;
+    wire        good = !bad_q && !neg_q && !ovf_q && rz_q && klt_q && kgt_q && pmatch_q && stable_q
+                       && acc_i;
 
     always @(posedge clk_i) begin
         info_q <= err_herald_i + 32'd1;
@@ -104,7 +109,9 @@ module pair_match #(
             port_q <= 8'd0;
             dlo_q <= 33'd0;
             dhi_q <= 32'd0;
-            {neg_q, ovf_q, rz_q, klt_q, pmatch_q, stable_q} <= 6'd0;
+            {neg_q, ovf_q, rz_q, klt_q, pmatch_q, stable_q, kgt_q} <= 7'd0;
+            last_k_q <= 32'd0;
+            have_last_q <= 1'b0;
             r_q <= 32'd0;
             dq_q <= 32'd0;
             k_q <= 32'd0;
@@ -146,6 +153,7 @@ module pair_match #(
                 if (step_q == ST_CHK) begin
                     rz_q <= (r_q == 32'd0);
                     klt_q <= (k_q < nfired_i);
+                    kgt_q <= !have_last_q || (k_q > last_k_q);
                     pmatch_q <= (port_q == port_i);
                 end
                 if (dec) busy_q <= 1'b0;
@@ -157,6 +165,11 @@ module pair_match #(
                     pbad_q[j] <= bad_i[j];
                 end
             // decision, event a cycle later
+            if (!acc_i) have_last_q <= 1'b0;
+            else if (dec && good) begin
+                last_k_q <= k_q;
+                have_last_q <= 1'b1;
+            end
             pair_o <= dec && good;
             bad_o <= dec && !good;
             ev_valid_o <= pair_o || bad_o;

@@ -1,6 +1,9 @@
 // Register file (spec [registers]): ID, VERSION, CONTROL, STATUS, error and event counters,
 // SLOTS_FREE, EVT_LOST, SCRATCH, and (wire v3) QUBITS, N_PORTS (parameters), HERALD_WAIT (rw),
-// ERR_HERALD, CNT_PAIRS.
+// ERR_HERALD, CNT_PAIRS; (wire v4, block mode) N_SLOTS (parameter), BLOCK_FLUSH (rw, 100000),
+// CNT_BLOCKS, CNT_PINNED, CONTROL bit 3 HDR_BLOCK; SLOTS_FREE is the ring's unpinned slots while
+// HDR_BLOCK is set, the legacy pool's free slots otherwise; (wire v4) TEST (rw, the test-pattern
+// generators' bits).
 // Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
@@ -15,7 +18,9 @@
 module regfile #(
     parameter QUBITS = 6,
     parameter N_PORTS = 2,
-    parameter [31:0] HERALD_WAIT = 32'd4000    // reset value of HERALD_WAIT
+    parameter [31:0] HERALD_WAIT = 32'd4000,   // reset value of HERALD_WAIT
+    parameter N_SLOTS = 2048,                  // ring slots (N_SLOTS register)
+    parameter [31:0] BLOCK_FLUSH = 32'd100000  // reset value of BLOCK_FLUSH (1 ms)
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -43,16 +48,29 @@ module regfile #(
     input  wire        inc_pairs_i,
     input  wire        inc_err_herald_i,
     input  wire [2:0]  add_evt_lost_i,
+    input  wire        inc_blocks_i,
+    input  wire [16:0] ring_free_i,
+    input  wire [16:0] pinned_i,
     // to the rest of the design
     output wire        herald_en_o,
     output wire        header_en_o,
+    output wire        hdr_block_o,
+    output wire [31:0] block_flush_o,
+    output wire        clear_o,
     output wire [31:0] err_crc_o,
     output wire [31:0] err_bad_header_o,
     output wire [31:0] err_herald_o,
-    output wire [31:0] herald_wait_o
+    output wire [31:0] herald_wait_o,
+    // TEST (wire v4, test-pattern generators): value and a one-cycle strobe per write
+    output wire [23:0] test_o,
+    output reg         test_we_o
 );
-    reg [1:0]  control_q;
+    reg [3:0]  control_q;           // (bit 2 CLEAR_COUNTERS is not stored: always 0)
+    reg [31:0] flush_q, cnt_blk_q;
     reg [31:0] scratch_q;
+    reg [23:0] test_q;                  // bits 4:0 and 23:8 (7:5 read 0)
+    reg        wa_test_q;
+    assign test_o = test_q;
     reg [31:0] err_crc_q, err_late_q, err_ovf_q, err_hdr_q, cnt_herald_q, cnt_both_q,
                cnt_att_q, cnt_hdrs_q, evt_lost_q, cnt_pairs_q, err_her_q, hwait_q;
     assign err_herald_o = err_her_q;
@@ -60,6 +78,8 @@ module regfile #(
 
     assign herald_en_o = control_q[`HW_CTRL_HERALD_EN];
     assign header_en_o = control_q[`HW_CTRL_HEADER_EN];
+    assign hdr_block_o = control_q[`HW_CTRL_HDR_BLOCK];
+    assign block_flush_o = flush_q;
     assign err_crc_o = err_crc_q;
     assign err_bad_header_o = err_hdr_q;
     // CLEAR_COUNTERS is registered (clear_q) before it resets the 288 counter flip-flops, and the
@@ -68,16 +88,24 @@ module regfile #(
     // or earlier is cleared, a later one counts).
     // The write address compares are registered every cycle (timing): waddr_i / wdata_i must be
     // stable the cycle before we_i (the command decoder sets them in its stage A, we_i in C).
-    reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_hw_q;
+    reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_hw_q, wa_fl_q;
     always @(posedge clk_i) begin
+        wa_fl_q  <= (waddr_i == `HW_REG_BLOCK_FLUSH);
         wa_hw_q  <= (waddr_i == `HW_REG_HERALD_WAIT);
         wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
         wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
+        wa_test_q <= (waddr_i == `HW_REG_TEST);
         wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
     end
     reg clear_q;
     always @(posedge clk_i)
         clear_q <= !rst_i && we_i && wa_clr_q;
+    assign clear_o = clear_q;
+    reg inc_blk_p, inc_blk_q;
+    always @(posedge clk_i) begin
+        inc_blk_p <= !rst_i && inc_blocks_i;
+        inc_blk_q <= !rst_i && inc_blk_p;
+    end
 
     reg inc_crc_p, inc_late_p, inc_ovf_p, inc_hdr_p, inc_herald_p, inc_both_p, inc_att_p,
         inc_hdrs_p, inc_pairs_p, inc_eh_p;
@@ -103,7 +131,9 @@ module regfile #(
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
             cnt_pairs_q <= 32'd0; err_her_q <= 32'd0;
+            cnt_blk_q <= 32'd0;
         end else begin
+            if (inc_blk_q)    cnt_blk_q    <= cnt_blk_q    + 32'd1;
             if (inc_pairs_q)  cnt_pairs_q  <= cnt_pairs_q  + 32'd1;
             if (inc_eh_q)     err_her_q    <= err_her_q    + 32'd1;
             // the strobe is the counter's enable, not an adder input (timing: the strobe
@@ -122,13 +152,21 @@ module regfile #(
 
     always @(posedge clk_i) begin
         if (rst_i) begin
-            control_q <= 2'b11;
+            control_q <= 4'b0011;
             scratch_q <= 32'd0;
             hwait_q <= HERALD_WAIT;
-        end else if (we_i) begin
-            if (wa_hw_q) hwait_q <= wdata_i;
-            if (wa_ctl_q) control_q <= wdata_i[1:0];
-            if (wa_scr_q) scratch_q <= wdata_i;
+            flush_q <= BLOCK_FLUSH;
+            test_q <= 24'd0;
+            test_we_o <= 1'b0;
+        end else begin
+            test_we_o <= we_i && wa_test_q;
+            if (we_i) begin
+                if (wa_hw_q) hwait_q <= wdata_i;
+                if (wa_fl_q) flush_q <= wdata_i;
+                if (wa_ctl_q) control_q <= {wdata_i[3], 1'b0, wdata_i[1:0]};
+                if (wa_scr_q) scratch_q <= wdata_i;
+                if (wa_test_q) test_q <= {wdata_i[23:8], 3'd0, wdata_i[4:0]};
+            end
         end
     end
 
@@ -136,14 +174,21 @@ module regfile #(
     // select (an AND of two of those flags), rd_ok and wr_ok, then four AND-OR groups of at most
     // four registers each, then their OR. (A direct 8-bit compare per
     // register had been mapped with shared terms: 3 LUT levels behind a high-fanout node.)
-    localparam NR = 20;
+    localparam NR = 25;
+    // SLOTS_FREE: the ring's (block mode) or the legacy pool's, chosen by a registered flag
+    reg [16:0] sfree_q;
+    always @(posedge clk_i)
+        sfree_q <= control_q[`HW_CTRL_HDR_BLOCK] ? ring_free_i : {9'd0, slots_free_i};
     wire [32*NR-1:0] vals = {
+        {8'd0, test_q}, {15'd0, pinned_i}, cnt_blk_q, flush_q, 32'(N_SLOTS),
         cnt_pairs_q, err_her_q, hwait_q, 32'(N_PORTS), 32'(QUBITS),
-        scratch_q, evt_lost_q, {24'd0, slots_free_i}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
+        scratch_q, evt_lost_q, {15'd0, sfree_q}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
         cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
-        {29'd0, evt_pending_i, sched_full_i, running_i}, {30'd0, control_q},
+        {29'd0, evt_pending_i, sched_full_i, running_i}, {28'd0, control_q},
         {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
     localparam [8*NR-1:0] ADDRS = {
+        8'(`HW_REG_TEST), 8'(`HW_REG_CNT_PINNED), 8'(`HW_REG_CNT_BLOCKS),
+        8'(`HW_REG_BLOCK_FLUSH), 8'(`HW_REG_N_SLOTS),
         8'(`HW_REG_CNT_PAIRS), 8'(`HW_REG_ERR_HERALD), 8'(`HW_REG_HERALD_WAIT),
         8'(`HW_REG_N_PORTS), 8'(`HW_REG_QUBITS),
         8'(`HW_REG_SCRATCH), 8'(`HW_REG_EVT_LOST), 8'(`HW_REG_SLOTS_FREE),
@@ -155,7 +200,8 @@ module regfile #(
     reg [15:0]   ahi_q, alo_q;          // one-hot addr_i[7:4] / addr_i[3:0]
     reg [15:0]   lok_q;                 // lok_q[h]: a register has address {h, addr_i[3:0]}
     localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH),
-                     RA_HW = 8'(`HW_REG_HERALD_WAIT);
+                     RA_HW = 8'(`HW_REG_HERALD_WAIT), RA_FL = 8'(`HW_REG_BLOCK_FLUSH),
+                     RA_TEST = 8'(`HW_REG_TEST);
     localparam NG = (NR + 3) / 4;       // AND-OR groups of 4 registers
     reg [NR-1:0] sel_q;
     reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
@@ -195,7 +241,9 @@ module regfile #(
             sel_q[k] <= ahi_q[ADDRS[8*k+4 +: 4]] && alo_q[ADDRS[8*k +: 4]];
         wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
                 || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]])
-                || (ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]]);
+                || (ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]])
+                || (ahi_q[RA_FL[7:4]] && alo_q[RA_FL[3:0]])
+                || (ahi_q[RA_TEST[7:4]] && alo_q[RA_TEST[3:0]]);
         grp_q <= grp;
         rd_ok_q2 <= rd_ok_q;
         wr_ok_q2 <= wr_ok_q;

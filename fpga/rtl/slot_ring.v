@@ -16,14 +16,15 @@
 // slot; worst case (every word between pinned) N_SLOTS / W + 1 words: 2048 / 16 -> 129 reads,
 // 135 cycles from the take to nxt_rdy_o. With no pin the next slot is known 6 cycles after a take.
 //
-// Pin changes: pin_i (one-cycle pulse, while !busy_o) with set_i (1 pin, 0 unpin), base_i and
-// mask_i (held until pin_done_o): slots base_i + k for every set bit k. All or nothing: pass 1
-// rotates a copy of the mask (MW cycles) and checks it (mask == 0: err 1 = BAD_ARG; a named slot
-// >= N_SLOTS: err 2 = BAD_SLOT; then nothing changes); pass 2 applies it word by word
-// (read, modify bit by bit, write back: MW + 4 cycles per word touched, <= MW + 4 * (MW/W + 1)).
-// pin_done_o pulses with pin_err_o; a running search is abandoned and restarted after the
-// change (pins do not move the current slot). Whole operation <= 2 * MW + 4 * (MW / W + 2) +
-// 135 cycles (= 690 for the defaults) before nxt_rdy_o again.
+// Pin changes: load_i takes set_i (1 pin, 0 unpin), base_i and mask_i (the command's frame
+// buffer, which may change later) and checks them while the ring keeps serving takes: a copy of
+// the mask rotates once (MW cycles); mask == 0 -> pin_done_o with pin_err_o = 1 (BAD_ARG), a
+// named slot >= N_SLOTS -> pin_done_o with 2 (BAD_SLOT), nothing changes; else chk_ok_o pulses
+// (the caller closes the open block) and pin_i (one-cycle pulse) applies the change word by word
+// (read, modify bit by bit, write back: <= MW + 4 * (MW / W + 1) cycles), then pin_done_o with
+// pin_err_o = 0. A running search is abandoned at pin_i and restarted after the change (pins do
+// not move the current slot). From pin_i: <= MW + 4 * (MW / W + 2) + 135 cycles (443 for the
+// defaults) to nxt_rdy_o.
 // Reset clears every pinned bit (N_SLOTS / W write cycles, busy_o high), then searches.
 // pinned_o = CNT_PINNED, free_o = N_SLOTS - pinned_o (SLOTS_FREE in block mode).
 `default_nettype none
@@ -40,10 +41,12 @@ module slot_ring #(
     output reg           nxt_ok_o,
     output reg  [15:0]   nxt_slot_o,
     // pin changes
+    input  wire          load_i,
     input  wire          pin_i,
     input  wire          set_i,
     input  wire [15:0]   base_i,
     input  wire [MW-1:0] mask_i,
+    output reg           chk_ok_o,
     output reg           pin_done_o,
     output reg  [1:0]    pin_err_o,     // 0 applied, 1 mask == 0, 2 a slot >= N_SLOTS
     output wire          busy_o,        // clearing after reset or changing pins
@@ -70,10 +73,10 @@ module slot_ring #(
     end
 
     // ------------------------------------------------------------ control
-    localparam [3:0] M_CLR = 4'd0, M_SRCH = 4'd1, M_IDLE = 4'd2, M_CHK = 4'd3, M_RD = 4'd4,
+    localparam [3:0] M_CLR = 4'd0, M_SRCH = 4'd1, M_IDLE = 4'd2, M_RD = 4'd4,
                      M_W1 = 4'd5, M_W2 = 4'd6, M_BIT = 4'd7, M_WR = 4'd8, M_FIN = 4'd9;
     reg [3:0]     mode_q;
-    assign busy_o = (mode_q == M_CLR) || (mode_q >= M_CHK);
+    assign busy_o = (mode_q == M_CLR) || (mode_q >= M_RD);
     reg [15:0]    cur_q;          // current slot (the last one taken); reset: N_SLOTS - 1
 
     // search pipeline: stage 0 address (ra_q, s0_*), 1 memory word (rd_q, s1_*), 2 unpinned
@@ -117,7 +120,8 @@ module slot_ring #(
     reg [IW-1:0]  i_q;            // mask bit index
     reg [16:0]    s_q;            // slot base + i
     reg           ge_q;           // s_q >= N_SLOTS
-    reg           set_q, any_q, bad_q, lastw_q;
+    reg           set_q, any_q, bad_q, lastw_q, chk_q;
+    reg [15:0]    base_q;
     wire [BW-1:0] sb = s_q[BW-1:0];
     wire          last_i = (i_q == IW'(MW - 1));
 
@@ -128,6 +132,7 @@ module slot_ring #(
     integer k;
     always @(posedge clk_i) begin
         pin_done_o <= 1'b0;
+        chk_ok_o <= 1'b0;
         we_q <= 1'b0;
         // search pipeline, free-running (valid flags say what counts)
         s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_f <= s0_f;  s1_last <= (left_q == {(AW+1){1'b0}});
@@ -150,7 +155,7 @@ module slot_ring #(
             nxt_ok_o <= 1'b0;
             nxt_slot_o <= 16'd0;
             pin_err_o <= 2'd0;
-            {s0_v, s1_v, s2_v, s3_v, hit_q} <= 5'd0;
+            {s0_v, s1_v, s2_v, s3_v, hit_q, chk_q} <= 6'd0;
         end else begin
             case (mode_q)
                 M_CLR: begin
@@ -199,19 +204,23 @@ module slot_ring #(
                 default: ;
             endcase
             // ---- pin changes (pass 1: check)
-            if (pin_i && !busy_o) begin
+            if (load_i) begin
                 msk_q <= mask_i;
                 set_q <= set_i;
+                base_q <= base_i;
                 i_q <= {IW{1'b0}};
                 s_q <= {1'b0, base_i};
                 ge_q <= ({1'b0, base_i} >= 17'(N_SLOTS));
                 any_q <= 1'b0;
                 bad_q <= 1'b0;
+                chk_q <= 1'b1;
+            end
+            if (pin_i && !busy_o) begin
                 nxt_rdy_o <= 1'b0;
                 s0_v <= 1'b0;
-                mode_q <= M_CHK;
+                mode_q <= M_RD;
             end
-            if (mode_q == M_CHK) begin
+            if (chk_q) begin
                 msk_q <= {msk_q[0], msk_q[MW-1:1]};
                 any_q <= any_q || msk_q[0];
                 bad_q <= bad_q || (msk_q[0] && ge_q);
@@ -219,18 +228,17 @@ module slot_ring #(
                 s_q <= s_q + 17'd1;
                 i_q <= i_q + 1'b1;
                 if (last_i) begin
-                    s_q <= {1'b0, base_i};
+                    s_q <= {1'b0, base_q};
                     i_q <= {IW{1'b0}};
+                    chk_q <= 1'b0;
                     if (!any_q && !msk_q[0]) begin
                         pin_err_o <= 2'd1;
                         pin_done_o <= 1'b1;
-                        mode_q <= M_FIN;
                     end else if (bad_q || (msk_q[0] && ge_q)) begin
                         pin_err_o <= 2'd2;
                         pin_done_o <= 1'b1;
-                        mode_q <= M_FIN;
                     end else begin
-                        mode_q <= M_RD;
+                        chk_ok_o <= 1'b1;
                     end
                 end
             end

@@ -6,6 +6,10 @@
 // port: herald_rx), SCHEDULE_PAIRS (pair_sched, fires trig_o[port]; pair_match matches heralds to
 // fired attempts), TIME_SET (time_set; sync_i for mode 1).
 //
+// Wire v4 (docs/header-path.md): block mode (CONTROL.HDR_BLOCK): header arrivals go to the slot
+// ring (slot_ring, RING_SLOTS slots) and the block encoder (hdr_block), whose HDR_BLOCK frames
+// blk_tx streams from its buffer; PIN_MASK / UNPIN_MASK (cmd_decoder -> hdr_block -> slot_ring).
+//
 // Pins: uart_rx_i / uart_tx_o (host link), hdr_i (midpoint header line), det_i[1:0] (detector
 // clicks), hl_i[N_PORTS-1:0] (herald lines), sync_i (time sync pulse), trig_o[N_PORTS-1:0]
 // (one-cycle excitation trigger per attempt; the v2 SCHEDULE fires trig_o[0]), win_o (v2
@@ -27,7 +31,9 @@ module top #(
     parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
     parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
-    parameter        V2             = 1                        // 0: no v2 SCHEDULE (area)
+    parameter        V2             = 1,                       // 0: no v2 SCHEDULE (area)
+    parameter        RING_SLOTS     = 2048,                    // block-mode slot ring (N_SLOTS reg)
+    parameter        NBLK           = 8                        // block buffers (hdr_block)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -49,9 +55,9 @@ module top #(
     always @(posedge clk_i) por_done_q <= (por_q == 4'hF);
     // One reset flip-flop per block (rst_copy: timing, a single one fanned out to ~4000
     // flip-flops across the die was a 2+ ns route). All copies switch together.
-    localparam NRST = 13;
+    localparam NRST = 14;
     localparam R_CORE = 0, R_HDR = 1, R_URX = 2, R_FRX = 3, R_DEC = 4, R_REGS = 5, R_EVT = 6,
-               R_TXA = 7, R_FTX = 8, R_UTX = 9, R_PS = 10, R_PM = 11, R_HL = 12;
+               R_TXA = 7, R_FTX = 8, R_UTX = 9, R_PS = 10, R_PM = 11, R_HL = 12, R_BLK = 13;
     wire [NRST-1:0] rst_q;
     wire            rst_d = rst_s || !por_done_q;
     genvar gr;
@@ -113,11 +119,36 @@ module top #(
     wire [127:0] tx_pl;
     wire [7:0]   tx_byte;
     wire         tx_byte_valid, tx_byte_ready;
+    // wire v4: block mode
+    wire         hdr_blk, regs_clear, arr, blk_en, pin_go, pin_set, pin_start, pin_done;
+    wire         take, nxt_rdy, nxt_ok, tok, blk_lost, cnt_blk, ns_valid, chk_ok;
+    wire [1:0]   pin_err;
+    wire [15:0]  nxt_slot;
+    wire [16:0]  ring_free, ring_pinned;
+    wire [31:0]  arr_seq, blk_flush;
+    wire [63:0]  arr_ts;
+    wire [127:0] ns_payload;
+    wire [8*(`HW_LEN_PIN_MASK-2)-1:0] pin_mask;
+    wire         hdr_ev_valid;
+    wire [7:0]   hdr_ev_op;
+    wire [127:0] hdr_ev_payload;
+    wire [6:0]   brd_off;
+    wire [7:0]   brd_byte;
+    wire         brel;
+    wire         ftx_valid, ftx_ready, btx_valid, btx_ready;
+    wire [7:0]   ftx_byte, btx_byte;
+    wire         ftx_byte_valid, btx_byte_valid;
+    // test-pattern generators (wire v4 TEST): the inputs as the device sees them
+    wire [23:0]  test;
+    wire         test_we;
+    wire [1:0]   det_in;
+    wire [N_PORTS-1:0] hl_in;
+    wire         hdr_in;
 
     // ---------------------------------------------------------------- timing core
     attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
         .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load), .val_i(tset_val),
-        .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_i), .herald_en_i(herald_en),
+        .val4_i(tset_val4), .ts4_o(ts4), .det_i(det_in), .herald_en_i(herald_en),
         .push_i(push), .t_start_i(t_start), .count_i(count), .period_i(period), .window_i(window),
         .full_o(sched_full), .abort_i(abort), .ts_o(ts), .fire_o(fire), .in_win_o(in_win),
         .running_o(running), .cnt_late_o(cnt_late), .cnt_both_o(cnt_both),
@@ -146,7 +177,7 @@ module top #(
     generate
         for (gp = 0; gp < N_PORTS; gp = gp + 1) begin : g_hl
             herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
-                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_i[gp]), .ok_o(hl_ok[gp]),
+                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_in[gp]), .ok_o(hl_ok[gp]),
                 .bad_o(hl_bad[gp]), .t_o(hl_t[64*gp +: 64]), .bell_o(hl_bell[gp])
             );
         end
@@ -171,12 +202,38 @@ module top #(
     /* verilator lint_on PINCONNECTEMPTY */
 
     header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
-        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_i), .en_i(header_en), .ts_i(ts),
+        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_in), .en_i(header_en), .ts_i(ts),
         .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
         .free_ok_o(free_ok), .free_i(free), .free_base_i(chk_base), .free_mask_i(chk_mask),
         .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
-        .ev_valid_o(ev_valid[1]), .ev_op_o(ev_op[15:8]), .ev_payload_o(ev_payload[255:128])
+        .ev_valid_o(hdr_ev_valid), .ev_op_o(hdr_ev_op), .ev_payload_o(hdr_ev_payload),
+        .blk_i(hdr_blk), .arr_o(arr), .arr_seq_o(arr_seq), .arr_ts_o(arr_ts)
     );
+    // event source 1: the header decoder (legacy mode) or the block encoder's NO_SLOT (block mode)
+    assign ev_valid[1] = hdr_ev_valid || ns_valid;
+    assign ev_op[15:8] = hdr_ev_valid ? hdr_ev_op : `HW_OP_ERROR;
+    assign ev_payload[255:128] = hdr_ev_valid ? hdr_ev_payload : ns_payload;
+
+    // ---------------------------------------------------------------- block mode (wire v4)
+    assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
+    /* verilator lint_off PINCONNECTEMPTY */
+    hdr_block #(.NB(NBLK)) u_blk (
+        .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
+        .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
+        .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok), .evq_idle_i(!evq_pending),
+        .pin_go_o(pin_start), .pin_done_i(pin_done), .nxt_rdy_i(nxt_rdy), .nxt_ok_i(nxt_ok),
+        .nxt_slot_i(nxt_slot), .take_o(take), .tok_o(tok), .lost_o(blk_lost),
+        .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_payload_o(ns_payload), .drop_o(),
+        .rd_off_i(brd_off), .rd_byte_o(brd_byte), .rel_i(brel)
+    );
+    slot_ring #(.N_SLOTS(RING_SLOTS)) u_ring (
+        .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .take_i(take), .nxt_rdy_o(nxt_rdy),
+        .nxt_ok_o(nxt_ok), .nxt_slot_o(nxt_slot), .load_i(pin_go), .pin_i(pin_start),
+        .set_i(pin_set), .base_i(chk_base), .mask_i(pin_mask), .pin_done_o(pin_done),
+        .chk_ok_o(chk_ok),
+        .pin_err_o(pin_err), .busy_o(), .pinned_o(ring_pinned), .free_o(ring_free)
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
 
     // ---------------------------------------------------------------- host link: receive
     uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_urx (
@@ -201,11 +258,13 @@ module top #(
         .tset_o(tset), .tset_mode_o(tset_mode),
         .chk_base_o(chk_base), .chk_mask_o(chk_mask), .free_ok_i(free_ok),
         .free_o(free),
+        .pin_go_o(pin_go), .pin_set_o(pin_set), .pin_mask_o(pin_mask), .pin_done_i(pin_done),
+        .pin_err_i(pin_err),
         .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
-    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS)) u_regs (
+    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS)) u_regs (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running || prunning), .sched_full_i(sched_full || psched_full),
@@ -215,14 +274,24 @@ module top #(
         .inc_bad_header_i(hdr_bad), .inc_herald_i(cnt_herald), .inc_both_i(cnt_both),
         .inc_attempts_i(fire || pfire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
         .inc_pairs_i(pair), .inc_err_herald_i(hbad), .err_herald_o(err_herald),
-        .herald_wait_o(herald_wait),
+        .herald_wait_o(herald_wait), .test_o(test), .test_we_o(test_we),
         .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
-        .err_bad_header_o(err_bad_header)
+        .err_bad_header_o(err_bad_header),
+        .inc_blocks_i(cnt_blk), .ring_free_i(ring_free), .pinned_i(ring_pinned),
+        .hdr_block_o(hdr_blk), .block_flush_o(blk_flush), .clear_o(regs_clear)
+    );
+
+    // ---------------------------------------------------------------- test patterns (TEST)
+    test_gen #(.NP(N_PORTS), .HL_BIT_CYCLES(HL_BIT_CYCLES), .HDR_BIT_CYCLES(HDR_BIT_CYCLES)) u_tgen (
+        .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .test_i(test), .restart_i(test_we), .fire_i(fire),
+        .pfire_i(pfire), .pport_i(pport_run), .ts_i(ts), .det_i(det_i), .hl_i(hl_i), .hdr_i(hdr_i),
+        .det_o(det_in), .hl_o(hl_in), .hdr_o(hdr_in)
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS)) u_evt (
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(1)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
+        .tok_i(tok), .lost_i(blk_lost),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)
     );
@@ -234,11 +303,25 @@ module top #(
         .tx_valid_o(tx_valid), .tx_ready_i(tx_ready), .tx_seq_o(tx_seq), .tx_op_o(tx_op),
         .tx_len_o(tx_len), .tx_pl_o(tx_pl)
     );
+    // HDR_BLOCK frames go to blk_tx (streamed from hdr_block's buffer), all others to frame_tx;
+    // a frame is taken when both are idle, and they share uart_tx (never both with a byte)
+    wire tx_is_blk = (tx_op == `HW_OP_HDR_BLOCK);
+    assign ftx_valid = tx_valid && !tx_is_blk;
+    assign btx_valid = tx_valid && tx_is_blk;
+    assign tx_ready = ftx_ready && btx_ready;
     frame_tx #(.PMAX(16)) u_ftx (
-        .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(tx_valid), .ready_o(tx_ready), .seq_i(tx_seq),
-        .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(tx_byte),
-        .byte_valid_o(tx_byte_valid), .byte_ready_i(tx_byte_ready)
+        .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(ftx_valid), .ready_o(ftx_ready), .seq_i(tx_seq),
+        .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(ftx_byte),
+        .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
+    blk_tx u_btx (
+        .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
+        .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
+        .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),
+        .byte_ready_i(tx_byte_ready)
+    );
+    assign tx_byte = btx_byte_valid ? btx_byte : ftx_byte;
+    assign tx_byte_valid = ftx_byte_valid || btx_byte_valid;
     uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_utx (
         .clk_i(clk_i), .rst_i(rst_q[R_UTX]), .data_i(tx_byte), .valid_i(tx_byte_valid),
         .ready_o(tx_byte_ready), .tx_o(uart_tx_o)

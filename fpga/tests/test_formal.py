@@ -53,6 +53,13 @@ MUTANTS = [
     # the CRC verdict is ignored: a frame with a bad CRC is delivered
     (formal.Proof("frame_rx", "bmc", ""),
      ("frame_rx.v", "end else if (!crc0_q) begin", "end else if (1'b0) begin")),
+    # the station heralds when only one end's marker was seen (one end fired)
+    (formal.Proof("station_core", "bmc", ""),
+     ("station_core.v", "her_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);",
+      "her_o <= close_q && (seen_q != 2'b00) && (clk_q[0] ^ clk_q[1]);")),
+    # the herald names the wrong detector
+    (formal.Proof("station_core", "bmc", ""),
+     ("station_core.v", "her_bell_o <= clk_q[1];", "her_bell_o <= clk_q[0];")),
     # a FREE of one slot also clears its neighbour (the pool then hands out a held slot)
     (formal.Proof("header_decoder", "prove", ""),
      ("header_decoder.v", "clr_q <= fbok_q ? (fml_q << fbl_q) : {N_SLOTS{1'b0}};",
@@ -60,6 +67,11 @@ MUTANTS = [
 ]
 
 
+MUTANTS.append(pytest.param(
+    # the node records a pair for the attempt it is about to fire (k == attempts fired)
+    formal.Proof("pair_match", "bmc", ""),
+    ("pair_match.v", "klt_q <= (k_q < nfired_i);", "klt_q <= (k_q <= nfired_i);"),
+    marks=pytest.mark.slow))
 #: slow (the proof is -m slow), and on RTL that issue 13 is reworking (the text may move)
 MUTANTS.append(pytest.param(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early

@@ -1,6 +1,8 @@
 """hwctl fpga selftest against the software twin: every line passes on a healthy device (real
-time, with a header stream), and a deliberately broken block fails its own line while the
-others still pass. (The RTL co-simulation run needs a UART bridge into cocotb: not built yet.)"""
+time, the test-pattern generators of register TEST standing in for detectors, station and header
+source), and a deliberately broken block (a stuck register bit, a dead counter, a loop that does
+not loop) fails its own line while the others still pass. The same self-test against the RTL
+co-simulation: tests/test_transport_cosim.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,17 @@ from hwctl.fpga.selftest import run_selftest
 from hwctl.wire import Reg
 from sim.twin.model import TwinConfig, TwinModel
 
-URL = "twin://?mode=realtime&headers=100000&p=0"
+URL = "twin://?mode=realtime&p=0"
 
 
 def _run(**kw):
-    return {ln.block: ln for ln in asyncio.run(run_selftest(URL, rate_s=0.3, timeout=5.0, **kw))}
+    kw.setdefault("timeout", 5.0)
+    return {ln.block: ln for ln in asyncio.run(run_selftest(URL, rate_s=0.3, **kw))}
 
 
 def test_selftest_passes_on_twin() -> None:
     lines = _run()
-    assert list(lines) == ["link", "registers", "timestamp", "headers", "schedule"]
+    assert list(lines) == ["link", "registers", "timestamp", "headers", "schedule", "pairs"]
     assert all(ln.status == "PASS" for ln in lines.values()), lines
 
 
@@ -38,8 +41,22 @@ class _NoAttemptCount(TwinModel):
         return 0 if addr == Reg.CNT_ATTEMPTS else super().reg(addr)
 
 
+class _NoHeraldLoop(TwinModel):
+    """TEST.HL_GEN is stored but the herald loop never sends (loopback disabled)."""
+
+    def _plan_loop(self, k_from: int) -> None:
+        self._tp_next = None
+
+
+class _DetLoopWrongDetector(TwinModel):
+    """The detector loop clicks the other detector than DET_SEL (a swapped wire)."""
+
+    def _mark_click(self, run, k: int, cycle: int, det: int) -> None:
+        super()._mark_click(run, k, cycle, det ^ 1)
+
+
 def _model(cls):
-    return cls(TwinConfig(p_photon=0.0, dark_prob=0.0, seed=1, header_period=100_000))
+    return cls(TwinConfig(p_photon=0.0, dark_prob=0.0, seed=1))
 
 
 def test_broken_register_fails_its_line_only() -> None:
@@ -59,3 +76,15 @@ def test_wrong_clock_fails_timestamp_line() -> None:
     latency are a few % wide on a loaded machine, so the difference tested is 20 %)."""
     lines = _run(clock_hz=120_000_000)
     assert lines["timestamp"].status == "FAIL"
+
+
+def test_disabled_herald_loop_fails_pairs_line() -> None:
+    lines = _run(model=_model(_NoHeraldLoop), timeout=2.0)
+    assert lines["pairs"].status == "FAIL", lines
+    assert all(ln.status == "PASS" for b, ln in lines.items() if b != "pairs"), lines
+
+
+def test_swapped_detector_loop_fails_schedule_line() -> None:
+    lines = _run(model=_model(_DetLoopWrongDetector))
+    assert lines["schedule"].status == "FAIL" and "detector 0" in lines["schedule"].detail, lines
+    assert all(ln.status == "PASS" for b, ln in lines.items() if b != "schedule"), lines

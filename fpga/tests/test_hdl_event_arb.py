@@ -20,8 +20,11 @@ from hwctl.wire import ErrorCode, Opcode
 AW = 2
 
 
-async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: float):
-    sent: list[list[tuple[int, int]]] = [[], [], []]
+async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: float,
+                      p_tok: float = 0.0):
+    """p_tok (TOK = 1): HDR_BLOCK token pulses (sent[3], never dropped) and, a fifth as often,
+    blocks lost before the FIFO (lost_i, sent[4]: they count as lost events)."""
+    sent: list[list[tuple[int, int]]] = [[], [], [], [], []]
     got: list[tuple[int, int, int]] = []
     lost = 0
     for _ in range(cycles):
@@ -38,6 +41,16 @@ async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: 
                 sent[s].append((op, pl))
         # Inputs are driven and outputs sampled at the falling edge (settled values).
         rd = int(not int(dut.empty_o.value) and rng.random() < p_rd)
+        # (at most 8 tokens outstanding, as hdr_block's 8 buffers allow; TW = 4 counts 15)
+        n_tok_got = sum(1 for g in got if g[1] == Opcode.HDR_BLOCK)
+        tok = int(rng.random() < p_tok and len(sent[3]) - n_tok_got < 8)
+        blost = int(rng.random() < p_tok / 5)
+        if tok:
+            sent[3].append((Opcode.HDR_BLOCK, 0))
+        if blost:
+            sent[4].append((0, 0))
+        dut.tok_i.value = tok
+        dut.lost_i.value = blost
         dut.valid_i.value = valid
         dut.op_i.value = ops
         dut.payload_i.value = pls
@@ -48,6 +61,8 @@ async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: 
             v = int(dut.dout_o.value)
             got.append((v >> 136, (v >> 128) & 0xFF, v & ((1 << 128) - 1)))
     dut.valid_i.value = 0
+    dut.tok_i.value = 0
+    dut.lost_i.value = 0
     # drain
     for _ in range(200):
         rd = int(not int(dut.empty_o.value))
@@ -64,8 +79,12 @@ async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: 
 def check(sent, got, lost) -> int:
     overflow_info = 0
     events = []
+    toks = 0
     for _seq, op, pl in got:
-        if op == Opcode.ERROR:
+        if op == Opcode.HDR_BLOCK:
+            assert pl == 0
+            toks += 1
+        elif op == Opcode.ERROR:
             assert pl >> 120 == ErrorCode.EVENT_OVERFLOW
             overflow_info += (pl >> 88) & 0xFFFF_FFFF
         else:
@@ -75,7 +94,8 @@ def check(sent, got, lost) -> int:
         it = iter(events)
         mine = [e for e in sent[s] if e in events]
         assert all(any(e == x for x in it) for e in mine)
-    total = sum(len(x) for x in sent)
+    assert toks == len(sent[3])  # tokens are never dropped
+    total = sum(len(x) for x in sent[:3]) + len(sent[4])
     assert len(events) + lost == total
     assert overflow_info == lost
     seqs = [g[0] for g in got]
@@ -90,6 +110,8 @@ async def event_arb_overflow_accounting(dut) -> None:
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.valid_i.value = 0
     dut.rd_en_i.value = 0
+    dut.tok_i.value = 0
+    dut.lost_i.value = 0
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 3)
     dut.rst_i.value = 0
@@ -100,10 +122,16 @@ async def event_arb_overflow_accounting(dut) -> None:
     # slow reader, busy sources: losses, all accounted for
     sent, got, lost = await run_traffic(dut, rng, 600, 0.2, 0.1)
     assert check(sent, got, lost) > 0
+    if int(dut.TOK.value):
+        # HDR_BLOCK tokens among busy sources and a slow reader: none dropped, lost blocks
+        # accounted like lost events
+        sent, got, lost = await run_traffic(dut, rng, 800, 0.1, 0.15, p_tok=0.05)
+        assert check(sent, got, lost) > 0 and len(sent[3]) > 10
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("lpw", [16, 3])
-def test_event_arb(tmp_path, lpw: int) -> None:
+@pytest.mark.parametrize(("lpw", "tok"), [(16, 0), (3, 0), (16, 1)])
+def test_event_arb(tmp_path, lpw: int, tok: int) -> None:
     # LPW = 3: the lost count's low half carries every 8 losses (the split-adder path)
-    run_cocotb(tmp_path, "event_arb", "test_hdl_event_arb", parameters={"AW": AW, "LPW": lpw})
+    run_cocotb(tmp_path, "event_arb", "test_hdl_event_arb",
+               parameters={"AW": AW, "LPW": lpw, "TOK": tok})

@@ -130,6 +130,7 @@ async def header_random(dut) -> None:
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.hdr_i.value = 1
     dut.en_i.value = 1
+    dut.blk_i.value = 0  # legacy per-photon mode (block mode: test_hdl_hdr_block.py)
     dut.free_i.value = 0
     dut.free_base_i.value = 0
     dut.free_mask_i.value = 0

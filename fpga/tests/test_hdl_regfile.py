@@ -17,7 +17,7 @@ STROBES = {
     Reg.ERR_BAD_HEADER: "inc_bad_header_i", Reg.CNT_HERALD: "inc_herald_i",
     Reg.CNT_BOTH: "inc_both_i", Reg.CNT_ATTEMPTS: "inc_attempts_i",
     Reg.CNT_HEADERS: "inc_headers_i", Reg.CNT_PAIRS: "inc_pairs_i",
-    Reg.ERR_HERALD: "inc_err_herald_i",
+    Reg.ERR_HERALD: "inc_err_herald_i", Reg.CNT_BLOCKS: "inc_blocks_i",
 }
 
 
@@ -49,6 +49,8 @@ async def regfile_all(dut) -> None:
         getattr(dut, name).value = 0
     dut.add_evt_lost_i.value = 0
     dut.slots_free_i.value = 5
+    dut.ring_free_i.value = 2040
+    dut.pinned_i.value = 8
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 2)
     dut.rst_i.value = 0
@@ -61,6 +63,10 @@ async def regfile_all(dut) -> None:
     assert await read(dut, Reg.QUBITS) == (6, True, False)
     assert await read(dut, Reg.N_PORTS) == (2, True, False)
     assert await read(dut, Reg.HERALD_WAIT) == (4000, True, True)
+    # wire v4: N_SLOTS (parameter), BLOCK_FLUSH (default 100000, rw), CNT_PINNED (the ring's)
+    assert await read(dut, Reg.N_SLOTS) == (2048, True, False)
+    assert await read(dut, Reg.BLOCK_FLUSH) == (100000, True, True)
+    assert await read(dut, Reg.CNT_PINNED) == (8, True, False)
     for addr in range(256):
         _, rd_ok, wr_ok = await read(dut, addr)
         assert rd_ok == (addr in RTL_REGS)
@@ -90,6 +96,15 @@ async def regfile_all(dut) -> None:
     assert (await read(dut, Reg.HERALD_WAIT))[0] == 123456
     assert (await read(dut, Reg.CONTROL))[0] == 0b01
     assert int(dut.herald_en_o.value) == 1 and int(dut.header_en_o.value) == 0
+    # HDR_BLOCK (bit 3): block mode, SLOTS_FREE is then the ring's
+    await write(dut, Reg.CONTROL, 0b1011)
+    assert (await read(dut, Reg.CONTROL))[0] == 0b1011
+    assert int(dut.hdr_block_o.value) == 1
+    assert (await read(dut, Reg.SLOTS_FREE))[0] == 2040
+    await write(dut, Reg.CONTROL, 0b01)
+    assert (await read(dut, Reg.SLOTS_FREE))[0] == 5
+    await write(dut, Reg.BLOCK_FLUSH, 777)
+    assert (await read(dut, Reg.BLOCK_FLUSH))[0] == 777 and int(dut.block_flush_o.value) == 777
     # CLEAR_COUNTERS clears every counter and reads back 0
     await write(dut, Reg.CONTROL, 0b110)
     for reg in [*STROBES, Reg.EVT_LOST]:
@@ -97,6 +112,7 @@ async def regfile_all(dut) -> None:
     assert (await read(dut, Reg.CONTROL))[0] == 0b10
     assert (await read(dut, Reg.SCRATCH))[0] == 0xCAFEF00D
     assert (await read(dut, Reg.HERALD_WAIT))[0] == 123456  # not a counter
+    assert (await read(dut, Reg.BLOCK_FLUSH))[0] == 777
 
 
 @pytest.mark.rtl

@@ -54,6 +54,7 @@ async def reset(dut) -> None:
     cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
     dut.take_i.value = 0
     dut.pin_i.value = 0
+    dut.load_i.value = 0
     dut.set_i.value = 0
     dut.base_i.value = 0
     dut.mask_i.value = 0
@@ -96,22 +97,40 @@ async def take(dut, m: RingModel) -> None:
 
 
 async def pin(dut, m: RingModel, set_: bool, base: int, mask: int) -> None:
+    """load (check while takes go on), then, if the check passes, apply (pin_i)."""
     await FallingEdge(dut.clk_i)
     assert not int(dut.busy_o.value)
     dut.set_i.value = int(set_)
     dut.base_i.value = base
     dut.mask_i.value = mask
+    dut.load_i.value = 1
+    await RisingEdge(dut.clk_i)
+    dut.load_i.value = 0
+    dut.mask_i.value = 0   # (the frame buffer may change after the load)
+    dut.base_i.value = 0
+    want = m.pin(set_, base, mask)
+    for _ in range(MW + 20):
+        await FallingEdge(dut.clk_i)
+        if int(dut.chk_ok_o.value) or int(dut.pin_done_o.value):
+            break
+    else:
+        raise AssertionError("slot_ring: no check result")
+    if int(dut.pin_done_o.value):
+        assert want != 0 and int(dut.pin_err_o.value) == want
+        return
+    assert want == 0
+    await ClockCycles(dut.clk_i, 3)   # (the caller closes its block in between)
+    await FallingEdge(dut.clk_i)
     dut.pin_i.value = 1
     await RisingEdge(dut.clk_i)
     dut.pin_i.value = 0
-    for _ in range(4 * MW + 200):
-        await RisingEdge(dut.clk_i)
+    for _ in range(2 * MW + 200):
         await FallingEdge(dut.clk_i)
         if int(dut.pin_done_o.value):
             break
     else:
         raise AssertionError("slot_ring: pin change did not finish")
-    assert int(dut.pin_err_o.value) == m.pin(set_, base, mask)
+    assert int(dut.pin_err_o.value) == 0
 
 
 def rand_mask(rng: random.Random, bits: int) -> int:

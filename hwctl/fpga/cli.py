@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("build", help="bitstream for a board (yosys, nextpnr, icepack/ecppack)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
     p.add_argument("--out", type=Path, default=None,
-                   help="directory for the bitstream, logs and report (default build/fpga/BOARD)")
+                   help="directory for the bitstream (board.bin / board.bit), the tool "
+                        "logs and report_board.json (default build/fpga/BOARD)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
@@ -56,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-hz", type=int, default=None, help="expected device clock")
     p.add_argument("--rate-s", type=float, default=1.0, help="host seconds for the rate check")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an event")
+    p.add_argument("--cosim", action="store_true",
+                   help="the URL is the RTL co-simulation (sim/twin/cosim.py): schedules in "
+                        "simulator-sized cycles, wait for events without a wall-clock bound, "
+                        "no host-clock rate check")
     p.set_defaults(_fpga=_run_selftest)
 
 
@@ -182,6 +187,12 @@ def _run_selftest(args: argparse.Namespace) -> int:
     def show(line) -> None:
         print(f"{line.status:4s} {line.block:10s} {line.detail}", flush=True)
 
-    lines = asyncio.run(run_selftest(args.url, clock_hz=clock, rate_s=args.rate_s,
-                                     timeout=args.timeout, on_line=show))
+    kw = {}
+    if args.cosim:
+        from hwctl.fpga.selftest import Timing
+
+        kw = {"timing": Timing.sim(), "timeout": None, "realtime": False, "rate_s": 0.01}
+    lines = asyncio.run(run_selftest(args.url, **{"clock_hz": clock, "rate_s": args.rate_s,
+                                                  "timeout": args.timeout, "on_line": show,
+                                                  **kw}))
     return 1 if any(ln.status == "FAIL" for ln in lines) else 0

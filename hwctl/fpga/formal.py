@@ -66,6 +66,12 @@ PROOFS: tuple[Proof, ...] = (
     Proof("frame_rx", "bmc", "good frames delivered with their bytes, bad CRC / COBS never "
           "(BMC from reset, depth 21)"),
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction)"),
+    Proof("station_core", "bmc", "station: a herald only for both ends' markers and exactly "
+          "one click, naming that detector (BMC from reset, depth 24)"),
+    Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
+    Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
+          "its grid and port, never for a bad frame (BMC depth 44; 2-15 min: slow)", slow=True),
+    Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous; 1 min+: slow)", slow=True),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),

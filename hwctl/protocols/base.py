@@ -33,6 +33,7 @@ class Request:
             raise ValueError(f"request {self.rid}: fidelity must be in [0.5, 1), got {self.fidelity}")
 
     def peer_of(self, node: NodeId) -> NodeId:
+        """The other end of this request's link, seen from ``node`` (one of its two ends)."""
         return self.remote if node == self.initiator else self.initiator
 
     _STRUCT = struct.Struct(">qdBd")
@@ -45,6 +46,7 @@ class Request:
 
     @classmethod
     def unpack(cls, data: bytes, offset: int = 0) -> tuple[Request, int]:
+        """Decode a request written by :meth:`pack` at ``offset``; returns it and the offset after it."""
         rid, fid, pairs, t = cls._STRUCT.unpack_from(data, offset)
         (ini, rem), offset = unpack_names(data, offset + cls._STRUCT.size, 2)
         return cls(rid, ini, rem, fid, pairs, t), offset

@@ -154,6 +154,7 @@ class DqpNode(_Core):
         self._now = 0.0
 
     def submit(self, request: Request, now: float) -> list[Action]:
+        """A new request of this node (its initiator): ADD to the scheduler S (ESP paper §IV)."""
         self._now = now
         if request.initiator != self.name:
             raise ValueError(f"{self.name}: request {request.rid} belongs to {request.initiator}")
@@ -175,6 +176,8 @@ class DqpNode(_Core):
         return acts
 
     def receive(self, msg: DqpMessage, now: float) -> list[Action]:
+        """A message from S (START, ABORT, EXPIRE; ESP paper §IV): START hands the request to the
+        physical layer at ``t_min``; anything not from S or not for this node is a RemoteError."""
         self._now = now
         if msg.dst != self.name or msg.src != self.scheduler:
             return [RemoteError(msg.src, msg, f"{self.name}: not from the scheduler or not for us")]
@@ -236,6 +239,8 @@ class DqpNode(_Core):
         return acts
 
     def get_timer(self) -> float | None:
+        """Next time :meth:`handle_timer` is due (robust mode: retransmissions, request lifetimes);
+        None in the paper's mode, which has no timers at the nodes."""
         if self.arq is None:
             return None
         assert self.robust is not None
@@ -246,6 +251,7 @@ class DqpNode(_Core):
         return min(ts) if ts else None
 
     def handle_timer(self, now: float) -> list[Action]:
+        """Retransmit what is due and expire own requests past their lifetime (robust mode)."""
         self._now = now
         acts = self._resend(now)
         if self.robust is not None:
@@ -256,6 +262,8 @@ class DqpNode(_Core):
         return acts
 
     def attempts_finished(self, rid: int, now: float) -> list[Action]:
+        """The physical layer delivered request ``rid``'s pairs: the node is free again; the initiator
+        reports DONE to S and emits :class:`~hwctl.protocols.base.Completed` (ESP paper §IV)."""
         self._now = now
         if self.active is None or self.active[0].rid != rid:
             raise ProtocolViolation(f"{self.name}: attempts_finished({rid}) without START")
@@ -300,6 +308,9 @@ class DqpScheduler(_Core):
         return [self._send(DqpMsgType.HELLO, n, None) for n in sorted(self.delays)]
 
     def receive(self, msg: DqpMessage, now: float) -> list[Action]:
+        """A message from a node (ADD, DONE; in robust mode also ABORT, CANCEL, HELLO): ADD appends to
+        the one FIFO queue, DONE pops its head; whenever the head may start, START goes to both
+        ends with ``t_min = now + max(d(S, i), d(S, j))`` (ESP paper §IV, §VI-D)."""
         self._now = now
         if msg.dst != self.name or msg.src not in self.delays:
             return [RemoteError(msg.src, msg, "S: sender unknown or not for S")]
@@ -359,6 +370,8 @@ class DqpScheduler(_Core):
         return acts
 
     def get_timer(self) -> float | None:
+        """Next time :meth:`handle_timer` is due (robust mode: retransmissions, the running request's
+        lease, queued requests' lifetimes); None in the paper's mode."""
         if self.arq is None:
             return None
         assert self.robust is not None
@@ -370,6 +383,8 @@ class DqpScheduler(_Core):
         return None if t == math.inf else t
 
     def handle_timer(self, now: float) -> list[Action]:
+        """Retransmit what is due, abort a running request whose lease ran out (it goes back to the
+        head of the queue) and expire queued requests past their lifetime (robust mode)."""
         self._now = now
         acts = self._resend(now)
         if self.robust is None:

@@ -271,6 +271,7 @@ class EspNode:
 
     @property
     def state(self) -> State:
+        """The node's ESP state (ESP paper §V-A): the Lock's, else WAKE_SENT, SYN_SENT or IDLE."""
         if self.lock is not None:
             return self.lock.state
         if self.s_wake is not None:
@@ -281,12 +282,15 @@ class EspNode:
 
     @property
     def busy(self) -> bool:
+        """True while the node holds a Lock in a busy state (BUSY_STATES): it answers SYNs with SYNREJ."""
         return self.state in BUSY_STATES
 
     def sleeping(self) -> list[Request]:
+        """This node's requests in S_sleep: rejected by a busy remote, waiting for its WAKE (ESP §V-A)."""
         return [it.request for it in self.s_sleep if it.request is not None]
 
     def queued_wakes(self) -> list[NodeId]:
+        """Neighbours this node owes a WAKE, queued in Q_main (ESP §V-A, Algorithm 1)."""
         return [it.wake_target for it in self.q_main if it.wake_target is not None]
 
     def open_requests(self) -> list[Request]:
@@ -340,6 +344,9 @@ class EspNode:
         return acts + self._process(now)
 
     def receive(self, msg: EspMessage, now: float) -> list[Action]:
+        """A control message from a neighbour (SYN, SYNACK, SYNREJ, ACK, NACK, WAKE; ESP §V-A): the
+        actions it causes, then whatever Q_main can start now. Messages not for this node or from
+        a non-neighbour give :class:`~hwctl.protocols.base.RemoteError`."""
         self._now = now
         if msg.dst != self.name:
             return [self._error(msg, f"addressed to {msg.dst!r}")]
@@ -374,6 +381,8 @@ class EspNode:
         return None if t == math.inf else t
 
     def handle_timer(self, now: float) -> list[Action]:
+        """The time of :meth:`get_timer` has come: a READY Lock becomes BUSY at t_min; in robust mode
+        also retransmissions, expired leases and request lifetimes."""
         self._now = now
         lock = self.lock
         if lock is not None and lock.state is State.READY and now >= lock.t_min:

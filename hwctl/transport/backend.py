@@ -155,6 +155,7 @@ class Backend:
             )
 
     async def close(self) -> None:
+        """Close the link and end the event stream (a waiting :meth:`next_event` raises LinkError)."""
         if self._closed:
             return
         self._closed = True
@@ -216,11 +217,13 @@ class Backend:
         return resp
 
     async def read_reg(self, addr: int) -> int:
+        """REG_READ: the 32-bit value of register ``addr`` (DeviceError on NAK, e.g. BAD_REG)."""
         resp = await self._ok(RegRead(int(addr)))
         assert isinstance(resp, RegValue)
         return resp.value
 
     async def write_reg(self, addr: int, value: int) -> None:
+        """REG_WRITE of ``value`` (taken mod 2^32) to register ``addr`` (DeviceError on NAK)."""
         await self._ok(RegWrite(int(addr), value & 0xFFFF_FFFF))
 
     async def schedule(self, t_start: int, count: int, period: int, window: int) -> None:
@@ -239,6 +242,7 @@ class Backend:
         await self._ok(TimeSet(ts, mode))
 
     async def abort(self) -> None:
+        """ABORT the running schedule: DONE(ABORTED) follows with the attempts fired so far."""
         await self._ok(Abort())
 
     async def free(self, slot: int) -> None:
@@ -338,6 +342,7 @@ class Backend:
         self._ev_ready.set()
 
     async def events(self) -> AsyncIterator[Message]:
+        """Every event as it arrives, until the backend is closed (then the iteration ends)."""
         while True:
             try:
                 yield await self.next_event()

@@ -109,7 +109,19 @@ class Lab:
 
     # ------------------------------------------------------------------ time
     def next_deadline(self) -> int | None:
-        c = [d for d in (m.next_deadline() for m in self.nodes.values()) if d is not None]
+        """When a real-time server should step the lab again (node output, stations, heralds in
+        flight; see :meth:`TwinModel.next_wake`)."""
+        c = [d for d in (m.next_wake() for m in self.nodes.values()) if d is not None]
+        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
+        if self._flight:
+            c.append(self._flight[0][0])
+        return min(c) if c else None
+
+    def _next_step(self) -> int | None:
+        """Next cycle at which the models must be stepped together: node interactions (schedule
+        ends), station events, heralds landing. Between them each node runs on its own (its
+        header arrivals and UART touch nothing else), so a 1.3 MHz source costs no lab steps."""
+        c = [d for d in (m.next_interaction() for m in self.nodes.values()) if d is not None]
         c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
         if self._flight:
             c.append(self._flight[0][0])
@@ -119,7 +131,7 @@ class Lab:
         if cycle < self.now:
             raise ValueError(f"time runs forward only: now={self.now}, asked {cycle}")
         while True:
-            d = self.next_deadline()
+            d = self._next_step()
             if d is None or d > cycle:
                 break
             self._step_to(max(d, self.now))

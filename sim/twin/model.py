@@ -97,6 +97,7 @@ from hwctl.wire import (
     Schedule,
     SchedulePairs,
     StatusBit,
+    TestBit,
     Time,
     TimeSet,
     TimeValue,
@@ -104,6 +105,7 @@ from hwctl.wire import (
     encode,
 )
 from sim.twin.hdrblock import DEFAULT_FLUSH, MIN_SLOTS, BlockEncoder, PinError
+from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
 #: one 4x more, up to BLOCK.
@@ -331,6 +333,10 @@ class TwinModel:
         self._run: _Run | None = None
         self._prun: _PairsRun | None = None
         self._herald_wait = self.cfg.herald_wait
+        #: test-pattern generators (TEST register, sim/twin/testgen.py)
+        self._tp = TestPatterns()
+        self._tp_next: tuple[int, int] | None = None  # (t_k, k): next pair attempt to loop
+        self._tp_c0 = 0  # herald-loop count at the running pairs schedule's attempt 0
         self._offset = 0  # device time - internal time (TIME_SET)
         self._sync_armed: int | None = None  # TIME_SET mode 1: ts loaded at the next sync edge
         #: set by a lab: fire-program changes are appended to ``programs`` for its stations
@@ -405,7 +411,35 @@ class TwinModel:
             p = max(self.now, self._prun.t_last + self._herald_wait)
             if d is None or p < d:
                 d = p
+        tp = self._tp.deadline()   # test patterns (sim/twin/testgen.py)
+        if tp is not None and (d is None or tp < d):
+            d = tp
+        if self._tp_next is not None and (d is None or self._tp_next[0] < d):
+            d = self._tp_next[0]
         return d
+
+    def next_interaction(self) -> int | None:
+        """Next internal event that can matter to other models of a lab (schedule ends: fire
+        programs, heralds consumed, PAIR/DONE): a lab steps its models together only at these;
+        header arrivals, flushes and the UART only make this twin's own output bytes."""
+        cands = []
+        if self._run is not None:
+            cands.append(self._run.end)
+        if self._prun is not None:
+            cands.append(max(self.now, self._prun.t_last + self._herald_wait))
+        return min(cands) if cands else None
+
+    def next_wake(self, poll: int = 10_000) -> int | None:
+        """When a real-time server should run the model again to pass on its output: the next
+        interaction, UART completion or flush; in block mode header arrivals are only polled every
+        ``poll`` cycles (an arrival makes output only when it closes a block), in HEADER mode each
+        one is a wake-up."""
+        cands = [d for d in (self.next_interaction(), self._enc.deadline) if d is not None]
+        if self._tx_cur is not None:
+            cands.append(self._tx_done)
+        if self._hdr_next is not None:
+            cands.append(max(self._hdr_next, self.now + poll) if self._enc.enabled else self._hdr_next)
+        return min(cands) if cands else None
 
     def inject_click(self, cycle: int, detector: int) -> None:
         """A detector pulse at ``cycle`` (test benches; ignored unless inside a detection window)."""
@@ -413,6 +447,8 @@ class TwinModel:
             raise ValueError("detector must be 0 or 1")
         if cycle < self.now:
             raise ValueError(f"click at {cycle} is in the past (now={self.now})")
+        if self._tp.bit(TestBit.DET_GEN):
+            return  # det_i is replaced by the generator
         self._clicks.append((cycle, detector))
         run = self._run
         if run is not None and len(run.codes):
@@ -423,7 +459,8 @@ class TwinModel:
 
     def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
-        self._on_header(seq & U32, corrupt)
+        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+            self._on_header(seq & U32, corrupt)
 
     def allocated_slots(self) -> list[int]:
         """Memory slots the header decoder holds (allocated by a HEADER, not yet freed)."""
@@ -462,6 +499,8 @@ class TwinModel:
             return self.cfg.n_ports
         if a == Reg.HERALD_WAIT:
             return self._herald_wait
+        if a == Reg.TEST:
+            return self._tp.value
         v = self._regs[a]
         run = self._run
         if run is not None and a in (Reg.CNT_ATTEMPTS, Reg.CNT_BOTH):
@@ -488,6 +527,11 @@ class TwinModel:
         """A herald frame on ``hl_i[port]`` whose last stop bit is sampled at ``now``: attempt
         cycle ``t`` (internal time, the lab's shared clock), Bell state ``bell``; ``corrupt``
         models a bad CRC or framing (docs/physical-layer.md section 3)."""
+        if self._tp.bit(TestBit.HL_GEN):
+            return  # hl_i is replaced by the herald loop
+        self._herald(port, t, bell, corrupt)
+
+    def _herald(self, port: int, t: int, bell: int, corrupt: bool = False) -> None:
         run = self._prun
         ok = (not corrupt and run is not None and run.e.port == port and t >= run.e.t_start
               and (t - run.e.t_start) % run.e.period == 0)
@@ -553,6 +597,13 @@ class TwinModel:
                 self._scratch = msg.value
             elif msg.addr == Reg.HERALD_WAIT:
                 self._herald_wait = msg.value
+            elif msg.addr == Reg.TEST:
+                self._tp.write(msg.value, self.now)
+                self._tp_next = None
+                if self._prun is not None:  # a write restarts the loop's count now
+                    k = self._prun.fired(self.now)
+                    self._tp_c0 = -k
+                    self._plan_loop(k)
             elif msg.addr == Reg.CONTROL:
                 if msg.value >> ControlBit.CLEAR_COUNTERS & 1:
                     for r in _COUNTERS:
@@ -649,6 +700,8 @@ class TwinModel:
                 continue
             if isinstance(e, _PairsEntry):
                 self._prun = _PairsRun(e)
+                self._tp_c0 = self._tp.hl_cnt
+                self._plan_loop(0)
                 if self.export_programs:
                     self.programs.append(Program("start", self.now, e.port, e.t_start, e.period,
                                                  e.count))
@@ -661,6 +714,8 @@ class TwinModel:
         fired = run.fired(self.now)
         self._bump(Reg.CNT_ATTEMPTS, fired)
         self._prun = None
+        self._tp.hl_cnt = (self._tp_c0 + fired) % self._tp.n
+        self._tp_next = None
         if self.export_programs:
             self.programs.append(Program("stop", self.now, run.e.port))
         self._emit(Done(self.now, fired & U32, int(reason)))
@@ -671,7 +726,8 @@ class TwinModel:
         n = min(run.e.count - run.base, BLOCK, BLOCK_MIN << 2 * min(run.n_blocks, 8))
         run.n_blocks += 1
         codes = np.zeros(n, np.int8)
-        if self._control >> ControlBit.HERALD_EN & 1:
+        det_gen = self._tp.bit(TestBit.DET_GEN)
+        if self._control >> ControlBit.HERALD_EN & 1 and not det_gen:
             u = self._rng_att.random(n)
             rare = np.flatnonzero(u >= self._cum[0])  # any click at all: rare, classify only those
             if len(rare):
@@ -691,6 +747,10 @@ class TwinModel:
                         self._mark_click(run, k, c, det)
                         marked.append((c, det))
             self._clicks = keep
+        if det_gen and DET_GEN_LAT < run.e.window:  # generated clicks (TEST.DET_GEN)
+            for i in self._tp.det_clicks(run.base, n):
+                k = run.base + i
+                self._mark_click(run, k, run.t(k) + DET_GEN_LAT, self._tp.sel)
         self._resolve_block(run)
         # clicks planned for attempts after the run's actual end (an earlier herald) were not
         # seen by this schedule: a later schedule's window may still catch them
@@ -740,6 +800,7 @@ class TwinModel:
         return int(np.count_nonzero(run.codes[: self._closed(run)] == 3))
 
     def _commit(self, run: _Run, fired: int, closed: int) -> None:
+        self._tp.det_fired(fired)
         self._bump(Reg.CNT_ATTEMPTS, fired)
         self._bump(Reg.CNT_BOTH, int(np.count_nonzero(run.codes[:closed] == 3)))
 
@@ -815,7 +876,8 @@ class TwinModel:
         bad = self._src_bad[i]
         self._src_i = i + 1
         self._src_load()
-        self._on_header((self.cfg.header_seq0 + k) & U32, corrupt=bad)
+        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+            self._on_header((self.cfg.header_seq0 + k) & U32, corrupt=bad)
 
     def _header_burst(self, limit: int) -> None:
         """Block mode: source arrivals up to ``limit`` (or the next scheduler event) in a tight
@@ -826,6 +888,9 @@ class TwinModel:
             bound = min(bound, self._run.end - 1)
         if self._prun is not None:
             bound = min(bound, max(self.now, self._prun.t_last + self._herald_wait) - 1)
+        for d in (self._tp.deadline(), self._tp_next and self._tp_next[0]):
+            if d is not None:   # test-pattern events (sim/twin/testgen.py) keep their order
+                bound = min(bound, d - 1)
         enc = self._enc
         cfg = self.cfg
         per, phase, seq0 = cfg.header_period, cfg.header_phase, cfg.header_seq0
@@ -854,7 +919,7 @@ class TwinModel:
                 self._hdr_next = phase + self._src_arr[i + 1] * per
             else:
                 self._src_load()
-            if not header_en:
+            if not header_en or self._tp.bit(TestBit.HDR_GEN):
                 continue
             if bad:
                 n_bad += 1
@@ -943,7 +1008,36 @@ class TwinModel:
                 self._emit(b)
         if self._hdr_next is not None and self._hdr_next == self.now:
             self._header_tick()
+        self._tp_step()
         self._tx_kick()
+
+    # ------------------------------------------------------------------ test patterns
+    def _plan_loop(self, k_from: int) -> None:
+        """Plan the next pair attempt the herald loop takes (TEST.HL_GEN)."""
+        run = self._prun
+        self._tp_next = None
+        if run is None:
+            return
+        e = run.e
+        k = self._tp.hl_plan(e.port, e.t_start, e.period, e.count, k_from,
+                             (self._tp_c0 + k_from) % self._tp.n)
+        if k is not None:
+            self._tp_next = (e.t_start + k * e.period, k)
+
+    def _tp_step(self) -> None:
+        tp = self._tp
+        nxt = self._tp_next
+        if nxt is not None and nxt[0] == self.now and self._prun is not None:
+            tp.hl_take(self._prun.e.port, nxt[0])
+            self._plan_loop(nxt[1] + 1)
+        due = [x for x in tp.loop if x[0] == self.now]
+        if due:
+            tp.loop[:] = [x for x in tp.loop if x[0] != self.now]
+            for _, port, t in due:
+                self._herald(port, t, tp.sel)
+        if tp.hdr_next is not None and tp.hdr_next == self.now:
+            seq, bad = tp.next_header()
+            self._on_header(seq, bad)
 
     def _bump(self, reg: Reg, n: int = 1) -> None:
         self._regs[reg] = (self._regs[reg] + n) & U32

@@ -1,0 +1,109 @@
+// Formal harness for pair_match (fpga/rtl/pair_match.v), the node's herald matcher
+// (docs/physical-layer.md section 3): a PAIR is recorded only for an attempt this schedule fired.
+//
+// Port level, one herald port (NP = 1): every PAIR event names the frame's attempt cycle t, its
+// Bell state and port, and an attempt index k with t == t_start + k * period (on the schedule's
+// grid) and k < the attempts fired (nfired_i), for the running entry (acc_i) on that port; a
+// frame marked bad never becomes a PAIR. Assumed (the contract of herald_rx and pair_sched):
+// frames at least 60 cycles apart (a frame is 11 bytes on the line, > 400 cycles) with t / bell
+// held until the next frame; the schedule inputs (acc_i, t_start_i, period_i >= 2, port_i,
+// nfired_i) hold still while a frame is being decided (the harness's simplification: a schedule
+// that starts or fires during the 38-cycle decision is simulated only, test_hdl_node*.py).
+// BMC from reset. Run by `hwctl fpga prove pair_match`.
+`default_nettype none
+`include "wire_spec.vh"
+module pair_match_props (
+    input wire        clk_i,
+    input wire        rst_i,
+    input wire        ok_i,
+    input wire        bad_i,
+    input wire [63:0] t_i,
+    input wire        bell_i,
+    input wire        acc_i,
+    input wire [63:0] t_start_i,
+    input wire [31:0] period_i,
+    input wire [7:0]  port_i,
+    input wire [31:0] nfired_i,
+    input wire [7:0]  qubit_i,
+    input wire [31:0] err_herald_i
+);
+    wire          pair, bad, busy, ev_valid;
+    wire [7:0]    ev_op;
+    wire [127:0]  ev_pl;
+    pair_match #(.NP(1)) dut (
+        .clk_i(clk_i), .rst_i(rst_i), .ok_i(ok_i), .bad_i(bad_i), .t_i(t_i), .bell_i(bell_i),
+        .acc_i(acc_i), .t_start_i(t_start_i), .period_i(period_i), .port_i(port_i),
+        .nfired_i(nfired_i), .qubit_i(qubit_i), .err_herald_i(err_herald_i), .pair_o(pair),
+        .bad_o(bad), .busy_o(busy), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_pl)
+    );
+
+    reg init_q = 1'b1;
+    always @(posedge clk_i) init_q <= 1'b0;
+    always @(*) if (init_q) assume(rst_i);
+    always @(*) if (!init_q) assume(!rst_i);
+
+    // frames: at most one of ok / bad, >= 60 cycles apart; t / bell held in between
+    reg [6:0] gap_q;
+    reg       fbad_q;                 // the current frame was marked bad
+    reg       live_q;                 // a frame is pending or being decided
+    always @(posedge clk_i) begin
+        if (rst_i) begin
+            gap_q <= 7'd0;
+            fbad_q <= 1'b0;
+            live_q <= 1'b0;
+        end else begin
+            if (ok_i || bad_i) begin
+                gap_q <= 7'd60;
+                fbad_q <= bad_i;
+                live_q <= 1'b1;
+            end else if (gap_q != 7'd0) gap_q <= gap_q - 7'd1;
+            if (pair || bad) live_q <= 1'b0;
+        end
+    end
+    always @(*) begin
+        assume(!(ok_i && bad_i));
+        if (gap_q != 7'd0 || init_q) assume(!ok_i && !bad_i);
+        assume(period_i >= 32'd2);
+    end
+    always @(posedge clk_i) if (!init_q && !(ok_i || bad_i)) begin
+        assume(t_i == $past(t_i));
+        assume(bell_i == $past(bell_i));
+    end
+    always @(posedge clk_i) if (!init_q && live_q) begin
+        assume(acc_i == $past(acc_i));
+        assume(t_start_i == $past(t_start_i));
+        assume(period_i == $past(period_i));
+        assume(port_i == $past(port_i));
+        assume(nfired_i == $past(nfired_i));
+    end
+
+    // ---------------------------------------------------------------- properties
+    wire [63:0] ev_t    = ev_pl[127:64];
+    wire [31:0] ev_k    = ev_pl[63:32];
+    wire        ev_bell = ev_pl[24];
+    wire [7:0]  ev_port = ev_pl[15:8];
+    // the schedule inputs of the decision cycle (the event leaves a cycle later, when they may
+    // already have moved on)
+    reg        acc_d_q;
+    reg [63:0] t_start_d_q;
+    reg [31:0] period_d_q, nfired_d_q;
+    reg [7:0]  port_d_q;
+    always @(posedge clk_i) begin
+        acc_d_q <= acc_i;
+        t_start_d_q <= t_start_i;
+        period_d_q <= period_i;
+        nfired_d_q <= nfired_i;
+        port_d_q <= port_i;
+    end
+    wire [63:0] k_per   = {32'd0, ev_k} * {32'd0, period_d_q};
+    always @(posedge clk_i) if (!init_q && ev_valid && ev_op == `HW_OP_PAIR) begin
+        assert($past(pair));
+        assert(!fbad_q);                              // a bad frame never pairs
+        assert(ev_t == t_i && ev_bell == bell_i);     // the frame's attempt cycle and Bell state
+        assert(acc_d_q && ev_port == 8'd0 && port_d_q == 8'd0);  // the running entry, its port
+        assert(ev_k < nfired_d_q);                    // an attempt it fired ...
+        assert(ev_t == t_start_d_q + k_per);          // ... on its grid
+    end
+    always @(posedge clk_i) if (!init_q) cover(ev_valid && ev_op == `HW_OP_PAIR && ev_k == 32'd2);
+endmodule
+`default_nettype wire

@@ -1,0 +1,173 @@
+// Test-pattern generators of the node (register TEST, docs/physical-layer.md section 6): bring-up
+// with nothing attached. Each generator replaces one pin input while its TEST bit is set; the
+// outputs go into the same synchronizers / receivers as the pins, so the self-test exercises the
+// device's own window, herald receiver and header decoder.
+//
+// - DET_GEN: det_o = a one-cycle click on detector DET_SEL at every N-th v2 attempt (fire_i),
+//   registered like the trig_o pin (the cycle after fire_i): as if trig_o[0] were cabled to it.
+// - HL_GEN: at every N-th SCHEDULE_PAIRS attempt (pfire_i on port pport_i) a herald frame
+//   (t = ts_i of the fire cycle, bell = DET_SEL) on hl_o[pport_i] from a herald_tx; a qualifying
+//   attempt less than LOOP_GAP cycles after the previous looped one gets no herald (one frame
+//   at a time).
+// - HDR_GEN: hdr_o = one header (marker, seq big-endian, CRC-8/SMBUS over seq; HDR_BAD: a wrong
+//   CRC for seq % 4 == 3) every (TEST[23:16] + 1) * 1024 cycles, seq 0, 1, ...
+// N = TEST[15:8] + 1. restart_i (a write of TEST) restarts the counts, seq and gap timer.
+`default_nettype none
+`include "wire_spec.vh"
+module test_gen #(
+    parameter NP             = 2,                         // herald ports
+    parameter HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,
+    parameter HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES
+) (
+    input  wire          clk_i,
+    input  wire          rst_i,
+    input  wire [23:0]   test_i,
+    input  wire          restart_i,
+    input  wire          fire_i,          // v2 attempt (internal cycle)
+    input  wire          pfire_i,         // SCHEDULE_PAIRS attempt (internal cycle)
+    input  wire [7:0]    pport_i,
+    input  wire [63:0]   ts_i,            // timestamp (the fire cycle's value with the strobes)
+    input  wire [1:0]    det_i,           // pins
+    input  wire [NP-1:0] hl_i,
+    input  wire          hdr_i,
+    output wire [1:0]    det_o,           // to the synchronizers / receivers
+    output wire [NP-1:0] hl_o,
+    output wire          hdr_o
+);
+    wire       det_gen = test_i[`HW_TEST_DET_GEN];
+    wire       hl_gen  = test_i[`HW_TEST_HL_GEN];
+    wire       hdr_gen = test_i[`HW_TEST_HDR_GEN];
+    wire       hdr_bad = test_i[`HW_TEST_HDR_BAD];
+    wire       sel     = test_i[`HW_TEST_DET_SEL];
+    wire [7:0] n_m1    = test_i[`HW_TEST_N_LSB +: 8];
+    wire       unused_ok = &{1'b0, test_i[7:5]};   // bits 7:5 are not defined (read 0)
+
+    // ---------------------------------------------------------------- detector loop
+    reg [7:0] dcnt_q;                  // v2 attempts since the last click (or restart)
+    reg [1:0] click_q;
+    always @(posedge clk_i) begin
+        if (rst_i || restart_i) begin
+            dcnt_q <= 8'd0;
+            click_q <= 2'b00;
+        end else begin
+            click_q <= 2'b00;
+            if (fire_i) begin
+                dcnt_q <= (dcnt_q == n_m1) ? 8'd0 : dcnt_q + 8'd1;
+                if (dcnt_q == n_m1) click_q <= sel ? 2'b10 : 2'b01;
+            end
+        end
+    end
+    assign det_o = det_gen ? click_q : det_i;
+
+    // ---------------------------------------------------------------- herald loop
+    reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
+    reg        hpush_q;
+    reg [63:0] ht_q;
+    reg [7:0]  hport_q;                // line of the frame being sent
+    // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
+    // frame, 11 bytes of 10 bits plus a cycle between bytes, has left herald_tx by then)
+    localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
+    localparam GW = $clog2(LOOP_GAP + 1);
+    reg [GW-1:0] hgap_q;               // cycles until the loop may send again
+    reg          hfree_q;              // hgap_q == 0
+    wire         hline;
+    always @(posedge clk_i) begin
+        if (rst_i || restart_i) begin
+            hcnt_q <= 8'd0;
+            hpush_q <= 1'b0;
+            ht_q <= 64'd0;
+            hport_q <= 8'd0;
+            hgap_q <= {GW{1'b0}};
+            hfree_q <= 1'b1;
+        end else begin
+            hpush_q <= 1'b0;
+            if (hgap_q != {GW{1'b0}}) hgap_q <= hgap_q - 1'b1;
+            hfree_q <= (hgap_q <= GW'(1));
+            if (pfire_i) begin
+                hcnt_q <= (hcnt_q == n_m1) ? 8'd0 : hcnt_q + 8'd1;
+                if (hcnt_q == n_m1 && hl_gen && hfree_q) begin
+                    hpush_q <= 1'b1;
+                    ht_q <= ts_i;
+                    hport_q <= pport_i;
+                    hgap_q <= GW'(LOOP_GAP - 1);
+                    hfree_q <= 1'b0;
+                end
+            end
+        end
+    end
+    /* verilator lint_off PINCONNECTEMPTY */
+    herald_tx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
+        .clk_i(clk_i), .rst_i(rst_i || restart_i), .push_i(hpush_q), .t_i(ht_q), .bell_i(sel),
+        .drop_o(), .busy_o(), .line_o(hline)
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+    genvar gp;
+    generate
+        for (gp = 0; gp < NP; gp = gp + 1) begin : g_hl
+            assign hl_o[gp] = hl_gen ? (hport_q != gp[7:0] || hline) : hl_i[gp];
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- header stream
+    reg [17:0] gap_q;                  // cycles to the next header
+    reg        gz_q;                   // gap_q == 0 (registered)
+    reg [31:0] seq_q;                  // seq of the next header
+    reg        hsend_q;
+    reg [2:0]  hidx_q;                 // bytes handed to the UART
+    reg [31:0] hsr_q;                  // seq bytes still to send, MSB first
+    reg [7:0]  hcrc_q, hbyte_q;
+    reg        hbv_q;
+    wire       hrdy, hdr_line;
+    wire [7:0] hcrc_nx;
+    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(hcrc_q), .data_i(hsr_q[31:24]),
+                                             .crc_o(hcrc_nx));
+    wire [17:0] gap_load = {test_i[`HW_TEST_GAP_LSB +: 8], 10'h3FF};   // (gap + 1) * 1024 - 1
+    always @(posedge clk_i) begin
+        if (rst_i || restart_i) begin
+            gap_q <= gap_load;
+            gz_q <= 1'b0;
+            seq_q <= 32'd0;
+            hsend_q <= 1'b0;
+            hidx_q <= 3'd0;
+            hsr_q <= 32'd0;
+            hcrc_q <= 8'd0;
+            hbyte_q <= 8'hFF;
+            hbv_q <= 1'b0;
+        end else begin
+            gz_q <= (gap_q == 18'd1);
+            gap_q <= gz_q ? gap_load : gap_q - 18'd1;
+            if (gz_q && !hsend_q) begin
+                hsend_q <= 1'b1;
+                hidx_q <= 3'd0;
+                hsr_q <= seq_q;
+                hcrc_q <= 8'd0;
+                hbyte_q <= `HW_HEADER_MARKER;
+                hbv_q <= 1'b1;
+            end else if (hsend_q) begin
+                if (hbv_q) begin
+                    if (hrdy) begin
+                        hbv_q <= 1'b0;
+                        hidx_q <= hidx_q + 3'd1;
+                    end
+                end else if (hidx_q == 3'd6) begin
+                    hsend_q <= 1'b0;
+                    seq_q <= seq_q + 32'd1;
+                end else if (hidx_q == 3'd5) begin
+                    hbyte_q <= (hdr_bad && seq_q[1:0] == 2'd3) ? ~hcrc_q : hcrc_q;
+                    hbv_q <= 1'b1;
+                end else begin
+                    hbyte_q <= hsr_q[31:24];
+                    hsr_q <= {hsr_q[23:0], 8'd0};
+                    hcrc_q <= hcrc_nx;
+                    hbv_q <= 1'b1;
+                end
+            end
+        end
+    end
+    uart_tx #(.CLKS_PER_BIT(HDR_BIT_CYCLES)) u_hdr_tx (
+        .clk_i(clk_i), .rst_i(rst_i || restart_i), .data_i(hbyte_q), .valid_i(hbv_q),
+        .ready_o(hrdy), .tx_o(hdr_line)
+    );
+    assign hdr_o = hdr_gen ? hdr_line : hdr_i;
+endmodule
+`default_nettype wire
