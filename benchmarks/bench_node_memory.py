@@ -72,13 +72,15 @@ def run() -> list[dict]:
     cfg.write_text(f'name = "A"\nlisten = "tcp://127.0.0.1:{pa}"\nbackend = "twin://?seed=1"\n'
                    f'[peers.B]\nendpoint = "tcp://127.0.0.1:{pb}"\n[workload]\nenabled = false\n')
     env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    log = open(tmp / "node.log", "w+")  # noqa: SIM115 (a file: a full pipe would block the node)
     p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", "node", "--config", str(cfg),
                           "--json", "--report-every", "3600"], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        for line in p.stderr:  # type: ignore[union-attr]
-            if line.startswith("node A on"):
-                break
+        while "node A on" not in (tmp / "node.log").read_text():
+            if p.poll() is not None:
+                raise RuntimeError(f"node ended: {(tmp / 'node.log').read_text()[-2000:]}")
+            time.sleep(0.1)
         _settle(p.pid)
         rss0 = _status(p.pid)["VmRSS"]
         ctx = zmq.Context()
@@ -109,6 +111,7 @@ def run() -> list[dict]:
         if p.poll() is None:
             p.kill()
             p.wait()
+        log.close()
     growth = st["VmRSS"] - rss0
     dropped = summary["dropped"]
     handled = summary["msgs_in"] - dropped.get("rate_limited", 0) - dropped.get("unknown_peer", 0)

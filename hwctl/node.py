@@ -652,7 +652,9 @@ class NodeService:
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
         if self.hdrpath is not None:
-            coros += [self.hdrpath.pin_loop(self.backend), self.hdrpath.app_loop(self.now, self._take)]
+            hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
+            coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
+                      hp.app_loop(self.now, self._take)]
         # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
         tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
                  for i, c in enumerate(coros)]
@@ -778,6 +780,10 @@ class NodeService:
         sock = self._out.get(peer)
         if sock is None:
             raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+        if kind == K_ESP and not self.liveness.send_ok[peer]:  # no session (hwctl.recovery)
+            if not self.liveness.hold(peer, payload):
+                self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
+            return
         try:
             sock.send_multipart([kind, payload], zmq.NOBLOCK)
         except zmq.Again:  # peer down and its queue full: counted, never silent
@@ -851,6 +857,8 @@ class NodeService:
                 return "esp_bad_request"
             if self.robust.mode_mismatch(msg):
                 return "esp_mode_mismatch"  # a peer with the other [robust] setting
+            if not self.liveness.acked[src]:
+                return "esp_no_session"  # for an earlier life of ours, or before the handshake
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core

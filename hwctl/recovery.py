@@ -16,7 +16,8 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
    clock went backwards or the counters were cleared) or only the path to it broke (a bridge or
    served twin restarted while the device kept running: then its schedule is aborted);
 4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
-   TIME_SET or a new map, exactly as at start), a fresh SCRATCH token; a restarted device's
+   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token (the
+   header-block mode of ``[verification] header_blocks`` is not re-applied yet); a restarted device's
    memory slots are all free again, so the node's slot book is emptied (counted ``slots_lost``);
 5. end the generation that was in flight with a reason: the ESP core is told
    ``attempts_failed`` (the Lock is released; the initiator puts the request back in Q_main with
@@ -62,8 +63,11 @@ PROBE_S = 0.5
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
-#: ZeroMQ message kind of a heartbeat
+#: ZeroMQ message kinds: a heartbeat, an ESP message
 K_HB = b"hb"
+K_ESP = b"esp"
+#: ESP messages held per peer while its session is not up
+OUTBOX = 1000
 
 
 class GenerationFailed(Exception):
@@ -308,6 +312,9 @@ class DeviceSupervisor:
             with contextlib.suppress(DeviceError):
                 await b.abort()  # the same life: stop the schedule of the ended generation
         await node._sync_clock()
+        late_join_on = getattr(node, "_late_join_on", None)  # CONTROL.LATE_JOIN, as at start
+        if late_join_on is not None:
+            await late_join_on()
         self.token = int.from_bytes(os.urandom(4), "big") | 1
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)
@@ -353,6 +360,11 @@ class DeviceSupervisor:
             return
         except GenerationFailed as exc:
             reason, tell = exc.reason, exc.tell_peer
+            if self.epoch == epoch and self.up.is_set() and node.backend is not None:
+                # our device may still run this generation's schedule (2^32-1 attempts): the
+                # next generation's would wait behind it in the device's FIFO for ever
+                with contextlib.suppress(LinkError):
+                    await node.backend.abort()
         except DeviceError:
             raise
         except LinkError as exc:
@@ -399,7 +411,8 @@ class PeerLiveness:
         self.node = node
         self.incarnation = int.from_bytes(os.urandom(6), "big")
         now = node.now()
-        self.last: dict[str, float] = {p.name: now for p in node.cfg.peers}
+        self.last: dict[str, float] = {p.name: now for p in node.cfg.peers}  # (never heard:
+        # not declared dead; nothing is held with a peer before its first heartbeat)
         self.alive: dict[str, bool] = {p.name: True for p in node.cfg.peers}
         self.inc: dict[str, int | None] = {p.name: None for p in node.cfg.peers}
         self.deaths: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
@@ -408,6 +421,13 @@ class PeerLiveness:
         #: that follows needs no second release (the new life may already hold our new SYN)
         self._released: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._last_log = -1e9
+        #: session per peer: this life of it acknowledged our incarnation (``acked``: its ESP
+        #: messages are taken in) and has since (``send_ok``: ours go out; held before, and
+        #: after it was declared dead). A message queued in ZeroMQ for a peer's dead life never
+        #: reaches its new life's core, and a peer wrongly declared dead loses nothing
+        self.acked: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self.send_ok: dict[str, bool] = {p.name: False for p in node.cfg.peers}
+        self._outbox: dict[str, list[bytes]] = {p.name: [] for p in node.cfg.peers}
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -422,17 +442,40 @@ class PeerLiveness:
             d = json.loads(payload)
         except ValueError:
             return "hb_not_json"
-        if not isinstance(d, dict) or set(d) != {"inc"} or type(d["inc"]) is not int \
-                or not 0 <= d["inc"] < 2**63:
+        if not isinstance(d, dict) or "inc" not in d or not set(d) <= {"inc", "ack"} \
+                or any(type(v) is not int or not 0 <= v < 2**63 for v in d.values()):
             return "hb_bad_shape"
         old = self.inc[src]
-        self.inc[src] = d["inc"]
-        if old is not None and old != d["inc"]:
-            self.restarts[src] += 1
-            if not self._released[src]:
-                self._release(src, "peer restarted")
-        self._released[src] = False
+        new_life = old != d["inc"]
+        if new_life:
+            self.inc[src] = d["inc"]
+            self.acked[src] = self.send_ok[src] = False
+            if old is not None:
+                self.restarts[src] += 1
+                if not self._released[src]:
+                    self._outbox[src].clear()  # composed for the old life: released below
+                    self._release(src, "peer restarted")
+            self._released[src] = False
+        acked = d.get("ack") == self.incarnation
+        if new_life or not acked:
+            self.beat(src)  # at once: the session is up in one and a half round trips
+        if acked:
+            self.acked[src] = True
+        if acked and not self.send_ok[src]:
+            self.send_ok[src] = True
+            held, self._outbox[src] = self._outbox[src], []
+            for payload in held:  # after our heartbeat: the peer knows our life first
+                self.node._send(src, K_ESP, payload)
         return None
+
+    def hold(self, peer: str, payload: bytes) -> bool:
+        """An ESP message for ``peer`` while no session is up (its life unknown, or it has not
+        acknowledged ours): kept until it is, at most :data:`OUTBOX`; False when full."""
+        box = self._outbox[peer]
+        if len(box) >= OUTBOX:
+            return False
+        box.append(payload)
+        return True
 
     def _release(self, peer: str, reason: str) -> None:
         from hwctl.protocols.esp import EspNode
@@ -454,12 +497,15 @@ class PeerLiveness:
             node._apply(release(node.core, peer, now) + process(node.core, now))
         self._released[peer] = True
 
-    def beat(self) -> None:
-        """One heartbeat to every peer (also sent at start, before any ESP message: a peer that
-        knew an earlier life of this node releases what it held with it first)."""
-        payload = json.dumps({"inc": self.incarnation}).encode()
+    def beat(self, only: str | None = None) -> None:
+        """One heartbeat to every peer (or ``only``): our incarnation and the peer's as we know
+        it (also sent at start, before any ESP message: a peer that knew an earlier life of this
+        node releases what it held with it first)."""
         for p in self.node.cfg.peers:
-            self.node._send(p.name, K_HB, payload)
+            if only is None or p.name == only:
+                payload = json.dumps({"inc": self.incarnation,
+                                      "ack": self.inc[p.name] or 0}).encode()
+                self.node._send(p.name, K_HB, payload)
 
     async def run(self) -> None:
         node = self.node
@@ -467,13 +513,16 @@ class PeerLiveness:
             self.beat()
             now = node.now()
             for name, t in self.last.items():
-                if self.alive[name] and now - t > PEER_DEAD_S:
+                if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
                     self.alive[name] = False
+                    self.send_ok[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
             await node._sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:
         now = self.node.now()
-        return {n: {"alive": self.alive[n], "silent_s": round(now - self.last[n], 3),
-                    "deaths": self.deaths[n], "restarts": self.restarts[n]} for n in self.last}
+        return {n: {"alive": self.alive[n], "session": self.send_ok[n],
+                    "silent_s": round(now - self.last[n], 3), "deaths": self.deaths[n],
+                    "restarts": self.restarts[n], "held": len(self._outbox[n])}
+                for n in self.last}
