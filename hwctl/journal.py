@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwctl.results import fsync_dir
+
 if TYPE_CHECKING:
     from hwctl.node import NodeService
     from hwctl.protocols.base import Request
@@ -132,7 +134,7 @@ class RequestJournal:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         if self._f is not None:
             self._f.close()
         self._f = open(self.path, "a")  # noqa: SIM115 (held open for the node's life)
@@ -187,19 +189,6 @@ class RequestJournal:
         return {"path": str(self.path), "open": len(self._open), "resumed": self.resumed,
                 "expired": dict(self.expired), "earlier_lives": self.state.lives,
                 "torn_lines": self.state.torn}
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def resume(node: NodeService, journal: RequestJournal) -> None:

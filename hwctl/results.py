@@ -142,7 +142,7 @@ class ResultsWriter:
         self.path = _link_new(tmp, [self.out_dir / f"{self.name}.parquet",
                                     self.out_dir / f"{self.name}.{self.run_id}.parquet"])
         self.partial_path.unlink()
-        _fsync_dir(self.out_dir)
+        fsync_dir(self.out_dir)
         return self.path
 
     def abandon(self) -> None:
@@ -173,13 +173,18 @@ def _link_new(src: Path, candidates: list[Path]) -> Path:
     raise FileExistsError(f"every results name is taken: {[str(c) for c in candidates]}")
 
 
-def _fsync_dir(d: Path) -> None:
+def fsync_dir(d: Path) -> None:
+    """Make a rename or a new file in directory ``d`` durable (fsync of the directory); a
+    filesystem that cannot open or fsync a directory is skipped, as the file data is already
+    synced. Shared by the results writer and the request journal (hwctl.journal)."""
     try:
         fd = os.open(d, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
