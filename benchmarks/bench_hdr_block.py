@@ -48,6 +48,9 @@ import time
 #: cycles per pulse at 100 MHz: 77 = 1.2987 MHz (HWCTL_BENCH_HDR_PERIOD: a slower source for a
 #: functional check on a loaded machine)
 RATE_PERIOD = int(os.environ.get("HWCTL_BENCH_HDR_PERIOD", "77"))
+#: ring slots of both twins (N_SLOTS, a device parameter, >= 2048; HWCTL_BENCH_HDR_RING: how long a
+#: photon can wait for its partner's report, 2048 = 15.8 ms at p = 0.1 of 1.3 MHz)
+RING_SLOTS = int(os.environ.get("HWCTL_BENCH_HDR_RING", "2048"))
 ARM_KM = 10.0
 LINE_BYTES_PER_S = 300_000  # 3 Mbaud 8N1
 LEGACY_HEADER_LINE_BYTES = 20  # 18 decoded + COBS + delimiter
@@ -69,7 +72,8 @@ def _lab_main(conn, p: float, seed: int) -> None:
 
     start = timebase.cycle_now()
     src = HeaderSource(period=RATE_PERIOD, seed=seed, phase=start + CLOCK_HZ, arrival=(p, p))
-    block = {"control_reset": 0b1011}  # HERALD_EN | HEADER_EN | HDR_BLOCK from reset
+    block = {"control_reset": 0b1011,  # HERALD_EN | HEADER_EN | HDR_BLOCK from reset
+             "ring_slots": RING_SLOTS}
     lab = Lab(topologies.by_name("K2"), p_photon=0.0, seed=seed, start=start,
               node_kw={"A": src.arm(0) | block, "B": src.arm(1) | block})
     srv = LabServer(lab, pty=True).start()
