@@ -45,12 +45,15 @@ import os
 import socket
 import time
 
+from sim.twin.hdrblock import DEFAULT_SLOTS
+
 #: cycles per pulse at 100 MHz: 77 = 1.2987 MHz (HWCTL_BENCH_HDR_PERIOD: a slower source for a
 #: functional check on a loaded machine)
 RATE_PERIOD = int(os.environ.get("HWCTL_BENCH_HDR_PERIOD", "77"))
-#: ring slots of both twins (N_SLOTS, a device parameter, >= 2048; HWCTL_BENCH_HDR_RING: how long a
-#: photon can wait for its partner's report, 2048 = 15.8 ms at p = 0.1 of 1.3 MHz)
-RING_SLOTS = int(os.environ.get("HWCTL_BENCH_HDR_RING", "2048"))
+#: ring slots of both twins (N_SLOTS, a device parameter, >= 2048; default the devices' 8192):
+#: HWCTL_BENCH_HDR_RING sets how long a photon can wait for its partner's report (2048 slots =
+#: 15.8 ms at p = 0.1 of 1.3 MHz, 8192 = 63 ms)
+RING_SLOTS = int(os.environ.get("HWCTL_BENCH_HDR_RING", str(DEFAULT_SLOTS)))
 ARM_KM = 10.0
 LINE_BYTES_PER_S = 300_000  # 3 Mbaud 8N1
 LEGACY_HEADER_LINE_BYTES = 20  # 18 decoded + COBS + delimiter

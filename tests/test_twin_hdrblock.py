@@ -24,7 +24,7 @@ from hwctl.wire import (
     encode,
 )
 from sim.twin import TwinConfig, TwinModel
-from sim.twin.hdrblock import DEFAULT_FLUSH, BlockEncoder, block_arrivals
+from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, block_arrivals
 
 BLOCK_CTRL = (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
 P = 77
@@ -95,13 +95,13 @@ def test_burst_path_equals_event_loop_and_slicing(seed: int) -> None:
 
 def test_registers_and_clear_counters() -> None:
     t = twin(header_period=0)
-    assert t.reg(Reg.N_SLOTS) == 2048
+    assert t.reg(Reg.N_SLOTS) == DEFAULT_SLOTS == 8192
     assert t.reg(Reg.BLOCK_FLUSH) == DEFAULT_FLUSH
-    assert t.reg(Reg.SLOTS_FREE) == 2048 and t.reg(Reg.CNT_PINNED) == 0
+    assert t.reg(Reg.SLOTS_FREE) == 8192 and t.reg(Reg.CNT_PINNED) == 0
     t.feed(encode(RegWrite(Reg.BLOCK_FLUSH, 500), 1))
     t.feed(encode(PinMask(10, 0b111), 2))
     assert t.reg(Reg.BLOCK_FLUSH) == 500
-    assert t.reg(Reg.CNT_PINNED) == 3 and t.reg(Reg.SLOTS_FREE) == 2045
+    assert t.reg(Reg.CNT_PINNED) == 3 and t.reg(Reg.SLOTS_FREE) == DEFAULT_SLOTS - 3
     t.inject_header(5)
     t.advance(499)
     assert t.reg(Reg.CNT_BLOCKS) == 0

@@ -32,7 +32,7 @@ module top #(
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
     parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
     parameter        V2             = 1,                       // 0: no v2 SCHEDULE (area)
-    parameter        RING_SLOTS     = 2048,                    // block-mode slot ring (N_SLOTS reg)
+    parameter        RING_SLOTS     = 8192,                    // block-mode slot ring (N_SLOTS reg)
     parameter        NBLK           = 8                        // block buffers (hdr_block)
 ) (
     input  wire       clk_i,

@@ -41,6 +41,10 @@ SKIP_BYTE = SKIP_G << 3
 MAX_GAP = 4 * SKIP_G
 #: minimum ring size (spec N_SLOTS)
 MIN_SLOTS = 2048
+#: the devices' ring size (twin and RTL top): 8192 slots = 63 ms at p = 0.1 of 1.3 MHz, room for
+#: the host's decode-and-exchange lag (idle 2-vCPU machine: mean 14 ms, max 67 ms; 2048 slots,
+#: 15.8 ms, lost 46 % of the arrivals to OVERWRITTEN, benchmarks/RESULTS.md)
+DEFAULT_SLOTS = 8192
 #: BLOCK_FLUSH after reset, cycles (1 ms at 100 MHz; docs/header-path.md section 2)
 DEFAULT_FLUSH = 100_000
 U32 = 0xFFFF_FFFF

@@ -104,7 +104,7 @@ from hwctl.wire import (
     UnpinMask,
     encode,
 )
-from sim.twin.hdrblock import DEFAULT_FLUSH, MIN_SLOTS, BlockEncoder, PinError
+from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
 from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
@@ -153,8 +153,8 @@ class TwinConfig:
     event_fifo_depth: int = 16
     #: memory slots managed by the header decoder (legacy HEADER mode)
     n_slots: int = 8
-    #: block mode: slots of the ring (N_SLOTS register, >= 2048 on the RTL)
-    ring_slots: int = MIN_SLOTS
+    #: block mode: slots of the ring (N_SLOTS register, >= 2048; the RTL top's RING_SLOTS default)
+    ring_slots: int = DEFAULT_SLOTS
     #: block mode: BLOCK_FLUSH after reset, cycles
     block_flush: int = DEFAULT_FLUSH
     #: UART transmit time per byte in device cycles; 0 = infinitely fast line
