@@ -8,14 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import queue
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,48 +17,18 @@ import pyarrow.parquet as pq
 from hwctl import schema
 from hwctl.journal import read_state
 from hwctl.results import read_partial
+from tests.test_node_processes import REPORT, free_port, node_toml
+from tests.test_node_processes import Proc as NodeProc
 
-ROOT = Path(__file__).resolve().parents[1]
 HANG_S = 240.0  # only if something hangs; every wait ends on an output line
-REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Proc:
-    """An ``hwctl`` subprocess whose stdout and stderr lines arrive on one queue."""
+class Proc(NodeProc):
+    """A node-test subprocess (tests/test_node_processes.py) with wide status lines, waits on
+    completed requests and kill -9."""
 
     def __init__(self, args: list[str]) -> None:
-        env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                            "COLUMNS": "200"}
-        self.p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", *args], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        for stream in (self.p.stdout, self.p.stderr):
-            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_line(self, pred, deadline: float) -> str:
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"hang; output so far: {self.log[-20:]}"
-            assert self.p.poll() is None or not self.lines.empty(), \
-                f"process ended (rc {self.p.returncode}): {self.log[-20:]}"
-            try:
-                line = self.lines.get(timeout=min(left, 1.0))
-            except queue.Empty:
-                continue
-            self.log.append(line)
-            if pred(line):
-                return line
+        super().__init__(args, extra_env={"COLUMNS": "200"})
 
     def completed(self, deadline: float, at_least: int) -> int:
         """Wait for a status line reporting at least ``at_least`` completed requests."""
@@ -79,15 +42,6 @@ class Proc:
         self.p.kill()
         self.p.wait()
 
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
-
 
 def _lab(d: Path, deadline: float) -> tuple[Proc, dict[str, str]]:
     lab = Proc(["twin", "--lab", "K2", "--p-photon", "0.005", "--seed", "3", "--link-dir", str(d)])
@@ -99,14 +53,6 @@ def _lab(d: Path, deadline: float) -> tuple[Proc, dict[str, str]]:
     return lab, urls
 
 
-def _node_toml(name: str, peer: str, url: str, ports: dict[str, int], out: Path, seed: int) -> str:
-    return (f'name = "{name}"\nlisten = "tcp://127.0.0.1:{ports[name]}"\nbackend = "{url}"\n'
-            f'out = "{out}"\n'
-            f'[peers.{peer}]\nendpoint = "tcp://127.0.0.1:{ports[peer]}"\n'
-            f'[workload]\nfidelity = 0.75\npairs = [1, 4]\nmean_backoff = 0.02\nseed = {seed}\n'
-            f'[physical]\nlead_s = 0.004\n')
-
-
 def _node(tmp: Path, name: str, deadline: float) -> Proc:
     p = Proc(["node", "--config", str(tmp / f"{name}.toml"), "--report-every", "0.2"])
     p.wait_line(lambda s: s.startswith(f"node {name} on"), deadline)
@@ -114,9 +60,9 @@ def _node(tmp: Path, name: str, deadline: float) -> Proc:
 
 
 def _write_configs(tmp: Path, urls: dict[str, str]) -> None:
-    ports = {n: _port() for n in "AB"}
+    ports = {n: free_port() for n in "AB"}
     for n, peer, seed in (("A", "B", 1), ("B", "A", 2)):
-        (tmp / f"{n}.toml").write_text(_node_toml(n, peer, urls[n], ports, tmp / "out", seed))
+        (tmp / f"{n}.toml").write_text(node_toml(n, peer, urls[n], ports, tmp / "out", seed))
 
 
 def _summary(path: Path) -> dict:
@@ -198,7 +144,7 @@ def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
     new bridge answered within the command retries; never a device restart."""
     deadline = time.monotonic() + HANG_S
     lab, urls = _lab(tmp_path / "lab", deadline)
-    port = _port()
+    port = free_port()
     bridge_args = ["bridge", "--port", urls["A"], "--listen", f"tcp://127.0.0.1:{port}"]
     bridge = Proc(bridge_args)
     bridge.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
@@ -234,12 +180,12 @@ def test_served_twin_killed_and_restarted_under_a_node(tmp_path) -> None:
     back-off until a new twin serves the same port, finds a restarted device (SCRATCH token
     gone), re-applies its clock and keeps serving; SIGTERM then gives a complete results file."""
     deadline = time.monotonic() + HANG_S
-    port = _port()
+    port = free_port()
     twin_args = ["twin", "--zmq", f"tcp://127.0.0.1:{port}", "--seed", "1"]
     twin = Proc(twin_args)
     twin.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
-    ports = {"A": _port(), "B": _port()}  # B never starts: A's requests wait for it
-    (tmp_path / "A.toml").write_text(_node_toml("A", "B", f"zmq+tcp://127.0.0.1:{port}", ports,
+    ports = {"A": free_port(), "B": free_port()}  # B never starts: A's requests wait for it
+    (tmp_path / "A.toml").write_text(node_toml("A", "B", f"zmq+tcp://127.0.0.1:{port}", ports,
                                                 tmp_path / "out", 1))
     a = _node(tmp_path, "A", deadline)
     twin2 = None

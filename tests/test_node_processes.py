@@ -37,8 +37,9 @@ def free_port() -> int:
 class Proc:
     """A subprocess whose stdout and stderr lines arrive on one queue."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env |= extra_env or {}
         self.p = subprocess.Popen([sys.executable, "-m", "hwctl.cli", *args], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
