@@ -823,6 +823,8 @@ class NodeService:
                                 type(exc).__name__, exc)
             if cause:
                 self._drop(cause)
+            if not self._pl_queue.empty():  # a generation to start: its SCHEDULE_PAIRS goes out
+                await asyncio.sleep(0)  # before the messages queued behind this one (hwctl.nodetiming)
 
     def _drop(self, cause: str) -> None:
         d = self.counters.dropped
@@ -1288,10 +1290,9 @@ class NodeService:
 
         rnd = 0
         origin = self.clock.cycle_at(t_min)  # round 0's origin is t_min at both ends
-        if initiator:
-            # the start still travels right behind ESP's ACK (an older remote waits for it)
-            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)
         tc = await join()  # the remote too, at once: no wait for the start message
+        if initiator:  # for an older remote, which waits for it; after our command, which is
+            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)  # on the critical path
         if rec is not None:
             rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
 
