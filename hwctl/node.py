@@ -123,6 +123,7 @@ from hwctl.recovery import K_HB, DeviceSupervisor, GenerationFailed, PeerLivenes
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.transport.backend import OrderedResponse
+from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import (
     CLOCK_HZ,
     ControlBit,
@@ -784,12 +785,17 @@ class NodeService:
             if not self.liveness.hold(peer, payload):
                 self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
             return
-        try:
-            sock.send_multipart([kind, payload], zmq.NOBLOCK)
-        except zmq.Again:  # peer down and its queue full: counted, never silent
+        # peer down and its queue full: counted, never silent (zmq.asyncio reports it in a
+        # returned Future, not by raising: hwctl.transport.zmqsend)
+        ok = send_nowait(sock, [kind, payload], lambda ok: self._sent(peer, ok))
+        if ok is not None:
+            self._sent(peer, ok)
+
+    def _sent(self, peer: str, ok: bool) -> None:
+        if ok:
+            self.counters.msgs_out += 1
+        else:
             self.counters.send_dropped[peer] = self.counters.send_dropped.get(peer, 0) + 1
-            return
-        self.counters.msgs_out += 1
 
     def _send_pl(self, peer: str, **d: object) -> None:
         if d.get("rid") == self._pl_rid and self._pl_tmin is not None:
