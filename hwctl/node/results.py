@@ -121,6 +121,7 @@ class ResultRows:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
         d["clock_sync"] = self.clock_sync
+        d["timing"] = self.timing.summary()
         d["recovery"] = self.recovery.snapshot()
         d["peers"] = self.liveness.snapshot()
         if self.journal is not None:

@@ -37,6 +37,7 @@ from hwctl.node.physical import PhysicalLayer, PlAbort, PlMsg
 from hwctl.node.records import NodeCounters, RequestRecord
 from hwctl.node.results import ResultRows
 from hwctl.node.verify import VerificationDriver
+from hwctl.nodetiming import NodeTiming
 from hwctl.physics import fibre
 from hwctl.pljoin import JoinPlanner
 from hwctl.protocols.base import Completed, ProtocolViolation, Request, Send, StartAttempts
@@ -84,6 +85,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: latency breakdown (hwctl.nodetiming), diagnostic; on the node's clock (replayable)
+        self.timing = NodeTiming(delays, clock=lambda: self.now())
         #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.node.robust
         self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
                                             finished=self._request_ended)
@@ -223,7 +226,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         if self.hdrpath is not None:
             hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
             coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
-                      hp.app_loop(self.now, self._take)]
+                      hp.app_loop(self.now, self._take, sup.up)]
         # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
         tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
                  for i, c in enumerate(coros)]
@@ -316,6 +319,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                         rec.t_ack = now
                 self._send(msg.dst, K_ESP, msg.to_bytes())
             elif type(act) is StartAttempts:
+                self.timing.mark(act.request.rid, "start")
                 self._pl_queue.put_nowait((act.request, act.peer, act.t_min))  # both ends fire
             elif type(act) is Completed:
                 rec = self.records[act.request.rid]
@@ -385,6 +389,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                                 type(exc).__name__, exc)
             if cause:
                 self._drop(cause)
+            if not self._pl_queue.empty():  # a generation to start: its SCHEDULE_PAIRS goes out
+                await asyncio.sleep(0)  # before the messages queued behind this one (hwctl.nodetiming)
 
     def _drop(self, cause: str) -> None:
         d = self.counters.dropped
@@ -431,6 +437,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 return "esp_mode_mismatch"  # a peer with the other [robust] setting
             if not self.liveness.acked[src]:
                 return "esp_no_session"  # for an earlier life of ours, or before the handshake
+            rec = self.records.get(msg.rid)
+            self.timing.esp_in(msg, None if rec is None or msg.wake else rec.t_syn)
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core

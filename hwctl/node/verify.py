@@ -60,6 +60,9 @@ class VerificationDriver:
         self._vwake.set()
 
     def _on_header(self, ev: Header) -> None:
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(1)
+            return
         self._hold(np.array([ev.slot], dtype=np.int64), ev.seq)
         self._max_ts = max(self._max_ts, ev.ts)
         if self.vcore is not None:
@@ -68,6 +71,9 @@ class VerificationDriver:
 
     def _on_headers(self, b: HeaderBlock) -> None:
         """A run of HEADERs decoded in bulk (the path that keeps pace with a 1.3 MHz source)."""
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(int(b.slot.size))
+            return
         self._hold(b.slot, int(b.seq[0]))
         self._max_ts = max(self._max_ts, int(b.ts[-1]))
         if self.vcore is not None:
