@@ -99,6 +99,26 @@ def _task_key(prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else "main"
 
 
+class _TaskKeys:
+    """:func:`_task_key` for one event loop, remembered per task (a task keeps its name): the
+    recorder and the replay ask for it at every entry."""
+
+    def __init__(self, prefix: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._prefix, self._loop = prefix, loop
+        self._memo: dict[asyncio.Task | None, str] = {}
+
+    def __call__(self) -> str:
+        task = asyncio.current_task(self._loop)
+        key = self._memo.get(task)
+        if key is None:
+            if len(self._memo) > 4096:  # bounded (tasks come and go in a long session)
+                self._memo.clear()
+            name = task.get_name() if task is not None else ""
+            p = self._prefix
+            key = self._memo[task] = name[len(p):] if name.startswith(p) else "main"
+        return key
+
+
 def _err(exc: BaseException) -> dict:
     return {"type": type(exc).__name__, "msg": str(exc), "code": getattr(exc, "code", None)}
 
@@ -247,12 +267,10 @@ class Recorder:
                      "code_version": code_version(), "wire_version": WIRE_VERSION,
                      "instruments": node.bench_snapshot, "started_s": timebase.seconds(),
                      "state": _initial_state(node)})
+        self._key = _TaskKeys(self._prefix, asyncio.get_running_loop())
         self._tap_node()
         _STEPPED[id(node)] = self
         _install_task_factory(asyncio.get_running_loop())
-
-    def _key(self) -> str:
-        return _task_key(self._prefix)
 
     # -- writing
     def _write(self, d: dict) -> None:
@@ -445,9 +463,12 @@ class _TapDealer:
 
 
 # ---------------------------------------------------------------------------- reading
-@dataclass
+@dataclass(repr=False)
 class Recording:
     """A recording read back: header, entries, and why it ends where it does."""
+
+    def __repr__(self) -> str:  # short: asyncio formats a finished task's result at times
+        return f"Recording({str(self.path)!r}, {len(self.entries)} entries)"
 
     path: Path
     header: dict
@@ -486,6 +507,18 @@ def load(path: str | Path) -> Recording:
     end = None
     truncated = None
     body, last = lines[1:-1], lines[-1]  # a whole file ends with "\n": last is b""
+    try:  # every line at once (one parse, not one per line); a damaged line: line by line
+        whole = json.loads(b"[" + b",".join(body) + b"]")
+    except ValueError:
+        whole = None
+    if whole is not None and len(whole) == len(body) and all(type(e) is dict for e in whole):
+        for i, e in enumerate(whole):
+            if "end" in e:
+                end = e["end"]
+                break
+            e["_line"] = i + 2
+            entries.append(e)
+        body = []
     for i, line in enumerate(body):
         try:
             e = json.loads(line)
@@ -516,9 +549,13 @@ class ReplayEnded(BaseException):
     there, so nothing after the last recorded input is made up."""
 
 
-@dataclass
+@dataclass(repr=False)
 class ReplayResult:
     """What :func:`replay` gives back: the node after the replay, and how the replay went."""
+
+    def __repr__(self) -> str:  # short: asyncio.run formats the main task's result at its end
+        return (f"ReplayResult({self.recording!r}, consumed {self.consumed}/{self.total}, "
+                f"diverged {self.diverged!r})")
 
     node: NodeService
     recording: Recording
@@ -575,13 +612,12 @@ class _Replayer:
         self.callbacks: dict[int, Callable[[], None]] = {}
         self._cb_serial = 0
         self.backend: Any = None  # the recorded device (every link the node opens: the same)
-
-    def key(self) -> str:
-        return _task_key(self.prefix)
+        self.key = _TaskKeys(self.prefix, self.loop)
+        self._n = len(self.entries)
 
     def at(self, i: int | None = None) -> dict | None:
         i = self.cursor if i is None else i
-        return self.entries[i] if i < len(self.entries) else None
+        return self.entries[i] if i < self._n else None
 
     def diverge(self, why: str) -> BaseException:
         """Stop here: the recording ended (a cut file) or the node left it (diverged)."""
