@@ -359,3 +359,47 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
         assert seqs <= both
     # at most one sweep: an UNPIN_MASK lost with the bridge leaves the device more pins
     assert bp["unpin_sweeps"] <= 1
+
+
+def test_a_repeated_schedule_is_aborted_after_the_generation(tmp_path) -> None:
+    """A SCHEDULE_PAIRS that ran twice (a host retry through a board bridge restarted in
+    between gets a new device seq, so the device cannot see it is a retry): after A's generation
+    completes, the copy still runs and would hold A's device FIFO for 2^32-1 attempts, the next
+    generation waiting behind it for ever. A generation that needed a retry ends with one STATUS
+    read: the copy is aborted and counted, and A goes on completing requests."""
+
+    async def main() -> tuple[NodeService, NodeService]:
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        a, b = _configs(srv.urls["A"], srv.urls["B"])
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        orig = na._schedule_at
+        copies = []
+
+        async def twice(tc: int, pairs: int, port: int) -> int:
+            t = await orig(tc, pairs, port)
+            if not copies:  # the first generation's SCHEDULE runs twice, as after the retry
+                copies.append(tc)
+                await na.backend.schedule_pairs(tc, 0xFFFF_FFFF, a.period_cycles, pairs, port)
+                na.backend.stats.retries += 1  # the retry that carried the copy
+            return t
+
+        na._schedule_at = twice  # type: ignore[method-assign]
+        runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
+        try:
+            await _until(lambda: copies and na.counters.completed >= 4, runs,
+                         "A completes requests after the repeated schedule")
+        finally:
+            na.stop()
+            nb.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb
+
+    na, nb = asyncio.run(main())
+    assert na.recovery.counters.stray_schedules == 1
+    assert na.recovery.counters.device_lost == 0
+    assert na.counters.disagree == nb.counters.disagree == 0
