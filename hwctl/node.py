@@ -103,6 +103,7 @@ from hwctl.errors import DeviceError, LinkError, UserError
 from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S, BlockPath, enable_blocks
 from hwctl.journal import RequestJournal, resume
 from hwctl.live import web_addr
+from hwctl.nodetiming import NodeTiming, join_cycle
 from hwctl.physics import fibre
 from hwctl.physics import memory as _memory
 from hwctl.pljoin import JoinPlanner
@@ -460,6 +461,8 @@ class NodeService:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
         self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        #: latency breakdown (hwctl.nodetiming), diagnostic; on the node's clock (replayable)
+        self.timing = NodeTiming(delays, clock=lambda: self.now())
         #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.noderobust
         self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
                                             finished=self._request_ended)
@@ -750,6 +753,7 @@ class NodeService:
                         rec.t_ack = now
                 self._send(msg.dst, K_ESP, msg.to_bytes())
             elif type(act) is StartAttempts:
+                self.timing.mark(act.request.rid, "start")
                 self._pl_queue.put_nowait((act.request, act.peer, act.t_min))  # both ends fire
             elif type(act) is Completed:
                 rec = self.records[act.request.rid]
@@ -819,6 +823,8 @@ class NodeService:
                                 type(exc).__name__, exc)
             if cause:
                 self._drop(cause)
+            if not self._pl_queue.empty():  # a generation to start: its SCHEDULE_PAIRS goes out
+                await asyncio.sleep(0)  # before the messages queued behind this one (hwctl.nodetiming)
 
     def _drop(self, cause: str) -> None:
         d = self.counters.dropped
@@ -865,6 +871,8 @@ class NodeService:
                 return "esp_mode_mismatch"  # a peer with the other [robust] setting
             if not self.liveness.acked[src]:
                 return "esp_no_session"  # for an earlier life of ours, or before the handshake
+            rec = self.records.get(msg.rid)
+            self.timing.esp_in(msg, None if rec is None or msg.wake else rec.t_syn)
             try:
                 acts = self.core.receive(msg, self.now())
             except ProtocolViolation:  # out of turn for the core's state: refused by the core
@@ -1191,6 +1199,8 @@ class NodeService:
                     self.counters.device_errors += 1
                     log.warning("%s: device error %s", self.cfg.name, ev)
             else:
+                if type(ev) is Done:
+                    self.timing.done_seen(ev.ts, self.clock.time_at)
                 self._events.put_nowait(ev)
 
     async def _pl_loop(self) -> None:
@@ -1244,9 +1254,10 @@ class NodeService:
     async def _generate(self, req: Request, peer: str, t_min: float) -> None:
         """One request at the physical layer, at either end (docs/physical-layer.md section 5).
 
-        The initiator picks the grid origin ``start = t_min`` and sends it with
-        ``{rid, restart: 0, start}`` right behind ESP's ACK (same socket, so the remote has it
-        with t_min). Each end then joins the grid ``cycle_of(start) + k*period`` at the first
+        The grid's origin is ``cycle_of(t_min)`` at both ends (ESP gives both the same t_min),
+        so each end joins as soon as ESP starts it, the remote without waiting for the
+        initiator's ``{rid, restart: 0, start}`` (still sent behind ACK for older remotes, and
+        taken as a confirmation). Each end joins the grid ``origin + k*period`` at the first
         point its own command can reach its device in time (:class:`hwctl.pljoin.JoinPlanner`:
         the margin follows its measured command round trips) with one SCHEDULE_PAIRS, and
         collects PAIR events until DONE(COMPLETE): the station heralds only attempts both ends
@@ -1269,26 +1280,27 @@ class NodeService:
         tc: int | None = None  # our join cycle of the running schedule
         origin = 0  # the request's grid origin (cycle of the initiator's start)
         retry = 0  # LATE / exhausted schedules of this request here
+        dev_join: int | None = None  # the grid point our device joined at (from its DONE)
+        done_ts = 0
 
         async def join() -> int:
             nonlocal need
+            if need is None:
+                self.timing.command_out(req.rid)
             t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()), retry),
                                         req.pairs, port)
             if need is None:  # the later of the join cycle and the ACK (a device that joins
                 need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
+                self.timing.command_acked(req.rid)  # (replaced by the device's own join below)
             return t
 
-        if initiator:
-            rnd = 0
-            origin = self.clock.cycle_at(t_min)
-            # the start travels right behind ESP's ACK on the same socket: the remote has it
-            # as soon as it has t_min
-            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)
-            tc = await join()
-            if rec is not None:
-                rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
-        else:
-            rnd = -1  # waiting for the initiator's start of round 0
+        rnd = 0
+        origin = self.clock.cycle_at(t_min)  # round 0's origin is t_min at both ends
+        tc = await join()  # the remote too, at once: no wait for the start message
+        if initiator:  # for an older remote, which waits for it; after our command, which is
+            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)  # on the critical path
+        if rec is not None:
+            rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
 
         async def restart() -> int:
             """Initiator, on an older remote's LATE notice: a new origin at both ends."""
@@ -1316,11 +1328,13 @@ class NodeService:
                     self._drop("pl_not_from_partner")
                 elif initiator and d.get("late") == rnd:
                     tc, pairs = await restart(), []
-                elif not initiator and isinstance(d.get("restart"), int) and d["restart"] > rnd:
-                    if rnd >= 0 and tc is not None:
+                elif not initiator and isinstance(d.get("restart"), int) and d["restart"] >= rnd:
+                    o = self.clock.cycle_at(float(d["start"]))
+                    if d["restart"] == rnd and o == origin:
+                        continue  # round 0's start, already joined at it (or a repeat)
+                    if tc is not None:  # an older initiator's other start: join that grid
                         await b.abort()
-                    rnd = d["restart"]
-                    origin = self.clock.cycle_at(float(d["start"]))
+                    rnd, origin = d["restart"], o
                     tc, pairs = await join(), []
                 else:
                     c.stale_msgs += 1
@@ -1343,6 +1357,8 @@ class NodeService:
                 tc = await join()
             elif isinstance(ev, Done):
                 attempts += ev.attempts
+                if dev_join is None and tc is not None:  # where our device joined the grid
+                    dev_join, done_ts = join_cycle(ev.ts, ev.attempts, origin, jp.period), ev.ts
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
                 if ev.reason == DoneReason.EXHAUSTED and tc is not None:
@@ -1353,6 +1369,11 @@ class NodeService:
             rec.attempts += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
+        if dev_join is not None:  # exact, where the ACK-based figure above is an upper bound
+            need = max(0.0, self.clock.time_at(dev_join) - t_min)
+            self.timing.finished(req.rid, t_min + need, t_min, done_ts)
+            if rec is not None:
+                rec.t_pl_start = t_min + self.timing.pl_start(req.rid, need)
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
         self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
@@ -1363,7 +1384,7 @@ class NodeService:
         at the later of the two joins (the breakdown's "t_min lead")."""
         rec = self.records.get(rid)
         if rec is not None and rec.t_min is not None and rec.t_pl_start is not None:
-            rec.t_pl_start = max(rec.t_pl_start, rec.t_min + need)
+            rec.t_pl_start = rec.t_min + self.timing.pl_start(rid, need)
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
@@ -1419,6 +1440,7 @@ class NodeService:
         d = asdict(self.counters)
         d["state"] = self.core.state.value
         d["clock_sync"] = self.clock_sync
+        d["timing"] = self.timing.summary()
         d["recovery"] = self.recovery.snapshot()
         d["peers"] = self.liveness.snapshot()
         if self.journal is not None:
