@@ -95,14 +95,36 @@ module pair_match_props (
         nfired_d_q <= nfired_i;
         port_d_q <= port_i;
     end
-    wire [63:0] k_per   = {32'd0, ev_k} * {32'd0, period_d_q};
+    // k * period by shift-and-add over the quotient bits as the divider produces them (Horner:
+    // m = sum b_j * period * 2^j = k * period exactly, no overflow in 64 bits for 32-bit k and
+    // period). A 32 x 32 multiplier in the assertion made the passing run take > 15 min; the
+    // shift-and-add form leaves the solver only adders. kb_q holds the same bits, so the event's
+    // k is checked to be the k of m.
+    wire [5:0]  tap_step_q;
+    wire        tap_busy_q;
+    wire [31:0] tap_k_q;
+    reg         dv_q;                 // a division step ran last cycle (its bit is tap_k_q[0])
+    reg [63:0]  m_q;
+    reg [31:0]  kb_q;
+    always @(posedge clk_i) begin
+        dv_q <= !rst_i && tap_busy_q && tap_step_q >= 6'd3 && tap_step_q < 6'd35;
+        if (rst_i || (tap_busy_q && tap_step_q == 6'd0)) begin
+            m_q <= 64'd0;
+            kb_q <= 32'd0;
+        end else if (dv_q) begin
+            m_q <= {m_q[62:0], 1'b0} + (tap_k_q[0] ? {32'd0, period_i} : 64'd0);
+            kb_q <= {kb_q[30:0], tap_k_q[0]};
+        end
+    end
+    wire [63:0] k_per   = m_q;
     always @(posedge clk_i) if (!init_q && ev_valid && ev_op == `HW_OP_PAIR) begin
         assert($past(pair));
         assert(!fbad_q);                              // a bad frame never pairs
         assert(ev_t == t_i && ev_bell == bell_i);     // the frame's attempt cycle and Bell state
         assert(acc_d_q && ev_port == 8'd0 && port_d_q == 8'd0);  // the running entry, its port
         assert(ev_k < nfired_d_q);                    // an attempt it fired ...
-        assert(ev_t == t_start_d_q + k_per);          // ... on its grid
+        assert(ev_k == kb_q);
+        assert(ev_t == t_start_d_q + k_per);          // ... on its grid (k_per = ev_k * period)
     end
     always @(posedge clk_i) if (!init_q) cover(ev_valid && ev_op == `HW_OP_PAIR && ev_k == 32'd2);
 endmodule

@@ -81,6 +81,13 @@ MUTANTS = [
     (formal.Proof("slot_ring", "w4", ""),
      ("slot_ring.v", "            if (mode_q == M_WR) begin\n                we_q <= 1'b1;",
       "            if (mode_q == M_WR) begin\n                we_q <= 1'b0;")),
+    # the node's engine fires one attempt more than the schedule's count
+    (formal.Proof("pair_sched", "bmc", ""),
+     ("pair_sched.v", "left_q <= count_q;", "left_q <= count_q + 32'd1;")),
+    # heralds still accepted in the cycle the HERALD_WAIT drain has run out
+    (formal.Proof("pair_sched", "bmc", ""),
+     ("pair_sched.v", "assign acc_o     = st_run_q && !(lz_q && dz_q);",
+      "assign acc_o     = st_run_q;")),
 ]
 
 

@@ -81,6 +81,10 @@ PROOFS: tuple[Proof, ...] = (
     Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
           "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
     Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
+    Proof("pair_sched", "cover", "node engine: a 2-attempt schedule COMPLETE (not vacuous)"),
+    Proof("pair_sched", "bmc", "node engine (v3): no trigger outside a scheduled attempt, on its "
+          "port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
+          "COMPLETE right (BMC depth 30, ports only)", slow=True),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),
