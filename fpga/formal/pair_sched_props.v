@@ -12,7 +12,8 @@
 //    its last attempt for at most HERALD_WAIT cycles; nfired_o = the head's attempts fired so far;
 //  - DONE reports the attempts fired; COMPLETE exactly when the head's `pairs`-th pair was
 //    recorded, EXHAUSTED only after all `count` attempts with fewer pairs.
-// Assumed: no ABORT; pushes only with arguments the command decoder accepts (count >= 1,
+// Assumed: no ABORT, CONTROL.LATE_JOIN clear (the late join's 48-cycle JOIN sequence is beyond the
+// bound: test_hdl_node_join.py simulates it); pushes only with arguments the command decoder accepts (count >= 1,
 // period >= 2, pairs >= 1) and small values so that whole schedules fit in the bound (count <= 3,
 // period <= 8, pairs <= 2, t_start within [ts - 8, ts + 20], port < 2, HERALD_WAIT <= 4 and
 // held); pair_i (pair_match's registered pair_o) only a cycle after acc_o was high, never in two
@@ -43,6 +44,7 @@ module pair_sched_props (
         .clk_i(clk_i), .rst_i(rst_i), .ts4_i(ts4), .ts_i(ts_q), .push_i(push_i),
         .t_start_i(t_start_i), .count_i(count_i), .period_i(period_i), .pairs_i(pairs_i),
         .port_i(port_i), .full_o(full), .abort_i(1'b0), .herald_wait_i(herald_wait_i),
+        .late_join_i(1'b0), .k0_o(),
         .pair_i(pair_i), .acc_o(acc), .t_start_o(t_start_o), .period_o(period_o),
         .port_o(port_o), .nfired_o(nfired), .qubit_o(qubit), .fire_o(fire), .running_o(running),
         .cnt_late_o(c_late), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_payload)
