@@ -658,7 +658,7 @@ class NodeService:
         if self.hdrpath is not None:
             hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
             coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
-                      hp.app_loop(self.now, self._take)]
+                      hp.app_loop(self.now, self._take, sup.up)]
         # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
         tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
                  for i, c in enumerate(coros)]
@@ -1017,6 +1017,9 @@ class NodeService:
         self._vwake.set()
 
     def _on_header(self, ev: Header) -> None:
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(1)
+            return
         self._hold(np.array([ev.slot], dtype=np.int64), ev.seq)
         self._max_ts = max(self._max_ts, ev.ts)
         if self.vcore is not None:
@@ -1025,6 +1028,9 @@ class NodeService:
 
     def _on_headers(self, b: HeaderBlock) -> None:
         """A run of HEADERs decoded in bulk (the path that keeps pace with a 1.3 MHz source)."""
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(int(b.slot.size))
+            return
         self._hold(b.slot, int(b.seq[0]))
         self._max_ts = max(self._max_ts, int(b.ts[-1]))
         if self.vcore is not None:

@@ -165,7 +165,12 @@ class SerialLink(Link):
         if self._closed or self.error:
             raise LinkError(f"serial link down: {self.error!r}" if self.error else "link closed")
         self.bytes_out += len(data)
-        self.ser.write(data)
+        try:
+            self.ser.write(data)
+        except Exception as exc:  # the port vanished before the reader saw it: a lost link
+            # (pyserial raises SerialException or OSError; the supervisor recovers a LinkError)
+            self.error = exc
+            raise LinkError(f"serial link down: {exc!r}") from None
 
     async def close(self) -> None:
         if self._closed:
