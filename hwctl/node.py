@@ -1200,7 +1200,8 @@ class NodeService:
                     log.warning("%s: device error %s", self.cfg.name, ev)
             else:
                 if type(ev) is Done:
-                    self.timing.done_seen(ev.ts, self.clock.time_at)
+                    self.timing.done_seen(ev.ts, self.clock.time_at,
+                                          getattr(getattr(self.backend, "link", None), "rx_ns", 0))
                 self._events.put_nowait(ev)
 
     async def _pl_loop(self) -> None:
@@ -1291,7 +1292,8 @@ class NodeService:
                                         req.pairs, port)
             if need is None:  # the later of the join cycle and the ACK (a device that joins
                 need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
-                self.timing.command_acked(req.rid)  # (replaced by the device's own join below)
+                self.timing.command_acked(req.rid, getattr(b, "tx_ns", 0))  # (replaced by the
+                # device's own join below)
             return t
 
         rnd = 0
@@ -1446,7 +1448,8 @@ class NodeService:
         if self.journal is not None:
             d["journal"] = self.journal.snapshot()
         if self.backend is not None:
-            d["link"] = self.backend.health()
+            # with the link-stamped latency segments (hwctl.nodetiming; replay leaves "link" out)
+            d["link"] = {**self.backend.health(), "timing": self.timing.summary(link=True)}
         v = self.verification_summary()
         if v is not None:
             d["verification"] = v

@@ -89,3 +89,25 @@ def test_request_payload_untouched() -> None:
     msg = EspMessage(MsgType.SYN, "A", "B", 1, Request(1, "A", "B", 0.75, 2, 0.0))
     NodeTiming().esp_in(msg, None)
     assert EspMessage.from_bytes(msg.to_bytes()) == msg
+
+
+def test_link_stamped_segments_are_kept_apart() -> None:
+    """Segments stamped by the device link (wall clock) go to ``summary(link=True)``, which the
+    node reports under its snapshot's ``link`` (a replay, which has no link, leaves it out)."""
+    from hwctl import timebase
+
+    t = [200.0]
+    tm = NodeTiming(clock=lambda: t[0])
+    ns = lambda s: round(s * 1e9) + timebase.epoch_ns()  # noqa: E731 - shared s -> wall ns
+    tm.mark(9, "start")
+    tm.command_out(9)
+    tm.command_acked(9, tx_ns=ns(200.0003))
+    tm.done_seen(100, lambda c: 199.9, rx_ns=ns(200.0))  # DONE at 199.9 s, bytes in at 200.0
+    t[0] = 200.0002
+    tm.finished(9, join_s=200.001, t_min=200.0, done_ts=100)
+    link, own = tm.summary(link=True), tm.summary()
+    assert set(link) == {"action_to_frame", "device_to_link", "link_to_core"}
+    assert not set(link) & set(own)
+    assert link["action_to_frame"]["mean"] == pytest.approx(0.3, abs=1e-3)
+    assert link["device_to_link"]["mean"] == pytest.approx(100.0, abs=1e-3)
+    assert link["link_to_core"]["mean"] == pytest.approx(0.2, abs=1e-3)

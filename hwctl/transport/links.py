@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 
 from hwctl.errors import DeviceNotFound, LinkError
@@ -32,6 +33,9 @@ class Link(ABC):
         self._eof = False  # the end marker was taken while joining chunks
         self.bytes_out = 0
         self.bytes_in = 0
+        #: wall clock (``time.time_ns()``) when the last chunk reached the event loop: the
+        #: node's latency breakdown (hwctl.nodetiming) times device events from here
+        self.rx_ns = 0
 
     @abstractmethod
     async def send(self, data: bytes) -> None: ...
@@ -60,6 +64,7 @@ class Link(ABC):
 
     def _deliver(self, data: bytes) -> None:
         self.bytes_in += len(data)
+        self.rx_ns = time.time_ns()
         self._rx.put_nowait(data)
 
     async def close(self) -> None:
