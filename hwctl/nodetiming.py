@@ -180,12 +180,13 @@ class NodeTiming:
     def finished(self, rid: int, join_s: float, t_min: float, done_ts: int) -> None:
         """The generation of ``rid`` ended (``attempts_finished`` was called); this end's device
         joined the grid at shared time ``join_s``."""
+        now = self.now()  # one reading whatever is noted (a replay reads the clock alike)
         t = self._done_seen.pop(done_ts, None)
         if t is not None:
-            self.note("done_to_core", self.now() - t)
+            self.note("done_to_core", now - t)
         rx = self._link_rx.pop(done_ts, None)
         if rx is not None:
-            self.note("link_to_core", self.now() - rx)
+            self.note("link_to_core", now - rx)
         self.since(rid, "cmd", "cmd_to_device", until=join_s)
         self.note("join_after_tmin", join_s - t_min)
         self.forget(rid)
