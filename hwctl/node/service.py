@@ -124,8 +124,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self.results = None
         self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
         self._rows_written: set[int] = set()
-        self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
-        self._pairs_peer: dict[int, list] = {}
+        #: pair lists waiting for the other end's: rid -> (t_min of the generation, list)
+        self._pairs_mine: dict[int, tuple[float | None, list]] = {}
+        self._pairs_peer: dict[int, tuple[float | None, list]] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
         #: where this end joins each request's attempt grid (margin from its command latency)
@@ -463,7 +464,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                     return "pl_pairs_table_full"
                 if d.get("need") is not None:
                     self._note_need(rid, float(d["need"]))
-                self._check_pairs(rid, theirs=d["pairs"])
+                self._check_pairs(rid, theirs=d["pairs"], tm=tm)
             elif rid == self._pl_rid and (tm is None or tm == last):
                 if "failed" in d and src == self._pl_peer:
                     peer_failed(self, rid, tm)  # now: a new SYN for rid may follow
