@@ -273,15 +273,13 @@ class DeviceSupervisor:
                         else "same life", node.clock_sync)
 
     async def _reconnect(self) -> None:
-        from hwctl.transport import open_backend
-
         node, c = self.node, self.counters
         while True:
             delay = self.backoff.next()
             c.reconnect_attempts += 1
             await node._sleep(delay)
             try:
-                b = await open_backend(node.cfg.backend)
+                b = await node._open_backend(node.cfg.backend)
             except (LinkError, UserError, OSError) as exc:
                 log.info("%s: reconnect attempt %d failed (%s); next in %.2f s", node.cfg.name,
                          c.reconnect_attempts, exc, min(self.backoff.hi, delay * 2))
