@@ -22,7 +22,7 @@ applies the settings and stores the snapshot, which the metadata holds (``instru
 node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
 (docs/physical-layer.md). With the pty transport (default) the lab and every node service run in
-processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.nodeproc`), as in a lab: one
+processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.node.proc`), as in a lab: one
 interpreter lock shared by four services and the lab was most of the demo's overhead over the
 simulator; ``--transport inproc`` keeps everything in this process (docs/node.md).
 
@@ -64,6 +64,10 @@ MAX_LINE_SHARE = 0.9
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of ESP traffic (default 20)")
+    parser.add_argument("--min-completed", type=int, default=0, metavar="N",
+                        help="after --duration, go on until the nodes have completed at least N "
+                             "requests in all (a slow or loaded machine; at most 10x --duration "
+                             "more, then stop with a warning; default 0)")
     parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
@@ -126,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration <= 0:
         raise UserError("--duration must be > 0")
+    if not 0 <= args.min_completed <= 1_000_000:
+        raise UserError("--min-completed must be in [0, 1000000]")
     if not 0.5 <= args.fidelity < 1.0:
         raise UserError("--fidelity must be in [0.5, 1)")
     if not 0.5 < args.f_th < 1.0:
@@ -198,7 +204,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl import timebase
     from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
-    from hwctl.nodeproc import NodeProcess
+    from hwctl.node.proc import NodeProcess
     from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
@@ -228,7 +234,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
     if args.transport == "pty":
         # node processes start slower than the first header (0.5 s): the header decoders start
-        # off and each node turns its own on once every node is up (hwctl.nodeproc)
+        # off and each node turns its own on once every node is up (hwctl.node.proc)
         for n in node_kw:
             node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
     if args.header_rate > LEGACY_HEADER_RATE:  # block mode from reset (docs/header-path.md):
@@ -250,7 +256,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     server: LabServer | LabProcess = (LabProcess(lab) if args.transport == "pty"
                                       else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
-    # pty: every node service in a process of its own too (hwctl.nodeproc), as in a lab; their
+    # pty: every node service in a process of its own too (hwctl.node.proc), as in a lab; their
     # mirrors feed the table, the live view and the result files. inproc: all in this process.
     nodes: list[NodeService | NodeProcess] = []
     recorders = []  # in-process nodes' (a node process records in the child)
@@ -326,7 +332,20 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             if live_console else _NullLive()
         try:
             with live_ctx as live:
-                while time.monotonic() - t0 < args.duration:
+                def more() -> bool:
+                    el = time.monotonic() - t0
+                    if el < args.duration:
+                        return True
+                    done = sum(nd.counters.completed for nd in nodes)
+                    if done >= args.min_completed:
+                        return False
+                    if el < 11 * args.duration:
+                        return True
+                    print(f"warning: {done} of --min-completed {args.min_completed} requests "
+                          f"completed in {el:.0f} s; stopping", file=sys.stderr, flush=True)
+                    return False
+
+                while more():
                     for r in runs:
                         if r.done() and r.exception():
                             raise r.exception()  # type: ignore[misc]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tty
 
 import pytest
 
@@ -16,7 +18,7 @@ from hwctl.errors import (
     UserError,
     VersionMismatch,
 )
-from hwctl.transport import Backend, memory_pair, open_backend
+from hwctl.transport import Backend, SerialLink, memory_pair, open_backend
 from hwctl.wire import Done, ErrorCode, Herald, Reg, Schedule
 from sim.twin import TwinConfig, TwinModel
 from sim.twin.serve import PtyTwinServer, ZmqTwinServer
@@ -266,3 +268,55 @@ def test_link_joins_waiting_chunks_and_keeps_the_end() -> None:
         return got
 
     assert asyncio.run(main()) == [b"abcdefghijk", b"lmno", b"", b""]
+
+
+def test_serial_link_on_a_pty_is_read_by_the_event_loop() -> None:
+    """A pty (a port with a file descriptor) is read by the event loop: no reader thread; bytes
+    arrive in order and the end of the other side closes the stream."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+
+    async def main() -> bytes:
+        link = SerialLink(path, baud=3_000_000)
+        assert link._thread is None and link._fd is not None
+        got = bytearray()
+        for k in range(20):
+            os.write(master, bytes([k]) * 100)
+            while len(got) < 100 * (k + 1):  # bounded by pytest's timeout only if broken
+                got += await asyncio.wait_for(link.recv(), 10)
+        await link.send(b"xyz")
+        await link.close()
+        return bytes(got)
+
+    try:
+        data = asyncio.run(main())
+        assert data == b"".join(bytes([k]) * 100 for k in range(20))
+        assert os.read(master, 3) == b"xyz"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_link_on_a_pty_ends_when_the_other_side_closes() -> None:
+    """The event-loop reader of a pty: the other side gone (EIO) ends the stream with b"" and
+    takes the fd out of the loop; close() afterwards is clean."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+
+    async def main() -> tuple[bytes, bytes, bool]:
+        link = SerialLink(path, baud=3_000_000)
+        os.write(master, b"last")
+        first = await asyncio.wait_for(link.recv(), 10)
+        os.close(master)
+        end = await asyncio.wait_for(link.recv(), 10)  # bounds a hang only
+        reading = link._reading
+        await link.close()
+        return first, end, reading
+
+    try:
+        first, end, reading = asyncio.run(main())
+        assert first == b"last" and end == b"" and not reading
+    finally:
+        os.close(slave)
