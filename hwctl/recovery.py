@@ -16,9 +16,13 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
    clock went backwards or the counters were cleared) or only the path to it broke (a bridge or
    served twin restarted while the device kept running: then its schedule is aborted);
 4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
-   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token (the
-   header-block mode of ``[verification] header_blocks`` is not re-applied yet); a restarted device's
-   memory slots are all free again, so the node's slot book is emptied (counted ``slots_lost``);
+   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token, and in
+   the header-block mode of ``[verification] header_blocks`` CONTROL.HDR_BLOCK and BLOCK_FLUSH
+   (:meth:`hwctl.hdrpath.BlockPath.reapply`); a restarted device's memory slots are all free
+   again, so the node's slot book is emptied (counted ``slots_lost``), and in block mode its ring
+   mirror restarts, the photons the old ring held are discarded in the verification core (cause
+   DEVICE_LOST, counted as arrivals and held pairs lost) and our pins are forgotten (counted);
+   after a broken path (same device life) our pins are asserted again;
 5. end the generation that was in flight with a reason: the ESP core is told
    ``attempts_failed`` (the Lock is released; the initiator puts the request back in Q_main with
    its arrival number, ESP paper §V-A) and the peer is told ``{rid, tm, failed: reason}`` so it
@@ -315,6 +319,13 @@ class DeviceSupervisor:
         late_join_on = getattr(node, "_late_join_on", None)  # CONTROL.LATE_JOIN, as at start
         if late_join_on is not None:
             await late_join_on()
+        hp = getattr(node, "hdrpath", None)
+        if hp is not None:  # block mode (hwctl.hdrpath): ring mirror, pins, CONTROL.HDR_BLOCK
+            if why is not None:
+                hp.device_restarted(await b.read_reg(Reg.N_SLOTS))
+                node._vrf_apply()  # the discards (DISCARD notices to the partner follow)
+            await hp.reapply(b, restarted=why is not None)
+            log.warning("%s: block mode re-applied (%s)", node.cfg.name, hp.losses)
         self.token = int.from_bytes(os.urandom(4), "big") | 1
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)
