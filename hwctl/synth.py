@@ -83,6 +83,9 @@ TARGETS: dict[str, Target] = {
         # the node with every mode needs ~9200 LC of 7680: the HX8K carries one lab role per
         # bitstream (fpga/README.md, "Build profiles"): esp by default, or --profile verify
         profile="esp",
+        # at 80-85 % of the HX8K nextpnr's HeAP placer never finished its first iteration (37
+        # min, esp profile); simulated annealing places it (fpga/README.md, "Build profiles")
+        placer="sa", pnr_time="10-40 min",
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),

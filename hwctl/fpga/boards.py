@@ -45,6 +45,8 @@ class Board:
     #: default build profile (hwctl.wire.features.PROFILES; ``--profile`` overrides): the
     #: board top's V2 / PAIRS / BLOCKS / HEADERS parameters
     profile: str = "full"
+    #: nextpnr placer (the HX8K at 80-85 %: HeAP does not finish, simulated annealing does)
+    placer: str = "heap"
 
     @property
     def dir(self) -> Path:
@@ -57,7 +59,7 @@ BOARDS: dict[str, Board] = {
         100_500_000, ("--hx8k", "--package", "ct256"), "pins.pcf", "ice40_generic",
         ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB", "ICESTORM_PLL"),
         "icepll -i 12 -o 100: DIVR 0, DIVF 66, DIVQ 3 -> 100.5 MHz (100.0 not reachable)",
-        profile="esp",   # every mode needs ~9200 LC of 7680: one lab role per bitstream
+        profile="esp", placer="sa",   # every mode needs ~9200 LC of 7680: one role per bitstream
     ),
     "ulx3s": Board(
         "ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F, CABGA381)", "ecp5", 25_000_000, 100_000_000,
@@ -145,7 +147,8 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
         out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
         pack = ["ecppack", "--compress", "board.config", res.bitstream.name]
     pnr = [pnr_tool, *pnr_args, "--json", "board.json", *out, "--freq", freq,
-           "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
+           "--seed", str(seed), "--placer", board.placer, "--report", "report.json",
+           "-l", "nextpnr.log", "-q"]
     res.commands += [f'yosys -p "{script}"', " ".join(pnr), " ".join(pack)]
     if dry_run:
         return res
