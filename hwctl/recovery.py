@@ -162,6 +162,7 @@ class RecoveryCounters:
     pairs_discarded: int = 0  # pairs of those generations (the request is run again)
     slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
     stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
+    stray_schedules: int = 0  # running after our generation completed (a repeated SCHEDULE)
     downtime_s: float = 0.0
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
@@ -272,15 +273,13 @@ class DeviceSupervisor:
                         else "same life", node.clock_sync)
 
     async def _reconnect(self) -> None:
-        from hwctl.transport import open_backend
-
         node, c = self.node, self.counters
         while True:
             delay = self.backoff.next()
             c.reconnect_attempts += 1
             await node._sleep(delay)
             try:
-                b = await open_backend(node.cfg.backend)
+                b = await node._open_backend(node.cfg.backend)
             except (LinkError, UserError, OSError) as exc:
                 log.info("%s: reconnect attempt %d failed (%s); next in %.2f s", node.cfg.name,
                          c.reconnect_attempts, exc, min(self.backoff.hi, delay * 2))
@@ -366,8 +365,12 @@ class DeviceSupervisor:
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
         epoch = self.epoch
+        b0 = node.backend
+        retries0 = b0.stats.retries if b0 is not None else 0
         try:
             await node._generate(req, peer, t_min)
+            if b0 is not None and b0.stats.retries > retries0 and node.backend is b0:
+                await self._stray_schedule(b0)
             return
         except GenerationFailed as exc:
             reason, tell = exc.reason, exc.tell_peer
@@ -382,6 +385,20 @@ class DeviceSupervisor:
             reason, tell = f"device lost: {exc}", True
             await self.lost(exc, epoch)
         self.fail(req, peer, reason, tell_peer=tell)
+
+    async def _stray_schedule(self, b: Backend) -> None:
+        """A command of the generation just completed needed a retry. Through a board bridge
+        that restarted in between, a retried SCHEDULE_PAIRS can run twice (the new bridge gives
+        it a new device seq, so the device's retry memory cannot recognise it): the copy would
+        hold the device's FIFO for 2^32-1 attempts and the next generation would wait behind it
+        for ever. Nothing of ours runs now, so a running schedule is such a copy: aborted and
+        counted (``stray_schedules``). One STATUS read, only after a retry."""
+        with contextlib.suppress(DeviceError):
+            if await b.read_reg(Reg.STATUS) & 1:
+                await b.abort()
+                self.counters.stray_schedules += 1
+                log.warning("%s: a schedule still ran after the generation completed (a command "
+                            "repeated after a retry): aborted", self.node.cfg.name)
 
     def fail(self, req: Request, peer: str, reason: str, *, tell_peer: bool) -> None:
         node, c = self.node, self.counters

@@ -43,6 +43,7 @@ takes an edge list such as ``X-A,A-B,B-Y``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
 import hashlib
 import sys
@@ -92,8 +93,19 @@ def _live_arrivals(c: EspNode, out: dict[str, set[int]]) -> None:
         out.setdefault(waker, set()).add(wid)
 
 
+def _age_rank(age: tuple[float, int] | None, live: list[tuple[float, int]]) -> Any:
+    """An R_wake's recorded age, keyed by its place among the ages of the requests not started
+    yet: the cores compare it only with those (requests submitted later are younger than all),
+    so states that agree on the place behave the same."""
+    if age is None:
+        return None
+    k = bisect.bisect_left(live, age)
+    return (k, k < len(live) and live[k] == age)
+
+
 def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
-                     floor: dict[tuple[str, str], int]) -> tuple:
+                     floor: dict[tuple[str, str], int],
+                     live: list[tuple[float, int]] | None = None) -> tuple:
     """Every field of the core, with arrival numbers replaced by their rank among the node's live
     ones: the cores only compare arrival numbers (order, equality), and a new one is always
     larger than all live ones, so states that differ only by an order-preserving renaming behave
@@ -110,11 +122,12 @@ def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
                     for p, ln in sorted(c.arq.links.items()))
     return (
         tuple(sorted((r[it.arrival], it.request.rid if it.request else -1, it.wake_target or "",
-                      it.woken) for it in c.q_main)),
+                      it.woken, _age_rank(it.age, live or [])) for it in c.q_main)),
         tuple(lk.request.rid for lk in c.q_ready),
         None if c.s_sent is None else (c.s_sent.request.rid if c.s_sent.request else -1,
                                        r[c.s_sent.arrival], c.s_sent.woken),
-        None if c.s_wake is None else (r[c.s_wake.arrival], c.s_wake.wake_target),
+        None if c.s_wake is None else (r[c.s_wake.arrival], c.s_wake.wake_target,
+                                       _age_rank(c.s_wake.age, live or [])),
         tuple((r[it.arrival], it.request.rid) for it in c.s_sleep if it.request is not None),
         None if lock is None else (lock.peer, lock.request.rid,
                                    None if lock.arrival is None else r[lock.arrival],
@@ -182,7 +195,13 @@ def _state_key(st: _State) -> tuple:
         if owner is not None and not (floor and m.seq <= floor[(m.src, m.dst)]):
             live[owner].add(m.rid)
     rank = {n: {a: k for k, a in enumerate(sorted(v))} for n, v in live.items()}
-    cores = tuple(_core_key_ranked(c, rank, floor) for c in st.cores)
+    ages: set[tuple[float, int]] = set()
+    for c in st.cores:
+        for it in [*c.q_main, *c.s_sleep, c.s_sent]:
+            if it is not None and it.request is not None:
+                ages.add((it.request.t, it.request.rid))
+    live = sorted(ages)
+    cores = tuple(_core_key_ranked(c, rank, floor, live) for c in st.cores)
     if isinstance(st.chans, tuple):
         ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
     else:  # a multiset: stale copies of one stream are interchangeable

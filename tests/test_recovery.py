@@ -201,10 +201,11 @@ def _block_lab(start: int, phase: int, seq0: int, period: int) -> tuple[Lab, dic
     return lab, {"A": lab.nodes["A"], "B": lab.nodes["B"]}
 
 
-def _block_configs(url_a: str, url_b: str, period: int) -> tuple[NodeConfig, NodeConfig]:
+def _block_configs(url_a: str, url_b: str, period: int,
+                   hold_s: float = 0.5) -> tuple[NodeConfig, NodeConfig]:
     pa, pb = _port(), _port()
     ver = {"memory": "nv", "f_th": 0.81, "report_interval_s": 0.0005, "header_blocks": True,
-           "hold_s": 0.5, "source_hz": CLOCK_HZ / period}
+           "hold_s": hold_s, "source_hz": CLOCK_HZ / period}
     return tuple(NodeConfig.from_dict({  # type: ignore[return-value]
         "name": me, "listen": f"tcp://127.0.0.1:{pm}", "backend": url,
         "peers": {other: {"endpoint": f"tcp://127.0.0.1:{po}"}},
@@ -292,3 +293,113 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
         seqs = {r["seq"] for r in n.pair_rows()}
         assert seqs <= both  # never a pair from a stale ring or a stale mirror
         assert seqs & new_life  # and pairs of the new life
+
+
+def test_block_mode_across_a_broken_path(tmp_path) -> None:
+    """Block mode, node A's device behind a board bridge (firmware.bridge). The bridge stops and,
+    once A has declared the device lost, a new one serves the same port: the device ran on (the
+    same life: SCRATCH token intact), so A keeps its ring mirror, asserts its pins again (the
+    device keeps the held pairs' photons), counts the blocks lost on the way, re-applies
+    CONTROL.HDR_BLOCK and goes on verifying with B; no device restart is counted and every
+    verified pair was stored at both ends."""
+    from firmware.bridge import Bridge
+
+    period = 20_000
+
+    async def main():
+        start = timebase.cycle_now()
+        lab, models = _block_lab(start, start + 3 * CLOCK_HZ // 10, 1000, period)
+        srv = LabServer(lab, link_dir=str(tmp_path / "lab")).start()
+        listen = f"tcp://127.0.0.1:{_port()}"
+        bridge = Bridge(srv.urls["A"], listen).start()
+        # held 5 s: longer than A needs to declare the device lost (command retries, 1.25 s)
+        a, b = _block_configs("zmq+" + listen, srv.urls["B"], period, hold_s=5.0)
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        runs = [asyncio.create_task(n.run()) for n in (na, nb)]
+        bridge2 = None
+        try:
+            await _until(lambda: na.vcore.metrics.verified >= 100 and na.hdrpath.next_due()
+                         and na.hdrpath.summary()["pinned"], runs, "A verifies and pins")
+            bridge.stop()
+            await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
+            pinned = int(na.hdrpath.summary()["pinned"])
+            before = na.vcore.metrics.verified
+            bridge2 = Bridge(srv.urls["A"], listen).start()
+            await _until(lambda: na.recovery.epoch == 1, runs, "A's device back")
+            pins = na.hdrpath.pins_sent
+            await _until(lambda: na.vcore.metrics.verified >= before + 100
+                         and na.hdrpath.pins_sent > pins, runs, "A verifies and pins again")
+        finally:
+            for n in (na, nb):
+                n.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            for br in (bridge, bridge2):
+                if br is not None:
+                    br.stop()
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb, models, pinned
+
+    na, nb, models, pinned = asyncio.run(main())
+    r = na.recovery.counters
+    assert r.device_lost == 1 and r.path_restarts == 1 and r.device_restarts == 0, r
+    bp = na.verification_summary()["block_path"]
+    assert bp["device_restarts"] == 0 and bp["reapplied"] == 1
+    assert bp["pins_reasserted"] >= pinned > 0, bp  # (more if pins were queued meanwhile)
+    assert bp["pairs_lost"] == bp["arrivals_lost"] == bp["pins_lost"] == 0
+    assert bp["slot_mismatches"] == bp["malformed"] == bp["pin_naks"] == 0, bp
+    assert na.verification_summary()["discards"]["DEVICE_LOST"] == 0
+    arrived = _arrived(models)
+    both = set(arrived["A"]) & set(arrived["B"])
+    for n in (na, nb):
+        seqs = {r["seq"] for r in n.pair_rows()}
+        assert seqs <= both
+    # at most one sweep: an UNPIN_MASK lost with the bridge leaves the device more pins
+    assert bp["unpin_sweeps"] <= 1
+
+
+def test_a_repeated_schedule_is_aborted_after_the_generation(tmp_path) -> None:
+    """A SCHEDULE_PAIRS that ran twice (a host retry through a board bridge restarted in
+    between gets a new device seq, so the device cannot see it is a retry): after A's generation
+    completes, the copy still runs and would hold A's device FIFO for 2^32-1 attempts, the next
+    generation waiting behind it for ever. A generation that needed a retry ends with one STATUS
+    read: the copy is aborted and counted, and A goes on completing requests."""
+
+    async def main() -> tuple[NodeService, NodeService]:
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        a, b = _configs(srv.urls["A"], srv.urls["B"])
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        orig = na._schedule_at
+        copies = []
+
+        async def twice(tc: int, pairs: int, port: int) -> int:
+            t = await orig(tc, pairs, port)
+            if not copies:  # the first generation's SCHEDULE runs twice, as after the retry
+                copies.append(tc)
+                await na.backend.schedule_pairs(tc, 0xFFFF_FFFF, a.period_cycles, pairs, port)
+                na.backend.stats.retries += 1  # the retry that carried the copy
+            return t
+
+        na._schedule_at = twice  # type: ignore[method-assign]
+        runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
+        try:
+            await _until(lambda: copies and na.counters.completed >= 4, runs,
+                         "A completes requests after the repeated schedule")
+        finally:
+            na.stop()
+            nb.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb
+
+    na, nb = asyncio.run(main())
+    assert na.recovery.counters.stray_schedules == 1
+    assert na.recovery.counters.device_lost == 0
+    assert na.counters.disagree == nb.counters.disagree == 0

@@ -136,6 +136,8 @@ class Backend:
         #: :meth:`handshake`, None before): commands of a feature the bitstream lacks are refused
         #: here with :class:`~hwctl.wire.features.FeatureMissing`, never sent
         self.features: int | None = None
+        #: wall clock (``time.time_ns()``) when the last command frame was handed to the link
+        self.tx_ns = 0
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
 
     # ---------------------------------------------------------------- lifecycle
@@ -199,6 +201,7 @@ class Backend:
                     if attempt:
                         self.stats.retries += 1
                     await self.link.send(frame)
+                    self.tx_ns = time.time_ns()  # the frame left (hwctl.nodetiming)
                     try:
                         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                         # cancellation that races with the response, and the caller never ends.
