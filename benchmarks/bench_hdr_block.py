@@ -45,7 +45,7 @@ import os
 import socket
 import time
 
-from sim.twin.hdrblock import DEFAULT_SLOTS
+from hwctl.sim.twin.hdrblock import DEFAULT_SLOTS
 
 #: cycles per pulse at 100 MHz: 77 = 1.2987 MHz (HWCTL_BENCH_HDR_PERIOD: a slower source for a
 #: functional check on a loaded machine)
@@ -68,10 +68,10 @@ def _free_port() -> int:
 def _lab_main(conn, p: float, seed: int) -> None:
     """Child process: the lab with one shared 1.3 MHz source, node twins on ptys."""
     from hwctl import timebase
+    from hwctl.sim import topologies
+    from hwctl.sim.twin.header import HeaderSource
+    from hwctl.sim.twin.lab import Lab, LabServer
     from hwctl.wire import CLOCK_HZ, Reg
-    from sim import topologies
-    from sim.twin.header import HeaderSource
-    from sim.twin.lab import Lab, LabServer
 
     start = timebase.cycle_now()
     src = HeaderSource(period=RATE_PERIOD, seed=seed, phase=start + CLOCK_HZ, arrival=(p, p))

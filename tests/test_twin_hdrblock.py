@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, block_arrivals
 from hwctl.wire import (
     Ack,
     ControlBit,
@@ -23,8 +25,6 @@ from hwctl.wire import (
     UnpinMask,
     encode,
 )
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, block_arrivals
 
 BLOCK_CTRL = (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
 P = 77
@@ -183,8 +183,8 @@ def test_real_time_pty_serves_blocks() -> None:
     HDR_BLOCK events whose blk counter is contiguous (timeouts only bound a hang)."""
     import asyncio
 
+    from hwctl.sim.twin.serve import PtyTwinServer
     from hwctl.transport import open_backend
-    from sim.twin.serve import PtyTwinServer
 
     model = TwinModel(TwinConfig(header_period=7700, header_arrival=0.3, seed=2))
 

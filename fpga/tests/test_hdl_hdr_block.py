@@ -2,7 +2,7 @@
 
 Headers are driven on ``hdr_i`` at the spec's bit period, commands and events go through the
 UART with the host codec; every HDR_BLOCK frame is decoded and compared field by field (so byte
-for byte: the codec's encoding is one-to-one) with the blocks ``sim.twin.hdrblock.BlockEncoder``
+for byte: the codec's encoding is one-to-one) with the blocks ``hwctl.sim.twin.hdrblock.BlockEncoder``
 closes when fed the same arrivals (seq, decode timestamp), malformed headers, flush deadlines and
 pin changes. Cases: randomized arrivals with gaps > 124, skip entries, the seq wrap at 2^32, bad
 headers, the flush timer and the 48-byte fill, PIN_MASK / UNPIN_MASK mid-block (the block frame
@@ -25,6 +25,8 @@ from hostbfm import Host
 from test_hdl_header import header
 from twin_oracle import HDR_LAT
 
+from hwctl.sim.twin.hdrblock import BlockEncoder, PinError
+from hwctl.sim.uartbfm import send_bytes
 from hwctl.wire import (
     Ack,
     Error,
@@ -41,8 +43,6 @@ from hwctl.wire import (
     RegWrite,
     UnpinMask,
 )
-from sim.twin.hdrblock import BlockEncoder, PinError
-from sim.uartbfm import send_bytes
 
 HDR_BIT = 4           # header bit period: a header takes 240 cycles (spec 16: 960); arrivals
                       # only need to be further apart than a ring search (<= 135 cycles), and

@@ -2,7 +2,7 @@
 
 The model speaks exactly the wire spec (``hwctl/wire/spec.toml``): same registers, commands,
 responses (with the one-deep retry memory), events and errors. It never reads a clock and never
-does I/O; a driver (``sim.twin.serve``) or a test bench owns time and bytes:
+does I/O; a driver (``hwctl.sim.twin.serve``) or a test bench owns time and bytes:
 
     twin = TwinModel(TwinConfig(p_photon=1e-3, seed=7))
     twin.feed(encode(Schedule(t_start=1000, count=10_000, period=50, window=2), seq=1))
@@ -37,7 +37,7 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
 - Block mode (CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): headers go to the slot ring and
-  HDR_BLOCK events of :class:`sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
+  HDR_BLOCK events of :class:`hwctl.sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
   against) instead: no HEADER and no per-header ERROR(BAD_HEADER); ERROR(NO_SLOT, info=seq) when
   every ring slot is pinned. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
   the open block and their response leaves after every event queued before them (an ordered
@@ -66,6 +66,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
+from hwctl.sim.twin.testgen import DET_GEN_LAT, TestPatterns
 from hwctl.wire import (
     CLOCK_HZ,
     DEVICE_ID,
@@ -106,8 +108,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.features import ALL_FEATURES, FEATURES_LSB, OPCODE_FEATURE
-from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
-from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
 #: one 4x more, up to BLOCK.
@@ -173,7 +173,7 @@ class TwinConfig:
     header_seq0: int = 0
     #: seed of the header source's loss draws (None: derived from ``seed``). Two twins fed by one
     #: midpoint source share ``header_seed`` and differ in ``header_arm`` (0/1): same sequence
-    #: numbers at the same cycles, independent losses per arm (see sim.twin.header.HeaderSource)
+    #: numbers at the same cycles, independent losses per arm (see hwctl.sim.twin.header.HeaderSource)
     header_seed: int | None = None
     header_arm: int = 0
     #: CONTROL after reset
