@@ -77,7 +77,7 @@ module test_gen #(
     reg [63:0] ht_q;
     reg [7:0]  hport_q;                // line of the frame being sent
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
-    // frame, 11 bytes of 10 bits plus a cycle between bytes, has left herald_tx by then)
+    // frame, 11 bytes of 10 bits back to back, has left herald_tx by then, with margin)
     localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
     localparam GW = $clog2(LOOP_GAP + 1);
     reg [GW-1:0] hgap_q;               // cycles until the loop may send again
