@@ -7,10 +7,15 @@ the protocol it runs.
    a process of its own, as shipped), ``DEMO_S`` seconds: mean request latency. For comparison,
    the same demo with everything in one process (``--transport inproc``, a third as long). Baseline in the same run: ``hwctl sim --topology 2x2 --protocol esp`` on the same
    workload (120 simulated s). Goal: ratio <= 1.15. The remaining overhead is broken down per
-   request: waiting for the ESP lock (submit -> SYN, shared with the simulator's queueing), ESP
-   handshake (SYN -> ACK over ZeroMQ), t_min lead (t_min -> the later of the two ends' join of the
-   attempt grid: message + command latency + margin, hwctl.pljoin), and the generation's excess
-   over its own attempts (attempts x 500 ns + herald flight): event loop noticing DONE, LATEs.
+   request into the same parts for the demo and the simulator (the simulator's SYN and ACK
+   times are watched as it sends them), printed side by side with the excess of each: waiting
+   for the ESP lock (submit -> SYN), ESP handshake (SYN -> ACK: ZeroMQ hops in the demo),
+   ACK -> t_min, t_min lead (t_min -> the later of the two ends' devices joining the attempt
+   grid, from the devices' own DONE: the remote hearing ACK + its command reaching its device),
+   and the generation (join -> completion at the initiator: the attempts, then DONE reaching
+   the host and the core). Then the node services' own segments (hwctl.nodetiming: ESP hops,
+   task hops to the SCHEDULE_PAIRS frame, host -> device and device -> host latency, DONE ->
+   core), mean with p50 / p90, so each ms of excess has a place.
 2. Separately started ``hwctl node`` processes, one per node of 2x2, on a ``hwctl twin --lab 2x2``
    process, each started 0.5 s after the previous: LATE schedules after each node's first
    request (counter ``late_after_first``). Goal: 0. Their mean latency and breakdown are printed
@@ -45,13 +50,40 @@ REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
 
 
 @functools.lru_cache
-def _sim_latency_ms(topology: str, seed: int = 1) -> float:
+def _sim_parts(topology: str, seed: int = 1) -> dict:
+    """The simulator's ESP run on the same workload, its mean latency split into the parts the
+    node service records (``_breakdown``): the last SYN and the ACK are taken from the cores'
+    Send actions as the simulator carries them out (a subclass that only watches; the
+    simulator's timing is untouched), t_min from the ACK, the generation from the record."""
+    from hwctl.protocols.base import Send
+    from hwctl.protocols.esp import MsgType
     from sim import topologies
-    from sim.network import SimConfig, simulate
+    from sim.network import NetworkSim, SimConfig
 
-    res = simulate(topologies.by_name(topology), SimConfig(protocol="esp", duration=120.0, seed=seed),
-                   topology)
-    return res.compute_summary()["mean_latency_ms"]
+    syn: dict[int, float] = {}
+    ack: dict[int, tuple[float, float]] = {}
+
+    class Watched(NetworkSim):
+        def _apply(self, node, actions):
+            for a in actions:
+                if type(a) is Send and not a.msg.wake:
+                    if a.msg.kind is MsgType.SYN:
+                        syn[a.msg.rid] = self.now
+                    elif a.msg.kind is MsgType.ACK:
+                        ack[a.msg.rid] = (self.now, a.msg.t_min)
+            super()._apply(node, actions)
+
+    res = Watched(topologies.by_name(topology), SimConfig(protocol="esp", duration=120.0,
+                                                          seed=seed), topology_name=topology).run()
+    rows = [{"t_submit": r.t_request, "t_syn": syn[r.rid], "t_ack": ack[r.rid][0],
+             "t_min": ack[r.rid][1], "t_pl_start": r.pl_start, "t_finish": r.t_finish,
+             "latency": r.t_finish - r.t_request, "attempts": r.attempts, "late": 0}
+            for r in res.completed()]
+    return _breakdown(rows, herald_s=0.0)
+
+
+def _sim_latency_ms(topology: str, seed: int = 1) -> float:
+    return _sim_parts(topology, seed)["latency"]
 
 
 def _load() -> str:
@@ -91,6 +123,33 @@ def _info(prefix: str, b: dict) -> list[dict]:
             for k, v in b.items() if k != "latency"]
 
 
+#: the parts a request's latency is split into, in the simulator and in the node service alike
+PARTS = ("queue (submit->SYN)", "handshake (SYN->ACK)", "ACK->t_min", "t_min lead", "generation")
+
+
+def _vs_sim(prefix: str, b: dict, sim: dict) -> list[dict]:
+    """Part by part against the simulator's run of the same workload: baseline = the simulator's
+    part, value = ours; the excess column is what the hardware-in-the-loop path adds there."""
+    out = [dict(name=f"  {prefix} {k} (excess {b[k] - sim[k]:+.2f} ms)", value=b[k], unit="ms",
+                baseline=sim[k], ratio=b[k] / sim[k] if sim[k] > 1e-3 else 0.0,
+                goal="(info: vs sim)", met=True) for k in PARTS]
+    out.append(dict(name=f"  {prefix} total excess over sim", value=b["latency"] - sim["latency"],
+                    unit="ms", baseline=0.0, ratio=0.0, goal="(info)", met=True))
+    return out
+
+
+def _timing(prefix: str, metas: list[dict]) -> list[dict]:
+    """The node services' own latency segments (hwctl.nodetiming), all nodes together: mean
+    (value) and p50 / p90 (max over the nodes) in the name."""
+    from hwctl.nodetiming import SEGMENTS, merge
+
+    m = merge([x.get("timing") or {} for x in metas])
+    return [dict(name=f"  {prefix} node {k} (p50 {d['p50']:.2f}, p90 {d['p90']:.2f})",
+                 value=d["mean"], unit="ms mean", baseline=0.0, ratio=0.0,
+                 goal="(info: " + SEGMENTS.get(k, k).split(" (")[0][:40] + ")", met=True)
+            for k, d in m.items()]
+
+
 def _demo_rows(duration: float, *extra: str) -> tuple[list[dict], dict]:
     import asyncio
 
@@ -116,8 +175,11 @@ def bench_demo(duration: float = DEMO_S) -> list[dict]:
     dis = sum(n["disagree"] for n in meta["nodes"].values())
     late1 = sum(n["late_after_first"] for n in meta["nodes"].values())
     load_in = _load()
-    b_in = _breakdown(_demo_rows(max(2.0, duration / 3), "--transport", "inproc")[0])
-    sim = _sim_latency_ms("2x2")
+    rows_in, meta_in = _demo_rows(max(2.0, duration / 3), "--transport", "inproc")
+    b_in = _breakdown(rows_in)
+    dis_in = sum(n["disagree"] for n in meta_in["nodes"].values())
+    parts = _sim_parts("2x2")
+    sim = parts["latency"]
     ratio = b["latency"] / sim
     return [dict(name=f"demo 2x2 mean latency vs sim 2x2 ESP ({load})", value=b["latency"],
                  unit="ms", baseline=sim, ratio=ratio, goal="ratio <= 1.15", met=ratio <= 1.15),
@@ -125,12 +187,15 @@ def bench_demo(duration: float = DEMO_S) -> list[dict]:
                  ratio=0.0, goal="== 0", met=dis == 0),
             dict(name="demo 2x2 LATE after each node's 1st request", value=float(late1),
                  unit="LATE", baseline=0.0, ratio=0.0, goal="(info)", met=True),
-            *_info("demo 2x2", b),
+            *_info("demo 2x2", {k: v for k, v in b.items() if k not in PARTS}),
+            *_vs_sim("demo 2x2", b, parts),
+            *_timing("demo 2x2", list(meta["nodes"].values())),
             dict(name=f"  demo 2x2 in one process (--transport inproc, {load_in})",
                  value=b_in["latency"], unit="ms", baseline=sim, ratio=b_in["latency"] / sim,
                  goal="(info)", met=True),
-            *_info("inproc", {k: v for k, v in b_in.items() if k in (
-                "queue (submit->SYN)", "handshake (SYN->ACK)", "t_min lead")})]
+            dict(name="  inproc pair disagreements", value=float(dis_in), unit="pairs",
+                 baseline=0.0, ratio=0.0, goal="== 0", met=dis_in == 0),
+            *_vs_sim("inproc", b_in, parts)]
 
 
 # ---------------------------------------------------------------------------- separate processes
@@ -227,7 +292,8 @@ def _run_processes(g, names: list[str], tmp: Path, skew: float, requests: int, s
     b = _breakdown(rows)
     late_after_first = sum(m["late_after_first"] for m in metas.values())
     dis = sum(m["disagree"] for m in metas.values())
-    sim = _sim_latency_ms(topology, seed)
+    parts = _sim_parts(topology, seed)
+    sim = parts["latency"]
     return [dict(
         name=f"{len(names)} node processes ({topology}), {skew} s skew: LATE after 1st request",
         value=float(late_after_first), unit="LATE", baseline=0.0, ratio=0.0, goal="== 0",
@@ -238,7 +304,10 @@ def _run_processes(g, names: list[str], tmp: Path, skew: float, requests: int, s
         dict(name=f"  {topology} processes disagreements / clock", unit="pairs",
              value=float(dis), baseline=0.0, ratio=0.0,
              goal="== 0 (" + ",".join(sorted({m['clock_sync'] for m in metas.values()})) + ")",
-             met=dis == 0), *_info(f"{topology} processes", b)]
+             met=dis == 0),
+        *_info(f"{topology} processes", {k: v for k, v in b.items() if k not in PARTS}),
+        *_vs_sim(f"{topology} processes", b, parts),
+        *_timing(f"{topology} processes", list(metas.values()))]
 
 
 def bench_lab(requests: int = 300) -> list[dict]:

@@ -238,6 +238,9 @@ class Bridge:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Bridge:
+        # the board may have run under an earlier bridge: take over its retry memory first
+        # (hwctl.transport.devserver.DeviceSessions.prime)
+        self._apply(self.sessions.prime(time.monotonic()))
         for target in (self._serial_reader, self._zmq_loop):
             t = threading.Thread(target=target, name=f"bridge-{target.__name__}", daemon=True)
             t.start()

@@ -1,5 +1,5 @@
 """Validators shared by every ``hwctl`` entry point: CLI options, backend URL parameters and
-config-file keys (hwctl.nodeconfig) all go through these, so one value means the same thing
+config-file keys (hwctl.node.validate) all go through these, so one value means the same thing
 everywhere and every mistake is one clear line (exit 2), never a traceback.
 
 Each ``check_*`` function takes the value and a ``what`` label and returns the parsed value or

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("hwctl.simcli", "network simulator: ESP / DQP / centralized greedy over a topology, or --table5"),
     "sweep": ("hwctl.sweep", "the ESP paper's whole evaluation grid with replicates (local pool or Dask)"),
     "report": ("hwctl.report", "Table V with confidence intervals and Figs. 6-11 from a sweep dataset"),
-    "node": ("hwctl.node", "run one node service (ESP core + backend by URL) from a TOML config"),
+    "node": ("hwctl.node.cli", "run one node service (ESP core + backend by URL) from a TOML config"),
     "replay": ("hwctl.record", "re-run a node's host logic offline from `hwctl node --record` FILE"),
     "bridge": ("firmware.bridge", "board-side bridge: ZeroMQ <-> UART frames"),
     "twin": ("sim.twin.serve", "serve a software twin of the FPGA on a pty or ZeroMQ"),

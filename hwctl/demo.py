@@ -22,7 +22,7 @@ applies the settings and stores the snapshot, which the metadata holds (``instru
 node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
 (docs/physical-layer.md). With the pty transport (default) the lab and every node service run in
-processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.nodeproc`), as in a lab: one
+processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.node.proc`), as in a lab: one
 interpreter lock shared by four services and the lab was most of the demo's overhead over the
 simulator; ``--transport inproc`` keeps everything in this process (docs/node.md).
 
@@ -198,7 +198,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl import timebase
     from hwctl.instruments.bench import edge_physics
     from hwctl.node import NodeConfig, NodeService, code_version, write_results
-    from hwctl.nodeproc import NodeProcess
+    from hwctl.node.proc import NodeProcess
     from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
@@ -228,7 +228,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
     if args.transport == "pty":
         # node processes start slower than the first header (0.5 s): the header decoders start
-        # off and each node turns its own on once every node is up (hwctl.nodeproc)
+        # off and each node turns its own on once every node is up (hwctl.node.proc)
         for n in node_kw:
             node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
     if args.header_rate > LEGACY_HEADER_RATE:  # block mode from reset (docs/header-path.md):
@@ -250,7 +250,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     server: LabServer | LabProcess = (LabProcess(lab) if args.transport == "pty"
                                       else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
-    # pty: every node service in a process of its own too (hwctl.nodeproc), as in a lab; their
+    # pty: every node service in a process of its own too (hwctl.node.proc), as in a lab; their
     # mirrors feed the table, the live view and the result files. inproc: all in this process.
     nodes: list[NodeService | NodeProcess] = []
     recorders = []  # in-process nodes' (a node process records in the child)

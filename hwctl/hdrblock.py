@@ -106,6 +106,29 @@ class BlockDecoder:
         self._anchor: tuple[int, int] | None = None  # (ext seq, ts0) of the first anchor
         self._ext = 0  # extended seq of the latest anchor
         self._ext_last32: int | None = None
+        self._expect_slot0: int | None = None  # after a device restart: the ring starts here
+
+    # ------------------------------------------------------------------ device lives
+    def restart(self, n_slots: int | None = None) -> np.ndarray:
+        """The device restarted (docs/reliability.md, "Block mode across a device restart"): its
+        ring is empty and unpinned, its block counter starts at 0 again and its first arrival
+        takes slot 0. Resets the mirror (resized to ``n_slots``), expects the next block's
+        ``blk`` without counting a gap and its ``slot0`` at 0 (checked: ``slot_mismatches``),
+        and marks the pulses from the last arrival seen to the next block's first as unknown.
+        Returns the seqs the old ring held (their photons are gone with the restart)."""
+        held = self._occupant[self._occupant >= 0].copy()
+        if n_slots is not None and n_slots != self.n_slots:
+            if n_slots < 1:
+                raise ValueError("n_slots must be >= 1")
+            self.n_slots = n_slots
+        self._pinned = np.zeros(self.n_slots, dtype=bool)
+        self._free = np.arange(self.n_slots, dtype=np.int64)
+        self._occupant = np.full(self.n_slots, -1, dtype=np.int64)
+        self._last_blk = None
+        self._prev_slot = None
+        self._expect_slot0 = int(self._free[0])
+        self._unknown_pending = self._last_seq is not None  # the downtime's pulses: unknown
+        return held
 
     # ------------------------------------------------------------------ pins
     def pin(self, slots: np.ndarray | Sequence[int]) -> None:
@@ -195,11 +218,14 @@ class BlockDecoder:
             gap = (blk - self._last_blk - 1) & 0xFFFF
         self._last_blk = blk
         st.lost_blocks += gap
+        expect, self._expect_slot0 = self._expect_slot0, None
         if not ok:  # its pulses are unknown up to the next good block
             st.malformed += 1
             self._unknown_pending = True
             self._prev_slot = None
             return
+        if expect is not None and slot0 != expect:  # the first block of a restarted device
+            st.slot_mismatches += 1
         if gap or self._unknown_pending:
             if self._last_seq is not None:
                 lo = (self._last_seq + 1) & U32

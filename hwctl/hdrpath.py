@@ -20,14 +20,17 @@ applies each change where its response sits on the event stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hwctl.errors import DeviceError
 from hwctl.hdrblock import BlockDecoder
-from hwctl.protocols.verification import VerificationCore
+from hwctl.protocols.verification import Cause, VerificationCore
 from hwctl.transport.backend import Backend, OrderedResponse
 from hwctl.wire import Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
 
@@ -64,6 +67,11 @@ class BlockPath:
         self.lag_max = 0  # device cycles from the newest arrival of a batch to its decoding
         self.lag_sum = 0
         self.lag_n = 0
+        #: the device's BLOCK_FLUSH when block mode was switched on (re-applied after a restart)
+        self.block_flush: int | None = None
+        #: across device restarts and broken paths (docs/reliability.md, "Block mode across a
+        #: device restart"): what was lost, what was re-applied
+        self.losses = BlockLosses()
 
     # ------------------------------------------------------------------ events (stream order)
     def on_block(self, b: HdrBlock) -> None:
@@ -102,6 +110,74 @@ class BlockPath:
                 self.lag_sum += lag
                 self.lag_n += 1
         return len(a)
+
+    # ------------------------------------------------------------------ device lives
+    def stray_headers(self, n: int) -> None:
+        """Per-photon HEADER events in block mode: a restarted device streams them until
+        CONTROL.HDR_BLOCK is set again. Their slots are the legacy pool's, not the ring's: not
+        handed to the verification core, counted as lost arrivals."""
+        self.losses.stray_headers += n
+
+    def device_restarted(self, n_slots: int) -> None:
+        """The device restarted (its ring, pins and stored photons are gone): decode what is left
+        of the old life, discard every photon the old ring held in the verification core (cause
+        DEVICE_LOST: a pending one's partner gets a DISCARD notice; a verified pair the
+        application held is lost), forget our pins and the held pairs, and restart the mirror
+        (the next block's ``blk`` starts a new count, its ``slot0`` must be 0). The caller then
+        drains the core's actions and calls :meth:`reapply`."""
+        self.flush()
+        lo = self.losses
+        lo.device_restarts += 1
+        lo.pins_lost += int(self._pinned.sum()) + len(self._pin_q)
+        held = [seqs for _, seqs in self._held]
+        self._held.clear()
+        occupants = self.decoder.restart(n_slots)
+        if self.vcore is not None:
+            d = self.vcore.metrics.discards
+            n0 = d[Cause.DEVICE_LOST]
+            if held:  # verified pairs the application still held (their slots were pinned)
+                self.vcore.overwritten(np.concatenate(held), Cause.DEVICE_LOST)
+            n1 = d[Cause.DEVICE_LOST]
+            self.vcore.overwritten(occupants, Cause.DEVICE_LOST)  # not yet verified
+            lo.pairs_lost += n1 - n0
+            lo.arrivals_lost += d[Cause.DEVICE_LOST] - n1
+        self._pin_q.clear()
+        self._unpin_q.clear()
+        self._pinned = np.zeros(self.decoder.n_slots, dtype=bool)
+
+    async def reapply(self, backend: Backend, restarted: bool) -> None:
+        """Re-apply the device configuration of block mode after a recovery: CONTROL.HDR_BLOCK
+        (other bits kept) and BLOCK_FLUSH as they were at start. After a broken path (the same
+        device life) our pins are asserted again (PIN_MASK is idempotent; a change whose answer
+        was lost with the path is applied by the device and, through its ordered response, by
+        the mirror), and if the device holds more pins than we know (an UNPIN_MASK lost with
+        the path) every other slot is unpinned."""
+        ctrl = await backend.read_reg(Reg.CONTROL)
+        await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK)
+        if self.block_flush is not None:
+            with contextlib.suppress(DeviceError):
+                if await backend.read_reg(Reg.BLOCK_FLUSH) != self.block_flush:
+                    await backend.write_reg(Reg.BLOCK_FLUSH, self.block_flush)
+        self.losses.reapplied += 1
+        if restarted:
+            return
+        self.flush()
+        mine = np.flatnonzero(self._pinned)
+        for base, mask in free_masks(mine):
+            r = await backend.pin_mask(base, mask)
+            self.losses.pins_reasserted += mask.bit_count()
+            if not isinstance(r, Ack):
+                self.pin_naks += 1
+        try:
+            on_device = await backend.read_reg(Reg.CNT_PINNED)
+        except DeviceError:
+            return
+        if on_device > mine.size:
+            self.losses.unpin_sweeps += 1
+            for base, mask in free_masks(np.flatnonzero(~self._pinned)):
+                r = await backend.unpin_mask(base, mask)
+                if not isinstance(r, Ack):
+                    self.pin_naks += 1
 
     # ------------------------------------------------------------------ pins
     def hold(self, slots: np.ndarray, seqs: np.ndarray, now_s: float) -> None:
@@ -159,12 +235,18 @@ class BlockPath:
                             self.pin_naks += 1
                             log.warning("UNPIN_MASK(%d, ...) refused: %s", base, r)
 
-    async def app_loop(self, now: Callable[[], float], take: Callable[[np.ndarray], None]) -> None:
-        """The application: takes held pairs ``hold_s`` after verification (``take(seqs)``)."""
+    async def app_loop(self, now: Callable[[], float], take: Callable[[np.ndarray], None],
+                       device_up: asyncio.Event | None = None) -> None:
+        """The application: takes held pairs ``hold_s`` after verification (``take(seqs)``),
+        only while the device is reachable (``device_up``): a qubit in a device that is gone
+        cannot be used; if the device restarted, the pairs it held are counted as lost
+        (:meth:`device_restarted`), else they are taken once it is back."""
         while True:
             t = self.next_due()
             delay = 0.001 if t is None else max(0.0, t - now())
             await asyncio.sleep(min(delay, 0.01))
+            if device_up is not None:
+                await device_up.wait()
             for seqs in self.due(now()):
                 take(seqs)
 
@@ -174,7 +256,22 @@ class BlockPath:
                  pinned=int(self._pinned.sum()), taken=self.taken,
                  decode_lag_mean_cycles=self.lag_sum // max(1, self.lag_n),
                  decode_lag_max_cycles=self.lag_max)
+        d.update(asdict(self.losses))
         return d
+
+
+@dataclass
+class BlockLosses:
+    """Block mode across device restarts and broken paths (summary ``block_path``)."""
+
+    device_restarts: int = 0  # restarts seen (ring, pins and photons gone)
+    arrivals_lost: int = 0  # unverified photons the restarted device's ring held (DEVICE_LOST)
+    pairs_lost: int = 0  # verified pairs the application held (pinned), gone with the restart
+    pins_lost: int = 0  # pinned (or about to be) slots the restart freed
+    stray_headers: int = 0  # per-photon HEADERs before HDR_BLOCK was set again (not used)
+    reapplied: int = 0  # recoveries after which CONTROL.HDR_BLOCK / BLOCK_FLUSH were re-applied
+    pins_reasserted: int = 0  # pins sent again after a broken path (same device life)
+    unpin_sweeps: int = 0  # the device held more pins than we knew: every other slot unpinned
 
 
 async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source_hz: float,
@@ -185,5 +282,7 @@ async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source
     n_slots = await backend.read_reg(Reg.N_SLOTS)
     ctrl = await backend.read_reg(Reg.CONTROL)
     path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
+    with contextlib.suppress(DeviceError):
+        path.block_flush = await backend.read_reg(Reg.BLOCK_FLUSH)
     await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK)
     return path

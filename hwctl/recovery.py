@@ -16,9 +16,13 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
    clock went backwards or the counters were cleared) or only the path to it broke (a bridge or
    served twin restarted while the device kept running: then its schedule is aborted);
 4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
-   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token (the
-   header-block mode of ``[verification] header_blocks`` is not re-applied yet); a restarted device's
-   memory slots are all free again, so the node's slot book is emptied (counted ``slots_lost``);
+   TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token, and in
+   the header-block mode of ``[verification] header_blocks`` CONTROL.HDR_BLOCK and BLOCK_FLUSH
+   (:meth:`hwctl.hdrpath.BlockPath.reapply`); a restarted device's memory slots are all free
+   again, so the node's slot book is emptied (counted ``slots_lost``), and in block mode its ring
+   mirror restarts, the photons the old ring held are discarded in the verification core (cause
+   DEVICE_LOST, counted as arrivals and held pairs lost) and our pins are forgotten (counted);
+   after a broken path (same device life) our pins are asserted again;
 5. end the generation that was in flight with a reason: the ESP core is told
    ``attempts_failed`` (the Lock is released; the initiator puts the request back in Q_main with
    its arrival number, ESP paper §V-A) and the peer is told ``{rid, tm, failed: reason}`` so it
@@ -158,6 +162,7 @@ class RecoveryCounters:
     pairs_discarded: int = 0  # pairs of those generations (the request is run again)
     slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
     stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
+    stray_schedules: int = 0  # running after our generation completed (a repeated SCHEDULE)
     downtime_s: float = 0.0
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
@@ -315,6 +320,13 @@ class DeviceSupervisor:
         late_join_on = getattr(node, "_late_join_on", None)  # CONTROL.LATE_JOIN, as at start
         if late_join_on is not None:
             await late_join_on()
+        hp = getattr(node, "hdrpath", None)
+        if hp is not None:  # block mode (hwctl.hdrpath): ring mirror, pins, CONTROL.HDR_BLOCK
+            if why is not None:
+                hp.device_restarted(await b.read_reg(Reg.N_SLOTS))
+                node._vrf_apply()  # the discards (DISCARD notices to the partner follow)
+            await hp.reapply(b, restarted=why is not None)
+            log.warning("%s: block mode re-applied (%s)", node.cfg.name, hp.losses)
         self.token = int.from_bytes(os.urandom(4), "big") | 1
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)
@@ -355,8 +367,12 @@ class DeviceSupervisor:
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
         epoch = self.epoch
+        b0 = node.backend
+        retries0 = b0.stats.retries if b0 is not None else 0
         try:
             await node._generate(req, peer, t_min)
+            if b0 is not None and b0.stats.retries > retries0 and node.backend is b0:
+                await self._stray_schedule(b0)
             return
         except GenerationFailed as exc:
             reason, tell = exc.reason, exc.tell_peer
@@ -371,6 +387,20 @@ class DeviceSupervisor:
             reason, tell = f"device lost: {exc}", True
             await self.lost(exc, epoch)
         self.fail(req, peer, reason, tell_peer=tell)
+
+    async def _stray_schedule(self, b: Backend) -> None:
+        """A command of the generation just completed needed a retry. Through a board bridge
+        that restarted in between, a retried SCHEDULE_PAIRS can run twice (the new bridge gives
+        it a new device seq, so the device's retry memory cannot recognise it): the copy would
+        hold the device's FIFO for 2^32-1 attempts and the next generation would wait behind it
+        for ever. Nothing of ours runs now, so a running schedule is such a copy: aborted and
+        counted (``stray_schedules``). One STATUS read, only after a retry."""
+        with contextlib.suppress(DeviceError):
+            if await b.read_reg(Reg.STATUS) & 1:
+                await b.abort()
+                self.counters.stray_schedules += 1
+                log.warning("%s: a schedule still ran after the generation completed (a command "
+                            "repeated after a retry): aborted", self.node.cfg.name)
 
     def fail(self, req: Request, peer: str, reason: str, *, tell_peer: bool) -> None:
         node, c = self.node, self.counters

@@ -17,27 +17,59 @@ from __future__ import annotations
 import os
 import time
 
+from hwctl.errors import UserError
 from hwctl.wire import CLOCK_HZ
 
 #: 2026-01-01T00:00:00Z in ns since the Unix epoch: cycle 0 of the shared reference
 DEFAULT_EPOCH_NS = 1_767_225_600 * 10**9
 
 
+def _epoch_from_env() -> int:
+    v = os.environ.get("HWCTL_EPOCH_NS")
+    if not v:
+        return DEFAULT_EPOCH_NS
+    try:
+        return int(v)
+    except ValueError:
+        raise UserError(f"HWCTL_EPOCH_NS={v!r} is not an integer (ns since the Unix epoch)") \
+            from None
+
+
+#: the network's epoch, read once (on first use): ``HWCTL_EPOCH_NS`` if set, else
+#: :data:`DEFAULT_EPOCH_NS`. :func:`seconds` and :func:`cycle_now` are on the node's hot path
+#: (every message, every timer), so the environment is not read on every call; a test (or a
+#: process that changes the variable after import) calls :func:`set_epoch_ns`
+_EPOCH_NS: int | None = None
+
+
 def epoch_ns() -> int:
     """The network's epoch: ``HWCTL_EPOCH_NS`` if set (the same for every process of a network),
-    else :data:`DEFAULT_EPOCH_NS`."""
-    v = os.environ.get("HWCTL_EPOCH_NS")
-    return int(v) if v else DEFAULT_EPOCH_NS
+    else :data:`DEFAULT_EPOCH_NS`; read from the environment once, then cached."""
+    global _EPOCH_NS
+    if _EPOCH_NS is None:
+        _EPOCH_NS = _epoch_from_env()
+    return _EPOCH_NS
+
+
+def set_epoch_ns(value: int | None = None) -> int:
+    """Change the cached epoch: ``value`` (ns since the Unix epoch), or with None read
+    ``HWCTL_EPOCH_NS`` again (e.g. after ``monkeypatch.setenv``). Returns the epoch now in use.
+    Child processes read the variable themselves when they import this module."""
+    global _EPOCH_NS
+    _EPOCH_NS = _epoch_from_env() if value is None else int(value)
+    return _EPOCH_NS
 
 
 def seconds(epoch: int | None = None) -> float:
     """Seconds since the epoch on the shared reference (the node services' time base)."""
-    return (time.time_ns() - (epoch_ns() if epoch is None else epoch)) / 1e9
+    e = _EPOCH_NS if epoch is None else epoch
+    return (time.time_ns() - (epoch_ns() if e is None else e)) / 1e9
 
 
 def cycle_now(hz: int = CLOCK_HZ, epoch: int | None = None) -> int:
     """Device cycle now on the shared reference."""
-    return (time.time_ns() - (epoch_ns() if epoch is None else epoch)) * hz // 10**9
+    e = _EPOCH_NS if epoch is None else epoch
+    return (time.time_ns() - (epoch_ns() if e is None else e)) * hz // 10**9
 
 
 def cycle_of(t: float, hz: int = CLOCK_HZ) -> int:

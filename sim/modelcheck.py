@@ -28,6 +28,14 @@ under an adversarial schedule, each loop drawing fresh arrival numbers).
 Time is abstract: every event happens at ``now = 0``; t_min and leases are constants then, and
 lease/lifetime expiry is not explored (the seeded simulation of :mod:`sim.dst` covers it).
 
+Options (docs/reliability.md gives the arguments): ``--streams`` (one request at a time per edge,
+overtaking counted; ``--bound`` checks B = 2 (deg i + deg j - 2)), ``--timed`` (only the schedules
+of the timing assumptions T1/T2: a generation ends only when no control message is in flight and
+no submission is due, and generations end in start order, both ends at once), ``--por``
+(partial-order reduction by persistent sets, with the cycle proviso), ``--digest`` (128-bit state
+digests instead of keys), ``--trace`` (the path to the first violation); ``--topology`` also
+takes an edge list such as ``X-A,A-B,B-Y``.
+
     python -m sim.modelcheck                  # K3, C4, K1,3 with 1..3 requests per edge
     python -m sim.modelcheck --topology K3 --requests 2 --robust --loss 1 --dup 1
 """
@@ -35,7 +43,9 @@ lease/lifetime expiry is not explored (the seeded simulation of :mod:`sim.dst` c
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
+import hashlib
 import sys
 import time
 from collections import deque
@@ -48,6 +58,7 @@ from hwctl.protocols.base import (
     AbortAttempts,
     Completed,
     Expired,
+    ProtocolViolation,
     RemoteError,
     Request,
     Send,
@@ -82,8 +93,19 @@ def _live_arrivals(c: EspNode, out: dict[str, set[int]]) -> None:
         out.setdefault(waker, set()).add(wid)
 
 
+def _age_rank(age: tuple[float, int] | None, live: list[tuple[float, int]]) -> Any:
+    """An R_wake's recorded age, keyed by its place among the ages of the requests not started
+    yet: the cores compare it only with those (requests submitted later are younger than all),
+    so states that agree on the place behave the same."""
+    if age is None:
+        return None
+    k = bisect.bisect_left(live, age)
+    return (k, k < len(live) and live[k] == age)
+
+
 def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
-                     floor: dict[tuple[str, str], int]) -> tuple:
+                     floor: dict[tuple[str, str], int],
+                     live: list[tuple[float, int]] | None = None) -> tuple:
     """Every field of the core, with arrival numbers replaced by their rank among the node's live
     ones: the cores only compare arrival numbers (order, equality), and a new one is always
     larger than all live ones, so states that differ only by an order-preserving renaming behave
@@ -100,11 +122,12 @@ def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
                     for p, ln in sorted(c.arq.links.items()))
     return (
         tuple(sorted((r[it.arrival], it.request.rid if it.request else -1, it.wake_target or "",
-                      it.woken) for it in c.q_main)),
+                      it.woken, _age_rank(it.age, live or [])) for it in c.q_main)),
         tuple(lk.request.rid for lk in c.q_ready),
         None if c.s_sent is None else (c.s_sent.request.rid if c.s_sent.request else -1,
                                        r[c.s_sent.arrival], c.s_sent.woken),
-        None if c.s_wake is None else (r[c.s_wake.arrival], c.s_wake.wake_target),
+        None if c.s_wake is None else (r[c.s_wake.arrival], c.s_wake.wake_target,
+                                       _age_rank(c.s_wake.age, live or [])),
         tuple((r[it.arrival], it.request.rid) for it in c.s_sleep if it.request is not None),
         None if lock is None else (lock.peer, lock.request.rid,
                                    None if lock.arrival is None else r[lock.arrival],
@@ -172,13 +195,20 @@ def _state_key(st: _State) -> tuple:
         if owner is not None and not (floor and m.seq <= floor[(m.src, m.dst)]):
             live[owner].add(m.rid)
     rank = {n: {a: k for k, a in enumerate(sorted(v))} for n, v in live.items()}
-    cores = tuple(_core_key_ranked(c, rank, floor) for c in st.cores)
+    ages: set[tuple[float, int]] = set()
+    for c in st.cores:
+        for it in [*c.q_main, *c.s_sleep, c.s_sent]:
+            if it is not None and it.request is not None:
+                ages.add((it.request.t, it.request.rid))
+    live = sorted(ages)
+    cores = tuple(_core_key_ranked(c, rank, floor, live) for c in st.cores)
     if isinstance(st.chans, tuple):
         ch: Any = tuple(tuple(_msg_key(m, rank) for m in link) for link in st.chans)
     else:  # a multiset: stale copies of one stream are interchangeable
         ch = tuple(sorted(_msg_key(m, rank, floor) for m in st.chans))
-    return (cores, ch, st.started, st.running, st.done, st.submitted, st.loss, st.dup,
-            st.waiting)
+    # sets as sorted tuples: equal keys then have equal reprs (the digests of --digest)
+    return (cores, ch, tuple(sorted(st.started)), tuple(sorted(st.running)),
+            tuple(sorted(st.done)), st.submitted, st.loss, st.dup, st.waiting, st.gens)
 
 
 @dataclass(frozen=True)
@@ -195,6 +225,8 @@ class _State:
     #: streams mode: requests submitted and not started, in submission order, each with how
     #: many requests sharing a node with it arrived later and started first (overtakes)
     waiting: tuple[tuple[int, int], ...] = ()
+    #: timed mode: the running generations in the order they started (the next to end first)
+    gens: tuple[int, ...] = ()
 
     def key(self) -> tuple:
         return _state_key(self)
@@ -213,10 +245,14 @@ class Result:
     violations: int = 0
     traps: int = -1  #: states from which no schedule completes every request (-1: not checked)
     cut: int = 0  #: states with a transition beyond the in-flight bound (not explored)
+    reduced: int = 0  #: states expanded with a persistent set smaller than every transition
+    proviso: int = 0  #: reduced expansions replaced by the full one (cycle proviso)
+    por: bool = False
     worst_overtaken: int = -1  #: streams mode: most overtakes of one request (-1: not checked)
     wall_s: float = 0.0
     complete: bool = True
     first_problem: str = ""
+    trace: list[str] = field(default_factory=list)  #: path to the first violation
     examples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -227,7 +263,9 @@ class Result:
                 f"{self.deadlocks} traps {self.traps} "
                 f"{'exhaustive' if self.complete else 'CUT at state limit'} "
                 + (f"worst overtaken {self.worst_overtaken} " if self.worst_overtaken >= 0 else "")
-                + (f"cut {self.cut} " if self.cut else "") + f"{self.wall_s:7.1f} s")
+                + (f"cut {self.cut} " if self.cut else "")
+                + (f"por (reduced {self.reduced:,d}, proviso {self.proviso:,d}) " if self.por else "")
+                + f"{self.wall_s:7.1f} s")
 
 
 class Checker:
@@ -235,8 +273,20 @@ class Checker:
                  fair: bool = False, loss: int = 0, dup: int = 0, arrivals: bool = False,
                  joint_finish: bool = False, inflight: int | None = None,
                  premature_timeouts: bool = False, streams: bool = False,
-                 check_bound: bool = False) -> None:
+                 check_bound: bool = False, por: bool = False, digest: bool = False,
+                 timed: bool = False) -> None:
+        #: timing assumptions of the bounded-waiting bound (docs/reliability.md): (T1) control is
+        #: fast: a generation ends only when no control message is in flight and no submission
+        #: is due; (T2) generations last equally long: they end in the order they started, both
+        #: ends at once
+        self.timed = timed
         self.arrivals = arrivals
+        #: partial-order reduction (persistent sets, see :meth:`_persistent`): only for the
+        #: static workload on FIFO links (paper/fair cores, every request submitted at t = 0)
+        self.por = por and not (robust or arrivals or streams or joint_finish or timed)
+        #: store 128-bit digests of the state keys instead of the keys (hash compaction)
+        self.digest = digest
+        self._reduced = False
         #: robust mode: at most this many messages in flight (a transition that would put more
         #: on the network is not explored; states where that happened are counted as *cut*)
         self.inflight = inflight
@@ -271,10 +321,14 @@ class Checker:
         #: request n+1 of an edge is submitted when request n completed; checks bounded waiting
         self.streams = streams
         self.ends = {r.rid: frozenset((r.initiator, r.remote)) for row in self.reqs for r in row}
+        self._nbrs = {n: set(g.neighbors(n)) for n in self.names}
         #: B = 2 (deg i + deg j - 2) for a request on edge (i, j) (docs/reliability.md)
         self.bound = {r.rid: 2 * (g.degree(r.initiator) + g.degree(r.remote) - 2)
                       for row in self.reqs for r in row}
         self.worst = 0  #: the most overtakes of one request seen (streams mode)
+        #: streams mode: the most overtakes of one request, per edge
+        self.worst_edge: dict[tuple[str, str], int] = {}
+        self.edge_of = {r.rid: e for e, row in zip(self.edges, self.reqs, strict=True) for r in row}
         #: streams mode: a request overtaken more than B times is a violation (else: measured)
         self.check_bound = check_bound
 
@@ -300,11 +354,15 @@ class Checker:
     def _apply(self, st: _State, node: str, fn: Any, *, chans: Any = None, loss: int | None = None,
                dup: int | None = None, submitted: tuple[int, ...] | None = None,
                running: frozenset | None = None,
-               waiting: tuple[tuple[int, int], ...] | None = None) -> _State:
+               waiting: tuple[tuple[int, int], ...] | None = None,
+               gens: tuple[int, ...] | None = None) -> _State:
         """Run ``fn(core)`` on a copy of ``node``'s core and fold its actions into a new state."""
         k = self.idx[node]
         core = st.cores[k].clone()
-        acts = fn(core)
+        try:
+            acts = fn(core)
+        except ProtocolViolation as exc:  # a core caught itself in an impossible state
+            raise _Violation(f"protocol violation: {exc}") from exc
         cores = list(st.cores)
         keys = list(st.keys)
         cores[k] = core
@@ -314,6 +372,7 @@ class Checker:
         done = set(st.done)
         sends = []
         waiting = st.waiting if waiting is None else waiting
+        gens = st.gens if gens is None else gens
         for a in acts:
             if isinstance(a, Send):
                 sends.append(a.msg)
@@ -328,6 +387,8 @@ class Checker:
                     run |= {(a.request.rid, node), (a.request.rid, a.peer)}
                     if self.streams:
                         waiting = self._started(waiting, a.request.rid)
+                    if self.timed:
+                        gens = gens + (a.request.rid,)
             elif isinstance(a, Completed):
                 if a.request.rid in done:
                     raise _Violation(f"request {a.request.rid} completed twice")
@@ -349,11 +410,14 @@ class Checker:
         keys[k] = ()
         return _State(tuple(cores), tuple(keys), chans, frozenset(started), frozenset(run),
                       frozenset(done), st.submitted if submitted is None else submitted,
-                      st.loss if loss is None else loss, st.dup if dup is None else dup, waiting)
+                      st.loss if loss is None else loss, st.dup if dup is None else dup, waiting,
+                      gens)
 
     def _submit(self, st: _State, e: int) -> _State:
         n = st.submitted[e]
         r = self.reqs[e][n]
+        if self.streams:  # t = the submission's rank: fair mode's age is arrival order
+            r = dataclasses.replace(r, t=float(sum(st.submitted)))
         sub = st.submitted[:e] + (n + 1,) + st.submitted[e + 1:]
         waiting = st.waiting + ((r.rid, 0),) if self.streams else st.waiting
         return self._apply(st, r.initiator, lambda c: c.submit(r, 0.0), submitted=sub,
@@ -375,10 +439,20 @@ class Checker:
                     raise _Violation(f"bounded waiting: request {w} overtaken {k} times > "
                                      f"B = {self.bound[w]}")
                 self.worst = max(self.worst, k)
+                e = self.edge_of[w]
+                if k > self.worst_edge.get(e, 0):
+                    self.worst_edge[e] = k
             out.append((w, k))
         return tuple(out)
 
-    def successors(self, st: _State) -> list[_State]:
+    def successors(self, st: _State, full: bool = False) -> list[_State]:
+        self._reduced = False
+        self._pruned = False
+        if self.por and not full:
+            nodes = self._persistent(st)
+            if nodes is not None:
+                self._reduced = True
+                return self._paper_successors(st, nodes)
         out = self._successors(st)
         self._pruned = False
         if self.inflight is not None:
@@ -402,7 +476,7 @@ class Checker:
                                            dup=st.dup + 1))
                 if st.loss < self.loss_budget:
                     out.append(_State(st.cores, st.keys, rest, st.started, st.running, st.done,
-                                      st.submitted, st.loss + 1, st.dup, st.waiting))
+                                      st.submitted, st.loss + 1, st.dup, st.waiting, st.gens))
             for k, c in enumerate(st.cores):
                 if c.arq is not None and c.arq.next_deadline() is not None:
                     resend = {m for lk in c.arq.links.values() for m in
@@ -423,6 +497,16 @@ class Checker:
                     chans = st.chans[:li] + (link[1:],) + st.chans[li + 1:]
                     out.append(self._apply(st, m.dst, lambda c, m=m: c.receive(m, 0.0),
                                            chans=chans))
+        if self.timed:
+            if out or any(st.chans) or not st.gens:
+                return out  # (T1) control and submissions first
+            rid = st.gens[0]  # (T2) the oldest generation ends, at both ends at once
+            s2 = dataclasses.replace(st, gens=st.gens[1:])
+            for node in sorted(n for r, n in st.running if r == rid):
+                s2 = self._apply(s2, node, lambda c, rid=rid: c.attempts_finished(rid, 0.0),
+                                 running=s2.running - {(rid, node)})
+            out.append(s2)
+            return out
         if self.joint_finish:  # both ends learn the end of a generation in one step
             for rid in sorted({rid for rid, _ in st.running}):
                 ends = sorted(n for r, n in st.running if r == rid)
@@ -436,6 +520,123 @@ class Checker:
             out.append(self._apply(st, node, lambda c, rid=rid: c.attempts_finished(rid, 0.0),
                                    running=st.running - {(rid, node)}))
         return out
+
+    def _paper_successors(self, st: _State, nodes: frozenset[str]) -> list[_State]:
+        """The transitions of ``nodes`` only: deliveries to them and their attempts_finished."""
+        out = []
+        for li, link in enumerate(st.chans):
+            if link and link[0].dst in nodes:
+                m = link[0]
+                chans = st.chans[:li] + (link[1:],) + st.chans[li + 1:]
+                out.append(self._apply(st, m.dst, lambda c, m=m: c.receive(m, 0.0), chans=chans))
+        for rid, node in sorted(st.running):
+            if node in nodes:
+                out.append(self._apply(st, node, lambda c, rid=rid: c.attempts_finished(rid, 0.0),
+                                       running=st.running - {(rid, node)}))
+        return out
+
+    def _persistent(self, st: _State) -> frozenset[str] | None:
+        """A set of nodes N whose enabled transitions form a *persistent set* (Godefroid 1996,
+        LNCS 1032, def. 4.1), or None when the smallest one found is every active node.
+
+        A node's transitions are the delivery of the head of each non-empty link into it and
+        its attempts_finished; each changes only that node's core, removes the head of one link
+        into it and appends to links out of it (plus the shared started/running/done sets).
+        Transitions of nodes outside N cannot enable, disable or change a transition of N, and
+        commute with it, as long as (a) no node that can act before N does (``reach``: the
+        active nodes outside N and whatever their messages can wake, without N's help) has an
+        *empty* link into N (appending behind a head leaves the head alone: FIFO), and (b) the
+        two ends of a generation with one half started (``started``) are both in N or both out
+        (the second half starts the generation and enables the other end's attempts_finished).
+        N is grown from each active node to the least set closed under (a) and (b); the smallest
+        is taken. docs/reliability.md gives the proof that deadlocks, violations and traps are
+        preserved (with the cycle proviso applied in :meth:`run`)."""
+        active: set[str] = set()
+        for link in st.chans:
+            if link:
+                active.add(link[0].dst)
+        running_nodes = {n for _, n in st.running}
+        active |= running_nodes
+        if len(active) <= 1:
+            return None
+        couple: dict[str, set[str]] = {}
+        for rid, n in st.started:
+            peer = self._peer_of(rid, n)
+            couple.setdefault(n, set()).add(peer)
+            couple.setdefault(peer, set()).add(n)
+        nonempty = {self.links[li] for li, link in enumerate(st.chans) if link}
+        best: frozenset[str] | None = None
+        best_size = 1 << 30
+        for seed in sorted(active):
+            n_set = {seed}
+            while True:
+                # nodes that can act along a path of transitions outside N
+                reach = active - n_set
+                stack = list(reach)
+                while stack:
+                    x = stack.pop()
+                    for y in self._nbrs[x] | couple.get(x, set()):
+                        if y not in n_set and y not in reach:
+                            reach.add(y)
+                            stack.append(y)
+                add = set()
+                for n in n_set:
+                    for x in self._nbrs[n]:
+                        if x not in n_set and x in reach and (x, n) not in nonempty:
+                            add.add(x)
+                    for x in couple.get(n, ()):
+                        if x not in n_set:
+                            add.add(x)
+                if not add:
+                    break
+                n_set |= add
+            size = sum(1 for lk in nonempty if lk[1] in n_set) + sum(
+                1 for n in running_nodes if n in n_set)
+            if n_set >= active:
+                continue
+            if size < best_size:
+                best, best_size = frozenset(n_set), size
+        return best
+
+    def _peer_of(self, rid: int, node: str) -> str:
+        a, b = self.ends[rid]
+        return b if node == a else a
+
+    def _trace(self, parent: list[tuple[int, int, bool]], sid: int) -> list[str]:
+        """The path from the initial state to state ``sid``, replayed, one line per state."""
+        path = []
+        while sid > 0:
+            p, idx, full = parent[sid]
+            path.append((idx, full))
+            sid = p
+        st = self.initial()
+        lines = [self.describe(st)]
+        for idx, full in reversed(path):
+            st = self.successors(st, full=full)[idx]
+            lines.append(self.describe(st))
+        return lines
+
+    def describe(self, st: _State) -> str:
+        """One line: every node's state (with its Lock's request), messages in flight, running
+        generations and the waiting requests with their overtaking counts."""
+        nodes = []
+        for c in st.cores:
+            lk = f"[{c.lock.request.rid}]" if c.lock is not None else ""
+            sl = ",".join(str(r.rid) for r in c.sleeping())
+            nodes.append(f"{c.name}:{c.state.value}{lk}" + (f" sleep {sl}" if sl else ""))
+        msgs = [m for lk in st.chans for m in lk] if isinstance(st.chans, tuple) else list(st.chans)
+        fl = " ".join(f"{m.src}>{m.dst}:{m.kind.name}{m.rid}" for m in msgs)
+        return (" | ".join(nodes) + f" || flight {fl or '-'} || gens {list(st.gens)} "
+                f"done {sorted(st.done)} waiting {list(st.waiting)}")
+
+    def _key(self, st: _State) -> Any:
+        """The state's canonical key, or its 128-bit BLAKE2b digest with ``digest=True`` (hash
+        compaction: two distinct states merge only on a digest collision, probability
+        < n^2 / 2^129 for n states, e.g. < 10^-24 for 10^7 states)."""
+        k = st.key()
+        if self.digest:
+            return hashlib.blake2b(repr(k).encode(), digest_size=16).digest()
+        return k
 
     def _undelivered(self, st: _State, m: EspMessage) -> bool:
         ln = st.cores[self.idx[m.dst]].arq.links[m.src]  # type: ignore[union-attr]
@@ -457,21 +658,35 @@ class Checker:
         return ""
 
     def run(self, max_states: int = 5_000_000, name: str = "?") -> Result:
-        res = Result(name, len(self.reqs[0]) if self.reqs else 0, self.robust, self.fair)
+        res = Result(name, len(self.reqs[0]) if self.reqs else 0, self.robust, self.fair,
+                     por=self.por)
         t0 = time.perf_counter()
         init = self.initial()
-        seen = {init.key(): 0}
+        seen = {self._key(init): 0}
         frontier = deque([(0, init)])
         preds: list[list[int]] = [[]]  # predecessors of each state id, for the progress check
+        #: first parent and successor index of each state (for counterexample traces)
+        parent: list[tuple[int, int, bool]] = [(-1, -1, False)]
         good: list[int] = []  # terminal states where everything completed
         cut: list[int] = []  # states with transitions beyond the in-flight bound
         while frontier:
             sid, st = frontier.popleft()
             try:
                 succ = self.successors(st)
+                keys = [self._key(s) for s in succ]
+                if self._reduced and any(k in seen for k in keys):
+                    # cycle proviso: a reduced expansion that reaches a state already seen is
+                    # replaced by the full one, so every cycle has a fully expanded state
+                    res.proviso += 1
+                    succ = self.successors(st, full=True)
+                    keys = [self._key(s) for s in succ]
+                elif self._reduced:
+                    res.reduced += 1
             except _Violation as exc:
                 res.violations += 1
-                res.first_problem = res.first_problem or str(exc)
+                if not res.first_problem:
+                    res.first_problem = str(exc)
+                    res.trace = self._trace(parent, sid)
                 continue
             if self._pruned:
                 cut.append(sid)
@@ -486,9 +701,9 @@ class Checker:
                 else:
                     good.append(sid)
                 continue
-            for s in succ:
+            full_exp = not self._reduced
+            for idx, (s, k) in enumerate(zip(succ, keys, strict=True)):
                 res.transitions += 1
-                k = s.key()
                 tid = seen.get(k)
                 if tid is None:
                     tid = len(seen)
@@ -502,6 +717,7 @@ class Checker:
                         frontier.clear()
                         break
                     frontier.append((tid, s))
+                    parent.append((sid, idx, full_exp))
                 preds[tid].append(sid)
         res.states = len(seen)
         res.cut = len(cut)
@@ -535,10 +751,23 @@ class _Violation(Exception):
 TOPOLOGIES = ["K3", "C4", "K1,3"]
 
 
+def graph(topology: str) -> nx.Graph:
+    """A named topology (sim.topologies), or an edge list such as ``X-A,A-B,B-Y`` (a path)."""
+    if "-" not in topology:
+        return topologies.by_name(topology)
+    g = nx.Graph()
+    for e in topology.split(","):
+        u, v = e.split("-")
+        g.add_edge(u.strip(), v.strip())
+    return g
+
+
 def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
     max_states = kw.pop("max_states", 5_000_000)
-    return Checker(topologies.by_name(topology), requests_per_edge, **kw).run(max_states,
-                                                                              topology)
+    progress = kw.pop("progress", False)
+    c = Checker(graph(topology), requests_per_edge, **kw)
+    c.progress = progress
+    return c.run(max_states, topology)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -551,6 +780,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
     ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
     ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--timed", action="store_true",
+                    help="only the schedules of the timing assumptions T1, T2 of the bounded-"
+                         "waiting bound (docs/reliability.md)")
+    ap.add_argument("--por", action="store_true",
+                    help="partial-order reduction (persistent sets; sound, see docs)")
+    ap.add_argument("--digest", action="store_true",
+                    help="store 128-bit digests of the states (hash compaction)")
+    ap.add_argument("--progress", action="store_true", help="print progress to stderr")
+    ap.add_argument("--trace", action="store_true",
+                    help="print the path to the first violation (one line per state)")
     ap.add_argument("--streams", action="store_true",
                     help="one request at a time per edge (the next when the last completed); "
                          "checks the bounded-waiting bound B")
@@ -566,11 +805,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in a.requests or [1, 2, 3]:
             r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
                       max_states=a.max_states, arrivals=a.arrivals, streams=a.streams,
-                      inflight=a.inflight, check_bound=a.bound)
+                      inflight=a.inflight, check_bound=a.bound, por=a.por,
+                      digest=a.digest, progress=a.progress, timed=a.timed)
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1
                 print(f"  first problem: {r.first_problem}", file=sys.stderr)
+                if a.trace:
+                    for ln in r.trace:
+                        print("    " + ln, file=sys.stderr)
     return 1 if bad else 0
 
 

@@ -38,9 +38,9 @@ def no_work(monkeypatch):
     monkeypatch.setattr(firmware.bridge.Bridge, "start", accepted)
     monkeypatch.setattr(hwctl.study, "run_study", accepted)
     monkeypatch.setattr(hwctl.synth, "synthesize", accepted)
-    import hwctl.node
+    import hwctl.node.cli
 
-    monkeypatch.setattr(hwctl.node, "NodeService", accepted)
+    monkeypatch.setattr(hwctl.node.cli, "NodeService", accepted)
 
 
 def _file(tmp: str) -> str:

@@ -38,7 +38,8 @@ def test_bridge_forwards_frames_and_reports_health() -> None:
 
         st, n_cmd = arun(go())
         assert st["kind"] == "bridge" and st["ok"] and st["clients"] == 1
-        assert st["frames_to_device"] == n_cmd
+        assert st["frames_to_device"] == n_cmd + 1  # + the bridge's own first (prime) read
+        assert st["primed"]
         assert st["frames_from_device"] >= n_cmd + 1  # responses + the HERALD
         assert st["bad_frames_from_host"] == 0 == st["bad_frames_from_device"]
         assert twin.reg(Reg.CNT_HERALD) == 1

@@ -30,8 +30,8 @@ def test_examples_load_and_form_one_network() -> None:
 
 def test_node_example_mentions_every_key() -> None:
     """examples/node.toml documents the whole format: every key the strict config check knows
-    (hwctl.nodeconfig) appears in it, set or commented out; a new key without an example fails."""
-    from hwctl import nodeconfig
+    (hwctl.node.validate) appears in it, set or commented out; a new key without an example fails."""
+    from hwctl.node import validate as nodeconfig
 
     text = A.read_text()
     tables = {"": nodeconfig.TOP, "peers.B": nodeconfig.PEER, **nodeconfig.SECTIONS}

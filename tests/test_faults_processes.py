@@ -21,6 +21,7 @@ from tests.test_node_processes import REPORT, free_port, node_toml
 from tests.test_node_processes import Proc as NodeProc
 
 HANG_S = 240.0  # only if something hangs; every wait ends on an output line
+RETRIES = re.compile(r"'retries': (\d+)")  # in a node's status line (its link counters)
 
 
 class Proc(NodeProc):
@@ -138,26 +139,34 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
 
 def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
     """Node A reaches its device through ``hwctl bridge`` (ZeroMQ <-> serial). kill -9 of the
-    bridge and a new one on the same port: A goes on completing requests. Either its commands
-    went unanswered long enough for the watchdog (then it reconnected and found the same device
-    life, its SCRATCH token intact: only the path broke, and aborted the stale schedule), or the
-    new bridge answered within the command retries; never a device restart."""
+    bridge while A runs; A's commands go unanswered (its status lines count the retries), then
+    a new bridge comes up on the same port within A's command retries (``retries=100``: 25 s,
+    a bound, not a budget): A goes on completing requests with no recovery and never sees a
+    stale device state: no response from the old bridge's life reaches it (the new bridge
+    takes over the device's retry memory first, devserver ``prime``), no schedule is left
+    holding the device (a SCHEDULE repeated across the restart is aborted, ``stray_schedules``),
+    every completed request has its pairs, held at both ends. (The other path, the bridge back
+    only after A declared the device lost, is tests/test_recovery.py::
+    test_block_mode_across_a_broken_path: the same device life, ``path_restarts``.)"""
     deadline = time.monotonic() + HANG_S
     lab, urls = _lab(tmp_path / "lab", deadline)
     port = free_port()
     bridge_args = ["bridge", "--port", urls["A"], "--listen", f"tcp://127.0.0.1:{port}"]
     bridge = Proc(bridge_args)
     bridge.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
-    _write_configs(tmp_path, {"A": f"zmq+tcp://127.0.0.1:{port}", "B": urls["B"]})
+    _write_configs(tmp_path, {"A": f"zmq+tcp://127.0.0.1:{port}?retries=100", "B": urls["B"]})
     nodes = {n: _node(tmp_path, n, deadline) for n in "BA"}
     bridge2 = None
     try:
         nodes["A"].completed(deadline, 2)
+        line = nodes["A"].wait_line(lambda s: REPORT.match(s) is not None, deadline)
+        retries0 = int(RETRIES.search(line)[1])
         bridge.kill9()
+        # A's commands go unanswered: a status line with more retries (the outage is real)
+        nodes["A"].wait_line(lambda s: REPORT.match(s) is not None
+                             and int(RETRIES.search(s)[1]) > retries0, deadline)
         bridge2 = Proc(bridge_args)
         bridge2.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
-        # A goes on: through a recovery ("device back after ..."), or, when the new bridge came
-        # up within the command retries, without one
         nodes["A"].completed(deadline, nodes["A"].completed(deadline, 0) + 2)
         for n in "AB":
             assert nodes[n].stop() == 0, nodes[n].log[-10:]
@@ -167,11 +176,14 @@ def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
         for p in (bridge, bridge2, lab):
             if p is not None:
                 p.stop()
-    sa = _summary(tmp_path / "out" / "A.parquet")
+    sa = _summary(tmp_path / "out" / "A.parquet")  # every completed request has its pairs
     _summary(tmp_path / "out" / "B.parquet")
     r = sa["recovery"]
-    assert r["device_restarts"] == 0, r  # the device itself never restarted
-    assert r["path_restarts"] == r["device_lost"], r  # each loss found the same device life
+    # the new bridge answered within the retries: no recovery, the device never restarted
+    assert r["device_lost"] == r["device_restarts"] == r["path_restarts"] == 0, r
+    assert sa["link"]["retries"] > retries0 and sa["link"]["timeouts"] == 0, sa["link"]
+    assert sa["link"]["stale_responses"] == 0, sa["link"]  # nothing of the old bridge's life
+    assert sa["disagree"] == 0 and sa["device_errors"] == 0, sa
 
 
 def test_served_twin_killed_and_restarted_under_a_node(tmp_path) -> None:

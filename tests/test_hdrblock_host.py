@@ -161,3 +161,32 @@ def test_line_utilisation_matches_the_reference_encoder(p: float) -> None:
             nbytes += BLOCK_LINE_BYTES
     measured = nbytes * 10 / (n * P / 1e8) / 3e6
     assert line_utilisation(1e8 / P, p) == pytest.approx(measured, rel=0.05)
+
+
+def test_restart_resets_the_mirror_without_a_gap() -> None:
+    """A restarted device: its block counter starts at 0 again and its ring at slot 0 with no
+    pins. After :meth:`BlockDecoder.restart` that is no lost block and no slot mismatch, the
+    photons of the old ring are returned (gone), the pulses between the two lives are unknown,
+    and a restarted ring that does not start at slot 0 is caught."""
+    rng = np.random.default_rng(3)
+    ev1, sent1 = stream((rng.geometric(0.1, 3000) - 1).tolist(), pins=[(10, 5, True)])
+    dec = BlockDecoder(period=P)
+    got1, _ = decode(ev1, dec)
+    assert got1 == sent1 and dec.pinned_count == 1
+    last = sent1[-1][0]
+    lost = dec.restart()
+    occupant = {slot: seq for seq, _, slot in sent1}  # the last photon stored in each slot
+    assert len(occupant) == 2048 and sorted(lost.tolist()) == sorted(occupant.values())
+    assert dec.pinned_count == 0
+    ev2, sent2 = stream((rng.geometric(0.1, 500) - 1).tolist(), seq0=last + 1000)
+    got2, evicted = decode(ev2, dec)
+    assert got2 == sent2  # slots from 0 again, the old pin gone
+    st_ = dec.stats
+    assert st_.lost_blocks == st_.slot_mismatches == st_.malformed == 0
+    assert (evicted == -1).all()  # nothing of the old life is overwritten in the new ring
+    assert st_.unknown_ranges[-1] == (last + 1, sent2[0][0] - 1)
+    # a "restarted" ring that goes on where the old one was is a mismatch
+    dec.restart()
+    ev3, _ = stream([0, 0, 0], seq0=sent2[-1][0] + 10, pins=[(0, 0, True)])
+    decode(ev3, dec)
+    assert dec.stats.slot_mismatches == 1

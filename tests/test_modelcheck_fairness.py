@@ -61,7 +61,7 @@ def test_model_checker_finds_a_planted_deadlock(monkeypatch) -> None:
     """A core that forgets to wake rejected requests: the checker reports the stuck requests."""
     from hwctl.protocols.esp import EspNode
 
-    monkeypatch.setattr(EspNode, "_queue_wake", lambda self, target: None)
+    monkeypatch.setattr(EspNode, "_queue_wake", lambda self, *a: None)
     r = modelcheck.check("K3", 2)
     assert r.deadlocks > 0 and "deadlock" in r.first_problem
 
@@ -88,3 +88,115 @@ def test_starvation_patterns_bounded_in_fair_mode(name, paper_at_least, fair_bou
 def test_fair_mode_is_robust_too() -> None:
     r = fairness.scenario("wake", fair=True, robust=True)
     assert r["all_done"] and r["worst_overtaken"] <= 2
+
+
+# -- reductions of the state space (docs/reliability.md, "Model checker") -----------------------
+
+@pytest.mark.parametrize("topo, n, fair", [("K3", 1, False), ("C4", 1, True), ("K1,3", 2, False)])
+def test_partial_order_reduction_preserves_the_verdicts(topo, n, fair) -> None:
+    """Persistent sets with the cycle proviso: a subset of the states, the same terminal states
+    (deadlocks are preserved), no violation, deadlock or trap either way."""
+    full = modelcheck.check(topo, n, fair=fair)
+    por = modelcheck.check(topo, n, fair=fair, por=True)
+    assert full.complete and por.complete and por.por and not full.por
+    assert por.states <= full.states and por.terminal == full.terminal
+    assert (por.violations, por.deadlocks, por.traps) == (full.violations, full.deadlocks,
+                                                          full.traps) == (0, 0, 0)
+
+
+def test_partial_order_reduction_still_finds_a_planted_invariant_violation(monkeypatch) -> None:
+    """A core that accepts every SYN (even while BUSY) breaks invariant (1); the reduced search
+    finds it too (violations of invariant (1) are preserved, docs/reliability.md)."""
+    from hwctl.protocols.esp import EspNode, State
+
+    orig = EspNode._accepts_syn
+
+    def greedy(self, src, req):
+        return self.state in (State.READY, State.BUSY) or orig(self, src, req)
+
+    monkeypatch.setattr(EspNode, "_accepts_syn", greedy)
+    for por in (False, True):
+        r = modelcheck.check("C4", 1, por=por)
+        assert r.violations > 0, por
+        assert "invariant (1)" in r.first_problem or "protocol violation" in r.first_problem
+
+
+def test_planted_deadlock_found_with_partial_order_reduction(monkeypatch) -> None:
+    from hwctl.protocols.esp import EspNode
+
+    monkeypatch.setattr(EspNode, "_queue_wake", lambda self, *a: None)
+    r = modelcheck.check("K3", 2, por=True)
+    assert r.deadlocks > 0 and "deadlock" in r.first_problem
+
+
+def test_digests_count_the_same_states_as_keys() -> None:
+    """Hash compaction (128-bit digests of a canonical key) merges exactly the equal states."""
+    a = modelcheck.check("K3", 2, fair=True)
+    b = modelcheck.check("K3", 2, fair=True, digest=True)
+    assert (a.states, a.transitions, a.terminal) == (b.states, b.transitions, b.terminal)
+
+
+# -- bounded waiting under the timing assumptions T1/T2 (docs/reliability.md) ------------------
+
+PATH = "X-A,A-B,B-Y"  # the issue's WAKE starvation pattern
+
+
+@pytest.mark.parametrize("topo, n, worst", [("K3", 3, 2), ("K1,3", 3, 0), (PATH, 4, 3),
+                                            ("C4", 3, 3)])
+def test_fair_mode_keeps_bound_b_under_t1_t2(topo, n, worst) -> None:
+    """Every interleaving that T1 (control before the next generation end) and T2 (generations
+    end in start order) allow, streams workload: every request overtaken at most B times."""
+    r = modelcheck.check(topo, n, fair=True, streams=True, timed=True, check_bound=True)
+    assert r.complete and r.violations == r.deadlocks == r.traps == 0
+    assert r.worst_overtaken == worst
+
+
+@pytest.mark.parametrize("topo", ["K3", PATH, "C4"])
+def test_paper_mode_breaks_bound_b_even_under_t1_t2(topo) -> None:
+    """The bound check can fail: paper mode (no age tie-break, WAKE_SENT for one round trip)
+    overtakes a request a fifth time on 3 requests per edge."""
+    r = modelcheck.check(topo, 3, streams=True, timed=True, check_bound=True)
+    assert r.violations > 0 and "overtaken 5 times > B = 4" in r.first_problem
+    assert r.trace  # the path to the violation, for the report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("topo, n, worst", [("K3", 6, 2), (PATH, 6, 3), ("C4", 4, 3),
+                                            ("K1,3", 4, 0), ("K4", 3, 7)])
+def test_fair_mode_bound_b_longer_streams(topo, n, worst) -> None:
+    r = modelcheck.check(topo, n, fair=True, streams=True, timed=True, check_bound=True)
+    assert r.complete and r.violations == r.deadlocks == r.traps == 0
+    assert r.worst_overtaken == worst
+
+
+@pytest.mark.slow
+def test_bound_b_holds_on_k4_with_4_per_edge_under_t1_t2() -> None:
+    """K4, 4 requests per edge in streams, fair mode, T1/T2. Before a node in WAKE_SENT could hold
+    a WAKE for an older request, a WAKE reaching it was always NACKed and a request was overtaken
+    9 > B = 8 times here (docs/reliability.md)."""
+    r = modelcheck.check("K4", 4, fair=True, streams=True, timed=True, check_bound=True)
+    assert r.complete and r.violations == r.deadlocks == r.traps == 0
+    assert r.worst_overtaken == 7
+
+
+def test_wake_reaching_a_node_in_wake_sent_is_held_for_an_older_request() -> None:
+    """The K4 counterexample's step: A is in WAKE_SENT (for C's request 9), B's WAKE wakes A's
+    request 3 (older than 9): A holds it (B stays in WAKE_SENT for A's SYN) instead of NACKing;
+    for a request younger than 9 A NACKs (holding could close a cycle of WAKE_SENT nodes)."""
+    from hwctl.protocols.base import Request, Send
+    from hwctl.protocols.esp import EspMessage, EspNode, MsgType, State
+
+    for t3, held in ((1.0, True), (5.0, False)):
+        a = EspNode("A", {"B": 1e-5, "C": 1e-5}, fair=True)
+        r3 = Request(3, "A", "B", 0.75, 1, t3)
+        a.submit(r3, 0.0)
+        a.receive(EspMessage(MsgType.SYNREJ, "B", "A", 3), 0.0)  # 3 sleeps
+        r9 = Request(9, "C", "A", 0.75, 1, 2.0)
+        # A rejected C's SYN 9 earlier: R_wake(C) with 9's age; idle now, A sends WAKE to C
+        a._queue_wake("C", (r9.t, r9.rid))
+        acts = a._process(0.0)
+        assert a.state is State.WAKE_SENT and any(
+            isinstance(x, Send) and x.msg.kind == MsgType.WAKE for x in acts)
+        acts = a.receive(EspMessage(MsgType.WAKE, "B", "A", 7, wake=True), 0.0)
+        nack = [x for x in acts if isinstance(x, Send) and x.msg.kind == MsgType.NACK]
+        assert (not nack) is held and ("B" in a.owed) is held

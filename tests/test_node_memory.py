@@ -10,9 +10,9 @@ import asyncio
 import random
 import tracemalloc
 
-from hwctl import node as node_mod
 from hwctl.fuzzmsg import forged_message
 from hwctl.node import MAX_PENDING_RIDS, NodeConfig, NodeService
+from hwctl.node import service as node_mod
 
 WARM = 3_000
 MORE = 8_000

@@ -143,7 +143,7 @@ def test_robust_table_is_checked_strictly(tmp_path) -> None:
 
 
 def test_mode_mismatch_is_counted_not_fatal() -> None:
-    from hwctl.noderobust import RobustGlue, make_core
+    from hwctl.node.robust import RobustGlue, make_core
     from hwctl.protocols.esp import EspMessage
 
     paper = RobustGlue(make_core("A", {"B": 1e-5}, None), abort=lambda r, s: None,

@@ -1,4 +1,4 @@
-"""Node services in processes of their own (hwctl.nodeproc) on a lab in its own process
+"""Node services in processes of their own (hwctl.node.proc) on a lab in its own process
 (sim.twin.labproc), as ``hwctl demo`` runs them: the parent's mirrors feed the live view and
 the result rows. Waits on the mirrors' counters; timeouts only bound a hang."""
 
@@ -14,7 +14,7 @@ from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.live import snapshot
 from hwctl.node import NodeConfig
-from hwctl.nodeproc import NodeProcess
+from hwctl.node.proc import NodeProcess
 from sim import topologies
 from sim.twin.lab import Lab
 from sim.twin.labproc import LabProcess

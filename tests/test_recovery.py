@@ -13,7 +13,10 @@ import pytest
 from hwctl import recovery, timebase
 from hwctl.node import NodeConfig, NodeService
 from hwctl.recovery import Backoff, DeviceMark, restart_reason
+from hwctl.wire import CLOCK_HZ, HdrBlock
 from sim import topologies
+from sim.twin.hdrblock import block_arrivals
+from sim.twin.header import HeaderSource
 from sim.twin.lab import Lab, LabServer
 
 HANG_S = 60.0  # only if something hangs
@@ -185,3 +188,218 @@ def test_bad_heartbeats_are_dropped(bad: bytes) -> None:
         return na.liveness.heartbeat("B", bad)
 
     assert asyncio.run(main()) in {"hb_not_json", "hb_bad_shape"}
+
+
+def _block_lab(start: int, phase: int, seq0: int, period: int) -> tuple[Lab, dict]:
+    """A K2 lab whose node devices are fed by one midpoint source (block mode): pulse k at cycle
+    ``phase + k * period`` carries seq ``seq0 + k``."""
+    src = HeaderSource(period=period, seed=5, phase=phase, seq0=seq0, arrival=(0.4, 0.4))
+    lab = Lab(topologies.by_name("K2"), p_photon=0.0, seed=3, start=start,
+              node_kw={"A": src.arm(0), "B": src.arm(1)})
+    for m in (lab.nodes["A"], lab.nodes["B"]):
+        m.record = True
+    return lab, {"A": lab.nodes["A"], "B": lab.nodes["B"]}
+
+
+def _block_configs(url_a: str, url_b: str, period: int,
+                   hold_s: float = 0.5) -> tuple[NodeConfig, NodeConfig]:
+    pa, pb = _port(), _port()
+    ver = {"memory": "nv", "f_th": 0.81, "report_interval_s": 0.0005, "header_blocks": True,
+           "hold_s": hold_s, "source_hz": CLOCK_HZ / period}
+    return tuple(NodeConfig.from_dict({  # type: ignore[return-value]
+        "name": me, "listen": f"tcp://127.0.0.1:{pm}", "backend": url,
+        "peers": {other: {"endpoint": f"tcp://127.0.0.1:{po}"}},
+        "workload": {"enabled": False}, "verification": ver | {"partner": other}})
+        for me, other, pm, po, url in (("A", "B", pa, pb, url_a), ("B", "A", pb, pa, url_b)))
+
+
+def _arrived(models: dict) -> dict[str, list[int]]:
+    """Every arrival each device reported, in order."""
+    return {n: [s for r in m.tx_log if isinstance(r.msg, HdrBlock) for s, _ in
+                block_arrivals(r.msg)] for n, m in models.items()}
+
+
+def test_block_mode_across_a_device_restart(tmp_path) -> None:
+    """Block mode (docs/header-path.md) with pinned held pairs: the lab (both node devices) is
+    stopped and a new one comes up on the same device paths, its source continuing the same
+    sequence numbers (the midpoint source ran on). Both nodes re-apply CONTROL.HDR_BLOCK (and
+    BLOCK_FLUSH), restart their ring mirrors (the new block counter is no gap, the new ring's
+    first slot is predicted), count what the restart took (pins, held pairs, unverified
+    arrivals: discarded with cause DEVICE_LOST, the partner told) and go on verifying and
+    pinning; every verified pair was stored at both ends in the life it was verified in."""
+    period = 20_000  # 5 kHz source, 40 % per arm: 2k arrivals/s per node
+    async def main():
+        start = timebase.cycle_now()
+        phase, seq0 = start + 3 * CLOCK_HZ // 10, 0xFFFF_F000
+        lab1, m1 = _block_lab(start, phase, seq0, period)
+        srv = LabServer(lab1, link_dir=str(tmp_path / "lab")).start()
+        a, b = _block_configs(srv.urls["A"], srv.urls["B"], period)
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        nodes = (na, nb)
+        runs = [asyncio.create_task(n.run()) for n in nodes]
+        m2: dict = {}
+        try:
+            await _until(lambda: all(n.vcore.metrics.verified >= 100 and n.hdrpath.pins_sent
+                                     and n.hdrpath.summary()["pinned"] and n.hdrpath.next_due()
+                                     for n in nodes), runs,
+                         "pairs verified, held and pinned before the restart")
+            srv.stop()
+            await _until(lambda: not any(n.recovery.up.is_set() for n in nodes), runs,
+                         "both nodes see the devices gone")
+            before = {n.cfg.name: n.vcore.metrics.verified for n in nodes}
+            start2 = timebase.cycle_now()
+            k = (start2 + CLOCK_HZ // 10 - phase) // period + 1  # the source ran on
+            lab2, m2 = _block_lab(start2, phase + k * period, seq0 + k, period)
+            srv = LabServer(lab2, link_dir=str(tmp_path / "lab")).start()
+            await _until(lambda: all(n.recovery.epoch == 1 for n in nodes), runs,
+                         "both devices back")
+            await _until(lambda: all(n.vcore.metrics.verified >= before[n.cfg.name] + 100
+                                     and n.hdrpath.unpins_sent for n in nodes), runs,
+                         "verifying and pinning again after the restart")
+        finally:
+            for n in nodes:
+                n.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb, m1, m2
+
+    na, nb, m1, m2 = asyncio.run(main())
+    arrived1, arrived2 = _arrived(m1), _arrived(m2)
+    assert arrived2["A"] and arrived2["B"], "the restarted devices are in block mode again"
+    # the source's sequence went on (through 2^32: it started at 0xFFFF_F000)
+    assert 0 < (arrived2["A"][0] - arrived1["A"][-1]) & 0xFFFF_FFFF < 1 << 31
+    new_life = set(arrived2["A"]) & set(arrived2["B"])
+    both = (set(arrived1["A"]) & set(arrived1["B"])) | new_life
+    for n in (na, nb):
+        r = n.recovery.counters
+        assert r.device_lost == 1 and r.device_restarts == 1
+        v = n.verification_summary()
+        bp = v["block_path"]
+        # the new life's block counter (from 0) is no gap, its first slot0 was predicted
+        assert bp["lost_blocks"] == bp["slot_mismatches"] == bp["malformed"] == 0, bp
+        assert bp["device_restarts"] == 1 and bp["reapplied"] == 1
+        assert bp["unknown_pulses"] > 0  # the downtime: pulses neither seen nor guessed
+        # what the restart took: counted, discarded in the core with their own cause
+        # (the application takes held pairs only while the device is up: those held when it
+        # went away are lost with it; unverified photons in the old ring too, if any)
+        assert bp["pins_lost"] >= bp["pairs_lost"] > 0, bp
+        assert v["discards"]["DEVICE_LOST"] == bp["pairs_lost"] + bp["arrivals_lost"]
+        assert v["discards"]["OVERWRITTEN"] == 0
+        assert bp["pin_naks"] == 0
+        seqs = {r["seq"] for r in n.pair_rows()}
+        assert seqs <= both  # never a pair from a stale ring or a stale mirror
+        assert seqs & new_life  # and pairs of the new life
+
+
+def test_block_mode_across_a_broken_path(tmp_path) -> None:
+    """Block mode, node A's device behind a board bridge (firmware.bridge). The bridge stops and,
+    once A has declared the device lost, a new one serves the same port: the device ran on (the
+    same life: SCRATCH token intact), so A keeps its ring mirror, asserts its pins again (the
+    device keeps the held pairs' photons), counts the blocks lost on the way, re-applies
+    CONTROL.HDR_BLOCK and goes on verifying with B; no device restart is counted and every
+    verified pair was stored at both ends."""
+    from firmware.bridge import Bridge
+
+    period = 20_000
+
+    async def main():
+        start = timebase.cycle_now()
+        lab, models = _block_lab(start, start + 3 * CLOCK_HZ // 10, 1000, period)
+        srv = LabServer(lab, link_dir=str(tmp_path / "lab")).start()
+        listen = f"tcp://127.0.0.1:{_port()}"
+        bridge = Bridge(srv.urls["A"], listen).start()
+        # held 5 s: longer than A needs to declare the device lost (command retries, 1.25 s)
+        a, b = _block_configs("zmq+" + listen, srv.urls["B"], period, hold_s=5.0)
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        runs = [asyncio.create_task(n.run()) for n in (na, nb)]
+        bridge2 = None
+        try:
+            await _until(lambda: na.vcore.metrics.verified >= 100 and na.hdrpath.next_due()
+                         and na.hdrpath.summary()["pinned"], runs, "A verifies and pins")
+            bridge.stop()
+            await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
+            pinned = int(na.hdrpath.summary()["pinned"])
+            before = na.vcore.metrics.verified
+            bridge2 = Bridge(srv.urls["A"], listen).start()
+            await _until(lambda: na.recovery.epoch == 1, runs, "A's device back")
+            pins = na.hdrpath.pins_sent
+            await _until(lambda: na.vcore.metrics.verified >= before + 100
+                         and na.hdrpath.pins_sent > pins, runs, "A verifies and pins again")
+        finally:
+            for n in (na, nb):
+                n.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            for br in (bridge, bridge2):
+                if br is not None:
+                    br.stop()
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb, models, pinned
+
+    na, nb, models, pinned = asyncio.run(main())
+    r = na.recovery.counters
+    assert r.device_lost == 1 and r.path_restarts == 1 and r.device_restarts == 0, r
+    bp = na.verification_summary()["block_path"]
+    assert bp["device_restarts"] == 0 and bp["reapplied"] == 1
+    assert bp["pins_reasserted"] >= pinned > 0, bp  # (more if pins were queued meanwhile)
+    assert bp["pairs_lost"] == bp["arrivals_lost"] == bp["pins_lost"] == 0
+    assert bp["slot_mismatches"] == bp["malformed"] == bp["pin_naks"] == 0, bp
+    assert na.verification_summary()["discards"]["DEVICE_LOST"] == 0
+    arrived = _arrived(models)
+    both = set(arrived["A"]) & set(arrived["B"])
+    for n in (na, nb):
+        seqs = {r["seq"] for r in n.pair_rows()}
+        assert seqs <= both
+    # at most one sweep: an UNPIN_MASK lost with the bridge leaves the device more pins
+    assert bp["unpin_sweeps"] <= 1
+
+
+def test_a_repeated_schedule_is_aborted_after_the_generation(tmp_path) -> None:
+    """A SCHEDULE_PAIRS that ran twice (a host retry through a board bridge restarted in
+    between gets a new device seq, so the device cannot see it is a retry): after A's generation
+    completes, the copy still runs and would hold A's device FIFO for 2^32-1 attempts, the next
+    generation waiting behind it for ever. A generation that needed a retry ends with one STATUS
+    read: the copy is aborted and counted, and A goes on completing requests."""
+
+    async def main() -> tuple[NodeService, NodeService]:
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        a, b = _configs(srv.urls["A"], srv.urls["B"])
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        orig = na._schedule_at
+        copies = []
+
+        async def twice(tc: int, pairs: int, port: int) -> int:
+            t = await orig(tc, pairs, port)
+            if not copies:  # the first generation's SCHEDULE runs twice, as after the retry
+                copies.append(tc)
+                await na.backend.schedule_pairs(tc, 0xFFFF_FFFF, a.period_cycles, pairs, port)
+                na.backend.stats.retries += 1  # the retry that carried the copy
+            return t
+
+        na._schedule_at = twice  # type: ignore[method-assign]
+        runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
+        try:
+            await _until(lambda: copies and na.counters.completed >= 4, runs,
+                         "A completes requests after the repeated schedule")
+        finally:
+            na.stop()
+            nb.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            srv.stop()
+        for r in runs:
+            r.result()
+        return na, nb
+
+    na, nb = asyncio.run(main())
+    assert na.recovery.counters.stray_schedules == 1
+    assert na.recovery.counters.device_lost == 0
+    assert na.counters.disagree == nb.counters.disagree == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tty
 
 import pytest
 
@@ -16,7 +18,7 @@ from hwctl.errors import (
     UserError,
     VersionMismatch,
 )
-from hwctl.transport import Backend, memory_pair, open_backend
+from hwctl.transport import Backend, SerialLink, memory_pair, open_backend
 from hwctl.wire import Done, ErrorCode, Herald, Reg, Schedule
 from sim.twin import TwinConfig, TwinModel
 from sim.twin.serve import PtyTwinServer, ZmqTwinServer
@@ -266,3 +268,31 @@ def test_link_joins_waiting_chunks_and_keeps_the_end() -> None:
         return got
 
     assert asyncio.run(main()) == [b"abcdefghijk", b"lmno", b"", b""]
+
+
+def test_serial_link_on_a_pty_is_read_by_the_event_loop() -> None:
+    """A pty (a port with a file descriptor) is read by the event loop: no reader thread; bytes
+    arrive in order and the end of the other side closes the stream."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+
+    async def main() -> bytes:
+        link = SerialLink(path, baud=3_000_000)
+        assert link._thread is None and link._fd is not None
+        got = bytearray()
+        for k in range(20):
+            os.write(master, bytes([k]) * 100)
+            while len(got) < 100 * (k + 1):  # bounded by pytest's timeout only if broken
+                got += await asyncio.wait_for(link.recv(), 10)
+        await link.send(b"xyz")
+        await link.close()
+        return bytes(got)
+
+    try:
+        data = asyncio.run(main())
+        assert data == b"".join(bytes([k]) * 100 for k in range(20))
+        assert os.read(master, 3) == b"xyz"
+    finally:
+        os.close(master)
+        os.close(slave)

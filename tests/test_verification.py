@@ -345,6 +345,29 @@ def test_release_when_not_consuming() -> None:
     assert sorted(p.freed[0]) == [0, 2] and p.c[0].occupancy == 1
 
 
+def test_device_lost_discards_pending_and_held_and_the_partner_revokes() -> None:
+    """A restarted device lost every photon it held: pending ones are discarded (DEVICE_LOST,
+    the partner drops its half as after a timeout), held verified pairs too, and the partner,
+    told, counts its half of each as revoked (never silent)."""
+    p = Pair(consume_on_verify=False)
+    for s in range(3):  # 0..2 verified and held at both ends
+        p.header(0, s, s)
+        p.header(1, s, s)
+    p.run_until(2000)
+    assert p.verified(0) == p.verified(1) == [0, 1, 2]
+    p.header(0, 3, 2001)  # 3 stored at node 0 only, its partner's half not reported yet
+    p.header(1, 3, 2001)
+    p.c[0].overwritten(np.array([0, 1, 3]), Cause.DEVICE_LOST)  # 2 was not in the lost ring
+    p._collect(0, 2001)
+    assert p.discarded(0, Cause.DEVICE_LOST) == [0, 1, 3]
+    assert p.c[0].metrics.discards[Cause.DEVICE_LOST] == 3 and p.c[0].occupancy == 1
+    p.run_until(6000)
+    # its pending half: our report (after the loss) says 3 is not stored here
+    assert p.discarded(1, Cause.PARTNER_MISSING) == [3]
+    assert p.c[1].metrics.revoked == 2  # its halves of the lost held pairs 0 and 1
+    assert p.verified(0) == [0, 1, 2] and 3 not in p.verified(1)
+
+
 def test_fidelity_estimate_uses_memory_and_skew() -> None:
     m = TABLE_I[2]  # Ca+ ion trap
     cfg = VerificationConfig.from_memory(m, 0.81, clock_hz=1e6, skew_s=-5e-6, report_interval_ticks=10)

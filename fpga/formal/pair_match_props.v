@@ -4,10 +4,11 @@
 // Port level, one herald port (NP = 1): every PAIR event names the frame's attempt cycle t, its
 // Bell state and port, and an attempt index k with t == t_start + k * period (on the schedule's
 // grid) and k < the attempts fired (nfired_i), for the running entry (acc_i) on that port; a
-// frame marked bad never becomes a PAIR. Assumed (the contract of herald_rx and pair_sched):
+// frame marked bad never becomes a PAIR. (k counts from the commanded t_start: k - k0_i from the
+// entry's joined t_start_i, CONTROL.LATE_JOIN.) Assumed (the contract of herald_rx and pair_sched):
 // frames at least 60 cycles apart (a frame is 11 bytes on the line, > 400 cycles) with t / bell
 // held until the next frame; the schedule inputs (acc_i, t_start_i, period_i >= 2, port_i,
-// nfired_i) hold still while a frame is being decided (the harness's simplification: a schedule
+// nfired_i, k0_i) hold still while a frame is being decided (the harness's simplification: a schedule
 // that starts or fires during the 38-cycle decision is simulated only, test_hdl_node*.py).
 // BMC from reset. Run by `hwctl fpga prove pair_match`.
 `default_nettype none
@@ -24,6 +25,7 @@ module pair_match_props (
     input wire [31:0] period_i,
     input wire [7:0]  port_i,
     input wire [31:0] nfired_i,
+    input wire [31:0] k0_i,
     input wire [7:0]  qubit_i,
     input wire [31:0] err_herald_i
 );
@@ -33,7 +35,7 @@ module pair_match_props (
     pair_match #(.NP(1)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .ok_i(ok_i), .bad_i(bad_i), .t_i(t_i), .bell_i(bell_i),
         .acc_i(acc_i), .t_start_i(t_start_i), .period_i(period_i), .port_i(port_i),
-        .nfired_i(nfired_i), .qubit_i(qubit_i), .err_herald_i(err_herald_i), .pair_o(pair),
+        .nfired_i(nfired_i), .k0_i(k0_i), .qubit_i(qubit_i), .err_herald_i(err_herald_i), .pair_o(pair),
         .bad_o(bad), .busy_o(busy), .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_pl)
     );
 
@@ -75,6 +77,7 @@ module pair_match_props (
         assume(period_i == $past(period_i));
         assume(port_i == $past(port_i));
         assume(nfired_i == $past(nfired_i));
+        assume(k0_i == $past(k0_i));
     end
 
     // ---------------------------------------------------------------- properties
@@ -86,22 +89,25 @@ module pair_match_props (
     // already have moved on)
     reg        acc_d_q;
     reg [63:0] t_start_d_q;
-    reg [31:0] period_d_q, nfired_d_q;
+    reg [31:0] period_d_q, nfired_d_q, k0_d_q;
     reg [7:0]  port_d_q;
     always @(posedge clk_i) begin
         acc_d_q <= acc_i;
         t_start_d_q <= t_start_i;
         period_d_q <= period_i;
         nfired_d_q <= nfired_i;
+        k0_d_q <= k0_i;
         port_d_q <= port_i;
     end
-    wire [63:0] k_per   = {32'd0, ev_k} * {32'd0, period_d_q};
+    // PAIR attempts count from the commanded grid: k0 attempts before the (joined) t_start
+    wire [31:0] ev_kr   = ev_k - k0_d_q;
+    wire [63:0] k_per   = {32'd0, ev_kr} * {32'd0, period_d_q};
     always @(posedge clk_i) if (!init_q && ev_valid && ev_op == `HW_OP_PAIR) begin
         assert($past(pair));
         assert(!fbad_q);                              // a bad frame never pairs
         assert(ev_t == t_i && ev_bell == bell_i);     // the frame's attempt cycle and Bell state
         assert(acc_d_q && ev_port == 8'd0 && port_d_q == 8'd0);  // the running entry, its port
-        assert(ev_k < nfired_d_q);                    // an attempt it fired ...
+        assert(ev_kr < nfired_d_q);                   // an attempt it fired ...
         assert(ev_t == t_start_d_q + k_per);          // ... on its grid
     end
     always @(posedge clk_i) if (!init_q) cover(ev_valid && ev_op == `HW_OP_PAIR && ev_k == 32'd2);

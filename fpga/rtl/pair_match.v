@@ -8,10 +8,12 @@
 // was taken (no other entry in between), and t = t_start + k*period with k < attempts fired
 // before that cycle and k above the attempt of the entry's previous pair (heralds of one entry
 // are recorded in attempt order, each attempt at most once: a repeated or older frame is refused,
-// as in the twin). Then pair_o pulses and PAIR(ts = t, attempt = k, bell, qubit, port) is
+// as in the twin). Then pair_o pulses and PAIR(ts = t, attempt = k + k0, bell, qubit, port) is
 // emitted; anything else (also a malformed frame) is a bad herald: bad_o pulses (ERR_HERALD)
 // and ERROR(BAD_HERALD, info = ERR_HERALD after the increment) is emitted. Events leave one
-// cycle after the decision.
+// cycle after the decision. k0_i: attempts of the commanded grid the entry skipped by a late join
+// (pair_sched; t_start_i is then the joined grid point), so attempts count from the commanded
+// t_start at both ends of a link whatever point each joined at.
 // A port's frames are >= 11 bytes apart (~440 cycles at 4 cycles a bit), so with MATCH_LAT ~40
 // cycles no port's result is overwritten while it waits, for N_PORTS <= 8.
 `default_nettype none
@@ -32,6 +34,7 @@ module pair_match #(
     input  wire [31:0]    period_i,
     input  wire [7:0]     port_i,
     input  wire [31:0]    nfired_i,
+    input  wire [31:0]    k0_i,
     input  wire [7:0]     qubit_i,
     input  wire [31:0]    err_herald_i,   // ERR_HERALD (register file)
     output reg            pair_o,
@@ -151,6 +154,7 @@ module pair_match #(
                     k_q <= {k_q[30:0], !sub[33]};
                 end
                 if (step_q == ST_CHK) begin
+                    dq_q <= k_q + k0_i;     // (dq_q is free after the division) the PAIR attempt
                     rz_q <= (r_q == 32'd0);
                     klt_q <= (k_q < nfired_i);
                     kgt_q <= !have_last_q || (k_q > last_k_q);
@@ -174,7 +178,7 @@ module pair_match #(
             bad_o <= dec && !good;
             ev_valid_o <= pair_o || bad_o;
             ev_op_o <= pair_o ? `HW_OP_PAIR : `HW_OP_ERROR;
-            ev_payload_o <= pair_o ? {t_q, k_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}
+            ev_payload_o <= pair_o ? {t_q, dq_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}
                                    : {`HW_ERR_BAD_HERALD, info_q, 88'd0};
         end
     end

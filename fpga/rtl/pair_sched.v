@@ -15,6 +15,19 @@
 // (herald_wait_i), then DONE(t_last + HERALD_WAIT, count, EXHAUSTED) (decided a cycle later).
 // ABORT ends a popped entry with DONE(ts, fired, ABORTED) and flushes the FIFO (as v2).
 //
+// Late join (CONTROL.LATE_JOIN, late_join_i; docs/physical-layer.md section 5; the twin's
+// TwinModel._pump is the reference): an entry found late at its check (cycle L) with the bit set
+// does not end with LATE. It is joined to its grid at the first point t_j = t_start + s*period
+// >= now, with now = the cycle L + JOIN_LAT (48) at which it is checked again: a fixed
+// 42-cycle sequence (JOIN) computes X = now - 1 - t_start in two 32-bit halves, q = X / period by
+// a 32-step restoring division (X's high half >= period: q >= 2^32, no join), s = q + 1 and
+// t_j = now - 1 - (X mod period) + period, then re-enters the check sequence at SUB1. If s <
+// count the entry becomes (t_j, count - s, or 2^32-1 unchanged for an until-done count) and
+// k0_o = s (pair_match numbers PAIR attempts from the commanded t_start: k + k0); otherwise it
+// is left as it was and the second check reports LATE(t_start, now). A LATE_JOIN entry is thus
+// checked at L + JOIN_LAT exactly as the twin checks an entry at that cycle; an entry on time at
+// L is not delayed. (No wide divider in one cycle: each step is one 33-bit subtraction.)
+//
 // Timing: the attempt decision is registered a cycle ahead (fire_q) from a period down-counter
 // with a registered zero flag and a registered "attempts left" flag; ABORT and the completion
 // gate only the pin and the counters. Events leave one cycle after the decision.
@@ -22,7 +35,8 @@
 `include "wire_spec.vh"
 module pair_sched #(
     parameter AW = 2,
-    parameter LUTRAM = 0
+    parameter LUTRAM = 0,
+    parameter LATE_JOIN = 1         // 0: no late-join logic (area); late_join_i is ignored
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -38,6 +52,7 @@ module pair_sched #(
     output wire         full_o,
     input  wire         abort_i,
     input  wire [31:0]  herald_wait_i,
+    input  wire         late_join_i,    // CONTROL.LATE_JOIN
     // to / from the herald matcher
     input  wire         pair_i,     // a pair of this entry is recorded this cycle
     output wire         acc_o,      // heralds are accepted this cycle
@@ -46,6 +61,7 @@ module pair_sched #(
     output reg  [7:0]   port_o,
     output reg  [31:0]  nfired_o,   // attempts fired before this cycle
     output reg  [7:0]   qubit_o,    // qubit of the next pair
+    output reg  [31:0]  k0_o,       // attempts of the commanded grid skipped by a late join
     // pins, status, counters, events
     output wire         fire_o,
     output wire         running_o,
@@ -75,6 +91,21 @@ module pair_sched #(
     reg        act_late_q, act_exh_q, act_cmp_q, act_abort_q;
     reg [63:0] ts_d_q, ts_dd_q;     // ts - 1, ts - 2
     reg [31:0] nf_ev_q;
+    // late join (JOIN state, js_q = step 0 .. JN-1)
+    localparam JN = 42;                   // JOIN cycles; the second check is JN + 6 after the first
+    localparam [31:0] JK = JN + 2;        // X = ts(step 2) + JK - t_start = now - 1 - t_start
+    localparam [32:0] JC = JN - 36;       // t_j = ts(step 40) + JC + (period - X mod period)
+    localparam [5:0] J_DIV0 = 6'd5, J_DIVN = 6'd37;   // division steps 5 .. 36
+    reg        st_join_q;
+    reg [5:0]  js_q;
+    reg        joined_q;                  // this entry has been through JOIN (then late = LATE)
+    reg [31:0] jr_q;                      // high half of X, then the remainder, then p - r (+JC)
+    reg [31:0] jd_q;                      // low half of X, then the quotient q, then s = q + 1
+    reg        jb_q;                      // borrow between the halves
+    reg        jovf_q;                    // q >= 2^32 (or s == 2^32): no join
+    reg        jv_q;                      // bit 32 of p - r + JC
+    reg        jfail_q;                   // s >= count (or too late): LATE at the second check
+    reg [1:0]  jcy_q;                     // carry of t_j's low half
 
     // ---------------------------------------------------------------- FIFO
     wire         fifo_empty;
@@ -90,10 +121,16 @@ module pair_sched #(
     /* verilator lint_on PINCONNECTEMPTY */
 
     wire complete = pair_i && lastp_q && st_run_q;
-    wire late     = st_wait_q && late_q;
+    wire late_chk = st_wait_q && late_q;
+    wire go_join  = late_chk && (LATE_JOIN != 0) && late_join_i && !joined_q;
+    wire late     = late_chk && !go_join;
+    wire jend     = st_join_q && (js_q == 6'(JN - 1));
     wire exh      = st_run_q && lz_q && dz_q;
     wire ends     = late || exh || complete;
     wire fire     = fire_q && !abort_i;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [33:0] jsub = {1'b0, jr_q, jd_q[31]} - {2'b0, period_o};
+    /* verilator lint_on UNUSEDSIGNAL */
     assign fire_o    = fire;
     assign running_o = !st_idle_q;
     assign cnt_late_o = late && !abort_i;
@@ -129,6 +166,42 @@ module pair_sched #(
 
         // the entry's registers, loaded by LOAD alone; derived values free-running
         if (st_load_q) {t_start_o, count_q, period_o, pairs_q, port_o} <= fifo_dout;
+        if (st_load_q) k0_o <= 32'd0;
+
+        // late join: the JOIN steps (see the header). jr_q:jd_q first hold t_start - JK, then
+        // X = ts - (t_start - JK); the division brings X's low half down into jr_q, the quotient
+        // bits enter jd_q from the right.
+        js_q <= st_join_q ? js_q + 6'd1 : 6'd0;
+        if (st_load_q) joined_q <= 1'b0;
+        else if (go_join) joined_q <= 1'b1;
+        if (st_join_q) begin
+            if (js_q == 6'd0) {jb_q, jd_q} <= {1'b0, t_start_o[31:0]} - {1'b0, JK};
+            if (js_q == 6'd1) jr_q <= t_start_o[63:32] - {31'd0, jb_q};
+            if (js_q == 6'd2) {jb_q, jd_q} <= {1'b0, ts_i[31:0]} - {1'b0, jd_q};
+            if (js_q == 6'd3) jr_q <= ts_d_q[63:32] - jr_q - {31'd0, jb_q};
+            if (js_q == 6'd4) jovf_q <= (jr_q >= period_o);
+            if (js_q >= J_DIV0 && js_q < J_DIVN) begin
+                if (!jsub[33]) jr_q <= jsub[31:0];
+                else jr_q <= {jr_q[30:0], jd_q[31]};
+                jd_q <= {jd_q[30:0], !jsub[33]};
+            end
+            if (js_q == 6'd37) begin
+                jr_q <= period_o - jr_q;                      // 1 .. period
+                {jb_q, jd_q} <= {1'b0, jd_q} + 33'd1;         // s = q + 1
+            end
+            if (js_q == 6'd38) begin
+                {jv_q, jr_q} <= {1'b0, jr_q} + JC;
+                jfail_q <= jovf_q || jb_q || (jd_q >= count_q);
+            end
+            if (js_q == 6'd39 && !jfail_q) begin
+                if (count_q != 32'hFFFF_FFFF) count_q <= count_q - jd_q;
+                k0_o <= jd_q;
+            end
+            if (js_q == 6'd40 && !jfail_q)
+                {jcy_q, t_start_o[31:0]} <= {2'b0, ts_i[31:0]} + {1'b0, jv_q, jr_q};
+            if (js_q == 6'd41 && !jfail_q)
+                t_start_o[63:32] <= ts_d_q[63:32] + {30'd0, jcy_q};
+        end
         pm2_q <= period_o - 32'd2;
         p2_q  <= (period_o == 32'd2);
 
@@ -192,14 +265,16 @@ module pair_sched #(
         if (rst_i || abort_i) begin
             st_idle_q <= 1'b1;
             {st_load_q, st_sub1_q, st_sub2_q, st_cmp1_q, st_cmp2_q, st_wait_q, st_run_q} <= 7'd0;
+            st_join_q <= 1'b0;
         end else begin
             st_idle_q <= (st_idle_q && !pop) || ends;
             st_load_q <= pop;
-            st_sub1_q <= st_load_q;
+            st_sub1_q <= st_load_q || jend;
             st_sub2_q <= st_sub1_q;
             st_cmp1_q <= st_sub2_q;
             st_cmp2_q <= st_cmp1_q;
-            st_wait_q <= st_cmp2_q || (st_wait_q && !late && !eq_q);
+            st_wait_q <= st_cmp2_q || (st_wait_q && !late_chk && !eq_q);
+            st_join_q <= go_join || (st_join_q && !jend);
             st_run_q  <= (st_wait_q && eq_q && !late) || (st_run_q && !ends);
         end
         if (rst_i) begin
@@ -216,6 +291,8 @@ module pair_sched #(
             dz_q <= 1'b0;
             nfired_o <= 32'd0;
             qubit_o <= 8'd0;
+            k0_o <= 32'd0;
+            joined_q <= 1'b0;
             ev_valid_o <= 1'b0;
         end
     end

@@ -3,7 +3,8 @@
 // ERR_HERALD, CNT_PAIRS; (wire v4, block mode) N_SLOTS (parameter), BLOCK_FLUSH (rw, 100000),
 // CNT_BLOCKS, CNT_PINNED, CONTROL bit 3 HDR_BLOCK; SLOTS_FREE is the ring's unpinned slots while
 // HDR_BLOCK is set, the legacy pool's free slots otherwise; (wire v4) TEST (rw, the test-pattern
-// generators' bits).
+// generators' bits); CONTROL bit 4 LATE_JOIN (reset 0; reads back 0 when the parameter LATE_JOIN
+// is 0, i.e. the pair scheduler was built without late join).
 // Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
@@ -20,7 +21,8 @@ module regfile #(
     parameter N_PORTS = 2,
     parameter [31:0] HERALD_WAIT = 32'd4000,   // reset value of HERALD_WAIT
     parameter N_SLOTS = 2048,                  // ring slots (N_SLOTS register)
-    parameter [31:0] BLOCK_FLUSH = 32'd100000  // reset value of BLOCK_FLUSH (1 ms)
+    parameter [31:0] BLOCK_FLUSH = 32'd100000, // reset value of BLOCK_FLUSH (1 ms)
+    parameter        LATE_JOIN = 1              // CONTROL.LATE_JOIN exists (pair_sched has it)
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -55,6 +57,7 @@ module regfile #(
     output wire        herald_en_o,
     output wire        header_en_o,
     output wire        hdr_block_o,
+    output wire        late_join_o,
     output wire [31:0] block_flush_o,
     output wire        clear_o,
     output wire [31:0] err_crc_o,
@@ -65,7 +68,7 @@ module regfile #(
     output wire [23:0] test_o,
     output reg         test_we_o
 );
-    reg [3:0]  control_q;           // (bit 2 CLEAR_COUNTERS is not stored: always 0)
+    reg [4:0]  control_q;           // (bit 2 CLEAR_COUNTERS is not stored: always 0)
     reg [31:0] flush_q, cnt_blk_q;
     reg [31:0] scratch_q;
     reg [23:0] test_q;                  // bits 4:0 and 23:8 (7:5 read 0)
@@ -79,6 +82,7 @@ module regfile #(
     assign herald_en_o = control_q[`HW_CTRL_HERALD_EN];
     assign header_en_o = control_q[`HW_CTRL_HEADER_EN];
     assign hdr_block_o = control_q[`HW_CTRL_HDR_BLOCK];
+    assign late_join_o = control_q[`HW_CTRL_LATE_JOIN];
     assign block_flush_o = flush_q;
     assign err_crc_o = err_crc_q;
     assign err_bad_header_o = err_hdr_q;
@@ -152,7 +156,7 @@ module regfile #(
 
     always @(posedge clk_i) begin
         if (rst_i) begin
-            control_q <= 4'b0011;
+            control_q <= 5'b00011;
             scratch_q <= 32'd0;
             hwait_q <= HERALD_WAIT;
             flush_q <= BLOCK_FLUSH;
@@ -163,7 +167,8 @@ module regfile #(
             if (we_i) begin
                 if (wa_hw_q) hwait_q <= wdata_i;
                 if (wa_fl_q) flush_q <= wdata_i;
-                if (wa_ctl_q) control_q <= {wdata_i[3], 1'b0, wdata_i[1:0]};
+                if (wa_ctl_q)
+                    control_q <= {wdata_i[4] && (LATE_JOIN != 0), wdata_i[3], 1'b0, wdata_i[1:0]};
                 if (wa_scr_q) scratch_q <= wdata_i;
                 if (wa_test_q) test_q <= {wdata_i[23:8], 3'd0, wdata_i[4:0]};
             end
@@ -184,7 +189,7 @@ module regfile #(
         cnt_pairs_q, err_her_q, hwait_q, 32'(N_PORTS), 32'(QUBITS),
         scratch_q, evt_lost_q, {15'd0, sfree_q}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
         cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
-        {29'd0, evt_pending_i, sched_full_i, running_i}, {28'd0, control_q},
+        {29'd0, evt_pending_i, sched_full_i, running_i}, {27'd0, control_q},
         {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
     localparam [8*NR-1:0] ADDRS = {
         8'(`HW_REG_TEST), 8'(`HW_REG_CNT_PINNED), 8'(`HW_REG_CNT_BLOCKS),

@@ -35,7 +35,8 @@ module top #(
     parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
     parameter        V2             = 1,                       // 0: no v2 SCHEDULE (area)
     parameter        RING_SLOTS     = 8192,                    // block-mode slot ring (N_SLOTS reg)
-    parameter        NBLK           = 8                        // block buffers (hdr_block)
+    parameter        NBLK           = 8,                       // block buffers (hdr_block)
+    parameter        LATE_JOIN      = 1                        // 0: no CONTROL.LATE_JOIN (area)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -105,7 +106,8 @@ module top #(
     wire         ppush, psched_full, pfire, prunning, pcnt_late, pacc, pair, hbad;
     wire [7:0]   pairs, pport, pport_run, pqubit;
     wire [63:0]  pt_start;
-    wire [31:0]  pperiod, pnfired, herald_wait, err_herald;
+    wire [31:0]  pperiod, pnfired, pk0, herald_wait, err_herald;
+    wire         late_join;
     wire [N_PORTS-1:0] hl_ok, hl_bad, hl_bell;
     wire [64*N_PORTS-1:0] hl_t;
     wire         evq_empty, evq_pending, evq_rd;
@@ -184,12 +186,12 @@ module top #(
             );
         end
     endgenerate
-    pair_sched #(.AW(PSCHED_AW), .LUTRAM(FIFO_LUTRAM)) u_psched (
+    pair_sched #(.AW(PSCHED_AW), .LUTRAM(FIFO_LUTRAM), .LATE_JOIN(LATE_JOIN)) u_psched (
         .clk_i(clk_i), .rst_i(rst_q[R_PS]), .ts4_i(ts4), .ts_i(ts),
         .push_i(ppush), .t_start_i(t_start), .count_i(count), .period_i(period),
         .pairs_i(pairs), .port_i(pport), .full_o(psched_full), .abort_i(abort),
-        .herald_wait_i(herald_wait), .pair_i(pair), .acc_o(pacc), .t_start_o(pt_start),
-        .period_o(pperiod), .port_o(pport_run), .nfired_o(pnfired), .qubit_o(pqubit),
+        .herald_wait_i(herald_wait), .late_join_i(late_join), .pair_i(pair), .acc_o(pacc), .t_start_o(pt_start),
+        .period_o(pperiod), .port_o(pport_run), .nfired_o(pnfired), .qubit_o(pqubit), .k0_o(pk0),
         .fire_o(pfire), .running_o(prunning), .cnt_late_o(pcnt_late),
         .ev_valid_o(ev_valid[4]), .ev_op_o(ev_op[39:32]), .ev_payload_o(ev_payload[639:512])
     );
@@ -197,7 +199,7 @@ module top #(
     pair_match #(.NP(N_PORTS)) u_pmatch (
         .clk_i(clk_i), .rst_i(rst_q[R_PM]), .ok_i(hl_ok), .bad_i(hl_bad), .t_i(hl_t),
         .bell_i(hl_bell), .acc_i(pacc), .t_start_i(pt_start), .period_i(pperiod),
-        .port_i(pport_run), .nfired_i(pnfired), .qubit_i(pqubit), .err_herald_i(err_herald),
+        .port_i(pport_run), .nfired_i(pnfired), .k0_i(pk0), .qubit_i(pqubit), .err_herald_i(err_herald),
         .pair_o(pair), .bad_o(hbad), .busy_o(),
         .ev_valid_o(ev_valid[3]), .ev_op_o(ev_op[31:24]), .ev_payload_o(ev_payload[511:384])
     );
@@ -266,7 +268,7 @@ module top #(
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
-    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS)) u_regs (
+    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS), .LATE_JOIN(LATE_JOIN)) u_regs (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running || prunning), .sched_full_i(sched_full || psched_full),
@@ -280,7 +282,8 @@ module top #(
         .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
         .err_bad_header_o(err_bad_header),
         .inc_blocks_i(cnt_blk), .ring_free_i(ring_free), .pinned_i(ring_pinned),
-        .hdr_block_o(hdr_blk), .block_flush_o(blk_flush), .clear_o(regs_clear)
+        .hdr_block_o(hdr_blk), .block_flush_o(blk_flush), .clear_o(regs_clear),
+        .late_join_o(late_join)
     );
 
     // ---------------------------------------------------------------- test patterns (TEST)

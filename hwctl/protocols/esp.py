@@ -65,7 +65,8 @@ behaviour and Table V are unchanged:
   node that is busy defers its answer instead of NACKing, and sends the woken request's SYN as
   soon as it is IDLE, while the waker stays in WAKE_SENT (the paper: WAKE cannot be interrupted).
   To keep waits acyclic, a node that owes a WAKE answer does not start WAKEs of its own until it
-  has paid.
+  has paid, and a node in WAKE_SENT holds an incoming WAKE only if the oldest request it woke is
+  older than the request of its own WAKE (R_wake records that age); else it NACKs it.
 - Always: every message is checked against the neighbours and the request's parties and
   against the node's state; a bad one gives :class:`~hwctl.protocols.base.RemoteError` (never an
   exception). A WAKE that overtakes the SYNREJ it belongs to is remembered.
@@ -183,6 +184,8 @@ class _Item:
     request: Request | None = field(compare=False, default=None)
     wake_target: NodeId | None = field(compare=False, default=None)
     woken: bool = field(compare=False, default=False)  # a WAKE came while its SYN was out
+    #: R_wake (fair mode): age (t, rid) of the oldest rejected request it wakes
+    age: tuple[float, int] | None = field(compare=False, default=None)
 
 
 @dataclass(slots=True)
@@ -203,6 +206,10 @@ def _copy_lock(lk: _Lock) -> _Lock:
 
 def _age(r: Request) -> tuple[float, int]:
     return (r.t, r.rid)
+
+
+def _copy_item(i: _Item) -> _Item:
+    return _Item(i.arrival, i.request, i.wake_target, i.woken, i.age)
 
 
 class EspNode:
@@ -248,12 +255,10 @@ class EspNode:
         the mutable containers are copied, immutable requests and messages shared."""
         c = object.__new__(EspNode)
         c.__dict__.update(self.__dict__)
-        c.q_main = [_Item(i.arrival, i.request, i.wake_target, i.woken) for i in self.q_main]
-        c.s_sleep = [_Item(i.arrival, i.request, i.wake_target, i.woken) for i in self.s_sleep]
-        c.s_sent = None if self.s_sent is None else _Item(
-            self.s_sent.arrival, self.s_sent.request, self.s_sent.wake_target, self.s_sent.woken)
-        c.s_wake = None if self.s_wake is None else _Item(
-            self.s_wake.arrival, self.s_wake.request, self.s_wake.wake_target, self.s_wake.woken)
+        c.q_main = [_copy_item(i) for i in self.q_main]
+        c.s_sleep = [_copy_item(i) for i in self.s_sleep]
+        c.s_sent = None if self.s_sent is None else _copy_item(self.s_sent)
+        c.s_wake = None if self.s_wake is None else _copy_item(self.s_wake)
         lock_map: dict[int, _Lock] = {}
         if self.lock is not None:
             c.lock = _copy_lock(self.lock)
@@ -489,7 +494,7 @@ class EspNode:
             self.lock = _Lock(msg.src, req, None, State.SYN_RECEIVED, lease_until=lease)
             self._trace(now)
             return [self._send(MsgType.SYNACK, msg.src, req.rid)]
-        self._queue_wake(msg.src)
+        self._queue_wake(msg.src, _age(req))
         return [self._send(MsgType.SYNREJ, msg.src, req.rid)]
 
     def _accepts_syn(self, src: NodeId, req: Request) -> bool:
@@ -506,12 +511,17 @@ class EspNode:
             return src < self.name
         return False
 
-    def _queue_wake(self, target: NodeId) -> None:
-        if target in self.queued_wakes():
-            return
+    def _queue_wake(self, target: NodeId, age: tuple[float, int] | None = None) -> None:
+        """Queue R_wake(target) once per target; it remembers the age of the oldest request of
+        ``target`` it was queued for (fair mode decides on it whether a WAKE may be held)."""
+        for it in self.q_main:
+            if it.wake_target == target:
+                if age is not None and (it.age is None or age < it.age):
+                    it.age = age
+                return
         if self.s_wake is not None and self.s_wake.wake_target == target:
             return
-        heapq.heappush(self.q_main, _Item(self._next_arrival(), wake_target=target))
+        heapq.heappush(self.q_main, _Item(self._next_arrival(), wake_target=target, age=age))
 
     def _take_sent(self, msg: EspMessage) -> _Item | None:
         item = self.s_sent
@@ -609,11 +619,22 @@ class EspNode:
             head = self.q_main[0]
             if head.request is not None and head.request.remote == msg.src:
                 return []  # _process() now sends this request's SYN, which answers the WAKE
-        if self.fair and self.state is not State.WAKE_SENT and (
-                woken or self._has_request_to(msg.src)):
+        if self.fair and (woken or self._has_request_to(msg.src)) and (
+                self.state is not State.WAKE_SENT or self._may_hold(woken)):
             self.owed[msg.src] = msg.rid  # held WAKE: answered by our SYN once we are free
             return []
         return [self._send(MsgType.NACK, msg.src, msg.rid, wake=True)]
+
+    def _may_hold(self, woken: list[_Item]) -> bool:
+        """Fair mode, in WAKE_SENT ourselves: hold a WAKE only if the oldest request it woke is
+        older than the request our own WAKE is for (the age R_wake recorded when we rejected it).
+        The waker recorded that same age for the requests it rejected, so along a chain of
+        WAKE_SENT nodes each holding the previous one's WAKE the ages strictly increase and the
+        chain never closes into a cycle (no deadlock); a WAKE is NACKed only in favour of an
+        older request (docs/reliability.md, "Bounded waiting")."""
+        assert self.s_wake is not None
+        ages = [_age(it.request) for it in woken if it.request is not None]
+        return bool(ages) and self.s_wake.age is not None and min(ages) < self.s_wake.age
 
     def _has_request_to(self, peer: NodeId) -> bool:
         return any(it.request is not None and it.request.remote == peer for it in self.q_main) or (

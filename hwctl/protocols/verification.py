@@ -100,6 +100,7 @@ class Cause(IntEnum):
     PARTNER_TIMEOUT = 3  # the partner timed its half out
     WINDOW = 4  # older than the core's state window (would be overwritten): protocol starved
     OVERWRITTEN = 5  # block mode: the device's slot ring came round to it (docs/header-path.md 3)
+    DEVICE_LOST = 6  # the device restarted: its memory, and the photon in it, are gone
 
 
 class RecordKind(IntEnum):
@@ -433,12 +434,14 @@ class VerificationCore:
             self._state[held] = CONSUMED
             self._free(self._slot[held])
 
-    def overwritten(self, seqs: np.ndarray) -> None:
+    def overwritten(self, seqs: np.ndarray, cause: Cause = Cause.OVERWRITTEN) -> None:
         """Block mode (docs/header-path.md section 3): the device's slot ring stored new photons
         over these (32-bit seqs). A qubit still pending is discarded with cause OVERWRITTEN and
         the partner gets a DISCARD notice (it drops its half, like after a timeout); a verified
-        one the application still holds is gone too (OVERWRITTEN: it was not pinned in time).
-        Vectorised; seqs outside the state window or already resolved are ignored."""
+        one the application still holds is gone too (OVERWRITTEN: it was not pinned in time;
+        with DEVICE_LOST the partner is told too and counts its half as revoked).
+        Vectorised; seqs outside the state window or already resolved are ignored. ``cause``
+        DEVICE_LOST: the device restarted and lost every photon it held (hwctl.recovery)."""
         self._ingest()
         seqs = np.asarray(seqs, dtype=np.int64)
         if self._front is None or seqs.size == 0:
@@ -454,13 +457,17 @@ class VerificationCore:
         lo = int(ext.min())
         pend = st == PENDING
         if pend.any():
-            self._discard(idx[pend], lo, Cause.OVERWRITTEN)
+            self._discard(idx[pend], lo, cause)
             self._discard_notices.append(ext[pend])
             if self._unrep_ts is None:
                 self._unrep_ts = int(self._ts[self._front & self._mask])
         held = st == VERIFIED
         if held.any():
-            self._discard(idx[held], lo, Cause.OVERWRITTEN)
+            self._discard(idx[held], lo, cause)
+            if cause is Cause.DEVICE_LOST:  # the partner's half of a lost pair: revoked there
+                self._discard_notices.append(ext[held])
+                if self._unrep_ts is None:
+                    self._unrep_ts = int(self._ts[self._front & self._mask])
         self._advance_tail()
 
     def drain(self) -> list[Action]:
@@ -713,7 +720,10 @@ class VerificationCore:
             lo = self._reported + 1
             while lo <= self._front:
                 hi = min(self._front, lo + MAX_RECORD_BITS - 1)
-                records.append((RecordKind.HAVE, lo, self._state[self._idx(lo, hi)] != ABSENT))
+                st = self._state[self._idx(lo, hi)]
+                # stored here and not discarded before this report (e.g. overwritten, or lost
+                # with a restarted device): a discarded one is reported as never stored
+                records.append((RecordKind.HAVE, lo, (st != ABSENT) & (st != DISCARDED)))
                 lo = hi + 1
             self._reported = self._front
         self._unrep_ts = None

@@ -32,10 +32,12 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from hwctl.transport.zmqwire import CONTROL, PING, STATUS
-from hwctl.wire import Frame, FrameDecoder, encode
+from hwctl.wire import Frame, FrameDecoder, Reg, RegRead, encode
 from hwctl.wire._spec import MESSAGES, Message
 from hwctl.wire.codec import MAX_FRAME, cobs_decode, decode_body
 
+#: the server's own command (:meth:`DeviceSessions.prime`); ROUTER identities are never empty
+_PRIME = b""
 RESPONSE_OPCODES = frozenset(c.OPCODE for c in MESSAGES.values() if c.KIND == "response")
 
 
@@ -101,6 +103,7 @@ class DeviceSessions:
         self.clients_expired = 0
         self.clients_evicted = 0
         self.retries = 0
+        self.primed = False  # the device answered our own first command (prime)
 
     # ---------------------------------------------------------------- clients
     def client_message(self, ident: bytes, parts: list[bytes], now: float) -> Step:
@@ -198,6 +201,24 @@ class DeviceSessions:
             self._last_dev = (ident, cseq, self._dev_seq)
             self.commands += 1
 
+    def prime(self, now: float) -> Step:
+        """Take over the device's retry memory (call once, when a server starts on a device that
+        may have run before: a bridge restarted under a running board). The device answers a
+        command whose seq equals its last one from its cache *without running it*; a new
+        server's first seq collides with the previous server's last one with probability 1/256,
+        and that client's command would then be acknowledged and never run (a stale device
+        state). So the first command is one of ours, a harmless ID read, whose answer (fresh or
+        the cached one) is dropped; every later seq differs from it."""
+
+        step = Step()
+        if self._outstanding is None and not self._queue:
+            self._dev_seq = (self._dev_seq + 1) & 0xFF
+            step.to_device += encode(RegRead(int(Reg.ID)), self._dev_seq)
+            self._outstanding = (_PRIME, -1, self._dev_seq, now)
+            self._last_dev = (_PRIME, -1, self._dev_seq)
+            self.commands += 1
+        return step
+
     # ---------------------------------------------------------------- device
     def device_data(self, data: bytes, now: float) -> Step:
         """Bytes from the device: responses routed to their client, events to every client."""
@@ -256,6 +277,9 @@ class DeviceSessions:
             return
         self._outstanding = None
         self.responses += 1
+        if o[0] == _PRIME:
+            self.primed = True
+            return
         c = self.clients.get(o[0])
         if c is None or c.last_seq != o[1]:
             self.drops["response_for_gone_client"] += 1
@@ -287,6 +311,7 @@ class DeviceSessions:
             "responses_from_device": self.responses,
             "event_frames": self.events,
             "command_retries": self.retries,
+            "primed": self.primed,
             "queued_commands": len(self._queue),
             "drops": dict(self.drops),
             "dropped_total": sum(self.drops.values()),

@@ -12,8 +12,9 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from hwctl import argtypes, noderobust
+from hwctl import argtypes
 from hwctl.errors import UserError
+from hwctl.node import robust as noderobust
 
 #: longest attempt period accepted: 10 ms at 100 MHz (ESP Table IV uses 500 ns; a period of
 #: 10^11 cycles made every schedule wait for hours)

@@ -59,7 +59,7 @@ def _secs(lo: float, hi: float) -> Callable[[Any, str], float]:
     return check
 
 
-#: the ``[robust]`` table of a node config (checked by :mod:`hwctl.nodeconfig`)
+#: the ``[robust]`` table of a node config (checked by :mod:`hwctl.node.validate`)
 SCHEMA: dict[str, Callable[[Any, str], Any]] = {
     "enabled": _bool,
     "rto": _secs(0.0, 10.0),

@@ -1,0 +1,162 @@
+"""``hwctl node --config node.toml``: arguments, the run, status lines and the live view."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from dataclasses import asdict
+from pathlib import Path
+
+from hwctl import argtypes
+from hwctl.errors import LinkError, UserError
+from hwctl.journal import RequestJournal
+from hwctl.live import web_addr
+from hwctl.node.config import NodeConfig
+from hwctl.node.results import (
+    requests_schema,
+    write_results,
+)
+from hwctl.node.service import NodeService
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True,
+                        help="node TOML file; examples/node.toml in the repository shows and "
+                             "explains every key (docs/node.md)")
+    parser.add_argument("--duration", type=argtypes.duration(), default=None,
+                        help="override the config's duration (s)")
+    parser.add_argument("--out", type=argtypes.out_dir, default=None, metavar="DIR",
+                        help="write the results to DIR/NAME.parquet (requests) and, with "
+                             "[verification], DIR/NAME.pairs.parquet, run metadata inside "
+                             "(docs/data.md); overrides the config's out; default: the config's "
+                             "out, else nothing is written")
+    parser.add_argument("--report-every", type=argtypes.real(0.0, 3600.0, lo_open=True,
+                                                             what="--report-every"), default=2.0,
+                        help="seconds between status lines on stderr (default 2)")
+    parser.add_argument("--web", metavar="[HOST:]PORT", nargs="?", const="127.0.0.1:8765",
+                        default=None, type=web_addr,
+                        help="serve a live view of this node (ESP state, requests, heralds, "
+                             "latency, verified pairs, link health) at http://HOST:PORT/; "
+                             "--web alone: 127.0.0.1:8765 (loopback; a free port if taken)")
+    parser.add_argument("--json", action="store_true",
+                        help="at the end, print the node's counters as one JSON document on stdout")
+    parser.add_argument("--record", metavar="FILE", default=None,
+                        help="record the session to FILE (device events and answers, peer "
+                             "messages, clock readings; written as it happens) for `hwctl replay "
+                             "FILE` (docs/twin.md, \"Record and replay\")")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    cfg = NodeConfig.load(args.config)
+    if args.duration is not None:
+        cfg.duration = args.duration
+    if args.out:
+        cfg.out = args.out
+    console = Console(stderr=True)
+
+    writer = None
+    if cfg.out:
+        from hwctl import schema
+        from hwctl.results import ResultsWriter
+
+        writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
+                               schema.run_metadata("node", asdict(cfg), seed=cfg.seed)
+                               | {"schema": "hwctl.requests"})
+        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
+                      f"second), final Parquet when the node stops", soft_wrap=True)
+
+    async def main() -> NodeService:
+        node = NodeService(cfg)
+        node.results = writer
+        if cfg.out:  # the request journal: a restarted node resumes or expires its requests
+            node.journal = RequestJournal(Path(cfg.out) / f"{cfg.name}.journal.jsonl")
+        recorder = None
+        if args.record:  # taps the backend, sockets, clock and waits (hwctl.record)
+            from hwctl.record import Recorder
+
+            recorder = Recorder(args.record, node)
+            await recorder.start()
+        else:
+            await node.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
+            loop.add_signal_handler(sig, node.stop)
+        console.print(f"[green]node {cfg.name}[/] on {cfg.listen}, backend {cfg.backend}, "
+                      f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
+                      f"{node.clock_sync}", soft_wrap=True)
+        reporter = asyncio.create_task(_report(node, console, args.report_every))
+        web = await _start_web(node, args.web) if args.web else None
+        if web is not None:
+            console.print(f"live view: {web.url}", soft_wrap=True)
+        try:
+            await node.run()
+        except BaseException:
+            if recorder is not None:
+                recorder.abandon()  # no end record: the replay says where it stops
+            raise
+        finally:
+            reporter.cancel()
+            if web is not None:
+                await web.close()
+        if recorder is not None:
+            recorder.close()
+            console.print(f"recording: {recorder.path} ({recorder.entries} entries)",
+                          soft_wrap=True)
+        return node
+
+    try:
+        node = asyncio.run(main())
+    except BaseException as exc:
+        if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
+            writer.abandon()
+            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+        if isinstance(exc, LinkError):
+            raise UserError(f"link failed: {exc}") from None
+        raise
+    if args.json:
+        from hwctl.output import print_json
+
+        print_json(node.snapshot())
+    else:
+        console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
+    if writer is not None:
+        end = {"summary": node.snapshot(), "instruments": node.bench_snapshot}
+        path = writer.close(final_rows=node.unwritten_rows(), metadata=end)
+        if node.vcore is not None:
+            write_results([], {"parameters": asdict(cfg), "seed": cfg.seed,
+                               "run_id": writer.run_id, "requests_file": path.name, **end},
+                          Path(cfg.out), path.name.removesuffix(".parquet"),
+                          pairs=node.pair_rows(), requests=False)
+        console.print(f"results: {path}", soft_wrap=True)
+    return 0
+
+
+async def _start_web(node: NodeService, addr: str):
+    """The live view of this node (hwctl.live) on ``addr``, served from the node's loop."""
+    import time
+
+    from hwctl.live import LiveServer, snapshot
+
+    t0 = time.monotonic()
+    server = LiveServer(lambda: snapshot([node], title=f"hwctl node {node.cfg.name}", t0=t0,
+                                         duration=node.cfg.duration), addr)
+    await server.start()
+    return server
+
+
+async def _report(node: NodeService, console, every: float = 2.0) -> None:
+    """One status line per ``every`` seconds: ``NAME: done/requests requests, ...``."""
+    while True:
+        await asyncio.sleep(every)
+        c = node.counters
+        v = node.verification_summary()
+        vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
+                                     f"{v['headers']} headers, discards {v['discards']}")
+        console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
+                      f"{c.disagree} PL disagreements{vtxt}, state "
+                      f"{node.core.state.value}, {c.late} LATE, link "
+                      f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True)
+

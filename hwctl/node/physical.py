@@ -1,0 +1,296 @@
+"""Physical-layer rounds (docs/physical-layer.md section 5): one generation per request at either
+end of a link, the device events that drive it, the two ends' pair-list comparison."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from hwctl.errors import DeviceError, UserError
+from hwctl.node.limits import U32
+from hwctl.nodetiming import join_cycle
+from hwctl.protocols.base import Request
+from hwctl.recovery import GenerationFailed
+from hwctl.transport.backend import OrderedResponse
+from hwctl.wire import (
+    ControlBit,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    HdrBlock,
+    Header,
+    Late,
+    Pair,
+    Reg,
+)
+from hwctl.wire.bulk import HeaderBlock
+
+log = logging.getLogger("hwctl.node")
+
+
+@dataclass(frozen=True, slots=True)
+class PlAbort:
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+
+    rid: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlMsg:
+    """A ``pl`` message from a peer, queued with the device events of the running generation."""
+
+    src: str
+    d: dict
+
+
+
+class PhysicalLayer:
+    """Physical-layer rounds of a :class:`NodeService` (docs/physical-layer.md section 5): device events, one generation per request at either end, the pair-list check."""
+
+    async def _late_join_on(self) -> None:
+        """Set CONTROL.LATE_JOIN (the device joins a request's attempt grid by itself, no LATE:
+        hwctl.pljoin); a device that reads it back clear has no such bit: join by margin."""
+        b = self.backend
+        assert b is not None
+        bit = 1 << ControlBit.LATE_JOIN
+        try:
+            ctl = await b.read_reg(Reg.CONTROL)
+            await b.write_reg(Reg.CONTROL, ctl | bit)
+            self._join.device_joins = bool(await b.read_reg(Reg.CONTROL) & bit)
+        except DeviceError:
+            self._join.device_joins = False
+
+    async def _event_pump(self) -> None:
+        """Device events: HEADERs to the verification core, PAIR/DONE/LATE to the running
+        generation; errors are counted, never dropped."""
+        assert self.backend is not None
+        while True:
+            ev = await self.backend.next_event()
+            if type(ev) is HdrBlock or type(ev) is OrderedResponse:
+                self._on_block_event(ev)
+            elif type(ev) is HeaderBlock:
+                self._on_headers(ev)
+            elif isinstance(ev, Header):
+                self._on_header(ev)
+            elif isinstance(ev, Error):
+                if ev.code == ErrorCode.NO_SLOT:
+                    self.counters.no_slot += 1  # that qubit is lost here: a gap for the core
+                elif ev.code == ErrorCode.BAD_HEADER:
+                    self.counters.bad_headers += 1
+                elif ev.code == ErrorCode.BAD_HERALD:
+                    # a herald for an attempt after the last pair (still in flight at COMPLETE)
+                    # or for an aborted round: refused by the device at both ends alike
+                    self.counters.late_heralds += 1
+                else:
+                    self.counters.device_errors += 1
+                    log.warning("%s: device error %s", self.cfg.name, ev)
+            else:
+                if type(ev) is Done:
+                    self.timing.done_seen(ev.ts, self.clock.time_at)
+                self._events.put_nowait(ev)
+
+    async def _pl_loop(self) -> None:
+        while True:
+            req, peer, t_min = await self._pl_queue.get()
+            if req.rid in self._pl_cancelled:
+                self._pl_cancelled.discard(req.rid)
+                continue
+            self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
+            self._pl_tm[req.rid] = t_min
+            if len(self._pl_tm) > 4096:
+                del self._pl_tm[next(iter(self._pl_tm))]  # bounded: the oldest request goes
+            later = []
+            for d in self._pl_early.pop(req.rid, []):
+                tm = d.get("tm")
+                if tm is None or tm == t_min:
+                    self._events.put_nowait(PlMsg(d.pop("_src", peer), d))
+                elif tm > t_min:
+                    later.append(d)  # for a later generation of this request
+                else:
+                    self.counters.stale_msgs += 1
+            if later:
+                self._pl_early[req.rid] = later
+            self.counters.generations += 1
+            try:
+                await self.recovery.generate(req, peer, t_min)
+            finally:
+                self._pl_rid = self._pl_tmin = None
+                self._pl_done.append(req.rid)
+
+    def _remote_done(self, peer: str) -> asyncio.Queue[int]:
+        """Requests of ``peer`` on our edge that finished here (for the "edge" workload rule)."""
+        return self._remote_q.setdefault(peer, asyncio.Queue())
+
+    def _port(self, peer: str) -> int:
+        for p in self.cfg.peers:
+            if p.name == peer:
+                return p.port if p.port is not None else sorted(q.name for q in self.cfg.peers).index(peer)
+        raise UserError(f"node {self.cfg.name}: no peer {peer!r} configured")
+
+    async def _schedule_at(self, tc: int, pairs: int, port: int) -> int:
+        """SCHEDULE_PAIRS from device cycle ``tc``; its round trip goes to the join planner."""
+        b = self.backend
+        assert b is not None
+        t0 = self.now()  # the node's one clock (hwctl.record replays it)
+        await b.schedule_pairs(tc, U32, self.cfg.period_cycles, pairs, port)
+        self._join.note_rtt(self.now() - t0)
+        self.counters.schedules += 1
+        return tc
+
+    async def _generate(self, req: Request, peer: str, t_min: float) -> None:
+        """One request at the physical layer, at either end (docs/physical-layer.md section 5).
+
+        The grid's origin is ``cycle_of(t_min)`` at both ends (ESP gives both the same t_min),
+        so each end joins as soon as ESP starts it, the remote without waiting for the
+        initiator's ``{rid, restart: 0, start}`` (still sent behind ACK for older remotes, and
+        taken as a confirmation). Each end joins the grid ``origin + k*period`` at the first
+        point its own command can reach its device in time (:class:`hwctl.pljoin.JoinPlanner`:
+        the margin follows its measured command round trips) with one SCHEDULE_PAIRS, and
+        collects PAIR events until DONE(COMPLETE): the station heralds only attempts both ends
+        fired, and both get every herald at the same cycle, so both record the same pairs
+        whichever grid point each joined at. A LATE (nothing fired) is repaired at that end alone
+        by joining a later grid point; so is an exhausted schedule. Afterwards each end sends its
+        pair list ``{rid, pairs, need}`` to the other, which counts any mismatch in
+        ``counters.disagree``. (``{rid, late: round}`` from an older remote still makes the
+        initiator restart both ends from a new start.)"""
+        b = self.backend
+        assert b is not None
+        c = self.counters
+        jp = self._join
+        initiator = req.initiator == self.cfg.name
+        rec = self.records.get(req.rid) if initiator else None
+        port = self._port(peer)
+        need: float | None = None
+        pairs: list[tuple[int, int, int]] = []
+        attempts = 0
+        tc: int | None = None  # our join cycle of the running schedule
+        origin = 0  # the request's grid origin (cycle of the initiator's start)
+        retry = 0  # LATE / exhausted schedules of this request here
+        dev_join: int | None = None  # the grid point our device joined at (from its DONE)
+        done_ts = 0
+
+        async def join() -> int:
+            nonlocal need
+            if need is None:
+                self.timing.command_out(req.rid)
+            t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()), retry),
+                                        req.pairs, port)
+            if need is None:  # the later of the join cycle and the ACK (a device that joins
+                need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
+                self.timing.command_acked(req.rid)  # (replaced by the device's own join below)
+            return t
+
+        rnd = 0
+        origin = self.clock.cycle_at(t_min)  # round 0's origin is t_min at both ends
+        tc = await join()  # the remote too, at once: no wait for the start message
+        if initiator:  # for an older remote, which waits for it; after our command, which is
+            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)  # on the critical path
+        if rec is not None:
+            rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
+
+        async def restart() -> int:
+            """Initiator, on an older remote's LATE notice: a new origin at both ends."""
+            nonlocal rnd, origin
+            rnd += 1
+            if rec is not None:
+                rec.restarts += 1
+            t = self.now() + jp.margin_s(rnd)
+            origin = self.clock.cycle_at(t)
+            self._send_pl(peer, rid=req.rid, restart=rnd, start=t)
+            await b.abort()
+            return await join()
+
+        while True:
+            ev = await self._events.get()
+            if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
+                continue
+            if isinstance(ev, PlAbort):
+                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
+                    await b.abort()
+                    raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
+            elif isinstance(ev, PlMsg):
+                d = ev.d
+                if ev.src != peer:  # a third node meddling with this request
+                    self._drop("pl_not_from_partner")
+                elif initiator and d.get("late") == rnd:
+                    tc, pairs = await restart(), []
+                elif not initiator and isinstance(d.get("restart"), int) and d["restart"] >= rnd:
+                    o = self.clock.cycle_at(float(d["start"]))
+                    if d["restart"] == rnd and o == origin:
+                        continue  # round 0's start, already joined at it (or a repeat)
+                    if tc is not None:  # an older initiator's other start: join that grid
+                        await b.abort()
+                    rnd, origin = d["restart"], o
+                    tc, pairs = await join(), []
+                else:
+                    c.stale_msgs += 1
+            elif isinstance(ev, Pair):
+                if tc is not None and ev.ts >= tc:
+                    pairs.append((ev.ts, jp.attempt(origin, ev.ts), ev.bell))
+                    c.heralds += 1
+                    self.recovery.note_pairs(len(pairs))
+                else:
+                    c.stale_msgs += 1
+            elif isinstance(ev, Late):
+                if ev.t_start != tc:
+                    continue
+                c.late += 1
+                c.late_after_first += c.generations > 1
+                if rec is not None:
+                    rec.late += 1
+                jp.device_joins = False  # it did not join by itself (restarted?): margin from now
+                retry += 1  # nothing fired here: join a later grid point, alone
+                tc = await join()
+            elif isinstance(ev, Done):
+                attempts += ev.attempts
+                if dev_join is None and tc is not None:  # where our device joined the grid
+                    dev_join, done_ts = join_cycle(ev.ts, ev.attempts, origin, jp.period), ev.ts
+                if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
+                    break
+                if ev.reason == DoneReason.EXHAUSTED and tc is not None:
+                    c.exhausted += 1  # 2^32-1 attempts without the pairs: go on from here
+                    tc = await join()
+        c.attempts += attempts
+        if rec is not None:
+            rec.attempts += attempts
+            rec.herald_ts = [ts for ts, _, _ in pairs]
+        self._apply(self.core.attempts_finished(req.rid, self.now()))
+        if dev_join is not None:  # exact, where the ACK-based figure above is an upper bound
+            need = max(0.0, self.clock.time_at(dev_join) - t_min)
+            self.timing.finished(req.rid, t_min + need, t_min, done_ts)
+            if rec is not None:
+                rec.t_pl_start = t_min + self.timing.pl_start(req.rid, need)
+        if not initiator and self.cfg.rule == "edge":
+            self._remote_done(peer).put_nowait(req.rid)
+        self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
+        self._check_pairs(req.rid, mine=pairs)
+
+    def _note_need(self, rid: int, need: float) -> None:
+        """The remote end joined the grid ``need`` s after t_min: the request's generation started
+        at the later of the two joins (the breakdown's "t_min lead")."""
+        rec = self.records.get(rid)
+        if rec is not None and rec.t_min is not None and rec.t_pl_start is not None:
+            rec.t_pl_start = rec.t_min + self.timing.pl_start(rid, need)
+
+    def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
+        """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
+        appear at both ends with the same attempt cycle, attempt number and Bell state."""
+        if mine is not None:
+            self._pairs_mine[rid] = [tuple(x) for x in mine]
+        if theirs is not None:
+            self._pairs_peer[rid] = [tuple(x) for x in theirs]
+        if rid in self._pairs_mine and rid in self._pairs_peer:
+            self._row_ready(rid, checked=True)  # after the counts below (call_soon)
+            a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
+            bad = len(a ^ b)
+            self.counters.pair_checks += 1
+            if bad:
+                self.counters.disagree += bad
+                rec = self.records.get(rid)
+                if rec is not None:
+                    rec.disagree += bad
+                log.error("%s: request %d: %d pair(s) not held at both ends", self.cfg.name, rid, bad)
+

@@ -1,0 +1,63 @@
+"""What a node keeps of a run: one record per request it initiated, and its counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestRecord:
+    """One request seen by its initiator; times in seconds on the node clock, heralds in cycles."""
+
+    rid: int
+    initiator: str
+    remote: str
+    pairs: int
+    fidelity: float
+    t_submit: float
+    t_syn: float | None = None  # last SYN sent (earlier ones were rejected: SYNREJ / NACK)
+    t_ack: float | None = None  # SYN -> SYNACK -> ACK done at the initiator
+    t_min: float | None = None
+    t_pl_start: float | None = None  # the later of the two ends' first join of the grid
+    t_finish: float | None = None
+    attempts: int = 0
+    late: int = 0
+    restarts: int = 0  # rounds restarted at both ends (a LATE at either end)
+    disagree: int = 0  # pairs not held at both ends (checked once per request; must be 0)
+    herald_ts: list[int] = field(default_factory=list)  # attempt cycle of each pair
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.t_finish is None else self.t_finish - self.t_submit
+
+
+@dataclass
+class NodeCounters:
+    requests: int = 0
+    completed: int = 0
+    heralds: int = 0  # pairs recorded by this node's device (PAIR events, both roles)
+    attempts: int = 0  # attempts fired by this node's device (both roles)
+    schedules: int = 0  # SCHEDULE_PAIRS commands accepted by this node's device
+    generations: int = 0  # requests this node took part in at the physical layer (both roles)
+    late: int = 0
+    late_after_first: int = 0  # LATEs after this node's first generation (goal: 0)
+    exhausted: int = 0  # schedules that ran out of attempts (re-joined)
+    late_heralds: int = 0  # BAD_HERALD: heralds still in flight when a schedule ended (refused)
+    device_errors: int = 0
+    headers: int = 0
+    no_slot: int = 0  # ERROR(NO_SLOT): a header came with every slot in use (qubit lost here)
+    bad_headers: int = 0
+    slots_freed: int = 0  # slots freed (acknowledged FREE_MASK / FREE commands)
+    double_free: int = 0  # the core asked to free a slot that is not held (must stay 0)
+    slot_conflicts: int = 0  # a HEADER gave a slot we still hold (must stay 0)
+    msgs_in: int = 0
+    msgs_out: int = 0
+    bad_msgs: int = 0
+    #: messages dropped, by cause (docs/reliability.md): never handled, never fatal
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: messages not sent per peer: the peer is down and its send queue (1000) is full
+    send_dropped: dict[str, int] = field(default_factory=dict)
+    stale_msgs: int = 0  # pl messages / events for a request or round no longer running here
+    pair_checks: int = 0  # requests whose pair lists were compared with the other end
+    disagree: int = 0  # pairs held at one end only (must stay 0)
+

@@ -1,0 +1,218 @@
+"""Verification driver: HEADERs / HDR_BLOCKs to :class:`hwctl.protocols.verification.VerificationCore`
+(pair-verification paper §II-C2) and its actions carried out (partner messages, slot frees, pairs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+
+from hwctl.errors import DeviceError
+from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S
+from hwctl.node.limits import K_VRF
+from hwctl.protocols.verification import (
+    FreeSlots,
+    HeaderRejected,
+    PairsDiscarded,
+    PairsRevoked,
+    PairsVerified,
+    SendToPartner,
+)
+from hwctl.transport.backend import OrderedResponse
+from hwctl.wire import (
+    HdrBlock,
+    Header,
+    free_masks,
+)
+from hwctl.wire.bulk import HeaderBlock
+
+log = logging.getLogger("hwctl.node")
+
+
+class VerificationDriver:
+    """Pair verification of a :class:`NodeService` (pair-verification paper §II-C2): HEADERs and HDR_BLOCKs to the verification core, its actions, slot frees."""
+
+    def _vrf_apply(self) -> None:
+        """Carry out the verification core's actions (paper §II-C2 steps 2-6)."""
+        assert self.vcore is not None
+        for act in self.vcore.drain():
+            t = type(act)
+            if t is SendToPartner:
+                assert self.partner is not None
+                self._send(self.partner, K_VRF, act.data)
+            elif t is FreeSlots and self.hdrpath is not None:
+                self.hdrpath.release(act.slots)  # ring slots expire; only our pins are undone
+            elif t is FreeSlots:
+                bad = self._slots.release(act.slots)
+                self._free_wake.set()
+                if bad:
+                    self.counters.double_free += bad
+                    log.error("%s: verification core freed %d slot(s) not held", self.cfg.name, bad)
+            elif t is PairsVerified:
+                self._pairs.append(act)
+                if self.hdrpath is not None and self.hdrpath.hold_s:
+                    self.hdrpath.hold(act.slots, act.seqs, self.now())
+            elif t is HeaderRejected:
+                log.warning("%s: HEADER seq %d rejected (duplicate or backwards)", self.cfg.name, act.seq)
+            elif t in (PairsDiscarded, PairsRevoked):
+                pass  # counted in vcore.metrics (discards by cause, revoked)
+        self._vwake.set()
+
+    def _on_header(self, ev: Header) -> None:
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(1)
+            return
+        self._hold(np.array([ev.slot], dtype=np.int64), ev.seq)
+        self._max_ts = max(self._max_ts, ev.ts)
+        if self.vcore is not None:
+            self.vcore.handle_header(ev.seq, ev.ts, ev.slot)  # O(1); may move the core's timer
+            self._vwake.set()
+
+    def _on_headers(self, b: HeaderBlock) -> None:
+        """A run of HEADERs decoded in bulk (the path that keeps pace with a 1.3 MHz source)."""
+        if self.hdrpath is not None:  # a restarted device before block mode is on again
+            self.hdrpath.stray_headers(int(b.slot.size))
+            return
+        self._hold(b.slot, int(b.seq[0]))
+        self._max_ts = max(self._max_ts, int(b.ts[-1]))
+        if self.vcore is not None:
+            self.vcore.handle_headers(b.seq, b.ts, b.slot)
+            self._vwake.set()
+
+    def _on_block_event(self, ev: HdrBlock | OrderedResponse) -> None:
+        """Block mode: HDR_BLOCKs are decoded in batches (when the event queue runs dry or a batch
+        is full), pin responses at their place in the stream (hwctl.hdrpath)."""
+        hp = self.hdrpath
+        if hp is None:
+            self.counters.device_errors += 1  # block events without block mode: count, ignore
+            return
+        if type(ev) is OrderedResponse:
+            self._flush_blocks()  # the blocks before the pin change, then the change
+            hp.on_ordered(ev)
+            return
+        hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS:
+            self._flush_blocks()
+        elif not self._block_timer:  # a few blocks: gather them for up to BATCH_WAIT_S
+            self._block_timer = True
+            asyncio.get_running_loop().call_later(BATCH_WAIT_S, self._flush_blocks)
+
+    def _flush_blocks(self) -> None:
+        hp = self.hdrpath
+        self._block_timer = False
+        if hp is None or not hp.pending():
+            return
+        self.counters.headers += hp.flush(self.clock.cycle_at(self.now()))
+        self._max_ts = max(self._max_ts, hp.max_ts)
+        if self.vcore is not None:
+            self._vrf_apply()
+
+    def _take(self, seqs: np.ndarray) -> None:
+        """The application takes held verified pairs (block mode, ``hold_s``)."""
+        if self.vcore is not None:
+            self.vcore.release(seqs.tolist())
+            self._vrf_apply()
+
+    def _hold(self, slots: np.ndarray, seq0: int) -> None:
+        self.counters.headers += int(slots.size)
+        conflicts = self._slots.allocated(slots)
+        if conflicts:
+            self.counters.slot_conflicts += conflicts
+            log.error("%s: %d HEADER(s) from seq %d in slots still held", self.cfg.name, conflicts, seq0)
+        if self.vcore is None:
+            # no verification partner configured: nothing will match, hand the slots back
+            self._slots.release(slots)
+            self._free_wake.set()
+
+    async def _vrf_timer_loop(self) -> None:
+        """Drive the verification core's timer (device ticks) like the ESP one (node seconds)."""
+        core = self.vcore
+        assert core is not None
+        while True:
+            self._vwake.clear()
+            t = core.get_timer()
+            if t is None:
+                await self._vwake.wait()
+                continue
+            delay = self.clock.time_at(t) - self.now()
+            if delay > 0:
+                await self._wait(self._vwake, delay)
+                continue
+            # due by the host clock: never pass a tick before the deadline (rounding in the map)
+            core.handle_timer(max(self.device_now(), t))
+            self._vrf_apply()
+            await asyncio.sleep(0)
+
+    async def _free_loop(self) -> None:
+        """Slots handed back to the device: everything queued so far, packed into FREE_MASK
+        commands of up to 240 slots (one command in flight, as the link requires). A NAK (some
+        slot not allocated: a bug somewhere) falls back to FREE per slot so the others are not
+        lost, and counts the refused ones."""
+        b = self.backend
+        assert b is not None
+        while True:
+            await self._free_wake.wait()
+            self._free_wake.clear()
+            while self._slots.n_pending:
+                for base, mask in free_masks(self._slots.take()):
+                    n = mask.bit_count()
+                    self._free_busy = n  # stays set if we are cancelled mid-command (then unknown)
+                    try:
+                        await b.free_mask(base, mask)
+                        self.counters.slots_freed += n
+                    except DeviceError as exc:
+                        log.warning("%s: %s; freeing those %d slots one by one", self.cfg.name, exc, n)
+                        await self._free_each(base, mask)
+                    self._free_busy = 0
+
+    async def _free_each(self, base: int, mask: int) -> None:
+        b = self.backend
+        assert b is not None
+        for i in range(mask.bit_length()):
+            if mask >> i & 1:
+                try:
+                    await b.free(base + i)
+                    self.counters.slots_freed += 1
+                except DeviceError as exc:
+                    self.counters.device_errors += 1
+                    log.warning("%s: %s", self.cfg.name, exc)
+
+    def verification_summary(self) -> dict | None:
+        """Metrics of the verification core (JSON-friendly), or None without one."""
+        if self.vcore is None:
+            return None
+        v = self.cfg.verification
+        assert v is not None
+        _ = self.vcore.occupancy  # ingest staged headers (the core does it lazily) ...
+        self._vrf_apply()  # ... and carry out what that decided, so the books balance
+        m = self.vcore.metrics
+        c = self.counters
+        return {
+            "partner": v.partner, "memory": v.memory_model().name, "f_th": v.f_th,
+            "timeout_s": self.vcore.config.timeout_ticks / self.vcore.config.clock_hz,
+            "headers": m.headers, "missing_local": m.missing_local, "verified": m.verified,
+            "verified_rate_hz": m.verified_rate(self.vcore.config.clock_hz),
+            "discards": {k.name: n for k, n in m.discards.items()}, "revoked": m.revoked,
+            "rejected_headers": m.rejected_headers,
+            "fidelity_mean": None if not m.verified else m.mean_fidelity,
+            "fidelity_min": None if not m.verified else m.fidelity_min,
+            "occupancy": m.occupancy, "max_occupancy": m.max_occupancy,
+            "messages_sent": m.messages_sent, "bytes_sent": m.bytes_sent,
+            "messages_received": m.messages_received,
+            "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
+            "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
+            "slot_conflicts": c.slot_conflicts,
+        } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
+
+    def pair_rows(self) -> list[dict]:
+        """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
+        rows = []
+        for a in self._pairs:
+            fid = a.fidelity.tolist() if a.fidelity is not None else [None] * len(a.seqs)
+            for s, sl, st, vt, f in zip(a.seqs.tolist(), a.slots.tolist(), a.store_ts.tolist(),
+                                        a.verify_ts.tolist(), fid, strict=True):
+                rows.append({"node": self.cfg.name, "partner": self.partner, "seq": s, "slot": sl,
+                             "store_ts": st, "verify_ts": vt, "fidelity": f})
+        return rows
+
