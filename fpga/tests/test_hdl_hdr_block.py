@@ -433,7 +433,7 @@ async def hdr_block_pin_stream(dut) -> None:
         else:
             await b.pin_cmd(False, n_slots - 2, 0b101)
         k += 1
-        await b.idle(rng.randrange(0, 3000))
+        await b.idle(rng.randrange(0, 800))
     await b.idle(2000)
     await b.finish()
     assert b.arr_seqs == sent, "an arrival was lost between the header line and the encoder"
