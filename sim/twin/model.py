@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
+from hwctl.sim.twin.header import HEADER_CYCLES
 from hwctl.sim.twin.testgen import DET_GEN_LAT, TestPatterns
 from hwctl.wire import (
     CLOCK_HZ,
@@ -176,6 +177,12 @@ class TwinConfig:
     #: numbers at the same cycles, independent losses per arm (see hwctl.sim.twin.header.HeaderSource)
     header_seed: int | None = None
     header_arm: int = 0
+    #: the header line carries one header per ``HEADER_CYCLES`` (60 bits of ``[header]
+    #: bit_cycles``, hwctl.sim.twin.header): a header (from the source or ``inject_header``) that would
+    #: end less than that after the previous carried one cannot be on the line and is counted in
+    #: ``TwinModel.hdr_line_overrun``; True also refuses it (the device never sees it), False (the
+    #: default) still delivers it, so runs that predate the line model keep their arrivals
+    header_line_refuse: bool = False
     #: CONTROL after reset
     control_reset: int = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
     seed: int = 0
@@ -360,6 +367,9 @@ class TwinModel:
         self._src_bad = np.zeros(0, bool)
         self._src_i = 0
         self._hdr_next: int | None = None  # cycle of the next arriving header
+        #: headers the line could not have carried (docs/header-path.md section 2: line rate)
+        self.hdr_line_overrun = 0
+        self._line_free = -HEADER_CYCLES  # first cycle at which the next header may end
         if self.cfg.header_period > 0 and self.cfg.header_arrival > 0:
             self._src_load()
         self._ev_seq = 0
@@ -474,8 +484,17 @@ class TwinModel:
 
     def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
-        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+        if not self._tp.bit(TestBit.HDR_GEN) and self._line_take():  # else the generator's line
             self._on_header(seq & U32, corrupt)
+
+    def _line_take(self) -> bool:
+        """The header line (one header per HEADER_CYCLES): a header ending at ``now`` before the
+        line is free is an overrun (counted; refused with ``header_line_refuse``)."""
+        if self.now < self._line_free:
+            self.hdr_line_overrun += 1
+            return not self.cfg.header_line_refuse
+        self._line_free = self.now + HEADER_CYCLES
+        return True
 
     def allocated_slots(self) -> list[int]:
         """Memory slots the header decoder holds (allocated by a HEADER, not yet freed)."""
@@ -899,7 +918,7 @@ class TwinModel:
         bad = self._src_bad[i]
         self._src_i = i + 1
         self._src_load()
-        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+        if not self._tp.bit(TestBit.HDR_GEN) and self._line_take():  # else the generator's line
             self._on_header((self.cfg.header_seq0 + k) & U32, corrupt=bad)
 
     def _header_burst(self, limit: int) -> None:
@@ -920,6 +939,7 @@ class TwinModel:
         header_en = bool(self._control >> ControlBit.HEADER_EN & 1)
         arrival, emit = enc.arrival, self._emit
         n_ok = n_bad = 0
+        line_free, refuse, n_over = self._line_free, cfg.header_line_refuse, 0
         while self._hdr_next is not None and self._hdr_next <= bound:
             t = self._hdr_next
             while True:  # UART completions and flushes due by t
@@ -942,7 +962,15 @@ class TwinModel:
                 self._hdr_next = phase + self._src_arr[i + 1] * per
             else:
                 self._src_load()
-            if not header_en or self._tp.bit(TestBit.HDR_GEN):
+            if self._tp.bit(TestBit.HDR_GEN):
+                continue
+            if t < line_free:           # the line is still busy (see _line_take)
+                n_over += 1
+                if refuse:
+                    continue
+            else:
+                line_free = t + HEADER_CYCLES
+            if not header_en:
                 continue
             if bad:
                 n_bad += 1
@@ -958,6 +986,8 @@ class TwinModel:
                 self._tx_kick()
         self._bump(Reg.CNT_HEADERS, n_ok)
         self._bump(Reg.ERR_BAD_HEADER, n_bad)
+        self._line_free = line_free
+        self.hdr_line_overrun += n_over
 
     def _step_io(self) -> None:
         """The UART completion and the flush timer due at ``now`` (part of :meth:`_step`)."""
