@@ -15,7 +15,9 @@ the protocol it runs.
    and the generation (join -> completion at the initiator: the attempts, then DONE reaching
    the host and the core). Then the node services' own segments (hwctl.nodetiming: ESP hops,
    task hops to the SCHEDULE_PAIRS frame, host -> device and device -> host latency, DONE ->
-   core), mean with p50 / p90, so each ms of excess has a place.
+   core; and, stamped by the device link, StartAttempts -> the frame leaving, the device's DONE
+   -> its bytes in the node's event loop, and those bytes -> the ESP core: the event loop's own
+   share), mean with p50 / p90, so each ms of excess has a place.
 2. Separately started ``hwctl node`` processes, one per node of 2x2, on a ``hwctl twin --lab 2x2``
    process, each started 0.5 s after the previous: LATE schedules after each node's first
    request (counter ``late_after_first``). Goal: 0. Their mean latency and breakdown are printed
@@ -141,12 +143,14 @@ def _vs_sim(prefix: str, b: dict, sim: dict) -> list[dict]:
 def _timing(prefix: str, metas: list[dict]) -> list[dict]:
     """The node services' own latency segments (hwctl.nodetiming), all nodes together: mean
     (value) and p50 / p90 (max over the nodes) in the name."""
-    from hwctl.nodetiming import SEGMENTS, merge
+    from hwctl.nodetiming import LINK_SEGMENTS, SEGMENTS, merge
 
-    m = merge([x.get("timing") or {} for x in metas])
+    m = merge([{**(x.get("timing") or {}), **((x.get("link") or {}).get("timing") or {})}
+               for x in metas])
+    what = SEGMENTS | LINK_SEGMENTS
     return [dict(name=f"  {prefix} node {k} (p50 {d['p50']:.2f}, p90 {d['p90']:.2f})",
                  value=d["mean"], unit="ms mean", baseline=0.0, ratio=0.0,
-                 goal="(info: " + SEGMENTS.get(k, k).split(" (")[0][:40] + ")", met=True)
+                 goal="(info: " + what.get(k, k).split(" (")[0][:40] + ")", met=True)
             for k, d in m.items()]
 
 

@@ -64,6 +64,10 @@ MAX_LINE_SHARE = 0.9
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of ESP traffic (default 20)")
+    parser.add_argument("--min-completed", type=int, default=0, metavar="N",
+                        help="after --duration, go on until the nodes have completed at least N "
+                             "requests in all (a slow or loaded machine; at most 10x --duration "
+                             "more, then stop with a warning; default 0)")
     parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
@@ -126,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration <= 0:
         raise UserError("--duration must be > 0")
+    if not 0 <= args.min_completed <= 1_000_000:
+        raise UserError("--min-completed must be in [0, 1000000]")
     if not 0.5 <= args.fidelity < 1.0:
         raise UserError("--fidelity must be in [0.5, 1)")
     if not 0.5 < args.f_th < 1.0:
@@ -326,7 +332,20 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             if live_console else _NullLive()
         try:
             with live_ctx as live:
-                while time.monotonic() - t0 < args.duration:
+                def more() -> bool:
+                    el = time.monotonic() - t0
+                    if el < args.duration:
+                        return True
+                    done = sum(nd.counters.completed for nd in nodes)
+                    if done >= args.min_completed:
+                        return False
+                    if el < 11 * args.duration:
+                        return True
+                    print(f"warning: {done} of --min-completed {args.min_completed} requests "
+                          f"completed in {el:.0f} s; stopping", file=sys.stderr, flush=True)
+                    return False
+
+                while more():
                     for r in runs:
                         if r.done() and r.exception():
                             raise r.exception()  # type: ignore[misc]

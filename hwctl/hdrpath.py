@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -207,11 +207,13 @@ class BlockPath:
     def next_due(self) -> float | None:
         return self._held[0][0] if self._held else None
 
-    async def pin_loop(self, backend: Backend) -> None:
-        """Pin / unpin queued slots in bulk, one command in flight (as the link requires)."""
+    async def pin_loop(self, backend: Backend,
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Pin / unpin queued slots in bulk, one command in flight (as the link requires).
+        ``sleep``: the node's timed wait (so :mod:`hwctl.record` records and replays it)."""
         while True:
             await self.wake.wait()
-            await asyncio.sleep(PIN_INTERVAL_S)
+            await sleep(PIN_INTERVAL_S)
             self.wake.clear()
             while self._pin_q or self._unpin_q:
                 if self._pin_q:
@@ -236,15 +238,17 @@ class BlockPath:
                             log.warning("UNPIN_MASK(%d, ...) refused: %s", base, r)
 
     async def app_loop(self, now: Callable[[], float], take: Callable[[np.ndarray], None],
-                       device_up: asyncio.Event | None = None) -> None:
+                       device_up: asyncio.Event | None = None,
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         """The application: takes held pairs ``hold_s`` after verification (``take(seqs)``),
         only while the device is reachable (``device_up``): a qubit in a device that is gone
         cannot be used; if the device restarted, the pairs it held are counted as lost
-        (:meth:`device_restarted`), else they are taken once it is back."""
+        (:meth:`device_restarted`), else they are taken once it is back. ``sleep`` as in
+        :meth:`pin_loop`."""
         while True:
             t = self.next_due()
             delay = 0.001 if t is None else max(0.0, t - now())
-            await asyncio.sleep(min(delay, 0.01))
+            await sleep(min(delay, 0.01))
             if device_up is not None:
                 await device_up.wait()
             for seqs in self.due(now()):

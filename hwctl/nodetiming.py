@@ -22,6 +22,18 @@ node passes its own clock, :meth:`NodeService.now`, so ``hwctl replay`` reproduc
 ``done_to_core``      the event pump has DONE -> ESP's ``attempts_finished`` (node task hops)
 ====================  ==========================================================================
 
+and, stamped by the device link itself (wall clock, so ``hwctl replay``, which has no link, does
+not reproduce them: they are reported under the snapshot's ``link``, which replay leaves out):
+
+====================  ==========================================================================
+``action_to_frame``   StartAttempts -> the SCHEDULE_PAIRS frame handed to the link (the node's
+                      task hops, the backend's one-command-at-a-time lock, encoding, the write)
+``device_to_link``    the device emitted DONE -> its bytes reached the node's event loop (UART,
+                      the twin's or bridge's process, pty / socket)
+``link_to_core``      DONE's bytes reached the event loop -> ESP's ``attempts_finished`` (decode,
+                      the backend's and the node's queues: the event loop's share)
+====================  ==========================================================================
+
 The device's join cycle comes from its own DONE (:func:`join_cycle`): a schedule that joined the
 grid at ``j`` fired attempts ``j, j + period, ...`` up to DONE's cycle, and DONE counts them, so
 ``j`` is exact (to the cycle) whether the host gave the join cycle (a margin) or the device joined
@@ -43,6 +55,13 @@ from hwctl.protocols.esp import EspMessage, MsgType
 
 #: newest samples kept per segment
 KEEP = 4096
+
+#: link-stamped segments (module docstring): not reproduced by a replay
+LINK_SEGMENTS: dict[str, str] = {
+    "action_to_frame": "StartAttempts -> SCHEDULE_PAIRS frame handed to the link",
+    "device_to_link": "device DONE -> its bytes reached the node's event loop",
+    "link_to_core": "DONE's bytes reached the event loop -> ESP attempts_finished",
+}
 
 #: segment -> what it measures (see the module docstring)
 SEGMENTS: dict[str, str] = {
@@ -83,8 +102,11 @@ class NodeTiming:
     keep: int = KEEP
     clock: object = timebase.seconds
     samples: dict[str, deque[float]] = field(default_factory=dict)
+    #: the link-stamped segments (:data:`LINK_SEGMENTS`)
+    link_samples: dict[str, deque[float]] = field(default_factory=dict)
     _marks: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
     _done_seen: dict[int, float] = field(default_factory=dict, repr=False)
+    _link_rx: dict[int, float] = field(default_factory=dict, repr=False)
     _needs: dict[int, float] = field(default_factory=dict, repr=False)
 
     def now(self) -> float:
@@ -92,10 +114,16 @@ class NodeTiming:
 
     def note(self, name: str, seconds: float) -> None:
         if seconds == seconds:  # not NaN
-            q = self.samples.get(name)
+            book = self.link_samples if name in LINK_SEGMENTS else self.samples
+            q = book.get(name)
             if q is None:
-                q = self.samples[name] = deque(maxlen=self.keep)
+                q = book[name] = deque(maxlen=self.keep)
             q.append(seconds)
+
+    @staticmethod
+    def wall_s(ns: int) -> float:
+        """A link's wall-clock stamp (``time.time_ns()``) in shared seconds."""
+        return (ns - timebase.epoch_ns()) / 1e9
 
     # ------------------------------------------------------------ marks
     def mark(self, rid: int, what: str) -> None:
@@ -129,24 +157,36 @@ class NodeTiming:
         self.since(rid, "start", "to_cmd")
         self.mark(rid, "cmd")
 
-    def command_acked(self, rid: int) -> None:
+    def command_acked(self, rid: int, tx_ns: int = 0) -> None:
+        """The first SCHEDULE_PAIRS of ``rid`` was acknowledged; ``tx_ns``: the backend's stamp
+        of its frame leaving (0: none)."""
         self.since(rid, "cmd", "cmd_rtt")
+        if tx_ns:
+            self.since(rid, "start", "action_to_frame", until=self.wall_s(tx_ns))
 
-    def done_seen(self, done_ts: int, time_at) -> None:
+    def done_seen(self, done_ts: int, time_at, rx_ns: int = 0) -> None:
         """The event pump has a DONE with device timestamp ``done_ts`` (``time_at``: device
-        cycle -> shared seconds)."""
+        cycle -> shared seconds); ``rx_ns``: the link's stamp of the newest bytes (0: none)."""
         now = self.now()
         self._done_seen[done_ts] = now
-        if len(self._done_seen) > 64:
-            del self._done_seen[next(iter(self._done_seen))]
+        if rx_ns:
+            self._link_rx[done_ts] = rx = self.wall_s(rx_ns)
+            self.note("device_to_link", rx - time_at(done_ts))
+        for book in (self._done_seen, self._link_rx):
+            if len(book) > 64:
+                del book[next(iter(book))]
         self.note("done_to_host", now - time_at(done_ts))
 
     def finished(self, rid: int, join_s: float, t_min: float, done_ts: int) -> None:
         """The generation of ``rid`` ended (``attempts_finished`` was called); this end's device
         joined the grid at shared time ``join_s``."""
+        now = self.now()  # one reading whatever is noted (a replay reads the clock alike)
         t = self._done_seen.pop(done_ts, None)
         if t is not None:
-            self.note("done_to_core", self.now() - t)
+            self.note("done_to_core", now - t)
+        rx = self._link_rx.pop(done_ts, None)
+        if rx is not None:
+            self.note("link_to_core", now - rx)
         self.since(rid, "cmd", "cmd_to_device", until=join_s)
         self.note("join_after_tmin", join_s - t_min)
         self.forget(rid)
@@ -162,11 +202,13 @@ class NodeTiming:
         return v
 
     # ------------------------------------------------------------ results
-    def summary(self) -> dict[str, dict[str, float]]:
-        """Per segment: n, mean, p50, p90, p99 (ms), in :data:`SEGMENTS` order."""
+    def summary(self, *, link: bool = False) -> dict[str, dict[str, float]]:
+        """Per segment: n, mean, p50, p90, p99 (ms), in :data:`SEGMENTS` order (``link``: the
+        link-stamped ones, :data:`LINK_SEGMENTS`)."""
         out: dict[str, dict[str, float]] = {}
-        for name in [*SEGMENTS, *sorted(set(self.samples) - set(SEGMENTS))]:
-            q = self.samples.get(name)
+        book, order = (self.link_samples, LINK_SEGMENTS) if link else (self.samples, SEGMENTS)
+        for name in [*order, *sorted(set(book) - set(order))]:
+            q = book.get(name)
             if not q:
                 continue
             xs = sorted(q)

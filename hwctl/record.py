@@ -41,6 +41,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ import numpy as np
 
 from hwctl import errors, timebase
 from hwctl.errors import UserError
-from hwctl.transport.backend import LinkStats
+from hwctl.transport.backend import LinkStats, OrderedResponse
 from hwctl.wire import CLOCK_HZ, WIRE_VERSION
 from hwctl.wire._spec import MESSAGES
 from hwctl.wire.bulk import HeaderBlock
@@ -59,10 +60,12 @@ if TYPE_CHECKING:
     from hwctl.transport import Backend
 
 FORMAT = "hwctl-recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: formats this hwctl replays (1: before block mode, robust mode and reconnects were recorded)
+READS_VERSIONS = (1, 2)
 #: backend commands the node issues (recorded with arguments and answer)
 COMMANDS = ("time", "time_set", "schedule_pairs", "schedule", "abort", "free", "free_mask",
-            "read_reg", "write_reg")
+            "read_reg", "write_reg", "pin_mask", "unpin_mask")
 #: HeaderBlock arrays and their dtypes (as hwctl.wire.bulk.BulkDecoder makes them)
 _HB_FIELDS = ("ev_seq", "seq", "ts", "slot")
 
@@ -75,6 +78,16 @@ def _unb64(s: str) -> bytes:
     return base64.b64decode(s)
 
 
+def _msg_hex(m: Any) -> str:
+    """A wire message as the recording stores it: opcode and payload, hex."""
+    return (bytes((m.OPCODE,)) + m.pack()).hex()
+
+
+def _msg(h: str) -> Any:
+    raw = bytes.fromhex(h)
+    return MESSAGES[raw[0]].unpack(raw[1:])
+
+
 def _task_key(prefix: str) -> str:
     """The node task a clock reading or wait belongs to: its name without ``NAME/`` for the
     node's own tasks (:meth:`NodeService.run` names them), ``main`` for anything else."""
@@ -84,6 +97,26 @@ def _task_key(prefix: str) -> str:
         task = None
     name = task.get_name() if task is not None else ""
     return name[len(prefix):] if name.startswith(prefix) else "main"
+
+
+class _TaskKeys:
+    """:func:`_task_key` for one event loop, remembered per task (a task keeps its name): the
+    recorder and the replay ask for it at every entry."""
+
+    def __init__(self, prefix: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._prefix, self._loop = prefix, loop
+        self._memo: dict[asyncio.Task | None, str] = {}
+
+    def __call__(self) -> str:
+        task = asyncio.current_task(self._loop)
+        key = self._memo.get(task)
+        if key is None:
+            if len(self._memo) > 4096:  # bounded (tasks come and go in a long session)
+                self._memo.clear()
+            name = task.get_name() if task is not None else ""
+            p = self._prefix
+            key = self._memo[task] = name[len(p):] if name.startswith(p) else "main"
+        return key
 
 
 def _err(exc: BaseException) -> dict:
@@ -104,6 +137,9 @@ def _initial_state(node: NodeService) -> dict:
     (random) and first "last heard" times (hwctl.recovery.PeerLiveness), and the request journal
     as it was (hwctl.journal: an earlier life's requests)."""
     d: dict[str, Any] = {}
+    robust = getattr(node, "robust", None)
+    if robust is not None and robust.enabled:  # the robust core's life (its boot time in ns)
+        d["esp_incarnation"] = robust.incarnation
     live = getattr(node, "liveness", None)
     if live is not None:
         d.update(incarnation=live.incarnation, last_heard=dict(live.last))
@@ -146,6 +182,10 @@ def config_from_dict(d: dict) -> NodeConfig:
     d["pairs"] = tuple(d["pairs"])
     if d.get("verification") is not None:
         d["verification"] = VerifyConfig(**d["verification"])
+    if d.get("robust") is not None:
+        from hwctl.protocols.reliable import RobustConfig
+
+        d["robust"] = RobustConfig(**d["robust"])
     d.update(bench=None, key=None, allow=None, duration=None, out=None)
     return NodeConfig(**d)
 
@@ -227,12 +267,10 @@ class Recorder:
                      "code_version": code_version(), "wire_version": WIRE_VERSION,
                      "instruments": node.bench_snapshot, "started_s": timebase.seconds(),
                      "state": _initial_state(node)})
+        self._key = _TaskKeys(self._prefix, asyncio.get_running_loop())
         self._tap_node()
         _STEPPED[id(node)] = self
         _install_task_factory(asyncio.get_running_loop())
-
-    def _key(self) -> str:
-        return _task_key(self._prefix)
 
     # -- writing
     def _write(self, d: dict) -> None:
@@ -288,6 +326,38 @@ class Recorder:
 
         node.now, node._sleep, node._wait = now, sleep, wait  # type: ignore[method-assign]
 
+        real_call_later = node._call_later
+        serial = 0
+
+        def call_later(delay: float, fn: Callable[[], None]) -> Any:
+            nonlocal serial
+            serial += 1
+            n = serial
+
+            def fire() -> None:
+                self._write({"cb": n})  # where it ran among the task steps (the replay runs it)
+                fn()
+
+            return real_call_later(delay, fire)
+
+        node._call_later = call_later  # type: ignore[method-assign]
+
+        real_open = node._open_backend
+
+        async def open_backend(url: str) -> Any:
+            try:
+                b = await real_open(url)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._write({"open": url, "x": _err(exc), "k": self._key(),
+                             "t": timebase.seconds()})
+                raise
+            self._write({"open": url, "k": self._key(), "t": timebase.seconds()})
+            return self.tap_backend(b)  # a reconnect: the new link's events and answers too
+
+        node._open_backend = open_backend  # type: ignore[method-assign]
+
     def tap_backend(self, backend: Backend) -> Backend:
         """Record the events and command answers ``backend`` gives the node (wraps its methods
         on this instance only)."""
@@ -305,9 +375,11 @@ class Recorder:
             if type(ev) is HeaderBlock:
                 self._write({"hb": [getattr(ev, f).tolist() for f in _HB_FIELDS],
                              "k": self._key(), "t": timebase.seconds()})
+            elif type(ev) is OrderedResponse:  # a pin command's answer at its place (block mode)
+                self._write({"or": [_msg_hex(ev.command), _msg_hex(ev.response)],
+                             "k": self._key(), "t": timebase.seconds()})
             else:
-                self._write({"e": (bytes((ev.OPCODE,)) + ev.pack()).hex(), "k": self._key(),
-                             "t": timebase.seconds()})
+                self._write({"e": _msg_hex(ev), "k": self._key(), "t": timebase.seconds()})
             return ev
 
         backend.next_event = next_event  # type: ignore[method-assign]
@@ -325,8 +397,12 @@ class Recorder:
                 self._write({"c": name, "a": list(args), "x": _err(exc), "k": self._key(),
                              "t": timebase.seconds()})
                 raise
-            self._write({"c": name, "a": list(args), "r": r, "k": self._key(),
-                         "t": timebase.seconds()})
+            if hasattr(r, "OPCODE"):  # a wire message (PIN_MASK's ACK / NAK)
+                self._write({"c": name, "a": list(args), "rm": _msg_hex(r), "k": self._key(),
+                             "t": timebase.seconds()})
+            else:
+                self._write({"c": name, "a": list(args), "r": r, "k": self._key(),
+                             "t": timebase.seconds()})
             return r
 
         return command
@@ -346,12 +422,6 @@ class Recorder:
         backend = self.tap_backend(await open_backend(self.node.cfg.backend))
         await self.node.start(backend)
         self.tap_sockets()
-        if getattr(self.node, "hdrpath", None) is not None:  # its loops sleep on their own
-            self._write({"unsupported": "the header block mode (hwctl.hdrpath)"})
-        robust = getattr(self.node, "robust", None)
-        if robust is not None and getattr(robust, "enabled", False):
-            self._write({"unsupported": "the robust ESP mode (its incarnation comes from the "
-                                        "clock inside the core)"})
 
 
 class _TapRouter:
@@ -393,9 +463,12 @@ class _TapDealer:
 
 
 # ---------------------------------------------------------------------------- reading
-@dataclass
+@dataclass(repr=False)
 class Recording:
     """A recording read back: header, entries, and why it ends where it does."""
+
+    def __repr__(self) -> str:  # short: asyncio formats a finished task's result at times
+        return f"Recording({str(self.path)!r}, {len(self.entries)} entries)"
 
     path: Path
     header: dict
@@ -427,13 +500,25 @@ def load(path: str | Path) -> Recording:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise UserError(f"{path}: not an hwctl recording (hwctl node --record writes them)")
-    if header.get("version") != FORMAT_VERSION:
+    if header.get("version") not in READS_VERSIONS:
         raise UserError(f"{path}: recording format {header.get('version')}, this hwctl reads "
-                        f"{FORMAT_VERSION}")
+                        f"{', '.join(map(str, READS_VERSIONS))}")
     entries: list[dict] = []
     end = None
     truncated = None
     body, last = lines[1:-1], lines[-1]  # a whole file ends with "\n": last is b""
+    try:  # every line at once (one parse, not one per line); a damaged line: line by line
+        whole = json.loads(b"[" + b",".join(body) + b"]")
+    except ValueError:
+        whole = None
+    if whole is not None and len(whole) == len(body) and all(type(e) is dict for e in whole):
+        for i, e in enumerate(whole):
+            if "end" in e:
+                end = e["end"]
+                break
+            e["_line"] = i + 2
+            entries.append(e)
+        body = []
     for i, line in enumerate(body):
         try:
             e = json.loads(line)
@@ -464,9 +549,13 @@ class ReplayEnded(BaseException):
     there, so nothing after the last recorded input is made up."""
 
 
-@dataclass
+@dataclass(repr=False)
 class ReplayResult:
     """What :func:`replay` gives back: the node after the replay, and how the replay went."""
+
+    def __repr__(self) -> str:  # short: asyncio.run formats the main task's result at its end
+        return (f"ReplayResult({self.recording!r}, consumed {self.consumed}/{self.total}, "
+                f"diverged {self.diverged!r})")
 
     node: NodeService
     recording: Recording
@@ -491,7 +580,8 @@ class _Frame:
 
 
 #: entry kinds a task consumes (an input from outside), by the kind of wait
-_CONSUMES = {"event": ("e", "hb", "ex"), "cmd": ("c",), "rx": ("rx",), "wake": ("w",)}
+_CONSUMES = {"event": ("e", "hb", "or", "ex"), "cmd": ("c",), "rx": ("rx",), "wake": ("w",),
+             "open": ("open",)}
 #: turns of the event loop without progress after which the replay is stuck
 STALL_TURNS = 2000
 
@@ -518,13 +608,16 @@ class _Replayer:
         self.handed: str | None = None  # the task whose input the driver just handed over
         self.checking_sends = True
         self.tail: deque[float] = deque()  # clock readings of "main" left when the replay ends
-
-    def key(self) -> str:
-        return _task_key(self.prefix)
+        #: the node's timer callbacks (NodeService._call_later) by serial, run where recorded
+        self.callbacks: dict[int, Callable[[], None]] = {}
+        self._cb_serial = 0
+        self.backend: Any = None  # the recorded device (every link the node opens: the same)
+        self.key = _TaskKeys(self.prefix, self.loop)
+        self._n = len(self.entries)
 
     def at(self, i: int | None = None) -> dict | None:
         i = self.cursor if i is None else i
-        return self.entries[i] if i < len(self.entries) else None
+        return self.entries[i] if i < self._n else None
 
     def diverge(self, why: str) -> BaseException:
         """Stop here: the recording ended (a cut file) or the node left it (diverged)."""
@@ -571,6 +664,18 @@ class _Replayer:
 
     async def wake(self, *_: Any) -> None:
         await self.consume("wake")
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """The node's timer callback: run by the driver where the recording has it run."""
+        self._cb_serial += 1
+        self.callbacks[self._cb_serial] = fn
+
+    async def open_backend(self, url: str) -> Any:
+        """A reconnect: the device link the recording shows opening (or failing to)."""
+        e = await self.consume("open")
+        if "x" in e:
+            raise _rebuild_err(e["x"])
+        return self.backend
 
     # -- inputs
     async def consume(self, kind: str, cmd: tuple | None = None) -> dict:
@@ -625,6 +730,14 @@ class _Replayer:
         e = self.at()
         if e is None:
             return
+        if "cb" in e:  # a timer callback of the node ran here
+            fn = self.callbacks.pop(e["cb"], None)
+            if fn is None:
+                raise self.diverge(f"the recording runs timer callback {e['cb']}, which the node "
+                                   "has not set")
+            self.cursor += 1
+            fn()
+            return
         key = e.get("s")
         if key is None:  # an input taken by an ungated task (starting the node)
             key = e.get("k", e.get("w"))
@@ -652,9 +765,10 @@ class _Replayer:
         self.cursor += 1
 
     def rest_is_shutdown(self) -> bool:
-        """Only what the node did after it stopped remains: its tasks' cancellations, and the
-        final snapshot's clock readings and messages (outside the node's tasks)."""
-        return all("s" in e or e.get("k", e.get("n")) == "main"
+        """Only what the node did after it stopped remains: its tasks' cancellations, timer
+        callbacks that fired while they were cancelled, and the final snapshot's clock readings
+        and messages (outside the node's tasks)."""
+        return all("s" in e or "cb" in e or e.get("k", e.get("n")) == "main"
                    for e in self.entries[self.cursor:])
 
 
@@ -713,6 +827,8 @@ class _ReplayBackend:
                         sup.token = e["a"][1]
                 if "x" in e:
                     raise _rebuild_err(e["x"])
+                if "rm" in e:
+                    return _msg(e["rm"])
                 return e.get("r")
 
             return command
@@ -724,8 +840,9 @@ class _ReplayBackend:
             raise _rebuild_err(e["ex"])
         if "hb" in e:
             return _header_block(e["hb"])
-        raw = bytes.fromhex(e["e"])
-        return MESSAGES[raw[0]].unpack(raw[1:])
+        if "or" in e:
+            return OrderedResponse(_msg(e["or"][0]), _msg(e["or"][1]))
+        return _msg(e["e"])
 
     def health(self) -> dict:
         return dict(self._health)
@@ -800,15 +917,20 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
         raise UserError(f"{rec.path}: the recording's node configuration is not readable by this "
                         f"hwctl ({exc})") from None
     ctx = _ReplayCtx(cfg)
-    node = NodeService(cfg, rid_base=int(h["rid_base"]), ctx=ctx)  # type: ignore[arg-type]
+    state = h.get("state") or {}
+    node = NodeService(cfg, rid_base=int(h["rid_base"]), ctx=ctx,  # type: ignore[arg-type]
+                       incarnation=state.get("esp_incarnation"))
     rp = _Replayer(rec, node)
     ctx.rp = rp
     meta = next((e["backend"] for e in rec.entries if "backend" in e), {})
     node.now = rp.now  # type: ignore[method-assign]
     node._sleep = rp.wake  # type: ignore[method-assign]
     node._wait = rp.wake  # type: ignore[method-assign]
+    node._call_later = rp.call_later  # type: ignore[method-assign]
+    node._open_backend = rp.open_backend  # type: ignore[method-assign]
     backend = _ReplayBackend(rp, meta.get("url", cfg.backend), float(meta.get("clock_hz", CLOCK_HZ)),
                              (rec.end or {}).get("link") or {})
+    rp.backend = backend
     node.bench_snapshot = h.get("instruments")
     if any("unsupported" in e for e in rec.entries):
         why = next(e["unsupported"] for e in rec.entries if "unsupported" in e)
@@ -817,14 +939,7 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
     import tempfile
 
     scratch = tempfile.TemporaryDirectory(prefix="hwctl-replay-")
-    _restore_state(node, h.get("state") or {}, Path(scratch.name))
-    sup = getattr(node, "recovery", None)
-    if sup is not None:
-        async def no_reconnect() -> None:
-            raise rp.diverge("the recording has a device reconnect (hwctl.recovery): replaying "
-                             "one is not supported yet")
-
-        sup._reconnect = no_reconnect  # never opens the device URL
+    _restore_state(node, state, Path(scratch.name))
 
     async def start_node() -> None:
         """NodeService.start on the recorded device and replay sockets (nothing is opened); what
@@ -884,6 +999,11 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
             except Exception as exc:
                 if not rp.diverged:
                     notes.append(f"the node stopped with {exc!r}")
+            if not rp.diverged:  # timer callbacks that ran while the node stopped, in order
+                for e in rest:  # (their clock readings come first in the tail)
+                    fn = rp.callbacks.pop(e["cb"], None) if "cb" in e else None
+                    if fn is not None:
+                        fn()
         elif not start.done():
             start.cancel()
         _STEPPED.pop(id(node), None)

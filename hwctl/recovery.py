@@ -273,15 +273,13 @@ class DeviceSupervisor:
                         else "same life", node.clock_sync)
 
     async def _reconnect(self) -> None:
-        from hwctl.transport import open_backend
-
         node, c = self.node, self.counters
         while True:
             delay = self.backoff.next()
             c.reconnect_attempts += 1
             await node._sleep(delay)
             try:
-                b = await open_backend(node.cfg.backend)
+                b = await node._open_backend(node.cfg.backend)
             except (LinkError, UserError, OSError) as exc:
                 log.info("%s: reconnect attempt %d failed (%s); next in %.2f s", node.cfg.name,
                          c.reconnect_attempts, exc, min(self.backoff.hi, delay * 2))
@@ -323,7 +321,11 @@ class DeviceSupervisor:
         hp = getattr(node, "hdrpath", None)
         if hp is not None:  # block mode (hwctl.hdrpath): ring mirror, pins, CONTROL.HDR_BLOCK
             if why is not None:
-                hp.device_restarted(await b.read_reg(Reg.N_SLOTS))
+                try:
+                    n_slots = await b.read_reg(Reg.N_SLOTS)
+                except DeviceError:  # (block mode needs wire v4, which has it)
+                    n_slots = hp.decoder.n_slots
+                hp.device_restarted(n_slots)
                 node._vrf_apply()  # the discards (DISCARD notices to the partner follow)
             await hp.reapply(b, restarted=why is not None)
             log.warning("%s: block mode re-applied (%s)", node.cfg.name, hp.losses)

@@ -177,6 +177,78 @@ def _arrow_type(name: str) -> pa.DataType:
             "string": pa.string(), "bool": pa.bool_()}[name]
 
 
+#: numeric column types -> numpy dtypes (the ones :func:`_from_buffers` builds directly)
+_NUMPY = {"int64": "int64", "uint64": "uint64", "float64": "float64"}
+
+
+def _from_buffers(values: Any, name: str, typ: pa.DataType) -> pa.Array | None:
+    """``pa.array(values, type=typ)`` for this schema's column types, built from buffers: the same
+    array, but without ``pa.array``'s check for pandas objects, which imports pandas (~0.3 s of a
+    command's start-up, e.g. ``hwctl replay --out``). None when the values need ``pa.array``'s
+    general conversion (other types, a value of another Python type, a range error): the caller
+    uses it then, so every error comes from pyarrow as before."""
+    import numpy as np
+    import pyarrow as pa
+
+    if hasattr(values, "dtype"):
+        if name in _NUMPY and values.dtype == np.dtype(_NUMPY[name]) and values.ndim == 1:
+            data = np.ascontiguousarray(values)
+            return pa.Array.from_buffers(typ, len(data), [None, pa.py_buffer(data)])
+        return None
+    vals = list(values)
+    n = len(vals)
+    nulls = [v is None for v in vals]
+    k = sum(nulls)
+    valid = None if not k else pa.py_buffer(
+        np.packbits(~np.array(nulls, dtype=bool), bitorder="little"))
+    try:
+        if name in ("int64", "uint64"):
+            lo, hi = (-(2**63), 2**63) if name == "int64" else (0, 2**64)
+            if not all(type(v) is int and lo <= v < hi for v in vals if v is not None):
+                return None
+            data = np.array([0 if v is None else v for v in vals], dtype=_NUMPY[name])
+            return pa.Array.from_buffers(typ, n, [valid, pa.py_buffer(data)], null_count=k)
+        if name == "float64":
+            if not all(type(v) is float or (type(v) is int and abs(v) <= 2**53)
+                       for v in vals if v is not None):
+                return None
+            data = np.array([0.0 if v is None else v for v in vals], dtype=np.float64)
+            return pa.Array.from_buffers(typ, n, [valid, pa.py_buffer(data)], null_count=k)
+        if name == "bool":
+            if not all(type(v) is bool for v in vals if v is not None):
+                return None
+            bits = np.packbits(np.array([v is True for v in vals], dtype=bool), bitorder="little")
+            return pa.Array.from_buffers(typ, n, [valid, pa.py_buffer(bits)], null_count=k)
+        if name == "string":
+            if not all(type(v) is str for v in vals if v is not None):
+                return None
+            enc = [b"" if v is None else v.encode() for v in vals]
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum([len(x) for x in enc], out=offsets[1:])
+            if offsets[-1] >= 2**31:
+                return None
+            return pa.Array.from_buffers(typ, n, [valid, pa.py_buffer(offsets.astype(np.int32)),
+                                                  pa.py_buffer(b"".join(enc))], null_count=k)
+        if name.startswith("list<") and name[5:-1] in _NUMPY:
+            if not all(type(v) in (list, tuple) for v in vals if v is not None):
+                return None
+            flat = [x for v in vals if v is not None for x in v]
+            if any(x is None for x in flat):
+                return None
+            child = _from_buffers(flat, name[5:-1], typ.value_type)
+            if child is None:
+                return None
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum([0 if v is None else len(v) for v in vals], out=offsets[1:])
+            if offsets[-1] >= 2**31:
+                return None
+            return pa.Array.from_buffers(typ, n, [valid, pa.py_buffer(offsets.astype(np.int32))],
+                                         null_count=k, children=[child])
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return None
+
+
 def table(kind: str, source: str, data: Mapping[str, Sequence[Any]],
           meta: Mapping[str, Any] | None = None) -> pa.Table:
     """An Arrow table of ``data`` in the schema's column order and types, with ``meta`` (see
@@ -199,8 +271,9 @@ def table(kind: str, source: str, data: Mapping[str, Sequence[Any]],
         elif isinstance(values, pa.Array):
             arrays[c.name] = values.cast(typ)
         else:  # a list, or a numpy array (converted without a Python list)
-            arrays[c.name] = pa.array(values if hasattr(values, "dtype") else list(values),
-                                      type=typ)
+            arr = _from_buffers(values, c.type, typ)
+            arrays[c.name] = arr if arr is not None else pa.array(
+                values if hasattr(values, "dtype") else list(values), type=typ)
     t = pa.table(arrays)
     return t.replace_schema_metadata(encode_metadata({**(meta or {}), "schema": f"hwctl.{kind}"}))
 

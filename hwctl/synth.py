@@ -67,8 +67,9 @@ class Target:
     cells: tuple[str, ...]
     #: top parameters for this target (``--param`` overrides them)
     params: tuple[tuple[str, int], ...] = ()
-    #: parameters of the node top only (``--top top``)
-    node_params: tuple[tuple[str, int], ...] = ()
+    #: build profile of the node top (``--top top``; :data:`hwctl.wire.features.PROFILES`, which
+    #: sets its V2 / PAIRS / BLOCKS / HEADERS parameters; ``--profile`` overrides it)
+    profile: str = "full"
     #: nextpnr placer (``--placer`` overrides it)
     placer: str = "heap"
     #: rough place-and-route time per seed on one core, for the progress message
@@ -79,9 +80,12 @@ TARGETS: dict[str, Target] = {
     "ice40": Target(
         "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256"),
         "iCE40 HX8K (ct256)", 100.0, ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB"),
-        # the node with wire v3 and the v2 single-device mode needs ~8700 LC of 7680: the HX8K
-        # build leaves the v2 SCHEDULE mode out (fpga/README.md, "Wire v3")
-        node_params=(("V2", 0),),
+        # the node with every mode needs ~9200 LC of 7680: the HX8K carries one lab role per
+        # bitstream (fpga/README.md, "Build profiles"): esp by default, or --profile verify
+        profile="esp",
+        # at 80-85 % of the HX8K nextpnr's HeAP placer never finished its first iteration (37
+        # min, esp profile); simulated annealing places it (fpga/README.md, "Build profiles")
+        placer="sa", pnr_time="10-40 min",
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
@@ -214,9 +218,23 @@ def check_latches(workdir: Path, params: dict[str, int] | None = None,
     return found
 
 
+def top_params(target: str, top: str = "top", profile: str | None = None,
+               params: dict[str, int] | None = None) -> dict[str, int]:
+    """Parameters for ``top`` on ``target``: the target's, then (node top only) the build
+    profile's (``profile`` or the target's default), then ``params`` (``--param``)."""
+    from hwctl.wire.features import get_profile
+
+    tgt = TARGETS[target]
+    if top != "top" and profile is not None:
+        raise UserError(f"--profile is for the node top, not {top}")
+    prof = get_profile(profile or tgt.profile).params if top == "top" else {}
+    return {**dict(tgt.params), **prof, **(params or {})}
+
+
 def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,
                params: dict[str, int] | None = None, status=None, seeds: int = 1,
-               placer: str | None = None, top: str = "top") -> SynthResult:
+               placer: str | None = None, top: str = "top",
+               profile: str | None = None) -> SynthResult:
     """Synthesize ``top`` (a module of :data:`TOPS`) for ``target`` once, place/route it with placement seeds
     ``seed .. seed+seeds-1`` and keep the best (nextpnr's JSON report); all seeds are recorded.
     ``placer`` is nextpnr's placer (``heap`` or ``sa``; default: the target's)."""
@@ -226,8 +244,7 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
         raise UserError(f"unknown placer {placer!r} (choose from {', '.join(PLACERS)})")
     if top not in TOPS:
         raise UserError(f"unknown top {top!r} (choose from {', '.join(TOPS)})")
-    params = {**dict(tgt.params), **(dict(tgt.node_params) if top == "top" else {}),
-              **(params or {})}
+    params = top_params(target, top, profile, params)
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"{top}_{target}.json"
@@ -294,6 +311,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", choices=TOPS, default="top",
                         help="module to build: top (node device, default) or station_top "
                              "(heralding station)")
+    from hwctl.wire.features import PROFILES
+
+    parser.add_argument("--profile", choices=list(PROFILES), default=None,
+                        help="node build profile (fpga/README.md, 'Build profiles'): "
+                             + "; ".join(f"{p.name}: {p.doc}" for p in PROFILES.values())
+                             + " (default: esp on ice40, full on ecp5)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a top parameter, e.g. --param CLKS_PER_BIT=4 (repeatable)")
     parser.add_argument("--out", type=argtypes.out_dir, default=None,
@@ -312,14 +335,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.json:
             res = synthesize(args.target, workdir, args.freq, args.seed, params, seeds=args.seeds,
-                             placer=args.placer, top=args.top)
+                             placer=args.placer, top=args.top, profile=args.profile)
         else:
             from rich.console import Console
 
             console = Console(stderr=True)
             with console.status("starting...") as status:
                 res = synthesize(args.target, workdir, args.freq, args.seed, params, status,
-                                 seeds=args.seeds, placer=args.placer, top=args.top)
+                                 seeds=args.seeds, placer=args.placer, top=args.top,
+                                 profile=args.profile)
     except SynthError as exc:
         print(f"hwctl synth: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,9 @@ from hwctl.cli import main
 def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None:
     out = tmp_path / "demo"
     as_json = transport == "inproc"  # one of the two runs reports with --json
-    rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
+    # --min-completed: a loaded machine may complete nothing in 2 s of wall time
+    rc = main(["demo", "--duration", "2", "--min-completed", "1", "--topology", "K2",
+               "--transport", transport,
                "--fidelity", "0.5", "--header-rate", "1000", "--out", str(out), "--web", ":0"]
               + (["--json"] if as_json else []))
     assert rc == 0
@@ -75,3 +77,10 @@ def test_demo_bad_topology_is_one_line(capsys) -> None:
     assert main(["demo", "--topology", "Q7", "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown topology" in err[0]
+
+
+@pytest.mark.parametrize("n", ["-1", "1000001"])
+def test_demo_bad_min_completed_is_one_line(capsys, n: str) -> None:
+    assert main(["demo", "--min-completed", n, "--duration", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--min-completed" in err[0]

@@ -10,6 +10,7 @@ import time
 
 from hwctl import timebase
 from hwctl.node import NodeConfig, NodeService
+from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, Ack, HdrBlock, Nak, PinMask, Reg, UnpinMask
 from sim import topologies
 from sim.twin.hdrblock import block_arrivals
@@ -37,15 +38,20 @@ def configs(url_a: str, url_b: str, hold_s: float, period: int) -> tuple[NodeCon
 
 
 async def run_until(a: NodeConfig, b: NodeConfig, verified: int, timeout: float = 60.0):
+    """Run both nodes until ``verified`` pairs at each; ``timeout`` bounds a hang only: no
+    progress (headers, verified or taken pairs, pins) for that long (hwctl.stall)."""
     na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
     await na.start()
     await nb.start()
     runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
-    t_end = time.monotonic() + timeout
+    bound = StallBound(lambda: tuple((n.vcore.metrics.headers, n.vcore.metrics.verified,
+                                      n.hdrpath.taken, n.hdrpath.unpins_sent, n.counters.msgs_in)
+                                     for n in (na, nb)), timeout)
     while min(na.vcore.metrics.verified, nb.vcore.metrics.verified) < verified \
             or min(na.hdrpath.taken, nb.hdrpath.taken) < verified // 2 \
             or min(na.hdrpath.unpins_sent, nb.hdrpath.unpins_sent) == 0:  # unpins follow takes
-        assert time.monotonic() < t_end, (na.verification_summary(), nb.verification_summary())
+        assert bound.ok(time.monotonic()), (bound.describe(), na.verification_summary(),
+                                            nb.verification_summary())
         for r in runs:
             if r.done():
                 r.result()

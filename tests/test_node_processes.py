@@ -24,7 +24,7 @@ import pytest
 from hwctl import schema
 
 ROOT = Path(__file__).resolve().parents[1]
-SAFETY_S = 180.0  # only if something hangs; the test ends on events
+SAFETY_S = 600.0  # only if something hangs (a loaded machine is slower, not stuck); the test ends on events
 REPORT = re.compile(r"^(\w+): (\d+)/(\d+) requests")
 
 

@@ -13,6 +13,7 @@ from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import K_ESP, NodeConfig, NodeService
 from hwctl.protocols.esp import MsgType
+from hwctl.stall import StallBound
 from sim import topologies
 from sim.faults import FaultConfig, FaultModel, SendShim
 from sim.twin.lab import Lab, LabServer
@@ -106,10 +107,12 @@ def test_unreachable_peer_requests_expire_with_a_reason() -> None:
             na = NodeService(a, rid_base=0)
             await na.start()
             run = asyncio.create_task(na.run())
-            t_end = asyncio.get_running_loop().time() + 60.0  # bounds a hang only
+            # bounds a hang only: no progress (messages, expiries) for 60 s (hwctl.stall)
+            bound = StallBound(lambda: (na.counters.msgs_out, sum(na.robust.stats.expired.values())),
+                               60.0)
             while sum(na.robust.stats.expired.values()) < 3:
                 assert not run.done(), run.exception()
-                assert asyncio.get_running_loop().time() < t_end, na.snapshot()
+                assert bound.ok(asyncio.get_running_loop().time()), (bound.describe(), na.snapshot())
                 await asyncio.sleep(0.02)
             assert not run.done()
             na.stop()

@@ -15,6 +15,7 @@ from hwctl.errors import UserError
 from hwctl.live import snapshot
 from hwctl.node import NodeConfig
 from hwctl.node.proc import NodeProcess
+from hwctl.stall import StallBound
 from sim import topologies
 from sim.twin.lab import Lab
 from sim.twin.labproc import LabProcess
@@ -44,9 +45,11 @@ async def run(urls: dict[str, str]) -> tuple[list[NodeProcess], dict]:
             await nd.start()
         for nd in nodes:
             nd.go()
-        t_end = time.monotonic() + HANG_S
+        # bounds a hang only: the children report no progress at all for HANG_S (hwctl.stall)
+        bound = StallBound(lambda: tuple((nd.counters.msgs_in, nd.counters.heralds,
+                                          nd.counters.completed) for nd in nodes), HANG_S)
         while sum(nd.counters.completed for nd in nodes) < 6:
-            assert time.monotonic() < t_end, [nd.counters for nd in nodes]
+            assert bound.ok(time.monotonic()), (bound.describe(), [nd.counters for nd in nodes])
             for nd in nodes:
                 nd.poll()
             await asyncio.sleep(0.05)

@@ -4,6 +4,8 @@ computed from marks on a given clock."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hwctl.nodetiming import NodeTiming, join_cycle, merge
@@ -89,3 +91,54 @@ def test_request_payload_untouched() -> None:
     msg = EspMessage(MsgType.SYN, "A", "B", 1, Request(1, "A", "B", 0.75, 2, 0.0))
     NodeTiming().esp_in(msg, None)
     assert EspMessage.from_bytes(msg.to_bytes()) == msg
+
+
+def test_link_stamped_segments_are_kept_apart() -> None:
+    """Segments stamped by the device link (wall clock) go to ``summary(link=True)``, which the
+    node reports under its snapshot's ``link`` (a replay, which has no link, leaves it out)."""
+    from hwctl import timebase
+
+    t = [200.0]
+    tm = NodeTiming(clock=lambda: t[0])
+    ns = lambda s: round(s * 1e9) + timebase.epoch_ns()  # noqa: E731 - shared s -> wall ns
+    tm.mark(9, "start")
+    tm.command_out(9)
+    tm.command_acked(9, tx_ns=ns(200.0003))
+    tm.done_seen(100, lambda c: 199.9, rx_ns=ns(200.0))  # DONE at 199.9 s, bytes in at 200.0
+    t[0] = 200.0002
+    tm.finished(9, join_s=200.001, t_min=200.0, done_ts=100)
+    link, own = tm.summary(link=True), tm.summary()
+    assert set(link) == {"action_to_frame", "device_to_link", "link_to_core"}
+    assert not set(link) & set(own)
+    assert link["action_to_frame"]["mean"] == pytest.approx(0.3, abs=1e-3)
+    assert link["device_to_link"]["mean"] == pytest.approx(100.0, abs=1e-3)
+    assert link["link_to_core"]["mean"] == pytest.approx(0.2, abs=1e-3)
+
+
+def test_pair_lists_of_different_generations_are_never_compared() -> None:
+    """A generation that failed at one end (its device path broke) and ran again: the other
+    end's list of the earlier generation is dropped as stale, not compared with the new one (a
+    bridge killed under a node gave 8 false disagreements this way); lists of the same
+    generation are compared, and a real mismatch is still counted."""
+    from hwctl.node import NodeConfig, NodeService
+
+    async def main() -> NodeService:
+        node = NodeService(NodeConfig.from_dict({
+            "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+            "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+        g1 = [[100, 2, 0], [300, 6, 1]]
+        g2 = [[900, 18, 1]]
+        node._check_pairs(7, theirs=g1, tm=10.0)  # B finished the first generation, A did not
+        node._check_pairs(7, mine=g2, tm=11.0)    # A's re-run
+        assert node.counters.stale_pair_lists == 1 and node.counters.pair_checks == 0
+        node._check_pairs(7, theirs=g2, tm=11.0)  # B's re-run: the same pairs
+        assert node.counters.pair_checks == 1 and node.counters.disagree == 0
+        node._check_pairs(8, mine=g1, tm=12.0)
+        node._check_pairs(8, theirs=g2, tm=12.0)  # same generation, different pairs: counted
+        assert node.counters.pair_checks == 2 and node.counters.disagree == 3
+        node._check_pairs(9, mine=g1, tm=13.0)
+        node._check_pairs(9, theirs=g1)  # a peer that does not name its generation: compared
+        assert node.counters.pair_checks == 3 and node.counters.disagree == 3
+        return node
+
+    asyncio.run(main())

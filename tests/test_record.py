@@ -7,12 +7,24 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 
 import pyarrow.parquet as pq
 import pytest
 
-from hwctl import record, schema
+from hwctl import record, schema, timebase
 from hwctl.cli import main
+from hwctl.node import NodeConfig, NodeService
+from sim import topologies
+from sim.twin.lab import Lab, LabServer
+
+HANG_S = 60.0  # bounds a hang only
+ROBUST = {"enabled": True, "rto": 0.005, "rto_max": 0.05, "lease": 1.0, "busy_lease": 3.0,
+          "request_ttl": 30.0}
+
+
+def _lab() -> Lab:
+    return Lab(topologies.by_name("K2"), p_photon=0.004, seed=3, start=timebase.cycle_now())
 
 
 def _rows(path, **match) -> list[dict]:
@@ -31,13 +43,21 @@ def _without_silent(d: dict) -> dict:
     return d
 
 
-@pytest.fixture(scope="module", params=["inproc", "pty"])
+#: (transport, header rate, hold): HEADER mode in one process and in node processes; block mode
+#: (HDR_BLOCK events above 5000/s, docs/header-path.md) with an application hold, so pins
+#: (PIN_MASK / UNPIN_MASK answered on the event stream) and the batch-decode timer are replayed too
+DEMOS = {"inproc": ("inproc", "1000", "0"), "pty": ("pty", "1000", "0"),
+         "blocks": ("inproc", "20000", "0.002")}
+
+
+@pytest.fixture(scope="module", params=list(DEMOS))
 def recorded(request, tmp_path_factory):
     """A 2 s K2 demo with pair verification, both nodes recorded."""
+    transport, rate, hold = DEMOS[request.param]
     d = tmp_path_factory.mktemp(f"rec-{request.param}")
-    rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", request.param,
-               "--fidelity", "0.5", "--header-rate", "1000", "--out", str(d / "demo"),
-               "--no-web", "--no-plot", "--json", "--record", str(d / "rec")])
+    rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
+               "--fidelity", "0.5", "--header-rate", rate, "--hold", hold, "--out",
+               str(d / "demo"), "--no-web", "--no-plot", "--json", "--record", str(d / "rec")])
     assert rc == 0
     return d
 
@@ -120,3 +140,114 @@ def test_not_a_recording_is_one_line(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not an hwctl recording" in err
     assert main(["replay", str(tmp_path / "missing.rec")]) == 2
+
+
+# ---------------------------------------------------------------------------- robust, reconnect
+def _port() -> int:
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def _configs(url_a: str, url_b: str, **extra) -> tuple[NodeConfig, NodeConfig]:
+    pa, pb = _port(), _port()
+    wl = {"fidelity": 0.75, "pairs": [2, 4], "mean_backoff": 0.02}
+    a = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{pa}", "backend": url_a,
+                              "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{pb}"}},
+                              "workload": wl | {"seed": 1}, **extra})
+    b = NodeConfig.from_dict({"name": "B", "listen": f"tcp://127.0.0.1:{pb}", "backend": url_b,
+                              "peers": {"A": {"endpoint": f"tcp://127.0.0.1:{pa}"}},
+                              "workload": wl | {"seed": 2}, **extra})
+    return a, b
+
+
+async def _until(cond, runs, what: str) -> None:
+    t_end = asyncio.get_running_loop().time() + HANG_S
+    while not cond():
+        assert asyncio.get_running_loop().time() < t_end, f"hang: {what}"
+        for r in runs:
+            if r.done():
+                r.result()
+        await asyncio.sleep(0.01)
+
+
+async def _recorded_pair(tmp_path, srv, cfgs, scenario) -> tuple[list, list]:
+    """Two recorded nodes on ``srv`` through ``scenario(nodes, runs)``; their recordings and
+    what they ended with (result rows, verified pairs)."""
+    nodes = [NodeService(c, rid_base=i * 1_000_000) for i, c in enumerate(cfgs)]
+    recs = [record.Recorder(tmp_path / f"{n.cfg.name}.rec", n) for n in nodes]
+    for r in recs:
+        await r.start()
+    runs = [asyncio.create_task(n.run()) for n in nodes]
+    try:
+        srv = await scenario(nodes, runs, srv) or srv
+    finally:
+        for n in nodes:
+            n.stop()
+        await asyncio.gather(*runs, return_exceptions=True)
+        srv.stop()
+    for r in runs:
+        r.result()
+    for r in recs:
+        r.close()
+    return [r.path for r in recs], [(n.result_rows(), n.pair_rows()) for n in nodes]
+
+
+def _replays_exactly(paths, ended) -> None:
+    for path, (rows, pairs) in zip(paths, ended, strict=True):
+        res = asyncio.run(record.replay(path))
+        d = record.summary(res)
+        assert d["diverged"] is None and d["complete"] and d["consumed"] == d["entries"], d
+        assert not res.notes, res.notes
+        assert d["same_counters_as_recorded"] is True, d.get("counter_differences")
+        assert res.node.result_rows() == rows and res.node.pair_rows() == pairs
+        assert d["completed"] > 0
+
+
+def test_robust_mode_session_replays_exactly(tmp_path) -> None:
+    """Robust mode (message ids, acks, leases; hwctl.node.robust): the core's incarnation (its
+    boot time) is recorded and the replay's core gets it, so every message id matches."""
+
+    async def scenario(nodes, runs, srv):
+        await _until(lambda: sum(n.counters.completed for n in nodes) >= 6, runs, "requests")
+
+    async def main():
+        lab = Lab(topologies.by_name("K2"), p_photon=0.004, seed=3, start=timebase.cycle_now())
+        srv = LabServer(lab).start()
+        return await _recorded_pair(tmp_path, srv, _configs(srv.urls["A"], srv.urls["B"],
+                                                            robust=ROBUST), scenario)
+
+    paths, ended = asyncio.run(main())
+    assert all(json.loads(p.read_text().split("\n", 1)[0])["state"]["esp_incarnation"] > 0
+               for p in paths)
+    _replays_exactly(paths, ended)
+
+
+def test_device_reconnect_session_replays_exactly(tmp_path) -> None:
+    """The lab goes away under two recorded nodes and comes back restarted (as in
+    tests/test_recovery.py): the failed and the successful reconnects, the new link's events and
+    answers are recorded, and the replay reconnects where the recording does."""
+
+    async def scenario(nodes, runs, srv):
+        na, nb = nodes
+        await _until(lambda: na.counters.completed and nb.counters.completed, runs, "requests")
+        srv.stop()
+        await _until(lambda: not na.recovery.up.is_set() and not nb.recovery.up.is_set(),
+                     runs, "both nodes see the device gone")
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        await _until(lambda: na.recovery.epoch == 1 and nb.recovery.epoch == 1, runs,
+                     "both devices back")
+        before = na.counters.completed + nb.counters.completed
+        await _until(lambda: na.counters.completed + nb.counters.completed >= before + 2, runs,
+                     "requests after the restart")
+        return srv
+
+    async def main():
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        return await _recorded_pair(tmp_path, srv, _configs(srv.urls["A"], srv.urls["B"]),
+                                    scenario)
+
+    paths, ended = asyncio.run(main())
+    text = paths[0].read_text()
+    assert '"open":' in text  # a reconnect was recorded
+    _replays_exactly(paths, ended)

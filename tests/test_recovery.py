@@ -13,13 +13,14 @@ import pytest
 from hwctl import recovery, timebase
 from hwctl.node import NodeConfig, NodeService
 from hwctl.recovery import Backoff, DeviceMark, restart_reason
+from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, HdrBlock
 from sim import topologies
 from sim.twin.hdrblock import block_arrivals
 from sim.twin.header import HeaderSource
 from sim.twin.lab import Lab, LabServer
 
-HANG_S = 60.0  # only if something hangs
+HANG_S = 60.0  # only if something hangs: no progress at all for this long (not a total)
 P_LONG = 5e-5  # per-attempt success probability for generations of tens of ms
 
 
@@ -45,10 +46,42 @@ def _lab(p: float = 0.004) -> Lab:
     return Lab(topologies.by_name("K2"), p_photon=p, seed=3, start=timebase.cycle_now())
 
 
+_NODES: list[NodeService] = []  # every node of the running test (their counters are progress)
+
+
+@pytest.fixture(autouse=True)
+def _track_nodes(monkeypatch):
+    _NODES.clear()
+    init = NodeService.__init__
+
+    def tracked(self, *a, **kw) -> None:
+        init(self, *a, **kw)
+        _NODES.append(self)
+
+    monkeypatch.setattr(NodeService, "__init__", tracked)
+    yield
+    _NODES.clear()
+
+
+def _progress() -> tuple:
+    """Anything the nodes do: messages, device events and commands, recoveries, verification."""
+    out = []
+    for n in _NODES:
+        c = n.counters
+        b = n.backend
+        out.append((c.msgs_in, c.msgs_out, c.headers, c.heralds, c.completed, n.recovery.epoch,
+                    n.recovery.counters.reconnect_attempts,
+                    None if b is None else (b.stats.commands, b.stats.events, b.stats.retries)))
+    return tuple(out)
+
+
 async def _until(cond, runs, what: str) -> None:
-    t_end = asyncio.get_running_loop().time() + HANG_S
+    """Wait for ``cond``; fails only when the nodes made no progress at all for HANG_S (a hang),
+    never on total time (hwctl.stall)."""
+    loop = asyncio.get_running_loop()
+    bound = StallBound(_progress, HANG_S)
     while not cond():
-        assert asyncio.get_running_loop().time() < t_end, f"hang: {what}"
+        assert bound.ok(loop.time()), f"hang: {what}: {bound.describe()}"
         for r in runs:
             if r.done():
                 r.result()  # a node that ended: its error

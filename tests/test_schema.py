@@ -133,3 +133,50 @@ def test_sim_and_node_files_agree_on_shared_quantities(tmp_path: Path) -> None:
                 "summary"):
         assert key in sim_m and key in node_m, key
     assert (sim_m["source"], node_m["source"]) == ("sim", "node") and node_m["seed"] == 3
+
+
+def _plain(a: pa.Array) -> list:
+    return [("nan" if isinstance(x, float) and math.isnan(x) else x) for x in a.to_pylist()]
+
+
+@pytest.mark.parametrize("name,values", [
+    ("int64", [1, -2, None, 2**63 - 1, -(2**63)]),
+    ("int64", []),
+    ("uint64", [0, 2**64 - 1, None]),
+    ("float64", [0.5, float("nan"), None, 3, -(2**53), float("inf")]),
+    ("bool", [True, None, False, True, False, False, True, True, False]),
+    ("string", ["A", "", None, "Grüße ✓", "B" * 300]),
+    ("list<int64>", [[1, 2], [], None, [2**62, -1]]),
+    ("list<uint64>", [[2**64 - 1], None, []]),
+])
+def test_arrays_built_from_buffers_equal_pa_array(name: str, values: list) -> None:
+    """schema.table builds columns from buffers (no pandas import): the same arrays as pa.array."""
+    typ = schema._arrow_type(name)
+    got = schema._from_buffers(values, name, typ)
+    want = pa.array(values, type=typ)
+    assert got is not None
+    got.validate(full=True)
+    assert got.type == want.type and got.null_count == want.null_count
+    assert _plain(got) == _plain(want)
+
+
+@pytest.mark.parametrize("name,values", [
+    ("int64", [1.5]), ("int64", ["1"]), ("int64", [True]), ("int64", [2**64]),
+    ("uint64", [-1]), ("float64", [2**60]), ("float64", ["x"]), ("bool", [1]),
+    ("string", [b"x"]), ("list<int64>", [[1, None]]), ("list<int64>", [[1.5]]),
+])
+def test_values_pa_array_must_convert_are_left_to_it(name: str, values: list) -> None:
+    """Values of another type or out of range: None, so pa.array converts (or refuses) them."""
+    assert schema._from_buffers(values, name, schema._arrow_type(name)) is None
+
+
+def test_writing_results_does_not_import_pandas(tmp_path: Path) -> None:
+    """pa.array imports pandas on first use (~0.3 s of start-up); the schema's writer avoids it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from hwctl.node import write_results; "
+            f"write_results([], {{'parameters': {{}}}}, Path({str(tmp_path)!r}), 'A', pairs=[]); "
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

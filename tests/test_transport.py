@@ -296,3 +296,27 @@ def test_serial_link_on_a_pty_is_read_by_the_event_loop() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_serial_link_on_a_pty_ends_when_the_other_side_closes() -> None:
+    """The event-loop reader of a pty: the other side gone (EIO) ends the stream with b"" and
+    takes the fd out of the loop; close() afterwards is clean."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+
+    async def main() -> tuple[bytes, bytes, bool]:
+        link = SerialLink(path, baud=3_000_000)
+        os.write(master, b"last")
+        first = await asyncio.wait_for(link.recv(), 10)
+        os.close(master)
+        end = await asyncio.wait_for(link.recv(), 10)  # bounds a hang only
+        reading = link._reading
+        await link.close()
+        return first, end, reading
+
+    try:
+        first, end, reading = asyncio.run(main())
+        assert first == b"last" and end == b"" and not reading
+    finally:
+        os.close(slave)

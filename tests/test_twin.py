@@ -32,6 +32,7 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
+from hwctl.wire.features import ALL_FEATURES
 from sim.twin import TwinConfig, TwinModel
 from sim.twin.header import header_bits, header_bytes
 
@@ -78,7 +79,8 @@ def fast(**kw) -> TwinModel:
 def test_identity_registers_and_scratch() -> None:
     h = Host(fast())
     assert h.cmd(RegRead(Reg.ID)) == RegValue(Reg.ID, DEVICE_ID)
-    assert h.cmd(RegRead(Reg.VERSION)) == RegValue(Reg.VERSION, WIRE_VERSION)
+    # (bits 31:16: the build's features; the default twin models the full profile)
+    assert h.cmd(RegRead(Reg.VERSION)) == RegValue(Reg.VERSION, WIRE_VERSION | ALL_FEATURES << 16)
     assert h.cmd(RegWrite(Reg.SCRATCH, 0xDEADBEEF)) == Ack(RegWrite.OPCODE)
     assert h.cmd(RegRead(Reg.SCRATCH)).value == 0xDEADBEEF
     assert h.cmd(RegWrite(Reg.ID, 1)) == Nak(RegWrite.OPCODE, ErrorCode.BAD_REG)

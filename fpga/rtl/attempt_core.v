@@ -62,6 +62,8 @@ module attempt_core #(
             );
         end else begin : g_no_v2
             // no v2 SCHEDULE / det_i mode (the command decoder refuses SCHEDULE as unknown)
+            wire unused_v2 = &{1'b0, det_i, herald_en_i, push_i, t_start_i, count_i, period_i,
+                               window_i, abort_i, clicked, single, tw, ts_d};
             assign {clicked, single, tw, ts_d} = 131'd0;
             assign {full_o, fire_o, in_win_o, running_o, cnt_late_o, cnt_both_o, cnt_herald_o,
                     ev_valid_o} = 8'd0;

@@ -37,7 +37,11 @@ module cmd_decoder #(
                                     // / TIME_SET are commands; the node's are unknown opcodes)
     parameter QUBITS = 6,           // SCHEDULE_PAIRS: pairs <= QUBITS
     parameter N_PORTS = 2,          // SCHEDULE_PAIRS: port < N_PORTS
-    parameter V2 = 1                // 0: SCHEDULE (v2 single-device mode) is an unknown opcode
+    parameter V2 = 1,               // 0: SCHEDULE (v2 single-device mode) is an unknown opcode
+    // build profile (fpga/README.md): a command of a mode left out is an unknown opcode
+    parameter PAIRS = 1,            // 0: SCHEDULE_PAIRS
+    parameter BLOCKS = 1,           // 0: PIN_MASK / UNPIN_MASK
+    parameter HEADERS = 1           // 0: FREE / FREE_MASK
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -135,15 +139,18 @@ module cmd_decoder #(
     localparam NOPS = 21;
     localparam [0:0] ND = (NODE != 0);
     localparam [0:0] V2S = (NODE != 0) && (V2 != 0);
+    localparam [0:0] PRS = (NODE != 0) && (PAIRS != 0);
+    localparam [0:0] BLS = (NODE != 0) && (BLOCKS != 0);
+    localparam [0:0] HDS = (NODE != 0) && (HEADERS != 0);
     reg [NOPS-1:0] oh_q;
     always @(posedge clk_i) begin
         oh_q[0] <= (op_r == `HW_OP_REG_READ);
         oh_q[1] <= (op_r == `HW_OP_REG_WRITE);
         oh_q[2] <= V2S && (op_r == `HW_OP_SCHEDULE);
         oh_q[3] <= ND && (op_r == `HW_OP_ABORT);
-        oh_q[4] <= ND && (op_r == `HW_OP_FREE);
+        oh_q[4] <= HDS && (op_r == `HW_OP_FREE);
         oh_q[5] <= (op_r == `HW_OP_TIME);
-        oh_q[6] <= ND && (op_r == `HW_OP_FREE_MASK);
+        oh_q[6] <= HDS && (op_r == `HW_OP_FREE_MASK);
         oh_q[7] <= (op_r == `HW_OP_ACK);
         oh_q[8] <= (op_r == `HW_OP_NAK);
         oh_q[9] <= (op_r == `HW_OP_REG_VALUE);
@@ -153,11 +160,11 @@ module cmd_decoder #(
         oh_q[13] <= (op_r == `HW_OP_LATE);
         oh_q[14] <= (op_r == `HW_OP_HEADER);
         oh_q[15] <= (op_r == `HW_OP_ERROR);
-        oh_q[16] <= ND && (op_r == `HW_OP_SCHEDULE_PAIRS);
+        oh_q[16] <= PRS && (op_r == `HW_OP_SCHEDULE_PAIRS);
         oh_q[17] <= (op_r == `HW_OP_TIME_SET);
         oh_q[18] <= (op_r == `HW_OP_PAIR);
-        oh_q[19] <= ND && (op_r == `HW_OP_PIN_MASK);
-        oh_q[20] <= ND && (op_r == `HW_OP_UNPIN_MASK);
+        oh_q[19] <= BLS && (op_r == `HW_OP_PIN_MASK);
+        oh_q[20] <= BLS && (op_r == `HW_OP_UNPIN_MASK);
     end
     wire       known  = |oh_q;
     wire       is_cmd = |oh_q[6:0] || oh_q[16] || oh_q[17] || oh_q[19] || oh_q[20];

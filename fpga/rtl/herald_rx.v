@@ -9,20 +9,25 @@
 // stop-bit sample to the next byte's; a byte takes 10). After a bad frame the receiver waits for
 // the next byte as a marker; a stream of garbage gives one bad_o per wrong marker byte.
 // Outputs are registered one-cycle pulses, one cycle after the CRC byte's stop-bit sample (two
-// for a gap timeout); they hold t_o / bell_o until the next frame completes.
+// for a gap timeout). HOLD = 1: t_o / bell_o are a copy held until the next frame completes.
+// HOLD = 0 (area: the node top's iCE40 fit): t_o / bell_o are the receive shift register itself,
+// handed off; they hold from ok_o until the next frame's first t byte is shifted in, at least
+// 20 bit periods - 1 cycles later (marker byte first), so the reader must take them by then
+// (pair_match does within (N_PORTS - 1) * 40 cycles; top checks the bound).
 `default_nettype none
 module herald_rx #(
     parameter       BIT_CYCLES = 4,     // >= 4
     parameter [7:0] MARKER     = 8'hA5,
-    parameter       GAP_BITS   = 30     // 10 bits of a byte + 20 bit periods of silence
+    parameter       GAP_BITS   = 30,    // 10 bits of a byte + 20 bit periods of silence
+    parameter       HOLD       = 1      // 0: t_o / bell_o are the shift register (see above)
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
     input  wire        line_i,
     output reg         ok_o,
     output reg         bad_o,
-    output reg  [63:0] t_o,
-    output reg         bell_o
+    output wire [63:0] t_o,
+    output wire        bell_o
 );
     localparam GW = $clog2(GAP_BITS * BIT_CYCLES + 1);
     localparam [GW-1:0] GAP_MAX = GW'(GAP_BITS * BIT_CYCLES);
@@ -52,8 +57,6 @@ module herald_rx #(
             crc_q <= 8'd0;
             gap_q <= {GW{1'b0}};
             gap_hit_q <= 1'b0;
-            t_o <= 64'd0;
-            bell_o <= 1'b0;
         end else begin
             gap_q <= (bv || berr || !in_q) ? {GW{1'b0}} : gap_q + {{(GW-1){1'b0}}, 1'b1};
             gap_hit_q <= in_q && !bv && !berr && (gap_q == GAP_MAX);
@@ -76,8 +79,6 @@ module herald_rx #(
                     in_q <= 1'b0;
                     if (b == crc_q && sr_q[7:1] == 7'd0) begin
                         ok_o <= 1'b1;
-                        t_o <= sr_q[71:8];
-                        bell_o <= sr_q[0];
                     end else begin
                         bad_o <= 1'b1;
                     end
@@ -89,5 +90,24 @@ module herald_rx #(
             end
         end
     end
+    generate if (HOLD != 0) begin : g_hold
+        reg [63:0] t_q;
+        reg        bell_q;
+        always @(posedge clk_i) begin
+            if (rst_i) begin
+                t_q <= 64'd0;
+                bell_q <= 1'b0;
+            end else if (bv && !berr && !(gap_hit_q && !bv) && idx_q == 4'd10 && b == crc_q
+                         && sr_q[7:1] == 7'd0) begin
+                t_q <= sr_q[71:8];
+                bell_q <= sr_q[0];
+            end
+        end
+        assign t_o = t_q;
+        assign bell_o = bell_q;
+    end else begin : g_handoff
+        assign t_o = sr_q[71:8];
+        assign bell_o = sr_q[0];
+    end endgenerate
 endmodule
 `default_nettype wire

@@ -3,11 +3,12 @@
 // A herald (t, bell) becomes an 11-byte frame on line_o: marker byte MARKER, t (8 bytes,
 // big-endian), bell (1 byte), CRC-8/SMBUS (poly 0x07, init 0) over the 9 bytes of t and bell.
 // The line is UART-like (idle high, 8N1, LSB first, BIT_CYCLES cycles per bit: uart_tx with
-// CLKS_PER_BIT = BIT_CYCLES); the bytes of a frame follow each other without idle time
-// (one cycle between a stop bit and the next start bit).
+// CLKS_PER_BIT = BIT_CYCLES, B2B = 1); the bytes of a frame follow each other without idle time
+// (a start bit right after the previous stop bit): a frame takes 11 x 10 bit periods, as the
+// contract and the twin's station (frame_cycles) have it.
 // Heralds decided while a frame is being sent wait in a 2-deep queue (besides the frame being
 // sent); a herald that finds the queue full is dropped and drop_o pulses (CNT_HL_DROP).
-// A queued herald starts the cycle after the previous frame's last byte was handed to the UART.
+// A queued herald's frame starts right after the previous frame's last stop bit (back to back).
 `default_nettype none
 module herald_tx #(
     parameter       BIT_CYCLES = 4,     // >= 4
@@ -99,7 +100,7 @@ module herald_tx #(
         end
     end
 
-    uart_tx #(.CLKS_PER_BIT(BIT_CYCLES)) u_tx (
+    uart_tx #(.CLKS_PER_BIT(BIT_CYCLES), .B2B(1)) u_tx (
         .clk_i(clk_i), .rst_i(rst_i), .data_i(byte_q), .valid_i(bv_q), .ready_o(tx_ready),
         .tx_o(line_o)
     );

@@ -16,6 +16,11 @@
 // t_start at both ends of a link whatever point each joined at.
 // A port's frames are >= 11 bytes apart (~440 cycles at 4 cycles a bit), so with MATCH_LAT ~40
 // cycles no port's result is overwritten while it waits, for N_PORTS <= 8.
+// Area (iCE40 fit): the division runs in place (the difference t - t_start is formed in the
+// remainder / dividend registers, the quotient shifts into the dividend register as its bits
+// leave), and the event payload is not a register of its own: it is built from the decided
+// frame's registers, which hold still until the event has left (no take in the cycle after a
+// decision), and event_arb's holding register is the only copy.
 `default_nettype none
 `include "wire_spec.vh"
 module pair_match #(
@@ -41,8 +46,8 @@ module pair_match #(
     output reg            bad_o,
     output wire           busy_o,
     output reg            ev_valid_o,
-    output reg  [7:0]     ev_op_o,
-    output reg  [127:0]   ev_payload_o
+    output wire [7:0]     ev_op_o,
+    output wire [127:0]   ev_payload_o
 );
     // ---------------------------------------------------------------- pending frames
     reg  [NP-1:0] pend_q, pbad_q;
@@ -73,11 +78,14 @@ module pair_match #(
     reg  [63:0] t_q;
     reg         bell_q, bad_q;
     reg  [7:0]  port_q;
-    reg  [32:0] dlo_q;               // {borrow, low half of t - t_start}
-    reg  [31:0] dhi_q;
+    reg         blo_q;               // borrow of the low half of t - t_start
     reg         neg_q;               // t < t_start
     reg         ovf_q;               // (t - t_start) >= period * 2^32 (no attempt index < 2^32)
-    reg  [31:0] r_q, dq_q, k_q;      // remainder, dividend bits still to bring down, quotient
+    // in-place division: r_q = remainder (starts as the high half of t - t_start), dq_q = the
+    // dividend bits still to bring down (starts as the low half) above the quotient bits so far;
+    // after the 32 steps dq_q is the quotient k
+    reg  [31:0] r_q, dq_q;
+    reg         ev_pair_q;           // the event being sent is a PAIR (else BAD_HERALD)
     reg         stable_q;            // acc_i held since the take
     reg         rz_q, klt_q, pmatch_q, kgt_q;
     reg  [31:0] last_k_q;            // attempt of the running entry's last pair
@@ -91,7 +99,8 @@ module pair_match #(
 
     /* verilator lint_off UNUSEDSIGNAL */
     wire [33:0] sub = {1'b0, r_q, dq_q[31]} - {2'b0, period_i};
-    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, dlo_q[32]};
+    wire [32:0] dl  = {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
+    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, blo_q};
     /* verilator lint_on UNUSEDSIGNAL */
     wire        dec = busy_q && (step_q == ST_DEC);
     wire        good = !bad_q && !neg_q && !ovf_q && rz_q && klt_q && kgt_q && pmatch_q && stable_q
@@ -110,20 +119,18 @@ module pair_match #(
             bell_q <= 1'b0;
             bad_q <= 1'b0;
             port_q <= 8'd0;
-            dlo_q <= 33'd0;
-            dhi_q <= 32'd0;
+            blo_q <= 1'b0;
             {neg_q, ovf_q, rz_q, klt_q, pmatch_q, stable_q, kgt_q} <= 7'd0;
             last_k_q <= 32'd0;
             have_last_q <= 1'b0;
             r_q <= 32'd0;
             dq_q <= 32'd0;
-            k_q <= 32'd0;
             ev_valid_o <= 1'b0;
-            ev_op_o <= 8'd0;
-            ev_payload_o <= 128'd0;
+            ev_pair_q <= 1'b0;
         end else begin
-            // take the lowest pending port when idle
-            if (!busy_q && pend_q != {NP{1'b0}}) begin
+            // take the lowest pending port when idle, and not in the cycle after a decision:
+            // the event leaves in the next cycle, built from t_q / dq_q / bell_q / port_q
+            if (!busy_q && pend_q != {NP{1'b0}} && !pair_o && !bad_o) begin
                 busy_q <= 1'b1;
                 step_q <= 6'd0;
                 for (j = 0; j < NP; j = j + 1)
@@ -136,28 +143,23 @@ module pair_match #(
             end else if (busy_q) begin
                 step_q <= step_q + 6'd1;
                 stable_q <= stable_q && acc_i;
-                if (step_q == 6'd0) dlo_q <= {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
+                if (step_q == 6'd0) {blo_q, dq_q} <= dl;
                 if (step_q == ST_SUBHI) begin
-                    dhi_q <= dh[31:0];
+                    r_q <= dh[31:0];
                     neg_q <= dh[32];
                 end
-                if (step_q == ST_RANGE) begin
-                    ovf_q <= (dhi_q >= period_i);
-                    r_q <= dhi_q;
-                    dq_q <= dlo_q[31:0];
-                end
+                if (step_q == ST_RANGE) ovf_q <= (r_q >= period_i);
                 if (step_q >= ST_DIV0 && step_q < ST_CHK) begin
-                    // restoring division step: bring down the next bit
+                    // restoring division step: bring down the next bit, the quotient bit in
                     if (!sub[33]) r_q <= sub[31:0];
                     else r_q <= {r_q[30:0], dq_q[31]};
-                    dq_q <= {dq_q[30:0], 1'b0};
-                    k_q <= {k_q[30:0], !sub[33]};
+                    dq_q <= {dq_q[30:0], !sub[33]};
                 end
                 if (step_q == ST_CHK) begin
-                    dq_q <= k_q + k0_i;     // (dq_q is free after the division) the PAIR attempt
+                    dq_q <= dq_q + k0_i;    // k -> the PAIR attempt k + k0 (checks use k)
                     rz_q <= (r_q == 32'd0);
-                    klt_q <= (k_q < nfired_i);
-                    kgt_q <= !have_last_q || (k_q > last_k_q);
+                    klt_q <= (dq_q < nfired_i);
+                    kgt_q <= !have_last_q || (dq_q > last_k_q);
                     pmatch_q <= (port_q == port_i);
                 end
                 if (dec) busy_q <= 1'b0;
@@ -171,17 +173,19 @@ module pair_match #(
             // decision, event a cycle later
             if (!acc_i) have_last_q <= 1'b0;
             else if (dec && good) begin
-                last_k_q <= k_q;
+                last_k_q <= dq_q - k0_i;    // k again (k0_i holds while heralds are accepted)
                 have_last_q <= 1'b1;
             end
             pair_o <= dec && good;
             bad_o <= dec && !good;
             ev_valid_o <= pair_o || bad_o;
-            ev_op_o <= pair_o ? `HW_OP_PAIR : `HW_OP_ERROR;
-            ev_payload_o <= pair_o ? {t_q, dq_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}
-                                   : {`HW_ERR_BAD_HERALD, info_q, 88'd0};
+            ev_pair_q <= pair_o;
         end
     end
+    // (valid with ev_valid_o: the registers below hold still until then)
+    assign ev_op_o = ev_pair_q ? `HW_OP_PAIR : `HW_OP_ERROR;
+    assign ev_payload_o = ev_pair_q ? {t_q, dq_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}
+                                    : {`HW_ERR_BAD_HERALD, info_q, 88'd0};
     always @(posedge clk_i) if (dec) qubit_q <= qubit_i;
 endmodule
 `default_nettype wire

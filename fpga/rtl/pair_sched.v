@@ -30,7 +30,10 @@
 //
 // Timing: the attempt decision is registered a cycle ahead (fire_q) from a period down-counter
 // with a registered zero flag and a registered "attempts left" flag; ABORT and the completion
-// gate only the pin and the counters. Events leave one cycle after the decision.
+// gate only the pin and the counters. Events leave one cycle after the decision; their payload
+// is no register of its own (area): the event's timestamp and count are registered once
+// (ev_ts_q, ev_n_q) and the payload is built from them and t_start_o, which hold still while
+// ev_valid_o is up (event_arb's holding register is the copy).
 `default_nettype none
 `include "wire_spec.vh"
 module pair_sched #(
@@ -67,8 +70,8 @@ module pair_sched #(
     output wire         running_o,
     output wire         cnt_late_o,
     output reg          ev_valid_o,
-    output reg  [7:0]   ev_op_o,
-    output reg  [127:0] ev_payload_o
+    output wire [7:0]   ev_op_o,
+    output wire [127:0] ev_payload_o
 );
     // ---------------------------------------------------------------- state (one-hot)
     reg        st_idle_q, st_load_q, st_sub1_q, st_sub2_q, st_cmp1_q, st_cmp2_q, st_wait_q, st_run_q;
@@ -91,6 +94,10 @@ module pair_sched #(
     reg        act_late_q, act_exh_q, act_cmp_q, act_abort_q;
     reg [63:0] ts_d_q, ts_dd_q;     // ts - 1, ts - 2
     reg [31:0] nf_ev_q;
+    reg [63:0] ev_ts_q;             // the event's timestamp (LATE: now; DONE: its ts)
+    reg [31:0] ev_n_q;              // DONE: attempts
+    reg        ev_late_q;           // the event is LATE (else DONE with ev_rsn_q)
+    reg [7:0]  ev_rsn_q;
     // late join (JOIN state, js_q = step 0 .. JN-1)
     localparam JN = 42;                   // JOIN cycles; the second check is JN + 6 after the first
     localparam [31:0] JK = JN + 2;        // X = ts(step 2) + JK - t_start = now - 1 - t_start
@@ -256,11 +263,11 @@ module pair_sched #(
         act_abort_q <= !rst_i && abort_i && !st_idle_q;
         nf_ev_q <= nfired_o + {31'd0, fire};
         ev_valid_o <= act_late_q || act_exh_q || act_cmp_q || act_abort_q;
-        ev_op_o <= act_late_q ? `HW_OP_LATE : `HW_OP_DONE;
-        ev_payload_o <= ({128{act_late_q}}  & {t_start_o, ts_d_q})
-                      | ({128{act_exh_q}}   & {ts_dd_q, count_q, `HW_DONE_EXHAUSTED, 24'd0})
-                      | ({128{act_cmp_q}}   & {ts_d_q, nf_ev_q, `HW_DONE_COMPLETE, 24'd0})
-                      | ({128{act_abort_q}} & {ts_d_q, nf_ev_q, `HW_DONE_ABORTED, 24'd0});
+        ev_late_q <= act_late_q;
+        ev_ts_q <= act_exh_q ? ts_dd_q : ts_d_q;
+        ev_n_q <= act_exh_q ? count_q : nf_ev_q;
+        ev_rsn_q <= act_exh_q ? `HW_DONE_EXHAUSTED
+                  : (act_cmp_q ? `HW_DONE_COMPLETE : `HW_DONE_ABORTED);
 
         if (rst_i || abort_i) begin
             st_idle_q <= 1'b1;
@@ -296,5 +303,8 @@ module pair_sched #(
             ev_valid_o <= 1'b0;
         end
     end
+    // (t_start_o holds still while ev_valid_o is up: the next entry loads two cycles later)
+    assign ev_op_o = ev_late_q ? `HW_OP_LATE : `HW_OP_DONE;
+    assign ev_payload_o = ev_late_q ? {t_start_o, ev_ts_q} : {ev_ts_q, ev_n_q, ev_rsn_q, 24'd0};
 endmodule
 `default_nettype wire

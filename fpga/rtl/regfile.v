@@ -22,7 +22,8 @@ module regfile #(
     parameter [31:0] HERALD_WAIT = 32'd4000,   // reset value of HERALD_WAIT
     parameter N_SLOTS = 2048,                  // ring slots (N_SLOTS register)
     parameter [31:0] BLOCK_FLUSH = 32'd100000, // reset value of BLOCK_FLUSH (1 ms)
-    parameter        LATE_JOIN = 1              // CONTROL.LATE_JOIN exists (pair_sched has it)
+    parameter        LATE_JOIN = 1,             // CONTROL.LATE_JOIN exists (pair_sched has it)
+    parameter [15:0] FEATURES = 16'd0          // VERSION bits 31:16 (spec [feature_bits])
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -190,7 +191,7 @@ module regfile #(
         scratch_q, evt_lost_q, {15'd0, sfree_q}, cnt_hdrs_q, cnt_att_q, cnt_both_q,
         cnt_herald_q, err_hdr_q, err_ovf_q, err_late_q, err_crc_q,
         {29'd0, evt_pending_i, sched_full_i, running_i}, {27'd0, control_q},
-        {16'd0, `HW_WIRE_VERSION}, 32'(`HW_DEVICE_ID)};
+        {FEATURES, 16'(`HW_WIRE_VERSION)}, 32'(`HW_DEVICE_ID)};
     localparam [8*NR-1:0] ADDRS = {
         8'(`HW_REG_TEST), 8'(`HW_REG_CNT_PINNED), 8'(`HW_REG_CNT_BLOCKS),
         8'(`HW_REG_BLOCK_FLUSH), 8'(`HW_REG_N_SLOTS),

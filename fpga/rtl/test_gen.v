@@ -12,12 +12,17 @@
 // - HDR_GEN: hdr_o = one header (marker, seq big-endian, CRC-8/SMBUS over seq; HDR_BAD: a wrong
 //   CRC for seq % 4 == 3) every (TEST[23:16] + 1) * 1024 cycles, seq 0, 1, ...
 // N = TEST[15:8] + 1. restart_i (a write of TEST) restarts the counts, seq and gap timer.
+// DET / HL / HDR = 0 leave a generator out (build profiles, fpga/README.md: a device without the
+// v2 SCHEDULE, the pairs or the header input); its output is then the pin.
 `default_nettype none
 `include "wire_spec.vh"
 module test_gen #(
     parameter NP             = 2,                         // herald ports
     parameter HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,
-    parameter HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES
+    parameter HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
+    parameter DET            = 1,                         // detector loop (v2 SCHEDULE)
+    parameter HL             = 1,                         // herald loop (SCHEDULE_PAIRS)
+    parameter HDR            = 1                          // header stream
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -41,8 +46,10 @@ module test_gen #(
     wire       sel     = test_i[`HW_TEST_DET_SEL];
     wire [7:0] n_m1    = test_i[`HW_TEST_N_LSB +: 8];
     wire       unused_ok = &{1'b0, test_i[7:5]};   // bits 7:5 are not defined (read 0)
+    wire       unused_gen = &{1'b0, clk_i, rst_i, restart_i, sel};   // (generators left out)
 
     // ---------------------------------------------------------------- detector loop
+    generate if (DET != 0) begin : g_det
     reg [7:0] dcnt_q;                  // v2 attempts since the last click (or restart)
     reg [1:0] click_q;
     always @(posedge clk_i) begin
@@ -58,14 +65,19 @@ module test_gen #(
         end
     end
     assign det_o = det_gen ? click_q : det_i;
+    end else begin : g_no_det
+    wire unused_det = &{1'b0, det_gen, fire_i};
+    assign det_o = det_i;
+    end endgenerate
 
     // ---------------------------------------------------------------- herald loop
+    generate if (HL != 0) begin : g_hl_loop
     reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
     reg        hpush_q;
     reg [63:0] ht_q;
     reg [7:0]  hport_q;                // line of the frame being sent
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
-    // frame, 11 bytes of 10 bits plus a cycle between bytes, has left herald_tx by then)
+    // frame, 11 bytes of 10 bits back to back, has left herald_tx by then, with margin)
     localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
     localparam GW = $clog2(LOOP_GAP + 1);
     reg [GW-1:0] hgap_q;               // cycles until the loop may send again
@@ -102,13 +114,16 @@ module test_gen #(
     );
     /* verilator lint_on PINCONNECTEMPTY */
     genvar gp;
-    generate
         for (gp = 0; gp < NP; gp = gp + 1) begin : g_hl
             assign hl_o[gp] = hl_gen ? (hport_q != gp[7:0] || hline) : hl_i[gp];
         end
-    endgenerate
+    end else begin : g_no_hl
+    wire unused_hl = &{1'b0, hl_gen, pfire_i, pport_i, ts_i, n_m1};
+    assign hl_o = hl_i;
+    end endgenerate
 
     // ---------------------------------------------------------------- header stream
+    generate if (HDR != 0) begin : g_hdr
     reg [17:0] gap_q;                  // cycles to the next header
     reg        gz_q;                   // gap_q == 0 (registered)
     reg [31:0] seq_q;                  // seq of the next header
@@ -169,5 +184,9 @@ module test_gen #(
         .ready_o(hrdy), .tx_o(hdr_line)
     );
     assign hdr_o = hdr_gen ? hdr_line : hdr_i;
+    end else begin : g_no_hdr
+    wire unused_hdr = &{1'b0, hdr_gen, hdr_bad, test_i[23:16]};
+    assign hdr_o = hdr_i;
+    end endgenerate
 endmodule
 `default_nettype wire

@@ -19,6 +19,11 @@
 // All inputs pass a 2-FF synchronizer; all outputs are registered, so trig_o/win_o are one cycle
 // after the internal fire/window (the attempt's timestamp is the internal cycle).
 // Reset: rst_i (synchronized) or the power-on counter.
+//
+// Build profiles (fpga/README.md, "Build profiles"; hwctl/wire/features.py): V2, PAIRS, BLOCKS and
+// HEADERS choose which modes the bitstream carries (the iCE40 HX8K cannot hold pairs and block
+// mode together). A mode left out is absent from the netlist, its commands are unknown opcodes
+// (NAK(BAD_OPCODE)), and VERSION bits 31:16 (spec [feature_bits]) tell the host what is there.
 `default_nettype none
 `include "wire_spec.vh"
 module top #(
@@ -33,7 +38,10 @@ module top #(
     parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
     parameter        PSCHED_AW      = 1,                       // 2 queued SCHEDULE_PAIRS
-    parameter        V2             = 1,                       // 0: no v2 SCHEDULE (area)
+    parameter        V2             = 1,                       // v2 SCHEDULE + det_i herald
+    parameter        PAIRS          = 1,                       // v3 pairs: hl_i, SCHEDULE_PAIRS
+    parameter        BLOCKS         = 1,                       // v4 block mode (slot ring, blocks)
+    parameter        HEADERS        = 1,                       // per-photon HEADER + FREE pool
     parameter        RING_SLOTS     = 8192,                    // block-mode slot ring (N_SLOTS reg)
     parameter        NBLK           = 8,                       // block buffers (hdr_block)
     parameter        LATE_JOIN      = 1                        // 0: no CONTROL.LATE_JOIN (area)
@@ -134,6 +142,7 @@ module top #(
     wire [31:0]  ns_seq;
     wire [8*(`HW_LEN_PIN_MASK-2)-1:0] pin_mask;
     wire         hdr_ev_valid;
+    wire         hdr_blk_reg;                 // CONTROL.HDR_BLOCK as written
     wire [7:0]   hdr_ev_op;
     wire [127:0] hdr_ev_payload;
     wire [6:0]   brd_off;
@@ -148,6 +157,15 @@ module top #(
     wire [1:0]   det_in;
     wire [N_PORTS-1:0] hl_in;
     wire         hdr_in;
+
+    localparam [15:0] FEATURES = (16'(V2 != 0) << `HW_FEAT_V2) | (16'(PAIRS != 0) << `HW_FEAT_PAIRS)
+                               | (16'(BLOCKS != 0) << `HW_FEAT_BLOCKS)
+                               | (16'(HEADERS != 0) << `HW_FEAT_HEADERS);
+    localparam HDR_IN = (BLOCKS != 0) || (HEADERS != 0);     // the header line is used
+    // herald_rx hands its shift register to pair_match (no 64-bit copy per port) when the matcher
+    // takes every frame before the next frame's first t byte can arrive: a port waits for at most
+    // N_PORTS - 1 other frames of ~40 cycles, the register holds >= 20 bit periods - 1
+    localparam HL_HOLD = ((N_PORTS - 1) * 40 + 4 >= 20 * HL_BIT_CYCLES - 1);
 
     // ---------------------------------------------------------------- timing core
     attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
@@ -178,41 +196,69 @@ module top #(
 
     // ---------------------------------------------------------------- pairs (wire v3)
     genvar gp;
-    generate
+    generate if (PAIRS != 0) begin : g_pairs
         for (gp = 0; gp < N_PORTS; gp = gp + 1) begin : g_hl
-            herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
+            herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER),
+                        .HOLD(HL_HOLD)) u_hl (
                 .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_in[gp]), .ok_o(hl_ok[gp]),
                 .bad_o(hl_bad[gp]), .t_o(hl_t[64*gp +: 64]), .bell_o(hl_bell[gp])
             );
         end
-    endgenerate
-    pair_sched #(.AW(PSCHED_AW), .LUTRAM(FIFO_LUTRAM), .LATE_JOIN(LATE_JOIN)) u_psched (
-        .clk_i(clk_i), .rst_i(rst_q[R_PS]), .ts4_i(ts4), .ts_i(ts),
-        .push_i(ppush), .t_start_i(t_start), .count_i(count), .period_i(period),
-        .pairs_i(pairs), .port_i(pport), .full_o(psched_full), .abort_i(abort),
-        .herald_wait_i(herald_wait), .late_join_i(late_join), .pair_i(pair), .acc_o(pacc), .t_start_o(pt_start),
-        .period_o(pperiod), .port_o(pport_run), .nfired_o(pnfired), .qubit_o(pqubit), .k0_o(pk0),
-        .fire_o(pfire), .running_o(prunning), .cnt_late_o(pcnt_late),
-        .ev_valid_o(ev_valid[4]), .ev_op_o(ev_op[39:32]), .ev_payload_o(ev_payload[639:512])
-    );
-    /* verilator lint_off PINCONNECTEMPTY */
-    pair_match #(.NP(N_PORTS)) u_pmatch (
-        .clk_i(clk_i), .rst_i(rst_q[R_PM]), .ok_i(hl_ok), .bad_i(hl_bad), .t_i(hl_t),
-        .bell_i(hl_bell), .acc_i(pacc), .t_start_i(pt_start), .period_i(pperiod),
-        .port_i(pport_run), .nfired_i(pnfired), .k0_i(pk0), .qubit_i(pqubit), .err_herald_i(err_herald),
-        .pair_o(pair), .bad_o(hbad), .busy_o(),
-        .ev_valid_o(ev_valid[3]), .ev_op_o(ev_op[31:24]), .ev_payload_o(ev_payload[511:384])
-    );
-    /* verilator lint_on PINCONNECTEMPTY */
+        pair_sched #(.AW(PSCHED_AW), .LUTRAM(FIFO_LUTRAM), .LATE_JOIN(LATE_JOIN)) u_psched (
+            .clk_i(clk_i), .rst_i(rst_q[R_PS]), .ts4_i(ts4), .ts_i(ts),
+            .push_i(ppush), .t_start_i(t_start), .count_i(count), .period_i(period),
+            .pairs_i(pairs), .port_i(pport), .full_o(psched_full), .abort_i(abort),
+            .herald_wait_i(herald_wait), .late_join_i(late_join), .pair_i(pair), .acc_o(pacc),
+            .t_start_o(pt_start), .period_o(pperiod), .port_o(pport_run), .nfired_o(pnfired),
+            .qubit_o(pqubit), .k0_o(pk0),
+            .fire_o(pfire), .running_o(prunning), .cnt_late_o(pcnt_late),
+            .ev_valid_o(ev_valid[4]), .ev_op_o(ev_op[39:32]), .ev_payload_o(ev_payload[639:512])
+        );
+        /* verilator lint_off PINCONNECTEMPTY */
+        pair_match #(.NP(N_PORTS)) u_pmatch (
+            .clk_i(clk_i), .rst_i(rst_q[R_PM]), .ok_i(hl_ok), .bad_i(hl_bad), .t_i(hl_t),
+            .bell_i(hl_bell), .acc_i(pacc), .t_start_i(pt_start), .period_i(pperiod),
+            .port_i(pport_run), .nfired_i(pnfired), .k0_i(pk0), .qubit_i(pqubit),
+            .err_herald_i(err_herald), .pair_o(pair), .bad_o(hbad), .busy_o(),
+            .ev_valid_o(ev_valid[3]), .ev_op_o(ev_op[31:24]), .ev_payload_o(ev_payload[511:384])
+        );
+        /* verilator lint_on PINCONNECTEMPTY */
+    end else begin : g_no_pairs
+        // no herald lines / SCHEDULE_PAIRS (the command decoder refuses it as unknown)
+        wire unused_pairs = &{1'b0, hl_in, ppush, pairs, pport, herald_wait, err_herald, ts4,
+                              pacc, pqubit, pt_start, pperiod, pnfired, hl_ok, hl_bad, hl_bell,
+                              hl_t, late_join, pk0};
+        assign {hl_ok, hl_bad, hl_bell, hl_t} = {(3 + 64) * N_PORTS{1'b0}};
+        assign {psched_full, pfire, prunning, pcnt_late, pacc, pair, hbad} = 7'd0;
+        assign {pport_run, pqubit, pt_start, pperiod, pnfired} = {8'd0, 8'd0, 64'd0, 32'd0, 32'd0};
+        assign pk0 = 32'd0;
+        assign {ev_valid[4:3], ev_op[39:24], ev_payload[639:384]} = {2'b0, 16'd0, 256'd0};
+    end endgenerate
 
-    header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
-        .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_in), .en_i(header_en), .ts_i(ts),
-        .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
-        .free_ok_o(free_ok), .free_i(free), .free_base_i(chk_base), .free_mask_i(chk_mask),
-        .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
-        .ev_valid_o(hdr_ev_valid), .ev_op_o(hdr_ev_op), .ev_payload_o(hdr_ev_payload),
-        .blk_i(hdr_blk), .arr_o(arr), .arr_seq_o(arr_seq), .arr_ts_o(arr_ts)
-    );
+    // ---------------------------------------------------------------- header line
+    // HEADERS = 0: the decoder is always in block mode (no HEADER event or FREE pool in use) and
+    // counts nothing while CONTROL.HDR_BLOCK is clear (as with HEADER_EN = 0: headers are received
+    // and dropped); neither BLOCKS nor HEADERS: no header decoder at all
+    assign hdr_blk = (BLOCKS != 0) && hdr_blk_reg;
+    wire hdr_dec_blk = (HEADERS == 0) || hdr_blk;
+    wire hdr_dec_en  = header_en && ((HEADERS != 0) || hdr_blk);
+    generate if (HDR_IN) begin : g_hdr
+        header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
+            .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_in), .en_i(hdr_dec_en), .ts_i(ts),
+            .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
+            .free_ok_o(free_ok), .free_i(free && (HEADERS != 0)), .free_base_i(chk_base),
+            .free_mask_i(chk_mask),
+            .slots_free_o(slots_free), .cnt_good_o(hdr_good), .cnt_bad_o(hdr_bad),
+            .ev_valid_o(hdr_ev_valid), .ev_op_o(hdr_ev_op), .ev_payload_o(hdr_ev_payload),
+            .blk_i(hdr_dec_blk), .arr_o(arr), .arr_seq_o(arr_seq), .arr_ts_o(arr_ts)
+        );
+    end else begin : g_no_hdr
+        wire unused_hdr = &{1'b0, hdr_in, hdr_dec_en, hdr_dec_blk, err_bad_header, free,
+                            chk_base, chk_mask};
+        assign {free_ok, slots_free, hdr_good, hdr_bad, hdr_ev_valid, hdr_ev_op} = 20'd0;
+        assign hdr_ev_payload = 128'd0;
+        assign {arr, arr_seq, arr_ts} = 97'd0;
+    end endgenerate
     // event source 1: the header decoder (legacy mode) or the block encoder's NO_SLOT (block mode)
     assign ev_valid[1] = hdr_ev_valid || ns_valid;
     assign ev_op[15:8] = hdr_ev_valid ? hdr_ev_op : `HW_OP_ERROR;
@@ -220,24 +266,36 @@ module top #(
 
     // ---------------------------------------------------------------- block mode (wire v4)
     assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
-    /* verilator lint_off PINCONNECTEMPTY */
-    hdr_block #(.NB(NBLK)) u_blk (
-        .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
-        .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
-        .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
-        .pin_go_o(pin_start), .pin_done_i(pin_done), .nxt_rdy_i(nxt_rdy), .nxt_ok_i(nxt_ok),
-        .nxt_slot_i(nxt_slot), .take_o(take), .tok_o(tok), .lost_o(blk_lost),
-        .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_seq_o(ns_seq), .drop_o(),
-        .rd_off_i(brd_off), .rd_byte_o(brd_byte), .rel_i(brel)
-    );
-    slot_ring #(.N_SLOTS(RING_SLOTS)) u_ring (
-        .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .take_i(take), .nxt_rdy_o(nxt_rdy),
-        .nxt_ok_o(nxt_ok), .nxt_slot_o(nxt_slot), .load_i(pin_go), .pin_i(pin_start),
-        .set_i(pin_set), .base_i(chk_base), .mask_i(pin_mask), .pin_done_o(pin_done),
-        .chk_ok_o(chk_ok),
-        .pin_err_o(pin_err), .busy_o(), .pinned_o(ring_pinned), .free_o(ring_free)
-    );
-    /* verilator lint_on PINCONNECTEMPTY */
+    generate if (BLOCKS != 0) begin : g_blk
+        /* verilator lint_off PINCONNECTEMPTY */
+        hdr_block #(.NB(NBLK)) u_blk (
+            .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
+            .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
+            .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
+            .pin_go_o(pin_start), .pin_done_i(pin_done), .nxt_rdy_i(nxt_rdy), .nxt_ok_i(nxt_ok),
+            .nxt_slot_i(nxt_slot), .take_o(take), .tok_o(tok), .lost_o(blk_lost),
+            .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_seq_o(ns_seq), .drop_o(),
+            .rd_off_i(brd_off), .rd_byte_o(brd_byte), .rel_i(brel)
+        );
+        slot_ring #(.N_SLOTS(RING_SLOTS)) u_ring (
+            .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .take_i(take), .nxt_rdy_o(nxt_rdy),
+            .nxt_ok_o(nxt_ok), .nxt_slot_o(nxt_slot), .load_i(pin_go), .pin_i(pin_start),
+            .set_i(pin_set), .base_i(chk_base), .mask_i(pin_mask), .pin_done_o(pin_done),
+            .chk_ok_o(chk_ok),
+            .pin_err_o(pin_err), .busy_o(), .pinned_o(ring_pinned), .free_o(ring_free)
+        );
+        /* verilator lint_on PINCONNECTEMPTY */
+    end else begin : g_no_blk
+        // no block mode (PIN_MASK / UNPIN_MASK are unknown opcodes, HDR_BLOCK has no effect)
+        wire unused_blk = &{1'b0, blk_en, blk_flush, regs_clear, arr, arr_seq, arr_ts, brd_off,
+                            brel, pin_go, pin_set, pin_mask, pin_start, take,
+                            nxt_rdy, nxt_ok, chk_ok, nxt_slot};
+        assign {pin_start, pin_done, nxt_rdy, nxt_ok, take, tok, blk_lost, cnt_blk, ns_valid,
+                chk_ok} = 10'd0;
+        assign {pin_err, nxt_slot, ring_pinned, ring_free} = 52'd0;
+        assign ns_seq = 32'd0;
+        assign brd_byte = 8'd0;
+    end endgenerate
 
     // ---------------------------------------------------------------- host link: receive
     uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_urx (
@@ -249,7 +307,8 @@ module top #(
         .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq), .op_o(f_op),
         .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err), .err_code_o(f_err_code)
     );
-    cmd_decoder #(.NODE(1), .QUBITS(QUBITS), .N_PORTS(N_PORTS), .V2(V2)) u_dec (
+    cmd_decoder #(.NODE(1), .QUBITS(QUBITS), .N_PORTS(N_PORTS), .V2(V2), .PAIRS(PAIRS),
+                  .BLOCKS(BLOCKS), .HEADERS(HEADERS)) u_dec (
         .clk_i(clk_i), .rst_i(rst_q[R_DEC]), .ts_i(ts),
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
@@ -268,7 +327,8 @@ module top #(
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
-    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS), .LATE_JOIN(LATE_JOIN)) u_regs (
+    regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS),
+              .LATE_JOIN((LATE_JOIN != 0) && (PAIRS != 0)), .FEATURES(FEATURES)) u_regs (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running || prunning), .sched_full_i(sched_full || psched_full),
@@ -282,19 +342,20 @@ module top #(
         .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
         .err_bad_header_o(err_bad_header),
         .inc_blocks_i(cnt_blk), .ring_free_i(ring_free), .pinned_i(ring_pinned),
-        .hdr_block_o(hdr_blk), .block_flush_o(blk_flush), .clear_o(regs_clear),
+        .hdr_block_o(hdr_blk_reg), .block_flush_o(blk_flush), .clear_o(regs_clear),
         .late_join_o(late_join)
     );
 
     // ---------------------------------------------------------------- test patterns (TEST)
-    test_gen #(.NP(N_PORTS), .HL_BIT_CYCLES(HL_BIT_CYCLES), .HDR_BIT_CYCLES(HDR_BIT_CYCLES)) u_tgen (
+    test_gen #(.NP(N_PORTS), .HL_BIT_CYCLES(HL_BIT_CYCLES), .HDR_BIT_CYCLES(HDR_BIT_CYCLES),
+               .DET(V2), .HL(PAIRS), .HDR(HDR_IN)) u_tgen (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .test_i(test), .restart_i(test_we), .fire_i(fire),
         .pfire_i(pfire), .pport_i(pport_run), .ts_i(ts), .det_i(det_i), .hl_i(hl_i), .hdr_i(hdr_i),
         .det_o(det_in), .hl_o(hl_in), .hdr_o(hdr_in)
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(1)) u_evt (
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(BLOCKS != 0)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
         .tok_i(tok), .lost_i(blk_lost), .mrk_i(pin_done),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
@@ -310,7 +371,7 @@ module top #(
     );
     // HDR_BLOCK frames go to blk_tx (streamed from hdr_block's buffer), all others to frame_tx;
     // a frame is taken when both are idle, and they share uart_tx (never both with a byte)
-    wire tx_is_blk = (tx_op == `HW_OP_HDR_BLOCK);
+    wire tx_is_blk = (BLOCKS != 0) && (tx_op == `HW_OP_HDR_BLOCK);
     assign ftx_valid = tx_valid && !tx_is_blk;
     assign btx_valid = tx_valid && tx_is_blk;
     assign tx_ready = ftx_ready && btx_ready;
@@ -319,12 +380,17 @@ module top #(
         .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(ftx_byte),
         .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
-    blk_tx u_btx (
-        .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
-        .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
-        .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),
-        .byte_ready_i(tx_byte_ready)
-    );
+    generate if (BLOCKS != 0) begin : g_btx
+        blk_tx u_btx (
+            .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
+            .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
+            .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),
+            .byte_ready_i(tx_byte_ready)
+        );
+    end else begin : g_no_btx
+        wire unused_btx = &{1'b0, btx_valid, brd_byte};
+        assign {btx_ready, btx_byte_valid, btx_byte, brel, brd_off} = {1'b1, 1'b0, 8'd0, 1'b0, 7'd0};
+    end endgenerate
     assign tx_byte = btx_byte_valid ? btx_byte : ftx_byte;
     assign tx_byte_valid = ftx_byte_valid || btx_byte_valid;
     uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_utx (

@@ -1,7 +1,12 @@
 // UART transmitter, 8N1, LSB first, valid/ready byte input. tx_o is a register (idle high).
+// B2B = 0: a byte is taken only while idle, so bytes sent back to back are 10 bit periods + 1
+// cycle apart (the stop bit lasts one cycle more). B2B = 1: a byte waiting (valid_i) in the last
+// cycle of the stop bit starts right after it: exactly 10 bit periods per byte (the herald line,
+// whose frame time the contract gives as 11 x 10 bit periods).
 `default_nettype none
 module uart_tx #(
-    parameter CLKS_PER_BIT = 33
+    parameter CLKS_PER_BIT = 33,
+    parameter B2B = 0
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -19,7 +24,8 @@ module uart_tx #(
     reg          z_q;       // cnt_q == 0, kept as a flag (timing: the compare had fanned out
                             // into every enable of this block)
 
-    assign ready_o = !busy_q;
+    wire stop_end = z_q && (bit_q == 4'd9);    // the stop bit's last cycle
+    assign ready_o = !busy_q || ((B2B != 0) && stop_end);
 
     always @(posedge clk_i) begin
         if (rst_i) begin
@@ -43,8 +49,16 @@ module uart_tx #(
             cnt_q <= cnt_q - 1'b1;
             z_q   <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
         end else if (bit_q == 4'd9) begin
-            busy_q <= 1'b0;                // stop bit done
-            tx_o   <= 1'b1;
+            if ((B2B != 0) && valid_i) begin   // the next byte's start bit right away
+                shift_q <= {1'b1, data_i};
+                tx_o    <= 1'b0;
+                cnt_q   <= BIT_M1;
+                z_q     <= (BIT_M1 == 0);
+                bit_q   <= 4'd0;
+            end else begin
+                busy_q <= 1'b0;                // stop bit done
+                tx_o   <= 1'b1;
+            end
         end else begin
             tx_o    <= shift_q[0];
             shift_q <= {1'b1, shift_q[8:1]};

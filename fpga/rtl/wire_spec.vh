@@ -120,4 +120,9 @@
 `define HW_TEST_HDR_BAD 4
 `define HW_TEST_N_LSB 8
 `define HW_TEST_GAP_LSB 16
+`define HW_FEAT_V2 0
+`define HW_FEAT_PAIRS 1
+`define HW_FEAT_BLOCKS 2
+`define HW_FEAT_HEADERS 3
+`define HW_FEAT_FEATURES_LSB 16
 `endif

@@ -101,19 +101,97 @@ def _yosys() -> str | None:
         return None
 
 
+#: (board, profile) pairs the default suite elaborates: each board's default, and the HX8K's
+#: second lab role
+BOARD_PROFILES = [(n, b.profile) for n, b in sorted(boards.BOARDS.items())] + [
+    ("hx8k_breakout", "verify")]
+
+
 @pytest.mark.synth
 @pytest.mark.skipif(_yosys() is None, reason="yosys not installed")
-@pytest.mark.parametrize("name", sorted(boards.BOARDS))
-def test_board_top_elaborates(name: str, tmp_path: Path) -> None:
-    """board_top + top + the vendor PLL's cell model: hierarchy check, no latch (seconds)."""
+@pytest.mark.parametrize(("name", "profile"), BOARD_PROFILES)
+def test_board_top_elaborates(name: str, profile: str, tmp_path: Path) -> None:
+    """board_top + top (the profile's parameters) + the vendor PLL's cell model: hierarchy
+    check, no latch (seconds)."""
     board = boards.BOARDS[name]
     files = boards._stage(board, tmp_path)
     lib = "+/ice40/cells_sim.v" if board.family == "ice40" else "+/ecp5/cells_bb.v"
-    script = (f"read_verilog -lib {lib}; read_verilog -sv -Isrc {' '.join(files)}; "
+    script = (f"read_verilog -lib {lib}; {boards.yosys_board_script(board, files, profile)}; "
               "hierarchy -check -top board_top; proc; check -assert")
     res = subprocess.run([_yosys(), "-q", "-p", script], cwd=tmp_path, capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stderr[-2000:] + res.stdout[-2000:]
+
+
+def test_board_profiles_match_the_top_parameters() -> None:
+    """The board top's parameter defaults are its board's default profile (so a plain yosys run
+    of board_top builds what `hwctl fpga build` builds)."""
+    from hwctl.wire.features import get_profile
+
+    for board in boards.BOARDS.values():
+        text = (board.dir / "board_top.v").read_text()
+        head = text[text.index("module board_top"):text.index(") (")]
+        found = {k: int(v) for k, v in re.findall(r"parameter\s+(\w+)\s*=\s*(\d+)", head)}
+        assert found == get_profile(board.profile).params, board.name
+
+
+def test_build_dry_run_sets_the_profile(tmp_path: Path) -> None:
+    res = boards.build(boards.BOARDS["hx8k_breakout"], tmp_path, dry_run=True, profile="verify")
+    assert res.profile == "verify"
+    assert "chparam -set PAIRS 0 board_top" in res.commands[0]
+    assert "chparam -set BLOCKS 1 board_top" in res.commands[0]
+
+
+def _nextpnr(board: boards.Board) -> str | None:
+    try:
+        from hwctl.synth import find_tool
+
+        return find_tool(f"nextpnr-{board.family}")
+    except UserError:
+        return None
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(_yosys() is None, reason="yosys not installed")
+@pytest.mark.parametrize("name", sorted(boards.BOARDS))
+def test_pin_map_is_accepted_by_nextpnr(name: str, tmp_path: Path) -> None:
+    """The board's PCF / LPF on the real package, with a stub of the board top's ports
+    (`hwctl fpga build --pins-only`; tens of seconds instead of a full build)."""
+    board = boards.BOARDS[name]
+    if _nextpnr(board) is None:
+        pytest.skip(f"nextpnr-{board.family} not installed")
+    cmds = boards.check_pins(board, tmp_path)
+    assert any("nextpnr" in c for c in cmds)
+
+
+#: a broken line per board: a site the package does not have, a port left unconstrained
+BROKEN = {
+    "hx8k_breakout": ("set_io det_i[0]  C16", "set_io det_i[0]  C99", "does not have a pin"),
+    "ulx3s": ('LOCATE COMP "hdr_i"    SITE "A9";', "", "unconstrained"),
+}
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(_yosys() is None, reason="yosys not installed")
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_pin_check_catches_a_broken_pin_map(name: str, tmp_path: Path) -> None:
+    board = boards.BOARDS[name]
+    if _nextpnr(board) is None:
+        pytest.skip(f"nextpnr-{board.family} not installed")
+    old, new, why = BROKEN[name]
+    text = (board.dir / board.constraints).read_text()
+    assert old in text
+    bad = tmp_path / f"bad{Path(board.constraints).suffix}"
+    bad.write_text(text.replace(old, new))
+    with pytest.raises(boards.SynthError, match=why):
+        boards.check_pins(board, tmp_path / "run", bad)
+
+
+def test_stub_has_the_board_ports() -> None:
+    for board in boards.BOARDS.values():
+        stub = boards.pin_stub(board)
+        for port in _ports(board):
+            assert port.split("[")[0] in stub
 
 
 @pytest.mark.slow

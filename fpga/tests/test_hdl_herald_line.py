@@ -77,7 +77,7 @@ async def herald_tx_frames_queue_and_drops(dut) -> None:
         await push(t, b)
         await idle()
     assert parse(bytes(mon.data)) == sent and drops == 0
-    # frame timing: 11 bytes back to back (a byte is 10 bit periods + 1 cycle)
+    # frame timing: 11 bytes back to back (a byte is 10 bit periods, B2B)
     n0 = len(mon.data)
     await push(123, 1)
     start = None

@@ -22,3 +22,18 @@ def test_verilator_lint(module: str) -> None:
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("profile", ["esp", "verify"])
+def test_verilator_lint_top_profiles(profile: str) -> None:
+    """The node top as each reduced build profile makes it (modes left out by generate)."""
+    from hwctl.wire.features import get_profile
+
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator is not installed; run ./dev.sh setup")
+    params = [f"-G{k}={v}" for k, v in get_profile(profile).params.items()]
+    cmd = ["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", "top", *params,
+           *map(str, rtl_sources())]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr

@@ -73,9 +73,9 @@ class Joiner(Node):
 
     async def start(self, rst_cycles: int = 20) -> None:
         await super().start(rst_cycles)
-        cocotb.start_soon(self._mon(self.dut.u_psched.push_i, self.pushes))
+        cocotb.start_soon(self._mon(self.dut.g_pairs.u_psched.push_i, self.pushes))
         cocotb.start_soon(self._mon(self.dut.u_dec.abort_o, self.aborts))
-        cocotb.start_soon(self._mon(self.dut.u_psched.st_join_q, self.joins))
+        cocotb.start_soon(self._mon(self.dut.g_pairs.u_psched.st_join_q, self.joins))
 
     async def _mon(self, sig, out: list[int]) -> None:
         while True:
@@ -106,7 +106,7 @@ class Joiner(Node):
 
     async def idle(self) -> None:
         """Wait until no SCHEDULE_PAIRS entry runs (each case starts on an idle scheduler)."""
-        while int(self.dut.u_psched.running_o.value):
+        while int(self.dut.g_pairs.u_psched.running_o.value):
             await ClockCycles(self.dut.clk_i, 16)
         await ClockCycles(self.dut.clk_i, 200)   # the last events leave
 
@@ -282,7 +282,7 @@ async def node_late_join_random(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.timeout(1800)  # bounds a hang only
+@pytest.mark.timeout(3600)  # bounds a hang only
 @pytest.mark.parametrize("case", ["node_late_join_cases", "node_late_join_random"])
 def test_node_late_join(tmp_path, case: str) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_node_join", parameters={"CLKS_PER_BIT": CPB, "TS_INIT": TS_INIT},

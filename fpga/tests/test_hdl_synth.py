@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hwctl import synth
+from hwctl.wire.features import get_profile
 
 
 def _need_yosys() -> None:
@@ -36,13 +37,29 @@ def test_top_has_no_latches_with_target_params(tmp_path: Path) -> None:
 
 
 @pytest.mark.synth
-def test_station_top_and_small_node_have_no_latches(tmp_path: Path) -> None:
-    """The heralding station top, and the node top as the iCE40 build makes it (no v2 mode)."""
+def test_station_top_has_no_latches(tmp_path: Path) -> None:
     _need_yosys()
     assert synth.check_latches(tmp_path / "st", top="station_top") == []
-    params = dict(synth.TARGETS["ice40"].node_params)
-    assert params == {"V2": 0}
-    assert synth.check_latches(tmp_path / "node", params=params) == []
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("profile", ["esp", "verify"])
+def test_node_profiles_have_no_latches(tmp_path: Path, profile: str) -> None:
+    """The node top as the iCE40 profiles make it (fpga/README.md, "Build profiles")."""
+    _need_yosys()
+    params = synth.top_params("ice40", profile=profile)
+    assert params == get_profile(profile).params
+    assert synth.check_latches(tmp_path / profile, params=params) == []
+
+
+def test_target_profiles() -> None:
+    """iCE40 builds the esp profile by default, ECP5 every mode; --profile is for the node."""
+    assert synth.top_params("ice40") == get_profile("esp").params
+    assert synth.top_params("ecp5") == {"FIFO_LUTRAM": 1, **get_profile("full").params}
+    assert synth.top_params("ice40", profile="verify", params={"HEADERS": 0})["HEADERS"] == 0
+    assert synth.top_params("ice40", top="station_top") == {}
+    with pytest.raises(synth.UserError, match="node top"):
+        synth.top_params("ice40", top="station_top", profile="esp")
 
 
 @pytest.mark.synth

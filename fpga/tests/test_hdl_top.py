@@ -46,6 +46,7 @@ from hwctl.wire import (
     crc16,
     encode,
 )
+from hwctl.wire.features import ALL_FEATURES
 from sim.uartbfm import send_bytes
 
 try:  # the software twin is the golden model where timing does not matter
@@ -72,7 +73,8 @@ async def top_registers_retry_and_naks(dut) -> None:
     host = await setup(dut)
     rq = host.request
     assert await rq(RegRead(Reg.ID), 1) == RegValue(Reg.ID, DEVICE_ID)
-    assert await rq(RegRead(Reg.VERSION), 2) == RegValue(Reg.VERSION, WIRE_VERSION)
+    # (the default top is the full build profile: every feature bit in VERSION 31:16)
+    assert await rq(RegRead(Reg.VERSION), 2) == RegValue(Reg.VERSION, WIRE_VERSION | ALL_FEATURES << 16)
     assert await rq(RegRead(Reg.CONTROL), 3) == RegValue(Reg.CONTROL, 3)
     assert await rq(RegRead(0x0E), 4) == Nak(Opcode.REG_READ, ErrorCode.BAD_REG)
     assert await rq(RegWrite(Reg.ID, 5), 5) == Nak(Opcode.REG_WRITE, ErrorCode.BAD_REG)

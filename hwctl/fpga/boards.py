@@ -16,6 +16,7 @@ selftest`` measures the rate against the host clock. Convert with ``t_s = ts / b
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from hwctl.errors import UserError
 from hwctl.synth import RTL_DIR, SynthError, find_tool, hdl_dir, rtl_sources, run_yosys
+from hwctl.wire.features import get_profile
 
 #: board tops and pin constraints: fpga/boards, or hwctl/boards in a wheel (:func:`hdl_dir`)
 BOARDS_DIR = hdl_dir("boards")
@@ -40,6 +42,11 @@ class Board:
     loader_board: str            # openFPGALoader -b
     cells: tuple[str, ...]
     pll: str                     # how the PLL was computed
+    #: default build profile (hwctl.wire.features.PROFILES; ``--profile`` overrides): the
+    #: board top's V2 / PAIRS / BLOCKS / HEADERS parameters
+    profile: str = "full"
+    #: nextpnr placer (the HX8K at 80-85 %: HeAP does not finish, simulated annealing does)
+    placer: str = "heap"
 
     @property
     def dir(self) -> Path:
@@ -52,6 +59,7 @@ BOARDS: dict[str, Board] = {
         100_500_000, ("--hx8k", "--package", "ct256"), "pins.pcf", "ice40_generic",
         ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB", "ICESTORM_PLL"),
         "icepll -i 12 -o 100: DIVR 0, DIVF 66, DIVQ 3 -> 100.5 MHz (100.0 not reachable)",
+        profile="esp", placer="sa",   # every mode needs ~9200 LC of 7680: one role per bitstream
     ),
     "ulx3s": Board(
         "ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F, CABGA381)", "ecp5", 25_000_000, 100_000_000,
@@ -80,6 +88,7 @@ class BuildResult:
     clock_mhz: float
     resources: dict[str, tuple[int, int]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
+    profile: str = ""
 
     @property
     def met(self) -> bool:
@@ -103,11 +112,20 @@ def _stage(board: Board, workdir: Path) -> list[str]:
     return [f"src/{f.name}" for f in files]
 
 
+def yosys_board_script(board: Board, files: list[str], profile: str | None = None) -> str:
+    """Read the staged sources and set the board top's profile parameters (chparam before the
+    hierarchy is elaborated)."""
+    prof = get_profile(profile or board.profile)
+    sets = "".join(f"; chparam -set {k} {v} board_top" for k, v in prof.params.items())
+    return f"read_verilog -sv -Isrc {' '.join(files)}{sets}"
+
+
 def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
-          status=None, dry_run: bool = False) -> BuildResult:
-    """Synthesize ``board_top`` for ``board``, place and route it at the board's device clock
-    (one placement seed), pack the bitstream; report resources and Fmax. ``dry_run``: stage the
-    sources and constraints in ``workdir/src`` and fill in the commands, run no tool."""
+          status=None, dry_run: bool = False, profile: str | None = None) -> BuildResult:
+    """Synthesize ``board_top`` for ``board`` with a build profile (``profile``, default the
+    board's), place and route it at the board's device clock (one placement seed), pack the
+    bitstream; report resources and Fmax. ``dry_run``: stage the sources and constraints in
+    ``workdir/src`` and fill in the commands, run no tool."""
     workdir.mkdir(parents=True, exist_ok=True)
     files = _stage(board, workdir)
     pnr_args = list(board.pnr_args)
@@ -117,10 +135,9 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
         pnr_args[0] = f"--{device}"
     synth_cmd = "synth_ice40" if board.family == "ice40" else "synth_ecp5"
     # (synth_* reads the vendor cell library, PLL included, before its own hierarchy -check)
-    script = (f"read_verilog -sv -Isrc {' '.join(files)}; "
-              f"{synth_cmd} -top board_top -json board.json")
+    script = yosys_board_script(board, files, profile) + f"; {synth_cmd} -top board_top -json board.json"
     res = BuildResult(board.name, workdir / ("board.bin" if board.family == "ice40" else "board.bit"),
-                      None, board.clock_hz / 1e6)
+                      None, board.clock_hz / 1e6, profile=profile or board.profile)
     freq = f"{board.clock_hz / 1e6:.2f}"
     pnr_tool = f"nextpnr-{board.family}"
     if board.family == "ice40":
@@ -130,7 +147,8 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
         out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
         pack = ["ecppack", "--compress", "board.config", res.bitstream.name]
     pnr = [pnr_tool, *pnr_args, "--json", "board.json", *out, "--freq", freq,
-           "--seed", str(seed), "--report", "report.json", "-l", "nextpnr.log", "-q"]
+           "--seed", str(seed), "--placer", board.placer, "--report", "report.json",
+           "-l", "nextpnr.log", "-q"]
     res.commands += [f'yosys -p "{script}"', " ".join(pnr), " ".join(pack)]
     if dry_run:
         return res
@@ -160,6 +178,58 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
     if run.returncode != 0 or not res.bitstream.exists():
         raise SynthError(f"{pack[0]} failed:\n{(run.stderr or run.stdout)[-2000:]}")
     return res
+
+
+_PORT = re.compile(r"(input|output)\s+wire\s*(\[(\d+):0\])?\s*(\w+)")
+
+
+def board_ports(board: Board) -> list[tuple[str, str, int]]:
+    """The board top's ports as (direction, name, width), from its module header."""
+    text = (board.dir / "board_top.v").read_text()
+    head = text[text.index("module board_top"):]
+    head = head[head.index(") (") if ") (" in head else 0:head.index(");")]
+    return [(m.group(1), m.group(4), int(m.group(3)) + 1 if m.group(3) else 1)
+            for m in _PORT.finditer(head)]
+
+
+def pin_stub(board: Board) -> str:
+    """A stand-in ``board_top`` with the board's ports and no logic but an XOR of the inputs
+    into every output: synthesizes in seconds, so nextpnr can check the pin map alone."""
+    ports = board_ports(board)
+    decl = ",\n".join(f"    {d} wire {f'[{w - 1}:0] ' if w > 1 else ''}{n}" for d, n, w in ports)
+    ins = ", ".join(n for d, n, _ in ports if d == "input")
+    outs = "".join(f"    assign {n} = {{{w}{{^{{{ins}}}}}}};\n" for d, n, w in ports
+                   if d == "output")
+    return f"module board_top (\n{decl}\n);\n{outs}endmodule\n"
+
+
+def check_pins(board: Board, workdir: Path, constraints: Path | None = None) -> list[str]:
+    """Check the board's pin map with the vendor flow but without the design (seconds): a stub
+    with the board top's ports (:func:`pin_stub`) is synthesized and packed by nextpnr with the
+    PCF / LPF, which refuses a site the package does not have, a port the file does not
+    constrain (iCE40) or a constraint of no port. Returns the commands run; raises SynthError
+    with nextpnr's complaint."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "stub.v").write_text(pin_stub(board))
+    cons = workdir / ("pins" + Path(board.constraints).suffix)
+    shutil.copy2(constraints or board.dir / board.constraints, cons)
+    synth_cmd = "synth_ice40" if board.family == "ice40" else "synth_ecp5"
+    script = f"read_verilog stub.v; {synth_cmd} -top board_top -json stub.json"
+    run_yosys(script, workdir / "stub_yosys.log", workdir)
+    flag = "--pcf" if board.family == "ice40" else "--lpf"
+    pnr = [f"nextpnr-{board.family}", *board.pnr_args, "--json", "stub.json", flag, cons.name,
+           "--no-route", "-l", "stub_nextpnr.log", "-q"]
+    run = subprocess.run([find_tool(pnr[0]), *pnr[1:]], cwd=workdir, capture_output=True,
+                         text=True)
+    log = (workdir / "stub_nextpnr.log").read_text(errors="replace") \
+        if (workdir / "stub_nextpnr.log").exists() else ""
+    errors = [ln for ln in (log + run.stderr).splitlines() if "ERROR" in ln or "Error" in ln]
+    # nextpnr-ecp5 warns (not fails) for a LOCATE of an unknown port: treat as an error
+    errors += [ln for ln in log.splitlines() if "does not exist" in ln or "not found" in ln]
+    if run.returncode != 0 or errors:
+        raise SynthError(f"board {board.name}: pin map refused by nextpnr-{board.family}: "
+                         + ("; ".join(dict.fromkeys(errors)) or run.stderr[-500:] or "failed"))
+    return [f'yosys -p "{script}"', " ".join(pnr)]
 
 
 def flash(board: Board, bitstream: Path, to_flash: bool = False,

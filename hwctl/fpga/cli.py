@@ -38,7 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
+    from hwctl.wire.features import PROFILES
+
+    p.add_argument("--profile", choices=list(PROFILES), default=None,
+                   help="build profile (fpga/README.md, 'Build profiles'; default: esp on "
+                        "hx8k_breakout, full on ulx3s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--pins-only", action="store_true",
+                   help="check only the pin map: a stub with the board top's ports through "
+                        "yosys and nextpnr with the PCF / LPF (seconds; what CI runs)")
     p.add_argument("--dry-run", action="store_true",
                    help="stage the sources and constraints in OUT/src and print the yosys, "
                         "nextpnr and pack commands; run no tool, write no report")
@@ -128,29 +136,41 @@ def _run_build(args: argparse.Namespace) -> int:
 
     board = boards.get_board(args.board)
     out = args.out or _default_dir(board.name)
+    if args.pins_only:
+        try:
+            boards.check_pins(board, out / "pins")
+        except SynthError as exc:
+            print(f"hwctl fpga build: {exc}", file=sys.stderr)
+            return 1
+        print(f"{board.title}: pin map {board.dir / board.constraints} accepted by "
+              f"nextpnr-{board.family}")
+        return 0
     try:
         if args.json or args.dry_run:
             res = boards.build(board, out, seed=args.seed, device=args.device,
-                               dry_run=args.dry_run)
+                               dry_run=args.dry_run, profile=args.profile)
         else:
             from rich.console import Console
 
             with Console(stderr=True).status("starting...") as status:
-                res = boards.build(board, out, seed=args.seed, device=args.device, status=status)
+                res = boards.build(board, out, seed=args.seed, device=args.device, status=status,
+                                   profile=args.profile)
     except SynthError as exc:
         print(f"hwctl fpga build: {exc}", file=sys.stderr)
         return 1
     if args.dry_run:
         staged = sorted(p.name for p in (out / "src").iterdir())
         if args.json:
-            print(json.dumps({"board": res.board, "staged": staged, "commands": res.commands},
-                             indent=2))
+            print(json.dumps({"board": res.board, "profile": res.profile, "staged": staged,
+                              "commands": res.commands}, indent=2))
         else:
-            print(f"{board.title}: {len(staged)} files staged in {out / 'src'}")
+            print(f"{board.title} (profile {res.profile}): {len(staged)} files staged in "
+                  f"{out / 'src'}")
             for cmd in res.commands:
                 print(f"  {cmd}")
         return 0
-    report = {"board": res.board, "bitstream": str(res.bitstream), "fmax_mhz": res.fmax_mhz,
+    report = {"board": res.board, "profile": res.profile, "bitstream": str(res.bitstream),
+              "fmax_mhz": res.fmax_mhz,
               "clock_mhz": res.clock_mhz, "met": res.met,
               "resources": {k: {"used": u, "available": a} for k, (u, a) in res.resources.items()},
               "commands": res.commands}

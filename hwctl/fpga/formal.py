@@ -71,8 +71,9 @@ PROOFS: tuple[Proof, ...] = (
           "one click, naming that detector (BMC from reset, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
-          "its grid and port, never for a bad frame (BMC depth 44; 2-15 min: slow)", slow=True),
-    Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous; 1 min+: slow)", slow=True),
+          "its grid and port, never for a bad frame (BMC depth 43, period < 64, frame < 4096 "
+          "cycles after t_start; ~2 min CPU: slow)", slow=True),
+    Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous)"),
     Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
           "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words)"),
     Proof("slot_ring", "w8", "same, 16 slots in 8-bit words of two 4-bit groups (BMC depth 30)",
@@ -81,6 +82,10 @@ PROOFS: tuple[Proof, ...] = (
     Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
           "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
     Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
+    Proof("pair_sched", "cover", "node engine: a 2-attempt schedule COMPLETE (not vacuous)"),
+    Proof("pair_sched", "bmc", "node engine (v3): no trigger outside a scheduled attempt, on its "
+          "port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
+          "COMPLETE right (BMC depth 22, ports only)", slow=True),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),

@@ -2,7 +2,10 @@
 
 One line per block, PASS / FAIL / SKIP with the reason, in this order:
 
-- ``link``: TIME answers; ID is ``meta.device_id``, VERSION is this host's wire version.
+- ``link``: TIME answers; ID is ``meta.device_id``, VERSION is this host's wire version; it
+  names the build profile from VERSION bits 31:16 (spec ``[feature_bits]``), and each later
+  block whose feature the bitstream was built without is a SKIP ("built without PAIRS (profile
+  verify)").
 - ``registers``: SCRATCH holds four bit patterns; CONTROL reads back what was written (and is
   restored); ID (read-only) is unchanged after a write attempt; TEST (wire v4) reads back.
 - ``timestamp``: TIME increases; its rate over ``rate_s`` seconds of host time is the board's
@@ -18,7 +21,7 @@ One line per block, PASS / FAIL / SKIP with the reason, in this order:
 - ``schedule``: a SCHEDULE whose start is in the past gives LATE (and ERR_LATE + 1); with the
   detector loop (TEST.DET_GEN, N = 4) a future one heralds at attempt 3 on the generated
   detector, 3 cycles after the attempt; without the loop 8 attempts end with DONE(EXHAUSTED, 8);
-  CNT_ATTEMPTS grows by the attempts the events report. A V2 = 0 build: SKIP.
+  CNT_ATTEMPTS grows by the attempts the events report. A build without V2: SKIP.
 - ``pairs``: SCHEDULE_PAIRS with the herald loop (TEST.HL_GEN, N = 2): PAIRs for attempts 1, 3,
   5 on qubits 0, 1, 2 with the generated Bell state, then DONE(COMPLETE); CNT_PAIRS + 3.
   Without TEST: SKIP.
@@ -43,7 +46,8 @@ from dataclasses import dataclass
 from hwctl.errors import DeviceError, LinkTimeout
 from hwctl.wire import Done, DoneReason, Error, ErrorCode, Header, Herald, Late, Pair, Reg
 from hwctl.wire import TestBit as TB
-from hwctl.wire._spec import DEVICE_ID, WIRE_VERSION
+from hwctl.wire._spec import DEVICE_ID, WIRE_VERSION, FeatureBit
+from hwctl.wire.features import feature_names, features_of_version, profile_of
 
 CLOCK_HZ = 100_000_000
 UNTIL_DONE = 2**32 - 1
@@ -89,10 +93,27 @@ class Line:
 async def _link(be) -> Line:
     ts = await be.time()
     dev_id = await be.read_reg(Reg.ID)
-    ver = await be.read_reg(Reg.VERSION) & 0xFFFF
+    ver_reg = await be.read_reg(Reg.VERSION)
+    ver = ver_reg & 0xFFFF
     ok = dev_id == DEVICE_ID and ver == WIRE_VERSION
+    feats = features_of_version(ver_reg)
+    if ok:   # later blocks skip what the bitstream was built without (the backend refuses it)
+        be.features = feats
+    prof = profile_of(feats)
+    built = (f"profile {prof}" if prof else "features "
+             + ("+".join(feature_names(feats)) or "none"))
     return Line("link", "PASS" if ok else "FAIL",
-                f"ID 0x{dev_id:08x}, wire version {ver} (host {WIRE_VERSION}), time {ts}")
+                f"ID 0x{dev_id:08x}, wire version {ver} (host {WIRE_VERSION}), {built}, "
+                f"time {ts}")
+
+
+def _lacks(be, feature: FeatureBit, block: str) -> Line | None:
+    """A SKIP line when the device's build has no ``feature`` (read by the link block)."""
+    if be.features is None or be.features >> int(feature) & 1:
+        return None
+    prof = profile_of(be.features)
+    return Line(block, "SKIP", f"built without {feature.name}"
+                + (f" (profile {prof})" if prof else ""))
 
 
 async def _registers(be) -> Line:
@@ -161,6 +182,8 @@ async def _next_of(be, types: tuple[type, ...], timeout: float | None):
 
 
 async def _schedule(be, tm: Timing, timeout: float | None) -> Line:
+    if (skip := _lacks(be, FeatureBit.V2, "schedule")) is not None:
+        return skip
     await _drain(be)
     late0 = await be.read_reg(Reg.ERR_LATE)
     att0 = await be.read_reg(Reg.CNT_ATTEMPTS)
@@ -168,7 +191,7 @@ async def _schedule(be, tm: Timing, timeout: float | None) -> Line:
     try:
         await be.schedule(max(0, now - 1000), 3, 100, 10)
     except DeviceError as exc:
-        if exc.code == ErrorCode.BAD_OPCODE:   # a V2 = 0 build (HX8K): SCHEDULE_PAIRS only
+        if exc.code == ErrorCode.BAD_OPCODE:   # a build without V2 whose features were not read
             return Line("schedule", "SKIP", "device has no v2 SCHEDULE (V2 = 0 build); "
                         "the pairs line checks SCHEDULE_PAIRS")
         raise
@@ -210,6 +233,8 @@ async def _schedule(be, tm: Timing, timeout: float | None) -> Line:
 
 
 async def _pairs(be, tm: Timing, timeout: float | None) -> Line:
+    if (skip := _lacks(be, FeatureBit.PAIRS, "pairs")) is not None:
+        return skip
     if not await _has_test(be):
         return Line("pairs", "SKIP", "no TEST register (no herald loop): needs a station")
     await _drain(be)
@@ -266,6 +291,8 @@ async def _free_check(be, seen: list[Header]) -> str | None:
 
 
 async def _headers(be, tm: Timing, timeout: float | None) -> Line:
+    if (skip := _lacks(be, FeatureBit.HEADERS, "headers")) is not None:
+        return skip
     if await _has_test(be):
         await _drain(be)
         bad0 = await be.read_reg(Reg.ERR_BAD_HEADER)

@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hwctl import timebase
 from hwctl.errors import DeviceError
 from hwctl.node.limits import CLOCK_TOLERANCE_S
 from hwctl.wire import CLOCK_HZ
+
+if TYPE_CHECKING:
+    from hwctl.transport import Backend
 
 log = logging.getLogger("hwctl.node")
 
@@ -40,7 +45,6 @@ async def _wait_event(ev: asyncio.Event, delay: float) -> None:
             await ev.wait()
 
 
-
 class DeviceTime:
     """The node's view of time and of its device's clock (:class:`NodeService`'s part)."""
 
@@ -65,6 +69,18 @@ class DeviceTime:
     async def _wait(self, ev: asyncio.Event, delay: float) -> None:
         """Wait for ``ev`` at most ``delay`` seconds (see :meth:`_sleep`)."""
         await _wait_event(ev, delay)
+
+    def _call_later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
+        """Run ``fn`` in ``delay`` seconds (a timer callback outside the node's tasks; see
+        :meth:`_sleep`: :mod:`hwctl.record` records where it ran and runs it there in a replay)."""
+        return asyncio.get_running_loop().call_later(delay, fn)
+
+    async def _open_backend(self, url: str) -> Backend:
+        """Open the device link by URL (a reconnect, :mod:`hwctl.recovery`; :mod:`hwctl.record`
+        taps it to record the new link too)."""
+        from hwctl.transport import open_backend
+
+        return await open_backend(url)
 
     async def _sync_clock(self) -> None:
         """Put the device on the shared reference (docs/physical-layer.md section 1)."""

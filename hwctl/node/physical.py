@@ -89,7 +89,8 @@ class PhysicalLayer:
                     log.warning("%s: device error %s", self.cfg.name, ev)
             else:
                 if type(ev) is Done:
-                    self.timing.done_seen(ev.ts, self.clock.time_at)
+                    self.timing.done_seen(ev.ts, self.clock.time_at,
+                                          getattr(getattr(self.backend, "link", None), "rx_ns", 0))
                 self._events.put_nowait(ev)
 
     async def _pl_loop(self) -> None:
@@ -180,7 +181,8 @@ class PhysicalLayer:
                                         req.pairs, port)
             if need is None:  # the later of the join cycle and the ACK (a device that joins
                 need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
-                self.timing.command_acked(req.rid)  # (replaced by the device's own join below)
+                self.timing.command_acked(req.rid, getattr(b, "tx_ns", 0))  # (replaced by the
+                # device's own join below)
             return t
 
         rnd = 0
@@ -266,7 +268,7 @@ class PhysicalLayer:
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
         self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
-        self._check_pairs(req.rid, mine=pairs)
+        self._check_pairs(req.rid, mine=pairs, tm=t_min)
 
     def _note_need(self, rid: int, need: float) -> None:
         """The remote end joined the grid ``need`` s after t_min: the request's generation started
@@ -275,16 +277,28 @@ class PhysicalLayer:
         if rec is not None and rec.t_min is not None and rec.t_pl_start is not None:
             rec.t_pl_start = rec.t_min + self.timing.pl_start(rid, need)
 
-    def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None) -> None:
-        """Compare the two ends' pair lists of request ``rid`` once both are here: every pair must
-        appear at both ends with the same attempt cycle, attempt number and Bell state."""
+    def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None,
+                     tm: float | None = None) -> None:
+        """Compare the two ends' pair lists of request ``rid`` once both lists of the same
+        generation (``tm``: its t_min; None from a peer that does not say) are here: every pair
+        must appear at both ends with the same attempt cycle, attempt number and Bell state.
+        A list of an earlier generation than the other end's (one that failed at the other end,
+        e.g. its device path broke, and ran again) is dropped and counted in
+        ``stale_pair_lists``, never compared with another generation's pairs."""
         if mine is not None:
-            self._pairs_mine[rid] = [tuple(x) for x in mine]
+            self._pairs_mine[rid] = (tm, [tuple(x) for x in mine])
         if theirs is not None:
-            self._pairs_peer[rid] = [tuple(x) for x in theirs]
+            self._pairs_peer[rid] = (tm, [tuple(x) for x in theirs])
         if rid in self._pairs_mine and rid in self._pairs_peer:
+            tm_a, tm_b = self._pairs_mine[rid][0], self._pairs_peer[rid][0]
+            if tm_a is not None and tm_b is not None and tm_a != tm_b:
+                # different generations: the older list's generation did not finish at the other
+                # end; wait for the other end's list of the newer one
+                (self._pairs_mine if tm_a < tm_b else self._pairs_peer).pop(rid)
+                self.counters.stale_pair_lists += 1
+                return
             self._row_ready(rid, checked=True)  # after the counts below (call_soon)
-            a, b = set(self._pairs_mine.pop(rid)), set(self._pairs_peer.pop(rid))
+            a, b = set(self._pairs_mine.pop(rid)[1]), set(self._pairs_peer.pop(rid)[1])
             bad = len(a ^ b)
             self.counters.pair_checks += 1
             if bad:

@@ -60,4 +60,7 @@ class NodeCounters:
     stale_msgs: int = 0  # pl messages / events for a request or round no longer running here
     pair_checks: int = 0  # requests whose pair lists were compared with the other end
     disagree: int = 0  # pairs held at one end only (must stay 0)
+    #: pair lists of a generation the other end did not finish (it failed there and the request
+    #: ran again: compared with nothing, never with another generation's list)
+    stale_pair_lists: int = 0
 

@@ -127,7 +127,8 @@ class ResultRows:
         if self.journal is not None:
             d["journal"] = self.journal.snapshot()
         if self.backend is not None:
-            d["link"] = self.backend.health()
+            # with the link-stamped latency segments (hwctl.nodetiming; replay leaves "link" out)
+            d["link"] = {**self.backend.health(), "timing": self.timing.summary(link=True)}
         v = self.verification_summary()
         if v is not None:
             d["verification"] = v

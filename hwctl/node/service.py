@@ -76,15 +76,17 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
     """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
 
     def __init__(self, cfg: NodeConfig, *, rid_base: int | None = None,
-                 ctx: zmq.asyncio.Context | None = None) -> None:
+                 ctx: zmq.asyncio.Context | None = None, incarnation: int | None = None) -> None:
         """``rid_base``: request ids are ``rid_base + 1, + 2, ...`` and must not collide with
         another node's (ESP and the ``pl`` messages name requests by id). Default: derived from
-        the node's name (CRC-32 << 24), so separately started ``hwctl node`` processes differ."""
+        the node's name (CRC-32 << 24), so separately started ``hwctl node`` processes differ.
+        ``incarnation``: robust mode's life number (default: the boot time in ns,
+        :func:`hwctl.node.robust.make_core`; a replay gives the recorded one)."""
         self.cfg = cfg
         if rid_base is None:
             rid_base = zlib.crc32(cfg.name.encode()) << 24
         delays = {p.name: fibre.delay(p.length_m) for p in cfg.peers}
-        self.core = noderobust.make_core(cfg.name, delays, cfg.robust)
+        self.core = noderobust.make_core(cfg.name, delays, cfg.robust, incarnation)
         #: latency breakdown (hwctl.nodetiming), diagnostic; on the node's clock (replayable)
         self.timing = NodeTiming(delays, clock=lambda: self.now())
         #: robust mode's actions and hooks (incarnation, HELLO, peer restarts): hwctl.node.robust
@@ -122,8 +124,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self.results = None
         self._row_state: dict[int, list[bool]] = {}  # rid -> [completed, pairs checked]
         self._rows_written: set[int] = set()
-        self._pairs_mine: dict[int, list] = {}  # pair lists waiting for the other end's
-        self._pairs_peer: dict[int, list] = {}
+        #: pair lists waiting for the other end's: rid -> (t_min of the generation, list)
+        self._pairs_mine: dict[int, tuple[float | None, list]] = {}
+        self._pairs_peer: dict[int, tuple[float | None, list]] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
         #: where this end joins each request's attempt grid (margin from its command latency)
@@ -225,8 +228,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             coros.append(self._vrf_timer_loop())
         if self.hdrpath is not None:
             hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
-            coros += [sup.supervise(lambda: hp.pin_loop(self.backend)),
-                      hp.app_loop(self.now, self._take, sup.up)]
+            coros.append(sup.supervise(lambda: hp.pin_loop(self.backend, self._sleep)))
+            if hp.hold_s:  # the application takes held pairs (without hold_s none are held)
+                coros.append(self._app_loop())
         # named NAME/coroutine (hwctl.record keys the node's clock readings by task)
         tasks = [asyncio.create_task(c, name=f"{self.cfg.name}/{c.__name__}.{i}")
                  for i, c in enumerate(coros)]
@@ -460,7 +464,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                     return "pl_pairs_table_full"
                 if d.get("need") is not None:
                     self._note_need(rid, float(d["need"]))
-                self._check_pairs(rid, theirs=d["pairs"])
+                self._check_pairs(rid, theirs=d["pairs"], tm=tm)
             elif rid == self._pl_rid and (tm is None or tm == last):
                 if "failed" in d and src == self._pl_peer:
                     peer_failed(self, rid, tm)  # now: a new SYN for rid may follow

@@ -96,7 +96,7 @@ class VerificationDriver:
             self._flush_blocks()
         elif not self._block_timer:  # a few blocks: gather them for up to BATCH_WAIT_S
             self._block_timer = True
-            asyncio.get_running_loop().call_later(BATCH_WAIT_S, self._flush_blocks)
+            self._call_later(BATCH_WAIT_S, self._flush_blocks)
 
     def _flush_blocks(self) -> None:
         hp = self.hdrpath
@@ -107,6 +107,12 @@ class VerificationDriver:
         self._max_ts = max(self._max_ts, hp.max_ts)
         if self.vcore is not None:
             self._vrf_apply()
+
+    async def _app_loop(self) -> None:
+        """Block mode with ``hold_s``: the application takes held pairs (hwctl.hdrpath), in a task
+        of the node with the node's clock and waits (so hwctl.record records and replays it)."""
+        assert self.hdrpath is not None
+        await self.hdrpath.app_loop(self.now, self._take, self.recovery.up, self._sleep)
 
     def _take(self, seqs: np.ndarray) -> None:
         """The application takes held verified pairs (block mode, ``hold_s``)."""

@@ -50,6 +50,7 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.bulk import BulkDecoder, HeaderBlock
+from hwctl.wire.features import FeatureMissing, features_of_version, required_feature
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,12 @@ class Backend:
         #: what :meth:`handshake` found: "node" (ID = meta.device_id) or "station" (a heralding
         #: station's host link, ID = meta.station_id: registers and HERALD events only)
         self.device_kind = ""
+        #: a node's build features (VERSION bits 31:16, spec [feature_bits]; read by
+        #: :meth:`handshake`, None before): commands of a feature the bitstream lacks are refused
+        #: here with :class:`~hwctl.wire.features.FeatureMissing`, never sent
+        self.features: int | None = None
+        #: wall clock (``time.time_ns()``) when the last command frame was handed to the link
+        self.tx_ns = 0
         self._rx_task = asyncio.get_running_loop().create_task(self._rx_loop())
 
     # ---------------------------------------------------------------- lifecycle
@@ -147,12 +154,14 @@ class Backend:
         if dev_id not in (DEVICE_ID, STATION_ID):
             raise VersionMismatch(f"device at {self.url} is not an hwctl device (ID 0x{dev_id:08x})")
         self.device_kind = "node" if dev_id == DEVICE_ID else "station"
-        version = await self.read_reg(Reg.VERSION) & 0xFFFF
+        version_reg = await self.read_reg(Reg.VERSION)
+        version = version_reg & 0xFFFF
         if version != WIRE_VERSION:
             raise VersionMismatch(
                 f"device at {self.url} speaks wire version {version}, this host speaks "
                 f"{WIRE_VERSION}: update the bitstream/firmware or hwctl"
             )
+        self.features = features_of_version(version_reg) if self.device_kind == "node" else None
 
     async def close(self) -> None:
         """Close the link and end the event stream (a waiting :meth:`next_event` raises LinkError)."""
@@ -173,7 +182,10 @@ class Backend:
 
     # ---------------------------------------------------------------- commands
     async def command(self, msg: Message) -> Message:
-        """Send one command and return its response (ACK, NAK, REG_VALUE or TIME_VALUE)."""
+        """Send one command and return its response (ACK, NAK, REG_VALUE or TIME_VALUE).
+        FeatureMissing (one line, nothing sent) for a command of a feature the device's build
+        lacks, once :meth:`handshake` has read the features."""
+        self._check_feature(msg)
         async with self._lock:
             if self._closed:
                 raise LinkError(f"backend {self.url} is closed")
@@ -189,6 +201,7 @@ class Backend:
                     if attempt:
                         self.stats.retries += 1
                     await self.link.send(frame)
+                    self.tx_ns = time.time_ns()  # the frame left (hwctl.nodetiming)
                     try:
                         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                         # cancellation that races with the response, and the caller never ends.
@@ -206,9 +219,22 @@ class Backend:
             finally:
                 self._pending = None
 
+    def _check_feature(self, msg: Message, nak: bool = False) -> None:
+        """Raise FeatureMissing when ``msg`` needs a feature the device was built without (or, with
+        ``nak``, when the device refused it as an unknown opcode and its features are unknown)."""
+        feat = required_feature(msg)
+        if feat is None:
+            return
+        if self.features is not None and not self.features >> int(feat) & 1:
+            raise FeatureMissing(Opcode(msg.OPCODE).name, feat, self.features, self.url)
+        if nak and self.features is None:
+            raise FeatureMissing(Opcode(msg.OPCODE).name, feat, None, self.url)
+
     async def _ok(self, msg: Message) -> Message:
         resp = await self.command(msg)
         if isinstance(resp, Nak):
+            if resp.code == ErrorCode.BAD_OPCODE:
+                self._check_feature(msg, nak=True)
             self.stats.naks += 1
             raise DeviceError(
                 f"{Opcode(msg.OPCODE).name} refused by {self.url}: {_code_name(resp.code)}",

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 
 from hwctl.errors import DeviceNotFound, LinkError
@@ -32,6 +33,9 @@ class Link(ABC):
         self._eof = False  # the end marker was taken while joining chunks
         self.bytes_out = 0
         self.bytes_in = 0
+        #: wall clock (``time.time_ns()``) when the last chunk reached the event loop: the
+        #: node's latency breakdown (hwctl.nodetiming) times device events from here
+        self.rx_ns = 0
 
     @abstractmethod
     async def send(self, data: bytes) -> None: ...
@@ -60,6 +64,7 @@ class Link(ABC):
 
     def _deliver(self, data: bytes) -> None:
         self.bytes_in += len(data)
+        self.rx_ns = time.time_ns()
         self._rx.put_nowait(data)
 
     async def close(self) -> None:
@@ -124,6 +129,7 @@ class SerialLink(Link):
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._fd = _fileno(self.ser)
+        self._reading = self._fd is not None  # registered with the loop's add_reader
         if self._fd is not None:
             os.set_blocking(self._fd, False)
             self._loop.add_reader(self._fd, self._readable)
@@ -147,6 +153,7 @@ class SerialLink(Link):
         if self.error is None:  # end of file: the other end is gone
             self.error = LinkError("serial port closed by the other end")
         self._loop.remove_reader(self._fd)
+        self._reading = False
         self._rx.put_nowait(b"")
 
     def _reader(self) -> None:
@@ -176,8 +183,9 @@ class SerialLink(Link):
         if self._closed:
             return
         self._stop.set()
-        if self._fd is not None and self.error is None:
-            self._loop.remove_reader(self._fd)
+        if self._reading:  # (also after a failed write: the fd must leave the loop before
+            self._loop.remove_reader(self._fd)  # the port closes it)
+            self._reading = False
         await super().close()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 1.0)

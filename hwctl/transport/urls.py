@@ -50,6 +50,14 @@ def _take(params: dict[str, str], key: str, check, default, url: str):
         raise BadUrl(f"{exc} (in {_short(url)})") from None
 
 
+def _check_profile(value: str) -> str:
+    from hwctl.wire.features import PROFILES
+
+    if value not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {value!r}")
+    return value
+
+
 def _short(url: str) -> str:
     return repr(url if len(url) <= 120 else url[:117] + "...")
 
@@ -100,6 +108,7 @@ def parse_backend_url(url: str) -> BackendSpec:
         t["dark"] = _take(params, "dark", lambda v: argtypes.check_real(
             v, "dark (dark-count rate, Hz)", 0.0, 1e9), 0.0, url)
         t["p"] = _take(params, "p", lambda v: argtypes.check_probability(v, "p"), 1e-3, url)
+        t["profile"] = _take(params, "profile", _check_profile, "full", url)
         if params:
             raise BadUrl(f"unknown twin parameter(s) {sorted(params)} in {_short(url)}")
         return spec

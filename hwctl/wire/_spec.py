@@ -48,7 +48,7 @@ class Reg(IntEnum):
     """Register addresses."""
 
     ID = 0x00  # ro: device id, meta.device_id
-    VERSION = 0x01  # ro: wire_version in bits 15:0
+    VERSION = 0x01  # ro: wire_version in bits 15:0; bits 31:16: the features this device was built with ([feature_bits], bit 16 + n; 0 on a station)
     CONTROL = 0x02  # rw: bit0 HERALD_EN, bit1 HEADER_EN, bit2 CLEAR_COUNTERS (self-clearing), bit3 HDR_BLOCK (block mode, v4), bit4 LATE_JOIN (SCHEDULE_PAIRS past its t_start joins its grid, no LATE)
     STATUS = 0x03  # ro: bit0 schedule running, bit1 schedule FIFO full, bit2 event FIFO not empty
     ERR_CRC = 0x04  # ro: frames dropped for CRC or framing errors
@@ -157,6 +157,15 @@ class TestBit(IntEnum):
     HDR_BAD = 4
     N_LSB = 8
     GAP_LSB = 16
+
+
+class FeatureBit(IntEnum):
+
+    V2 = 0
+    PAIRS = 1
+    BLOCKS = 2
+    HEADERS = 3
+    FEATURES_LSB = 16
 
 
 class StatusBit(IntEnum):

@@ -102,6 +102,9 @@ def render_python(spec: dict[str, Any]) -> str:
     out += ["", "", "class TestBit(IntEnum):", ""]
     for name, v in spec.get("test_bits", {}).items():
         out.append(f"    {name} = {v}")
+    out += ["", "", "class FeatureBit(IntEnum):", ""]
+    for name, v in spec.get("feature_bits", {}).items():
+        out.append(f"    {name} = {v}")
     out += ["", "", "class StatusBit(IntEnum):", ""]
     for name, v in spec["status_bits"].items():
         out.append(f"    {name} = {v}")
@@ -215,6 +218,8 @@ def render_verilog(spec: dict[str, Any]) -> str:
         out.append(f"`define HW_STAT_{name} {v}")
     for name, v in spec.get("test_bits", {}).items():
         out.append(f"`define HW_TEST_{name} {v}")
+    for name, v in spec.get("feature_bits", {}).items():
+        out.append(f"`define HW_FEAT_{name} {v}")
     out += ["`endif", ""]
     return "\n".join(out)
 

@@ -15,6 +15,7 @@ from hwctl.errors import BadUrl, LinkError
 from hwctl.transport.links import Link
 from hwctl.transport.schemes import register_scheme
 from hwctl.transport.urls import BackendSpec
+from hwctl.wire.features import PROFILES
 from sim.twin.model import CLOCK_HZ, TwinConfig, TwinModel
 from sim.twin.pacing import Pacer
 
@@ -68,7 +69,8 @@ def open_twin_link(spec: BackendSpec, overrides: dict) -> TwinLink:
     ``overrides["model"]`` supplies a ready model instead)."""
 
     t = spec.twin
-    kw = dict(seed=t["seed"], header_period=t["header_period"], header_arrival=t["header_arrival"])
+    kw = dict(seed=t["seed"], header_period=t["header_period"], header_arrival=t["header_arrival"],
+              features=PROFILES[t.get("profile", "full")].features)
     model = overrides.pop("model", None)
     if model is None:
         try:

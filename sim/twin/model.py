@@ -78,6 +78,7 @@ from hwctl.wire import (
     DoneReason,
     Error,
     ErrorCode,
+    FeatureBit,
     Frame,
     FrameDecoder,
     FrameError,
@@ -104,6 +105,7 @@ from hwctl.wire import (
     UnpinMask,
     encode,
 )
+from hwctl.wire.features import ALL_FEATURES, FEATURES_LSB, OPCODE_FEATURE
 from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
 from sim.twin.header import HEADER_CYCLES
 from sim.twin.testgen import DET_GEN_LAT, TestPatterns
@@ -190,6 +192,11 @@ class TwinConfig:
     n_ports: int = 4
     #: HERALD_WAIT after reset: cycles to wait for heralds in flight after the last attempt
     herald_wait: int = 4000
+    #: build features (spec [feature_bits]; a build profile of hwctl.wire.features.PROFILES):
+    #: as the RTL top's V2 / PAIRS / BLOCKS / HEADERS, a command of a missing feature is an
+    #: unknown opcode, HDR_BLOCK does nothing without BLOCKS, headers give nothing outside block
+    #: mode without HEADERS; VERSION bits 31:16 read the mask
+    features: int = ALL_FEATURES
 
     def __post_init__(self) -> None:
         for name in ("p_photon", "dark_prob", "header_arrival", "header_corrupt"):
@@ -329,7 +336,8 @@ class TwinModel:
         self._regs: dict[Reg, int] = {r: 0 for r in _COUNTERS}
         self._control = self.cfg.control_reset & _CONTROL_MASK
         self._enc = BlockEncoder(self.cfg.ring_slots, self.cfg.block_flush)
-        self._enc.enabled = bool(self._control >> ControlBit.HDR_BLOCK & 1)
+        self._feat = self.cfg.features
+        self._enc.enabled = self._blocks_on()
         #: process header-source arrivals in a tight loop between other events (same results as
         #: the generic event loop; tests turn it off to compare)
         self.burst = True
@@ -467,6 +475,13 @@ class TwinModel:
                 self._mark_click(run, k, cycle, detector)
                 self._resolve_block(run)
 
+    def has(self, feature: int) -> bool:
+        """The build has this feature (spec [feature_bits])."""
+        return bool(self._feat >> int(feature) & 1)
+
+    def _blocks_on(self) -> bool:
+        return bool(self._control >> ControlBit.HDR_BLOCK & 1) and self.has(FeatureBit.BLOCKS)
+
     def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
         if not self._tp.bit(TestBit.HDR_GEN) and self._line_take():  # else the generator's line
@@ -491,7 +506,7 @@ class TwinModel:
         if a == Reg.ID:
             return DEVICE_ID
         if a == Reg.VERSION:
-            return WIRE_VERSION & 0xFFFF
+            return (WIRE_VERSION & 0xFFFF) | (self._feat & 0xFFFF) << FEATURES_LSB
         if a == Reg.CONTROL:
             return self._control
         if a == Reg.SCRATCH:
@@ -580,9 +595,15 @@ class TwinModel:
                 self._emit(Error(int(item.code), self._regs[Reg.ERR_CRC]))
                 return
             seq, opcode = item.raw[0], item.raw[1]
+            if opcode in OPCODE_FEATURE and not self.has(OPCODE_FEATURE[opcode]):
+                item = FrameError(ErrorCode.BAD_OPCODE, item.raw)  # unknown to this build
             self._respond(seq, Nak(opcode, int(item.code)))
             return
         seq, msg = item.seq, item.msg
+        feat = OPCODE_FEATURE.get(msg.OPCODE)
+        if feat is not None and not self.has(feat):   # left out of this build: unknown opcode
+            self._respond(seq, Nak(msg.OPCODE, int(ErrorCode.BAD_OPCODE)))
+            return
         if seq == self._last_seq and not isinstance(msg, RegRead | Time):
             self._resp_q.append((self._last_resp, 0))  # retry: repeat, do not execute again
             self._tx_kick()
@@ -629,7 +650,7 @@ class TwinModel:
                         self._regs[r] = 0
                     self._enc.clear_counters()
                 self._control = msg.value & _CONTROL_MASK
-                for b in self._enc.set_enabled(bool(self._control >> ControlBit.HDR_BLOCK & 1)):
+                for b in self._enc.set_enabled(self._blocks_on()):
                     self._emit(b)
             elif msg.addr == Reg.BLOCK_FLUSH:
                 self._enc.flush_cycles = max(1, msg.value)
@@ -861,6 +882,8 @@ class TwinModel:
                 self._emit(b)
             if enc.last_slot is None:
                 self._emit(Error(int(ErrorCode.NO_SLOT), seq))
+            return
+        if not self.has(FeatureBit.HEADERS):   # no per-photon mode: received and dropped
             return
         if corrupt:
             self._bump(Reg.ERR_BAD_HEADER)

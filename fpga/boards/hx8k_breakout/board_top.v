@@ -13,7 +13,9 @@
 // see docs/wiring.md. Reset: until the PLL locks (and top's own power-on counter).
 // Vendor primitive (SB_PLL40_CORE) only here, never in the shared RTL.
 `default_nettype none
-module board_top (
+module board_top #(
+    parameter V2 = 0, parameter PAIRS = 1, parameter BLOCKS = 0, parameter HEADERS = 0   // esp
+) (
     input  wire       clk12_i,
     input  wire       uart_rx_i,
     output wire       uart_tx_o,
@@ -36,9 +38,10 @@ module board_top (
     );
     wire [1:0] trig;
     wire       win;
-    // V2 = 0: the v2 SCHEDULE mode and wire v3 together do not fit the HX8K (fpga/README.md);
-    // this board runs SCHEDULE_PAIRS only
-    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0), .V2(0)) u_top (
+    // build profile (fpga/README.md, "Build profiles"): the HX8K holds one lab role per
+    // bitstream, esp by default (`hwctl fpga build --board hx8k_breakout --profile verify`)
+    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0), .V2(V2), .PAIRS(PAIRS), .BLOCKS(BLOCKS),
+          .HEADERS(HEADERS)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
         .hdr_i(hdr_i), .det_i(det_i), .hl_i(hl_i), .sync_i(sync_i), .trig_o(trig), .win_o(win)
     );

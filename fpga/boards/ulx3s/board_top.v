@@ -11,7 +11,9 @@
 // Reset: until the PLL locks (and top's own power-on counter).
 // Vendor primitive (EHXPLLL) only here, never in the shared RTL.
 `default_nettype none
-module board_top (
+module board_top #(
+    parameter V2 = 1, parameter PAIRS = 1, parameter BLOCKS = 1, parameter HEADERS = 1   // full
+) (
     input  wire       clk25_i,
     input  wire       uart_rx_i,
     output wire       uart_tx_o,
@@ -41,7 +43,9 @@ module board_top (
     );
     wire [1:0] trig;
     wire       win;
-    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(1)) u_top (
+    // build profile (fpga/README.md, "Build profiles"): every mode by default (full)
+    top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(1), .V2(V2), .PAIRS(PAIRS), .BLOCKS(BLOCKS),
+          .HEADERS(HEADERS)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
         .hdr_i(hdr_i), .det_i(det_i), .hl_i(hl_i), .sync_i(sync_i), .trig_o(trig), .win_o(win)
     );
