@@ -331,7 +331,7 @@ class MonBench(Bench):
         self.drops = 0
 
     async def monitor(self) -> None:
-        blk, ring, clk = self.dut.u_blk, self.dut.u_ring, self.dut.clk_i
+        blk, ring, clk = self.dut.g_blk.u_blk, self.dut.g_blk.u_ring, self.dut.clk_i
         while True:
             await RisingEdge(clk)   # (each signal read is a one-cycle pulse: seen once)
             now = int(self.dut.u_core.ts_o.value)
