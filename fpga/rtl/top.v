@@ -288,7 +288,7 @@ module top #(
     end else begin : g_no_blk
         // no block mode (PIN_MASK / UNPIN_MASK are unknown opcodes, HDR_BLOCK has no effect)
         wire unused_blk = &{1'b0, blk_en, blk_flush, regs_clear, arr, arr_seq, arr_ts, brd_off,
-                            brel, pin_go, pin_set, pin_mask, evq_pending, pin_start, take,
+                            brel, pin_go, pin_set, pin_mask, pin_start, take,
                             nxt_rdy, nxt_ok, chk_ok, nxt_slot};
         assign {pin_start, pin_done, nxt_rdy, nxt_ok, take, tok, blk_lost, cnt_blk, ns_valid,
                 chk_ok} = 10'd0;
