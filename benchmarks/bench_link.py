@@ -77,9 +77,9 @@ async def _zmq_pingpong(n: int) -> list[float]:
 async def _esp_handshakes(n: int) -> list[float]:
     from hwctl import timebase
     from hwctl.node import NodeConfig, NodeService
+    from hwctl.sim import topologies
+    from hwctl.sim.twin.lab import Lab, LabServer
     from hwctl.transport import Backend, LabLink
-    from sim import topologies
-    from sim.twin.lab import Lab, LabServer
 
     pa, pb = _free_port(), _free_port()
     common = {"workload": {"enabled": False}}
@@ -126,8 +126,8 @@ def bench_handshake(n: int = 400) -> list[dict]:
 
 # ------------------------------------------------------------------------------ 2. twin loop
 def _twin_attempts_per_s(p: float, seconds: float) -> float:
+    from hwctl.sim.twin import TwinConfig, TwinModel
     from hwctl.wire import Schedule, encode
-    from sim.twin import TwinConfig, TwinModel
 
     t = TwinModel(TwinConfig(p_photon=p, seed=1, uart_cycles_per_byte=0))
     attempts = 0
@@ -208,10 +208,10 @@ def _twin_process(conn, cfg) -> None:
     """Child process: the twin on a pty (as ``hwctl twin --pty`` runs beside ``hwctl node``), so
     twin and host do not share one interpreter lock. Sends the port, waits for "stop", sends the
     device's and the line's loss counters."""
+    from hwctl.sim.twin.flood import source_off
+    from hwctl.sim.twin.model import TwinModel
+    from hwctl.sim.twin.serve import PtyTwinServer
     from hwctl.wire import Reg
-    from sim.twin.flood import source_off
-    from sim.twin.model import TwinModel
-    from sim.twin.serve import PtyTwinServer
 
     model = TwinModel(source_off(cfg)[0])  # the source starts when the host writes CONTROL
     with PtyTwinServer(model, mode="realtime") as srv:
@@ -226,7 +226,7 @@ def _twin_process(conn, cfg) -> None:
 
 async def _event_stream(seconds: float, cfg, *, batched: bool = True) -> dict:
     """The twin of ``cfg`` (own process) on a pty at 3 Mbaud (its stream's share of the line:
-    :func:`sim.twin.flood.line_fraction`); the host (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in
+    :func:`hwctl.sim.twin.flood.line_fraction`); the host (serial link, bulk decoder, Backend) takes the events and frees HEADER slots in
     FREE_MASK batches like the node service. ``batched``: ``next_events`` + HeaderBlocks (what a
     consumer at line rate uses); otherwise the old path, ``next_event`` per event with one Header
     each. Timed from the first event to ``seconds`` later."""
@@ -234,10 +234,10 @@ async def _event_stream(seconds: float, cfg, *, batched: bool = True) -> dict:
 
     import numpy as np
 
+    from hwctl.sim.twin.flood import line_fraction, source_off
     from hwctl.transport import open_backend
     from hwctl.wire import Error, HdrBlock, Header, Reg, free_masks
     from hwctl.wire.bulk import HeaderBlock
-    from sim.twin.flood import line_fraction, source_off
 
     out: dict = {"offered": line_fraction(cfg)}
     ctx = mp.get_context("spawn")
@@ -316,7 +316,7 @@ async def _event_stream(seconds: float, cfg, *, batched: bool = True) -> dict:
 
 def _pty_runs() -> list[tuple[str, float, object]]:
     """(name, seconds, twin config) of the timed runs."""
-    from sim.twin.flood import block_config, flood_config
+    from hwctl.sim.twin.flood import block_config, flood_config
 
     return [
         ("HEADER events (legacy mode), batched consumer", 10.0, flood_config(0.95, seed=1)),
@@ -332,7 +332,7 @@ def _load() -> str:
 
 
 def bench_pty(runs=None, old_seconds: float = 5.0) -> list[dict]:
-    from sim.twin.flood import flood_config
+    from hwctl.sim.twin.flood import flood_config
 
     raw = _raw_pty_rate(1.0)
     # the per-event path (one next_event per event, one Header object each) in the same run

@@ -59,8 +59,8 @@ def _sim_parts(topology: str, seed: int = 1) -> dict:
     simulator's timing is untouched), t_min from the ACK, the generation from the record."""
     from hwctl.protocols.base import Send
     from hwctl.protocols.esp import MsgType
-    from sim import topologies
-    from sim.network import NetworkSim, SimConfig
+    from hwctl.sim import topologies
+    from hwctl.sim.network import NetworkSim, SimConfig
 
     syn: dict[int, float] = {}
     ack: dict[int, tuple[float, float]] = {}
@@ -158,7 +158,7 @@ def _demo_rows(duration: float, *extra: str) -> tuple[list[dict], dict]:
     import asyncio
 
     from hwctl import demo
-    from sim import topologies
+    from hwctl.sim import topologies
 
     ap = argparse.ArgumentParser()
     demo.add_arguments(ap)
@@ -245,7 +245,7 @@ def run_processes(topology: str = "2x2", skew: float = 0.5, requests: int = PROC
                   seed: int = 1) -> list[dict]:
     """A lab twin process and one ``hwctl node`` process per node, started ``skew`` s apart;
     the demo's workload (edge rule); stopped once every node initiated ``requests``."""
-    from sim import topologies
+    from hwctl.sim import topologies
 
     g = topologies.by_name(topology)
     names = sorted(g.nodes)
@@ -321,9 +321,9 @@ def bench_lab(requests: int = 300) -> list[dict]:
     import numpy as np
 
     from hwctl.physics import heralding
+    from hwctl.sim import topologies
+    from hwctl.sim.twin.lab import Lab
     from hwctl.wire import Done, FrameDecoder, SchedulePairs, encode
-    from sim import topologies
-    from sim.twin.lab import Lab
 
     lab = Lab(topologies.by_name("K2"), p_photon=heralding.success_probability(0.75), seed=1,
               node_kw={n: {"uart_cycles_per_byte": 0} for n in "AB"})

@@ -14,9 +14,9 @@ import random
 import time
 
 from hwctl.physics import heralding
+from hwctl.sim import topologies
+from hwctl.sim.network import SimConfig, simulate
 from hwctl.simcli import table5_rows
-from sim import topologies
-from sim.network import SimConfig, simulate
 
 
 def _per_attempt_speed(sim_seconds: float = 0.05) -> float:

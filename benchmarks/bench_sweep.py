@@ -28,13 +28,13 @@ from pathlib import Path
 
 from benchmarks.bench_sim import _per_attempt_speed
 from hwctl.physics import heralding
+from hwctl.sim.topologies import PAPER_TOPOLOGIES
 from hwctl.sweep import FIDELITIES, execute, plan
-from sim.topologies import PAPER_TOPOLOGIES
 
 _BIG = """
 import json, resource, sys, time
-from sim import topologies
-from sim.network import SimConfig, simulate
+from hwctl.sim import topologies
+from hwctl.sim.network import SimConfig, simulate
 name, proto, dur = sys.argv[1], sys.argv[2], float(sys.argv[3])
 t0 = time.perf_counter()
 g = topologies.by_name(name)

@@ -27,9 +27,47 @@ Errors meant for the user derive from :class:`UserError` (one line, exit status 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+
+class _CheckoutFinder:
+    """``hwctl.sim`` and ``hwctl.firmware`` in a source checkout: the repository's top-level
+    folders sim/ and firmware/ (a wheel has them inside hwctl/, mapped by setup.py). Found before
+    any other finder, so a checkout on PYTHONPATH imports its own folders even when the
+    environment holds an editable install of another checkout (whose finder maps the same names
+    to that checkout's folders)."""
+
+    def __init__(self, folders: dict[str, str]) -> None:
+        self.folders = folders
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        folder = self.folders.get(name)
+        if folder is None:
+            return None
+        from importlib.util import spec_from_file_location
+
+        return spec_from_file_location(name, os.path.join(folder, "__init__.py"),
+                                       submodule_search_locations=[folder])
+
+
+def _map_checkout_folders() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    if not os.path.isfile(os.path.join(root, "pyproject.toml")):
+        return  # installed (a wheel): hwctl/sim and hwctl/firmware are real subpackages
+    folders = {f"{__name__}.{d}": os.path.join(root, d) for d in ("sim", "firmware")
+               if os.path.isfile(os.path.join(root, d, "__init__.py"))
+               and not os.path.exists(os.path.join(here, d))}
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_CheckoutFinder"]
+    if folders:
+        sys.meta_path.insert(0, _CheckoutFinder(folders))
+
+
+_map_checkout_folders()
 
 #: public name -> (module, attribute)
 _API: dict[str, tuple[str, str]] = {
@@ -42,10 +80,10 @@ _API: dict[str, tuple[str, str]] = {
     "DqpScheduler": ("hwctl.protocols.dqp", "DqpScheduler"),
     "VerificationCore": ("hwctl.protocols.verification", "VerificationCore"),
     "VerificationConfig": ("hwctl.protocols.verification", "VerificationConfig"),
-    "simulate": ("sim.network", "simulate"),
-    "SimConfig": ("sim.network", "SimConfig"),
-    "SimResult": ("sim.network", "SimResult"),
-    "topology": ("sim.topologies", "by_name"),
+    "simulate": ("hwctl.sim.network", "simulate"),
+    "SimConfig": ("hwctl.sim.network", "SimConfig"),
+    "SimResult": ("hwctl.sim.network", "SimResult"),
+    "topology": ("hwctl.sim.topologies", "by_name"),
     "HwctlError": ("hwctl.errors", "HwctlError"),
     "UserError": ("hwctl.errors", "UserError"),
 }
@@ -76,9 +114,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from hwctl.protocols.dqp import DqpNode, DqpScheduler
     from hwctl.protocols.esp import EspNode
     from hwctl.protocols.verification import VerificationConfig, VerificationCore
+    from hwctl.sim.network import SimConfig, SimResult, simulate
+    from hwctl.sim.topologies import by_name as topology
     from hwctl.transport import Backend, parse_backend_url
-    from sim.network import SimConfig, SimResult, simulate
-    from sim.topologies import by_name as topology
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ itself; schemes provided by higher layers register into :mod:`hwctl.transport.sc
 module (application layer) registers the ones hwctl ships, as ``"module:function"`` strings so
 nothing is imported until a URL of that scheme is opened:
 
-- ``twin://``: the in-process software twin (:mod:`sim.twin.link`).
+- ``twin://``: the in-process software twin (:mod:`hwctl.sim.twin.link`).
 
 The CLI calls :func:`register_defaults` once at start-up; library users call
 :func:`open_backend` (also exported as :func:`hwctl.open_backend`), which does it for them.
@@ -20,7 +20,7 @@ from hwctl.transport import open_backend as _open_backend
 
 #: scheme -> opener shipped with hwctl, imported on first use
 DEFAULT_SCHEMES: dict[str, str] = {
-    "twin": "sim.twin.link:open_twin_link",
+    "twin": "hwctl.sim.twin.link:open_twin_link",
 }
 
 

@@ -1,7 +1,7 @@
 """``hwctl demo``: a small quantum network on software twins, through the real transports.
 
 One command, no hardware. The demo starts a lab twin of the topology (default: the ESP paper's
-2x2 grid; :class:`sim.twin.lab.LabServer`): a node device per node, each on its own
+2x2 grid; :class:`hwctl.sim.twin.lab.LabServer`): a node device per node, each on its own
 pseudo-terminal (a real serial link: pyserial, COBS frames, CRCs, retries), and a heralding
 station per edge, all on one device clock (the shared reference, :mod:`hwctl.timebase`). A node
 service per node runs the ESP core; node services talk to each other over ZeroMQ on loopback. The ESP paper's workload (§VI-B: one request at a time per edge,
@@ -22,13 +22,13 @@ applies the settings and stores the snapshot, which the metadata holds (``instru
 node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
 (docs/physical-layer.md). With the pty transport (default) the lab and every node service run in
-processes of their own (:mod:`sim.twin.labproc`, :mod:`hwctl.node.proc`), as in a lab: one
+processes of their own (:mod:`hwctl.sim.twin.labproc`, :mod:`hwctl.node.proc`), as in a lab: one
 interpreter lock shared by four services and the lab was most of the demo's overhead over the
 simulator; ``--transport inproc`` keeps everything in this process (docs/node.md).
 
 Pair verification (pair-verification paper §II-C2) runs next to ESP: the nodes are paired along a
 matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint source
-(:class:`sim.twin.header.HeaderSource`, ``--header-rate`` pairs/s) whose two arms feed the two
+(:class:`hwctl.sim.twin.header.HeaderSource`, ``--header-rate`` pairs/s) whose two arms feed the two
 twins: same sequence numbers at the same instants (all twins share one time origin), independent
 losses per arm from the loss budget of half the edge's fibre (:mod:`hwctl.physics.loss`). The node
 services verify pairs against ``--memory`` / ``--f-th``; verified pairs go to ``pairs.parquet``.
@@ -126,7 +126,7 @@ def _free_port() -> int:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sim import topologies
+    from hwctl.sim import topologies
 
     if args.duration <= 0:
         raise UserError("--duration must be > 0")
@@ -208,11 +208,11 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl.output import fit_table, stderr_console
     from hwctl.physics import heralding
     from hwctl.protocols.verification import Cause
+    from hwctl.sim.twin.lab import Lab, LabServer
+    from hwctl.sim.twin.labproc import LabProcess
+    from hwctl.sim.twin.station import StationModel
     from hwctl.transport import Backend, LabLink
     from hwctl.wire import CLOCK_HZ, ControlBit
-    from sim.twin.lab import Lab, LabServer
-    from sim.twin.labproc import LabProcess
-    from sim.twin.station import StationModel
 
     names = sorted(g.nodes)
     ports = {n: _free_port() for n in names}
@@ -252,7 +252,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
                                                     for (u, v), st in lab.stations.items()}}
     # pty: the lab in its own process (as separately started `hwctl twin --lab` would be), so its
-    # devices answer without waiting for the node services' interpreter lock (sim.twin.labproc)
+    # devices answer without waiting for the node services' interpreter lock (hwctl.sim.twin.labproc)
     server: LabServer | LabProcess = (LabProcess(lab) if args.transport == "pty"
                                       else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport == "pty" else {n: f"lab://{n}" for n in names}
@@ -514,8 +514,8 @@ def header_source(g, u: str, v: str, rate_hz: float, seed: int, phase: int = 0,
     demo: 0.5 s after the lab starts, the services are up by then), each arm ``arm_km`` (default
     half the edge's fibre), paper §IV losses."""
     from hwctl.physics.loss import arrival_probability
+    from hwctl.sim.twin.header import HeaderSource
     from hwctl.wire import CLOCK_HZ
-    from sim.twin.header import HeaderSource
 
     if arm_km is None:
         arm_km = g.edges[u, v].get("length_m", 2000.0) / 2 / 1000

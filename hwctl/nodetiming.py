@@ -1,7 +1,7 @@
 """Where a request's time goes inside the node service (issue 13: "the remaining overhead broken
 down"). Diagnostic only: nothing here decides anything, and results never depend on it.
 
-The simulator (sim.network) spends a request's time in four parts: waiting for the ESP Lock
+The simulator (hwctl.sim.network) spends a request's time in four parts: waiting for the ESP Lock
 (submit -> the SYN that got SYNACK), the handshake (SYN -> ACK: two control messages of ~10 us),
 ``t_min - ACK`` (one more: the remote enters READY) and the generation (its attempts). The node
 service pays the same parts plus the host's own latencies, which this module measures per node,

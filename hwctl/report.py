@@ -6,7 +6,7 @@ Outputs (in ``--out``, default ``DIR/report``), each figure as PNG plus the CSV 
 - ``table5.md`` / ``table5.csv``: Table V at F = 0.75 (``--fidelity``): per topology and protocol
   mean latency L (eq. 3), jitter J (eq. 4), scaled throughput T (eq. 6), messages per request, with
   95 % CIs; ESP's paired difference to the centralized greedy scheduler; the provable lower bound of
-  :mod:`sim.bound`.
+  :mod:`hwctl.sim.bound`.
 - ``fig6``: scaled throughput T per topology (§VI-C, Fig. 6).
 - ``fig7``: scaled latency SL (eq. 5) over time on 2x2, rolling mean k = 256 (Fig. 7).
 - ``fig8`` / ``fig9``: mean latency / jitter against |E_Q| with least-squares lines and slopes
@@ -113,7 +113,7 @@ class Grid:
 
 
 def _topology_order(names: set[str]) -> list[str]:
-    from sim.topologies import PAPER_TOPOLOGIES
+    from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
     paper = [t for t in PAPER_TOPOLOGIES if t in names]
     return paper + sorted(names - set(paper))
@@ -127,8 +127,8 @@ def _nearest(values: Sequence[float], target: float) -> float:
 # Table V and the bound
 
 def _bound_ms(topo: str, f: float) -> float:
+    from hwctl.sim.bound import latency_lower_bound
     from hwctl.sweep import _graph, _matching_number
-    from sim.bound import latency_lower_bound
 
     return latency_lower_bound(_graph(topo), f,
                                matching_number=_matching_number(topo)).latency_s * 1e3

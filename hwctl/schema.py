@@ -116,7 +116,7 @@ SWEEP_PARAMS: tuple[Column, ...] = (
 REQUESTS_SWEEP: tuple[Column, ...] = (REQUESTS_SIM[0], *SWEEP_PARAMS)
 
 #: one row per sweep run: its parameters and the ESP paper's §VI-A metrics of the run (the names
-#: of the simulator's ``summary``, :meth:`sim.network.SimResult.compute_summary`)
+#: of the simulator's ``summary``, :meth:`hwctl.sim.network.SimResult.compute_summary`)
 RUNS: tuple[Column, ...] = (
     *SWEEP_PARAMS[:5],
     Column("fidelity", "float64", "", "requested fidelity F"),

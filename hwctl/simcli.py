@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, protocol: str | None = None, seed: int | None = None):
-    from sim.network import SimConfig
+    from hwctl.sim.network import SimConfig
 
     cfg = SimConfig(protocol=protocol or args.protocol, fidelity=args.fidelity,
                     duration=args.duration, seed=args.seed if seed is None else seed)
@@ -82,7 +82,7 @@ def _config(args: argparse.Namespace, protocol: str | None = None, seed: int | N
 
 
 def _graph(args: argparse.Namespace):
-    from sim import topologies
+    from hwctl.sim import topologies
 
     if args.edges:
         return topologies.from_edges(args.edges), "custom"
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     if args.table5:
         return _table5(args)
-    from sim.network import simulate
+    from hwctl.sim.network import simulate
 
     graph, name = _graph(args)
     cfg = _config(args)
@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one(job: tuple[str, str, float, float, int, str | None]) -> dict[str, Any]:
-    from sim import topologies
-    from sim.network import SimConfig, simulate
+    from hwctl.sim import topologies
+    from hwctl.sim.network import SimConfig, simulate
 
     topo, proto, fidelity, duration, seed, out_dir = job
     g = topologies.by_name(topo)
@@ -155,7 +155,7 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
                 ) -> list[dict[str, Any]]:
     """Run every paper topology with DQP, ESP (and the centralized greedy scheduler); rows in
     paper order."""
-    from sim.topologies import PAPER_TOPOLOGIES
+    from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
     protos = ["dqp", "esp"] + (["greedy"] if greedy else [])
     jobs_list = [(t, p, fidelity, duration, seed, str(out_dir) if out_dir else None)
@@ -182,7 +182,7 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
 
 
 def _cost(job: tuple[str, str, float, float, int, str | None]) -> float:
-    from sim.topologies import by_name
+    from hwctl.sim.topologies import by_name
 
     return by_name(job[0]).number_of_edges() * (0.3 if job[1] == "greedy" else 1.0)
 

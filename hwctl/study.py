@@ -8,7 +8,7 @@
 * Fig. 5 — verified-pair rate vs timeout, averaged over the metro latency distribution, with the
   timeouts t(F_th) of every memory marked for F_th in {0.81, 0.9, 0.95, 0.99}.
 
-Every simulated number comes from :mod:`sim.verification`, i.e. from two
+Every simulated number comes from :mod:`hwctl.sim.verification`, i.e. from two
 :class:`hwctl.protocols.verification.VerificationCore` instances exchanging real messages.
 Outputs go to ``--out`` (PNG, CSV, Parquet, and ``params.json`` with parameters and code version).
 """
@@ -143,7 +143,7 @@ def run_study(
     from hwctl.physics import memory as mem
     from hwctl.physics.latency import DUBLIN_Q1_2024 as LAT
     from hwctl.physics.loss import PATHS
-    from sim.verification import Scenario, simulate
+    from hwctl.sim.verification import Scenario, simulate
 
     t0 = time.perf_counter()
     ce = PATHS["C-E"]

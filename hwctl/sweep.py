@@ -94,14 +94,14 @@ class RunOutput:
 
 @lru_cache(maxsize=64)
 def _graph(topology: str):
-    from sim import topologies
+    from hwctl.sim import topologies
 
     return topologies.by_name(topology)
 
 
 @lru_cache(maxsize=64)
 def _matching_number(topology: str) -> int:
-    from sim import topologies
+    from hwctl.sim import topologies
 
     return topologies.matching_number(_graph(topology))
 
@@ -160,7 +160,7 @@ def run_one(spec: RunSpec) -> RunOutput:
     import numpy as np
 
     from hwctl import schema
-    from sim.network import SimConfig, simulate
+    from hwctl.sim.network import SimConfig, simulate
 
     cpu0 = time.process_time()
     g = _graph(spec.topology)
@@ -231,8 +231,8 @@ def plan(topologies: Sequence[str], fidelities: Sequence[float], protocols: Sequ
          replicates: int = 1, base_seed: int = 1, duration: float = 120.0,
          requests: bool = True, version: str | None = None) -> list[RunSpec]:
     """Every run of the grid, in (topology, fidelity, protocol, replicate) order."""
-    from sim.network import PROTOCOL_ALIASES, SimConfig
-    from sim.network import PROTOCOLS as SIM_PROTOCOLS
+    from hwctl.sim.network import PROTOCOL_ALIASES, SimConfig
+    from hwctl.sim.network import PROTOCOLS as SIM_PROTOCOLS
 
     version = code_version() if version is None else version
     protos = [PROTOCOL_ALIASES.get(p, p) for p in protocols]
@@ -387,7 +387,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.topologies import PAPER_TOPOLOGIES
+    from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
     if args.scheduler and "://" not in args.scheduler:
         raise UserError(f"--scheduler {args.scheduler!r}: expected tcp://host:port")

@@ -1,6 +1,6 @@
 """A provable lower bound on the mean request latency of *any* scheduler under the ESP paper's
 workload (§VI-B), for checking ESP against something that is a bound (docs/esp-scale.md has the
-proof; the centralized greedy scheduler of :mod:`sim.network` is not one).
+proof; the centralized greedy scheduler of :mod:`hwctl.sim.network` is not one).
 
 Setting. Every edge e runs a closed loop: back-off (exponential, mean beta = 50 ms), one request of
 |R| uniform in 1..6 pairs, wait until it completes, back-off, ... A request's busy time B (PL_start to

@@ -1,7 +1,7 @@
 """Deterministic simulation testing (DST) of the real ESP cores under random faults (issue 15).
 
 One *seed* fixes everything of a run: the topology, the workload, the fault mix
-(:mod:`sim.faults`), whether bounded waiting is on, and every random draw of the simulator. A run:
+(:mod:`hwctl.sim.faults`), whether bounded waiting is on, and every random draw of the simulator. A run:
 
 1. drives the network with faults for ``FAULT_WINDOW`` seconds of simulated time;
 2. then stops every fault (crashed nodes restart, partitions heal), submits one probe request per
@@ -18,8 +18,8 @@ Checked after every event and at the end:
 
 A failing run prints its seed and a one-line command that replays it exactly::
 
-    python -m sim.dst --seed 1234            # replay one seed, verbose
-    python -m sim.dst --runs 1000 --start 0  # a batch of seeds
+    python -m hwctl.sim.dst --seed 1234            # replay one seed, verbose
+    python -m hwctl.sim.dst --runs 1000 --start 0  # a batch of seeds
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from hwctl.protocols.base import ProtocolViolation, Request
 from hwctl.protocols.dqp import SCHEDULER
 from hwctl.protocols.esp import State
 from hwctl.protocols.reliable import RobustConfig
-from sim import topologies
-from sim.faults import FaultConfig, FaultModel
-from sim.network import NetworkSim, SimConfig
+from hwctl.sim import topologies
+from hwctl.sim.faults import FaultConfig, FaultModel
+from hwctl.sim.network import NetworkSim, SimConfig
 
 TOPOLOGIES = ["K2", "K3", "C4", "K1,3", "2x2", "K4", "C5", "2x3"]
 FAULT_WINDOW = 0.05  #: seconds of simulated time with faults
@@ -70,7 +70,7 @@ class Outcome:
     error: str = ""
 
     def replay(self) -> str:
-        return f"PYTHONPATH=. python -m sim.dst --seed {self.seed}"
+        return f"PYTHONPATH=. python -m hwctl.sim.dst --seed {self.seed}"
 
 
 def _scenario(seed: int) -> tuple[str, nx.Graph, list[Request], FaultConfig, bool, float, str]:
@@ -190,7 +190,7 @@ def run_many(start: int, runs: int) -> list[Outcome]:
 
 
 def _cost_row(job: tuple[str, str, str, float, int]) -> dict:
-    from sim.network import simulate
+    from hwctl.sim.network import simulate
 
     topo, protocol, mode, duration, seed = job
     g = topologies.by_name(topo)
@@ -238,7 +238,7 @@ def format_cost_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.dst", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m hwctl.sim.dst", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, help="replay one seed (verbose)")
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--runs", type=int, default=100)

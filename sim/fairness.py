@@ -10,7 +10,7 @@ previous one completes, so there is always a newer competitor):
   finds A busy, is NACKed, and B takes Y's next request.
 - ``star``: K1,4 (hub A); every leaf streams to the hub and the hub streams to every leaf.
 
-    python -m sim.fairness            # paper vs fair mode, worst overtaking count per scenario
+    python -m hwctl.sim.fairness            # paper vs fair mode, worst overtaking count per scenario
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import networkx as nx
 
 from hwctl.protocols.base import Completed, Expired, Request
-from sim import topologies
-from sim.network import NetworkSim, RequestRecord, SimConfig
+from hwctl.sim import topologies
+from hwctl.sim.network import NetworkSim, RequestRecord, SimConfig
 
 STREAM_LEN = 20
 

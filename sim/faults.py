@@ -112,7 +112,7 @@ class FaultModel:
     # -- crashes and partitions ------------------------------------------------------------------
 
     def install(self, sim: Any) -> None:
-        """Schedule crashes/restarts and partitions on ``sim`` (a :class:`sim.network.NetworkSim`)
+        """Schedule crashes/restarts and partitions on ``sim`` (a :class:`hwctl.sim.network.NetworkSim`)
         up to ``min(until, sim duration)``."""
         c = self.cfg
         end = min(c.until, sim.cfg.duration)

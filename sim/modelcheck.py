@@ -26,7 +26,7 @@ Arrival numbers are compared only relatively by the cores, so states are keyed w
 to ranks (else the search would never close: paper mode can loop SYN/SYNREJ/WAKE/NACK forever
 under an adversarial schedule, each loop drawing fresh arrival numbers).
 Time is abstract: every event happens at ``now = 0``; t_min and leases are constants then, and
-lease/lifetime expiry is not explored (the seeded simulation of :mod:`sim.dst` covers it).
+lease/lifetime expiry is not explored (the seeded simulation of :mod:`hwctl.sim.dst` covers it).
 
 Options (docs/reliability.md gives the arguments): ``--streams`` (one request at a time per edge,
 overtaking counted; ``--bound`` checks B = 2 (deg i + deg j - 2)), ``--timed`` (only the schedules
@@ -36,8 +36,8 @@ no submission is due, and generations end in start order, both ends at once), ``
 digests instead of keys), ``--trace`` (the path to the first violation); ``--topology`` also
 takes an edge list such as ``X-A,A-B,B-Y``.
 
-    python -m sim.modelcheck                  # K3, C4, K1,3 with 1..3 requests per edge
-    python -m sim.modelcheck --topology K3 --requests 2 --robust --loss 1 --dup 1
+    python -m hwctl.sim.modelcheck                  # K3, C4, K1,3 with 1..3 requests per edge
+    python -m hwctl.sim.modelcheck --topology K3 --requests 2 --robust --loss 1 --dup 1
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from hwctl.protocols.base import (
 )
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.reliable import RobustConfig
-from sim import topologies
+from hwctl.sim import topologies
 
 D = 10e-6
 #: robust mode timeouts: leases and lifetimes never expire in the checker (time is abstract)
@@ -752,7 +752,7 @@ TOPOLOGIES = ["K3", "C4", "K1,3"]
 
 
 def graph(topology: str) -> nx.Graph:
-    """A named topology (sim.topologies), or an edge list such as ``X-A,A-B,B-Y`` (a path)."""
+    """A named topology (hwctl.sim.topologies), or an edge list such as ``X-A,A-B,B-Y`` (a path)."""
     if "-" not in topology:
         return topologies.by_name(topology)
     g = nx.Graph()
@@ -771,7 +771,7 @@ def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.modelcheck",
+    ap = argparse.ArgumentParser(prog="python -m hwctl.sim.modelcheck",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--topology", action="append", help="K3, C4, K1,3, ... (repeatable)")
     ap.add_argument("--requests", type=int, action="append", help="requests per edge (1..3)")

@@ -15,7 +15,7 @@ fibre from every node) and ``greedy`` (simulator only: a centralized greedy sche
 knowledge and zero control delay; whenever a request arrives or a generation ends it starts every
 waiting request whose two nodes are free, oldest first). ``greedy`` is a reference point, not a
 bound: a greedy oldest-first schedule is not optimal, and ESP lands within noise on either side of
-it. The provable lower bound on mean latency is in :mod:`sim.bound` (docs/esp-scale.md). The old
+it. The provable lower bound on mean latency is in :mod:`hwctl.sim.bound` (docs/esp-scale.md). The old
 name ``oracle`` is accepted as a deprecated alias of ``greedy``.
 
 Metrics per request follow §VI-A: L = NL_finish - NL_start (3), SL = L/|R| (5), B = PL_finish -

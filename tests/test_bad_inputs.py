@@ -25,17 +25,17 @@ def no_work(monkeypatch):
     def accepted(*a, **k):
         raise Accepted
 
-    import firmware.bridge
+    import hwctl.firmware.bridge
+    import hwctl.sim.network
+    import hwctl.sim.twin.serve
     import hwctl.simcli
     import hwctl.study
     import hwctl.synth
-    import sim.network
-    import sim.twin.serve
 
-    monkeypatch.setattr(sim.network, "simulate", accepted)
+    monkeypatch.setattr(hwctl.sim.network, "simulate", accepted)
     monkeypatch.setattr(hwctl.simcli, "table5_rows", accepted)
-    monkeypatch.setattr(sim.twin.serve._ServerBase, "start", accepted)
-    monkeypatch.setattr(firmware.bridge.Bridge, "start", accepted)
+    monkeypatch.setattr(hwctl.sim.twin.serve._ServerBase, "start", accepted)
+    monkeypatch.setattr(hwctl.firmware.bridge.Bridge, "start", accepted)
     monkeypatch.setattr(hwctl.study, "run_study", accepted)
     monkeypatch.setattr(hwctl.synth, "synthesize", accepted)
     import hwctl.node.cli
@@ -274,8 +274,8 @@ def test_bad_backend_url_is_one_line(url: str) -> None:
 def test_good_inputs_still_pass(tmp_path) -> None:
     """The validators refuse nonsense, not the documented forms."""
     from hwctl import argtypes
+    from hwctl.sim import topologies
     from hwctl.transport import parse_backend_url
-    from sim import topologies
 
     for t in topologies.PAPER_TOPOLOGIES + ["1x2", "K2", "W4", "C3", "70x70"]:
         assert topologies.by_name(t).number_of_edges() > 0

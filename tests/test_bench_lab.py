@@ -14,9 +14,9 @@ import numpy as np
 from hwctl.instruments import DEMO_BENCH, SIM_FILE
 from hwctl.instruments.bench import Bench, BenchConfig
 from hwctl.physics.bench import link_physics
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab
 from hwctl.wire import Done, Frame, FrameDecoder, Pair, SchedulePairs, encode
-from sim import topologies
-from sim.twin.lab import Lab
 
 TEMPLATE = DEMO_BENCH
 FIDELITY = 0.5

@@ -10,8 +10,8 @@ import pytest
 
 from hwctl.physics import bench as bp
 from hwctl.physics import heralding, loss
+from hwctl.sim.twin import TwinConfig, TwinModel
 from hwctl.wire import FrameDecoder, Herald, Schedule, encode
-from sim.twin import TwinConfig, TwinModel
 
 
 def test_nominal_bench_is_the_calibrated_model() -> None:

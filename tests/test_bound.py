@@ -8,9 +8,9 @@ import math
 import pytest
 
 from hwctl.physics import heralding
-from sim import topologies
-from sim.bound import latency_lower_bound
-from sim.network import SimConfig, simulate
+from hwctl.sim import topologies
+from hwctl.sim.bound import latency_lower_bound
+from hwctl.sim.network import SimConfig, simulate
 
 BETA = heralding.MEAN_BACKOFF
 

@@ -1,4 +1,4 @@
-"""Board bridge (firmware.bridge) against the twin on a pseudo-terminal: the host speaks
+"""Board bridge (hwctl.firmware.bridge) against the twin on a pseudo-terminal: the host speaks
 zmq+tcp:// to the bridge, the bridge speaks UART frames to the pty, health is reported."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from firmware.bridge import Bridge, parse_port
 from hwctl.errors import BadUrl, UserError
+from hwctl.firmware.bridge import Bridge, parse_port
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.serve import PtyTwinServer
 from hwctl.transport import open_backend
 from hwctl.wire import Herald, Reg
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.serve import PtyTwinServer
 
 
 def arun(coro, timeout: float = 30.0):

@@ -11,9 +11,11 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from firmware.bridge import Bridge
 from hwctl.cli import main
 from hwctl.errors import DeviceNotFound, UserError
+from hwctl.firmware.bridge import Bridge
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.serve import PtyTwinServer, ZmqTwinServer
 from hwctl.transport import open_backend
 from hwctl.transport.security import (
     CurveServer,
@@ -24,8 +26,6 @@ from hwctl.transport.security import (
     user_id,
 )
 from hwctl.wire import Reg
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.serve import PtyTwinServer, ZmqTwinServer
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +129,8 @@ def test_nodes_with_keys_complete_requests_and_refuse_strangers(keys) -> None:
     from hwctl import timebase
     from hwctl.node import NodeConfig, NodeService
     from hwctl.protocols.esp import EspMessage, MsgType
-    from sim import topologies
-    from sim.twin.lab import Lab, LabServer
+    from hwctl.sim import topologies
+    from hwctl.sim.twin.lab import Lab, LabServer
     from tests.test_node import free_port
 
     lab = Lab(topologies.by_name("K2"), p_photon=0.02, seed=3, start=timebase.cycle_now())

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from hwctl.sim.twin import TwinConfig, TwinModel
 from hwctl.transport.devserver import DeviceSessions, ServerLimits
 from hwctl.transport.zmqwire import CONTROL, PING, STATUS
 from hwctl.wire import (
@@ -24,7 +25,6 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
-from sim.twin import TwinConfig, TwinModel
 
 
 class Rig:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from hwctl import timebase
 from hwctl.node import NodeConfig
-from sim import topologies
-from sim.twin.lab import Lab, LabServer
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab, LabServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 A, B = EXAMPLES / "node.toml", EXAMPLES / "node-B.toml"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hwctl.errors import UserError
+from hwctl.sim.twin import TwinConfig, TwinModel
 from hwctl.transport import open_backend
 from hwctl.wire import (
     WIRE_VERSION,
@@ -35,7 +36,6 @@ from hwctl.wire.features import (
     get_profile,
     profile_of,
 )
-from sim.twin import TwinConfig, TwinModel
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwctl.hdrblock import BlockDecoder
+from hwctl.sim.twin.hdrblock import BlockEncoder
 from hwctl.wire import HdrBlock
-from sim.twin.hdrblock import BlockEncoder
 
 P = 77
 

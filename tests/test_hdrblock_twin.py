@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwctl.wire import ErrorCode, FrameDecoder, HdrBlock, encode
-from sim.twin.hdrblock import (
+from hwctl.sim.twin.hdrblock import (
     DEFAULT_FLUSH,
     ENTRY_BYTES,
     BlockEncoder,
     PinError,
     block_arrivals,
 )
+from hwctl.wire import ErrorCode, FrameDecoder, HdrBlock, encode
 
 P = 77  # source period in cycles (1.3 MHz at 100 MHz)
 

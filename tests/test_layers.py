@@ -15,6 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("hwctl", "sim", "firmware")
+#: folders installed inside the hwctl namespace
+MAPPED = ("sim", "firmware")
 
 CORE, TRANSPORT, TWIN, APP = 0, 1, 2, 3
 NAMES = {CORE: "core/wire/physics", TRANSPORT: "transport", TWIN: "twin", APP: "app"}
@@ -31,17 +33,17 @@ LAYER_OF: dict[str, int] = {
     "hwctl.hdrblock": CORE,
     "hwctl.schema": CORE,
     "hwctl.timebase": CORE,
-    "sim.topologies": CORE,
-    "sim.uartbfm": CORE,
+    "hwctl.sim.topologies": CORE,
+    "hwctl.sim.uartbfm": CORE,
     "hwctl.transport": TRANSPORT,
     "hwctl.instruments": TRANSPORT,
     "hwctl.instruments.cli": APP,
-    "sim.twin": TWIN,
-    "sim.twin.serve": APP,
-    "sim.network": APP,
-    "sim.verification": APP,
-    "sim.bound": APP,
-    "firmware": APP,
+    "hwctl.sim.twin": TWIN,
+    "hwctl.sim.twin.serve": APP,
+    "hwctl.sim.network": APP,
+    "hwctl.sim.verification": APP,
+    "hwctl.sim.bound": APP,
+    "hwctl.firmware": APP,
 }
 
 
@@ -49,7 +51,7 @@ LAYER_OF: dict[str, int] = {
 EXACT: dict[str, int] = {
     # the package root imports nothing eagerly: its public API is loaded on first use (PEP 562)
     "hwctl": CORE,
-    "sim": CORE,  # empty
+    "hwctl.sim": CORE,  # empty
 }
 
 
@@ -65,14 +67,21 @@ def layer(module: str) -> int:
 
 
 def module_name(path: Path) -> str:
+    """The module's name: the top-level folders sim/ and firmware/ are ``hwctl.sim`` and
+    ``hwctl.firmware`` (setup.py; tests/test_namespace.py)."""
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] in MAPPED:
+        parts.insert(0, "hwctl")
     return ".".join(parts)
 
 
 def _is_module(name: str) -> bool:
-    base = REPO.joinpath(*name.split("."))
+    parts = name.split(".")
+    if parts[:1] == ["hwctl"] and parts[1:2] and parts[1] in MAPPED:
+        parts = parts[1:]
+    base = REPO.joinpath(*parts)
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
@@ -136,13 +145,13 @@ def test_transport_does_not_know_the_twin() -> None:
     graph = import_graph()
     for mod, deps in graph.items():
         if mod.startswith("hwctl.transport"):
-            assert not any(d.startswith("sim") for d in deps), (mod, deps)
+            assert not any(d.startswith("hwctl.sim") for d in deps), (mod, deps)
 
 
 @pytest.mark.parametrize("src,dst", [
-    ("hwctl.transport.links", "sim.twin.pacing"),   # what the transport used to do
+    ("hwctl.transport.links", "hwctl.sim.twin.pacing"),   # what the transport used to do
     ("hwctl.protocols.esp", "hwctl.transport"),
-    ("sim.twin.model", "hwctl.node"),
+    ("hwctl.sim.twin.model", "hwctl.node"),
     ("hwctl.wire.codec", "hwctl.output"),
 ])
 def test_checker_flags_upward_imports(src: str, dst: str) -> None:
@@ -153,5 +162,5 @@ def test_checker_sees_lazy_and_from_imports(tmp_path: Path) -> None:
     # the real file list must resolve `from pkg import module` to the module
     deps = imports(REPO / "sim" / "twin" / "lab.py")
     assert "hwctl.timebase" in deps
-    deps = imports(REPO / "hwctl" / "simcli.py")  # imports sim.network inside run()
-    assert "sim.network" in deps
+    deps = imports(REPO / "hwctl" / "simcli.py")  # imports hwctl.sim.network inside run()
+    assert "hwctl.sim.network" in deps

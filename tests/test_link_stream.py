@@ -12,11 +12,7 @@ import asyncio
 
 import numpy as np
 
-from hwctl.transport import Backend, open_backend
-from hwctl.transport.links import memory_pair
-from hwctl.wire import Error, ErrorCode, HdrBlock, Reg
-from hwctl.wire.bulk import HeaderBlock
-from sim.twin.flood import (
+from hwctl.sim.twin.flood import (
     HEADER_BYTES,
     block_config,
     flood_config,
@@ -24,9 +20,13 @@ from sim.twin.flood import (
     line_fraction,
     source_off,
 )
-from sim.twin.model import UART_CYCLES_PER_BYTE, TwinModel
-from sim.twin.pacing import LatencyTimer, UartBacklog
-from sim.twin.serve import PtyTwinServer
+from hwctl.sim.twin.model import UART_CYCLES_PER_BYTE, TwinModel
+from hwctl.sim.twin.pacing import LatencyTimer, UartBacklog
+from hwctl.sim.twin.serve import PtyTwinServer
+from hwctl.transport import Backend, open_backend
+from hwctl.transport.links import memory_pair
+from hwctl.wire import Error, ErrorCode, HdrBlock, Reg
+from hwctl.wire.bulk import HeaderBlock
 
 #: bounds a hang only (generous: the machine may be loaded), never a speed requirement
 HANG = 300.0

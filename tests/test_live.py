@@ -17,8 +17,8 @@ import pytest
 from hwctl import timebase
 from hwctl.live import PAGE, LiveServer, crossings, layout, parse_addr, snapshot
 from hwctl.node import NodeConfig, NodeService
-from sim import topologies
-from sim.twin.lab import Lab, LabServer
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab, LabServer
 
 SHOTS = Path(os.environ.get("HWCTL_SCREENSHOTS", "")) if os.environ.get("HWCTL_SCREENSHOTS") \
     else None

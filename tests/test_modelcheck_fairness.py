@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim import fairness, modelcheck
+from hwctl.sim import fairness, modelcheck
 
 
 @pytest.mark.parametrize("kw", [{}, {"fair": True}])

@@ -17,8 +17,8 @@ from hwctl.cli import main as cli_main
 from hwctl.physics import fibre, heralding
 from hwctl.protocols.base import Request
 from hwctl.protocols.esp import State
-from sim import topologies
-from sim.network import NetworkSim, SimConfig, simulate
+from hwctl.sim import topologies
+from hwctl.sim.network import NetworkSim, SimConfig, simulate
 
 D = fibre.delay(heralding.LINK_LENGTH_M)
 

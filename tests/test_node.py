@@ -11,10 +11,10 @@ import pytest
 from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import NodeConfig, NodeService, write_results
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
 from hwctl.wire import Reg
-from sim import topologies
-from sim.twin.lab import Lab, LabServer
 
 
 def free_port() -> int:

@@ -10,12 +10,12 @@ import time
 
 from hwctl import timebase
 from hwctl.node import NodeConfig, NodeService
+from hwctl.sim import topologies
+from hwctl.sim.twin.hdrblock import block_arrivals
+from hwctl.sim.twin.header import HeaderSource
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, Ack, HdrBlock, Nak, PinMask, Reg, UnpinMask
-from sim import topologies
-from sim.twin.hdrblock import block_arrivals
-from sim.twin.header import HeaderSource
-from sim.twin.lab import Lab, LabServer
 
 
 def free_port() -> int:

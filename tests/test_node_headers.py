@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.header import HeaderSource
 from hwctl.wire import FrameDecoder, Free, Header, encode
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.header import HeaderSource
 
 
 def _headers(src: HeaderSource, arm: int, until: int) -> dict[int, int]:

@@ -1,5 +1,5 @@
 """Node service in robust mode (issue 15): two in-process node services on the lab twin whose
-ZeroMQ ESP path loses, duplicates and reorders messages (sim.faults.SendShim); requests complete
+ZeroMQ ESP path loses, duplicates and reorders messages (hwctl.sim.faults.SendShim); requests complete
 or expire with a reason and no service ends. Wall-clock timeouts here only bound a hang."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import K_ESP, NodeConfig, NodeService
 from hwctl.protocols.esp import MsgType
+from hwctl.sim import topologies
+from hwctl.sim.faults import FaultConfig, FaultModel, SendShim
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
-from sim import topologies
-from sim.faults import FaultConfig, FaultModel, SendShim
-from sim.twin.lab import Lab, LabServer
 
 ROBUST = {"enabled": True, "rto": 0.005, "rto_max": 0.05, "lease": 1.0, "busy_lease": 3.0,
           "request_ttl": 30.0}

@@ -14,11 +14,11 @@ import pytest
 from hwctl import timebase
 from hwctl.errors import UserError
 from hwctl.node import NodeConfig, NodeService, write_results
+from hwctl.sim import topologies
+from hwctl.sim.twin import TwinModel
+from hwctl.sim.twin.header import HeaderSource
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.wire import CLOCK_HZ, FREE_MASK_BITS, Ack, Header, Nak, Opcode, Pair, Reg
-from sim import topologies
-from sim.twin import TwinModel
-from sim.twin.header import HeaderSource
-from sim.twin.lab import Lab, LabServer
 
 
 def free_port() -> int:

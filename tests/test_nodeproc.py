@@ -1,5 +1,5 @@
 """Node services in processes of their own (hwctl.node.proc) on a lab in its own process
-(sim.twin.labproc), as ``hwctl demo`` runs them: the parent's mirrors feed the live view and
+(hwctl.sim.twin.labproc), as ``hwctl demo`` runs them: the parent's mirrors feed the live view and
 the result rows. Waits on the mirrors' counters; timeouts only bound a hang."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from hwctl.errors import UserError
 from hwctl.live import snapshot
 from hwctl.node import NodeConfig
 from hwctl.node.proc import NodeProcess
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab
+from hwctl.sim.twin.labproc import LabProcess
 from hwctl.stall import StallBound
-from sim import topologies
-from sim.twin.lab import Lab
-from sim.twin.labproc import LabProcess
 
 HANG_S = 120.0  # only if something hangs
 

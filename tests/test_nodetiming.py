@@ -11,9 +11,9 @@ import pytest
 from hwctl.nodetiming import NodeTiming, join_cycle, merge
 from hwctl.protocols.base import Request
 from hwctl.protocols.esp import EspMessage, MsgType
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab
 from hwctl.wire import ControlBit, Done, FrameDecoder, Reg, RegWrite, SchedulePairs, encode
-from sim import topologies
-from sim.twin.lab import Lab
 
 
 def _run_to_done(lab: Lab, starts: dict[str, int], pairs: int = 2) -> dict[str, Done]:

@@ -59,7 +59,7 @@ def test_logs_go_to_stderr_through_rich(capsys: pytest.CaptureFixture[str]) -> N
     try:
         setup_logging(logging.INFO)
         logging.getLogger("hwctl.node").info("hello from the node")
-        logging.getLogger("sim.network").debug("not shown at INFO")
+        logging.getLogger("hwctl.sim.network").debug("not shown at INFO")
         out, err = capsys.readouterr()
         assert out == ""
         assert "hello from the node" in err and "INFO" in err

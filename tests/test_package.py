@@ -67,6 +67,16 @@ def _copy_sources(dst: Path) -> None:
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
 
 
+def zf_top_level(wheel: Path) -> set[str]:
+    """The wheel's top-level importable names (its top_level.txt, else its folders)."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        tl = [n for n in names if n.endswith(".dist-info/top_level.txt")]
+        if tl:
+            return {x for x in zf.read(tl[0]).decode().split() if x}
+    return {n.split("/")[0] for n in names if "/" in n and ".dist-info" not in n.split("/")[0]}
+
+
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, f"{cmd}: rc {res.returncode}\n{res.stdout}\n{res.stderr}"
@@ -93,6 +103,11 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     assert "hwctl/py.typed" in names and "hwctl/wire/spec.toml" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("fpga/", "tests/")) for n in names)
+    # sim/ and firmware/ inside the hwctl namespace, no generic top-level packages (issue 19)
+    assert not any(n.startswith(("sim/", "firmware/")) for n in names)
+    assert {"hwctl/sim/__init__.py", "hwctl/sim/twin/lab.py", "hwctl/firmware/bridge.py"} <= names
+    top = zf_top_level(wheel)
+    assert top <= {"hwctl"}, top
     assert "License-Expression: MIT" in meta and "Classifier: Typing :: Typed" in meta
 
     venv = tmp_path / "venv"
@@ -110,13 +125,18 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     hw = str(venv / "bin" / "hwctl")
 
     where = json.loads(_run([str(py), "-c", (
-        "import json, hwctl, hwctl.synth, hwctl.demo, hwctl.node, sim.twin, hwctl.transport;"
+        "import importlib.util, json, hwctl, hwctl.synth, hwctl.demo, hwctl.node, hwctl.sim.twin,"
+        " hwctl.transport;"
         "print(json.dumps({'hwctl': hwctl.__file__, 'rtl': str(hwctl.synth.RTL_DIR),"
-        " 'n_rtl': len(hwctl.synth.rtl_sources()), 'open_backend': callable(hwctl.open_backend)}))"
+        " 'n_rtl': len(hwctl.synth.rtl_sources()), 'open_backend': callable(hwctl.open_backend),"
+        " 'sim': hwctl.sim.twin.__file__, 'no_top_level_sim': all(importlib.util.find_spec(n) is"
+        " None for n in ('sim', 'firmware'))}))"
     )], work, env).stdout)
     assert where["hwctl"].startswith(str(purelib)), where
     assert where["rtl"].startswith(str(purelib)) and where["n_rtl"] >= 10, where
     assert where["open_backend"]
+    assert where["sim"].startswith(str(purelib / "hwctl" / "sim")), where
+    assert where["no_top_level_sim"], where
 
     out = json.loads(_run([hw, "sim", "--topology", "K2", "--duration", "1", "--json"], work,
                           env).stdout)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hwctl.pljoin import MAX_MARGIN_S, JoinPlanner
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab
 from hwctl.wire import (
     ControlBit,
     Done,
@@ -18,8 +20,6 @@ from hwctl.wire import (
     SchedulePairs,
     encode,
 )
-from sim import topologies
-from sim.twin.lab import Lab
 
 
 def test_join_is_the_first_grid_point_after_the_margin() -> None:

@@ -15,8 +15,8 @@ import pytest
 from hwctl import record, schema, timebase
 from hwctl.cli import main
 from hwctl.node import NodeConfig, NodeService
-from sim import topologies
-from sim.twin.lab import Lab, LabServer
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab, LabServer
 
 HANG_S = 60.0  # bounds a hang only
 ROBUST = {"enabled": True, "rto": 0.005, "rto_max": 0.05, "lease": 1.0, "busy_lease": 3.0,

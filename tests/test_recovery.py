@@ -13,12 +13,12 @@ import pytest
 from hwctl import recovery, timebase
 from hwctl.node import NodeConfig, NodeService
 from hwctl.recovery import Backoff, DeviceMark, restart_reason
+from hwctl.sim import topologies
+from hwctl.sim.twin.hdrblock import block_arrivals
+from hwctl.sim.twin.header import HeaderSource
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, HdrBlock
-from sim import topologies
-from sim.twin.hdrblock import block_arrivals
-from sim.twin.header import HeaderSource
-from sim.twin.lab import Lab, LabServer
 
 HANG_S = 60.0  # only if something hangs: no progress at all for this long (not a total)
 P_LONG = 5e-5  # per-attempt success probability for generations of tens of ms
@@ -329,13 +329,13 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
 
 
 def test_block_mode_across_a_broken_path(tmp_path) -> None:
-    """Block mode, node A's device behind a board bridge (firmware.bridge). The bridge stops and,
+    """Block mode, node A's device behind a board bridge (hwctl.firmware.bridge). The bridge stops and,
     once A has declared the device lost, a new one serves the same port: the device ran on (the
     same life: SCRATCH token intact), so A keeps its ring mirror, asserts its pins again (the
     device keeps the held pairs' photons), counts the blocks lost on the way, re-applies
     CONTROL.HDR_BLOCK and goes on verifying with B; no device restart is counted and every
     verified pair was stored at both ends."""
-    from firmware.bridge import Bridge
+    from hwctl.firmware.bridge import Bridge
 
     period = 20_000
 

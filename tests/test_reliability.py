@@ -17,9 +17,9 @@ from hwctl.protocols.base import (
 )
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType, State
 from hwctl.protocols.reliable import RobustConfig
-from sim import dst, topologies
-from sim.faults import FaultConfig, FaultModel
-from sim.network import NetworkSim, SimConfig
+from hwctl.sim import dst, topologies
+from hwctl.sim.faults import FaultConfig, FaultModel
+from hwctl.sim.network import NetworkSim, SimConfig
 
 D = 10e-6
 RC = RobustConfig(rto=1e-4, rto_max=1e-3, lease=5e-3, busy_lease=10e-3, request_ttl=0.1)
@@ -264,7 +264,7 @@ def test_dst_failure_prints_seed_and_replay(capsys, monkeypatch) -> None:
     out = dst.run_one(5)
     assert not out.ok
     err = capsys.readouterr().err
-    assert "seed 5: FAIL" in err and "replay: PYTHONPATH=. python -m sim.dst --seed 5" in err
+    assert "seed 5: FAIL" in err and "replay: PYTHONPATH=. python -m hwctl.sim.dst --seed 5" in err
 
 
 def test_dst_short_slice() -> None:

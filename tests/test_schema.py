@@ -112,8 +112,8 @@ def test_every_node_result_field_is_in_the_schema() -> None:
 def test_sim_and_node_files_agree_on_shared_quantities(tmp_path: Path) -> None:
     """Zero schema differences for the quantities both write: same names, types and units."""
     from hwctl.node import write_results
-    from sim import topologies
-    from sim.network import SimConfig, simulate
+    from hwctl.sim import topologies
+    from hwctl.sim.network import SimConfig, simulate
 
     sim_path = simulate(topologies.by_name("K2"), SimConfig(duration=1, seed=3), "K2") \
         .to_parquet(tmp_path / "sim.parquet")

@@ -14,11 +14,11 @@ import psutil
 import pytest
 import zmq
 
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.serve import PtyTwinServer, ZmqTwinServer
 from hwctl.transport import open_backend
 from hwctl.transport.zmqwire import CONTROL, PING, STATUS
 from hwctl.wire import Reg, RegRead, RegWrite, Schedule, Time, encode
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.serve import PtyTwinServer, ZmqTwinServer
 
 GOOD = [encode(m, s) for s, m in enumerate(
     (RegRead(int(Reg.ID)), Time(), RegWrite(int(Reg.SCRATCH), 3), Schedule(1000, 5, 50, 2)))]

@@ -1,4 +1,4 @@
-"""The heralding station's own host link in the twin (sim.twin.stationdev, docs/physical-layer.md
+"""The heralding station's own host link in the twin (hwctl.sim.twin.stationdev, docs/physical-layer.md
 section 2) and the lab served over ZeroMQ (``hwctl twin --lab K2 --zmq``): sans-IO in virtual
 time, then served in real time (waits on events; timeouts only bound a hang)."""
 
@@ -11,6 +11,8 @@ import pytest
 
 from hwctl import timebase
 from hwctl.errors import UserError
+from hwctl.sim import topologies
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.wire import (
     STATION_ID,
     WIRE_VERSION,
@@ -34,8 +36,6 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
-from sim import topologies
-from sim.twin.lab import Lab, LabServer
 
 U32 = 2**32 - 1
 FAST = {"uart_cycles_per_byte": 0}

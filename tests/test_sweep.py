@@ -110,8 +110,8 @@ def test_whole_grid_one_replicate_reproduces_the_papers_claims(tmp_path) -> None
     over DQP when nu = 1 and at least 25 % when nu > 1 (F = 0.75); and no cell is below the
     lower bound by more than 8 % (one replicate: sampling noise where the bound is tight)."""
     from hwctl.report import make_report
+    from hwctl.sim.topologies import PAPER_TOPOLOGIES
     from hwctl.sweep import FIDELITIES
-    from sim.topologies import PAPER_TOPOLOGIES
 
     specs = plan(PAPER_TOPOLOGIES, FIDELITIES, ["dqp", "esp", "greedy"], 1, 1, 120.0,
                  requests=False, version="test")

@@ -7,7 +7,7 @@ import networkx as nx
 import pytest
 
 from hwctl.errors import UserError
-from sim import topologies
+from hwctl.sim import topologies
 
 
 @pytest.mark.parametrize("kind", ["ER", "WAX"])

@@ -18,10 +18,10 @@ from hwctl.errors import (
     UserError,
     VersionMismatch,
 )
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.serve import PtyTwinServer, ZmqTwinServer
 from hwctl.transport import Backend, SerialLink, memory_pair, open_backend
 from hwctl.wire import Done, ErrorCode, Herald, Reg, Schedule
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.serve import PtyTwinServer, ZmqTwinServer
 
 
 def arun(coro, timeout: float = 30.0):

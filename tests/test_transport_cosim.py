@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hwctl.sim.twin.cosim import script
 from hwctl.transport import open_backend
-from sim.twin.cosim import script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def _start_bridge(tmp_path):
 
     def sim() -> None:
         try:
-            run_cocotb(tmp_path, "top", "sim.twin.cosim", parameters={"CLKS_PER_BIT": 4},
+            run_cocotb(tmp_path, "top", "hwctl.sim.twin.cosim", parameters={"CLKS_PER_BIT": 4},
                        extra_env={"HWCTL_COSIM_PORTFILE": str(portfile), "HWCTL_COSIM_CPB": "4"})
         except BaseException as exc:  # noqa: BLE001 - reported below
             failure.append(exc)

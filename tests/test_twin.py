@@ -1,4 +1,4 @@
-"""Software twin (sim.twin.model): wire semantics of spec.toml, cycle by cycle, and its physics."""
+"""Software twin (hwctl.sim.twin.model): wire semantics of spec.toml, cycle by cycle, and its physics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.header import header_bits, header_bytes
 from hwctl.wire import (
     DEVICE_ID,
     WIRE_VERSION,
@@ -33,8 +35,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.features import ALL_FEATURES
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.header import header_bits, header_bytes
 
 
 class Host:

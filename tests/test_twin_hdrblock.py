@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, block_arrivals
 from hwctl.wire import (
     Ack,
     ControlBit,
@@ -23,8 +25,6 @@ from hwctl.wire import (
     UnpinMask,
     encode,
 )
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, block_arrivals
 
 BLOCK_CTRL = (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
 P = 77
@@ -183,8 +183,8 @@ def test_real_time_pty_serves_blocks() -> None:
     HDR_BLOCK events whose blk counter is contiguous (timeouts only bound a hang)."""
     import asyncio
 
+    from hwctl.sim.twin.serve import PtyTwinServer
     from hwctl.transport import open_backend
-    from sim.twin.serve import PtyTwinServer
 
     model = TwinModel(TwinConfig(header_period=7700, header_arrival=0.3, seed=2))
 
@@ -207,3 +207,54 @@ def test_real_time_pty_serves_blocks() -> None:
     assert pinned == 1
     assert [b.blk for b in blocks] == list(range(blocks[0].blk, blocks[0].blk + 5))
     assert all(b.slot0 != 0 for b in blocks)  # slot 0 pinned before these blocks
+
+
+def test_pin_response_between_events_before_and_after() -> None:
+    """The ordered response's place among other events (docs/header-path.md section 3): an
+    ERROR(CRC) from a bad frame before the PIN_MASK leaves before its ACK, one from a bad frame
+    after it leaves after the ACK, although both wait behind the same blocks (the RTL is held to
+    the same order in fpga/tests/test_hdl_hdr_block.py::hdr_block_pin_order)."""
+    t = twin(header_period=0, block_flush=10**9)
+    for k in range(5):
+        t.inject_header(1000 * k)
+    t.advance(10)
+    bad = bytearray(encode(RegRead(Reg.ID), 0x5A))
+    bad[-2] ^= 0x01 if bad[-2] != 0x01 else 0x02
+    t.feed(bytes(bad))
+    t.feed(encode(PinMask(100, 1), 2))
+    t.feed(bytes(bad))
+    t.advance(10**6)
+    kinds = [type(r.msg).__name__ for r in t.tx_log]
+    # blocks 0-3 closed by the next arrival (gaps > 124), the ERROR, block 4 closed by the pin
+    assert kinds == ["HdrBlock"] * 4 + ["Error", "HdrBlock", "Ack", "Error"], kinds
+
+
+def test_header_line_occupancy_is_counted_and_refused() -> None:
+    """One header per HEADER_CYCLES (60 bits of [header] bit_cycles) on the line: a header ending
+    sooner after the previous carried one is an overrun, counted; with header_line_refuse the
+    device never sees it. At the paper's rate (period 77, p = 0.1) an arrival blocks the next
+    floor((HEADER_CYCLES - 1) / 77) pulses, so the refused share is k p / (1 + k p)."""
+    from hwctl.sim.twin.header import HEADER_CYCLES
+
+    t = twin(header_period=0)
+    t.inject_header(1)
+    t.advance(HEADER_CYCLES - 1)
+    t.inject_header(2)                  # still on the line: counted, delivered (default)
+    t.advance(1)
+    t.inject_header(3)                  # the line is free again (one header after seq 1)
+    assert t.hdr_line_overrun == 1 and t.reg(Reg.CNT_HEADERS) == 3
+    r = twin(header_period=0, header_line_refuse=True)
+    r.inject_header(1)
+    r.advance(HEADER_CYCLES - 1)
+    r.inject_header(2)
+    r.advance(HEADER_CYCLES)
+    r.inject_header(3)
+    assert r.hdr_line_overrun == 1 and r.reg(Reg.CNT_HEADERS) == 2
+    k = (HEADER_CYCLES - 1) // P
+    for refuse in (False, True):
+        s = twin(header_line_refuse=refuse, uart_cycles_per_byte=0, event_fifo_depth=1 << 20)
+        s.advance_to(400_000 * P)
+        carried = s.reg(Reg.CNT_HEADERS) + s.reg(Reg.ERR_BAD_HEADER)
+        offered = carried + (s.hdr_line_overrun if refuse else 0)
+        share = s.hdr_line_overrun / offered
+        assert abs(share - k * 0.1 / (1 + k * 0.1)) < 0.015, (refuse, share)

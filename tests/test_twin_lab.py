@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from hwctl.sim import topologies
+from hwctl.sim.twin import TwinConfig, TwinModel
+from hwctl.sim.twin.lab import Lab
+from hwctl.sim.twin.station import StationConfig, StationModel
 from hwctl.wire import (
     Abort,
     Ack,
@@ -28,10 +32,6 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
-from sim import topologies
-from sim.twin import TwinConfig, TwinModel
-from sim.twin.lab import Lab
-from sim.twin.station import StationConfig, StationModel
 
 U32 = 2**32 - 1
 FAST = {"uart_cycles_per_byte": 0}
@@ -276,8 +276,8 @@ def test_lab_server_devices_count_the_shared_clock() -> None:
     import asyncio
 
     from hwctl import timebase
+    from hwctl.sim.twin.lab import LabServer
     from hwctl.transport import open_backend
-    from sim.twin.lab import LabServer
 
     lab = Lab(topologies.by_name("K2"), p_photon=0.01, start=timebase.cycle_now())
 

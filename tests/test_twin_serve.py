@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from hwctl.cli import main
+from hwctl.sim.twin import TwinModel
+from hwctl.sim.twin.serve import PtyTwinServer
 from hwctl.transport import open_backend
 from hwctl.wire import Reg
-from sim.twin import TwinModel
-from sim.twin.serve import PtyTwinServer
 
 
 def test_twin_cli_pty_with_link(tmp_path, capsys) -> None:

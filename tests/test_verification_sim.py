@@ -6,7 +6,7 @@ import pytest
 
 from hwctl.physics import memory as mem
 from hwctl.physics.loss import PATHS
-from sim.verification import Scenario, simulate
+from hwctl.sim.verification import Scenario, simulate
 
 
 def test_sim_rate_fidelity_and_buffer_match_physics() -> None:

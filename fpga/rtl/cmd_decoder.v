@@ -26,7 +26,9 @@
 // PIN_MASK / UNPIN_MASK (wire v4, node): stage B pulses pin_go_o (the ring takes set / base /
 // mask from the frame buffer, hdr_block closes its open block, drains the event path and runs the
 // change) and the decoder waits, taking no frame, until pin_done_i (pin_err_i: 0 ACK, 1
-// NAK(BAD_ARG), 2 NAK(BAD_SLOT)); stage C then writes that response.
+// NAK(BAD_ARG), 2 NAK(BAD_SLOT)); stage C then writes that response with resp_ord_o = 1: an
+// ordered response, which tx_arb sends only at event_arb's marker (docs/header-path.md section 3;
+// a retry's repeated response is not ordered).
 `default_nettype none
 `include "wire_spec.vh"
 module cmd_decoder #(
@@ -97,6 +99,7 @@ module cmd_decoder #(
     input  wire [1:0]   pin_err_i,
     // response to tx_arb
     output reg          resp_valid_o,
+    output reg          resp_ord_o,      // the response is ordered among the events (pin change)
     input  wire         resp_ready_i,
     output reg  [7:0]   resp_seq_o,
     output reg  [7:0]   resp_op_o,
@@ -109,6 +112,7 @@ module cmd_decoder #(
 );
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
+    reg  c_ord_q;               // ... the response of an executed pin change
     reg  [1:0] fhold_q;         // cycles left after a free before the next frame is taken
     // rdy_q: the decoder was idle last cycle and took no frame, so it is idle now (nothing but
     // acc starts a command); a registered ready keeps acc, the stage A load enable of ~300
@@ -330,6 +334,8 @@ module cmd_decoder #(
             c_wr_q <= 1'b0;
             c_code_q <= 8'd0;
             resp_valid_o <= 1'b0;
+            resp_ord_o <= 1'b0;
+            c_ord_q <= 1'b0;
             resp_seq_o <= 8'd0;
             resp_op_o <= 8'd0;
             resp_len_o <= 6'd0;
@@ -390,6 +396,7 @@ module cmd_decoder #(
             // stage B: decide (few-input functions of stage A flags). Order of the checks:
             // unknown opcode, length, retry, not a command, then the command's own outcome.
             c_q <= (busy_q && !pin_b) || (pwait_q && pin_done_i);
+            c_ord_q <= pwait_q && pin_done_i;
             c_wr_q <= (busy_q && !pin_b && !(known_a && len_ok_a && retry_a))
                       || (pwait_q && pin_done_i);
             if (busy_q && pin_b) begin
@@ -422,7 +429,10 @@ module cmd_decoder #(
                 tset_q  <= len_ok_a && go_a && k_tset_a;
             end
             // stage C: write the response (one-hot AND-OR mux)
-            if (c_q) resp_valid_o <= 1'b1;   // (a retry re-sends the last response)
+            if (c_q) begin                  // (a retry re-sends the last response)
+                resp_valid_o <= 1'b1;
+                resp_ord_o <= c_ord_q;
+            end
             if (c_wr_q) begin
                 resp_seq_o <= seq_a;
                 resp_op_o <= c_val_q ? `HW_OP_REG_VALUE : c_time_q ? `HW_OP_TIME_VALUE :

@@ -21,6 +21,12 @@
 // no holding register is pending, no report is due and the FIFO has room, so a token is never
 // dropped (tokens wait; they are counted in tokc_q). lost_i: a block hdr_block lost (no buffer),
 // accounted like an event lost here (EVT_LOST, a seq, the EVENT_OVERFLOW report).
+// Ordered responses (TOK = 1): mrk_i pulses when a PIN_MASK / UNPIN_MASK has executed; a marker
+// entry (opcode MRK_OP, no event seq consumed, never lost) is pushed in the token order, after
+// every token counted so far (tok_i of the same cycle included) and before every later one, with
+// the tokens' priority. tx_arb sends the command's response when it reads the marker, so the
+// response leaves after every event that entered the FIFO before it and before every later one
+// (docs/header-path.md section 3).
 `default_nettype none
 `include "wire_spec.vh"
 module event_arb #(
@@ -29,7 +35,8 @@ module event_arb #(
     parameter LPW = 16,             // low half of the lost-event count (>= 3; tests use 3)
     parameter NS = 3,               // sources (<= 5 with TOK)
     parameter TOK = 0,              // 1: HDR_BLOCK tokens (tok_i, lost_i)
-    parameter TW = 4                // token counter bits (> log2 of hdr_block's NB)
+    parameter TW = 4,               // token counter bits (> log2 of hdr_block's NB)
+    parameter [7:0] MRK_OP = 8'h00  // marker entry opcode (no frame has it; see tx_arb)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -38,6 +45,7 @@ module event_arb #(
     input  wire [128*NS-1:0] payload_i,     // source s at [128*s +: 128]
     input  wire         tok_i,
     input  wire         lost_i,
+    input  wire         mrk_i,
     input  wire         rd_en_i,
     output wire [143:0] dout_o,
     output wire         empty_o,
@@ -45,6 +53,12 @@ module event_arb #(
     output reg  [2:0]   lost_o         // events lost (EVT_LOST += lost_o)
 );
     reg [NS-1:0] hold_v_q;
+    // Ordered responses: an event that comes while a marker waits (post_q) stays hidden from the
+    // arbitration until the marker has been pushed, so it leaves after the response; events
+    // held before (and those of the marker's cycle) go before it, as do the tokens ahead of it.
+    reg [NS-1:0] post_q;
+    reg          mpend_q;
+    wire [NS-1:0] hv = hold_v_q & ~post_q;          // holding registers the arbiter serves
     reg [7:0]   hold_op_q [0:NS-1];
     reg [127:0] hold_pl_q [0:NS-1];
     reg [7:0]   seq_q, seq_p1_q;
@@ -81,7 +95,7 @@ module event_arb #(
     always @* begin
         pick = PW'(NS - 1);
         for (pi = NS - 2; pi >= 0; pi = pi - 1)
-            if (hold_v_q[pi]) pick = pi[PW-1:0];
+            if (hv[pi]) pick = pi[PW-1:0];
     end
     // two or more sources held
     reg        two;
@@ -90,24 +104,29 @@ module event_arb #(
         two = 1'b0;
         for (ti = 0; ti < NS; ti = ti + 1)
             for (tj = ti + 1; tj < NS; tj = tj + 1)
-                two = two || (hold_v_q[ti] && hold_v_q[tj]);
+                two = two || (hv[ti] && hv[tj]);
     end
-    wire       any  = |hold_v_q;
-    reg        any_q;              // |hold_v_q, registered from hold_v_q's own inputs (timing)
+    wire       any  = |hv;
+    reg        any_q;              // |hv, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     // block tokens waiting (tokc_q, tok_nz_q = tokc_q != 0 registered); a token is pushed when
-    // nothing else is (tok_take)
-    reg [TW-1:0] tokc_q;
+    // nothing else is (tok_take); the marker of an ordered response waits (mpend_q) behind mk_q
+    // tokens and is pushed in their place once none is ahead (mrk_take)
+    reg [TW-1:0] tokc_q, mk_q;
     reg          tok_nz_q;
+    wire         mk0 = mpend_q && (mk_q == {TW{1'b0}});
     wire         tok_sel = (TOK != 0) && !ovf_sel_q && !any_q;
-    wire         tok_take = tok_sel && tok_nz_q && room;
+    wire         tok_take = tok_sel && tok_nz_q && room && !mk0;
+    wire         mrk_take = tok_sel && mk0 && room;
     // (keep: a LUT output of its own, so synthesis does not fold the choice into each user,
     // which made 4 LUT levels to the occupancy count)
-    (* keep *) wire push = room && (ovf_sel_q || any_q || ((TOK != 0) && tok_nz_q));
-                                                // = report || (serve && room) || tok_take
+    (* keep *) wire push = room && (ovf_sel_q || any_q || ((TOK != 0) && (tok_nz_q || mpend_q)));
+                                                // = report || (serve && room) || tok / mrk_take
+    wire       push_ev = push && !mrk_take;     // an event (consumes an event seq)
+    reg        wr_ev_q;                         // push_ev of the last cycle
     // The next event seq is seq_q + wr_q: the push of the last cycle (wr_q) is added a cycle
     // late, so push only drives wr_q and the hold flags (timing); seq_p1_q = seq_q + 1.
-    wire [7:0] seq_cur = wr_q ? seq_p1_q : seq_q;
+    wire [7:0] seq_cur = wr_ev_q ? seq_p1_q : seq_q;
     // lw_q = lost_o + wr_q, registered from their own inputs (timing: lost_o's fanout)
     reg  [3:0] lw_q;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -118,6 +137,7 @@ module event_arb #(
     // (ovf_sel_q, registered: it selects 144 bits)
     wire [143:0] din = ovf_sel_q
         ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : (tok_sel && mk0) ? {8'd0, MRK_OP, 128'd0}
         : tok_sel ? {seq_cur, `HW_OP_HDR_BLOCK, 128'd0}
         : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
@@ -132,7 +152,7 @@ module event_arb #(
     /* verilator lint_on PINCONNECTEMPTY */
 
     assign pending_o = !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+2){1'b0}})
-                       || tok_nz_q;
+                       || tok_nz_q || mpend_q;
 
     // events lost this cycle, one flag per cause (registered, then counted: timing)
     integer k;
@@ -165,6 +185,7 @@ module event_arb #(
 
     always @(posedge clk_i) begin
         wr_q  <= !rst_i && push;
+        wr_ev_q <= !rst_i && push_ev;
         din_q <= din;
         // entries in the FIFO + the one in din_q: + this cycle's push - this cycle's read
         // (the two outcomes of the read are formed from flip-flops first, so push is one LUT
@@ -173,6 +194,7 @@ module event_arb #(
         else occ_q <= push ? occ_up : occ_dn;
         if (rst_i) begin
             hold_v_q <= {NS{1'b0}};
+            post_q <= {NS{1'b0}};
             any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
@@ -188,6 +210,8 @@ module event_arb #(
             lost_f_q <= {(NS+2){1'b0}};
             tokc_q <= {TW{1'b0}};
             tok_nz_q <= 1'b0;
+            mk_q <= {TW{1'b0}};
+            mpend_q <= 1'b0;
             for (s = 0; s < NS; s = s + 1) begin
                 hold_op_q[s] <= 8'd0;
                 hold_pl_q[s] <= 128'd0;
@@ -198,9 +222,15 @@ module event_arb #(
                 tokc_q <= tokc_q + {{(TW-1){1'b0}}, tok_i} - {{(TW-1){1'b0}}, tok_take};
                 tok_nz_q <= (tokc_q + {{(TW-1){1'b0}}, tok_i} - {{(TW-1){1'b0}}, tok_take})
                             != {TW{1'b0}};
+                if (tok_take && mpend_q) mk_q <= mk_q - {{(TW-1){1'b0}}, 1'b1};
+                if (mrk_take) mpend_q <= 1'b0;
+                if (mrk_i) begin        // (one ordered command at a time: no marker waits)
+                    mpend_q <= 1'b1;
+                    mk_q <= tokc_q + {{(TW-1){1'b0}}, tok_i} - {{(TW-1){1'b0}}, tok_take};
+                end
             end
             lost_o <= lost_n[2:0];
-            lw_q <= lost_n + {3'd0, push};
+            lw_q <= lost_n + {3'd0, push_ev};
             seq_q <= seq_q + {4'd0, lw_q};
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
@@ -218,8 +248,14 @@ module event_arb #(
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             if (serve) hold_v_q[pick] <= 1'b0;
-            // the next |hold_v_q: a new event, a second one waiting, or none served now
-            any_q <= (|valid_i) || two || (any && report);
+            // the next |hv: a new event, a second one waiting, or none served now; while a marker
+            // waits new events are hidden (post_q), and once it is pushed (then nothing is
+            // served: tokens and the marker go only with no visible event) all of them show
+            if (mrk_take) any_q <= (|valid_i) || (|hold_v_q);
+            else if (mpend_q) any_q <= two || (any && report);
+            else any_q <= (|valid_i) || two || (any && report);
+            if (mrk_take) post_q <= {NS{1'b0}};
+            else if (mpend_q) post_q <= post_q | valid_i;
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < NS; s = s + 1)

@@ -5,9 +5,11 @@
 // one with d = (seq - last_seq - 1) mod 2^32 appends floor(d / 31) skip bytes 0xF8 and one entry
 // byte (d mod 31) << 3 | (ts & 7), unless d > 124, its bytes do not fit in the 48 entry bytes or
 // ts - ts0 >= BLOCK_FLUSH: then the block is closed first and a new one opens at this arrival.
-// The open block is also closed BLOCK_FLUSH + LAT cycles after ts0 (LAT: an arrival whose header
-// ended before ts0 + BLOCK_FLUSH is still in the header decoder for a few cycles, and must join the
-// block, as in the twin; it does because the comparison above uses the arrival's ts), when
+// The open block is also closed by the flush timer, a down-counter loaded with BLOCK_FLUSH when
+// the block opens here (>= 7 cycles after ts0) that closes it BLOCK_FLUSH + 2 cycles later: an
+// arrival whose header ended before ts0 + BLOCK_FLUSH is still in the header decoder for a few
+// cycles and must join the block, as in the twin; it does, because a waiting arrival goes before
+// the timer and the comparison above uses the arrival's ts), when
 // close_i asks (PIN_MASK / UNPIN_MASK, before the change) and when en_i (CONTROL.HDR_BLOCK &&
 // HEADER_EN) falls. Malformed headers (bad_i) count in the next closed block's bad (saturating).
 // An arrival when every ring slot is pinned takes no slot and is not recorded: ERROR(NO_SLOT,
@@ -23,25 +25,30 @@
 // bytes are not stored), counted at its close by lost_o (EVT_LOST, an event seq, the EVENT_OVERFLOW
 // report) and by the gap in blk, which every closed block consumes (cnt_blk_o: CNT_BLOCKS).
 //
-// Pin changes: close_i (the command decoder executes PIN_MASK / UNPIN_MASK) -> an arrival that was
-// already pending is recorded first, then the open block is closed, then the event path is waited
-// for until it holds nothing (evq_idle_i for 4 cycles: the block's token has been read by tx_arb,
-// so the block frame goes out before the command's response), then pin_go_o starts the ring's
-// change; arrivals wait (one pending) until pin_done_i.
+// Pin changes: close_i (the ring has checked a PIN_MASK / UNPIN_MASK: it will be applied) -> an
+// arrival that was already pending is recorded first, then the open block is closed (its token
+// goes to event_arb), then pin_go_o starts the ring's change; arrivals wait (one pending) until
+// pin_done_i. No wait for the event path: the command's response is ordered in the event FIFO
+// behind the block's token by a marker (event_arb mrk_i at pin_done, tx_arb), so the UART backlog
+// never stalls the encoder.
 //
-// Arrivals must be >= ~700 cycles apart (one is held while a pin change runs, <= 690 cycles with
-// the default ring): a header takes 60 header bit periods (960 cycles at the spec's 16). A second
-// arrival while one is pending is dropped and pulses drop_o (never seen with the spec timing).
+// An arrival waits in one pending register: for a take, at most one ring search after the
+// previous take (<= RING_SLOTS / 16 + 7 cycles, slot_ring) plus ~25 cycles of encoding; across a
+// pin change at most the close (6), the change (<= MW + 4 * (MW / 16 + 2) = 308) and a search.
+// Headers are >= 57 bit periods apart on the line (header_decoder): 456 cycles at the spec's 8,
+// so the pending register is free again before the next arrival unless the ring search crosses
+// many pinned words just ahead of the ring position (fpga/README.md gives the bound). Should an arrival come while
+// one is still pending, the new one is not stored and is reported like an arrival without a slot,
+// ERROR(NO_SLOT, info = its seq) (drop_o pulses): never a silent loss.
 `default_nettype none
 `include "wire_spec.vh"
 module hdr_block #(
-    parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
-    parameter LAT = 8               // timer margin over the header decoder's latency (cycles)
+    parameter NB  = 8               // block buffers (power of 2), 128 bytes each
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
     /* verilator lint_off UNUSEDSIGNAL */
-    input  wire [63:0]   ts_i,          // (the timer uses the low 32 bits)
+    input  wire [63:0]   ts_i,          // (unused: the flush timer counts cycles)
     /* verilator lint_on UNUSEDSIGNAL */
     input  wire          en_i,
     input  wire [31:0]   flush_i,       // BLOCK_FLUSH
@@ -52,7 +59,6 @@ module hdr_block #(
     input  wire          bad_i,
     // pin changes
     input  wire          close_i,
-    input  wire          evq_idle_i,
     output reg           pin_go_o,
     input  wire          pin_done_i,
     // slot ring
@@ -65,7 +71,7 @@ module hdr_block #(
     output reg           lost_o,
     output reg           cnt_blk_o,
     output reg           ns_valid_o,
-    output reg  [127:0]  ns_payload_o,
+    output reg  [31:0]   ns_seq_o,      // ERROR(NO_SLOT, info = ns_seq_o) with ns_valid_o
     output reg           drop_o,
     // buffer read port (blk_tx): the oldest unsent block
     input  wire [6:0]    rd_off_i,
@@ -89,7 +95,7 @@ module hdr_block #(
 
     // ------------------------------------------------------------ state
     localparam [3:0] S_IDLE = 4'd0, S_A1 = 4'd1, S_A2 = 4'd2, S_A3 = 4'd3, S_OPEN = 4'd4,
-                     S_OW = 4'd5, S_APP = 4'd6, S_CLOSE = 4'd7, S_DRAIN = 4'd8, S_PIN = 4'd9;
+                     S_OW = 4'd5, S_APP = 4'd6, S_CLOSE = 4'd7, S_PIN = 4'd9;
     reg [3:0]   st_q;
     reg         pend_q, pre_q;          // an arrival waits; it was pending when close_i came
     reg [31:0]  p_seq_q;
@@ -101,22 +107,39 @@ module hdr_block #(
     reg [5:0]   used_q;
     reg [7:0]   bad_q;
     reg [15:0]  blk_q;
-    reg [111:0] hsr_q;                  // seq0, ts0, slot0 being written
+    reg [15:0]  slot_q;                 // slot0 (seq0 / ts0: p_seq_q / p_ts_q, held until
+                                        // the header bytes are written)
     reg [3:0]   k_q;                    // bytes left to write
     reg         then_open_q;
     reg [31:0]  d_q, el_q;
     reg         big_q, fl_q;
     reg [2:0]   q_q;                    // skip bytes
     reg [4:0]   r_q;                    // d mod 31
-    reg [2:0]   idle_cnt_q;
-    // flush timer: elapsed cycles since ts0, compared with BLOCK_FLUSH + LAT
-    reg [31:0]  el_t_q;
-    reg [32:0]  fl_lat_q;
-    reg [1:0]   arm_q;
-    reg         tmr_q;
+    // flush timer: BLOCK_FLUSH down to -1 (bit 32: expired, a flip-flop)
+    reg [32:0]  tmr_q;
 
-    wire pend_ok = pend_q && (!creq_q || pre_q) && !(st_q == S_PIN || st_q == S_DRAIN);
+    wire pend_ok = pend_q && (!creq_q || pre_q) && (st_q != S_PIN);
     wire [7:0] entry = {r_q, p_ts_q[2:0]};
+    // header byte 13 - k of the block (payload offset 15 - k): seq0, ts0, slot0, big-endian
+    reg [7:0] hbyte;
+    always @* begin
+        case (k_q)
+            4'd13: hbyte = p_seq_q[31:24];
+            4'd12: hbyte = p_seq_q[23:16];
+            4'd11: hbyte = p_seq_q[15:8];
+            4'd10: hbyte = p_seq_q[7:0];
+            4'd9:  hbyte = p_ts_q[63:56];
+            4'd8:  hbyte = p_ts_q[55:48];
+            4'd7:  hbyte = p_ts_q[47:40];
+            4'd6:  hbyte = p_ts_q[39:32];
+            4'd5:  hbyte = p_ts_q[31:24];
+            4'd4:  hbyte = p_ts_q[23:16];
+            4'd3:  hbyte = p_ts_q[15:8];
+            4'd2:  hbyte = p_ts_q[7:0];
+            4'd1:  hbyte = slot_q[15:8];
+            default: hbyte = slot_q[7:0];
+        endcase
+    end
     wire [6:0] fit_end = {1'b0, used_q} + {4'd0, q_q} + 7'd1;   // entry bytes after appending
 
     always @(posedge clk_i) begin
@@ -128,13 +151,11 @@ module hdr_block #(
         ns_valid_o <= 1'b0;
         drop_o <= 1'b0;
         pin_go_o <= 1'b0;
-        el_t_q <= ts_i[31:0] - ts0_lo_q;
-        fl_lat_q <= {1'b0, flush_i} + 33'(LAT);
-        arm_q <= {arm_q[0], 1'b1};
-        tmr_q <= arm_q[1] && open_q && ({1'b0, el_t_q} >= fl_lat_q);
+        if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
         if (rst_i) begin
             st_q <= S_IDLE;
-            {pend_q, pre_q, creq_q, open_q, lost_q, then_open_q, tmr_q} <= 7'd0;
+            {pend_q, pre_q, creq_q, open_q, lost_q, then_open_q} <= 6'd0;
+            tmr_q <= {33{1'b1}};
             wb_q <= {BW{1'b0}};
             rb_q <= {BW{1'b0}};
             nfull_q <= {(BW+1){1'b0}};
@@ -144,8 +165,7 @@ module hdr_block #(
             used_q <= 6'd0;
             last_q <= 32'd0;
             ts0_lo_q <= 32'd0;
-            ns_payload_o <= 128'd0;
-            idle_cnt_q <= 3'd0;
+            ns_seq_o <= 32'd0;
         end else begin
             if (clr_i) blk_q <= 16'd0;
             if (bad_i && bad_q != 8'hFF) bad_q <= bad_q + 8'd1;
@@ -159,13 +179,14 @@ module hdr_block #(
                 S_IDLE: begin
                     if (pend_ok) begin
                         if (nxt_rdy_i) st_q <= S_A1;
-                    end else if (open_q && (creq_q || !en_i || tmr_q)) begin
+                    end else if (open_q && (creq_q || !en_i || tmr_q[32])) begin
                         then_open_q <= 1'b0;
                         k_q <= 4'd0;
                         st_q <= S_CLOSE;
                     end else if (creq_q) begin
-                        idle_cnt_q <= 3'd0;
-                        st_q <= S_DRAIN;
+                        pin_go_o <= 1'b1;
+                        creq_q <= 1'b0;
+                        st_q <= S_PIN;
                     end
                 end
                 S_A1: begin
@@ -185,7 +206,7 @@ module hdr_block #(
                     k_q <= {1'b0, q_q};
                     if (!nxt_ok_i) begin
                         ns_valid_o <= 1'b1;
-                        ns_payload_o <= {`HW_ERR_NO_SLOT, p_seq_q, 88'd0};
+                        ns_seq_o <= p_seq_q;
                         pend_q <= 1'b0;
                         pre_q <= 1'b0;
                         st_q <= S_IDLE;
@@ -204,25 +225,26 @@ module hdr_block #(
                     open_q <= 1'b1;
                     // (a block closed last cycle is counted by tok_o: nfull_q counts it next cycle)
                     lost_q <= (nfull_q + {{BW{1'b0}}, tok_o} >= (BW+1)'(NB));
-                    hsr_q <= {p_seq_q, p_ts_q, nxt_slot_i};
+                    slot_q <= nxt_slot_i;
                     ts0_lo_q <= p_ts_q[31:0];
-                    arm_q <= 2'b00;
+                    tmr_q <= {1'b0, flush_i};
                     last_q <= p_seq_q;
                     n_q <= 8'd1;
                     used_q <= 6'd0;
-                    pend_q <= 1'b0;
-                    pre_q <= 1'b0;
                     wo_a_q <= 7'd1;         // first write: offset 2
                     k_q <= 4'd13;
                     st_q <= S_OW;
                 end
-                S_OW: begin
+                S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
                     wo_a_q <= wo_a_q + 7'd1;
-                    wd_q <= hsr_q[111:104];
-                    hsr_q <= {hsr_q[103:0], 8'd0};
+                    wd_q <= hbyte;
                     k_q <= k_q - 4'd1;
-                    if (k_q == 4'd0) st_q <= S_IDLE;
+                    if (k_q == 4'd0) begin
+                        pend_q <= 1'b0;
+                        pre_q <= 1'b0;
+                        st_q <= S_IDLE;
+                    end
                 end
                 S_APP: begin
                     we_q <= !lost_q;
@@ -264,28 +286,26 @@ module hdr_block #(
                         st_q <= then_open_q ? S_OPEN : S_IDLE;
                     end
                 end
-                S_DRAIN: begin              // block token (if any) through the event path
-                    idle_cnt_q <= evq_idle_i ? idle_cnt_q + 3'd1 : 3'd0;
-                    if (idle_cnt_q == 3'd4) begin
-                        pin_go_o <= 1'b1;
-                        creq_q <= 1'b0;
-                        st_q <= S_PIN;
-                    end
-                end
                 S_PIN: if (pin_done_i) st_q <= S_IDLE;
                 default: st_q <= S_IDLE;
             endcase
             // the buffer of a block written by a close is the next one (after its last write)
             if (st_q == S_CLOSE && k_q == 4'd5 && !lost_q) wb_q <= wb_q + 1'b1;
             // arrivals
+            // (the pending one is consumed this cycle at the last S_OW / S_APP byte or as
+            // NO_SLOT in S_A3; its fields are read before they are replaced)
             if (arr_i) begin
-                if (pend_q && !((st_q == S_A3 && !nxt_ok_i) || st_q == S_OPEN
-                                || (st_q == S_APP && k_q == 4'd0)))
-                    drop_o <= 1'b1;
-                pend_q <= 1'b1;
-                pre_q <= 1'b0;
-                p_seq_q <= arr_seq_i;
-                p_ts_q <= arr_ts_i;
+                if (pend_q && !((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 4'd0)
+                                || (st_q == S_APP && k_q == 4'd0))) begin
+                    drop_o <= 1'b1;         // still one pending: this one is not stored
+                    ns_valid_o <= 1'b1;
+                    ns_seq_o <= arr_seq_i;
+                end else begin
+                    pend_q <= 1'b1;
+                    pre_q <= 1'b0;
+                    p_seq_q <= arr_seq_i;
+                    p_ts_q <= arr_ts_i;
+                end
             end
         end
     end

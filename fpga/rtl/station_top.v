@@ -139,7 +139,7 @@ module station_top #(
         .tset_o(tset), .tset_mode_o(tset_mode),
         .chk_base_o(), .chk_mask_o(), .free_ok_i(1'b0), .free_o(),
         .pin_go_o(), .pin_set_o(), .pin_mask_o(), .pin_done_i(1'b0), .pin_err_i(2'd0),
-        .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
+        .resp_valid_o(resp_valid), .resp_ord_o(), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
@@ -157,12 +157,12 @@ module station_top #(
     // ---------------------------------------------------------------- host link: transmit
     event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(3)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op),
-        .payload_i(ev_payload), .tok_i(1'b0), .lost_i(1'b0), .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty),
+        .payload_i(ev_payload), .tok_i(1'b0), .lost_i(1'b0), .mrk_i(1'b0), .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty),
         .pending_o(evq_pending), .lost_o(evq_lost)
     );
     tx_arb u_txa (
         .clk_i(clk_i), .rst_i(rst_q[R_TXA]),
-        .resp_valid_i(resp_valid), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
+        .resp_valid_i(resp_valid), .resp_ord_i(1'b0), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
         .resp_op_i(resp_op), .resp_len_i(resp_len), .resp_pl_i(resp_pl),
         .ev_empty_i(evq_empty), .ev_rd_o(evq_rd), .ev_dout_i(evq_dout),
         .tx_valid_o(tx_valid), .tx_ready_i(tx_ready), .tx_seq_o(tx_seq), .tx_op_o(tx_op),

@@ -8,7 +8,9 @@
 //
 // Wire v4 (docs/header-path.md): block mode (CONTROL.HDR_BLOCK): header arrivals go to the slot
 // ring (slot_ring, RING_SLOTS slots) and the block encoder (hdr_block), whose HDR_BLOCK frames
-// blk_tx streams from its buffer; PIN_MASK / UNPIN_MASK (cmd_decoder -> hdr_block -> slot_ring).
+// blk_tx streams from its buffer; PIN_MASK / UNPIN_MASK (cmd_decoder -> slot_ring check ->
+// hdr_block closes -> slot_ring applies), whose response is ordered among the events by a marker
+// in the event FIFO (event_arb mrk_i = pin_done, tx_arb resp_ord_i).
 //
 // Pins: uart_rx_i / uart_tx_o (host link), hdr_i (midpoint header line), det_i[1:0] (detector
 // clicks), hl_i[N_PORTS-1:0] (herald lines), sync_i (time sync pulse), trig_o[N_PORTS-1:0]
@@ -119,7 +121,7 @@ module top #(
     wire         evq_empty, evq_pending, evq_rd;
     wire [2:0]   evq_lost;
     wire [143:0] evq_dout;
-    wire         resp_valid, resp_ready;
+    wire         resp_valid, resp_ready, resp_ord;
     wire [7:0]   resp_seq, resp_op;
     wire [5:0]   resp_len;
     wire [63:0]  resp_pl;
@@ -137,7 +139,7 @@ module top #(
     wire [16:0]  ring_free, ring_pinned;
     wire [31:0]  arr_seq, blk_flush;
     wire [63:0]  arr_ts;
-    wire [127:0] ns_payload;
+    wire [31:0]  ns_seq;
     wire [8*(`HW_LEN_PIN_MASK-2)-1:0] pin_mask;
     wire         hdr_ev_valid;
     wire         hdr_blk_reg;                 // CONTROL.HDR_BLOCK as written
@@ -260,7 +262,7 @@ module top #(
     // event source 1: the header decoder (legacy mode) or the block encoder's NO_SLOT (block mode)
     assign ev_valid[1] = hdr_ev_valid || ns_valid;
     assign ev_op[15:8] = hdr_ev_valid ? hdr_ev_op : `HW_OP_ERROR;
-    assign ev_payload[255:128] = hdr_ev_valid ? hdr_ev_payload : ns_payload;
+    assign ev_payload[255:128] = hdr_ev_valid ? hdr_ev_payload : {`HW_ERR_NO_SLOT, ns_seq, 88'd0};
 
     // ---------------------------------------------------------------- block mode (wire v4)
     assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
@@ -269,10 +271,10 @@ module top #(
         hdr_block #(.NB(NBLK)) u_blk (
             .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
             .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
-            .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok), .evq_idle_i(!evq_pending),
+            .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
             .pin_go_o(pin_start), .pin_done_i(pin_done), .nxt_rdy_i(nxt_rdy), .nxt_ok_i(nxt_ok),
             .nxt_slot_i(nxt_slot), .take_o(take), .tok_o(tok), .lost_o(blk_lost),
-            .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_payload_o(ns_payload), .drop_o(),
+            .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_seq_o(ns_seq), .drop_o(),
             .rd_off_i(brd_off), .rd_byte_o(brd_byte), .rel_i(brel)
         );
         slot_ring #(.N_SLOTS(RING_SLOTS)) u_ring (
@@ -291,7 +293,7 @@ module top #(
         assign {pin_start, pin_done, nxt_rdy, nxt_ok, take, tok, blk_lost, cnt_blk, ns_valid,
                 chk_ok} = 10'd0;
         assign {pin_err, nxt_slot, ring_pinned, ring_free} = 52'd0;
-        assign ns_payload = 128'd0;
+        assign ns_seq = 32'd0;
         assign brd_byte = 8'd0;
     end endgenerate
 
@@ -321,7 +323,7 @@ module top #(
         .free_o(free),
         .pin_go_o(pin_go), .pin_set_o(pin_set), .pin_mask_o(pin_mask), .pin_done_i(pin_done),
         .pin_err_i(pin_err),
-        .resp_valid_o(resp_valid), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
+        .resp_valid_o(resp_valid), .resp_ord_o(resp_ord), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
@@ -355,13 +357,13 @@ module top #(
     // ---------------------------------------------------------------- host link: transmit
     event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(BLOCKS != 0)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
-        .tok_i(tok), .lost_i(blk_lost),
+        .tok_i(tok), .lost_i(blk_lost), .mrk_i(pin_done),
         .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)
     );
     tx_arb u_txa (
         .clk_i(clk_i), .rst_i(rst_q[R_TXA]),
-        .resp_valid_i(resp_valid), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
+        .resp_valid_i(resp_valid), .resp_ord_i(resp_ord), .resp_ready_o(resp_ready), .resp_seq_i(resp_seq),
         .resp_op_i(resp_op), .resp_len_i(resp_len), .resp_pl_i(resp_pl),
         .ev_empty_i(evq_empty), .ev_rd_o(evq_rd), .ev_dout_i(evq_dout),
         .tx_valid_o(tx_valid), .tx_ready_i(tx_ready), .tx_seq_o(tx_seq), .tx_op_o(tx_op),

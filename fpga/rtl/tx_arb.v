@@ -3,12 +3,19 @@
 // payload length from opcode flags registered in the load cycle, for timing). Which one goes next is decided
 // a cycle ahead from registers, so each frame starts a cycle later than it could (the UART takes
 // CLKS_PER_BIT * 10 cycles per byte anyway).
+// Ordered responses (wire v4, docs/header-path.md section 3): a response with resp_ord_i (PIN_MASK
+// / UNPIN_MASK) waits until the event FIFO yields the marker entry event_arb placed for it (opcode
+// MRK_OP, not sent); from then on no event is read until the response has been taken, so it leaves
+// after every event ahead of the marker and before every event behind it.
 `default_nettype none
 `include "wire_spec.vh"
-module tx_arb (
+module tx_arb #(
+    parameter [7:0] MRK_OP = 8'h00  // event_arb's marker entry
+) (
     input  wire         clk_i,
     input  wire         rst_i,
     input  wire         resp_valid_i,
+    input  wire         resp_ord_i,
     output wire         resp_ready_o,
     input  wire [7:0]   resp_seq_i,
     input  wire [7:0]   resp_op_i,
@@ -33,7 +40,9 @@ module tx_arb (
     reg rd_q;       // read the event FIFO this cycle
     reg ev_q;       // the FIFO output holds the event: load it
     reg ev2_q;      // ... loaded last cycle: its length is decoded now
+    reg rel_q;      // the marker of the ordered response has been read
     wire start = idle_q && tx_ready_i;
+    wire rsp_go = resp_valid_i && (!resp_ord_i || rel_q);
     assign resp_ready_o = rsp_q;
     assign ev_rd_o = rd_q;
 
@@ -52,8 +61,9 @@ module tx_arb (
             assign op_lo[go] = (fifo_op[3:0] == OPS[8*go +: 4]);
         end
     endgenerate
-    reg        op_her_q, op_done_q, op_late_q, op_hdr_q, op_pair_q;
+    reg        op_her_q, op_done_q, op_late_q, op_hdr_q, op_pair_q, op_mrk_q;
     always @(posedge clk_i) begin
+        op_mrk_q  <= (fifo_op == MRK_OP);
         op_pair_q <= op_hi[4] && op_lo[4];
         op_her_q  <= op_hi[3] && op_lo[3];
         op_done_q <= op_hi[2] && op_lo[2];
@@ -76,15 +86,17 @@ module tx_arb (
             tx_op_o <= 8'd0;
             tx_len_o <= 6'd0;
             tx_pl_o <= 128'd0;
+            rel_q <= 1'b0;
         end else begin
             rsp_q <= 1'b0;
             rd_q <= 1'b0;
             ev_q <= rd_q;
             ev2_q <= ev_q;
-            if (start && resp_valid_i) begin
+            if (start && rsp_go) begin
                 rsp_q <= 1'b1;
                 idle_q <= 1'b0;
-            end else if (start && !ev_empty_i) begin
+                if (resp_ord_i) rel_q <= 1'b0;
+            end else if (start && !ev_empty_i && !rel_q) begin
                 rd_q <= 1'b1;
                 idle_q <= 1'b0;
             end
@@ -100,6 +112,9 @@ module tx_arb (
                 tx_pl_o <= {resp_pl_i, 64'd0};
             end else if (ev_q) begin
                 {tx_seq_o, tx_op_o, tx_pl_o} <= ev_dout_i;
+            end else if (ev2_q && op_mrk_q) begin
+                rel_q <= 1'b1;              // (the marker: no frame)
+                idle_q <= 1'b1;
             end else if (ev2_q) begin
                 tx_valid_o <= 1'b1;
                 tx_len_o <= ev_len;

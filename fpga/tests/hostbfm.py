@@ -11,9 +11,9 @@ import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge, Timer
 from twin_oracle import DET_LAT
 
+from hwctl.sim.uartbfm import UartMonitor, send_bytes
 from hwctl.wire import Frame, FrameDecoder, encode
 from hwctl.wire._spec import Message
-from sim.uartbfm import UartMonitor, send_bytes
 
 
 async def skip(clk, n: int, period_ns: int = 10) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from hwctl.fpga.selftest import run_selftest
+from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.wire import Reg
-from sim.twin.model import TwinConfig, TwinModel
 
 URL = "twin://?mode=realtime&p=0"
 

@@ -62,6 +62,7 @@ async def run_traffic(dut, rng: random.Random, cycles: int, p_src: float, p_rd: 
             got.append((v >> 136, (v >> 128) & 0xFF, v & ((1 << 128) - 1)))
     dut.valid_i.value = 0
     dut.tok_i.value = 0
+    dut.mrk_i.value = 0
     dut.lost_i.value = 0
     # drain
     for _ in range(200):
@@ -111,6 +112,7 @@ async def event_arb_overflow_accounting(dut) -> None:
     dut.valid_i.value = 0
     dut.rd_en_i.value = 0
     dut.tok_i.value = 0
+    dut.mrk_i.value = 0
     dut.lost_i.value = 0
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 3)

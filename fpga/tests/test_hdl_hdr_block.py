@@ -2,7 +2,7 @@
 
 Headers are driven on ``hdr_i`` at the spec's bit period, commands and events go through the
 UART with the host codec; every HDR_BLOCK frame is decoded and compared field by field (so byte
-for byte: the codec's encoding is one-to-one) with the blocks ``sim.twin.hdrblock.BlockEncoder``
+for byte: the codec's encoding is one-to-one) with the blocks ``hwctl.sim.twin.hdrblock.BlockEncoder``
 closes when fed the same arrivals (seq, decode timestamp), malformed headers, flush deadlines and
 pin changes. Cases: randomized arrivals with gaps > 124, skip entries, the seq wrap at 2^32, bad
 headers, the flush timer and the 48-byte fill, PIN_MASK / UNPIN_MASK mid-block (the block frame
@@ -19,13 +19,17 @@ import random
 import cocotb
 import pytest
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
 from hostbfm import Host
 from test_hdl_header import header
 from twin_oracle import HDR_LAT
 
+from hwctl.sim.twin.hdrblock import BlockEncoder, PinError
+from hwctl.sim.twin.header import HEADER_CYCLES
+from hwctl.sim.uartbfm import send_bytes
 from hwctl.wire import (
+    HEADER_BIT_CYCLES,
     Ack,
     Error,
     ErrorCode,
@@ -40,9 +44,8 @@ from hwctl.wire import (
     RegValue,
     RegWrite,
     UnpinMask,
+    encode,
 )
-from sim.twin.hdrblock import BlockEncoder, PinError
-from sim.uartbfm import send_bytes
 
 HDR_BIT = 4           # header bit period: a header takes 240 cycles (spec 16: 960); arrivals
                       # only need to be further apart than a ring search (<= 135 cycles), and
@@ -310,6 +313,193 @@ async def hdr_block_loss(dut) -> None:
     await check_regs(b, lost=lost)
 
 
+class MonBench(Bench):
+    """Bench whose twin is fed in the order the RTL's block encoder takes its inputs: each
+    arrival at its ``arr_i`` pulse (seq, decode ts), each pin change at the cycle the ring
+    accepts it (``close_i``: the RTL executes a PIN_MASK / UNPIN_MASK a check pass after the
+    frame, where the twin executes at the frame; which of an arrival and a pin change came first
+    is the only thing taken from the RTL, the twin decides every block, slot and close). Also
+    records, per executed pin change, how many blocks the twin had closed (the ACK's place)."""
+
+    def __init__(self, dut, cpb: int, flush: int, n_slots: int) -> None:
+        super().__init__(dut, cpb, flush, n_slots)
+        self.cmds: list[tuple[bool, int, int]] = []      # pin changes sent, not yet executed
+        self.marks: list[int] = []                       # blocks closed before each ACK
+        self.arr_seqs: list[int] = []
+        self.arr_ts: list[int] = []
+        self.pin_done_ts: list[int] = []                 # cycles the ring finished a change
+        self.drops = 0
+
+    async def monitor(self) -> None:
+        blk, ring, clk = self.dut.u_blk, self.dut.u_ring, self.dut.clk_i
+        while True:
+            await RisingEdge(clk)   # (each signal read is a one-cycle pulse: seen once)
+            now = int(self.dut.u_core.ts_o.value)
+            if int(blk.drop_o.value):
+                self.drops += 1
+            if int(ring.pin_done_o.value):
+                self.pin_done_ts.append(now)
+            if int(blk.close_i.value):       # (before an arrival of the same cycle, as the RTL)
+                set_, base, mask = self.cmds.pop(0)
+                self.want += self.enc.tick(now)
+                self.want += self.enc.pin(base, mask) if set_ else self.enc.unpin(base, mask)
+                self.marks.append(len(self.want))
+            if int(blk.arr_i.value):
+                seq = int(blk.arr_seq_i.value)
+                self.arr_seqs.append(seq)
+                self.arr_ts.append(int(blk.arr_ts_i.value))
+                self.good += 1
+                self.want += self.enc.arrival(seq, int(blk.arr_ts_i.value))
+                if self.enc.last_slot is None:
+                    self.noslot.append(seq)
+
+    async def drive(self, seq: int) -> None:
+        """One header on hdr_i, no gap after it (the monitor feeds the twin)."""
+        await send_bytes(self.dut.clk_i, self.dut.hdr_i, header(seq & 0xFFFF_FFFF),
+                         int(self.dut.HDR_BIT_CYCLES.value))
+
+    async def pin_cmd(self, set_: bool, base: int, mask: int) -> Message:
+        """PIN_MASK / UNPIN_MASK at any time; the expected NAK by the contract's argument rule,
+        an ACK'd change is given to the twin by the monitor when the RTL executes it."""
+        op = Opcode.PIN_MASK if set_ else Opcode.UNPIN_MASK
+        if mask == 0:
+            expect: Message = Nak(op, ErrorCode.BAD_ARG)
+        elif base + mask.bit_length() - 1 >= self.enc.n_slots:
+            expect = Nak(op, ErrorCode.BAD_SLOT)
+        else:
+            expect = Ack(op)
+            self.cmds.append((set_, base, mask))
+        got = await self.rq(PinMask(base, mask) if set_ else UnpinMask(base, mask))
+        assert got == expect, (got, expect)
+        return got
+
+
+def bad_crc_frame() -> bytes:
+    """A REG_READ frame whose last CRC byte is wrong (the device: ERROR(CRC), no response)."""
+    raw = bytearray(encode(RegRead(Reg.ID), 0x5A))
+    raw[-2] ^= 0x01 if raw[-2] != 0x01 else 0x02
+    return bytes(raw)
+
+
+def ack_places(b: MonBench) -> None:
+    """Each pin change's ACK leaves after exactly the blocks the twin closed before the change
+    (the block it closed included) and before every later one."""
+    order = [f.msg for f in b.host.order]
+    acks = [i for i, m in enumerate(order) if isinstance(m, Ack)
+            and m.opcode in (Opcode.PIN_MASK, Opcode.UNPIN_MASK)]
+    assert len(acks) == len(b.marks), (len(acks), len(b.marks))
+    for i_ack, n_before in zip(acks, b.marks, strict=True):
+        before = [m for m in order[:i_ack] if isinstance(m, HdrBlock)]
+        assert len(before) == n_before, \
+            f"ACK after {len(before)} blocks, the twin had closed {n_before} before the change"
+
+
+@cocotb.test()
+async def hdr_block_pin_stream(dut) -> None:
+    """Headers back to back at the spec's bit period while PIN_MASK / UNPIN_MASK changes (and
+    NAKs) run one after the other: no arrival lost or dropped, every block equals the twin's,
+    every ACK between the blocks closed before and after its change."""
+    rng = random.Random(int(os.environ.get("HB_SEED", "21")))
+    n = int(os.environ.get("HB_ARRIVALS", "70"))
+    n_slots = int(dut.RING_SLOTS.value)
+    assert int(dut.HDR_BIT_CYCLES.value) == HEADER_BIT_CYCLES
+    flush = 30_000
+    b = MonBench(dut, int(dut.CLKS_PER_BIT.value), flush, n_slots)
+    await b.start(flush)
+    cocotb.start_soon(b.monitor())
+    sent: list[int] = []
+    done = False
+
+    async def stream() -> None:
+        nonlocal done
+        seq = 2**32 - 40
+        for _ in range(n):
+            seq = (seq + rand_gap(rng, skips=0.05)) & 0xFFFF_FFFF
+            sent.append(seq)
+            await b.drive(seq)
+        done = True
+
+    cocotb.start_soon(stream())
+    k = 0
+    while not done:
+        r = rng.random()
+        cur = b.enc._last
+        if r < 0.8:     # pin / unpin slots just ahead of the ring position
+            base = (cur + rng.randrange(1, 8)) % n_slots
+            mask = rng.getrandbits(min(240, n_slots - base)) | 1
+            await b.pin_cmd(rng.random() < 0.6, base, mask)
+        elif r < 0.9:
+            await b.pin_cmd(True, rng.randrange(n_slots), 0)
+        else:
+            await b.pin_cmd(False, n_slots - 2, 0b101)
+        k += 1
+        await b.idle(rng.randrange(0, 800))
+    await b.idle(2000)
+    await b.finish()
+    assert b.arr_seqs == sent, "an arrival was lost between the header line and the encoder"
+    # headers back to back reach the decoder one header time apart: exactly the line rate the
+    # twin allows (hwctl.sim.twin.header.HEADER_CYCLES), none closer
+    gaps = {t1 - t0 for t0, t1 in zip(b.arr_ts, b.arr_ts[1:], strict=False)}
+    assert min(gaps) == HEADER_CYCLES, sorted(gaps)[:5]
+    assert b.drops == 0 and not b.noslot
+    same_blocks(b.blocks(), b.want)
+    ack_places(b)
+    assert k >= 5 and len(b.marks) >= 3, (k, len(b.marks))
+    seqs = [f.seq for f in b.host.events]
+    assert seqs == list(range(len(seqs))), "no event lost or reordered"
+    assert not b.host.errors
+    await check_regs(b)
+    dut._log.info("%d arrivals, %d blocks, %d pin changes (%d executed)", b.good,
+                  len(b.want), k, len(b.marks))
+
+
+@cocotb.test()
+async def hdr_block_pin_order(dut) -> None:
+    """A slow UART with blocks waiting: a PIN_MASK's ACK waits behind them (and the block it
+    closed) without stopping the encoder (arrivals go on and are all stored), an ERROR(CRC) from a
+    bad frame sent before the command leaves before the ACK, one from a bad frame after the change
+    executed leaves after it, and blocks closed after the change leave after it."""
+    rng = random.Random(8)
+    n_slots = int(dut.RING_SLOTS.value)
+    flush = 300
+    b = MonBench(dut, int(dut.CLKS_PER_BIT.value), flush, n_slots)
+    await b.start(flush)
+    cocotb.start_soon(b.monitor())
+    seq = 500
+    for _ in range(8):          # 8 one-arrival blocks, the UART sends ~2 meanwhile
+        seq += rng.randrange(130, 400)
+        await b.drive(seq)
+        await b.idle(400)
+    await b.host.send_raw(bad_crc_frame())                      # ERROR(CRC) #1: before it
+    b.seq = (b.seq + 1) & 0xFF
+    pin_seq = b.seq
+    b.cmds.append((True, 3, 0b1011))
+    await b.host.send_raw(encode(PinMask(3, 0b1011), pin_seq))
+    while not b.pin_done_ts:                                    # the change has executed
+        await b.idle(16)
+    await b.host.send_raw(bad_crc_frame())                      # ERROR(CRC) #2: after it
+    for _ in range(5):          # arrivals go on while the ACK waits behind the blocks
+        seq += rng.randrange(130, 400)
+        await b.drive(seq)
+        await b.idle(3000)
+    for _ in range(100):        # (the bound only ends a hang)
+        if any(f.msg == Ack(Opcode.PIN_MASK) for f in b.host.order):
+            break
+        await b.idle(1000)
+    await b.finish()
+    order = [f.msg for f in b.host.order]
+    i_ack = order.index(Ack(Opcode.PIN_MASK))
+    errs = [i for i, m in enumerate(order) if isinstance(m, Error)
+            and m.code in (ErrorCode.CRC, ErrorCode.FRAMING)]
+    assert len(errs) == 2 and errs[0] < i_ack < errs[1], (errs, i_ack, order)
+    blocks_before = [m for m in order[:i_ack] if isinstance(m, HdrBlock)]
+    assert len(blocks_before) >= 6, "the ACK should have waited behind several blocks"
+    assert b.drops == 0 and not b.noslot and len(b.arr_seqs) == 13
+    same_blocks(b.blocks(), b.want)
+    ack_places(b)
+    assert not b.host.errors
+
+
 def _run(tmp_path, case: str, params: dict[str, int], env: dict[str, str] | None = None) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_hdr_block", parameters={
         "CLKS_PER_BIT": 4, "HDR_BIT_CYCLES": HDR_BIT, "N_SLOTS": 2, "EVT_AW": 2, **params},
@@ -324,6 +514,16 @@ def test_hdr_block_random(tmp_path) -> None:
 @pytest.mark.rtl
 def test_hdr_block_ring_full(tmp_path) -> None:
     _run(tmp_path, "hdr_block_ring_full", {"RING_SLOTS": 64})
+
+
+@pytest.mark.rtl
+def test_hdr_block_pin_stream(tmp_path) -> None:
+    _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES})
+
+
+@pytest.mark.rtl
+def test_hdr_block_pin_order(tmp_path) -> None:
+    _run(tmp_path, "hdr_block_pin_order", {"RING_SLOTS": 64, "EVT_AW": 4})   # (room for the ERRORs)
 
 
 @pytest.mark.rtl

@@ -12,8 +12,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotb_run import run_cocotb
 
+from hwctl.sim.uartbfm import UartMonitor, send_byte
 from hwctl.wire import crc8
-from sim.uartbfm import UartMonitor, send_byte
 
 BIT = 4
 MARKER = 0xA5

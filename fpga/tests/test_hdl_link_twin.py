@@ -48,6 +48,7 @@ from test_hdl_node_twin import MATCH_LAT
 from twin_oracle import SCHED_CHECK_LAT
 
 from hwctl.physics import fibre
+from hwctl.sim.twin.lab import Lab
 from hwctl.wire import (
     CLOCK_HZ,
     Ack,
@@ -68,7 +69,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire._spec import Message
-from sim.twin.lab import Lab
 
 CPB = 4
 D = 40

@@ -37,6 +37,7 @@ from test_hdl_node import CPB, TS_INIT, Node
 from test_hdl_node_twin import MATCH_LAT
 from twin_oracle import SCHED_CHECK_LAT
 
+from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.wire import (
     Abort,
     ControlBit,
@@ -51,7 +52,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire._spec import Message
-from sim.twin.model import TwinConfig, TwinModel
 
 UNTIL_DONE = 2**32 - 1
 #: cycles from an entry's first check (late) to its second check after the join computation

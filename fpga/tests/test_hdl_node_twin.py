@@ -27,9 +27,9 @@ from cocotb_run import run_cocotb
 from hostbfm import skip
 from test_hdl_node import CPB, Node
 
+from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.wire import Abort, Reg, RegWrite, SchedulePairs, encode
 from hwctl.wire._spec import Message
-from sim.twin.model import TwinConfig, TwinModel
 
 UNTIL_DONE = 2**32 - 1
 #: cycles from the end of a herald frame's last stop bit to the RTL's PAIR / BAD_HERALD decision

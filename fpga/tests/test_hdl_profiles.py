@@ -13,6 +13,7 @@ from cocotb.clock import Clock
 from cocotb_run import run_cocotb
 from hostbfm import Host
 
+from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.wire import (
     WIRE_VERSION,
     Abort,
@@ -31,7 +32,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.features import PROFILES, features_of_version
-from sim.twin.model import TwinConfig, TwinModel
 
 CPB = 4
 

@@ -209,8 +209,8 @@ async def station_vs_twin(dut) -> None:
     two ends firing arithmetic programs (end B starts later and stops earlier, so some windows
     are one-end), clicks in common windows, in one-end windows, both detectors, and dark clicks;
     heralds (attempt cycle, Bell state) and CNT_HERALD / CNT_ONE_END / CNT_MARKS / CNT_DARK."""
+    from hwctl.sim.twin.station import StationConfig, StationModel
     from hwctl.wire import Reg
-    from sim.twin.station import StationConfig, StationModel
 
     bench = Bench(dut)
     await bench.start()

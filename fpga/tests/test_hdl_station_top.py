@@ -14,6 +14,7 @@ from cocotb_run import run_cocotb
 from hostbfm import Host
 from stationref import ST_IN_LAT
 
+from hwctl.sim.uartbfm import UartMonitor
 from hwctl.wire import (
     STATION_ID,
     WIRE_VERSION,
@@ -32,7 +33,6 @@ from hwctl.wire import (
     TimeValue,
     crc8,
 )
-from sim.uartbfm import UartMonitor
 
 CPB = 4
 HL = 4

@@ -25,6 +25,8 @@ from cocotb.triggers import RisingEdge
 from cocotb_run import run_cocotb
 from hostbfm import Host, skip
 
+from hwctl.sim.twin.model import TwinConfig, TwinModel
+from hwctl.sim.twin.testgen import HDR_GEN_LAT, HDR_UNIT, LOOP_GAP
 from hwctl.wire import (
     Done,
     DoneReason,
@@ -38,8 +40,6 @@ from hwctl.wire import (
 )
 from hwctl.wire import TestBit as TB
 from hwctl.wire._spec import Message
-from sim.twin.model import TwinConfig, TwinModel
-from sim.twin.testgen import HDR_GEN_LAT, HDR_UNIT, LOOP_GAP
 
 CPB = 4
 UNTIL_DONE = 2**32 - 1

@@ -18,6 +18,7 @@ from hostbfm import Host
 from test_hdl_header import header
 from twin_oracle import HDR_LAT
 
+from hwctl.sim.uartbfm import send_bytes
 from hwctl.wire import (
     DEVICE_ID,
     WIRE_VERSION,
@@ -47,10 +48,9 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.features import ALL_FEATURES
-from sim.uartbfm import send_bytes
 
 try:  # the software twin is the golden model where timing does not matter
-    from sim.twin.model import TwinConfig, TwinModel
+    from hwctl.sim.twin.model import TwinConfig, TwinModel
 
     HAVE_TWIN = True
 except Exception:  # pragma: no cover - twin missing or broken: that test is skipped, not faked

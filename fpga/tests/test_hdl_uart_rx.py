@@ -10,7 +10,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
 
-from sim.uartbfm import send_byte
+from hwctl.sim.uartbfm import send_byte
 
 CPB = 8
 

@@ -2,7 +2,7 @@
 
 The twin is the golden model: every verdict (LATE or not, which attempt heralds with which click,
 both-click counting, DONE/EXHAUSTED, header slots, NO_SLOT, BAD_HEADER numbering, FREE results,
-counters) comes from a :class:`~sim.twin.model.TwinModel` driven through its public API (wire
+counters) comes from a :class:`~hwctl.sim.twin.model.TwinModel` driven through its public API (wire
 frames in, ``tx_log`` messages out, ``inject_click`` / ``inject_header``, ``reg``). This module only
 adds the RTL's constant pipeline latencies, listed in fpga/README.md "RTL latencies" and named
 here once:
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.wire import (
     MESSAGES,
     Ack,
@@ -34,7 +35,6 @@ from hwctl.wire import (
     Schedule,
     encode,
 )
-from sim.twin.model import TwinConfig, TwinModel
 
 SCHED_CHECK_LAT = 8
 EVAL_LAT = 1

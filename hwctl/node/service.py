@@ -287,7 +287,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
     async def _workload(self, peer: str) -> None:
         """ESP §VI-B-style workload on one edge: one request at a time, exponential back-off.
         Rule "node": this node initiates every request (each end of an edge runs one). Rule
-        "edge" (the simulator's, sim.network): per edge one request at a time with a random
+        "edge" (the simulator's, hwctl.sim.network): per edge one request at a time with a random
         initiator, back-off from the previous completion; both ends draw the same sequence from
         an RNG seeded by (seed, edge), so they agree without messages."""
         lo, hi = self.cfg.pairs

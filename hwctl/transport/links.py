@@ -1,6 +1,6 @@
 """Byte links under the backend: in-memory pairs, an in-process lab device, serial (pyserial
 ``serial_for_url``), ZeroMQ. The in-process twin (``twin://``) lives with the twin
-(:mod:`sim.twin.link`) and registers itself in :mod:`hwctl.transport.schemes`.
+(:mod:`hwctl.sim.twin.link`) and registers itself in :mod:`hwctl.transport.schemes`.
 
 Every link moves raw wire bytes both ways and knows nothing about frames: ``await send(data)``,
 ``await recv()`` (next chunk, ``b""`` once closed), ``await close()``. Small on purpose (see
@@ -92,7 +92,7 @@ def memory_pair() -> tuple[MemoryLink, MemoryLink]:
 
 
 class LabLink(Link):
-    """One node device of an in-process lab (:class:`sim.twin.lab.LabServer`, real time on the
+    """One node device of an in-process lab (:class:`hwctl.sim.twin.lab.LabServer`, real time on the
     shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
 
     def __init__(self, server, node: str) -> None:

@@ -1,7 +1,7 @@
 """Backend URL schemes provided from above the transport layer.
 
 The transport layer knows serial ports, pyserial URLs and ZeroMQ itself. Schemes whose device lives
-in a higher layer (``twin://``: the software twin, :mod:`sim.twin.link`) are registered here by
+in a higher layer (``twin://``: the software twin, :mod:`hwctl.sim.twin.link`) are registered here by
 whoever provides or loads them, so the transport never imports the twin (layers point one way:
 ``tests/test_layers.py``). The application layer registers the defaults
 (:func:`hwctl.backends.register_defaults`, called by the CLI and by :func:`hwctl.open_backend`).

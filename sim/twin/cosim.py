@@ -82,7 +82,7 @@ try:  # the cocotb half is only importable inside a simulator run
     from cocotb.clock import Clock
     from cocotb.triggers import ClockCycles, RisingEdge
 
-    from sim.uartbfm import UartMonitor, send_byte
+    from hwctl.sim.uartbfm import UartMonitor, send_byte
 except ImportError:  # pragma: no cover
     cocotb = None
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from hwctl.sim.twin.model import UART_CYCLES_PER_BYTE, TwinConfig, TwinModel
 from hwctl.wire import CLOCK_HZ, ControlBit, Header, encode
-from sim.twin.model import UART_CYCLES_PER_BYTE, TwinConfig, TwinModel
 
 #: bytes on the line of one HEADER event (COBS frame + delimiter)
 HEADER_BYTES = len(encode(Header(0, 0, 0), 0))

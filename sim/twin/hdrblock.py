@@ -1,6 +1,6 @@
 """Reference model of block-mode header handling (docs/header-path.md sections 2-3, wire v4).
 
-Pure and sans-IO: no clock, no I/O, no randomness. The twin (:mod:`sim.twin.model`) drives it in
+Pure and sans-IO: no clock, no I/O, no randomness. The twin (:mod:`hwctl.sim.twin.model`) drives it in
 virtual and real time and the RTL is scored against it in cocotb, cycle by cycle:
 
     enc = BlockEncoder(n_slots=2048, flush_cycles=100_000)

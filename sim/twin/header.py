@@ -42,7 +42,7 @@ class HeaderSource:
     Pair-verification paper §II-B: the source emits pair N stamped with sequence number N and sends
     one photon (with its header) down each arm; each arm loses its photon independently (paper §IV
     loss budget, :func:`hwctl.physics.loss.arrival_probability`). :meth:`arm` gives the
-    :class:`~sim.twin.model.TwinConfig` fields for arm 0 and arm 1: the same period, phase and
+    :class:`~hwctl.sim.twin.model.TwinConfig` fields for arm 0 and arm 1: the same period, phase and
     first sequence number (so both twins see seq N at the same cycle) and one ``header_seed`` with
     a different ``header_arm`` (independent, reproducible loss draws per arm).
 

@@ -1,8 +1,8 @@
 """A lab on one clock: the node devices and heralding stations of a topology (sans-IO core and
 its real-time server, ``hwctl twin --lab 2x2``).
 
-:class:`Lab` holds one :class:`~sim.twin.model.TwinModel` per node (its node device: ports in the
-order of the sorted neighbour names) and one :class:`~sim.twin.station.StationModel` per edge,
+:class:`Lab` holds one :class:`~hwctl.sim.twin.model.TwinModel` per node (its node device: ports in the
+order of the sorted neighbour names) and one :class:`~hwctl.sim.twin.station.StationModel` per edge,
 at the edge's midpoint (``delay`` = fibre delay of half the edge). Everything runs on one device
 clock: ``lab.now``. A node's fire program on a port goes to the station of that edge (the
 station learns it when the schedule starts, before its first marker arrives); the station's
@@ -31,10 +31,10 @@ import tty
 from collections.abc import Callable
 
 from hwctl import timebase
+from hwctl.sim.twin.model import TwinConfig, TwinModel
+from hwctl.sim.twin.station import StationConfig, StationModel
+from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
-from sim.twin.model import TwinConfig, TwinModel
-from sim.twin.station import StationConfig, StationModel
-from sim.twin.stationdev import StationHost
 
 
 class Lab:
@@ -76,7 +76,7 @@ class Lab:
         return [*self.names, *self.station_names]
 
     def station_host(self, name: str) -> StationHost:
-        """The host link of station ``"u-v"`` (sim.twin.stationdev: registers, HERALD events)."""
+        """The host link of station ``"u-v"`` (hwctl.sim.twin.stationdev: registers, HERALD events)."""
         u, _, v = name.partition("-")
         key = (min(u, v), max(u, v))
         st = self.stations[key]  # KeyError: no such station

@@ -1,4 +1,4 @@
-"""A :class:`~sim.twin.lab.LabServer` in its own process (``hwctl demo``'s lab, issue 13).
+"""A :class:`~hwctl.sim.twin.lab.LabServer` in its own process (``hwctl demo``'s lab, issue 13).
 
 In one CPython process the lab's server thread and the node services' event loop share one
 interpreter lock: every SCHEDULE_PAIRS round trip then waits for whatever the node services are
@@ -20,8 +20,8 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing.connection import Connection
 
+from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.wire import CLOCK_HZ
-from sim.twin.lab import Lab, LabServer
 
 #: the child checks its server's health this often while waiting for the parent (s)
 POLL_S = 0.2

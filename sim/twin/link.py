@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 
 from hwctl.errors import BadUrl, LinkError
+from hwctl.sim.twin.model import CLOCK_HZ, TwinConfig, TwinModel
+from hwctl.sim.twin.pacing import Pacer
 from hwctl.transport.links import Link
 from hwctl.transport.schemes import register_scheme
 from hwctl.transport.urls import BackendSpec
 from hwctl.wire.features import PROFILES
-from sim.twin.model import CLOCK_HZ, TwinConfig, TwinModel
-from sim.twin.pacing import Pacer
 
 
 class TwinLink(Link):

@@ -2,7 +2,7 @@
 
 The model speaks exactly the wire spec (``hwctl/wire/spec.toml``): same registers, commands,
 responses (with the one-deep retry memory), events and errors. It never reads a clock and never
-does I/O; a driver (``sim.twin.serve``) or a test bench owns time and bytes:
+does I/O; a driver (``hwctl.sim.twin.serve``) or a test bench owns time and bytes:
 
     twin = TwinModel(TwinConfig(p_photon=1e-3, seed=7))
     twin.feed(encode(Schedule(t_start=1000, count=10_000, period=50, window=2), seq=1))
@@ -37,7 +37,7 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   slot is not allocated, NAK(BAD_ARG) for an empty mask);
   malformed header -> ERR_BAD_HEADER += 1, ERROR(BAD_HEADER, info=ERR_BAD_HEADER).
 - Block mode (CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): headers go to the slot ring and
-  HDR_BLOCK events of :class:`sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
+  HDR_BLOCK events of :class:`hwctl.sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
   against) instead: no HEADER and no per-header ERROR(BAD_HEADER); ERROR(NO_SLOT, info=seq) when
   every ring slot is pinned. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
   the open block and their response leaves after every event queued before them (an ordered
@@ -66,6 +66,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
+from hwctl.sim.twin.header import HEADER_CYCLES
+from hwctl.sim.twin.testgen import DET_GEN_LAT, TestPatterns
 from hwctl.wire import (
     CLOCK_HZ,
     DEVICE_ID,
@@ -106,8 +109,6 @@ from hwctl.wire import (
     encode,
 )
 from hwctl.wire.features import ALL_FEATURES, FEATURES_LSB, OPCODE_FEATURE
-from sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
-from sim.twin.testgen import DET_GEN_LAT, TestPatterns
 
 #: Attempts decided per vectorised block: the first block of a schedule has BLOCK_MIN, each next
 #: one 4x more, up to BLOCK.
@@ -173,9 +174,15 @@ class TwinConfig:
     header_seq0: int = 0
     #: seed of the header source's loss draws (None: derived from ``seed``). Two twins fed by one
     #: midpoint source share ``header_seed`` and differ in ``header_arm`` (0/1): same sequence
-    #: numbers at the same cycles, independent losses per arm (see sim.twin.header.HeaderSource)
+    #: numbers at the same cycles, independent losses per arm (see hwctl.sim.twin.header.HeaderSource)
     header_seed: int | None = None
     header_arm: int = 0
+    #: the header line carries one header per ``HEADER_CYCLES`` (60 bits of ``[header]
+    #: bit_cycles``, hwctl.sim.twin.header): a header (from the source or ``inject_header``) that would
+    #: end less than that after the previous carried one cannot be on the line and is counted in
+    #: ``TwinModel.hdr_line_overrun``; True also refuses it (the device never sees it), False (the
+    #: default) still delivers it, so runs that predate the line model keep their arrivals
+    header_line_refuse: bool = False
     #: CONTROL after reset
     control_reset: int = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
     seed: int = 0
@@ -360,6 +367,9 @@ class TwinModel:
         self._src_bad = np.zeros(0, bool)
         self._src_i = 0
         self._hdr_next: int | None = None  # cycle of the next arriving header
+        #: headers the line could not have carried (docs/header-path.md section 2: line rate)
+        self.hdr_line_overrun = 0
+        self._line_free = -HEADER_CYCLES  # first cycle at which the next header may end
         if self.cfg.header_period > 0 and self.cfg.header_arrival > 0:
             self._src_load()
         self._ev_seq = 0
@@ -474,8 +484,17 @@ class TwinModel:
 
     def inject_header(self, seq: int, *, corrupt: bool = False) -> None:
         """A midpoint header whose last stop bit is sampled at ``self.now``."""
-        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+        if not self._tp.bit(TestBit.HDR_GEN) and self._line_take():  # else the generator's line
             self._on_header(seq & U32, corrupt)
+
+    def _line_take(self) -> bool:
+        """The header line (one header per HEADER_CYCLES): a header ending at ``now`` before the
+        line is free is an overrun (counted; refused with ``header_line_refuse``)."""
+        if self.now < self._line_free:
+            self.hdr_line_overrun += 1
+            return not self.cfg.header_line_refuse
+        self._line_free = self.now + HEADER_CYCLES
+        return True
 
     def allocated_slots(self) -> list[int]:
         """Memory slots the header decoder holds (allocated by a HEADER, not yet freed)."""
@@ -899,7 +918,7 @@ class TwinModel:
         bad = self._src_bad[i]
         self._src_i = i + 1
         self._src_load()
-        if not self._tp.bit(TestBit.HDR_GEN):  # else hdr_i is replaced by the generator
+        if not self._tp.bit(TestBit.HDR_GEN) and self._line_take():  # else the generator's line
             self._on_header((self.cfg.header_seq0 + k) & U32, corrupt=bad)
 
     def _header_burst(self, limit: int) -> None:
@@ -920,6 +939,7 @@ class TwinModel:
         header_en = bool(self._control >> ControlBit.HEADER_EN & 1)
         arrival, emit = enc.arrival, self._emit
         n_ok = n_bad = 0
+        line_free, refuse, n_over = self._line_free, cfg.header_line_refuse, 0
         while self._hdr_next is not None and self._hdr_next <= bound:
             t = self._hdr_next
             while True:  # UART completions and flushes due by t
@@ -942,7 +962,15 @@ class TwinModel:
                 self._hdr_next = phase + self._src_arr[i + 1] * per
             else:
                 self._src_load()
-            if not header_en or self._tp.bit(TestBit.HDR_GEN):
+            if self._tp.bit(TestBit.HDR_GEN):
+                continue
+            if t < line_free:           # the line is still busy (see _line_take)
+                n_over += 1
+                if refuse:
+                    continue
+            else:
+                line_free = t + HEADER_CYCLES
+            if not header_en:
                 continue
             if bad:
                 n_bad += 1
@@ -958,6 +986,8 @@ class TwinModel:
                 self._tx_kick()
         self._bump(Reg.CNT_HEADERS, n_ok)
         self._bump(Reg.ERR_BAD_HEADER, n_bad)
+        self._line_free = line_free
+        self.hdr_line_overrun += n_over
 
     def _step_io(self) -> None:
         """The UART completion and the flush timer due at ``now`` (part of :meth:`_step`)."""

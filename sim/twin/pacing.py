@@ -1,4 +1,4 @@
-"""Time modes for driving a :class:`~sim.twin.model.TwinModel` from an I/O loop.
+"""Time modes for driving a :class:`~hwctl.sim.twin.model.TwinModel` from an I/O loop.
 
 - ``realtime``: device cycles follow the wall clock (``speed`` x CLOCK_HZ cycles per second).
 - ``virtual``: as fast as possible. The clock moves only (a) by the UART time of received bytes and
@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
+from hwctl.sim.twin.model import TwinModel
 from hwctl.wire import CLOCK_HZ
-from sim.twin.model import TwinModel
 
 #: Longest a loop blocks with nothing to do (keeps stop requests responsive).
 MAX_WAIT = 0.05

@@ -6,7 +6,7 @@
 - :class:`ZmqTwinServer`: the twin behind a ZeroMQ ROUTER speaking :mod:`hwctl.transport.zmqwire`,
   exactly like the board bridge (``zmq+tcp://host:port``).
 
-Both run the sans-IO model in a background thread with a :class:`~sim.twin.pacing.Pacer`
+Both run the sans-IO model in a background thread with a :class:`~hwctl.sim.twin.pacing.Pacer`
 (``realtime`` or ``virtual`` time). ``hwctl twin`` runs one in the foreground:
 
     hwctl twin --pty --link /tmp/twin0          # then: hwctl node ... backend serial:///tmp/twin0
@@ -25,6 +25,8 @@ import time
 import tty
 
 from hwctl import argtypes
+from hwctl.sim.twin.model import TwinConfig, TwinModel
+from hwctl.sim.twin.pacing import BACKLOG_MAX, MAX_WAIT, LatencyTimer, Pacer, TimeMode, UartBacklog
 from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
 from hwctl.transport.security import (
     CurveServer,
@@ -34,8 +36,6 @@ from hwctl.transport.security import (
     require_curve_off_loopback,
 )
 from hwctl.wire import Reg
-from sim.twin.model import TwinConfig, TwinModel
-from sim.twin.pacing import BACKLOG_MAX, MAX_WAIT, LatencyTimer, Pacer, TimeMode, UartBacklog
 
 
 class _ServerBase:
@@ -112,7 +112,7 @@ class PtyTwinServer(_ServerBase):
     def __init__(self, model: TwinModel, *, link: str | None = None,
                  backlog_max: int = BACKLOG_MAX, **kw) -> None:
         """``backlog_max``: device bytes held for a host that does not read before the line
-        overruns (real time; :class:`~sim.twin.pacing.UartBacklog`)."""
+        overruns (real time; :class:`~hwctl.sim.twin.pacing.UartBacklog`)."""
         super().__init__(model, **kw)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line discipline: a byte pipe like a UART
@@ -361,8 +361,8 @@ def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
     pty (default) or its own ZeroMQ ROUTER (``--zmq``); the stations' host links too."""
     from hwctl import timebase
     from hwctl.errors import UserError
-    from sim import topologies
-    from sim.twin.lab import Lab, LabServer
+    from hwctl.sim import topologies
+    from hwctl.sim.twin.lab import Lab, LabServer
 
     if args.mode != "realtime":
         raise UserError("--lab runs in real time on the shared clock (no --mode virtual)")

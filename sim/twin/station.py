@@ -3,7 +3,7 @@
 The station sits at the midpoint of a link. It sees the attempt markers of both ends (one per
 fired attempt, ``delay`` cycles of fibre after the end fired it), has two detectors and a
 detection window, and sends each herald to both ends on its herald lines. It never reads a clock:
-a driver (the lab, :mod:`sim.twin.lab`, or a test bench) tells it the ends' fire programs, moves
+a driver (the lab, :mod:`hwctl.sim.twin.lab`, or a test bench) tells it the ends' fire programs, moves
 its time with :meth:`advance_to` and collects the herald frames with :meth:`read`.
 
 Cycle-level semantics (what an RTL station is scored against; docs/twin.md "Station"):

@@ -1,8 +1,8 @@
 """The heralding station's own host link in the twin (docs/physical-layer.md section 2, "The
-station has a host link"; issue 13): a :class:`~sim.twin.station.StationModel` served like a node
+station has a host link"; issue 13): a :class:`~hwctl.sim.twin.station.StationModel` served like a node
 device, with the same framing (COBS, CRC-16, 8-bit sequence numbers) and the station's registers.
 
-Sans-IO, as the node device twin: the driver (:class:`sim.twin.lab.Lab`) feeds host bytes at its
+Sans-IO, as the node device twin: the driver (:class:`hwctl.sim.twin.lab.Lab`) feeds host bytes at its
 ``now`` (:meth:`StationHost.feed`), tells it the heralds its model decided
 (:meth:`StationHost.collect`, after each ``advance_to`` of the model) and reads the bytes it sends
 (:meth:`StationHost.read`).
@@ -30,6 +30,7 @@ Not modelled (kept simple on purpose, documented in docs/twin.md): UART pacing o
 
 from __future__ import annotations
 
+from hwctl.sim.twin.station import StationModel
 from hwctl.wire import (
     STATION_ID,
     STATION_REGS,
@@ -54,7 +55,6 @@ from hwctl.wire import (
     TimeValue,
     encode,
 )
-from sim.twin.station import StationModel
 
 U32 = 0xFFFF_FFFF
 U64 = (1 << 64) - 1

@@ -28,7 +28,10 @@ LOOP_GAP = 11 * (10 * HERALD_BIT_CYCLES + 2) + 8
 HDR_UNIT = 1 << 10
 #: writable bits of TEST (7:5 read 0)
 TEST_MASK = 0x00FF_FF1F
-HDR_GEN_LAT = 6 * 10 * HEADER_BIT_CYCLES + 2  # 6 bytes + synchronizer (measured on the RTL, fpga/tests/test_hdl_testgen.py checks it)
+#: 6 bytes to the last stop bit's mid-bit sample (59.5 bits) + serializer start and synchronizer
+#: (10 cycles): measured on the RTL at 16 (962) and 8 (486) cycles per bit,
+#: fpga/tests/test_hdl_testgen.py checks it
+HDR_GEN_LAT = 6 * 10 * HEADER_BIT_CYCLES - HEADER_BIT_CYCLES // 2 + 10
 
 
 @dataclass(slots=True)
