@@ -96,7 +96,7 @@ MUTANTS.append(
     # the node records a pair for the attempt it is about to fire (k == attempts fired); with
     # the shift-and-add harness the counterexample takes under a minute
     (formal.Proof("pair_match", "bmc", ""),
-     ("pair_match.v", "klt_q <= (k_q < nfired_i);", "klt_q <= (k_q <= nfired_i);")))
+     ("pair_match.v", "klt_q <= (dq_q < nfired_i);", "klt_q <= (dq_q <= nfired_i);")))
 #: slow (the proof is -m slow), and on RTL that issue 13 is reworking (the text may move)
 MUTANTS.append(pytest.param(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early

@@ -246,8 +246,8 @@ async def link_vs_lab(dut) -> None:
         h.listen()
         h.poll = 8
     for n in (a, b):
-        cocotb.start_soon(n.mon(n.top.u_psched.push_i, n.pushes))
-        cocotb.start_soon(n.mon(n.top.u_pmatch.pair_o, n.pair_cycles))
+        cocotb.start_soon(n.mon(n.top.g_pairs.u_psched.push_i, n.pushes))
+        cocotb.start_soon(n.mon(n.top.g_pairs.u_pmatch.pair_o, n.pair_cycles))
     # one device clock (TIME_SET mode 1 + one sync pulse), the station's delay, late join on
     t0 = 2**33 + 5
     for h in (a, b, s):
