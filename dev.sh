@@ -51,7 +51,7 @@ case "$cmd" in
         setup
         $VENV/bin/ruff check .
         $VENV/bin/python -m hwctl.wire.gen --check
-        exec $VENV/bin/python -m pytest -n 2 "$@"
+        exec $VENV/bin/python -m pytest -n 2 -m 'not slow' "$@"
         ;;
     bench) setup; exec $VENV/bin/python -m benchmarks "$@" ;;
     test-under-load)
@@ -65,7 +65,7 @@ case "$cmd" in
             hogs+=($!)
         done
         echo "[test-under-load] ${#hogs[@]} busy-loop processes running" >&2
-        $VENV/bin/python -m pytest -n 2 "$@"
+        $VENV/bin/python -m pytest -n 2 -m 'not slow' "$@"
         ;;
     *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

@@ -71,6 +71,7 @@ def _start_bridge(tmp_path):
 # of wall time is a hang, retried once); building and running the RTL took > 600 s of wall time
 # next to CPU hogs at load 20 (docs/reliability.md "Test suite under load")
 @pytest.mark.timeout(3600)
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_script_on_rtl_matches_twin(tmp_path) -> None:
     port, th, failure = _start_bridge(tmp_path)
 
@@ -90,6 +91,7 @@ def test_script_on_rtl_matches_twin(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.timeout(3600)  # bounds a hang only: ~100 s of CPU, 10 min wall at load 9 (2 cores)
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_selftest_on_rtl(tmp_path) -> None:
     """``hwctl fpga selftest`` against the RTL top through the host link (issue 20): the
     test-pattern generators stand in for detectors, station and header source; every block

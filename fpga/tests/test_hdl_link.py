@@ -116,6 +116,7 @@ async def link_both_nodes_agree(dut) -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_link(tmp_path) -> None:
     run_cocotb(tmp_path, "tb_link", "test_hdl_link", parameters={"D": D, "CPB": CPB},
                extra_sources=[TB_DIR / "tb_link.v"])

@@ -317,6 +317,7 @@ async def corrupted_request(dut, bench: Bench, pairs: int, period: int) -> list:
 @pytest.mark.rtl
 @pytest.mark.timeout(1800)  # bounds a hang only
 @pytest.mark.parametrize("seed,corrupt", [(1, 0), pytest.param(2, 1, marks=pytest.mark.slow)])
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_link_vs_lab(tmp_path, seed: int, corrupt: int) -> None:
     run_cocotb(tmp_path, "tb_link", "test_hdl_link_twin",
                parameters={"D": D, "DH": DH, "CPB": CPB, "PA": 0},

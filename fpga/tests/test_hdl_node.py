@@ -276,6 +276,7 @@ async def node_time_set(dut) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("case", ["node_pairs_complete", "node_pairs_abort_and_exhaust",
                                   "node_time_set"])
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_node_top(tmp_path, case: str) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_node",
                parameters={"CLKS_PER_BIT": CPB, "HDR_BIT_CYCLES": 4, "TS_INIT": TS_INIT,

@@ -284,6 +284,7 @@ async def node_late_join_random(dut) -> None:
 @pytest.mark.rtl
 @pytest.mark.timeout(3600)  # bounds a hang only
 @pytest.mark.parametrize("case", ["node_late_join_cases", "node_late_join_random"])
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_node_late_join(tmp_path, case: str) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_node_join", parameters={"CLKS_PER_BIT": CPB, "TS_INIT": TS_INIT},
                testcase=case)

@@ -257,6 +257,7 @@ async def scheduler_period_extremes(dut) -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_scheduler(tmp_path) -> None:
     run_cocotb(tmp_path, "attempt_core", "test_hdl_scheduler",
                parameters={"TS_INIT": TS_INIT, "AW": AW})

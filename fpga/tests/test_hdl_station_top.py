@@ -128,6 +128,7 @@ async def station_top_link(dut) -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_station_top(tmp_path) -> None:
     run_cocotb(tmp_path, "station_top", "test_hdl_station_top",
                parameters={"CLKS_PER_BIT": CPB, "HL_BIT_CYCLES": HL, "TS_INIT": TS_INIT})

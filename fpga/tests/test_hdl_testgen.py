@@ -149,5 +149,6 @@ async def testgen_vs_twin(dut) -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_testgen_vs_twin(tmp_path) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_testgen", parameters={"CLKS_PER_BIT": CPB})

@@ -304,6 +304,7 @@ async def top_random_commands_vs_twin(dut) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("case", ["top_registers_retry_and_naks", "top_schedules",
                                   "top_headers_and_event_overflow", "top_random_commands_vs_twin"])
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_top(tmp_path, case: str) -> None:
     # one simulator run per case (each within the per-test timeout on a loaded machine)
     run_cocotb(tmp_path, "top", "test_hdl_top", parameters={
