@@ -43,7 +43,8 @@
 `default_nettype none
 `include "wire_spec.vh"
 module hdr_block #(
-    parameter NB  = 8               // block buffers (power of 2), 128 bytes each
+    parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
+    parameter LUTRAM = 0            // 1: buffers in LUT (distributed) RAM (ECP5; see below)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -80,18 +81,32 @@ module hdr_block #(
 );
     localparam BW = (NB > 1) ? $clog2(NB) : 1;
 
-    // ------------------------------------------------------------ block buffers (block RAM)
-    (* ram_style = "block", no_rw_check *)
-    reg [7:0] mem_q [0:NB*128-1];
+    // ------------------------------------------------------------ block buffers
+    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is LUTs into
+    // the rd_byte_o flip-flops (an ECP5 DP16KD as yosys maps it has no output register, 5.8 ns
+    // clock-to-out). Same behaviour, cycle for cycle.
     reg          we_q;
     reg [6:0]    wo_a_q;                // write offset
     reg [7:0]    wd_q;
     reg [BW-1:0] wb_q, rb_q;            // buffer being written / oldest unsent
     reg [BW:0]   nfull_q;               // closed blocks not yet sent
-    always @(posedge clk_i) begin
-        if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-        rd_byte_o <= mem_q[{rb_q, rd_off_i}];
-    end
+    generate
+        if (LUTRAM != 0) begin : g_lut
+            (* ram_style = "distributed", no_rw_check *)
+            reg [7:0] mem_q [0:NB*128-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
+                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            end
+        end else begin : g_block
+            (* ram_style = "block", no_rw_check *)
+            reg [7:0] mem_q [0:NB*128-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
+                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            end
+        end
+    endgenerate
 
     // ------------------------------------------------------------ state
     localparam [3:0] S_IDLE = 4'd0, S_A1 = 4'd1, S_A2 = 4'd2, S_A3 = 4'd3, S_OPEN = 4'd4,
