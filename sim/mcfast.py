@@ -76,6 +76,9 @@ class FastEngine:
         if chk.robust or chk.por or chk.inflight is not None:
             raise ValueError("the fast engine covers paper/fair mode on FIFO links only")
         self.chk = chk
+        #: the module of the checker (``__main__`` under ``python -m``): its _Violation is the
+        #: one the checker's streams bookkeeping raises
+        self.mc = sys.modules[type(chk).__module__]
         self.n = len(chk.names)
         self.nl = len(chk.links)
         self.k_of = chk.idx
@@ -88,11 +91,14 @@ class FastEngine:
         self.msg_ref: list[tuple[int, int] | None] = []  # (node whose arrival it carries, id)
         self.msg_link: list[int] = []
         self.msg_rt: list[tuple[int, float] | None] = []  # (rid, t) of the request a SYN carries
+        self.msg_dst: list[int] = []  # index of the receiving node
         self.cinfo: list[tuple] = []  # per core id: (own arrivals, counter, owed refs, ages, has_age)
         self.tmemo: dict[tuple[int, int, int], tuple] = {}
         self.cmemo: dict[tuple, int] = {}
-        self.gmemo: dict[tuple, tuple] = {}  # (core ids, refs in flight, streams) -> canonical
         self.qinfo: list[tuple] = []  # per queue id: the (node, arrival) refs of its messages
+        self.qtail: list[int] = []  # per queue id: the id of the queue without its head
+        self.qapp: dict[tuple[int, int], int] = {}  # (queue id, message id) -> id with it appended
+        self.okmemo: dict[tuple, bool] = {}  # core ids -> canonical (static workload)
         self.rmemo: dict[tuple, int] = {}
         self.base: list[dict] = []
         self.pack = struct.Struct(f"<{self.n + self.nl + 1}I").pack
@@ -146,7 +152,16 @@ class FastEngine:
                if it is not None and it[1] >= 0}
         rts.update((rq[lk[1]].rid, rq[lk[1]].t) for lk in [lock, *(x[1] for x in qr)]
                    if lk is not None)
-        self.cinfo.append((frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts)))
+        wake_ages = [it[4] for it in qm if it[4] is not None]
+        if wake is not None and wake[4] is not None:
+            wake_ages.append(wake[4])
+        # static workload: a canonical R_wake age is a live age (exact), (t, rid - 0.5) below the
+        # live (t, rid) (between two live ages) or _INF_AGE (above all): its *anchor* must be
+        # live for the state to be canonical (see finish)
+        anchors = tuple(a if isinstance(a[1], int) else (a[0], int(a[1] + 0.5))
+                        for a in wake_ages if a != _INF_AGE)
+        self.cinfo.append((frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts),
+                           len(own) == counter, frozenset(ages), anchors))
         return cid
 
     def decode(self, cid: int) -> EspNode:
@@ -185,6 +200,7 @@ class FastEngine:
             self.msg_ref.append(ref)
             self.msg_link.append(self.chk.link_idx[(m.src, m.dst)])
             self.msg_rt.append(None if m.request is None else (m.request.rid, m.request.t))
+            self.msg_dst.append(self.k_of[m.dst])
         return i
 
     # -- transitions -------------------------------------------------------------------------
@@ -223,26 +239,34 @@ class FastEngine:
                 out.append((3, f"remote error: {a.reason}"))
             elif isinstance(a, (Expired, AbortAttempts)):
                 out.append((3, f"unexpected {type(a).__name__} with abstract time: {a}"))
-        r = (self.encode(k, core), tuple(out), name)
+        # sends only (the common case): the (link, message) appends, for the fast path
+        app = tuple((self.msg_link[a[1]], a[1]) for a in out) \
+            if all(a[0] == 0 for a in out) else None
+        r = (self.encode(k, core), tuple(out), name, app)
         self.tmemo[key] = r
         return r
 
     def apply(self, w: list, k: int, kind: int, arg: int) -> None:
         """Fold one core event into the work state ``w`` (mutable; see :meth:`work`), as
         :meth:`hwctl.sim.modelcheck.Checker._apply` does."""
-        from hwctl.sim.modelcheck import _Violation
+        _Violation = self.mc._Violation  # noqa: N806
 
         r = self.step(w[0][k], kind, arg)
         if r[0] < 0:
             raise _Violation(r[1])
-        cid, acts, node = r
+        cid, acts, node, _ = r
         w[0][k] = cid
         chk = self.chk
         for a in acts:
             t = a[0]
             if t == 0:
                 li = self.msg_link[a[1]]
-                w[1][li] = w[1][li] + (a[1],)
+                key = (w[1][li], a[1])
+                q = self.qapp.get(key)
+                if q is None:
+                    q = self._qid(self.queues.vals[w[1][li]] + (a[1],))
+                    self.qapp[key] = q
+                w[1][li] = q
             elif t == 1:
                 rid, peer = a[1], a[2]
                 started = w[2] | {(rid, node)}
@@ -267,45 +291,106 @@ class FastEngine:
                 raise _Violation(a[1])
 
     def work(self, st: tuple) -> list:
-        """A mutable copy of the decoded state: [core ids, queues (tuples of message ids),
-        started, running, done, submitted, waiting, gens]."""
-        n, nl = self.n, self.nl
-        qv, mv = self.queues.vals, self.misc.vals  # misc: (started, running, done, ...)
-        b = n + nl
-        return [list(st[:n]), [qv[i] for i in st[n:b]], *mv[st[b]]]
+        """A mutable copy of the decoded state: [core ids, queue ids, started, running, done,
+        submitted, waiting, gens, the misc id and value it came from]."""
+        b = self.n + self.nl
+        mt = self.misc.vals[st[b]]  # (started, running, done, submitted, waiting, gens)
+        return [list(st[:self.n]), list(st[self.n:b]), *mt, st[b], mt]
 
     def finish(self, w: list) -> tuple:
-        """Canonicalise the work state and intern it: the flat tuple of ids. The renaming
-        depends only on the cores, the arrival numbers carried by messages in flight and (streams)
-        the submission order, and is memoised on those."""
+        """Canonicalise the work state and intern it: the flat tuple of ids. Fast path: a
+        state is already canonical when every node's arrival numbers are 1..m (each core's own
+        are, and every number carried by another core or a message is one of its owner's own)
+        and every R_wake age is canonical for the live ages (its anchor is live)."""
         qid = self._qid
-        qids = [qid(q) for q in w[1]]
-        qinfo = self.qinfo
-        qrefs = tuple(r for i in qids for r in qinfo[i])
-        sctx = None
-        if self.chk.streams:
-            sctx = (tuple(rid for rid, _ in w[6]), sum(w[5]))
-        key = (tuple(w[0]), qrefs, sctx)
-        hit = self.gmemo.get(key)
-        if hit is None:
-            hit = self._canon(list(w[0]), qrefs, sctx)
-            self.gmemo[key] = hit
-        cores, ren, tkey = hit
-        if ren is not None or tkey is not None:
-            mref, mrt, qv = self.msg_ref, self.msg_rt, self.queues.vals
-            for li, i in enumerate(qids):
-                q = qv[i]
-                if any((mref[m] is not None and ren is not None and ren[mref[m][0]] is not None)
-                       or (tkey is not None and mrt[m] is not None) for m in q):
-                    qids[li] = qid(tuple(self._ren_msg(m, ren or [None] * self.n, tkey)
-                                         for m in q))
+        cores = w[0]
+        qids = w[1]
+        cinfo = self.cinfo
+        ok = False
+        if not self.chk.streams:
+            ck = tuple(cores)
+            ok = self.okmemo.get(ck)
+            if ok is None:
+                ok = self._cores_canonical(cores)
+                if len(self.okmemo) > 4_000_000:  # a cache: bounded
+                    self.okmemo.clear()
+                self.okmemo[ck] = ok
+            if ok:
+                qinfo = self.qinfo
+                for i in qids:
+                    for wk, wid in qinfo[i]:
+                        if wid not in cinfo[cores[wk]][0]:
+                            ok = False
+                            break
+        if not ok:
+            qinfo = self.qinfo
+            qrefs = tuple(r for i in qids for r in qinfo[i])
+            sctx = None
+            if self.chk.streams:
+                sctx = (tuple(rid for rid, _ in w[6]), sum(w[5]))
+            cores, ren, tkey = self._canon(list(cores), qrefs, sctx)
+            if ren is not None or tkey is not None:
+                mref, mrt, qv = self.msg_ref, self.msg_rt, self.queues.vals
+                for li, i in enumerate(qids):
+                    q = qv[i]
+                    if any((mref[m] is not None and ren is not None
+                            and ren[mref[m][0]] is not None)
+                           or (tkey is not None and mrt[m] is not None) for m in q):
+                        qids[li] = qid(tuple(self._ren_msg(m, ren or [None] * self.n, tkey)
+                                             for m in q))
+        mt = w[9]
+        if (w[2] is mt[0] and w[3] is mt[1] and w[4] is mt[2] and w[5] is mt[3]
+                and w[6] is mt[4] and w[7] is mt[5]):
+            return (*cores, *qids, w[8])
         return (*cores, *qids, self.misc((w[2], w[3], w[4], w[5], w[6], w[7])))
+
+    def _canonical(self, cores: list[int], qids: list[int], misc: int) -> tuple:
+        """Static workload, shared sets unchanged (id ``misc``): the canonical state tuple."""
+        ck = tuple(cores)
+        ok = self.okmemo.get(ck)
+        if ok is None:
+            ok = self._cores_canonical(cores)
+            if len(self.okmemo) > 4_000_000:  # a cache: bounded
+                self.okmemo.clear()
+            self.okmemo[ck] = ok
+        if ok:
+            qinfo, cinfo = self.qinfo, self.cinfo
+            for i in qids:
+                for wk, wid in qinfo[i]:
+                    if wid not in cinfo[cores[wk]][0]:
+                        ok = False
+                        break
+            if ok:
+                return (*ck, *qids, misc)
+        mt = self.misc.vals[misc]
+        return self.finish([cores, qids, *mt, misc, mt])
+
+    def _cores_canonical(self, cores: list[int]) -> bool:
+        """Static workload: each core's own arrival numbers are 1..counter, every wake id a core
+        owes is one of its waker's own, and every R_wake age's anchor is a live request age."""
+        cinfo = self.cinfo
+        ages = None
+        for c in cores:
+            ci = cinfo[c]
+            if not ci[6]:
+                return False
+            for wk, wid in ci[2]:
+                if wid not in cinfo[cores[wk]][0]:
+                    return False
+            if ci[8]:
+                if ages is None:
+                    ages = frozenset().union(*(cinfo[x][7] for x in cores))
+                if not ages.issuperset(ci[8]):
+                    return False
+        return True
 
     def _qid(self, q: tuple) -> int:
         i = self.queues.ids.get(q)
         if i is None:
+            tail = -1 if not q else self._qid(q[1:])  # interned first: ids stay aligned
             i = self.queues(q)
             self.qinfo.append(tuple(self.msg_ref[m] for m in q if self.msg_ref[m] is not None))
+            self.qtail.append(tail)
         return i
 
     def _canon(self, cores: list[int], qrefs: tuple, sctx: tuple | None) -> tuple:
@@ -442,8 +527,8 @@ class FastEngine:
             c = EspNode(n, {m: 1e-5 for m in chk.g.neighbors(n)}, fair=chk.fair)
             self.base.append(dict(c.__dict__))
         w: list = [[self.encode(k, self._blank(k)) for k in range(self.n)],
-                   [() for _ in range(self.nl)], frozenset(), frozenset(), frozenset(),
-                   tuple(0 for _ in chk.edges), (), ()]
+                   [self._qid(()) for _ in range(self.nl)], frozenset(), frozenset(),
+                   frozenset(), tuple(0 for _ in chk.edges), (), (), -1, (None,) * 6]
         if chk.streams:
             for e in range(len(chk.reqs)):
                 self._submit(w, e)
@@ -490,14 +575,35 @@ class FastEngine:
                 out.append(self.finish(w))
         qv = self.queues.vals
         any_msg = False
+        tmemo, qtail, qapp, mdst = self.tmemo, self.qtail, self.qapp, self.msg_dst
+        fast = not chk.streams
         for li in range(nl):
-            q = qv[st[n + li]]
+            qi = st[n + li]
+            q = qv[qi]
             if q:
                 any_msg = True
                 m = q[0]
+                k = mdst[m]
+                r = tmemo.get((st[k], 0, m))
+                if fast and r is not None and r[0] >= 0 and r[3] is not None:
+                    # fast path: a delivery whose only actions are sends (no generation starts,
+                    # completions or errors): the shared sets are unchanged
+                    cores = list(st[:n])
+                    cores[k] = r[0]
+                    qids = list(st[n:b])
+                    qids[li] = qtail[qi]
+                    for lj, mm in r[3]:
+                        key = (qids[lj], mm)
+                        q2 = qapp.get(key)
+                        if q2 is None:
+                            q2 = self._qid(qv[qids[lj]] + (mm,))
+                            qapp[key] = q2
+                        qids[lj] = q2
+                    out.append(self._canonical(cores, qids, st[b]))
+                    continue
                 w = self.work(st)
-                w[1][li] = q[1:]
-                self.apply(w, self.k_of[self.msg_obj[m].dst], 0, m)
+                w[1][li] = qtail[qi]
+                self.apply(w, k, 0, m)
                 out.append(self.finish(w))
         if chk.timed:
             if out or any_msg or not gens:
@@ -539,16 +645,19 @@ class FastEngine:
 
     def to_state(self, st: tuple) -> Any:
         """The old checker's state for ``st`` (for ``describe`` and the cross-checks)."""
-        from hwctl.sim.modelcheck import _State
-
+        _State = self.mc._State  # noqa: N806
         w = self.work(st)
         cores = tuple(self.decode(c) for c in w[0])
-        chans = tuple(tuple(self.msg_obj[m] for m in q) for q in w[1])
+        chans = tuple(tuple(self.msg_obj[m] for m in self.queues.vals[q]) for q in w[1])
         return _State(cores, tuple(() for _ in cores), chans, frozenset(w[2]), frozenset(w[3]),
                       frozenset(w[4]), w[5], 0, 0, w[6], w[7])
 
-    def run(self, max_states: int, name: str, progress: bool = False) -> Any:
-        from hwctl.sim.modelcheck import Result, _Violation
+    def run(self, max_states: int, name: str, progress: bool = False,
+            deadline_s: float | None = None) -> Any:
+        """Breadth-first search as :meth:`hwctl.sim.modelcheck.Checker.run`; ``deadline_s``
+        stops it after that many seconds of wall time (then not exhaustive: the counts are
+        those of the part explored, ``stopped`` says so)."""
+        Result, _Violation = self.mc.Result, self.mc._Violation  # noqa: N806
 
         chk = self.chk
         res = Result(name, len(chk.reqs[0]) if chk.reqs else 0, False, chk.fair)
@@ -592,6 +701,12 @@ class FastEngine:
                     seen[k] = tid
                     keys.append(k)
                     parent.append(sid)
+                    if deadline_s is not None and tid % 20_000 == 0 \
+                            and time.perf_counter() - t0 > deadline_s:
+                        res.complete = False
+                        res.stopped = f"deadline {deadline_s:g} s, frontier {len(frontier):,d}"
+                        frontier.clear()
+                        break
                     if progress and tid % 500_000 == 0:
                         print(f"  {name}: {tid:,d} states, {transitions:,d} transitions, "
                               f"frontier {len(frontier):,d}, {time.perf_counter() - t0:.0f} s",
