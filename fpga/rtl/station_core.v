@@ -77,13 +77,7 @@ module station_core #(
     reg         open_q;              // the cycle processed now is inside the window
     reg         wl1_q;               // ... and it is the window's last cycle
     reg  [15:0] left_q;              // window cycles left after the current one
-    // window - 1, window <= 1, window == 2: free-running, in two stages (a register write
-    // applies 2 cycles later; the first window opens >= 5 cycles after reset, behind the
-    // marker synchronizer and edge stages). One stage made the compares and the subtraction one
-    // cone into wm1_q's reset input: the station's ECP5 critical path at 152 MHz.
-    reg  [15:0] wd_q;                // window_i - 1
-    reg         wz_q, w1a_q, w2a_q;  // window_i == 0, <= 1, == 2
-    reg  [15:0] wm1_q;               // window - 1 (0 for window 0)
+    reg  [15:0] wm1_q;               // window - 1 (free-running, per register write)
     reg         w1_q, w2_q;          // window <= 1, window == 2
     reg         close_q;             // the window closed last cycle: its record is final
     reg  [1:0]  seen_q, clk_q;       // markers seen, detectors clicked in the window
@@ -95,13 +89,9 @@ module station_core #(
     reg [31:0] hcount_q;             // heralds so far (HERALD.attempt)
 
     always @(posedge clk_i) begin
-        wd_q  <= window_i - 16'd1;
-        wz_q  <= (window_i == 16'd0);
-        w1a_q <= (window_i[15:1] == 15'd0);
-        w2a_q <= (window_i == 16'd2);
-        wm1_q <= wz_q ? 16'd0 : wd_q;
-        w1_q  <= w1a_q;
-        w2_q  <= w2a_q;
+        wm1_q <= (window_i == 16'd0) ? 16'd0 : window_i - 16'd1;
+        w1_q  <= (window_i[15:1] == 15'd0);
+        w2_q  <= (window_i == 16'd2);
         if (opening) t_q <= tmd_q;
         if (rst_i) begin
             prev_q <= 4'd0;
