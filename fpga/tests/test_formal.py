@@ -99,6 +99,10 @@ MUTANTS = [
     pytest.param(formal.Proof("pair_sched", "join", ""),
                  ("pair_sched.v", "k0_o <= jd_q;", "k0_o <= jd_q + 32'd1;"),
                  marks=pytest.mark.slow),
+    # a join that would skip count or more attempts goes ahead (it should be LATE)
+    pytest.param(formal.Proof("pair_sched", "join_fail", ""),
+                 ("pair_sched.v", "jfail_q <= jovf_q || jb_q || (jd_q >= count_q);",
+                  "jfail_q <= jovf_q || jb_q;"), marks=pytest.mark.slow),
     # heralds still accepted in the cycle the HERALD_WAIT drain has run out
     (formal.Proof("pair_sched", "bmc", ""),
      ("pair_sched.v", "assign acc_o     = st_run_q && !(lz_q && dz_q);",

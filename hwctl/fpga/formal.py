@@ -94,6 +94,8 @@ PROOFS: tuple[Proof, ...] = (
     Proof("pair_sched", "join", "node engine: a late-joined schedule starts on its commanded "
           "grid at the first point after the join's second check, k0 = attempts skipped "
           "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
+    Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
+          "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),
