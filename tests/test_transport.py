@@ -47,7 +47,8 @@ async def _exercise(b: Backend) -> list:
 
 def test_twin_url_virtual_and_deterministic() -> None:
     async def go(seed: int):
-        b = await open_backend(f"twin://?mode=virtual&seed={seed}&p=1e-3")
+        # a 5 s response timeout: a stalled machine must not make a legal retry (checked below)
+        b = await open_backend(f"twin://?mode=virtual&seed={seed}&p=1e-3&timeout=5")
         async with b:
             out = []
             for _ in range(20):
@@ -157,10 +158,12 @@ def test_lost_response_is_retried_and_executed_once() -> None:
     async def go():
         model = TwinModel(TwinConfig(p_photon=0.0, uart_cycles_per_byte=0))
         dev = FaultyDevice(model, drop_responses={3})  # 0..2 handshake, 3 = SCHEDULE's ACK
-        b = Backend(dev.host, "mem://", timeout=0.05, retries=3)
+        # 0.25 s: the dropped answer costs one timeout; a loaded machine may add a legal retry
+        # (answered from the device's retry memory), never a second execution
+        b = Backend(dev.host, "mem://", timeout=0.25, retries=3)
         await b.handshake()
         await b.schedule(100, 5, 50, 2)
-        assert b.stats.retries == 1
+        assert b.stats.retries >= 1
         model.advance_to(10_000)
         await dev.dev.send(model.read())
         ev = await b.next_event(timeout=2)
@@ -177,10 +180,10 @@ def test_corrupted_command_counted_on_device_and_retried() -> None:
     async def go():
         model = TwinModel(TwinConfig(p_photon=0.0, uart_cycles_per_byte=0))
         dev = FaultyDevice(model, corrupt_commands={3})
-        b = Backend(dev.host, "mem://", timeout=0.05, retries=3)
+        b = Backend(dev.host, "mem://", timeout=0.25, retries=3)  # (see above)
         await b.handshake()
         await b.write_reg(Reg.SCRATCH, 7)
-        assert b.stats.retries == 1
+        assert b.stats.retries >= 1
         assert await b.read_reg(Reg.ERR_CRC) == 1
         ev = await b.next_event(timeout=1)  # the device reported the bad frame as an event
         assert ev.code == ErrorCode.CRC
