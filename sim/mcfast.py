@@ -91,8 +91,10 @@ class FastEngine:
         self.cinfo: list[tuple] = []  # per core id: (own arrivals, counter, owed refs, ages, has_age)
         self.tmemo: dict[tuple[int, int, int], tuple] = {}
         self.cmemo: dict[tuple, int] = {}
-        self.gmemo: dict[tuple, tuple] = {}  # (core ids, refs in flight, streams) -> canonical
         self.qinfo: list[tuple] = []  # per queue id: the (node, arrival) refs of its messages
+        self.qtail: list[int] = []  # per queue id: the id of the queue without its head
+        self.qapp: dict[tuple[int, int], int] = {}  # (queue id, message id) -> id with it appended
+        self.okmemo: dict[tuple, bool] = {}  # core ids -> canonical (static workload)
         self.rmemo: dict[tuple, int] = {}
         self.base: list[dict] = []
         self.pack = struct.Struct(f"<{self.n + self.nl + 1}I").pack
@@ -146,7 +148,16 @@ class FastEngine:
                if it is not None and it[1] >= 0}
         rts.update((rq[lk[1]].rid, rq[lk[1]].t) for lk in [lock, *(x[1] for x in qr)]
                    if lk is not None)
-        self.cinfo.append((frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts)))
+        wake_ages = [it[4] for it in qm if it[4] is not None]
+        if wake is not None and wake[4] is not None:
+            wake_ages.append(wake[4])
+        # static workload: a canonical R_wake age is a live age (exact), (t, rid - 0.5) below the
+        # live (t, rid) (between two live ages) or _INF_AGE (above all): its *anchor* must be
+        # live for the state to be canonical (see finish)
+        anchors = tuple(a if isinstance(a[1], int) else (a[0], int(a[1] + 0.5))
+                        for a in wake_ages if a != _INF_AGE)
+        self.cinfo.append((frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts),
+                           len(own) == counter, frozenset(ages), anchors))
         return cid
 
     def decode(self, cid: int) -> EspNode:
@@ -242,7 +253,12 @@ class FastEngine:
             t = a[0]
             if t == 0:
                 li = self.msg_link[a[1]]
-                w[1][li] = w[1][li] + (a[1],)
+                key = (w[1][li], a[1])
+                q = self.qapp.get(key)
+                if q is None:
+                    q = self._qid(self.queues.vals[w[1][li]] + (a[1],))
+                    self.qapp[key] = q
+                w[1][li] = q
             elif t == 1:
                 rid, peer = a[1], a[2]
                 started = w[2] | {(rid, node)}
@@ -267,45 +283,85 @@ class FastEngine:
                 raise _Violation(a[1])
 
     def work(self, st: tuple) -> list:
-        """A mutable copy of the decoded state: [core ids, queues (tuples of message ids),
-        started, running, done, submitted, waiting, gens]."""
-        n, nl = self.n, self.nl
-        qv, mv = self.queues.vals, self.misc.vals  # misc: (started, running, done, ...)
-        b = n + nl
-        return [list(st[:n]), [qv[i] for i in st[n:b]], *mv[st[b]]]
+        """A mutable copy of the decoded state: [core ids, queue ids, started, running, done,
+        submitted, waiting, gens, the misc id and value it came from]."""
+        b = self.n + self.nl
+        mt = self.misc.vals[st[b]]  # (started, running, done, submitted, waiting, gens)
+        return [list(st[:self.n]), list(st[self.n:b]), *mt, st[b], mt]
 
     def finish(self, w: list) -> tuple:
-        """Canonicalise the work state and intern it: the flat tuple of ids. The renaming
-        depends only on the cores, the arrival numbers carried by messages in flight and (streams)
-        the submission order, and is memoised on those."""
+        """Canonicalise the work state and intern it: the flat tuple of ids. Fast path: a
+        state is already canonical when every node's arrival numbers are 1..m (each core's own
+        are, and every number carried by another core or a message is one of its owner's own)
+        and every R_wake age is canonical for the live ages (its anchor is live)."""
         qid = self._qid
-        qids = [qid(q) for q in w[1]]
-        qinfo = self.qinfo
-        qrefs = tuple(r for i in qids for r in qinfo[i])
-        sctx = None
-        if self.chk.streams:
-            sctx = (tuple(rid for rid, _ in w[6]), sum(w[5]))
-        key = (tuple(w[0]), qrefs, sctx)
-        hit = self.gmemo.get(key)
-        if hit is None:
-            hit = self._canon(list(w[0]), qrefs, sctx)
-            self.gmemo[key] = hit
-        cores, ren, tkey = hit
-        if ren is not None or tkey is not None:
-            mref, mrt, qv = self.msg_ref, self.msg_rt, self.queues.vals
-            for li, i in enumerate(qids):
-                q = qv[i]
-                if any((mref[m] is not None and ren is not None and ren[mref[m][0]] is not None)
-                       or (tkey is not None and mrt[m] is not None) for m in q):
-                    qids[li] = qid(tuple(self._ren_msg(m, ren or [None] * self.n, tkey)
-                                         for m in q))
+        cores = w[0]
+        qids = w[1]
+        cinfo = self.cinfo
+        ok = False
+        if not self.chk.streams:
+            ck = tuple(cores)
+            ok = self.okmemo.get(ck)
+            if ok is None:
+                ok = self._cores_canonical(cores)
+                if len(self.okmemo) > 4_000_000:  # a cache: bounded
+                    self.okmemo.clear()
+                self.okmemo[ck] = ok
+            if ok:
+                qinfo = self.qinfo
+                for i in qids:
+                    for wk, wid in qinfo[i]:
+                        if wid not in cinfo[cores[wk]][0]:
+                            ok = False
+                            break
+        if not ok:
+            qinfo = self.qinfo
+            qrefs = tuple(r for i in qids for r in qinfo[i])
+            sctx = None
+            if self.chk.streams:
+                sctx = (tuple(rid for rid, _ in w[6]), sum(w[5]))
+            cores, ren, tkey = self._canon(list(cores), qrefs, sctx)
+            if ren is not None or tkey is not None:
+                mref, mrt, qv = self.msg_ref, self.msg_rt, self.queues.vals
+                for li, i in enumerate(qids):
+                    q = qv[i]
+                    if any((mref[m] is not None and ren is not None
+                            and ren[mref[m][0]] is not None)
+                           or (tkey is not None and mrt[m] is not None) for m in q):
+                        qids[li] = qid(tuple(self._ren_msg(m, ren or [None] * self.n, tkey)
+                                             for m in q))
+        mt = w[9]
+        if (w[2] is mt[0] and w[3] is mt[1] and w[4] is mt[2] and w[5] is mt[3]
+                and w[6] is mt[4] and w[7] is mt[5]):
+            return (*cores, *qids, w[8])
         return (*cores, *qids, self.misc((w[2], w[3], w[4], w[5], w[6], w[7])))
+
+    def _cores_canonical(self, cores: list[int]) -> bool:
+        """Static workload: each core's own arrival numbers are 1..counter, every wake id a core
+        owes is one of its waker's own, and every R_wake age's anchor is a live request age."""
+        cinfo = self.cinfo
+        ages = None
+        for c in cores:
+            ci = cinfo[c]
+            if not ci[6]:
+                return False
+            for wk, wid in ci[2]:
+                if wid not in cinfo[cores[wk]][0]:
+                    return False
+            if ci[8]:
+                if ages is None:
+                    ages = frozenset().union(*(cinfo[x][7] for x in cores))
+                if not ages.issuperset(ci[8]):
+                    return False
+        return True
 
     def _qid(self, q: tuple) -> int:
         i = self.queues.ids.get(q)
         if i is None:
+            tail = -1 if not q else self._qid(q[1:])  # interned first: ids stay aligned
             i = self.queues(q)
             self.qinfo.append(tuple(self.msg_ref[m] for m in q if self.msg_ref[m] is not None))
+            self.qtail.append(tail)
         return i
 
     def _canon(self, cores: list[int], qrefs: tuple, sctx: tuple | None) -> tuple:
@@ -442,8 +498,8 @@ class FastEngine:
             c = EspNode(n, {m: 1e-5 for m in chk.g.neighbors(n)}, fair=chk.fair)
             self.base.append(dict(c.__dict__))
         w: list = [[self.encode(k, self._blank(k)) for k in range(self.n)],
-                   [() for _ in range(self.nl)], frozenset(), frozenset(), frozenset(),
-                   tuple(0 for _ in chk.edges), (), ()]
+                   [self._qid(()) for _ in range(self.nl)], frozenset(), frozenset(),
+                   frozenset(), tuple(0 for _ in chk.edges), (), (), -1, (None,) * 6]
         if chk.streams:
             for e in range(len(chk.reqs)):
                 self._submit(w, e)
@@ -496,7 +552,7 @@ class FastEngine:
                 any_msg = True
                 m = q[0]
                 w = self.work(st)
-                w[1][li] = q[1:]
+                w[1][li] = self.qtail[st[n + li]]
                 self.apply(w, self.k_of[self.msg_obj[m].dst], 0, m)
                 out.append(self.finish(w))
         if chk.timed:
@@ -543,7 +599,7 @@ class FastEngine:
 
         w = self.work(st)
         cores = tuple(self.decode(c) for c in w[0])
-        chans = tuple(tuple(self.msg_obj[m] for m in q) for q in w[1])
+        chans = tuple(tuple(self.msg_obj[m] for m in self.queues.vals[q]) for q in w[1])
         return _State(cores, tuple(() for _ in cores), chans, frozenset(w[2]), frozenset(w[3]),
                       frozenset(w[4]), w[5], 0, 0, w[6], w[7])
 

@@ -233,7 +233,9 @@ def test_header_line_occupancy_is_counted_and_refused() -> None:
     """One header per HEADER_CYCLES (60 bits of [header] bit_cycles) on the line: a header ending
     sooner after the previous carried one is an overrun, counted; with header_line_refuse the
     device never sees it. At the paper's rate (period 77, p = 0.1) an arrival blocks the next
-    floor((HEADER_CYCLES - 1) / 77) pulses, so the refused share is k p / (1 + k p)."""
+    k = floor((HEADER_CYCLES - 1) / 77) pulses, so the refused share is k p / (1 + k p): at the
+    spec's 1 cycle per bit (60-cycle headers) k = 0, no arrival overruns (8 cycles per bit had
+    k = 6, 0.375 of the arrivals; docs/header-path.md section 2)."""
     from hwctl.sim.twin.header import HEADER_CYCLES
 
     t = twin(header_period=0)
@@ -258,3 +260,5 @@ def test_header_line_occupancy_is_counted_and_refused() -> None:
         offered = carried + (s.hdr_line_overrun if refuse else 0)
         share = s.hdr_line_overrun / offered
         assert abs(share - k * 0.1 / (1 + k * 0.1)) < 0.015, (refuse, share)
+        assert offered > 30_000     # (the source ran: ~40k arrivals)
+    assert k == 0 and s.hdr_line_overrun == 0, "the spec's header line carries every pulse"
