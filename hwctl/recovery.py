@@ -33,8 +33,10 @@ In-flight schedules. A link that had trouble but never failed (commands answered
 e.g. a board bridge restarted within them; event frames lost or corrupted) may have lost the
 running generation's DONE, which the device never repeats. The watchdog then reads STATUS
 (:meth:`DeviceSupervisor.reconcile`): a device running no schedule and holding no event ends
-the generation with reason ``schedule lost`` (the request runs again, as above); a DONE(COMPLETE)
-that arrives with fewer PAIR events than pairs asked ends it with ``pairs lost``.
+the generation with reason ``schedule lost`` (the request runs again, as above). A DONE(COMPLETE)
+that arrives with fewer PAIR events than pairs asked makes the next probe read STATUS too: our
+schedule still running means that DONE was an earlier generation's (ignored); the device idle
+ends the generation with ``pairs lost``.
 
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
@@ -220,6 +222,7 @@ class DeviceSupervisor:
         self._gen_tmin: float | None = None
         #: the backend and its link trouble counters as last reconciled (:meth:`reconcile`)
         self._trouble: tuple[object, tuple[int, ...]] = (None, ())
+        self._suspect: str | None = None  # a short DONE(COMPLETE) seen (:meth:`suspect`)
 
     # ------------------------------------------------------------------ set-up
     async def install(self) -> None:
@@ -283,10 +286,19 @@ class DeviceSupervisor:
             trouble = link_trouble(b)
             if self._trouble[0] is not b:
                 self._trouble = (b, trouble)  # a new backend: its counters start here
-            elif trouble != self._trouble[1] and await self.reconcile(b, epoch):
-                self._trouble = (b, trouble)
+            elif (trouble != self._trouble[1] or self._suspect) \
+                    and await self.reconcile(b, epoch, self._suspect):
+                self._trouble, self._suspect = (b, trouble), None
 
-    async def reconcile(self, b: Backend, epoch: int) -> bool:
+    def suspect(self, reason: str) -> None:
+        """The running generation saw a DONE(COMPLETE) with fewer PAIR events than pairs: PAIRs
+        lost on the way (in an outage already reconciled while the schedule still ran), or a
+        DONE of an earlier generation's schedule that completed behind its abort. The next
+        probe tells them apart (:meth:`reconcile`): our schedule still RUNNING, the DONE was not
+        ours; the device idle, the generation ends with ``reason``."""
+        self._suspect = reason
+
+    async def reconcile(self, b: Backend, epoch: int, reason: str | None = None) -> bool:
         """The link had trouble since the last probe (command retries, timeouts, lost, bad or
         dropped event frames): events of the generation in flight may be gone, above all its
         DONE, which nothing would ever repeat (seen: node A BUSY for ever after its board bridge
@@ -323,8 +335,8 @@ class DeviceSupervisor:
         if (self.gen_no == gen and node.counters.schedules == sched0
                 and node._pl_rid is not None and self.epoch == epoch):
             node._events.put_nowait(ScheduleGone(
-                gen, sched0, "schedule lost: the device is idle and its DONE never came "
-                "(link trouble: command retries, lost or bad frames)"))
+                gen, sched0, reason or "schedule lost: the device is idle and its DONE never "
+                "came (link trouble: command retries, lost or bad frames)"))
         return True
 
     async def lost(self, exc: BaseException, epoch: int) -> None:
@@ -455,6 +467,7 @@ class DeviceSupervisor:
         await self.up.wait()
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
+        self._suspect = None  # (an earlier generation's)
         epoch = self.epoch
         b0 = node.backend
         retries0 = b0.stats.retries if b0 is not None else 0

@@ -323,3 +323,38 @@ def test_serial_link_on_a_pty_ends_when_the_other_side_closes() -> None:
         assert first == b"last" and end == b"" and not reading
     finally:
         os.close(slave)
+
+
+def test_a_second_answer_to_a_retried_command_is_a_duplicate_not_stale() -> None:
+    """A command answered late is retried; the device answers both copies (the second from its
+    retry memory): the second answer is counted in ``dup_responses``, not as a stale response
+    (a seq no command of ours waits for, nor was just answered: an old bridge life's)."""
+    from hwctl.wire import Frame, FrameDecoder, RegValue, encode
+
+    async def go() -> tuple[int, int, int]:
+        host, dev = memory_pair()
+        b = Backend(host, "mem://", timeout=0.05, retries=1000)
+        dec = FrameDecoder()
+
+        async def device() -> int:
+            frames: list[Frame] = []
+            while len(frames) < 2:  # the command, then its retry (the first answer is "late")
+                frames += [f for f in dec.feed(await dev.recv()) if isinstance(f, Frame)]
+            for f in frames[:2]:
+                await dev.send(encode(RegValue(int(Reg.SCRATCH), 5), f.seq))
+            return frames[0].seq
+
+        task = asyncio.create_task(device())
+        assert await b.read_reg(Reg.SCRATCH) == 5
+        seq = await task
+        while b.stats.dup_responses < 1:  # the second answer, on its way
+            await asyncio.sleep(0.001)
+        await dev.send(encode(RegValue(int(Reg.SCRATCH), 5), (seq + 128) & 0xFF))
+        while b.stats.stale_responses < 1:
+            await asyncio.sleep(0.001)
+        dup, stale, retries = b.stats.dup_responses, b.stats.stale_responses, b.stats.retries
+        await b.close()
+        return dup, stale, retries
+
+    dup, stale, retries = arun(go())
+    assert retries >= 1 and dup == 1 and stale == 1

@@ -253,8 +253,8 @@ class PhysicalLayer:
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) < req.pairs:
-                    raise GenerationFailed(f"pairs lost: DONE(COMPLETE) after {len(pairs)} of "
-                                           f"{req.pairs} PAIR events", tell_peer=True)
+                    self.recovery.suspect(f"pairs lost: DONE(COMPLETE) after {len(pairs)} of "
+                                          f"{req.pairs} PAIR events, the device idle")
                 if ev.reason == DoneReason.EXHAUSTED and tc is not None:
                     c.exhausted += 1  # 2^32-1 attempts without the pairs: go on from here
                     tc = await join()
