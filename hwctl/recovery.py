@@ -33,10 +33,11 @@ In-flight schedules. A link that had trouble but never failed (commands answered
 e.g. a board bridge restarted within them; event frames lost or corrupted) may have lost the
 running generation's DONE, which the device never repeats. The watchdog then reads STATUS
 (:meth:`DeviceSupervisor.reconcile`): a device running no schedule and holding no event ends
-the generation with reason ``schedule lost`` (the request runs again, as above). A DONE(COMPLETE)
-that arrives with fewer PAIR events than pairs asked makes the next probe read STATUS too: our
-schedule still running means that DONE was an earlier generation's (ignored); the device idle
-ends the generation with ``pairs lost``.
+the generation with reason ``schedule lost`` (the request runs again, as above). RUNNING is no
+proof that our schedule runs (a SCHEDULE_PAIRS retried across a bridge restart runs twice): the
+peer's pair list of the running generation, come while ours waits after link trouble, ends it
+too (:meth:`DeviceSupervisor.peer_finished`). A DONE(COMPLETE) of our schedule (at or after its
+join cycle) with fewer PAIR events than pairs asked ends it with ``pairs lost``.
 
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
@@ -219,10 +220,12 @@ class DeviceSupervisor:
         self._gen_epoch = 0
         self._gen_pairs = 0
         self.gen_no = 0  # generations started here (PeerDead markers name the one they end)
+        self.gens_ended = 0  # and ended (a robust-mode PlAbort names the one it ends)
         self._gen_tmin: float | None = None
         #: the backend and its link trouble counters as last reconciled (:meth:`reconcile`)
         self._trouble: tuple[object, tuple[int, ...]] = (None, ())
-        self._suspect: str | None = None  # a short DONE(COMPLETE) seen (:meth:`suspect`)
+        self._gen_trouble: tuple[int, ...] = ()  # link trouble counters at generation start
+        self._tasks: set[asyncio.Task] = set()  # peer_finished markers on their way
 
     # ------------------------------------------------------------------ set-up
     async def install(self) -> None:
@@ -286,19 +289,45 @@ class DeviceSupervisor:
             trouble = link_trouble(b)
             if self._trouble[0] is not b:
                 self._trouble = (b, trouble)  # a new backend: its counters start here
-            elif (trouble != self._trouble[1] or self._suspect) \
-                    and await self.reconcile(b, epoch, self._suspect):
-                self._trouble, self._suspect = (b, trouble), None
+            elif trouble != self._trouble[1] and await self.reconcile(b, epoch):
+                self._trouble = (b, trouble)
 
-    def suspect(self, reason: str) -> None:
-        """The running generation saw a DONE(COMPLETE) with fewer PAIR events than pairs: PAIRs
-        lost on the way (in an outage already reconciled while the schedule still ran), or a
-        DONE of an earlier generation's schedule that completed behind its abort. The next
-        probe tells them apart (:meth:`reconcile`): our schedule still RUNNING, the DONE was not
-        ours; the device idle, the generation ends with ``reason``."""
-        self._suspect = reason
+    def peer_finished(self) -> None:
+        """The peer's pair list of the running generation came while ours still runs. Both ends
+        record the same heralds at the same cycles, so our schedule completed too: its DONE is
+        on its way, or, when the link had trouble since the generation started, may be lost.
+        STATUS cannot tell then: a SCHEDULE_PAIRS retried across a bridge restart runs twice,
+        and the copy, alone on its grid once the peer is done, keeps RUNNING for 2^32-1
+        attempts. So after link trouble the generation ends (``schedule lost``; the device's
+        schedule is aborted, the request runs again) once the events received so far are
+        handled; without trouble nothing is done (the DONE comes)."""
+        node, b = self.node, self.node.backend
+        if b is None or link_trouble(b) == self._gen_trouble:
+            return
+        gen, sched0 = self.gen_no, node.counters.schedules
 
-    async def reconcile(self, b: Backend, epoch: int, reason: str | None = None) -> bool:
+        async def mark() -> None:
+            await self._drained(b)
+            if self.gen_no == gen and node._pl_rid is not None:
+                node._events.put_nowait(ScheduleGone(
+                    gen, sched0, "schedule lost: the peer finished the generation, our DONE "
+                    "did not come (link trouble: command retries, lost or bad frames)"))
+
+        task = asyncio.get_running_loop().create_task(mark())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _drained(b: Backend) -> None:
+        """Let the event pump hand over the events the backend holds (it takes the whole queue
+        in one step): a marker queued after this goes behind every event received so far."""
+        pending = getattr(b, "pending_events", None)
+        for _ in range(64):
+            if pending is None or not pending():
+                break
+            await asyncio.sleep(0)
+
+    async def reconcile(self, b: Backend, epoch: int) -> bool:
         """The link had trouble since the last probe (command retries, timeouts, lost, bad or
         dropped event frames): events of the generation in flight may be gone, above all its
         DONE, which nothing would ever repeat (seen: node A BUSY for ever after its board bridge
@@ -325,18 +354,12 @@ class DeviceSupervisor:
             return True  # its DONE will come
         if status >> StatusBit.EVT_PENDING & 1:
             return False  # the device still holds events (perhaps the DONE): look again
-        # every event the device sent before its STATUS answer is decoded by now; the event pump
-        # hands the backend's queue over in one step: let it, so the marker goes behind them
-        pending = getattr(b, "pending_events", None)
-        for _ in range(64):
-            if pending is None or not pending():
-                break
-            await asyncio.sleep(0)
+        await self._drained(b)  # every event sent before the STATUS answer is decoded by now
         if (self.gen_no == gen and node.counters.schedules == sched0
                 and node._pl_rid is not None and self.epoch == epoch):
             node._events.put_nowait(ScheduleGone(
-                gen, sched0, reason or "schedule lost: the device is idle and its DONE never "
-                "came (link trouble: command retries, lost or bad frames)"))
+                gen, sched0, "schedule lost: the device is idle and its DONE never came "
+                "(link trouble: command retries, lost or bad frames)"))
         return True
 
     async def lost(self, exc: BaseException, epoch: int) -> None:
@@ -467,7 +490,7 @@ class DeviceSupervisor:
         await self.up.wait()
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
-        self._suspect = None  # (an earlier generation's)
+        self._gen_trouble = link_trouble(node.backend)
         epoch = self.epoch
         b0 = node.backend
         retries0 = b0.stats.retries if b0 is not None else 0
