@@ -76,6 +76,9 @@ class FastEngine:
         if chk.robust or chk.por or chk.inflight is not None:
             raise ValueError("the fast engine covers paper/fair mode on FIFO links only")
         self.chk = chk
+        #: the module of the checker (``__main__`` under ``python -m``): its _Violation is the
+        #: one the checker's streams bookkeeping raises
+        self.mc = sys.modules[type(chk).__module__]
         self.n = len(chk.names)
         self.nl = len(chk.links)
         self.k_of = chk.idx
@@ -88,6 +91,7 @@ class FastEngine:
         self.msg_ref: list[tuple[int, int] | None] = []  # (node whose arrival it carries, id)
         self.msg_link: list[int] = []
         self.msg_rt: list[tuple[int, float] | None] = []  # (rid, t) of the request a SYN carries
+        self.msg_dst: list[int] = []  # index of the receiving node
         self.cinfo: list[tuple] = []  # per core id: (own arrivals, counter, owed refs, ages, has_age)
         self.tmemo: dict[tuple[int, int, int], tuple] = {}
         self.cmemo: dict[tuple, int] = {}
@@ -196,6 +200,7 @@ class FastEngine:
             self.msg_ref.append(ref)
             self.msg_link.append(self.chk.link_idx[(m.src, m.dst)])
             self.msg_rt.append(None if m.request is None else (m.request.rid, m.request.t))
+            self.msg_dst.append(self.k_of[m.dst])
         return i
 
     # -- transitions -------------------------------------------------------------------------
@@ -234,19 +239,22 @@ class FastEngine:
                 out.append((3, f"remote error: {a.reason}"))
             elif isinstance(a, (Expired, AbortAttempts)):
                 out.append((3, f"unexpected {type(a).__name__} with abstract time: {a}"))
-        r = (self.encode(k, core), tuple(out), name)
+        # sends only (the common case): the (link, message) appends, for the fast path
+        app = tuple((self.msg_link[a[1]], a[1]) for a in out) \
+            if all(a[0] == 0 for a in out) else None
+        r = (self.encode(k, core), tuple(out), name, app)
         self.tmemo[key] = r
         return r
 
     def apply(self, w: list, k: int, kind: int, arg: int) -> None:
         """Fold one core event into the work state ``w`` (mutable; see :meth:`work`), as
         :meth:`hwctl.sim.modelcheck.Checker._apply` does."""
-        from hwctl.sim.modelcheck import _Violation
+        _Violation = self.mc._Violation  # noqa: N806
 
         r = self.step(w[0][k], kind, arg)
         if r[0] < 0:
             raise _Violation(r[1])
-        cid, acts, node = r
+        cid, acts, node, _ = r
         w[0][k] = cid
         chk = self.chk
         for a in acts:
@@ -335,6 +343,27 @@ class FastEngine:
                 and w[6] is mt[4] and w[7] is mt[5]):
             return (*cores, *qids, w[8])
         return (*cores, *qids, self.misc((w[2], w[3], w[4], w[5], w[6], w[7])))
+
+    def _canonical(self, cores: list[int], qids: list[int], misc: int) -> tuple:
+        """Static workload, shared sets unchanged (id ``misc``): the canonical state tuple."""
+        ck = tuple(cores)
+        ok = self.okmemo.get(ck)
+        if ok is None:
+            ok = self._cores_canonical(cores)
+            if len(self.okmemo) > 4_000_000:  # a cache: bounded
+                self.okmemo.clear()
+            self.okmemo[ck] = ok
+        if ok:
+            qinfo, cinfo = self.qinfo, self.cinfo
+            for i in qids:
+                for wk, wid in qinfo[i]:
+                    if wid not in cinfo[cores[wk]][0]:
+                        ok = False
+                        break
+            if ok:
+                return (*ck, *qids, misc)
+        mt = self.misc.vals[misc]
+        return self.finish([cores, qids, *mt, misc, mt])
 
     def _cores_canonical(self, cores: list[int]) -> bool:
         """Static workload: each core's own arrival numbers are 1..counter, every wake id a core
@@ -546,14 +575,35 @@ class FastEngine:
                 out.append(self.finish(w))
         qv = self.queues.vals
         any_msg = False
+        tmemo, qtail, qapp, mdst = self.tmemo, self.qtail, self.qapp, self.msg_dst
+        fast = not chk.streams
         for li in range(nl):
-            q = qv[st[n + li]]
+            qi = st[n + li]
+            q = qv[qi]
             if q:
                 any_msg = True
                 m = q[0]
+                k = mdst[m]
+                r = tmemo.get((st[k], 0, m))
+                if fast and r is not None and r[0] >= 0 and r[3] is not None:
+                    # fast path: a delivery whose only actions are sends (no generation starts,
+                    # completions or errors): the shared sets are unchanged
+                    cores = list(st[:n])
+                    cores[k] = r[0]
+                    qids = list(st[n:b])
+                    qids[li] = qtail[qi]
+                    for lj, mm in r[3]:
+                        key = (qids[lj], mm)
+                        q2 = qapp.get(key)
+                        if q2 is None:
+                            q2 = self._qid(qv[qids[lj]] + (mm,))
+                            qapp[key] = q2
+                        qids[lj] = q2
+                    out.append(self._canonical(cores, qids, st[b]))
+                    continue
                 w = self.work(st)
-                w[1][li] = self.qtail[st[n + li]]
-                self.apply(w, self.k_of[self.msg_obj[m].dst], 0, m)
+                w[1][li] = qtail[qi]
+                self.apply(w, k, 0, m)
                 out.append(self.finish(w))
         if chk.timed:
             if out or any_msg or not gens:
@@ -595,16 +645,19 @@ class FastEngine:
 
     def to_state(self, st: tuple) -> Any:
         """The old checker's state for ``st`` (for ``describe`` and the cross-checks)."""
-        from hwctl.sim.modelcheck import _State
-
+        _State = self.mc._State  # noqa: N806
         w = self.work(st)
         cores = tuple(self.decode(c) for c in w[0])
         chans = tuple(tuple(self.msg_obj[m] for m in self.queues.vals[q]) for q in w[1])
         return _State(cores, tuple(() for _ in cores), chans, frozenset(w[2]), frozenset(w[3]),
                       frozenset(w[4]), w[5], 0, 0, w[6], w[7])
 
-    def run(self, max_states: int, name: str, progress: bool = False) -> Any:
-        from hwctl.sim.modelcheck import Result, _Violation
+    def run(self, max_states: int, name: str, progress: bool = False,
+            deadline_s: float | None = None) -> Any:
+        """Breadth-first search as :meth:`hwctl.sim.modelcheck.Checker.run`; ``deadline_s``
+        stops it after that many seconds of wall time (then not exhaustive: the counts are
+        those of the part explored, ``stopped`` says so)."""
+        Result, _Violation = self.mc.Result, self.mc._Violation  # noqa: N806
 
         chk = self.chk
         res = Result(name, len(chk.reqs[0]) if chk.reqs else 0, False, chk.fair)
@@ -648,9 +701,16 @@ class FastEngine:
                     seen[k] = tid
                     keys.append(k)
                     parent.append(sid)
+                    if deadline_s is not None and tid % 20_000 == 0 \
+                            and time.perf_counter() - t0 > deadline_s:
+                        res.complete = False
+                        res.stopped = f"deadline {deadline_s:g} s, frontier {len(frontier):,d}"
+                        frontier.clear()
+                        break
                     if progress and tid % 500_000 == 0:
                         print(f"  {name}: {tid:,d} states, {transitions:,d} transitions, "
-                              f"frontier {len(frontier):,d}, {time.perf_counter() - t0:.0f} s",
+                              f"frontier {len(frontier):,d}, violations {res.violations}, "
+                              f"deadlocks {res.deadlocks}, {time.perf_counter() - t0:.0f} s",
                               file=sys.stderr, flush=True)
                     if tid >= max_states:
                         res.complete = False

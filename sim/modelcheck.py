@@ -253,6 +253,7 @@ class Result:
     complete: bool = True
     first_problem: str = ""
     trace: list[str] = field(default_factory=list)  #: path to the first violation
+    stopped: str = ""  #: why the search stopped before the end (deadline), if it did
     examples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -261,7 +262,7 @@ class Result:
                 f"states {self.states:>9,d} transitions {self.transitions:>10,d} "
                 f"terminal {self.terminal:>6,d} violations {self.violations} deadlocks "
                 f"{self.deadlocks} traps {self.traps} "
-                f"{'exhaustive' if self.complete else 'CUT at state limit'} "
+                f"{'exhaustive' if self.complete else ('STOPPED at ' + self.stopped) if self.stopped else 'CUT at state limit'} "
                 + (f"worst overtaken {self.worst_overtaken} " if self.worst_overtaken >= 0 else "")
                 + (f"cut {self.cut} " if self.cut else "")
                 + (f"por (reduced {self.reduced:,d}, proviso {self.proviso:,d}) " if self.por else "")
@@ -770,6 +771,7 @@ def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
     max_states = kw.pop("max_states", 5_000_000)
     progress = kw.pop("progress", False)
     engine = kw.pop("engine", "auto")
+    deadline_s = kw.pop("deadline_s", None)
     c = Checker(graph(topology), requests_per_edge, **kw)
     c.progress = progress
     fast_ok = not (c.robust or c.por or c.inflight is not None or c.digest)
@@ -779,7 +781,7 @@ def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
     if engine == "fast" or (engine == "auto" and fast_ok):
         from hwctl.sim.mcfast import FastEngine
 
-        return FastEngine(c).run(max_states, topology, progress)
+        return FastEngine(c).run(max_states, topology, progress, deadline_s)
     return c.run(max_states, topology)
 
 
@@ -797,6 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
     ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
     ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                    help="fast engine: stop after this much wall time and report the part "
+                         "explored (not exhaustive)")
     ap.add_argument("--timed", action="store_true",
                     help="only the schedules of the timing assumptions T1, T2 of the bounded-"
                          "waiting bound (docs/reliability.md)")
@@ -827,7 +832,8 @@ def main(argv: list[str] | None = None) -> int:
             r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
                       max_states=a.max_states, arrivals=a.arrivals, streams=a.streams,
                       inflight=a.inflight, check_bound=a.bound, por=a.por,
-                      digest=a.digest, progress=a.progress, timed=a.timed, engine=a.engine)
+                      digest=a.digest, progress=a.progress, timed=a.timed, engine=a.engine,
+                      deadline_s=a.deadline)
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1
