@@ -1094,7 +1094,8 @@ class TwinModel:
                 if blk:
                     # blk_tx takes the token when the previous frame's last byte is handed over
                     hand = self._tx_done - (cpb if self._tx_prev_blk else 2 * cpb)
-                    start = max(hand, ready) + BLK_TX_LEAD
+                    # (its first byte also waits for the UART: at 3 Mbaud a byte outlasts the lead)
+                    start = max(max(hand, ready) + BLK_TX_LEAD, self.now)
                     self._tx_done = start + len(frame) * cpb
                     self._tx_rel = self._tx_done - 2 * cpb
                 else:
