@@ -89,9 +89,10 @@ TARGETS: dict[str, Target] = {
         # places only without it (fpga/README.md, "iCE40 fit, fifth session"); the node service
         # then joins by margin (hwctl/pljoin.py)
         node_params=(("LATE_JOIN", 0),),
-        # at 80-85 % of the HX8K nextpnr's HeAP placer never finished its first iteration (37
-        # min, esp profile); simulated annealing places it (fpga/README.md, "Build profiles")
-        placer="sa", pnr_time="10-40 min",
+        # HeAP places the esp build at 75 % in ~2 min (it never finished its first iteration at
+        # 80-85 %); SA annealed the 79 % board build for 19 min and then failed to legalise a
+        # carry chain (fpga/README.md, "iCE40 fit, fifth session")
+        placer="heap", pnr_time="3-10 min",
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
