@@ -15,7 +15,9 @@ File ``<out>/<name>.journal.jsonl``: one JSON object per line.
 
 Crash safety. Each record is written and flushed to the kernel at once (a ``kill -9`` loses
 nothing already written); ``fsync`` follows with the first record at least :data:`FSYNC_S` after
-the previous one, and at close (a machine crash loses the records since); a torn last line (the process died inside a write) is ignored when read.
+the previous one, on the journal's own thread (the records are written from the node's event
+loop, which an ``fsync`` of 3-5 ms would stall), and at close (a machine crash loses the records
+since); a torn last line (the process died inside a write) is ignored when read.
 At each start the journal is compacted: the open requests are rewritten to a temporary file,
 ``fsync``ed and renamed over the old one (atomic), so the file stays small; a running node
 compacts again once :data:`COMPACT_RECORDS` records have been written.
@@ -33,6 +35,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +119,11 @@ class RequestJournal:
         self._dirty = False
         self._written = 0
         self._open: dict[int, OpenRequest] = {}
+        # the syncer thread (started at the first fsync): fsyncs its own dup of the file's fd
+        self._cv = threading.Condition()
+        self._sync_fd: int | None = None
+        self._sync_stop = False
+        self._syncer: threading.Thread | None = None
         self.resumed = 0
         self.expired: dict[str, int] = {}
 
@@ -151,7 +159,7 @@ class RequestJournal:
         self._written += 1
         now = time.monotonic()
         if now - self._last_sync >= FSYNC_S:
-            self.sync()
+            self._sync_behind()
         if self._written >= COMPACT_RECORDS:
             self.begin(self._rid_next, self._open, "cont")
 
@@ -160,6 +168,40 @@ class RequestJournal:
             os.fsync(self._f.fileno())
             self._dirty = False
         self._last_sync = time.monotonic()
+
+    def _sync_behind(self) -> None:
+        """:meth:`sync` on the syncer thread: it fsyncs a duplicate of the file's descriptor (a
+        compaction may close ours meanwhile); a request not yet taken is replaced by this one."""
+        if self._f is None or not self._dirty or self._sync_stop:
+            self.sync()
+            return
+        fd = os.dup(self._f.fileno())
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        with self._cv:
+            if self._sync_fd is not None:
+                os.close(self._sync_fd)
+            self._sync_fd = fd
+            if self._syncer is None:
+                self._syncer = threading.Thread(target=self._sync_loop, daemon=True,
+                                                name=f"journal-{self.path.stem}")
+                self._syncer.start()
+            self._cv.notify()
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._sync_fd is None and not self._sync_stop:
+                    self._cv.wait()
+                fd, self._sync_fd = self._sync_fd, None
+            if fd is None:
+                return
+            try:
+                os.fsync(fd)
+            except OSError as exc:  # the next fsync (or the one at close) tries again
+                log.warning("journal %s: fsync failed: %s", self.path, exc)
+            finally:
+                os.close(fd)
 
     def submitted(self, req: Request) -> None:
         self._open[req.rid] = OpenRequest(req.rid, req.remote, req.pairs, req.fidelity, req.t)
@@ -180,6 +222,12 @@ class RequestJournal:
 
     def close(self) -> None:
         """Flush and sync; open requests stay open in the file (a next life decides)."""
+        with self._cv:  # the syncer ends once the fsync it took, if any, is done
+            self._sync_stop = True
+            self._cv.notify()
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
         if self._f is not None:
             self.sync()
             self._f.close()

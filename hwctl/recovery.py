@@ -29,6 +29,13 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
    releases its end too. The pairs that generation had collected are discarded and counted
    (``pairs_discarded``).
 
+In-flight schedules. A link that had trouble but never failed (commands answered after retries,
+e.g. a board bridge restarted within them; event frames lost or corrupted) may have lost the
+running generation's DONE, which the device never repeats. The watchdog then reads STATUS
+(:meth:`DeviceSupervisor.reconcile`): a device running no schedule and holding no event ends
+the generation with reason ``schedule lost`` (the request runs again, as above); a DONE(COMPLETE)
+that arrives with fewer PAIR events than pairs asked ends it with ``pairs lost``.
+
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
 Peers. Every node sends ``[hb, {"inc": N}]`` to each peer every :data:`HEARTBEAT_S`; any message
@@ -50,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from hwctl.errors import DeviceError, LinkError, UserError
-from hwctl.wire import Reg
+from hwctl.wire import Reg, StatusBit
 
 if TYPE_CHECKING:
     from hwctl.node import NodeService
@@ -100,6 +107,29 @@ class PeerDead:
     peer: str
     reason: str
     gen: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleGone:
+    """Queued with the device events by :meth:`DeviceSupervisor.reconcile`: after a link outage
+    the device runs no schedule and holds no event, while generation number ``gen`` still waits
+    on its schedule's DONE (sent while the link was down, or the schedule itself lost).
+    ``schedules``: the node's SCHEDULE_PAIRS count when STATUS was read; a generation that has
+    sent one since ignores the marker (its new schedule is on the device)."""
+
+    gen: int
+    schedules: int
+    reason: str
+
+
+#: link counters whose rise means device frames may have been lost (an outage, noise, overflow)
+TROUBLE = ("retries", "timeouts", "events_lost", "rx_frame_errors", "events_dropped")
+
+
+def link_trouble(b: object) -> tuple[int, ...]:
+    """The backend's :data:`TROUBLE` counters (zeros for a backend without link statistics)."""
+    st = getattr(b, "stats", None)
+    return tuple(int(getattr(st, k, 0)) for k in TROUBLE)
 
 
 @dataclass(slots=True)
@@ -163,6 +193,8 @@ class RecoveryCounters:
     slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
     stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
     stray_schedules: int = 0  # running after our generation completed (a repeated SCHEDULE)
+    reconciles: int = 0  # STATUS checks of an in-flight schedule after link trouble
+    schedules_lost: int = 0  # of those: device idle, DONE never seen (generation run again)
     downtime_s: float = 0.0
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
@@ -186,6 +218,8 @@ class DeviceSupervisor:
         self._gen_pairs = 0
         self.gen_no = 0  # generations started here (PeerDead markers name the one they end)
         self._gen_tmin: float | None = None
+        #: the backend and its link trouble counters as last reconciled (:meth:`reconcile`)
+        self._trouble: tuple[object, tuple[int, ...]] = (None, ())
 
     # ------------------------------------------------------------------ set-up
     async def install(self) -> None:
@@ -203,6 +237,7 @@ class DeviceSupervisor:
         self.token = int.from_bytes(os.urandom(4), "big") | 1  # never 0 (a reset's value)
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)
+        self._trouble = (b, link_trouble(b))
 
     def snapshot(self) -> dict:
         d = asdict(self.counters)
@@ -244,6 +279,53 @@ class DeviceSupervisor:
             if token != self.token and epoch == self.epoch:
                 await self.lost(LinkError(f"device restarted: SCRATCH token 0x{self.token:08x} "
                                           f"gone (reads 0x{token:08x})"), epoch)
+                continue
+            trouble = link_trouble(b)
+            if self._trouble[0] is not b:
+                self._trouble = (b, trouble)  # a new backend: its counters start here
+            elif trouble != self._trouble[1] and await self.reconcile(b, epoch):
+                self._trouble = (b, trouble)
+
+    async def reconcile(self, b: Backend, epoch: int) -> bool:
+        """The link had trouble since the last probe (command retries, timeouts, lost, bad or
+        dropped event frames): events of the generation in flight may be gone, above all its
+        DONE, which nothing would ever repeat (seen: node A BUSY for ever after its board bridge
+        was killed and restarted within A's command retries, 1 run in 6). Read the device's
+        STATUS: a schedule RUNNING will still send its DONE on the link that is back; no
+        schedule and no event pending (EVT_PENDING clear) means the schedule ended or was lost
+        unseen: a :class:`ScheduleGone` marker goes behind the events already received, and the
+        generation ends with that reason and runs again (:meth:`screen`). Returns False when
+        STATUS cannot tell yet (events still pending on the device): checked again at the next
+        probe."""
+        node = self.node
+        if node._pl_rid is None:
+            return True  # no generation in flight: nothing waits on the device
+        gen, sched0 = self.gen_no, node.counters.schedules
+        self.counters.reconciles += 1
+        try:
+            status = await b.read_reg(Reg.STATUS)
+        except DeviceError:
+            return True  # a device without STATUS: nothing to reconcile with
+        except LinkError as exc:
+            await self.lost(exc, epoch)  # the generation ends on the DeviceLost marker
+            return True
+        if status >> StatusBit.RUNNING & 1:
+            return True  # its DONE will come
+        if status >> StatusBit.EVT_PENDING & 1:
+            return False  # the device still holds events (perhaps the DONE): look again
+        # every event the device sent before its STATUS answer is decoded by now; the event pump
+        # hands the backend's queue over in one step: let it, so the marker goes behind them
+        pending = getattr(b, "pending_events", None)
+        for _ in range(64):
+            if pending is None or not pending():
+                break
+            await asyncio.sleep(0)
+        if (self.gen_no == gen and node.counters.schedules == sched0
+                and node._pl_rid is not None and self.epoch == epoch):
+            node._events.put_nowait(ScheduleGone(
+                gen, sched0, "schedule lost: the device is idle and its DONE never came "
+                "(link trouble: command retries, lost or bad frames)"))
+        return True
 
     async def lost(self, exc: BaseException, epoch: int) -> None:
         """The device of life ``epoch`` failed: recover it (once, whoever reports first); the
@@ -347,6 +429,11 @@ class DeviceSupervisor:
             if ev.peer == peer and ev.gen == self.gen_no:  # type: ignore[attr-defined]
                 raise GenerationFailed(ev.reason, tell_peer=True)  # type: ignore[attr-defined]
             return True
+        if t is ScheduleGone:
+            if ev.gen == self.gen_no and ev.schedules == self.node.counters.schedules:  # type: ignore[attr-defined]
+                self.counters.schedules_lost += 1
+                raise GenerationFailed(ev.reason, tell_peer=True)  # type: ignore[attr-defined]
+            return True  # an earlier generation's, or a schedule was sent since
         d = getattr(ev, "d", None)
         if d is not None:
             tm = d.get("tm")

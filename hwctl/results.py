@@ -2,7 +2,9 @@
 
 :class:`ResultsWriter` appends rows to an Arrow IPC *stream* file ``<name>.<run_id>.partial.arrows``
 and flushes (``fsync``) the rows gathered so far as one record batch at most ``flush_s`` seconds
-after the first of them arrived (a background thread does it when no new row comes). A stream file
+after the first of them arrived: a background thread writes them half of ``flush_s`` after the
+first, and the appending caller only when that thread is late (a node appends from its event
+loop, where a batch's write and ``fsync``, 3-5 ms, would stall every request). A stream file
 is readable up to its last complete batch whatever happened after it, so a ``kill -9`` loses at
 most the rows of the last ``flush_s`` and the partial file still opens: :func:`read_partial`
 returns every complete batch (``hwctl`` prints where it is).
@@ -61,7 +63,10 @@ class ResultsWriter:
         os.fsync(self._file.fileno())
         self._pending: list[dict] = []
         self._first_pending: float | None = None
-        self._lock = threading.Lock()
+        #: oldest row of the batch flush() is writing (outside ``_lock``), None when none is
+        self._inflight_since: float | None = None
+        self._lock = threading.Lock()  # the rows and counters: held for microseconds
+        self._io = threading.Lock()  # the stream file: one flush at a time, batches in order
         self._closed = False
         self.rows_written = 0
         self.flushes = 0
@@ -87,37 +92,52 @@ class ResultsWriter:
                 self._first_pending = now
             self._pending.extend(dict(r) for r in rows)
             self.last_check = now
-            if self._first_pending is not None and now - self._first_pending >= self.flush_s:
-                self._flush_locked()
+            oldest = self._oldest()
+        # the flusher thread writes rows at half of flush_s; when it is late (or there is none)
+        # the caller does, so no row is older than flush_s and not on disk after an append
+        if oldest is not None and now - oldest >= self.flush_s:
+            self.flush()
+
+    def _oldest(self) -> float | None:
+        # the batch in flight holds older rows than the pending ones (batches are taken in order)
+        return self._inflight_since if self._inflight_since is not None else self._first_pending
 
     @property
     def pending_since(self) -> float | None:
         """time.monotonic() of the oldest row not yet on disk (None: all flushed); after every
         append ``last_check - pending_since < flush_s``: what a crash can lose."""
-        return self._first_pending
+        with self._lock:
+            return self._oldest()
 
     def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not self._pending or self._closed:
-            return
-        batch = pa.RecordBatch.from_pylist(self._pending, schema=self.schema)
-        self._stream.write_batch(batch)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.rows_written += len(self._pending)
-        self.flushes += 1
-        self._pending.clear()
-        self._first_pending = None
+        """Write the pending rows as one batch and ``fsync`` it. The rows' lock is held only to
+        take them: appends go on while the batch is written."""
+        with self._io:
+            with self._lock:
+                if not self._pending or self._closed:
+                    return
+                rows, self._pending = self._pending, []
+                self._inflight_since, self._first_pending = self._first_pending, None
+            try:
+                self._stream.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except BaseException:  # still pending (as before the flush); the error goes up
+                with self._lock:
+                    self._pending[:0] = rows
+                    self._first_pending, self._inflight_since = self._inflight_since, None
+                raise
+            with self._lock:
+                self.rows_written += len(rows)
+                self.flushes += 1
+                self._inflight_since = None
 
     def _autoflush(self) -> None:
-        while not self._stop.wait(self.flush_s / 4):
+        while not self._stop.wait(self.flush_s / 8):
             with self._lock:
-                if self._first_pending is not None and \
-                        time.monotonic() - self._first_pending >= self.flush_s:
-                    self._flush_locked()
+                first = self._first_pending
+            if first is not None and time.monotonic() - first >= self.flush_s / 2:
+                self.flush()
 
     # ---------------------------------------------------------------- end
     def close(self, final_rows: Sequence[Mapping[str, Any]] = (),
@@ -154,8 +174,8 @@ class ResultsWriter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        with self._lock:
-            self._flush_locked()
+        self.flush()
+        with self._io, self._lock:
             self._closed = True
             self._stream.close()
             self._file.close()

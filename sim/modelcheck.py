@@ -253,6 +253,7 @@ class Result:
     complete: bool = True
     first_problem: str = ""
     trace: list[str] = field(default_factory=list)  #: path to the first violation
+    stopped: str = ""  #: why the search stopped before the end (deadline), if it did
     examples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -261,7 +262,7 @@ class Result:
                 f"states {self.states:>9,d} transitions {self.transitions:>10,d} "
                 f"terminal {self.terminal:>6,d} violations {self.violations} deadlocks "
                 f"{self.deadlocks} traps {self.traps} "
-                f"{'exhaustive' if self.complete else 'CUT at state limit'} "
+                f"{'exhaustive' if self.complete else ('STOPPED at ' + self.stopped) if self.stopped else 'CUT at state limit'} "
                 + (f"worst overtaken {self.worst_overtaken} " if self.worst_overtaken >= 0 else "")
                 + (f"cut {self.cut} " if self.cut else "")
                 + (f"por (reduced {self.reduced:,d}, proviso {self.proviso:,d}) " if self.por else "")
@@ -763,10 +764,24 @@ def graph(topology: str) -> nx.Graph:
 
 
 def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
+    """Explore ``topology`` with ``requests_per_edge``; ``engine`` "auto" (the default) runs
+    paper/fair mode on FIFO links with the fast engine (:mod:`hwctl.sim.mcfast`: the same search
+    and counts, memoised core transitions) and everything else (robust mode, ``por``) with
+    :class:`Checker`; "old" forces :class:`Checker`, "fast" the fast engine."""
     max_states = kw.pop("max_states", 5_000_000)
     progress = kw.pop("progress", False)
+    engine = kw.pop("engine", "auto")
+    deadline_s = kw.pop("deadline_s", None)
     c = Checker(graph(topology), requests_per_edge, **kw)
     c.progress = progress
+    fast_ok = not (c.robust or c.por or c.inflight is not None or c.digest)
+    if engine == "fast" and not fast_ok:
+        raise ValueError("the fast engine covers paper/fair mode on FIFO links without "
+                         "--por/--digest only")
+    if engine == "fast" or (engine == "auto" and fast_ok):
+        from hwctl.sim.mcfast import FastEngine
+
+        return FastEngine(c).run(max_states, topology, progress, deadline_s)
     return c.run(max_states, topology)
 
 
@@ -774,12 +789,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hwctl.sim.modelcheck",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--topology", action="append", help="K3, C4, K1,3, ... (repeatable)")
-    ap.add_argument("--requests", type=int, action="append", help="requests per edge (1..3)")
+    ap.add_argument("--requests", type=int, action="append",
+                    help="requests per edge, any integer >= 1 (repeatable; default: 1, 2 and 3)")
+    ap.add_argument("--engine", choices=["auto", "fast", "old"], default="auto",
+                    help="auto (default): the fast engine (hwctl.sim.mcfast) for paper/fair mode, "
+                         "the original checker for robust mode and --por/--digest")
     ap.add_argument("--robust", action="store_true", help="robust cores, reordering channels")
     ap.add_argument("--fair", action="store_true", help="bounded-waiting mode")
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
     ap.add_argument("--dup", type=int, default=0, help="robust: messages that may be duplicated")
     ap.add_argument("--max-states", type=int, default=5_000_000)
+    ap.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                    help="fast engine: stop after this much wall time and report the part "
+                         "explored (not exhaustive)")
     ap.add_argument("--timed", action="store_true",
                     help="only the schedules of the timing assumptions T1, T2 of the bounded-"
                          "waiting bound (docs/reliability.md)")
@@ -800,13 +822,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arrivals", action="store_true",
                     help="interleave the submissions too (default: every request at t = 0)")
     a = ap.parse_args(argv)
+    if any(n < 1 for n in a.requests or []):
+        ap.error("--requests must be >= 1")
+    if a.engine == "fast" and (a.robust or a.por or a.digest or a.inflight is not None):
+        ap.error("--engine fast covers paper/fair mode without --robust/--por/--digest/--inflight")
     bad = 0
     for topo in a.topology or TOPOLOGIES:
         for n in a.requests or [1, 2, 3]:
             r = check(topo, n, robust=a.robust, fair=a.fair, loss=a.loss, dup=a.dup,
                       max_states=a.max_states, arrivals=a.arrivals, streams=a.streams,
                       inflight=a.inflight, check_bound=a.bound, por=a.por,
-                      digest=a.digest, progress=a.progress, timed=a.timed)
+                      digest=a.digest, progress=a.progress, timed=a.timed, engine=a.engine,
+                      deadline_s=a.deadline)
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1

@@ -117,3 +117,33 @@ def test_compaction_keeps_the_file_small(tmp_path, monkeypatch) -> None:
     assert len(p.read_text().splitlines()) <= J.COMPACT_RECORDS + 2  # header, open, records
     st = read_state(p)
     assert set(st.open) == {1000} and st.max_rid == 1000 and st.lives == 0  # compactions
+
+
+def test_fsync_runs_off_the_writing_thread(tmp_path, monkeypatch) -> None:
+    """Records are written from the node's event loop: their periodic fsync runs on the
+    journal's own thread (on a descriptor of its own, closed after), and close() syncs what is
+    left on the caller's thread."""
+    import threading
+
+    calls: list[tuple[str, int]] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append((threading.current_thread().name, fd))
+        real(fd)
+
+    monkeypatch.setattr(J, "FSYNC_S", 0.0)  # every record asks for one
+    p = tmp_path / "A.journal.jsonl"
+    j = RequestJournal(p)
+    j.begin(1, {})
+    monkeypatch.setattr(J.os, "fsync", spy)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    main = threading.current_thread().name
+    for rid in range(1, 51):
+        j.submitted(_req(rid, 1.0))
+    j.close()
+    behind = [fd for name, fd in calls if name != main]
+    assert behind, calls  # the syncer did the records' fsyncs
+    assert all(name == main for name, _ in calls[len(behind):])  # only close's is the caller's
+    assert len(os.listdir("/proc/self/fd")) <= fds_before - 1  # its dups closed, and the file
+    assert set(read_state(p).open) == set(range(1, 51))

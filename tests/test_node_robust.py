@@ -97,7 +97,9 @@ def test_lossy_duplicating_reordering_path_requests_complete() -> None:
 
 
 def test_unreachable_peer_requests_expire_with_a_reason() -> None:
-    """B never runs: A's requests expire with reason ttl (the core's lifetime), A keeps serving."""
+    """B never runs: A's requests expire with reason ttl (the core's lifetime), A keeps serving.
+    The requests are the application's (``submit``): A's workload waits for its peer's session
+    before its first request on the edge, so with B absent it submits none."""
     cfg = ROBUST | {"request_ttl": 0.2}
 
     async def main() -> NodeService:
@@ -107,6 +109,8 @@ def test_unreachable_peer_requests_expire_with_a_reason() -> None:
             na = NodeService(a, rid_base=0)
             await na.start()
             run = asyncio.create_task(na.run())
+            for pairs in (1, 2, 1):
+                na.submit("B", pairs)
             # bounds a hang only: no progress (messages, expiries) for 60 s (hwctl.stall)
             bound = StallBound(lambda: (na.counters.msgs_out, sum(na.robust.stats.expired.values())),
                                60.0)
@@ -121,6 +125,7 @@ def test_unreachable_peer_requests_expire_with_a_reason() -> None:
 
     na = asyncio.run(main())
     assert na.counters.completed == 0
+    assert na.counters.requests == 3  # the application's; the workload waited for B
     assert set(na.robust.stats.expired) == {"ttl"}
     assert len(na.robust.expired) >= 3 and set(na.robust.expired.values()) == {"ttl"}
     # the SYN was retransmitted while nobody answered

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,6 +17,7 @@ from hwctl.sim import topologies
 from hwctl.sim.twin import TwinModel
 from hwctl.sim.twin.header import HeaderSource
 from hwctl.sim.twin.lab import Lab, LabServer
+from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, FREE_MASK_BITS, Ack, Header, Nak, Opcode, Pair, Reg
 
 
@@ -41,15 +41,20 @@ def vconfigs(url_a: str, url_b: str) -> tuple[NodeConfig, NodeConfig]:
 
 
 async def run_verified(a: NodeConfig, b: NodeConfig, *, verified: int, completed: int,
-                       timeout: float = 25.0) -> tuple[NodeService, NodeService]:
+                       stall_s: float = 60.0) -> tuple[NodeService, NodeService]:
+    """Run both nodes until each verified ``verified`` pairs and completed ``completed``
+    requests. Fails only on a hang: no pair verified and no request completed by either node
+    for ``stall_s`` (hwctl.stall), never on the total time a loaded machine takes."""
     na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
     await na.start()
     await nb.start()
     runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
-    t_end = time.monotonic() + timeout
+    loop = asyncio.get_running_loop()
+    bound = StallBound(lambda: tuple((n.vcore.metrics.verified, n.counters.completed)
+                                     for n in (na, nb)), stall_s)
     while (min(na.vcore.metrics.verified, nb.vcore.metrics.verified) < verified
            or min(na.counters.completed, nb.counters.completed) < completed):
-        assert time.monotonic() < t_end, (na.snapshot(), nb.snapshot())
+        assert bound.ok(loop.time()), (bound.describe(), na.snapshot(), nb.snapshot())
         for r in runs:
             if r.done():
                 r.result()

@@ -92,6 +92,25 @@ def _done(*nodes: NodeService) -> int:
     return sum(n.counters.completed for n in nodes)
 
 
+async def _stop(nodes, runs, *servers) -> None:
+    """Stop ``nodes`` (None: never started), wait until their ``runs`` ended, then stop
+    ``servers`` (labs, bridges; None: skipped). In each test's ``finally``; the node errors are
+    raised afterwards by :func:`_raise_errors`."""
+    for n in nodes:
+        if n is not None:
+            n.stop()
+    await asyncio.gather(*runs, return_exceptions=True)
+    for s in servers:
+        if s is not None:
+            s.stop()
+
+
+def _raise_errors(runs) -> None:
+    """The first error a node's run ended with (after :func:`_stop`)."""
+    for r in runs:
+        r.result()
+
+
 def test_backoff_and_restart_signature() -> None:
     b = Backoff(0.05, 2.0)
     assert [b.next() for _ in range(8)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
@@ -138,12 +157,8 @@ def test_lab_restart_mid_generation_both_nodes_recover(tmp_path) -> None:
             rec = na.records.get(in_flight) or nb.records.get(in_flight)
             await _until(lambda: rec.t_finish is not None, runs, "the interrupted request")
         finally:
-            na.stop()
-            nb.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            srv.stop()
-        for r in runs:
-            r.result()
+            await _stop((na, nb), runs, srv)
+        _raise_errors(runs)
         return na, nb
 
     na, nb = asyncio.run(main())
@@ -196,12 +211,7 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
             await _until(lambda: na.counters.completed >= base + 2 and nb2.counters.completed
                          >= 1, [ra, rb2], "A and the new B complete requests")
         finally:
-            na.stop()
-            if nb2 is not None:
-                nb2.stop()
-            await asyncio.gather(ra, *([rb2] if nb2 is not None else []),
-                                 return_exceptions=True)
-            srv.stop()
+            await _stop((na, nb2), [ra, *([rb2] if nb2 is not None else [])], srv)
         ra.result()
         return na, nb2
 
@@ -292,12 +302,8 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
                                      and n.hdrpath.unpins_sent for n in nodes), runs,
                          "verifying and pinning again after the restart")
         finally:
-            for n in nodes:
-                n.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            srv.stop()
-        for r in runs:
-            r.result()
+            await _stop(nodes, runs, srv)
+        _raise_errors(runs)
         return na, nb, m1, m2
 
     na, nb, m1, m2 = asyncio.run(main())
@@ -365,15 +371,8 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
             await _until(lambda: na.vcore.metrics.verified >= before + 100
                          and na.hdrpath.pins_sent > pins, runs, "A verifies and pins again")
         finally:
-            for n in (na, nb):
-                n.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            for br in (bridge, bridge2):
-                if br is not None:
-                    br.stop()
-            srv.stop()
-        for r in runs:
-            r.result()
+            await _stop((na, nb), runs, bridge, bridge2, srv)
+        _raise_errors(runs)
         return na, nb, models, pinned
 
     na, nb, models, pinned = asyncio.run(main())
@@ -424,15 +423,71 @@ def test_a_repeated_schedule_is_aborted_after_the_generation(tmp_path) -> None:
             await _until(lambda: copies and na.counters.completed >= 4, runs,
                          "A completes requests after the repeated schedule")
         finally:
-            na.stop()
-            nb.stop()
-            await asyncio.gather(*runs, return_exceptions=True)
-            srv.stop()
-        for r in runs:
-            r.result()
+            await _stop((na, nb), runs, srv)
+        _raise_errors(runs)
         return na, nb
 
     na, nb = asyncio.run(main())
     assert na.recovery.counters.stray_schedules == 1
     assert na.recovery.counters.device_lost == 0
     assert na.counters.disagree == nb.counters.disagree == 0
+
+
+def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_path) -> None:
+    """Device events lost on a link that never failed (a board bridge killed and restarted
+    within the node's command retries: the events the device sent meanwhile are gone). A DONE
+    lost that way left node A BUSY for ever, waiting on a schedule the device had finished
+    (tests/test_faults_processes.py, 1 run in 6). Here A's link drops one DONE (and counts a
+    command retry, as the outage does) and, in a later generation, one PAIR: after the link
+    trouble A's watchdog reads STATUS, finds the device idle and ends the generation with reason
+    ``schedule lost``; the DONE(COMPLETE) that follows a lost PAIR ends it with ``pairs lost``.
+    Both requests run again and A goes on completing requests."""
+    from hwctl.wire import Done, DoneReason, Pair
+
+    async def main() -> tuple[NodeService, NodeService, list]:
+        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+        a, b = _configs(srv.urls["A"], srv.urls["B"])
+        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+        await na.start()
+        await nb.start()
+        be = na.backend
+        orig = be.next_event
+        dropped: list = []
+
+        async def lossy(timeout: float | None = None):
+            while True:
+                ev = await orig(timeout)
+                if (not dropped and type(ev) is Done and ev.reason == DoneReason.COMPLETE
+                        and na.counters.completed >= 1):
+                    dropped.append(ev)  # the DONE is gone; the outage shows as a retry
+                    be.stats.retries += 1
+                    continue
+                if (len(dropped) == 1 and type(ev) is Pair
+                        and na.recovery.counters.schedules_lost == 1):
+                    dropped.append(ev)
+                    continue
+                return ev
+
+        be.next_event = lossy  # type: ignore[method-assign]
+        runs = [asyncio.create_task(n.run()) for n in (na, nb)]
+        try:
+            await _until(lambda: len(dropped) == 2 and "pairs lost" in na.recovery.counters.
+                         failed_by, runs, "a DONE and a PAIR lost, both generations ended")
+            base = na.counters.completed
+            await _until(lambda: na.counters.completed >= base + 3, runs,
+                         "A completes requests after the losses")
+        finally:
+            await _stop((na, nb), runs, srv)
+        _raise_errors(runs)
+        return na, nb, dropped
+
+    na, nb, dropped = asyncio.run(main())
+    r = na.recovery.counters
+    assert r.schedules_lost == 1 and r.reconciles >= 1, r
+    assert r.failed_by.get("schedule lost") == 1 and r.failed_by.get("pairs lost") == 1, r
+    assert r.device_lost == 0  # the link never failed: no recovery, only the two generations
+    assert na.counters.disagree == nb.counters.disagree == 0
+    for n in (na, nb):
+        for rec in n.records.values():
+            if rec.t_finish is not None:
+                assert len(rec.herald_ts) == rec.pairs

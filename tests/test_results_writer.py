@@ -114,3 +114,52 @@ def test_a_run_killed_before_its_first_row_opens(tmp_path) -> None:
     w = ResultsWriter(tmp_path, "r", SCHEMA, autoflush=False)  # then "killed": never closed
     t = read_partial(w.partial_path)
     assert t.num_rows == 0 and t.schema.names == SCHEMA.names
+
+
+def test_appends_go_on_while_a_batch_is_written(tmp_path, monkeypatch) -> None:
+    """A node appends from its event loop: an append never waits for a batch being written and
+    fsynced (the flusher thread's job), and the rows in flight still count as not on disk. The
+    waits only bound a hang."""
+    import threading
+
+    from hwctl import results
+
+    w = ResultsWriter(tmp_path, "r", SCHEMA, flush_s=3600.0)  # the flusher never due by itself
+    w.append({"i": 0, "t": 0.0, "ts": [0]})
+    entered, release = threading.Event(), threading.Event()
+    real = results.os.fsync
+
+    def held_fsync(fd: int) -> None:
+        entered.set()
+        release.wait(60)
+        real(fd)
+
+    monkeypatch.setattr(results.os, "fsync", held_fsync)
+    flusher = threading.Thread(target=w.flush)
+    flusher.start()
+    assert entered.wait(60)  # the batch of row 0 is in its fsync
+    appended = threading.Event()
+    threading.Thread(target=lambda: (w.append({"i": 1, "t": 1.0, "ts": [1]}), appended.set()),
+                     daemon=True).start()
+    try:
+        assert appended.wait(60), "an append waited for the batch being written"
+        assert w.rows_written == 0 and w.pending_since is not None  # row 0 is not on disk yet
+    finally:
+        release.set()
+        flusher.join(60)
+    assert w.rows_written == 1
+    monkeypatch.setattr(results.os, "fsync", real)
+    path = w.close()
+    assert pq.read_table(path).column("i").to_pylist() == [0, 1]  # in order
+
+
+def test_the_caller_flushes_only_when_the_flusher_is_late(tmp_path) -> None:
+    """Without a flusher thread (a stalled one looks the same) an append flushes the rows once
+    the oldest is flush_s old; before that it leaves them pending."""
+    w = ResultsWriter(tmp_path, "r", SCHEMA, flush_s=3600.0, autoflush=False)
+    w.append({"i": 0, "t": 0.0, "ts": []})
+    assert w.rows_written == 0 and w.pending_since is not None
+    w.flush_s = 0.0  # the oldest row is now overdue
+    w.append({"i": 1, "t": 0.0, "ts": []})
+    assert w.rows_written == 2 and w.pending_since is None
+    w.close()

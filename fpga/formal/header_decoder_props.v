@@ -12,11 +12,14 @@
 // Strengthening for k-induction (proven too): the pool's used bits are the held set plus the
 // slot of a HEADER event on its way out; a header about to be allocated gets a slot that is
 // free and one-hot-consistent with its index.
-// Abstraction: N_SLOTS = 4, FREE_MASK width 16, BIT_CYCLES = 4 (the pool logic is the same bit
-// vector for any N_SLOTS <= 240; the line timing only decides when headers complete).
+// Abstraction: N_SLOTS = 4, FREE_MASK width 16, BIT_CYCLES = 1 (the spec: one sample per cycle,
+// headers as close as 60 cycles, the verdict stages of one byte overlapping the next byte's bits)
+// and 4 (mid-bit sampling; task prove_b4). The pool logic is the same bit vector for any
+// N_SLOTS <= 240; the line timing only decides when headers complete.
 `default_nettype none
 `include "wire_spec.vh"
 module header_decoder_props #(
+    parameter BIT_CYCLES = 1,
     parameter N_SLOTS = 4,
     parameter MW = 16
 ) (
@@ -35,7 +38,7 @@ module header_decoder_props #(
     wire         free_ok, cnt_good, cnt_bad, ev_valid;
     wire [7:0]   slots_free, ev_op;
     wire [127:0] ev_payload;
-    header_decoder #(.BIT_CYCLES(4), .N_SLOTS(N_SLOTS), .MW(MW)) dut (
+    header_decoder #(.BIT_CYCLES(BIT_CYCLES), .N_SLOTS(N_SLOTS), .MW(MW)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .hdr_i(hdr_i), .en_i(en_i), .blk_i(1'b0), .ts_i(ts_i),
         .bad_cnt_i(bad_cnt_i), .chk_base_i(chk_base_i), .chk_mask_i(chk_mask_i),
         .free_ok_o(free_ok), .free_i(free_i), .free_base_i(free_base_i),

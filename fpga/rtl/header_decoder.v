@@ -1,7 +1,11 @@
 // Midpoint-source header decoder (spec [header]; pair-verification paper Sec. II-B).
 //
 // hdr_i is a UART-like line (idle high, start bit, 8 data bits LSB first, stop bit, BIT_CYCLES
-// cycles per bit), synchronized by 2 FF and sampled mid-bit. A header is marker, seq (4 bytes,
+// cycles per bit), synchronized by 2 FF. BIT_CYCLES = 1 (the spec, docs/header-path.md section 2):
+// the line is synchronous to the device clock (the source's header transmitter counts the shared
+// clock) and every bit is sampled once, in its own cycle: a low sample in idle is the start bit,
+// the next 8 samples are the data bits, the 10th is the stop bit. BIT_CYCLES >= 4: an
+// asynchronous line sampled mid-bit (2, 3 are not supported). A header is marker, seq (4 bytes,
 // big-endian), CRC-8/SMBUS over the seq bytes. A good header takes the lowest free memory slot
 // and gives HEADER(seq, ts, slot), ts = the cycle the CRC byte's stop bit is sampled (on the
 // synchronized line, 2 cycles after the pin); with no free slot it gives ERROR(NO_SLOT, info=seq).
@@ -24,7 +28,7 @@
 `default_nettype none
 `include "wire_spec.vh"
 module header_decoder #(
-    parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,    // >= 4
+    parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,    // 1 or >= 4
     parameter N_SLOTS    = 8,
     parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
 ) (
@@ -58,9 +62,11 @@ module header_decoder #(
 );
     assign arr_seq_o = seq_q;
     assign arr_ts_o = ts_stop_q;
-    localparam CW = $clog2(BIT_CYCLES);            // bit timer
-    localparam [CW-1:0] BIT_M1 = CW'(BIT_CYCLES - 1);
-    localparam [CW-1:0] HALF_M1 = CW'(BIT_CYCLES / 2 - 1);
+    // BIT_CYCLES = 1: every cycle is a bit (no bit timer); >= 4: mid-bit sampling by the timer
+    localparam ONE = (BIT_CYCLES == 1);
+    localparam CW = ONE ? 1 : $clog2(BIT_CYCLES);  // bit timer
+    localparam [CW-1:0] BIT_M1 = ONE ? {CW{1'b0}} : CW'(BIT_CYCLES - 1);
+    localparam [CW-1:0] HALF_M1 = ONE ? {CW{1'b0}} : CW'(BIT_CYCLES / 2 - 1);
     localparam GW = $clog2(20 * BIT_CYCLES + 1);   // inter-byte gap timer
     localparam [GW-1:0] GAP_MAX = 20 * BIT_CYCLES;
     localparam [2:0] S_IDLE = 3'd0, S_START = 3'd1, S_DATA = 3'd2, S_STOP = 3'd3, S_HIGH = 3'd4;
@@ -73,6 +79,8 @@ module header_decoder #(
     reg [GW-1:0] gap_q;
     reg [2:0]    bit_q;
     reg [7:0]    shift_q;
+    reg [7:0]    byte_q;         // the byte whose stop bit was sampled (shift_q goes on with the
+                                 // next byte's bits 2 cycles later at BIT_CYCLES = 1)
     reg [2:0]    idx_q;          // header byte index expected next (0 = marker)
     reg [31:0]   seq_q;
     reg [7:0]    crc_q;
@@ -94,7 +102,7 @@ module header_decoder #(
     reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
 
     wire [7:0] crc_nx;
-    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(shift_q), .crc_o(crc_nx));
+    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(byte_q), .crc_o(crc_nx));
 
     // lowest free slot
     reg             have_free;
@@ -177,8 +185,10 @@ module header_decoder #(
         clr_q <= fbok_q ? (fml_q << fbl_q) : {N_SLOTS{1'b0}};
     end
 
+    // bit sample strobe: every cycle at BIT_CYCLES = 1, else the timer's expiry
+    wire tick = ONE || cz_q;
     // byte-level outcome, evaluated in S_STOP at the stop-bit sample
-    wire stop_now = (state_q == S_STOP) && cz_q;
+    wire stop_now = (state_q == S_STOP) && tick;
 
     // Actions, decided one cycle ahead from registered flags so the event registers need no
     // enable and only a 2-level AND-OR mux (timing). At most one is set per cycle.
@@ -229,6 +239,7 @@ module header_decoder #(
             gap_q   <= {GW{1'b0}};
             bit_q   <= 3'd0;
             shift_q <= 8'd0;
+            byte_q  <= 8'd0;
             idx_q   <= 3'd0;
             seq_q   <= 32'd0;
             crc_q   <= 8'd0;
@@ -244,14 +255,16 @@ module header_decoder #(
                 S_HIGH: if (line) state_q <= S_IDLE;
                 S_IDLE: begin
                     if (!line) begin
-                        state_q <= S_START;
+                        // at one cycle per bit this sample is the start bit: data next
+                        state_q <= ONE ? S_DATA : S_START;
                         cnt_q   <= HALF_M1;
                         cz_q    <= 1'b0;
+                        bit_q   <= 3'd0;
                     end else if (idx_q != 3'd0) begin
                         gap_q <= gap_q + 1'b1;
                     end
                 end
-                S_START: if (cz_q) begin
+                S_START: if (tick) begin
                     if (!line) begin
                         state_q <= S_DATA;
                         cnt_q   <= BIT_M1;
@@ -261,7 +274,7 @@ module header_decoder #(
                         state_q <= S_IDLE;          // glitch
                     end
                 end else cnt_q <= cnt_q - 1'b1;
-                S_DATA: if (cz_q) begin
+                S_DATA: if (tick) begin
                     shift_q <= {line, shift_q[7:1]};
                     cnt_q   <= BIT_M1;
                     cz_q    <= 1'b0;
@@ -272,6 +285,7 @@ module header_decoder #(
                     gap_q <= {GW{1'b0}};
                     done_q <= 1'b1;
                     stop_ok_q <= line;
+                    byte_q <= shift_q;
                     idx0_q <= (idx_q == 3'd0);
                     idx5_q <= (idx_q == 3'd5);
                     marker_q <= (shift_q == `HW_HEADER_MARKER);
@@ -288,7 +302,7 @@ module header_decoder #(
                     crc_q <= 8'd0;
                 end
                 if (cat_seq_q) begin
-                    seq_q <= {seq_q[23:0], shift_q};
+                    seq_q <= {seq_q[23:0], byte_q};
                     crc_q <= crc_nx;
                     idx_q <= idx_q + 3'd1;
                 end

@@ -15,7 +15,8 @@ module uart_tx #(
     output wire       ready_o,
     output reg        tx_o
 );
-    localparam CW = $clog2(CLKS_PER_BIT);   // bit timer width (counts CLKS_PER_BIT-1..0)
+    // bit timer width (counts CLKS_PER_BIT-1..0; one bit at CLKS_PER_BIT = 1, which holds 0)
+    localparam CW = (CLKS_PER_BIT > 1) ? $clog2(CLKS_PER_BIT) : 1;
     localparam [CW-1:0] BIT_M1 = CW'(CLKS_PER_BIT - 1);
     reg          busy_q;
     reg [CW-1:0] cnt_q;

@@ -7,7 +7,7 @@
 `define HW_MAX_PAYLOAD 32
 `define HW_MAX_EVENT_PAYLOAD 67
 `define HW_HEADER_MARKER 8'h7E
-`define HW_HEADER_BIT_CYCLES 8
+`define HW_HEADER_BIT_CYCLES 1
 `define HW_HERALD_MARKER 8'hA5
 `define HW_HERALD_BIT_CYCLES 4
 // opcodes and payload lengths (bytes)

@@ -66,7 +66,9 @@ PROOFS: tuple[Proof, ...] = (
     Proof("frame_rx", "cover", "a bad frame, then a good one delivered (not vacuous)"),
     Proof("frame_rx", "bmc", "good frames delivered with their bytes, bad CRC / COBS never "
           "(BMC from reset, depth 21)"),
-    Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction)"),
+    Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
+          "1 cycle per header bit)"),
+    Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
     Proof("station_core", "bmc", "station: a herald only for both ends' markers and exactly "
           "one click, naming that detector (BMC from reset, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),

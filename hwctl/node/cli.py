@@ -148,7 +148,10 @@ async def _start_web(node: NodeService, addr: str):
 
 
 async def _report(node: NodeService, console, every: float = 2.0) -> None:
-    """One status line per ``every`` seconds: ``NAME: done/requests requests, ...``."""
+    """One status line per ``every`` seconds: ``NAME: done/requests requests, ...``. Printed
+    plain (no markup, no highlighting): it runs on the node's event loop, and rich's regex
+    highlighter took 0.5 ms (p50) to 2 ms (mean) per line on the loaded 2-core machine, a stall of
+    every request step waiting behind it."""
     while True:
         await asyncio.sleep(every)
         c = node.counters
@@ -158,5 +161,6 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
                       f"{c.disagree} PL disagreements{vtxt}, state "
                       f"{node.core.state.value}, {c.late} LATE, link "
-                      f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True)
+                      f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True,
+                      highlight=False, markup=False)  # plain: rich's highlighter took 0.5-2 ms
 

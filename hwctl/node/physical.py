@@ -252,6 +252,9 @@ class PhysicalLayer:
                     dev_join, done_ts = join_cycle(ev.ts, ev.attempts, origin, jp.period), ev.ts
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
+                if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) < req.pairs:
+                    raise GenerationFailed(f"pairs lost: DONE(COMPLETE) after {len(pairs)} of "
+                                           f"{req.pairs} PAIR events", tell_peer=True)
                 if ev.reason == DoneReason.EXHAUSTED and tc is not None:
                     c.exhausted += 1  # 2^32-1 attempts without the pairs: go on from here
                     tc = await join()

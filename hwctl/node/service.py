@@ -129,6 +129,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._pairs_peer: dict[int, tuple[float | None, list]] = {}
         self._finished: dict[int, asyncio.Event] = {}  # workload: completion per request
         self._remote_q: dict[str, asyncio.Queue[int]] = {}  # "edge" rule: peer's requests done
+        #: set once the session with each peer first came up (its heartbeat acknowledged ours):
+        #: the workload's first request on an edge waits for it (see _workload)
+        self._peer_up: dict[str, asyncio.Event] = {p.name: asyncio.Event() for p in cfg.peers}
         #: where this end joins each request's attempt grid (margin from its command latency)
         self._join = JoinPlanner(cfg.period_cycles, cfg.lead_s, CLOCK_HZ)
         #: how the device clock was found: "shared" (already on the reference), "time_set", "mapped"
@@ -291,6 +294,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         initiator, back-off from the previous completion; both ends draw the same sequence from
         an RNG seeded by (seed, edge), so they agree without messages."""
         lo, hi = self.cfg.pairs
+        # a workload starts on an edge when both ends are up (as the demo's `go`): a request
+        # submitted to a peer that has not started yet would wait for its process to start
+        # (seconds between separately started `hwctl node`s), not for the network
+        await self._peer_up[peer].wait()
         if self.cfg.rule == "edge":
             u, v = sorted((self.cfg.name, peer))
             rng = random.Random(f"{self.cfg.seed}:{u}-{v}")
@@ -420,7 +427,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self.liveness.heard(src)
         kind, payload = frames[1].bytes, frames[2].bytes
         if kind == K_HB:
-            return self.liveness.heartbeat(src, payload)
+            cause = self.liveness.heartbeat(src, payload)
+            if self.liveness.send_ok[src]:
+                self._peer_up[src].set()
+            return cause
         if kind == K_ESP:
             try:
                 msg = EspMessage.from_bytes(payload)

@@ -14,7 +14,9 @@ from hwctl.wire import HEADER_BIT_CYCLES, HEADER_MARKER, crc8
 
 #: Bits on the line per header: 6 bytes x (start + 8 data + stop).
 HEADER_BITS = 6 * 10
-#: Cycles from the first start bit to the sampling of the last stop bit (mid-bit sampling).
+#: Cycles a header occupies the line (60 at the spec's 1 cycle per bit: less than the 77-cycle pulse
+#: period of the paper's 1.3 MHz source, so every pulse can carry its header; docs/header-path.md
+#: section 2).
 HEADER_CYCLES = HEADER_BITS * HEADER_BIT_CYCLES
 
 

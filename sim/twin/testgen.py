@@ -28,10 +28,11 @@ LOOP_GAP = 11 * (10 * HERALD_BIT_CYCLES + 2) + 8
 HDR_UNIT = 1 << 10
 #: writable bits of TEST (7:5 read 0)
 TEST_MASK = 0x00FF_FF1F
-#: 6 bytes to the last stop bit's mid-bit sample (59.5 bits) + serializer start and synchronizer
-#: (10 cycles): measured on the RTL at 16 (962) and 8 (486) cycles per bit,
+#: 6 bytes to the last stop bit's sample (bit 59, mid-bit: + bit_cycles // 2, which is 0 at one
+#: cycle per bit) + serializer start, the inter-byte idle cycles and the synchronizer (10
+#: cycles): measured on the RTL at 16 (962), 8 (486) and 1 (69) cycles per bit,
 #: fpga/tests/test_hdl_testgen.py checks it
-HDR_GEN_LAT = 6 * 10 * HEADER_BIT_CYCLES - HEADER_BIT_CYCLES // 2 + 10
+HDR_GEN_LAT = 59 * HEADER_BIT_CYCLES + HEADER_BIT_CYCLES // 2 + 10
 
 
 @dataclass(slots=True)
