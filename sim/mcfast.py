@@ -709,7 +709,8 @@ class FastEngine:
                         break
                     if progress and tid % 500_000 == 0:
                         print(f"  {name}: {tid:,d} states, {transitions:,d} transitions, "
-                              f"frontier {len(frontier):,d}, {time.perf_counter() - t0:.0f} s",
+                              f"frontier {len(frontier):,d}, violations {res.violations}, "
+                              f"deadlocks {res.deadlocks}, {time.perf_counter() - t0:.0f} s",
                               file=sys.stderr, flush=True)
                     if tid >= max_states:
                         res.complete = False
