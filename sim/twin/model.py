@@ -45,7 +45,8 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   slots while HDR_BLOCK is set, the legacy pool's free slots otherwise. Block buffers (the RTL's
   hdr_block NB = ``block_buffers``): a closed block holds one until the UART has started its
   second-to-last byte (blk_tx then hands over the delimiter), its frame starts ``BLK_TX_LEAD``
-  cycles after the UART is free (blk_tx's CRC pass and first COBS scan); a block that opens
+  cycles after blk_tx takes its token (CRC pass, first COBS scan; see the constant), not before
+  the UART is free; a block that opens
   while every buffer is held is lost whole at its close: its event seq consumed, EVT_LOST += 1
   and the EVENT_OVERFLOW report (as an event lost at a full event FIFO), its ``blk`` a gap. A
   block that holds a buffer is never lost at the event FIFO (the RTL's token waits for room).
@@ -1094,7 +1095,8 @@ class TwinModel:
                 if blk:
                     # blk_tx takes the token when the previous frame's last byte is handed over
                     hand = self._tx_done - (cpb if self._tx_prev_blk else 2 * cpb)
-                    start = max(hand, ready) + BLK_TX_LEAD
+                    # (its first byte also waits for the UART: at 3 Mbaud a byte outlasts the lead)
+                    start = max(max(hand, ready) + BLK_TX_LEAD, self.now)
                     self._tx_done = start + len(frame) * cpb
                     self._tx_rel = self._tx_done - 2 * cpb
                 else:
