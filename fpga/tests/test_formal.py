@@ -97,7 +97,7 @@ MUTANTS = [
                   "{jv_q, jr_q} <= {1'b0, jr_q} + JC + 33'd1;"), marks=pytest.mark.slow),
     # a late join numbers its attempts one too far (k0 = skipped attempts + 1)
     pytest.param(formal.Proof("pair_sched", "join", ""),
-                 ("pair_sched.v", "k0_o <= jd_q;", "k0_o <= jd_q + 32'd1;"),
+                 ("pair_sched.v", "k0_q <= jd_q;", "k0_q <= jd_q + 32'd1;"),
                  marks=pytest.mark.slow),
     # a join that would skip count or more attempts goes ahead (it should be LATE)
     pytest.param(formal.Proof("pair_sched", "join_fail", ""),
