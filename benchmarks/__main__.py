@@ -11,8 +11,8 @@ import time
 
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
 
-MODULES = ["sim", "sweep", "verification", "link", "header_path", "hdr_block", "instruments", "node",
-           "node_memory", "replay", "modelcheck"]
+MODULES = ["sim", "sweep", "verification", "link", "header_path", "hdr_block", "hdr_decode",
+           "instruments", "node", "node_memory", "replay", "modelcheck"]
 
 
 def main(argv: list[str] | None = None) -> int:

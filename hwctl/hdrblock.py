@@ -27,6 +27,7 @@ before it): decode the blocks before the response, apply the change, go on.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -58,16 +59,28 @@ class Arrivals:
         return int(self.seq.size)
 
 
+#: unknown seq ranges kept in :attr:`DecoderStats.unknown_ranges` (the most recent ones; the totals
+#: are ``unknown_range_count`` and ``unknown_pulses``): a long run with many lost blocks must not
+#: grow the decoder's memory
+RECENT_RANGES = 64
+
+
+def _recent_ranges() -> deque[tuple[int, int]]:
+    return deque(maxlen=RECENT_RANGES)
+
+
 @dataclass
 class DecoderStats:
     blocks: int = 0
     arrivals: int = 0
     lost_blocks: int = 0  # blk gaps
     unknown_pulses: int = 0  # pulses in the ranges around lost blocks
+    unknown_range_count: int = 0  # ranges of unknown pulses (each lost-block gap or restart)
     bad_headers: int = 0  # sum of the blocks' bad counts
     slot_mismatches: int = 0  # slot0 differed from the mirror's prediction
     malformed: int = 0  # blocks violating the format (counted, their pulses unknown)
-    unknown_ranges: list[tuple[int, int]] = field(default_factory=list)  # (first, last) seq32
+    #: the most recent RECENT_RANGES unknown ranges, (first, last) seq32, oldest first
+    unknown_ranges: deque[tuple[int, int]] = field(default_factory=_recent_ranges)
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in vars(self).items() if k != "unknown_ranges"}
@@ -149,7 +162,18 @@ class BlockDecoder:
 
     # ------------------------------------------------------------------ decoding
     def decode(self, blocks: Sequence[HdrBlock]) -> Arrivals:
-        """Every arrival of ``blocks`` (consecutive events of one device, in order)."""
+        """Every arrival of ``blocks`` (consecutive events of one device, in order), vectorised
+        across the blocks: Python steps per batch, not per block (per block only for a block
+        whose ``slot0`` our mirror has pinned, which resynchronises the mirror)."""
+        return self._decode(blocks, vector=True)
+
+    def decode_reference(self, blocks: Sequence[HdrBlock]) -> Arrivals:
+        """The same as :meth:`decode` with a Python step per block (the earlier implementation):
+        the tests' oracle for :meth:`decode` and the baseline of ``python -m benchmarks
+        hdr_decode``."""
+        return self._decode(blocks, vector=False)
+
+    def _decode(self, blocks: Sequence[HdrBlock], vector: bool) -> Arrivals:
         if not blocks:
             e = np.zeros(0, dtype=np.int64)
             return Arrivals(e, e, e, e)
@@ -176,16 +200,38 @@ class BlockDecoder:
         # 49 columns: the first arrival (offset 0, ph of ts0) then the entries
         m = np.concatenate([np.ones((k, 1), dtype=bool), arr], axis=1) & ok[:, None]
         offs = np.concatenate([np.zeros((k, 1), dtype=np.int64), off], axis=1)
-        for i in np.flatnonzero(ok).tolist():  # the batch's anchors refine P before it is used
-            self._refine(int(a["seq0"][i]), int(a["ts0"][i]))
-        ts = self._timestamps(a["ts0"], offs, np.concatenate([(a["ts0"] & 7)[:, None], ph], axis=1),
-                              m)
+        # the batch's anchors refine P before it is used
+        if vector:
+            self._refine_batch(a["seq0"][ok], a["ts0"][ok])
+        else:
+            for i in np.flatnonzero(ok).tolist():
+                self._refine(int(a["seq0"][i]), int(a["ts0"][i]))
+        ph49 = np.concatenate([(a["ts0"] & 7)[:, None], ph], axis=1)
+        if vector:
+            ts_f = self._timestamps_flat(a["ts0"], offs, ph49, m)
+        else:
+            ts_f = self._timestamps(a["ts0"], offs, ph49, m)[m]
         seq = (a["seq0"][:, None] + offs) & U32
         counts = m.sum(axis=1)
-        # ring slots: rank of each arrival within its block, mapped through the unpinned list
+        if vector:
+            out_slot = self._slots_batch(a, ok, m, offs, counts)
+        else:
+            out_slot = self._slots_loop(a, ok, m, offs, counts)
+        seq_f = seq[m]
+        # slots in arrival order: out_slot holds each block's slots packed at the front
+        rank = np.cumsum(m, axis=1) - 1
+        slot_f = out_slot[np.nonzero(m)[0], rank[m]]
+        evicted = self._evict(slot_f, seq_f)
+        st.arrivals += int(seq_f.size)
+        return Arrivals(seq_f, ts_f, slot_f, evicted)
+
+    def _slots_loop(self, a: dict[str, np.ndarray], ok: np.ndarray, m: np.ndarray,
+                    offs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Ring slots and loss bookkeeping, one Python step per block (the reference)."""
+        k = ok.size
         slot0 = a["slot0"]
         out_slot = np.zeros((k, ENTRY_BYTES + 1), dtype=np.int64)
-        for i in range(k):  # per block (bounded: one step per 49 arrivals), ring and losses
+        for i in range(k):
             self._block_bookkeeping(int(a["blk"][i]), int(slot0[i]), int(a["seq0"][i]),
                                     bool(ok[i]), a["ts0"][i])
             if not ok[i]:
@@ -201,14 +247,85 @@ class BlockDecoder:
             self._prev_slot = int(sl[-1])
             last_off = int(offs[i][m[i]][-1])
             self._last_seq = (int(a["seq0"][i]) + last_off) & U32
-        seq_f = seq[m]
-        ts_f = ts[m]
-        # slots in arrival order: out_slot holds each block's slots packed at the front
-        rank = np.cumsum(m, axis=1) - 1
-        slot_f = out_slot[np.nonzero(m)[0], rank[m]]
-        evicted = self._evict(slot_f, seq_f)
-        st.arrivals += int(seq_f.size)
-        return Arrivals(seq_f, ts_f, slot_f, evicted)
+        return out_slot
+
+    def _slots_batch(self, a: dict[str, np.ndarray], ok: np.ndarray, m: np.ndarray,
+                     offs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Ring slots and loss bookkeeping of a batch, vectorised: the same results as
+        :meth:`_slots_loop`. Pins change only between batches, so one unpinned list maps every
+        block's arrivals (rank within the block -> the next unpinned slots after slot0); the
+        state carried from block to block (the previous good block's last seq and slot, a
+        malformed block or a blk gap in between) is an index of the previous good block."""
+        st = self.stats
+        k = ok.size
+        blk, slot0, seq0 = a["blk"], a["slot0"], a["seq0"]
+        idx = np.arange(k)
+        # blk gaps (lost blocks), counted at the block after the gap, good or malformed
+        prev_blk = np.empty(k, dtype=np.int64)
+        prev_blk[1:] = blk[:-1]
+        prev_blk[0] = blk[0] - 1 if self._last_blk is None else self._last_blk
+        gap = (blk - prev_blk - 1) & 0xFFFF
+        st.lost_blocks += int(gap.sum())
+        self._last_blk = int(blk[-1])
+        expect, self._expect_slot0 = self._expect_slot0, None
+        bad = ~ok
+        st.malformed += int(bad.sum())
+        if expect is not None and ok[0] and int(slot0[0]) != expect:  # restarted device
+            st.slot_mismatches += 1
+        # slots: the unpinned list from slot0 on; a slot0 our mirror has pinned resyncs (rare)
+        out_slot = np.zeros((k, ENTRY_BYTES + 1), dtype=np.int64)
+        free = self._free
+        cols = np.arange(ENTRY_BYTES + 1)
+        if free.size:
+            j0 = np.minimum(np.searchsorted(free, slot0), free.size - 1)
+            reg = ok & (free[j0] == slot0)
+            out_slot[reg] = free[(j0[reg, None] + cols[None, :]) % free.size]
+        else:
+            reg = np.zeros(k, dtype=bool)
+        for i in np.flatnonzero(ok & ~reg).tolist():
+            fr = np.flatnonzero(~self._pinned | (np.arange(self.n_slots) == slot0[i]))
+            j = int(np.searchsorted(fr, slot0[i]))
+            out_slot[i] = fr[(j + cols) % fr.size]
+        last_slot = out_slot[idx, np.maximum(counts - 1, 0)]
+        last_seq = (seq0 + np.where(m, offs, 0).max(axis=1)) & U32
+        # previous good block of each block (-1: before the batch) and malformed ones between
+        pg = np.maximum.accumulate(np.concatenate([[-1], np.where(ok, idx, -1)[:-1]]))
+        n_bad = np.cumsum(bad)  # malformed blocks up to and including i
+        bad_between = n_bad - bad - np.where(pg >= 0, n_bad[np.maximum(pg, 0)], 0) > 0
+        pending = bad_between | ((pg < 0) & self._unknown_pending)
+        unknown = ok & ((gap > 0) | pending)
+        have_prev = pg >= 0
+        # unknown ranges: from the previous good block's last arrival (or the carried one)
+        prev_seq = np.where(have_prev, last_seq[np.maximum(pg, 0)],
+                            -1 if self._last_seq is None else self._last_seq)
+        rng_rows = unknown & (prev_seq >= 0)
+        if rng_rows.any():
+            lo = (prev_seq[rng_rows] + 1) & U32
+            hi = (seq0[rng_rows] - 1) & U32
+            st.unknown_pulses += int(((hi - lo + 1) & U32).sum())
+            st.unknown_range_count += int(lo.size)
+            st.unknown_ranges.extend(zip(lo.tolist(), hi.tolist(), strict=True))
+        # predicted slot0 (next unpinned after the previous block's last slot), unless unknown
+        prev_slot = np.where(have_prev, last_slot[np.maximum(pg, 0)],
+                             -1 if self._prev_slot is None else self._prev_slot)
+        chk = ok & ~unknown & (prev_slot >= 0)
+        if chk.any() and free.size:
+            j = np.searchsorted(free, prev_slot[chk] + 1) % free.size
+            st.slot_mismatches += int((free[j] != slot0[chk]).sum())
+        # carried state
+        oks = np.flatnonzero(ok)
+        last_ok = int(oks[-1]) if oks.size else -1
+        bads = np.flatnonzero(bad)
+        last_bad = int(bads[-1]) if bads.size else -1
+        if last_ok >= 0:
+            self._last_seq = int(last_seq[last_ok])
+        if last_bad > last_ok:
+            self._prev_slot = None
+            self._unknown_pending = True
+        else:
+            self._prev_slot = int(last_slot[last_ok])
+            self._unknown_pending = False
+        return out_slot
 
     # ------------------------------------------------------------------ internals
     def _block_bookkeeping(self, blk: int, slot0: int, seq0: int, ok: bool, ts0) -> None:
@@ -231,6 +348,7 @@ class BlockDecoder:
                 lo = (self._last_seq + 1) & U32
                 hi = (seq0 - 1) & U32
                 st.unknown_pulses += (hi - lo + 1) & U32
+                st.unknown_range_count += 1
                 st.unknown_ranges.append((lo, hi))
             self._unknown_pending = False
         elif self._prev_slot is not None:  # predicted slot0: next unpinned after the last
@@ -259,6 +377,68 @@ class BlockDecoder:
                 self.period = self.period_cfg
             else:
                 self.period = p
+
+    def _refine_batch(self, seq0: np.ndarray, ts0: np.ndarray) -> None:
+        """:meth:`_refine` over a batch's anchors at once: the same estimate (Python steps only
+        where the anchor starts over, which is rare)."""
+        n = seq0.size
+        if n == 0:
+            return
+        # extended seqs: the first relative to the carried one, then the wrapped differences
+        d = np.empty(n, dtype=np.int64)
+        if self._ext_last32 is None:
+            d[0] = 0
+            base = SEQ_MOD + int(seq0[0])
+        else:
+            d[0] = (int(seq0[0]) - self._ext_last32) & U32
+            base = self._ext
+        d[1:] = (seq0[1:] - seq0[:-1]) & U32
+        d = np.where(d < (1 << 31), d, d - SEQ_MOD)
+        ext = base + np.cumsum(d)
+        self._ext = int(ext[-1])
+        self._ext_last32 = int(seq0[-1])
+        i = 0
+        if self._anchor is None:
+            self._anchor = (int(ext[0]), int(ts0[0]))
+            i = 1
+        while i < n:
+            a_ext, a_ts = self._anchor
+            ds = ext[i:] - a_ext
+            upd = (ds >= MIN_BASELINE) | (ds <= 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = np.where(ds != 0, (ts0[i:] - a_ts) / np.where(ds != 0, ds, 1), 0.0)
+            off = upd & (np.abs(p - self.period_cfg) > 0.01 * self.period_cfg)
+            if not off.any():
+                if upd.any():
+                    self.period = float(p[np.flatnonzero(upd)[-1]])
+                return
+            r = int(np.flatnonzero(off)[0])
+            # (an update before the restart is overwritten by the restart's reset)
+            self._anchor = (int(ext[i + r]), int(ts0[i + r]))
+            self.period = self.period_cfg
+            i += r + 1
+
+    def _timestamps_flat(self, ts0: np.ndarray, offs: np.ndarray, ph: np.ndarray,
+                         m: np.ndarray) -> np.ndarray:
+        """:meth:`_timestamps` without the column loop, for the arrivals (``m``) in row order.
+        The decoded ts_{i-1} has residue ph_{i-1} (ts0 & 7 for the first), so the step
+        ts_i - ts_{i-1} = R + ((ph_i - ph_{i-1} - R) mod 8, centred on 0), R = rint(ds * P),
+        depends only on known values: ts is ts0 plus a cumulative sum of steps within each block."""
+        rows, cols = np.nonzero(m)
+        n = rows.size
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        off = offs[m]
+        pha = ph[m]
+        first = cols == 0
+        step = np.zeros(n, dtype=np.int64)
+        r = np.rint((off[1:] - off[:-1]) * self.period).astype(np.int64)
+        d = (pha[1:] - pha[:-1] - r) & 7
+        step[1:] = r + np.where(d >= 4, d - 8, d)
+        step[first] = 0
+        cs = np.cumsum(step)
+        start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        return ts0[rows] + cs - cs[start]
 
     def _timestamps(self, ts0: np.ndarray, offs: np.ndarray, ph: np.ndarray,
                     m: np.ndarray) -> np.ndarray:

@@ -31,10 +31,14 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
 
 In-flight schedules. A link that had trouble but never failed (commands answered after retries,
 e.g. a board bridge restarted within them; event frames lost or corrupted) may have lost the
-running generation's DONE, which the device never repeats. The watchdog then reads STATUS
+running generation's DONE, which the device never repeats. At each probe the watchdog reads
+STATUS for a generation in flight for :data:`RECONCILE_AFTER_S` or more
 (:meth:`DeviceSupervisor.reconcile`): a device running no schedule and holding no event ends
-the generation with reason ``schedule lost`` (the request runs again, as above); a DONE(COMPLETE)
-that arrives with fewer PAIR events than pairs asked ends it with ``pairs lost``.
+the generation with reason ``schedule lost`` (the request runs again, as above). RUNNING is no
+proof that our schedule runs (a SCHEDULE_PAIRS retried across a bridge restart runs twice): the
+peer's pair list of the running generation, with our DONE still missing a probe later, ends it
+too (:meth:`DeviceSupervisor.peer_finished`). A DONE(COMPLETE) of our schedule (at or after its
+join cycle) with fewer PAIR events than pairs asked ends it with ``pairs lost``.
 
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
@@ -71,6 +75,8 @@ RECONNECT_MIN_S = 0.05
 RECONNECT_MAX_S = 2.0
 #: watchdog: the device is probed this often (one SCRATCH read) (s)
 PROBE_S = 0.5
+#: a generation in flight this long gets its device's STATUS read at every probe (s)
+RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
@@ -120,16 +126,6 @@ class ScheduleGone:
     gen: int
     schedules: int
     reason: str
-
-
-#: link counters whose rise means device frames may have been lost (an outage, noise, overflow)
-TROUBLE = ("retries", "timeouts", "events_lost", "rx_frame_errors", "events_dropped")
-
-
-def link_trouble(b: object) -> tuple[int, ...]:
-    """The backend's :data:`TROUBLE` counters (zeros for a backend without link statistics)."""
-    st = getattr(b, "stats", None)
-    return tuple(int(getattr(st, k, 0)) for k in TROUBLE)
 
 
 @dataclass(slots=True)
@@ -193,7 +189,7 @@ class RecoveryCounters:
     slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
     stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
     stray_schedules: int = 0  # running after our generation completed (a repeated SCHEDULE)
-    reconciles: int = 0  # STATUS checks of an in-flight schedule after link trouble
+    reconciles: int = 0  # STATUS checks of an in-flight schedule (generations in flight >= 1 s)
     schedules_lost: int = 0  # of those: device idle, DONE never seen (generation run again)
     downtime_s: float = 0.0
     last_reason: str = ""
@@ -217,9 +213,12 @@ class DeviceSupervisor:
         self._gen_epoch = 0
         self._gen_pairs = 0
         self.gen_no = 0  # generations started here (PeerDead markers name the one they end)
+        self.gens_ended = 0  # and ended (a robust-mode PlAbort names the one it ends)
         self._gen_tmin: float | None = None
-        #: the backend and its link trouble counters as last reconciled (:meth:`reconcile`)
-        self._trouble: tuple[object, tuple[int, ...]] = (None, ())
+        self._gen_t0 = 0.0  # node time the running generation started
+        #: the generation whose pair list the peer sent while ours ran, and whether a probe
+        #: has passed since (:meth:`peer_finished`)
+        self._peer_done = (-1, False)
 
     # ------------------------------------------------------------------ set-up
     async def install(self) -> None:
@@ -237,7 +236,6 @@ class DeviceSupervisor:
         self.token = int.from_bytes(os.urandom(4), "big") | 1  # never 0 (a reset's value)
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)
-        self._trouble = (b, link_trouble(b))
 
     def snapshot(self) -> dict:
         d = asdict(self.counters)
@@ -280,23 +278,62 @@ class DeviceSupervisor:
                 await self.lost(LinkError(f"device restarted: SCRATCH token 0x{self.token:08x} "
                                           f"gone (reads 0x{token:08x})"), epoch)
                 continue
-            trouble = link_trouble(b)
-            if self._trouble[0] is not b:
-                self._trouble = (b, trouble)  # a new backend: its counters start here
-            elif trouble != self._trouble[1] and await self.reconcile(b, epoch):
-                self._trouble = (b, trouble)
+            await self._check_generation(b, epoch)
+
+    async def _check_generation(self, b: Backend, epoch: int) -> None:
+        """At each probe, while a generation is in flight: is it waiting on events that will
+        never come? Decided on the node's state and clock only (no link counters), so a
+        recorded session replays the same commands (hwctl.record)."""
+        node = self.node
+        gen = self.gen_no
+        if node._pl_rid is None:
+            return
+        done_gen, probed = self._peer_done
+        if done_gen == gen:
+            if not probed:  # give our DONE one probe period to follow the peer's pair list
+                self._peer_done = (gen, True)
+                return
+            await self._drained(b)
+            if self.gen_no == gen and node._pl_rid is not None:
+                self._peer_done = (-1, False)
+                node._events.put_nowait(ScheduleGone(
+                    gen, node.counters.schedules, "schedule lost: the peer finished the "
+                    "generation a probe ago, our DONE did not come"))
+            return
+        if node.now() - self._gen_t0 >= RECONCILE_AFTER_S:
+            await self.reconcile(b, epoch)
+
+    def peer_finished(self) -> None:
+        """The peer's pair list of the running generation came while ours still runs. Both ends
+        record the same heralds at the same cycles, so our schedule completed too: its DONE is
+        on its way, or lost (a link outage). STATUS cannot tell: a SCHEDULE_PAIRS retried
+        across a bridge restart runs twice, and the copy, alone on its grid once the peer is
+        done, keeps RUNNING for 2^32-1 attempts. So when our DONE has not come by the probe
+        after next, the generation ends (``schedule lost``; the device's schedule is aborted,
+        the request runs again)."""
+        if self._peer_done[0] != self.gen_no:
+            self._peer_done = (self.gen_no, False)
+
+    @staticmethod
+    async def _drained(b: Backend) -> None:
+        """Let the event pump hand over the events the backend holds (woken when they came, it
+        takes the whole queue in one step): a marker queued after this goes behind every event
+        received so far. A fixed number of yields, not a look at the backend's queue, so a
+        recorded session replays the same task steps (hwctl.record)."""
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     async def reconcile(self, b: Backend, epoch: int) -> bool:
-        """The link had trouble since the last probe (command retries, timeouts, lost, bad or
-        dropped event frames): events of the generation in flight may be gone, above all its
-        DONE, which nothing would ever repeat (seen: node A BUSY for ever after its board bridge
-        was killed and restarted within A's command retries, 1 run in 6). Read the device's
-        STATUS: a schedule RUNNING will still send its DONE on the link that is back; no
-        schedule and no event pending (EVT_PENDING clear) means the schedule ended or was lost
-        unseen: a :class:`ScheduleGone` marker goes behind the events already received, and the
-        generation ends with that reason and runs again (:meth:`screen`). Returns False when
-        STATUS cannot tell yet (events still pending on the device): checked again at the next
-        probe."""
+        """A generation in flight for :data:`RECONCILE_AFTER_S` or more: events of it may be
+        gone (a link outage, lost or bad frames), above all its DONE, which nothing would ever
+        repeat (seen: node A BUSY for ever after its board bridge was killed and restarted
+        within A's command retries, 1 run in 6). Read the device's STATUS: a schedule RUNNING
+        will still send its DONE; no schedule and no event pending (EVT_PENDING clear) means
+        the schedule ended or was lost unseen (on an ordered link its DONE would have come
+        before the STATUS answer): a :class:`ScheduleGone` marker goes behind the events
+        already received, and the generation ends with that reason and runs again
+        (:meth:`screen`). Returns False when STATUS cannot tell yet (events still pending on
+        the device)."""
         node = self.node
         if node._pl_rid is None:
             return True  # no generation in flight: nothing waits on the device
@@ -313,18 +350,11 @@ class DeviceSupervisor:
             return True  # its DONE will come
         if status >> StatusBit.EVT_PENDING & 1:
             return False  # the device still holds events (perhaps the DONE): look again
-        # every event the device sent before its STATUS answer is decoded by now; the event pump
-        # hands the backend's queue over in one step: let it, so the marker goes behind them
-        pending = getattr(b, "pending_events", None)
-        for _ in range(64):
-            if pending is None or not pending():
-                break
-            await asyncio.sleep(0)
+        await self._drained(b)  # every event sent before the STATUS answer is decoded by now
         if (self.gen_no == gen and node.counters.schedules == sched0
                 and node._pl_rid is not None and self.epoch == epoch):
             node._events.put_nowait(ScheduleGone(
-                gen, sched0, "schedule lost: the device is idle and its DONE never came "
-                "(link trouble: command retries, lost or bad frames)"))
+                gen, sched0, "schedule lost: the device is idle and its DONE never came"))
         return True
 
     async def lost(self, exc: BaseException, epoch: int) -> None:
@@ -455,6 +485,7 @@ class DeviceSupervisor:
         await self.up.wait()
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
+        self._gen_t0 = node.now()
         epoch = self.epoch
         b0 = node.backend
         retries0 = b0.stats.retries if b0 is not None else 0

@@ -67,6 +67,8 @@ class Target:
     cells: tuple[str, ...]
     #: top parameters for this target (``--param`` overrides them)
     params: tuple[tuple[str, int], ...] = ()
+    #: parameters of the node top alone (``--top top``) on this target (``--param`` overrides)
+    node_params: tuple[tuple[str, int], ...] = ()
     #: build profile of the node top (``--top top``; :data:`hwctl.wire.features.PROFILES`, which
     #: sets its V2 / PAIRS / BLOCKS / HEADERS parameters; ``--profile`` overrides it)
     profile: str = "full"
@@ -83,9 +85,14 @@ TARGETS: dict[str, Target] = {
         # the node with every mode needs ~9200 LC of 7680: the HX8K carries one lab role per
         # bitstream (fpga/README.md, "Build profiles"): esp by default, or --profile verify
         profile="esp",
-        # at 80-85 % of the HX8K nextpnr's HeAP placer never finished its first iteration (37
-        # min, esp profile); simulated annealing places it (fpga/README.md, "Build profiles")
-        placer="sa", pnr_time="10-40 min",
+        # no device late join (CONTROL.LATE_JOIN): its JOIN datapath is ~1080 LC, the esp build
+        # places only without it (fpga/README.md, "iCE40 fit, fifth session"); the node service
+        # then joins by margin (hwctl/pljoin.py)
+        node_params=(("LATE_JOIN", 0),),
+        # HeAP places the esp build at 75 % in ~2 min (it never finished its first iteration at
+        # 80-85 %); SA annealed the 79 % board build for 19 min and then failed to legalise a
+        # carry chain (fpga/README.md, "iCE40 fit, fifth session")
+        placer="heap", pnr_time="3-10 min",
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
@@ -220,15 +227,17 @@ def check_latches(workdir: Path, params: dict[str, int] | None = None,
 
 def top_params(target: str, top: str = "top", profile: str | None = None,
                params: dict[str, int] | None = None) -> dict[str, int]:
-    """Parameters for ``top`` on ``target``: the target's, then (node top only) the build
-    profile's (``profile`` or the target's default), then ``params`` (``--param``)."""
+    """Parameters for ``top`` on ``target``: the target's, then (node top only) the target's
+    node parameters and the build profile's (``profile`` or the target's default), then
+    ``params`` (``--param``)."""
     from hwctl.wire.features import get_profile
 
     tgt = TARGETS[target]
     if top != "top" and profile is not None:
         raise UserError(f"--profile is for the node top, not {top}")
-    prof = get_profile(profile or tgt.profile).params if top == "top" else {}
-    return {**dict(tgt.params), **prof, **(params or {})}
+    node = {**dict(tgt.node_params), **get_profile(profile or tgt.profile).params} \
+        if top == "top" else {}
+    return {**dict(tgt.params), **node, **(params or {})}
 
 
 def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: int = 1,

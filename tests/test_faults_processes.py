@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from hwctl import schema
 from hwctl.journal import read_state
@@ -138,9 +137,6 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
     assert sa["completed"] >= 2 and sb["disagree"] == 0 and sa["disagree"] == 0
 
 
-@pytest.mark.xfail(strict=False, reason="known bug (issue 16): about 1 run in 6 node A waits for "
-                   "ever on a generation whose DONE the device sent while the bridge was down "
-                   "(9/10 requests, BUSY, events static); needs a STATUS check after an outage")
 def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
     """Node A reaches its device through ``hwctl bridge`` (ZeroMQ <-> serial). kill -9 of the
     bridge while A runs; A's commands go unanswered (its status lines count the retries), then

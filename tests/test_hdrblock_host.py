@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwctl.hdrblock import BlockDecoder
+from hwctl.hdrblock import RECENT_RANGES, BlockDecoder
 from hwctl.sim.twin.hdrblock import BlockEncoder
 from hwctl.wire import HdrBlock
 
@@ -108,6 +110,7 @@ def test_lost_blocks_are_counted_and_their_pulses_unknown(seed, drop_frac) -> No
     blocks = [e for e in events if isinstance(e, HdrBlock)]
     drop = frozenset(np.flatnonzero(rng.random(len(blocks)) < drop_frac).tolist()) - {0}
     dec = BlockDecoder(period=P)
+    dec.stats.unknown_ranges = deque()  # (keep them all: the default keeps the recent ones)
     got, _ = decode(events, dec, drop)
     kept = [b for i, b in enumerate(blocks) if i not in drop]
     # every arrival of a kept block is reproduced exactly (slots resync at slot0), no others
@@ -116,6 +119,7 @@ def test_lost_blocks_are_counted_and_their_pulses_unknown(seed, drop_frac) -> No
     last_kept = max(i for i in range(len(blocks)) if i not in drop)
     visible = [i for i in drop if i < last_kept]  # trailing losses show no gap yet
     assert dec.stats.lost_blocks == len(visible)
+    assert dec.stats.unknown_range_count == len(dec.stats.unknown_ranges)
     # the unknown ranges cover exactly the pulses of the visible lost blocks' spans
     for i in visible:
         assert any(lo <= blocks[i].seq0 <= hi for lo, hi in dec.stats.unknown_ranges)
@@ -190,3 +194,84 @@ def test_restart_resets_the_mirror_without_a_gap() -> None:
     ev3, _ = stream([0, 0, 0], seq0=sent2[-1][0] + 10, pins=[(0, 0, True)])
     decode(ev3, dec)
     assert dec.stats.slot_mismatches == 1
+
+
+def _corrupt(b: HdrBlock) -> HdrBlock:
+    """A block violating the format (n does not match its entries)."""
+    return HdrBlock(b.blk, b.seq0, b.ts0, b.slot0, b.n + 1, b.used, b.bad, b.entries)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.one_of(st.integers(0, 12), st.integers(0, 200), st.just(2**32 - 1)),
+                  min_size=1, max_size=500),
+    seq0=st.integers(0, 2**32 - 1),
+    pins=st.lists(st.tuples(st.integers(0, 499), st.integers(0, 63), st.booleans()), max_size=20),
+    flush=st.integers(200, 50_000),
+    seed=st.integers(0, 2**31),
+    drop_frac=st.sampled_from([0.0, 0.1, 0.4]),
+    bad_frac=st.sampled_from([0.0, 0.05, 0.3]),
+    period=st.sampled_from([77.0, 76.9, 80.0]),
+)
+def test_vectorised_decode_equals_the_per_block_loop(gaps, seq0, pins, flush, seed, drop_frac,
+                                                     bad_frac, period) -> None:
+    """decode (vectorised across blocks) and decode_reference (a Python step per block) agree
+    on every arrival, eviction, count, unknown range and the period estimate, over lost and
+    malformed blocks, pin changes (our mirror also pins a slot the device stores in: resync),
+    random batch cuts and a device restart."""
+    rng = np.random.default_rng(seed)
+    events, _ = stream(gaps, seq0=seq0, pins=pins, flush=flush, n_slots=64)
+    dv, dr = BlockDecoder(n_slots=64, period=period), BlockDecoder(n_slots=64, period=period)
+    for d in (dv, dr):
+        d.stats.unknown_ranges = deque()
+    batch: list[HdrBlock] = []
+    restart_at = int(rng.integers(0, len(events) + 1))
+
+    def flush_batch() -> None:
+        a, b = dv.decode(batch), dr.decode_reference(batch)
+        for f in ("seq", "ts", "slot", "evicted"):
+            assert getattr(a, f).tolist() == getattr(b, f).tolist(), f
+        batch.clear()
+
+    for i, ev in enumerate(events):
+        if i == restart_at:
+            flush_batch()
+            assert dv.restart().tolist() == dr.restart().tolist()
+        if isinstance(ev, HdrBlock):
+            r = rng.random()
+            if r < drop_frac:
+                continue
+            batch.append(_corrupt(ev) if rng.random() < bad_frac else ev)
+            if rng.random() < 0.1:
+                flush_batch()
+                if rng.random() < 0.5:  # the host's mirror pins slots the device did not
+                    s = rng.integers(0, 64, 8)
+                    dv.pin(s)
+                    dr.pin(s)
+            continue
+        flush_batch()
+        for d in (dv, dr):
+            (d.pin if ev[0] == "pin" else d.unpin)([ev[1]])
+    flush_batch()
+    assert dv.stats.as_dict() == dr.stats.as_dict()
+    assert list(dv.stats.unknown_ranges) == list(dr.stats.unknown_ranges)
+    assert dv.period == dr.period
+
+
+def test_unknown_ranges_are_bounded() -> None:
+    """Every other block lost over a long run: the totals count every gap, the list keeps only
+    the most recent RECENT_RANGES ranges (memory does not grow with the run)."""
+    rng = np.random.default_rng(5)
+    events, _ = stream((rng.geometric(0.1, 20_000) - 1).tolist(), flush=5_000)
+    blocks = [e for e in events if isinstance(e, HdrBlock)]
+    drop = frozenset(range(1, len(blocks) - 1, 2))
+    dec, ref = BlockDecoder(period=P), BlockDecoder(period=P)
+    ref.stats.unknown_ranges = deque()
+    decode(events, dec, drop)
+    for i in range(0, len(blocks), 100):     # the reference keeps all of them
+        ref.decode_reference([b for j, b in enumerate(blocks[i:i + 100], i) if j not in drop])
+    assert len(drop) > 2 * RECENT_RANGES
+    assert dec.stats.lost_blocks == dec.stats.unknown_range_count == len(drop)
+    assert len(dec.stats.unknown_ranges) == RECENT_RANGES
+    assert list(dec.stats.unknown_ranges) == list(ref.stats.unknown_ranges)[-RECENT_RANGES:]
+    assert dec.stats.unknown_pulses == sum((hi - lo + 1) for lo, hi in ref.stats.unknown_ranges)

@@ -439,9 +439,10 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     lost that way left node A BUSY for ever, waiting on a schedule the device had finished
     (tests/test_faults_processes.py, 1 run in 6). Here A's link drops one DONE (and counts a
     command retry, as the outage does) and, in a later generation, one PAIR: after the link
-    trouble A's watchdog reads STATUS, finds the device idle and ends the generation with reason
-    ``schedule lost``; the DONE(COMPLETE) that follows a lost PAIR ends it with ``pairs lost``.
-    Both requests run again and A goes on completing requests."""
+    trouble A's watchdog reads STATUS and finds the device idle, or B's pair list comes while A
+    still waits: the generation ends with reason ``schedule lost``; the DONE(COMPLETE) short of
+    a PAIR ends it with ``pairs lost``. Both requests run again and A goes on completing
+    requests."""
     from hwctl.wire import Done, DoneReason, Pair
 
     async def main() -> tuple[NodeService, NodeService, list]:
@@ -483,7 +484,7 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
 
     na, nb, dropped = asyncio.run(main())
     r = na.recovery.counters
-    assert r.schedules_lost == 1 and r.reconciles >= 1, r
+    assert r.schedules_lost == 1, r  # (a STATUS read, or B's pair list after the trouble)
     assert r.failed_by.get("schedule lost") == 1 and r.failed_by.get("pairs lost") == 1, r
     assert r.device_lost == 0  # the link never failed: no recovery, only the two generations
     assert na.counters.disagree == nb.counters.disagree == 0

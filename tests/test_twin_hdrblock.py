@@ -262,3 +262,39 @@ def test_header_line_occupancy_is_counted_and_refused() -> None:
         assert abs(share - k * 0.1 / (1 + k * 0.1)) < 0.015, (refuse, share)
         assert offered > 30_000     # (the source ran: ~40k arrivals)
     assert k == 0 and s.hdr_line_overrun == 0, "the spec's header line carries every pulse"
+
+
+def _overloaded(nb: int) -> TwinModel:
+    """Blocks closing every ~700 cycles, a 73-byte frame taking ~3,000: the source runs 400k
+    cycles, then CONTROL = 0 (the open block closes, headers stop) and the UART drains."""
+    t = twin(block_flush=700, uart_cycles_per_byte=41, block_buffers=nb, header_arrival=0.3)
+    t.advance_to(400_000)
+    t.feed(encode(RegWrite(Reg.CONTROL, 0), 1))
+    t.advance_to(800_000)
+    return t
+
+
+@pytest.mark.parametrize("nb", [2, 8])
+def test_block_buffers_lose_whole_blocks_like_the_rtl(nb: int) -> None:
+    """Blocks close (flush timer) faster than a slow UART sends them: with ``block_buffers`` = nb
+    at most nb closed blocks wait (in the FIFO or in transmission); a block opening while all nb
+    are held is lost whole (a blk gap, EVT_LOST, the EVENT_OVERFLOW reports add up); never lost
+    at the event FIFO (its depth, 16, is larger than nb: the RTL's tokens wait for room)."""
+    t = twin(block_flush=700, uart_cycles_per_byte=41, block_buffers=nb, header_arrival=0.3)
+    held_max = 0
+    for c in range(2_000, 400_000, 250):
+        t.advance_to(c)
+        held_max = max(held_max, t._blk_queued + (t._tx_cur is not None and t.now < t._tx_rel))
+    assert held_max == nb
+    t = _overloaded(nb)
+    msgs = [f.msg for f in frames(t)]
+    blocks = [m for m in msgs if isinstance(m, HdrBlock)]
+    lost = t.reg(Reg.EVT_LOST)
+    blk = [b.blk for b in blocks]
+    assert blk == sorted(blk) and lost > 20
+    assert lost == t.reg(Reg.CNT_BLOCKS) - len(blk)      # the blk gaps are the lost blocks
+    reports = sum(m.info for m in msgs if isinstance(m, Error)
+                  and m.code == ErrorCode.EVENT_OVERFLOW)
+    assert reports == lost
+    # without the buffer model only the event FIFO (16 frames) limits: fewer blocks lost
+    assert _overloaded(0).reg(Reg.EVT_LOST) < lost

@@ -265,7 +265,7 @@ def test_station_line_queue_drops_when_full() -> None:
         st.inject_click(k * 10 + 10, 0)
     st.advance_to(10_000)
     out = st.read()
-    assert len(out) == 2 * 3 and st.reg(Reg.CNT_HL_DROP) == 2 * 2
+    assert len(out) == 2 * 3 and st.reg(Reg.CNT_HL_DROP) == 2   # 2 heralds, on both lines
     arr = sorted({h.arrive for h in out})
     assert arr == [12 + 440 + 10, 12 + 880 + 10, 12 + 1320 + 10]
 

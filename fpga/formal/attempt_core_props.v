@@ -2,11 +2,11 @@
 // only (no taps, so it survives internal rework): no trigger outside a scheduled attempt, and a
 // LATE schedule fires nothing.
 //
-// Reference: the queue of accepted SCHEDULE entries (pushes while full_o is low), processed in
-// order; the head is the running entry until its LATE / HERALD / DONE event. Asserted: fire_o
-// only at ts == t_start + k*period of the head with k < count, never for a head that was LATE;
-// a LATE event is for the head, before any attempt of it, with t_start < now; DONE reports the
-// attempts fired. Assumed: no ABORT, pushes only with arguments the command decoder accepts
+// Reference and properties: sched_props.vh (shared with pair_sched_props.v): the queue of accepted
+// SCHEDULE entries, processed in order; the head is the running entry until its LATE / HERALD /
+// DONE event. Asserted: fire_o only at ts == t_start + k*period of the head with k < count,
+// never for a head that was LATE; a LATE event is for the head, before any attempt of it, with
+// t_start < now; DONE reports the attempts fired. Assumed: no ABORT, pushes only with arguments the command decoder accepts
 // (count >= 1, window >= 1, period >= window + 2), small values (count <= 3, period <= 12,
 // t_start within [ts - 8, ts + 24]) so that whole schedules fit in the bound.
 // Bounded model check from reset (depth in attempt_core.sby).
@@ -46,65 +46,18 @@ module attempt_core_props (
         assume(t_start_i + 64'd8 >= ts && t_start_i <= ts + 64'd24);
     end
 
-    // reference queue (2 entries: the FIFO's AW = 1) + the head's attempt counter
-    reg [63:0] qt [0:1];
-    reg [31:0] qc [0:1], qp [0:1];
-    reg [1:0]  qn_q = 2'd0;
-    reg [31:0] k_q = 32'd0;
-    reg [63:0] next_q;
-    reg        late_q = 1'b0;
-    wire ends = ev_valid && (ev_op == `HW_OP_LATE || ev_op == `HW_OP_HERALD
-                             || ev_op == `HW_OP_DONE);
-    always @(posedge clk_i) begin
-        if (rst_i) begin
-            qn_q <= 2'd0; k_q <= 32'd0; late_q <= 1'b0;
-        end else begin
-            if (fire) begin
-                k_q <= k_q + 32'd1;
-                next_q <= next_q + qp[0];
-            end
-            if (ev_valid && ev_op == `HW_OP_LATE) late_q <= 1'b1;
-            if (ends) begin
-                // pop the head; the next entry (if any) becomes the head
-                qt[0] <= qt[1]; qc[0] <= qc[1]; qp[0] <= qp[1];
-                next_q <= qt[1];
-                k_q <= 32'd0;
-                late_q <= 1'b0;
-                if (push_i && qn_q == 2'd2) begin
-                    qt[1] <= t_start_i; qc[1] <= count_i; qp[1] <= period_i;
-                end else if (push_i && qn_q == 2'd1) begin
-                    qt[0] <= t_start_i; qc[0] <= count_i; qp[0] <= period_i;
-                    next_q <= t_start_i;
-                end
-                qn_q <= qn_q - 2'd1 + {1'b0, push_i};
-            end else if (push_i) begin
-                if (qn_q == 2'd0) begin
-                    qt[0] <= t_start_i; qc[0] <= count_i; qp[0] <= period_i; next_q <= t_start_i;
-                end else begin
-                    qt[1] <= t_start_i; qc[1] <= count_i; qp[1] <= period_i;
-                end
-                qn_q <= qn_q + 2'd1;
-            end
-        end
-    end
-    // the FIFO holds 2 entries besides the running one: the reference may hold 3
-    always @(*) if (push_i) assume(qn_q < 2'd2 || ends);
+    // shared reference queue + fire / LATE / DONE properties (sched_props.vh); the v2 head also
+    // ends with its HERALD event; no late join
+    localparam SP_XW = 1, SP_JOIN = 0;
+    wire [SP_XW-1:0] sp_x_in = 1'b0;
+    wire [63:0] sp_ts = ts;
+    wire sp_fire = fire;
+    wire sp_ends = ev_valid && (ev_op == `HW_OP_LATE || ev_op == `HW_OP_HERALD
+                                || ev_op == `HW_OP_DONE);
+    wire sp_jn = 1'b0;
+    wire [63:0] sp_now2 = 64'd0;
+`include "sched_props.vh"
 
-    always @(*) if (!init_q) begin
-        // no trigger outside a scheduled attempt; LATE fires nothing
-        if (fire) begin
-            assert(qn_q != 2'd0);
-            assert(!late_q);
-            assert(k_q < qc[0]);
-            assert(ts == next_q);
-        end
-        if (ev_valid && ev_op == `HW_OP_LATE) begin
-            assert(qn_q != 2'd0 && k_q == 32'd0);
-            assert(ev_payload[127:64] == qt[0]);
-            assert(ev_payload[127:64] < ev_payload[63:0]);
-        end
-        if (ev_valid && ev_op == `HW_OP_DONE) assert(ev_payload[63:32] == k_q);
-    end
-    always @(*) cover(!init_q && ev_valid && ev_op == `HW_OP_DONE && k_q == 32'd2);
+    always @(*) cover(!init_q && ev_valid && ev_op == `HW_OP_DONE && f_q == 32'd2);
 endmodule
 `default_nettype wire

@@ -13,7 +13,9 @@
 // verdict is herald iff both markers and exactly one detector, one cycle later. her_o must equal
 // the reference's herald in every cycle and carry its detector. Markers, clicks, ST_DELAY and
 // the timestamp are unconstrained; ST_WINDOW is held constant in 1..4 (a window register write
-// in the middle of a window is not covered). Run by `hwctl fpga prove station_core`.
+// in the middle of a window is not covered). Proven by k-induction (unbounded: station_core.sby,
+// prove) with the invariants at the end (DUT state = reference state, on taps). Run by
+// `hwctl fpga prove station_core`.
 `default_nettype none
 module station_core_props (
     input wire        clk_i,
@@ -88,6 +90,28 @@ module station_core_props (
         assert(her == rher_q);                 // heralds exactly when the contract says
         if (her) assert(her_bell == rbell_q);  // ... naming the detector that clicked alone
     end
+    // ---------------------------------------------------------------- induction invariants
+    // (the prove task: k-induction) the DUT's pipeline and window state equal the reference's,
+    // stated on taps (station_core.sby connects them to the DUT's registers): the synchronized
+    // inputs, the edge registers, the window's open / close / marker / click records, the
+    // registered window length, and the down-counter against the reference's up-counter
+    wire [3:0]  tap_in_s, tap_prev_q, tap_rise_q, tap_rise2_q;
+    wire        tap_open_q, tap_wl1_q, tap_close_q, tap_w1_q, tap_w2_q;
+    wire [15:0] tap_left_q, tap_wm1_q;
+    wire [1:0]  tap_seen_q, tap_clk_q;
+    always @(*) if (!init_q) begin
+        assert(tap_in_s == s2_q && tap_prev_q == p_q && tap_rise_q == r_q
+               && tap_rise2_q == r2_q);
+        assert(tap_wm1_q == window_i - 16'd1 && tap_w1_q == (window_i == 16'd1)
+               && tap_w2_q == (window_i == 16'd2));
+        assert(tap_open_q == ropen_q && tap_close_q == rclose_q);
+        assert(tap_seen_q == rseen_q && tap_clk_q == rclk_q);
+        if (ropen_q) assert(rcnt_q >= 16'd1 && rcnt_q < window_i
+                            && tap_left_q + rcnt_q == window_i
+                            && tap_wl1_q == (rcnt_q + 16'd1 == window_i));
+        assert(her_bell == rbell_q);
+    end
+
     // not vacuous: a herald on detector 1 after a window with a one-end attempt before it
     reg one_end_q;
     always @(posedge clk_i)

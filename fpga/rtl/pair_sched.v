@@ -64,7 +64,7 @@ module pair_sched #(
     output reg  [7:0]   port_o,
     output reg  [31:0]  nfired_o,   // attempts fired before this cycle
     output reg  [7:0]   qubit_o,    // qubit of the next pair
-    output reg  [31:0]  k0_o,       // attempts of the commanded grid skipped by a late join
+    output wire [31:0]  k0_o,       // attempts of the commanded grid skipped by a late join
     // pins, status, counters, events
     output wire         fire_o,
     output wire         running_o,
@@ -81,10 +81,9 @@ module pair_sched #(
     reg [3:0]  q_gt_q, q_eq_q;
     reg        gt_q, eq_q, late_q;
     reg        fire_q;              // an attempt fires this cycle (decided last cycle)
-    reg [31:0] pc_q;                // cycles to the next attempt minus 1 (0: it fires next cycle)
-    reg        pcz_q;               // pc_q == 0
+    reg [31:0] pc_q;                // cycles to the next attempt plus 1 (2: it fires next cycle)
+    reg        pcz_q;               // pc_q == 2 (sticky until the next attempt)
     reg        p2_q;                // period == 2
-    reg [31:0] pm2_q;               // period - 2
     reg [31:0] left_q;              // attempts left to fire
     reg        lz_q;                // none left (the last one has fired)
     reg [31:0] dw_q;                // drain: cycles of HERALD_WAIT left
@@ -92,8 +91,7 @@ module pair_sched #(
     reg        wz_q;                // HERALD_WAIT == 0
     reg        lastp_q;             // the next pair is the entry's last (qubit_o + 1 == pairs)
     reg        act_late_q, act_exh_q, act_cmp_q, act_abort_q;
-    reg [63:0] ts_d_q, ts_dd_q;     // ts - 1, ts - 2
-    reg [31:0] nf_ev_q;
+    reg [63:0] ts_d_q;              // ts - 1
     reg [63:0] ev_ts_q;             // the event's timestamp (LATE: now; DONE: its ts)
     reg [31:0] ev_n_q;              // DONE: attempts
     reg        ev_late_q;           // the event is LATE (else DONE with ev_rsn_q)
@@ -104,6 +102,7 @@ module pair_sched #(
     localparam [32:0] JC = JN - 36;       // t_j = ts(step 40) + JC + (period - X mod period)
     localparam [5:0] J_DIV0 = 6'd5, J_DIVN = 6'd37;   // division steps 5 .. 36
     reg        st_join_q;
+    reg [31:0] k0_q;                      // k0_o (0 without LATE_JOIN)
     reg [5:0]  js_q;
     reg        joined_q;                  // this entry has been through JOIN (then late = LATE)
     reg [31:0] jr_q;                      // high half of X, then the remainder, then p - r (+JC)
@@ -131,7 +130,12 @@ module pair_sched #(
     wire late_chk = st_wait_q && late_q;
     wire go_join  = late_chk && (LATE_JOIN != 0) && late_join_i && !joined_q;
     wire late     = late_chk && !go_join;
-    wire jend     = st_join_q && (js_q == 6'(JN - 1));
+    // the JOIN state as the logic sees it: constant 0 without LATE_JOIN, so synthesis drops the
+    // whole join datapath (st_join_q alone has no initial value: yosys would keep it and
+    // everything it enables)
+    wire st_join  = (LATE_JOIN != 0) && st_join_q;
+    assign k0_o = (LATE_JOIN != 0) ? k0_q : 32'd0;
+    wire jend     = st_join && (js_q == 6'(JN - 1));
     wire exh      = st_run_q && lz_q && dz_q;
     wire ends     = late || exh || complete;
     wire fire     = fire_q && !abort_i;
@@ -169,19 +173,18 @@ module pair_sched #(
         eq_q <= &q_eq_q;
         late_q <= !rst_i && st_wait_q && gt_q;
         ts_d_q <= ts_i;
-        ts_dd_q <= ts_d_q;
 
         // the entry's registers, loaded by LOAD alone; derived values free-running
         if (st_load_q) {t_start_o, count_q, period_o, pairs_q, port_o} <= fifo_dout;
-        if (st_load_q) k0_o <= 32'd0;
+        if (st_load_q) k0_q <= 32'd0;
 
         // late join: the JOIN steps (see the header). jr_q:jd_q first hold t_start - JK, then
         // X = ts - (t_start - JK); the division brings X's low half down into jr_q, the quotient
         // bits enter jd_q from the right.
-        js_q <= st_join_q ? js_q + 6'd1 : 6'd0;
+        js_q <= st_join ? js_q + 6'd1 : 6'd0;
         if (st_load_q) joined_q <= 1'b0;
         else if (go_join) joined_q <= 1'b1;
-        if (st_join_q) begin
+        if (st_join) begin
             if (js_q == 6'd0) {jb_q, jd_q} <= {1'b0, t_start_o[31:0]} - {1'b0, JK};
             if (js_q == 6'd1) jr_q <= t_start_o[63:32] - {31'd0, jb_q};
             if (js_q == 6'd2) {jb_q, jd_q} <= {1'b0, ts_i[31:0]} - {1'b0, jd_q};
@@ -202,14 +205,13 @@ module pair_sched #(
             end
             if (js_q == 6'd39 && !jfail_q) begin
                 if (count_q != 32'hFFFF_FFFF) count_q <= count_q - jd_q;
-                k0_o <= jd_q;
+                k0_q <= jd_q;
             end
             if (js_q == 6'd40 && !jfail_q)
                 {jcy_q, t_start_o[31:0]} <= {2'b0, ts_i[31:0]} + {1'b0, jv_q, jr_q};
             if (js_q == 6'd41 && !jfail_q)
                 t_start_o[63:32] <= ts_d_q[63:32] + {30'd0, jcy_q};
         end
-        pm2_q <= period_o - 32'd2;
         p2_q  <= (period_o == 32'd2);
 
         // next attempt: the first at t_start (WAIT, eq_q: the next cycle is t_start), later
@@ -218,14 +220,14 @@ module pair_sched #(
             fire_q <= 1'b0;
         else
             fire_q <= (st_wait_q && eq_q) || (st_run_q && pcz_q && !lz_q && !fire_q);
-        // period counter: reloaded by each attempt (period - 2: it reaches 0 in the cycle
-        // before the next attempt), zero flag registered
+        // period counter: reloaded by each attempt (period: it reaches 2 in the cycle before
+        // the next attempt; no period - 2 register), flag pcz_q (pc_q == 2 reached) registered
         if (fire_q) begin
-            pc_q <= pm2_q;
+            pc_q <= period_o;
             pcz_q <= p2_q;
         end else begin
             pc_q <= pc_q - 32'd1;
-            pcz_q <= (pc_q == 32'd1) || pcz_q;
+            pcz_q <= (pc_q == 32'd3) || pcz_q;
         end
         // attempts left (loaded at SUB1; count >= 1), flag "none left" set by the last fire
         if (st_sub1_q) begin
@@ -236,13 +238,13 @@ module pair_sched #(
             lz_q <= (left_q == 32'd1);
         end
         // drain after the last attempt (cycle F): dz_q is set from cycle F + HERALD_WAIT + 1 on
-        // (dw_q = HERALD_WAIT - j + 1 in cycle F + j, saturating at 0; sticky flag)
+        // (dw_q = HERALD_WAIT - j + 1 in cycle F + j; dz_q is sticky, so dw_q may wrap after)
         wz_q <= (herald_wait_i == 32'd0);
         if (fire_q) begin
             dw_q <= herald_wait_i;
             dz_q <= wz_q;
         end else begin
-            dw_q <= dw_q - {31'd0, dw_q != 32'd0};
+            dw_q <= dw_q - 32'd1;
             dz_q <= dz_q || (dw_q == 32'd1);
         end
         // attempts fired / pairs recorded: cleared while idle
@@ -261,11 +263,14 @@ module pair_sched #(
         act_exh_q   <= !rst_i && exh && !complete && !abort_i;
         act_cmp_q   <= !rst_i && complete && !abort_i;
         act_abort_q <= !rst_i && abort_i && !st_idle_q;
-        nf_ev_q <= nfired_o + {31'd0, fire};
         ev_valid_o <= act_late_q || act_exh_q || act_cmp_q || act_abort_q;
         ev_late_q <= act_late_q;
-        ev_ts_q <= act_exh_q ? ts_dd_q : ts_d_q;
-        ev_n_q <= act_exh_q ? count_q : nf_ev_q;
+        // (EXHAUSTED: the cycle before the decision, ts_d_q of the decision cycle, which ev_ts_q
+        // took then and keeps for a cycle: no ts - 2 register)
+        if (!act_exh_q) ev_ts_q <= ts_d_q;
+        // (nfired_o now = attempts fired up to the decision cycle: it is cleared only from the
+        // cycle after the entry went idle; EXHAUSTED: all count_q of them)
+        ev_n_q <= nfired_o;
         ev_rsn_q <= act_exh_q ? `HW_DONE_EXHAUSTED
                   : (act_cmp_q ? `HW_DONE_COMPLETE : `HW_DONE_ABORTED);
 
@@ -281,7 +286,7 @@ module pair_sched #(
             st_cmp1_q <= st_sub2_q;
             st_cmp2_q <= st_cmp1_q;
             st_wait_q <= st_cmp2_q || (st_wait_q && !late_chk && !eq_q);
-            st_join_q <= go_join || (st_join_q && !jend);
+            st_join_q <= go_join || (st_join && !jend);
             st_run_q  <= (st_wait_q && eq_q && !late) || (st_run_q && !ends);
         end
         if (rst_i) begin
@@ -298,7 +303,7 @@ module pair_sched #(
             dz_q <= 1'b0;
             nfired_o <= 32'd0;
             qubit_o <= 8'd0;
-            k0_o <= 32'd0;
+            k0_q <= 32'd0;
             joined_q <= 1'b0;
             ev_valid_o <= 1'b0;
         end

@@ -6,7 +6,8 @@
 // - DET_GEN: det_o = a one-cycle click on detector DET_SEL at every N-th v2 attempt (fire_i),
 //   registered like the trig_o pin (the cycle after fire_i): as if trig_o[0] were cabled to it.
 // - HL_GEN: at every N-th SCHEDULE_PAIRS attempt (pfire_i on port pport_i) a herald frame
-//   (t = ts_i of the fire cycle, bell = DET_SEL) on hl_o[pport_i] from a herald_tx; a qualifying
+//   (t = ts_i of the fire cycle, bell = DET_SEL) on hl_o[pport_i], sent as the station's
+//   herald_tx sends it (crc8_frame_tx: herald_tx's sequencer without its queue); a qualifying
 //   attempt less than LOOP_GAP cycles after the previous looped one gets no herald (one frame
 //   at a time).
 // - HDR_GEN: hdr_o = one header (marker, seq big-endian, CRC-8/SMBUS over seq; HDR_BAD: a wrong
@@ -73,44 +74,47 @@ module test_gen #(
     // ---------------------------------------------------------------- herald loop
     generate if (HL != 0) begin : g_hl_loop
     reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
-    reg        hpush_q;
-    reg [63:0] ht_q;
+    reg        hpush_q, hgo_q;         // the frame starts two cycles after its attempt
     reg [7:0]  hport_q;                // line of the frame being sent
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
-    // frame, 11 bytes of 10 bits back to back, has left herald_tx by then, with margin)
+    // frame, 11 bytes of 10 bits back to back, has left the sender by then, with margin); so
+    // the sender needs no queue and takes the timestamp straight into its shift register
     localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
     localparam GW = $clog2(LOOP_GAP + 1);
-    reg [GW-1:0] hgap_q;               // cycles until the loop may send again
-    reg          hfree_q;              // hgap_q == 0
+    reg [GW-1:0] hgap_q;               // cycles until the loop may send again (free-running)
+    reg          hfree_q;              // the gap has run out (sticky until the next looped one)
     wire         hline;
+    wire         hloop = pfire_i && hcnt_q == n_m1 && hl_gen && hfree_q;
     always @(posedge clk_i) begin
         if (rst_i || restart_i) begin
             hcnt_q <= 8'd0;
             hpush_q <= 1'b0;
-            ht_q <= 64'd0;
+            hgo_q <= 1'b0;
             hport_q <= 8'd0;
             hgap_q <= {GW{1'b0}};
             hfree_q <= 1'b1;
         end else begin
-            hpush_q <= 1'b0;
-            if (hgap_q != {GW{1'b0}}) hgap_q <= hgap_q - 1'b1;
-            hfree_q <= (hgap_q <= GW'(1));
-            if (pfire_i) begin
-                hcnt_q <= (hcnt_q == n_m1) ? 8'd0 : hcnt_q + 8'd1;
-                if (hcnt_q == n_m1 && hl_gen && hfree_q) begin
-                    hpush_q <= 1'b1;
-                    ht_q <= ts_i;
-                    hport_q <= pport_i;
-                    hgap_q <= GW'(LOOP_GAP - 1);
-                    hfree_q <= 1'b0;
-                end
+            hpush_q <= hloop;
+            hgo_q <= hpush_q;
+            // (an equality with a constant and a sticky flag: a magnitude compare and a
+            // saturating count had become one long carry chain, the HX8K's worst path)
+            hgap_q <= hgap_q - 1'b1;
+            hfree_q <= hfree_q || (hgap_q == GW'(1));
+            if (pfire_i) hcnt_q <= (hcnt_q == n_m1) ? 8'd0 : hcnt_q + 8'd1;
+            if (hloop) begin
+                hport_q <= pport_i;
+                hgap_q <= GW'(LOOP_GAP - 1);
+                hfree_q <= 1'b0;
             end
         end
     end
+    // herald frame (t = the attempt's timestamp, bell = DET_SEL): the marker leaves three cycles
+    // after the attempt, as from the station's herald_tx (push a cycle after the attempt, one
+    // cycle in its queue)
     /* verilator lint_off PINCONNECTEMPTY */
-    herald_tx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
-        .clk_i(clk_i), .rst_i(rst_i || restart_i), .push_i(hpush_q), .t_i(ht_q), .bell_i(sel),
-        .drop_o(), .busy_o(), .line_o(hline)
+    crc8_frame_tx #(.N(9), .BIT_CYCLES(HL_BIT_CYCLES), .B2B(1), .MARKER(`HW_HERALD_MARKER)) u_hl (
+        .clk_i(clk_i), .rst_i(rst_i || restart_i), .load_i(hloop), .data_i({ts_i, 7'd0, sel}),
+        .go_i(hgo_q), .bad_i(1'b0), .busy_o(), .done_o(), .line_o(hline)
     );
     /* verilator lint_on PINCONNECTEMPTY */
     genvar gp;
@@ -127,61 +131,24 @@ module test_gen #(
     reg [17:0] gap_q;                  // cycles to the next header
     reg        gz_q;                   // gap_q == 0 (registered)
     reg [31:0] seq_q;                  // seq of the next header
-    reg        hsend_q;
-    reg [2:0]  hidx_q;                 // bytes handed to the UART
-    reg [31:0] hsr_q;                  // seq bytes still to send, MSB first
-    reg [7:0]  hcrc_q, hbyte_q;
-    reg        hbv_q;
-    wire       hrdy, hdr_line;
-    wire [7:0] hcrc_nx;
-    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(hcrc_q), .data_i(hsr_q[31:24]),
-                                             .crc_o(hcrc_nx));
+    wire       hbusy, hdone, hdr_line;
+    wire       hstart = gz_q && !hbusy;
     wire [17:0] gap_load = {test_i[`HW_TEST_GAP_LSB +: 8], 10'h3FF};   // (gap + 1) * 1024 - 1
     always @(posedge clk_i) begin
         if (rst_i || restart_i) begin
             gap_q <= gap_load;
             gz_q <= 1'b0;
             seq_q <= 32'd0;
-            hsend_q <= 1'b0;
-            hidx_q <= 3'd0;
-            hsr_q <= 32'd0;
-            hcrc_q <= 8'd0;
-            hbyte_q <= 8'hFF;
-            hbv_q <= 1'b0;
         end else begin
             gz_q <= (gap_q == 18'd1);
             gap_q <= gz_q ? gap_load : gap_q - 18'd1;
-            if (gz_q && !hsend_q) begin
-                hsend_q <= 1'b1;
-                hidx_q <= 3'd0;
-                hsr_q <= seq_q;
-                hcrc_q <= 8'd0;
-                hbyte_q <= `HW_HEADER_MARKER;
-                hbv_q <= 1'b1;
-            end else if (hsend_q) begin
-                if (hbv_q) begin
-                    if (hrdy) begin
-                        hbv_q <= 1'b0;
-                        hidx_q <= hidx_q + 3'd1;
-                    end
-                end else if (hidx_q == 3'd6) begin
-                    hsend_q <= 1'b0;
-                    seq_q <= seq_q + 32'd1;
-                end else if (hidx_q == 3'd5) begin
-                    hbyte_q <= (hdr_bad && seq_q[1:0] == 2'd3) ? ~hcrc_q : hcrc_q;
-                    hbv_q <= 1'b1;
-                end else begin
-                    hbyte_q <= hsr_q[31:24];
-                    hsr_q <= {hsr_q[23:0], 8'd0};
-                    hcrc_q <= hcrc_nx;
-                    hbv_q <= 1'b1;
-                end
-            end
+            if (hdone) seq_q <= seq_q + 32'd1;
         end
     end
-    uart_tx #(.CLKS_PER_BIT(HDR_BIT_CYCLES)) u_hdr_tx (
-        .clk_i(clk_i), .rst_i(rst_i || restart_i), .data_i(hbyte_q), .valid_i(hbv_q),
-        .ready_o(hrdy), .tx_o(hdr_line)
+    crc8_frame_tx #(.N(4), .BIT_CYCLES(HDR_BIT_CYCLES), .B2B(0), .MARKER(`HW_HEADER_MARKER)) u_hdr (
+        .clk_i(clk_i), .rst_i(rst_i || restart_i), .load_i(hstart), .data_i(seq_q),
+        .go_i(hstart), .bad_i(hdr_bad && seq_q[1:0] == 2'd3), .busy_o(hbusy), .done_o(hdone),
+        .line_o(hdr_line)
     );
     assign hdr_o = hdr_gen ? hdr_line : hdr_i;
     end else begin : g_no_hdr

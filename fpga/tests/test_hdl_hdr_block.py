@@ -501,6 +501,79 @@ async def hdr_block_pin_order(dut) -> None:
     assert not b.host.errors
 
 
+@cocotb.test()
+async def hdr_block_overload_twin(dut) -> None:
+    """Overload: blocks close (flush timer) several times faster than the UART sends them, so
+    every block buffer fills and whole blocks are lost. The twin (TwinModel with the RTL's NBLK
+    block buffers and UART byte time, fed each arrival at its decode cycle) must lose the same
+    blocks: frame by frame, every HDR_BLOCK the RTL sends equals the twin's (in order), the same
+    blk numbers are missing, EVT_LOST and the EVENT_OVERFLOW reports agree. (The twin's buffer
+    release and frame start times are the RTL's to the cycle in this run: BLK_TX_LEAD /
+    BLK_TOK_LAT of sim/twin/model.py were measured here; the release log shows them.)"""
+    from hwctl.sim.twin.model import TwinConfig, TwinModel
+    from hwctl.wire import ControlBit, FrameDecoder
+
+    rng = random.Random(int(os.environ.get("HB_SEED", "31")))
+    n = int(os.environ.get("HB_ARRIVALS", "200"))
+    n_slots = int(dut.RING_SLOTS.value)
+    nb = int(dut.NBLK.value)
+    cpb = int(dut.CLKS_PER_BIT.value)
+    flush = 700
+    b = MonBench(dut, cpb, flush, n_slots)
+    await b.start(flush)
+    ctrl = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN) | (1 << ControlBit.HDR_BLOCK)
+    # the UART sends a byte every 10 bit periods + 1 cycle (uart_tx, B2B = 0)
+    tw = TwinModel(TwinConfig(p_photon=0.0, ring_slots=n_slots, block_flush=flush,
+                              block_buffers=nb, event_fifo_depth=1 << int(dut.EVT_AW.value),
+                              uart_cycles_per_byte=10 * cpb + 1, control_reset=ctrl),
+                   record=True)
+    blk, clk = dut.g_blk.u_blk, dut.clk_i
+    t_first = b.now()
+    tw.advance_to(t_first)          # the twin's cycle = the device timestamp from here on
+    rel: list[int] = []         # buffer releases (blk_tx sent a block)
+    n_ev0 = len(b.host.events)
+
+    async def feed() -> None:
+        while True:
+            await RisingEdge(clk)
+            now = int(dut.u_core.ts_o.value)
+            if int(blk.rel_i.value):
+                rel.append(now)
+            if int(blk.arr_i.value):
+                ts = int(blk.arr_ts_i.value)
+                tw.advance_to(ts)
+                tw.inject_header(int(blk.arr_seq_i.value))
+                b.good += 1
+
+    cocotb.start_soon(feed())
+    seq = 1000
+    for _ in range(n):
+        seq = (seq + rand_gap(rng, skips=0.0)) & 0xFFFF_FFFF
+        await b.drive(seq)
+        await b.idle(rng.randrange(0, 120))
+    # the last block closes and both UARTs drain: at most NBLK blocks and a few reports wait
+    frame = 73 * (10 * cpb + 1) + 300
+    await b.idle((nb + 4) * frame)
+    tw.advance_to(b.now())
+    got = [f.msg for f in b.host.events[n_ev0:]]
+    want = [f.msg for f in FrameDecoder().feed(tw.read()) if isinstance(f, Frame)]
+    got_b = [m for m in got if isinstance(m, HdrBlock)]
+    want_b = [m for m in want if isinstance(m, HdrBlock)]
+    lost_rtl = int((await b.rq(RegRead(Reg.EVT_LOST))).value)
+    dut._log.info("%d arrivals, device: %d blocks sent, %d lost; twin: %d sent, %d lost",
+                  b.good, len(got_b), lost_rtl, len(want_b), tw.reg(Reg.EVT_LOST))
+    ends = [r.cycle for r in tw.tx_log if isinstance(r.msg, HdrBlock)]
+    dut._log.info("buffer releases (device, twin = frame end - 2 bytes): %s",
+                  [(r, e - 2 * (10 * cpb + 1)) for r, e in zip(rel[:12], ends[:12], strict=False)])
+    assert lost_rtl > 5, "the run should lose blocks"
+    same_blocks(got_b, want_b)
+    assert lost_rtl == tw.reg(Reg.EVT_LOST)
+    ovf = [sum(m.info for m in ms if isinstance(m, Error) and m.code == ErrorCode.EVENT_OVERFLOW)
+           for ms in (got, want)]
+    assert ovf[0] == ovf[1] == lost_rtl, ovf
+    assert not b.host.errors
+
+
 def _run(tmp_path, case: str, params: dict[str, int], env: dict[str, str] | None = None) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_hdr_block", parameters={
         "CLKS_PER_BIT": 4, "HDR_BIT_CYCLES": HDR_BIT, "N_SLOTS": 2, "EVT_AW": 2, **params},
@@ -556,3 +629,8 @@ def test_hdr_block_random_long(tmp_path, seed: int) -> None:
     _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048},
          {"HB_SEED": str(seed), "HB_ARRIVALS": "1500"})
 
+
+@pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
+def test_hdr_block_overload_twin(tmp_path) -> None:
+    _run(tmp_path, "hdr_block_overload_twin", {"RING_SLOTS": 2048, "EVT_AW": 4, "NBLK": 8})

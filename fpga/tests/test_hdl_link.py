@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import cocotb
 import pytest
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles
 from cocotb_run import TB_DIR, run_cocotb
-from hostbfm import Host, skip
+from hostbfm import skip
+from linkbench import CPB, T0, UNTIL_DONE, D, click, hosts, one_clock, set_st_delay, start
 
 from hwctl.wire import (
     Ack,
@@ -25,47 +24,21 @@ from hwctl.wire import (
     Reg,
     RegRead,
     RegValue,
-    RegWrite,
     SchedulePairs,
-    TimeSet,
 )
-
-CPB = 4
-D = 40
-UNTIL_DONE = 2**32 - 1
-#: station ST_DELAY for the fibre models: node trigger pin register (1) + fibre (D) + the
-#: station's input synchronizer (2)
-ST_DELAY = D + 3
 
 
 @cocotb.test()
 async def link_both_nodes_agree(dut) -> None:
-    cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-    a = Host(dut, CPB, rx=dut.uart_rx_a, tx=dut.uart_tx_a, ts=dut.u_a.u_core.ts_o)
-    b = Host(dut, CPB, rx=dut.uart_rx_b, tx=dut.uart_tx_b, ts=dut.u_b.u_core.ts_o)
-    s = Host(dut, CPB, rx=dut.uart_rx_s, tx=dut.uart_tx_s, ts=dut.u_s.u_ts.ts_o)
-    for sig in (dut.uart_rx_a, dut.uart_rx_b, dut.uart_rx_s):
-        sig.value = 1
-    dut.det_i.value = 0
-    dut.sync_i.value = 0
-    dut.rst_i.value = 1
-    await ClockCycles(dut.clk_i, 20)
-    dut.rst_i.value = 0
-    await ClockCycles(dut.clk_i, 5)
-    for h in (a, b, s):
-        h.listen()
-        h.poll = 8
+    a, b, s = hosts(dut)
+    await start(dut, (a, b, s))
     # one device clock: arm TIME_SET(T0) everywhere, then one sync pulse
     assert len({a.now(), b.now(), s.now()}) == 3
-    t0 = 2**33 + 5
-    for seq, h in enumerate((a, b, s), start=1):
-        assert await h.request(TimeSet(t0, 1), seq) == Ack(Opcode.TIME_SET)
-    dut.sync_i.value = 1
-    await ClockCycles(dut.clk_i, 10)
-    dut.sync_i.value = 0
-    assert a.now() == b.now() == s.now() and t0 < a.now() < t0 + 10
+    seqs = iter(range(1, 4))
+    await one_clock(dut, [lambda m, h=h: h.request(m, next(seqs)) for h in (a, b, s)])
+    assert a.now() == b.now() == s.now() and T0 < a.now() < T0 + 10
     dut._log.info("clocks aligned at %d", a.now())
-    assert await s.request(RegWrite(Reg.ST_DELAY, ST_DELAY), 4) == Ack(Opcode.REG_WRITE)
+    await set_st_delay(lambda m: s.request(m, 4))
     period = 20
     t_start = a.now() + 6000  # after the two SCHEDULE_PAIRS commands (~1300 cycles each)
     late = 3  # node B's schedule starts 3 attempts later
@@ -77,12 +50,7 @@ async def link_both_nodes_agree(dut) -> None:
     clicks = [(1, 0), (6, 1), (9, 0), (15, 1)]
     dut._log.info("schedules queued, t_start %d (now %d)", t_start, a.now())
     for k, det in clicks:
-        pin = t_start + k * period + 1 + D
-        assert pin - s.now() - 1 > 0, "the bench is late"
-        await skip(dut.clk_i, pin - s.now() - 1)
-        dut.det_i.value = 1 << det
-        await ClockCycles(dut.clk_i, 1)
-        dut.det_i.value = 0
+        await click(dut, s, t_start + k * period, det)
     dut._log.info("clicks done (now %d)", a.now())
     # the last herald reaches the nodes ~2*D + 440 (frame) + 40 (matcher) cycles after its
     # attempt

@@ -48,13 +48,13 @@ def test_node_profiles_have_no_latches(tmp_path: Path, profile: str) -> None:
     """The node top as the iCE40 profiles make it (fpga/README.md, "Build profiles")."""
     _need_yosys()
     params = synth.top_params("ice40", profile=profile)
-    assert params == get_profile(profile).params
+    assert params == {"LATE_JOIN": 0, **get_profile(profile).params}
     assert synth.check_latches(tmp_path / profile, params=params) == []
 
 
 def test_target_profiles() -> None:
     """iCE40 builds the esp profile by default, ECP5 every mode; --profile is for the node."""
-    assert synth.top_params("ice40") == get_profile("esp").params
+    assert synth.top_params("ice40") == {"LATE_JOIN": 0, **get_profile("esp").params}
     assert synth.top_params("ecp5") == {"FIFO_LUTRAM": 1, **get_profile("full").params}
     assert synth.top_params("ice40", profile="verify", params={"HEADERS": 0})["HEADERS"] == 0
     assert synth.top_params("ice40", top="station_top") == {}

@@ -45,7 +45,7 @@ class Board:
     #: default build profile (hwctl.wire.features.PROFILES; ``--profile`` overrides): the
     #: board top's V2 / PAIRS / BLOCKS / HEADERS parameters
     profile: str = "full"
-    #: nextpnr placer (the HX8K at 80-85 %: HeAP does not finish, simulated annealing does)
+    #: nextpnr placer (HeAP did not finish its first iteration at 80-85 % of the HX8K)
     placer: str = "heap"
 
     @property
@@ -59,7 +59,10 @@ BOARDS: dict[str, Board] = {
         100_500_000, ("--hx8k", "--package", "ct256"), "pins.pcf", "ice40_generic",
         ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB", "ICESTORM_PLL"),
         "icepll -i 12 -o 100: DIVR 0, DIVF 66, DIVQ 3 -> 100.5 MHz (100.0 not reachable)",
-        profile="esp", placer="sa",   # every mode needs ~9200 LC of 7680: one role per bitstream
+        # every mode needs ~9200 LC of 7680: one role per bitstream. HeAP: the esp build (75-79 %)
+        # places in ~2 min; SA annealed it for 19 min and then failed to legalise a carry chain
+        # (fpga/README.md, "iCE40 fit, fifth session")
+        profile="esp", placer="heap",
     ),
     "ulx3s": Board(
         "ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F, CABGA381)", "ecp5", 25_000_000, 100_000_000,

@@ -69,15 +69,16 @@ PROOFS: tuple[Proof, ...] = (
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
           "1 cycle per header bit)"),
     Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
-    Proof("station_core", "bmc", "station: a herald only for both ends' markers and exactly "
-          "one click, naming that detector (BMC from reset, depth 24)"),
+    Proof("station_core", "prove", "station: a herald only for both ends' markers and exactly "
+          "one click, naming that detector (k-induction, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
           "its grid and port, never for a bad frame (BMC depth 43, period < 64, frame < 4096 "
           "cycles after t_start; ~2 min CPU: slow)", slow=True),
     Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous)"),
     Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
-          "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words)"),
+          "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words; ~5 min: "
+          "slow)", slow=True),
     Proof("slot_ring", "w8", "same, 16 slots in 8-bit words of two 4-bit groups (BMC depth 30)",
           slow=True),
     Proof("slot_ring", "cover", "a take past a pinned slot, and NO_SLOT (not vacuous)"),
@@ -87,7 +88,14 @@ PROOFS: tuple[Proof, ...] = (
     Proof("pair_sched", "cover", "node engine: a 2-attempt schedule COMPLETE (not vacuous)"),
     Proof("pair_sched", "bmc", "node engine (v3): no trigger outside a scheduled attempt, on its "
           "port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
-          "COMPLETE right (BMC depth 22, ports only)", slow=True),
+          "COMPLETE right; CONTROL.LATE_JOIN free (BMC depth 22, ports only)", slow=True),
+    Proof("pair_sched", "join_cover", "node engine: a late-joined schedule fires its second "
+          "attempt, on its grid (not vacuous)"),
+    Proof("pair_sched", "join", "node engine: a late-joined schedule starts on its commanded "
+          "grid at the first point after the join's second check, k0 = attempts skipped "
+          "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
+    Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
+          "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),
@@ -137,7 +145,8 @@ def stage(workdir: Path, mutate: tuple[str, str, str] | None = None) -> Path:
     a change in the staged RTL (``old`` must occur exactly once). Returns the staged formal dir."""
     rtl = workdir / "rtl"
     formal = workdir / "formal"
-    for src, dst, pats in ((RTL_DIR, rtl, ("*.v", "*.vh")), (FORMAL_DIR, formal, ("*.v", "*.sby"))):
+    for src, dst, pats in ((RTL_DIR, rtl, ("*.v", "*.vh")),
+                           (FORMAL_DIR, formal, ("*.v", "*.vh", "*.sby"))):
         dst.mkdir(parents=True, exist_ok=True)
         for pat in pats:
             for f in src.glob(pat):

@@ -32,10 +32,14 @@ log = logging.getLogger("hwctl.node")
 
 @dataclass(frozen=True, slots=True)
 class PlAbort:
-    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted)."""
+    """Robust mode: stop the generation of ``rid`` (its Lock's lease ended, or the peer restarted).
+    ``gen``: generations ended on this node by then (``recovery.gens_ended``): one that ended
+    otherwise first, e.g. on the PeerDead marker queued just before, leaves it stale for the
+    request's next run."""
 
     rid: int
     reason: str
+    gen: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ class PhysicalLayer:
             finally:
                 self._pl_rid = self._pl_tmin = None
                 self._pl_done.append(req.rid)
+                self.recovery.gens_ended += 1
 
     def _remote_done(self, peer: str) -> asyncio.Queue[int]:
         """Requests of ``peer`` on our edge that finished here (for the "edge" workload rule)."""
@@ -210,7 +215,8 @@ class PhysicalLayer:
             if self.recovery.screen(ev, peer):  # a device loss or a peer's failure ends us
                 continue
             if isinstance(ev, PlAbort):
-                if ev.rid == req.rid:  # robust mode: the core released the Lock (lease, restart)
+                # robust mode: the core released the Lock (lease, restart) of this generation
+                if ev.rid == req.rid and ev.gen in (-1, self.recovery.gens_ended):
                     await b.abort()
                     raise GenerationFailed(f"robust: {ev.reason}", tell_peer=True)
             elif isinstance(ev, PlMsg):
@@ -252,7 +258,8 @@ class PhysicalLayer:
                     dev_join, done_ts = join_cycle(ev.ts, ev.attempts, origin, jp.period), ev.ts
                 if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) == req.pairs:
                     break
-                if ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) < req.pairs:
+                if (ev.reason == DoneReason.COMPLETE and tc is not None and len(pairs) < req.pairs
+                        and ev.ts >= tc):  # ours (an earlier schedule's DONE ended before tc)
                     raise GenerationFailed(f"pairs lost: DONE(COMPLETE) after {len(pairs)} of "
                                            f"{req.pairs} PAIR events", tell_peer=True)
                 if ev.reason == DoneReason.EXHAUSTED and tc is not None:

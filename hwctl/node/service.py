@@ -354,7 +354,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         """Robust mode: the core released the Lock of ``rid`` (lease, peer restarted): stop its
         generation (or skip it when it has not started)."""
         if self._pl_rid == rid:
-            self._events.put_nowait(PlAbort(rid, reason))
+            self._events.put_nowait(PlAbort(rid, reason, self.recovery.gens_ended))
         else:
             self._pl_cancelled.add(rid)
 
@@ -475,6 +475,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 if d.get("need") is not None:
                     self._note_need(rid, float(d["need"]))
                 self._check_pairs(rid, theirs=d["pairs"], tm=tm)
+                if rid == self._pl_rid and tm == self._pl_tmin and src == self._pl_peer:
+                    self.recovery.peer_finished()  # while ours runs (hwctl.recovery)
             elif rid == self._pl_rid and (tm is None or tm == last):
                 if "failed" in d and src == self._pl_peer:
                     peer_failed(self, rid, tm)  # now: a new SYN for rid may follow

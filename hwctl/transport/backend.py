@@ -84,7 +84,10 @@ class LinkStats:
     retries: int = 0
     timeouts: int = 0  # commands that failed after every retry
     rx_frame_errors: int = 0  # frames from the device that failed CRC / COBS / length
-    stale_responses: int = 0
+    stale_responses: int = 0  # a seq no command of ours is waiting for, nor was just answered
+    #: another answer to the command just answered: its retry crossed the first answer (a slow
+    #: response, or copies of the retry queued while a bridge was down), harmless
+    dup_responses: int = 0
     naks: int = 0
     events: int = 0
     events_lost: int = 0  # gaps in the 8-bit event sequence
@@ -117,6 +120,7 @@ class Backend:
         self._seq = random.randrange(256)
         self._lock = asyncio.Lock()
         self._pending: tuple[int, asyncio.Future[Message]] | None = None
+        self._answered: int | None = None  # seq of the last command answered
         self._pending_cmd: Message | None = None
         # decoded events for the consumer: a deque and a flag (next_events takes them in batches)
         self._evq: deque[Message | HeaderBlock | OrderedResponse] = deque()
@@ -412,9 +416,13 @@ class Backend:
             p = self._pending
             if p is not None and p[0] == f.seq and not p[1].done():
                 p[1].set_result(f.msg)
+                self._answered = f.seq
                 if isinstance(self._pending_cmd, ORDERED_COMMANDS):
                     # never dropped: one per command, and the consumer orders pins by it
                     self._put_event(OrderedResponse(self._pending_cmd, f.msg), force=True)
+            elif f.seq == self._answered:
+                # the next command has the next seq: this answer cannot be taken for its answer
+                self.stats.dup_responses += 1
             else:
                 self.stats.stale_responses += 1
             return

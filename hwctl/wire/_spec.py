@@ -72,7 +72,7 @@ class Reg(IntEnum):
     CNT_ONE_END = 0x1A  # ro: station: windows with only one end's marker (never a herald)
     CNT_DARK = 0x1B  # ro: station: clicks with no window open
     CNT_MARKS = 0x1C  # ro: station: attempt markers seen (both ends)
-    CNT_HL_DROP = 0x1D  # ro: station: herald frames dropped for a full line queue
+    CNT_HL_DROP = 0x1D  # ro: station: heralds dropped for a full line queue (once for both lines)
     N_SLOTS = 0x1E  # ro: block mode: ring slots (>= 2048)
     BLOCK_FLUSH = 0x1F  # rw: block mode: close an open HDR_BLOCK this many cycles after its first arrival (32 bits; default 100000 = 1 ms)
     CNT_BLOCKS = 0x20  # ro: block mode: HDR_BLOCK events emitted

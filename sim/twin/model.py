@@ -42,7 +42,14 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   every ring slot is pinned. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
   the open block and their response leaves after every event queued before them (an ordered
   response; other responses still go before waiting events). SLOTS_FREE reads the ring's unpinned
-  slots while HDR_BLOCK is set, the legacy pool's free slots otherwise.
+  slots while HDR_BLOCK is set, the legacy pool's free slots otherwise. Block buffers (the RTL's
+  hdr_block NB = ``block_buffers``): a closed block holds one until the UART has started its
+  second-to-last byte (blk_tx then hands over the delimiter), its frame starts ``BLK_TX_LEAD``
+  cycles after blk_tx takes its token (CRC pass, first COBS scan; see the constant), not before
+  the UART is free; a block that opens
+  while every buffer is held is lost whole at its close: its event seq consumed, EVT_LOST += 1
+  and the EVENT_OVERFLOW report (as an event lost at a full event FIFO), its ``blk`` a gap. A
+  block that holds a buffer is never lost at the event FIFO (the RTL's token waits for room).
 
 Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and docs/twin.md "Physics"): per attempt a
 heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
@@ -87,6 +94,7 @@ from hwctl.wire import (
     FrameError,
     Free,
     FreeMask,
+    HdrBlock,
     Header,
     Herald,
     Late,
@@ -116,6 +124,16 @@ BLOCK_MIN = 1 << 12
 BLOCK = 1 << 18
 #: Default UART time per byte: 10 bit times (8N1) at the spec baud rate, in device cycles.
 UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
+#: cycles from blk_tx taking a block's token to the frame's first byte (it reads the block from
+#: its buffer for the CRC, then scans the first COBS block). It takes the token once the previous
+#: frame's last byte is in the UART: for a previous HDR_BLOCK when its delimiter starts (1 byte
+#: before its end), for another frame when frame_tx hands over its last byte (2 bytes before the
+#: end), and no earlier than BLK_TOK_LAT cycles after the twin's close (hdr_block's close writes,
+#: event FIFO, tx_arb). Measured on the RTL (fpga/tests/test_hdl_hdr_block.py::
+#: test_hdr_block_overload_twin): blocks back to back 73 bytes + 255 cycles apart, after an
+#: EVENT_OVERFLOW frame + 214, into an idle UART 309 cycles after the close.
+BLK_TX_LEAD = 296
+BLK_TOK_LAT = 13
 U32 = 0xFFFF_FFFF
 U64 = (1 << 64) - 1
 #: CONTROL bits kept by a write (CLEAR_COUNTERS self-clears)
@@ -160,6 +178,9 @@ class TwinConfig:
     ring_slots: int = DEFAULT_SLOTS
     #: block mode: BLOCK_FLUSH after reset, cycles
     block_flush: int = DEFAULT_FLUSH
+    #: block mode: block buffers (the RTL top's NBLK): a block opening while all hold unsent
+    #: blocks is lost whole (module docstring, block buffers)
+    block_buffers: int = 8
     #: UART transmit time per byte in device cycles; 0 = infinitely fast line
     uart_cycles_per_byte: int = UART_CYCLES_PER_BYTE
     #: midpoint source: one header every `header_period` cycles (0 = no source)
@@ -378,8 +399,15 @@ class TwinModel:
         #: responses: (frame, barrier): sent once ``_ev_popped >= barrier`` (ordered responses)
         self._resp_q: deque[tuple[bytes, int]] = deque()
         self._ev_q: deque[bytes] = deque()
+        #: per _ev_q frame: -1, or for an HDR_BLOCK (which holds a block buffer) the cycle its token
+        #: reaches blk_tx
+        self._ev_blk: deque[int] = deque()
+        self._blk_queued = 0  # HDR_BLOCK frames in _ev_q
         self._tx_cur: bytes | None = None
         self._tx_done = 0
+        self._tx_rel = -1  # the block in transmission holds its buffer until this cycle
+        self._tx_prev_blk = False  # the frame in (or last in) transmission was an HDR_BLOCK
+        self._blk_lost = False  # the open block was lost at its opening (no free buffer)
         self._out = bytearray()
         self.record = record
         #: every frame sent, with the cycle it left the UART (only when record=True)
@@ -878,8 +906,11 @@ class TwinModel:
                 enc.bad_header()
                 return
             self._bump(Reg.CNT_HEADERS)
+            o = enc._open
             for b in enc.arrival(seq, self.device_time(), at=self.now):
                 self._emit(b)
+            if enc._open is not None and enc._open is not o:
+                self._block_opened()
             if enc.last_slot is None:
                 self._emit(Error(int(ErrorCode.NO_SLOT), seq))
             return
@@ -978,8 +1009,11 @@ class TwinModel:
                 continue
             n_ok += 1
             seq = (seq0 + k) & U32
+            o = enc._open
             for b in arrival(seq, (t + self._offset) & U64, at=t):
                 emit(b)
+            if enc._open is not None and enc._open is not o:
+                self._block_opened()
             if enc.last_slot is None:
                 emit(Error(int(ErrorCode.NO_SLOT), seq))
             if self._tx_cur is None:
@@ -1007,33 +1041,68 @@ class TwinModel:
                                               for f in _TIME_FIELDS if hasattr(msg, f)})
         seq = self._ev_seq
         self._ev_seq = (seq + 1) & 0xFF
-        if len(self._ev_q) >= self.cfg.event_fifo_depth:
+        blk = type(msg) is HdrBlock
+        if blk and self._blk_lost:  # no buffer when it opened: lost whole
+            self._blk_lost = False
             self._lost_pending += 1
             self._bump(Reg.EVT_LOST)
-        else:
+            if len(self._ev_q) < self.cfg.event_fifo_depth:   # room: reported at once
+                self._report_lost()
+        elif not blk and len(self._ev_q) >= self.cfg.event_fifo_depth:
+            self._lost_pending += 1
+            self._bump(Reg.EVT_LOST)
+        else:   # (an HDR_BLOCK that holds a buffer waits for room: never dropped, as the RTL's token)
             self._ev_q.append(encode(msg, seq))
+            self._ev_blk.append(self.now + BLK_TOK_LAT if blk else -1)
+            self._blk_queued += blk
         self._tx_kick()
+
+    def _report_lost(self) -> None:
+        lost, self._lost_pending = self._lost_pending, 0
+        seq = self._ev_seq
+        self._ev_seq = (seq + 1) & 0xFF
+        self._ev_q.append(encode(Error(int(ErrorCode.EVENT_OVERFLOW), lost), seq))
+        self._ev_blk.append(-1)
+
+    def _block_opened(self) -> None:
+        """A block opened at ``now`` (after the emission of one closed in the same step): lost
+        if every block buffer still holds a block the UART has not sent."""
+        nb = self.cfg.block_buffers
+        if nb:
+            held = self._blk_queued + (self._tx_cur is not None and self.now < self._tx_rel)
+            self._blk_lost = held >= nb
 
     def _tx_kick(self) -> None:
         cpb = self.cfg.uart_cycles_per_byte
         while self._tx_cur is None:
             if self._resp_q and self._resp_q[0][1] <= self._ev_popped:
                 frame = self._resp_q.popleft()[0]
+                blk = False
             elif self._ev_q:
                 frame = self._ev_q.popleft()
+                ready = self._ev_blk.popleft()
+                blk = ready >= 0
+                self._blk_queued -= blk
                 self._ev_popped += 1
                 if self._lost_pending and len(self._ev_q) < self.cfg.event_fifo_depth:
-                    lost, self._lost_pending = self._lost_pending, 0
-                    seq = self._ev_seq
-                    self._ev_seq = (seq + 1) & 0xFF
-                    self._ev_q.append(encode(Error(int(ErrorCode.EVENT_OVERFLOW), lost), seq))
+                    self._report_lost()
             else:
                 return
             if cpb == 0:
                 self._send(frame)
             else:
                 self._tx_cur = frame
-                self._tx_done = self.now + len(frame) * cpb
+                if blk:
+                    # blk_tx takes the token when the previous frame's last byte is handed over
+                    hand = self._tx_done - (cpb if self._tx_prev_blk else 2 * cpb)
+                    # (its first byte also waits for the UART: at 3 Mbaud a byte outlasts the lead)
+                    start = max(max(hand, ready) + BLK_TX_LEAD, self.now)
+                    self._tx_done = start + len(frame) * cpb
+                    self._tx_rel = self._tx_done - 2 * cpb
+                else:
+                    self._tx_done = self.now + len(frame) * cpb
+                    self._tx_rel = -1
+                self._tx_prev_blk = blk
 
     def _send(self, frame: bytes) -> None:
         self._out += frame

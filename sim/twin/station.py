@@ -25,7 +25,8 @@ Cycle-level semantics (what an RTL station is scored against; docs/twin.md "Stat
   10 bits at ``bit_cycles`` per bit = 440 cycles) ends ``frame_cycles`` later and reaches the end
   ``delay`` after that: with an idle line, at ``t + 2*delay + window + frame_cycles``. At most
   ``queue_depth`` frames wait for a busy line; a herald that finds the queue full is dropped on
-  that line and counted in CNT_HL_DROP.
+  that line. CNT_HL_DROP counts dropped heralds, once however many lines dropped it (the RTL's
+  station_top: both lines get the same heralds at the same cycles, so they drop together).
 
 Speed: the model never walks attempts one by one. Common windows form arithmetic progressions
 (computed from the two programs), and the number of failed common windows before the next
@@ -378,13 +379,16 @@ class StationModel:
         self.regs[Reg.CNT_HERALD] += 1
         self.heralds.append((d, t, bell))
         fc = self.cfg.frame_cycles
+        dropped = False
         for line in (0, 1):
             starts = [s for s in self._line_starts[line] if s > d]
             if len(starts) >= self.cfg.queue_depth and self._line_busy[line] > d:
-                self.regs[Reg.CNT_HL_DROP] += 1
+                dropped = True
                 self._line_starts[line] = starts
                 continue
             start = max(d, self._line_busy[line])
             self._line_busy[line] = start + fc
             self._line_starts[line] = [*starts, start] if start > d else starts
             self._out.append(HeraldOut(line, start + fc + self.delay, t, bell))
+        if dropped:
+            self.regs[Reg.CNT_HL_DROP] += 1

@@ -39,9 +39,13 @@ module board_top #(
     wire [1:0] trig;
     wire       win;
     // build profile (fpga/README.md, "Build profiles"): the HX8K holds one lab role per
-    // bitstream, esp by default (`hwctl fpga build --board hx8k_breakout --profile verify`)
+    // bitstream, esp by default (`hwctl fpga build --board hx8k_breakout --profile verify`).
+    // No device late join on the HX8K (its JOIN datapath is ~1080 LC, the esp build did not
+    // place with it): CONTROL.LATE_JOIN reads back 0 and the node service joins by margin
+    // (hwctl/pljoin.py), as with any device without the bit
+    localparam LATE_JOIN = 0;
     top #(.CLKS_PER_BIT(33), .FIFO_LUTRAM(0), .V2(V2), .PAIRS(PAIRS), .BLOCKS(BLOCKS),
-          .HEADERS(HEADERS)) u_top (
+          .HEADERS(HEADERS), .LATE_JOIN(LATE_JOIN)) u_top (
         .clk_i(clk), .rst_i(!locked), .uart_rx_i(uart_rx_i), .uart_tx_o(uart_tx_o),
         .hdr_i(hdr_i), .det_i(det_i), .hl_i(hl_i), .sync_i(sync_i), .trig_o(trig), .win_o(win)
     );
