@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from hwctl import schema
 from hwctl.journal import read_state
@@ -138,10 +137,6 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
     assert sa["completed"] >= 2 and sb["disagree"] == 0 and sa["disagree"] == 0
 
 
-@pytest.mark.xfail(strict=False, reason="issue 16: A waited for ever on a DONE sent while the "
-                   "bridge was down (5 of 25 runs); fixed by the in-flight checks of "
-                   "hwctl.recovery (docs/reliability.md), kept xfail until repeated runs on an "
-                   "idle machine show no hang (under load 15 the runs were too slow to tell)")
 def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
     """Node A reaches its device through ``hwctl bridge`` (ZeroMQ <-> serial). kill -9 of the
     bridge while A runs; A's commands go unanswered (its status lines count the retries), then

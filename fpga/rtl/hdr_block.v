@@ -43,7 +43,8 @@
 `default_nettype none
 `include "wire_spec.vh"
 module hdr_block #(
-    parameter NB  = 8               // block buffers (power of 2), 128 bytes each
+    parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
+    parameter LUTRAM = 0            // 1: buffers in LUT (distributed) RAM (ECP5; see below)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -80,18 +81,32 @@ module hdr_block #(
 );
     localparam BW = (NB > 1) ? $clog2(NB) : 1;
 
-    // ------------------------------------------------------------ block buffers (block RAM)
-    (* ram_style = "block", no_rw_check *)
-    reg [7:0] mem_q [0:NB*128-1];
+    // ------------------------------------------------------------ block buffers
+    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is LUTs into
+    // the rd_byte_o flip-flops (an ECP5 DP16KD as yosys maps it has no output register, 5.8 ns
+    // clock-to-out). Same behaviour, cycle for cycle.
     reg          we_q;
     reg [6:0]    wo_a_q;                // write offset
     reg [7:0]    wd_q;
     reg [BW-1:0] wb_q, rb_q;            // buffer being written / oldest unsent
     reg [BW:0]   nfull_q;               // closed blocks not yet sent
-    always @(posedge clk_i) begin
-        if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-        rd_byte_o <= mem_q[{rb_q, rd_off_i}];
-    end
+    generate
+        if (LUTRAM != 0) begin : g_lut
+            (* ram_style = "distributed", no_rw_check *)
+            reg [7:0] mem_q [0:NB*128-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
+                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            end
+        end else begin : g_block
+            (* ram_style = "block", no_rw_check *)
+            reg [7:0] mem_q [0:NB*128-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
+                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            end
+        end
+    endgenerate
 
     // ------------------------------------------------------------ state
     localparam [3:0] S_IDLE = 4'd0, S_A1 = 4'd1, S_A2 = 4'd2, S_A3 = 4'd3, S_OPEN = 4'd4,
@@ -114,6 +129,7 @@ module hdr_block #(
     reg [31:0]  d_q, el_q;
     reg         big_q, fl_q;
     reg [2:0]   q_q;                    // skip bytes
+    reg [6:0]   m31_q;                  // 31 * q_q
     reg [4:0]   r_q;                    // d mod 31
     // flush timer: BLOCK_FLUSH down to -1 (bit 32: expired, a flip-flop)
     reg [32:0]  tmr_q;
@@ -198,11 +214,15 @@ module hdr_block #(
                     big_q <= (d_q[31:7] != 25'd0) || (d_q[6:0] > 7'd124);
                     q_q <= {2'd0, d_q[6:0] >= 7'd31} + {2'd0, d_q[6:0] >= 7'd62}
                          + {2'd0, d_q[6:0] >= 7'd93} + {2'd0, d_q[6:0] >= 7'd124};
+                    // 31 * q as a choice of constants (a product here became a DSP multiply
+                    // on ECP5: 3.9 ns, the node's critical path at 92 MHz)
+                    m31_q <= (d_q[6:0] >= 7'd124) ? 7'd124 : (d_q[6:0] >= 7'd93) ? 7'd93
+                           : (d_q[6:0] >= 7'd62) ? 7'd62 : (d_q[6:0] >= 7'd31) ? 7'd31 : 7'd0;
                     fl_q <= (el_q >= flush_i);
                     st_q <= S_A3;
                 end
                 S_A3: begin
-                    r_q <= 5'(d_q[6:0] - 7'd31 * {4'd0, q_q});
+                    r_q <= 5'(d_q[6:0] - m31_q);
                     k_q <= {1'b0, q_q};
                     if (!nxt_ok_i) begin
                         ns_valid_o <= 1'b1;

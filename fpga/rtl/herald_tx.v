@@ -38,6 +38,11 @@ module herald_tx #(
     reg  [7:0]  crc_q;
     reg  [7:0]  byte_q;
     reg         bv_q;                  // byte_q waits for the UART
+    // what the next load (the cycle after the UART took byte_q) is, decoded from idx_q when the
+    // UART takes a byte instead of from idx_q at the load (timing: the compares fanned out into
+    // the enables of sr_q / crc_q / byte_q); cycle for cycle the same sequence
+    reg         ld_dat_q;              // next: a t / bell byte (idx_q 1..9)
+    reg         ld_crc_q;              // next: the CRC byte (idx_q 10)
     wire        tx_ready;
     wire [7:0]  crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(sr_q[71:64]), .crc_o(crc_nx));
@@ -56,6 +61,8 @@ module herald_tx #(
             crc_q <= 8'd0;
             byte_q <= 8'hFF;
             bv_q <= 1'b0;
+            ld_dat_q <= 1'b0;
+            ld_crc_q <= 1'b0;
         end else begin
             drop_o <= push_i && v0_a && v1_a;
             if (pop) begin
@@ -84,17 +91,19 @@ module herald_tx #(
                     if (tx_ready) begin
                         bv_q <= 1'b0;
                         idx_q <= idx_q + 4'd1;
+                        ld_dat_q <= (idx_q <= 4'd8);
+                        ld_crc_q <= (idx_q == 4'd9);
                     end
-                end else if (idx_q == 4'd11) begin
-                    send_q <= 1'b0;
-                end else if (idx_q == 4'd10) begin
-                    byte_q <= crc_q;
-                    bv_q <= 1'b1;
-                end else begin
+                end else if (ld_dat_q) begin
                     byte_q <= sr_q[71:64];
                     sr_q <= {sr_q[63:0], 8'd0};
                     crc_q <= crc_nx;
                     bv_q <= 1'b1;
+                end else if (ld_crc_q) begin
+                    byte_q <= crc_q;
+                    bv_q <= 1'b1;
+                end else begin              // idx_q == 11: the frame is out
+                    send_q <= 1'b0;
                 end
             end
         end

@@ -31,7 +31,8 @@
 module slot_ring #(
     parameter N_SLOTS = 2048,      // multiple of W, <= 65536
     parameter W       = 16,        // pinned bits per memory word (iCE40 RAM40: 16)
-    parameter MW      = 240        // PIN_MASK / UNPIN_MASK mask bits
+    parameter MW      = 240,       // PIN_MASK / UNPIN_MASK mask bits
+    parameter LUTRAM  = 0          // 1: pinned bits in LUT (distributed) RAM (ECP5; see below)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -62,15 +63,30 @@ module slot_ring #(
     localparam [AW-1:0] LASTW = AW'(NW - 1);
 
     // ------------------------------------------------------------ pinned bits (block RAM)
-    (* ram_style = "block", no_rw_check *)
-    reg [W-1:0] mem_q [0:NW-1];
+    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is a LUT
+    // delay into the rd_q flip-flops; an ECP5 DP16KD as yosys maps it has no output register and
+    // a 5.8 ns clock-to-out, which was the node's critical path (fpga/README.md, fifth round).
+    // Same behaviour, cycle for cycle: rd_q is the word at ra_q of the cycle before.
     reg [AW-1:0] ra_q, wa_q;
     reg [W-1:0]  rd_q, wd_q;
     reg          we_q;
-    always @(posedge clk_i) begin
-        if (we_q) mem_q[wa_q] <= wd_q;
-        rd_q <= mem_q[ra_q];
-    end
+    generate
+        if (LUTRAM != 0) begin : g_lut
+            (* ram_style = "distributed", no_rw_check *)
+            reg [W-1:0] mem_q [0:NW-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[wa_q] <= wd_q;
+                rd_q <= mem_q[ra_q];
+            end
+        end else begin : g_block
+            (* ram_style = "block", no_rw_check *)
+            reg [W-1:0] mem_q [0:NW-1];
+            always @(posedge clk_i) begin
+                if (we_q) mem_q[wa_q] <= wd_q;
+                rd_q <= mem_q[ra_q];
+            end
+        end
+    endgenerate
 
     // ------------------------------------------------------------ control
     localparam [3:0] M_CLR = 4'd0, M_SRCH = 4'd1, M_IDLE = 4'd2, M_RD = 4'd4,

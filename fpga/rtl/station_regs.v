@@ -32,7 +32,7 @@ module station_regs #(
     input  wire [2:0]  add_evt_lost_i,
     output wire [31:0] err_crc_o,
     output wire [31:0] delay_o,
-    output wire [15:0] window_o
+    output reg  [15:0] window_o
 );
     reg [1:0]  control_q;
     reg [31:0] scratch_q, delay_q, window_q;
@@ -40,8 +40,10 @@ module station_regs #(
                cnt_drop_q, evt_lost_q;
     assign err_crc_o = err_crc_q;
     assign delay_o = delay_q;
-    // (the window counter is 16 bits; larger values saturate)
-    assign window_o = (window_q[31:16] != 16'd0) ? 16'hFFFF : window_q[15:0];
+    // (the window counter is 16 bits; larger values saturate). Registered: the saturation fed
+    // station_core's window - 1 carry chain, station_top's ECP5 critical path at 158 MHz; a
+    // write reaches station_core's window registers 3 cycles later (it opens no window before)
+    always @(posedge clk_i) window_o <= (window_q[31:16] != 16'd0) ? 16'hFFFF : window_q[15:0];
 
     reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_dly_q, wa_win_q;
     always @(posedge clk_i) begin

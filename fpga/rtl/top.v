@@ -33,7 +33,7 @@ module top #(
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
     parameter [63:0] TS_INIT        = 64'd0,
-    parameter        FIFO_LUTRAM    = 0,                       // 1: FIFOs in LUT RAM (ECP5)
+    parameter        FIFO_LUTRAM    = 0,                       // 1: FIFOs, slot ring, block buffers in LUT RAM (ECP5)
     parameter        N_PORTS        = 2,                       // herald inputs / triggers (<= 8)
     parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
@@ -268,7 +268,7 @@ module top #(
     assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
     generate if (BLOCKS != 0) begin : g_blk
         /* verilator lint_off PINCONNECTEMPTY */
-        hdr_block #(.NB(NBLK)) u_blk (
+        hdr_block #(.NB(NBLK), .LUTRAM(FIFO_LUTRAM)) u_blk (
             .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
             .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
             .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
@@ -277,7 +277,7 @@ module top #(
             .cnt_blk_o(cnt_blk), .ns_valid_o(ns_valid), .ns_seq_o(ns_seq), .drop_o(),
             .rd_off_i(brd_off), .rd_byte_o(brd_byte), .rel_i(brel)
         );
-        slot_ring #(.N_SLOTS(RING_SLOTS)) u_ring (
+        slot_ring #(.N_SLOTS(RING_SLOTS), .LUTRAM(FIFO_LUTRAM)) u_ring (
             .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .take_i(take), .nxt_rdy_o(nxt_rdy),
             .nxt_ok_o(nxt_ok), .nxt_slot_o(nxt_slot), .load_i(pin_go), .pin_i(pin_start),
             .set_i(pin_set), .base_i(chk_base), .mask_i(pin_mask), .pin_done_o(pin_done),

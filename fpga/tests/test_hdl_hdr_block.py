@@ -588,6 +588,13 @@ def test_hdr_block_random(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
+def test_hdr_block_random_lutram(tmp_path) -> None:
+    """The ECP5 build (FIFO_LUTRAM = 1: FIFOs, slot ring and block buffers in LUT RAM)."""
+    _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048, "FIFO_LUTRAM": 1})
+
+
+@pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_ring_full(tmp_path) -> None:
     _run(tmp_path, "hdr_block_ring_full", {"RING_SLOTS": 64})
 
