@@ -308,13 +308,7 @@ class FastEngine:
         cinfo = self.cinfo
         ok = False
         if not self.chk.streams:
-            ck = tuple(cores)
-            ok = self.okmemo.get(ck)
-            if ok is None:
-                ok = self._cores_canonical(cores)
-                if len(self.okmemo) > 4_000_000:  # a cache: bounded
-                    self.okmemo.clear()
-                self.okmemo[ck] = ok
+            ok = self._cores_ok(tuple(cores), cores)
             if ok:
                 qinfo = self.qinfo
                 for i in qids:
@@ -347,12 +341,7 @@ class FastEngine:
     def _canonical(self, cores: list[int], qids: list[int], misc: int) -> tuple:
         """Static workload, shared sets unchanged (id ``misc``): the canonical state tuple."""
         ck = tuple(cores)
-        ok = self.okmemo.get(ck)
-        if ok is None:
-            ok = self._cores_canonical(cores)
-            if len(self.okmemo) > 4_000_000:  # a cache: bounded
-                self.okmemo.clear()
-            self.okmemo[ck] = ok
+        ok = self._cores_ok(ck, cores)
         if ok:
             qinfo, cinfo = self.qinfo, self.cinfo
             for i in qids:
@@ -364,6 +353,16 @@ class FastEngine:
                 return (*ck, *qids, misc)
         mt = self.misc.vals[misc]
         return self.finish([cores, qids, *mt, misc, mt])
+
+    def _cores_ok(self, ck: tuple, cores: list[int]) -> bool:
+        """``_cores_canonical`` memoised on the core ids ``ck`` (a bounded cache)."""
+        ok = self.okmemo.get(ck)
+        if ok is None:
+            ok = self._cores_canonical(cores)
+            if len(self.okmemo) > 4_000_000:
+                self.okmemo.clear()
+            self.okmemo[ck] = ok
+        return ok
 
     def _cores_canonical(self, cores: list[int]) -> bool:
         """Static workload: each core's own arrival numbers are 1..counter, every wake id a core

@@ -105,6 +105,16 @@ async def _stop(nodes, runs, *servers) -> None:
             s.stop()
 
 
+async def _started_pair(tmp_path) -> tuple[LabServer, NodeConfig, NodeService, NodeService]:
+    """A lab of A and B and both node services, started: (server, A's config, A, B)."""
+    srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
+    a, b = _configs(srv.urls["A"], srv.urls["B"])
+    na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
+    await na.start()
+    await nb.start()
+    return srv, a, na, nb
+
+
 def _raise_errors(runs) -> None:
     """The first error a node's run ended with (after :func:`_stop`)."""
     for r in runs:
@@ -401,11 +411,7 @@ def test_a_repeated_schedule_is_aborted_after_the_generation(tmp_path) -> None:
     read: the copy is aborted and counted, and A goes on completing requests."""
 
     async def main() -> tuple[NodeService, NodeService]:
-        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
-        a, b = _configs(srv.urls["A"], srv.urls["B"])
-        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
-        await na.start()
-        await nb.start()
+        srv, a, na, nb = await _started_pair(tmp_path)
         orig = na._schedule_at
         copies = []
 
@@ -446,11 +452,7 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     from hwctl.wire import Done, DoneReason, Pair
 
     async def main() -> tuple[NodeService, NodeService, list]:
-        srv = LabServer(_lab(), link_dir=str(tmp_path / "lab")).start()
-        a, b = _configs(srv.urls["A"], srv.urls["B"])
-        na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
-        await na.start()
-        await nb.start()
+        srv, a, na, nb = await _started_pair(tmp_path)
         be = na.backend
         orig = be.next_event
         dropped: list = []
