@@ -16,6 +16,22 @@ from hwctl.wire import HdrBlock
 P = 77
 
 
+def _gaps(n: int) -> st.SearchStrategy[list[int]]:
+    """1..n pulse gaps between arrivals: short, long (past a block's skip limit) and the
+    sequence number's wrap."""
+    return st.lists(st.one_of(st.integers(0, 12), st.integers(0, 200), st.just(2**32 - 1)),
+                    min_size=1, max_size=n)
+
+
+def _pins(n: int, most: int) -> st.SearchStrategy[list[tuple[int, int, bool]]]:
+    """Up to ``most`` pin changes: (before arrival k < n, ring slot 0..63, pin or unpin)."""
+    return st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 63), st.booleans()),
+                    max_size=most)
+
+
+_SEQ0 = st.integers(0, 2**32 - 1)
+
+
 def stream(gaps, *, seq0=0, pins=(), flush=100_000, jitter=None, n_slots=2048):
     """Encode arrivals (gaps = pulses without arrival before each) with the reference encoder.
     Returns the event stream (HdrBlock or ("pin"/"unpin", slot)) and the stored arrivals
@@ -83,10 +99,9 @@ def test_simple_stream_round_trip() -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(
-    gaps=st.lists(st.one_of(st.integers(0, 12), st.integers(0, 200), st.just(2**32 - 1)),
-                  min_size=1, max_size=600),
-    seq0=st.integers(0, 2**32 - 1),
-    pins=st.lists(st.tuples(st.integers(0, 599), st.integers(0, 63), st.booleans()), max_size=30),
+    gaps=_gaps(600),
+    seq0=_SEQ0,
+    pins=_pins(600, 30),
     flush=st.integers(200, 200_000),
     jit=st.integers(0, 2**31),
 )
@@ -203,10 +218,9 @@ def _corrupt(b: HdrBlock) -> HdrBlock:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    gaps=st.lists(st.one_of(st.integers(0, 12), st.integers(0, 200), st.just(2**32 - 1)),
-                  min_size=1, max_size=500),
-    seq0=st.integers(0, 2**32 - 1),
-    pins=st.lists(st.tuples(st.integers(0, 499), st.integers(0, 63), st.booleans()), max_size=20),
+    gaps=_gaps(500),
+    seq0=_SEQ0,
+    pins=_pins(500, 20),
     flush=st.integers(200, 50_000),
     seed=st.integers(0, 2**31),
     drop_frac=st.sampled_from([0.0, 0.1, 0.4]),
