@@ -228,7 +228,8 @@ class DeviceSupervisor:
         # a schedule left running by an earlier life of this node (killed mid-generation) would
         # keep the device's FIFO busy for ever: stop it (this node owns the device)
         with contextlib.suppress(DeviceError):
-            if await b.read_reg(Reg.STATUS) & 1:
+            status = await b.read_reg(Reg.STATUS)
+            if status >> StatusBit.RUNNING & 1:
                 self.counters.stale_schedules += 1
                 log.warning("%s: the device runs a schedule this node did not start (an earlier "
                             "life's): aborted", self.node.cfg.name)
@@ -524,8 +525,8 @@ class DeviceSupervisor:
         if self.gen_no != mine:
             return
         with contextlib.suppress(DeviceError):
-            running = await b.read_reg(Reg.STATUS) & 1
-            if running and self.gen_no == mine:
+            status = await b.read_reg(Reg.STATUS)
+            if status >> StatusBit.RUNNING & 1 and self.gen_no == mine:
                 await b.abort()
                 self.counters.stray_schedules += 1
                 log.warning("%s: a schedule still ran after the generation completed (a command "
