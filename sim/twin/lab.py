@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from hwctl import timebase
 from hwctl.sim.twin.model import TwinConfig, TwinModel
+from hwctl.sim.twin.pacing import precise_timers
 from hwctl.sim.twin.station import StationConfig, StationModel
 from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
@@ -286,6 +287,7 @@ class LabServer:
             pass
 
     def _main(self) -> None:
+        precise_timers()  # deadlines to the microsecond, not 50 us late (pacing.precise_timers)
         try:
             self._loop()
         except BaseException as exc:  # surfaced by the CLI / callers, never silent
