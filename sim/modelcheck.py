@@ -42,7 +42,6 @@ takes an edge list such as ``X-A,A-B,B-Y``.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import dataclasses
 import hashlib
@@ -786,8 +785,10 @@ def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hwctl.sim.modelcheck",
-                                 description=__doc__.split("\n\n")[0])
+    from hwctl.cli import OneLineParser  # a usage error is one line on stderr, exit 2
+
+    ap = OneLineParser(prog="python -m hwctl.sim.modelcheck",
+                       description=__doc__.split("\n\n")[0])
     ap.add_argument("--topology", action="append", help="K3, C4, K1,3, ... (repeatable)")
     ap.add_argument("--requests", type=int, action="append",
                     help="requests per edge, any integer >= 1 (repeatable; default: 1, 2 and 3)")

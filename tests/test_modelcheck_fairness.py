@@ -278,3 +278,20 @@ def test_cli_reports_a_bound_violation_without_a_traceback() -> None:
     p = subprocess.run([*cmd, "--requests", "0"], capture_output=True, text=True, env=env,
                        timeout=600, check=False)
     assert p.returncode == 2 and "--requests must be >= 1" in p.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--requests", "x"], "--requests: invalid int value: 'x'"),
+    (["--engine", "turbo"], "--engine: invalid choice"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--requests", "0"], "--requests must be >= 1"),
+])
+def test_cli_bad_argument_is_one_line_and_exit_2(args, needle, capsys) -> None:
+    """The shared one-line parser (hwctl.cli.OneLineParser): one line on stderr, no usage
+    block, exit status 2."""
+    with pytest.raises(SystemExit) as exc:
+        modelcheck.main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "usage:" not in err
+    assert err.startswith("python -m hwctl.sim.modelcheck: error: ")
