@@ -21,6 +21,8 @@ times smaller (docs/reliability.md, "Model checker"):
 
 The cores are still the production objects: each memo entry is computed by decoding the core
 into an ``EspNode``, calling ``receive``/``attempts_finished``/``submit`` and encoding the result.
+Robust mode (link layer, reordering, losses, duplications) is :mod:`hwctl.sim.mcrobust`, a
+subclass of this engine.
 """
 
 from __future__ import annotations
