@@ -34,8 +34,8 @@
 //
 // Arrival queue: the arrival being encoded waits in the pending register (p_seq_q / p_ts_q), the
 // later ones in a FIFO of QD = 2^QAW entries behind it (an arrival goes straight to the pending
-// register when it and the FIFO are free, else into the FIFO; a queued one is read into the
-// pending register one cycle after the previous one is consumed). Worst case at the spec's rate:
+// register when it and the FIFO are free, else into the FIFO; a queued one is read in the cycle
+// the previous one is consumed and is pending two cycles later). Worst case at the spec's rate:
 // a pin change holds the encoder for at most the close (6), the change (<= MW + 4 * (MW / 16 + 2)
 // = 308), a search (6 with no pinned word ahead) and the pending arrival's encoding (~25): 345
 // cycles, in which at most ceil(345 / 60) + 1 = 7 headers reach the decoder (60 cycles each, one
