@@ -97,8 +97,22 @@ module pair_match #(
     localparam [5:0] ST_SUBHI = 6'd1, ST_RANGE = 6'd2, ST_DIV0 = 6'd3, ST_CHK = 6'd35,
                      ST_DEC = 6'd36;
 
+    // The division step's subtraction {r_q, dq_q[31]} - period (34 bits; sub[33] = borrow = the
+    // quotient bit's complement) was the HX8K's critical path (86 MHz): one 34-carry chain from
+    // pair_sched's period register across the die, then the select (fanout 33) and the r_q mux.
+    // Timing only, the same value in the same cycle:
+    // - p_q: a local copy of period_i taken with the frame (the chain starts from flip-flops next
+    //   to it). period_i only matters while acc_i holds since the take (stable_q; pair_sched
+    //   loads period_o only at an entry's start, with acc_o low), and then p_q == period_i.
+    // - carry select: the low 17 bits and the high 17 bits (for both borrows into them) are three
+    //   17-carry chains side by side; the low half's borrow picks the high half.
+    reg  [31:0] p_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [33:0] sub = {1'b0, r_q, dq_q[31]} - {2'b0, period_i};
+    wire [32:0] sx  = {r_q, dq_q[31]};
+    wire [17:0] slo = {1'b0, sx[16:0]} - {1'b0, p_q[16:0]};
+    wire [16:0] sh0 = {1'b0, sx[32:17]} - {2'b0, p_q[31:17]};
+    wire [16:0] sh1 = {1'b0, sx[32:17]} + {2'b11, ~p_q[31:17]};    // minus p, minus the borrow
+    wire [33:0] sub = {slo[17] ? sh1 : sh0, slo[16:0]};
     wire [32:0] dl  = {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
     wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, blo_q};
     /* verilator lint_on UNUSEDSIGNAL */
@@ -140,6 +154,7 @@ module pair_match #(
                 bad_q <= bad_pick;
                 port_q <= 8'(pick);
                 stable_q <= acc_i;
+                p_q <= period_i;
             end else if (busy_q) begin
                 step_q <= step_q + 6'd1;
                 stable_q <= stable_q && acc_i;
@@ -148,7 +163,7 @@ module pair_match #(
                     r_q <= dh[31:0];
                     neg_q <= dh[32];
                 end
-                if (step_q == ST_RANGE) ovf_q <= (r_q >= period_i);
+                if (step_q == ST_RANGE) ovf_q <= (r_q >= p_q);
                 if (step_q >= ST_DIV0 && step_q < ST_CHK) begin
                     // restoring division step: bring down the next bit, the quotient bit in
                     if (!sub[33]) r_q <= sub[31:0];
