@@ -72,13 +72,7 @@ module test_gen #(
     end endgenerate
 
     // ---------------------------------------------------------------- herald loop
-    generate if (HL != 0) begin : g_hl_loop
-    reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
-    reg        hpush_q, hgo_q;         // the frame starts two cycles after its attempt
-    reg [7:0]  hport_q;                // line of the frame being sent
-    // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
-    // frame, 11 bytes of 10 bits back to back, has left the sender by then, with margin); so
-    // the sender needs no queue and takes the timestamp straight into its shift register
+    // (module scope: a constant function may not sit under generate)
     localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
     localparam GW = $clog2(LOOP_GAP + 1);
     // The gap is counted by a maximal-length LFSR (period 2^GW - 1 > LOOP_GAP - 2, so the end
@@ -104,6 +98,13 @@ module test_gen #(
         end
     endfunction
     localparam [GW-1:0] HG_END = hg_after(LOOP_GAP - 2);
+    generate if (HL != 0) begin : g_hl_loop
+    reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
+    reg        hpush_q, hgo_q;         // the frame starts two cycles after its attempt
+    reg [7:0]  hport_q;                // line of the frame being sent
+    // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
+    // frame, 11 bytes of 10 bits back to back, has left the sender by then, with margin); so
+    // the sender needs no queue and takes the timestamp straight into its shift register
     reg [GW-1:0] hgap_q;               // LFSR: steps since the last looped attempt (free-running)
     reg          hfree_q;              // the gap has run out (sticky until the next looped one)
     wire         hline;
