@@ -6,8 +6,10 @@ outside, in the order its host logic consumed it: each device event (the wire me
 HEADERs as arrays; the device's timestamps are inside, the host time of arrival is added), each
 device command with its arguments and the device's answer (or the error), each message from a
 peer (all ZeroMQ frames), each timed wait that ended (ESP timer, verification timer, workload
-back-off), every reading of the node clock (:meth:`NodeService.now`), and where each step of each
-of the node's asyncio tasks began. What the node sends its peers is recorded too. The recorder is
+back-off), every reading of the node clock (:meth:`NodeService.now`), every reading of the
+device link's retry counter the node's logic decides on
+(:meth:`hwctl.recovery.DeviceSupervisor.link_retries`: a retry depends on the machine's load),
+and where each step of each of the node's asyncio tasks began. What the node sends its peers is recorded too. The recorder is
 a tap on one ``NodeService`` instance: it wraps the backend's methods, the node's sockets, clock
 and waits, and (through the event loop's task factory) the coroutines of the node's own tasks; the
 node's code is unchanged.
@@ -60,9 +62,10 @@ if TYPE_CHECKING:
     from hwctl.transport import Backend
 
 FORMAT = "hwctl-recording"
-FORMAT_VERSION = 2
-#: formats this hwctl replays (1: before block mode, robust mode and reconnects were recorded)
-READS_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: formats this hwctl replays (1: before block mode, robust mode and reconnects were recorded;
+#: 2: before the link-retry readings were)
+READS_VERSIONS = (1, 2, 3)
 #: backend commands the node issues (recorded with arguments and answer)
 COMMANDS = ("time", "time_set", "schedule_pairs", "schedule", "abort", "free", "free_mask",
             "read_reg", "write_reg", "pin_mask", "unpin_mask")
@@ -325,6 +328,17 @@ class Recorder:
             self._write({"w": self._key()})
 
         node.now, node._sleep, node._wait = now, sleep, wait  # type: ignore[method-assign]
+
+        sup = getattr(node, "recovery", None)
+        if sup is not None:
+            real_retries = sup.link_retries
+
+            def link_retries(b: Any) -> int:
+                v = real_retries(b)
+                self._write({"lr": self._key(), "v": v})
+                return v
+
+            sup.link_retries = link_retries  # type: ignore[method-assign]
 
         real_call_later = node._call_later
         serial = 0
@@ -614,6 +628,8 @@ class _Replayer:
         self.backend: Any = None  # the recorded device (every link the node opens: the same)
         self.key = _TaskKeys(self.prefix, self.loop)
         self._n = len(self.entries)
+        #: format 3 records the link-retry readings; older recordings answer from the backend
+        self.retries_recorded = rec.header.get("version", 0) >= 3
 
     def at(self, i: int | None = None) -> dict | None:
         i = self.cursor if i is None else i
@@ -661,6 +677,17 @@ class _Replayer:
         self.cursor += 1
         self.last_t = e["t"]
         return e["t"]
+
+    def link_retries(self, b: Any) -> int:
+        """The link's retry counter as the recorded node read it at this point."""
+        if not self.active or not self.retries_recorded:
+            return b.stats.retries  # (the recorded link's final figure: never changes)
+        e = self.at()
+        if e is None or e.get("lr") != self.key():
+            raise self.diverge(f"the node reads its link's retries in task {self.key()}; the "
+                               f"recording has {_describe(e)}")
+        self.cursor += 1
+        return e["v"]
 
     async def wake(self, *_: Any) -> None:
         await self.consume("wake")
@@ -786,6 +813,8 @@ def _describe(e: dict | None) -> str:
         return f"a step of task {e['s']} next"
     if "n" in e:
         return f"a clock reading of task {e['n']} next"
+    if "lr" in e:
+        return f"a link-retry reading of task {e['lr']} next"
     if "o" in e:
         return f"{_show([_unb64(p) for p in e['p']])} to {e['o']} next"
     if "c" in e:
@@ -928,6 +957,7 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
     node._wait = rp.wake  # type: ignore[method-assign]
     node._call_later = rp.call_later  # type: ignore[method-assign]
     node._open_backend = rp.open_backend  # type: ignore[method-assign]
+    node.recovery.link_retries = rp.link_retries  # type: ignore[method-assign]
     backend = _ReplayBackend(rp, meta.get("url", cfg.backend), float(meta.get("clock_hz", CLOCK_HZ)),
                              (rec.end or {}).get("link") or {})
     rp.backend = backend

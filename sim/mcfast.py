@@ -21,10 +21,13 @@ times smaller (docs/reliability.md, "Model checker"):
 
 The cores are still the production objects: each memo entry is computed by decoding the core
 into an ``EspNode``, calling ``receive``/``attempts_finished``/``submit`` and encoding the result.
+Robust mode (link layer, reordering, losses, duplications) is :mod:`hwctl.sim.mcrobust`, a
+subclass of this engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import sys
@@ -73,8 +76,7 @@ class FastEngine:
     ``robust``/``por``), reusing its workload, bounds and streams bookkeeping."""
 
     def __init__(self, chk: Any) -> None:
-        if chk.robust or chk.por or chk.inflight is not None:
-            raise ValueError("the fast engine covers paper/fair mode on FIFO links only")
+        self._supports(chk)
         self.chk = chk
         #: the module of the checker (``__main__`` under ``python -m``): its _Violation is the
         #: one the checker's streams bookkeeping raises
@@ -105,6 +107,13 @@ class FastEngine:
         self.unpack = struct.Struct(f"<{self.n + self.nl + 1}I").unpack
         self.static_ages = not (chk.streams or chk.arrivals)
         self.memo_hits = 0
+        #: the last expansion dropped a transition beyond the in-flight bound (robust mode)
+        self.pruned = False
+
+    @staticmethod
+    def _supports(chk: Any) -> None:
+        if chk.robust or chk.por or chk.inflight is not None:
+            raise ValueError("the fast engine covers paper/fair mode on FIFO links only")
 
     # -- encoding of cores and messages ------------------------------------------------------
 
@@ -134,7 +143,13 @@ class FastEngine:
         if cid is not None:
             return cid
         cid = self.cores(enc)
-        k, counter, qm, qr, sent, wake, sleep, lock, owed = enc
+        self.cinfo.append(self._info(enc))
+        return cid
+
+    def _info(self, enc: tuple) -> tuple:
+        """What the canonicalisation needs of a core encoding (memoised per core id): own live
+        arrival numbers, counter, the (node, id) references to other nodes' numbers, ages."""
+        k, counter, qm, qr, sent, wake, sleep, lock, owed = enc[:9]
         own = {it[0] for it in qm}
         own.update(it[0] for it in sleep)
         for it in (sent, wake):
@@ -160,12 +175,11 @@ class FastEngine:
         # live for the state to be canonical (see finish)
         anchors = tuple(a if isinstance(a[1], int) else (a[0], int(a[1] + 0.5))
                         for a in wake_ages if a != _INF_AGE)
-        self.cinfo.append((frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts),
-                           len(own) == counter, frozenset(ages), anchors))
-        return cid
+        return (frozenset(own), counter, refs, tuple(ages), has_age, tuple(rts),
+                len(own) == counter, frozenset(ages), anchors)
 
     def decode(self, cid: int) -> EspNode:
-        k, counter, qm, qr, sent, wake, sleep, lock, owed = self.cores.vals[cid]
+        k, counter, qm, qr, sent, wake, sleep, lock, owed = self.cores.vals[cid][:9]
         c = object.__new__(EspNode)
         c.__dict__.update(self.base[k])
         c._dead = set()
@@ -187,7 +201,7 @@ class FastEngine:
 
     def _msg_id(self, m: EspMessage) -> int:
         enc = (int(m.kind), m.src, m.dst, m.rid, -1 if m.request is None else self.reqs(m.request),
-               m.t_min, m.wake)
+               m.t_min, m.wake, m.seq, m.inc, m.dinc)
         i = self.msgs.ids.get(enc)
         if i is None:
             i = self.msgs(enc)
@@ -457,7 +471,7 @@ class FastEngine:
             old = self.msg_obj[m]
             rid = old.rid if live is None else bisect_left(live, old.rid) + 1
             req = old.request if tk is None else self._retime(old.request, tk)
-            new = EspMessage(old.kind, old.src, old.dst, rid, req, old.t_min, old.wake)
+            new = dataclasses.replace(old, rid=rid, request=req)  # link ids (robust) kept
             nid = self._msg_id(new)
             self.rmemo[key] = nid
         return nid
@@ -473,7 +487,14 @@ class FastEngine:
 
     def _canon_core(self, cid: int, own: tuple | None, owed_ren: tuple,
                     actx: tuple | None, tk: tuple | None) -> int:
-        k, counter, qm, qr, sent, wake, sleep, lock, owed = self.cores.vals[cid]
+        return self._core_id(self._canon_enc(cid, own, owed_ren, actx, tk))
+
+    def _canon_enc(self, cid: int, own: tuple | None, owed_ren: tuple,
+                   actx: tuple | None, tk: tuple | None) -> tuple:
+        """The encoding of core ``cid`` with its arrival numbers renamed (``own``: its live ones
+        in order; ``owed_ren``: (node, live ones) of the nodes whose numbers it holds), R_wake
+        ages canonical for ``actx`` and streams times by ``tk``."""
+        k, counter, qm, qr, sent, wake, sleep, lock, owed = self.cores.vals[cid][:9]
         rq = self.reqs.vals
 
         def rr(i: int) -> int:
@@ -516,7 +537,7 @@ class FastEngine:
                tuple(sorted(ri(i) for i in qm)),  # type: ignore[type-var]
                tuple((same, rl(lk)) for same, lk in qr),
                ri(sent), ri(wake), tuple(ri(i) for i in sleep), rl(lock), owed2)
-        return self._core_id(enc)
+        return enc
 
     # -- the search --------------------------------------------------------------------------
 
@@ -659,7 +680,7 @@ class FastEngine:
         Result, _Violation = self.mc.Result, self.mc._Violation  # noqa: N806
 
         chk = self.chk
-        res = Result(name, len(chk.reqs[0]) if chk.reqs else 0, False, chk.fair)
+        res = Result(name, len(chk.reqs[0]) if chk.reqs else 0, chk.robust, chk.fair)
         t0 = time.perf_counter()
         pack, unpack = self.pack, self.unpack
         init = pack(*self.initial())
@@ -670,6 +691,7 @@ class FastEngine:
         esrc = array("I")
         edst = array("I")
         good = array("I")
+        cut = array("I")  # robust: states with a transition beyond the in-flight bound
         transitions = 0
         while frontier:
             sid = frontier.popleft()
@@ -682,7 +704,11 @@ class FastEngine:
                     res.first_problem = str(exc)
                     res.trace = self._trace(parent, keys, sid)
                 continue
+            if self.pruned:
+                cut.append(sid)
             if not succ:
+                if self.pruned:  # only transitions beyond the in-flight bound: not terminal
+                    continue
                 res.terminal += 1
                 p = self.terminal_problem(st)
                 if p:
@@ -720,11 +746,13 @@ class FastEngine:
                 edst.append(tid)
         res.states = len(keys)
         res.transitions = transitions
+        res.cut = len(cut)
         if chk.streams:
             res.worst_overtaken = chk.worst
         del seen
         if res.complete:
-            res.traps = _traps(len(keys), esrc, edst, good)
+            # a cut state counts as able to complete (what lies beyond the bound is unexplored)
+            res.traps = _traps(len(keys), esrc, edst, good + cut)
             if res.traps and not res.first_problem:
                 res.first_problem = f"{res.traps} states from which no schedule completes"
         res.wall_s = time.perf_counter() - t0

@@ -42,7 +42,6 @@ takes an edge list such as ``X-A,A-B,B-Y``.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import dataclasses
 import hashlib
@@ -115,8 +114,11 @@ def _core_key_ranked(c: EspNode, rank: dict[str, dict[int, int]],
     arq = None
     if c.arq is not None:
         # sequence numbers relative to each stream's floor (see _floors)
+        # the unacknowledged messages with their contents: a retransmission puts one back in
+        # flight, and a message in the peer's reorder buffer (always one of these) reaches ESP
         arq = tuple((p, ln.peer_inc, ln.out_seq - floor[(c.name, p)],
-                     tuple(s - floor[(c.name, p)] for s in sorted(ln.unacked)), ln.in_key,
+                     tuple(_msg_key(ln.unacked[s].msg, rank, floor) for s in sorted(ln.unacked)),
+                     ln.in_key,
                      ln.in_next - floor[(p, c.name)],
                      tuple(s - floor[(p, c.name)] for s in sorted(ln.inbuf)))
                     for p, ln in sorted(c.arq.links.items()))
@@ -190,6 +192,9 @@ def _state_key(st: _State) -> tuple:
         _live_arrivals(c, live)
     msgs = list(st.chans) if not isinstance(st.chans, tuple) else [m for lk in st.chans for m in lk]
     floor = _floors(st.cores)
+    for c in st.cores:  # unacknowledged messages (in flight or not) carry wake ids too
+        if c.arq is not None:
+            msgs += [o.msg for ln in c.arq.links.values() for o in ln.unacked.values()]
     for m in msgs:
         owner = _wake_owner(m)
         if owner is not None and not (floor and m.seq <= floor[(m.src, m.dst)]):
@@ -774,26 +779,35 @@ def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
     deadline_s = kw.pop("deadline_s", None)
     c = Checker(graph(topology), requests_per_edge, **kw)
     c.progress = progress
-    fast_ok = not (c.robust or c.por or c.inflight is not None or c.digest)
+    if c.robust:
+        fast_ok = not (c.por or c.digest or c.streams or c.arrivals or c.timed
+                       or c.joint_finish or c.premature_timeouts)
+    else:
+        fast_ok = not (c.por or c.inflight is not None or c.digest)
     if engine == "fast" and not fast_ok:
-        raise ValueError("the fast engine covers paper/fair mode on FIFO links without "
-                         "--por/--digest only")
+        raise ValueError("the fast engine does not cover --por/--digest, nor robust mode with "
+                         "--streams/--arrivals/--timed")
     if engine == "fast" or (engine == "auto" and fast_ok):
         from hwctl.sim.mcfast import FastEngine
+        from hwctl.sim.mcrobust import RobustEngine
 
-        return FastEngine(c).run(max_states, topology, progress, deadline_s)
+        eng = RobustEngine(c) if c.robust else FastEngine(c)
+        return eng.run(max_states, topology, progress, deadline_s)
     return c.run(max_states, topology)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hwctl.sim.modelcheck",
-                                 description=__doc__.split("\n\n")[0])
+    from hwctl.cli import OneLineParser  # a usage error is one line on stderr, exit 2
+
+    ap = OneLineParser(prog="python -m hwctl.sim.modelcheck",
+                       description=__doc__.split("\n\n")[0])
     ap.add_argument("--topology", action="append", help="K3, C4, K1,3, ... (repeatable)")
     ap.add_argument("--requests", type=int, action="append",
                     help="requests per edge, any integer >= 1 (repeatable; default: 1, 2 and 3)")
     ap.add_argument("--engine", choices=["auto", "fast", "old"], default="auto",
-                    help="auto (default): the fast engine (hwctl.sim.mcfast) for paper/fair mode, "
-                         "the original checker for robust mode and --por/--digest")
+                    help="auto (default): the fast engine (hwctl.sim.mcfast, hwctl.sim.mcrobust) "
+                         "where it applies, the original checker for --por/--digest and robust "
+                         "mode with --streams/--arrivals/--timed")
     ap.add_argument("--robust", action="store_true", help="robust cores, reordering channels")
     ap.add_argument("--fair", action="store_true", help="bounded-waiting mode")
     ap.add_argument("--loss", type=int, default=0, help="robust: messages that may be lost")
@@ -824,8 +838,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if any(n < 1 for n in a.requests or []):
         ap.error("--requests must be >= 1")
-    if a.engine == "fast" and (a.robust or a.por or a.digest or a.inflight is not None):
-        ap.error("--engine fast covers paper/fair mode without --robust/--por/--digest/--inflight")
+    if a.engine == "fast" and (a.por or a.digest or (a.robust and (a.streams or a.arrivals
+                                                                   or a.timed))):
+        ap.error("--engine fast covers neither --por/--digest nor robust mode with "
+                 "--streams/--arrivals/--timed")
+    if a.inflight is not None and not a.robust:
+        ap.error("--inflight needs --robust")
     bad = 0
     for topo in a.topology or TOPOLOGIES:
         for n in a.requests or [1, 2, 3]:

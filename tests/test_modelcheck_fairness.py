@@ -260,6 +260,58 @@ def test_fast_engine_c4_two_requests_per_edge() -> None:
         291_095, 899_483, 1, 0, 0, 0)
 
 
+# -- the fast engine in robust mode (sim/mcrobust.py) ------------------------------------------
+
+def _rcounts(r) -> tuple:
+    return (r.states, r.transitions, r.cut, r.terminal, r.violations, r.deadlocks, r.traps,
+            r.complete)
+
+
+@pytest.mark.parametrize("topo, loss, dup", [
+    ("K1,3", 0, 0), ("K1,3", 0, 1), ("K3", 0, 0),
+    pytest.param("K1,3", 1, 0, marks=pytest.mark.slow),
+    pytest.param("K1,3", 1, 1, marks=pytest.mark.slow),
+    pytest.param("K3", 0, 1, marks=pytest.mark.slow),
+])
+def test_robust_fast_engine_counts_equal_the_old_checker(topo, loss, dup) -> None:
+    """Link-layer state, the multiset in flight, floor-relative ids and stale tokens encoded in
+    the packed state: every count equal to the original checker's (states, transitions, cut,
+    terminal, violations, deadlocks, traps), 1 request per edge, at most 3 in flight. (K3 with a
+    loss: about 50 s of CPU on the original checker, not in this list.)"""
+    kw = {"robust": True, "loss": loss, "dup": dup, "inflight": 3}
+    old = modelcheck.check(topo, 1, engine="old", **kw)
+    new = modelcheck.check(topo, 1, engine="fast", **kw)
+    assert _rcounts(new) == _rcounts(old)
+    assert old.complete and old.cut > 0 and old.violations == old.deadlocks == old.traps == 0
+
+
+def test_robust_fast_engine_without_an_inflight_bound_matches_on_a_single_edge() -> None:
+    """No in-flight bound (nothing cut) on one edge with one request: the same counts."""
+    old, new = (modelcheck.check("A-B", 1, robust=True, engine=e) for e in ("old", "fast"))
+    assert _rcounts(new) == _rcounts(old) and old.complete and old.cut == 0
+
+
+def test_robust_fast_engine_catches_the_planted_dedup_bug(monkeypatch) -> None:
+    """A link layer that delivers a duplicate again: both engines report it, with the same first
+    problem (the duplicated SYN reaches ESP), and the fast engine gives the path to it."""
+    from hwctl.protocols import reliable
+
+    orig = reliable.Arq.accept
+
+    def no_dedup(self, msg):
+        link = self.links[msg.src]
+        if msg.kind != self._ack_kind and msg.seq < link.in_next:
+            return [msg], self.ack(msg.src), False  # the planted bug
+        return orig(self, msg)
+
+    monkeypatch.setattr(reliable.Arq, "accept", no_dedup)
+    old, new = (modelcheck.check("K1,3", 1, robust=True, dup=1, inflight=3, engine=e)
+                for e in ("old", "fast"))
+    assert new.violations > 0 and old.violations > 0
+    assert new.first_problem == old.first_problem == "remote error: B: duplicate SYN"
+    assert len(new.trace) >= 2 and "SYN1" in new.trace[-1]
+
+
 def test_cli_reports_a_bound_violation_without_a_traceback() -> None:
     """``python -m`` runs the checker as ``__main__``: the fast engine must catch that module's
     violations (paper mode breaks B on C4 with 3 per edge under T1/T2); a bad --requests is one
@@ -278,3 +330,20 @@ def test_cli_reports_a_bound_violation_without_a_traceback() -> None:
     p = subprocess.run([*cmd, "--requests", "0"], capture_output=True, text=True, env=env,
                        timeout=600, check=False)
     assert p.returncode == 2 and "--requests must be >= 1" in p.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--requests", "x"], "--requests: invalid int value: 'x'"),
+    (["--engine", "turbo"], "--engine: invalid choice"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--requests", "0"], "--requests must be >= 1"),
+])
+def test_cli_bad_argument_is_one_line_and_exit_2(args, needle, capsys) -> None:
+    """The shared one-line parser (hwctl.cli.OneLineParser): one line on stderr, no usage
+    block, exit status 2."""
+    with pytest.raises(SystemExit) as exc:
+        modelcheck.main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "usage:" not in err
+    assert err.startswith("python -m hwctl.sim.modelcheck: error: ")

@@ -251,3 +251,51 @@ def test_device_reconnect_session_replays_exactly(tmp_path) -> None:
     text = paths[0].read_text()
     assert '"open":' in text  # a reconnect was recorded
     _replays_exactly(paths, ended)
+
+
+def test_a_command_retry_during_a_generation_replays_exactly(tmp_path, monkeypatch) -> None:
+    """A device command answered only after a retry (a loaded machine: the answer later than the
+    link's timeout, the same bytes sent again) makes the supervisor read STATUS after the
+    generation (hwctl.recovery, a stray repeated schedule). Whether a retry happened is a link
+    counter, not a recorded input: the replay, whose device never retries, skipped that read and
+    stopped with "diverged ... the recording has a step of task supervise.2 next" (seen in
+    tests/test_node_processes.py at load 12-15). Here A's link counts one retry in its first
+    SCHEDULE_PAIRS, deterministically; the replay must read STATUS where the recording does."""
+    from hwctl import transport
+
+    real_open = transport.open_backend
+    retried: list[int] = []
+    url_a: list[str] = []  # A's device (the lab's)
+
+    async def open_backend(url: str, **kw):
+        b = await real_open(url, **kw)
+        if url in url_a:
+            real_sched = b.schedule_pairs
+
+            async def schedule_pairs(*args):
+                r = await real_sched(*args)
+                if not retried:  # this command needed a retry (as the transport counts one)
+                    retried.append(b.stats.retries)
+                    b.stats.retries += 1
+                return r
+
+            b.schedule_pairs = schedule_pairs
+        return b
+
+    monkeypatch.setattr(transport, "open_backend", open_backend)
+
+    async def scenario(nodes, runs, srv):
+        await _until(lambda: retried and sum(n.counters.completed for n in nodes) >= 4, runs,
+                     "requests after the retry")
+
+    async def main():
+        srv = LabServer(_lab()).start()
+        url_a.append(srv.urls["A"])
+        return await _recorded_pair(tmp_path, srv, _configs(srv.urls["A"], srv.urls["B"]),
+                                    scenario)
+
+    paths, ended = asyncio.run(main())
+    assert retried
+    text = paths[0].read_text()
+    assert '"c":"read_reg","a":[3]' in text  # A read STATUS after the generation (a retry)
+    _replays_exactly(paths, ended)

@@ -6,19 +6,21 @@ hang."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 from hwctl import recovery, timebase
 from hwctl.node import NodeConfig, NodeService
-from hwctl.recovery import Backoff, DeviceMark, restart_reason
+from hwctl.recovery import Backoff, DeviceMark, DeviceSupervisor, ScheduleGone, restart_reason
 from hwctl.sim import topologies
 from hwctl.sim.twin.hdrblock import block_arrivals
 from hwctl.sim.twin.header import HeaderSource
 from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
-from hwctl.wire import CLOCK_HZ, HdrBlock
+from hwctl.wire import CLOCK_HZ, HdrBlock, Reg, StatusBit
 
 HANG_S = 60.0  # only if something hangs: no progress at all for this long (not a total)
 P_LONG = 5e-5  # per-attempt success probability for generations of tens of ms
@@ -494,3 +496,62 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
         for rec in n.records.values():
             if rec.t_finish is not None:
                 assert len(rec.herald_ts) == rec.pairs
+
+
+class _StatusDevice:
+    """A device whose STATUS register reads ``status`` (the other registers what was written)."""
+
+    def __init__(self, status: int) -> None:
+        self.status, self.aborts, self.regs = status, 0, {}
+
+    async def read_reg(self, reg: int) -> int:
+        return self.status if reg == Reg.STATUS else self.regs.get(reg, 0)
+
+    async def write_reg(self, reg: int, value: int) -> None:
+        self.regs[reg] = value
+
+    async def abort(self) -> None:
+        self.aborts += 1
+
+    async def time(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_status_bits_are_read_where_the_spec_puts_them(monkeypatch, moved: bool) -> None:
+    """Every STATUS test of the supervisor (a stale schedule at start, a stray one after a
+    generation, the reconcile of a generation in flight) reads the bit the wire spec names
+    (hwctl.wire.StatusBit), never a fixed position: with the bits moved elsewhere (as a spec
+    change would move them in the generated constants) a device RUNNING only at the new
+    position runs, and one with every other bit set (bit 0 among them) does not."""
+    bits = StatusBit
+    if moved:
+        bits = enum.IntEnum("StatusBit", {"RUNNING": 5, "SCHED_FULL": 0, "EVT_PENDING": 9})
+        monkeypatch.setattr(recovery, "StatusBit", bits)
+    running = 1 << bits.RUNNING
+    idle_full = (1 << 12) - 1 & ~running & ~(1 << bits.EVT_PENDING)  # bit 0 set when moved
+
+    def supervisor(status: int) -> tuple[DeviceSupervisor, _StatusDevice]:
+        dev = _StatusDevice(status)
+        node = SimpleNamespace(backend=dev, cfg=SimpleNamespace(name="A"), _pl_rid=7,
+                               counters=SimpleNamespace(schedules=3), _events=asyncio.Queue())
+        return DeviceSupervisor(node), dev  # type: ignore[arg-type]
+
+    async def main() -> None:
+        for status, runs in ((running, True), (idle_full, False)):
+            sup, dev = supervisor(status)
+            await sup.install()  # a schedule left running by an earlier life is aborted
+            assert sup.counters.stale_schedules == runs and dev.aborts == 1
+            sup, dev = supervisor(status)
+            await sup._stray_schedule(dev, sup.gen_no)  # type: ignore[arg-type]
+            assert sup.counters.stray_schedules == runs and dev.aborts == runs
+            sup, dev = supervisor(status)
+            assert await sup.reconcile(dev, sup.epoch)  # type: ignore[arg-type]
+            gone = sup.node._events.qsize()
+            assert gone == (not runs)  # idle, nothing pending: the generation ends
+            if gone:
+                assert type(sup.node._events.get_nowait()) is ScheduleGone
+        sup, dev = supervisor(1 << bits.EVT_PENDING)  # idle, an event still on the device
+        assert not await sup.reconcile(dev, sup.epoch)  # type: ignore[arg-type]
+
+    asyncio.run(main())

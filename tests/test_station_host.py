@@ -242,3 +242,33 @@ def test_twin_lab_cli_serves_every_device_on_zeromq(capsys) -> None:
     assert names == ["A", "B", ST] and all(ln.split()[1].startswith("zmq+tcp://127.0.0.1:")
                                            for ln in lines)
     assert main(["twin", "--lab", "K2", "--zmq", "tcp://0.0.0.0:0", "--duration", "0.1"]) == 2
+
+
+def test_served_lab_serves_a_station_link_once_a_host_talks_to_it() -> None:
+    """Nobody on a station's link (``hwctl demo``): the served lab encodes no HERALD events for it
+    and holds no bytes for its pty; the node devices' pairs still come (the station decides them).
+    Waits on the devices' own DONE events; the timeout only bounds a hang."""
+    import threading
+
+    lab = Lab(topologies.by_name("K2"), p_photon=0.05, seed=2, start=timebase.cycle_now())
+    got = {n: FrameDecoder() for n in "AB"}
+    dones: dict[str, int] = {"A": 0, "B": 0}
+    both = threading.Event()
+
+    def sink(n: str):
+        def take(data: bytes) -> None:
+            dones[n] += sum(isinstance(f, Frame) and isinstance(f.msg, Done) for f in got[n].feed(data))
+            if dones["A"] and dones["B"]:
+                both.set()
+        return take
+
+    with LabServer(lab, pty=False) as srv:
+        for n in "AB":
+            srv.attach(n, sink(n))
+        t0 = timebase.cycle_now() + 100_000
+        for k, n in enumerate("AB"):
+            srv.send(n, encode(SchedulePairs(t0, U32, 50, 2, 0), k + 1))
+        assert both.wait(60)  # hang guard only
+        assert lab.station("A", "B").regs[Reg.CNT_HERALD] >= 2
+        assert lab._hosts == {} and ST not in srv._served and not len(srv._pending[ST])
+    assert srv.error is None

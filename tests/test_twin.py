@@ -30,6 +30,7 @@ from hwctl.wire import (
     RegValue,
     RegWrite,
     Schedule,
+    StatusBit,
     Time,
     TimeValue,
     encode,
@@ -103,7 +104,7 @@ def test_retry_repeats_response_without_executing() -> None:
     h.send(Schedule(10_000, 5, 50, 2), seq=s)  # retry: same seq
     h.pump()
     assert [f.msg for f in h.frames] == [Ack(Schedule.OPCODE)] * 2
-    assert h.twin.reg(Reg.STATUS) & 1  # one schedule running ...
+    assert h.twin.reg(Reg.STATUS) >> StatusBit.RUNNING & 1  # one schedule running ...
     h.twin.advance_to(10_000 + 5 * 50 + 10)
     h.pump()
     # ... and only one ran: a single DONE or HERALD
@@ -129,7 +130,7 @@ def test_schedule_bad_args_and_overflow() -> None:
     assert h.cmd(Schedule(10**6, 1, 4, 2)) == Ack(Schedule.OPCODE)  # runs
     assert h.cmd(Schedule(10**7, 1, 50, 2)) == Ack(Schedule.OPCODE)  # queued 1
     assert h.cmd(Schedule(10**7, 1, 50, 2)) == Ack(Schedule.OPCODE)  # queued 2
-    assert h.twin.reg(Reg.STATUS) & 0b10
+    assert h.twin.reg(Reg.STATUS) >> StatusBit.SCHED_FULL & 1
     assert h.cmd(Schedule(10**7, 1, 50, 2)) == Nak(Schedule.OPCODE, ErrorCode.OVERFLOW)
     assert h.twin.reg(Reg.ERR_OVERFLOW) == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -55,3 +56,37 @@ def test_pty_symlink_is_openable_by_url(tmp_path) -> None:
                 return await b.read_reg(Reg.SLOTS_FREE)
 
         assert asyncio.run(asyncio.wait_for(go(), 10)) == 8
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is a Linux setting")
+def test_served_twin_threads_wake_without_timer_slack() -> None:
+    """A served twin's thread sleeps until its model's next deadline: with Linux's default 50 us
+    timer slack every such wake-up was up to 50 us late (pacing.precise_timers). The server
+    threads set 1 ns for themselves, and only for themselves."""
+    import ctypes
+    import threading
+
+    from hwctl.sim.topologies import by_name
+    from hwctl.sim.twin.lab import Lab, LabServer
+
+    libc = ctypes.CDLL(None)
+    seen: dict[str, int] = {}
+    for cls, make in ((LabServer, lambda: LabServer(Lab(by_name("K2"), p_photon=0.0))),
+                      (PtyTwinServer, lambda: PtyTwinServer(TwinModel()))):
+        orig = cls._loop
+
+        def loop(self, orig=orig, name=cls.__name__) -> None:
+            seen[name] = libc.prctl(30, 0, 0, 0, 0)  # PR_GET_TIMERSLACK, in the server thread
+            self._stop.set()  # seen once: stop serving
+            orig(self)
+
+        cls._loop = loop
+        try:
+            srv = make().start()
+            srv._thread.join(timeout=30)  # bounds a hang only
+            srv.stop()
+        finally:
+            cls._loop = orig
+    assert seen == {"LabServer": 1, "PtyTwinServer": 1}
+    here = threading.current_thread()
+    assert here is threading.main_thread() and libc.prctl(30, 0, 0, 0, 0) != 1

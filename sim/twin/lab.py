@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from hwctl import timebase
 from hwctl.sim.twin.model import TwinConfig, TwinModel
+from hwctl.sim.twin.pacing import UartBacklog, precise_timers
 from hwctl.sim.twin.station import StationConfig, StationModel
 from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
@@ -207,7 +208,13 @@ class LabServer:
         self._masters: dict[str, int] = {}
         self._slaves: list[int] = []
         devices = lab.devices
-        self._pending: dict[str, bytearray] = {n: bytearray() for n in devices}
+        #: device bytes the pty has not taken yet; past 64 KiB (nobody reading) further output is
+        #: dropped whole frames at a time, as a UART receiver overruns (pacing.UartBacklog)
+        self._pending: dict[str, UartBacklog] = {n: UartBacklog() for n in devices}
+        #: devices whose output is served: the node devices, and a station once a host has sent
+        #: it bytes (its host link's HERALD events start then; a station nobody talks to, as in
+        #: ``hwctl demo``, costs no event encoding and no writes to a pty nobody reads)
+        self._served: list[str] = list(lab.names)
         self._inbox: dict[str, bytearray] = {n: bytearray() for n in devices}
         self._sinks: dict[str, Callable[[bytes], None]] = {}
         self.urls: dict[str, str] = {}
@@ -242,6 +249,7 @@ class LabServer:
     def attach(self, node: str, sink: Callable[[bytes], None]) -> None:
         """Device -> host bytes of ``node`` go to ``sink`` (called from the server thread)."""
         self._sinks[node] = sink
+        self._serve(node)
 
     def send(self, node: str, data: bytes) -> None:
         """Host -> device bytes for ``node`` (any thread)."""
@@ -286,10 +294,15 @@ class LabServer:
             pass
 
     def _main(self) -> None:
+        precise_timers()  # deadlines to the microsecond, not 50 us late (pacing.precise_timers)
         try:
             self._loop()
         except BaseException as exc:  # surfaced by the CLI / callers, never silent
             self.error = exc
+
+    def _serve(self, device: str) -> None:
+        if device not in self._served:
+            self._served.append(device)
 
     def _timeout(self) -> float:
         d = self.lab.next_deadline()
@@ -300,7 +313,7 @@ class LabServer:
     def _wait(self, timeout: float) -> tuple[list[int], list[int]]:
         """Readable and writable file descriptors (ptys, the wake pipe); with ZeroMQ, the
         devices' messages are received here too (into ``self._zmq``)."""
-        wl = [self._masters[n] for n, p in self._pending.items() if p and n in self._masters]
+        wl = [self._masters[n] for n, p in self._pending.items() if len(p) and n in self._masters]
         if self._zmq is None:
             r, w, _ = select.select([*self._masters.values(), self._wake_r], wl, [], timeout)
             return r, w
@@ -340,7 +353,8 @@ class LabServer:
                         box.clear()
                 for n, data in chunks:
                     lab.feed(n, data)
-                outs = {n: lab.read(n) for n in self._pending}
+                    self._serve(n)
+                outs = {n: lab.read(n) for n in self._served}
             for n, out in outs.items():
                 if not out:
                     continue
@@ -350,14 +364,19 @@ class LabServer:
                 elif zdev is not None:
                     carry += zdev.device_data(n, out)
                 elif n in self._masters:
-                    self._pending[n] += out
-            for n, buf in self._pending.items():
-                if buf:
-                    try:
-                        k = os.write(self._masters[n], buf)
-                        del buf[:k]
-                    except BlockingIOError:
-                        pass
+                    self._pending[n].push(out)
+                    self._flush(n)
+            for fd in w:  # ptys that had a full buffer and took bytes again
+                self._flush(self._fds[fd])
+
+    def _flush(self, device: str) -> None:
+        """Hand the device's pending bytes to its pty, as much as it takes now."""
+        backlog = self._pending[device]
+        if len(backlog):
+            try:
+                backlog.sent(os.write(self._masters[device], backlog.buf))
+            except BlockingIOError:  # full (nobody reading): select tells when it takes more
+                pass
 
 
 class _ZmqDevices:

@@ -26,7 +26,15 @@ import tty
 
 from hwctl import argtypes
 from hwctl.sim.twin.model import TwinConfig, TwinModel
-from hwctl.sim.twin.pacing import BACKLOG_MAX, MAX_WAIT, LatencyTimer, Pacer, TimeMode, UartBacklog
+from hwctl.sim.twin.pacing import (
+    BACKLOG_MAX,
+    MAX_WAIT,
+    LatencyTimer,
+    Pacer,
+    TimeMode,
+    UartBacklog,
+    precise_timers,
+)
 from hwctl.transport.devserver import DeviceSessions, ServerLimits, Step, configure_router, send
 from hwctl.transport.security import (
     CurveServer,
@@ -73,6 +81,7 @@ class _ServerBase:
         self.stop()
 
     def _main(self) -> None:
+        precise_timers()  # deadlines to the microsecond, not 50 us late (pacing.precise_timers)
         try:
             self._loop()
         except BaseException as exc:  # surfaced by status() / the CLI, never silent
