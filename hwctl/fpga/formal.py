@@ -56,9 +56,10 @@ class Proof:
 
 #: every proof that CI runs (fpga/formal/README.md says what each one shows)
 PROOFS: tuple[Proof, ...] = (
-    Proof("ts_counter", "prove_zero", "timestamp +1 every cycle, reset to INIT (k-induction, 64 bit)"),
+    Proof("ts_counter", "prove_zero", "timestamp +1 every cycle, reset to INIT, TIME_SET load "
+          "(k-induction, 64 bit)"),
     Proof("ts_counter", "prove_wrap", "same, INIT 4 below 2^64 (the wrap to 0)"),
-    Proof("ts_counter", "cover", "the high half increments (not vacuous)"),
+    Proof("ts_counter", "cover", "both upper halves increment (not vacuous)"),
     Proof("sync_fifo", "block_aw2", "FIFO = ideal queue, refuses only when full (block-RAM form)"),
     Proof("sync_fifo", "lut_aw2", "same, LUT-RAM form"),
     Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
