@@ -1,47 +1,68 @@
 // Formal harness for ts_counter (fpga/rtl/ts_counter.v): the 64-bit timestamp is monotonic and
-// never misses the carry from the low to the high half.
+// never misses a carry between its halves (32-bit low, 16-bit bits 47:32, 16-bit bits 63:48).
 //
 // Proven for all 2^64 states by k-induction at the full width (no abstraction): out of reset
-// ts(t+1) == ts(t) + 1 (mod 2^64) in every cycle, and a reset loads INIT. The helper invariants
-// relate the registered carry flags to the low half (they make the proof inductive and are
-// themselves proven): carry_q is "lo == 0xFFFF_FFFF", and the AND of the nibble flags is
-// "lo == 0xFFFF_FFFE". "Monotonic" holds up to the 2^64 wrap (5800 years at 100 MHz), where the
-// counter wraps to 0 as the assertion says. Run by `hwctl fpga prove ts_counter`.
+// ts(t+1) == ts(t) + 1 (mod 2^64) in every cycle, a reset loads INIT, and a TIME_SET load
+// (load_i, val_i free, under the module's contract that val_i is stable the cycle before
+// load_i) reads val_i in the cycle after load_i. So the 64-bit value any reader samples is exact
+// in every cycle, including the edge where the low half wraps and the registered carries move
+// both upper halves. The helper invariants relate the registered carry flags to the halves
+// (they make the proof inductive and are themselves proven): carry_q is "lo == 0xFFFF_FFFF",
+// the AND of the nibble flags is "lo == 0xFFFF_FFFE", carry_hi_q is "lo == 0xFFFF_FFFF and
+// md == 0xFFFF", and mff_q is "md == 0xFFFF" whenever lo != 0 (it lags md by the one cycle
+// after md counts, when lo == 0). "Monotonic" holds up to the 2^64 wrap (5800 years at
+// 100 MHz), where the counter wraps to 0 as the assertion says. Run by
+// `hwctl fpga prove ts_counter`.
 `default_nettype none
 module ts_counter_props #(
     parameter [63:0] INIT = 64'd0
 ) (
-    input wire clk_i,
-    input wire rst_i
+    input wire        clk_i,
+    input wire        rst_i,
+    input wire        load_i,
+    input wire [63:0] val_i
 );
     wire [63:0] ts;
-    // (TIME_SET loads, load_i, are not part of this proof: tied off; the cocotb test of
-    // ts_counter checks them)
-    ts_counter #(.INIT(INIT)) dut (.clk_i(clk_i), .rst_i(rst_i), .load_i(1'b0), .val_i(64'd0),
+    ts_counter #(.INIT(INIT)) dut (.clk_i(clk_i), .rst_i(rst_i), .load_i(load_i), .val_i(val_i),
                                    .ts_o(ts));
     // internal signals of dut: yosys has no hierarchical references, so ts_counter.sby connects
     // these undriven taps to them after flattening (connect -set tap_x dut.x)
     wire [31:0] tap_lo_q;
-    wire        tap_carry_q;
+    wire [15:0] tap_md_q;
+    wire        tap_carry_q, tap_carry_hi_q, tap_mff_q;
     wire [7:0]  tap_nib_q;
 
     reg init_q = 1'b1;          // first cycle: reset assumed
     always @(posedge clk_i) init_q <= 1'b0;
     always @(*) if (init_q) assume(rst_i);
 
-    reg past_rst_q = 1'b1;
-    always @(posedge clk_i) past_rst_q <= rst_i;
+    reg        past_rst_q = 1'b1;
+    reg        past_load_q = 1'b0;
+    reg [63:0] past_val_q;
+    always @(posedge clk_i) begin
+        past_rst_q  <= rst_i;
+        past_load_q <= load_i;
+        past_val_q  <= val_i;
+    end
+    // the module's contract (time_set.v keeps it): val_i stable the cycle before load_i
+    always @(*) if (!init_q && load_i) assume(val_i == past_val_q);
 
     always @(posedge clk_i) if (!init_q) begin
         if (past_rst_q) assert(ts == INIT);
+        else if (past_load_q) assert(ts == $past(val_i));
         else assert(ts == $past(ts) + 64'd1);
     end
     // helper invariants (inductive strengthening): hold in every cycle after the first reset
     always @(*) if (!init_q) begin
         assert(tap_carry_q == (tap_lo_q == 32'hFFFF_FFFF));
         assert((&tap_nib_q) == (tap_lo_q == 32'hFFFF_FFFE));
+        assert(tap_carry_hi_q == (tap_lo_q == 32'hFFFF_FFFF && tap_md_q == 16'hFFFF));
+        if (tap_lo_q != 32'd0) assert(tap_mff_q == (tap_md_q == 16'hFFFF));
     end
-    // the high half really counts (not vacuous): reached within the bound from INIT near 2^32
-    always @(posedge clk_i) if (!init_q && !past_rst_q) cover(ts[63:32] != $past(ts[63:32]));
+    // both upper halves really count (not vacuous): reached within the bound from INIT near 2^48
+    always @(posedge clk_i) if (!init_q && !past_rst_q && !past_load_q) begin
+        cover(ts[47:32] != $past(ts[47:32]));
+        cover(ts[63:48] != $past(ts[63:48]));
+    end
 endmodule
 `default_nettype wire

@@ -1,15 +1,25 @@
 // 64-bit free-running timestamp counter in device clock cycles (machine units).
 //
-// Split carry: two 32-bit halves. The carry into the high half is registered one cycle ahead
-// (carry_q is set while the low half holds 0xFFFF_FFFE), so the high half increments on the same
-// edge the low half wraps. ts_o is therefore always a consistent 64-bit value, and the longest
-// carry chain is 32 bits instead of 64 (157 MHz vs 90 MHz on iCE40 HX8K).
-// carry_q itself is not a 32-bit compare in one cycle (three LUT levels with long routes on ECP5):
-// nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFD here", i.e. the cycle before
-// 0xFFFF_FFFE, and carry_q is the AND of those eight flags (one LUT level each step).
-// INIT sets the reset value (tests start near 2^32 to exercise the low-word wrap).
+// Split carry: a 32-bit low half and two 16-bit upper halves (bits 47:32 `md_q`, bits 63:48
+// `hi_q`), each upper half counting on a carry registered one cycle ahead, so no carry chain is
+// longer than 32 bits and the upper halves' chains are 16 bits with the carry on the clock
+// enable (ECP5: the 32-bit high half's chain was the station's 5.2 ns path).
+// - carry_q ("lo_q == 0xFFFF_FFFF") is set while the low half holds 0xFFFF_FFFE, so md_q
+//   increments on the same edge the low half wraps. It is not a 32-bit compare in one cycle:
+//   nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFD here", i.e. the cycle
+//   before 0xFFFF_FFFE, and carry_q is the AND of those eight flags.
+// - carry_hi_q ("lo_q == 0xFFFF_FFFF and md_q == 0xFFFF") is set in the same cycle as carry_q,
+//   from the same nibble flags and mff_q ("md_q == 0xFFFF", registered), so hi_q increments on
+//   the edge where the low half wraps and md_q wraps with it: all three halves change on one
+//   edge and ts_o is a consistent 64-bit value in every cycle.
+//   mff_q lags md_q by one cycle, but md_q only changes on the edge where the low half wraps to
+//   0, and mff_q is only used while the low half holds 0xFFFF_FFFE (2^32 - 2 cycles later), so
+//   it is exact whenever it is read (invariant: lo_q != 0 -> mff_q == (md_q == 0xFFFF); reset
+//   and load set it from the value loaded).
+// INIT sets the reset value (tests start near 2^32 and 2^48 to exercise both carries).
 // load_i (TIME_SET) loads val_i: the counter reads val_i in the cycle after load_i. val_i must be
 // stable the cycle before load_i (its wrap flags are registered from it every cycle: timing).
+// fpga/formal/ts_counter_props.v proves ts + 1 every cycle, reset and load, by k-induction.
 `default_nettype none
 module ts_counter #(
     parameter [63:0] INIT = 64'd0
@@ -21,35 +31,50 @@ module ts_counter #(
     output wire [63:0] ts_o
 );
     localparam [31:0] PRE = 32'hFFFF_FFFD;   // low half two cycles before it wraps
-    reg [31:0] lo_q, hi_q;
-    reg        carry_q;                        // lo_q == 0xFFFF_FFFF: hi_q counts at this edge
+    localparam        I_FF = (INIT[31:0] == 32'hFFFF_FFFF);
+    localparam        I_MFF = (INIT[47:32] == 16'hFFFF);
+    reg [31:0] lo_q;
+    reg [15:0] md_q, hi_q;
+    reg        carry_q;                        // lo_q == 0xFFFF_FFFF: md_q counts at this edge
+    reg        carry_hi_q;                     // ... and md_q == 0xFFFF: hi_q counts too
+    reg        mff_q;                          // md_q == 0xFFFF (exact while lo_q != 0)
     reg [7:0]  nib_q;                          // per nibble: lo_q was PRE last cycle
-    reg        vff_q, vfe_q;                   // val_i low half == 0xFFFF_FFFF / 0xFFFF_FFFE
+    reg        vff_q, vfe_q, vmff_q;           // val_i low half == 0xFFFF_FFFF / _FFFE, bits 47:32 == 0xFFFF
     always @(posedge clk_i) begin
-        vff_q <= (val_i[31:0] == 32'hFFFF_FFFF);
-        vfe_q <= (val_i[31:0] == 32'hFFFF_FFFE);
+        vff_q  <= (val_i[31:0] == 32'hFFFF_FFFF);
+        vfe_q  <= (val_i[31:0] == 32'hFFFF_FFFE);
+        vmff_q <= (val_i[47:32] == 16'hFFFF);
     end
 
     integer k;
     always @(posedge clk_i) begin
         if (rst_i) begin
-            lo_q    <= INIT[31:0];
-            hi_q    <= INIT[63:32];
-            carry_q <= (INIT[31:0] == 32'hFFFF_FFFF);
-            nib_q   <= {8{INIT[31:0] == 32'hFFFF_FFFE}};
+            lo_q       <= INIT[31:0];
+            md_q       <= INIT[47:32];
+            hi_q       <= INIT[63:48];
+            carry_q    <= I_FF;
+            carry_hi_q <= I_FF && I_MFF;
+            mff_q      <= I_MFF;
+            nib_q      <= {8{INIT[31:0] == 32'hFFFF_FFFE}};
         end else if (load_i) begin
-            lo_q    <= val_i[31:0];
-            hi_q    <= val_i[63:32];
-            carry_q <= vff_q;
-            nib_q   <= {8{vfe_q}};
+            lo_q       <= val_i[31:0];
+            md_q       <= val_i[47:32];
+            hi_q       <= val_i[63:48];
+            carry_q    <= vff_q;
+            carry_hi_q <= vff_q && vmff_q;
+            mff_q      <= vmff_q;
+            nib_q      <= {8{vfe_q}};
         end else begin
-            lo_q    <= lo_q + 32'd1;
-            hi_q    <= hi_q + {31'd0, carry_q};
-            carry_q <= &nib_q;
+            lo_q       <= lo_q + 32'd1;
+            if (carry_q) md_q <= md_q + 16'd1;
+            if (carry_hi_q) hi_q <= hi_q + 16'd1;
+            carry_q    <= &nib_q;
+            carry_hi_q <= (&nib_q) && mff_q;
+            mff_q      <= (md_q == 16'hFFFF);
             for (k = 0; k < 8; k = k + 1) nib_q[k] <= (lo_q[4*k +: 4] == PRE[4*k +: 4]);
         end
     end
 
-    assign ts_o = {hi_q, lo_q};
+    assign ts_o = {hi_q, md_q, lo_q};
 endmodule
 `default_nettype wire

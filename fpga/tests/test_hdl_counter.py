@@ -1,8 +1,9 @@
 """ts_counter: 64-bit split-carry timestamp counter, including the low-word wrap.
 
-The carry into the high half is predicted from registered per-nibble flags two cycles ahead, so
-the reset values right before the wrap (the flags must start consistent with INIT) and the full
-2^64 wrap are tested as well.
+The carries into bits 47:32 and 63:48 are predicted from registered per-nibble flags (and a
+registered "bits 47:32 == 0xFFFF" flag) ahead of the wrap, so the reset and load values right
+before the 2^32 wrap, before a 2^48 carry (the flags must start consistent with INIT / the loaded
+value) and the full 2^64 wrap are tested as well.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb_run import run_cocotb
 
 #: reset values: a few cycles before the low-word wrap, each of the last cycles before it (the
-#: carry flags are loaded at reset), a wrap with a non-zero high half, and the 2^64 wrap
-INITS = [2**32 - 5, 2**32 - 3, 2**32 - 2, 2**32 - 1, 7 * 2**32 - 4, 2**64 - 3]
+#: carry flags are loaded at reset), a wrap with a non-zero high half, the carry into bits
+#: 63:48 (from each of the last cycles before it), and the 2^64 wrap
+INITS = [2**32 - 5, 2**32 - 3, 2**32 - 2, 2**32 - 1, 7 * 2**32 - 4,
+         2**48 - 3, 2**48 - 2, 2**48 - 1, 5 * 2**48 - 6, 2**64 - 3]
 
 
 @cocotb.test()

@@ -56,9 +56,10 @@ class Proof:
 
 #: every proof that CI runs (fpga/formal/README.md says what each one shows)
 PROOFS: tuple[Proof, ...] = (
-    Proof("ts_counter", "prove_zero", "timestamp +1 every cycle, reset to INIT (k-induction, 64 bit)"),
+    Proof("ts_counter", "prove_zero", "timestamp +1 every cycle, reset to INIT, TIME_SET load "
+          "(k-induction, 64 bit)"),
     Proof("ts_counter", "prove_wrap", "same, INIT 4 below 2^64 (the wrap to 0)"),
-    Proof("ts_counter", "cover", "the high half increments (not vacuous)"),
+    Proof("ts_counter", "cover", "both upper halves increment (not vacuous)"),
     Proof("sync_fifo", "block_aw2", "FIFO = ideal queue, refuses only when full (block-RAM form)"),
     Proof("sync_fifo", "lut_aw2", "same, LUT-RAM form"),
     Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
@@ -96,6 +97,13 @@ PROOFS: tuple[Proof, ...] = (
           "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
     Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
           "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
+    Proof("event_arb", "ev", "event path: every event delivered once or counted lost and "
+          "reported by an OVERFLOW, a seq per loss (BMC depth 10 from reset, TOK = 0; each step "
+          "costs ~3x the one before: slow)", slow=True),
+    Proof("event_arb", "tok", "same with HDR_BLOCK tokens (never dropped), lost blocks and "
+          "ordered-response markers (TOK = 1, the node top; slow)", slow=True),
+    Proof("event_arb", "cover_ev", "a loss reported, then every event accounted for (not vacuous)"),
+    Proof("event_arb", "cover_tok", "same with tokens; a marker after a token (not vacuous)"),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),
