@@ -122,7 +122,13 @@ module pair_match #(
     wire [33:0] sub = {slo[17] ? sh0 : sh1, slo[16:0]};   // {r_q, dq_q[31]} - period
     wire [32:0] ovs = {1'b0, dh_q} + {1'b0, pn_q} + 33'd1;               // [32]: dh_q >= period
     wire [32:0] dl  = {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
-    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, blo_q};
+    // the high half in two steps (the HX8K's next path was the one 33-carry chain from t_q and
+    // t_start_i with the borrow merged in by a LUT): t_hi - t_start_hi beside the low half at
+    // step 0 (nb_q: its borrow), then - blo_q at SUBHI from local flip-flops (adding blo_q
+    // replicated, i.e. -1, needs no inverter); negative iff the first borrowed or it was 0 and
+    // the low half borrowed
+    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]};
+    reg         nb_q;
     /* verilator lint_on UNUSEDSIGNAL */
     // r_q's next value: the registered high half dh_q at RANGE (the 33-carry dh chain ends in
     // its own flip-flops), the division step at DIV (sub[31:0], or the shift when sub[33]),
@@ -182,7 +188,11 @@ module pair_match #(
                 step_q <= step_q + 6'd1;
                 stable_q <= stable_q && acc_i;
                 if (step_q == 6'd0) {blo_q, dq_q} <= dl;
-                if (step_q == ST_SUBHI) {neg_q, dh_q} <= dh;
+                if (step_q == 6'd0) {nb_q, dh_q} <= dh;
+                if (step_q == ST_SUBHI) begin
+                    dh_q <= dh_q + {32{blo_q}};
+                    neg_q <= nb_q || (blo_q && dh_q == 32'd0);
+                end
                 if (ld_r || div_st) r_q <= r_d;
                 // (two stages: the compare's flip-flop stays by its carry chain; ovf_q is read
                 // only at the decision)
