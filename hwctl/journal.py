@@ -14,10 +14,11 @@ File ``<out>/<name>.journal.jsonl``: one JSON object per line.
 - ``{"op": "res", "rid", "as", "t"}``: an earlier life's open request continues as ``as``.
 
 Crash safety. Each record is written and flushed to the kernel at once (a ``kill -9`` loses
-nothing already written); ``fsync`` follows with the first record at least :data:`FSYNC_S` after
-the previous one, on the journal's own thread (the records are written from the node's event
-loop, which an ``fsync`` of 3-5 ms would stall), and at close (a machine crash loses the records
-since); a torn last line (the process died inside a write) is ignored when read.
+nothing already written); ``fsync`` follows at most :data:`FSYNC_S` after a record and at most
+once per :data:`FSYNC_S`, on the journal's own thread (:class:`hwctl.durable.Flusher`: the records
+are written from the node's event loop, which an ``fsync`` of 3-5 ms would stall), and at close
+(a machine crash loses at most the records of the last :data:`FSYNC_S`); a torn last line (the
+process died inside a write) is ignored when read.
 At each start the journal is compacted: the open requests are rewritten to a temporary file,
 ``fsync``ed and renamed over the old one (atomic), so the file stays small; a running node
 compacts again once :data:`COMPACT_RECORDS` records have been written.
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hwctl.results import fsync_dir
+from hwctl.durable import Flusher, fsync_dir
 
 if TYPE_CHECKING:
     from hwctl.node import NodeService
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: an fsync at most this long after a record (s)
+#: an fsync at most this long after a record, and at most one per this long (s)
 FSYNC_S = 1.0
 #: open requests of an earlier life older than this are expired at start, not resumed (s)
 RESUME_TTL_S = 30.0
@@ -119,11 +120,10 @@ class RequestJournal:
         self._dirty = False
         self._written = 0
         self._open: dict[int, OpenRequest] = {}
-        # the syncer thread (started at the first fsync): fsyncs its own dup of the file's fd
-        self._cv = threading.Condition()
-        self._sync_fd: int | None = None
-        self._sync_stop = False
-        self._syncer: threading.Thread | None = None
+        # the fsyncs behind the records: on the flusher's thread, on a dup of the file's fd
+        # taken under _f_lock (a compaction replaces self._f on the caller's thread)
+        self._f_lock = threading.Lock()
+        self._flusher = Flusher(self._sync_behind, f"journal-{self.path.stem}")
         self.resumed = 0
         self.expired: dict[str, int] = {}
 
@@ -143,9 +143,10 @@ class RequestJournal:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         fsync_dir(self.path.parent)
-        if self._f is not None:
-            self._f.close()
-        self._f = open(self.path, "a")  # noqa: SIM115 (held open for the node's life)
+        with self._f_lock:
+            if self._f is not None:
+                self._f.close()
+            self._f = open(self.path, "a")  # noqa: SIM115 (held open for the node's life)
         self._written = 0
         self._rid_next = rid_next
 
@@ -157,9 +158,7 @@ class RequestJournal:
         f.flush()  # in the kernel: survives kill -9
         self._dirty = True
         self._written += 1
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_S:
-            self._sync_behind()
+        self._flusher.due(self._last_sync + FSYNC_S)
         if self._written >= COMPACT_RECORDS:
             self.begin(self._rid_next, self._open, "cont")
 
@@ -170,38 +169,22 @@ class RequestJournal:
         self._last_sync = time.monotonic()
 
     def _sync_behind(self) -> None:
-        """:meth:`sync` on the syncer thread: it fsyncs a duplicate of the file's descriptor (a
-        compaction may close ours meanwhile); a request not yet taken is replaced by this one."""
-        if self._f is None or not self._dirty or self._sync_stop:
-            self.sync()
-            return
-        fd = os.dup(self._f.fileno())
-        self._dirty = False
-        self._last_sync = time.monotonic()
-        with self._cv:
-            if self._sync_fd is not None:
-                os.close(self._sync_fd)
-            self._sync_fd = fd
-            if self._syncer is None:
-                self._syncer = threading.Thread(target=self._sync_loop, daemon=True,
-                                                name=f"journal-{self.path.stem}")
-                self._syncer.start()
-            self._cv.notify()
-
-    def _sync_loop(self) -> None:
-        while True:
-            with self._cv:
-                while self._sync_fd is None and not self._sync_stop:
-                    self._cv.wait()
-                fd, self._sync_fd = self._sync_fd, None
-            if fd is None:
+        """:meth:`sync` on the flusher's thread, on a duplicate of the file's descriptor (a
+        compaction may close ours meanwhile; the records written before the dup are in the
+        kernel, so its fsync makes them durable)."""
+        with self._f_lock:
+            if self._f is None or not self._dirty:
                 return
-            try:
-                os.fsync(fd)
-            except OSError as exc:  # the next fsync (or the one at close) tries again
-                log.warning("journal %s: fsync failed: %s", self.path, exc)
-            finally:
-                os.close(fd)
+            fd = os.dup(self._f.fileno())
+            self._dirty = False
+        self._last_sync = time.monotonic()
+        try:
+            os.fsync(fd)
+        except OSError as exc:  # the next record's fsync (or the one at close) tries again
+            self._dirty = True
+            log.warning("journal %s: fsync failed: %s", self.path, exc)
+        finally:
+            os.close(fd)
 
     def submitted(self, req: Request) -> None:
         self._open[req.rid] = OpenRequest(req.rid, req.remote, req.pairs, req.fidelity, req.t)
@@ -222,12 +205,7 @@ class RequestJournal:
 
     def close(self) -> None:
         """Flush and sync; open requests stay open in the file (a next life decides)."""
-        with self._cv:  # the syncer ends once the fsync it took, if any, is done
-            self._sync_stop = True
-            self._cv.notify()
-        if self._syncer is not None:
-            self._syncer.join()
-            self._syncer = None
+        self._flusher.close()  # after the fsync that is due by now, if any
         if self._f is not None:
             self.sync()
             self._f.close()

@@ -2,9 +2,10 @@
 
 :class:`ResultsWriter` appends rows to an Arrow IPC *stream* file ``<name>.<run_id>.partial.arrows``
 and flushes (``fsync``) the rows gathered so far as one record batch at most ``flush_s`` seconds
-after the first of them arrived: a background thread writes them half of ``flush_s`` after the
-first, and the appending caller only when that thread is late (a node appends from its event
-loop, where a batch's write and ``fsync``, 3-5 ms, would stall every request). A stream file
+after the first of them arrived: a background thread (:class:`hwctl.durable.Flusher`) writes them
+half of ``flush_s`` after the first, and the appending caller only when that thread is late (a
+node appends from its event loop, where a batch's write and ``fsync``, 3-5 ms, would stall every
+request). A stream file
 is readable up to its last complete batch whatever happened after it, so a ``kill -9`` loses at
 most the rows of the last ``flush_s`` and the partial file still opens: :func:`read_partial`
 returns every complete batch (``hwctl`` prints where it is).
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from hwctl.durable import Flusher, fsync_dir
 
 #: the most a crash can lose (seconds of rows), by default
 FLUSH_S = 1.0
@@ -72,12 +75,7 @@ class ResultsWriter:
         self.flushes = 0
         self.last_check = time.monotonic()
         self.path: Path | None = None
-        self._stop = threading.Event()
-        self._thread = None
-        if autoflush:
-            self._thread = threading.Thread(target=self._autoflush, daemon=True,
-                                            name=f"results-{name}")
-            self._thread.start()
+        self._flusher = Flusher(self._flush_behind, f"results-{name}") if autoflush else None
 
     # ---------------------------------------------------------------- rows
     def append(self, row: Mapping[str, Any]) -> None:
@@ -90,6 +88,8 @@ class ResultsWriter:
             now = time.monotonic()
             if rows and self._first_pending is None:
                 self._first_pending = now
+                if self._flusher is not None:  # the flusher writes them half of flush_s later
+                    self._flusher.due(now + self.flush_s / 2)
             self._pending.extend(dict(r) for r in rows)
             self.last_check = now
             oldest = self._oldest()
@@ -132,12 +132,15 @@ class ResultsWriter:
                 self.flushes += 1
                 self._inflight_since = None
 
-    def _autoflush(self) -> None:
-        while not self._stop.wait(self.flush_s / 8):
-            with self._lock:
-                first = self._first_pending
-            if first is not None and time.monotonic() - first >= self.flush_s / 2:
-                self.flush()
+    def _flush_behind(self) -> None:
+        """:meth:`flush` on the flusher's thread; after a failed write (the rows stay pending)
+        it tries again half of ``flush_s`` later."""
+        try:
+            self.flush()
+        except Exception:
+            if self._flusher is not None:
+                self._flusher.due(time.monotonic() + self.flush_s / 2)
+            raise
 
     # ---------------------------------------------------------------- end
     def close(self, final_rows: Sequence[Mapping[str, Any]] = (),
@@ -171,9 +174,8 @@ class ResultsWriter:
 
     def _end_stream(self) -> None:
         """Stop the flusher, write what is pending and close the partial stream file."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._flusher is not None:
+            self._flusher.close()
         self.flush()
         with self._io, self._lock:
             self._closed = True
@@ -191,22 +193,6 @@ def _link_new(src: Path, candidates: list[Path]) -> Path:
         src.unlink()
         return dst
     raise FileExistsError(f"every results name is taken: {[str(c) for c in candidates]}")
-
-
-def fsync_dir(d: Path) -> None:
-    """Make a rename or a new file in directory ``d`` durable (fsync of the directory); a
-    filesystem that cannot open or fsync a directory is skipped, as the file data is already
-    synced. Shared by the results writer and the request journal (hwctl.journal)."""
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_partial(path: str | Path) -> pa.Table:

@@ -770,8 +770,9 @@ def graph(topology: str) -> nx.Graph:
 
 def check(topology: str, requests_per_edge: int, **kw: Any) -> Result:
     """Explore ``topology`` with ``requests_per_edge``; ``engine`` "auto" (the default) runs
-    paper/fair mode on FIFO links with the fast engine (:mod:`hwctl.sim.mcfast`: the same search
-    and counts, memoised core transitions) and everything else (robust mode, ``por``) with
+    paper/fair mode with the fast engine (:mod:`hwctl.sim.mcfast`: the same search and counts,
+    memoised core transitions), robust mode with its extension (:mod:`hwctl.sim.mcrobust`), and
+    ``por``/``digest`` (and robust mode with streams, arrivals or timing) with
     :class:`Checker`; "old" forces :class:`Checker`, "fast" the fast engine."""
     max_states = kw.pop("max_states", 5_000_000)
     progress = kw.pop("progress", False)
@@ -855,7 +856,9 @@ def main(argv: list[str] | None = None) -> int:
             print(r.line(), flush=True)
             if r.violations or r.deadlocks or r.traps or not r.complete:
                 bad += 1
-                print(f"  first problem: {r.first_problem}", file=sys.stderr)
+                print(f"  first problem: {r.first_problem}" if r.first_problem else
+                      "  not exhaustive: " + (r.stopped or "state limit reached"),
+                      file=sys.stderr)
                 if a.trace:
                     for ln in r.trace:
                         print("    " + ln, file=sys.stderr)

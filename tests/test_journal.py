@@ -147,3 +147,40 @@ def test_fsync_runs_off_the_writing_thread(tmp_path, monkeypatch) -> None:
     assert all(name == main for name, _ in calls[len(behind):])  # only close's is the caller's
     assert len(os.listdir("/proc/self/fd")) <= fds_before - 1  # its dups closed, and the file
     assert set(read_state(p).open) == set(range(1, 51))
+
+
+def test_a_record_is_fsynced_within_the_interval_without_a_later_record(tmp_path,
+                                                                         monkeypatch) -> None:
+    """A record written less than FSYNC_S after the previous fsync is fsynced FSYNC_S after
+    that one by the journal's thread, though no record follows (a node gone quiet: before, it
+    waited for the next record or close). At most one fsync per interval: two records, two
+    fsyncs. The wait ends on the fsync; its deadline only bounds a hang."""
+    import threading
+    import time
+
+    monkeypatch.setattr(J, "FSYNC_S", 0.05)
+    p = tmp_path / "A.journal.jsonl"
+    j = RequestJournal(p)
+    j.begin(1, {})
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        real(fd)
+        synced.append(threading.current_thread().name)
+
+    monkeypatch.setattr(J.os, "fsync", spy)
+    t_end = time.monotonic() + 60.0
+
+    def until(n: int) -> None:
+        while len(synced) < n:
+            assert time.monotonic() < t_end, f"hang: {len(synced)} fsyncs, not {n}"
+            time.sleep(0.001)
+
+    j.submitted(_req(1, 1.0))  # the first record: its fsync at once (none before)
+    until(1)
+    j.submitted(_req(2, 1.0))  # within the interval: its fsync FSYNC_S after the first
+    until(2)
+    assert synced == ["journal-A.journal"] * 2
+    j.close()
+    assert synced == ["journal-A.journal"] * 2  # nothing left for close to sync

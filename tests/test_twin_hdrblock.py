@@ -298,3 +298,68 @@ def test_block_buffers_lose_whole_blocks_like_the_rtl(nb: int) -> None:
     assert reports == lost
     # without the buffer model only the event FIFO (16 frames) limits: fewer blocks lost
     assert _overloaded(0).reg(Reg.EVT_LOST) < lost
+
+
+def test_arrival_queue_holds_arrivals_across_pin_changes() -> None:
+    """hdr_block's queue (one pending + 8, docs/header-path.md section 3): back-to-back headers
+    (one per 60 cycles, the line's limit) during pin changes of 16 ring words each are all
+    stored; the backlog stays within the RTL's worst case (7 held); with a 2-entry FIFO the same
+    stream overflows, each overflow counted and its arrival in no block."""
+    from hwctl.sim.twin.hdrblock import ArrivalQueue, block_arrivals
+
+    def run(fifo: int) -> tuple[ArrivalQueue, list[int], list[HdrBlock]]:
+        enc = BlockEncoder(n_slots=2048, flush_cycles=10**9)
+        q = ArrivalQueue(enc, fifo=fifo, record=True)
+        stored, blocks, seq = [], [], 100
+        for i in range(200):
+            a = 1000 + 60 * i
+            if i % 40 == 7:         # a 240-bit mask across 16 words, alternately pin / unpin
+                blocks += (q.pin if i % 80 == 7 else q.unpin)(enc._last + 9, (1 << 240) - 1, a)
+            seq += 1
+            out, ok = q.arrival(seq, a - 3, a)
+            blocks += out
+            if ok:
+                stored.append(seq)
+        blocks += enc.set_enabled(False)
+        return q, stored, blocks
+
+    q, stored, blocks = run(8)
+    assert q.overflows == 0 and len(stored) == 200
+    assert [s for b in blocks for s, _ in block_arrivals(b)] == stored
+    # consumed in order; the longest wait (arrival -> finished) is the pin change's
+    waits = [c - (1000 + 60 * i) for i, c in enumerate(q.consumed)]
+    assert q.consumed == sorted(q.consumed) and 300 < max(waits) < 6 * 60 + 345
+    q2, stored2, blocks2 = run(2)
+    assert q2.overflows > 0 and len(stored2) + q2.overflows == 200
+    assert [s for b in blocks2 for s, _ in block_arrivals(b)] == stored2
+
+
+def test_queue_overflow_reported_as_no_slot() -> None:
+    """Every slot but one pinned: each ring search crosses all 128 words, so arrivals on every
+    77-cycle pulse come faster than the encoder takes them and the queue overflows: each
+    overflow is an ERROR(NO_SLOT, seq) and counts in CNT_HEADERS, the stored arrivals are in the
+    blocks, and the burst loop gives the same bytes at the same cycles as the event loop."""
+
+    def run(burst: bool) -> TwinModel:
+        t = twin(header_arrival=1.0, header_seq0=500, uart_cycles_per_byte=0, ring_slots=2048,
+                 event_fifo_depth=1 << 12, block_flush=10**6)
+        t.burst = burst
+        for base in range(0, 2048, 240):
+            mask = (1 << min(240, 2048 - base)) - 1
+            if base == 960:
+                mask &= ~(1 << 40)          # slot 1000 stays free
+            t.feed(encode(PinMask(base, mask), base // 240))
+        assert t.reg(Reg.SLOTS_FREE) == 1
+        t.advance_to(60 * P)
+        t.feed(encode(RegWrite(Reg.CONTROL, 1 << ControlBit.HEADER_EN), 77))
+        return t
+
+    t = run(True)
+    msgs = [f.msg for f in frames(t)]
+    ns = [m.info for m in msgs if isinstance(m, Error) and m.code == ErrorCode.NO_SLOT]
+    got = [s for m in msgs if isinstance(m, HdrBlock) for s, _ in block_arrivals(m)]
+    n = t.reg(Reg.CNT_HEADERS)
+    assert n >= 59 and len(ns) == t._aq.overflows > 10
+    assert sorted(ns + got) == list(range(500, 500 + n)) and not set(ns) & set(got)
+    t2 = run(False)
+    assert t2.tx_log == t.tx_log

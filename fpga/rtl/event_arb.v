@@ -252,7 +252,11 @@ module event_arb #(
             // waits new events are hidden (post_q), and once it is pushed (then nothing is
             // served: tokens and the marker go only with no visible event) all of them show
             if (mrk_take) any_q <= (|valid_i) || (|hold_v_q);
-            else if (mpend_q) any_q <= two || (any && report);
+            // (while a marker waits: the visible ones left after this cycle's serve, less those
+            // a new pulse overwrites, which become hidden; `two` would count such a one and let
+            // push take a hidden event ahead of the marker, and again after it: found by
+            // fpga/formal/event_arb_props.v)
+            else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);
             else any_q <= (|valid_i) || two || (any && report);
             if (mrk_take) post_q <= {NS{1'b0}};
             else if (mpend_q) post_q <= post_q | valid_i;

@@ -25,26 +25,35 @@
 // bytes are not stored), counted at its close by lost_o (EVT_LOST, an event seq, the EVENT_OVERFLOW
 // report) and by the gap in blk, which every closed block consumes (cnt_blk_o: CNT_BLOCKS).
 //
-// Pin changes: close_i (the ring has checked a PIN_MASK / UNPIN_MASK: it will be applied) -> an
-// arrival that was already pending is recorded first, then the open block is closed (its token
-// goes to event_arb), then pin_go_o starts the ring's change; arrivals wait (one pending) until
-// pin_done_i. No wait for the event path: the command's response is ordered in the event FIFO
-// behind the block's token by a marker (event_arb mrk_i at pin_done, tx_arb), so the UART backlog
-// never stalls the encoder.
+// Pin changes: close_i (the ring has checked a PIN_MASK / UNPIN_MASK: it will be applied) -> the
+// arrivals already held (pending or queued) are recorded first, then the open block is closed
+// (its token goes to event_arb), then pin_go_o starts the ring's change; later arrivals wait in
+// the queue until pin_done_i. No wait for the event path: the command's response is ordered in
+// the event FIFO behind the block's token by a marker (event_arb mrk_i at pin_done, tx_arb), so
+// the UART backlog never stalls the encoder.
 //
-// An arrival waits in one pending register: for a take, at most one ring search after the
-// previous take (<= RING_SLOTS / 16 + 7 cycles, slot_ring) plus ~25 cycles of encoding; across a
-// pin change at most the close (6), the change (<= MW + 4 * (MW / 16 + 2) = 308) and a search.
-// Headers are >= 57 bit periods apart on the line (header_decoder): 456 cycles at the spec's 8,
-// so the pending register is free again before the next arrival unless the ring search crosses
-// many pinned words just ahead of the ring position (fpga/README.md gives the bound). Should an arrival come while
-// one is still pending, the new one is not stored and is reported like an arrival without a slot,
-// ERROR(NO_SLOT, info = its seq) (drop_o pulses): never a silent loss.
+// Arrival queue: the arrival being encoded waits in the pending register (p_seq_q / p_ts_q), the
+// later ones in a FIFO of QD = 2^QAW entries behind it (an arrival goes straight to the pending
+// register when it and the FIFO are free, else into the FIFO; a queued one is read in the cycle
+// the previous one is consumed and is pending two cycles later). Worst case at the spec's rate:
+// a pin change holds the encoder for at most the close (6), the change (<= MW + 4 * (MW / 16 + 2)
+// = 308), a search (6 with no pinned word ahead) and the pending arrival's encoding (~25): 345
+// cycles, in which at most ceil(345 / 60) + 1 = 7 headers reach the decoder (60 cycles each, one
+// cycle per bit), 5 at the paper's 77-cycle pulse period; between pin changes the encoder takes
+// an arrival in <= 25 + 6 cycles, faster than the line brings them, so the queue drains. QD = 8
+// behind the pending register holds 9: 1.3x the line's worst case, 1.8x the source's. An arrival
+// that finds the FIFO full (only with pin changes back to back faster than the command link
+// can carry them, or a search across hundreds of pinned words per arrival: nearly the whole ring
+// pinned) is not stored and is reported as ERROR(NO_SLOT, info = its seq) (drop_o pulses), like
+// an arrival without a slot: never a silent loss. The twin's ArrivalQueue
+// (sim/twin/hdrblock.py) computes the same consumption cycles and drops (fpga/tests/
+// test_hdl_hdr_block.py compares them cycle by cycle).
 `default_nettype none
 `include "wire_spec.vh"
 module hdr_block #(
     parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
-    parameter LUTRAM = 0            // 1: buffers in LUT (distributed) RAM (ECP5; see below)
+    parameter LUTRAM = 0,           // 1: buffers in LUT (distributed) RAM (ECP5; see below)
+    parameter QAW = 3               // arrival queue: 2^QAW arrivals behind the pending one
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -112,7 +121,11 @@ module hdr_block #(
     localparam [3:0] S_IDLE = 4'd0, S_A1 = 4'd1, S_A2 = 4'd2, S_A3 = 4'd3, S_OPEN = 4'd4,
                      S_OW = 4'd5, S_APP = 4'd6, S_CLOSE = 4'd7, S_PIN = 4'd9;
     reg [3:0]   st_q;
-    reg         pend_q, pre_q;          // an arrival waits; it was pending when close_i came
+    reg         pend_q;                 // an arrival waits in p_seq_q / p_ts_q
+    reg         ld_q;                   // a queued arrival is read into p_seq_q / p_ts_q
+    reg [QAW+1:0] pre_q;                // arrivals held when close_i came, not yet consumed
+    reg         ov_q;                   // an overflow report waits for the ns_* port
+    reg [31:0]  ov_seq_q;
     reg [31:0]  p_seq_q;
     reg [63:0]  p_ts_q;
     reg         creq_q;                 // a close for a pin change is asked for
@@ -134,7 +147,30 @@ module hdr_block #(
     // flush timer: BLOCK_FLUSH down to -1 (bit 32: expired, a flip-flop)
     reg [32:0]  tmr_q;
 
-    wire pend_ok = pend_q && (!creq_q || pre_q) && (st_q != S_PIN);
+    // the pending arrival is consumed this cycle (its last byte written, or NO_SLOT)
+    wire cons = pend_q && ((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 4'd0)
+                           || (st_q == S_APP && k_q == 4'd0));
+    wire pre_any = (pre_q != {(QAW+2){1'b0}});
+    wire pend_ok = pend_q && (!creq_q || pre_any) && (st_q != S_PIN);
+
+    // ------------------------------------------------------------ arrival queue
+    wire            q_full, q_empty;
+    wire [QAW:0]    q_cnt;
+    wire [95:0]     q_dout;
+    wire            hd_free = (!pend_q || cons) && !ld_q;       // pending register free next
+    wire            q_rd = hd_free && !q_empty;
+    wire            q_wr = arr_i && !(hd_free && q_empty) && !q_full;
+    wire            ovf = arr_i && !(hd_free && q_empty) && q_full;
+    /* verilator lint_off PINCONNECTEMPTY */
+    sync_fifo #(.WIDTH(96), .AW(QAW), .LUTRAM(LUTRAM), .CHECKED(1)) u_q (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(q_wr),
+        .din_i({arr_seq_i, arr_ts_i}), .rd_en_i(q_rd), .dout_o(q_dout), .full_o(q_full),
+        .empty_o(q_empty), .count_o(q_cnt), .room_o()
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
+    // arrivals held (pending, being read, queued) minus the one consumed this cycle
+    wire [QAW+1:0]  held = (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
+                         - (QAW+2)'(cons);
     wire [7:0] entry = {r_q, p_ts_q[2:0]};
     // header byte 13 - k of the block (payload offset 15 - k): seq0, ts0, slot0, big-endian
     reg [7:0] hbyte;
@@ -170,7 +206,8 @@ module hdr_block #(
         if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
         if (rst_i) begin
             st_q <= S_IDLE;
-            {pend_q, pre_q, creq_q, open_q, lost_q, then_open_q} <= 6'd0;
+            {pend_q, ld_q, ov_q, creq_q, open_q, lost_q, then_open_q} <= 7'd0;
+            pre_q <= {(QAW+2){1'b0}};
             tmr_q <= {33{1'b1}};
             wb_q <= {BW{1'b0}};
             rb_q <= {BW{1'b0}};
@@ -187,7 +224,9 @@ module hdr_block #(
             if (bad_i && bad_q != 8'hFF) bad_q <= bad_q + 8'd1;
             if (close_i) begin
                 creq_q <= 1'b1;
-                pre_q <= pend_q;
+                pre_q <= held;
+            end else if (cons && pre_any) begin
+                pre_q <= pre_q - 1'b1;
             end
             nfull_q <= nfull_q + {{BW{1'b0}}, tok_o} - {{BW{1'b0}}, rel_i};
             if (rel_i) rb_q <= rb_q + 1'b1;
@@ -195,6 +234,8 @@ module hdr_block #(
                 S_IDLE: begin
                     if (pend_ok) begin
                         if (nxt_rdy_i) st_q <= S_A1;
+                    end else if ((ld_q || !q_empty) && (!creq_q || pre_any)) begin
+                        // a queued arrival goes first (wait for it)
                     end else if (open_q && (creq_q || !en_i || tmr_q[32])) begin
                         then_open_q <= 1'b0;
                         k_q <= 4'd0;
@@ -228,7 +269,6 @@ module hdr_block #(
                         ns_valid_o <= 1'b1;
                         ns_seq_o <= p_seq_q;
                         pend_q <= 1'b0;
-                        pre_q <= 1'b0;
                         st_q <= S_IDLE;
                     end else if (!open_q) begin
                         st_q <= S_OPEN;
@@ -262,7 +302,6 @@ module hdr_block #(
                     k_q <= k_q - 4'd1;
                     if (k_q == 4'd0) begin
                         pend_q <= 1'b0;
-                        pre_q <= 1'b0;
                         st_q <= S_IDLE;
                     end
                 end
@@ -277,7 +316,6 @@ module hdr_block #(
                         last_q <= p_seq_q;
                         take_o <= 1'b1;
                         pend_q <= 1'b0;
-                        pre_q <= 1'b0;
                         st_q <= S_IDLE;
                     end
                 end
@@ -311,21 +349,30 @@ module hdr_block #(
             endcase
             // the buffer of a block written by a close is the next one (after its last write)
             if (st_q == S_CLOSE && k_q == 4'd5 && !lost_q) wb_q <= wb_q + 1'b1;
-            // arrivals
-            // (the pending one is consumed this cycle at the last S_OW / S_APP byte or as
-            // NO_SLOT in S_A3; its fields are read before they are replaced)
-            if (arr_i) begin
-                if (pend_q && !((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 4'd0)
-                                || (st_q == S_APP && k_q == 4'd0))) begin
-                    drop_o <= 1'b1;         // still one pending: this one is not stored
-                    ns_valid_o <= 1'b1;
-                    ns_seq_o <= arr_seq_i;
-                end else begin
-                    pend_q <= 1'b1;
-                    pre_q <= 1'b0;
-                    p_seq_q <= arr_seq_i;
-                    p_ts_q <= arr_ts_i;
-                end
+            // arrivals: straight into the pending register when it (after this cycle's
+            // consumption) and the queue are free, else into the queue; a full queue drops it
+            if (ld_q) begin
+                pend_q <= 1'b1;
+                p_seq_q <= q_dout[95:64];
+                p_ts_q <= q_dout[63:0];
+            end
+            ld_q <= q_rd;
+            if (arr_i && hd_free && q_empty) begin
+                pend_q <= 1'b1;
+                p_seq_q <= arr_seq_i;
+                p_ts_q <= arr_ts_i;
+            end
+            // NO_SLOT reports: the consumed arrival's (S_A3) first, an overflow's in the first
+            // cycle the port is free (arrivals are >= 60 cycles apart: one waits at most)
+            if (ovf) begin
+                drop_o <= 1'b1;
+                ov_q <= 1'b1;
+                ov_seq_q <= arr_seq_i;
+            end
+            if (ov_q && !(st_q == S_A3 && !nxt_ok_i)) begin
+                ns_valid_o <= 1'b1;
+                ns_seq_o <= ov_seq_q;
+                ov_q <= ovf;
             end
         end
     end

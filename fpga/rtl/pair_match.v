@@ -81,10 +81,12 @@ module pair_match #(
     reg         blo_q;               // borrow of the low half of t - t_start
     reg         neg_q;               // t < t_start
     reg         ovf_q;               // (t - t_start) >= period * 2^32 (no attempt index < 2^32)
+    reg         ovr_q;               // ... its compare, registered next to the carry chain (RANGE)
     // in-place division: r_q = remainder (starts as the high half of t - t_start), dq_q = the
     // dividend bits still to bring down (starts as the low half) above the quotient bits so far;
     // after the 32 steps dq_q is the quotient k
     reg  [31:0] r_q, dq_q;
+    reg  [31:0] dh_q;                // the high half of t - t_start (SUBHI), r_q's start (RANGE)
     reg         ev_pair_q;           // the event being sent is a PAIR (else BAD_HERALD)
     reg         stable_q;            // acc_i held since the take
     reg         rz_q, klt_q, pmatch_q, kgt_q;
@@ -97,11 +99,52 @@ module pair_match #(
     localparam [5:0] ST_SUBHI = 6'd1, ST_RANGE = 6'd2, ST_DIV0 = 6'd3, ST_CHK = 6'd35,
                      ST_DEC = 6'd36;
 
+    // The division step's subtraction {r_q, dq_q[31]} - period (34 bits; sub[33] = borrow = the
+    // quotient bit's complement) was the HX8K's critical path (86 MHz): one 34-carry chain from
+    // pair_sched's period register across the die, then the select (fanout 33) and the r_q mux.
+    // Timing only, the same values in the same cycles:
+    // - pn_q: ~period_i, a local copy taken with the frame, so every chain that subtracts the
+    //   period starts from flip-flops next to it with no inverter LUT in front (an iCE40 carry
+    //   takes its operands as they are). period_i only matters while acc_i holds since the take
+    //   (stable_q; pair_sched loads period_o only at an entry's start, with acc_o low), and then
+    //   pn_q == ~period_i.
+    // - carry select: the low 17 bits and the high 17 bits (for both carries into them) are
+    //   three 17-carry chains side by side; the low half's carry picks the high half.
+    // - the r_q / dq_q update is written so that one LUT follows the low half's carry and two
+    //   follow the high halves' sign bits (ra: the "restore" side, early; e0 / e1: each high
+    //   candidate already resolved by its own sign; f0 / f1 likewise for the low bits).
+    reg  [31:0] pn_q;
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [33:0] sub = {1'b0, r_q, dq_q[31]} - {2'b0, period_i};
+    wire [32:0] sx  = {r_q, dq_q[31]};
+    wire [17:0] slo = {1'b0, sx[16:0]} + {1'b0, pn_q[16:0]} + 18'd1;     // [17]: no borrow out
+    wire [16:0] sh0 = {1'b0, sx[32:17]} + {2'b11, pn_q[31:17]} + 17'd1;  // no borrow in
+    wire [16:0] sh1 = {1'b0, sx[32:17]} + {2'b11, pn_q[31:17]};          // a borrow in
+    wire [33:0] sub = {slo[17] ? sh0 : sh1, slo[16:0]};   // {r_q, dq_q[31]} - period
+    wire [32:0] ovs = {1'b0, dh_q} + {1'b0, pn_q} + 33'd1;               // [32]: dh_q >= period
     wire [32:0] dl  = {1'b0, t_q[31:0]} - {1'b0, t_start_i[31:0]};
-    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]} - {32'd0, blo_q};
+    // the high half in two steps (the HX8K's next path was the one 33-carry chain from t_q and
+    // t_start_i with the borrow merged in by a LUT): t_hi - t_start_hi beside the low half at
+    // step 0 (nb_q: its borrow), then - blo_q at SUBHI from local flip-flops (adding blo_q
+    // replicated, i.e. -1, needs no inverter); negative iff the first borrowed or it was 0 and
+    // the low half borrowed
+    wire [32:0] dh  = {1'b0, t_q[63:32]} - {1'b0, t_start_i[63:32]};
+    reg         nb_q;
     /* verilator lint_on UNUSEDSIGNAL */
+    // r_q's next value: the registered high half dh_q at RANGE (the 33-carry dh chain ends in
+    // its own flip-flops), the division step at DIV (sub[31:0], or the shift when sub[33]),
+    // i.e. if (!sub[33]) sub[31:0] else {r_q[30:0], dq_q[31]}, with RANGE folded into the
+    // "shift" side
+    wire        ld_r  = (step_q == ST_RANGE);
+    wire        div_st = (step_q >= ST_DIV0 && step_q < ST_CHK);
+    wire [31:0] ra = ld_r ? dh_q : {r_q[30:0], dq_q[31]};
+    wire        s0 = sh0[16] || ld_r;               // take ra if the low half does not borrow
+    wire        s1 = sh1[16] || ld_r;               // ... if it does
+    wire [31:17] e0 = s0 ? ra[31:17] : sh0[14:0];
+    wire [31:17] e1 = s1 ? ra[31:17] : sh1[14:0];
+    wire [16:0]  f0 = s0 ? ra[16:0] : slo[16:0];
+    wire [16:0]  f1 = s1 ? ra[16:0] : slo[16:0];
+    wire [31:0] r_d = slo[17] ? {e0, f0} : {e1, f1};
+    wire        qbit = slo[17] ? !sh0[16] : !sh1[16];  // = !sub[33]
     wire        dec = busy_q && (step_q == ST_DEC);
     wire        good = !bad_q && !neg_q && !ovf_q && rz_q && klt_q && kgt_q && pmatch_q && stable_q
                        && acc_i;
@@ -120,7 +163,7 @@ module pair_match #(
             bad_q <= 1'b0;
             port_q <= 8'd0;
             blo_q <= 1'b0;
-            {neg_q, ovf_q, rz_q, klt_q, pmatch_q, stable_q, kgt_q} <= 7'd0;
+            {neg_q, ovf_q, ovr_q, rz_q, klt_q, pmatch_q, stable_q, kgt_q} <= 8'd0;
             last_k_q <= 32'd0;
             have_last_q <= 1'b0;
             r_q <= 32'd0;
@@ -140,21 +183,24 @@ module pair_match #(
                 bad_q <= bad_pick;
                 port_q <= 8'(pick);
                 stable_q <= acc_i;
+                pn_q <= ~period_i;
             end else if (busy_q) begin
                 step_q <= step_q + 6'd1;
                 stable_q <= stable_q && acc_i;
                 if (step_q == 6'd0) {blo_q, dq_q} <= dl;
+                if (step_q == 6'd0) {nb_q, dh_q} <= dh;
                 if (step_q == ST_SUBHI) begin
-                    r_q <= dh[31:0];
-                    neg_q <= dh[32];
+                    dh_q <= dh_q + {32{blo_q}};
+                    neg_q <= nb_q || (blo_q && dh_q == 32'd0);
                 end
-                if (step_q == ST_RANGE) ovf_q <= (r_q >= period_i);
-                if (step_q >= ST_DIV0 && step_q < ST_CHK) begin
-                    // restoring division step: bring down the next bit, the quotient bit in
-                    if (!sub[33]) r_q <= sub[31:0];
-                    else r_q <= {r_q[30:0], dq_q[31]};
-                    dq_q <= {dq_q[30:0], !sub[33]};
-                end
+                if (ld_r || div_st) r_q <= r_d;
+                // (two stages: the compare's flip-flop stays by its carry chain; ovf_q is read
+                // only at the decision)
+                if (step_q == ST_RANGE) ovr_q <= ovs[32];   // dh_q >= period
+                if (step_q == ST_DIV0) ovf_q <= ovr_q;
+                // restoring division step (r_q: r_d above): bring down the next bit, the
+                // quotient bit !sub[33] in
+                if (div_st) dq_q <= {dq_q[30:0], qbit};
                 if (step_q == ST_CHK) begin
                     dq_q <= dq_q + k0_i;    // k -> the PAIR attempt k + k0 (checks use k)
                     rz_q <= (r_q == 32'd0);
@@ -172,10 +218,11 @@ module pair_match #(
                 end
             // decision, event a cycle later
             if (!acc_i) have_last_q <= 1'b0;
-            else if (dec && good) begin
-                last_k_q <= dq_q - k0_i;    // k again (k0_i holds while heralds are accepted)
-                have_last_q <= 1'b1;
-            end
+            else if (dec && good) have_last_q <= 1'b1;
+            // the pair's k, taken in the cycle after the decision (dq_q holds still until the
+            // event left; read only with have_last_q, i.e. while acc_i holds, and only at a later
+            // frame's CHK): the 32 enables hang on the registered pair_o, not on the decision
+            if (pair_o) last_k_q <= dq_q - k0_i;    // k again (k0_i holds while heralds are accepted)
             pair_o <= dec && good;
             bad_o <= dec && !good;
             ev_valid_o <= pair_o || bad_o;

@@ -81,6 +81,32 @@ module test_gen #(
     end endgenerate
 
     // ---------------------------------------------------------------- herald loop
+    // (module scope: a constant function may not sit under generate)
+    localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
+    localparam GW = $clog2(LOOP_GAP + 1);
+    // The gap is counted by a maximal-length LFSR (period 2^GW - 1 > LOOP_GAP - 2, so the end
+    // state comes exactly once per gap), not a binary down-counter: on the HX8K (77 % full)
+    // nextpnr split the 9-bit decrement's carry chain at every bit, 11.3 ns, the worst path once
+    // pair_match's divider was fixed. Taps: Xilinx XAPP052's table, GW 3..16 (LOOP_GAP < 65536,
+    // HL_BIT_CYCLES <= 595).
+    localparam [15:0] HG_TAPS = (GW == 3) ? 16'h0006 : (GW == 4) ? 16'h000C : (GW == 5) ? 16'h0014 :
+                                (GW == 6) ? 16'h0030 : (GW == 7) ? 16'h0060 : (GW == 8) ? 16'h00B8 :
+                                (GW == 9) ? 16'h0110 : (GW == 10) ? 16'h0240 : (GW == 11) ? 16'h0500 :
+                                (GW == 12) ? 16'h0829 : (GW == 13) ? 16'h100D : (GW == 14) ? 16'h2015 :
+                                (GW == 15) ? 16'h6000 : 16'hD008;
+    localparam [GW-1:0] HG_MASK = HG_TAPS[GW-1:0];
+    // the state LOOP_GAP - 2 steps after the seed 1: the cycle in which a down-count from
+    // LOOP_GAP - 1 would read 1
+    function automatic [GW-1:0] hg_after(input integer n);
+        integer k;
+        reg [GW-1:0] st;
+        begin
+            st = {{(GW-1){1'b0}}, 1'b1};
+            for (k = 0; k < n; k = k + 1) st = {st[GW-2:0], ^(st & HG_MASK)};
+            hg_after = st;
+        end
+    endfunction
+    localparam [GW-1:0] HG_END = hg_after(LOOP_GAP - 2);
     generate if (HL != 0) begin : g_hl_loop
     // qualifying attempt: hleft_q counts the pair attempts still to go before it (N - 1 after a
     // restart or a qualifying one, down to 0) and hz_q = "hleft_q == 0" is registered with it, so
@@ -96,9 +122,7 @@ module test_gen #(
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
     // frame, 11 bytes of 10 bits back to back, has left the sender by then, with margin); so
     // the sender needs no queue and takes the timestamp straight into its shift register
-    localparam integer LOOP_GAP = 11 * (10 * HL_BIT_CYCLES + 2) + 8;
-    localparam GW = $clog2(LOOP_GAP + 1);
-    reg [GW-1:0] hgap_q;               // cycles until the loop may send again (free-running)
+    reg [GW-1:0] hgap_q;               // LFSR: steps since the last looped attempt (free-running)
     reg          hfree_q;              // the gap has run out (sticky until the next looped one)
     wire         hline;
     wire         hloop = pfire_i && hz_q && hl_gen && hfree_q;
@@ -124,11 +148,11 @@ module test_gen #(
             hgo_q <= hpush_q;
             // (an equality with a constant and a sticky flag: a magnitude compare and a
             // saturating count had become one long carry chain, the HX8K's worst path)
-            hgap_q <= hgap_q - 1'b1;
-            hfree_q <= hfree_q || (hgap_q == GW'(1));
+            hgap_q <= {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)};
+            hfree_q <= hfree_q || (hgap_q == HG_END);
             if (hloop) begin
                 hport_q <= pport_i;
-                hgap_q <= GW'(LOOP_GAP - 1);
+                hgap_q <= {{(GW-1){1'b0}}, 1'b1};
                 hfree_q <= 1'b0;
             end
         end

@@ -25,7 +25,7 @@ from hostbfm import Host
 from test_hdl_header import header
 from twin_oracle import HDR_LAT
 
-from hwctl.sim.twin.hdrblock import BlockEncoder, PinError
+from hwctl.sim.twin.hdrblock import ArrivalQueue, BlockEncoder, PinError
 from hwctl.sim.twin.header import HEADER_CYCLES
 from hwctl.sim.uartbfm import send_bytes
 from hwctl.wire import (
@@ -318,11 +318,17 @@ class MonBench(Bench):
     arrival at its ``arr_i`` pulse (seq, decode ts), each pin change at the cycle the ring
     accepts it (``close_i``: the RTL executes a PIN_MASK / UNPIN_MASK a check pass after the
     frame, where the twin executes at the frame; which of an arrival and a pin change came first
-    is the only thing taken from the RTL, the twin decides every block, slot and close). Also
-    records, per executed pin change, how many blocks the twin had closed (the ACK's place)."""
+    and their cycles are the only things taken from the RTL, the twin decides every block, slot,
+    close, the arrival queue's timing and its overflows). Also records, per executed pin change,
+    how many blocks the twin had closed (the ACK's place), and per arrival the cycle the RTL
+    finished it (``cons``) next to the twin's ``ArrivalQueue.consumed``."""
 
     def __init__(self, dut, cpb: int, flush: int, n_slots: int) -> None:
         super().__init__(dut, cpb, flush, n_slots)
+        self.aq = ArrivalQueue(self.enc, record=True)
+        self.cons: list[int] = []                        # RTL: cycles arrivals were finished
+        self.drop_seqs: list[int] = []                   # RTL: arrivals the queue had no room for
+        self.ovf_seqs: list[int] = []                    # twin: the same
         self.cmds: list[tuple[bool, int, int]] = []      # pin changes sent, not yet executed
         self.marks: list[int] = []                       # blocks closed before each ACK
         self.arr_seqs: list[int] = []
@@ -337,20 +343,27 @@ class MonBench(Bench):
             now = int(self.dut.u_core.ts_o.value)
             if int(blk.drop_o.value):
                 self.drops += 1
+                self.drop_seqs.append(int(blk.ov_seq_q.value))
+            if int(blk.cons.value):
+                self.cons.append(now)
             if int(ring.pin_done_o.value):
                 self.pin_done_ts.append(now)
             if int(blk.close_i.value):       # (before an arrival of the same cycle, as the RTL)
                 set_, base, mask = self.cmds.pop(0)
                 self.want += self.enc.tick(now)
-                self.want += self.enc.pin(base, mask) if set_ else self.enc.unpin(base, mask)
+                self.want += self.aq.pin(base, mask, now) if set_ else self.aq.unpin(base, mask, now)
                 self.marks.append(len(self.want))
             if int(blk.arr_i.value):
                 seq = int(blk.arr_seq_i.value)
                 self.arr_seqs.append(seq)
                 self.arr_ts.append(int(blk.arr_ts_i.value))
                 self.good += 1
-                self.want += self.enc.arrival(seq, int(blk.arr_ts_i.value))
-                if self.enc.last_slot is None:
+                closed, stored = self.aq.arrival(seq, int(blk.arr_ts_i.value), now)
+                self.want += closed
+                if not stored:
+                    self.ovf_seqs.append(seq)
+                    self.noslot.append(seq)
+                elif self.enc.last_slot is None:
                     self.noslot.append(seq)
 
     async def drive(self, seq: int) -> None:
@@ -379,6 +392,15 @@ def bad_crc_frame() -> bytes:
     raw = bytearray(encode(RegRead(Reg.ID), 0x5A))
     raw[-2] ^= 0x01 if raw[-2] != 0x01 else 0x02
     return bytes(raw)
+
+
+def same_cycles(b: MonBench) -> None:
+    """The twin's arrival queue finished every stored arrival at the RTL's cycle and dropped
+    exactly the arrivals the RTL dropped for want of room."""
+    assert b.drop_seqs == b.ovf_seqs, (b.drop_seqs, b.ovf_seqs)
+    assert len(b.cons) == len(b.aq.consumed)
+    for i, (got, want) in enumerate(zip(b.cons, b.aq.consumed, strict=True)):
+        assert got == want, f"arrival {i} finished at {got} in the RTL, {want} in the twin"
 
 
 def ack_places(b: MonBench) -> None:
@@ -442,6 +464,7 @@ async def hdr_block_pin_stream(dut) -> None:
     gaps = {t1 - t0 for t0, t1 in zip(b.arr_ts, b.arr_ts[1:], strict=False)}
     assert min(gaps) == 60 * bit, sorted(gaps)[:5]
     assert bit != HEADER_BIT_CYCLES or min(gaps) == HEADER_CYCLES
+    same_cycles(b)
     assert b.drops == 0 and not b.noslot
     same_blocks(b.blocks(), b.want)
     ack_places(b)
@@ -452,6 +475,57 @@ async def hdr_block_pin_stream(dut) -> None:
     await check_regs(b)
     dut._log.info("%d arrivals, %d blocks, %d pin changes (%d executed)", b.good,
                   len(b.want), k, len(b.marks))
+
+
+@cocotb.test()
+async def hdr_block_queue_overflow(dut) -> None:
+    """Overfill the arrival queue on purpose: every slot but one pinned, so each arrival's ring
+    search crosses the whole ring (N_SLOTS / 16 words, ~135 cycles) and back-to-back headers
+    (60 cycles apart at the spec's bit period) come faster than the encoder takes them. Once the
+    queue is full the RTL drops arrivals with ERROR(NO_SLOT, seq): exactly those the twin's
+    ArrivalQueue drops, every stored arrival finished at the twin's cycle, every block equal.
+    Unpinned again, a stream of the same rate loses nothing."""
+    n_slots = int(dut.RING_SLOTS.value)
+    keep = 1000                     # the one unpinned slot
+    flush = 50_000
+    b = MonBench(dut, int(dut.CLKS_PER_BIT.value), flush, n_slots)
+    await b.start(flush)
+    cocotb.start_soon(b.monitor())
+    seq = 70_000
+    for _ in range(3):
+        seq += 3
+        await b.drive(seq)
+    for base in range(0, n_slots, 240):
+        mask = (1 << min(240, n_slots - base)) - 1
+        if base <= keep < base + 240:
+            mask &= ~(1 << (keep - base))
+        await b.pin_cmd(True, base, mask)
+    await b.idle(1000)
+    assert b.enc.slots_free == 1
+    for _ in range(40):             # back to back: the queue fills, then overflows
+        seq += 2
+        await b.drive(seq)
+    await b.idle(3000)
+    n_over = len(b.drop_seqs)
+    for base in range(0, n_slots, 240):
+        await b.pin_cmd(False, base, (1 << min(240, n_slots - base)) - 1)
+    await b.idle(1000)
+    for _ in range(40):             # the same stream with the ring free: nothing dropped
+        seq += 2
+        await b.drive(seq)
+    await b.idle(2000)
+    await b.finish()
+    same_cycles(b)
+    assert n_over >= 5 and b.drops == n_over, (n_over, b.drops)
+    errs = [f.msg for f in b.host.events if isinstance(f.msg, Error)]
+    assert errs == [Error(ErrorCode.NO_SLOT, s) for s in b.noslot]
+    assert b.aq.overflows == n_over
+    same_blocks(b.blocks(), b.want)
+    ack_places(b)
+    assert not b.host.errors
+    await check_regs(b)
+    dut._log.info("%d arrivals, %d dropped for want of queue room, %d blocks", b.good, n_over,
+                  len(b.want))
 
 
 @cocotb.test()
@@ -495,6 +569,7 @@ async def hdr_block_pin_order(dut) -> None:
     assert len(errs) == 2 and errs[0] < i_ack < errs[1], (errs, i_ack, order)
     blocks_before = [m for m in order[:i_ack] if isinstance(m, HdrBlock)]
     assert len(blocks_before) >= 6, "the ACK should have waited behind several blocks"
+    same_cycles(b)
     assert b.drops == 0 and not b.noslot and len(b.arr_seqs) == 13
     same_blocks(b.blocks(), b.want)
     ack_places(b)
@@ -608,13 +683,19 @@ def test_hdr_block_pin_stream(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-@pytest.mark.xfail(strict=True, reason="hdr_block holds one pending arrival: at the spec's 1 cycle "
-                   "per bit headers come 60 cycles apart, and a second arrival during a pin change "
-                   "(close + change + search, up to ~330 cycles) is dropped as ERROR(NO_SLOT) "
-                   "(reported, never silent); needs an arrival queue in hdr_block.v "
-                   "(docs/header-path.md section 2)")
 def test_hdr_block_pin_stream_spec_rate(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES})
+    """Back-to-back headers at the spec's 1 cycle per bit (60 cycles apart): up to 6 arrivals
+    wait in hdr_block's queue during each pin change, none is dropped (400 headers: the stream
+    must outlast several pin commands)."""
+    _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES},
+         {"HB_ARRIVALS": "400"})
+
+
+@pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
+def test_hdr_block_queue_overflow(tmp_path) -> None:
+    _run(tmp_path, "hdr_block_queue_overflow",
+         {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES, "EVT_AW": 4})
 
 
 @pytest.mark.rtl

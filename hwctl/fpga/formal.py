@@ -97,6 +97,13 @@ PROOFS: tuple[Proof, ...] = (
           "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
     Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
           "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
+    Proof("event_arb", "ev", "event path: every event delivered once or counted lost and "
+          "reported by an OVERFLOW, a seq per loss (BMC depth 10 from reset, TOK = 0; each further "
+          "step costs ~3x the one before)"),
+    Proof("event_arb", "tok", "same with HDR_BLOCK tokens (never dropped), lost blocks and "
+          "ordered-response markers (TOK = 1, the node top; BMC depth 10)"),
+    Proof("event_arb", "cover_ev", "a loss reported, then every event accounted for (not vacuous)"),
+    Proof("event_arb", "cover_tok", "same with tokens; a marker after a token (not vacuous)"),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
           "(BMC depth 30, ports only; 7 min: slow)", slow=True),

@@ -28,6 +28,7 @@ open block is closed first and a new one opens at this arrival. The flush timer 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from hwctl.wire import ErrorCode, HdrBlock
@@ -266,3 +267,181 @@ def block_arrivals(b: HdrBlock) -> list[tuple[int, int]]:
     if skipped or len(out) != b.n:
         raise ValueError("block ends in a skip or n does not match its entries")
     return out
+
+
+#: arrivals the RTL's hdr_block holds: one pending (being encoded) + a FIFO of 2^QAW = 8 behind it
+#: (fpga/rtl/hdr_block.v: worst case at the spec's rate 7 arrivals during a 345-cycle pin change)
+QUEUE_FIFO = 8
+#: PIN_MASK / UNPIN_MASK mask bits (spec) and pinned bits per ring memory word (slot_ring W)
+PIN_MASK_BITS = 240
+RING_WORD = 16
+#: slot_ring: a search is decided 6 cycles after its start (take or end of a pin change), plus
+#: one cycle per word read before the word holding the next unpinned slot
+SEARCH_CYCLES = 6
+
+
+class ArrivalQueue:
+    """The RTL's arrival queue and encoder timing (fpga/rtl/hdr_block.v, slot_ring.v), cycle exact,
+    around a :class:`BlockEncoder` (docs/header-path.md section 3, "no arrival lost around a pin
+    change").
+
+    The block content never depends on this timing (the RTL records arrivals and pin changes in
+    their order); only which arrivals find the queue full does: such an arrival is not stored
+    (``arrival`` returns ``stored=False``; the device sends ERROR(NO_SLOT, info = seq), ``overflows``
+    counts it). Inputs are given in cycle order: ``arrival(seq, ts, cycle)`` at the cycle the
+    decoder hands the arrival over (``arr_i``), ``pin`` / ``unpin`` at the cycle the ring accepts
+    the checked change (``close_i``; before an arrival of the same cycle). ``consumed`` lists, per
+    stored arrival, the cycle the RTL finishes it (``cons``), for cycle-by-cycle comparison.
+
+    Timing (cycles counted from the arrival's ``arr_i`` cycle ``a``): the pending register takes it
+    at ``a + 1`` if the previous arrival is done by ``a``, else it waits in the FIFO and is read
+    into the pending register two cycles after the previous one is done. The encoder starts it
+    (state S_IDLE, cycle ``s``) once it is pending, the encoder is idle and the ring's search is
+    done; then NO_SLOT ends at ``s + 3``, an append with q skip bytes at ``s + 4 + q``, a block
+    opening at ``s + 18`` (``s + 24`` when the open block closes first); a take starts a search
+    (done ``SEARCH_CYCLES`` + words crossed later). A timer / pin close takes 7 cycles of S_IDLE
+    time; a pin change 1 cycle to start, then per ring word crossed 4 cycles + its mask bits, then
+    2 cycles to S_IDLE and a search.
+    """
+
+    __slots__ = ("enc", "fifo", "mask_bits", "word", "_nw", "_free", "_rdy", "_last_cons",
+                 "_reads", "_open", "_expire", "record", "consumed", "overflows")
+
+    def __init__(self, enc: BlockEncoder, fifo: int = QUEUE_FIFO, mask_bits: int = PIN_MASK_BITS,
+                 word: int = RING_WORD, *, record: bool = False) -> None:
+        if enc.n_slots % word:
+            raise ValueError("n_slots must be a multiple of the ring word")
+        self.enc = enc
+        self.fifo = fifo
+        self.mask_bits = mask_bits
+        self.word = word
+        self._nw = enc.n_slots // word
+        self._free = 0          # first cycle the encoder is in S_IDLE
+        self._rdy = 0           # first cycle the ring's next slot is known
+        self._last_cons = -1    # consumption cycle of the latest stored arrival
+        self._reads: deque[int] = deque()        # read cycles of the queued arrivals
+        self._open = False      # the RTL's open_q
+        self._expire = 0                          # its flush timer's expiry cycle
+        #: stored arrivals' consumption cycles, in order (kept with ``record``)
+        self.record = record
+        self.consumed: list[int] = []
+        #: arrivals dropped because the FIFO was full (ERROR(NO_SLOT))
+        self.overflows = 0
+
+    # ------------------------------------------------------------------ inputs
+    def arrival(self, seq: int, ts: int, cycle: int, at: int | None = None
+                ) -> tuple[list[HdrBlock], bool]:
+        """Arrival at ``arr_i`` cycle ``cycle``: (blocks closed, stored)."""
+        a = cycle
+        free = self._free
+        if self._last_cons > a:                       # the pending register is taken
+            reads = self._reads                       # FIFO entries at a: read at or after a
+            while reads and reads[0] < a:
+                reads.popleft()
+            if len(reads) >= self.fifo:
+                self.overflows += 1
+                return [], False
+            r = self._last_cons if self._last_cons > a + 1 else a + 1
+            reads.append(r)
+            s = r + 2
+        else:
+            s = a + 1
+            if self._open:                            # the RTL's timer close, if it starts
+                x = self._expire                      # before the arrival is held
+                if x <= a:
+                    if free > x:
+                        x = free
+                    if x <= a:
+                        self._open = False
+                        free = x + 7
+        if free > s:
+            s = free
+        if self._rdy > s:
+            s = self._rdy
+        enc = self.enc
+        o = enc._open
+        e = o.entries if o is not None else None
+        used0 = len(e) if e is not None else 0
+        out = enc.arrival(seq, ts, at=at)
+        if enc.last_slot is None:                     # every slot pinned: NO_SLOT
+            c = s + 3
+        else:
+            if not self._open:                        # open a block (S_OPEN at s + 4)
+                c, take = s + 18, s + 5
+                self._open = True
+                self._expire = s + 6 + enc.flush_cycles
+            elif enc._open is not o:                  # close the open one, open a new one
+                c, take = s + 24, s + 11
+                self._expire = s + 12 + enc.flush_cycles
+            else:                                     # append (q skip bytes): s + 4 + q
+                c = s + 3 + len(o.entries) - used0   # type: ignore[arg-type]
+                take = c + 1
+            self._rdy = take + SEARCH_CYCLES + (self._words() if enc._n_pinned else 0)
+        self._free = c + 1
+        self._last_cons = c
+        if self.record:
+            self.consumed.append(c)
+        return out, True
+
+    def pin(self, base: int, mask: int, cycle: int) -> list[HdrBlock]:
+        return self._change(base, mask, cycle, True)
+
+    def unpin(self, base: int, mask: int, cycle: int) -> list[HdrBlock]:
+        return self._change(base, mask, cycle, False)
+
+    def tick(self, now: int) -> list[HdrBlock]:
+        """The reference encoder's flush timer at ``now`` (the RTL's timer close is modelled at
+        the next input)."""
+        return self.enc.tick(now)
+
+    # ------------------------------------------------------------------ internals
+    def _timer_close(self, before: int) -> None:
+        """The RTL's timer close, if it starts in S_IDLE before cycle ``before`` (no arrival held
+        then)."""
+        if self._open:
+            x = max(self._free, self._expire, self._last_cons + 1)
+            if x < before:
+                self._open = False
+                self._free = x + 7
+
+    def _change(self, base: int, mask: int, cycle: int, set_: bool) -> list[HdrBlock]:
+        out = (self.enc.pin if set_ else self.enc.unpin)(base, mask)   # (PinError: nothing)
+        self._timer_close(before=cycle + 1)
+        x = max(cycle + 1, self._free)                # S_IDLE with no arrival before the change
+        if self._open:                                # close first
+            self._open = False
+            x += 7
+        g = x + 1                                     # pin_go_o / the ring's pin_i
+        wr = g + self._pin_cycles(base, mask)         # the last word's write-back (M_WR)
+        self._free = wr + 2
+        self._rdy = wr + SEARCH_CYCLES + self._words()
+        return out
+
+    def _pin_cycles(self, base: int, mask: int) -> int:
+        """slot_ring pass 2: per word from base's up to the one holding the mask's top bit,
+        read (3) + one cycle per mask bit in it + write (1)."""
+        top = base + mask.bit_length() - 1
+        end = base + self.mask_bits - 1
+        s, n = base, 0
+        while True:
+            we = min((s // self.word + 1) * self.word - 1, end)
+            n += 4 + we - s + 1
+            if we >= top:
+                return n
+            s = we + 1
+
+    def _words(self) -> int:
+        """Words the ring's search reads before the one with the next unpinned slot (all of
+        them, N / W, when every slot is pinned)."""
+        enc = self.enc
+        if enc._n_pinned >= enc.n_slots:
+            return self._nw
+        cur = enc._last
+        start = 0 if cur == enc.n_slots - 1 else cur + 1
+        nxt = enc._pinned.find(0, start)
+        if nxt < 0:
+            nxt = enc._pinned.find(0)
+        ws, wn = start // self.word, nxt // self.word
+        if wn == ws and nxt < start:
+            return self._nw
+        return (wn - ws) % self._nw

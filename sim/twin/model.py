@@ -39,7 +39,9 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
 - Block mode (CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): headers go to the slot ring and
   HDR_BLOCK events of :class:`hwctl.sim.twin.hdrblock.BlockEncoder` (the reference the RTL is scored
   against) instead: no HEADER and no per-header ERROR(BAD_HEADER); ERROR(NO_SLOT, info=seq) when
-  every ring slot is pinned. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
+  every ring slot is pinned, and when the RTL's arrival queue (one pending + 8, hdr_block.v) is
+  full: :class:`hwctl.sim.twin.hdrblock.ArrivalQueue` times each arrival's encoding, ring search
+  and pin change as the RTL does. The flush timer runs on internal cycles. PIN_MASK / UNPIN_MASK close
   the open block and their response leaves after every event queued before them (an ordered
   response; other responses still go before waiting events). SLOTS_FREE reads the ring's unpinned
   slots while HDR_BLOCK is set, the legacy pool's free slots otherwise. Block buffers (the RTL's
@@ -73,7 +75,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwctl.sim.twin.hdrblock import DEFAULT_FLUSH, DEFAULT_SLOTS, BlockEncoder, PinError
+from hwctl.sim.twin.hdrblock import (
+    DEFAULT_FLUSH,
+    DEFAULT_SLOTS,
+    ArrivalQueue,
+    BlockEncoder,
+    PinError,
+)
 from hwctl.sim.twin.header import HEADER_CYCLES
 from hwctl.sim.twin.testgen import DET_GEN_LAT, TestPatterns
 from hwctl.wire import (
@@ -357,6 +365,8 @@ class TwinModel:
         self._regs: dict[Reg, int] = {r: 0 for r in _COUNTERS}
         self._control = self.cfg.control_reset & _CONTROL_MASK
         self._enc = BlockEncoder(self.cfg.ring_slots, self.cfg.block_flush)
+        #: the RTL's arrival queue and encoder timing (its overflows: ERROR(NO_SLOT))
+        self._aq = ArrivalQueue(self._enc)
         self._feat = self.cfg.features
         self._enc.enabled = self._blocks_on()
         #: process header-source arrivals in a tight loop between other events (same results as
@@ -739,8 +749,8 @@ class TwinModel:
             return Ack(op)
         if isinstance(msg, PinMask | UnpinMask):
             try:
-                blocks = (self._enc.pin if isinstance(msg, PinMask) else self._enc.unpin)(
-                    msg.base, msg.mask)
+                blocks = (self._aq.pin if isinstance(msg, PinMask) else self._aq.unpin)(
+                    msg.base, msg.mask, self.now)
             except PinError as e:
                 return Nak(op, int(e.code))
             for b in blocks:
@@ -907,11 +917,12 @@ class TwinModel:
                 return
             self._bump(Reg.CNT_HEADERS)
             o = enc._open
-            for b in enc.arrival(seq, self.device_time(), at=self.now):
+            blocks, stored = self._aq.arrival(seq, self.device_time(), self.now, at=self.now)
+            for b in blocks:
                 self._emit(b)
             if enc._open is not None and enc._open is not o:
                 self._block_opened()
-            if enc.last_slot is None:
+            if not stored or enc.last_slot is None:
                 self._emit(Error(int(ErrorCode.NO_SLOT), seq))
             return
         if not self.has(FeatureBit.HEADERS):   # no per-photon mode: received and dropped
@@ -968,7 +979,7 @@ class TwinModel:
         cfg = self.cfg
         per, phase, seq0 = cfg.header_period, cfg.header_phase, cfg.header_seq0
         header_en = bool(self._control >> ControlBit.HEADER_EN & 1)
-        arrival, emit = enc.arrival, self._emit
+        arrival, emit = self._aq.arrival, self._emit
         n_ok = n_bad = 0
         line_free, refuse, n_over = self._line_free, cfg.header_line_refuse, 0
         while self._hdr_next is not None and self._hdr_next <= bound:
@@ -1010,11 +1021,12 @@ class TwinModel:
             n_ok += 1
             seq = (seq0 + k) & U32
             o = enc._open
-            for b in arrival(seq, (t + self._offset) & U64, at=t):
+            blocks, stored = arrival(seq, (t + self._offset) & U64, t, at=t)
+            for b in blocks:
                 emit(b)
             if enc._open is not None and enc._open is not o:
                 self._block_opened()
-            if enc.last_slot is None:
+            if not stored or enc.last_slot is None:
                 emit(Error(int(ErrorCode.NO_SLOT), seq))
             if self._tx_cur is None:
                 self._tx_kick()
