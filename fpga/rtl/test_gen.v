@@ -51,17 +51,26 @@ module test_gen #(
 
     // ---------------------------------------------------------------- detector loop
     generate if (DET != 0) begin : g_det
-    reg [7:0] dcnt_q;                  // v2 attempts since the last click (or restart)
+    // v2 attempts still to go before the next click, and "== 0" registered with it (as the
+    // herald loop's hleft_q / hz_q below: no compare with N between fire_i and click_q)
+    reg [7:0] dleft_q;
+    reg       dz_q;
     reg [1:0] click_q;
     always @(posedge clk_i) begin
-        if (rst_i || restart_i) begin
-            dcnt_q <= 8'd0;
+        if (rst_i) begin                // (TEST resets to 0 with it: N = 1)
+            dleft_q <= 8'd0;
+            dz_q <= 1'b1;
+            click_q <= 2'b00;
+        end else if (restart_i) begin   // (test_i holds the written value in the strobe's cycle)
+            dleft_q <= n_m1;
+            dz_q <= (n_m1 == 8'd0);
             click_q <= 2'b00;
         end else begin
             click_q <= 2'b00;
             if (fire_i) begin
-                dcnt_q <= (dcnt_q == n_m1) ? 8'd0 : dcnt_q + 8'd1;
-                if (dcnt_q == n_m1) click_q <= sel ? 2'b10 : 2'b01;
+                dleft_q <= dz_q ? n_m1 : dleft_q - 8'd1;
+                dz_q <= dz_q ? (n_m1 == 8'd0) : (dleft_q == 8'd1);
+                if (dz_q) click_q <= sel ? 2'b10 : 2'b01;
             end
         end
     end
@@ -99,7 +108,15 @@ module test_gen #(
     endfunction
     localparam [GW-1:0] HG_END = hg_after(LOOP_GAP - 2);
     generate if (HL != 0) begin : g_hl_loop
-    reg [7:0]  hcnt_q;                 // pair attempts since the last qualifying one
+    // qualifying attempt: hleft_q counts the pair attempts still to go before it (N - 1 after a
+    // restart or a qualifying one, down to 0) and hz_q = "hleft_q == 0" is registered with it, so
+    // the loop's decision `hloop` is one LUT of flip-flops and the attempt strobe (it enables /
+    // resets ~90 flip-flops across the die: an 8-bit compare with N in front of it was the node's
+    // ECP5 critical path). Same sequence as counting up to N - 1: hleft_q = N - 1 - count (TEST,
+    // hence N, changes only with a restart, which reloads hleft_q from the new value; after a
+    // reset TEST is 0, N = 1)
+    reg [7:0]  hleft_q;
+    reg        hz_q;
     reg        hpush_q, hgo_q;         // the frame starts two cycles after its attempt
     reg [7:0]  hport_q;                // line of the frame being sent
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
@@ -108,10 +125,19 @@ module test_gen #(
     reg [GW-1:0] hgap_q;               // LFSR: steps since the last looped attempt (free-running)
     reg          hfree_q;              // the gap has run out (sticky until the next looped one)
     wire         hline;
-    wire         hloop = pfire_i && hcnt_q == n_m1 && hl_gen && hfree_q;
+    wire         hloop = pfire_i && hz_q && hl_gen && hfree_q;
     always @(posedge clk_i) begin
+        if (rst_i) begin                // (TEST resets to 0 with it: N = 1)
+            hleft_q <= 8'd0;
+            hz_q <= 1'b1;
+        end else if (restart_i) begin   // (test_i holds the written value in the strobe's cycle)
+            hleft_q <= n_m1;
+            hz_q <= (n_m1 == 8'd0);
+        end else if (pfire_i) begin
+            hleft_q <= hz_q ? n_m1 : hleft_q - 8'd1;
+            hz_q <= hz_q ? (n_m1 == 8'd0) : (hleft_q == 8'd1);
+        end
         if (rst_i || restart_i) begin
-            hcnt_q <= 8'd0;
             hpush_q <= 1'b0;
             hgo_q <= 1'b0;
             hport_q <= 8'd0;
@@ -124,7 +150,6 @@ module test_gen #(
             // saturating count had become one long carry chain, the HX8K's worst path)
             hgap_q <= {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)};
             hfree_q <= hfree_q || (hgap_q == HG_END);
-            if (pfire_i) hcnt_q <= (hcnt_q == n_m1) ? 8'd0 : hcnt_q + 8'd1;
             if (hloop) begin
                 hport_q <= pport_i;
                 hgap_q <= {{(GW-1){1'b0}}, 1'b1};
