@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after --duration, go on until the nodes have completed at least N "
                              "requests in all (a slow or loaded machine; at most 10x --duration "
                              "more, then stop with a warning; default 0)")
+    parser.add_argument("--min-verified", type=int, default=0, metavar="N",
+                        help="after --duration, go on until every node that verifies pairs has "
+                             "verified at least N (same bound and warning as --min-completed; "
+                             "default 0)")
     parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
@@ -132,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--duration must be > 0")
     if not 0 <= args.min_completed <= 1_000_000:
         raise UserError("--min-completed must be in [0, 1000000]")
+    if not 0 <= args.min_verified <= 1_000_000:
+        raise UserError("--min-verified must be in [0, 1000000]")
     if not 0.5 <= args.fidelity < 1.0:
         raise UserError("--fidelity must be in [0.5, 1)")
     if not 0.5 < args.f_th < 1.0:
@@ -337,12 +343,16 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                     if el < args.duration:
                         return True
                     done = sum(nd.counters.completed for nd in nodes)
-                    if done >= args.min_completed:
+                    ver = [nd.vcore.metrics.verified for nd in nodes if nd.vcore is not None]
+                    least = min(ver, default=args.min_verified)
+                    if done >= args.min_completed and least >= args.min_verified:
                         return False
                     if el < 11 * args.duration:
                         return True
                     print(f"warning: {done} of --min-completed {args.min_completed} requests "
-                          f"completed in {el:.0f} s; stopping", file=sys.stderr, flush=True)
+                          f"completed, at least {least} of --min-verified {args.min_verified} "
+                          f"pairs verified per node in {el:.0f} s; stopping",
+                          file=sys.stderr, flush=True)
                     return False
 
                 while more():
