@@ -35,6 +35,7 @@ import time
 from array import array
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from hwctl.protocols.base import (
@@ -230,21 +231,40 @@ class FastEngine:
         core = self.decode(cid)
         k = self.cores.vals[cid][0]
         name = self.chk.names[k]
-        try:
-            if kind == 0:
-                acts = core.receive(self.msg_obj[arg], 0.0)
-            elif kind == 1:
-                acts = core.attempts_finished(arg, 0.0)
-            else:
-                acts = core.submit(self.reqs.vals[arg], 0.0)
-        except ProtocolViolation as exc:
-            r = (-1, f"protocol violation: {exc}")
+        acts = self._event(core, kind, arg)
+        if isinstance(acts, str):
+            r = (-1, acts)
             self.tmemo[key] = r
             return r
+        out = self._actions(acts)
+        # sends only (the common case): the (link, message) appends, for the fast path
+        app = tuple((self.msg_link[a[1]], a[1]) for a in out) \
+            if all(a[0] == 0 for a in out) else None
+        r = (self.encode(k, core), tuple(out), name, app)
+        self.tmemo[key] = r
+        return r
+
+    def _event(self, core: EspNode, kind: int, arg: int) -> list | str:
+        """Run event (kind, arg) on ``core`` (see :meth:`step`): its actions, or the text of
+        the protocol violation it raised."""
+        try:
+            if kind == 0:
+                return core.receive(self.msg_obj[arg], 0.0)
+            if kind == 1:
+                return core.attempts_finished(arg, 0.0)
+            return core.submit(self.reqs.vals[arg], 0.0)
+        except ProtocolViolation as exc:
+            return f"protocol violation: {exc}"
+
+    def _actions(self, acts: list, send: Callable | None = None) -> list[tuple]:
+        """A core's actions as the engine's tuples: (0, message id) for a send (``send``
+        rewrites the message first), (1, rid, peer) start, (2, rid) completed, (3, text) a
+        problem."""
         out: list[tuple] = []
         for a in acts:
             if isinstance(a, Send):
-                out.append((0, self._msg_id(a.msg)))  # type: ignore[arg-type]
+                m = a.msg if send is None else send(a.msg)
+                out.append((0, self._msg_id(m)))  # type: ignore[arg-type]
             elif isinstance(a, StartAttempts):
                 out.append((1, a.request.rid, a.peer))
             elif isinstance(a, Completed):
@@ -253,12 +273,7 @@ class FastEngine:
                 out.append((3, f"remote error: {a.reason}"))
             elif isinstance(a, (Expired, AbortAttempts)):
                 out.append((3, f"unexpected {type(a).__name__} with abstract time: {a}"))
-        # sends only (the common case): the (link, message) appends, for the fast path
-        app = tuple((self.msg_link[a[1]], a[1]) for a in out) \
-            if all(a[0] == 0 for a in out) else None
-        r = (self.encode(k, core), tuple(out), name, app)
-        self.tmemo[key] = r
-        return r
+        return out
 
     def apply(self, w: list, k: int, kind: int, arg: int) -> None:
         """Fold one core event into the work state ``w`` (mutable; see :meth:`work`), as

@@ -35,13 +35,7 @@ import struct
 from typing import Any
 
 from hwctl.protocols.base import (
-    AbortAttempts,
-    Completed,
-    Expired,
     ProtocolViolation,
-    RemoteError,
-    Send,
-    StartAttempts,
 )
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.reliable import Arq, ArqStats, _Link, _Out
@@ -214,15 +208,9 @@ class RobustEngine(FastEngine):
         core = self.decode(cid)
         k = self.cores.vals[cid][0]
         name = self.chk.names[k]
-        try:
-            if kind == 0:
-                acts = core.receive(self.msg_obj[arg], 0.0)
-            elif kind == 1:
-                acts = core.attempts_finished(arg, 0.0)
-            else:
-                acts = core.submit(self.reqs.vals[arg], 0.0)
-        except ProtocolViolation as exc:
-            r = (-1, f"protocol violation: {exc}")
+        acts = self._event(core, kind, arg)
+        if isinstance(acts, str):
+            r = (-1, acts)
             self.tmemo[key] = r
             return r
         shifts: dict[str, int] = {}
@@ -234,21 +222,13 @@ class RobustEngine(FastEngine):
                 ln.out_seq -= d
                 ln.unacked = {s - d: _Out(dataclasses.replace(o.msg, seq=o.msg.seq - d),
                                           o.deadline, o.rto) for s, o in ln.unacked.items()}
-        out: list[tuple] = []
-        for a in acts:
-            if isinstance(a, Send):
-                m = a.msg
-                if m.kind != _ACK and m.dst in shifts:  # type: ignore[attr-defined]
-                    m = dataclasses.replace(m, seq=m.seq - shifts[m.dst])  # type: ignore[attr-defined]
-                out.append((0, self._msg_id(m)))  # type: ignore[arg-type]
-            elif isinstance(a, StartAttempts):
-                out.append((1, a.request.rid, a.peer))
-            elif isinstance(a, Completed):
-                out.append((2, a.request.rid))
-            elif isinstance(a, RemoteError):
-                out.append((3, f"remote error: {a.reason}"))
-            elif isinstance(a, (Expired, AbortAttempts)):
-                out.append((3, f"unexpected {type(a).__name__} with abstract time: {a}"))
+
+        def send(m):  # the message's id on a stream whose floor moved
+            if m.kind != _ACK and m.dst in shifts:
+                return dataclasses.replace(m, seq=m.seq - shifts[m.dst])
+            return m
+
+        out = self._actions(acts, send)
         sh = tuple((self.k_of[p], d) for p, d in sorted(shifts.items()))
         r = (self.encode(k, core), tuple(out), name, sh)
         self.tmemo[key] = r
