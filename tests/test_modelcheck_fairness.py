@@ -24,8 +24,8 @@ def test_robust_model_checker_terminates_on_k13() -> None:
     assert r.terminal >= 1 and r.cut > 0
 
 
-def test_robust_model_checker_catches_a_planted_dedup_bug(monkeypatch) -> None:
-    """A link layer that delivers a duplicate again: the ESP layer sees a duplicate SYN/ACK."""
+def _plant_no_dedup(monkeypatch) -> None:
+    """The planted bug: a link layer (``Arq.accept``) that delivers a duplicate again."""
     from hwctl.protocols import reliable
 
     orig = reliable.Arq.accept
@@ -37,6 +37,11 @@ def test_robust_model_checker_catches_a_planted_dedup_bug(monkeypatch) -> None:
         return orig(self, msg)
 
     monkeypatch.setattr(reliable.Arq, "accept", no_dedup)
+
+
+def test_robust_model_checker_catches_a_planted_dedup_bug(monkeypatch) -> None:
+    """A link layer that delivers a duplicate again: the ESP layer sees a duplicate SYN/ACK."""
+    _plant_no_dedup(monkeypatch)
     r = modelcheck.check("K1,3", 1, robust=True, dup=1, inflight=3)
     assert r.violations > 0 and "remote error" in r.first_problem
 
@@ -294,17 +299,7 @@ def test_robust_fast_engine_without_an_inflight_bound_matches_on_a_single_edge()
 def test_robust_fast_engine_catches_the_planted_dedup_bug(monkeypatch) -> None:
     """A link layer that delivers a duplicate again: both engines report it, with the same first
     problem (the duplicated SYN reaches ESP), and the fast engine gives the path to it."""
-    from hwctl.protocols import reliable
-
-    orig = reliable.Arq.accept
-
-    def no_dedup(self, msg):
-        link = self.links[msg.src]
-        if msg.kind != self._ack_kind and msg.seq < link.in_next:
-            return [msg], self.ack(msg.src), False  # the planted bug
-        return orig(self, msg)
-
-    monkeypatch.setattr(reliable.Arq, "accept", no_dedup)
+    _plant_no_dedup(monkeypatch)
     old, new = (modelcheck.check("K1,3", 1, robust=True, dup=1, inflight=3, engine=e)
                 for e in ("old", "fast"))
     assert new.violations > 0 and old.violations > 0
