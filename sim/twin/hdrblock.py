@@ -304,7 +304,7 @@ class ArrivalQueue:
     2 cycles to S_IDLE and a search.
     """
 
-    __slots__ = ("enc", "fifo", "mask_bits", "word", "_nw", "_free", "_rdy", "_last_cons",
+    __slots__ = ("enc", "fifo", "mask_bits", "word", "_nw", "_free", "_rdy", "_rdy_lazy", "_last_cons",
                  "_reads", "_open", "_expire", "record", "consumed", "overflows")
 
     def __init__(self, enc: BlockEncoder, fifo: int = QUEUE_FIFO, mask_bits: int = PIN_MASK_BITS,
@@ -318,6 +318,10 @@ class ArrivalQueue:
         self._nw = enc.n_slots // word
         self._free = 0          # first cycle the encoder is in S_IDLE
         self._rdy = 0           # first cycle the ring's next slot is known
+        #: ``_rdy`` still lacks the words the search crosses (``_words()``, at most ``_nw``):
+        #: added only when an arrival comes early enough for them to matter (the ring and the
+        #: last slot cannot change in between: a pin change sets ``_rdy`` itself)
+        self._rdy_lazy = False
         self._last_cons = -1    # consumption cycle of the latest stored arrival
         self._reads: deque[int] = deque()        # read cycles of the queued arrivals
         self._open = False      # the RTL's open_q
@@ -356,6 +360,10 @@ class ArrivalQueue:
                         free = x + 7
         if free > s:
             s = free
+        if self._rdy_lazy:
+            self._rdy_lazy = False
+            if self._rdy + self._nw > s:
+                self._rdy += self._words()
         if self._rdy > s:
             s = self._rdy
         enc = self.enc
@@ -376,7 +384,8 @@ class ArrivalQueue:
             else:                                     # append (q skip bytes): s + 4 + q
                 c = s + 3 + len(o.entries) - used0   # type: ignore[arg-type]
                 take = c + 1
-            self._rdy = take + SEARCH_CYCLES + (self._words() if enc._n_pinned else 0)
+            self._rdy = take + SEARCH_CYCLES
+            self._rdy_lazy = enc._n_pinned > 0
         self._free = c + 1
         self._last_cons = c
         if self.record:
@@ -415,6 +424,7 @@ class ArrivalQueue:
         wr = g + self._pin_cycles(base, mask)         # the last word's write-back (M_WR)
         self._free = wr + 2
         self._rdy = wr + SEARCH_CYCLES + self._words()
+        self._rdy_lazy = False
         return out
 
     def _pin_cycles(self, base: int, mask: int) -> int:
@@ -434,10 +444,12 @@ class ArrivalQueue:
         """Words the ring's search reads before the one with the next unpinned slot (all of
         them, N / W, when every slot is pinned)."""
         enc = self.enc
-        if enc._n_pinned >= enc.n_slots:
-            return self._nw
         cur = enc._last
         start = 0 if cur == enc.n_slots - 1 else cur + 1
+        if not enc._pinned[start]:                    # the common case: the next slot is free
+            return 0
+        if enc._n_pinned >= enc.n_slots:
+            return self._nw
         nxt = enc._pinned.find(0, start)
         if nxt < 0:
             nxt = enc._pinned.find(0)
