@@ -275,6 +275,30 @@ class FastEngine:
                 out.append((3, f"unexpected {type(a).__name__} with abstract time: {a}"))
         return out
 
+    def _start_half(self, w: list, rid: int, node: str, peer: str) -> bool:
+        """``node``'s end of generation ``rid`` (with ``peer``) started in work state ``w``:
+        True when both ends have, and the generation runs (invariant (1) checked)."""
+        started = w[2] | {(rid, node)}
+        w[2] = started
+        if (rid, peer) not in started:
+            return False
+        run = w[3]
+        for n in (node, peer):
+            if any(x[1] == n for x in run):
+                raise self.mc._Violation(f"invariant (1): {n} starts {rid} while in "
+                                         f"another generation")
+        w[2] = started - {(rid, node), (rid, peer)}
+        w[3] = run | {(rid, node), (rid, peer)}
+        return True
+
+    def _finish(self, w: list, a: tuple) -> None:
+        """Action (2, rid) completed: a second completion is a violation; (3, text) a problem."""
+        if a[0] != 2:
+            raise self.mc._Violation(a[1])
+        if a[1] in w[4]:
+            raise self.mc._Violation(f"request {a[1]} completed twice")
+        w[4] = w[4] | {a[1]}
+
     def apply(self, w: list, k: int, kind: int, arg: int) -> None:
         """Fold one core event into the work state ``w`` (mutable; see :meth:`work`), as
         :meth:`hwctl.sim.modelcheck.Checker._apply` does."""
@@ -297,27 +321,14 @@ class FastEngine:
                     self.qapp[key] = q
                 w[1][li] = q
             elif t == 1:
-                rid, peer = a[1], a[2]
-                started = w[2] | {(rid, node)}
-                w[2] = started
-                if (rid, peer) in started:
-                    run = w[3]
-                    for n in (node, peer):
-                        if any(x[1] == n for x in run):
-                            raise _Violation(f"invariant (1): {n} starts {rid} while in "
-                                             f"another generation")
-                    w[2] = started - {(rid, node), (rid, peer)}
-                    w[3] = run | {(rid, node), (rid, peer)}
+                rid = a[1]
+                if self._start_half(w, rid, node, a[2]):
                     if chk.streams:
                         w[6] = chk._started(w[6], rid)
                     if chk.timed:
                         w[7] = w[7] + (rid,)
-            elif t == 2:
-                if a[1] in w[4]:
-                    raise _Violation(f"request {a[1]} completed twice")
-                w[4] = w[4] | {a[1]}
             else:
-                raise _Violation(a[1])
+                self._finish(w, a)
 
     def work(self, st: tuple) -> list:
         """A mutable copy of the decoded state: [core ids, queue ids, started, running, done,

@@ -263,23 +263,9 @@ class RobustEngine(FastEngine):
                 if a[1] not in fl:  # a set of messages: an equal copy in flight is the same
                     fl.append(a[1])
             elif t == 1:
-                rid, peer = a[1], a[2]
-                started = w[2] | {(rid, node)}
-                w[2] = started
-                if (rid, peer) in started:
-                    run = w[3]
-                    for nd in (node, peer):
-                        if any(x[1] == nd for x in run):
-                            raise _Violation(f"invariant (1): {nd} starts {rid} while in "
-                                             f"another generation")
-                    w[2] = started - {(rid, node), (rid, peer)}
-                    w[3] = run | {(rid, node), (rid, peer)}
-            elif t == 2:
-                if a[1] in w[4]:
-                    raise _Violation(f"request {a[1]} completed twice")
-                w[4] = w[4] | {a[1]}
+                self._start_half(w, a[1], node, a[2])
             else:
-                raise _Violation(a[1])
+                self._finish(w, a)
 
     def _fid(self, fl: tuple) -> int:
         i = self.flights.ids.get(fl)
