@@ -448,11 +448,9 @@ class ArrivalQueue:
         start = 0 if cur == enc.n_slots - 1 else cur + 1
         if not enc._pinned[start]:                    # the common case: the next slot is free
             return 0
-        if enc._n_pinned >= enc.n_slots:
+        nxt = enc._next_slot()
+        if nxt is None:                               # every slot pinned
             return self._nw
-        nxt = enc._pinned.find(0, start)
-        if nxt < 0:
-            nxt = enc._pinned.find(0)
         ws, wn = start // self.word, nxt // self.word
         if wn == ws and nxt < start:
             return self._nw
