@@ -1,6 +1,6 @@
 """SymbiYosys proofs of fpga/formal (``hwctl fpga prove``), marked ``formal``; they run in the
 default suite (a few minutes in all); the BMC runs of minutes (slot_ring w4 / w8, pair_sched,
-pair_match, attempt_core) with ``-m slow``. Each harness is also
+pair_match, attempt_core bmc) with ``-m slow``. Each harness is also
 run on a staged copy of the RTL with a planted bug, which must make the proof fail (so the
 properties can fail)."""
 
@@ -126,6 +126,12 @@ MUTANTS.append(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early (the
     # counterexample comes in seconds although the proof itself is -m slow)
     (formal.Proof("attempt_core", "bmc", ""),
+     ("attempt_core.v", "ts_counter #(.INIT(TS_INIT + 64'd4))",
+      "ts_counter #(.INIT(TS_INIT + 64'd5))")))
+MUTANTS.append(
+    # the same bug against the k-induction: its basecase (depth 4) holds no attempt yet, so it is
+    # the invariant ts4 == ts + 4 that fails, at step 1
+    (formal.Proof("attempt_core", "prove", ""),
      ("attempt_core.v", "ts_counter #(.INIT(TS_INIT + 64'd4))",
       "ts_counter #(.INIT(TS_INIT + 64'd5))")))
 MUTANTS.append(
