@@ -103,11 +103,12 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
     lab = Lab(topologies.by_name("K2"), p_photon=0.0, seed=seed, start=start,
               node_kw={"A": src.arm(0) | block, "B": src.arm(1) | block})
     srv = LabServer(lab, pty=True)
+    drops = _drop_times(srv)
     tr = _lab_trace(lab, srv) if trace else None
     cpu0, now0 = time.process_time(), lab.now
     srv.start()
     conn.send((dict(srv.urls), src.phase))
-    conn.recv()  # stop
+    t_end = conn.recv()  # stop; the measurement ended at t_end (shared reference, s)
     with srv.lock:
         lag = (timebase.cycle_now() - lab.now) / CLOCK_HZ
         regs = {n: {r.name: m.reg(r) for r in (Reg.EVT_LOST, Reg.CNT_HEADERS, Reg.CNT_BLOCKS,
@@ -119,8 +120,28 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
                "error": repr(srv.error) if srv.error else None,
                "source_s": max(1, lab.now - src.phase) / CLOCK_HZ,
                "cpu_per_s": (time.process_time() - cpu0) / max(model_s, 1e-9),
-               "pty_overrun_frames": {n: b.overrun_frames for n, b in srv._pending.items()},
+               "pty_overrun_frames": {n: sum(k for t, k in d if t <= t_end)
+                                      for n, d in drops.items()},
                "trace": tr})
+
+
+def _drop_times(srv) -> dict[str, list[tuple[float, int]]]:
+    """When each device's pty backlog dropped frames (shared reference s, frames): only the
+    drops before the hosts' measurement ended count (after it the hosts stop reading)."""
+    from hwctl import timebase
+
+    out: dict[str, list[tuple[float, int]]] = {}
+    for n, b in srv._pending.items():
+        d = out[n] = []
+
+        def push(data, *, overrun=True, _d=d, _b=b, _push=b.push):
+            k = _b.overrun_frames
+            _push(data, overrun=overrun)
+            if _b.overrun_frames != k:
+                _d.append((timebase.seconds(), _b.overrun_frames - k))
+
+        b.push = push
+    return out
 
 
 def _lab_trace(lab, srv) -> dict:
@@ -276,6 +297,7 @@ def run() -> list[dict]:
     from hwctl.hdrblock import BLOCK_LINE_BYTES
     from hwctl.physics.loss import arrival_probability
     from hwctl.protocols.verification import SEQ_MOD
+    from hwctl.wire import CLOCK_HZ
 
     seconds = float(os.environ.get("HWCTL_BENCH_HDR_SECONDS", "30"))
     if HOSTS not in ("split", "one"):
@@ -305,7 +327,7 @@ def run() -> list[dict]:
             if not c.poll(seconds + HOST_GRACE_S):
                 raise RuntimeError("a host process did not report")
             hosts.append(c.recv())
-        lab_pipe.send("stop")
+        lab_pipe.send(urls_phase[1] / CLOCK_HZ + seconds)  # stop; where the window ended
         lab = lab_pipe.recv()
     finally:
         for pr in [*procs, lab_proc]:
