@@ -87,6 +87,10 @@ PROOFS: tuple[Proof, ...] = (
     Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
           "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
     Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
+    Proof("pair_sched", "prove", "node engine (v3): no trigger outside a scheduled attempt, on "
+          "its port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
+          "COMPLETE right; without CONTROL.LATE_JOIN (k-induction with invariants on the "
+          "engine's state; the join: join / join_fail)"),
     Proof("pair_sched", "cover", "node engine: a 2-attempt schedule COMPLETE (not vacuous)"),
     Proof("pair_sched", "bmc", "node engine (v3): no trigger outside a scheduled attempt, on its "
           "port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
