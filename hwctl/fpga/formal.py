@@ -65,8 +65,9 @@ PROOFS: tuple[Proof, ...] = (
     Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
     Proof("frame_rx", "resync", "decoder in its reset state after every delimiter (k-induction)"),
     Proof("frame_rx", "cover", "a bad frame, then a good one delivered (not vacuous)"),
-    Proof("frame_rx", "bmc", "good frames delivered with their bytes, bad CRC / COBS never "
-          "(BMC from reset, depth 21)"),
+    Proof("frame_rx", "prove", "good frames delivered with their bytes, bad CRC / COBS never "
+          "(k-induction, PMAX = 1)"),
+    Proof("frame_rx", "prove_full", "same at the spec's PMAX = 32 (k-induction)"),
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
           "1 cycle per header bit)"),
     Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
