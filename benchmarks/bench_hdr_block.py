@@ -27,7 +27,8 @@ Figures:
   from the first to the last sequence number both nodes' cores had covered at the stop, p_A =
   p_B = 10^(-10/10) = 0.1, and P_ok = the probability that a pair's verification completes before
   the timeout (NV, F_th = 0.81: 119 ms) and before the ring overwrites it (8192 arrivals = 63 ms):
-  the HAVE round trip here is ~1 ms of report interval plus loopback, far below both, so P_ok = 1
+  the HAVE round trip here is up to 4 ms of the host's block batch (hwctl.hdrpath.BATCH_WAIT_S),
+  ~1 ms of report interval and the loopback, far below both, so P_ok = 1
   and E = N * p_A * p_B (the discards by cause are printed: TIMEOUT / OVERWRITTEN must stay ~0);
 - device link utilisation (goal <= 0.75): HDR_BLOCK line bytes the device sent (CNT_BLOCKS x 73)
   per second of source / (300,000 bytes/s of a 3 Mbaud 8N1 line). Baseline, same run: the legacy
