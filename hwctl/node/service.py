@@ -103,7 +103,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._rid_next = 0
         self._stop = asyncio.Event()
         self._timer_wake = asyncio.Event()
-        self._out: dict[str, zmq.asyncio.Socket] = {}
+        self._out: dict[str, zmq.Socket] = {}  # plain sockets (start())
         self._router: zmq.asyncio.Socket | None = None
         self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
@@ -203,8 +203,14 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         except zmq.ZMQError as exc:
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: cannot listen on {self.cfg.listen}: {exc}") from None
+        # the DEALERs only ever send, without waiting: plain sockets of the same context (one
+        # I/O thread); zmq.asyncio's Future per send cost 8-20 us more p50 and ~2x at p99 on
+        # every ESP message (benchmarks/RESULTS.md, seventh session). A stand-in context (the
+        # replay's) makes its own.
+        dealers = (zmq.Context.shadow(self.ctx.underlying)
+                   if isinstance(self.ctx, zmq.asyncio.Context) else self.ctx)
         for p in self.cfg.peers:
-            s = self.ctx.socket(zmq.DEALER)
+            s = dealers.socket(zmq.DEALER)
             s.linger = 0
             s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
