@@ -43,8 +43,17 @@ def test_overflowing_backlog_keeps_the_whole_frames_that_fit() -> None:
     assert len(b) == 27 and b.overrun_frames == 5
 
 
+def _block_lab(start: int) -> Lab:
+    """K2 in block mode from reset, a 1.3 MHz source, arrivals with p = 0.1 at both nodes."""
+    cfg = block_config(0.1, source_hz=1.3e6)
+    kw = {"control_reset": cfg.control_reset, "header_period": cfg.header_period,
+          "header_arrival": cfg.header_arrival, "header_phase": start}
+    return Lab(topologies.by_name("K2"), p_photon=0.0, start=start,
+               node_kw={"A": dict(kw), "B": dict(kw, header_seed=2)})
+
+
 def test_advance_is_bounded_by_one_slice() -> None:
-    lab = Lab(topologies.by_name("K2"), p_photon=0.0, start=0)
+    lab = _block_lab(0)
     srv = LabServer(lab, pty=False)  # not started: the step function alone
     try:
         step = round(LabServer.MAX_STEP_S * srv.hz)
@@ -55,16 +64,22 @@ def test_advance_is_bounded_by_one_slice() -> None:
         srv.stop()
 
 
+def test_a_lab_with_nothing_to_do_takes_one_step() -> None:
+    """No deadline before real time (here: no source, no schedule): no slices, as before."""
+    lab = Lab(topologies.by_name("K2"), p_photon=0.0, start=0)
+    srv = LabServer(lab, pty=False)
+    try:
+        step = round(LabServer.MAX_STEP_S * srv.hz)
+        assert srv._advance(10 * step, step) is False and lab.now == 10 * step
+    finally:
+        srv.stop()
+
+
 def test_a_lab_held_behind_delivers_its_output_in_slices() -> None:
     """Block mode at 1.3 MHz arrivals of p = 0.1: hold the lab's lock for 0.3 s (its output for
     that time, ~60 kB a node, would have come as one chunk); afterwards every chunk handed to a
     host is at most one slice of line bytes, and nothing is lost (the frames decode in order)."""
-    start = timebase.cycle_now()
-    cfg = block_config(0.1, source_hz=1.3e6)
-    kw = {"control_reset": cfg.control_reset, "header_period": cfg.header_period,
-          "header_arrival": cfg.header_arrival, "header_phase": start}
-    lab = Lab(topologies.by_name("K2"), p_photon=0.0, start=start,
-              node_kw={"A": dict(kw), "B": dict(kw, header_seed=2)})
+    lab = _block_lab(timebase.cycle_now())
     srv = LabServer(lab, pty=False)
     chunks: list[bytes] = []
     got = threading.Event()

@@ -198,8 +198,9 @@ class LabServer:
     #: pace instead of arriving as one chunk of up to seconds of line bytes, which the 64 KiB
     #: backlog (UartBacklog) would drop as a receiver overrun although the hosts were reading
     #: (benchmarks/RESULTS.md, hdr_block seventh session). Host bytes are fed at the first
-    #: slice that reaches the cycle they were read at, as when the lab is on time.
-    MAX_STEP_S = 0.002
+    #: slice that reaches the cycle they were read at, as when the lab is on time. A lab with
+    #: nothing to do before real time (no deadline: e.g. after an idle wait) takes one step.
+    MAX_STEP_S = 0.005
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
@@ -389,6 +390,10 @@ class LabServer:
         :attr:`MAX_STEP_S`); True while it is still behind. Call with ``lock`` held."""
         lab = self.lab
         target = max(lab.now, min(now, lab.now + max_step))
+        if target < now:
+            d = lab.next_deadline()
+            if d is None or d > now:  # no output before now: one step, no slices
+                target = now
         lab.advance_to(target)
         return target < now
 
