@@ -27,7 +27,8 @@ Figures:
   from the first to the last sequence number both nodes' cores had covered at the stop, p_A =
   p_B = 10^(-10/10) = 0.1, and P_ok = the probability that a pair's verification completes before
   the timeout (NV, F_th = 0.81: 119 ms) and before the ring overwrites it (8192 arrivals = 63 ms):
-  the HAVE round trip here is ~1 ms of report interval plus loopback, far below both, so P_ok = 1
+  the HAVE round trip here is up to 4 ms of the host's block batch (hwctl.hdrpath.BATCH_WAIT_S),
+  ~1 ms of report interval and the loopback, far below both, so P_ok = 1
   and E = N * p_A * p_B (the discards by cause are printed: TIMEOUT / OVERWRITTEN must stay ~0);
 - device link utilisation (goal <= 0.75): HDR_BLOCK line bytes the device sent (CNT_BLOCKS x 73)
   per second of source / (300,000 bytes/s of a 3 Mbaud 8N1 line). Baseline, same run: the legacy
@@ -48,7 +49,8 @@ check; ``HWCTL_BENCH_HDR_PERIOD=770`` a 10x slower source (a functional check on
 Under load the twins fall behind real time (see the lag): measure on an idle machine.
 ``HWCTL_BENCH_HDR_TRACE=FILE`` writes a JSON trace for finding stalls: every lab step (wall
 start, duration, model cycles, CPU), every device output chunk and its backlog, every host
-callback longer than 5 ms (its repr), every host pty read, the heartbeat's late wake-ups.
+callback longer than 5 ms (its repr), every host pty read, the heartbeat's late wake-ups, and
+the hosts' CPU by callback (a task's steps under its coroutine's name); it prints a summary.
 """
 
 from __future__ import annotations
@@ -180,14 +182,20 @@ def _host_trace(nodes) -> dict:
 
     slow: list = []
     reads: list = []
+    cpu: dict[str, float] = {}
     run = ev.Handle._run
 
     def timed(self) -> None:
-        t0 = time.monotonic()
+        t0, u0 = time.monotonic(), time.thread_time()
         run(self)
         d = time.monotonic() - t0
+        cb = self._callback
+        owner = getattr(cb, "__self__", None)  # a task's step or wake-up: name its coroutine
+        key = (owner.get_coro().__qualname__ if isinstance(owner, asyncio.Task)
+               else getattr(cb, "__qualname__", type(cb).__name__))
+        cpu[key] = cpu.get(key, 0.0) + time.thread_time() - u0
         if d > 0.005:
-            slow.append((t0, d, repr(self)[:300]))
+            slow.append((t0, d, f"{key}: {self!r}"[:300]))
 
     ev.Handle._run = timed  # this process only; it ends with the run
     for n in nodes:
@@ -196,7 +204,7 @@ def _host_trace(nodes) -> dict:
             _d(data)
 
         n.backend.link._deliver = deliver
-    return {"slow": slow, "reads": reads}
+    return {"slow": slow, "reads": reads, "cpu": cpu}
 
 
 async def _heartbeat(late: list, period: float = HEARTBEAT_S) -> None:
@@ -297,6 +305,9 @@ def _trace_summary(hosts: list[dict], lab: dict) -> None:
             + "; latest heartbeats " + ", ".join(f"{t - t0:.3f} +{d * 1e3:.0f} ms" for t, d in late)
             + f"; pty reads {len(reads)}, mean {sum(reads) / max(1, len(reads)):.0f} B, "
             f"max {max(reads, default=0)} B")
+        cpu = sorted(tr.get("cpu", {}).items(), key=lambda x: -x[1])[:8]
+        print(f"# trace: host {'+'.join(h['names'])}: CPU s by callback (whole run): "
+              + "; ".join(f"{k} {v:.2f}" for k, v in cpu))
 
 
 def run() -> list[dict]:
