@@ -49,6 +49,7 @@ from hwctl.protocols.verification import (
 from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, patient, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
+from hwctl.transport.zmqrecv import FdReceiver
 from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import CLOCK_HZ
 
@@ -56,6 +57,12 @@ if TYPE_CHECKING:
     from hwctl.instruments.bench import Bench
 
 log = logging.getLogger("hwctl.node")
+
+
+def plain(ctx: zmq.asyncio.Context) -> zmq.Context:
+    """Plain (not zmq.asyncio) sockets of ``ctx``'s ZeroMQ context; a stand-in context (the
+    replay's, hwctl.record) makes its own."""
+    return zmq.Context.shadow(ctx.underlying) if isinstance(ctx, zmq.asyncio.Context) else ctx
 
 
 async def _cancel_all(tasks: list[asyncio.Task]) -> None:
@@ -103,8 +110,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._rid_next = 0
         self._stop = asyncio.Event()
         self._timer_wake = asyncio.Event()
-        self._out: dict[str, zmq.asyncio.Socket] = {}
-        self._router: zmq.asyncio.Socket | None = None
+        self._out: dict[str, zmq.Socket] = {}  # plain sockets (start())
+        self._router: FdReceiver | None = None  # the listener (start())
         self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
@@ -193,10 +200,12 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             # the listener's own context: the ZAP handler (allowlist) is per context
             self._curve_ctx = zmq.asyncio.Context()
             self._curve = CurveServer(self._curve_ctx, keys, allow)
-            self._router = self._curve_ctx.socket(zmq.ROUTER)
+            self._router = plain(self._curve_ctx).socket(zmq.ROUTER)
             self._curve.secure(self._router)
         else:
-            self._router = self.ctx.socket(zmq.ROUTER)
+            self._router = plain(self.ctx).socket(zmq.ROUTER)
+        if isinstance(self._router, zmq.Socket):  # received through the loop's reader on its FD
+            self._router = FdReceiver(self._router)  # (hwctl.transport.zmqrecv)
         self._router.linger = 0
         self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
         self._router.setsockopt(zmq.RCVHWM, 1000)
@@ -205,8 +214,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         except zmq.ZMQError as exc:
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: cannot listen on {self.cfg.listen}: {exc}") from None
+        # the DEALERs only ever send, without waiting: plain sockets of the same context (one
+        # I/O thread); zmq.asyncio's Future per send cost 8-20 us more p50 and ~2x at p99 on
+        # every ESP message (benchmarks/RESULTS.md, seventh session)
         for p in self.cfg.peers:
-            s = self.ctx.socket(zmq.DEALER)
+            s = plain(self.ctx).socket(zmq.DEALER)
             s.linger = 0
             s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
@@ -284,9 +296,17 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                                               req.fidelity, req.t)
         self.counters.requests += 1
         self._finished[req.rid] = asyncio.Event()
-        if self.journal is not None:
+        acts = self.core.submit(req, req.t)
+        # the SYN before the journal's record (a write + flush, ~25 us p50 on the loaded 2-core
+        # machine, in every `hwctl node --out` request's queue time; benchmarks/RESULTS.md,
+        # seventh session): both happen before submit() returns, so a caller that got the
+        # request back has it journaled; anything else the core answers goes after the record
+        journal_first = self.journal is not None and any(type(a) is not Send for a in acts)
+        if journal_first:
             self.journal.submitted(req)
-        self._apply(self.core.submit(req, req.t))
+        self._apply(acts)
+        if self.journal is not None and not journal_first:
+            self.journal.submitted(req)
         return req
 
     async def _workload(self, peer: str) -> None:
