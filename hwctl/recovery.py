@@ -56,7 +56,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -80,6 +82,9 @@ RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
+#: a node's start-up commands wait this long for each device answer (s): a bound for a hang,
+#: not a budget (see :func:`patient`)
+START_HANG_S = 60.0
 #: ZeroMQ message kinds: a heartbeat, an ESP message
 K_HB = b"hb"
 K_ESP = b"esp"
@@ -195,6 +200,30 @@ class RecoveryCounters:
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
     failed_by: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def patient(b: object, hang_s: float = START_HANG_S) -> AsyncIterator[None]:
+    """Inside, each command on backend ``b`` waits up to ``hang_s`` for the device's answer: its
+    link resends the same bytes every ``timeout`` (the device's retry memory answers a repeat
+    without running it again) up to ``hang_s`` in all, instead of the URL's ``retries``.
+
+    For the commands a node issues at start (clock, block mode, CONTROL.LATE_JOIN, the life's
+    marks), before :class:`DeviceSupervisor` runs: a timeout there ended the node, and the
+    link's default 5 tries x 0.25 s is a budget a starved device misses (an in-process lab at
+    load 17-28 answered ``_late_join_on``'s REG_READ later). The device answered the handshake
+    that opened ``b``, so a late answer is load, not a missing device; a device that stops
+    answering still ends the start with LinkTimeout, after ``hang_s``. A backend without a
+    retry count (the replay's) is left as it is."""
+    retries, timeout = getattr(b, "retries", None), getattr(b, "timeout", None)
+    if type(retries) is not int or not isinstance(timeout, int | float) or timeout <= 0:
+        yield
+        return
+    b.retries = max(retries, math.ceil(hang_s / timeout) - 1)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        b.retries = retries  # type: ignore[attr-defined]
 
 
 class DeviceSupervisor:

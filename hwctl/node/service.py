@@ -46,7 +46,7 @@ from hwctl.protocols.verification import (
     PairsVerified,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
+from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, patient, peer_failed
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.transport.zmqrecv import FdReceiver
@@ -179,12 +179,14 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "
                             "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
-        await self._sync_clock()
-        v = self.cfg.verification
-        if v is not None and v.header_blocks:
-            self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
-        await self._late_join_on()
-        await self.recovery.install()
+        async with patient(self.backend):  # not yet supervised: a late answer is load (recovery)
+            await self._sync_clock()
+            v = self.cfg.verification
+            if v is not None and v.header_blocks:
+                self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz,
+                                                   v.hold_s)
+            await self._late_join_on()
+            await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
             from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
