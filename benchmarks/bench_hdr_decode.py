@@ -4,8 +4,8 @@ Workload: the HDR_BLOCK stream one node sees from the paper's source (1.3 MHz, 7
 pulse, p = 0.1: a 10 km arm, section IV), made by the twin's reference encoder with the default
 BLOCK_FLUSH; every 40th block lost (a blk gap: the unknown-range bookkeeping runs) and a pin
 change every 20 blocks (the mirror). Decoded in batches of 3 blocks (what the node's BlockPath
-gathers in its 1 ms batch wait at this rate: ~2,750 blocks/s) and of 64 (BATCH_BLOCKS: a host
-that fell behind catches up).
+gathered in its 1 ms batch wait at this rate, ~2,750 blocks/s, until the seventh session; its
+4 ms wait now gathers ~11) and of 64 (BATCH_BLOCKS: a host that fell behind catches up).
 
 Baseline, same run: ``BlockDecoder.decode_reference``, the per-block Python loop this replaced
 (same results; tests/test_hdrblock_host.py checks them against each other).

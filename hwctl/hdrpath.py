@@ -37,9 +37,14 @@ from hwctl.wire import Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
 log = logging.getLogger(__name__)
 
 #: decode when this many blocks wait, or this long (s) after the first of a batch arrived:
-#: one numpy decode per batch instead of per block at low rates (adds <= 1 ms of latency)
+#: one numpy decode per batch instead of per block. A batch costs ~100 us of numpy set-up
+#: whatever its size, so the wait sets the host's CPU at the source rate: at 1.3 MHz and
+#: p = 0.1 (2,700 blocks/s) 1 ms gathered ~3 blocks, 0.45 CPU-s per second of a node for the
+#: decoding alone (load 12; `python -m benchmarks hdr_decode`), 4 ms gathers ~11, 0.15 CPU-s.
+#: It adds <= 4 ms to the verification latency (the timeout is 119 ms, the ring wraps after
+#: 63 ms at p = 0.1 of 1.3 MHz; benchmarks/RESULTS.md, hdr_block, seventh session).
 BATCH_BLOCKS = 64
-BATCH_WAIT_S = 0.001
+BATCH_WAIT_S = 0.004
 #: pin / unpin changes are gathered this long (s) into bulk commands: each command closes the
 #: device's open block, so fewer, fuller commands keep the blocks full
 PIN_INTERVAL_S = 0.005

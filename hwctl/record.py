@@ -15,10 +15,15 @@ and waits, and (through the event loop's task factory) the coroutines of the nod
 node's code is unchanged.
 
 The file is JSON lines: a header (the node's configuration, request-id base, code and wire
-versions, instrument snapshot), then one entry per line, written and flushed as it happens (fsync
-at most once a second), and an ``end`` entry with the node's final counters when the node stops.
-A node that crashes leaves a file whose last line may be cut: the replay uses every whole entry
-before it and says where the recording stops.
+versions, instrument snapshot), then one entry per line, and an ``end`` entry with the node's final
+counters when the node stops. Crash safety, as the request journal's (:mod:`hwctl.journal`): each
+entry is written and flushed to the kernel as it happens (a ``kill -9`` loses nothing written);
+``fsync`` follows at most ``fsync_s`` (1 s) after an entry and at most once per ``fsync_s``, on the
+recording's own thread (:class:`hwctl.durable.Flusher`: entries are written from the node's event
+loop, which an ``fsync`` of 3-5 ms would stall, once per step of every task), and at close (a
+machine crash loses at most the entries of the last ``fsync_s``). A node that crashes leaves a
+file whose last line may be cut: the replay uses every whole entry before it and says where the
+recording stops.
 
 Replay. :func:`replay` builds the same ``NodeService`` from the header, without device, sockets
 or network: a backend, router and peer sockets that answer from the recording. One cursor walks
@@ -51,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwctl import errors, timebase
+from hwctl.durable import Flusher
 from hwctl.errors import UserError
 from hwctl.transport.backend import LinkStats, OrderedResponse
 from hwctl.wire import CLOCK_HZ, WIRE_VERSION
@@ -258,8 +264,10 @@ class Recorder:
         self.node = node
         self.entries = 0
         self._prefix = f"{node.cfg.name}/"
-        self._fsync_s = fsync_s
-        self._last_sync = time.monotonic()
+        self._fsync_s = fsync_s  # < 0: no fsync at all (the kernel has every entry)
+        self._last_sync = 0.0  # time.monotonic() of the last fsync: the first entry's at once
+        self._dirty = False  # entries written since the fsync's descriptor was taken
+        self._flusher = Flusher(self._sync_behind, f"record-{node.cfg.name}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._f = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
@@ -282,9 +290,27 @@ class Recorder:
         self._f.write(json.dumps(d, separators=(",", ":")) + "\n")
         self._f.flush()  # a crash of the process loses nothing written
         self.entries += 1
-        if self._fsync_s >= 0 and time.monotonic() - self._last_sync >= self._fsync_s:
-            os.fsync(self._f.fileno())  # ... a crash of the machine at most the last second
-            self._last_sync = time.monotonic()
+        if self._fsync_s >= 0:  # ... a crash of the machine at most the last fsync_s
+            self._dirty = True
+            self._flusher.due(self._last_sync + self._fsync_s)
+
+    def _sync_behind(self) -> None:
+        """The entries' ``fsync`` on the flusher's thread, on a duplicate of the file's
+        descriptor (the entries written before the dup are in the kernel, so its fsync makes
+        them durable). :meth:`close` and :meth:`abandon` stop the flusher before the file is
+        closed, so the descriptor is open here."""
+        if not self._dirty or self._f.closed:
+            return
+        fd = os.dup(self._f.fileno())
+        self._dirty = False  # an entry written from here on asks for the next run
+        self._last_sync = time.monotonic()  # ... due fsync_s from now, not at once
+        try:
+            os.fsync(fd)
+        except OSError:  # the next entry's fsync (or close's) tries again
+            self._dirty = True
+            raise  # logged by the flusher
+        finally:
+            os.close(fd)
 
     def step(self, thrown: bool) -> bool:
         """A step of one of the node's tasks begins (the order the replay follows)."""
@@ -299,13 +325,17 @@ class Recorder:
         if self._f.closed:
             return
         self._write({"end": end if end is not None else self.node.snapshot()})
+        self._flusher.close()  # after the fsync that is due by now, if any
         self._f.flush()
-        os.fsync(self._f.fileno())
+        os.fsync(self._f.fileno())  # every entry, the end included, on the caller's thread
         self._f.close()
 
     def abandon(self) -> None:
-        """Close without ``end`` (the node failed): the replay says where the recording stops."""
+        """Close without ``end`` (the node failed): the replay says where the recording stops.
+        What the flusher had due by now is synced; the rest is in the kernel (a process crash
+        loses nothing of it)."""
         _STEPPED.pop(id(self.node), None)
+        self._flusher.close()
         if not self._f.closed:
             self._f.close()
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -40,8 +44,23 @@ class Proc(NodeProc):
                 return int(m[2])
 
     def kill9(self) -> None:
-        self.p.kill()
+        self.p.kill()  # SIGKILL: also ends a process frozen by frozen()
         self.p.wait()
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the process and wait until every thread of it has stopped (the parent's
+        ``waitpid(WUNTRACED)`` returns only then): inside, the files it writes (journal, partial
+        results) cannot change, so what the test reads there is the process's state at a
+        kill -9 inside. SIGCONT on the way out (no-op after a kill)."""
+        os.kill(self.p.pid, signal.SIGSTOP)
+        _, status = os.waitpid(self.p.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"process ended while being stopped: {self.log[-20:]}"
+        try:
+            yield
+        finally:
+            if self.p.poll() is None:
+                os.kill(self.p.pid, signal.SIGCONT)
 
 
 def _lab(d: Path, deadline: float) -> tuple[Proc, dict[str, str]]:
@@ -95,13 +114,22 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
             nodes[n].wait_line(lambda s: "device back after" in s, deadline)
         for n in "AB":  # both go on after the restart
             nodes[n].completed(deadline, nodes[n].completed(deadline, 0) + 2)
-        # kill -9 of A once its journal holds a request still open
+        # kill -9 of A while its journal holds a request still open and its partial results
+        # file already holds rows. Deterministic: A is frozen (SIGSTOP) while both files are
+        # read and killed frozen, so nothing completes between the read and the kill; when the
+        # state does not fit, A goes on (SIGCONT) until its next status line (the same life:
+        # a retry here costs A no restart)
         journal = tmp_path / "out" / "A.journal.jsonl"
-        while not read_state(journal).open:
+        while True:
+            with nodes["A"].frozen():
+                seen = set(read_state(journal).open)
+                partial = list((tmp_path / "out").glob("A.*.partial.arrows"))
+                rows_at_kill = read_partial(partial[0]).num_rows if len(partial) == 1 else 0
+                if seen and rows_at_kill >= 2:
+                    nodes["A"].kill9()
+                    break
             nodes["A"].completed(deadline, 0)
-        nodes["A"].kill9()
-        open_at_kill = set(read_state(journal).open)
-        assert open_at_kill
+        open_at_kill = seen  # the journal as A left it: nothing ran between the read and the kill
         done_b = nodes["B"].completed(deadline, 0)
         a2 = _node(tmp_path, "A", deadline)
         a2.completed(deadline, 2)
@@ -124,9 +152,10 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
             ends[r["rid"]] = r
     assert open_at_kill <= set(ends), (open_at_kill, ends)
     assert all(r["op"] == "res" or r["reason"] for r in ends.values())
-    # the first A's partial file opens (kill -9), the second A's Parquet is complete
+    # the first A's partial file still opens with the rows it held at the kill -9 (the second A
+    # leaves it alone and removes its own), the second A's Parquet is complete
     partial = list(out.glob("A.*.partial.arrows"))
-    assert len(partial) == 1 and read_partial(partial[0]).num_rows >= 2
+    assert len(partial) == 1 and read_partial(partial[0]).num_rows == rows_at_kill, partial
     sa = _summary(out / "A.parquet")
     sb = _summary(out / "B.parquet")
     assert sa["journal"]["resumed"] + sum(sa["journal"]["expired"].values()) == len(open_at_kill)

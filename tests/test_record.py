@@ -299,3 +299,69 @@ def test_a_command_retry_during_a_generation_replays_exactly(tmp_path, monkeypat
     text = paths[0].read_text()
     assert '"c":"read_reg","a":[3]' in text  # A read STATUS after the generation (a retry)
     _replays_exactly(paths, ended)
+
+
+def test_recording_fsyncs_behind_the_event_loop(tmp_path, monkeypatch) -> None:
+    """The recorder writes an entry per task step from the node's event loop: the entries'
+    fsync runs on the recording's own thread (hwctl.durable.Flusher), at most ``fsync_s`` after
+    an entry though none follows (a node gone quiet) and at most once per ``fsync_s``; close()
+    syncs the rest (the ``end`` entry) on the caller's thread. The waits end on the fsyncs;
+    their deadline only bounds a hang."""
+    import os
+    import threading
+    import time
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        real(fd)
+        synced.append(threading.current_thread().name)
+
+    async def until(n: int) -> None:
+        t_end = time.monotonic() + HANG_S
+        while len(synced) < n:
+            assert time.monotonic() < t_end, f"hang: {len(synced)} fsyncs, not {n}"
+            await asyncio.sleep(0.001)
+
+    async def main() -> None:
+        a, _ = _configs("twin://", "twin://")
+        node = NodeService(a)
+        monkeypatch.setattr(record.os, "fsync", spy)
+        loop_thread = threading.current_thread().name
+        rec = record.Recorder(tmp_path / "A.rec", node, fsync_s=0.05)
+        await until(1)  # the header: the first entry is synced at once, behind the loop
+        rec._write({"s": "A/x"})  # within the interval: synced fsync_s after the header's,
+        await until(2)  # though no entry follows
+        assert synced == ["record-A"] * 2
+        rec.close({"completed": 0})
+        assert synced == ["record-A"] * 2 + [loop_thread]  # close: on the caller's thread
+        lines = (tmp_path / "A.rec").read_text().splitlines()
+        assert json.loads(lines[-1]) == {"end": {"completed": 0}} and len(lines) == 3
+
+    asyncio.run(main())
+
+
+def test_a_recording_without_fsync_never_syncs_behind(tmp_path, monkeypatch) -> None:
+    """``fsync_s < 0``: the entries stay in the kernel (a process crash still loses nothing);
+    only close() syncs."""
+    import os
+
+    calls: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    async def main() -> None:
+        node = NodeService(_configs("twin://", "twin://")[0])
+        monkeypatch.setattr(record.os, "fsync", spy)
+        rec = record.Recorder(tmp_path / "A.rec", node, fsync_s=-1)
+        for _ in range(100):
+            rec._write({"s": "A/x"})
+        assert rec._flusher.runs == 0 and not rec._flusher.pending and not calls
+        rec.close({"completed": 0})
+        assert len(calls) == 1
+
+    asyncio.run(main())

@@ -27,7 +27,12 @@
 // sequence outlasts the bound: the join / join_cover tasks (-DJOIN) push one entry right after
 // reset with LATE_JOIN set, period JP and count JC fixed per task, t_start free, no heralds, and
 // run 70 cycles (the check, the 42-cycle JOIN, the second check, the first joined attempts).
-// BMC from reset (depths in pair_sched.sby).
+// BMC from reset (depths in pair_sched.sby). prove (-DINDUCT): the same properties by
+// k-induction (unbounded) for schedules without CONTROL.LATE_JOIN (late_join_i low) and any
+// t_start relative to ts (no absolute bound), timestamps below 2^63, with the strengthening
+// invariants at the end (taps into pair_sched: one-hot state, the running entry and the FIFO's
+// words = the reference queue, attempts left / drain / period counters and pairs as functions of
+// the reference's attempts, the compare pipeline).
 `default_nettype none
 `include "wire_spec.vh"
 module pair_sched_props (
@@ -87,7 +92,11 @@ module pair_sched_props (
         // bits of the comparators at once: ts stays below 256 within the bound)
         assume(herald_wait_i[31:3] == 29'd0);
         assume(pairs_i[7:2] == 6'd0);
+`ifdef INDUCT
+        assume(port_i[7:1] == 7'd0);   // t_start only relative to ts (below): any time
+`else
         assume(port_i[7:1] == 7'd0 && t_start_i[63:6] == 58'd0);
+`endif
         if (push_i) begin
             assume(!full && !rst_i);
             assume(count_i >= 1 && count_i <= CMAX);
@@ -161,6 +170,91 @@ module pair_sched_props (
                         && k_q == qc[0]);
         end
     end
+
+`ifdef INDUCT
+    // ---------------------------------------------------------------- k-induction (task prove)
+    // Schedules without CONTROL.LATE_JOIN (late_join_i low; the join is the bounded join /
+    // join_fail tasks), timestamps below 2^63. Strengthening invariants on taps into pair_sched
+    // (connected by pair_sched.sby), as in attempt_core_props.v: they add nothing to the
+    // properties and are proven with them.
+    always @(*) assume(!late_join_i && !ts_q[63]);
+    wire st_idle, st_load, st_sub1, st_sub2, st_cmp1, st_cmp2, st_wait, st_run, st_join;
+    wire         t_joined, t_pcz, t_p2, t_lz, t_dz, t_wz, t_lastp, t_fire, t_late, t_gt, t_eq;
+    wire         t_al, t_ae, t_ac;
+    wire [31:0]  t_c, t_pc, t_left, t_dw;
+    wire [7:0]   t_pairs;
+    wire [2:1]   t_th;
+    wire         t_rd, t_wr, t_fempty, t_ffull;
+    wire [143:0] t_m0, t_m1, t_dout;
+    function ok_entry(input [143:0] e);
+        ok_entry = e[79:48] >= 32'd1 && e[79:48] <= CMAX && e[47:16] >= 32'd2
+                   && e[47:16] <= PMAX && e[15:8] >= 8'd1 && e[15:8] <= 8'd2 && e[7:0] < 8'd2;
+    endfunction
+    function match(input [143:0] e, input [1:0] i);
+        match = (i == 2'd0) ? (e[143:80] == qt[0] && e[79:48] == qc[0] && e[47:16] == qp[0]
+                               && e[15:0] == qx[0])
+                            : (e[143:80] == qt[1] && e[79:48] == qc[1] && e[47:16] == qp[1]
+                               && e[15:0] == qx[1]);
+    endfunction
+    wire [143:0] f_e0 = t_rd ? t_m1 : t_m0;
+    wire [143:0] f_e1 = t_rd ? t_m0 : t_m1;
+    wire [1:0]   f_cnt = {1'b0, t_th[1]} + {1'b0, t_th[2]};
+    wire         r_dut = running;
+    wire         act = t_al || t_ae || t_ac;
+    wire         p_ev = act || sp_ends;
+    wire [1:0]   idx = {1'b0, r_dut} + {1'b0, p_ev};
+    wire [63:0]  j = ts_q - tlast_q;
+    wire [63:0]  d = next_q - ts_q;
+    wire [143:0] cur = {t_start_o, t_c, period_o, t_pairs, port_o};
+    always @(*) if (!init_q) begin
+        assert({3'd0, st_idle} + {3'd0, st_load} + {3'd0, st_sub1} + {3'd0, st_sub2}
+               + {3'd0, st_cmp1} + {3'd0, st_cmp2} + {3'd0, st_wait} + {3'd0, st_run} == 4'd1);
+        assert(!st_join && !t_joined && !jn_q);
+        assert(qn_q <= 2'd2 && !late_q && k_q == f_q);
+        if (qn_q == 2'd0) assert(f_q == 32'd0 && pr_q == 8'd0);
+        if (qn_q != 2'd0) assert(qc[0] >= 32'd1 && qc[0] <= CMAX && qp[0] >= 32'd2
+                                 && qp[0] <= PMAX && qx[0][15:8] >= 8'd1 && qx[0][15:8] <= 8'd2
+                                 && f_q <= qc[0]);
+        if (qn_q == 2'd2) assert(qc[1] >= 32'd1 && qc[1] <= CMAX && qp[1] >= 32'd2
+                                 && qp[1] <= PMAX && qx[1][15:8] >= 8'd1 && qx[1][15:8] <= 8'd2);
+        if (qn_q != 2'd0 && f_q == 32'd0) assert(next_q == qt[0]);
+        if (f_q != 32'd0) assert(next_q == tlast_q + qp[0] && tlast_q < ts_q);
+        // the FIFO and its words = the reference queue after the running and ended entries
+        assert(!(t_th[2] && !t_th[1]) && t_fempty == !t_th[1] && t_ffull == t_th[2]);
+        assert(t_wr == (t_rd ^ (f_cnt == 2'd1)));
+        assert({1'b0, f_cnt} + {2'd0, r_dut} + {2'd0, p_ev} == {1'b0, qn_q});
+        if (f_cnt != 2'd0) assert(match(f_e0, idx) && ok_entry(f_e0));
+        if (f_cnt == 2'd2) assert(match(f_e1, 2'd1) && ok_entry(f_e1));
+        if (act) assert(st_idle && nfired == f_q);
+        if (sp_ends) assert(st_idle || st_load);
+        if (st_load) assert(match(t_dout, {1'b0, p_ev}) && ok_entry(t_dout));
+        if (!p_ev && !st_run) assert(f_q == 32'd0 && pr_q == 8'd0);
+        if (r_dut && !st_run && !(st_load && p_ev)) assert(nfired == 32'd0 && qubit == 8'd0);
+        if (r_dut && !st_load) begin
+            assert(!p_ev && match(cur, 2'd0) && ok_entry(cur) && k0 == 32'd0);
+            if (!st_sub1) assert(t_p2 == (period_o == 32'd2) && t_left == t_c - f_q
+                                 && t_lz == (t_left == 32'd0)
+                                 && t_lastp == (qubit + 8'd1 == t_pairs));
+        end
+        if (st_cmp2 || st_wait || st_run)
+            assert(t_gt == (ts_q + 64'd1 > t_start_o) && t_eq == (ts_q + 64'd1 == t_start_o));
+        if (!st_run) assert(!t_fire);
+        if (st_wait && t_late) assert(ts_q > t_start_o);
+        if (st_run) begin
+            assert(nfired == f_q && qubit == pr_q && pr_q < h_pairs);
+            assert(t_fire == (!t_lz && ts_q == next_q));
+            assert(t_wz == (herald_wait_i == 32'd0));
+            if (f_q == 32'd0) assert(t_fire);
+            else begin
+                if (!t_lz) assert(t_pc == d[31:0] + 32'd1 && t_pcz == (d <= 64'd1)
+                                  && d < {32'd0, qp[0]});
+                assert(j >= 64'd1 && t_dw == herald_wait_i - j[31:0] + 32'd1
+                       && t_dz == (j > {32'd0, herald_wait_i}));
+                if (t_lz) assert(j <= {32'd0, herald_wait_i} + 64'd1);
+            end
+        end
+    end
+`endif
 `ifdef JOIN
     always @(*) cover(!init_q && fire && f_q == 32'd1 && jn_q && k_q > 32'd1);
 `else

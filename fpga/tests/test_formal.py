@@ -1,6 +1,6 @@
 """SymbiYosys proofs of fpga/formal (``hwctl fpga prove``), marked ``formal``; they run in the
 default suite (a few minutes in all); the BMC runs of minutes (slot_ring w4 / w8, pair_sched,
-pair_match, attempt_core) with ``-m slow``. Each harness is also
+pair_match, attempt_core bmc) with ``-m slow``. Each harness is also
 run on a staged copy of the RTL with a planted bug, which must make the proof fail (so the
 properties can fail)."""
 
@@ -64,8 +64,9 @@ MUTANTS = [
       "                any_q  <= 1'b0;\n"
       "                crc_q  <= 16'hFFFF;\n            end else if (in_v_q)")),
     # the CRC verdict is ignored: a frame with a bad CRC is delivered
-    (formal.Proof("frame_rx", "bmc", ""),
+    (formal.Proof("frame_rx", "prove", ""),
      ("frame_rx.v", "end else if (!crc0_q) begin", "end else if (1'b0) begin")),
+
     # the station heralds when only one end's marker was seen (one end fired)
     (formal.Proof("station_core", "prove", ""),
      ("station_core.v", "her_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);",
@@ -113,6 +114,11 @@ MUTANTS = [
     pytest.param(formal.Proof("pair_sched", "join_fail", ""),
                  ("pair_sched.v", "jfail_q <= jovf_q || jb_q || (jd_q >= count_q);",
                   "jfail_q <= jovf_q || jb_q;"), marks=pytest.mark.slow),
+    # the engine pops the next entry while one runs (an entry started twice / lost): the
+    # k-induction's basecase (depth 6) fails at step 4 on its queue invariants
+    (formal.Proof("pair_sched", "prove", ""),
+     ("pair_sched.v", "wire         pop = st_idle_q && !fifo_empty && !abort_i;",
+      "wire         pop = !fifo_empty && !abort_i;")),
     # heralds still accepted in the cycle the HERALD_WAIT drain has run out
     (formal.Proof("pair_sched", "bmc", ""),
      ("pair_sched.v", "assign acc_o     = st_run_q && !(lz_q && dz_q);",
@@ -129,6 +135,12 @@ MUTANTS.append(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early (the
     # counterexample comes in seconds although the proof itself is -m slow)
     (formal.Proof("attempt_core", "bmc", ""),
+     ("attempt_core.v", "ts_counter #(.INIT(TS_INIT + 64'd4))",
+      "ts_counter #(.INIT(TS_INIT + 64'd5))")))
+MUTANTS.append(
+    # the same bug against the k-induction: its basecase (depth 4) holds no attempt yet, so it is
+    # the invariant ts4 == ts + 4 that fails, at step 1
+    (formal.Proof("attempt_core", "prove", ""),
      ("attempt_core.v", "ts_counter #(.INIT(TS_INIT + 64'd4))",
       "ts_counter #(.INIT(TS_INIT + 64'd5))")))
 MUTANTS.append(

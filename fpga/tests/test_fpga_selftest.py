@@ -10,7 +10,7 @@ import asyncio
 
 from hwctl.fpga.selftest import run_selftest
 from hwctl.sim.twin.model import TwinConfig, TwinModel
-from hwctl.wire import Reg
+from hwctl.wire import ControlBit, Reg
 
 URL = "twin://?mode=realtime&p=0"
 
@@ -32,6 +32,14 @@ class _StuckScratchBit(TwinModel):
     def reg(self, addr: int) -> int:
         v = super().reg(addr)
         return v & ~0x8 if addr == Reg.SCRATCH else v
+
+
+class _StuckHeraldEnable(TwinModel):
+    """CONTROL.HERALD_EN (its bit from the wire spec) always reads 0 (a broken enable flop)."""
+
+    def reg(self, addr: int) -> int:
+        v = super().reg(addr)
+        return v & ~(1 << ControlBit.HERALD_EN) if addr == Reg.CONTROL else v
 
 
 class _NoAttemptCount(TwinModel):
@@ -62,6 +70,13 @@ def _model(cls):
 def test_broken_register_fails_its_line_only() -> None:
     lines = _run(model=_model(_StuckScratchBit))
     assert lines["registers"].status == "FAIL" and "SCRATCH" in lines["registers"].detail
+    assert all(ln.status == "PASS" for b, ln in lines.items() if b != "registers"), lines
+
+
+def test_stuck_control_bit_fails_the_registers_line_only() -> None:
+    """The registers line toggles CONTROL.HERALD_EN at the bit the generated ControlBit names."""
+    lines = _run(model=_model(_StuckHeraldEnable))
+    assert lines["registers"].status == "FAIL" and "CONTROL" in lines["registers"].detail, lines
     assert all(ln.status == "PASS" for b, ln in lines.items() if b != "registers"), lines
 
 

@@ -65,8 +65,9 @@ PROOFS: tuple[Proof, ...] = (
     Proof("sync_fifo", "checked_aw4", "same, CHECKED = 1, 16 entries (the event FIFO)"),
     Proof("frame_rx", "resync", "decoder in its reset state after every delimiter (k-induction)"),
     Proof("frame_rx", "cover", "a bad frame, then a good one delivered (not vacuous)"),
-    Proof("frame_rx", "bmc", "good frames delivered with their bytes, bad CRC / COBS never "
-          "(BMC from reset, depth 21)"),
+    Proof("frame_rx", "prove", "good frames delivered with their bytes, bad CRC / COBS never "
+          "(k-induction, PMAX = 1)"),
+    Proof("frame_rx", "prove_full", "same at the spec's PMAX = 32 (k-induction)"),
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
           "1 cycle per header bit)"),
     Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
@@ -86,6 +87,10 @@ PROOFS: tuple[Proof, ...] = (
     Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
           "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
     Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
+    Proof("pair_sched", "prove", "node engine (v3): no trigger outside a scheduled attempt, on "
+          "its port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
+          "COMPLETE right; without CONTROL.LATE_JOIN (k-induction with invariants on the "
+          "engine's state; the join: join / join_fail)"),
     Proof("pair_sched", "cover", "node engine: a 2-attempt schedule COMPLETE (not vacuous)"),
     Proof("pair_sched", "bmc", "node engine (v3): no trigger outside a scheduled attempt, on its "
           "port; LATE fires nothing; heralds accepted only for the running entry; DONE / "
@@ -104,9 +109,13 @@ PROOFS: tuple[Proof, ...] = (
           "ordered-response markers (TOK = 1, the node top; BMC depth 10)"),
     Proof("event_arb", "cover_ev", "a loss reported, then every event accounted for (not vacuous)"),
     Proof("event_arb", "cover_tok", "same with tokens; a marker after a token (not vacuous)"),
+    Proof("attempt_core", "prove", "no trigger outside a scheduled attempt, LATE fires nothing, "
+          "DONE reports the attempts (k-induction with invariants on the scheduler's state; "
+          "timestamp counters as their proven ideal model)"),
     Proof("attempt_core", "cover", "a schedule of 2 attempts runs to DONE (not vacuous)"),
     Proof("attempt_core", "bmc", "no trigger outside a scheduled attempt, LATE fires nothing "
-          "(BMC depth 30, ports only; 7 min: slow)", slow=True),
+          "(BMC depth 30 from reset, ports only, the RTL timestamp counters; 7 min: slow; "
+          "the unbounded proof is attempt_core:prove)", slow=True),
 )
 
 

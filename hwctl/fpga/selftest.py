@@ -44,7 +44,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hwctl.errors import DeviceError, LinkTimeout
-from hwctl.wire import Done, DoneReason, Error, ErrorCode, Header, Herald, Late, Pair, Reg
+from hwctl.wire import (
+    ControlBit,
+    Done,
+    DoneReason,
+    Error,
+    ErrorCode,
+    Header,
+    Herald,
+    Late,
+    Pair,
+    Reg,
+)
 from hwctl.wire import TestBit as TB
 from hwctl.wire._spec import DEVICE_ID, WIRE_VERSION, FeatureBit
 from hwctl.wire.features import feature_names, features_of_version, profile_of
@@ -53,6 +64,12 @@ CLOCK_HZ = 100_000_000
 UNTIL_DONE = 2**32 - 1
 #: a generated click is seen 3 cycles after its attempt (docs/physical-layer.md section 6)
 DET_GEN_LAT = 3
+#: CONTROL bits (generated from the wire spec, hwctl.wire.ControlBit)
+HERALD_EN = 1 << ControlBit.HERALD_EN
+HEADER_EN = 1 << ControlBit.HEADER_EN
+#: the CONTROL bits every build stores and reads back, the ones the registers line compares
+#: (CLEAR_COUNTERS clears itself; HDR_BLOCK and LATE_JOIN exist only in builds with them)
+CONTROL_RW = HERALD_EN | HEADER_EN
 
 
 @dataclass(frozen=True)
@@ -124,12 +141,12 @@ async def _registers(be) -> Line:
         if got != pat:
             bad.append(f"SCRATCH 0x{pat:08x} read 0x{got:08x}")
     ctl = await be.read_reg(Reg.CONTROL)
-    await be.write_reg(Reg.CONTROL, ctl ^ 0x1)
+    await be.write_reg(Reg.CONTROL, ctl ^ HERALD_EN)
     got = await be.read_reg(Reg.CONTROL)
     await be.write_reg(Reg.CONTROL, ctl)
-    if got & 0x3 != (ctl ^ 0x1) & 0x3:
-        bad.append(f"CONTROL wrote 0x{ctl ^ 1:x} read 0x{got:x}")
-    if await be.read_reg(Reg.CONTROL) & 0x3 != ctl & 0x3:
+    if got & CONTROL_RW != (ctl ^ HERALD_EN) & CONTROL_RW:
+        bad.append(f"CONTROL wrote 0x{ctl ^ HERALD_EN:x} read 0x{got:x}")
+    if await be.read_reg(Reg.CONTROL) & CONTROL_RW != ctl & CONTROL_RW:
         bad.append("CONTROL not restored")
     what = "SCRATCH 4 patterns, CONTROL read/write"
     if await _has_test(be):
@@ -202,7 +219,7 @@ async def _schedule(be, tm: Timing, timeout: float | None) -> Line:
         return Line("schedule", "FAIL", "ERR_LATE did not count the LATE")
     n, loop = 8, await _has_test(be)
     if loop:   # detector loop: every 4th attempt clicks detector 1 -> HERALD at attempt 3
-        await be.write_reg(Reg.CONTROL, (await be.read_reg(Reg.CONTROL)) | 1)
+        await be.write_reg(Reg.CONTROL, (await be.read_reg(Reg.CONTROL)) | HERALD_EN)
         await be.write_reg(Reg.TEST, _test_word(TB.DET_GEN, TB.DET_SEL, n=4))
     try:
         start = await be.time() + tm.lead
@@ -297,7 +314,7 @@ async def _headers(be, tm: Timing, timeout: float | None) -> Line:
         await _drain(be)
         bad0 = await be.read_reg(Reg.ERR_BAD_HEADER)
         ctl = await be.read_reg(Reg.CONTROL)
-        await be.write_reg(Reg.CONTROL, ctl | 2)   # HEADER_EN
+        await be.write_reg(Reg.CONTROL, ctl | HEADER_EN)
         await be.write_reg(Reg.TEST, _test_word(TB.HDR_GEN, TB.HDR_BAD, gap=tm.hdr_gap))
         try:
             evs = await _header_events(be, 5, timeout)

@@ -282,9 +282,17 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                                               req.fidelity, req.t)
         self.counters.requests += 1
         self._finished[req.rid] = asyncio.Event()
-        if self.journal is not None:
+        acts = self.core.submit(req, req.t)
+        # the SYN before the journal's record (a write + flush, ~25 us p50 on the loaded 2-core
+        # machine, in every `hwctl node --out` request's queue time; benchmarks/RESULTS.md,
+        # seventh session): both happen before submit() returns, so a caller that got the
+        # request back has it journaled; anything else the core answers goes after the record
+        journal_first = self.journal is not None and any(type(a) is not Send for a in acts)
+        if journal_first:
             self.journal.submitted(req)
-        self._apply(self.core.submit(req, req.t))
+        self._apply(acts)
+        if self.journal is not None and not journal_first:
+            self.journal.submitted(req)
         return req
 
     async def _workload(self, peer: str) -> None:

@@ -138,17 +138,37 @@ class SerialLink(Link):
                                             daemon=True)
             self._thread.start()
 
+    #: most bytes one wake-up of the loop's reader takes (several reads): bounds the callback
+    READ_MAX = 1 << 16
+
     def _readable(self) -> None:
-        """The loop's reader: everything the kernel holds now, in one chunk."""
+        """The loop's reader: everything the kernel holds now (up to :attr:`READ_MAX`), in one
+        chunk. A tty hands over at most 4095 bytes per read (the line discipline's buffer), so
+        one read per loop iteration capped the host at 4 KiB per iteration: with 20 ms
+        iterations (a busy node, or two nodes in one process) that is about the line rate of
+        a 3 Mbaud UART, and a host that fell behind could never catch up while the device's
+        backlog overflowed (benchmarks/RESULTS.md, hdr_block, seventh session). Reading again
+        until the port has nothing left removes the cap."""
         assert self._fd is not None
-        try:
-            data = os.read(self._fd, 65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # port vanished (USB unplugged; a pty's other end closed)
-            data, self.error = b"", exc
-        if data:
-            self._deliver(data)
+        parts: list[bytes] = []
+        n = 0
+        eof = False
+        while n < self.READ_MAX:
+            try:
+                data = os.read(self._fd, self.READ_MAX - n)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # port vanished (USB unplugged; a pty's other end closed)
+                self.error, eof = exc, True
+                break
+            if not data:  # end of file if the port was readable and gave nothing; after
+                eof = not parts  # bytes, only "nothing more now" (pyserial sets VMIN = 0)
+                break
+            parts.append(data)
+            n += len(data)
+        if parts:
+            self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        if not eof:
             return
         if self.error is None:  # end of file: the other end is gone
             self.error = LinkError("serial port closed by the other end")

@@ -192,6 +192,15 @@ class LabServer:
     allowlist (:mod:`hwctl.transport.security`); without them only loopback is served."""
 
     MAX_WAIT = 0.05
+    #: most model time (s) one loop iteration advances the lab. A lab that fell behind real time
+    #: (a loaded machine, a long step) catches up in slices of this, handing each slice's device
+    #: output to the ptys and reading the hosts in between, so its output flows at the line's
+    #: pace instead of arriving as one chunk of up to seconds of line bytes, which the 64 KiB
+    #: backlog (UartBacklog) would drop as a receiver overrun although the hosts were reading
+    #: (benchmarks/RESULTS.md, hdr_block seventh session). Host bytes are fed at the first
+    #: slice that reaches the cycle they were read at, as when the lab is on time. A lab with
+    #: nothing to do before real time (no deadline: e.g. after an idle wait) takes one step.
+    MAX_STEP_S = 0.005
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
@@ -324,10 +333,14 @@ class LabServer:
         lab = self.lab
         zdev = self._zmq
         carry: list[tuple[str, bytes]] = []  # ZeroMQ commands released by the last device output
+        held: list[tuple[int, str, bytes]] = []  # host bytes not due yet: (cycle read, device, data)
+        behind = False  # the lab is more than a slice behind real time: no waiting
+        max_step = max(1, round(self.MAX_STEP_S * self.hz))
         while not self._stop.is_set():
             with self.lock:
-                timeout = 0.0 if carry else self._timeout()
+                timeout = 0.0 if carry or behind else self._timeout()
             r, w = self._wait(timeout)
+            now = timebase.cycle_now(self.hz)
             if self._wake_r in r:
                 os.read(self._wake_r, 4096)
             chunks: list[tuple[str, bytes]] = carry
@@ -342,15 +355,18 @@ class LabServer:
                         raise
                     continue
                 if data:
-                    chunks.append((self._fds[fd], data))
+                    held.append((now, self._fds[fd], data))
             if zdev is not None:
-                chunks += zdev.take()
+                held += [(now, n, d) for n, d in zdev.take()]
             with self.lock:
-                lab.advance_to(max(lab.now, timebase.cycle_now(self.hz)))
+                behind = self._advance(now, max_step)
                 for n, box in self._inbox.items():
                     if box:
-                        chunks.append((n, bytes(box)))
+                        held.append((now, n, bytes(box)))
                         box.clear()
+                due = sum(1 for c, _, _ in held if c <= lab.now)  # (read in time order)
+                chunks += [(n, d) for _, n, d in held[:due]]
+                del held[:due]
                 for n, data in chunks:
                     lab.feed(n, data)
                     self._serve(n)
@@ -368,6 +384,18 @@ class LabServer:
                     self._flush(n)
             for fd in w:  # ptys that had a full buffer and took bytes again
                 self._flush(self._fds[fd])
+
+    def _advance(self, now: int, max_step: int) -> bool:
+        """Advance the lab towards real time ``now`` by at most ``max_step`` cycles (see
+        :attr:`MAX_STEP_S`); True while it is still behind. Call with ``lock`` held."""
+        lab = self.lab
+        target = max(lab.now, min(now, lab.now + max_step))
+        if target < now:
+            d = lab.next_deadline()
+            if d is None or d > now:  # no output before now: one step, no slices
+                target = now
+        lab.advance_to(target)
+        return target < now
 
     def _flush(self, device: str) -> None:
         """Hand the device's pending bytes to its pty, as much as it takes now."""

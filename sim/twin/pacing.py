@@ -147,8 +147,9 @@ class UartBacklog:
     A pty blocks the writer when its buffer is full, but a UART does not wait for the host: a host
     that stops reading loses bytes (receiver overrun). In real time, past ``limit`` bytes held
     here further device output is dropped, whole frames at a time (``push`` gets whole frames from
-    ``TwinModel.read``), and counted in ``overrun_bytes`` / ``overrun_frames``; the host sees the
-    gap in the event sequence and counts the events as lost. In virtual time nothing is dropped
+    ``TwinModel.read``): the frames of a pushed chunk that still fit are kept, the rest are
+    dropped and counted in ``overrun_bytes`` / ``overrun_frames``; the host sees the gap in the
+    event sequence and counts the events as lost. In virtual time nothing is dropped
     (``overrun=False``): the driver stops advancing the model instead (:meth:`full`), since
     virtual time may wait for the host.
     """
@@ -163,8 +164,12 @@ class UartBacklog:
         if not out:
             return
         if overrun and len(self.buf) + len(out) > self.limit:
-            self.overrun_bytes += len(out)
-            self.overrun_frames += out.count(0)  # one delimiter per frame
+            room = self.limit - len(self.buf)
+            keep = out.rfind(0, 0, room) + 1 if room > 0 else 0  # the whole frames that fit
+            if keep:
+                self.buf += out[:keep]
+            self.overrun_bytes += len(out) - keep
+            self.overrun_frames += out.count(0, keep)  # one delimiter per frame
         else:
             self.buf += out
 

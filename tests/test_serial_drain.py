@@ -1,0 +1,71 @@
+"""The serial link's loop reader takes everything a pty holds in one wake-up (issue 14,
+benchmarks/RESULTS.md "hdr_block, seventh session"): a tty hands over at most 4095 bytes per
+read, and one read per event-loop iteration capped a busy host at 4 KiB per iteration, about
+the device's line rate at 20 ms iterations. No timing: the bytes are in the pty before the loop
+runs the reader; the timeout only bounds a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tty
+
+import pytest
+
+from hwctl.transport.links import SerialLink
+
+HANG = 300.0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ptys")
+def test_one_wake_up_takes_more_than_one_tty_read() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    data = bytes(range(1, 256)) * 40  # 10,200 bytes: more than two tty reads, fits the pty
+
+    async def go() -> tuple[bytes, bytes]:
+        link = SerialLink(f"{path}", baud=3_000_000)
+        try:
+            os.write(master, data)  # all of it before the loop runs the reader
+            first = await asyncio.wait_for(link.recv(), HANG)
+            rest = b""
+            while len(first) + len(rest) < len(data):
+                rest += await asyncio.wait_for(link.recv(), HANG)
+            assert link.error is None and link._reading  # an empty read after bytes is no EOF
+            return first, rest
+        finally:
+            await link.close()
+
+    try:
+        first, rest = asyncio.run(go())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert first + rest == data
+    assert len(first) == len(data)  # one wake-up, one chunk (at most 4095 before)
+    assert len(first) <= SerialLink.READ_MAX
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ptys")
+def test_the_other_end_closing_still_ends_the_link() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+
+    async def go() -> tuple[bytes, bytes, BaseException | None]:
+        link = SerialLink(f"{path}", baud=3_000_000)
+        try:
+            os.write(master, b"last words\0")
+            got = await asyncio.wait_for(link.recv(), HANG)
+            os.close(master)  # the device side goes away
+            end = await asyncio.wait_for(link.recv(), HANG)
+            return got, end, link.error
+        finally:
+            await link.close()
+
+    try:
+        got, end, err = asyncio.run(go())
+    finally:
+        os.close(slave)
+    assert got == b"last words\0" and end == b"" and err is not None
