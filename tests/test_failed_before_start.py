@@ -52,16 +52,20 @@ def _synacks(sent: list[tuple[str, bytes, bytes]]) -> int:
                if k == K_ESP and EspMessage.from_bytes(p).kind is MsgType.SYNACK)
 
 
-@pytest.mark.parametrize("running", [False, True], ids=["pl_idle", "older_generation_running"])
-def test_failed_before_our_start_releases_the_lock_for_the_new_syn(running: bool) -> None:
-    """``running``: the pl loop is still in an earlier generation of the same request (its
-    end, e.g. reconnecting to a lost device), so ``_pl_rid`` names the request already."""
+@pytest.mark.parametrize("running", [None, 6, 7],
+                         ids=["pl_idle", "earlier_request_ending", "earlier_generation_ending"])
+def test_failed_before_our_start_releases_the_lock_for_the_new_syn(running: int | None) -> None:
+    """``running``: the rid whose generation the pl loop is still ending (None: idle). After
+    ``attempts_finished`` it may still check for a stray schedule (STATUS read) or reconnect to
+    a device lost right then (hwctl.recovery.DeviceSupervisor.generate): the Lock is free, the
+    next request's StartAttempts waits behind it. 7: an earlier generation of the same request,
+    so ``_pl_rid`` names it already."""
     async def main() -> None:
         n, sent = _node_b()
         now = n.now()
-        if running:
-            n._pl_rid, n._pl_tmin, n._pl_peer = 7, now - 1.0, "A"
-            n._pl_tm[7] = now - 1.0
+        if running is not None:
+            n._pl_rid, n._pl_tmin, n._pl_peer = running, now - 1.0, "A"
+            n._pl_tm[running] = now - 1.0
         req = Request(7, "A", "B", 0.5, 2, now)
         assert _rx(n, K_ESP, _esp(MsgType.SYN, 7, request=req)) is None
         assert _synacks(sent) == 1
