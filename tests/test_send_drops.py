@@ -93,3 +93,25 @@ def test_send_nowait_reports_every_outcome() -> None:
     now, late = asyncio.run(main())
     assert now[0] is True and now[49] is False
     assert now[50] is None and late == [False]
+
+
+def test_peer_dealers_are_plain_sockets_of_the_node_context() -> None:
+    """The DEALERs only send, never wait: plain sockets (a zmq.asyncio send built a Future per
+    message, 8-20 us p50 more on every ESP message; benchmarks/RESULTS.md, seventh session),
+    sharing the node's context and its I/O thread."""
+
+    async def main() -> tuple[object, bool]:
+        cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
+                                    "backend": "twin://", "workload": {"enabled": False},
+                                    "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
+        node = NodeService(cfg, rid_base=0)
+        await node.start()
+        try:
+            s = node._out["B"]
+            return s, s.context.underlying == node.ctx.underlying
+        finally:
+            await node.close()
+
+    sock, same_ctx = asyncio.run(main())
+    assert isinstance(sock, zmq.Socket) and not isinstance(sock, zmq.asyncio.Socket)
+    assert same_ctx

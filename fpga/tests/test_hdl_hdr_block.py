@@ -84,6 +84,7 @@ class Bench:
         self.good = 0
         self.bad = 0
         self.noslot: list[int] = []
+        self.lost_at: list[int] = []       # cycles the RTL closed a lost block (MonBench's monitor)
 
     async def start(self, flush: int) -> None:
         cocotb.start_soon(Clock(self.dut.clk_i, 10, unit="ns").start())
@@ -142,11 +143,11 @@ class Bench:
         self.want += self.enc.tick(self.now())
         self.want += self.enc.set_enabled(False)
         assert await self.rq(RegWrite(Reg.CONTROL, CTRL_LEGACY)) == Ack(Opcode.REG_WRITE)
-        # the UART drains: every block the twin closed (the loss case: those that were kept; the
-        # bound only ends a hang: 2^EVT_AW + NBLK frames of 73 bytes)
+        # the UART drains: every block the twin closed but those the RTL lost (the bound only
+        # ends a hang: 2^EVT_AW + NBLK frames of 73 bytes)
         frame = 73 * 10 * self.host.cpb
         for _ in range(max_frames):
-            if len(self.blocks()) >= len(self.want):
+            if len(self.blocks()) + len(self.lost_at) >= len(self.want):
                 break
             await self.idle(frame)
         await self.idle(frame)
@@ -341,6 +342,8 @@ class MonBench(Bench):
         while True:
             await RisingEdge(clk)   # (each signal read is a one-cycle pulse: seen once)
             now = int(self.dut.u_core.ts_o.value)
+            if int(blk.lost_o.value):
+                self.lost_at.append(now)
             if int(blk.drop_o.value):
                 self.drops += 1
                 self.drop_seqs.append(int(blk.ov_seq_q.value))
@@ -403,26 +406,62 @@ def same_cycles(b: MonBench) -> None:
         assert got == want, f"arrival {i} finished at {got} in the RTL, {want} in the twin"
 
 
-def ack_places(b: MonBench) -> None:
+def ack_places(b: MonBench, lost: frozenset[int] = frozenset()) -> None:
     """Each pin change's ACK leaves after exactly the blocks the twin closed before the change
-    (the block it closed included) and before every later one."""
+    (the block it closed included) and before every later one; ``lost``: blk numbers of blocks
+    the device lost whole (no buffer: they never reach the line)."""
     order = [f.msg for f in b.host.order]
     acks = [i for i, m in enumerate(order) if isinstance(m, Ack)
             and m.opcode in (Opcode.PIN_MASK, Opcode.UNPIN_MASK)]
     assert len(acks) == len(b.marks), (len(acks), len(b.marks))
     for i_ack, n_before in zip(acks, b.marks, strict=True):
         before = [m for m in order[:i_ack] if isinstance(m, HdrBlock)]
-        assert len(before) == n_before, \
-            f"ACK after {len(before)} blocks, the twin had closed {n_before} before the change"
+        kept = [w for w in b.want[:n_before] if w.blk not in lost]
+        assert before == kept, \
+            f"ACK after {len(before)} blocks, the twin had closed {len(kept)} kept ones before it"
+
+
+def kept_blocks(b: MonBench) -> frozenset[int]:
+    """Blocks lost whole (docs/header-path.md section 2: a block that opens while every block
+    buffer holds an unsent block) and the rest compared with the twin's: each missing ``blk`` is
+    a block the RTL reported lost (``lost_o``, EVT_LOST, an event seq consumed, the
+    EVENT_OVERFLOW infos), every received block equals the twin's block with that ``blk``, in
+    order. Which blocks are lost depends on the UART's pace, not modelled by the bare encoder
+    (``test_hdr_block_overload_twin`` checks that against ``TwinModel``'s block buffers); a
+    pin-stream run at the spec's header rate closes blocks faster than the 4-cycle-per-bit test
+    UART sends them, so it loses some. Returns the lost blk numbers."""
+    got = b.blocks()
+    assert [g.blk for g in got] == sorted(g.blk for g in got), "blocks out of order"
+    have = {g.blk for g in got}
+    lost = frozenset(w.blk for w in b.want if w.blk not in have)
+    assert len(lost) == len(b.lost_at), (sorted(lost), b.lost_at)
+    same_blocks(got, [w for w in b.want if w.blk not in lost])
+    over = [f.msg for f in b.host.events
+            if isinstance(f.msg, Error) and f.msg.code == ErrorCode.EVENT_OVERFLOW]
+    assert sum(e.info for e in over) == len(lost), (over, sorted(lost))
+    seqs = [f.seq for f in b.host.events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "events reordered"
+    assert seqs[-1] - seqs[0] + 1 == len(seqs) + len(lost), "an event seq gap is not a lost block"
+    return lost
 
 
 @cocotb.test()
 async def hdr_block_pin_stream(dut) -> None:
     """Headers back to back at the spec's bit period while PIN_MASK / UNPIN_MASK changes (and
     NAKs) run one after the other: no arrival lost or dropped, every block equals the twin's,
-    every ACK between the blocks closed before and after its change."""
+    every ACK between the blocks closed before and after its change. Blocks the device loses
+    whole for want of a block buffer (the UART behind by NBLK blocks) are scored by
+    ``kept_blocks``; ``HB_FAR`` = 1 makes every gap > 124 (one block per arrival: the buffers
+    fill after NBLK headers, the smallest stream that loses blocks). ``HB_PACE`` = k: the
+    stream pauses (between headers, a header time at a time) while more than k closed blocks
+    wait for the UART: a back-to-back stream at the spec's rate makes blocks faster than the
+    test's UART (4 cycles per bit) sends them, and each pin command waits for its ordered ACK
+    behind that backlog (the decoder takes no frame meanwhile), so without pacing a long stream
+    outlasts only 2 pin commands and loses blocks."""
     rng = random.Random(int(os.environ.get("HB_SEED", "21")))
     n = int(os.environ.get("HB_ARRIVALS", "70"))
+    far = os.environ.get("HB_FAR", "0") == "1"
+    pace = int(os.environ.get("HB_PACE", "0"))
     n_slots = int(dut.RING_SLOTS.value)
     bit = int(dut.HDR_BIT_CYCLES.value)
     flush = 30_000
@@ -436,7 +475,10 @@ async def hdr_block_pin_stream(dut) -> None:
         nonlocal done
         seq = 2**32 - 40
         for _ in range(n):
-            seq = (seq + rand_gap(rng, skips=0.05)) & 0xFFFF_FFFF
+            while pace and len(b.want) - len(b.blocks()) - len(b.lost_at) > pace:
+                await b.idle(60)
+            gap = rng.randrange(126, 400) if far else rand_gap(rng, skips=0.05)
+            seq = (seq + gap) & 0xFFFF_FFFF
             sent.append(seq)
             await b.drive(seq)
         done = True
@@ -466,15 +508,16 @@ async def hdr_block_pin_stream(dut) -> None:
     assert bit != HEADER_BIT_CYCLES or min(gaps) == HEADER_CYCLES
     same_cycles(b)
     assert b.drops == 0 and not b.noslot
-    same_blocks(b.blocks(), b.want)
-    ack_places(b)
-    assert k >= 5 and len(b.marks) >= 3, (k, len(b.marks))
-    seqs = [f.seq for f in b.host.events]
-    assert seqs == list(range(len(seqs))), "no event lost or reordered"
+    lost = kept_blocks(b)
+    ack_places(b, lost)
+    if far:     # (the ACKs wait behind NBLK blocks: few changes in a short stream)
+        assert len(lost) >= 3 and len(b.marks) >= 1, (sorted(lost), len(b.marks))
+    else:
+        assert k >= 5 and len(b.marks) >= 3, (k, len(b.marks))
     assert not b.host.errors
-    await check_regs(b)
-    dut._log.info("%d arrivals, %d blocks, %d pin changes (%d executed)", b.good,
-                  len(b.want), k, len(b.marks))
+    await check_regs(b, lost=len(lost))
+    dut._log.info("%d arrivals, %d blocks (%d lost whole: blk %s), %d pin changes (%d executed)",
+                  b.good, len(b.want), len(lost), sorted(lost), k, len(b.marks))
 
 
 @cocotb.test()
@@ -683,18 +726,29 @@ def test_hdr_block_pin_stream(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-@pytest.mark.xfail(strict=True,
-                   reason="known divergence (issue 14, sixth session): with 400 headers at the spec's "
-                          "1 cycle per bit the RTL closes block 10 earlier than the twin (device "
-                          "block 11 starts at seq 31327, the twin's block 10 runs on to it: a pin "
-                          "change's block close ordered differently against the queued arrivals); "
-                          "the 70-header stream matched but covered one pin command only")
 def test_hdr_block_pin_stream_spec_rate(tmp_path) -> None:
     """Back-to-back headers at the spec's 1 cycle per bit (60 cycles apart): up to 6 arrivals
     wait in hdr_block's queue during each pin change, none is dropped (400 headers: the stream
-    must outlast several pin commands)."""
+    must outlast several pin commands). Unpaced, the stream closes blocks faster than the test's
+    UART (4 cycles per bit) sends them, so the device lost some whole (seed 21: blk 10 first;
+    the sixth session read that blk gap as a block closed early, see
+    ``test_hdr_block_pin_stream_lost_blocks``) and only 2 pin commands got through: paced to at
+    most 2 blocks waiting for the UART (``HB_PACE``)."""
     _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES},
-         {"HB_ARRIVALS": "400"})
+         {"HB_ARRIVALS": "400", "HB_PACE": "2"})
+
+
+@pytest.mark.rtl
+@pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
+def test_hdr_block_pin_stream_lost_blocks(tmp_path) -> None:
+    """A short pin stream that loses blocks (regression for the spec-rate divergence: the
+    scoring took a lost block's blk gap for a block closed early): every gap > 124, so every
+    header at the spec's rate closes a block and NBLK = 2 buffers fill after 3 headers; 16
+    headers with pin changes running. Lost blocks are blk gaps, EVT_LOST and EVENT_OVERFLOW,
+    every kept block and every ACK's place as the twin's."""
+    _run(tmp_path, "hdr_block_pin_stream",
+         {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES, "NBLK": 2},
+         {"HB_ARRIVALS": "16", "HB_FAR": "1"})
 
 
 @pytest.mark.rtl

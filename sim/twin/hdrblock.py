@@ -278,6 +278,8 @@ RING_WORD = 16
 #: slot_ring: a search is decided 6 cycles after its start (take or end of a pin change), plus
 #: one cycle per word read before the word holding the next unpinned slot
 SEARCH_CYCLES = 6
+#: ArrivalQueue._calm with ``exact``: no arrival takes the fast path
+_NEVER = 1 << 80
 
 
 class ArrivalQueue:
@@ -302,13 +304,21 @@ class ArrivalQueue:
     (done ``SEARCH_CYCLES`` + words crossed later). A timer / pin close takes 7 cycles of S_IDLE
     time; a pin change 1 cycle to start, then per ring word crossed 4 cycles + its mask bits, then
     2 cycles to S_IDLE and a search.
+
+    Fast path (``exact=False``, the default): an arrival at or after ``_calm`` finds nothing held,
+    the encoder idle for >= 6 cycles and the ring's next slot known, so it starts at ``cycle + 1``
+    and cannot overflow; the queue bookkeeping (FIFO read cycles, the held arrival, the lazy ring
+    search) is skipped and only the state the next input needs is written (the same values the
+    exact path writes). Between pin changes every arrival is such an arrival unless it follows
+    the previous one within ~32 cycles (+ the ring search across pinned words): one header time
+    is 60. ``exact=True`` runs every arrival through the full model (tests compare the two).
     """
 
     __slots__ = ("enc", "fifo", "mask_bits", "word", "_nw", "_free", "_rdy", "_rdy_lazy", "_last_cons",
-                 "_reads", "_open", "_expire", "record", "consumed", "overflows")
+                 "_reads", "_open", "_expire", "record", "consumed", "overflows", "exact", "_calm")
 
     def __init__(self, enc: BlockEncoder, fifo: int = QUEUE_FIFO, mask_bits: int = PIN_MASK_BITS,
-                 word: int = RING_WORD, *, record: bool = False) -> None:
+                 word: int = RING_WORD, *, record: bool = False, exact: bool = False) -> None:
         if enc.n_slots % word:
             raise ValueError("n_slots must be a multiple of the ring word")
         self.enc = enc
@@ -331,11 +341,107 @@ class ArrivalQueue:
         self.consumed: list[int] = []
         #: arrivals dropped because the FIFO was full (ERROR(NO_SLOT))
         self.overflows = 0
+        #: every arrival through the exact model (no fast path)
+        self.exact = exact
+        #: first cycle at which an arrival takes the fast path: no arrival held (``_last_cons``),
+        #: the encoder in S_IDLE for 6 cycles before (so a timer close that starts before the
+        #: arrival is over by its start, unless the timer expired in those 6 cycles: checked) and
+        #: the ring's search done (``_rdy``; with ``_rdy_lazy`` the bound of a search across
+        #: every word)
+        self._calm = _NEVER if exact else 0
 
     # ------------------------------------------------------------------ inputs
     def arrival(self, seq: int, ts: int, cycle: int, at: int | None = None
                 ) -> tuple[list[HdrBlock], bool]:
         """Arrival at ``arr_i`` cycle ``cycle``: (blocks closed, stored)."""
+        if cycle < self._calm:                        # (always with ``exact``)
+            return self._arrival(seq, ts, cycle, at)
+        enc = self.enc
+        o = enc._open
+        if o is not None and self._open and self._expire > cycle:
+            # the common case inlined: BlockEncoder.arrival's append of one entry byte (no skip
+            # byte, no close) into the slot after the previous one (free); finished at
+            # cycle + 5, the next search done 6 cycles after the take
+            seq &= U32
+            d = (seq - o.last_seq - 1) & U32
+            e = o.entries
+            if (d < SKIP_G and (e is None or len(e) < ENTRY_BYTES)
+                    and (ts if at is None else at) < o.opened_at + enc.flush_cycles):
+                slot = enc._last + 1
+                if slot == enc.n_slots:
+                    slot = 0
+                pinned = enc._n_pinned
+                if not pinned or not enc._pinned[slot]:
+                    if e is None:
+                        e = o.entries = bytearray()
+                    e.append(d << 3 | (ts & 7))
+                    o.n += 1
+                    o.last_seq = seq
+                    enc.last_slot = enc._last = slot
+                    c = cycle + 5
+                    r = c + 1 + SEARCH_CYCLES
+                    if pinned and enc._pinned[0 if slot == enc.n_slots - 1 else slot + 1]:
+                        r += self._words()
+                    self._rdy = r
+                    self._rdy_lazy = False
+                    self._free = c + 1
+                    self._last_cons = c
+                    self._calm = r - 1 if r - 1 > c + 7 else c + 7
+                    if self.record:
+                        self.consumed.append(c)
+                    return [], True
+        return self._fast(seq, ts, cycle, at)
+
+    def _fast(self, seq: int, ts: int, cycle: int, at: int | None) -> tuple[list[HdrBlock], bool]:
+        """An arrival at or after ``_calm`` that is not the inlined append: the encoder decides,
+        the timing is the exact path's with the arrival started at ``cycle + 1``."""
+        ts_open = self._open
+        if ts_open and self._expire <= cycle:         # the RTL's timer closed the block
+            if self._expire > cycle - 6:              # ... and is still closing at the arrival
+                return self._arrival(seq, ts, cycle, at)
+            ts_open = self._open = False
+        enc = self.enc
+        o = enc._open
+        used0 = 0
+        if o is not None and o.entries is not None:
+            used0 = len(o.entries)
+        out = enc.arrival(seq, ts, at=at)
+        s = cycle + 1
+        if enc.last_slot is None:                     # NO_SLOT (the ring's search unchanged;
+            c = s + 3                                 # _rdy <= s: no search words to add, as
+            self._rdy_lazy = False                    # the exact path decides)
+            self._free = c + 1
+            self._last_cons = c
+            self._calm = c + 7
+            if self.record:
+                self.consumed.append(c)
+            return out, True
+        if not ts_open:                               # open a block
+            c, take = s + 18, s + 5
+            self._open = True
+            self._expire = s + 6 + enc.flush_cycles
+        elif enc._open is not o:                      # close the open one, open a new one
+            c, take = s + 24, s + 11
+            self._expire = s + 12 + enc.flush_cycles
+        else:                                         # append: q skip bytes
+            c = s + 3 + len(o.entries) - used0        # type: ignore[union-attr,arg-type]
+            take = c + 1
+        r = take + SEARCH_CYCLES
+        if enc._n_pinned:                             # the search crosses pinned words?
+            last = enc._last
+            if enc._pinned[0 if last == enc.n_slots - 1 else last + 1]:
+                r += self._words()
+        self._rdy = r
+        self._rdy_lazy = False
+        self._free = c + 1
+        self._last_cons = c
+        self._calm = r - 1 if r - 1 > c + 7 else c + 7
+        if self.record:
+            self.consumed.append(c)
+        return out, True
+
+    def _arrival(self, seq: int, ts: int, cycle: int, at: int | None) -> tuple[list[HdrBlock], bool]:
+        """The exact model of one arrival (see the class docstring)."""
         a = cycle
         free = self._free
         if self._last_cons > a:                       # the pending register is taken
@@ -388,6 +494,9 @@ class ArrivalQueue:
             self._rdy_lazy = enc._n_pinned > 0
         self._free = c + 1
         self._last_cons = c
+        r = self._rdy - 1 + (self._nw if self._rdy_lazy else 0)
+        if not self.exact:
+            self._calm = r if r > c + 7 else c + 7
         if self.record:
             self.consumed.append(c)
         return out, True
@@ -425,6 +534,8 @@ class ArrivalQueue:
         self._free = wr + 2
         self._rdy = wr + SEARCH_CYCLES + self._words()
         self._rdy_lazy = False
+        if not self.exact:
+            self._calm = max(self._last_cons, self._free + 6, self._rdy - 1)
         return out
 
     def _pin_cycles(self, base: int, mask: int) -> int:
