@@ -56,7 +56,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -80,6 +82,9 @@ RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
+#: a node's start-up commands wait this long for each device answer (s): a bound for a hang,
+#: not a budget (see :func:`patient`)
+START_HANG_S = 60.0
 #: ZeroMQ message kinds: a heartbeat, an ESP message
 K_HB = b"hb"
 K_ESP = b"esp"
@@ -192,9 +197,35 @@ class RecoveryCounters:
     reconciles: int = 0  # STATUS checks of an in-flight schedule (generations in flight >= 1 s)
     schedules_lost: int = 0  # of those: device idle, DONE never seen (generation run again)
     downtime_s: float = 0.0
+    #: a peer's ``failed`` for a generation still queued here (not started): Lock released at once
+    failed_before_start: int = 0
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
     failed_by: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def patient(b: object, hang_s: float = START_HANG_S) -> AsyncIterator[None]:
+    """Inside, each command on backend ``b`` waits up to ``hang_s`` for the device's answer: its
+    link resends the same bytes every ``timeout`` (the device's retry memory answers a repeat
+    without running it again) up to ``hang_s`` in all, instead of the URL's ``retries``.
+
+    For the commands a node issues at start (clock, block mode, CONTROL.LATE_JOIN, the life's
+    marks), before :class:`DeviceSupervisor` runs: a timeout there ended the node, and the
+    link's default 5 tries x 0.25 s is a budget a starved device misses (an in-process lab at
+    load 17-28 answered ``_late_join_on``'s REG_READ later). The device answered the handshake
+    that opened ``b``, so a late answer is load, not a missing device; a device that stops
+    answering still ends the start with LinkTimeout, after ``hang_s``. A backend without a
+    retry count (the replay's) is left as it is."""
+    retries, timeout = getattr(b, "retries", None), getattr(b, "timeout", None)
+    if type(retries) is not int or not isinstance(timeout, int | float) or timeout <= 0:
+        yield
+        return
+    b.retries = max(retries, math.ceil(hang_s / timeout) - 1)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        b.retries = retries  # type: ignore[attr-defined]
 
 
 class DeviceSupervisor:
@@ -570,6 +601,32 @@ def peer_failed(node: NodeService, rid: int, tm: float | None) -> None:
     running generation then ends on the same message (:meth:`DeviceSupervisor.screen`)."""
     if tm is None or tm == node._pl_tmin:
         release_generation(node, rid, node._pl_tmin)
+
+
+def peer_failed_queued(node: NodeService, src: str, rid: int, tm: float | None) -> bool:
+    """A ``{rid, tm, failed}`` from ``src`` for the generation our ESP Lock holds, whose
+    StartAttempts is still queued (the physical-layer loop has not taken it: it was still
+    ending an earlier generation, e.g. reading STATUS of a device that went away). Release the
+    Lock at once and skip the queued generation; True when that was the case.
+
+    Without this the message waited in ``_pl_early`` for the queued generation, while the
+    initiator's new SYN for the same request, right behind it on the link, met the old Lock and
+    was dropped as a duplicate (paper-mode ESP retransmits nothing); the Lock went only when the
+    queued generation ran and failed on the early message, leaving the initiator in SYN_SENT and
+    this node IDLE for ever (docs/reliability.md, "Device restart recovery", step 5)."""
+    lock = node.core.lock
+    if (tm is None or lock is None or lock.peer != src or lock.request.rid != rid
+            or lock.t_min != tm or (node._pl_rid == rid and node._pl_tmin == tm)):
+        return False
+    node._pl_skip.add((rid, tm))  # the pl loop skips its queued StartAttempts
+    node.recovery.counters.failed_before_start += 1
+    c = node.recovery.counters
+    c.generations_failed += 1
+    c.failed_by["peer failed"] = c.failed_by.get("peer failed", 0) + 1
+    log.warning("%s: request %d with %s: generation ended before it started here (peer failed)",
+                node.cfg.name, rid, src)
+    node._apply(node.core.attempts_failed(rid, node.now()))
+    return True
 
 
 class PeerLiveness:
