@@ -82,6 +82,8 @@ RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
+#: paper mode: a SYN unanswered this long, with the peer alive and in session, is sent again
+SYN_RESEND_S = PEER_DEAD_S
 #: a node's start-up commands wait this long for each device answer (s): a bound for a hang,
 #: not a budget (see :func:`patient`)
 START_HANG_S = 60.0
@@ -653,6 +655,9 @@ class PeerLiveness:
         self.acked: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self.send_ok: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._outbox: dict[str, list[bytes]] = {p.name: [] for p in node.cfg.peers}
+        #: paper mode: SYNs sent again per peer (:meth:`resend_syn`), and the last one's (rid, time)
+        self.syn_resends: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
+        self._syn_resent: tuple[int, float] | None = None
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -732,11 +737,48 @@ class PeerLiveness:
                                       "ack": self.inc[p.name] or 0}).encode()
                 self.node._send(p.name, K_HB, payload)
 
+    def resend_syn(self, now: float) -> bool:
+        """Paper mode (no retransmission in the ESP core): our SYN unanswered for
+        :data:`SYN_RESEND_S` while its peer is alive and in session is sent again (counted in
+        ``syn_resends``, at most once per :data:`SYN_RESEND_S`); True when it was.
+
+        Within a session the ordered link loses nothing, but the peer may have *refused* the SYN:
+        a Lock it still held for the same request (a ``duplicate SYN``) left this node in SYN_SENT
+        and the peer IDLE for ever, both heartbeating (docs/reliability.md, the lab-restart
+        stall). Sending it again is safe: a peer that still holds that Lock refuses it again
+        (counted there); one that answered it already answered first on the ordered link, and an
+        answer to the copy after ours is "unexpected" here (a SYNACK is NACKed, releasing the
+        peer's Lock); an IDLE peer answers it."""
+        core = self.node.core
+        item = core.s_sent
+        if core.arq is not None or item is None or item.request is None:
+            return False
+        req = item.request
+        peer = req.remote
+        rec = self.node.records.get(req.rid)
+        if rec is None or rec.t_syn is None or not self.send_ok[peer] or not self.alive[peer]:
+            return False
+        last = rec.t_syn
+        if self._syn_resent is not None and self._syn_resent[0] == req.rid:
+            last = max(last, self._syn_resent[1])
+        if now - last < SYN_RESEND_S:
+            return False
+        from hwctl.protocols.esp import EspMessage, MsgType
+
+        self._syn_resent = (req.rid, now)
+        self.syn_resends[peer] += 1
+        log.warning("%s: SYN of request %d unanswered by %s for %.1f s: sent again",
+                    self.node.cfg.name, req.rid, peer, now - rec.t_syn)
+        self.node._send(peer, K_ESP, EspMessage(MsgType.SYN, core.name, peer, req.rid,
+                                                 request=req).to_bytes())
+        return True
+
     async def run(self) -> None:
         node = self.node
         while True:
             self.beat()
             now = node.now()
+            self.resend_syn(now)
             for name, t in self.last.items():
                 if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
                     self.alive[name] = False
@@ -749,5 +791,6 @@ class PeerLiveness:
         now = self.node.now()
         return {n: {"alive": self.alive[n], "session": self.send_ok[n],
                     "silent_s": round(now - self.last[n], 3), "deaths": self.deaths[n],
-                    "restarts": self.restarts[n], "held": len(self._outbox[n])}
+                    "restarts": self.restarts[n], "held": len(self._outbox[n]),
+                    "syn_resends": self.syn_resends[n]}
                 for n in self.last}

@@ -117,3 +117,49 @@ def test_failed_for_another_generation_is_not_taken_for_the_queued_one() -> None
         assert n.core.state is State.READY and not n._pl_skip
 
     asyncio.run(main())
+
+
+def test_a_refused_syn_is_sent_again_and_ends_the_stall() -> None:
+    """Paper mode: the stall itself, whatever refused the SYN. B holds a Lock for A's request
+    (here: never told the generation failed), A runs the request again: B refuses the new SYN
+    as a duplicate. Once B's Lock goes (its generation fails later), nothing would ever make A
+    send again; A's liveness loop sends the unanswered SYN again after SYN_RESEND_S (node time,
+    passed in), and B, IDLE now, answers it."""
+    from hwctl.recovery import SYN_RESEND_S
+
+    async def main() -> None:
+        cfg = NodeConfig.from_dict({
+            "name": "A", "listen": "tcp://127.0.0.1:7111", "backend": "twin://",
+            "peers": {"B": {"endpoint": "tcp://127.0.0.1:7112"}}, "workload": {"enabled": False}})
+        a = NodeService(cfg, rid_base=0)
+        t = [a.now()]
+        a.now = lambda: t[0]  # type: ignore[method-assign]
+        to_b: list[bytes] = []
+        a._send = lambda peer, kind, payload: to_b.append(payload) if kind == K_ESP else None
+        a.liveness.acked["B"] = a.liveness.send_ok["B"] = True
+        a.liveness.inc["B"] = 1
+        b, from_b = _node_b()
+        req = a.submit("B", 2)
+        assert [EspMessage.from_bytes(m).kind for m in to_b] == [MsgType.SYN]
+        # B holds a stale Lock for this request (READY, its start queued): the SYN is refused
+        b.core.receive(EspMessage.from_bytes(to_b[0]), b.now())
+        b.core.receive(EspMessage(MsgType.ACK, "A", "B", req.rid, t_min=b.now()), b.now())
+        assert b.core.state is State.READY
+        assert _rx(b, K_ESP, to_b[0]) is None and _synacks(from_b) == 0  # refused: no answer
+        assert b.robust.stats.remote_errors == 1
+        b.core.attempts_failed(req.rid, b.now())  # B's Lock goes later: B IDLE, A in SYN_SENT
+        assert b.core.state is State.IDLE and a.core.state is State.SYN_SENT
+        t[0] += SYN_RESEND_S / 2
+        assert not a.liveness.resend_syn(t[0])  # not yet
+        t[0] += SYN_RESEND_S / 2
+        assert a.liveness.resend_syn(t[0])
+        assert not a.liveness.resend_syn(t[0] + SYN_RESEND_S / 2)  # at most once per period
+        assert a.liveness.snapshot()["B"]["syn_resends"] == 1
+        assert _rx(b, K_ESP, to_b[-1]) is None
+        assert _synacks(from_b) == 1 and b.core.state is State.SYN_RECEIVED  # the stall ends
+        answer = next(p for _, k, p in reversed(from_b) if k == K_ESP)
+        a._rx_one([_Frame(b"B"), _Frame(K_ESP), _Frame(answer)])
+        assert a.core.state is State.READY
+        assert not a.liveness.resend_syn(t[0] + 10 * SYN_RESEND_S)  # answered: nothing to send
+
+    asyncio.run(main())
