@@ -739,7 +739,8 @@ class PeerLiveness:
 
     def resend_syn(self, now: float) -> bool:
         """Paper mode (no retransmission in the ESP core): our SYN unanswered for
-        :data:`SYN_RESEND_S` while its peer is alive and in session is sent again (counted in
+        :data:`SYN_RESEND_S` while its peer is alive (heard within half the death bound) and in
+        session is sent again (counted in
         ``syn_resends``, at most once per :data:`SYN_RESEND_S`); True when it was.
 
         Within a session the ordered link loses nothing, but the peer may have *refused* the SYN:
@@ -758,6 +759,8 @@ class PeerLiveness:
         rec = self.node.records.get(req.rid)
         if rec is None or rec.t_syn is None or not self.send_ok[peer] or not self.alive[peer]:
             return False
+        if now - self.last[peer] > PEER_DEAD_S / 2:
+            return False  # a silent peer: its death declaration releases the SYN instead
         last = rec.t_syn
         if self._syn_resent is not None and self._syn_resent[0] == req.rid:
             last = max(last, self._syn_resent[1])
@@ -778,13 +781,13 @@ class PeerLiveness:
         while True:
             self.beat()
             now = node.now()
-            self.resend_syn(now)
             for name, t in self.last.items():
                 if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
                     self.alive[name] = False
                     self.send_ok[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
+            self.resend_syn(now)  # after the death declarations (a dead peer's SYN is released)
             await node._sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:

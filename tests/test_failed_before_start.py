@@ -150,8 +150,12 @@ def test_a_refused_syn_is_sent_again_and_ends_the_stall() -> None:
         b.core.attempts_failed(req.rid, b.now())  # B's Lock goes later: B IDLE, A in SYN_SENT
         assert b.core.state is State.IDLE and a.core.state is State.SYN_SENT
         t[0] += SYN_RESEND_S / 2
+        a.liveness.last["B"] = t[0]  # B's heartbeats keep coming
         assert not a.liveness.resend_syn(t[0])  # not yet
         t[0] += SYN_RESEND_S / 2
+        a.liveness.last["B"] = t[0] - 2.9  # B silent: its death declaration releases the SYN
+        assert not a.liveness.resend_syn(t[0])
+        a.liveness.last["B"] = t[0]
         assert a.liveness.resend_syn(t[0])
         assert not a.liveness.resend_syn(t[0] + SYN_RESEND_S / 2)  # at most once per period
         assert a.liveness.snapshot()["B"]["syn_resends"] == 1
