@@ -88,3 +88,10 @@ def test_demo_bad_min_completed_is_one_line(capsys, opt: str, n: str) -> None:
     assert main(["demo", opt, n, "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and opt in err[0]
+
+
+@pytest.mark.parametrize("s", ["-1", "86401", "nan", "inf"])
+def test_demo_bad_max_extend_is_one_line(capsys, s: str) -> None:
+    assert main(["demo", "--max-extend", s, "--duration", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--max-extend" in err[0]

@@ -19,6 +19,7 @@ from hwctl.sim import topologies
 from hwctl.sim.twin.lab import Lab, LabServer
 
 HANG_S = 60.0  # bounds a hang only
+HANG_DEMO_S = 600.0  # the recorded demo's --max-extend: bounds a hang only
 ROBUST = {"enabled": True, "rto": 0.005, "rto_max": 0.05, "lease": 1.0, "busy_lease": 3.0,
           "request_ttl": 30.0}
 
@@ -52,10 +53,15 @@ DEMOS = {"inproc": ("inproc", "1000", "0"), "pty": ("pty", "1000", "0"),
 
 @pytest.fixture(scope="module", params=list(DEMOS))
 def recorded(request, tmp_path_factory):
-    """A 2 s K2 demo with pair verification, both nodes recorded."""
+    """A 2 s K2 demo with pair verification, both nodes recorded. A loaded machine completes
+    and verifies little in 2 s of wall time (at load 17-28 a node had none of its own requests
+    finished, or no verified pair): the demo goes on until each node has completed two of its
+    own requests and verified a pair (a wait on the nodes' counters; HANG_DEMO_S only bounds a
+    hang)."""
     transport, rate, hold = DEMOS[request.param]
     d = tmp_path_factory.mktemp(f"rec-{request.param}")
-    rc = main(["demo", "--duration", "2", "--topology", "K2", "--transport", transport,
+    rc = main(["demo", "--duration", "2", "--min-completed", "2", "--min-verified", "1",
+               "--max-extend", str(HANG_DEMO_S), "--topology", "K2", "--transport", transport,
                "--fidelity", "0.5", "--header-rate", rate, "--hold", hold, "--out",
                str(d / "demo"), "--no-web", "--no-plot", "--json", "--record", str(d / "rec")])
     assert rc == 0

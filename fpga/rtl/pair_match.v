@@ -114,10 +114,15 @@ module pair_match #(
     //   follow the high halves' sign bits (ra: the "restore" side, early; e0 / e1: each high
     //   candidate already resolved by its own sign; f0 / f1 likewise for the low bits).
     reg  [31:0] pn_q;
+    // ph1_q: the high operand with the low half's carry already added ({2'b11, pn_q[31:17]} + 1,
+    // formed at step 0 from pn_q). Written as sh1 + 1, yosys shared sh1's chain and put a second
+    // 15-carry chain behind it (the HX8K's path: r_q -> 16 carries -> LUT -> 15 carries -> LUT
+    // -> ... -> dq_q, 11.2 ns); from its own register sh0 is one 17-carry chain beside sh1
+    reg  [16:0] ph1_q;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [32:0] sx  = {r_q, dq_q[31]};
     wire [17:0] slo = {1'b0, sx[16:0]} + {1'b0, pn_q[16:0]} + 18'd1;     // [17]: no borrow out
-    wire [16:0] sh0 = {1'b0, sx[32:17]} + {2'b11, pn_q[31:17]} + 17'd1;  // no borrow in
+    wire [16:0] sh0 = {1'b0, sx[32:17]} + ph1_q;                          // no borrow in
     wire [16:0] sh1 = {1'b0, sx[32:17]} + {2'b11, pn_q[31:17]};          // a borrow in
     wire [33:0] sub = {slo[17] ? sh0 : sh1, slo[16:0]};   // {r_q, dq_q[31]} - period
     wire [32:0] ovs = {1'b0, dh_q} + {1'b0, pn_q} + 33'd1;               // [32]: dh_q >= period
@@ -184,11 +189,16 @@ module pair_match #(
                 port_q <= 8'(pick);
                 stable_q <= acc_i;
                 pn_q <= ~period_i;
-            end else if (busy_q) begin
+            end
+            // (not an else of the take: a take needs !busy_q, so the two never meet, but as an
+            // else every enable of the pipeline's registers (dh_q, r_q, dq_q, ...) carried the
+            // take's condition, pend_q / pair_o / bad_o: five LUT levels, the HX8K's path)
+            if (busy_q) begin
                 step_q <= step_q + 6'd1;
                 stable_q <= stable_q && acc_i;
                 if (step_q == 6'd0) {blo_q, dq_q} <= dl;
                 if (step_q == 6'd0) {nb_q, dh_q} <= dh;
+                if (step_q == 6'd0) ph1_q <= {2'b11, pn_q[31:17]} + 17'd1;
                 if (step_q == ST_SUBHI) begin
                     dh_q <= dh_q + {32{blo_q}};
                     neg_q <= nb_q || (blo_q && dh_q == 32'd0);

@@ -46,9 +46,17 @@ from hwctl.protocols.verification import (
     PairsVerified,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, peer_failed
+from hwctl.recovery import (
+    K_HB,
+    DeviceSupervisor,
+    PeerLiveness,
+    patient,
+    peer_failed,
+    peer_failed_queued,
+)
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
+from hwctl.transport.zmqrecv import FdReceiver
 from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import CLOCK_HZ
 
@@ -56,6 +64,12 @@ if TYPE_CHECKING:
     from hwctl.instruments.bench import Bench
 
 log = logging.getLogger("hwctl.node")
+
+
+def plain(ctx: zmq.asyncio.Context) -> zmq.Context:
+    """Plain (not zmq.asyncio) sockets of ``ctx``'s ZeroMQ context; a stand-in context (the
+    replay's, hwctl.record) makes its own."""
+    return zmq.Context.shadow(ctx.underlying) if isinstance(ctx, zmq.asyncio.Context) else ctx
 
 
 async def _cancel_all(tasks: list[asyncio.Task]) -> None:
@@ -93,6 +107,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
                                             finished=self._request_ended)
         self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
+        self._pl_skip: set[tuple[int, float]] = set()  # (rid, t_min) failed before it started
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -103,8 +118,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._rid_next = 0
         self._stop = asyncio.Event()
         self._timer_wake = asyncio.Event()
-        self._out: dict[str, zmq.asyncio.Socket] = {}
-        self._router: zmq.asyncio.Socket | None = None
+        self._out: dict[str, zmq.Socket] = {}  # plain sockets (start())
+        self._router: FdReceiver | None = None  # the listener (start())
         self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
@@ -172,12 +187,14 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "
                             "not a node device")
         self.backend.header_blocks = True  # runs of HEADERs as numpy blocks (see _on_headers)
-        await self._sync_clock()
-        v = self.cfg.verification
-        if v is not None and v.header_blocks:
-            self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz, v.hold_s)
-        await self._late_join_on()
-        await self.recovery.install()
+        async with patient(self.backend):  # not yet supervised: a late answer is load (recovery)
+            await self._sync_clock()
+            v = self.cfg.verification
+            if v is not None and v.header_blocks:
+                self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz,
+                                                   v.hold_s)
+            await self._late_join_on()
+            await self.recovery.install()
         keys = allow = None
         if self.cfg.key is not None:
             from hwctl.transport.security import CurveServer, load_allowlist, load_keypair
@@ -191,10 +208,12 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             # the listener's own context: the ZAP handler (allowlist) is per context
             self._curve_ctx = zmq.asyncio.Context()
             self._curve = CurveServer(self._curve_ctx, keys, allow)
-            self._router = self._curve_ctx.socket(zmq.ROUTER)
+            self._router = plain(self._curve_ctx).socket(zmq.ROUTER)
             self._curve.secure(self._router)
         else:
-            self._router = self.ctx.socket(zmq.ROUTER)
+            self._router = plain(self.ctx).socket(zmq.ROUTER)
+        if isinstance(self._router, zmq.Socket):  # received through the loop's reader on its FD
+            self._router = FdReceiver(self._router)  # (hwctl.transport.zmqrecv)
         self._router.linger = 0
         self._router.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
         self._router.setsockopt(zmq.RCVHWM, 1000)
@@ -203,8 +222,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         except zmq.ZMQError as exc:
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: cannot listen on {self.cfg.listen}: {exc}") from None
+        # the DEALERs only ever send, without waiting: plain sockets of the same context (one
+        # I/O thread); zmq.asyncio's Future per send cost 8-20 us more p50 and ~2x at p99 on
+        # every ESP message (benchmarks/RESULTS.md, seventh session)
         for p in self.cfg.peers:
-            s = self.ctx.socket(zmq.DEALER)
+            s = plain(self.ctx).socket(zmq.DEALER)
             s.linger = 0
             s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
@@ -491,6 +513,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
             elif last is not None and (tm is None or tm <= last):
                 self.counters.stale_msgs += 1  # a generation that ended here
+            elif "failed" in d and peer_failed_queued(self, src, rid, tm):
+                pass  # its generation was queued here: Lock released, queued start skipped
             else:  # before our StartAttempts for it
                 early = self._pl_early.get(rid)
                 if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:

@@ -364,7 +364,9 @@ class LabServer:
                     if box:
                         held.append((now, n, bytes(box)))
                         box.clear()
-                due = sum(1 for c, _, _ in held if c <= lab.now)  # (read in time order)
+                due = 0  # the prefix read by now (in read order, whatever the clock did)
+                while due < len(held) and held[due][0] <= lab.now:
+                    due += 1
                 chunks += [(n, d) for _, n, d in held[:due]]
                 del held[:due]
                 for n, data in chunks:

@@ -1,0 +1,121 @@
+"""A node's start-up commands (clock, block mode, CONTROL.LATE_JOIN, the life's marks) run before
+the device supervisor (hwctl.recovery): inside :func:`hwctl.recovery.patient` each waits for the
+device's answer up to a hang bound instead of the link's few tries (at load 17-28 an in-process
+lab answered later than 5 x 0.25 s and the node ended with LinkTimeout at start). Deterministic:
+the link drops the first frames, so the device answers only a resend; no test here depends on
+the machine's speed (the only time involved is the hang bound of a device that never answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from hwctl.errors import LinkTimeout
+from hwctl.node import NodeConfig, NodeService
+from hwctl.recovery import patient
+from hwctl.transport import open_backend
+from hwctl.wire import Reg
+
+URL = "twin://?timeout=2&retries=4"  # the handshake that opens it: patient enough for any load
+
+
+async def _open(timeout: float):
+    """The twin, opened; then one try of ``timeout`` per command, as a URL with ``retries=0``
+    would give (the handshake itself runs before, with the URL's tries)."""
+    b = await open_backend(URL)
+    b.retries, b.timeout = 0, timeout
+    return b
+
+
+def _port() -> int:
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def _drop_first(backend, n: int) -> list[int]:
+    """The next ``n`` frames sent to the device are lost (the device never sees them)."""
+    real_send = backend.link.send
+    sent: list[int] = []
+
+    async def send(data: bytes) -> None:
+        sent.append(len(data))
+        if len(sent) > n:
+            await real_send(data)
+
+    backend.link.send = send
+    return sent
+
+
+def test_start_up_commands_wait_for_a_late_device() -> None:
+    """The first start-up command is answered only at its fourth send: with the URL's single
+    try it would end the start; inside ``patient`` the node starts, the link counts (at least) the
+    three resends, and the link's retry count is back after the start."""
+
+    async def main() -> None:
+        cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
+                                    "backend": URL, "peers": {
+                                        "B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
+        b = await _open(0.2)
+        sent = _drop_first(b, 3)
+        node = NodeService(cfg)
+        try:
+            await node.start(b)
+            # three resends for the lost frames (more only if an answer came later than 0.2 s)
+            assert b.stats.retries >= 3 and b.stats.timeouts == 0 and len(sent) > 4
+            assert b.retries == 0  # the link's own, for the supervised life that follows
+            assert node.recovery.token != 0  # install() ran: the life is marked
+        finally:
+            await node.close()
+
+    asyncio.run(main())
+
+
+def test_without_patience_the_same_late_device_fails_the_command() -> None:
+    """The control: the same lost frames outside ``patient`` end the command (one try)."""
+
+    async def main() -> None:
+        b = await _open(0.2)
+        _drop_first(b, 3)
+        try:
+            with pytest.raises(LinkTimeout):
+                await b.read_reg(Reg.CONTROL)
+        finally:
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_a_device_that_never_answers_still_ends_the_start() -> None:
+    """``patient`` bounds a hang: a device that answers nothing gives LinkTimeout after
+    ``hang_s`` / ``timeout`` tries (counted, not timed), and the retry count is restored."""
+
+    async def main() -> None:
+        b = await _open(0.05)
+        sent = _drop_first(b, 10**9)
+        try:
+            with pytest.raises(LinkTimeout):
+                async with patient(b, hang_s=0.2):
+                    await b.read_reg(Reg.CONTROL)
+            assert len(sent) == 4 and b.retries == 0  # ceil(0.2 / 0.05) tries
+        finally:
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_a_backend_without_retries_is_left_alone() -> None:
+    """The replay's backend answers from the recording: no retry count, nothing to change."""
+
+    class NoLink:
+        pass
+
+    async def main() -> None:
+        b = NoLink()
+        async with patient(b):
+            pass
+        assert not hasattr(b, "retries")
+
+    asyncio.run(main())
