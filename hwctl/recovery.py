@@ -82,6 +82,8 @@ RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
+#: paper mode: a SYN unanswered this long, with the peer alive and in session, is sent again
+SYN_RESEND_S = PEER_DEAD_S
 #: a node's start-up commands wait this long for each device answer (s): a bound for a hang,
 #: not a budget (see :func:`patient`)
 START_HANG_S = 60.0
@@ -197,6 +199,8 @@ class RecoveryCounters:
     reconciles: int = 0  # STATUS checks of an in-flight schedule (generations in flight >= 1 s)
     schedules_lost: int = 0  # of those: device idle, DONE never seen (generation run again)
     downtime_s: float = 0.0
+    #: a peer's ``failed`` for a generation still queued here (not started): Lock released at once
+    failed_before_start: int = 0
     last_reason: str = ""
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
     failed_by: dict[str, int] = field(default_factory=dict)
@@ -601,6 +605,32 @@ def peer_failed(node: NodeService, rid: int, tm: float | None) -> None:
         release_generation(node, rid, node._pl_tmin)
 
 
+def peer_failed_queued(node: NodeService, src: str, rid: int, tm: float | None) -> bool:
+    """A ``{rid, tm, failed}`` from ``src`` for the generation our ESP Lock holds, whose
+    StartAttempts is still queued (the physical-layer loop has not taken it: it was still
+    ending an earlier generation, e.g. reading STATUS of a device that went away). Release the
+    Lock at once and skip the queued generation; True when that was the case.
+
+    Without this the message waited in ``_pl_early`` for the queued generation, while the
+    initiator's new SYN for the same request, right behind it on the link, met the old Lock and
+    was dropped as a duplicate (paper-mode ESP retransmits nothing); the Lock went only when the
+    queued generation ran and failed on the early message, leaving the initiator in SYN_SENT and
+    this node IDLE for ever (docs/reliability.md, "Device restart recovery", step 5)."""
+    lock = node.core.lock
+    if (tm is None or lock is None or lock.peer != src or lock.request.rid != rid
+            or lock.t_min != tm or (node._pl_rid == rid and node._pl_tmin == tm)):
+        return False
+    node._pl_skip.add((rid, tm))  # the pl loop skips its queued StartAttempts
+    node.recovery.counters.failed_before_start += 1
+    c = node.recovery.counters
+    c.generations_failed += 1
+    c.failed_by["peer failed"] = c.failed_by.get("peer failed", 0) + 1
+    log.warning("%s: request %d with %s: generation ended before it started here (peer failed)",
+                node.cfg.name, rid, src)
+    node._apply(node.core.attempts_failed(rid, node.now()))
+    return True
+
+
 class PeerLiveness:
     """Heartbeats to every peer, last sign of life from each, dead-peer release."""
 
@@ -625,6 +655,9 @@ class PeerLiveness:
         self.acked: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self.send_ok: dict[str, bool] = {p.name: False for p in node.cfg.peers}
         self._outbox: dict[str, list[bytes]] = {p.name: [] for p in node.cfg.peers}
+        #: paper mode: SYNs sent again per peer (:meth:`resend_syn`), and the last one's (rid, time)
+        self.syn_resends: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
+        self._syn_resent: tuple[int, float] | None = None
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
@@ -704,6 +737,45 @@ class PeerLiveness:
                                       "ack": self.inc[p.name] or 0}).encode()
                 self.node._send(p.name, K_HB, payload)
 
+    def resend_syn(self, now: float) -> bool:
+        """Paper mode (no retransmission in the ESP core): our SYN unanswered for
+        :data:`SYN_RESEND_S` while its peer is alive (heard within half the death bound) and in
+        session is sent again (counted in
+        ``syn_resends``, at most once per :data:`SYN_RESEND_S`); True when it was.
+
+        Within a session the ordered link loses nothing, but the peer may have *refused* the SYN:
+        a Lock it still held for the same request (a ``duplicate SYN``) left this node in SYN_SENT
+        and the peer IDLE for ever, both heartbeating (docs/reliability.md, the lab-restart
+        stall). Sending it again is safe: a peer that still holds that Lock refuses it again
+        (counted there); one that answered it already answered first on the ordered link, and an
+        answer to the copy after ours is "unexpected" here (a SYNACK is NACKed, releasing the
+        peer's Lock); an IDLE peer answers it."""
+        core = self.node.core
+        item = core.s_sent
+        if core.arq is not None or item is None or item.request is None:
+            return False
+        req = item.request
+        peer = req.remote
+        rec = self.node.records.get(req.rid)
+        if rec is None or rec.t_syn is None or not self.send_ok[peer] or not self.alive[peer]:
+            return False
+        if now - self.last[peer] > PEER_DEAD_S / 2:
+            return False  # a silent peer: its death declaration releases the SYN instead
+        last = rec.t_syn
+        if self._syn_resent is not None and self._syn_resent[0] == req.rid:
+            last = max(last, self._syn_resent[1])
+        if now - last < SYN_RESEND_S:
+            return False
+        from hwctl.protocols.esp import EspMessage, MsgType
+
+        self._syn_resent = (req.rid, now)
+        self.syn_resends[peer] += 1
+        log.warning("%s: SYN of request %d unanswered by %s for %.1f s: sent again",
+                    self.node.cfg.name, req.rid, peer, now - rec.t_syn)
+        self.node._send(peer, K_ESP, EspMessage(MsgType.SYN, core.name, peer, req.rid,
+                                                 request=req).to_bytes())
+        return True
+
     async def run(self) -> None:
         node = self.node
         while True:
@@ -715,11 +787,13 @@ class PeerLiveness:
                     self.send_ok[name] = False  # what we send now waits for its (next) life
                     self.deaths[name] += 1
                     self._release(name, f"peer dead: silent {now - t:.1f} s")
+            self.resend_syn(now)  # after the death declarations (a dead peer's SYN is released)
             await node._sleep(HEARTBEAT_S)
 
     def snapshot(self) -> dict:
         now = self.node.now()
         return {n: {"alive": self.alive[n], "session": self.send_ok[n],
                     "silent_s": round(now - self.last[n], 3), "deaths": self.deaths[n],
-                    "restarts": self.restarts[n], "held": len(self._outbox[n])}
+                    "restarts": self.restarts[n], "held": len(self._outbox[n]),
+                    "syn_resends": self.syn_resends[n]}
                 for n in self.last}

@@ -44,12 +44,21 @@ class Proc:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
+        # HWCTL_TEST_LOGDIR=DIR: every output line also goes to DIR/<args>-<pid>.log as it
+        # arrives (stress runs keep the whole logs of a hung test, not the last 20 lines)
+        logdir = os.environ.get("HWCTL_TEST_LOGDIR")
+        self._logf = None
+        if logdir:
+            name = "-".join(a for a in args[:2] if "/" not in a)
+            self._logf = open(Path(logdir) / f"{name}-{self.p.pid}.log", "a", buffering=1)  # noqa: SIM115
         for stream in (self.p.stdout, self.p.stderr):
             threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
     def _pump(self, stream) -> None:
         for line in stream:
             self.lines.put(line.rstrip("\n"))
+            if self._logf is not None:
+                self._logf.write(f"{time.time():.3f} {line}")
 
     def wait_line(self, pred, deadline: float) -> str:
         while True:

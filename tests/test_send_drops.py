@@ -21,6 +21,14 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+def _node_a() -> NodeService:
+    """Node A on a twin, no workload, with one peer B at a free port where nothing listens."""
+    cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
+                                "backend": "twin://", "workload": {"enabled": False},
+                                "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
+    return NodeService(cfg, rid_base=0)
+
+
 def test_sends_to_a_down_peer_are_counted_as_dropped() -> None:
     """B never runs: A's queue for it fills up to its high-water mark (1000), every later send is
     a counted drop in A's summary; each send is counted exactly once, as sent or as dropped, and
@@ -30,10 +38,7 @@ def test_sends_to_a_down_peer_are_counted_as_dropped() -> None:
         loop = asyncio.get_running_loop()
         unhandled: list = []
         loop.set_exception_handler(lambda _loop, ctx: unhandled.append(ctx.get("message")))
-        cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
-                                    "backend": "twin://", "workload": {"enabled": False},
-                                    "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
-        node = NodeService(cfg, rid_base=0)
+        node = _node_a()
         await node.start()
         try:
             out0 = node.counters.msgs_out  # the first heartbeat
@@ -101,10 +106,7 @@ def test_peer_dealers_are_plain_sockets_of_the_node_context() -> None:
     sharing the node's context and its I/O thread."""
 
     async def main() -> tuple[object, bool]:
-        cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
-                                    "backend": "twin://", "workload": {"enabled": False},
-                                    "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
-        node = NodeService(cfg, rid_base=0)
+        node = _node_a()
         await node.start()
         try:
             s = node._out["B"]

@@ -6,7 +6,9 @@ timeouts only bound a hang."""
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
+import time
 
 import pytest
 import zmq
@@ -67,3 +69,42 @@ def test_every_message_arrives_in_order_and_close_releases_the_reader() -> None:
     assert got == [[b"B", b"k", b"0"], [b"B", b"k", b"1"]]
     assert [m[2] for m in burst] == [str(i).encode() for i in range(2, 202)]
     assert released
+
+
+def test_a_send_on_the_same_socket_does_not_lose_the_wake_up() -> None:
+    """ZeroMQ's FD is edge-like: a send on the socket processes its pending commands, which takes
+    the signal of a message that has just arrived; the FD then stays quiet although the message
+    is readable. FdReceiver's own send checks EVENTS afterwards and wakes the waiting receive
+    (without that check the receive below never ends: the HANG_S bound fails it)."""
+    async def main() -> tuple[bool, list]:
+        ctx = zmq.Context()
+        ep = f"tcp://127.0.0.1:{_port()}"
+        router = FdReceiver(ctx.socket(zmq.ROUTER))
+        router.linger = 0
+        router.bind(ep)
+        d = ctx.socket(zmq.DEALER)
+        d.linger = 0
+        d.setsockopt(zmq.IDENTITY, b"B")
+        d.connect(ep)
+        d.send(b"0")
+        await asyncio.wait_for(router.recv_multipart(), HANG_S)  # connected, reader installed
+        waiting = asyncio.create_task(router.recv_multipart())
+        while router._waiter is None:  # the receive waits on the FD
+            await asyncio.sleep(0.001)
+        d.send(b"1")
+        fd = router.sock.getsockopt(zmq.FD)
+        # the message's signal is on the FD (not yet seen by the loop: no await since)
+        assert select.select([fd], [], [], HANG_S)[0]
+        time.sleep(0.005)  # past libzmq's command throttle (a send processes commands then)
+        router.send_multipart([b"B", b"reply"])  # takes the signal
+        took = not select.select([fd], [], [], 0)[0]
+        got = await asyncio.wait_for(waiting, HANG_S)
+        assert await asyncio.wait_for(asyncio.to_thread(d.recv), HANG_S) == b"reply"
+        router.close(0)
+        d.close(0)
+        ctx.term()
+        return took, got
+
+    took, got = asyncio.run(main())
+    assert took  # the case this test is about: the FD went quiet with a message readable
+    assert got == [b"B", b"1"]

@@ -3,15 +3,22 @@
 // (docs/physical-layer.md sections 2 and 6: the herald frame has N = 9, t big-endian and bell;
 // the midpoint header N = 4, seq big-endian). The line is uart_tx (8N1, LSB first, BIT_CYCLES
 // cycles per bit; B2B = 1: the bytes follow each other without idle time, as herald_tx sends).
+// Used by the station's herald_tx (behind its queue) and by the node's test_gen (herald loop and
+// header stream).
 //
-// load_i takes data_i into the shift register (only while idle: busy_o low); go_i starts the
-// frame: the marker is handed to the UART in the next cycle. load_i and go_i may come in the
-// same cycle or load_i earlier (the caller then need not hold the payload: the test pattern
-// generator's herald loop loads the attempt's timestamp in the fire cycle and starts two cycles
-// later, the latency of herald_tx's queue). bad_i, sampled when the CRC byte is formed, sends
-// the complement of the CRC (a malformed frame). done_o is high in the last cycle of busy_o.
-// The sequencer is the one of herald_tx (station), without its 2-deep queue: a caller that
-// never starts a frame while one is being sent needs no queue (test_gen.v).
+// go_i starts the frame (ignored while busy_o is high): the marker is handed to the UART in the
+// next cycle. load_i takes data_i into the shift register; it may come before go_i (the caller
+// then need not hold the payload: test_gen's herald loop loads the attempt's timestamp in the
+// fire cycle and starts two cycles later), with it, or in the cycle after it (herald_tx loads
+// from its queue's registered read a cycle after the pop): the first payload byte is read two
+// cycles after go_i at the earliest (marker handed to an idle UART in go + 1, first payload byte
+// loaded in go + 2). bad_i, sampled when the CRC byte is formed, sends the complement of the CRC
+// (a malformed frame). done_o is high in the last cycle of busy_o.
+//
+// Timing (ECP5 200 MHz): go_i drives only send_q and bv_q; the frame's other state (byte index,
+// CRC, the marker in byte_q) is preset when the previous frame ends (and at reset). What the next
+// load is (payload byte, CRC, end) is decoded when the UART takes a byte, into one-cycle flags:
+// the load follows the take in the next cycle, so each register's enable is one flag flip-flop.
 `default_nettype none
 module crc8_frame_tx #(
     parameter       N          = 9,     // payload bytes (1 .. 13)
@@ -36,12 +43,16 @@ module crc8_frame_tx #(
     reg  [7:0]     byte_q;
     reg            bv_q;                // byte_q waits for the UART
     reg            send_q;
+    reg            ld_dat_q;            // this cycle: load the next payload byte (one cycle)
+    reg            ld_crc_q;            // this cycle: load the CRC byte (one cycle)
+    reg            end_q;               // this cycle: the frame is out (one cycle)
     wire           tx_ready;
+    wire           take = bv_q && tx_ready;
     wire [7:0]     crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(sr_q[8*N-1 -: 8]),
                                              .crc_o(crc_nx));
     assign busy_o = send_q;
-    assign done_o = send_q && !bv_q && (idx_q == IW'(N + 2));
+    assign done_o = end_q;
 
     always @(posedge clk_i) begin
         if (rst_i) begin
@@ -49,33 +60,41 @@ module crc8_frame_tx #(
             idx_q <= {IW{1'b0}};
             sr_q <= {8*N{1'b0}};
             crc_q <= 8'd0;
-            byte_q <= 8'hFF;
+            byte_q <= MARKER;
             bv_q <= 1'b0;
+            ld_dat_q <= 1'b0;
+            ld_crc_q <= 1'b0;
+            end_q <= 1'b0;
         end else begin
-            if (load_i) sr_q <= data_i;
-            if (go_i && !send_q) begin
+            // the UART took byte idx_q: the next one is payload (idx_q 0 .. N-1), the CRC
+            // (idx_q N) or none (idx_q N+1: the frame is out in the next cycle)
+            ld_dat_q <= take && (idx_q < IW'(N));
+            ld_crc_q <= take && (idx_q == IW'(N));
+            end_q <= take && (idx_q == IW'(N + 1));
+            if (take) begin
+                bv_q <= 1'b0;
+                idx_q <= idx_q + 1'b1;
+            end
+            if (go_i && !send_q) begin  // byte_q holds the marker since the last frame's end
                 send_q <= 1'b1;
+                bv_q <= 1'b1;
+            end
+            if (load_i) sr_q <= data_i;
+            if (ld_dat_q) begin
+                byte_q <= sr_q[8*N-1 -: 8];
+                sr_q <= {sr_q[8*N-9:0], 8'd0};
+                crc_q <= crc_nx;
+                bv_q <= 1'b1;
+            end
+            if (ld_crc_q) begin
+                byte_q <= bad_i ? ~crc_q : crc_q;
+                bv_q <= 1'b1;
+            end
+            if (end_q) begin            // preset the next frame: index, CRC init, marker
+                send_q <= 1'b0;
                 idx_q <= {IW{1'b0}};
                 crc_q <= 8'd0;
                 byte_q <= MARKER;
-                bv_q <= 1'b1;
-            end else if (send_q) begin
-                if (bv_q) begin
-                    if (tx_ready) begin
-                        bv_q <= 1'b0;
-                        idx_q <= idx_q + 1'b1;
-                    end
-                end else if (idx_q == IW'(N + 2)) begin
-                    send_q <= 1'b0;
-                end else if (idx_q == IW'(N + 1)) begin
-                    byte_q <= bad_i ? ~crc_q : crc_q;
-                    bv_q <= 1'b1;
-                end else begin
-                    byte_q <= sr_q[8*N-1 -: 8];
-                    sr_q <= {sr_q[8*N-9:0], 8'd0};
-                    crc_q <= crc_nx;
-                    bv_q <= 1'b1;
-                end
             end
         end
     end

@@ -9,10 +9,20 @@
 // Heralds decided while a frame is being sent wait in a 2-deep queue (besides the frame being
 // sent); a herald that finds the queue full is dropped and drop_o pulses (CNT_HL_DROP).
 // A queued herald's frame starts right after the previous frame's last stop bit (back to back).
+//
+// Structure: the queue is a sync_fifo (4 entries, of which at most 2 wait and 1 is being read
+// out: a push never writes the entry being read) in front of crc8_frame_tx (the frame
+// sequencer). A pop starts the frame (marker to the UART in the next cycle) and reads the head
+// into the FIFO's output register; the frame's shift register takes it one cycle later, before
+// the first t byte is loaded (two cycles after the pop at the earliest). So the pop enables only
+// a few flip-flops (the ECP5 critical path was a pop that loaded and shifted ~150 of them), and
+// the line is cycle for cycle what the former 2-register queue sent (line_o, drop_o, busy_o).
+// LUTRAM = 1 keeps the queue in LUT RAM (ECP5), 0 in block RAM (iCE40), as sync_fifo.
 `default_nettype none
 module herald_tx #(
     parameter       BIT_CYCLES = 4,     // >= 4
-    parameter [7:0] MARKER     = 8'hA5
+    parameter [7:0] MARKER     = 8'hA5,
+    parameter       LUTRAM     = 0
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -23,95 +33,38 @@ module herald_tx #(
     output wire        busy_o,          // a frame is being sent or waits
     output wire        line_o
 );
-    // ---------------------------------------------------------------- queue (2 entries)
-    reg        v0_q, v1_q;
-    reg [64:0] q0_q, q1_q;             // {t, bell}
-    reg        send_q;                 // a frame is being handed to the UART
-    wire       pop = !send_q && v0_q;
-    // occupancy after this cycle's pop
-    wire       v0_a = pop ? v1_q : v0_q;
-    wire       v1_a = pop ? 1'b0 : v1_q;
-
-    // ---------------------------------------------------------------- frame sequencer
-    reg  [3:0]  idx_q;                 // bytes handed to the UART so far
-    reg  [71:0] sr_q;                  // t and bell bytes still to send, MSB first
-    reg  [7:0]  crc_q;
-    reg  [7:0]  byte_q;
-    reg         bv_q;                  // byte_q waits for the UART
-    // what the next load (the cycle after the UART took byte_q) is, decoded from idx_q when the
-    // UART takes a byte instead of from idx_q at the load (timing: the compares fanned out into
-    // the enables of sr_q / crc_q / byte_q); cycle for cycle the same sequence
-    reg         ld_dat_q;              // next: a t / bell byte (idx_q 1..9)
-    reg         ld_crc_q;              // next: the CRC byte (idx_q 10)
-    wire        tx_ready;
-    wire [7:0]  crc_nx;
-    crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(sr_q[71:64]), .crc_o(crc_nx));
-    assign busy_o = send_q || v0_q;
+    wire        sending;                // crc8_frame_tx busy: a frame is being sent
+    wire        empty;                  // no herald waits
+    wire [2:0]  count;                  // heralds waiting (0 .. 2)
+    wire [64:0] head;                   // {t, bell} read at the pop
+    wire        pop = !sending && !empty;
+    // a push that finds 2 waiting and no pop in this cycle (2 waiting => not empty, so no pop
+    // means a frame is being sent) is dropped
+    wire        drop = push_i && count[1] && sending;
+    reg         pop_q;                  // the pop's head is in the FIFO's output register
+    wire        unused_count = &{1'b0, count[2], count[0]};
+    assign busy_o = sending || !empty;
 
     always @(posedge clk_i) begin
         if (rst_i) begin
-            v0_q <= 1'b0;
-            v1_q <= 1'b0;
-            q0_q <= 65'd0;
-            q1_q <= 65'd0;
             drop_o <= 1'b0;
-            send_q <= 1'b0;
-            idx_q <= 4'd0;
-            sr_q <= 72'd0;
-            crc_q <= 8'd0;
-            byte_q <= 8'hFF;
-            bv_q <= 1'b0;
-            ld_dat_q <= 1'b0;
-            ld_crc_q <= 1'b0;
+            pop_q <= 1'b0;
         end else begin
-            drop_o <= push_i && v0_a && v1_a;
-            if (pop) begin
-                q0_q <= q1_q;
-                v0_q <= v1_q;
-                v1_q <= 1'b0;
-            end
-            if (push_i) begin
-                if (!v0_a) begin
-                    q0_q <= {t_i, bell_i};
-                    v0_q <= 1'b1;
-                end else if (!v1_a) begin
-                    q1_q <= {t_i, bell_i};
-                    v1_q <= 1'b1;
-                end
-            end
-            if (pop) begin
-                send_q <= 1'b1;
-                idx_q <= 4'd0;
-                sr_q <= {q0_q[64:1], 7'd0, q0_q[0]};
-                crc_q <= 8'd0;
-                byte_q <= MARKER;
-                bv_q <= 1'b1;
-            end else if (send_q) begin
-                if (bv_q) begin
-                    if (tx_ready) begin
-                        bv_q <= 1'b0;
-                        idx_q <= idx_q + 4'd1;
-                        ld_dat_q <= (idx_q <= 4'd8);
-                        ld_crc_q <= (idx_q == 4'd9);
-                    end
-                end else if (ld_dat_q) begin
-                    byte_q <= sr_q[71:64];
-                    sr_q <= {sr_q[63:0], 8'd0};
-                    crc_q <= crc_nx;
-                    bv_q <= 1'b1;
-                end else if (ld_crc_q) begin
-                    byte_q <= crc_q;
-                    bv_q <= 1'b1;
-                end else begin              // idx_q == 11: the frame is out
-                    send_q <= 1'b0;
-                end
-            end
+            drop_o <= drop;
+            pop_q <= pop;
         end
     end
 
-    uart_tx #(.CLKS_PER_BIT(BIT_CYCLES), .B2B(1)) u_tx (
-        .clk_i(clk_i), .rst_i(rst_i), .data_i(byte_q), .valid_i(bv_q), .ready_o(tx_ready),
-        .tx_o(line_o)
+    /* verilator lint_off PINCONNECTEMPTY */
+    sync_fifo #(.WIDTH(65), .AW(2), .LUTRAM(LUTRAM), .CHECKED(1)) u_q (
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push_i && !drop),
+        .din_i({t_i, bell_i}), .rd_en_i(pop), .dout_o(head), .full_o(), .empty_o(empty),
+        .count_o(count), .room_o()
     );
+    crc8_frame_tx #(.N(9), .BIT_CYCLES(BIT_CYCLES), .B2B(1), .MARKER(MARKER)) u_frame (
+        .clk_i(clk_i), .rst_i(rst_i), .load_i(pop_q), .data_i({head[64:1], 7'd0, head[0]}),
+        .go_i(pop), .bad_i(1'b0), .busy_o(sending), .done_o(), .line_o(line_o)
+    );
+    /* verilator lint_on PINCONNECTEMPTY */
 endmodule
 `default_nettype wire

@@ -137,6 +137,12 @@ module slot_ring #(
     reg [16:0]    s_q;            // slot base + i
     reg           ge_q;           // s_q >= N_SLOTS
     reg           set_q, any_q, bad_q, lastw_q, chk_q;
+    // the apply pass ends a word early when the rest of the mask is 0: instead of a MW-bit zero
+    // compare of msk_q (7 LUT levels into mode_q: the node's ECP5 critical path at 106 MHz), the
+    // check pass records the index of the last set mask bit (hi_q) and the apply pass flags,
+    // registered, that it has consumed it (mz_q: msk_q == 0 after this bit); same cycles
+    reg [IW-1:0]  hi_q;           // index of the last set mask bit (check pass)
+    reg           mz_q;           // apply: the bits left in msk_q are all 0
     reg [15:0]    base_q;
     wire [BW-1:0] sb = s_q[BW-1:0];
     wire          last_i = (i_q == IW'(MW - 1));
@@ -239,6 +245,7 @@ module slot_ring #(
             if (chk_q) begin
                 msk_q <= {msk_q[0], msk_q[MW-1:1]};
                 any_q <= any_q || msk_q[0];
+                if (msk_q[0]) hi_q <= i_q;
                 bad_q <= bad_q || (msk_q[0] && ge_q);
                 ge_q <= ge_q || (s_q == 17'(N_SLOTS - 1));
                 s_q <= s_q + 17'd1;
@@ -279,11 +286,12 @@ module slot_ring #(
                 s_q <= s_q + 17'd1;
                 i_q <= i_q + 1'b1;
                 lastw_q <= last_i;
+                mz_q <= (i_q >= hi_q);
                 if (last_i || sb == {BW{1'b1}}) mode_q <= M_WR;
             end
             if (mode_q == M_WR) begin
                 we_q <= 1'b1;
-                if (lastw_q || msk_q == {MW{1'b0}}) begin
+                if (lastw_q || mz_q) begin
                     pin_err_o <= 2'd0;
                     pin_done_o <= 1'b1;
                     mode_q <= M_FIN;

@@ -103,7 +103,8 @@ module station_top #(
     genvar gl;
     generate
         for (gl = 0; gl < 2; gl = gl + 1) begin : g_hl
-            herald_tx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER)) u_hl (
+            herald_tx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER),
+                        .LUTRAM(FIFO_LUTRAM)) u_hl (
                 .clk_i(clk_i), .rst_i(rst_q[R_HL]), .push_i(her), .t_i(her_t), .bell_i(her_bell),
                 .drop_o(drop[gl]), .busy_o(hl_busy[gl]), .line_o(hl_o[gl])
             );

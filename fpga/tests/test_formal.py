@@ -92,6 +92,10 @@ MUTANTS = [
     (formal.Proof("slot_ring", "w4", ""),
      ("slot_ring.v", "fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});",
       "fr_q <= ~rd_q;")),
+    # the apply pass takes the mask for used up after its first word (the "rest of the mask is
+    # 0" flag no longer compares with the last set bit): the slots of the next word keep their pin
+    (formal.Proof("slot_ring", "w4", ""),
+     ("slot_ring.v", "mz_q <= (i_q >= hi_q);", "mz_q <= 1'b1;")),
     # a pin change's word is never written back: a pinned slot is handed out
     (formal.Proof("slot_ring", "w4", ""),
      ("slot_ring.v", "            if (mode_q == M_WR) begin\n                we_q <= 1'b1;",

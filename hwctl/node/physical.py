@@ -103,6 +103,9 @@ class PhysicalLayer:
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
                 continue
+            if (req.rid, t_min) in self._pl_skip:  # the peer failed it first (hwctl.recovery)
+                self._pl_skip.discard((req.rid, t_min))
+                continue
             self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
             self._pl_tm[req.rid] = t_min
             if len(self._pl_tm) > 4096:

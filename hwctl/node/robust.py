@@ -34,6 +34,7 @@ and ``on_peer_restart`` (called with a peer's name when the link layer sees its 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from hwctl import argtypes
 from hwctl.protocols.base import AbortAttempts, Action, Expired, RemoteError, Request
 from hwctl.protocols.esp import EspMessage, EspNode, MsgType
 from hwctl.protocols.reliable import RobustConfig
+
+log = logging.getLogger(__name__)
 
 
 def _bool(v: Any, what: str) -> bool:
@@ -112,6 +115,7 @@ class RobustGlue:
         self._abort = abort
         self._finished = finished
         self.stats = RobustStats()
+        self._last_refused_log = -1e9  # time.monotonic() of the last refused-message log line
         self.expired: dict[int, str] = {}  #: own requests that expired -> reason
         self.on_peer_restart: Callable[[str], None] | None = None
         self._known = self.peer_incarnations()
@@ -157,6 +161,13 @@ class RobustGlue:
             self._abort(act.request.rid, act.reason)
         elif isinstance(act, RemoteError):
             self.stats.remote_errors += 1
+            # counted always, logged at most once a second: a message the core refused (e.g. a
+            # "duplicate SYN") is what a stalled handshake shows in the node's log
+            now = time.monotonic()
+            if now - self._last_refused_log >= 1.0:
+                self._last_refused_log = now
+                log.warning("%s: ESP message from %s refused (%s): %s", self.core.name, act.src,
+                            act.reason, act.msg)
         else:
             return False
         return True

@@ -46,7 +46,14 @@ from hwctl.protocols.verification import (
     PairsVerified,
     VerificationCore,
 )
-from hwctl.recovery import K_HB, DeviceSupervisor, PeerLiveness, patient, peer_failed
+from hwctl.recovery import (
+    K_HB,
+    DeviceSupervisor,
+    PeerLiveness,
+    patient,
+    peer_failed,
+    peer_failed_queued,
+)
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend, open_backend
 from hwctl.transport.zmqrecv import FdReceiver
@@ -100,6 +107,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self.robust = noderobust.RobustGlue(self.core, abort=self._pl_abort,
                                             finished=self._request_ended)
         self._pl_cancelled: set[int] = set()  # aborted (robust mode) before their generation
+        self._pl_skip: set[tuple[int, float]] = set()  # (rid, t_min) failed before it started
         self.rng = random.Random(cfg.seed)
         self.ctx = ctx or zmq.asyncio.Context.instance()
         self.records: dict[int, RequestRecord] = {}
@@ -505,6 +513,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
             elif last is not None and (tm is None or tm <= last):
                 self.counters.stale_msgs += 1  # a generation that ended here
+            elif "failed" in d and peer_failed_queued(self, src, rid, tm):
+                pass  # its generation was queued here: Lock released, queued start skipped
             else:  # before our StartAttempts for it
                 early = self._pl_early.get(rid)
                 if early is None and len(self._pl_early) >= MAX_PENDING_RIDS:

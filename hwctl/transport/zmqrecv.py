@@ -9,8 +9,16 @@ ZeroMQ takes the signal, which a receive or an EVENTS read does), so a wake with
 reads EVENTS to take it, and a waiter always receives before it waits: no message is missed.
 Used for the node service's ROUTER (benchmarks/RESULTS.md, seventh session).
 
-Everything but :meth:`FdReceiver.recv_multipart` and :meth:`FdReceiver.close` is the plain
-socket's (``bind``, ``setsockopt``, ...): the recorder's tap (hwctl.record) wraps this like any
+The FD is also taken by any other operation on the socket that processes ZeroMQ's commands: a
+send, or an EVENTS read, made while a receive waits can take the signal of a message that has
+just arrived; the FD then stays quiet and the waiter would sleep for ever with a message readable
+(pyzmq/ipykernel: check EVENTS after every operation, "edge-triggered"). So :meth:`send`,
+:meth:`send_multipart` and ``getsockopt(EVENTS)`` through this wrapper check EVENTS afterwards and
+wake a waiting receive when a message is readable (``tests/test_zmqrecv.py -k send``). The node's
+ROUTER only receives; this keeps the class correct for a socket that also sends.
+
+Everything but :meth:`FdReceiver.recv_multipart`, the sends above and :meth:`FdReceiver.close` is
+the plain socket's (``bind``, ``setsockopt``, ...): the recorder's tap (hwctl.record) wraps this like any
 socket with an awaitable ``recv_multipart``.
 """
 
@@ -54,6 +62,36 @@ class FdReceiver:
                 await waiter
             finally:
                 self.__dict__["_waiter"] = None
+
+    def send(self, data: Any, flags: int = 0, **kw: Any) -> Any:
+        try:
+            return self.sock.send(data, flags, **kw)
+        finally:
+            self._check_in()
+
+    def send_multipart(self, msg_parts: Any, flags: int = 0, **kw: Any) -> Any:
+        try:
+            return self.sock.send_multipart(msg_parts, flags, **kw)
+        finally:
+            self._check_in()
+
+    def getsockopt(self, option: int) -> Any:
+        v = self.sock.getsockopt(option)
+        if option == zmq.EVENTS and v & zmq.POLLIN:
+            self._wake_waiter()
+        return v
+
+    def _check_in(self) -> None:
+        """After an operation that may have taken the FD's signal: a readable message wakes the
+        waiting receive (it would not see the FD again for it)."""
+        if self._waiter is not None and not self.sock.closed \
+                and self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._wake_waiter()
+
+    def _wake_waiter(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def _wake(self) -> None:
         w = self._waiter
