@@ -193,6 +193,34 @@ module event_arb_props #(
         end
     end
 
+    // First strengthening invariants for a k-induction (TOK = 0), checked here by the BMC only
+    // (README: the rest of the plan). Taps: event_arb.sby connects them to the DUT's registers.
+    wire [NS-1:0] tap_hold_v;
+    wire          tap_any, tap_wr, tap_wr_ev, tap_rep, tap_pend_nz, tap_ovf_sel, tap_lp_c;
+    wire [7:0]    tap_seq, tap_seq_p1;
+    wire [3:0]    tap_lw;
+    wire [1:0]    tap_occ, tap_th;
+    wire          tap_empty, tap_fwr, tap_frd;
+    wire [1:0]    tap_cnt = {tap_th[1], tap_th[0] && !tap_th[1]};   // the FIFO's entries
+    wire [2:0]    tap_lost_prev;
+    wire [31:0]   tap_lpend;
+    wire [28:0]   tap_hi_p1;
+    wire [31:0]   p_all = tap_lpend + {28'd0, tap_lp_c, 3'd0};   // losses not yet reported
+    wire [31:0]   p_eff = tap_rep ? {29'd0, tap_lost_prev} : p_all;
+    wire [1:0]    n_occ = tap_cnt + {1'b0, tap_wr};
+    always @(*) if (!init_q && TOK == 0) begin
+        assert(tap_any == |tap_hold_v);
+        assert(tap_seq_p1 == tap_seq + 8'd1);
+        assert(tap_wr_ev == tap_wr);
+        assert(tap_lw == {1'b0, lost} + {3'd0, tap_wr_ev});
+        assert(!tap_th[1] || tap_th[0]);        // a thermometer code
+        assert(tap_occ == {n_occ >= 2'd2, n_occ >= 2'd1});
+        assert(tap_empty == (tap_cnt == 2'd0) && tap_cnt[0] == (tap_fwr ^ tap_frd));
+        assert(tap_hi_p1 == tap_lpend[31:3] + 29'd1);
+        assert(tap_pend_nz == (p_eff != 32'd0));
+        assert(tap_ovf_sel == (tap_pend_nz && !tap_rep));
+    end
+
     // not vacuous: a loss reported, then a quiet point with every event accounted for
     reg rep_seen_q = 1'b0;
     always @(posedge clk_i) if (is_rep) rep_seen_q <= 1'b1;
