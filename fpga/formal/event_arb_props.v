@@ -30,6 +30,9 @@
 // reported, fails a quiet point.
 // Assumed: the reader reads only while empty_o is low (tx_arb); one marker at a time (the
 // command decoder waits for the response); at most NB tokens outstanding (hdr_block's buffers).
+// Ids, seqs and the reference counts are 8 bits and wrap: every order is stated modulo 256 in a
+// window (win below), so no bound on the number of events offered is assumed (a k-induction
+// needs that; the ids used to be bounded to 56 events without wrap).
 // Bounded model check from reset (event_arb.sby): AW = 1 (2 entries, so the FIFO fills, loses
 // and reports within a few cycles), LPW = 3 (the lost count's low half carries every 8 losses),
 // NS = 2.
@@ -89,6 +92,13 @@ module event_arb_props #(
     reg [7:0]  nitem_q = 8'd0;     // events + reports + tokens delivered (entries with a seq)
     reg [7:0]  ntok_q = 8'd0, ntokd_q = 8'd0;  // tokens offered / delivered
     reg [7:0]  seq_last_q = 8'd0;
+    reg        ever_q = 1'b0;      // an entry with a seq delivered (nitem_q wraps)
+    // Every count is modulo 256 (no bound on the history: ids, seqs and counts wrap), so
+    // "a <= b" is stated as "b - a in the window" (b - a < 128 mod 256): with at most a few
+    // entries in flight this is the ordinary order, and it needs no bound on the events offered.
+    function automatic win(input [7:0] d);
+        win = d < 8'd128;
+    endfunction
     reg        mout_q = 1'b0;      // a marker offered, not yet delivered
     reg [7:0]  mev_q = 8'd0, mtok_q = 8'd0;    // events / tokens offered up to the marker
     reg [7:0]  mlast_q = 8'd0;     // mev_q of the last marker delivered
@@ -102,7 +112,6 @@ module event_arb_props #(
         if (mrk_i) assume(TOK != 0 && !mout_q);
         if (tok_i) assume(TOK != 0 && ntok_q - ntokd_q < NB);
         if (lost_i) assume(TOK != 0);
-        assume(nid_q < 8'd56 && ntok_q < 8'd64);
     end
 
     wire [7:0]   d_seq = dout[143:136];
@@ -139,6 +148,7 @@ module event_arb_props #(
             end
             if (is_ev || is_rep || is_tok) begin
                 nitem_q <= nitem_q + 8'd1;
+                ever_q <= 1'b1;
                 seq_last_q <= d_seq;
             end
             if (is_rep) rsum_q <= rsum_q + r_info[7:0];
@@ -153,34 +163,62 @@ module event_arb_props #(
     always @(*) if (!init_q) begin
         assert(lost <= 3'd4);
         // events delivered + counted lost never exceed those offered (+ blocks lost)
-        assert({1'b0, ndel_q} + {1'b0, lsum_q} <= {1'b0, nid_q} + {1'b0, nblk_q});
-        assert(rsum_q <= lsum_q);
-        assert(ntokd_q <= ntok_q);
+        assert(win(nid_q + nblk_q - ndel_q - lsum_q));
+        assert(win(lsum_q - rsum_q));
+        assert(win(ntok_q - ntokd_q));
         if (is_ev) begin
-            assert(d_id < nid_q);
+            assert(win(nid_q - d_id - 8'd1));      // offered before
             // a source's events leave in the order offered: none twice
-            assert(d_src < NS && d_id >= last_q[d_src]);
+            assert(d_src < NS && win(d_id - last_q[d_src]));
             assert(d_op == {2'b11, d_id[5:0]} && d_pl[127:16] == 112'd0);
-            if (mout_q) assert(d_id < mev_q);   // offered before a waiting marker
-            assert(d_id >= mlast_q);            // not before a marker it came after
+            if (mout_q) assert(win(mev_q - d_id - 8'd1));   // offered before a waiting marker
+            assert(win(d_id - mlast_q));                    // not before a marker it came after
         end
         if (is_ev || is_rep || is_tok) begin
-            if (nitem_q != 8'd0) assert(d_seq > seq_last_q);
+            if (nitem_q != 8'd0 || ever_q) assert(win(d_seq - seq_last_q - 8'd1));
             // seqs skipped = losses: at most the events counted lost so far
-            assert(d_seq - nitem_q <= lsum_q + {5'd0, lost});
+            assert(win(lsum_q + {5'd0, lost} - (d_seq - nitem_q)));
         end
         if (is_rep) begin
             assert(r_info != 32'd0 && r_info[31:8] == 24'd0);
-            assert(rsum_q + r_info[7:0] <= lsum_q);
+            assert(win(lsum_q - rsum_q - r_info[7:0]));
         end
-        if (is_tok) assert(d_pl == 128'd0 && (!mout_q || ntokd_q < mtok_q));
+        if (is_tok) assert(d_pl == 128'd0 && (!mout_q || win(mtok_q - ntokd_q - 8'd1)));
         if (is_mrk) assert(mout_q && ntokd_q == mtok_q);
         if (quiet) begin
             assert(ndel_q + lsum_q == nid_q + nblk_q);
             assert(rsum_q == lsum_q);
             assert(ntokd_q == ntok_q && !mout_q);
-            if (nitem_q != 8'd0) assert(seq_last_q + 8'd1 == nitem_q + lsum_q);
+            if (nitem_q != 8'd0 || ever_q) assert(seq_last_q + 8'd1 == nitem_q + lsum_q);
         end
+    end
+
+    // First strengthening invariants for a k-induction (TOK = 0), checked here by the BMC only
+    // (README: the rest of the plan). Taps: event_arb.sby connects them to the DUT's registers.
+    wire [NS-1:0] tap_hold_v;
+    wire          tap_any, tap_wr, tap_wr_ev, tap_rep, tap_pend_nz, tap_ovf_sel, tap_lp_c;
+    wire [7:0]    tap_seq, tap_seq_p1;
+    wire [3:0]    tap_lw;
+    wire [1:0]    tap_occ, tap_th;
+    wire          tap_empty, tap_fwr, tap_frd;
+    wire [1:0]    tap_cnt = {tap_th[1], tap_th[0] && !tap_th[1]};   // the FIFO's entries
+    wire [2:0]    tap_lost_prev;
+    wire [31:0]   tap_lpend;
+    wire [28:0]   tap_hi_p1;
+    wire [31:0]   p_all = tap_lpend + {28'd0, tap_lp_c, 3'd0};   // losses not yet reported
+    wire [31:0]   p_eff = tap_rep ? {29'd0, tap_lost_prev} : p_all;
+    wire [1:0]    n_occ = tap_cnt + {1'b0, tap_wr};
+    always @(*) if (!init_q && TOK == 0) begin
+        assert(tap_any == |tap_hold_v);
+        assert(tap_seq_p1 == tap_seq + 8'd1);
+        assert(tap_wr_ev == tap_wr);
+        assert(tap_lw == {1'b0, lost} + {3'd0, tap_wr_ev});
+        assert(!tap_th[1] || tap_th[0]);        // a thermometer code
+        assert(tap_occ == {n_occ >= 2'd2, n_occ >= 2'd1});
+        assert(tap_empty == (tap_cnt == 2'd0) && tap_cnt[0] == (tap_fwr ^ tap_frd));
+        assert(tap_hi_p1 == tap_lpend[31:3] + 29'd1);
+        assert(tap_pend_nz == (p_eff != 32'd0));
+        assert(tap_ovf_sel == (tap_pend_nz && !tap_rep));
     end
 
     // not vacuous: a loss reported, then a quiet point with every event accounted for
