@@ -205,6 +205,11 @@ class RecoveryCounters:
     #: generations ended, by cause ("device lost", "peer failed", "peer dead", ...)
     failed_by: dict[str, int] = field(default_factory=dict)
 
+    def count_failed(self, cause: str) -> None:
+        """One generation ended by ``cause`` (``generations_failed`` and ``failed_by``)."""
+        self.generations_failed += 1
+        self.failed_by[cause] = self.failed_by.get(cause, 0) + 1
+
 
 @contextlib.asynccontextmanager
 async def patient(b: object, hang_s: float = START_HANG_S) -> AsyncIterator[None]:
@@ -575,9 +580,7 @@ class DeviceSupervisor:
 
     def fail(self, req: Request, peer: str, reason: str, *, tell_peer: bool) -> None:
         node, c = self.node, self.counters
-        c.generations_failed += 1
-        cause = reason.split(":", 1)[0]
-        c.failed_by[cause] = c.failed_by.get(cause, 0) + 1
+        c.count_failed(reason.split(":", 1)[0])
         c.pairs_discarded += self._gen_pairs
         log.warning("%s: request %d with %s: generation ended (%s); %d pair(s) discarded, "
                     "the request is run again", node.cfg.name, req.rid, peer, reason,
@@ -621,13 +624,12 @@ def peer_failed_queued(node: NodeService, src: str, rid: int, tm: float | None) 
             or lock.t_min != tm or (node._pl_rid == rid and node._pl_tmin == tm)):
         return False
     node._pl_skip.add((rid, tm))  # the pl loop skips its queued StartAttempts
-    node.recovery.counters.failed_before_start += 1
     c = node.recovery.counters
-    c.generations_failed += 1
-    c.failed_by["peer failed"] = c.failed_by.get("peer failed", 0) + 1
+    c.failed_before_start += 1
+    c.count_failed("peer failed")
     log.warning("%s: request %d with %s: generation ended before it started here (peer failed)",
                 node.cfg.name, rid, src)
-    node._apply(node.core.attempts_failed(rid, node.now()))
+    release_generation(node, rid, tm)  # the Lock checked above: released
     return True
 
 
