@@ -64,7 +64,8 @@ REQUESTS_COMMON: tuple[Column, ...] = (
     Column("pl_start_s", "float64", "s", "the physical layer starts attempts; NaN if never"),
     Column("t_finish_s", "float64", "s", "completion NL_finish (eq. (3)); NaN while open"),
     Column("latency_s", "float64", "s", "latency L = t_finish_s - t_request_s (eq. (3)); NaN while open"),
-    Column("attempts", "int64", "attempts", "entanglement attempts spent on the request"),
+    Column("attempts", "int64", "attempts",
+           "entanglement attempts both ends made on the request, up to its last pair"),
 )
 
 #: extra request columns of the simulator
@@ -91,6 +92,9 @@ REQUESTS_NODE: tuple[Column, ...] = (
     Column("t_syn_s", "float64", "s", "last SYN sent (ESP handshake); NaN at the remote end"),
     Column("t_ack_s", "float64", "s", "SYN -> SYNACK -> ACK done at the initiator"),
     Column("t_min_s", "float64", "s", "agreed earliest start t_min of the physical layer"),
+    Column("attempts_fired", "int64", "attempts",
+           "attempts the initiator's device fired (before the remote joined and after the last "
+           "pair too)"),
     Column("late", "int64", "", "schedules that reached the device too late (LATE)"),
     Column("restarts", "int64", "", "rounds restarted at both ends after a LATE"),
     Column("disagree", "int64", "pairs", "pairs not held at both ends (must be 0)"),

@@ -14,7 +14,7 @@ REQUEST_COLUMNS = {"rid": "rid", "initiator": "initiator", "remote": "remote", "
                    "fidelity": "fidelity", "t_submit": "t_request_s", "t_syn": "t_syn_s",
                    "t_ack": "t_ack_s", "t_min": "t_min_s", "t_pl_start": "pl_start_s",
                    "t_finish": "t_finish_s", "latency": "latency_s", "attempts": "attempts",
-                   "late": "late", "restarts": "restarts", "disagree": "disagree",
+                   "fired": "attempts_fired", "late": "late", "restarts": "restarts", "disagree": "disagree",
                    "herald_ts": "herald_ts_cycles"}
 
 
