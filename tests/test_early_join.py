@@ -5,6 +5,7 @@ pair before t_min, an early schedule aborted on NACK before any SYNACK to that p
 from __future__ import annotations
 
 import asyncio
+import types
 
 from hwctl import timebase
 from hwctl.node import NodeConfig, NodeService
@@ -27,23 +28,26 @@ def test_grid_origin_and_early_start_share_the_global_phase() -> None:
 class _Device:
     """Commands as the node issues them (a backend without I/O)."""
 
-    def __init__(self) -> None:
+    def __init__(self, retry: bool = False) -> None:
         self.log: list[tuple] = []
+        self.stats = types.SimpleNamespace(retries=0)
+        self.retry = retry
 
     async def schedule_pairs(self, t_start: int, count: int, period: int, pairs: int,
                              port: int) -> None:
         self.log.append(("schedule", t_start, pairs, port))
+        self.stats.retries += self.retry  # the answer came only to a retry
 
     async def abort(self) -> None:
         self.log.append(("abort",))
 
 
-def _node() -> tuple[NodeService, _Device, list]:
+def _node(retry: bool = False) -> tuple[NodeService, _Device, list]:
     node = NodeService(NodeConfig.from_dict({
         "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
         "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}, "C": {"endpoint": "tcp://127.0.0.1:3"}},
         "workload": {"enabled": False}}))
-    dev = _Device()
+    dev = _Device(retry)
     node.backend = dev  # type: ignore[assignment]
     node._join.device_joins = True  # CONTROL.LATE_JOIN read back set
     sent: list = []
@@ -105,6 +109,22 @@ def test_early_schedule_dropped_before_it_went_out_sends_nothing() -> None:
         assert sent == [("B", MsgType.SYNACK), ("C", MsgType.SYNACK)]  # C's not held
         assert await _drain(node) == ["PlEarly", "PlEarlyDrop"]
         assert dev.log == [] and node._stale_aborts == 0
+
+    asyncio.run(main())
+
+
+def test_early_schedule_whose_command_was_retried_is_aborted_not_used() -> None:
+    """A retried SCHEDULE_PAIRS may have run twice (a board bridge): the copy would wait in the
+    device's FIFO behind the running one and block the next schedule for ever. The early
+    schedule is aborted at once (ABORT clears the FIFO) and the generation schedules at ACK."""
+    async def main() -> None:
+        node, dev, _ = _node(retry=True)
+        node._apply(node.core.receive(EspMessage(MsgType.SYN, "B", "A", 7,
+                                                 Request(7, "B", "A", 0.75, 2, 0.0)), 1.0))
+        assert await _drain(node) == ["PlEarly"]
+        assert [x[0] for x in dev.log] == ["schedule", "abort"]
+        assert node._early is not None and node._early.acked is None  # not adopted
+        assert node._stale_aborts == 1
 
     asyncio.run(main())
 

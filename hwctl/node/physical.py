@@ -76,6 +76,7 @@ class PlEarlyDrop:
 class _Early:
     rid: int
     peer: str
+    lock: object = None  # the ESP Lock taken at that SYNACK (a re-run of the rid is another)
     t_start: int = 0
     acked: float | None = None  # node time the device acknowledged it (None: not sent / NAK)
     dropped: PlEarlyDrop | None = None
@@ -137,8 +138,9 @@ class PhysicalLayer:
                 await self._early_drop(item)
                 continue
             req, peer, t_min = item
-            if self._early is not None and self._early.rid != req.rid:
-                await self._early_drop(self._early.dropped or PlEarlyDrop(self._early.rid))
+            e = self._early
+            if e is not None and (e.rid != req.rid or e.lock is not self.core.lock):
+                await self._early_drop(e.dropped or PlEarlyDrop(e.rid))
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
                 continue
@@ -180,15 +182,21 @@ class PhysicalLayer:
         lock = getattr(self.core, "lock", None)
         if (self._early is None and lock is not None and lock.request.rid == msg.rid
                 and lock.peer == msg.dst and self._early_ok()):
-            self._early = _Early(msg.rid, msg.dst)
+            self._early = _Early(msg.rid, msg.dst, lock)
             self._pl_queue.put_nowait(PlEarly(lock.request, msg.dst))
+
+    def _early_stale(self) -> bool:
+        """The early schedule's Lock is no longer the core's (NACK, or released by a fault
+        outside ``_apply``, hwctl.recovery): it must be aborted before it is adopted or met."""
+        e = self._early
+        return e is not None and getattr(self.core, "lock", None) is not e.lock
 
     def _early_check(self, lock_rid: int | None) -> None:
         """``_apply``, after each core call: the Lock of an early schedule ended without
         StartAttempts (NACK): queue its abort; ESP messages to its peer wait for it
         (:meth:`_early_hold`)."""
         e = self._early
-        if e is not None and e.dropped is None and lock_rid != e.rid:
+        if e is not None and e.dropped is None and (lock_rid != e.rid or self._early_stale()):
             e.dropped = PlEarlyDrop(e.rid)
             self._pl_queue.put_nowait(e.dropped)
 
@@ -197,6 +205,9 @@ class PhysicalLayer:
         for the abort (a SYNACK it answers could start the peer's next schedule on this link,
         and the old one must not be firing then)."""
         e = self._early
+        if e is not None and e.peer == peer and e.dropped is None and self._early_stale():
+            e.dropped = PlEarlyDrop(e.rid)  # (its Lock ended outside _apply)
+            self._pl_queue.put_nowait(e.dropped)
         if e is not None and e.dropped is not None and e.peer == peer:
             e.dropped.then.append(msg)
             return True
@@ -209,10 +220,23 @@ class PhysicalLayer:
         if e is None or e.rid != item.req.rid or e.dropped is not None:
             return  # dropped before it went out: nothing to abort
         e.t_start = self._join.early_start(self.clock.cycle_at(self.now()))
+        b = self.backend
+        assert b is not None
+        retries0 = self.recovery.link_retries(b)
         try:
             await self._schedule_at(e.t_start, item.req.pairs, self._port(item.peer))
-        except DeviceError:
-            return  # NAK: the generation schedules as usual (acked stays None)
+            if self.recovery.link_retries(b) > retries0:
+                # a retried command may have run twice (a board bridge): a stray copy would
+                # wait in the device's FIFO and block the next schedule for ever; ABORT clears
+                # the FIFO, and the generation schedules as usual
+                await b.abort()
+                self._stale_aborts += 1
+                return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # NAK, a broken device path: the generation schedules as usual
+            log.info("%s: early schedule not used (%s)", self.cfg.name, exc)  # (acked None)
+            return
         e.acked = self.now()
         self.counters.early_schedules += 1
 
@@ -224,9 +248,14 @@ class PhysicalLayer:
             return
         self._early = None
         if e.acked is not None:
-            await self.backend.abort()  # type: ignore[union-attr]
-            self._stale_aborts += 1
-            self.counters.early_aborted += 1
+            try:
+                await self.backend.abort()  # type: ignore[union-attr]
+                self._stale_aborts += 1
+                self.counters.early_aborted += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broken device path: its recovery resets the device
+                log.warning("%s: early schedule not aborted (%s)", self.cfg.name, exc)
         for msg in item.then:
             self._send(msg.dst, K_ESP, msg.to_bytes())
             if msg.kind is MsgType.SYNACK:
@@ -302,7 +331,8 @@ class PhysicalLayer:
         e = self._early
         if e is not None and e.rid == req.rid:
             self._early = None
-        if e is not None and e.rid == req.rid and e.dropped is None and e.acked is not None:
+        if (e is not None and e.rid == req.rid and e.dropped is None and e.acked is not None
+                and e.lock is getattr(self.core, "lock", None)):
             tc, need = e.t_start, max(0.0, e.acked - t_min)  # our early schedule (at SYNACK)
         else:
             tc = await join()  # the remote too, at once: no wait for the start message
@@ -412,7 +442,8 @@ class PhysicalLayer:
         simulator's quantity (hwctl.nodetiming.attempts_both); ``fired`` keeps the initiator's
         device count. Counted again when the remote's join arrives."""
         if rec.herald_ts and rec.t_min is not None and rec.t_pl_start is not None:
-            rec.attempts = attempts_both(self.clock.cycle_at(rec.t_min), self._join.period,
+            rec.attempts = attempts_both(self._join.origin(self.clock.cycle_at(rec.t_min)),
+                                         self._join.period,
                                          self.clock.cycle_at(rec.t_pl_start), rec.herald_ts[-1])
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None,
