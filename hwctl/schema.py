@@ -163,6 +163,22 @@ def columns(kind: str, source: str) -> tuple[Column, ...]:
     return _BASE[kind] + _EXTRA[kind][source]
 
 
+#: (kind, source) -> names of its float64 columns (:func:`float_columns`; emptied when columns
+#: are registered)
+_FLOATS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def float_columns(kind: str, source: str) -> frozenset[str]:
+    """Names of the float64 columns of :func:`columns` (``kind``, ``source``), cached: a node
+    asks once per results row, on its event loop."""
+    key = (kind, source)
+    got = _FLOATS.get(key)
+    if got is None:
+        got = _FLOATS[key] = frozenset(c.name for c in columns(kind, source)
+                                       if c.type == "float64")
+    return got
+
+
 def register_columns(kind: str, source: str, extra: Sequence[Column]) -> None:
     """Declare ``source``'s extra columns of ``kind`` (the node service declares its own)."""
     taken = {c.name for c in _BASE[kind]}
@@ -170,6 +186,7 @@ def register_columns(kind: str, source: str, extra: Sequence[Column]) -> None:
         if c.name in taken:
             raise ValueError(f"column {c.name!r} is already a shared {kind} column")
     _EXTRA[kind][source] = tuple(extra)
+    _FLOATS.clear()
 
 
 def _arrow_type(name: str) -> pa.DataType:

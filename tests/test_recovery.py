@@ -6,6 +6,7 @@ hang."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import socket
 from types import SimpleNamespace
@@ -115,6 +116,20 @@ async def _started_pair(tmp_path) -> tuple[LabServer, NodeConfig, NodeService, N
     await na.start()
     await nb.start()
     return srv, a, na, nb
+
+
+@contextlib.contextmanager
+def _application_paused(nodes):
+    """Inside, the nodes' applications take no held pair (block mode, ``hold_s``): the pairs held
+    on entry are still held on exit, however long the machine takes to get through it (a node
+    that notices a lost device later than ``hold_s`` would otherwise have let them all go)."""
+    for n in nodes:
+        n.hdrpath.due = lambda now_s: []
+    try:
+        yield
+    finally:
+        for n in nodes:
+            del n.hdrpath.due  # the class's method again
 
 
 def _raise_errors(runs) -> None:
@@ -312,9 +327,10 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
                                      and n.hdrpath.summary()["pinned"] and n.hdrpath.next_due()
                                      for n in nodes), runs,
                          "pairs verified, held and pinned before the restart")
-            srv.stop()
-            await _until(lambda: not any(n.recovery.up.is_set() for n in nodes), runs,
-                         "both nodes see the devices gone")
+            with _application_paused(nodes):  # held pairs are still held when the devices go
+                srv.stop()
+                await _until(lambda: not any(n.recovery.up.is_set() for n in nodes), runs,
+                             "both nodes see the devices gone")
             before = {n.cfg.name: n.vcore.metrics.verified for n in nodes}
             start2 = timebase.cycle_now()
             k = (start2 + CLOCK_HZ // 10 - phase) // period + 1  # the source ran on
@@ -375,7 +391,8 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
         srv = LabServer(lab, link_dir=str(tmp_path / "lab")).start()
         listen = f"tcp://127.0.0.1:{_port()}"
         bridge = Bridge(srv.urls["A"], listen).start()
-        # held 5 s: longer than A needs to declare the device lost (command retries, 1.25 s)
+        # held 5 s, and A's application paused until A declared the device lost (command
+        # retries, 1.25 s; longer on a loaded machine): pairs are still held and pinned then
         a, b = _block_configs("zmq+" + listen, srv.urls["B"], period, hold_s=5.0)
         na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
         await na.start()
@@ -385,8 +402,9 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
         try:
             await _until(lambda: na.vcore.metrics.verified >= 100 and na.hdrpath.next_due()
                          and na.hdrpath.summary()["pinned"], runs, "A verifies and pins")
-            bridge.stop()
-            await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
+            with _application_paused([na]):
+                bridge.stop()
+                await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
             pinned = int(na.hdrpath.summary()["pinned"])
             before = na.vcore.metrics.verified
             bridge2 = Bridge(srv.urls["A"], listen).start()
