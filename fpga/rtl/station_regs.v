@@ -43,7 +43,13 @@ module station_regs #(
     // (the window counter is 16 bits; larger values saturate). Registered: the saturation fed
     // station_core's window - 1 carry chain, station_top's ECP5 critical path at 158 MHz; a
     // write reaches station_core's window registers 3 cycles later (it opens no window before)
-    always @(posedge clk_i) window_o <= (window_q[31:16] != 16'd0) ? 16'hFFFF : window_q[15:0];
+    // (wbig_q = "window_q[31:16] != 0", kept with every write of window_q from wnz_q, the
+    // compare of the write data registered the cycle before we_i as wa_*_q are, so window_o is
+    // one LUT of flip-flops: the 16-bit compare into window_o's set input was station_top's ECP5
+    // path at 201 MHz, HeAP seed 2)
+    reg wbig_q, wnz_q;
+    always @(posedge clk_i) wnz_q <= (wdata_i[31:16] != 16'd0);
+    always @(posedge clk_i) window_o <= wbig_q ? 16'hFFFF : window_q[15:0];
 
     reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_dly_q, wa_win_q;
     always @(posedge clk_i) begin
@@ -94,11 +100,15 @@ module station_regs #(
             scratch_q <= 32'd0;
             delay_q <= 32'd0;
             window_q <= ST_WINDOW;
+            wbig_q <= (ST_WINDOW[31:16] != 16'd0);
         end else if (we_i) begin
             if (wa_ctl_q) control_q <= wdata_i[1:0];
             if (wa_scr_q) scratch_q <= wdata_i;
             if (wa_dly_q) delay_q <= wdata_i;
-            if (wa_win_q) window_q <= wdata_i;
+            if (wa_win_q) begin
+                window_q <= wdata_i;
+                wbig_q <= wnz_q;
+            end
         end
     end
 
