@@ -1,9 +1,10 @@
 // 64-bit free-running timestamp counter in device clock cycles (machine units).
 //
-// Split carry: a 32-bit low half and two 16-bit upper halves (bits 47:32 `md_q`, bits 63:48
-// `hi_q`), each upper half counting on a carry registered one cycle ahead, so no carry chain is
-// longer than 32 bits and the upper halves' chains are 16 bits with the carry on the clock
-// enable (ECP5: the 32-bit high half's chain was the station's 5.2 ns path).
+// Split carry: a 32-bit low half (`lo_q`, itself two 16-bit chains: bits 31:16 count on c16_q,
+// "bits 15:0 == 0xFFFF", registered a cycle ahead) and two 16-bit upper halves (bits 47:32
+// `md_q`, bits 63:48 `hi_q`), each upper half counting on a carry registered one cycle ahead, so
+// every carry chain is 16 bits with the carry on the clock enable (ECP5: the 32-bit high half's
+// chain was the station's 5.2 ns path, then the low half's 32-bit increment its 4.9 ns one).
 // - carry_q ("lo_q == 0xFFFF_FFFF") is set while the low half holds 0xFFFF_FFFE, so md_q
 //   increments on the same edge the low half wraps. It is not a 32-bit compare in one cycle:
 //   nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFD here", i.e. the cycle
@@ -40,7 +41,10 @@ module ts_counter #(
     reg        mff_q;                          // md_q == 0xFFFF (exact while lo_q != 0)
     reg [7:0]  nib_q;                          // per nibble: lo_q was PRE last cycle
     reg        vff_q, vfe_q, vmff_q;           // val_i low half == 0xFFFF_FFFF / _FFFE, bits 47:32 == 0xFFFF
+    reg        c16_q;                          // lo_q[15:0] == 0xFFFF: lo_q[31:16] counts at this edge
+    reg        vl16_q;                         // val_i[15:0] == 0xFFFF
     always @(posedge clk_i) begin
+        vl16_q <= (val_i[15:0] == 16'hFFFF);
         vff_q  <= (val_i[31:0] == 32'hFFFF_FFFF);
         vfe_q  <= (val_i[31:0] == 32'hFFFF_FFFE);
         vmff_q <= (val_i[47:32] == 16'hFFFF);
@@ -53,6 +57,7 @@ module ts_counter #(
             md_q       <= INIT[47:32];
             hi_q       <= INIT[63:48];
             carry_q    <= I_FF;
+            c16_q      <= (INIT[15:0] == 16'hFFFF);
             carry_hi_q <= I_FF && I_MFF;
             mff_q      <= I_MFF;
             nib_q      <= {8{INIT[31:0] == 32'hFFFF_FFFE}};
@@ -61,11 +66,14 @@ module ts_counter #(
             md_q       <= val_i[47:32];
             hi_q       <= val_i[63:48];
             carry_q    <= vff_q;
+            c16_q      <= vl16_q;
             carry_hi_q <= vff_q && vmff_q;
             mff_q      <= vmff_q;
             nib_q      <= {8{vfe_q}};
         end else begin
-            lo_q       <= lo_q + 32'd1;
+            lo_q[15:0] <= lo_q[15:0] + 16'd1;
+            if (c16_q) lo_q[31:16] <= lo_q[31:16] + 16'd1;
+            c16_q      <= (lo_q[15:0] == 16'hFFFE);
             if (carry_q) md_q <= md_q + 16'd1;
             if (carry_hi_q) hi_q <= hi_q + 16'd1;
             carry_q    <= &nib_q;

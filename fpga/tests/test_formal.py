@@ -54,6 +54,10 @@ MUTANTS = [
     # a TIME_SET load leaves the "bits 47:32 == 0xFFFF" flag stale (a missed carry after a load)
     (formal.Proof("ts_counter", "prove_zero", ""),
      ("ts_counter.v", "mff_q      <= vmff_q;", "mff_q      <= mff_q;")),
+    # the carry between the low half's two 16-bit chains comes one cycle late
+    (formal.Proof("ts_counter", "prove_zero", ""),
+     ("ts_counter.v", "c16_q      <= (lo_q[15:0] == 16'hFFFE);",
+      "c16_q      <= (lo_q[15:0] == 16'hFFFF);")),
     # a write to a full FIFO is no longer refused: it overwrites the oldest entry
     (formal.Proof("sync_fifo", "lut_aw2", ""),
      ("sync_fifo.v", "wire wr_ok = wr_en_i && (CHECKED != 0 || !full_o);",
