@@ -142,23 +142,11 @@ module event_arb #(
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
     // (ovf_sel_q, registered: it selects 144 bits)
-    // The holding register's part is an AND-OR of the one-hot sel_q (registered: "din takes
-    // holding register s": !ovf_sel_q, !tok_sel and pick_q == s), so each of its 136 bits is a
-    // LUT of flip-flops of its own (timing: a decode of pick_q shared by all 136 bits, with its
-    // fanout's routing, was station_top's ECP5 path at 192.6 MHz, HeAP seed 1).
-    reg  [NS-1:0] sel_q;
-    reg  [135:0]  hsel;
-    integer hk;
-    always @* begin
-        hsel = 136'd0;
-        for (hk = 0; hk < NS; hk = hk + 1)
-            hsel = hsel | ({136{sel_q[hk]}} & {hold_op_q[hk], hold_pl_q[hk]});
-    end
-    wire [135:0] oth = ovf_sel_q ? {`HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
-                     : (tok_sel && mk0) ? {MRK_OP, 128'd0}
-                     : tok_sel ? {`HW_OP_HDR_BLOCK, 128'd0}
-                     : 136'd0;
-    wire [143:0] din = {(tok_sel && mk0) ? 8'd0 : seq_cur, oth | hsel};
+    wire [143:0] din = ovf_sel_q
+        ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : (tok_sel && mk0) ? {8'd0, MRK_OP, 128'd0}
+        : tok_sel ? {seq_cur, `HW_OP_HDR_BLOCK, 128'd0}
+        : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
     // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
@@ -202,7 +190,6 @@ module event_arb #(
 
     // the holding flags' next values (out of reset; the register updates below are these)
     reg [NS-1:0] hold_v_d, post_d;
-    reg          any_d;
     integer hs;
     always @* begin
         for (hs = 0; hs < NS; hs = hs + 1)
@@ -210,18 +197,7 @@ module event_arb #(
         if (mrk_take) post_d = {NS{1'b0}};
         else if (mpend_q) post_d = post_q | valid_i;
         else post_d = post_q;
-        // the next |hv: a new event, a second one waiting, or none served now; while a marker
-        // waits new events are hidden (post_q), and once it is pushed (then nothing is
-        // served: tokens and the marker go only with no visible event) all of them show
-        if (mrk_take) any_d = (|valid_i) || (|hold_v_q);
-        // (while a marker waits: the visible ones left after this cycle's serve, less those
-        // a new pulse overwrites, which become hidden; `two` would count such a one and let
-        // push take a hidden event ahead of the marker, and again after it: found by
-        // fpga/formal/event_arb_props.v)
-        else if (mpend_q) any_d = |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);
-        else any_d = (|valid_i) || two || (any && report);
     end
-    wire ovf_sel_d = ((lost_o != 3'd0) || pend_nz_q) && !report;
 
     integer s;
 
@@ -238,7 +214,6 @@ module event_arb #(
             hold_v_q <= {NS{1'b0}};
             post_q <= {NS{1'b0}};
             pick_q <= lowest({NS{1'b0}});
-            sel_q <= {NS{1'b0}};
             any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
@@ -290,16 +265,20 @@ module event_arb #(
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
-            ovf_sel_q <= ovf_sel_d;
+            ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
             hold_v_q <= hold_v_d;
-            any_q <= any_d;
+            // the next |hv: a new event, a second one waiting, or none served now; while a marker
+            // waits new events are hidden (post_q), and once it is pushed (then nothing is
+            // served: tokens and the marker go only with no visible event) all of them show
+            if (mrk_take) any_q <= (|valid_i) || (|hold_v_q);
+            // (while a marker waits: the visible ones left after this cycle's serve, less those
+            // a new pulse overwrites, which become hidden; `two` would count such a one and let
+            // push take a hidden event ahead of the marker, and again after it: found by
+            // fpga/formal/event_arb_props.v)
+            else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);
+            else any_q <= (|valid_i) || two || (any && report);
             post_q <= post_d;
             pick_q <= lowest(hold_v_d & ~post_d);
-            // din takes holding register s next cycle (one-hot of pick_q; none while the
-            // overflow report or a token / marker is selected: tok_sel needs !any_q)
-            for (s = 0; s < NS; s = s + 1)
-                sel_q[s] <= (lowest(hold_v_d & ~post_d) == s[PW-1:0]) && !ovf_sel_d
-                            && ((TOK == 0) || any_d);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < NS; s = s + 1)

@@ -154,8 +154,8 @@ MUTANTS.append(
     # served leaves any_q set, so push takes the hidden event ahead of the marker with a seq, and
     # again after it (a duplicate)
     (formal.Proof("event_arb", "tok", ""),
-     ("event_arb.v", "else if (mpend_q) any_d = |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);",
-      "else if (mpend_q) any_d = two || (any && report);")))
+     ("event_arb.v", "else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);",
+      "else if (mpend_q) any_q <= two || (any && report);")))
 
 
 @needs_tools
