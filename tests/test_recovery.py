@@ -6,6 +6,7 @@ hang."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import socket
 from types import SimpleNamespace
@@ -117,6 +118,20 @@ async def _started_pair(tmp_path) -> tuple[LabServer, NodeConfig, NodeService, N
     return srv, a, na, nb
 
 
+@contextlib.contextmanager
+def _application_paused(nodes):
+    """Inside, the nodes' applications take no held pair (block mode, ``hold_s``): the pairs held
+    on entry are still held on exit, however long the machine takes to get through it (a node
+    that notices a lost device later than ``hold_s`` would otherwise have let them all go)."""
+    for n in nodes:
+        n.hdrpath.due = lambda now_s: []
+    try:
+        yield
+    finally:
+        for n in nodes:
+            del n.hdrpath.due  # the class's method again
+
+
 def _raise_errors(runs) -> None:
     """The first error a node's run ended with (after :func:`_stop`)."""
     for r in runs:
@@ -202,9 +217,10 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
     No verdict here depends on the machine's speed: the death bound is set to the hang bound,
     so no live peer is ever declared dead by the wall clock (a loaded machine starved the
     shared event loop for more than the 1 s bound this test used to set, and a live B died);
-    A's death declaration for the silent B is made at a virtual node time, PEER_DEAD_S after
-    B was last heard (:meth:`hwctl.recovery.PeerLiveness.declare_dead`, the check A's liveness
-    loop runs at every heartbeat with its own clock)."""
+    A's death declaration for the silent B is made at virtual node times, one liveness tick per
+    heartbeat from B's last message: at the first tick past PEER_DEAD_S
+    (:meth:`hwctl.recovery.PeerLiveness.declare_dead`, the check A's liveness loop runs at every
+    heartbeat with its own clock)."""
     monkeypatch.setattr(recovery, "PEER_DEAD_S", HANG_S)  # only a hang bound in this test
 
     async def main() -> tuple[NodeService, NodeService]:
@@ -223,8 +239,13 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
             live = na.liveness
             assert live.alive["B"] and live.deaths["B"] == 0  # B was never declared dead live
             t_last = live.last["B"]
-            assert live.declare_dead(t_last + recovery.PEER_DEAD_S) == []  # not yet: at the bound
-            assert live.declare_dead(t_last + recovery.PEER_DEAD_S + 1e-3) == ["B"]
+            # A's liveness ticks in virtual time from B's last message, one per heartbeat (no
+            # await in between: the real loop's ticks do not interleave)
+            assert live.declare_dead(t_last) == []
+            t = t_last
+            while not (dead := live.declare_dead(t := t + recovery.HEARTBEAT_S)):
+                assert t <= t_last + recovery.PEER_DEAD_S  # not before the bound
+            assert dead == ["B"] and t - t_last <= recovery.PEER_DEAD_S + recovery.HEARTBEAT_S
             assert live.deaths["B"] == 1
             await _until(lambda: na.core.lock is None or na.core.lock.peer != "B"
                          or na._pl_rid is None, [ra], "A releases B's Lock")
@@ -245,6 +266,81 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
     # kept firing after its service died, so the station could still herald)
     assert set(na.recovery.counters.failed_by) <= {"peer dead", "peer restarted"}
     assert na.counters.disagree == 0 and nb2.counters.disagree == 0
+
+
+def _liveness_at(vt: list[float]) -> tuple[NodeService, recovery.PeerLiveness]:
+    """A (not started) whose node clock is ``vt[0]`` (virtual time), B's life known."""
+    a, _ = _configs("twin://", "twin://")
+    na = NodeService(a, rid_base=0)
+    na.now = lambda: vt[0]  # type: ignore[method-assign]
+    na.liveness.inc["B"] = 1
+    return na, na.liveness
+
+
+def _ticks(live: recovery.PeerLiveness, vt: list[float], until: float) -> list[tuple[float, list]]:
+    """A's liveness ticks every HEARTBEAT_S of virtual time up to ``until``: (time, declared)."""
+    out = []
+    while vt[0] + recovery.HEARTBEAT_S <= until + 1e-9:
+        vt[0] += recovery.HEARTBEAT_S
+        out.append((vt[0], live.declare_dead(vt[0])))
+    return out
+
+
+def test_a_local_stall_never_kills_a_live_peer() -> None:
+    """A's own loop stalls for 10 s (longer than PEER_DEAD_S) while B's heartbeats wait in A's
+    socket: the first tick after the stall declares nothing (the silence is A's, not B's); the
+    receive loop then reads B's queued heartbeat and B was never dead. Virtual time: the stall
+    is a jump of A's clock between two liveness ticks."""
+    async def main() -> None:
+        vt = [1000.0]
+        na, live = _liveness_at(vt)
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")
+        assert all(not d for _, d in _ticks(live, vt, 1001.0))
+        vt[0] = 1011.0  # A's loop stalled 10 s: B's heartbeats are in the socket, unread
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")  # the receive loop runs: B's queued heartbeat
+        assert all(not d for _, d in _ticks(live, vt, 1012.0))
+        assert live.alive["B"] and live.deaths["B"] == 0
+        # a stall right after a few ticks of silence, and one stall after another
+        assert all(not d for _, d in _ticks(live, vt, 1014.0))  # B silent 2 s, A running
+        for _ in range(3):
+            vt[0] += 5.0  # A stalls again and again, reading its socket only in between
+            assert live.declare_dead(vt[0]) == []
+            live.heard("B")
+        assert live.alive["B"] and live.deaths["B"] == 0
+
+    asyncio.run(main())
+
+
+def test_a_dead_peer_is_declared_within_the_bound_plus_a_tick() -> None:
+    """B goes silent between two of A's ticks: A, its loop running, declares B dead at the
+    first tick past PEER_DEAD_S (within the bound plus one tick), never before. After a stall
+    of A's own loop, a B silent all along is declared DEAD_TICKS ticks after A resumed."""
+    async def main() -> None:
+        for phase in (0.01, 0.25, 0.49):
+            vt = [1000.0]
+            na, live = _liveness_at(vt)
+            assert live.declare_dead(vt[0]) == []
+            vt[0] += phase
+            live.heard("B")
+            t_last = vt[0]
+            vt[0] = 1000.0
+            ticks = _ticks(live, vt, t_last + recovery.PEER_DEAD_S + 2 * recovery.HEARTBEAT_S)
+            when = [t for t, d in ticks if d]
+            assert [d for _, d in ticks if d] == [["B"]]
+            assert t_last + recovery.PEER_DEAD_S < when[0]
+            assert when[0] <= t_last + recovery.PEER_DEAD_S + recovery.HEARTBEAT_S
+        vt = [2000.0]
+        na, live = _liveness_at(vt)
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")
+        vt[0] += 10.0  # A stalls; B really is gone (nothing in the socket)
+        assert live.declare_dead(vt[0]) == []
+        ticks = _ticks(live, vt, vt[0] + recovery.DEAD_TICKS * recovery.HEARTBEAT_S)
+        assert [d for _, d in ticks] == [[]] * (recovery.DEAD_TICKS - 1) + [["B"]]
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("bad", [b"{", b"[]", b'{"inc": -1}', b'{"inc": 1.5}', b'{"inc": 1, "x": 2}'])
@@ -312,9 +408,10 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
                                      and n.hdrpath.summary()["pinned"] and n.hdrpath.next_due()
                                      for n in nodes), runs,
                          "pairs verified, held and pinned before the restart")
-            srv.stop()
-            await _until(lambda: not any(n.recovery.up.is_set() for n in nodes), runs,
-                         "both nodes see the devices gone")
+            with _application_paused(nodes):  # held pairs are still held when the devices go
+                srv.stop()
+                await _until(lambda: not any(n.recovery.up.is_set() for n in nodes), runs,
+                             "both nodes see the devices gone")
             before = {n.cfg.name: n.vcore.metrics.verified for n in nodes}
             start2 = timebase.cycle_now()
             k = (start2 + CLOCK_HZ // 10 - phase) // period + 1  # the source ran on
@@ -375,7 +472,8 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
         srv = LabServer(lab, link_dir=str(tmp_path / "lab")).start()
         listen = f"tcp://127.0.0.1:{_port()}"
         bridge = Bridge(srv.urls["A"], listen).start()
-        # held 5 s: longer than A needs to declare the device lost (command retries, 1.25 s)
+        # held 5 s, and A's application paused until A declared the device lost (command
+        # retries, 1.25 s; longer on a loaded machine): pairs are still held and pinned then
         a, b = _block_configs("zmq+" + listen, srv.urls["B"], period, hold_s=5.0)
         na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
         await na.start()
@@ -385,8 +483,9 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
         try:
             await _until(lambda: na.vcore.metrics.verified >= 100 and na.hdrpath.next_due()
                          and na.hdrpath.summary()["pinned"], runs, "A verifies and pins")
-            bridge.stop()
-            await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
+            with _application_paused([na]):
+                bridge.stop()
+                await _until(lambda: not na.recovery.up.is_set(), runs, "A sees its device gone")
             pinned = int(na.hdrpath.summary()["pinned"])
             before = na.vcore.metrics.verified
             bridge2 = Bridge(srv.urls["A"], listen).start()
