@@ -1,9 +1,11 @@
 // Herald matcher of the node (docs/physical-layer.md section 3): decides, for each herald frame
 // from a port's herald_rx, whether it heralds an attempt the running SCHEDULE_PAIRS entry fired.
 //
-// Frames are taken one at a time (lowest pending port first) and decided MATCH_LAT cycles later
-// (a fixed pipeline: 64-bit subtraction in two halves, a range check, a 32-step restoring
-// division, the checks). A herald with attempt cycle t on port p is a pair iff, in the decision
+// Frames are taken one at a time (lowest pending port first) and decided 71 cycles later (a
+// fixed pipeline: 64-bit subtraction in two halves, a range check, a 32-step restoring division
+// at two cycles a step, the checks in 16-bit halves; 37 cycles before the eighth session, which
+// split every 33-bit chain for ECP5's 200 MHz: the twin's HL_LOOP_LAT and the tests' MATCH_LAT /
+// HL_FIXED moved with it). A herald with attempt cycle t on port p is a pair iff, in the decision
 // cycle, the engine accepts heralds (acc_i), runs on port p, has accepted them since the frame
 // was taken (no other entry in between), and t = t_start + k*period with k < attempts fired
 // before that cycle and k above the attempt of the entry's previous pair (heralds of one entry
@@ -14,8 +16,11 @@
 // cycle after the decision. k0_i: attempts of the commanded grid the entry skipped by a late join
 // (pair_sched; t_start_i is then the joined grid point), so attempts count from the commanded
 // t_start at both ends of a link whatever point each joined at.
-// A port's frames are >= 11 bytes apart (~440 cycles at 4 cycles a bit), so with MATCH_LAT ~40
-// cycles no port's result is overwritten while it waits, for N_PORTS <= 8.
+// Throughput: a frame occupies the matcher 73 cycles (71 + the event cycle + the take); a port's
+// frames are >= 11 bytes apart (440 cycles at the spec's 4 cycles a bit, the station's fastest
+// herald rate per line), so every frame is decided and none is overwritten while it waits for
+// N_PORTS <= 6 (440 / 73); top hands herald_rx's shift register over (HOLD = 0) only while a
+// port waits at most (N_PORTS - 1) * 74 + 4 < 79 cycles, i.e. for 2 ports.
 // Area (iCE40 fit): the division runs in place (the difference t - t_start is formed in the
 // remainder / dividend registers, the quotient shifts into the dividend register as its bits
 // leave), and the event payload is not a register of its own: it is built from the decided
@@ -164,10 +169,12 @@ module pair_match #(
     // cycle ahead: the take's enable of ~110 flip-flops was 4 LUT levels from pair_o / bad_o)
     reg         free_q;
     wire        take = free_q && pend_q != {NP{1'b0}};
-    // the checks (CHK, CHK2): each 32-bit compare / add as two 16-bit halves with the low half's
-    // borrow / carry registered (no 32-bit chain); okc_q gathers the flags known at CHK
-    // (k < nfired from nfired_i of one cycle, CHK2, the cycle before the decision: it counts
-    // attempts as they fire; the high half for both borrows in, the low half's picks at DEC)
+    // the checks (CHK, CHKX, CHK2): each 32-bit compare / add as 16-bit halves whose chains end
+    // in flip-flops (no 32-bit chain); okc_q gathers the flags known at CHK. k < nfired from
+    // nfired_i of one cycle, CHK2, the cycle before the decision (it counts attempts as they
+    // fire): the high half for both borrows in, the low half's borrow picks at the decision;
+    // k > last_k likewise at CHK, picked at CHKX
+    /* verilator lint_off UNUSEDSIGNAL */
     wire [16:0] lt_lo = {1'b0, dq_q[15:0]} - {1'b0, nfired_i[15:0]};        // [16]: borrow
     wire [16:0] lt_h0 = {1'b0, dq_q[31:16]} - {1'b0, nfired_i[31:16]};
     // (k - nf - 1 borrows iff k <= nf iff nf - k does not borrow: one plain chain, the
@@ -176,6 +183,7 @@ module pair_match #(
     wire [16:0] gt_lo = {1'b0, last_k_q[15:0]} - {1'b0, dq_q[15:0]};
     wire [16:0] gt_h0 = {1'b0, last_k_q[31:16]} - {1'b0, dq_q[31:16]};
     wire [16:0] gt_h1 = {1'b0, dq_q[31:16]} - {1'b0, last_k_q[31:16]};      // [16]: !borrow
+    /* verilator lint_on UNUSEDSIGNAL */
     wire [16:0] ka_lo = {1'b0, dq_q[15:0]} + {1'b0, k0_i[15:0]};
     wire        klt = klo_q ? !khi1_q : khi0_q;
     wire        good = okc_q && klt && kgt_q && stable_q && acc_i;
