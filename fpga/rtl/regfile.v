@@ -5,6 +5,8 @@
 // HDR_BLOCK is set, the legacy pool's free slots otherwise; (wire v4) TEST (rw, the test-pattern
 // generators' bits); CONTROL bit 4 LATE_JOIN (reset 0; reads back 0 when the parameter LATE_JOIN
 // is 0, i.e. the pair scheduler was built without late join).
+// Build profiles (V2 / PAIRS = 0): the counters of a mode left out read 0 through no read group,
+// and HERALD_WAIT is no register without PAIRS (REG_READ / REG_WRITE: NAK(BAD_REG)).
 // Counters are 32-bit, wrap, and count the inc_* strobes.
 // CONTROL resets to HERALD_EN | HEADER_EN (0x3); writing it with bit CLEAR_COUNTERS set clears
 // every counter (the bit itself reads back 0). Reads are registered: rdata_o, rd_ok_o (the address
