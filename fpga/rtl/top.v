@@ -168,8 +168,9 @@ module top #(
     localparam HDR_IN = (BLOCKS != 0) || (HEADERS != 0);     // the header line is used
     // herald_rx hands its shift register to pair_match (no 64-bit copy per port) when the matcher
     // takes every frame before the next frame's first t byte can arrive: a port waits for at most
-    // N_PORTS - 1 other frames of ~40 cycles, the register holds >= 20 bit periods - 1
-    localparam HL_HOLD = ((N_PORTS - 1) * 40 + 4 >= 20 * HL_BIT_CYCLES - 1);
+    // N_PORTS - 1 other frames of 74 cycles (pair_match: 71 busy, the decision's event cycle, the
+    // take), the register holds >= 20 bit periods - 1 (2 ports at 4 cycles a bit: 78 < 79)
+    localparam HL_HOLD = ((N_PORTS - 1) * 74 + 4 >= 20 * HL_BIT_CYCLES - 1);
 
     // ---------------------------------------------------------------- timing core
     attempt_core #(.TS_INIT(TS_INIT), .AW(SCHED_AW), .LUTRAM(FIFO_LUTRAM), .V2(V2)) u_core (
