@@ -53,7 +53,8 @@
 module hdr_block #(
     parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
     parameter LUTRAM = 0,           // 1: buffers in LUT (distributed) RAM (ECP5; see below)
-    parameter QAW = 3               // arrival queue: 2^QAW arrivals behind the pending one
+    parameter QAW = 3,              // arrival queue: 2^QAW arrivals behind the pending one
+    parameter RL = 3                // buffer read latency (2 or 3; blk_tx's RL)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -85,34 +86,53 @@ module hdr_block #(
     output reg           drop_o,
     // buffer read port (blk_tx): the oldest unsent block
     input  wire [6:0]    rd_off_i,
-    output reg  [7:0]    rd_byte_o,     // one cycle after rd_off_i
+    output reg  [7:0]    rd_byte_o,     // RL cycles after rd_off_i
     input  wire          rel_i
 );
     localparam BW = (NB > 1) ? $clog2(NB) : 1;
 
     // ------------------------------------------------------------ block buffers
-    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is LUTs into
-    // the rd_byte_o flip-flops (an ECP5 DP16KD as yosys maps it has no output register, 5.8 ns
-    // clock-to-out). Same behaviour, cycle for cycle.
+    // rd_byte_o is the byte at rd_off_i of RL cycles before (RL = 2 or 3; blk_tx's RL must be the
+    // same). LUTRAM = 0: block RAM (iCE40 has no LUT RAM), its registered read then RL - 1
+    // register stages. LUTRAM = 1 (ECP5): each buffer its own LUT RAM of 128 bytes (8 DPR16X4
+    // deep); with RL = 3 a copy of the read offset per buffer is registered first (the offset's
+    // fanout: 16 RAM blocks each instead of 128), then each buffer's read (16:1 in the RAM
+    // block, 8:1 behind it) is registered, then the oldest unsent buffer's byte is selected (8:1,
+    // rb_q) into rd_byte_o. One read through all 8 buffers (a 64-to-1 mux, 6 LUT levels) was
+    // the ULX3S node's critical path (fpga/README.md). Same behaviour, cycle for cycle: rb_q
+    // changes only at rel_i, when blk_tx has no read in flight.
     reg          we_q;
     reg [6:0]    wo_a_q;                // write offset
     reg [7:0]    wd_q;
     reg [BW-1:0] wb_q, rb_q;            // buffer being written / oldest unsent
     reg [BW:0]   nfull_q;               // closed blocks not yet sent
+    genvar gb;
     generate
         if (LUTRAM != 0) begin : g_lut
-            (* ram_style = "distributed", no_rw_check *)
-            reg [7:0] mem_q [0:NB*128-1];
-            always @(posedge clk_i) begin
-                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            wire [7:0] bq [0:NB-1];
+            for (gb = 0; gb < NB; gb = gb + 1) begin : g_buf
+                (* ram_style = "distributed", no_rw_check *)
+                reg [7:0] mem_q [0:127];
+                reg [6:0] ra_q;
+                reg [7:0] rd_q;
+                always @(posedge clk_i) begin
+                    if (we_q && wb_q == BW'(gb)) mem_q[wo_a_q] <= wd_q;
+                    ra_q <= rd_off_i;
+                    rd_q <= mem_q[(RL >= 3) ? ra_q : rd_off_i];
+                end
+                assign bq[gb] = rd_q;
             end
+            always @(posedge clk_i) rd_byte_o <= bq[rb_q];
         end else begin : g_block
             (* ram_style = "block", no_rw_check *)
             reg [7:0] mem_q [0:NB*128-1];
+            reg [7:0] rd_q [0:RL-2];
+            integer i;
             always @(posedge clk_i) begin
                 if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+                rd_q[0] <= mem_q[{rb_q, rd_off_i}];
+                for (i = 1; i < RL - 1; i = i + 1) rd_q[i] <= rd_q[i - 1];
+                rd_byte_o <= rd_q[RL - 2];
             end
         end
     endgenerate
