@@ -167,9 +167,14 @@ module hdr_block #(
     // flush timer: BLOCK_FLUSH down to -1 (bit 32: expired, a flip-flop)
     reg [32:0]  tmr_q;
 
-    // the pending arrival is consumed this cycle (its last byte written, or NO_SLOT)
-    wire cons = pend_q && ((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 4'd0)
-                           || (st_q == S_APP && k_q == 4'd0));
+    // the pending arrival is consumed this cycle (its last byte written, or NO_SLOT):
+    //   pend_q && ((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 0)
+    //              || (st_q == S_APP && k_q == 0)),
+    // registered a cycle ahead (cons_q; nxt_ok_i cannot change between S_A2 and S_A3: the ring
+    // waits for a take or a pin change, both of which come from here later): it enables the
+    // arrival queue's write, and its decode from k_q / st_q was the ECP5 path at 140 MHz
+    reg  cons_q;
+    wire cons = pend_q && cons_q;
     wire pre_any = (pre_q != {(QAW+2){1'b0}});
     wire pend_ok = pend_q && (!creq_q || pre_any) && (st_q != S_PIN);
 
@@ -212,7 +217,10 @@ module hdr_block #(
             default: hbyte = slot_q[7:0];
         endcase
     end
-    wire [6:0] fit_end = {1'b0, used_q} + {4'd0, q_q} + 7'd1;   // entry bytes after appending
+    // the arrival's q skip bytes and its entry do not fit in the block's 48 entry bytes:
+    // used + q + 1 > 48, i.e. used >= 48 - q, registered in S_A2 from d_q's thresholds (the sum
+    // and compare in S_A3's decision was the ECP5 path at 155 MHz)
+    reg nofit_q;
 
     always @(posedge clk_i) begin
         we_q <= 1'b0;
@@ -223,6 +231,7 @@ module hdr_block #(
         ns_valid_o <= 1'b0;
         drop_o <= 1'b0;
         pin_go_o <= 1'b0;
+        cons_q <= 1'b0;
         if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
         if (rst_i) begin
             st_q <= S_IDLE;
@@ -280,6 +289,11 @@ module hdr_block #(
                     m31_q <= (d_q[6:0] >= 7'd124) ? 7'd124 : (d_q[6:0] >= 7'd93) ? 7'd93
                            : (d_q[6:0] >= 7'd62) ? 7'd62 : (d_q[6:0] >= 7'd31) ? 7'd31 : 7'd0;
                     fl_q <= (el_q >= flush_i);
+                    nofit_q <= (used_q >= 6'd48) || (d_q[6:0] >= 7'd31 && used_q >= 6'd47)
+                             || (d_q[6:0] >= 7'd62 && used_q >= 6'd46)
+                             || (d_q[6:0] >= 7'd93 && used_q >= 6'd45)
+                             || (d_q[6:0] >= 7'd124 && used_q >= 6'd44);
+                    cons_q <= !nxt_ok_i;    // S_A3: NO_SLOT
                     st_q <= S_A3;
                 end
                 S_A3: begin
@@ -292,11 +306,12 @@ module hdr_block #(
                         st_q <= S_IDLE;
                     end else if (!open_q) begin
                         st_q <= S_OPEN;
-                    end else if (big_q || fl_q || fit_end > 7'd48) begin
+                    end else if (big_q || fl_q || nofit_q) begin
                         then_open_q <= 1'b1;
                         k_q <= 4'd0;
                         st_q <= S_CLOSE;
                     end else begin
+                        cons_q <= (q_q == 3'd0);
                         st_q <= S_APP;
                     end
                 end
@@ -317,6 +332,7 @@ module hdr_block #(
                 end
                 S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
+                    cons_q <= (k_q == 4'd1);
                     wo_a_q <= wo_a_q + 7'd1;
                     wd_q <= hbyte;
                     k_q <= k_q - 4'd1;
@@ -331,6 +347,7 @@ module hdr_block #(
                     wd_q <= (k_q == 4'd0) ? entry : 8'hF8;
                     used_q <= used_q + 6'd1;
                     k_q <= k_q - 4'd1;
+                    cons_q <= (k_q == 4'd1);
                     if (k_q == 4'd0) begin
                         n_q <= n_q + 8'd1;
                         last_q <= p_seq_q;
@@ -396,5 +413,17 @@ module hdr_block #(
             end
         end
     end
+`ifndef SYNTHESIS
+    // (simulation only) nofit_q and cons_q are the logic they replace, in every cycle they count
+    always @(posedge clk_i)
+        if (!rst_i && st_q == S_A3 && !big_q
+            && nofit_q != ({1'b0, used_q} + {4'd0, q_q} + 7'd1 > 7'd48))
+            $fatal(1, "hdr_block: nofit_q differs from used + q + 1 > 48");
+    always @(posedge clk_i)
+        if (!rst_i && cons != (pend_q && ((st_q == S_A3 && !nxt_ok_i)
+                                          || (st_q == S_OW && k_q == 4'd0)
+                                          || (st_q == S_APP && k_q == 4'd0))))
+            $fatal(1, "hdr_block: cons_q differs from its decode");
+`endif
 endmodule
 `default_nettype wire
