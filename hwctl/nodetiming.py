@@ -87,6 +87,21 @@ def join_cycle(done_ts: int, attempts: int, origin: int, period: int) -> int:
     return last - (attempts - 1) * period
 
 
+def attempts_both(origin: int, period: int, later_join: int, last_ts: int) -> int:
+    """Attempts of a request that *both* ends fired, up to and including its last pair's: the
+    simulator's ``attempts`` (a sum of geometric numbers, :func:`hwctl.physics.heralding.
+    sample_attempts`). ``later_join``: the cycle the later of the two ends' devices joined the
+    grid ``origin + k*period`` (snapped to the grid: it may come from a float time); ``last_ts``:
+    the last pair's attempt cycle. A device's own DONE count is a different quantity: it also
+    holds the attempts it fired before the other end joined (they cannot herald: the station
+    needs both ends' markers, docs/physical-layer.md section 2) and those fired after the last
+    pair while its herald was in flight (2 x fibre + window + herald frame, ~28 at 2 km)."""
+    if period <= 0:
+        return 0
+    j = origin + max(0, round((later_join - origin) / period)) * period
+    return (last_ts - j) // period + 1 if last_ts >= j else 0
+
+
 def _pct(xs: list[float], q: float) -> float:
     """Nearest-rank percentile of sorted ``xs``."""
     return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]

@@ -778,17 +778,26 @@ class PeerLiveness:
                                                  request=req).to_bytes())
         return True
 
+    def declare_dead(self, now: float) -> list[str]:
+        """Declare dead every peer we have heard from (a known incarnation) that has been silent
+        for more than :data:`PEER_DEAD_S` at node time ``now`` (passed in: tests give a virtual
+        time), releasing what it held; returns their names."""
+        dead = []
+        for name, t in self.last.items():
+            if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
+                self.alive[name] = False
+                self.send_ok[name] = False  # what we send now waits for its (next) life
+                self.deaths[name] += 1
+                self._release(name, f"peer dead: silent {now - t:.1f} s")
+                dead.append(name)
+        return dead
+
     async def run(self) -> None:
         node = self.node
         while True:
             self.beat()
             now = node.now()
-            for name, t in self.last.items():
-                if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
-                    self.alive[name] = False
-                    self.send_ok[name] = False  # what we send now waits for its (next) life
-                    self.deaths[name] += 1
-                    self._release(name, f"peer dead: silent {now - t:.1f} s")
+            self.declare_dead(now)
             self.resend_syn(now)  # after the death declarations (a dead peer's SYN is released)
             await node._sleep(HEARTBEAT_S)
 

@@ -64,7 +64,8 @@ REQUESTS_COMMON: tuple[Column, ...] = (
     Column("pl_start_s", "float64", "s", "the physical layer starts attempts; NaN if never"),
     Column("t_finish_s", "float64", "s", "completion NL_finish (eq. (3)); NaN while open"),
     Column("latency_s", "float64", "s", "latency L = t_finish_s - t_request_s (eq. (3)); NaN while open"),
-    Column("attempts", "int64", "attempts", "entanglement attempts spent on the request"),
+    Column("attempts", "int64", "attempts",
+           "entanglement attempts both ends made on the request, up to its last pair"),
 )
 
 #: extra request columns of the simulator
@@ -91,6 +92,9 @@ REQUESTS_NODE: tuple[Column, ...] = (
     Column("t_syn_s", "float64", "s", "last SYN sent (ESP handshake); NaN at the remote end"),
     Column("t_ack_s", "float64", "s", "SYN -> SYNACK -> ACK done at the initiator"),
     Column("t_min_s", "float64", "s", "agreed earliest start t_min of the physical layer"),
+    Column("attempts_fired", "int64", "attempts",
+           "attempts the initiator's device fired (before the remote joined and after the last "
+           "pair too)"),
     Column("late", "int64", "", "schedules that reached the device too late (LATE)"),
     Column("restarts", "int64", "", "rounds restarted at both ends after a LATE"),
     Column("disagree", "int64", "pairs", "pairs not held at both ends (must be 0)"),
@@ -159,6 +163,22 @@ def columns(kind: str, source: str) -> tuple[Column, ...]:
     return _BASE[kind] + _EXTRA[kind][source]
 
 
+#: (kind, source) -> names of its float64 columns (:func:`float_columns`; emptied when columns
+#: are registered)
+_FLOATS: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def float_columns(kind: str, source: str) -> frozenset[str]:
+    """Names of the float64 columns of :func:`columns` (``kind``, ``source``), cached: a node
+    asks once per results row, on its event loop."""
+    key = (kind, source)
+    got = _FLOATS.get(key)
+    if got is None:
+        got = _FLOATS[key] = frozenset(c.name for c in columns(kind, source)
+                                       if c.type == "float64")
+    return got
+
+
 def register_columns(kind: str, source: str, extra: Sequence[Column]) -> None:
     """Declare ``source``'s extra columns of ``kind`` (the node service declares its own)."""
     taken = {c.name for c in _BASE[kind]}
@@ -166,6 +186,7 @@ def register_columns(kind: str, source: str, extra: Sequence[Column]) -> None:
         if c.name in taken:
             raise ValueError(f"column {c.name!r} is already a shared {kind} column")
     _EXTRA[kind][source] = tuple(extra)
+    _FLOATS.clear()
 
 
 def _arrow_type(name: str) -> pa.DataType:

@@ -25,6 +25,9 @@ from tests.test_node_processes import REPORT, free_port, node_toml
 from tests.test_node_processes import Proc as NodeProc
 
 HANG_S = 600.0  # only if something hangs (a loaded machine is slower, not stuck); every wait ends on an output line
+#: a command's wait for each answer of node A behind the restarted bridge: 101 of them (retries=100,
+#: the URL's maximum) outlast HANG_S (test_bridge_killed_and_restarted_under_a_node)
+BRIDGE_TIMEOUT_S = HANG_S / 100
 RETRIES = re.compile(r"'retries': (\d+)")  # in a node's status line (its link counters)
 
 
@@ -169,21 +172,28 @@ def test_lab_twin_and_peer_killed_and_restarted(tmp_path) -> None:
 def test_bridge_killed_and_restarted_under_a_node(tmp_path) -> None:
     """Node A reaches its device through ``hwctl bridge`` (ZeroMQ <-> serial). kill -9 of the
     bridge while A runs; A's commands go unanswered (its status lines count the retries), then
-    a new bridge comes up on the same port within A's command retries (``retries=100``: 25 s,
-    a bound, not a budget): A goes on completing requests with no recovery and never sees a
+    a new bridge comes up on the same port within A's command retries: A goes on completing requests with no recovery and never sees a
     stale device state: no response from the old bridge's life reaches it (the new bridge
     takes over the device's retry memory first, devserver ``prime``), no schedule is left
     holding the device (a SCHEDULE repeated across the restart is aborted, ``stray_schedules``),
     every completed request has its pairs, held at both ends. (The other path, the bridge back
     only after A declared the device lost, is tests/test_recovery.py::
-    test_block_mode_across_a_broken_path: the same device life, ``path_restarts``.)"""
+    test_block_mode_across_a_broken_path: the same device life, ``path_restarts``.)
+
+    That the new bridge is up "within A's retries" depends on how long a bridge process takes
+    to start, which a loaded machine stretches (the default 25 s of ``retries=100`` at 0.25 s
+    ran out at load ~10: A declared the device lost). So A's patience is set for the test: 101
+    tries of ``BRIDGE_TIMEOUT_S`` each outlast the test's own hang bound, and the only way the
+    bridge can come too late is a hang, which fails the test's wait on its start line first."""
     deadline = time.monotonic() + HANG_S
     lab, urls = _lab(tmp_path / "lab", deadline)
     port = free_port()
     bridge_args = ["bridge", "--port", urls["A"], "--listen", f"tcp://127.0.0.1:{port}"]
     bridge = Proc(bridge_args)
     bridge.wait_line(lambda s: f"127.0.0.1:{port}" in s, deadline)
-    _write_configs(tmp_path, {"A": f"zmq+tcp://127.0.0.1:{port}?retries=100", "B": urls["B"]})
+    assert (100 + 1) * BRIDGE_TIMEOUT_S >= HANG_S  # A outwaits any wait of this test
+    _write_configs(tmp_path, {"A": f"zmq+tcp://127.0.0.1:{port}?retries=100"
+                              f"&timeout={BRIDGE_TIMEOUT_S}", "B": urls["B"]})
     nodes = {n: _node(tmp_path, n, deadline) for n in "BA"}
     bridge2 = None
     try:

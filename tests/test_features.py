@@ -24,6 +24,7 @@ from hwctl.wire import (
     Reg,
     RegRead,
     RegValue,
+    RegWrite,
     SchedulePairs,
     encode,
 )
@@ -83,6 +84,11 @@ def test_twin_refuses_commands_of_a_missing_feature_as_unknown_opcodes() -> None
     ver = TwinModel(TwinConfig(p_photon=0.0, features=PROFILES["verify"].features))
     assert _ask(ver, SchedulePairs(10**6, 5, 100, 1, 0)) == Nak(
         SchedulePairs.OPCODE, int(ErrorCode.BAD_OPCODE))
+    # HERALD_WAIT, the pairs' register, is no register without them (the RTL's regfile too)
+    assert _ask(ver, RegRead(Reg.HERALD_WAIT), seq=2) == Nak(RegRead.OPCODE, int(ErrorCode.BAD_REG))
+    assert _ask(ver, RegWrite(Reg.HERALD_WAIT, 5), seq=3) == Nak(
+        RegWrite.OPCODE, int(ErrorCode.BAD_REG))
+    assert _ask(esp, RegRead(Reg.HERALD_WAIT), seq=2) == RegValue(Reg.HERALD_WAIT, 4000)
     # the full build takes both (the same commands, so the NAKs above come from the profile)
     full = TwinModel(TwinConfig(p_photon=0.0))
     assert _ask(full, SchedulePairs(10**6, 5, 100, 1, 0)).KIND == "response"
@@ -101,6 +107,8 @@ def test_host_refuses_a_missing_feature_with_one_line_and_sends_nothing() -> Non
             assert "profile 'verify'" in msg and "--profile full or esp" in msg
             assert b.stats.commands == sent + 1   # the TIME above; SCHEDULE_PAIRS never sent
             await b.pin_mask(0, 1)   # block mode is there
+            with pytest.raises(FeatureMissing, match="REG_READ needs the PAIRS feature"):
+                await b.read_reg(Reg.HERALD_WAIT)
         async with await open_backend("twin://?profile=esp") as b:
             with pytest.raises(FeatureMissing, match="PIN_MASK needs the BLOCKS feature"):
                 await b.pin_mask(0, 1)

@@ -1,15 +1,19 @@
-"""A real-time lab that fell behind the wall clock catches up in bounded slices (issue 14,
+"""A real-time lab or twin server that fell behind the wall clock catches up in bounded slices
+(one implementation, hwctl.sim.twin.pacing.CatchUp; issue 14,
 benchmarks/RESULTS.md "hdr_block, seventh session"): its device output reaches the hosts at the
 line's pace instead of as one chunk of seconds of line bytes, and a pty backlog that overflows
 keeps the whole frames that fit and drops (and counts) only the rest.
 
 No test depends on machine speed: the lab is held behind by holding its lock (however long the
-machine takes, it is behind by at least the time the lock was held), the figures checked are
+machine takes, it is behind by at least the time the lock was held), a twin server's pacer by a
+fake wall clock the test moves, the figures checked are
 model-time quantities (bytes per slice of model time), and every wait only bounds a hang.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 
@@ -17,9 +21,10 @@ from hwctl import timebase
 from hwctl.sim import topologies
 from hwctl.sim.twin.flood import block_config
 from hwctl.sim.twin.lab import Lab, LabServer
-from hwctl.sim.twin.model import UART_CYCLES_PER_BYTE
-from hwctl.sim.twin.pacing import UartBacklog
-from hwctl.wire import FrameDecoder
+from hwctl.sim.twin.model import UART_CYCLES_PER_BYTE, TwinModel
+from hwctl.sim.twin.pacing import MAX_STEP_S, Pacer, UartBacklog
+from hwctl.sim.twin.serve import PtyTwinServer
+from hwctl.wire import CLOCK_HZ, FrameDecoder, Time, TimeValue, encode
 
 #: bounds a hang only (generous: the machine may be loaded), never a speed requirement
 HANG = 300.0
@@ -57,9 +62,9 @@ def test_advance_is_bounded_by_one_slice() -> None:
     srv = LabServer(lab, pty=False)  # not started: the step function alone
     try:
         step = round(LabServer.MAX_STEP_S * srv.hz)
-        assert srv._advance(10 * step, step) is True and lab.now == step
-        assert srv._advance(step + 5, step) is False and lab.now == step + 5
-        assert srv._advance(0, step) is False and lab.now == step + 5  # never backwards
+        assert srv._advance(10 * step) is True and lab.now == step
+        assert srv._advance(step + 5) is False and lab.now == step + 5
+        assert srv._advance(0) is False and lab.now == step + 5  # never backwards
     finally:
         srv.stop()
 
@@ -70,7 +75,7 @@ def test_a_lab_with_nothing_to_do_takes_one_step() -> None:
     srv = LabServer(lab, pty=False)
     try:
         step = round(LabServer.MAX_STEP_S * srv.hz)
-        assert srv._advance(10 * step, step) is False and lab.now == 10 * step
+        assert srv._advance(10 * step) is False and lab.now == 10 * step
     finally:
         srv.stop()
 
@@ -108,3 +113,84 @@ def test_a_lab_held_behind_delivers_its_output_in_slices() -> None:
     frames = [f for c in chunks for f in dec.feed(c)]
     seqs = [f.seq for f in frames if f.msg.KIND == "event"]
     assert seqs and all((b - a) & 0xFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+
+
+class _FakeClock:
+    """The wall clock of a twin server's pacer, moved by the test only."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_pty_twin_held_behind_delivers_its_output_in_slices() -> None:
+    """The same catch-up in ``hwctl twin --pty`` (PtyTwinServer, behind ``python -m benchmarks
+    link``): its wall clock (a fake one) jumps 0.3 s ahead, as a stall on a loaded machine
+    would leave it, while the twin streams HDR_BLOCKs at 0.67 of the line. Each chunk the
+    server hands to the pty is at most one slice of line bytes (in one step it was the whole
+    0.3 s, ~60 kB, which the default 64 KiB backlog all but fills), and every frame arrives in
+    order. The clock only moves when the test says so: nothing here depends on machine speed."""
+    clock = _FakeClock()
+    model = TwinModel(block_config(0.1, source_hz=1.3e6))
+    srv = PtyTwinServer(model, mode="realtime", clock=clock, backlog_max=1 << 26)
+    pushed: list[int] = []
+    push = srv.backlog.push
+
+    def counted(out: bytes, *, overrun: bool = True) -> None:
+        if out:
+            pushed.append(len(out))
+        push(out, overrun=overrun)
+
+    srv.backlog.push = counted  # type: ignore[method-assign]
+    host = os.open(srv.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    got = bytearray()
+    target = round(0.3 * CLOCK_HZ)
+    srv.start(t0=0.0)
+    try:
+        clock.t = 0.3  # the wall clock is 0.3 s ahead of the twin
+        t_end = time.monotonic() + HANG
+        while True:
+            with srv.lock:
+                done = model.now >= target and not srv.pacer.catchup.behind
+                out = srv.bytes_out
+            assert time.monotonic() < t_end, ("hang", model.now, target, out, len(got))
+            if done and len(got) >= out:
+                break
+            r, _, _ = select.select([host], [], [], 0.05)
+            if r:
+                got += os.read(host, 1 << 16)
+    finally:
+        srv.stop()
+        os.close(host)
+    assert srv.error is None and srv.backlog.overrun_frames == 0
+    slice_bytes = MAX_STEP_S * CLOCK_HZ / UART_CYCLES_PER_BYTE + 1
+    assert sum(pushed) == len(got) > 0.5 * 0.3 * CLOCK_HZ / UART_CYCLES_PER_BYTE
+    assert len(pushed) >= 0.3 / MAX_STEP_S / 2  # many pieces, not one
+    assert max(pushed) <= slice_bytes
+    seqs = [f.seq for f in FrameDecoder().feed(bytes(got)) if f.msg.KIND == "event"]
+    assert seqs and all((b - a) & 0xFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+
+
+def test_host_bytes_read_while_behind_run_at_the_cycle_they_were_read() -> None:
+    """Pacer (every real-time twin server): a command read while the twin is behind is held
+    until the twin reaches the cycle it was read at, as when on time; the loop is told not to
+    wait while behind. Fake clock, no thread."""
+    clock = _FakeClock()
+    model = TwinModel(block_config(0.1, source_hz=1.3e6, seed=4))  # deadlines all along: slices
+    pacer = Pacer(model, "realtime", clock=clock)
+    clock.t = 0.1
+    wall = round(0.1 * CLOCK_HZ)
+    pacer.on_input(encode(Time(), 1))
+    step = round(MAX_STEP_S * CLOCK_HZ)
+    assert model.now == step and pacer.catchup.behind and pacer.timeout() == 0.0
+    assert len(pacer.catchup) == 1  # held: read at `wall`, the twin is at one slice
+    n = 1
+    while pacer.catchup.behind:
+        pacer.on_idle()
+        n += 1
+    assert n == wall // step and model.now == wall and not pacer.catchup
+    model.advance_to(wall + round(1e-3 * CLOCK_HZ))  # the answer leaves the UART (after a block)
+    values = [f.msg for f in FrameDecoder().feed(model.read()) if isinstance(f.msg, TimeValue)]
+    assert len(values) == 1 and values[0].ts == wall  # executed at the cycle it was read

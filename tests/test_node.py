@@ -67,6 +67,13 @@ def _check(na: NodeService, nb: NodeService) -> None:
         assert r.t_syn is not None and r.t_ack is not None and r.t_syn <= r.t_ack <= r.t_finish
         assert r.attempts >= r.pairs and r.latency > 0
         assert r.herald_ts == sorted(r.herald_ts) and r.disagree == 0
+        # attempts: what both ends fired from the later join to the last pair (the simulator's
+        # count); the initiator's device fired more (at least the ~28 after the last pair while
+        # its herald was in flight)
+        origin = timebase.cycle_of(r.t_min)
+        join = origin + round((timebase.cycle_of(r.t_pl_start) - origin) / 50) * 50
+        assert r.attempts == (r.herald_ts[-1] - join) // 50 + 1
+        assert r.fired > r.attempts
     for n in (na, nb):
         c = n.counters
         assert c.bad_msgs == 0 and c.device_errors == 0 and c.disagree == 0

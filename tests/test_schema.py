@@ -109,6 +109,30 @@ def test_every_node_result_field_is_in_the_schema() -> None:
     assert set(PAIR_COLUMNS.values()) == {c.name for c in schema.PAIRS}
 
 
+def test_the_writers_row_is_the_records_fields_in_the_schema() -> None:
+    """The results writer's row (built on the node's event loop from a shallow copy of the
+    record, not dataclasses.asdict) is the record's fields in the shared schema, its pair list
+    a copy; the float columns come from a cache that a new registration empties."""
+    from hwctl.node import RequestRecord
+    from hwctl.node.results import ResultRows, schema_row
+
+    for row in _node_rows():
+        r = RequestRecord(**{k: v for k, v in row.items() if k != "latency"})
+        got, want = ResultRows._row(r), schema_row(row)
+        assert got.keys() == want.keys() and all(
+            got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got)
+        assert got["herald_ts_cycles"] == r.herald_ts and got["herald_ts_cycles"] is not r.herald_ts
+    assert "latency_s" in schema.float_columns("requests", "node")
+    extra = schema.REQUESTS_NODE
+    try:
+        schema.register_columns("requests", "node", [*extra, schema.Column(
+            "probe_s", "float64", "s", "a test column")])
+        assert "probe_s" in schema.float_columns("requests", "node")
+    finally:
+        schema.register_columns("requests", "node", extra)
+    assert "probe_s" not in schema.float_columns("requests", "node")
+
+
 def test_sim_and_node_files_agree_on_shared_quantities(tmp_path: Path) -> None:
     """Zero schema differences for the quantities both write: same names, types and units."""
     from hwctl.node import write_results

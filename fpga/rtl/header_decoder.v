@@ -87,9 +87,9 @@ module header_decoder #(
     reg [N_SLOTS-1:0] used_q;
     reg          done_q;         // a byte's stop bit was sampled last cycle: judge it now
     reg          stop_ok_q;      // ... and it was 1
-    reg [63:0]   ts_stop_q;      // timestamp of that sample
-    reg [63:0]   ts_d1_q;        // ts_i of the last cycle: ts_stop_q loads it with done_q (an
-                                 // enable straight from a flip-flop: timing)
+    reg [63:0]   ts_stop_q;      // timestamp of that sample (loaded at the sample: a copy of
+                                 // ts_i delayed one cycle to load it with done_q's flip-flop
+                                 // as enable was 64 flip-flops, 64 HX8K logic cells)
     reg          cz_q;           // cnt_q == 0, registered (every reload value is >= 1: timing)
     reg          have_free_q;
     reg [7:0]    free_idx_q;
@@ -99,7 +99,12 @@ module header_decoder #(
     reg          cat_marker_q, cat_seq_q, cat_good_q;
     reg [N_SLOTS-1:0] free_oh_q; // lowest free slot, one-hot
     reg          gap_hit_q;      // the inter-byte gap limit was reached last cycle
-    reg [31:0]   bad_info_q;     // ERR_BAD_HEADER + 1
+    // ERROR(BAD_HEADER)'s info, ERR_BAD_HEADER + 1, is taken from bad_cnt_i in the event's
+    // cycle (yosys shares the + 1 with the register file's counter): no 32-bit copy. The
+    // counter moves 4 cycles after a malformed header's act_bad_q, and malformed headers are
+    // >= a byte time (10 bit periods) apart, so it is the value a register of the cycle before
+    // held (it differs only if CLEAR_COUNTERS lands in exactly that cycle)
+    wire [31:0]  bad_info = bad_cnt_i + 32'd1;
 
     wire [7:0] crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(byte_q), .crc_o(crc_nx));
@@ -224,14 +229,12 @@ module header_decoder #(
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
         ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, 8'd0, free_idx_q, 16'd0})
                       | ({128{act_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
-                      | ({128{act_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info_q, 88'd0});
-        bad_info_q <= bad_cnt_i + 32'd1;
+                      | ({128{act_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info, 88'd0});
         gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
         done_q <= 1'b0;
         if (rst_i) begin
             stop_ok_q <= 1'b0;
             ts_stop_q <= 64'd0;
-            ts_d1_q <= 64'd0;
             cz_q <= 1'b0;
             {idx0_q, idx5_q, marker_q, crc_ok_q} <= 4'd0;
             state_q <= S_HIGH;
@@ -248,8 +251,7 @@ module header_decoder #(
             {ev_valid_o, cnt_bad_o, cnt_good_o, arr_o} <= 4'd0;
         end else begin
             used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
-            ts_d1_q <= ts_i;
-            if (done_q) ts_stop_q <= ts_d1_q;
+            if (stop_now) ts_stop_q <= ts_i;
             cz_q <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
             case (state_q)
                 S_HIGH: if (line) state_q <= S_IDLE;

@@ -23,6 +23,10 @@ module regfile #(
     parameter N_SLOTS = 2048,                  // ring slots (N_SLOTS register)
     parameter [31:0] BLOCK_FLUSH = 32'd100000, // reset value of BLOCK_FLUSH (1 ms)
     parameter        LATE_JOIN = 1,             // CONTROL.LATE_JOIN exists (pair_sched has it)
+    // build profile (fpga/README.md, "Build profiles"): the counters of a mode left out never
+    // count (their strobes are 0 in top) and read 0; they are left out of the read groups
+    parameter        V2 = 1,                    // v2 SCHEDULE: CNT_HERALD, CNT_BOTH
+    parameter        PAIRS = 1,                 // pairs: CNT_PAIRS, ERR_HERALD
     parameter [15:0] FEATURES = 16'd0          // VERSION bits 31:16 (spec [feature_bits])
 ) (
     input  wire        clk_i,
@@ -208,18 +212,37 @@ module regfile #(
     localparam [7:0] RA_CTL = 8'(`HW_REG_CONTROL), RA_SCR = 8'(`HW_REG_SCRATCH),
                      RA_HW = 8'(`HW_REG_HERALD_WAIT), RA_FL = 8'(`HW_REG_BLOCK_FLUSH),
                      RA_TEST = 8'(`HW_REG_TEST);
-    localparam NG = (NR + 3) / 4;       // AND-OR groups of 4 registers
+    // Registers that can be nonzero in this build (bit r: vals[32*r +: 32]); the others are
+    // counters of modes the profile lacks (ERR_LATE, CNT_ATTEMPTS: v2 or pairs; CNT_HERALD,
+    // CNT_BOTH: v2; ERR_HERALD, CNT_PAIRS: pairs), constant 0: they read 0 through no group
+    // (rd_ok_o is unchanged: the address still exists). The live ones are packed into the
+    // AND-OR groups in order (GIX: a register's group), so a profile needs fewer groups.
+    // HERALD_WAIT (17), the pairs' one writable register, is no register at all without
+    // PAIRS (REG_READ / REG_WRITE: NAK(BAD_REG), as the twin built with the same features)
+    localparam ANY = (V2 != 0) || (PAIRS != 0);
+    localparam [NR-1:0] HAS = ~(NR'(PAIRS == 0) << 17);
+    localparam [NR-1:0] LIVE = HAS & ~(NR'(!ANY) << 5 | NR'(V2 == 0) << 8 | NR'(V2 == 0) << 9
+                                       | NR'(!ANY) << 10 | NR'(PAIRS == 0) << 18
+                                       | NR'(PAIRS == 0) << 19);
+    function automatic integer nlive(input integer n);   // live registers below index n
+        integer q;
+        begin
+            nlive = 0;
+            for (q = 0; q < n; q = q + 1) nlive = nlive + (LIVE[q] ? 1 : 0);
+        end
+    endfunction
+    localparam NG = (nlive(NR) + 3) / 4;  // AND-OR groups of 4 live registers
     reg [NR-1:0] sel_q;
     reg          rd_ok_q, wr_ok_q, rd_ok_q2, wr_ok_q2;
     reg [15:0]   lok;
     reg [32*NG-1:0] grp, grp_q;
-    integer r, g, k, rr;
+    integer r, k, rr;
     always @* begin
-        for (g = 0; g < NG; g = g + 1) begin
-            grp[32*g +: 32] = 32'd0;
-            for (r = 4 * g; r < 4 * g + 4 && r < NR; r = r + 1)
-                grp[32*g +: 32] = grp[32*g +: 32] | ({32{sel_q[r]}} & vals[32*r +: 32]);
-        end
+        grp = {32*NG{1'b0}};
+        for (r = 0; r < NR; r = r + 1)
+            if (LIVE[r])
+                grp[32*(nlive(r) / 4) +: 32] = grp[32*(nlive(r) / 4) +: 32]
+                                             | ({32{sel_q[r]}} & vals[32*r +: 32]);
     end
     function automatic [31:0] rd_or(input [32*NG-1:0] v);
         integer n;
@@ -233,7 +256,8 @@ module regfile #(
         for (h = 0; h < 16; h = h + 1) begin
             lok[h] = 1'b0;
             for (rr = 0; rr < NR; rr = rr + 1)
-                lok[h] = lok[h] || ((ADDRS[8*rr+4 +: 4] == h[3:0]) && (addr_i[3:0] == ADDRS[8*rr +: 4]));
+                lok[h] = lok[h] || (HAS[rr] && (ADDRS[8*rr+4 +: 4] == h[3:0])
+                                    && (addr_i[3:0] == ADDRS[8*rr +: 4]));
         end
     end
     always @(posedge clk_i) begin
@@ -247,7 +271,7 @@ module regfile #(
             sel_q[k] <= ahi_q[ADDRS[8*k+4 +: 4]] && alo_q[ADDRS[8*k +: 4]];
         wr_ok_q <= (ahi_q[RA_CTL[7:4]] && alo_q[RA_CTL[3:0]])
                 || (ahi_q[RA_SCR[7:4]] && alo_q[RA_SCR[3:0]])
-                || (ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]])
+                || ((PAIRS != 0) && ahi_q[RA_HW[7:4]] && alo_q[RA_HW[3:0]])
                 || (ahi_q[RA_FL[7:4]] && alo_q[RA_FL[3:0]])
                 || (ahi_q[RA_TEST[7:4]] && alo_q[RA_TEST[3:0]]);
         grp_q <= grp;

@@ -335,7 +335,8 @@ module top #(
         .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
     );
     regfile #(.QUBITS(QUBITS), .N_PORTS(N_PORTS), .N_SLOTS(RING_SLOTS),
-              .LATE_JOIN((LATE_JOIN != 0) && (PAIRS != 0)), .FEATURES(FEATURES)) u_regs (
+              .LATE_JOIN((LATE_JOIN != 0) && (PAIRS != 0)), .FEATURES(FEATURES),
+              .V2(V2), .PAIRS(PAIRS)) u_regs (
         .clk_i(clk_i), .rst_i(rst_q[R_REGS]), .addr_i(reg_addr), .waddr_i(reg_waddr), .we_i(reg_we), .wdata_i(reg_wdata),
         .rdata_o(reg_rdata), .rd_ok_o(reg_rd_ok), .wr_ok_o(reg_wr_ok),
         .running_i(running || prunning), .sched_full_i(sched_full || psched_full),
@@ -382,9 +383,16 @@ module top #(
     assign ftx_valid = tx_valid && !tx_is_blk;
     assign btx_valid = tx_valid && tx_is_blk;
     assign tx_ready = ftx_ready && btx_ready;
-    frame_tx #(.PMAX(16)) u_ftx (
+    // frame_tx's largest payload: 16 bytes (LATE) with v2 or pairs; without them the largest
+    // frame it sends is HEADER (14 bytes; HDR_BLOCK goes through blk_tx), so the verify
+    // profile's ring is two bytes shorter (payload bytes 14 and 15 of tx_pl are never sent)
+    localparam PMAX = ((V2 != 0) || (PAIRS != 0)) ? `HW_LEN_LATE : `HW_LEN_HEADER;
+    generate if (PMAX < 16) begin : g_pl_short
+        wire unused_pl = &{1'b0, tx_pl[127-8*PMAX:0]};
+    end endgenerate
+    frame_tx #(.PMAX(PMAX)) u_ftx (
         .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(ftx_valid), .ready_o(ftx_ready), .seq_i(tx_seq),
-        .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(ftx_byte),
+        .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl[127 -: 8*PMAX]), .byte_o(ftx_byte),
         .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
     generate if (BLOCKS != 0) begin : g_btx

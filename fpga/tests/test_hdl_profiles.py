@@ -65,6 +65,14 @@ async def profile_commands_match_the_twin(dut) -> None:
         UnpinMask(0, 1),
         RegWrite(Reg.CONTROL, 1 << ControlBit.HDR_BLOCK | 3),
         RegRead(Reg.CONTROL),
+        # the pairs' writable register (absent without PAIRS: NAK(BAD_REG)) and the counters
+        # of left-out modes, which the register file reads as 0 through no read group
+        RegWrite(Reg.HERALD_WAIT, 1234),
+        RegRead(Reg.HERALD_WAIT),
+        RegRead(Reg.CNT_PAIRS),
+        RegRead(Reg.CNT_HERALD),
+        RegRead(Reg.ERR_LATE),
+        RegRead(Reg.SCRATCH),
     ]
     for seq, msg in enumerate(cmds, start=2):
         got = await host.request(msg, seq, timeout=200_000)

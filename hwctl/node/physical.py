@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from hwctl.errors import DeviceError, UserError
 from hwctl.node.limits import U32
-from hwctl.nodetiming import join_cycle
+from hwctl.node.records import RequestRecord
+from hwctl.nodetiming import attempts_both, join_cycle
 from hwctl.protocols.base import Request
 from hwctl.recovery import GenerationFailed
 from hwctl.transport.backend import OrderedResponse
@@ -270,7 +271,7 @@ class PhysicalLayer:
                     tc = await join()
         c.attempts += attempts
         if rec is not None:
-            rec.attempts += attempts
+            rec.fired += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if dev_join is not None:  # exact, where the ACK-based figure above is an upper bound
@@ -278,6 +279,8 @@ class PhysicalLayer:
             self.timing.finished(req.rid, t_min + need, t_min, done_ts)
             if rec is not None:
                 rec.t_pl_start = t_min + self.timing.pl_start(req.rid, need)
+        if rec is not None:
+            self._count_attempts(rec)
         if not initiator and self.cfg.rule == "edge":
             self._remote_done(peer).put_nowait(req.rid)
         self._send_pl(peer, rid=req.rid, pairs=[list(x) for x in pairs], need=need)
@@ -289,6 +292,15 @@ class PhysicalLayer:
         rec = self.records.get(rid)
         if rec is not None and rec.t_min is not None and rec.t_pl_start is not None:
             rec.t_pl_start = rec.t_min + self.timing.pl_start(rid, need)
+            self._count_attempts(rec)
+
+    def _count_attempts(self, rec: RequestRecord) -> None:
+        """The row's ``attempts``: what both ends fired from the later join to the last pair, the
+        simulator's quantity (hwctl.nodetiming.attempts_both); ``fired`` keeps the initiator's
+        device count. Counted again when the remote's join arrives."""
+        if rec.herald_ts and rec.t_min is not None and rec.t_pl_start is not None:
+            rec.attempts = attempts_both(self.clock.cycle_at(rec.t_min), self._join.period,
+                                         self.clock.cycle_at(rec.t_pl_start), rec.herald_ts[-1])
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None,
                      tm: float | None = None) -> None:

@@ -20,7 +20,12 @@ class RequestRecord:
     t_min: float | None = None
     t_pl_start: float | None = None  # the later of the two ends' first join of the grid
     t_finish: float | None = None
+    #: attempts both ends fired up to the last pair (from the later end's join): the simulator's
+    #: ``attempts`` (hwctl.nodetiming.attempts_both)
     attempts: int = 0
+    #: attempts the initiator's device fired (its DONE): also those before the remote joined and
+    #: after the last pair
+    fired: int = 0
     late: int = 0
     restarts: int = 0  # rounds restarted at both ends (a LATE at either end)
     disagree: int = 0  # pairs not held at both ends (checked once per request; must be 0)

@@ -19,7 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwctl.errors import UserError
-from hwctl.wire._spec import ControlBit, FeatureBit, Message, Opcode, Reg, RegWrite
+from hwctl.wire._spec import (
+    ControlBit,
+    FeatureBit,
+    Message,
+    Opcode,
+    Reg,
+    RegRead,
+    RegWrite,
+)
 
 #: where the feature bits sit in the VERSION register
 FEATURES_LSB = int(FeatureBit.FEATURES_LSB)
@@ -96,10 +104,14 @@ OPCODE_FEATURE: dict[int, FeatureBit] = {
 def required_feature(msg: Message) -> FeatureBit | None:
     """The feature a command needs on the host's side (None: every node build has it: registers,
     TIME, TIME_SET, ABORT). Besides the opcodes of :data:`OPCODE_FEATURE`, a CONTROL write that
-    sets HDR_BLOCK needs BLOCKS (the device takes the write but has no block mode to turn on)."""
+    sets HDR_BLOCK needs BLOCKS (the device takes the write but has no block mode to turn on),
+    and HERALD_WAIT (read or written) needs PAIRS: a build without the pairs has no such
+    register (NAK(BAD_REG); fpga/README.md, "Build profiles")."""
     f = OPCODE_FEATURE.get(msg.OPCODE)
     if f is not None:
         return f
+    if isinstance(msg, RegRead | RegWrite) and msg.addr == Reg.HERALD_WAIT:
+        return FeatureBit.PAIRS
     if (isinstance(msg, RegWrite) and msg.addr == Reg.CONTROL
             and msg.value >> ControlBit.HDR_BLOCK & 1):
         return FeatureBit.BLOCKS

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from hwctl import timebase
 from hwctl.sim.twin.model import TwinConfig, TwinModel
-from hwctl.sim.twin.pacing import UartBacklog, precise_timers
+from hwctl.sim.twin.pacing import MAX_STEP_S, CatchUp, UartBacklog, precise_timers
 from hwctl.sim.twin.station import StationConfig, StationModel
 from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
@@ -192,15 +192,10 @@ class LabServer:
     allowlist (:mod:`hwctl.transport.security`); without them only loopback is served."""
 
     MAX_WAIT = 0.05
-    #: most model time (s) one loop iteration advances the lab. A lab that fell behind real time
-    #: (a loaded machine, a long step) catches up in slices of this, handing each slice's device
-    #: output to the ptys and reading the hosts in between, so its output flows at the line's
-    #: pace instead of arriving as one chunk of up to seconds of line bytes, which the 64 KiB
-    #: backlog (UartBacklog) would drop as a receiver overrun although the hosts were reading
-    #: (benchmarks/RESULTS.md, hdr_block seventh session). Host bytes are fed at the first
-    #: slice that reaches the cycle they were read at, as when the lab is on time. A lab with
-    #: nothing to do before real time (no deadline: e.g. after an idle wait) takes one step.
-    MAX_STEP_S = 0.005
+    #: most model time (s) one loop iteration advances the lab: a lab that fell behind real
+    #: time catches up in slices of this, like every real-time twin server
+    #: (:class:`hwctl.sim.twin.pacing.CatchUp`, the one implementation)
+    MAX_STEP_S = MAX_STEP_S
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
@@ -225,6 +220,8 @@ class LabServer:
         #: ``hwctl demo``, costs no event encoding and no writes to a pty nobody reads)
         self._served: list[str] = list(lab.names)
         self._inbox: dict[str, bytearray] = {n: bytearray() for n in devices}
+        #: slices when behind real time; host bytes held until the lab reaches their cycle
+        self._catchup: CatchUp[str] = CatchUp(round(self.MAX_STEP_S * hz))
         self._sinks: dict[str, Callable[[bytes], None]] = {}
         self.urls: dict[str, str] = {}
         self._links: list[str] = []
@@ -333,12 +330,10 @@ class LabServer:
         lab = self.lab
         zdev = self._zmq
         carry: list[tuple[str, bytes]] = []  # ZeroMQ commands released by the last device output
-        held: list[tuple[int, str, bytes]] = []  # host bytes not due yet: (cycle read, device, data)
-        behind = False  # the lab is more than a slice behind real time: no waiting
-        max_step = max(1, round(self.MAX_STEP_S * self.hz))
+        catchup = self._catchup  # host bytes not due yet; behind: no waiting (pacing.CatchUp)
         while not self._stop.is_set():
             with self.lock:
-                timeout = 0.0 if carry or behind else self._timeout()
+                timeout = 0.0 if carry or catchup.behind else self._timeout()
             r, w = self._wait(timeout)
             now = timebase.cycle_now(self.hz)
             if self._wake_r in r:
@@ -355,20 +350,17 @@ class LabServer:
                         raise
                     continue
                 if data:
-                    held.append((now, self._fds[fd], data))
+                    catchup.hold(now, self._fds[fd], data)
             if zdev is not None:
-                held += [(now, n, d) for n, d in zdev.take()]
+                for n, d in zdev.take():
+                    catchup.hold(now, n, d)
             with self.lock:
-                behind = self._advance(now, max_step)
+                self._advance(now)
                 for n, box in self._inbox.items():
                     if box:
-                        held.append((now, n, bytes(box)))
+                        catchup.hold(now, n, bytes(box))
                         box.clear()
-                due = 0  # the prefix read by now (in read order, whatever the clock did)
-                while due < len(held) and held[due][0] <= lab.now:
-                    due += 1
-                chunks += [(n, d) for _, n, d in held[:due]]
-                del held[:due]
+                chunks += catchup.due(lab.now)
                 for n, data in chunks:
                     lab.feed(n, data)
                     self._serve(n)
@@ -387,17 +379,13 @@ class LabServer:
             for fd in w:  # ptys that had a full buffer and took bytes again
                 self._flush(self._fds[fd])
 
-    def _advance(self, now: int, max_step: int) -> bool:
-        """Advance the lab towards real time ``now`` by at most ``max_step`` cycles (see
-        :attr:`MAX_STEP_S`); True while it is still behind. Call with ``lock`` held."""
+    def _advance(self, now: int) -> bool:
+        """Advance the lab towards real time ``now`` by at most one slice (:attr:`MAX_STEP_S`,
+        :class:`~hwctl.sim.twin.pacing.CatchUp`); True while it is still behind. Call with
+        ``lock`` held."""
         lab = self.lab
-        target = max(lab.now, min(now, lab.now + max_step))
-        if target < now:
-            d = lab.next_deadline()
-            if d is None or d > now:  # no output before now: one step, no slices
-                target = now
-        lab.advance_to(target)
-        return target < now
+        lab.advance_to(self._catchup.target(lab.now, now, lab.next_deadline()))
+        return self._catchup.behind
 
     def _flush(self, device: str) -> None:
         """Hand the device's pending bytes to its pty, as much as it takes now."""

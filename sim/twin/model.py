@@ -572,6 +572,8 @@ class TwinModel:
         if a == Reg.N_PORTS:
             return self.cfg.n_ports
         if a == Reg.HERALD_WAIT:
+            if not self.has(FeatureBit.PAIRS):   # the pairs' register: absent without them
+                raise KeyError(a)
             return self._herald_wait
         if a == Reg.TEST:
             return self._tp.value
@@ -675,7 +677,7 @@ class TwinModel:
         if isinstance(msg, RegWrite):
             if msg.addr == Reg.SCRATCH:
                 self._scratch = msg.value
-            elif msg.addr == Reg.HERALD_WAIT:
+            elif msg.addr == Reg.HERALD_WAIT and self.has(FeatureBit.PAIRS):
                 self._herald_wait = msg.value
             elif msg.addr == Reg.TEST:
                 self._tp.write(msg.value, self.now)

@@ -8,12 +8,18 @@
 
 The pacer is sans-IO too: the loop asks :meth:`Pacer.timeout` how long it may block waiting for
 input, then calls :meth:`on_input` or :meth:`on_idle`, then sends ``model.read()``.
+
+A real-time server that fell behind the wall clock catches up in slices (:class:`CatchUp`, one
+implementation for every server: the pacer of ``hwctl twin --pty/--zmq`` and ``twin://``, and
+:class:`hwctl.sim.twin.lab.LabServer`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from hwctl.sim.twin.model import TwinModel
 from hwctl.wire import CLOCK_HZ
@@ -26,6 +32,11 @@ QUANTUM = 1e-3
 #: Device bytes a served twin holds for a host that does not read (beyond the pty's own buffer);
 #: more is an overrun (see :class:`UartBacklog`).
 BACKLOG_MAX = 1 << 16
+#: Most model time (s) one loop iteration of a real-time server advances its model (see
+#: :class:`CatchUp`).
+MAX_STEP_S = 0.005
+
+K = TypeVar("K")
 
 
 #: ``prctl`` option that sets the calling thread's timer slack (linux/prctl.h)
@@ -55,6 +66,55 @@ def precise_timers() -> bool:
         return False
 
 
+class CatchUp(Generic[K]):
+    """How a real-time server that fell behind the wall clock catches up: in slices.
+
+    A server behind real time (a loaded machine, a long step) advances its model at most
+    ``max_step`` cycles (:data:`MAX_STEP_S` of model time) per loop iteration, hands each slice's
+    device output to the host and reads the hosts in between (no waiting while :attr:`behind`),
+    so the output flows at the line's pace instead of arriving as one chunk of up to seconds of
+    line bytes, which the 64 KiB backlog (:class:`UartBacklog`) would drop as a receiver overrun
+    although the hosts were reading (benchmarks/RESULTS.md, hdr_block seventh session). Host
+    bytes are held (:meth:`hold`, with the wall-clock cycle they were read at) and fed at the
+    first slice that reaches that cycle (:meth:`due`, in read order), as when the server is on
+    time. A model with nothing to do before real time (no deadline: e.g. after an idle wait)
+    takes one step. Sans-IO: cycles are passed in. ``K`` keys the held bytes (a lab's device
+    name; None for a one-device twin)."""
+
+    def __init__(self, max_step: int) -> None:
+        self.max_step = max(1, max_step)
+        #: the last :meth:`target` stopped short of real time: the loop must not wait
+        self.behind = False
+        self._held: list[tuple[int, K, bytes]] = []
+
+    def target(self, now: int, wall: int, deadline: int | None) -> int:
+        """The cycle to advance a model at cycle ``now`` to, with real time at cycle ``wall`` and
+        the model's next deadline ``deadline`` (None: only input wakes it): at most one slice
+        ahead, never backwards; sets :attr:`behind`."""
+        t = max(now, min(wall, now + self.max_step))
+        if t < wall and (deadline is None or deadline > wall):
+            t = wall  # no output before real time: one step, no slices
+        self.behind = t < wall
+        return t
+
+    def hold(self, cycle: int, key: K, data: bytes) -> None:
+        """Host bytes for ``key`` read at wall-clock cycle ``cycle``."""
+        self._held.append((cycle, key, data))
+
+    def due(self, now: int) -> list[tuple[K, bytes]]:
+        """The held bytes a model at cycle ``now`` has reached: the prefix (read order) read at
+        or before ``now``, whatever the clock did since."""
+        n = 0
+        while n < len(self._held) and self._held[n][0] <= now:
+            n += 1
+        out = [(k, d) for _, k, d in self._held[:n]]
+        del self._held[:n]
+        return out
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 class TimeMode(StrEnum):
     REALTIME = "realtime"
     VIRTUAL = "virtual"
@@ -69,29 +129,36 @@ class Pacer:
         speed: float = 1.0,
         idle_grace: float = 2e-4,
         clock_hz: int = CLOCK_HZ,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: the wall clock real time follows (seconds; tests pass a fake one)."""
         self.model = model
         self.mode = TimeMode(mode)
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.rate = clock_hz * speed  # cycles per wall second (realtime)
         self.idle_grace = idle_grace
-        self._t0 = time.monotonic()
+        self.clock = clock
+        #: real time: a model behind the wall clock catches up in slices of MAX_STEP_S
+        self.catchup: CatchUp[None] = CatchUp(round(MAX_STEP_S * clock_hz))
+        self._t0 = clock()
         self._c0 = model.now
 
     def restart(self, t0: float | None = None) -> None:
         """Re-anchor: cycle ``model.now`` is wall time ``t0`` (default: now). Twins that share a
         ``t0`` (and start at cycle 0) share a time base: cycle c is the same instant on all."""
-        self._t0 = time.monotonic() if t0 is None else t0
+        self._t0 = self.clock() if t0 is None else t0
         self._c0 = self.model.now
 
     def wall_cycle(self) -> int:
-        return self._c0 + int((time.monotonic() - self._t0) * self.rate)
+        return self._c0 + int((self.clock() - self._t0) * self.rate)
 
     def timeout(self) -> float:
         d = self.model.next_deadline()
         if self.mode is TimeMode.VIRTUAL:
             return MAX_WAIT if d is None else self.idle_grace
+        if self.catchup.behind:
+            return 0.0  # catching up: the next slice at once
         if d is None:
             return MAX_WAIT
         return min(MAX_WAIT, max(0.0, (d - self.wall_cycle()) / self.rate))
@@ -99,8 +166,9 @@ class Pacer:
     def on_input(self, data: bytes) -> None:
         m = self.model
         if self.mode is TimeMode.REALTIME:
-            m.advance_to(max(m.now, self.wall_cycle()))
-            m.feed(data)
+            wall = self.wall_cycle()
+            self.catchup.hold(wall, None, data)  # fed when the model reaches the cycle read at
+            self._catch_up(wall)
         else:
             m.feed(data)
             m.advance(len(data) * m.cfg.uart_cycles_per_byte)
@@ -108,11 +176,19 @@ class Pacer:
     def on_idle(self) -> None:
         m = self.model
         if self.mode is TimeMode.REALTIME:
-            m.advance_to(max(m.now, self.wall_cycle()))
+            self._catch_up(self.wall_cycle())
         else:
             d = m.next_deadline()
             if d is not None:
                 m.advance_to(d)
+
+    def _catch_up(self, wall: int) -> None:
+        """Real time: one slice towards cycle ``wall`` (:class:`CatchUp`), then the host bytes
+        read by the cycle reached."""
+        m = self.model
+        m.advance_to(self.catchup.target(m.now, wall, m.next_deadline()))
+        for _, data in self.catchup.due(m.now):
+            m.feed(data)
 
 
 class LatencyTimer:

@@ -7,7 +7,9 @@
   exactly like the board bridge (``zmq+tcp://host:port``).
 
 Both run the sans-IO model in a background thread with a :class:`~hwctl.sim.twin.pacing.Pacer`
-(``realtime`` or ``virtual`` time). ``hwctl twin`` runs one in the foreground:
+(``realtime`` or ``virtual`` time; behind real time, the model catches up in 5 ms slices, as the
+lab's server does: :class:`~hwctl.sim.twin.pacing.CatchUp`). ``hwctl twin`` runs one in the
+foreground:
 
     hwctl twin --pty --link /tmp/twin0          # then: hwctl node ... backend serial:///tmp/twin0
     hwctl twin --zmq tcp://127.0.0.1:5555 --mode virtual --seed 3
@@ -23,6 +25,7 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Callable
 
 from hwctl import argtypes
 from hwctl.sim.twin.model import TwinConfig, TwinModel
@@ -50,9 +53,12 @@ class _ServerBase:
     kind = "twin"
 
     def __init__(self, model: TwinModel, *, mode: TimeMode | str = TimeMode.REALTIME,
-                 speed: float = 1.0, idle_grace: float = 2e-4) -> None:
+                 speed: float = 1.0, idle_grace: float = 2e-4,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: the wall clock real time follows (tests pass a fake one). Behind it, the
+        model catches up in slices (:class:`~hwctl.sim.twin.pacing.CatchUp`, in the pacer)."""
         self.model = model
-        self.pacer = Pacer(model, mode, speed=speed, idle_grace=idle_grace)
+        self.pacer = Pacer(model, mode, speed=speed, idle_grace=idle_grace, clock=clock)
         self.lock = threading.Lock()  # held while the model is touched (for snapshots)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +67,8 @@ class _ServerBase:
         self.error: BaseException | None = None
 
     def start(self, t0: float | None = None):
-        """Serve in a background thread; ``t0`` (time.monotonic()) anchors cycle ``model.now``."""
+        """Serve in a background thread; ``t0`` (on the pacer's clock, time.monotonic() by
+        default) anchors cycle ``model.now``."""
         self.pacer.restart(t0)
         self._thread = threading.Thread(target=self._main, name=f"{type(self).__name__}", daemon=True)
         self._thread.start()
