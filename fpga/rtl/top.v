@@ -271,9 +271,12 @@ module top #(
 
     // ---------------------------------------------------------------- block mode (wire v4)
     assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
+    // hdr_block's buffer read latency, blk_tx's the same (3: two register stages behind the
+    // LUT RAM read on ECP5, fpga/README.md "ECP5 Fmax, eighth session")
+    localparam BLK_RL = 3;
     generate if (BLOCKS != 0) begin : g_blk
         /* verilator lint_off PINCONNECTEMPTY */
-        hdr_block #(.NB(NBLK), .LUTRAM(FIFO_LUTRAM)) u_blk (
+        hdr_block #(.NB(NBLK), .LUTRAM(FIFO_LUTRAM), .RL(BLK_RL)) u_blk (
             .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
             .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
             .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
@@ -394,7 +397,7 @@ module top #(
         .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
     generate if (BLOCKS != 0) begin : g_btx
-        blk_tx u_btx (
+        blk_tx #(.RL(BLK_RL)) u_btx (
             .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
             .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
             .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),

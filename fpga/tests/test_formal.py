@@ -94,8 +94,7 @@ MUTANTS = [
     # the search no longer masks the slots up to the current one in its first word: the slot
     # just taken is handed out again (ring order broken)
     (formal.Proof("slot_ring", "w4", ""),
-     ("slot_ring.v", "fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});",
-      "fr_q <= ~rd_q;")),
+     ("slot_ring.v", "fr_q <= ~rd & m1_q;", "fr_q <= ~rd;")),
     # the apply pass takes the mask for used up after its first word (the "rest of the mask is
     # 0" flag no longer compares with the last set bit): the slots of the next word keep their pin
     (formal.Proof("slot_ring", "w4", ""),
