@@ -43,6 +43,12 @@ F = 0.75 (hwctl.physics.heralding.outcome_probs; measured in the lab, benchmarks
 seventh session), which shortened the demo's generations against the baseline (0.8 ms of the
 sixth session's 31.25 ms, and the queueing behind them).
 
+Attempts: ``attempt time`` is what the simulator counts (the attempts both ends fired up to the
+last pair, x 500 ns; the rows' ``attempts``); ``fired time (initiator's device)`` is what the
+initiator's device fired (``attempts_fired``: also the attempts before the remote joined, already
+in the lead, and those after the last pair). Before the eighth session the rows held the latter,
+which read 3.4 % above the simulator (benchmarks/RESULTS.md).
+
 Every figure is labelled with the load average (1 min) at the start of its part: the latency goal
 is a real-time goal and means something only on an idle machine. One command, a few minutes:
 ``python -m benchmarks node`` (``HWCTL_BENCH_NODE_S`` overrides the 30 s of the demo and of the

@@ -26,6 +26,20 @@ instead of LATE. The host then schedules at ``origin`` with no margin at all (``
 so the request waits only for the slower end's command to arrive, and no LATE can happen; a
 device that answers LATE anyway (restarted, CONTROL back at reset) turns ``device_joins`` off
 and the margin takes over.
+
+The grid's phase is global: grid points are the multiples of ``period`` on the one device clock
+(the physical layer's discrete time steps: MHP, ESP paper §II-D), and a request's origin is
+the first of them at or after ``cycle_of(t_min)`` (:meth:`JoinPlanner.origin`). Both ends compute
+it alike, and an end can fire on it before it knows ``t_min``: the remote, which holds the Lock
+from its SYNACK on, sends its SCHEDULE_PAIRS then (:meth:`JoinPlanner.early_start`) instead of
+one ESP hop later at ACK. Its attempts before the initiator joins cannot herald (the station
+needs both ends' markers), and the initiator joins at the origin, after t_min, so no pair is
+ever heralded before t_min. The paper's reason for t_min (§V-A: starting too early "leads to
+unnecessary attempts that can ultimately impact the final fidelity") is met differently here:
+the station's marker check makes a single end's attempt a failure, never a pair, and no qubit
+of the request is stored before its first pair, which needs both ends after t_min. What the
+early attempts cost is laser shots (and, on hardware whose attempts disturb stored memory
+qubits, those of earlier requests still held: docs/node.md).
 """
 
 from __future__ import annotations
@@ -81,6 +95,17 @@ class JoinPlanner:
         if lo <= origin:
             return origin
         return origin + -(-(lo - origin) // self.period) * self.period
+
+    def origin(self, cycle: int) -> int:
+        """The request's grid origin: the first global grid point (a multiple of ``period``) at
+        or after ``cycle`` (= ``cycle_of(t_min)``)."""
+        return -(-cycle // self.period) * self.period
+
+    def early_start(self, now: int) -> int:
+        """``t_start`` of the remote's SCHEDULE_PAIRS sent at its SYNACK, before ``t_min`` is
+        known: the last global grid point at or before ``now``; a device with LATE_JOIN joins at
+        the next one when the command arrives."""
+        return now // self.period * self.period
 
     def attempt(self, origin: int, ts: int) -> int:
         """Attempt number of attempt cycle ``ts`` on the grid from ``origin`` (both ends agree)."""

@@ -70,7 +70,7 @@ def _check(na: NodeService, nb: NodeService) -> None:
         # attempts: what both ends fired from the later join to the last pair (the simulator's
         # count); the initiator's device fired more (at least the ~28 after the last pair while
         # its herald was in flight)
-        origin = timebase.cycle_of(r.t_min)
+        origin = -(-timebase.cycle_of(r.t_min) // 50) * 50  # the first grid point >= t_min
         join = origin + round((timebase.cycle_of(r.t_pl_start) - origin) / 50) * 50
         assert r.attempts == (r.herald_ts[-1] - join) // 50 + 1
         assert r.fired > r.attempts

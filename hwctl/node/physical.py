@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hwctl.errors import DeviceError, UserError
-from hwctl.node.limits import U32
+from hwctl.node.limits import K_ESP, U32
 from hwctl.node.records import RequestRecord
 from hwctl.nodetiming import attempts_both, join_cycle
 from hwctl.protocols.base import Request
+from hwctl.protocols.esp import EspMessage, MsgType
 from hwctl.recovery import GenerationFailed
 from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
@@ -50,6 +51,35 @@ class PlMsg:
     src: str
     d: dict
 
+
+
+@dataclass(frozen=True, slots=True)
+class PlEarly:
+    """Remote end, at its SYNACK for ``req``: schedule the device on the request's grid now
+    (:meth:`hwctl.pljoin.JoinPlanner.early_start`), before ACK brings t_min."""
+
+    req: Request
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlEarlyDrop:
+    """The Lock taken at that SYNACK ended without StartAttempts (NACK): abort the early
+    schedule. ``then``: ESP messages held until the abort is done (a SYNACK to the same peer:
+    that peer's next schedule must never meet the old one at the station)."""
+
+    rid: int
+    then: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Early:
+    rid: int
+    peer: str
+    lock: object = None  # the ESP Lock taken at that SYNACK (a re-run of the rid is another)
+    t_start: int = 0
+    acked: float | None = None  # node time the device acknowledged it (None: not sent / NAK)
+    dropped: PlEarlyDrop | None = None
 
 
 class PhysicalLayer:
@@ -100,7 +130,17 @@ class PhysicalLayer:
 
     async def _pl_loop(self) -> None:
         while True:
-            req, peer, t_min = await self._pl_queue.get()
+            item = await self._pl_queue.get()
+            if type(item) is PlEarly:
+                await self._early_schedule(item)
+                continue
+            if type(item) is PlEarlyDrop:
+                await self._early_drop(item)
+                continue
+            req, peer, t_min = item
+            e = self._early
+            if e is not None and (e.rid != req.rid or e.lock is not self.core.lock):
+                await self._early_drop(e.dropped or PlEarlyDrop(e.rid))
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
                 continue
@@ -129,6 +169,97 @@ class PhysicalLayer:
                 self._pl_rid = self._pl_tmin = None
                 self._pl_done.append(req.rid)
                 self.recovery.gens_ended += 1
+
+    def _early_ok(self) -> bool:
+        """Early schedules at SYNACK: only with a device that joins the grid by itself
+        (CONTROL.LATE_JOIN: a t_start in the past is no LATE) and outside robust mode (its
+        leases and restarts end Locks in ways this path does not follow)."""
+        return self._join.device_joins and self.cfg.robust is None and self.backend is not None
+
+    def _early_lock(self, msg: EspMessage) -> None:
+        """``_apply``: we sent SYNACK (remote end) and hold the Lock for its request: queue the
+        request's early schedule."""
+        lock = getattr(self.core, "lock", None)
+        if (self._early is None and lock is not None and lock.request.rid == msg.rid
+                and lock.peer == msg.dst and self._early_ok()):
+            self._early = _Early(msg.rid, msg.dst, lock)
+            self._pl_queue.put_nowait(PlEarly(lock.request, msg.dst))
+
+    def _early_stale(self) -> bool:
+        """The early schedule's Lock is no longer the core's (NACK, or released by a fault
+        outside ``_apply``, hwctl.recovery): it must be aborted before it is adopted or met."""
+        e = self._early
+        return e is not None and getattr(self.core, "lock", None) is not e.lock
+
+    def _early_check(self, lock_rid: int | None) -> None:
+        """``_apply``, after each core call: the Lock of an early schedule ended without
+        StartAttempts (NACK): queue its abort; ESP messages to its peer wait for it
+        (:meth:`_early_hold`)."""
+        e = self._early
+        if e is not None and e.dropped is None and (lock_rid != e.rid or self._early_stale()):
+            e.dropped = PlEarlyDrop(e.rid)
+            self._pl_queue.put_nowait(e.dropped)
+
+    def _early_hold(self, peer: str, msg: object) -> bool:
+        """An ESP message to ``peer`` while an early schedule towards it is being aborted waits
+        for the abort (a SYNACK it answers could start the peer's next schedule on this link,
+        and the old one must not be firing then)."""
+        e = self._early
+        if e is not None and e.peer == peer and e.dropped is None and self._early_stale():
+            e.dropped = PlEarlyDrop(e.rid)  # (its Lock ended outside _apply)
+            self._pl_queue.put_nowait(e.dropped)
+        if e is not None and e.dropped is not None and e.peer == peer:
+            e.dropped.then.append(msg)
+            return True
+        return False
+
+    async def _early_schedule(self, item: PlEarly) -> None:
+        """Remote end, SYNACK sent: SCHEDULE_PAIRS from the last global grid point (the device
+        joins at the next one); attempts before the initiator joins cannot herald."""
+        e = self._early
+        if e is None or e.rid != item.req.rid or e.dropped is not None:
+            return  # dropped before it went out: nothing to abort
+        e.t_start = self._join.early_start(self.clock.cycle_at(self.now()))
+        b = self.backend
+        assert b is not None
+        retries0 = self.recovery.link_retries(b)
+        try:
+            await self._schedule_at(e.t_start, item.req.pairs, self._port(item.peer))
+            if self.recovery.link_retries(b) > retries0:
+                # a retried command may have run twice (a board bridge): a stray copy would
+                # wait in the device's FIFO and block the next schedule for ever; ABORT clears
+                # the FIFO, and the generation schedules as usual
+                await b.abort()
+                self._stale_aborts += 1
+                return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # NAK, a broken device path: the generation schedules as usual
+            log.info("%s: early schedule not used (%s)", self.cfg.name, exc)  # (acked None)
+            return
+        e.acked = self.now()
+        self.counters.early_schedules += 1
+
+    async def _early_drop(self, item: PlEarlyDrop) -> None:
+        """Abort an early schedule whose Lock ended without StartAttempts, then send the ESP
+        messages held behind it. Its DONE(ABORTED) is skipped by the next generation."""
+        e = self._early
+        if e is None or e.rid != item.rid:
+            return
+        self._early = None
+        if e.acked is not None:
+            try:
+                await self.backend.abort()  # type: ignore[union-attr]
+                self._stale_aborts += 1
+                self.counters.early_aborted += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broken device path: its recovery resets the device
+                log.warning("%s: early schedule not aborted (%s)", self.cfg.name, exc)
+        for msg in item.then:
+            self._send(msg.dst, K_ESP, msg.to_bytes())
+            if msg.kind is MsgType.SYNACK:
+                self._early_lock(msg)  # the next request's early schedule, after the abort
 
     def _remote_done(self, peer: str) -> asyncio.Queue[int]:
         """Requests of ``peer`` on our edge that finished here (for the "edge" workload rule)."""
@@ -195,10 +326,19 @@ class PhysicalLayer:
             return t
 
         rnd = 0
-        origin = self.clock.cycle_at(t_min)  # round 0's origin is t_min at both ends
-        tc = await join()  # the remote too, at once: no wait for the start message
+        # round 0's origin: the first global grid point at or after t_min, at both ends
+        origin = jp.origin(self.clock.cycle_at(t_min))
+        e = self._early
+        if e is not None and e.rid == req.rid:
+            self._early = None
+        if (e is not None and e.rid == req.rid and e.dropped is None and e.acked is not None
+                and e.lock is getattr(self.core, "lock", None)):
+            tc, need = e.t_start, max(0.0, e.acked - t_min)  # our early schedule (at SYNACK)
+        else:
+            tc = await join()  # the remote too, at once: no wait for the start message
         if initiator:  # for an older remote, which waits for it; after our command, which is
-            self._send_pl(peer, rid=req.rid, restart=0, start=t_min)  # on the critical path
+            # on the critical path (the origin's time: an older remote re-joins there)
+            self._send_pl(peer, rid=req.rid, restart=0, start=self.clock.time_at(origin))
         if rec is not None:
             rec.t_min, rec.t_pl_start = t_min, t_min + (need or 0.0)
 
@@ -257,6 +397,9 @@ class PhysicalLayer:
                 retry += 1  # nothing fired here: join a later grid point, alone
                 tc = await join()
             elif isinstance(ev, Done):
+                if ev.reason == DoneReason.ABORTED and self._stale_aborts > 0:
+                    self._stale_aborts -= 1  # a dropped early schedule's (_early_drop)
+                    continue
                 attempts += ev.attempts
                 if dev_join is None and tc is not None:  # where our device joined the grid
                     dev_join, done_ts = join_cycle(ev.ts, ev.attempts, origin, jp.period), ev.ts
@@ -299,7 +442,8 @@ class PhysicalLayer:
         simulator's quantity (hwctl.nodetiming.attempts_both); ``fired`` keeps the initiator's
         device count. Counted again when the remote's join arrives."""
         if rec.herald_ts and rec.t_min is not None and rec.t_pl_start is not None:
-            rec.attempts = attempts_both(self.clock.cycle_at(rec.t_min), self._join.period,
+            rec.attempts = attempts_both(self._join.origin(self.clock.cycle_at(rec.t_min)),
+                                         self._join.period,
                                          self.clock.cycle_at(rec.t_pl_start), rec.herald_ts[-1])
 
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None,

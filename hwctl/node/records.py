@@ -43,6 +43,8 @@ class NodeCounters:
     heralds: int = 0  # pairs recorded by this node's device (PAIR events, both roles)
     attempts: int = 0  # attempts fired by this node's device (both roles)
     schedules: int = 0  # SCHEDULE_PAIRS commands accepted by this node's device
+    early_schedules: int = 0  # of those, sent at our SYNACK (remote end, hwctl.pljoin)
+    early_aborted: int = 0  # early schedules aborted: the initiator answered NACK
     generations: int = 0  # requests this node took part in at the physical layer (both roles)
     late: int = 0
     late_after_first: int = 0  # LATEs after this node's first generation (goal: 0)

@@ -23,6 +23,7 @@ from hwctl.journal import RequestJournal, resume
 from hwctl.node import robust as noderobust
 from hwctl.node.clock import DeviceClock, DeviceTime
 from hwctl.node.config import NodeConfig
+from hwctl.node.devwait import open_device
 from hwctl.node.limits import (
     K_ESP,
     K_PL,
@@ -55,7 +56,7 @@ from hwctl.recovery import (
     peer_failed_queued,
 )
 from hwctl.slots import SlotBook
-from hwctl.transport import Backend, open_backend
+from hwctl.transport import Backend
 from hwctl.transport.zmqrecv import FdReceiver
 from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import CLOCK_HZ
@@ -120,7 +121,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._timer_wake = asyncio.Event()
         self._out: dict[str, zmq.Socket] = {}  # plain sockets (start())
         self._router: FdReceiver | None = None  # the listener (start())
-        self._pl_queue: asyncio.Queue[tuple[Request, str, float]] = asyncio.Queue()
+        #: generations to start (request, peer, t_min), and the remote's early schedules
+        self._pl_queue: asyncio.Queue = asyncio.Queue()
+        self._early = None  # the remote's schedule sent at its SYNACK (hwctl.node.physical)
+        self._stale_aborts = 0  # DONE(ABORTED)s of dropped early schedules still to come
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
         self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
@@ -181,7 +185,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             from hwctl.instruments.bench import start_bench
 
             self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
-        self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
+        if backend is None:  # waited for: started before its twin/bridge (hwctl.node.devwait)
+            backend = await open_device(self.cfg.backend, name=self.cfg.name,
+                                        wait_s=self.cfg.device_wait_s, opener=self._open_backend,
+                                        sleep=self._sleep, now=self.now)
+        self.backend = backend
         if self.backend.device_kind == "station":
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "
@@ -358,7 +366,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                         rec.t_syn = now
                     elif msg.kind is MsgType.ACK:
                         rec.t_ack = now
+                if self._early is not None and self._early_hold(msg.dst, msg):
+                    continue
                 self._send(msg.dst, K_ESP, msg.to_bytes())
+                if msg.kind is MsgType.SYNACK:
+                    self._early_lock(msg)
             elif type(act) is StartAttempts:
                 self.timing.mark(act.request.rid, "start")
                 self._pl_queue.put_nowait((act.request, act.peer, act.t_min))  # both ends fire
@@ -372,6 +384,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 self._request_ended(rec.rid)
             else:  # robust mode: Expired, AbortAttempts; RemoteError in either mode
                 self.robust.handle(act)
+        if self._early is not None:
+            lock = getattr(self.core, "lock", None)
+            self._early_check(None if lock is None else lock.request.rid)
         self._timer_wake.set()
 
     def _request_ended(self, rid: int) -> None:
