@@ -461,9 +461,16 @@ class Recorder:
 
     async def start(self) -> None:
         """Open the node's backend by URL, tap it, start the node, tap its sockets."""
+        import asyncio
+        import time
+
+        from hwctl.node.devwait import open_device
         from hwctl.transport import open_backend
 
-        backend = self.tap_backend(await open_backend(self.node.cfg.backend))
+        cfg = self.node.cfg  # waits for the device as the node does (not recorded: before it)
+        backend = self.tap_backend(await open_device(
+            cfg.backend, name=cfg.name, wait_s=cfg.device_wait_s, opener=open_backend,
+            sleep=asyncio.sleep, now=time.monotonic))
         await self.node.start(backend)
         self.tap_sockets()
 

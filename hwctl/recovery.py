@@ -43,7 +43,9 @@ join cycle) with fewer PAIR events than pairs asked ends it with ``pairs lost``.
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
 Peers. Every node sends ``[hb, {"inc": N}]`` to each peer every :data:`HEARTBEAT_S`; any message
-from a peer counts as a sign of life. A peer silent for :data:`PEER_DEAD_S` is declared dead: its
+from a peer counts as a sign of life. A peer silent for :data:`PEER_DEAD_S`, while this node's own
+loop ran (:data:`DEAD_TICKS` of its ticks since the peer's last message and since its own last
+stall: a local stall is not the peer's silence), is declared dead: its
 generation here ends with reason ``peer dead`` and everything the ESP core holds with it is
 released through the robust core's release path (``EspNode._peer_restarted``: the Lock, a SYN
 sent to it, a WAKE to it; requests sleeping on it go back to Q_main). A peer whose heartbeat
@@ -82,6 +84,11 @@ RECONCILE_AFTER_S = 1.0
 #: heartbeat period between node services, and the silence after which a peer is dead (s)
 HEARTBEAT_S = 0.5
 PEER_DEAD_S = 3.0
+#: a death verdict also needs this many of our own liveness ticks since the peer's last message
+#: and since our loop last stalled (a tick later than :data:`STALL_S` after the previous one):
+#: the loop ran, and read its socket, for that long (see :meth:`PeerLiveness.declare_dead`)
+DEAD_TICKS = 2
+STALL_S = 2 * HEARTBEAT_S
 #: paper mode: a SYN unanswered this long, with the peer alive and in session, is sent again
 SYN_RESEND_S = PEER_DEAD_S
 #: a node's start-up commands wait this long for each device answer (s): a bound for a hang,
@@ -660,10 +667,17 @@ class PeerLiveness:
         #: paper mode: SYNs sent again per peer (:meth:`resend_syn`), and the last one's (rid, time)
         self.syn_resends: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
         self._syn_resent: tuple[int, float] | None = None
+        #: our own liveness ticks (:meth:`declare_dead` calls), the node time of the last one,
+        #: the tick that ended our loop's last stall, and the tick count at each peer's last message
+        self.ticks = 0
+        self._tick_t: float | None = None
+        self._stall_tick = 0
+        self._heard_tick: dict[str, int] = {p.name: 0 for p in node.cfg.peers}
 
     def heard(self, src: str) -> None:
         """Any checked message from ``src``."""
         self.last[src] = self.node.now()
+        self._heard_tick[src] = self.ticks
         if not self.alive[src]:
             self.alive[src] = True
             log.warning("%s: peer %s is back", self.node.cfg.name, src)
@@ -779,12 +793,27 @@ class PeerLiveness:
         return True
 
     def declare_dead(self, now: float) -> list[str]:
-        """Declare dead every peer we have heard from (a known incarnation) that has been silent
-        for more than :data:`PEER_DEAD_S` at node time ``now`` (passed in: tests give a virtual
-        time), releasing what it held; returns their names."""
+        """One liveness tick at node time ``now`` (passed in: tests give a virtual time): declare
+        dead every peer we have heard from (a known incarnation) that has been silent for more
+        than :data:`PEER_DEAD_S`, releasing what it held; returns their names.
+
+        The silence alone is not enough: our own loop may have stalled (a starved process, a
+        long callback) while the peer's heartbeats waited in our socket unread. So the verdict
+        also needs :data:`DEAD_TICKS` of our ticks since the peer's last message *and* since our
+        last stall (a tick more than :data:`STALL_S` after the previous one): the loop, its
+        receive loop included, ran that long since it resumed, and a live peer's queued
+        heartbeats have been read by then. A local stall therefore never kills a live peer; with
+        the loop running, a dead peer is still declared at the first tick past the bound (the
+        bound plus at most a tick); after a stall of ours, :data:`DEAD_TICKS` ticks later."""
+        self.ticks += 1
+        if self._tick_t is not None and now - self._tick_t > STALL_S:
+            self._stall_tick = self.ticks  # our loop did not run for a while: look again later
+        self._tick_t = now
         dead = []
         for name, t in self.last.items():
-            if self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S:
+            ran = self.ticks - max(self._heard_tick[name], self._stall_tick)
+            if (self.alive[name] and self.inc[name] is not None and now - t > PEER_DEAD_S
+                    and ran >= DEAD_TICKS):
                 self.alive[name] = False
                 self.send_ok[name] = False  # what we send now waits for its (next) life
                 self.deaths[name] += 1

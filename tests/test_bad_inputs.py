@@ -121,6 +121,8 @@ CLI_CASES: list[list[str]] = [
     ["node", "--config", "/nonexistent.toml"],
     ["node", "--config", "{file}", "--duration", "nan"],
     ["node", "--config", "{file}", "--duration", "-1"],
+    ["node", "--config", "{file}", "--device-wait", "-1"],
+    ["node", "--config", "{file}", "--device-wait", "nan"],
     ["node", "--config", "{file}", "--out", "{file}"],
     ["node"],
     # --- study / synth
@@ -167,6 +169,8 @@ NODE_CASES: list[str] = [
     GOOD_NODE.split("[peers.B]")[0],
     GOOD_NODE + "duration = nan\n".replace("duration", "[workload]\nseed"),
     'duration = -1\n' + GOOD_NODE,
+    'device_wait_s = -1\n' + GOOD_NODE,
+    'device_wait_s = "60"\n' + GOOD_NODE,
     'duration = inf\n' + GOOD_NODE,
     'duration = "10"\n' + GOOD_NODE,
     'out = "/proc/hwctl-no/x"\n' + GOOD_NODE,

@@ -217,9 +217,10 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
     No verdict here depends on the machine's speed: the death bound is set to the hang bound,
     so no live peer is ever declared dead by the wall clock (a loaded machine starved the
     shared event loop for more than the 1 s bound this test used to set, and a live B died);
-    A's death declaration for the silent B is made at a virtual node time, PEER_DEAD_S after
-    B was last heard (:meth:`hwctl.recovery.PeerLiveness.declare_dead`, the check A's liveness
-    loop runs at every heartbeat with its own clock)."""
+    A's death declaration for the silent B is made at virtual node times, one liveness tick per
+    heartbeat from B's last message: at the first tick past PEER_DEAD_S
+    (:meth:`hwctl.recovery.PeerLiveness.declare_dead`, the check A's liveness loop runs at every
+    heartbeat with its own clock)."""
     monkeypatch.setattr(recovery, "PEER_DEAD_S", HANG_S)  # only a hang bound in this test
 
     async def main() -> tuple[NodeService, NodeService]:
@@ -238,8 +239,13 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
             live = na.liveness
             assert live.alive["B"] and live.deaths["B"] == 0  # B was never declared dead live
             t_last = live.last["B"]
-            assert live.declare_dead(t_last + recovery.PEER_DEAD_S) == []  # not yet: at the bound
-            assert live.declare_dead(t_last + recovery.PEER_DEAD_S + 1e-3) == ["B"]
+            # A's liveness ticks in virtual time from B's last message, one per heartbeat (no
+            # await in between: the real loop's ticks do not interleave)
+            assert live.declare_dead(t_last) == []
+            t = t_last
+            while not (dead := live.declare_dead(t := t + recovery.HEARTBEAT_S)):
+                assert t <= t_last + recovery.PEER_DEAD_S  # not before the bound
+            assert dead == ["B"] and t - t_last <= recovery.PEER_DEAD_S + recovery.HEARTBEAT_S
             assert live.deaths["B"] == 1
             await _until(lambda: na.core.lock is None or na.core.lock.peer != "B"
                          or na._pl_rid is None, [ra], "A releases B's Lock")
@@ -260,6 +266,81 @@ def test_dead_peer_is_detected_and_released_then_a_new_peer_is_served(tmp_path,
     # kept firing after its service died, so the station could still herald)
     assert set(na.recovery.counters.failed_by) <= {"peer dead", "peer restarted"}
     assert na.counters.disagree == 0 and nb2.counters.disagree == 0
+
+
+def _liveness_at(vt: list[float]) -> tuple[NodeService, recovery.PeerLiveness]:
+    """A (not started) whose node clock is ``vt[0]`` (virtual time), B's life known."""
+    a, _ = _configs("twin://", "twin://")
+    na = NodeService(a, rid_base=0)
+    na.now = lambda: vt[0]  # type: ignore[method-assign]
+    na.liveness.inc["B"] = 1
+    return na, na.liveness
+
+
+def _ticks(live: recovery.PeerLiveness, vt: list[float], until: float) -> list[tuple[float, list]]:
+    """A's liveness ticks every HEARTBEAT_S of virtual time up to ``until``: (time, declared)."""
+    out = []
+    while vt[0] + recovery.HEARTBEAT_S <= until + 1e-9:
+        vt[0] += recovery.HEARTBEAT_S
+        out.append((vt[0], live.declare_dead(vt[0])))
+    return out
+
+
+def test_a_local_stall_never_kills_a_live_peer() -> None:
+    """A's own loop stalls for 10 s (longer than PEER_DEAD_S) while B's heartbeats wait in A's
+    socket: the first tick after the stall declares nothing (the silence is A's, not B's); the
+    receive loop then reads B's queued heartbeat and B was never dead. Virtual time: the stall
+    is a jump of A's clock between two liveness ticks."""
+    async def main() -> None:
+        vt = [1000.0]
+        na, live = _liveness_at(vt)
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")
+        assert all(not d for _, d in _ticks(live, vt, 1001.0))
+        vt[0] = 1011.0  # A's loop stalled 10 s: B's heartbeats are in the socket, unread
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")  # the receive loop runs: B's queued heartbeat
+        assert all(not d for _, d in _ticks(live, vt, 1012.0))
+        assert live.alive["B"] and live.deaths["B"] == 0
+        # a stall right after a few ticks of silence, and one stall after another
+        assert all(not d for _, d in _ticks(live, vt, 1014.0))  # B silent 2 s, A running
+        for _ in range(3):
+            vt[0] += 5.0  # A stalls again and again, reading its socket only in between
+            assert live.declare_dead(vt[0]) == []
+            live.heard("B")
+        assert live.alive["B"] and live.deaths["B"] == 0
+
+    asyncio.run(main())
+
+
+def test_a_dead_peer_is_declared_within_the_bound_plus_a_tick() -> None:
+    """B goes silent between two of A's ticks: A, its loop running, declares B dead at the
+    first tick past PEER_DEAD_S (within the bound plus one tick), never before. After a stall
+    of A's own loop, a B silent all along is declared DEAD_TICKS ticks after A resumed."""
+    async def main() -> None:
+        for phase in (0.01, 0.25, 0.49):
+            vt = [1000.0]
+            na, live = _liveness_at(vt)
+            assert live.declare_dead(vt[0]) == []
+            vt[0] += phase
+            live.heard("B")
+            t_last = vt[0]
+            vt[0] = 1000.0
+            ticks = _ticks(live, vt, t_last + recovery.PEER_DEAD_S + 2 * recovery.HEARTBEAT_S)
+            when = [t for t, d in ticks if d]
+            assert [d for _, d in ticks if d] == [["B"]]
+            assert t_last + recovery.PEER_DEAD_S < when[0]
+            assert when[0] <= t_last + recovery.PEER_DEAD_S + recovery.HEARTBEAT_S
+        vt = [2000.0]
+        na, live = _liveness_at(vt)
+        assert live.declare_dead(vt[0]) == []
+        live.heard("B")
+        vt[0] += 10.0  # A stalls; B really is gone (nothing in the socket)
+        assert live.declare_dead(vt[0]) == []
+        ticks = _ticks(live, vt, vt[0] + recovery.DEAD_TICKS * recovery.HEARTBEAT_S)
+        assert [d for _, d in ticks] == [[]] * (recovery.DEAD_TICKS - 1) + [["B"]]
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("bad", [b"{", b"[]", b'{"inc": -1}', b'{"inc": 1.5}', b'{"inc": 1, "x": 2}'])

@@ -119,3 +119,132 @@ def test_a_backend_without_retries_is_left_alone() -> None:
         assert not hasattr(b, "retries")
 
     asyncio.run(main())
+
+
+def _waiting_node(monkeypatch, wait_s: float, appears_at: float | None, fail=None):
+    """Node A whose device answers only from virtual node time ``appears_at`` (None: never):
+    every open before raises DeviceNotFound after a handshake of 1.25 virtual seconds (or
+    ``fail``, an exception, at once). Its clock and sleeps are virtual; returns (node, opens,
+    sleeps, clock)."""
+    import hwctl.node.service
+    import hwctl.transport
+    from hwctl.errors import DeviceNotFound
+
+    vt = [1000.0]
+    opens: list[float] = []
+    sleeps: list[float] = []
+
+    async def opener(url: str, **kw):
+        opens.append(vt[0])
+        if fail is not None:
+            raise fail
+        if appears_at is None or vt[0] < appears_at:
+            vt[0] += 1.25  # the URL's handshake, unanswered
+            raise DeviceNotFound(f"no hwctl device answered at {url} (checked 5 times in 1.25 s)")
+        return await open_backend(URL)
+
+    # the node opens its device through hwctl.transport.open_backend (both names: the service
+    # module's own import of it, which the start used before it waited, fails the same way)
+    monkeypatch.setattr(hwctl.transport, "open_backend", opener)
+    monkeypatch.setattr(hwctl.node.service, "open_backend", opener, raising=False)
+    cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
+                                "backend": "zmq+tcp://127.0.0.1:9", "device_wait_s": wait_s,
+                                "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
+    node = NodeService(cfg)
+
+    async def sleep(d: float) -> None:
+        sleeps.append(d)
+        vt[0] += d
+
+    node.now = lambda: vt[0]  # type: ignore[method-assign]
+    node._sleep = sleep  # type: ignore[method-assign]
+    return node, opens, sleeps, vt
+
+
+def test_a_node_started_before_its_device_waits_for_it(monkeypatch, caplog) -> None:
+    """Issue 13: nodes and devices start in any order, seconds apart. The device (a served twin
+    or bridge) answers only 5 s (virtual node time) after the node started: the node's start
+    opens it again, with growing pauses, logs one line while waiting and one when it answered,
+    and starts (the clock sync and the rest of the start run on the device found)."""
+    async def main() -> None:
+        node, opens, sleeps, vt = _waiting_node(monkeypatch, 60.0, appears_at=1005.0)
+        try:
+            await node.start()
+            assert node.backend is not None and node.recovery.token != 0  # started on it
+            assert len(opens) >= 3 and opens[-1] >= 1005.0 and vt[0] - 1000.0 < 60.0
+            assert sleeps == sorted(sleeps) and max(sleeps) <= 2.0  # growing, bounded pauses
+        finally:
+            await node.close()
+
+    with caplog.at_level("WARNING", logger="hwctl.node"):
+        asyncio.run(main())
+    waiting = [r for r in caplog.records if "waiting for its device" in r.getMessage()]
+    assert len(waiting) == 1 and "\n" not in waiting[0].getMessage()
+    assert any("answered after" in r.getMessage() for r in caplog.records)
+
+
+def test_a_node_waits_for_its_device_only_up_to_its_bound(monkeypatch) -> None:
+    """A device that never answers ends the start at ``device_wait_s`` (virtual node time) with
+    one clear DeviceNotFound (a UserError: one line, exit 2); a wrong device (VersionMismatch)
+    is not waited for; ``device_wait_s = 0`` is one try."""
+    from hwctl.errors import DeviceNotFound, VersionMismatch
+
+    async def main() -> None:
+        node, opens, _, vt = _waiting_node(monkeypatch, 10.0, appears_at=None)
+        with pytest.raises(DeviceNotFound, match=r"node A: no device answered at .* in 1\d\.\d s "
+                                                 r"of waiting .*device_wait_s"):
+            await node.start()
+        # tries until the bound, the last one started before it and ended within its handshake
+        assert opens[-1] < 1010.0 <= vt[0] <= 1010.0 + 1.25 and len(opens) >= 4
+        node, opens, _, _ = _waiting_node(monkeypatch, 10.0, None, fail=VersionMismatch("v1"))
+        with pytest.raises(VersionMismatch):
+            await node.start()
+        assert len(opens) == 1
+        node, opens, _, _ = _waiting_node(monkeypatch, 0.0, appears_at=None)
+        with pytest.raises(DeviceNotFound, match="checked 5 times"):
+            await node.start()
+        assert len(opens) == 1
+
+    asyncio.run(main())
+
+
+def test_nodes_started_before_their_lab_wait_for_it_and_run(tmp_path) -> None:
+    """Issue 13, as a lab does it: two ``hwctl node`` processes are started first, their
+    devices' paths not there yet; each says once that it waits for its device; then ``hwctl
+    twin --lab K2`` starts and creates them: both nodes start and complete requests. Waits on
+    output lines only (SAFETY_S bounds a hang)."""
+    import re
+    import time
+
+    from tests.test_node_processes import REPORT, SAFETY_S, Proc, free_port, node_toml
+
+    deadline = time.monotonic() + SAFETY_S
+    ports = {n: free_port() for n in "AB"}
+    nodes: dict[str, Proc] = {}
+    lab = None
+    try:
+        for n, peer, seed in (("A", "B", 1), ("B", "A", 2)):
+            cfg = tmp_path / f"{n}.toml"
+            url = f"serial://{tmp_path / 'lab' / n}"
+            cfg.write_text(node_toml(n, peer, url, ports, tmp_path / "out", seed))
+            nodes[n] = Proc(["node", "--config", str(cfg), "--report-every", "0.2",
+                             "--device-wait", "600"])
+            nodes[n].wait_line(lambda s: "waiting for its device" in s, deadline)
+        lab = Proc(["twin", "--lab", "K2", "--p-photon", "0.005", "--seed", "3",
+                    "--link-dir", str(tmp_path / "lab")])
+        for n in "AB":
+            nodes[n].wait_line(lambda s, n=n: s.startswith(f"node {n} on"), deadline)
+        for n in "AB":
+            while True:
+                m = REPORT.match(nodes[n].wait_line(lambda s: REPORT.match(s) is not None,
+                                                    deadline))
+                if m is not None and int(m[2]) >= 1:
+                    break
+        for n in "AB":
+            assert nodes[n].stop() == 0, nodes[n].log[-10:]
+            assert not any(re.search("Traceback", s) for s in nodes[n].log)
+    finally:
+        for p in nodes.values():
+            p.stop()
+        if lab is not None:
+            lab.stop()

@@ -9,7 +9,7 @@
 // frames at least 60 cycles apart (a frame is 11 bytes on the line, > 400 cycles) with t / bell
 // held until the next frame; the schedule inputs (acc_i, t_start_i, period_i >= 2, port_i,
 // nfired_i, k0_i) hold still while a frame is being decided (the harness's simplification: a schedule
-// that starts or fires during the 38-cycle decision is simulated only, test_hdl_node*.py).
+// that starts or fires during the 70-cycle decision is simulated only, test_hdl_node*.py).
 // BMC from reset. Run by `hwctl fpga prove pair_match`.
 `default_nettype none
 `include "wire_spec.vh"
@@ -110,19 +110,20 @@ module pair_match_props (
     // collects the same bits, and the event's k is checked to be kb_q. (Helper invariants per
     // division step, dividend bits brought down = m + r and r < period, were tried: ~100 s a
     // step, slower than the plain BMC.)
-    wire [5:0]  tap_step_q;
+    wire [6:0]  tap_step_q;
     wire        tap_busy_q;
-    wire [33:0] tap_sub;
-    wire        divs = tap_busy_q && tap_step_q >= 6'd3 && tap_step_q < 6'd35;
+    wire        tap_dvb_q;                          // a division step's second (select) cycle
+    wire        tap_qbit;                           // ... its quotient bit
+    wire        divs = tap_dvb_q;
     reg  [63:0] m_q;
     reg  [31:0] kb_q;
     always @(posedge clk_i) begin
-        if (tap_busy_q && tap_step_q == 6'd2) begin     // RANGE, the cycle before the division
+        if (tap_busy_q && tap_step_q == 7'd2) begin     // RANGE, the cycle before the division
             m_q <= 64'd0;
             kb_q <= 32'd0;
         end else if (divs) begin                        // a division step: quotient bit !sub[33]
-            m_q <= {m_q[62:0], 1'b0} + (!tap_sub[33] ? {32'd0, period_i} : 64'd0);
-            kb_q <= {kb_q[30:0], !tap_sub[33]};
+            m_q <= {m_q[62:0], 1'b0} + (tap_qbit ? {32'd0, period_i} : 64'd0);
+            kb_q <= {kb_q[30:0], tap_qbit};
         end
     end
     wire [63:0] k_per   = m_q;

@@ -75,7 +75,7 @@ ST_WINDOW = 2
 FRAME = 11 * 10 * 4         # herald frame on the line, cycles
 #: attempt cycle -> the node's pair decision, beyond the two fibre legs (measured once from the
 #: pipeline; checked on every pair below)
-HL_FIXED = 492
+HL_FIXED = 526
 HL_LAT = D + DH + HL_FIXED
 LAB_DELAY = (HL_LAT - ST_WINDOW - FRAME) // 2
 assert 2 * LAB_DELAY + ST_WINDOW + FRAME == HL_LAT, "HL_LAT - window - frame must be even"

@@ -33,7 +33,7 @@ from hwctl.wire._spec import Message
 
 UNTIL_DONE = 2**32 - 1
 #: cycles from the end of a herald frame's last stop bit to the RTL's PAIR / BAD_HERALD decision
-MATCH_LAT = 42
+MATCH_LAT = 76
 #: cycles from the decoder's abort strobe to the cycle the pair engine stops (DONE(ABORTED).ts)
 ABORT_LAT = 0
 

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "explains every key (docs/node.md)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="override the config's duration (s)")
+    parser.add_argument("--device-wait", type=argtypes.real(0.0, 3600.0, what="--device-wait"),
+                        default=None, metavar="S",
+                        help="wait up to S seconds at start for the device to answer (a twin or "
+                             "bridge started after the node); overrides the config's "
+                             "device_wait_s (default 60; 0: one try)")
     parser.add_argument("--out", type=argtypes.out_dir, default=None, metavar="DIR",
                         help="write the results to DIR/NAME.parquet (requests) and, with "
                              "[verification], DIR/NAME.pairs.parquet, run metadata inside "
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.duration = args.duration
     if args.out:
         cfg.out = args.out
+    if args.device_wait is not None:
+        cfg.device_wait_s = args.device_wait
     console = Console(stderr=True)
 
     writer = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hwctl.errors import UserError
 from hwctl.node import robust as noderobust
+from hwctl.node.devwait import DEVICE_WAIT_S
 from hwctl.node.limits import U32
 from hwctl.physics import memory as _memory
 from hwctl.protocols.reliable import RobustConfig
@@ -68,6 +69,8 @@ class NodeConfig:
     peers: list[PeerConfig]
     duration: float | None = None
     out: str | None = None
+    #: how long the node waits at start for its device to answer (hwctl.node.devwait), s
+    device_wait_s: float = DEVICE_WAIT_S
     fidelity: float = 0.75
     pairs: tuple[int, int] = (1, 6)
     mean_backoff: float = 0.1
@@ -112,6 +115,7 @@ class NodeConfig:
                 name=str(d["name"]), listen=str(d["listen"]), backend=str(d["backend"]), peers=peers,
                 duration=None if d.get("duration") is None else float(d["duration"]),
                 out=d.get("out"),
+                device_wait_s=float(d.get("device_wait_s", DEVICE_WAIT_S)),
                 fidelity=float(wl.get("fidelity", 0.75)),
                 pairs=tuple(int(x) for x in wl.get("pairs", (1, 6))),  # type: ignore[arg-type]
                 mean_backoff=float(wl.get("mean_backoff", 0.1)), seed=int(wl.get("seed", 0)),

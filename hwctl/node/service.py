@@ -23,6 +23,7 @@ from hwctl.journal import RequestJournal, resume
 from hwctl.node import robust as noderobust
 from hwctl.node.clock import DeviceClock, DeviceTime
 from hwctl.node.config import NodeConfig
+from hwctl.node.devwait import open_device
 from hwctl.node.limits import (
     K_ESP,
     K_PL,
@@ -55,7 +56,7 @@ from hwctl.recovery import (
     peer_failed_queued,
 )
 from hwctl.slots import SlotBook
-from hwctl.transport import Backend, open_backend
+from hwctl.transport import Backend
 from hwctl.transport.zmqrecv import FdReceiver
 from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import CLOCK_HZ
@@ -184,7 +185,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             from hwctl.instruments.bench import start_bench
 
             self.bench, self.bench_snapshot = await asyncio.to_thread(start_bench, self.cfg.bench)
-        self.backend = backend if backend is not None else await open_backend(self.cfg.backend)
+        if backend is None:  # waited for: started before its twin/bridge (hwctl.node.devwait)
+            backend = await open_device(self.cfg.backend, name=self.cfg.name,
+                                        wait_s=self.cfg.device_wait_s, opener=self._open_backend,
+                                        sleep=self._sleep, now=self.now)
+        self.backend = backend
         if self.backend.device_kind == "station":
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: {self.cfg.backend} is a heralding station, "

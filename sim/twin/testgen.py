@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from hwctl.wire import HEADER_BIT_CYCLES, HERALD_BIT_CYCLES, TestBit
 
 DET_GEN_LAT = 3
-HL_LOOP_LAT = 11 * 10 * HERALD_BIT_CYCLES + 45   # frame bytes back to back (herald_tx B2B)
+#: (the receiver + the matcher's 71-cycle pipeline: 45 until the eighth session's two-cycle
+#: division step, fpga/README.md "ECP5 Fmax, eighth session")
+HL_LOOP_LAT = 11 * 10 * HERALD_BIT_CYCLES + 79   # frame bytes back to back (herald_tx B2B)
 LOOP_GAP = 11 * (10 * HERALD_BIT_CYCLES + 2) + 8
 HDR_UNIT = 1 << 10
 #: writable bits of TEST (7:5 read 0)
