@@ -114,7 +114,7 @@ module pair_match_props (
     wire        tap_busy_q;
     wire        tap_dvb_q;                          // a division step's second (select) cycle
     wire        tap_qbit;                           // ... its quotient bit
-    wire        divs = tap_dvb_q;
+    wire        divs = tap_dvb_q && !rst_i;       // (not a bare alias of a connect -set tap)
     reg  [63:0] m_q;
     reg  [31:0] kb_q;
     always @(posedge clk_i) begin
