@@ -43,7 +43,9 @@ join cycle) with fewer PAIR events than pairs asked ends it with ``pairs lost``.
 The ESP cores are sans-IO; this module is the I/O driver's part. Time comes from the node.
 
 Peers. Every node sends ``[hb, {"inc": N}]`` to each peer every :data:`HEARTBEAT_S`; any message
-from a peer counts as a sign of life. A peer silent for :data:`PEER_DEAD_S` is declared dead: its
+from a peer counts as a sign of life. A peer silent for :data:`PEER_DEAD_S`, while this node's own
+loop ran (:data:`DEAD_TICKS` of its ticks since the peer's last message and since its own last
+stall: a local stall is not the peer's silence), is declared dead: its
 generation here ends with reason ``peer dead`` and everything the ESP core holds with it is
 released through the robust core's release path (``EspNode._peer_restarted``: the Lock, a SYN
 sent to it, a WAKE to it; requests sleeping on it go back to Q_main). A peer whose heartbeat

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import types
 
+import pytest
+
 from hwctl import timebase
 from hwctl.node import NodeConfig, NodeService
 from hwctl.node.physical import PlEarly, PlEarlyDrop
@@ -14,6 +16,13 @@ from hwctl.pljoin import JoinPlanner
 from hwctl.protocols.base import Request, Send
 from hwctl.protocols.esp import EspMessage, MsgType
 from hwctl.sim.twin.lab import LabServer
+
+
+@pytest.fixture(autouse=True)
+def _early_on(monkeypatch) -> None:
+    import hwctl.node.physical
+
+    monkeypatch.setattr(hwctl.node.physical, "EARLY_SCHEDULE", True)
 
 
 def test_grid_origin_and_early_start_share_the_global_phase() -> None:

@@ -206,3 +206,45 @@ def test_a_node_waits_for_its_device_only_up_to_its_bound(monkeypatch) -> None:
         assert len(opens) == 1
 
     asyncio.run(main())
+
+
+def test_nodes_started_before_their_lab_wait_for_it_and_run(tmp_path) -> None:
+    """Issue 13, as a lab does it: two ``hwctl node`` processes are started first, their
+    devices' paths not there yet; each says once that it waits for its device; then ``hwctl
+    twin --lab K2`` starts and creates them: both nodes start and complete requests. Waits on
+    output lines only (SAFETY_S bounds a hang)."""
+    import re
+    import time
+
+    from tests.test_node_processes import REPORT, SAFETY_S, Proc, free_port, node_toml
+
+    deadline = time.monotonic() + SAFETY_S
+    ports = {n: free_port() for n in "AB"}
+    nodes: dict[str, Proc] = {}
+    lab = None
+    try:
+        for n, peer, seed in (("A", "B", 1), ("B", "A", 2)):
+            cfg = tmp_path / f"{n}.toml"
+            url = f"serial://{tmp_path / 'lab' / n}"
+            cfg.write_text(node_toml(n, peer, url, ports, tmp_path / "out", seed))
+            nodes[n] = Proc(["node", "--config", str(cfg), "--report-every", "0.2",
+                             "--device-wait", "600"])
+            nodes[n].wait_line(lambda s: "waiting for its device" in s, deadline)
+        lab = Proc(["twin", "--lab", "K2", "--p-photon", "0.005", "--seed", "3",
+                    "--link-dir", str(tmp_path / "lab")])
+        for n in "AB":
+            nodes[n].wait_line(lambda s, n=n: s.startswith(f"node {n} on"), deadline)
+        for n in "AB":
+            while True:
+                m = REPORT.match(nodes[n].wait_line(lambda s: REPORT.match(s) is not None,
+                                                    deadline))
+                if m is not None and int(m[2]) >= 1:
+                    break
+        for n in "AB":
+            assert nodes[n].stop() == 0, nodes[n].log[-10:]
+            assert not any(re.search("Traceback", s) for s in nodes[n].log)
+    finally:
+        for p in nodes.values():
+            p.stop()
+        if lab is not None:
+            lab.stop()

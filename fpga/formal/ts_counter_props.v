@@ -1,5 +1,5 @@
 // Formal harness for ts_counter (fpga/rtl/ts_counter.v): the 64-bit timestamp is monotonic and
-// never misses a carry between its halves (32-bit low, 16-bit bits 47:32, 16-bit bits 63:48).
+// never misses a carry between its parts (16-bit bits 15:0, 31:16, 47:32 and 63:48).
 //
 // Proven for all 2^64 states by k-induction at the full width (no abstraction): out of reset
 // ts(t+1) == ts(t) + 1 (mod 2^64) in every cycle, a reset loads INIT, and a TIME_SET load
@@ -8,7 +8,8 @@
 // in every cycle, including the edge where the low half wraps and the registered carries move
 // both upper halves. The helper invariants relate the registered carry flags to the halves
 // (they make the proof inductive and are themselves proven): carry_q is "lo == 0xFFFF_FFFF",
-// the AND of the nibble flags is "lo == 0xFFFF_FFFE", carry_hi_q is "lo == 0xFFFF_FFFF and
+// c16_q is "lo[15:0] == 0xFFFF" (the carry between lo's two 16-bit chains), pre_q is
+// "lo == 0xFFFF_FFFE", the AND of the nibble flags is "lo == 0xFFFF_FFFD", carry_hi_q is "lo == 0xFFFF_FFFF and
 // md == 0xFFFF", and mff_q is "md == 0xFFFF" whenever lo != 0 (it lags md by the one cycle
 // after md counts, when lo == 0). "Monotonic" holds up to the 2^64 wrap (5800 years at
 // 100 MHz), where the counter wraps to 0 as the assertion says. Run by
@@ -29,7 +30,7 @@ module ts_counter_props #(
     // these undriven taps to them after flattening (connect -set tap_x dut.x)
     wire [31:0] tap_lo_q;
     wire [15:0] tap_md_q;
-    wire        tap_carry_q, tap_carry_hi_q, tap_mff_q;
+    wire        tap_carry_q, tap_carry_hi_q, tap_mff_q, tap_c16_q, tap_pre_q;
     wire [7:0]  tap_nib_q;
 
     reg init_q = 1'b1;          // first cycle: reset assumed
@@ -55,7 +56,9 @@ module ts_counter_props #(
     // helper invariants (inductive strengthening): hold in every cycle after the first reset
     always @(*) if (!init_q) begin
         assert(tap_carry_q == (tap_lo_q == 32'hFFFF_FFFF));
-        assert((&tap_nib_q) == (tap_lo_q == 32'hFFFF_FFFE));
+        assert(tap_c16_q == (tap_lo_q[15:0] == 16'hFFFF));
+        assert((&tap_nib_q) == (tap_lo_q == 32'hFFFF_FFFD));
+        assert(tap_pre_q == (tap_lo_q == 32'hFFFF_FFFE));
         assert(tap_carry_hi_q == (tap_lo_q == 32'hFFFF_FFFF && tap_md_q == 16'hFFFF));
         if (tap_lo_q != 32'd0) assert(tap_mff_q == (tap_md_q == 16'hFFFF));
     end

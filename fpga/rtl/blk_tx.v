@@ -3,17 +3,24 @@
 //
 // Frame: seq | 0xA6 | 67 payload bytes (buffer offsets 0..66; entry bytes at offsets >= 19 + used
 // are sent as 0) | CRC-16/CCITT-FALSE (big-endian), COBS-encoded, then 0x00 (like frame_tx). The
-// bytes are read one at a time from the buffer (registered read, then a registered select: three
-// cycles per byte): a CRC pass over seq..payload, then per COBS block a scan to the next zero (or
-// the end) for the code byte and a second read of the block's bytes as they are sent. A UART byte
-// is 10 * CLKS_PER_BIT cycles, so the line has no gaps beyond the first block's scan (the frame is
-// 71 bytes < 254: no 0xFF code). valid_i / ready_o as frame_tx; ready_o also waits for the last
-// byte to be taken, and the first byte waits for other_busy_i (frame_tx's last byte), so the two
-// transmitters share uart_tx without overlap. rel_o: the block has been sent (release its buffer).
+// buffer read is pipelined: rd_byte_i is the byte at the rd_off_o of RL cycles before (hdr_block's
+// read latency, RL >= 1: 3 in the top, a registered address copy per buffer, the buffer's read and
+// a registered 8:1 buffer select), and a byte is selected into val_q (seq, opcode, CRC or 0 for
+// unused entries by its frame position) the cycle it arrives. The CRC pass and each COBS block's
+// scan (to the next zero or the frame end, for the code byte) issue one read per cycle (a scan
+// drops the reads beyond its end); the block's bytes are then re-read one at a time as the UART
+// takes them (RL + 3 cycles a byte, far below a UART byte). Token to first byte: 69 + RL + 3
+// (CRC) + 2 + k0 + RL + 2 (first scan, k0 its bytes: 2 unless seq = 0 or blk >= 256) + 1 cycles
+// (BLK_TX_LEAD of sim/twin/model.py). A UART byte is 10 * CLKS_PER_BIT cycles, so the line has no
+// gaps beyond the first block's scan (the frame is 71 bytes < 254: no 0xFF code). valid_i /
+// ready_o as frame_tx; ready_o also waits for the last byte to be taken, and the first byte waits
+// for other_busy_i (frame_tx's last byte), so the two transmitters share uart_tx without overlap.
+// rel_o: the block has been sent (release its buffer).
 `default_nettype none
 `include "wire_spec.vh"
 module blk_tx #(
-    parameter PL = `HW_LEN_HDR_BLOCK    // payload bytes (67)
+    parameter PL = `HW_LEN_HDR_BLOCK,   // payload bytes (67)
+    parameter RL = 3                    // buffer read latency (rd_off_o -> rd_byte_i), >= 1
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -21,7 +28,7 @@ module blk_tx #(
     output wire        ready_o,
     input  wire [7:0]  seq_i,
     output reg  [6:0]  rd_off_o,
-    input  wire [7:0]  rd_byte_i,      // buffer byte at rd_off_o of the last cycle
+    input  wire [7:0]  rd_byte_i,      // buffer byte at rd_off_o of RL cycles before
     output reg         rel_o,
     input  wire        other_busy_i,
     output reg  [7:0]  byte_o,
@@ -29,19 +36,24 @@ module blk_tx #(
     input  wire        byte_ready_i
 );
     localparam L = PL + 4;             // frame bytes with the CRC
-    localparam [3:0] T_IDLE = 4'd0, T_FA = 4'd1, T_FB = 4'd2, T_FC = 4'd3, T_SCAN0 = 4'd4,
-                     T_CODE = 4'd5, T_AFTER = 4'd6, T_DELIM = 4'd7,
-                     T_USE = 4'd8;
-    localparam [1:0] P_CRC = 2'd0, P_SCAN = 2'd1, P_DATA = 2'd2;
+    localparam [3:0] T_IDLE = 4'd0, T_CRC = 4'd1, T_SCAN0 = 4'd2, T_SCAN = 4'd3, T_CODE = 4'd4,
+                     T_DFETCH = 4'd5, T_DWAIT = 4'd6, T_AFTER = 4'd7, T_DELIM = 4'd8;
     reg [3:0]  st_q;
-    reg [1:0]  ph_q;
     reg        idle_q;
     reg [7:0]  seq_q;
-    reg [6:0]  p_q;                    // frame position being fetched
+    reg [6:0]  f_q;                    // next frame position to read (CRC pass, scan)
+    reg        fon_q;                  // reads are issued from f_q
+    reg [6:0]  fend_q;                 // the last position to read in this pass
+    reg [6:0]  p_q;                    // data: frame position being sent
+    reg [6:0]  ps_q;                   // the COBS block's first position
     reg [6:0]  k_q;                    // bytes in the COBS block
     reg [6:0]  j_q;                    // block bytes sent
     reg        zend_q;                 // the block ends at a zero (else at the frame end)
-    reg [7:0]  val_q;
+    reg [RL:0] tv_q;                   // reads in flight: valid
+    reg [6:0]  tp_q [0:RL];            // and frame position
+    reg [7:0]  val_q;                  // the byte of frame position vp_q
+    reg [6:0]  vp_q;
+    reg        vv_q;
     reg [6:0]  lim_q;                  // positions >= lim_q are unused entry bytes (0)
     reg [15:0] crc_q;
     wire [15:0] crc_nx;
@@ -50,16 +62,46 @@ module blk_tx #(
     assign ready_o = idle_q && !byte_valid_o;
     wire out_free = !byte_valid_o && !other_busy_i;
 
-    // byte at frame position p (rd_byte_i: the buffer byte at p - 2)
-    wire [7:0] sel = (p_q == 7'd0) ? seq_q
-                   : (p_q == 7'd1) ? `HW_OP_HDR_BLOCK
-                   : (p_q == 7'(L - 2)) ? crc_q[15:8]
-                   : (p_q == 7'(L - 1)) ? crc_q[7:0]
-                   : (p_q >= lim_q) ? 8'h00 : rd_byte_i;
+    // the byte at frame position tp (rd_byte_i: the buffer byte at tp - 2)
+    wire [6:0] tp = tp_q[RL];
+    wire [7:0] sel = (tp == 7'd0) ? seq_q
+                   : (tp == 7'd1) ? `HW_OP_HDR_BLOCK
+                   : (tp == 7'(L - 2)) ? crc_q[15:8]
+                   : (tp == 7'(L - 1)) ? crc_q[7:0]
+                   : (tp >= lim_q) ? 8'h00 : rd_byte_i;
+    // a read is issued this cycle: the pass's next position, or one data byte
+    wire iss_pass = fon_q && (st_q == T_CRC || st_q == T_SCAN);
+    wire iss_data = (st_q == T_DFETCH);
+    wire [6:0] ipos = iss_data ? p_q : f_q;
+    // val_q is used this cycle
+    wire use_v = vv_q && (st_q == T_CRC || st_q == T_SCAN || (st_q == T_DWAIT && out_free));
+    // a scan ends at val_q (a zero, or the frame's last byte): the reads beyond it are dropped
+    wire scan_end = vv_q && st_q == T_SCAN && (val_q == 8'h00 || vp_q == 7'(L - 1));
 
+    integer i;
     always @(posedge clk_i) begin
         rel_o <= 1'b0;
         if (byte_valid_o && byte_ready_i) byte_valid_o <= 1'b0;
+        // read pipeline
+        if (iss_pass || iss_data) rd_off_o <= ipos - 7'd2;
+        tv_q <= {tv_q[RL-1:0], iss_pass || iss_data};
+        tp_q[0] <= ipos;
+        for (i = 1; i <= RL; i = i + 1) tp_q[i] <= tp_q[i - 1];
+        if (iss_pass) begin
+            f_q <= f_q + 7'd1;
+            if (f_q == fend_q) fon_q <= 1'b0;
+        end
+        if (tv_q[RL]) begin
+            val_q <= sel;
+            vp_q <= tp;
+            if (tp == 7'd19) lim_q <= 7'd21 + rd_byte_i[6:0];   // payload offset 17: used
+        end
+        vv_q <= tv_q[RL] || (vv_q && !use_v);
+        if (scan_end) begin
+            tv_q <= {(RL+1){1'b0}};
+            vv_q <= 1'b0;
+            fon_q <= 1'b0;
+        end
         if (rst_i) begin
             st_q <= T_IDLE;
             idle_q <= 1'b1;
@@ -67,6 +109,9 @@ module blk_tx #(
             byte_o <= 8'd0;
             rd_off_o <= 7'd0;
             lim_q <= 7'd127;
+            fon_q <= 1'b0;
+            tv_q <= {(RL+1){1'b0}};
+            vv_q <= 1'b0;
         end else begin
             case (st_q)
                 T_IDLE: if (valid_i && ready_o) begin
@@ -74,73 +119,50 @@ module blk_tx #(
                     idle_q <= 1'b0;
                     crc_q <= 16'hFFFF;
                     lim_q <= 7'd127;
-                    p_q <= 7'd0;
-                    ph_q <= P_CRC;
-                    st_q <= T_FA;
+                    f_q <= 7'd0;
+                    fend_q <= 7'(L - 3);
+                    fon_q <= 1'b1;
+                    st_q <= T_CRC;
                 end
-                T_FA: begin                 // fetch p_q: address
-                    rd_off_o <= p_q - 7'd2;
-                    st_q <= T_FB;
-                end
-                T_FB: st_q <= T_FC;          // (the buffer reads rd_off_o)
-                T_FC: begin                 // rd_byte_i is the byte: select, then use it
-                    val_q <= sel;
-                    if (p_q == 7'd19) begin  // payload offset 17: used
-                        lim_q <= 7'd21 + rd_byte_i[6:0];
+                T_CRC: if (vv_q) begin      // CRC over positions 0 .. L - 3
+                    crc_q <= crc_nx;
+                    if (vp_q == 7'(L - 3)) begin
+                        p_q <= 7'd0;
+                        st_q <= T_SCAN0;
                     end
-                    st_q <= T_USE;
-                end
-                T_USE: begin        // use val_q
-                    case (ph_q)
-                        P_CRC: begin
-                            crc_q <= crc_nx;
-                            p_q <= p_q + 7'd1;
-                            st_q <= T_FA;
-                            if (p_q == 7'(L - 3)) begin
-                                p_q <= 7'd0;
-                                st_q <= T_SCAN0;
-                            end
-                        end
-                        P_SCAN: begin
-                            if (val_q == 8'h00) begin
-                                zend_q <= 1'b1;
-                                st_q <= T_CODE;
-                            end else begin
-                                k_q <= k_q + 7'd1;
-                                p_q <= p_q + 7'd1;
-                                st_q <= T_FA;
-                                if (p_q == 7'(L - 1)) begin
-                                    zend_q <= 1'b0;
-                                    st_q <= T_CODE;
-                                end
-                            end
-                        end
-                        default: if (out_free) begin    // P_DATA
-                            byte_o <= val_q;
-                            byte_valid_o <= 1'b1;
-                            p_q <= p_q + 7'd1;
-                            j_q <= j_q + 7'd1;
-                            st_q <= (j_q + 7'd1 == k_q) ? T_AFTER : T_FA;
-                        end
-                    endcase
                 end
                 T_SCAN0: begin              // a COBS block starts at p_q
-                    k_q <= 7'd0;
-                    ph_q <= P_SCAN;
+                    ps_q <= p_q;
                     if (p_q == 7'(L)) begin
+                        k_q <= 7'd0;
                         zend_q <= 1'b0;
                         st_q <= T_CODE;
                     end else begin
-                        st_q <= T_FA;
+                        f_q <= p_q;
+                        fend_q <= 7'(L - 1);
+                        fon_q <= 1'b1;
+                        st_q <= T_SCAN;
                     end
+                end
+                T_SCAN: if (scan_end) begin
+                    zend_q <= (val_q == 8'h00);
+                    k_q <= vp_q - ps_q + ((val_q == 8'h00) ? 7'd0 : 7'd1);
+                    st_q <= T_CODE;
                 end
                 T_CODE: if (out_free) begin
                     byte_o <= {1'b0, k_q} + 8'd1;
                     byte_valid_o <= 1'b1;
                     j_q <= 7'd0;
-                    p_q <= p_q - k_q;       // back to the block's first byte
-                    ph_q <= P_DATA;
-                    st_q <= (k_q == 7'd0) ? T_AFTER : T_FA;
+                    p_q <= ps_q;            // back to the block's first byte
+                    st_q <= (k_q == 7'd0) ? T_AFTER : T_DFETCH;
+                end
+                T_DFETCH: st_q <= T_DWAIT;  // (one read of p_q issued)
+                T_DWAIT: if (use_v) begin
+                    byte_o <= val_q;
+                    byte_valid_o <= 1'b1;
+                    p_q <= p_q + 7'd1;
+                    j_q <= j_q + 7'd1;
+                    st_q <= (j_q + 7'd1 == k_q) ? T_AFTER : T_DFETCH;
                 end
                 T_AFTER: begin              // p_q: the zero ending the block, or the frame end
                     if (zend_q) begin

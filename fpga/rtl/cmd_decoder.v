@@ -65,7 +65,7 @@ module cmd_decoder #(
     input  wire [31:0]  reg_rdata_i,
     input  wire         reg_rd_ok_i,
     input  wire         reg_wr_ok_i,
-    input  wire [31:0]  err_crc_i,
+    input  wire [31:0]  err_crc_p1_i,  // ERR_CRC + 1 (the register file keeps it)
     output wire         inc_crc_o,
     output wire         inc_overflow_o,
     // scheduler
@@ -278,7 +278,7 @@ module cmd_decoder #(
                     : op_psched_p ? (parg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
                     : op_tset_p ? `HW_ERR_BAD_ARG
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
-        crc_p1_q   <= err_crc_i + 32'd1;
+        crc_p1_q   <= err_crc_p1_i;
     end
 
     // ---------------------------------------------------------------- stage A registers

@@ -88,15 +88,22 @@ module event_arb #(
     reg  ovf_sel_q;                 // pend_nz_q && !rep_q (registered: timing)
     wire report = ovf_sel_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
-    // lowest pending source (when no overflow report this cycle)
+    // lowest pending source (when no overflow report this cycle). Registered (pick_q) from the
+    // next values of the holding flags (hold_v_d, post_d below), so pick_q equals the lowest set
+    // bit of hv in every cycle and selects the 136 bits of din straight from flip-flops (timing:
+    // hv -> pick -> the din mux was 2 LUTs + a fanout of 136 behind a LUT, the station's ECP5
+    // HeAP path).
     localparam PW = (NS > 1) ? $clog2(NS) : 1;
-    reg  [PW-1:0] pick;
-    integer pi;
-    always @* begin
-        pick = PW'(NS - 1);
-        for (pi = NS - 2; pi >= 0; pi = pi - 1)
-            if (hv[pi]) pick = pi[PW-1:0];
-    end
+    function automatic [PW-1:0] lowest(input [NS-1:0] v);
+        integer pi;
+        begin
+            lowest = PW'(NS - 1);
+            for (pi = NS - 2; pi >= 0; pi = pi - 1)
+                if (v[pi]) lowest = pi[PW-1:0];
+        end
+    endfunction
+    reg  [PW-1:0] pick_q;
+    wire [PW-1:0] pick = pick_q;
     // two or more sources held
     reg        two;
     integer ti, tj;
@@ -181,6 +188,17 @@ module event_arb #(
     wire [32-LPW:0] hi_p1c = {lost_pend_q[31:LPW], 1'b1} + {{(31-LPW){1'b0}}, lp_c_q, 1'b1};
     /* verilator lint_on UNUSEDSIGNAL */
 
+    // the holding flags' next values (out of reset; the register updates below are these)
+    reg [NS-1:0] hold_v_d, post_d;
+    integer hs;
+    always @* begin
+        for (hs = 0; hs < NS; hs = hs + 1)
+            hold_v_d[hs] = valid_i[hs] || (hold_v_q[hs] && !(serve && pick == hs[PW-1:0]));
+        if (mrk_take) post_d = {NS{1'b0}};
+        else if (mpend_q) post_d = post_q | valid_i;
+        else post_d = post_q;
+    end
+
     integer s;
 
     always @(posedge clk_i) begin
@@ -195,6 +213,7 @@ module event_arb #(
         if (rst_i) begin
             hold_v_q <= {NS{1'b0}};
             post_q <= {NS{1'b0}};
+            pick_q <= lowest({NS{1'b0}});
             any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
@@ -247,7 +266,7 @@ module event_arb #(
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
-            if (serve) hold_v_q[pick] <= 1'b0;
+            hold_v_q <= hold_v_d;
             // the next |hv: a new event, a second one waiting, or none served now; while a marker
             // waits new events are hidden (post_q), and once it is pushed (then nothing is
             // served: tokens and the marker go only with no visible event) all of them show
@@ -258,13 +277,12 @@ module event_arb #(
             // fpga/formal/event_arb_props.v)
             else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);
             else any_q <= (|valid_i) || two || (any && report);
-            if (mrk_take) post_q <= {NS{1'b0}};
-            else if (mpend_q) post_q <= post_q | valid_i;
+            post_q <= post_d;
+            pick_q <= lowest(hold_v_d & ~post_d);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < NS; s = s + 1)
                 if (valid_i[s]) begin
-                    hold_v_q[s]  <= 1'b1;
                     hold_op_q[s] <= op_i[8*s +: 8];
                     hold_pl_q[s] <= payload_i[128*s +: 128];
                 end

@@ -53,7 +53,8 @@
 module hdr_block #(
     parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
     parameter LUTRAM = 0,           // 1: buffers in LUT (distributed) RAM (ECP5; see below)
-    parameter QAW = 3               // arrival queue: 2^QAW arrivals behind the pending one
+    parameter QAW = 3,              // arrival queue: 2^QAW arrivals behind the pending one
+    parameter RL = 3                // buffer read latency (2 or 3; blk_tx's RL)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -85,34 +86,53 @@ module hdr_block #(
     output reg           drop_o,
     // buffer read port (blk_tx): the oldest unsent block
     input  wire [6:0]    rd_off_i,
-    output reg  [7:0]    rd_byte_o,     // one cycle after rd_off_i
+    output reg  [7:0]    rd_byte_o,     // RL cycles after rd_off_i
     input  wire          rel_i
 );
     localparam BW = (NB > 1) ? $clog2(NB) : 1;
 
     // ------------------------------------------------------------ block buffers
-    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is LUTs into
-    // the rd_byte_o flip-flops (an ECP5 DP16KD as yosys maps it has no output register, 5.8 ns
-    // clock-to-out). Same behaviour, cycle for cycle.
+    // rd_byte_o is the byte at rd_off_i of RL cycles before (RL = 2 or 3; blk_tx's RL must be the
+    // same). LUTRAM = 0: block RAM (iCE40 has no LUT RAM), its registered read then RL - 1
+    // register stages. LUTRAM = 1 (ECP5): each buffer its own LUT RAM of 128 bytes (8 DPR16X4
+    // deep); with RL = 3 a copy of the read offset per buffer is registered first (the offset's
+    // fanout: 16 RAM blocks each instead of 128), then each buffer's read (16:1 in the RAM
+    // block, 8:1 behind it) is registered, then the oldest unsent buffer's byte is selected (8:1,
+    // rb_q) into rd_byte_o. One read through all 8 buffers (a 64-to-1 mux, 6 LUT levels) was
+    // the ULX3S node's critical path (fpga/README.md). Same behaviour, cycle for cycle: rb_q
+    // changes only at rel_i, when blk_tx has no read in flight.
     reg          we_q;
     reg [6:0]    wo_a_q;                // write offset
     reg [7:0]    wd_q;
     reg [BW-1:0] wb_q, rb_q;            // buffer being written / oldest unsent
     reg [BW:0]   nfull_q;               // closed blocks not yet sent
+    genvar gb;
     generate
         if (LUTRAM != 0) begin : g_lut
-            (* ram_style = "distributed", no_rw_check *)
-            reg [7:0] mem_q [0:NB*128-1];
-            always @(posedge clk_i) begin
-                if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+            wire [7:0] bq [0:NB-1];
+            for (gb = 0; gb < NB; gb = gb + 1) begin : g_buf
+                (* ram_style = "distributed", no_rw_check *)
+                reg [7:0] mem_q [0:127];
+                reg [6:0] ra_q;
+                reg [7:0] rd_q;
+                always @(posedge clk_i) begin
+                    if (we_q && wb_q == BW'(gb)) mem_q[wo_a_q] <= wd_q;
+                    ra_q <= rd_off_i;
+                    rd_q <= mem_q[(RL >= 3) ? ra_q : rd_off_i];
+                end
+                assign bq[gb] = rd_q;
             end
+            always @(posedge clk_i) rd_byte_o <= bq[rb_q];
         end else begin : g_block
             (* ram_style = "block", no_rw_check *)
             reg [7:0] mem_q [0:NB*128-1];
+            reg [7:0] rd_q [0:RL-2];
+            integer i;
             always @(posedge clk_i) begin
                 if (we_q) mem_q[{wb_q, wo_a_q}] <= wd_q;
-                rd_byte_o <= mem_q[{rb_q, rd_off_i}];
+                rd_q[0] <= mem_q[{rb_q, rd_off_i}];
+                for (i = 1; i < RL - 1; i = i + 1) rd_q[i] <= rd_q[i - 1];
+                rd_byte_o <= rd_q[RL - 2];
             end
         end
     endgenerate
@@ -147,9 +167,14 @@ module hdr_block #(
     // flush timer: BLOCK_FLUSH down to -1 (bit 32: expired, a flip-flop)
     reg [32:0]  tmr_q;
 
-    // the pending arrival is consumed this cycle (its last byte written, or NO_SLOT)
-    wire cons = pend_q && ((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 4'd0)
-                           || (st_q == S_APP && k_q == 4'd0));
+    // the pending arrival is consumed this cycle (its last byte written, or NO_SLOT):
+    //   pend_q && ((st_q == S_A3 && !nxt_ok_i) || (st_q == S_OW && k_q == 0)
+    //              || (st_q == S_APP && k_q == 0)),
+    // registered a cycle ahead (cons_q; nxt_ok_i cannot change between S_A2 and S_A3: the ring
+    // waits for a take or a pin change, both of which come from here later): it enables the
+    // arrival queue's write, and its decode from k_q / st_q was the ECP5 path at 140 MHz
+    reg  cons_q;
+    wire cons = pend_q && cons_q;
     wire pre_any = (pre_q != {(QAW+2){1'b0}});
     wire pend_ok = pend_q && (!creq_q || pre_any) && (st_q != S_PIN);
 
@@ -192,7 +217,10 @@ module hdr_block #(
             default: hbyte = slot_q[7:0];
         endcase
     end
-    wire [6:0] fit_end = {1'b0, used_q} + {4'd0, q_q} + 7'd1;   // entry bytes after appending
+    // the arrival's q skip bytes and its entry do not fit in the block's 48 entry bytes:
+    // used + q + 1 > 48, i.e. used >= 48 - q, registered in S_A2 from d_q's thresholds (the sum
+    // and compare in S_A3's decision was the ECP5 path at 155 MHz)
+    reg nofit_q;
 
     always @(posedge clk_i) begin
         we_q <= 1'b0;
@@ -203,6 +231,7 @@ module hdr_block #(
         ns_valid_o <= 1'b0;
         drop_o <= 1'b0;
         pin_go_o <= 1'b0;
+        cons_q <= 1'b0;
         if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
         if (rst_i) begin
             st_q <= S_IDLE;
@@ -260,6 +289,11 @@ module hdr_block #(
                     m31_q <= (d_q[6:0] >= 7'd124) ? 7'd124 : (d_q[6:0] >= 7'd93) ? 7'd93
                            : (d_q[6:0] >= 7'd62) ? 7'd62 : (d_q[6:0] >= 7'd31) ? 7'd31 : 7'd0;
                     fl_q <= (el_q >= flush_i);
+                    nofit_q <= (used_q >= 6'd48) || (d_q[6:0] >= 7'd31 && used_q >= 6'd47)
+                             || (d_q[6:0] >= 7'd62 && used_q >= 6'd46)
+                             || (d_q[6:0] >= 7'd93 && used_q >= 6'd45)
+                             || (d_q[6:0] >= 7'd124 && used_q >= 6'd44);
+                    cons_q <= !nxt_ok_i;    // S_A3: NO_SLOT
                     st_q <= S_A3;
                 end
                 S_A3: begin
@@ -272,11 +306,12 @@ module hdr_block #(
                         st_q <= S_IDLE;
                     end else if (!open_q) begin
                         st_q <= S_OPEN;
-                    end else if (big_q || fl_q || fit_end > 7'd48) begin
+                    end else if (big_q || fl_q || nofit_q) begin
                         then_open_q <= 1'b1;
                         k_q <= 4'd0;
                         st_q <= S_CLOSE;
                     end else begin
+                        cons_q <= (q_q == 3'd0);
                         st_q <= S_APP;
                     end
                 end
@@ -297,6 +332,7 @@ module hdr_block #(
                 end
                 S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
+                    cons_q <= (k_q == 4'd1);
                     wo_a_q <= wo_a_q + 7'd1;
                     wd_q <= hbyte;
                     k_q <= k_q - 4'd1;
@@ -311,6 +347,7 @@ module hdr_block #(
                     wd_q <= (k_q == 4'd0) ? entry : 8'hF8;
                     used_q <= used_q + 6'd1;
                     k_q <= k_q - 4'd1;
+                    cons_q <= (k_q == 4'd1);
                     if (k_q == 4'd0) begin
                         n_q <= n_q + 8'd1;
                         last_q <= p_seq_q;
@@ -376,5 +413,17 @@ module hdr_block #(
             end
         end
     end
+`ifndef SYNTHESIS
+    // (simulation only) nofit_q and cons_q are the logic they replace, in every cycle they count
+    always @(posedge clk_i)
+        if (!rst_i && st_q == S_A3 && !big_q
+            && nofit_q != ({1'b0, used_q} + {4'd0, q_q} + 7'd1 > 7'd48))
+            $fatal(1, "hdr_block: nofit_q differs from used + q + 1 > 48");
+    always @(posedge clk_i)
+        if (!rst_i && cons != (pend_q && ((st_q == S_A3 && !nxt_ok_i)
+                                          || (st_q == S_OW && k_q == 4'd0)
+                                          || (st_q == S_APP && k_q == 4'd0))))
+            $fatal(1, "hdr_block: cons_q differs from its decode");
+`endif
 endmodule
 `default_nettype wire

@@ -67,7 +67,7 @@ module regfile #(
     output wire        late_join_o,
     output wire [31:0] block_flush_o,
     output wire        clear_o,
-    output wire [31:0] err_crc_o,
+    output wire [31:0] err_crc_p1_o,     // ERR_CRC + 1 (cmd_decoder's ERROR(CRC) info)
     output wire [31:0] err_bad_header_o,
     output wire [31:0] err_herald_o,
     output wire [31:0] herald_wait_o,
@@ -91,7 +91,11 @@ module regfile #(
     assign hdr_block_o = control_q[`HW_CTRL_HDR_BLOCK];
     assign late_join_o = control_q[`HW_CTRL_LATE_JOIN];
     assign block_flush_o = flush_q;
-    assign err_crc_o = err_crc_q;
+    // ERR_CRC + 1 as a second counter kept with err_crc_q (cleared to 1, counts with it), so
+    // cmd_decoder registers it without a 32-bit adder across the two blocks (timing: its
+    // `err_crc + 1` was station_top's ECP5 SA path at 196 MHz)
+    reg [31:0] crc_p1_q;
+    assign err_crc_p1_o = crc_p1_q;
     assign err_bad_header_o = err_hdr_q;
     // CLEAR_COUNTERS is registered (clear_q) before it resets the 288 counter flip-flops, and the
     // strobes pass two registers before the 32-bit adders (timing): counters lag their events by
@@ -138,7 +142,7 @@ module regfile #(
 
     always @(posedge clk_i) begin
         if (rst_i || clear_q) begin
-            err_crc_q <= 32'd0; err_late_q <= 32'd0; err_ovf_q <= 32'd0; err_hdr_q <= 32'd0;
+            err_crc_q <= 32'd0; crc_p1_q <= 32'd1; err_late_q <= 32'd0; err_ovf_q <= 32'd0; err_hdr_q <= 32'd0;
             cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_att_q <= 32'd0; cnt_hdrs_q <= 32'd0;
             evt_lost_q <= 32'd0;
             cnt_pairs_q <= 32'd0; err_her_q <= 32'd0;
@@ -150,6 +154,7 @@ module regfile #(
             // the strobe is the counter's enable, not an adder input (timing: the strobe
             // flip-flop then drives enable pins directly instead of the head of a carry chain)
             if (inc_crc_q)    err_crc_q    <= err_crc_q    + 32'd1;
+            if (inc_crc_q)    crc_p1_q     <= crc_p1_q     + 32'd1;
             if (inc_late_q)   err_late_q   <= err_late_q   + 32'd1;
             if (inc_ovf_q)    err_ovf_q    <= err_ovf_q    + 32'd1;
             if (inc_hdr_q)    err_hdr_q    <= err_hdr_q    + 32'd1;

@@ -63,28 +63,49 @@ module slot_ring #(
     localparam [AW-1:0] LASTW = AW'(NW - 1);
 
     // ------------------------------------------------------------ pinned bits (block RAM)
-    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM). LUTRAM = 1: LUT RAM, whose read is a LUT
-    // delay into the rd_q flip-flops; an ECP5 DP16KD as yosys maps it has no output register and
-    // a 5.8 ns clock-to-out, which was the node's critical path (fpga/README.md, fifth round).
-    // Same behaviour, cycle for cycle: rd_q is the word at ra_q of the cycle before.
+    // LUTRAM = 0: block RAM (iCE40 has no LUT RAM), read into rd_q. LUTRAM = 1: LUT RAM (an ECP5
+    // DP16KD as yosys maps it has no output register and a 5.8 ns clock-to-out, which was the
+    // node's critical path, fpga/README.md fifth round), in NBK banks of NW / NBK words: each
+    // bank's read is registered (bq_q, with the bank number bs_q) and the bank is selected by the
+    // read word's users (the search's unpinned bits, the apply pass's copy), so the 32-to-1 read
+    // mux of 8192 slots (the ECP5 path at 141 MHz, eighth session) is an 8:1 before the register
+    // and a 4:1 after it. Same behaviour, cycle for cycle: rd is the word at ra_q of the cycle
+    // before.
+    localparam NBK = (NW >= 64) ? 4 : 1;           // LUT RAM banks
+    localparam KW  = (NBK > 1) ? $clog2(NBK) : 1;
+    localparam BKW = (NW / NBK > 1) ? $clog2(NW / NBK) : 1;
     reg [AW-1:0] ra_q, wa_q;
-    reg [W-1:0]  rd_q, wd_q;
+    reg [W-1:0]  wd_q;
     reg          we_q;
+    wire [W-1:0] rd;
+    genvar gk;
     generate
         if (LUTRAM != 0) begin : g_lut
-            (* ram_style = "distributed", no_rw_check *)
-            reg [W-1:0] mem_q [0:NW-1];
-            always @(posedge clk_i) begin
-                if (we_q) mem_q[wa_q] <= wd_q;
-                rd_q <= mem_q[ra_q];
+            wire [W-1:0] bq [0:NBK-1];
+            reg [KW-1:0] bs_q;
+            for (gk = 0; gk < NBK; gk = gk + 1) begin : g_bank
+                (* ram_style = "distributed", no_rw_check *)
+                reg [W-1:0] mem_q [0:NW/NBK-1];
+                reg [W-1:0] bq_q;
+                wire [BKW-1:0] wa = BKW'(wa_q), ra = BKW'(ra_q);
+                wire wsel = (NBK == 1) || (wa_q >> BKW) == gk;
+                always @(posedge clk_i) begin
+                    if (we_q && wsel) mem_q[wa] <= wd_q;
+                    bq_q <= mem_q[ra];
+                end
+                assign bq[gk] = bq_q;
             end
+            always @(posedge clk_i) bs_q <= KW'(ra_q >> BKW);
+            assign rd = bq[(NBK > 1) ? bs_q : 0];
         end else begin : g_block
             (* ram_style = "block", no_rw_check *)
             reg [W-1:0] mem_q [0:NW-1];
+            reg [W-1:0] rd_q;
             always @(posedge clk_i) begin
                 if (we_q) mem_q[wa_q] <= wd_q;
                 rd_q <= mem_q[ra_q];
             end
+            assign rd = rd_q;
         end
     endgenerate
 
@@ -95,14 +116,15 @@ module slot_ring #(
     assign busy_o = (mode_q == M_CLR) || (mode_q >= M_RD);
     reg [15:0]    cur_q;          // current slot (the last one taken); reset: N_SLOTS - 1
 
-    // search pipeline: stage 0 address (ra_q, s0_*), 1 memory word (rd_q, s1_*), 2 unpinned
+    // search pipeline: stage 0 address (ra_q, s0_*), 1 memory word (rd, s1_*, m1_q), 2 unpinned
     // bits (fr_q), 3 4-bit groups (gnz_q, glo_q), 4 decision
     reg [AW:0]    left_q;         // words still to issue
     reg           s0_v, s1_v, s2_v, s3_v;
-    reg           s0_f, s1_f;     // first word: mask the bits up to the current slot
+    reg           s0_f;           // first word: mask the bits up to the current slot
     reg [AW-1:0]  s1_w, s2_w, s3_w;
     reg           s1_last, s2_last, s3_last;
     reg [BW-1:0]  start_b_q;      // first bit of the first word
+    reg [W-1:0]   m1_q;           // stage 1: the bits of the word that count
     reg [W-1:0]   fr_q;
     reg [NG-1:0]  gnz_q;
     reg [2*NG-1:0] glo_q;
@@ -143,6 +165,7 @@ module slot_ring #(
     // registered, that it has consumed it (mz_q: msk_q == 0 after this bit); same cycles
     reg [IW-1:0]  hi_q;           // index of the last set mask bit (check pass)
     reg           mz_q;           // apply: the bits left in msk_q are all 0
+    reg           pinc_q, pdec_q; // apply: the last bit pinned / unpinned a slot
     reg [15:0]    base_q;
     wire [BW-1:0] sb = s_q[BW-1:0];
     wire          last_i = (i_q == IW'(MW - 1));
@@ -157,15 +180,23 @@ module slot_ring #(
         chk_ok_o <= 1'b0;
         we_q <= 1'b0;
         // search pipeline, free-running (valid flags say what counts)
-        s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_f <= s0_f;  s1_last <= (left_q == {(AW+1){1'b0}});
+        s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_last <= (left_q == {(AW+1){1'b0}});
+        m1_q <= s0_f ? upmask(start_b_q) : {W{1'b1}};
         s2_v <= s1_v;  s2_w <= s1_w;  s2_last <= s1_last;
-        fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});
+        fr_q <= ~rd & m1_q;
         s3_v <= s2_v;  s3_w <= s2_w;  s3_last <= s2_last;
         for (k = 0; k < NG; k = k + 1) begin
             gnz_q[k] <= |fr_q[4*k +: 4];
             glo_q[2*k +: 2] <= lo4(fr_q[4*k +: 4]);
         end
         free_o <= 17'(N_SLOTS) - pinned_o;
+        // the pinned count follows the apply pass's bits a cycle later (the bit's 16:1 select
+        // and the +-1 in one cycle were the ECP5 path at 145 MHz); it is exact from the
+        // cycle pin_done_o is seen on
+        pinc_q <= 1'b0;
+        pdec_q <= 1'b0;
+        if (pinc_q) pinned_o <= pinned_o + 17'd1;
+        if (pdec_q) pinned_o <= pinned_o - 17'd1;
         if (rst_i) begin
             mode_q <= M_CLR;
             wa_q <= {AW{1'b0}};
@@ -177,7 +208,7 @@ module slot_ring #(
             nxt_ok_o <= 1'b0;
             nxt_slot_o <= 16'd0;
             pin_err_o <= 2'd0;
-            {s0_v, s1_v, s2_v, s3_v, hit_q, chk_q} <= 6'd0;
+            {s0_v, s1_v, s2_v, s3_v, hit_q, chk_q, pinc_q, pdec_q} <= 8'd0;
         end else begin
             case (mode_q)
                 M_CLR: begin
@@ -273,15 +304,13 @@ module slot_ring #(
             end
             if (mode_q == M_W1) mode_q <= M_W2;
             if (mode_q == M_W2) begin
-                wd_q <= rd_q;
+                wd_q <= rd;
                 mode_q <= M_BIT;
             end
             if (mode_q == M_BIT) begin
-                if (msk_q[0]) begin
-                    wd_q[sb] <= set_q;
-                    if (set_q && !wd_q[sb]) pinned_o <= pinned_o + 17'd1;
-                    if (!set_q && wd_q[sb]) pinned_o <= pinned_o - 17'd1;
-                end
+                if (msk_q[0]) wd_q[sb] <= set_q;
+                pinc_q <= msk_q[0] && set_q && !wd_q[sb];
+                pdec_q <= msk_q[0] && !set_q && wd_q[sb];
                 msk_q <= {1'b0, msk_q[MW-1:1]};
                 s_q <= s_q + 17'd1;
                 i_q <= i_q + 1'b1;

@@ -30,7 +30,7 @@ module station_regs #(
     input  wire [1:0]  add_marks_i,
     input  wire        inc_drop_i,
     input  wire [2:0]  add_evt_lost_i,
-    output wire [31:0] err_crc_o,
+    output wire [31:0] err_crc_p1_o,     // ERR_CRC + 1 (as regfile.v)
     output wire [31:0] delay_o,
     output reg  [15:0] window_o
 );
@@ -38,12 +38,19 @@ module station_regs #(
     reg [31:0] scratch_q, delay_q, window_q;
     reg [31:0] err_crc_q, cnt_herald_q, cnt_both_q, cnt_one_q, cnt_dark_q, cnt_marks_q,
                cnt_drop_q, evt_lost_q;
-    assign err_crc_o = err_crc_q;
+    reg [31:0] crc_p1_q;                    // ERR_CRC + 1, kept with err_crc_q (as regfile.v)
+    assign err_crc_p1_o = crc_p1_q;
     assign delay_o = delay_q;
     // (the window counter is 16 bits; larger values saturate). Registered: the saturation fed
     // station_core's window - 1 carry chain, station_top's ECP5 critical path at 158 MHz; a
     // write reaches station_core's window registers 3 cycles later (it opens no window before)
-    always @(posedge clk_i) window_o <= (window_q[31:16] != 16'd0) ? 16'hFFFF : window_q[15:0];
+    // (wbig_q = "window_q[31:16] != 0", kept with every write of window_q from wnz_q, the
+    // compare of the write data registered the cycle before we_i as wa_*_q are, so window_o is
+    // one LUT of flip-flops: the 16-bit compare into window_o's set input was station_top's ECP5
+    // path at 201 MHz, HeAP seed 2)
+    reg wbig_q, wnz_q;
+    always @(posedge clk_i) wnz_q <= (wdata_i[31:16] != 16'd0);
+    always @(posedge clk_i) window_o <= wbig_q ? 16'hFFFF : window_q[15:0];
 
     reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_dly_q, wa_win_q;
     always @(posedge clk_i) begin
@@ -75,10 +82,11 @@ module station_regs #(
     end
     always @(posedge clk_i) begin
         if (rst_i || clear_q) begin
-            err_crc_q <= 32'd0; cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_one_q <= 32'd0;
+            err_crc_q <= 32'd0; crc_p1_q <= 32'd1; cnt_herald_q <= 32'd0; cnt_both_q <= 32'd0; cnt_one_q <= 32'd0;
             cnt_dark_q <= 32'd0; cnt_marks_q <= 32'd0; cnt_drop_q <= 32'd0; evt_lost_q <= 32'd0;
         end else begin
             if (inc_q[3]) err_crc_q <= err_crc_q + 32'd1;
+            if (inc_q[3]) crc_p1_q <= crc_p1_q + 32'd1;
             if (inc_q[2]) cnt_herald_q <= cnt_herald_q + 32'd1;
             if (inc_q[1]) cnt_both_q <= cnt_both_q + 32'd1;
             if (inc_q[0]) cnt_one_q <= cnt_one_q + 32'd1;
@@ -94,11 +102,15 @@ module station_regs #(
             scratch_q <= 32'd0;
             delay_q <= 32'd0;
             window_q <= ST_WINDOW;
+            wbig_q <= (ST_WINDOW[31:16] != 16'd0);
         end else if (we_i) begin
             if (wa_ctl_q) control_q <= wdata_i[1:0];
             if (wa_scr_q) scratch_q <= wdata_i;
             if (wa_dly_q) delay_q <= wdata_i;
-            if (wa_win_q) window_q <= wdata_i;
+            if (wa_win_q) begin
+                window_q <= wdata_i;
+                wbig_q <= wnz_q;
+            end
         end
     end
 

@@ -49,7 +49,7 @@ module station_top #(
     // ---------------------------------------------------------------- nets
     wire [63:0]  ts, tset_val, t_start;
     wire         tset, tset_mode, tset_load;
-    wire [31:0]  delay, err_crc;
+    wire [31:0]  delay, err_crc_p1;
     wire [15:0]  window;
     wire         her, her_bell;
     wire [63:0]  her_t;
@@ -132,7 +132,7 @@ module station_top #(
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
         .reg_addr_o(reg_addr), .reg_waddr_o(reg_waddr), .reg_we_o(reg_we),
         .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
-        .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_i(err_crc),
+        .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_p1_i(err_crc_p1),
         .inc_crc_o(inc_crc), .inc_overflow_o(),
         .push_o(), .t_start_o(t_start), .count_o(), .period_o(), .window_o(),
         .sched_full_i(1'b0), .abort_o(),
@@ -151,7 +151,7 @@ module station_top #(
         .wr_ok_o(reg_wr_ok), .busy_i(|hl_busy), .evt_pending_i(evq_pending),
         .inc_crc_i(inc_crc), .inc_herald_i(c_herald), .inc_both_i(c_both),
         .inc_one_end_i(c_one), .add_dark_i(c_dark), .add_marks_i(c_marks),
-        .inc_drop_i(|drop), .add_evt_lost_i(evq_lost), .err_crc_o(err_crc), .delay_o(delay),
+        .inc_drop_i(|drop), .add_evt_lost_i(evq_lost), .err_crc_p1_o(err_crc_p1), .delay_o(delay),
         .window_o(window)
     );
 

@@ -85,7 +85,7 @@ module top #(
     // ---------------------------------------------------------------- nets
     wire [63:0]  ts;
     wire         herald_en, header_en;
-    wire [31:0]  err_crc, err_bad_header;
+    wire [31:0]  err_crc_p1, err_bad_header;
     wire [7:0]   rx_byte;
     wire         rx_valid, rx_err;
     wire         f_valid, f_ready;
@@ -271,9 +271,12 @@ module top #(
 
     // ---------------------------------------------------------------- block mode (wire v4)
     assign blk_en = hdr_blk;     // (the twin's set_enabled: CONTROL.HDR_BLOCK)
+    // hdr_block's buffer read latency, blk_tx's the same (3: two register stages behind the
+    // LUT RAM read on ECP5, fpga/README.md "ECP5 Fmax, eighth session")
+    localparam BLK_RL = 3;
     generate if (BLOCKS != 0) begin : g_blk
         /* verilator lint_off PINCONNECTEMPTY */
-        hdr_block #(.NB(NBLK), .LUTRAM(FIFO_LUTRAM)) u_blk (
+        hdr_block #(.NB(NBLK), .LUTRAM(FIFO_LUTRAM), .RL(BLK_RL)) u_blk (
             .clk_i(clk_i), .rst_i(rst_q[R_BLK]), .ts_i(ts), .en_i(blk_en), .flush_i(blk_flush),
             .clr_i(regs_clear), .arr_i(arr), .arr_seq_i(arr_seq), .arr_ts_i(arr_ts),
             .bad_i(hdr_bad && hdr_blk), .close_i(chk_ok),
@@ -318,7 +321,7 @@ module top #(
         .frame_valid_i(f_valid), .frame_ready_o(f_ready), .seq_i(f_seq), .op_i(f_op),
         .plen_i(f_plen), .payload_i(f_payload), .rx_err_i(f_err), .rx_err_code_i(f_err_code),
         .reg_addr_o(reg_addr), .reg_waddr_o(reg_waddr), .reg_we_o(reg_we), .reg_wdata_o(reg_wdata), .reg_rdata_i(reg_rdata),
-        .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_i(err_crc),
+        .reg_rd_ok_i(reg_rd_ok), .reg_wr_ok_i(reg_wr_ok), .err_crc_p1_i(err_crc_p1),
         .inc_crc_o(inc_crc), .inc_overflow_o(inc_overflow),
         .push_o(push), .t_start_o(t_start), .count_o(count), .period_o(period), .window_o(window),
         .sched_full_i(sched_full), .abort_o(abort),
@@ -345,7 +348,7 @@ module top #(
         .inc_attempts_i(fire || pfire), .inc_headers_i(hdr_good), .add_evt_lost_i(evq_lost),
         .inc_pairs_i(pair), .inc_err_herald_i(hbad), .err_herald_o(err_herald),
         .herald_wait_o(herald_wait), .test_o(test), .test_we_o(test_we),
-        .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_o(err_crc),
+        .herald_en_o(herald_en), .header_en_o(header_en), .err_crc_p1_o(err_crc_p1),
         .err_bad_header_o(err_bad_header),
         .inc_blocks_i(cnt_blk), .ring_free_i(ring_free), .pinned_i(ring_pinned),
         .hdr_block_o(hdr_blk_reg), .block_flush_o(blk_flush), .clear_o(regs_clear),
@@ -394,7 +397,7 @@ module top #(
         .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
     generate if (BLOCKS != 0) begin : g_btx
-        blk_tx u_btx (
+        blk_tx #(.RL(BLK_RL)) u_btx (
             .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
             .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
             .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),

@@ -1,15 +1,18 @@
 // 64-bit free-running timestamp counter in device clock cycles (machine units).
 //
-// Split carry: a 32-bit low half and two 16-bit upper halves (bits 47:32 `md_q`, bits 63:48
-// `hi_q`), each upper half counting on a carry registered one cycle ahead, so no carry chain is
-// longer than 32 bits and the upper halves' chains are 16 bits with the carry on the clock
-// enable (ECP5: the 32-bit high half's chain was the station's 5.2 ns path).
+// Split carry: a 32-bit low half (`lo_q`, itself two 16-bit chains: bits 31:16 count on c16_q,
+// "bits 15:0 == 0xFFFF", registered a cycle ahead) and two 16-bit upper halves (bits 47:32
+// `md_q`, bits 63:48 `hi_q`), each upper half counting on a carry registered one cycle ahead, so
+// every carry chain is 16 bits with the carry on the clock enable (ECP5: the 32-bit high half's
+// chain was the station's 5.2 ns path, then the low half's 32-bit increment its 4.9 ns one).
 // - carry_q ("lo_q == 0xFFFF_FFFF") is set while the low half holds 0xFFFF_FFFE, so md_q
 //   increments on the same edge the low half wraps. It is not a 32-bit compare in one cycle:
-//   nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFD here", i.e. the cycle
-//   before 0xFFFF_FFFE, and carry_q is the AND of those eight flags.
+//   nib_q registers, per 4-bit group, "the low half equals 0xFFFF_FFFC here", pre_q registers
+//   the AND of those eight flags ("lo_q == 0xFFFF_FFFE"), and carry_q is pre_q registered, so
+//   carry_q and carry_hi_q are one LUT of flip-flops (the AND of eight flags and the load mux
+//   were 3 LUT levels into carry_hi_q, station_top's ECP5 path at 174 MHz, HeAP seed 1).
 // - carry_hi_q ("lo_q == 0xFFFF_FFFF and md_q == 0xFFFF") is set in the same cycle as carry_q,
-//   from the same nibble flags and mff_q ("md_q == 0xFFFF", registered), so hi_q increments on
+//   from pre_q and mff_q ("md_q == 0xFFFF", registered), so hi_q increments on
 //   the edge where the low half wraps and md_q wraps with it: all three halves change on one
 //   edge and ts_o is a consistent 64-bit value in every cycle.
 //   mff_q lags md_q by one cycle, but md_q only changes on the edge where the low half wraps to
@@ -30,7 +33,7 @@ module ts_counter #(
     input  wire [63:0] val_i,
     output wire [63:0] ts_o
 );
-    localparam [31:0] PRE = 32'hFFFF_FFFD;   // low half two cycles before it wraps
+    localparam [31:0] PRE = 32'hFFFF_FFFC;   // low half three cycles before it wraps
     localparam        I_FF = (INIT[31:0] == 32'hFFFF_FFFF);
     localparam        I_MFF = (INIT[47:32] == 16'hFFFF);
     reg [31:0] lo_q;
@@ -39,10 +42,15 @@ module ts_counter #(
     reg        carry_hi_q;                     // ... and md_q == 0xFFFF: hi_q counts too
     reg        mff_q;                          // md_q == 0xFFFF (exact while lo_q != 0)
     reg [7:0]  nib_q;                          // per nibble: lo_q was PRE last cycle
-    reg        vff_q, vfe_q, vmff_q;           // val_i low half == 0xFFFF_FFFF / _FFFE, bits 47:32 == 0xFFFF
+    reg        pre_q;                          // lo_q == 0xFFFF_FFFE
+    reg        vff_q, vfe_q, vfd_q, vmff_q;    // val_i low half == 0xFFFF_FFFF / _FFFE / _FFFD, bits 47:32 == 0xFFFF
+    reg        c16_q;                          // lo_q[15:0] == 0xFFFF: lo_q[31:16] counts at this edge
+    reg        vl16_q;                         // val_i[15:0] == 0xFFFF
     always @(posedge clk_i) begin
+        vl16_q <= (val_i[15:0] == 16'hFFFF);
         vff_q  <= (val_i[31:0] == 32'hFFFF_FFFF);
         vfe_q  <= (val_i[31:0] == 32'hFFFF_FFFE);
+        vfd_q  <= (val_i[31:0] == 32'hFFFF_FFFD);
         vmff_q <= (val_i[47:32] == 16'hFFFF);
     end
 
@@ -53,23 +61,30 @@ module ts_counter #(
             md_q       <= INIT[47:32];
             hi_q       <= INIT[63:48];
             carry_q    <= I_FF;
+            c16_q      <= (INIT[15:0] == 16'hFFFF);
             carry_hi_q <= I_FF && I_MFF;
             mff_q      <= I_MFF;
-            nib_q      <= {8{INIT[31:0] == 32'hFFFF_FFFE}};
+            pre_q      <= (INIT[31:0] == 32'hFFFF_FFFE);
+            nib_q      <= {8{INIT[31:0] == 32'hFFFF_FFFD}};
         end else if (load_i) begin
             lo_q       <= val_i[31:0];
             md_q       <= val_i[47:32];
             hi_q       <= val_i[63:48];
             carry_q    <= vff_q;
+            c16_q      <= vl16_q;
             carry_hi_q <= vff_q && vmff_q;
             mff_q      <= vmff_q;
-            nib_q      <= {8{vfe_q}};
+            pre_q      <= vfe_q;
+            nib_q      <= {8{vfd_q}};
         end else begin
-            lo_q       <= lo_q + 32'd1;
+            lo_q[15:0] <= lo_q[15:0] + 16'd1;
+            if (c16_q) lo_q[31:16] <= lo_q[31:16] + 16'd1;
+            c16_q      <= (lo_q[15:0] == 16'hFFFE);
             if (carry_q) md_q <= md_q + 16'd1;
             if (carry_hi_q) hi_q <= hi_q + 16'd1;
-            carry_q    <= &nib_q;
-            carry_hi_q <= (&nib_q) && mff_q;
+            pre_q      <= &nib_q;
+            carry_q    <= pre_q;
+            carry_hi_q <= pre_q && mff_q;
             mff_q      <= (md_q == 16'hFFFF);
             for (k = 0; k < 8; k = k + 1) nib_q[k] <= (lo_q[4*k +: 4] == PRE[4*k +: 4]);
         end

@@ -24,9 +24,14 @@ module uart_tx #(
     reg [8:0]    shift_q;   // {stop, data}
     reg          z_q;       // cnt_q == 0, kept as a flag (timing: the compare had fanned out
                             // into every enable of this block)
+    // Flags kept exactly with bit_q / z_q (every assignment to either sets them too), so the
+    // byte-done decision and ready_o are one LUT of flip-flops (timing: `z_q && bit_q == 9` was
+    // 2-3 LUTs from bit_q to ready_o and the upstream take, ECP5 station and HX8K node paths):
+    reg          b9_q;      // bit_q == 9
+    reg          se_q;      // z_q && bit_q == 9: the stop bit's last cycle
+    localparam   Z1 = (BIT_M1 == 0);   // z_q after a load (a one-cycle bit)
 
-    wire stop_end = z_q && (bit_q == 4'd9);    // the stop bit's last cycle
-    assign ready_o = !busy_q || ((B2B != 0) && stop_end);
+    assign ready_o = !busy_q || ((B2B != 0) && se_q);
 
     always @(posedge clk_i) begin
         if (rst_i) begin
@@ -34,6 +39,8 @@ module uart_tx #(
             cnt_q   <= {CW{1'b0}};
             z_q     <= 1'b1;
             bit_q   <= 4'd0;
+            b9_q    <= 1'b0;
+            se_q    <= 1'b0;
             shift_q <= 9'h1FF;
             tx_o    <= 1'b1;
         end else if (!busy_q) begin
@@ -43,19 +50,24 @@ module uart_tx #(
                 shift_q <= {1'b1, data_i};
                 tx_o    <= 1'b0;           // start bit
                 cnt_q   <= BIT_M1;
-                z_q     <= (BIT_M1 == 0);
+                z_q     <= Z1;
                 bit_q   <= 4'd0;
+                b9_q    <= 1'b0;
+                se_q    <= 1'b0;
             end
         end else if (!z_q) begin
             cnt_q <= cnt_q - 1'b1;
             z_q   <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
-        end else if (bit_q == 4'd9) begin
+            se_q  <= (cnt_q == {{(CW-1){1'b0}}, 1'b1}) && b9_q;
+        end else if (b9_q) begin
             if ((B2B != 0) && valid_i) begin   // the next byte's start bit right away
                 shift_q <= {1'b1, data_i};
                 tx_o    <= 1'b0;
                 cnt_q   <= BIT_M1;
-                z_q     <= (BIT_M1 == 0);
+                z_q     <= Z1;
                 bit_q   <= 4'd0;
+                b9_q    <= 1'b0;
+                se_q    <= 1'b0;
             end else begin
                 busy_q <= 1'b0;                // stop bit done
                 tx_o   <= 1'b1;
@@ -64,8 +76,10 @@ module uart_tx #(
             tx_o    <= shift_q[0];
             shift_q <= {1'b1, shift_q[8:1]};
             bit_q   <= bit_q + 4'd1;
+            b9_q    <= (bit_q == 4'd8);
+            se_q    <= Z1 && (bit_q == 4'd8);
             cnt_q   <= BIT_M1;
-            z_q     <= (BIT_M1 == 0);
+            z_q     <= Z1;
         end
     end
 endmodule

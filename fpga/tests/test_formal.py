@@ -47,13 +47,17 @@ def test_proof_passes(proof: formal.Proof, tmp_path: Path) -> None:
 MUTANTS = [
     # the carry into the high half comes one cycle late (a missed carry)
     (formal.Proof("ts_counter", "prove_wrap", ""),
-     ("ts_counter.v", "carry_q    <= &nib_q;", "carry_q    <= (lo_q == 32'hFFFF_FFFF);")),
+     ("ts_counter.v", "carry_q    <= pre_q;", "carry_q    <= (lo_q == 32'hFFFF_FFFF);")),
     # the carry into bits 63:48 comes one cycle late (registered from carry_q, not ahead of it)
     (formal.Proof("ts_counter", "prove_wrap", ""),
-     ("ts_counter.v", "carry_hi_q <= (&nib_q) && mff_q;", "carry_hi_q <= carry_q && mff_q;")),
+     ("ts_counter.v", "carry_hi_q <= pre_q && mff_q;", "carry_hi_q <= carry_q && mff_q;")),
     # a TIME_SET load leaves the "bits 47:32 == 0xFFFF" flag stale (a missed carry after a load)
     (formal.Proof("ts_counter", "prove_zero", ""),
      ("ts_counter.v", "mff_q      <= vmff_q;", "mff_q      <= mff_q;")),
+    # the carry between the low half's two 16-bit chains comes one cycle late
+    (formal.Proof("ts_counter", "prove_zero", ""),
+     ("ts_counter.v", "c16_q      <= (lo_q[15:0] == 16'hFFFE);",
+      "c16_q      <= (lo_q[15:0] == 16'hFFFF);")),
     # a write to a full FIFO is no longer refused: it overwrites the oldest entry
     (formal.Proof("sync_fifo", "lut_aw2", ""),
      ("sync_fifo.v", "wire wr_ok = wr_en_i && (CHECKED != 0 || !full_o);",
@@ -90,8 +94,7 @@ MUTANTS = [
     # the search no longer masks the slots up to the current one in its first word: the slot
     # just taken is handed out again (ring order broken)
     (formal.Proof("slot_ring", "w4", ""),
-     ("slot_ring.v", "fr_q <= ~rd_q & (s1_f ? upmask(start_b_q) : {W{1'b1}});",
-      "fr_q <= ~rd_q;")),
+     ("slot_ring.v", "fr_q <= ~rd & m1_q;", "fr_q <= ~rd;")),
     # the apply pass takes the mask for used up after its first word (the "rest of the mask is
     # 0" flag no longer compares with the last set bit): the slots of the next word keep their pin
     (formal.Proof("slot_ring", "w4", ""),

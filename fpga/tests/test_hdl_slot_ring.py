@@ -207,9 +207,10 @@ async def ring_exhaustion(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize(("n", "lutram"), [(64, 0), (2048, 0), (64, 1)])
+@pytest.mark.parametrize(("n", "lutram"), [(64, 0), (2048, 0), (64, 1), (2048, 1)])
 def test_slot_ring(tmp_path, n: int, lutram: int) -> None:
-    """LUTRAM = 1 (the ECP5 build's LUT RAM) must behave as the block RAM, cycle for cycle."""
+    """LUTRAM = 1 (the ECP5 build's LUT RAM) must behave as the block RAM, cycle for cycle
+    (2048 slots: 4 banks with the bank select after the read register; 64: one bank)."""
     run_cocotb(tmp_path, "slot_ring", "test_hdl_slot_ring",
                parameters={"N_SLOTS": n, "LUTRAM": lutram})
 

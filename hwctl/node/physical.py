@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 
 from hwctl.errors import DeviceError, UserError
@@ -30,6 +31,11 @@ from hwctl.wire import (
 from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger("hwctl.node")
+
+#: the remote's early schedule at SYNACK (docs/physical-layer.md section 5): off by default until
+#: a hang seen once in the process fault tests under load (tests/test_faults_processes.py, two
+#: tests run back to back, 21:12 UTC eighth session) is understood; HWCTL_EARLY_SCHEDULE=1 on
+EARLY_SCHEDULE = os.environ.get("HWCTL_EARLY_SCHEDULE", "0") == "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +180,8 @@ class PhysicalLayer:
         """Early schedules at SYNACK: only with a device that joins the grid by itself
         (CONTROL.LATE_JOIN: a t_start in the past is no LATE) and outside robust mode (its
         leases and restarts end Locks in ways this path does not follow)."""
-        return self._join.device_joins and self.cfg.robust is None and self.backend is not None
+        return (EARLY_SCHEDULE and self._join.device_joins and self.cfg.robust is None
+                and self.backend is not None)
 
     def _early_lock(self, msg: EspMessage) -> None:
         """``_apply``: we sent SYNACK (remote end) and hold the Lock for its request: queue the

@@ -133,14 +133,16 @@ BLOCK = 1 << 18
 #: Default UART time per byte: 10 bit times (8N1) at the spec baud rate, in device cycles.
 UART_CYCLES_PER_BYTE = (CLOCK_HZ * 10) // UART_BAUD
 #: cycles from blk_tx taking a block's token to the frame's first byte (it reads the block from
-#: its buffer for the CRC, then scans the first COBS block). It takes the token once the previous
+#: its buffer for the CRC, then scans the first COBS block, one buffer read per cycle, each read
+#: RL = 3 cycles deep: fpga/rtl/blk_tx.v). It takes the token once the previous
 #: frame's last byte is in the UART: for a previous HDR_BLOCK when its delimiter starts (1 byte
 #: before its end), for another frame when frame_tx hands over its last byte (2 bytes before the
 #: end), and no earlier than BLK_TOK_LAT cycles after the twin's close (hdr_block's close writes,
 #: event FIFO, tx_arb). Measured on the RTL (fpga/tests/test_hdl_hdr_block.py::
-#: test_hdr_block_overload_twin): blocks back to back 73 bytes + 255 cycles apart, after an
-#: EVENT_OVERFLOW frame + 214, into an idle UART 309 cycles after the close.
-BLK_TX_LEAD = 296
+#: test_hdr_block_overload_twin). 82 + 2 * RL + the first COBS block's bytes (2: seq, opcode;
+#: 0 when the event seq is 0, more when blk >= 256) with a one-cycle-per-byte stream; before
+#: the second read stage (eighth session) blk_tx fetched a byte every 4 cycles and this was 296.
+BLK_TX_LEAD = 90
 BLK_TOK_LAT = 13
 U32 = 0xFFFF_FFFF
 U64 = (1 << 64) - 1
