@@ -204,8 +204,13 @@ class PhysicalLayer:
         (:meth:`_early_hold`)."""
         e = self._early
         if e is not None and e.dropped is None and (lock_rid != e.rid or self._early_stale()):
-            e.dropped = PlEarlyDrop(e.rid)
-            self._pl_queue.put_nowait(e.dropped)
+            self._queue_drop(e)
+
+    def _queue_drop(self, e: _Early) -> None:
+        """Mark early schedule ``e`` dropped and queue its abort for the pl loop
+        (:meth:`_early_drop`)."""
+        e.dropped = PlEarlyDrop(e.rid)
+        self._pl_queue.put_nowait(e.dropped)
 
     def _early_hold(self, peer: str, msg: object) -> bool:
         """An ESP message to ``peer`` while an early schedule towards it is being aborted waits
@@ -213,8 +218,7 @@ class PhysicalLayer:
         and the old one must not be firing then)."""
         e = self._early
         if e is not None and e.peer == peer and e.dropped is None and self._early_stale():
-            e.dropped = PlEarlyDrop(e.rid)  # (its Lock ended outside _apply)
-            self._pl_queue.put_nowait(e.dropped)
+            self._queue_drop(e)  # (its Lock ended outside _apply)
         if e is not None and e.dropped is not None and e.peer == peer:
             e.dropped.then.append(msg)
             return True
