@@ -107,8 +107,8 @@ module cmd_decoder #(
     output reg  [63:0]  resp_pl_o,
     // link-error events to event_arb
     output reg          ev_valid_o,
-    output reg  [7:0]   ev_op_o,
-    output reg  [127:0] ev_payload_o
+    output wire [7:0]   ev_op_o,
+    output wire [127:0] ev_payload_o     // valid with ev_valid_o (not held after it)
 );
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
@@ -265,7 +265,6 @@ module cmd_decoder #(
     // per-command outcome parts, one more registered step on the same frame-buffer data
     reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p, psched_ok_p, tset_ok_p;
     reg [7:0] xcode_p;             // NAK code if the command's own check fails
-    reg [31:0] crc_p1_q;           // ERR_CRC + 1
     always @(posedge clk_i) begin
         mnz_any_p  <= (mnz_q != {MG{1'b0}});
         mask0_p    <= !mnz_any_p;
@@ -278,7 +277,6 @@ module cmd_decoder #(
                     : op_psched_p ? (parg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
                     : op_tset_p ? `HW_ERR_BAD_ARG
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
-        crc_p1_q   <= err_crc_p1_i;
     end
 
     // ---------------------------------------------------------------- stage A registers
@@ -315,6 +313,13 @@ module cmd_decoder #(
     assign window_o = f_window;
     assign inc_overflow_o = ovf_q;
     assign inc_crc_o = rx_err_i;
+    // ERROR(CRC / FRAMING) event, one cycle after rx_err_i: the payload is not registered (area:
+    // 66 flip-flop-only HX8K logic cells with the ERR_CRC + 1 copy; event_arb takes it in the
+    // valid cycle). rx_err_code_i holds until frame_rx's next bad frame, and ERR_CRC + 1 moves
+    // only 3 cycles after rx_err_i (the register file's strobe stages), so this is the value of
+    // ERR_CRC after the increment
+    assign ev_op_o = `HW_OP_ERROR;
+    assign ev_payload_o = {rx_err_code_i, err_crc_p1_i, 88'd0};
 
 
     always @(posedge clk_i) begin
@@ -342,8 +347,6 @@ module cmd_decoder #(
             resp_pl_o <= 64'd0;
             last_v_q <= 1'b0;
             last_seq_q <= 8'd0;
-            ev_op_o <= 8'd0;
-            ev_payload_o <= 128'd0;
             seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0; xcode_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, go_a} <= 5'd0;
             {k_val_a, k_ack_a, k_time_a, k_ok_a} <= 4'd0;
@@ -356,11 +359,7 @@ module cmd_decoder #(
             fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
             rdy_q <= !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0) && !acc && !pwait_q;
             pin_go_o <= 1'b0;
-            if (rx_err_i) begin
-                ev_valid_o <= 1'b1;
-                ev_op_o <= `HW_OP_ERROR;
-                ev_payload_o <= {rx_err_code_i, crc_p1_q, 88'd0};
-            end
+            if (rx_err_i) ev_valid_o <= 1'b1;
             // stage A: capture the frame and the outcome of its own checks. The FIFO-full flag
             // is sampled here: only this decoder pushes, so "not full" still holds in C.
             if (acc) begin
