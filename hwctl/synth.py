@@ -96,9 +96,10 @@ TARGETS: dict[str, Target] = {
         # places only without it (fpga/README.md, "iCE40 fit, fifth session"); the node service
         # then joins by margin (hwctl/pljoin.py)
         node_params=(("LATE_JOIN", 0),),
-        # HeAP places the esp build at 75 % in ~2 min (it never finished its first iteration at
-        # 80-85 %); SA annealed the 79 % board build for 19 min and then failed to legalise a
-        # carry chain (fpga/README.md, "iCE40 fit, fifth session")
+        # HeAP places the 75-81 % builds in 1.5-3 min with ICE40_HEAP's legalisation bound
+        # (without it, it sat in one legalisation iteration at 78-85 %); SA annealed the 79 %
+        # board build for 19 min and then failed to legalise a carry chain (fpga/README.md,
+        # "iCE40 fit, fifth session", "iCE40 verify profile, ninth session")
         placer="heap", pnr_time="3-10 min",
     ),
     "ecp5": Target(

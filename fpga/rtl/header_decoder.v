@@ -21,7 +21,7 @@
 // Timing: each byte is judged in registered stages after its stop-bit sample (the event leaves 3
 // cycles after it; HEADER.ts is the sample cycle), and the lowest free slot is registered too: a
 // slot freed in the 2 cycles just before a header's verdict is only seen by the next header.
-// Event payloads are 16 bytes, byte 0 in bits [127:120].
+// Event payloads are 16 bytes, byte 0 in bits [127:120], valid in the ev_valid_o cycle only.
 // Block mode (blk_i = CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): a good header is an
 // arrival (arr_o with arr_seq_o / arr_ts_o, for hdr_block; CNT_HEADERS counts it) instead of a
 // HEADER event or a pool slot; a malformed one counts in ERR_BAD_HEADER without an ERROR event.
