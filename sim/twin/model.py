@@ -503,16 +503,33 @@ class TwinModel:
             cands.append(max(self.now, self._prun.t_last + self._herald_wait))
         return min(cands) if cands else None
 
-    def next_wake(self, poll: int = 10_000) -> int | None:
+    def next_wake(self, block_poll: int = 100_000) -> int | None:
         """When a real-time server should run the model again to pass on its output: the next
-        interaction, UART completion or flush; in block mode header arrivals are only polled every
-        ``poll`` cycles (an arrival makes output only when it closes a block), in HEADER mode each
-        one is a wake-up."""
-        cands = [d for d in (self.next_interaction(), self._enc.deadline) if d is not None]
-        if self._tx_cur is not None:
+        interaction, UART completion or flush; in HEADER mode each header arrival is a wake-up.
+
+        In block mode arrivals make output only through a closed block's frame, and the device
+        output is polled every ``block_poll`` cycles (1 ms) while only HDR_BLOCK frames are in
+        flight or waiting (their completions, arrivals and flushes do not wake the server; up
+        to ``block_poll`` of frames go out in one write, like a USB-UART's latency timer); any
+        other frame (a response, HERALD, PAIR, DONE, ERROR) in flight or queued is woken for at
+        its own completion, as before. Before (ninth session) arrivals were polled every
+        100 us and every block frame's completion was a wake-up: ~15,000 wake-ups a
+        second for two twins at 1.3 MHz, most of the lab's real-time overhead
+        (benchmarks/RESULTS.md, hdr_block ninth session)."""
+        cands = [d for d in (self.next_interaction(),) if d is not None]
+        if not self._enc.enabled:
+            if self._enc.deadline is not None:
+                cands.append(self._enc.deadline)
+            if self._tx_cur is not None:
+                cands.append(self._tx_done)
+            if self._hdr_next is not None:
+                cands.append(self._hdr_next)
+            return min(cands) if cands else None
+        if self._tx_cur is not None and (not self._tx_prev_blk or self._resp_q
+                                         or any(r < 0 for r in self._ev_blk)):
             cands.append(self._tx_done)
-        if self._hdr_next is not None:
-            cands.append(max(self._hdr_next, self.now + poll) if self._enc.enabled else self._hdr_next)
+        if self._tx_cur is not None or self._hdr_next is not None or self._enc._open is not None:
+            cands.append(self.now + block_poll)
         return min(cands) if cands else None
 
     def inject_click(self, cycle: int, detector: int) -> None:
