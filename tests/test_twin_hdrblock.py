@@ -521,3 +521,31 @@ def test_arrival_queue_fast_path_is_taken_and_overflows_still_happen() -> None:
     for exact in (True, False):
         _, _, over, _, _ = _run_queue(ops, exact, 2048, DEFAULT_FLUSH, 10, True)
         assert over > 10
+
+
+def test_block_stream_polled_every_ms_other_frames_at_their_completion() -> None:
+    """A real-time server's wake-ups (TwinModel.next_wake) in block mode: with only HDR_BLOCK
+    frames in flight it polls every 1 ms (an on-time server then writes each 1 ms of line bytes
+    at once: the same bytes), but a response to a command is woken for when its frame leaves the
+    UART, not up to 1 ms later."""
+    t = twin(header_arrival=0.1)
+    t.advance_to(2_000_000)
+    t.read()
+    wakes = 0
+    end = t.now + 10_000_000  # 0.1 s at 1.3 MHz: ~270 blocks
+    while t.now < end:
+        d = t.next_wake()
+        assert d is not None and d <= t.now + 100_000
+        t.advance_to(min(end, max(d, t.now)))
+        wakes += 1
+    assert wakes <= 101
+    # a command: its response (behind at most the block frame in flight) is woken for
+    t.read()
+    t.feed(encode(RegRead(Reg.CNT_BLOCKS), 9))
+    t0, got = t.now, False
+    while not got:
+        d = t.next_wake()
+        assert d is not None and d < t.now + 100_000
+        t.advance_to(d)
+        got = any(isinstance(f.msg, RegValue) for f in frames(t))
+    assert t.now - t0 <= 2 * 73 * t.cfg.uart_cycles_per_byte  # a block frame + the response
