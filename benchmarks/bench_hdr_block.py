@@ -152,16 +152,20 @@ def _drop_times(srv) -> dict[str, list[tuple[float, int]]]:
 
 
 def _lab_trace(lab, srv) -> dict:
-    """Trace mode: every lab step (wall start, duration, model cycles, thread CPU), every device
-    output chunk (wall time, device, bytes, backlog after, bytes dropped)."""
+    """Trace mode: every lab step (wall start, duration, model cycles, thread CPU, the lab's lag
+    behind real time at its start in cycles), every device output chunk (wall time, device,
+    bytes, backlog after, bytes dropped)."""
+    from hwctl import timebase
+
     steps: list = []
     outs: list = []
     adv = lab.advance_to
 
     def advance_to(cycle: int) -> None:
         t0, u0, c0 = time.monotonic(), time.thread_time(), lab.now
+        lag = timebase.cycle_now() - c0
         adv(cycle)
-        steps.append((t0, time.monotonic() - t0, cycle - c0, time.thread_time() - u0))
+        steps.append((t0, time.monotonic() - t0, cycle - c0, time.thread_time() - u0, lag))
 
     lab.advance_to = advance_to
     for n, b in srv._pending.items():
@@ -177,11 +181,15 @@ def _lab_trace(lab, srv) -> dict:
 
 def _host_trace(nodes) -> dict:
     """Trace mode: every callback of this process's loop longer than 5 ms (its repr), every pty
-    read of the nodes' links (wall time, node, bytes)."""
+    read of the nodes' links (wall time, node, bytes), every block batch decoded (wall time,
+    node, arrivals, decode lag in cycles: the device clock now minus the newest arrival's
+    timestamp), every discard by the verification core (wall time, node, cause, count)."""
     import asyncio.events as ev
 
     slow: list = []
     reads: list = []
+    flushes: list = []
+    discards: list = []
     cpu: dict[str, float] = {}
     run = ev.Handle._run
 
@@ -204,7 +212,22 @@ def _host_trace(nodes) -> dict:
             _d(data)
 
         n.backend.link._deliver = deliver
-    return {"slow": slow, "reads": reads, "cpu": cpu}
+        hp = n.hdrpath
+        if hp is not None:
+            def flush(now_cycle=None, _n=n.cfg.name, _hp=hp, _f=hp.flush):
+                k = _f(now_cycle)
+                if k and now_cycle is not None:
+                    flushes.append((time.monotonic(), _n, k, now_cycle - _hp.max_ts))
+                return k
+
+            hp.flush = flush
+        if n.vcore is not None:
+            def discard(idx, ref_lo, cause, _n=n.cfg.name, _d=n.vcore._discard):
+                discards.append((time.monotonic(), _n, int(cause), int(idx.size)))
+                _d(idx, ref_lo, cause)
+
+            n.vcore._discard = discard
+    return {"slow": slow, "reads": reads, "cpu": cpu, "flushes": flushes, "discards": discards}
 
 
 async def _heartbeat(late: list, period: float = HEARTBEAT_S) -> None:
@@ -290,7 +313,11 @@ def _trace_summary(hosts: list[dict], lab: dict) -> None:
     t0 = lab["steps"][0][0] if lab["steps"] else 0.0
     top = sorted(lab["steps"], key=lambda x: -x[1])[:5]
     print("# trace: longest lab steps (t, wall s, model s, CPU s): " + "; ".join(
-        f"{t - t0:.3f} {d:.3f} {c / 1e8:.3f} {u:.3f}" for t, d, c, u in top))
+        f"{t - t0:.3f} {d:.3f} {c / 1e8:.3f} {u:.3f}" for t, d, c, u, _ in top))
+    lags = sorted(lab["steps"], key=lambda x: -x[4])[:1]
+    print("# trace: lab lag behind real time at a step's start, max " + "; ".join(
+        f"{lg / 1e5:.1f} ms at {t - t0:.3f}" for t, _, _, _, lg in lags)
+          + f"; steps starting > 10 ms behind: {sum(1 for x in lab['steps'] if x[4] > 1e6)}")
     drops = [o for o in lab["outs"] if o[4]]
     print(f"# trace: lab output chunks {len(lab['outs'])}, largest "
           f"{max((o[2] for o in lab['outs']), default=0)} B, with drops {len(drops)}"
@@ -306,6 +333,12 @@ def _trace_summary(hosts: list[dict], lab: dict) -> None:
             + f"; pty reads {len(reads)}, mean {sum(reads) / max(1, len(reads)):.0f} B, "
             f"max {max(reads, default=0)} B")
         cpu = sorted(tr.get("cpu", {}).items(), key=lambda x: -x[1])[:8]
+        fl = sorted(tr.get("flushes", []), key=lambda x: -x[3])[:3]
+        to = [d for d in tr.get("discards", []) if d[2] == 2]  # Cause.TIMEOUT
+        print(f"# trace: host {'+'.join(h['names'])}: largest decode lags " + ", ".join(
+            f"{n} {lg / 1e5:.1f} ms at {t - t0:.3f}" for t, n, _, lg in fl)
+            + f"; TIMEOUT discards {sum(d[3] for d in to)}"
+            + (f" from {to[0][0] - t0:.3f} to {to[-1][0] - t0:.3f} s" if to else ""))
         print(f"# trace: host {'+'.join(h['names'])}: CPU s by callback (whole run): "
               + "; ".join(f"{k} {v:.2f}" for k, v in cpu))
 
