@@ -10,7 +10,7 @@
 //  - fire_o only at ts == t_start + k*period of the head with k < count, never for a head that
 //    was LATE (LATE never fires anything); a head that was late at its check with
 //    CONTROL.LATE_JOIN set (late_join_i, free) starts at the first grid point at or after its
-//    second check (check cycle + 48), with k < count;
+//    second check (check cycle + 78), with k < count;
 //  - LATE is for the head, before any attempt of it, with t_start < now (its payload); after a
 //    join now is the second check's cycle;
 //  - DONE reports the attempts fired.
@@ -26,7 +26,7 @@
 // cycles in a row. With count <= 3 a join never succeeds (it skips >= 5 attempts) and its
 // sequence outlasts the bound: the join / join_cover tasks (-DJOIN) push one entry right after
 // reset with LATE_JOIN set, period JP and count JC fixed per task, t_start free, no heralds, and
-// run 70 cycles (the check, the 42-cycle JOIN, the second check, the first joined attempts).
+// run 100 cycles (the check, the 72-cycle JOIN, the second check, the first joined attempts).
 // BMC from reset (depths in pair_sched.sby). prove (-DINDUCT): the same properties by
 // k-induction (unbounded) for schedules without CONTROL.LATE_JOIN (late_join_i low) and any
 // t_start relative to ts (no absolute bound), timestamps below 2^63, with the strengthening
@@ -117,7 +117,7 @@ module pair_sched_props (
     always @(posedge clk_i) if (!init_q) assume(herald_wait_i == $past(herald_wait_i));
 
     // the head's check cycle L: 6 cycles after running_o rises (pop + LOAD, SUB1, SUB2, CMP1,
-    // CMP2, WAIT); CONTROL.LATE_JOIN is sampled there, the join's second check is L + 48
+    // CMP2, WAIT); CONTROL.LATE_JOIN is sampled there, the join's second check is L + 78
     // (JOIN_LAT, docs/physical-layer.md section 5)
     reg        run_d_q = 1'b0, jn_q = 1'b0;
     reg [2:0]  rc_q = 3'd0;
@@ -129,7 +129,7 @@ module pair_sched_props (
         else if (rc_q != 3'd0 && rc_q != 3'd7) rc_q <= rc_q + 3'd1;
         if (rc_q == 3'd6) begin
             jn_q <= late_join_i;
-            now2_q <= ts_q + 64'd48;
+            now2_q <= ts_q + 64'd78;
         end
     end
 

