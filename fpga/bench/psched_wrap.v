@@ -40,21 +40,25 @@ module psched_wrap (
         .qubit_o(qubit), .k0_o(k0), .fire_o(fire), .running_o(running), .cnt_late_o(cnt_late),
         .ev_valid_o(ev_valid), .ev_op_o(ev_op), .ev_payload_o(ev_payload)
     );
-    localparam NO = 320;            // 314 output bits, padded to whole bytes
+    localparam NO = 320;            // 314 output bits, padded
     reg [NO-1:0] o_q;
-    reg [NO/8-1:0] x_q;
-    reg [4:0] y_q;
+    reg [79:0] x_q;                 // a tree of 4-input XORs, one LUT a stage: 320 -> 80 -> 20 -> 5
+    reg [19:0] y_q;
+    reg [4:0]  z_q;
     always @(posedge clk_i) begin
         o_q <= {6'd0, full, acc, fire, running, cnt_late, ev_valid, t_start_o, period_o, nfired,
                 k0, port_o, qubit, ev_op, ev_payload};
-        so_o <= ^y_q;
+        so_o <= ^z_q;
     end
     genvar j;
-    generate for (j = 0; j < NO / 8; j = j + 1) begin : g_x
-        always @(posedge clk_i) x_q[j] <= ^o_q[8*j +: 8];
+    generate for (j = 0; j < 80; j = j + 1) begin : g_x
+        always @(posedge clk_i) x_q[j] <= ^o_q[4*j +: 4];
     end
-    for (j = 0; j < 5; j = j + 1) begin : g_y
-        always @(posedge clk_i) y_q[j] <= ^x_q[8*j +: 8];
+    for (j = 0; j < 20; j = j + 1) begin : g_y
+        always @(posedge clk_i) y_q[j] <= ^x_q[4*j +: 4];
+    end
+    for (j = 0; j < 5; j = j + 1) begin : g_z
+        always @(posedge clk_i) z_q[j] <= ^y_q[4*j +: 4];
     end endgenerate
 endmodule
 `default_nettype wire

@@ -182,7 +182,8 @@ module pair_sched_props (
     wire         t_joined, t_pcz, t_p2, t_lz, t_dz, t_wz, t_lastp, t_fire, t_late, t_gt, t_eq;
     wire         t_al, t_ae, t_ac;
     wire [31:0]  t_c, t_pc, t_left, t_dw;
-    wire [7:0]   t_pairs;
+    wire [7:0]   t_pairs, t_prem;
+    wire         t_pr1, t_pl0, t_ph0, t_ppl0, t_pph0;
     wire [2:1]   t_th;
     wire         t_rd, t_wr, t_fempty, t_ffull;
     wire [143:0] t_m0, t_m1, t_dout;
@@ -232,10 +233,15 @@ module pair_sched_props (
         if (r_dut && !st_run && !(st_load && p_ev)) assert(nfired == 32'd0 && qubit == 8'd0);
         if (r_dut && !st_load) begin
             assert(!p_ev && match(cur, 2'd0) && ok_entry(cur) && k0 == 32'd0);
-            if (!st_sub1) assert(t_p2 == (period_o == 32'd2) && t_left == t_c - f_q
+            if (!st_sub1) assert(t_p2 == (period_o == 32'd2) && t_ppl0 == (period_o[15:0] == 16'd0)
+                                 && t_pph0 == (period_o[31:16] == 16'd0) && t_left == t_c - f_q
                                  && t_lz == (t_left == 32'd0)
-                                 && t_lastp == (qubit + 8'd1 == t_pairs));
+                                 && t_lastp == (qubit + 8'd1 == t_pairs)
+                                 && t_prem == t_pairs - 8'd1 - qubit
+                                 && t_pr1 == (t_prem == 8'd1));
         end
+        // the period counter's halves: their "== 0" flags (always, reset included)
+        assert(t_pl0 == (t_pc[15:0] == 16'd0) && t_ph0 == (t_pc[31:16] == 16'd0));
         if (st_cmp2 || st_wait || st_run)
             assert(t_gt == (ts_q + 64'd1 > t_start_o) && t_eq == (ts_q + 64'd1 == t_start_o));
         if (!st_run) assert(!t_fire);

@@ -90,7 +90,12 @@ module pair_sched #(
     reg [3:0]  q_gt_q, q_eq_q;
     reg        gt_q, eq_q, late_q;
     reg        fire_q;              // an attempt fires this cycle (decided last cycle)
-    reg [31:0] pc_q;                // cycles to the next attempt plus 1 (2: it fires next cycle)
+    reg [15:0] pcl_q, pch_q;        // pc_q's halves: 16-bit chains, the low half's borrow
+    reg        pl0_q, ph0_q;        // registered (pl0_q: pcl_q == 0; ph0_q: pch_q == 0)
+    reg        ppl0_q, pph0_q;      // period's halves == 0
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] pc_q = {pch_q, pcl_q};  // cycles to the next attempt plus 1 (2: fires next cycle;
+    /* verilator lint_on UNUSEDSIGNAL */  // read by the formal harness only)
     reg        pcz_q;               // pc_q == 2 (sticky until the next attempt)
     reg        p2_q;                // period == 2
     reg [31:0] left_q;              // attempts left to fire
@@ -99,6 +104,8 @@ module pair_sched #(
     reg        dz_q;                // the drain ran out: the entry ends now
     reg        wz_q;                // HERALD_WAIT == 0
     reg        lastp_q;             // the next pair is the entry's last (qubit_o + 1 == pairs)
+    reg [7:0]  prem_q;              // pairs left after the next one: pairs - 1 - qubit_o
+    reg        pr1_q;               // prem_q == 1 (the pair after the next is the last)
     reg        act_late_q, act_exh_q, act_cmp_q, act_abort_q;
     reg [63:0] ts_d_q;              // ts - 1
     reg [63:0] ev_ts_q;             // the event's timestamp (LATE: now; DONE: its ts)
@@ -308,12 +315,23 @@ module pair_sched #(
             fire_q <= (st_wait_q && eq_q) || (st_run_q && pcz_q && !lz_q && !fire_q);
         // period counter: reloaded by each attempt (period: it reaches 2 in the cycle before
         // the next attempt; no period - 2 register), flag pcz_q (pc_q == 2 reached) registered
+        // (as two 16-bit halves: the high half counts down when the low one is 0, flagged a cycle
+        // ahead; one 32-bit chain with the reload mux behind it was the module's ECP5 path)
+        ppl0_q <= (period_o[15:0] == 16'd0);
+        pph0_q <= (period_o[31:16] == 16'd0);
         if (fire_q) begin
-            pc_q <= period_o;
+            {pch_q, pcl_q} <= period_o;
+            pl0_q <= ppl0_q;
+            ph0_q <= pph0_q;
             pcz_q <= p2_q;
         end else begin
-            pc_q <= pc_q - 32'd1;
-            pcz_q <= (pc_q == 32'd3) || pcz_q;
+            pcl_q <= pcl_q - 16'd1;
+            pl0_q <= (pcl_q == 16'd1);
+            if (pl0_q) begin
+                pch_q <= pch_q - 16'd1;
+                ph0_q <= (pch_q == 16'd1);
+            end
+            pcz_q <= (ph0_q && pcl_q == 16'd3) || pcz_q;
         end
         // attempts left (loaded at SUB1; count >= 1), flag "none left" set by the last fire
         if (st_sub1_q) begin
@@ -341,8 +359,20 @@ module pair_sched #(
             if (fire) nfired_o <= nfired_o + 32'd1;
             if (pair_i && st_run_q) qubit_o <= qubit_o + 8'd1;
         end
-        lastp_q <= st_idle_q ? 1'b0 : ((pair_i && st_run_q) ? (qubit_o + 8'd2 == pairs_q)
-                                                            : (qubit_o + 8'd1 == pairs_q));
+        // lastp_q = (prem_q == 0) from SUB2 on, from a down-counter of the pairs left and its
+        // "== 1" flag, set at SUB1 (qubit_o is 0 until RUN), each pair moves them on (qubit_o + 1
+        // == pairs through an 8-bit chain, or qubit_o == a register, was the module's ECP5 path
+        // once the join was split)
+        if (st_sub1_q) begin
+            prem_q <= pairs_q - 8'd1;
+            pr1_q <= (pairs_q == 8'd2);
+        end else if (pair_i && st_run_q) begin
+            prem_q <= prem_q - 8'd1;
+            pr1_q <= (prem_q == 8'd2);
+        end
+        if (st_idle_q) lastp_q <= 1'b0;
+        else if (st_sub1_q) lastp_q <= (pairs_q == 8'd1);
+        else if (pair_i && st_run_q) lastp_q <= pr1_q;
 
         // events, one cycle after the decision (ts_d_q = the decision cycle's ts)
         act_late_q  <= !rst_i && late && !abort_i;
@@ -380,8 +410,11 @@ module pair_sched #(
             count_q <= 32'd0;
             period_o <= 32'd0;
             pairs_q <= 8'd0;
+            prem_q <= 8'hFF;
+            pr1_q <= 1'b0;
             port_o <= 8'd0;
-            pc_q <= 32'd0;
+            {pch_q, pcl_q} <= 32'd0;
+            {pl0_q, ph0_q} <= 2'b11;
             pcz_q <= 1'b0;
             left_q <= 32'd0;
             lz_q <= 1'b0;
