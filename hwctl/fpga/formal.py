@@ -77,7 +77,7 @@ PROOFS: tuple[Proof, ...] = (
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
           "its grid and port, naming the decided frame's t and Bell state, never for a bad "
           "frame; frames decided in order, none lost (BMC depth 77, period < 64, frame < 4096 "
-          "cycles after t_start; minutes of CPU: slow)", slow=True),
+          "cycles after t_start; ~12 min CPU: slow)", slow=True),
     Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous)"),
     Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
           "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words; ~5 min: "
