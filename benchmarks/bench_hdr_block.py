@@ -39,7 +39,11 @@ Figures:
   to every verification's latency, and a stall past the pty's and the lab backlog's ~0.3 s of
   line bytes loses blocks;
 - twin real-time lag at the end (the lab must keep up with the wall clock for the figures to be
-  real time): goal <= 0.05 s.
+  real time): goal <= 0.05 s; and its maximum during the measurement (goal <= 0.05 s): a twin
+  behind real time stamps its arrivals late, the hosts judge a photon's age on the shared clock
+  (a real device's clock is that clock), so a twin more than the verification timeout behind
+  turns its photons into TIMEOUT discards that say nothing about the header path (the eighth
+  session's 0.979 run; benchmarks/RESULTS.md, ninth session).
 
 Printed too: CPU seconds per second of the lab process (per second of model time: the twins'
 cost, independent of the machine's load) and of each host process (per wall second).
@@ -111,11 +115,13 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
               node_kw={"A": src.arm(0) | block, "B": src.arm(1) | block})
     srv = LabServer(lab, pty=True)
     drops = _drop_times(srv)
+    lags = _lag_times(srv)
     tr = _lab_trace(lab, srv) if trace else None
     cpu0 = time.process_time()
     srv.start()
     conn.send((dict(srv.urls), src.phase))
     t_end = conn.recv()  # stop; the measurement ended at t_end (shared reference, s)
+    t0 = src.phase / CLOCK_HZ
     with srv.lock:
         lag = (timebase.cycle_now() - lab.now) / CLOCK_HZ
         regs = {n: {r.name: m.reg(r) for r in (Reg.EVT_LOST, Reg.CNT_HEADERS, Reg.CNT_BLOCKS,
@@ -129,7 +135,35 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
                "cpu_per_s": (time.process_time() - cpu0) / max(lab.now - src.phase, 1) * CLOCK_HZ,
                "pty_overrun_frames": {n: sum(k for t, k in d if t <= t_end)
                                       for n, d in drops.items()},
+               # the lab's lag behind real time during the measurement: its max, and the
+               # seconds of loop iterations that started more than 10 ms behind
+               "lag_max_s": max((g for t, g, _ in lags if t0 <= t <= t_end), default=0.0),
+               "behind_10ms_s": sum(dt for t, g, dt in lags if t0 <= t <= t_end and g > 0.01),
                "trace": tr})
+
+
+def _lag_times(srv) -> list[tuple[float, float, float]]:
+    """The lab's lag behind real time at each loop iteration that started more than 1 ms behind
+    (shared reference s, lag s, s since the previous iteration): a twin behind real time stamps
+    its arrivals late, and the hosts judge a photon's age by the shared clock, so such a lag
+    looks like a decode lag to them (benchmarks/RESULTS.md, hdr_block ninth session)."""
+    from hwctl import timebase
+    from hwctl.wire import CLOCK_HZ
+
+    out: list[tuple[float, float, float]] = []
+    adv = srv._advance
+    last = [timebase.seconds()]
+
+    def advance(now: int) -> bool:
+        t = timebase.seconds()
+        g = (now - srv.lab.now) / CLOCK_HZ
+        if g > 0.001:
+            out.append((t, g, t - last[0]))
+        last[0] = t
+        return adv(now)
+
+    srv._advance = advance
+    return out
 
 
 def _drop_times(srv) -> dict[str, list[tuple[float, int]]]:
@@ -446,7 +480,9 @@ def run() -> list[dict]:
           + "); decode lag mean/max ms " + ", ".join(
               f"{k} {bp[k]['decode_lag_mean_cycles'] / 1e5:.1f}/"
               f"{bp[k]['decode_lag_max_cycles'] / 1e5:.1f}" for k in "AB")
-          + f"; lab: lag {lab['lag_s']:.3f} s, CPU {lab['cpu_per_s']:.2f} s per model s, error "
+          + f"; lab: lag {lab['lag_s']:.3f} s (max during the run {lab['lag_max_s']:.3f} s, "
+          f"{lab['behind_10ms_s']:.2f} s more than 10 ms behind), CPU {lab['cpu_per_s']:.2f} s "
+          "per model s, error "
           f"{lab['error']}; arrivals {arrivals}, discards {disc}, device regs {lab['regs']}",
           flush=True)
     late = [h for h in hosts if h["up_margin_s"] < 0]
@@ -474,4 +510,9 @@ def run() -> list[dict]:
              ratio=1.0, goal="0", met=overrun == 0),
         dict(name=f"hdr_block: twin lag behind real time at the end ({tag})", value=lab["lag_s"],
              unit="s", baseline=0.0, ratio=1.0, goal="<= 0.05", met=lab["lag_s"] <= 0.05),
+        # a twin more than the timeout behind makes its photons look too old to the hosts: the
+        # verified ratio of such a run measures the twin, not the header path
+        dict(name=f"hdr_block: twin lag behind real time, max during the run ({tag})",
+             value=lab["lag_max_s"], unit="s", baseline=0.0, ratio=1.0, goal="<= 0.05",
+             met=lab["lag_max_s"] <= 0.05),
     ]

@@ -399,15 +399,15 @@ class PhysicalLayer:
         origin = jp.origin(self.clock.cycle_at(t_min))
         e = self._early
         if (e is not None and e.rid == req.rid and e.dropped is None and e.acked is not None
-                and e.lock is getattr(self.core, "lock", None) and e.epoch == self.recovery.epoch
-                and self.backend is b):
+                and e.lock is getattr(self.core, "lock", None) and e.epoch == self.recovery.epoch):
             self._early = None
             tc, need = e.t_start, max(0.0, e.acked - t_min)  # our early schedule (at SYNACK)
             self.recovery.early_retried = e.retried
         else:
             if e is not None and e.rid == req.rid:
-                # not adopted (never sent, retried, or its Lock ended while this generation
-                # waited for the device): aborted if it went out, held messages sent
+                # not adopted (never sent, sent to an earlier device life, or its Lock ended
+                # while this generation waited for the device): aborted if it went out, and the
+                # ESP messages held behind it sent
                 await self._early_drop(self._mark_dropped(e))
             tc = await join()  # the remote too, at once: no wait for the start message
         if initiator:  # for an older remote, which waits for it; after our command, which is

@@ -380,6 +380,9 @@ class TwinModel:
         #: process header-source arrivals in a tight loop between other events (same results as
         #: the generic event loop; tests turn it off to compare)
         self.burst = True
+        #: inside that loop, runs of plain appends to the open block in one step
+        #: (:meth:`_bulk_appends`; off: one arrival at a time, the benchmark's baseline)
+        self.bulk = True
         self._scratch = 0
         self._last_seq: int | None = None
         self._last_resp = b""
@@ -1023,7 +1026,7 @@ class TwinModel:
         line_free, refuse, n_over = self._line_free, cfg.header_line_refuse, 0
         # runs of plain appends in bulk (see _bulk_appends): pulses far enough apart that the
         # line is never overrun and every arrival takes the queue's fast path
-        bulk = (header_en and per >= HEADER_CYCLES and not self._aq.exact
+        bulk = (self.bulk and header_en and per >= HEADER_CYCLES and not self._aq.exact
                 and not self._tp.bit(TestBit.HDR_GEN))
         while self._hdr_next is not None and self._hdr_next <= bound:
             t = self._hdr_next
