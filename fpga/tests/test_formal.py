@@ -71,6 +71,11 @@ MUTANTS = [
     # the CRC verdict is ignored: a frame with a bad CRC is delivered
     (formal.Proof("frame_rx", "prove", ""),
      ("frame_rx.v", "end else if (!crc0_q) begin", "end else if (1'b0) begin")),
+    # a decoded byte written one position off (the write position decoded from len_q since the
+    # ninth session, no one-hot register): the delivered payload differs from the frame's
+    (formal.Proof("frame_rx", "prove", ""),
+     ("frame_rx.v", "wire [7:0] pos_lo = 8'd1 << len_q[2:0];",
+      "wire [7:0] pos_lo = 8'd1 << (len_q[2:0] + 3'd1);")),
 
     # the station heralds when only one end's marker was seen (one end fired)
     (formal.Proof("station_core", "prove", ""),
