@@ -139,6 +139,15 @@ MUTANTS.append(
      ("pair_match.v", "wire        klt = klo_q ? !khi1_q : khi0_q;",
       "wire        klt = !khi1_q;")))
 MUTANTS.append(
+    # the PAIR's Bell state read from the port (herald_rx's register, handed over with HOLD = 0)
+    # instead of the copy taken with the frame: when the next frame arrives during the 71-cycle
+    # decision, the PAIR names that frame's Bell state (the wrong correction at both ends of the
+    # link). Only the t / bell property sees it (the grid checks cover t, not bell), and the
+    # harness's old `ev_bell == bell_i` (the port's current value) held for it
+    (formal.Proof("pair_match", "bmc", ""),
+     ("pair_match.v", "{t_q, ka_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}",
+      "{t_q, ka_q, 7'd0, bell_pick, qubit_q, port_q, 8'd0}")))
+MUTANTS.append(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early (the
     # counterexample comes in seconds although the proof itself is -m slow)
     (formal.Proof("attempt_core", "bmc", ""),
