@@ -396,7 +396,12 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
         phase, seq0 = start + 3 * CLOCK_HZ // 10, 0xFFFF_F000
         lab1, m1 = _block_lab(start, phase, seq0, period)
         srv = LabServer(lab1, link_dir=str(tmp_path / "lab")).start()
-        a, b = _block_configs(srv.urls["A"], srv.urls["B"], period)
+        # the pty's hangup tells a node its device went (an event, not a timeout), so the
+        # command timeouts only bound a hang: 2 s x 10 tries, never a loaded machine's slow answer
+        # taken for a lost device (0.25 s x 5 declared a second loss at load 22). Pairs are held
+        # 5 s so the ones verified before the stop are still held when the nodes see it go.
+        urls = {n: u + "?timeout=2&retries=9" for n, u in srv.urls.items()}
+        a, b = _block_configs(urls["A"], urls["B"], period, hold_s=5.0)
         na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
         await na.start()
         await nb.start()
@@ -561,7 +566,9 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     trouble A's watchdog reads STATUS and finds the device idle, or B's pair list comes while A
     still waits: the generation ends with reason ``schedule lost``; the DONE(COMPLETE) short of
     a PAIR ends it with ``pairs lost``. Both requests run again and A goes on completing
-    requests."""
+    requests. B finished both failed generations: their pairs, held at B only, are counted at
+    both ends in ``one_sided`` (not hidden: each is a pair one end holds and the other does
+    not)."""
     from hwctl.wire import Done, DoneReason, Pair
 
     async def main() -> tuple[NodeService, NodeService, list]:
@@ -603,6 +610,9 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     assert r.failed_by.get("schedule lost") == 1 and r.failed_by.get("pairs lost") == 1, r
     assert r.device_lost == 0  # the link never failed: no recovery, only the two generations
     assert na.counters.disagree == nb.counters.disagree == 0
+    # B's lists of the two generations A lost: stale at both ends, their pairs one-sided
+    assert na.counters.stale_pair_lists >= 2 and nb.counters.stale_pair_lists >= 2
+    assert na.counters.one_sided == nb.counters.one_sided > 0
     for n in (na, nb):
         for rec in n.records.values():
             if rec.t_finish is not None:
