@@ -99,9 +99,9 @@ PROOFS: tuple[Proof, ...] = (
           "attempt, on its grid (not vacuous)"),
     Proof("pair_sched", "join", "node engine: a late-joined schedule starts on its commanded "
           "grid at the first point after the join's second check, k0 = attempts skipped "
-          "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
+          "(BMC depth 100, one entry, period 3, count 40; slow)", slow=True),
     Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
-          "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
+          "LATE at the join's second check and fires nothing (BMC depth 92; slow)", slow=True),
     Proof("event_arb", "ev", "event path: every event delivered once or counted lost and "
           "reported by an OVERFLOW, a seq per loss (BMC depth 10 from reset, TOK = 0; each further "
           "step costs ~3x the one before)"),
