@@ -183,7 +183,7 @@ module pair_sched_props (
     wire         t_al, t_ae, t_ac;
     wire [31:0]  t_c, t_pc, t_left, t_dw;
     wire [7:0]   t_pairs, t_prem;
-    wire         t_pr1, t_pl0, t_ph0, t_ppl0, t_pph0;
+    wire         t_pr1, t_pl0, t_ph0, t_ppl0, t_pph0, t_ll0, t_lh0, t_dl0, t_dh0, t_nff;
     wire [2:1]   t_th;
     wire         t_rd, t_wr, t_fempty, t_ffull;
     wire [143:0] t_m0, t_m1, t_dout;
@@ -242,6 +242,10 @@ module pair_sched_props (
         end
         // the period counter's halves: their "== 0" flags (always, reset included)
         assert(t_pl0 == (t_pc[15:0] == 16'd0) && t_ph0 == (t_pc[31:16] == 16'd0));
+        // ... and of the attempts-left and drain counters, nfired's low half all ones
+        assert(t_ll0 == (t_left[15:0] == 16'd0) && t_lh0 == (t_left[31:16] == 16'd0));
+        assert(t_dl0 == (t_dw[15:0] == 16'd0) && t_dh0 == (t_dw[31:16] == 16'd0));
+        assert(t_nff == (nfired[15:0] == 16'hFFFF));
         if (st_cmp2 || st_wait || st_run)
             assert(t_gt == (ts_q + 64'd1 > t_start_o) && t_eq == (ts_q + 64'd1 == t_start_o));
         if (!st_run) assert(!t_fire);

@@ -71,7 +71,7 @@ module pair_sched #(
     output reg  [63:0]  t_start_o,
     output reg  [31:0]  period_o,
     output reg  [7:0]   port_o,
-    output reg  [31:0]  nfired_o,   // attempts fired before this cycle
+    output wire [31:0]  nfired_o,   // attempts fired before this cycle
     output reg  [7:0]   qubit_o,    // qubit of the next pair
     output wire [31:0]  k0_o,       // attempts of the commanded grid skipped by a late join
     // pins, status, counters, events
@@ -98,9 +98,18 @@ module pair_sched #(
     /* verilator lint_on UNUSEDSIGNAL */  // read by the formal harness only)
     reg        pcz_q;               // pc_q == 2 (sticky until the next attempt)
     reg        p2_q;                // period == 2
-    reg [31:0] left_q;              // attempts left to fire
+    reg [15:0] ll_q, lh_q;          // left_q's halves (as pc_q's) and their "== 0" flags
+    reg        ll0_q, lh0_q;
     reg        lz_q;                // none left (the last one has fired)
-    reg [31:0] dw_q;                // drain: cycles of HERALD_WAIT left
+    reg [15:0] dwl_q, dwh_q;        // dw_q's halves and their "== 0" flags
+    reg        dwl0_q, dwh0_q;
+    reg [15:0] nfl_q, nfh_q;        // nfired_o's halves; nff_q: nfl_q == 0xFFFF
+    reg        nff_q;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [31:0] left_q = {lh_q, ll_q};  // attempts left to fire (the formal harness's tap)
+    wire [31:0] dw_q = {dwh_q, dwl_q};    // drain: cycles of HERALD_WAIT left (tap)
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign nfired_o = {nfh_q, nfl_q};
     reg        dz_q;                // the drain ran out: the entry ends now
     reg        wz_q;                // HERALD_WAIT == 0
     reg        lastp_q;             // the next pair is the entry's last (qubit_o + 1 == pairs)
@@ -334,29 +343,48 @@ module pair_sched #(
             pcz_q <= (ph0_q && pcl_q == 16'd3) || pcz_q;
         end
         // attempts left (loaded at SUB1; count >= 1), flag "none left" set by the last fire
+        // (this counter, the drain's and nfired_o as 16-bit halves like the period counter)
         if (st_sub1_q) begin
-            left_q <= count_q;
+            {lh_q, ll_q} <= count_q;
+            ll0_q <= (count_q[15:0] == 16'd0);
+            lh0_q <= (count_q[31:16] == 16'd0);
             lz_q <= 1'b0;
         end else if (fire_q) begin
-            left_q <= left_q - 32'd1;
-            lz_q <= (left_q == 32'd1);
+            ll_q <= ll_q - 16'd1;
+            ll0_q <= (ll_q == 16'd1);
+            if (ll0_q) begin
+                lh_q <= lh_q - 16'd1;
+                lh0_q <= (lh_q == 16'd1);
+            end
+            lz_q <= lh0_q && (ll_q == 16'd1);
         end
         // drain after the last attempt (cycle F): dz_q is set from cycle F + HERALD_WAIT + 1 on
         // (dw_q = HERALD_WAIT - j + 1 in cycle F + j; dz_q is sticky, so dw_q may wrap after)
         wz_q <= (herald_wait_i == 32'd0);
         if (fire_q) begin
-            dw_q <= herald_wait_i;
+            {dwh_q, dwl_q} <= herald_wait_i;
+            dwl0_q <= (herald_wait_i[15:0] == 16'd0);
+            dwh0_q <= (herald_wait_i[31:16] == 16'd0);
             dz_q <= wz_q;
         end else begin
-            dw_q <= dw_q - 32'd1;
-            dz_q <= dz_q || (dw_q == 32'd1);
+            dwl_q <= dwl_q - 16'd1;
+            dwl0_q <= (dwl_q == 16'd1);
+            if (dwl0_q) begin
+                dwh_q <= dwh_q - 16'd1;
+                dwh0_q <= (dwh_q == 16'd1);
+            end
+            dz_q <= dz_q || (dwh0_q && dwl_q == 16'd1);
         end
         // attempts fired / pairs recorded: cleared while idle
         if (st_idle_q) begin
-            nfired_o <= 32'd0;
+            {nfh_q, nfl_q, nff_q} <= 33'd0;
             qubit_o <= 8'd0;
         end else begin
-            if (fire) nfired_o <= nfired_o + 32'd1;
+            if (fire) begin
+                nfl_q <= nfl_q + 16'd1;
+                nff_q <= (nfl_q == 16'hFFFE);
+                if (nff_q) nfh_q <= nfh_q + 16'd1;
+            end
             if (pair_i && st_run_q) qubit_o <= qubit_o + 8'd1;
         end
         // lastp_q = (prem_q == 0) from SUB2 on, from a down-counter of the pairs left and its
@@ -416,11 +444,11 @@ module pair_sched #(
             {pch_q, pcl_q} <= 32'd0;
             {pl0_q, ph0_q} <= 2'b11;
             pcz_q <= 1'b0;
-            left_q <= 32'd0;
+            {lh_q, ll_q, dwh_q, dwl_q} <= 64'd0;
+            {ll0_q, lh0_q, dwl0_q, dwh0_q} <= 4'b1111;
             lz_q <= 1'b0;
-            dw_q <= 32'd0;
             dz_q <= 1'b0;
-            nfired_o <= 32'd0;
+            {nfh_q, nfl_q, nff_q} <= 33'd0;
             qubit_o <= 8'd0;
             k0_q <= 32'd0;
             joined_q <= 1'b0;

@@ -105,7 +105,7 @@ MUTANTS = [
       "            if (mode_q == M_WR) begin\n                we_q <= 1'b0;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
-     ("pair_sched.v", "left_q <= count_q;", "left_q <= count_q + 32'd1;")),
+     ("pair_sched.v", "{lh_q, ll_q} <= count_q;", "{lh_q, ll_q} <= count_q + 32'd1;")),
     # a late join lands one cycle off its grid (t_j = the grid point + 1)
     pytest.param(formal.Proof("pair_sched", "join", ""),
                  ("pair_sched.v", "{jtc_q, jtj_q} <= {1'b0, jtl_q} + {1'b0, jv_q};",
@@ -138,6 +138,15 @@ MUTANTS.append(
     (formal.Proof("pair_match", "bmc", ""),
      ("pair_match.v", "wire        klt = klo_q ? !khi1_q : khi0_q;",
       "wire        klt = !khi1_q;")))
+MUTANTS.append(
+    # the PAIR's Bell state read from the port (herald_rx's register, handed over with HOLD = 0)
+    # instead of the copy taken with the frame: when the next frame arrives during the 71-cycle
+    # decision, the PAIR names that frame's Bell state (the wrong correction at both ends of the
+    # link). Only the t / bell property sees it (the grid checks cover t, not bell), and the
+    # harness's old `ev_bell == bell_i` (the port's current value) held for it
+    (formal.Proof("pair_match", "bmc", ""),
+     ("pair_match.v", "{t_q, ka_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}",
+      "{t_q, ka_q, 7'd0, bell_pick, qubit_q, port_q, 8'd0}")))
 MUTANTS.append(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early (the
     # counterexample comes in seconds although the proof itself is -m slow)

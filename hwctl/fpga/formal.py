@@ -75,8 +75,9 @@ PROOFS: tuple[Proof, ...] = (
           "one click, naming that detector (k-induction, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
-          "its grid and port, never for a bad frame (BMC depth 43, period < 64, frame < 4096 "
-          "cycles after t_start; ~8 min CPU since the divider timing rework: slow)", slow=True),
+          "its grid and port, naming the decided frame's t and Bell state, never for a bad "
+          "frame; frames decided in order, none lost (BMC depth 77, period < 64, frame < 4096 "
+          "cycles after t_start; ~12 min CPU: slow)", slow=True),
     Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous)"),
     Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
           "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words; ~5 min: "
