@@ -16,6 +16,7 @@ import argparse
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 
 _TOK = re.compile(r'\(|\)|"[^"]*"|[^\s()]+')
 _CLOCKS = {"CLK", "WCK", "CLKI"}
@@ -25,12 +26,12 @@ def _unesc(name: str) -> str:
     return re.sub(r"\\(.)", r"\1", name)
 
 
-def _tokens(text: str):
+def _tokens(text: str) -> Iterator[str]:
     for m in _TOK.finditer(text):
         yield m.group(0)
 
 
-def _parse(text: str):
+def _parse(text: str) -> list:
     """Nested lists from the SDF's parentheses."""
     stack: list[list] = [[]]
     for t in _tokens(text):
@@ -50,7 +51,10 @@ def _maxdelay(triple: list) -> float:
     return max(vals) / 1000.0
 
 
-def load(path: str):
+Graph = tuple[dict[str, list[tuple[str, float]]], dict[str, float], dict[str, float]]
+
+
+def load(path: str) -> Graph:
     with open(path, encoding="utf-8") as f:
         tree = _parse(f.read())
     delayfile = tree[0]
@@ -90,7 +94,9 @@ def load(path: str):
     return edges, starts, checks
 
 
-def analyse(edges, starts, checks):
+def analyse(edges: dict[str, list[tuple[str, float]]], starts: dict[str, float],
+            checks: dict[str, float]
+            ) -> tuple[list[tuple[float, str]], dict[str, float], dict[str, str | None]]:
     arr: dict[str, float] = {}
     prev: dict[str, str | None] = {}
     sys.setrecursionlimit(100000)
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t:6.2f} ns  {nf:4d} over  {g}  <- {_group(src)}")
     shown = groups[: a.paths] + [kv for kv in groups[a.paths:]
                                  if any(m in kv[0] for m in a.match)]
-    for g, (t, node, _) in shown:
+    for _g, (t, node, _) in shown:
         print(f"\n{t:.2f} ns to {node}:")
         chain = []
         n: str | None = node
