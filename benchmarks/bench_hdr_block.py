@@ -39,7 +39,11 @@ Figures:
   to every verification's latency, and a stall past the pty's and the lab backlog's ~0.3 s of
   line bytes loses blocks;
 - twin real-time lag at the end (the lab must keep up with the wall clock for the figures to be
-  real time): goal <= 0.05 s.
+  real time): goal <= 0.05 s; and its maximum during the measurement (goal <= 0.05 s): a twin
+  behind real time stamps its arrivals late, the hosts judge a photon's age on the shared clock
+  (a real device's clock is that clock), so a twin more than the verification timeout behind
+  turns its photons into TIMEOUT discards that say nothing about the header path (the eighth
+  session's 0.979 run; benchmarks/RESULTS.md, ninth session).
 
 Printed too: CPU seconds per second of the lab process (per second of model time: the twins'
 cost, independent of the machine's load) and of each host process (per wall second).
@@ -111,11 +115,13 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
               node_kw={"A": src.arm(0) | block, "B": src.arm(1) | block})
     srv = LabServer(lab, pty=True)
     drops = _drop_times(srv)
+    lags = _lag_times(srv)
     tr = _lab_trace(lab, srv) if trace else None
     cpu0 = time.process_time()
     srv.start()
     conn.send((dict(srv.urls), src.phase))
     t_end = conn.recv()  # stop; the measurement ended at t_end (shared reference, s)
+    t0 = src.phase / CLOCK_HZ
     with srv.lock:
         lag = (timebase.cycle_now() - lab.now) / CLOCK_HZ
         regs = {n: {r.name: m.reg(r) for r in (Reg.EVT_LOST, Reg.CNT_HEADERS, Reg.CNT_BLOCKS,
@@ -129,7 +135,35 @@ def _lab_main(conn, p: float, seed: int, trace: bool) -> None:
                "cpu_per_s": (time.process_time() - cpu0) / max(lab.now - src.phase, 1) * CLOCK_HZ,
                "pty_overrun_frames": {n: sum(k for t, k in d if t <= t_end)
                                       for n, d in drops.items()},
+               # the lab's lag behind real time during the measurement: its max, and the
+               # seconds of loop iterations that started more than 10 ms behind
+               "lag_max_s": max((g for t, g, _ in lags if t0 <= t <= t_end), default=0.0),
+               "behind_10ms_s": sum(dt for t, g, dt in lags if t0 <= t <= t_end and g > 0.01),
                "trace": tr})
+
+
+def _lag_times(srv) -> list[tuple[float, float, float]]:
+    """The lab's lag behind real time at each loop iteration that started more than 1 ms behind
+    (shared reference s, lag s, s since the previous iteration): a twin behind real time stamps
+    its arrivals late, and the hosts judge a photon's age by the shared clock, so such a lag
+    looks like a decode lag to them (benchmarks/RESULTS.md, hdr_block ninth session)."""
+    from hwctl import timebase
+    from hwctl.wire import CLOCK_HZ
+
+    out: list[tuple[float, float, float]] = []
+    adv = srv._advance
+    last = [timebase.seconds()]
+
+    def advance(now: int) -> bool:
+        t = timebase.seconds()
+        g = (now - srv.lab.now) / CLOCK_HZ
+        if g > 0.001:
+            out.append((t, g, t - last[0]))
+        last[0] = t
+        return adv(now)
+
+    srv._advance = advance
+    return out
 
 
 def _drop_times(srv) -> dict[str, list[tuple[float, int]]]:
@@ -152,16 +186,20 @@ def _drop_times(srv) -> dict[str, list[tuple[float, int]]]:
 
 
 def _lab_trace(lab, srv) -> dict:
-    """Trace mode: every lab step (wall start, duration, model cycles, thread CPU), every device
-    output chunk (wall time, device, bytes, backlog after, bytes dropped)."""
+    """Trace mode: every lab step (wall start, duration, model cycles, thread CPU, the lab's lag
+    behind real time at its start in cycles), every device output chunk (wall time, device,
+    bytes, backlog after, bytes dropped)."""
+    from hwctl import timebase
+
     steps: list = []
     outs: list = []
     adv = lab.advance_to
 
     def advance_to(cycle: int) -> None:
         t0, u0, c0 = time.monotonic(), time.thread_time(), lab.now
+        lag = timebase.cycle_now() - c0
         adv(cycle)
-        steps.append((t0, time.monotonic() - t0, cycle - c0, time.thread_time() - u0))
+        steps.append((t0, time.monotonic() - t0, cycle - c0, time.thread_time() - u0, lag))
 
     lab.advance_to = advance_to
     for n, b in srv._pending.items():
@@ -177,11 +215,15 @@ def _lab_trace(lab, srv) -> dict:
 
 def _host_trace(nodes) -> dict:
     """Trace mode: every callback of this process's loop longer than 5 ms (its repr), every pty
-    read of the nodes' links (wall time, node, bytes)."""
+    read of the nodes' links (wall time, node, bytes), every block batch decoded (wall time,
+    node, arrivals, decode lag in cycles: the device clock now minus the newest arrival's
+    timestamp), every discard by the verification core (wall time, node, cause, count)."""
     import asyncio.events as ev
 
     slow: list = []
     reads: list = []
+    flushes: list = []
+    discards: list = []
     cpu: dict[str, float] = {}
     run = ev.Handle._run
 
@@ -204,7 +246,22 @@ def _host_trace(nodes) -> dict:
             _d(data)
 
         n.backend.link._deliver = deliver
-    return {"slow": slow, "reads": reads, "cpu": cpu}
+        hp = n.hdrpath
+        if hp is not None:
+            def flush(now_cycle=None, _n=n.cfg.name, _hp=hp, _f=hp.flush):
+                k = _f(now_cycle)
+                if k and now_cycle is not None:
+                    flushes.append((time.monotonic(), _n, k, now_cycle - _hp.max_ts))
+                return k
+
+            hp.flush = flush
+        if n.vcore is not None:
+            def discard(idx, ref_lo, cause, _n=n.cfg.name, _d=n.vcore._discard):
+                discards.append((time.monotonic(), _n, int(cause), int(idx.size)))
+                _d(idx, ref_lo, cause)
+
+            n.vcore._discard = discard
+    return {"slow": slow, "reads": reads, "cpu": cpu, "flushes": flushes, "discards": discards}
 
 
 async def _heartbeat(late: list, period: float = HEARTBEAT_S) -> None:
@@ -290,7 +347,11 @@ def _trace_summary(hosts: list[dict], lab: dict) -> None:
     t0 = lab["steps"][0][0] if lab["steps"] else 0.0
     top = sorted(lab["steps"], key=lambda x: -x[1])[:5]
     print("# trace: longest lab steps (t, wall s, model s, CPU s): " + "; ".join(
-        f"{t - t0:.3f} {d:.3f} {c / 1e8:.3f} {u:.3f}" for t, d, c, u in top))
+        f"{t - t0:.3f} {d:.3f} {c / 1e8:.3f} {u:.3f}" for t, d, c, u, _ in top))
+    lags = sorted(lab["steps"], key=lambda x: -x[4])[:1]
+    print("# trace: lab lag behind real time at a step's start, max " + "; ".join(
+        f"{lg / 1e5:.1f} ms at {t - t0:.3f}" for t, _, _, _, lg in lags)
+          + f"; steps starting > 10 ms behind: {sum(1 for x in lab['steps'] if x[4] > 1e6)}")
     drops = [o for o in lab["outs"] if o[4]]
     print(f"# trace: lab output chunks {len(lab['outs'])}, largest "
           f"{max((o[2] for o in lab['outs']), default=0)} B, with drops {len(drops)}"
@@ -306,6 +367,12 @@ def _trace_summary(hosts: list[dict], lab: dict) -> None:
             + f"; pty reads {len(reads)}, mean {sum(reads) / max(1, len(reads)):.0f} B, "
             f"max {max(reads, default=0)} B")
         cpu = sorted(tr.get("cpu", {}).items(), key=lambda x: -x[1])[:8]
+        fl = sorted(tr.get("flushes", []), key=lambda x: -x[3])[:3]
+        to = [d for d in tr.get("discards", []) if d[2] == 2]  # Cause.TIMEOUT
+        print(f"# trace: host {'+'.join(h['names'])}: largest decode lags " + ", ".join(
+            f"{n} {lg / 1e5:.1f} ms at {t - t0:.3f}" for t, n, _, lg in fl)
+            + f"; TIMEOUT discards {sum(d[3] for d in to)}"
+            + (f" from {to[0][0] - t0:.3f} to {to[-1][0] - t0:.3f} s" if to else ""))
         print(f"# trace: host {'+'.join(h['names'])}: CPU s by callback (whole run): "
               + "; ".join(f"{k} {v:.2f}" for k, v in cpu))
 
@@ -413,7 +480,9 @@ def run() -> list[dict]:
           + "); decode lag mean/max ms " + ", ".join(
               f"{k} {bp[k]['decode_lag_mean_cycles'] / 1e5:.1f}/"
               f"{bp[k]['decode_lag_max_cycles'] / 1e5:.1f}" for k in "AB")
-          + f"; lab: lag {lab['lag_s']:.3f} s, CPU {lab['cpu_per_s']:.2f} s per model s, error "
+          + f"; lab: lag {lab['lag_s']:.3f} s (max during the run {lab['lag_max_s']:.3f} s, "
+          f"{lab['behind_10ms_s']:.2f} s more than 10 ms behind), CPU {lab['cpu_per_s']:.2f} s "
+          "per model s, error "
           f"{lab['error']}; arrivals {arrivals}, discards {disc}, device regs {lab['regs']}",
           flush=True)
     late = [h for h in hosts if h["up_margin_s"] < 0]
@@ -441,4 +510,9 @@ def run() -> list[dict]:
              ratio=1.0, goal="0", met=overrun == 0),
         dict(name=f"hdr_block: twin lag behind real time at the end ({tag})", value=lab["lag_s"],
              unit="s", baseline=0.0, ratio=1.0, goal="<= 0.05", met=lab["lag_s"] <= 0.05),
+        # a twin more than the timeout behind makes its photons look too old to the hosts: the
+        # verified ratio of such a run measures the twin, not the header path
+        dict(name=f"hdr_block: twin lag behind real time, max during the run ({tag})",
+             value=lab["lag_max_s"], unit="s", baseline=0.0, ratio=1.0, goal="<= 0.05",
+             met=lab["lag_max_s"] <= 0.05),
     ]

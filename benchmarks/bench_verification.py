@@ -152,7 +152,8 @@ def run(n: int = N) -> list[dict]:
     naive = max(_run_naive(a, b) for _ in range(2))
     m = core.metrics
     assert m.headers == n and m.verified > 0.8 * n * ETA and m.revoked == 0, m
-    state_bytes = sum(x.nbytes for x in (core._state, core._ts, core._slot, core._pbits))
+    state_bytes = sum(x.nbytes for x in (core._state, core._ts, core._slot, core._pbits,
+                                          core._pdisc, core._prx))
     lists = tuple(x.tolist() for x in a)  # inputs allocated before tracing: measure the core only
     tracemalloc.start()
     _run_core(a, msgs, True, lists)

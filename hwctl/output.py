@@ -7,8 +7,9 @@ Conventions (docs in README "Output and logging"):
   ``hwctl sim --json | jq`` get clean data;
 * logs, progress bars and spinners go to stderr (:func:`stderr_console`);
 * ``-v`` (INFO), ``-vv`` (DEBUG) or ``--log-level LEVEL`` on every command select what the
-  ``logging`` loggers of hwctl show, through rich's :class:`~rich.logging.RichHandler` on stderr;
-  the default is WARNING.
+  ``logging`` loggers of hwctl show, through rich's :class:`~rich.logging.RichHandler` on stderr
+  when it is a terminal, else as plain one-line records (time, level, logger, message; never
+  wrapped); the default is WARNING.
 * tables: :func:`fit_table` gives a rich table when it fits the console's width and a compact
   one-block-per-row layout otherwise (an 80-column terminal never sees ``26/…``).
 """
@@ -64,12 +65,22 @@ def setup_logging(level: int) -> logging.Handler:
     """Route the ``hwctl``, ``sim`` and ``firmware`` loggers to a RichHandler on stderr at
     ``level`` (other libraries' loggers are left alone). Idempotent: a second call replaces the
     handler it installed before."""
-    from rich.logging import RichHandler
+    import sys
 
-    handler = RichHandler(console=stderr_console(), show_path=level <= logging.DEBUG,
-                          rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
+    handler: logging.Handler
+    if stderr_is_terminal():
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=stderr_console(), show_path=level <= logging.DEBUG,
+                              rich_tracebacks=False, markup=False, log_time_format="%H:%M:%S")
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        # redirected to a file or a pipe (a node under systemd, `2> node.log`): one record per
+        # line, never wrapped at rich's default 80 columns, so grep and log shippers see whole
+        # records
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
     handler.set_name("hwctl-cli")
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     for name in ("hwctl", "sim", "firmware"):
         lg = logging.getLogger(name)
         for old in [h for h in lg.handlers if h.get_name() == "hwctl-cli"]:
@@ -77,6 +88,16 @@ def setup_logging(level: int) -> logging.Handler:
         lg.addHandler(handler)
         lg.setLevel(level)
     return handler
+
+
+#: the log line format when stderr is not a terminal (:func:`setup_logging`)
+PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def stderr_is_terminal() -> bool:
+    """True when stderr is an interactive terminal (rich's own test, so FORCE_COLOR / TTY_COMPATIBLE
+    and Jupyter are honoured the same way)."""
+    return stderr_console().is_terminal
 
 
 def stderr_console() -> Console:

@@ -261,6 +261,9 @@ class DeviceSupervisor:
         self.gens_ended = 0  # and ended (a robust-mode PlAbort names the one it ends)
         self._gen_tmin: float | None = None
         self._gen_t0 = 0.0  # node time the running generation started
+        #: the running generation adopted an early schedule whose command needed a retry
+        #: (hwctl.node.physical): checked for a stray copy afterwards, as its own commands are
+        self.early_retried = False
         #: the generation whose pair list the peer sent while ours ran, and whether a probe
         #: has passed since (:meth:`peer_finished`)
         self._peer_done = (-1, False)
@@ -536,9 +539,11 @@ class DeviceSupervisor:
         b0 = node.backend
         retries0 = self.link_retries(b0) if b0 is not None else 0
         mine = self.gen_no
+        self.early_retried = False
         try:
             await node._generate(req, peer, t_min)
-            if b0 is not None and self.link_retries(b0) > retries0 and node.backend is b0:
+            if (b0 is not None and (self.link_retries(b0) > retries0 or self.early_retried)
+                    and node.backend is b0):
                 await self._stray_schedule(b0, mine)
             return
         except GenerationFailed as exc:

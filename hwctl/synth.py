@@ -78,9 +78,16 @@ class Target:
     pnr_time: str = "1-3 min"
 
 
+#: HeAP's strict legalisation on the HX8K: at most max(10000, cells^2 / 2000) attempts to place
+#: one cell instead of nextpnr's cells^2 / 8 (~5 million at 6200 cells). With the default the
+#: 78-81 % builds sat in one legalisation iteration for 15-30 min (no placement, killed); with
+#: this bound the same netlists place in 2-4 min (fpga/README.md, "iCE40 verify profile, ninth
+#: session"). Ignored by the SA placer.
+ICE40_HEAP = ("--placer-heap-cell-placement-timeout", "2000")
+
 TARGETS: dict[str, Target] = {
     "ice40": Target(
-        "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256"),
+        "ice40", "synth_ice40", "nextpnr-ice40", ("--hx8k", "--package", "ct256", *ICE40_HEAP),
         "iCE40 HX8K (ct256)", 100.0, ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB"),
         # the node with every mode needs ~9200 LC of 7680: the HX8K carries one lab role per
         # bitstream (fpga/README.md, "Build profiles"): esp by default, or --profile verify
@@ -89,9 +96,10 @@ TARGETS: dict[str, Target] = {
         # places only without it (fpga/README.md, "iCE40 fit, fifth session"); the node service
         # then joins by margin (hwctl/pljoin.py)
         node_params=(("LATE_JOIN", 0),),
-        # HeAP places the esp build at 75 % in ~2 min (it never finished its first iteration at
-        # 80-85 %); SA annealed the 79 % board build for 19 min and then failed to legalise a
-        # carry chain (fpga/README.md, "iCE40 fit, fifth session")
+        # HeAP places the 75-81 % builds in 1.5-3 min with ICE40_HEAP's legalisation bound
+        # (without it, it sat in one legalisation iteration at 78-85 %); SA annealed the 79 %
+        # board build for 19 min and then failed to legalise a carry chain (fpga/README.md,
+        # "iCE40 fit, fifth session", "iCE40 verify profile, ninth session")
         placer="heap", pnr_time="3-10 min",
     ),
     "ecp5": Target(

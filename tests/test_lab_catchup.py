@@ -194,3 +194,40 @@ def test_host_bytes_read_while_behind_run_at_the_cycle_they_were_read() -> None:
     model.advance_to(wall + round(1e-3 * CLOCK_HZ))  # the answer leaves the UART (after a block)
     values = [f.msg for f in FrameDecoder().feed(model.read()) if isinstance(f.msg, TimeValue)]
     assert len(values) == 1 and values[0].ts == wall  # executed at the cycle it was read
+
+
+def test_frames_finished_during_the_iteration_leave_with_it(monkeypatch) -> None:
+    """The iteration of a verdict and its herald landing puts the pair's PAIR and DONE on the
+    UART, and the UART finishes them while that (heavy) iteration still runs: they leave with
+    it (LabServer._passed), not one loop iteration later. The model still never runs ahead of
+    the wall clock (here a fake one the test moves)."""
+    from hwctl.wire import Done, SchedulePairs
+
+    def lab_with_a_pair() -> Lab:
+        lab = Lab(topologies.by_name("K2"), p_photon=0.05, seed=3, start=0)
+        for n, peer in (("A", "B"), ("B", "A")):
+            lab.feed(n, encode(SchedulePairs(5_000, 2**32 - 1, 50, 1, lab.port(n, peer)), 1))
+        return lab
+
+    ref = lab_with_a_pair()  # where the DONE is, in model time
+    done = None
+    while done is None:
+        ref.advance(10_000)
+        done = next((f.msg for f in FrameDecoder().feed(ref.read("A"))
+                     if isinstance(f.msg, Done)), None)
+    lab = lab_with_a_pair()
+    srv = LabServer(lab, pty=False)  # not started: the loop's step functions alone
+    wall = [done.ts]
+    monkeypatch.setattr(timebase, "cycle_now", lambda hz=CLOCK_HZ, epoch=None: wall[0])
+    try:
+        srv._advance(wall[0])  # the landing: PAIR and DONE on the UART, not finished yet
+        assert lab.now == done.ts
+        assert not any(isinstance(f.msg, Done) for f in FrameDecoder().feed(lab.read("A")))
+        wall[0] += 30_000  # the iteration ran 0.3 ms: the UART finished both frames
+        srv._passed()
+        assert lab.now == wall[0]  # up to the wall clock, not beyond
+        assert any(isinstance(f.msg, Done) for f in FrameDecoder().feed(lab.read("A")))
+        srv._passed()  # nothing passed since: nothing moves
+        assert lab.now == wall[0]
+    finally:
+        srv.stop()

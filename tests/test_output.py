@@ -68,6 +68,21 @@ def test_logs_go_to_stderr_through_rich(capsys: pytest.CaptureFixture[str]) -> N
         setup_logging(logging.WARNING)
 
 
+def test_redirected_logs_are_one_unwrapped_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr redirected (capsys is not a terminal): a 300-character record stays on one line
+    with its time, level and logger, not wrapped at rich's default 80 columns."""
+    long = "x" * 300
+    try:
+        setup_logging(logging.INFO)
+        logging.getLogger("hwctl.node").warning("peer b stalled: %s", long)
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln]
+        assert len(lines) == 1, err
+        assert " WARNING hwctl.node: peer b stalled: " + long in lines[0]
+    finally:
+        setup_logging(logging.WARNING)
+
+
 def test_sim_stdout_is_data_only(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 

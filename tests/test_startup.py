@@ -248,3 +248,37 @@ def test_nodes_started_before_their_lab_wait_for_it_and_run(tmp_path) -> None:
             p.stop()
         if lab is not None:
             lab.stop()
+
+
+def test_ctrl_c_while_waiting_for_the_device_is_one_line(tmp_path) -> None:
+    """Ctrl-C (SIGINT) while ``hwctl node`` waits for its device at start: exit 130, one line
+    ``hwctl node: interrupted`` (and, as the config has ``out``, the one saying where the
+    partial results are), no traceback. Waits on output lines and the process's end only
+    (SAFETY_S bounds a hang)."""
+    import queue
+    import signal
+    import time
+
+    from tests.test_node_processes import SAFETY_S, Proc, free_port, node_toml
+
+    deadline = time.monotonic() + SAFETY_S
+    ports = {n: free_port() for n in "AB"}
+    cfg = tmp_path / "A.toml"
+    cfg.write_text(node_toml("A", "B", f"serial://{tmp_path / 'none' / 'A'}", ports,
+                             tmp_path / "out", 1))
+    p = Proc(["node", "--config", str(cfg), "--device-wait", "600"])
+    try:
+        p.wait_line(lambda s: "waiting for its device" in s, deadline)
+        p.p.send_signal(signal.SIGINT)
+        assert p.p.wait(timeout=max(1.0, deadline - time.monotonic())) == 130
+        after: list[str] = []
+        while True:  # the rest of its output (the pump threads end with its pipes)
+            try:
+                after.append(p.lines.get(timeout=1.0))
+            except queue.Empty:
+                break
+        assert not any("Traceback" in s for s in p.log + after), p.log + after
+        assert after[-1] == "hwctl node: interrupted", after
+        assert len(after) == 2 and after[0].startswith("results so far: "), after
+    finally:
+        p.stop()

@@ -95,6 +95,59 @@ def test_burst_path_equals_event_loop_and_slicing(seed: int) -> None:
     assert a.reg(Reg.EVT_LOST) == b.reg(Reg.EVT_LOST)
 
 
+@pytest.mark.parametrize("seed", [3, 5])
+def test_bulk_appends_equal_the_event_loop(seed: int) -> None:
+    """The burst loop's bulk runs of appends (TwinModel._bulk_appends, the paper's 1.3 MHz at
+    p = 0.1) give the same frames at the same cycles and the same arrival-queue consumption
+    cycles as the generic event loop, across a sequence-number wrap, ring wraps (2048 slots), a
+    short flush timer, a TIME_SET offset, malformed headers, and pins / unpins mid-run (no bulk
+    while a slot is pinned); most arrivals do go through the bulk runs."""
+    from hwctl.wire import TimeSet
+
+    n = 4_000_000
+    cmds = [(300_000, TimeSet(123_456_789_013, 0)), (900_000, PinMask(40, 0b1011)),
+            (1_400_000, RegWrite(Reg.BLOCK_FLUSH, 20_000)), (2_000_000, UnpinMask(40, 0b1011)),
+            (2_600_000, RegWrite(Reg.BLOCK_FLUSH, 100_000))]
+
+    def state(t: TwinModel) -> tuple:
+        q = t._aq
+        return (t.now, q._free, q._last_cons, q._rdy, q._calm, t._enc._last, t._hdr_next)
+
+    snaps: dict[bool, list[tuple]] = {True: [], False: []}
+
+    def run(burst: bool) -> tuple[TwinModel, int]:
+        t = twin(seed=seed, header_seq0=0xFFFF_F000, ring_slots=2048, header_corrupt=0.002)
+        t.burst = burst
+        t._aq.record = True
+        bulk = [0]
+        f = t._bulk_appends
+
+        def counted(bound: int) -> tuple[int, int]:
+            m, tl = f(bound)
+            bulk[0] += m
+            return m, tl
+
+        t._bulk_appends = counted  # type: ignore[method-assign]
+        rng = np.random.default_rng(seed)
+        for k, (at, msg) in enumerate(cmds):
+            while t.now < at:
+                t.advance_to(min(at, t.now + int(rng.integers(1, 200_000))))
+                snaps[burst].append(state(t))
+            t.feed(encode(msg, k + 1))
+        t.advance_to(n)
+        return t, bulk[0]
+
+    a, n_bulk = run(True)
+    b, _ = run(False)
+    assert a.tx_log == b.tx_log
+    assert a._aq.consumed == b._aq.consumed
+    assert snaps[True] == snaps[False]  # the queue's state between slices too
+    assert a.reg(Reg.CNT_HEADERS) == b.reg(Reg.CNT_HEADERS) > 4_000
+    assert n_bulk > 0.5 * a.reg(Reg.CNT_HEADERS)  # (none while slots are pinned: 27 % of the run)
+    blocks = [r.msg for r in a.tx_log if isinstance(r.msg, HdrBlock)]
+    assert len(blocks) > 80 and any(b.n > 40 for b in blocks)
+
+
 def test_registers_and_clear_counters() -> None:
     t = twin(header_period=0)
     assert t.reg(Reg.N_SLOTS) == DEFAULT_SLOTS == 8192
@@ -468,3 +521,31 @@ def test_arrival_queue_fast_path_is_taken_and_overflows_still_happen() -> None:
     for exact in (True, False):
         _, _, over, _, _ = _run_queue(ops, exact, 2048, DEFAULT_FLUSH, 10, True)
         assert over > 10
+
+
+def test_block_stream_polled_every_ms_other_frames_at_their_completion() -> None:
+    """A real-time server's wake-ups (TwinModel.next_wake) in block mode: with only HDR_BLOCK
+    frames in flight it polls every 1 ms (an on-time server then writes each 1 ms of line bytes
+    at once: the same bytes), but a response to a command is woken for when its frame leaves the
+    UART, not up to 1 ms later."""
+    t = twin(header_arrival=0.1)
+    t.advance_to(2_000_000)
+    t.read()
+    wakes = 0
+    end = t.now + 10_000_000  # 0.1 s at 1.3 MHz: ~270 blocks
+    while t.now < end:
+        d = t.next_wake()
+        assert d is not None and d <= t.now + 100_000
+        t.advance_to(min(end, max(d, t.now)))
+        wakes += 1
+    assert wakes <= 101
+    # a command: its response (behind at most the block frame in flight) is woken for
+    t.read()
+    t.feed(encode(RegRead(Reg.CNT_BLOCKS), 9))
+    t0, got = t.now, False
+    while not got:
+        d = t.next_wake()
+        assert d is not None and d < t.now + 100_000
+        t.advance_to(d)
+        got = any(isinstance(f.msg, RegValue) for f in frames(t))
+    assert t.now - t0 <= 2 * 73 * t.cfg.uart_cycles_per_byte  # a block frame + the response

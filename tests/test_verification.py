@@ -299,6 +299,35 @@ def test_header_arriving_after_partner_report() -> None:
     assert np.array_equal(v.verify_ts, v.store_ts)  # verified the moment it was stored
 
 
+@pytest.mark.parametrize("latency", [150, TAU + 2_000])
+def test_late_decoded_headers_judged_when_the_partner_report_came(latency: int) -> None:
+    """This node's host decodes its headers late (they were stored at ticks 0..3, ingested at
+    TAU + 3000): the partner's report covering them arrived at tick ``latency``. The pair is judged
+    at that device tick, not at the host's decoding: verified at ``latency`` (fidelity there) when
+    it was within the timeout, a TIMEOUT (and a DISCARD notice to the partner) when it was not;
+    never verified at its store tick (age 0), as before the ninth session."""
+    a, b = mk(), mk()
+    seqs = np.arange(4)
+    a.handle_headers(seqs, seqs, seqs)
+    a.handle_timer(RI)
+    (rep,) = [x for x in a.drain() if isinstance(x, SendToPartner)]
+    b.handle_message(rep.data, latency)  # b has decoded nothing yet
+    b.handle_headers(seqs, seqs, seqs + 10)  # decoded late, at about TAU + 3000
+    b.handle_timer(TAU + 3000)
+    acts = b.drain()
+    ver = [x for x in acts if isinstance(x, PairsVerified)]
+    out = [x for x in acts if isinstance(x, PairsDiscarded)]
+    if latency <= TAU:
+        assert len(ver) == 1 and ver[0].seqs.tolist() == [0, 1, 2, 3] and not out
+        assert ver[0].verify_ts.tolist() == [latency] * 4
+        assert b.metrics.discards[Cause.TIMEOUT] == 0
+    else:
+        assert not ver and b.metrics.verified == 0
+        assert b.metrics.discards[Cause.TIMEOUT] == 4
+        notes = [decode_records(x.data) for x in acts if isinstance(x, SendToPartner)]
+        assert any(k is RecordKind.DISCARD and bits.sum() == 4 for n in notes for k, _, bits in n)
+
+
 def test_seqs_before_partners_first_report_are_missing() -> None:
     p = Pair()
     for s in range(10, 20):

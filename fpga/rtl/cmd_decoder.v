@@ -10,10 +10,11 @@
 // Pipeline (for timing): the opcode decode, retry compare, argument checks and per-command NAK
 // code are registered every cycle from the frame buffer (it holds still from long before
 // frame_valid_i until the command is done); cycle A accepts the frame and registers those flags,
-// the fields, the register read, the FIFO-full flag and the FREE slot check the header decoder
-// made on the frame buffer, combined into the command's outcome; cycle B decides (response kind,
-// NAK code: few-input functions of A's flags) and registers the action strobes
-// (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response. FIFO-full
+// seq and opcode, whether the register exists, the FIFO-full flag and the FREE slot check the
+// header decoder made on the frame buffer, combined into the command's outcome; cycle B decides
+// (response kind, NAK code: few-input functions of A's flags) and registers the action strobes
+// (push/abort/free/reg write), which take effect in cycle C; cycle C writes the response (a
+// REG_VALUE with the register file's read value of that cycle). FIFO-full
 // and slot checks are made in A; only this decoder pushes or frees, so they still hold in C.
 // FREE / FREE_MASK: chk_base_o (registered) / chk_mask_o (not a copy) come from the frame buffer
 // and the header decoder answers free_ok_i <= 5 cycles later. Payload bytes are final at least
@@ -107,8 +108,8 @@ module cmd_decoder #(
     output reg  [63:0]  resp_pl_o,
     // link-error events to event_arb
     output reg          ev_valid_o,
-    output reg  [7:0]   ev_op_o,
-    output reg  [127:0] ev_payload_o
+    output wire [7:0]   ev_op_o,
+    output wire [127:0] ev_payload_o     // valid with ev_valid_o (not held after it)
 );
     reg  busy_q;                // stage B holds a command
     reg  c_q;                   // stage C holds a command (response being written)
@@ -265,7 +266,6 @@ module cmd_decoder #(
     // per-command outcome parts, one more registered step on the same frame-buffer data
     reg       mask0_p, sched_ok_p, free_pre_p, mnz_any_p, psched_ok_p, tset_ok_p;
     reg [7:0] xcode_p;             // NAK code if the command's own check fails
-    reg [31:0] crc_p1_q;           // ERR_CRC + 1
     always @(posedge clk_i) begin
         mnz_any_p  <= (mnz_q != {MG{1'b0}});
         mask0_p    <= !mnz_any_p;
@@ -278,17 +278,15 @@ module cmd_decoder #(
                     : op_psched_p ? (parg_q ? `HW_ERR_BAD_ARG : `HW_ERR_OVERFLOW)
                     : op_tset_p ? `HW_ERR_BAD_ARG
                     : (mask0_p ? `HW_ERR_BAD_ARG : `HW_ERR_BAD_SLOT);
-        crc_p1_q   <= err_crc_p1_i;
     end
 
     // ---------------------------------------------------------------- stage A registers
-    reg [7:0]  seq_a, op_a, b0_a, xcode_a;
+    reg [7:0]  seq_a, op_a, xcode_a;
     reg        known_a, is_cmd_a, len_ok_a, retry_a, go_a;
     // the command's outcome if it executes: REG_VALUE / ACK / TIME_VALUE (k_ok_a: one of them),
     // and its action strobe
     reg        k_val_a, k_ack_a, k_time_a, k_ok_a;
     reg        k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a;
-    reg [31:0] rdata_a;
     reg        k_pin_a, pin_set_a;
     reg        pwait_q;            // a pin change runs: wait for pin_done_i
     wire       pin_b = len_ok_a && go_a && k_pin_a;   // (stage B) this command is a pin change
@@ -305,7 +303,12 @@ module cmd_decoder #(
     assign free_o = free_q;
 
     assign reg_we_o = we_q;
-    assign reg_waddr_o = b0_a;
+    // the register address and, in stage C, the read value: straight from the frame buffer and
+    // the register file, no stage A copies (area: 40 flip-flop-only HX8K cells). The buffer holds
+    // still until stage C (above), so REG_VALUE echoes the address of the command and carries
+    // the register it names as read in stage C (two cycles after the stage A sample before;
+    // the register file shows the addressed register continuously)
+    assign reg_waddr_o = payload_i[255:248];
     // SCHEDULE fields and the write data straight from the frame buffer (area: it holds still
     // until the command is done, see the FREE note above)
     assign reg_wdata_o = payload_i[247:216];
@@ -315,6 +318,13 @@ module cmd_decoder #(
     assign window_o = f_window;
     assign inc_overflow_o = ovf_q;
     assign inc_crc_o = rx_err_i;
+    // ERROR(CRC / FRAMING) event, one cycle after rx_err_i: the payload is not registered (area:
+    // 66 flip-flop-only HX8K logic cells with the ERR_CRC + 1 copy; event_arb takes it in the
+    // valid cycle). rx_err_code_i holds until frame_rx's next bad frame, and ERR_CRC + 1 moves
+    // only 3 cycles after rx_err_i (the register file's strobe stages), so this is the value of
+    // ERR_CRC after the increment
+    assign ev_op_o = `HW_OP_ERROR;
+    assign ev_payload_o = {rx_err_code_i, err_crc_p1_i, 88'd0};
 
 
     always @(posedge clk_i) begin
@@ -342,32 +352,24 @@ module cmd_decoder #(
             resp_pl_o <= 64'd0;
             last_v_q <= 1'b0;
             last_seq_q <= 8'd0;
-            ev_op_o <= 8'd0;
-            ev_payload_o <= 128'd0;
-            seq_a <= 8'd0; op_a <= 8'd0; b0_a <= 8'd0; xcode_a <= 8'd0;
+            seq_a <= 8'd0; op_a <= 8'd0; xcode_a <= 8'd0;
             {known_a, is_cmd_a, len_ok_a, retry_a, go_a} <= 5'd0;
             {k_val_a, k_ack_a, k_time_a, k_ok_a} <= 4'd0;
             {k_we_a, k_push_a, k_ovf_a, k_free_a, k_abort_a, k_ppush_a, k_tset_a} <= 7'd0;
             fhold_q <= 2'd0;
-            rdata_a <= 32'd0;
             {k_pin_a, pin_set_a, pwait_q, pin_go_o, pin_set_o} <= 5'd0;
         end else begin
             if (resp_valid_o && resp_ready_i) resp_valid_o <= 1'b0;
             fhold_q <= free_q ? 2'd3 : (fhold_q == 2'd0 ? 2'd0 : fhold_q - 2'd1);
             rdy_q <= !resp_valid_o && !busy_q && !c_q && (fhold_q == 2'd0) && !acc && !pwait_q;
             pin_go_o <= 1'b0;
-            if (rx_err_i) begin
-                ev_valid_o <= 1'b1;
-                ev_op_o <= `HW_OP_ERROR;
-                ev_payload_o <= {rx_err_code_i, crc_p1_q, 88'd0};
-            end
+            if (rx_err_i) ev_valid_o <= 1'b1;
             // stage A: capture the frame and the outcome of its own checks. The FIFO-full flag
             // is sampled here: only this decoder pushes, so "not full" still holds in C.
             if (acc) begin
                 busy_q <= 1'b1;
                 seq_a <= seq_i;
                 op_a <= op_i;
-                b0_a <= payload_i[255:248];
                 xcode_a <= xcode_p;
                 known_a <= known_p;
                 is_cmd_a <= is_cmd_p;
@@ -389,7 +391,6 @@ module cmd_decoder #(
                 k_tset_a <= tset_ok_p;
                 k_free_a <= free_pre_p && free_ok_i;
                 k_abort_a <= op_abort_p;
-                rdata_a <= reg_rdata_i;
                 k_pin_a <= op_pin_p;
                 pin_set_a <= pin_set_p;
             end
@@ -439,7 +440,7 @@ module cmd_decoder #(
                              c_ack_q ? `HW_OP_ACK : `HW_OP_NAK;
                 resp_len_o <= c_val_q ? 6'(`HW_LEN_REG_VALUE) : c_time_q ? 6'(`HW_LEN_TIME_VALUE) :
                               c_ack_q ? 6'(`HW_LEN_ACK) : 6'(`HW_LEN_NAK);
-                resp_pl_o <= ({64{c_val_q}}  & {b0_a, rdata_a, 24'd0})
+                resp_pl_o <= ({64{c_val_q}}  & {payload_i[255:248], reg_rdata_i, 24'd0})
                            | ({64{c_time_q}} & ts_i)
                            | ({64{c_ack_q}}  & {op_a, 56'd0})
                            | ({64{c_nak_q}}  & {op_a, c_code_q, 48'd0});

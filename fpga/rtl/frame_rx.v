@@ -46,10 +46,12 @@ module frame_rx #(
     reg        blocked_q;    // a frame was held (not taken) last cycle
     reg        wr_q;         // write dbyte_q to the buffer and CRC this cycle
     reg [7:0]  dbyte_q;
-    reg [FMAX-1:0] wsel_q;   // one-hot position of dbyte_q / the next decoded byte; it moves
-                             // on with the write (wr_q), a cycle after wen (timing: wen is a
-                             // LUT output and had fanned out to two position vectors)
-    reg [FMAX-1:0] wbe_q;    // per-byte write enable, wen && wsel_q registered: the buffer
+    // write position: len_q (the bytes written so far) decoded as two one-hot halves (octet
+    // and byte in it); a one-hot position register moved by each write was 36 flip-flops
+    // without a LUT of their own (HX8K area). At a write, len_q is the new byte's index.
+    wire [7:0] pos_hi = 8'd1 << len_q[5:3];
+    wire [7:0] pos_lo = 8'd1 << len_q[2:0];
+    reg [FMAX-1:0] wbe_q;    // per-byte write enable, wen at position i registered: the buffer
                              // bytes sit near their readers, far apart, so their enables come
                              // straight from flip-flops (a LUT there had a 3.6 ns route after it)
     reg        rem0_q;       // rem_q == 0
@@ -109,7 +111,6 @@ module frame_rx #(
         if (rst_i) begin
             blocked_q <= 1'b0;
             dbyte_q <= 8'd0;
-            wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
             wbe_q <= {FMAX{1'b0}};
             for (i = 0; i < FMAX; i = i + 1) buf_q[i] <= 8'd0;
             len_q  <= 6'd0;
@@ -180,13 +181,8 @@ module frame_rx #(
                 short_q <= (len_q < 6'd3);
                 lm4_q <= len_q - 6'd3;
             end
-            // write position: back to 0 at a delimiter (in_dl_q excludes a UART error), else
-            // one on after each write (enable from flip-flops: timing; a write and the next
-            // input byte's flags are >= 2 cycles apart)
-            if (in_dl_q) wsel_q <= {{(FMAX-1){1'b0}}, 1'b1};
-            else if (wr_q) wsel_q <= wsel_q << 1;
             for (i = 0; i < FMAX; i = i + 1) begin
-                wbe_q[i] <= wen && wsel_q[i];
+                wbe_q[i] <= wen && pos_hi[i / 8] && pos_lo[i % 8];
                 if (wbe_q[i]) buf_q[i] <= dbyte_q;
             end
             if (wr_q) begin

@@ -21,7 +21,7 @@
 // Timing: each byte is judged in registered stages after its stop-bit sample (the event leaves 3
 // cycles after it; HEADER.ts is the sample cycle), and the lowest free slot is registered too: a
 // slot freed in the 2 cycles just before a header's verdict is only seen by the next header.
-// Event payloads are 16 bytes, byte 0 in bits [127:120].
+// Event payloads are 16 bytes, byte 0 in bits [127:120], valid in the ev_valid_o cycle only.
 // Block mode (blk_i = CONTROL.HDR_BLOCK, wire v4, docs/header-path.md): a good header is an
 // arrival (arr_o with arr_seq_o / arr_ts_o, for hdr_block; CNT_HEADERS counts it) instead of a
 // HEADER event or a pool slot; a malformed one counts in ERR_BAD_HEADER without an ERROR event.
@@ -55,7 +55,7 @@ module header_decoder #(
     output reg          cnt_bad_o,       // ERR_BAD_HEADER += 1
     output reg          ev_valid_o,
     output reg  [7:0]   ev_op_o,
-    output reg  [127:0] ev_payload_o,
+    output wire [127:0] ev_payload_o,    // valid with ev_valid_o (not held after it)
     output reg          arr_o,           // block mode: an arrival (seq_q / ts_stop_q, held until
     output wire [31:0]  arr_seq_o,       // the next header's bytes)
     output wire [63:0]  arr_ts_o
@@ -105,6 +105,16 @@ module header_decoder #(
     // >= a byte time (10 bit periods) apart, so it is the value a register of the cycle before
     // held (it differs only if CLEAR_COUNTERS lands in exactly that cycle)
     wire [31:0]  bad_info = bad_cnt_i + 32'd1;
+    // The event payload is formed in the event's cycle (ev_valid_o) from registers that hold
+    // still then, not registered (area: 122 flip-flop-only HX8K logic cells; event_arb takes
+    // the payload in the valid cycle): seq_q and ts_stop_q change only with the next header's
+    // bytes (>= 7 cycles later at one cycle per bit), bad_info as above; only the slot number
+    // is kept (ev_slot_q: free_idx_q can move in the cycle after the allocation)
+    reg          ev_hdr_q, ev_ns_q, ev_bad_q;     // the event's kind (act_*_q of the cycle before)
+    reg  [7:0]   ev_slot_q;
+    assign ev_payload_o = ({128{ev_hdr_q}} & {seq_q, ts_stop_q, 8'd0, ev_slot_q, 16'd0})
+                        | ({128{ev_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
+                        | ({128{ev_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info, 88'd0});
 
     wire [7:0] crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(byte_q), .crc_o(crc_nx));
@@ -227,9 +237,8 @@ module header_decoder #(
         cnt_good_o <= act_hdr_q || act_ns_q || act_arr_q;
         arr_o      <= act_arr_q;
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
-        ev_payload_o <= ({128{act_hdr_q}} & {seq_q, ts_stop_q, 8'd0, free_idx_q, 16'd0})
-                      | ({128{act_ns_q}}  & {`HW_ERR_NO_SLOT, seq_q, 88'd0})
-                      | ({128{act_bad_q}} & {`HW_ERR_BAD_HEADER, bad_info, 88'd0});
+        {ev_hdr_q, ev_ns_q, ev_bad_q} <= {act_hdr_q, act_ns_q, act_bad_q};
+        ev_slot_q  <= free_idx_q;
         gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
         done_q <= 1'b0;
         if (rst_i) begin
@@ -249,6 +258,7 @@ module header_decoder #(
             used_q  <= {N_SLOTS{1'b0}};
             {act_bad_q, act_hdr_q, act_ns_q, idx_rst_q, act_arr_q, act_bb_q} <= 6'd0;
             {ev_valid_o, cnt_bad_o, cnt_good_o, arr_o} <= 4'd0;
+            {ev_hdr_q, ev_ns_q, ev_bad_q} <= 3'd0;
         end else begin
             used_q <= (used_q & ~free_clr) | (alloc ? free_oh_q : {N_SLOTS{1'b0}});
             if (stop_now) ts_stop_q <= ts_i;

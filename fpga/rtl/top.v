@@ -379,8 +379,16 @@ module top #(
         .tx_len_o(tx_len), .tx_pl_o(tx_pl)
     );
     // HDR_BLOCK frames go to blk_tx (streamed from hdr_block's buffer), all others to frame_tx;
-    // a frame is taken when both are idle, and they share uart_tx (never both with a byte)
-    wire tx_is_blk = (BLOCKS != 0) && (tx_op == `HW_OP_HDR_BLOCK);
+    // a frame is taken when both are idle, and they share uart_tx (never both with a byte).
+    // The opcode compare is registered (timing: it was the head of the HX8K verify build's
+    // critical path, tx_op -> 6 LUTs -> frame_tx's enables): tx_arb loads an event's opcode a
+    // cycle before it raises tx_valid, and a response's (never HDR_BLOCK) in the cycle after
+    // resp_ready, which clears the flag; so the flag is the presented frame's whenever
+    // tx_valid is high
+    reg tx_blk_q;
+    always @(posedge clk_i)
+        tx_blk_q <= !rst_q[R_TXA] && !resp_ready && (tx_op == `HW_OP_HDR_BLOCK);
+    wire tx_is_blk = (BLOCKS != 0) && tx_blk_q;
     assign ftx_valid = tx_valid && !tx_is_blk;
     assign btx_valid = tx_valid && tx_is_blk;
     assign tx_ready = ftx_ready && btx_ready;

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwctl.errors import UserError
-from hwctl.synth import RTL_DIR, SynthError, find_tool, hdl_dir, rtl_sources, run_yosys
+from hwctl.synth import (
+    ICE40_HEAP,
+    RTL_DIR,
+    SynthError,
+    find_tool,
+    hdl_dir,
+    rtl_sources,
+    run_yosys,
+)
 from hwctl.wire.features import get_profile
 
 #: board tops and pin constraints: fpga/boards, or hwctl/boards in a wheel (:func:`hdl_dir`)
@@ -56,7 +64,7 @@ class Board:
 BOARDS: dict[str, Board] = {
     "hx8k_breakout": Board(
         "hx8k_breakout", "Lattice iCE40-HX8K breakout (ICE40HX8K-B-EVN)", "ice40", 12_000_000,
-        100_500_000, ("--hx8k", "--package", "ct256"), "pins.pcf", "ice40_generic",
+        100_500_000, ("--hx8k", "--package", "ct256", *ICE40_HEAP), "pins.pcf", "ice40_generic",
         ("ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "SB_GB", "ICESTORM_PLL"),
         "icepll -i 12 -o 100: DIVR 0, DIVF 66, DIVQ 3 -> 100.5 MHz (100.0 not reachable)",
         # every mode needs ~9200 LC of 7680: one role per bitstream. HeAP: the esp build (75-79 %)

@@ -79,6 +79,9 @@ class NodeConfig:
     rule: str = "node"
     period_cycles: int = 50
     lead_s: float = 0.0005
+    #: ``[physical] early_schedule``: the remote schedules its device at its SYNACK
+    #: (docs/physical-layer.md section 5; HWCTL_EARLY_SCHEDULE=0/1 overrides it)
+    early_schedule: bool = True
     verification: VerifyConfig | None = None
     #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
     #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
@@ -122,6 +125,7 @@ class NodeConfig:
                 workload=bool(wl.get("enabled", True)), rule=str(wl.get("rule", "node")),
                 period_cycles=int(ph.get("period_cycles", 50)),
                 lead_s=float(ph.get("lead_s", 0.0005)),
+                early_schedule=bool(ph.get("early_schedule", True)),
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),

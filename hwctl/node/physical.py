@@ -32,10 +32,31 @@ from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger("hwctl.node")
 
-#: the remote's early schedule at SYNACK (docs/physical-layer.md section 5): off by default until
-#: a hang seen once in the process fault tests under load (tests/test_faults_processes.py, two
-#: tests run back to back, 21:12 UTC eighth session) is understood; HWCTL_EARLY_SCHEDULE=1 on
-EARLY_SCHEDULE = os.environ.get("HWCTL_EARLY_SCHEDULE", "0") == "1"
+#: ``HWCTL_EARLY_SCHEDULE=0`` / ``=1`` in a node process's environment overrides its ``[physical]
+#: early_schedule`` (docs/node.md): one switch for every process of a run, e.g. a benchmark's A/B
+#: pair (the demo's and the benchmark's forked nodes inherit it); unset: the config decides
+EARLY_SCHEDULE_ENV = "HWCTL_EARLY_SCHEDULE"
+
+
+def early_schedule_on(configured: bool) -> bool:
+    """The remote's early schedule at SYNACK (docs/physical-layer.md section 5): the config's
+    ``[physical] early_schedule`` unless :data:`EARLY_SCHEDULE_ENV` says ``0`` or ``1``."""
+    v = os.environ.get(EARLY_SCHEDULE_ENV, "")
+    if v in ("0", "1"):
+        return v == "1"
+    if v:
+        raise UserError(f"{EARLY_SCHEDULE_ENV}={v!r}: must be 0 or 1")
+    return configured
+
+
+@dataclass(frozen=True, slots=True)
+class PlStart:
+    """ESP's ``StartAttempts`` for ``req`` with ``peer`` (ESP paper §V-A): one generation of the
+    physical layer from ``t_min`` (the same at both ends), queued for the pl loop."""
+
+    req: Request
+    peer: str
+    t_min: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +99,10 @@ class PlEarlyDrop:
     then: list = field(default_factory=list)
 
 
+#: what the physical-layer loop takes, in order (``NodeService._pl_queue``)
+PlItem = PlStart | PlEarly | PlEarlyDrop
+
+
 @dataclass(slots=True)
 class _Early:
     rid: int
@@ -85,6 +110,8 @@ class _Early:
     lock: object = None  # the ESP Lock taken at that SYNACK (a re-run of the rid is another)
     t_start: int = 0
     acked: float | None = None  # node time the device acknowledged it (None: not sent / NAK)
+    epoch: int = -1  # the device life it was sent to (hwctl.recovery): adopted in that life only
+    retried: bool = False  # its command needed a retry (a copy may follow it: _early_schedule)
     dropped: PlEarlyDrop | None = None
 
 
@@ -143,10 +170,11 @@ class PhysicalLayer:
             if type(item) is PlEarlyDrop:
                 await self._early_drop(item)
                 continue
-            req, peer, t_min = item
+            req, peer, t_min = item.req, item.peer, item.t_min
             e = self._early
-            if e is not None and (e.rid != req.rid or e.lock is not self.core.lock):
-                await self._early_drop(e.dropped or PlEarlyDrop(e.rid))
+            if e is not None and (e.rid != req.rid or e.lock is not self.core.lock
+                                  or e.dropped is not None):
+                await self._early_drop(self._mark_dropped(e))
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
                 continue
@@ -180,7 +208,7 @@ class PhysicalLayer:
         """Early schedules at SYNACK: only with a device that joins the grid by itself
         (CONTROL.LATE_JOIN: a t_start in the past is no LATE) and outside robust mode (its
         leases and restarts end Locks in ways this path does not follow)."""
-        return (EARLY_SCHEDULE and self._join.device_joins and self.cfg.robust is None
+        return (self._early_on and self._join.device_joins and self.cfg.robust is None
                 and self.backend is not None)
 
     def _early_lock(self, msg: EspMessage) -> None:
@@ -209,8 +237,15 @@ class PhysicalLayer:
     def _queue_drop(self, e: _Early) -> None:
         """Mark early schedule ``e`` dropped and queue its abort for the pl loop
         (:meth:`_early_drop`)."""
-        e.dropped = PlEarlyDrop(e.rid)
-        self._pl_queue.put_nowait(e.dropped)
+        self._pl_queue.put_nowait(self._mark_dropped(e))
+
+    @staticmethod
+    def _mark_dropped(e: _Early) -> PlEarlyDrop:
+        """``e``'s drop (made once): from now on ESP messages to its peer wait in it
+        (:meth:`_early_hold`) until :meth:`_early_drop` has aborted ``e``."""
+        if e.dropped is None:
+            e.dropped = PlEarlyDrop(e.rid)
+        return e.dropped
 
     def _early_hold(self, peer: str, msg: object) -> bool:
         """An ESP message to ``peer`` while an early schedule towards it is being aborted waits
@@ -226,48 +261,63 @@ class PhysicalLayer:
 
     async def _early_schedule(self, item: PlEarly) -> None:
         """Remote end, SYNACK sent: SCHEDULE_PAIRS from the last global grid point (the device
-        joins at the next one); attempts before the initiator joins cannot herald."""
+        joins at the next one); attempts before the initiator joins cannot herald. Not while
+        the device is being recovered (the generation schedules at ACK, on the new life).
+
+        A command that needed a retry is still adopted: a retry reaches the device at most once
+        (its retry memory, or the board bridge's own de-duplication), except across a bridge
+        restart, where a copy may wait in the device's FIFO behind it; that case is the one
+        :meth:`hwctl.recovery.DeviceSupervisor.generate` already covers for the generation's
+        own commands (a STATUS read after the generation, a still-running copy aborted), and it
+        covers this one too (``retried``). Before, a retried early schedule was aborted at
+        once: but it may already have fired with the initiator and held the request's pairs
+        (an answer later than the link's timeout under load), so the generation's new schedule
+        then ran alone for 2^32-1 attempts with the peer done: a node BUSY for ever (the
+        eighth session's process-fault hang)."""
         e = self._early
         if e is None or e.rid != item.req.rid or e.dropped is not None:
             return  # dropped before it went out: nothing to abort
+        if not self.recovery.up.is_set():
+            return  # (acked None: the generation schedules as usual)
         e.t_start = self._join.early_start(self.clock.cycle_at(self.now()))
         b = self.backend
         assert b is not None
-        retries0 = self.recovery.link_retries(b)
+        retries0, epoch = self.recovery.link_retries(b), self.recovery.epoch
         try:
             await self._schedule_at(e.t_start, item.req.pairs, self._port(item.peer))
-            if self.recovery.link_retries(b) > retries0:
-                # a retried command may have run twice (a board bridge): a stray copy would
-                # wait in the device's FIFO and block the next schedule for ever; ABORT clears
-                # the FIFO, and the generation schedules as usual
-                await b.abort()
-                self._stale_aborts += 1
-                return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # NAK, a broken device path: the generation schedules as usual
             log.info("%s: early schedule not used (%s)", self.cfg.name, exc)  # (acked None)
             return
-        e.acked = self.now()
+        e.acked, e.epoch = self.now(), epoch
+        e.retried = self.recovery.link_retries(b) > retries0
         self.counters.early_schedules += 1
 
     async def _early_drop(self, item: PlEarlyDrop) -> None:
-        """Abort an early schedule whose Lock ended without StartAttempts, then send the ESP
-        messages held behind it. Its DONE(ABORTED) is skipped by the next generation."""
+        """Abort an early schedule whose Lock ended without StartAttempts (or that its generation
+        does not adopt), then send the ESP messages held behind it. Its DONE(ABORTED) is skipped
+        by the next generation. The held messages go out whoever runs the drop first (the pl
+        loop's queued item, or a generation that met the dropped schedule first): a SYNACK lost
+        here would leave its initiator in SYN_SENT and this node's Lock in SYN_RECEIVED for
+        ever (paper-mode ESP resends nothing, and the initiator's SYN resend meets that Lock as
+        a duplicate)."""
         e = self._early
-        if e is None or e.rid != item.rid:
-            return
-        self._early = None
-        if e.acked is not None:
-            try:
-                await self.backend.abort()  # type: ignore[union-attr]
-                self._stale_aborts += 1
-                self.counters.early_aborted += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a broken device path: its recovery resets the device
-                log.warning("%s: early schedule not aborted (%s)", self.cfg.name, exc)
-        for msg in item.then:
+        if e is not None and e.dropped is item:
+            if e.acked is not None:  # messages to its peer stay held while the ABORT runs
+                try:
+                    await self.backend.abort()  # type: ignore[union-attr]
+                    if e.epoch == self.recovery.epoch:  # (a restarted device runs nothing)
+                        self._stale_aborts += 1
+                    self.counters.early_aborted += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a broken device path: its recovery resets the device
+                    log.warning("%s: early schedule not aborted (%s)", self.cfg.name, exc)
+            if self._early is e:
+                self._early = None
+        held, item.then[:] = list(item.then), []  # sent once
+        for msg in held:
             self._send(msg.dst, K_ESP, msg.to_bytes())
             if msg.kind is MsgType.SYNACK:
                 self._early_lock(msg)  # the next request's early schedule, after the abort
@@ -336,16 +386,29 @@ class PhysicalLayer:
                 # device's own join below)
             return t
 
+        got = self._pairs_peer.get(req.rid)
+        if got is not None and got[0] == t_min:
+            # the peer finished this generation before it started here: our device fired with
+            # it before ACK (the early schedule), and its events can be gone (a link outage
+            # while that schedule's command was retried); without this our new schedule, alone
+            # on the grid, would keep the device RUNNING and us BUSY for ever (reconcile waits
+            # on a running schedule). Our DONE gets the usual probe to come (hwctl.recovery)
+            self.recovery.peer_finished()
         rnd = 0
         # round 0's origin: the first global grid point at or after t_min, at both ends
         origin = jp.origin(self.clock.cycle_at(t_min))
         e = self._early
-        if e is not None and e.rid == req.rid:
-            self._early = None
         if (e is not None and e.rid == req.rid and e.dropped is None and e.acked is not None
-                and e.lock is getattr(self.core, "lock", None)):
+                and e.lock is getattr(self.core, "lock", None) and e.epoch == self.recovery.epoch):
+            self._early = None
             tc, need = e.t_start, max(0.0, e.acked - t_min)  # our early schedule (at SYNACK)
+            self.recovery.early_retried = e.retried
         else:
+            if e is not None and e.rid == req.rid:
+                # not adopted (never sent, sent to an earlier device life, or its Lock ended
+                # while this generation waited for the device): aborted if it went out, and the
+                # ESP messages held behind it sent
+                await self._early_drop(self._mark_dropped(e))
             tc = await join()  # the remote too, at once: no wait for the start message
         if initiator:  # for an older remote, which waits for it; after our command, which is
             # on the critical path (the origin's time: an older remote re-joins there)

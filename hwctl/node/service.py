@@ -34,7 +34,15 @@ from hwctl.node.limits import (
     RX_BURST,
     RX_RATE,
 )
-from hwctl.node.physical import PhysicalLayer, PlAbort, PlMsg
+from hwctl.node.physical import (
+    PhysicalLayer,
+    PlAbort,
+    PlItem,
+    PlMsg,
+    PlStart,
+    _Early,
+    early_schedule_on,
+)
 from hwctl.node.records import NodeCounters, RequestRecord
 from hwctl.node.results import ResultRows
 from hwctl.node.verify import VerificationDriver
@@ -121,9 +129,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._timer_wake = asyncio.Event()
         self._out: dict[str, zmq.Socket] = {}  # plain sockets (start())
         self._router: FdReceiver | None = None  # the listener (start())
-        #: generations to start (request, peer, t_min), and the remote's early schedules
-        self._pl_queue: asyncio.Queue = asyncio.Queue()
-        self._early = None  # the remote's schedule sent at its SYNACK (hwctl.node.physical)
+        #: generations to start, and the remote's early schedules and their drops, in order
+        self._pl_queue: asyncio.Queue[PlItem] = asyncio.Queue()
+        self._early: _Early | None = None  # the remote's schedule sent at its SYNACK
+        self._early_on = early_schedule_on(cfg.early_schedule)  # (hwctl.node.physical)
         self._stale_aborts = 0  # DONE(ABORTED)s of dropped early schedules still to come
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
@@ -373,7 +382,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                     self._early_lock(msg)
             elif type(act) is StartAttempts:
                 self.timing.mark(act.request.rid, "start")
-                self._pl_queue.put_nowait((act.request, act.peer, act.t_min))  # both ends fire
+                self._pl_queue.put_nowait(PlStart(act.request, act.peer, act.t_min))  # both ends
             elif type(act) is Completed:
                 rec = self.records[act.request.rid]
                 rec.t_finish = act.t_finish

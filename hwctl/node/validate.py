@@ -108,6 +108,7 @@ WORKLOAD = {
 PHYSICAL = {
     "period_cycles": _int(2, MAX_PERIOD_CYCLES),
     "lead_s": _real(0.0, 10.0, lo_open=True),
+    "early_schedule": _bool,
     # removed keys: NodeConfig.from_dict explains what replaced them
     "window_cycles": _any,
     "margin_s": _any,

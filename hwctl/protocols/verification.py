@@ -30,7 +30,10 @@ Protocol (paper §II-C2, step by step)
    paper's "unmatched entanglement ID" step, with no separate message.
 5. *Timeout.* A qubit still unmatched ``timeout_ticks`` after it was stored (from T2 and F_th via
    :func:`hwctl.physics.memory.timeout`, paper Eq. 1) is discarded (``TIMEOUT``) and a DISCARD
-   record tells the partner, which discards its half (``PARTNER_TIMEOUT``).
+   record tells the partner, which discards its half (``PARTNER_TIMEOUT``). The age is judged in
+   device ticks at the tick the partner's ID became known here: ``now`` of the message carrying
+   it, or, for a header ingested after that message (channel skew, a host decoding late), the
+   tick that message was received (kept per sequence number), never the host's later ingest.
 6. *Freeing memory.* Every discard (and every verification when consuming) emits
    :class:`FreeSlots`: the node service turns it into FREE commands to the FPGA's slot pool.
 
@@ -315,6 +318,9 @@ class VerificationCore:
         self._slot = np.zeros(w, dtype=np.int64)
         self._pbits = np.zeros(w, dtype=bool)  # partner HAVE bits
         self._pdisc = np.zeros(w, dtype=bool)  # partner DISCARD notices (it had them, timed out)
+        #: tick the partner's HAVE covering each seq was received: when the partner's ID became
+        #: known here, for a header ingested after that report (see _resolve)
+        self._prx = np.zeros(w, dtype=np.int64)
         # staged headers (hot path)
         self._st_seq: list[int] = []
         self._st_ts: list[int] = []
@@ -616,18 +622,27 @@ class VerificationCore:
         if not pend.any():
             return
         have = self._pbits[idx]
-        if now is not None:  # timeouts are scanned lazily: never verify a qubit past its timeout
-            late = pend & (self._ts[idx] + self.config.timeout_ticks < now)
-            if late.any():
-                li = self._pick(idx, late)
-                self._discard(li, lo, Cause.TIMEOUT)
-                self._discard_notices.append(lo + ((li - lo) & self._mask))
-                if self._unrep_ts is None:
-                    self._unrep_ts = now
-                pend &= ~late
-        ver = self._pick(idx, pend & have)
+        # When the partner's ID became known here (paper II-C2, matching): ``now`` (its report
+        # is being handled), or, for headers ingested after the partner's report already covered
+        # them (``now`` None: channel skew, or this host decoding late), the tick that report
+        # was received. The pair is judged at that device tick, not at the host's later
+        # decoding: a timeout only if the qubit was older than the timeout then, and its
+        # verification time (and fidelity) is that tick, never the store tick (which before the
+        # ninth session made a late-decoded pair look verified at age 0).
+        when = self._prx[idx] if now is None else now
+        # timeouts are scanned lazily: never verify a qubit past its timeout
+        late = pend & (self._ts[idx] + self.config.timeout_ticks < when)
+        if late.any():
+            li = self._pick(idx, late)
+            self._discard(li, lo, Cause.TIMEOUT)
+            self._discard_notices.append(lo + ((li - lo) & self._mask))
+            if self._unrep_ts is None:
+                self._unrep_ts = now if now is not None else int(self._ts[li].max())
+            pend &= ~late
+        sel = pend & have
+        ver = self._pick(idx, sel)
         if ver.size:
-            self._verify(ver, lo, now)
+            self._verify(ver, lo, now if now is not None else when[sel])
         gone = pend & ~have
         if gone.any():
             timed_out = gone & self._pdisc[idx]  # the partner had it and timed it out
@@ -643,10 +658,11 @@ class VerificationCore:
         ext = ref_lo + ((idx - ref_lo) & self._mask)
         return (ext & SEQ_MASK).astype(np.uint32)
 
-    def _verify(self, idx: np.ndarray, ref_lo: int, now: int | None) -> None:
+    def _verify(self, idx: np.ndarray, ref_lo: int, now: int | np.ndarray) -> None:
+        """Verified at tick ``now`` (one tick, or one per entry), never before its store tick."""
         m = self.metrics
         store = self._ts[idx]
-        vts = store.copy() if now is None else np.full(idx.size, now, dtype=np.int64)
+        vts = np.array(np.broadcast_to(now, idx.shape), dtype=np.int64)
         np.maximum(vts, store, out=vts)
         fid = None
         mem = self.config.memory
@@ -761,13 +777,16 @@ class VerificationCore:
             n = bits.size
         if base > self._p_front + 1:  # gap in partner's reports: nothing stored there
             g_lo = max(self._p_front + 1, base - self._w)
-            self._pbits[self._idx(g_lo, base - 1)] = False
+            gap = self._idx(g_lo, base - 1)
+            self._pbits[gap] = False
+            self._prx[gap] = now
         old = self._p_front
         new = base + n - 1
         if n > self._w:
             bits = bits[-self._w :]
             base = new - self._w + 1
         self._pbits[self._idx(base, new)] = bits
+        self._prx[self._idx(base, new)] = now
         self._pdisc[self._idx(max(old + 1, new - self._w + 1), new)] = False  # fresh partner seqs
         self._p_front = new
         if self._front is None:
@@ -775,7 +794,9 @@ class VerificationCore:
         if first:
             lo = self._tail  # entries before the partner's first report: partner never had them
             if lo < base:
-                self._pbits[self._idx(max(lo, base - self._w), base - 1)] = False
+                before = self._idx(max(lo, base - self._w), base - 1)
+                self._pbits[before] = False
+                self._prx[before] = now
         else:
             lo = max(self._tail, old + 1)
         self._resolve(lo, min(self._front, new), now)

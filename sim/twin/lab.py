@@ -135,15 +135,28 @@ class Lab:
             d = self._next_step()
             if d is None or d > cycle:
                 break
-            self._step_to(max(d, self.now))
+            self._step_to(max(d, self.now), full=False)
         self._step_to(cycle)
 
     def advance(self, cycles: int) -> None:
         self.advance_to(self.now + cycles)
 
-    def _step_to(self, d: int) -> None:
+    def _step_to(self, d: int, *, full: bool = True) -> None:
+        """Step the lab to cycle ``d``. ``full=False`` (a step inside :meth:`advance_to`, at a
+        node interaction, a station's verdict or a herald landing): only the models something
+        happens to at ``d`` are advanced (a node with an interaction or a herald landing by
+        then, a station with a verdict by then); the others only make their own output
+        bytes meanwhile and are advanced by the final, full step. The outputs are the same
+        cycle for cycle; a step that advanced all eight models of a 2x2 lab cost most of the
+        lab's heaviest iteration (a verdict and its herald landing: the pair's DONE waits for
+        it on its way to the host; benchmarks/RESULTS.md, ninth session)."""
         self.now = d
+        landing = () if full else {f[2] for f in self._flight if f[0] <= d}
         for n, m in self.nodes.items():
+            if not full and n not in landing:
+                i = m.next_interaction()
+                if i is None or i > d:
+                    continue
             m.advance_to(d)
             self._forward(n)
         while self._flight and self._flight[0][0] <= d:
@@ -151,6 +164,10 @@ class Lab:
             self.nodes[n].inject_herald(port, t, bell)
             self._forward(n)
         for (u, v), s in self.stations.items():
+            if not full:
+                sd = s.next_deadline()
+                if sd is None or sd > d:
+                    continue
             s.advance_to(d)
             host = self._hosts.get((u, v))
             if host is not None and host.model is s:
@@ -364,6 +381,7 @@ class LabServer:
                 for n, data in chunks:
                     lab.feed(n, data)
                     self._serve(n)
+                self._passed()
                 outs = {n: lab.read(n) for n in self._served}
             for n, out in outs.items():
                 if not out:
@@ -378,6 +396,32 @@ class LabServer:
                     self._flush(n)
             for fd in w:  # ptys that had a full buffer and took bytes again
                 self._flush(self._fds[fd])
+
+    #: most extra advances :meth:`_passed` makes in one loop iteration
+    PASSED_MAX = 4
+
+    def _passed(self) -> None:
+        """Deadlines that came while this iteration ran, run before its output is read. The
+        iteration of a station's verdict and its herald landing (the pair's PAIR and DONE
+        encoded) is the lab's heaviest, ~0.1-0.2 ms of Python, and in that time the UART
+        finishes those frames (0.13 ms at 3 Mbaud): they left one loop iteration later before
+        (a select, the reads, a second advance: 25-60 us on every pair's DONE on its way to the
+        host; benchmarks/RESULTS.md, ninth session). The model still never runs ahead of the
+        wall clock: each advance goes to the cycle read just before it. Not while behind (the
+        catch-up takes its slices one per iteration, reading the hosts in between). Call with
+        ``lock`` held."""
+        lab, catchup = self.lab, self._catchup
+        for _ in range(self.PASSED_MAX):
+            if catchup.behind:
+                return
+            d = lab.next_deadline()
+            now = timebase.cycle_now(self.hz)
+            if d is None or d > now:
+                return
+            self._advance(now)
+            for n, data in catchup.due(lab.now):
+                lab.feed(n, data)
+                self._serve(n)
 
     def _advance(self, now: int) -> bool:
         """Advance the lab towards real time ``now`` by at most one slice (:attr:`MAX_STEP_S`,

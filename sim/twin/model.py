@@ -73,6 +73,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -81,6 +82,11 @@ import numpy as np
 from hwctl.sim.twin.hdrblock import (
     DEFAULT_FLUSH,
     DEFAULT_SLOTS,
+    ENTRY_BYTES,
+    MAX_GAP,
+    SEARCH_CYCLES,
+    SKIP_BYTE,
+    SKIP_G,
     ArrivalQueue,
     BlockEncoder,
     PinError,
@@ -377,6 +383,9 @@ class TwinModel:
         #: process header-source arrivals in a tight loop between other events (same results as
         #: the generic event loop; tests turn it off to compare)
         self.burst = True
+        #: inside that loop, runs of plain appends to the open block in one step
+        #: (:meth:`_bulk_appends`; off: one arrival at a time, the benchmark's baseline)
+        self.bulk = True
         self._scratch = 0
         self._last_seq: int | None = None
         self._last_resp = b""
@@ -399,8 +408,18 @@ class TwinModel:
         self._n_free = self.cfg.n_slots
         # header source: pre-drawn arrivals (absolute pulse index k, seq = header_seq0 + k)
         self._src_k = 0  # pulses drawn so far
-        self._src_arr = np.zeros(0, np.int64)  # pulse indices of arriving headers, drawn chunk
-        self._src_bad = np.zeros(0, bool)
+        self._src_arr: list[int] = []  # pulse indices of arriving headers, drawn chunk
+        self._src_bad: list[bool] = []
+        self._src_np = np.zeros(0, np.int64)  # the same as arrays (the bulk appends)
+        self._src_bad_np = np.zeros(0, bool)
+        # the chunk as block entries (_src_entries), made for chunk _src_ent_k and TIME_SET
+        # offset residue _src_ent_off
+        self._src_t: list[int] = []
+        self._src_qc: list[int] = []
+        self._src_ent = b""
+        self._src_brk: list[int] = []
+        self._src_ent_k = -1
+        self._src_ent_off = 0
         self._src_i = 0
         self._hdr_next: int | None = None  # cycle of the next arriving header
         #: headers the line could not have carried (docs/header-path.md section 2: line rate)
@@ -494,16 +513,33 @@ class TwinModel:
             cands.append(max(self.now, self._prun.t_last + self._herald_wait))
         return min(cands) if cands else None
 
-    def next_wake(self, poll: int = 10_000) -> int | None:
+    def next_wake(self, block_poll: int = 100_000) -> int | None:
         """When a real-time server should run the model again to pass on its output: the next
-        interaction, UART completion or flush; in block mode header arrivals are only polled every
-        ``poll`` cycles (an arrival makes output only when it closes a block), in HEADER mode each
-        one is a wake-up."""
-        cands = [d for d in (self.next_interaction(), self._enc.deadline) if d is not None]
-        if self._tx_cur is not None:
+        interaction, UART completion or flush; in HEADER mode each header arrival is a wake-up.
+
+        In block mode arrivals make output only through a closed block's frame, and the device
+        output is polled every ``block_poll`` cycles (1 ms) while only HDR_BLOCK frames are in
+        flight or waiting (their completions, arrivals and flushes do not wake the server; up
+        to ``block_poll`` of frames go out in one write, like a USB-UART's latency timer); any
+        other frame (a response, HERALD, PAIR, DONE, ERROR) in flight or queued is woken for at
+        its own completion, as before. Before (ninth session) arrivals were polled every
+        100 us and every block frame's completion was a wake-up: ~15,000 wake-ups a
+        second for two twins at 1.3 MHz, most of the lab's real-time overhead
+        (benchmarks/RESULTS.md, hdr_block ninth session)."""
+        cands = [d for d in (self.next_interaction(),) if d is not None]
+        if not self._enc.enabled:
+            if self._enc.deadline is not None:
+                cands.append(self._enc.deadline)
+            if self._tx_cur is not None:
+                cands.append(self._tx_done)
+            if self._hdr_next is not None:
+                cands.append(self._hdr_next)
+            return min(cands) if cands else None
+        if self._tx_cur is not None and (not self._tx_prev_blk or self._resp_q
+                                         or any(r < 0 for r in self._ev_blk)):
             cands.append(self._tx_done)
-        if self._hdr_next is not None:
-            cands.append(max(self._hdr_next, self.now + poll) if self._enc.enabled else self._hdr_next)
+        if self._tx_cur is not None or self._hdr_next is not None or self._enc._open is not None:
+            cands.append(self.now + block_poll)
         return min(cands) if cands else None
 
     def inject_click(self, cycle: int, detector: int) -> None:
@@ -961,8 +997,10 @@ class TwinModel:
         while self._src_i >= len(self._src_arr):
             u = self._rng_hdr.random(2 * SOURCE_CHUNK).reshape(SOURCE_CHUNK, 2)
             keep = u[:, 0] < cfg.header_arrival
-            self._src_arr = (self._src_k + np.flatnonzero(keep)).tolist()
-            self._src_bad = (u[keep, 1] < cfg.header_corrupt).tolist()
+            self._src_np = self._src_k + np.flatnonzero(keep)
+            self._src_bad_np = u[keep, 1] < cfg.header_corrupt
+            self._src_arr = self._src_np.tolist()
+            self._src_bad = self._src_bad_np.tolist()
             self._src_i = 0
             self._src_k += SOURCE_CHUNK
         self._hdr_next = cfg.header_phase + self._src_arr[self._src_i] * cfg.header_period
@@ -995,6 +1033,10 @@ class TwinModel:
         arrival, emit = self._aq.arrival, self._emit
         n_ok = n_bad = 0
         line_free, refuse, n_over = self._line_free, cfg.header_line_refuse, 0
+        # runs of plain appends in bulk (see _bulk_appends): pulses far enough apart that the
+        # line is never overrun and every arrival takes the queue's fast path
+        bulk = (self.bulk and header_en and per >= HEADER_CYCLES and not self._aq.exact
+                and not self._tp.bit(TestBit.HDR_GEN))
         while self._hdr_next is not None and self._hdr_next <= bound:
             t = self._hdr_next
             while True:  # UART completions and flushes due by t
@@ -1043,10 +1085,103 @@ class TwinModel:
                 emit(Error(int(ErrorCode.NO_SLOT), seq))
             if self._tx_cur is None:
                 self._tx_kick()
+            if bulk and enc._open is not None and self._hdr_next is not None \
+                    and self._hdr_next <= bound:
+                m, t_last = self._bulk_appends(bound)
+                if m:
+                    n_ok += m
+                    line_free = t_last + HEADER_CYCLES
         self._bump(Reg.CNT_HEADERS, n_ok)
         self._bump(Reg.ERR_BAD_HEADER, n_bad)
         self._line_free = line_free
         self.hdr_line_overrun += n_over
+
+    def _bulk_appends(self, bound: int) -> tuple[int, int]:
+        """The next source arrivals that only append to the open block, in one step: returns
+        how many (0: none) and the cycle of the last one.
+
+        Such an arrival is well formed, comes before ``bound``, before the block's flush timer
+        and the RTL's timer close, with at most 124 pulses since the previous one (skip bytes
+        and its entry byte fit in the block), no slot pinned (the ring takes the next slot) and
+        is at least 16 cycles after the previous one (so the arrival queue is idle: its fast
+        path, whose state after the run depends only on the last arrival). It emits nothing and
+        touches neither the UART nor the event FIFO, so the UART completions that fall between
+        these arrivals are handled after them (by the caller's loop, in their own order): the
+        same bytes at the same cycles as one arrival at a time (tests compare the two). The
+        entry bytes of a drawn chunk are made once (:meth:`_src_entries`), a run is a slice of
+        them. The per-arrival Python step was what made the lab the bottleneck at 1.3 MHz
+        (benchmarks/RESULTS.md, hdr_block ninth session)."""
+        enc, aq = self._enc, self._aq
+        o = enc._open
+        i = self._src_i
+        if o is None or enc._n_pinned or not aq._open or i == 0:
+            return 0, 0
+        cfg = self.cfg
+        if o.last_seq != (cfg.header_seq0 + self._src_arr[i - 1]) & U32:
+            return 0, 0  # the previous drawn arrival is not the block's last (not stored)
+        if self._src_ent_k != self._src_k or self._src_ent_off != self._offset & 7:
+            self._src_entries()
+        tl, qc, brk = self._src_t, self._src_qc, self._src_brk
+        lim = min(bound, o.opened_at + enc.flush_cycles - 1, aq._expire - 1)
+        if tl[i] > lim or tl[i] < aq._calm:
+            return 0, 0
+        e = o.entries
+        base = qc[i - 1]
+        room = ENTRY_BYTES - (len(e) if e is not None else 0)
+        end = min(bisect_right(qc, base + room, i), bisect_right(tl, lim, i))
+        k = bisect_left(brk, i)
+        if k < len(brk) and brk[k] < end:
+            end = brk[k]
+        m = end - i
+        if m <= 0:
+            return 0, 0
+        run = self._src_ent[base:qc[end - 1]]
+        if e is None:
+            o.entries = bytearray(run)
+        else:
+            e += run
+        o.n += m
+        o.last_seq = (cfg.header_seq0 + self._src_arr[end - 1]) & U32
+        enc.last_slot = enc._last = (enc._last + m) % enc.n_slots
+        # the arrival queue after its last arrival (ArrivalQueue's fast path: finished at
+        # cycle + 5 + skip bytes, the ring's next search done 7 cycles later)
+        t_last = tl[end - 1]
+        c = t_last + 4 + qc[end - 1] - qc[end - 2]
+        r = c + 1 + SEARCH_CYCLES
+        aq._rdy, aq._rdy_lazy, aq._free, aq._last_cons = r, False, c + 1, c
+        aq._calm = r - 1 if r - 1 > c + 7 else c + 7
+        if aq.record:
+            aq.consumed.extend(tl[j] + 4 + qc[j] - qc[j - 1] for j in range(i, end))
+        self._src_i = end
+        if end < len(self._src_arr):
+            self._hdr_next = tl[end]
+        else:
+            self._src_load()
+        return m, t_last
+
+    def _src_entries(self) -> None:
+        """The drawn chunk's arrivals as block entries, for :meth:`_bulk_appends`: per arrival
+        its cycle, the cumulative entry bytes (skip bytes + its own byte, counted from the
+        chunk's first arrival, which is never in a run) and the bytes themselves; the arrivals
+        that cannot be in a run (malformed, or more than 124 pulses after the previous one)."""
+        cfg = self.cfg
+        ks = self._src_np
+        off = self._offset & 7
+        t = cfg.header_phase + ks * cfg.header_period
+        d = np.empty(len(ks), np.int64)
+        d[:1] = MAX_GAP + 1
+        np.subtract(ks[1:], ks[:-1] + 1, out=d[1:])
+        cut = (d > MAX_GAP) | self._src_bad_np
+        d[cut] = 0  # (never in a run: their bytes are placeholders)
+        q = d // SKIP_G + 1
+        qc = np.cumsum(q)
+        ent = np.full(int(qc[-1]) if len(qc) else 0, SKIP_BYTE, np.uint8)
+        ent[qc - 1] = (d % SKIP_G) << 3 | ((t + off) & 7)
+        self._src_t = t.tolist()
+        self._src_qc = qc.tolist()
+        self._src_ent = ent.tobytes()
+        self._src_brk = np.flatnonzero(cut).tolist()
+        self._src_ent_k, self._src_ent_off = self._src_k, off
 
     def _step_io(self) -> None:
         """The UART completion and the flush timer due at ``now`` (part of :meth:`_step`)."""
