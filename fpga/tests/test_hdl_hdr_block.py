@@ -629,7 +629,7 @@ async def hdr_block_overload_twin(dut) -> None:
     place: while the event FIFO is full a report due goes before a waiting block token, so
     losses during a backlog are reported before blocks closed earlier), EVT_LOST agrees, and the
     buffer releases keep one offset from the twin's through the first run of back-to-back blocks
-    and stay within 2 cycles of it to the end (BLK_TX_LEAD / BLK_TOK_LAT of sim/twin/model.py
+    and move by less than a UART byte to the end (BLK_TX_LEAD / BLK_TOK_LAT of sim/twin/model.py
     were measured here; the release log shows them)."""
     from hwctl.sim.twin.model import TwinConfig, TwinModel
     from hwctl.wire import ControlBit, FrameDecoder
@@ -699,10 +699,13 @@ async def hdr_block_overload_twin(dut) -> None:
     offs = [r - t for r, t in zip(rel, twin_rel, strict=False)]
     dut._log.info("release offsets (device - twin): %s", offs)
     assert len(rel) == len(twin_rel) and len(set(offs[:10])) == 1, (offs, rel[:12])
-    # (the ninth session's 1362-cycle offset of the last blocks: the twin queued a block whose
-    # token the RTL held back, so the RTL's 3 EVENT_OVERFLOW reports went before it: 3 frames)
-    assert max(offs) - min(offs) <= 2, offs
+    # to the end no frame more or less on either line: the offset moves by less than a UART
+    # byte (the ninth session's 1362-cycle offset of the last blocks was 3 ERROR frames: the
+    # twin queued a block whose token the RTL held back behind its EVENT_OVERFLOW reports)
+    assert max(offs) - min(offs) < 10 * cpb + 1, offs
     same_blocks(got_b, want_b)
+    # every event equal, in the same place, with the same event seq (each EVENT_OVERFLOW report
+    # with its info: a run of losses splits into the same reports)
     assert got_f == want_f, (got_f, want_f)
     assert lost_rtl == tw.reg(Reg.EVT_LOST)
     ovf = [sum(m.info for m in ms if isinstance(m, Error) and m.code == ErrorCode.EVENT_OVERFLOW)
