@@ -10,7 +10,7 @@
 //  - fire_o only at ts == t_start + k*period of the head with k < count, never for a head that
 //    was LATE (LATE never fires anything); a head that was late at its check with
 //    CONTROL.LATE_JOIN set (late_join_i, free) starts at the first grid point at or after its
-//    second check (check cycle + 48), with k < count;
+//    second check (check cycle + 78), with k < count;
 //  - LATE is for the head, before any attempt of it, with t_start < now (its payload); after a
 //    join now is the second check's cycle;
 //  - DONE reports the attempts fired.
@@ -26,7 +26,7 @@
 // cycles in a row. With count <= 3 a join never succeeds (it skips >= 5 attempts) and its
 // sequence outlasts the bound: the join / join_cover tasks (-DJOIN) push one entry right after
 // reset with LATE_JOIN set, period JP and count JC fixed per task, t_start free, no heralds, and
-// run 70 cycles (the check, the 42-cycle JOIN, the second check, the first joined attempts).
+// run 100 cycles (the check, the 72-cycle JOIN, the second check, the first joined attempts).
 // BMC from reset (depths in pair_sched.sby). prove (-DINDUCT): the same properties by
 // k-induction (unbounded) for schedules without CONTROL.LATE_JOIN (late_join_i low) and any
 // t_start relative to ts (no absolute bound), timestamps below 2^63, with the strengthening
@@ -117,7 +117,7 @@ module pair_sched_props (
     always @(posedge clk_i) if (!init_q) assume(herald_wait_i == $past(herald_wait_i));
 
     // the head's check cycle L: 6 cycles after running_o rises (pop + LOAD, SUB1, SUB2, CMP1,
-    // CMP2, WAIT); CONTROL.LATE_JOIN is sampled there, the join's second check is L + 48
+    // CMP2, WAIT); CONTROL.LATE_JOIN is sampled there, the join's second check is L + 78
     // (JOIN_LAT, docs/physical-layer.md section 5)
     reg        run_d_q = 1'b0, jn_q = 1'b0;
     reg [2:0]  rc_q = 3'd0;
@@ -129,7 +129,7 @@ module pair_sched_props (
         else if (rc_q != 3'd0 && rc_q != 3'd7) rc_q <= rc_q + 3'd1;
         if (rc_q == 3'd6) begin
             jn_q <= late_join_i;
-            now2_q <= ts_q + 64'd48;
+            now2_q <= ts_q + 64'd78;
         end
     end
 
@@ -182,7 +182,8 @@ module pair_sched_props (
     wire         t_joined, t_pcz, t_p2, t_lz, t_dz, t_wz, t_lastp, t_fire, t_late, t_gt, t_eq;
     wire         t_al, t_ae, t_ac;
     wire [31:0]  t_c, t_pc, t_left, t_dw;
-    wire [7:0]   t_pairs;
+    wire [7:0]   t_pairs, t_prem;
+    wire         t_pr1, t_pl0, t_ph0, t_ppl0, t_pph0, t_ll0, t_lh0, t_dl0, t_dh0, t_nff;
     wire [2:1]   t_th;
     wire         t_rd, t_wr, t_fempty, t_ffull;
     wire [143:0] t_m0, t_m1, t_dout;
@@ -232,10 +233,19 @@ module pair_sched_props (
         if (r_dut && !st_run && !(st_load && p_ev)) assert(nfired == 32'd0 && qubit == 8'd0);
         if (r_dut && !st_load) begin
             assert(!p_ev && match(cur, 2'd0) && ok_entry(cur) && k0 == 32'd0);
-            if (!st_sub1) assert(t_p2 == (period_o == 32'd2) && t_left == t_c - f_q
+            if (!st_sub1) assert(t_p2 == (period_o == 32'd2) && t_ppl0 == (period_o[15:0] == 16'd0)
+                                 && t_pph0 == (period_o[31:16] == 16'd0) && t_left == t_c - f_q
                                  && t_lz == (t_left == 32'd0)
-                                 && t_lastp == (qubit + 8'd1 == t_pairs));
+                                 && t_lastp == (qubit + 8'd1 == t_pairs)
+                                 && t_prem == t_pairs - 8'd1 - qubit
+                                 && t_pr1 == (t_prem == 8'd1));
         end
+        // the period counter's halves: their "== 0" flags (always, reset included)
+        assert(t_pl0 == (t_pc[15:0] == 16'd0) && t_ph0 == (t_pc[31:16] == 16'd0));
+        // ... and of the attempts-left and drain counters, nfired's low half all ones
+        assert(t_ll0 == (t_left[15:0] == 16'd0) && t_lh0 == (t_left[31:16] == 16'd0));
+        assert(t_dl0 == (t_dw[15:0] == 16'd0) && t_dh0 == (t_dw[31:16] == 16'd0));
+        assert(t_nff == (nfired[15:0] == 16'hFFFF));
         if (st_cmp2 || st_wait || st_run)
             assert(t_gt == (ts_q + 64'd1 > t_start_o) && t_eq == (ts_q + 64'd1 == t_start_o));
         if (!st_run) assert(!t_fire);

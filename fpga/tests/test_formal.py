@@ -104,19 +104,20 @@ MUTANTS = [
      ("slot_ring.v", "M_WR: we_d = 1'b1;", "M_WR: we_d = 1'b0;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
-     ("pair_sched.v", "left_q <= count_q;", "left_q <= count_q + 32'd1;")),
+     ("pair_sched.v", "{lh_q, ll_q} <= count_q;", "{lh_q, ll_q} <= count_q + 32'd1;")),
     # a late join lands one cycle off its grid (t_j = the grid point + 1)
     pytest.param(formal.Proof("pair_sched", "join", ""),
-                 ("pair_sched.v", "{jv_q, jr_q} <= {1'b0, jr_q} + JC;",
-                  "{jv_q, jr_q} <= {1'b0, jr_q} + JC + 33'd1;"), marks=pytest.mark.slow),
+                 ("pair_sched.v", "{jtc_q, jtj_q} <= {1'b0, jtl_q} + {1'b0, jv_q};",
+                  "{jtc_q, jtj_q} <= {1'b0, jtl_q} + {1'b0, jv_q} + 33'd1;"),
+                 marks=pytest.mark.slow),
     # a late join numbers its attempts one too far (k0 = skipped attempts + 1)
     pytest.param(formal.Proof("pair_sched", "join", ""),
-                 ("pair_sched.v", "k0_q <= jd_q;", "k0_q <= jd_q + 32'd1;"),
+                 ("pair_sched.v", "k0_q <= js_q;", "k0_q <= js_q + 32'd1;"),
                  marks=pytest.mark.slow),
     # a join that would skip count or more attempts goes ahead (it should be LATE)
     pytest.param(formal.Proof("pair_sched", "join_fail", ""),
-                 ("pair_sched.v", "jfail_q <= jovf_q || jb_q || (jd_q >= count_q);",
-                  "jfail_q <= jovf_q || jb_q;"), marks=pytest.mark.slow),
+                 ("pair_sched.v", "jw_q <= e2_q && !jovf_q && !jsb_q && jslt_q;",
+                  "jw_q <= e2_q && !jovf_q && !jsb_q;"), marks=pytest.mark.slow),
     # the engine pops the next entry while one runs (an entry started twice / lost): the
     # k-induction's basecase (depth 6) fails at step 4 on its queue invariants
     (formal.Proof("pair_sched", "prove", ""),
@@ -136,6 +137,15 @@ MUTANTS.append(
     (formal.Proof("pair_match", "bmc", ""),
      ("pair_match.v", "wire        klt = klo_q ? !khi1_q : khi0_q;",
       "wire        klt = !khi1_q;")))
+MUTANTS.append(
+    # the PAIR's Bell state read from the port (herald_rx's register, handed over with HOLD = 0)
+    # instead of the copy taken with the frame: when the next frame arrives during the 71-cycle
+    # decision, the PAIR names that frame's Bell state (the wrong correction at both ends of the
+    # link). Only the t / bell property sees it (the grid checks cover t, not bell), and the
+    # harness's old `ev_bell == bell_i` (the port's current value) held for it
+    (formal.Proof("pair_match", "bmc", ""),
+     ("pair_match.v", "{t_q, ka_q, 7'd0, bell_q, qubit_q, port_q, 8'd0}",
+      "{t_q, ka_q, 7'd0, bell_pick, qubit_q, port_q, 8'd0}")))
 MUTANTS.append(
     # the scheduler's ts + 4 counter runs one ahead: every attempt fires a cycle early (the
     # counterexample comes in seconds although the proof itself is -m slow)

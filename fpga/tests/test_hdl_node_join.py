@@ -55,8 +55,8 @@ from hwctl.wire._spec import Message
 
 UNTIL_DONE = 2**32 - 1
 #: cycles from an entry's first check (late) to its second check after the join computation
-#: (pair_sched.v: JN + 6)
-JOIN_LAT = 48
+#: (pair_sched.v: JN + 6; 48 before the ninth session's two-cycle division step)
+JOIN_LAT = 78
 CTRL = (1 << ControlBit.HERALD_EN) | (1 << ControlBit.HEADER_EN)
 CTRL_LJ = CTRL | (1 << ControlBit.LATE_JOIN)
 

@@ -75,8 +75,9 @@ PROOFS: tuple[Proof, ...] = (
           "one click, naming that detector (k-induction, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
     Proof("pair_match", "bmc", "node: a PAIR only for an attempt the running schedule fired, on "
-          "its grid and port, never for a bad frame (BMC depth 43, period < 64, frame < 4096 "
-          "cycles after t_start; ~8 min CPU since the divider timing rework: slow)", slow=True),
+          "its grid and port, naming the decided frame's t and Bell state, never for a bad "
+          "frame; frames decided in order, none lost (BMC depth 77, period < 64, frame < 4096 "
+          "cycles after t_start; ~12 min CPU: slow)", slow=True),
     Proof("pair_match", "cover", "a PAIR for attempt 2 (not vacuous)"),
     Proof("slot_ring", "w4", "slot ring: ring order skipping pinned slots, a pinned slot never "
           "handed out, pin verdicts and counts (BMC depth 30, 8 slots, 4-bit words; ~5 min: "
@@ -99,9 +100,9 @@ PROOFS: tuple[Proof, ...] = (
           "attempt, on its grid (not vacuous)"),
     Proof("pair_sched", "join", "node engine: a late-joined schedule starts on its commanded "
           "grid at the first point after the join's second check, k0 = attempts skipped "
-          "(BMC depth 70, one entry, period 3, count 40; 8 min: slow)", slow=True),
+          "(BMC depth 100, one entry, period 3, count 40; slow)", slow=True),
     Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
-          "LATE at the join's second check and fires nothing (BMC depth 62; slow)", slow=True),
+          "LATE at the join's second check and fires nothing (BMC depth 92; slow)", slow=True),
     Proof("event_arb", "ev", "event path: every event delivered once or counted lost and "
           "reported by an OVERFLOW, a seq per loss (BMC depth 10 from reset, TOK = 0; each further "
           "step costs ~3x the one before)"),
