@@ -106,8 +106,7 @@ MUTANTS = [
      ("slot_ring.v", "mz_q <= (i_q >= hi_q);", "mz_q <= 1'b1;")),
     # a pin change's word is never written back: a pinned slot is handed out
     (formal.Proof("slot_ring", "w4", ""),
-     ("slot_ring.v", "            if (mode_q == M_WR) begin\n                we_q <= 1'b1;",
-      "            if (mode_q == M_WR) begin\n                we_q <= 1'b0;")),
+     ("slot_ring.v", "M_WR: we_d = 1'b1;", "M_WR: we_d = 1'b0;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
      ("pair_sched.v", "{lh_q, ll_q} <= count_q;", "{lh_q, ll_q} <= count_q + 32'd1;")),
