@@ -227,6 +227,7 @@ def _demo_part(duration: float) -> tuple[list[dict], dict, list[dict]]:
     rows, meta = _demo_rows(duration)
     b = _breakdown(rows)
     dis = sum(n["disagree"] for n in meta["nodes"].values())
+    one = sum(n.get("one_sided", 0) for n in meta["nodes"].values())
     late1 = sum(n["late_after_first"] for n in meta["nodes"].values())
     load_in = _load()
     rows_in, meta_in = _demo_rows(max(2.0, duration / 3), "--transport", "inproc")
@@ -239,6 +240,9 @@ def _demo_part(duration: float) -> tuple[list[dict], dict, list[dict]]:
                  unit="ms", baseline=sim, ratio=ratio, goal="ratio <= 1.15", met=ratio <= 1.15),
             dict(name="demo 2x2 pair disagreements", value=float(dis), unit="pairs", baseline=0.0,
                  ratio=0.0, goal="== 0", met=dis == 0),
+            dict(name="demo 2x2 one-sided pairs (a generation one end only finished)",
+                 value=float(one), unit="pairs", baseline=0.0, ratio=0.0, goal="== 0",
+                 met=one == 0),
             dict(name="demo 2x2 LATE after each node's 1st request", value=float(late1),
                  unit="LATE", baseline=0.0, ratio=0.0, goal="(info)", met=True),
             *_info("demo 2x2", {k: v for k, v in b.items() if k not in PARTS}),
@@ -355,6 +359,7 @@ def _run_processes(g, names: list[str], tmp: Path, skew: float, duration: float,
     b = _breakdown(rows)
     late_after_first = sum(m["late_after_first"] for m in metas.values())
     dis = sum(m["disagree"] for m in metas.values())
+    one = sum(m.get("one_sided", 0) for m in metas.values())
     parts = _sim_parts(topology, seed)
     sim = parts["latency"]
     ratio = b["latency"] / sim
@@ -369,6 +374,8 @@ def _run_processes(g, names: list[str], tmp: Path, skew: float, duration: float,
              value=float(dis), baseline=0.0, ratio=0.0,
              goal="== 0 (" + ",".join(sorted({m['clock_sync'] for m in metas.values()})) + ")",
              met=dis == 0),
+        dict(name=f"  {topology} processes one-sided pairs", unit="pairs", value=float(one),
+             baseline=0.0, ratio=0.0, goal="== 0", met=one == 0),
         *_info(f"{topology} processes", {k: v for k, v in b.items() if k not in PARTS}),
         *_vs_sim(f"{topology} processes", b, parts),
         *_timing(f"{topology} processes", list(metas.values()))]

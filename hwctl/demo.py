@@ -196,7 +196,8 @@ def figures(result: dict) -> dict:
         "link": {k: total(k, links) for k in ("commands", "events", "retries",
                                               "rx_frame_errors", "events_lost")},
         "physical": {k: total(k, list(nodes.values()))
-                     for k in ("schedules", "heralds", "pair_checks", "disagree", "late")},
+                     for k in ("schedules", "heralds", "pair_checks", "disagree", "one_sided",
+                               "late")},
         "verification": {f"{u}-{v}": {"verified": min(nodes[u]["verification"]["verified"],
                                                       nodes[v]["verification"]["verified"])}
                          for u, v in result["meta"].get("verification", {}).get("pairs", [])
@@ -623,7 +624,9 @@ def summarize(result: dict, console) -> None:
                   f"{sum(n['heralds'] for n in nodes.values())} pairs recorded at the ends; "
                   f"pair lists compared for {sum(n['pair_checks'] for n in nodes.values())} "
                   f"(request, end) couples: disagreements "
-                  f"{sum(n['disagree'] for n in nodes.values())}")
+                  f"{sum(n['disagree'] for n in nodes.values())}, one-sided pairs (a generation "
+                  f"only one end finished) {sum(n.get('one_sided', 0) for n in nodes.values())}"
+                  f" (goal 0 for both)")
     ver = result["meta"].get("verification", {})
     for u, v in ver.get("pairs", []):
         a, b = nodes[u].get("verification"), nodes[v].get("verification")

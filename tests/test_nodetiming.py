@@ -118,8 +118,9 @@ def test_link_stamped_segments_are_kept_apart() -> None:
 def test_pair_lists_of_different_generations_are_never_compared() -> None:
     """A generation that failed at one end (its device path broke) and ran again: the other
     end's list of the earlier generation is dropped as stale, not compared with the new one (a
-    bridge killed under a node gave 8 false disagreements this way); lists of the same
-    generation are compared, and a real mismatch is still counted."""
+    bridge killed under a node gave 8 false disagreements this way), and its pairs (held at the
+    end that finished it only) count in ``one_sided``; lists of the same generation are
+    compared, and a real mismatch is still counted."""
     from hwctl.node import NodeConfig, NodeService
 
     async def main() -> NodeService:
@@ -131,6 +132,7 @@ def test_pair_lists_of_different_generations_are_never_compared() -> None:
         node._check_pairs(7, theirs=g1, tm=10.0)  # B finished the first generation, A did not
         node._check_pairs(7, mine=g2, tm=11.0)    # A's re-run
         assert node.counters.stale_pair_lists == 1 and node.counters.pair_checks == 0
+        assert node.counters.one_sided == 2  # B holds g1's two pairs, A never recorded them
         node._check_pairs(7, theirs=g2, tm=11.0)  # B's re-run: the same pairs
         assert node.counters.pair_checks == 1 and node.counters.disagree == 0
         node._check_pairs(8, mine=g1, tm=12.0)
@@ -139,6 +141,14 @@ def test_pair_lists_of_different_generations_are_never_compared() -> None:
         node._check_pairs(9, mine=g1, tm=13.0)
         node._check_pairs(9, theirs=g1)  # a peer that does not name its generation: compared
         assert node.counters.pair_checks == 3 and node.counters.disagree == 3
+        node._check_pairs(10, mine=g1, tm=14.0)  # A finished, B's generation failed...
+        node._check_pairs(10, mine=g2, tm=15.0)  # ...and A's re-run ends before B's list comes
+        assert node.counters.stale_pair_lists == 2 and node.counters.one_sided == 4
+        node._check_pairs(10, theirs=g2, tm=15.0)
+        node._check_pairs(11, theirs=[], tm=16.0)  # a failed generation without pairs...
+        node._check_pairs(11, mine=g2, tm=17.0)
+        assert node.counters.stale_pair_lists == 3 and node.counters.one_sided == 4  # ...none
+        assert node.counters.pair_checks == 4 and node.counters.disagree == 3
         return node
 
     asyncio.run(main())

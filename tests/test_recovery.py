@@ -353,6 +353,9 @@ def test_bad_heartbeats_are_dropped(bad: bytes) -> None:
     assert asyncio.run(main()) in {"hb_not_json", "hb_bad_shape"}
 
 
+BIG_BACKLOG = 1 << 28  # bytes per device pty: the host's lag is never a UART overrun
+
+
 def _block_lab(start: int, phase: int, seq0: int, period: int) -> tuple[Lab, dict]:
     """A K2 lab whose node devices are fed by one midpoint source (block mode): pulse k at cycle
     ``phase + k * period`` carries seq ``seq0 + k``."""
@@ -395,8 +398,15 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
         start = timebase.cycle_now()
         phase, seq0 = start + 3 * CLOCK_HZ // 10, 0xFFFF_F000
         lab1, m1 = _block_lab(start, phase, seq0, period)
-        srv = LabServer(lab1, link_dir=str(tmp_path / "lab")).start()
-        a, b = _block_configs(srv.urls["A"], srv.urls["B"], period)
+        # a host lagging behind the real-time lab on a loaded machine (606 blocks overrun at
+        # load 22 with the 64 KiB UART backlog) gets its events late, never loses them
+        srv = LabServer(lab1, link_dir=str(tmp_path / "lab"), backlog_max=BIG_BACKLOG).start()
+        # the pty's hangup tells a node its device went (an event, not a timeout), so the
+        # command timeouts only bound a hang: 2 s x 10 tries, never a loaded machine's slow answer
+        # taken for a lost device (0.25 s x 5 declared a second loss at load 22). Pairs are held
+        # 5 s so the ones verified before the stop are still held when the nodes see it go.
+        urls = {n: u + "?timeout=2&retries=9" for n, u in srv.urls.items()}
+        a, b = _block_configs(urls["A"], urls["B"], period, hold_s=5.0)
         na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
         await na.start()
         await nb.start()
@@ -416,7 +426,7 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
             start2 = timebase.cycle_now()
             k = (start2 + CLOCK_HZ // 10 - phase) // period + 1  # the source ran on
             lab2, m2 = _block_lab(start2, phase + k * period, seq0 + k, period)
-            srv = LabServer(lab2, link_dir=str(tmp_path / "lab")).start()
+            srv = LabServer(lab2, link_dir=str(tmp_path / "lab"), backlog_max=BIG_BACKLOG).start()
             await _until(lambda: all(n.recovery.epoch == 1 for n in nodes), runs,
                          "both devices back")
             await _until(lambda: all(n.vcore.metrics.verified >= before[n.cfg.name] + 100
@@ -561,7 +571,9 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     trouble A's watchdog reads STATUS and finds the device idle, or B's pair list comes while A
     still waits: the generation ends with reason ``schedule lost``; the DONE(COMPLETE) short of
     a PAIR ends it with ``pairs lost``. Both requests run again and A goes on completing
-    requests."""
+    requests. B finished both failed generations: their pairs, held at B only, are counted at
+    both ends in ``one_sided`` (not hidden: each is a pair one end holds and the other does
+    not)."""
     from hwctl.wire import Done, DoneReason, Pair
 
     async def main() -> tuple[NodeService, NodeService, list]:
@@ -603,6 +615,9 @@ def test_a_done_or_pair_lost_on_the_link_ends_the_generation_with_a_reason(tmp_p
     assert r.failed_by.get("schedule lost") == 1 and r.failed_by.get("pairs lost") == 1, r
     assert r.device_lost == 0  # the link never failed: no recovery, only the two generations
     assert na.counters.disagree == nb.counters.disagree == 0
+    # B's lists of the two generations A lost: stale at both ends, their pairs one-sided
+    assert na.counters.stale_pair_lists >= 2 and nb.counters.stale_pair_lists >= 2
+    assert na.counters.one_sided == nb.counters.one_sided > 0
     for n in (na, nb):
         for rec in n.records.values():
             if rec.t_finish is not None:

@@ -51,6 +51,17 @@ module blk_tx #(
     reg        zend_q;                 // the block ends at a zero (else at the frame end)
     reg [RL:0] tv_q;                   // reads in flight: valid
     reg [6:0]  tp_q [0:RL];            // and frame position
+    // and its kind, decoded from the position at the issue (the compares at the byte's arrival
+    // into val_q were an ECP5 path at 155 MHz): seq, opcode, CRC high / low, the last CRC'd byte
+    localparam K_SEQ = 0, K_OP = 1, K_CH = 2, K_CL = 3, K_L3 = 4;
+    reg [4:0]  tk_q [0:RL];
+    reg        tge_q;                  // tp >= lim_q (registered a stage early, see below)
+    reg [4:0]  vk_q;                   // kind of val_q
+    reg        vz_q;                   // val_q == 0
+    reg        seqz_q, chz_q, clz_q;   // seq_q / crc_q's bytes == 0 (a cycle late: both are
+                                       // stable while reads are in flight)
+    reg        jl_q;                   // T_DWAIT: j_q + 1 == k_q (the block's last byte)
+    reg [6:0]  jr_q;                   // T_DWAIT: k_q - 1 - j_q (bytes after this one)
     reg [7:0]  val_q;                  // the byte of frame position vp_q
     reg [6:0]  vp_q;
     reg        vv_q;
@@ -62,13 +73,22 @@ module blk_tx #(
     assign ready_o = idle_q && !byte_valid_o;
     wire out_free = !byte_valid_o && !other_busy_i;
 
-    // the byte at frame position tp (rd_byte_i: the buffer byte at tp - 2)
+    // the byte at frame position tp (rd_byte_i: the buffer byte at tp - 2). tp >= lim_q is
+    // compared a stage early (tge_q): lim_q changes value only in the CRC pass when position 19
+    // arrives (from 127 to 21 + used >= 21), and the read behind it there is position 20, below
+    // both; later passes write the same value
     wire [6:0] tp = tp_q[RL];
-    wire [7:0] sel = (tp == 7'd0) ? seq_q
-                   : (tp == 7'd1) ? `HW_OP_HDR_BLOCK
-                   : (tp == 7'(L - 2)) ? crc_q[15:8]
-                   : (tp == 7'(L - 1)) ? crc_q[7:0]
-                   : (tp >= lim_q) ? 8'h00 : rd_byte_i;
+    wire [4:0] tk = tk_q[RL];
+    wire [7:0] sel = tk[K_SEQ] ? seq_q
+                   : tk[K_OP] ? `HW_OP_HDR_BLOCK
+                   : tk[K_CH] ? crc_q[15:8]
+                   : tk[K_CL] ? crc_q[7:0]
+                   : tge_q ? 8'h00 : rd_byte_i;
+    wire       selz = tk[K_SEQ] ? seqz_q
+                    : tk[K_OP] ? (`HW_OP_HDR_BLOCK == 8'h00)
+                    : tk[K_CH] ? chz_q
+                    : tk[K_CL] ? clz_q
+                    : tge_q || rd_byte_i == 8'h00;
     // a read is issued this cycle: the pass's next position, or one data byte
     wire iss_pass = fon_q && (st_q == T_CRC || st_q == T_SCAN);
     wire iss_data = (st_q == T_DFETCH);
@@ -76,7 +96,7 @@ module blk_tx #(
     // val_q is used this cycle
     wire use_v = vv_q && (st_q == T_CRC || st_q == T_SCAN || (st_q == T_DWAIT && out_free));
     // a scan ends at val_q (a zero, or the frame's last byte): the reads beyond it are dropped
-    wire scan_end = vv_q && st_q == T_SCAN && (val_q == 8'h00 || vp_q == 7'(L - 1));
+    wire scan_end = vv_q && st_q == T_SCAN && (vz_q || vk_q[K_CL]);  // (K_CL: vp_q == L - 1)
 
     integer i;
     always @(posedge clk_i) begin
@@ -86,13 +106,24 @@ module blk_tx #(
         if (iss_pass || iss_data) rd_off_o <= ipos - 7'd2;
         tv_q <= {tv_q[RL-1:0], iss_pass || iss_data};
         tp_q[0] <= ipos;
-        for (i = 1; i <= RL; i = i + 1) tp_q[i] <= tp_q[i - 1];
+        tk_q[0] <= {ipos == 7'(L - 3), ipos == 7'(L - 1), ipos == 7'(L - 2), ipos == 7'd1,
+                    ipos == 7'd0};
+        for (i = 1; i <= RL; i = i + 1) begin
+            tp_q[i] <= tp_q[i - 1];
+            tk_q[i] <= tk_q[i - 1];
+        end
+        tge_q <= (tp_q[RL - 1] >= lim_q);
+        seqz_q <= (seq_q == 8'h00);
+        chz_q <= (crc_q[15:8] == 8'h00);
+        clz_q <= (crc_q[7:0] == 8'h00);
         if (iss_pass) begin
             f_q <= f_q + 7'd1;
             if (f_q == fend_q) fon_q <= 1'b0;
         end
         if (tv_q[RL]) begin
             val_q <= sel;
+            vz_q <= selz;
+            vk_q <= tk;
             vp_q <= tp;
             if (tp == 7'd19) lim_q <= 7'd21 + rd_byte_i[6:0];   // payload offset 17: used
         end
@@ -114,21 +145,25 @@ module blk_tx #(
             vv_q <= 1'b0;
         end else begin
             case (st_q)
-                T_IDLE: if (valid_i && ready_o) begin
-                    seq_q <= seq_i;
-                    idle_q <= 1'b0;
+                T_IDLE: begin
+                    // (crc_q, lim_q, f_q and fend_q are set in every idle cycle, out of the
+                    // token's handshake: none is used before the frame starts)
                     crc_q <= 16'hFFFF;
                     lim_q <= 7'd127;
                     f_q <= 7'd0;
                     fend_q <= 7'(L - 3);
-                    fon_q <= 1'b1;
-                    st_q <= T_CRC;
+                    if (valid_i && ready_o) begin
+                        seq_q <= seq_i;
+                        idle_q <= 1'b0;
+                        fon_q <= 1'b1;
+                        st_q <= T_CRC;
+                    end
                 end
-                T_CRC: if (vv_q) begin      // CRC over positions 0 .. L - 3
-                    crc_q <= crc_nx;
-                    if (vp_q == 7'(L - 3)) begin
-                        p_q <= 7'd0;
-                        st_q <= T_SCAN0;
+                T_CRC: begin                // CRC over positions 0 .. L - 3
+                    p_q <= 7'd0;            // (p_q is first used in T_SCAN0)
+                    if (vv_q) begin
+                        crc_q <= crc_nx;
+                        if (vk_q[K_L3]) st_q <= T_SCAN0;    // (vp_q == L - 3)
                     end
                 end
                 T_SCAN0: begin              // a COBS block starts at p_q
@@ -145,14 +180,16 @@ module blk_tx #(
                     end
                 end
                 T_SCAN: if (scan_end) begin
-                    zend_q <= (val_q == 8'h00);
-                    k_q <= vp_q - ps_q + ((val_q == 8'h00) ? 7'd0 : 7'd1);
+                    zend_q <= vz_q;
+                    k_q <= vp_q - ps_q + (vz_q ? 7'd0 : 7'd1);
                     st_q <= T_CODE;
                 end
                 T_CODE: if (out_free) begin
                     byte_o <= {1'b0, k_q} + 8'd1;
                     byte_valid_o <= 1'b1;
                     j_q <= 7'd0;
+                    jl_q <= (k_q == 7'd1);
+                    jr_q <= k_q - 7'd1;
                     p_q <= ps_q;            // back to the block's first byte
                     st_q <= (k_q == 7'd0) ? T_AFTER : T_DFETCH;
                 end
@@ -162,7 +199,9 @@ module blk_tx #(
                     byte_valid_o <= 1'b1;
                     p_q <= p_q + 7'd1;
                     j_q <= j_q + 7'd1;
-                    st_q <= (j_q + 7'd1 == k_q) ? T_AFTER : T_DFETCH;
+                    jl_q <= (jr_q == 7'd1);                 // (j_q + 2 == k_q)
+                    jr_q <= jr_q - 7'd1;
+                    st_q <= jl_q ? T_AFTER : T_DFETCH;     // (j_q + 1 == k_q)
                 end
                 T_AFTER: begin              // p_q: the zero ending the block, or the frame end
                     if (zend_q) begin
@@ -183,5 +222,20 @@ module blk_tx #(
             endcase
         end
     end
+`ifndef SYNTHESIS
+    // (simulation only) the registered kinds and flags are the compares they replace
+    always @(posedge clk_i)
+        if (!rst_i) begin
+            if (vv_q && (vz_q != (val_q == 8'h00) || vk_q[K_CL] != (vp_q == 7'(L - 1))
+                         || vk_q[K_L3] != (vp_q == 7'(L - 3))))
+                $fatal(1, "blk_tx: vz_q / vk_q differ from val_q / vp_q");
+            if (tv_q[RL] && (tk[K_SEQ] != (tp == 7'd0) || tk[K_OP] != (tp == 7'd1)
+                             || tk[K_CH] != (tp == 7'(L - 2)) || tk[K_CL] != (tp == 7'(L - 1))
+                             || tge_q != (tp >= lim_q)))
+                $fatal(1, "blk_tx: the read's kind differs from its position");
+            if (st_q == T_DWAIT && (jl_q != (j_q + 7'd1 == k_q) || jr_q != k_q - 7'd1 - j_q))
+                $fatal(1, "blk_tx: jl_q differs from j_q + 1 == k_q");
+        end
+`endif
 endmodule
 `default_nettype wire

@@ -45,6 +45,7 @@ module crc8_frame_tx #(
     reg            send_q;
     reg            ld_dat_q;            // this cycle: load the next payload byte (one cycle)
     reg            ld_crc_q;            // this cycle: load the CRC byte (one cycle)
+    reg            ld_q;                // ld_dat_q || ld_crc_q (bv_q's set term: timing)
     reg            end_q;               // this cycle: the frame is out (one cycle)
     wire           tx_ready;
     wire           take = bv_q && tx_ready;
@@ -64,32 +65,28 @@ module crc8_frame_tx #(
             bv_q <= 1'b0;
             ld_dat_q <= 1'b0;
             ld_crc_q <= 1'b0;
+            ld_q <= 1'b0;
             end_q <= 1'b0;
         end else begin
             // the UART took byte idx_q: the next one is payload (idx_q 0 .. N-1), the CRC
             // (idx_q N) or none (idx_q N+1: the frame is out in the next cycle)
             ld_dat_q <= take && (idx_q < IW'(N));
             ld_crc_q <= take && (idx_q == IW'(N));
+            ld_q <= take && (idx_q <= IW'(N));
             end_q <= take && (idx_q == IW'(N + 1));
-            if (take) begin
-                bv_q <= 1'b0;
-                idx_q <= idx_q + 1'b1;
-            end
-            if (go_i && !send_q) begin  // byte_q holds the marker since the last frame's end
+            // byte_q waits: a load (ld_q), the start (the marker), or not yet taken; as one
+            // expression (timing: one LUT level less than the take / start / load enables)
+            bv_q <= ld_q || (go_i && !send_q) || (bv_q && !tx_ready);
+            if (take) idx_q <= idx_q + 1'b1;
+            if (go_i && !send_q)        // byte_q holds the marker since the last frame's end
                 send_q <= 1'b1;
-                bv_q <= 1'b1;
-            end
             if (load_i) sr_q <= data_i;
             if (ld_dat_q) begin
                 byte_q <= sr_q[8*N-1 -: 8];
                 sr_q <= {sr_q[8*N-9:0], 8'd0};
                 crc_q <= crc_nx;
-                bv_q <= 1'b1;
             end
-            if (ld_crc_q) begin
-                byte_q <= bad_i ? ~crc_q : crc_q;
-                bv_q <= 1'b1;
-            end
+            if (ld_crc_q) byte_q <= bad_i ? ~crc_q : crc_q;
             if (end_q) begin            // preset the next frame: index, CRC init, marker
                 send_q <= 1'b0;
                 idx_q <= {IW{1'b0}};

@@ -115,9 +115,11 @@ module hdr_block #(
                 reg [7:0] mem_q [0:127];
                 reg [6:0] ra_q;
                 reg [7:0] rd_q;
+                // (keep on the process: without it yosys merged the NB equal copies into one,
+                // so the eighth session's copies were one register driving every buffer)
+                (* keep *) always @(posedge clk_i) ra_q <= rd_off_i;
                 always @(posedge clk_i) begin
                     if (we_q && wb_q == BW'(gb)) mem_q[wo_a_q] <= wd_q;
-                    ra_q <= rd_off_i;
                     rd_q <= mem_q[(RL >= 3) ? ra_q : rd_off_i];
                 end
                 assign bq[gb] = rd_q;
@@ -159,8 +161,10 @@ module hdr_block #(
                                         // the header bytes are written)
     reg [3:0]   k_q;                    // bytes left to write
     reg         then_open_q;
-    reg [31:0]  d_q, el_q;
+    reg [31:0]  d_q, el_q;              // (every cycle: valid from S_A1 on, see S_A1)
+    reg  [3:0]  dge_q;                  // S_A1 -> S_A2: d_q[6:0] >= 31, 62, 93, 124
     reg         big_q, fl_q;
+    reg         cl5_q;                  // S_CLOSE with k_q == 5 (its last cycle)
     reg [2:0]   q_q;                    // skip bytes
     reg [6:0]   m31_q;                  // 31 * q_q
     reg [4:0]   r_q;                    // d mod 31
@@ -179,46 +183,87 @@ module hdr_block #(
     wire pend_ok = pend_q && (!creq_q || pre_any) && (st_q != S_PIN);
 
     // ------------------------------------------------------------ arrival queue
-    wire            q_full, q_empty;
-    wire [QAW:0]    q_cnt;
-    wire [95:0]     q_dout;
-    wire            hd_free = (!pend_q || cons) && !ld_q;       // pending register free next
+    // A FIFO of QD entries (as sync_fifo with registered full / empty / count), written and read
+    // for timing: the entry at the write pointer is written in every cycle the FIFO is not full
+    // (that entry is free; q_wr only advances the pointer), so the memory's write enable is the
+    // full flag, and the entry at the read pointer is read into q_dout in every cycle (q_dout is
+    // used only the cycle after q_rd, by ld_q); the pending register's free flag is registered
+    // (fr_q: no arrival pending nor being read), so hd_free, q_rd and q_wr are one LUT of
+    // flip-flops (their decode from cons_q with the FIFO's flags into the 96-bit enables was the
+    // ECP5 path at 155 MHz, eighth session). Same cycles as the sync_fifo it replaces.
+    localparam QD = 1 << QAW;
+    reg             fr_q;                   // !pend_q && !ld_q
+    reg             q_full, q_empty;
+    reg [QAW:0]     q_cnt;
+    reg [QD:1]      qth_q;                  // qth_q[k] = (q_cnt >= k)
+    reg [QAW-1:0]   qw_q, qr_q;
+    reg [95:0]      q_dout;
+    wire            hd_free = fr_q || cons_q;   // pending register free next (cons_q: pend_q)
     wire            q_rd = hd_free && !q_empty;
     wire            q_wr = arr_i && !(hd_free && q_empty) && !q_full;
-    wire            ovf = arr_i && !(hd_free && q_empty) && q_full;
-    /* verilator lint_off PINCONNECTEMPTY */
-    sync_fifo #(.WIDTH(96), .AW(QAW), .LUTRAM(LUTRAM), .CHECKED(1)) u_q (
-        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(q_wr),
-        .din_i({arr_seq_i, arr_ts_i}), .rd_en_i(q_rd), .dout_o(q_dout), .full_o(q_full),
-        .empty_o(q_empty), .count_o(q_cnt), .room_o()
-    );
-    /* verilator lint_on PINCONNECTEMPTY */
+    wire            ovf = arr_i && q_full;      // (full: not empty, so not a direct load)
+    generate
+        if (LUTRAM != 0) begin : g_qlut
+            (* ram_style = "distributed", no_rw_check *)
+            reg [95:0] qm_q [0:QD-1];
+            always @(posedge clk_i) begin
+                if (!q_full) qm_q[qw_q] <= {arr_seq_i, arr_ts_i};
+                q_dout <= qm_q[qr_q];
+            end
+        end else begin : g_qblk
+            (* ram_style = "block", no_rw_check *)
+            reg [95:0] qm_q [0:QD-1];
+            always @(posedge clk_i) begin
+                if (!q_full) qm_q[qw_q] <= {arr_seq_i, arr_ts_i};
+                q_dout <= qm_q[qr_q];
+            end
+        end
+    endgenerate
+    always @(posedge clk_i) begin
+        if (rst_i) begin
+            fr_q <= 1'b1;
+            qw_q <= {QAW{1'b0}};
+            qr_q <= {QAW{1'b0}};
+            q_cnt <= {(QAW+1){1'b0}};
+            qth_q <= {QD{1'b0}};
+            q_full <= 1'b0;
+            q_empty <= 1'b1;
+        end else begin
+            fr_q <= hd_free && q_empty && !arr_i;
+            if (q_wr) qw_q <= qw_q + 1'b1;
+            if (q_rd) qr_q <= qr_q + 1'b1;
+            q_cnt <= q_cnt + {{QAW{1'b0}}, q_wr} - {{QAW{1'b0}}, q_rd};
+            if (q_wr && !q_rd) begin
+                qth_q <= {qth_q[QD-1:1], 1'b1};
+                q_full <= qth_q[QD-1];
+                q_empty <= 1'b0;
+            end else if (q_rd && !q_wr) begin
+                qth_q <= {1'b0, qth_q[QD:2]};
+                q_full <= 1'b0;
+                q_empty <= !qth_q[2];
+            end
+        end
+    end
     // arrivals held (pending, being read, queued) minus the one consumed this cycle
     wire [QAW+1:0]  held = (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
                          - (QAW+2)'(cons);
     wire [7:0] entry = {r_q, p_ts_q[2:0]};
-    // header byte 13 - k of the block (payload offset 15 - k): seq0, ts0, slot0, big-endian
-    reg [7:0] hbyte;
+    // header byte 13 - k of the block (payload offset 15 - k): seq0, ts0, slot0, big-endian,
+    // i.e. hdr_all[8k +: 8]; S_OW writes hb_q, the byte of its k registered the cycle before
+    // from a one-hot copy of k (kh_q) as an AND-OR (a 14:1 mux on k_q into wd_q, 5 levels, was
+    // an ECP5 path at 155 MHz)
+    wire [111:0] hdr_all = {p_seq_q, p_ts_q, slot_q};
+    reg  [13:0]  kh_q;                  // S_OW: one-hot k_q
+    reg  [7:0]   hb_q;
+    reg  [7:0]   hb_nx;                 // the byte of k_q - 1
+    integer hi;
     always @* begin
-        case (k_q)
-            4'd13: hbyte = p_seq_q[31:24];
-            4'd12: hbyte = p_seq_q[23:16];
-            4'd11: hbyte = p_seq_q[15:8];
-            4'd10: hbyte = p_seq_q[7:0];
-            4'd9:  hbyte = p_ts_q[63:56];
-            4'd8:  hbyte = p_ts_q[55:48];
-            4'd7:  hbyte = p_ts_q[47:40];
-            4'd6:  hbyte = p_ts_q[39:32];
-            4'd5:  hbyte = p_ts_q[31:24];
-            4'd4:  hbyte = p_ts_q[23:16];
-            4'd3:  hbyte = p_ts_q[15:8];
-            4'd2:  hbyte = p_ts_q[7:0];
-            4'd1:  hbyte = slot_q[15:8];
-            default: hbyte = slot_q[7:0];
-        endcase
+        hb_nx = 8'd0;
+        for (hi = 1; hi < 14; hi = hi + 1)
+            hb_nx = hb_nx | ({8{kh_q[hi]}} & hdr_all[8*(hi-1) +: 8]);
     end
     // the arrival's q skip bytes and its entry do not fit in the block's 48 entry bytes:
-    // used + q + 1 > 48, i.e. used >= 48 - q, registered in S_A2 from d_q's thresholds (the sum
+    // used + q + 1 > 48, i.e. used >= 48 - q, registered from d_q's thresholds (the sum
     // and compare in S_A3's decision was the ECP5 path at 155 MHz)
     reg nofit_q;
 
@@ -232,7 +277,15 @@ module hdr_block #(
         drop_o <= 1'b0;
         pin_go_o <= 1'b0;
         cons_q <= 1'b0;
+        cl5_q <= 1'b0;
         if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
+        // the pending arrival's distance and age, in every cycle: p_seq_q / p_ts_q are loaded
+        // before S_IDLE sees the arrival and last_q / ts0_lo_q change only in S_OPEN / S_APP,
+        // so in S_A1 (after an S_IDLE cycle) they hold what S_A1 computed them from before
+        d_q <= p_seq_q - last_q - 32'd1;
+        el_q <= p_ts_q[31:0] - ts0_lo_q;
+        kh_q <= kh_q >> 1;
+        hb_q <= hb_nx;
         if (rst_i) begin
             st_q <= S_IDLE;
             {pend_q, ld_q, ov_q, creq_q, open_q, lost_q, then_open_q} <= 7'd0;
@@ -261,13 +314,15 @@ module hdr_block #(
             if (rel_i) rb_q <= rb_q + 1'b1;
             case (st_q)
                 S_IDLE: begin
+                    // (k_q and then_open_q are not used in S_IDLE and set before S_CLOSE / S_A3
+                    // uses them: cleared here in every cycle, out of the decision below)
+                    then_open_q <= 1'b0;
+                    k_q <= 4'd0;
                     if (pend_ok) begin
                         if (nxt_rdy_i) st_q <= S_A1;
                     end else if ((ld_q || !q_empty) && (!creq_q || pre_any)) begin
                         // a queued arrival goes first (wait for it)
                     end else if (open_q && (creq_q || !en_i || tmr_q[32])) begin
-                        then_open_q <= 1'b0;
-                        k_q <= 4'd0;
                         st_q <= S_CLOSE;
                     end else if (creq_q) begin
                         pin_go_o <= 1'b1;
@@ -275,31 +330,30 @@ module hdr_block #(
                         st_q <= S_PIN;
                     end
                 end
-                S_A1: begin
-                    d_q <= p_seq_q - last_q - 32'd1;
-                    el_q <= p_ts_q[31:0] - ts0_lo_q;
+                S_A1: begin                 // (d_q, el_q: this arrival's)
+                    big_q <= (d_q > 32'd124);
+                    dge_q <= {d_q[6:0] >= 7'd124, d_q[6:0] >= 7'd93, d_q[6:0] >= 7'd62,
+                              d_q[6:0] >= 7'd31};
                     st_q <= S_A2;
                 end
                 S_A2: begin
-                    big_q <= (d_q[31:7] != 25'd0) || (d_q[6:0] > 7'd124);
-                    q_q <= {2'd0, d_q[6:0] >= 7'd31} + {2'd0, d_q[6:0] >= 7'd62}
-                         + {2'd0, d_q[6:0] >= 7'd93} + {2'd0, d_q[6:0] >= 7'd124};
+                    q_q <= {2'd0, dge_q[0]} + {2'd0, dge_q[1]} + {2'd0, dge_q[2]}
+                         + {2'd0, dge_q[3]};
                     // 31 * q as a choice of constants (a product here became a DSP multiply
                     // on ECP5: 3.9 ns, the node's critical path at 92 MHz)
-                    m31_q <= (d_q[6:0] >= 7'd124) ? 7'd124 : (d_q[6:0] >= 7'd93) ? 7'd93
-                           : (d_q[6:0] >= 7'd62) ? 7'd62 : (d_q[6:0] >= 7'd31) ? 7'd31 : 7'd0;
+                    m31_q <= dge_q[3] ? 7'd124 : dge_q[2] ? 7'd93 : dge_q[1] ? 7'd62
+                           : dge_q[0] ? 7'd31 : 7'd0;
+                    nofit_q <= (used_q >= 6'd48) || (dge_q[0] && used_q >= 6'd47)
+                             || (dge_q[1] && used_q >= 6'd46) || (dge_q[2] && used_q >= 6'd45)
+                             || (dge_q[3] && used_q >= 6'd44);
                     fl_q <= (el_q >= flush_i);
-                    nofit_q <= (used_q >= 6'd48) || (d_q[6:0] >= 7'd31 && used_q >= 6'd47)
-                             || (d_q[6:0] >= 7'd62 && used_q >= 6'd46)
-                             || (d_q[6:0] >= 7'd93 && used_q >= 6'd45)
-                             || (d_q[6:0] >= 7'd124 && used_q >= 6'd44);
                     cons_q <= !nxt_ok_i;    // S_A3: NO_SLOT
                     st_q <= S_A3;
                 end
                 S_A3: begin
                     r_q <= 5'(d_q[6:0] - m31_q);
                     k_q <= {1'b0, q_q};
-                    if (!nxt_ok_i) begin
+                    if (cons_q) begin       // (!nxt_ok_i)
                         ns_valid_o <= 1'b1;
                         ns_seq_o <= p_seq_q;
                         pend_q <= 1'b0;
@@ -328,15 +382,17 @@ module hdr_block #(
                     used_q <= 6'd0;
                     wo_a_q <= 7'd1;         // first write: offset 2
                     k_q <= 4'd13;
+                    kh_q <= 14'h2000;
+                    hb_q <= p_seq_q[31:24];
                     st_q <= S_OW;
                 end
                 S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
                     cons_q <= (k_q == 4'd1);
                     wo_a_q <= wo_a_q + 7'd1;
-                    wd_q <= hbyte;
+                    wd_q <= hb_q;
                     k_q <= k_q - 4'd1;
-                    if (k_q == 4'd0) begin
+                    if (cons_q) begin       // (k_q == 0)
                         pend_q <= 1'b0;
                         st_q <= S_IDLE;
                     end
@@ -344,11 +400,11 @@ module hdr_block #(
                 S_APP: begin
                     we_q <= !lost_q;
                     wo_a_q <= 7'd19 + {1'b0, used_q};
-                    wd_q <= (k_q == 4'd0) ? entry : 8'hF8;
+                    wd_q <= cons_q ? entry : 8'hF8;     // (cons_q: k_q == 0)
                     used_q <= used_q + 6'd1;
                     k_q <= k_q - 4'd1;
                     cons_q <= (k_q == 4'd1);
-                    if (k_q == 4'd0) begin
+                    if (cons_q) begin
                         n_q <= n_q + 8'd1;
                         last_q <= p_seq_q;
                         take_o <= 1'b1;
@@ -359,6 +415,7 @@ module hdr_block #(
                 S_CLOSE: begin              // blk (0, 1), n, used, bad (16..18)
                     we_q <= !lost_q;
                     k_q <= k_q + 4'd1;
+                    cl5_q <= (k_q == 4'd4);
                     case (k_q[2:0])
                         3'd0: begin wo_a_q <= 7'd0;  wd_q <= blk_q[15:8]; end
                         3'd1: begin wo_a_q <= 7'd1;  wd_q <= blk_q[7:0]; end
@@ -371,7 +428,7 @@ module hdr_block #(
                         end
                         default: ;
                     endcase
-                    if (k_q == 4'd5) begin  // (the last write was issued a cycle ago)
+                    if (cl5_q) begin        // (k_q == 5: the last write was issued a cycle ago)
                         we_q <= 1'b0;
                         open_q <= 1'b0;
                         cnt_blk_o <= 1'b1;
@@ -385,20 +442,18 @@ module hdr_block #(
                 default: st_q <= S_IDLE;
             endcase
             // the buffer of a block written by a close is the next one (after its last write)
-            if (st_q == S_CLOSE && k_q == 4'd5 && !lost_q) wb_q <= wb_q + 1'b1;
+            if (st_q == S_CLOSE && cl5_q && !lost_q) wb_q <= wb_q + 1'b1;
             // arrivals: straight into the pending register when it (after this cycle's
             // consumption) and the queue are free, else into the queue; a full queue drops it
-            if (ld_q) begin
-                pend_q <= 1'b1;
-                p_seq_q <= q_dout[95:64];
-                p_ts_q <= q_dout[63:0];
+            // (p_seq_q / p_ts_q are loaded whenever the pending register is free: the enable is
+            // then one LUT of flip-flops; an unused load leaves pend_q at 0)
+            if (ld_q) pend_q <= 1'b1;
+            if (ld_q || hd_free) begin
+                p_seq_q <= ld_q ? q_dout[95:64] : arr_seq_i;
+                p_ts_q <= ld_q ? q_dout[63:0] : arr_ts_i;
             end
             ld_q <= q_rd;
-            if (arr_i && hd_free && q_empty) begin
-                pend_q <= 1'b1;
-                p_seq_q <= arr_seq_i;
-                p_ts_q <= arr_ts_i;
-            end
+            if (arr_i && hd_free && q_empty) pend_q <= 1'b1;
             // NO_SLOT reports: the consumed arrival's (S_A3) first, an overflow's in the first
             // cycle the port is free (arrivals are >= 60 cycles apart: one waits at most)
             if (ovf) begin
@@ -406,7 +461,7 @@ module hdr_block #(
                 ov_q <= 1'b1;
                 ov_seq_q <= arr_seq_i;
             end
-            if (ov_q && !(st_q == S_A3 && !nxt_ok_i)) begin
+            if (ov_q && !(st_q == S_A3 && cons_q)) begin
                 ns_valid_o <= 1'b1;
                 ns_seq_o <= ov_seq_q;
                 ov_q <= ovf;
@@ -424,6 +479,24 @@ module hdr_block #(
                                           || (st_q == S_OW && k_q == 4'd0)
                                           || (st_q == S_APP && k_q == 4'd0))))
             $fatal(1, "hdr_block: cons_q differs from its decode");
+    // the registered flags of the ninth session are the expressions they replace
+    always @(posedge clk_i)
+        if (!rst_i) begin
+            if (cons_q && !pend_q) $fatal(1, "hdr_block: cons_q without a pending arrival");
+            if (fr_q != (!pend_q && !ld_q)) $fatal(1, "hdr_block: fr_q differs");
+            if (st_q == S_A3 && cons_q != !nxt_ok_i) $fatal(1, "hdr_block: nxt_ok_i moved");
+            if ((st_q == S_A2 || st_q == S_A3) && (big_q != (d_q[31:7] != 25'd0 || d_q[6:0] > 7'd124)
+                                                 || dge_q != {d_q[6:0] >= 7'd124, d_q[6:0] >= 7'd93,
+                                                              d_q[6:0] >= 7'd62, d_q[6:0] >= 7'd31}
+                                                 || d_q != p_seq_q - last_q - 32'd1
+                                                 || el_q != p_ts_q[31:0] - ts0_lo_q))
+                $fatal(1, "hdr_block: d_q / el_q / big_q / dge_q differ");
+            if (st_q == S_OW && (hb_q != hdr_all[8*k_q +: 8] || kh_q != 14'(1 << k_q)))
+                $fatal(1, "hdr_block: hb_q differs from the header byte");
+            if (st_q == S_CLOSE && cl5_q != (k_q == 4'd5)) $fatal(1, "hdr_block: cl5_q differs");
+            if (q_cnt > (QAW+1)'(QD) || q_empty != (q_cnt == 0) || q_full != (q_cnt == (QAW+1)'(QD)))
+                $fatal(1, "hdr_block: arrival queue flags differ");
+        end
 `endif
 endmodule
 `default_nettype wire

@@ -35,35 +35,57 @@ module herald_tx #(
 );
     wire        sending;                // crc8_frame_tx busy: a frame is being sent
     wire        empty;                  // no herald waits
-    wire [2:0]  count;                  // heralds waiting (0 .. 2)
     wire [64:0] head;                   // {t, bell} read at the pop
-    wire        pop = !sending && !empty;
+    // Heralds waiting, as a thermometer kept here (w1_q: >= 1, w2_q: >= 2; at most 2 wait), not
+    // the FIFO's count_o (timing: push -> the write enable -> the count adder -> count_o, then
+    // count_o[1] into the drop decision, was 3 LUT levels; w2_q's next value is one LUT of
+    // push_i, sending and the flags). w1_q == !empty in every cycle.
+    reg         w1_q, w2_q;
+    wire        pop = !sending && w1_q;     // (w1_q == !empty)
     // a push that finds 2 waiting and no pop in this cycle (2 waiting => not empty, so no pop
     // means a frame is being sent) is dropped
-    wire        drop = push_i && count[1] && sending;
+    wire        drop = push_i && w2_q && sending;
+    wire        wr = push_i && !drop;
     reg         pop_q;                  // the pop's head is in the FIFO's output register
-    wire        unused_count = &{1'b0, count[2], count[0]};
-    assign busy_o = sending || !empty;
+    assign busy_o = sending || w1_q;
 
     always @(posedge clk_i) begin
         if (rst_i) begin
             drop_o <= 1'b0;
             pop_q <= 1'b0;
+            w1_q <= 1'b0;
+            w2_q <= 1'b0;
         end else begin
             drop_o <= drop;
             pop_q <= pop;
+            if (wr && !pop) begin
+                w1_q <= 1'b1;
+                w2_q <= w1_q;
+            end else if (pop && !wr) begin
+                w1_q <= w2_q;
+                w2_q <= 1'b0;
+            end
         end
     end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+    // (simulation only: the flag equals the logic it replaces in every cycle)
+    always @(posedge clk_i)
+        if (!rst_i && w1_q == empty) $fatal(1, "herald_tx: w1_q != !empty");
+`endif
+`endif
 
     /* verilator lint_off PINCONNECTEMPTY */
     sync_fifo #(.WIDTH(65), .AW(2), .LUTRAM(LUTRAM), .CHECKED(1)) u_q (
-        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(push_i && !drop),
+        .clk_i(clk_i), .rst_i(rst_i), .flush_i(1'b0), .wr_en_i(wr),
         .din_i({t_i, bell_i}), .rd_en_i(pop), .dout_o(head), .full_o(), .empty_o(empty),
-        .count_o(count), .room_o()
+        .count_o(), .room_o()
     );
+    // go_i = w1_q (a herald waits): crc8_frame_tx ignores go_i while busy (sending), so this is the pop (one
+    // LUT level less into its byte-valid flag)
     crc8_frame_tx #(.N(9), .BIT_CYCLES(BIT_CYCLES), .B2B(1), .MARKER(MARKER)) u_frame (
         .clk_i(clk_i), .rst_i(rst_i), .load_i(pop_q), .data_i({head[64:1], 7'd0, head[0]}),
-        .go_i(pop), .bad_i(1'b0), .busy_o(sending), .done_o(), .line_o(line_o)
+        .go_i(w1_q), .bad_i(1'b0), .busy_o(sending), .done_o(), .line_o(line_o)
     );
     /* verilator lint_on PINCONNECTEMPTY */
 endmodule

@@ -61,38 +61,59 @@ module slot_ring #(
     localparam GW  = (NG > 1) ? $clog2(NG) : 1;
     localparam IW  = $clog2(MW + 1);               // mask bit counter
     localparam [AW-1:0] LASTW = AW'(NW - 1);
+    localparam POW2 = (NW == (1 << AW));           // the word address wraps by itself
 
     // ------------------------------------------------------------ pinned bits (block RAM)
     // LUTRAM = 0: block RAM (iCE40 has no LUT RAM), read into rd_q. LUTRAM = 1: LUT RAM (an ECP5
     // DP16KD as yosys maps it has no output register and a 5.8 ns clock-to-out, which was the
     // node's critical path, fpga/README.md fifth round), in NBK banks of NW / NBK words: each
     // bank's read is registered (bq_q, with the bank number bs_q) and the bank is selected by the
-    // read word's users (the search's unpinned bits, the apply pass's copy), so the 32-to-1 read
-    // mux of 8192 slots (the ECP5 path at 141 MHz, eighth session) is an 8:1 before the register
-    // and a 4:1 after it. Same behaviour, cycle for cycle: rd is the word at ra_q of the cycle
-    // before.
-    localparam NBK = (NW >= 64) ? 4 : 1;           // LUT RAM banks
+    // read word's users (the search's unpinned bits, the apply pass's copy). 8192 slots: 8 banks of 64 words, a 4:1 before the register (the 32-to-1 read mux
+    // was the ECP5 path at 141 MHz in the eighth session, its 8:1 in 4 banks at 154 MHz in the
+    // ninth). Same behaviour, cycle for cycle: rd is the word at ra_q of the cycle before. Each
+    // bank has its own copy of the read address and of the write address and enable, registered
+    // from their next values (ra_d, wa_d, we_d; a kept process: yosys merges equal flip-flops),
+    // so no address drives more than one bank's RAM cells (one read address for 128 cells was
+    // an ECP5 path at 153 MHz, ninth session).
+    localparam NBK = (NW >= 128) ? 8 : (NW >= 64) ? 4 : 1;     // LUT RAM banks
     localparam KW  = (NBK > 1) ? $clog2(NBK) : 1;
     localparam BKW = (NW / NBK > 1) ? $clog2(NW / NBK) : 1;
     reg [AW-1:0] ra_q, wa_q;
     reg [W-1:0]  wd_q;
     reg          we_q;
+    reg [AW-1:0] ra_d, wa_d;            // their next values (the control block below)
+    reg [AW-1:0] rai_q;                 // ra_q + 1 (registered from ra_d: no carry chain into
+                                        // the banks' address copies)
+    reg          we_d;
     wire [W-1:0] rd;
     genvar gk;
     generate
         if (LUTRAM != 0) begin : g_lut
             wire [W-1:0] bq [0:NBK-1];
-            reg [KW-1:0] bs_q;
+            reg [KW-1:0] bs_q;          // the read word's bank
             for (gk = 0; gk < NBK; gk = gk + 1) begin : g_bank
                 (* ram_style = "distributed", no_rw_check *)
                 reg [W-1:0] mem_q [0:NW/NBK-1];
                 reg [W-1:0] bq_q;
-                wire [BKW-1:0] wa = BKW'(wa_q), ra = BKW'(ra_q);
-                wire wsel = (NBK == 1) || (wa_q >> BKW) == gk;
-                always @(posedge clk_i) begin
-                    if (we_q && wsel) mem_q[wa] <= wd_q;
-                    bq_q <= mem_q[ra];
+                reg [BKW-1:0] ra_k, wa_k;
+                reg we_k;
+                (* keep *) always @(posedge clk_i) begin
+                    ra_k <= BKW'(ra_d);
+                    wa_k <= BKW'(wa_d);
+                    we_k <= we_d && ((NBK == 1) || (wa_d >> BKW) == gk);
                 end
+                always @(posedge clk_i) begin
+                    if (we_k) mem_q[wa_k] <= wd_q;
+                    bq_q <= mem_q[ra_k];
+                end
+`ifndef SYNTHESIS
+`ifndef FORMAL   // (simulation only: yosys -formal has no $fatal)
+                always @(posedge clk_i)
+                    if (ra_k != BKW'(ra_q) || wa_k != BKW'(wa_q)
+                        || we_k != (we_q && ((NBK == 1) || (wa_q >> BKW) == gk)))
+                        $fatal(1, "slot_ring: a bank's address copy differs");
+`endif
+`endif
                 assign bq[gk] = bq_q;
             end
             always @(posedge clk_i) bs_q <= KW'(ra_q >> BKW);
@@ -167,18 +188,59 @@ module slot_ring #(
     reg           mz_q;           // apply: the bits left in msk_q are all 0
     reg           pinc_q, pdec_q; // apply: the last bit pinned / unpinned a slot
     reg [15:0]    base_q;
-    wire [BW-1:0] sb = s_q[BW-1:0];
-    wire          last_i = (i_q == IW'(MW - 1));
+    // s_q's bit in its word as a one-hot copy (sbh_q) and i_q == MW - 1 as a flag (li_q), both
+    // set with s_q / i_q: the apply pass's bit select and its word end were a 16:1 decode of
+    // s_q into wd_q and the pinned count (ECP5 paths at 153 MHz, ninth session)
+    reg  [W-1:0]  sbh_q;          // 1 << s_q[BW-1:0]
+    reg           li_q;           // i_q == MW - 1
+    wire          last_i = li_q;
+    wire          bit_v = |(wd_q & sbh_q);      // wd_q[s_q[BW-1:0]]
 
+    // the slot after the current one, registered with cur_q (M_FIN follows every change of
+    // cur_q; its compare and increment into the address was an ECP5 path at 154 MHz)
     /* verilator lint_off UNUSEDSIGNAL */
+    reg  [15:0]   start_q;
     wire [15:0]   start = (cur_q == 16'(N_SLOTS - 1)) ? 16'd0 : cur_q + 16'd1;
     /* verilator lint_on UNUSEDSIGNAL */
+
+    // next values of the memory's read / write address and write enable (the read address
+    // also moves during a reset: it is set by M_FIN / M_RD before it counts, and the reset is
+    // then not an input of the banks' address copies)
+    always @* begin
+        ra_d = ra_q;
+        wa_d = wa_q;
+        we_d = 1'b0;
+        case (mode_q)
+            M_FIN: ra_d = start_q[AW+BW-1:BW];      // a search after the current slot
+            M_SRCH: if (s0_v && !hit_q)
+                ra_d = (!POW2 && ra_q == LASTW) ? {AW{1'b0}} : rai_q;
+            M_RD: ra_d = s_q[AW+BW-1:BW];           // apply: the word's address
+            default: ;
+        endcase
+        if (rst_i) begin
+            wa_d = {AW{1'b0}};
+            we_d = 1'b1;
+        end else begin
+            case (mode_q)
+                M_CLR: begin
+                    we_d = (wa_q != LASTW);
+                    wa_d = wa_q + 1'b1;
+                end
+                M_RD: wa_d = s_q[AW+BW-1:BW];       // apply: the word's address
+                M_WR: we_d = 1'b1;                  // apply: the word written back
+                default: ;
+            endcase
+        end
+    end
 
     integer k;
     always @(posedge clk_i) begin
         pin_done_o <= 1'b0;
         chk_ok_o <= 1'b0;
-        we_q <= 1'b0;
+        ra_q <= ra_d;
+        rai_q <= ra_d + 1'b1;
+        wa_q <= wa_d;
+        we_q <= we_d;
         // search pipeline, free-running (valid flags say what counts)
         s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_last <= (left_q == {(AW+1){1'b0}});
         m1_q <= s0_f ? upmask(start_b_q) : {W{1'b1}};
@@ -199,10 +261,9 @@ module slot_ring #(
         if (pdec_q) pinned_o <= pinned_o - 17'd1;
         if (rst_i) begin
             mode_q <= M_CLR;
-            wa_q <= {AW{1'b0}};
             wd_q <= {W{1'b0}};
-            we_q <= 1'b1;
             cur_q <= 16'(N_SLOTS - 1);
+            start_q <= 16'd0;
             pinned_o <= 17'd0;
             nxt_rdy_o <= 1'b0;
             nxt_ok_o <= 1'b0;
@@ -211,17 +272,9 @@ module slot_ring #(
             {s0_v, s1_v, s2_v, s3_v, hit_q, chk_q, pinc_q, pdec_q} <= 8'd0;
         end else begin
             case (mode_q)
-                M_CLR: begin
-                    we_q <= 1'b1;
-                    wa_q <= wa_q + 1'b1;
-                    if (wa_q == LASTW) begin
-                        we_q <= 1'b0;
-                        mode_q <= M_FIN;
-                    end
-                end
+                M_CLR: if (wa_q == LASTW) mode_q <= M_FIN;
                 M_FIN: begin                // start a search after the current slot
-                    ra_q <= start[AW+BW-1:BW];
-                    start_b_q <= start[BW-1:0];
+                    start_b_q <= start_q[BW-1:0];
                     s0_v <= 1'b1;
                     s0_f <= 1'b1;
                     left_q <= (AW+1)'(NW);
@@ -234,7 +287,6 @@ module slot_ring #(
                     // issue the next word
                     s0_f <= 1'b0;
                     if (s0_v && !hit_q) begin
-                        ra_q <= (ra_q == LASTW) ? {AW{1'b0}} : ra_q + 1'b1;
                         left_q <= left_q - 1'b1;
                         if (left_q == {(AW+1){1'b0}}) s0_v <= 1'b0;
                     end
@@ -251,39 +303,21 @@ module slot_ring #(
                 end
                 M_IDLE: if (take_i) begin
                     cur_q <= nxt_slot_o;
+                    start_q <= (nxt_slot_o == 16'(N_SLOTS - 1)) ? 16'd0 : nxt_slot_o + 16'd1;
                     nxt_rdy_o <= 1'b0;
                     mode_q <= M_FIN;
                 end
                 default: ;
             endcase
-            // ---- pin changes (pass 1: check)
-            if (load_i) begin
-                msk_q <= mask_i;
-                set_q <= set_i;
-                base_q <= base_i;
-                i_q <= {IW{1'b0}};
-                s_q <= {1'b0, base_i};
-                ge_q <= ({1'b0, base_i} >= 17'(N_SLOTS));
-                any_q <= 1'b0;
-                bad_q <= 1'b0;
-                chk_q <= 1'b1;
-            end
+            // ---- pin changes (pass 1: check; the mask, index and slot registers: below)
+            if (load_i) chk_q <= 1'b1;
             if (pin_i && !busy_o) begin
                 nxt_rdy_o <= 1'b0;
                 s0_v <= 1'b0;
                 mode_q <= M_RD;
             end
             if (chk_q) begin
-                msk_q <= {msk_q[0], msk_q[MW-1:1]};
-                any_q <= any_q || msk_q[0];
-                if (msk_q[0]) hi_q <= i_q;
-                bad_q <= bad_q || (msk_q[0] && ge_q);
-                ge_q <= ge_q || (s_q == 17'(N_SLOTS - 1));
-                s_q <= s_q + 17'd1;
-                i_q <= i_q + 1'b1;
                 if (last_i) begin
-                    s_q <= {1'b0, base_q};
-                    i_q <= {IW{1'b0}};
                     chk_q <= 1'b0;
                     if (!any_q && !msk_q[0]) begin
                         pin_err_o <= 2'd1;
@@ -297,29 +331,20 @@ module slot_ring #(
                 end
             end
             // ---- pass 2: apply, word by word
-            if (mode_q == M_RD) begin
-                ra_q <= s_q[AW+BW-1:BW];
-                wa_q <= s_q[AW+BW-1:BW];
-                mode_q <= M_W1;
-            end
+            if (mode_q == M_RD) mode_q <= M_W1;
             if (mode_q == M_W1) mode_q <= M_W2;
             if (mode_q == M_W2) begin
                 wd_q <= rd;
                 mode_q <= M_BIT;
             end
             if (mode_q == M_BIT) begin
-                if (msk_q[0]) wd_q[sb] <= set_q;
-                pinc_q <= msk_q[0] && set_q && !wd_q[sb];
-                pdec_q <= msk_q[0] && !set_q && wd_q[sb];
-                msk_q <= {1'b0, msk_q[MW-1:1]};
-                s_q <= s_q + 17'd1;
-                i_q <= i_q + 1'b1;
-                lastw_q <= last_i;
-                mz_q <= (i_q >= hi_q);
-                if (last_i || sb == {BW{1'b1}}) mode_q <= M_WR;
+                for (k = 0; k < W; k = k + 1)
+                    if (msk_q[0] && sbh_q[k]) wd_q[k] <= set_q;
+                pinc_q <= msk_q[0] && set_q && !bit_v;
+                pdec_q <= msk_q[0] && !set_q && bit_v;
+                if (last_i || sbh_q[W-1]) mode_q <= M_WR;     // (the word's last bit)
             end
             if (mode_q == M_WR) begin
-                we_q <= 1'b1;
                 if (lastw_q || mz_q) begin
                     pin_err_o <= 2'd0;
                     pin_done_o <= 1'b1;
@@ -330,5 +355,60 @@ module slot_ring #(
             end
         end
     end
+    // The pin passes' mask, index and slot registers: not reset (each pass starts with load_i,
+    // which sets them; chk_q and mode_q, reset, say when they count), so the reset is not an
+    // input of their enables (the block's reset flip-flop feeds several hundred of them).
+    always @(posedge clk_i) begin
+        if (load_i) begin
+            msk_q <= mask_i;
+            set_q <= set_i;
+            base_q <= base_i;
+            i_q <= {IW{1'b0}};
+            li_q <= (MW == 1);
+            s_q <= {1'b0, base_i};
+            sbh_q <= W'(1) << base_i[BW-1:0];
+            ge_q <= ({1'b0, base_i} >= 17'(N_SLOTS));
+            any_q <= 1'b0;
+            bad_q <= 1'b0;
+        end
+        if (chk_q) begin
+            msk_q <= {msk_q[0], msk_q[MW-1:1]};
+            any_q <= any_q || msk_q[0];
+            if (msk_q[0]) hi_q <= i_q;
+            bad_q <= bad_q || (msk_q[0] && ge_q);
+            ge_q <= ge_q || (s_q == 17'(N_SLOTS - 1));
+            s_q <= s_q + 17'd1;
+            sbh_q <= {sbh_q[W-2:0], sbh_q[W-1]};
+            i_q <= i_q + 1'b1;
+            li_q <= (i_q == IW'(MW - 2));
+            if (last_i) begin
+                s_q <= {1'b0, base_q};
+                sbh_q <= W'(1) << base_q[BW-1:0];
+                i_q <= {IW{1'b0}};
+                li_q <= (MW == 1);
+            end
+        end
+        if (mode_q == M_BIT) begin
+            msk_q <= {1'b0, msk_q[MW-1:1]};
+            s_q <= s_q + 17'd1;
+            sbh_q <= {sbh_q[W-2:0], sbh_q[W-1]};
+            i_q <= i_q + 1'b1;
+            li_q <= (i_q == IW'(MW - 2));
+            lastw_q <= last_i;
+            mz_q <= (i_q >= hi_q);
+        end
+    end
+`ifndef SYNTHESIS
+`ifndef FORMAL   // (simulation only: yosys -formal has no $fatal)
+    // (simulation only) the flags are the compares they replace, where they are used
+    always @(posedge clk_i)
+        if (!rst_i && (chk_q || mode_q == M_BIT)
+            && (sbh_q != W'(1) << s_q[BW-1:0] || li_q != (i_q == IW'(MW - 1))))
+            $fatal(1, "slot_ring: sbh_q / li_q differ from s_q / i_q");
+    always @(posedge clk_i)
+        if (!rst_i && mode_q == M_FIN && start_q != start)
+            $fatal(1, "slot_ring: start_q differs from the slot after cur_q");
+`endif
+`endif
 endmodule
 `default_nettype wire

@@ -77,19 +77,27 @@ module station_core #(
     reg         open_q;              // the cycle processed now is inside the window
     reg         wl1_q;               // ... and it is the window's last cycle
     reg  [15:0] left_q;              // window cycles left after the current one
-    reg  [15:0] wm1_q;               // window - 1 (free-running, per register write)
+    reg  [15:0] wm1_q;               // window - 1 (free-running, per register write; 0xFFFF at 0)
     reg         w1_q, w2_q;          // window <= 1, window == 2
     reg         close_q;             // the window closed last cycle: its record is final
     reg  [1:0]  seen_q, clk_q;       // markers seen, detectors clicked in the window
     reg  [63:0] t_q;                 // attempt cycle of the window (o - delay)
-    // (keep: one LUT from flip-flops, it enables ~70 flip-flops)
-    (* keep *) wire opening = !open_q && (mrk != 2'b00);
+    // opening = !open_q && (mrk != 0), a flip-flop registered from the next values of open_q
+    // and rise2_q (timing: it enables ~70 flip-flops and selects left_q's load; as a LUT of
+    // rise2_q / open_q it was one LUT level, with its fanout, ahead of left_q's and clk_q's
+    // next-value LUTs, ECP5 HeAP 5.0 ns)
+    reg         opening_q;
+    wire        opening = opening_q;
+    wire        open_d = opening ? !w1_q : (open_q && !wl1_q);   // open_q's next value
 
     // ---------------------------------------------------------------- verdict
     reg [31:0] hcount_q;             // heralds so far (HERALD.attempt)
 
     always @(posedge clk_i) begin
-        wm1_q <= (window_i == 16'd0) ? 16'd0 : window_i - 16'd1;
+        // window - 1, not saturated at window 0 (0 acts as 1: w1_q keeps the window shut, so
+        // left_q and wl1_q, loaded from it, are reloaded by the next opening before they are
+        // read; timing: the `window == 0` compare into wm1_q's reset was 3 LUTs, ECP5 HeAP)
+        wm1_q <= window_i - 16'd1;
         w1_q  <= (window_i[15:1] == 15'd0);
         w2_q  <= (window_i == 16'd2);
         if (opening) t_q <= tmd_q;
@@ -98,6 +106,7 @@ module station_core #(
             rise_q <= 4'd0;
             rise2_q <= 4'd0;
             open_q <= 1'b0;
+            opening_q <= 1'b0;
             wl1_q <= 1'b0;
             left_q <= 16'd0;
             close_q <= 1'b0;
@@ -117,7 +126,8 @@ module station_core #(
             rise_q <= in_s & ~prev_q;
             rise2_q <= rise_q;
             // window (as the scheduler's: counter of cycles left + registered last-cycle flag)
-            open_q <= opening ? !w1_q : (open_q && !wl1_q);
+            open_q <= open_d;
+            opening_q <= !open_d && (rise_q[1:0] != 2'b00);
             close_q <= opening ? w1_q : (open_q && wl1_q);
             left_q <= opening ? wm1_q : left_q - 16'd1;
             wl1_q <= opening ? w2_q : (left_q == 16'd2);
@@ -148,5 +158,13 @@ module station_core #(
             end
         end
     end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+    // (simulation only: the flag equals the logic it replaces in every cycle)
+    always @(posedge clk_i)
+        if (opening_q != (!open_q && (mrk != 2'b00)))
+            $fatal(1, "station_core: opening_q != !open_q && mrk != 0");
+`endif
+`endif
 endmodule
 `default_nettype wire

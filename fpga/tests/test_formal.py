@@ -71,6 +71,11 @@ MUTANTS = [
     # the CRC verdict is ignored: a frame with a bad CRC is delivered
     (formal.Proof("frame_rx", "prove", ""),
      ("frame_rx.v", "end else if (!crc0_q) begin", "end else if (1'b0) begin")),
+    # a decoded byte written one position off (the write position decoded from len_q since the
+    # ninth session, no one-hot register): the delivered payload differs from the frame's
+    (formal.Proof("frame_rx", "prove", ""),
+     ("frame_rx.v", "wire [7:0] pos_lo = 8'd1 << len_q[2:0];",
+      "wire [7:0] pos_lo = 8'd1 << (len_q[2:0] + 3'd1);")),
 
     # the station heralds when only one end's marker was seen (one end fired)
     (formal.Proof("station_core", "prove", ""),
@@ -101,8 +106,7 @@ MUTANTS = [
      ("slot_ring.v", "mz_q <= (i_q >= hi_q);", "mz_q <= 1'b1;")),
     # a pin change's word is never written back: a pinned slot is handed out
     (formal.Proof("slot_ring", "w4", ""),
-     ("slot_ring.v", "            if (mode_q == M_WR) begin\n                we_q <= 1'b1;",
-      "            if (mode_q == M_WR) begin\n                we_q <= 1'b0;")),
+     ("slot_ring.v", "M_WR: we_d = 1'b1;", "M_WR: we_d = 1'b0;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
      ("pair_sched.v", "{lh_q, ll_q} <= count_q;", "{lh_q, ll_q} <= count_q + 32'd1;")),

@@ -166,7 +166,8 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
         vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
                                      f"{v['headers']} headers, discards {v['discards']}")
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
-                      f"{c.disagree} PL disagreements{vtxt}, state "
+                      f"{c.disagree} PL disagreements, {c.one_sided} one-sided pairs (goal 0 "
+                      f"for both){vtxt}, state "
                       f"{node.core.state.value}, {c.late} LATE, link "
                       f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True,
                       highlight=False, markup=False)  # plain: rich's highlighter took 0.5-2 ms

@@ -520,6 +520,15 @@ class PhysicalLayer:
                                          self._join.period,
                                          self.clock.cycle_at(rec.t_pl_start), rec.herald_ts[-1])
 
+    def _stale_pairs(self, rid: int, pairs: list) -> None:
+        """A pair list of a generation only one end finished (:meth:`_check_pairs`): counted in
+        ``stale_pair_lists``, its pairs (held at that end only) in ``one_sided``."""
+        self.counters.stale_pair_lists += 1
+        if pairs:
+            self.counters.one_sided += len(pairs)
+            log.error("%s: request %d: %d pair(s) of a generation only one end finished",
+                      self.cfg.name, rid, len(pairs))
+
     def _check_pairs(self, rid: int, *, mine: list | None = None, theirs: list | None = None,
                      tm: float | None = None) -> None:
         """Compare the two ends' pair lists of request ``rid`` once both lists of the same
@@ -527,18 +536,22 @@ class PhysicalLayer:
         must appear at both ends with the same attempt cycle, attempt number and Bell state.
         A list of an earlier generation than the other end's (one that failed at the other end,
         e.g. its device path broke, and ran again) is dropped and counted in
-        ``stale_pair_lists``, never compared with another generation's pairs."""
-        if mine is not None:
-            self._pairs_mine[rid] = (tm, [tuple(x) for x in mine])
-        if theirs is not None:
-            self._pairs_peer[rid] = (tm, [tuple(x) for x in theirs])
+        ``stale_pair_lists``, never compared with another generation's pairs; its pairs, held
+        at the end that finished that generation only, count in ``one_sided`` (must stay 0)."""
+        for new, lists in ((mine, self._pairs_mine), (theirs, self._pairs_peer)):
+            if new is None:
+                continue
+            old = lists.get(rid)
+            if old is not None and old[0] != tm:
+                self._stale_pairs(rid, old[1])  # a newer generation's list replaces it
+            lists[rid] = (tm, [tuple(x) for x in new])
         if rid in self._pairs_mine and rid in self._pairs_peer:
             tm_a, tm_b = self._pairs_mine[rid][0], self._pairs_peer[rid][0]
             if tm_a is not None and tm_b is not None and tm_a != tm_b:
                 # different generations: the older list's generation did not finish at the other
                 # end; wait for the other end's list of the newer one
-                (self._pairs_mine if tm_a < tm_b else self._pairs_peer).pop(rid)
-                self.counters.stale_pair_lists += 1
+                self._stale_pairs(rid, (self._pairs_mine if tm_a < tm_b
+                                        else self._pairs_peer).pop(rid)[1])
                 return
             self._row_ready(rid, checked=True)  # after the counts below (call_soon)
             a, b = set(self._pairs_mine.pop(rid)[1]), set(self._pairs_peer.pop(rid)[1])

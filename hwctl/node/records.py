@@ -70,4 +70,8 @@ class NodeCounters:
     #: pair lists of a generation the other end did not finish (it failed there and the request
     #: ran again: compared with nothing, never with another generation's list)
     stale_pair_lists: int = 0
+    #: pairs in those stale lists: one end finished the generation and holds them, the other's
+    #: generation failed (e.g. "schedule lost" across a bridge or device restart) and never
+    #: recorded them. Pairs held at one end only, like ``disagree``: must stay 0
+    one_sided: int = 0
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from hwctl import timebase
 from hwctl.sim.twin.model import TwinConfig, TwinModel
-from hwctl.sim.twin.pacing import MAX_STEP_S, CatchUp, UartBacklog, precise_timers
+from hwctl.sim.twin.pacing import BACKLOG_MAX, MAX_STEP_S, CatchUp, UartBacklog, precise_timers
 from hwctl.sim.twin.station import StationConfig, StationModel
 from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
@@ -216,7 +216,10 @@ class LabServer:
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
-                 limits=None) -> None:
+                 limits=None, backlog_max: int = BACKLOG_MAX) -> None:
+        """``backlog_max``: device bytes held per pty for a host that does not read before the
+        line overruns (:class:`~hwctl.sim.twin.pacing.UartBacklog`; a test whose host may lag on a
+        loaded machine raises it so that lag never drops events)."""
         self.lab = lab
         self.hz = hz
         self.lock = threading.Lock()
@@ -231,7 +234,7 @@ class LabServer:
         devices = lab.devices
         #: device bytes the pty has not taken yet; past 64 KiB (nobody reading) further output is
         #: dropped whole frames at a time, as a UART receiver overruns (pacing.UartBacklog)
-        self._pending: dict[str, UartBacklog] = {n: UartBacklog() for n in devices}
+        self._pending: dict[str, UartBacklog] = {n: UartBacklog(backlog_max) for n in devices}
         #: devices whose output is served: the node devices, and a station once a host has sent
         #: it bytes (its host link's HERALD events start then; a station nobody talks to, as in
         #: ``hwctl demo``, costs no event encoding and no writes to a pty nobody reads)

@@ -51,7 +51,10 @@ Cycle-level semantics (the contract the RTL is scored against, see docs/twin.md)
   the UART is free; a block that opens
   while every buffer is held is lost whole at its close: its event seq consumed, EVT_LOST += 1
   and the EVENT_OVERFLOW report (as an event lost at a full event FIFO), its ``blk`` a gap. A
-  block that holds a buffer is never lost at the event FIFO (the RTL's token waits for room).
+  block that holds a buffer is never lost at the event FIFO: while the FIFO is full (or an
+  earlier block waits) it waits outside it, as the RTL's token in event_arb, and is queued with
+  its event seq once there is room and no loss report is due (a report goes first: losses during
+  a backlog are reported before blocks closed earlier).
 
 Physics behind the detectors (single-click scheme, ESP paper Sec. II-B and docs/twin.md "Physics"): per attempt a
 heralding photon reaches one of the two detectors with probability ``p_photon`` (~ 2*alpha*eta),
@@ -433,7 +436,11 @@ class TwinModel:
         #: per _ev_q frame: -1, or for an HDR_BLOCK (which holds a block buffer) the cycle its token
         #: reaches blk_tx
         self._ev_blk: deque[int] = deque()
-        self._blk_queued = 0  # HDR_BLOCK frames in _ev_q
+        self._blk_queued = 0  # HDR_BLOCK frames in _ev_q and _tok_wait
+        #: HDR_BLOCKs closed while the event FIFO had no room (or a loss report or an earlier
+        #: block was waiting): the RTL's token waits in event_arb (tokc_q), pushed with its event
+        #: seq once there is room and no report is due (reports go first); (message, token cycle)
+        self._tok_wait: deque[tuple[Message, int]] = deque()
         self._tx_cur: bytes | None = None
         self._tx_done = 0
         self._tx_rel = -1  # the block in transmission holds its buffer until this cycle
@@ -591,7 +598,8 @@ class TwinModel:
             return (
                 (self._run is not None or self._prun is not None) << StatusBit.RUNNING
                 | (len(self._fifo) >= self.cfg.sched_fifo_depth) << StatusBit.SCHED_FULL
-                | (bool(self._ev_q) or self._lost_pending > 0) << StatusBit.EVT_PENDING
+                | (bool(self._ev_q) or bool(self._tok_wait) or self._lost_pending > 0)
+                << StatusBit.EVT_PENDING
             )
         if a == Reg.SLOTS_FREE:
             return self._enc.slots_free if self._enc.enabled else self._n_free
@@ -693,7 +701,8 @@ class TwinModel:
         # PIN/UNPIN_MASK: the response leaves after the events queued so far (the block the
         # command closed included), so the host sees pin changes in order among the blocks
         ordered = isinstance(msg, PinMask | UnpinMask)
-        self._respond(seq, resp, barrier=self._ev_popped + len(self._ev_q) if ordered else 0)
+        self._respond(seq, resp, barrier=self._ev_popped + len(self._ev_q) + len(self._tok_wait)
+                      if ordered else 0)
         if isinstance(msg, Schedule | SchedulePairs):
             self._pump()
 
@@ -1190,9 +1199,16 @@ class TwinModel:
         if self._offset:
             msg = dataclasses.replace(msg, **{f: (getattr(msg, f) + self._offset) & U64
                                               for f in _TIME_FIELDS if hasattr(msg, f)})
+        blk = type(msg) is HdrBlock
+        depth = self.cfg.event_fifo_depth
+        if blk and not self._blk_lost and (self._tok_wait or len(self._ev_q) >= depth):
+            # the token waits for room (event_arb: never dropped; a loss report due goes first,
+            # and the event seq is taken when it is pushed)
+            self._tok_wait.append((msg, self.now + BLK_TOK_LAT))
+            self._blk_queued += 1
+            return
         seq = self._ev_seq
         self._ev_seq = (seq + 1) & 0xFF
-        blk = type(msg) is HdrBlock
         if blk and self._blk_lost:  # no buffer when it opened: lost whole
             self._blk_lost = False
             self._lost_pending += 1
@@ -1214,6 +1230,16 @@ class TwinModel:
         self._ev_seq = (seq + 1) & 0xFF
         self._ev_q.append(encode(Error(int(ErrorCode.EVENT_OVERFLOW), lost), seq))
         self._ev_blk.append(-1)
+
+    def _push_tokens(self) -> None:
+        """Waiting HDR_BLOCK tokens into the event FIFO while it has room (after a due report)."""
+        while (self._tok_wait and not self._lost_pending
+               and len(self._ev_q) < self.cfg.event_fifo_depth):
+            msg, ready = self._tok_wait.popleft()
+            seq = self._ev_seq
+            self._ev_seq = (seq + 1) & 0xFF
+            self._ev_q.append(encode(msg, seq))
+            self._ev_blk.append(ready)
 
     def _block_opened(self) -> None:
         """A block opened at ``now`` (after the emission of one closed in the same step): lost
@@ -1237,6 +1263,7 @@ class TwinModel:
                 self._ev_popped += 1
                 if self._lost_pending and len(self._ev_q) < self.cfg.event_fifo_depth:
                     self._report_lost()
+                self._push_tokens()
             else:
                 return
             if cpb == 0:
