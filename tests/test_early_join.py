@@ -5,8 +5,10 @@ pair before t_min, an early schedule aborted on NACK before any SYNACK to that p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import types
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -198,6 +200,18 @@ class _Board:
         return await self.events.get()
 
 
+@contextlib.asynccontextmanager
+async def _loops(node: NodeService) -> AsyncIterator[None]:
+    """The node's physical-layer loop and event pump as tasks for the body, cancelled after."""
+    tasks = [asyncio.create_task(node._pl_loop()), asyncio.create_task(node._event_pump())]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _remote_a(outage: asyncio.Event | None = None) -> tuple[NodeService, _Board, list, list]:
     """Node A, the remote of B's requests, on a :class:`_Board`, its node time virtual (``t``);
     ``sent``: its ESP messages to B (kinds), ``pl``: its ``pl`` messages."""
@@ -250,8 +264,7 @@ def test_peer_done_before_our_generation_starts_ends_it_after_a_probe() -> None:
     async def main() -> None:
         outage = asyncio.Event()
         node, dev, sent, pl = _remote_a(outage)
-        tasks = [asyncio.create_task(node._pl_loop()), asyncio.create_task(node._event_pump())]
-        try:
+        async with _loops(node):
             req = Request(7, "B", "A", 0.75, 2, node.now())
             _from_b(node, b"esp", EspMessage(MsgType.SYN, "B", "A", 7, req).to_bytes())
             assert sent == [MsgType.SYNACK]
@@ -277,10 +290,6 @@ def test_peer_done_before_our_generation_starts_ends_it_after_a_probe() -> None:
             assert sup.counters.schedules_lost == 1 and dev.log[-1] == "abort"
             assert not dev.running and node.core.lock is None
             assert pl[-1]["failed"].startswith("schedule lost")  # B is told
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
 
@@ -294,8 +303,7 @@ def test_synack_held_behind_a_drop_goes_out_when_the_generation_meets_it() -> No
     SYN_SENT and A in SYN_RECEIVED for ever, B's SYN resends refused as duplicates)."""
     async def main() -> None:
         node, dev, sent, pl = _remote_a()
-        tasks = [asyncio.create_task(node._pl_loop()), asyncio.create_task(node._event_pump())]
-        try:
+        async with _loops(node):
             req = Request(7, "B", "A", 0.75, 2, node.now())
             syn = EspMessage(MsgType.SYN, "B", "A", 7, req).to_bytes()
             _from_b(node, b"esp", syn)
@@ -316,10 +324,6 @@ def test_synack_held_behind_a_drop_goes_out_when_the_generation_meets_it() -> No
             await _until(lambda: node._pl_rid is None and node.counters.early_schedules == 2,
                          "the failed generation ended, the new early schedule went out")
             assert node._early is not None and node._early.lock is node.core.lock
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
 
@@ -336,8 +340,7 @@ def test_retried_early_schedule_is_adopted_and_checked_for_a_copy_after() -> Non
     async def main() -> None:
         outage = asyncio.Event()
         node, dev, sent, pl = _remote_a(outage)
-        tasks = [asyncio.create_task(node._pl_loop()), asyncio.create_task(node._event_pump())]
-        try:
+        async with _loops(node):
             req = Request(7, "B", "A", 0.75, 2, node.now())
             _from_b(node, b"esp", EspMessage(MsgType.SYN, "B", "A", 7, req).to_bytes())
             await _until(lambda: dev.log == ["schedule"], "the early schedule went out")
@@ -357,9 +360,5 @@ def test_retried_early_schedule_is_adopted_and_checked_for_a_copy_after() -> Non
             assert dev.log == ["schedule", "read STATUS"]  # no copy runs: nothing aborted
             assert node.core.lock is None and node.counters.early_schedules == 1
             assert node.recovery.counters.stray_schedules == 0
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
