@@ -122,6 +122,11 @@ module test_gen #(
     // one frame at a time: after a looped attempt the next may loop LOOP_GAP cycles later (the
     // frame, 11 bytes of 10 bits back to back, has left the sender by then, with margin); so
     // the sender needs no queue and takes the timestamp straight into its shift register
+    // the frame's payload is loaded a cycle after the attempt (hpush_q, a flip-flop: the 73-bit
+    // load enable no longer hangs behind `hloop`, whose `pfire_i` is pair_sched's fire gated by
+    // cmd_decoder's abort, the HX8K esp build's path at seed 2), from a copy of the attempt
+    // cycle's timestamp; go still comes a cycle later, so the line is unchanged
+    reg [63:0]   hts_q;                // ts_i of the previous cycle (free-running)
     reg [GW-1:0] hgap_q;               // LFSR: steps since the last looped attempt (free-running)
     reg          hfree_q;              // the gap has run out (sticky until the next looped one)
     wire         hline;
@@ -137,6 +142,7 @@ module test_gen #(
             hleft_q <= hz_q ? n_m1 : hleft_q - 8'd1;
             hz_q <= hz_q ? (n_m1 == 8'd0) : (hleft_q == 8'd1);
         end
+        hts_q <= ts_i;
         if (rst_i || restart_i) begin
             hpush_q <= 1'b0;
             hgo_q <= 1'b0;
@@ -162,7 +168,7 @@ module test_gen #(
     // cycle in its queue)
     /* verilator lint_off PINCONNECTEMPTY */
     crc8_frame_tx #(.N(9), .BIT_CYCLES(HL_BIT_CYCLES), .B2B(1), .MARKER(`HW_HERALD_MARKER)) u_hl (
-        .clk_i(clk_i), .rst_i(rst_i || restart_i), .load_i(hloop), .data_i({ts_i, 7'd0, sel}),
+        .clk_i(clk_i), .rst_i(rst_i || restart_i), .load_i(hpush_q), .data_i({hts_q, 7'd0, sel}),
         .go_i(hgo_q), .bad_i(1'b0), .busy_o(), .done_o(), .line_o(hline)
     );
     /* verilator lint_on PINCONNECTEMPTY */
