@@ -86,10 +86,6 @@ module event_arb #(
     reg         rep_q;
     reg  [2:0]  lost_prev_q;
     reg  ovf_sel_q;                 // pend_nz_q && !rep_q (registered: timing)
-    // lost_o's copy for the pending count's adder (keep: not merged with lost_o, whose fanout
-    // reaches the register file; station ECP5 HeAP: lost_o -> the 16-bit adder -> the rep_q
-    // select -> lost_pend_q, 1.6 ns logic + 4.0 ns routing)
-    (* keep *) reg [2:0] lost_a_q;
     wire report = ovf_sel_q && room;
     wire [31:0] lost_rep = {lp_c_q ? hi_p1_q : lost_pend_q[31:LPW], lost_pend_q[LPW-1:0]};
     // lowest pending source (when no overflow report this cycle). Registered (pick_q) from the
@@ -146,58 +142,11 @@ module event_arb #(
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
     // (ovf_sel_q, registered: it selects 144 bits)
-    // The report and the holding registers are chosen by one registered select, psel_q = NS
-    // while ovf_sel_q (the report) and pick_q otherwise (registered from the same next values;
-    // pick_q stays: serve uses it in the report cycles too). Each bit of the choice is a mux
-    // tree on the select bits, its first level kept as LUTs of flip-flops (a2), and the select
-    // is kept in NCP copies of PSB bits each (timing: as a mux of pick_q and ovf_sel_q,
-    // yosys shared a decode of the select among all 136 bits, and the decode LUT with its
-    // fanout plus 2 LUTs into din_q was the station's ECP5 HeAP path, 5.1-5.5 ns).
-    localparam PSW = $clog2(NS + 1);
-    localparam NL  = 1 << PSW;          // mux inputs: sources, the report, unused (= report)
-    localparam PSB = 17;                // bits per select copy
-    localparam NCP = (136 + PSB - 1) / PSB;
-    (* keep *) reg [PSW*NCP-1:0] psel_q;   // copy c at [PSW*c +: PSW]
-    wire [PSW-1:0] psel = psel_q[PSW-1:0];
-    wire [135:0] ovf_w = {`HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0};
-    wire [136*NL-1:0] mx_in;            // mux input m at [136*m +: 136]
-    genvar gm, gb;
-    generate
-        for (gm = 0; gm < NL; gm = gm + 1) begin : g_min
-            if (gm < NS) begin : g_src
-                assign mx_in[136*gm +: 136] = {hold_op_q[gm], hold_pl_q[gm]};
-            end else begin : g_ovf
-                assign mx_in[136*gm +: 136] = ovf_w;
-            end
-        end
-    endgenerate
-    wire [135:0] hsel;
-    generate
-        for (gb = 0; gb < 136; gb = gb + 1) begin : g_bit
-            wire [PSW-1:0] sl = psel_q[PSW*(gb / PSB) +: PSW];
-            if (PSW == 1) begin : g_one
-                assign hsel[gb] = sl[0] ? mx_in[136 + gb] : mx_in[gb];
-            end else begin : g_tree
-                (* keep *) wire [NL/2-1:0] a2;
-                genvar gp;
-                for (gp = 0; gp < NL / 2; gp = gp + 1) begin : g_a2
-                    assign a2[gp] = sl[0] ? mx_in[136*(2*gp+1) + gb] : mx_in[136*(2*gp) + gb];
-                end
-                assign hsel[gb] = a2[sl[PSW-1:1]];
-            end
-        end
-    endgenerate
-    wire [143:0] din = (tok_sel && mk0) ? {8'd0, MRK_OP, 128'd0}
+    wire [143:0] din = ovf_sel_q
+        ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
+        : (tok_sel && mk0) ? {8'd0, MRK_OP, 128'd0}
         : tok_sel ? {seq_cur, `HW_OP_HDR_BLOCK, 128'd0}
-        : {seq_cur, hsel};
-`ifndef SYNTHESIS
-`ifndef FORMAL
-    // (simulation only: the flag equals the logic it replaces in every cycle)
-    always @(posedge clk_i)
-        if (!rst_i && (ovf_sel_q ? (psel != PSW'(NS)) : (psel != PSW'(pick_q))))
-            $fatal(1, "event_arb: psel_q is not ovf_sel_q ? NS : pick_q");
-`endif
-`endif
+        : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
 
     /* verilator lint_off PINCONNECTEMPTY */
     // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
@@ -234,7 +183,6 @@ module event_arb #(
     /* verilator lint_on UNUSEDSIGNAL */
 
 
-    wire [LPW-1:0] lo_op = rep_q ? {{(LPW-3){1'b0}}, lost_prev_q} : lost_pend_q[LPW-1:0];
     // high half + carry + 1, one carry chain (carry-in 1)
     /* verilator lint_off UNUSEDSIGNAL */
     wire [32-LPW:0] hi_p1c = {lost_pend_q[31:LPW], 1'b1} + {{(31-LPW){1'b0}}, lp_c_q, 1'b1};
@@ -266,7 +214,6 @@ module event_arb #(
             hold_v_q <= {NS{1'b0}};
             post_q <= {NS{1'b0}};
             pick_q <= lowest({NS{1'b0}});
-            psel_q <= {NCP{PSW'(lowest({NS{1'b0}}))}};
             any_q <= 1'b0;
             seq_q <= 8'd0;
             seq_p1_q <= 8'd1;
@@ -278,7 +225,6 @@ module event_arb #(
             rep_q <= 1'b0;
             lost_prev_q <= 3'd0;
             lost_o <= 3'd0;
-            lost_a_q <= 3'd0;
             lw_q <= 4'd0;
             lost_f_q <= {(NS+2){1'b0}};
             tokc_q <= {TW{1'b0}};
@@ -303,28 +249,23 @@ module event_arb #(
                 end
             end
             lost_o <= lost_n[2:0];
-            lost_a_q <= lost_n[2:0];
             lw_q <= lost_n + {3'd0, push_ev};
             seq_q <= seq_q + {4'd0, lw_q};
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
             lost_prev_q <= lost_o;
-            // the low half adds lost_a_q to the last report's two lost counts (rep_q) or to
-            // itself: the choice is the adder's operand, so the chain's sum is the flip-flop's
-            // input (timing: a select after the chain, station ECP5 HeAP 5.6 ns); after a report
-            // a carry out of the low half is pending in lp_c_q like any other (hi 0, hi + 1 = 1)
-            {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lo_op} + {{(LPW-2){1'b0}}, lost_a_q};
             if (rep_q) begin
-                lost_pend_q[31:LPW] <= {(32-LPW){1'b0}};
+                lost_pend_q <= {29'd0, lost_prev_q} + {29'd0, lost_o};
+                lp_c_q <= 1'b0;
                 hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             end else begin
                 hi_p1_q <= hi_p1c[32-LPW:1];
+                {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lost_pend_q[LPW-1:0]}
+                                                  + {{(LPW-2){1'b0}}, lost_o};
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);
             ovf_sel_q <= ((lost_o != 3'd0) || pend_nz_q) && !report;
-            psel_q <= {NCP{(((lost_o != 3'd0) || pend_nz_q) && !report) ? PSW'(NS)
-                                                                      : PSW'(lowest(hold_v_d & ~post_d))}};
             hold_v_q <= hold_v_d;
             // the next |hv: a new event, a second one waiting, or none served now; while a marker
             // waits new events are hidden (post_q), and once it is pushed (then nothing is
