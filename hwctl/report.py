@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 PROTO_ORDER = ("dqp", "esp", "greedy")
@@ -519,14 +520,18 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir", type=Path, help="a `hwctl sweep --out` directory")
-    p.add_argument("--out", type=Path, help="report directory: index.md, table5.md/.csv, figN.png with the "
+    p.add_argument("--out", type=argtypes.out_dir, help="report directory: index.md, table5.md/.csv, figN.png with the "
                         "data of each figure as CSV (default SWEEP_DIR/report)")
-    p.add_argument("--fidelity", type=float, default=0.75,
+    p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
                    help="F of Table V and Figs. 6-10 (nearest in the dataset; default 0.75)")
 
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or args.sweep_dir / "report"
+    try:  # before the dataset is read and the figures drawn
+        argtypes.check_out_path(out, "--out", directory=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     index = make_report(args.sweep_dir, out, args.fidelity)
     print(f"report written: {index} (table5.md/.csv, fig6-11 .png/.csv, bound.csv)")
     return 0

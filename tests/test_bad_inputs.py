@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,25 @@ def no_work(monkeypatch):
     import hwctl.node.cli
 
     monkeypatch.setattr(hwctl.node.cli, "NodeService", accepted)
+    import hwctl.demo
+    import hwctl.export
+    import hwctl.fpga.boards
+    import hwctl.fpga.formal
+    import hwctl.fpga.selftest
+    import hwctl.instruments.bench
+    import hwctl.report
+
+    monkeypatch.setattr(hwctl.demo, "run_demo", accepted)
+    monkeypatch.setattr(hwctl.fpga.boards, "build", accepted)
+    monkeypatch.setattr(hwctl.fpga.formal, "stage", accepted)
+    monkeypatch.setattr(hwctl.fpga.formal, "run_proof", accepted)
+    monkeypatch.setattr(hwctl.fpga.selftest, "run_selftest", accepted)
+    monkeypatch.setattr(hwctl.report, "make_report", accepted)
+    import hwctl.sweep
+
+    monkeypatch.setattr(hwctl.sweep, "execute", accepted)
+    monkeypatch.setattr(hwctl.export, "to_hdf5", accepted)
+    monkeypatch.setattr(hwctl.instruments.bench, "Bench", accepted)
 
 
 def _file(tmp: str) -> str:
@@ -51,6 +71,8 @@ def _file(tmp: str) -> str:
 
 
 BIG = "9" * 5000
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NOWRITE = "/proc/hwctl-cannot-write"
 # argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it
 CLI_CASES: list[list[str]] = [
     # --- sim: topology (issue: 0x5, C1, a 3000x3000 grid)
@@ -134,6 +156,39 @@ CLI_CASES: list[list[str]] = [
         ["--freq", "nan"], ["--freq", "-1"], ["--freq", "0"], ["--freq", "inf"], ["--seed", "-1"],
         ["--seeds", "0"], ["--seeds", "-1"], ["--seeds", "100000"], ["--param", "X"],
         ["--param", "X=abc"], ["--target", "foo"], ["--placer", "foo"], ["--out", "{file}"]]],
+    # --- output paths and numbers of the other commands (review, tenth session: each of these
+    # was found at the end of the work, as a traceback, or not at all)
+    ["demo", "--out", NOWRITE], ["demo", "--out", "{file}"], ["demo", "--out", "{file}/sub"],
+    ["demo", "--record", NOWRITE], ["demo", "--record", "{file}"],
+    *[["demo", "--duration", d] for d in ["inf", "nan", "-1", "0", "1e99"]],
+    *[["demo", "--mean-backoff", b] for b in ["0", "-1", "nan", "inf"]],
+    ["fpga", "build", "--board", "hx8k_breakout", "--out", NOWRITE],
+    ["fpga", "build", "--board", "hx8k_breakout", "--out", "{file}"],
+    ["fpga", "build", "--board", "hx8k_breakout", "--dry-run", "--out", NOWRITE],
+    ["fpga", "build", "--board", "hx8k_breakout", "--seed", "-1"],
+    ["fpga", "build", "--board", "bogus"],
+    ["fpga", "prove", "--dry-run", "--out", NOWRITE, "sync_fifo"],
+    ["fpga", "prove", "--out", "{file}", "sync_fifo"],
+    ["fpga"],
+    *[["fpga", "selftest", "twin://", *a] for a in [
+        ["--timeout", "nan"], ["--timeout", "-1"], ["--timeout", "0"], ["--rate-s", "-1"],
+        ["--rate-s", "inf"], ["--clock-hz", "-5"], ["--clock-hz", "0"], ["--clock-hz", "1e8"]]],
+    ["report", "{tmp}", "--out", NOWRITE],
+    ["report", "{tmp}", "--out", "{file}"],
+    ["report", NOWRITE],
+    *[["report", "{tmp}", "--fidelity", f] for f in ["7", "0.2", "nan", "x"]],
+    ["export", "{file}", "--hdf5", f"{NOWRITE}/x.h5"],
+    ["export", "{file}", "--hdf5", "{tmp}"],
+    ["instruments", "check", "--config", str(EXAMPLES / "node-bench.toml"), "--snapshot",
+     f"{NOWRITE}/s.json"],
+    ["instruments", "check", "--config", str(EXAMPLES / "node-bench.toml"), "--snapshot", "{tmp}"],
+    ["instruments", "physics", "--config", str(EXAMPLES / "node-bench.toml"), "--fidelity", "7"],
+    ["instruments", "list", "--resources"],
+    ["node", "--config", str(EXAMPLES / "node.toml"), "--out", "{tmp}", "--record",
+     f"{NOWRITE}/x.rec"],
+    ["node", "--config", str(EXAMPLES / "node.toml"), "--out", "{tmp}", "--record", "{tmp}"],
+    ["sweep", "--out", "{tmp}/sw", "--scheduler", "bogus://x"],
+    ["sweep", "--out", "{tmp}/sw", "--scheduler", "inproc://x"],
     # --- top level
     ["bogus-command"],
     ["--bogus"],
@@ -299,3 +354,11 @@ def test_good_inputs_still_pass(tmp_path) -> None:
 def test_case_count() -> None:
     """The issue asks for at least 130 bad inputs."""
     assert len(CLI_CASES) + len(URL_CASES) + len(NODE_CASES) >= 130
+
+
+def test_bad_bench_file_prints_nothing_on_stdout(capsys) -> None:
+    """`hwctl instruments list --config missing.toml`: the error alone, not the driver list
+    first (stdout carries results only; a failed command has none)."""
+    assert main(["instruments", "list", "--config", "/nonexistent.toml"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and _check_one_line(err).startswith("hwctl instruments")

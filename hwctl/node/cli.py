@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="at the end, print the node's counters as one JSON document on stdout")
     parser.add_argument("--record", metavar="FILE", default=None,
+                        type=argtypes.out_path("--record"),
                         help="record the session to FILE (device events and answers, peer "
                              "messages, clock readings; written as it happens) for `hwctl replay "
                              "FILE` (docs/twin.md, \"Record and replay\")")
