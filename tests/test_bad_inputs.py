@@ -95,6 +95,14 @@ CLI_CASES: list[list[str]] = [
     ["sim", "--out", "{tmp}"],
     ["sim", "--table5", "--out-dir", "{file}"],
     ["sim", "--table5", "--out-dir", "/proc/hwctl-cannot-write"],
+    # an option the chosen mode ignores (review: --topology K4 --table5 ran the 14 paper
+    # topologies; --jobs 8 for one run did nothing), a Parquet file named .csv
+    *[["sim", "--table5", *a] for a in [["--topology", "K4"], ["--edges", "A-B"],
+                                         ["--protocol", "dqp"], ["--out", "{tmp}/x.parquet"]]],
+    *[["sim", *a] for a in [["--no-greedy"], ["--jobs", "2"], ["--sweep-fidelity"],
+                            ["--out-dir", "{tmp}"]]],
+    ["sim", "--out", "{tmp}/x.csv"],
+    ["sim", "--out", "{tmp}/x"],
     ["sim", "--bogus"],
     ["sim", "--durationn", "5"],
     ["sim", "extra-positional"],
@@ -362,3 +370,24 @@ def test_bad_bench_file_prints_nothing_on_stdout(capsys) -> None:
     assert main(["instruments", "list", "--config", "/nonexistent.toml"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and _check_one_line(err).startswith("hwctl instruments")
+
+
+@pytest.mark.parametrize("spec", ["/nonexistent/edges.txt", "edges.txt", "./my-edges"])
+def test_missing_edge_file_says_not_found(spec: str, capsys, no_work) -> None:
+    """`--edges FILE` with a file that is not there: "not found", not "bad edge 'FILE'"."""
+    assert main(["sim", "--edges", spec]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "not found" in line and spec in line
+
+
+def test_sim_modes_still_run(tmp_path, capsys) -> None:
+    """The mode checks refuse only the other mode's options: a one-run simulation with its
+    options and --table5 with its own still run (short runs)."""
+    out = tmp_path / "k2.parquet"
+    assert main(["sim", "--topology", "K2", "--protocol", "dqp", "--duration", "1",
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert main(["sim", "--table5", "--no-greedy", "--jobs", "1", "--duration", "0.5",
+                 "--out-dir", str(tmp_path / "t5"), "--json"]) == 0
+    assert (tmp_path / "t5" / "table5.json").exists()
+    assert '"rows"' in capsys.readouterr().out
