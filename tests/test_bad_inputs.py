@@ -391,3 +391,20 @@ def test_sim_modes_still_run(tmp_path, capsys) -> None:
                  "--out-dir", str(tmp_path / "t5"), "--json"]) == 0
     assert (tmp_path / "t5" / "table5.json").exists()
     assert '"rows"' in capsys.readouterr().out
+
+
+def test_node_that_never_started_leaves_no_empty_results(tmp_path, capsys) -> None:
+    """A node whose device never answers (wrong URL, twin not started) fails with one line and
+    leaves no empty partial results file behind for each try."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(GOOD_NODE.replace("twin://?seed=1", f"zmq+tcp://127.0.0.1:{port}"))
+    out = tmp_path / "out"
+    assert main(["node", "--config", str(cfg), "--device-wait", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "hwctl node: error:" in err and "Traceback" not in err
+    assert not list(out.glob("*.partial.arrows")) and "results so far" not in err

@@ -120,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
             writer.abandon()
-            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+            if writer.rows_written:
+                console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+            else:  # nothing ran (no device, a port in use...): no empty file left behind
+                writer.partial_path.unlink(missing_ok=True)
         if isinstance(exc, LinkError):
             raise UserError(f"link failed: {exc}") from None
         raise
