@@ -441,6 +441,12 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
     grid = Grid(load_runs(sweep_dir))
     out.mkdir(parents=True, exist_ok=True)
     f = _nearest(grid.fidelities, fidelity)
+    if abs(f - fidelity) > 1e-9:  # said, not silently swapped (the page names F too)
+        import sys
+
+        print(f"hwctl report: F = {fidelity:g} is not in the dataset "
+              f"({', '.join(f'{x:g}' for x in grid.fidelities)}); Table V and Figs. 6-10 use the "
+              f"nearest, F = {f:g}", file=sys.stderr)
     reps = sorted({r["replicate"] for r in grid.rows})
     head, md_rows, recs = table5(grid, f)
     table_md = _md_table(head, md_rows)
@@ -470,6 +476,12 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
              "provable lower bound on the long-run mean latency of any scheduler "
              "(sim/bound.py, docs/esp-scale.md).", "",
              f"## Table V (F = {f:g}) — [csv](table5.csv)", "", table_md, ""]
+    if any(math.isnan(fit.slope) for fit in [*fits8.values(), *fits9.values()]):
+        # one |E| in the dataset: no line to fit (not a row of 'nan ± nan')
+        lines.append("- latency and jitter growth: not fitted (the dataset needs topologies with "
+                     "two or more different numbers of edges)")
+        fits8 = {p: fit for p, fit in fits8.items() if not math.isnan(fit.slope)}
+        fits9 = {p: fit for p, fit in fits9.items() if not math.isnan(fit.slope)}
     for p, fit in fits8.items():
         lines.append(f"- latency growth {LABEL[p]}: {fit.slope:.2f} ± {fit.slope_ci95:.2f} ms per "
                      f"edge, intercept {fit.intercept:.2f} ms, R² {fit.r2:.2f}")
