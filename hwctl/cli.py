@@ -116,6 +116,8 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
             for name, child in action.choices.items():
                 if child.description is None and helps.get(name):
                     child.description = helps[name]
+                # its errors say `hwctl fpga build: error: ...`, as its usage errors do
+                child.set_defaults(_prog=child.prog)
                 _describe_subcommands(child)
 
 
@@ -134,13 +136,14 @@ def main(argv: list[str] | None = None) -> int:
 
     register_defaults()  # twin:// etc. for every command that opens a backend (imports nothing)
     mod = importlib.import_module(args._module)
+    prog = getattr(args, "_prog", f"hwctl {args.command}")  # `hwctl fpga build` for nested ones
     try:
         return int(mod.run(args) or 0)
     except UserError as exc:
-        print(f"hwctl {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hwctl {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

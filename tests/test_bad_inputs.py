@@ -408,3 +408,16 @@ def test_node_that_never_started_leaves_no_empty_results(tmp_path, capsys) -> No
     err = capsys.readouterr().err
     assert "hwctl node: error:" in err and "Traceback" not in err
     assert not list(out.glob("*.partial.arrows")) and "results so far" not in err
+
+
+@pytest.mark.parametrize(("argv", "prog"), [
+    (["fpga", "selftest", "bogus://"], "hwctl fpga selftest"),
+    (["instruments", "check", "--config", "/nonexistent.toml"], "hwctl instruments check"),
+    (["keys", "show", "/nonexistent"], "hwctl keys show"),
+    (["sim", "--topology", "Z9"], "hwctl sim"),
+])
+def test_error_names_the_subcommand(argv, prog, capsys) -> None:
+    """A nested command's error says which one (`hwctl fpga selftest: error: ...`), as its usage
+    errors from argparse do."""
+    assert main(argv) == 2
+    assert _check_one_line(capsys.readouterr().err).startswith(f"{prog}: error: ")
