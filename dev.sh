@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hwctl developer entry point: sets everything up on a fresh Debian 12 machine, then runs a job.
 #   ./dev.sh demo      set up, then run the end-to-end demo on the software twin
-#   ./dev.sh test      set up, then run the whole test suite (what CI runs)
+#   ./dev.sh test      set up, then what CI runs: ruff, wire-spec check, every test but `slow`
 #   ./dev.sh bench     set up, then run the benchmarks
 #   ./dev.sh test-under-load [pytest args]   the test suite next to HOGS busy-loop processes
 #                      (default: one per CPU), to show no test depends on machine speed

@@ -241,6 +241,12 @@ out_file = _argtype(lambda t: check_out_path(t, "--out"), "out_file")
 out_dir = _argtype(lambda t: check_out_path(t, "--out", directory=True), "out_dir")
 
 
+def out_path(what: str, *, directory: bool = False) -> Callable[[str], Path]:
+    """An output file (or directory) option other than ``--out`` (``--record``, ``--snapshot``):
+    checked writable when the arguments are parsed, before any work."""
+    return _argtype(lambda t: check_out_path(t, what, directory=directory), "out_path")
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM while the block runs (main thread only; the previous

@@ -23,6 +23,20 @@ from hwctl import __version__
 from hwctl.errors import UserError
 from hwctl.output import add_output_options, add_output_options_tree, log_level, setup_logging
 
+DESCRIPTION = """\
+hwctl: hardware-in-the-loop control for quantum-network labs: ESP scheduling and pair
+verification over node services, FPGA clock/heralding devices and their software twin, the
+network simulator, lab instruments."""
+EPILOG = """\
+start with:
+  hwctl demo                       a 2x2 network of node services on software twins (~20 s)
+  hwctl sim --topology 3x3         one network simulation
+  hwctl COMMAND --help             every command's options
+
+Devices are opened by URL: twin://, serial:///dev/ttyUSB0?baud=3000000, zmq+tcp://HOST:PORT.
+A user mistake is one line on stderr and exit status 2. Docs: README.md and docs/ in the
+repository."""
+
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hwctl.demo", "end-to-end demo: node services driving software twins over real transports"),
@@ -66,7 +80,9 @@ def _subcommand(argv: list[str]) -> str:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the subcommand named in it imports its module (the others
     are listed by name and help line): start-up does not pay for every subcommand's imports."""
-    parser = OneLineParser(prog="hwctl", description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="hwctl", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hwctl {__version__}")
     add_output_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -87,7 +103,22 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             raise
         mod.add_arguments(p)
         add_output_options_tree(p)
+        _describe_subcommands(p)
     return parser
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """A nested subcommand (``hwctl fpga build``) without a description gets its one-line help
+    as the description, so its ``--help`` says what it does, not only its usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    child.description = helps[name]
+                # its errors say `hwctl fpga build: error: ...`, as its usage errors do
+                child.set_defaults(_prog=child.prog)
+                _describe_subcommands(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,13 +136,14 @@ def main(argv: list[str] | None = None) -> int:
 
     register_defaults()  # twin:// etc. for every command that opens a backend (imports nothing)
     mod = importlib.import_module(args._module)
+    prog = getattr(args, "_prog", f"hwctl {args.command}")  # `hwctl fpga build` for nested ones
     try:
         return int(mod.run(args) or 0)
     except UserError as exc:
-        print(f"hwctl {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hwctl {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

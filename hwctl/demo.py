@@ -37,16 +37,24 @@ Above ``LEGACY_HEADER_RATE`` the devices run in block mode (wire v4, docs/header
 arrivals of every pulse in ``HDR_BLOCK`` events and a slot ring, so the paper's 1.3 MHz source fits
 the 3 Mbaud link (``hwctl demo --topology K2 --header-rate 1300000 --arm-km 10``); a rate whose
 blocks would need more than ``MAX_LINE_SHARE`` of the line is refused with one line.
+
+Ctrl-C (SIGINT) or SIGTERM ends the run early the way ``--duration`` does: the node services stop,
+the results so far are written (the metadata says ``stopped_early``) and the summary covers the
+time that ran; a second Ctrl-C interrupts without writing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import socket
 import statistics
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -63,7 +71,9 @@ MAX_LINE_SHARE = 0.9
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of ESP traffic (default 20)")
+    parser.add_argument("--duration", type=argtypes.duration(what="--duration"), default=20.0,
+                        help="seconds of ESP traffic (default 20; Ctrl-C ends the run early and "
+                             "still writes the results)")
     parser.add_argument("--min-completed", type=int, default=0, metavar="N",
                         help="after --duration, go on until every node has completed at least N "
                              "of its own requests (a slow or loaded machine; at most --max-extend "
@@ -81,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=TRANSPORTS, default="pty",
                         help="node <-> device link: pty (serial over a pseudo-terminal, default) "
                              "or inproc")
-    parser.add_argument("--mean-backoff", type=float, default=0.05,
+    parser.add_argument("--mean-backoff", default=0.05,
+                        type=argtypes.real(0.0, 3600.0, lo_open=True, what="--mean-backoff"),
                         help="mean back-off between requests on an edge, s (ESP Table IV: 0.05)")
     parser.add_argument("--memory", default="nv",
                         help="memory for pair verification, a Table I short name (default nv)")
@@ -106,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
-    parser.add_argument("--out", default="hwctl-demo", help="output directory: requests.parquet and requests.pairs.parquet "
+    parser.add_argument("--out", default="hwctl-demo", type=argtypes.out_dir, help="output directory: requests.parquet and requests.pairs.parquet "
                              "(shared schema, run metadata inside; docs/data.md) and demo.png "
                              "(default ./hwctl-demo)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -118,6 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the summary figures as one JSON document on stdout")
     parser.add_argument("--record", metavar="DIR", default=None,
+                        type=argtypes.out_path("--record", directory=True),
                         help="record each node's session to DIR/NAME.rec for `hwctl replay` "
                              "(docs/twin.md, \"Record and replay\")")
 
@@ -156,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
     console = Console()
-    result = asyncio.run(run_demo(g, args, console))
+    with stop_on_first_signal() as stop:
+        args._stop = stop
+        result = asyncio.run(run_demo(g, args, console))
     if args.json:
         from hwctl.output import print_json
 
@@ -164,6 +178,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     summarize(result, console)
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_first_signal() -> Iterator[threading.Event]:
+    """An event set by the first SIGINT or SIGTERM while the block runs: the demo then ends its run
+    early and still writes its results. A second SIGINT raises KeyboardInterrupt (a stop that
+    hangs can still be interrupted). Outside the main thread: an event nothing sets."""
+    ev = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield ev
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if ev.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        ev.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield ev
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def figures(result: dict) -> dict:
@@ -347,9 +384,15 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         try:
             with live_ctx as live:
                 extend = 10 * args.duration if args.max_extend is None else args.max_extend
+                stop = getattr(args, "_stop", None)
 
                 def more() -> bool:
                     el = time.monotonic() - t0
+                    if stop is not None and stop.is_set():
+                        print(f"hwctl demo: stopping early at {el:.1f} s (Ctrl-C again to "
+                              f"interrupt without results); writing the results so far",
+                              file=sys.stderr, flush=True)
+                        return False
                     if el < args.duration:
                         return True
                     done = min(nd.counters.completed for nd in nodes)
@@ -401,6 +444,9 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             raise server.error
         rows = [row for nd in nodes for row in nd.result_rows()]
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
+        stop = getattr(args, "_stop", None)
+        stopped_early = stop is not None and stop.is_set()
+        ran = time.monotonic() - t0
         meta = {
             "command": "hwctl demo",
             "parameters": {k: v for k, v in vars(args).items() if not k.startswith("_")},
@@ -417,12 +463,15 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             "instruments": {nd.cfg.name: nd.bench_snapshot for nd in nodes} if benches else None,
             "verification": {"pairs": [list(p) for p in vpairs], "sources": sources,
                              "memory": args.memory, "f_th": args.f_th},
-            "wall_seconds": time.monotonic() - t0,
+            "wall_seconds": ran,
+            "stopped_early": stopped_early,
         }
         out = Path(args.out)
         path = write_results(rows, meta, out, pairs=pair_rows, source="demo")
         png = None if args.no_plot else plot(rows, out / "demo.png", args)
-        return {"rows": rows, "meta": meta, "parquet": path, "png": png, "duration": args.duration,
+        # stopped early: the figures (throughput) cover the time that ran, not --duration
+        return {"rows": rows, "meta": meta, "parquet": path, "png": png,
+                "duration": min(ran, args.duration) if stopped_early else args.duration,
                 "edges": g.number_of_edges(), "pairs_parquet": out / "requests.pairs.parquet"}
     finally:
         for rec in recorders:

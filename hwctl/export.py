@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 
@@ -135,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("choose an output format: --hdf5 [OUT.h5]")
     src = Path(args.run)
     out = Path(args.hdf5) if args.hdf5 else src.with_suffix(".h5")
+    try:  # before the run is read
+        argtypes.check_out_path(out, "--hdf5")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     path = to_hdf5(src, out)
     print(f"wrote {path}")
     return 0

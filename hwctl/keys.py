@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("name", type=argtypes.check_name_arg, help="node (or bridge/twin) name")
     p.add_argument("--dir", default="keys", help="directory for the key files (default ./keys)")
     p = sub.add_parser("show", help="print the public key of a .key or .key_secret file")
-    p.add_argument("path")
+    p.add_argument("path", help="a NAME.key or NAME.key_secret file (from `hwctl keys new`)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwctl import argtypes
 from hwctl.errors import UserError
 
 PROTO_ORDER = ("dqp", "esp", "greedy")
@@ -440,6 +441,12 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
     grid = Grid(load_runs(sweep_dir))
     out.mkdir(parents=True, exist_ok=True)
     f = _nearest(grid.fidelities, fidelity)
+    if abs(f - fidelity) > 1e-9:  # said, not silently swapped (the page names F too)
+        import sys
+
+        print(f"hwctl report: F = {fidelity:g} is not in the dataset "
+              f"({', '.join(f'{x:g}' for x in grid.fidelities)}); Table V and Figs. 6-10 use the "
+              f"nearest, F = {f:g}", file=sys.stderr)
     reps = sorted({r["replicate"] for r in grid.rows})
     head, md_rows, recs = table5(grid, f)
     table_md = _md_table(head, md_rows)
@@ -469,6 +476,12 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
              "provable lower bound on the long-run mean latency of any scheduler "
              "(sim/bound.py, docs/esp-scale.md).", "",
              f"## Table V (F = {f:g}) — [csv](table5.csv)", "", table_md, ""]
+    if any(math.isnan(fit.slope) for fit in [*fits8.values(), *fits9.values()]):
+        # one |E| in the dataset: no line to fit (not a row of 'nan ± nan')
+        lines.append("- latency and jitter growth: not fitted (the dataset needs topologies with "
+                     "two or more different numbers of edges)")
+        fits8 = {p: fit for p, fit in fits8.items() if not math.isnan(fit.slope)}
+        fits9 = {p: fit for p, fit in fits9.items() if not math.isnan(fit.slope)}
     for p, fit in fits8.items():
         lines.append(f"- latency growth {LABEL[p]}: {fit.slope:.2f} ± {fit.slope_ci95:.2f} ms per "
                      f"edge, intercept {fit.intercept:.2f} ms, R² {fit.r2:.2f}")
@@ -519,14 +532,18 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep_dir", type=Path, help="a `hwctl sweep --out` directory")
-    p.add_argument("--out", type=Path, help="report directory: index.md, table5.md/.csv, figN.png with the "
+    p.add_argument("--out", type=argtypes.out_dir, help="report directory: index.md, table5.md/.csv, figN.png with the "
                         "data of each figure as CSV (default SWEEP_DIR/report)")
-    p.add_argument("--fidelity", type=float, default=0.75,
+    p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
                    help="F of Table V and Figs. 6-10 (nearest in the dataset; default 0.75)")
 
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or args.sweep_dir / "report"
+    try:  # before the dataset is read and the figures drawn
+        argtypes.check_out_path(out, "--out", directory=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     index = make_report(args.sweep_dir, out, args.fidelity)
     print(f"report written: {index} (table5.md/.csv, fig6-11 .png/.csv, bound.csv)")
     return 0

@@ -38,13 +38,13 @@ METRIC_LABELS = [
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--topology", default="2x2",
+    p.add_argument("--topology", default=None,
                    help="NxM, Kn, Km,n, Fn, Wn, Cn (paper: 2x2 2x3 3x3 K2 K3 K4 K2,3 K1,3 K1,4 "
                         "F2 F3 W6 C5 C6); default 2x2")
     p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line")
-    p.add_argument("--protocol", default="esp", choices=["esp", "dqp", "greedy", "oracle"],
-                   help="esp, dqp, or greedy: the centralized greedy scheduler with zero control "
-                        "delay (simulator only; 'oracle' is its deprecated old name)")
+    p.add_argument("--protocol", default=None, choices=["esp", "dqp", "greedy", "oracle"],
+                   help="esp (default), dqp, or greedy: the centralized greedy scheduler with zero "
+                        "control delay (simulator only; 'oracle' is its deprecated old name)")
     p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
                    help="requested fidelity F in [0.5, 1)")
     p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "range per topology (ESP paper Fig. 11); slow (9x the runs)")
     p.add_argument("--no-greedy", "--no-oracle", dest="no_greedy", action="store_true",
                    help="with --table5: skip the centralized greedy scheduler's runs")
-    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"), default=os.cpu_count() or 1,
+    p.add_argument("--jobs", type=argtypes.integer(1, 256, what="--jobs"), default=None,
                    help="worker processes for --table5 (default: all cores)")
     p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run, "
                                                 "table5.json and plots (fig8.png, fig11.png) here")
@@ -89,11 +89,46 @@ def _graph(args: argparse.Namespace):
     return topologies.by_name(args.topology), args.topology
 
 
+#: options of one run that --table5 does not take, and options only --table5 takes
+ONE_RUN_ONLY = {"topology": "--topology", "edges": "--edges", "protocol": "--protocol",
+                "out": "--out"}
+TABLE5_ONLY = {"sweep_fidelity": "--sweep-fidelity", "no_greedy": "--no-greedy",
+               "jobs": "--jobs", "out_dir": "--out-dir"}
+
+
+def _check_mode(args: argparse.Namespace) -> None:
+    """An option the chosen mode would ignore is refused (a user who writes --topology K4 with
+    --table5, or --jobs 8 for one run, expects it to do something), then the defaults are set."""
+    if args.table5:
+        given = [flag for key, flag in ONE_RUN_ONLY.items()
+                 if getattr(args, key) not in (None, False)]
+        if given:
+            raise UserError(f"{', '.join(given)}: not with --table5 (it runs the 14 paper "
+                            f"topologies with DQP, ESP and greedy; --out-dir keeps one Parquet "
+                            f"per run)")
+        if args.jobs is None:
+            args.jobs = os.cpu_count() or 1
+    else:
+        given = [flag for key, flag in TABLE5_ONLY.items()
+                 if getattr(args, key) not in (None, False)]
+        if given:
+            raise UserError(f"{', '.join(given)}: only with --table5 (one run: --out FILE)")
+        if args.topology is None:
+            args.topology = "2x2"
+        if args.protocol is None:
+            args.protocol = "esp"
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """An unwritable --out / --out-dir is found before the run, not after it."""
     try:
         if args.out is not None:
             argtypes.check_out_path(args.out, "--out")
+            if args.out.suffix.lower() not in (".parquet", ".pq"):
+                # a Parquet file named run.csv is a surprise for whoever opens it later
+                raise ValueError(f"--out writes Parquet: name the file .parquet, got "
+                                 f"{str(args.out)!r} (`hwctl export FILE.parquet --hdf5` makes "
+                                 f"HDF5)")
         if args.out_dir is not None:
             argtypes.check_out_path(args.out_dir, "--out-dir", directory=True)
     except ValueError as exc:
@@ -106,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
               "(zero control delay), not a bound; use --protocol greedy", file=sys.stderr)
         args.protocol = "greedy"
     _check_outputs(args)
+    _check_mode(args)
     if args.table5:
         return _table5(args)
     from hwctl.sim.network import simulate
@@ -244,7 +280,7 @@ def growth_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _table5(args: argparse.Namespace) -> int:
-    _config(args)  # validates fidelity/duration
+    _config(args, protocol="esp")  # validates fidelity/duration
     import time
 
     t0 = time.perf_counter()

@@ -354,6 +354,10 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
 # ------------------------------------------------------------------------------------------------
 # CLI
 
+#: address schemes of a Dask scheduler (``--scheduler``)
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=argtypes.out_dir, default=Path("sweep"),
                    help="dataset directory: runs/*.parquet (a row per run), "
@@ -389,16 +393,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
-    if args.scheduler and "://" not in args.scheduler:
-        raise UserError(f"--scheduler {args.scheduler!r}: expected tcp://host:port")
+    if args.scheduler and args.scheduler.partition("://")[0] not in DASK_SCHEMES:
+        raise UserError(f"--scheduler {args.scheduler!r}: expected tcp://host:port (a Dask "
+                        f"scheduler; also {', '.join(f'{x}://' for x in DASK_SCHEMES[1:])})")
     if "oracle" in args.protocols:
         print("hwctl sweep: 'oracle' is deprecated, it is the centralized greedy scheduler: "
               "use 'greedy'", file=sys.stderr)
     specs = plan(args.topologies or PAPER_TOPOLOGIES, args.fidelities or FIDELITIES,
                  args.protocols, args.replicates, args.seed, args.duration,
                  requests=not args.no_requests)
-    stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                    progress=not args.quiet)
+    try:
+        stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                        progress=not args.quiet)
+    except KeyboardInterrupt:  # finished runs are whole files: say so, and how to go on
+        kept = len(specs) - len(pending(specs, args.out))
+        print(f"hwctl sweep: interrupted; {kept} of {len(specs)} runs are in {args.out} (whole "
+              f"runs only): run the same command again to do the rest", file=sys.stderr)
+        return 130
     manifest = {
         "topologies": list(dict.fromkeys(s.topology for s in specs)),
         "fidelities": list(dict.fromkeys(s.fidelity for s in specs)),

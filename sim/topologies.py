@@ -134,6 +134,8 @@ def from_edges(spec: str) -> nx.Graph:
             raise UserError(f"cannot read edge file {spec!r}: {exc}") from None
         pairs = [ln.replace("-", " ").split() for ln in text.splitlines()
                  if ln.strip() and not ln.lstrip().startswith("#")]
+    elif "/" in spec or path.suffix in (".txt", ".edges", ".csv"):  # names never have a '/'
+        raise UserError(f"edge file {spec!r} not found (or write the edges inline: A-B,B-C)")
     else:
         pairs = [p.split("-") for p in spec.split(",") if p.strip()]
     g = nx.Graph()

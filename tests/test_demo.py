@@ -95,3 +95,57 @@ def test_demo_bad_max_extend_is_one_line(capsys, s: str) -> None:
     assert main(["demo", "--max-extend", s, "--duration", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--max-extend" in err[0]
+
+
+@pytest.mark.parametrize("transport", ["inproc", "pty"])
+def test_demo_ctrl_c_writes_the_results_so_far(tmp_path, transport: str) -> None:
+    """Ctrl-C on a long demo ends the run early like --duration does: the requests completed so
+    far are written (metadata: stopped_early), exit status 0. Waits on the live view's state (a
+    request completed), never on elapsed time; the deadline only bounds a hang."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = tmp_path / "demo"
+    # its own process group, as a terminal's Ctrl-C reaches every process of the job
+    p = subprocess.Popen([sys.executable, "-m", "hwctl", "demo", "--duration", "3600",
+                          "--topology", "K2", "--transport", transport, "--header-rate", "0",
+                          "--no-plot", "--web", ":0", "--out", str(out)],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    deadline = time.monotonic() + 600
+    try:
+        url = None
+        assert p.stderr is not None
+        for line in p.stderr:
+            m = re.search(r"live view: (http://\S+)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "no live view line"
+        while True:
+            assert time.monotonic() < deadline and p.poll() is None
+            with urllib.request.urlopen(url + "state", timeout=30) as r:
+                state = json.load(r)
+            if sum(n["completed"] for n in state["nodes"]) >= 2:
+                break
+            time.sleep(0.2)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 0, err
+    assert "Traceback" not in err and "stopping early" in err
+    t = pq.read_table(out / "requests.parquet").to_pylist()
+    assert sum(not math.isnan(r["latency_s"]) for r in t) >= 2
+    meta = schema.read_metadata(out / "requests.parquet")
+    assert meta["stopped_early"] is True and meta["wall_seconds"] < 3600

@@ -92,3 +92,18 @@ def test_cli_report(tmp_path, capsys) -> None:
     assert cli_main(["report", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert "no sweep dataset" in err and err.count("\n") == 1
+
+
+def test_cli_report_says_when_it_uses_another_fidelity(tmp_path, capsys) -> None:
+    """--fidelity 0.75 on a dataset of F = 0.6 only: the report uses 0.6 and says so on stderr
+    (not a silent swap); the asked-for F present: nothing said."""
+    root = tmp_path / "sw"
+    execute(plan(["K2"], [0.6], ["esp"], duration=1.0, version="t", requests=False), root)
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r"), "--fidelity", "0.75"]) == 0
+    err = capsys.readouterr().err
+    assert "F = 0.75 is not in the dataset" in err and "F = 0.6" in err
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r2"), "--fidelity", "0.6"]) == 0
+    assert "not in the dataset" not in capsys.readouterr().err
+    # one topology: no growth line to fit, said in words (no 'nan ± nan')
+    index = (tmp_path / "r2" / "index.md").read_text()
+    assert "nan" not in index and "growth: not fitted" in index

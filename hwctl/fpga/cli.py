@@ -14,13 +14,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hwctl import argtypes
+from hwctl.errors import UserError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="fpga_cmd", metavar="SUBCOMMAND")
     p = sub.add_parser("prove", help="run the SymbiYosys proofs of fpga/formal (shipped in the "
                                      "wheel as hwctl/formal)")
     p.add_argument("names", nargs="*", help="proofs by harness (e.g. sync_fifo) or harness:task")
-    p.add_argument("--out", type=Path, default=None, help="keep the sby work directories here")
+    p.add_argument("--out", type=argtypes.out_dir, default=None,
+                   help="keep the sby work directories here")
     p.add_argument("--dry-run", action="store_true",
                    help="stage the RTL and harnesses (in --out, else a temporary directory) and "
                         "print each proof's sby command; run no solver")
@@ -31,11 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("boards", help="list the supported boards")
     p.set_defaults(_fpga=_run_boards)
     p = sub.add_parser("build", help="bitstream for a board (yosys, nextpnr, icepack/ecppack)")
-    p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--board", required=True, choices=sorted(BOARDS),
+                   help="board to build for (`hwctl fpga boards` lists them)")
+    p.add_argument("--out", type=argtypes.out_dir, default=None,
                    help="directory for the bitstream (board.bin / board.bit), the tool "
                         "logs and report_board.json (default build/fpga/BOARD)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=argtypes.integer(0, 2**31 - 1, what="--seed"), default=1,
+                   help="nextpnr placement seed (default 1)")
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
     from hwctl.wire.features import PROFILES
@@ -52,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "nextpnr and pack commands; run no tool, write no report")
     p.set_defaults(_fpga=_run_build)
     p = sub.add_parser("flash", help="program a board's bitstream with openFPGALoader")
-    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--board", required=True, choices=sorted(BOARDS),
+                   help="board to program (`hwctl fpga boards` lists them)")
     p.add_argument("--bitstream", type=Path, default=None,
                    help="bitstream file (default: build/fpga/BOARD/board.bin|bit)")
     p.add_argument("--write-flash", action="store_true",
@@ -62,9 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="device URL, e.g. serial:///dev/ttyUSB1 or twin://?mode=realtime")
     p.add_argument("--board", choices=sorted(BOARDS), default=None,
                    help="take the expected clock from this board (e.g. 100.5 MHz on hx8k_breakout)")
-    p.add_argument("--clock-hz", type=int, default=None, help="expected device clock")
-    p.add_argument("--rate-s", type=float, default=1.0, help="host seconds for the rate check")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an event")
+    p.add_argument("--clock-hz", type=argtypes.integer(1, 10**10, what="--clock-hz"), default=None,
+                   help="expected device clock, Hz (default: the board's, else 100 MHz)")
+    p.add_argument("--rate-s", type=argtypes.real(0.0, 600.0, lo_open=True, what="--rate-s"),
+                   default=1.0, help="host seconds for the rate check (default 1)")
+    p.add_argument("--timeout", type=argtypes.real(0.0, 3600.0, lo_open=True, what="--timeout"),
+                   default=5.0, help="seconds to wait for an event (default 5)")
     p.add_argument("--cosim", action="store_true",
                    help="the URL is the RTL co-simulation (sim/twin/cosim.py): schedules in "
                         "simulator-sized cycles, wait for events without a wall-clock bound, "
@@ -75,8 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     fn = getattr(args, "_fpga", None)
     if fn is None:
-        print("hwctl fpga: choose a subcommand (prove, boards, build, flash, selftest)",
-              file=sys.stderr)
+        print("hwctl fpga: error: choose a subcommand: prove, boards, build, flash, selftest "
+              "(see hwctl fpga --help)", file=sys.stderr)
         return 2
     return int(fn(args))
 
@@ -136,6 +146,10 @@ def _run_build(args: argparse.Namespace) -> int:
 
     board = boards.get_board(args.board)
     out = args.out or _default_dir(board.name)
+    try:  # the default directory too: refused before yosys runs, not after
+        argtypes.check_out_path(out, "--out", directory=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if args.pins_only:
         try:
             boards.check_pins(board, out / "pins")

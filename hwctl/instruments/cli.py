@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from hwctl import argtypes
 from hwctl.errors import HwctlError, UserError
 
 
@@ -36,13 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ck = sub.add_parser("check", help="identify every instrument of a bench and report its health")
     ck.add_argument("--config", metavar="NODE_TOML", required=True, help="a node config with a [bench]")
     ck.add_argument("--apply", action="store_true", help="apply the bench file's settings first")
-    ck.add_argument("--snapshot", metavar="FILE", help="write the bench snapshot as JSON")
+    ck.add_argument("--snapshot", metavar="FILE", type=argtypes.out_path("--snapshot"),
+                    help="write the bench snapshot as JSON")
     ck.add_argument("--json", action="store_true", help="print the health report as JSON")
     ph = sub.add_parser("physics", help="the twin physics a link takes from two nodes' benches")
     ph.add_argument("--config", metavar="NODE_TOML", required=True,
                     help="this node's config (its VOA: arm A; its detector bias: the station's)")
     ph.add_argument("--peer", metavar="NODE_TOML", help="the other end's config (its VOA: arm B)")
-    ph.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity F (alpha = 1-F)")
+    ph.add_argument("--fidelity", type=float, default=0.75,
+                    help="requested fidelity F in [0.5, 1) (alpha = 1-F; default 0.75)")
     ph.add_argument("--from-instruments", action="store_true",
                     help="read attenuation and bias back from the instruments (default: the file)")
 
@@ -59,14 +62,16 @@ def _bench_config(path: str):
 def _list(args: argparse.Namespace) -> int:
     from hwctl.instruments import DRIVERS, driver_class, visa_library
 
+    cfg = _bench_config(args.config) if args.config else None  # a bad file: nothing printed
+    if args.resources and cfg is None:
+        raise UserError("--resources needs --config NODE_TOML (the bench names its VISA library)")
     print("drivers:")
     for key in DRIVERS:
         cls = driver_class(key)
         print(f"  {key:<18} {cls.KIND:<16} {cls.MODEL}")
         for s in cls.SETTINGS:
             print(f"      {s.name:<20} {s.range_text():<28} {s.doc}")
-    if args.config:
-        cfg = _bench_config(args.config)
+    if cfg is not None:
         print(f"bench of {args.config} (visa_library {cfg.visa_library or 'system VISA'!r}):")
         for ic in cfg.instruments:
             settings = ", ".join(f"{k}={v}" for k, v in ic.settings.items())

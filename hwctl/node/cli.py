@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="at the end, print the node's counters as one JSON document on stdout")
     parser.add_argument("--record", metavar="FILE", default=None,
+                        type=argtypes.out_path("--record"),
                         help="record the session to FILE (device events and answers, peer "
                              "messages, clock readings; written as it happens) for `hwctl replay "
                              "FILE` (docs/twin.md, \"Record and replay\")")
@@ -119,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
             writer.abandon()
-            console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+            if writer.rows_written:
+                console.print(f"results so far: {writer.partial_path}", soft_wrap=True)
+            else:  # nothing ran (no device, a port in use...): no empty file left behind
+                writer.partial_path.unlink(missing_ok=True)
         if isinstance(exc, LinkError):
             raise UserError(f"link failed: {exc}") from None
         raise

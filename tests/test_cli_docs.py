@@ -1,0 +1,99 @@
+"""Every command is documented, and the docs name only flags that exist.
+
+A new user meets hwctl through ``--help`` and the README/docs: every command and subcommand has a
+description, every option a help line, every command is named in README.md or docs/ (or
+fpga/README.md), and every ``--flag`` the docs write after ``hwctl CMD [SUB]`` is an option of
+that command (a renamed flag in the code must not leave the docs behind)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from hwctl.cli import COMMANDS, build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", ROOT / "fpga" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return dict(a.choices)
+    return {}
+
+
+def _options(p: argparse.ArgumentParser) -> set[str]:
+    return {o for a in p._actions for o in a.option_strings}
+
+
+def _walk(p: argparse.ArgumentParser, path: list[str]):
+    yield path, p
+    for name, child in _subcommands(p).items():
+        yield from _walk(child, [*path, name])
+
+
+def _docs_text() -> str:
+    return "\n".join(f.read_text() for f in DOCS)
+
+
+def test_every_command_and_option_has_help() -> None:
+    missing = []
+    for path, p in _walk(build_parser(), ["hwctl"]):
+        if len(path) > 1 and not p.description:
+            missing.append(" ".join(path) + ": no description")
+        for a in p._actions:
+            if a.help is None and not isinstance(a, argparse._SubParsersAction):
+                missing.append(f"{' '.join(path)} {a.option_strings or a.dest}: no help")
+    assert not missing, missing
+
+
+def test_every_command_is_named_in_the_docs() -> None:
+    text = _docs_text()
+    missing = [" ".join(path) for path, _ in _walk(build_parser(), ["hwctl"])
+               if len(path) > 1 and " ".join(path) not in text]
+    assert not missing, f"not in README.md / docs/: {missing}"
+
+
+def _bad_flags(text: str, where: str) -> list[str]:
+    """The ``--flags`` written after ``hwctl CMD [SUB]`` in ``text`` that CMD [SUB] does not take."""
+    root = build_parser()
+    cmds = _subcommands(root)
+    bad = []
+    for m in re.finditer(r"hwctl ((?:-\S+ )*)([a-z]+)((?: [^`\n|]*)?)", text):
+        if m.group(2) not in COMMANDS:
+            continue
+        p, rest = cmds[m.group(2)], m.group(3).split()
+        nested = _subcommands(p)
+        if rest and rest[0] in nested:
+            p, rest = nested[rest[0]], rest[1:]
+        known = _options(p) | _options(root)
+        for tok in rest:
+            for flag in tok.split("=")[0].rstrip(",.;:)`'\"").split("/"):  # --pty/--zmq: both
+                if flag.startswith("--") and len(flag) > 2 and flag not in known:
+                    bad.append(f"{where}: {m.group(0)[:80]!r}: {flag}")
+    return bad
+
+
+def test_docs_name_only_existing_flags() -> None:
+    bad = [b for f in DOCS for b in _bad_flags(f.read_text(), str(f.relative_to(ROOT)))]
+    assert not bad, bad
+
+
+def test_the_docs_check_catches_a_wrong_flag() -> None:
+    """The check above can fail: a misspelt flag, a flag of another subcommand."""
+    assert _bad_flags("run `hwctl sim --topolgy 3x3`", "x")
+    assert _bad_flags("`hwctl fpga flash --board ulx3s --pins-only`", "x")  # build's, not flash's
+    assert not _bad_flags("`hwctl -v sim --topology 3x3 --seed 1` | `hwctl fpga build --dry-run`",
+                          "x")
+
+
+def test_readme_says_what_dev_sh_test_runs() -> None:
+    """`./dev.sh test` leaves the `slow` tests out (-m 'not slow'): the README's set-up block
+    must say so, not promise the whole suite."""
+    dev = (ROOT / "dev.sh").read_text()
+    assert "-m 'not slow'" in dev.split("\n    test)", 1)[1].split(";;", 1)[0]
+    block = (ROOT / "README.md").read_text().split("```sh", 1)[1].split("```", 1)[0]
+    test_line = block[block.index("./dev.sh test"):]
+    assert "whole test suite" not in test_line and "slow" in test_line
