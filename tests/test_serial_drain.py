@@ -69,3 +69,38 @@ def test_the_other_end_closing_still_ends_the_link() -> None:
     finally:
         os.close(slave)
     assert got == b"last words\0" and end == b"" and err is not None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ptys")
+def test_a_short_read_is_the_last_of_a_wake_up(monkeypatch) -> None:
+    """A device event (a few dozen bytes) costs one read: no second read that could only say
+    EAGAIN, which in Linux first waits for the tty's flush work (a kworker that a busy machine
+    may not have scheduled yet; benchmarks/RESULTS.md, tenth session)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        out = real_read(fd, n)
+        reads.append(len(out))
+        return out
+
+    async def go() -> bytes:
+        link = SerialLink(f"{path}", baud=3_000_000)
+        monkeypatch.setattr(os, "read", counting_read)
+        try:
+            os.write(master, b"\x05" * 40 + b"\0")  # one event frame's worth
+            return await asyncio.wait_for(link.recv(), HANG)
+        finally:
+            monkeypatch.undo()
+            await link.close()
+
+    try:
+        got = asyncio.run(go())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert got == b"\x05" * 40 + b"\0"
+    assert reads == [41]

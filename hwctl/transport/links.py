@@ -140,6 +140,15 @@ class SerialLink(Link):
 
     #: most bytes one wake-up of the loop's reader takes (several reads): bounds the callback
     READ_MAX = 1 << 16
+    #: a read shorter than this (half a tty's 4 KiB line-discipline buffer, which one read
+    #: empties: at most 4095 bytes) found the port drained, and the reader stops there instead
+    #: of reading again; a backlog (full reads) is still taken whole. A read of a drained tty
+    #: is not free: Linux's n_tty_read first waits for the tty's pending flush work
+    #: (tty_buffer_flush_work) before it answers EAGAIN, and that kworker, which has just woken
+    #: this reader, is often not scheduled yet on a busy machine: the node's loop stood still
+    #: for up to 2-4 ms (p99) in the reader of device events, DONE included
+    #: (benchmarks/RESULTS.md, tenth session). Bytes that come later wake the loop again.
+    TTY_MORE = 2048
 
     def _readable(self) -> None:
         """The loop's reader: everything the kernel holds now (up to :attr:`READ_MAX`), in one
@@ -166,6 +175,8 @@ class SerialLink(Link):
                 break
             parts.append(data)
             n += len(data)
+            if len(data) < self.TTY_MORE:
+                break  # drained: no read that can only say "nothing more" (TTY_MORE)
         if parts:
             self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
         if not eof:

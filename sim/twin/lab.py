@@ -118,6 +118,17 @@ class Lab:
             c.append(self._flight[0][0])
         return min(c) if c else None
 
+    def next_event(self) -> int | None:
+        """The next cycle at which any model of the lab does anything on its own (every
+        internal event, not only the wake-ups of :meth:`next_deadline`: in block mode a node
+        makes output between those): the lab is idle before it
+        (:meth:`hwctl.sim.twin.pacing.CatchUp.target`'s ``idle_until``)."""
+        c = [d for d in (m.next_deadline() for m in self.nodes.values()) if d is not None]
+        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
+        if self._flight:
+            c.append(self._flight[0][0])
+        return min(c) if c else None
+
     def _next_step(self) -> int | None:
         """Next cycle at which the models must be stepped together: node interactions (schedule
         ends), station events, heralds landing. Between them each node runs on its own (its
@@ -375,6 +386,7 @@ class LabServer:
                 for n, d in zdev.take():
                     catchup.hold(now, n, d)
             with self.lock:
+                start = lab.now
                 self._advance(now)
                 for n, box in self._inbox.items():
                     if box:
@@ -384,7 +396,7 @@ class LabServer:
                 for n, data in chunks:
                     lab.feed(n, data)
                     self._serve(n)
-                self._passed()
+                self._passed(start + catchup.max_step)
                 outs = {n: lab.read(n) for n in self._served}
             for n, out in outs.items():
                 if not out:
@@ -403,7 +415,7 @@ class LabServer:
     #: most extra advances :meth:`_passed` makes in one loop iteration
     PASSED_MAX = 4
 
-    def _passed(self) -> None:
+    def _passed(self, limit: int | None = None) -> None:
         """Deadlines that came while this iteration ran, run before its output is read. The
         iteration of a station's verdict and its herald landing (the pair's PAIR and DONE
         encoded) is the lab's heaviest, ~0.1-0.2 ms of Python, and in that time the UART
@@ -411,7 +423,10 @@ class LabServer:
         (a select, the reads, a second advance: 25-60 us on every pair's DONE on its way to the
         host; benchmarks/RESULTS.md, ninth session). The model still never runs ahead of the
         wall clock: each advance goes to the cycle read just before it. Not while behind (the
-        catch-up takes its slices one per iteration, reading the hosts in between). Call with
+        catch-up takes its slices one per iteration, reading the hosts in between), and never
+        past ``limit`` (the loop: one slice after the cycle the iteration started at): a host gets at
+        most a slice's output from one iteration, as while catching up (an iteration the
+        machine stalled for ms took another slice here and handed a host more). Call with
         ``lock`` held."""
         lab, catchup = self.lab, self._catchup
         for _ in range(self.PASSED_MAX):
@@ -419,7 +434,9 @@ class LabServer:
                 return
             d = lab.next_deadline()
             now = timebase.cycle_now(self.hz)
-            if d is None or d > now:
+            if limit is not None:
+                now = min(now, limit)
+            if d is None or d > now or now <= lab.now:
                 return
             self._advance(now)
             for n, data in catchup.due(lab.now):
@@ -430,9 +447,13 @@ class LabServer:
         """Advance the lab towards real time ``now`` by at most one slice (:attr:`MAX_STEP_S`,
         :class:`~hwctl.sim.twin.pacing.CatchUp`); True while it is still behind. Call with
         ``lock`` held."""
-        lab = self.lab
-        lab.advance_to(self._catchup.target(lab.now, now, lab.next_deadline()))
-        return self._catchup.behind
+        lab, catchup = self.lab, self._catchup
+        d = lab.next_deadline()
+        # woken after more than a slice of idle model time (a long wait for the next deadline):
+        # the slice starts at the lab's next event (CatchUp.target)
+        idle = lab.next_event() if d is not None and now - lab.now > catchup.max_step else None
+        lab.advance_to(catchup.target(lab.now, now, d, idle))
+        return catchup.behind
 
     def _flush(self, device: str) -> None:
         """Hand the device's pending bytes to its pty, as much as it takes now."""
