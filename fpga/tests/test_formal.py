@@ -172,6 +172,37 @@ MUTANTS.append(
      ("event_arb.v", "else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);",
       "else if (mpend_q) any_q <= two || (any && report);")))
 
+# the station's herald line (tenth session): frame sequencer, queue, UART
+MUTANTS += [
+    # a go_i while a frame is sent re-offers byte_q (the marker path taken without !send_q): a
+    # byte sent twice
+    (formal.Proof("crc8_frame_tx", "prove", ""),
+     ("crc8_frame_tx.v", "bv_q <= ld_q || (go_i && !send_q) || (bv_q && !tx_ready);",
+      "bv_q <= ld_q || go_i || (bv_q && !tx_ready);")),
+    # the CRC over the wrong polynomial (0x31, CRC-8/MAXIM's): every frame's last byte wrong
+    (formal.Proof("crc8_frame_tx", "bmc", ""),
+     ("crc8_frame_tx.v", ".POLY(8'h07)", ".POLY(8'h31)")),
+    # a push dropped when only one herald waits (the queue's second place never used)
+    (formal.Proof("herald_tx", "prove", ""),
+     ("herald_tx.v", "wire        drop = push_i && w2_q && sending;",
+      "wire        drop = push_i && w1_q && sending;")),
+    # the Bell state in the bell byte's top bit instead of its LSB (the wire format)
+    (formal.Proof("herald_tx", "prove", ""),
+     ("herald_tx.v", ".data_i({head[64:1], 7'd0, head[0]})",
+      ".data_i({head[64:1], head[0], 7'd0})")),
+    # the thermometer forgets the second waiting herald: it is never framed (lost), and the next
+    # push is taken for the second place
+    (formal.Proof("herald_tx", "prove", ""),
+     ("herald_tx.v", "                w2_q <= w1_q;", "                w2_q <= 1'b0;")),
+    # data bits sent from the wrong end of the shift register (bit order)
+    (formal.Proof("uart_tx", "herald", ""),
+     ("uart_tx.v", "            tx_o    <= shift_q[0];", "            tx_o    <= shift_q[1];")),
+    # ready in every bit's last cycle, not only the stop bit's: a byte cut short by the next
+    (formal.Proof("uart_tx", "herald", ""),
+     ("uart_tx.v", "assign ready_o = !busy_q || ((B2B != 0) && se_q);",
+      "assign ready_o = !busy_q || ((B2B != 0) && z_q);")),
+]
+
 
 @needs_tools
 @pytest.mark.parametrize("proof,bug", MUTANTS, ids=lambda x: getattr(x, "name", ""))
