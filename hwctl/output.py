@@ -122,6 +122,9 @@ class NoProgress:
     def advance(self, *a: object) -> None:
         return None
 
+    def update(self, *a: object, **k: object) -> None:
+        return None
+
 
 def progress(enabled: bool, *, eta: bool = False, transient: bool = False):
     """A progress bar on stderr (never into redirected results on stdout), or a

@@ -62,6 +62,8 @@ from hwctl.protocols.esp import EspNode
 from hwctl.protocols.reliable import RobustConfig
 
 PROTOCOLS = ("esp", "dqp", "greedy")
+#: :meth:`NetworkSim.run` calls its ``on_progress`` every this many events (~0.1-1 s of wall time)
+PROGRESS_EVENTS = 20_000
 #: deprecated protocol names -> current ones (``oracle`` was the greedy scheduler's first name)
 PROTOCOL_ALIASES = {"oracle": "greedy"}
 
@@ -315,15 +317,29 @@ class NetworkSim:
     def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self._heap, (t, next(self._seq), fn, args))
 
-    def run(self, until: float | None = None) -> SimResult:
+    def run(self, until: float | None = None,
+            on_progress: Callable[[float], None] | None = None) -> SimResult:
+        """Run to ``until`` (default: the configured duration). ``on_progress(t)`` is called with
+        the simulated time every ``PROGRESS_EVENTS`` events (a progress bar; the events and
+        their order are the same with or without it)."""
         end = self.cfg.duration if until is None else until
         heap = self._heap
         pop = heapq.heappop
-        while heap and heap[0][0] <= end:
-            t, _, fn, args = pop(heap)
-            self.now = t
-            self.events += 1
-            fn(*args)
+        if on_progress is None:
+            while heap and heap[0][0] <= end:
+                t, _, fn, args = pop(heap)
+                self.now = t
+                self.events += 1
+                fn(*args)
+        else:
+            every = PROGRESS_EVENTS
+            while heap and heap[0][0] <= end:
+                t, _, fn, args = pop(heap)
+                self.now = t
+                self.events += 1
+                fn(*args)
+                if self.events % every == 0:
+                    on_progress(t)
         self.now = max(self.now, end) if until is None else self.now
         return self.result()
 
@@ -591,11 +607,13 @@ class NetworkSim:
         self._wait_at[j] = [e for e in self._wait_at[j] if e[0] in live]
 
 
-def simulate(graph: nx.Graph, config: SimConfig, topology_name: str = "custom") -> SimResult:
-    """Run one simulation with the paper's workload and return its result (with wall time)."""
+def simulate(graph: nx.Graph, config: SimConfig, topology_name: str = "custom", *,
+             on_progress: Callable[[float], None] | None = None) -> SimResult:
+    """Run one simulation with the paper's workload and return its result (with wall time);
+    ``on_progress(simulated_s)`` now and then (:meth:`NetworkSim.run`)."""
     import time
 
     t0 = time.perf_counter()
-    res = NetworkSim(graph, config, topology_name=topology_name).run()
+    res = NetworkSim(graph, config, topology_name=topology_name).run(on_progress=on_progress)
     res.wall_seconds = time.perf_counter() - t0
     return res

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 
 import pytest
@@ -142,3 +143,28 @@ def test_narrow_table_stays_a_table() -> None:
     text = _render(fit_table(cols, rows, title="top", width=80), 80)
     assert "│" in text and "LUT4" in text and "7680" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_long_sim_run_shows_progress_on_stderr(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """One `hwctl sim` run of simulated hours takes minutes: on a terminal it shows a bar of
+    simulated seconds on stderr (gone at the end); stdout keeps only the figures."""
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: stderr counts as a terminal
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    rc = cli.main(["sim", "--topology", "3x3", "--duration", "30", "--json"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    json.loads(out)
+    assert "simulated s" in err
+
+
+def test_progress_callback_changes_no_result() -> None:
+    from hwctl.sim import topologies
+    from hwctl.sim.network import SimConfig, simulate
+
+    g, cfg = topologies.by_name("3x3"), SimConfig(duration=30.0, seed=3)
+    seen: list[float] = []
+    a = simulate(g, cfg, "3x3")
+    b = simulate(g, cfg, "3x3", on_progress=seen.append)
+    assert a.summary == b.summary and a.events == b.events
+    assert seen and seen == sorted(seen) and 0 < seen[-1] <= 30.0

@@ -90,6 +90,8 @@ def test_cli_flash_exit_2(tmp_path: Path) -> None:
                           "--bitstream", str(tmp_path / "none.bit")], capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "no bitstream" in res.stderr
+    # the user named the file: it is missing, no advice to build into another directory
+    assert "(--bitstream): no such file" in res.stderr and "fpga build" not in res.stderr
 
 
 def _yosys() -> str | None:

@@ -204,6 +204,9 @@ def _run_flash(args: argparse.Namespace) -> int:
     from hwctl.fpga import boards
 
     board = boards.get_board(args.board)
+    # the user's own file missing: say so, not "run hwctl fpga build ... --out <its directory>"
+    if args.bitstream is not None and not args.bitstream.is_file():
+        raise UserError(f"no bitstream at {args.bitstream} (--bitstream): no such file")
     bit = args.bitstream or _default_dir(board.name) / (
         "board.bin" if board.family == "ice40" else "board.bit")
     boards.flash(board, bit, to_flash=args.write_flash)
