@@ -164,6 +164,10 @@ module hdr_block #(
     reg [31:0]  d_q, el_q;              // (every cycle: valid from S_A1 on, see S_A1)
     reg  [3:0]  dge_q;                  // S_A1 -> S_A2: d_q[6:0] >= 31, 62, 93, 124
     reg         big_q, fl_q;
+    // el_q >= flush_i in two cycles: the halves' compares registered in every cycle (valid in
+    // S_A2: el_q holds from S_A1 on), combined in S_A2 (one 33-bit carry chain from the register
+    // file into fl_q was the HX8K verify build's path at 97-98 MHz, tenth session)
+    reg         fhg_q, fhe_q, flg_q;    // el_q[31:16] > / == flush_i[31:16]; [15:0] >=
     reg         cl5_q;                  // S_CLOSE with k_q == 5 (its last cycle)
     reg [2:0]   q_q;                    // skip bytes
     reg [6:0]   m31_q;                  // 31 * q_q
@@ -284,6 +288,9 @@ module hdr_block #(
         // so in S_A1 (after an S_IDLE cycle) they hold what S_A1 computed them from before
         d_q <= p_seq_q - last_q - 32'd1;
         el_q <= p_ts_q[31:0] - ts0_lo_q;
+        fhg_q <= (el_q[31:16] > flush_i[31:16]);
+        fhe_q <= (el_q[31:16] == flush_i[31:16]);
+        flg_q <= (el_q[15:0] >= flush_i[15:0]);
         kh_q <= kh_q >> 1;
         hb_q <= hb_nx;
         if (rst_i) begin
@@ -346,7 +353,9 @@ module hdr_block #(
                     nofit_q <= (used_q >= 6'd48) || (dge_q[0] && used_q >= 6'd47)
                              || (dge_q[1] && used_q >= 6'd46) || (dge_q[2] && used_q >= 6'd45)
                              || (dge_q[3] && used_q >= 6'd44);
-                    fl_q <= (el_q >= flush_i);
+                    // (el_q and flush_i of S_A1: flush_i is BLOCK_FLUSH, read a cycle earlier
+                    // than before; the twin reads it at the arrival, before either)
+                    fl_q <= fhg_q || (fhe_q && flg_q);
                     cons_q <= !nxt_ok_i;    // S_A3: NO_SLOT
                     st_q <= S_A3;
                 end
@@ -480,6 +489,11 @@ module hdr_block #(
                                           || (st_q == S_APP && k_q == 4'd0))))
             $fatal(1, "hdr_block: cons_q differs from its decode");
     // the registered flags of the ninth session are the expressions they replace
+    reg [31:0] fl_prev_q, fl_prev2_q;   // flush_i one / two cycles ago
+    always @(posedge clk_i) begin
+        fl_prev_q <= flush_i;
+        fl_prev2_q <= fl_prev_q;
+    end
     always @(posedge clk_i)
         if (!rst_i) begin
             if (cons_q && !pend_q) $fatal(1, "hdr_block: cons_q without a pending arrival");
@@ -491,6 +505,8 @@ module hdr_block #(
                                                  || d_q != p_seq_q - last_q - 32'd1
                                                  || el_q != p_ts_q[31:0] - ts0_lo_q))
                 $fatal(1, "hdr_block: d_q / el_q / big_q / dge_q differ");
+            if (st_q == S_A3 && fl_q != (el_q >= fl_prev2_q))
+                $fatal(1, "hdr_block: fl_q differs from el_q >= flush_i (of S_A1)");
             if (st_q == S_OW && (hb_q != hdr_all[8*k_q +: 8] || kh_q != 14'(1 << k_q)))
                 $fatal(1, "hdr_block: hb_q differs from the header byte");
             if (st_q == S_CLOSE && cl5_q != (k_q == 4'd5)) $fatal(1, "hdr_block: cl5_q differs");
