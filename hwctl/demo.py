@@ -678,7 +678,9 @@ def summarize(result: dict, console) -> None:
                   f"{sum(x['events'] for x in links)} events, {sum(x['retries'] for x in links)} retries, "
                   f"{sum(x['rx_frame_errors'] for x in links)} bad frames, "
                   f"{sum(x['events_lost'] for x in links)} events lost; "
-                  f"{sum(n['late'] for n in nodes.values())} LATE schedules")
+                  f"{sum(n['late'] for n in nodes.values())} LATE schedules; devices lost "
+                  f"{sum(n.get('recovery', {}).get('device_lost', 0) for n in nodes.values())}"
+                  " (the counts above are each node's current link: a reconnect starts new ones)")
     n_req = sum(n["generations"] for n in nodes.values()) // 2
     console.print(f"[bold]physical layer[/]: {sum(n['schedules'] for n in nodes.values())} "
                   f"SCHEDULE_PAIRS over {n_req} requests (one per end per request"
