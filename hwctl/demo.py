@@ -577,6 +577,19 @@ def check_header_rate(args: argparse.Namespace, edge_m: float = 2000.0) -> None:
                         f"line, at most {MAX_LINE_SHARE}{hint}")
 
 
+def expected_pairs(a: dict, b: dict, arrival) -> tuple[int, float, float, float]:
+    """The verified pairs a run should give (docs/verification.md, "How many pairs to expect"):
+    E = N * p_A * p_B, N the source pulses both verification cores covered (each core's own
+    stream: stored headers + sequence numbers inferred missing, ``headers + missing_local`` of
+    its summary; the smaller of the two), p_A, p_B the arms' arrival probabilities of the source
+    (the loss budget, ``HeaderSource.arrival``). It assumes every pair both ends stored is
+    judged within the timeout (the HAVE round trip far below it): TIMEOUT and OVERWRITTEN
+    discards are what falls short of it. Returns (N, p_A, p_B, E)."""
+    n = min(a["headers"] + a["missing_local"], b["headers"] + b["missing_local"])
+    pa, pb = float(arrival[0]), float(arrival[1])
+    return n, pa, pb, n * pa * pb
+
+
 def header_source(g, u: str, v: str, rate_hz: float, seed: int, phase: int = 0,
                   arm_km: float | None = None):
     """The midpoint source of pair u-v: ``rate_hz`` pairs/s, first pair at cycle ``phase`` (the
@@ -665,7 +678,9 @@ def summarize(result: dict, console) -> None:
                   f"{sum(x['events'] for x in links)} events, {sum(x['retries'] for x in links)} retries, "
                   f"{sum(x['rx_frame_errors'] for x in links)} bad frames, "
                   f"{sum(x['events_lost'] for x in links)} events lost; "
-                  f"{sum(n['late'] for n in nodes.values())} LATE schedules")
+                  f"{sum(n['late'] for n in nodes.values())} LATE schedules; devices lost "
+                  f"{sum(n.get('recovery', {}).get('device_lost', 0) for n in nodes.values())}"
+                  " (the counts above are each node's current link: a reconnect starts new ones)")
     n_req = sum(n["generations"] for n in nodes.values()) // 2
     console.print(f"[bold]physical layer[/]: {sum(n['schedules'] for n in nodes.values())} "
                   f"SCHEDULE_PAIRS over {n_req} requests (one per end per request"
@@ -685,8 +700,14 @@ def summarize(result: dict, console) -> None:
         fids = [x for x in (a["fidelity_mean"], b["fidelity_mean"]) if x is not None]
         fmin = [x for x in (a["fidelity_min"], b["fidelity_min"]) if x is not None]
         disc = {k: a["discards"][k] + b["discards"][k] for k in a["discards"]}
+        src = ver.get("sources", {}).get(f"{u}-{v}")
+        exp = ""
+        if src is not None:
+            n, pa, pb, e = expected_pairs(a, b, src["arrival"])
+            exp = (f" (expected {e:.0f} = N {n} pulses both cores covered x pA {pa:.4f} x pB "
+                   f"{pb:.4f}: {n_ver / e if e else 0:.3f} of it)")
         console.print(
-            f"[bold]verified pairs {u}-{v}[/]: {n_ver} ({n_ver / result['duration']:.1f}/s) of "
+            f"[bold]verified pairs {u}-{v}[/]: {n_ver} ({n_ver / result['duration']:.1f}/s){exp} of "
             f"{a['headers']}/{b['headers']} headers stored; F at verification mean "
             + (f"{statistics.fmean(fids):.4f}, min {min(fmin):.4f}" if fids else "-")
             + f" ({a['memory']}, F_th {a['f_th']}, timeout {1e3 * a['timeout_s']:.1f} ms); discards "

@@ -354,6 +354,22 @@ def test_bad_heartbeats_are_dropped(bad: bytes) -> None:
 
 
 BIG_BACKLOG = 1 << 28  # bytes per device pty: the host's lag is never a UART overrun
+#: The block-mode tests' workload: a 1 kHz midpoint source, 40 % per arm (400 arrivals/s per
+#: node, 160 pairs/s), and a BLOCK_FLUSH of 20 ms in the devices from reset (~8 arrivals a
+#: block; with the 1 ms default every arrival at this rate was a block of its own).
+#: Why this low (issue 14, tenth session): the lab runs in real time in this process, beside
+#: both node services, and a device answers a command only once the lab has caught up with the
+#: command's arrival (a twin behind the wall clock is behind for its host too). A process that
+#: gets less CPU than lab and nodes need falls further behind without bound, until the command
+#: timeouts declare the device lost: at 5 kHz with the 1 ms flush, beside CPU hogs (load 15, the
+#: process at 0.06-0.13 of a core), B's start commands were answered 0.5 s, 1.8 s, ... 15 s late
+#: and its REG_READ timed out after 10 x 2 s. The lab alone needs 0.07-0.10 CPU-s per model
+#: second at 5 kHz, 0.02-0.04 at 1 kHz (benchmarks/RESULTS.md, tenth session, hdr-host). Not a
+#: product bug: a device answers a command before its waiting events (the twin's and the RTL's
+#: tx arbitration, tests/test_twin_hdrblock.py::test_pin_response_is_ordered_after_queued_events)
+#: and a real device never falls behind its clock.
+BLOCK_PERIOD = 100_000
+BLOCK_FLUSH = 2_000_000
 
 
 def _block_lab(start: int, phase: int, seq0: int, period: int) -> tuple[Lab, dict]:
@@ -361,7 +377,7 @@ def _block_lab(start: int, phase: int, seq0: int, period: int) -> tuple[Lab, dic
     ``phase + k * period`` carries seq ``seq0 + k``."""
     src = HeaderSource(period=period, seed=5, phase=phase, seq0=seq0, arrival=(0.4, 0.4))
     lab = Lab(topologies.by_name("K2"), p_photon=0.0, seed=3, start=start,
-              node_kw={"A": src.arm(0), "B": src.arm(1)})
+              node_kw={n: src.arm(i) | {"block_flush": BLOCK_FLUSH} for i, n in enumerate("AB")})
     for m in (lab.nodes["A"], lab.nodes["B"]):
         m.record = True
     return lab, {"A": lab.nodes["A"], "B": lab.nodes["B"]}
@@ -393,10 +409,12 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
     first slot is predicted), count what the restart took (pins, held pairs, unverified
     arrivals: discarded with cause DEVICE_LOST, the partner told) and go on verifying and
     pinning; every verified pair was stored at both ends in the life it was verified in."""
-    period = 20_000  # 5 kHz source, 40 % per arm: 2k arrivals/s per node
+    period = BLOCK_PERIOD
     async def main():
         start = timebase.cycle_now()
-        phase, seq0 = start + 3 * CLOCK_HZ // 10, 0xFFFF_F000
+        # the sequence number wraps 0.8 s into the source (in the first life when the nodes
+        # start in time, as on an idle machine; never asserted: under load they may not)
+        phase, seq0 = start + 3 * CLOCK_HZ // 10, (1 << 32) - CLOCK_HZ * 8 // 10 // period
         lab1, m1 = _block_lab(start, phase, seq0, period)
         # a host lagging behind the real-time lab on a loaded machine (606 blocks overrun at
         # load 22 with the 64 KiB UART backlog) gets its events late, never loses them
@@ -440,7 +458,7 @@ def test_block_mode_across_a_device_restart(tmp_path) -> None:
     na, nb, m1, m2 = asyncio.run(main())
     arrived1, arrived2 = _arrived(m1), _arrived(m2)
     assert arrived2["A"] and arrived2["B"], "the restarted devices are in block mode again"
-    # the source's sequence went on (through 2^32: it started at 0xFFFF_F000)
+    # the source's sequence went on (across 2^32 when the first life saw the wrap)
     assert 0 < (arrived2["A"][0] - arrived1["A"][-1]) & 0xFFFF_FFFF < 1 << 31
     new_life = set(arrived2["A"]) & set(arrived2["B"])
     both = (set(arrived1["A"]) & set(arrived1["B"])) | new_life
@@ -474,7 +492,7 @@ def test_block_mode_across_a_broken_path(tmp_path) -> None:
     verified pair was stored at both ends."""
     from hwctl.firmware.bridge import Bridge
 
-    period = 20_000
+    period = BLOCK_PERIOD
 
     async def main():
         start = timebase.cycle_now()
