@@ -144,6 +144,60 @@ def test_build_dry_run_sets_the_profile(tmp_path: Path) -> None:
     assert "chparam -set BLOCKS 1 board_top" in res.commands[0]
 
 
+_FAKE_PNR = """\
+import json, sys
+a = sys.argv[1:]
+seed, rep, log, asc = (a[a.index(k) + 1] for k in ("--seed", "--report", "-l", "--asc"))
+if seed == "1":  # the tenth session's verify build at seed 1: HeAP gives up on a cell
+    open(log, "w").write("Info: ...\\nERROR: Unable to find legal placement for cell 'x'\\n")
+    sys.exit(1)
+fmax = {"2": 99.0, "3": 104.0, "4": 120.0}[seed]
+json.dump({"fmax": {"clk": {"achieved": fmax}}, "utilization": {"ICESTORM_LC": {"used": 6162,
+          "available": 7680}}}, open(rep, "w"))
+open(log, "w").write("log of seed " + seed)
+open(asc, "w").write("asc of seed " + seed)
+"""
+_FAKE_PACK = """\
+import shutil, sys
+shutil.copy(sys.argv[1], sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("seeds, seed, fmax, met", [(3, 3, 104.0, True), (2, 2, 99.0, False)])
+def test_build_tries_seeds_until_one_meets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           seeds: int, seed: int, fmax: float, met: bool) -> None:
+    """``--seeds``: a seed that does not place is reported and the next one tried; the first
+    seed that meets the device clock ends the build (seed 4 is never run), else the fastest
+    placed seed gives the bitstream. nextpnr and icepack are stand-ins here (the real tools take
+    minutes: the slow board builds below)."""
+    tools = {}
+    for name, text in (("nextpnr-ice40", _FAKE_PNR), ("icepack", _FAKE_PACK)):
+        f = tmp_path / f"fake-{name}"
+        f.write_text(f"#!{sys.executable}\n{text}")
+        f.chmod(0o755)
+        tools[name] = str(f)
+    monkeypatch.setattr(boards, "run_yosys", lambda *a, **k: [])
+    monkeypatch.setattr(boards, "find_tool", lambda name: tools[name])
+    res = boards.build(boards.BOARDS["hx8k_breakout"], tmp_path / "b", seeds=seeds)
+    assert [t["seed"] for t in res.tries] == list(range(1, seeds + 1))
+    assert res.tries[0]["fmax_mhz"] is None and "legal placement" in res.tries[0]["error"]
+    assert (res.seed, res.fmax_mhz, res.met) == (seed, fmax, met)
+    assert res.bitstream.read_text() == f"asc of seed {seed}"  # the chosen seed's placement
+    assert (tmp_path / "b" / "nextpnr.log").read_text() == f"log of seed {seed}"
+    assert f"--seed {seed} " in res.commands[1] and "-l nextpnr.log" in res.commands[1]
+
+
+def test_build_with_no_placed_seed_is_one_error(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "fake-nextpnr"
+    f.write_text(f"#!{sys.executable}\n{_FAKE_PNR}")
+    f.chmod(0o755)
+    monkeypatch.setattr(boards, "run_yosys", lambda *a, **k: [])
+    monkeypatch.setattr(boards, "find_tool", lambda name: str(f))
+    with pytest.raises(boards.SynthError, match="failed at every seed tried \\(1;"):
+        boards.build(boards.BOARDS["hx8k_breakout"], tmp_path / "b", seeds=1)
+
+
 def _nextpnr(board: boards.Board) -> str | None:
     try:
         from hwctl.synth import find_tool

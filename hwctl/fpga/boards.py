@@ -100,6 +100,8 @@ class BuildResult:
     resources: dict[str, tuple[int, int]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     profile: str = ""
+    seed: int | None = None  # the placement seed of the bitstream
+    tries: list[dict] = field(default_factory=list)  # every seed tried: seed, fmax_mhz, error
 
     @property
     def met(self) -> bool:
@@ -132,11 +134,16 @@ def yosys_board_script(board: Board, files: list[str], profile: str | None = Non
 
 
 def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
-          status=None, dry_run: bool = False, profile: str | None = None) -> BuildResult:
+          status=None, dry_run: bool = False, profile: str | None = None,
+          seeds: int = 1) -> BuildResult:
     """Synthesize ``board_top`` for ``board`` with a build profile (``profile``, default the
-    board's), place and route it at the board's device clock (one placement seed), pack the
-    bitstream; report resources and Fmax. ``dry_run``: stage the sources and constraints in
-    ``workdir/src`` and fill in the commands, run no tool."""
+    board's), place and route it at the board's device clock, pack the bitstream; report
+    resources and Fmax. ``seeds``: placement seeds ``seed``, ``seed + 1``, ... tried in turn until
+    one places and meets the clock (a board at ~80 % of its logic cells places at some seeds and
+    not at others: "iCE40 verify and ECP5, tenth session" in fpga/README.md); the bitstream is the
+    first seed that met, else the fastest that placed; every try is in ``tries``. ``dry_run``:
+    stage the sources and constraints in ``workdir/src`` and fill in the commands, run no
+    tool."""
     workdir.mkdir(parents=True, exist_ok=True)
     files = _stage(board, workdir)
     pnr_args = list(board.pnr_args)
@@ -157,10 +164,16 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
     else:
         out = ["--lpf", f"src/{board.constraints}", "--textcfg", "board.config"]
         pack = ["ecppack", "--compress", "board.config", res.bitstream.name]
-    pnr = [pnr_tool, *pnr_args, "--json", "board.json", *out, "--freq", freq,
-           "--seed", str(seed), "--placer", board.placer, "--report", "report.json",
-           "-l", "nextpnr.log", "-q"]
-    res.commands += [f'yosys -p "{script}"', " ".join(pnr), " ".join(pack)]
+
+    def tagged(name: str, tag: str) -> str:  # board.asc -> board_s2.asc
+        return f"{Path(name).stem}{tag}{Path(name).suffix}"
+
+    def pnr_cmd(s: int, tag: str = "") -> list[str]:
+        return [pnr_tool, *pnr_args, "--json", "board.json", *out[:3], tagged(out[3], tag),
+                "--freq", freq, "--seed", str(s), "--placer", board.placer,
+                "--report", tagged("report.json", tag), "-l", tagged("nextpnr.log", tag), "-q"]
+
+    res.commands += [f'yosys -p "{script}"', " ".join(pnr_cmd(seed)), " ".join(pack)]
     if dry_run:
         return res
     if status:
@@ -168,14 +181,40 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
     latches = run_yosys(script, workdir / "yosys.log", workdir)
     if latches:
         raise SynthError(f"inferred latches: {', '.join(latches)}")
-    if status:
-        status.update(f"{pnr_tool} place and route at {freq} MHz (one seed, 1-5 min)...")
-    run = subprocess.run([find_tool(pnr_tool), *pnr[1:]], cwd=workdir, capture_output=True,
-                         text=True)
-    if run.returncode != 0:
-        tail = (workdir / "nextpnr.log").read_text(errors="replace")[-3000:] \
-            if (workdir / "nextpnr.log").exists() else run.stderr[-3000:]
-        raise SynthError(f"{pnr_tool} failed (pin map or timing):\n{tail}")
+    best: tuple[float, str] | None = None  # (Fmax, tag) of the fastest placed seed
+    last_error = ""
+    for s in range(seed, seed + max(1, seeds)):
+        tag = f"_s{s}"
+        if status:
+            status.update(f"{pnr_tool} place and route at {freq} MHz, seed {s} "
+                          f"({s - seed + 1} of at most {max(1, seeds)}; 1-5 min each)...")
+        pnr = pnr_cmd(s, tag)
+        run = subprocess.run([find_tool(pnr_tool), *pnr[1:]], cwd=workdir, capture_output=True,
+                             text=True)
+        log = workdir / tagged("nextpnr.log", tag)
+        if run.returncode != 0 or not (workdir / tagged("report.json", tag)).exists():
+            last_error = (log.read_text(errors="replace") if log.exists() else run.stderr)[-3000:]
+            errs = [ln for ln in last_error.splitlines() if "ERROR" in ln]
+            res.tries.append({"seed": s, "fmax_mhz": None,
+                              "error": (errs[-1] if errs else "failed").strip()[:300]})
+            continue
+        rep = json.loads((workdir / tagged("report.json", tag)).read_text())
+        fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
+        f = min(fmax) if fmax else 0.0
+        res.tries.append({"seed": s, "fmax_mhz": f if fmax else None, "error": None})
+        if best is None or f > best[0]:
+            best = (f, tag)
+        if f >= res.clock_mhz:
+            break
+    if best is None:
+        raise SynthError(f"{pnr_tool} failed at every seed tried "
+                         f"({', '.join(str(t['seed']) for t in res.tries)}; pin map, fit or "
+                         f"placement; more seeds: --seeds N):\n{last_error}")
+    tag = best[1]
+    res.seed = int(tag[2:])
+    for name in (out[3], "report.json", "nextpnr.log"):  # the chosen seed's, under the usual names
+        shutil.copy2(workdir / tagged(name, tag), workdir / name)
+    res.commands[1] = " ".join(pnr_cmd(res.seed))
     rep = json.loads((workdir / "report.json").read_text())
     fmax = [v["achieved"] for v in rep.get("fmax", {}).values()]
     res.fmax_mhz = min(fmax) if fmax else None

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "logs and report_board.json (default build/fpga/BOARD)")
     p.add_argument("--seed", type=argtypes.integer(0, 2**31 - 1, what="--seed"), default=1,
                    help="nextpnr placement seed (default 1)")
+    p.add_argument("--seeds", type=argtypes.integer(1, 100, what="--seeds"), default=3,
+                   help="placement seeds to try, from --seed up, until one places and meets "
+                        "the device clock (default 3; a seed that meets ends the build)")
     p.add_argument("--device", choices=ECP5_DEVICES, default=None,
                    help="ULX3S FPGA size (default 85k)")
     from hwctl.wire.features import PROFILES
@@ -162,13 +165,13 @@ def _run_build(args: argparse.Namespace) -> int:
     try:
         if args.json or args.dry_run:
             res = boards.build(board, out, seed=args.seed, device=args.device,
-                               dry_run=args.dry_run, profile=args.profile)
+                               dry_run=args.dry_run, profile=args.profile, seeds=args.seeds)
         else:
             from rich.console import Console
 
             with Console(stderr=True).status("starting...") as status:
                 res = boards.build(board, out, seed=args.seed, device=args.device, status=status,
-                                   profile=args.profile)
+                                   profile=args.profile, seeds=args.seeds)
     except SynthError as exc:
         print(f"hwctl fpga build: {exc}", file=sys.stderr)
         return 1
@@ -185,17 +188,21 @@ def _run_build(args: argparse.Namespace) -> int:
         return 0
     report = {"board": res.board, "profile": res.profile, "bitstream": str(res.bitstream),
               "fmax_mhz": res.fmax_mhz,
-              "clock_mhz": res.clock_mhz, "met": res.met,
+              "clock_mhz": res.clock_mhz, "met": res.met, "seed": res.seed, "tries": res.tries,
               "resources": {k: {"used": u, "available": a} for k, (u, a) in res.resources.items()},
               "commands": res.commands}
     (out / "report_board.json").write_text(json.dumps(report, indent=2))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        for t in res.tries:
+            what = (f"{t['fmax_mhz']:.1f} MHz" if t["fmax_mhz"] is not None
+                    else f"not placed ({t['error']})")
+            print(f"seed {t['seed']}: {what}")
         for cell, (used, avail) in res.resources.items():
             print(f"{cell:14s} {used:6d} / {avail:6d} ({100 * used / avail:.0f} %)")
         fmax = f"{res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else "unknown"
-        print(f"Fmax {fmax} vs device clock {res.clock_mhz:g} MHz: "
+        print(f"Fmax {fmax} vs device clock {res.clock_mhz:g} MHz (seed {res.seed}): "
               f"{'met' if res.met else 'NOT met'}; bitstream {res.bitstream}")
     return 0 if res.met else 1
 
