@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwctl import errors, timebase
+from hwctl import argtypes, errors, timebase
 from hwctl.durable import Flusher
 from hwctl.errors import UserError
 from hwctl.transport.backend import LinkStats, OrderedResponse
@@ -1126,7 +1126,7 @@ def _diff(want: Any, got: Any, path: str = "") -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", help="a file written by `hwctl node --record FILE` (or one "
                                           "of `hwctl demo --record DIR`)")
-    parser.add_argument("--out", default=None, metavar="DIR",
+    parser.add_argument("--out", default=None, metavar="DIR", type=argtypes.out_dir,
                         help="write the replayed results as DIR/NAME.parquet (requests) and, "
                              "with [verification], DIR/NAME.pairs.parquet, in the shared schema "
                              "(docs/data.md), metadata saying they were replayed")

@@ -59,6 +59,9 @@ def no_work(monkeypatch):
     import hwctl.sweep
 
     monkeypatch.setattr(hwctl.sweep, "execute", accepted)
+    import hwctl.record
+
+    monkeypatch.setattr(hwctl.record, "load", accepted)
     monkeypatch.setattr(hwctl.export, "to_hdf5", accepted)
     monkeypatch.setattr(hwctl.instruments.bench, "Bench", accepted)
 
@@ -195,6 +198,8 @@ CLI_CASES: list[list[str]] = [
     ["node", "--config", str(EXAMPLES / "node.toml"), "--out", "{tmp}", "--record",
      f"{NOWRITE}/x.rec"],
     ["node", "--config", str(EXAMPLES / "node.toml"), "--out", "{tmp}", "--record", "{tmp}"],
+    ["replay", "{file}", "--out", NOWRITE],
+    ["replay", "{file}", "--out", "{file}"],
     ["sweep", "--out", "{tmp}/sw", "--scheduler", "bogus://x"],
     ["sweep", "--out", "{tmp}/sw", "--scheduler", "inproc://x"],
     # --- top level
