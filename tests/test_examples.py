@@ -98,3 +98,10 @@ def test_example_network_runs_on_the_lab_twin(tmp_path: Path) -> None:
     assert srv.error is None
     for n in nodes:
         assert n.counters.disagree == 0 and n.counters.device_errors == 0
+    # `hwctl node`'s end-of-run line: the figures in words, not the nested counter dict
+    from hwctl.node.cli import final_summary
+
+    for n in nodes:
+        line = final_summary(n)
+        assert "\n" not in line and "{" not in line and "mean latency" in line, line
+        assert f"{n.counters.completed} of {n.counters.requests} requests completed" in line

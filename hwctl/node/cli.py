@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
         from hwctl.output import print_json
 
         print_json(node.snapshot())
-    else:
-        console.print(f"node {cfg.name}: {node.snapshot()}", soft_wrap=True)
+    else:  # the figures a user reads; every counter is in the results' metadata and --json
+        console.print(final_summary(node), soft_wrap=True, highlight=False, markup=False)
     if writer is not None:
         end = {"summary": node.snapshot(), "instruments": node.bench_snapshot}
         path = writer.close(final_rows=node.unwritten_rows(), metadata=end)
@@ -156,6 +156,27 @@ async def _start_web(node: NodeService, addr: str):
                                          duration=node.cfg.duration), addr)
     await server.start()
     return server
+
+
+def final_summary(node) -> str:
+    """The node's end-of-run line: requests, latency, pairs, the checks that must stay 0, link
+    health (not the whole nested counter dict: ``--json`` prints that)."""
+    import statistics
+
+    c = node.counters
+    lat = [r.latency for r in node.records.values() if r.latency is not None]
+    mean = f"mean latency {1e3 * statistics.fmean(lat):.1f} ms" if lat else "no latency yet"
+    text = (f"node {node.cfg.name}: {c.completed} of {c.requests} requests completed, {mean}, "
+            f"{c.heralds} pairs recorded; {c.disagree} PL disagreements, {c.one_sided} one-sided "
+            f"pairs (goal 0 for both), {c.late} LATE, {c.device_errors} device errors")
+    v = node.verification_summary()
+    if v is not None:
+        text += f"; {v['verified']} verified pairs with {v['partner']} of {v['headers']} headers"
+    st = node.backend.stats if node.backend is not None else None
+    if st is not None:
+        text += (f"; link {st.commands} commands, {st.events} events, {st.retries} retries, "
+                 f"{st.events_lost + st.rx_frame_errors} lost or bad")
+    return text + " (every counter: --json)"
 
 
 async def _report(node: NodeService, console, every: float = 2.0) -> None:
