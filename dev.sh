@@ -15,6 +15,10 @@ VENV=.venv
 STAMP=$VENV/.hwctl-setup-stamp
 
 need_apt=()
+# a fresh Debian 12 (e.g. the debian:12 image) has no python3, and its python3 has no venv module
+# (ensurepip) until python3-venv is installed: `python3 -m venv` below would fail
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v verilator >/dev/null 2>&1 || need_apt+=(verilator)
 # hwctl fpga flash: programs the boards' bitstreams over USB

@@ -97,3 +97,13 @@ def test_readme_says_what_dev_sh_test_runs() -> None:
     block = (ROOT / "README.md").read_text().split("```sh", 1)[1].split("```", 1)[0]
     test_line = block[block.index("./dev.sh test"):]
     assert "whole test suite" not in test_line and "slow" in test_line
+
+
+def test_dev_sh_installs_python_venv_on_a_fresh_debian() -> None:
+    """README: `./dev.sh demo` on a fresh Debian 12. Debian's python3 has no venv/ensurepip until
+    python3-venv is installed (and a minimal image has no python3), so dev.sh must ask apt-get
+    for them before `python3 -m venv`."""
+    dev = (ROOT / "dev.sh").read_text()
+    checks = dev[:dev.index("setup() {")]
+    assert "need_apt+=(python3)" in checks and "need_apt+=(python3-venv)" in checks
+    assert "import ensurepip" in checks
