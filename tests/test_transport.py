@@ -13,6 +13,7 @@ from hwctl.errors import (
     BadUrl,
     DeviceError,
     DeviceNotFound,
+    LinkError,
     LinkTimeout,
     UserError,
     VersionMismatch,
@@ -376,3 +377,56 @@ def test_a_second_answer_to_a_retried_command_is_a_duplicate_not_stale() -> None
 
     dup, stale, retries = arun(go())
     assert retries >= 1 and dup == 1 and stale == 1
+
+
+def test_sink_events_takes_held_events_then_those_decoded_in_the_reader_callback() -> None:
+    """A link that delivers from a loop callback (SINK_OK) is decoded in that callback, and
+    Backend.sink_events hands the events to its consumer there, in order, the ones held before
+    it first; an exception of the consumer is raised by sink_events and what follows waits for
+    next_event; the link's end is a LinkError, as from next_event."""
+    from hwctl.transport.links import MemoryLink
+    from hwctl.wire import encode
+
+    class LoopLink(MemoryLink):
+        SINK_OK = True
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        host, dev = LoopLink(), MemoryLink()
+        host.peer, dev.peer = dev, host
+        b = Backend(host, "mem://")
+
+        def from_device(*evs: Message) -> None:  # as a reader callback hands them over
+            loop.call_soon(host._deliver, b"".join(encode(e, i) for i, e in enumerate(evs)))
+
+        from_device(Late(1, 0), Late(2, 0))  # held before the consumer comes
+        await asyncio.sleep(0.01)
+        assert b.pending_events() == 2 and host.sink is not None  # decoded in the callback
+        got: list = []
+        seen_in_callback: list[bool] = []
+
+        def take(ev) -> None:
+            got.append(ev.ts if type(ev) is Done else ev.t_start)
+            seen_in_callback.append(asyncio.current_task() is None)
+            if got[-1] == 5:
+                raise ValueError("consumer bug")
+
+        s = asyncio.create_task(b.sink_events(take))
+        await asyncio.sleep(0.01)
+        assert got == [1, 2] and b.pending_events() == 0
+        from_device(Late(3, 0), Done(4, 0, 0))
+        await asyncio.sleep(0.01)
+        assert got == [1, 2, 3, 4] and seen_in_callback[2:] == [True, True]
+        from_device(Late(5, 0), Late(6, 0))
+        with pytest.raises(ValueError, match="consumer bug"):
+            await asyncio.wait_for(s, HANG_S)
+        assert got == [1, 2, 3, 4, 5]
+        assert (await b.next_event(timeout=HANG_S)).t_start == 6  # held for the next consumer
+        s = asyncio.create_task(b.sink_events(take))
+        await asyncio.sleep(0.01)
+        await host.close()
+        with pytest.raises(LinkError):
+            await asyncio.wait_for(s, HANG_S)
+        await b.close()
+
+    arun(go())

@@ -108,3 +108,70 @@ def test_a_send_on_the_same_socket_does_not_lose_the_wake_up() -> None:
     took, got = asyncio.run(main())
     assert took  # the case this test is about: the FD went quiet with a message readable
     assert got == [b"B", b"1"]
+
+
+def test_serve_hands_every_message_over_in_order_and_defers_after_false() -> None:
+    """serve(): messages queued before it, a burst, and ones sent while it waits, each once and
+    in order; ``fn`` returning False lets the task it woke run before the next message; close
+    ends serve (cancelled) and releases the reader."""
+
+    async def main() -> tuple[list, list, bool]:
+        ctx = zmq.Context()
+        ep = f"tcp://127.0.0.1:{_port()}"
+        router = FdReceiver(ctx.socket(zmq.ROUTER))
+        router.linger = 0
+        router.bind(ep)
+        d = ctx.socket(zmq.DEALER)
+        d.linger = 0
+        d.connect(ep)
+        got: list[int] = []
+        order: list[str] = []
+        woke = asyncio.Event()
+        all_in = asyncio.Event()
+
+        async def woken() -> None:
+            while True:
+                await woke.wait()
+                woke.clear()
+                order.append("task")
+
+        def fn(frames: list) -> bool:
+            i = int(frames[2].bytes)
+            got.append(i)
+            order.append(f"m{i}")
+            if len(got) == 402:
+                all_in.set()
+            if i % 50 == 7:
+                woke.set()
+                return False  # the woken task runs before the next message
+            return True
+
+        d.send_multipart([b"k", b"0"])  # queued before serve
+        await asyncio.sleep(0.05)
+        w = asyncio.create_task(woken())
+        s = asyncio.create_task(router.serve(fn))
+        for i in range(1, 201):  # a burst
+            d.send_multipart([b"k", str(i).encode()])
+        await asyncio.sleep(0.05)
+        for i in range(201, 402):  # one by one, while serve waits
+            d.send_multipart([b"k", str(i).encode()])
+            if i % 20 == 0:
+                await asyncio.sleep(0.001)
+        await asyncio.wait_for(all_in.wait(), HANG_S)
+        loop = asyncio.get_running_loop()
+        fd = router.sock.getsockopt(zmq.FD)
+        router.close(0)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(s, HANG_S)
+        released = not loop.remove_reader(fd)
+        w.cancel()
+        d.close(0)
+        ctx.term()
+        return got, order, released
+
+    got, order, released = asyncio.run(main())
+    assert got == list(range(402))
+    for i in range(7, 402, 50):  # the task ran right after each message that returned False
+        k = order.index(f"m{i}")
+        assert order[k + 1] == "task", order[k - 2:k + 3]
+    assert released

@@ -441,21 +441,28 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         """Every received message is checked and handled on its own: a bad, forged, unexpected
         or excess message is counted by cause (``counters.dropped``) and dropped; no input from
         the network ends the service (docs/reliability.md)."""
-        assert self._router is not None
+        r = self._router
+        assert r is not None
+        if type(r) is FdReceiver:  # (not tapped: hwctl.record) in the FD's reader callback,
+            await r.serve(self._rx_msg)  # one loop iteration less per message (RESULTS.md)
         while True:
-            frames = await self._router.recv_multipart(copy=False)
-            self.counters.msgs_in += 1
-            try:
-                cause = self._rx_one(frames)
-            except Exception as exc:  # the last line of defence: a bug must not end the node
-                cause = f"error_{type(exc).__name__}"
-                if self._drop_log_ok():
-                    log.warning("%s: message dropped (%s: %s)", self.cfg.name,
-                                type(exc).__name__, exc)
-            if cause:
-                self._drop(cause)
-            if not self._pl_queue.empty():  # a generation to start: its SCHEDULE_PAIRS goes out
-                await asyncio.sleep(0)  # before the messages queued behind this one (hwctl.nodetiming)
+            if not self._rx_msg(await r.recv_multipart(copy=False)):
+                await asyncio.sleep(0)
+
+    def _rx_msg(self, frames: list) -> bool:
+        """One received message (:meth:`_rx_loop`); False when a generation is to start: its
+        SCHEDULE_PAIRS goes out before the messages queued behind this one (hwctl.nodetiming)."""
+        self.counters.msgs_in += 1
+        try:
+            cause = self._rx_one(frames)
+        except Exception as exc:  # the last line of defence: a bug must not end the node
+            cause = f"error_{type(exc).__name__}"
+            if self._drop_log_ok():
+                log.warning("%s: message dropped (%s: %s)", self.cfg.name,
+                            type(exc).__name__, exc)
+        if cause:
+            self._drop(cause)
+        return self._pl_queue.empty()
 
     def _drop(self, cause: str) -> None:
         d = self.counters.dropped

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -127,6 +127,8 @@ class Backend:
         self._ev_held = 0  # events in _evq, a HeaderBlock counted as its length
         self._ev_ready = asyncio.Event()
         self._ev_end = False  # closed / link failed: consumers get LinkError once _evq is empty
+        #: :meth:`sink_events`' consumer while it waits: events go to it, not to ``_evq``
+        self._ev_sink: Callable[[Message | HeaderBlock | OrderedResponse], None] | None = None
         self.max_held_events = self.MAX_HELD_EVENTS
         self._last_drop_log = -1e9
         self._last_ev_seq: int | None = None
@@ -328,6 +330,41 @@ class Backend:
         self._ev_held -= sum(len(e) if type(e) is HeaderBlock else 1 for e in out)
         return out
 
+    async def sink_events(self, fn: Callable[[Message | HeaderBlock | OrderedResponse], None]) -> None:
+        """Hand every event to ``fn`` as it is decoded, in the link's callback (the events held
+        now first, in order), until the stream ends: then LinkError, as from
+        :meth:`next_event`. With a link that decodes in its reader (:meth:`_rx_loop`) a device
+        event reaches ``fn`` in the callback that read it, not two task hops later through
+        :meth:`next_event` (benchmarks/RESULTS.md, eleventh session). An exception of ``fn``
+        ends the sink and is raised here (the events after it wait for :meth:`next_event`)."""
+        err: list[BaseException] = []
+
+        def take(ev: Message | HeaderBlock | OrderedResponse) -> None:
+            try:
+                fn(ev)
+            except Exception as exc:
+                self._ev_sink = None  # what follows is held, as for a consumer that stopped
+                err.append(exc)
+                self._ev_ready.set()
+
+        try:
+            while True:
+                while self._evq and not err:
+                    ev = self._evq.popleft()
+                    self._ev_held -= len(ev) if type(ev) is HeaderBlock else 1
+                    take(ev)
+                if err:
+                    raise err[0]
+                if self._ev_end:
+                    raise LinkError(f"backend {self.url} is closed"
+                                    + (f": {self.rx_error!r}" if self.rx_error else ""))
+                self._ev_sink = take
+                self._ev_ready.clear()
+                await self._ev_ready.wait()
+                self._ev_sink = None
+        finally:
+            self._ev_sink = None
+
     async def _wait_events(self, timeout: float | None) -> None:
         try:
             async with asyncio.timeout(timeout):
@@ -346,6 +383,10 @@ class Backend:
 
     def _put_event(self, ev: Message | HeaderBlock | OrderedResponse, n: int = 1, *,
                    force: bool = False) -> None:
+        sink = self._ev_sink
+        if sink is not None:
+            sink(ev)
+            return
         room = self.max_held_events - self._ev_held
         if n > room and not force:
             # the consumer stalled: keep what fits, drop and count the rest (like the device's
@@ -389,27 +430,49 @@ class Backend:
 
     # ---------------------------------------------------------------- receive
     async def _rx_loop(self) -> None:
+        """The device's bytes, decoded. A link that can (:meth:`Link.sink_ready`) hands its
+        chunks to :meth:`_sink` in the callback that read them: the frames are decoded, a
+        command's answer set and the events queued there, not one task hop later here
+        (benchmarks/RESULTS.md, eleventh session); this loop then only waits for the end."""
+        link = self.link
         try:
             while True:
-                chunk = await self.link.recv()
+                ready = getattr(link, "sink_ready", None)
+                if ready is not None and link.sink is None and ready():
+                    link.sink = self._sink
+                chunk = await link.recv()
                 if not chunk:
                     break
-                for item in self._dec.feed(chunk):
-                    if type(item) is HeaderBlock:
-                        self._on_block(item)
-                        continue
-                    if not isinstance(item, Frame):
-                        self.stats.rx_frame_errors += 1
-                        if self.stats.rx_frame_errors & (self.stats.rx_frame_errors - 1) == 0:
-                            log.warning("%s: bad frame from device (%s), %d so far", self.url,
-                                        item.code.name, self.stats.rx_frame_errors)
-                        continue
-                    self._on_frame(item)
+                self._feed(chunk)
         except Exception as exc:
             self.rx_error = exc
         finally:
+            if getattr(link, "sink", None) == self._sink:
+                link.sink = None
             if not self._closed:
                 self._end_events()
+
+    def _sink(self, chunk: bytes) -> None:
+        """:meth:`_feed` in the link's callback; a failure ends the stream as in :meth:`_rx_loop`."""
+        try:
+            self._feed(chunk)
+        except Exception as exc:
+            self.link.sink = None  # nothing more is decoded (the loop's end, as before)
+            self.rx_error = exc
+            self._rx_task.cancel()  # (its finally ends the events)
+
+    def _feed(self, chunk: bytes) -> None:
+        for item in self._dec.feed(chunk):
+            if type(item) is HeaderBlock:
+                self._on_block(item)
+                continue
+            if not isinstance(item, Frame):
+                self.stats.rx_frame_errors += 1
+                if self.stats.rx_frame_errors & (self.stats.rx_frame_errors - 1) == 0:
+                    log.warning("%s: bad frame from device (%s), %d so far", self.url,
+                                item.code.name, self.stats.rx_frame_errors)
+                continue
+            self._on_frame(item)
 
     def _on_frame(self, f: Frame) -> None:
         if f.msg.KIND == "response":

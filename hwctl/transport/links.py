@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from hwctl.errors import DeviceNotFound, LinkError
 
@@ -26,6 +27,11 @@ class Link(ABC):
 
     #: most bytes one :meth:`recv` joins from chunks already waiting
     COALESCE = 1 << 18
+    #: the link delivers its chunks from an event-loop callback of its own (a reader, or a
+    #: thread's ``call_soon_threadsafe``), never from inside another coroutine's call (a
+    #: :class:`MemoryLink` delivers inside its peer's ``send``): a consumer may then take the
+    #: chunks in that callback (:attr:`sink`) instead of from :meth:`recv`
+    SINK_OK = False
 
     def __init__(self) -> None:
         self._rx: asyncio.Queue[bytes] = asyncio.Queue()
@@ -36,6 +42,11 @@ class Link(ABC):
         #: wall clock (``time.time_ns()``) when the last chunk reached the event loop: the
         #: node's latency breakdown (hwctl.nodetiming) times device events from here
         self.rx_ns = 0
+        #: set by the consumer (only where :attr:`SINK_OK`, and only while no chunk waits in
+        #: :meth:`recv`'s queue): chunks go to it in the callback that read them, one task
+        #: hop less per device event than :meth:`recv` (the backend's decoder; the end of the
+        #: link still comes through :meth:`recv` as ``b""``)
+        self.sink: Callable[[bytes], None] | None = None
 
     @abstractmethod
     async def send(self, data: bytes) -> None: ...
@@ -65,7 +76,16 @@ class Link(ABC):
     def _deliver(self, data: bytes) -> None:
         self.bytes_in += len(data)
         self.rx_ns = time.time_ns()
-        self._rx.put_nowait(data)
+        sink = self.sink
+        if sink is not None:
+            sink(data)
+        else:
+            self._rx.put_nowait(data)
+
+    def sink_ready(self) -> bool:
+        """A :attr:`sink` may be set now: the link supports it and no chunk waits in the queue
+        (set later, it would pass them)."""
+        return self.SINK_OK and self._rx.empty() and not self._closed
 
     async def close(self) -> None:
         if not self._closed:
@@ -95,6 +115,8 @@ class LabLink(Link):
     """One node device of an in-process lab (:class:`hwctl.sim.twin.lab.LabServer`, real time on the
     shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
 
+    SINK_OK = True  # (delivered by call_soon_threadsafe)
+
     def __init__(self, server, node: str) -> None:
         super().__init__()
         self.server, self.node = server, node
@@ -115,6 +137,8 @@ class SerialLink(Link):
     measured on the 2x2 demo, the reader thread added ~2 ms to every device event while the
     loop was busy, docs/node.md). Ports without one (``loop://``, ``socket://``, ``spy://``)
     are read in a thread that hands chunks to the event loop."""
+
+    SINK_OK = True  # (the loop's reader, or the thread's call_soon_threadsafe)
 
     def __init__(self, port_url: str, *, baud: int) -> None:
         import serial

@@ -25,6 +25,7 @@ socket with an awaitable ``recv_multipart``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -37,6 +38,8 @@ class FdReceiver:
         self.__dict__["sock"] = sock  # attribute writes go to the socket (linger, ...)
         self.__dict__["_loop"] = None
         self.__dict__["_waiter"] = None
+        self.__dict__["_drain"] = None  # serve()'s reader while it runs
+        self.__dict__["_served"] = None  # serve()'s end
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)
@@ -63,6 +66,46 @@ class FdReceiver:
             finally:
                 self.__dict__["_waiter"] = None
 
+    async def serve(self, fn: Callable[[list], bool], copy: bool = False) -> None:
+        """Hand every message to ``fn`` in the loop's reader callback of the socket's FD, not in
+        a task woken by it (one loop iteration less per message: benchmarks/RESULTS.md,
+        eleventh session); until cancelled, or raises what ``fn`` or a receive raised. ``fn``
+        returns False to let the tasks it woke run before the next message (the rest is taken
+        in a callback after theirs). Not together with :meth:`recv_multipart`."""
+        loop = asyncio.get_running_loop()
+        sock = self.sock
+        done: asyncio.Future[None] = loop.create_future()
+
+        def drain() -> None:
+            if done.done() or sock.closed:
+                return
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK, copy=copy)
+                except zmq.Again:
+                    return
+                except Exception as exc:
+                    done.set_exception(exc)
+                    return
+                try:
+                    go = fn(frames)
+                except Exception as exc:
+                    done.set_exception(exc)
+                    return
+                if not go:
+                    loop.call_soon(drain)  # after the wake-ups fn made (FIFO)
+                    return
+
+        if self._loop is None:
+            loop.add_reader(sock.getsockopt(zmq.FD), self._wake)
+            self.__dict__["_loop"] = loop
+        self.__dict__["_drain"], self.__dict__["_served"] = drain, done
+        try:
+            drain()  # what is already queued (its FD signal may have been taken)
+            await done
+        finally:
+            self.__dict__["_drain"] = self.__dict__["_served"] = None
+
     def send(self, data: Any, flags: int = 0, **kw: Any) -> Any:
         try:
             return self.sock.send(data, flags, **kw)
@@ -84,16 +127,23 @@ class FdReceiver:
     def _check_in(self) -> None:
         """After an operation that may have taken the FD's signal: a readable message wakes the
         waiting receive (it would not see the FD again for it)."""
-        if self._waiter is not None and not self.sock.closed \
+        if (self._waiter is not None or self._drain is not None) and not self.sock.closed \
                 and self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._wake_waiter()
 
     def _wake_waiter(self) -> None:
+        if self._drain is not None:
+            self._loop.call_soon(self._drain)
+            return
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
 
     def _wake(self) -> None:
+        d = self._drain
+        if d is not None:
+            d()  # (takes the FD's signal with its receives)
+            return
         w = self._waiter
         if w is not None:
             if not w.done():
@@ -110,4 +160,7 @@ class FdReceiver:
         w = self._waiter
         if w is not None and not w.done():
             w.cancel()
+        d = self._served
+        if d is not None and not d.done():
+            d.cancel()
         self.sock.close(linger)
