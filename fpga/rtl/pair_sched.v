@@ -90,19 +90,28 @@ module pair_sched #(
     reg [3:0]  q_gt_q, q_eq_q;
     reg        gt_q, eq_q, late_q;
     reg        fire_q;              // an attempt fires this cycle (decided last cycle)
-    reg [15:0] pcl_q, pch_q;        // pc_q's halves: 16-bit chains, the low half's borrow
-    reg        pl0_q, ph0_q;        // registered (pl0_q: pcl_q == 0; ph0_q: pch_q == 0)
+    wire [15:0] pcl_q, pch_q;       // pc_q's halves: 16-bit chains, the low half's borrow
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire        pl0_q;              // registered pcl_q == 0 (in u_pc; the formal harness's tap)
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire        ph0_q;              // registered pch_q == 0
     reg        ppl0_q, pph0_q;      // period's halves == 0
     /* verilator lint_off UNUSEDSIGNAL */
     wire [31:0] pc_q = {pch_q, pcl_q};  // cycles to the next attempt plus 1 (2: fires next cycle;
     /* verilator lint_on UNUSEDSIGNAL */  // read by the formal harness only)
     reg        pcz_q;               // pc_q == 2 (sticky until the next attempt)
     reg        p2_q;                // period == 2
-    reg [15:0] ll_q, lh_q;          // left_q's halves (as pc_q's) and their "== 0" flags
-    reg        ll0_q, lh0_q;
+    wire [15:0] ll_q, lh_q;         // left_q's halves (as pc_q's) and their "== 0" flags
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire        ll0_q;              // (in u_left; tap)
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire        lh0_q;
     reg        lz_q;                // none left (the last one has fired)
-    reg [15:0] dwl_q, dwh_q;        // dw_q's halves and their "== 0" flags
-    reg        dwl0_q, dwh0_q;
+    wire [15:0] dwl_q, dwh_q;       // dw_q's halves and their "== 0" flags
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire        dwl0_q;             // (in u_dw; tap)
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire        dwh0_q;
     reg [15:0] nfl_q, nfh_q;        // nfired_o's halves; nff_q: nfl_q == 0xFFFF
     reg        nff_q;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -328,53 +337,20 @@ module pair_sched #(
         // ahead; one 32-bit chain with the reload mux behind it was the module's ECP5 path)
         ppl0_q <= (period_o[15:0] == 16'd0);
         pph0_q <= (period_o[31:16] == 16'd0);
-        if (fire_q) begin
-            {pch_q, pcl_q} <= period_o;
-            pl0_q <= ppl0_q;
-            ph0_q <= pph0_q;
-            pcz_q <= p2_q;
-        end else begin
-            pcl_q <= pcl_q - 16'd1;
-            pl0_q <= (pcl_q == 16'd1);
-            if (pl0_q) begin
-                pch_q <= pch_q - 16'd1;
-                ph0_q <= (pch_q == 16'd1);
-            end
-            pcz_q <= (ph0_q && pcl_q == 16'd3) || pcz_q;
-        end
+        // (the counter: u_pc below, reloaded by fire_q, else counting down)
+        if (fire_q) pcz_q <= p2_q;
+        else pcz_q <= (ph0_q && pcl_q == 16'd3) || pcz_q;
         // attempts left (loaded at SUB1; count >= 1), flag "none left" set by the last fire
         // (this counter, the drain's and nfired_o as 16-bit halves like the period counter)
-        if (st_sub1_q) begin
-            {lh_q, ll_q} <= count_q;
-            ll0_q <= (count_q[15:0] == 16'd0);
-            lh0_q <= (count_q[31:16] == 16'd0);
-            lz_q <= 1'b0;
-        end else if (fire_q) begin
-            ll_q <= ll_q - 16'd1;
-            ll0_q <= (ll_q == 16'd1);
-            if (ll0_q) begin
-                lh_q <= lh_q - 16'd1;
-                lh0_q <= (lh_q == 16'd1);
-            end
-            lz_q <= lh0_q && (ll_q == 16'd1);
-        end
+        // (the counter: u_left below, loaded at SUB1, counting down by fire_q)
+        if (st_sub1_q) lz_q <= 1'b0;
+        else if (fire_q) lz_q <= lh0_q && (ll_q == 16'd1);
         // drain after the last attempt (cycle F): dz_q is set from cycle F + HERALD_WAIT + 1 on
         // (dw_q = HERALD_WAIT - j + 1 in cycle F + j; dz_q is sticky, so dw_q may wrap after)
         wz_q <= (herald_wait_i == 32'd0);
-        if (fire_q) begin
-            {dwh_q, dwl_q} <= herald_wait_i;
-            dwl0_q <= (herald_wait_i[15:0] == 16'd0);
-            dwh0_q <= (herald_wait_i[31:16] == 16'd0);
-            dz_q <= wz_q;
-        end else begin
-            dwl_q <= dwl_q - 16'd1;
-            dwl0_q <= (dwl_q == 16'd1);
-            if (dwl0_q) begin
-                dwh_q <= dwh_q - 16'd1;
-                dwh0_q <= (dwh_q == 16'd1);
-            end
-            dz_q <= dz_q || (dwh0_q && dwl_q == 16'd1);
-        end
+        // (the counter: u_dw below, loaded by fire_q, else counting down)
+        if (fire_q) dz_q <= wz_q;
+        else dz_q <= dz_q || (dwh0_q && dwl_q == 16'd1);
         // attempts fired / pairs recorded: cleared while idle
         if (st_idle_q) begin
             {nfh_q, nfl_q, nff_q} <= 33'd0;
@@ -441,11 +417,7 @@ module pair_sched #(
             prem_q <= 8'hFF;
             pr1_q <= 1'b0;
             port_o <= 8'd0;
-            {pch_q, pcl_q} <= 32'd0;
-            {pl0_q, ph0_q} <= 2'b11;
             pcz_q <= 1'b0;
-            {lh_q, ll_q, dwh_q, dwl_q} <= 64'd0;
-            {ll0_q, lh0_q, dwl0_q, dwh0_q} <= 4'b1111;
             lz_q <= 1'b0;
             dz_q <= 1'b0;
             {nfh_q, nfl_q, nff_q} <= 33'd0;
@@ -455,6 +427,23 @@ module pair_sched #(
             ev_valid_o <= 1'b0;
         end
     end
+    // the three 32-bit down-counters as 16-bit halves with registered zero flags (split_down):
+    // period counter (reloaded by each attempt; pc_q reaches 2 in the cycle before the next),
+    // attempts left (loaded at SUB1; count >= 1), drain (HERALD_WAIT, loaded by each attempt)
+    split_down #(.W(32)) u_pc (
+        .clk_i(clk_i), .rst_i(rst_i), .ld_i(fire_q), .val_i(period_o), .vl0_i(ppl0_q),
+        .vh0_i(pph0_q), .dec_i(1'b1), .lo_o(pcl_q), .hi_o(pch_q), .l0_o(pl0_q), .h0_o(ph0_q)
+    );
+    split_down #(.W(32)) u_left (
+        .clk_i(clk_i), .rst_i(rst_i), .ld_i(st_sub1_q), .val_i(count_q),
+        .vl0_i(count_q[15:0] == 16'd0), .vh0_i(count_q[31:16] == 16'd0), .dec_i(fire_q),
+        .lo_o(ll_q), .hi_o(lh_q), .l0_o(ll0_q), .h0_o(lh0_q)
+    );
+    split_down #(.W(32)) u_dw (
+        .clk_i(clk_i), .rst_i(rst_i), .ld_i(fire_q), .val_i(herald_wait_i),
+        .vl0_i(herald_wait_i[15:0] == 16'd0), .vh0_i(herald_wait_i[31:16] == 16'd0),
+        .dec_i(1'b1), .lo_o(dwl_q), .hi_o(dwh_q), .l0_o(dwl0_q), .h0_o(dwh0_q)
+    );
     // (t_start_o holds still while ev_valid_o is up: the next entry loads two cycles later)
     assign ev_op_o = ev_late_q ? `HW_OP_LATE : `HW_OP_DONE;
     assign ev_payload_o = ev_late_q ? {t_start_o, ev_ts_q} : {ev_ts_q, ev_n_q, ev_rsn_q, 24'd0};

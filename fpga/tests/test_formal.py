@@ -109,7 +109,8 @@ MUTANTS = [
      ("slot_ring.v", "M_WR: we_d = 1'b1;", "M_WR: we_d = 1'b0;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
-     ("pair_sched.v", "{lh_q, ll_q} <= count_q;", "{lh_q, ll_q} <= count_q + 32'd1;")),
+     ("pair_sched.v", ".ld_i(st_sub1_q), .val_i(count_q),",
+      ".ld_i(st_sub1_q), .val_i(count_q + 32'd1),")),
     # a late join lands one cycle off its grid (t_j = the grid point + 1)
     pytest.param(formal.Proof("pair_sched", "join", ""),
                  ("pair_sched.v", "{jtc_q, jtj_q} <= {1'b0, jtl_q} + {1'b0, jv_q};",
