@@ -106,6 +106,7 @@ module event_arb #(
         end
     endfunction
     reg  [PW-1:0] pick_q;
+    reg  [NS-1:0] hold_v_d, post_d;     // the holding flags' next values (below)
     wire [PW-1:0] pick = pick_q;
     // two or more sources held
     reg        two;
@@ -147,31 +148,53 @@ module event_arb #(
     // (ovf_sel_q, registered: it selects 144 bits)
     // SELTREE: the holding registers are chosen by a mux tree on pick_q's bits whose first level
     // is sel_mux2 (a module synthesis keeps), so each bit's first level is one LUT of flip-flops
-    // and the report is chosen after the tree (timing: as one mux of pick_q, yosys shared a
+    // and the report is chosen after the tree; the select is 4 copies of pick_q (reg_copy), each
+    // for 34 of the 136 bits (a single pick_q[0] driving every first-level LUT was a 2.1 ns
+    // route: station HeAP, tenth session) (timing: as one mux of pick_q, yosys shared a
     // decode of pick_q among all 136 bits, and the decode LUT with its fanout plus 2 LUTs into
     // din_q was the station's ECP5 HeAP path, 5.1-6.0 ns; a registered select that also chose
     // the report (branch formal, 8e84d6a) put the report's next-value logic in front of it)
     wire [135:0] hsel;
-    genvar gm;
+    genvar gm, gc;
     generate if (SELTREE != 0 && NS > 1) begin : g_tree
+        // pick_q in NC copies (reg_copy: not merged), copy c selecting bits [CW*c +: CW]
+        localparam NC = 4, CW = 34;
         localparam NP = (NS + 1) / 2;    // first-level outputs (pairs; an odd last source alone)
-        wire [136*NP-1:0] a2;           // pair p at [136*p +: 136]
-        for (gm = 0; gm < NP; gm = gm + 1) begin : g_a2
-            if (2 * gm + 1 < NS) begin : g_pair
-                sel_mux2 #(.W(136)) u_m (
-                    .s_i(pick_q[0]), .a_i({hold_op_q[2*gm], hold_pl_q[2*gm]}),
-                    .b_i({hold_op_q[2*gm+1], hold_pl_q[2*gm+1]}), .o_o(a2[136*gm +: 136])
-                );
-            end else begin : g_last
-                assign a2[136*gm +: 136] = {hold_op_q[2*gm], hold_pl_q[2*gm]};
+        wire [PW*NC-1:0] pk;            // copy c at [PW*c +: PW]
+        wire [PW-1:0] pick_d = rst_i ? lowest({NS{1'b0}}) : lowest(hold_v_d & ~post_d);
+        for (gc = 0; gc < NC; gc = gc + 1) begin : g_cp
+            reg_copy #(.W(PW)) u_pk (.clk_i(clk_i), .d_i(pick_d), .q_o(pk[PW*gc +: PW]));
+            wire [CW*NP-1:0] a2;        // pair p at [CW*p +: CW]
+            for (gm = 0; gm < NP; gm = gm + 1) begin : g_a2
+                /* verilator lint_off UNUSEDSIGNAL */    // (copy gc uses bits [CW*gc +: CW])
+                wire [135:0] h0 = {hold_op_q[2*gm], hold_pl_q[2*gm]};
+                /* verilator lint_on UNUSEDSIGNAL */
+                if (2 * gm + 1 < NS) begin : g_pair
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [135:0] h1 = {hold_op_q[2*gm+1], hold_pl_q[2*gm+1]};
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    sel_mux2 #(.W(CW)) u_m (
+                        .s_i(pk[PW*gc]), .a_i(h0[CW*gc +: CW]), .b_i(h1[CW*gc +: CW]),
+                        .o_o(a2[CW*gm +: CW])
+                    );
+                end else begin : g_last
+                    assign a2[CW*gm +: CW] = h0[CW*gc +: CW];
+                end
+            end
+            if (NP == 1) begin : g_one
+                assign hsel[CW*gc +: CW] = a2;
+            end else begin : g_rest
+                wire [PW-2:0] sh = pk[PW*gc+1 +: PW-1];
+                assign hsel[CW*gc +: CW] = a2[CW*sh +: CW];
             end
         end
-        if (NP == 1) begin : g_one
-            assign hsel = a2;
-        end else begin : g_rest
-            wire [PW-2:0] sh = pick_q[PW-1:1];
-            assign hsel = a2[136*sh +: 136];
-        end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+        // (simulation only: every copy equals pick_q in every cycle)
+        always @(posedge clk_i)
+            if (!rst_i && pk != {NC{pick_q}}) $fatal(1, "event_arb: a pick_q copy differs");
+`endif
+`endif
     end else begin : g_pick
         assign hsel = {hold_op_q[pick], hold_pl_q[pick]};
     end endgenerate
@@ -223,7 +246,6 @@ module event_arb #(
     /* verilator lint_on UNUSEDSIGNAL */
 
     // the holding flags' next values (out of reset; the register updates below are these)
-    reg [NS-1:0] hold_v_d, post_d;
     integer hs;
     always @* begin
         for (hs = 0; hs < NS; hs = hs + 1)
