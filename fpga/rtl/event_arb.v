@@ -36,6 +36,9 @@ module event_arb #(
     parameter NS = 3,               // sources (<= 5 with TOK)
     parameter TOK = 0,              // 1: HDR_BLOCK tokens (tok_i, lost_i)
     parameter TW = 4,               // token counter bits (> log2 of hdr_block's NB)
+    parameter SELTREE = 1,          // 1: din's choice of a holding register as a mux tree
+                                    // with a kept first level (sel_mux2); 0: hold[pick] (same
+                                    // cycles; 0 is the smaller one, the iCE40 builds')
     parameter [7:0] MRK_OP = 8'h00  // marker entry opcode (no frame has it; see tx_arb)
 ) (
     input  wire         clk_i,
@@ -103,6 +106,7 @@ module event_arb #(
         end
     endfunction
     reg  [PW-1:0] pick_q;
+    reg  [NS-1:0] hold_v_d, post_d;     // the holding flags' next values (below)
     wire [PW-1:0] pick = pick_q;
     // two or more sources held
     reg        two;
@@ -142,11 +146,63 @@ module event_arb #(
     // selected by pend_nz_q && !rep_q, not report: they differ only without room, when nothing is
     // pushed (keeps room out of the FIFO data path: timing)
     // (ovf_sel_q, registered: it selects 144 bits)
+    // SELTREE: the holding registers are chosen by a mux tree on pick_q's bits whose first level
+    // is sel_mux2 (a module synthesis keeps), so each bit's first level is one LUT of flip-flops
+    // and the report is chosen after the tree; the select is 4 copies of pick_q (reg_copy), each
+    // for 34 of the 136 bits (a single pick_q[0] driving every first-level LUT was a 2.1 ns
+    // route: station HeAP, tenth session) (timing: as one mux of pick_q, yosys shared a
+    // decode of pick_q among all 136 bits, and the decode LUT with its fanout plus 2 LUTs into
+    // din_q was the station's ECP5 HeAP path, 5.1-6.0 ns; a registered select that also chose
+    // the report (branch formal, 8e84d6a) put the report's next-value logic in front of it)
+    wire [135:0] hsel;
+    genvar gm, gc;
+    generate if (SELTREE != 0 && NS > 1) begin : g_tree
+        // pick_q in NC copies (reg_copy: not merged), copy c selecting bits [CW*c +: CW]
+        localparam NC = 4, CW = 34;
+        localparam NP = (NS + 1) / 2;    // first-level outputs (pairs; an odd last source alone)
+        wire [PW*NC-1:0] pk;            // copy c at [PW*c +: PW]
+        wire [PW-1:0] pick_d = rst_i ? lowest({NS{1'b0}}) : lowest(hold_v_d & ~post_d);
+        for (gc = 0; gc < NC; gc = gc + 1) begin : g_cp
+            reg_copy #(.W(PW)) u_pk (.clk_i(clk_i), .d_i(pick_d), .q_o(pk[PW*gc +: PW]));
+            wire [CW*NP-1:0] a2;        // pair p at [CW*p +: CW]
+            for (gm = 0; gm < NP; gm = gm + 1) begin : g_a2
+                /* verilator lint_off UNUSEDSIGNAL */    // (copy gc uses bits [CW*gc +: CW])
+                wire [135:0] h0 = {hold_op_q[2*gm], hold_pl_q[2*gm]};
+                /* verilator lint_on UNUSEDSIGNAL */
+                if (2 * gm + 1 < NS) begin : g_pair
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [135:0] h1 = {hold_op_q[2*gm+1], hold_pl_q[2*gm+1]};
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    sel_mux2 #(.W(CW)) u_m (
+                        .s_i(pk[PW*gc]), .a_i(h0[CW*gc +: CW]), .b_i(h1[CW*gc +: CW]),
+                        .o_o(a2[CW*gm +: CW])
+                    );
+                end else begin : g_last
+                    assign a2[CW*gm +: CW] = h0[CW*gc +: CW];
+                end
+            end
+            if (NP == 1) begin : g_one
+                assign hsel[CW*gc +: CW] = a2;
+            end else begin : g_rest
+                wire [PW-2:0] sh = pk[PW*gc+1 +: PW-1];
+                assign hsel[CW*gc +: CW] = a2[CW*sh +: CW];
+            end
+        end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+        // (simulation only: every copy equals pick_q in every cycle)
+        always @(posedge clk_i)
+            if (!rst_i && pk != {NC{pick_q}}) $fatal(1, "event_arb: a pick_q copy differs");
+`endif
+`endif
+    end else begin : g_pick
+        assign hsel = {hold_op_q[pick], hold_pl_q[pick]};
+    end endgenerate
     wire [143:0] din = ovf_sel_q
         ? {seq_cur, `HW_OP_ERROR, `HW_ERR_EVENT_OVERFLOW, lost_rep, 88'd0}
         : (tok_sel && mk0) ? {8'd0, MRK_OP, 128'd0}
         : tok_sel ? {seq_cur, `HW_OP_HDR_BLOCK, 128'd0}
-        : {seq_cur, hold_op_q[pick], hold_pl_q[pick]};
+        : {seq_cur, hsel};
 
     /* verilator lint_off PINCONNECTEMPTY */
     // CHECKED: writes only with room (room_o), and tx_arb, the only reader, reads only when it saw
@@ -183,13 +239,13 @@ module event_arb #(
     /* verilator lint_on UNUSEDSIGNAL */
 
 
+    wire [LPW-1:0] lo_op = rep_q ? {{(LPW-3){1'b0}}, lost_prev_q} : lost_pend_q[LPW-1:0];
     // high half + carry + 1, one carry chain (carry-in 1)
     /* verilator lint_off UNUSEDSIGNAL */
     wire [32-LPW:0] hi_p1c = {lost_pend_q[31:LPW], 1'b1} + {{(31-LPW){1'b0}}, lp_c_q, 1'b1};
     /* verilator lint_on UNUSEDSIGNAL */
 
     // the holding flags' next values (out of reset; the register updates below are these)
-    reg [NS-1:0] hold_v_d, post_d;
     integer hs;
     always @* begin
         for (hs = 0; hs < NS; hs = hs + 1)
@@ -254,14 +310,16 @@ module event_arb #(
             seq_p1_q <= seq_p1c[8:1];
             rep_q <= report;
             lost_prev_q <= lost_o;
+            // the low half adds lost_o to the last report's two lost counts (rep_q) or to
+            // itself: the choice is the adder's operand, so the chain's sum is the flip-flop's
+            // input (timing: a select after the chain, station ECP5 HeAP 5.6 ns); after a report
+            // a carry out of the low half is pending in lp_c_q like any other (hi 0, hi + 1 = 1)
+            {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lo_op} + {{(LPW-2){1'b0}}, lost_o};
             if (rep_q) begin
-                lost_pend_q <= {29'd0, lost_prev_q} + {29'd0, lost_o};
-                lp_c_q <= 1'b0;
+                lost_pend_q[31:LPW] <= {(32-LPW){1'b0}};
                 hi_p1_q <= {{(31-LPW){1'b0}}, 1'b1};
             end else begin
                 hi_p1_q <= hi_p1c[32-LPW:1];
-                {lp_c_q, lost_pend_q[LPW-1:0]} <= {1'b0, lost_pend_q[LPW-1:0]}
-                                                  + {{(LPW-2){1'b0}}, lost_o};
                 lost_pend_q[31:LPW] <= lost_pend_q[31:LPW] + {{(31-LPW){1'b0}}, lp_c_q};
             end
             pend_nz_q <= (lost_o != 3'd0) || (pend_nz_q && !report);

@@ -156,7 +156,8 @@ module station_top #(
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(3)) u_evt (
+    // (SELTREE: the ECP5 builds, FIFO_LUTRAM; the iCE40 keeps the smaller hold[pick] mux)
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(3), .SELTREE(FIFO_LUTRAM)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op),
         .payload_i(ev_payload), .tok_i(1'b0), .lost_i(1'b0), .mrk_i(1'b0), .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty),
         .pending_o(evq_pending), .lost_o(evq_lost)

@@ -364,10 +364,43 @@ module top #(
     );
 
     // ---------------------------------------------------------------- host link: transmit
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(BLOCKS != 0)) u_evt (
-        .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
-        .tok_i(tok), .lost_i(blk_lost), .mrk_i(pin_done),
-        .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
+    // The ECP5 builds (FIFO_LUTRAM) pass every event_arb input (the sources' valid / opcode /
+    // payload, block tokens, lost blocks, the ordered response's marker) through one register
+    // stage: each event enters the FIFO one cycle later, all of them alike, so their order among
+    // themselves and against the marker is as before (timing: the event sources sit across the
+    // die from event_arb, and header_decoder's ev_valid_o -> source 1's OR -> event_arb's
+    // hold / pick logic -> pick_q was the node's ECP5 path, 8.0 ns with 6.0 of routing; ninth
+    // session). The iCE40 builds keep the direct connection (area).
+    wire [NS-1:0]     ea_valid;
+    wire [8*NS-1:0]   ea_op;
+    wire [128*NS-1:0] ea_payload;
+    wire              ea_tok, ea_lost, ea_mrk, ea_stage, ea_pending;
+    generate if (FIFO_LUTRAM != 0) begin : g_evt_in
+        reg [NS-1:0]     v_q;
+        reg [8*NS-1:0]   op_q;
+        reg [128*NS-1:0] pl_q;
+        reg              tok_q, lost_q, mrk_q;
+        always @(posedge clk_i) begin
+            op_q <= ev_op;
+            pl_q <= ev_payload;
+            if (rst_q[R_EVT]) {v_q, tok_q, lost_q, mrk_q} <= {(NS+3){1'b0}};
+            else {v_q, tok_q, lost_q, mrk_q} <= {ev_valid, tok, blk_lost, pin_done};
+        end
+        assign {ea_valid, ea_op, ea_payload, ea_tok, ea_lost, ea_mrk} =
+               {v_q, op_q, pl_q, tok_q, lost_q, mrk_q};
+        assign ea_stage = (|v_q) || tok_q || lost_q || mrk_q;
+    end else begin : g_evt_direct
+        assign {ea_valid, ea_op, ea_payload, ea_tok, ea_lost, ea_mrk} =
+               {ev_valid, ev_op, ev_payload, tok, blk_lost, pin_done};
+        assign ea_stage = 1'b0;
+    end endgenerate
+    assign evq_pending = ea_pending || ea_stage;
+    // (SELTREE: the ECP5 builds, FIFO_LUTRAM; the iCE40 keeps the smaller hold[pick] mux)
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(BLOCKS != 0),
+                .SELTREE(FIFO_LUTRAM)) u_evt (
+        .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ea_valid), .op_i(ea_op), .payload_i(ea_payload),
+        .tok_i(ea_tok), .lost_i(ea_lost), .mrk_i(ea_mrk),
+        .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(ea_pending),
         .lost_o(evq_lost)
     );
     tx_arb u_txa (

@@ -147,8 +147,12 @@ async def node_vs_twin_random(dut) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.timeout(3600)  # bounds a hang only: 14 min wall at load 10-20 on 2 cores
-@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("seed,lutram", [(1, 0), pytest.param(2, 0, marks=pytest.mark.slow),
+                                         pytest.param(1, 1, marks=pytest.mark.slow)])
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_node_vs_twin(tmp_path, seed: int) -> None:
-    run_cocotb(tmp_path, "top", "test_hdl_node_twin", parameters={"CLKS_PER_BIT": CPB},
+def test_node_vs_twin(tmp_path, seed: int, lutram: int) -> None:
+    # lutram 1: the ECP5 build's node (FIFO_LUTRAM: LUT-RAM FIFOs, event_arb's select tree and
+    # the register stage in front of event_arb, one cycle more from event to FIFO)
+    run_cocotb(tmp_path, "top", "test_hdl_node_twin",
+               parameters={"CLKS_PER_BIT": CPB, "FIFO_LUTRAM": lutram},
                extra_env={"HWCTL_NODE_SEED": str(seed)})
