@@ -67,10 +67,12 @@ module slot_ring #(
     // LUTRAM = 0: block RAM (iCE40 has no LUT RAM), read into rd_q. LUTRAM = 1: LUT RAM (an ECP5
     // DP16KD as yosys maps it has no output register and a 5.8 ns clock-to-out, which was the
     // node's critical path, fpga/README.md fifth round), in NBK banks of NW / NBK words: each
-    // bank's read is registered (bq_q, with the bank number bs_q) and the bank is selected by the
-    // read word's users (the search's unpinned bits, the apply pass's copy). 8192 slots: 8 banks of 64 words, a 4:1 before the register (the 32-to-1 read mux
+    // bank's read is registered (bq_q; a bank other than the read word's is 0, the flip-flops'
+    // synchronous reset from a registered per-bank flag rs_k) and the read word is the OR of the
+    // banks. 8192 slots: 8 banks of 64 words, a 4:1 before the register (the 32-to-1 read mux
     // was the ECP5 path at 141 MHz in the eighth session, its 8:1 in 4 banks at 154 MHz in the
-    // ninth). Same behaviour, cycle for cycle: rd is the word at ra_q of the cycle before. Each
+    // ninth, the 8:1 on bs_q after the registers into wd_q / fr_q 6.1-6.4 ns in the tenth).
+    // Same behaviour, cycle for cycle: rd is the word at ra_q of the cycle before. Each
     // bank has its own copy of the read address and of the write address and enable, registered
     // from their next values (ra_d, wa_d, we_d; a kept process: yosys merges equal flip-flops),
     // so no address drives more than one bank's RAM cells (one read address for 128 cells was
@@ -97,27 +99,46 @@ module slot_ring #(
                 reg [W-1:0] bq_q;
                 reg [BKW-1:0] ra_k, wa_k;
                 reg we_k;
+                reg rs_k;               // this bank is the read word's (ra_q's) bank
                 (* keep *) always @(posedge clk_i) begin
                     ra_k <= BKW'(ra_d);
                     wa_k <= BKW'(wa_d);
                     we_k <= we_d && ((NBK == 1) || (wa_d >> BKW) == gk);
+                    rs_k <= (NBK == 1) || (ra_d >> BKW) == gk;
                 end
+                // a bank not read is 0 (the flip-flops' synchronous reset), so the read word
+                // is the OR of the banks (no bank select on bs_q after the registers)
                 always @(posedge clk_i) begin
                     if (we_k) mem_q[wa_k] <= wd_q;
-                    bq_q <= mem_q[ra_k];
+                    bq_q <= rs_k ? mem_q[ra_k] : {W{1'b0}};
                 end
 `ifndef SYNTHESIS
 `ifndef FORMAL   // (simulation only: yosys -formal has no $fatal)
                 always @(posedge clk_i)
                     if (ra_k != BKW'(ra_q) || wa_k != BKW'(wa_q)
-                        || we_k != (we_q && ((NBK == 1) || (wa_q >> BKW) == gk)))
+                        || we_k != (we_q && ((NBK == 1) || (wa_q >> BKW) == gk))
+                        || rs_k != ((NBK == 1) || (ra_q >> BKW) == gk))
                         $fatal(1, "slot_ring: a bank's address copy differs");
 `endif
 `endif
                 assign bq[gk] = bq_q;
             end
             always @(posedge clk_i) bs_q <= KW'(ra_q >> BKW);
-            assign rd = bq[(NBK > 1) ? bs_q : 0];
+            reg [W-1:0] rd_or;
+            integer ko;
+            always @* begin
+                rd_or = {W{1'b0}};
+                for (ko = 0; ko < NBK; ko = ko + 1) rd_or = rd_or | bq[ko];
+            end
+            assign rd = rd_or;
+`ifndef SYNTHESIS
+`ifndef FORMAL
+            // (simulation only) the OR of the banks is the read word's bank, as the select was
+            always @(posedge clk_i)
+                if (!rst_i && rd_or !== bq[(NBK > 1) ? bs_q : 0])
+                    $fatal(1, "slot_ring: the banks' OR differs from the read word's bank");
+`endif
+`endif
         end else begin : g_block
             (* ram_style = "block", no_rw_check *)
             reg [W-1:0] mem_q [0:NW-1];
