@@ -24,18 +24,26 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+def _router_and_dealer(identity: bytes | None = b"B") -> tuple[zmq.Context, FdReceiver, zmq.Socket]:
+    """A context, an FdReceiver around a ROUTER bound on a free loopback port (linger 0) and a
+    DEALER connected to it (linger 0, ``identity`` if given)."""
+    ctx = zmq.Context()
+    ep = f"tcp://127.0.0.1:{_port()}"
+    router = FdReceiver(ctx.socket(zmq.ROUTER))
+    router.linger = 0  # forwarded to the socket
+    router.bind(ep)
+    d = ctx.socket(zmq.DEALER)
+    d.linger = 0
+    if identity is not None:
+        d.setsockopt(zmq.IDENTITY, identity)
+    d.connect(ep)
+    return ctx, router, d
+
+
 def test_every_message_arrives_in_order_and_close_releases_the_reader() -> None:
     async def main() -> tuple[list, list, bool]:
-        ctx = zmq.Context()
-        ep = f"tcp://127.0.0.1:{_port()}"
-        router = FdReceiver(ctx.socket(zmq.ROUTER))
-        router.linger = 0  # forwarded to the socket
-        assert router.sock.linger == 0
-        router.bind(ep)
-        d = ctx.socket(zmq.DEALER)
-        d.linger = 0
-        d.setsockopt(zmq.IDENTITY, b"B")
-        d.connect(ep)
+        ctx, router, d = _router_and_dealer()
+        assert router.sock.linger == 0  # forwarded to the socket
         got: list = []
         d.send_multipart([b"k", b"0"])  # queued before the first wait
         frames = await asyncio.wait_for(router.recv_multipart(copy=False), HANG_S)
@@ -77,15 +85,7 @@ def test_a_send_on_the_same_socket_does_not_lose_the_wake_up() -> None:
     is readable. FdReceiver's own send checks EVENTS afterwards and wakes the waiting receive
     (without that check the receive below never ends: the HANG_S bound fails it)."""
     async def main() -> tuple[bool, list]:
-        ctx = zmq.Context()
-        ep = f"tcp://127.0.0.1:{_port()}"
-        router = FdReceiver(ctx.socket(zmq.ROUTER))
-        router.linger = 0
-        router.bind(ep)
-        d = ctx.socket(zmq.DEALER)
-        d.linger = 0
-        d.setsockopt(zmq.IDENTITY, b"B")
-        d.connect(ep)
+        ctx, router, d = _router_and_dealer()
         d.send(b"0")
         await asyncio.wait_for(router.recv_multipart(), HANG_S)  # connected, reader installed
         waiting = asyncio.create_task(router.recv_multipart())
@@ -116,14 +116,7 @@ def test_serve_hands_every_message_over_in_order_and_defers_after_false() -> Non
     ends serve (cancelled) and releases the reader."""
 
     async def main() -> tuple[list, list, bool]:
-        ctx = zmq.Context()
-        ep = f"tcp://127.0.0.1:{_port()}"
-        router = FdReceiver(ctx.socket(zmq.ROUTER))
-        router.linger = 0
-        router.bind(ep)
-        d = ctx.socket(zmq.DEALER)
-        d.linger = 0
-        d.connect(ep)
+        ctx, router, d = _router_and_dealer(identity=None)
         got: list[int] = []
         order: list[str] = []
         woke = asyncio.Event()
