@@ -498,6 +498,15 @@ class PhysicalLayer:
         if rec is not None:
             rec.fired += attempts
             rec.herald_ts = [ts for ts, _, _ in pairs]
+        lock = getattr(self.core, "lock", None)
+        if hasattr(self.core, "lock") and (lock is None or lock.request.rid != req.rid):
+            # ESP's Lock went while the device finished: the peer was declared dead (or
+            # restarted) and recovery's release path gave the request back to Q_main; the
+            # PeerDead marker it queued sits behind the device's DONE taken here. The
+            # generation ended with the release (attempts_finished would be a protocol
+            # violation that ended the node: seen in CI, tests/test_recovery.py dead peer)
+            raise GenerationFailed("peer released: the Lock went before the pairs were done",
+                                   tell_peer=False)
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if dev_join is not None:  # exact, where the ACK-based figure above is an upper bound
             need = max(0.0, self.clock.time_at(dev_join) - t_min)
