@@ -138,7 +138,7 @@ class PhysicalLayer:
         assert b is not None
         if type(b) is Backend and "next_event" not in vars(b):  # (not tapped: hwctl.record)
             # in the link's reader callback: a DONE reaches the generation one task hop after
-            # the read, not three (benchmarks/RESULTS.md, eleventh session)
+            # the read, not three (benchmarks/RESULTS.md, tenth session)
             await b.sink_events(self._device_event)
         while True:
             self._device_event(await b.next_event())

@@ -335,7 +335,7 @@ class Backend:
         now first, in order), until the stream ends: then LinkError, as from
         :meth:`next_event`. With a link that decodes in its reader (:meth:`_rx_loop`) a device
         event reaches ``fn`` in the callback that read it, not two task hops later through
-        :meth:`next_event` (benchmarks/RESULTS.md, eleventh session). An exception of ``fn``
+        :meth:`next_event` (benchmarks/RESULTS.md, tenth session). An exception of ``fn``
         ends the sink and is raised here (the events after it wait for :meth:`next_event`)."""
         err: list[BaseException] = []
 
@@ -433,7 +433,7 @@ class Backend:
         """The device's bytes, decoded. A link that can (:meth:`Link.sink_ready`) hands its
         chunks to :meth:`_sink` in the callback that read them: the frames are decoded, a
         command's answer set and the events queued there, not one task hop later here
-        (benchmarks/RESULTS.md, eleventh session); this loop then only waits for the end."""
+        (benchmarks/RESULTS.md, tenth session); this loop then only waits for the end."""
         link = self.link
         try:
             while True:

@@ -69,7 +69,7 @@ class FdReceiver:
     async def serve(self, fn: Callable[[list], bool], copy: bool = False) -> None:
         """Hand every message to ``fn`` in the loop's reader callback of the socket's FD, not in
         a task woken by it (one loop iteration less per message: benchmarks/RESULTS.md,
-        eleventh session); until cancelled, or raises what ``fn`` or a receive raised. ``fn``
+        tenth session); until cancelled, or raises what ``fn`` or a receive raised. ``fn``
         returns False to let the tasks it woke run before the next message (the rest is taken
         in a callback after theirs). Not together with :meth:`recv_multipart`."""
         loop = asyncio.get_running_loop()
