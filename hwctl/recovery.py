@@ -267,6 +267,11 @@ class DeviceSupervisor:
         #: the generation whose pair list the peer sent while ours ran, and whether a probe
         #: has passed since (:meth:`peer_finished`)
         self._peer_done = (-1, False)
+        #: why the running generation's ESP Lock was released from outside it (the peer dead,
+        #: restarted or failed; a robust-mode abort) and whether the peer is to be told: the
+        #: generation's marker is queued, possibly behind a DONE the generation takes first
+        #: (:meth:`released_by`); None: not released
+        self.released: tuple[str, bool] | None = None
 
     # ------------------------------------------------------------------ set-up
     async def install(self) -> None:
@@ -523,6 +528,20 @@ class DeviceSupervisor:
                 raise GenerationFailed(f"peer failed: {d['failed']}", tell_peer=False)
         return False
 
+    def release(self, reason: str, *, tell_peer: bool) -> None:
+        """The running generation's Lock was released outside it for ``reason`` (its marker
+        queued with the device events): the first cause is kept."""
+        if self.released is None:
+            self.released = (reason, tell_peer)
+
+    def released_by(self) -> GenerationFailed:
+        """The failure of a generation that took its device's DONE after its Lock was released
+        (the release's marker queued behind that DONE): the release's cause, so a dead peer's
+        generation counts as ``peer dead`` whichever of the two came first."""
+        reason, tell = self.released or ("peer released: the Lock went before the pairs were "
+                                         "done", False)
+        return GenerationFailed(reason, tell_peer=tell)
+
     def note_pairs(self, n: int) -> None:
         """The running generation holds ``n`` pairs (discarded if it fails)."""
         self._gen_pairs = n
@@ -535,6 +554,7 @@ class DeviceSupervisor:
         self.gen_no += 1
         self._gen_epoch, self._gen_pairs, self._gen_tmin = self.epoch, 0, t_min
         self._gen_t0 = node.now()
+        self.released = None
         epoch = self.epoch
         b0 = node.backend
         retries0 = self.link_retries(b0) if b0 is not None else 0
@@ -611,12 +631,13 @@ def release_generation(node: NodeService, rid: int, t_min: float | None) -> None
         node._apply(node.core.attempts_failed(rid, node.now()))
 
 
-def peer_failed(node: NodeService, rid: int, tm: float | None) -> None:
+def peer_failed(node: NodeService, rid: int, tm: float | None, why: str = "") -> None:
     """A ``{rid, tm, failed}`` message for the generation running here: release the ESP Lock at
     once, before the next message on this link is handled (the initiator's new SYN for the same
     request follows right behind it; a Lock still held would refuse it as a duplicate). The
     running generation then ends on the same message (:meth:`DeviceSupervisor.screen`)."""
     if tm is None or tm == node._pl_tmin:
+        node.recovery.release(f"peer failed: {why}"[:140], tell_peer=False)
         release_generation(node, rid, node._pl_tmin)
 
 
@@ -738,6 +759,7 @@ class PeerLiveness:
             log.warning("%s: %s %s: releasing what it held", node.cfg.name, reason, peer)
         if node._pl_rid is not None and node._pl_peer == peer:  # its generation ends
             node._events.put_nowait(PeerDead(peer, reason, node.recovery.gen_no))
+            node.recovery.release(reason, tell_peer=True)
         # the robust core's release path (EspNode, docs/reliability.md "Restart recovery")
         release = getattr(EspNode, "_peer_restarted", None)
         process = getattr(EspNode, "_process", None)

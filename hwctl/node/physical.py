@@ -500,13 +500,13 @@ class PhysicalLayer:
             rec.herald_ts = [ts for ts, _, _ in pairs]
         lock = getattr(self.core, "lock", None)
         if hasattr(self.core, "lock") and (lock is None or lock.request.rid != req.rid):
-            # ESP's Lock went while the device finished: the peer was declared dead (or
-            # restarted) and recovery's release path gave the request back to Q_main; the
-            # PeerDead marker it queued sits behind the device's DONE taken here. The
-            # generation ended with the release (attempts_finished would be a protocol
-            # violation that ended the node: seen in CI, tests/test_recovery.py dead peer)
-            raise GenerationFailed("peer released: the Lock went before the pairs were done",
-                                   tell_peer=False)
+            # ESP's Lock went while the device finished: the peer was declared dead, restarted
+            # or said it failed (or a robust-mode lease ended), and the release path gave the
+            # request back; its marker (PeerDead, the ``failed`` message, PlAbort) sits behind
+            # the device's DONE taken here. The generation ended with the release, for the
+            # release's cause (attempts_finished would be a protocol violation that ended the
+            # node: seen in CI, tests/test_recovery.py dead peer; tests/test_release_race.py)
+            raise self.recovery.released_by()
         self._apply(self.core.attempts_finished(req.rid, self.now()))
         if dev_join is not None:  # exact, where the ACK-based figure above is an upper bound
             need = max(0.0, self.clock.time_at(dev_join) - t_min)

@@ -409,6 +409,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         generation (or skip it when it has not started)."""
         if self._pl_rid == rid:
             self._events.put_nowait(PlAbort(rid, reason, self.recovery.gens_ended))
+            self.recovery.release(f"robust: {reason}", tell_peer=True)
         else:
             self._pl_cancelled.add(rid)
 
@@ -540,7 +541,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                     self.recovery.peer_finished()  # while ours runs (hwctl.recovery)
             elif rid == self._pl_rid and (tm is None or tm == last):
                 if "failed" in d and src == self._pl_peer:
-                    peer_failed(self, rid, tm)  # now: a new SYN for rid may follow
+                    peer_failed(self, rid, tm, str(d["failed"]))  # now: a new SYN for rid may follow
                 self._events.put_nowait(PlMsg(src, d))  # the generation sorts it out
             elif last is not None and (tm is None or tm <= last):
                 self.counters.stale_msgs += 1  # a generation that ended here
