@@ -2,7 +2,8 @@
 
 One ``hwctl node`` process (virtual twin backend, no workload, its listed peer absent) gets
 ``NODE_MEMORY_MESSAGES`` (default 400,000) forged, mutated and malformed messages
-(:func:`hwctl.fuzzmsg.forged_message`) on its ZeroMQ port from two identities: its listed peer's
+(:func:`hwctl.fuzzmsg.forged_message`) on its peer port (the stream transport,
+:mod:`hwctl.transport.peerstream`; a wrong part count goes as a garbled frame) from two identities: its listed peer's
 name and a stranger's. Measured in the node's own process (``/proc/PID/status``): RSS before the
 flood (idle, the baseline of the same run), RSS once the node has taken everything in (its CPU
 time stopped rising), and the peak (VmHWM). Goal: growth <= 20 MB (the issue measured 55 -> 168
@@ -60,10 +61,9 @@ def _settle(pid: int) -> None:
 
 
 def run() -> list[dict]:
-    import zmq
-
     from hwctl import timebase
     from hwctl.fuzzmsg import forged_message
+    from hwctl.transport import peerstream as ps
 
     n = int(os.environ.get("NODE_MEMORY_MESSAGES", "400000"))
     tmp = Path(tempfile.mkdtemp(prefix="hwctl-bench-mem-"))
@@ -83,13 +83,10 @@ def run() -> list[dict]:
             time.sleep(0.1)
         _settle(p.pid)
         rss0 = _status(p.pid)["VmRSS"]
-        ctx = zmq.Context()
         socks = []
-        for ident in (b"B", b"C"):
-            s = ctx.socket(zmq.DEALER)
-            s.linger = 0
-            s.setsockopt(zmq.IDENTITY, ident)
-            s.connect(f"tcp://127.0.0.1:{pa}")
+        for ident in (b"B", b"C"):  # the node's peer transport (hwctl.transport.peerstream)
+            s = socket.create_connection(("127.0.0.1", pa))
+            s.sendall(ps.hello(ident))
             socks.append(s)
         rng = random.Random(400)
         now = timebase.seconds()
@@ -97,13 +94,15 @@ def run() -> list[dict]:
         for k in range(n):
             if k % 10_000 == 0:
                 now = timebase.seconds()
-            socks[k % 4 == 3].send_multipart(forged_message(rng, now))  # 3/4 as the peer
+            parts = forged_message(rng, now)
+            data = ps.frame(*parts) if len(parts) == 2 else (  # a wrong part count: garbled
+                (1 + len(b"".join(parts))).to_bytes(4, "big") + b"\xff" + b"".join(parts))
+            socks[k % 4 == 3].sendall(data)  # 3/4 as the peer
         _settle(p.pid)
         st = _status(p.pid)
         send_s = time.monotonic() - t0
         for s in socks:
-            s.close(0)
-        ctx.term()
+            s.close()
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=120)
         summary = json.loads(out[out.index("{"):])

@@ -1,7 +1,9 @@
 """The node service under hostile peer input (issue 16): forged ESP messages (SYNACK/ACK out of
 turn, wrong src/dst, NaN and huge times), forged and malformed ``pl`` messages (bad start, NaN,
 huge values, missing round, forged pair lists), random bytes, wrong part counts and oversized
-messages never end the node; every one is counted by cause and its buffers stay bounded."""
+messages never end the node; every one is counted by cause and its buffers stay bounded. Over
+both peer transports: the stream (default; a wrong part count is sent as a garbled frame, an
+oversized message closes the connection and the fuzzer reconnects) and ZeroMQ."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import random
 import socket
 import struct
+from typing import Any
 
 import pytest
 import zmq
@@ -17,6 +20,7 @@ import zmq.asyncio
 
 from hwctl import timebase
 from hwctl.node import MAX_PENDING_RIDS, NodeConfig, NodeService
+from hwctl.node.limits import MAX_MSG_BYTES
 from hwctl.protocols.base import Request
 from hwctl.protocols.esp import EspMessage, MsgType
 
@@ -83,19 +87,61 @@ def _message(rng: random.Random) -> list[bytes]:
     return [b"pl", b"x" * 300_000]  # over the size limit: ZeroMQ drops the connection
 
 
-async def _fuzz(n: int, seed: int) -> NodeService:
+class _StreamPeer:
+    """A hostile peer on the stream transport (hwctl.transport.peerstream): ``[kind, payload]``
+    as a frame; any other part count as a garbled frame (kind length beyond its body); a payload
+    over the limit as it is, after which the node closes the connection and the next message
+    opens a new one."""
+
+    def __init__(self, ident: bytes, endpoint: str) -> None:
+        self.ident, self.port = ident, int(endpoint.rsplit(":", 1)[1])
+        self.w: asyncio.StreamWriter | None = None
+        self.whole = 0  # well-framed messages sent (each one a msgs_in at the node)
+
+    async def send_multipart(self, parts: list[bytes]) -> None:
+        from hwctl.transport import peerstream as ps
+
+        if self.w is None:
+            _, self.w = await asyncio.open_connection("127.0.0.1", self.port)
+            self.w.write(ps.hello(self.ident))
+        if len(parts) != 2:
+            body = b"".join(parts)[:200]
+            data = (1 + len(body)).to_bytes(4, "big") + bytes([255]) + body
+        else:
+            data = ps.frame(parts[0], parts[1])
+        over = len(data) > MAX_MSG_BYTES
+        try:
+            self.w.write(data)
+            await self.w.drain()
+        except ConnectionError:
+            over = True
+        if over:
+            self.close(0)
+        elif len(parts) == 2:
+            self.whole += 1
+
+    def close(self, _linger: int = 0) -> None:
+        if self.w is not None:
+            self.w.transport.abort()
+            self.w = None
+
+
+async def _fuzz(n: int, seed: int, transport: str = "stream") -> NodeService:
     pa, pb = _port(), _port()
     cfg = NodeConfig.from_dict({
         "name": "A", "listen": f"tcp://127.0.0.1:{pa}", "backend": "twin://?seed=1",
         "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{pb}"}},
-        "workload": {"enabled": False}})
+        "workload": {"enabled": False}, "peer_transport": transport})
     node = NodeService(cfg)
     await node.start()
     run = asyncio.create_task(node.run())
     ctx = zmq.asyncio.Context.instance()
     rng = random.Random(seed)
-    socks = []
+    socks: list = []
     for ident in (b"B", b"C", b"A"):  # a listed name, a stranger, our own name
+        if transport == "stream":
+            socks.append(_StreamPeer(ident, cfg.listen))
+            continue
         s = ctx.socket(zmq.DEALER)
         s.linger = 0
         s.setsockopt(zmq.IDENTITY, ident)
@@ -108,8 +154,9 @@ async def _fuzz(n: int, seed: int) -> NodeService:
                 await asyncio.sleep(0)  # let the node run
                 assert not run.done(), run.exception()
         # wait (on events, not a time budget) until the node has taken everything in
+        whole = sum(s.whole for s in socks) if transport == "stream" else n
         for _ in range(10_000):
-            if node.counters.msgs_in >= n * 0.9 or run.done():
+            if node.counters.msgs_in >= whole * 0.9 or run.done():
                 break
             await asyncio.sleep(0.01)
         assert not run.done(), run.exception()
@@ -124,12 +171,14 @@ async def _fuzz(n: int, seed: int) -> NodeService:
     return node
 
 
-def test_node_survives_fuzzed_peer_messages() -> None:
-    node = asyncio.run(asyncio.wait_for(_fuzz(1000, seed=16), 300))
+@pytest.mark.parametrize("transport", ["stream", "zmq"])
+def test_node_survives_fuzzed_peer_messages(transport: str) -> None:
+    node = asyncio.run(asyncio.wait_for(_fuzz(1000, seed=16, transport=transport), 300))
     d = node.counters.dropped
     assert sum(d.values()) > 0
+    framing = ("peer_bad_frame", "peer_oversized") if transport == "stream" else ("bad_parts",)
     for cause in ("unknown_peer", "esp_forged_src", "esp_malformed", "pl_bad_rid", "pl_bad_shape",
-                  "bad_parts"):
+                  *framing):
         assert d.get(cause, 0) > 0, (cause, d)
     assert not any(c.startswith("error_") for c in d), d  # every bad input caught by a check
 
@@ -153,21 +202,26 @@ def test_node_fuzz_soak() -> None:
               f"process memory growth {growth:.1f} MB (node and fuzzer in one process)")
 
 
-def test_forged_messages_are_counted(tmp_path) -> None:
+@pytest.mark.parametrize("transport", ["stream", "zmq"])
+def test_forged_messages_are_counted(transport: str) -> None:
     """The issue's cases one by one: each dropped with its cause, the node still serving."""
     async def go() -> dict:
         pa, pb = _port(), _port()
         cfg = NodeConfig.from_dict({
             "name": "A", "listen": f"tcp://127.0.0.1:{pa}", "backend": "twin://?seed=1",
             "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{pb}"}},
-            "workload": {"enabled": False}})
+            "workload": {"enabled": False}, "peer_transport": transport})
         node = NodeService(cfg)
         await node.start()
         run = asyncio.create_task(node.run())
-        s = zmq.asyncio.Context.instance().socket(zmq.DEALER)
-        s.linger = 0
-        s.setsockopt(zmq.IDENTITY, b"B")
-        s.connect(cfg.listen)
+        s: Any
+        if transport == "stream":
+            s = _StreamPeer(b"B", cfg.listen)
+        else:
+            s = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+            s.linger = 0
+            s.setsockopt(zmq.IDENTITY, b"B")
+            s.connect(cfg.listen)
         now = timebase.seconds()
         msgs = [
             [b"pl", json.dumps({"rid": 1, "restart": 1, "start": "x"}).encode()],

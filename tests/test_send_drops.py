@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
 import zmq
 import zmq.asyncio
 
@@ -21,15 +22,17 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _node_a() -> NodeService:
+def _node_a(transport: str = "zmq") -> NodeService:
     """Node A on a twin, no workload, with one peer B at a free port where nothing listens."""
     cfg = NodeConfig.from_dict({"name": "A", "listen": f"tcp://127.0.0.1:{_port()}",
                                 "backend": "twin://", "workload": {"enabled": False},
-                                "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}}})
+                                "peers": {"B": {"endpoint": f"tcp://127.0.0.1:{_port()}"}},
+                                "peer_transport": transport})
     return NodeService(cfg, rid_base=0)
 
 
-def test_sends_to_a_down_peer_are_counted_as_dropped() -> None:
+@pytest.mark.parametrize("transport", ["stream", "zmq"])
+def test_sends_to_a_down_peer_are_counted_as_dropped(transport: str) -> None:
     """B never runs: A's queue for it fills up to its high-water mark (1000), every later send is
     a counted drop in A's summary; each send is counted exactly once, as sent or as dropped, and
     no failed Future is left unretrieved."""
@@ -38,7 +41,7 @@ def test_sends_to_a_down_peer_are_counted_as_dropped() -> None:
         loop = asyncio.get_running_loop()
         unhandled: list = []
         loop.set_exception_handler(lambda _loop, ctx: unhandled.append(ctx.get("message")))
-        node = _node_a()
+        node = _node_a(transport)
         await node.start()
         try:
             out0 = node.counters.msgs_out  # the first heartbeat
@@ -117,3 +120,22 @@ def test_peer_dealers_are_plain_sockets_of_the_node_context() -> None:
     sock, same_ctx = asyncio.run(main())
     assert isinstance(sock, zmq.Socket) and not isinstance(sock, zmq.asyncio.Socket)
     assert same_ctx
+
+
+def test_the_default_peer_transport_is_the_stream() -> None:
+    """Without [security] keys the node's peers are plain stream connections
+    (hwctl.transport.peerstream), and the listener's framing faults reach the node's counters."""
+    from hwctl.transport.peerstream import StreamDealer, StreamListener
+
+    async def main() -> tuple[object, object, dict]:
+        node = _node_a("stream")
+        await node.start()
+        try:
+            node._router.on_drop("peer_bad_frame")
+            return node._out["B"], node._router, dict(node.counters.dropped)
+        finally:
+            await node.close()
+
+    out, router, dropped = asyncio.run(main())
+    assert isinstance(out, StreamDealer) and isinstance(router, StreamListener)
+    assert dropped == {"peer_bad_frame": 1}

@@ -82,6 +82,10 @@ class NodeConfig:
     #: ``[physical] early_schedule``: the remote schedules its device at its SYNACK
     #: (docs/physical-layer.md section 5; HWCTL_EARLY_SCHEDULE=0/1 overrides it)
     early_schedule: bool = True
+    #: ``peer_transport``: "stream" (plain TCP/Unix streams, hwctl.transport.peerstream) or
+    #: "zmq" (ZeroMQ, as before the eleventh session); with [security] keys always ZeroMQ
+    #: (CurveZMQ). Every node of a network must use the same (HWCTL_PEER_TRANSPORT overrides it)
+    peer_transport: str = "stream"
     verification: VerifyConfig | None = None
     #: ``[security]``: our ``.key_secret`` and the peers' public keys (name -> key or key file,
     #: or a directory of NAME.key): CurveZMQ on the listener and to every peer
@@ -126,6 +130,7 @@ class NodeConfig:
                 period_cycles=int(ph.get("period_cycles", 50)),
                 lead_s=float(ph.get("lead_s", 0.0005)),
                 early_schedule=bool(ph.get("early_schedule", True)),
+                peer_transport=str(d.get("peer_transport", "stream")),
                 verification=vcfg,
                 key=d.get("security", {}).get("key"),
                 allow=d.get("security", {}).get("allow"),

@@ -1,5 +1,5 @@
 """The node service (ESP driver): :class:`NodeService` drives the ESP core (ESP paper §V) with its
-workload, peer messages over ZeroMQ and timers, and is put together from the parts in
+workload, peer messages (plain streams, hwctl.transport.peerstream, or ZeroMQ) and timers, and is put together from the parts in
 :mod:`hwctl.node.clock`, :mod:`~hwctl.node.physical`, :mod:`~hwctl.node.verify` and
 :mod:`~hwctl.node.results`."""
 
@@ -65,6 +65,7 @@ from hwctl.recovery import (
 )
 from hwctl.slots import SlotBook
 from hwctl.transport import Backend
+from hwctl.transport.peerstream import StreamDealer, StreamListener, peer_transport
 from hwctl.transport.zmqrecv import FdReceiver
 from hwctl.transport.zmqsend import send_nowait
 from hwctl.wire import CLOCK_HZ
@@ -96,7 +97,7 @@ async def _cancel_all(tasks: list[asyncio.Task]) -> None:
 
 
 class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
-    """One node: ESP core (+ verification core) + backend + ZeroMQ peers. ``await run()``."""
+    """One node: ESP core (+ verification core) + backend + peers. ``await run()``."""
 
     def __init__(self, cfg: NodeConfig, *, rid_base: int | None = None,
                  ctx: zmq.asyncio.Context | None = None, incarnation: int | None = None) -> None:
@@ -146,6 +147,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._peer_names = {p.name for p in cfg.peers}
         self._rx_tokens: dict[str, tuple[float, float]] = {}  # per-peer token bucket
         self._last_drop_log = -1e9
+        #: "stream" (hwctl.transport.peerstream) or "zmq" (ZeroMQ; always with [security] keys,
+        #: and with a stand-in context: the replay's, hwctl.record)
+        self.peer_transport = peer_transport(cfg.peer_transport, secured=cfg.key is not None,
+                                             stand_in=ctx is not None
+                                             and not isinstance(ctx, zmq.Context))
         self._curve = None  # CurveServer of the listener (hwctl.transport.security)
         self._curve_ctx: zmq.asyncio.Context | None = None
         #: crash-safe results (hwctl.results.ResultsWriter), set by ``hwctl node --out``
@@ -227,6 +233,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             self._curve = CurveServer(self._curve_ctx, keys, allow)
             self._router = plain(self._curve_ctx).socket(zmq.ROUTER)
             self._curve.secure(self._router)
+        elif self.peer_transport == "stream":  # (hwctl.transport.peerstream)
+            self._router = StreamListener()
+            self._router.on_drop = self._drop
         else:
             self._router = plain(self.ctx).socket(zmq.ROUTER)
         if isinstance(self._router, zmq.Socket):  # received through the loop's reader on its FD
@@ -236,14 +245,14 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._router.setsockopt(zmq.RCVHWM, 1000)
         try:
             self._router.bind(self.cfg.listen)
-        except zmq.ZMQError as exc:
+        except (zmq.ZMQError, OSError, ValueError) as exc:
             await self.backend.close()
             raise UserError(f"node {self.cfg.name}: cannot listen on {self.cfg.listen}: {exc}") from None
         # the DEALERs only ever send, without waiting: plain sockets of the same context (one
         # I/O thread); zmq.asyncio's Future per send cost 8-20 us more p50 and ~2x at p99 on
         # every ESP message (benchmarks/RESULTS.md, seventh session)
         for p in self.cfg.peers:
-            s = plain(self.ctx).socket(zmq.DEALER)
+            s = StreamDealer() if self.peer_transport == "stream" else plain(self.ctx).socket(zmq.DEALER)
             s.linger = 0
             s.setsockopt(zmq.SNDHWM, 1000)  # bounded per-peer buffer; beyond it: send_dropped
             s.setsockopt(zmq.IDENTITY, self.cfg.name.encode())
@@ -251,7 +260,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                 from hwctl.transport.security import secure_client
 
                 secure_client(s, keys, next(k for k, n in allow.items() if n == p.name))
-            s.connect(p.endpoint)
+            try:
+                s.connect(p.endpoint)
+            except (OSError, ValueError) as exc:  # a stream endpoint's name that does not resolve
+                await self.close()
+                raise UserError(f"node {self.cfg.name}: peer {p.name}: {p.endpoint}: {exc}") from None
             self._out[p.name] = s
         self.liveness.beat()  # before any ESP message (hwctl.recovery.PeerLiveness.beat)
 
@@ -444,7 +457,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         the network ends the service (docs/reliability.md)."""
         r = self._router
         assert r is not None
-        if type(r) is FdReceiver:  # (not tapped: hwctl.record) in the FD's reader callback,
+        if type(r) in (FdReceiver, StreamListener):  # (not tapped: hwctl.record) in the reader callback,
             await r.serve(self._rx_msg)  # one loop iteration less per message (RESULTS.md)
         while True:
             if not self._rx_msg(await r.recv_multipart(copy=False)):

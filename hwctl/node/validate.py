@@ -86,6 +86,7 @@ TOP: dict[str, Callable[[Any, str], Any]] = {
     "backend": _backend,
     "duration": _num(argtypes.check_duration),
     "device_wait_s": _real(0.0, 3600.0),
+    "peer_transport": _one_of("stream", "zmq"),
     "out": lambda v, what: argtypes.check_out_path(v, what, directory=True),
     # the bench (a [bench] table or a bench file) is checked key by key by
     # hwctl.instruments.bench.BenchConfig, with file, key and reason in one line

@@ -1,0 +1,303 @@
+"""The node's stream peer transport (hwctl.transport.peerstream): framing, order, the hold after a
+generation start, reconnects, the queue bound, and hostile input (garbled and oversized frames,
+bad or missing hellos, too many connections) counted and dropped without ending the listener."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import pytest
+import zmq
+
+from hwctl.transport import peerstream as ps
+from hwctl.transport.zmqsend import send_nowait
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _until(cond: Callable[[], bool], limit: int = 20_000) -> None:
+    """Wait for ``cond`` on the loop's own progress (no wall-clock budget in the assertion)."""
+    for _ in range(limit):
+        if cond():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition never became true")
+
+
+class _Serve:
+    """A listener served into a list (``fn`` may be replaced)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.got: list[list[bytes]] = []
+        self.lst = ps.StreamListener()
+        self.lst.bind(endpoint)
+        self.fn: Callable[[list], bool] = lambda f: self.got.append([x.bytes for x in f]) or True
+        self.task = asyncio.create_task(self.lst.serve(lambda f: self.fn(f)))
+
+    async def close(self) -> None:
+        self.lst.close()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+
+def _dealer(name: bytes, endpoint: str) -> ps.StreamDealer:
+    d = ps.StreamDealer()
+    d.setsockopt(zmq.IDENTITY, name)
+    d.connect(endpoint)
+    return d
+
+
+@pytest.mark.parametrize("kind", ["tcp", "ipc"])
+def test_messages_arrive_whole_and_in_order_with_the_senders_name(kind, tmp_path) -> None:
+    ep = f"tcp://127.0.0.1:{_port()}" if kind == "tcp" else f"ipc://{tmp_path}/a.sock"
+
+    async def main() -> list:
+        srv = _Serve(ep)
+        d = _dealer(b"B", ep)
+        big = bytes(range(256)) * 1000  # more than one read, and more than the socket buffer
+        for i in range(200):
+            d.send_multipart([b"esp", b"%d" % i])
+        d.send_multipart([b"pl", big])
+        d.send_multipart([b"vrf", b""])
+        await _until(lambda: len(srv.got) == 202)
+        d.close()
+        await srv.close()
+        return srv.got
+
+    got = asyncio.run(main())
+    assert got[:200] == [[b"B", b"esp", b"%d" % i] for i in range(200)]
+    assert got[200] == [b"B", b"pl", bytes(range(256)) * 1000]
+    assert got[201] == [b"B", b"vrf", b""]
+
+
+def test_a_message_that_starts_work_lets_the_woken_tasks_run_before_the_next() -> None:
+    """``fn`` returning False holds the rest until the tasks it woke have run (as the ZeroMQ
+    receiver's serve: a generation's SCHEDULE_PAIRS goes out before the messages behind its
+    start)."""
+
+    async def main() -> list[str]:
+        ep = f"tcp://127.0.0.1:{_port()}"
+        order: list[str] = []
+        wake = asyncio.Event()
+
+        async def worker() -> None:
+            await wake.wait()
+            order.append("task")
+
+        t = asyncio.create_task(worker())
+        srv = _Serve(ep)
+
+        def fn(f: list) -> bool:
+            order.append(f[2].bytes.decode())
+            if f[2].bytes == b"start":
+                wake.set()
+                return False
+            return True
+
+        srv.fn = fn
+        d = _dealer(b"B", ep)
+        for m in (b"a", b"start", b"b", b"c"):
+            d.send_multipart([b"esp", m])
+        await _until(lambda: len(order) == 5)
+        await t
+        d.close()
+        await srv.close()
+        return order
+
+    assert asyncio.run(main()) == ["a", "start", "task", "b", "c"]
+
+
+def test_a_dealer_queues_until_its_peer_listens_and_reconnects_after_a_restart() -> None:
+    async def main() -> tuple[list, list, int]:
+        ep = f"tcp://127.0.0.1:{_port()}"
+        d = _dealer(b"B", ep)
+        d.send_multipart([b"esp", b"early"])  # nobody listens yet: queued
+        await asyncio.sleep(0.05)
+        srv = _Serve(ep)
+        await _until(lambda: len(srv.got) == 1)
+        first = srv.got
+        await srv.close()  # the peer goes away ...
+        await _until(lambda: not d._up)
+        d.send_multipart([b"esp", b"while down"])
+        srv2 = _Serve(ep)  # ... and comes back on the same endpoint
+        d.send_multipart([b"esp", b"after"])
+        await _until(lambda: len(srv2.got) == 2)
+        d.close()
+        await srv2.close()
+        return first, srv2.got, d.connects
+
+    first, second, connects = asyncio.run(main())
+    assert first == [[b"B", b"esp", b"early"]]
+    assert second == [[b"B", b"esp", b"while down"], [b"B", b"esp", b"after"]]
+    assert connects == 2
+
+
+def test_a_full_queue_is_a_counted_drop_and_a_closed_dealer_refuses() -> None:
+    async def main() -> list:
+        d = _dealer(b"B", f"tcp://127.0.0.1:{_port()}")  # nothing listens
+        d.setsockopt(zmq.SNDHWM, 3)
+        late: list[bool] = []
+        out = [send_nowait(d, [b"hb", b"x"], late.append) for _ in range(5)]
+        d.close()
+        out.append(send_nowait(d, [b"hb", b"x"], late.append))
+        assert not late
+        return out
+
+    assert asyncio.run(main()) == [True, True, True, False, False, False]
+
+
+def _raw(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+async def _closed(s: socket.socket) -> bool:
+    """The listener closed this raw connection (EOF or reset on our end)."""
+    s.setblocking(False)
+    for _ in range(20_000):
+        try:
+            if s.recv(1) == b"":
+                return True
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            return True
+        await asyncio.sleep(0.001)
+    return False
+
+
+def test_hostile_input_is_counted_dropped_and_never_ends_the_listener() -> None:
+    """Bad hello, a garbled frame (kind longer than its body), an oversized length, a stranger's
+    name: each counted by cause; the listener goes on serving a good peer throughout."""
+
+    async def main() -> tuple[dict, list, list]:
+        port = _port()
+        ep = f"tcp://127.0.0.1:{port}"
+        srv = _Serve(ep)
+        causes: list[str] = []
+        srv.lst.on_drop = causes.append
+        good = _dealer(b"B", ep)
+
+        bad_hello = _raw(port)  # not our protocol (a ZeroMQ greeting, say)
+        bad_hello.sendall(b"\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f")
+        assert await _closed(bad_hello)
+
+        garbled = _raw(port)  # kind length 200 in a 3-byte body, then a good message
+        garbled.sendall(ps.hello(b"B") + (3).to_bytes(4, "big") + b"\xc8ab"
+                        + ps.frame(b"esp", b"after garbled"))
+        await _until(lambda: [b"B", b"esp", b"after garbled"] in srv.got)
+
+        huge = _raw(port)  # a length beyond the limit: the stream cannot be trusted further
+        huge.sendall(ps.hello(b"B") + (srv.lst.max_msg + 1000).to_bytes(4, "big") + b"x" * 100)
+        assert await _closed(huge)
+
+        zero = _raw(port)
+        zero.sendall(ps.hello(b"B") + (0).to_bytes(4, "big"))
+        assert await _closed(zero)
+
+        stranger = _raw(port)  # framing is fine; who it claims to be is the node's to check
+        stranger.sendall(ps.hello(b"Z") + ps.frame(b"esp", b"from Z"))
+        await _until(lambda: [b"Z", b"esp", b"from Z"] in srv.got)
+
+        good.send_multipart([b"esp", b"still served"])
+        await _until(lambda: [b"B", b"esp", b"still served"] in srv.got)
+        for s in (bad_hello, garbled, huge, zero, stranger):
+            s.close()
+        good.close()
+        await srv.close()
+        return dict(srv.lst.drops), causes, srv.got
+
+    drops, causes, got = asyncio.run(main())
+    assert drops == {"peer_bad_hello": 1, "peer_bad_frame": 1, "peer_oversized": 2}
+    assert sorted(causes) == sorted(c for c, n in drops.items() for _ in range(n))
+    assert [b"B", b"esp", b"after garbled"] in got
+
+
+def test_silent_and_excess_connections_are_closed(monkeypatch) -> None:
+    monkeypatch.setattr(ps, "HELLO_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(ps, "MAX_CONNS", 2)
+
+    async def main() -> tuple[dict, bool, bool]:
+        port = _port()
+        srv = _Serve(f"tcp://127.0.0.1:{port}")
+        silent = _raw(port)  # connects, says nothing: closed after the hello timeout
+        half = _raw(port)
+        half.sendall(ps.MAGIC[:3])  # a hello that never completes
+        closed_silent = await _closed(silent)
+        closed_half = await _closed(half)
+        a, b = _raw(port), _raw(port)
+        a.sendall(ps.hello(b"B"))
+        b.sendall(ps.hello(b"C"))
+        await _until(lambda: len(srv.lst._conns) == 2)
+        c = _raw(port)  # a third at once: refused
+        assert await _closed(c)
+        for s in (silent, half, a, b, c):
+            s.close()
+        await srv.close()
+        return dict(srv.lst.drops), closed_silent, closed_half
+
+    drops, closed_silent, closed_half = asyncio.run(main())
+    assert closed_silent and closed_half
+    assert drops == {"peer_hello_timeout": 2, "peer_too_many": 1}
+
+
+def test_messages_sent_before_a_peer_closes_are_delivered() -> None:
+    async def main() -> list:
+        port = _port()
+        srv = _Serve(f"tcp://127.0.0.1:{port}")
+        s = _raw(port)
+        s.sendall(ps.hello(b"B") + ps.frame(b"esp", b"1") + ps.frame(b"esp", b"2"))
+        s.close()
+        await _until(lambda: len(srv.got) == 2 and not srv.lst._conns)
+        await srv.close()
+        return srv.got
+
+    assert asyncio.run(main()) == [[b"B", b"esp", b"1"], [b"B", b"esp", b"2"]]
+
+
+def test_recv_multipart_path_and_its_bound() -> None:
+    """Without serve (a recorded session's tap awaits recv_multipart): the same messages, at most
+    RCVHWM waiting, the excess counted."""
+
+    async def main() -> tuple[list, dict]:
+        port = _port()
+        lst = ps.StreamListener()
+        lst.setsockopt(zmq.RCVHWM, 2)
+        lst.bind(f"tcp://127.0.0.1:{port}")
+        s = _raw(port)
+        s.sendall(ps.hello(b"B") + b"".join(ps.frame(b"esp", b"%d" % i) for i in range(3)))
+        await _until(lambda: sum(lst.drops.values()) == 1)
+        got = [[f.bytes for f in await lst.recv_multipart()] for _ in range(2)]
+        s.close()
+        lst.close()
+        return got, dict(lst.drops)
+
+    got, drops = asyncio.run(main())
+    assert got == [[b"B", b"esp", b"0"], [b"B", b"esp", b"1"]]
+    assert drops == {"peer_rx_overflow": 1}
+
+
+def test_endpoints_and_the_transport_choice(monkeypatch) -> None:
+    assert ps.parse_endpoint("tcp://127.0.0.1:5") == (socket.AF_INET, ("127.0.0.1", 5))
+    assert ps.parse_endpoint("tcp://*:0") == (socket.AF_INET, ("0.0.0.0", 0))
+    assert ps.parse_endpoint("ipc:///tmp/x") == (socket.AF_UNIX, "/tmp/x")
+    assert ps.parse_endpoint("tcp://[::1]:7")[0] == socket.AF_INET6
+    with pytest.raises(ValueError):
+        ps.parse_endpoint("udp://1.2.3.4:5")
+    monkeypatch.delenv(ps.PEER_TRANSPORT_ENV, raising=False)
+    assert ps.peer_transport() == "stream"
+    assert ps.peer_transport("stream", secured=True) == "zmq"  # CurveZMQ keys: ZeroMQ
+    monkeypatch.setenv(ps.PEER_TRANSPORT_ENV, "zmq")
+    assert ps.peer_transport("stream") == "zmq"
+    monkeypatch.setenv(ps.PEER_TRANSPORT_ENV, "tcp")
+    from hwctl.errors import UserError
+
+    with pytest.raises(UserError):
+        ps.peer_transport()
