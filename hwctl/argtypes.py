@@ -17,7 +17,7 @@ import ipaddress
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +245,28 @@ def out_path(what: str, *, directory: bool = False) -> Callable[[str], Path]:
     """An output file (or directory) option other than ``--out`` (``--record``, ``--snapshot``):
     checked writable when the arguments are parsed, before any work."""
     return _argtype(lambda t: check_out_path(t, what, directory=directory), "out_path")
+
+
+#: ``--force``'s help (every command that refuses to replace earlier results)
+FORCE_HELP = "replace the results an earlier run left there (default: refuse, exit 2)"
+
+
+def refuse_existing(paths: Iterable[Path], what: str, *, force: bool) -> None:
+    """Results are never replaced silently: when any of ``paths`` (what this run would write)
+    exists, one :class:`UserError` line names them and the way out (``--force``, or another
+    ``what``); checked before the run. (``hwctl node --out`` never replaces either: a later
+    run's file gets the run id in its name, hwctl.results.)"""
+    if force:
+        return
+    found = [p for p in paths if p.exists()]
+    if found:
+        from hwctl.errors import UserError
+
+        more = f" and {len(found) - 2} more" if len(found) > 2 else ""
+        names = ", ".join(repr(str(p)) for p in found[:2]) + more
+        raise UserError(f"{what}: {names} already exist{'s' if len(found) == 1 else ''} (an "
+                        f"earlier run's results): pass --force to replace them, or choose "
+                        f"another {what}")
 
 
 @contextlib.contextmanager

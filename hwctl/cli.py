@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         print(f"hwctl {args.command}: not available in this build", file=sys.stderr)
         return 2
+    args._argv = list(argv)  # the command line as given (e.g. what to run again to resume)
     setup_logging(log_level(args))
     from hwctl.backends import register_defaults
 

@@ -120,6 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="hwctl-demo", type=argtypes.out_dir, help="output directory: requests.parquet and requests.pairs.parquet "
                              "(shared schema, run metadata inside; docs/data.md) and demo.png "
                              "(default ./hwctl-demo)")
+    parser.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
                         help="serve the live view (network graph, per-node ESP state, latency, "
@@ -167,6 +168,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
+    out = Path(args.out)
+    argtypes.refuse_existing([out / "requests.parquet", out / "requests.pairs.parquet",
+                              *([] if args.no_plot else [out / "demo.png"])], "--out",
+                             force=args.force)
+    if args.record:
+        argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
+                                 force=args.force)
     console = Console()
     with stop_on_first_signal() as stop:
         args._stop = stop

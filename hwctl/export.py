@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN.parquet", help="a run's Parquet file")
     p.add_argument("--hdf5", metavar="OUT.h5", nargs="?", const="", default=None,
                    help="write HDF5 (default path: RUN.h5 beside the Parquet file)")
+    p.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
 
 
 def read_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         argtypes.check_out_path(out, "--hdf5")
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    argtypes.refuse_existing([out], "--hdf5", force=args.force)
     path = to_hdf5(src, out)
     print(f"wrote {path}")
     return 0

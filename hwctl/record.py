@@ -1130,6 +1130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the replayed results as DIR/NAME.parquet (requests) and, "
                              "with [verification], DIR/NAME.pairs.parquet, in the shared schema "
                              "(docs/data.md), metadata saying they were replayed")
+    parser.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON document on stdout")
 
@@ -1140,6 +1141,11 @@ def run(args: argparse.Namespace) -> int:
     from hwctl.output import print_json
 
     rec = load(args.recording)
+    if args.out:  # the node's own results may be there: never replaced by the replay's
+        name = str(rec.header.get("config", {}).get("name", ""))
+        argtypes.refuse_existing([Path(args.out) / f"{name}.parquet",
+                                  Path(args.out) / f"{name}.pairs.parquet"], "--out",
+                                 force=args.force)
     res = asyncio.run(replay(rec))
     d = summary(res)
     if args.out:

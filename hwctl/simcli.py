@@ -67,6 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="worker processes for --table5 (default: all cores)")
     p.add_argument("--out-dir", type=Path, help="with --table5: write one Parquet per run, "
                                                 "table5.json and plots (fig8.png, fig11.png) here")
+    p.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
 
 
 def _config(args: argparse.Namespace, protocol: str | None = None, seed: int | None = None):
@@ -133,6 +134,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
             argtypes.check_out_path(args.out_dir, "--out-dir", directory=True)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.out is not None:
+        argtypes.refuse_existing([args.out], "--out", force=args.force)
+    if args.out_dir is not None:
+        d = args.out_dir
+        argtypes.refuse_existing([d / "table5.json", d / "fidelity_sweep.json",
+                                  *sorted(d.glob("*.parquet"))], "--out-dir", force=args.force)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,6 +34,8 @@ import argparse
 import io
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -255,8 +257,12 @@ def plan(topologies: Sequence[str], fidelities: Sequence[float], protocols: Sequ
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C mid-write: no half-written temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass
@@ -317,18 +323,34 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
     return stats
 
 
-def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], None]) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the driver (a terminal sends SIGINT to the whole process
+    group): a worker that took it would report it as its run's result and go on with the next
+    queued run, and the pool's shutdown waited for those (about 17 s of silence before)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futs = [pool.submit(run_one, s) for s in todo]
-        try:
-            for fut in as_completed(futs):
-                done(fut.result())
-        except BaseException:
-            for f in futs:
-                f.cancel()
-            raise
+
+def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], None]) -> None:
+    """``todo`` on ``jobs`` worker processes, longest first, ``done`` per result as it comes.
+    On Ctrl-C (or a failed run) the workers are stopped at once: runs in progress are dropped
+    (their files were never written), finished runs are kept."""
+    import multiprocessing
+
+    workers = min(jobs, len(todo))
+    pool = multiprocessing.Pool(workers, initializer=_ignore_sigint)
+    try:
+        for out in pool.imap_unordered(run_one, todo, chunksize=1):
+            done(out)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"hwctl sweep: interrupted: stopping {workers} worker(s); runs in "
+                  f"progress are dropped, finished runs are kept", file=sys.stderr, flush=True)
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
 
 
 def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput], None]) -> None:
@@ -347,6 +369,11 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
         for fut in as_completed(futs):
             done(fut.result())
             fut.release()
+    except KeyboardInterrupt:
+        print(f"hwctl sweep: interrupted: cancelling {len(futs)} run(s) on the Dask cluster; "
+              f"finished runs are kept", file=sys.stderr, flush=True)
+        client.cancel(futs)
+        raise
     finally:
         client.close()
 
@@ -402,13 +429,17 @@ def run(args: argparse.Namespace) -> int:
     specs = plan(args.topologies or PAPER_TOPOLOGIES, args.fidelities or FIDELITIES,
                  args.protocols, args.replicates, args.seed, args.duration,
                  requests=not args.no_requests)
+    before = len(specs) - len(pending(specs, args.out))
     try:
         stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
                         progress=not args.quiet)
     except KeyboardInterrupt:  # finished runs are whole files: say so, and how to go on
         kept = len(specs) - len(pending(specs, args.out))
-        print(f"hwctl sweep: interrupted; {kept} of {len(specs)} runs are in {args.out} (whole "
-              f"runs only): run the same command again to do the rest", file=sys.stderr)
+        argv = getattr(args, "_argv", None)
+        again = ("hwctl " + shlex.join(argv)) if argv else "the same command"
+        print(f"hwctl sweep: stopped; {kept} of {len(specs)} runs are in {args.out} "
+              f"({kept - before} new; whole runs only). Resume with: {again}",
+              file=sys.stderr)
         return 130
     manifest = {
         "topologies": list(dict.fromkeys(s.topology for s in specs)),

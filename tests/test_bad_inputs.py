@@ -8,6 +8,7 @@ that fails the test: a bad input must be refused *before* any work starts, not f
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from hwctl.cli import main
 from hwctl.errors import BadUrl
+from hwctl.record import load as _REAL_LOAD
 
 
 class Accepted(BaseException):
@@ -426,3 +428,60 @@ def test_error_names_the_subcommand(argv, prog, capsys) -> None:
     errors from argparse do."""
     assert main(argv) == 2
     assert _check_one_line(capsys.readouterr().err).startswith(f"{prog}: error: ")
+
+
+# an earlier run's results are never replaced silently: refused before any work unless --force
+# (argv, files that exist before the run; "{tmp}" as above)
+EXISTING_CASES: list[tuple[list[str], list[str]]] = [
+    (["sim", "--topology", "K2", "--out", "{tmp}/r.parquet"], ["r.parquet"]),
+    (["sim", "--table5", "--out-dir", "{tmp}"], ["table5.json"]),
+    (["sim", "--table5", "--out-dir", "{tmp}"], ["K2_esp.parquet"]),
+    (["demo", "--out", "{tmp}"], ["requests.parquet"]),
+    (["demo", "--out", "{tmp}"], ["demo.png"]),
+    (["demo", "--out", "{tmp}/new", "--record", "{tmp}"], ["C.rec"]),
+    (["export", "{file}", "--hdf5", "{tmp}/x.h5"], ["x.h5"]),
+    (["instruments", "check", "--config", str(EXAMPLES / "node-bench.toml"), "--snapshot",
+      "{tmp}/s.json"], ["s.json"]),
+    (["node", "--config", str(EXAMPLES / "node.toml"), "--record", "{tmp}/x.rec"], ["x.rec"]),
+    (["replay", "{tmp}/A.rec", "--out", "{tmp}"], ["A.parquet"]),
+]
+
+
+@pytest.mark.parametrize("argv,files", EXISTING_CASES, ids=lambda a: " ".join(a)[:60])
+def test_existing_results_are_refused_unless_force(argv, files, tmp_path, capsys, no_work,
+                                                   monkeypatch) -> None:
+    import hwctl.record
+
+    if argv[0] == "replay":  # a real (short) recording of node A; the replay is the work
+        from hwctl.record import FORMAT
+
+        monkeypatch.setattr(hwctl.record, "load", _REAL_LOAD)
+        monkeypatch.setattr(hwctl.record, "replay", lambda *a, **k: (_ for _ in ()).throw(
+            Accepted()))
+        (tmp_path / "A.rec").write_text(json.dumps({"format": FORMAT, "version": 3,
+                                                    "config": {"name": "A"}}) + "\n")
+    for name in files:
+        (tmp_path / name).write_text("an earlier run's results")
+    argv = _fmt(argv, str(tmp_path), _file(str(tmp_path)))
+    try:
+        code = main(argv)
+    except Accepted:
+        pytest.fail(f"replaced: hwctl {' '.join(argv)}")
+    assert code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "already exist" in line and "--force" in line and files[0] in line
+    assert all((tmp_path / n).read_text() == "an earlier run's results" for n in files)
+    with pytest.raises(Accepted):  # --force: the work starts
+        main([*argv, "--force"])
+
+
+def test_sim_out_twice_then_force(tmp_path, capsys) -> None:
+    out = tmp_path / "r.parquet"
+    argv = ["sim", "--topology", "K2", "--duration", "1", "--out", str(out)]
+    assert main(argv) == 0
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert main([*argv[:3], "--duration", "2", "--out", str(out)]) == 2
+    assert out.read_bytes() == first
+    assert main([*argv[:3], "--duration", "2", "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() != first

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from hwctl import sweep as sweep_mod
 from hwctl.cli import main as cli_main
 from hwctl.sweep import execute, plan
 
@@ -193,3 +194,78 @@ def test_resuming_an_old_format_dataset_is_one_line(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "format before the shared schema" in err
     assert "new --out directory" in err
+
+
+# ------------------------------------------------------------------------------------------------
+# Ctrl-C: the pool stops at once, the finished runs are kept, the user is told how to resume
+
+_REAL_RUN_ONE = sweep_mod.run_one
+
+
+def _first_runs_others_hang(spec):
+    """Replicate 0 is a real (tiny) run; every other run never ends by itself: the driver's
+    Ctrl-C must not wait for it (it used to wait for every run in progress or queued)."""
+    import signal
+    import threading
+
+    if spec.replicate == 0:
+        return _REAL_RUN_ONE(spec)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # Ctrl-C is the driver's
+    threading.Event().wait()  # (killed by the driver)
+    raise AssertionError("unreachable")
+
+
+class _CtrlCAfterFirst:
+    """A progress bar whose first advance (the first run's files written) is where Ctrl-C
+    lands in the driver."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *a, **k) -> int:
+        return 0
+
+    def advance(self, task: int) -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_stops_the_pool_at_once_and_keeps_finished_runs(tmp_path, monkeypatch,
+                                                                capsys) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(sweep_mod, "run_one", _first_runs_others_hang)
+    monkeypatch.setattr(sweep_mod, "progress_bar", lambda *a, **k: _CtrlCAfterFirst())
+    specs = plan(**{**TINY, "topologies": ["K2"], "fidelities": [0.7], "protocols": ["esp"],
+                    "replicates": 4})
+    before = set(multiprocessing.active_children())
+    with pytest.raises(KeyboardInterrupt):  # returns although three runs never end
+        execute(specs, tmp_path, jobs=2)
+    assert set(multiprocessing.active_children()) <= before  # the workers were stopped
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [f"{specs[0].key}.parquet"]
+    assert not [p for p in (tmp_path / "requests").iterdir() if p.name.startswith(".")]
+    err = capsys.readouterr().err
+    assert "interrupted: stopping 2 worker(s)" in err and "finished runs are kept" in err
+
+
+def test_cli_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, capsys) -> None:
+    def run(spec):
+        if spec.replicate == 1:
+            raise KeyboardInterrupt  # (serial: Ctrl-C lands in the run)
+        return _REAL_RUN_ONE(spec)
+
+    monkeypatch.setattr(sweep_mod, "run_one", run)
+    out = tmp_path / "my sweep"
+    argv = ["sweep", "--out", str(out), "--topologies", "K2", "--fidelities", "0.7",
+            "--protocols", "esp", "--duration", "1", "--replicates", "3", "--jobs", "1",
+            "--quiet"]
+    assert cli_main(argv) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert f"stopped; 1 of 3 runs are in {out} (1 new" in err
+    assert err.strip().endswith(f"Resume with: hwctl sweep --out '{out}' " + " ".join(argv[3:]))
+    monkeypatch.setattr(sweep_mod, "run_one", _REAL_RUN_ONE)
+    assert cli_main(argv) == 0
+    assert "2 runs done, 1 already there, of 3" in capsys.readouterr().out

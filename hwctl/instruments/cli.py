@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ck.add_argument("--apply", action="store_true", help="apply the bench file's settings first")
     ck.add_argument("--snapshot", metavar="FILE", type=argtypes.out_path("--snapshot"),
                     help="write the bench snapshot as JSON")
+    ck.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
     ck.add_argument("--json", action="store_true", help="print the health report as JSON")
     ph = sub.add_parser("physics", help="the twin physics a link takes from two nodes' benches")
     ph.add_argument("--config", metavar="NODE_TOML", required=True,
@@ -94,6 +95,8 @@ def _check(args: argparse.Namespace) -> int:
     from hwctl.instruments.bench import Bench
 
     cfg = _bench_config(args.config)
+    if args.snapshot:
+        argtypes.refuse_existing([Path(args.snapshot)], "--snapshot", force=args.force)
     t0 = time.perf_counter()
     with Bench(cfg) as bench:
         if args.apply:

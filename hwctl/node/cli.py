@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record the session to FILE (device events and answers, peer "
                              "messages, clock readings; written as it happens) for `hwctl replay "
                              "FILE` (docs/twin.md, \"Record and replay\")")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier --record FILE (default: refuse, exit 2; --out "
+                             "never replaces: a later run's results get the run id in their name)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.out = args.out
     if args.device_wait is not None:
         cfg.device_wait_s = args.device_wait
+    if args.record:
+        argtypes.refuse_existing([Path(args.record)], "--record", force=args.force)
     console = Console(stderr=True)
 
     writer = None
