@@ -54,7 +54,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -117,9 +117,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
                              "(default: hwctl's demo bench, 0 dB; 'none': no bench, calibrated eta)")
-    parser.add_argument("--out", default="hwctl-demo", type=argtypes.out_dir, help="output directory: requests.parquet and requests.pairs.parquet "
+    parser.add_argument("--out", default=None, type=argtypes.out_dir, help="output directory: requests.parquet and requests.pairs.parquet "
                              "(shared schema, run metadata inside; docs/data.md) and demo.png "
-                             "(default ./hwctl-demo)")
+                             "(default ./hwctl-demo; when that holds an earlier run's results, "
+                             "the next free ./hwctl-demo-N, named on stderr)")
     parser.add_argument("--force", action="store_true", help=argtypes.FORCE_HELP)
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--web", metavar="[HOST:]PORT", type=web_addr, default="127.0.0.1:8765",
@@ -141,6 +142,24 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+DEFAULT_OUT = "hwctl-demo"
+
+
+def default_out_dir(results_in: Callable[[Path], list[Path]], *, force: bool) -> Path:
+    """The demo's output directory when ``--out`` is not given: ``./hwctl-demo``, or, when that
+    holds an earlier run's results (and not ``--force``), the first ``./hwctl-demo-N`` (N = 2, 3,
+    ...) that holds none, named on stderr. Running the README's demo command twice keeps both
+    runs and needs no flag (an explicit ``--out`` with results in it is refused instead)."""
+    base = Path(DEFAULT_OUT)
+    d, n = base, 2
+    while not force and any(p.exists() for p in results_in(d)):
+        d, n = Path(f"{DEFAULT_OUT}-{n}"), n + 1
+    if d != base:
+        print(f"hwctl demo: ./{base} holds an earlier run's results; this run writes ./{d} "
+              f"(--out DIR chooses the directory, --force replaces ./{base})", file=sys.stderr)
+    return argtypes.check_out_path(d, "--out", directory=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,10 +187,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
+    def results_in(d: Path) -> list[Path]:
+        return [d / "requests.parquet", d / "requests.pairs.parquet",
+                *([] if args.no_plot else [d / "demo.png"])]
+
+    if args.out is None:  # the default never replaces an earlier run (nor asks for --force)
+        args.out = default_out_dir(results_in, force=args.force)
     out = Path(args.out)
-    argtypes.refuse_existing([out / "requests.parquet", out / "requests.pairs.parquet",
-                              *([] if args.no_plot else [out / "demo.png"])], "--out",
-                             force=args.force)
+    argtypes.refuse_existing(results_in(out), "--out", force=args.force)
     if args.record:
         argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
                                  force=args.force)

@@ -485,3 +485,37 @@ def test_sim_out_twice_then_force(tmp_path, capsys) -> None:
     assert out.read_bytes() == first
     assert main([*argv[:3], "--duration", "2", "--out", str(out), "--force"]) == 0
     assert out.read_bytes() != first
+
+
+def test_demo_default_out_keeps_an_earlier_run_without_force(tmp_path, capsys, monkeypatch,
+                                                             no_work) -> None:
+    """The README's demo command run twice: the default ./hwctl-demo holding an earlier run's
+    results is neither replaced nor refused; the run goes to the first free ./hwctl-demo-N and
+    says so on stderr. --force replaces ./hwctl-demo."""
+    import hwctl.demo
+
+    seen: list[str] = []
+
+    def accepted(g, args, console):
+        seen.append(str(args.out))
+        raise Accepted
+
+    monkeypatch.setattr(hwctl.demo, "run_demo", accepted)
+    monkeypatch.chdir(tmp_path)
+    for d in ("hwctl-demo", "hwctl-demo-2"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "requests.parquet").write_text("an earlier run's results")
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot"])
+    assert seen[-1] == "hwctl-demo-3"
+    assert "hwctl-demo-3" in capsys.readouterr().err
+    for d in ("hwctl-demo", "hwctl-demo-2"):
+        assert (tmp_path / d / "requests.parquet").read_text() == "an earlier run's results"
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot", "--force"])
+    assert seen[-1] == "hwctl-demo"
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.chdir(tmp_path / "fresh")
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot"])
+    assert seen[-1] == "hwctl-demo" and "hwctl-demo" not in capsys.readouterr().err
