@@ -267,3 +267,73 @@ def test_frames_finished_during_the_iteration_leave_with_it(monkeypatch) -> None
         assert lab.now == wall[0]
     finally:
         srv.stop()
+
+
+def _pty_lab() -> LabServer:
+    lab = Lab(topologies.by_name("K2"), p_photon=0.01, start=timebase.cycle_now())
+    return LabServer(lab)  # ptys, not started: the wait alone
+
+
+def test_a_wait_for_a_deadline_polls_its_end_and_never_returns_early(monkeypatch) -> None:
+    """The last SPIN_S of a wait for a model deadline is polled (select with timeout 0, a timed
+    sleep wakes ~0.1 ms late on the VM): the wait returns at the deadline, never before it."""
+    srv = _pty_lab()
+    calls: list[float] = []
+    real = select.select
+
+    def spy(r, w, x, timeout=None):
+        calls.append(timeout)
+        return real(r, w, x, timeout)
+
+    monkeypatch.setattr(select, "select", spy)
+    try:
+        assert srv.spin_s == LabServer.SPIN_S > 0
+        srv._urgent = True  # (_timeout: the wait ends at an urgent deadline, Lab.next_urgent)
+        t0 = time.perf_counter()
+        r, w = srv._wait(0.002)
+        assert time.perf_counter() - t0 >= 0.002 and (r, w) == ([], [])
+        assert calls[0] == 0.002 - srv.spin_s and all(c == 0 for c in calls[1:])
+        calls.clear()
+        srv._wait(srv.MAX_WAIT)  # no deadline (the idle wait's cap): slept whole
+        assert calls == [srv.MAX_WAIT]
+        calls.clear()
+        srv._urgent = False  # a deadline no host waits for (a HEADER stream's): slept whole
+        srv._wait(0.001)
+        assert calls == [0.001]
+    finally:
+        srv.stop()
+
+
+def test_input_during_the_polled_end_of_a_wait_returns_at_once() -> None:
+    srv = _pty_lab()
+    try:
+        os.write(srv._wake_w, b"x")  # already readable: the first select returns it
+        r, _ = srv._wait(10.0 * srv.spin_s)
+        assert srv._wake_r in r
+        os.read(srv._wake_r, 16)
+        srv.spin_s, srv._urgent = 10.0, True  # all of it polled: readable input ends the poll
+        threading.Timer(0.01, lambda: os.write(srv._wake_w, b"x")).start()
+        r, _ = srv._wait(HANG / 10)
+        assert srv._wake_r in r
+    finally:
+        srv.stop()
+
+
+def test_an_in_process_lab_never_polls(monkeypatch) -> None:
+    """An in-process lab (attach) shares the node services' interpreter: it sleeps whole."""
+    lab = Lab(topologies.by_name("K2"), p_photon=0.01, start=timebase.cycle_now())
+    srv = LabServer(lab, pty=False)
+    srv.attach("A", lambda data: None)
+    calls: list[float] = []
+    real = select.select
+    monkeypatch.setattr(select, "select",
+                        lambda r, w, x, timeout=None: calls.append(timeout) or real(r, w, x, timeout))
+    try:
+        srv._wait(0.001)
+        assert calls == [0.001]
+    finally:
+        srv.stop()
+    monkeypatch.setenv("HWCTL_LAB_SPIN_US", "0")
+    off = LabServer(Lab(topologies.by_name("K2"), p_photon=0.01), pty=False)
+    assert off.spin_s == 0.0
+    off.stop()

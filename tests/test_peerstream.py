@@ -301,3 +301,28 @@ def test_endpoints_and_the_transport_choice(monkeypatch) -> None:
 
     with pytest.raises(UserError):
         ps.peer_transport()
+
+
+def test_a_dealer_that_cannot_open_a_socket_tries_again(monkeypatch) -> None:
+    """No descriptor left for the connection (EMFILE): retried, not given up."""
+    async def main() -> list:
+        ep = f"tcp://127.0.0.1:{_port()}"
+        srv = _Serve(ep)
+        real, fails = socket.socket, [2]
+
+        def flaky(*a, **kw):
+            if fails[0]:
+                fails[0] -= 1
+                raise OSError(24, "Too many open files")
+            return real(*a, **kw)
+
+        monkeypatch.setattr(ps.socket, "socket", flaky)
+        d = _dealer(b"B", ep)
+        d.send_multipart([b"esp", b"x"])
+        await _until(lambda: len(srv.got) == 1)
+        monkeypatch.setattr(ps.socket, "socket", real)
+        d.close()
+        await srv.close()
+        return srv.got
+
+    assert asyncio.run(main()) == [[b"B", b"esp", b"x"]]

@@ -104,3 +104,44 @@ def test_a_short_read_is_the_last_of_a_wake_up(monkeypatch) -> None:
         os.close(slave)
     assert got == b"\x05" * 40 + b"\0"
     assert reads == [41]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="ptys")
+def test_a_command_is_one_write_and_a_full_port_still_takes_all_of_it(monkeypatch) -> None:
+    """SerialLink.send writes a frame with one write(2), not pyserial's write (a select after
+    every write); what a full port does not take goes through pyserial's waiting write."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    writes: list[int] = []
+    real = os.write
+
+    def spy(fd: int, data: bytes) -> int:
+        writes.append(fd)
+        return real(fd, data)
+
+    async def go() -> bytes:
+        link = SerialLink(f"{path}", baud=3_000_000)
+        try:
+            import serial
+
+            monkeypatch.setattr(os, "write", spy)
+            fallback: list[bytes] = []
+            monkeypatch.setattr(serial.Serial, "write",
+                                lambda self, d: fallback.append(bytes(d)) or len(d))
+            await link.send(b"frame\0")
+            assert writes == [link._fd] and fallback == []
+            monkeypatch.setattr(os, "write", lambda fd, d: 2)  # the port takes 2 bytes only
+            await link.send(b"second\0")
+            assert fallback == [b"cond\0"]
+            monkeypatch.setattr(os, "write", spy)
+            return os.read(master, 100)
+        finally:
+            await link.close()
+
+    try:
+        got = asyncio.run(go())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert got == b"frame\0"

@@ -341,3 +341,39 @@ def test_2x2_outputs_do_not_depend_on_time_slicing() -> None:
     assert all(sum(isinstance(m, Done) for m in
                    (f.msg for f in FrameDecoder().feed(a[0][n]) if isinstance(f, Frame))) == 2
                for n in a[0])  # both rounds completed at every node
+
+
+def test_urgent_deadlines_are_the_verdict_chain_and_the_frames_a_herald_made() -> None:
+    """Lab.next_urgent (what a real-time LabServer polls for, LabServer.SPIN_S): verdicts,
+    landings, node interactions and, after a herald landed, that node's frame ends until its
+    event queue is empty; a command's answer in the UART is not urgent."""
+    lab = Lab(topologies.by_name("K2"), p_photon=0.3, seed=2)  # the default UART
+    schedule_both(lab, 20_000, 1)
+    lab.advance(1)
+    ends = {n: lab.nodes[n]._tx_done for n in "AB" if lab.nodes[n]._tx_cur is not None}
+    assert ends and lab.next_deadline() == min(ends.values())  # the ACKs leaving the UARTs
+    assert lab.next_urgent() is None or lab.next_urgent() > min(ends.values())
+    for _ in range(10_000):  # to the first landing, urgent deadline by urgent deadline
+        if lab._landed:
+            break
+        lab.advance_to(max(lab.now, lab.next_urgent()))
+    landed = sorted(lab._landed)
+    assert landed, "no herald landed"
+    m = lab.nodes[landed[0]]
+    assert m._tx_cur is not None and lab.next_urgent() <= m._tx_done  # its PAIR frame's end
+    outs = until_done(lab, 1_000)
+    assert any(isinstance(x, Done) for x in outs["A"])
+    lab.advance(1_000_000)  # the late heralds' refusals (ERROR frames) sent too
+    lab.next_urgent()
+    assert not lab._landed  # UARTs drained: nothing urgent left of the landings
+
+
+def test_a_lab_with_a_header_stream_has_no_urgent_deadlines() -> None:
+    """A lab whose nodes receive a HEADER stream wakes for it every few hundred us anyway: its
+    server polls no deadline (Lab.next_urgent is None), whatever else is due."""
+    lab = Lab(topologies.by_name("K2"), p_photon=0.3, seed=2)
+    schedule_both(lab, 20_000, 1)
+    lab.advance(1)
+    assert lab.next_urgent() is not None
+    lab.nodes["A"]._hdr_next = lab.now + 100  # (a header source's next arrival)
+    assert lab.next_urgent() is None

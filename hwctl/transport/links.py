@@ -228,7 +228,20 @@ class SerialLink(Link):
             raise LinkError(f"serial link down: {self.error!r}" if self.error else "link closed")
         self.bytes_out += len(data)
         try:
-            self.ser.write(data)
+            fd = self._fd
+            if fd is None:
+                self.ser.write(data)
+            else:
+                # one write(2) (the fd is non-blocking): pyserial's write follows every write
+                # with a select() on the port and its abort pipe and builds a timeout object,
+                # ~15-30 us more on every command under load, on a request's path (the
+                # initiator's SCHEDULE_PAIRS; benchmarks/RESULTS.md, eleventh session)
+                try:
+                    n = os.write(fd, data)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                if n < len(data):  # the port's buffer is full: pyserial waits (write_timeout)
+                    self.ser.write(data[n:])
         except Exception as exc:  # the port vanished before the reader saw it: a lost link
             # (pyserial raises SerialException or OSError; the supervisor recovers a LinkError)
             self.error = exc

@@ -481,7 +481,11 @@ class StreamDealer:
             return
         assert self._addr is not None and self._loop is not None
         fam, addr = self._addr
-        s = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError:  # out of descriptors, say: try again later, never give up on the peer
+            self._retry()
+            return
         _tune(s)
         err = s.connect_ex(addr)
         self._sock = s

@@ -27,6 +27,7 @@ import math
 import os
 import select
 import threading
+import time
 import tty
 from collections.abc import Callable
 
@@ -65,6 +66,9 @@ class Lab:
         self._flight: list[tuple[int, int, str, int, int, int]] = []  # (arrive, n, node, port, t, bell)
         self._n = 0
         self._hosts: dict[tuple[str, str], StationHost] = {}  # stations' host links, on first use
+        #: nodes a herald landed on whose UART still sends what it made (PAIR, DONE): their
+        #: frame ends are "urgent" deadlines (:meth:`next_urgent`)
+        self._landed: set[str] = set()
 
     @property
     def station_names(self) -> list[str]:
@@ -129,6 +133,29 @@ class Lab:
             c.append(self._flight[0][0])
         return min(c) if c else None
 
+    def next_urgent(self) -> int | None:
+        """The next deadline a host's request waits for (a real-time server meets these
+        precisely, :attr:`LabServer.SPIN_S`): a station's verdict, a herald landing, a node
+        interaction (a schedule's end, a herald consumed), and, after a herald landed on a
+        node, the end of each frame its UART sends until its event queue is empty (the PAIR
+        and DONE the host waits for; a HEADER stream's arrivals and frames are not urgent).
+        None while a node of the lab has a HEADER stream: such a lab wakes every few hundred
+        us anyway, and polling its urgent deadlines measured no gain, only CPU the hosts need
+        (benchmarks/RESULTS.md, eleventh session)."""
+        if any(m._hdr_next is not None for m in self.nodes.values()):
+            return None
+        c = [d for d in (m.next_interaction() for m in self.nodes.values()) if d is not None]
+        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
+        if self._flight:
+            c.append(self._flight[0][0])
+        for n in list(self._landed):
+            m = self.nodes[n]
+            if m._tx_cur is None and not m._ev_q:
+                self._landed.discard(n)
+            elif m._tx_cur is not None:
+                c.append(m._tx_done)
+        return min(c) if c else None
+
     def _next_step(self) -> int | None:
         """Next cycle at which the models must be stepped together: node interactions (schedule
         ends), station events, heralds landing. Between them each node runs on its own (its
@@ -173,6 +200,7 @@ class Lab:
         while self._flight and self._flight[0][0] <= d:
             _, _, n, port, t, bell = heapq.heappop(self._flight)
             self.nodes[n].inject_herald(port, t, bell)
+            self._landed.add(n)
             self._forward(n)
         for (u, v), s in self.stations.items():
             if not full:
@@ -220,6 +248,18 @@ class LabServer:
     allowlist (:mod:`hwctl.transport.security`); without them only loopback is served."""
 
     MAX_WAIT = 0.05
+    #: the last part of a wait for an urgent model deadline (:meth:`Lab.next_urgent`: a
+    #: station's verdict, a herald's landing, the PAIR/DONE frames' UART end) is polled
+    #: (``select`` with timeout 0), not slept: a timed sleep on the 2-vCPU VM woke 55-90 us late
+    #: at p50 (even at real-time priority), and every pair's PAIR and DONE came that much late
+    #: to the hosts; polled, ~1-2 us (benchmarks/RESULTS.md, eleventh session). CPU: at most
+    #: this per urgent deadline (polling every deadline, a HEADER stream's ~2,000 a second
+    #: included, cost the demo 8 % more CPU; a lab with a HEADER stream polls none). Only for a
+    #: lab served on ptys (its own
+    #: thread in a process of its own: ``hwctl twin --lab``, the demo's lab process); an
+    #: in-process lab (``attach``) would hold the node services' interpreter lock while it
+    #: polls. ``HWCTL_LAB_SPIN_US`` overrides it (0: off), e.g. for a benchmark's A/B pair
+    SPIN_S = 150e-6
     #: most model time (s) one loop iteration advances the lab: a lab that fell behind real
     #: time catches up in slices of this, like every real-time twin server
     #: (:class:`hwctl.sim.twin.pacing.CatchUp`, the one implementation)
@@ -257,6 +297,9 @@ class LabServer:
         self.urls: dict[str, str] = {}
         self._links: list[str] = []
         self._zmq = _ZmqDevices(devices, zmq, keys, allow, limits) if zmq else None
+        spin = os.environ.get("HWCTL_LAB_SPIN_US")
+        self.spin_s = self.SPIN_S if not spin else float(spin) * 1e-6  # (pty only: _wait)
+        self._urgent = False  # the wait _timeout gave ends at an urgent deadline (_wait)
         if self._zmq is not None:
             self.urls = dict(self._zmq.urls)
         elif pty:
@@ -344,7 +387,10 @@ class LabServer:
     def _timeout(self) -> float:
         d = self.lab.next_deadline()
         if d is None:
+            self._urgent = False
             return self.MAX_WAIT
+        u = self.lab.next_urgent() if self.spin_s > 0 else None
+        self._urgent = u is not None and u <= d  # the wait ends at a deadline a host waits for
         return min(self.MAX_WAIT, max(0.0, (d - timebase.cycle_now(self.hz)) / self.hz))
 
     def _wait(self, timeout: float) -> tuple[list[int], list[int]]:
@@ -352,7 +398,16 @@ class LabServer:
         devices' messages are received here too (into ``self._zmq``)."""
         wl = [self._masters[n] for n, p in self._pending.items() if len(p) and n in self._masters]
         if self._zmq is None:
-            r, w, _ = select.select([*self._masters.values(), self._wake_r], wl, [], timeout)
+            rl = [*self._masters.values(), self._wake_r]
+            spin = self.spin_s
+            if (spin <= 0 or not self._urgent or not 0 < timeout < self.MAX_WAIT or self._sinks
+                    or not self._masters):
+                r, w, _ = select.select(rl, wl, [], timeout)
+                return r, w
+            end = time.perf_counter() + timeout  # a model deadline: poll its last SPIN_S
+            r, w, _ = select.select(rl, wl, [], max(0.0, timeout - spin))
+            while not r and not w and time.perf_counter() < end:
+                r, w, _ = select.select(rl, wl, [], 0)
             return r, w
         r = self._zmq.poll(self._wake_r, timeout)
         return r, []
