@@ -519,3 +519,40 @@ def test_demo_default_out_keeps_an_earlier_run_without_force(tmp_path, capsys, m
     with pytest.raises(Accepted):
         main(["demo", "--no-plot"])
     assert seen[-1] == "hwctl-demo" and "hwctl-demo" not in capsys.readouterr().err
+
+
+def _node_toml(tmp_path: Path, backend: str) -> Path:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text((EXAMPLES / "node.toml").read_text()
+                   .replace('"serial:///tmp/hwctl-lab/A"', f'"{backend}"')
+                   .replace("duration = 30.0", "duration = 0.5"))
+    assert backend in cfg.read_text()
+    return cfg
+
+
+def test_node_failed_start_leaves_no_recording_to_refuse_the_next_try(tmp_path, capsys) -> None:
+    """No device: one line, exit 2, and no empty recording (it made the next try exit 2 with
+    'already exists' instead of the device error)."""
+    cfg = _node_toml(tmp_path, "zmq+tcp://127.0.0.1:1")
+    rec = tmp_path / "a.rec"
+    for _ in range(2):
+        assert main(["node", "--config", str(cfg), "--device-wait", "0", "--out",
+                     str(tmp_path / "res"), "--record", str(rec)]) == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "no hwctl device answered" in line
+        assert not rec.exists()
+    assert list((tmp_path / "res").iterdir()) == []
+
+
+def test_node_out_and_record_together(tmp_path, capsys) -> None:
+    """--out given on the command line with --record: the recording's header is JSON (a Path
+    in the config was a TypeError traceback)."""
+    from hwctl.record import load
+
+    cfg = _node_toml(tmp_path, "twin://")
+    rec = tmp_path / "a.rec"
+    assert main(["node", "--config", str(cfg), "--out", str(tmp_path / "res"), "--record",
+                 str(rec)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert load(rec).header["config"]["out"] == str(tmp_path / "res")
+    assert (tmp_path / "res" / "A.parquet").exists()

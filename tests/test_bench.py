@@ -251,3 +251,42 @@ def test_demo_bench_covers_every_simulated_node_and_refuses_beyond() -> None:
     args = argparse.Namespace(bench=None)
     with pytest.raises(UserError, match="--bench none"):
         demo_benches(args, [f"N{i}" for i in range(SIM_BENCHES + 1)])
+
+
+def test_check_cli_one_status_line_per_instrument(tmp_path: Path, capsys, monkeypatch) -> None:
+    """What was tried, what failed and the hint, on the instrument's one line; no traceback."""
+    node = _fresh_example(tmp_path)
+    node.write_text(node.read_text().replace("GPIB0::24::INSTR", "GPIB5::9::INSTR"))
+    from hwctl.instruments.thorlabs import PM100USB
+
+    def broken(self):  # a driver's own fault (not a VISA error)
+        raise RuntimeError("sensor head\nunplugged")
+
+    monkeypatch.setattr(PM100USB, "readings", broken)
+    assert main(["instruments", "check", "--config", str(node)]) == 1
+    cap = capsys.readouterr()
+    assert cap.err == "" and "Traceback" not in cap.out
+    lines = {ln.split()[1]: ln for ln in cap.out.splitlines() if ln.startswith("FAIL")}
+    assert set(lines) == {"snspd_bias", "monitor"}
+    assert "*IDN? at GPIB5::9::INSTR: nothing answers" in lines["snspd_bias"]
+    assert "; hint: check the resource string" in lines["snspd_bias"]
+    assert "readings at USB0::0x1313" in lines["monitor"]
+    assert "RuntimeError: sensor head unplugged" in lines["monitor"]
+    assert main(["instruments", "check", "--config", str(node), "--json"]) == 1
+    rep = {i["name"]: i for i in json.loads(capsys.readouterr().out)["instruments"]}
+    assert rep["snspd_bias"]["step"] == "*IDN?" and rep["snspd_bias"]["hint"]
+
+
+def test_check_cli_no_visa_library_is_said_once(tmp_path: Path, capsys) -> None:
+    node = tmp_path / "node.toml"
+    node.write_text(EXAMPLE.read_text().replace('visa_library = "@sim"',
+                                                'visa_library = "@nosuchlib"'))
+    assert main(["instruments", "check", "--config", str(node), "--apply"]) == 1
+    cap = capsys.readouterr()
+    out = cap.out.splitlines()
+    assert cap.err == "" and "Traceback" not in cap.out
+    assert out[0].startswith("FAIL bench: VISA library '@nosuchlib': ")
+    assert "hint: install pyvisa-py" in out[0] and '"@sim"' in out[0]
+    assert sum(ln.startswith("skip ") for ln in out) == 7
+    assert sum("no VISA library" in ln for ln in out) == 7 and cap.out.count("hint:") == 1
+    assert out[-1].startswith("0/7 instruments healthy")

@@ -21,7 +21,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import pyvisa
 import pyvisa.constants
@@ -35,6 +35,8 @@ from hwctl.errors import (
     InstrumentTimeout,
     SettingOutOfRange,
 )
+
+E = TypeVar("E", bound=Exception)
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +123,48 @@ class Reading:
     scale: float = 1.0
 
 
+#: what to do about each kind of instrument fault (``hwctl instruments check``'s hint)
+HINT_ADDRESS = ("check the resource string, that the instrument is on and connected (cable, "
+                "network, GPIB address) and that no other program holds it")
+HINT_TIMEOUT = ("is it on and at this address? check its interface settings (termination, baud "
+                "rate) and [bench] timeout_ms")
+HINT_IDENTITY = "the resource string names another instrument, or its driver = is wrong"
+HINT_QUEUE = "errors an earlier session left (now read and cleared): run the check again"
+HINT_VISA = "a VISA error: check the instrument's front panel and the cable, then check again"
+HINT_LIBRARY = ('install pyvisa-py (`pip install pyvisa-py`) and set visa_library = "@py" in '
+                '[bench], or install your vendor\'s VISA (NI-VISA, Keysight IO Libraries) and '
+                'leave visa_library out; visa_library = "@sim" runs hwctl\'s simulated bench')
+
+
+def tagged(exc: E, step: str, hint: str) -> E:
+    """``exc`` with what was tried (``step``, e.g. ``*IDN?``) and what to do (``hint``): the
+    per-instrument line of ``hwctl instruments check``."""
+    exc.step, exc.hint = step, hint  # type: ignore[attr-defined]
+    return exc
+
+
+def library_problem(visa_library: str) -> str | None:
+    """Why the VISA library ``visa_library`` (``""``: the system's) cannot be loaded, or None:
+    a bench-wide fault, found once instead of once per instrument."""
+    try:
+        pyvisa.ResourceManager(visa_library)
+    except (ValueError, OSError, pyvisa.errors.Error) as exc:
+        return " ".join(str(exc).split()).rstrip(".") or exc.__class__.__name__
+    return None
+
+
 def _visa_fault(exc: Exception, where: str, what: str, timeout_ms: float | None) -> Exception:
     """A pyvisa exception as an hwctl error naming the instrument and the command."""
     code = getattr(exc, "error_code", None)
     if code == pyvisa.constants.StatusCode.error_timeout:
         t = f" within {timeout_ms:g} ms" if timeout_ms is not None else ""
-        return InstrumentTimeout(f"{where}: no answer to {what!r}{t} (VISA timeout)")
+        return tagged(InstrumentTimeout(f"{where}: no answer to {what!r}{t} (VISA timeout)"),
+                      what, HINT_TIMEOUT)
     if code in (pyvisa.constants.StatusCode.error_resource_not_found,
                 pyvisa.constants.StatusCode.error_invalid_resource_name):
-        return InstrumentNotFound(f"{where}: no instrument at this VISA resource ({exc})")
-    return InstrumentError(f"{where}: VISA error on {what!r}: {exc}")
+        return tagged(InstrumentNotFound(f"{where}: no instrument at this VISA resource ({exc})"),
+                      what, HINT_ADDRESS)
+    return tagged(InstrumentError(f"{where}: VISA error on {what!r}: {exc}"), what, HINT_VISA)
 
 
 class BenchInstrument:
@@ -180,7 +214,8 @@ class BenchInstrument:
             except pyvisa.errors.VisaIOError as exc:
                 raise _visa_fault(exc, where, "open", timeout_ms) from None
             except (ValueError, OSError, pyvisa.errors.Error) as exc:
-                raise InstrumentNotFound(f"{where}: cannot open VISA resource ({exc})") from None
+                raise tagged(InstrumentNotFound(f"{where}: cannot open VISA resource ({exc})"),
+                             "open", HINT_ADDRESS) from None
         try:
             adapter.write("*IDN?")
             with warnings.catch_warnings():  # an empty answer is reported below, not as a warning
@@ -191,10 +226,12 @@ class BenchInstrument:
             raise _visa_fault(exc, where, "*IDN?", timeout_ms) from None
         if not idn:  # (pyvisa-sim opens any address and answers nothing)
             adapter.close()
-            raise InstrumentNotFound(f"{where}: nothing answers *IDN? at this VISA resource")
+            raise tagged(InstrumentNotFound(f"{where}: nothing answers *IDN? at this VISA "
+                                            f"resource"), "*IDN?", HINT_ADDRESS)
         if not re.search(cls.IDN_PATTERN, idn, re.IGNORECASE):
             adapter.close()
-            raise IdentityMismatch(f"{where}: expected a {cls.MODEL}, but *IDN? answers {idn!r}")
+            raise tagged(IdentityMismatch(f"{where}: expected a {cls.MODEL}, but *IDN? answers "
+                                          f"{idn!r}"), "*IDN?", HINT_IDENTITY)
         try:  # the driver's own start-up commands (e.g. the PM100 asks for its sensor head)
             inst = cls(adapter, name or cls.DRIVER)  # type: ignore[call-arg]
         except pyvisa.errors.VisaIOError as exc:
@@ -202,7 +239,8 @@ class BenchInstrument:
             raise _visa_fault(exc, where, "driver start-up", timeout_ms) from None
         except (OSError, ValueError) as exc:
             adapter.close()
-            raise InstrumentError(f"{where}: driver start-up failed: {exc}") from None
+            raise tagged(InstrumentError(f"{where}: driver start-up failed: {exc}"),
+                         "driver start-up", HINT_VISA) from None
         inst.identity = Identity.parse(idn)
         inst.resource = resource if isinstance(resource, str) else "(adapter)"
         inst.timeout_ms = timeout_ms if isinstance(resource, str) else None
@@ -359,4 +397,6 @@ class Health:
     problem: str = ""
     readings: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    step: str = ""  # what was tried when it failed (open, *IDN?, readings, ...)
+    hint: str = ""  # what to do about it
 

@@ -203,6 +203,8 @@ class Bench:
     def __init__(self, config: BenchConfig) -> None:
         self.config = config
         self.instruments: dict[str, BenchInstrument] = {}
+        #: set by :meth:`check`: why the VISA library did not load (None: it did)
+        self.library_problem: str | None = None
 
     def _connect(self, ic: InstrumentConfig) -> BenchInstrument:
         cls = driver_class(ic.driver)
@@ -239,24 +241,53 @@ class Bench:
         }
 
     def check(self) -> list[Health]:
-        """Identify each instrument and report its health; never raises for one instrument."""
+        """Identify each instrument and report its health; never raises for one instrument.
+        Each failure says what was tried (``step``), what failed (``problem``) and what to do
+        (``hint``). A VISA library that does not load is found once (``library_problem``), and
+        no instrument is tried then."""
+        from hwctl.instruments.base import (
+            HINT_LIBRARY,
+            HINT_QUEUE,
+            HINT_VISA,
+            library_problem,
+        )
+
         out = []
+        lib = repr(self.config.visa_library) if self.config.visa_library else "(the system's)"
+        why = None if self.instruments else library_problem(visa_library(self.config.visa_library))
+        self.library_problem = None if why is None else f"VISA library {lib}: {why}"
         for ic in self.config.instruments:
             t0 = time.perf_counter()
             h = Health(ic.name, ic.driver, ic.resource, ok=False)
+            if why is not None:
+                h.step, h.problem, h.hint = "load the VISA library", f"not tried ({why})", \
+                    HINT_LIBRARY
+                out.append(h)
+                continue
+            step = "open"
             try:
                 inst = self.instruments.get(ic.name) or self._connect(ic)
                 self.instruments[ic.name] = inst
                 h.identity = str(inst.identity)
                 if inst.stale_errors:
+                    h.step, h.hint = "error queue", HINT_QUEUE
                     h.problem = "errors left in the queue: " + "; ".join(
                         f"{c} {m}" for c, m in inst.stale_errors)
                     inst.stale_errors = []
+                step = "readings"
                 h.readings = inst.readings()
+                step = "error queue"
                 inst.raise_errors("health check")
                 h.ok = not h.problem
             except HwctlError as exc:
-                h.problem = str(exc)
+                where = f"bench.{ic.name} at {ic.resource}: "
+                text = " ".join(str(exc).split())
+                h.problem = text[len(where):] if text.startswith(where) else text
+                h.step = getattr(exc, "step", step)
+                h.hint = getattr(exc, "hint", HINT_VISA)
+            except Exception as exc:  # noqa: BLE001 - a driver's own fault: one line, no traceback
+                h.problem = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
+                h.step, h.hint = step, HINT_VISA
             h.seconds = time.perf_counter() - t0
             out.append(h)
         return out

@@ -92,34 +92,49 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from hwctl.instruments import visa_library
+    from hwctl.instruments.base import library_problem
     from hwctl.instruments.bench import Bench
 
     cfg = _bench_config(args.config)
     if args.snapshot:
         argtypes.refuse_existing([Path(args.snapshot)], "--snapshot", force=args.force)
     t0 = time.perf_counter()
+    applied = True
     with Bench(cfg) as bench:
-        if args.apply:
-            try:
+        if args.apply and library_problem(visa_library(cfg.visa_library)) is None:
+            try:  # (no VISA library: the check below says so, once)
                 bench.apply()
             except HwctlError as exc:
-                print(f"hwctl instruments: apply failed: {exc}", file=sys.stderr)
-                return 1
+                hint = getattr(exc, "hint", None)
+                print(f"hwctl instruments: apply failed: {' '.join(str(exc).split())}"
+                      + (f"; hint: {hint}" if hint else "") + " (the check of every "
+                      "instrument follows)", file=sys.stderr)
+                applied = False
         health = bench.check()
+        bench_problem = bench.library_problem
         snapshot = None
         if args.snapshot and all(h.ok for h in health):
             snapshot = bench.snapshot()
     elapsed = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"seconds": elapsed, "instruments": [h.__dict__ for h in health]},
+        print(json.dumps({"seconds": elapsed, "bench_problem": bench_problem,
+                          "instruments": [h.__dict__ for h in health]},
                          indent=2))
     else:
+        if bench_problem is not None:  # once, not once per instrument
+            print(f"FAIL bench: {bench_problem}; hint: {health[0].hint}")
         for h in health:
-            state = "ok  " if h.ok else "FAIL"
-            what = h.identity if h.ok else h.problem
             readings = ", ".join(f"{k}={v:g}" for k, v in h.readings.items())
-            print(f"{state} {h.name:<10} {h.driver:<18} {h.seconds * 1e3:6.1f} ms  {what}"
-                  + (f"  [{readings}]" if readings and h.ok else ""))
+            if h.ok:
+                print(f"ok   {h.name:<10} {h.driver:<18} {h.seconds * 1e3:6.1f} ms  {h.identity}"
+                      + (f"  [{readings}]" if readings else ""))
+            elif bench_problem is not None:
+                print(f"skip {h.name:<10} {h.driver:<18} {h.resource}: not tried (no VISA "
+                      f"library)")
+            else:  # what was tried, what failed, what to do: one line
+                print(f"FAIL {h.name:<10} {h.driver:<18} {h.seconds * 1e3:6.1f} ms  {h.step} at "
+                      f"{h.resource}: {h.problem}; hint: {h.hint}")
         n_ok = sum(h.ok for h in health)
         print(f"{n_ok}/{len(health)} instruments healthy, checked in {elapsed:.2f} s")
     if args.snapshot:
@@ -128,7 +143,7 @@ def _check(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             Path(args.snapshot).write_text(json.dumps(snapshot, indent=2))
-    return 0 if all(h.ok for h in health) else 1
+    return 0 if applied and all(h.ok for h in health) else 1
 
 
 def _physics(args: argparse.Namespace) -> int:

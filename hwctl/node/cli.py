@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         cfg.duration = args.duration
     if args.out:
-        cfg.out = args.out
+        cfg.out = str(args.out)  # (as from the config: the recording's header is JSON)
     if args.device_wait is not None:
         cfg.device_wait_s = args.device_wait
     if args.record:
@@ -78,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
         writer = ResultsWriter(Path(cfg.out), cfg.name, requests_schema(),
                                schema.run_metadata("node", asdict(cfg), seed=cfg.seed)
                                | {"schema": "hwctl.requests"})
-        console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed each "
-                      f"second), final Parquet when the node stops", soft_wrap=True)
 
     async def main() -> NodeService:
         node = NodeService(cfg)
@@ -91,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
             from hwctl.record import Recorder
 
             recorder = Recorder(args.record, node)
-            await recorder.start()
+            try:
+                await recorder.start()
+            except BaseException:  # the node never ran (no device, a port in use...): nothing
+                recorder.abandon()  # to replay, and no empty file left to refuse the next try
+                Path(args.record).unlink(missing_ok=True)
+                raise
         else:
             await node.start()
         loop = asyncio.get_running_loop()
@@ -100,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[green]node {cfg.name}[/] on {cfg.listen}, backend {cfg.backend}, "
                       f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
                       f"{node.clock_sync}", soft_wrap=True)
+        if writer is not None:  # (said once the node runs: a start that fails leaves nothing)
+            console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed "
+                          f"each second), final Parquet when the node stops", soft_wrap=True)
         reporter = asyncio.create_task(_report(node, console, args.report_every))
         web = await _start_web(node, args.web) if args.web else None
         if web is not None:
