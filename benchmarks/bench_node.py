@@ -30,7 +30,8 @@ the protocol it runs.
    as the separate processes), run right before them; the demo as shipped (verification on)
    after it.
 4. Wake-up probe (information for the idle run): a one-byte pipe ping-pong between two
-   processes, after a short (0.2 ms) and a long (20 ms) pause. A request's every hop (ZeroMQ,
+   processes, after a short (0.2 ms) and a long (20 ms) pause; and a peer message's round trip
+   over the node's stream transport against ZeroMQ (``bench_peer_hop``). A request's every hop (ZeroMQ,
    pty, lab) wakes a process that slept; on a virtual machine whose idle vCPUs halt (this one:
    ``cpuidle-haltpoll`` with ``guest_halt_poll_ns=0``) a wake after a long pause can cost more
    than one after a short one, and only on an idle machine. The ratio says how much.
@@ -514,9 +515,105 @@ def bench_wake(n: int = 150) -> list[dict]:
                  goal="(info: vs after 0.2 ms)", met=True) for k, f in (("p50", 0.5), ("p90", 0.9))]
 
 
+def _hop_rtts(kind: str, n: int, gap: float) -> list[float]:
+    """A node-to-node message's round trip between two processes (asyncio loops), ``gap`` s
+    between pings: ``kind`` "zmq" (DEALER -> ROUTER, received through the loop's reader on the
+    ROUTER's FD, as the node's zmq transport) or "stream" (hwctl.transport.peerstream)."""
+    import asyncio
+
+    import zmq
+
+    from hwctl.transport import peerstream as ps
+
+    ports = [_free_port(), _free_port()]
+
+    async def side(me: int, initiator: bool) -> list[float]:
+        loop = asyncio.get_running_loop()
+        got: list[asyncio.Future] = []
+        ctx = zmq.Context() if kind == "zmq" else None
+        if ctx is not None:
+            rx = ctx.socket(zmq.ROUTER)
+            rx.bind(f"tcp://127.0.0.1:{ports[me]}")
+            tx = ctx.socket(zmq.DEALER)
+            tx.setsockopt(zmq.IDENTITY, b"AB"[me:me + 1])
+            tx.connect(f"tcp://127.0.0.1:{ports[1 - me]}")
+
+            def drain() -> None:
+                while True:
+                    try:
+                        f = rx.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        return
+                    on_msg(f[1:])
+
+            loop.add_reader(rx.getsockopt(zmq.FD), drain)
+        else:
+            lst = ps.StreamListener()
+            lst.bind(f"tcp://127.0.0.1:{ports[me]}")
+            tx = ps.StreamDealer()
+            tx.setsockopt(zmq.IDENTITY, b"AB"[me:me + 1])
+            tx.connect(f"tcp://127.0.0.1:{ports[1 - me]}")
+            serving = asyncio.ensure_future(lst.serve(lambda f: on_msg(f[1:]) or True))
+
+        def on_msg(parts: list) -> None:
+            if initiator:
+                if got and not got[-1].done():
+                    got[-1].set_result(time.perf_counter())
+            else:
+                tx.send_multipart([bytes(getattr(p, "bytes", p)) for p in parts])
+
+        out: list[float] = []
+        await asyncio.sleep(0.5)  # both up and connected
+        if initiator:
+            for _ in range(n + 5):
+                await asyncio.sleep(gap)
+                got.append(loop.create_future())
+                t = time.perf_counter()
+                tx.send_multipart([b"esp", b"x" * 40])
+                if ctx is not None:
+                    drain()  # (a send may take the FD's signal: hwctl.transport.zmqrecv)
+                out.append(await asyncio.wait_for(got[-1], 10.0) - t)
+        else:
+            await asyncio.sleep(1.0 + (n + 5) * (gap + 0.01))
+        if ctx is not None:
+            ctx.destroy(0)
+        else:
+            serving.cancel()
+            lst.close()
+            tx.close()
+        return out[5:]
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            asyncio.run(side(1, False))
+        finally:
+            os._exit(0)
+    try:
+        return asyncio.run(side(0, True))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def bench_peer_hop(n: int = 200) -> list[dict]:
+    """Part 4 (information): a peer message's round trip over the stream transport (the node's
+    default) against ZeroMQ, 5 ms between pings: what each ESP message of the handshake costs
+    (a ZeroMQ message also wakes both ends' libzmq I/O threads; docs/node.md "Peer link")."""
+    load = _load()
+    z, st = _hop_rtts("zmq", n, 0.005), _hop_rtts("stream", n, 0.005)
+
+    def q(xs: list[float], f: float) -> float:
+        return 1e6 * sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]
+
+    return [dict(name=f"  peer hop: stream round trip, {k} ({load})", value=q(st, f), unit="us",
+                 baseline=q(z, f), ratio=q(st, f) / max(1e-9, q(z, f)),
+                 goal="(info: vs ZeroMQ)", met=True) for k, f in (("p50", 0.5), ("p90", 0.9))]
+
+
 def run() -> list[dict]:
     lab = bench_lab()
-    wake = bench_wake()
+    wake = bench_wake() + bench_peer_hop()
     demo, b_demo, m_demo = _demo_part(DEMO_S)
     bare, b_bare, m_bare = _demo_bare_part(DEMO_S)
     procs, b_procs, m_procs = _processes_part("2x2", 0.5, DEMO_S, 1)

@@ -331,6 +331,13 @@ def test_an_in_process_lab_never_polls(monkeypatch) -> None:
     try:
         srv._wait(0.001)
         assert calls == [0.001]
+
+        def no(*_a):
+            raise AssertionError("an in-process lab asks for urgent deadlines")
+
+        monkeypatch.setattr(lab, "next_urgent", no)  # not even the query (the shared GIL)
+        srv._timeout()
+        assert srv._urgent is False
     finally:
         srv.stop()
     monkeypatch.setenv("HWCTL_LAB_SPIN_US", "0")

@@ -389,7 +389,8 @@ class LabServer:
         if d is None:
             self._urgent = False
             return self.MAX_WAIT
-        u = self.lab.next_urgent() if self.spin_s > 0 else None
+        polls = self.spin_s > 0 and self._masters and not self._sinks and self._zmq is None
+        u = self.lab.next_urgent() if polls else None  # (see _wait)
         self._urgent = u is not None and u <= d  # the wait ends at a deadline a host waits for
         return min(self.MAX_WAIT, max(0.0, (d - timebase.cycle_now(self.hz)) / self.hz))
 
