@@ -338,6 +338,8 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - distributed is a dependency
         raise UserError("--scheduler needs dask.distributed: pip install 'hwctl[dask]'") from None
+    print(f"hwctl sweep: connecting to the Dask scheduler at {address} (up to 20 s)",
+          file=sys.stderr, flush=True)  # (a wrong address was 20 s of a bar at 0, silent)
     try:
         client = Client(address, timeout="20s")
     except (OSError, TimeoutError, ValueError) as exc:
