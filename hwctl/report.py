@@ -544,6 +544,13 @@ def run(args: argparse.Namespace) -> int:
         argtypes.check_out_path(out, "--out", directory=True)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    index = make_report(args.sweep_dir, out, args.fidelity)
+    import pyarrow as pa
+
+    try:
+        index = make_report(args.sweep_dir, out, args.fidelity)
+    except pa.ArrowException as exc:  # a damaged file (a disk that filled, a copy cut short)
+        raise UserError(f"{args.sweep_dir}: a dataset file cannot be read ({exc}): delete it "
+                        f"and run the same `hwctl sweep` again, which recomputes only the "
+                        f"missing runs") from None
     print(f"report written: {index} (table5.md/.csv, fig6-11 .png/.csv, bound.csv)")
     return 0

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +199,11 @@ def _one(job: tuple[str, str, float, float, int, str | None]) -> dict[str, Any]:
             **res.summary}
 
 
+def _one_indexed(item: tuple[int, tuple[str, str, float, float, int, str | None]]
+                 ) -> tuple[int, dict[str, Any]]:
+    return item[0], _one(item[1])
+
+
 def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, jobs: int = 1,
                 greedy: bool = True, out_dir: Path | None = None, progress: bool = False
                 ) -> list[dict[str, Any]]:
@@ -221,12 +225,15 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
                 results[k] = _one(jobs_list[k])
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futs = {pool.submit(_one, jobs_list[k]): k for k in order}
-                from concurrent.futures import as_completed
+            from hwctl.pool import stoppable_pool
 
-                for fut in as_completed(futs):
-                    results[futs[fut]] = fut.result()
+            # (stops at once on Ctrl-C; the job's index comes back with its row)
+            kept = (f"finished runs are kept in {out_dir}" if out_dir else
+                    "no table is printed")
+            with stoppable_pool(jobs, len(order), prog="hwctl sim", kept=kept) as pool:
+                for k, row in pool.imap_unordered(
+                        _one_indexed, [(k, jobs_list[k]) for k in order], chunksize=1):
+                    results[k] = row
                     bar.advance(task)
     return [results[k] for k in range(len(jobs_list))]
 

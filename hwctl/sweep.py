@@ -35,7 +35,6 @@ import io
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -323,34 +322,15 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
     return stats
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the driver (a terminal sends SIGINT to the whole process
-    group): a worker that took it would report it as its run's result and go on with the next
-    queued run, and the pool's shutdown waited for those (about 17 s of silence before)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], None]) -> None:
     """``todo`` on ``jobs`` worker processes, longest first, ``done`` per result as it comes.
-    On Ctrl-C (or a failed run) the workers are stopped at once: runs in progress are dropped
-    (their files were never written), finished runs are kept."""
-    import multiprocessing
+    On Ctrl-C (or a failed run) the workers are stopped at once (:mod:`hwctl.pool`): runs in
+    progress are dropped (their files were never written), finished runs are kept."""
+    from hwctl.pool import stoppable_pool
 
-    workers = min(jobs, len(todo))
-    pool = multiprocessing.Pool(workers, initializer=_ignore_sigint)
-    try:
+    with stoppable_pool(jobs, len(todo), prog="hwctl sweep") as pool:
         for out in pool.imap_unordered(run_one, todo, chunksize=1):
             done(out)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            print(f"hwctl sweep: interrupted: stopping {workers} worker(s); runs in "
-                  f"progress are dropped, finished runs are kept", file=sys.stderr, flush=True)
-        pool.terminate()
-        raise
-    else:
-        pool.close()
-    finally:
-        pool.join()
 
 
 def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput], None]) -> None:
@@ -358,6 +338,8 @@ def _run_dask(todo: Sequence[RunSpec], address: str, done: Callable[[RunOutput],
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - distributed is a dependency
         raise UserError("--scheduler needs dask.distributed: pip install 'hwctl[dask]'") from None
+    print(f"hwctl sweep: connecting to the Dask scheduler at {address} (up to 20 s)",
+          file=sys.stderr, flush=True)  # (a wrong address was 20 s of a bar at 0, silent)
     try:
         client = Client(address, timeout="20s")
     except (OSError, TimeoutError, ValueError) as exc:

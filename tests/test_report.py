@@ -107,3 +107,18 @@ def test_cli_report_says_when_it_uses_another_fidelity(tmp_path, capsys) -> None
     # one topology: no growth line to fit, said in words (no 'nan ± nan')
     index = (tmp_path / "r2" / "index.md").read_text()
     assert "nan" not in index and "growth: not fitted" in index
+
+
+def test_report_on_a_damaged_run_file_is_one_line(tmp_path, capsys) -> None:
+    """A run file cut short (a disk that filled, a copy interrupted) was a pyarrow traceback."""
+    from hwctl.cli import main
+    from hwctl.sweep import execute, plan
+
+    specs = plan(["K2", "2x2"], [0.75], ["esp"], replicates=1, duration=1.0, version="test")
+    execute(specs, tmp_path / "sw")
+    victim = tmp_path / "sw" / "runs" / f"{specs[1].key}.parquet"
+    victim.write_bytes(victim.read_bytes()[:100])
+    assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert victim.name in err and "delete it and run the same `hwctl sweep` again" in err

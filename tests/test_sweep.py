@@ -247,7 +247,7 @@ def test_ctrl_c_stops_the_pool_at_once_and_keeps_finished_runs(tmp_path, monkeyp
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [f"{specs[0].key}.parquet"]
     assert not [p for p in (tmp_path / "requests").iterdir() if p.name.startswith(".")]
     err = capsys.readouterr().err
-    assert "interrupted: stopping 2 worker(s)" in err and "finished runs are kept" in err
+    assert "hwctl sweep: interrupted: stopping 2 worker(s)" in err and "finished runs are kept" in err
 
 
 def test_cli_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, capsys) -> None:
@@ -269,3 +269,32 @@ def test_cli_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, c
     monkeypatch.setattr(sweep_mod, "run_one", _REAL_RUN_ONE)
     assert cli_main(argv) == 0
     assert "2 runs done, 1 already there, of 3" in capsys.readouterr().out
+
+
+def _table5_first_then_hang(job):
+    """``hwctl sim --table5``'s job: the first returns at once, the others never end."""
+    import signal
+    import threading
+
+    if job[0] == "K2" and job[1] == "dqp":
+        return {}
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    threading.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def test_table5_ctrl_c_stops_the_pool_at_once(monkeypatch, capsys) -> None:
+    """``hwctl sim --table5 --jobs 2`` used concurrent.futures' pool too: 13 s to stop at
+    load 9 (the queued runs ran first)."""
+    import multiprocessing
+
+    from hwctl import simcli
+
+    monkeypatch.setattr(simcli, "_one", _table5_first_then_hang)
+    monkeypatch.setattr(simcli, "progress_bar", lambda *a, **k: _CtrlCAfterFirst())
+    monkeypatch.setattr(simcli, "_cost", lambda job: 1.0 if job[:2] == ("K2", "dqp") else 0.0)
+    before = set(multiprocessing.active_children())
+    with pytest.raises(KeyboardInterrupt):
+        simcli.table5_rows(duration=1.0, jobs=2)
+    assert set(multiprocessing.active_children()) <= before
+    assert "hwctl sim: interrupted: stopping 2 worker(s)" in capsys.readouterr().err

@@ -103,3 +103,13 @@ def test_swapped_detector_loop_fails_schedule_line() -> None:
     lines = _run(model=_model(_DetLoopWrongDetector))
     assert lines["schedule"].status == "FAIL" and "detector 0" in lines["schedule"].detail, lines
     assert all(ln.status == "PASS" for b, ln in lines.items() if b != "schedule"), lines
+
+
+def test_nothing_at_the_url_is_one_link_line_with_a_hint(capsys) -> None:
+    """A served twin or bridge that is not there: the link line says what to check."""
+    from hwctl.cli import main
+
+    assert main(["fpga", "selftest", "zmq+tcp://127.0.0.1:1?timeout=0.05&retries=1"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("FAIL link")
+    assert "hint: is the board powered" in out[0] and "`hwctl bridge`" in out[0]

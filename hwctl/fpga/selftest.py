@@ -379,6 +379,10 @@ async def run_selftest(url: str, *, clock_hz: int = CLOCK_HZ, rate_s: float = 1.
                 line = await fn()
             except Exception as exc:  # one failing block must not hide the others
                 line = Line(name, "FAIL", f"{type(exc).__name__}: {exc}")
+                if name == "link" and isinstance(exc, LinkTimeout):  # nothing answers there
+                    line = Line(name, "FAIL", f"{line.detail}; hint: is the board powered and "
+                                f"its bitstream loaded, and at {url} (a bridge: `hwctl bridge`; "
+                                f"a served twin: `hwctl twin --zmq`; the serial port and baud)?")
             lines.append(line)
             if on_line:
                 on_line(line)

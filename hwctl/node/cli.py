@@ -201,7 +201,10 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
         v = node.verification_summary()
         vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
                                      f"{v['headers']} headers, discards {v['discards']}")
-        console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests, {c.heralds} heralds, "
+        live = node.liveness  # a peer never heard (not started, wrong endpoint): say so
+        quiet = [f"{p.name} at {p.endpoint}" for p in node.cfg.peers if live.inc[p.name] is None]
+        wait = f" (no word yet from {', '.join(quiet)})" if quiet else ""
+        console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests{wait}, {c.heralds} heralds, "
                       f"{c.disagree} PL disagreements, {c.one_sided} one-sided pairs (goal 0 "
                       f"for both){vtxt}, state "
                       f"{node.core.state.value}, {c.late} LATE, link "
