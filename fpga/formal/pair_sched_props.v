@@ -25,8 +25,10 @@
 // held); pair_i (pair_match's registered pair_o) only a cycle after acc_o was high, never in two
 // cycles in a row. With count <= 3 a join never succeeds (it skips >= 5 attempts) and its
 // sequence outlasts the bound: the join / join_cover tasks (-DJOIN) push one entry right after
-// reset with LATE_JOIN set, period JP and count JC fixed per task, t_start free, no heralds, and
-// run 100 cycles (the check, the 72-cycle JOIN, the second check, the first joined attempts).
+// reset with LATE_JOIN set, period JP and count JC fixed per task, t_start free (join_cover) or
+// fixed to JT (join_tNN / join_fail_tNN: one task per value, together every value), no heralds,
+// and run past the entry's final event (the check, the 72-cycle JOIN, the second check, the
+// joined schedule to its DONE), then assert the engine idle from JEND on.
 // BMC from reset (depths in pair_sched.sby). prove (-DINDUCT): the same properties by
 // k-induction (unbounded) for schedules without CONTROL.LATE_JOIN (late_join_i low) and any
 // t_start relative to ts (no absolute bound), timestamps below 2^63, with the strengthening
@@ -82,6 +84,14 @@ module pair_sched_props (
         assume(count_i == `JC && period_i == `JP && late_join_i && !pair_i);
         assume(herald_wait_i == 32'd2);
     end
+`ifdef JT
+    // join_tNN / join_fail_tNN tasks: t_start fixed to JT. The push (ts = 0) allows t_start in
+    // [0, 20] (the range assumptions below) and the tasks take each of these 21 values once, so
+    // together they check exactly the histories a single task with t_start free would (one
+    // task with t_start free did not finish depth 100 in > 2 h: the symbolic t_start runs
+    // through the 32-step division; with it fixed a task takes 10-50 s of CPU)
+    always @(*) if (push_i) assume(t_start_i == `JT);
+`endif
 `else
     localparam [31:0] CMAX = 32'd3, PMAX = 32'd8;
     always @(*) assume(count_i[31:2] == 30'd0 && period_i[31:4] == 28'd0);
@@ -267,6 +277,13 @@ module pair_sched_props (
 `endif
 `ifdef JOIN
     always @(*) cover(!init_q && fire && f_q == 32'd1 && jn_q && k_q > 32'd1);
+`ifdef JEND
+    // join_tNN / join_fail_tNN: the bound reaches past the entry's final event (DONE or LATE,
+    // at ts <= JEND - 1 for every t_start); from JEND on the engine is idle with nothing queued
+    // (the single push is long gone: it stays so, as pop needs a FIFO entry)
+    always @(*) if (!init_q && ts_q >= `JEND)
+        assert(qn_q == 2'd0 && !running && !full && !fire && !acc && !ev_valid);
+`endif
 `else
     always @(*) cover(!init_q && ev_valid && ev_op == `HW_OP_DONE
                       && ev_payload[31:24] == `HW_DONE_COMPLETE && k_q == 32'd2);

@@ -48,6 +48,9 @@ class Proof:
     what: str
     #: minutes of solver time: pytest runs it only with -m slow (hwctl fpga prove runs all)
     slow: bool = False
+    #: a proof split into parts (tasks ``<group>_tNN``, one per value of a free input): the name
+    #: ``sby:group`` selects all of them, which together are the proof
+    group: str = ""
 
     @property
     def name(self) -> str:
@@ -98,11 +101,16 @@ PROOFS: tuple[Proof, ...] = (
           "COMPLETE right; CONTROL.LATE_JOIN free (BMC depth 22, ports only)", slow=True),
     Proof("pair_sched", "join_cover", "node engine: a late-joined schedule fires its second "
           "attempt, on its grid (not vacuous)"),
-    Proof("pair_sched", "join", "node engine: a late-joined schedule starts on its commanded "
-          "grid at the first point after the join's second check, k0 = attempts skipped "
-          "(BMC depth 100, one entry, period 3, count 40; slow)", slow=True),
-    Proof("pair_sched", "join_fail", "node engine: a late entry that cannot join (count 5) is "
-          "LATE at the join's second check and fires nothing (BMC depth 92; slow)", slow=True),
+    # the late join, one entry (period 3, count 40) with t_start free in [0, 20]: split into 21
+    # tasks, one per t_start (``pair_sched:join`` selects them all; with t_start free one task did
+    # not get past step 70 in > 2 h), each BMC from reset to past the entry's DONE
+    *(Proof("pair_sched", f"join_t{t:02d}", "node engine: a late-joined schedule starts on its "
+            "commanded grid at the first point after the join's second check, k0 = attempts "
+            f"skipped, runs on the grid to its DONE (BMC depth 145, period 3, count 40, t_start "
+            f"{t})", group="join") for t in range(21)),
+    *(Proof("pair_sched", f"join_fail_t{t:02d}", "node engine: a late entry that cannot join "
+            "(count 5) is LATE at the join's second check and fires nothing (BMC depth 92, "
+            f"period 4, t_start {t})", group="join_fail") for t in range(21)),
     Proof("event_arb", "ev", "event path: every event delivered once or counted lost and "
           "reported by an OVERFLOW, a seq per loss (BMC depth 10 from reset, TOK = 0; each further "
           "step costs ~3x the one before)"),
@@ -273,8 +281,11 @@ def select(names: list[str]) -> list[Proof]:
     """Proofs by ``sby`` name or ``sby:task``; all when ``names`` is empty."""
     if not names:
         return list(PROOFS)
-    out = [p for p in PROOFS if p.sby in names or p.name in names]
-    unknown = [n for n in names if not any(n in (p.sby, p.name) for p in PROOFS)]
+    def names_of(p: Proof) -> tuple[str, ...]:
+        return (p.sby, p.name, f"{p.sby}:{p.group}") if p.group else (p.sby, p.name)
+
+    out = [p for p in PROOFS if any(n in names for n in names_of(p))]
+    unknown = [n for n in names if not any(n in names_of(p) for p in PROOFS)]
     if unknown:
         raise UserError(f"unknown proof {unknown[0]!r} (choose from "
                         f"{', '.join(sorted({p.sby for p in PROOFS}))})")
