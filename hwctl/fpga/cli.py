@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="fpga_cmd", metavar="SUBCOMMAND")
     p = sub.add_parser("prove", help="run the SymbiYosys proofs of fpga/formal (shipped in the "
                                      "wheel as hwctl/formal)")
-    p.add_argument("names", nargs="*", help="proofs by harness (e.g. sync_fifo) or harness:task")
+    p.add_argument("names", nargs="*", help="proofs by harness (e.g. sync_fifo), harness:task, or "
+                                         "harness:group for a proof split into parts (e.g. "
+                                         "pair_sched:join, its 21 t_start tasks)")
     p.add_argument("--out", type=argtypes.out_dir, default=None,
                    help="keep the sby work directories here")
     p.add_argument("--dry-run", action="store_true",
