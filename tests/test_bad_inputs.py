@@ -583,3 +583,9 @@ def test_node_status_line_names_a_peer_never_heard() -> None:
 
     asyncio.run(one_line())
     assert "(no word yet from B at tcp://127.0.0.1:2)" in lines[0] and "C at" not in lines[0]
+
+
+def test_sim_speed_below_real_time_is_not_0x() -> None:
+    from hwctl.simcli import _speed
+
+    assert [_speed(x) for x in (0.288, 1.5, 9.96, 46.2)] == ["0.29x", "1.5x", "10x", "46x"]
