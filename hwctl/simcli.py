@@ -236,9 +236,8 @@ def table5_rows(fidelity: float = 0.75, duration: float = 120.0, seed: int = 1, 
             # (stops at once on Ctrl-C; the job's index comes back with its row)
             kept = (f"finished runs are kept in {out_dir}" if out_dir else
                     "no table is printed")
-            with stoppable_pool(jobs, len(order), prog="hwctl sim", kept=kept) as pool:
-                for k, row in pool.imap_unordered(
-                        _one_indexed, [(k, jobs_list[k]) for k in order], chunksize=1):
+            with stoppable_pool(jobs, len(order), prog="hwctl sim", kept=kept) as imap:
+                for k, row in imap(_one_indexed, [(k, jobs_list[k]) for k in order]):
                     results[k] = row
                     bar.advance(task)
     return [results[k] for k in range(len(jobs_list))]

@@ -352,8 +352,8 @@ def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], No
     progress are dropped (their files were never written), finished runs are kept."""
     from hwctl.pool import stoppable_pool
 
-    with stoppable_pool(jobs, len(todo), prog="hwctl sweep") as pool:
-        for out in pool.imap_unordered(run_one, todo, chunksize=1):
+    with stoppable_pool(jobs, len(todo), prog="hwctl sweep") as imap:
+        for out in imap(run_one, todo):
             done(out)
 
 
@@ -424,6 +424,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
     if args.scheduler and args.scheduler.partition("://")[0] not in DASK_SCHEMES:
@@ -439,14 +441,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
                         progress=not args.quiet)
-    except KeyboardInterrupt:  # finished runs are whole files: say so, and how to go on
-        kept = len(specs) - len(pending(specs, args.out))
+    except (KeyboardInterrupt, BrokenProcessPool) as exc:  # finished runs are whole files:
+        kept = len(specs) - len(pending(specs, args.out))  # say so, and how to go on
         argv = getattr(args, "_argv", None)
         again = ("hwctl " + shlex.join(argv)) if argv else "the same command"
-        print(f"hwctl sweep: stopped; {kept} of {len(specs)} runs are in {args.out} "
+        why = ("stopped" if isinstance(exc, KeyboardInterrupt) else
+               "a worker process died (killed, or out of memory?)")
+        print(f"hwctl sweep: {why}; {kept} of {len(specs)} runs are in {args.out} "
               f"({kept - before} new; whole runs only). Resume with: {again}",
               file=sys.stderr)
-        return 130
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
     manifest = {
         "topologies": list(dict.fromkeys(s.topology for s in specs)),
         "fidelities": list(dict.fromkeys(s.fidelity for s in specs)),
