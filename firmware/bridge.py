@@ -122,7 +122,9 @@ class Bridge:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first:
                 self._close_zmq()
-                raise UserError(f"cannot open serial port {self.port_url!r}: {msg}") from None
+                from hwctl.transport.links import serial_open_error
+
+                raise UserError(serial_open_error(self.port_url, exc)) from None
             self.serial_error = msg
             return False
         with self._ser_lock:

@@ -549,8 +549,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         index = make_report(args.sweep_dir, out, args.fidelity)
     except pa.ArrowException as exc:  # a damaged file (a disk that filled, a copy cut short)
-        raise UserError(f"{args.sweep_dir}: a dataset file cannot be read ({exc}): delete it "
-                        f"and run the same `hwctl sweep` again, which recomputes only the "
-                        f"missing runs") from None
+        raise UserError(f"{args.sweep_dir}: a dataset file cannot be read ({exc}): run the "
+                        f"same `hwctl sweep` again, which recomputes damaged and missing runs "
+                        f"only") from None
     print(f"report written: {index} (table5.md/.csv, fig6-11 .png/.csv, bound.csv)")
     return 0

@@ -196,8 +196,8 @@ def check_dataset(out_dir: Path) -> None:
     schema (or with another schema version) are one clear error, not a mixed dataset."""
     from hwctl import schema
 
-    runs = sorted((Path(out_dir) / "runs").glob("*.parquet"))
-    if not runs:
+    runs = [p for p in sorted((Path(out_dir) / "runs").glob("*.parquet")) if _whole(p)]
+    if not runs:  # (damaged files are run again: pending)
         return
     try:
         meta = schema.read_metadata(runs[0])
@@ -276,10 +276,29 @@ class SweepStats:
     cpu_s: float = 0.0
 
 
+def _whole(path: Path) -> bool:
+    """``path`` exists and ends with Parquet's footer magic: not cut short (a disk that filled,
+    a copy interrupted; this sweep writes atomically, so only a damage from outside)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return f.read(4) == b"PAR1"
+    except OSError:  # missing, or shorter than 4 bytes
+        return False
+
+
 def pending(specs: Iterable[RunSpec], out_dir: Path) -> list[RunSpec]:
-    """The runs whose result file does not exist yet."""
+    """The runs whose result file does not exist yet, or is damaged (cut short): those are run
+    again, and their file replaced."""
     runs = Path(out_dir) / "runs"
-    return [s for s in specs if not (runs / f"{s.key}.parquet").exists()]
+    return [s for s in specs if not _whole(runs / f"{s.key}.parquet")]
+
+
+def damaged(specs: Iterable[RunSpec], out_dir: Path) -> list[Path]:
+    """Run files of ``specs`` that exist but are cut short."""
+    runs = Path(out_dir) / "runs"
+    paths = [runs / f"{s.key}.parquet" for s in specs]
+    return [p for p in paths if p.exists() and not _whole(p)]
 
 
 def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
@@ -289,6 +308,11 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
     check_dataset(out_dir)
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     (out_dir / "requests").mkdir(parents=True, exist_ok=True)
+    bad = damaged(specs, out_dir)
+    if bad:  # (hwctl report refuses them: say why they run again)
+        print(f"hwctl sweep: {len(bad)} run file(s) are damaged (cut short), run again: "
+              f"{', '.join(p.name for p in bad[:3])}{' ...' if len(bad) > 3 else ''}",
+              file=sys.stderr)
     todo = sorted(pending(specs, out_dir), key=lambda s: -s.cost())
     executor = f"dask {scheduler}" if scheduler else (f"pool x{jobs}" if jobs > 1 else "serial")
     stats = SweepStats(len(specs), len(specs) - len(todo), 0, 0.0, 0, 0.0, executor)
@@ -328,8 +352,8 @@ def _run_pool(todo: Sequence[RunSpec], jobs: int, done: Callable[[RunOutput], No
     progress are dropped (their files were never written), finished runs are kept."""
     from hwctl.pool import stoppable_pool
 
-    with stoppable_pool(jobs, len(todo), prog="hwctl sweep") as pool:
-        for out in pool.imap_unordered(run_one, todo, chunksize=1):
+    with stoppable_pool(jobs, len(todo), prog="hwctl sweep") as imap:
+        for out in imap(run_one, todo):
             done(out)
 
 
@@ -400,6 +424,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from hwctl.sim.topologies import PAPER_TOPOLOGIES
 
     if args.scheduler and args.scheduler.partition("://")[0] not in DASK_SCHEMES:
@@ -415,14 +441,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
                         progress=not args.quiet)
-    except KeyboardInterrupt:  # finished runs are whole files: say so, and how to go on
-        kept = len(specs) - len(pending(specs, args.out))
+    except (KeyboardInterrupt, BrokenProcessPool) as exc:  # finished runs are whole files:
+        kept = len(specs) - len(pending(specs, args.out))  # say so, and how to go on
         argv = getattr(args, "_argv", None)
         again = ("hwctl " + shlex.join(argv)) if argv else "the same command"
-        print(f"hwctl sweep: stopped; {kept} of {len(specs)} runs are in {args.out} "
+        why = ("stopped" if isinstance(exc, KeyboardInterrupt) else
+               "a worker process died (killed, or out of memory?)")
+        print(f"hwctl sweep: {why}; {kept} of {len(specs)} runs are in {args.out} "
               f"({kept - before} new; whole runs only). Resume with: {again}",
               file=sys.stderr)
-        return 130
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
     manifest = {
         "topologies": list(dict.fromkeys(s.topology for s in specs)),
         "fidelities": list(dict.fromkeys(s.fidelity for s in specs)),

@@ -583,3 +583,21 @@ def test_node_status_line_names_a_peer_never_heard() -> None:
 
     asyncio.run(one_line())
     assert "(no word yet from B at tcp://127.0.0.1:2)" in lines[0] and "C at" not in lines[0]
+
+
+def test_sim_speed_below_real_time_is_not_0x() -> None:
+    from hwctl.simcli import _speed
+
+    assert [_speed(x) for x in (0.288, 1.5, 9.96, 46.2)] == ["0.29x", "1.5x", "10x", "46x"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["fpga", "selftest", "serial:///dev/hwctl-no-such-tty"], "no such device (is the board"),
+    (["bridge", "--port", "serial:///dev/hwctl-no-such-tty", "--duration", "1"],
+     "no such device (is the board"),
+    (["fpga", "selftest", "socket://127.0.0.1:1"], "connection refused (nothing listens"),
+])
+def test_serial_port_that_does_not_open_says_what_to_do(argv, needle, capsys) -> None:
+    assert main(argv) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "cannot open serial port" in line and needle in line and line.count("Errno") == 0

@@ -121,4 +121,7 @@ def test_report_on_a_damaged_run_file_is_one_line(tmp_path, capsys) -> None:
     assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert victim.name in err and "delete it and run the same `hwctl sweep` again" in err
+    assert victim.name in err and "run the same `hwctl sweep` again" in err
+    stats = execute(specs, tmp_path / "sw")  # the damaged run is run again
+    assert (stats.ran, stats.skipped) == (1, 1) and "damaged" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "rep")]) == 0

@@ -298,3 +298,25 @@ def test_table5_ctrl_c_stops_the_pool_at_once(monkeypatch, capsys) -> None:
         simcli.table5_rows(duration=1.0, jobs=2)
     assert set(multiprocessing.active_children()) <= before
     assert "hwctl sim: interrupted: stopping 2 worker(s)" in capsys.readouterr().err
+
+
+def _first_runs_then_a_worker_dies(spec):
+    import os
+    import signal
+
+    if spec.replicate == 0:
+        return _REAL_RUN_ONE(spec)
+    os.kill(os.getpid(), signal.SIGKILL)  # out of memory, or killed
+
+
+def test_a_worker_that_dies_ends_the_sweep_with_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """(a multiprocessing.Pool would wait for the lost run for ever)"""
+    monkeypatch.setattr(sweep_mod, "run_one", _first_runs_then_a_worker_dies)
+    out = tmp_path / "sw"
+    argv = ["sweep", "--out", str(out), "--topologies", "K2", "--fidelities", "0.7",
+            "--protocols", "esp", "--duration", "1", "--replicates", "3", "--jobs", "2",
+            "--quiet"]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert "a worker process died" in err and "Resume with: hwctl sweep" in err

@@ -147,7 +147,7 @@ class SerialLink(Link):
         try:
             self.ser = serial.serial_for_url(port_url, baudrate=baud, timeout=0.02, write_timeout=2)
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise DeviceNotFound(f"cannot open serial port {port_url!r}: {_short(exc)}") from None
+            raise DeviceNotFound(serial_open_error(port_url, exc)) from None
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
         self.error: BaseException | None = None
@@ -361,6 +361,23 @@ class ZmqLink(Link):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.sock.close(0)
+
+
+def serial_open_error(port_url: str, exc: BaseException) -> str:
+    """Why ``port_url`` did not open, in one line with what to do (pyserial's own text names the
+    port and its errno twice: ``[Errno 2] could not open port X: [Errno 2] No such file ...``)."""
+    import errno
+
+    n = getattr(exc, "errno", None)
+    if n is None and "Connection refused" in str(exc):  # (socket://: errno only in the text)
+        n = errno.ECONNREFUSED
+    why = {errno.ENOENT: "no such device (is the board plugged in and powered? `ls /dev/ttyUSB* "
+                         "/dev/ttyACM*` lists the ports)",
+           errno.EACCES: "permission denied (add your user to the dialout group: `sudo usermod "
+                         "-aG dialout $USER`, then log in again)",
+           errno.EBUSY: "busy (another program holds it: a bridge, a node, a serial terminal?)",
+           errno.ECONNREFUSED: "connection refused (nothing listens there)"}.get(n)
+    return f"cannot open serial port {port_url!r}: {why or _short(exc)}"
 
 
 def _short(exc: BaseException) -> str:
