@@ -24,14 +24,18 @@ def _ignore_sigint() -> None:
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stop ``pool`` now: queued jobs cancelled, running ones killed (Python 3.14 has
-    ``terminate_workers``; before it, the executor's process table)."""
+    """Stop ``pool`` now: queued jobs cancelled, running ones killed (what Python 3.14's
+    ``terminate_workers`` does, on the executor's process table). The executor's manager thread
+    sees the workers die and reaps them; it is waited for (joining the workers here as well
+    raced with it: a reaped worker could stay listed as running)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
-        p.terminate()
-    for p in procs:
-        p.join()
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            p.terminate()
+    if manager is not None:
+        manager.join()
 
 
 @contextlib.contextmanager

@@ -377,3 +377,29 @@ def test_a_lab_with_a_header_stream_has_no_urgent_deadlines() -> None:
     assert lab.next_urgent() is not None
     lab.nodes["A"]._hdr_next = lab.now + 100  # (a header source's next arrival)
     assert lab.next_urgent() is None
+
+
+def test_second_lab_on_the_same_link_dir_is_refused(tmp_path, capsys) -> None:
+    """A second `hwctl twin --lab ... --link-dir D` replaced the first lab's device links under
+    its nodes and removed them when it stopped (the first lab still running). One line, exit 2;
+    the first lab's links untouched; once it stops, the directory is free again."""
+    import os
+
+    from hwctl.cli import main
+    from hwctl.errors import UserError
+    from hwctl.sim.twin.lab import LabServer
+
+    d = tmp_path / "lab"
+    first = LabServer(Lab(topologies.by_name("K2"), p_photon=0.001), link_dir=str(d)).start()
+    try:
+        links = {n: os.readlink(d / n) for n in ("A", "B")}
+        with pytest.raises(UserError, match="another lab serves its devices there"):
+            LabServer(Lab(topologies.by_name("K2"), p_photon=0.001), link_dir=str(d))
+        assert main(["twin", "--lab", "K2", "--link-dir", str(d), "--duration", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "stop that lab first" in err
+        assert {n: os.readlink(d / n) for n in ("A", "B")} == links
+    finally:
+        first.stop()
+    second = LabServer(Lab(topologies.by_name("K2"), p_photon=0.001), link_dir=str(d)).start()
+    second.stop()

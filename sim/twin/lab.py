@@ -296,6 +296,7 @@ class LabServer:
         self._sinks: dict[str, Callable[[bytes], None]] = {}
         self.urls: dict[str, str] = {}
         self._links: list[str] = []
+        self._lock_fd: int | None = None  # the link directory's lock (_lock_link_dir)
         self._zmq = _ZmqDevices(devices, zmq, keys, allow, limits) if zmq else None
         spin = os.environ.get("HWCTL_LAB_SPIN_US")
         self.spin_s = self.SPIN_S if not spin else float(spin) * 1e-6  # (pty only: _wait)
@@ -303,6 +304,8 @@ class LabServer:
         if self._zmq is not None:
             self.urls = dict(self._zmq.urls)
         elif pty:
+            if link_dir:
+                self._lock_link_dir(link_dir)
             for n in devices:
                 master, slave = os.openpty()
                 tty.setraw(slave)
@@ -314,12 +317,32 @@ class LabServer:
                 if link_dir:
                     os.makedirs(link_dir, exist_ok=True)
                     link = os.path.join(link_dir, n)
-                    if os.path.islink(link):
+                    if os.path.islink(link):  # (a stale one: the lock says no lab serves there)
                         os.unlink(link)
                     os.symlink(path, link)
                     self._links.append(link)
                     path = link
                 self.urls[n] = f"serial://{path}"
+
+    def _lock_link_dir(self, link_dir: str) -> None:
+        """One lab per link directory: a second one would replace the device links under the
+        first one's nodes, and remove them when it stops (the first lab still running, its
+        links gone). An advisory lock held while the lab serves (released when it stops, or its
+        process dies)."""
+        import fcntl
+
+        from hwctl.errors import UserError
+
+        os.makedirs(link_dir, exist_ok=True)
+        fd = os.open(os.path.join(link_dir, ".hwctl-lab.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UserError(f"--link-dir {link_dir}: another lab serves its devices there (its "
+                            f"links would be replaced under its nodes): stop that lab first, "
+                            f"or use another --link-dir") from None
+        self._lock_fd = fd
 
     def status(self, device: str) -> dict:
         """A ZeroMQ-served device's client/drop counters (hwctl.transport.devserver)."""
@@ -358,6 +381,9 @@ class LabServer:
         for link in self._links:
             if os.path.islink(link):
                 os.unlink(link)
+        if self._lock_fd is not None:  # (after the links: the next lab makes its own)
+            os.close(self._lock_fd)
+            self._lock_fd = None
         if self._zmq is not None:
             self._zmq.close()
 
