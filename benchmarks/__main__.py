@@ -12,7 +12,7 @@ import time
 #: benchmark modules, in run order (each benchmarks/bench_<name>.py)
 
 MODULES = ["sim", "sweep", "verification", "link", "header_path", "hdr_block", "hdr_lab", "hdr_decode", "hdr_queue",
-           "instruments", "node", "node_memory", "replay", "modelcheck", "crash"]
+           "instruments", "node", "node_memory", "lab_step", "replay", "modelcheck", "crash"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,22 +116,41 @@ class Lab:
     def next_deadline(self) -> int | None:
         """When a real-time server should step the lab again (node output, stations, heralds in
         flight; see :meth:`TwinModel.next_wake`)."""
-        c = [d for d in (m.next_wake() for m in self.nodes.values()) if d is not None]
-        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
-        if self._flight:
-            c.append(self._flight[0][0])
-        return min(c) if c else None
+        best = self._flight[0][0] if self._flight else None  # (plain loops: the real-time
+        for m in self.nodes.values():                        # server asks several times per
+            d = m.next_wake()                                # iteration)
+            if d is not None and (best is None or d < best):
+                best = d
+        return self._stations_min(best)
+
+    def _stations_min(self, best: int | None) -> int | None:
+        """min(``best``, every station's next deadline), None for none."""
+        for s in self.stations.values():
+            d = s.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def _interactions_min(self) -> int | None:
+        """The earliest node interaction, station deadline or herald landing (None: none)."""
+        best = self._flight[0][0] if self._flight else None
+        for m in self.nodes.values():
+            d = m.next_interaction()
+            if d is not None and (best is None or d < best):
+                best = d
+        return self._stations_min(best)
 
     def next_event(self) -> int | None:
         """The next cycle at which any model of the lab does anything on its own (every
         internal event, not only the wake-ups of :meth:`next_deadline`: in block mode a node
         makes output between those): the lab is idle before it
         (:meth:`hwctl.sim.twin.pacing.CatchUp.target`'s ``idle_until``)."""
-        c = [d for d in (m.next_deadline() for m in self.nodes.values()) if d is not None]
-        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
-        if self._flight:
-            c.append(self._flight[0][0])
-        return min(c) if c else None
+        best = self._flight[0][0] if self._flight else None
+        for m in self.nodes.values():
+            d = m.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return self._stations_min(best)
 
     def next_urgent(self) -> int | None:
         """The next deadline a host's request waits for (a real-time server meets these
@@ -144,27 +163,20 @@ class Lab:
         (benchmarks/RESULTS.md, eleventh session)."""
         if any(m._hdr_next is not None for m in self.nodes.values()):
             return None
-        c = [d for d in (m.next_interaction() for m in self.nodes.values()) if d is not None]
-        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
-        if self._flight:
-            c.append(self._flight[0][0])
+        best = self._interactions_min()
         for n in list(self._landed):
             m = self.nodes[n]
             if m._tx_cur is None and not m._ev_q:
                 self._landed.discard(n)
-            elif m._tx_cur is not None:
-                c.append(m._tx_done)
-        return min(c) if c else None
+            elif m._tx_cur is not None and (best is None or m._tx_done < best):
+                best = m._tx_done
+        return best
 
     def _next_step(self) -> int | None:
         """Next cycle at which the models must be stepped together: node interactions (schedule
         ends), station events, heralds landing. Between them each node runs on its own (its
         header arrivals and UART touch nothing else), so a 1.3 MHz source costs no lab steps."""
-        c = [d for d in (m.next_interaction() for m in self.nodes.values()) if d is not None]
-        c += [d for d in (s.next_deadline() for s in self.stations.values()) if d is not None]
-        if self._flight:
-            c.append(self._flight[0][0])
-        return min(c) if c else None
+        return self._interactions_min()
 
     def advance_to(self, cycle: int) -> None:
         if cycle < self.now:
