@@ -30,7 +30,9 @@ no complete hello within ``HELLO_TIMEOUT_S`` (``peer_hello_timeout``, closed), o
 out of range (``peer_oversized``, closed: a stream cannot be resynchronised after a bad length;
 ZeroMQ's MAXMSGSIZE disconnects the same way); a body whose kind length overruns it
 (``peer_bad_frame``: dropped, the stream goes on); connections beyond ``MAX_CONNS``
-(``peer_too_many``, closed at once). What a well-framed message says is the node's to check
+(``peer_too_many``, closed at once); an ``accept`` that fails (out of descriptors:
+``peer_accept_failed``, accepting paused for ``RECONNECT_S``, as the connection stays queued and
+the socket readable). What a well-framed message says is the node's to check
 (unknown peer, forged source, bad payload: :meth:`NodeService._rx_one`).
 
 Authentication. As the ZeroMQ link without keys: the peer's name is the one its hello gives,
@@ -185,6 +187,7 @@ class StreamListener:
         self._pending: dict[int, _Conn] = {}  # connections with bytes left while held
         self._q: deque[list] = deque()  # recv_multipart's messages (not serving)
         self._waiter: asyncio.Future[None] | None = None
+        self._accept_timer: asyncio.TimerHandle | None = None  # accepting paused (_accept)
 
     # -- the node's socket interface
     def setsockopt(self, option: int, value: Any) -> None:
@@ -255,6 +258,9 @@ class StreamListener:
         loop = self._loop
         for c in list(self._conns.values()):
             self._drop_conn(c)
+        if self._accept_timer is not None:
+            self._accept_timer.cancel()
+            self._accept_timer = None
         if self._sock is not None:
             if loop is not None and not loop.is_closed():
                 loop.remove_reader(self._sock.fileno())
@@ -278,7 +284,13 @@ class StreamListener:
                 s, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # EMFILE, ECONNABORTED, ...: the listener stays
+            except ConnectionAbortedError:  # that one connection: gone already
+                continue
+            except OSError:  # EMFILE, ENFILE, ENOBUFS...: the connection stays in the backlog,
+                # so the socket stays readable: pause accepting (else a busy loop), keep listening
+                self._count("peer_accept_failed")
+                self._loop.remove_reader(self._sock.fileno())
+                self._accept_timer = self._loop.call_later(RECONNECT_S, self._accept_again)
                 return
             if len(self._conns) >= MAX_CONNS:
                 s.close()
@@ -290,6 +302,11 @@ class StreamListener:
             self.accepted += 1
             c.timer = self._loop.call_later(HELLO_TIMEOUT_S, self._hello_timeout, c)
             self._loop.add_reader(c.fd, self._readable, c)
+
+    def _accept_again(self) -> None:
+        self._accept_timer = None
+        if not self.closed and self._sock is not None and self._loop is not None:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
 
     def _hello_timeout(self, c: _Conn) -> None:
         c.timer = None
