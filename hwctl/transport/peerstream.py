@@ -40,6 +40,10 @@ and such a listener may only bind to loopback (:func:`hwctl.transport.security.
 require_curve_off_loopback`, checked by the node's config). A node with ``[security]`` keys keeps
 the ZeroMQ link with CurveZMQ (hwctl.transport.security): identity = key.
 
+Back-pressure: while the node holds delivery (``serve``'s function returned False) a
+connection with a read's worth (``_READ``) already buffered is not read; TCP then pushes back on
+the sender (its queue, then ``send_dropped``), as ZeroMQ's RCVHWM does.
+
 Sending never blocks: a message goes to the kernel at once when the connection is up and
 nothing is queued, else into a queue of at most ``hwm`` messages (ZeroMQ's SNDHWM: kept across a
 reconnect, sent after the new hello); a full queue raises :class:`zmq.Again` (the node counts it
@@ -153,7 +157,7 @@ class _Close(Exception):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof")
+    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof", "paused")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -162,6 +166,7 @@ class _Conn:
         self.name: bytes | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.eof = False  # the peer closed: dropped once its buffer is delivered
+        self.paused = False  # not read while held with a full buffer (_readable)
 
 
 class StreamListener:
@@ -326,6 +331,12 @@ class StreamListener:
         c.sock.close()
 
     def _readable(self, c: _Conn) -> None:
+        if self._held and len(c.buf) >= _READ:  # delivery held, a read's worth waits already:
+            assert self._loop is not None  # stop reading (TCP pushes back, as ZeroMQ's RCVHWM)
+            self._loop.remove_reader(c.fd)  # until _pump has taken what is here
+            c.paused = True
+            self._pending[c.fd] = c
+            return
         try:
             data = c.sock.recv(_READ)
         except (BlockingIOError, InterruptedError):
@@ -366,6 +377,10 @@ class StreamListener:
                 if msg is None:
                     if c.eof:
                         self._drop_conn(c)
+                    elif c.paused and self._conns.get(c.fd) is c:  # all taken: read again
+                        c.paused = False
+                        assert self._loop is not None
+                        self._loop.add_reader(c.fd, self._readable, c)
                     return
                 self._deliver(msg)
             if self._conns.get(c.fd) is c:
