@@ -326,3 +326,83 @@ def test_a_dealer_that_cannot_open_a_socket_tries_again(monkeypatch) -> None:
         return srv.got
 
     assert asyncio.run(main()) == [[b"B", b"esp", b"x"]]
+
+
+def test_an_accept_that_fails_pauses_the_listener_instead_of_spinning() -> None:
+    """accept() failing with EMFILE (out of descriptors) leaves the connection in the backlog, so
+    the listening socket stays readable: retried in every loop iteration, that is a busy loop.
+    The listener counts it and pauses accepting, then accepts the waiting peer when it can."""
+
+    class _Failing:  # the listening socket, with accept() failing until ``ok``
+        def __init__(self, real: socket.socket) -> None:
+            self.real, self.ok, self.calls = real, False, 0
+
+        def fileno(self) -> int:
+            return self.real.fileno()
+
+        def accept(self):
+            self.calls += 1
+            if not self.ok:
+                raise OSError(24, "Too many open files")
+            return self.real.accept()
+
+        def close(self) -> None:
+            self.real.close()
+
+    async def main() -> tuple[int, dict, list]:
+        port = _port()
+        srv = _Serve(f"tcp://127.0.0.1:{port}")
+        fake = _Failing(srv.lst._sock)
+        srv.lst._sock = fake  # type: ignore[assignment]
+        d = _dealer(b"B", f"tcp://127.0.0.1:{port}")
+        await _until(lambda: fake.calls >= 1)
+        for _ in range(200):  # loop iterations, not time: a spinning reader runs in each
+            await asyncio.sleep(0)
+        calls = fake.calls
+        fake.ok = True
+        d.send_multipart([b"esp", b"x"])
+        await _until(lambda: len(srv.got) == 1)
+        d.close()
+        await srv.close()
+        return calls, dict(srv.lst.drops), srv.got
+
+    calls, drops, got = asyncio.run(main())
+    assert calls <= 3  # paused after the failure (a spinning listener: ~200)
+    assert drops.get("peer_accept_failed", 0) >= 1
+    assert got == [[b"B", b"esp", b"x"]]
+
+
+def test_a_held_listener_stops_reading_instead_of_buffering_without_bound() -> None:
+    """While the node holds delivery after each message (its generation queue is not empty:
+    ``fn`` returns False), one message is handed on per loop iteration; the listener must not go
+    on reading 64 KiB per iteration into the connection's buffer (a peer sending fast would
+    grow it without bound: ZeroMQ's RCVHWM pushes back instead). It stops reading, so TCP pushes
+    back, and every message still arrives, in order."""
+    n, size = 3000, 1000
+
+    async def main() -> tuple[int, list[int]]:
+        port = _port()
+        srv = _Serve(f"tcp://127.0.0.1:{port}")
+        seen: list[int] = []
+        most = 0
+
+        def fn(f: list) -> bool:
+            nonlocal most
+            most = max(most, *(len(c.buf) for c in srv.lst._conns.values()), 0)
+            seen.append(int.from_bytes(f[2].bytes[:4], "big"))
+            return False  # hold after every message
+
+        srv.fn = fn
+        raw = _raw(port)
+        data = ps.hello(b"B") + b"".join(
+            ps.frame(b"esp", i.to_bytes(4, "big") + bytes(size - 4)) for i in range(n))
+        sender = asyncio.get_running_loop().run_in_executor(None, raw.sendall, data)
+        await _until(lambda: len(seen) == n, limit=200_000)
+        await sender
+        raw.close()
+        await srv.close()
+        return most, seen
+
+    most, seen = asyncio.run(main())
+    assert seen == list(range(n))
+    assert most <= 2 * ps._READ + 2 * 1024  # (unbounded: ~ the whole 3 MB)

@@ -30,13 +30,19 @@ no complete hello within ``HELLO_TIMEOUT_S`` (``peer_hello_timeout``, closed), o
 out of range (``peer_oversized``, closed: a stream cannot be resynchronised after a bad length;
 ZeroMQ's MAXMSGSIZE disconnects the same way); a body whose kind length overruns it
 (``peer_bad_frame``: dropped, the stream goes on); connections beyond ``MAX_CONNS``
-(``peer_too_many``, closed at once). What a well-framed message says is the node's to check
+(``peer_too_many``, closed at once); an ``accept`` that fails (out of descriptors:
+``peer_accept_failed``, accepting paused for ``RECONNECT_S``, as the connection stays queued and
+the socket readable). What a well-framed message says is the node's to check
 (unknown peer, forged source, bad payload: :meth:`NodeService._rx_one`).
 
 Authentication. As the ZeroMQ link without keys: the peer's name is the one its hello gives,
 and such a listener may only bind to loopback (:func:`hwctl.transport.security.
 require_curve_off_loopback`, checked by the node's config). A node with ``[security]`` keys keeps
 the ZeroMQ link with CurveZMQ (hwctl.transport.security): identity = key.
+
+Back-pressure: while the node holds delivery (``serve``'s function returned False) a
+connection with a read's worth (``_READ``) already buffered is not read; TCP then pushes back on
+the sender (its queue, then ``send_dropped``), as ZeroMQ's RCVHWM does.
 
 Sending never blocks: a message goes to the kernel at once when the connection is up and
 nothing is queued, else into a queue of at most ``hwm`` messages (ZeroMQ's SNDHWM: kept across a
@@ -151,7 +157,7 @@ class _Close(Exception):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof")
+    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof", "paused")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -160,6 +166,7 @@ class _Conn:
         self.name: bytes | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.eof = False  # the peer closed: dropped once its buffer is delivered
+        self.paused = False  # not read while held with a full buffer (_readable)
 
 
 class StreamListener:
@@ -185,6 +192,7 @@ class StreamListener:
         self._pending: dict[int, _Conn] = {}  # connections with bytes left while held
         self._q: deque[list] = deque()  # recv_multipart's messages (not serving)
         self._waiter: asyncio.Future[None] | None = None
+        self._accept_timer: asyncio.TimerHandle | None = None  # accepting paused (_accept)
 
     # -- the node's socket interface
     def setsockopt(self, option: int, value: Any) -> None:
@@ -255,6 +263,9 @@ class StreamListener:
         loop = self._loop
         for c in list(self._conns.values()):
             self._drop_conn(c)
+        if self._accept_timer is not None:
+            self._accept_timer.cancel()
+            self._accept_timer = None
         if self._sock is not None:
             if loop is not None and not loop.is_closed():
                 loop.remove_reader(self._sock.fileno())
@@ -278,7 +289,13 @@ class StreamListener:
                 s, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # EMFILE, ECONNABORTED, ...: the listener stays
+            except ConnectionAbortedError:  # that one connection: gone already
+                continue
+            except OSError:  # EMFILE, ENFILE, ENOBUFS...: the connection stays in the backlog,
+                # so the socket stays readable: pause accepting (else a busy loop), keep listening
+                self._count("peer_accept_failed")
+                self._loop.remove_reader(self._sock.fileno())
+                self._accept_timer = self._loop.call_later(RECONNECT_S, self._accept_again)
                 return
             if len(self._conns) >= MAX_CONNS:
                 s.close()
@@ -290,6 +307,11 @@ class StreamListener:
             self.accepted += 1
             c.timer = self._loop.call_later(HELLO_TIMEOUT_S, self._hello_timeout, c)
             self._loop.add_reader(c.fd, self._readable, c)
+
+    def _accept_again(self) -> None:
+        self._accept_timer = None
+        if not self.closed and self._sock is not None and self._loop is not None:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
 
     def _hello_timeout(self, c: _Conn) -> None:
         c.timer = None
@@ -309,6 +331,12 @@ class StreamListener:
         c.sock.close()
 
     def _readable(self, c: _Conn) -> None:
+        if self._held and len(c.buf) >= _READ:  # delivery held, a read's worth waits already:
+            assert self._loop is not None  # stop reading (TCP pushes back, as ZeroMQ's RCVHWM)
+            self._loop.remove_reader(c.fd)  # until _pump has taken what is here
+            c.paused = True
+            self._pending[c.fd] = c
+            return
         try:
             data = c.sock.recv(_READ)
         except (BlockingIOError, InterruptedError):
@@ -349,6 +377,10 @@ class StreamListener:
                 if msg is None:
                     if c.eof:
                         self._drop_conn(c)
+                    elif c.paused and self._conns.get(c.fd) is c:  # all taken: read again
+                        c.paused = False
+                        assert self._loop is not None
+                        self._loop.add_reader(c.fd, self._readable, c)
                     return
                 self._deliver(msg)
             if self._conns.get(c.fd) is c:
