@@ -47,6 +47,14 @@ module herald_tx #(
     wire        drop = push_i && w2_q && sending;
     wire        wr = push_i && !drop;
     reg         pop_q;                  // the pop's head is in the FIFO's output register
+    // the flags' next values: one more waiting (a write, no pop) or one less (a pop, no write),
+    // as gates rather than an if, so each is one LUT of push_i, sending and the flags (timing:
+    // yosys made the if a clock enable, a LUT level in front of the flags' data LUT, with
+    // push_i's long route into both; station_top ECP5 HeAP)
+    wire        up = wr && !pop;
+    wire        dn = pop && !wr;
+    wire        w1_d = up || (dn && w2_q) || (!up && !dn && w1_q);
+    wire        w2_d = (up && w1_q) || (!up && !dn && w2_q);
     assign busy_o = sending || w1_q;
 
     always @(posedge clk_i) begin
@@ -58,13 +66,8 @@ module herald_tx #(
         end else begin
             drop_o <= drop;
             pop_q <= pop;
-            if (wr && !pop) begin
-                w1_q <= 1'b1;
-                w2_q <= w1_q;
-            end else if (pop && !wr) begin
-                w1_q <= w2_q;
-                w2_q <= 1'b0;
-            end
+            w1_q <= w1_d;
+            w2_q <= w2_d;
         end
     end
 `ifndef SYNTHESIS

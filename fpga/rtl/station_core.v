@@ -23,7 +23,9 @@
 // a cycle after the close; the event leaves a cycle after the verdict.
 `default_nettype none
 module station_core #(
-    parameter [7:0] OP_HERALD = 8'hA0   // HERALD event opcode (spec)
+    parameter [7:0] OP_HERALD = 8'hA0,  // HERALD event opcode (spec)
+    parameter       HC        = 0       // 1: her_c_o are two kept copies of her_o (reg_copy);
+                                        // 0: her_c_o = {2{her_o}} (this file alone: formal)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -34,6 +36,7 @@ module station_core #(
     input  wire [15:0]  window_i,        // ST_WINDOW (0 acts as 1)
     // herald decision (one-cycle pulse, to the herald line transmitters)
     output reg          her_o,
+    output wire [1:0]   her_c_o,         // her_o for herald line 0 / 1 (see HC)
     output reg  [63:0]  her_t_o,
     output reg          her_bell_o,
     // counter strobes
@@ -158,12 +161,30 @@ module station_core #(
             end
         end
     end
+    // her_o once per herald line, each its own flip-flop (reg_copy: yosys would merge equal ones)
+    // placed by its line's queue (timing: one her_o into both lines' queue flags and FIFO write
+    // enables, placed apart, was a 2.8 ns route, station_top's ECP5 HeAP path at seed 2)
+    /* verilator lint_off UNUSEDSIGNAL */    // (HC = 0: unused)
+    wire her_d = !rst_i && close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
+    /* verilator lint_on UNUSEDSIGNAL */
+    genvar gh;
+    generate
+        if (HC != 0) begin : g_hc
+            for (gh = 0; gh < 2; gh = gh + 1) begin : g_c
+                reg_copy #(.W(1)) u_her (.clk_i(clk_i), .d_i(her_d), .q_o(her_c_o[gh]));
+            end
+        end else begin : g_hc0
+            assign her_c_o = {2{her_o}};
+        end
+    endgenerate
 `ifndef SYNTHESIS
 `ifndef FORMAL
-    // (simulation only: the flag equals the logic it replaces in every cycle)
+    // (simulation only: the flag equals the logic it replaces in every cycle; the copies her_o)
     always @(posedge clk_i)
         if (opening_q != (!open_q && (mrk != 2'b00)))
             $fatal(1, "station_core: opening_q != !open_q && mrk != 0");
+    always @(posedge clk_i)
+        if (her_c_o != {2{her_o}}) $fatal(1, "station_core: a her_o copy differs");
 `endif
 `endif
 endmodule

@@ -51,7 +51,8 @@ module station_top #(
     wire         tset, tset_mode, tset_load;
     wire [31:0]  delay, err_crc_p1;
     wire [15:0]  window;
-    wire         her, her_bell;
+    wire         her_bell;
+    wire [1:0]   her_c;              // her for line 0 / 1 (copies)
     wire [63:0]  her_t;
     wire         c_herald, c_one, c_both;
     wire [1:0]   c_dark, c_marks, drop, hl_busy;
@@ -67,9 +68,9 @@ module station_top #(
     wire         reg_we, reg_rd_ok, reg_wr_ok;
     wire [31:0]  reg_wdata, reg_rdata;
     wire         inc_crc;
-    wire [2:0]   ev_valid;
-    wire [23:0]  ev_op;
-    wire [383:0] ev_payload;
+    wire [1:0]   ev_valid;           // event sources: 0 station_core (HERALD), 1 cmd_decoder
+    wire [15:0]  ev_op;
+    wire [255:0] ev_payload;
     wire         evq_empty, evq_pending, evq_rd;
     wire [2:0]   evq_lost;
     wire [143:0] evq_dout;
@@ -93,26 +94,26 @@ module station_top #(
     /* verilator lint_on PINCONNECTEMPTY */
     ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load),
                                        .val_i(tset_val), .ts_o(ts));
-    station_core #(.OP_HERALD(`HW_OP_HERALD)) u_core (
+    /* verilator lint_off PINCONNECTEMPTY */
+    station_core #(.OP_HERALD(`HW_OP_HERALD), .HC(1)) u_core (
         .clk_i(clk_i), .rst_i(rst_q[R_CORE]), .mark_i(mark_i), .det_i(det_i), .ts_i(ts),
-        .delay_i(delay), .window_i(window), .her_o(her), .her_t_o(her_t), .her_bell_o(her_bell),
+        .delay_i(delay), .window_i(window), .her_o(), .her_c_o(her_c), .her_t_o(her_t),
+        .her_bell_o(her_bell),
         .cnt_herald_o(c_herald), .cnt_one_end_o(c_one), .cnt_both_o(c_both),
         .cnt_dark_o(c_dark), .cnt_marks_o(c_marks),
         .ev_valid_o(ev_valid[0]), .ev_op_o(ev_op[7:0]), .ev_payload_o(ev_payload[127:0])
     );
+    /* verilator lint_on PINCONNECTEMPTY */
     genvar gl;
     generate
         for (gl = 0; gl < 2; gl = gl + 1) begin : g_hl
             herald_tx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER),
                         .LUTRAM(FIFO_LUTRAM)) u_hl (
-                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .push_i(her), .t_i(her_t), .bell_i(her_bell),
+                .clk_i(clk_i), .rst_i(rst_q[R_HL]), .push_i(her_c[gl]), .t_i(her_t), .bell_i(her_bell),
                 .drop_o(drop[gl]), .busy_o(hl_busy[gl]), .line_o(hl_o[gl])
             );
         end
     endgenerate
-    assign ev_valid[1] = 1'b0;
-    assign ev_op[15:8] = 8'd0;
-    assign ev_payload[255:128] = 128'd0;
 
     // ---------------------------------------------------------------- host link: receive
     uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_urx (
@@ -142,7 +143,7 @@ module station_top #(
         .pin_go_o(), .pin_set_o(), .pin_mask_o(), .pin_done_i(1'b0), .pin_err_i(2'd0),
         .resp_valid_o(resp_valid), .resp_ord_o(), .resp_ready_i(resp_ready), .resp_seq_o(resp_seq),
         .resp_op_o(resp_op), .resp_len_o(resp_len), .resp_pl_o(resp_pl),
-        .ev_valid_o(ev_valid[2]), .ev_op_o(ev_op[23:16]), .ev_payload_o(ev_payload[383:256])
+        .ev_valid_o(ev_valid[1]), .ev_op_o(ev_op[15:8]), .ev_payload_o(ev_payload[255:128])
     );
     /* verilator lint_on PINCONNECTEMPTY */
     station_regs u_regs (
@@ -157,7 +158,13 @@ module station_top #(
 
     // ---------------------------------------------------------------- host link: transmit
     // (SELTREE: the ECP5 builds, FIFO_LUTRAM; the iCE40 keeps the smaller hold[pick] mux)
-    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(3), .SELTREE(FIFO_LUTRAM)) u_evt (
+    // Two sources, station_core before cmd_decoder (the lower number goes first). NS = 2, not 3
+    // with an idle middle source as before: the same events in the same cycles (the idle source
+    // never held one), and the held event's choice is the mux tree's first level alone (the
+    // second level and its LUT into din_q were station_top's ECP5 HeAP path at seed 1, 5.1 ns)
+    // LPW = 8: the lost count's low half (its adder's chain into lp_c_q was the path at seed 3,
+    // 5.0 ns; the count's value is the same for any LPW >= 3)
+    event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(2), .SELTREE(FIFO_LUTRAM), .LPW(8)) u_evt (
         .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op),
         .payload_i(ev_payload), .tok_i(1'b0), .lost_i(1'b0), .mrk_i(1'b0), .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty),
         .pending_o(evq_pending), .lost_o(evq_lost)

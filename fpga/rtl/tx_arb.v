@@ -41,8 +41,16 @@ module tx_arb #(
     reg ev_q;       // the FIFO output holds the event: load it
     reg ev2_q;      // ... loaded last cycle: its length is decoded now
     reg rel_q;      // the marker of the ordered response has been read
+    reg mk2_q;      // ev2_q && op_mrk_q, registered from their own inputs: the marker, no frame
     wire start = idle_q && tx_ready_i;
     wire rsp_go = resp_valid_i && (!resp_ord_i || rel_q);
+    // idle_q's next value. While idle, nothing is presented or fetched (tx_valid_o, rsp_q, rd_q,
+    // ev_q, ev2_q all low), and rsp_q / ev_q / ev2_q are never two at once (one frame at a time),
+    // so the priority chain below reduces to: idle stays unless a frame starts; busy ends with
+    // the frame's handshake or the marker (timing: as the chain, idle_q's input was 3 LUTs from
+    // rsp_q, the station's ECP5 HeAP path at 185 MHz, tenth session)
+    wire fetch = rsp_go || (!ev_empty_i && !rel_q);
+    wire idle_d = idle_q ? !(tx_ready_i && fetch) : ((tx_valid_o && tx_ready_i) || mk2_q);
     assign resp_ready_o = rsp_q;
     assign ev_rd_o = rd_q;
 
@@ -75,6 +83,7 @@ module tx_arb #(
                       : op_pair_q ? 6'(`HW_LEN_PAIR) : 6'(`HW_LEN_ERROR);
 
     always @(posedge clk_i) begin
+        mk2_q <= !rst_i && ev_q && (fifo_op == MRK_OP);
         if (rst_i) begin
             idle_q <= 1'b1;
             rsp_q <= 1'b0;
@@ -92,18 +101,14 @@ module tx_arb #(
             rd_q <= 1'b0;
             ev_q <= rd_q;
             ev2_q <= ev_q;
+            idle_q <= idle_d;
             if (start && rsp_go) begin
                 rsp_q <= 1'b1;
-                idle_q <= 1'b0;
                 if (resp_ord_i) rel_q <= 1'b0;
             end else if (start && !ev_empty_i && !rel_q) begin
                 rd_q <= 1'b1;
-                idle_q <= 1'b0;
             end
-            if (tx_valid_o && tx_ready_i) begin
-                tx_valid_o <= 1'b0;
-                idle_q <= 1'b1;
-            end
+            if (tx_valid_o && tx_ready_i) tx_valid_o <= 1'b0;
             if (rsp_q) begin
                 tx_valid_o <= 1'b1;
                 tx_seq_o <= resp_seq_i;
@@ -113,13 +118,21 @@ module tx_arb #(
             end else if (ev_q) begin
                 {tx_seq_o, tx_op_o, tx_pl_o} <= ev_dout_i;
             end else if (ev2_q && op_mrk_q) begin
-                rel_q <= 1'b1;              // (the marker: no frame)
-                idle_q <= 1'b1;
+                rel_q <= 1'b1;              // (the marker: no frame; idle_d)
             end else if (ev2_q) begin
                 tx_valid_o <= 1'b1;
                 tx_len_o <= ev_len;
             end
         end
     end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+    // (simulation only: what idle_d relies on, in every cycle)
+    always @(posedge clk_i)
+        if (!rst_i && ((idle_q && (tx_valid_o || rsp_q || rd_q || ev_q || ev2_q))
+                       || (rsp_q + ev_q + ev2_q > 2'd1) || (mk2_q != (ev2_q && op_mrk_q))))
+            $fatal(1, "tx_arb: idle / fetch flags inconsistent");
+`endif
+`endif
 endmodule
 `default_nettype wire

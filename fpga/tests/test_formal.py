@@ -212,7 +212,8 @@ MUTANTS += [
     # the thermometer forgets the second waiting herald: it is never framed (lost), and the next
     # push is taken for the second place
     (formal.Proof("herald_tx", "prove", ""),
-     ("herald_tx.v", "                w2_q <= w1_q;", "                w2_q <= 1'b0;")),
+     ("herald_tx.v", "wire        w2_d = (up && w1_q) || (!up && !dn && w2_q);",
+      "wire        w2_d = (!up && !dn && w2_q);")),
     # data bits sent from the wrong end of the shift register (bit order)
     (formal.Proof("uart_tx", "herald", ""),
      ("uart_tx.v", "            tx_o    <= shift_q[0];", "            tx_o    <= shift_q[1];")),
