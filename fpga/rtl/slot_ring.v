@@ -99,6 +99,9 @@ module slot_ring #(
     reg [AW-1:0] rai_q;                 // ra_q + 1 where the search uses it (M_SRCH): no
                                         // carry chain into the memory's address
     reg          we_d;
+    reg [AW-1:0] wai_q;                 // M_CLR: wa_q + 1 (1 from the reset, then counting: the
+                                        // increment into the DP16KD's write address was the
+                                        // block path's ECP5 path at 6.0 ns, eleventh session)
     wire [W-1:0] rd;
     genvar gk;
     generate
@@ -277,19 +280,21 @@ module slot_ring #(
     wire [15:0]   start = (cur_q == 16'(N_SLOTS - 1)) ? 16'd0 : cur_q + 16'd1;
     /* verilator lint_on UNUSEDSIGNAL */
 
-    // next values of the memory's read / write address and write enable (the read address
-    // also moves during a reset: it is set by M_FIN / M_RD before it counts, and the reset is
-    // then not an input of the banks' address copies)
+    // next values of the memory's read / write address and write enable. A read is used only
+    // when issued by the search (M_SRCH while s0_v && !hit_q; once it stops issuing it does not
+    // again before M_FIN) or by the apply pass (M_RD's address, held in M_W1); in every other
+    // cycle the read address steps as a search issue would (a read nobody uses), so s0_v /
+    // hit_q are not inputs of the address (they were, into the DP16KD's address pins, an ECP5
+    // path at 5.65 ns, eleventh session), nor is the reset
     always @* begin
-        ra_d = ra_q;
         wa_d = wa_q;
         we_d = 1'b0;
         case (mode_q)
             M_FIN: ra_d = start_q[AW+BW-1:BW];      // a search after the current slot
-            M_SRCH: if (s0_v && !hit_q)
-                ra_d = (!POW2 && ra_q == LASTW) ? {AW{1'b0}} : rai_q;
-            M_RD: ra_d = s_q[AW+BW-1:BW];           // apply: the word's address
-            default: ;
+            // apply: the word's address, in M_RD and M_W1 (read in M_W2; s_q holds from M_RD
+            // to M_BIT)
+            M_RD, M_W1: ra_d = s_q[AW+BW-1:BW];
+            default: ra_d = (!POW2 && ra_q == LASTW) ? {AW{1'b0}} : rai_q;
         endcase
         if (rst_i) begin
             wa_d = {AW{1'b0}};
@@ -298,7 +303,7 @@ module slot_ring #(
             case (mode_q)
                 M_CLR: begin
                     we_d = (wa_q != LASTW);
-                    wa_d = wa_q + 1'b1;
+                    wa_d = wai_q;                   // (wa_q + 1)
                 end
                 M_RD: wa_d = s_q[AW+BW-1:BW];       // apply: the word's address
                 M_WR: we_d = 1'b1;                  // apply: the word written back
@@ -319,6 +324,7 @@ module slot_ring #(
                : ((!POW2 && ra_q == LASTW) ? {AW{1'b0}} : rai_q) + 1'b1;
         wa_q <= wa_d;
         we_q <= we_d;
+        wai_q <= rst_i ? AW'(1) : wai_q + 1'b1;
         // search pipeline, free-running (valid flags say what counts)
         s1_v <= s0_v && !hit_q;  s1_w <= ra_q;  s1_last <= (left_q == {(AW+1){1'b0}});
         m1_q <= s0_f ? upmask(start_b_q) : {W{1'b1}};
@@ -483,6 +489,12 @@ module slot_ring #(
         if (!rst_i && (chk_q || mode_q == M_BIT)
             && (sbh_q != W'(1) << s_q[BW-1:0] || li_q != (i_q == IW'(MW - 1))))
             $fatal(1, "slot_ring: sbh_q / li_q differ from s_q / i_q");
+    always @(posedge clk_i)
+        if (!rst_i && mode_q == M_W1 && s_q[AW+BW-1:BW] != ra_q)
+            $fatal(1, "slot_ring: s_q moved between M_RD and M_W1");
+    always @(posedge clk_i)
+        if (!rst_i && mode_q == M_CLR && wai_q != wa_q + 1'b1)
+            $fatal(1, "slot_ring: wai_q differs from wa_q + 1 in M_CLR");
     always @(posedge clk_i)
         if (!rst_i && mode_q == M_SRCH && s0_v && !hit_q && rai_q != ra_q + 1'b1)
             $fatal(1, "slot_ring: rai_q differs from ra_q + 1 in a search issue");
