@@ -106,7 +106,9 @@ TARGETS: dict[str, Target] = {
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
         "ECP5 LFE5U-25F (CABGA256)", 200.0,
         ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DP16KD", "TRELLIS_IO"),
-        # FIFOs in LUT RAM: a DP16KD without output register has 5.8 ns clock-to-out
+        # FIFOs in LUT RAM: a DP16KD without output register has 5.8 ns clock-to-out (the
+        # block-mode slot ring and buffers: a DP16KD with it, instantiated by slot_ring /
+        # hdr_block with FIFO_LUTRAM = 1)
         (("FIFO_LUTRAM", 1),),
         # simulated annealing: slower, but its placements are both faster and far less spread
         # over seeds than HeAP's for this design (fpga/README.md, "Third fmax round")
@@ -192,6 +194,10 @@ def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
     staged, inc = _stage_sources(rtl_dir, cwd)
     files = " ".join(str(p) for p in staged)
     lines = [f"read_verilog -sv -I{inc} {files}"]
+    if synth_cmd == "synth_ecp5" or params.get("FIFO_LUTRAM"):
+        # the ECP5 cells the RTL instantiates (slot_ring's DP16KD) as black boxes, for the
+        # hierarchy check below (synth_ecp5 reads them itself only after it)
+        lines.insert(0, "read_verilog -lib +/ecp5/cells_sim.v")
     # chparam before hierarchy: afterwards the submodules are already derived for the defaults
     for k, v in params.items():
         lines.append(f"chparam -set {k} {v} {top}")

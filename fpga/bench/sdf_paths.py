@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 _TOK = re.compile(r'\(|\)|"[^"]*"|[^\s()]+')
-_CLOCKS = {"CLK", "WCK", "CLKI"}
+_CLOCKS = {"CLK", "WCK", "CLKI", "CLKA", "CLKB"}
 
 
 def _unesc(name: str) -> str:

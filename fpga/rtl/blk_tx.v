@@ -62,6 +62,15 @@ module blk_tx #(
                                        // stable while reads are in flight)
     reg        jl_q;                   // T_DWAIT: j_q + 1 == k_q (the block's last byte)
     reg [6:0]  jr_q;                   // T_DWAIT: k_q - 1 - j_q (bytes after this one)
+    reg [7:0]  kc_q;                   // the block's code byte, k_q + 1 (set with k_q)
+    reg        pl_q;                   // T_SCAN0: p_q == L (set by the two states before it:
+                                       // the compare into k_q / kc_q / zend_q / f_q was an
+                                       // ECP5 path at 5.4 ns, eleventh session)
+    // The UART handshake (byte_valid_o, other_busy_i) enables only byte_valid_o, byte_o and
+    // st_q: p_q / jl_q / jr_q step when a byte's read is issued (T_DFETCH), byte_o loads in
+    // every cycle no byte is held (it is used only with byte_valid_o) and the code byte is
+    // registered with k_q (the handshake into ~30 enables and k_q + 1 into byte_o were the
+    // block path's ECP5 paths at 5.7-6.1 ns, tenth session); same bytes in the same cycles
     reg [7:0]  val_q;                  // the byte of frame position vp_q
     reg [6:0]  vp_q;
     reg        vv_q;
@@ -133,6 +142,8 @@ module blk_tx #(
             vv_q <= 1'b0;
             fon_q <= 1'b0;
         end
+        if (!byte_valid_o)
+            byte_o <= (st_q == T_CODE) ? kc_q : (st_q == T_DWAIT) ? val_q : 8'h00;
         if (rst_i) begin
             st_q <= T_IDLE;
             idle_q <= 1'b1;
@@ -161,6 +172,7 @@ module blk_tx #(
                 end
                 T_CRC: begin                // CRC over positions 0 .. L - 3
                     p_q <= 7'd0;            // (p_q is first used in T_SCAN0)
+                    pl_q <= 1'b0;
                     if (vv_q) begin
                         crc_q <= crc_nx;
                         if (vk_q[K_L3]) st_q <= T_SCAN0;    // (vp_q == L - 3)
@@ -168,8 +180,9 @@ module blk_tx #(
                 end
                 T_SCAN0: begin              // a COBS block starts at p_q
                     ps_q <= p_q;
-                    if (p_q == 7'(L)) begin
+                    if (pl_q) begin         // (p_q == L)
                         k_q <= 7'd0;
+                        kc_q <= 8'd1;
                         zend_q <= 1'b0;
                         st_q <= T_CODE;
                     end else begin
@@ -179,40 +192,45 @@ module blk_tx #(
                         st_q <= T_SCAN;
                     end
                 end
-                T_SCAN: if (scan_end) begin
+                T_SCAN: begin
+                    // (zend_q / k_q / kc_q in every scan cycle: the last one, scan_end's, is
+                    // what T_CODE sees; scan_end in their enables was an ECP5 path at 5.4 ns)
                     zend_q <= vz_q;
                     k_q <= vp_q - ps_q + (vz_q ? 7'd0 : 7'd1);
-                    st_q <= T_CODE;
+                    kc_q <= {1'b0, vp_q - ps_q} + (vz_q ? 8'd1 : 8'd2);
+                    if (scan_end) st_q <= T_CODE;
                 end
-                T_CODE: if (out_free) begin
-                    byte_o <= {1'b0, k_q} + 8'd1;
-                    byte_valid_o <= 1'b1;
+                T_CODE: begin
                     j_q <= 7'd0;
-                    jl_q <= (k_q == 7'd1);
-                    jr_q <= k_q - 7'd1;
+                    jr_q <= k_q;            // (one step back: T_DFETCH steps it first)
                     p_q <= ps_q;            // back to the block's first byte
-                    st_q <= (k_q == 7'd0) ? T_AFTER : T_DFETCH;
+                    if (out_free) begin
+                        byte_valid_o <= 1'b1;
+                        st_q <= (k_q == 7'd0) ? T_AFTER : T_DFETCH;
+                    end
                 end
-                T_DFETCH: st_q <= T_DWAIT;  // (one read of p_q issued)
-                T_DWAIT: if (use_v) begin
-                    byte_o <= val_q;
-                    byte_valid_o <= 1'b1;
+                T_DFETCH: begin             // one read of p_q issued
                     p_q <= p_q + 7'd1;
-                    j_q <= j_q + 7'd1;
-                    jl_q <= (jr_q == 7'd1);                 // (j_q + 2 == k_q)
+                    jl_q <= (jr_q == 7'd1); // (j_q + 1 == k_q in the T_DWAIT after)
                     jr_q <= jr_q - 7'd1;
+                    st_q <= T_DWAIT;
+                end
+                T_DWAIT: if (use_v) begin
+                    byte_valid_o <= 1'b1;
+                    j_q <= j_q + 7'd1;
                     st_q <= jl_q ? T_AFTER : T_DFETCH;     // (j_q + 1 == k_q)
                 end
                 T_AFTER: begin              // p_q: the zero ending the block, or the frame end
+                                            // (ps_q + k_q: stepped once per byte in T_DFETCH)
                     if (zend_q) begin
                         p_q <= p_q + 7'd1;
+                        pl_q <= (p_q == 7'(L - 1));
                         st_q <= T_SCAN0;
                     end else begin
                         st_q <= T_DELIM;
                     end
                 end
                 T_DELIM: if (out_free) begin
-                    byte_o <= 8'h00;
                     byte_valid_o <= 1'b1;
                     rel_o <= 1'b1;
                     idle_q <= 1'b1;
@@ -235,6 +253,10 @@ module blk_tx #(
                 $fatal(1, "blk_tx: the read's kind differs from its position");
             if (st_q == T_DWAIT && (jl_q != (j_q + 7'd1 == k_q) || jr_q != k_q - 7'd1 - j_q))
                 $fatal(1, "blk_tx: jl_q differs from j_q + 1 == k_q");
+            if (st_q == T_SCAN0 && pl_q != (p_q == 7'(L)))
+                $fatal(1, "blk_tx: pl_q differs from p_q == L");
+            if (st_q == T_CODE && kc_q != {1'b0, k_q} + 8'd1)
+                $fatal(1, "blk_tx: kc_q differs from k_q + 1");
         end
 `endif
 endmodule

@@ -52,7 +52,7 @@
 `include "wire_spec.vh"
 module hdr_block #(
     parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
-    parameter LUTRAM = 0,           // 1: buffers in LUT (distributed) RAM (ECP5; see below)
+    parameter LUTRAM = 0,           // 1: ECP5 (buffers in a DP16KD), 2: LUT RAM (see below)
     parameter QAW = 3,              // arrival queue: 2^QAW arrivals behind the pending one
     parameter RL = 3                // buffer read latency (2 or 3; blk_tx's RL)
 ) (
@@ -101,6 +101,17 @@ module hdr_block #(
     // rb_q) into rd_byte_o. One read through all 8 buffers (a 64-to-1 mux, 6 LUT levels) was
     // the ULX3S node's critical path (fpga/README.md). Same behaviour, cycle for cycle: rb_q
     // changes only at rel_i, when blk_tx has no read in flight.
+    // LUTRAM = 1 with RL = 3 (the ECP5 node; eleventh session): the NB buffers are one ECP5
+    // DP16KD (NB * 128 <= 1024 words of 18 bits, a byte each) with its output register: the
+    // read address {rb_q, rd_off_i} is latched in the block RAM, the byte is in its output
+    // register an edge later and in rd_byte_o the edge after that: RL = 3 cycles, as above, and
+    // rb_q is sampled while no read is in flight as before. Writes go to the open block's buffer
+    // (wb_q), never the one blk_tx reads (a block is read only once closed; with every buffer
+    // full the open block is lost and not written), so the ports never collide on a word
+    // that is used. The LUT RAM buffers' reads (16:1 in the RAM cells, 8:1 behind) and write
+    // enables were ECP5 paths at 5.2-5.6 ns (fpga/README.md "ECP5 Fmax, eleventh session").
+    // LUTRAM = 2 (or RL = 2): the LUT RAM buffers above (the tenth session's ECP5 build).
+    // The arrival queue below is LUT RAM for any LUTRAM != 0.
     reg          we_q;
     reg [6:0]    wo_a_q;                // write offset
     reg [7:0]    wd_q;
@@ -108,7 +119,47 @@ module hdr_block #(
     reg [BW:0]   nfull_q;               // closed blocks not yet sent
     genvar gb;
     generate
-        if (LUTRAM != 0) begin : g_lut
+        if (LUTRAM == 1 && RL == 3) begin : g_oreg
+            if (NB > 8) begin : g_too_big
+                hdr_block_LUTRAM_1_needs_NB_le_8 u_err ();
+            end
+            wire [17:0] dob, doa;
+            wire [17:0] dia = 18'(wd_q);
+            wire [13:0] ada = 14'({wb_q, wo_a_q, 4'b0011});
+            wire [13:0] adb = 14'({rb_q, rd_off_i, 4'b0000});
+            DP16KD #(.DATA_WIDTH_A(18), .DATA_WIDTH_B(18), .REGMODE_A("NOREG"),
+                     .REGMODE_B("OUTREG"), .RESETMODE("SYNC"), .CSDECODE_A("0b000"),
+                     .CSDECODE_B("0b000"), .WRITEMODE_A("NORMAL"), .WRITEMODE_B("NORMAL"),
+                     .GSR("DISABLED")) u_ram (
+                .CLKA(clk_i), .CEA(1'b1), .OCEA(1'b1), .WEA(we_q), .RSTA(1'b0),
+                .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
+                .ADA0(ada[0]), .ADA1(ada[1]), .ADA2(ada[2]), .ADA3(ada[3]), .ADA4(ada[4]),
+                .ADA5(ada[5]), .ADA6(ada[6]), .ADA7(ada[7]), .ADA8(ada[8]), .ADA9(ada[9]),
+                .ADA10(ada[10]), .ADA11(ada[11]), .ADA12(ada[12]), .ADA13(ada[13]),
+                .DIA0(dia[0]), .DIA1(dia[1]), .DIA2(dia[2]), .DIA3(dia[3]), .DIA4(dia[4]),
+                .DIA5(dia[5]), .DIA6(dia[6]), .DIA7(dia[7]), .DIA8(dia[8]), .DIA9(dia[9]),
+                .DIA10(dia[10]), .DIA11(dia[11]), .DIA12(dia[12]), .DIA13(dia[13]),
+                .DIA14(dia[14]), .DIA15(dia[15]), .DIA16(dia[16]), .DIA17(dia[17]),
+                .DOA0(doa[0]), .DOA1(doa[1]), .DOA2(doa[2]), .DOA3(doa[3]), .DOA4(doa[4]),
+                .DOA5(doa[5]), .DOA6(doa[6]), .DOA7(doa[7]), .DOA8(doa[8]), .DOA9(doa[9]),
+                .DOA10(doa[10]), .DOA11(doa[11]), .DOA12(doa[12]), .DOA13(doa[13]), .DOA14(doa[14]),
+                .DOA15(doa[15]), .DOA16(doa[16]), .DOA17(doa[17]),
+                .CLKB(clk_i), .CEB(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTB(1'b0),
+                .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0),
+                .ADB0(adb[0]), .ADB1(adb[1]), .ADB2(adb[2]), .ADB3(adb[3]), .ADB4(adb[4]),
+                .ADB5(adb[5]), .ADB6(adb[6]), .ADB7(adb[7]), .ADB8(adb[8]), .ADB9(adb[9]),
+                .ADB10(adb[10]), .ADB11(adb[11]), .ADB12(adb[12]), .ADB13(adb[13]),
+                .DIB0(1'b0), .DIB1(1'b0), .DIB2(1'b0), .DIB3(1'b0), .DIB4(1'b0), .DIB5(1'b0),
+                .DIB6(1'b0), .DIB7(1'b0), .DIB8(1'b0), .DIB9(1'b0), .DIB10(1'b0),
+                .DIB11(1'b0), .DIB12(1'b0), .DIB13(1'b0), .DIB14(1'b0), .DIB15(1'b0),
+                .DIB16(1'b0), .DIB17(1'b0),
+                .DOB0(dob[0]), .DOB1(dob[1]), .DOB2(dob[2]), .DOB3(dob[3]), .DOB4(dob[4]),
+                .DOB5(dob[5]), .DOB6(dob[6]), .DOB7(dob[7]), .DOB8(dob[8]), .DOB9(dob[9]),
+                .DOB10(dob[10]), .DOB11(dob[11]), .DOB12(dob[12]), .DOB13(dob[13]),
+                .DOB14(dob[14]), .DOB15(dob[15]), .DOB16(dob[16]), .DOB17(dob[17]));
+            wire unused_dob = &{1'b0, dob[17:8], doa};
+            always @(posedge clk_i) rd_byte_o <= dob[7:0];
+        end else if (LUTRAM != 0) begin : g_lut
             wire [7:0] bq [0:NB-1];
             for (gb = 0; gb < NB; gb = gb + 1) begin : g_buf
                 (* ram_style = "distributed", no_rw_check *)
@@ -183,7 +234,11 @@ module hdr_block #(
     // arrival queue's write, and its decode from k_q / st_q was the ECP5 path at 140 MHz
     reg  cons_q;
     wire cons = pend_q && cons_q;
-    wire pre_any = (pre_q != {(QAW+2){1'b0}});
+    // pre_q != 0, registered with pre_q (its compare in S_IDLE's priority chain into st_q /
+    // pin_go_o was an ECP5 path at 5.4-5.7 ns, eleventh session): a close sets pre_q to held,
+    // which is 0 unless an arrival is being read, queued, or pending and not consumed now
+    reg  pany_q;
+    wire pre_any = pany_q;
     wire pend_ok = pend_q && (!creq_q || pre_any) && (st_q != S_PIN);
 
     // ------------------------------------------------------------ arrival queue
@@ -236,12 +291,15 @@ module hdr_block #(
             fr_q <= hd_free && q_empty && !arr_i;
             if (q_wr) qw_q <= qw_q + 1'b1;
             if (q_rd) qr_q <= qr_q + 1'b1;
-            q_cnt <= q_cnt + {{QAW{1'b0}}, q_wr} - {{QAW{1'b0}}, q_rd};
+            // (q_cnt +- 1 from the register, chosen by q_wr / q_rd: their decode into the sum's
+            // carry chain was an ECP5 path at 5.6 ns, eleventh session)
             if (q_wr && !q_rd) begin
+                q_cnt <= q_cnt + 1'b1;
                 qth_q <= {qth_q[QD-1:1], 1'b1};
                 q_full <= qth_q[QD-1];
                 q_empty <= 1'b0;
             end else if (q_rd && !q_wr) begin
+                q_cnt <= q_cnt - 1'b1;
                 qth_q <= {1'b0, qth_q[QD:2]};
                 q_full <= 1'b0;
                 q_empty <= !qth_q[2];
@@ -249,6 +307,8 @@ module hdr_block #(
         end
     end
     // arrivals held (pending, being read, queued) minus the one consumed this cycle
+    // (written as the sum, then - 1 chosen by cons, yosys chained the two: 6.2-6.6 ns into
+    // pre_q instead of 5.7, eleventh session; a running count of the held arrivals is the fix)
     wire [QAW+1:0]  held = (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
                          - (QAW+2)'(cons);
     wire [7:0] entry = {r_q, p_ts_q[2:0]};
@@ -270,6 +330,48 @@ module hdr_block #(
     // used + q + 1 > 48, i.e. used >= 48 - q, registered from d_q's thresholds (the sum
     // and compare in S_A3's decision was the ECP5 path at 155 MHz)
     reg nofit_q;
+    // S_A3's close decision as one flip-flop, set in S_A2 (big_q || fl_q || nofit_q; three
+    // flip-flops with cons_q / open_q into st_q / k_q were ECP5 paths at 5.2-5.4 ns, eleventh
+    // session), with used_q's thresholds registered in every cycle (ug_q: used_q changes only
+    // in S_OPEN / S_APP, two cycles or more before S_A2)
+    reg       cls_q;
+    reg [4:0] ug_q;                     // used_q >= 44, 45, 46, 47, 48
+    wire nofit_nx = ug_q[4] || (dge_q[0] && ug_q[3]) || (dge_q[1] && ug_q[2])
+                  || (dge_q[2] && ug_q[1]) || (dge_q[3] && ug_q[0]);
+    // S_A1..S_A3's data registers and the header-byte registers: no reset (each is set by the
+    // state before the one that uses it), so the reset is not an input of their enables
+    always @(posedge clk_i) begin
+        ug_q <= {used_q >= 6'd48, used_q >= 6'd47, used_q >= 6'd46, used_q >= 6'd45,
+                 used_q >= 6'd44};
+        kh_q <= kh_q >> 1;
+        hb_q <= hb_nx;
+        case (st_q)
+            S_A1: begin
+                big_q <= (d_q > 32'd124);
+                dge_q <= {d_q[6:0] >= 7'd124, d_q[6:0] >= 7'd93, d_q[6:0] >= 7'd62,
+                          d_q[6:0] >= 7'd31};
+            end
+            S_A2: begin
+                q_q <= {2'd0, dge_q[0]} + {2'd0, dge_q[1]} + {2'd0, dge_q[2]}
+                     + {2'd0, dge_q[3]};
+                // 31 * q as a choice of constants (a product here became a DSP multiply
+                // on ECP5: 3.9 ns, the node's critical path at 92 MHz)
+                m31_q <= dge_q[3] ? 7'd124 : dge_q[2] ? 7'd93 : dge_q[1] ? 7'd62
+                       : dge_q[0] ? 7'd31 : 7'd0;
+                nofit_q <= nofit_nx;
+                // (el_q and flush_i of S_A1: flush_i is BLOCK_FLUSH, read a cycle earlier
+                // than before; the twin reads it at the arrival, before either)
+                fl_q <= fhg_q || (fhe_q && flg_q);
+                cls_q <= big_q || fhg_q || (fhe_q && flg_q) || nofit_nx;
+            end
+            S_A3: r_q <= 5'(d_q[6:0] - m31_q);
+            S_OPEN: begin
+                kh_q <= 14'h2000;
+                hb_q <= p_seq_q[31:24];
+            end
+            default: ;
+        endcase
+    end
 
     always @(posedge clk_i) begin
         we_q <= 1'b0;
@@ -291,12 +393,11 @@ module hdr_block #(
         fhg_q <= (el_q[31:16] > flush_i[31:16]);
         fhe_q <= (el_q[31:16] == flush_i[31:16]);
         flg_q <= (el_q[15:0] >= flush_i[15:0]);
-        kh_q <= kh_q >> 1;
-        hb_q <= hb_nx;
         if (rst_i) begin
             st_q <= S_IDLE;
             {pend_q, ld_q, ov_q, creq_q, open_q, lost_q, then_open_q} <= 7'd0;
             pre_q <= {(QAW+2){1'b0}};
+            pany_q <= 1'b0;
             tmr_q <= {33{1'b1}};
             wb_q <= {BW{1'b0}};
             rb_q <= {BW{1'b0}};
@@ -314,8 +415,10 @@ module hdr_block #(
             if (close_i) begin
                 creq_q <= 1'b1;
                 pre_q <= held;
+                pany_q <= ld_q || !q_empty || (pend_q && !cons);   // (held != 0)
             end else if (cons && pre_any) begin
                 pre_q <= pre_q - 1'b1;
+                pany_q <= (pre_q != (QAW+2)'(1));
             end
             nfull_q <= nfull_q + {{BW{1'b0}}, tok_o} - {{BW{1'b0}}, rel_i};
             if (rel_i) rb_q <= rb_q + 1'b1;
@@ -337,30 +440,13 @@ module hdr_block #(
                         st_q <= S_PIN;
                     end
                 end
-                S_A1: begin                 // (d_q, el_q: this arrival's)
-                    big_q <= (d_q > 32'd124);
-                    dge_q <= {d_q[6:0] >= 7'd124, d_q[6:0] >= 7'd93, d_q[6:0] >= 7'd62,
-                              d_q[6:0] >= 7'd31};
-                    st_q <= S_A2;
-                end
+                S_A1: st_q <= S_A2;         // (d_q, el_q: this arrival's; S_A1 / S_A2's
+                                            // data registers: below)
                 S_A2: begin
-                    q_q <= {2'd0, dge_q[0]} + {2'd0, dge_q[1]} + {2'd0, dge_q[2]}
-                         + {2'd0, dge_q[3]};
-                    // 31 * q as a choice of constants (a product here became a DSP multiply
-                    // on ECP5: 3.9 ns, the node's critical path at 92 MHz)
-                    m31_q <= dge_q[3] ? 7'd124 : dge_q[2] ? 7'd93 : dge_q[1] ? 7'd62
-                           : dge_q[0] ? 7'd31 : 7'd0;
-                    nofit_q <= (used_q >= 6'd48) || (dge_q[0] && used_q >= 6'd47)
-                             || (dge_q[1] && used_q >= 6'd46) || (dge_q[2] && used_q >= 6'd45)
-                             || (dge_q[3] && used_q >= 6'd44);
-                    // (el_q and flush_i of S_A1: flush_i is BLOCK_FLUSH, read a cycle earlier
-                    // than before; the twin reads it at the arrival, before either)
-                    fl_q <= fhg_q || (fhe_q && flg_q);
                     cons_q <= !nxt_ok_i;    // S_A3: NO_SLOT
                     st_q <= S_A3;
                 end
                 S_A3: begin
-                    r_q <= 5'(d_q[6:0] - m31_q);
                     k_q <= {1'b0, q_q};
                     if (cons_q) begin       // (!nxt_ok_i)
                         ns_valid_o <= 1'b1;
@@ -369,7 +455,7 @@ module hdr_block #(
                         st_q <= S_IDLE;
                     end else if (!open_q) begin
                         st_q <= S_OPEN;
-                    end else if (big_q || fl_q || nofit_q) begin
+                    end else if (cls_q) begin   // (big_q || fl_q || nofit_q)
                         then_open_q <= 1'b1;
                         k_q <= 4'd0;
                         st_q <= S_CLOSE;
@@ -391,9 +477,7 @@ module hdr_block #(
                     used_q <= 6'd0;
                     wo_a_q <= 7'd1;         // first write: offset 2
                     k_q <= 4'd13;
-                    kh_q <= 14'h2000;
-                    hb_q <= p_seq_q[31:24];
-                    st_q <= S_OW;
+                    st_q <= S_OW;           // (kh_q / hb_q: below)
                 end
                 S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
@@ -505,6 +589,10 @@ module hdr_block #(
                                                  || d_q != p_seq_q - last_q - 32'd1
                                                  || el_q != p_ts_q[31:0] - ts0_lo_q))
                 $fatal(1, "hdr_block: d_q / el_q / big_q / dge_q differ");
+            if (pany_q != (pre_q != {(QAW+2){1'b0}}))
+                $fatal(1, "hdr_block: pany_q differs from pre_q != 0");
+            if (st_q == S_A3 && cls_q != (big_q || fl_q || nofit_q))
+                $fatal(1, "hdr_block: cls_q differs from big_q || fl_q || nofit_q");
             if (st_q == S_A3 && fl_q != (el_q >= fl_prev2_q))
                 $fatal(1, "hdr_block: fl_q differs from el_q >= flush_i (of S_A1)");
             if (st_q == S_OW && (hb_q != hdr_all[8*k_q +: 8] || kh_q != 14'(1 << k_q)))

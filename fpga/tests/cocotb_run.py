@@ -25,6 +25,16 @@ def rtl_sources() -> list[Path]:
     return sorted(RTL_DIR.glob("*.v"))
 
 
+# simulation models of the vendor primitives the RTL instantiates for one family (yosys's cell
+# libraries declare them as black boxes); never read by synthesis
+SIM_MODELS = [TB_DIR / "DP16KD.v"]
+
+
+def sim_sources() -> list[Path]:
+    """The RTL and the primitives' simulation models: what a simulator or a lint reads."""
+    return [*rtl_sources(), *SIM_MODELS]
+
+
 def run_cocotb(
     tmp_path: Path,
     toplevel: str,
@@ -45,7 +55,7 @@ def run_cocotb(
     runner = get_runner(sim)
     build_dir = tmp_path / f"sim_{toplevel}"
     runner.build(
-        sources=[*rtl_sources(), *(extra_sources or [])],
+        sources=[*sim_sources(), *(extra_sources or [])],
         includes=[RTL_DIR],
         hdl_toplevel=toplevel,
         build_dir=build_dir,

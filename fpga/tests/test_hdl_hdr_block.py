@@ -729,7 +729,8 @@ def test_hdr_block_random(tmp_path) -> None:
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_hdr_block_random_lutram(tmp_path) -> None:
-    """The ECP5 build (FIFO_LUTRAM = 1: FIFOs, slot ring and block buffers in LUT RAM)."""
+    """The ECP5 build (FIFO_LUTRAM = 1: FIFOs in LUT RAM, slot ring and block buffers each a
+    DP16KD with its output register, simulated by fpga/tests/hdl/DP16KD.v)."""
     _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048, "FIFO_LUTRAM": 1})
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 import pytest
-from cocotb_run import RTL_DIR, rtl_sources
+from cocotb_run import RTL_DIR, rtl_sources, sim_sources
 
 MODULES = sorted(p.stem for p in rtl_sources())
 
@@ -82,7 +82,7 @@ def test_verilator_lint(module: str) -> None:
         pytest.skip("verilator is not installed; run ./dev.sh setup")
     cmd = [
         "verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", module,
-        *map(str, rtl_sources()),
+        *map(str, sim_sources()),
     ]
     res = run_bounded(cmd, f"verilator --lint-only of {module}")
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
@@ -98,7 +98,7 @@ def test_verilator_lint_top_profiles(profile: str) -> None:
         pytest.skip("verilator is not installed; run ./dev.sh setup")
     params = [f"-G{k}={v}" for k, v in get_profile(profile).params.items()]
     cmd = ["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", "top", *params,
-           *map(str, rtl_sources())]
+           *map(str, sim_sources())]
     res = run_bounded(cmd, f"verilator --lint-only of top (profile {profile})")
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
 

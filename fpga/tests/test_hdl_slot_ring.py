@@ -207,10 +207,12 @@ async def ring_exhaustion(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize(("n", "lutram"), [(64, 0), (2048, 0), (64, 1), (2048, 1)])
+@pytest.mark.parametrize(("n", "lutram"), [(64, 0), (2048, 0), (64, 1), (2048, 1), (8192, 1),
+                                           (2048, 2)])
 def test_slot_ring(tmp_path, n: int, lutram: int) -> None:
-    """LUTRAM = 1 (the ECP5 build's LUT RAM) must behave as the block RAM, cycle for cycle
-    (2048 slots: 4 banks with the bank select after the read register; 64: one bank)."""
+    """LUTRAM = 1 (the ECP5 build's DP16KD with its output register, simulated by
+    fpga/tests/hdl/DP16KD.v; 8192 slots as the node builds it) and 2 (LUT RAM banks: 2048 slots,
+    4 banks) must behave as the block RAM, cycle for cycle."""
     run_cocotb(tmp_path, "slot_ring", "test_hdl_slot_ring",
                parameters={"N_SLOTS": n, "LUTRAM": lutram})
 
