@@ -1,5 +1,6 @@
 """The lab's deadline queries (``Lab.next_deadline``, ``next_event``, ``next_urgent``,
-``_next_step``; ``TwinModel.next_interaction``, ``next_wake``) are written as plain loops for the
+``_next_step``; ``TwinModel.next_interaction``, ``next_wake``, ``next_deadline``; the test
+patterns' ``deadline``) are written as plain loops for the
 real-time server's sake (benchmarks/RESULTS.md, eleventh session: ~27 % fewer Python calls per
 request). They must answer what the plain definitions answer: here each is checked against a
 reference written as the definition (the code before the rewrite) at every step of a seeded 2x2
@@ -47,6 +48,15 @@ def ref_wake(m, block_poll: int = 100_000) -> int | None:
     return _min(c)
 
 
+def ref_model_deadline(m) -> int | None:
+    tp = m._tp
+    return _min([m._hdr_next, m._tx_done if m._tx_cur is not None else None,
+                 m._run.end if m._run is not None else None, m._enc.deadline,
+                 max(m.now, m._prun.t_last + m._herald_wait) if m._prun is not None else None,
+                 *(r for r, _, _ in tp.loop), tp.hdr_next,
+                 m._tp_next[0] if m._tp_next is not None else None])
+
+
 def _common(lab: Lab) -> list:
     return [*(s.next_deadline() for s in lab.stations.values()),
             lab._flight[0][0] if lab._flight else None]
@@ -57,9 +67,10 @@ def check(lab: Lab) -> int:
     for m in lab.nodes.values():
         assert m.next_interaction() == ref_interaction(m)
         assert m.next_wake() == ref_wake(m)
+        assert m.next_deadline() == ref_model_deadline(m)
     assert lab.next_deadline() == _min([*(ref_wake(m) for m in lab.nodes.values()),
                                         *_common(lab)])
-    assert lab.next_event() == _min([*(m.next_deadline() for m in lab.nodes.values()),
+    assert lab.next_event() == _min([*(ref_model_deadline(m) for m in lab.nodes.values()),
                                      *_common(lab)])
     inter = _min([*(ref_interaction(m) for m in lab.nodes.values()), *_common(lab)])
     assert lab._next_step() == inter
@@ -120,3 +131,20 @@ def test_lab_output_is_the_benchmarks_fixed_digest() -> None:
 
     assert drive(200)["digest"] == (
         "fefe2c5dbf4f570c7ab6ed48a87a2d5ca256b04f9ac1367408f8766f8840bdc9")
+
+
+def test_test_pattern_deadline_is_the_earliest() -> None:
+    """``TestPatterns.deadline``: the earliest loop-back delivery or header, None for none."""
+    from sim.twin.testgen import TestPatterns
+
+    tp = TestPatterns()
+    assert tp.deadline() is None
+    tp.hdr_next = 40
+    assert tp.deadline() == 40
+    tp.loop = [(70, 0, 0), (30, 1, 0), (50, 0, 1)]
+    assert tp.deadline() == 30
+    tp.hdr_next = None
+    assert tp.deadline() == 30
+    tp.loop = [(70, 0, 0)]
+    tp.hdr_next = 90
+    assert tp.deadline() == 70

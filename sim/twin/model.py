@@ -491,8 +491,12 @@ class TwinModel:
         fd = self._enc.deadline
         if fd is not None and (d is None or fd < d):
             d = fd
-        if self._prun is not None:
-            p = max(self.now, self._prun.t_last + self._herald_wait)
+        pr = self._prun
+        if pr is not None:
+            e = pr.e
+            p = e.t_start + (e.count - 1) * e.period + self._herald_wait  # pr.t_last + wait
+            if p < self.now:
+                p = self.now
             if d is None or p < d:
                 d = p
         tp = self._tp.deadline()   # test patterns (sim/twin/testgen.py)

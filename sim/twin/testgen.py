@@ -119,7 +119,8 @@ class TestPatterns:
         return seq, self.bit(TestBit.HDR_BAD) and seq % 4 == 3
 
     def deadline(self) -> int | None:
-        c = [r for r, _, _ in self.loop]
-        if self.hdr_next is not None:
-            c.append(self.hdr_next)
-        return min(c) if c else None
+        d = self.hdr_next  # (asked at every model deadline query: no list)
+        for r, _, _ in self.loop:
+            if d is None or r < d:
+                d = r
+        return d
