@@ -25,12 +25,30 @@ import time
 PERIOD = 50  # cycles: 500 ns, the simulator's mean cycle
 
 
+def feed_round(lab, edges, rng: random.Random, seq: dict[str, int]) -> set[str]:
+    """One round of requests: a SCHEDULE_PAIRS of 1-6 pairs (drawn from ``rng``) to both ends of
+    every edge of ``edges``, both at one grid origin 100 periods ahead; ``seq`` holds each node's
+    frame sequence number. Returns the nodes whose DONE the round waits for."""
+    from hwctl.wire import SchedulePairs, encode
+
+    origin = (lab.now // PERIOD + 100) * PERIOD
+    waiting: set[str] = set()
+    for u, v in edges:
+        pairs = rng.randint(1, 6)
+        for n, peer in ((u, v), (v, u)):
+            seq[n] = (seq[n] + 1) & 0xFF
+            lab.feed(n, encode(SchedulePairs(origin, 2**32 - 1, PERIOD, pairs,
+                                             lab.port(n, peer)), seq[n]))
+            waiting.add(n)
+    return waiting
+
+
 def drive(requests: int, *, profile: bool = False) -> dict:
     """Run the lab; CPU seconds, requests done, output digest, Python calls (when profiled)."""
     from hwctl.physics import heralding
     from hwctl.sim import topologies
     from hwctl.sim.twin.lab import Lab
-    from hwctl.wire import ControlBit, Done, FrameDecoder, Reg, RegWrite, SchedulePairs, encode
+    from hwctl.wire import ControlBit, Done, FrameDecoder, Reg, RegWrite, encode
 
     g = topologies.by_name("2x2")
     lab = Lab(g, p_photon=heralding.success_probability(0.75), seed=1, start=0)
@@ -51,15 +69,7 @@ def drive(requests: int, *, profile: bool = False) -> dict:
     while done < requests:
         edges_now = rounds[k % 2]
         k += 1
-        origin = (lab.now // PERIOD + 100) * PERIOD
-        waiting = set()
-        for u, v in edges_now:
-            pairs = rng.randint(1, 6)
-            for n, peer in ((u, v), (v, u)):
-                seq[n] = (seq[n] + 1) & 0xFF
-                lab.feed(n, encode(SchedulePairs(origin, 2**32 - 1, PERIOD, pairs,
-                                                 lab.port(n, peer)), seq[n]))
-                waiting.add(n)
+        waiting = feed_round(lab, edges_now, rng, seq)
         while waiting:
             d = lab.next_deadline()
             lab.next_urgent()

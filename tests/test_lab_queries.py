@@ -13,12 +13,11 @@ import random
 
 import pytest
 
+from benchmarks.bench_lab_step import feed_round
 from hwctl.physics import heralding
 from hwctl.sim import topologies
 from hwctl.sim.twin.lab import Lab
-from hwctl.wire import ControlBit, Done, FrameDecoder, Reg, RegWrite, SchedulePairs, encode
-
-PERIOD = 50
+from hwctl.wire import ControlBit, Done, FrameDecoder, Reg, RegWrite, encode
 
 
 def _min(xs) -> int | None:
@@ -100,15 +99,7 @@ def test_queries_match_their_definitions(headers: bool) -> None:
     checked = dones = 0
     hdr = False
     for k in range(12):
-        origin = (lab.now // PERIOD + 100) * PERIOD
-        waiting = set()
-        for u, v in rounds[k % 2]:
-            pairs = rng.randint(1, 6)
-            for n, peer in ((u, v), (v, u)):
-                seq[n] = (seq[n] + 1) & 0xFF
-                lab.feed(n, encode(SchedulePairs(origin, 2**32 - 1, PERIOD, pairs,
-                                                 lab.port(n, peer)), seq[n]))
-                waiting.add(n)
+        waiting = feed_round(lab, rounds[k % 2], rng, seq)
         while waiting:
             checked += check(lab)
             hdr |= any(m._hdr_next is not None for m in lab.nodes.values())

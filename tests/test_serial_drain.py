@@ -7,8 +7,10 @@ runs the reader; the timeout only bounds a hang."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,12 +18,25 @@ from hwctl.transport.links import SerialLink
 
 HANG = 300.0
 
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="ptys")
 
-@pytest.mark.skipif(os.name != "posix", reason="ptys")
-def test_one_wake_up_takes_more_than_one_tty_read() -> None:
+
+@pytest.fixture
+def pty() -> Iterator[tuple[int, str]]:
+    """A raw pty: the device side's fd and the path the link opens; both ends closed after
+    (a test may close the device side itself)."""
     master, slave = os.openpty()
     tty.setraw(slave)
-    path = os.ttyname(slave)
+    try:
+        yield master, os.ttyname(slave)
+    finally:
+        for fd in (master, slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def test_one_wake_up_takes_more_than_one_tty_read(pty) -> None:
+    master, path = pty
     data = bytes(range(1, 256)) * 40  # 10,200 bytes: more than two tty reads, fits the pty
 
     async def go() -> tuple[bytes, bytes]:
@@ -37,21 +52,14 @@ def test_one_wake_up_takes_more_than_one_tty_read() -> None:
         finally:
             await link.close()
 
-    try:
-        first, rest = asyncio.run(go())
-    finally:
-        os.close(master)
-        os.close(slave)
+    first, rest = asyncio.run(go())
     assert first + rest == data
     assert len(first) == len(data)  # one wake-up, one chunk (at most 4095 before)
     assert len(first) <= SerialLink.READ_MAX
 
 
-@pytest.mark.skipif(os.name != "posix", reason="ptys")
-def test_the_other_end_closing_still_ends_the_link() -> None:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    path = os.ttyname(slave)
+def test_the_other_end_closing_still_ends_the_link(pty) -> None:
+    master, path = pty
 
     async def go() -> tuple[bytes, bytes, BaseException | None]:
         link = SerialLink(f"{path}", baud=3_000_000)
@@ -64,21 +72,15 @@ def test_the_other_end_closing_still_ends_the_link() -> None:
         finally:
             await link.close()
 
-    try:
-        got, end, err = asyncio.run(go())
-    finally:
-        os.close(slave)
+    got, end, err = asyncio.run(go())
     assert got == b"last words\0" and end == b"" and err is not None
 
 
-@pytest.mark.skipif(os.name != "posix", reason="ptys")
-def test_a_short_read_is_the_last_of_a_wake_up(monkeypatch) -> None:
+def test_a_short_read_is_the_last_of_a_wake_up(pty, monkeypatch) -> None:
     """A device event (a few dozen bytes) costs one read: no second read that could only say
     EAGAIN, which in Linux first waits for the tty's flush work (a kworker that a busy machine
     may not have scheduled yet; benchmarks/RESULTS.md, tenth session)."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    path = os.ttyname(slave)
+    master, path = pty
     reads: list[int] = []
     real_read = os.read
 
@@ -97,22 +99,15 @@ def test_a_short_read_is_the_last_of_a_wake_up(monkeypatch) -> None:
             monkeypatch.undo()
             await link.close()
 
-    try:
-        got = asyncio.run(go())
-    finally:
-        os.close(master)
-        os.close(slave)
+    got = asyncio.run(go())
     assert got == b"\x05" * 40 + b"\0"
     assert reads == [41]
 
 
-@pytest.mark.skipif(os.name != "posix", reason="ptys")
-def test_a_command_is_one_write_and_a_full_port_still_takes_all_of_it(monkeypatch) -> None:
+def test_a_command_is_one_write_and_a_full_port_still_takes_all_of_it(pty, monkeypatch) -> None:
     """SerialLink.send writes a frame with one write(2), not pyserial's write (a select after
     every write); what a full port does not take goes through pyserial's waiting write."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    path = os.ttyname(slave)
+    master, path = pty
     writes: list[int] = []
     real = os.write
 
@@ -139,9 +134,5 @@ def test_a_command_is_one_write_and_a_full_port_still_takes_all_of_it(monkeypatc
         finally:
             await link.close()
 
-    try:
-        got = asyncio.run(go())
-    finally:
-        os.close(master)
-        os.close(slave)
+    got = asyncio.run(go())
     assert got == b"frame\0"

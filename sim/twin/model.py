@@ -491,14 +491,9 @@ class TwinModel:
         fd = self._enc.deadline
         if fd is not None and (d is None or fd < d):
             d = fd
-        pr = self._prun
-        if pr is not None:
-            e = pr.e
-            p = e.t_start + (e.count - 1) * e.period + self._herald_wait  # pr.t_last + wait
-            if p < self.now:
-                p = self.now
-            if d is None or p < d:
-                d = p
+        p = self._prun_due()
+        if p is not None and (d is None or p < d):
+            d = p
         tp = self._tp.deadline()   # test patterns (sim/twin/testgen.py)
         if tp is not None and (d is None or tp < d):
             d = tp
@@ -511,15 +506,20 @@ class TwinModel:
         programs, heralds consumed, PAIR/DONE): a lab steps its models together only at these;
         header arrivals, flushes and the UART only make this twin's own output bytes."""
         d = None if self._run is None else self._run.end  # (a lab asks ~50 times a request:
-        pr = self._prun                                    # no lists, no min())
-        if pr is not None:
-            e = pr.e
-            p = e.t_start + (e.count - 1) * e.period + self._herald_wait  # pr.t_last + wait
-            if p < self.now:
-                p = self.now
-            if d is None or p < d:
-                d = p
+        p = self._prun_due()                               # no lists, no min())
+        if p is not None and (d is None or p < d):
+            d = p
         return d
+
+    def _prun_due(self) -> int | None:
+        """When the running pair program's last herald wait ends (its last attempt plus the
+        herald wait; not before now), or None without one: both deadline queries ask it."""
+        pr = self._prun
+        if pr is None:
+            return None
+        e = pr.e
+        p = e.t_start + (e.count - 1) * e.period + self._herald_wait  # pr.t_last + wait
+        return p if p > self.now else self.now
 
     def next_wake(self, block_poll: int = 100_000) -> int | None:
         """When a real-time server should run the model again to pass on its output: the next
