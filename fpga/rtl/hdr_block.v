@@ -52,7 +52,7 @@
 `include "wire_spec.vh"
 module hdr_block #(
     parameter NB  = 8,              // block buffers (power of 2), 128 bytes each
-    parameter LUTRAM = 0,           // 1: ECP5 (buffers in a DP16KD), 2: LUT RAM (see below)
+    parameter LUTRAM = 0,           // 1: ECP5 (buffers in ram_sdp_oreg), 2: LUT RAM (below)
     parameter QAW = 3,              // arrival queue: 2^QAW arrivals behind the pending one
     parameter RL = 3                // buffer read latency (2 or 3; blk_tx's RL)
 ) (
@@ -101,8 +101,9 @@ module hdr_block #(
     // rb_q) into rd_byte_o. One read through all 8 buffers (a 64-to-1 mux, 6 LUT levels) was
     // the ULX3S node's critical path (fpga/README.md). Same behaviour, cycle for cycle: rb_q
     // changes only at rel_i, when blk_tx has no read in flight.
-    // LUTRAM = 1 with RL = 3 (the ECP5 node; eleventh session): the NB buffers are one ECP5
-    // DP16KD (NB * 128 <= 1024 words of 18 bits, a byte each) with its output register: the
+    // LUTRAM = 1 with RL = 3 (the ECP5 node; eleventh session): the NB buffers are one
+    // ram_sdp_oreg (block RAM with output register; ECP5: fpga/rtl/ecp5/ram_sdp_oreg.v, one
+    // DP16KD, NB * 128 <= 1024 bytes): the
     // read address {rb_q, rd_off_i} is latched in the block RAM, the byte is in its output
     // register an edge later and in rd_byte_o the edge after that: RL = 3 cycles, as above, and
     // rb_q is sampled while no read is in flight as before. Writes go to the open block's buffer
@@ -123,42 +124,11 @@ module hdr_block #(
             if (NB > 8) begin : g_too_big
                 hdr_block_LUTRAM_1_needs_NB_le_8 u_err ();
             end
-            wire [17:0] dob, doa;
-            wire [17:0] dia = 18'(wd_q);
-            wire [13:0] ada = 14'({wb_q, wo_a_q, 4'b0011});
-            wire [13:0] adb = 14'({rb_q, rd_off_i, 4'b0000});
-            DP16KD #(.DATA_WIDTH_A(18), .DATA_WIDTH_B(18), .REGMODE_A("NOREG"),
-                     .REGMODE_B("OUTREG"), .RESETMODE("SYNC"), .CSDECODE_A("0b000"),
-                     .CSDECODE_B("0b000"), .WRITEMODE_A("NORMAL"), .WRITEMODE_B("NORMAL"),
-                     .GSR("DISABLED")) u_ram (
-                .CLKA(clk_i), .CEA(1'b1), .OCEA(1'b1), .WEA(we_q), .RSTA(1'b0),
-                .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
-                .ADA0(ada[0]), .ADA1(ada[1]), .ADA2(ada[2]), .ADA3(ada[3]), .ADA4(ada[4]),
-                .ADA5(ada[5]), .ADA6(ada[6]), .ADA7(ada[7]), .ADA8(ada[8]), .ADA9(ada[9]),
-                .ADA10(ada[10]), .ADA11(ada[11]), .ADA12(ada[12]), .ADA13(ada[13]),
-                .DIA0(dia[0]), .DIA1(dia[1]), .DIA2(dia[2]), .DIA3(dia[3]), .DIA4(dia[4]),
-                .DIA5(dia[5]), .DIA6(dia[6]), .DIA7(dia[7]), .DIA8(dia[8]), .DIA9(dia[9]),
-                .DIA10(dia[10]), .DIA11(dia[11]), .DIA12(dia[12]), .DIA13(dia[13]),
-                .DIA14(dia[14]), .DIA15(dia[15]), .DIA16(dia[16]), .DIA17(dia[17]),
-                .DOA0(doa[0]), .DOA1(doa[1]), .DOA2(doa[2]), .DOA3(doa[3]), .DOA4(doa[4]),
-                .DOA5(doa[5]), .DOA6(doa[6]), .DOA7(doa[7]), .DOA8(doa[8]), .DOA9(doa[9]),
-                .DOA10(doa[10]), .DOA11(doa[11]), .DOA12(doa[12]), .DOA13(doa[13]), .DOA14(doa[14]),
-                .DOA15(doa[15]), .DOA16(doa[16]), .DOA17(doa[17]),
-                .CLKB(clk_i), .CEB(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTB(1'b0),
-                .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0),
-                .ADB0(adb[0]), .ADB1(adb[1]), .ADB2(adb[2]), .ADB3(adb[3]), .ADB4(adb[4]),
-                .ADB5(adb[5]), .ADB6(adb[6]), .ADB7(adb[7]), .ADB8(adb[8]), .ADB9(adb[9]),
-                .ADB10(adb[10]), .ADB11(adb[11]), .ADB12(adb[12]), .ADB13(adb[13]),
-                .DIB0(1'b0), .DIB1(1'b0), .DIB2(1'b0), .DIB3(1'b0), .DIB4(1'b0), .DIB5(1'b0),
-                .DIB6(1'b0), .DIB7(1'b0), .DIB8(1'b0), .DIB9(1'b0), .DIB10(1'b0),
-                .DIB11(1'b0), .DIB12(1'b0), .DIB13(1'b0), .DIB14(1'b0), .DIB15(1'b0),
-                .DIB16(1'b0), .DIB17(1'b0),
-                .DOB0(dob[0]), .DOB1(dob[1]), .DOB2(dob[2]), .DOB3(dob[3]), .DOB4(dob[4]),
-                .DOB5(dob[5]), .DOB6(dob[6]), .DOB7(dob[7]), .DOB8(dob[8]), .DOB9(dob[9]),
-                .DOB10(dob[10]), .DOB11(dob[11]), .DOB12(dob[12]), .DOB13(dob[13]),
-                .DOB14(dob[14]), .DOB15(dob[15]), .DOB16(dob[16]), .DOB17(dob[17]));
-            wire unused_dob = &{1'b0, dob[17:8], doa};
-            always @(posedge clk_i) rd_byte_o <= dob[7:0];
+            wire [7:0] dob;
+            ram_sdp_oreg #(.DW(8), .DEPTH(128 << BW)) u_ram (
+                .clk_i(clk_i), .we_i(we_q), .wa_i({wb_q, wo_a_q}), .wd_i(wd_q),
+                .ra_i({rb_q, rd_off_i}), .rd_o(dob));
+            always @(posedge clk_i) rd_byte_o <= dob;
         end else if (LUTRAM != 0) begin : g_lut
             wire [7:0] bq [0:NB-1];
             for (gb = 0; gb < NB; gb = gb + 1) begin : g_buf

@@ -32,7 +32,8 @@ module slot_ring #(
     parameter N_SLOTS = 2048,      // multiple of W, <= 65536
     parameter W       = 16,        // pinned bits per memory word (iCE40 RAM40: 16)
     parameter MW      = 240,       // PIN_MASK / UNPIN_MASK mask bits
-    parameter LUTRAM  = 0          // 1: ECP5 DP16KD with output register, 2: LUT RAM (below)
+    parameter LUTRAM  = 0          // 1: block RAM with output register (ram_sdp_oreg: ECP5
+                                   // DP16KD), 2: LUT RAM (below)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -65,16 +66,17 @@ module slot_ring #(
 
     // ------------------------------------------------------------ pinned bits (block RAM)
     // LUTRAM = 0: inferred block RAM (iCE40 SB_RAM40_4K), read into rd_q.
-    // LUTRAM = 1 (the tops' FIFO_LUTRAM: the ECP5 builds): one ECP5 DP16KD with its output
-    // register (REGMODE OUTREG; yosys infers a DP16KD only without it, and that one has a
-    // 5.8 ns clock-to-out, the node's critical path in the fifth round). Its address is the
+    // LUTRAM = 1 (the tops' FIFO_LUTRAM: the ECP5 builds): ram_sdp_oreg, a block RAM read
+    // through an output register (ECP5: fpga/rtl/ecp5/ram_sdp_oreg.v, one DP16KD with REGMODE
+    // OUTREG; yosys infers a DP16KD only without it, and that one has a 5.8 ns clock-to-out,
+    // the node's critical path in the fifth round). Its address is the
     // next read address ra_d (latched in the block RAM at the edge that sets ra_q) and the word
     // is in the output register an edge later, so rd is the word at ra_q of the cycle before,
     // as in the other two: same cycles (eleventh session; replaced the LUT RAM banks below,
     // fpga/README.md "ECP5 Fmax, eleventh session"). The write port takes the next values
     // (we_d, wa_d): a word written back by the apply pass is in the array at the edge that ends
-    // M_WR, before M_FIN's read of it (the two ports' same-edge collision is undefined; the
-    // simulation model, fpga/tests/hdl/DP16KD.v, reads X there). Its data is wd_q, 0 during the
+    // M_WR, before M_FIN's read of it (the two ports' same-edge collision is undefined;
+    // ram_sdp_oreg and the DP16KD model read X there in simulation). Its data is wd_q, 0 during the
     // reset (whose cycles write word 0 before wd_q is cleared). NW <= 1024 words of W <= 18 bits
     // (16384 slots).
     // LUTRAM = 2: LUT RAM (the tenth session's ECP5 ring, kept for comparison: no top builds it)
@@ -109,43 +111,10 @@ module slot_ring #(
             if (NW > 1024 || W > 18) begin : g_too_big
                 slot_ring_LUTRAM_1_needs_NW_le_1024_and_W_le_18 u_err ();
             end
-            wire [17:0] dob, doa;
             wire [W-1:0] wdz = wd_q & {W{!rst_i}};
-            wire [17:0] dia = 18'(wdz);
-            wire [13:0] ada = 14'({wa_d, 4'b0011});
-            wire [13:0] adb = 14'({ra_d, 4'b0000});
-            DP16KD #(.DATA_WIDTH_A(18), .DATA_WIDTH_B(18), .REGMODE_A("NOREG"),
-                     .REGMODE_B("OUTREG"), .RESETMODE("SYNC"), .CSDECODE_A("0b000"),
-                     .CSDECODE_B("0b000"), .WRITEMODE_A("NORMAL"), .WRITEMODE_B("NORMAL"),
-                     .GSR("DISABLED")) u_ram (
-                .CLKA(clk_i), .CEA(1'b1), .OCEA(1'b1), .WEA(we_d), .RSTA(1'b0),
-                .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
-                .ADA0(ada[0]), .ADA1(ada[1]), .ADA2(ada[2]), .ADA3(ada[3]), .ADA4(ada[4]),
-                .ADA5(ada[5]), .ADA6(ada[6]), .ADA7(ada[7]), .ADA8(ada[8]), .ADA9(ada[9]),
-                .ADA10(ada[10]), .ADA11(ada[11]), .ADA12(ada[12]), .ADA13(ada[13]),
-                .DIA0(dia[0]), .DIA1(dia[1]), .DIA2(dia[2]), .DIA3(dia[3]), .DIA4(dia[4]),
-                .DIA5(dia[5]), .DIA6(dia[6]), .DIA7(dia[7]), .DIA8(dia[8]), .DIA9(dia[9]),
-                .DIA10(dia[10]), .DIA11(dia[11]), .DIA12(dia[12]), .DIA13(dia[13]),
-                .DIA14(dia[14]), .DIA15(dia[15]), .DIA16(dia[16]), .DIA17(dia[17]),
-                .DOA0(doa[0]), .DOA1(doa[1]), .DOA2(doa[2]), .DOA3(doa[3]), .DOA4(doa[4]),
-                .DOA5(doa[5]), .DOA6(doa[6]), .DOA7(doa[7]), .DOA8(doa[8]), .DOA9(doa[9]),
-                .DOA10(doa[10]), .DOA11(doa[11]), .DOA12(doa[12]), .DOA13(doa[13]), .DOA14(doa[14]),
-                .DOA15(doa[15]), .DOA16(doa[16]), .DOA17(doa[17]),
-                .CLKB(clk_i), .CEB(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTB(1'b0),
-                .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0),
-                .ADB0(adb[0]), .ADB1(adb[1]), .ADB2(adb[2]), .ADB3(adb[3]), .ADB4(adb[4]),
-                .ADB5(adb[5]), .ADB6(adb[6]), .ADB7(adb[7]), .ADB8(adb[8]), .ADB9(adb[9]),
-                .ADB10(adb[10]), .ADB11(adb[11]), .ADB12(adb[12]), .ADB13(adb[13]),
-                .DIB0(1'b0), .DIB1(1'b0), .DIB2(1'b0), .DIB3(1'b0), .DIB4(1'b0), .DIB5(1'b0),
-                .DIB6(1'b0), .DIB7(1'b0), .DIB8(1'b0), .DIB9(1'b0), .DIB10(1'b0),
-                .DIB11(1'b0), .DIB12(1'b0), .DIB13(1'b0), .DIB14(1'b0), .DIB15(1'b0),
-                .DIB16(1'b0), .DIB17(1'b0),
-                .DOB0(dob[0]), .DOB1(dob[1]), .DOB2(dob[2]), .DOB3(dob[3]), .DOB4(dob[4]),
-                .DOB5(dob[5]), .DOB6(dob[6]), .DOB7(dob[7]), .DOB8(dob[8]), .DOB9(dob[9]),
-                .DOB10(dob[10]), .DOB11(dob[11]), .DOB12(dob[12]), .DOB13(dob[13]),
-                .DOB14(dob[14]), .DOB15(dob[15]), .DOB16(dob[16]), .DOB17(dob[17]));
-            assign rd = dob[W-1:0];
-            wire unused_dob = &{1'b0, dob, doa, we_q};   // (we_q: the others' write)
+            ram_sdp_oreg #(.DW(W), .DEPTH(NW)) u_ram (
+                .clk_i(clk_i), .we_i(we_d), .wa_i(wa_d), .wd_i(wdz), .ra_i(ra_d), .rd_o(rd));
+            wire unused_we = we_q;      // (the others' write)
         end else if (LUTRAM != 0) begin : g_lut
             wire [W-1:0] bq [0:NBK-1];
             reg [KW-1:0] bs_q;          // the read word's bank

@@ -20,19 +20,27 @@ TESTS_DIR = Path(__file__).resolve().parent
 TB_DIR = TESTS_DIR / "hdl"
 
 
-def rtl_sources() -> list[Path]:
-    """Every RTL file (one module per file); the toplevel picks what it needs."""
-    return sorted(RTL_DIR.glob("*.v"))
+def rtl_sources(family: str | None = None) -> list[Path]:
+    """Every RTL file (one module per file); the toplevel picks what it needs. ``family``
+    (``ecp5``): its vendor files (``fpga/rtl/<family>/``) in place of the shared files of the
+    same name, as that family's synthesis reads them (hwctl.synth.rtl_sources)."""
+    files = {p.name: p for p in RTL_DIR.glob("*.v")}
+    if family is not None:
+        files.update({p.name: p for p in (RTL_DIR / family).glob("*.v")})
+    return sorted(files.values(), key=lambda p: p.name)
 
 
-# simulation models of the vendor primitives the RTL instantiates for one family (yosys's cell
+# simulation models of the vendor primitives a family's vendor files instantiate (yosys's cell
 # libraries declare them as black boxes); never read by synthesis
-SIM_MODELS = [TB_DIR / "DP16KD.v"]
+SIM_MODELS = {"ecp5": [TB_DIR / "DP16KD.v"]}
 
 
-def sim_sources() -> list[Path]:
-    """The RTL and the primitives' simulation models: what a simulator or a lint reads."""
-    return [*rtl_sources(), *SIM_MODELS]
+def sim_sources(family: str | None = None) -> list[Path]:
+    """What a simulator or a lint reads: the shared (behavioural) RTL, or with ``family`` the
+    RTL as that family's synthesis reads it plus the models of its primitives."""
+    if family is None:
+        return rtl_sources()
+    return [*rtl_sources(family), *SIM_MODELS[family]]
 
 
 def run_cocotb(
@@ -43,8 +51,11 @@ def run_cocotb(
     extra_env: Mapping[str, str] | None = None,
     testcase: str | None = None,
     extra_sources: list[Path] | None = None,
+    family: str | None = None,
 ) -> None:
-    """``extra_sources``: testbench-only Verilog (fpga/tests/hdl) besides the RTL."""
+    """``extra_sources``: testbench-only Verilog (fpga/tests/hdl) besides the RTL. ``family``
+    (``ecp5``): simulate the RTL as that family's synthesis reads it (its vendor files, through
+    the primitives' models: :func:`sim_sources`)."""
     sim = os.getenv("SIM", "icarus")
     if sim == "icarus" and shutil.which("iverilog") is None:
         pytest.skip("Icarus Verilog (iverilog) is not installed; run ./dev.sh setup")
@@ -55,7 +66,7 @@ def run_cocotb(
     runner = get_runner(sim)
     build_dir = tmp_path / f"sim_{toplevel}"
     runner.build(
-        sources=[*sim_sources(), *(extra_sources or [])],
+        sources=[*sim_sources(family), *(extra_sources or [])],
         includes=[RTL_DIR],
         hdl_toplevel=toplevel,
         build_dir=build_dir,

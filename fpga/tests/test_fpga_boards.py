@@ -117,7 +117,9 @@ def test_board_top_elaborates(name: str, profile: str, tmp_path: Path) -> None:
     check, no latch (seconds)."""
     board = boards.BOARDS[name]
     files = boards._stage(board, tmp_path)
-    lib = "+/ice40/cells_sim.v" if board.family == "ice40" else "+/ecp5/cells_bb.v"
+    # (ECP5: cells_bb.v for the PLL, cells_sim.v for the DP16KD of rtl/ecp5/ram_sdp_oreg.v)
+    lib = ("+/ice40/cells_sim.v" if board.family == "ice40"
+           else "+/ecp5/cells_sim.v +/ecp5/cells_bb.v")
     script = (f"read_verilog -lib {lib}; {boards.yosys_board_script(board, files, profile)}; "
               "hierarchy -check -top board_top; proc; check -assert")
     res = subprocess.run([_yosys(), "-q", "-p", script], cwd=tmp_path, capture_output=True,
@@ -258,3 +260,15 @@ def test_bitstream_builds_and_meets_board_clock(name: str, tmp_path: Path) -> No
     res = boards.build(boards.BOARDS[name], tmp_path)
     assert res.bitstream.exists() and res.bitstream.stat().st_size > 10_000
     assert res.met, f"Fmax {res.fmax_mhz} MHz < {res.clock_mhz} MHz"
+
+
+@pytest.mark.parametrize("name", sorted(boards.BOARDS))
+def test_build_stages_only_its_family_s_rtl(name: str, tmp_path: Path) -> None:
+    """Shared RTL has no vendor primitive: an ECP5 board reads fpga/rtl/ecp5/ram_sdp_oreg.v
+    (DP16KD) in place of the behavioural fpga/rtl/ram_sdp_oreg.v, an iCE40 board the
+    behavioural one; never both (one staged file per name)."""
+    board = boards.BOARDS[name]
+    files = boards._stage(board, tmp_path)
+    assert len(files) == len(set(files)) and "src/ram_sdp_oreg.v" in files
+    text = (tmp_path / "src" / "ram_sdp_oreg.v").read_text()
+    assert ("DP16KD #(" in text) == (board.family == "ecp5"), board.family

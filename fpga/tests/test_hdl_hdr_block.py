@@ -714,10 +714,11 @@ async def hdr_block_overload_twin(dut) -> None:
     assert not b.host.errors
 
 
-def _run(tmp_path, case: str, params: dict[str, int], env: dict[str, str] | None = None) -> None:
+def _run(tmp_path, case: str, params: dict[str, int], env: dict[str, str] | None = None,
+         family: str | None = None) -> None:
     run_cocotb(tmp_path, "top", "test_hdl_hdr_block", parameters={
         "CLKS_PER_BIT": 4, "HDR_BIT_CYCLES": HDR_BIT, "N_SLOTS": 2, "EVT_AW": 2, **params},
-        testcase=case, extra_env=env)
+        testcase=case, extra_env=env, family=family)
 
 
 @pytest.mark.rtl
@@ -728,10 +729,13 @@ def test_hdr_block_random(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_random_lutram(tmp_path) -> None:
-    """The ECP5 build (FIFO_LUTRAM = 1: FIFOs in LUT RAM, slot ring and block buffers each a
-    DP16KD with its output register, simulated by fpga/tests/hdl/DP16KD.v)."""
-    _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048, "FIFO_LUTRAM": 1})
+@pytest.mark.parametrize("family", [None, "ecp5"])
+def test_hdr_block_random_lutram(tmp_path, family: str | None) -> None:
+    """The ECP5 build's parameters (FIFO_LUTRAM = 1: FIFOs in LUT RAM, slot ring and block
+    buffers each a ram_sdp_oreg, block RAM with output register); ``ecp5``: with the ECP5
+    build's RTL too (fpga/rtl/ecp5/ram_sdp_oreg.v: a DP16KD, simulated by
+    fpga/tests/hdl/DP16KD.v)."""
+    _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048, "FIFO_LUTRAM": 1}, family=family)
 
 
 @pytest.mark.rtl

@@ -88,6 +88,22 @@ def test_verilator_lint(module: str) -> None:
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
 
 
+VENDOR = sorted((fam, p.stem) for fam in ("ecp5",) for p in (RTL_DIR / fam).glob("*.v"))
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize(("family", "module"), VENDOR)
+def test_verilator_lint_vendor(family: str, module: str) -> None:
+    """A family's vendor files (fpga/rtl/<family>/) with the primitives' models, in place of
+    the shared files of their names."""
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator is not installed; run ./dev.sh setup")
+    cmd = ["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", module,
+           *map(str, sim_sources(family))]
+    res = run_bounded(cmd, f"verilator --lint-only of {family}/{module}")
+    assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("profile", ["esp", "verify"])
 def test_verilator_lint_top_profiles(profile: str) -> None:

@@ -207,14 +207,16 @@ async def ring_exhaustion(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize(("n", "lutram"), [(64, 0), (2048, 0), (64, 1), (2048, 1), (8192, 1),
-                                           (2048, 2)])
-def test_slot_ring(tmp_path, n: int, lutram: int) -> None:
-    """LUTRAM = 1 (the ECP5 build's DP16KD with its output register, simulated by
-    fpga/tests/hdl/DP16KD.v; 8192 slots as the node builds it) and 2 (LUT RAM banks: 2048 slots,
-    4 banks) must behave as the block RAM, cycle for cycle."""
+@pytest.mark.parametrize(("n", "lutram", "family"),
+                         [(64, 0, None), (2048, 0, None), (64, 1, None), (2048, 1, None),
+                          (8192, 1, None), (8192, 1, "ecp5"), (2048, 2, None)])
+def test_slot_ring(tmp_path, n: int, lutram: int, family: str | None) -> None:
+    """LUTRAM = 1 (ram_sdp_oreg: block RAM with output register; 8192 slots as the node builds
+    it) and 2 (LUT RAM banks: 2048 slots, 4 banks) must behave as the block RAM, cycle for cycle.
+    ``ecp5``: the ECP5 build's RTL (fpga/rtl/ecp5/ram_sdp_oreg.v, a DP16KD with its output
+    register, simulated by fpga/tests/hdl/DP16KD.v) in place of the behavioural ram_sdp_oreg."""
     run_cocotb(tmp_path, "slot_ring", "test_hdl_slot_ring",
-               parameters={"N_SLOTS": n, "LUTRAM": lutram})
+               parameters={"N_SLOTS": n, "LUTRAM": lutram}, family=family)
 
 
 @pytest.mark.rtl

@@ -4,6 +4,7 @@ full place-and-route via `hwctl synth` (slow)."""
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -116,3 +117,23 @@ def test_place_and_route(tmp_path: Path, target: str) -> None:
     res = synth.synthesize(target, tmp_path)
     assert res.fmax_mhz is not None and res.fmax_mhz > 0
     assert res.resources and not res.latches
+
+
+def test_vendor_rtl_replaces_the_shared_file(tmp_path: Path) -> None:
+    """The ECP5 synthesis reads fpga/rtl/ecp5/*.v in place of the shared files of their names
+    (never both); iCE40 and the latch check read the shared, technology-independent RTL, and
+    no shared file instantiates a vendor primitive."""
+    shared = synth.rtl_sources()
+    ecp5 = synth.rtl_sources(family="ecp5")
+    assert [p.name for p in shared] == [p.name for p in ecp5]
+    swapped = {p.name for p in ecp5 if p.parent.name == "ecp5"}
+    assert "ram_sdp_oreg.v" in swapped
+    assert synth.rtl_sources(family="ice40") == shared
+    inst = re.compile(r"^\s*(DP16KD|SB_RAM40_4K|SB_PLL40_\w+|EHXPLLL)\b", re.M)
+    assert not [p.name for p in shared if inst.search(p.read_text())]
+    assert inst.search((synth.RTL_DIR / "ecp5" / "ram_sdp_oreg.v").read_text())
+    script = synth.yosys_script("synth_ecp5", None, {}, cwd=tmp_path)
+    staged = (tmp_path / "rtl_src" / "ram_sdp_oreg.v").read_text()
+    assert "DP16KD #(" in staged and "cells_sim.v" in script
+    synth.yosys_script("synth_ice40", None, {}, cwd=tmp_path / "i")
+    assert not inst.search((tmp_path / "i" / "rtl_src" / "ram_sdp_oreg.v").read_text())

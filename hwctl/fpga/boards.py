@@ -113,11 +113,13 @@ def _stage(board: Board, workdir: Path) -> list[str]:
     to read, relative to ``workdir``. A file missing from the installed package is one line."""
     src = workdir / "src"
     src.mkdir(parents=True, exist_ok=True)
-    files = [*rtl_sources(), *sorted(BOARDS_DIR.glob("*.v")), *sorted(board.dir.glob("*.v"))]
+    # the family's vendor RTL (fpga/rtl/<family>/) in place of the shared files of its names
+    rtl = rtl_sources(family=board.family)
+    files = [*rtl, *sorted(BOARDS_DIR.glob("*.v")), *sorted(board.dir.glob("*.v"))]
     needed = [*files, *sorted(RTL_DIR.glob("*.vh")), board.dir / board.constraints,
               board.dir / "board_top.v"]
     missing = [str(f) for f in needed if not f.is_file()]
-    if missing or not rtl_sources():
+    if missing or not rtl:
         raise UserError(f"board {board.name}: HDL sources missing ({', '.join(missing) or RTL_DIR})"
                         ": reinstall hwctl, or run from a checkout")
     for f in needed:
