@@ -649,7 +649,10 @@ class TwinModel:
         return ((self.now if cycle is None else cycle) + self._offset) & U64
 
     def sync_edge(self) -> None:
-        """A rising edge on ``sync_i`` at ``now``: an armed TIME_SET mode 1 loads its value."""
+        """A rising edge on ``sync_i`` at ``now``: an armed TIME_SET mode 1 loads its value.
+        Called before a command executed in the same cycle, the edge loads the previous arm
+        (time_set.v resolves that race the same way; its 2-cycle arm latency is in
+        fpga/README.md "RTL latencies")."""
         if self._sync_armed is not None:
             self._offset = self._sync_armed - self.now
             self._sync_armed = None
