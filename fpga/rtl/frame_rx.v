@@ -17,7 +17,10 @@
 `default_nettype none
 `include "wire_spec.vh"
 module frame_rx #(
-    parameter PMAX = `HW_MAX_PAYLOAD
+    parameter PMAX = `HW_MAX_PAYLOAD,
+    parameter WPOS = 1     // 1: per-position write flags wpos_q (ECP5 timing, FMAX more flip-flops);
+                           // 0: the position decoded at the write (the HX8K builds: 80 % full,
+                           // the verify profile stopped placing with the flags, eleventh session)
 ) (
     input  wire            clk_i,
     input  wire            rst_i,
@@ -189,7 +192,8 @@ module frame_rx #(
                 lm4_q <= len_q - 6'd3;
             end
             for (i = 0; i < FMAX; i = i + 1) begin
-                wbe_q[i] <= in_d_q && wpos_q[i] && !blocked_q;    // wen at position i
+                wbe_q[i] <= WPOS ? in_d_q && wpos_q[i] && !blocked_q    // wen at position i
+                                 : wen && pos_hi[i / 8] && pos_lo[i % 8];
                 if (wbe_q[i]) buf_q[i] <= dbyte_q;
             end
             if (wr_q) begin

@@ -120,7 +120,7 @@ module station_top #(
         .clk_i(clk_i), .rst_i(rst_q[R_URX]), .rx_i(uart_rx_i), .data_o(rx_byte), .valid_o(rx_valid),
         .err_o(rx_err)
     );
-    frame_rx u_frx (
+    frame_rx #(.WPOS(FIFO_LUTRAM != 0)) u_frx (
         .clk_i(clk_i), .rst_i(rst_q[R_FRX]), .byte_i(rx_byte), .byte_valid_i(rx_valid),
         .byte_err_i(rx_err), .frame_valid_o(f_valid), .frame_ready_i(f_ready), .seq_o(f_seq),
         .op_o(f_op), .plen_o(f_plen), .payload_o(f_payload), .err_valid_o(f_err),

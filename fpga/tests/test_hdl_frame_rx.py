@@ -106,5 +106,6 @@ async def frame_rx_random_stream(dut) -> None:
 
 
 @pytest.mark.rtl
-def test_frame_rx(tmp_path) -> None:
-    run_cocotb(tmp_path, "frame_rx", "test_hdl_frame_rx", parameters={"PMAX": PMAX})
+@pytest.mark.parametrize("wpos", [1, 0])  # 1: the ECP5 builds' write flags, 0: the HX8K's
+def test_frame_rx(tmp_path, wpos: int) -> None:
+    run_cocotb(tmp_path, "frame_rx", "test_hdl_frame_rx", parameters={"PMAX": PMAX, "WPOS": wpos})
