@@ -126,7 +126,7 @@ def test_lab_output_is_the_benchmarks_fixed_digest() -> None:
 
 def test_test_pattern_deadline_is_the_earliest() -> None:
     """``TestPatterns.deadline``: the earliest loop-back delivery or header, None for none."""
-    from sim.twin.testgen import TestPatterns
+    from hwctl.sim.twin.testgen import TestPatterns
 
     tp = TestPatterns()
     assert tp.deadline() is None
