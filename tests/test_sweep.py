@@ -250,6 +250,13 @@ def test_ctrl_c_stops_the_pool_at_once_and_keeps_finished_runs(tmp_path, monkeyp
     assert "hwctl sweep: interrupted: stopping 2 worker(s)" in err and "finished runs are kept" in err
 
 
+def _k2_sweep(out, *, jobs: int) -> list[str]:
+    """``hwctl sweep`` of three 1 s ESP runs on K2 at F = 0.7 into ``out``."""
+    return ["sweep", "--out", str(out), "--topologies", "K2", "--fidelities", "0.7",
+            "--protocols", "esp", "--duration", "1", "--replicates", "3", "--jobs", str(jobs),
+            "--quiet"]
+
+
 def test_cli_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, capsys) -> None:
     def run(spec):
         if spec.replicate == 1:
@@ -258,9 +265,7 @@ def test_cli_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(sweep_mod, "run_one", run)
     out = tmp_path / "my sweep"
-    argv = ["sweep", "--out", str(out), "--topologies", "K2", "--fidelities", "0.7",
-            "--protocols", "esp", "--duration", "1", "--replicates", "3", "--jobs", "1",
-            "--quiet"]
+    argv = _k2_sweep(out, jobs=1)
     assert cli_main(argv) == 130
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
@@ -313,9 +318,7 @@ def test_a_worker_that_dies_ends_the_sweep_with_one_line(tmp_path, monkeypatch, 
     """(a multiprocessing.Pool would wait for the lost run for ever)"""
     monkeypatch.setattr(sweep_mod, "run_one", _first_runs_then_a_worker_dies)
     out = tmp_path / "sw"
-    argv = ["sweep", "--out", str(out), "--topologies", "K2", "--fidelities", "0.7",
-            "--protocols", "esp", "--duration", "1", "--replicates", "3", "--jobs", "2",
-            "--quiet"]
+    argv = _k2_sweep(out, jobs=2)
     assert cli_main(argv) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1

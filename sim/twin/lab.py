@@ -116,9 +116,15 @@ class Lab:
     def next_deadline(self) -> int | None:
         """When a real-time server should step the lab again (node output, stations, heralds in
         flight; see :meth:`TwinModel.next_wake`)."""
-        best = self._flight[0][0] if self._flight else None  # (plain loops: the real-time
-        for m in self.nodes.values():                        # server asks several times per
-            d = m.next_wake()                                # iteration)
+        return self._earliest("next_wake")
+
+    def _earliest(self, query: str) -> int | None:
+        """The earliest of every node's ``query()`` (a :class:`TwinModel` deadline method),
+        every station's next deadline and the next herald landing; None for none. (Plain
+        loops, no lists or min(): the real-time server asks several times per iteration.)"""
+        best = self._flight[0][0] if self._flight else None
+        for m in self.nodes.values():
+            d = getattr(m, query)()
             if d is not None and (best is None or d < best):
                 best = d
         return self._stations_min(best)
@@ -131,26 +137,12 @@ class Lab:
                 best = d
         return best
 
-    def _interactions_min(self) -> int | None:
-        """The earliest node interaction, station deadline or herald landing (None: none)."""
-        best = self._flight[0][0] if self._flight else None
-        for m in self.nodes.values():
-            d = m.next_interaction()
-            if d is not None and (best is None or d < best):
-                best = d
-        return self._stations_min(best)
-
     def next_event(self) -> int | None:
         """The next cycle at which any model of the lab does anything on its own (every
         internal event, not only the wake-ups of :meth:`next_deadline`: in block mode a node
         makes output between those): the lab is idle before it
         (:meth:`hwctl.sim.twin.pacing.CatchUp.target`'s ``idle_until``)."""
-        best = self._flight[0][0] if self._flight else None
-        for m in self.nodes.values():
-            d = m.next_deadline()
-            if d is not None and (best is None or d < best):
-                best = d
-        return self._stations_min(best)
+        return self._earliest("next_deadline")
 
     def next_urgent(self) -> int | None:
         """The next deadline a host's request waits for (a real-time server meets these
@@ -163,7 +155,7 @@ class Lab:
         (benchmarks/RESULTS.md, eleventh session)."""
         if any(m._hdr_next is not None for m in self.nodes.values()):
             return None
-        best = self._interactions_min()
+        best = self._earliest("next_interaction")
         for n in list(self._landed):
             m = self.nodes[n]
             if m._tx_cur is None and not m._ev_q:
@@ -176,7 +168,7 @@ class Lab:
         """Next cycle at which the models must be stepped together: node interactions (schedule
         ends), station events, heralds landing. Between them each node runs on its own (its
         header arrivals and UART touch nothing else), so a 1.3 MHz source costs no lab steps."""
-        return self._interactions_min()
+        return self._earliest("next_interaction")
 
     def advance_to(self, cycle: int) -> None:
         if cycle < self.now:
@@ -438,13 +430,11 @@ class LabServer:
         wl = [self._masters[n] for n, p in self._pending.items() if len(p) and n in self._masters]
         if self._zmq is None:
             rl = [*self._masters.values(), self._wake_r]
-            spin = self.spin_s
-            if (spin <= 0 or not self._urgent or not 0 < timeout < self.MAX_WAIT or self._sinks
-                    or not self._masters):
+            if not self._urgent or not 0 < timeout < self.MAX_WAIT:  # (_urgent: polls, _timeout)
                 r, w, _ = select.select(rl, wl, [], timeout)
                 return r, w
             end = time.perf_counter() + timeout  # a model deadline: poll its last SPIN_S
-            r, w, _ = select.select(rl, wl, [], max(0.0, timeout - spin))
+            r, w, _ = select.select(rl, wl, [], max(0.0, timeout - self.spin_s))
             while not r and not w and time.perf_counter() < end:
                 r, w, _ = select.select(rl, wl, [], 0)
             return r, w
