@@ -454,3 +454,83 @@ def test_batch_and_scalar_headers_are_equivalent() -> None:
     ma = [x.data for x in a.drain() if isinstance(x, SendToPartner)]
     mb = [x.data for x in b.drain() if isinstance(x, SendToPartner)]
     assert ma == mb and a.metrics.headers == b.metrics.headers == seqs.size
+
+
+def _adversarial_run(seed: int) -> None:
+    """One core fed hostile input around the 32-bit wrap (see the test below)."""
+    import random
+
+    r = random.Random(seed)
+    c = mk(window_bits=r.choice([8, 12]), timeout_ticks=r.choice([300, TAU, 10**9]),
+           report_interval_ticks=r.choice([1, RI, 500]))
+    nxt = (0x1_0000_0000 - r.randrange(600)) & 0xFFFFFFFF  # next local seq, up to 600 below wrap
+    cur = (nxt + r.randrange(-50, 50)) & 0xFFFFFFFF  # where the partner's reports go on
+    t = slot = 0
+    seq_of: dict[int, int] = {}  # slot -> seq of the HEADER that stored it
+    acts: list = []
+    for _ in range(r.randrange(20, 250)):
+        t += r.randrange(100)
+        op = r.random()
+        if op < 0.4:  # HEADERs: mostly in order with gaps, some repeated or backwards
+            seqs = []
+            for _ in range(r.randrange(1, 20)):
+                x = r.random()
+                if x < 0.05 and seqs:
+                    s = seqs[-1]
+                elif x < 0.08:
+                    s = (nxt - r.randrange(1, 40)) & 0xFFFFFFFF
+                else:
+                    s = nxt
+                    nxt = (nxt + 1 + (r.randrange(5) if r.random() < 0.3 else 0)) & 0xFFFFFFFF
+                seqs.append(s)
+                seq_of[slot + len(seqs) - 1] = s
+            sl = np.arange(slot, slot + len(seqs))
+            slot += len(seqs)
+            if r.random() < 0.5:
+                for s, k in zip(seqs, sl.tolist(), strict=True):
+                    c.handle_header(s, t, k)
+            else:
+                c.handle_headers(np.array(seqs), np.full(len(seqs), t), sl)
+        elif op < 0.75:  # partner records: in order, repeated/overlapping, after a gap, DISCARDs
+            recs = []
+            for _ in range(r.randrange(1, 3)):
+                x, n = r.random(), r.randrange(1, 60)
+                bits = np.array([r.random() < 0.7 for _ in range(n)])
+                if x < 0.15:
+                    recs.append((RecordKind.DISCARD, (cur - r.randrange(120)) & 0xFFFFFFFF, bits))
+                    continue
+                if x < 0.3:
+                    base = (cur - r.randrange(1, 80)) & 0xFFFFFFFF
+                else:
+                    if x < 0.4:
+                        cur = (cur + r.randrange(1, 100)) & 0xFFFFFFFF
+                    base, cur = cur, (cur + n) & 0xFFFFFFFF
+                recs.append((RecordKind.HAVE, base, bits))
+            c.handle_message(encode_records(recs), t)
+        elif op < 0.9 and (tm := c.get_timer()) is not None:
+            t = max(t, tm)
+            c.handle_timer(t)
+        else:
+            c.flush(t)
+        acts += c.drain()
+    _ = c.occupancy
+    acts += c.drain()
+    rejected = [a.slot for a in acts if isinstance(a, HeaderRejected)]
+    ver = [(int(s), int(k)) for a in acts if isinstance(a, PairsVerified)
+           for s, k in zip(a.seqs, a.slots, strict=True)]
+    freed = [int(k) for a in acts if isinstance(a, FreeSlots) for k in a.slots]
+    assert len({s for s, _ in ver}) == len(ver) == c.metrics.verified  # no seq verified twice
+    assert all(seq_of[k] == s and k not in rejected for s, k in ver)  # the HEADER that stored it
+    assert len(freed) == len(set(freed))  # every slot freed at most once
+    assert c.metrics.rejected_headers == len(rejected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32))
+def test_hostile_input_never_verifies_a_seq_twice(seed: int) -> None:
+    """Property (twelfth session, a CI failure suspected one 32-bit seq verified twice): HEADERs
+    repeated, backwards or in gaps, partner HAVEs repeated, overlapping or after a gap, DISCARDs
+    for anything, timers and flushes, in any order around the 32-bit wrap and before or after
+    the partner's first report: each verified pair is one stored HEADER's seq and slot, verified
+    once; each slot freed at most once; every rejected HEADER counted."""
+    _adversarial_run(seed)

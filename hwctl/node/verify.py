@@ -190,8 +190,7 @@ class VerificationDriver:
             return None
         v = self.cfg.verification
         assert v is not None
-        _ = self.vcore.occupancy  # ingest staged headers (the core does it lazily) ...
-        self._vrf_apply()  # ... and carry out what that decided, so the books balance
+        self._vrf_settle()
         m = self.vcore.metrics
         c = self.counters
         return {
@@ -211,8 +210,18 @@ class VerificationDriver:
             "slot_conflicts": c.slot_conflicts,
         } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
+    def _vrf_settle(self) -> None:
+        """Ingest the core's staged HEADERs and carry out what that decided (pairs, frees), before
+        any result is read: a HEADER staged after the partner's report covering it (e.g. at the
+        stop) is matched then, and pair_rows() and verification_summary() must both see it,
+        whichever is read first (hwctl.node.proc sends the rows before the snapshot)."""
+        if self.vcore is not None:
+            self.vcore.ingest()
+            self._vrf_apply()
+
     def pair_rows(self) -> list[dict]:
         """One row per verified pair: seq, slot, store/verify ticks (device), fidelity."""
+        self._vrf_settle()
         rows = []
         for a in self._pairs:
             fid = a.fidelity.tolist() if a.fidelity is not None else [None] * len(a.seqs)

@@ -481,6 +481,13 @@ class VerificationCore:
         out, self._actions = self._actions, []
         return out
 
+    def ingest(self) -> None:
+        """Ingest the staged HEADERs now (the core does it lazily, see "Hot path"): those the
+        partner's reports already covered are matched, so :meth:`drain` may then give pairs.
+        A reader of results calls it first (and carries out what it decided) so that every view
+        of them agrees, whichever it reads first."""
+        self._ingest()
+
     @property
     def occupancy(self) -> int:
         """Memory slots in use (pending, plus verified-but-held when not consuming)."""
