@@ -32,6 +32,10 @@ class Link(ABC):
     #: :class:`MemoryLink` delivers inside its peer's ``send``): a consumer may then take the
     #: chunks in that callback (:attr:`sink`) instead of from :meth:`recv`
     SINK_OK = False
+    #: :meth:`send` never waits (it hands the bytes over in the caller and returns): the
+    #: backend may send a command from a callback (:meth:`send_now`,
+    #: :meth:`hwctl.transport.backend.Backend.command_now`)
+    SEND_NOW = False
 
     def __init__(self) -> None:
         self._rx: asyncio.Queue[bytes] = asyncio.Queue()
@@ -50,6 +54,10 @@ class Link(ABC):
 
     @abstractmethod
     async def send(self, data: bytes) -> None: ...
+
+    def send_now(self, data: bytes) -> None:
+        """:meth:`send` in the caller, for a link with :attr:`SEND_NOW` (the same errors)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot send from a callback")
 
     async def recv(self) -> bytes:
         """Next chunk of bytes from the device; ``b""`` when the link is closed.
@@ -116,6 +124,7 @@ class LabLink(Link):
     shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
 
     SINK_OK = True  # (delivered by call_soon_threadsafe)
+    SEND_NOW = True  # (handed to the lab's inbox under its lock)
 
     def __init__(self, server, node: str) -> None:
         super().__init__()
@@ -124,6 +133,9 @@ class LabLink(Link):
         server.attach(node, lambda data: loop.call_soon_threadsafe(self._deliver, data))
 
     async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
         if self._closed:
             raise LinkError("link closed")
         self.bytes_out += len(data)
@@ -139,6 +151,7 @@ class SerialLink(Link):
     are read in a thread that hands chunks to the event loop."""
 
     SINK_OK = True  # (the loop's reader, or the thread's call_soon_threadsafe)
+    SEND_NOW = True  # (a write(2), or pyserial's blocking write: never a wait on the loop)
 
     def __init__(self, port_url: str, *, baud: int) -> None:
         import serial
@@ -224,6 +237,9 @@ class SerialLink(Link):
                 self._loop.call_soon_threadsafe(self._rx.put_nowait, b"")
 
     async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
         if self._closed or self.error:
             raise LinkError(f"serial link down: {self.error!r}" if self.error else "link closed")
         self.bytes_out += len(data)
