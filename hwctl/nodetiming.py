@@ -141,11 +141,12 @@ class NodeTiming:
         return (ns - timebase.epoch_ns()) / 1e9
 
     # ------------------------------------------------------------ marks
-    def mark(self, rid: int, what: str) -> None:
-        """Remember when ``what`` happened for request ``rid`` (first time only)."""
+    def mark(self, rid: int, what: str, at: float | None = None) -> None:
+        """Remember when ``what`` happened for request ``rid`` (now, or at ``at``; first time
+        only)."""
         if len(self._marks) > 4 * self.keep:  # bounded: requests that never finished go
             self._marks.clear()
-        self._marks.setdefault((rid, what), self.now())
+        self._marks.setdefault((rid, what), self.now() if at is None else at)
 
     def since(self, rid: int, what: str, name: str, *, until: float | None = None) -> None:
         """Note ``name`` = now (or ``until``) - the mark ``what`` of ``rid``, if there is one."""
@@ -167,10 +168,11 @@ class NodeTiming:
         elif msg.kind is MsgType.ACK:
             self.note("ack_flight", self.now() - (msg.t_min - self.delays.get(msg.src, 0.0)))
 
-    def command_out(self, rid: int) -> None:
-        """The request's first SCHEDULE_PAIRS is about to be handed to the link."""
-        self.since(rid, "start", "to_cmd")
-        self.mark(rid, "cmd")
+    def command_out(self, rid: int, at: float | None = None) -> None:
+        """The request's first SCHEDULE_PAIRS is about to be handed to the link (now, or at
+        node time ``at``)."""
+        self.since(rid, "start", "to_cmd", until=at)
+        self.mark(rid, "cmd", at)
 
     def command_acked(self, rid: int, tx_ns: int = 0) -> None:
         """The first SCHEDULE_PAIRS of ``rid`` was acknowledged; ``tx_ns``: the backend's stamp

@@ -12,7 +12,7 @@ from hwctl import schema
 from hwctl.cli import main
 
 
-@pytest.mark.parametrize("transport", ["pty", "inproc"])
+@pytest.mark.parametrize("transport", ["unix", "pty", "inproc"])
 def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None:
     out = tmp_path / "demo"
     as_json = transport == "inproc"  # one of the two runs reports with --json

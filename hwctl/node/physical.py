@@ -12,7 +12,7 @@ from hwctl.errors import DeviceError, UserError
 from hwctl.node.limits import K_ESP, U32
 from hwctl.node.records import RequestRecord
 from hwctl.nodetiming import attempts_both, join_cycle
-from hwctl.protocols.base import Request
+from hwctl.protocols.base import Request, StartAttempts
 from hwctl.protocols.esp import EspMessage, MsgType
 from hwctl.recovery import GenerationFailed
 from hwctl.transport.backend import Backend, OrderedResponse
@@ -27,10 +27,25 @@ from hwctl.wire import (
     Late,
     Pair,
     Reg,
+    SchedulePairs,
 )
 from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger("hwctl.node")
+
+#: ``HWCTL_SCHEDULE_NOW=0`` in a node process's environment turns off the initiator's
+#: SCHEDULE_PAIRS written in the SYNACK callback (:meth:`PhysicalLayer._schedule_now`): the
+#: generation's task sends it, as before; for a benchmark's A/B pair (unset or ``1``: on)
+SCHEDULE_NOW_ENV = "HWCTL_SCHEDULE_NOW"
+
+
+def schedule_now_on() -> bool:
+    """:data:`SCHEDULE_NOW_ENV`, read once per node service."""
+    v = os.environ.get(SCHEDULE_NOW_ENV, "")
+    if v not in ("", "0", "1"):
+        raise UserError(f"{SCHEDULE_NOW_ENV}={v!r}: must be 0 or 1")
+    return v != "0"
+
 
 #: ``HWCTL_EARLY_SCHEDULE=0`` / ``=1`` in a node process's environment overrides its ``[physical]
 #: early_schedule`` (docs/node.md): one switch for every process of a run, e.g. a benchmark's A/B
@@ -97,6 +112,28 @@ class PlEarlyDrop:
 
     rid: int
     then: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Now:
+    """The initiator's SCHEDULE_PAIRS of request ``rid``, written in the callback that handled
+    SYNACK (:meth:`PhysicalLayer._schedule_now`); its generation adopts it (``tc``: its join
+    cycle on the grid from ``origin``), or the pl loop aborts it (:meth:`PhysicalLayer._now_drop`)."""
+
+    rid: int
+    t_min: float
+    origin: int
+    tc: int
+    t0: float  # node time it was handed to the link
+    epoch: int  # the device life it went to (hwctl.recovery)
+    task: asyncio.Task  # its answer (Backend.command_now)
+    tx_ns: int = 0  # the link's stamp of its frame leaving
+    acked: float | None = None  # node time the answer came
+
+
+def _consume(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()  # (retrieved: never "exception was never retrieved")
 
 
 #: what the physical-layer loop takes, in order (``NodeService._pl_queue``)
@@ -172,6 +209,9 @@ class PhysicalLayer:
     async def _pl_loop(self) -> None:
         while True:
             item = await self._pl_queue.get()
+            p = self._pre
+            if p is not None and (type(item) is not PlStart or item.req.rid != p.rid):
+                await self._now_drop()  # (not the generation it was sent for)
             if type(item) is PlEarly:
                 await self._early_schedule(item)
                 continue
@@ -185,9 +225,11 @@ class PhysicalLayer:
                 await self._early_drop(self._mark_dropped(e))
             if req.rid in self._pl_cancelled:
                 self._pl_cancelled.discard(req.rid)
+                await self._now_drop()
                 continue
             if (req.rid, t_min) in self._pl_skip:  # the peer failed it first (hwctl.recovery)
                 self._pl_skip.discard((req.rid, t_min))
+                await self._now_drop()
                 continue
             self._pl_rid, self._pl_tmin, self._pl_peer = req.rid, t_min, peer
             self._pl_tm[req.rid] = t_min
@@ -218,6 +260,97 @@ class PhysicalLayer:
         leases and restarts end Locks in ways this path does not follow)."""
         return (self._early_on and self._join.device_joins and self.cfg.robust is None
                 and self.backend is not None)
+
+    def _schedule_now(self, act: StartAttempts) -> None:
+        """``_apply``, at the initiator's StartAttempts (ESP handled SYNACK; the ACK is sent
+        right after this): write the request's SCHEDULE_PAIRS to the device here, in the
+        callback, the frame :meth:`_generate`'s first join would send one task hop later
+        (the same join cycle: ``JoinPlanner.join`` from now, round 0), and let the generation
+        adopt it. The initiator's command is the request's critical path (the remote's device
+        is already scheduled at its SYNACK, and the grid's origin is t_min, the ACK's time):
+        StartAttempts -> frame written was ~0.11 ms p50 under load, a task hop, the pl loop's
+        and the generation's set-up and the backend's command path (benchmarks/RESULTS.md,
+        twelfth session). Only when that generation is sure to come next with nothing in its
+        way: the pl loop idle (no generation, nothing queued, no early schedule of ours to
+        abort first), the device up, outside robust mode (whose lease can end the Lock before
+        the generation starts), an untapped backend (hwctl.record replays the generation's own
+        command) whose link writes from a callback and no other command in flight
+        (:meth:`hwctl.transport.backend.Backend.command_now`); otherwise the generation sends
+        it as before. A generation that does not run for it (cancelled, skipped) aborts it
+        (:meth:`_now_drop`)."""
+        req = act.request
+        b = self.backend
+        if (not self._now_on or req.initiator != self.cfg.name or self._pre is not None
+                or self._early is not None or self._pl_rid is not None
+                or not self._pl_queue.empty() or self.cfg.robust is not None
+                or type(b) is not Backend or "schedule_pairs" in vars(b)
+                or not self.recovery.up.is_set() or req.rid in self._pl_cancelled
+                or (req.rid, act.t_min) in self._pl_skip):
+            return
+        jp = self._join
+        origin = jp.origin(self.clock.cycle_at(act.t_min))
+        t0 = self.now()
+        tc = jp.join(origin, self.clock.cycle_at(t0), 0)
+        try:
+            task = b.command_now(SchedulePairs(tc, U32, self.cfg.period_cycles, req.pairs,
+                                               self._port(act.peer)))
+        except Exception as exc:  # a broken link: the generation's own command meets it too
+            log.info("%s: schedule at SYNACK not sent (%s)", self.cfg.name, exc)
+            return
+        if task is None:
+            return
+        self.timing.mark(req.rid, "start", t0)
+        self.timing.command_out(req.rid, at=t0)
+        p = self._pre = _Now(req.rid, act.t_min, origin, tc, t0, self.recovery.epoch, task,
+                             b.tx_ns)
+
+        def answered(_: asyncio.Task) -> None:
+            p.acked = self.now()
+
+        task.add_done_callback(answered)
+
+    async def _now_adopt(self, p: _Now) -> int:
+        """The generation's first join is :meth:`_schedule_now`'s command: its answer (a NAK
+        raises DeviceError, as :meth:`_schedule_at`), the round trip to the join planner."""
+        await p.task
+        self._join.note_rtt((p.acked if p.acked is not None else self.now()) - p.t0)
+        self.counters.schedules += 1
+        self.counters.schedules_now += 1
+        return p.tc
+
+    def _now_take(self, rid: int, t_min: float, origin: int) -> _Now | None:
+        """The command :meth:`_schedule_now` sent for this generation, if any (taken)."""
+        p = self._pre
+        if (p is not None and p.rid == rid and p.t_min == t_min and p.origin == origin
+                and p.epoch == self.recovery.epoch):
+            self._pre = None
+            return p
+        return None
+
+    async def _now_drop(self) -> None:
+        """A command of :meth:`_schedule_now` whose generation does not run (or not on it):
+        once the device took it, ABORTed (its DONE(ABORTED) skipped by the next generation, as
+        an early schedule's). Sent to an earlier device life: nothing of it runs now."""
+        p, self._pre = self._pre, None
+        if p is None:
+            return
+        if p.epoch != self.recovery.epoch:
+            p.task.add_done_callback(_consume)
+            return
+        try:
+            await p.task
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # NAK: nothing runs; a broken device path: its recovery resets it
+            return
+        try:
+            await self.backend.abort()  # type: ignore[union-attr]
+            self._stale_aborts += 1
+            self.counters.schedules_now_aborted += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: schedule at SYNACK not aborted (%s)", self.cfg.name, exc)
 
     def _early_lock(self, msg: EspMessage) -> None:
         """``_apply``: we sent SYNACK (remote end) and hold the Lock for its request: queue the
@@ -382,16 +515,20 @@ class PhysicalLayer:
         dev_join: int | None = None  # the grid point our device joined at (from its DONE)
         done_ts = 0
 
-        async def join() -> int:
+        async def join(pre: _Now | None = None) -> int:
             nonlocal need
-            if need is None:
-                self.timing.command_out(req.rid)
-            t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()), retry),
-                                        req.pairs, port)
+            if pre is not None:  # sent at SYNACK (_schedule_now)
+                t = await self._now_adopt(pre)
+            else:
+                if need is None:
+                    self.timing.command_out(req.rid)
+                t = await self._schedule_at(jp.join(origin, self.clock.cycle_at(self.now()),
+                                                    retry), req.pairs, port)
             if need is None:  # the later of the join cycle and the ACK (a device that joins
                 need = max(0.0, self.clock.time_at(t) - t_min, self.now() - t_min)  # itself)
-                self.timing.command_acked(req.rid, getattr(b, "tx_ns", 0))  # (replaced by the
-                # device's own join below)
+                self.timing.command_acked(req.rid, getattr(b, "tx_ns", 0) if pre is None
+                                          else pre.tx_ns)  # (replaced by the device's own
+                # join below)
             return t
 
         got = self._pairs_peer.get(req.rid)
@@ -417,7 +554,10 @@ class PhysicalLayer:
                 # while this generation waited for the device): aborted if it went out, and the
                 # ESP messages held behind it sent
                 await self._early_drop(self._mark_dropped(e))
-            tc = await join()  # the remote too, at once: no wait for the start message
+            pre = self._now_take(req.rid, t_min, origin)
+            if pre is None:
+                await self._now_drop()  # (one of another generation: none, in practice)
+            tc = await join(pre)  # the remote too, at once: no wait for the start message
         if initiator:  # for an older remote, which waits for it; after our command, which is
             # on the critical path (the origin's time: an older remote re-joins there)
             self._send_pl(peer, rid=req.rid, restart=0, start=self.clock.time_at(origin))

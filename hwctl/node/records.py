@@ -45,6 +45,10 @@ class NodeCounters:
     schedules: int = 0  # SCHEDULE_PAIRS commands accepted by this node's device
     early_schedules: int = 0  # of those, sent at our SYNACK (remote end, hwctl.pljoin)
     early_aborted: int = 0  # early schedules aborted: the initiator answered NACK
+    #: of ``schedules``, the initiator's written in the SYNACK callback (hwctl.node.physical
+    #: ``_schedule_now``), and those aborted because their generation did not run
+    schedules_now: int = 0
+    schedules_now_aborted: int = 0
     generations: int = 0  # requests this node took part in at the physical layer (both roles)
     late: int = 0
     late_after_first: int = 0  # LATEs after this node's first generation (goal: 0)

@@ -41,7 +41,9 @@ from hwctl.node.physical import (
     PlMsg,
     PlStart,
     _Early,
+    _Now,
     early_schedule_on,
+    schedule_now_on,
 )
 from hwctl.node.records import NodeCounters, RequestRecord
 from hwctl.node.results import ResultRows
@@ -135,6 +137,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._early: _Early | None = None  # the remote's schedule sent at its SYNACK
         self._early_on = early_schedule_on(cfg.early_schedule)  # (hwctl.node.physical)
         self._stale_aborts = 0  # DONE(ABORTED)s of dropped early schedules still to come
+        self._now_on = schedule_now_on()  # the initiator's command at SYNACK (hwctl.node.physical)
+        self._pre: _Now | None = None  # that command, until its generation adopts it
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here
         self._pl_early: dict[int, list[dict]] = {}  # pl messages before our StartAttempts
@@ -379,6 +383,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
 
     def _apply(self, actions: list) -> None:
         now = self.now()
+        if len(actions) > 1 and type(actions[-1]) is StartAttempts:  # (SYNACK: [ACK, Start])
+            self._schedule_now(actions[-1])  # the initiator's command first (its critical path)
         for act in actions:
             if type(act) is Send:
                 msg: EspMessage = act.msg

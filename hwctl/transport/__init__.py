@@ -4,6 +4,7 @@
     backend = await open_backend("serial:///dev/ttyUSB0?baud=3000000")
     backend = await open_backend("socket://192.168.1.20:7777")      # any pyserial URL
     backend = await open_backend("zmq+tcp://127.0.0.1:5555")         # board bridge or twin server
+    backend = await open_backend("unix:///tmp/lab/A")                # a lab twin's device socket
 
 URL parameters understood everywhere: ``timeout`` (seconds per try, default 0.25) and ``retries``
 (default 4). ``serial``: ``baud`` (default spec.uart_baud). ``zmq+tcp``: ``key`` (our
@@ -24,6 +25,7 @@ from hwctl.transport.links import (
     Link,
     MemoryLink,
     SerialLink,
+    UnixLink,
     ZmqLink,
     memory_pair,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "LinkStats",
     "MemoryLink",
     "SerialLink",
+    "UnixLink",
     "ZmqLink",
     "cycles_to_seconds",
     "memory_pair",
@@ -59,6 +62,8 @@ async def open_backend(url: str, *, handshake: bool = True, **overrides) -> Back
         link = open_link(spec, overrides)
     elif spec.scheme == "serial" or spec.scheme in PYSERIAL_SCHEMES:
         link = SerialLink(spec.target, baud=spec.baud)
+    elif spec.scheme == "unix":
+        link = UnixLink(spec.target)
     else:
         link = ZmqLink(spec.target, curve=spec.curve)
     backend = Backend(link, url, timeout=timeout, retries=retries)

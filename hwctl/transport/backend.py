@@ -69,6 +69,21 @@ class OrderedResponse:
     response: Message
 
 
+def _try_acquire(lock: asyncio.Lock) -> bool:
+    """Take ``lock`` without waiting, from a callback (True), or leave it (False): its
+    ``acquire`` returns at once when the lock is free and nobody waits for it; a call that
+    would wait is closed unstarted (its waiter removed)."""
+    if lock.locked():
+        return False
+    c = lock.acquire()
+    try:
+        c.send(None)
+    except StopIteration:
+        return True
+    c.close()
+    return False
+
+
 def cycles_to_seconds(cycles: int, clock_hz: int = CLOCK_HZ) -> float:
     """The one place device-cycle differences become seconds (timestamps stay integers)."""
     return cycles / clock_hz
@@ -195,35 +210,80 @@ class Backend:
         async with self._lock:
             if self._closed:
                 raise LinkError(f"backend {self.url} is closed")
-            self._seq = (self._seq + 1) & 0xFF
-            seq = self._seq
-            frame = encode(msg, seq)
-            fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-            self._pending = (seq, fut)
-            self._pending_cmd = msg
-            self.stats.commands += 1
+            frame, fut = self._begin(msg)
             try:
-                for attempt in range(self.retries + 1):
-                    if attempt:
-                        self.stats.retries += 1
-                    await self.link.send(frame)
-                    self.tx_ns = time.time_ns()  # the frame left (hwctl.nodetiming)
-                    try:
-                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-                        # cancellation that races with the response, and the caller never ends.
-                        async with asyncio.timeout(self.timeout):
-                            return await asyncio.shield(fut)
-                    except TimeoutError:
-                        if self.rx_error is not None:
-                            raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
-                        continue
-                self.stats.timeouts += 1
-                raise LinkTimeout(
-                    f"no response to {type(msg).__name__} from {self.url} after "
-                    f"{self.retries + 1} tries"
-                )
+                return await self._exchange(msg, frame, fut, sent=False)
             finally:
                 self._pending = None
+
+    def command_now(self, msg: Message) -> asyncio.Task[Message] | None:
+        """:meth:`command`, its frame written here, in the caller (an event-loop callback):
+        the task that waits for the response (and resends on a timeout, as :meth:`command`),
+        raising DeviceError on NAK as :meth:`schedule_pairs` does. None, with nothing sent, when
+        that cannot be done now: another command holds the link (they go one at a time), or the
+        link cannot write from a callback (:attr:`hwctl.transport.links.Link.SEND_NOW`; a
+        link whose ``send`` a test replaced). Saves the task hop to the caller's coroutine
+        that would send it (the initiator's SCHEDULE_PAIRS at SYNACK, hwctl.node.physical)."""
+        self._check_feature(msg)
+        link = self.link
+        if (self._closed or not type(link).SEND_NOW or "send" in vars(link)
+                or not _try_acquire(self._lock)):
+            return None
+        try:
+            frame, fut = self._begin(msg)
+            link.send_now(frame)
+            self.tx_ns = time.time_ns()  # the frame left (hwctl.nodetiming)
+        except BaseException:
+            self._pending = None
+            self._lock.release()
+            raise
+
+        async def rest() -> Message:
+            try:
+                resp = await self._exchange(msg, frame, fut, sent=True)
+            finally:
+                self._pending = None
+                self._lock.release()
+            return self._refused(msg, resp)
+
+        return asyncio.get_running_loop().create_task(rest())
+
+    def _begin(self, msg: Message) -> tuple[bytes, asyncio.Future[Message]]:
+        """A command's frame with a fresh sequence number, and the future of its response
+        (call with the lock held)."""
+        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        frame = encode(msg, seq)
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending = (seq, fut)
+        self._pending_cmd = msg
+        self.stats.commands += 1
+        return frame, fut
+
+    async def _exchange(self, msg: Message, frame: bytes, fut: asyncio.Future[Message], *,
+                        sent: bool) -> Message:
+        """Send ``frame`` (unless ``sent``: its first copy left already) and wait for the
+        response, sending the same bytes again on each timeout (module docstring)."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+            if attempt or not sent:
+                await self.link.send(frame)
+                self.tx_ns = time.time_ns()  # the frame left (hwctl.nodetiming)
+            try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that races with the response, and the caller never ends.
+                async with asyncio.timeout(self.timeout):
+                    return await asyncio.shield(fut)
+            except TimeoutError:
+                if self.rx_error is not None:
+                    raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
+                continue
+        self.stats.timeouts += 1
+        raise LinkTimeout(
+            f"no response to {type(msg).__name__} from {self.url} after "
+            f"{self.retries + 1} tries"
+        )
 
     def _check_feature(self, msg: Message, nak: bool = False) -> None:
         """Raise FeatureMissing when ``msg`` needs a feature the device was built without (or, with
@@ -237,7 +297,10 @@ class Backend:
             raise FeatureMissing(Opcode(msg.OPCODE).name, feat, None, self.url)
 
     async def _ok(self, msg: Message) -> Message:
-        resp = await self.command(msg)
+        return self._refused(msg, await self.command(msg))
+
+    def _refused(self, msg: Message, resp: Message) -> Message:
+        """``resp``, or DeviceError when it is a NAK."""
         if isinstance(resp, Nak):
             if resp.code == ErrorCode.BAD_OPCODE:
                 self._check_feature(msg, nak=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
+import socket
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -32,6 +34,10 @@ class Link(ABC):
     #: :class:`MemoryLink` delivers inside its peer's ``send``): a consumer may then take the
     #: chunks in that callback (:attr:`sink`) instead of from :meth:`recv`
     SINK_OK = False
+    #: :meth:`send` never waits (it hands the bytes over in the caller and returns): the
+    #: backend may send a command from a callback (:meth:`send_now`,
+    #: :meth:`hwctl.transport.backend.Backend.command_now`)
+    SEND_NOW = False
 
     def __init__(self) -> None:
         self._rx: asyncio.Queue[bytes] = asyncio.Queue()
@@ -50,6 +56,10 @@ class Link(ABC):
 
     @abstractmethod
     async def send(self, data: bytes) -> None: ...
+
+    def send_now(self, data: bytes) -> None:
+        """:meth:`send` in the caller, for a link with :attr:`SEND_NOW` (the same errors)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot send from a callback")
 
     async def recv(self) -> bytes:
         """Next chunk of bytes from the device; ``b""`` when the link is closed.
@@ -116,6 +126,7 @@ class LabLink(Link):
     shared clock): bytes go to the lab's thread, the device's bytes come back through the loop."""
 
     SINK_OK = True  # (delivered by call_soon_threadsafe)
+    SEND_NOW = True  # (handed to the lab's inbox under its lock)
 
     def __init__(self, server, node: str) -> None:
         super().__init__()
@@ -124,6 +135,9 @@ class LabLink(Link):
         server.attach(node, lambda data: loop.call_soon_threadsafe(self._deliver, data))
 
     async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
         if self._closed:
             raise LinkError("link closed")
         self.bytes_out += len(data)
@@ -139,6 +153,7 @@ class SerialLink(Link):
     are read in a thread that hands chunks to the event loop."""
 
     SINK_OK = True  # (the loop's reader, or the thread's call_soon_threadsafe)
+    SEND_NOW = True  # (a write(2), or pyserial's blocking write: never a wait on the loop)
 
     def __init__(self, port_url: str, *, baud: int) -> None:
         import serial
@@ -224,6 +239,9 @@ class SerialLink(Link):
                 self._loop.call_soon_threadsafe(self._rx.put_nowait, b"")
 
     async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
         if self._closed or self.error:
             raise LinkError(f"serial link down: {self.error!r}" if self.error else "link closed")
         self.bytes_out += len(data)
@@ -258,6 +276,101 @@ class SerialLink(Link):
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 1.0)
         self.ser.close()
+
+
+class UnixLink(Link):
+    """A device served on a Unix stream socket, ``unix:///PATH`` (the lab twin's devices with
+    ``hwctl twin --lab --device-link unix`` and the demo's: docs/twin.md). The same bytes as a
+    serial port, read by the event loop (``add_reader``) and written with one ``write(2)``,
+    without a pty's kernel worker: a pty hands every write to a kworker (the tty flip buffer's
+    work) that must run before the reader wakes, and on a busy 2-vCPU machine that kworker
+    waits for a CPU behind everything else (a pty round trip between two processes at load 10:
+    mean 330-400 us, p99 4-5 ms, against 67 us / 0.11 ms over a Unix socket, both at real-time
+    priority; benchmarks/RESULTS.md, twelfth session). A socket's write wakes the reader
+    directly. The link ends when the server closes the connection (a lab that stopped, or a
+    newer host that connected to the same device: the device has one host, as a UART)."""
+
+    SINK_OK = True  # (the loop's reader)
+    SEND_NOW = True  # (one write(2); a full socket buffer is waited for, as pyserial does)
+    #: most bytes one wake-up of the loop's reader takes
+    READ_MAX = 1 << 16
+    #: how long a write may wait for room in a full socket buffer (pyserial's write_timeout)
+    WRITE_TIMEOUT_S = 2.0
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            sock.close()
+            raise DeviceNotFound(f"no device at unix://{path}: "
+                                 f"{exc.strerror or exc} (is the lab running?)") from None
+        sock.setblocking(False)
+        self.sock = sock
+        self._fd = sock.fileno()
+        self.error: BaseException | None = None
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._readable)
+        self._reading = True
+
+    def _readable(self) -> None:
+        parts: list[bytes] = []
+        n = 0
+        eof = False
+        while n < self.READ_MAX:
+            try:
+                data = os.read(self._fd, self.READ_MAX - n)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # reset by the server
+                self.error, eof = exc, True
+                break
+            if not data:
+                eof = True
+                break
+            parts.append(data)
+            n += len(data)
+        if parts:
+            self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        if not eof:
+            return
+        if self.error is None:
+            self.error = LinkError("device socket closed by the other end")
+        self._loop.remove_reader(self._fd)
+        self._reading = False
+        self._rx.put_nowait(b"")
+
+    async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
+        if self._closed or self.error:
+            raise LinkError(f"device socket down: {self.error!r}" if self.error else "link closed")
+        self.bytes_out += len(data)
+        view = memoryview(data)
+        deadline = time.monotonic() + self.WRITE_TIMEOUT_S
+        try:
+            while view:
+                try:
+                    view = view[os.write(self._fd, view):]
+                except (BlockingIOError, InterruptedError):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError("device socket full (nobody reading)") from None
+                    select.select([], [self._fd], [], left)
+        except (OSError, TimeoutError) as exc:
+            self.error = exc
+            raise LinkError(f"device socket down: {exc!r}") from None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+        await super().close()
+        self.sock.close()
 
 
 def _fileno(ser) -> int | None:

@@ -19,7 +19,7 @@ from hwctl.errors import BadUrl
 
 #: pyserial URL handlers passed through as they are
 PYSERIAL_SCHEMES = ("loop", "socket", "spy", "rfc2217", "hwgrep", "alt")
-SCHEMES = ("twin", "serial", "zmq+tcp", "zmq+ipc", *PYSERIAL_SCHEMES)
+SCHEMES = ("twin", "serial", "zmq+tcp", "zmq+ipc", "unix", *PYSERIAL_SCHEMES)
 #: longest URL accepted (a config line, not a document)
 MAX_URL = 2048
 
@@ -77,7 +77,7 @@ def parse_backend_url(url: str) -> BackendSpec:
     if scheme not in SCHEMES:
         raise BadUrl(
             f"unsupported backend URL {_short(url)}: expected one of "
-            + ", ".join(f"{s}://" for s in SCHEMES[:4]) + " or a pyserial URL (loop://, socket://...)"
+            + ", ".join(f"{s}://" for s in SCHEMES[:5]) + " or a pyserial URL (loop://, socket://...)"
         )
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     params = dict(pairs)
@@ -111,6 +111,13 @@ def parse_backend_url(url: str) -> BackendSpec:
         t["profile"] = _take(params, "profile", _check_profile, "full", url)
         if params:
             raise BadUrl(f"unknown twin parameter(s) {sorted(params)} in {_short(url)}")
+        return spec
+    if scheme == "unix":  # a device on a Unix stream socket (the lab twin's; links.UnixLink)
+        if not parts.path or parts.netloc:
+            raise BadUrl(f"unix URL needs a socket path, e.g. unix:///tmp/lab/A (got {_short(url)})")
+        if params:
+            raise BadUrl(f"unknown parameter(s) {sorted(params)} in {_short(url)}")
+        spec.target = parts.path
         return spec
     if scheme == "serial" or scheme in PYSERIAL_SCHEMES:
         spec.baud = _take(params, "baud", lambda v: argtypes.check_int(v, "baud", 300, 50_000_000),

@@ -26,6 +26,9 @@ import heapq
 import math
 import os
 import select
+import shutil
+import socket
+import tempfile
 import threading
 import time
 import tty
@@ -240,6 +243,10 @@ class Lab:
         m.programs.clear()
 
 
+#: how :class:`LabServer` serves its devices to hosts on this machine (``device_link``)
+DEVICE_LINKS = ("pty", "unix")
+
+
 class LabServer:
     """Serve a :class:`Lab` in real time on the shared reference: every device of the lab (node
     devices and stations, :attr:`Lab.devices`) on its own pseudo-terminal (``urls``), or each on
@@ -271,10 +278,17 @@ class LabServer:
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
-                 limits=None, backlog_max: int = BACKLOG_MAX) -> None:
+                 limits=None, backlog_max: int = BACKLOG_MAX, device_link: str = "pty") -> None:
         """``backlog_max``: device bytes held per pty for a host that does not read before the
         line overruns (:class:`~hwctl.sim.twin.pacing.UartBacklog`; a test whose host may lag on a
-        loaded machine raises it so that lag never drops events)."""
+        loaded machine raises it so that lag never drops events). ``device_link`` (with
+        ``pty``): "pty" (a pseudo-terminal per device, ``serial://``) or "unix" (a Unix stream
+        socket per device, ``unix://``, :class:`hwctl.transport.links.UnixLink`: the same bytes
+        without the pty's kernel worker; one host per device, a newer connection replaces the
+        older; what a device sends while no host is connected is lost, as a UART's with no
+        cable)."""
+        if device_link not in DEVICE_LINKS:
+            raise ValueError(f"device_link must be one of {DEVICE_LINKS}, got {device_link!r}")
         self.lab = lab
         self.hz = hz
         self.lock = threading.Lock()
@@ -305,8 +319,31 @@ class LabServer:
         spin = os.environ.get("HWCTL_LAB_SPIN_US")
         self.spin_s = self.SPIN_S if not spin else float(spin) * 1e-6  # (pty only: _wait)
         self._urgent = False  # the wait _timeout gave ends at an urgent deadline (_wait)
+        #: device_link "unix": listening socket fd -> (device, socket); device -> its host's
+        #: connection (its fd is the device's entry in ``_masters`` while connected)
+        self._unix = pty and self._zmq is None and device_link == "unix"
+        self._listen: dict[int, tuple[str, socket.socket]] = {}
+        self._conns: dict[str, socket.socket] = {}
+        self._sock_dir: str | None = None  # a temporary directory of ours (no link_dir)
         if self._zmq is not None:
             self.urls = dict(self._zmq.urls)
+        elif self._unix:
+            if link_dir:
+                self._lock_link_dir(link_dir)
+                where = link_dir
+            else:
+                where = self._sock_dir = tempfile.mkdtemp(prefix="hwctl-lab-")
+            for n in devices:
+                path = os.path.abspath(os.path.join(where, n))
+                if os.path.islink(path) or os.path.exists(path):  # a stale link or socket (the
+                    os.unlink(path)  # lock says no lab serves there)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.bind(path)
+                sock.listen(4)
+                sock.setblocking(False)
+                self._listen[sock.fileno()] = (n, sock)
+                self._links.append(path)
+                self.urls[n] = f"unix://{path}"
         elif pty:
             if link_dir:
                 self._lock_link_dir(link_dir)
@@ -377,14 +414,19 @@ class LabServer:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for fd in [*self._masters.values(), *self._slaves, self._wake_r, self._wake_w]:
+        for sock in [*self._conns.values(), *(ls for _, ls in self._listen.values())]:
+            sock.close()  # (unix: the masters are these sockets' fds)
+        fds = [] if self._unix else list(self._masters.values())
+        for fd in [*fds, *self._slaves, self._wake_r, self._wake_w]:
             try:
                 os.close(fd)
             except OSError:
                 pass
         for link in self._links:
-            if os.path.islink(link):
+            if os.path.islink(link) or (self._unix and os.path.exists(link)):
                 os.unlink(link)
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
         if self._lock_fd is not None:  # (after the links: the next lab makes its own)
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -419,7 +461,8 @@ class LabServer:
         if d is None:
             self._urgent = False
             return self.MAX_WAIT
-        polls = self.spin_s > 0 and self._masters and not self._sinks and self._zmq is None
+        polls = (self.spin_s > 0 and (self._masters or self._listen) and not self._sinks
+                 and self._zmq is None)
         u = self.lab.next_urgent() if polls else None  # (see _wait)
         self._urgent = u is not None and u <= d  # the wait ends at a deadline a host waits for
         return min(self.MAX_WAIT, max(0.0, (d - timebase.cycle_now(self.hz)) / self.hz))
@@ -429,7 +472,7 @@ class LabServer:
         devices' messages are received here too (into ``self._zmq``)."""
         wl = [self._masters[n] for n, p in self._pending.items() if len(p) and n in self._masters]
         if self._zmq is None:
-            rl = [*self._masters.values(), self._wake_r]
+            rl = [*self._masters.values(), self._wake_r, *self._listen]
             if not self._urgent or not 0 < timeout < self.MAX_WAIT:  # (_urgent: polls, _timeout)
                 r, w, _ = select.select(rl, wl, [], timeout)
                 return r, w
@@ -458,14 +501,25 @@ class LabServer:
             for fd in r:
                 if fd == self._wake_r:
                     continue
+                if fd in self._listen:
+                    self._accept(fd)
+                    continue
+                n = self._fds.get(fd)
+                if n is None:  # (unix: a connection replaced in this iteration)
+                    continue
                 try:
                     data = os.read(fd, 65536)
                 except OSError as exc:  # EIO: no slave open right now
+                    if self._unix:  # reset by the host: it went away
+                        self._hang_up(n)
+                        continue
                     if exc.errno != errno.EIO:
                         raise
                     continue
                 if data:
-                    catchup.hold(now, self._fds[fd], data)
+                    catchup.hold(now, n, data)
+                elif self._unix:  # the host closed its end
+                    self._hang_up(n)
             if zdev is not None:
                 for n, d in zdev.take():
                     catchup.hold(now, n, d)
@@ -494,7 +548,9 @@ class LabServer:
                     self._pending[n].push(out)
                     self._flush(n)
             for fd in w:  # ptys that had a full buffer and took bytes again
-                self._flush(self._fds[fd])
+                n = self._fds.get(fd)
+                if n is not None:
+                    self._flush(n)
 
     #: most extra advances :meth:`_passed` makes in one loop iteration
     PASSED_MAX = 4
@@ -547,6 +603,34 @@ class LabServer:
                 backlog.sent(os.write(self._masters[device], backlog.buf))
             except BlockingIOError:  # full (nobody reading): select tells when it takes more
                 pass
+            except OSError:  # unix: the host went away (a pty master raises nothing else)
+                if not self._unix:
+                    raise
+                self._hang_up(device)
+
+    def _accept(self, fd: int) -> None:
+        """device_link "unix": a host connects to a device; it replaces the one before (a node
+        restarted), which is hung up."""
+        n, ls = self._listen[fd]
+        try:
+            conn, _ = ls.accept()
+        except OSError:  # gone already, or out of descriptors (the connection waits queued)
+            return
+        conn.setblocking(False)
+        self._hang_up(n)
+        self._conns[n] = conn
+        self._masters[n] = conn.fileno()
+        self._fds[conn.fileno()] = n
+
+    def _hang_up(self, device: str) -> None:
+        """device_link "unix": close ``device``'s host connection (if any) and drop what was
+        waiting for it: the next host starts clean."""
+        conn = self._conns.pop(device, None)
+        if conn is None:
+            return
+        self._fds.pop(self._masters.pop(device), None)
+        self._pending[device].buf.clear()
+        conn.close()
 
 
 class _ZmqDevices:

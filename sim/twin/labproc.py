@@ -31,10 +31,12 @@ def _counters(lab: Lab) -> dict[str, dict[str, int]]:
     return {f"{u}-{v}": {r.name: st.reg(r) for r in st.regs} for (u, v), st in lab.stations.items()}
 
 
-def _serve(lab: Lab, conn: Connection, link_dir: str | None, hz: int) -> None:
-    """Child: serve the lab on ptys until the parent says stop (or goes away)."""
+def _serve(lab: Lab, conn: Connection, link_dir: str | None, hz: int,
+           device_link: str = "pty") -> None:
+    """Child: serve the lab on ptys (or Unix sockets) until the parent says stop (or goes
+    away)."""
     try:
-        server = LabServer(lab, link_dir=link_dir, hz=hz).start()
+        server = LabServer(lab, link_dir=link_dir, hz=hz, device_link=device_link).start()
     except Exception as exc:  # pty unavailable, bad link dir: reported to the parent
         conn.send(("error", repr(exc)))
         return
@@ -63,11 +65,13 @@ def _serve(lab: Lab, conn: Connection, link_dir: str | None, hz: int) -> None:
 class LabProcess:
     """Serve ``lab`` on pseudo-terminals from a forked child process (``urls`` after start)."""
 
-    def __init__(self, lab: Lab, *, link_dir: str | None = None, hz: int = CLOCK_HZ) -> None:
+    def __init__(self, lab: Lab, *, link_dir: str | None = None, hz: int = CLOCK_HZ,
+                 device_link: str = "pty") -> None:
+        """``device_link``: "pty" or "unix" (:class:`~hwctl.sim.twin.lab.LabServer`)."""
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(lab, child, link_dir, hz), name="hwctl-lab",
-                                 daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(lab, child, link_dir, hz, device_link),
+                                 name="hwctl-lab", daemon=True)
         self._child_conn = child
         self.urls: dict[str, str] = {}
         #: the child's server error, if it stopped on one (set by :meth:`stop`)

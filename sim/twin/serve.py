@@ -327,7 +327,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "own pty (or, with --zmq, its own ZeroMQ port) (docs/twin.md 'Lab'); "
                              "prints 'NAME URL' per device (stations: 'A-B URL')")
     parser.add_argument("--link-dir", metavar="DIR", default=None,
-                        help="with --lab: symlinks DIR/<node> to the ptys")
+                        help="with --lab: symlinks DIR/<node> to the ptys (with --device-link "
+                             "unix: the sockets DIR/<node>)")
+    parser.add_argument("--device-link", choices=("pty", "unix"), default="pty",
+                        help="with --lab: serve each device on a pty (serial://, default) or on a "
+                             "Unix stream socket (unix://: the same bytes without the pty's "
+                             "kernel worker, lower and steadier latency; docs/twin.md 'Lab')")
     add_physics_arguments(parser)
 
 
@@ -389,14 +394,15 @@ def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
               start=timebase.cycle_now())
     keys, allow = curve_from_args(args) if args.zmq else (None, None)
     try:
-        server = LabServer(lab, link_dir=args.link_dir, zmq=args.zmq, keys=keys, allow=allow)
+        server = LabServer(lab, link_dir=args.link_dir, zmq=args.zmq, keys=keys, allow=allow,
+                           device_link=args.device_link)
     except UserError:
         raise
     except Exception as exc:  # pty unavailable, address in use
         raise UserError(f"cannot serve the lab: {exc}") from None
     for n in lab.devices:  # machine-readable: NAME URL per device (nodes, then stations u-v)
         print(n, server.urls[n], flush=True)
-    how = "ZeroMQ" if args.zmq else "ptys"
+    how = "ZeroMQ" if args.zmq else {"pty": "ptys", "unix": "Unix sockets"}[args.device_link]
     console.print(f"[green]lab[/] {args.lab}: {len(lab.names)} node devices, {len(lab.stations)} "
                   f"stations on the shared clock, on {how} (p={cfg.p_photon:.3g}); Ctrl-C stops")
     t_end = None if args.duration is None else time.monotonic() + args.duration
