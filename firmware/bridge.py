@@ -117,7 +117,9 @@ class Bridge:
         import serial
 
         try:
-            ser = serial.serial_for_url(self.port_url, baudrate=self.baud, timeout=0.02, write_timeout=1)
+            # exclusive, as the node's SerialLink: one program per port (hwctl.transport.links)
+            ser = serial.serial_for_url(self.port_url, baudrate=self.baud, timeout=0.02,
+                                        write_timeout=1, exclusive=True)
         except (serial.SerialException, ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first:

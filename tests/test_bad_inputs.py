@@ -601,3 +601,50 @@ def test_serial_port_that_does_not_open_says_what_to_do(argv, needle, capsys) ->
     assert main(argv) == 2
     line = _check_one_line(capsys.readouterr().err)
     assert "cannot open serial port" in line and needle in line and line.count("Errno") == 0
+
+
+@pytest.fixture
+def held_pty():
+    """A pseudo-terminal whose port another hwctl process holds (opened exclusively, as
+    hwctl opens serial ports): its slave path."""
+    import serial
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = serial.Serial(path, exclusive=True)
+    try:
+        yield path
+    finally:
+        holder.close()
+        os.close(slave)
+        os.close(master)
+
+
+def test_serial_port_another_process_holds_is_refused_in_one_line(held_pty, capsys) -> None:
+    """Two processes on one serial port (a second `hwctl node` started with the same config, a
+    selftest on a running node's port) interleave each other's responses: the node saw stale
+    responses, retries and a "device lost". The second opener is refused, saying why."""
+    assert main(["fpga", "selftest", f"serial://{held_pty}"]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "cannot open serial port" in line and "in use by another program" in line, line
+
+
+def test_node_does_not_wait_for_a_port_another_process_holds(held_pty) -> None:
+    """A node waits for a device that is not there yet (device_wait_s), not for a port that is
+    in use: that is refused at the first try (no 60 s of "waiting for its device")."""
+    from hwctl.errors import DeviceBusy
+    from hwctl.node.devwait import open_device
+    from hwctl.transport import open_backend
+
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    async def go() -> None:
+        await open_device(f"serial://{held_pty}", name="A", wait_s=60.0, opener=open_backend,
+                          sleep=sleep, now=lambda: sum(sleeps))
+
+    with pytest.raises(DeviceBusy, match="in use by another program"):
+        asyncio.run(go())
+    assert sleeps == []
