@@ -648,3 +648,53 @@ def test_node_does_not_wait_for_a_port_another_process_holds(held_pty) -> None:
     with pytest.raises(DeviceBusy, match="in use by another program"):
         asyncio.run(go())
     assert sleeps == []
+
+
+def _status_line(node) -> str:
+    from hwctl.node.cli import _report
+
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, **kw) -> None:
+            lines.append(text)
+
+    async def one_line() -> None:
+        task = asyncio.create_task(_report(node, Console(), every=0.0))
+        while not lines:
+            await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(one_line())
+    return lines[0]
+
+
+def test_node_status_line_is_words_and_names_a_peer_gone_silent() -> None:
+    """The status line printed the link counters as a Python dict (``link {'commands': 14,
+    'retries': 0, ...}``), and after a peer stopped it went on with ``state SYN_SENT`` for ever
+    without a word about that peer: now the counters are words, as in the end-of-run line, and
+    a peer declared dead is named with how long it has been silent."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+
+    class Stats:
+        commands, events, retries, events_lost, rx_frame_errors = 14, 9, 1, 2, 3
+
+        def as_dict(self) -> dict:
+            return {"commands": 14}
+
+    class Backend:
+        stats = Stats()
+
+    node.backend = Backend()  # type: ignore[assignment]
+    live = node.liveness
+    live.inc["B"] = 7
+    live.alive["B"] = False  # declared dead after its heartbeats stopped
+    live.last["B"] = node.now() - 12.0
+    line = _status_line(node)
+    assert "{" not in line and "'" not in line, line
+    assert "link 14 commands, 9 events, 1 retries, 5 lost or bad" in line, line
+    assert "B at tcp://127.0.0.1:2 silent for 12 s" in line, line
