@@ -698,3 +698,40 @@ def test_node_status_line_is_words_and_names_a_peer_gone_silent() -> None:
     assert "{" not in line and "'" not in line, line
     assert "link 14 commands, 9 events, 1 retries, 5 lost or bad" in line, line
     assert "B at tcp://127.0.0.1:2 silent for 12 s" in line, line
+
+
+def test_peer_speaking_another_transport_is_named_once(caplog) -> None:
+    """One node with [security] keys (ZeroMQ + CurveZMQ) and its peer without (plain streams):
+    each only said "no word yet from" the other. The stream side sees the ZeroMQ greeting as a
+    bad hello: it says, once, what that likely is and what to change."""
+    import logging
+
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "B", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"A": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    with caplog.at_level(logging.WARNING, logger="hwctl"):
+        for _ in range(3):
+            node._drop("peer_bad_hello")
+    said = [r.getMessage() for r in caplog.records if "peer_bad_hello" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "[security]" in said[0] and "peer_transport" in said[0], said[0]
+    assert node.counters.dropped["peer_bad_hello"] == 3
+
+
+def test_node_start_line_names_the_peer_transport() -> None:
+    from hwctl.node.cli import start_line
+
+    class Node:
+        clock_sync = "shared"
+        peer_transport = "stream"
+
+        class cfg:
+            name, listen, backend, key = "A", "tcp://127.0.0.1:1", "twin://", None
+            peers = [type("P", (), {"name": "B"})]
+
+    assert "peers B over plain TCP/Unix streams (no keys)" in start_line(Node())
+    Node.cfg.key = "keys/A.key_secret"
+    Node.peer_transport = "zmq"
+    assert "peers B over ZeroMQ with CurveZMQ keys" in start_line(Node())

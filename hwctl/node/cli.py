@@ -100,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
             loop.add_signal_handler(sig, node.stop)
-        console.print(f"[green]node {cfg.name}[/] on {cfg.listen}, backend {cfg.backend}, "
-                      f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
-                      f"{node.clock_sync}", soft_wrap=True)
+        console.print(start_line(node), soft_wrap=True, highlight=False, markup=False)
         if writer is not None:  # (said once the node runs: a start that fails leaves nothing)
             console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed "
                           f"each second), final Parquet when the node stops", soft_wrap=True)
@@ -154,6 +152,17 @@ def run(args: argparse.Namespace) -> int:
                           pairs=node.pair_rows(), requests=False)
         console.print(f"results: {path}", soft_wrap=True)
     return 0
+
+
+def start_line(node) -> str:
+    """The node's first line: where it listens, its device, its peers and how it reaches them
+    (every node of a network must use the same peer transport and [security], docs/node.md)."""
+    cfg = node.cfg
+    how = ("ZeroMQ with CurveZMQ keys" if cfg.key is not None
+           else "plain TCP/Unix streams (no keys)" if node.peer_transport == "stream"
+           else "ZeroMQ (no keys)")
+    return (f"node {cfg.name} on {cfg.listen}, backend {cfg.backend}, peers "
+            f"{', '.join(p.name for p in cfg.peers)} over {how}, device clock {node.clock_sync}")
 
 
 async def _start_web(node: NodeService, addr: str):
