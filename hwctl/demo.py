@@ -198,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
                                  force=args.force)
-    console = Console()
+    # soft_wrap: a summary line is one line, also redirected to a file or a pipe (rich wrapped it
+    # at 80 columns there, mid-figure); a terminal wraps long lines itself
+    console = Console(soft_wrap=True)
     with stop_on_first_signal() as stop:
         args._stop = stop
         result = asyncio.run(run_demo(g, args, console))

@@ -74,6 +74,13 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     text = captured.out
     assert "requests" in text and "latency L" in text
     assert "verified pairs A-B" in text and "physical layer" in text
+    # redirected stdout is data: one line per figure, never wrapped at 80 columns mid-figure
+    # (it read "(T = \n38.3 pairs/s per link)")
+    lines = text.splitlines()
+    assert any(ln.startswith("requests: ") and ln.endswith("pairs/s per link)") for ln in lines), text
+    assert any(ln.startswith("verified pairs A-B: ") and "revoked" in ln for ln in lines), text
+    assert any(ln.startswith("physical layer: ") and ln.endswith("(goal 0 for both)")
+               for ln in lines), text
 
 
 def test_demo_bad_topology_is_one_line(capsys) -> None:
