@@ -684,6 +684,8 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> Path:
 
 
 def summarize(result: dict, console) -> None:
+    from hwctl.wire import CLOCK_HZ
+
     rows = result["rows"]
     done = [r for r in rows if r["latency"] is not None]
     lat = sorted(r["latency"] for r in done)
@@ -747,15 +749,30 @@ def summarize(result: dict, console) -> None:
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
             + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
               f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
+        late = []
         for name, x in ((u, a), (v, b)):
             bp = x.get("block_path")
             if bp is not None:
+                lag_mean = bp.get("decode_lag_mean_cycles", 0) / CLOCK_HZ
+                lag_max = bp.get("decode_lag_max_cycles", 0) / CLOCK_HZ
+                if lag_max > x["timeout_s"]:
+                    late.append(f"{name} {1e3 * lag_max:.0f} ms")
                 console.print(
                     f"  [bold]{name} block mode[/]: {bp['arrivals']} arrivals in {bp['blocks']} "
                     f"HDR_BLOCKs; link losses: {bp['lost_blocks']} blocks lost "
                     f"({bp['unknown_pulses']} pulses unknown), {bp['malformed']} malformed, "
                     f"{bp['slot_mismatches']} slot0 mismatches, {bp['bad_headers']} bad headers; "
-                    f"pins {bp['pins_sent']}/{bp['unpins_sent']} (pin/unpin), NAKs {bp['pin_naks']}")
+                    f"pins {bp['pins_sent']}/{bp['unpins_sent']} (pin/unpin), NAKs {bp['pin_naks']}; "
+                    f"decode lag mean {1e3 * lag_mean:.1f} ms, max {1e3 * lag_max:.1f} ms (an "
+                    f"arrival's age when its host decoded it: twin, link and host)")
+        if late:  # photons judged late by the machine, not by the protocol: say so
+            console.print(
+                f"warning: arrivals reached the host older than the verification timeout "
+                f"({1e3 * a['timeout_s']:.1f} ms): decode lag max {', '.join(late)}. This machine "
+                f"did not keep up with the source in real time (load, or other work at the same "
+                f"time), so the TIMEOUT discards and the verified fraction above are the machine's, "
+                f"not the protocol's: measure at this rate on an idle machine, or lower "
+                f"--header-rate", style="yellow", highlight=False)
     console.print(f"results: {result['parquet']}"
                   + (f", {result['pairs_parquet']}" if ver.get("pairs") else "")
                   + (f", plot: {result['png']}" if result["png"] else ""))
