@@ -282,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_curve_arguments(parser)
     parser.add_argument("--health-every", type=argtypes.real(0.0, 86400.0, what="--health-every"),
                         default=10.0,
-                        help="print a health line every N seconds (0: never)")
+                        help="print a health line every N seconds (default 10; 0: never)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="stop after this many seconds")
 

@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or inproc")
     parser.add_argument("--mean-backoff", default=0.05,
                         type=argtypes.real(0.0, 3600.0, lo_open=True, what="--mean-backoff"),
-                        help="mean back-off between requests on an edge, s (ESP Table IV: 0.05)")
+                        help="mean back-off between requests on an edge, s (default 0.05, ESP Table IV)")
     parser.add_argument("--memory", default="nv",
                         help="memory for pair verification, a Table I short name (default nv)")
     parser.add_argument("--f-th", type=float, default=0.81,
@@ -112,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=0.0005, help="least margin (s) between now and the attempt-grid "
                         "point an end joins; above it the margin follows the measured command "
                         "round trips (hwctl.pljoin; default 0.0005)")
-    parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
+    parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0; default 1)")
     parser.add_argument("--bench", default=None, metavar="FILE",
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
