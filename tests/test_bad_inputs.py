@@ -735,3 +735,24 @@ def test_node_start_line_names_the_peer_transport() -> None:
     Node.cfg.key = "keys/A.key_secret"
     Node.peer_transport = "zmq"
     assert "peers B over ZeroMQ with CurveZMQ keys" in start_line(Node())
+
+
+def test_dead_peer_warning_names_the_peer_before_the_reason(caplog) -> None:
+    """It read 'B: peer dead: silent 3.2 s A: releasing what it held' (the peer's name after
+    the reason); now 'B: peer A dead: silent 3.2 s: releasing what it held'."""
+    import logging
+
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "B", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"A": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    live = node.liveness
+    live.inc["A"] = 7  # heard once
+    t0 = live.last["A"]
+    with caplog.at_level(logging.WARNING, logger="hwctl"):
+        for k in range(1, 12):  # ticks of 0.5 s of silence
+            live.declare_dead(t0 + 0.5 * k)
+    said = [r.getMessage() for r in caplog.records if "releasing" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("B: peer A dead: silent "), said
+    assert said[0].endswith(": releasing what it held"), said
