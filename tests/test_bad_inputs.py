@@ -756,3 +756,20 @@ def test_dead_peer_warning_names_the_peer_before_the_reason(caplog) -> None:
     said = [r.getMessage() for r in caplog.records if "releasing" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("B: peer A dead: silent "), said
     assert said[0].endswith(": releasing what it held"), said
+
+
+@pytest.mark.parametrize("argv", [["keys", "show", "{d}/nope.key"]])
+def test_missing_key_file_says_no_such_file(argv, tmp_path, capsys) -> None:
+    """A key file that does not exist read 'Invalid certificate file: nope.key' (pyzmq's words
+    for a missing file): it says the file does not exist, with the command that makes one."""
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "no such file" in line and "hwctl keys new" in line and "Invalid" not in line, line
+
+
+def test_node_with_a_missing_secret_key_says_no_such_file(tmp_path) -> None:
+    from hwctl.errors import UserError
+    from hwctl.transport.security import load_keypair
+
+    with pytest.raises(UserError, match="no such file.*hwctl keys new"):
+        load_keypair(tmp_path / "Z.key_secret")
