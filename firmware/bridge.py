@@ -117,7 +117,9 @@ class Bridge:
         import serial
 
         try:
-            ser = serial.serial_for_url(self.port_url, baudrate=self.baud, timeout=0.02, write_timeout=1)
+            # exclusive, as the node's SerialLink: one program per port (hwctl.transport.links)
+            ser = serial.serial_for_url(self.port_url, baudrate=self.baud, timeout=0.02,
+                                        write_timeout=1, exclusive=True)
         except (serial.SerialException, ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first:
@@ -280,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_curve_arguments(parser)
     parser.add_argument("--health-every", type=argtypes.real(0.0, 86400.0, what="--health-every"),
                         default=10.0,
-                        help="print a health line every N seconds (0: never)")
+                        help="print a health line every N seconds (default 10; 0: never)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="stop after this many seconds")
 

@@ -29,7 +29,7 @@ verification over node services, FPGA clock/heralding devices and their software
 network simulator, lab instruments."""
 EPILOG = """\
 start with:
-  hwctl demo                       a 2x2 network of node services on software twins (~20 s)
+  hwctl demo                       a 2x2 network of node services on software twins (~30 s)
   hwctl sim --topology 3x3         one network simulation
   hwctl COMMAND --help             every command's options
 

@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(everything in this process)")
     parser.add_argument("--mean-backoff", default=0.05,
                         type=argtypes.real(0.0, 3600.0, lo_open=True, what="--mean-backoff"),
-                        help="mean back-off between requests on an edge, s (ESP Table IV: 0.05)")
+                        help="mean back-off between requests on an edge, s (default 0.05, ESP Table IV)")
     parser.add_argument("--memory", default="nv",
                         help="memory for pair verification, a Table I short name (default nv)")
     parser.add_argument("--f-th", type=float, default=0.81,
@@ -117,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=0.0005, help="least margin (s) between now and the attempt-grid "
                         "point an end joins; above it the margin follows the measured command "
                         "round trips (hwctl.pljoin; default 0.0005)")
-    parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
+    parser.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0; default 1)")
     parser.add_argument("--bench", default=None, metavar="FILE",
                         help="bench template of every node (node n: {n} in its resource strings, "
                              "simulated bench n); its VOAs and SNSPD bias set the stations' physics "
@@ -203,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
                                  force=args.force)
-    console = Console()
+    # soft_wrap: a summary line is one line, also redirected to a file or a pipe (rich wrapped it
+    # at 80 columns there, mid-figure); a terminal wraps long lines itself
+    console = Console(soft_wrap=True)
     with stop_on_first_signal() as stop:
         args._stop = stop
         result = asyncio.run(run_demo(g, args, console))
@@ -688,6 +690,8 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> Path:
 
 
 def summarize(result: dict, console) -> None:
+    from hwctl.wire import CLOCK_HZ
+
     rows = result["rows"]
     done = [r for r in rows if r["latency"] is not None]
     lat = sorted(r["latency"] for r in done)
@@ -751,15 +755,30 @@ def summarize(result: dict, console) -> None:
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
             + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
               f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
+        late = []
         for name, x in ((u, a), (v, b)):
             bp = x.get("block_path")
             if bp is not None:
+                lag_mean = bp.get("decode_lag_mean_cycles", 0) / CLOCK_HZ
+                lag_max = bp.get("decode_lag_max_cycles", 0) / CLOCK_HZ
+                if lag_max > x["timeout_s"]:
+                    late.append(f"{name} {1e3 * lag_max:.0f} ms")
                 console.print(
                     f"  [bold]{name} block mode[/]: {bp['arrivals']} arrivals in {bp['blocks']} "
                     f"HDR_BLOCKs; link losses: {bp['lost_blocks']} blocks lost "
                     f"({bp['unknown_pulses']} pulses unknown), {bp['malformed']} malformed, "
                     f"{bp['slot_mismatches']} slot0 mismatches, {bp['bad_headers']} bad headers; "
-                    f"pins {bp['pins_sent']}/{bp['unpins_sent']} (pin/unpin), NAKs {bp['pin_naks']}")
+                    f"pins {bp['pins_sent']}/{bp['unpins_sent']} (pin/unpin), NAKs {bp['pin_naks']}; "
+                    f"decode lag mean {1e3 * lag_mean:.1f} ms, max {1e3 * lag_max:.1f} ms (an "
+                    f"arrival's age when its host decoded it: twin, link and host)")
+        if late:  # photons judged late by the machine, not by the protocol: say so
+            console.print(
+                f"warning: arrivals reached the host older than the verification timeout "
+                f"({1e3 * a['timeout_s']:.1f} ms): decode lag max {', '.join(late)}. This machine "
+                f"did not keep up with the source in real time (load, or other work at the same "
+                f"time), so the TIMEOUT discards and the verified fraction above are the machine's, "
+                f"not the protocol's: measure at this rate on an idle machine, or lower "
+                f"--header-rate", style="yellow", highlight=False)
     console.print(f"results: {result['parquet']}"
                   + (f", {result['pairs_parquet']}" if ver.get("pairs") else "")
                   + (f", plot: {result['png']}" if result["png"] else ""))

@@ -24,6 +24,12 @@ class DeviceNotFound(UserError):
     """The device named by a URL does not exist or cannot be opened."""
 
 
+class DeviceBusy(UserError):
+    """The device's port is in use by another program (another node, a bridge, a selftest): two
+    programs on one serial port interleave each other's bytes, so the second is refused, and a
+    node does not wait for it as for a device that is not there yet."""
+
+
 class VersionMismatch(UserError):
     """The device speaks another wire version (or is not an hwctl device)."""
 

@@ -756,7 +756,9 @@ class PeerLiveness:
         now = node.now()
         if now - self._last_log >= 1.0:  # counted always (deaths, restarts), logged <= 1/s
             self._last_log = now
-            log.warning("%s: %s %s: releasing what it held", node.cfg.name, reason, peer)
+            # "peer A dead: silent 3.2 s" / "peer A restarted": the name first, then the reason
+            log.warning("%s: peer %s %s: releasing what it held", node.cfg.name, peer,
+                        reason.removeprefix("peer "))
         if node._pl_rid is not None and node._pl_peer == peer:  # its generation ends
             node._events.put_nowait(PeerDead(peer, reason, node.recovery.gen_no))
             node.recovery.release(reason, tell_peer=True)

@@ -76,11 +76,20 @@ def stat(values: Sequence[float]) -> Stat:
 def load_runs(sweep_dir: Path) -> list[dict[str, Any]]:
     import pyarrow.dataset as ds
 
+    require_dataset(sweep_dir)
+    return ds.dataset(Path(sweep_dir) / "runs", format="parquet").to_table().to_pylist()
+
+
+def require_dataset(sweep_dir: Path) -> None:
+    """A UserError unless ``sweep_dir`` holds a sweep dataset (``runs/*.parquet``)."""
     runs = Path(sweep_dir) / "runs"
+    if Path(sweep_dir).is_file():
+        raise UserError(f"{sweep_dir}: no sweep dataset here: a file, not a `hwctl sweep --out` "
+                        "directory (a single `hwctl sim --out` run has no replicates to report; "
+                        "run `hwctl sweep --out DIR` first)")
     if not runs.is_dir() or not any(runs.glob("*.parquet")):
         raise UserError(f"{sweep_dir}: no sweep dataset here (expected {runs}/*.parquet; "
                         "run `hwctl sweep --out DIR` first)")
-    return ds.dataset(runs, format="parquet").to_table().to_pylist()
 
 
 class Grid:
@@ -436,7 +445,8 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
+def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75,
+                drawn: list[str] | None = None) -> Path:
     """Write every table, figure, data file and the index page; return the index path."""
     grid = Grid(load_runs(sweep_dir))
     out.mkdir(parents=True, exist_ok=True)
@@ -482,29 +492,37 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75) -> Path:
                      "two or more different numbers of edges)")
         fits8 = {p: fit for p, fit in fits8.items() if not math.isnan(fit.slope)}
         fits9 = {p: fit for p, fit in fits9.items() if not math.isnan(fit.slope)}
+    def pm(ci: float) -> str:  # two |E| values: a line through two points has no CI
+        return " (no CI: two edge counts)" if math.isnan(ci) else f" ± {ci:.2f}"
+
     for p, fit in fits8.items():
-        lines.append(f"- latency growth {LABEL[p]}: {fit.slope:.2f} ± {fit.slope_ci95:.2f} ms per "
+        lines.append(f"- latency growth {LABEL[p]}: {fit.slope:.2f}{pm(fit.slope_ci95)} ms per "
                      f"edge, intercept {fit.intercept:.2f} ms, R² {fit.r2:.2f}")
     if "dqp" in fits8 and "esp" in fits8 and fits8["esp"].slope > 0:
         lines.append(f"- DQP/ESP latency-growth ratio: {fits8['dqp'].slope / fits8['esp'].slope:.1f}x "
                      "(paper: about sixfold)")
     for p, fit in fits9.items():
-        lines.append(f"- jitter growth {LABEL[p]}: {fit.slope:.2f} ± {fit.slope_ci95:.2f} ms per "
+        lines.append(f"- jitter growth {LABEL[p]}: {fit.slope:.2f}{pm(fit.slope_ci95)} ms per "
                      f"edge, intercept {fit.intercept:.2f} ms, R² {fit.r2:.2f}")
     lines.append("")
-    figs = [("fig6", "Fig. 6: scaled throughput", True), ("fig7", "Fig. 7: scaled latency over "
-            f"time, rolling mean k = {ROLLING_K}", has7),
-            ("fig8", "Fig. 8: mean latency vs |E_Q|", True),
-            ("fig9", "Fig. 9: jitter vs |E_Q|", True),
-            ("fig10", "Fig. 10: ESP vs DQP by matching number", has10),
-            ("fig11", "Fig. 11: latency range over fidelity", has11)]
-    for name, title, ok in figs:
+    figs = [("fig6", "Fig. 6: scaled throughput", True, ""), ("fig7", "Fig. 7: scaled latency "
+            f"over time, rolling mean k = {ROLLING_K}", has7, "it needs per-request rows of 2x2 "
+            "runs (`hwctl sweep` with 2x2 among --topologies, without --no-requests)"),
+            ("fig8", "Fig. 8: mean latency vs |E_Q|", True, ""),
+            ("fig9", "Fig. 9: jitter vs |E_Q|", True, ""),
+            ("fig10", "Fig. 10: ESP vs DQP by matching number", has10, f"it needs DQP and ESP "
+             f"runs of the same topologies at F = {f:g}"),
+            ("fig11", "Fig. 11: latency range over fidelity", has11, "it needs two or more "
+             "fidelities")]
+    for name, title, ok, why in figs:
         if ok:
             lines += [f"## {title} — [data]({name}.csv)", "", f"![{title}]({name}.png)", ""]
+            if drawn is not None:
+                drawn.append(name)
         else:
-            lines += [f"## {title}", "", "not drawn: the dataset lacks what it needs "
-                      "(per-request rows for Fig. 7, DQP and ESP for Fig. 10, two or more "
-                      "fidelities for Fig. 11)", ""]
+            lines += [f"## {title}", "", f"not drawn: {why}", ""]
+            for ext in ("png", "csv"):  # an earlier report's, from another dataset
+                (out / f"{name}.{ext}").unlink(missing_ok=True)
     below = [c for c in checks if c["below_bound_beyond_ci"]]
     lines += ["## Lower-bound check — [csv](bound.csv)", ""]
     for p in grid.protocols:
@@ -539,6 +557,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_dataset(args.sweep_dir)  # first: `hwctl report run.parquet` is not an --out mistake
     out = args.out or args.sweep_dir / "report"
     try:  # before the dataset is read and the figures drawn
         argtypes.check_out_path(out, "--out", directory=True)
@@ -547,10 +566,12 @@ def run(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     try:
-        index = make_report(args.sweep_dir, out, args.fidelity)
+        drawn: list[str] = []
+        index = make_report(args.sweep_dir, out, args.fidelity, drawn=drawn)
     except pa.ArrowException as exc:  # a damaged file (a disk that filled, a copy cut short)
         raise UserError(f"{args.sweep_dir}: a dataset file cannot be read ({exc}): run the "
                         f"same `hwctl sweep` again, which recomputes damaged and missing runs "
                         f"only") from None
-    print(f"report written: {index} (table5.md/.csv, fig6-11 .png/.csv, bound.csv)")
+    print(f"report written: {index} (table5.md/.csv, {', '.join(drawn)} .png/.csv, bound.csv; "
+          f"the index says why any other figure is not drawn)")
     return 0

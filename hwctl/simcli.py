@@ -45,10 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="esp (default), dqp, or greedy: the centralized greedy scheduler with zero "
                         "control delay (simulator only; 'oracle' is its deprecated old name)")
     p.add_argument("--fidelity", type=argtypes.fidelity, default=0.75,
-                   help="requested fidelity F in [0.5, 1)")
+                   help="requested fidelity F in [0.5, 1) (default 0.75)")
     p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,
                    help=f"simulated seconds, at most {argtypes.MAX_SIM_S:g} (default 120)")
-    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0)")
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (>= 0; default 1)")
     p.add_argument("--out", type=Path, help="write the requests to this Parquet file (shared schema, run "
                         "metadata inside; docs/data.md)")
     p.add_argument("--json", action="store_true",

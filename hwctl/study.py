@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="output directory (created; default: ./study-verification)")
     p.add_argument("--quick", action="store_true",
                    help="small grids and short runs (seconds instead of minutes)")
-    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulations (>= 0)")
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulations (>= 0; default 1)")
     p.add_argument("--no-plots", action="store_true", help="write data files only")
     p.add_argument("--json", action="store_true",
                    help="print the study's figures (params.json: memories, timeouts, F at 10 ms, "

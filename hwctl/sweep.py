@@ -397,7 +397,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "requests/*.parquet, timings.jsonl, sweep.json (docs/data.md; default "
                         "./sweep); re-running skips finished runs")
     p.add_argument("--replicates", type=argtypes.integer(1, 100_000, what="--replicates"),
-                   default=1, help="seeded replicates per cell")
+                   default=1, help="seeded replicates per cell (default 1: one run per cell, no confidence intervals)")
     p.add_argument("--seed", type=argtypes.seed, default=1,
                    help="base seed: replicate r uses seed + r (default 1)")
     p.add_argument("--duration", type=argtypes.duration(argtypes.MAX_SIM_S), default=120.0,

@@ -336,7 +336,7 @@ def _parse_params(items: list[str]) -> dict[str, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="ice40",
-                        help="ice40 = iCE40 HX8K ct256 (goal 100 MHz), ecp5 = LFE5U-25F (goal 200 MHz)")
+                        help="ice40 = iCE40 HX8K ct256 (goal 100 MHz, the default), ecp5 = LFE5U-25F (goal 200 MHz)")
     parser.add_argument("--freq", type=argtypes.real(1.0, 2000.0, what="--freq (MHz)"), default=None,
                         help="clock constraint for nextpnr in MHz (default: the target's goal)")
     parser.add_argument("--seed", type=argtypes.integer(0, 2**31 - 1, what="--seed"), default=1,
@@ -344,7 +344,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=argtypes.integer(1, 64, what="--seeds"), default=1,
                         metavar="N",
                         help="try N placement seeds from --seed on and report the best (Fmax "
-                             "varies by +-10%% with placement); every seed's Fmax is listed")
+                             "varies by +-10%% with placement); every seed's Fmax is listed (default 1)")
     parser.add_argument("--placer", choices=PLACERS, default=None,
                         help="nextpnr placer (default: sa for ecp5, heap for ice40)")
     parser.add_argument("--top", choices=TOPS, default="top",

@@ -601,3 +601,175 @@ def test_serial_port_that_does_not_open_says_what_to_do(argv, needle, capsys) ->
     assert main(argv) == 2
     line = _check_one_line(capsys.readouterr().err)
     assert "cannot open serial port" in line and needle in line and line.count("Errno") == 0
+
+
+@pytest.fixture
+def held_pty():
+    """A pseudo-terminal whose port another hwctl process holds (opened exclusively, as
+    hwctl opens serial ports): its slave path."""
+    import serial
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = serial.Serial(path, exclusive=True)
+    try:
+        yield path
+    finally:
+        holder.close()
+        os.close(slave)
+        os.close(master)
+
+
+def test_serial_port_another_process_holds_is_refused_in_one_line(held_pty, capsys) -> None:
+    """Two processes on one serial port (a second `hwctl node` started with the same config, a
+    selftest on a running node's port) interleave each other's responses: the node saw stale
+    responses, retries and a "device lost". The second opener is refused, saying why."""
+    assert main(["fpga", "selftest", f"serial://{held_pty}"]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "cannot open serial port" in line and "in use by another program" in line, line
+
+
+def test_node_does_not_wait_for_a_port_another_process_holds(held_pty) -> None:
+    """A node waits for a device that is not there yet (device_wait_s), not for a port that is
+    in use: that is refused at the first try (no 60 s of "waiting for its device")."""
+    from hwctl.errors import DeviceBusy
+    from hwctl.node.devwait import open_device
+    from hwctl.transport import open_backend
+
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    async def go() -> None:
+        await open_device(f"serial://{held_pty}", name="A", wait_s=60.0, opener=open_backend,
+                          sleep=sleep, now=lambda: sum(sleeps))
+
+    with pytest.raises(DeviceBusy, match="in use by another program"):
+        asyncio.run(go())
+    assert sleeps == []
+
+
+def _status_line(node) -> str:
+    from hwctl.node.cli import _report
+
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, **kw) -> None:
+            lines.append(text)
+
+    async def one_line() -> None:
+        task = asyncio.create_task(_report(node, Console(), every=0.0))
+        while not lines:
+            await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(one_line())
+    return lines[0]
+
+
+def test_node_status_line_is_words_and_names_a_peer_gone_silent() -> None:
+    """The status line printed the link counters as a Python dict (``link {'commands': 14,
+    'retries': 0, ...}``), and after a peer stopped it went on with ``state SYN_SENT`` for ever
+    without a word about that peer: now the counters are words, as in the end-of-run line, and
+    a peer declared dead is named with how long it has been silent."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+
+    class Stats:
+        commands, events, retries, events_lost, rx_frame_errors = 14, 9, 1, 2, 3
+
+        def as_dict(self) -> dict:
+            return {"commands": 14}
+
+    class Backend:
+        stats = Stats()
+
+    node.backend = Backend()  # type: ignore[assignment]
+    live = node.liveness
+    live.inc["B"] = 7
+    live.alive["B"] = False  # declared dead after its heartbeats stopped
+    live.last["B"] = node.now() - 12.0
+    line = _status_line(node)
+    assert "{" not in line and "'" not in line, line
+    assert "link 14 commands, 9 events, 1 retries, 5 lost or bad" in line, line
+    assert "B at tcp://127.0.0.1:2 silent for 12 s" in line, line
+
+
+def test_peer_speaking_another_transport_is_named_once(caplog) -> None:
+    """One node with [security] keys (ZeroMQ + CurveZMQ) and its peer without (plain streams):
+    each only said "no word yet from" the other. The stream side sees the ZeroMQ greeting as a
+    bad hello: it says, once, what that likely is and what to change."""
+    import logging
+
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "B", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"A": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    with caplog.at_level(logging.WARNING, logger="hwctl"):
+        for _ in range(3):
+            node._drop("peer_bad_hello")
+    said = [r.getMessage() for r in caplog.records if "peer_bad_hello" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "[security]" in said[0] and "peer_transport" in said[0], said[0]
+    assert node.counters.dropped["peer_bad_hello"] == 3
+
+
+def test_node_start_line_names_the_peer_transport() -> None:
+    from hwctl.node.cli import start_line
+
+    class Node:
+        clock_sync = "shared"
+        peer_transport = "stream"
+
+        class cfg:
+            name, listen, backend, key = "A", "tcp://127.0.0.1:1", "twin://", None
+            peers = [type("P", (), {"name": "B"})]
+
+    assert "peers B over plain TCP/Unix streams (no keys)" in start_line(Node())
+    Node.cfg.key = "keys/A.key_secret"
+    Node.peer_transport = "zmq"
+    assert "peers B over ZeroMQ with CurveZMQ keys" in start_line(Node())
+
+
+def test_dead_peer_warning_names_the_peer_before_the_reason(caplog) -> None:
+    """It read 'B: peer dead: silent 3.2 s A: releasing what it held' (the peer's name after
+    the reason); now 'B: peer A dead: silent 3.2 s: releasing what it held'."""
+    import logging
+
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "B", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"A": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    live = node.liveness
+    live.inc["A"] = 7  # heard once
+    t0 = live.last["A"]
+    with caplog.at_level(logging.WARNING, logger="hwctl"):
+        for k in range(1, 12):  # ticks of 0.5 s of silence
+            live.declare_dead(t0 + 0.5 * k)
+    said = [r.getMessage() for r in caplog.records if "releasing" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("B: peer A dead: silent "), said
+    assert said[0].endswith(": releasing what it held"), said
+
+
+@pytest.mark.parametrize("argv", [["keys", "show", "{d}/nope.key"]])
+def test_missing_key_file_says_no_such_file(argv, tmp_path, capsys) -> None:
+    """A key file that does not exist read 'Invalid certificate file: nope.key' (pyzmq's words
+    for a missing file): it says the file does not exist, with the command that makes one."""
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "no such file" in line and "hwctl keys new" in line and "Invalid" not in line, line
+
+
+def test_node_with_a_missing_secret_key_says_no_such_file(tmp_path) -> None:
+    from hwctl.errors import UserError
+    from hwctl.transport.security import load_keypair
+
+    with pytest.raises(UserError, match="no such file.*hwctl keys new"):
+        load_keypair(tmp_path / "Z.key_secret")

@@ -49,6 +49,22 @@ def test_every_command_and_option_has_help() -> None:
     assert not missing, missing
 
 
+def test_every_option_with_a_default_says_it_in_its_help() -> None:
+    """A user reads --help to learn what happens without the option: `hwctl twin --help` gave no
+    default for --mode, --speed, --dark-rate, --header-period, --header-arrival or --seed, `hwctl
+    sim --help` none for --fidelity or --seed. Every option that takes a value and has a default
+    says it ("default" in its help line)."""
+    missing = []
+    for path, p in _walk(build_parser(), ["hwctl"]):
+        for a in p._actions:
+            if (not a.option_strings or a.nargs == 0 or a.help in (None, argparse.SUPPRESS)
+                    or a.default in (None, argparse.SUPPRESS) or a.default == []):
+                continue
+            if "default" not in a.help.lower():
+                missing.append(f"{' '.join(path)} {a.option_strings[-1]} (default {a.default!r})")
+    assert not missing, missing
+
+
 def test_every_command_is_named_in_the_docs() -> None:
     text = _docs_text()
     missing = [" ".join(path) for path, _ in _walk(build_parser(), ["hwctl"])

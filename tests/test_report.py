@@ -125,3 +125,33 @@ def test_report_on_a_damaged_run_file_is_one_line(tmp_path, capsys) -> None:
     stats = execute(specs, tmp_path / "sw")  # the damaged run is run again
     assert (stats.ran, stats.skipped) == (1, 1) and "damaged" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "rep")]) == 0
+
+
+def test_report_on_a_run_file_names_the_mistake(tmp_path, capsys) -> None:
+    """`hwctl report run.parquet` (a `hwctl sim --out` file, not a sweep directory) said
+    "--out 'run.parquet/report' is not writable": the default --out was checked before the
+    dataset. The dataset comes first, and its error says what a sweep dataset is."""
+    run = tmp_path / "run.parquet"
+    run.write_bytes(b"PAR1")
+    assert cli_main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no sweep dataset" in err and "not writable" not in err, err
+
+
+def test_report_says_which_figures_it_drew_and_why_not_the_others(tmp_path, capsys) -> None:
+    """A K2 + K3 sweep with per-request rows: Fig. 7 (2x2 only) and Fig. 11 (two fidelities)
+    are not drawn. The index said the generic three reasons under each, the fit with two
+    |E| values printed '± nan', and stdout claimed 'fig6-11'."""
+    root = tmp_path / "sw"
+    execute(plan(["K2", "K3"], [0.75], ["esp", "dqp"], replicates=2, duration=2.0, version="t"),
+            root)
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "fig6-11" not in out and "fig7" not in out and "fig11" not in out, out
+    assert "fig6" in out and "fig10" in out, out
+    index = (tmp_path / "r" / "index.md").read_text()
+    assert "nan" not in index, index
+    sec7 = index.split("## Fig. 7")[1].split("##")[0]
+    assert "2x2" in sec7 and "Fig. 10" not in sec7 and "Fig. 11" not in sec7, sec7
+    sec11 = index.split("## Fig. 11")[1].split("##")[0]
+    assert "two or more fidelities" in sec11 and "Fig. 7" not in sec11, sec11

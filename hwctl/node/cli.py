@@ -100,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
             loop.add_signal_handler(sig, node.stop)
-        console.print(f"[green]node {cfg.name}[/] on {cfg.listen}, backend {cfg.backend}, "
-                      f"peers {', '.join(p.name for p in cfg.peers)}, device clock "
-                      f"{node.clock_sync}", soft_wrap=True)
+        console.print(start_line(node), soft_wrap=True, highlight=False, markup=False)
         if writer is not None:  # (said once the node runs: a start that fails leaves nothing)
             console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed "
                           f"each second), final Parquet when the node stops", soft_wrap=True)
@@ -156,6 +154,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_line(node) -> str:
+    """The node's first line: where it listens, its device, its peers and how it reaches them
+    (every node of a network must use the same peer transport and [security], docs/node.md)."""
+    cfg = node.cfg
+    how = ("ZeroMQ with CurveZMQ keys" if cfg.key is not None
+           else "plain TCP/Unix streams (no keys)" if node.peer_transport == "stream"
+           else "ZeroMQ (no keys)")
+    return (f"node {cfg.name} on {cfg.listen}, backend {cfg.backend}, peers "
+            f"{', '.join(p.name for p in cfg.peers)} over {how}, device clock {node.clock_sync}")
+
+
 async def _start_web(node: NodeService, addr: str):
     """The live view of this node (hwctl.live) on ``addr``, served from the node's loop."""
     import time
@@ -183,11 +192,20 @@ def final_summary(node) -> str:
     v = node.verification_summary()
     if v is not None:
         text += f"; {v['verified']} verified pairs with {v['partner']} of {v['headers']} headers"
-    st = node.backend.stats if node.backend is not None else None
-    if st is not None:
-        text += (f"; link {st.commands} commands, {st.events} events, {st.retries} retries, "
-                 f"{st.events_lost + st.rx_frame_errors} lost or bad")
+    link = _link_words(node)
+    if link:
+        text += f"; {link}"
     return text + " (every counter: --json)"
+
+
+def _link_words(node) -> str:
+    """``link N commands, N events, N retries, N lost or bad`` of the node's current device link
+    ("" before it opened)."""
+    st = node.backend.stats if node.backend is not None else None
+    if st is None:
+        return ""
+    return (f"link {st.commands} commands, {st.events} events, {st.retries} retries, "
+            f"{st.events_lost + st.rx_frame_errors} lost or bad")
 
 
 async def _report(node: NodeService, console, every: float = 2.0) -> None:
@@ -199,15 +217,25 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
         await asyncio.sleep(every)
         c = node.counters
         v = node.verification_summary()
-        vtxt = "" if v is None else (f", {v['verified']} verified pairs with {v['partner']} of "
-                                     f"{v['headers']} headers, discards {v['discards']}")
+        vtxt = "" if v is None else (
+            f", {v['verified']} verified pairs with {v['partner']} of {v['headers']} headers, "
+            "discards " + ", ".join(f"{k.lower()} {n}" for k, n in v["discards"].items()))
         live = node.liveness  # a peer never heard (not started, wrong endpoint): say so
         quiet = [f"{p.name} at {p.endpoint}" for p in node.cfg.peers if live.inc[p.name] is None]
         wait = f" (no word yet from {', '.join(quiet)})" if quiet else ""
+        # a peer heard once, then declared dead (stopped, crashed, unreachable): say so, or the
+        # line goes on with "state SYN_SENT" and no reason
+        now = node.now()
+        gone = [f"{p.name} at {p.endpoint} silent for {now - live.last[p.name]:.0f} s"
+                for p in node.cfg.peers
+                if live.inc[p.name] is not None and not live.alive[p.name]]
+        if gone:
+            wait += f" (peer gone: {', '.join(gone)})"
+        link = _link_words(node)
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests{wait}, {c.heralds} heralds, "
                       f"{c.disagree} PL disagreements, {c.one_sided} one-sided pairs (goal 0 "
                       f"for both){vtxt}, state "
-                      f"{node.core.state.value}, {c.late} LATE, link "
-                      f"{node.backend.stats.as_dict() if node.backend else {}}", soft_wrap=True,
-                      highlight=False, markup=False)  # plain: rich's highlighter took 0.5-2 ms
+                      f"{node.core.state.value}, {c.late} LATE" + (f"; {link}" if link else ""),
+                      soft_wrap=True, highlight=False, markup=False)  # plain: rich's highlighter
+                      # took 0.5-2 ms
 

@@ -488,6 +488,12 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         d = self.counters.dropped
         d[cause] = d.get(cause, 0) + 1
         self.counters.bad_msgs += 1
+        if cause == "peer_bad_hello" and d[cause] == 1:  # said once: the likely cause and fix
+            log.warning("%s: a connection to our listener %s did not open with hwctl's stream "
+                        "hello (peer_bad_hello): a peer with [security] keys or peer_transport "
+                        "= \"zmq\" speaks ZeroMQ; every node of a network needs the same "
+                        "peer_transport and [security] (docs/node.md, \"Peer link\")",
+                        self.cfg.name, self.cfg.listen)
 
     def _drop_log_ok(self) -> bool:
         now = self.now()

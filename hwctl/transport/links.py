@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from hwctl.errors import DeviceNotFound, LinkError
+from hwctl.errors import DeviceBusy, DeviceNotFound, LinkError
 
 
 class Link(ABC):
@@ -160,9 +160,13 @@ class SerialLink(Link):
 
         super().__init__()
         try:
-            self.ser = serial.serial_for_url(port_url, baudrate=baud, timeout=0.02, write_timeout=2)
+            # exclusive: a second hwctl process on the same port (a node started twice, a
+            # selftest on a running node's port) is refused instead of interleaving responses
+            self.ser = serial.serial_for_url(port_url, baudrate=baud, timeout=0.02, write_timeout=2,
+                                             exclusive=True)
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise DeviceNotFound(serial_open_error(port_url, exc)) from None
+            msg = serial_open_error(port_url, exc)
+            raise (DeviceBusy(msg) if port_busy(exc) else DeviceNotFound(msg)) from None
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
         self.error: BaseException | None = None
@@ -488,9 +492,21 @@ def serial_open_error(port_url: str, exc: BaseException) -> str:
                          "/dev/ttyACM*` lists the ports)",
            errno.EACCES: "permission denied (add your user to the dialout group: `sudo usermod "
                          "-aG dialout $USER`, then log in again)",
-           errno.EBUSY: "busy (another program holds it: a bridge, a node, a serial terminal?)",
+           errno.EBUSY: BUSY, errno.EAGAIN: BUSY,
            errno.ECONNREFUSED: "connection refused (nothing listens there)"}.get(n)
     return f"cannot open serial port {port_url!r}: {why or _short(exc)}"
+
+
+#: why a port did not open when another program holds it (EBUSY; EAGAIN: its exclusive lock)
+BUSY = ("in use by another program (a running `hwctl node` or `hwctl bridge` on this port, a "
+        "selftest, a serial terminal?): stop that one first")
+
+
+def port_busy(exc: BaseException) -> bool:
+    """True when ``exc`` (from opening a serial port) says another program holds the port."""
+    import errno
+
+    return getattr(exc, "errno", None) in (errno.EBUSY, errno.EAGAIN)
 
 
 def _short(exc: BaseException) -> str:

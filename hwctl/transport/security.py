@@ -59,6 +59,7 @@ def load_keypair(path: str | Path) -> KeyPair:
     """The key pair in a ``.key_secret`` file."""
     import zmq.auth
 
+    _exists(path, "key file")
     try:
         public, secret = zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as exc:
@@ -75,11 +76,19 @@ def load_public(spec: str | Path) -> bytes:
     text = str(spec)
     if len(text) == 40 and not Path(text).exists():
         return _z85(text.encode(), "public key")
+    _exists(text, "public key")
     try:
         public, _ = zmq.auth.load_certificate(text)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read public key {text!r}: {exc}") from None
     return _z85(public, text)
+
+
+def _exists(path: str | Path, what: str) -> None:
+    """pyzmq says 'Invalid certificate file' of a file that is not there: say what it is."""
+    if not Path(path).exists():
+        raise UserError(f"cannot read {what} {str(path)!r}: no such file (`hwctl keys new NAME "
+                        "--dir DIR` makes NAME.key and NAME.key_secret)")
 
 
 def load_allowlist(spec: str | Path | dict[str, str]) -> dict[bytes, str]:

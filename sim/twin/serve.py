@@ -299,14 +299,14 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
                    help="target fidelity F: p = 2(1-F)*eta from hwctl.physics.heralding")
     g.add_argument("--p-photon", type=argtypes.real(0.0, 1.0, what="--p-photon"), default=1e-3,
                    help="per-attempt herald probability when --fidelity is not given (default 1e-3)")
-    g.add_argument("--dark-rate", type=argtypes.real(0.0, 1e9, what="--dark-rate"), default=0.0, help="detector dark-count rate in Hz")
+    g.add_argument("--dark-rate", type=argtypes.real(0.0, 1e9, what="--dark-rate"), default=0.0, help="detector dark-count rate in Hz (default 0)")
     g.add_argument("--header-period", type=argtypes.integer(0, 2**32 - 1, what="--header-period"),
                    default=0,
-                   help="midpoint header every N device cycles (0 = no header source)")
+                   help="midpoint header every N device cycles of 10 ns (default 0: no header source)")
     g.add_argument("--header-arrival", type=argtypes.real(0.0, 1.0, what="--header-arrival"),
                    default=1.0,
-                   help="probability a header survives the channel")
-    g.add_argument("--seed", type=argtypes.seed, default=0, help="random seed >= 0 (virtual time is reproducible)")
+                   help="probability a header survives the channel (default 1)")
+    g.add_argument("--seed", type=argtypes.seed, default=0, help="random seed >= 0 (default 0; virtual time is reproducible)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,9 +316,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_curve_arguments(parser)
     parser.add_argument("--link", metavar="PATH", help="with --pty: create a symlink PATH to the pty")
     parser.add_argument("--mode", choices=[m.value for m in TimeMode], default="realtime",
-                        help="realtime: cycles follow the wall clock; virtual: as fast as possible")
+                        help="realtime (default): cycles follow the wall clock; virtual: as fast as possible")
     parser.add_argument("--speed", type=argtypes.real(0.0, 1e6, lo_open=True, what="--speed"),
-                        default=1.0, help="realtime clock speed factor, > 0")
+                        default=1.0, help="realtime clock speed factor, > 0 (default 1)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
                         help="stop after this many seconds")
     parser.add_argument("--lab", metavar="TOPOLOGY", default=None,
