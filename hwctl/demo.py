@@ -21,14 +21,14 @@ end's arm and the SNSPD bias of the station's detectors. Every node service open
 applies the settings and stores the snapshot, which the metadata holds (``instruments``, per
 node; ``bench``: the bench file and each station's physics).
 Per request each end sends one SCHEDULE_PAIRS; the station heralds to both ends
-(docs/physical-layer.md). With the unix transport (default) or pty the lab and every node service
+(docs/physical-layer.md). With the pty transport (default) or unix the lab and every node service
 run in processes of their own (:mod:`hwctl.sim.twin.labproc`, :mod:`hwctl.node.proc`), as in a
 lab: one interpreter lock shared by four services and the lab was most of the demo's overhead over
-the simulator; the lab serves each node device on a Unix stream socket (``unix://``, the same
-bytes as a serial port without the pty's kernel worker, which made every command and DONE wait
-for a CPU on a busy machine: benchmarks/RESULTS.md, twelfth session) or, with ``--transport
-pty``, on a pseudo-terminal (``serial://``); ``--transport inproc`` keeps everything in this
-process (docs/node.md).
+the simulator; the lab serves each node device on a pseudo-terminal, opened as a serial port
+(``serial://``, the code path of a bench's UART), or, with ``--transport unix``, on a Unix stream
+socket (``unix://``, the same bytes and pacing without the pty's kernel worker, which makes
+every command and DONE wait for a CPU on a busy machine: benchmarks/RESULTS.md, twelfth
+session); ``--transport inproc`` keeps everything in this process (docs/node.md).
 
 Pair verification (pair-verification paper §II-C2) runs next to ESP: the nodes are paired along a
 matching of the topology's edges (2x2: A-B and C-D), each pair gets one midpoint source
@@ -66,7 +66,7 @@ from hwctl import argtypes
 from hwctl.errors import UserError
 from hwctl.live import web_addr
 
-TRANSPORTS = ("unix", "pty", "inproc")
+TRANSPORTS = ("pty", "unix", "inproc")
 #: HEADER mode (one event per stored photon) up to this source rate, block mode above
 LEGACY_HEADER_RATE = 5000.0
 #: block mode: the most of the device -> host line the header blocks may take (the rest: PAIR,
@@ -92,10 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
-    parser.add_argument("--transport", choices=TRANSPORTS, default="unix",
-                        help="node <-> device link: unix (the lab's devices on Unix stream "
-                             "sockets, default), pty (serial over pseudo-terminals) or inproc "
-                             "(everything in this process)")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="pty",
+                        help="node <-> device link: pty (serial ports on pseudo-terminals, as "
+                             "a bench's UART; default), unix (the lab's devices on Unix stream "
+                             "sockets) or inproc (everything in this process)")
     parser.add_argument("--mean-backoff", default=0.05,
                         type=argtypes.real(0.0, 3600.0, lo_open=True, what="--mean-backoff"),
                         help="mean back-off between requests on an edge, s (default 0.05, ESP Table IV)")
@@ -339,13 +339,13 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     twin_cfgs = {n: asdict(lab.nodes[n].cfg) for n in names}
     lab_meta = {"p_photon": p_photon, "stations": {f"{u}-{v}": asdict(st.cfg)
                                                     for (u, v), st in lab.stations.items()}}
-    # unix / pty: the lab in its own process (as separately started `hwctl twin --lab` would be), so its
+    # pty / unix: the lab in its own process (as separately started `hwctl twin --lab` would be), so its
     # devices answer without waiting for the node services' interpreter lock (hwctl.sim.twin.labproc)
     server: LabServer | LabProcess = (LabProcess(lab, device_link=args.transport)
                                       if args.transport != "inproc"
                                       else LabServer(lab, pty=False)).start()
     urls = dict(server.urls) if args.transport != "inproc" else {n: f"lab://{n}" for n in names}
-    # unix / pty: every node service in a process of its own too (hwctl.node.proc), as in a lab; their
+    # pty / unix: every node service in a process of its own too (hwctl.node.proc), as in a lab; their
     # mirrors feed the table, the live view and the result files. inproc: all in this process.
     nodes: list[NodeService | NodeProcess] = []
     recorders = []  # in-process nodes' (a node process records in the child)
