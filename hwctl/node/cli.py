@@ -8,7 +8,7 @@ import signal
 from dataclasses import asdict
 from pathlib import Path
 
-from hwctl import argtypes
+from hwctl import argtypes, timebase
 from hwctl.errors import LinkError, UserError
 from hwctl.journal import RequestJournal
 from hwctl.live import web_addr
@@ -225,7 +225,8 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
         wait = f" (no word yet from {', '.join(quiet)})" if quiet else ""
         # a peer heard once, then declared dead (stopped, crashed, unreachable): say so, or the
         # line goes on with "state SYN_SENT" and no reason
-        now = node.now()
+        now = timebase.seconds()  # node time, not node.now(): a recorded session's replay must
+        # see only the node's own clock readings, not the status line's (hwctl.record)
         gone = [f"{p.name} at {p.endpoint} silent for {now - live.last[p.name]:.0f} s"
                 for p in node.cfg.peers
                 if live.inc[p.name] is not None and not live.alive[p.name]]
