@@ -97,7 +97,7 @@ def test_verified_pairs_and_both_ends_fire(tmp_path) -> None:
     for n, o in ((na, nb), (nb, na)):
         v = n.verification_summary()
         assert v["verified"] == len(n.pair_rows()) and v["discards"]["PARTNER_MISSING"] > 0
-        assert v["rejected_headers"] == 0
+        assert v["rejected_headers"] == 0 and v["repeated_discards"] == 0
         # a revocation only follows the partner's timeout (a stall longer than the 119 ms timeout)
         assert v["revoked"] <= o.verification_summary()["discards"]["TIMEOUT"]
         assert 0.81 < v["fidelity_min"] <= v["fidelity_mean"] <= 1.0
