@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -458,8 +460,6 @@ def test_batch_and_scalar_headers_are_equivalent() -> None:
 
 def _adversarial_run(seed: int) -> None:
     """One core fed hostile input around the 32-bit wrap (see the test below)."""
-    import random
-
     r = random.Random(seed)
     c = mk(window_bits=r.choice([8, 12]), timeout_ticks=r.choice([300, TAU, 10**9]),
            report_interval_ticks=r.choice([1, RI, 500]))
@@ -523,6 +523,9 @@ def _adversarial_run(seed: int) -> None:
     assert all(seq_of[k] == s and k not in rejected for s, k in ver)  # the HEADER that stored it
     assert len(freed) == len(set(freed))  # every slot freed at most once
     assert c.metrics.rejected_headers == len(rejected)
+    rev = [int(s) for a in acts if isinstance(a, PairsRevoked) for s in a.seqs]
+    assert len(rev) == len(set(rev)) == c.metrics.revoked  # a pair revoked at most once
+    assert set(rev) <= {s for s, _ in ver}
 
 
 @settings(max_examples=60, deadline=None)
@@ -532,5 +535,22 @@ def test_hostile_input_never_verifies_a_seq_twice(seed: int) -> None:
     repeated, backwards or in gaps, partner HAVEs repeated, overlapping or after a gap, DISCARDs
     for anything, timers and flushes, in any order around the 32-bit wrap and before or after
     the partner's first report: each verified pair is one stored HEADER's seq and slot, verified
-    once; each slot freed at most once; every rejected HEADER counted."""
+    once and revoked at most once; each slot freed at most once; every rejected HEADER
+    counted."""
     _adversarial_run(seed)
+
+
+def test_repeated_discard_notice_is_counted_and_dropped() -> None:
+    """The partner discards a seq once (DISCARDED is final), so a second DISCARD notice for it
+    is bad input (a duplicated message): counted in ``repeated_discards`` and dropped, never a
+    second revocation of the pair verified here (``revoked`` counts pairs, not notices)."""
+    c = mk()
+    c.handle_headers(np.arange(3), np.arange(3), np.arange(3))
+    c.handle_message(encode_records([(RecordKind.HAVE, 0, np.ones(3, dtype=bool))]), 50)
+    assert c.metrics.verified == 3
+    note = encode_records([(RecordKind.DISCARD, 1, np.ones(1, dtype=bool))])
+    c.handle_message(note, 60)
+    c.handle_message(note, 70)  # the same message again
+    revs = [a for a in c.drain() if isinstance(a, PairsRevoked)]
+    assert [a.seqs.tolist() for a in revs] == [[1]]
+    assert c.metrics.revoked == 1 and c.metrics.repeated_discards == 1

@@ -199,7 +199,7 @@ class VerificationDriver:
             "headers": m.headers, "missing_local": m.missing_local, "verified": m.verified,
             "verified_rate_hz": m.verified_rate(self.vcore.config.clock_hz),
             "discards": {k.name: n for k, n in m.discards.items()}, "revoked": m.revoked,
-            "rejected_headers": m.rejected_headers,
+            "rejected_headers": m.rejected_headers, "repeated_discards": m.repeated_discards,
             "fidelity_mean": None if not m.verified else m.mean_fidelity,
             "fidelity_min": None if not m.verified else m.fidelity_min,
             "occupancy": m.occupancy, "max_occupancy": m.max_occupancy,

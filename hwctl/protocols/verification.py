@@ -228,6 +228,8 @@ class VerificationMetrics:
     discards: dict[Cause, int] = field(default_factory=lambda: {c: 0 for c in Cause})
     revoked: int = 0
     rejected_headers: int = 0
+    #: DISCARD notices for a seq the partner had already noticed (bad input: dropped)
+    repeated_discards: int = 0
     messages_sent: int = 0
     bytes_sent: int = 0
     messages_received: int = 0
@@ -812,7 +814,16 @@ class VerificationCore:
         base = self._unwrap(base32)
         ext = base + np.flatnonzero(bits).astype(np.int64)
         if self._p_front is not None:
-            inp = ext[(ext <= self._p_front) & (ext > self._p_front - self._w)]
+            known = (ext <= self._p_front) & (ext > self._p_front - self._w)
+            # the partner discards a seq once: a second notice (a duplicated message) is
+            # counted and dropped, never a second revocation or discard here
+            rep = np.zeros(ext.size, dtype=bool)
+            rep[known] = self._pdisc[ext[known] & self._mask]
+            if rep.any():
+                self.metrics.repeated_discards += int(rep.sum())
+                ext = ext[~rep]
+                known = known[~rep]
+            inp = ext[known]
             self._pbits[inp & self._mask] = False
             self._pdisc[inp & self._mask] = True
         if self._front is None:

@@ -406,6 +406,9 @@ class TwinModel:
         self._slots = [False] * self.cfg.n_slots  # allocated?
         self._free_heap = list(range(self.cfg.n_slots))  # free slots; lowest first (a heap)
         self._n_free = self.cfg.n_slots
+        #: slots HEADERs were given so far (the device's books: taken minus still allocated is
+        #: what the host freed; a HEADER's frame may still be on the UART, not yet in tx_log)
+        self.slots_taken = 0
         # header source: pre-drawn arrivals (absolute pulse index k, seq = header_seq0 + k)
         self._src_k = 0  # pulses drawn so far
         self._src_arr: list[int] = []  # pulse indices of arriving headers, drawn chunk
@@ -1001,6 +1004,7 @@ class TwinModel:
         slot = heapq.heappop(self._free_heap)  # the lowest free slot
         self._n_free -= 1
         self._slots[slot] = True
+        self.slots_taken += 1
         self._emit(Header(seq, self.now & U64, slot))
 
     def _src_load(self) -> None:
