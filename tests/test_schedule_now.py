@@ -172,13 +172,20 @@ async def _run_logged(a: NodeConfig, b: NodeConfig, until: int) -> tuple[NodeSer
     return na, nb, log
 
 
-@pytest.mark.parametrize("on", ["1", "0"])
-def test_initiator_command_goes_out_before_its_ack(monkeypatch, on: str) -> None:
-    """On the lab twin: with the switch on, every ACK an initiator sent came right after its
+@pytest.mark.parametrize(("env", "link", "now"), [("1", "pty", True), ("0", "unix", False),
+                                                  ("", "pty", False), ("", "unix", True)])
+def test_initiator_command_goes_out_before_its_ack(monkeypatch, env: str, link: str,
+                                                   now: bool) -> None:
+    """On the lab twin: where it is on (the switch, or unset on a link whose write wakes its
+    reader: a Unix socket, not a pty), every ACK an initiator sent came right after its
     SCHEDULE_PAIRS was written (in the same callback), the generations adopted those commands
     and the pairs agree (0 disagreements, no pair before t_min); off, none is sent that way."""
-    monkeypatch.setenv(SCHEDULE_NOW_ENV, on)
-    with LabServer(k2_lab(p=0.05, seed=11)) as srv:
+    if env:
+        monkeypatch.setenv(SCHEDULE_NOW_ENV, env)
+    else:
+        monkeypatch.delenv(SCHEDULE_NOW_ENV, raising=False)
+    on = "1" if now else "0"
+    with LabServer(k2_lab(p=0.05, seed=11), device_link=link) as srv:
         a, b = pair_configs(srv.urls["A"], srv.urls["B"])
         na, nb, log = asyncio.run(_run_logged(a, b, 6))
     assert srv.error is None
@@ -187,7 +194,7 @@ def test_initiator_command_goes_out_before_its_ack(monkeypatch, on: str) -> None
         for r in n.records.values():
             if r.t_finish is not None:
                 assert r.herald_ts[0] >= timebase.cycle_of(r.t_min)
-    now = sum(n.counters.schedules_now for n in (na, nb))
+    adopted = sum(n.counters.schedules_now for n in (na, nb))
     assert sum(n.counters.schedules_now_aborted for n in (na, nb)) == 0
     acks = 0
     for name, entries in log.items():
@@ -200,4 +207,5 @@ def test_initiator_command_goes_out_before_its_ack(monkeypatch, on: str) -> None
                     assert before == ("cmd", rec.pairs, True), (name, entries[max(0, i - 3):i + 1])
         assert not any(e[0] == "cmd" for e in entries) or on == "1"
     assert acks >= 5
-    assert (now >= acks) if on == "1" else now == 0
+    # adopted by their generations (a node's last may still wait for its answer at the stop)
+    assert (adopted >= acks - 2) if now else adopted == 0

@@ -33,18 +33,20 @@ from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger("hwctl.node")
 
-#: ``HWCTL_SCHEDULE_NOW=0`` in a node process's environment turns off the initiator's
-#: SCHEDULE_PAIRS written in the SYNACK callback (:meth:`PhysicalLayer._schedule_now`): the
-#: generation's task sends it, as before; for a benchmark's A/B pair (unset or ``1``: on)
+#: ``HWCTL_SCHEDULE_NOW=1`` / ``=0`` in a node process's environment: the initiator's
+#: SCHEDULE_PAIRS written in the SYNACK callback (:meth:`PhysicalLayer._schedule_now`) on every
+#: link that can, or on none (the generation's task sends it); unset: where the device link says
+#: it pays (``Link.WRITE_WAKES``); for a benchmark's A/B pair
 SCHEDULE_NOW_ENV = "HWCTL_SCHEDULE_NOW"
 
 
-def schedule_now_on() -> bool:
-    """:data:`SCHEDULE_NOW_ENV`, read once per node service."""
+def schedule_now_on() -> bool | None:
+    """:data:`SCHEDULE_NOW_ENV`, read once per node service: True, False, or None (the link's
+    choice)."""
     v = os.environ.get(SCHEDULE_NOW_ENV, "")
     if v not in ("", "0", "1"):
         raise UserError(f"{SCHEDULE_NOW_ENV}={v!r}: must be 0 or 1")
-    return v != "0"
+    return None if not v else v == "1"
 
 
 #: ``HWCTL_EARLY_SCHEDULE=0`` / ``=1`` in a node process's environment overrides its ``[physical]
@@ -277,15 +279,26 @@ class PhysicalLayer:
         command) whose link writes from a callback and no other command in flight
         (:meth:`hwctl.transport.backend.Backend.command_now`); otherwise the generation sends
         it as before. A generation that does not run for it (cancelled, skipped) aborts it
-        (:meth:`_now_drop`)."""
+        (:meth:`_now_drop`).
+
+        Only on a link whose write wakes the device's reader itself (``Link.WRITE_WAKES``: a Unix
+        socket, the in-process lab), unless :data:`SCHEDULE_NOW_ENV` says otherwise. On a pty the
+        write only queues a kernel worker, which must get a CPU before the lab wakes: written
+        here, the worker waited behind the rest of this node's step (the ACK, the generation's
+        set-up: ~0.1 ms) at real-time priority under load, and the device got the command no
+        sooner (`join_after_tmin` p50 +0-0.1 ms, the lead's mean +0.15 ms in four interleaved
+        pairs at load 11-13; on Unix sockets -0.05 ms; benchmarks/RESULTS.md, twelfth
+        session)."""
         req = act.request
         b = self.backend
-        if (not self._now_on or req.initiator != self.cfg.name or self._pre is not None
+        on = self._now_on
+        if (on is False or req.initiator != self.cfg.name or self._pre is not None
                 or self._early is not None or self._pl_rid is not None
                 or not self._pl_queue.empty() or self.cfg.robust is not None
                 or type(b) is not Backend or "schedule_pairs" in vars(b)
                 or not self.recovery.up.is_set() or req.rid in self._pl_cancelled
-                or (req.rid, act.t_min) in self._pl_skip):
+                or (req.rid, act.t_min) in self._pl_skip
+                or (on is None and not type(b.link).WRITE_WAKES)):
             return
         jp = self._join
         origin = jp.origin(self.clock.cycle_at(act.t_min))

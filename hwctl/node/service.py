@@ -137,7 +137,8 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._early: _Early | None = None  # the remote's schedule sent at its SYNACK
         self._early_on = early_schedule_on(cfg.early_schedule)  # (hwctl.node.physical)
         self._stale_aborts = 0  # DONE(ABORTED)s of dropped early schedules still to come
-        self._now_on = schedule_now_on()  # the initiator's command at SYNACK (hwctl.node.physical)
+        #: the initiator's command at SYNACK (hwctl.node.physical): on, off, None (the link's say)
+        self._now_on = schedule_now_on()
         self._pre: _Now | None = None  # that command, until its generation adopts it
         self._events: asyncio.Queue = asyncio.Queue()  # HERALD/DONE/LATE and PlMsg
         self._pl_rid: int | None = None  # request running at the physical layer here

@@ -38,6 +38,10 @@ class Link(ABC):
     #: backend may send a command from a callback (:meth:`send_now`,
     #: :meth:`hwctl.transport.backend.Backend.command_now`)
     SEND_NOW = False
+    #: a write reaches the device's reader without a kernel worker in between (a socket, an
+    #: in-process lab; not a pty, whose writes a kworker delivers): a command written from a
+    #: callback gets there sooner (hwctl.node.physical ``_schedule_now``)
+    WRITE_WAKES = False
 
     def __init__(self) -> None:
         self._rx: asyncio.Queue[bytes] = asyncio.Queue()
@@ -127,6 +131,7 @@ class LabLink(Link):
 
     SINK_OK = True  # (delivered by call_soon_threadsafe)
     SEND_NOW = True  # (handed to the lab's inbox under its lock)
+    WRITE_WAKES = True  # (the lab thread's wake pipe)
 
     def __init__(self, server, node: str) -> None:
         super().__init__()
@@ -296,6 +301,7 @@ class UnixLink(Link):
 
     SINK_OK = True  # (the loop's reader)
     SEND_NOW = True  # (one write(2); a full socket buffer is waited for, as pyserial does)
+    WRITE_WAKES = True
     #: most bytes one wake-up of the loop's reader takes
     READ_MAX = 1 << 16
     #: how long a write may wait for room in a full socket buffer (pyserial's write_timeout)
