@@ -694,7 +694,19 @@ def test_node_status_line_is_words_and_names_a_peer_gone_silent() -> None:
     live.inc["B"] = 7
     live.alive["B"] = False  # declared dead after its heartbeats stopped
     live.last["B"] = node.now() - 12.0
+    # the status line is the CLI's, not the node's logic: it must not read the node's clock,
+    # whose readings `--record` records and `hwctl replay` replays in order (a reading here
+    # made the replay of a recorded `hwctl node` session diverge at the first status line)
+    reads: list[float] = []
+    real_now = node.now
+
+    def now() -> float:
+        reads.append(real_now())
+        return reads[-1]
+
+    node.now = now  # type: ignore[method-assign]
     line = _status_line(node)
+    assert reads == [], "the status line read the node's (recorded) clock"
     assert "{" not in line and "'" not in line, line
     assert "link 14 commands, 9 events, 1 retries, 5 lost or bad" in line, line
     assert "B at tcp://127.0.0.1:2 silent for 12 s" in line, line
@@ -773,3 +785,21 @@ def test_node_with_a_missing_secret_key_says_no_such_file(tmp_path) -> None:
 
     with pytest.raises(UserError, match="no such file.*hwctl keys new"):
         load_keypair(tmp_path / "Z.key_secret")
+
+
+def test_node_status_line_only_reads_the_verification_core() -> None:
+    """verification_summary() settles the core (ingests staged HEADERs and carries out what that
+    decides: frees, partner reports) before it reads: the CLI's status line must not, or a
+    display changes when the node acts (and a recorded session replays without it)."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False},
+        "verification": {"partner": "B"}}))
+    settled: list[int] = []
+    node._vrf_settle = lambda: settled.append(1)  # type: ignore[method-assign]
+    node.vcore.metrics.discards[next(iter(node.vcore.metrics.discards))] = 3
+    line = _status_line(node)
+    assert settled == [], "the status line settled the verification core"
+    assert "0 verified pairs with B of 0 headers, discards partner_missing 3, timeout 0" in line, line
