@@ -416,8 +416,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             pos = layout(names, list(g.edges))
             web = LiveServer(lambda: snapshot(nodes, title=title, t0=t0, duration=args.duration,
                                               edges=list(g.edges), pos=pos), args.web)
-            url = await web.start()
-            print(f"live view: {url}", file=sys.stderr, flush=True)
+            await web.start()
+            print(web.announce(), file=sys.stderr, flush=True)
         live_ctx = Live(table(), console=live_console, refresh_per_second=4, transient=False) \
             if live_console else _NullLive()
         try:

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         reporter = asyncio.create_task(_report(node, console, args.report_every))
         web = await _start_web(node, args.web) if args.web else None
         if web is not None:
-            console.print(f"live view: {web.url}", soft_wrap=True)
+            console.print(web.announce(), soft_wrap=True, highlight=False, markup=False)
         try:
             await node.run()
         except BaseException:
