@@ -803,3 +803,15 @@ def test_node_status_line_only_reads_the_verification_core() -> None:
     line = _status_line(node)
     assert settled == [], "the status line settled the verification core"
     assert "0 verified pairs with B of 0 headers, discards partner_missing 3, timeout 0" in line, line
+
+
+def test_demo_with_a_missing_bench_says_only_that(tmp_path, monkeypatch, capsys, no_work) -> None:
+    """With ./hwctl-demo holding an earlier run, `hwctl demo --bench nope.toml` first announced
+    'this run writes ./hwctl-demo-2', then refused the bench: two lines for one mistake, the
+    first about a run that never happens."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hwctl-demo").mkdir()
+    (tmp_path / "hwctl-demo" / "requests.parquet").write_bytes(b"x")
+    assert main(["demo", "--bench", "nope.toml", "--duration", "1"]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "bench file" in line and "nope.toml" in line and "not found" in line, line
