@@ -387,6 +387,12 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         title = (f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
                  f"{args.transport} transport, F={args.fidelity}")
         live_console = stderr_console() if console else None
+        if live_console is not None and not live_console.is_terminal:
+            # redirected (`2> demo.log`): the table is printed once at the end; as wide as it
+            # needs, one line per node, instead of wrapped at rich's default 80 columns
+            from rich.console import Console
+
+            live_console = Console(stderr=True, width=1000)
 
         def table() -> RenderableType:
             el = time.monotonic() - t0
