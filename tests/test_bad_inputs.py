@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -815,3 +816,18 @@ def test_demo_with_a_missing_bench_says_only_that(tmp_path, monkeypatch, capsys,
     assert main(["demo", "--bench", "nope.toml", "--duration", "1"]) == 2
     line = _check_one_line(capsys.readouterr().err)
     assert "bench file" in line and "nope.toml" in line and "not found" in line, line
+
+
+@pytest.mark.parametrize("url,hint", [
+    ("/tmp/hwctl-lab/A", "serial:///tmp/hwctl-lab/A"),
+    ("/dev/ttyUSB0", "serial:///dev/ttyUSB0"),
+    ("tcp://127.0.0.1:5555", "zmq+tcp://127.0.0.1:5555"),
+])
+def test_backend_url_that_is_nearly_right_names_the_right_one(url: str, hint: str) -> None:
+    """A device path (what `hwctl twin --lab` links, what `ls /dev/ttyUSB*` shows) or a bridge's
+    ZeroMQ endpoint as printed by `hwctl bridge --listen` was refused with the list of schemes;
+    the error now writes the URL the user meant."""
+    from hwctl.transport.urls import parse_backend_url
+
+    with pytest.raises(BadUrl, match=re.escape(f"did you mean {hint}?")):
+        parse_backend_url(url)
