@@ -192,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
+    bench_configs(args, sorted(g.nodes))  # a bad --bench is said before the output is chosen
+
     def results_in(d: Path) -> list[Path]:
         return [d / "requests.parquet", d / "requests.pairs.parquet",
                 *([] if args.no_plot else [d / "demo.png"])]
@@ -385,6 +387,12 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         title = (f"hwctl demo: {len(names)} nodes, {g.number_of_edges()} links, "
                  f"{args.transport} transport, F={args.fidelity}")
         live_console = stderr_console() if console else None
+        if live_console is not None and not live_console.is_terminal:
+            # redirected (`2> demo.log`): the table is printed once at the end; as wide as it
+            # needs, one line per node, instead of wrapped at rich's default 80 columns
+            from rich.console import Console
+
+            live_console = Console(stderr=True, width=1000)
 
         def table() -> RenderableType:
             el = time.monotonic() - t0
@@ -416,8 +424,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             pos = layout(names, list(g.edges))
             web = LiveServer(lambda: snapshot(nodes, title=title, t0=t0, duration=args.duration,
                                               edges=list(g.edges), pos=pos), args.web)
-            url = await web.start()
-            print(f"live view: {url}", file=sys.stderr, flush=True)
+            await web.start()
+            print(web.announce(), file=sys.stderr, flush=True)
         live_ctx = Live(table(), console=live_console, refresh_per_second=4, transient=False) \
             if live_console else _NullLive()
         try:
@@ -526,22 +534,30 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
 SIM_BENCHES = 32
 
 
+def bench_configs(args: argparse.Namespace, names: list[str]) -> dict:
+    """Each node's bench config from ``--bench`` (read and checked, nothing opened; empty with
+    ``--bench none``): a missing or bad file is a UserError."""
+    from hwctl.instruments import DEMO_BENCH
+    from hwctl.instruments.bench import BenchConfig
+
+    if args.bench == "none":
+        return {}
+    if args.bench is None and len(names) > SIM_BENCHES:
+        raise UserError(f"the built-in simulated bench has {SIM_BENCHES} benches, the topology has "
+                        f"{len(names)} nodes: use --bench none (calibrated eta) or your own bench")
+    path = Path(args.bench or DEMO_BENCH).resolve()
+    return {n: BenchConfig.load(path, index=i) for i, n in enumerate(names)}
+
+
 def demo_benches(args: argparse.Namespace, names: list[str]) -> tuple[dict, dict]:
     """Each node's bench config (the ``--bench`` template, node i on simulated bench i) and the
     bench opened, applied and snapshotted (:func:`hwctl.instruments.bench.start_bench`). The
     stations then take their physics from what the instruments read back
     (:func:`hwctl.instruments.bench.edge_physics`: VOA of u on arm A, of v on arm B, detectors
     biased by u's bench). Empty with ``--bench none``."""
-    from hwctl.instruments import DEMO_BENCH
-    from hwctl.instruments.bench import BenchConfig, start_bench
+    from hwctl.instruments.bench import start_bench
 
-    if args.bench == "none":
-        return {}, {}
-    if args.bench is None and len(names) > SIM_BENCHES:
-        raise UserError(f"the built-in simulated bench has {SIM_BENCHES} benches, the topology has "
-                        f"{len(names)} nodes: use --bench none (calibrated eta) or your own bench")
-    path = Path(args.bench or DEMO_BENCH).resolve()
-    benches = {n: BenchConfig.load(path, index=i) for i, n in enumerate(names)}
+    benches = bench_configs(args, names)
     opened: dict = {}
     try:
         for n, cfg in benches.items():

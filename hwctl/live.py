@@ -186,6 +186,8 @@ class LiveServer:
         self._server: asyncio.base_events.Server | None = None
         self._streams: set[asyncio.Task[Any]] = set()
         self.url = ""
+        #: the port asked for, when it was taken and a free one serves instead
+        self.taken: int | None = None
 
     async def start(self) -> str:
         """Listen; a port in use falls back to a free one. Returns the page's URL."""
@@ -195,6 +197,7 @@ class LiveServer:
             if self.port == 0:
                 raise
             log.info("live view: port %d unavailable (%s), using a free port", self.port, exc)
+            self.taken = self.port
             self._server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -203,6 +206,10 @@ class LiveServer:
             log.warning("live view listens on %s: reachable from the network, without "
                         "authentication", self.host)
         return self.url
+
+    def announce(self) -> str:
+        """The line that tells the user where the page is (and why not at the port asked for)."""
+        return f"live view: {self.url}" + (f" (port {self.taken} is taken)" if self.taken else "")
 
     async def close(self) -> None:
         if self._server is not None:

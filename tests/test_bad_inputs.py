@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -694,7 +695,19 @@ def test_node_status_line_is_words_and_names_a_peer_gone_silent() -> None:
     live.inc["B"] = 7
     live.alive["B"] = False  # declared dead after its heartbeats stopped
     live.last["B"] = node.now() - 12.0
+    # the status line is the CLI's, not the node's logic: it must not read the node's clock,
+    # whose readings `--record` records and `hwctl replay` replays in order (a reading here
+    # made the replay of a recorded `hwctl node` session diverge at the first status line)
+    reads: list[float] = []
+    real_now = node.now
+
+    def now() -> float:
+        reads.append(real_now())
+        return reads[-1]
+
+    node.now = now  # type: ignore[method-assign]
     line = _status_line(node)
+    assert reads == [], "the status line read the node's (recorded) clock"
     assert "{" not in line and "'" not in line, line
     assert "link 14 commands, 9 events, 1 retries, 5 lost or bad" in line, line
     assert "B at tcp://127.0.0.1:2 silent for 12 s" in line, line
@@ -773,3 +786,48 @@ def test_node_with_a_missing_secret_key_says_no_such_file(tmp_path) -> None:
 
     with pytest.raises(UserError, match="no such file.*hwctl keys new"):
         load_keypair(tmp_path / "Z.key_secret")
+
+
+def test_node_status_line_only_reads_the_verification_core() -> None:
+    """verification_summary() settles the core (ingests staged HEADERs and carries out what that
+    decides: frees, partner reports) before it reads: the CLI's status line must not, or a
+    display changes when the node acts (and a recorded session replays without it)."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False},
+        "verification": {"partner": "B"}}))
+    settled: list[int] = []
+    node._vrf_settle = lambda: settled.append(1)  # type: ignore[method-assign]
+    node.vcore.metrics.discards[next(iter(node.vcore.metrics.discards))] = 3
+    line = _status_line(node)
+    assert settled == [], "the status line settled the verification core"
+    assert "0 verified pairs with B of 0 headers, discards partner_missing 3, timeout 0" in line, line
+
+
+def test_demo_with_a_missing_bench_says_only_that(tmp_path, monkeypatch, capsys, no_work) -> None:
+    """With ./hwctl-demo holding an earlier run, `hwctl demo --bench nope.toml` first announced
+    'this run writes ./hwctl-demo-2', then refused the bench: two lines for one mistake, the
+    first about a run that never happens."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hwctl-demo").mkdir()
+    (tmp_path / "hwctl-demo" / "requests.parquet").write_bytes(b"x")
+    assert main(["demo", "--bench", "nope.toml", "--duration", "1"]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "bench file" in line and "nope.toml" in line and "not found" in line, line
+
+
+@pytest.mark.parametrize("url,hint", [
+    ("/tmp/hwctl-lab/A", "serial:///tmp/hwctl-lab/A"),
+    ("/dev/ttyUSB0", "serial:///dev/ttyUSB0"),
+    ("tcp://127.0.0.1:5555", "zmq+tcp://127.0.0.1:5555"),
+])
+def test_backend_url_that_is_nearly_right_names_the_right_one(url: str, hint: str) -> None:
+    """A device path (what `hwctl twin --lab` links, what `ls /dev/ttyUSB*` shows) or a bridge's
+    ZeroMQ endpoint as printed by `hwctl bridge --listen` was refused with the list of schemes;
+    the error now writes the URL the user meant."""
+    from hwctl.transport.urls import parse_backend_url
+
+    with pytest.raises(BadUrl, match=re.escape(f"did you mean {hint}?")):
+        parse_backend_url(url)

@@ -64,6 +64,10 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     assert all(p["fidelity"] > 0.81 for p in pairs)
     captured = capsys.readouterr()
     assert "live view: http://127.0.0.1:" in captured.err
+    # stderr redirected (`2> demo.log`): the final per-node table keeps each row on one line
+    # (the compact layout was wrapped at 80 columns, 'verified' on one line, its count on the next)
+    assert any("state" in ln and "retry/lost" in ln for ln in captured.err.splitlines()), \
+        captured.err
     if as_json:
         fig = json.loads(captured.out)  # nothing else on stdout
         assert fig["requests_completed"] == len(done) and type(fig["pairs"]) is int

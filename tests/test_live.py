@@ -168,6 +168,10 @@ def test_busy_port_falls_back_to_a_free_one() -> None:
         await b.start()
         try:
             assert b.port != a.port and b.url.endswith(f":{b.port}/")
+            # said where the URL is printed: a user who asked for that port (or bookmarked the
+            # default 8765) learns why the page is elsewhere (it was an INFO log only)
+            assert b.announce() == f"live view: {b.url} (port {a.port} is taken)"
+            assert a.announce() == f"live view: {a.url}"
         finally:
             await a.close()
             await b.close()

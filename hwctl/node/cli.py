@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         reporter = asyncio.create_task(_report(node, console, args.report_every))
         web = await _start_web(node, args.web) if args.web else None
         if web is not None:
-            console.print(f"live view: {web.url}", soft_wrap=True)
+            console.print(web.announce(), soft_wrap=True, highlight=False, markup=False)
         try:
             await node.run()
         except BaseException:
@@ -216,10 +216,12 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
     while True:
         await asyncio.sleep(every)
         c = node.counters
-        v = node.verification_summary()
-        vtxt = "" if v is None else (
-            f", {v['verified']} verified pairs with {v['partner']} of {v['headers']} headers, "
-            "discards " + ", ".join(f"{k.lower()} {n}" for k, n in v["discards"].items()))
+        # the core's metrics as they are: verification_summary() first settles the core (ingests
+        # staged HEADERs, carries out frees and reports), an act of the node, not of a display
+        m = node.vcore.metrics if node.vcore is not None else None
+        vtxt = "" if m is None else (
+            f", {m.verified} verified pairs with {node.partner} of {m.headers} headers, "
+            "discards " + ", ".join(f"{k.name.lower()} {n}" for k, n in m.discards.items()))
         live = node.liveness  # a peer never heard (not started, wrong endpoint): say so
         quiet = [f"{p.name} at {p.endpoint}" for p in node.cfg.peers if live.inc[p.name] is None]
         wait = f" (no word yet from {', '.join(quiet)})" if quiet else ""

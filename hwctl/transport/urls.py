@@ -75,9 +75,15 @@ def parse_backend_url(url: str) -> BackendSpec:
         raise BadUrl(f"bad backend URL {_short(url)}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
+        # the nearly right ones: a device path (as `hwctl twin --lab` links it, as `ls /dev`
+        # shows it) or a board bridge's ZeroMQ endpoint (as its --listen takes it)
+        meant = (f"serial://{url}" if not scheme and url.startswith("/")
+                 else f"zmq+{url}" if scheme in ("tcp", "ipc") else None)
         raise BadUrl(
-            f"unsupported backend URL {_short(url)}: expected one of "
-            + ", ".join(f"{s}://" for s in SCHEMES[:5]) + " or a pyserial URL (loop://, socket://...)"
+            f"unsupported backend URL {_short(url)}: "
+            + (f"did you mean {meant}? " if meant else "")
+            + "expected one of " + ", ".join(f"{s}://" for s in SCHEMES[:5])
+            + " or a pyserial URL (loop://, socket://...)"
         )
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     params = dict(pairs)
