@@ -831,3 +831,17 @@ def test_backend_url_that_is_nearly_right_names_the_right_one(url: str, hint: st
 
     with pytest.raises(BadUrl, match=re.escape(f"did you mean {hint}?")):
         parse_backend_url(url)
+
+
+@pytest.mark.parametrize("sub", ["", "/sub"])
+def test_lab_link_dir_that_is_a_file_says_so(sub, tmp_path, capsys) -> None:
+    """'hwctl twin --lab K2 --link-dir FILE' said 'cannot serve the lab: [Errno 17] File exists',
+    after building the lab: it is refused when the arguments are read, saying what is wrong."""
+    link_dir = _file(str(tmp_path)) + sub
+    try:
+        code = main(["twin", "--lab", "K2", "--link-dir", link_dir])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "--link-dir" in line and "not a directory" in line and "Errno" not in line, line
