@@ -765,7 +765,7 @@ def summarize(result: dict, console) -> None:
                    f"{pb:.4f}: {n_ver / e if e else 0:.3f} of it)")
         console.print(
             f"[bold]verified pairs {u}-{v}[/]: {n_ver} ({n_ver / result['duration']:.1f}/s){exp} of "
-            f"{a['headers']}/{b['headers']} headers stored; F at verification mean "
+            f"{a['headers']} ({u}) / {b['headers']} ({v}) headers stored; F at verification mean "
             + (f"{statistics.fmean(fids):.4f}, min {min(fmin):.4f}" if fids else "-")
             + f" ({a['memory']}, F_th {a['f_th']}, timeout {1e3 * a['timeout_s']:.1f} ms); discards "
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())

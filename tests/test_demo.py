@@ -198,6 +198,8 @@ def test_demo_says_when_arrivals_reach_the_host_older_than_the_timeout() -> None
     summarize(_block_result(lag_ms=2100.0), Console(file=buf, soft_wrap=True))
     text = buf.getvalue()
     assert "decode lag mean 1050.0 ms, max 2100.0 ms" in text, text
+    # whose count is whose ('of 352047/352047 headers stored' did not say)
+    assert "of 352047 (A) / 352047 (B) headers stored" in text, text
     warn = [ln for ln in text.splitlines() if ln.startswith("warning:")]
     assert len(warn) == 1 and "older than the verification timeout (119.3 ms)" in warn[0], text
     assert "idle machine" in warn[0] and "--header-rate" in warn[0], warn[0]
