@@ -845,3 +845,20 @@ def test_lab_link_dir_that_is_a_file_says_so(sub, tmp_path, capsys) -> None:
     assert code == 2
     line = _check_one_line(capsys.readouterr().err)
     assert "--link-dir" in line and "not a directory" in line and "Errno" not in line, line
+
+
+def test_node_end_line_names_a_peer_never_heard() -> None:
+    """A node whose peer never came (not started, wrong endpoint, another peer transport) ended
+    with 'node A: 0 of 0 requests completed, no latency yet, ...' and no reason: the end line
+    names the peer it never heard from."""
+    from hwctl.node import NodeConfig, NodeService
+    from hwctl.node.cli import final_summary
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}, "C": {"endpoint": "tcp://127.0.0.1:3"}},
+        "workload": {"enabled": False}}))
+    node.liveness.inc["C"] = 7
+    line = final_summary(node)
+    assert "never heard from B at tcp://127.0.0.1:2" in line and "C at" not in line, line
+    assert "\n" not in line and "{" not in line, line

@@ -195,6 +195,11 @@ def final_summary(node) -> str:
     link = _link_words(node)
     if link:
         text += f"; {link}"
+    never = [f"{p.name} at {p.endpoint}" for p in node.cfg.peers
+             if node.liveness.inc[p.name] is None]
+    if never:  # why there were no requests: the peer never came (or speaks another transport)
+        text += (f"; never heard from {', '.join(never)} (not started, a wrong endpoint, or "
+                 "another peer_transport / [security])")
     return text + " (every counter: --json)"
 
 
