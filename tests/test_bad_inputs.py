@@ -862,3 +862,20 @@ def test_node_end_line_names_a_peer_never_heard() -> None:
     line = final_summary(node)
     assert "never heard from B at tcp://127.0.0.1:2" in line and "C at" not in line, line
     assert "\n" not in line and "{" not in line, line
+
+
+def test_node_status_line_says_the_device_is_being_reconnected() -> None:
+    """While the device was lost (lab stopped, USB unplugged) the status lines went on with
+    'state BUSY' and the old counts; between the WARNING lines nothing said the node was
+    without its device."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    node.liveness.inc["B"] = 7
+    assert "device" not in _status_line(node)
+    node.recovery.up.clear()
+    node.recovery.counters.last_reason = "backend serial:///tmp/lab/A is closed"
+    line = _status_line(node)
+    assert "(device lost: reconnecting; backend serial:///tmp/lab/A is closed)" in line, line

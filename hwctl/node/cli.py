@@ -239,6 +239,9 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
                 if live.inc[p.name] is not None and not live.alive[p.name]]
         if gone:
             wait += f" (peer gone: {', '.join(gone)})"
+        rec = node.recovery
+        if not rec.up.is_set():  # between 'device lost' and 'device back': say it on every line
+            wait += f" (device lost: reconnecting; {rec.counters.last_reason})"
         link = _link_words(node)
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests{wait}, {c.heralds} heralds, "
                       f"{c.disagree} PL disagreements, {c.one_sided} one-sided pairs (goal 0 "
