@@ -712,6 +712,14 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> Path:
     return path
 
 
+def _of_slots(result: dict, node: str, ver: dict) -> str:
+    """`` of N``: the device's slots (per-photon pool, or block mode's ring), from the twin's
+    config in the metadata ("" without it)."""
+    twin = result["meta"].get("twins", {}).get(node, {})
+    n = twin.get("ring_slots" if ver.get("block_path") is not None else "n_slots")
+    return f" of {n}" if n else ""
+
+
 def summarize(result: dict, console) -> None:
     from hwctl.wire import CLOCK_HZ
 
@@ -776,7 +784,8 @@ def summarize(result: dict, console) -> None:
             + (f"{statistics.fmean(fids):.4f}, min {min(fmin):.4f}" if fids else "-")
             + f" ({a['memory']}, F_th {a['f_th']}, timeout {1e3 * a['timeout_s']:.1f} ms); discards "
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
-            + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
+            + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}"
+            + _of_slots(result, u, a) + ", "
               f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
         late = []
         for name, x in ((u, a), (v, b)):

@@ -179,6 +179,7 @@ def _block_result(lag_ms: float, timeout_s: float = 0.1193) -> dict:
     return {"rows": [], "edges": 1, "duration": 5.0, "parquet": "d/requests.parquet",
             "pairs_parquet": "d/requests.pairs.parquet", "png": None,
             "meta": {"nodes": {"A": node, "B": node},
+                     "twins": {n: {"n_slots": 8, "ring_slots": 8192} for n in "AB"},
                      "verification": {"pairs": [["A", "B"]],
                                       "sources": {"A-B": {"arrival": [0.1, 0.1]}}}}}
 
@@ -200,6 +201,9 @@ def test_demo_says_when_arrivals_reach_the_host_older_than_the_timeout() -> None
     assert "decode lag mean 1050.0 ms, max 2100.0 ms" in text, text
     # whose count is whose ('of 352047/352047 headers stored' did not say)
     assert "of 352047 (A) / 352047 (B) headers stored" in text, text
+    # of how many: 'max slots in use 8, NO_SLOT 3' looked like a fault with 8 of 240 in use;
+    # the twin's per-photon pool is 8 slots (block mode: the ring's 8192)
+    assert "max slots in use 6041 of 8192" in text, text
     warn = [ln for ln in text.splitlines() if ln.startswith("warning:")]
     assert len(warn) == 1 and "older than the verification timeout (119.3 ms)" in warn[0], text
     assert "idle machine" in warn[0] and "--header-rate" in warn[0], warn[0]
