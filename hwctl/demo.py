@@ -302,7 +302,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl.sim.twin.labproc import LabProcess
     from hwctl.sim.twin.station import StationModel
     from hwctl.transport import Backend, LabLink
-    from hwctl.wire import CLOCK_HZ, ControlBit
+    from hwctl.wire import CLOCK_HZ, ControlBit, Reg
 
     names = sorted(g.nodes)
     ports = {n: _free_port() for n in names}
@@ -322,11 +322,12 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         sources[f"{u}-{v}"] = asdict(src)
         arm_of[u], arm_of[v] = (src, 0, v), (src, 1, u)
     node_kw = {n: arm_of[n][0].arm(arm_of[n][1]) for n in names if n in arm_of}  # type: ignore[attr-defined]
-    if args.transport != "inproc":
-        # node processes start slower than the first header (0.5 s): the header decoders start
-        # off and each node turns its own on once every node is up (hwctl.node.proc)
-        for n in node_kw:
-            node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
+    # node services may start slower than the first header (0.5 s), in processes or one after the
+    # other in this one: the header decoders start off and each node's is turned on once every
+    # node is up (hwctl.node.proc; inproc below). A device nobody reads yet fills its event FIFO;
+    # the HEADERs lost there keep their slots, and a pool run out verifies nothing for the run
+    for n in node_kw:
+        node_kw[n]["control_reset"] = 1 << ControlBit.HERALD_EN
     if args.header_rate > LEGACY_HEADER_RATE:  # block mode from reset (docs/header-path.md):
         for kw in node_kw.values():           # never a per-photon HEADER flood
             kw["control_reset"] = kw.get("control_reset", 0b11) | 1 << ControlBit.HDR_BLOCK
@@ -378,6 +379,12 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             else:
                 await node.start()
             nodes.append(node)
+        for nd in nodes:  # inproc: every node is up, its header decoder goes on (as proc.py's)
+            if isinstance(nd, NodeService) and nd.cfg.name in node_kw:
+                assert nd.backend is not None
+                async with patient(nd.backend):  # before run(): not yet supervised
+                    ctl = await nd.backend.read_reg(Reg.CONTROL)
+                    await nd.backend.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
         t0 = time.monotonic()
         runs = [asyncio.create_task(nd.run()) for nd in nodes if isinstance(nd, NodeService)]
         procs = [nd for nd in nodes if isinstance(nd, NodeProcess)]
@@ -705,6 +712,14 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> Path:
     return path
 
 
+def _of_slots(result: dict, node: str, ver: dict) -> str:
+    """`` of N``: the device's slots (per-photon pool, or block mode's ring), from the twin's
+    config in the metadata ("" without it)."""
+    twin = result["meta"].get("twins", {}).get(node, {})
+    n = twin.get("ring_slots" if ver.get("block_path") is not None else "n_slots")
+    return f" of {n}" if n else ""
+
+
 def summarize(result: dict, console) -> None:
     from hwctl.wire import CLOCK_HZ
 
@@ -765,11 +780,12 @@ def summarize(result: dict, console) -> None:
                    f"{pb:.4f}: {n_ver / e if e else 0:.3f} of it)")
         console.print(
             f"[bold]verified pairs {u}-{v}[/]: {n_ver} ({n_ver / result['duration']:.1f}/s){exp} of "
-            f"{a['headers']}/{b['headers']} headers stored; F at verification mean "
+            f"{a['headers']} ({u}) / {b['headers']} ({v}) headers stored; F at verification mean "
             + (f"{statistics.fmean(fids):.4f}, min {min(fmin):.4f}" if fids else "-")
             + f" ({a['memory']}, F_th {a['f_th']}, timeout {1e3 * a['timeout_s']:.1f} ms); discards "
             + ", ".join(f"{k.lower()} {x}" for k, x in disc.items())
-            + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}, "
+            + f"; max slots in use {max(a['max_occupancy'], b['max_occupancy'])}"
+            + _of_slots(result, u, a) + ", "
               f"NO_SLOT {a['no_slot'] + b['no_slot']}, revoked {a['revoked'] + b['revoked']}")
         late = []
         for name, x in ((u, a), (v, b)):

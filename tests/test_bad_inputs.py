@@ -831,3 +831,51 @@ def test_backend_url_that_is_nearly_right_names_the_right_one(url: str, hint: st
 
     with pytest.raises(BadUrl, match=re.escape(f"did you mean {hint}?")):
         parse_backend_url(url)
+
+
+@pytest.mark.parametrize("sub", ["", "/sub"])
+def test_lab_link_dir_that_is_a_file_says_so(sub, tmp_path, capsys) -> None:
+    """'hwctl twin --lab K2 --link-dir FILE' said 'cannot serve the lab: [Errno 17] File exists',
+    after building the lab: it is refused when the arguments are read, saying what is wrong."""
+    link_dir = _file(str(tmp_path)) + sub
+    try:
+        code = main(["twin", "--lab", "K2", "--link-dir", link_dir])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "--link-dir" in line and "not a directory" in line and "Errno" not in line, line
+
+
+def test_node_end_line_names_a_peer_never_heard() -> None:
+    """A node whose peer never came (not started, wrong endpoint, another peer transport) ended
+    with 'node A: 0 of 0 requests completed, no latency yet, ...' and no reason: the end line
+    names the peer it never heard from."""
+    from hwctl.node import NodeConfig, NodeService
+    from hwctl.node.cli import final_summary
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}, "C": {"endpoint": "tcp://127.0.0.1:3"}},
+        "workload": {"enabled": False}}))
+    node.liveness.inc["C"] = 7
+    line = final_summary(node)
+    assert "never heard from B at tcp://127.0.0.1:2" in line and "C at" not in line, line
+    assert "\n" not in line and "{" not in line, line
+
+
+def test_node_status_line_says_the_device_is_being_reconnected() -> None:
+    """While the device was lost (lab stopped, USB unplugged) the status lines went on with
+    'state BUSY' and the old counts; between the WARNING lines nothing said the node was
+    without its device."""
+    from hwctl.node import NodeConfig, NodeService
+
+    node = NodeService(NodeConfig.from_dict({
+        "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
+        "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}}, "workload": {"enabled": False}}))
+    node.liveness.inc["B"] = 7
+    assert "device" not in _status_line(node)
+    node.recovery.up.clear()
+    node.recovery.counters.last_reason = "backend serial:///tmp/lab/A is closed"
+    line = _status_line(node)
+    assert "(device lost: reconnecting; backend serial:///tmp/lab/A is closed)" in line, line

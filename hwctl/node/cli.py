@@ -195,6 +195,11 @@ def final_summary(node) -> str:
     link = _link_words(node)
     if link:
         text += f"; {link}"
+    never = [f"{p.name} at {p.endpoint}" for p in node.cfg.peers
+             if node.liveness.inc[p.name] is None]
+    if never:  # why there were no requests: the peer never came (or speaks another transport)
+        text += (f"; never heard from {', '.join(never)} (not started, a wrong endpoint, or "
+                 "another peer_transport / [security])")
     return text + " (every counter: --json)"
 
 
@@ -234,6 +239,9 @@ async def _report(node: NodeService, console, every: float = 2.0) -> None:
                 if live.inc[p.name] is not None and not live.alive[p.name]]
         if gone:
             wait += f" (peer gone: {', '.join(gone)})"
+        rec = node.recovery
+        if not rec.up.is_set():  # between 'device lost' and 'device back': say it on every line
+            wait += f" (device lost: reconnecting; {rec.counters.last_reason})"
         link = _link_words(node)
         console.print(f"{node.cfg.name}: {c.completed}/{c.requests} requests{wait}, {c.heralds} heralds, "
                       f"{c.disagree} PL disagreements, {c.one_sided} one-sided pairs (goal 0 "

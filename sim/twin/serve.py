@@ -327,6 +327,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "own pty (or, with --zmq, its own ZeroMQ port) (docs/twin.md 'Lab'); "
                              "prints 'NAME URL' per device (stations: 'A-B URL')")
     parser.add_argument("--link-dir", metavar="DIR", default=None,
+                        type=argtypes.out_path("--link-dir", directory=True),
                         help="with --lab: symlinks DIR/<node> to the ptys (with --device-link "
                              "unix: the sockets DIR/<node>)")
     parser.add_argument("--device-link", choices=("pty", "unix"), default="pty",
@@ -394,7 +395,7 @@ def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
               start=timebase.cycle_now())
     keys, allow = curve_from_args(args) if args.zmq else (None, None)
     try:
-        server = LabServer(lab, link_dir=args.link_dir, zmq=args.zmq, keys=keys, allow=allow,
+        server = LabServer(lab, link_dir=str(args.link_dir) if args.link_dir else None, zmq=args.zmq, keys=keys, allow=allow,
                            device_link=args.device_link)
     except UserError:
         raise
