@@ -481,6 +481,9 @@ class DeviceSupervisor:
             with contextlib.suppress(DeviceError):
                 await b.abort()  # the same life: stop the schedule of the ended generation
         await node._sync_clock()
+        reclaim = getattr(node, "_reclaim_slots", None)  # HEADERs sent while we were away
+        if reclaim is not None:
+            await reclaim()
         late_join_on = getattr(node, "_late_join_on", None)  # CONTROL.LATE_JOIN, as at start
         if late_join_on is not None:
             await late_join_on()

@@ -37,6 +37,9 @@ class SlotBook:
     def held(self, slot: int) -> bool:
         return bool(self._held[slot])
 
+    def pending(self, slot: int) -> bool:
+        return bool(self._pend[slot])
+
     def allocated(self, slots: np.ndarray) -> int:
         """HEADERs gave these slots; returns how many were already held or still waiting for
         their FREE (conflicts: must be 0; the device never hands out a slot it has not freed)."""

@@ -45,6 +45,9 @@ class VerifyConfig:
     hold_s: float = 0.0
     #: block mode: the source's pulse rate (first estimate of its period; refined from blocks)
     source_hz: float = 1.3e6
+    #: legacy HEADER mode: the device's slot pool (RTL N_SLOTS, twin n_slots; not readable over
+    #: the wire). At start the node frees the slots of HEADERs it never received; 0 = do not
+    pool_slots: int = 8
 
     def memory_model(self) -> _memory.Memory:
         for m in _memory.TABLE_I:
@@ -115,7 +118,8 @@ class NodeConfig:
                     window_bits=int(vf.get("window_bits", 20)),
                     header_blocks=bool(vf.get("header_blocks", False)),
                     hold_s=float(vf.get("hold_s", 0.0)),
-                    source_hz=float(vf.get("source_hz", 1.3e6)))
+                    source_hz=float(vf.get("source_hz", 1.3e6)),
+                    pool_slots=int(vf.get("pool_slots", 8)))
                 if vcfg.hold_s and not vcfg.header_blocks:
                     raise ValueError("[verification] hold_s needs header_blocks = true")
             cfg = cls(

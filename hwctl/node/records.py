@@ -61,6 +61,8 @@ class NodeCounters:
     slots_freed: int = 0  # slots freed (acknowledged FREE_MASK / FREE commands)
     double_free: int = 0  # the core asked to free a slot that is not held (must stay 0)
     slot_conflicts: int = 0  # a HEADER gave a slot we still hold (must stay 0)
+    #: slots freed at start / reconnect that HEADERs never received had taken (node/verify.py)
+    slots_reclaimed: int = 0
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0

@@ -221,6 +221,7 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
             if v is not None and v.header_blocks:
                 self.hdrpath = await enable_blocks(self.backend, self.vcore, v.source_hz,
                                                    v.hold_s)
+            await self._reclaim_slots()  # legacy pool: slots of HEADERs sent before we listened
             await self._late_join_on()
             await self.recovery.install()
         keys = allow = None

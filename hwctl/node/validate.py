@@ -124,6 +124,7 @@ VERIFICATION = {
     "header_blocks": _bool,
     "hold_s": _real(0.0, 10.0),
     "source_hz": _real(0.0, 1e9, lo_open=True),
+    "pool_slots": _int(0, 65535),
 }
 SECURITY = {
     "key": _str,

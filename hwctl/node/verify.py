@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 
-from hwctl.errors import DeviceError
+from hwctl.errors import DeviceError, LinkTimeout
 from hwctl.hdrpath import BATCH_BLOCKS, BATCH_WAIT_S
 from hwctl.node.limits import K_VRF
 from hwctl.protocols.verification import (
@@ -21,13 +21,21 @@ from hwctl.protocols.verification import (
 )
 from hwctl.transport.backend import OrderedResponse
 from hwctl.wire import (
+    FREE_MASK_BITS,
+    ControlBit,
+    FeatureBit,
     HdrBlock,
     Header,
+    Reg,
+    StatusBit,
     free_masks,
 )
 from hwctl.wire.bulk import HeaderBlock
 
 log = logging.getLogger("hwctl.node")
+
+#: STATUS reads waiting for the device's event FIFO to drain before the reclaim (then skipped)
+RECLAIM_DRAIN_TRIES = 50
 
 
 class VerificationDriver:
@@ -172,6 +180,89 @@ class VerificationDriver:
                         await self._free_each(base, mask)
                     self._free_busy = 0
 
+    async def _reclaim_slots(self) -> None:
+        """Free the legacy pool's slots this node never heard of (docs/node.md, "Slots at
+        start"). The header decoder runs from reset: HEADERs the device sent before the node
+        opened its link (or while the port's input was flushed at the open) are lost, but their
+        slots stay allocated, and a pool full of them starves the node for good (every header
+        NO_SLOT). Called at start and after a reconnect, before the event pump runs: HEADER_EN
+        off, the device's event FIFO drained, the HEADERs already received handed to the core
+        (their slots are ours), then every allocated slot not in the book is freed. How many:
+        ``pool_slots`` - SLOTS_FREE - held - queued; which: the allocator takes the lowest free
+        slot, so the lowest unheld slots are tried first in one FREE_MASK per 240, and a NAK
+        (all or nothing) is halved until the count is reached. HEADER_EN is then restored.
+        Block mode needs none of this (ring slots expire; pins are the host's own)."""
+        v = self.cfg.verification
+        b = self.backend
+        if v is None or not v.pool_slots or self.hdrpath is not None or b is None:
+            return
+        feats = getattr(b, "features", None)
+        if feats is not None and not feats >> FeatureBit.HEADERS & 1:
+            return  # no legacy pool on this bitstream
+        bit = 1 << ControlBit.HEADER_EN
+        try:
+            ctl = await b.read_reg(Reg.CONTROL)
+            if ctl & bit:
+                await b.write_reg(Reg.CONTROL, ctl & ~bit)
+        except DeviceError as exc:
+            log.warning("%s: slot reclaim skipped (%s)", self.cfg.name, exc)
+            return
+        try:
+            for _ in range(RECLAIM_DRAIN_TRIES):
+                if not await b.read_reg(Reg.STATUS) >> StatusBit.EVT_PENDING & 1:
+                    break
+            else:
+                log.warning("%s: event FIFO never drained; slot reclaim skipped", self.cfg.name)
+                return
+            while True:  # every HEADER sent so far is here now: the pump's work, done first
+                try:
+                    ev = await b.next_event(0)
+                except LinkTimeout:
+                    break
+                self._device_event(ev)
+            book = self._slots
+            unheard = (v.pool_slots - await b.read_reg(Reg.SLOTS_FREE) - book.n_held
+                       - book.n_pending)
+            if unheard > 0:
+                cand = [s for s in range(min(v.pool_slots, 1 << 16))
+                        if not book.held(s) and not book.pending(s)]
+                got = await self._free_unheard(cand, unheard)
+                self.counters.slots_reclaimed += got
+                log.warning("%s: reclaimed %d of %d slot(s) allocated by HEADERs never received",
+                            self.cfg.name, got, unheard)
+        finally:
+            if ctl & bit:
+                await b.write_reg(Reg.CONTROL, ctl)
+
+    async def _free_unheard(self, cand: list[int], want: int) -> int:
+        """Free ``want`` allocated slots among ``cand`` (sorted, none held here): the lowest
+        ``want`` first, then the rest; a refused FREE_MASK is halved. Returns how many."""
+        b = self.backend
+        assert b is not None
+
+        def words(slots: list[int]) -> list[list[int]]:
+            out: list[list[int]] = []
+            for s in slots:
+                if out and s - out[-1][0] < FREE_MASK_BITS:
+                    out[-1].append(s)
+                else:
+                    out.append([s])
+            return out
+
+        stack = words(cand[want:])[::-1] + words(cand[:want])[::-1]  # popped lowest first
+        got = 0
+        while stack and got < want:
+            part = stack.pop()
+            base = part[0]
+            try:
+                await b.free_mask(base, sum(1 << (s - base) for s in part))
+                got += len(part)
+            except DeviceError:  # some slot in it is free: halve (single free slots end here)
+                if len(part) > 1:
+                    h = len(part) // 2
+                    stack += [part[h:], part[:h]]
+        return got
+
     async def _free_each(self, base: int, mask: int) -> None:
         b = self.backend
         assert b is not None
@@ -207,7 +298,7 @@ class VerificationDriver:
             "messages_received": m.messages_received,
             "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
             "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
-            "slot_conflicts": c.slot_conflicts,
+            "slot_conflicts": c.slot_conflicts, "slots_reclaimed": c.slots_reclaimed,
         } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
     def _vrf_settle(self) -> None:
