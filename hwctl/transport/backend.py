@@ -103,6 +103,9 @@ class LinkStats:
     #: another answer to the command just answered: its retry crossed the first answer (a slow
     #: response, or copies of the retry queued while a bridge was down), harmless
     dup_responses: int = 0
+    #: answers read in the loop iteration their command's timeout fired in (the host's own loop
+    #: was late past the deadline, the answer had come): taken, not a timeout
+    late_reads: int = 0
     naks: int = 0
     events: int = 0
     events_lost: int = 0  # gaps in the 8-bit event sequence
@@ -276,6 +279,13 @@ class Backend:
                 async with asyncio.timeout(self.timeout):
                     return await asyncio.shield(fut)
             except TimeoutError:
+                if fut.done() and not fut.cancelled():
+                    # the answer was read in the same loop iteration as the timeout fired (the
+                    # host's loop came back from a stall past the deadline and read the answer
+                    # waiting on the link just before the timer ran): the host was late, not the
+                    # device; on the last try this was a LinkTimeout and a reconnect
+                    self.stats.late_reads += 1
+                    return fut.result()
                 if self.rx_error is not None:
                     raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
                 continue
