@@ -468,3 +468,32 @@ def test_an_answer_read_after_the_hosts_own_stall_is_taken_not_a_timeout() -> No
             await b.close()
 
     assert arun(go()) == 5
+
+
+def test_an_answer_of_the_wrong_kind_is_stale_not_taken() -> None:
+    """A REG_READ whose seq is echoed by an ACK (an earlier link life's late answer with the same
+    seq, e.g. after a reconnect to a device still answering the old backend's commands) is not
+    its answer: counted stale, and the REG_VALUE that follows is taken. It was taken and
+    ``read_reg``'s assertion ended the node service."""
+    from hwctl.wire import Ack, Frame, FrameDecoder, Opcode, RegValue, encode
+
+    async def go() -> tuple[int, int]:
+        host, dev = memory_pair()
+        b = Backend(host, "mem://", timeout=HANG_S, retries=0)
+        dec = FrameDecoder()
+
+        async def device() -> None:
+            frames: list[Frame] = []
+            while not frames:
+                frames += [f for f in dec.feed(await dev.recv()) if isinstance(f, Frame)]
+            await dev.send(encode(Ack(int(Opcode.REG_WRITE)), frames[0].seq))
+            await dev.send(encode(RegValue(int(Reg.SCRATCH), 5), frames[0].seq))
+
+        task = asyncio.create_task(device())
+        try:
+            return await b.read_reg(Reg.SCRATCH), b.stats.stale_responses
+        finally:
+            await task
+            await b.close()
+
+    assert arun(go()) == (5, 1)

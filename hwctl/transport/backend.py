@@ -550,7 +550,8 @@ class Backend:
     def _on_frame(self, f: Frame) -> None:
         if f.msg.KIND == "response":
             p = self._pending
-            if p is not None and p[0] == f.seq and not p[1].done():
+            if (p is not None and p[0] == f.seq and not p[1].done()
+                    and _answers(self._pending_cmd, f.msg)):
                 p[1].set_result(f.msg)
                 self._answered = f.seq
                 if isinstance(self._pending_cmd, ORDERED_COMMANDS):
@@ -594,6 +595,20 @@ class Backend:
                 self._last_gap_log = now
                 log.warning("%s: %d event(s) lost before event seq %d (%d lost so far)",
                             self.url, gap, seq, self.stats.events_lost)
+
+
+def _answers(cmd: Message | None, resp: Message) -> bool:
+    """``resp`` is of a kind that answers ``cmd`` (spec.toml: REG_READ -> REG_VALUE, TIME ->
+    TIME_VALUE, every other command -> ACK; NAK for any). A response of another kind with the
+    pending command's seq is an earlier link life's late answer (a reconnect while the device
+    still answers the old backend's commands), not this command's."""
+    if isinstance(resp, Nak) or cmd is None:
+        return True
+    if isinstance(cmd, RegRead):
+        return isinstance(resp, RegValue)
+    if isinstance(cmd, Time):
+        return isinstance(resp, TimeValue)
+    return not isinstance(resp, RegValue | TimeValue)
 
 
 def _code_name(code: int) -> str:
