@@ -69,6 +69,9 @@ from hwctl.live import web_addr
 TRANSPORTS = ("pty", "unix", "inproc")
 #: HEADER mode (one event per stored photon) up to this source rate, block mode above
 LEGACY_HEADER_RATE = 5000.0
+#: the lab's twins more than this behind real time (s) make the demo warn (hwctl.sim.twin.lab
+#: LabServer.lag_max_s; benchmarks/bench_hdr_block.py has the same goal for its twin lag)
+LAB_LAG_WARN_S = 0.05
 #: block mode: the most of the device -> host line the header blocks may take (the rest: PAIR,
 #: DONE and command responses)
 MAX_LINE_SHARE = 0.9
@@ -496,6 +499,15 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                                                 for (u, v), st in lab.stations.items()}
         if server.error is not None:
             raise server.error
+        lab_meta["lag_max_s"] = lag = server.lag_max_s
+        if lag > LAB_LAG_WARN_S:
+            print(f"warning: the lab's twins ran up to {lag:.2f} s behind real time (the machine "
+                  f"did not give the lab process the CPU it needs): their events reached the "
+                  f"node services and their answers came that late (a device is declared lost "
+                  f"past its link's retries)"
+                  + (", and photons that late are TIMEOUT discards" if vpairs else "")
+                  + "; the run's figures measure the machine, not the devices", file=sys.stderr,
+                  flush=True)
         rows = [row for nd in nodes for row in nd.result_rows()]
         pair_rows = [row for nd in nodes for row in nd.pair_rows()]
         stop = getattr(args, "_stop", None)

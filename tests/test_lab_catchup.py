@@ -105,6 +105,22 @@ def test_catch_up_slices_start_at_the_model_s_next_event() -> None:
     assert c.target(0, 1_000, 500, 500) == 350  # the held bytes' cycle comes first
 
 
+def test_catch_up_keeps_the_most_the_model_was_behind_real_time() -> None:
+    """``lag_max``: the most cycles a step left the model behind real time (a lab starved of
+    CPU: its devices answer and stamp late by that much; hwctl demo reports it). A step that
+    reaches real time, or an idle model with no deadline before it, adds nothing."""
+    c: CatchUp[str] = CatchUp(100)
+    assert c.lag_max == 0
+    c.target(0, 1_000, 2_000)  # no deadline before real time: one step, not behind
+    assert c.lag_max == 0
+    c.target(0, 1_000, 500)  # a slice: 900 cycles still to go
+    assert c.lag_max == 900
+    c.target(100, 1_050, 500)  # the next slice: 750 behind; the maximum stays
+    assert c.lag_max == 900
+    c.target(200, 3_000, 500)
+    assert c.lag_max == 2_700
+
+
 def test_a_lab_with_nothing_to_do_takes_one_step() -> None:
     """No deadline before real time (here: no source, no schedule): no slices, as before."""
     lab = Lab(topologies.by_name("K2"), p_photon=0.0, start=0)

@@ -430,3 +430,70 @@ def test_sink_events_takes_held_events_then_those_decoded_in_the_reader_callback
         await b.close()
 
     arun(go())
+
+
+def test_an_answer_read_after_the_hosts_own_stall_is_taken_not_a_timeout() -> None:
+    """The host's loop was busy past a command's deadline (decoding a batch, or not scheduled)
+    while the device's answer waited on the link: in the iteration after the stall the answer
+    is read first and the timeout fires right after it. The answer counts; the link is not
+    declared dead (LinkTimeout makes the node reconnect its device) because the host itself was
+    late. Deterministic: the stall ends only after the deadline has passed on the loop's clock."""
+    from hwctl.wire import Frame, FrameDecoder, RegValue, encode
+
+    async def go() -> int:
+        host, dev = memory_pair()
+        timeout = 0.02
+        b = Backend(host, "mem://", timeout=timeout, retries=0)  # the last try: no resend
+        dec = FrameDecoder()
+        loop = asyncio.get_running_loop()
+
+        async def device() -> None:
+            frames: list[Frame] = []
+            while not frames:
+                frames += [f for f in dec.feed(await dev.recv()) if isinstance(f, Frame)]
+            # the host's timer was armed before this task ran: its deadline is behind this
+            end = loop.time() + 2 * timeout
+            while loop.time() < end:  # the host's loop stalls (this step holds it) ...
+                pass
+            # ... and the answer it would have had in time is on the link when it comes back
+            await dev.send(encode(RegValue(int(Reg.SCRATCH), 5), frames[0].seq))
+
+        task = asyncio.create_task(device())
+        try:
+            value = await b.read_reg(Reg.SCRATCH)
+            assert b.stats.late_reads == 1 and b.stats.timeouts == 0
+            return value
+        finally:
+            await task
+            await b.close()
+
+    assert arun(go()) == 5
+
+
+def test_an_answer_of_the_wrong_kind_is_stale_not_taken() -> None:
+    """A REG_READ whose seq is echoed by an ACK (an earlier link life's late answer with the same
+    seq, e.g. after a reconnect to a device still answering the old backend's commands) is not
+    its answer: counted stale, and the REG_VALUE that follows is taken. It was taken and
+    ``read_reg``'s assertion ended the node service."""
+    from hwctl.wire import Ack, Frame, FrameDecoder, Opcode, RegValue, encode
+
+    async def go() -> tuple[int, int]:
+        host, dev = memory_pair()
+        b = Backend(host, "mem://", timeout=HANG_S, retries=0)
+        dec = FrameDecoder()
+
+        async def device() -> None:
+            frames: list[Frame] = []
+            while not frames:
+                frames += [f for f in dec.feed(await dev.recv()) if isinstance(f, Frame)]
+            await dev.send(encode(Ack(int(Opcode.REG_WRITE)), frames[0].seq))
+            await dev.send(encode(RegValue(int(Reg.SCRATCH), 5), frames[0].seq))
+
+        task = asyncio.create_task(device())
+        try:
+            return await b.read_reg(Reg.SCRATCH), b.stats.stale_responses
+        finally:
+            await task
+            await b.close()
+
+    assert arun(go()) == (5, 1)

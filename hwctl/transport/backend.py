@@ -103,6 +103,9 @@ class LinkStats:
     #: another answer to the command just answered: its retry crossed the first answer (a slow
     #: response, or copies of the retry queued while a bridge was down), harmless
     dup_responses: int = 0
+    #: answers read in the loop iteration their command's timeout fired in (the host's own loop
+    #: was late past the deadline, the answer had come): taken, not a timeout
+    late_reads: int = 0
     naks: int = 0
     events: int = 0
     events_lost: int = 0  # gaps in the 8-bit event sequence
@@ -276,6 +279,13 @@ class Backend:
                 async with asyncio.timeout(self.timeout):
                     return await asyncio.shield(fut)
             except TimeoutError:
+                if fut.done() and not fut.cancelled():
+                    # the answer was read in the same loop iteration as the timeout fired (the
+                    # host's loop came back from a stall past the deadline and read the answer
+                    # waiting on the link just before the timer ran): the host was late, not the
+                    # device; on the last try this was a LinkTimeout and a reconnect
+                    self.stats.late_reads += 1
+                    return fut.result()
                 if self.rx_error is not None:
                     raise LinkError(f"link to {self.url} failed: {self.rx_error!r}") from None
                 continue
@@ -540,7 +550,8 @@ class Backend:
     def _on_frame(self, f: Frame) -> None:
         if f.msg.KIND == "response":
             p = self._pending
-            if p is not None and p[0] == f.seq and not p[1].done():
+            if (p is not None and p[0] == f.seq and not p[1].done()
+                    and _answers(self._pending_cmd, f.msg)):
                 p[1].set_result(f.msg)
                 self._answered = f.seq
                 if isinstance(self._pending_cmd, ORDERED_COMMANDS):
@@ -584,6 +595,20 @@ class Backend:
                 self._last_gap_log = now
                 log.warning("%s: %d event(s) lost before event seq %d (%d lost so far)",
                             self.url, gap, seq, self.stats.events_lost)
+
+
+def _answers(cmd: Message | None, resp: Message) -> bool:
+    """``resp`` is of a kind that answers ``cmd`` (spec.toml: REG_READ -> REG_VALUE, TIME ->
+    TIME_VALUE, every other command -> ACK; NAK for any). A response of another kind with the
+    pending command's seq is an earlier link life's late answer (a reconnect while the device
+    still answers the old backend's commands), not this command's."""
+    if isinstance(resp, Nak) or cmd is None:
+        return True
+    if isinstance(cmd, RegRead):
+        return isinstance(resp, RegValue)
+    if isinstance(cmd, Time):
+        return isinstance(resp, TimeValue)
+    return not isinstance(resp, RegValue | TimeValue)
 
 
 def _code_name(code: int) -> str:

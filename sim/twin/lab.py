@@ -409,6 +409,12 @@ class LabServer:
         self._thread.start()
         return self
 
+    @property
+    def lag_max_s(self) -> float:
+        """The most the lab was behind real time after a step, s (pacing.CatchUp.lag_max): its
+        devices answered commands and stamped events that much late."""
+        return self._catchup.lag_max / self.hz
+
     def stop(self) -> None:
         self._stop.set()
         self._wake()

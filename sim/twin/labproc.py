@@ -57,7 +57,7 @@ def _serve(lab: Lab, conn: Connection, link_dir: str | None, hz: int,
         server.stop()
         err = None if server.error is None else repr(server.error)
         try:
-            conn.send(("stopped", _counters(lab), err))
+            conn.send(("stopped", _counters(lab), err, server.lag_max_s))
         except (BrokenPipeError, OSError):
             pass
 
@@ -77,6 +77,8 @@ class LabProcess:
         #: the child's server error, if it stopped on one (set by :meth:`stop`)
         self.error: RuntimeError | None = None
         self.final_counters: dict[str, dict[str, int]] | None = None
+        #: the most the lab was behind real time, s (LabServer.lag_max_s; set by :meth:`stop`)
+        self.lag_max_s = 0.0
 
     def start(self) -> LabProcess:
         self._proc.start()
@@ -105,6 +107,7 @@ class LabProcess:
         msg = self._conn.recv()
         if msg[0] == "stopped":  # the child's server failed (or it was told to stop)
             self.final_counters = msg[1]
+            self.lag_max_s = msg[3]
             if msg[2]:
                 self.error = RuntimeError(f"lab stopped: {msg[2]}")
         return msg

@@ -85,6 +85,9 @@ class CatchUp(Generic[K]):
         self.max_step = max(1, max_step)
         #: the last :meth:`target` stopped short of real time: the loop must not wait
         self.behind = False
+        #: the most cycles a :meth:`target` left the model behind real time (a server starved of
+        #: CPU: its devices answered and stamped their events that much late)
+        self.lag_max = 0
         self._held: list[tuple[int, K, bytes]] = []
 
     def target(self, now: int, wall: int, deadline: int | None,
@@ -110,6 +113,8 @@ class CatchUp(Generic[K]):
         if t < wall and (deadline is None or deadline > wall):
             t = wall  # no output before real time: one step, no slices
         self.behind = t < wall
+        if self.behind:
+            self.lag_max = max(self.lag_max, wall - t)
         return t
 
     def hold(self, cycle: int, key: K, data: bytes) -> None:
