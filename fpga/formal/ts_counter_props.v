@@ -10,7 +10,8 @@
 // (they make the proof inductive and are themselves proven): carry_q is "lo == 0xFFFF_FFFF",
 // c16_q is "lo[15:0] == 0xFFFF" (the carry between lo's two 16-bit chains), pre_q is
 // "lo == 0xFFFF_FFFE", the AND of the nibble flags is "lo == 0xFFFF_FFFD", carry_hi_q is "lo == 0xFFFF_FFFF and
-// md == 0xFFFF", and mff_q is "md == 0xFFFF" whenever lo != 0 (it lags md by the one cycle
+// md == 0xFFFF", the AND of the nibble flags of md (mnib_q) is "md == 0xFFFF" whenever lo != 0,
+// and mff_q (their AND registered) whenever lo is not 0 or 1 (they lag md by one and two cycles
 // after md counts, when lo == 0). "Monotonic" holds up to the 2^64 wrap (5800 years at
 // 100 MHz), where the counter wraps to 0 as the assertion says. Run by
 // `hwctl fpga prove ts_counter`.
@@ -32,6 +33,7 @@ module ts_counter_props #(
     wire [15:0] tap_md_q;
     wire        tap_carry_q, tap_carry_hi_q, tap_mff_q, tap_c16_q, tap_pre_q;
     wire [7:0]  tap_nib_q;
+    wire [3:0]  tap_mnib_q;
 
     reg init_q = 1'b1;          // first cycle: reset assumed
     always @(posedge clk_i) init_q <= 1'b0;
@@ -60,7 +62,8 @@ module ts_counter_props #(
         assert((&tap_nib_q) == (tap_lo_q == 32'hFFFF_FFFD));
         assert(tap_pre_q == (tap_lo_q == 32'hFFFF_FFFE));
         assert(tap_carry_hi_q == (tap_lo_q == 32'hFFFF_FFFF && tap_md_q == 16'hFFFF));
-        if (tap_lo_q != 32'd0) assert(tap_mff_q == (tap_md_q == 16'hFFFF));
+        if (tap_lo_q != 32'd0) assert((&tap_mnib_q) == (tap_md_q == 16'hFFFF));
+        if (tap_lo_q > 32'd1) assert(tap_mff_q == (tap_md_q == 16'hFFFF));
     end
     // both upper halves really count (not vacuous): reached within the bound from INIT near 2^48
     always @(posedge clk_i) if (!init_q && !past_rst_q && !past_load_q) begin
