@@ -103,16 +103,18 @@ module frame_rx #(
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
     // wok_q: emit && !bad_q && !full_q, registered (these change only when a byte is processed,
     // and bytes are >= 3 cycles apart).
-    // No `!blocked_q` in wen (there was until the twelfth session; the same writes in every
-    // cycle): a frame is held only from a delimiter on, so the first byte after it is a COBS
-    // code byte (first_q: emit = 0, no write); if that byte comes while the frame is held
-    // (blocked_q), bad_q is set and wok_q stays 0 for the rest of the frame; if it comes after
-    // the frame was taken, no frame is held until the next delimiter. So blocked_q && wen never
+    // No `!blocked_q` in wen with WPOS (the ECP5 builds; the same writes in every cycle; the
+    // HX8K builds keep it, so their netlist is the eleventh session's: the esp board, 79 %
+    // full, did not place at seed 1 without it): a frame is held only from a delimiter on, so
+    // the first byte after it is a COBS code byte (first_q: emit = 0, no write); if that byte
+    // comes while the frame is held (blocked_q), bad_q is set and wok_q stays 0 for the rest
+    // of the frame; if it comes after the frame was taken, no frame is held until the next
+    // delimiter. So blocked_q && wen never
     // both hold (a simulation check below; the formal harness proves the held frame's bytes
     // unchanged). Timing: blocked_q (placed by the delivery logic) -> wen -> wbe_q was the node
     // top's ECP5 HeAP path, two cross-die hops, 7.2 ns at seed 1 (eleventh session).
     reg        wok_q;
-    wire       wen      = in_d_q && wok_q;
+    wire       wen      = in_d_q && wok_q && (WPOS != 0 || !blocked_q);
     wire [15:0] crc_nx;
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
