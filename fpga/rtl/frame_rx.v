@@ -76,14 +76,6 @@ module frame_rx #(
     reg        in_one_q, in_ff_q;             // byte == 0x01 / 0xFF
     reg        in_d_q;                        // valid nonzero byte, no UART error
     reg        in_dl_q;                       // valid 0x00 byte (delimiter), no UART error
-    wire       in_d_d = byte_valid_i && !byte_err_i && (byte_i != 8'h00) && !rst_i;
-    // oct_q[k]: in_d_q && "len_q[5:3] was k last cycle", one flip-flop per 8 write enables
-    // (WPOS: wbe_q[i] is a LUT of oct_q[i / 8], wpos_q[i] and the reset, so one in_d_q is not
-    // fanned out to all of them; their next values differ, so yosys keeps them apart).
-    // wpos_q[i] is registered from "len_q == i" in the same cycle, so
-    // oct_q[i / 8] && wpos_q[i] == in_d_q && wpos_q[i] in every cycle.
-    reg [(FMAX+7)/8-1:0] oct_q;
-    integer k;
 
     always @(posedge clk_i) begin
         in_q     <= byte_i;
@@ -92,8 +84,7 @@ module frame_rx #(
         in_err_q <= byte_err_i && !rst_i;
         in_one_q <= (byte_i == 8'h01);
         in_ff_q  <= (byte_i == 8'hFF);
-        in_d_q   <= in_d_d;
-        for (k = 0; k < (FMAX + 7) / 8; k = k + 1) oct_q[k] <= in_d_d && (len_q[5:3] == k[2:0]);
+        in_d_q   <= byte_valid_i && !byte_err_i && (byte_i != 8'h00) && !rst_i;
         in_dl_q  <= byte_valid_i && !byte_err_i && (byte_i == 8'h00) && !rst_i;
     end
 
@@ -102,19 +93,9 @@ module frame_rx #(
     wire       emit     = !first_q && !(rem0_q && ff_q);   // for a valid nonzero byte
     wire [7:0] dbyte    = is_code ? 8'h00 : in_q;
     // wok_q: emit && !bad_q && !full_q, registered (these change only when a byte is processed,
-    // and bytes are >= 3 cycles apart).
-    // No `!blocked_q` in wen with WPOS (the ECP5 builds; the same writes in every cycle; the
-    // HX8K builds keep it, so their netlist is the eleventh session's: the esp board, 79 %
-    // full, did not place at seed 1 without it): a frame is held only from a delimiter on, so
-    // the first byte after it is a COBS code byte (first_q: emit = 0, no write); if that byte
-    // comes while the frame is held (blocked_q), bad_q is set and wok_q stays 0 for the rest
-    // of the frame; if it comes after the frame was taken, no frame is held until the next
-    // delimiter. So blocked_q && wen never
-    // both hold (a simulation check below; the formal harness proves the held frame's bytes
-    // unchanged). Timing: blocked_q (placed by the delivery logic) -> wen -> wbe_q was the node
-    // top's ECP5 HeAP path, two cross-die hops, 7.2 ns at seed 1 (eleventh session).
+    // and bytes are >= 3 cycles apart); blocked_q can change any cycle and stays direct (timing)
     reg        wok_q;
-    wire       wen      = in_d_q && wok_q && (WPOS != 0 || !blocked_q);
+    wire       wen      = in_d_q && wok_q && !blocked_q;
     wire [15:0] crc_nx;
     crc_byte #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_i(crc_q), .data_i(dbyte_q), .crc_o(crc_nx));
 
@@ -211,7 +192,7 @@ module frame_rx #(
                 lm4_q <= len_q - 6'd3;
             end
             for (i = 0; i < FMAX; i = i + 1) begin
-                wbe_q[i] <= WPOS ? oct_q[i / 8] && wpos_q[i]            // wen at position i
+                wbe_q[i] <= WPOS ? in_d_q && wpos_q[i] && !blocked_q    // wen at position i
                                  : wen && pos_hi[i / 8] && pos_lo[i % 8];
                 if (wbe_q[i]) buf_q[i] <= dbyte_q;
             end
@@ -222,16 +203,8 @@ module frame_rx #(
     end
 `ifndef SYNTHESIS
 `ifndef FORMAL
-    // (simulation only: at each byte the position flags equal the logic they replace; the octet
-    // flags in_d_q and len_q's octet every cycle; no write while a frame is held)
+    // (simulation only: at each byte the position flags equal the logic they replace)
     integer j;
-    always @(posedge clk_i)
-        if (!rst_i && in_d_q && wok_q && blocked_q)
-            $fatal(1, "frame_rx: a buffer write while a frame is held");
-    always @(posedge clk_i)
-        for (j = 0; j < (FMAX + 7) / 8; j = j + 1)
-            if (oct_q[j] != (in_d_q && len_q[5:3] == j[2:0]))
-                $fatal(1, "frame_rx: oct_q[%0d] != in_d_q && len_q[5:3] == %0d", j, j);
     always @(posedge clk_i)
         if (!rst_i && in_d_q)
             for (j = 0; j < FMAX; j = j + 1)

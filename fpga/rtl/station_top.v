@@ -92,7 +92,7 @@ module station_top #(
         .sync_i(sync_i), .load_o(tset_load), .val_o(tset_val), .val4_o(), .armed_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
-    ts_counter #(.INIT(TS_INIT), .MNIB(FIFO_LUTRAM != 0)) u_ts (.clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load),
+    ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load),
                                        .val_i(tset_val), .ts_o(ts));
     /* verilator lint_off PINCONNECTEMPTY */
     station_core #(.OP_HERALD(`HW_OP_HERALD), .HC(1)) u_core (

@@ -15,24 +15,17 @@
 //   from pre_q and mff_q ("md_q == 0xFFFF", registered), so hi_q increments on
 //   the edge where the low half wraps and md_q wraps with it: all three halves change on one
 //   edge and ts_o is a consistent 64-bit value in every cycle.
-//   MNIB = 0: mff_q is md_q == 0xFFFF registered, so it lags md_q by one cycle; MNIB = 1 (the
-//   ECP5 station): mff_q is the AND of four registered nibble flags mnib_q ("md_q[4k+3:4k] ==
-//   0xF"), two cycles (timing: the 16-bit compare with the load mux was 2 LUTs and a PFUMX into
-//   mff_q, station_top's ECP5 HeAP path at seed 1, 5.01 ns, twelfth session; the node keeps
-//   MNIB = 0: its attempt_core's two counters on the HX8K esp board, one LC more with the flags,
-//   no longer placed at seed 1). md_q only changes on the edge where the low half wraps to 0,
-//   and mff_q is only used while the low half holds 0xFFFF_FFFE (2^32 - 2 cycles later), so it
-//   is exact whenever it is read (invariants: lo_q != 0 -> the AND of mnib_q == (md_q ==
-//   0xFFFF), and mff_q too if MNIB = 0; lo_q not 0 or 1 -> mff_q == (md_q == 0xFFFF); reset and
-//   load set all the flags from the value loaded).
+//   mff_q lags md_q by one cycle, but md_q only changes on the edge where the low half wraps to
+//   0, and mff_q is only used while the low half holds 0xFFFF_FFFE (2^32 - 2 cycles later), so
+//   it is exact whenever it is read (invariant: lo_q != 0 -> mff_q == (md_q == 0xFFFF); reset
+//   and load set it from the value loaded).
 // INIT sets the reset value (tests start near 2^32 and 2^48 to exercise both carries).
 // load_i (TIME_SET) loads val_i: the counter reads val_i in the cycle after load_i. val_i must be
 // stable the cycle before load_i (its wrap flags are registered from it every cycle: timing).
 // fpga/formal/ts_counter_props.v proves ts + 1 every cycle, reset and load, by k-induction.
 `default_nettype none
 module ts_counter #(
-    parameter [63:0] INIT = 64'd0,
-    parameter        MNIB = 0        // 1: mff_q from the nibble flags mnib_q (see above)
+    parameter [63:0] INIT = 64'd0
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -47,9 +40,7 @@ module ts_counter #(
     reg [15:0] md_q, hi_q;
     reg        carry_q;                        // lo_q == 0xFFFF_FFFF: md_q counts at this edge
     reg        carry_hi_q;                     // ... and md_q == 0xFFFF: hi_q counts too
-    reg        mff_q;                          // md_q == 0xFFFF (exact while lo_q > 1)
-    reg [3:0]  mnib_q;                         // per nibble: md_q's is 0xF (AND exact while
-                                               // lo_q != 0; unused if MNIB = 0)
+    reg        mff_q;                          // md_q == 0xFFFF (exact while lo_q != 0)
     reg [7:0]  nib_q;                          // per nibble: lo_q was PRE last cycle
     reg        pre_q;                          // lo_q == 0xFFFF_FFFE
     reg        vff_q, vfe_q, vfd_q, vmff_q;    // val_i low half == 0xFFFF_FFFF / _FFFE / _FFFD, bits 47:32 == 0xFFFF
@@ -73,7 +64,6 @@ module ts_counter #(
             c16_q      <= (INIT[15:0] == 16'hFFFF);
             carry_hi_q <= I_FF && I_MFF;
             mff_q      <= I_MFF;
-            mnib_q     <= {4{I_MFF}};
             pre_q      <= (INIT[31:0] == 32'hFFFF_FFFE);
             nib_q      <= {8{INIT[31:0] == 32'hFFFF_FFFD}};
         end else if (load_i) begin
@@ -84,7 +74,6 @@ module ts_counter #(
             c16_q      <= vl16_q;
             carry_hi_q <= vff_q && vmff_q;
             mff_q      <= vmff_q;
-            mnib_q     <= {4{vmff_q}};
             pre_q      <= vfe_q;
             nib_q      <= {8{vfd_q}};
         end else begin
@@ -96,8 +85,7 @@ module ts_counter #(
             pre_q      <= &nib_q;
             carry_q    <= pre_q;
             carry_hi_q <= pre_q && mff_q;
-            mff_q      <= MNIB ? &mnib_q : (md_q == 16'hFFFF);
-            for (k = 0; k < 4; k = k + 1) mnib_q[k] <= (md_q[4*k +: 4] == 4'hF);
+            mff_q      <= (md_q == 16'hFFFF);
             for (k = 0; k < 8; k = k + 1) nib_q[k] <= (lo_q[4*k +: 4] == PRE[4*k +: 4]);
         end
     end
