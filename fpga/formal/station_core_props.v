@@ -99,6 +99,7 @@ module station_core_props (
     wire        tap_open_q, tap_wl1_q, tap_close_q, tap_w1_q, tap_w2_q;
     wire [15:0] tap_left_q, tap_wm1_q;
     wire [1:0]  tap_seen_q, tap_clk_q;
+    wire        tap_sb_q, tap_cx_q;
     always @(*) if (!init_q) begin
         assert(tap_in_s == s2_q && tap_prev_q == p_q && tap_rise_q == r_q
                && tap_rise2_q == r2_q);
@@ -106,6 +107,7 @@ module station_core_props (
                && tap_w2_q == (window_i == 16'd2));
         assert(tap_open_q == ropen_q && tap_close_q == rclose_q);
         assert(tap_seen_q == rseen_q && tap_clk_q == rclk_q);
+        assert(tap_sb_q == (rseen_q == 2'b11) && tap_cx_q == (rclk_q[0] ^ rclk_q[1]));
         if (ropen_q) assert(rcnt_q >= 16'd1 && rcnt_q < window_i
                             && tap_left_q + rcnt_q == window_i
                             && tap_wl1_q == (rcnt_q + 16'd1 == window_i));

@@ -84,6 +84,12 @@ module station_core #(
     reg         w1_q, w2_q;          // window <= 1, window == 2
     reg         close_q;             // the window closed last cycle: its record is final
     reg  [1:0]  seen_q, clk_q;       // markers seen, detectors clicked in the window
+    // the verdict's two terms registered with the record (from its next values): sb_q = both
+    // markers seen (seen_q == 2'b11), cx_q = exactly one detector (clk_q[0] ^ clk_q[1]), so her_o
+    // and its copies are one LUT of close_q, sb_q, cx_q and the reset (timing: seen_q / clk_q ->
+    // the verdict's LUTs, shared by ABC, 3 levels with the reset -> a her_c_o copy was
+    // station_top's ECP5 HeAP path at seed 1, 5.19 ns, eleventh session)
+    reg         sb_q, cx_q;
     reg  [63:0] t_q;                 // attempt cycle of the window (o - delay)
     // opening = !open_q && (mrk != 0), a flip-flop registered from the next values of open_q
     // and rise2_q (timing: it enables ~70 flip-flops and selects left_q's load; as a LUT of
@@ -92,6 +98,8 @@ module station_core #(
     reg         opening_q;
     wire        opening = opening_q;
     wire        open_d = opening ? !w1_q : (open_q && !wl1_q);   // open_q's next value
+    wire [1:0]  seen_d = opening ? mrk : open_q ? (seen_q | mrk) : seen_q;
+    wire [1:0]  clk_d  = opening ? det : open_q ? (clk_q | det) : clk_q;
 
     // ---------------------------------------------------------------- verdict
     reg [31:0] hcount_q;             // heralds so far (HERALD.attempt)
@@ -115,6 +123,8 @@ module station_core #(
             close_q <= 1'b0;
             seen_q <= 2'b00;
             clk_q <= 2'b00;
+            sb_q <= 1'b0;
+            cx_q <= 1'b0;
             her_o <= 1'b0;
             her_t_o <= 64'd0;
             her_bell_o <= 1'b0;
@@ -134,20 +144,17 @@ module station_core #(
             close_q <= opening ? w1_q : (open_q && wl1_q);
             left_q <= opening ? wm1_q : left_q - 16'd1;
             wl1_q <= opening ? w2_q : (left_q == 16'd2);
-            if (opening) begin
-                seen_q <= mrk;
-                clk_q <= det;
-            end else if (open_q) begin
-                seen_q <= seen_q | mrk;
-                clk_q <= clk_q | det;
-            end
+            seen_q <= seen_d;
+            clk_q <= clk_d;
+            sb_q <= &seen_d;
+            cx_q <= ^clk_d;
             cnt_marks_o <= {1'b0, mrk[0]} + {1'b0, mrk[1]};
             cnt_dark_o <= (open_q || opening) ? 2'd0 : ({1'b0, det[0]} + {1'b0, det[1]});
             // verdict on the window that closed last cycle (its record is final now; a window
             // opening this cycle overwrites it only at the end of the cycle)
-            her_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
-            cnt_herald_o <= close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
-            cnt_both_o <= close_q && (seen_q == 2'b11) && (clk_q == 2'b11);
+            her_o <= close_q && sb_q && cx_q;
+            cnt_herald_o <= close_q && sb_q && cx_q;
+            cnt_both_o <= close_q && sb_q && (clk_q == 2'b11);
             cnt_one_end_o <= close_q && (seen_q[0] ^ seen_q[1]);
             if (close_q) begin
                 her_t_o <= t_q;
@@ -165,7 +172,7 @@ module station_core #(
     // placed by its line's queue (timing: one her_o into both lines' queue flags and FIFO write
     // enables, placed apart, was a 2.8 ns route, station_top's ECP5 HeAP path at seed 2)
     /* verilator lint_off UNUSEDSIGNAL */    // (HC = 0: unused)
-    wire her_d = !rst_i && close_q && (seen_q == 2'b11) && (clk_q[0] ^ clk_q[1]);
+    wire her_d = !rst_i && close_q && sb_q && cx_q;
     /* verilator lint_on UNUSEDSIGNAL */
     genvar gh;
     generate
@@ -185,6 +192,9 @@ module station_core #(
             $fatal(1, "station_core: opening_q != !open_q && mrk != 0");
     always @(posedge clk_i)
         if (her_c_o != {2{her_o}}) $fatal(1, "station_core: a her_o copy differs");
+    always @(posedge clk_i)
+        if (sb_q != (seen_q == 2'b11) || cx_q != (clk_q[0] ^ clk_q[1]))
+            $fatal(1, "station_core: sb_q / cx_q differ from the record");
 `endif
 `endif
 endmodule
