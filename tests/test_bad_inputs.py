@@ -563,27 +563,14 @@ def test_node_status_line_names_a_peer_never_heard() -> None:
     """A peer not started, or at a wrong endpoint: the status line says which (it said only
     '0/0 requests')."""
     from hwctl.node import NodeConfig, NodeService
-    from hwctl.node.cli import _report
 
     node = NodeService(NodeConfig.from_dict({
         "name": "A", "listen": "tcp://127.0.0.1:1", "backend": "twin://",
         "peers": {"B": {"endpoint": "tcp://127.0.0.1:2"}, "C": {"endpoint": "tcp://127.0.0.1:3"}},
         "workload": {"enabled": False}}))
     node.liveness.inc["C"] = 7  # C's heartbeat came
-    lines: list[str] = []
-
-    class Console:
-        def print(self, text: str, **kw) -> None:
-            lines.append(text)
-
-    async def one_line() -> None:
-        task = asyncio.create_task(_report(node, Console(), every=0.0))
-        while not lines:
-            await asyncio.sleep(0)
-        task.cancel()
-
-    asyncio.run(one_line())
-    assert "(no word yet from B at tcp://127.0.0.1:2)" in lines[0] and "C at" not in lines[0]
+    line = _status_line(node)
+    assert "(no word yet from B at tcp://127.0.0.1:2)" in line and "C at" not in line
 
 
 def test_sim_speed_below_real_time_is_not_0x() -> None:

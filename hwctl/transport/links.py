@@ -24,6 +24,31 @@ from collections.abc import Callable
 from hwctl.errors import DeviceBusy, DeviceNotFound, LinkError
 
 
+def _read_ready(fd: int, limit: int, tty_more: int | None
+                ) -> tuple[list[bytes], bool, OSError | None]:
+    """What a readable non-blocking ``fd`` holds now, up to ``limit`` bytes: (chunks, end of
+    file, error). A tty (``tty_more``: the read size below which it is drained) gives at most
+    4095 bytes a read and an empty read after bytes only means "nothing more now" (pyserial sets
+    VMIN = 0), so reading stops at a short read; a socket's empty read is its end. An OSError
+    (port vanished, connection reset) ends the link."""
+    parts: list[bytes] = []
+    n = 0
+    while n < limit:
+        try:
+            data = os.read(fd, limit - n)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as exc:
+            return parts, True, exc
+        if not data:
+            return parts, (not parts) if tty_more else True, None
+        parts.append(data)
+        n += len(data)
+        if tty_more and len(data) < tty_more:
+            break  # drained: no read that can only say "nothing more" (tty_more)
+    return parts, False, None
+
+
 class Link(ABC):
     """A bidirectional byte pipe to one device."""
 
@@ -95,6 +120,22 @@ class Link(ABC):
             sink(data)
         else:
             self._rx.put_nowait(data)
+
+    def _took(self, parts: list[bytes], eof: bool, err: OSError | None, gone: str) -> None:
+        """The end of an event-loop reader's turn (links read from a file descriptor,
+        :func:`_read_ready`): deliver what it read; at the end of file or an error, record why
+        (``gone`` when the other end just closed), stop reading and wake ``recv`` with b""."""
+        if parts:
+            self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
+        if err is not None:
+            self.error = err
+        if not eof:
+            return
+        if self.error is None:
+            self.error = LinkError(gone)
+        self._loop.remove_reader(self._fd)
+        self._reading = False
+        self._rx.put_nowait(b"")
 
     def sink_ready(self) -> bool:
         """A :attr:`sink` may be set now: the link supports it and no chunk waits in the queue
@@ -207,33 +248,8 @@ class SerialLink(Link):
         backlog overflowed (benchmarks/RESULTS.md, hdr_block, seventh session). Reading again
         until the port has nothing left removes the cap."""
         assert self._fd is not None
-        parts: list[bytes] = []
-        n = 0
-        eof = False
-        while n < self.READ_MAX:
-            try:
-                data = os.read(self._fd, self.READ_MAX - n)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # port vanished (USB unplugged; a pty's other end closed)
-                self.error, eof = exc, True
-                break
-            if not data:  # end of file if the port was readable and gave nothing; after
-                eof = not parts  # bytes, only "nothing more now" (pyserial sets VMIN = 0)
-                break
-            parts.append(data)
-            n += len(data)
-            if len(data) < self.TTY_MORE:
-                break  # drained: no read that can only say "nothing more" (TTY_MORE)
-        if parts:
-            self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
-        if not eof:
-            return
-        if self.error is None:  # end of file: the other end is gone
-            self.error = LinkError("serial port closed by the other end")
-        self._loop.remove_reader(self._fd)
-        self._reading = False
-        self._rx.put_nowait(b"")
+        parts, eof, err = _read_ready(self._fd, self.READ_MAX, self.TTY_MORE)
+        self._took(parts, eof, err, "serial port closed by the other end")
 
     def _reader(self) -> None:
         ser = self.ser
@@ -325,31 +341,8 @@ class UnixLink(Link):
         self._reading = True
 
     def _readable(self) -> None:
-        parts: list[bytes] = []
-        n = 0
-        eof = False
-        while n < self.READ_MAX:
-            try:
-                data = os.read(self._fd, self.READ_MAX - n)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # reset by the server
-                self.error, eof = exc, True
-                break
-            if not data:
-                eof = True
-                break
-            parts.append(data)
-            n += len(data)
-        if parts:
-            self._deliver(parts[0] if len(parts) == 1 else b"".join(parts))
-        if not eof:
-            return
-        if self.error is None:
-            self.error = LinkError("device socket closed by the other end")
-        self._loop.remove_reader(self._fd)
-        self._reading = False
-        self._rx.put_nowait(b"")
+        parts, eof, err = _read_ready(self._fd, self.READ_MAX, None)
+        self._took(parts, eof, err, "device socket closed by the other end")
 
     async def send(self, data: bytes) -> None:
         self.send_now(data)
