@@ -28,7 +28,7 @@ HANG_S = 600.0  # only if something hangs (a loaded machine is slower, not stuck
 #: a command's wait for each answer of node A behind the restarted bridge: 101 of them (retries=100,
 #: the URL's maximum) outlast HANG_S (test_bridge_killed_and_restarted_under_a_node)
 BRIDGE_TIMEOUT_S = HANG_S / 100
-RETRIES = re.compile(r"'retries': (\d+)")  # in a node's status line (its link counters)
+RETRIES = re.compile(r"events, (\d+) retries")  # in a node's status line (its link counters, in words)
 
 
 class Proc(NodeProc):
