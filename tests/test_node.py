@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 
 import pytest
 
@@ -34,6 +35,24 @@ def pair_configs(url_a: str, url_b: str, **kw) -> tuple[NodeConfig, NodeConfig]:
     return a, b
 
 
+async def drive(na: NodeService, nb: NodeService, done: Callable[[], bool], bound: StallBound,
+                why: Callable[[], object] = lambda: None) -> None:
+    """Run two started nodes until ``done()``; a crash of either surfaces at once, and a stall
+    (``bound``: no progress for its ``stall_s``, hwctl.stall) fails with ``why()`` beside it,
+    never the total time a loaded machine takes. Both are stopped before it returns."""
+    runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
+    loop = asyncio.get_running_loop()
+    while not done():
+        assert bound.ok(loop.time()), (bound.describe(), why())
+        for r in runs:
+            if r.done():
+                r.result()  # surface a crash
+        await asyncio.sleep(0.02)
+    na.stop()
+    nb.stop()
+    await asyncio.gather(*runs)
+
+
 async def run_pair(a: NodeConfig, b: NodeConfig, until_completed: int, timeout: float = 60.0):
     """``timeout`` only bounds a hang: the loop ends on the completion count and fails only when
     neither node made any progress (messages, device events) for ``timeout`` s (hwctl.stall);
@@ -42,20 +61,11 @@ async def run_pair(a: NodeConfig, b: NodeConfig, until_completed: int, timeout: 
     na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
     await na.start()
     await nb.start()
-    runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
     bound = StallBound(lambda: tuple((n.counters.msgs_in, n.counters.heralds, n.counters.completed,
                                       n.backend.stats.events if n.backend else 0)
                                      for n in (na, nb)), timeout)
-    while na.counters.completed + nb.counters.completed < until_completed:
-        assert bound.ok(asyncio.get_running_loop().time()), (bound.describe(), na.snapshot(),
-                                                             nb.snapshot())
-        for r in runs:
-            if r.done():
-                r.result()  # surface a crash
-        await asyncio.sleep(0.02)
-    na.stop()
-    nb.stop()
-    await asyncio.gather(*runs)
+    await drive(na, nb, lambda: na.counters.completed + nb.counters.completed >= until_completed,
+                bound, lambda: (na.snapshot(), nb.snapshot()))
     return na, nb
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 from hwctl import timebase
 from hwctl.node import NodeConfig, NodeService
@@ -16,6 +15,7 @@ from hwctl.sim.twin.header import HeaderSource
 from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, Ack, HdrBlock, Nak, PinMask, Reg, UnpinMask
+from tests.test_node import drive
 
 
 def free_port() -> int:
@@ -43,23 +43,14 @@ async def run_until(a: NodeConfig, b: NodeConfig, verified: int, timeout: float 
     na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
     await na.start()
     await nb.start()
-    runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
     bound = StallBound(lambda: tuple((n.vcore.metrics.headers, n.vcore.metrics.verified,
                                       n.hdrpath.taken, n.hdrpath.unpins_sent, n.counters.msgs_in)
                                      for n in (na, nb)), timeout)
-    while min(na.vcore.metrics.verified, nb.vcore.metrics.verified) < verified \
-            or min(na.hdrpath.taken, nb.hdrpath.taken) < verified // 2 \
-            or min(na.hdrpath.unpins_sent, nb.hdrpath.unpins_sent) == 0:  # unpins follow takes
-        assert bound.ok(time.monotonic()), (bound.describe(), na.verification_summary(),
-                                            nb.verification_summary())
-        for r in runs:
-            if r.done():
-                r.result()
-        await asyncio.sleep(0.02)
-    na.stop()
-    nb.stop()
-    await asyncio.gather(*runs)
-    return na, nb
+    await drive(na, nb, lambda: (min(na.vcore.metrics.verified, nb.vcore.metrics.verified) >= verified
+                                 and min(na.hdrpath.taken, nb.hdrpath.taken) >= verified // 2
+                                 and min(na.hdrpath.unpins_sent, nb.hdrpath.unpins_sent) > 0),
+                bound, lambda: (na.verification_summary(), nb.verification_summary()))
+    return na, nb  # (unpins follow takes: the last condition waits for the first)
 
 
 def test_block_mode_verifies_and_pins_held_pairs() -> None:

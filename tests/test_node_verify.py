@@ -20,6 +20,7 @@ from hwctl.sim.twin.header import HeaderSource
 from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
 from hwctl.wire import CLOCK_HZ, FREE_MASK_BITS, Ack, Header, Nak, Opcode, Pair, Reg
+from tests.test_node import drive
 
 
 def free_port() -> int:
@@ -51,21 +52,13 @@ async def run_verified(a: NodeConfig, b: NodeConfig, *, verified: int, completed
     na, nb = NodeService(a, rid_base=0), NodeService(b, rid_base=1_000_000)
     await na.start()
     await nb.start()
-    runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
-    loop = asyncio.get_running_loop()
     bound = StallBound(lambda: tuple((min(n.vcore.metrics.verified, verified),
                                       min(n.counters.completed, completed))
                                      for n in (na, nb)), stall_s)
-    while (min(na.vcore.metrics.verified, nb.vcore.metrics.verified) < verified
-           or min(na.counters.completed, nb.counters.completed) < completed):
-        assert bound.ok(loop.time()), (bound.describe(), na.snapshot(), nb.snapshot())
-        for r in runs:
-            if r.done():
-                r.result()
-        await asyncio.sleep(0.02)
-    na.stop()
-    nb.stop()
-    await asyncio.gather(*runs)
+    await drive(na, nb, lambda: (min(na.vcore.metrics.verified, nb.vcore.metrics.verified)
+                                 >= verified
+                                 and min(na.counters.completed, nb.counters.completed) >= completed),
+                bound, lambda: (na.snapshot(), nb.snapshot()))
     return na, nb
 
 

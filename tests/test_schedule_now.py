@@ -19,7 +19,7 @@ from hwctl.stall import StallBound
 from hwctl.transport import Backend
 from hwctl.transport.links import Link
 from hwctl.wire import Ack, ErrorCode, Nak, SchedulePairs, encode
-from tests.test_node import _check, k2_lab, pair_configs
+from tests.test_node import _check, drive, k2_lab, pair_configs
 
 
 class _Wire(Link):
@@ -157,18 +157,9 @@ async def _run_logged(a: NodeConfig, b: NodeConfig, until: int) -> tuple[NodeSer
 
         n.backend.command_now = command_now  # type: ignore[method-assign]
         n._send = send  # type: ignore[method-assign]
-    runs = [asyncio.create_task(na.run()), asyncio.create_task(nb.run())]
     bound = StallBound(lambda: tuple((n.counters.msgs_in, n.counters.heralds, n.counters.completed)
                                      for n in (na, nb)), 60.0)
-    while na.counters.completed + nb.counters.completed < until:
-        assert bound.ok(asyncio.get_running_loop().time()), bound.describe()
-        for r in runs:
-            if r.done():
-                r.result()
-        await asyncio.sleep(0.02)
-    na.stop()
-    nb.stop()
-    await asyncio.gather(*runs)
+    await drive(na, nb, lambda: na.counters.completed + nb.counters.completed >= until, bound)
     return na, nb, log
 
 
