@@ -500,6 +500,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
         if server.error is not None:
             raise server.error
         lab_meta["lag_max_s"] = lag = server.lag_max_s
+        lab_meta["server_counts"] = dict(server.counts)
         if lag > LAB_LAG_WARN_S:
             print(f"warning: the lab's twins ran up to {lag:.2f} s behind real time (the machine "
                   f"did not give the lab process the CPU it needs): their events reached the "

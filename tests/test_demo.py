@@ -37,6 +37,7 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     # the most the lab was behind real time (a loaded machine's runs say so), from the lab
     # process too (labproc's final message)
     assert isinstance(meta["lab"]["lag_max_s"], float) and meta["lab"]["lag_max_s"] >= 0.0
+    assert meta["lab"]["server_counts"] == {"accept_failed": 0}
     st = meta["lab"]["station_counters"]["A-B"]
     assert st["CNT_HERALD"] > 0 and st["CNT_MARKS"] > 0
     for node in meta["nodes"].values():

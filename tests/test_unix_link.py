@@ -68,3 +68,81 @@ def test_a_newer_host_replaces_the_older_and_a_stopped_lab_ends_the_link(tmp_pat
         assert not os.path.exists(tmp_path / "lab" / "A")
 
     asyncio.run(main())
+
+
+def test_an_accept_that_fails_pauses_the_device_listener_instead_of_spinning() -> None:
+    """accept() failing with EMFILE (out of descriptors) leaves the host's connection in the
+    backlog, so the device's listening socket stays readable: retried in every loop iteration,
+    the lab's server thread spins. It counts the failure, stops listening on that socket for
+    ``ACCEPT_PAUSE_S`` (on the server's clock, frozen here: virtual time) and then takes the
+    waiting host as usual; the lab keeps serving in between."""
+    import socket
+    import threading
+
+    class _Failing:  # device A's listening socket, with accept() failing until ``ok``
+        def __init__(self, real: socket.socket) -> None:
+            self.real, self.ok, self.calls = real, False, 0
+
+        def fileno(self) -> int:
+            return self.real.fileno()
+
+        def accept(self):
+            self.calls += 1
+            if not self.ok:
+                raise OSError(24, "Too many open files")
+            return self.real.accept()
+
+        def close(self) -> None:
+            self.real.close()
+
+    srv = LabServer(k2_lab(), device_link="unix")
+    now = [0.0]
+    srv.clock = lambda: now[0]  # the pause's clock: advanced by hand below
+    fd = next(f for f, (n, _) in srv._listen.items() if n == "A")
+    fake = _Failing(srv._listen[fd][1])
+    srv._listen[fd] = ("A", fake)  # type: ignore[assignment]
+    turns = [0]
+    turned = threading.Condition()
+    wait = srv._wait
+
+    def counting_wait(timeout: float):  # one call per loop iteration
+        r = wait(timeout)
+        with turned:
+            turns[0] += 1
+            turned.notify_all()
+        return r
+
+    srv._wait = counting_wait  # type: ignore[method-assign]
+
+    def turn() -> None:  # wake the loop and wait until it has run at least one more iteration
+        with turned:
+            n = turns[0]
+        srv._wake()
+        with turned:
+            assert turned.wait_for(lambda: turns[0] > n, timeout=30)
+
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.start()
+    try:
+        host.connect(srv.urls["A"].removeprefix("unix://"))
+        for _ in range(1000):
+            if fake.calls:
+                break
+            turn()
+        assert fake.calls >= 1
+        for _ in range(200):  # loop iterations, not time: a spinning listener accepts in each
+            turn()
+        calls = fake.calls
+        assert calls <= 2  # paused after the failure (spinning: one per iteration, > 200)
+        assert srv.counts["accept_failed"] == calls
+        fake.ok = True
+        now[0] += srv.ACCEPT_PAUSE_S  # the pause is over: the waiting host is taken
+        for _ in range(1000):
+            if "A" in srv._conns:
+                break
+            turn()
+        assert "A" in srv._conns
+        assert srv.error is None
+    finally:
+        host.close()
+        srv.stop()

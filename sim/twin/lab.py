@@ -275,6 +275,11 @@ class LabServer:
     #: time catches up in slices of this, like every real-time twin server
     #: (:class:`hwctl.sim.twin.pacing.CatchUp`, the one implementation)
     MAX_STEP_S = MAX_STEP_S
+    #: device_link "unix": an accept() that fails for want of descriptors (EMFILE, ENFILE,
+    #: ENOBUFS) leaves the host's connection queued, so the listening socket stays readable: that
+    #: socket is left out of the wait this long (s) instead of being retried in every iteration
+    #: (a busy loop), as the node's peer listener does (``hwctl.transport.peerstream``)
+    ACCEPT_PAUSE_S = 0.1
 
     def __init__(self, lab: Lab, *, pty: bool = True, link_dir: str | None = None,
                  hz: int = CLOCK_HZ, zmq: str | None = None, keys=None, allow=None,
@@ -324,6 +329,13 @@ class LabServer:
         self._unix = pty and self._zmq is None and device_link == "unix"
         self._listen: dict[int, tuple[str, socket.socket]] = {}
         self._conns: dict[str, socket.socket] = {}
+        #: listening fd -> ``clock()`` at which it is listened to again (paused by _accept)
+        self._listen_paused: dict[int, float] = {}
+        #: the pause's clock (s; a test sets a virtual one)
+        self.clock: Callable[[], float] = time.monotonic
+        #: what the server dropped or refused: ``accept_failed`` (a host's connection that
+        #: accept() could not take, out of descriptors; it stays queued and is taken later)
+        self.counts: dict[str, int] = {"accept_failed": 0}
         self._sock_dir: str | None = None  # a temporary directory of ours (no link_dir)
         if self._zmq is not None:
             self.urls = dict(self._zmq.urls)
@@ -478,8 +490,12 @@ class LabServer:
         devices' messages are received here too (into ``self._zmq``)."""
         wl = [self._masters[n] for n, p in self._pending.items() if len(p) and n in self._masters]
         if self._zmq is None:
-            rl = [*self._masters.values(), self._wake_r, *self._listen]
-            if not self._urgent or not 0 < timeout < self.MAX_WAIT:  # (_urgent: polls, _timeout)
+            listen, resume = self._listening()
+            urgent = self._urgent
+            if resume is not None and resume < timeout:  # a paused listener's pause ends first
+                timeout, urgent = resume, False
+            rl = [*self._masters.values(), self._wake_r, *listen]
+            if not urgent or not 0 < timeout < self.MAX_WAIT:  # (_urgent: polls, _timeout)
                 r, w, _ = select.select(rl, wl, [], timeout)
                 return r, w
             end = time.perf_counter() + timeout  # a model deadline: poll its last SPIN_S
@@ -489,6 +505,19 @@ class LabServer:
             return r, w
         r = self._zmq.poll(self._wake_r, timeout)
         return r, []
+
+    def _listening(self) -> tuple[list[int], float | None]:
+        """The listening sockets to wait on (those not paused by :meth:`_accept`), and the
+        seconds until the next paused one is listened to again (None: none paused)."""
+        if not self._listen_paused:
+            return list(self._listen), None
+        now = self.clock()
+        for fd, at in list(self._listen_paused.items()):
+            if at <= now:
+                del self._listen_paused[fd]
+        rest = [at - now for at in self._listen_paused.values()]
+        return ([fd for fd in self._listen if fd not in self._listen_paused],
+                min(rest) if rest else None)
 
     def _loop(self) -> None:
         lab = self.lab
@@ -620,7 +649,12 @@ class LabServer:
         n, ls = self._listen[fd]
         try:
             conn, _ = ls.accept()
-        except OSError:  # gone already, or out of descriptors (the connection waits queued)
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):  # nothing queued,
+            return  # or that connection is gone already
+        except OSError:  # EMFILE, ENFILE, ENOBUFS: the connection stays queued and the socket
+            # readable: pause listening on it (else a busy loop) and take it later
+            self.counts["accept_failed"] += 1
+            self._listen_paused[fd] = self.clock() + self.ACCEPT_PAUSE_S
             return
         conn.setblocking(False)
         self._hang_up(n)

@@ -57,7 +57,7 @@ def _serve(lab: Lab, conn: Connection, link_dir: str | None, hz: int,
         server.stop()
         err = None if server.error is None else repr(server.error)
         try:
-            conn.send(("stopped", _counters(lab), err, server.lag_max_s))
+            conn.send(("stopped", _counters(lab), err, server.lag_max_s, dict(server.counts)))
         except (BrokenPipeError, OSError):
             pass
 
@@ -79,6 +79,8 @@ class LabProcess:
         self.final_counters: dict[str, dict[str, int]] | None = None
         #: the most the lab was behind real time, s (LabServer.lag_max_s; set by :meth:`stop`)
         self.lag_max_s = 0.0
+        #: the server's own counters (LabServer.counts; set by :meth:`stop`)
+        self.counts: dict[str, int] = {}
 
     def start(self) -> LabProcess:
         self._proc.start()
@@ -108,6 +110,7 @@ class LabProcess:
         if msg[0] == "stopped":  # the child's server failed (or it was told to stop)
             self.final_counters = msg[1]
             self.lag_max_s = msg[3]
+            self.counts = msg[4]
             if msg[2]:
                 self.error = RuntimeError(f"lab stopped: {msg[2]}")
         return msg

@@ -415,4 +415,8 @@ def _run_lab(args: argparse.Namespace, cfg: TwinConfig, console) -> int:
     for (u, v), st in lab.stations.items():
         console.print(f"station {u}-{v}: {st.reg(Reg.CNT_HERALD)} heralds, "
                       f"{st.reg(Reg.CNT_ONE_END)} one-end windows, {st.reg(Reg.CNT_MARKS)} markers")
+    if server.counts["accept_failed"]:
+        console.print(f"lab: {server.counts['accept_failed']} failed accepts of a host's connection "
+                      f"(out of descriptors; each paused that device's socket "
+                      f"{LabServer.ACCEPT_PAUSE_S} s)")
     return 0
