@@ -103,10 +103,8 @@ class BlockPath:
         blocks, self._blocks = self._blocks, []
         a = self.decoder.decode(blocks)
         if len(a) and self.vcore is not None:
-            self.vcore.handle_headers(a.seq, a.ts, a.slot)
-            ev = a.evicted[a.evicted >= 0]
-            if ev.size:
-                self.vcore.overwritten(ev)
+            # the photons they overwrote discarded in the same step (max slots in use)
+            self.vcore.handle_headers(a.seq, a.ts, a.slot, a.evicted)
         if len(a):
             self.max_ts = max(self.max_ts, int(a.ts[-1]))
             if now_cycle is not None:

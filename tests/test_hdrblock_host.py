@@ -372,3 +372,41 @@ def _block_seqs(b: HdrBlock) -> list[int]:
 def _in_range(s: int, lo: int, hi: int) -> bool:
     """``lo <= s <= hi`` on the 32-bit sequence circle."""
     return (s - lo) & 0xFFFF_FFFF <= (hi - lo) & 0xFFFF_FFFF
+
+
+@pytest.mark.parametrize("drop_every", [0, 7])
+def test_the_cores_slots_in_use_never_exceed_the_ring(drop_every: int) -> None:
+    """``max slots in use`` (the demo's summary: the verification core's ``max_occupancy``, its
+    pending plus held qubits) counts photons the device's ring holds, so it can never be more
+    than N_SLOTS. A K2 1.3 MHz demo on a loaded machine printed "9038 of 8192": with the host far
+    behind, nothing was verified before the ring came round, so every slot held a pending
+    photon, and each batch of blocks was ingested whole before the photons it overwrote were
+    discarded (up to 64 blocks' arrivals counted twice for a moment); blocks lost on the way
+    (``drop_every``) overwrote photons the core kept counting. Here nothing is ever verified
+    (no partner, a timeout longer than the run): the ring wraps ~7 times."""
+    from hwctl.hdrpath import BATCH_BLOCKS, BlockPath
+    from hwctl.protocols.verification import VerificationConfig, VerificationCore
+
+    n_slots = 2048
+    rng = np.random.default_rng(5)
+    events, sent = stream((rng.geometric(0.1, 15_000) - 1).tolist(), n_slots=n_slots)
+    core = VerificationCore(VerificationConfig(timeout_ticks=1 << 40))
+    hp = BlockPath(core, n_slots=n_slots, period=P)
+    i = 0
+    for ev in events:
+        if not isinstance(ev, HdrBlock):
+            continue
+        i += 1
+        if drop_every and i % drop_every == 0:
+            continue  # lost on the link
+        hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS:
+            hp.flush()
+        core.drain()
+    hp.flush()
+    m = core.metrics
+    assert m.verified == 0 and m.headers > 5 * n_slots
+    assert bool(drop_every) == (hp.decoder.stats.lost_blocks > 0)
+    assert m.occupancy <= n_slots and m.max_occupancy <= n_slots, (m.occupancy, m.max_occupancy)
+    if not drop_every:  # every photon the ring still holds is pending, the others are gone
+        assert m.occupancy == n_slots
