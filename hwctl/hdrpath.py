@@ -103,8 +103,10 @@ class BlockPath:
         blocks, self._blocks = self._blocks, []
         a = self.decoder.decode(blocks)
         if len(a) and self.vcore is not None:
-            # the photons they overwrote discarded in the same step (max slots in use)
-            self.vcore.handle_headers(a.seq, a.ts, a.slot, a.evicted)
+            # the photons they (and the arrivals of lost blocks) overwrote discarded in the
+            # same step (max slots in use)
+            ev = np.concatenate([a.evicted, a.unseen]) if a.unseen.size else a.evicted
+            self.vcore.handle_headers(a.seq, a.ts, a.slot, ev)
         if len(a):
             self.max_ts = max(self.max_ts, int(a.ts[-1]))
             if now_cycle is not None:
