@@ -18,7 +18,10 @@ order, the input of :meth:`hwctl.protocols.verification.VerificationCore.handle_
   ``bad`` adds to the malformed-header count; a block that violates the format is counted
   (``malformed``) and treated like a lost one;
 - ``evicted``: the 32-bit seq of the photon each arrival overwrote in its slot (-1: none known),
-  so the verification core can discard still-unverified ones with cause OVERWRITTEN.
+  so the verification core can discard still-unverified ones with cause OVERWRITTEN; ``unseen``:
+  the photons the arrivals of lost blocks overwrote (the unpinned slots between the previous
+  block's last slot and the next block's ``slot0``; every unpinned slot when the lost blocks
+  could have held a whole ring's worth), which the core must discard too.
 
 Pin changes are applied with :meth:`BlockDecoder.pin` / :meth:`BlockDecoder.unpin` at their place
 in the event stream (the device orders the PIN_MASK / UNPIN_MASK response after the blocks queued
@@ -54,6 +57,8 @@ class Arrivals:
     ts: np.ndarray  # int64
     slot: np.ndarray  # int64
     evicted: np.ndarray  # int64, -1: nothing known overwritten
+    #: seqs of photons that arrivals of lost blocks overwrote (int64, any order)
+    unseen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return int(self.seq.size)
@@ -79,6 +84,7 @@ class DecoderStats:
     bad_headers: int = 0  # sum of the blocks' bad counts
     slot_mismatches: int = 0  # slot0 differed from the mirror's prediction
     malformed: int = 0  # blocks violating the format (counted, their pulses unknown)
+    unseen_overwrites: int = 0  # known photons overwritten by arrivals of lost blocks
     #: the most recent RECENT_RANGES unknown ranges, (first, last) seq32, oldest first
     unknown_ranges: deque[tuple[int, int]] = field(default_factory=_recent_ranges)
 
@@ -120,6 +126,8 @@ class BlockDecoder:
         self._ext = 0  # extended seq of the latest anchor
         self._ext_last32: int | None = None
         self._expect_slot0: int | None = None  # after a device restart: the ring starts here
+        #: this batch's lost-block overwrites: (block index, ring slots), in block order
+        self._phantoms: list[tuple[int, np.ndarray]] = []
 
     # ------------------------------------------------------------------ device lives
     def restart(self, n_slots: int | None = None) -> np.ndarray:
@@ -176,7 +184,8 @@ class BlockDecoder:
     def _decode(self, blocks: Sequence[HdrBlock], vector: bool) -> Arrivals:
         if not blocks:
             e = np.zeros(0, dtype=np.int64)
-            return Arrivals(e, e, e, e)
+            return Arrivals(e, e, e, e, e)
+        self._phantoms = []
         a = blocks_array(blocks)
         k = len(blocks)
         st = self.stats
@@ -220,10 +229,14 @@ class BlockDecoder:
         seq_f = seq[m]
         # slots in arrival order: out_slot holds each block's slots packed at the front
         rank = np.cumsum(m, axis=1) - 1
-        slot_f = out_slot[np.nonzero(m)[0], rank[m]]
-        evicted = self._evict(slot_f, seq_f)
+        rows = np.nonzero(m)[0]
+        slot_f = out_slot[rows, rank[m]]
+        if self._phantoms:
+            evicted, unseen = self._evict_with_lost(slot_f, seq_f, rows)
+        else:
+            evicted, unseen = self._evict(slot_f, seq_f), np.zeros(0, dtype=np.int64)
         st.arrivals += int(seq_f.size)
-        return Arrivals(seq_f, ts_f, slot_f, evicted)
+        return Arrivals(seq_f, ts_f, slot_f, evicted, unseen)
 
     def _slots_loop(self, a: dict[str, np.ndarray], ok: np.ndarray, m: np.ndarray,
                     offs: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -233,7 +246,7 @@ class BlockDecoder:
         out_slot = np.zeros((k, ENTRY_BYTES + 1), dtype=np.int64)
         for i in range(k):
             self._block_bookkeeping(int(a["blk"][i]), int(slot0[i]), int(a["seq0"][i]),
-                                    bool(ok[i]), a["ts0"][i])
+                                    bool(ok[i]), a["ts0"][i], i)
             if not ok[i]:
                 continue
             n = int(counts[i])
@@ -308,6 +321,10 @@ class BlockDecoder:
         # predicted slot0 (next unpinned after the previous block's last slot), unless unknown
         prev_slot = np.where(have_prev, last_slot[np.maximum(pg, 0)],
                              -1 if self._prev_slot is None else self._prev_slot)
+        # lost blocks' arrivals took the slots between the previous good block and this one
+        for i in np.flatnonzero(ok & (gap > 0) & ~pending & (prev_slot >= 0)).tolist():
+            self._lost_slots(i, int(prev_slot[i]), int(slot0[i]), int(prev_seq[i]),
+                             int(seq0[i]), int(gap[i]))
         chk = ok & ~unknown & (prev_slot >= 0)
         if chk.any() and free.size:
             j = np.searchsorted(free, prev_slot[chk] + 1) % free.size
@@ -328,7 +345,8 @@ class BlockDecoder:
         return out_slot
 
     # ------------------------------------------------------------------ internals
-    def _block_bookkeeping(self, blk: int, slot0: int, seq0: int, ok: bool, ts0) -> None:
+    def _block_bookkeeping(self, blk: int, slot0: int, seq0: int, ok: bool, ts0,
+                           i: int = 0) -> None:
         st = self.stats
         gap = 0
         if self._last_blk is not None:
@@ -344,6 +362,9 @@ class BlockDecoder:
         if expect is not None and slot0 != expect:  # the first block of a restarted device
             st.slot_mismatches += 1
         if gap or self._unknown_pending:
+            if gap and not self._unknown_pending and self._prev_slot is not None \
+                    and self._last_seq is not None:
+                self._lost_slots(i, self._prev_slot, slot0, self._last_seq, seq0, gap)
             if self._last_seq is not None:
                 lo = (self._last_seq + 1) & U32
                 hi = (seq0 - 1) & U32
@@ -462,6 +483,41 @@ class BlockDecoder:
             prev_ts = np.where(mj, v, prev_ts)
             prev_off = np.where(mj, offs[:, j], prev_off)
         return ts
+
+    def _lost_slots(self, i: int, prev_slot: int, slot0: int, prev_seq: int, seq0: int,
+                    gap: int) -> None:
+        """Block ``i`` follows ``gap`` lost blocks: their arrivals took the unpinned slots after
+        ``prev_slot`` (the previous good block's last) up to ``slot0``, or the whole ring when
+        they could have held that many (at most ENTRY_BYTES + 1 arrivals a block, at most one a
+        pulse). Recorded for :meth:`_evict_with_lost`, before block ``i``'s arrivals."""
+        free = self._free
+        f = free.size
+        if f == 0:
+            return
+        start = int(np.searchsorted(free, prev_slot, side="right"))
+        most = min((seq0 - prev_seq - 1) & U32, (ENTRY_BYTES + 1) * gap)
+        c = f if most >= f else (int(np.searchsorted(free, slot0)) - start) % f
+        if c:
+            self._phantoms.append((i, free[(start + np.arange(c)) % f]))
+
+    def _evict_with_lost(self, slots: np.ndarray, seqs: np.ndarray,
+                         rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_evict` with the lost blocks' arrivals (:meth:`_lost_slots`, seq unknown: -1)
+        in their place, before the arrivals of the block after them. Returns the decoded
+        arrivals' evictions and the photons the lost ones overwrote (known ones only)."""
+        ph_rows = np.concatenate([np.full(s.size, i, dtype=np.int64) for i, s in self._phantoms])
+        ph_slots = np.concatenate([s for _, s in self._phantoms])
+        n_ph = ph_slots.size
+        kind = np.concatenate([np.zeros(n_ph, dtype=np.int64), np.ones(slots.size, dtype=np.int64)])
+        order = np.lexsort((kind, np.concatenate([ph_rows, rows])))  # (stable: ties keep order)
+        all_slots = np.concatenate([ph_slots, slots])[order]
+        all_seqs = np.concatenate([np.full(n_ph, -1, dtype=np.int64), seqs])[order]
+        ev = np.empty(order.size, dtype=np.int64)
+        ev[order] = self._evict(all_slots, all_seqs)
+        unseen = ev[:n_ph]
+        unseen = unseen[unseen >= 0]
+        self.stats.unseen_overwrites += int(unseen.size)
+        return ev[n_ph:], unseen
 
     def _evict(self, slots: np.ndarray, seqs: np.ndarray) -> np.ndarray:
         """Previous occupant of each slot (in order: a slot used twice in the batch evicts the

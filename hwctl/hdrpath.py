@@ -32,7 +32,7 @@ from hwctl.errors import DeviceError
 from hwctl.hdrblock import BlockDecoder
 from hwctl.protocols.verification import Cause, VerificationCore
 from hwctl.transport.backend import Backend, OrderedResponse
-from hwctl.wire import Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
+from hwctl.wire import FREE_MASK_BITS, Ack, ControlBit, HdrBlock, PinMask, Reg, free_masks
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,10 @@ class BlockPath:
         blocks, self._blocks = self._blocks, []
         a = self.decoder.decode(blocks)
         if len(a) and self.vcore is not None:
-            self.vcore.handle_headers(a.seq, a.ts, a.slot)
-            ev = a.evicted[a.evicted >= 0]
-            if ev.size:
-                self.vcore.overwritten(ev)
+            # the photons they (and the arrivals of lost blocks) overwrote discarded in the
+            # same step (max slots in use)
+            ev = np.concatenate([a.evicted, a.unseen]) if a.unseen.size else a.evicted
+            self.vcore.handle_headers(a.seq, a.ts, a.slot, ev)
         if len(a):
             self.max_ts = max(self.max_ts, int(a.ts[-1]))
             if now_cycle is not None:
@@ -285,17 +285,39 @@ class BlockLosses:
     reapplied: int = 0  # recoveries after which CONTROL.HDR_BLOCK / BLOCK_FLUSH were re-applied
     pins_reasserted: int = 0  # pins sent again after a broken path (same device life)
     unpin_sweeps: int = 0  # the device held more pins than we knew: every other slot unpinned
+    #: pins the device held when this node started (a previous life's held pairs): unpinned
+    stale_pins: int = 0
 
 
 async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source_hz: float,
                         hold_s: float = 0.0) -> BlockPath:
     """Switch the device to block mode (CONTROL.HDR_BLOCK, keeping its other bits: HEADER_EN
     stays as it is, e.g. off until every node of a lab is up) and return the path for it, sized
-    by the device's N_SLOTS."""
+    by the device's N_SLOTS.
+
+    A device that still holds pins (CNT_PINNED > 0: a previous node process's held pairs; a node
+    restarted on a device that was not) has them all unpinned first, counted ``stale_pins``: this
+    node knows none of them, so its ring mirror would give the arrivals stored past them the
+    wrong slots (``slot_mismatches``) and nothing would ever unpin them (ring slots lost for
+    good). The device's pin bitmap cannot be read over the wire: the whole ring is unpinned,
+    240 slots per UNPIN_MASK (35 commands for 8192 slots), only when there are any. Their ordered
+    answers reach the mirror through the event stream (no-ops there: it has no pins yet)."""
     n_slots = await backend.read_reg(Reg.N_SLOTS)
     ctrl = await backend.read_reg(Reg.CONTROL)
     path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
     with contextlib.suppress(DeviceError):
         path.block_flush = await backend.read_reg(Reg.BLOCK_FLUSH)
+    try:
+        stale = await backend.read_reg(Reg.CNT_PINNED)
+    except DeviceError:  # (a bitstream without block mode: no pins either)
+        stale = 0
+    if stale:
+        path.losses.stale_pins += stale
+        log.warning("block mode: the device holds %d pin(s) of an earlier node; unpinning the "
+                    "ring", stale)
+        for base in range(0, n_slots, FREE_MASK_BITS):
+            r = await backend.unpin_mask(base, (1 << min(FREE_MASK_BITS, n_slots - base)) - 1)
+            if not isinstance(r, Ack):
+                path.pin_naks += 1
     await backend.write_reg(Reg.CONTROL, ctrl | 1 << ControlBit.HDR_BLOCK)
     return path

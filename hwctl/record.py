@@ -8,7 +8,8 @@ device command with its arguments and the device's answer (or the error), each m
 peer (all ZeroMQ frames), each timed wait that ended (ESP timer, verification timer, workload
 back-off), every reading of the node clock (:meth:`NodeService.now`), every reading of the
 device link's retry counter the node's logic decides on
-(:meth:`hwctl.recovery.DeviceSupervisor.link_retries`: a retry depends on the machine's load),
+(:meth:`hwctl.recovery.DeviceSupervisor.link_retries`: a retry depends on the machine's load)
+and of its lost-frame counter (``link_losses``: the legacy pool's slot check decides on it),
 and where each step of each of the node's asyncio tasks began. What the node sends its peers is recorded too. The recorder is
 a tap on one ``NodeService`` instance: it wraps the backend's methods, the node's sockets, clock
 and waits, and (through the event loop's task factory) the coroutines of the node's own tasks; the
@@ -68,10 +69,10 @@ if TYPE_CHECKING:
     from hwctl.transport import Backend
 
 FORMAT = "hwctl-recording"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: formats this hwctl replays (1: before block mode, robust mode and reconnects were recorded;
-#: 2: before the link-retry readings were)
-READS_VERSIONS = (1, 2, 3)
+#: 2: before the link-retry readings were; 3: before the link-loss readings were)
+READS_VERSIONS = (1, 2, 3, 4)
 #: backend commands the node issues (recorded with arguments and answer)
 COMMANDS = ("time", "time_set", "schedule_pairs", "schedule", "abort", "free", "free_mask",
             "read_reg", "write_reg", "pin_mask", "unpin_mask")
@@ -369,6 +370,14 @@ class Recorder:
                 return v
 
             sup.link_retries = link_retries  # type: ignore[method-assign]
+            real_losses = sup.link_losses
+
+            def link_losses(b: Any) -> int:
+                v = real_losses(b)
+                self._write({"ll": self._key(), "v": v})
+                return v
+
+            sup.link_losses = link_losses  # type: ignore[method-assign]
 
         real_call_later = node._call_later
         serial = 0
@@ -667,6 +676,8 @@ class _Replayer:
         self._n = len(self.entries)
         #: format 3 records the link-retry readings; older recordings answer from the backend
         self.retries_recorded = rec.header.get("version", 0) >= 3
+        #: format 4 records the link-loss readings too
+        self.losses_recorded = rec.header.get("version", 0) >= 4
 
     def at(self, i: int | None = None) -> dict | None:
         i = self.cursor if i is None else i
@@ -722,6 +733,17 @@ class _Replayer:
         e = self.at()
         if e is None or e.get("lr") != self.key():
             raise self.diverge(f"the node reads its link's retries in task {self.key()}; the "
+                               f"recording has {_describe(e)}")
+        self.cursor += 1
+        return e["v"]
+
+    def link_losses(self, b: Any) -> int:
+        """The link's lost-frame counter as the recorded node read it at this point."""
+        if not self.active or not self.losses_recorded:
+            return b.stats.events_lost + b.stats.rx_frame_errors  # (final figures: unchanging)
+        e = self.at()
+        if e is None or e.get("ll") != self.key():
+            raise self.diverge(f"the node reads its link's losses in task {self.key()}; the "
                                f"recording has {_describe(e)}")
         self.cursor += 1
         return e["v"]
@@ -852,6 +874,8 @@ def _describe(e: dict | None) -> str:
         return f"a clock reading of task {e['n']} next"
     if "lr" in e:
         return f"a link-retry reading of task {e['lr']} next"
+    if "ll" in e:
+        return f"a link-loss reading of task {e['ll']} next"
     if "o" in e:
         return f"{_show([_unb64(p) for p in e['p']])} to {e['o']} next"
     if "c" in e:
@@ -995,6 +1019,7 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
     node._call_later = rp.call_later  # type: ignore[method-assign]
     node._open_backend = rp.open_backend  # type: ignore[method-assign]
     node.recovery.link_retries = rp.link_retries  # type: ignore[method-assign]
+    node.recovery.link_losses = rp.link_losses  # type: ignore[method-assign]
     backend = _ReplayBackend(rp, meta.get("url", cfg.backend), float(meta.get("clock_hz", CLOCK_HZ)),
                              (rec.end or {}).get("link") or {})
     rp.backend = backend

@@ -591,6 +591,12 @@ class DeviceSupervisor:
         read that followed a recorded retry and diverged: tests/test_record.py)."""
         return b.stats.retries
 
+    def link_losses(self, b: Backend) -> int:
+        """Frames from the device that link ``b`` lost so far (gaps in the event sequence and
+        bad frames): a HEADER among them leaked its legacy-pool slot (node/verify.py
+        ``_slot_check``). A link counter, recorded and replayed as :meth:`link_retries`."""
+        return b.stats.events_lost + b.stats.rx_frame_errors
+
     async def _stray_schedule(self, b: Backend, mine: int) -> None:
         """A command of the generation just completed needed a retry. Through a board bridge
         that restarted in between, a retried SCHEDULE_PAIRS can run twice (the new bridge gives

@@ -243,7 +243,7 @@ def test_vectorised_decode_equals_the_per_block_loop(gaps, seq0, pins, flush, se
 
     def flush_batch() -> None:
         a, b = dv.decode(batch), dr.decode_reference(batch)
-        for f in ("seq", "ts", "slot", "evicted"):
+        for f in ("seq", "ts", "slot", "evicted", "unseen"):
             assert getattr(a, f).tolist() == getattr(b, f).tolist(), f
         batch.clear()
 
@@ -372,3 +372,86 @@ def _block_seqs(b: HdrBlock) -> list[int]:
 def _in_range(s: int, lo: int, hi: int) -> bool:
     """``lo <= s <= hi`` on the 32-bit sequence circle."""
     return (s - lo) & 0xFFFF_FFFF <= (hi - lo) & 0xFFFF_FFFF
+
+
+@pytest.mark.parametrize("drop_every", [0, 7])
+def test_the_cores_slots_in_use_never_exceed_the_ring(drop_every: int) -> None:
+    """``max slots in use`` (the demo's summary: the verification core's ``max_occupancy``, its
+    pending plus held qubits) counts photons the device's ring holds, so it can never be more
+    than N_SLOTS. A K2 1.3 MHz demo on a loaded machine printed "9038 of 8192": with the host far
+    behind, nothing was verified before the ring came round, so every slot held a pending
+    photon, and each batch of blocks was ingested whole before the photons it overwrote were
+    discarded (up to 64 blocks' arrivals counted twice for a moment); blocks lost on the way
+    (``drop_every``) overwrote photons the core kept counting. Here nothing is ever verified
+    (no partner, a timeout longer than the run): the ring wraps ~7 times."""
+    from hwctl.hdrpath import BATCH_BLOCKS, BlockPath
+    from hwctl.protocols.verification import VerificationConfig, VerificationCore
+
+    n_slots = 2048
+    rng = np.random.default_rng(5)
+    events, sent = stream((rng.geometric(0.1, 15_000) - 1).tolist(), n_slots=n_slots)
+    core = VerificationCore(VerificationConfig(timeout_ticks=1 << 40))
+    hp = BlockPath(core, n_slots=n_slots, period=P)
+    i = 0
+    for ev in events:
+        if not isinstance(ev, HdrBlock):
+            continue
+        i += 1
+        if drop_every and i % drop_every == 0:
+            continue  # lost on the link
+        hp.on_block(ev)
+        if hp.pending() >= BATCH_BLOCKS:
+            hp.flush()
+        core.drain()
+    hp.flush()
+    m = core.metrics
+    assert m.verified == 0 and m.headers > 5 * n_slots
+    assert bool(drop_every) == (hp.decoder.stats.lost_blocks > 0)
+    assert m.occupancy <= n_slots and m.max_occupancy <= n_slots, (m.occupancy, m.max_occupancy)
+    if not drop_every:  # every photon the ring still holds is pending, the others are gone
+        assert m.occupancy == n_slots
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), drop_frac=st.sampled_from([0.05, 0.2, 0.5]),
+       pins=_pins(3000, 10))
+def test_photons_overwritten_by_lost_blocks_are_reported(seed, drop_frac, pins) -> None:
+    """The arrivals of a lost block took ring slots (the unpinned ones between the previous
+    block's last slot and the next block's slot0) and overwrote the photons there. The decoder
+    reports those photons (``Arrivals.unseen``) as it reports the ones a decoded arrival
+    overwrote (``evicted``): before, the verification core kept them pending and could verify
+    a pair whose photon the ring no longer held. Truth from the encoder: every decoded arrival
+    whose slot a later arrival (decoded or lost) took is reported once, no other."""
+    rng = np.random.default_rng(seed)
+    events, sent = stream((rng.geometric(0.1, 3000) - 1).tolist(), pins=pins, flush=20_000)
+    blocks = [e for e in events if isinstance(e, HdrBlock)]
+    drop = frozenset(np.flatnonzero(rng.random(len(blocks)) < drop_frac).tolist()) - {0}
+    dec = BlockDecoder(period=P)
+    got: list[int] = []
+    reported: list[int] = []
+    batch: list[HdrBlock] = []
+    i = 0
+
+    def flush_batch() -> None:
+        a = dec.decode(batch)
+        got.extend(a.seq.tolist())
+        reported.extend(x for x in [*a.evicted.tolist(), *a.unseen.tolist()] if x >= 0)
+        batch.clear()
+
+    for ev in events:
+        if isinstance(ev, HdrBlock):
+            if i not in drop:
+                batch.append(ev)
+            i += 1
+            continue
+        flush_batch()
+        (dec.pin if ev[0] == "pin" else dec.unpin)([ev[1]])
+    flush_batch()
+    assert len(reported) == len(set(reported))  # each photon once
+    order = {s: k for k, (s, _, _) in enumerate(sent)}
+    upto = max(order[s] for s in got)  # lost blocks after the last decoded one show no gap yet
+    occupant: dict[int, int] = {}
+    for s, _, slot in sent[:upto + 1]:
+        occupant[slot] = s
+    still = set(occupant.values())
+    assert set(reported) == set(got) - still

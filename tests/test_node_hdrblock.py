@@ -90,3 +90,48 @@ def test_block_mode_verifies_and_pins_held_pairs() -> None:
         assert {PinMask.OPCODE, UnpinMask.OPCODE} <= acks
         assert not [r for r in m.tx_log if isinstance(r.msg, Nak)]
         assert m.reg(Reg.CNT_PINNED) <= bp["pinned"] + 240  # one command may be cut by the stop
+
+
+def test_a_restarted_node_clears_the_pins_of_its_previous_life() -> None:
+    """Block mode: a node process restarted on a device that still holds its previous life's
+    pins (hold_s > 0: pairs its application held when it died). The new node knows none of them:
+    its ring mirror predicts those slots as free, so arrivals the device stores past them get
+    the wrong slot (slot_mismatches), and nobody would ever unpin them (ring slots lost for good).
+    At start it reads CNT_PINNED and unpins the whole ring when it is not 0, before its first
+    block, counted (``stale_pins``). Virtual-time twin; the waits are on events."""
+    from hwctl.hdrpath import enable_blocks
+    from hwctl.sim.twin import TwinConfig, TwinModel
+    from hwctl.transport import open_backend
+    from hwctl.wire import ControlBit
+
+    period = 20_000
+    m = TwinModel(TwinConfig(header_period=period, header_arrival=1.0, seed=1,
+                             ring_slots=2048, block_flush=100_000))
+    stale = [30, 31, 32, 90, 1500]
+
+    async def go() -> NodeService:
+        # the previous life: block mode on, five slots pinned, then the process dies
+        b = await open_backend("twin://?mode=virtual", model=m)
+        await enable_blocks(b, None, CLOCK_HZ / period, hold_s=0.05)
+        for s in stale:
+            assert isinstance(await b.pin_mask(s, 1), Ack)
+        await b.close()
+        assert m.reg(Reg.CNT_PINNED) == len(stale)
+        assert m.reg(Reg.CONTROL) >> ControlBit.HDR_BLOCK & 1  # (the device stays in block mode)
+        a, _ = configs("twin://", "twin://", 0.05, period)
+        node = NodeService(a)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        assert m.reg(Reg.CNT_PINNED) == 0
+        run = asyncio.create_task(node.run())
+        while node.vcore.metrics.headers < 600:  # arrivals past every stale slot but 1500
+            assert not run.done(), run.result()
+            await asyncio.sleep(0.01)
+        node.stop()
+        await run
+        return node
+
+    node = asyncio.run(go())
+    bp = node.verification_summary()["block_path"]
+    assert bp["stale_pins"] == len(stale)
+    assert bp["slot_mismatches"] == 0 and bp["pin_naks"] == 0  # (before: 2 mismatches)
+    assert m.reg(Reg.CNT_PINNED) == 0

@@ -266,3 +266,109 @@ def test_reclaim_halves_refused_masks_and_never_frees_a_free_slot() -> None:
         assert dev.calls <= 2 * (max(lost) + 1), dev.calls
     node.backend = dev = Dev(set(range(5)))  # the allocator's order (a fresh device): one mask
     assert asyncio.run(node._free_unheard(list(range(8)), 5)) == 5 and dev.calls == 1
+
+
+class _LoseOneHeader:
+    """Device -> host bytes of twin ``m`` with one HEADER frame lost on the link, the first after
+    ``after`` HEADERs: dropped whole ("drop": the next event's seq shows the gap, events_lost) or
+    with a byte changed ("crc": a bad frame, rx_frame_errors). Whole frames only pass (the tail
+    of a frame waits for its delimiter), so the frame is seen whole."""
+
+    def __init__(self, m: TwinModel, after: int, how: str) -> None:
+        from hwctl.wire.codec import cobs_decode, decode_body
+
+        self._decode = lambda seg: decode_body(cobs_decode(seg))
+        self.m, self.after, self.how = m, after, how
+        self.seen = 0
+        self.lost: Header | None = None
+        self._buf = b""
+        self._read = m.read
+        m.read = self.read  # type: ignore[method-assign]
+        self.holder: dict[int, int] = {}  # slot -> seq of the HEADER that took it last
+        emit = m._emit
+
+        def _emit(msg) -> None:
+            if isinstance(msg, Header):
+                self.holder[msg.slot] = msg.seq
+            emit(msg)
+
+        m._emit = _emit  # type: ignore[method-assign]
+
+    def leaked(self) -> bool:
+        """The lost HEADER's slot is still allocated to it."""
+        assert self.lost is not None
+        s = self.lost.slot
+        return s in self.m.allocated_slots() and self.holder[s] == self.lost.seq
+
+    def read(self) -> bytes:
+        self._buf += self._read()
+        cut = self._buf.rfind(b"\x00") + 1
+        ready, self._buf = self._buf[:cut], self._buf[cut:]
+        if self.lost is not None or not ready:
+            return ready
+        out = []
+        for seg in ready.split(b"\x00")[:-1]:
+            f = self._decode(seg) if seg else None
+            if self.lost is None and f is not None and isinstance(getattr(f, "msg", None), Header):
+                self.seen += 1
+                if self.seen > self.after:
+                    self.lost = f.msg
+                    if self.how == "drop":
+                        continue
+                    i = len(seg) // 2
+                    seg = seg[:i] + bytes([seg[i] ^ 0x40 or 0x01]) + seg[i + 1:]
+            out.append(seg + b"\x00")
+        return b"".join(out)
+
+
+@pytest.mark.parametrize("how", ["drop", "crc"])
+def test_a_header_lost_mid_run_gives_its_slot_back(how: str) -> None:
+    """Legacy pool: a HEADER frame lost on the link mid-run (dropped, or a bad CRC) leaves its
+    slot allocated on the device, and nobody frees it: the pool (8 slots) shrinks for good with
+    every loss. The node notices the loss on its link's books (events_lost, rx_frame_errors) at
+    its next slot check (one per verification timeout), and when SLOTS_FREE says a slot is
+    missing runs the start's reclaim (HEADER_EN off, events drained, unheld slots freed):
+    counted, and never a slot a HEADER gave it. Virtual-time twin; the check the node's timer
+    runs is called here once the loss is on the link's books (events, not time)."""
+    from hwctl.transport import open_backend
+
+    m = TwinModel(TwinConfig(header_period=20_000, header_arrival=1.0, seed=1))
+    m.record = True
+    a, _ = vconfigs("twin://", "twin://")
+    a.workload = False
+    lose = _LoseOneHeader(m, after=40, how=how)
+
+    async def go() -> tuple[NodeService, int]:
+        node = NodeService(a)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        b = node.backend
+        run = asyncio.create_task(node.run())
+
+        def lost_seen() -> bool:
+            return b.stats.events_lost + b.stats.rx_frame_errors > 0
+
+        while not lost_seen():  # events, not time: the loss is on the link's books
+            assert not run.done(), run.result()
+            await asyncio.sleep(0.01)
+        assert lose.lost is not None
+        slot = lose.lost.slot
+        assert lose.leaked()  # allocated to the lost HEADER, and the node does not hold it
+        assert not node._slots.held(slot) and not node._slots.pending(slot)
+        await node._slot_check()  # (or the node's own timer did it already: the same result)
+        assert node.counters.slots_reclaimed == 1 and node.counters.slot_sweeps == 1
+        assert not lose.leaked()  # freed (a later HEADER may have it now)
+        assert not await node._slot_check()  # no new loss: nothing read, nothing freed
+        h0 = node.counters.headers
+        while node.counters.headers < h0 + 100:  # headers go on after the sweep
+            assert not run.done(), run.result()
+            await asyncio.sleep(0.01)
+        node.stop()
+        await run
+        return node, slot
+
+    node, slot = asyncio.run(go())
+    c, v = node.counters, node.verification_summary()
+    assert v["slots_reclaimed"] == 1 and v["slot_sweeps"] == 1
+    assert c.double_free == c.slot_conflicts == c.device_errors == 0
+    dev_freed = m.slots_taken - len(m.allocated_slots())
+    assert 0 <= dev_freed - c.slots_freed - c.slots_reclaimed <= FREE_MASK_BITS

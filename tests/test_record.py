@@ -371,3 +371,40 @@ def test_a_recording_without_fsync_never_syncs_behind(tmp_path, monkeypatch) -> 
         assert len(calls) == 1
 
     asyncio.run(main())
+
+
+def test_a_lost_header_and_the_slot_check_replay_exactly(tmp_path) -> None:
+    """Legacy HEADER pool: the node's slot check (node/verify.py ``_slot_check``) decides on its
+    link's lost-frame counter, which depends on the link, not on the node's inputs: recorded
+    (``link_losses``, format 4) and answered from the recording, as the retry counter is. A's
+    link counts one lost frame once A has taken 20 HEADERs; the check that follows (a SLOTS_FREE
+    read, a sweep if a slot is missing) must replay where it was recorded."""
+    from hwctl.sim.twin.header import HeaderSource
+    from tests.test_node_verify import vconfigs
+
+    bumped: list[int] = []
+
+    async def scenario(nodes, runs, srv):
+        na, _ = nodes
+        await _until(lambda: na.counters.headers >= 20, runs, "headers at A")
+        na.backend.stats.events_lost += 1  # as the link counts a lost frame
+        st = na.backend.stats  # (not link_losses: the recorder would record the test's reading)
+        bumped.append(st.events_lost + st.rx_frame_errors)
+        await _until(lambda: na._loss_seen is not None and na._loss_seen[1] >= bumped[0]
+                     and min(n.counters.completed for n in nodes) >= 2, runs,
+                     "A's slot check after the loss, and requests")
+
+    async def main():
+        start = timebase.cycle_now()
+        src = HeaderSource(period=100_000, seed=11, phase=start, seq0=0, arrival=(0.6, 0.6))
+        lab = Lab(topologies.by_name("K2"), p_photon=0.02, seed=3, start=start,
+                  node_kw={"A": src.arm(0), "B": src.arm(1)})
+        srv = LabServer(lab).start()
+        return await _recorded_pair(tmp_path, srv, vconfigs(srv.urls["A"], srv.urls["B"]),
+                                    scenario)
+
+    paths, ended = asyncio.run(main())
+    text = paths[0].read_text()
+    assert f'"v":{bumped[0]}' in text and '"ll":' in text  # the reading after the loss
+    assert '"c":"read_reg","a":[12]' in text  # the check's SLOTS_FREE read
+    _replays_exactly(paths, ended)

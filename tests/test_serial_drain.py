@@ -136,3 +136,47 @@ def test_a_command_is_one_write_and_a_full_port_still_takes_all_of_it(pty, monke
 
     got = asyncio.run(go())
     assert got == b"frame\0"
+
+
+def test_a_close_interrupted_while_the_reader_thread_stops_still_closes_the_port(pty) -> None:
+    """A port without a file descriptor the loop can watch (``spy://`` here, as ``socket://``
+    and ``loop://``) is read in a thread, and close() waits for that thread in an executor. A
+    close cancelled there (a node stopping, its tasks cancelled; an executor already shut down
+    at the loop's end) left the port open, and a second close() returned at once: the port's
+    exclusive lock stayed held, and the reconnect's open was refused (DeviceBusy) for as long
+    as the process lived. The port is closed whatever interrupts the wait; the wait is events
+    (the join entered, the task cancelled), never time."""
+    import threading
+
+    _, path = pty
+    url = f"spy://{path}?file=/dev/null"
+
+    async def go() -> tuple[bool, bool]:
+        link = SerialLink(url, baud=3_000_000)
+        assert link._thread is not None  # (the thread-read kind of port)
+        entered, release = threading.Event(), threading.Event()
+        join = link._thread.join
+
+        def slow_join(timeout: float | None = None) -> None:
+            entered.set()
+            release.wait(HANG)
+            join(timeout)
+
+        link._thread.join = slow_join  # type: ignore[method-assign]
+        closing = asyncio.create_task(link.close())
+        while not entered.is_set():  # the close waits for the reader thread now
+            await asyncio.sleep(0.01)
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        release.set()
+        await link.close()  # a second close: the port is closed, nothing else to do
+        was_open = link.ser.is_open
+        again = SerialLink(url, baud=3_000_000)  # exclusive: refused while the port is open
+        try:
+            return was_open, again.ser.is_open
+        finally:
+            await again.close()
+
+    was_open, reopened = asyncio.run(go())
+    assert not was_open and reopened

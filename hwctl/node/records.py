@@ -63,6 +63,9 @@ class NodeCounters:
     slot_conflicts: int = 0  # a HEADER gave a slot we still hold (must stay 0)
     #: slots freed at start / reconnect that HEADERs never received had taken (node/verify.py)
     slots_reclaimed: int = 0
+    #: mid-run sweeps of the legacy pool after a HEADER was lost on the link (node/verify.py
+    #: _slot_check): each turned HEADER_EN off for a few commands and reclaimed
+    slot_sweeps: int = 0
     msgs_in: int = 0
     msgs_out: int = 0
     bad_msgs: int = 0

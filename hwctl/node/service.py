@@ -186,6 +186,11 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         self._slots = SlotBook()  # slots allocated by HEADERs and not yet freed; FREE queue
         self._free_wake = asyncio.Event()
         self._free_busy = 0  # slots in the FREE_MASK commands on their way
+        #: held by the free loop while it sends, and by a mid-run slot sweep (node/verify.py
+        #: _slot_check), so the sweep's count and candidates never miss a FREE on its way
+        self._slot_lock = asyncio.Lock()
+        #: (backend, its link's losses) when the legacy pool's slots were last reconciled
+        self._loss_seen: tuple[object, int] | None = None
         self._max_ts = 0
         self._pairs: list[PairsVerified] = []
         self.hdrpath: BlockPath | None = None  # block mode (hwctl.hdrpath), set up in start()
@@ -287,6 +292,9 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
                  self.liveness.run()]
         if self.vcore is not None:
             coros.append(self._vrf_timer_loop())
+            v = self.cfg.verification
+            if self.hdrpath is None and v is not None and v.pool_slots:  # (legacy pool)
+                coros.append(sup.supervise(self._slot_watch))
         if self.hdrpath is not None:
             hp = self.hdrpath  # the pin loop talks to the device: it too survives a recovery
             coros.append(sup.supervise(lambda: hp.pin_loop(self.backend, self._sleep)))

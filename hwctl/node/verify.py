@@ -36,6 +36,8 @@ log = logging.getLogger("hwctl.node")
 
 #: STATUS reads waiting for the device's event FIFO to drain before the reclaim (then skipped)
 RECLAIM_DRAIN_TRIES = 50
+#: the legacy pool's slot check (_slot_watch) runs once per verification timeout, within these (s)
+SLOT_CHECK_MIN_S, SLOT_CHECK_MAX_S = 0.05, 1.0
 
 
 class VerificationDriver:
@@ -168,17 +170,60 @@ class VerificationDriver:
         while True:
             await self._free_wake.wait()
             self._free_wake.clear()
-            while self._slots.n_pending:
-                for base, mask in free_masks(self._slots.take()):
-                    n = mask.bit_count()
-                    self._free_busy = n  # stays set if we are cancelled mid-command (then unknown)
-                    try:
-                        await b.free_mask(base, mask)
-                        self.counters.slots_freed += n
-                    except DeviceError as exc:
-                        log.warning("%s: %s; freeing those %d slots one by one", self.cfg.name, exc, n)
-                        await self._free_each(base, mask)
-                    self._free_busy = 0
+            async with self._slot_lock:  # (a slot sweep counts what is allocated: _slot_check)
+                while self._slots.n_pending:
+                    for base, mask in free_masks(self._slots.take()):
+                        n = mask.bit_count()
+                        self._free_busy = n  # stays set if cancelled mid-command (then unknown)
+                        try:
+                            await b.free_mask(base, mask)
+                            self.counters.slots_freed += n
+                        except DeviceError as exc:
+                            log.warning("%s: %s; freeing those %d slots one by one",
+                                        self.cfg.name, exc, n)
+                            await self._free_each(base, mask)
+                        self._free_busy = 0
+
+    async def _slot_watch(self) -> None:
+        """Legacy pool, mid-run: one :meth:`_slot_check` per verification timeout (a HEADER lost
+        then has had its slot held that long with no HEADER seen)."""
+        assert self.vcore is not None
+        cfg = self.vcore.config
+        period = min(SLOT_CHECK_MAX_S, max(SLOT_CHECK_MIN_S, cfg.timeout_ticks / cfg.clock_hz))
+        while True:
+            await self._sleep(period)
+            await self.recovery.up.wait()
+            await self._slot_check()
+
+    async def _slot_check(self) -> bool:
+        """Has a HEADER been lost on the link since the slots were last reconciled? Its slot
+        stays allocated on the device, and nobody would ever free it (the pool shrinks for good
+        with every loss). Evidence: the link lost frames (an event-sequence gap, a bad frame;
+        :meth:`~hwctl.recovery.DeviceSupervisor.link_losses`) since the last reclaim. Then one
+        SLOTS_FREE read: ``pool_slots`` - SLOTS_FREE - held - queued > 0 means a slot the node
+        does not know of (or a HEADER still on its way), and the start's reclaim runs
+        (:meth:`_reclaim_slots`: HEADER_EN off, events drained, only slots no HEADER gave us are
+        freed), counted ``slot_sweeps``. A loss of any other frame costs that one read. Holds
+        the slot lock, so no FREE of ours is on its way meanwhile. True when it swept."""
+        v, b = self.cfg.verification, self.backend
+        if v is None or not v.pool_slots or self.hdrpath is not None or b is None:
+            return False
+        lost = self.recovery.link_losses(b)
+        seen = self._loss_seen
+        if seen is not None and seen[0] is b and seen[1] == lost:
+            return False
+        async with self._slot_lock:
+            book = self._slots
+            try:
+                short = v.pool_slots - await b.read_reg(Reg.SLOTS_FREE) - book.n_held - book.n_pending
+            except DeviceError:
+                return False
+            if short <= 0:  # every allocated slot is one we hold or queued: nothing leaked
+                self._loss_seen = (b, lost)
+                return False
+            self.counters.slot_sweeps += 1
+            await self._reclaim_slots()
+            return True
 
     async def _reclaim_slots(self) -> None:
         """Free the legacy pool's slots this node never heard of (docs/node.md, "Slots at
@@ -191,6 +236,8 @@ class VerificationDriver:
         ``pool_slots`` - SLOTS_FREE - held - queued; which: the allocator takes the lowest free
         slot, so the lowest unheld slots are tried first in one FREE_MASK per 240, and a NAK
         (all or nothing) is halved until the count is reached. HEADER_EN is then restored.
+        Mid-run after a HEADER was lost on the link (:meth:`_slot_check`) the same, with the
+        event pump running (a HEADER it hands over meanwhile is in the book before the count).
         Block mode needs none of this (ring slots expire; pins are the host's own)."""
         v = self.cfg.verification
         b = self.backend
@@ -220,6 +267,7 @@ class VerificationDriver:
                 except LinkTimeout:
                     break
                 self._device_event(ev)
+            self._loss_seen = (b, self.recovery.link_losses(b))  # every loss so far: handled here
             book = self._slots
             unheard = (v.pool_slots - await b.read_reg(Reg.SLOTS_FREE) - book.n_held
                        - book.n_pending)
@@ -299,6 +347,7 @@ class VerificationDriver:
             "no_slot": c.no_slot, "slots_freed": c.slots_freed, "slots_held": self._slots.n_held,
             "free_pending": self._slots.n_pending + self._free_busy, "double_free": c.double_free,
             "slot_conflicts": c.slot_conflicts, "slots_reclaimed": c.slots_reclaimed,
+            "slot_sweeps": c.slot_sweeps,
         } | ({"block_path": self.hdrpath.summary()} if self.hdrpath is not None else {})
 
     def _vrf_settle(self) -> None:

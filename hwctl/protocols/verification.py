@@ -342,6 +342,7 @@ class VerificationCore:
         self._actions: list[Action] = []
         self._last_sample: int | None = None
         self._last_scan: int | None = None
+        self._max_after = False  # handle_headers takes max_occupancy after the evictions
 
     # ------------------------------------------------------------------ inputs
 
@@ -352,18 +353,36 @@ class VerificationCore:
         self._app_ts(ts)
         self._app_slot(slot)
 
-    def handle_headers(self, seqs: np.ndarray, ts: np.ndarray, slots: np.ndarray) -> None:
-        """Many HEADERs at once (arrays in arrival order); same semantics as :meth:`handle_header`."""
+    def handle_headers(self, seqs: np.ndarray, ts: np.ndarray, slots: np.ndarray,
+                       evicted: np.ndarray | None = None) -> None:
+        """Many HEADERs at once (arrays in arrival order); same semantics as :meth:`handle_header`.
+        ``evicted`` (block mode, :class:`hwctl.hdrblock.Arrivals`): the 32-bit seqs these
+        arrivals overwrote in the device's ring (-1: none known), discarded as by
+        :meth:`overwritten` before ``max_occupancy`` is taken. Ingested first and discarded
+        after, a batch's arrivals and the photons they overwrote were counted together for a
+        moment: up to a batch of blocks more slots in use than the ring has (a loaded K2 1.3 MHz
+        demo: "max slots in use 9038 of 8192")."""
         if len(seqs) == 0:
             return
         self._ingest()
         if self._unrep_ts is None:
             self._unrep_ts = int(ts[0])
-        self._ingest_arrays(
-            np.asarray(seqs, dtype=np.int64) & SEQ_MASK,
-            np.asarray(ts, dtype=np.int64),
-            np.asarray(slots, dtype=np.int64),
-        )
+        self._max_after = evicted is not None
+        try:
+            self._ingest_arrays(
+                np.asarray(seqs, dtype=np.int64) & SEQ_MASK,
+                np.asarray(ts, dtype=np.int64),
+                np.asarray(slots, dtype=np.int64),
+            )
+        finally:
+            self._max_after = False
+        if evicted is not None:
+            ev = np.asarray(evicted, dtype=np.int64)
+            ev = ev[ev >= 0]
+            if ev.size:
+                self.overwritten(ev)
+            m = self.metrics
+            m.max_occupancy = max(m.max_occupancy, m.occupancy)
 
     def handle_message(self, data: bytes, now: int) -> None:
         """Bytes from the partner's :class:`SendToPartner`, received at tick ``now``."""
@@ -574,7 +593,7 @@ class VerificationCore:
         m.headers += n
         m.missing_local += (new_front - old_front) - n
         m.occupancy += n
-        if m.occupancy > m.max_occupancy:
+        if m.occupancy > m.max_occupancy and not self._max_after:  # (handle_headers: evicted)
             m.max_occupancy = m.occupancy
         if self._tail > old_front:
             self._tail = int(ext[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import select
 import socket
@@ -22,6 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from hwctl.errors import DeviceBusy, DeviceNotFound, LinkError
+
+log = logging.getLogger(__name__)
 
 
 def _read_ready(fd: int, limit: int, tty_more: int | None
@@ -291,16 +294,26 @@ class SerialLink(Link):
             raise LinkError(f"serial link down: {exc!r}") from None
 
     async def close(self) -> None:
-        if self._closed:
+        """Stop reading and close the port. The port is closed whatever interrupts the wait for
+        the reader thread (a cancelled task, an executor already shut down at the loop's end):
+        left open, its exclusive lock would refuse every reopen (a reconnect) for as long as the
+        process lives. A second close after an interrupted one finds it closed."""
+        if not self.ser.is_open:
             return
         self._stop.set()
         if self._reading:  # (also after a failed write: the fd must leave the loop before
             self._loop.remove_reader(self._fd)  # the port closes it)
             self._reading = False
-        await super().close()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 1.0)
-        self.ser.close()
+        try:
+            await super().close()
+            t = self._thread
+            if t is not None and t.is_alive():  # (its reads time out every 20 ms)
+                await asyncio.get_running_loop().run_in_executor(None, t.join, 1.0)
+        finally:
+            try:
+                self.ser.close()  # (a reader thread still in a read gets an error: stopped)
+            except Exception as exc:  # closing a port that vanished: it is gone either way
+                log.debug("closing %s: %r", getattr(self.ser, "port", "?"), exc)
 
 
 class UnixLink(Link):
