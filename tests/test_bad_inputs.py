@@ -79,7 +79,8 @@ def _file(tmp: str) -> str:
 BIG = "9" * 5000
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOWRITE = "/proc/hwctl-cannot-write"
-# argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it
+# argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it, "{bin}"
+# a binary file (not UTF-8) in it
 CLI_CASES: list[list[str]] = [
     # --- sim: topology (issue: 0x5, C1, a 3000x3000 grid)
     *[["sim", "--topology", t] for t in [
@@ -155,6 +156,12 @@ CLI_CASES: list[list[str]] = [
     ["keys"],
     # --- node command line
     ["node", "--config", "/nonexistent.toml"],
+    # a directory or a binary file as the config (review, thirteenth session: tracebacks)
+    ["node", "--config", "{tmp}"],
+    ["node", "--config", "{bin}"],
+    ["instruments", "check", "--config", "{tmp}"],
+    ["instruments", "list", "--config", "{bin}"],
+    ["instruments", "physics", "--config", str(EXAMPLES / "node-bench.toml"), "--peer", "{tmp}"],
     ["node", "--config", "{file}", "--duration", "nan"],
     ["node", "--config", "{file}", "--duration", "-1"],
     ["node", "--config", "{file}", "--device-wait", "-1"],
@@ -289,7 +296,10 @@ def test_good_node_config_is_accepted(tmp_path, no_work) -> None:
 
 
 def _fmt(argv: list[str], tmp: str, file: str) -> list[str]:
-    return [a.replace("{tmp}", tmp).replace("{file}", file) for a in argv]
+    if any("{bin}" in a for a in argv):
+        Path(tmp, "a.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")  # not UTF-8 text
+    return [a.replace("{tmp}", tmp).replace("{file}", file).replace("{bin}", f"{tmp}/a.png")
+            for a in argv]
 
 
 def _check_one_line(err: str) -> str:
