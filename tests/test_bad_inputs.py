@@ -167,6 +167,10 @@ CLI_CASES: list[list[str]] = [
     ["node", "--config", "{file}", "--device-wait", "-1"],
     ["node", "--config", "{file}", "--device-wait", "nan"],
     ["node", "--config", "{file}", "--out", "{file}"],
+    # a live view on an address this machine does not have (review, thirteenth session: a
+    # traceback once the node ran)
+    ["node", "--config", str(EXAMPLES / "node.toml"), "--web", "192.0.2.1:8000"],
+    ["demo", "--web", "192.0.2.1:0"],
     ["node"],
     # --- study / synth
     ["study", "verification", "--quick", "--seed", "-5"],
