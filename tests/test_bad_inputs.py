@@ -880,3 +880,29 @@ def test_node_status_line_says_the_device_is_being_reconnected() -> None:
     node.recovery.counters.last_reason = "backend serial:///tmp/lab/A is closed"
     line = _status_line(node)
     assert "(device lost: reconnecting; backend serial:///tmp/lab/A is closed)" in line, line
+
+
+@pytest.mark.parametrize(("argv", "prog", "needles"), [
+    (["sim", "--topolgy", "2x2"], "hwctl sim", ["--topolgy", "did you mean --topology?"]),
+    (["demo", "--dration", "3"], "hwctl demo", ["--dration", "did you mean --duration?"]),
+    (["sim", "extra-positional"], "hwctl sim", ["unrecognized arguments: extra-positional"]),
+    (["fpga", "selftest", "twin://", "--timout", "1"], "hwctl fpga selftest",
+     ["--timout", "did you mean --timeout?"]),
+    # the misspelled option of a required one: the "required" error alone hid the typo
+    (["fpga", "build", "--bord", "hx8k_breakout"], "hwctl fpga build",
+     ["--board", "--bord", "did you mean --board?"]),
+    (["instruments", "check", "--conifg", "x.toml"], "hwctl instruments check",
+     ["--conifg", "did you mean --config?"]),
+])
+def test_unknown_option_is_named_by_its_command_with_the_likely_one(argv, prog, needles,
+                                                                    capsys, no_work) -> None:
+    """A misspelled option is reported by the command it was given to (`hwctl sim: error:
+    unrecognized arguments: --topolgy ... (did you mean --topology?) (see hwctl sim --help)`),
+    not by `hwctl:` pointing at `hwctl --help`, which does not list it."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert line.startswith(f"{prog}: error: ") and line.endswith(f"(see {prog} --help)"), line
+    for n in needles:
+        assert n in line, line
