@@ -164,6 +164,19 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `hwctl sim ... | head`: the reader is gone; end quietly, as cat
+        import os  # does (and no second error when the interpreter flushes stdout at exit)
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file descriptor (a test's capture)
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe ended
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
