@@ -61,8 +61,50 @@ class OneLineParser(argparse.ArgumentParser):
     the usage block followed by the error: the message is what the user needs, ``--help`` has the
     rest."""
 
+    #: the arguments this parser was given (for naming a misspelled option in its errors)
+    _given: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        """As argparse, but arguments this parser does not know are its error, not left for the
+        parent: `hwctl sim --topolgy` says `hwctl sim: error: ... (did you mean --topology?)`,
+        where argparse had `hwctl: error:` and pointed at `hwctl --help`."""
+        self._given = list(sys.argv[1:] if args is None else args)
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._likely(extras)}")
+        return ns, extras
+
+    def _likely(self, unknown: list[str]) -> str:
+        """`` (did you mean --x?)`` for the first option in ``unknown`` close to one of ours."""
+        import difflib
+
+        ours = {o[2:]: o for a in self._actions for o in a.option_strings if o.startswith("--")}
+        for u in unknown:
+            if u.startswith("--"):  # (compared without the dashes every option shares)
+                near = difflib.get_close_matches(u.split("=", 1)[0][2:], ours, n=1, cutoff=0.7)
+                if near:
+                    return f" (did you mean {ours[near[0]]}?)"
+        return ""
+
+    def _unknown_options(self) -> list[str]:
+        """The ``--options`` given to this parser that are none of its own (nor a prefix of one,
+        which argparse accepts as an abbreviation)."""
+        ours = [o for a in self._actions for o in a.option_strings]
+        out = []
+        for g in self._given:
+            if g == "--":
+                break
+            name = g.split("=", 1)[0]
+            if name.startswith("--") and not any(o.startswith(name) for o in ours):
+                out.append(name)
+        return out
+
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split())
+        if message.startswith("the following arguments are required"):
+            unknown = self._unknown_options()  # a misspelled required option: say which
+            if unknown:
+                message += f"; unrecognized: {' '.join(unknown)}{self._likely(unknown)}"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -122,6 +164,19 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `hwctl sim ... | head`: the reader is gone; end quietly, as cat
+        import os  # does (and no second error when the interpreter flushes stdout at exit)
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file descriptor (a test's capture)
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe ended
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)

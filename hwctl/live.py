@@ -36,12 +36,29 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def web_addr(text: str) -> str:
-    """argparse type of ``--web``: the address as given, checked by :func:`parse_addr`."""
+    """argparse type of ``--web``: the address as given, checked by :func:`parse_addr`, and its
+    host one this machine can listen on (a mistyped address is refused before the demo's lab or
+    the node starts, not a traceback once they run)."""
     try:
-        parse_addr(text)
+        host, _ = parse_addr(text)
+        check_host(host)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def check_host(host: str) -> None:
+    """ValueError unless a TCP socket can be bound on ``host`` (a free port, closed at once)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        with socket.socket(family, kind, proto) as s:
+            s.bind(addr)
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host!r} ({exc.strerror or exc}): give an "
+                         f"address of this machine, e.g. 127.0.0.1:8765") from None
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -198,7 +215,13 @@ class LiveServer:
                 raise
             log.info("live view: port %d unavailable (%s), using a free port", self.port, exc)
             self.taken = self.port
-            self._server = await asyncio.start_server(self._handle, self.host, 0)
+            try:
+                self._server = await asyncio.start_server(self._handle, self.host, 0)
+            except OSError as exc2:  # the host itself (checked at the command line; gone since)
+                from hwctl.errors import UserError
+
+                raise UserError(f"--web: cannot listen on {self.host!r} ({exc2.strerror or exc2})"
+                                ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{self.port}/"

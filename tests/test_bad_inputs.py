@@ -79,7 +79,8 @@ def _file(tmp: str) -> str:
 BIG = "9" * 5000
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOWRITE = "/proc/hwctl-cannot-write"
-# argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it
+# argv lists; "{tmp}" is the test's temporary directory, "{file}" a regular file in it, "{bin}"
+# a binary file (not UTF-8) in it
 CLI_CASES: list[list[str]] = [
     # --- sim: topology (issue: 0x5, C1, a 3000x3000 grid)
     *[["sim", "--topology", t] for t in [
@@ -155,11 +156,21 @@ CLI_CASES: list[list[str]] = [
     ["keys"],
     # --- node command line
     ["node", "--config", "/nonexistent.toml"],
+    # a directory or a binary file as the config (review, thirteenth session: tracebacks)
+    ["node", "--config", "{tmp}"],
+    ["node", "--config", "{bin}"],
+    ["instruments", "check", "--config", "{tmp}"],
+    ["instruments", "list", "--config", "{bin}"],
+    ["instruments", "physics", "--config", str(EXAMPLES / "node-bench.toml"), "--peer", "{tmp}"],
     ["node", "--config", "{file}", "--duration", "nan"],
     ["node", "--config", "{file}", "--duration", "-1"],
     ["node", "--config", "{file}", "--device-wait", "-1"],
     ["node", "--config", "{file}", "--device-wait", "nan"],
     ["node", "--config", "{file}", "--out", "{file}"],
+    # a live view on an address this machine does not have (review, thirteenth session: a
+    # traceback once the node ran)
+    ["node", "--config", str(EXAMPLES / "node.toml"), "--web", "192.0.2.1:8000"],
+    ["demo", "--web", "192.0.2.1:0"],
     ["node"],
     # --- study / synth
     ["study", "verification", "--quick", "--seed", "-5"],
@@ -289,7 +300,10 @@ def test_good_node_config_is_accepted(tmp_path, no_work) -> None:
 
 
 def _fmt(argv: list[str], tmp: str, file: str) -> list[str]:
-    return [a.replace("{tmp}", tmp).replace("{file}", file) for a in argv]
+    if any("{bin}" in a for a in argv):
+        Path(tmp, "a.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")  # not UTF-8 text
+    return [a.replace("{tmp}", tmp).replace("{file}", file).replace("{bin}", f"{tmp}/a.png")
+            for a in argv]
 
 
 def _check_one_line(err: str) -> str:
@@ -866,3 +880,29 @@ def test_node_status_line_says_the_device_is_being_reconnected() -> None:
     node.recovery.counters.last_reason = "backend serial:///tmp/lab/A is closed"
     line = _status_line(node)
     assert "(device lost: reconnecting; backend serial:///tmp/lab/A is closed)" in line, line
+
+
+@pytest.mark.parametrize(("argv", "prog", "needles"), [
+    (["sim", "--topolgy", "2x2"], "hwctl sim", ["--topolgy", "did you mean --topology?"]),
+    (["demo", "--dration", "3"], "hwctl demo", ["--dration", "did you mean --duration?"]),
+    (["sim", "extra-positional"], "hwctl sim", ["unrecognized arguments: extra-positional"]),
+    (["fpga", "selftest", "twin://", "--timout", "1"], "hwctl fpga selftest",
+     ["--timout", "did you mean --timeout?"]),
+    # the misspelled option of a required one: the "required" error alone hid the typo
+    (["fpga", "build", "--bord", "hx8k_breakout"], "hwctl fpga build",
+     ["--board", "--bord", "did you mean --board?"]),
+    (["instruments", "check", "--conifg", "x.toml"], "hwctl instruments check",
+     ["--conifg", "did you mean --config?"]),
+])
+def test_unknown_option_is_named_by_its_command_with_the_likely_one(argv, prog, needles,
+                                                                    capsys, no_work) -> None:
+    """A misspelled option is reported by the command it was given to (`hwctl sim: error:
+    unrecognized arguments: --topolgy ... (did you mean --topology?) (see hwctl sim --help)`),
+    not by `hwctl:` pointing at `hwctl --help`, which does not list it."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert line.startswith(f"{prog}: error: ") and line.endswith(f"(see {prog} --help)"), line
+    for n in needles:
+        assert n in line, line

@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,26 @@ def test_progress_callback_changes_no_result() -> None:
     b = simulate(g, cfg, "3x3", on_progress=seen.append)
     assert a.summary == b.summary and a.events == b.events
     assert seen and seen == sorted(seen) and 0 < seen[-1] <= 30.0
+
+
+@pytest.mark.parametrize("argv", [["sim", "--topology", "K2", "--duration", "1"],
+                                  ["instruments", "list"], ["--help"]])
+def test_stdout_closed_by_the_reader_is_not_a_traceback(argv: list[str], tmp_path) -> None:
+    """`hwctl sim ... | head -2`: the reader closes the pipe while hwctl still prints. That ends
+    the command quietly (as `cat` does), not with a BrokenPipeError traceback on stderr. The
+    pipe's read end is closed before hwctl starts, so every write meets it closed."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "hwctl", *argv], stdout=w,
+                           stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, timeout=120)
+    finally:
+        os.close(w)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+    assert p.stderr == "", p.stderr

@@ -183,6 +183,12 @@ def _load_toml(path: Path, what: str = "config file") -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise UserError(f"{what} {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {str(path)!r} is a directory, expected a TOML file") from None
+    except OSError as exc:  # unreadable
+        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # a binary file (tomllib reads UTF-8 text)
+        raise UserError(f"{path}: not a TOML file (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
 

@@ -153,8 +153,10 @@ def _physics(args: argparse.Namespace) -> int:
     if not 0.5 <= args.fidelity < 1.0:
         raise UserError(f"--fidelity must be in [0.5, 1), got {args.fidelity}")
     inputs = []
-    for path in [args.config] + ([args.peer] if args.peer else []):
-        with Bench(_bench_config(path)) as bench:
+    paths = [args.config] + ([args.peer] if args.peer else [])
+    configs = [_bench_config(p) for p in paths]  # every file checked before a bench is opened
+    for path, cfg in zip(paths, configs, strict=True):
+        with Bench(cfg) as bench:
             try:
                 inputs.append(bench.physics_inputs(from_instruments=args.from_instruments))
             except HwctlError as exc:

@@ -202,6 +202,14 @@ class NodeConfig:
                 d = tomllib.load(f)
         except FileNotFoundError:
             raise UserError(f"config file {str(path)!r} not found") from None
+        except IsADirectoryError:
+            raise UserError(f"config file {str(path)!r} is a directory, expected a TOML file "
+                            "(e.g. examples/node.toml)") from None
+        except OSError as exc:  # unreadable
+            raise UserError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") \
+                from None
+        except UnicodeDecodeError:  # a binary file (tomllib reads UTF-8 text)
+            raise UserError(f"{path}: not a TOML file (not UTF-8 text)") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{path}: not valid TOML ({exc})") from None
         return cls.from_dict(d, str(path))
