@@ -19,7 +19,7 @@ from hwctl.sim.twin import TwinConfig, TwinModel
 from hwctl.sim.twin.header import HeaderSource
 from hwctl.sim.twin.lab import Lab, LabServer
 from hwctl.stall import StallBound
-from hwctl.wire import CLOCK_HZ, FREE_MASK_BITS, Ack, Header, Nak, Opcode, Pair, Reg
+from hwctl.wire import CLOCK_HZ, FREE_MASK_BITS, Ack, ControlBit, Header, Nak, Opcode, Pair, Reg
 from tests.test_node import drive
 
 
@@ -372,3 +372,50 @@ def test_a_header_lost_mid_run_gives_its_slot_back(how: str) -> None:
     assert c.double_free == c.slot_conflicts == c.device_errors == 0
     dev_freed = m.slots_taken - len(m.allocated_slots())
     assert 0 <= dev_freed - c.slots_freed - c.slots_reclaimed <= FREE_MASK_BITS
+
+
+def test_a_refused_command_in_a_slot_sweep_is_counted_and_the_next_check_retries() -> None:
+    """A device NAK during the mid-run sweep (here its STATUS read, once) is the device's answer:
+    counted (device_errors), HEADER_EN set back, the node goes on, and the next check sweeps
+    (the loss is still unreconciled)."""
+    from hwctl.errors import DeviceError
+    from hwctl.transport import open_backend
+
+    m = TwinModel(TwinConfig(header_period=20_000, header_arrival=1.0, seed=1))
+    a, _ = vconfigs("twin://", "twin://")
+    a.workload = False
+    lose = _LoseOneHeader(m, after=40, how="drop")
+
+    async def go() -> NodeService:
+        node = NodeService(a)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        b = node.backend
+        real = b.read_reg
+        refused: list[int] = []
+
+        async def read_reg(reg, *args, **kw):
+            if reg == Reg.STATUS and node.counters.slot_sweeps and not refused:
+                refused.append(1)
+                raise DeviceError("NAK(BAD_ARG) (planted)")
+            return await real(reg, *args, **kw)
+
+        b.read_reg = read_reg
+        run = asyncio.create_task(node.run())
+        while not b.stats.events_lost:  # events, not time
+            assert not run.done(), run.result()
+            await asyncio.sleep(0.01)
+        if not refused:  # (the node's own timer may have swept, refused, first)
+            await node._slot_check()
+        assert refused and node.counters.device_errors == 1
+        assert m.reg(Reg.CONTROL) >> ControlBit.HEADER_EN & 1  # set back
+        if lose.leaked():
+            await node._slot_check()
+        assert not lose.leaked() and node.counters.slots_reclaimed == 1
+        assert not run.done()
+        node.stop()
+        await run
+        return node
+
+    node = asyncio.run(go())
+    c = node.counters
+    assert c.double_free == c.slot_conflicts == 0 and c.device_errors == 1

@@ -222,7 +222,11 @@ class VerificationDriver:
                 self._loss_seen = (b, lost)
                 return False
             self.counters.slot_sweeps += 1
-            await self._reclaim_slots()
+            try:
+                await self._reclaim_slots()
+            except DeviceError as exc:  # a refused command: counted, the node goes on (the
+                self.counters.device_errors += 1  # next loss tries again)
+                log.warning("%s: slot sweep stopped (%s)", self.cfg.name, exc)
             return True
 
     async def _reclaim_slots(self) -> None:
