@@ -92,6 +92,33 @@ def require_dataset(sweep_dir: Path) -> None:
                         "run `hwctl sweep --out DIR` first)")
 
 
+def incomplete(sweep_dir: Path) -> str | None:
+    """Why the dataset is not a finished sweep, or None: ``sweep.json`` says the last ``hwctl
+    sweep`` into it did not finish (Ctrl-C, a lost worker) and some of its runs are missing.
+    (A dataset without ``sweep.json``, or from a sweep that finished, says nothing.)"""
+    import json
+
+    from hwctl.sweep import pending, plan
+
+    try:
+        m = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("complete", True):
+        return None
+    try:
+        specs = plan(m["topologies"], m["fidelities"], m["protocols"], m["replicates"],
+                     m["base_seed"], m["duration_s"], version="")
+    except (KeyError, TypeError, ValueError, UserError):
+        return None
+    missing = len(pending(specs, Path(sweep_dir)))
+    if not missing:
+        return None
+    return (f"incomplete dataset: the last `hwctl sweep` into it stopped with "
+            f"{len(specs) - missing} of its {len(specs)} runs done; the tables and figures use "
+            f"the runs that are there (finish it with: {m.get('command', 'the same command')})")
+
+
 class Grid:
     """Runs indexed by (topology, protocol, fidelity) -> {replicate: row}."""
 
@@ -474,7 +501,13 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75,
     checks = bound_check(grid)
     _write_csv(out / "bound.csv", checks)
 
+    partial = incomplete(sweep_dir)
+    if partial:
+        import sys
+
+        print(f"hwctl report: {partial}", file=sys.stderr)
     lines = [f"# ESP evaluation report ({sweep_dir})", "",
+             *([f"**{partial}**", ""] if partial else []),
              f"{len(grid.rows)} runs: {len(grid.topologies)} topologies x "
              f"{len(grid.fidelities)} fidelities ({', '.join(f'{x:g}' for x in grid.fidelities)}) "
              f"x {', '.join(LABEL[p] for p in grid.protocols)} x {len(reps)} replicate(s); "

@@ -323,3 +323,31 @@ def test_a_worker_that_dies_ends_the_sweep_with_one_line(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
     assert "a worker process died" in err and "Resume with: hwctl sweep" in err
+
+
+def test_report_of_an_interrupted_sweep_says_it_is_incomplete(tmp_path, monkeypatch,
+                                                               capsys) -> None:
+    """A sweep stopped by Ctrl-C leaves whole runs, and `hwctl report` draws from them: the report
+    says (stderr and index page) that the sweep did not finish, with how many of its runs are
+    there, instead of a Table V that looks whole. After the resume it says nothing."""
+    def run(spec):
+        if spec.replicate == 1:
+            raise KeyboardInterrupt
+        return _REAL_RUN_ONE(spec)
+
+    monkeypatch.setattr(sweep_mod, "run_one", run)
+    out = tmp_path / "sw"
+    argv = _k2_sweep(out, jobs=1)
+    assert cli_main(argv) == 130
+    capsys.readouterr()
+    assert cli_main(["report", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "incomplete" in err and "1 of its 3 runs" in err and "hwctl sweep --out" in err, err
+    index = (out / "report" / "index.md").read_text()
+    assert "incomplete" in index and "1 of its 3 runs" in index
+    monkeypatch.setattr(sweep_mod, "run_one", _REAL_RUN_ONE)
+    assert cli_main(argv) == 0
+    capsys.readouterr()
+    assert cli_main(["report", str(out)]) == 0
+    assert "incomplete" not in capsys.readouterr().err
+    assert "incomplete" not in (out / "report" / "index.md").read_text()
