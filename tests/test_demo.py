@@ -188,6 +188,31 @@ def _block_result(lag_ms: float, timeout_s: float = 0.1193) -> dict:
                                       "sources": {"A-B": {"arrival": [0.1, 0.1]}}}}}
 
 
+def test_summary_of_a_run_stopped_early_says_so() -> None:
+    """Ctrl-C at 3 s of --duration 20: the summary on stdout (what `> summary.txt` keeps) said
+    'in 3 s' like a finished 3 s run; it now says it was stopped early and of what duration, and
+    --json has stopped_early (the Parquet metadata had it already)."""
+    import io
+
+    from rich.console import Console
+
+    from hwctl.demo import figures, summarize
+
+    result = _block_result(lag_ms=1.0)
+    result["duration"] = 3.0
+    result["meta"] |= {"stopped_early": True, "parameters": {"duration": 20.0}}
+    buf = io.StringIO()
+    summarize(result, Console(file=buf, soft_wrap=True))
+    first = buf.getvalue().strip().splitlines()[0]
+    assert "stopped early" in first and "3 s of --duration 20" in first, first
+    assert figures(result)["stopped_early"] is True
+    result["meta"]["stopped_early"] = False
+    buf = io.StringIO()
+    summarize(result, Console(file=buf, soft_wrap=True))
+    assert "stopped early" not in buf.getvalue()
+    assert figures(result)["stopped_early"] is False
+
+
 def test_demo_says_when_arrivals_reach_the_host_older_than_the_timeout() -> None:
     """At 1.3 MHz on a loaded machine the lab and hosts fall behind real time: the summary showed
     'verified 374 (expected 35140 ...: 0.011 of it)' and 766k TIMEOUT discards with no word on
