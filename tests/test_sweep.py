@@ -351,3 +351,30 @@ def test_report_of_an_interrupted_sweep_says_it_is_incomplete(tmp_path, monkeypa
     assert cli_main(["report", str(out)]) == 0
     assert "incomplete" not in capsys.readouterr().err
     assert "incomplete" not in (out / "report" / "index.md").read_text()
+
+
+def test_table5_ctrl_c_says_what_it_left_in_out_dir(tmp_path, monkeypatch, capsys) -> None:
+    """`hwctl sim --table5 --out-dir D` stopped by Ctrl-C (one process): it said only
+    "interrupted", leaving D with some runs' Parquet files, no table5.json, and a re-run that
+    refuses those files. It now says how many runs are there, that the table is missing and that
+    --force runs it again."""
+    from hwctl import simcli
+
+    real = simcli._one
+    calls: list[int] = []
+
+    def one(job):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(simcli, "_one", one)
+    out = tmp_path / "t5"
+    assert cli_main(["sim", "--table5", "--jobs", "1", "--duration", "0.5", "--no-greedy",
+                     "--out-dir", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "2 of 28 runs" in err and str(out) in err and "no table5.json" in err, err
+    assert "--force" in err, err
+    assert len(list(out.glob("*.parquet"))) == 2 and not (out / "table5.json").exists()
