@@ -88,6 +88,16 @@ def require_dataset(sweep_dir: Path) -> None:
                         "directory (a single `hwctl sim --out` run has no replicates to report; "
                         "run `hwctl sweep --out DIR` first)")
     if not runs.is_dir() or not any(runs.glob("*.parquet")):
+        here = Path(sweep_dir)
+        if here.name == "runs" and (here.parent / "sweep.json").exists() or (
+                here.name in ("runs", "requests") and any(here.glob("*__*.parquet"))):
+            raise UserError(f"{sweep_dir}: this is a sweep dataset's {here.name} folder; give "
+                            f"the dataset directory: hwctl report {here.parent}")
+        if (here / "requests.parquet").exists() or any(here.glob("*.journal.jsonl")):
+            raise UserError(f"{sweep_dir}: a demo or node output (requests.parquet), not a sweep "
+                            "dataset: its figures are in the command's summary (and demo.png); "
+                            "`hwctl export FILE.parquet --hdf5` converts a run file. `hwctl "
+                            "report` reads `hwctl sweep --out DIR`")
         raise UserError(f"{sweep_dir}: no sweep dataset here (expected {runs}/*.parquet; "
                         "run `hwctl sweep --out DIR` first)")
 
