@@ -481,6 +481,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                     await p.finish()
                 live.update(table())
         finally:
+            if live_console is not None and not live_console.is_terminal:
+                live_console.print()  # redirected, the table's last line ends without one
             if web is not None:
                 await web.close()
         for r in runs:
@@ -745,7 +747,8 @@ def summarize(result: dict, console) -> None:
     links = [n["link"] for n in nodes.values()]
     hs = [r["t_ack"] - r["t_syn"] for r in done if r["t_ack"] is not None and r["t_syn"] is not None]
 
-    console.print()  # a non-terminal Live leaves the cursor at the end of the table
+    if console.is_terminal:  # the live table on the terminal leaves the cursor at its end
+        console.print()  # (redirected, stdout's first line is the summary's)
     def pct(xs: list[float], q: float) -> float:
         return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 

@@ -72,6 +72,8 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     # (the compact layout was wrapped at 80 columns, 'verified' on one line, its count on the next)
     assert any("state" in ln and "retry/lost" in ln for ln in captured.err.splitlines()), \
         captured.err
+    # ... and its last line ends (`> all.log 2>&1` put the summary after the table's border)
+    assert captured.err.endswith("\n"), captured.err[-200:]
     if as_json:
         fig = json.loads(captured.out)  # nothing else on stdout
         assert fig["requests_completed"] == len(done) and type(fig["pairs"]) is int
@@ -191,7 +193,8 @@ def _block_result(lag_ms: float, timeout_s: float = 0.1193) -> dict:
 def test_summary_of_a_run_stopped_early_says_so() -> None:
     """Ctrl-C at 3 s of --duration 20: the summary on stdout (what `> summary.txt` keeps) said
     'in 3 s' like a finished 3 s run; it now says it was stopped early and of what duration, and
-    --json has stopped_early (the Parquet metadata had it already)."""
+    --json has stopped_early (the Parquet metadata had it already). Redirected, the summary
+    starts with its first line (the blank line before it is for a terminal's live table)."""
     import io
 
     from rich.console import Console
@@ -203,6 +206,7 @@ def test_summary_of_a_run_stopped_early_says_so() -> None:
     result["meta"] |= {"stopped_early": True, "parameters": {"duration": 20.0}}
     buf = io.StringIO()
     summarize(result, Console(file=buf, soft_wrap=True))
+    assert buf.getvalue().startswith("requests: "), buf.getvalue()[:80]  # no blank first line
     first = buf.getvalue().strip().splitlines()[0]
     assert "stopped early" in first and "3 s of --duration 20" in first, first
     assert figures(result)["stopped_early"] is True
