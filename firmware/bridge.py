@@ -290,7 +290,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a line stays one line in `2> log`
     keys, allow = curve_from_args(args)
     bridge = Bridge(args.port, args.listen, keys=keys, allow=allow)
     print(bridge.url, flush=True)

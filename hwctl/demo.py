@@ -266,6 +266,7 @@ def figures(result: dict) -> dict:
     return {
         "requests_completed": len(done), "requests_submitted": len(rows), "pairs": pairs,
         "links": result["edges"], "duration_s": result["duration"],
+        "stopped_early": bool(result["meta"].get("stopped_early", False)),
         "throughput_per_link_s": pairs / result["edges"] / result["duration"],
         "latency_ms": {"mean": 1e3 * statistics.fmean(lat) if lat else None,
                        "p50": 1e3 * pct(lat, 0.5) if lat else None,  # type: ignore[operator]
@@ -480,6 +481,8 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
                     await p.finish()
                 live.update(table())
         finally:
+            if live_console is not None and not live_console.is_terminal:
+                live_console.print()  # redirected, the table's last line ends without one
             if web is not None:
                 await web.close()
         for r in runs:
@@ -744,13 +747,19 @@ def summarize(result: dict, console) -> None:
     links = [n["link"] for n in nodes.values()]
     hs = [r["t_ack"] - r["t_syn"] for r in done if r["t_ack"] is not None and r["t_syn"] is not None]
 
-    console.print()  # a non-terminal Live leaves the cursor at the end of the table
+    if console.is_terminal:  # the live table on the terminal leaves the cursor at its end
+        console.print()  # (redirected, stdout's first line is the summary's)
     def pct(xs: list[float], q: float) -> float:
         return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
+    meta = result["meta"]
+    early = (f", stopped early (Ctrl-C / SIGTERM) at {result['duration']:.0f} s of --duration "
+             f"{meta.get('parameters', {}).get('duration', 0):g}"
+             if meta.get("stopped_early") else "")  # (stdout alone, `> summary.txt`, says it)
     console.print(f"[bold]requests[/]: {len(done)} completed of {len(rows)} submitted; "
                   f"{pairs} pairs on {result['edges']} links in {result['duration']:.0f} s "
-                  f"(T = {pairs / result['edges'] / result['duration']:.1f} pairs/s per link)")
+                  f"(T = {pairs / result['edges'] / result['duration']:.1f} pairs/s per link)"
+                  f"{early}")
     if lat:
         console.print(f"[bold]latency L[/]: mean {1e3 * statistics.fmean(lat):.1f} ms, "
                       f"p50 {1e3 * pct(lat, 0.5):.1f} ms, p99 {1e3 * pct(lat, 0.99):.1f} ms, "

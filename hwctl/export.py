@@ -136,6 +136,11 @@ def run(args: argparse.Namespace) -> int:
     if args.hdf5 is None:
         raise UserError("choose an output format: --hdf5 [OUT.h5]")
     src = Path(args.run)
+    if src.is_dir():  # e.g. the demo's output directory: name the run files in it
+        runs = sorted(str(p) for p in src.glob("*.parquet"))
+        raise UserError(f"{str(src)!r} is a directory; export takes one run file"
+                        + (f": {', '.join(runs[:4])}{' ...' if len(runs) > 4 else ''}"
+                           if runs else " (it holds no .parquet)"))
     out = Path(args.hdf5) if args.hdf5 else src.with_suffix(".h5")
     try:  # before the run is read
         argtypes.check_out_path(out, "--hdf5")

@@ -88,8 +88,45 @@ def require_dataset(sweep_dir: Path) -> None:
                         "directory (a single `hwctl sim --out` run has no replicates to report; "
                         "run `hwctl sweep --out DIR` first)")
     if not runs.is_dir() or not any(runs.glob("*.parquet")):
+        here = Path(sweep_dir)
+        if here.name == "runs" and (here.parent / "sweep.json").exists() or (
+                here.name in ("runs", "requests") and any(here.glob("*__*.parquet"))):
+            raise UserError(f"{sweep_dir}: this is a sweep dataset's {here.name} folder; give "
+                            f"the dataset directory: hwctl report {here.parent}")
+        if (here / "requests.parquet").exists() or any(here.glob("*.journal.jsonl")):
+            raise UserError(f"{sweep_dir}: a demo or node output (requests.parquet), not a sweep "
+                            "dataset: its figures are in the command's summary (and demo.png); "
+                            "`hwctl export FILE.parquet --hdf5` converts a run file. `hwctl "
+                            "report` reads `hwctl sweep --out DIR`")
         raise UserError(f"{sweep_dir}: no sweep dataset here (expected {runs}/*.parquet; "
                         "run `hwctl sweep --out DIR` first)")
+
+
+def incomplete(sweep_dir: Path) -> str | None:
+    """Why the dataset is not a finished sweep, or None: ``sweep.json`` says the last ``hwctl
+    sweep`` into it did not finish (Ctrl-C, a lost worker) and some of its runs are missing.
+    (A dataset without ``sweep.json``, or from a sweep that finished, says nothing.)"""
+    import json
+
+    from hwctl.sweep import pending, plan
+
+    try:
+        m = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("complete", True):
+        return None
+    try:
+        specs = plan(m["topologies"], m["fidelities"], m["protocols"], m["replicates"],
+                     m["base_seed"], m["duration_s"], version="")
+    except (KeyError, TypeError, ValueError, UserError):
+        return None
+    missing = len(pending(specs, Path(sweep_dir)))
+    if not missing:
+        return None
+    return (f"incomplete dataset: the last `hwctl sweep` into it stopped with "
+            f"{len(specs) - missing} of its {len(specs)} runs done; the tables and figures use "
+            f"the runs that are there (finish it with: {m.get('command', 'the same command')})")
 
 
 class Grid:
@@ -474,7 +511,13 @@ def make_report(sweep_dir: Path, out: Path, fidelity: float = 0.75,
     checks = bound_check(grid)
     _write_csv(out / "bound.csv", checks)
 
+    partial = incomplete(sweep_dir)
+    if partial:
+        import sys
+
+        print(f"hwctl report: {partial}", file=sys.stderr)
     lines = [f"# ESP evaluation report ({sweep_dir})", "",
+             *([f"**{partial}**", ""] if partial else []),
              f"{len(grid.rows)} runs: {len(grid.topologies)} topologies x "
              f"{len(grid.fidelities)} fidelities ({', '.join(f'{x:g}' for x in grid.fidelities)}) "
              f"x {', '.join(LABEL[p] for p in grid.protocols)} x {len(reps)} replicate(s); "

@@ -310,8 +310,20 @@ def _table5(args: argparse.Namespace) -> int:
     import time
 
     t0 = time.perf_counter()
-    rows = table5_rows(args.fidelity, args.duration, args.seed, args.jobs, not args.no_greedy,
-                       args.out_dir, progress=True)
+    try:
+        rows = table5_rows(args.fidelity, args.duration, args.seed, args.jobs, not args.no_greedy,
+                           args.out_dir, progress=True)
+    except KeyboardInterrupt:
+        if args.out_dir is None:
+            raise
+        from hwctl.sim.topologies import PAPER_TOPOLOGIES
+
+        planned = len(PAPER_TOPOLOGIES) * (2 if args.no_greedy else 3)
+        there = len(list(args.out_dir.glob("*.parquet"))) if args.out_dir.is_dir() else 0
+        print(f"hwctl sim: interrupted: {there} of {planned} runs' Parquet files are in "
+              f"{args.out_dir}, no table5.json (the table is written at the end); the same "
+              f"command with --force runs the table again there", file=sys.stderr)
+        return 130
     wall = time.perf_counter() - t0
     sweep = fidelity_sweep(args.duration, args.seed, args.jobs, progress=True) \
         if args.sweep_fidelity else None

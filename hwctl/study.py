@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "verification",
         help="pair-verification paper Figs. 3-5 (fidelity, buffer size, rate vs timeout)",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),  # (--help is plain text)
     )
     p.add_argument("--out", type=Path, default=Path("study-verification"),
                    help="output directory (created; default: ./study-verification)")
@@ -94,7 +95,14 @@ def run(args: argparse.Namespace) -> int:
             progress.update(task, total=total, description=label)
             progress.advance(task)
 
-        summary = run_study(cfg, out, plots=not args.no_plots, progress=tick)
+        try:
+            summary = run_study(cfg, out, plots=not args.no_plots, progress=tick)
+        except KeyboardInterrupt:  # params.json is written last (run_study): none, incomplete
+            progress.stop()
+            print(f"hwctl study verification: interrupted: {out} holds an incomplete study (no "
+                  f"params.json, which is written last); run the command again to regenerate "
+                  f"it", file=sys.stderr)
+            return 130
     if args.json:
         import json
 
@@ -146,6 +154,9 @@ def run_study(
     from hwctl.sim.verification import Scenario, simulate
 
     t0 = time.perf_counter()
+    # an earlier study's params.json goes first: until this one writes its own (last), the
+    # directory's mix of new and old figure files is not taken for a finished study
+    (out / "params.json").unlink(missing_ok=True)
     ce = PATHS["C-E"]
     mems = mem.TABLE_I
     n_q = cfg.fig5_latency_quantiles
@@ -236,17 +247,23 @@ def run_study(
                                         [r[0], *map(float, r[1:])], strict=True)) for r in rows5p],
         "wall_s": round(time.perf_counter() - t0, 2),
     }
-    (out / "params.json").write_text(json.dumps(params, indent=2))
-
     if plots:
         _plots(out, lat, f3, LAT, rows3, rows4, rows5, rows5p)
+    # last: a directory with params.json holds a whole study (an interrupted one has none)
+    (out / "params.json").write_text(json.dumps(params, indent=2))
 
-    summary = [f"wrote {out}/ (fig3/4/5 .png .csv .parquet, params.json) in {params['wall_s']} s"]
+    summary = [wrote_line(out, plots, params["wall_s"])]
     for m in mems:
         f10 = float(mem.fidelity(m, 10e-3 + ce.skew, 10e-3))
         summary.append(f"  {m.short:11s} F(10 ms) = {f10:.4f} {'>= 0.81' if f10 >= 0.81 else '<  0.81'}"
                        f"   timeout(F=0.81) = {mem.timeout(m, 0.81, ce.skew):.4g} s")
     return summary
+
+
+def wrote_line(out: Path, plots: bool, wall_s: float) -> str:
+    """The summary's first line: what was written where."""
+    kinds = ".png .csv .parquet" if plots else ".csv .parquet"
+    return f"wrote {out}/ (fig3/4/5 {kinds}, params.json) in {wall_s} s"
 
 
 def _plots(out: Path, lat, f3, LAT, rows3, rows4, rows5, rows5p) -> None:  # noqa: ANN001

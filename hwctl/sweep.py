@@ -19,7 +19,8 @@ requests have the simulator's column names and types, and every file carries the
 refused on resume with one line (:func:`check_dataset`).
 - ``timings.jsonl``: wall time and event count of each run as it was executed (not results: wall
   time is the only part of a run that is not a function of its parameters).
-- ``sweep.json``: the grid of the last invocation and its totals.
+- ``sweep.json``: the grid and command line of the last invocation; ``complete`` is false until
+  all its runs are there (``hwctl report`` says when it is not), then its totals.
 
 Every result file is a pure function of (parameters, seed, code): workers return the Parquet bytes
 and the driver writes them, so the local pool and a Dask cluster give byte-identical files
@@ -438,27 +439,33 @@ def run(args: argparse.Namespace) -> int:
                  args.protocols, args.replicates, args.seed, args.duration,
                  requests=not args.no_requests)
     before = len(specs) - len(pending(specs, args.out))
-    try:
-        stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
-                        progress=not args.quiet)
-    except (KeyboardInterrupt, BrokenProcessPool) as exc:  # finished runs are whole files:
-        kept = len(specs) - len(pending(specs, args.out))  # say so, and how to go on
-        argv = getattr(args, "_argv", None)
-        again = ("hwctl " + shlex.join(argv)) if argv else "the same command"
-        why = ("stopped" if isinstance(exc, KeyboardInterrupt) else
-               "a worker process died (killed, or out of memory?)")
-        print(f"hwctl sweep: {why}; {kept} of {len(specs)} runs are in {args.out} "
-              f"({kept - before} new; whole runs only). Resume with: {again}",
-              file=sys.stderr)
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    argv = getattr(args, "_argv", None)
+    again = ("hwctl " + shlex.join(argv)) if argv else "the same command"
     manifest = {
         "topologies": list(dict.fromkeys(s.topology for s in specs)),
         "fidelities": list(dict.fromkeys(s.fidelity for s in specs)),
         "protocols": list(dict.fromkeys(s.protocol for s in specs)),
         "replicates": args.replicates, "base_seed": args.seed, "duration_s": args.duration,
         "code_version": specs[0].code_version if specs else code_version(),
-        "last_invocation": asdict(stats),
+        "planned": len(specs),
+        # false until every run of this invocation is there: `hwctl report` says so
+        "complete": False, "command": again,
     }
+    check_dataset(args.out)  # (a dataset this hwctl refuses keeps its sweep.json)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sweep.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        stats = execute(specs, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                        progress=not args.quiet)
+    except (KeyboardInterrupt, BrokenProcessPool) as exc:  # finished runs are whole files:
+        kept = len(specs) - len(pending(specs, args.out))  # say so, and how to go on
+        why = ("stopped" if isinstance(exc, KeyboardInterrupt) else
+               "a worker process died (killed, or out of memory?)")
+        print(f"hwctl sweep: {why}; {kept} of {len(specs)} runs are in {args.out} "
+              f"({kept - before} new; whole runs only). Resume with: {again}",
+              file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    manifest |= {"complete": True, "last_invocation": asdict(stats)}
     (args.out / "sweep.json").write_text(json.dumps(manifest, indent=2) + "\n")
     rate = stats.events / stats.run_wall_s if stats.run_wall_s else 0.0
     if args.json:

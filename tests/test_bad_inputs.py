@@ -906,3 +906,44 @@ def test_unknown_option_is_named_by_its_command_with_the_likely_one(argv, prog, 
     assert line.startswith(f"{prog}: error: ") and line.endswith(f"(see {prog} --help)"), line
     for n in needles:
         assert n in line, line
+
+
+def test_node_sigterm_while_waiting_for_its_device_leaves_nothing(tmp_path) -> None:
+    """SIGTERM (systemd stop, `timeout`, `kill`) while the node waits for its device at start:
+    it ended with the default action, leaving an empty NAME.RUN.partial.arrows for every try and
+    no word. It now stops as Ctrl-C does there: one line, no results file (nothing ran). Waits on
+    the node's "waiting for its device" line, not on time."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(GOOD_NODE.replace("twin://?seed=1", f"socket://127.0.0.1:{port}"))
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    p = subprocess.Popen([sys.executable, "-m", "hwctl", "node", "--config", str(cfg),
+                          "--device-wait", "600", "--out", str(out)], cwd=tmp_path, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if "waiting for its device" in line:
+                break
+        else:
+            pytest.fail(f"no 'waiting' line: {''.join(seen)}")
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode != 0 and p.returncode != -signal.SIGTERM, (p.returncode, err)
+    assert "Traceback" not in err and "hwctl node:" in err, err
+    assert not list(out.glob("*.partial.arrows")), list(out.iterdir())

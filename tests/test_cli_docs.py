@@ -49,6 +49,17 @@ def test_every_command_and_option_has_help() -> None:
     assert not missing, missing
 
 
+def test_help_has_no_docstring_markup() -> None:
+    """`hwctl study verification --help` began with ``hwctl study verification``: (its module
+    docstring's reStructuredText): --help is read as plain text."""
+    marked = []
+    for path, p in _walk(build_parser(), ["hwctl"]):
+        for text in [p.description or "", p.epilog or "", *(a.help or "" for a in p._actions)]:
+            if re.search(r"``|:(class|func|mod|meth):`", text):
+                marked.append(f"{' '.join(path)}: {text[:60]!r}")
+    assert not marked, marked
+
+
 def test_every_option_with_a_default_says_it_in_its_help() -> None:
     """A user reads --help to learn what happens without the option: `hwctl twin --help` gave no
     default for --mode, --speed, --dark-rate, --header-period, --header-arrival or --seed, `hwctl

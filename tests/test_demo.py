@@ -72,6 +72,8 @@ def test_demo_short_run_writes_results(tmp_path, capsys, transport: str) -> None
     # (the compact layout was wrapped at 80 columns, 'verified' on one line, its count on the next)
     assert any("state" in ln and "retry/lost" in ln for ln in captured.err.splitlines()), \
         captured.err
+    # ... and its last line ends (`> all.log 2>&1` put the summary after the table's border)
+    assert captured.err.endswith("\n"), captured.err[-200:]
     if as_json:
         fig = json.loads(captured.out)  # nothing else on stdout
         assert fig["requests_completed"] == len(done) and type(fig["pairs"]) is int
@@ -186,6 +188,33 @@ def _block_result(lag_ms: float, timeout_s: float = 0.1193) -> dict:
                      "twins": {n: {"n_slots": 8, "ring_slots": 8192} for n in "AB"},
                      "verification": {"pairs": [["A", "B"]],
                                       "sources": {"A-B": {"arrival": [0.1, 0.1]}}}}}
+
+
+def test_summary_of_a_run_stopped_early_says_so() -> None:
+    """Ctrl-C at 3 s of --duration 20: the summary on stdout (what `> summary.txt` keeps) said
+    'in 3 s' like a finished 3 s run; it now says it was stopped early and of what duration, and
+    --json has stopped_early (the Parquet metadata had it already). Redirected, the summary
+    starts with its first line (the blank line before it is for a terminal's live table)."""
+    import io
+
+    from rich.console import Console
+
+    from hwctl.demo import figures, summarize
+
+    result = _block_result(lag_ms=1.0)
+    result["duration"] = 3.0
+    result["meta"] |= {"stopped_early": True, "parameters": {"duration": 20.0}}
+    buf = io.StringIO()
+    summarize(result, Console(file=buf, soft_wrap=True))
+    assert buf.getvalue().startswith("requests: "), buf.getvalue()[:80]  # no blank first line
+    first = buf.getvalue().strip().splitlines()[0]
+    assert "stopped early" in first and "3 s of --duration 20" in first, first
+    assert figures(result)["stopped_early"] is True
+    result["meta"]["stopped_early"] = False
+    buf = io.StringIO()
+    summarize(result, Console(file=buf, soft_wrap=True))
+    assert "stopped early" not in buf.getvalue()
+    assert figures(result)["stopped_early"] is False
 
 
 def test_demo_says_when_arrivals_reach_the_host_older_than_the_timeout() -> None:

@@ -90,3 +90,18 @@ def test_export_mistakes_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["export", str(bad)]) == 2
     assert "--hdf5" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.h5*"))
+
+
+def test_export_of_an_output_directory_names_its_run_files(tmp_path: Path, capsys) -> None:
+    """`hwctl export hwctl-demo --hdf5`: the demo's output directory, not a run file. It said
+    "run file 'hwctl-demo' not found" (it is there); it now says it is a directory and names the
+    run files in it."""
+    d = tmp_path / "hwctl-demo"
+    d.mkdir()
+    (d / "requests.parquet").write_bytes(b"x")
+    (d / "requests.pairs.parquet").write_bytes(b"x")
+    assert main(["export", str(d), "--hdf5"]) == 2
+    err = capsys.readouterr().err
+    assert "not found" not in err and "is a directory" in err, err
+    assert "requests.parquet" in err and "requests.pairs.parquet" in err, err
+    assert not list(tmp_path.glob("*.h5"))

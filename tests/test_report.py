@@ -138,6 +138,23 @@ def test_report_on_a_run_file_names_the_mistake(tmp_path, capsys) -> None:
     assert err.count("\n") == 1 and "no sweep dataset" in err and "not writable" not in err, err
 
 
+def test_report_on_a_demo_dir_or_the_runs_dir_says_what_to_give(tmp_path, capsys) -> None:
+    """`hwctl report hwctl-demo` (a demo's or node's output) and `hwctl report sweep/runs` (the
+    dataset's runs folder) said only "expected DIR/runs/*.parquet": the first now says what that
+    directory is and where its figures are, the second names the dataset directory."""
+    demo = tmp_path / "hwctl-demo"
+    demo.mkdir()
+    (demo / "requests.parquet").write_bytes(b"PAR1")
+    assert cli_main(["report", str(demo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "demo or node" in err and "hwctl export" in err, err
+    root = tmp_path / "sw"
+    execute(plan(["K2"], [0.75], ["esp"], duration=1.0, version="t", requests=False), root)
+    assert cli_main(["report", str(root / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"hwctl report {root}" in err, err
+
+
 def test_report_says_which_figures_it_drew_and_why_not_the_others(tmp_path, capsys) -> None:
     """A K2 + K3 sweep with per-request rows: Fig. 7 (2x2 only) and Fig. 11 (two fidelities)
     are not drawn. The index said the generic three reasons under each, the fit with two

@@ -323,3 +323,58 @@ def test_a_worker_that_dies_ends_the_sweep_with_one_line(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
     assert "a worker process died" in err and "Resume with: hwctl sweep" in err
+
+
+def test_report_of_an_interrupted_sweep_says_it_is_incomplete(tmp_path, monkeypatch,
+                                                               capsys) -> None:
+    """A sweep stopped by Ctrl-C leaves whole runs, and `hwctl report` draws from them: the report
+    says (stderr and index page) that the sweep did not finish, with how many of its runs are
+    there, instead of a Table V that looks whole. After the resume it says nothing."""
+    def run(spec):
+        if spec.replicate == 1:
+            raise KeyboardInterrupt
+        return _REAL_RUN_ONE(spec)
+
+    monkeypatch.setattr(sweep_mod, "run_one", run)
+    out = tmp_path / "sw"
+    argv = _k2_sweep(out, jobs=1)
+    assert cli_main(argv) == 130
+    capsys.readouterr()
+    assert cli_main(["report", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "incomplete" in err and "1 of its 3 runs" in err and "hwctl sweep --out" in err, err
+    index = (out / "report" / "index.md").read_text()
+    assert "incomplete" in index and "1 of its 3 runs" in index
+    monkeypatch.setattr(sweep_mod, "run_one", _REAL_RUN_ONE)
+    assert cli_main(argv) == 0
+    capsys.readouterr()
+    assert cli_main(["report", str(out)]) == 0
+    assert "incomplete" not in capsys.readouterr().err
+    assert "incomplete" not in (out / "report" / "index.md").read_text()
+
+
+def test_table5_ctrl_c_says_what_it_left_in_out_dir(tmp_path, monkeypatch, capsys) -> None:
+    """`hwctl sim --table5 --out-dir D` stopped by Ctrl-C (one process): it said only
+    "interrupted", leaving D with some runs' Parquet files, no table5.json, and a re-run that
+    refuses those files. It now says how many runs are there, that the table is missing and that
+    --force runs it again."""
+    from hwctl import simcli
+
+    real = simcli._one
+    calls: list[int] = []
+
+    def one(job):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(simcli, "_one", one)
+    out = tmp_path / "t5"
+    assert cli_main(["sim", "--table5", "--jobs", "1", "--duration", "0.5", "--no-greedy",
+                     "--out-dir", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "2 of 28 runs" in err and str(out) in err and "no table5.json" in err, err
+    assert "--force" in err, err
+    assert len(list(out.glob("*.parquet"))) == 2 and not (out / "table5.json").exists()

@@ -306,6 +306,16 @@ def test_twin_lab_cli_bad_topology_is_one_line(capsys) -> None:
     assert len(err) == 1 and "topology" in err[0]
 
 
+def test_twin_lab_start_line_is_one_line_when_redirected(capsys) -> None:
+    """`hwctl twin --lab 2x2 ... 2> lab.log`: the start line was wrapped at rich's 80 columns
+    ('...(p=0.001); ' / 'Ctrl-C stops'), so a grep for it found half. One line, as the node's."""
+    from hwctl.cli import main
+
+    assert main(["twin", "--lab", "2x2", "--zmq", "tcp://127.0.0.1:0", "--duration", "0.1"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(ln.startswith("lab 2x2:") and ln.endswith("Ctrl-C stops") for ln in err), err
+
+
 def test_2x2_outputs_do_not_depend_on_time_slicing() -> None:
     """A step inside one advance touches only the models something happens to (the lab's
     partial steps): every device's output bytes and every station's counters are the same

@@ -59,6 +59,46 @@ def test_study_bad_output_dir_is_a_user_error(tmp_path, capsys) -> None:
     assert "cannot create output directory" in capsys.readouterr().err
 
 
+def test_summary_names_png_only_with_plots() -> None:
+    """--no-plots: the summary's first line names the files written, not PNGs that are not
+    there (it said "fig3/4/5 .png .csv .parquet" either way)."""
+    from pathlib import Path
+
+    from hwctl.study import wrote_line
+
+    out = Path("study-out")
+    assert "png" not in wrote_line(out, plots=False, wall_s=1.0)
+    assert ".png" in wrote_line(out, plots=True, wall_s=1.0)
+    assert "params.json" in wrote_line(out, plots=False, wall_s=1.0)
+
+
+def test_interrupted_study_leaves_no_params_json_and_says_so(tmp_path, capsys,
+                                                            monkeypatch) -> None:
+    """Ctrl-C mid-study over an earlier complete study in the same --out: params.json (written
+    last) is gone, so the directory's mix of new and old figure files is not taken for a
+    finished study, and the command says what it left."""
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "params.json").write_text("{}")  # an earlier, complete study
+    (out / "fig5_rate_vs_timeout.csv").write_text("old")
+    import hwctl.sim.verification
+
+    real = hwctl.sim.verification.simulate
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(hwctl.sim.verification, "simulate", interrupted)
+    assert cli.main(["study", "verification", "--quick", "--no-plots", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert not (out / "params.json").exists()
+    assert "incomplete" in err and str(out) in err and "Traceback" not in err, err
+
+
 @pytest.mark.slow
 def test_full_study(tmp_path) -> None:
     assert cli.main(["study", "verification", "--out", str(tmp_path), "--no-plots"]) == 0

@@ -124,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
                           soft_wrap=True)
         return node
 
+    def terminated(signum, frame) -> None:  # noqa: ANN001
+        raise KeyboardInterrupt  # (the running node replaces this with node.stop, below)
+
+    # SIGTERM before the node runs (waiting for its device, connecting): as Ctrl-C there, not
+    # the default action, which left an empty partial results file for every try and no word
+    signal.signal(signal.SIGTERM, terminated)
     try:
         node = asyncio.run(main())
     except BaseException as exc:

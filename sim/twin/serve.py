@@ -342,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hwctl.errors import UserError
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a line stays one line in `2> log`
     if args.link and args.zmq:
         raise UserError("--link is for --pty (a ZeroMQ twin has no device path)")
     if args.key and not args.zmq:
