@@ -180,3 +180,48 @@ def test_a_close_interrupted_while_the_reader_thread_stops_still_closes_the_port
 
     was_open, reopened = asyncio.run(go())
     assert not was_open and reopened
+
+
+def test_a_backend_whose_close_is_interrupted_ends_its_event_stream(pty) -> None:
+    """The backend above such a link: its close() cancelled in the link's close still closes
+    the port and ends the event stream (a consumer waiting for events gets LinkError, not a
+    wait for ever), and a second close() returns."""
+    import threading
+
+    from hwctl.errors import LinkError
+    from hwctl.transport.backend import Backend
+
+    _, path = pty
+    url = f"spy://{path}?file=/dev/null"
+
+    async def go() -> tuple[bool, BaseException | None]:
+        b = Backend(SerialLink(url, baud=3_000_000), url)
+        link = b.link
+        assert isinstance(link, SerialLink) and link._thread is not None
+        entered, release = threading.Event(), threading.Event()
+        join = link._thread.join
+
+        def slow_join(timeout: float | None = None) -> None:
+            entered.set()
+            release.wait(HANG)
+            join(timeout)
+
+        link._thread.join = slow_join  # type: ignore[method-assign]
+        waiting = asyncio.create_task(b.next_event())
+        closing = asyncio.create_task(b.close())
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        release.set()
+        err: BaseException | None = None
+        try:
+            await asyncio.wait_for(waiting, HANG)
+        except LinkError as exc:
+            err = exc
+        await b.close()
+        return link.ser.is_open, err
+
+    was_open, err = asyncio.run(go())
+    assert not was_open and isinstance(err, LinkError)

@@ -192,7 +192,12 @@ class Backend:
         if self._closed:
             return
         self._closed = True
-        await self.link.close()
+        try:
+            await self.link.close()
+        except BaseException:  # interrupted (cancelled): the stream still ends, at once
+            self._rx_task.cancel()
+            self._end_events()
+            raise
         self._rx_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._rx_task
