@@ -76,14 +76,29 @@ class Target:
     placer: str = "heap"
     #: rough place-and-route time per seed on one core, for the progress message
     pnr_time: str = "1-3 min"
+    #: options appended to the synthesis command (:data:`ICE40_SYNTH`)
+    synth_opts: tuple[str, ...] = ()
 
 
 #: HeAP's strict legalisation on the HX8K: at most max(10000, cells^2 / 2000) attempts to place
 #: one cell instead of nextpnr's cells^2 / 8 (~5 million at 6200 cells). With the default the
 #: 78-81 % builds sat in one legalisation iteration for 15-30 min (no placement, killed); with
 #: this bound the same netlists place in 2-4 min (fpga/README.md, "iCE40 verify profile, ninth
-#: session"). Ignored by the SA placer.
-ICE40_HEAP = ("--placer-heap-cell-placement-timeout", "2000")
+#: session"). And HeAP's timing weight 20 (nextpnr's default 10: the bound-to-bound net weights
+#: are multiplied by 1 + weight * criticality^2): with ICE40_SYNTH's netlists both HX8K boards met
+#: 100.5 MHz at seeds 1, 2 and 3, where weight 10 left the verify board at 98.9 / 100.2 MHz on
+#: seeds 1 / 2 (fpga/README.md, "iCE40 flow options, thirteenth session"). Ignored by SA.
+ICE40_HEAP = ("--placer-heap-cell-placement-timeout", "2000", "--placer-heap-timingweight", "20")
+
+#: synth_ice40 options of the HX8K flows (``hwctl synth --target ice40`` and ``hwctl fpga build
+#: --board hx8k_breakout``): no SB_DFFE whose clock enable would drive fewer than 4 flip-flops
+#: (the enable goes into the flip-flop's LUT instead). An iCE40 logic block's 8 flip-flops share
+#: one clock enable and one set/reset net, and its 8 LUTs at most 32 local inputs; each rare
+#: enable is one more control set for HeAP's strict legalisation to fit. At 79-81 % of the HX8K
+#: main's verify board placed at 1 of seeds 1-3 (the others: "Unable to find legal placement");
+#: with this option at all three, with 24 LC less (fpga/README.md, "iCE40 flow options,
+#: thirteenth session").
+ICE40_SYNTH = ("-dffe_min_ce_use", "4")
 
 TARGETS: dict[str, Target] = {
     "ice40": Target(
@@ -100,7 +115,7 @@ TARGETS: dict[str, Target] = {
         # (without it, it sat in one legalisation iteration at 78-85 %); SA annealed the 79 %
         # board build for 19 min and then failed to legalise a carry chain (fpga/README.md,
         # "iCE40 fit, fifth session", "iCE40 verify profile, ninth session")
-        placer="heap", pnr_time="3-10 min",
+        placer="heap", pnr_time="3-10 min", synth_opts=ICE40_SYNTH,
     ),
     "ecp5": Target(
         "ecp5", "synth_ecp5", "nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
@@ -205,7 +220,11 @@ TOPS = ("top", "station_top")
 
 
 def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
-                 rtl_dir: Path = RTL_DIR, cwd: Path | None = None, top: str = "top") -> str:
+                 rtl_dir: Path = RTL_DIR, cwd: Path | None = None, top: str = "top",
+                 synth_opts: tuple[str, ...] = ()) -> str:
+    """The yosys script: read the RTL (``synth_cmd``'s family's vendor files in place of the
+    shared ones), set ``params``, check the hierarchy, then ``synth_cmd -top top`` with
+    ``synth_opts`` (``""``: elaborate and check only)."""
     family = FAMILY_OF.get(synth_cmd)
     staged, inc = _stage_sources(rtl_dir, cwd, family)
     files = " ".join(str(p) for p in staged)
@@ -219,7 +238,8 @@ def yosys_script(synth_cmd: str, json_out: Path | None, params: dict[str, int],
         lines.append(f"chparam -set {k} {v} {top}")
     lines.append(f"hierarchy -check -top {top}")
     if synth_cmd:
-        lines.append(f"{synth_cmd} -top {top}" + (f" -json {json_out}" if json_out else ""))
+        lines.append(" ".join([synth_cmd, "-top", top, *synth_opts])
+                     + (f" -json {json_out}" if json_out else ""))
     else:  # latch check only: elaborate and convert processes
         lines += ["proc", "check"]
     return "; ".join(lines)
@@ -287,7 +307,8 @@ def synthesize(target: str, workdir: Path, freq_mhz: float | None = None, seed: 
     freq = freq_mhz or tgt.goal_mhz
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / f"{top}_{target}.json"
-    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir, top=top)
+    script = yosys_script(tgt.synth_cmd, Path(netlist.name), params, cwd=workdir, top=top,
+                          synth_opts=tgt.synth_opts)
     result = SynthResult(target, tgt.device, None, tgt.goal_mhz, placer=placer)
     result.commands.append(f"yosys -p \"{script}\"")
     if status:

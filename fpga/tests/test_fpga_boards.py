@@ -146,6 +146,22 @@ def test_build_dry_run_sets_the_profile(tmp_path: Path) -> None:
     assert "chparam -set BLOCKS 1 board_top" in res.commands[0]
 
 
+def test_build_dry_run_has_the_family_flow_options(tmp_path: Path) -> None:
+    """The HX8K board's flow options (hwctl.synth.ICE40_SYNTH / ICE40_HEAP) are in the commands
+    the build runs: synth_ice40's before -json, nextpnr's HeAP bound; the ECP5 board has none of
+    them."""
+    from hwctl.synth import ICE40_HEAP, ICE40_SYNTH
+
+    res = boards.build(boards.BOARDS["hx8k_breakout"], tmp_path / "h", dry_run=True)
+    assert ICE40_SYNTH and " ".join(ICE40_SYNTH) in res.commands[0]
+    assert "synth_ice40 -top board_top " + " ".join(ICE40_SYNTH) + " -json board.json" \
+        in res.commands[0]
+    assert " ".join(ICE40_HEAP) in res.commands[1]
+    res = boards.build(boards.BOARDS["ulx3s"], tmp_path / "u", dry_run=True)
+    assert "synth_ecp5 -top board_top -json board.json" in res.commands[0]
+    assert " ".join(ICE40_HEAP) not in res.commands[1]
+
+
 _FAKE_PNR = """\
 import json, sys
 a = sys.argv[1:]

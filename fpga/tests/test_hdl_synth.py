@@ -76,6 +76,20 @@ def test_latch_check_catches_a_latch(tmp_path: Path) -> None:
     assert synth.check_latches(tmp_path, rtl_dir=rtl) != []
 
 
+def test_family_synth_options_in_the_script(tmp_path: Path) -> None:
+    """`hwctl synth --target ice40` synthesizes with ICE40_SYNTH (the HX8K boards' options),
+    ECP5 with none; the elaborate-only script (latch check) has no synthesis command."""
+    assert synth.TARGETS["ice40"].synth_opts == synth.ICE40_SYNTH
+    assert synth.TARGETS["ecp5"].synth_opts == ()
+    script = synth.yosys_script("synth_ice40", Path("n.json"), {}, cwd=tmp_path / "a",
+                                synth_opts=synth.TARGETS["ice40"].synth_opts)
+    assert script.endswith("synth_ice40 -top top " + " ".join(synth.ICE40_SYNTH) + " -json n.json")
+    script = synth.yosys_script("synth_ecp5", Path("n.json"), {}, cwd=tmp_path / "b")
+    assert script.endswith("synth_ecp5 -top top -json n.json")
+    assert "synth_" not in synth.yosys_script("", None, {}, cwd=tmp_path / "c",
+                                             synth_opts=("-x",)).split("; ")[-1]
+
+
 def test_param_parsing() -> None:
     assert synth._parse_params(["CLKS_PER_BIT=4", "TS_INIT=0x10"]) == {
         "CLKS_PER_BIT": 4, "TS_INIT": 16}

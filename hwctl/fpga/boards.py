@@ -25,6 +25,7 @@ from pathlib import Path
 from hwctl.errors import UserError
 from hwctl.synth import (
     ICE40_HEAP,
+    ICE40_SYNTH,
     RTL_DIR,
     SynthError,
     find_tool,
@@ -55,6 +56,8 @@ class Board:
     profile: str = "full"
     #: nextpnr placer (HeAP did not finish its first iteration at 80-85 % of the HX8K)
     placer: str = "heap"
+    #: options appended to the family's synthesis command (hwctl.synth.ICE40_SYNTH)
+    synth_opts: tuple[str, ...] = ()
 
     @property
     def dir(self) -> Path:
@@ -70,7 +73,7 @@ BOARDS: dict[str, Board] = {
         # every mode needs ~9200 LC of 7680: one role per bitstream. HeAP: the esp build (75-79 %)
         # places in ~2 min; SA annealed it for 19 min and then failed to legalise a carry chain
         # (fpga/README.md, "iCE40 fit, fifth session")
-        profile="esp", placer="heap",
+        profile="esp", placer="heap", synth_opts=ICE40_SYNTH,
     ),
     "ulx3s": Board(
         "ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F, CABGA381)", "ecp5", 25_000_000, 100_000_000,
@@ -155,7 +158,8 @@ def build(board: Board, workdir: Path, seed: int = 1, device: str | None = None,
         pnr_args[0] = f"--{device}"
     synth_cmd = "synth_ice40" if board.family == "ice40" else "synth_ecp5"
     # (synth_* reads the vendor cell library, PLL included, before its own hierarchy -check)
-    script = yosys_board_script(board, files, profile) + f"; {synth_cmd} -top board_top -json board.json"
+    script = (yosys_board_script(board, files, profile) + "; "
+              + " ".join([synth_cmd, "-top", "board_top", *board.synth_opts, "-json", "board.json"]))
     res = BuildResult(board.name, workdir / ("board.bin" if board.family == "ice40" else "board.bit"),
                       None, board.clock_hz / 1e6, profile=profile or board.profile)
     freq = f"{board.clock_hz / 1e6:.2f}"
