@@ -301,16 +301,21 @@ async def enable_blocks(backend: Backend, vcore: VerificationCore | None, source
     wrong slots (``slot_mismatches``) and nothing would ever unpin them (ring slots lost for
     good). The device's pin bitmap cannot be read over the wire: the whole ring is unpinned,
     240 slots per UNPIN_MASK (35 commands for 8192 slots), only when there are any. Their ordered
-    answers reach the mirror through the event stream (no-ops there: it has no pins yet)."""
+    answers reach the mirror through the event stream (no-ops there: it has no pins yet).
+
+    A replay of a recording made before this read existed (:mod:`hwctl.record` format <= 3)
+    skips it, as the recorded node did: its backend says ``reads_pins_at_start`` False. The
+    recording holds no answer to give (inventing "0" would claim a device reading nobody made);
+    skipping runs the recorded node's own path (it read nothing and unpinned nothing)."""
     n_slots = await backend.read_reg(Reg.N_SLOTS)
     ctrl = await backend.read_reg(Reg.CONTROL)
     path = BlockPath(vcore, n_slots=n_slots, period=backend.clock_hz / source_hz, hold_s=hold_s)
     with contextlib.suppress(DeviceError):
         path.block_flush = await backend.read_reg(Reg.BLOCK_FLUSH)
-    try:
-        stale = await backend.read_reg(Reg.CNT_PINNED)
-    except DeviceError:  # (a bitstream without block mode: no pins either)
-        stale = 0
+    stale = 0
+    if getattr(backend, "reads_pins_at_start", True):
+        with contextlib.suppress(DeviceError):  # (a bitstream without block mode: no pins)
+            stale = await backend.read_reg(Reg.CNT_PINNED)
     if stale:
         path.losses.stale_pins += stale
         log.warning("block mode: the device holds %d pin(s) of an earlier node; unpinning the "

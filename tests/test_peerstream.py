@@ -1,6 +1,6 @@
 """The node's stream peer transport (hwctl.transport.peerstream): framing, order, the hold after a
 generation start, reconnects, the queue bound, and hostile input (garbled and oversized frames,
-bad or missing hellos, too many connections) counted and dropped without ending the listener."""
+bad or missing hellos, idle connections, duplicate names, too many connections) counted and dropped without ending the listener."""
 
 from __future__ import annotations
 
@@ -175,7 +175,8 @@ async def _closed(s: socket.socket) -> bool:
 
 def test_hostile_input_is_counted_dropped_and_never_ends_the_listener() -> None:
     """Bad hello, a garbled frame (kind longer than its body), an oversized length, a stranger's
-    name: each counted by cause; the listener goes on serving a good peer throughout."""
+    name (each connection its own name: one connection per name, test_one_connection_per_name):
+    each counted by cause; the listener goes on serving a good peer throughout."""
 
     async def main() -> tuple[dict, list, list]:
         port = _port()
@@ -190,16 +191,16 @@ def test_hostile_input_is_counted_dropped_and_never_ends_the_listener() -> None:
         assert await _closed(bad_hello)
 
         garbled = _raw(port)  # kind length 200 in a 3-byte body, then a good message
-        garbled.sendall(ps.hello(b"B") + (3).to_bytes(4, "big") + b"\xc8ab"
+        garbled.sendall(ps.hello(b"G") + (3).to_bytes(4, "big") + b"\xc8ab"
                         + ps.frame(b"esp", b"after garbled"))
-        await _until(lambda: [b"B", b"esp", b"after garbled"] in srv.got)
+        await _until(lambda: [b"G", b"esp", b"after garbled"] in srv.got)
 
         huge = _raw(port)  # a length beyond the limit: the stream cannot be trusted further
-        huge.sendall(ps.hello(b"B") + (srv.lst.max_msg + 1000).to_bytes(4, "big") + b"x" * 100)
+        huge.sendall(ps.hello(b"H") + (srv.lst.max_msg + 1000).to_bytes(4, "big") + b"x" * 100)
         assert await _closed(huge)
 
         zero = _raw(port)
-        zero.sendall(ps.hello(b"B") + (0).to_bytes(4, "big"))
+        zero.sendall(ps.hello(b"O") + (0).to_bytes(4, "big"))
         assert await _closed(zero)
 
         stranger = _raw(port)  # framing is fine; who it claims to be is the node's to check
@@ -217,10 +218,12 @@ def test_hostile_input_is_counted_dropped_and_never_ends_the_listener() -> None:
     drops, causes, got = asyncio.run(main())
     assert drops == {"peer_bad_hello": 1, "peer_bad_frame": 1, "peer_oversized": 2}
     assert sorted(causes) == sorted(c for c, n in drops.items() for _ in range(n))
-    assert [b"B", b"esp", b"after garbled"] in got
+    assert [b"G", b"esp", b"after garbled"] in got
 
 
 def test_silent_and_excess_connections_are_closed(monkeypatch) -> None:
+    """The hello lease: a connection without a whole hello is closed after HELLO_TIMEOUT_S; a
+    hello beyond MAX_CONNS named connections is refused."""
     monkeypatch.setattr(ps, "HELLO_TIMEOUT_S", 0.05)
     monkeypatch.setattr(ps, "MAX_CONNS", 2)
 
@@ -235,8 +238,9 @@ def test_silent_and_excess_connections_are_closed(monkeypatch) -> None:
         a, b = _raw(port), _raw(port)
         a.sendall(ps.hello(b"B"))
         b.sendall(ps.hello(b"C"))
-        await _until(lambda: len(srv.lst._conns) == 2)
-        c = _raw(port)  # a third at once: refused
+        await _until(lambda: len(srv.lst._named) == 2)
+        c = _raw(port)  # a third name at once: refused
+        c.sendall(ps.hello(b"D"))
         assert await _closed(c)
         for s in (silent, half, a, b, c):
             s.close()
@@ -246,6 +250,109 @@ def test_silent_and_excess_connections_are_closed(monkeypatch) -> None:
     drops, closed_silent, closed_half = asyncio.run(main())
     assert closed_silent and closed_half
     assert drops == {"peer_hello_timeout": 2, "peer_too_many": 1}
+
+
+def test_idle_connections_cannot_lock_the_peers_out(monkeypatch) -> None:
+    """Connections that never say hello (the hello lease far away) fill at most MAX_PENDING
+    places: one more evicts the oldest, and a real peer still gets in and is served."""
+    monkeypatch.setattr(ps, "HELLO_TIMEOUT_S", 1e6)
+    monkeypatch.setattr(ps, "MAX_PENDING", 2)
+
+    async def main() -> tuple[dict, list, list[bool]]:
+        port = _port()
+        ep = f"tcp://127.0.0.1:{port}"
+        srv = _Serve(ep)
+        idle = [_raw(port) for _ in range(6)]  # more than MAX_PENDING + MAX_CONNS would be too
+        await _until(lambda: srv.lst.accepted == 6)
+        evicted = [await _closed(s) for s in idle[:4]]
+        good = _dealer(b"B", ep)
+        good.send_multipart([b"esp", b"in"])
+        await _until(lambda: [b"B", b"esp", b"in"] in srv.got)
+        for s in idle:
+            s.close()
+        good.close()
+        await srv.close()
+        return dict(srv.lst.drops), srv.got, evicted
+
+    drops, got, evicted = asyncio.run(main())
+    assert evicted == [True] * 4
+    # the dealer's connection may have evicted one more idle one before its hello was read
+    assert drops.get("peer_hello_evicted") in (4, 5) and set(drops) == {"peer_hello_evicted"}
+    assert got == [[b"B", b"esp", b"in"]]
+
+
+def test_one_connection_per_name() -> None:
+    """A second hello of a live peer's name is refused (counted); a peer that closed comes back
+    at once; a name silent for the lease is taken over (counted); a name not configured is
+    refused."""
+
+    async def main() -> tuple[dict, list, list[bool], ps.StreamListener]:
+        port = _port()
+        srv = _Serve(f"tcp://127.0.0.1:{port}")
+        lst = srv.lst
+        lst.names = {b"B"}
+        lst.name_lease_s = 1e6
+        closed = []
+        r1 = _raw(port)
+        r1.sendall(ps.hello(b"B") + ps.frame(b"esp", b"1"))
+        await _until(lambda: [b"B", b"esp", b"1"] in srv.got)
+        imp = _raw(port)  # an impostor while B is live: refused, B keeps its stream
+        imp.sendall(ps.hello(b"B") + ps.frame(b"esp", b"forged"))
+        closed.append(await _closed(imp))
+        r1.sendall(ps.frame(b"esp", b"2"))
+        await _until(lambda: [b"B", b"esp", b"2"] in srv.got)
+        # B restarts: its old connection closes (a last message in flight), the new one says
+        # hello at once, before the listener may have read the old one's end
+        r1.sendall(ps.frame(b"esp", b"last"))
+        r1.close()
+        r2 = _raw(port)
+        r2.sendall(ps.hello(b"B") + ps.frame(b"esp", b"3"))
+        await _until(lambda: [b"B", b"esp", b"3"] in srv.got)
+        lst.name_lease_s = 0.0  # r2 silent "for the lease": a new hello takes the name
+        r3 = _raw(port)
+        r3.sendall(ps.hello(b"B") + ps.frame(b"esp", b"4"))
+        await _until(lambda: [b"B", b"esp", b"4"] in srv.got)
+        closed.append(await _closed(r2))
+        z = _raw(port)
+        z.sendall(ps.hello(b"Z") + ps.frame(b"esp", b"z"))
+        closed.append(await _closed(z))
+        for s in (imp, r2, r3, z):
+            s.close()
+        await srv.close()
+        return dict(lst.drops), srv.got, closed, lst
+
+    drops, got, closed, lst = asyncio.run(main())
+    assert closed == [True, True, True]
+    assert [b"B", b"esp", b"forged"] not in got and [b"B", b"esp", b"z"] not in got
+    # the old life's last message: delivered before its end was read, or counted as superseded
+    last = [b"B", b"esp", b"last"] in got
+    assert last != bool(drops.pop("peer_superseded", 0))
+    assert drops == {"peer_duplicate_name": 1, "peer_replaced": 1, "peer_unknown_name": 1}
+    bodies = [m[2] for m in got]
+    assert bodies == [b"1", b"2", *([b"last"] if last else []), b"3", b"4"]
+
+
+def test_a_refused_dealer_comes_back_when_the_name_is_free() -> None:
+    """A StreamDealer refused as a duplicate retries; once the holder has gone it gets in."""
+
+    async def main() -> list:
+        port = _port()
+        ep = f"tcp://127.0.0.1:{port}"
+        srv = _Serve(ep)
+        srv.lst.name_lease_s = 1e6
+        holder = _raw(port)
+        holder.sendall(ps.hello(b"B"))
+        await _until(lambda: b"B" in srv.lst._named)
+        d = _dealer(b"B", ep)
+        await _until(lambda: srv.lst.drops.get("peer_duplicate_name", 0) >= 1)
+        holder.close()
+        d.send_multipart([b"esp", b"back"])
+        await _until(lambda: [b"B", b"esp", b"back"] in srv.got)
+        d.close()
+        await srv.close()
+        return srv.got
+
+    assert asyncio.run(main()) == [[b"B", b"esp", b"back"]]
 
 
 def test_messages_sent_before_a_peer_closes_are_delivered() -> None:

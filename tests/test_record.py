@@ -408,3 +408,41 @@ def test_a_lost_header_and_the_slot_check_replay_exactly(tmp_path) -> None:
     assert f'"v":{bumped[0]}' in text and '"ll":' in text  # the reading after the loss
     assert '"c":"read_reg","a":[12]' in text  # the check's SLOTS_FREE read
     _replays_exactly(paths, ended)
+
+
+def test_a_block_mode_recording_from_before_the_start_pin_read_replays(tmp_path, capsys) -> None:
+    """Recording format 3 (before block mode's start read CNT_PINNED, hwctl.hdrpath.enable_blocks):
+    a real recording, node A of ``hwctl demo --duration 1 --min-completed 1 --min-verified 1
+    --topology K2 --transport inproc --fidelity 0.5 --header-rate 20000 --hold 0.002 --record``
+    made at commit 21d535e (tests/data/record-v3-blocks-A.rec.gz). It has no answer for that read;
+    the replay skips the read, as the recorded node did, says so in its notes, and follows the
+    recording to its end with the recorded counters (it stopped with "diverged" at the read)."""
+    import gzip
+    from pathlib import Path
+
+    from hwctl.wire import Reg
+
+    data = gzip.decompress((Path(__file__).parent / "data" / "record-v3-blocks-A.rec.gz")
+                           .read_bytes())
+    path = tmp_path / "A.rec"
+    path.write_bytes(data)
+    entries = [json.loads(ln) for ln in data.splitlines()]
+    assert entries[0]["version"] == 3
+    assert not [e for e in entries if e.get("c") == "read_reg" and e["a"] == [int(Reg.CNT_PINNED)]]
+    assert any(e.get("c") == "pin_mask" for e in entries)  # block mode with pins
+    capsys.readouterr()
+    rc = main(["replay", str(path), "--json"])
+    out = capsys.readouterr()
+    d = json.loads(out.out)
+    assert rc == 0, out.err[-2000:]
+    assert d["diverged"] is None and d["complete"] and d["consumed"] == d["entries"]
+    assert d["same_counters_as_recorded"] is True
+    assert d["sends_checked"] > 0 and d["verified_pairs"] > 0
+    assert len(d["notes"]) == 1 and "CNT_PINNED" in d["notes"][0]
+    assert "note:" in out.err
+
+
+def test_a_counter_added_since_the_recording_is_no_difference_at_zero() -> None:
+    assert record._diff({"a": 1}, {"a": 1, "new": 0}) == []
+    assert record._diff({"a": 1}, {"a": 1, "new": 2}) == ["new: recorded None, replayed 2"]
+    assert record._diff({"a": 1, "b": None}, {"a": 1, "b": 0}) == ["b: recorded None, replayed 0"]

@@ -59,6 +59,7 @@ from hwctl.protocols.verification import (
 )
 from hwctl.recovery import (
     K_HB,
+    PEER_DEAD_S,
     DeviceSupervisor,
     PeerLiveness,
     patient,
@@ -247,6 +248,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         elif self.peer_transport == "stream":  # (hwctl.transport.peerstream)
             self._router = StreamListener()
             self._router.on_drop = self._drop
+            # one connection per configured peer; a silent one may be replaced after the time
+            # its peer counts as dead (hwctl.transport.peerstream, "One connection per name")
+            self._router.names = {n.encode() for n in self._peer_names}
+            self._router.name_lease_s = PEER_DEAD_S
         else:
             self._router = plain(self.ctx).socket(zmq.ROUTER)
         if isinstance(self._router, zmq.Socket):  # received through the loop's reader on its FD

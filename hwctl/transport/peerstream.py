@@ -26,14 +26,36 @@ Wire (one direction per connection: the connecting node sends, the listener only
 
 Faults (counted in :attr:`StreamListener.drops` and reported through ``on_drop(cause)``, never
 raised): a connection whose first bytes are not a hello (``peer_bad_hello``, closed), that sends
-no complete hello within ``HELLO_TIMEOUT_S`` (``peer_hello_timeout``, closed), or a body length
+no complete hello within ``HELLO_TIMEOUT_S`` (``peer_hello_timeout``, closed: the lease of a
+connection without a name), a hello naming no peer of ``names`` (``peer_unknown_name``, closed;
+the node sets ``names`` to its configured peers), or a body length
 out of range (``peer_oversized``, closed: a stream cannot be resynchronised after a bad length;
 ZeroMQ's MAXMSGSIZE disconnects the same way); a body whose kind length overruns it
-(``peer_bad_frame``: dropped, the stream goes on); connections beyond ``MAX_CONNS``
-(``peer_too_many``, closed at once); an ``accept`` that fails (out of descriptors:
+(``peer_bad_frame``: dropped, the stream goes on); a connection accepted while ``MAX_PENDING``
+others have not said hello yet closes the oldest of those (``peer_hello_evicted``): idle
+connections cannot fill the listener, a real peer (whose hello follows its connect at once) is
+named long before ``MAX_PENDING`` newer ones arrive; a hello beyond ``MAX_CONNS`` named
+connections (``peer_too_many``, closed; at most one per name of ``names``); an ``accept`` that fails (out of descriptors:
 ``peer_accept_failed``, accepting paused for ``RECONNECT_S``, as the connection stays queued and
 the socket readable). What a well-framed message says is the node's to check
 (unknown peer, forged source, bad payload: :meth:`NodeService._rx_one`).
+
+One connection per name. A hello naming a peer that has a connection already (``old``):
+
+- ``old`` has ended (its EOF or reset is waiting, read now): the new connection takes the name at
+  once (a restarted peer; counted in :attr:`StreamListener.reconnects`, not a fault). Whole
+  messages still unread in ``old`` are dropped, each counted (``peer_superseded``): they are its
+  previous life's, and must not follow the new life's;
+- ``old`` is open but has sent nothing for ``name_lease_s`` (the node sets its peer-dead time,
+  :data:`hwctl.recovery.PEER_DEAD_S`; a live peer sends a heartbeat every 0.5 s): ``old`` is
+  closed and the new one takes the name (``peer_replaced``, logged): a hung previous life, or an
+  impostor that connected first and holds the name idle, cannot lock the peer out for longer;
+- else the new connection is closed (``peer_duplicate_name``, logged): a second connection
+  cannot silently take over a live peer (ZeroMQ's ROUTER also refuses a routing id in use). A
+  refused :class:`StreamDealer` retries every ``RECONNECT_S``.
+
+Without keys nothing proves a name (next paragraph): this rule keeps the live peer's stream and
+makes a duplicate visible; it is not authentication.
 
 Authentication. As the ZeroMQ link without keys: the peer's name is the one its hello gives,
 and such a listener may only bind to loopback (:func:`hwctl.transport.security.
@@ -58,6 +80,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import socket
 import stat
@@ -70,12 +93,19 @@ import zmq
 MAGIC = b"HWCTLPS1"
 #: a connection must complete its hello within this (s)
 HELLO_TIMEOUT_S = 5.0
-#: inbound connections at once (a node has a few peers; more is a fault or an attack)
+#: named inbound connections at once (a node has a few peers; more is a fault or an attack)
 MAX_CONNS = 64
+#: inbound connections without a hello yet; one more evicts the oldest (module docstring)
+MAX_PENDING = 16
+#: a named connection silent this long may be replaced by a new hello of its name (s; the
+#: node sets its peer-dead time)
+NAME_LEASE_S = 3.0
 #: retry interval of a peer connection that is down (s; ZeroMQ's reconnect interval)
 RECONNECT_S = 0.1
 _READ = 1 << 16
 _HDR = 4
+
+log = logging.getLogger("hwctl.transport.peerstream")
 
 
 #: overrides the config's ``peer_transport`` in every node process of a run ("stream" or
@@ -157,9 +187,9 @@ class _Close(Exception):
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof", "paused")
+    __slots__ = ("sock", "fd", "buf", "name", "timer", "eof", "paused", "last_rx")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, now: float) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.buf = bytearray()
@@ -167,6 +197,7 @@ class _Conn:
         self.timer: asyncio.TimerHandle | None = None
         self.eof = False  # the peer closed: dropped once its buffer is delivered
         self.paused = False  # not read while held with a full buffer (_readable)
+        self.last_rx = now  # loop time of its last bytes (or of its accept)
 
 
 class StreamListener:
@@ -181,11 +212,19 @@ class StreamListener:
         self.drops: dict[str, int] = {}
         self.on_drop: Callable[[str], None] | None = None
         self.accepted = 0
+        #: names taken over from a connection that had ended (a restarted peer)
+        self.reconnects = 0
+        #: the names a hello may give (None: any); the node sets its configured peers
+        self.names: set[bytes] | None = None
+        self.name_lease_s = NAME_LEASE_S
         self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._path: str | None = None
         self._conns: dict[int, _Conn] = {}
+        self._unnamed: dict[int, _Conn] = {}  # no hello yet, oldest first
+        self._named: dict[bytes, _Conn] = {}
+        self._last_log = -1e18
         self._fn: Callable[[list], bool] | None = None
         self._served: asyncio.Future[None] | None = None
         self._held = False
@@ -215,7 +254,7 @@ class StreamListener:
             else:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(addr)
-            sock.listen(MAX_CONNS)
+            sock.listen(MAX_CONNS + MAX_PENDING)
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -297,16 +336,19 @@ class StreamListener:
                 self._loop.remove_reader(self._sock.fileno())
                 self._accept_timer = self._loop.call_later(RECONNECT_S, self._accept_again)
                 return
-            if len(self._conns) >= MAX_CONNS:
-                s.close()
-                self._count("peer_too_many")
-                continue
+            if len(self._unnamed) >= MAX_PENDING:  # idle ones cannot fill the listener
+                self._drop_conn(next(iter(self._unnamed.values())))
+                self._count("peer_hello_evicted")
             _tune(s)
-            c = _Conn(s)
+            c = _Conn(s, self._loop.time())
             self._conns[c.fd] = c
+            self._unnamed[c.fd] = c
             self.accepted += 1
             c.timer = self._loop.call_later(HELLO_TIMEOUT_S, self._hello_timeout, c)
             self._loop.add_reader(c.fd, self._readable, c)
+            self._readable(c)  # a peer's hello is usually here already: named before an eviction
+            if self.closed:
+                return
 
     def _accept_again(self) -> None:
         self._accept_timer = None
@@ -320,9 +362,12 @@ class StreamListener:
             self._count("peer_hello_timeout")
 
     def _drop_conn(self, c: _Conn) -> None:
+        if c.name is not None and self._named.get(c.name) is c:
+            del self._named[c.name]
         if self._conns.get(c.fd) is c:
             del self._conns[c.fd]
             self._pending.pop(c.fd, None)
+            self._unnamed.pop(c.fd, None)
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(c.fd)
         if c.timer is not None:
@@ -353,6 +398,8 @@ class StreamListener:
                 self._pump(c)
             return
         c.buf += data
+        assert self._loop is not None
+        c.last_rx = self._loop.time()
         if self._held:  # after the tasks the last message woke (serve)
             self._pending[c.fd] = c
             return
@@ -404,11 +451,15 @@ class StreamListener:
                     raise _Close("peer_bad_hello")
                 if len(buf) < len(MAGIC) + 1 + n:
                     return None
-                c.name = bytes(buf[len(MAGIC) + 1:len(MAGIC) + 1 + n])
+                name = bytes(buf[len(MAGIC) + 1:len(MAGIC) + 1 + n])
                 del buf[:len(MAGIC) + 1 + n]
                 if c.timer is not None:
                     c.timer.cancel()
                     c.timer = None
+                self._unnamed.pop(c.fd, None)
+                self._claim(c, name)
+                c.name = name
+                assert c.name is not None
             if len(buf) < _HDR:
                 return None
             size = int.from_bytes(buf[:_HDR], "big")
@@ -425,6 +476,64 @@ class StreamListener:
             payload = bytes(buf[_HDR + 1 + k:_HDR + size])
             del buf[:_HDR + size]
             return [Frame(c.name), Frame(kind), Frame(payload)]
+
+    def _claim(self, c: _Conn, name: bytes) -> None:
+        """Give ``name`` to ``c`` by the rule of the module docstring (raises :class:`_Close`
+        when ``c`` may not have it)."""
+        if self.names is not None and name not in self.names:
+            raise _Close("peer_unknown_name")
+        old = self._named.get(name)
+        if old is not None:
+            assert self._loop is not None
+            if self._ended(old):
+                self._supersede(old)
+                self.reconnects += 1
+            elif self._loop.time() - old.last_rx >= self.name_lease_s:
+                self._drop_conn(old)
+                self._count("peer_replaced")
+                self._log("a new connection replaced %r's, silent for %.1f s (peer_replaced)",
+                          name, self._loop.time() - old.last_rx)
+            else:
+                self._log("refused a second connection as %r while its connection is live "
+                          "(peer_duplicate_name: a second process with that name?)", name)
+                raise _Close("peer_duplicate_name")
+        elif len(self._named) >= MAX_CONNS:
+            raise _Close("peer_too_many")
+        self._named[name] = c
+
+    def _ended(self, c: _Conn) -> bool:
+        """Whether ``c``'s peer has closed it: what is waiting in the kernel is read into its
+        buffer (a few reads; a peer that keeps sending is live)."""
+        if c.eof:
+            return True
+        for _ in range(4):
+            try:
+                data = c.sock.recv(_READ)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                data = b""
+            if not data:
+                c.eof = True
+                return True
+            c.buf += data
+        return False
+
+    def _supersede(self, c: _Conn) -> None:
+        """Drop ended ``c``, counting the whole messages it still had (module docstring)."""
+        self._drop_conn(c)
+        try:
+            while self._next(c) is not None:
+                self._count("peer_superseded")
+        except _Close:
+            pass
+
+    def _log(self, fmt: str, *args: Any) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        if now - self._last_log >= 1.0:  # counted always, logged at most once a second
+            self._last_log = now
+            log.warning("peer listener: " + fmt, *args)
 
     def _deliver(self, msg: list) -> None:
         fn = self._fn
