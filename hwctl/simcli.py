@@ -155,10 +155,9 @@ def run(args: argparse.Namespace) -> int:
     graph, name = _graph(args)
     cfg = _config(args)
     # a long run (a 3x3 hour is minutes of wall time) shows simulated seconds on stderr; the bar
-    # goes away at the end, so a short run's output is just the figures
-    from hwctl.output import stderr_is_terminal
-
-    with progress_bar(stderr_is_terminal(), eta=True, transient=True) as bar:
+    # goes away at the end, so a short run's output is just the figures (redirected: a line now
+    # and then, none for a short run, hwctl.output.LineProgress)
+    with progress_bar(True, eta=True, transient=True) as bar:
         task = bar.add_task(f"{name} {cfg.protocol.upper()}, simulated s", total=cfg.duration)
         res = simulate(graph, cfg, name,
                        on_progress=lambda t: bar.update(task, completed=round(t, 1)))
