@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="node TOML file; examples/node.toml in the repository shows and "
                              "explains every key (docs/node.md)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
-                        help="override the config's duration (s)")
+                        help="seconds to run; overrides the config's duration (default: the config's, else until "
+                             "Ctrl-C / SIGTERM)")
     parser.add_argument("--device-wait", type=argtypes.real(0.0, 3600.0, what="--device-wait"),
                         default=None, metavar="S",
                         help="wait up to S seconds at start for the device to answer (a twin or "
