@@ -947,3 +947,43 @@ def test_node_sigterm_while_waiting_for_its_device_leaves_nothing(tmp_path) -> N
     assert p.returncode != 0 and p.returncode != -signal.SIGTERM, (p.returncode, err)
     assert "Traceback" not in err and "hwctl node:" in err, err
     assert not list(out.glob("*.partial.arrows")), list(out.iterdir())
+
+
+def test_node_stopped_before_its_duration_says_so(tmp_path) -> None:
+    """Ctrl-C at a few seconds of a node's 600 s: the end line read like a finished run; it now
+    says it was stopped early, by which signal and when, and the results' metadata says
+    stopped_early (as the demo's). Waits on the node's start line, not on time."""
+    import signal
+    import subprocess
+    import sys
+
+    from hwctl import schema
+
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(GOOD_NODE)
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    p = subprocess.Popen([sys.executable, "-m", "hwctl", "node", "--config", str(cfg),
+                          "--duration", "600", "--out", str(out)], cwd=tmp_path, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if line.startswith("node A on "):
+                break
+        else:
+            pytest.fail(f"no start line: {''.join(seen)}")
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    end = [ln for ln in err.splitlines() if ln.startswith("node A: ")]
+    assert end and "stopped early by SIGINT at " in end[0] and "of --duration 600 s" in end[0], err
+    meta = schema.read_metadata(out / "A.parquet")
+    assert meta["stopped_early"] is True and meta["stopped_by"] == "SIGINT"
