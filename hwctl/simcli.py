@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topology", default=None,
                    help="NxM, Kn, Km,n, Fn, Wn, Cn (paper: 2x2 2x3 3x3 K2 K3 K4 K2,3 K1,3 K1,4 "
                         "F2 F3 W6 C5 C6); default 2x2")
-    p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line")
+    p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line ('#' comments)")
     p.add_argument("--protocol", default=None, choices=["esp", "dqp", "greedy", "oracle"],
                    help="esp (default), dqp, or greedy: the centralized greedy scheduler with zero "
                         "control delay (simulator only; 'oracle' is its deprecated old name)")

@@ -987,3 +987,37 @@ def test_node_stopped_before_its_duration_says_so(tmp_path) -> None:
     assert end and "stopped early by SIGINT at " in end[0] and "of --duration 600 s" in end[0], err
     meta = schema.read_metadata(out / "A.parquet")
     assert meta["stopped_early"] is True and meta["stopped_by"] == "SIGINT"
+
+
+def test_edge_file_with_comments_and_commas_is_read(tmp_path) -> None:
+    """An edge file as people write them: a comment after an edge, a CSV 'u,v' line. The comment
+    made 'B-C-#-fibre-2' a bad edge; 'A,B' was a bad edge too."""
+    from hwctl.sim.topologies import from_edges
+
+    f = tmp_path / "lab.txt"
+    f.write_text("# my lab\nA B\n\nB C   # fibre 2\nC,D\nD-A\n")
+    g = from_edges(str(f))
+    assert sorted(tuple(sorted(e)) for e in g.edges) == [("A", "B"), ("A", "D"), ("B", "C"),
+                                                         ("C", "D")]
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("A B\nB\n", ["line 2", "'B'", "two node names"]),
+    ("A B\nB C D\n", ["line 2", "'B C D'"]),
+    ("A B\nC C\n", ["line 2", "itself"]),
+])
+def test_bad_edge_file_line_is_named_by_number(text, needles, tmp_path, capsys, no_work) -> None:
+    """A bad line of an edge file is named by its number and as written (it was 'B-C-D' in
+    'lab.txt', with the inline form's 'expected u-v')."""
+    f = tmp_path / "lab.txt"
+    f.write_text(text)
+    assert main(["sim", "--edges", str(f)]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    for n in needles:
+        assert n in line, line
+
+
+def test_edge_file_that_is_a_directory_says_so(tmp_path, capsys, no_work) -> None:
+    assert main(["sim", "--edges", str(tmp_path)]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "is a directory" in line and "not found" not in line, line
