@@ -92,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-extend", type=float, default=None, metavar="S",
                         help="the most --min-completed / --min-verified extend the run, in seconds: "
                              "a bound for a hang, not a budget (default 10x --duration)")
-    parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
+    parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn, at most 32 nodes (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
     parser.add_argument("--transport", choices=TRANSPORTS, default="pty",
@@ -195,6 +195,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
+    if g.number_of_nodes() > MAX_NODES:  # a node service (and process) per node, a device each
+        raise UserError(f"{args.edges or args.topology!r} has {g.number_of_nodes()} nodes: the "
+                        f"demo runs a node service per node, at most {MAX_NODES}; larger networks "
+                        f"in `hwctl sim --topology ...`")
     bench_configs(args, sorted(g.nodes))  # a bad --bench is said before the output is chosen
 
     def results_in(d: Path) -> list[Path]:
@@ -555,6 +559,9 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
 
 #: benches n = 0..31 in hwctl/instruments/sim/bench.yaml (one per demo node)
 SIM_BENCHES = 32
+#: the most nodes a demo runs: each is a node service (a process of its own, but inproc) with
+#: its device on a pty and a station per edge (a 30x30 grid started 900 processes)
+MAX_NODES = 32
 
 
 def bench_configs(args: argparse.Namespace, names: list[str]) -> dict:

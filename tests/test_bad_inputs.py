@@ -187,6 +187,9 @@ CLI_CASES: list[list[str]] = [
     ["demo", "--record", NOWRITE], ["demo", "--record", "{file}"],
     *[["demo", "--duration", d] for d in ["inf", "nan", "-1", "0", "1e99"]],
     *[["demo", "--mean-backoff", b] for b in ["0", "-1", "nan", "inf"]],
+    # a node process per node: 900 of them (review, thirteenth session: started, with no bench)
+    ["demo", "--topology", "30x30", "--bench", "none"],
+    ["demo", "--topology", "K33", "--bench", "none", "--transport", "inproc"],
     ["fpga", "build", "--board", "hx8k_breakout", "--out", NOWRITE],
     ["fpga", "build", "--board", "hx8k_breakout", "--out", "{file}"],
     ["fpga", "build", "--board", "hx8k_breakout", "--dry-run", "--out", NOWRITE],
