@@ -139,9 +139,12 @@ def run(args: argparse.Namespace) -> int:
 
     # SIGTERM before the node runs (waiting for its device, connecting): as Ctrl-C there, not
     # the default action, which left an empty partial results file for every try and no word
-    signal.signal(signal.SIGTERM, terminated)
+    old_term = signal.signal(signal.SIGTERM, terminated)
     try:
-        node = asyncio.run(main())
+        try:
+            node = asyncio.run(main())
+        finally:  # (the process's own handler again: a test's, or the default)
+            signal.signal(signal.SIGTERM, old_term)
     except BaseException as exc:
         if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
             writer.abandon()
