@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import statistics
@@ -153,26 +154,59 @@ def _free_port() -> int:
 
 
 DEFAULT_OUT = "hwctl-demo"
+#: a running demo's claim on its output directory (its pid): another demo does not write there
+CLAIM = ".hwctl-demo.pid"
+
+
+def claimed_by(d: Path) -> int | None:
+    """The pid of a running demo that claimed ``d`` (None: no claim, or its process is gone)."""
+    try:
+        pid = int((Path(d) / CLAIM).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no file, not a pid, no such process
+        return None
+    return pid
+
+
+def claim(d: Path) -> Path | None:
+    """Claim ``d`` for this run (created if needed): the claim file, or None when a running
+    demo holds it. A claim whose process is gone is taken over."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / CLAIM
+    for _ in range(2):
+        try:
+            fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if claimed_by(d) is not None:
+                return None
+            f.unlink(missing_ok=True)  # stale: its demo ended without removing it
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return f
+    return None
 
 
 def default_out_dir(results_in: Callable[[Path], list[Path]], *, force: bool) -> Path:
     """The demo's output directory when ``--out`` is not given: ``./hwctl-demo``, or, when that
-    holds an earlier run's results (and not ``--force``), the first ``./hwctl-demo-N`` (N = 2, 3,
-    ...) that holds none, named on stderr. Running the README's demo command twice keeps both
-    runs and needs no flag (an explicit ``--out`` with results in it is refused instead)."""
+    holds an earlier run's results (and not ``--force``) or a running demo's claim, the first
+    ``./hwctl-demo-N`` (N = 2, 3, ...) that holds neither, named on stderr. Running the README's
+    demo command twice, one after the other or at once, keeps both runs and needs no flag (an
+    explicit ``--out`` with results in it is refused instead)."""
     base = Path(DEFAULT_OUT)
     d, n = base, 2
-    while not force and any(p.exists() for p in results_in(d)):
+    while (not force and any(p.exists() for p in results_in(d))) or claimed_by(d) is not None:
         d, n = Path(f"{DEFAULT_OUT}-{n}"), n + 1
     if d != base:
-        print(f"hwctl demo: ./{base} holds an earlier run's results; this run writes ./{d} "
+        why = ("another hwctl demo is writing there" if claimed_by(base) is not None
+               else "holds an earlier run's results")
+        print(f"hwctl demo: ./{base} {why}; this run writes ./{d} "
               f"(--out DIR chooses the directory, --force replaces ./{base})", file=sys.stderr)
     return argtypes.check_out_path(d, "--out", directory=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from hwctl.sim import topologies
 
     if args.duration <= 0:
@@ -205,13 +239,37 @@ def run(args: argparse.Namespace) -> int:
         return [d / "requests.parquet", d / "requests.pairs.parquet",
                 *([] if args.no_plot else [d / "demo.png"])]
 
-    if args.out is None:  # the default never replaces an earlier run (nor asks for --force)
-        args.out = default_out_dir(results_in, force=args.force)
-    out = Path(args.out)
-    argtypes.refuse_existing(results_in(out), "--out", force=args.force)
     if args.record:
         argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
                                  force=args.force)
+    # the output directory is claimed while the demo runs: two demos at once in one directory
+    # both chose ./hwctl-demo, and the last to end replaced the other's results
+    default = args.out is None
+    while True:
+        if default:  # the default never replaces an earlier run (nor asks for --force)
+            args.out = default_out_dir(results_in, force=args.force)
+        out = Path(args.out)
+        argtypes.refuse_existing(results_in(out), "--out", force=args.force)
+        made = not out.exists()
+        held = claim(out)
+        if held is not None or not default:
+            break  # (default: another demo claimed it since it was chosen; choose again)
+    if held is None:
+        raise UserError(f"--out {str(out)!r}: another hwctl demo (pid {claimed_by(out)}) is "
+                        f"writing its results there; choose another --out")
+    try:
+        return _run(g, args)
+    finally:
+        held.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):  # a run that failed before writing anything
+                out.rmdir()
+
+
+def _run(g, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """The demo's run and summary, once its output directory is claimed."""
+    from rich.console import Console
+
     # soft_wrap: a summary line is one line, also redirected to a file or a pipe (rich wrapped it
     # at 80 columns there, mid-figure); a terminal wraps long lines itself
     console = Console(soft_wrap=True)

@@ -1024,3 +1024,43 @@ def test_edge_file_that_is_a_directory_says_so(tmp_path, capsys, no_work) -> Non
     assert main(["sim", "--edges", str(tmp_path)]) == 2
     line = _check_one_line(capsys.readouterr().err)
     assert "is a directory" in line and "not found" not in line, line
+
+
+def test_demo_does_not_write_where_a_running_demo_writes(tmp_path, capsys, monkeypatch,
+                                                          no_work) -> None:
+    """Two demos started at once in one directory (two terminals, a script's loop) both chose
+    ./hwctl-demo, and the one that ended last replaced the other's results without a word. A
+    demo claims its output directory while it runs: the default then goes to ./hwctl-demo-2, an
+    explicit --out (even with --force) is refused; a claim whose process is gone is no claim;
+    the claim goes when the demo ends."""
+    import subprocess
+    import sys
+
+    import hwctl.demo
+
+    seen: list[str] = []
+
+    def accepted(g, args, console):
+        seen.append(str(args.out))
+        assert (Path(args.out) / hwctl.demo.CLAIM).exists()  # held while it runs
+        raise Accepted
+
+    monkeypatch.setattr(hwctl.demo, "run_demo", accepted)
+    monkeypatch.chdir(tmp_path)
+    running = tmp_path / "hwctl-demo"
+    running.mkdir()
+    (running / hwctl.demo.CLAIM).write_text(str(os.getpid()))  # a demo running (this process)
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot"])
+    assert seen[-1] == "hwctl-demo-2" and "hwctl-demo-2" in capsys.readouterr().err
+    assert not (tmp_path / "hwctl-demo-2" / hwctl.demo.CLAIM).exists()  # released at the end
+    for extra in ([], ["--force"]):
+        assert main(["demo", "--no-plot", "--out", str(running), *extra]) == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "another hwctl demo" in line and str(os.getpid()) in line, line
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (running / hwctl.demo.CLAIM).write_text(gone)  # its process has ended: a stale claim
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot", "--out", str(running)])
+    assert seen[-1] == str(running)
