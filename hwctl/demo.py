@@ -199,10 +199,11 @@ def default_out_dir(results_in: Callable[[Path], list[Path]], *, force: bool) ->
     while (not force and any(p.exists() for p in results_in(d))) or claimed_by(d) is not None:
         d, n = Path(f"{DEFAULT_OUT}-{n}"), n + 1
     if d != base:
-        why = ("another hwctl demo is writing there" if claimed_by(base) is not None
-               else "holds an earlier run's results")
-        print(f"hwctl demo: ./{base} {why}; this run writes ./{d} "
-              f"(--out DIR chooses the directory, --force replaces ./{base})", file=sys.stderr)
+        busy = claimed_by(base) is not None
+        why = (": another hwctl demo is writing there" if busy
+               else " holds an earlier run's results")
+        print(f"hwctl demo: ./{base}{why}; this run writes ./{d} (--out DIR chooses the "
+              f"directory{'' if busy else f', --force replaces ./{base}'})", file=sys.stderr)
     return argtypes.check_out_path(d, "--out", directory=True)
 
 
