@@ -284,7 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=10.0,
                         help="print a health line every N seconds (default 10; 0: never)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
-                        help="stop after this many seconds")
+                        help="stop after this many seconds (default: run until Ctrl-C / SIGTERM)")
 
 
 def run(args: argparse.Namespace) -> int:

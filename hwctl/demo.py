@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import statistics
@@ -92,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-extend", type=float, default=None, metavar="S",
                         help="the most --min-completed / --min-verified extend the run, in seconds: "
                              "a bound for a hang, not a budget (default 10x --duration)")
-    parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn (default 2x2)")
+    parser.add_argument("--topology", default="2x2", help="NxM, Kn, Km,n, Fn, Wn, Cn, at most 32 nodes (default 2x2)")
     parser.add_argument("--edges", default=None, help="explicit edges, e.g. A-B,B-C (overrides --topology)")
     parser.add_argument("--fidelity", type=float, default=0.75, help="requested fidelity (default 0.75)")
     parser.add_argument("--transport", choices=TRANSPORTS, default="pty",
@@ -153,26 +154,60 @@ def _free_port() -> int:
 
 
 DEFAULT_OUT = "hwctl-demo"
+#: a running demo's claim on its output directory (its pid): another demo does not write there
+CLAIM = ".hwctl-demo.pid"
+
+
+def claimed_by(d: Path) -> int | None:
+    """The pid of a running demo that claimed ``d`` (None: no claim, or its process is gone)."""
+    try:
+        pid = int((Path(d) / CLAIM).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no file, not a pid, no such process
+        return None
+    return pid
+
+
+def claim(d: Path) -> Path | None:
+    """Claim ``d`` for this run (created if needed): the claim file, or None when a running
+    demo holds it. A claim whose process is gone is taken over."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / CLAIM
+    for _ in range(2):
+        try:
+            fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if claimed_by(d) is not None:
+                return None
+            f.unlink(missing_ok=True)  # stale: its demo ended without removing it
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return f
+    return None
 
 
 def default_out_dir(results_in: Callable[[Path], list[Path]], *, force: bool) -> Path:
     """The demo's output directory when ``--out`` is not given: ``./hwctl-demo``, or, when that
-    holds an earlier run's results (and not ``--force``), the first ``./hwctl-demo-N`` (N = 2, 3,
-    ...) that holds none, named on stderr. Running the README's demo command twice keeps both
-    runs and needs no flag (an explicit ``--out`` with results in it is refused instead)."""
+    holds an earlier run's results (and not ``--force``) or a running demo's claim, the first
+    ``./hwctl-demo-N`` (N = 2, 3, ...) that holds neither, named on stderr. Running the README's
+    demo command twice, one after the other or at once, keeps both runs and needs no flag (an
+    explicit ``--out`` with results in it is refused instead)."""
     base = Path(DEFAULT_OUT)
     d, n = base, 2
-    while not force and any(p.exists() for p in results_in(d)):
+    while (not force and any(p.exists() for p in results_in(d))) or claimed_by(d) is not None:
         d, n = Path(f"{DEFAULT_OUT}-{n}"), n + 1
     if d != base:
-        print(f"hwctl demo: ./{base} holds an earlier run's results; this run writes ./{d} "
-              f"(--out DIR chooses the directory, --force replaces ./{base})", file=sys.stderr)
+        busy = claimed_by(base) is not None
+        why = (": another hwctl demo is writing there" if busy
+               else " holds an earlier run's results")
+        print(f"hwctl demo: ./{base}{why}; this run writes ./{d} (--out DIR chooses the "
+              f"directory{'' if busy else f', --force replaces ./{base}'})", file=sys.stderr)
     return argtypes.check_out_path(d, "--out", directory=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from hwctl.sim import topologies
 
     if args.duration <= 0:
@@ -195,19 +230,47 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     g = topologies.from_edges(args.edges) if args.edges else topologies.by_name(args.topology)
+    if g.number_of_nodes() > MAX_NODES:  # a node service (and process) per node, a device each
+        raise UserError(f"{args.edges or args.topology!r} has {g.number_of_nodes()} nodes: the "
+                        f"demo runs a node service per node, at most {MAX_NODES}; larger networks "
+                        f"in `hwctl sim --topology ...`")
     bench_configs(args, sorted(g.nodes))  # a bad --bench is said before the output is chosen
 
     def results_in(d: Path) -> list[Path]:
         return [d / "requests.parquet", d / "requests.pairs.parquet",
                 *([] if args.no_plot else [d / "demo.png"])]
 
-    if args.out is None:  # the default never replaces an earlier run (nor asks for --force)
-        args.out = default_out_dir(results_in, force=args.force)
-    out = Path(args.out)
-    argtypes.refuse_existing(results_in(out), "--out", force=args.force)
     if args.record:
         argtypes.refuse_existing([Path(args.record) / f"{n}.rec" for n in g.nodes], "--record",
                                  force=args.force)
+    # the output directory is claimed while the demo runs: two demos at once in one directory
+    # both chose ./hwctl-demo, and the last to end replaced the other's results
+    default = args.out is None
+    while True:
+        if default:  # the default never replaces an earlier run (nor asks for --force)
+            args.out = default_out_dir(results_in, force=args.force)
+        out = Path(args.out)
+        argtypes.refuse_existing(results_in(out), "--out", force=args.force)
+        made = not out.exists()
+        held = claim(out)
+        if held is not None or not default:
+            break  # (default: another demo claimed it since it was chosen; choose again)
+    if held is None:
+        raise UserError(f"--out {str(out)!r}: another hwctl demo (pid {claimed_by(out)}) is "
+                        f"writing its results there; choose another --out")
+    try:
+        return _run(g, args)
+    finally:
+        held.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):  # a run that failed before writing anything
+                out.rmdir()
+
+
+def _run(g, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """The demo's run and summary, once its output directory is claimed."""
+    from rich.console import Console
+
     # soft_wrap: a summary line is one line, also redirected to a file or a pipe (rich wrapped it
     # at 80 columns there, mid-figure); a terminal wraps long lines itself
     console = Console(soft_wrap=True)
@@ -555,6 +618,9 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
 
 #: benches n = 0..31 in hwctl/instruments/sim/bench.yaml (one per demo node)
 SIM_BENCHES = 32
+#: the most nodes a demo runs: each is a node service (a process of its own, but inproc) with
+#: its device on a pty and a station per edge (a 30x30 grid started 900 processes)
+MAX_NODES = 32
 
 
 def bench_configs(args: argparse.Namespace, names: list[str]) -> dict:

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topology", default=None,
                    help="NxM, Kn, Km,n, Fn, Wn, Cn (paper: 2x2 2x3 3x3 K2 K3 K4 K2,3 K1,3 K1,4 "
                         "F2 F3 W6 C5 C6); default 2x2")
-    p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line")
+    p.add_argument("--edges", help="custom graph: 'A-B,B-C' or a file with one 'u v' per line ('#' comments)")
     p.add_argument("--protocol", default=None, choices=["esp", "dqp", "greedy", "oracle"],
                    help="esp (default), dqp, or greedy: the centralized greedy scheduler with zero "
                         "control delay (simulator only; 'oracle' is its deprecated old name)")
@@ -155,10 +155,9 @@ def run(args: argparse.Namespace) -> int:
     graph, name = _graph(args)
     cfg = _config(args)
     # a long run (a 3x3 hour is minutes of wall time) shows simulated seconds on stderr; the bar
-    # goes away at the end, so a short run's output is just the figures
-    from hwctl.output import stderr_is_terminal
-
-    with progress_bar(stderr_is_terminal(), eta=True, transient=True) as bar:
+    # goes away at the end, so a short run's output is just the figures (redirected: a line now
+    # and then, none for a short run, hwctl.output.LineProgress)
+    with progress_bar(True, eta=True, transient=True) as bar:
         task = bar.add_task(f"{name} {cfg.protocol.upper()}, simulated s", total=cfg.duration)
         res = simulate(graph, cfg, name,
                        on_progress=lambda t: bar.update(task, completed=round(t, 1)))

@@ -84,11 +84,10 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output directory {out}: {exc}") from None
-    from rich.progress import Progress
+    from hwctl.output import progress as progress_bar
 
-    from hwctl.output import stderr_console
-
-    with Progress(transient=False, console=stderr_console()) as progress:
+    # (a bar on a terminal; redirected, a line now and then: hwctl.output.LineProgress)
+    with progress_bar(True, eta=True) as progress:
         task = progress.add_task("verification study", total=None)
 
         def tick(total: int, label: str) -> None:

@@ -315,7 +315,9 @@ def execute(specs: Sequence[RunSpec], out_dir: Path, *, jobs: int = 1,
               f"{', '.join(p.name for p in bad[:3])}{' ...' if len(bad) > 3 else ''}",
               file=sys.stderr)
     todo = sorted(pending(specs, out_dir), key=lambda s: -s.cost())
-    executor = f"dask {scheduler}" if scheduler else (f"pool x{jobs}" if jobs > 1 else "serial")
+    # what runs them (as below: no pool for one run, and a pool of at most one per run)
+    executor = f"dask {scheduler}" if scheduler else (
+        f"pool x{min(jobs, len(todo))}" if jobs > 1 and len(todo) > 1 else "serial")
     stats = SweepStats(len(specs), len(specs) - len(todo), 0, 0.0, 0, 0.0, executor)
     t0 = time.perf_counter()
     with progress_bar(progress, eta=True) as bar, open(out_dir / "timings.jsonl", "a") as tlog:

@@ -123,8 +123,12 @@ def by_name(name: str) -> nx.Graph:
 
 
 def from_edges(spec: str) -> nx.Graph:
-    """``A-B,B-C`` inline, or a path to a file with one ``u v`` (or ``u-v``) pair per line."""
+    """``A-B,B-C`` inline, or a path to a file with one ``u v`` (or ``u-v``, ``u,v``) pair per
+    line; ``#`` starts a comment (a whole line or after an edge)."""
     path = Path(spec)
+    if path.is_dir():
+        raise UserError(f"edge file {spec!r} is a directory, expected a file with one 'u v' per "
+                        "line (or write the edges inline: A-B,B-C)")
     if path.is_file():
         if path.stat().st_size > 64 * MAX_EDGES:
             raise UserError(f"edge file {spec!r} is too large (at most {MAX_EDGES} edges)")
@@ -132,8 +136,18 @@ def from_edges(spec: str) -> nx.Graph:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read edge file {spec!r}: {exc}") from None
-        pairs = [ln.replace("-", " ").split() for ln in text.splitlines()
-                 if ln.strip() and not ln.lstrip().startswith("#")]
+        pairs = []
+        for i, raw in enumerate(text.splitlines(), 1):
+            ln = raw.split("#", 1)[0].strip()
+            if not ln:
+                continue
+            p = ln.replace("-", " ").replace(",", " ").split()
+            if len(p) != 2:  # named by its number and as written
+                raise UserError(f"edge file {spec!r} line {i}: {ln!r}: expected two node names "
+                                "'u v' (or u-v, u,v)")
+            if p[0] == p[1]:
+                raise UserError(f"edge file {spec!r} line {i}: {ln!r}: a node linked to itself")
+            pairs.append(p)
     elif "/" in spec or path.suffix in (".txt", ".edges", ".csv"):  # names never have a '/'
         raise UserError(f"edge file {spec!r} not found (or write the edges inline: A-B,B-C)")
     else:

@@ -187,6 +187,9 @@ CLI_CASES: list[list[str]] = [
     ["demo", "--record", NOWRITE], ["demo", "--record", "{file}"],
     *[["demo", "--duration", d] for d in ["inf", "nan", "-1", "0", "1e99"]],
     *[["demo", "--mean-backoff", b] for b in ["0", "-1", "nan", "inf"]],
+    # a node process per node: 900 of them (review, thirteenth session: started, with no bench)
+    ["demo", "--topology", "30x30", "--bench", "none"],
+    ["demo", "--topology", "K33", "--bench", "none", "--transport", "inproc"],
     ["fpga", "build", "--board", "hx8k_breakout", "--out", NOWRITE],
     ["fpga", "build", "--board", "hx8k_breakout", "--out", "{file}"],
     ["fpga", "build", "--board", "hx8k_breakout", "--dry-run", "--out", NOWRITE],
@@ -947,3 +950,117 @@ def test_node_sigterm_while_waiting_for_its_device_leaves_nothing(tmp_path) -> N
     assert p.returncode != 0 and p.returncode != -signal.SIGTERM, (p.returncode, err)
     assert "Traceback" not in err and "hwctl node:" in err, err
     assert not list(out.glob("*.partial.arrows")), list(out.iterdir())
+
+
+def test_node_stopped_before_its_duration_says_so(tmp_path) -> None:
+    """Ctrl-C at a few seconds of a node's 600 s: the end line read like a finished run; it now
+    says it was stopped early, by which signal and when, and the results' metadata says
+    stopped_early (as the demo's). Waits on the node's start line, not on time."""
+    import signal
+    import subprocess
+    import sys
+
+    from hwctl import schema
+
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(GOOD_NODE)
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    p = subprocess.Popen([sys.executable, "-m", "hwctl", "node", "--config", str(cfg),
+                          "--duration", "600", "--out", str(out)], cwd=tmp_path, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        seen = []
+        for line in p.stderr:
+            seen.append(line)
+            if line.startswith("node A on "):
+                break
+        else:
+            pytest.fail(f"no start line: {''.join(seen)}")
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    end = [ln for ln in err.splitlines() if ln.startswith("node A: ")]
+    assert end and "stopped early by SIGINT at " in end[0] and "of --duration 600 s" in end[0], err
+    meta = schema.read_metadata(out / "A.parquet")
+    assert meta["stopped_early"] is True and meta["stopped_by"] == "SIGINT"
+
+
+def test_edge_file_with_comments_and_commas_is_read(tmp_path) -> None:
+    """An edge file as people write them: a comment after an edge, a CSV 'u,v' line. The comment
+    made 'B-C-#-fibre-2' a bad edge; 'A,B' was a bad edge too."""
+    from hwctl.sim.topologies import from_edges
+
+    f = tmp_path / "lab.txt"
+    f.write_text("# my lab\nA B\n\nB C   # fibre 2\nC,D\nD-A\n")
+    g = from_edges(str(f))
+    assert sorted(tuple(sorted(e)) for e in g.edges) == [("A", "B"), ("A", "D"), ("B", "C"),
+                                                         ("C", "D")]
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("A B\nB\n", ["line 2", "'B'", "two node names"]),
+    ("A B\nB C D\n", ["line 2", "'B C D'"]),
+    ("A B\nC C\n", ["line 2", "itself"]),
+])
+def test_bad_edge_file_line_is_named_by_number(text, needles, tmp_path, capsys, no_work) -> None:
+    """A bad line of an edge file is named by its number and as written (it was 'B-C-D' in
+    'lab.txt', with the inline form's 'expected u-v')."""
+    f = tmp_path / "lab.txt"
+    f.write_text(text)
+    assert main(["sim", "--edges", str(f)]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    for n in needles:
+        assert n in line, line
+
+
+def test_edge_file_that_is_a_directory_says_so(tmp_path, capsys, no_work) -> None:
+    assert main(["sim", "--edges", str(tmp_path)]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert "is a directory" in line and "not found" not in line, line
+
+
+def test_demo_does_not_write_where_a_running_demo_writes(tmp_path, capsys, monkeypatch,
+                                                          no_work) -> None:
+    """Two demos started at once in one directory (two terminals, a script's loop) both chose
+    ./hwctl-demo, and the one that ended last replaced the other's results without a word. A
+    demo claims its output directory while it runs: the default then goes to ./hwctl-demo-2, an
+    explicit --out (even with --force) is refused; a claim whose process is gone is no claim;
+    the claim goes when the demo ends."""
+    import subprocess
+    import sys
+
+    import hwctl.demo
+
+    seen: list[str] = []
+
+    def accepted(g, args, console):
+        seen.append(str(args.out))
+        assert (Path(args.out) / hwctl.demo.CLAIM).exists()  # held while it runs
+        raise Accepted
+
+    monkeypatch.setattr(hwctl.demo, "run_demo", accepted)
+    monkeypatch.chdir(tmp_path)
+    running = tmp_path / "hwctl-demo"
+    running.mkdir()
+    (running / hwctl.demo.CLAIM).write_text(str(os.getpid()))  # a demo running (this process)
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot"])
+    assert seen[-1] == "hwctl-demo-2" and "hwctl-demo-2" in capsys.readouterr().err
+    assert not (tmp_path / "hwctl-demo-2" / hwctl.demo.CLAIM).exists()  # released at the end
+    for extra in ([], ["--force"]):
+        assert main(["demo", "--no-plot", "--out", str(running), *extra]) == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "another hwctl demo" in line and str(os.getpid()) in line, line
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (running / hwctl.demo.CLAIM).write_text(gone)  # its process has ended: a stale claim
+    with pytest.raises(Accepted):
+        main(["demo", "--no-plot", "--out", str(running)])
+    assert seen[-1] == str(running)

@@ -76,6 +76,16 @@ def test_every_option_with_a_default_says_it_in_its_help() -> None:
     assert not missing, missing
 
 
+def test_every_duration_says_what_happens_without_it() -> None:
+    """`hwctl twin --help` / `bridge --help` said "--duration: stop after this many seconds" and
+    `node --help` "override the config's duration": without it, do they run for ever? Every
+    --duration says its default."""
+    missing = [" ".join(path) for path, p in _walk(build_parser(), ["hwctl"])
+               for a in p._actions if "--duration" in a.option_strings
+               and "default" not in (a.help or "").lower()]
+    assert not missing, missing
+
+
 def test_every_command_is_named_in_the_docs() -> None:
     text = _docs_text()
     missing = [" ".join(path) for path, _ in _walk(build_parser(), ["hwctl"])

@@ -192,3 +192,41 @@ def test_stdout_closed_by_the_reader_is_not_a_traceback(argv: list[str], tmp_pat
         os.close(w)
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
     assert p.stderr == "", p.stderr
+
+
+def test_redirected_progress_is_a_plain_line_now_and_then(capsys) -> None:
+    """stderr redirected (`hwctl sweep ... 2> sweep.log`, nohup): rich drew nothing until the end,
+    so a long sweep showed no progress. A line at most every `every` seconds instead, the last at
+    the end; a short run prints none."""
+    clock = [0.0]
+    with output.LineProgress(eta=True, every=10.0, clock=lambda: clock[0]) as bar:
+        task = bar.add_task("sweep", total=4)
+        bar.advance(task)
+        clock[0] = 11.0
+        bar.advance(task)  # 10 s since the start: a line
+        clock[0] = 12.0
+        bar.advance(task)  # 1 s since: none
+        clock[0] = 14.0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["sweep: 2/4 (50 %), 0:00:11 elapsed, ~0:00:11 left",
+                   "sweep: 3/4 (75 %), 0:00:14 elapsed, ~0:00:05 left"], err  # the end
+    with output.LineProgress(every=10.0, clock=lambda: 0.0) as bar:
+        bar.advance(bar.add_task("short", total=2), 2)
+    assert capsys.readouterr().err == ""
+    assert isinstance(output.progress(True), output.LineProgress)  # (capsys: not a terminal)
+
+
+def test_redirected_sweep_shows_progress(tmp_path, monkeypatch, capsys) -> None:
+    """The sweep's progress reaches a redirected stderr (every line, with a 0 s interval)."""
+    monkeypatch.setattr(output.LineProgress, "__init__", _every_call(output.LineProgress.__init__))
+    assert cli.main(["sweep", "--out", str(tmp_path / "sw"), "--topologies", "K2",
+                     "--fidelities", "0.7", "--protocols", "esp", "--duration", "1",
+                     "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "1/1 (100 %)" in err, err
+
+
+def _every_call(init):
+    def patched(self, **kw):
+        init(self, **{**kw, "every": 0.0})
+    return patched

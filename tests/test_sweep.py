@@ -378,3 +378,14 @@ def test_table5_ctrl_c_says_what_it_left_in_out_dir(tmp_path, monkeypatch, capsy
     assert "2 of 28 runs" in err and str(out) in err and "no table5.json" in err, err
     assert "--force" in err, err
     assert len(list(out.glob("*.parquet"))) == 2 and not (out / "table5.json").exists()
+
+
+def test_executor_named_is_the_one_that_ran(tmp_path) -> None:
+    """One run with --jobs 2 runs in this process (no pool for one run): the summary and
+    timings.jsonl said 'pool x2'."""
+    specs = plan(**{**TINY, "topologies": ["K2"], "fidelities": [0.7], "protocols": ["esp"],
+                    "replicates": 1})
+    stats = execute(specs, tmp_path, jobs=2)
+    assert stats.executor == "serial"
+    rec = json.loads((tmp_path / "timings.jsonl").read_text().splitlines()[-1])
+    assert rec["executor"] == "serial"

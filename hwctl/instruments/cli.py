@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ph = sub.add_parser("physics", help="the twin physics a link takes from two nodes' benches")
     ph.add_argument("--config", metavar="NODE_TOML", required=True,
                     help="this node's config (its VOA: arm A; its detector bias: the station's)")
-    ph.add_argument("--peer", metavar="NODE_TOML", help="the other end's config (its VOA: arm B)")
+    ph.add_argument("--peer", metavar="NODE_TOML", help="the other end's config (its VOA: arm B; default: arm B 0 dB)")
     ph.add_argument("--fidelity", type=float, default=0.75,
                     help="requested fidelity F in [0.5, 1) (alpha = 1-F; default 0.75)")
     ph.add_argument("--from-instruments", action="store_true",

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="node TOML file; examples/node.toml in the repository shows and "
                              "explains every key (docs/node.md)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
-                        help="override the config's duration (s)")
+                        help="seconds to run; overrides the config's duration (default: the config's, else until "
+                             "Ctrl-C / SIGTERM)")
     parser.add_argument("--device-wait", type=argtypes.real(0.0, 3600.0, what="--device-wait"),
                         default=None, metavar="S",
                         help="wait up to S seconds at start for the device to answer (a twin or "
@@ -98,8 +99,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             await node.start()
         loop = asyncio.get_running_loop()
+        t_run = loop.time()
+
+        def on_signal(sig: signal.Signals) -> None:
+            stopped.setdefault("by", sig.name)
+            stopped.setdefault("at_s", loop.time() - t_run)
+            node.stop()
+
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: results are still written
-            loop.add_signal_handler(sig, node.stop)
+            loop.add_signal_handler(sig, on_signal, sig)
         console.print(start_line(node), soft_wrap=True, highlight=False, markup=False)
         if writer is not None:  # (said once the node runs: a start that fails leaves nothing)
             console.print(f"results of run {writer.run_id}: {writer.partial_path} (flushed "
@@ -124,14 +132,19 @@ def run(args: argparse.Namespace) -> int:
                           soft_wrap=True)
         return node
 
+    stopped: dict = {}  # the signal that stopped the running node, and when (on_signal)
+
     def terminated(signum, frame) -> None:  # noqa: ANN001
         raise KeyboardInterrupt  # (the running node replaces this with node.stop, below)
 
     # SIGTERM before the node runs (waiting for its device, connecting): as Ctrl-C there, not
     # the default action, which left an empty partial results file for every try and no word
-    signal.signal(signal.SIGTERM, terminated)
+    old_term = signal.signal(signal.SIGTERM, terminated)
     try:
-        node = asyncio.run(main())
+        try:
+            node = asyncio.run(main())
+        finally:  # (the process's own handler again: a test's, or the default)
+            signal.signal(signal.SIGTERM, old_term)
     except BaseException as exc:
         if writer is not None:  # what was flushed stays readable (hwctl.results.read_partial)
             writer.abandon()
@@ -142,14 +155,20 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, LinkError):
             raise UserError(f"link failed: {exc}") from None
         raise
+    # stopped by a signal before its duration: said at the end and in the results (a run with
+    # no duration ends by a signal: that is its end, not an early one)
+    early = bool(stopped) and cfg.duration is not None and stopped["at_s"] < cfg.duration
     if args.json:
         from hwctl.output import print_json
 
-        print_json(node.snapshot())
+        print_json(node.snapshot() | {"stopped_early": early})
     else:  # the figures a user reads; every counter is in the results' metadata and --json
-        console.print(final_summary(node), soft_wrap=True, highlight=False, markup=False)
+        how = (f"stopped early by {stopped['by']} at {stopped['at_s']:.1f} s of --duration "
+               f"{cfg.duration:g} s" if early else "")
+        console.print(final_summary(node, how), soft_wrap=True, highlight=False, markup=False)
     if writer is not None:
-        end = {"summary": node.snapshot(), "instruments": node.bench_snapshot}
+        end = {"summary": node.snapshot(), "instruments": node.bench_snapshot,
+               "stopped_early": early, "stopped_by": stopped.get("by")}
         path = writer.close(final_rows=node.unwritten_rows(), metadata=end)
         if node.vcore is not None:
             write_results([], {"parameters": asdict(cfg), "seed": cfg.seed,
@@ -184,9 +203,10 @@ async def _start_web(node: NodeService, addr: str):
     return server
 
 
-def final_summary(node) -> str:
+def final_summary(node, stopped: str = "") -> str:
     """The node's end-of-run line: requests, latency, pairs, the checks that must stay 0, link
-    health (not the whole nested counter dict: ``--json`` prints that)."""
+    health (not the whole nested counter dict: ``--json`` prints that); ``stopped`` says how a
+    run stopped before its duration."""
     import statistics
 
     c = node.counters
@@ -206,6 +226,8 @@ def final_summary(node) -> str:
     if never:  # why there were no requests: the peer never came (or speaks another transport)
         text += (f"; never heard from {', '.join(never)} (not started, a wrong endpoint, or "
                  "another peer_transport / [security])")
+    if stopped:
+        text += f"; {stopped}"
     return text + " (every counter: --json)"
 
 

@@ -320,7 +320,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=argtypes.real(0.0, 1e6, lo_open=True, what="--speed"),
                         default=1.0, help="realtime clock speed factor, > 0 (default 1)")
     parser.add_argument("--duration", type=argtypes.duration(), default=None,
-                        help="stop after this many seconds")
+                        help="stop after this many seconds (default: run until Ctrl-C / SIGTERM)")
     parser.add_argument("--lab", metavar="TOPOLOGY", default=None,
                         help="serve a whole lab on the shared clock: one node device per node of "
                              "TOPOLOGY (2x2, K2, ...) and a heralding station per edge, each on its "
