@@ -187,8 +187,9 @@ MUTANTS.append(
     # served leaves any_q set, so push takes the hidden event ahead of the marker with a seq, and
     # again after it (a duplicate)
     (formal.Proof("event_arb", "tok", ""),
-     ("event_arb.v", "else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);",
-      "else if (mpend_q) any_q <= two || (any && report);")))
+     ("event_arb.v",
+      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
+      "any_q <= two || (any && report);")))
 
 # the station's herald line (tenth session): frame sequencer, queue, UART
 MUTANTS += [
