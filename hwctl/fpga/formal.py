@@ -74,6 +74,8 @@ PROOFS: tuple[Proof, ...] = (
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
           "1 cycle per header bit)"),
     Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
+    Proof("header_decoder", "prove_fast", "same, 1 cycle per bit, FAST = 1 (the node's ECP5 "
+          "builds: the byte index from registered flags)"),
     Proof("station_core", "prove", "station: a herald only for both ends' markers and exactly "
           "one click, naming that detector (k-induction, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
