@@ -41,7 +41,9 @@
 module event_arb_props #(
     parameter AW = 1,
     parameter TOK = 0,
-    parameter NS = 2
+    parameter NS = 2,
+    parameter FAST = 0,             // event_arb's timing variants (the node top's ECP5 builds:
+    parameter INSTAGE = 0           // both 1; the station and the iCE40 builds: both 0)
 ) (
     input wire          clk_i,
     input wire          rst_i,
@@ -74,7 +76,8 @@ module event_arb_props #(
     wire [143:0] dout;
     wire         empty, pending;
     wire [2:0]   lost;
-    event_arb #(.AW(AW), .LUTRAM(1), .LPW(3), .NS(NS), .TOK(TOK), .TW(4), .MRK_OP(8'h00)) dut (
+    event_arb #(.AW(AW), .LUTRAM(1), .LPW(3), .NS(NS), .TOK(TOK), .TW(4), .MRK_OP(8'h00),
+                .FAST(FAST), .INSTAGE(INSTAGE)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .valid_i(valid_i), .op_i(op), .payload_i(pl),
         .tok_i(tok_i), .lost_i(lost_i), .mrk_i(mrk_i), .rd_en_i(rd_en_i), .dout_o(dout),
         .empty_o(empty), .pending_o(pending), .lost_o(lost)

@@ -21,7 +21,8 @@
 module header_decoder_props #(
     parameter BIT_CYCLES = 1,
     parameter N_SLOTS = 4,
-    parameter MW = 16
+    parameter MW = 16,
+    parameter FAST = 0              // header_decoder's timing variant (the node's ECP5 builds)
 ) (
     input wire          clk_i,
     input wire          rst_i,
@@ -38,7 +39,7 @@ module header_decoder_props #(
     wire         free_ok, cnt_good, cnt_bad, ev_valid;
     wire [7:0]   slots_free, ev_op;
     wire [127:0] ev_payload;
-    header_decoder #(.BIT_CYCLES(BIT_CYCLES), .N_SLOTS(N_SLOTS), .MW(MW)) dut (
+    header_decoder #(.BIT_CYCLES(BIT_CYCLES), .N_SLOTS(N_SLOTS), .MW(MW), .FAST(FAST)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .hdr_i(hdr_i), .en_i(en_i), .blk_i(1'b0), .ts_i(ts_i),
         .bad_cnt_i(bad_cnt_i), .chk_base_i(chk_base_i), .chk_mask_i(chk_mask_i),
         .free_ok_o(free_ok), .free_i(free_i), .free_base_i(free_base_i),

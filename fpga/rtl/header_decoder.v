@@ -30,7 +30,10 @@
 module header_decoder #(
     parameter BIT_CYCLES = `HW_HEADER_BIT_CYCLES,    // 1 or >= 4
     parameter N_SLOTS    = 8,
-    parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2)  // FREE_MASK mask bits
+    parameter MW         = 8 * (`HW_LEN_FREE_MASK - 2),  // FREE_MASK mask bits
+    parameter FAST       = 0     // 1: the byte index from flags registered a cycle ahead (the
+                                 // node top's ECP5 builds, FIFO_LUTRAM; same cycles, 1
+                                 // flip-flop more); 0: the smaller logic (iCE40)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -99,6 +102,38 @@ module header_decoder #(
     reg          cat_marker_q, cat_seq_q, cat_good_q;
     reg [N_SLOTS-1:0] free_oh_q; // lowest free slot, one-hot
     reg          gap_hit_q;      // the inter-byte gap limit was reached last cycle
+    // FAST: the byte index is idx_f_q (g_idx_f below; idx_q and its logic are then unused),
+    // whose next value comes from three flags registered a cycle ahead, each with done_q in it
+    // (the three cases exclude one another): to 0 (a bad byte, the gap limit or the good CRC
+    // byte), to 1 (the marker), + 1 (a seq byte), instead of done2_q, the category flags (which
+    // also enable seq_q / crc_q) and idx_rst_q (timing: 3 LUT levels in front of idx_q; node
+    // ECP5 HeAP, cat_seq_q -> idx_q 7.4 ns). The reset clears only the bad-byte / gap part, as
+    // it clears idx_rst_q; the rest is not reset, like done2_q and the category flags. (The
+    // readers take `(FAST != 0) ? idx_f_q : idx_q`, so with FAST = 0 the logic is the same as
+    // before, to the iCE40 netlists.)
+    // (undriven / unused with FAST = 0: by design)
+    /* verilator lint_off UNDRIVEN */
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg [2:0]    idx_f_q;
+`ifndef SYNTHESIS
+    wire [2:0]   idx = (FAST != 0) ? idx_f_q : idx_q;   // (simulation: the byte index)
+`endif
+    /* verilator lint_on UNUSEDSIGNAL */
+    /* verilator lint_on UNDRIVEN */
+    generate if (FAST != 0) begin : g_idx_f
+        reg ix0_q, ix1_q, ixi_q;
+        always @(posedge clk_i) begin
+            ix0_q <= (!rst_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
+                                             (idx5_q && !crc_ok_q))) || (gap_hit_q && !done_q)))
+                     || (done_q && stop_ok_q && idx5_q && crc_ok_q);
+            ix1_q <= done_q && stop_ok_q && idx0_q && marker_q;
+            ixi_q <= done_q && stop_ok_q && !idx0_q && !idx5_q;
+            if (rst_i) idx_f_q <= 3'd0;
+            else if (ix0_q) idx_f_q <= 3'd0;
+            else if (ix1_q) idx_f_q <= 3'd1;
+            else if (ixi_q) idx_f_q <= idx_f_q + 3'd1;
+        end
+    end endgenerate
     // ERROR(BAD_HEADER)'s info, ERR_BAD_HEADER + 1, is taken from bad_cnt_i in the event's
     // cycle (yosys shares the + 1 with the register file's counter): no 32-bit copy. The
     // counter moves 4 cycles after a malformed header's act_bad_q, and malformed headers are
@@ -239,7 +274,8 @@ module header_decoder #(
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
         {ev_hdr_q, ev_ns_q, ev_bad_q} <= {act_hdr_q, act_ns_q, act_bad_q};
         ev_slot_q  <= free_idx_q;
-        gap_hit_q <= (state_q == S_IDLE) && line && (idx_q != 3'd0) && (gap_q == GAP_MAX);
+        gap_hit_q <= (state_q == S_IDLE) && line && (((FAST != 0) ? idx_f_q : idx_q) != 3'd0)
+                     && (gap_q == GAP_MAX);
         done_q <= 1'b0;
         if (rst_i) begin
             stop_ok_q <= 1'b0;
@@ -272,7 +308,7 @@ module header_decoder #(
                         cnt_q   <= HALF_M1;
                         cz_q    <= 1'b0;
                         bit_q   <= 3'd0;
-                    end else if (idx_q != 3'd0) begin
+                    end else if (((FAST != 0) ? idx_f_q : idx_q) != 3'd0) begin
                         gap_q <= gap_q + 1'b1;
                     end
                 end
@@ -298,8 +334,8 @@ module header_decoder #(
                     done_q <= 1'b1;
                     stop_ok_q <= line;
                     byte_q <= shift_q;
-                    idx0_q <= (idx_q == 3'd0);
-                    idx5_q <= (idx_q == 3'd5);
+                    idx0_q <= (((FAST != 0) ? idx_f_q : idx_q) == 3'd0);
+                    idx5_q <= (((FAST != 0) ? idx_f_q : idx_q) == 3'd5);
                     marker_q <= (shift_q == `HW_HEADER_MARKER);
                     crc_ok_q <= (shift_q == crc_q);
                     state_q <= line ? S_IDLE : S_HIGH;

@@ -19,7 +19,11 @@ module herald_rx #(
     parameter       BIT_CYCLES = 4,     // >= 4
     parameter [7:0] MARKER     = 8'hA5,
     parameter       GAP_BITS   = 30,    // 10 bits of a byte + 20 bit periods of silence
-    parameter       HOLD       = 1      // 0: t_o / bell_o are the shift register (see above)
+    parameter       HOLD       = 1,     // 0: t_o / bell_o are the shift register (see above)
+    parameter       FAST       = 0      // 1: idx_q == 10 and the bell byte's zero bits as
+                                        // registered flags (the node top's ECP5 builds,
+                                        // FIFO_LUTRAM; same cycles, 2 flip-flops more); 0: the
+                                        // compares (iCE40)
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -44,6 +48,15 @@ module herald_rx #(
     reg  [GW-1:0] gap_q;
     reg         gap_hit_q;             // the gap limit was reached (registered: timing)
     reg         in_q;                  // inside a frame (idx_q != 0)
+    // FAST: i10_q = idx_q == 10 (the CRC byte next) and sz_q = sr_q[7:1] == 0 (the bell
+    // byte's unused bits), registered with idx_q / sr_q from their next values, so ok_o's next
+    // value is the CRC compare and a few flags (timing: the two compares were 2 LUT levels in
+    // front of ok_o's; node ECP5 HeAP, sr_q -> ok_o 7.8 ns)
+    /* verilator lint_off UNDRIVEN */
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg         i10_q, sz_q;          // (undriven with FAST = 0: by design)
+    /* verilator lint_on UNUSEDSIGNAL */
+    /* verilator lint_on UNDRIVEN */
     wire [7:0]  crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(b), .crc_o(crc_nx));
 
@@ -74,10 +87,10 @@ module herald_rx #(
                     end else begin
                         bad_o <= 1'b1;
                     end
-                end else if (idx_q == 4'd10) begin
+                end else if ((FAST != 0) ? i10_q : idx_q == 4'd10) begin
                     idx_q <= 4'd0;
                     in_q <= 1'b0;
-                    if (b == crc_q && sr_q[7:1] == 7'd0) begin
+                    if (b == crc_q && ((FAST != 0) ? sz_q : sr_q[7:1] == 7'd0)) begin
                         ok_o <= 1'b1;
                     end else begin
                         bad_o <= 1'b1;
@@ -90,6 +103,30 @@ module herald_rx #(
             end
         end
     end
+    generate if (FAST != 0) begin : g_flags
+        always @(posedge clk_i) begin
+            if (rst_i) begin
+                i10_q <= 1'b0;
+                sz_q <= 1'b1;
+            end else if (berr || (gap_hit_q && !bv)) begin
+                i10_q <= 1'b0;
+            end else if (bv && idx_q != 4'd0) begin
+                if (i10_q) i10_q <= 1'b0;
+                else begin                      // a t / bell byte shifted in
+                    i10_q <= idx_q == 4'd9;
+                    sz_q <= b[7:1] == 7'd0;
+                end
+            end
+        end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+        // (simulation only: the flags equal the compares in every cycle)
+        always @(posedge clk_i)
+            if (!rst_i && (i10_q != (idx_q == 4'd10) || sz_q != (sr_q[7:1] == 7'd0)))
+                $fatal(1, "herald_rx: i10_q / sz_q differ from idx_q / sr_q");
+`endif
+`endif
+    end endgenerate
     generate if (HOLD != 0) begin : g_hold
         reg [63:0] t_q;
         reg        bell_q;
@@ -97,8 +134,9 @@ module herald_rx #(
             if (rst_i) begin
                 t_q <= 64'd0;
                 bell_q <= 1'b0;
-            end else if (bv && !berr && !(gap_hit_q && !bv) && idx_q == 4'd10 && b == crc_q
-                         && sr_q[7:1] == 7'd0) begin
+            end else if (bv && !berr && !(gap_hit_q && !bv)
+                         && ((FAST != 0) ? i10_q : idx_q == 4'd10) && b == crc_q
+                         && ((FAST != 0) ? sz_q : sr_q[7:1] == 7'd0)) begin
                 t_q <= sr_q[71:8];
                 bell_q <= sr_q[0];
             end

@@ -23,7 +23,11 @@ module test_gen #(
     parameter HDR_BIT_CYCLES = `HW_HEADER_BIT_CYCLES,
     parameter DET            = 1,                         // detector loop (v2 SCHEDULE)
     parameter HL             = 1,                         // herald loop (SCHEDULE_PAIRS)
-    parameter HDR            = 1                          // header stream
+    parameter HDR            = 1,                         // header stream
+    parameter FAST           = 0                          // 1: the herald loop's gap LFSR
+                                                          // reseeded by a flip-flop (the node
+                                                          // top's ECP5 builds, FIFO_LUTRAM;
+                                                          // same cycles); 0: by hloop (iCE40)
 ) (
     input  wire          clk_i,
     input  wire          rst_i,
@@ -95,8 +99,8 @@ module test_gen #(
                                 (GW == 12) ? 16'h0829 : (GW == 13) ? 16'h100D : (GW == 14) ? 16'h2015 :
                                 (GW == 15) ? 16'h6000 : 16'hD008;
     localparam [GW-1:0] HG_MASK = HG_TAPS[GW-1:0];
-    // the state LOOP_GAP - 2 steps after the seed 1: the cycle in which a down-count from
-    // LOOP_GAP - 1 would read 1
+    // the state n steps after the seed 1 (HG_END: the cycle in which a down-count from
+    // LOOP_GAP - 1, loaded at the attempt, would read 1)
     function automatic [GW-1:0] hg_after(input integer n);
         integer k;
         reg [GW-1:0] st;
@@ -106,7 +110,12 @@ module test_gen #(
             hg_after = st;
         end
     endfunction
-    localparam [GW-1:0] HG_END = hg_after(LOOP_GAP - 2);
+    // FAST: hgap_q is reseeded a cycle after the looped attempt (by hpush_q, a flip-flop, not
+    // by `hloop`: timing, pair_sched's fire_q -> hloop -> hgap_q was a node ECP5 HeAP path), so
+    // its end state is one step earlier, and the compare is ignored in the cycle of the reseed
+    // (hgap_q then still holds the state from before the attempt): hfree_q rises in the same
+    // cycle as with FAST = 0
+    localparam [GW-1:0] HG_END = hg_after((FAST != 0) ? LOOP_GAP - 3 : LOOP_GAP - 2);
     generate if (HL != 0) begin : g_hl_loop
     // qualifying attempt: hleft_q counts the pair attempts still to go before it (N - 1 after a
     // restart or a qualifying one, down to 0) and hz_q = "hleft_q == 0" is registered with it, so
@@ -154,11 +163,17 @@ module test_gen #(
             hgo_q <= hpush_q;
             // (an equality with a constant and a sticky flag: a magnitude compare and a
             // saturating count had become one long carry chain, the HX8K's worst path)
-            hgap_q <= {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)};
-            hfree_q <= hfree_q || (hgap_q == HG_END);
+            // (FAST: reseeded by hpush_q, whether or not hloop)
+            hgap_q <= (FAST != 0) ? (hpush_q ? {{(GW-1){1'b0}}, 1'b1}
+                                             : {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)})
+                                  : {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)};
+            hfree_q <= hfree_q || ((FAST != 0) ? (hgap_q == HG_END) && !hpush_q
+                                               : (hgap_q == HG_END));
             if (hloop) begin
                 hport_q <= pport_i;
-                hgap_q <= {{(GW-1){1'b0}}, 1'b1};
+                hgap_q <= (FAST != 0) ? (hpush_q ? {{(GW-1){1'b0}}, 1'b1}
+                                                 : {hgap_q[GW-2:0], ^(hgap_q & HG_MASK)})
+                                      : {{(GW-1){1'b0}}, 1'b1};
                 hfree_q <= 1'b0;
             end
         end

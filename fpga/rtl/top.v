@@ -33,7 +33,9 @@ module top #(
     parameter        SCHED_AW       = 2,                       // 4 queued schedules
     parameter        EVT_AW         = 4,                       // 16 queued events
     parameter [63:0] TS_INIT        = 64'd0,
-    parameter        FIFO_LUTRAM    = 0,                       // 1: FIFOs, slot ring, block buffers in LUT RAM (ECP5)
+    parameter        FIFO_LUTRAM    = 0,                       // 1: FIFOs, slot ring, block buffers in LUT RAM,
+                                                               // and the modules' timing variants (FAST,
+                                                               // SELTREE, INSTAGE: same cycles) (ECP5)
     parameter        N_PORTS        = 2,                       // herald inputs / triggers (<= 8)
     parameter        QUBITS         = 6,                       // memory qubits (SCHEDULE_PAIRS)
     parameter        HL_BIT_CYCLES  = `HW_HERALD_BIT_CYCLES,   // herald line bit period (>= 4)
@@ -204,7 +206,7 @@ module top #(
     generate if (PAIRS != 0) begin : g_pairs
         for (gp = 0; gp < N_PORTS; gp = gp + 1) begin : g_hl
             herald_rx #(.BIT_CYCLES(HL_BIT_CYCLES), .MARKER(`HW_HERALD_MARKER),
-                        .HOLD(HL_HOLD)) u_hl (
+                        .HOLD(HL_HOLD), .FAST(FIFO_LUTRAM)) u_hl (
                 .clk_i(clk_i), .rst_i(rst_q[R_HL]), .line_i(hl_in[gp]), .ok_o(hl_ok[gp]),
                 .bad_o(hl_bad[gp]), .t_o(hl_t[64*gp +: 64]), .bell_o(hl_bell[gp])
             );
@@ -248,7 +250,7 @@ module top #(
     wire hdr_dec_blk = (HEADERS == 0) || hdr_blk;
     wire hdr_dec_en  = header_en && ((HEADERS != 0) || hdr_blk);
     generate if (HDR_IN) begin : g_hdr
-        header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS)) u_hdr (
+        header_decoder #(.BIT_CYCLES(HDR_BIT_CYCLES), .N_SLOTS(N_SLOTS), .FAST(FIFO_LUTRAM)) u_hdr (
             .clk_i(clk_i), .rst_i(rst_q[R_HDR]), .hdr_i(hdr_in), .en_i(hdr_dec_en), .ts_i(ts),
             .bad_cnt_i(err_bad_header), .chk_base_i(chk_base), .chk_mask_i(chk_mask),
             .free_ok_o(free_ok), .free_i(free && (HEADERS != 0)), .free_base_i(chk_base),
@@ -357,7 +359,7 @@ module top #(
 
     // ---------------------------------------------------------------- test patterns (TEST)
     test_gen #(.NP(N_PORTS), .HL_BIT_CYCLES(HL_BIT_CYCLES), .HDR_BIT_CYCLES(HDR_BIT_CYCLES),
-               .DET(V2), .HL(PAIRS), .HDR(HDR_IN)) u_tgen (
+               .DET(V2), .HL(PAIRS), .HDR(HDR_IN), .FAST(FIFO_LUTRAM)) u_tgen (
         .clk_i(clk_i), .rst_i(rst_q[R_TG]), .test_i(test), .restart_i(test_we), .fire_i(fire),
         .pfire_i(pfire), .pport_i(pport_run), .ts_i(ts), .det_i(det_i), .hl_i(hl_i), .hdr_i(hdr_i),
         .det_o(det_in), .hl_o(hl_in), .hdr_o(hdr_in)
@@ -366,41 +368,19 @@ module top #(
     // ---------------------------------------------------------------- host link: transmit
     // The ECP5 builds (FIFO_LUTRAM) pass every event_arb input (the sources' valid / opcode /
     // payload, block tokens, lost blocks, the ordered response's marker) through one register
-    // stage: each event enters the FIFO one cycle later, all of them alike, so their order among
-    // themselves and against the marker is as before (timing: the event sources sit across the
-    // die from event_arb, and header_decoder's ev_valid_o -> source 1's OR -> event_arb's
-    // hold / pick logic -> pick_q was the node's ECP5 path, 8.0 ns with 6.0 of routing; ninth
-    // session). The iCE40 builds keep the direct connection (area).
-    wire [NS-1:0]     ea_valid;
-    wire [8*NS-1:0]   ea_op;
-    wire [128*NS-1:0] ea_payload;
-    wire              ea_tok, ea_lost, ea_mrk, ea_stage, ea_pending;
-    generate if (FIFO_LUTRAM != 0) begin : g_evt_in
-        reg [NS-1:0]     v_q;
-        reg [8*NS-1:0]   op_q;
-        reg [128*NS-1:0] pl_q;
-        reg              tok_q, lost_q, mrk_q;
-        always @(posedge clk_i) begin
-            op_q <= ev_op;
-            pl_q <= ev_payload;
-            if (rst_q[R_EVT]) {v_q, tok_q, lost_q, mrk_q} <= {(NS+3){1'b0}};
-            else {v_q, tok_q, lost_q, mrk_q} <= {ev_valid, tok, blk_lost, pin_done};
-        end
-        assign {ea_valid, ea_op, ea_payload, ea_tok, ea_lost, ea_mrk} =
-               {v_q, op_q, pl_q, tok_q, lost_q, mrk_q};
-        assign ea_stage = (|v_q) || tok_q || lost_q || mrk_q;
-    end else begin : g_evt_direct
-        assign {ea_valid, ea_op, ea_payload, ea_tok, ea_lost, ea_mrk} =
-               {ev_valid, ev_op, ev_payload, tok, blk_lost, pin_done};
-        assign ea_stage = 1'b0;
-    end endgenerate
-    assign evq_pending = ea_pending || ea_stage;
-    // (SELTREE: the ECP5 builds, FIFO_LUTRAM; the iCE40 keeps the smaller hold[pick] mux)
+    // stage, inside event_arb (INSTAGE, with valid in two copies): each event enters the FIFO one
+    // cycle later, all of them alike, so their order among themselves and against the marker is
+    // as before (timing: the event sources sit across the die from event_arb, and header_decoder's
+    // ev_valid_o -> source 1's OR -> event_arb's hold / pick logic -> pick_q was the node's ECP5
+    // path, 8.0 ns with 6.0 of routing; ninth session). The iCE40 builds keep the direct
+    // connection (area).
+    // (SELTREE, FAST: the ECP5 builds' timing variants, same cycles; the iCE40 keeps the
+    // smaller logic)
     event_arb #(.AW(EVT_AW), .LUTRAM(FIFO_LUTRAM), .NS(NS), .TOK(BLOCKS != 0),
-                .SELTREE(FIFO_LUTRAM)) u_evt (
-        .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ea_valid), .op_i(ea_op), .payload_i(ea_payload),
-        .tok_i(ea_tok), .lost_i(ea_lost), .mrk_i(ea_mrk),
-        .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(ea_pending),
+                .SELTREE(FIFO_LUTRAM), .FAST(FIFO_LUTRAM), .INSTAGE(FIFO_LUTRAM)) u_evt (
+        .clk_i(clk_i), .rst_i(rst_q[R_EVT]), .valid_i(ev_valid), .op_i(ev_op), .payload_i(ev_payload),
+        .tok_i(tok), .lost_i(blk_lost), .mrk_i(pin_done),
+        .rd_en_i(evq_rd), .dout_o(evq_dout), .empty_o(evq_empty), .pending_o(evq_pending),
         .lost_o(evq_lost)
     );
     tx_arb u_txa (

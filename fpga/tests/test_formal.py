@@ -187,8 +187,20 @@ MUTANTS.append(
     # served leaves any_q set, so push takes the hidden event ahead of the marker with a seq, and
     # again after it (a duplicate)
     (formal.Proof("event_arb", "tok", ""),
-     ("event_arb.v", "else if (mpend_q) any_q <= |((report ? hv : (hv & (hv - 1'b1))) & ~valid_i);",
-      "else if (mpend_q) any_q <= two || (any && report);")))
+     ("event_arb.v",
+      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
+      "any_q <= two || (any && report);")))
+MUTANTS += [
+    # the same bug against FAST = INSTAGE = 1 (the node's ECP5 builds; the mutation takes both
+    # sides of the FAST choice)
+    (formal.Proof("event_arb", "tok_fast", ""),
+     ("event_arb.v",
+      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
+      "any_q <= two || (any && report);")),
+    # FAST: ap_q (visible and not the one picked) keeps the one served, so it is pushed again
+    (formal.Proof("event_arb", "tok_fast", ""),
+     ("event_arb.v", "ap_q <= vis_n & ~oh_n;", "ap_q <= vis_n;")),
+]
 
 # the station's herald line (tenth session): frame sequencer, queue, UART
 MUTANTS += [

@@ -132,8 +132,11 @@ async def event_arb_overflow_accounting(dut) -> None:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize(("lpw", "tok"), [(16, 0), (3, 0), (16, 1)])
-def test_event_arb(tmp_path, lpw: int, tok: int) -> None:
+# fast 1: the node's ECP5 builds (FAST = INSTAGE = 1: the pick cone from registered flags, the
+# input stage inside event_arb)
+@pytest.mark.parametrize(("lpw", "tok", "fast"), [(16, 0, 0), (3, 0, 0), (16, 1, 0), (16, 1, 1),
+                                                  (3, 0, 1)])
+def test_event_arb(tmp_path, lpw: int, tok: int, fast: int) -> None:
     # LPW = 3: the lost count's low half carries every 8 losses (the split-adder path)
     run_cocotb(tmp_path, "event_arb", "test_hdl_event_arb",
-               parameters={"AW": AW, "LPW": lpw, "TOK": tok})
+               parameters={"AW": AW, "LPW": lpw, "TOK": tok, "FAST": fast, "INSTAGE": fast})

@@ -74,6 +74,8 @@ PROOFS: tuple[Proof, ...] = (
     Proof("header_decoder", "prove", "no memory slot handed out twice (k-induction, the spec's "
           "1 cycle per header bit)"),
     Proof("header_decoder", "prove_b4", "same, 4 cycles per bit (mid-bit sampling)"),
+    Proof("header_decoder", "prove_fast", "same, 1 cycle per bit, FAST = 1 (the node's ECP5 "
+          "builds: the byte index from registered flags)"),
     Proof("station_core", "prove", "station: a herald only for both ends' markers and exactly "
           "one click, naming that detector (k-induction, depth 24)"),
     Proof("station_core", "cover", "a one-end window, then a herald on detector 1 (not vacuous)"),
@@ -116,8 +118,11 @@ PROOFS: tuple[Proof, ...] = (
           "step costs ~3x the one before)"),
     Proof("event_arb", "tok", "same with HDR_BLOCK tokens (never dropped), lost blocks and "
           "ordered-response markers (TOK = 1, the node top; BMC depth 10)"),
+    Proof("event_arb", "tok_fast", "same with FAST = 1 and INSTAGE = 1 (the node top's ECP5 "
+          "builds: pick_q's cone from registered flags, the input stage; BMC depth 10)"),
     Proof("event_arb", "cover_ev", "a loss reported, then every event accounted for (not vacuous)"),
     Proof("event_arb", "cover_tok", "same with tokens; a marker after a token (not vacuous)"),
+    Proof("event_arb", "cover_tok_fast", "same with FAST = 1 and INSTAGE = 1 (not vacuous)"),
     Proof("herald_tx", "prove", "station herald line: every push framed once, in order, or dropped "
           "with drop_o, a drop only behind a full queue; the sequencer started as soon as it is "
           "free and loaded under its contract (k-induction, queue in block RAM)"),
