@@ -369,7 +369,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
     from hwctl.sim.twin.labproc import LabProcess
     from hwctl.sim.twin.station import StationModel
     from hwctl.transport import Backend, LabLink
-    from hwctl.wire import CLOCK_HZ, ControlBit, Reg
+    from hwctl.wire import CLOCK_HZ, ControlBit
 
     names = sorted(g.nodes)
     ports = {n: _free_port() for n in names}
@@ -450,8 +450,7 @@ async def run_demo(g, args: argparse.Namespace, console=None) -> dict:
             if isinstance(nd, NodeService) and nd.cfg.name in node_kw:
                 assert nd.backend is not None
                 async with patient(nd.backend):  # before run(): not yet supervised
-                    ctl = await nd.backend.read_reg(Reg.CONTROL)
-                    await nd.backend.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
+                    await nd.enable_headers()  # (the node owns HEADER_EN: node/verify.py)
         t0 = time.monotonic()
         runs = [asyncio.create_task(nd.run()) for nd in nodes if isinstance(nd, NodeService)]
         procs = [nd for nd in nodes if isinstance(nd, NodeProcess)]

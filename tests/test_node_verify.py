@@ -419,3 +419,109 @@ def test_a_refused_command_in_a_slot_sweep_is_counted_and_the_next_check_retries
     node = asyncio.run(go())
     c = node.counters
     assert c.double_free == c.slot_conflicts == 0 and c.device_errors == 1
+
+
+def _legacy_node(m: TwinModel) -> NodeService:
+    a, _ = vconfigs("twin://", "twin://")
+    a.workload = False
+    return NodeService(a)
+
+
+def _header_en(m: TwinModel) -> bool:
+    return bool(m.reg(Reg.CONTROL) >> ControlBit.HEADER_EN & 1)
+
+
+def test_a_sweep_cut_by_a_broken_link_leaves_header_en_on_after_the_reconnect() -> None:
+    """Legacy pool: a slot sweep turns HEADER_EN off, drains, and restores it. When the link
+    breaks mid-sweep its restore never reaches the device; the same device life comes back and
+    the reconnect's reclaim (hwctl.recovery ``_resync``) used to restore what it found (off):
+    the node never saw a header again. Now the restore is owed and the reconnect's reclaim turns
+    HEADER_EN on. Virtual-time twin; no waits."""
+    from hwctl.errors import LinkError
+    from hwctl.transport import open_backend
+
+    m = TwinModel(TwinConfig(header_period=20_000, header_arrival=1.0, seed=1))
+
+    async def go() -> tuple[bool, bool, NodeService]:
+        node = _legacy_node(m)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        b = node.backend
+        assert _header_en(m)
+        real_read, real_write = b.read_reg, b.write_reg
+        broken: list[int] = []
+
+        async def read_reg(reg, *args, **kw):
+            if reg == Reg.STATUS or broken:  # the sweep's drain: the link breaks here
+                broken.append(1)
+                raise LinkError("link broke (planted)")
+            return await real_read(reg, *args, **kw)
+
+        async def write_reg(reg, *args, **kw):
+            if broken:
+                raise LinkError("link broke (planted)")
+            return await real_write(reg, *args, **kw)
+
+        b.read_reg, b.write_reg = read_reg, write_reg
+        with pytest.raises(LinkError):
+            await node._reclaim_slots()  # (the mid-run sweep's reclaim, _slot_check)
+        off_after_break = not _header_en(m)
+        # the same device life answers again: the recovery closes the lost link, re-syncs on
+        # a new one
+        await b.close()
+        b2 = await open_backend("twin://?mode=virtual", model=m)
+        await node.recovery._resync(b2)
+        on_after = _header_en(m)
+        await b2.close()
+        return off_after_break, on_after, node
+
+    off_after_break, on_after, node = asyncio.run(go())
+    assert off_after_break  # (the planted break cut the sweep with HEADER_EN off)
+    assert on_after and not node._headers_owed  # before the fix: off for good
+    assert node.recovery.counters.path_restarts == 1  # the same life, not a restarted device
+
+
+def test_go_waits_for_a_sweep_that_has_header_en_off() -> None:
+    """The demo's go (enable_headers) and a slot sweep share the node's CONTROL lock: a go
+    during a sweep's drain waits for the sweep's restore instead of turning headers on in the
+    middle of it (HEADERs arriving after the drain's count would be taken for unheard slots);
+    HEADER_EN ends on. Ordered by events only."""
+    from hwctl.transport import open_backend
+
+    m = TwinModel(TwinConfig(header_period=20_000, header_arrival=1.0, seed=1))
+
+    async def go() -> list[tuple[str, bool]]:
+        node = _legacy_node(m)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        b = node.backend
+        real_read, real_write = b.read_reg, b.write_reg
+        log: list[tuple[str, bool]] = []
+        in_drain, release = asyncio.Event(), asyncio.Event()
+
+        async def read_reg(reg, *args, **kw):
+            if reg == Reg.STATUS and not release.is_set():
+                in_drain.set()
+                await release.wait()
+            return await real_read(reg, *args, **kw)
+
+        async def write_reg(reg, value, *args, **kw):
+            if reg == Reg.CONTROL:
+                log.append(("write", bool(value >> ControlBit.HEADER_EN & 1)))
+            return await real_write(reg, value, *args, **kw)
+
+        b.read_reg, b.write_reg = read_reg, write_reg
+        sweep = asyncio.create_task(node._reclaim_slots())
+        await in_drain.wait()
+        log.append(("drain", _header_en(m)))
+        go_task = asyncio.create_task(node.enable_headers())
+        for _ in range(20):  # the go gets every chance to run
+            await asyncio.sleep(0)
+        log.append(("still draining", _header_en(m)))
+        release.set()
+        await sweep
+        await go_task
+        log.append(("end", _header_en(m)))
+        return log
+
+    log = asyncio.run(go())
+    assert log == [("write", False), ("drain", False), ("still draining", False),
+                   ("write", True), ("write", True), ("end", True)], log

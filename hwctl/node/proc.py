@@ -29,7 +29,6 @@ from typing import Any
 from hwctl.errors import UserError
 from hwctl.node import NodeConfig, NodeCounters, NodeService, RequestRecord
 from hwctl.recovery import patient
-from hwctl.wire import ControlBit, Reg
 
 #: the child sends its counters and newly finished requests this often (s)
 UPDATE_S = 0.25
@@ -109,8 +108,7 @@ async def _child_main(cfg: NodeConfig, rid_base: int, conn: Connection, bench, s
     if enable_headers and not stop.is_set():
         assert node.backend is not None
         async with patient(node.backend):  # before run(): not yet supervised (hwctl.recovery)
-            ctl = await node.backend.read_reg(Reg.CONTROL)
-            await node.backend.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
+            await node.enable_headers()  # (the node owns HEADER_EN: node/verify.py)
     sent: set[int] = set()
     run = asyncio.create_task(node.run())
     while not stop.is_set() and not run.done():

@@ -190,6 +190,15 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         #: held by the free loop while it sends, and by a mid-run slot sweep (node/verify.py
         #: _slot_check), so the sweep's count and candidates never miss a FREE on its way
         self._slot_lock = asyncio.Lock()
+        #: the one owner of CONTROL.HEADER_EN while the node runs: held by a slot reclaim for as
+        #: long as it has HEADER_EN off, and by enable_headers (the demo's go), so neither lands
+        #: in the middle of the other (node/verify.py). Its holder awaits device commands only,
+        #: each bounded by the link's timeout and ended by the link's close (the recovery closes
+        #: a lost link before it reconnects): that is its lease.
+        self._ctl_lock = asyncio.Lock()
+        #: a reclaim turned HEADER_EN off and its restore has not reached the device (the link
+        #: broke mid-sweep): the next reclaim (after the reconnect) turns it on again
+        self._headers_owed = False
         #: (backend, its link's losses) when the legacy pool's slots were last reconciled
         self._loss_seen: tuple[object, int] | None = None
         self._max_ts = 0

@@ -19,7 +19,7 @@ from hwctl.protocols.verification import (
     PairsVerified,
     SendToPartner,
 )
-from hwctl.transport.backend import OrderedResponse
+from hwctl.transport.backend import Backend, OrderedResponse
 from hwctl.wire import (
     FREE_MASK_BITS,
     ControlBit,
@@ -240,6 +240,12 @@ class VerificationDriver:
         ``pool_slots`` - SLOTS_FREE - held - queued; which: the allocator takes the lowest free
         slot, so the lowest unheld slots are tried first in one FREE_MASK per 240, and a NAK
         (all or nothing) is halved until the count is reached. HEADER_EN is then restored.
+        The whole HEADER_EN-off window holds the node's CONTROL lock (``_ctl_lock``), which
+        :meth:`enable_headers` takes too: the demo's go cannot turn headers on in the middle of
+        a drain, nor a reclaim start while a go is between its read and its write. A restore
+        that does not reach the device (the link broke mid-sweep; the same device life comes
+        back) is owed (``_headers_owed``): the reconnect's reclaim finds HEADER_EN off and turns
+        it on (before, it restored what it found, off, and the node never saw a header again).
         Mid-run after a HEADER was lost on the link (:meth:`_slot_check`) the same, with the
         event pump running (a HEADER it hands over meanwhile is in the book before the count).
         Block mode needs none of this (ring slots expire; pins are the host's own)."""
@@ -250,11 +256,18 @@ class VerificationDriver:
         feats = getattr(b, "features", None)
         if feats is not None and not feats >> FeatureBit.HEADERS & 1:
             return  # no legacy pool on this bitstream
+        async with self._ctl_lock:
+            await self._reclaim_headers_off(b, v.pool_slots)
+
+    async def _reclaim_headers_off(self, b: Backend, pool_slots: int) -> None:
+        """:meth:`_reclaim_slots` with the CONTROL lock held."""
         bit = 1 << ControlBit.HEADER_EN
         try:
             ctl = await b.read_reg(Reg.CONTROL)
+            on = bool(ctl & bit) or self._headers_owed  # the state to leave (the owed one)
             if ctl & bit:
                 await b.write_reg(Reg.CONTROL, ctl & ~bit)
+                self._headers_owed = True  # until the restore is on the device
         except DeviceError as exc:
             log.warning("%s: slot reclaim skipped (%s)", self.cfg.name, exc)
             return
@@ -273,18 +286,30 @@ class VerificationDriver:
                 self._device_event(ev)
             self._loss_seen = (b, self.recovery.link_losses(b))  # every loss so far: handled here
             book = self._slots
-            unheard = (v.pool_slots - await b.read_reg(Reg.SLOTS_FREE) - book.n_held
+            unheard = (pool_slots - await b.read_reg(Reg.SLOTS_FREE) - book.n_held
                        - book.n_pending)
             if unheard > 0:
-                cand = [s for s in range(min(v.pool_slots, 1 << 16))
+                cand = [s for s in range(min(pool_slots, 1 << 16))
                         if not book.held(s) and not book.pending(s)]
                 got = await self._free_unheard(cand, unheard)
                 self.counters.slots_reclaimed += got
                 log.warning("%s: reclaimed %d of %d slot(s) allocated by HEADERs never received",
                             self.cfg.name, got, unheard)
         finally:
-            if ctl & bit:
-                await b.write_reg(Reg.CONTROL, ctl)
+            if on:
+                await b.write_reg(Reg.CONTROL, ctl | bit)
+                self._headers_owed = False
+
+    async def enable_headers(self) -> None:
+        """CONTROL.HEADER_EN on (the demo's go: a lab whose header decoders start off), under
+        the CONTROL lock a slot reclaim holds while it has HEADER_EN off (:meth:`_reclaim_slots`):
+        it waits for a reclaim's restore instead of landing in its drain."""
+        b = self.backend
+        assert b is not None
+        async with self._ctl_lock:
+            ctl = await b.read_reg(Reg.CONTROL)
+            await b.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
+            self._headers_owed = False
 
     async def _free_unheard(self, cand: list[int], want: int) -> int:
         """Free ``want`` allocated slots among ``cand`` (sorted, none held here): the lowest
