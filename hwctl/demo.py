@@ -163,6 +163,8 @@ def claimed_by(d: Path) -> int | None:
     try:
         pid = int((Path(d) / CLAIM).read_text().strip())
         os.kill(pid, 0)
+    except PermissionError:  # another user's process: it runs
+        return pid
     except (OSError, ValueError):  # no file, not a pid, no such process
         return None
     return pid
