@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -175,7 +176,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name} ({len(res.nodes)} nodes, {len(res.edges)} edges), {cfg.protocol.upper()}, "
               f"F = {cfg.fidelity}, {cfg.duration:g} s simulated, seed {cfg.seed}")
         for key, label, fmt in METRIC_LABELS:
-            print(f"  {label:38s} {fmt.format(res.summary[key])}")
+            v = res.summary[key]
+            shown = ("- (no request completed)" if isinstance(v, float) and math.isnan(v)
+                     else fmt.format(v))
+            print(f"  {label:38s} {shown}")
         print(f"  {'wall time (s)':38s} {res.wall_seconds:.2f}  "
               f"({_speed(cfg.duration / max(res.wall_seconds, 1e-9))} real time)")
         if args.out:
