@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         res = simulate(graph, cfg, name,
                        on_progress=lambda t: bar.update(task, completed=round(t, 1)))
     if args.out:
-        res.to_parquet(args.out)
+        _write_new(res, args.out, force=args.force)
     if args.json:
         from hwctl.output import print_json
         from hwctl.schema import SCHEMA_VERSION
@@ -185,6 +185,30 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             print(f"  per-request metrics written to {args.out}")
     return 0
+
+
+def _write_new(res: Any, out: Path, *, force: bool) -> None:
+    """``res`` to ``out`` without replacing a file another run wrote there meanwhile (two
+    `hwctl sim --out run.parquet` at once both passed the check at the start): written beside
+    it, then linked into place; if ``out`` appeared, this run's file stays beside it, said in
+    one line. ``--force`` replaces."""
+    if force:
+        res.to_parquet(out)
+        return
+    side = out.with_name(f"{out.stem}.{os.getpid()}.parquet")
+    res.to_parquet(side)
+    try:
+        os.link(side, out)
+    except FileExistsError:
+        raise UserError(f"--out {str(out)!r} was written by another run while this one ran "
+                        f"(not replaced); this run's results are in {side}") from None
+    except OSError:  # a file system without hard links
+        if out.exists():
+            raise UserError(f"--out {str(out)!r} was written by another run while this one "
+                            f"ran (not replaced); this run's results are in {side}") from None
+        os.replace(side, out)
+        return
+    side.unlink()
 
 
 def _speed(x: float) -> str:
