@@ -87,7 +87,7 @@ def _graph(args: argparse.Namespace):
 
     if args.edges:
         return topologies.from_edges(args.edges), "custom"
-    return topologies.by_name(args.topology), args.topology
+    return topologies.by_name(args.topology), topologies.canonical(args.topology)
 
 
 #: options of one run that --table5 does not take, and options only --table5 takes
