@@ -163,6 +163,8 @@ def claimed_by(d: Path) -> int | None:
     try:
         pid = int((Path(d) / CLAIM).read_text().strip())
         os.kill(pid, 0)
+    except PermissionError:  # another user's process: it runs
+        return pid
     except (OSError, ValueError):  # no file, not a pid, no such process
         return None
     return pid
@@ -257,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
             break  # (default: another demo claimed it since it was chosen; choose again)
     if held is None:
         raise UserError(f"--out {str(out)!r}: another hwctl demo (pid {claimed_by(out)}) is "
-                        f"writing its results there; choose another --out")
+                        f"writing its results there; choose another --out (no such demo "
+                        f"running? remove {out / CLAIM})")
     try:
         return _run(g, args)
     finally:

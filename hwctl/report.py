@@ -602,6 +602,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require_dataset(args.sweep_dir)  # first: `hwctl report run.parquet` is not an --out mistake
     out = args.out or args.sweep_dir / "report"
+    for sub in ("runs", "requests"):  # its files there would be read as (damaged) runs
+        folder = (Path(args.sweep_dir) / sub).resolve()
+        if Path(out).resolve() == folder or folder in Path(out).resolve().parents:
+            raise UserError(f"--out {str(out)!r} is inside the dataset's {sub} folder; the "
+                            f"report goes beside it (default {args.sweep_dir}/report)")
     try:  # before the dataset is read and the figures drawn
         argtypes.check_out_path(out, "--out", directory=True)
     except ValueError as exc:

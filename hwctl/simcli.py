@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -86,7 +87,7 @@ def _graph(args: argparse.Namespace):
 
     if args.edges:
         return topologies.from_edges(args.edges), "custom"
-    return topologies.by_name(args.topology), args.topology
+    return topologies.by_name(args.topology), topologies.canonical(args.topology)
 
 
 #: options of one run that --table5 does not take, and options only --table5 takes
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         res = simulate(graph, cfg, name,
                        on_progress=lambda t: bar.update(task, completed=round(t, 1)))
     if args.out:
-        res.to_parquet(args.out)
+        _write_new(res, args.out, force=args.force)
     if args.json:
         from hwctl.output import print_json
         from hwctl.schema import SCHEMA_VERSION
@@ -175,12 +176,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name} ({len(res.nodes)} nodes, {len(res.edges)} edges), {cfg.protocol.upper()}, "
               f"F = {cfg.fidelity}, {cfg.duration:g} s simulated, seed {cfg.seed}")
         for key, label, fmt in METRIC_LABELS:
-            print(f"  {label:38s} {fmt.format(res.summary[key])}")
+            v = res.summary[key]
+            shown = ("- (no request completed)" if isinstance(v, float) and math.isnan(v)
+                     else fmt.format(v))
+            print(f"  {label:38s} {shown}")
         print(f"  {'wall time (s)':38s} {res.wall_seconds:.2f}  "
               f"({_speed(cfg.duration / max(res.wall_seconds, 1e-9))} real time)")
         if args.out:
             print(f"  per-request metrics written to {args.out}")
     return 0
+
+
+def _write_new(res: Any, out: Path, *, force: bool) -> None:
+    """``res`` to ``out`` without replacing a file another run wrote there meanwhile (two
+    `hwctl sim --out run.parquet` at once both passed the check at the start): written beside
+    it, then linked into place; if ``out`` appeared, this run's file stays beside it, said in
+    one line. ``--force`` replaces."""
+    if force:
+        res.to_parquet(out)
+        return
+    side = out.with_name(f"{out.stem}.{os.getpid()}.parquet")
+    res.to_parquet(side)
+    try:
+        os.link(side, out)
+    except FileExistsError:
+        raise UserError(f"--out {str(out)!r} was written by another run while this one ran "
+                        f"(not replaced); this run's results are in {side}") from None
+    except OSError:  # a file system without hard links
+        if out.exists():
+            raise UserError(f"--out {str(out)!r} was written by another run while this one "
+                            f"ran (not replaced); this run's results are in {side}") from None
+        os.replace(side, out)
+        return
+    side.unlink()
 
 
 def _speed(x: float) -> str:

@@ -235,8 +235,10 @@ def plan(topologies: Sequence[str], fidelities: Sequence[float], protocols: Sequ
     """Every run of the grid, in (topology, fidelity, protocol, replicate) order."""
     from hwctl.sim.network import PROTOCOL_ALIASES, SimConfig
     from hwctl.sim.network import PROTOCOLS as SIM_PROTOCOLS
+    from hwctl.sim.topologies import canonical
 
     version = code_version() if version is None else version
+    topologies = list(dict.fromkeys(canonical(t) for t in topologies))  # 2X2 is 2x2's run
     protos = [PROTOCOL_ALIASES.get(p, p) for p in protocols]
     for p in protos:
         if p not in SIM_PROTOCOLS:

@@ -67,6 +67,24 @@ def relabel(g: nx.Graph) -> nx.Graph:
     return nx.relabel_nodes(g, dict(zip(nodes, _letters(len(nodes)), strict=True)))
 
 
+def canonical(name: str) -> str:
+    """The canonical spelling of a topology name (``2X2`` -> ``2x2``, ``k2`` -> ``K2``,
+    ``er:100:4`` -> ``ER:100:4``): run keys, tables and reports name a topology one way. A name
+    that is no topology comes back as given (:func:`by_name` says why)."""
+    s = name.strip().replace(" ", "")
+    if m := re.fullmatch(r"(\d{1,6})[xX](\d{1,6})", s, re.ASCII):
+        return f"{int(m[1])}x{int(m[2])}"
+    if m := re.fullmatch(r"([kK])(\d{1,6}),(\d{1,6})", s, re.ASCII):
+        return f"K{int(m[2])},{int(m[3])}"
+    if m := re.fullmatch(r"([kKfFwWcC])(\d{1,6})", s, re.ASCII):
+        return f"{m[1].upper()}{int(m[2])}"
+    if m := re.fullmatch(r"(er|wax):(\d{1,6}):(\d{1,6}(?:\.\d*)?)(?::(\d{1,18}))?", s,
+                         re.ASCII | re.IGNORECASE):
+        return (f"{m[1].upper()}:{int(m[2])}:{float(m[3]):g}"
+                + (f":{int(m[4])}" if m[4] is not None else ""))
+    return name
+
+
 def by_name(name: str) -> nx.Graph:
     """Build a named topology; raises UserError with the list of valid forms."""
     s = name.strip().replace(" ", "")

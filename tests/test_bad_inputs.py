@@ -1064,3 +1064,26 @@ def test_demo_does_not_write_where_a_running_demo_writes(tmp_path, capsys, monke
     with pytest.raises(Accepted):
         main(["demo", "--no-plot", "--out", str(running)])
     assert seen[-1] == str(running)
+
+
+def test_sim_out_written_meanwhile_by_another_run_is_not_replaced(tmp_path, capsys,
+                                                                   monkeypatch) -> None:
+    """Two `hwctl sim --out run.parquet` at once (two terminals): both passed the check at the
+    start and the one that ended last replaced the other's file without a word. The file is now
+    put in place without replacing: this run's results go beside it, said in one line."""
+    import hwctl.sim.network
+
+    real = hwctl.sim.network.simulate
+    out = tmp_path / "run.parquet"
+
+    def other_run_finishes_first(*a, **k):
+        res = real(*a, **k)
+        out.write_bytes(b"the other run's results")
+        return res
+
+    monkeypatch.setattr(hwctl.sim.network, "simulate", other_run_finishes_first)
+    assert main(["sim", "--topology", "K2", "--duration", "1", "--out", str(out)]) == 2
+    line = _check_one_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"the other run's results"
+    kept = [p for p in tmp_path.iterdir() if p.name != "run.parquet"]
+    assert len(kept) == 1 and kept[0].suffix == ".parquet" and str(kept[0]) in line, line

@@ -230,3 +230,12 @@ def _every_call(init):
     def patched(self, **kw):
         init(self, **{**kw, "every": 0.0})
     return patched
+
+
+def test_sim_figures_without_requests_are_a_dash_not_nan(capsys) -> None:
+    """A run too short for any request to complete printed 'mean latency L (ms)  nan': a dash and
+    why, as the node and the demo say 'no latency yet'."""
+    assert cli.main(["sim", "--topology", "K2", "--duration", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower(), out
+    assert "- (no request completed)" in out, out

@@ -155,6 +155,19 @@ def test_report_on_a_demo_dir_or_the_runs_dir_says_what_to_give(tmp_path, capsys
     assert err.count("\n") == 1 and f"hwctl report {root}" in err, err
 
 
+def test_report_out_inside_the_dataset_folders_is_refused(tmp_path, capsys) -> None:
+    """`--out SWEEP/runs/rep`: the report's files (bound.csv...) went into the dataset's runs
+    folder, and the next `hwctl report` failed on them as damaged runs."""
+    root = tmp_path / "sw"
+    execute(plan(["K2"], [0.75], ["esp"], duration=1.0, version="t", requests=False), root)
+    for sub in ("runs", "requests"):
+        assert cli_main(["report", str(root), "--out", str(root / sub / "rep")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "inside the dataset" in err, err
+    assert not (root / "runs" / "rep").exists()
+    assert cli_main(["report", str(root), "--out", str(tmp_path / "r")]) == 0
+
+
 def test_report_says_which_figures_it_drew_and_why_not_the_others(tmp_path, capsys) -> None:
     """A K2 + K3 sweep with per-request rows: Fig. 7 (2x2 only) and Fig. 11 (two fidelities)
     are not drawn. The index said the generic three reasons under each, the fit with two

@@ -389,3 +389,19 @@ def test_executor_named_is_the_one_that_ran(tmp_path) -> None:
     assert stats.executor == "serial"
     rec = json.loads((tmp_path / "timings.jsonl").read_text().splitlines()[-1])
     assert rec["executor"] == "serial"
+
+
+def test_topology_names_are_canonical(capsys) -> None:
+    """`--topologies 2X2 k2` ran as '2X2' / 'k2': run keys apart from '2x2' / 'K2' (a later sweep
+    with the paper's spelling ran them again) and a report that did not find '2x2' for Fig. 7.
+    Names are taken in their canonical spelling."""
+    from hwctl.sim.topologies import canonical
+
+    assert [canonical(t) for t in ["2X2", " k2 ", "K2,3", "k1,3", "f2", "w6", "c5", "02x3",
+                                   "er:100:4", "Wax:50:3.0:7"]] == \
+        ["2x2", "K2", "K2,3", "K1,3", "F2", "W6", "C5", "2x3", "ER:100:4", "WAX:50:3:7"]
+    a = plan(["2X2", "k2"], [0.7], ["esp"], version="t")
+    b = plan(["2x2", "K2"], [0.7], ["esp"], version="t")
+    assert [s.key for s in a] == [s.key for s in b]
+    assert cli_main(["sim", "--topology", "2X2", "--duration", "0.5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["topology"] == "2x2"
