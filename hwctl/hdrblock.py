@@ -16,12 +16,14 @@ order, the input of :meth:`hwctl.protocols.verification.VerificationCore.handle_
 - losses: a gap in ``blk`` counts lost blocks and marks the pulses from the previous block's last
   arrival to this block's first as unknown (``unknown_ranges``): never guessed as lost or arrived;
   ``bad`` adds to the malformed-header count; a block that violates the format is counted
-  (``malformed``) and treated like a lost one;
+  (``malformed``) and treated like a lost one (its pulses unknown, its arrivals' slots too);
 - ``evicted``: the 32-bit seq of the photon each arrival overwrote in its slot (-1: none known),
   so the verification core can discard still-unverified ones with cause OVERWRITTEN; ``unseen``:
-  the photons the arrivals of lost blocks overwrote (the unpinned slots between the previous
-  block's last slot and the next block's ``slot0``; every unpinned slot when the lost blocks
-  could have held a whole ring's worth), which the core must discard too.
+  the photons the arrivals of lost or malformed blocks overwrote (the unpinned slots between the
+  previous good block's last slot and the next good block's ``slot0``: slots are implicit, so
+  the ring position is recovered there whatever the blocks in between said; every unpinned slot
+  when the blocks in between could have held a whole ring's worth), which the core must discard
+  too.
 
 Pin changes are applied with :meth:`BlockDecoder.pin` / :meth:`BlockDecoder.unpin` at their place
 in the event stream (the device orders the PIN_MASK / UNPIN_MASK response after the blocks queued
@@ -84,7 +86,7 @@ class DecoderStats:
     bad_headers: int = 0  # sum of the blocks' bad counts
     slot_mismatches: int = 0  # slot0 differed from the mirror's prediction
     malformed: int = 0  # blocks violating the format (counted, their pulses unknown)
-    unseen_overwrites: int = 0  # known photons overwritten by arrivals of lost blocks
+    unseen_overwrites: int = 0  # known photons overwritten by arrivals of lost/malformed blocks
     #: the most recent RECENT_RANGES unknown ranges, (first, last) seq32, oldest first
     unknown_ranges: deque[tuple[int, int]] = field(default_factory=_recent_ranges)
 
@@ -116,11 +118,17 @@ class BlockDecoder:
         self.period = float(period)  # current estimate (cycles per pulse)
         self.stats = DecoderStats()
         self._pinned = np.zeros(n_slots, dtype=bool)
+        #: slots whose pin state changed since the last good block (:meth:`_lost_slots`)
+        self._changed = np.zeros(n_slots, dtype=bool)
+        self._any_changed = False
         self._free = np.arange(n_slots, dtype=np.int64)  # unpinned slots, ascending
         self._occupant = np.full(n_slots, -1, dtype=np.int64)  # seq32 last stored per slot
         self._last_blk: int | None = None
         self._unknown_pending = False  # a malformed block since the last good one
-        self._prev_slot: int | None = None  # slot of the previous block's last arrival
+        #: blocks since the last good one whose arrivals took unknown slots (lost + malformed)
+        self._pending_blocks = 0
+        #: slot of the previous good block's last arrival (None: unknown, after a restart)
+        self._prev_slot: int | None = None
         self._last_seq: int | None = None  # seq of the previous block's last arrival
         self._anchor: tuple[int, int] | None = None  # (ext seq, ts0) of the first anchor
         self._ext = 0  # extended seq of the latest anchor
@@ -143,10 +151,13 @@ class BlockDecoder:
                 raise ValueError("n_slots must be >= 1")
             self.n_slots = n_slots
         self._pinned = np.zeros(self.n_slots, dtype=bool)
+        self._changed = np.zeros(self.n_slots, dtype=bool)
+        self._any_changed = False
         self._free = np.arange(self.n_slots, dtype=np.int64)
         self._occupant = np.full(self.n_slots, -1, dtype=np.int64)
         self._last_blk = None
         self._prev_slot = None
+        self._pending_blocks = 0
         self._expect_slot0 = int(self._free[0])
         self._unknown_pending = self._last_seq is not None  # the downtime's pulses: unknown
         return held
@@ -162,7 +173,14 @@ class BlockDecoder:
     def _set(self, slots, value: bool) -> None:
         s = np.asarray(slots, dtype=np.int64)
         self._pinned[s] = value
+        self._changed[s] = True
+        self._any_changed = True
         self._free = np.flatnonzero(~self._pinned)
+
+    def _clear_changed(self) -> None:
+        if self._any_changed:
+            self._changed[:] = False
+            self._any_changed = False
 
     @property
     def pinned_count(self) -> int:
@@ -258,6 +276,7 @@ class BlockDecoder:
             sl = free[(j0 + np.arange(n)) % free.size]
             out_slot[i, :n] = sl
             self._prev_slot = int(sl[-1])
+            self._clear_changed()
             last_off = int(offs[i][m[i]][-1])
             self._last_seq = (int(a["seq0"][i]) + last_off) & U32
         return out_slot
@@ -308,6 +327,12 @@ class BlockDecoder:
         pending = bad_between | ((pg < 0) & self._unknown_pending)
         unknown = ok & ((gap > 0) | pending)
         have_prev = pg >= 0
+        # blocks since the previous good one whose arrivals took slots we did not see: the lost
+        # ones (blk gaps) and the malformed ones (their slots are as implicit as the lost ones')
+        cg, cb = np.cumsum(gap), np.cumsum(bad)
+        pgc = np.maximum(pg, 0)
+        between = np.where(have_prev, cg - cg[pgc] + cb - bad - cb[pgc],
+                           cg + cb - bad + self._pending_blocks)
         # unknown ranges: from the previous good block's last arrival (or the carried one)
         prev_seq = np.where(have_prev, last_seq[np.maximum(pg, 0)],
                             -1 if self._last_seq is None else self._last_seq)
@@ -321,10 +346,11 @@ class BlockDecoder:
         # predicted slot0 (next unpinned after the previous block's last slot), unless unknown
         prev_slot = np.where(have_prev, last_slot[np.maximum(pg, 0)],
                              -1 if self._prev_slot is None else self._prev_slot)
-        # lost blocks' arrivals took the slots between the previous good block and this one
-        for i in np.flatnonzero(ok & (gap > 0) & ~pending & (prev_slot >= 0)).tolist():
+        # lost and malformed blocks' arrivals took the slots between the previous good block
+        # and this one
+        for i in np.flatnonzero(ok & (between > 0) & (prev_slot >= 0) & (prev_seq >= 0)).tolist():
             self._lost_slots(i, int(prev_slot[i]), int(slot0[i]), int(prev_seq[i]),
-                             int(seq0[i]), int(gap[i]))
+                             int(seq0[i]), int(between[i]), changed=not have_prev[i])
         chk = ok & ~unknown & (prev_slot >= 0)
         if chk.any() and free.size:
             j = np.searchsorted(free, prev_slot[chk] + 1) % free.size
@@ -336,12 +362,12 @@ class BlockDecoder:
         last_bad = int(bads[-1]) if bads.size else -1
         if last_ok >= 0:
             self._last_seq = int(last_seq[last_ok])
-        if last_bad > last_ok:
-            self._prev_slot = None
-            self._unknown_pending = True
-        else:
             self._prev_slot = int(last_slot[last_ok])
-            self._unknown_pending = False
+            self._pending_blocks = 0
+            self._clear_changed()
+        tail = slice(last_ok + 1, k)  # (all malformed)
+        self._pending_blocks += int(gap[tail].sum()) + int(bad[tail].sum())
+        self._unknown_pending = last_bad > last_ok
         return out_slot
 
     # ------------------------------------------------------------------ internals
@@ -354,17 +380,18 @@ class BlockDecoder:
         self._last_blk = blk
         st.lost_blocks += gap
         expect, self._expect_slot0 = self._expect_slot0, None
-        if not ok:  # its pulses are unknown up to the next good block
+        if not ok:  # its pulses are unknown up to the next good block, its slots found there
             st.malformed += 1
             self._unknown_pending = True
-            self._prev_slot = None
+            self._pending_blocks += gap + 1
             return
         if expect is not None and slot0 != expect:  # the first block of a restarted device
             st.slot_mismatches += 1
+        between, self._pending_blocks = self._pending_blocks + gap, 0
         if gap or self._unknown_pending:
-            if gap and not self._unknown_pending and self._prev_slot is not None \
-                    and self._last_seq is not None:
-                self._lost_slots(i, self._prev_slot, slot0, self._last_seq, seq0, gap)
+            if between and self._prev_slot is not None and self._last_seq is not None:
+                self._lost_slots(i, self._prev_slot, slot0, self._last_seq, seq0, between,
+                                 changed=True)
             if self._last_seq is not None:
                 lo = (self._last_seq + 1) & U32
                 hi = (seq0 - 1) & U32
@@ -485,12 +512,23 @@ class BlockDecoder:
         return ts
 
     def _lost_slots(self, i: int, prev_slot: int, slot0: int, prev_seq: int, seq0: int,
-                    gap: int) -> None:
-        """Block ``i`` follows ``gap`` lost blocks: their arrivals took the unpinned slots after
-        ``prev_slot`` (the previous good block's last) up to ``slot0``, or the whole ring when
-        they could have held that many (at most ENTRY_BYTES + 1 arrivals a block, at most one a
-        pulse). Recorded for :meth:`_evict_with_lost`, before block ``i``'s arrivals."""
+                    gap: int, changed: bool) -> None:
+        """Block ``i`` follows ``gap`` lost or malformed blocks: their arrivals took the unpinned
+        slots after ``prev_slot`` (the previous good block's last) up to ``slot0``, or the whole
+        ring when they could have held that many (at most ENTRY_BYTES + 1 arrivals a block, at
+        most one a pulse). Recorded for :meth:`_evict_with_lost`, before block ``i``'s arrivals.
+        A malformed block's own fields are never used: the two good blocks around it give the
+        ring position, as the device's slots are implicit.
+
+        A pin change between the two good blocks (``changed``: the previous good block is
+        before this batch; pins change only between batches) makes its slots ambiguous: the
+        arrivals in between may have passed the slot before or after the change, and how many
+        came on which side is unknown. Such a slot counts as taken (its photon reported
+        overwritten): a photon the ring may have lost is never kept for verification; the cost
+        is at most a photon still there discarded."""
         free = self._free
+        if changed and self._any_changed:
+            free = np.flatnonzero(~self._pinned | self._changed)
         f = free.size
         if f == 0:
             return
