@@ -86,8 +86,18 @@ def check_probability(value: Any, what: str) -> float:
     return check_real(value, what, 0.0, 1.0)
 
 
+#: a duration written with a unit (``5m``), and the unit's seconds
+_UNIT_RE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(s|sec|m|min|h|hr|ms)\s*", re.ASCII | re.I)
+_UNIT_S = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hr": 3600.0, "ms": 1e-3}
+
+
 def check_duration(value: Any, what: str = "duration", hi: float = MAX_SERVICE_S) -> float:
-    """A run length in seconds: finite, > 0 and at most ``hi``."""
+    """A run length in seconds: finite, > 0 and at most ``hi``. Written with a unit (``5m``):
+    the error says it is in seconds and names the number meant."""
+    if isinstance(value, str) and (m := _UNIT_RE.fullmatch(value)):
+        secs = float(m[1]) * _UNIT_S[m[2].lower()]
+        raise ValueError(f"{what} is in seconds, got {value!r}: for {value.strip()} write "
+                         f"{secs:g}")
     return check_real(value, what, 0.0, hi, lo_open=True)
 
 

@@ -26,3 +26,18 @@ def test_seed_accepts_hex_and_zero() -> None:
     from hwctl.argtypes import seed
 
     assert seed("0") == 0 and seed("0x10") == 16
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["demo", "--duration", "5m"], "300"),
+    (["sim", "--duration", "2h"], "7200"),
+    (["sweep", "--duration", "90s"], "90"),
+])
+def test_duration_with_a_unit_says_seconds(argv, hint, capsys) -> None:
+    """`--duration 5m` said "must be a number, got '5m'": the option is in seconds, and the
+    number meant is named."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert "in seconds" in line and line.endswith(f"write {hint} (see hwctl {argv[0]} --help)"), line
