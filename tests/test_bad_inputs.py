@@ -608,6 +608,20 @@ def test_serial_port_that_does_not_open_says_what_to_do(argv, needle, capsys) ->
     assert "cannot open serial port" in line and needle in line and line.count("Errno") == 0
 
 
+def test_missing_port_outside_dev_says_start_the_twin(tmp_path, capsys) -> None:
+    """A missing serial path outside /dev is a twin's link (examples/node.toml's
+    /tmp/hwctl-lab/A without the lab running): the hint says to start the twin, not to plug
+    in a board; a dangling link (its twin stopped) too."""
+    missing = tmp_path / "hwctl-lab" / "A"
+    dangling = tmp_path / "B"
+    os.symlink("/dev/pts/hwctl-gone", dangling)
+    for path in (missing, dangling):
+        assert main(["fpga", "selftest", f"serial://{path}"]) == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "cannot open serial port" in line and "hwctl twin --lab" in line, line
+        assert "ttyUSB" not in line and "plugged in" not in line, line
+
+
 @pytest.fixture
 def held_pty():
     """A pseudo-terminal whose port another hwctl process holds (opened exclusively, as
