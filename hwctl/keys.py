@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="keys_cmd", metavar="ACTION", required=True)
     p = sub.add_parser("new", help="generate a key pair NAME.key / NAME.key_secret")
     p.add_argument("name", type=argtypes.check_name_arg, help="node (or bridge/twin) name")
-    p.add_argument("--dir", default="keys", help="directory for the key files (default ./keys)")
+    p.add_argument("--dir", default="keys", type=argtypes.out_path("--dir", directory=True),
+                   help="directory for the key files (default ./keys)")
     p = sub.add_parser("show", help="print the public key of a .key or .key_secret file")
     p.add_argument("path", help="a NAME.key or NAME.key_secret file (from `hwctl keys new`)")
 

@@ -608,6 +608,39 @@ def test_serial_port_that_does_not_open_says_what_to_do(argv, needle, capsys) ->
     assert "cannot open serial port" in line and needle in line and line.count("Errno") == 0
 
 
+def test_keys_dir_that_is_a_file_says_so(tmp_path, capsys) -> None:
+    """`hwctl keys new X --dir SOMEFILE` (or a --dir under a file) names the file as not a
+    directory; it said "File exists". The library call says it too."""
+    from hwctl.errors import UserError
+    from hwctl.transport.security import generate
+
+    f = tmp_path / "somefile"
+    f.write_text("x")
+    for d in (f, f / "sub"):
+        with pytest.raises(SystemExit) as exc:
+            main(["keys", "new", "X", "--dir", str(d)])
+        assert exc.value.code == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "--dir" in line and "not a directory" in line and "File exists" not in line, line
+        with pytest.raises(UserError, match="not a directory"):
+            generate(d, "X")
+    assert f.read_text() == "x"
+
+
+def test_missing_port_outside_dev_says_start_the_twin(tmp_path, capsys) -> None:
+    """A missing serial path outside /dev is a twin's link (examples/node.toml's
+    /tmp/hwctl-lab/A without the lab running): the hint says to start the twin, not to plug
+    in a board; a dangling link (its twin stopped) too."""
+    missing = tmp_path / "hwctl-lab" / "A"
+    dangling = tmp_path / "B"
+    os.symlink("/dev/pts/hwctl-gone", dangling)
+    for path in (missing, dangling):
+        assert main(["fpga", "selftest", f"serial://{path}"]) == 2
+        line = _check_one_line(capsys.readouterr().err)
+        assert "cannot open serial port" in line and "hwctl twin --lab" in line, line
+        assert "ttyUSB" not in line and "plugged in" not in line, line
+
+
 @pytest.fixture
 def held_pty():
     """A pseudo-terminal whose port another hwctl process holds (opened exclusively, as

@@ -76,6 +76,27 @@ def test_every_option_with_a_default_says_it_in_its_help() -> None:
     assert not missing, missing
 
 
+#: options whose default is chosen when the command runs (default=None in argparse, so the test
+#: above skips them) but that still act without the option: their help says what happens.
+COMPUTED_DEFAULTS = [("fpga", "prove", "--out"), ("fpga", "build", "--out"),
+                     ("fpga", "build", "--device"), ("fpga", "build", "--profile"),
+                     ("fpga", "flash", "--bitstream"), ("fpga", "selftest", "--clock-hz")]
+
+
+def test_options_with_a_computed_default_say_it() -> None:
+    """`hwctl fpga prove --help` said "--out: keep the sby work directories here": without it, a
+    temporary directory removed afterwards, not said. Each option of COMPUTED_DEFAULTS says its
+    default (and is still an option with default None, so the list cannot go stale)."""
+    parsers = {tuple(path[1:]): p for path, p in _walk(build_parser(), ["hwctl"])}
+    missing = []
+    for *cmd, opt in COMPUTED_DEFAULTS:
+        act = next(a for a in parsers[tuple(cmd)]._actions if opt in a.option_strings)
+        assert act.default is None, (cmd, opt)
+        if "default" not in (act.help or "").lower():
+            missing.append(f"hwctl {' '.join(cmd)} {opt}")
+    assert not missing, missing
+
+
 def test_every_duration_says_what_happens_without_it() -> None:
     """`hwctl twin --help` / `bridge --help` said "--duration: stop after this many seconds" and
     `node --help` "override the config's duration": without it, do they run for ever? Every

@@ -92,3 +92,26 @@ def test_served_twin_threads_wake_without_timer_slack() -> None:
     assert seen == {"LabServer": 1, "PtyTwinServer": 1}
     here = threading.current_thread()
     assert here is threading.main_thread() and libc.prctl(30, 0, 0, 0, 0) != 1
+
+
+def test_pty_link_owned_by_a_live_twin_is_refused(tmp_path, capsys) -> None:
+    """A second `--pty --link` on a link a running twin owns is refused in one line (it would
+    replace the link, and the first twin remove it on exit); a stale link (no live owner) is
+    replaced; the first twin's link survives the refusal."""
+    import os
+
+    from hwctl.errors import UserError
+
+    link = tmp_path / "twin0"
+    os.symlink("/dev/null", link)  # stale: left by a twin that died
+    with PtyTwinServer(TwinModel(), link=str(link)) as first:
+        assert os.readlink(link) == first.port
+        with pytest.raises(UserError, match="another twin serves on it"):
+            PtyTwinServer(TwinModel(), link=str(link))
+        assert main(["twin", "--pty", "--link", str(link), "--duration", "0.1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "stop that twin first" in err
+        assert os.readlink(link) == first.port
+    assert not link.exists()
+    with PtyTwinServer(TwinModel(), link=str(link)) as again:  # free again once it stopped
+        assert os.readlink(link) == again.port

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "harness:group for a proof split into parts (e.g. "
                                          "pair_sched:join, its 21 t_start tasks)")
     p.add_argument("--out", type=argtypes.out_dir, default=None,
-                   help="keep the sby work directories here")
+                   help="keep the sby work directories here (default: a temporary directory, "
+                        "removed when the proofs end)")
     p.add_argument("--dry-run", action="store_true",
                    help="stage the RTL and harnesses (in --out, else a temporary directory) and "
                         "print each proof's sby command; run no solver")

@@ -500,8 +500,14 @@ def serial_open_error(port_url: str, exc: BaseException) -> str:
     n = getattr(exc, "errno", None)
     if n is None and "Connection refused" in str(exc):  # (socket://: errno only in the text)
         n = errno.ECONNREFUSED
+    board = not port_url.startswith("/") or port_url.startswith("/dev/")
     why = {errno.ENOENT: "no such device (is the board plugged in and powered? `ls /dev/ttyUSB* "
-                         "/dev/ttyACM*` lists the ports)",
+                         "/dev/ttyACM*` lists the ports)" if board else
+                         # a path outside /dev is a twin's link (examples/node.toml's
+                         # /tmp/hwctl-lab/A): missing, or dangling once its twin stopped
+                         "no such device (a path outside /dev is a twin's link: is its twin "
+                         "running? start `hwctl twin --lab TOPOLOGY --link-dir DIR` or "
+                         "`hwctl twin --pty --link PATH` first)",
            errno.EACCES: "permission denied (add your user to the dialout group: `sudo usermod "
                          "-aG dialout $USER`, then log in again)",
            errno.EBUSY: BUSY, errno.EAGAIN: BUSY,

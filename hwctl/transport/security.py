@@ -46,6 +46,11 @@ def generate(directory: str | Path, name: str) -> tuple[Path, Path]:
     pub, sec = d / f"{name}.key", d / f"{name}.key_secret"
     if pub.exists() or sec.exists():
         raise UserError(f"keys for {name!r} already exist in {str(d)!r} (not overwritten)")
+    up = d.absolute()
+    while not up.exists() and up != up.parent:
+        up = up.parent
+    if not up.is_dir():  # (mkdir says only "File exists" / "Not a directory")
+        raise UserError(f"cannot write keys in {str(d)!r}: {str(up)!r} is a file, not a directory")
     try:
         d.mkdir(parents=True, exist_ok=True)
         p, s = zmq.auth.create_certificates(str(d), name)

@@ -130,18 +130,41 @@ class PtyTwinServer(_ServerBase):
         """``backlog_max``: device bytes held for a host that does not read before the line
         overruns (real time; :class:`~hwctl.sim.twin.pacing.UartBacklog`)."""
         super().__init__(model, **kw)
+        self._lock_fd: int | None = self._claim_link(link) if link else None
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line discipline: a byte pipe like a UART
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
         self.link = link
         if link:
-            if os.path.islink(link):
+            if os.path.islink(link):  # (a stale one: the lock says no twin serves there)
                 os.unlink(link)
             os.symlink(self.port, link)
         self._wake_r, self._wake_w = os.pipe()
         self.backlog = UartBacklog(backlog_max)
         self.timer = LatencyTimer()
+
+    @staticmethod
+    def _claim_link(link: str) -> int:
+        """One twin per ``--link``: a second one would replace the link under the first one's
+        host, and the first remove it when it stops (the second still running, its link gone).
+        An advisory lock on ``.<name>.hwctl-twin.lock`` beside the link, held while the twin
+        serves (released when it stops, or its process dies: a link left by a dead twin is
+        replaced). The lab claims its --link-dir the same way (lab.LabServer._lock_link_dir)."""
+        import fcntl
+
+        from hwctl.errors import UserError
+
+        head, name = os.path.split(os.path.abspath(link))
+        fd = os.open(os.path.join(head, f".{name}.hwctl-twin.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UserError(f"--link {link}: another twin serves on it (its link would be "
+                            f"replaced under its host): stop that twin first, or use another "
+                            f"--link") from None
+        return fd
 
     @property
     def url(self) -> str:
@@ -198,6 +221,9 @@ class PtyTwinServer(_ServerBase):
                 pass
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
+        if self._lock_fd is not None:  # (after the link: the next twin makes its own)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 class ZmqTwinServer(_ServerBase):
