@@ -69,10 +69,11 @@ if TYPE_CHECKING:
     from hwctl.transport import Backend
 
 FORMAT = "hwctl-recording"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: formats this hwctl replays (1: before block mode, robust mode and reconnects were recorded;
-#: 2: before the link-retry readings were; 3: before the link-loss readings were)
-READS_VERSIONS = (1, 2, 3, 4)
+#: 2: before the link-retry readings were; 3: before the link-loss readings were; 4: before the
+#: re-sync after a device restart turned the go's HEADER_EN on again)
+READS_VERSIONS = (1, 2, 3, 4, 5)
 #: backend commands the node issues (recorded with arguments and answer)
 COMMANDS = ("time", "time_set", "schedule_pairs", "schedule", "abort", "free", "free_mask",
             "read_reg", "write_reg", "pin_mask", "unpin_mask")
@@ -681,6 +682,10 @@ class _Replayer:
         #: block mode reads CNT_PINNED at start since format 4 (hwctl.hdrpath.enable_blocks);
         #: an older recording's node did not, and the replay's skips it (notes say so)
         self.pins_read_at_start = rec.header.get("version", 0) >= 4
+        #: since format 5 the re-sync after a device restart turns HEADER_EN on again when the
+        #: go ran (NodeService.enable_headers, hwctl.recovery._resync); an older recording's
+        #: node did not, and the replay's does not either
+        self.headers_reenabled = rec.header.get("version", 0) >= 5
         self.notes: list[str] = []
 
     def at(self, i: int | None = None) -> dict | None:
@@ -867,6 +872,16 @@ def _is_token(name: str, args: list) -> bool:
     from hwctl.wire import Reg
 
     return name == "write_reg" and len(args) == 2 and args[0] == int(Reg.SCRATCH)
+
+
+def _is_go(e: dict) -> bool:
+    """A command of the host's go between start and run (NodeService.enable_headers): the
+    CONTROL write that turns HEADER_EN on."""
+    from hwctl.wire import ControlBit, Reg
+
+    a = e.get("a")
+    return (e.get("c") == "write_reg" and isinstance(a, list) and len(a) == 2
+            and a[0] == int(Reg.CONTROL) and bool(int(a[1]) >> ControlBit.HEADER_EN & 1))
 
 
 def _describe(e: dict | None) -> str:
@@ -1073,6 +1088,8 @@ async def replay(path: str | Path | Recording) -> ReplayResult:
                 # what the host did to the device between start and run (e.g. the demo enabling
                 # the header decoders): not the node's logic, nothing to replay
                 while (e := rp.at()) is not None and e.get("k") == "main" and "c" in e:
+                    if _is_go(e) and rp.headers_reenabled:  # the go (enable_headers): the
+                        node._headers_wanted = True  # node wants headers on every device life
                     rp.cursor += 1
                 run = asyncio.create_task(node.run(), name="replay/run")
             if run is not None and run.done():

@@ -201,6 +201,8 @@ class RecoveryCounters:
     generations_failed: int = 0  # generations ended by a fault (device, peer), both roles
     pairs_discarded: int = 0  # pairs of those generations (the request is run again)
     slots_lost: int = 0  # slots held when the device restarted (freed by the restart)
+    #: restarted devices whose CONTROL.HEADER_EN the re-sync turned on again (the go had run)
+    headers_reenabled: int = 0
     stale_schedules: int = 0  # schedules found running at start (a killed earlier life's)
     stray_schedules: int = 0  # running after our generation completed (a repeated SCHEDULE)
     reconciles: int = 0  # STATUS checks of an in-flight schedule (generations in flight >= 1 s)
@@ -498,6 +500,11 @@ class DeviceSupervisor:
                 node._vrf_apply()  # the discards (DISCARD notices to the partner follow)
             await hp.reapply(b, restarted=why is not None)
             log.warning("%s: block mode re-applied (%s)", node.cfg.name, hp.losses)
+        reenable = getattr(node, "reenable_headers", None)  # the go's HEADER_EN, on the new life
+        if why is not None and reenable is not None and await reenable(b):
+            c.headers_reenabled += 1
+            log.warning("%s: CONTROL.HEADER_EN on again on the restarted device (the go had run)",
+                        node.cfg.name)
         self.token = int.from_bytes(os.urandom(4), "big") | 1
         await b.write_reg(Reg.SCRATCH, self.token)
         self.mark = await read_mark(b)

@@ -8,9 +8,12 @@ that fails the test: a bad input must be refused *before* any work starts, not f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ import pytest
 from hwctl.cli import main
 from hwctl.errors import BadUrl
 from hwctl.record import load as _REAL_LOAD
+from tests.test_node import free_port
 
 
 class Accepted(BaseException):
@@ -231,6 +235,33 @@ backend = "twin://?seed=1"
 [peers.B]
 endpoint = "tcp://127.0.0.1:6002"
 """
+#: the fixed ports of GOOD_NODE and examples/node.toml: fine where the node is refused or its
+#: NodeService is the no_work sentinel (nothing binds); a test that runs a node uses
+#: :func:`_free_ports` (a fixed port clashed with another test or process under load)
+EXAMPLE_PORTS = (6001, 6002)
+
+
+def _free_ports(text: str) -> str:
+    """``text`` (GOOD_NODE, examples/node.toml) with its listen and peer ports free ones."""
+    for port in EXAMPLE_PORTS:
+        assert f"127.0.0.1:{port}" in text
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
+    return text
+
+
+@contextlib.contextmanager
+def _example_ports_taken() -> Iterator[None]:
+    """Another process listens on the example's fixed ports (those it can take): a node that
+    ran on them fails to bind, as it did when another test or process held them."""
+    with contextlib.ExitStack() as stack:
+        for port in EXAMPLE_PORTS:
+            s = stack.enter_context(socket.socket())
+            with contextlib.suppress(OSError):  # already taken: by someone else
+                s.bind(("127.0.0.1", port))
+                s.listen()
+        yield
+
+
 # node.toml mistakes (issue: fidelity = 7.5, mean_backoff = 0, a self-peer, period_cycles =
 # 99999999999, typos running silently on defaults)
 NODE_CASES: list[str] = [
@@ -427,7 +458,7 @@ def test_node_that_never_started_leaves_no_empty_results(tmp_path, capsys) -> No
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = tmp_path / "node.toml"
-    cfg.write_text(GOOD_NODE.replace("twin://?seed=1", f"zmq+tcp://127.0.0.1:{port}"))
+    cfg.write_text(_free_ports(GOOD_NODE).replace("twin://?seed=1", f"zmq+tcp://127.0.0.1:{port}"))
     out = tmp_path / "out"
     assert main(["node", "--config", str(cfg), "--device-wait", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -541,7 +572,7 @@ def test_demo_default_out_keeps_an_earlier_run_without_force(tmp_path, capsys, m
 
 def _node_toml(tmp_path: Path, backend: str) -> Path:
     cfg = tmp_path / "node.toml"
-    cfg.write_text((EXAMPLES / "node.toml").read_text()
+    cfg.write_text(_free_ports((EXAMPLES / "node.toml").read_text())
                    .replace('"serial:///tmp/hwctl-lab/A"', f'"{backend}"')
                    .replace("duration = 30.0", "duration = 0.5"))
     assert backend in cfg.read_text()
@@ -569,8 +600,9 @@ def test_node_out_and_record_together(tmp_path, capsys) -> None:
 
     cfg = _node_toml(tmp_path, "twin://")
     rec = tmp_path / "a.rec"
-    assert main(["node", "--config", str(cfg), "--out", str(tmp_path / "res"), "--record",
-                 str(rec)]) == 0
+    with _example_ports_taken():  # (the test ran on them and failed when they were taken)
+        assert main(["node", "--config", str(cfg), "--out", str(tmp_path / "res"), "--record",
+                     str(rec)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert load(rec).header["config"]["out"] == str(tmp_path / "res")
     assert (tmp_path / "res" / "A.parquet").exists()
@@ -958,7 +990,7 @@ def test_node_sigterm_while_waiting_for_its_device_leaves_nothing(tmp_path) -> N
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = tmp_path / "node.toml"
-    cfg.write_text(GOOD_NODE.replace("twin://?seed=1", f"socket://127.0.0.1:{port}"))
+    cfg.write_text(_free_ports(GOOD_NODE).replace("twin://?seed=1", f"socket://127.0.0.1:{port}"))
     out = tmp_path / "out"
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -996,7 +1028,7 @@ def test_node_stopped_before_its_duration_says_so(tmp_path) -> None:
     from hwctl import schema
 
     cfg = tmp_path / "node.toml"
-    cfg.write_text(GOOD_NODE)
+    cfg.write_text(_free_ports(GOOD_NODE))
     out = tmp_path / "out"
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

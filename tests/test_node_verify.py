@@ -525,3 +525,40 @@ def test_go_waits_for_a_sweep_that_has_header_en_off() -> None:
     log = asyncio.run(go())
     assert log == [("write", False), ("drain", False), ("still draining", False),
                    ("write", True), ("write", True), ("end", True)], log
+
+
+def test_a_restarted_device_gets_header_en_back_after_the_go() -> None:
+    """A lab whose header decoders start off (the demo's go, NodeService.enable_headers): a
+    restarted device comes back with HEADER_EN off (its reset value), and the recovery's
+    re-sync (hwctl.recovery ``_resync``) used to re-apply CONTROL.LATE_JOIN and the rest but not
+    HEADER_EN: the node saw no header for the rest of the run. Now the go is remembered and the
+    re-sync after a restart turns HEADER_EN on again (counted ``headers_reenabled``). A node
+    whose go never ran leaves the restarted device's HEADER_EN as it is. Virtual-time twin."""
+    from hwctl.transport import open_backend
+
+    tc = TwinConfig(header_period=20_000, header_arrival=1.0, seed=1,
+                    control_reset=1 << ControlBit.HERALD_EN)  # header decoders start off
+
+    async def go(with_go: bool) -> tuple[bool, bool, NodeService]:
+        m = TwinModel(tc)
+        node = _legacy_node(m)
+        await node.start(await open_backend("twin://?mode=virtual", model=m))
+        if with_go:
+            await node.enable_headers()
+        on_before = _header_en(m)
+        await node.backend.close()
+        m2 = TwinModel(tc)  # the device restarted: a new life, registers at reset
+        b2 = await open_backend("twin://?mode=virtual", model=m2)
+        await node.recovery._resync(b2)
+        on_after = _header_en(m2)
+        await b2.close()
+        return on_before, on_after, node
+
+    on_before, on_after, node = asyncio.run(go(True))
+    c = node.recovery.counters
+    assert on_before and c.device_restarts == 1
+    assert on_after, "HEADER_EN off on the restarted device after the re-sync"
+    assert c.headers_reenabled == 1
+    on_before, on_after, node = asyncio.run(go(False))
+    assert not on_before and not on_after  # no go: the node does not turn headers on
+    assert node.recovery.counters.headers_reenabled == 0

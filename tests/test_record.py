@@ -446,3 +446,85 @@ def test_a_counter_added_since_the_recording_is_no_difference_at_zero() -> None:
     assert record._diff({"a": 1}, {"a": 1, "new": 0}) == []
     assert record._diff({"a": 1}, {"a": 1, "new": 2}) == ["new: recorded None, replayed 2"]
     assert record._diff({"a": 1, "b": None}, {"a": 1, "b": 0}) == ["b: recorded None, replayed 0"]
+
+
+@pytest.mark.parametrize("fmt", [5, 4])
+def test_the_gos_header_en_after_a_device_restart_replays(tmp_path, monkeypatch, fmt) -> None:
+    """Labs whose header decoders start off (the demo's go, NodeService.enable_headers, between
+    start and run); the lab comes back restarted (HEADER_EN off again). Format 5: the re-sync
+    turns HEADER_EN on again (``headers_reenabled``), and the replay, which takes the go from
+    the commands between start and run, issues the same commands. Format 4: a node that did not
+    (the re-enable switched off while recording, the header says 4) replays exactly too, and
+    the same file labelled format 5 diverges at the re-sync (the version gate is what keeps it)."""
+    from hwctl.node.verify import VerificationDriver
+    from hwctl.recovery import patient
+    from hwctl.wire import ControlBit, Reg
+
+    off = {n: {"control_reset": 1 << ControlBit.HERALD_EN} for n in ("A", "B")}
+
+    def lab() -> Lab:
+        return Lab(topologies.by_name("K2"), p_photon=0.004, seed=3, start=timebase.cycle_now(),
+                   node_kw=off)
+
+    if fmt == 4:
+        async def old(self, b):  # the node before format 5: no HEADER_EN after a restart
+            return False
+
+        monkeypatch.setattr(VerificationDriver, "reenable_headers", old)
+
+    async def main():
+        srv = LabServer(lab(), link_dir=str(tmp_path / "lab")).start()
+        na, nb = nodes = [NodeService(c, rid_base=i * 1_000_000)
+                          for i, c in enumerate(_configs(srv.urls["A"], srv.urls["B"]))]
+        recs = [record.Recorder(tmp_path / f"{n.cfg.name}.rec", n) for n in nodes]
+        for r in recs:
+            await r.start()
+        for n in nodes:  # the go
+            async with patient(n.backend):
+                await n.enable_headers()
+        runs = [asyncio.create_task(n.run()) for n in nodes]
+        try:
+            await _until(lambda: na.counters.completed and nb.counters.completed, runs, "requests")
+            srv.stop()
+            await _until(lambda: not na.recovery.up.is_set() and not nb.recovery.up.is_set(),
+                         runs, "both nodes see the device gone")
+            srv = LabServer(lab(), link_dir=str(tmp_path / "lab")).start()
+            await _until(lambda: na.recovery.epoch == 1 and nb.recovery.epoch == 1, runs,
+                         "both devices back")
+            on = [bool(srv.lab.nodes[n].reg(Reg.CONTROL) >> ControlBit.HEADER_EN & 1)
+                  for n in ("A", "B")]
+            before = na.counters.completed + nb.counters.completed
+            await _until(lambda: na.counters.completed + nb.counters.completed >= before + 2,
+                         runs, "requests after the restart")
+        finally:
+            for n in nodes:
+                n.stop()
+            await asyncio.gather(*runs, return_exceptions=True)
+            srv.stop()
+        for r in runs:
+            r.result()
+        for r in recs:
+            r.close()
+        return ([r.path for r in recs], [(n.result_rows(), n.pair_rows()) for n in nodes], on,
+                [n.recovery.counters.headers_reenabled for n in nodes])
+
+    paths, ended, on, reenabled = asyncio.run(main())
+    monkeypatch.undo()
+    if fmt == 5:
+        assert on == [True, True] and reenabled == [1, 1]
+    else:
+        assert on == [False, False] and reenabled == [0, 0]
+        for p in paths:  # what a format-4 hwctl wrote
+            lines = p.read_text().split("\n", 1)
+            head = json.loads(lines[0])
+            assert head["version"] == 5
+            head["version"] = 4
+            p.write_text(json.dumps(head) + "\n" + lines[1])
+    _replays_exactly(paths, ended)
+    if fmt == 4:  # the gate: as format 5 the replay turns HEADER_EN on, the recording did not
+        lines = paths[0].read_text().split("\n", 1)
+        head = json.loads(lines[0])
+        head["version"] = 5
+        paths[0].write_text(json.dumps(head) + "\n" + lines[1])
+        res = asyncio.run(record.replay(paths[0]))
+        assert res.diverged is not None

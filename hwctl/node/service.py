@@ -199,6 +199,10 @@ class NodeService(DeviceTime, PhysicalLayer, VerificationDriver, ResultRows):
         #: a reclaim turned HEADER_EN off and its restore has not reached the device (the link
         #: broke mid-sweep): the next reclaim (after the reconnect) turns it on again
         self._headers_owed = False
+        #: the go ran (enable_headers): headers are wanted on every device life, so the
+        #: recovery's re-sync after a device restart (whose HEADER_EN is at its reset value)
+        #: turns HEADER_EN on again (hwctl.recovery ``_resync``, counted ``headers_reenabled``)
+        self._headers_wanted = False
         #: (backend, its link's losses) when the legacy pool's slots were last reconciled
         self._loss_seen: tuple[object, int] | None = None
         self._max_ts = 0

@@ -306,10 +306,25 @@ class VerificationDriver:
         it waits for a reclaim's restore instead of landing in its drain."""
         b = self.backend
         assert b is not None
+        self._headers_wanted = True  # on every later device life too (:meth:`reenable_headers`)
         async with self._ctl_lock:
             ctl = await b.read_reg(Reg.CONTROL)
             await b.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
             self._headers_owed = False
+
+    async def reenable_headers(self, b: Backend) -> bool:
+        """The end of the recovery's re-sync after a device restart (hwctl.recovery
+        ``_resync``): a restarted device's HEADER_EN is at its reset value (off in a lab whose
+        header decoders start off), so if the go ran (:meth:`enable_headers`) turn it on again,
+        under the CONTROL lock. True when the go ran (the caller counts it)."""
+        if not self._headers_wanted:
+            return False
+        async with self._ctl_lock:
+            ctl = await b.read_reg(Reg.CONTROL)
+            if not ctl >> ControlBit.HEADER_EN & 1:
+                await b.write_reg(Reg.CONTROL, ctl | 1 << ControlBit.HEADER_EN)
+            self._headers_owed = False
+        return True
 
     async def _free_unheard(self, cand: list[int], want: int) -> int:
         """Free ``want`` allocated slots among ``cand`` (sorted, none held here): the lowest
