@@ -18,7 +18,8 @@ closed) or a watchdog probe that finds the device changed makes the supervisor:
 4. re-apply the node's configuration: the device clock on the shared timebase (TIME read,
    TIME_SET or a new map, exactly as at start), CONTROL.LATE_JOIN, a fresh SCRATCH token, and in
    the header-block mode of ``[verification] header_blocks`` CONTROL.HDR_BLOCK and BLOCK_FLUSH
-   (:meth:`hwctl.hdrpath.BlockPath.reapply`); a restarted device's memory slots are all free
+   (:meth:`hwctl.hdrpath.BlockPath.reapply`), and on a restarted device CONTROL.HEADER_EN if the
+   go had turned it on (``NodeService.enable_headers``); a restarted device's memory slots are all free
    again, so the node's slot book is emptied (counted ``slots_lost``), and in block mode its ring
    mirror restarts, the photons the old ring held are discarded in the verification core (cause
    DEVICE_LOST, counted as arrivals and held pairs lost) and our pins are forgotten (counted);
