@@ -9,7 +9,8 @@
 `default_nettype none
 module uart_tx #(
     parameter CLKS_PER_BIT = 33,
-    parameter B2B = 0
+    parameter B2B = 0,
+    parameter FAST = 0      // (uart_tx's; the same ports and handshake for both values)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,

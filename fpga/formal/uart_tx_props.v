@@ -13,6 +13,8 @@
 //    11 x 10 bit periods); with B2B = 0 the line stays idle one cycle more (10 bit periods +
 //    1 cycle).
 // data_i and valid_i free every cycle (the line samples data_i only when it takes a byte).
+// dut1 (FAST = 1, the ECP5 station's enables) runs beside dut on the same inputs: its line and
+// ready_o equal dut's in every cycle (with INDUCT: its registers equal dut's too).
 // INDUCT (task prove*): invariants on taps (busy, bit and cycle counters, their flags, the shift
 // register) as functions of the reference: k-induction.
 `default_nettype none
@@ -29,6 +31,13 @@ module uart_tx_props #(
     uart_tx #(.CLKS_PER_BIT(BC), .B2B(B2B)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .data_i(data_i), .valid_i(valid_i), .ready_o(ready),
         .tx_o(tx)
+    );
+    // FAST = 1 (the ECP5 station's variant) beside it on the same inputs: the same ready_o and
+    // line in every cycle (and, for the induction, the same registers)
+    wire ready1, tx1;
+    uart_tx #(.CLKS_PER_BIT(BC), .B2B(B2B), .FAST(1)) dut1 (
+        .clk_i(clk_i), .rst_i(rst_i), .data_i(data_i), .valid_i(valid_i), .ready_o(ready1),
+        .tx_o(tx1)
     );
 
     reg init_q = 1'b1;
@@ -66,6 +75,7 @@ module uart_tx_props #(
     end
     wire [8:0] full = {1'b1, by_q};
     wire       exp_tx = !act_q ? 1'b1 : (rb_q == 4'd0) ? 1'b0 : full[rb_q - 4'd1];
+    always @(*) if (!init_q) assert(tx1 == tx && ready1 == ready);
     always @(*) if (!init_q && !rst_i) begin
         assert(tx == exp_tx);
         assert(ready == (!act_q || (B2B != 0 && rb_q == 4'd9 && last)));
@@ -78,7 +88,14 @@ module uart_tx_props #(
     wire [CW-1:0] tap_cnt;
     wire [3:0]    tap_bit;
     wire [8:0]    tap_shift;
+    wire          tap1_busy, tap1_z, tap1_b9, tap1_se;     // the same of dut1
+    wire [CW-1:0] tap1_cnt;
+    wire [3:0]    tap1_bit;
+    wire [8:0]    tap1_shift;
     wire [17:0]   ones_full = {9'h1FF, full};
+    always @(*) if (!init_q)
+        assert(tap1_busy == tap_busy && tap1_z == tap_z && tap1_b9 == tap_b9 && tap1_se == tap_se
+               && tap1_cnt == tap_cnt && tap1_bit == tap_bit && tap1_shift == tap_shift);
     always @(*) if (!init_q) begin
         assert(tap_busy == act_q);
         assert(tap_b9 == (tap_bit == 4'd9));

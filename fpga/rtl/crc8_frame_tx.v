@@ -24,7 +24,8 @@ module crc8_frame_tx #(
     parameter       N          = 9,     // payload bytes (1 .. 13)
     parameter       BIT_CYCLES = 4,
     parameter       B2B        = 1,
-    parameter [7:0] MARKER     = 8'hA5
+    parameter [7:0] MARKER     = 8'hA5,
+    parameter       FAST       = 0      // uart_tx's FAST (1: the ECP5 station's herald lines)
 ) (
     input  wire         clk_i,
     input  wire         rst_i,
@@ -96,7 +97,7 @@ module crc8_frame_tx #(
         end
     end
 
-    uart_tx #(.CLKS_PER_BIT(BIT_CYCLES), .B2B(B2B)) u_tx (
+    uart_tx #(.CLKS_PER_BIT(BIT_CYCLES), .B2B(B2B), .FAST(FAST)) u_tx (
         .clk_i(clk_i), .rst_i(rst_i), .data_i(byte_q), .valid_i(bv_q), .ready_o(tx_ready),
         .tx_o(line_o)
     );

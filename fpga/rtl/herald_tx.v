@@ -86,7 +86,8 @@ module herald_tx #(
     );
     // go_i = w1_q (a herald waits): crc8_frame_tx ignores go_i while busy (sending), so this is the pop (one
     // LUT level less into its byte-valid flag)
-    crc8_frame_tx #(.N(9), .BIT_CYCLES(BIT_CYCLES), .B2B(1), .MARKER(MARKER)) u_frame (
+    crc8_frame_tx #(.N(9), .BIT_CYCLES(BIT_CYCLES), .B2B(1), .MARKER(MARKER),
+                    .FAST(LUTRAM)) u_frame (
         .clk_i(clk_i), .rst_i(rst_i), .load_i(pop_q), .data_i({head[64:1], 7'd0, head[0]}),
         .go_i(w1_q), .bad_i(1'b0), .busy_o(sending), .done_o(), .line_o(line_o)
     );

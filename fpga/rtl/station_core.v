@@ -62,16 +62,28 @@ module station_core #(
                        .q_o(in_s[gi]));
         end
     endgenerate
-    // t = ts - delay for the cycle the edge is seen: rise_q / the low half are registered from
-    // that cycle, rise2_q / tmd_q one cycle later (tmd_q = the stamped cycle - delay, aligned
-    // with rise2_q)
-    reg [32:0] dlo_q;                // {borrow, low half of ts - delay}
-    reg [31:0] thi_q;
+    // t = ts - delay for the cycle the edge is seen: rise_q / the first step are registered
+    // from that cycle, rise2_q / tmd_q one cycle later (tmd_q = the stamped cycle - delay,
+    // aligned with rise2_q). Carry select (timing: as a 33-bit ts - delay chain, then the borrow
+    // into the high half's 32-bit decrement, they were station_top's ECP5 HeAP paths at 4.7 /
+    // 4.9 ns, thirteenth session): the first step forms bits 15:0 with their borrow (p0_q),
+    // bits 31:16 for both borrows in (p1_q: - delay, p1m_q: - delay - 1, each with its borrow
+    // out) and bits 63:32 for both (th_q: as is, thm_q: - 1), each one carry chain of <= 32
+    // bits from flip-flops; the second picks them by the borrows, so every bit of tmd_q is a
+    // function of <= 5 flip-flops.
+    reg [16:0] p0_q;                 // {borrow, ts[15:0] - delay[15:0]}
+    reg [16:0] p1_q, p1m_q;          // {borrow, ts[31:16] - delay[31:16] (- 1 for p1m_q)}
+    reg [31:0] th_q, thm_q;          // ts[63:32], ts[63:32] - 1
     reg [63:0] tmd_q;
+    wire       b16 = p0_q[16];                           // borrow into bits 31:16
+    wire       b32 = b16 ? p1m_q[16] : p1_q[16];         // ... into bits 63:32
     always @(posedge clk_i) begin
-        dlo_q <= {1'b0, ts_i[31:0]} - {1'b0, delay_i};
-        thi_q <= ts_i[63:32];
-        tmd_q <= {thi_q - {31'd0, dlo_q[32]}, dlo_q[31:0]};
+        p0_q  <= {1'b0, ts_i[15:0]} - {1'b0, delay_i[15:0]};
+        p1_q  <= {1'b0, ts_i[31:16]} - {1'b0, delay_i[31:16]};
+        p1m_q <= {1'b0, ts_i[31:16]} + {1'b1, ~delay_i[31:16]};      // - delay - 1 (mod 2^17)
+        th_q  <= ts_i[63:32];
+        thm_q <= ts_i[63:32] - 32'd1;
+        tmd_q <= {b32 ? thm_q : th_q, b16 ? p1m_q[15:0] : p1_q[15:0], p0_q[15:0]};
     end
 
     // ---------------------------------------------------------------- window
@@ -192,6 +204,17 @@ module station_core #(
             $fatal(1, "station_core: opening_q != !open_q && mrk != 0");
     always @(posedge clk_i)
         if (her_c_o != {2{her_o}}) $fatal(1, "station_core: a her_o copy differs");
+    // t = ts - delay of two cycles before, in every cycle
+    reg [63:0] chk_ts_q, chk_ts2_q;
+    reg [31:0] chk_d_q, chk_d2_q;
+    reg [1:0]  chk_n_q = 2'd0;
+    always @(posedge clk_i) begin
+        {chk_ts2_q, chk_ts_q} <= {chk_ts_q, ts_i};
+        {chk_d2_q, chk_d_q} <= {chk_d_q, delay_i};
+        if (chk_n_q != 2'd2) chk_n_q <= chk_n_q + 2'd1;
+        if (chk_n_q == 2'd2 && tmd_q != chk_ts2_q - {32'd0, chk_d2_q})
+            $fatal(1, "station_core: tmd_q != ts - delay two cycles before");
+    end
     always @(posedge clk_i)
         if (sb_q != (seen_q == 2'b11) || cx_q != (clk_q[0] ^ clk_q[1]))
             $fatal(1, "station_core: sb_q / cx_q differ from the record");

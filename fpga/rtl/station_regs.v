@@ -1,9 +1,10 @@
 // Register file of the heralding station (spec [registers], device "station" or "both"): ID
 // (meta.station_id), VERSION, CONTROL, STATUS, ERR_CRC, CNT_HERALD, CNT_BOTH, EVT_LOST, SCRATCH,
 // ST_DELAY (rw), ST_WINDOW (rw, reset 2 = 20 ns), CNT_ONE_END, CNT_DARK, CNT_MARKS, CNT_HL_DROP.
-// Same interface rules and read pipeline as regfile.v (registered reads, four steps; write address
-// and data stable the cycle before we_i; counters count their strobes two cycles later;
-// CONTROL.CLEAR_COUNTERS clears every counter and reads back 0). CONTROL keeps bits 1:0 (no
+// Same interface rules and read pipeline as regfile.v (registered reads, four steps; counters
+// count their strobes two cycles later; CONTROL.CLEAR_COUNTERS clears every counter and reads
+// back 0), but the write address and data must be stable the two cycles before we_i (regfile:
+// one; cmd_decoder keeps them >= 4). CONTROL keeps bits 1:0 (no
 // function in the station); STATUS bit 0 = a herald frame is being sent or waits, bit 2 = event
 // FIFO not empty.
 `default_nettype none
@@ -48,17 +49,40 @@ module station_regs #(
     // compare of the write data registered the cycle before we_i as wa_*_q are, so window_o is
     // one LUT of flip-flops: the 16-bit compare into window_o's set input was station_top's ECP5
     // path at 201 MHz, HeAP seed 2)
+    // The write address and data compares in two registered steps (bytes / nibbles, then their
+    // AND): the address and data are stable >= 2 cycles before we_i (cmd_decoder presents them
+    // from the frame buffer, which holds still from >= 2 cycles before frame_valid until the
+    // command is done; we_i comes 2 cycles after the frame is accepted) (timing: the 8-bit
+    // address compares from the buffer's far flip-flops into wa_*_q were a 4.9-5.2 ns path,
+    // station_top ECP5 HeAP, thirteenth session)
     reg wbig_q, wnz_q;
-    always @(posedge clk_i) wnz_q <= (wdata_i[31:16] != 16'd0);
+    reg [1:0] wnzb_q;                        // wdata_i bytes 3 / 2 != 0
+    always @(posedge clk_i) begin
+        wnzb_q <= {wdata_i[31:24] != 8'd0, wdata_i[23:16] != 8'd0};
+        wnz_q <= |wnzb_q;
+    end
     always @(posedge clk_i) window_o <= wbig_q ? 16'hFFFF : window_q[15:0];
 
+    localparam [31:0] WA = {8'(`HW_REG_CONTROL), 8'(`HW_REG_SCRATCH), 8'(`HW_REG_ST_DELAY),
+                            8'(`HW_REG_ST_WINDOW)};
+    reg [3:0] wah_q, wal_q;                  // per written register (3 CONTROL .. 0 ST_WINDOW):
+                                             // waddr_i's high / low nibble matches
+    reg       wclr_q;                        // the CLEAR_COUNTERS bit of wdata_i
+    integer   wk;
+    always @(posedge clk_i) begin
+        for (wk = 0; wk < 4; wk = wk + 1) begin
+            wah_q[wk] <= (waddr_i[7:4] == WA[8*wk+4 +: 4]);
+            wal_q[wk] <= (waddr_i[3:0] == WA[8*wk +: 4]);
+        end
+        wclr_q <= wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+    end
     reg wa_ctl_q, wa_scr_q, wa_clr_q, wa_dly_q, wa_win_q;
     always @(posedge clk_i) begin
-        wa_ctl_q <= (waddr_i == `HW_REG_CONTROL);
-        wa_scr_q <= (waddr_i == `HW_REG_SCRATCH);
-        wa_dly_q <= (waddr_i == `HW_REG_ST_DELAY);
-        wa_win_q <= (waddr_i == `HW_REG_ST_WINDOW);
-        wa_clr_q <= (waddr_i == `HW_REG_CONTROL) && wdata_i[`HW_CTRL_CLEAR_COUNTERS];
+        wa_ctl_q <= wah_q[3] && wal_q[3];
+        wa_scr_q <= wah_q[2] && wal_q[2];
+        wa_dly_q <= wah_q[1] && wal_q[1];
+        wa_win_q <= wah_q[0] && wal_q[0];
+        wa_clr_q <= wah_q[3] && wal_q[3] && wclr_q;
     end
     reg clear_q;
     always @(posedge clk_i) clear_q <= !rst_i && we_i && wa_clr_q;

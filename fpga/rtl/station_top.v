@@ -92,7 +92,7 @@ module station_top #(
         .sync_i(sync_i), .load_o(tset_load), .val_o(tset_val), .val4_o(), .armed_o()
     );
     /* verilator lint_on PINCONNECTEMPTY */
-    ts_counter #(.INIT(TS_INIT)) u_ts (.clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load),
+    ts_counter #(.INIT(TS_INIT), .FAST(FIFO_LUTRAM != 0)) u_ts (.clk_i(clk_i), .rst_i(rst_q[R_CORE]), .load_i(tset_load),
                                        .val_i(tset_val), .ts_o(ts));
     /* verilator lint_off PINCONNECTEMPTY */
     station_core #(.OP_HERALD(`HW_OP_HERALD), .HC(1)) u_core (
@@ -182,7 +182,7 @@ module station_top #(
         .op_i(tx_op), .len_i(tx_len), .payload_i(tx_pl), .byte_o(tx_byte),
         .byte_valid_o(tx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
-    uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_utx (
+    uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT), .FAST(FIFO_LUTRAM != 0)) u_utx (
         .clk_i(clk_i), .rst_i(rst_q[R_TX]), .data_i(tx_byte), .valid_i(tx_byte_valid),
         .ready_o(tx_byte_ready), .tx_o(uart_tx_o)
     );

@@ -6,7 +6,8 @@
 `default_nettype none
 module uart_tx #(
     parameter CLKS_PER_BIT = 33,
-    parameter B2B = 0
+    parameter B2B = 0,
+    parameter FAST = 0     // 1: the ECP5 station's enables (below); 0: main's logic (HX8K builds)
 ) (
     input  wire       clk_i,
     input  wire       rst_i,
@@ -33,54 +34,94 @@ module uart_tx #(
 
     assign ready_o = !busy_q || ((B2B != 0) && se_q);
 
-    always @(posedge clk_i) begin
-        if (rst_i) begin
-            busy_q  <= 1'b0;
-            cnt_q   <= {CW{1'b0}};
-            z_q     <= 1'b1;
-            bit_q   <= 4'd0;
-            b9_q    <= 1'b0;
-            se_q    <= 1'b0;
-            shift_q <= 9'h1FF;
-            tx_o    <= 1'b1;
-        end else if (!busy_q) begin
-            tx_o <= 1'b1;
-            if (valid_i) begin
-                busy_q  <= 1'b1;
-                shift_q <= {1'b1, data_i};
-                tx_o    <= 1'b0;           // start bit
-                cnt_q   <= BIT_M1;
-                z_q     <= Z1;
+    generate if (FAST == 0) begin : g_main   // main's logic, unchanged
+        always @(posedge clk_i) begin
+            if (rst_i) begin
+                busy_q  <= 1'b0;
+                cnt_q   <= {CW{1'b0}};
+                z_q     <= 1'b1;
                 bit_q   <= 4'd0;
                 b9_q    <= 1'b0;
                 se_q    <= 1'b0;
-            end
-        end else if (!z_q) begin
-            cnt_q <= cnt_q - 1'b1;
-            z_q   <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
-            se_q  <= (cnt_q == {{(CW-1){1'b0}}, 1'b1}) && b9_q;
-        end else if (b9_q) begin
-            if ((B2B != 0) && valid_i) begin   // the next byte's start bit right away
-                shift_q <= {1'b1, data_i};
-                tx_o    <= 1'b0;
-                cnt_q   <= BIT_M1;
-                z_q     <= Z1;
-                bit_q   <= 4'd0;
-                b9_q    <= 1'b0;
-                se_q    <= 1'b0;
+                shift_q <= 9'h1FF;
+                tx_o    <= 1'b1;
+            end else if (!busy_q) begin
+                tx_o <= 1'b1;
+                if (valid_i) begin
+                    busy_q  <= 1'b1;
+                    shift_q <= {1'b1, data_i};
+                    tx_o    <= 1'b0;           // start bit
+                    cnt_q   <= BIT_M1;
+                    z_q     <= Z1;
+                    bit_q   <= 4'd0;
+                    b9_q    <= 1'b0;
+                    se_q    <= 1'b0;
+                end
+            end else if (!z_q) begin
+                cnt_q <= cnt_q - 1'b1;
+                z_q   <= (cnt_q == {{(CW-1){1'b0}}, 1'b1});
+                se_q  <= (cnt_q == {{(CW-1){1'b0}}, 1'b1}) && b9_q;
+            end else if (b9_q) begin
+                if ((B2B != 0) && valid_i) begin   // the next byte's start bit right away
+                    shift_q <= {1'b1, data_i};
+                    tx_o    <= 1'b0;
+                    cnt_q   <= BIT_M1;
+                    z_q     <= Z1;
+                    bit_q   <= 4'd0;
+                    b9_q    <= 1'b0;
+                    se_q    <= 1'b0;
+                end else begin
+                    busy_q <= 1'b0;                // stop bit done
+                    tx_o   <= 1'b1;
+                end
             end else begin
-                busy_q <= 1'b0;                // stop bit done
-                tx_o   <= 1'b1;
+                tx_o    <= shift_q[0];
+                shift_q <= {1'b1, shift_q[8:1]};
+                bit_q   <= bit_q + 4'd1;
+                b9_q    <= (bit_q == 4'd8);
+                se_q    <= Z1 && (bit_q == 4'd8);
+                cnt_q   <= BIT_M1;
+                z_q     <= Z1;
             end
-        end else begin
-            tx_o    <= shift_q[0];
-            shift_q <= {1'b1, shift_q[8:1]};
-            bit_q   <= bit_q + 4'd1;
-            b9_q    <= (bit_q == 4'd8);
-            se_q    <= Z1 && (bit_q == 4'd8);
-            cnt_q   <= BIT_M1;
-            z_q     <= Z1;
         end
-    end
+    end else begin : g_fast
+        // The same registers, cycle for cycle, written as one enable and one data select each:
+        // take (a byte starts: valid_i && ready_o) is the only term with valid_i, and every data
+        // select is a function of flip-flops, so valid_i is one LUT from each enable (timing:
+        // the priority chain above put valid_i 3 LUTs deep into bit_q's / shift_q's enables,
+        // the station's host-link path from frame_tx's byte_valid_o, ECP5 HeAP 4.5-5.1 ns,
+        // thirteenth session). While busy and counting (!z_q) no byte is taken (ready_o is low:
+        // se_q implies z_q), so the three cases below never meet.
+        wire take = valid_i && (!busy_q || ((B2B != 0) && se_q));
+        wire step = busy_q && z_q && !b9_q;     // a bit ends, not the stop bit: shift
+        wire cnt  = busy_q && !z_q;             // counting within a bit
+        wire stop = busy_q && z_q && b9_q;      // the stop bit's last cycle
+        always @(posedge clk_i) begin
+            if (rst_i) begin
+                busy_q  <= 1'b0;
+                cnt_q   <= {CW{1'b0}};
+                z_q     <= 1'b1;
+                bit_q   <= 4'd0;
+                b9_q    <= 1'b0;
+                se_q    <= 1'b0;
+                shift_q <= 9'h1FF;
+                tx_o    <= 1'b1;
+            end else begin
+                if (take || stop) busy_q <= take;
+                if (take || step || cnt) begin
+                    cnt_q <= cnt ? cnt_q - 1'b1 : BIT_M1;
+                    z_q   <= cnt ? (cnt_q == {{(CW-1){1'b0}}, 1'b1}) : Z1;
+                    se_q  <= cnt ? ((cnt_q == {{(CW-1){1'b0}}, 1'b1}) && b9_q)
+                                 : (step && Z1 && (bit_q == 4'd8));
+                end
+                if (take || step) begin
+                    shift_q <= step ? {1'b1, shift_q[8:1]} : {1'b1, data_i};
+                    bit_q   <= step ? bit_q + 4'd1 : 4'd0;
+                    b9_q    <= step && (bit_q == 4'd8);
+                end
+                if (!busy_q || z_q) tx_o <= step ? shift_q[0] : !take;
+            end
+        end
+    end endgenerate
 endmodule
 `default_nettype wire

@@ -56,10 +56,12 @@ async def counter_loads_and_counts_on(dut) -> None:
     dut.rst_i.value = 1
     await ClockCycles(dut.clk_i, 2)
     dut.rst_i.value = 0
+    # FAST = 1 (the ECP5 station) needs val_i stable the two cycles before load_i, 0 one cycle
+    steady = 1 + int(os.environ.get("TS_FAST", "0"))
     for val in [*INITS, 12345, 2**32 - 4]:
         await ClockCycles(dut.clk_i, 3)
         dut.val_i.value = val
-        await RisingEdge(dut.clk_i)
+        await ClockCycles(dut.clk_i, steady)
         dut.load_i.value = 1
         await RisingEdge(dut.clk_i)
         dut.load_i.value = 0
@@ -74,7 +76,9 @@ async def counter_loads_and_counts_on(dut) -> None:
 
 
 @pytest.mark.rtl
+@pytest.mark.parametrize("fast", [0, 1], ids=["main", "fast"])
 @pytest.mark.parametrize("init", INITS, ids=hex)
-def test_counter(tmp_path, init: int) -> None:
-    run_cocotb(tmp_path, "ts_counter", "test_hdl_counter", parameters={"INIT": init},
-               extra_env={"TS_INIT": str(init)})
+def test_counter(tmp_path, init: int, fast: int) -> None:
+    run_cocotb(tmp_path, "ts_counter", "test_hdl_counter",
+               parameters={"INIT": init, "FAST": fast},
+               extra_env={"TS_INIT": str(init), "TS_FAST": str(fast)})

@@ -129,6 +129,10 @@ async def station_top_link(dut) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_station_top(tmp_path) -> None:
+# FIFO_LUTRAM 1: the ECP5 build's station (LUT RAM queues, event_arb's mux tree, the FAST variants
+# of ts_counter / uart_tx)
+@pytest.mark.parametrize("fifo_lutram", [0, 1], ids=["ice40", "ecp5"])
+def test_station_top(tmp_path, fifo_lutram: int) -> None:
     run_cocotb(tmp_path, "station_top", "test_hdl_station_top",
-               parameters={"CLKS_PER_BIT": CPB, "HL_BIT_CYCLES": HL, "TS_INIT": TS_INIT})
+               parameters={"CLKS_PER_BIT": CPB, "HL_BIT_CYCLES": HL, "TS_INIT": TS_INIT,
+                           "FIFO_LUTRAM": fifo_lutram})

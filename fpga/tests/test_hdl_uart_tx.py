@@ -42,5 +42,7 @@ async def uart_tx_random_bytes(dut) -> None:
 
 
 @pytest.mark.rtl
-def test_uart_tx(tmp_path) -> None:
-    run_cocotb(tmp_path, "uart_tx", "test_hdl_uart_tx", parameters={"CLKS_PER_BIT": CPB})
+@pytest.mark.parametrize("fast", [0, 1], ids=["main", "fast"])
+def test_uart_tx(tmp_path, fast: int) -> None:
+    run_cocotb(tmp_path, "uart_tx", "test_hdl_uart_tx",
+               parameters={"CLKS_PER_BIT": CPB, "FAST": fast})
