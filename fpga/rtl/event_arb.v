@@ -71,21 +71,19 @@ module event_arb #(
     // HeAP path in the eleventh and twelfth sessions, when the stage was in top.v). The logic
     // takes them through the macros below (the ports themselves when INSTAGE = 0: no wire
     // aliases the ports there, which changed the iCE40 netlists' mapping).
-`define EA_VC  ((INSTAGE != 0) ? vc : valid_i)
-`define EA_VC_B(k) ((INSTAGE != 0) ? vc[k] : valid_i[k])
-`define EA_VE_B(k) ((INSTAGE != 0) ? ve[k] : valid_i[k])
-`define EA_OP_B(s) ((INSTAGE != 0) ? op_s[8*(s) +: 8] : op_i[8*(s) +: 8])
-`define EA_PL_B(s) ((INSTAGE != 0) ? pl_s[128*(s) +: 128] : payload_i[128*(s) +: 128])
-`define EA_TOK ((INSTAGE != 0) ? tok_s : tok_i)
-`define EA_LOST ((INSTAGE != 0) ? lost_s : lost_i)
-`define EA_MRK ((INSTAGE != 0) ? mrk_s : mrk_i)
-    // (undriven / unused with INSTAGE = 0 or FAST = 0: by design)
-    /* verilator lint_off UNDRIVEN */
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [NS-1:0]     vc, ve;
-    wire [8*NS-1:0]   op_s;
-    wire [128*NS-1:0] pl_s;
-    wire              tok_s, lost_s, mrk_s, stage_v;
+`define EA_VC  ((INSTAGE != 0) ? g_in.vc : valid_i)
+`define EA_VC_B(k) ((INSTAGE != 0) ? g_in.vc[k] : valid_i[k])
+`define EA_VE_B(k) ((INSTAGE != 0) ? g_in.v_q[k] : valid_i[k])
+`define EA_OP_B(s) ((INSTAGE != 0) ? g_in.op_q[8*(s) +: 8] : op_i[8*(s) +: 8])
+`define EA_PL_B(s) ((INSTAGE != 0) ? g_in.pl_q[128*(s) +: 128] : payload_i[128*(s) +: 128])
+`define EA_TOK ((INSTAGE != 0) ? g_in.tok_q : tok_i)
+`define EA_LOST ((INSTAGE != 0) ? g_in.lost_q : lost_i)
+`define EA_MRK ((INSTAGE != 0) ? g_in.mrk_q : mrk_i)
+    // The names of the 1 sides live only in their generate blocks (g_in, g_fast), read by
+    // hierarchical names in the folded-away branches: a wire declared here, even undriven and
+    // unused, changed the iCE40 netlists' mapping. For simulators and linters, which resolve
+    // the names in the dead branch too, the 0 sides declare them as constants (not in
+    // synthesis: `ifndef SYNTHESIS`).
     generate if (INSTAGE != 0) begin : g_in
         reg [NS-1:0]     v_q;
         reg [8*NS-1:0]   op_q;
@@ -97,10 +95,21 @@ module event_arb #(
             if (rst_i) {v_q, tok_q, lost_q, mrk_q} <= {(NS+3){1'b0}};
             else {v_q, tok_q, lost_q, mrk_q} <= {valid_i, tok_i, lost_i, mrk_i};
         end
+        wire [NS-1:0]    vc;
         reg_copy #(.W(NS)) u_vc (.clk_i(clk_i), .d_i(rst_i ? {NS{1'b0}} : valid_i), .q_o(vc));
-        assign {ve, op_s, pl_s, tok_s, lost_s, mrk_s} = {v_q, op_q, pl_q, tok_q, lost_q, mrk_q};
-        assign stage_v = (|v_q) || tok_q || lost_q || mrk_q;
-    end endgenerate
+        wire stage_v = (|v_q) || tok_q || lost_q || mrk_q;
+    end
+`ifndef SYNTHESIS
+    else begin : g_in
+        /* verilator lint_off UNUSEDSIGNAL */
+        wire [NS-1:0]     v_q = {NS{1'b0}}, vc = {NS{1'b0}};
+        wire [8*NS-1:0]   op_q = {(8*NS){1'b0}};
+        wire [128*NS-1:0] pl_q = {(128*NS){1'b0}};
+        wire              tok_q = 1'b0, lost_q = 1'b0, mrk_q = 1'b0, stage_v = 1'b0;
+        /* verilator lint_on UNUSEDSIGNAL */
+    end
+`endif
+    endgenerate
     // FAST: pick_q as a one-hot flag per source (oh_q[s] = hv[s] && lowest(hv) == s; 0 when hv
     // is 0), registered from the same next values: source s is served this cycle iff oh_q[s] &&
     // !report, one LUT of flip-flops (timing: `any && !report && pick == s` was |hv and pick_q's
@@ -108,11 +117,6 @@ module event_arb #(
     // node's ECP5 HeAP path, eleventh session); two / any / hv & (hv - 1) from oh_q (no pairwise
     // terms of hv, no carry chain); mk0_q = mpend_q && mk_q == 0 registered from their next
     // values; hp_q = hv, ap_q = hv & ~oh_q, a_q = hold_v_q & ~oh_q per source (g_fast below)
-    reg  [NS-1:0] oh_q, hp_q, ap_q, a_q;
-    reg           mk0_q;
-    wire [NS-1:0] oh_n, vis_n;
-    /* verilator lint_on UNUSEDSIGNAL */
-    /* verilator lint_on UNDRIVEN */
     reg [NS-1:0] hold_v_q;
     // Ordered responses: an event that comes while a marker waits (post_q) stays hidden from the
     // arbitration until the marker has been pushed, so it leaves after the response; events
@@ -179,7 +183,6 @@ module event_arb #(
     reg  [PW-1:0] pick_q;
     reg  [NS-1:0] hold_v_d, post_d;     // the holding flags' next values (below)
     wire [PW-1:0] pick = pick_q;
-    wire [PW-1:0] pick_n;               // pick_q's next value (FAST; below)
     // two or more sources held
     reg        two;
     integer ti, tj;
@@ -189,7 +192,7 @@ module event_arb #(
             for (tj = ti + 1; tj < NS; tj = tj + 1)
                 two = two || (hv[ti] && hv[tj]);
     end
-    wire       any  = (FAST != 0) ? |oh_q : |hv;
+    wire       any  = (FAST != 0) ? |g_fast.oh_q : |hv;
     reg        any_q;              // |hv, registered from hold_v_q's own inputs (timing)
     wire       serve = any && !report;             // push or drop hold[pick] this cycle
     // block tokens waiting (tokc_q, tok_nz_q = tokc_q != 0 registered); a token is pushed when
@@ -197,7 +200,7 @@ module event_arb #(
     // tokens and is pushed in their place once none is ahead (mrk_take)
     reg [TW-1:0] tokc_q, mk_q;
     reg          tok_nz_q;
-    wire         mk0 = (FAST != 0) ? mk0_q : mpend_q && (mk_q == {TW{1'b0}});
+    wire         mk0 = (FAST != 0) ? g_fast.mk0_q : mpend_q && (mk_q == {TW{1'b0}});
     wire         tok_sel = (TOK != 0) && !ovf_sel_q && !any_q;
     wire         tok_take = tok_sel && tok_nz_q && room && !mk0;
     wire         mrk_take = tok_sel && mk0 && room;
@@ -226,6 +229,70 @@ module event_arb #(
     // decode of pick_q among all 136 bits, and the decode LUT with its fanout plus 2 LUTs into
     // din_q was the station's ECP5 HeAP path, 5.1-6.0 ns; a registered select that also chose
     // the report (branch formal, 8e84d6a) put the report's next-value logic in front of it)
+    generate if (FAST != 0) begin : g_fast
+        reg  [NS-1:0] oh_q, hp_q, ap_q, a_q;
+        reg           mk0_q;
+        wire [NS-1:0] oh_n, vis_n;
+        wire [PW-1:0] pick_n;
+        // pick_q's and oh_q's next values, lowest / first of the next hv (hold_v_d & ~post_d),
+        // formed for each case of mrk_take / report from flip-flops and vc and chosen last
+        // (timing: mrk_take and report, LUTs of 2-4 flip-flops, were the first of 4 LUT levels
+        // in front of pick_q's copies, event_arb alone). post_q is 0 while no marker waits
+        // (!mpend_q), so in every case the next hv of a source is a LUT of vc, one of hp_q /
+        // ap_q / a_q and mpend_q (timing: 2-3 inputs a source instead of 4-5)
+        // mrk_take (post_d 0; nothing visible, so nothing served)
+        wire [NS-1:0] vis_m  = `EA_VC | a_q;
+        // no report: oh_q served (post_d = post_q | vc while a marker waits)
+        wire [NS-1:0] vis_r0 = mpend_q ? (ap_q & ~`EA_VC) : (`EA_VC | ap_q);
+        // report: none served
+        wire [NS-1:0] vis_r1 = mpend_q ? (hp_q & ~`EA_VC) : (`EA_VC | hp_q);
+        assign vis_n = mrk_take ? vis_m : report ? vis_r1 : vis_r0;    // = hold_v_d & ~post_d
+        assign oh_n = mrk_take ? first(vis_m) : report ? first(vis_r1) : first(vis_r0);
+        assign pick_n = mrk_take ? lowest(vis_m) : report ? lowest(vis_r1) : lowest(vis_r0);
+        // the token count's next value (a marker's mk_q), for mk0_q
+        wire [TW-1:0] tokc_d = tokc_q + {{(TW-1){1'b0}}, `EA_TOK} - {{(TW-1){1'b0}}, tok_take};
+        always @(posedge clk_i) begin
+            if (rst_i) begin
+                {oh_q, hp_q, ap_q, a_q} <= {(4*NS){1'b0}};
+                mk0_q <= 1'b0;
+            end else begin
+                oh_q <= oh_n;
+                hp_q <= vis_n;
+                ap_q <= vis_n & ~oh_n;
+                a_q <= hold_v_d & ~oh_n;
+                // = mpend_d && mk_d == 0, in terms of flip-flops (timing: as the compare of
+                // mk_d, 5 LUT levels from any_q through tok_take and tokc_d, module alone):
+                // mrk_take needs mk0_q and tok_take !mk0_q, and mk_q != 0 when mpend_q && !mk0_q
+                if (TOK != 0) begin
+                    if (`EA_MRK) mk0_q <= tokc_d == {TW{1'b0}};
+                    else if (mk0_q) mk0_q <= !mrk_take;
+                    else mk0_q <= tok_take && mpend_q && (mk_q == {{(TW-1){1'b0}}, 1'b1});
+                end
+            end
+        end
+`ifndef SYNTHESIS
+`ifndef FORMAL
+        // (simulation only: the registered flags equal what they stand for in every cycle)
+        always @(posedge clk_i)
+            if (!rst_i && (oh_q != first(hv) || mk0_q != (mpend_q && (mk_q == {TW{1'b0}}))
+                           || vis_n != (hold_v_d & ~post_d) || hp_q != hv
+                           || ap_q != (hv & ~oh_q) || a_q != (hold_v_q & ~oh_q)
+                           || (!mpend_q && post_q != {NS{1'b0}})))
+                $fatal(1, "event_arb: a FAST flag differs from what it stands for");
+`endif
+`endif
+    end
+`ifndef SYNTHESIS
+    else begin : g_fast
+        /* verilator lint_off UNUSEDSIGNAL */
+        wire [NS-1:0] oh_q = {NS{1'b0}};
+        wire          mk0_q = 1'b0;
+        wire [PW-1:0] pick_n = {PW{1'b0}};
+        /* verilator lint_on UNUSEDSIGNAL */
+    end
+`endif
+    endgenerate
+
     wire [135:0] hsel;
     genvar gm, gc;
     generate if (SELTREE != 0 && NS > 1) begin : g_tree
@@ -234,7 +301,7 @@ module event_arb #(
         localparam NP = (NS + 1) / 2;    // first-level outputs (pairs; an odd last source alone)
         wire [PW*NC-1:0] pk;            // copy c at [PW*c +: PW]
         wire [PW-1:0] pick_d = rst_i ? lowest({NS{1'b0}})
-                             : (FAST != 0) ? pick_n : lowest(hold_v_d & ~post_d);
+                             : (FAST != 0) ? g_fast.pick_n : lowest(hold_v_d & ~post_d);
         for (gc = 0; gc < NC; gc = gc + 1) begin : g_cp
             reg_copy #(.W(PW)) u_pk (.clk_i(clk_i), .d_i(pick_d), .q_o(pk[PW*gc +: PW]));
             wire [CW*NP-1:0] a2;        // pair p at [CW*p +: CW]
@@ -288,7 +355,7 @@ module event_arb #(
     /* verilator lint_on PINCONNECTEMPTY */
 
     assign pending_o = (INSTAGE != 0)
-        ? stage_v || !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+2){1'b0}})
+        ? g_in.stage_v || !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+2){1'b0}})
           || tok_nz_q || mpend_q
         : !empty_o || wr_q || pend_nz_q || (lost_o != 3'd0) || (lost_f_q != {(NS+2){1'b0}})
           || tok_nz_q || mpend_q;
@@ -302,7 +369,7 @@ module event_arb #(
         lost_now[NS] = serve && !room;
         for (k = 0; k < NS; k = k + 1)
             lost_now[k] = `EA_VC_B(k) && hold_v_q[k]
-                          && !((FAST != 0) ? oh_q[k] && !report : serve && pick == k[PW-1:0]);
+                          && !((FAST != 0) ? g_fast.oh_q[k] && !report : serve && pick == k[PW-1:0]);
     end
     function automatic [3:0] popc(input [NS+1:0] v);
         integer n;
@@ -327,64 +394,12 @@ module event_arb #(
     always @* begin
         for (hs = 0; hs < NS; hs = hs + 1)
             hold_v_d[hs] = `EA_VC_B(hs) || (hold_v_q[hs]
-                           && !((FAST != 0) ? oh_q[hs] && !report : serve && pick == hs[PW-1:0]));
+                           && !((FAST != 0) ? g_fast.oh_q[hs] && !report : serve && pick == hs[PW-1:0]));
         if (mrk_take) post_d = {NS{1'b0}};
         else if (mpend_q) post_d = post_q | `EA_VC;
         else post_d = post_q;
     end
 
-    generate if (FAST != 0) begin : g_fast
-        // pick_q's and oh_q's next values, lowest / first of the next hv (hold_v_d & ~post_d),
-        // formed for each case of mrk_take / report from flip-flops and vc and chosen last
-        // (timing: mrk_take and report, LUTs of 2-4 flip-flops, were the first of 4 LUT levels
-        // in front of pick_q's copies, event_arb alone). post_q is 0 while no marker waits
-        // (!mpend_q), so in every case the next hv of a source is a LUT of vc, one of hp_q /
-        // ap_q / a_q and mpend_q (timing: 2-3 inputs a source instead of 4-5)
-        // mrk_take (post_d 0; nothing visible, so nothing served)
-        wire [NS-1:0] vis_m  = `EA_VC | a_q;
-        // no report: oh_q served (post_d = post_q | vc while a marker waits)
-        wire [NS-1:0] vis_r0 = mpend_q ? (ap_q & ~`EA_VC) : (`EA_VC | ap_q);
-        // report: none served
-        wire [NS-1:0] vis_r1 = mpend_q ? (hp_q & ~`EA_VC) : (`EA_VC | hp_q);
-        assign vis_n = mrk_take ? vis_m : report ? vis_r1 : vis_r0;    // = hold_v_d & ~post_d
-        assign oh_n = mrk_take ? first(vis_m) : report ? first(vis_r1) : first(vis_r0);
-        assign pick_n = mrk_take ? lowest(vis_m) : report ? lowest(vis_r1) : lowest(vis_r0);
-        // the token count's next value (a marker's mk_q), for mk0_q
-        wire [TW-1:0] tokc_d = tokc_q + {{(TW-1){1'b0}}, `EA_TOK} - {{(TW-1){1'b0}}, tok_take};
-        always @(posedge clk_i) begin
-            if (rst_i) begin
-                {oh_q, hp_q, ap_q, a_q} <= {(4*NS){1'b0}};
-                mk0_q <= 1'b0;
-            end else begin
-                oh_q <= oh_n;
-                hp_q <= vis_n;
-                ap_q <= vis_n & ~oh_n;
-                a_q <= hold_v_d & ~oh_n;
-                // = mpend_d && mk_d == 0, in terms of flip-flops (timing: as the compare of
-                // mk_d, 5 LUT levels from any_q through tok_take and tokc_d, module alone):
-                // mrk_take needs mk0_q and tok_take !mk0_q, and mk_q != 0 when mpend_q && !mk0_q
-                if (TOK != 0) begin
-                    if (`EA_MRK) mk0_q <= tokc_d == {TW{1'b0}};
-                    else if (mk0_q) mk0_q <= !mrk_take;
-                    else mk0_q <= tok_take && mpend_q && (mk_q == {{(TW-1){1'b0}}, 1'b1});
-                end
-            end
-        end
-`ifndef SYNTHESIS
-`ifndef FORMAL
-        // (simulation only: the registered flags equal what they stand for in every cycle)
-        always @(posedge clk_i)
-            if (!rst_i && (oh_q != first(hv) || mk0_q != (mpend_q && (mk_q == {TW{1'b0}}))
-                           || vis_n != (hold_v_d & ~post_d) || hp_q != hv
-                           || ap_q != (hv & ~oh_q) || a_q != (hold_v_q & ~oh_q)
-                           || (!mpend_q && post_q != {NS{1'b0}})))
-                $fatal(1, "event_arb: a FAST flag differs from what it stands for");
-`endif
-`endif
-    end else begin : g_slow
-        assign {vis_n, oh_n} = {(2*NS){1'b0}};
-        assign pick_n = {PW{1'b0}};
-    end endgenerate
 
     integer s;
 
@@ -465,10 +480,10 @@ module event_arb #(
             // push take a hidden event ahead of the marker, and again after it: found by
             // fpga/formal/event_arb_props.v)
             else if (mpend_q)
-                any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);
-            else any_q <= (|`EA_VC) || ((FAST != 0) ? |(hv & ~oh_q) : two) || (any && report);
+                any_q <= |((report ? hv : (FAST != 0) ? hv & ~g_fast.oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);
+            else any_q <= (|`EA_VC) || ((FAST != 0) ? |(hv & ~g_fast.oh_q) : two) || (any && report);
             post_q <= post_d;
-            pick_q <= (FAST != 0) ? pick_n : lowest(hold_v_d & ~post_d);
+            pick_q <= (FAST != 0) ? g_fast.pick_n : lowest(hold_v_d & ~post_d);
             // A new event always enters its holding register (enable = the source's pulse only,
             // for timing); an older one still waiting there is the one lost (counted above).
             for (s = 0; s < NS; s = s + 1)

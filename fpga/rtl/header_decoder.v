@@ -109,18 +109,12 @@ module header_decoder #(
     // also enable seq_q / crc_q) and idx_rst_q (timing: 3 LUT levels in front of idx_q; node
     // ECP5 HeAP, cat_seq_q -> idx_q 7.4 ns). The reset clears only the bad-byte / gap part, as
     // it clears idx_rst_q; the rest is not reset, like done2_q and the category flags. (The
-    // readers take `(FAST != 0) ? idx_f_q : idx_q`, so with FAST = 0 the logic is the same as
-    // before, to the iCE40 netlists.)
-    // (undriven / unused with FAST = 0: by design)
-    /* verilator lint_off UNDRIVEN */
-    /* verilator lint_off UNUSEDSIGNAL */
-    reg [2:0]    idx_f_q;
-`ifndef SYNTHESIS
-    wire [2:0]   idx = (FAST != 0) ? idx_f_q : idx_q;   // (simulation: the byte index)
-`endif
-    /* verilator lint_on UNUSEDSIGNAL */
-    /* verilator lint_on UNDRIVEN */
+    // readers take `(FAST != 0) ? g_idx_f.idx_f_q : idx_q`, folded, so with FAST = 0 the logic
+    // and the names are main's, and so are the iCE40 netlists; a wire declared here, even
+    // undriven and unused, changed their mapping. For simulators and linters, which resolve
+    // the name in the dead branch too, the 0 side declares it as a constant, not in synthesis.)
     generate if (FAST != 0) begin : g_idx_f
+        reg [2:0] idx_f_q;
         reg ix0_q, ix1_q, ixi_q;
         always @(posedge clk_i) begin
             ix0_q <= (!rst_i && ((done_q && (!stop_ok_q || (idx0_q && !marker_q) ||
@@ -133,7 +127,18 @@ module header_decoder #(
             else if (ix1_q) idx_f_q <= 3'd1;
             else if (ixi_q) idx_f_q <= idx_f_q + 3'd1;
         end
-    end endgenerate
+    end
+`ifndef SYNTHESIS
+    else begin : g_idx_f
+        wire [2:0] idx_f_q = 3'd0;
+    end
+`endif
+    endgenerate
+`ifndef SYNTHESIS
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [2:0]   idx = (FAST != 0) ? g_idx_f.idx_f_q : idx_q;   // (simulation: the byte index)
+    /* verilator lint_on UNUSEDSIGNAL */
+`endif
     // ERROR(BAD_HEADER)'s info, ERR_BAD_HEADER + 1, is taken from bad_cnt_i in the event's
     // cycle (yosys shares the + 1 with the register file's counter): no 32-bit copy. The
     // counter moves 4 cycles after a malformed header's act_bad_q, and malformed headers are
@@ -274,7 +279,7 @@ module header_decoder #(
         ev_op_o    <= act_hdr_q ? `HW_OP_HEADER : `HW_OP_ERROR;
         {ev_hdr_q, ev_ns_q, ev_bad_q} <= {act_hdr_q, act_ns_q, act_bad_q};
         ev_slot_q  <= free_idx_q;
-        gap_hit_q <= (state_q == S_IDLE) && line && (((FAST != 0) ? idx_f_q : idx_q) != 3'd0)
+        gap_hit_q <= (state_q == S_IDLE) && line && (((FAST != 0) ? g_idx_f.idx_f_q : idx_q) != 3'd0)
                      && (gap_q == GAP_MAX);
         done_q <= 1'b0;
         if (rst_i) begin
@@ -308,7 +313,7 @@ module header_decoder #(
                         cnt_q   <= HALF_M1;
                         cz_q    <= 1'b0;
                         bit_q   <= 3'd0;
-                    end else if (((FAST != 0) ? idx_f_q : idx_q) != 3'd0) begin
+                    end else if (((FAST != 0) ? g_idx_f.idx_f_q : idx_q) != 3'd0) begin
                         gap_q <= gap_q + 1'b1;
                     end
                 end
@@ -334,8 +339,8 @@ module header_decoder #(
                     done_q <= 1'b1;
                     stop_ok_q <= line;
                     byte_q <= shift_q;
-                    idx0_q <= (((FAST != 0) ? idx_f_q : idx_q) == 3'd0);
-                    idx5_q <= (((FAST != 0) ? idx_f_q : idx_q) == 3'd5);
+                    idx0_q <= (((FAST != 0) ? g_idx_f.idx_f_q : idx_q) == 3'd0);
+                    idx5_q <= (((FAST != 0) ? g_idx_f.idx_f_q : idx_q) == 3'd5);
                     marker_q <= (shift_q == `HW_HEADER_MARKER);
                     crc_ok_q <= (shift_q == crc_q);
                     state_q <= line ? S_IDLE : S_HIGH;

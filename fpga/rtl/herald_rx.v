@@ -52,11 +52,9 @@ module herald_rx #(
     // byte's unused bits), registered with idx_q / sr_q from their next values, so ok_o's next
     // value is the CRC compare and a few flags (timing: the two compares were 2 LUT levels in
     // front of ok_o's; node ECP5 HeAP, sr_q -> ok_o 7.8 ns)
-    /* verilator lint_off UNDRIVEN */
-    /* verilator lint_off UNUSEDSIGNAL */
-    reg         i10_q, sz_q;          // (undriven with FAST = 0: by design)
-    /* verilator lint_on UNUSEDSIGNAL */
-    /* verilator lint_on UNDRIVEN */
+    // (in g_flags only, read by hierarchical names in the folded-away branches: a wire declared
+    // here, even undriven and unused, changed the iCE40 netlist's mapping; for simulators and
+    // linters the 0 side declares them as constants, not in synthesis)
     wire [7:0]  crc_nx;
     crc_byte #(.WIDTH(8), .POLY(8'h07)) u_crc (.crc_i(crc_q), .data_i(b), .crc_o(crc_nx));
 
@@ -87,10 +85,10 @@ module herald_rx #(
                     end else begin
                         bad_o <= 1'b1;
                     end
-                end else if ((FAST != 0) ? i10_q : idx_q == 4'd10) begin
+                end else if ((FAST != 0) ? g_flags.i10_q : idx_q == 4'd10) begin
                     idx_q <= 4'd0;
                     in_q <= 1'b0;
-                    if (b == crc_q && ((FAST != 0) ? sz_q : sr_q[7:1] == 7'd0)) begin
+                    if (b == crc_q && ((FAST != 0) ? g_flags.sz_q : sr_q[7:1] == 7'd0)) begin
                         ok_o <= 1'b1;
                     end else begin
                         bad_o <= 1'b1;
@@ -104,6 +102,7 @@ module herald_rx #(
         end
     end
     generate if (FAST != 0) begin : g_flags
+        reg i10_q, sz_q;
         always @(posedge clk_i) begin
             if (rst_i) begin
                 i10_q <= 1'b0;
@@ -126,7 +125,13 @@ module herald_rx #(
                 $fatal(1, "herald_rx: i10_q / sz_q differ from idx_q / sr_q");
 `endif
 `endif
-    end endgenerate
+    end
+`ifndef SYNTHESIS
+    else begin : g_flags
+        wire i10_q = 1'b0, sz_q = 1'b0;
+    end
+`endif
+    endgenerate
     generate if (HOLD != 0) begin : g_hold
         reg [63:0] t_q;
         reg        bell_q;
@@ -135,8 +140,8 @@ module herald_rx #(
                 t_q <= 64'd0;
                 bell_q <= 1'b0;
             end else if (bv && !berr && !(gap_hit_q && !bv)
-                         && ((FAST != 0) ? i10_q : idx_q == 4'd10) && b == crc_q
-                         && ((FAST != 0) ? sz_q : sr_q[7:1] == 7'd0)) begin
+                         && ((FAST != 0) ? g_flags.i10_q : idx_q == 4'd10) && b == crc_q
+                         && ((FAST != 0) ? g_flags.sz_q : sr_q[7:1] == 7'd0)) begin
                 t_q <= sr_q[71:8];
                 bell_q <= sr_q[0];
             end

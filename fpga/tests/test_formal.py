@@ -188,14 +188,14 @@ MUTANTS.append(
     # again after it (a duplicate)
     (formal.Proof("event_arb", "tok", ""),
      ("event_arb.v",
-      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
+      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~g_fast.oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
       "any_q <= two || (any && report);")))
 MUTANTS += [
     # the same bug against FAST = INSTAGE = 1 (the node's ECP5 builds; the mutation takes both
     # sides of the FAST choice)
     (formal.Proof("event_arb", "tok_fast", ""),
      ("event_arb.v",
-      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
+      "any_q <= |((report ? hv : (FAST != 0) ? hv & ~g_fast.oh_q : (hv & (hv - 1'b1))) & ~`EA_VC);",
       "any_q <= two || (any && report);")),
     # FAST: ap_q (visible and not the one picked) keeps the one served, so it is pushed again
     (formal.Proof("event_arb", "tok_fast", ""),
