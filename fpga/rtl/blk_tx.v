@@ -20,7 +20,9 @@
 `include "wire_spec.vh"
 module blk_tx #(
     parameter PL = `HW_LEN_HDR_BLOCK,   // payload bytes (67)
-    parameter RL = 3                    // buffer read latency (rd_off_o -> rd_byte_i), >= 1
+    parameter RL = 3,                   // buffer read latency (rd_off_o -> rd_byte_i), >= 1
+    parameter LUTRAM = 0                // != 0: the ECP5 builds (the tops' FIFO_LUTRAM): the
+                                        // register g_fast below; 0 (iCE40): without it
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -73,6 +75,7 @@ module blk_tx #(
     // block path's ECP5 paths at 5.7-6.1 ns, tenth session); same bytes in the same cycles
     reg [7:0]  val_q;                  // the byte of frame position vp_q
     reg [6:0]  vp_q;
+    wire [6:0] dq_f;                   // LUTRAM != 0: vp_q - ps_q, registered (g_fast)
     reg        vv_q;
     reg [6:0]  lim_q;                  // positions >= lim_q are unused entry bytes (0)
     reg [15:0] crc_q;
@@ -196,8 +199,8 @@ module blk_tx #(
                     // (zend_q / k_q / kc_q in every scan cycle: the last one, scan_end's, is
                     // what T_CODE sees; scan_end in their enables was an ECP5 path at 5.4 ns)
                     zend_q <= vz_q;
-                    k_q <= vp_q - ps_q + (vz_q ? 7'd0 : 7'd1);
-                    kc_q <= {1'b0, vp_q - ps_q} + (vz_q ? 8'd1 : 8'd2);
+                    k_q <= ((LUTRAM != 0) ? dq_f : vp_q - ps_q) + (vz_q ? 7'd0 : 7'd1);
+                    kc_q <= {1'b0, (LUTRAM != 0) ? dq_f : vp_q - ps_q} + (vz_q ? 8'd1 : 8'd2);
                     if (scan_end) st_q <= T_CODE;
                 end
                 T_CODE: begin
@@ -240,6 +243,26 @@ module blk_tx #(
             endcase
         end
     end
+    // LUTRAM != 0 (ECP5 timing, twelfth session): dq_q = vp_q - ps_q, registered with vp_q from
+    // the read's position, so k_q / kc_q are one carry chain from flip-flops (the difference and
+    // the + 1 / + 2 after it were two carry chains in a row, ECP5 paths at 5.0-5.2 ns). In a
+    // generate block, so the iCE40 netlist (LUTRAM 0) does not change: even a register yosys
+    // removes as unused changed ABC's LUT count there.
+    generate
+        if (LUTRAM != 0) begin : g_fast
+            reg [6:0] dq_q;
+            always @(posedge clk_i) if (tv_q[RL]) dq_q <= tp - ps_q;     // (with vp_q)
+            assign dq_f = dq_q;
+`ifndef SYNTHESIS
+            always @(posedge clk_i)
+                if (!rst_i && st_q == T_SCAN && vv_q && dq_q != vp_q - ps_q)
+                    $fatal(1, "blk_tx: dq_q differs from vp_q - ps_q");
+`endif
+        end else begin : g_slow
+            assign dq_f = 7'd0;
+        end
+    endgenerate
+
 `ifndef SYNTHESIS
     // (simulation only) the registered kinds and flags are the compares they replace
     always @(posedge clk_i)
