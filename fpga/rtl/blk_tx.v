@@ -102,7 +102,8 @@ module blk_tx #(
                     : tk[K_CL] ? clz_q
                     : tge_q || rd_byte_i == 8'h00;
     // a read is issued this cycle: the pass's next position, or one data byte
-    wire iss_pass = fon_q && (st_q == T_CRC || st_q == T_SCAN);
+    // (LUTRAM != 0: fon_q alone; it is set only in T_CRC / T_SCAN, a simulation check says so)
+    wire iss_pass = (LUTRAM != 0) ? fon_q : fon_q && (st_q == T_CRC || st_q == T_SCAN);
     wire iss_data = (st_q == T_DFETCH);
     wire [6:0] ipos = iss_data ? p_q : f_q;
     // val_q is used this cycle
@@ -147,6 +148,16 @@ module blk_tx #(
         end
         if (!byte_valid_o)
             byte_o <= (st_q == T_CODE) ? kc_q : (st_q == T_DWAIT) ? val_q : 8'h00;
+        // LUTRAM != 0 (ECP5 timing, thirteenth session): f_q and p_q are cleared in every idle
+        // cycle (idle_q: st_q == T_IDLE, a flip-flop) instead of T_IDLE's / T_CRC's decode with
+        // the reset in it (ECP5 paths at 5.2-5.6 ns: f_q's increment, then three LUTs; st_q ->
+        // p_q's LSR); f_q is loaded from p_q in every T_SCAN0 (used only once fon_q is set)
+        if (LUTRAM != 0) begin
+            if (idle_q) begin
+                f_q <= 7'd0;
+                p_q <= 7'd0;
+            end
+        end
         if (rst_i) begin
             st_q <= T_IDLE;
             idle_q <= 1'b1;
@@ -164,7 +175,7 @@ module blk_tx #(
                     // token's handshake: none is used before the frame starts)
                     crc_q <= 16'hFFFF;
                     lim_q <= 7'd127;
-                    f_q <= 7'd0;
+                    if (LUTRAM == 0) f_q <= 7'd0;
                     fend_q <= 7'(L - 3);
                     if (valid_i && ready_o) begin
                         seq_q <= seq_i;
@@ -174,7 +185,7 @@ module blk_tx #(
                     end
                 end
                 T_CRC: begin                // CRC over positions 0 .. L - 3
-                    p_q <= 7'd0;            // (p_q is first used in T_SCAN0)
+                    if (LUTRAM == 0) p_q <= 7'd0;   // (p_q is first used in T_SCAN0)
                     pl_q <= 1'b0;
                     if (vv_q) begin
                         crc_q <= crc_nx;
@@ -183,6 +194,7 @@ module blk_tx #(
                 end
                 T_SCAN0: begin              // a COBS block starts at p_q
                     ps_q <= p_q;
+                    if (LUTRAM != 0) f_q <= p_q;
                     if (pl_q) begin         // (p_q == L)
                         k_q <= 7'd0;
                         kc_q <= 8'd1;
@@ -257,6 +269,10 @@ module blk_tx #(
             always @(posedge clk_i)
                 if (!rst_i && st_q == T_SCAN && vv_q && dq_q != vp_q - ps_q)
                     $fatal(1, "blk_tx: dq_q differs from vp_q - ps_q");
+            always @(posedge clk_i)
+                if (!rst_i && ((fon_q && st_q != T_CRC && st_q != T_SCAN)
+                               || idle_q != (st_q == T_IDLE)))
+                    $fatal(1, "blk_tx: fon_q outside T_CRC / T_SCAN, or idle_q differs from T_IDLE");
 `endif
         end else begin : g_slow
             assign dq_f = 7'd0;
