@@ -130,7 +130,7 @@ module blk_tx #(
         chz_q <= (crc_q[15:8] == 8'h00);
         clz_q <= (crc_q[7:0] == 8'h00);
         if (iss_pass) begin
-            f_q <= f_q + 7'd1;
+            if (LUTRAM == 0) f_q <= f_q + 7'd1;
             if (f_q == fend_q) fon_q <= 1'b0;
         end
         if (tv_q[RL]) begin
@@ -148,15 +148,16 @@ module blk_tx #(
         end
         if (!byte_valid_o)
             byte_o <= (st_q == T_CODE) ? kc_q : (st_q == T_DWAIT) ? val_q : 8'h00;
-        // LUTRAM != 0 (ECP5 timing, thirteenth session): f_q and p_q are cleared in every idle
-        // cycle (idle_q: st_q == T_IDLE, a flip-flop) instead of T_IDLE's / T_CRC's decode with
-        // the reset in it (ECP5 paths at 5.2-5.6 ns: f_q's increment, then three LUTs; st_q ->
-        // p_q's LSR); f_q is loaded from p_q in every T_SCAN0 (used only once fon_q is set)
+        // LUTRAM != 0 (ECP5 timing, thirteenth session): p_q is cleared in every idle cycle
+        // (idle_q: st_q == T_IDLE, a flip-flop) and in the reset instead of T_CRC's state decode
+        // (st_q -> p_q's LSR, an ECP5 path at 5.2-5.4 ns), and f_q steps while reads are issued
+        // and is p_q otherwise (f_q is used only while fon_q: it rises in T_IDLE's last cycle,
+        // when p_q is 0 (a frame's T_DELIM leaves byte_valid_o set: ready_o waits a cycle), and
+        // in T_SCAN0, which reads f_q from p_q in either form), instead of the increment's carry
+        // chain, then the states' mux in two LUTs (5.3-5.6 ns at seeds 1-3)
         if (LUTRAM != 0) begin
-            if (idle_q) begin
-                f_q <= 7'd0;
-                p_q <= 7'd0;
-            end
+            f_q <= fon_q ? f_q + 7'd1 : p_q;
+            if (idle_q || rst_i) p_q <= 7'd0;
         end
         if (rst_i) begin
             st_q <= T_IDLE;
@@ -175,7 +176,7 @@ module blk_tx #(
                     // token's handshake: none is used before the frame starts)
                     crc_q <= 16'hFFFF;
                     lim_q <= 7'd127;
-                    if (LUTRAM == 0) f_q <= 7'd0;
+                    if (LUTRAM == 0) f_q <= 7'd0;   // (LUTRAM != 0: f_q is p_q, 0 here)
                     fend_q <= 7'(L - 3);
                     if (valid_i && ready_o) begin
                         seq_q <= seq_i;
@@ -194,14 +195,13 @@ module blk_tx #(
                 end
                 T_SCAN0: begin              // a COBS block starts at p_q
                     ps_q <= p_q;
-                    if (LUTRAM != 0) f_q <= p_q;
                     if (pl_q) begin         // (p_q == L)
                         k_q <= 7'd0;
                         kc_q <= 8'd1;
                         zend_q <= 1'b0;
                         st_q <= T_CODE;
                     end else begin
-                        f_q <= p_q;
+                        if (LUTRAM == 0) f_q <= p_q;
                         fend_q <= 7'(L - 1);
                         fon_q <= 1'b1;
                         st_q <= T_SCAN;
@@ -273,6 +273,9 @@ module blk_tx #(
                 if (!rst_i && ((fon_q && st_q != T_CRC && st_q != T_SCAN)
                                || idle_q != (st_q == T_IDLE)))
                     $fatal(1, "blk_tx: fon_q outside T_CRC / T_SCAN, or idle_q differs from T_IDLE");
+            always @(posedge clk_i)
+                if (!rst_i && st_q == T_IDLE && valid_i && ready_o && p_q != 7'd0)
+                    $fatal(1, "blk_tx: a frame starts with p_q != 0 (f_q's first read)");
 `endif
         end else begin : g_slow
             assign dq_f = 7'd0;
