@@ -608,14 +608,15 @@ module hdr_block #(
             reg  [6:0]      ua_q;
             wire [15:0]     blk_nx = clr_i ? 16'd0 : blk_q;     // (S_CLOSE before its k = 5)
             wire [7:0]      bad_nx = bad_i ? bpl_q : bad_q;
+            // S_CLOSE's k_q (0, 1, 2; 3 and on: none) as a one-hot shift register, set to k = 0
+            // outside S_CLOSE (S_CLOSE starts at k_q = 0), so cb_q's select has no decode of
+            // k_q (k_q -> cb_q 5.1-5.2 ns, thirteenth session)
+            reg  [2:0]      cs_q;
             always @(posedge clk_i) begin
+                cs_q <= (st_q != S_CLOSE) ? 3'b001 : {cs_q[1:0], 1'b0};
                 if (st_q != S_CLOSE) cb_q <= blk_nx[15:8];
-                else case (k_q[2:0])
-                    3'd0: cb_q <= blk_nx[7:0];
-                    3'd1: cb_q <= n_q;
-                    3'd2: cb_q <= {2'd0, used_q};
-                    default: cb_q <= bad_nx;
-                endcase
+                else cb_q <= cs_q[0] ? blk_nx[7:0] : cs_q[1] ? n_q : cs_q[2] ? {2'd0, used_q}
+                           : bad_nx;
                 // (bad_q's and used_q's changes, above)
                 if (rst_i) begin
                     bpl_q <= 8'd1;
@@ -653,6 +654,8 @@ module hdr_block #(
                                     : (k_q == 4'd2) ? n_q : (k_q == 4'd3) ? {2'd0, used_q}
                                     : bad_q))
                         $fatal(1, "hdr_block: cb_q differs from the close byte");
+                    if (st_q == S_CLOSE && cs_q != ((k_q < 4'd3) ? 3'(1 << k_q) : 3'd0))
+                        $fatal(1, "hdr_block: cs_q differs from k_q");
                     if (st_q == S_OW && hs_q[103:96] != ((k_q == 4'd0) ? 8'd0
                                                          : hdr_all[8*(k_q-4'd1) +: 8]))
                         $fatal(1, "hdr_block: hs_q differs from the next header byte");
