@@ -57,7 +57,7 @@ module hdrpath_wrap #(
         .mask_i(mask), .chk_ok_o(chk_ok), .pin_done_o(pin_done), .pin_err_o(pin_err),
         .busy_o(busy), .pinned_o(pinned), .free_o(free)
     );
-    blk_tx #(.RL(3)) u_btx (
+    blk_tx #(.RL(3), .LUTRAM(LUTRAM)) u_btx (
         .clk_i(clk_i), .rst_i(rst), .valid_i(bvalid), .ready_o(bready_o), .seq_i(seq),
         .rd_off_o(rd_off), .rd_byte_i(rd_byte), .rel_o(rel), .other_busy_i(obusy),
         .byte_o(byte_o), .byte_valid_o(bvalid_o), .byte_ready_i(bready)

@@ -30,7 +30,8 @@
 module slot_ring_props #(
     parameter N_SLOTS = 16,
     parameter W       = 4,
-    parameter MW      = 6
+    parameter MW      = 6,
+    parameter LUTRAM  = 0           // 1: the ECP5 build's ring (ram_sdp_oreg, the FAST registers)
 ) (
     input wire          clk_i,
     input wire          rst_i,
@@ -46,7 +47,7 @@ module slot_ring_props #(
     wire [15:0]   nxt_slot;
     wire [1:0]    pin_err;
     wire [16:0]   pinned, free;
-    slot_ring #(.N_SLOTS(N_SLOTS), .W(W), .MW(MW)) dut (
+    slot_ring #(.N_SLOTS(N_SLOTS), .W(W), .MW(MW), .LUTRAM(LUTRAM)) dut (
         .clk_i(clk_i), .rst_i(rst_i), .take_i(take_i), .nxt_rdy_o(nxt_rdy), .nxt_ok_o(nxt_ok),
         .nxt_slot_o(nxt_slot), .load_i(load_i), .pin_i(pin_i), .set_i(set_i), .base_i(base_i),
         .mask_i(mask_i), .chk_ok_o(chk_ok), .pin_done_o(pin_done), .pin_err_o(pin_err),

@@ -20,7 +20,9 @@
 `include "wire_spec.vh"
 module blk_tx #(
     parameter PL = `HW_LEN_HDR_BLOCK,   // payload bytes (67)
-    parameter RL = 3                    // buffer read latency (rd_off_o -> rd_byte_i), >= 1
+    parameter RL = 3,                   // buffer read latency (rd_off_o -> rd_byte_i), >= 1
+    parameter LUTRAM = 0                // != 0: the ECP5 builds (the tops' FIFO_LUTRAM): the
+                                        // register g_fast below; 0 (iCE40): without it
 ) (
     input  wire        clk_i,
     input  wire        rst_i,
@@ -73,6 +75,7 @@ module blk_tx #(
     // block path's ECP5 paths at 5.7-6.1 ns, tenth session); same bytes in the same cycles
     reg [7:0]  val_q;                  // the byte of frame position vp_q
     reg [6:0]  vp_q;
+    wire [6:0] dq_f;                   // LUTRAM != 0: vp_q - ps_q, registered (g_fast)
     reg        vv_q;
     reg [6:0]  lim_q;                  // positions >= lim_q are unused entry bytes (0)
     reg [15:0] crc_q;
@@ -99,7 +102,8 @@ module blk_tx #(
                     : tk[K_CL] ? clz_q
                     : tge_q || rd_byte_i == 8'h00;
     // a read is issued this cycle: the pass's next position, or one data byte
-    wire iss_pass = fon_q && (st_q == T_CRC || st_q == T_SCAN);
+    // (LUTRAM != 0: fon_q alone; it is set only in T_CRC / T_SCAN, a simulation check says so)
+    wire iss_pass = (LUTRAM != 0) ? fon_q : fon_q && (st_q == T_CRC || st_q == T_SCAN);
     wire iss_data = (st_q == T_DFETCH);
     wire [6:0] ipos = iss_data ? p_q : f_q;
     // val_q is used this cycle
@@ -126,7 +130,7 @@ module blk_tx #(
         chz_q <= (crc_q[15:8] == 8'h00);
         clz_q <= (crc_q[7:0] == 8'h00);
         if (iss_pass) begin
-            f_q <= f_q + 7'd1;
+            if (LUTRAM == 0) f_q <= f_q + 7'd1;
             if (f_q == fend_q) fon_q <= 1'b0;
         end
         if (tv_q[RL]) begin
@@ -144,6 +148,17 @@ module blk_tx #(
         end
         if (!byte_valid_o)
             byte_o <= (st_q == T_CODE) ? kc_q : (st_q == T_DWAIT) ? val_q : 8'h00;
+        // LUTRAM != 0 (ECP5 timing, thirteenth session): p_q is cleared in every idle cycle
+        // (idle_q: st_q == T_IDLE, a flip-flop) and in the reset instead of T_CRC's state decode
+        // (st_q -> p_q's LSR, an ECP5 path at 5.2-5.4 ns), and f_q steps while reads are issued
+        // and is p_q otherwise (f_q is used only while fon_q: it rises in T_IDLE's last cycle,
+        // when p_q is 0 (a frame's T_DELIM leaves byte_valid_o set: ready_o waits a cycle), and
+        // in T_SCAN0, which reads f_q from p_q in either form), instead of the increment's carry
+        // chain, then the states' mux in two LUTs (5.3-5.6 ns at seeds 1-3)
+        if (LUTRAM != 0) begin
+            f_q <= fon_q ? f_q + 7'd1 : p_q;
+            if (idle_q || rst_i) p_q <= 7'd0;
+        end
         if (rst_i) begin
             st_q <= T_IDLE;
             idle_q <= 1'b1;
@@ -161,7 +176,7 @@ module blk_tx #(
                     // token's handshake: none is used before the frame starts)
                     crc_q <= 16'hFFFF;
                     lim_q <= 7'd127;
-                    f_q <= 7'd0;
+                    if (LUTRAM == 0) f_q <= 7'd0;   // (LUTRAM != 0: f_q is p_q, 0 here)
                     fend_q <= 7'(L - 3);
                     if (valid_i && ready_o) begin
                         seq_q <= seq_i;
@@ -171,7 +186,7 @@ module blk_tx #(
                     end
                 end
                 T_CRC: begin                // CRC over positions 0 .. L - 3
-                    p_q <= 7'd0;            // (p_q is first used in T_SCAN0)
+                    if (LUTRAM == 0) p_q <= 7'd0;   // (p_q is first used in T_SCAN0)
                     pl_q <= 1'b0;
                     if (vv_q) begin
                         crc_q <= crc_nx;
@@ -186,7 +201,7 @@ module blk_tx #(
                         zend_q <= 1'b0;
                         st_q <= T_CODE;
                     end else begin
-                        f_q <= p_q;
+                        if (LUTRAM == 0) f_q <= p_q;
                         fend_q <= 7'(L - 1);
                         fon_q <= 1'b1;
                         st_q <= T_SCAN;
@@ -196,8 +211,8 @@ module blk_tx #(
                     // (zend_q / k_q / kc_q in every scan cycle: the last one, scan_end's, is
                     // what T_CODE sees; scan_end in their enables was an ECP5 path at 5.4 ns)
                     zend_q <= vz_q;
-                    k_q <= vp_q - ps_q + (vz_q ? 7'd0 : 7'd1);
-                    kc_q <= {1'b0, vp_q - ps_q} + (vz_q ? 8'd1 : 8'd2);
+                    k_q <= ((LUTRAM != 0) ? dq_f : vp_q - ps_q) + (vz_q ? 7'd0 : 7'd1);
+                    kc_q <= {1'b0, (LUTRAM != 0) ? dq_f : vp_q - ps_q} + (vz_q ? 8'd1 : 8'd2);
                     if (scan_end) st_q <= T_CODE;
                 end
                 T_CODE: begin
@@ -240,6 +255,33 @@ module blk_tx #(
             endcase
         end
     end
+    // LUTRAM != 0 (ECP5 timing, twelfth session): dq_q = vp_q - ps_q, registered with vp_q from
+    // the read's position, so k_q / kc_q are one carry chain from flip-flops (the difference and
+    // the + 1 / + 2 after it were two carry chains in a row, ECP5 paths at 5.0-5.2 ns). In a
+    // generate block, so the iCE40 netlist (LUTRAM 0) does not change: even a register yosys
+    // removes as unused changed ABC's LUT count there.
+    generate
+        if (LUTRAM != 0) begin : g_fast
+            reg [6:0] dq_q;
+            always @(posedge clk_i) if (tv_q[RL]) dq_q <= tp - ps_q;     // (with vp_q)
+            assign dq_f = dq_q;
+`ifndef SYNTHESIS
+            always @(posedge clk_i)
+                if (!rst_i && st_q == T_SCAN && vv_q && dq_q != vp_q - ps_q)
+                    $fatal(1, "blk_tx: dq_q differs from vp_q - ps_q");
+            always @(posedge clk_i)
+                if (!rst_i && ((fon_q && st_q != T_CRC && st_q != T_SCAN)
+                               || idle_q != (st_q == T_IDLE)))
+                    $fatal(1, "blk_tx: fon_q outside T_CRC / T_SCAN, or idle_q differs from T_IDLE");
+            always @(posedge clk_i)
+                if (!rst_i && st_q == T_IDLE && valid_i && ready_o && p_q != 7'd0)
+                    $fatal(1, "blk_tx: a frame starts with p_q != 0 (f_q's first read)");
+`endif
+        end else begin : g_slow
+            assign dq_f = 7'd0;
+        end
+    endgenerate
+
 `ifndef SYNTHESIS
     // (simulation only) the registered kinds and flags are the compares they replace
     always @(posedge clk_i)

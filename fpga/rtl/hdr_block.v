@@ -90,6 +90,12 @@ module hdr_block #(
     input  wire          rel_i
 );
     localparam BW = (NB > 1) ? $clog2(NB) : 1;
+    // FAST (LUTRAM != 0: the ECP5 builds): the twelfth session's registers for ECP5 timing, in
+    // the generate block g_fast at the end (same cycles, checked by fpga/bench/hdrpath_equiv.py).
+    // FAST = 0 (the iCE40 builds): the eleventh session's logic, and no register of g_fast, so
+    // the HX8K netlists do not change (those boards are at 79-81 % of their LCs; even a register
+    // that yosys removes as unused changed ABC's LUT count there, so g_fast holds them all).
+    localparam FAST = (LUTRAM != 0);
 
     // ------------------------------------------------------------ block buffers
     // rd_byte_o is the byte at rd_off_i of RL cycles before (RL = 2 or 3; blk_tx's RL must be the
@@ -189,6 +195,13 @@ module hdr_block #(
     // S_A2: el_q holds from S_A1 on), combined in S_A2 (one 33-bit carry chain from the register
     // file into fl_q was the HX8K verify build's path at 97-98 MHz, tenth session)
     reg         fhg_q, fhe_q, flg_q;    // el_q[31:16] > / == flush_i[31:16]; [15:0] >=
+    // FAST: the three compares' next values from g_fast (as subtraction borrows and an XOR tree)
+    wire        fhg_f, fhe_f, flg_f;
+    // FAST: g_fast's registers where this block's logic reads them
+    wire [7:0]  hs_f;                   // the next header byte (hs_q's top byte)
+    wire [7:0]  cb_f;                   // the close byte of the next S_CLOSE cycle (cb_q)
+    wire [7:0]  bpl_f;                  // bad_q + 1, saturating (bpl_q)
+    wire [6:0]  ua_f;                   // 19 + used_q (ua_q)
     reg         cl5_q;                  // S_CLOSE with k_q == 5 (its last cycle)
     reg [2:0]   q_q;                    // skip bytes
     reg [6:0]   m31_q;                  // 31 * q_q
@@ -279,13 +292,15 @@ module hdr_block #(
     // arrivals held (pending, being read, queued) minus the one consumed this cycle
     // (written as the sum, then - 1 chosen by cons, yosys chained the two: 6.2-6.6 ns into
     // pre_q instead of 5.7, eleventh session; a running count of the held arrivals is the fix)
-    wire [QAW+1:0]  held = (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
-                         - (QAW+2)'(cons);
+    // FAST: from two running counts in g_fast (held_f)
+    wire [QAW+1:0]  held_f;
+    wire [QAW+1:0]  held = FAST ? held_f : (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
+                                          - (QAW+2)'(cons);
     wire [7:0] entry = {r_q, p_ts_q[2:0]};
     // header byte 13 - k of the block (payload offset 15 - k): seq0, ts0, slot0, big-endian,
     // i.e. hdr_all[8k +: 8]; S_OW writes hb_q, the byte of its k registered the cycle before
     // from a one-hot copy of k (kh_q) as an AND-OR (a 14:1 mux on k_q into wd_q, 5 levels, was
-    // an ECP5 path at 155 MHz)
+    // an ECP5 path at 155 MHz); FAST: from g_fast's shift register (hs_f)
     wire [111:0] hdr_all = {p_seq_q, p_ts_q, slot_q};
     reg  [13:0]  kh_q;                  // S_OW: one-hot k_q
     reg  [7:0]   hb_q;
@@ -314,7 +329,7 @@ module hdr_block #(
         ug_q <= {used_q >= 6'd48, used_q >= 6'd47, used_q >= 6'd46, used_q >= 6'd45,
                  used_q >= 6'd44};
         kh_q <= kh_q >> 1;
-        hb_q <= hb_nx;
+        hb_q <= FAST ? hs_f : hb_nx;
         case (st_q)
             S_A1: begin
                 big_q <= (d_q > 32'd124);
@@ -355,14 +370,25 @@ module hdr_block #(
         cons_q <= 1'b0;
         cl5_q <= 1'b0;
         if (!tmr_q[32]) tmr_q <= tmr_q - 33'd1;
+        // FAST: wd_q (used only with we_q) loads in every cycle: S_OW's header byte hb_q, S_APP's
+        // skip byte or entry (cons_q: k_q == 0), else the close byte cb_f (see g_fast)
+        if (FAST)
+            wd_q <= (st_q == S_OW) ? hb_q : (st_q == S_APP) ? (cons_q ? entry : 8'hF8) : cb_f;
+        // FAST: wo_a_q (used only with we_q) loads in every cycle too: S_OW's increment, S_APP's
+        // ua_f, S_CLOSE's offset by k_q (0, 1, 16, 17, 18), else 1 (S_OPEN's: S_OW's base); its
+        // enable, the state decode in three LUTs, was an ECP5 path at 5.2 ns (thirteenth session)
+        if (FAST)
+            wo_a_q <= (st_q == S_OW) ? wo_a_q + 7'd1 : (st_q == S_APP) ? ua_f
+                    : (st_q == S_CLOSE) ? (k_q[2] ? 7'd18 : k_q[1] ? {6'd8, k_q[0]} : {6'd0, k_q[0]})
+                    : 7'd1;
         // the pending arrival's distance and age, in every cycle: p_seq_q / p_ts_q are loaded
         // before S_IDLE sees the arrival and last_q / ts0_lo_q change only in S_OPEN / S_APP,
         // so in S_A1 (after an S_IDLE cycle) they hold what S_A1 computed them from before
         d_q <= p_seq_q - last_q - 32'd1;
         el_q <= p_ts_q[31:0] - ts0_lo_q;
-        fhg_q <= (el_q[31:16] > flush_i[31:16]);
-        fhe_q <= (el_q[31:16] == flush_i[31:16]);
-        flg_q <= (el_q[15:0] >= flush_i[15:0]);
+        fhg_q <= FAST ? fhg_f : (el_q[31:16] > flush_i[31:16]);
+        fhe_q <= FAST ? fhe_f : (el_q[31:16] == flush_i[31:16]);
+        flg_q <= FAST ? flg_f : (el_q[15:0] >= flush_i[15:0]);
         if (rst_i) begin
             st_q <= S_IDLE;
             {pend_q, ld_q, ov_q, creq_q, open_q, lost_q, then_open_q} <= 7'd0;
@@ -381,7 +407,11 @@ module hdr_block #(
             ns_seq_o <= 32'd0;
         end else begin
             if (clr_i) blk_q <= 16'd0;
-            if (bad_i && bad_q != 8'hFF) bad_q <= bad_q + 8'd1;
+            if (FAST) begin
+                if (bad_i) bad_q <= bpl_f;          // (bad_q + 1, saturating)
+            end else begin
+                if (bad_i && bad_q != 8'hFF) bad_q <= bad_q + 8'd1;
+            end
             if (close_i) begin
                 creq_q <= 1'b1;
                 pre_q <= held;
@@ -445,15 +475,15 @@ module hdr_block #(
                     last_q <= p_seq_q;
                     n_q <= 8'd1;
                     used_q <= 6'd0;
-                    wo_a_q <= 7'd1;         // first write: offset 2
+                    if (!FAST) wo_a_q <= 7'd1;  // first write: offset 2
                     k_q <= 4'd13;
                     st_q <= S_OW;           // (kh_q / hb_q: below)
                 end
                 S_OW: begin                 // (the arrival stays pending until its bytes are out)
                     we_q <= !lost_q;
                     cons_q <= (k_q == 4'd1);
-                    wo_a_q <= wo_a_q + 7'd1;
-                    wd_q <= hb_q;
+                    if (!FAST) wo_a_q <= wo_a_q + 7'd1;
+                    if (!FAST) wd_q <= hb_q;
                     k_q <= k_q - 4'd1;
                     if (cons_q) begin       // (k_q == 0)
                         pend_q <= 1'b0;
@@ -462,8 +492,8 @@ module hdr_block #(
                 end
                 S_APP: begin
                     we_q <= !lost_q;
-                    wo_a_q <= 7'd19 + {1'b0, used_q};
-                    wd_q <= cons_q ? entry : 8'hF8;     // (cons_q: k_q == 0)
+                    if (!FAST) wo_a_q <= 7'd19 + {1'b0, used_q};
+                    if (!FAST) wd_q <= cons_q ? entry : 8'hF8;  // (cons_q: k_q == 0)
                     used_q <= used_q + 6'd1;
                     k_q <= k_q - 4'd1;
                     cons_q <= (k_q == 4'd1);
@@ -479,14 +509,14 @@ module hdr_block #(
                     we_q <= !lost_q;
                     k_q <= k_q + 4'd1;
                     cl5_q <= (k_q == 4'd4);
-                    case (k_q[2:0])
-                        3'd0: begin wo_a_q <= 7'd0;  wd_q <= blk_q[15:8]; end
-                        3'd1: begin wo_a_q <= 7'd1;  wd_q <= blk_q[7:0]; end
-                        3'd2: begin wo_a_q <= 7'd16; wd_q <= n_q; end
-                        3'd3: begin wo_a_q <= 7'd17; wd_q <= {2'd0, used_q}; end
+                    case (k_q[2:0])         // (FAST: wd_q from cb_f, above)
+                        3'd0: if (!FAST) begin wo_a_q <= 7'd0;  wd_q <= blk_q[15:8]; end
+                        3'd1: if (!FAST) begin wo_a_q <= 7'd1;  wd_q <= blk_q[7:0]; end
+                        3'd2: if (!FAST) begin wo_a_q <= 7'd16; wd_q <= n_q; end
+                        3'd3: if (!FAST) begin wo_a_q <= 7'd17; wd_q <= {2'd0, used_q}; end
                         3'd4: begin
-                            wo_a_q <= 7'd18;
-                            wd_q <= bad_q;
+                            if (!FAST) wo_a_q <= 7'd18;
+                            if (!FAST) wd_q <= bad_q;
                             bad_q <= bad_i ? 8'd1 : 8'd0;
                         end
                         default: ;
@@ -531,6 +561,111 @@ module hdr_block #(
             end
         end
     end
+
+    // ------------------------------------------------------------ FAST: ECP5 timing registers
+    // (twelfth session, fpga/README.md "ECP5 Fmax, twelfth session"; each one the expression it
+    // replaces, a simulation check below says so):
+    //  - hc_q / hcm_q: running counts of the held arrivals (pend_q + ld_q + q_cnt: + 1 for an
+    //    arrival stored, - 1 for one consumed) and the same - 1, so held is a 2:1 by cons (the
+    //    sum of the three and - cons was the block path's ECP5 path at 5.5-5.8 ns, cons_q -> a
+    //    carry chain -> pre_q);
+    //  - hs_q: the header bytes after hb_q's (bytes 12..0 of seq0 / ts0 / slot0, loaded in
+    //    S_OPEN, shifted by a byte in every cycle; 104 flip-flops instead of the 13-term AND-OR
+    //    from kh_q, an ECP5 path at 5.0-5.3 ns);
+    //  - cb_q: the close byte registered a cycle ahead (blk high byte outside S_CLOSE, then blk
+    //    low, n, used, bad by k_q), from the next values of blk_q / bad_q (CLEAR_COUNTERS and a
+    //    malformed header in that cycle), so S_CLOSE writes what it read before (the 5:1 on k_q
+    //    after the state decode into wd_q was an ECP5 path at 5.1 ns); bpl_q = bad_q + 1
+    //    saturating, kept with bad_q (its increment and compare into cb_q: 5.5 ns);
+    //  - ua_q = 19 + used_q, kept with used_q (the sum into wo_a_q's mux: 5.3-5.6 ns);
+    //  - the flush compares as the borrow of one subtraction each and == as an XOR tree (as
+    //    $gt / $eq / $ge yosys shared one carry chain with two LUT levels after it, 5.1-5.9 ns
+    //    into fhg_q / fhe_q).
+    generate
+        if (FAST) begin : g_fast
+            reg  [QAW+1:0]  hc_q, hcm_q;
+            wire            acc = arr_i && !q_full;     // an arrival stored (pending or queued)
+            always @(posedge clk_i)
+                if (rst_i) begin
+                    hc_q <= {(QAW+2){1'b0}};
+                    hcm_q <= {(QAW+2){1'b1}};
+                end else if (acc && !cons) begin
+                    hc_q <= hc_q + 1'b1;
+                    hcm_q <= hcm_q + 1'b1;
+                end else if (cons && !acc) begin
+                    hc_q <= hc_q - 1'b1;
+                    hcm_q <= hcm_q - 1'b1;
+                end
+            assign held_f = cons ? hcm_q : hc_q;
+
+            reg  [103:0]    hs_q;
+            always @(posedge clk_i)
+                if (st_q == S_OPEN) hs_q <= {p_seq_q[23:0], p_ts_q, nxt_slot_i};
+                else hs_q <= {hs_q[95:0], 8'd0};
+            assign hs_f = hs_q[103:96];
+
+            reg  [7:0]      bpl_q, cb_q;
+            reg  [6:0]      ua_q;
+            wire [15:0]     blk_nx = clr_i ? 16'd0 : blk_q;     // (S_CLOSE before its k = 5)
+            wire [7:0]      bad_nx = bad_i ? bpl_q : bad_q;
+            // S_CLOSE's k_q (0, 1, 2; 3 and on: none) as a one-hot shift register, set to k = 0
+            // outside S_CLOSE (S_CLOSE starts at k_q = 0), so cb_q's select has no decode of
+            // k_q (k_q -> cb_q 5.1-5.2 ns, thirteenth session)
+            reg  [2:0]      cs_q;
+            always @(posedge clk_i) begin
+                cs_q <= (st_q != S_CLOSE) ? 3'b001 : {cs_q[1:0], 1'b0};
+                if (st_q != S_CLOSE) cb_q <= blk_nx[15:8];
+                else cb_q <= cs_q[0] ? blk_nx[7:0] : cs_q[1] ? n_q : cs_q[2] ? {2'd0, used_q}
+                           : bad_nx;
+                // (bad_q's and used_q's changes, above)
+                if (rst_i) begin
+                    bpl_q <= 8'd1;
+                    ua_q <= 7'd19;
+                end else begin
+                    if (st_q == S_CLOSE && k_q[2:0] == 3'd4) bpl_q <= bad_i ? 8'd2 : 8'd1;
+                    else if (bad_i) bpl_q <= (bpl_q == 8'hFF) ? 8'hFF : bpl_q + 8'd1;
+                    if (st_q == S_OPEN) ua_q <= 7'd19;
+                    else if (st_q == S_APP) ua_q <= ua_q + 7'd1;
+                end
+            end
+            assign cb_f = cb_q;
+            assign bpl_f = bpl_q;
+            assign ua_f = ua_q;
+
+            wire [16:0] fh_d = {1'b0, flush_i[31:16]} - {1'b0, el_q[31:16]};   // [16]: el > flush
+            wire [16:0] fl_d = {1'b0, el_q[15:0]} - {1'b0, flush_i[15:0]};     // [16]: el < flush
+            assign fhg_f = fh_d[16];                    // (el_q[31:16] > flush_i[31:16])
+            assign fhe_f = ~|(el_q[31:16] ^ flush_i[31:16]);
+            assign flg_f = !fl_d[16];                   // (el_q[15:0] >= flush_i[15:0])
+            wire unused_f = &{1'b0, fh_d[15:0], fl_d[15:0]};
+`ifndef SYNTHESIS
+            // (simulation only) each register is the expression it replaces
+            always @(posedge clk_i)
+                if (!rst_i) begin
+                    if (hc_q != (QAW+2)'(pend_q) + (QAW+2)'(ld_q) + (QAW+2)'(q_cnt)
+                        || hcm_q != hc_q - 1'b1)
+                        $fatal(1, "hdr_block: hc_q / hcm_q differ from pend_q + ld_q + q_cnt (- 1)");
+                    if (bpl_q != ((bad_q == 8'hFF) ? 8'hFF : bad_q + 8'd1))
+                        $fatal(1, "hdr_block: bpl_q differs from bad_q + 1 (saturating)");
+                    if (ua_q != 7'd19 + {1'b0, used_q})
+                        $fatal(1, "hdr_block: ua_q differs from 19 + used_q");
+                    if (st_q == S_CLOSE && k_q < 4'd5
+                        && cb_q != ((k_q == 4'd0) ? blk_q[15:8] : (k_q == 4'd1) ? blk_q[7:0]
+                                    : (k_q == 4'd2) ? n_q : (k_q == 4'd3) ? {2'd0, used_q}
+                                    : bad_q))
+                        $fatal(1, "hdr_block: cb_q differs from the close byte");
+                    if (st_q == S_CLOSE && cs_q != ((k_q < 4'd3) ? 3'(1 << k_q) : 3'd0))
+                        $fatal(1, "hdr_block: cs_q differs from k_q");
+                    if (st_q == S_OW && hs_q[103:96] != ((k_q == 4'd0) ? 8'd0
+                                                         : hdr_all[8*(k_q-4'd1) +: 8]))
+                        $fatal(1, "hdr_block: hs_q differs from the next header byte");
+                end
+`endif
+        end else begin : g_slow
+            assign {held_f, hs_f, cb_f, bpl_f, ua_f, fhg_f, fhe_f, flg_f} = {(QAW+2+8+8+8+7+3){1'b0}};
+        end
+    endgenerate
+
 `ifndef SYNTHESIS
     // (simulation only) nofit_q and cons_q are the logic they replace, in every cycle they count
     always @(posedge clk_i)
@@ -565,7 +700,7 @@ module hdr_block #(
                 $fatal(1, "hdr_block: cls_q differs from big_q || fl_q || nofit_q");
             if (st_q == S_A3 && fl_q != (el_q >= fl_prev2_q))
                 $fatal(1, "hdr_block: fl_q differs from el_q >= flush_i (of S_A1)");
-            if (st_q == S_OW && (hb_q != hdr_all[8*k_q +: 8] || kh_q != 14'(1 << k_q)))
+            if (st_q == S_OW && (hb_q != hdr_all[8*k_q +: 8] || (!FAST && kh_q != 14'(1 << k_q))))
                 $fatal(1, "hdr_block: hb_q differs from the header byte");
             if (st_q == S_CLOSE && cl5_q != (k_q == 4'd5)) $fatal(1, "hdr_block: cl5_q differs");
             if (q_cnt > (QAW+1)'(QD) || q_empty != (q_cnt == 0) || q_full != (q_cnt == (QAW+1)'(QD)))

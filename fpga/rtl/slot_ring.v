@@ -63,6 +63,20 @@ module slot_ring #(
     localparam IW  = $clog2(MW + 1);               // mask bit counter
     localparam [AW-1:0] LASTW = AW'(NW - 1);
     localparam POW2 = (NW == (1 << AW));           // the word address wraps by itself
+    // FAST (LUTRAM != 0: the ECP5 builds): the twelfth session's registers for ECP5 timing, in
+    // the generate block g_fast below the control (same cycles, checked by
+    // fpga/bench/hdrpath_equiv.py). FAST = 0 (the iCE40 builds): the eleventh session's logic,
+    // and no register of g_fast, so the HX8K netlists do not change (those boards are at
+    // 79-81 % of their LCs; even a register that yosys removes as unused changed ABC's LUT
+    // count there, so g_fast holds them all).
+    localparam FAST = (LUTRAM != 0);
+    // g_fast's registers where the control reads them (FAST)
+    wire          wnl_f;        // M_CLR: wa_q != LASTW
+    wire          rwf_f;        // mode_q is M_RD or M_W1
+    wire          d3_f;         // M_SRCH: decide in this cycle (s3_v && (pick_nz || s3_last))
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [AW-1:0] wa_f;         // (LUTRAM = 1) the DP16KD's write address (see g_oreg)
+    /* verilator lint_on UNUSEDSIGNAL */
 
     // ------------------------------------------------------------ pinned bits (block RAM)
     // LUTRAM = 0: inferred block RAM (iCE40 SB_RAM40_4K), read into rd_q.
@@ -112,8 +126,11 @@ module slot_ring #(
                 slot_ring_LUTRAM_1_needs_NW_le_1024_and_W_le_18 u_err ();
             end
             wire [W-1:0] wdz = wd_q & {W{!rst_i}};
+            // the write address is wa_f (g_fast): wa_d where a write is issued, one LUT of
+            // flip-flops (wa_d's mux with M_RD's word into the DP16KD's address pins was the
+            // block path's ECP5 path at 5.3-5.5 ns, twelfth session)
             ram_sdp_oreg #(.DW(W), .DEPTH(NW)) u_ram (
-                .clk_i(clk_i), .we_i(we_d), .wa_i(wa_d), .wd_i(wdz), .ra_i(ra_d), .rd_o(rd));
+                .clk_i(clk_i), .we_i(we_d), .wa_i(wa_f), .wd_i(wdz), .ra_i(ra_d), .rd_o(rd));
             wire unused_we = we_q;      // (the others' write)
         end else if (LUTRAM != 0) begin : g_lut
             wire [W-1:0] bq [0:NBK-1];
@@ -180,7 +197,10 @@ module slot_ring #(
     localparam [3:0] M_CLR = 4'd0, M_SRCH = 4'd1, M_IDLE = 4'd2, M_RD = 4'd4,
                      M_W1 = 4'd5, M_W2 = 4'd6, M_BIT = 4'd7, M_WR = 4'd8, M_FIN = 4'd9;
     reg [3:0]     mode_q;
-    assign busy_o = (mode_q == M_CLR) || (mode_q >= M_RD);
+    // (FAST: every mode but the two of the search, 3 is not used; two state bits of yosys's
+    // one-hot encoding instead of seven)
+    assign busy_o = FAST ? (mode_q != M_SRCH) && (mode_q != M_IDLE)
+                         : (mode_q == M_CLR) || (mode_q >= M_RD);
     reg [15:0]    cur_q;          // current slot (the last one taken); reset: N_SLOTS - 1
 
     // search pipeline: stage 0 address (ra_q, s0_*), 1 memory word (rd, s1_*, m1_q), 2 unpinned
@@ -196,6 +216,7 @@ module slot_ring #(
     reg [NG-1:0]  gnz_q;
     reg [2*NG-1:0] glo_q;
     reg           hit_q;          // stop issuing: a word with an unpinned slot has been seen
+                                  // (FAST: the search has decided)
 
     // bits >= b of a word
     function automatic [W-1:0] upmask(input [BW-1:0] b);
@@ -223,7 +244,12 @@ module slot_ring #(
     // pin pass state
     reg [MW-1:0]  msk_q;          // mask copy, rotated (check) / shifted (apply)
     reg [IW-1:0]  i_q;            // mask bit index
-    reg [16:0]    s_q;            // slot base + i
+    reg [16:0]    s_q;            // slot base + i (FAST: the check pass's)
+    // FAST: the apply pass's word (sw_f, g_fast's sw_q: slot base + i's, counted at each word's
+    // last bit) and bit (sbh_q, from the load); the check pass does not move them (it reloads
+    // s_q / sbh_q from base_q at its end: that mux and the apply's increment into s_q were ECP5
+    // paths at 5.0-5.4 ns, twelfth session)
+    wire [AW-1:0] sw_f;
     reg           ge_q;           // s_q >= N_SLOTS
     reg           set_q, any_q, bad_q, lastw_q, chk_q;
     // the apply pass ends a word early when the rest of the mask is 0: instead of a MW-bit zero
@@ -237,7 +263,7 @@ module slot_ring #(
     // s_q's bit in its word as a one-hot copy (sbh_q) and i_q == MW - 1 as a flag (li_q), both
     // set with s_q / i_q: the apply pass's bit select and its word end were a 16:1 decode of
     // s_q into wd_q and the pinned count (ECP5 paths at 153 MHz, ninth session)
-    reg  [W-1:0]  sbh_q;          // 1 << s_q[BW-1:0]
+    reg  [W-1:0]  sbh_q;          // 1 << s_q[BW-1:0] (FAST: 1 << (base_q + i_q)[BW-1:0], apply)
     reg           li_q;           // i_q == MW - 1
     wire          last_i = li_q;
     wire          bit_v = |(wd_q & sbh_q);      // wd_q[s_q[BW-1:0]]
@@ -258,6 +284,13 @@ module slot_ring #(
     always @* begin
         wa_d = wa_q;
         we_d = 1'b0;
+        if (FAST)
+            case (mode_q)
+                M_FIN: ra_d = start_q[AW+BW-1:BW];
+                // (M_RD, M_W1: rwf_f selects the apply's word, no decode of mode_q)
+                default: ra_d = rwf_f ? sw_f : (!POW2 && ra_q == LASTW) ? {AW{1'b0}} : rai_q;
+            endcase
+        else
         case (mode_q)
             M_FIN: ra_d = start_q[AW+BW-1:BW];      // a search after the current slot
             // apply: the word's address, in M_RD and M_W1 (read in M_W2; s_q holds from M_RD
@@ -271,10 +304,10 @@ module slot_ring #(
         end else begin
             case (mode_q)
                 M_CLR: begin
-                    we_d = (wa_q != LASTW);
+                    we_d = FAST ? wnl_f : (wa_q != LASTW);
                     wa_d = wai_q;                   // (wa_q + 1)
                 end
-                M_RD: wa_d = s_q[AW+BW-1:BW];       // apply: the word's address
+                M_RD: wa_d = FAST ? sw_f : s_q[AW+BW-1:BW];   // apply: the word's address
                 M_WR: we_d = 1'b1;                  // apply: the word written back
                 default: ;
             endcase
@@ -325,7 +358,7 @@ module slot_ring #(
             {s0_v, s1_v, s2_v, s3_v, hit_q, chk_q, pinc_q, pdec_q} <= 8'd0;
         end else begin
             case (mode_q)
-                M_CLR: if (wa_q == LASTW) mode_q <= M_FIN;
+                M_CLR: if (FAST ? !wnl_f : (wa_q == LASTW)) mode_q <= M_FIN;
                 M_FIN: begin                // start a search after the current slot
                     start_b_q <= start_q[BW-1:0];
                     s0_v <= 1'b1;
@@ -343,9 +376,12 @@ module slot_ring #(
                         left_q <= left_q - 1'b1;
                         if (left_q == {(AW+1){1'b0}}) s0_v <= 1'b0;
                     end
-                    if (s2_v && |fr_q) hit_q <= 1'b1;
-                    // decide
-                    if (s3_v && (pick_nz || s3_last)) begin
+                    if (!FAST) begin
+                        if (s2_v && |fr_q) hit_q <= 1'b1;
+                    end
+                    // decide (FAST: and stop issuing: a word after the one decided on may have
+                    // been issued, its read is not used)
+                    if (FAST ? d3_f : (s3_v && (pick_nz || s3_last))) begin
                         nxt_rdy_o <= 1'b1;
                         nxt_ok_o <= pick_nz;
                         nxt_slot_o <= 16'({s3_w, pick_b});
@@ -398,7 +434,9 @@ module slot_ring #(
                 if (last_i || sbh_q[W-1]) mode_q <= M_WR;     // (the word's last bit)
             end
             if (mode_q == M_WR) begin
-                if (lastw_q || mz_q) begin
+                // (FAST: on mz_q alone: at the mask's last bit mz_q is set too, a simulation
+                // check says so; the last-bit flag ORed in was a LUT more into mode_q)
+                if (FAST ? mz_q : (lastw_q || mz_q)) begin
                     pin_err_o <= 2'd0;
                     pin_done_o <= 1'b1;
                     mode_q <= M_FIN;
@@ -431,19 +469,21 @@ module slot_ring #(
             bad_q <= bad_q || (msk_q[0] && ge_q);
             ge_q <= ge_q || (s_q == 17'(N_SLOTS - 1));
             s_q <= s_q + 17'd1;
-            sbh_q <= {sbh_q[W-2:0], sbh_q[W-1]};
+            if (!FAST) sbh_q <= {sbh_q[W-2:0], sbh_q[W-1]};
             i_q <= i_q + 1'b1;
             li_q <= (i_q == IW'(MW - 2));
             if (last_i) begin
-                s_q <= {1'b0, base_q};
-                sbh_q <= W'(1) << base_q[BW-1:0];
+                if (!FAST) begin
+                    s_q <= {1'b0, base_q};
+                    sbh_q <= W'(1) << base_q[BW-1:0];
+                end
                 i_q <= {IW{1'b0}};
                 li_q <= (MW == 1);
             end
         end
         if (mode_q == M_BIT) begin
             msk_q <= {1'b0, msk_q[MW-1:1]};
-            s_q <= s_q + 17'd1;
+            if (!FAST) s_q <= s_q + 17'd1;
             sbh_q <= {sbh_q[W-2:0], sbh_q[W-1]};
             i_q <= i_q + 1'b1;
             li_q <= (i_q == IW'(MW - 2));
@@ -451,15 +491,73 @@ module slot_ring #(
             mz_q <= (i_q >= hi_q);
         end
     end
+
+    // ------------------------------------------------------------ FAST: ECP5 timing registers
+    // (twelfth session, fpga/README.md "ECP5 Fmax, twelfth session"; each one the expression it
+    // replaces, a simulation check below says so):
+    //  - wnl_q: wa_q != LASTW in M_CLR, registered from wai_q (the compare into the write
+    //    enable was a 6.4 ns ECP5 path in the eleventh session);
+    //  - d3_q: the search's decision registered from stage 2 (s2_v && (|fr_q || s2_last),
+    //    cleared with s3_v), so the 16-bit OR of fr_q into hit_q (5.2 ns) and the decode from
+    //    gnz_q into nxt_rdy_o's enable (5.3 ns) are gone; hit_q then stops the issue at the
+    //    decision, a word later (that word's read is not used);
+    //  - sw_q: the apply pass's word (see sw_f);
+    //  - rwf_q: mode_q is M_RD or M_W1 (the read address's select; mode_q's next value);
+    //  - wa_f (LUTRAM = 1): the DP16KD's write address as wa_d where a write is issued (the
+    //    reset: 0, M_CLR: wai_q, M_WR: wa_q; not M_RD's word, which is not written).
+    generate
+        if (FAST) begin : g_fast
+            reg wnl_q, rwf_q, d3_q;
+            reg [AW-1:0] sw_q;
+            always @(posedge clk_i) begin
+                wnl_q <= rst_i ? (NW > 1) : (wai_q != LASTW);  // (wa_q's next value in M_CLR)
+                rwf_q <= !rst_i && ((pin_i && !busy_o) || mode_q == M_RD
+                                    || (mode_q == M_WR && !mz_q));
+                d3_q <= (rst_i || mode_q == M_FIN) ? 1'b0 : s2_v && (|fr_q || s2_last);
+                if (load_i) sw_q <= base_i[AW+BW-1:BW];
+                if (mode_q == M_BIT && sbh_q[W-1]) sw_q <= sw_q + 1'b1;   // (the word's last bit)
+            end
+            assign {wnl_f, rwf_f, d3_f, sw_f} = {wnl_q, rwf_q, d3_q, sw_q};
+            assign wa_f = rst_i ? {AW{1'b0}} : (mode_q == M_CLR) ? wai_q : wa_q;
+`ifndef SYNTHESIS
+`ifndef FORMAL
+            // (simulation only) each register is the expression it replaces
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [16:0] sa = {1'b0, base_q} + 17'(i_q);     // the apply pass's slot
+            /* verilator lint_on UNUSEDSIGNAL */
+            always @(posedge clk_i)
+                if (!rst_i && (mode_q == M_RD || mode_q == M_W1 || mode_q == M_W2 || mode_q == M_BIT)
+                    && (sbh_q != W'(1) << sa[BW-1:0] || sw_q != sa[AW+BW-1:BW]))
+                    $fatal(1, "slot_ring: sbh_q / sw_q differ from base_q + i_q");
+            always @(posedge clk_i)
+                if (!rst_i && (rwf_q != (mode_q == M_RD || mode_q == M_W1)
+                               || (mode_q == M_BIT && last_i && !(i_q >= hi_q))))
+                    $fatal(1, "slot_ring: rwf_q differs from its modes, or mz_q is not set at the last bit");
+            always @(posedge clk_i)
+                if (!rst_i && mode_q == M_W1 && sw_q != ra_q)
+                    $fatal(1, "slot_ring: sw_q moved between M_RD and M_W1");
+            always @(posedge clk_i)
+                if (!rst_i && mode_q == M_SRCH && d3_q != (s3_v && (pick_nz || s3_last)))
+                    $fatal(1, "slot_ring: d3_q differs from s3_v && (pick_nz || s3_last)");
+            always @(posedge clk_i)
+                if (!rst_i && mode_q == M_CLR && wnl_q != (wa_q != LASTW))
+                    $fatal(1, "slot_ring: wnl_q differs from wa_q != LASTW in M_CLR");
+`endif
+`endif
+        end else begin : g_slow
+            assign {wnl_f, rwf_f, d3_f, sw_f, wa_f} = {(3+2*AW){1'b0}};
+        end
+    endgenerate
+
 `ifndef SYNTHESIS
 `ifndef FORMAL   // (simulation only: yosys -formal has no $fatal)
     // (simulation only) the flags are the compares they replace, where they are used
     always @(posedge clk_i)
         if (!rst_i && (chk_q || mode_q == M_BIT)
-            && (sbh_q != W'(1) << s_q[BW-1:0] || li_q != (i_q == IW'(MW - 1))))
+            && ((!FAST && sbh_q != W'(1) << s_q[BW-1:0]) || li_q != (i_q == IW'(MW - 1))))
             $fatal(1, "slot_ring: sbh_q / li_q differ from s_q / i_q");
     always @(posedge clk_i)
-        if (!rst_i && mode_q == M_W1 && s_q[AW+BW-1:BW] != ra_q)
+        if (!rst_i && !FAST && mode_q == M_W1 && s_q[AW+BW-1:BW] != ra_q)
             $fatal(1, "slot_ring: s_q moved between M_RD and M_W1");
     always @(posedge clk_i)
         if (!rst_i && mode_q == M_CLR && wai_q != wa_q + 1'b1)

@@ -110,6 +110,11 @@ MUTANTS = [
     # a pin change's word is never written back: a pinned slot is handed out
     (formal.Proof("slot_ring", "w4", ""),
      ("slot_ring.v", "M_WR: we_d = 1'b1;", "M_WR: we_d = 1'b0;")),
+    # LUTRAM = 1 (the ECP5 ring's g_fast): the apply pass's word counter steps after a word's
+    # first bit instead of its last, so a pin change writes its bits into the wrong word
+    (formal.Proof("slot_ring", "w4_fast", ""),
+     ("slot_ring.v", "if (mode_q == M_BIT && sbh_q[W-1]) sw_q <= sw_q + 1'b1;",
+      "if (mode_q == M_BIT && sbh_q[0]) sw_q <= sw_q + 1'b1;")),
     # the node's engine fires one attempt more than the schedule's count
     (formal.Proof("pair_sched", "bmc", ""),
      ("pair_sched.v", ".ld_i(st_sub1_q), .val_i(count_q),",

@@ -738,10 +738,16 @@ def test_hdr_block_random_lutram(tmp_path, family: str | None) -> None:
     _run(tmp_path, "hdr_block_random", {"RING_SLOTS": 2048, "FIFO_LUTRAM": 1}, family=family)
 
 
+#: FIFO_LUTRAM of the tests below: 0 (the iCE40 builds) and 1 (the ECP5 builds: the ring and the
+#: block buffers in ram_sdp_oreg, and hdr_block's / slot_ring's FAST timing registers)
+LUTRAMS = pytest.mark.parametrize("lutram", [0, 1])
+
+
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_ring_full(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_ring_full", {"RING_SLOTS": 64})
+@LUTRAMS
+def test_hdr_block_ring_full(tmp_path, lutram: int) -> None:
+    _run(tmp_path, "hdr_block_ring_full", {"RING_SLOTS": 64, "FIFO_LUTRAM": lutram})
 
 
 @pytest.mark.rtl
@@ -753,7 +759,8 @@ def test_hdr_block_pin_stream(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_pin_stream_spec_rate(tmp_path) -> None:
+@LUTRAMS
+def test_hdr_block_pin_stream_spec_rate(tmp_path, lutram: int) -> None:
     """Back-to-back headers at the spec's 1 cycle per bit (60 cycles apart): up to 6 arrivals
     wait in hdr_block's queue during each pin change, none is dropped (400 headers: the stream
     must outlast several pin commands). Unpaced, the stream closes blocks faster than the test's
@@ -761,7 +768,8 @@ def test_hdr_block_pin_stream_spec_rate(tmp_path) -> None:
     the sixth session read that blk gap as a block closed early, see
     ``test_hdr_block_pin_stream_lost_blocks``) and only 2 pin commands got through: paced to at
     most 2 blocks waiting for the UART (``HB_PACE``)."""
-    _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES},
+    _run(tmp_path, "hdr_block_pin_stream", {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES,
+                                            "FIFO_LUTRAM": lutram},
          {"HB_ARRIVALS": "400", "HB_PACE": "2"})
 
 
@@ -780,21 +788,27 @@ def test_hdr_block_pin_stream_lost_blocks(tmp_path) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_queue_overflow(tmp_path) -> None:
+@LUTRAMS
+def test_hdr_block_queue_overflow(tmp_path, lutram: int) -> None:
     _run(tmp_path, "hdr_block_queue_overflow",
-         {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES, "EVT_AW": 4})
+         {"RING_SLOTS": 2048, "HDR_BIT_CYCLES": HEADER_BIT_CYCLES, "EVT_AW": 4,
+          "FIFO_LUTRAM": lutram})
 
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_pin_order(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_pin_order", {"RING_SLOTS": 64, "EVT_AW": 4})   # (room for the ERRORs)
+@LUTRAMS
+def test_hdr_block_pin_order(tmp_path, lutram: int) -> None:
+    _run(tmp_path, "hdr_block_pin_order",   # (EVT_AW 4: room for the ERRORs)
+         {"RING_SLOTS": 64, "EVT_AW": 4, "FIFO_LUTRAM": lutram})
 
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_loss(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_loss", {"RING_SLOTS": 64, "NBLK": 2, "CLKS_PER_BIT": 8})
+@LUTRAMS
+def test_hdr_block_loss(tmp_path, lutram: int) -> None:
+    _run(tmp_path, "hdr_block_loss",
+         {"RING_SLOTS": 64, "NBLK": 2, "CLKS_PER_BIT": 8, "FIFO_LUTRAM": lutram})
 
 
 @pytest.mark.rtl
@@ -807,5 +821,7 @@ def test_hdr_block_random_long(tmp_path, seed: int) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
-def test_hdr_block_overload_twin(tmp_path) -> None:
-    _run(tmp_path, "hdr_block_overload_twin", {"RING_SLOTS": 2048, "EVT_AW": 4, "NBLK": 8})
+@LUTRAMS
+def test_hdr_block_overload_twin(tmp_path, lutram: int) -> None:
+    _run(tmp_path, "hdr_block_overload_twin",
+         {"RING_SLOTS": 2048, "EVT_AW": 4, "NBLK": 8, "FIFO_LUTRAM": lutram})

@@ -90,6 +90,8 @@ PROOFS: tuple[Proof, ...] = (
     Proof("slot_ring", "w8", "same, 16 slots in 8-bit words of two 4-bit groups (BMC depth 30)",
           slow=True),
     Proof("slot_ring", "cover", "a take past a pinned slot, and NO_SLOT (not vacuous)"),
+    Proof("slot_ring", "w4_fast", "same as w4 with LUTRAM = 1 (the ECP5 build's ring: "
+          "ram_sdp_oreg and the FAST timing registers; BMC depth 30)", slow=True),
     Proof("herald", "prove", "v2 herald: the verdict (single_o) is exactly one detector clicking "
           "in the open window; clicked_o / tw_o are that window's record (k-induction)"),
     Proof("herald", "cover", "a herald verdict for detector 1 (not vacuous)"),
