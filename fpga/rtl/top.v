@@ -418,7 +418,7 @@ module top #(
         .byte_valid_o(ftx_byte_valid), .byte_ready_i(tx_byte_ready)
     );
     generate if (BLOCKS != 0) begin : g_btx
-        blk_tx #(.RL(BLK_RL)) u_btx (
+        blk_tx #(.RL(BLK_RL), .LUTRAM(FIFO_LUTRAM)) u_btx (
             .clk_i(clk_i), .rst_i(rst_q[R_FTX]), .valid_i(btx_valid), .ready_o(btx_ready),
             .seq_i(tx_seq), .rd_off_o(brd_off), .rd_byte_i(brd_byte), .rel_o(brel),
             .other_busy_i(ftx_byte_valid), .byte_o(btx_byte), .byte_valid_o(btx_byte_valid),
