@@ -147,12 +147,17 @@ async def node_vs_twin_random(dut) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.timeout(3600)  # bounds a hang only: 14 min wall at load 10-20 on 2 cores
+# (1, 1) runs in CI: since the thirteenth session the ECP5 node's modules differ from the iCE40
+# ones by more than FIFO kind (FAST / INSTAGE variants of event_arb, header_decoder, herald_rx,
+# test_gen; hdr_block, slot_ring and blk_tx LUTRAM sides where the run reaches them), and this
+# is their one node-level check
+# against the twin (3.5 min at load ~5)
 @pytest.mark.parametrize("seed,lutram", [(1, 0), pytest.param(2, 0, marks=pytest.mark.slow),
-                                         pytest.param(1, 1, marks=pytest.mark.slow)])
+                                         (1, 1)])
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
 def test_node_vs_twin(tmp_path, seed: int, lutram: int) -> None:
     # lutram 1: the ECP5 build's node (FIFO_LUTRAM: LUT-RAM FIFOs, event_arb's select tree and
-    # the register stage in front of event_arb, one cycle more from event to FIFO)
+    # input stage, one cycle more from event to FIFO, and the modules' FAST timing variants)
     run_cocotb(tmp_path, "top", "test_hdl_node_twin",
                parameters={"CLKS_PER_BIT": CPB, "FIFO_LUTRAM": lutram},
                extra_env={"HWCTL_NODE_SEED": str(seed)})
