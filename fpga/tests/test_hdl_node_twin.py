@@ -150,8 +150,7 @@ async def node_vs_twin_random(dut) -> None:
 # (1, 1) runs in CI: since the thirteenth session the ECP5 node's modules differ from the iCE40
 # ones by more than FIFO kind (FAST / INSTAGE variants of event_arb, header_decoder, herald_rx,
 # test_gen; hdr_block, slot_ring and blk_tx LUTRAM sides where the run reaches them), and this
-# is their one node-level check
-# against the twin (3.5 min at load ~5)
+# is their one node-level check against the twin (3.5 min at load ~5)
 @pytest.mark.parametrize("seed,lutram", [(1, 0), pytest.param(2, 0, marks=pytest.mark.slow),
                                          (1, 1)])
 @pytest.mark.heavy  # >= 10 s: CI only, not the quick loop
