@@ -42,6 +42,24 @@ from hwctl.sim.twin.stationdev import StationHost
 from hwctl.wire import CLOCK_HZ
 
 
+def claim_lock(lock_path: str, refusal: str) -> int:
+    """Hold an advisory lock on ``lock_path`` (created if missing) for as long as this process
+    keeps the returned descriptor open; it is released when the descriptor is closed or the
+    process dies, so a claim left by a dead process never blocks. Another live holder: a
+    :class:`~hwctl.errors.UserError` saying ``refusal``. The lab's ``--link-dir``
+    (:meth:`LabServer._lock_link_dir`) and the single twin's ``--link`` (sim/twin/serve.py)."""
+    import fcntl
+
+    from hwctl.errors import UserError
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(refusal) from None
+    return fd
+
 class Lab:
     """Node devices and stations of topology ``g`` on one clock (sans-IO)."""
 
@@ -382,20 +400,11 @@ class LabServer:
         first one's nodes, and remove them when it stops (the first lab still running, its
         links gone). An advisory lock held while the lab serves (released when it stops, or its
         process dies)."""
-        import fcntl
-
-        from hwctl.errors import UserError
-
         os.makedirs(link_dir, exist_ok=True)
-        fd = os.open(os.path.join(link_dir, ".hwctl-lab.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise UserError(f"--link-dir {link_dir}: another lab serves its devices there (its "
-                            f"links would be replaced under its nodes): stop that lab first, "
-                            f"or use another --link-dir") from None
-        self._lock_fd = fd
+        self._lock_fd = claim_lock(
+            os.path.join(link_dir, ".hwctl-lab.lock"),
+            f"--link-dir {link_dir}: another lab serves its devices there (its links would be "
+            f"replaced under its nodes): stop that lab first, or use another --link-dir")
 
     def status(self, device: str) -> dict:
         """A ZeroMQ-served device's client/drop counters (hwctl.transport.devserver)."""

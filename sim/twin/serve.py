@@ -28,6 +28,7 @@ import tty
 from collections.abc import Callable
 
 from hwctl import argtypes
+from hwctl.sim.twin.lab import claim_lock
 from hwctl.sim.twin.model import TwinConfig, TwinModel
 from hwctl.sim.twin.pacing import (
     BACKLOG_MAX,
@@ -151,20 +152,10 @@ class PtyTwinServer(_ServerBase):
         An advisory lock on ``.<name>.hwctl-twin.lock`` beside the link, held while the twin
         serves (released when it stops, or its process dies: a link left by a dead twin is
         replaced). The lab claims its --link-dir the same way (lab.LabServer._lock_link_dir)."""
-        import fcntl
-
-        from hwctl.errors import UserError
-
         head, name = os.path.split(os.path.abspath(link))
-        fd = os.open(os.path.join(head, f".{name}.hwctl-twin.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise UserError(f"--link {link}: another twin serves on it (its link would be "
-                            f"replaced under its host): stop that twin first, or use another "
-                            f"--link") from None
-        return fd
+        return claim_lock(os.path.join(head, f".{name}.hwctl-twin.lock"),
+                          f"--link {link}: another twin serves on it (its link would be replaced "
+                          f"under its host): stop that twin first, or use another --link")
 
     @property
     def url(self) -> str:
